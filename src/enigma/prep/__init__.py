@@ -1,0 +1,1 @@
+"""Layer 5: preprocessing providers (Beaver triples, random bits, input masks)."""
