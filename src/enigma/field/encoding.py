@@ -38,6 +38,11 @@ def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(np.ravel(mask))[0])
 
 
+def _value(arr: np.ndarray, i: int):
+    """The i-th value as a plain Python object, for error messages."""
+    return np.ravel(arr)[i].item()
+
+
 def _check_field(field: Field) -> None:
     if field.bits < VALUE_BITS + 1:
         raise EncodingError(f"{field!r} is too small for {VALUE_BITS}-bit values")
@@ -64,18 +69,18 @@ class IntEncoding:
             bad = ~np.isfinite(arr) | (arr != np.round(arr))
             if bad.any():
                 i = _first_bad(bad)
-                raise EncodingError(f"value {arr.ravel()[i]!r} at index {i} is not an integer", i)
+                raise EncodingError(f"value {_value(arr, i)!r} at index {i} is not an integer", i)
         elif arr.dtype.kind not in "iub":
             raise EncodingError(f"integers expected, got values of dtype {arr.dtype}")
         if arr.dtype.kind == "u" and arr.size and arr.max() > _INT_MAX:
             i = int(np.argmax(arr.ravel()))
-            raise EncodingError(f"value {arr.ravel()[i]} at index {i} is above {self.hi}", i)
+            raise EncodingError(f"value {_value(arr, i)} at index {i} is above {self.hi}", i)
         ints = arr.astype(np.int64)
         out = (ints < self.lo) | (ints > self.hi)
         if out.any():
             i = _first_bad(out)
             raise EncodingError(
-                f"value {ints.ravel()[i]} at index {i} is outside the range "
+                f"value {_value(ints, i)} at index {i} is outside the range "
                 f"[{self.lo}, {self.hi}]", i)
         return ints
 
@@ -118,12 +123,12 @@ class FixedEncoding:
         bad = ~np.isfinite(arr)
         if bad.any():
             i = _first_bad(bad)
-            raise EncodingError(f"value {arr.ravel()[i]!r} at index {i} is not a finite number", i)
+            raise EncodingError(f"value {_value(arr, i)!r} at index {i} is not a finite number", i)
         out = (arr < self.lo) | (arr > self.hi)
         if out.any():
             i = _first_bad(out)
             raise EncodingError(
-                f"value {arr.ravel()[i]!r} at index {i} is outside the range "
+                f"value {_value(arr, i)!r} at index {i} is outside the range "
                 f"[{self.lo:g}, {self.hi:g}]", i)
         return np.rint(arr * self.scale).astype(np.int64)
 
@@ -149,7 +154,7 @@ class BoolEncoding:
             bad = (arr != 0) & (arr != 1)
             if bad.any():
                 i = _first_bad(bad)
-                raise EncodingError(f"value {arr.ravel()[i]!r} at index {i} is not a boolean", i)
+                raise EncodingError(f"value {_value(arr, i)!r} at index {i} is not a boolean", i)
         return arr.astype(np.int64)
 
     def encode(self, field: Field, values) -> np.ndarray:
@@ -160,7 +165,7 @@ class BoolEncoding:
         bad = (ints != 0) & (ints != 1)
         if bad.any():
             i = _first_bad(bad)
-            raise EncodingError(f"element at index {i} decodes to {ints.ravel()[i]}, not 0 or 1", i)
+            raise EncodingError(f"element at index {i} decodes to {_value(ints, i)}, not 0 or 1", i)
         return ints.astype(bool)
 
 
@@ -191,7 +196,7 @@ class CategoryEncoding:
         if bad.any():
             i = _first_bad(bad)
             raise EncodingError(
-                f"value {arr.ravel()[i]!r} at index {i} is not one of the levels "
+                f"value {_value(arr, i)!r} at index {i} is not one of the levels "
                 f"{list(self.levels)}", i)
         return codes.astype(np.int64)
 
@@ -203,7 +208,7 @@ class CategoryEncoding:
         bad = (codes < 0) | (codes >= len(self.levels))
         if bad.any():
             i = _first_bad(bad)
-            raise EncodingError(f"element at index {i} decodes to code {codes.ravel()[i]}, "
+            raise EncodingError(f"element at index {i} decodes to code {_value(codes, i)}, "
                                 f"outside the {len(self.levels)} levels", i)
         return np.asarray(self.levels, dtype=object)[codes]
 
