@@ -1,1 +1,43 @@
-"""Layer 7: the public ledger: Vyper contracts and a typed web3 client."""
+"""Layer 7: the public ledger: Vyper contracts and a typed web3 client.
+
+The chain holds identities, deposits, pointers, commitments, fees, rewards and blame;
+never data, shares or results.  See docs/ledger.md.
+"""
+
+from .client import (
+    PROOF_SIGNED,
+    CommitInfo,
+    DatasetInfo,
+    Deployment,
+    JobInfo,
+    JobStatus,
+    Ledger,
+    LedgerParams,
+    NodeInfo,
+    Policy,
+)
+from .devchain import DevChainServer, start_devchain
+from .errors import ContractRevert, LedgerError
+from .quorum import draw_quorum
+from .signing import personal_sign, recover_signer, script_hash
+
+__all__ = [
+    "PROOF_SIGNED",
+    "CommitInfo",
+    "ContractRevert",
+    "DatasetInfo",
+    "Deployment",
+    "DevChainServer",
+    "JobInfo",
+    "JobStatus",
+    "Ledger",
+    "LedgerError",
+    "LedgerParams",
+    "NodeInfo",
+    "Policy",
+    "draw_quorum",
+    "personal_sign",
+    "recover_signer",
+    "script_hash",
+    "start_devchain",
+]

@@ -1,0 +1,92 @@
+"""Compiled contracts: the `.vy` sources are the truth, the JSON artifacts a checked cache.
+
+Why cache: compiling the three contracts with vyper takes seconds, and every node process
+would pay it at start.  Why check: a stale artifact would deploy code nobody reviewed, so an
+artifact is used only when the sha256 of its source and the vyper version both match;
+otherwise the source is compiled again and the artifact rewritten atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import vyper
+
+CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
+BUILD_DIR = CONTRACTS_DIR / "build"
+CONTRACT_NAMES = ("registry", "datasets", "jobs")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: str
+    source_sha256: str
+    vyper_version: str
+
+
+def source_digest(name: str) -> str:
+    return hashlib.sha256((CONTRACTS_DIR / f"{name}.vy").read_bytes()).hexdigest()
+
+
+def compile_source(name: str) -> Artifact:
+    source = (CONTRACTS_DIR / f"{name}.vy").read_text()
+    out = vyper.compile_code(source, contract_path=f"{name}.vy", output_formats=["abi", "bytecode"])
+    return Artifact(
+        name=name,
+        abi=out["abi"],
+        bytecode=out["bytecode"],
+        source_sha256=hashlib.sha256(source.encode()).hexdigest(),
+        vyper_version=vyper.__version__,
+    )
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_cached(name: str) -> Artifact | None:
+    path = BUILD_DIR / f"{name}.json"
+    try:
+        raw = json.loads(path.read_text())
+        artifact = Artifact(**raw)
+    except (OSError, ValueError, TypeError):
+        return None
+    fresh = (
+        artifact.source_sha256 == source_digest(name)
+        and artifact.vyper_version == vyper.__version__
+    )
+    return artifact if fresh and artifact.name == name else None
+
+
+def load(name: str) -> Artifact:
+    """The artifact for contract `name`, compiled now if the cache is missing or stale."""
+    if name not in CONTRACT_NAMES:
+        raise KeyError(f"unknown contract {name!r}; the ledger's contracts are {CONTRACT_NAMES}")
+    cached = _read_cached(name)
+    if cached is not None:
+        return cached
+    artifact = compile_source(name)
+    text = json.dumps(artifact.__dict__, indent=1, sort_keys=True) + "\n"
+    # a read-only install still works; it just compiles at every start
+    with contextlib.suppress(OSError):
+        _write_atomically(BUILD_DIR / f"{name}.json", text.encode())
+    return artifact

@@ -1,0 +1,578 @@
+"""The typed client of the ledger's contracts, over any Ethereum JSON-RPC endpoint.
+
+One class, `Ledger`, acting as one account.  Every state-changing method sends one
+transaction, waits for its receipt and returns what the contract returned (read from
+the event it logged); a revert becomes the exception named by the contract's reason
+(see errors.py).  The account is either an address the node unlocks (the embedded
+chain's and anvil's dev accounts) or a private key that signs locally (a real chain).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic, to_checksum_address
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError, TimeExhausted
+from web3.middleware import SignAndSendRawMiddlewareBuilder
+from web3.types import LogReceipt, TxReceipt
+
+from . import artifacts
+from .errors import LedgerError, revert_from_reason
+
+
+class Policy(IntEnum):
+    """Who may post a job on a dataset (the owner always may)."""
+
+    OWNER_ONLY = 0
+    ALLOW_LIST = 1
+    OPEN = 2
+
+
+class JobStatus(IntEnum):
+    OPEN = 1
+    ACCEPTED = 2
+    TIMED_OUT = 3
+    ABORTED = 4
+
+
+PROOF_SIGNED = 1  # the first proof type: an accusation signed by the owner or the quorum
+
+
+@dataclass(frozen=True)
+class LedgerParams:
+    """Economic parameters fixed at deployment; the defaults suit a local network."""
+
+    min_deposit: int = 10**18
+    unbonding_period: int = 7 * 24 * 3600
+    storage_price: int = 1_000  # wei per holder per second
+    price_per_round: int = 10**12
+    price_per_multiplication: int = 10**6
+    job_timeout: int = 3600
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the three contracts live; saved as JSON so other processes can find them."""
+
+    chain_id: int
+    registry: str
+    datasets: str
+    jobs: str
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Deployment:
+        try:
+            raw = json.loads(path.read_text())
+            return cls(**raw)
+        except (OSError, ValueError, TypeError) as exc:
+            raise LedgerError(
+                f"cannot read the deployment file {path}: {exc}; "
+                "run `enigma ledger deploy` to write one"
+            ) from exc
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    address: str
+    endpoint: str
+    transport_key: bytes
+    deposit: int
+    registered: bool
+    active: bool
+    slashed: bool
+    open_jobs: int
+    unbond_at: int
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    dataset_id: int
+    owner: str
+    schema_hash: bytes
+    dht_key: bytes
+    expires_at: int
+    policy: Policy
+    holders: list[str]
+    commitments: list[bytes]
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    job_id: int
+    dataset_id: int
+    owner: str
+    poster: str
+    script_hash: bytes
+    author: str
+    escrow: int
+    reward: int
+    rounds: int
+    multiplications: int
+    quorum: list[str]
+    seed: bytes
+    deadline: int
+    status: JobStatus
+    commits: int
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    commitment: bytes
+    pointer: bytes
+    rounds: int
+    multiplications: int
+
+
+class Ledger:
+    """One account's view of the ledger: send transactions, read records."""
+
+    def __init__(
+        self, w3: Web3, address: str, deployment: Deployment | None, timeout: float
+    ) -> None:
+        self.w3 = w3
+        self.address = to_checksum_address(address)
+        self.timeout = timeout
+        self._deployment: Deployment | None = None
+        self._contracts: dict[str, Contract] = {}
+        if deployment is not None:
+            self.use(deployment)
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        account: str | bytes | LocalAccount,
+        deployment: Deployment | None = None,
+        timeout: float = 120.0,
+    ) -> Ledger:
+        """Act as `account` (an unlocked address, or a private key / LocalAccount) at `url`."""
+        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        if isinstance(account, bytes):
+            account = Account.from_key(account)
+        if isinstance(account, LocalAccount):
+            w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(account), layer=0)
+            address = account.address
+        else:
+            address = account
+        try:
+            _ = w3.eth.chain_id
+        except Exception as exc:  # requests' and web3's connection errors differ by version
+            raise LedgerError(
+                f"no Ethereum JSON-RPC node answers at {url}: {exc}; "
+                "start one with `enigma ledger serve` or pass --rpc URL"
+            ) from exc
+        return cls(w3, address, deployment, timeout)
+
+    def as_account(self, account: str | bytes | LocalAccount) -> Ledger:
+        """The same chain and deployment seen by another account."""
+        url = str(self.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
+        return Ledger.connect(url, account, self._deployment, self.timeout)
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def deployment(self) -> Deployment:
+        if self._deployment is None:
+            raise LedgerError("no contracts chosen: call deploy() or pass a Deployment")
+        return self._deployment
+
+    def use(self, deployment: Deployment) -> None:
+        chain_id = self.w3.eth.chain_id
+        if deployment.chain_id != chain_id:
+            raise LedgerError(
+                f"the deployment is for chain {deployment.chain_id} but the node serves chain "
+                f"{chain_id}; deploy the contracts on this chain"
+            )
+        self._deployment = deployment
+        for name in artifacts.CONTRACT_NAMES:
+            address = getattr(deployment, name)
+            abi = artifacts.load(name).abi
+            self._contracts[name] = self.w3.eth.contract(address=address, abi=abi)
+
+    def _contract(self, name: str) -> Contract:
+        self.deployment  # noqa: B018 - raises the helpful error when nothing is deployed
+        return self._contracts[name]
+
+    def _send(self, where: str, build: Callable[[], Any], value: int = 0) -> TxReceipt:
+        """Send one transaction and wait for it; reverts become ContractRevert subclasses."""
+        tx = {"from": self.address, "value": value}
+        try:
+            tx_hash = build().transact(tx)
+        except ContractLogicError as exc:
+            raise revert_from_reason(str(exc.message or exc.args[0]), where) from None
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(
+                tx_hash, timeout=self.timeout, poll_latency=0.02
+            )
+        except TimeExhausted as exc:
+            raise LedgerError(
+                f"{where}: transaction {tx_hash.hex()} not mined within {self.timeout} s; "
+                "is the node mining?"
+            ) from exc
+        if receipt["status"] != 1:
+            raise LedgerError(
+                f"{where}: transaction {tx_hash.hex()} failed on chain (status 0), "
+                "most likely out of gas; the call passed gas estimation"
+            )
+        return receipt
+
+    def _call(self, where: str, fn: Any) -> Any:
+        try:
+            return fn.call({"from": self.address})
+        except ContractLogicError as exc:
+            raise revert_from_reason(str(exc.message or exc.args[0]), where) from None
+
+    def _event(self, contract: str, event: str, receipt: TxReceipt) -> Any:
+        """The args of the first `event` that `contract` logged in this transaction."""
+        c = self._contract(contract)
+        decoder = c.events[event]()
+        topic = event_abi_to_log_topic(decoder.abi)
+        for log in receipt["logs"]:
+            if log["address"] == c.address and bytes(log["topics"][0]) == topic:
+                return decoder.process_log(log)["args"]
+        raise LedgerError(f"{contract}.{event} missing from transaction receipt")
+
+    # ------------------------------------------------------------------ deployment
+
+    def deploy(self, params: LedgerParams | None = None) -> Deployment:
+        """
+        Deploy and wire the three contracts (4 transactions):
+            1. registry(min_deposit, unbonding_period)
+            2. datasets(registry, storage_price)
+            3. jobs(registry, datasets, price_per_round, price_per_multiplication, job_timeout)
+            4. registry.set_jobs(jobs)
+        """
+        p = params or LedgerParams()
+        args = {
+            "registry": lambda: (p.min_deposit, p.unbonding_period),
+            "datasets": lambda: (addresses["registry"], p.storage_price),
+            "jobs": lambda: (
+                addresses["registry"],
+                addresses["datasets"],
+                p.price_per_round,
+                p.price_per_multiplication,
+                p.job_timeout,
+            ),
+        }
+        addresses: dict[str, str] = {}
+        for name in artifacts.CONTRACT_NAMES:
+            art = artifacts.load(name)
+            factory = self.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+            ctor_args = args[name]()
+            receipt = self._send(f"deploy {name}", lambda f=factory, a=ctor_args: f.constructor(*a))
+            addresses[name] = receipt["contractAddress"]
+        deployment = Deployment(chain_id=self.w3.eth.chain_id, **addresses)
+        self.use(deployment)
+        reg = self._contract("registry")
+        self._send("registry.set_jobs", lambda: reg.functions.set_jobs(deployment.jobs))
+        return deployment
+
+    def params(self) -> LedgerParams:
+        reg, ds, jobs = (self._contract(n) for n in artifacts.CONTRACT_NAMES)
+        return LedgerParams(
+            min_deposit=reg.functions.min_deposit().call(),
+            unbonding_period=reg.functions.unbonding_period().call(),
+            storage_price=ds.functions.storage_price().call(),
+            price_per_round=jobs.functions.price_per_round().call(),
+            price_per_multiplication=jobs.functions.price_per_multiplication().call(),
+            job_timeout=jobs.functions.job_timeout().call(),
+        )
+
+    # ------------------------------------------------------------------ node registry
+
+    def register_node(self, endpoint: str, transport_key: bytes, deposit: int) -> None:
+        """Stake `deposit` wei under this account's identity, with where and how to reach it."""
+        reg = self._contract("registry")
+        self._send(
+            "registry.register",
+            lambda: reg.functions.register(endpoint, transport_key),
+            value=deposit,
+        )
+
+    def top_up(self, amount: int) -> int:
+        """Add to this node's deposit; returns the new deposit."""
+        reg = self._contract("registry")
+        receipt = self._send("registry.top_up", lambda: reg.functions.top_up(), value=amount)
+        return int(self._event("registry", "DepositToppedUp", receipt)["deposit"])
+
+    def request_withdrawal(self) -> int:
+        """Leave future quorums; returns the time (chain seconds) the deposit frees up."""
+        reg = self._contract("registry")
+        receipt = self._send(
+            "registry.request_withdrawal", lambda: reg.functions.request_withdrawal()
+        )
+        return int(self._event("registry", "WithdrawalRequested", receipt)["available_at"])
+
+    def withdraw(self) -> int:
+        """Take the deposit back after unbonding, when in no open job; returns the amount."""
+        reg = self._contract("registry")
+        receipt = self._send("registry.withdraw", lambda: reg.functions.withdraw())
+        return int(self._event("registry", "NodeWithdrawn", receipt)["amount"])
+
+    def node(self, address: str | None = None) -> NodeInfo:
+        addr = to_checksum_address(address or self.address)
+        raw = self._call("registry.nodes", self._contract("registry").functions.nodes(addr))
+        return NodeInfo(addr, raw[0], bytes(raw[1]), *raw[2:])
+
+    def active_nodes(self) -> list[str]:
+        return list(
+            self._call("registry.active_nodes", self._contract("registry").functions.active_nodes())
+        )
+
+    def candidates(self) -> list[tuple[str, int]]:
+        """The draw's input in contract order: (node, weight) for every listed node."""
+        reg = self._contract("registry")
+        listed = self._call("registry.listed_nodes", reg.functions.listed_nodes())
+        out: list[tuple[str, int]] = []
+        for addr in listed:
+            info = self.node(addr)
+            out.append((addr, info.deposit if info.active else 0))
+        return out
+
+    def draw_view(self, seed: bytes, size: int) -> list[str]:
+        reg = self._contract("registry")
+        return list(self._call("registry.draw_view", reg.functions.draw_view(seed, size)))
+
+    # ------------------------------------------------------------------ datasets
+
+    def storage_fee(self, holders: int, duration: int) -> int:
+        price = self._contract("datasets").functions.storage_price().call()
+        return int(price) * holders * duration
+
+    def post_dataset(
+        self,
+        dht_key: bytes,
+        schema_hash: bytes,
+        holders: Sequence[str],
+        commitments: Sequence[bytes],
+        policy: Policy,
+        duration: int,
+        fee: int | None = None,
+    ) -> int:
+        """Record a dataset and pay its holders for `duration` seconds; returns its id."""
+        ds = self._contract("datasets")
+        value = self.storage_fee(len(holders), duration) if fee is None else fee
+        receipt = self._send(
+            "datasets.post_dataset",
+            lambda: ds.functions.post_dataset(
+                dht_key, schema_hash, list(holders), list(commitments), int(policy), duration
+            ),
+            value=value,
+        )
+        return int(self._event("datasets", "DatasetPosted", receipt)["dataset_id"])
+
+    def renew(self, dataset_id: int, duration: int, fee: int | None = None) -> int:
+        """Pay for `duration` more seconds of storage; returns the new expiry."""
+        ds = self._contract("datasets")
+        holders = len(self.dataset(dataset_id).holders)
+        value = self.storage_fee(holders, duration) if fee is None else fee
+        receipt = self._send(
+            "datasets.renew", lambda: ds.functions.renew(dataset_id, duration), value=value
+        )
+        return int(self._event("datasets", "DatasetRenewed", receipt)["expires_at"])
+
+    def set_policy(self, dataset_id: int, policy: Policy) -> None:
+        ds = self._contract("datasets")
+        self._send("datasets.set_policy", lambda: ds.functions.set_policy(dataset_id, int(policy)))
+
+    def allow_analyst(self, dataset_id: int, analyst: str, allowed: bool = True) -> None:
+        ds = self._contract("datasets")
+        self._send(
+            "datasets.allow_analyst",
+            lambda: ds.functions.allow_analyst(dataset_id, analyst, allowed),
+        )
+
+    def allow_script(self, dataset_id: int, script_hash: bytes, allowed: bool = True) -> None:
+        ds = self._contract("datasets")
+        self._send(
+            "datasets.allow_script",
+            lambda: ds.functions.allow_script(dataset_id, script_hash, allowed),
+        )
+
+    def dataset(self, dataset_id: int) -> DatasetInfo:
+        raw = self._call(
+            "datasets.dataset", self._contract("datasets").functions.dataset(dataset_id)
+        )
+        return DatasetInfo(
+            dataset_id=dataset_id,
+            owner=raw[0],
+            schema_hash=bytes(raw[1]),
+            dht_key=bytes(raw[2]),
+            expires_at=raw[3],
+            policy=Policy(raw[4]),
+            holders=list(raw[5]),
+            commitments=[bytes(c) for c in raw[6]],
+        )
+
+    def may_run(self, dataset_id: int, poster: str, script_hash: bytes) -> bool:
+        ds = self._contract("datasets")
+        return bool(
+            self._call("datasets.may_run", ds.functions.may_run(dataset_id, poster, script_hash))
+        )
+
+    # ------------------------------------------------------------------ jobs
+
+    def job_price(
+        self, quorum_size: int, rounds: int, multiplications: int, reward: int = 0
+    ) -> int:
+        jobs = self._contract("jobs")
+        fn = jobs.functions.job_price(quorum_size, rounds, multiplications, reward)
+        return int(self._call("jobs.job_price", fn))
+
+    def post_job(
+        self,
+        dataset_id: int,
+        script_hash: bytes,
+        author: str,
+        author_sig: bytes,
+        quorum_size: int,
+        rounds: int,
+        multiplications: int,
+        reward: int = 0,
+        fee: int | None = None,
+    ) -> JobInfo:
+        """Open a job with its fee in escrow (default: the least accepted); returns the record."""
+        jobs = self._contract("jobs")
+        value = self.job_price(quorum_size, rounds, multiplications, reward) if fee is None else fee
+        receipt = self._send(
+            "jobs.post_job",
+            lambda: jobs.functions.post_job(
+                dataset_id,
+                script_hash,
+                author,
+                author_sig,
+                quorum_size,
+                rounds,
+                multiplications,
+                reward,
+            ),
+            value=value,
+        )
+        return self.job(int(self._event("jobs", "JobPosted", receipt)["job_id"]))
+
+    def commit_result(
+        self, job_id: int, commitment: bytes, pointer: bytes, rounds: int, multiplications: int
+    ) -> None:
+        """As a quorum member: bind to the hash of this node's result shares, report work."""
+        jobs = self._contract("jobs")
+        self._send(
+            "jobs.commit_result",
+            lambda: jobs.functions.commit_result(
+                job_id, commitment, pointer, rounds, multiplications
+            ),
+        )
+
+    def accept(self, job_id: int) -> dict[str, int]:
+        """As the owner: accept the result and pay out; returns to_nodes, reward, refund."""
+        jobs = self._contract("jobs")
+        receipt = self._send("jobs.accept", lambda: jobs.functions.accept(job_id))
+        args = self._event("jobs", "JobAccepted", receipt)
+        return {"to_nodes": args["to_nodes"], "reward": args["reward"], "refund": args["refund"]}
+
+    def timeout(self, job_id: int) -> int:
+        """Close a job past its deadline; returns the refund credited to its poster."""
+        jobs = self._contract("jobs")
+        receipt = self._send("jobs.timeout", lambda: jobs.functions.timeout(job_id))
+        return int(self._event("jobs", "JobTimedOut", receipt)["refund"])
+
+    def accusation_digest(self, job_id: int, culprit: str, evidence_hash: bytes) -> bytes:
+        jobs = self._contract("jobs")
+        fn = jobs.functions.accusation_digest(job_id, culprit, evidence_hash)
+        return bytes(self._call("jobs.accusation_digest", fn))
+
+    def accuse(
+        self, job_id: int, culprit: str, evidence_hash: bytes, signatures: Sequence[bytes]
+    ) -> int:
+        """Abort a job and slash `culprit` on a signed accusation; returns the amount slashed."""
+        jobs = self._contract("jobs")
+        receipt = self._send(
+            "jobs.accuse",
+            lambda: jobs.functions.accuse(
+                job_id, culprit, PROOF_SIGNED, evidence_hash, list(signatures)
+            ),
+        )
+        return int(self._event("jobs", "Accused", receipt)["slashed"])
+
+    def job(self, job_id: int) -> JobInfo:
+        raw = self._call("jobs.job", self._contract("jobs").functions.job(job_id))
+        return JobInfo(
+            job_id=job_id,
+            dataset_id=raw[0],
+            owner=raw[1],
+            poster=raw[2],
+            script_hash=bytes(raw[3]),
+            author=raw[4],
+            escrow=raw[5],
+            reward=raw[6],
+            rounds=raw[7],
+            multiplications=raw[8],
+            quorum=list(raw[9]),
+            seed=bytes(raw[10]),
+            deadline=raw[11],
+            status=JobStatus(raw[12]),
+            commits=raw[13],
+        )
+
+    def commit_of(self, job_id: int, node: str) -> CommitInfo:
+        raw = self._call("jobs.commit_of", self._contract("jobs").functions.commit_of(job_id, node))
+        return CommitInfo(bytes(raw[0]), bytes(raw[1]), raw[2], raw[3])
+
+    # ------------------------------------------------------------------ payments
+
+    def claimable(self, address: str | None = None) -> int:
+        """Wei this account may claim: job fees, rewards, refunds, shares of slashes, storage."""
+        addr = to_checksum_address(address or self.address)
+        return sum(
+            int(self._contract(n).functions.balances(addr).call()) for n in ("jobs", "datasets")
+        )
+
+    def claim(self) -> int:
+        """Pull everything claimable to this account; returns the amount."""
+        total = 0
+        for name in ("jobs", "datasets"):
+            c = self._contract(name)
+            if c.functions.balances(self.address).call() > 0:
+                receipt = self._send(f"{name}.claim", lambda c=c: c.functions.claim())
+                total += int(self._event(name, "Claimed", receipt)["amount"])
+        return total
+
+    def balance(self, address: str | None = None) -> int:
+        return int(self.w3.eth.get_balance(to_checksum_address(address or self.address)))
+
+    # ------------------------------------------------------------------ audit
+
+    def raw_logs(self, from_block: int = 0) -> list[LogReceipt]:
+        """Every log the three contracts emitted, in one eth_getLogs call."""
+        d = self.deployment
+        return list(
+            self.w3.eth.get_logs(
+                {"address": [d.registry, d.datasets, d.jobs], "fromBlock": from_block}
+            )
+        )
+
+    def events(self, from_block: int = 0) -> list[tuple[str, dict[str, Any]]]:
+        """Every event decoded as (Name, args), in chain order."""
+        decoders: dict[tuple[str, bytes], tuple[str, Any]] = {}
+        for name in artifacts.CONTRACT_NAMES:
+            contract = self._contract(name)
+            for entry in contract.abi:
+                if entry["type"] == "event":
+                    key = (contract.address, event_abi_to_log_topic(entry))
+                    decoders[key] = (entry["name"], contract.events[entry["name"]]())
+        out: list[tuple[str, dict[str, Any]]] = []
+        for log in self.raw_logs(from_block):
+            name, event = decoders[(log["address"], bytes(log["topics"][0]))]
+            out.append((name, dict(event.process_log(log)["args"])))
+        return out
