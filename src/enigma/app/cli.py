@@ -2,12 +2,16 @@
 
 import click
 
+from enigma.ledger.commands import ledger
+
 
 @click.group()
 @click.version_option(package_name="enigma")
 def main() -> None:
     """Enigma: analytics on private data that no one but its owner can read."""
 
+
+main.add_command(ledger)
 
 if __name__ == "__main__":
     main()
