@@ -1,0 +1,286 @@
+"""The SPDZ online phase for one party: input, open, multiply, check, output.
+
+One `Engine` per party per computation. Every party runs the same program,
+so the engines call the mesh and the preprocessing provider in the same order.
+Openings are batched: whatever is opened together travels in one message per
+peer, and the MAC check is deferred until a value leaves the computation (an
+output) or enough openings have accumulated; a failed check raises
+`MacCheckError` and the computation is over.
+
+References: Damgard, Pastro, Smart, Zakarias (SPDZ), CRYPTO 2012; Damgard,
+Keller, Larraia, Pastro, Scholl, Smart, ESORICS 2013 (the MAC check protocol
+and private outputs); Beaver, CRYPTO 1991 (multiplication triples).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from enigma.field import PRG, VALUE_BITS, Field, FieldError
+from enigma.sharing import AuthShare, MacCheckError, commit, spdz
+
+from .preprocessing import Provider
+from .secret import Secret
+
+
+class ProtocolError(RuntimeError):
+    """A peer sent something that does not fit the protocol (size, encoding, commitment)."""
+
+
+class Channel(Protocol):
+    """What the engine needs from the transport (enigma.net.Mesh provides it)."""
+
+    party: int
+    parties: int
+
+    def broadcast(self, *buffers) -> dict[int, list[memoryview]]: ...
+
+    def send(self, to: int, *buffers) -> None: ...
+
+    def recv(self, frm: int) -> list[memoryview]: ...
+
+
+@dataclass
+class Stats:
+    """Public counters of a run: what it cost, never what it computed."""
+
+    rounds: int = 0
+    bytes_sent: int = 0
+    opened: int = 0
+    triples: int = 0
+    mac_checks: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Engine:
+    """One party's view of a SPDZ computation over `field`."""
+
+    def __init__(self, channel: Channel, provider: Provider, *, value_bits: int = VALUE_BITS,
+                 digit_bits: int = 4, check_threshold: int = 1 << 23) -> None:
+        self.channel = channel
+        self.provider = provider
+        self.field: Field = provider.field
+        self.party = channel.party
+        self.parties = channel.parties
+        if provider.party != self.party or provider.parties != self.parties:
+            raise ValueError("the preprocessing provider belongs to another party or quorum")
+        self.k = value_bits
+        self.digit_bits = digit_bits
+        self.alpha = provider.mac_key_share()
+        self.stats = Stats()
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending_count = 0
+        self._check_threshold = check_threshold
+
+    # ------------------------------------------------------------------ construction
+
+    def secret(self, share: AuthShare) -> Secret:
+        return Secret(self, share)
+
+    def constant(self, values: np.ndarray) -> Secret:
+        """A public field array as a (trivially) shared secret."""
+        F = self.field
+        value = values.copy() if self.party == 0 else np.zeros_like(values)
+        mac = F.mul(values.reshape(-1, 2), self.alpha).reshape(values.shape)
+        return Secret(self, AuthShare(value, mac))
+
+    def input(self, owner: int, values: np.ndarray | None, shape: int | tuple[int, ...]) -> Secret:
+        """Private input of `owner` (field elements), shared among all parties.
+
+        1. All take a preprocessed mask [r]; the owner also knows r.
+        2. The owner broadcasts eps = x - r (uniform, reveals nothing).
+        3. Everyone sets [x] = [r] + eps.
+        """
+        F = self.field
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        n = int(np.prod(shape, dtype=np.int64))
+        masks = self.provider.input_masks(owner, n)
+        if self.party == owner:
+            if values is None or values.shape[:-1] != shape:
+                raise ValueError(f"input of shape {shape} expected from party {owner}")
+            F.check(values)
+            eps = F.sub(values.reshape(n, 2), masks.clear)
+            for peer in self._peers():
+                self.channel.send(peer, F.to_bytes(eps))
+                self.stats.bytes_sent += eps.nbytes
+        else:
+            eps = self._parse(self.channel.recv(owner), owner, n)
+        self.stats.rounds += 1
+        share = spdz.add_public(F, masks.r, eps, self.alpha, self.party)
+        return Secret(self, AuthShare(share.value.reshape(*shape, 2),
+                                      share.mac.reshape(*shape, 2)))
+
+    # ------------------------------------------------------------------ opening
+
+    def open(self, *secrets: Secret) -> list[np.ndarray]:
+        """Open several secrets in one round; their MACs are checked later (see `check`)."""
+        values = [s.share.value.reshape(-1, 2) for s in secrets]
+        macs = [s.share.mac.reshape(-1, 2) for s in secrets]
+        opened = self._open_raw(_cat(values), _cat(macs))
+        out, start = [], 0
+        for s in secrets:
+            size = int(np.prod(s.shape, dtype=np.int64))
+            out.append(opened[start:start + size].reshape(*s.shape, 2))
+            start += size
+        return out
+
+    def _open_raw(self, value: np.ndarray, mac: np.ndarray) -> np.ndarray:
+        """Broadcast value shares, sum what comes back, remember (opened, mac) for the check."""
+        F = self.field
+        n = value.shape[0]
+        received = self.channel.broadcast(F.to_bytes(value))
+        self.stats.rounds += 1
+        self.stats.bytes_sent += value.nbytes * (self.parties - 1)
+        self.stats.opened += n
+        total = value.copy()
+        for peer, frames in received.items():
+            F.add(total, self._parse(frames, peer, n), out=total)
+        self._pending.append((total, mac))
+        self._pending_count += n
+        if self._pending_count >= self._check_threshold:
+            self.check()
+        return total
+
+    def check(self) -> None:
+        """Batched MAC check of everything opened since the last check.
+
+        1. Coin tossing: each party commits to a 32-byte seed, then opens it;
+           the coefficients r_j come from a PRG on the hash of all seeds.
+        2. Each party computes sigma_i = sum_j r_j m_ij - alpha_i sum_j r_j x_j.
+        3. Each commits to sigma_i, then opens it; all verify the commitments.
+        4. Abort with MacCheckError unless sum_i sigma_i = 0.
+        """
+        if not self._pending:
+            return
+        F = self.field
+        seeds = self._commit_and_open(os.urandom(32))
+        prg = PRG(hashlib.sha256(b"enigma.maccheck" + b"".join(seeds)).digest())
+        sigma = F.zeros(1)
+        for opened, mac in self._pending:
+            coeffs = F.random(opened.shape[0], prg)
+            F.add(sigma, spdz.mac_residue(F, opened, mac, self.alpha, coeffs).reshape(1, 2),
+                  out=sigma)
+        self._pending.clear()
+        self._pending_count = 0
+        self.stats.mac_checks += 1
+        residues = self._commit_and_open(bytes(F.to_bytes(sigma)))
+        parsed = []
+        for who, raw in enumerate(residues):
+            try:
+                parsed.append(F.from_bytes(raw, shape=1))
+            except FieldError as exc:
+                raise ProtocolError(f"party {who} opened a malformed MAC-check value") from exc
+        spdz.check_residues(F, parsed)
+
+    def _commit_and_open(self, mine: bytes) -> list[bytes]:
+        """Every party's value, each bound by a commitment sent before any value is seen."""
+        com, nonce = commit.commit(mine)
+        commitments = {p: bytes(f[0]) for p, f in self.channel.broadcast(com).items()}
+        openings = self.channel.broadcast(nonce, mine)
+        self.stats.rounds += 2
+        out: list[bytes] = []
+        for p in range(self.parties):
+            if p == self.party:
+                out.append(mine)
+                continue
+            frames = openings[p]
+            if len(frames) != 2:
+                raise ProtocolError(f"party {p} sent {len(frames)} frames for an opening, not 2")
+            nonce_p, value_p = bytes(frames[0]), bytes(frames[1])
+            try:
+                commit.verify(commitments[p], value_p, nonce_p, who=f"party {p}")
+            except commit.CommitmentError as exc:
+                raise MacCheckError(str(exc)) from exc
+            out.append(value_p)
+        return out
+
+    # ------------------------------------------------------------------ output
+
+    def output(self, x: Secret, to: int) -> np.ndarray | None:
+        """Open x to party `to` only: open x + r for a mask r that only `to` knows.
+
+        The masked value is MAC-checked (with everything opened before it)
+        before `to` removes the mask, so a result is never released unchecked.
+        """
+        n = int(np.prod(x.shape, dtype=np.int64))
+        masks = self.provider.input_masks(to, n)
+        masked = x.reshape(n) + Secret(self, masks.r)
+        (opened,) = self.open(masked)
+        self.check()
+        if self.party != to:
+            return None
+        return self.field.sub(opened, masks.clear).reshape(*x.shape, 2)
+
+    def reveal(self, x: Secret) -> np.ndarray:
+        """Open x to every party, checked. For values the program may make public."""
+        (opened,) = self.open(x)
+        self.check()
+        return opened
+
+    # ------------------------------------------------------------------ multiplication
+
+    def mul(self, x: Secret, y: Secret) -> Secret:
+        return self.mul_many([(x, y)])[0]
+
+    def mul_many(self, pairs: list[tuple[Secret, Secret]]) -> list[Secret]:
+        """All products in one round (Beaver 1991).
+
+        1. Take triples ([a], [b], [c]) with c = a b.
+        2. Open eps = x - a and delta = y - b together.
+        3. [z] = [c] + eps [b] + delta [a] + eps delta.
+        """
+        F = self.field
+        for x, y in pairs:
+            if x.shape != y.shape:
+                raise ValueError(f"cannot multiply shapes {x.shape} and {y.shape}")
+        sizes = [int(np.prod(x.shape, dtype=np.int64)) for x, _ in pairs]
+        n = sum(sizes)
+        if n == 0:
+            return [x for x, _ in pairs]
+        t = self.provider.triples(n)
+        self.stats.triples += n
+        xv = _cat([x.share.value.reshape(-1, 2) for x, _ in pairs])
+        xm = _cat([x.share.mac.reshape(-1, 2) for x, _ in pairs])
+        yv = _cat([y.share.value.reshape(-1, 2) for _, y in pairs])
+        ym = _cat([y.share.mac.reshape(-1, 2) for _, y in pairs])
+        value = np.concatenate([F.sub(xv, t.a.value), F.sub(yv, t.b.value)])
+        mac = np.concatenate([F.sub(xm, t.a.mac), F.sub(ym, t.b.mac)])
+        opened = self._open_raw(value, mac)
+        eps, delta = opened[:n], opened[n:]
+        zv = F.muladd(eps, t.b.value, t.c.value)
+        F.muladd(delta, t.a.value, zv, out=zv)
+        zm = F.muladd(eps, t.b.mac, t.c.mac)
+        F.muladd(delta, t.a.mac, zm, out=zm)
+        ed = F.mul(eps, delta)
+        if self.party == 0:
+            F.add(zv, ed, out=zv)
+        F.add(zm, F.mul(ed, self.alpha), out=zm)
+        out, start = [], 0
+        for (x, _), size in zip(pairs, sizes, strict=True):
+            share = AuthShare(zv[start:start + size].reshape(*x.shape, 2),
+                              zm[start:start + size].reshape(*x.shape, 2))
+            out.append(Secret(self, share))
+            start += size
+        return out
+
+    # ------------------------------------------------------------------ helpers
+
+    def _peers(self) -> list[int]:
+        return [p for p in range(self.parties) if p != self.party]
+
+    def _parse(self, frames: list[memoryview], peer: int, n: int) -> np.ndarray:
+        if len(frames) != 1:
+            raise ProtocolError(f"party {peer} sent {len(frames)} frames where 1 was expected")
+        try:
+            return self.field.from_bytes(frames[0], shape=n)
+        except FieldError as exc:
+            raise ProtocolError(f"party {peer} sent a malformed share vector: {exc}") from exc
+
+
+def _cat(arrays: list[np.ndarray]) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
