@@ -24,6 +24,7 @@ import numpy as np
 from enigma.sharing import AuthShare
 
 from .engine import Engine
+from .preprocessing import KAPPA
 from .secret import Secret
 
 
@@ -114,11 +115,20 @@ def _append(a: Secret, b: Secret) -> Secret:
                                       np.concatenate([a.share.mac, b.share.mac], axis=1)))
 
 
-def _masked_open(e: Engine, x: Secret, m: int, offset: int):
+def _bound(e: Engine, bits: int | None) -> int:
+    """The bit bound k of the inputs; masking needs k + kappa + 1 <= log2 p."""
+    k = e.k if bits is None else bits
+    if not 1 <= k <= e.field.bits - KAPPA - 1:
+        raise ValueError(f"inputs of {k} bits cannot be masked with {KAPPA} bits of statistical "
+                         f"security in a {e.field.bits}-bit field")
+    return k
+
+
+def _masked_open(e: Engine, x: Secret, m: int, k: int, offset: int):
     """Open c = x + offset + r_low + 2^m r_high; return (c mod 2^m, digits of c, masks)."""
     F = e.field
     n = x.size
-    masks = e.provider.digit_masks(n, m, e.k, e.digit_bits)
+    masks = e.provider.digit_masks(n, m, k, e.digit_bits)
     therm = Secret(e, masks.thermometer)
     weights = _digit_weights(F, therm.shape[1], masks.digit_bits, therm.shape[2])
     r_low = _weighted_sum(e, therm, weights)
@@ -140,45 +150,69 @@ def _weighted_sum(e: Engine, therm: Secret, weights: np.ndarray) -> Secret:
     return flat.dot_public(np.ascontiguousarray(w), axis=1)
 
 
-def mod2m(e: Engine, x: Secret, m: int, offset: int = 0) -> Secret:
-    """[(x + offset) mod 2^m] for 0 <= x + offset < 2^k."""
-    c_low, digits, therm, r_low = _masked_open(e, x, m, offset)
+def mod2m(e: Engine, x: Secret, m: int, offset: int = 0, bits: int | None = None) -> Secret:
+    """[(x + offset) mod 2^m] for 0 <= x + offset < 2^bits (default: the engine's k)."""
+    k = _bound(e, bits)
+    c_low, digits, therm, r_low = _masked_open(e, x, m, k, offset)
     gt, eq = _thermometer_lookup(e, therm.share, digits)
     wrap = _tree_less(e, gt, eq)  # [c_low < r_low]
     return wrap * (1 << m) - r_low + c_low
 
 
-def ltz(e: Engine, x: Secret) -> Secret:
-    """[x < 0] for -2^(k-1) <= x < 2^(k-1), as 0/1."""
+def ltz(e: Engine, x: Secret, bits: int | None = None) -> Secret:
+    """[x < 0] for -2^(k-1) <= x < 2^(k-1), k = bits (default: the engine's), as 0/1."""
     F = e.field
-    m = e.k - 1
+    k = _bound(e, bits)
+    m = k - 1
     shape = x.shape
-    y_mod = mod2m(e, x, m, offset=1 << m)  # (x + 2^(k-1)) mod 2^(k-1)
+    y_mod = mod2m(e, x, m, offset=1 << m, bits=k)  # (x + 2^(k-1)) mod 2^(k-1)
     # top bit of y = x + 2^(k-1): (y - y mod 2^m) / 2^m; x < 0 iff it is 0
     top = (x.reshape(x.size) + (1 << m) - y_mod) * F.inverse(F.const(1 << m).reshape(1, 2))[0]
     return (1 - top).reshape(*shape)
 
 
-def eqz(e: Engine, x: Secret) -> Secret:
-    """[x == 0] for -2^(k-1) <= x < 2^(k-1), as 0/1."""
-    k = e.k
+def eqz(e: Engine, x: Secret, bits: int | None = None) -> Secret:
+    """[x == 0] for -2^(k-1) <= x < 2^(k-1), k = bits (default: the engine's), as 0/1."""
+    k = _bound(e, bits)
     shape = x.shape
-    _, digits, therm, _ = _masked_open(e, x, k, offset=1 << k)
+    _, digits, therm, _ = _masked_open(e, x, k, k, offset=1 << k)
     _, eq = _thermometer_lookup(e, therm.share, digits)
     return _tree_equal(e, eq).reshape(*shape)
 
 
-def trunc(e: Engine, x: Secret, m: int) -> Secret:
+def one_hot(e: Engine, x: Secret, levels: int) -> Secret:
+    """[x == j] for j = 0 .. levels - 1 (shape (n, levels)), for 0 <= x < levels.
+
+    One opening of x + r serves every level: (x - j + r_low) mod 2^k is the
+    public (c - j) mod 2^k, compared digit by digit with r_low; when k fits in
+    one digit the comparison is linear and the whole one-hot costs one round.
+    """
+    k = max(1, (levels - 1).bit_length())
+    n = x.size
+    c_low, _, therm, _ = _masked_open(e, x, k, _bound(e, k + 1), offset=0)
+    lo = c_low[:, 0].astype(np.int64)
+    shifted = (lo[:, None] - np.arange(levels)[None, :]) % (1 << k)  # (n, levels)
+    D, b = therm.shape[1], e.digit_bits
+    digits = np.stack([(shifted >> (b * d)) & ((1 << b) - 1) for d in range(D)], axis=-1)
+    rep = AuthShare(np.repeat(therm.share.value, levels, axis=0),
+                    np.repeat(therm.share.mac, levels, axis=0))
+    _, eq = _thermometer_lookup(e, rep, digits.reshape(n * levels, D))
+    return _tree_equal(e, eq).reshape(n, levels)
+
+
+def trunc(e: Engine, x: Secret, m: int, bits: int | None = None) -> Secret:
     """Probabilistic x / 2^m rounded to a neighbouring integer (TruncPr), one round.
 
-    For |x| < 2^(k-1): the result is floor(x / 2^m) or that plus one, the
-    latter with probability (x mod 2^m) / 2^m, so the error is below one unit.
+    For |x| < 2^(k-1), k = bits (default: the engine's): the result is
+    floor(x / 2^m) or that plus one, the latter with probability
+    (x mod 2^m) / 2^m, so the error is below one unit.
     """
     F = e.field
+    k = _bound(e, bits)
     shape, n = x.shape, x.size
-    masks = e.provider.trunc_masks(n, m, e.k)
+    masks = e.provider.trunc_masks(n, m, k)
     low, high = Secret(e, masks.low), Secret(e, masks.high)
-    (c,) = e.open(x.reshape(n) + (1 << (e.k - 1)) + low + high * (1 << m))
+    (c,) = e.open(x.reshape(n) + (1 << (k - 1)) + low + high * (1 << m))
     c_low = _low_bits(F, c, m)
     inv = F.inverse(F.const(1 << m).reshape(1, 2))[0]
     return ((x.reshape(n) - c_low + low) * inv).reshape(*shape)

@@ -268,6 +268,33 @@ class Engine:
             start += size
         return out
 
+    def dot(self, x: Secret, y: Secret, axis: int = -1) -> Secret:
+        """Sum of x * y over one axis, in one round; the sums are fused into the recombination."""
+        F = self.field
+        if x.shape != y.shape:
+            raise ValueError(f"cannot take the dot product of shapes {x.shape} and {y.shape}")
+        n = x.size
+        t = self.provider.triples(n)
+        self.stats.triples += n
+        shape = x.shape
+        a, b, c = (AuthShare(s.value.reshape(*shape, 2), s.mac.reshape(*shape, 2))
+                   for s in (t.a, t.b, t.c))
+        value = np.concatenate([F.sub(x.share.value, a.value).reshape(-1, 2),
+                                F.sub(y.share.value, b.value).reshape(-1, 2)])
+        mac = np.concatenate([F.sub(x.share.mac, a.mac).reshape(-1, 2),
+                              F.sub(y.share.mac, b.mac).reshape(-1, 2)])
+        opened = self._open_raw(value, mac)
+        eps, delta = opened[:n].reshape(*shape, 2), opened[n:].reshape(*shape, 2)
+        ed = F.dot(eps, delta, axis)
+        zv = F.add(F.add(F.sum(c.value, axis), F.dot(eps, b.value, axis)),
+                   F.dot(delta, a.value, axis))
+        zm = F.add(F.add(F.sum(c.mac, axis), F.dot(eps, b.mac, axis)),
+                   F.dot(delta, a.mac, axis))
+        if self.party == 0:
+            F.add(zv, ed, out=zv)
+        F.add(zm, F.mul(ed.reshape(-1, 2), self.alpha).reshape(ed.shape), out=zm)
+        return Secret(self, AuthShare(zv, zm))
+
     # ------------------------------------------------------------------ helpers
 
     def _peers(self) -> list[int]:
