@@ -80,7 +80,7 @@ def payload_bytes(array: np.ndarray) -> memoryview:
             f"cannot store an array of dtype {array.dtype}: it holds Python objects, not bytes; "
             "convert it to a numeric or fixed-size dtype first"
         )
-    return memoryview(np.ascontiguousarray(array)).cast("B")
+    return memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
 
 
 def encode_header(
