@@ -27,6 +27,7 @@ from web3.types import LogReceipt, TxReceipt
 
 from . import artifacts
 from .errors import LedgerError, revert_from_reason
+from .signing import personal_sign
 
 
 class Policy(IntEnum):
@@ -139,11 +140,17 @@ class Ledger:
     """One account's view of the ledger: send transactions, read records."""
 
     def __init__(
-        self, w3: Web3, address: str, deployment: Deployment | None, timeout: float
+        self,
+        w3: Web3,
+        address: str,
+        deployment: Deployment | None,
+        timeout: float,
+        local: LocalAccount | None = None,
     ) -> None:
         self.w3 = w3
+        self._local = local
         self.address = to_checksum_address(address)
-        self.timeout = timeout
+        self.wait_timeout = timeout
         self._deployment: Deployment | None = None
         self._contracts: dict[str, Contract] = {}
         if deployment is not None:
@@ -173,12 +180,20 @@ class Ledger:
                 f"no Ethereum JSON-RPC node answers at {url}: {exc}; "
                 "start one with `enigma ledger serve` or pass --rpc URL"
             ) from exc
-        return cls(w3, address, deployment, timeout)
+        return cls(
+            w3, address, deployment, timeout, account if isinstance(account, LocalAccount) else None
+        )
+
+    def sign(self, digest: bytes) -> bytes:
+        """personal_sign over a 32-byte digest: locally with a key, else by the node (eth_sign)."""
+        if self._local is not None:
+            return personal_sign(self._local.key, digest)
+        return bytes(self.w3.eth.sign(self.address, digest))
 
     def as_account(self, account: str | bytes | LocalAccount) -> Ledger:
         """The same chain and deployment seen by another account."""
         url = str(self.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
-        return Ledger.connect(url, account, self._deployment, self.timeout)
+        return Ledger.connect(url, account, self._deployment, self.wait_timeout)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -214,11 +229,11 @@ class Ledger:
             raise revert_from_reason(str(exc.message or exc.args[0]), where) from None
         try:
             receipt = self.w3.eth.wait_for_transaction_receipt(
-                tx_hash, timeout=self.timeout, poll_latency=0.02
+                tx_hash, timeout=self.wait_timeout, poll_latency=0.02
             )
         except TimeExhausted as exc:
             raise LedgerError(
-                f"{where}: transaction {tx_hash.hex()} not mined within {self.timeout} s; "
+                f"{where}: transaction {tx_hash.hex()} not mined within {self.wait_timeout} s; "
                 "is the node mining?"
             ) from exc
         if receipt["status"] != 1:
@@ -243,6 +258,17 @@ class Ledger:
             if log["address"] == c.address and bytes(log["topics"][0]) == topic:
                 return decoder.process_log(log)["args"]
         raise LedgerError(f"{contract}.{event} missing from transaction receipt")
+
+    def transact(self, contract: str, function: str, *args: Any, value: int = 0) -> TxReceipt:
+        """Send any contract function by name, for what the typed methods do not cover."""
+        c = self._contract(contract)
+        where = f"{contract}.{function}"
+        return self._send(where, lambda: c.functions[function](*args), value=value)
+
+    def call(self, contract: str, function: str, *args: Any) -> Any:
+        """Call any view function by name."""
+        c = self._contract(contract)
+        return self._call(f"{contract}.{function}", c.functions[function](*args))
 
     # ------------------------------------------------------------------ deployment
 

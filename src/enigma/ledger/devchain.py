@@ -23,13 +23,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from eth_abi import encode as abi_encode
+from eth_account import Account
+from eth_account.messages import encode_defunct
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.exceptions import TransactionFailed
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
+from web3.providers.eth_tester.middleware import (
+    transaction_result_formatter,
+    transaction_result_remapper,
+)
 
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 BLOCK_GAS_LIMIT = 30_000_000
+FULL_BLOCK_METHODS = ("eth_getBlockByNumber", "eth_getBlockByHash")
 
 
 def to_wire(value: Any) -> Any:
@@ -45,6 +52,18 @@ def to_wire(value: Any) -> Any:
     if isinstance(value, Sequence):
         return [to_wire(v) for v in value]
     raise TypeError(f"devchain: cannot encode a {type(value).__name__} as JSON-RPC")
+
+
+def _with_rpc_transactions(block: Mapping[str, Any]) -> dict[str, Any]:
+    """web3's middleware renames a block's keys but not its full transactions' (data->input)."""
+    out = dict(block)
+    out["transactions"] = [
+        transaction_result_formatter(transaction_result_remapper(tx))
+        if isinstance(tx, Mapping)
+        else tx
+        for tx in block.get("transactions", [])
+    ]
+    return out
 
 
 def _revert_payload(exc: TransactionFailed) -> tuple[str, bytes]:
@@ -74,6 +93,10 @@ class Chain:
         self.w3 = Web3(EthereumTesterProvider(self.tester), middleware=[])
         self._request = self.w3.provider.request_func(self.w3, self.w3.middleware_onion)
         self._lock = threading.Lock()
+        self._keys = {
+            key.public_key.to_checksum_address().lower(): key.to_bytes()
+            for key in backend.account_keys
+        }
 
     @property
     def accounts(self) -> list[str]:
@@ -87,13 +110,26 @@ class Chain:
                 now = self.tester.get_block_by_number("pending")["timestamp"]
                 self.tester.time_travel(now + seconds)
                 return hex(seconds)
+            if method == "eth_sign":
+                return self._sign(str(params[0]), str(params[1]))
             if method == "evm_mine":
                 self.tester.mine_blocks(1)
                 return "0x0"
             response = self._request(method, params)
         if "error" in response:
             raise LookupError(response["error"].get("message", f"{method} failed"))
-        return to_wire(response["result"])
+        result = response["result"]
+        if method in FULL_BLOCK_METHODS and isinstance(result, Mapping):
+            result = _with_rpc_transactions(result)
+        return to_wire(result)
+
+    def _sign(self, address: str, data: str) -> str:
+        """eth_sign for the unlocked dev accounts, as anvil and geth do it (EIP-191)."""
+        key = self._keys.get(address.lower())
+        if key is None:
+            raise LookupError(f"eth_sign: {address} is not an unlocked account of this chain")
+        message = encode_defunct(hexstr=data)
+        return "0x" + bytes(Account.sign_message(message, private_key=key).signature).hex()
 
     def handle(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """Answer one JSON-RPC request object with a result or a geth-style error."""
@@ -186,3 +222,9 @@ def start_devchain(host: str = "127.0.0.1", port: int = 0, accounts: int = 10) -
     thread = threading.Thread(target=httpd.serve_forever, name="enigma-devchain", daemon=True)
     thread.start()
     return DevChainServer(chain=chain, httpd=httpd, thread=thread)
+
+
+def advance_time(w3: Web3, seconds: int) -> None:
+    """Move a dev chain's clock forward and mine a block (embedded chain and anvil only)."""
+    w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]

@@ -1,0 +1,591 @@
+"""Every path of the registry, datasets and jobs contracts, reverts included.
+
+Runs against the embedded chain (served over JSON-RPC in a thread) and against anvil
+(installed with npm into .cache/anvil by the fixture; skipped when that is impossible).
+Each test deploys fresh contracts, so tests share a chain but no state.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from enigma.ledger import (
+    JobStatus,
+    Ledger,
+    LedgerParams,
+    Policy,
+    draw_quorum,
+    errors,
+    personal_sign,
+    script_hash,
+    start_devchain,
+)
+from enigma.ledger.anvil import AnvilUnavailable, start_anvil
+from enigma.ledger.devchain import advance_time
+
+ETH = 10**18
+PARAMS = LedgerParams(
+    min_deposit=ETH,
+    unbonding_period=1_000,
+    storage_price=7,
+    price_per_round=1_000_003,
+    price_per_multiplication=17,
+    job_timeout=500,
+)
+DEPOSITS = [1 * ETH, 2 * ETH, 3 * ETH, 5 * ETH, 8 * ETH]  # distinct weights for the draw
+
+
+@dataclass
+class Chain:
+    backend: str
+    url: str
+    accounts: list[str]
+
+
+@pytest.fixture(scope="module", params=["eth-tester", "anvil"])
+def chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
+    if request.param == "eth-tester":
+        with start_devchain() as server:
+            yield Chain("eth-tester", server.url, server.accounts)
+        return
+    try:
+        server = start_anvil()
+    except AnvilUnavailable as exc:
+        pytest.skip(f"anvil backend skipped: {exc}")
+    with server:
+        yield Chain("anvil", server.url, server.accounts)
+
+
+@dataclass
+class World:
+    chain: Chain
+    admin: Ledger
+    nodes: list[Ledger]
+    owner: Ledger
+    analyst: Ledger
+    outsider: Ledger
+    author: LocalAccount
+    dataset_id: int
+
+    def node(self, address: str) -> Ledger:
+        return next(n for n in self.nodes if n.address == address)
+
+    def signed_script(self, source: bytes = b"mean(table.age)") -> tuple[bytes, bytes]:
+        digest = script_hash(source)
+        return digest, personal_sign(self.author.key, digest)
+
+    def post_job(self, poster: Ledger | None = None, quorum: int = 3, **kw: int) -> int:
+        digest, sig = self.signed_script()
+        by = poster or self.owner
+        job = by.post_job(
+            self.dataset_id,
+            digest,
+            self.author.address,
+            sig,
+            quorum,
+            rounds=kw.get("rounds", 12),
+            multiplications=kw.get("multiplications", 4_000),
+            reward=kw.get("reward", 999),
+            fee=kw.get("fee"),
+        )
+        return job.job_id
+
+
+@pytest.fixture
+def world(chain: Chain) -> World:
+    acc = chain.accounts
+    admin = Ledger.connect(chain.url, acc[0])
+    deployment = admin.deploy(PARAMS)
+    nodes = [Ledger.connect(chain.url, a, deployment) for a in acc[1:6]]
+    for i, (node, deposit) in enumerate(zip(nodes, DEPOSITS, strict=True)):
+        node.register_node(f"tcp://127.0.0.1:{7000 + i}", keccak(bytes([i])), deposit)
+    owner, analyst, outsider = (Ledger.connect(chain.url, a, deployment) for a in acc[6:9])
+    holders = [n.address for n in nodes[:3]]
+    commitments = [keccak(b"share set %d" % i) for i in range(3)]
+    dataset_id = owner.post_dataset(
+        keccak(b"dht"), keccak(b"schema"), holders, commitments, Policy.OWNER_ONLY, 10_000
+    )
+    author = Account.from_key(keccak(b"analyst key"))
+    return World(chain, admin, nodes, owner, analyst, outsider, author, dataset_id)
+
+
+def books_balance(w: World, open_jobs: list[int]) -> None:
+    """No wei created or lost: each contract holds exactly what it owes."""
+    d = w.admin.deployment
+    people = [w.admin, *w.nodes, w.owner, w.analyst, w.outsider]
+    addresses = [p.address for p in people] + [w.author.address]
+    deposits = sum(w.admin.node(n.address).deposit for n in w.nodes)
+    assert w.admin.balance(d.registry) == deposits
+    owed = sum(w.admin.call("jobs", "balances", a) for a in addresses)
+    escrow = sum(w.admin.job(j).escrow for j in open_jobs)
+    assert w.admin.balance(d.jobs) == owed + escrow
+    stored = sum(w.admin.call("datasets", "balances", a) for a in addresses)
+    assert w.admin.balance(d.datasets) == stored
+
+
+# ---------------------------------------------------------------------- registry
+
+
+def test_register_lists_node_with_its_keys_and_deposit(world: World) -> None:
+    info = world.admin.node(world.nodes[2].address)
+    assert (info.endpoint, info.transport_key) == ("tcp://127.0.0.1:7002", keccak(bytes([2])))
+    assert info.deposit == DEPOSITS[2] and info.active and not info.slashed
+    assert world.admin.active_nodes() == [n.address for n in world.nodes]
+    registered = [args for name, args in world.admin.events() if name == "NodeRegistered"]
+    assert [a["deposit"] for a in registered] == DEPOSITS
+
+
+def test_register_reverts(world: World) -> None:
+    with pytest.raises(errors.InsufficientDeposit, match=r"registry\.register"):
+        world.outsider.register_node("tcp://x", bytes(32), ETH - 1)
+    with pytest.raises(errors.AlreadyRegistered):
+        world.nodes[0].register_node("tcp://x", bytes(32), ETH)
+
+
+def test_top_up(world: World) -> None:
+    assert world.nodes[0].top_up(12345) == DEPOSITS[0] + 12345
+    with pytest.raises(errors.NotRegistered):
+        world.outsider.top_up(1)
+    with pytest.raises(errors.InsufficientDeposit):
+        world.nodes[0].top_up(0)
+    books_balance(world, [])
+
+
+def test_withdrawal_waits_for_unbonding_and_leaves_quorums(world: World) -> None:
+    node = world.nodes[4]
+    with pytest.raises(errors.NotUnbonding):
+        node.withdraw()
+    node.request_withdrawal()
+    assert node.address not in world.admin.active_nodes()
+    with pytest.raises(errors.Unbonding, match="already requested"):
+        node.request_withdrawal()
+    with pytest.raises(errors.Unbonding):
+        node.top_up(1)
+    with pytest.raises(errors.Unbonding, match="not passed"):
+        node.withdraw()
+    advance_time(world.admin.w3, PARAMS.unbonding_period)
+    before = world.admin.balance(world.admin.deployment.registry)
+    assert node.withdraw() == DEPOSITS[4]
+    assert world.admin.balance(world.admin.deployment.registry) == before - DEPOSITS[4]
+    assert not world.admin.node(node.address).registered
+    with pytest.raises(errors.NotRegistered):
+        node.withdraw()
+
+
+def test_node_in_open_job_cannot_withdraw(world: World) -> None:
+    job = world.admin.job(world.post_job(quorum=5))
+    node = world.nodes[0]
+    assert node.address in job.quorum and world.admin.node(node.address).open_jobs == 1
+    node.request_withdrawal()
+    for member in job.quorum:
+        world.node(member).commit_result(job.job_id, keccak(member.encode()), bytes(32), 1, 1)
+    advance_time(world.admin.w3, PARAMS.unbonding_period)
+    with pytest.raises(errors.InJob):
+        node.withdraw()
+    world.owner.accept(job.job_id)
+    assert node.withdraw() == DEPOSITS[0]
+
+
+def test_only_jobs_contract_draws_releases_slashes(world: World) -> None:
+    with pytest.raises(errors.ContractRevert, match="NotJobs"):
+        world.outsider.transact("registry", "draw", bytes(32), 2)
+    with pytest.raises(errors.ContractRevert, match="NotJobs"):
+        world.outsider.transact("registry", "release", world.nodes[0].address)
+    with pytest.raises(errors.ContractRevert, match="NotJobs"):
+        world.outsider.transact("registry", "slash", world.nodes[0].address)
+    with pytest.raises(errors.ContractRevert, match="NotAdmin"):
+        world.outsider.transact("registry", "set_jobs", world.outsider.address)
+    with pytest.raises(errors.ContractRevert, match="AlreadySet"):
+        world.admin.transact("registry", "set_jobs", world.outsider.address)
+
+
+# ---------------------------------------------------------------------- quorum draw
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.binary(min_size=32, max_size=32), size=st.integers(min_value=1, max_value=4))
+def test_draw_matches_reference_and_skips_ineligible(world: World, seed: bytes, size: int) -> None:
+    if not world.admin.node(world.nodes[1].address).unbond_at:
+        world.nodes[1].request_withdrawal()  # unbonding: weight 0, never drawn
+    candidates = world.admin.candidates()
+    drawn = world.admin.draw_view(seed, size)
+    assert drawn == draw_quorum(seed, candidates, size)
+    assert drawn == world.admin.draw_view(seed, size)
+    assert len(set(drawn)) == size
+    assert world.nodes[1].address not in drawn
+    assert set(drawn) <= set(world.admin.active_nodes())
+
+
+def test_draw_reverts_when_quorum_exceeds_active_nodes(world: World) -> None:
+    with pytest.raises(errors.NotEnoughNodes):
+        world.admin.draw_view(bytes(32), 6)
+    with pytest.raises(ValueError, match="not enough staked"):
+        draw_quorum(bytes(32), world.admin.candidates(), 6)
+    with pytest.raises(errors.NotEnoughNodes):
+        world.post_job(quorum=6)
+
+
+def test_job_quorum_is_reproducible_from_its_seed(world: World) -> None:
+    candidates = world.admin.candidates()
+    job = world.admin.job(world.post_job(quorum=3))
+    assert job.quorum == draw_quorum(job.seed, candidates, 3)
+
+
+# ---------------------------------------------------------------------- datasets
+
+
+def test_post_dataset_pays_holders_exactly(world: World) -> None:
+    holders = [n.address for n in world.nodes[:3]]
+    fee = world.owner.storage_fee(3, 100) + 2  # 2 wei extra: the first holder gets the remainder
+    before = [world.admin.claimable(h) for h in holders]
+    ds = world.owner.post_dataset(
+        keccak(b"k2"), keccak(b"s2"), holders, [keccak(b"c")] * 3, Policy.OPEN, 100, fee=fee
+    )
+    gained = [world.admin.claimable(h) - b for h, b in zip(holders, before, strict=True)]
+    assert sum(gained) == fee and gained[0] == gained[1] + 2 == gained[2] + 2
+    info = world.admin.dataset(ds)
+    assert (info.owner, info.holders, info.policy) == (world.owner.address, holders, Policy.OPEN)
+    books_balance(world, [])
+    owed = world.admin.claimable(holders[0])
+    assert world.nodes[0].claim() == owed
+    assert world.admin.claimable(holders[0]) == 0
+    books_balance(world, [])
+    with pytest.raises(errors.NothingToClaim):
+        world.nodes[0].transact("datasets", "claim")
+
+
+POST_DATASET_REVERTS = [
+    # holders (node indexes; 9 = not a node), commitments, policy, duration, fee delta, kind
+    ([], [], 0, 10, 0, "NoHolders"),
+    ([0, 1], [0], 0, 10, 0, "BadCommitments"),
+    ([0], [0], 3, 10, 0, "BadPolicy"),
+    ([0], [0], 0, 0, 0, "BadDuration"),
+    ([0, 1], [0, 1], 0, 10, -1, "InsufficientFee"),
+    ([0, 9], [0, 1], 0, 10, 0, "NotActiveNode"),
+    ([0, 0], [0, 1], 0, 10, 0, "DuplicateHolder"),
+]
+
+
+def test_post_dataset_reverts(world: World) -> None:
+    for holders, commitments, policy, duration, fee_delta, kind in POST_DATASET_REVERTS:
+        addresses = [world.nodes[i].address if i < 5 else world.outsider.address for i in holders]
+        fee = world.owner.storage_fee(len(holders), duration) + fee_delta
+        with pytest.raises(errors.ContractRevert) as caught:
+            world.owner.post_dataset(
+                keccak(b"k"),
+                keccak(b"s"),
+                addresses,
+                [keccak(bytes([c])) for c in commitments],
+                policy,  # type: ignore[arg-type]
+                duration,
+                fee=fee,
+            )
+        assert (caught.value.kind, caught.value.where) == (kind, "datasets.post_dataset")
+
+
+def test_renew_extends_expiry_and_only_owner_may(world: World) -> None:
+    expires = world.admin.dataset(world.dataset_id).expires_at
+    assert world.owner.renew(world.dataset_id, 50) == expires + 50
+    with pytest.raises(errors.NotOwner):
+        world.outsider.renew(world.dataset_id, 50)
+    with pytest.raises(errors.InsufficientFee):
+        world.owner.renew(world.dataset_id, 50, fee=1)
+    with pytest.raises(errors.UnknownDataset):
+        world.owner.transact("datasets", "renew", 99, 50, value=10**9)
+    books_balance(world, [])
+
+
+def test_expired_dataset_takes_no_jobs(world: World) -> None:
+    advance_time(world.admin.w3, 10_001)
+    assert not world.admin.call("datasets", "is_live", world.dataset_id)
+    with pytest.raises(errors.DatasetExpired):
+        world.post_job()
+    world.owner.renew(world.dataset_id, 100)
+    assert world.admin.job(world.post_job()).status is JobStatus.OPEN
+
+
+def test_access_policies(world: World) -> None:
+    ds, analyst = world.dataset_id, world.analyst
+    digest, _ = world.signed_script()
+    with pytest.raises(errors.AccessDenied):
+        world.post_job(poster=analyst)
+    with pytest.raises(errors.NotOwner):
+        analyst.set_policy(ds, Policy.OPEN)
+    world.owner.set_policy(ds, Policy.ALLOW_LIST)
+    with pytest.raises(errors.AccessDenied):
+        world.post_job(poster=analyst)
+    world.owner.allow_analyst(ds, analyst.address)
+    assert world.admin.may_run(ds, analyst.address, keccak(b"any script"))
+    world.owner.allow_analyst(ds, analyst.address, False)
+    world.owner.allow_script(ds, digest)
+    assert world.admin.may_run(ds, world.outsider.address, digest)
+    assert not world.admin.may_run(ds, world.outsider.address, keccak(b"other"))
+    world.post_job(poster=world.outsider)
+    with pytest.raises(errors.NotOwner):
+        world.outsider.allow_script(ds, digest)
+    world.owner.set_policy(ds, Policy.OPEN)
+    job = world.admin.job(world.post_job(poster=world.outsider))
+    assert (job.owner, job.poster) == (world.owner.address, world.outsider.address)
+    assert not world.admin.may_run(99, world.owner.address, digest)
+
+
+# ---------------------------------------------------------------------- jobs
+
+
+def test_post_job_reverts(world: World) -> None:
+    digest, sig = world.signed_script()
+    wrong = personal_sign(keccak(b"someone else"), digest)
+    with pytest.raises(errors.BadSignature):
+        world.owner.post_job(world.dataset_id, digest, world.author.address, wrong, 3, 1, 1)
+    with pytest.raises(errors.BadSignature):
+        world.owner.post_job(world.dataset_id, digest, world.author.address, sig[:64], 3, 1, 1)
+    for size in (1, 17):
+        with pytest.raises(errors.ContractRevert, match="BadQuorum"):
+            world.owner.post_job(world.dataset_id, digest, world.author.address, sig, size, 1, 1)
+    price = world.owner.job_price(3, 12, 4_000, 999)
+    assert (
+        price == 3 * (12 * PARAMS.price_per_round + 4_000 * PARAMS.price_per_multiplication) + 999
+    )
+    with pytest.raises(errors.InsufficientFee):
+        world.post_job(fee=price - 1)
+    with pytest.raises(errors.UnknownDataset):
+        world.owner.post_job(99, digest, world.author.address, sig, 3, 1, 1)
+    with pytest.raises(errors.UnknownJob):
+        world.admin.job(0)
+
+
+def test_commit_reverts(world: World) -> None:
+    job = world.admin.job(world.post_job(quorum=2))
+    outsider = next(n for n in world.nodes if n.address not in job.quorum)
+    member = world.node(job.quorum[0])
+    with pytest.raises(errors.NotInQuorum):
+        outsider.commit_result(job.job_id, keccak(b"c"), bytes(32), 1, 1)
+    with pytest.raises(errors.ContractRevert, match="BadCommitment"):
+        member.commit_result(job.job_id, bytes(32), bytes(32), 1, 1)
+    with pytest.raises(errors.WorkOverBudget):
+        member.commit_result(job.job_id, keccak(b"c"), bytes(32), 13, 1)
+    with pytest.raises(errors.WorkOverBudget):
+        member.commit_result(job.job_id, keccak(b"c"), bytes(32), 1, 4_001)
+    member.commit_result(job.job_id, keccak(b"c"), keccak(b"ptr"), 12, 4_000)
+    assert world.admin.commit_of(job.job_id, member.address).pointer == keccak(b"ptr")
+    with pytest.raises(errors.AlreadyCommitted):
+        member.commit_result(job.job_id, keccak(b"c"), bytes(32), 1, 1)
+    with pytest.raises(errors.ResultsMissing):
+        world.owner.accept(job.job_id)
+    advance_time(world.admin.w3, PARAMS.job_timeout)
+    with pytest.raises(errors.JobClosed, match="deadline"):
+        world.node(job.quorum[1]).commit_result(job.job_id, keccak(b"c"), bytes(32), 1, 1)
+
+
+@settings(
+    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    work=st.lists(st.tuples(st.integers(0, 12), st.integers(0, 4_000)), min_size=3, max_size=3),
+    extra=st.integers(0, 10**6),
+)
+def test_accept_pays_work_reward_and_refund_exactly(
+    world: World, work: list[tuple[int, int]], extra: int
+) -> None:
+    base = world.owner.job_price(3, 12, 4_000, 999)
+    job = world.admin.job(world.post_job(fee=base + extra))
+    before = {a: world.admin.claimable(a) for a in [*job.quorum, job.author, job.poster]}
+    for member, (rounds, muls) in zip(job.quorum, work, strict=True):
+        world.node(member).commit_result(job.job_id, keccak(os.urandom(8)), bytes(32), rounds, muls)
+    with pytest.raises(errors.NotOwner):
+        world.analyst.accept(job.job_id)
+    paid = world.owner.accept(job.job_id)
+    gained = {a: world.admin.claimable(a) - b for a, b in before.items()}
+    for member, (rounds, muls) in zip(job.quorum, work, strict=True):
+        price = rounds * PARAMS.price_per_round + muls * PARAMS.price_per_multiplication
+        assert gained[member] == price
+    assert gained[job.author] == paid["reward"] == 999
+    assert gained[job.poster] == paid["refund"]
+    assert paid["to_nodes"] + paid["reward"] + paid["refund"] == base + extra
+    assert world.admin.job(job.job_id).status is JobStatus.ACCEPTED
+    assert all(world.admin.node(m).open_jobs == 0 for m in job.quorum)
+    with pytest.raises(errors.JobClosed):
+        world.owner.accept(job.job_id)
+    books_balance(world, [])
+
+
+def test_timeout_refunds_the_poster(world: World) -> None:
+    job = world.admin.job(world.post_job())
+    with pytest.raises(errors.TooEarly):
+        world.outsider.timeout(job.job_id)
+    advance_time(world.admin.w3, PARAMS.job_timeout)
+    before = world.admin.claimable(job.poster)
+    assert world.outsider.timeout(job.job_id) == job.escrow
+    assert world.admin.claimable(job.poster) - before == job.escrow
+    assert world.admin.job(job.job_id).status is JobStatus.TIMED_OUT
+    assert all(world.admin.node(m).open_jobs == 0 for m in job.quorum)
+    with pytest.raises(errors.JobClosed):
+        world.outsider.timeout(job.job_id)
+    books_balance(world, [])
+    claimed = world.owner.claim()
+    assert claimed >= job.escrow and world.admin.claimable(job.poster) == 0
+    books_balance(world, [])
+
+
+def test_jobs_contract_refuses_plain_payments(world: World) -> None:
+    w3 = world.admin.w3
+    with pytest.raises(Exception, match="NoPayments"):
+        w3.eth.send_transaction(
+            {"from": world.admin.address, "to": world.admin.deployment.jobs, "value": 1}
+        )
+
+
+# ---------------------------------------------------------------------- blame and slashing
+
+
+@pytest.mark.parametrize("signed_by", ["owner", "quorum"])
+def test_accusation_slashes_and_shares_exactly(world: World, signed_by: str) -> None:
+    job = world.admin.job(world.post_job(quorum=4))
+    culprit = job.quorum[2]
+    evidence = keccak(b"mac check transcript")
+    digest = world.admin.accusation_digest(job.job_id, culprit, evidence)
+    if signed_by == "owner":
+        signatures = [world.owner.sign(digest)]
+    else:
+        signatures = [world.node(m).sign(digest) for m in job.quorum if m != culprit]
+    honest = [m for m in job.quorum if m != culprit]
+    stake = world.admin.node(culprit).deposit
+    before = {a: world.admin.claimable(a) for a in [*honest, job.poster]}
+    slashed = world.outsider.accuse(job.job_id, culprit, evidence, signatures)
+    assert slashed == stake
+    gained = {a: world.admin.claimable(a) - b for a, b in before.items()}
+    assert sum(gained[h] for h in honest) == stake
+    assert max(gained[h] for h in honest) - min(gained[h] for h in honest) <= stake % 3
+    assert gained[job.poster] == job.escrow
+    info = world.admin.node(culprit)
+    assert info.slashed and info.deposit == 0 and not info.active
+    assert culprit not in world.admin.active_nodes()
+    assert world.admin.job(job.job_id).status is JobStatus.ABORTED
+    books_balance(world, [])
+    for seed in range(8):
+        assert culprit not in world.admin.draw_view(keccak(bytes([seed])), 4)
+    bad = world.node(culprit)
+    with pytest.raises(errors.Slashed):
+        bad.top_up(ETH)
+    with pytest.raises(errors.Slashed):
+        bad.request_withdrawal()
+    with pytest.raises(errors.AlreadyRegistered):
+        bad.register_node("tcp://again", bytes(32), ETH)
+    with pytest.raises(errors.JobClosed):
+        world.outsider.accuse(job.job_id, culprit, evidence, signatures)
+
+
+def test_accusation_reverts_without_proof(world: World) -> None:
+    job = world.admin.job(world.post_job(quorum=3))
+    culprit = job.quorum[0]
+    evidence = keccak(b"e")
+    digest = world.admin.accusation_digest(job.job_id, culprit, evidence)
+    partial = [world.node(job.quorum[1]).sign(digest)]
+    with pytest.raises(errors.BadProof):
+        world.outsider.accuse(job.job_id, culprit, evidence, partial)
+    stranger = [personal_sign(keccak(b"stranger"), digest)]
+    with pytest.raises(errors.BadProof):
+        world.outsider.accuse(job.job_id, culprit, evidence, stranger)
+    owner_sig = [world.owner.sign(digest)]
+    with pytest.raises(errors.BadProof):  # signed for another culprit
+        world.outsider.accuse(job.job_id, job.quorum[1], evidence, owner_sig)
+    with pytest.raises(errors.BadProof, match="proof type"):
+        world.outsider.transact("jobs", "accuse", job.job_id, culprit, 2, evidence, owner_sig)
+    outside = next(n.address for n in world.nodes if n.address not in job.quorum)
+    with pytest.raises(errors.NotInQuorum):
+        world.outsider.accuse(job.job_id, outside, evidence, owner_sig)
+    assert world.admin.job(job.job_id).status is JobStatus.OPEN
+
+
+# ---------------------------------------------------------------------- acceptance: no leaks
+
+P = 2**127 - 1  # the field modulus of the MPC layer; shares and values are elements of F_p
+
+
+def _share(value: int, parties: int, rng: random.Random) -> list[int]:
+    """Additive shares of `value` mod P, as the sharing layer produces them."""
+    shares = [rng.randrange(P) for _ in range(parties - 1)]
+    return [*shares, (value - sum(shares)) % P]
+
+
+def _le(x: int) -> bytes:
+    return x.to_bytes(16, "little")
+
+
+def _chain_bytes(w: World) -> tuple[list[bytes], list[bytes]]:
+    """Every log's topics and data, and every transaction's input, on the whole chain."""
+    logs = [
+        b"".join(bytes(t) for t in log["topics"]) + bytes(log["data"])
+        for log in w.admin.w3.eth.get_logs({"fromBlock": 0, "toBlock": "latest"})
+    ]
+    inputs = []
+    for number in range(w.admin.w3.eth.block_number + 1):
+        block = w.admin.w3.eth.get_block(number, full_transactions=True)
+        inputs.extend(bytes(tx["input"]) for tx in block["transactions"])
+    return logs, inputs
+
+
+def test_job_life_cycle_puts_no_share_or_value_on_chain(world: World) -> None:
+    """
+    The acceptance test: an owner shares a table over three holders, an analyst's signed
+    script runs as a job, the quorum commits to result shares, the owner accepts and
+    everybody claims; a second job is aborted by an accusation.  Then every event and
+    every transaction input on the chain is searched for each plaintext, each share,
+    the result and each result share (16 bytes, little- and big-endian): none is there.
+    """
+    rng = random.Random(20251125)
+    rows, holders = 24, [n.address for n in world.nodes[:3]]
+    table = [[rng.randrange(P) for _ in range(3)] for _ in range(rows)]
+    shares = [[_share(v, 3, rng) for v in row] for row in table]  # [row][col][holder]
+    share_sets = [
+        b"".join(_le(shares[r][c][h]) for r in range(rows) for c in range(3)) for h in range(3)
+    ]
+    commitments = [keccak(s) for s in share_sets]
+    owner = world.owner
+    ds = owner.post_dataset(
+        keccak(b"dht:census"),
+        keccak(b'{"age": "int"}'),
+        holders,
+        commitments,
+        Policy.ALLOW_LIST,
+        3600,
+    )
+    owner.allow_analyst(ds, world.analyst.address)
+    world.dataset_id = ds
+    job = world.admin.job(world.post_job(poster=world.analyst, quorum=3))
+    result = sum(row[0] for row in table) % P
+    result_shares = _share(result, 3, rng)
+    for member, rs in zip(job.quorum, result_shares, strict=True):
+        pointer = keccak(b"dht:result:" + member.encode())
+        world.node(member).commit_result(job.job_id, keccak(_le(rs)), pointer, 10, 3_000)
+    owner.accept(job.job_id)
+    for member in job.quorum:
+        world.node(member).claim()
+    world.analyst.claim()
+    second = world.admin.job(world.post_job(quorum=3))
+    evidence = keccak(b"transcript of the failed MAC check")
+    digest = world.admin.accusation_digest(second.job_id, second.quorum[1], evidence)
+    world.outsider.accuse(second.job_id, second.quorum[1], evidence, [owner.sign(digest)])
+
+    logs, inputs = _chain_bytes(world)
+    haystack = b"\n".join(logs + inputs)
+    assert commitments[0] in b"".join(inputs) and commitments[0] in b"".join(logs)  # scan sees
+    secrets = [v for row in table for v in row]
+    secrets += [s for row in shares for col in row for s in col]
+    secrets += [result, *result_shares]
+    found = [v for v in secrets if _le(v) in haystack or v.to_bytes(16, "big") in haystack]
+    assert not found, f"{len(found)} private values appear on the public chain"
+    names = {name for name, _ in world.admin.events()}
+    assert {"DatasetPosted", "JobPosted", "ResultCommitted", "JobAccepted", "Accused"} <= names
