@@ -170,22 +170,88 @@ def rsub_kernel(a, b, bstep, out, params):
 
 @njit(cache=True, nogil=True)
 def mul_kernel(a, b, bstep, out, params):
-    for i in range(a.shape[0]):
-        j = i * bstep
-        lo, hi = _mulmod(a[i, 0], a[i, 1], b[j, 0], b[j, 1], params)
-        out[i, 0] = lo
-        out[i, 1] = hi
+    # one loop per reduction, so the choice is made once and not per element
+    if params[5]:
+        for i in range(a.shape[0]):
+            j = i * bstep
+            lo, hi = mulmod_m127(a[i, 0], a[i, 1], b[j, 0], b[j, 1])
+            out[i, 0] = lo
+            out[i, 1] = hi
+    else:
+        for i in range(a.shape[0]):
+            j = i * bstep
+            lo, hi = _mulmod(a[i, 0], a[i, 1], b[j, 0], b[j, 1], params)
+            out[i, 0] = lo
+            out[i, 1] = hi
 
 
 @njit(cache=True, nogil=True)
 def muladd_kernel(a, b, c, out, params):
     """out = a * b + c elementwise: the Beaver recombination step in one pass."""
     plo, phi = params[0], params[1]
-    for i in range(a.shape[0]):
-        lo, hi = _mulmod(a[i, 0], a[i, 1], b[i, 0], b[i, 1], params)
-        lo, hi = addmod(lo, hi, c[i, 0], c[i, 1], plo, phi)
-        out[i, 0] = lo
-        out[i, 1] = hi
+    if params[5]:
+        for i in range(a.shape[0]):
+            lo, hi = mulmod_m127(a[i, 0], a[i, 1], b[i, 0], b[i, 1])
+            lo, hi = addmod(lo, hi, c[i, 0], c[i, 1], plo, phi)
+            out[i, 0] = lo
+            out[i, 1] = hi
+    else:
+        for i in range(a.shape[0]):
+            lo, hi = _mulmod(a[i, 0], a[i, 1], b[i, 0], b[i, 1], params)
+            lo, hi = addmod(lo, hi, c[i, 0], c[i, 1], plo, phi)
+            out[i, 0] = lo
+            out[i, 1] = hi
+
+
+@njit(inline="always")
+def _beaver_one(e_lo, e_hi, d_lo, d_hi, a, b, c, i, ed_lo, ed_hi, plo, phi, params, m127):
+    if m127:
+        lo, hi = mulmod_m127(e_lo, e_hi, b[i, 0], b[i, 1])
+        t_lo, t_hi = mulmod_m127(d_lo, d_hi, a[i, 0], a[i, 1])
+    else:
+        lo, hi = _mulmod(e_lo, e_hi, b[i, 0], b[i, 1], params)
+        t_lo, t_hi = _mulmod(d_lo, d_hi, a[i, 0], a[i, 1], params)
+    lo, hi = addmod(lo, hi, c[i, 0], c[i, 1], plo, phi)
+    lo, hi = addmod(lo, hi, t_lo, t_hi, plo, phi)
+    return addmod(lo, hi, ed_lo, ed_hi, plo, phi)
+
+
+@njit(inline="always")
+def _beaver_loop(eps, delta, av, bv, cv, am, bm, cm, alpha, party0, zv, zm, params, m127):
+    plo, phi = params[0], params[1]
+    zero = np.uint64(0)
+    for i in range(eps.shape[0]):
+        e_lo, e_hi, d_lo, d_hi = eps[i, 0], eps[i, 1], delta[i, 0], delta[i, 1]
+        if m127:
+            ed_lo, ed_hi = mulmod_m127(e_lo, e_hi, d_lo, d_hi)
+            m_lo, m_hi = mulmod_m127(ed_lo, ed_hi, alpha[0], alpha[1])
+        else:
+            ed_lo, ed_hi = _mulmod(e_lo, e_hi, d_lo, d_hi, params)
+            m_lo, m_hi = _mulmod(ed_lo, ed_hi, alpha[0], alpha[1], params)
+        v_lo = ed_lo if party0 else zero
+        v_hi = ed_hi if party0 else zero
+        lo, hi = _beaver_one(e_lo, e_hi, d_lo, d_hi, av, bv, cv, i, v_lo, v_hi, plo, phi,
+                             params, m127)
+        zv[i, 0] = lo
+        zv[i, 1] = hi
+        lo, hi = _beaver_one(e_lo, e_hi, d_lo, d_hi, am, bm, cm, i, m_lo, m_hi, plo, phi,
+                             params, m127)
+        zm[i, 0] = lo
+        zm[i, 1] = hi
+
+
+@njit(cache=True, nogil=True)
+def beaver_kernel(eps, delta, av, bv, cv, am, bm, cm, alpha, party0, zv, zm, params):
+    """Beaver recombination of value and MAC shares in one pass (SPDZ online multiplication).
+
+    zv = c + eps b + delta a (+ eps delta at party 0);
+    zm = c' + eps b' + delta a' + alpha eps delta.
+    The loop is instantiated twice so that the reduction is chosen once, not per element.
+    """
+    if params[5]:
+        _beaver_loop(eps, delta, av, bv, cv, am, bm, cm, alpha, party0, zv, zm, params, True)
+    else:
+        _beaver_loop(eps, delta, av, bv, cv, am, bm, cm, alpha, party0, zv, zm, params, False)
 
 
 @njit(cache=True, nogil=True)

@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from enigma.field import PRG, VALUE_BITS, Field, FieldError
+from enigma.field import PRG, VALUE_BITS, Field, FieldError, kernels
 from enigma.sharing import AuthShare, MacCheckError, commit, spdz
 
 from .preprocessing import Provider
@@ -248,18 +248,18 @@ class Engine:
         xm = _cat([x.share.mac.reshape(-1, 2) for x, _ in pairs])
         yv = _cat([y.share.value.reshape(-1, 2) for _, y in pairs])
         ym = _cat([y.share.mac.reshape(-1, 2) for _, y in pairs])
-        value = np.concatenate([F.sub(xv, t.a.value), F.sub(yv, t.b.value)])
-        mac = np.concatenate([F.sub(xm, t.a.mac), F.sub(ym, t.b.mac)])
+        value = np.empty((2 * n, 2), dtype=np.uint64)
+        mac = np.empty((2 * n, 2), dtype=np.uint64)
+        F.sub(xv, t.a.value, out=value[:n])
+        F.sub(yv, t.b.value, out=value[n:])
+        F.sub(xm, t.a.mac, out=mac[:n])
+        F.sub(ym, t.b.mac, out=mac[n:])
         opened = self._open_raw(value, mac)
-        eps, delta = opened[:n], opened[n:]
-        zv = F.muladd(eps, t.b.value, t.c.value)
-        F.muladd(delta, t.a.value, zv, out=zv)
-        zm = F.muladd(eps, t.b.mac, t.c.mac)
-        F.muladd(delta, t.a.mac, zm, out=zm)
-        ed = F.mul(eps, delta)
-        if self.party == 0:
-            F.add(zv, ed, out=zv)
-        F.add(zm, F.mul(ed, self.alpha), out=zm)
+        zv = np.empty((n, 2), dtype=np.uint64)
+        zm = np.empty((n, 2), dtype=np.uint64)
+        kernels.beaver_kernel(opened[:n], opened[n:], t.a.value, t.b.value, t.c.value,
+                              t.a.mac, t.b.mac, t.c.mac, self.alpha, self.party == 0, zv, zm,
+                              F.params)
         out, start = [], 0
         for (x, _), size in zip(pairs, sizes, strict=True):
             share = AuthShare(zv[start:start + size].reshape(*x.shape, 2),

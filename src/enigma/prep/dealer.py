@@ -164,3 +164,23 @@ class TrustedDealer:
         high = self._bits_value(b"dh", (n,), k + KAPPA - m)
         return DigitMasks(self._share(b"therm", therm, (n, digits, levels)),
                           self._share(b"dhigh", high, (n,)), digit_bits)
+
+
+class DealerFactory:
+    """Makes each party's dealer in its own process (picklable, for `run_local`)."""
+
+    def __init__(self, seed: bytes, *, insecure: bool = False, stockpile: bool = False) -> None:
+        if insecure is not True:
+            raise InsecureDealerError(
+                "the test dealer sees every secret; pass insecure=True (tests and benchmarks "
+                "only) or use the homomorphic-encryption preprocessing")
+        self.seed = seed
+        self.stockpile = stockpile
+
+    def __call__(self, field: Field, party: int, parties: int):
+        dealer = TrustedDealer(field, party, parties, self.seed, insecure=True,
+                               quiet=party != 0)
+        if self.stockpile:
+            from .stockpile import Stockpile
+            return Stockpile(dealer)
+        return dealer

@@ -1,0 +1,112 @@
+"""Run one function as q real processes over the authenticated mesh.
+
+For tests, benchmarks and notebooks: `run_local(fn, parties=3, args=...)`
+starts q OS processes, gives each a `Mesh` (fresh identities, free ports on
+127.0.0.1), a preprocessing provider made by `provider_factory` and an
+`Engine`, calls `fn(engine, *args)` in each, and returns the q results in
+party order. `fn` must be importable (a module-level function), because the
+processes are spawned, not forked: a forked child would inherit the parent's
+threads and locks.
+
+If any party fails, every party's error is collected and `PartyFailed` says
+who failed and why; processes still running at the deadline are killed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from enigma.field import Field
+from enigma.net import local
+from enigma.net.identity import Identity, PeerInfo
+from enigma.net.mesh import Mesh
+
+from .engine import Engine
+from .preprocessing import Provider
+
+ProviderFactory = Callable[[Field, int, int], Provider]
+
+
+class PartyFailed(RuntimeError):
+    """At least one party raised; `errors` maps party to (exception type, message)."""
+
+    def __init__(self, errors: dict[int, tuple[str, str]]) -> None:
+        self.errors = errors
+        lines = [f"party {p}: {kind}: {msg}" for p, (kind, msg) in sorted(errors.items())]
+        super().__init__("the computation was aborted:\n  " + "\n  ".join(lines))
+
+    def kinds(self) -> set[str]:
+        return {kind for kind, _ in self.errors.values()}
+
+
+def _party_main(party: int, key: bytes, peers: list[PeerInfo], session: bytes, fn: Callable,
+                args: tuple, factory: ProviderFactory, modulus: int, engine_kwargs: dict,
+                timeout: float, results: mp.Queue) -> None:
+    try:
+        field = Field(modulus)
+        provider = factory(field, party, len(peers))
+        with Mesh(party, Identity.from_private_bytes(key), peers, session,
+                  timeout=timeout) as mesh:
+            engine = Engine(mesh, provider, **engine_kwargs)
+            value = fn(engine, *args)
+            results.put((party, "ok", value))
+    except BaseException as exc:  # report every failure to the parent, then exit
+        detail = str(exc) or traceback.format_exc(limit=3)
+        results.put((party, "error", (type(exc).__name__, detail)))
+
+
+def run_local(fn: Callable[..., Any], *, parties: int = 3, args: Sequence[Any] = (),
+              provider_factory: ProviderFactory, modulus: int | None = None,
+              timeout: float = 30.0, deadline: float = 600.0,
+              engine_kwargs: dict | None = None) -> list[Any]:
+    """fn(engine, *args) in `parties` processes; returns their results in party order."""
+    field = Field() if modulus is None else Field(modulus)
+    identities, peers = local.local_quorum(parties)
+    session = os.urandom(16)
+    ctx = mp.get_context("spawn")
+    results: mp.Queue = ctx.Queue()
+    procs = [ctx.Process(target=_party_main, name=f"enigma-party-{i}", daemon=True,
+                         args=(i, identities[i].private_bytes(), peers, session, fn,
+                               tuple(args), provider_factory, field.p, engine_kwargs or {},
+                               timeout, results))
+             for i in range(parties)]
+    for p in procs:
+        p.start()
+    outputs: dict[int, Any] = {}
+    errors: dict[int, tuple[str, str]] = {}
+    end = time.monotonic() + deadline
+    try:
+        while len(outputs) + len(errors) < parties:
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                for i in range(parties):
+                    if i not in outputs and i not in errors:
+                        errors[i] = ("Timeout", f"no result within {deadline:.0f} s")
+                break
+            try:
+                party, status, value = results.get(timeout=min(remaining, 1.0))
+            except queue.Empty:
+                for i, p in enumerate(procs):
+                    if (not p.is_alive() and i not in outputs and i not in errors
+                            and results.empty()):
+                        errors[i] = ("Crashed", f"process exited with code {p.exitcode}")
+                continue
+            if status == "ok":
+                outputs[party] = value
+            else:
+                errors[party] = value
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join()
+    if errors:
+        raise PartyFailed(errors)
+    return [outputs[i] for i in range(parties)]

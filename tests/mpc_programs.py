@@ -1,0 +1,87 @@
+"""Programs the MPC tests run in every party's process (spawned, so they must be importable)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from enigma.field import Field
+from enigma.mpc import comparison as cmp
+
+F = Field()
+
+
+def arithmetic(e, xs: np.ndarray, ys: np.ndarray):
+    x = e.input(0, F.from_int64(xs) if e.party == 0 else None, xs.size)
+    y = e.input(1, F.from_int64(ys) if e.party == 1 else None, ys.size)
+    z = x * y
+    lin = x * 3 - y + 7
+    (w,) = e.mul_many([(x, x)])
+    d = e.dot(x, y)
+    return {name: e.output(v, 2) for name, v in
+            dict(prod=z, lin=lin, square=w, dot=d, sum=(x + y).sum()).items()}
+
+
+def comparisons(e, xs: np.ndarray, bits: int):
+    x = e.input(0, F.from_int64(xs) if e.party == 0 else None, xs.size)
+    out = dict(ltz=cmp.ltz(e, x, bits=bits), eqz=cmp.eqz(e, x, bits=bits),
+               trunc=cmp.trunc(e, x, 8, bits=bits))
+    return {name: e.output(v, 0) for name, v in out.items()}
+
+
+def categories(e, cats: np.ndarray, levels: int):
+    c = e.input(1, F.from_int64(cats) if e.party == 1 else None, cats.size)
+    return e.output(cmp.one_hot(e, c, levels).sum(axis=0), 1)
+
+
+def tamper(e, part: str, where: str):
+    """Party 1 flips one bit of its share; the output must never be released."""
+    x = e.input(0, F.from_int64(np.arange(10)) if e.party == 0 else None, 10)
+    y = e.input(0, F.from_int64(np.arange(10)) if e.party == 0 else None, 10)
+    if e.party == 1 and where == "input":
+        getattr(x.share, part)[3, 0] ^= np.uint64(1)
+    z = x * y
+    if e.party == 1 and where == "product":
+        getattr(z.share, part)[5, 1] ^= np.uint64(1 << 20)
+    return e.output(z, 0)
+
+
+def drop_out(e):
+    """Party 2 vanishes after the input; the others must stop with a clear error."""
+    x = e.input(0, F.from_int64(np.arange(10)) if e.party == 0 else None, 10)
+    if e.party == 2:
+        os._exit(0)
+    return e.output(x * x, 0)
+
+
+class Recorder:
+    """Keeps every message a party receives: its view of the protocol."""
+
+    def __init__(self, channel) -> None:
+        self.inner = channel
+        self.party, self.parties = channel.party, channel.parties
+        self.seen: list[bytes] = []
+
+    def send(self, to, *buffers):
+        self.inner.send(to, *buffers)
+
+    def recv(self, frm):
+        frames = self.inner.recv(frm)
+        self.seen.extend(bytes(f) for f in frames)
+        return frames
+
+    def broadcast(self, *buffers):
+        got = self.inner.broadcast(*buffers)
+        for frames in got.values():
+            self.seen.extend(bytes(f) for f in frames)
+        return got
+
+
+def view_of_party_1(e, secret_value: int, n: int):
+    """Party 1's received bytes while party 0's constant input is multiplied and output."""
+    rec = Recorder(e.channel)
+    e.channel = rec
+    x = e.input(0, F.from_int64(np.full(n, secret_value)) if e.party == 0 else None, n)
+    e.output(x * x, 0)
+    return b"".join(m for m in rec.seen if len(m) >= 16 * n) if e.party == 1 else None
