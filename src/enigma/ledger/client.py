@@ -45,6 +45,7 @@ class JobStatus(IntEnum):
     ABORTED = 4
 
 
+READ_ONLY = "0x0000000000000000000000000000000000000000"
 PROOF_SIGNED = 1  # the first proof type: an accusation signed by the owner or the quorum
 
 
@@ -160,11 +161,14 @@ class Ledger:
     def connect(
         cls,
         url: str,
-        account: str | bytes | LocalAccount,
+        account: str | bytes | LocalAccount | None,
         deployment: Deployment | None = None,
         timeout: float = 120.0,
     ) -> Ledger:
-        """Act as `account` (an unlocked address, or a private key / LocalAccount) at `url`."""
+        """Act as `account` (an unlocked address, or a private key / LocalAccount) at `url`.
+
+        With `account=None` the ledger is read-only: calls work, transactions raise.
+        """
         w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
         if isinstance(account, bytes):
             account = Account.from_key(account)
@@ -172,7 +176,7 @@ class Ledger:
             w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(account), layer=0)
             address = account.address
         else:
-            address = account
+            address = account or READ_ONLY
         try:
             _ = w3.eth.chain_id
         except Exception as exc:  # requests' and web3's connection errors differ by version
@@ -222,6 +226,8 @@ class Ledger:
 
     def _send(self, where: str, build: Callable[[], Any], value: int = 0) -> TxReceipt:
         """Send one transaction and wait for it; reverts become ContractRevert subclasses."""
+        if self.address == READ_ONLY:
+            raise LedgerError(f"{where}: this ledger is read-only; connect with an account")
         tx = {"from": self.address, "value": value}
         try:
             tx_hash = build().transact(tx)
@@ -245,7 +251,7 @@ class Ledger:
 
     def _call(self, where: str, fn: Any) -> Any:
         try:
-            return fn.call({"from": self.address})
+            return fn.call({} if self.address == READ_ONLY else {"from": self.address})
         except ContractLogicError as exc:
             raise revert_from_reason(str(exc.message or exc.args[0]), where) from None
 

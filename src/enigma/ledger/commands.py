@@ -62,7 +62,7 @@ def deploy(rpc: str, account: str, out: Path) -> None:
 def nodes(rpc: str, deployment_file: Path) -> None:
     """List the active nodes with their deposits and endpoints."""
     deployment = Deployment.load(deployment_file)
-    reader = Ledger.connect(rpc, "0x0000000000000000000000000000000000000000", deployment)
+    reader = Ledger.connect(rpc, None, deployment)
     for address in reader.active_nodes():
         info = reader.node(address)
         click.echo(f"{address}  deposit={info.deposit}  endpoint={info.endpoint}")

@@ -144,7 +144,7 @@ class Chain:
                 "data": "0x" + raw.hex(),
             }
             return {"jsonrpc": "2.0", "id": rid, "error": error}
-        except (LookupError, ValueError, TypeError, KeyError) as exc:
+        except Exception as exc:  # any failure is the caller's answer, never a dead server
             error = {"code": -32000, "message": f"{type(exc).__name__}: {exc}"}
             return {"jsonrpc": "2.0", "id": rid, "error": error}
         return {"jsonrpc": "2.0", "id": rid, "result": result}
