@@ -73,8 +73,12 @@ class VerifyingStorage(ForgetfulStorage):
             log.warning("refused a DHT record: %s", exc)
             return False
         current = self.get(routing_id)
-        if current is not None and _verify_routed(current, routing_id).seq >= record.seq:
-            return current == value
+        if current is not None:
+            try:
+                if _verify_routed(current, routing_id).seq >= record.seq:
+                    return current == value
+            except InvalidRecordError:
+                log.warning("replacing an invalid record held under %s", routing_id.hex()[:16])
         super().__setitem__(routing_id, value)
         return True
 
