@@ -3,6 +3,7 @@
 import click
 
 from enigma.ledger.commands import ledger
+from enigma.storage.commands import dht, store
 
 
 @click.group()
@@ -12,6 +13,8 @@ def main() -> None:
 
 
 main.add_command(ledger)
+main.add_command(dht)
+main.add_command(store)
 
 if __name__ == "__main__":
     main()
