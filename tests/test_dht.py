@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kademlia.node import Node
 
-from enigma.storage.dht import DhtNode, _routing_id
+from enigma.storage.dht import DhtNode, VerifyingStorage, _routing_id
 from enigma.storage.records import (
     MAX_RECORD_BYTES,
     DhtError,
@@ -202,3 +202,20 @@ def test_node_in_another_process_finds_and_is_found(network: list[DhtNode]) -> N
         out, err = server.communicate(timeout=20)
     assert server.returncode == 0, err
     assert "dht: stopped" in out
+
+
+def test_node_tables_keep_the_newest_valid_version_and_renew_its_age() -> None:
+    table = VerifyingStorage()
+    v1 = sign_record(OWNER, "chunk", "c", {"holders": []}, 1).encode()
+    v2 = sign_record(OWNER, "chunk", "c", {"holders": ["ab" * 32]}, 2).encode()
+    routing = _routing_id(record_key("chunk", "c", OWNER_ID))
+    assert table.admit(routing, v2)
+    assert not table.admit(routing, v1)  # a replay of an older version
+    assert not table.admit(_routing_id(b"elsewhere"), v2)  # filed under another key
+    born = table.data[routing][0]
+    assert table.admit(routing, v2)  # republished: same value, renewed age
+    assert table.data[routing][0] > born
+    assert table.get(routing) == v2
+    table.data[routing] = (born, v2.replace('"c"', '"d"'))  # rotted in memory
+    assert table.admit(routing, v1)
+    assert table.get(routing) == v1

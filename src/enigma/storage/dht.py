@@ -73,12 +73,13 @@ class VerifyingStorage(ForgetfulStorage):
             log.warning("refused a DHT record: %s", exc)
             return False
         current = self.get(routing_id)
-        if current is not None:
+        if current is not None and current != value:
             try:
                 if _verify_routed(current, routing_id).seq >= record.seq:
-                    return current == value
+                    return False
             except InvalidRecordError:
                 log.warning("replacing an invalid record held under %s", routing_id.hex()[:16])
+        # storing the same value again renews its age, as republishing should
         super().__setitem__(routing_id, value)
         return True
 
