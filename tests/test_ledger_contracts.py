@@ -52,8 +52,7 @@ class Chain:
     accounts: list[str]
 
 
-@pytest.fixture(scope="module", params=["eth-tester", "anvil"])
-def chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
+def _serve(request: pytest.FixtureRequest) -> Iterator[Chain]:
     if request.param == "eth-tester":
         with start_devchain() as server:
             yield Chain("eth-tester", server.url, server.accounts)
@@ -64,6 +63,18 @@ def chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
         pytest.skip(f"anvil backend skipped: {exc}")
     with server:
         yield Chain("anvil", server.url, server.accounts)
+
+
+@pytest.fixture(scope="module", params=["eth-tester", "anvil"])
+def chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
+    """One chain per backend for the module; every test deploys its own contracts."""
+    yield from _serve(request)
+
+
+@pytest.fixture(params=["eth-tester", "anvil"])
+def fresh_chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
+    """A chain of one's own, for tests that audit everything on it."""
+    yield from _serve(request)
 
 
 @dataclass
@@ -103,6 +114,11 @@ class World:
 
 @pytest.fixture
 def world(chain: Chain) -> World:
+    return make_world(chain)
+
+
+def make_world(chain: Chain) -> World:
+    """Fresh contracts, five staked nodes, and an owner-only dataset held by three of them."""
     acc = chain.accounts
     admin = Ledger.connect(chain.url, acc[0])
     deployment = admin.deploy(PARAMS)
@@ -537,7 +553,7 @@ def _chain_bytes(w: World) -> tuple[list[bytes], list[bytes]]:
     return logs, inputs
 
 
-def test_job_life_cycle_puts_no_share_or_value_on_chain(world: World) -> None:
+def test_job_life_cycle_puts_no_share_or_value_on_chain(fresh_chain: Chain) -> None:
     """
     The acceptance test: an owner shares a table over three holders, an analyst's signed
     script runs as a job, the quorum commits to result shares, the owner accepts and
@@ -545,6 +561,7 @@ def test_job_life_cycle_puts_no_share_or_value_on_chain(world: World) -> None:
     every transaction input on the chain is searched for each plaintext, each share,
     the result and each result share (16 bytes, little- and big-endian): none is there.
     """
+    world = make_world(fresh_chain)
     rng = random.Random(20251125)
     rows, holders = 24, [n.address for n in world.nodes[:3]]
     table = [[rng.randrange(P) for _ in range(3)] for _ in range(rows)]
