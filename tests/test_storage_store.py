@@ -103,9 +103,10 @@ def test_unsafe_names_are_refused(store: ShareStore, name: str) -> None:
         store.put("d", 0, name, _column(1, 0))
 
 
-def test_bad_chunk_index_is_refused(store: ShareStore) -> None:
+@pytest.mark.parametrize("chunk", [-1, 10**8, True, 1.0, "3"])
+def test_bad_chunk_index_is_refused(store: ShareStore, chunk: object) -> None:
     with pytest.raises(ValueError, match="chunk index"):
-        store.put("d", -1, "c", _column(1, 0))
+        store.put("d", chunk, "c", _column(1, 0))
 
 
 def _corrupt(path: Path, offset: int) -> None:

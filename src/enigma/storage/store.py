@@ -106,7 +106,8 @@ def _check_name(kind: str, name: str) -> str:
 
 
 def _check_chunk(chunk: int) -> int:
-    if not isinstance(chunk, int | np.integer) or not 0 <= int(chunk) < 10**8:
+    if (isinstance(chunk, bool) or not isinstance(chunk, int | np.integer)
+            or not 0 <= int(chunk) < 10**8):
         raise ValueError(f"chunk index {chunk!r} must be an integer in 0..99999999")
     return int(chunk)
 
