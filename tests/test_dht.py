@@ -161,6 +161,11 @@ def test_stop_is_clean_and_the_rest_carries_on(network: list[DhtNode]) -> None:
     assert network[4].find_endpoint(network[0].node_id).ports == {"mpc": 1}
 
 
+def test_busy_port_is_a_clear_error(network: list[DhtNode]) -> None:
+    with pytest.raises(DhtError, match=f"cannot listen on UDP 127.0.0.1:{network[0].port}"):
+        DhtNode.start(port=network[0].port)
+
+
 def test_bootstrap_that_nobody_answers_is_a_clear_error() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))

@@ -273,7 +273,11 @@ class DhtNode:
         node = cls(signing_key or Ed25519PrivateKey.generate(), server, loop, thread, host,
                    port, timeout)
         try:
-            node._call(server.listen(port, interface=host), f"listening on {host}:{port}")
+            try:
+                node._call(server.listen(port, interface=host), f"listening on {host}:{port}")
+            except OSError as exc:
+                raise DhtError(f"cannot listen on UDP {host}:{port}: {exc.strerror}; pick "
+                               "another port, or 0 for a free one") from exc
             node.port = server.transport.get_extra_info("sockname")[1]
             endpoints = list(bootstrap)
             if endpoints:
