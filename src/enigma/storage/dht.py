@@ -60,9 +60,9 @@ def _routing_id(key: bytes) -> bytes:
 class VerifyingStorage(ForgetfulStorage):
     """A DHT node's table that admits only valid records, newest `seq` per key.
 
-    The routing id does not reveal the record key, so each entry keeps the record key
-    beside the value; a record is admitted only if its own key hashes to the routing id
-    it was sent under.
+    A STORE carries only the routing id (SHA-1 of the record key), which cannot be turned
+    back into a key; the record itself names its kind, name and writer, from which its key
+    follows, and it is admitted only if that key hashes to the routing id it came with.
     """
 
     def admit(self, routing_id: bytes, value: object) -> bool:
