@@ -194,6 +194,9 @@ def test_withdrawal_waits_for_unbonding_and_leaves_quorums(world: World) -> None
     assert node.withdraw() == DEPOSITS[4]
     assert world.admin.balance(world.admin.deployment.registry) == before - DEPOSITS[4]
     assert not world.admin.node(node.address).registered
+    for seed in range(4):  # the four others, every time: the withdrawn node is never drawn
+        drawn = world.admin.draw_view(keccak(bytes([seed])), 4)
+        assert sorted(drawn) == sorted(n.address for n in world.nodes[:4])
     with pytest.raises(errors.NotRegistered):
         node.withdraw()
 

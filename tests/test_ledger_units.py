@@ -4,11 +4,8 @@ the embedded chain's JSON-RPC server and the `enigma ledger` commands."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -29,6 +26,7 @@ from enigma.ledger import (
     errors,
     personal_sign,
     recover_signer,
+    spawn_devchain,
     start_devchain,
 )
 from enigma.ledger.anvil import free_port
@@ -233,29 +231,15 @@ def test_cli_deploys_and_lists_nodes(tmp_path: Path) -> None:
         )
 
 
-def test_serve_runs_until_sigterm() -> None:
-    port = free_port()
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "enigma.app.cli", "ledger", "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(12)]  # url, header, 10 accounts
-        assert lines[0].strip() == f"ledger: embedded chain at http://127.0.0.1:{port}"
-        assert all(re.fullmatch(r"  0x[0-9a-fA-F]{40}\n", line) for line in lines[2:])
-        request = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
-        answer = _post(f"http://127.0.0.1:{port}", request)
-        assert isinstance(answer, dict) and int(answer["result"], 16) > 0
-        process.send_signal(signal.SIGTERM)
-        rest, _ = process.communicate(timeout=20)
-        assert process.returncode == 0
+def test_serve_runs_in_a_child_process_until_sigterm() -> None:
+    with spawn_devchain() as chain:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", chain.url)
+        assert len(chain.accounts) == 10
+        assert all(re.fullmatch(r"0x[0-9a-fA-F]{40}", a) for a in chain.accounts)
+        request = {"jsonrpc": "2.0", "id": 1, "method": "eth_accounts", "params": []}
+        answer = _post(chain.url, request)
+        assert isinstance(answer, dict) and answer["result"] == chain.accounts
+        chain.process.send_signal(signal.SIGTERM)
+        rest, _ = chain.process.communicate(timeout=20)
+        assert chain.process.returncode == 0
         assert rest.strip() == "ledger: stopped"
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()

@@ -16,7 +16,7 @@ from .client import (
     NodeInfo,
     Policy,
 )
-from .devchain import DevChainServer, start_devchain
+from .devchain import DevChainProcess, DevChainServer, spawn_devchain, start_devchain
 from .errors import ContractRevert, LedgerError
 from .quorum import draw_quorum
 from .signing import personal_sign, recover_signer, script_hash
@@ -27,6 +27,7 @@ __all__ = [
     "ContractRevert",
     "DatasetInfo",
     "Deployment",
+    "DevChainProcess",
     "DevChainServer",
     "JobInfo",
     "JobStatus",
@@ -39,5 +40,6 @@ __all__ = [
     "personal_sign",
     "recover_signer",
     "script_hash",
+    "spawn_devchain",
     "start_devchain",
 ]

@@ -66,3 +66,7 @@ def nodes(rpc: str, deployment_file: Path) -> None:
     for address in reader.active_nodes():
         info = reader.node(address)
         click.echo(f"{address}  deposit={info.deposit}  endpoint={info.endpoint}")
+
+
+if __name__ == "__main__":
+    ledger()

@@ -16,6 +16,8 @@ for both backends.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -264,3 +266,46 @@ def advance_time(w3: Web3, seconds: int) -> None:
     """Move a dev chain's clock forward and mine a block (embedded chain and anvil only)."""
     w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
     w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+@dataclass
+class DevChainProcess:
+    """An embedded chain in its own process (its own GIL), as `enigma up` runs it."""
+
+    process: subprocess.Popen[str]
+    url: str
+    accounts: list[str]
+
+    def stop(self) -> None:
+        """SIGTERM, which `serve` handles by shutting down cleanly."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def __enter__(self) -> DevChainProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def spawn_devchain(host: str = "127.0.0.1", port: int = 0, accounts: int = 10) -> DevChainProcess:
+    """Run `serve` in a child process; read its URL and accounts from its first lines."""
+    cmd = [sys.executable, "-m", "enigma.ledger.commands", "serve"]
+    cmd += ["--host", host, "--port", str(port), "--accounts", str(accounts)]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    lines = [process.stdout.readline() for _ in range(accounts + 2)]  # url, header, accounts
+    prefix = "ledger: embedded chain at "
+    if not lines[0].startswith(prefix):
+        process.kill()
+        _, err = process.communicate(timeout=10)
+        raise RuntimeError(f"the embedded chain did not start: {err.strip()[-400:]}")
+    return DevChainProcess(
+        process=process,
+        url=lines[0][len(prefix) :].strip(),
+        accounts=[line.strip() for line in lines[2:]],
+    )
