@@ -1,0 +1,62 @@
+"""Exceptions of the transport, one type per thing that can go wrong, each naming the peer.
+
+Why a type per kind: the blame layer treats them differently. A timeout may be a slow
+network; a replayed or reordered frame on an authenticated channel means someone on the
+path (or the peer) tampered with the stream; a failed handshake means a stranger or a
+misconfigured key. Every instance carries `party`, the index of the peer concerned
+(None when no single peer is), so callers need not parse messages.
+"""
+
+from __future__ import annotations
+
+
+class NetError(Exception):
+    """Base of every transport error; `party` is the peer concerned, if any."""
+
+    def __init__(self, message: str, party: int | None = None) -> None:
+        super().__init__(message)
+        self.party = party
+
+
+class AuthenticationError(NetError):
+    """A handshake failed: unknown party, wrong key, other session or not our protocol."""
+
+
+class PeerTimeout(NetError):
+    """A peer did not deliver (or accept) the next message within the timeout."""
+
+
+class PeerDisconnected(PeerTimeout):
+    """The peer closed the connection: a timeout that came early, as nothing more will come."""
+
+
+class FrameError(NetError):
+    """The authenticated record stream from a peer is broken; the channel is unusable after it."""
+
+
+class TruncatedFrame(FrameError):
+    """The stream ended inside a record or inside a message."""
+
+
+class ReorderedFrame(FrameError):
+    """A genuine record arrived ahead of its turn: records were dropped or swapped on the way."""
+
+
+class ReplayedFrame(FrameError):
+    """A genuine record arrived a second time."""
+
+
+class TamperedFrame(FrameError):
+    """A record does not authenticate under the channel key: it was altered or forged."""
+
+
+class ProtocolError(NetError):
+    """The peer sent something valid but unexpected here, e.g. a checkpoint instead of data."""
+
+
+class TranscriptMismatch(ProtocolError):
+    """A peer's signed checkpoint disagrees with what we received from it."""
+
+
+class KeyFileError(NetError):
+    """A key file is missing, unreadable, too widely readable or corrupted."""

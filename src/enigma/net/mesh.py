@@ -1,0 +1,268 @@
+"""The full mesh of secure channels between the q parties of one session.
+
+Usage, in each party's own process (see `enigma.net.local` for a local quorum):
+
+    with Mesh(me, identity, peers, session=b"job-42") as mesh:   # connects to all, or raises
+        mesh.send(1, header_bytes, array)            # one message of two frames to party 1
+        frames = mesh.recv(1)                        # list[memoryview], in order
+        x = np.frombuffer(frames[1], np.uint64).reshape(-1, 2)   # zero copy
+        replies = mesh.exchange({j: [a_j] for j in mesh.others})  # one round, all-to-all
+        replies = mesh.broadcast(a)                  # the same frames to all, one back from each
+        signed = mesh.checkpoint()                   # signed transcript heads from every peer
+        evidence = mesh.transcript()                 # what the blame layer keeps
+
+A frame is any C-contiguous buffer (bytes, bytearray, memoryview, numpy array); it is
+sent without copies other than the encryption itself, and received frames are fresh,
+writable uint8 buffers owned by the caller. Nothing is ever pickled.
+
+Connection setup: the higher-numbered party of each pair dials, the lower one listens
+on its PeerInfo port. Dialing retries until the deadline (peers may start in any order);
+the listener rejects strangers, wrong keys and other sessions and keeps waiting for the
+real party. After the deadline the error names the missing party and, if it tried with
+a wrong key, says so.
+
+Failure model: every error is a `NetError` subclass naming the peer (see `errors`). A
+peer that sends nothing for `timeout` seconds makes recv raise PeerTimeout; one that
+disconnects makes it raise PeerDisconnected (a PeerTimeout) at once. After any error on
+a channel, that channel is dead: the session must abort (MPC with abort semantics).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Mapping, Sequence
+
+from . import handshake
+from .channel import Buffer, Channel
+from .errors import AuthenticationError, NetError, PeerDisconnected, PeerTimeout, ProtocolError
+from .identity import Identity, PeerInfo
+from .transcript import ChannelTranscript, Checkpoint, session_id
+
+#: Longest a listener waits for one incoming handshake, so a silent stranger cannot stall setup.
+HANDSHAKE_TIMEOUT = 5.0
+_RETRY_DELAY = 0.05
+
+
+class Mesh:
+    """This party's end of the mesh; one per party per session."""
+
+    def __init__(
+        self,
+        me: int,
+        identity: Identity,
+        peers: Sequence[PeerInfo],
+        session: bytes,
+        timeout: float = 30.0,
+        connect_timeout: float | None = None,
+    ) -> None:
+        if len(peers) < 2:
+            raise ValueError(f"a mesh needs at least 2 parties, got {len(peers)}")
+        for i, p in enumerate(peers):
+            if p.party != i:
+                raise ValueError(f"peers[{i}] describes party {p.party}; list them in order 0..q-1")
+        if not 0 <= me < len(peers):
+            raise ValueError(f"me={me} is not a party of this {len(peers)}-party quorum")
+        if identity.public_key != peers[me].public_key:
+            raise ValueError(
+                f"this identity's public key {identity.public_key.hex()[:16]}... is not the one "
+                f"the peer list gives for party {me}; load the right key file"
+            )
+        self.party = me
+        self.parties = len(peers)
+        self.others = [j for j in range(self.parties) if j != me]
+        self.timeout = timeout
+        self.session_id = session_id(session)
+        #: Handshakes refused during setup (strangers, wrong keys), for the operator and blame.
+        self.rejected: list[NetError] = []
+        self._identity = identity
+        self._peers = list(peers)
+        self._channels: dict[int, Channel] = {}
+        self._closed = False
+        wait = timeout if connect_timeout is None else connect_timeout
+        try:
+            listener = socket.create_server((peers[me].host, peers[me].port), backlog=self.parties)
+        except OSError as exc:
+            raise NetError(
+                f"party {me} cannot listen on {peers[me].host}:{peers[me].port}: {exc.strerror};"
+                " is another process using that port?",
+                me,
+            ) from exc
+        try:
+            deadline = time.monotonic() + wait
+            for j in range(me):
+                self._dial(j, deadline, wait)
+            self._accept_all(listener, deadline, wait)
+        except BaseException:
+            self.close(grace=0.0)
+            raise
+        finally:
+            listener.close()
+
+    # ---- setup ---------------------------------------------------------------------------
+
+    def _open_channel(self, sock: socket.socket, keys: handshake.ChannelKeys) -> None:
+        self._channels[keys.peer] = Channel(
+            sock, keys, self.party, self.session_id, self._identity,
+            self._peers[keys.peer].public_key, self.timeout,
+        )
+
+    def _dial(self, j: int, deadline: float, wait: float) -> None:
+        peer = self._peers[j]
+        last = "no attempt"
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                sock = socket.create_connection((peer.host, peer.port), timeout=min(remaining, 1))
+            except OSError as exc:
+                last = exc.strerror or str(exc)
+                time.sleep(_RETRY_DELAY)
+                continue
+            try:
+                sock.settimeout(remaining)
+                keys = handshake.dial(
+                    sock, self.party, j, self._identity, peer.public_key, self.session_id
+                )
+            except PeerDisconnected as exc:
+                sock.close()
+                last = str(exc)
+                time.sleep(_RETRY_DELAY)
+                continue
+            except TimeoutError:
+                sock.close()
+                last = "the handshake got no answer"
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            self._open_channel(sock, keys)
+            return
+        raise PeerTimeout(
+            f"party {self.party} could not reach party {j} at {peer.host}:{peer.port} within "
+            f"{wait:g} s (last: {last}); is it running, and are host and port right?",
+            j,
+        )
+
+    def _accept_all(self, listener: socket.socket, deadline: float, wait: float) -> None:
+        missing = set(range(self.party + 1, self.parties))
+
+        def key_of(claimed: int) -> bytes | None:
+            return self._peers[claimed].public_key if claimed in missing else None
+
+        while missing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._raise_missing(missing, wait)
+            listener.settimeout(remaining)
+            try:
+                sock, _addr = listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                sock.settimeout(min(remaining, HANDSHAKE_TIMEOUT))
+                keys = handshake.accept(sock, self.party, self._identity, key_of, self.session_id)
+            except NetError as exc:
+                sock.close()
+                self.rejected.append(exc)
+                continue
+            except OSError as exc:
+                sock.close()
+                self.rejected.append(NetError(f"an incoming handshake failed: {exc}"))
+                continue
+            missing.discard(keys.peer)
+            self._open_channel(sock, keys)
+
+    def _raise_missing(self, missing: set[int], wait: float) -> None:
+        j = min(missing)
+        tried = [str(e) for e in self.rejected if e.party == j]
+        if tried:
+            raise AuthenticationError(
+                f"party {j} did not complete a valid handshake with party {self.party} within "
+                f"{wait:g} s; refused attempt(s): {'; '.join(tried)}",
+                j,
+            )
+        raise PeerTimeout(
+            f"party {j} did not connect to party {self.party} within {wait:g} s "
+            f"(still missing: {sorted(missing)}); is it running with the same peer list?",
+            j,
+        )
+
+    # ---- messages ------------------------------------------------------------------------
+
+    def _channel(self, j: int) -> Channel:
+        if self._closed:
+            raise NetError(f"party {self.party}'s mesh is closed")
+        try:
+            return self._channels[j]
+        except KeyError:
+            raise ValueError(
+                f"party {j} is not a peer of party {self.party} (peers: {self.others})"
+            ) from None
+
+    def send(self, to: int, *buffers: Buffer) -> None:
+        """Send one message made of `buffers` (frames) to party `to`."""
+        self._channel(to).send(buffers)
+
+    def recv(self, frm: int) -> list[memoryview]:
+        """The frames of the next message from party `frm`; PeerTimeout after `timeout` s."""
+        item = self._channel(frm).next_item(self.timeout)
+        if isinstance(item, Checkpoint):
+            raise ProtocolError(
+                f"party {frm} sent a checkpoint where party {self.party} expected a message: "
+                "the parties are at different steps of the protocol",
+                frm,
+            )
+        return item
+
+    def exchange(self, outgoing: Mapping[int, Sequence[Buffer]]) -> dict[int, list[memoryview]]:
+        """One round: send each listed party its frames, then receive one message from each."""
+        for to in sorted(outgoing):
+            self.send(to, *outgoing[to])
+        return {frm: self.recv(frm) for frm in sorted(outgoing)}
+
+    def broadcast(self, *buffers: Buffer) -> dict[int, list[memoryview]]:
+        """Send the same frames to every other party and receive one message from each."""
+        return self.exchange(dict.fromkeys(self.others, buffers))
+
+    def checkpoint(self) -> dict[int, Checkpoint]:
+        """Exchange signed transcript heads with every peer (all parties call it together).
+
+        Steps: 1. sign (session, me, peer, sent count, sent chain) for each peer and send it;
+        2. receive each peer's checkpoint; 3. check its signature and that it matches what we
+        received (else AuthenticationError / TranscriptMismatch); 4. return them, keyed by
+        peer. They stay in `transcript()` as evidence of what each peer sent.
+        """
+        for j in self.others:
+            self._channel(j).send_checkpoint()
+        result = {}
+        for j in self.others:
+            item = self._channel(j).next_item(self.timeout)
+            if not isinstance(item, Checkpoint):
+                raise ProtocolError(
+                    f"party {j} sent a message where party {self.party} expected its checkpoint:"
+                    " the parties are at different steps of the protocol",
+                    j,
+                )
+            result[j] = item
+        return result
+
+    def transcript(self) -> dict[int, ChannelTranscript]:
+        """Per peer: sent/received chain heads, received digests and the peer's last checkpoint."""
+        return {j: ch.transcript() for j, ch in sorted(self._channels.items())}
+
+    # ---- closing -------------------------------------------------------------------------
+
+    def close(self, grace: float = 2.0) -> None:
+        """Say goodbye to every peer, give them `grace` s to say it back, then disconnect."""
+        if self._closed:
+            return
+        self._closed = True
+        for ch in self._channels.values():
+            ch.shutdown_send()
+        for ch in self._channels.values():
+            ch.close(grace)
+
+    def __enter__(self) -> Mesh:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
