@@ -166,6 +166,10 @@ def test_register_reverts(world: World) -> None:
         world.outsider.register_node("tcp://x", bytes(32), ETH - 1)
     with pytest.raises(errors.AlreadyRegistered):
         world.nodes[0].register_node("tcp://x", bytes(32), ETH)
+    with pytest.raises(ValueError, match="transport_key must be 32 bytes"):
+        world.outsider.register_node("tcp://x", bytes(31), ETH)
+    with pytest.raises(ValueError, match="longer than 128 bytes"):
+        world.outsider.register_node("tcp://" + "x" * 130, bytes(32), ETH)
 
 
 def test_top_up(world: World) -> None:

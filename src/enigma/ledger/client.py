@@ -47,6 +47,7 @@ class JobStatus(IntEnum):
 
 READ_ONLY = "0x0000000000000000000000000000000000000000"
 PROOF_SIGNED = 1  # the first proof type: an accusation signed by the owner or the quorum
+MAX_ENDPOINT = 128  # bytes; registry.vy stores String[128]
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,16 @@ class CommitInfo:
     pointer: bytes
     rounds: int
     multiplications: int
+
+
+def _b32(name: str, value: bytes) -> bytes:
+    """Check a bytes32 argument here, where the message can name it, not in the ABI encoder."""
+    if not isinstance(value, bytes | bytearray) or len(value) != 32:
+        got = (
+            f"{len(value)} bytes" if isinstance(value, bytes | bytearray) else type(value).__name__
+        )
+        raise ValueError(f"{name} must be 32 bytes (a hash or key), got {got}")
+    return bytes(value)
 
 
 class Ledger:
@@ -326,6 +337,9 @@ class Ledger:
 
     def register_node(self, endpoint: str, transport_key: bytes, deposit: int) -> None:
         """Stake `deposit` wei under this account's identity, with where and how to reach it."""
+        if len(endpoint.encode()) > MAX_ENDPOINT:
+            raise ValueError(f"endpoint {endpoint[:40]!r}... is longer than {MAX_ENDPOINT} bytes")
+        transport_key = _b32("transport_key", transport_key)
         reg = self._contract("registry")
         self._send(
             "registry.register",
@@ -374,6 +388,7 @@ class Ledger:
         return out
 
     def draw_view(self, seed: bytes, size: int) -> list[str]:
+        seed = _b32("seed", seed)
         reg = self._contract("registry")
         return list(self._call("registry.draw_view", reg.functions.draw_view(seed, size)))
 
@@ -394,6 +409,8 @@ class Ledger:
         fee: int | None = None,
     ) -> int:
         """Record a dataset and pay its holders for `duration` seconds; returns its id."""
+        dht_key, schema_hash = _b32("dht_key", dht_key), _b32("schema_hash", schema_hash)
+        commitments = [_b32(f"commitments[{i}]", c) for i, c in enumerate(commitments)]
         ds = self._contract("datasets")
         value = self.storage_fee(len(holders), duration) if fee is None else fee
         receipt = self._send(
@@ -476,6 +493,7 @@ class Ledger:
         fee: int | None = None,
     ) -> JobInfo:
         """Open a job with its fee in escrow (default: the least accepted); returns the record."""
+        script_hash = _b32("script_hash", script_hash)
         jobs = self._contract("jobs")
         value = self.job_price(quorum_size, rounds, multiplications, reward) if fee is None else fee
         receipt = self._send(
@@ -498,6 +516,7 @@ class Ledger:
         self, job_id: int, commitment: bytes, pointer: bytes, rounds: int, multiplications: int
     ) -> None:
         """As a quorum member: bind to the hash of this node's result shares, report work."""
+        commitment, pointer = _b32("commitment", commitment), _b32("pointer", pointer)
         jobs = self._contract("jobs")
         self._send(
             "jobs.commit_result",
@@ -528,6 +547,7 @@ class Ledger:
         self, job_id: int, culprit: str, evidence_hash: bytes, signatures: Sequence[bytes]
     ) -> int:
         """Abort a job and slash `culprit` on a signed accusation; returns the amount slashed."""
+        evidence_hash = _b32("evidence_hash", evidence_hash)
         jobs = self._contract("jobs")
         receipt = self._send(
             "jobs.accuse",
