@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -444,6 +445,21 @@ def test_accept_pays_work_reward_and_refund_exactly(
     books_balance(world, [])
 
 
+def test_quorum_commits_concurrently(world: World) -> None:
+    """Nodes are separate processes that commit at the same moment; the chain serialises them."""
+    job = world.admin.job(world.post_job(quorum=5))
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        done = pool.map(
+            lambda m: world.node(m).commit_result(job.job_id, keccak(m.encode()), bytes(32), 3, 30),
+            job.quorum,
+        )
+        list(done)
+    assert world.admin.job(job.job_id).commits == 5
+    assert world.owner.accept(job.job_id)["to_nodes"] == 5 * (
+        3 * PARAMS.price_per_round + 30 * PARAMS.price_per_multiplication
+    )
+
+
 def test_timeout_refunds_the_poster(world: World) -> None:
     job = world.admin.job(world.post_job())
     with pytest.raises(errors.TooEarly):
@@ -504,6 +520,8 @@ def test_accusation_slashes_and_shares_exactly(world: World, signed_by: str) -> 
         bad.top_up(ETH)
     with pytest.raises(errors.Slashed):
         bad.request_withdrawal()
+    with pytest.raises(errors.Slashed):
+        bad.withdraw()
     with pytest.raises(errors.AlreadyRegistered):
         bad.register_node("tcp://again", bytes(32), ETH)
     with pytest.raises(errors.JobClosed):

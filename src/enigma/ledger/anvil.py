@@ -127,5 +127,7 @@ def start_anvil(
                     f"(exit {process.returncode}): {err.decode(errors='replace')[-400:]}"
                 ) from None
             time.sleep(0.05)
-    assert isinstance(addresses, list)
+    if not isinstance(addresses, list):
+        process.kill()
+        raise AnvilUnavailable(f"anvil at {url} answered eth_accounts with {addresses!r}")
     return AnvilServer(process=process, url=url, accounts=[str(a) for a in addresses])

@@ -176,12 +176,6 @@ def is_active(node: address) -> bool:
 
 
 @view
-@external
-def deposit_of(node: address) -> uint256:
-    return self.nodes[node].deposit
-
-
-@view
 @internal
 def _draw(seed: bytes32, size: uint256) -> DynArray[address, MAX_QUORUM]:
     """
