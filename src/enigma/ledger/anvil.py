@@ -46,11 +46,12 @@ def anvil_binary(cache_dir: Path | None = None, install: bool = True) -> Path:
             f"or run `npm install --prefix {cache} {ANVIL_PACKAGE}`"
         )
     cache.mkdir(parents=True, exist_ok=True)
+    flags = ["--no-audit", "--no-fund", "--fetch-retries=1", "--fetch-timeout=60000"]
     result = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(cache), ANVIL_PACKAGE],
+        [npm, "install", *flags, "--prefix", str(cache), ANVIL_PACKAGE],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=300,
         check=False,
     )
     found = sorted(cache.glob("node_modules/@foundry-rs/anvil-*/bin/anvil"))
