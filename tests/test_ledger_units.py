@@ -21,6 +21,7 @@ from enigma.ledger import (
     Deployment,
     Ledger,
     LedgerError,
+    anvil,
     artifacts,
     draw_quorum,
     errors,
@@ -29,7 +30,7 @@ from enigma.ledger import (
     spawn_devchain,
     start_devchain,
 )
-from enigma.ledger.anvil import free_port
+from enigma.ledger.anvil import AnvilUnavailable, anvil_binary, free_port
 from enigma.ledger.commands import ledger as ledger_group
 from enigma.ledger.devchain import to_wire
 
@@ -248,3 +249,11 @@ def test_serve_runs_in_a_child_process_until_sigterm() -> None:
         rest, _ = chain.process.communicate(timeout=20)
         assert chain.process.returncode == 0
         assert rest.strip() == "ledger: stopped"
+
+
+def test_missing_anvil_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(AnvilUnavailable, match="npm install --prefix"):
+        anvil_binary(tmp_path, install=False)
+    monkeypatch.setattr(anvil.shutil, "which", lambda _: None)
+    with pytest.raises(AnvilUnavailable, match="npm is not on PATH"):
+        anvil_binary(tmp_path)
