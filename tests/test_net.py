@@ -1,0 +1,367 @@
+"""The mesh between real OS processes: round trips, strangers, wrong keys, a tampering relay,
+peers that crash or stall.
+
+The test process is party 0 where it helps (so hypothesis can drive many messages through
+one running quorum); the other parties are spawned processes running the functions below.
+Attacks on the stream are made by a relay between two parties that holds no keys: it sees
+only the plaintext record headers, exactly what an attacker on the network sees.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import multiprocessing as mp
+import os
+import queue
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from enigma.net import (
+    AuthenticationError,
+    Identity,
+    Mesh,
+    PeerDisconnected,
+    PeerInfo,
+    PeerTimeout,
+    ReorderedFrame,
+    ReplayedFrame,
+    TamperedFrame,
+    TruncatedFrame,
+    local_quorum,
+)
+from enigma.net.channel import CHUNK, HEADER, TAG_SIZE
+from enigma.net.handshake import FINISH_SIZE, HELLO_SIZE
+
+CTX = mp.get_context("spawn")
+
+
+# ---- what the spawned parties do -----------------------------------------------------------
+
+
+def _echo(mesh: Mesh) -> int:
+    """Send every message from party 0 back to it until an empty message arrives."""
+    count = 0
+    while frames := mesh.recv(0):
+        mesh.send(0, *frames)
+        count += 1
+    return count
+
+
+def _array(party: int, n: int) -> np.ndarray:
+    """The test data party `party` sends in a round of n elements, reproducible anywhere."""
+    return np.random.default_rng([party, n]).integers(0, 2**64, size=(n, 2), dtype=np.uint64)
+
+
+def _all_to_all(mesh: Mesh, sizes: list[int]) -> dict[int, list[str]]:
+    """One broadcast per size; returns, per sender, the SHA-256 of every received frame."""
+    got: dict[int, list[str]] = {j: [] for j in mesh.others}
+    for n in sizes:
+        for j, frames in mesh.broadcast(_array(mesh.party, n), struct.pack("<Q", n)).items():
+            assert bytes(frames[1]) == struct.pack("<Q", n)
+            got[j].append(hashlib.sha256(frames[0]).hexdigest())
+    return got
+
+
+def _send_three(mesh: Mesh) -> None:
+    for i in range(3):
+        mesh.send(0, bytes([i]) * 100)
+    time.sleep(3)
+
+
+def _stall(mesh: Mesh) -> None:
+    time.sleep(4)
+
+
+def _crash(mesh: Mesh) -> None:
+    os._exit(3)
+
+
+def _party(
+    role: Callable, me: int, secret: bytes, peers: list[PeerInfo], session: bytes,
+    args: tuple, results: mp.Queue, timeout: float = 20.0,
+) -> None:
+    try:
+        with Mesh(me, Identity.from_private_bytes(secret), peers, session, timeout=timeout) as m:
+            results.put((me, "ok", role(m, *args)))
+    except Exception as exc:
+        results.put((me, type(exc).__name__, (str(exc), getattr(exc, "party", None))))
+
+
+def _start(role: Callable, me: int, identities, peers, session: bytes, *args,
+           results: mp.Queue, timeout: float = 20.0) -> mp.Process:
+    p = CTX.Process(
+        target=_party, daemon=True,
+        args=(role, me, identities[me].private_bytes(), peers, session, args, results, timeout),
+    )
+    p.start()
+    return p
+
+
+def _join(procs: list[mp.Process]) -> None:
+    for p in procs:
+        p.join(15)
+        if p.is_alive():
+            p.kill()
+            p.join()
+
+
+# ---- round trips ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def echo_quorum():
+    """Party 0 here, parties 1 and 2 echo in their own processes."""
+    identities, peers = local_quorum(3)
+    results = CTX.Queue()
+    # The echoing parties outlive the tests that use them, so they wait long for party 0.
+    procs = [_start(_echo, j, identities, peers, b"echo", results=results, timeout=300)
+             for j in (1, 2)]
+    mesh = Mesh(0, identities[0], peers, b"echo", timeout=20)
+    yield mesh
+    for j in (1, 2):
+        mesh.send(j)
+    replies = sorted(results.get(timeout=20) for _ in procs)
+    mesh.close()
+    _join(procs)
+    assert [status for _, status, _ in replies] == ["ok", "ok"], replies
+
+
+frame_sizes = st.lists(
+    st.sampled_from([0, 1, 2, 7, 1000, CHUNK // 16 - 1, CHUNK // 16, CHUNK // 16 + 1, 200_000]),
+    min_size=1, max_size=4,
+)
+
+
+@settings(max_examples=25)
+@given(sizes=frame_sizes, seed=st.integers(0, 2**32 - 1))
+def test_arrays_round_trip_to_two_peers(echo_quorum: Mesh, sizes: list[int], seed: int):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.integers(0, 2**64, size=(n, 2), dtype=np.uint64) for n in sizes]
+    for j in (1, 2):
+        echo_quorum.send(j, *arrays)
+    for j in (1, 2):
+        frames = echo_quorum.recv(j)
+        assert len(frames) == len(arrays)
+        for got, sent in zip(frames, arrays, strict=True):
+            assert np.array_equal(np.frombuffer(got, np.uint64).reshape(-1, 2), sent)
+
+
+def test_buffers_of_every_kind_round_trip(echo_quorum: Mesh):
+    a = np.arange(12, dtype=np.int32).reshape(3, 4)
+    echo_quorum.send(1, b"bytes", bytearray(b"ba"), memoryview(b"mv"), a, b"")
+    frames = echo_quorum.recv(1)
+    assert [bytes(f) for f in frames[:3]] == [b"bytes", b"ba", b"mv"]
+    assert np.array_equal(np.frombuffer(frames[3], np.int32).reshape(3, 4), a)
+    assert len(frames[4]) == 0
+    with pytest.raises(ValueError, match="non-contiguous"):
+        echo_quorum.send(1, a[:, ::2])
+
+
+def test_empty_message_round_trip_and_checkpoint_is_a_separate_step(echo_quorum: Mesh):
+    with pytest.raises(ValueError, match="not a peer"):
+        echo_quorum.send(0, b"to myself")
+    echo_quorum.send(2, b"x")
+    assert [bytes(f) for f in echo_quorum.recv(2)] == [b"x"]
+
+
+@pytest.mark.parametrize("parties", [2, 3])
+def test_all_to_all_rounds_deliver_every_array(parties: int):
+    sizes = [0, 1, 5000, CHUNK // 16 + 3]
+    identities, peers = local_quorum(parties)
+    results = CTX.Queue()
+    procs = [_start(_all_to_all, i, identities, peers, b"a2a", sizes, results=results)
+             for i in range(parties)]
+    replies = sorted(results.get(timeout=60) for _ in procs)
+    _join(procs)
+    for me, status, got in replies:
+        assert status == "ok", got
+        for j, hashes in got.items():
+            assert hashes == [hashlib.sha256(_array(j, n)).hexdigest() for n in sizes], (me, j)
+
+
+# ---- who may connect -----------------------------------------------------------------------
+
+
+def test_a_stranger_is_refused_and_the_real_party_still_gets_in():
+    identities, peers = local_quorum(2)
+    stranger = Identity.generate()
+    # The stranger claims to be party 1, presenting its own key.
+    its_view = [peers[0], PeerInfo(1, peers[1].host, peers[1].port, stranger.public_key)]
+    results = CTX.Queue()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        future = pool.submit(Mesh, 0, identities[0], peers, b"s", 20.0)
+        procs = [_start(_echo, 1, [None, stranger], its_view, b"s", results=results)]
+        who, kind, (message, party) = results.get(timeout=30)
+        assert (who, kind, party) == (1, "AuthenticationError", 0)
+        assert "rejected our handshake" in message
+        procs.append(_start(_echo, 1, identities, peers, b"s", results=results))
+        mesh = future.result(timeout=30)
+    with mesh:
+        assert [e.party for e in mesh.rejected] == [1]
+        assert isinstance(mesh.rejected[0], AuthenticationError)
+        mesh.send(1, b"hello")
+        assert bytes(mesh.recv(1)[0]) == b"hello"
+        mesh.send(1)
+        assert results.get(timeout=20) == (1, "ok", 1)
+    _join(procs)
+
+
+def test_a_wrong_key_for_a_known_party_is_rejected_on_both_sides():
+    identities, peers = local_quorum(2)
+    wrong = Identity.generate().public_key
+    results = CTX.Queue()
+    # Party 0 expects another key for party 1: party 1 is told it was rejected.
+    zero_view = [peers[0], PeerInfo(1, peers[1].host, peers[1].port, wrong)]
+    procs = [_start(_echo, 1, identities, peers, b"w", results=results)]
+    with pytest.raises(AuthenticationError, match="party 1 did not complete") as err:
+        Mesh(0, identities[0], zero_view, b"w", connect_timeout=3.0)
+    assert err.value.party == 1
+    who, kind, (message, party) = results.get(timeout=20)
+    assert (who, kind, party) == (1, "AuthenticationError", 0)
+    assert "rejected our handshake" in message
+    # Party 1 expects another key for party 0: it refuses party 0's signature itself.
+    one_view = [PeerInfo(0, peers[0].host, peers[0].port, wrong), peers[1]]
+    procs.append(_start(_echo, 1, identities, one_view, b"w", results=results))
+    with pytest.raises(AuthenticationError, match="party 1"):
+        Mesh(0, identities[0], peers, b"w", connect_timeout=3.0)
+    _who, kind, (message, party) = results.get(timeout=20)
+    assert (kind, party) == ("AuthenticationError", 0) and "does not verify" in message
+    _join(procs)
+
+
+def test_a_party_of_another_session_is_refused():
+    identities, peers = local_quorum(2)
+    results = CTX.Queue()
+    procs = [_start(_echo, 1, identities, peers, b"session B", results=results)]
+    with pytest.raises(AuthenticationError):
+        Mesh(0, identities[0], peers, b"session A", connect_timeout=3.0)
+    who, kind, (message, party) = results.get(timeout=20)
+    assert (who, kind, party) == (1, "AuthenticationError", 0) and "another session" in message
+    _join(procs)
+
+
+def test_a_missing_party_is_named_after_the_connect_timeout():
+    identities, peers = local_quorum(3)
+    start = time.monotonic()
+    with pytest.raises(PeerTimeout, match="party 1 did not connect") as err:
+        Mesh(0, identities[0], peers, b"m", connect_timeout=1.0)
+    assert err.value.party == 1 and time.monotonic() - start < 3
+    with pytest.raises(PeerTimeout, match="could not reach party 0") as err:
+        Mesh(2, identities[2], peers, b"m", connect_timeout=1.0)
+    assert err.value.party == 0
+
+
+# ---- a relay that attacks the stream -------------------------------------------------------
+
+
+def _read(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        part = sock.recv(n - len(data))
+        if not part:
+            raise ConnectionError("closed")
+        data += part
+    return data
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(1 << 16):
+            dst.sendall(data)
+    except OSError:
+        pass
+
+
+def _relay(listener: socket.socket, target: tuple[str, int], attack: str) -> None:
+    """Forward party 1 -> party 0 record by record, applying `attack` to messages 2 and 3.
+
+    Party 1 sends three messages of one frame: records (head, data) with seq 0,1 | 2,3 | 4,5.
+    """
+    a, _ = listener.accept()
+    b = socket.create_connection(target)
+    threading.Thread(target=_pump, args=(b, a), daemon=True).start()
+    try:
+        b.sendall(_read(a, HELLO_SIZE))
+        b.sendall(_read(a, FINISH_SIZE))
+        records = []
+        for _ in range(6):
+            header = _read(a, HEADER.size)
+            _seq, n, _kind = HEADER.unpack(header)
+            records.append(header + _read(a, n + TAG_SIZE))
+        if attack == "replay":
+            order = records[:2] + records[:2]
+        elif attack == "reorder":
+            order = records[:2] + records[4:] + records[2:4]
+        elif attack == "truncate":
+            order = [*records[:2], records[2], records[3][: len(records[3]) // 2]]
+        else:  # tamper: flip one ciphertext bit of message 2's data record
+            bad = bytearray(records[3])
+            bad[HEADER.size + 10] ^= 1
+            order = [*records[:3], bytes(bad)]
+        b.sendall(b"".join(order))
+        time.sleep(0.3)
+    finally:
+        for s in (b, a):
+            s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+
+@pytest.mark.parametrize(
+    ("attack", "error"),
+    [("replay", ReplayedFrame), ("reorder", ReorderedFrame),
+     ("truncate", TruncatedFrame), ("tamper", TamperedFrame)],
+)
+def test_a_relay_cannot_replay_reorder_truncate_or_alter_frames(attack: str, error: type):
+    identities, peers = local_quorum(2)
+    listener = socket.create_server(("127.0.0.1", 0))
+    via_relay = [PeerInfo(0, "127.0.0.1", listener.getsockname()[1], peers[0].public_key),
+                 peers[1]]
+    relay = threading.Thread(
+        target=_relay, args=(listener, (peers[0].host, peers[0].port), attack), daemon=True
+    )
+    relay.start()
+    results = CTX.Queue()
+    procs = [_start(_send_three, 1, identities, via_relay, b"r", results=results)]
+    with Mesh(0, identities[0], peers, b"r", timeout=10) as mesh:
+        assert bytes(mesh.recv(1)[0]) == bytes([0]) * 100
+        with pytest.raises(error) as err:
+            mesh.recv(1)
+        assert err.value.party == 1 and "party 1" in str(err.value)
+        with pytest.raises(error):  # the channel stays dead
+            mesh.recv(1)
+    relay.join(10)
+    listener.close()
+    _join(procs)
+
+
+# ---- peers that go away --------------------------------------------------------------------
+
+
+def test_a_crashed_peer_makes_recv_fail_fast_and_a_stalled_one_times_out():
+    identities, peers = local_quorum(3)
+    results = CTX.Queue()
+    procs = [_start(_stall, 1, identities, peers, b"d", results=results),
+             _start(_crash, 2, identities, peers, b"d", results=results)]
+    with Mesh(0, identities[0], peers, b"d", timeout=1.0, connect_timeout=20) as mesh:
+        start = time.monotonic()
+        with pytest.raises(PeerDisconnected, match="party 2") as err:
+            mesh.recv(2)
+        assert isinstance(err.value, PeerTimeout) and err.value.party == 2
+        assert time.monotonic() - start < 1.0
+        start = time.monotonic()
+        with pytest.raises(PeerTimeout, match="party 1 sent nothing for 1 s"):
+            mesh.recv(1)
+        assert 0.9 < time.monotonic() - start < 2.0
+    _join(procs)
+    with pytest.raises(queue.Empty):  # party 2 died before it could report anything
+        while True:
+            assert results.get(timeout=0.5)[0] != 2
