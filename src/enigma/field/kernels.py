@@ -267,18 +267,29 @@ def sum_kernel(a, out, params):
         out[r, 1] = shi
 
 
-@njit(cache=True, nogil=True)
-def dot_kernel(a, b, out, params):
-    """out[r] = sum_i a[r, i] * b[r, i] for (rows, cols, 2) arrays."""
+@njit(inline="always")
+def _dot_rows(a, b, out, params, m127):
     plo, phi = params[0], params[1]
     for r in range(a.shape[0]):
         slo = np.uint64(0)
         shi = np.uint64(0)
         for i in range(a.shape[1]):
-            lo, hi = _mulmod(a[r, i, 0], a[r, i, 1], b[r, i, 0], b[r, i, 1], params)
+            if m127:
+                lo, hi = mulmod_m127(a[r, i, 0], a[r, i, 1], b[r, i, 0], b[r, i, 1])
+            else:
+                lo, hi = _mulmod(a[r, i, 0], a[r, i, 1], b[r, i, 0], b[r, i, 1], params)
             slo, shi = addmod(slo, shi, lo, hi, plo, phi)
         out[r, 0] = slo
         out[r, 1] = shi
+
+
+@njit(cache=True, nogil=True)
+def dot_kernel(a, b, out, params):
+    """out[r] = sum_i a[r, i] * b[r, i] for (rows, cols, 2) arrays."""
+    if params[5]:
+        _dot_rows(a, b, out, params, True)
+    else:
+        _dot_rows(a, b, out, params, False)
 
 
 @njit(cache=True, nogil=True)

@@ -23,6 +23,7 @@ import numpy as np
 
 from enigma.sharing import AuthShare
 
+from . import kernels as mk
 from .engine import Engine
 from .preprocessing import KAPPA
 from .secret import Secret
@@ -56,28 +57,27 @@ def _digits(c_low: np.ndarray, m: int, b: int) -> np.ndarray:
     return out
 
 
-def _thermometer_lookup(e: Engine, therm: AuthShare, digits: np.ndarray) -> tuple[Secret, Secret]:
-    """[r_d > c_d] and [r_d == c_d] for public digits c (n, D) and thermometer (n, D, V).
+def _thermometer_lookup(e: Engine, therm: AuthShare, digits: np.ndarray,
+                        rows: np.ndarray | None = None) -> tuple[Secret, Secret]:
+    """[r_d > c_d] and [r_d == c_d] for public digits c (m, D) and thermometer (n, D, V).
 
     With t[v] = [r_d >= v] stored at position v - 1: [r_d > c] = t[c + 1] (0 when
-    c = V), and [r_d == c] = t[c] - t[c + 1] with t[0] = 1.
+    c = V), and [r_d == c] = t[c] - t[c + 1] with t[0] = 1. Row i of `digits` is
+    compared with thermometer row rows[i] (default: row i).
     """
     F = e.field
-    V = therm.value.shape[2]
+    m, D = digits.shape
+    rows = np.arange(m) if rows is None else rows
     one = e.constant(F.const(1).reshape(1, 2)).share
-
-    def gather(arr: np.ndarray, level: np.ndarray) -> np.ndarray:
-        idx = np.clip(level - 1, 0, V - 1)[:, :, None, None]
-        return np.take_along_axis(arr, idx, axis=2)[:, :, 0]
-
-    above = (digits + 1 <= V)[:, :, None]
-    gt_v = np.where(above, gather(therm.value, digits + 1), np.uint64(0))
-    gt_m = np.where(above, gather(therm.mac, digits + 1), np.uint64(0))
-    zero = (digits == 0)[:, :, None]
-    ge_v = np.where(zero, one.value[0], gather(therm.value, digits))
-    ge_m = np.where(zero, one.mac[0], gather(therm.mac, digits))
-    eq = AuthShare(F.sub(ge_v, gt_v), F.sub(ge_m, gt_m))
-    return Secret(e, AuthShare(gt_v, gt_m)), Secret(e, eq)
+    digits = np.ascontiguousarray(digits, dtype=np.int64)
+    parts = []
+    for table, unit in ((therm.value, one.value[0]), (therm.mac, one.mac[0])):
+        gt = np.empty((m, D, 2), dtype=np.uint64)
+        eq = np.empty((m, D, 2), dtype=np.uint64)
+        mk.lookup_kernel(np.ascontiguousarray(table), digits, rows, unit, gt, eq, F.params)
+        parts.append((gt, eq))
+    (gt_v, eq_v), (gt_m, eq_m) = parts
+    return Secret(e, AuthShare(gt_v, gt_m)), Secret(e, AuthShare(eq_v, eq_m))
 
 
 def _tree_less(e: Engine, lt: Secret, eq: Secret) -> Secret:
@@ -130,24 +130,11 @@ def _masked_open(e: Engine, x: Secret, m: int, k: int, offset: int):
     n = x.size
     masks = e.provider.digit_masks(n, m, k, e.digit_bits)
     therm = Secret(e, masks.thermometer)
-    weights = _digit_weights(F, therm.shape[1], masks.digit_bits, therm.shape[2])
-    r_low = _weighted_sum(e, therm, weights)
+    r_low = Secret(e, masks.low)
     r = r_low + Secret(e, masks.high) * (1 << m)
     (c,) = e.open(x.reshape(n) + r + offset)
     c_low = _low_bits(F, c, m)
     return c_low, _digits(c_low, m, masks.digit_bits), therm, r_low
-
-
-def _digit_weights(F, D: int, b: int, V: int) -> np.ndarray:
-    """2^(b d) for every (digit, level) entry: r_low = sum over d, v of 2^(b d) t[d, v]."""
-    return F.from_ints([[1 << (b * d)] * V for d in range(D)])
-
-
-def _weighted_sum(e: Engine, therm: Secret, weights: np.ndarray) -> Secret:
-    n, D, V = therm.shape
-    flat = therm.reshape(n, D * V)
-    w = np.broadcast_to(weights.reshape(1, D * V, 2), (n, D * V, 2))
-    return flat.dot_public(np.ascontiguousarray(w), axis=1)
 
 
 def mod2m(e: Engine, x: Secret, m: int, offset: int = 0, bits: int | None = None) -> Secret:
@@ -194,9 +181,8 @@ def one_hot(e: Engine, x: Secret, levels: int) -> Secret:
     shifted = (lo[:, None] - np.arange(levels)[None, :]) % (1 << k)  # (n, levels)
     D, b = therm.shape[1], e.digit_bits
     digits = np.stack([(shifted >> (b * d)) & ((1 << b) - 1) for d in range(D)], axis=-1)
-    rep = AuthShare(np.repeat(therm.share.value, levels, axis=0),
-                    np.repeat(therm.share.mac, levels, axis=0))
-    _, eq = _thermometer_lookup(e, rep, digits.reshape(n * levels, D))
+    rows = np.repeat(np.arange(n), levels)
+    _, eq = _thermometer_lookup(e, therm.share, digits.reshape(n * levels, D), rows)
     return _tree_equal(e, eq).reshape(n, levels)
 
 

@@ -58,9 +58,15 @@ class TruncMasks:
 
 @dataclass
 class DigitMasks:
-    """r_low as thermometer-coded base-2^b digits (shape (n, digits, 2^b - 1)), and r_high."""
+    """r_low, its thermometer-coded base-2^b digits (shape (n, digits, 2^b - 1)), and r_high.
+
+    `low` equals sum_d 2^(b d) sum_v thermometer[d, v]; providers hand it over
+    because it is a local linear function of the code that costs the online
+    phase a pass over the largest array it holds.
+    """
 
     thermometer: AuthShare
+    low: AuthShare
     high: AuthShare
     digit_bits: int
 

@@ -48,6 +48,12 @@ class Secret:
         return Secret(self.engine, AuthShare(self.share.value.reshape(*shape, 2),
                                              self.share.mac.reshape(*shape, 2)))
 
+    def broadcast_to(self, *shape: int) -> Secret:
+        """Repeat along new leading axes (numpy broadcasting rules), as a contiguous copy."""
+        return Secret(self.engine, AuthShare(
+            np.ascontiguousarray(np.broadcast_to(self.share.value, (*shape, 2))),
+            np.ascontiguousarray(np.broadcast_to(self.share.mac, (*shape, 2)))))
+
     def copy(self) -> Secret:
         return Secret(self.engine, AuthShare(self.share.value.copy(), self.share.mac.copy()))
 

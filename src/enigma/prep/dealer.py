@@ -33,6 +33,20 @@ WARNING = ("WARNING: using the INSECURE test dealer for preprocessing: whoever k
            "can read every input. Never use it with real data.")
 
 
+def _compose(digits: np.ndarray, b: int) -> np.ndarray:
+    """sum_d digits[:, d] 2^(b d) as field elements (< 2^127), from base-2^b digits."""
+    out = np.zeros((digits.shape[0], 2), dtype=np.uint64)
+    for d in range(digits.shape[1]):  # over digit positions, not elements
+        v, s = digits[:, d], b * d
+        if s < 64:
+            out[:, 0] |= v << np.uint64(s)
+            if s + b > 64:
+                out[:, 1] |= v >> np.uint64(64 - s)
+        else:
+            out[:, 1] |= v << np.uint64(s - 64)
+    return out
+
+
 class InsecureDealerError(RuntimeError):
     """The dealer was asked for without the explicit insecure flag."""
 
@@ -151,7 +165,7 @@ class TrustedDealer:
         F = self.field
         digits = -(-m // digit_bits)
         levels = (1 << digit_bits) - 1
-        therm = None
+        therm = low = None
         tag = self._next(b"dg")
         if self.party == 0:
             prg = self._prg(tag)
@@ -161,8 +175,10 @@ class TrustedDealer:
                     ).astype(np.int64)
             code = (vals[:, :, None] >= np.arange(1, levels + 1)[None, None, :]).astype(np.int64)
             therm = F.from_int64(code)
+            low = _compose(vals.astype(np.uint64), digit_bits)
         high = self._bits_value(b"dh", (n,), k + KAPPA - m)
         return DigitMasks(self._share(b"therm", therm, (n, digits, levels)),
+                          self._share(b"dlow", low, (n,)),
                           self._share(b"dhigh", high, (n,)), digit_bits)
 
 
