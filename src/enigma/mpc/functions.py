@@ -1,0 +1,463 @@
+"""Reciprocal, division, square root, exp and log of secret fixed-point numbers.
+
+All of them follow one recipe (Catrina and Dahl, "Secure computation with
+fixed-point numbers", FC 2010, for reciprocal; Aly and Smart, "Benchmarking
+privacy preserving scientific operations", ACNS 2019, for the others):
+
+1. Normalise: find the position j of the leading bit of the secret integer X
+   without opening anything, as a one-hot vector, and scale X into
+   [2^(T-1), 2^T), i.e. a real a = X / 2^(j+1) in [0.5, 1). The one-hot is
+   built in two stages: comparisons against 2^s for every block start s
+   (blocks of C = 4 bits) say which block holds the leading bit; X is
+   scaled so that this block lands at the top, and C - 1 comparisons inside
+   the block say where. That is about bits/4 + 4 comparisons instead of one
+   per bit.
+2. Approximate the function on [0.5, 1) (or [0, 1) for exp): Newton or
+   Goldschmidt iterations from a linear first guess, or a Chebyshev
+   expansion whose degree is chosen at run time for the accuracy wanted.
+   Chebyshev polynomials T_0..T_d come from T_(m+n) = 2 T_m T_n - T_(m-n) in
+   ceil(log2 d) rounds; all of them stay in [-1, 1], so fixed-point
+   evaluation never cancels large terms as a power-basis polynomial would.
+3. Undo the normalisation with public weights of j (2^-j, 2^(j/2), j),
+   which are linear in the one-hot vector.
+
+Internally values carry G = 40 fractional bits (products of two such values
+need 2G + 2 bits, within the 85 that truncation masks). Inputs are fixed-point
+numbers with f fractional bits (default 16) whose encodings satisfy
+|x * 2^f| < 2^bits, bits = 63 unless given. Results are fixed-point with f
+fractional bits; the error bounds are stated per function in ulp = 2^-f.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .comparison import ltz
+from .engine import Engine
+from .fixed import FRAC, encode, trunc_many, wide_bits
+from .secret import Secret
+from .select import clip, join
+
+G = 40
+"""Fractional bits of intermediate values."""
+
+C = 4
+"""Bits per block of the two-stage normalisation."""
+
+RECIPROCAL_FIRST_GUESS = (2.9142, 2.0)
+"""y0 = 2.9142 - 2a approximates 1/a on [0.5, 1) to within 8.6% (Catrina and Dahl, §4)."""
+
+DIVISION_EXTRA = 16
+"""Extra fractional bits of the reciprocal inside a division, so that |a| does not magnify
+the reciprocal's rounding error into the quotient's last place."""
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _bits(e: Engine, bits: int | None) -> int:
+    k = e.k - 1 if bits is None else bits
+    if not 1 <= k <= wide_bits(e) - C - 1:
+        raise ValueError(f"inputs bounded by 2^{k} cannot be normalised: use 1 <= bits <= "
+                         f"{wide_bits(e) - C - 1}")
+    return k
+
+
+def _repeat(x: Secret, count: int) -> Secret:
+    """(n,) -> (n, count), each element repeated along the new axis."""
+    return join([x.reshape(x.size, 1)] * count, axis=1)
+
+
+def _at_least(e: Engine, x: Secret, thresholds: list[int], bits: int) -> Secret:
+    """[x >= v] for every public v, shape (n, len(thresholds)), in one batched comparison."""
+    F = e.field
+    n, L = x.size, len(thresholds)
+    pub = np.ascontiguousarray(np.broadcast_to(F.from_ints(thresholds), (n, L, 2)))
+    return 1 - ltz(e, _repeat(x, L) - pub, bits)
+
+
+def _one_hot(therm: Secret) -> Secret:
+    """h_i = t_i - t_(i+1) of a thermometer t (1s then 0s along axis 1)."""
+    L = therm.shape[1]
+    if L == 1:
+        return therm
+    return join([therm[:, :L - 1] - therm[:, 1:], therm[:, L - 1:]], axis=1)
+
+
+def _weigh(e: Engine, hot: Secret, weights: list[int]) -> Secret:
+    """sum_i hot_i w_i for public integer weights (local)."""
+    F = e.field
+    n, L = hot.shape
+    w = np.ascontiguousarray(np.broadcast_to(F.from_ints(weights), (n, L, 2)))
+    return hot.dot_public(w, axis=1)
+
+
+def _flat(x: Secret) -> Secret:
+    return x.reshape(x.size)
+
+
+@dataclass
+class _Norm:
+    """X = a 2^(j+1) with a = value / 2^top in [0.5, 1); j = starts[block] + position."""
+
+    value: Secret
+    top: int
+    starts: list[int]
+    block: Secret
+    position: Secret
+
+
+def _normalize(e: Engine, X: Secret, bits: int, *, align: int = 0,
+               limit: int | None = None) -> _Norm:
+    """Two-stage normalisation of secret integers |X| < 2^bits (X <= 0 gives all zeros).
+
+    1. t_i = [X >= 2^(s_i)] for block starts s_i (0, align, align + C, ...
+       below `limit`, plus a sentinel at `limit`): one batched comparison.
+    2. Block one-hot h_i = t_i - t_(i+1); Y = X * sum_i h_i 2^(top - C - s_i)
+       puts the leading block at the top of [2^(top-C), 2^top) (one round).
+    3. u_q = [Y >= 2^(top - C + q)], q = 1..C-1: one batched comparison.
+    4. Position one-hot from (t_0, u); N = Y * sum_q h_q 2^(C-1-q) (one round).
+    An X at or above 2^limit gets no block: N = 0 and every block weight is 0.
+    """
+    top_limit = bits if limit is None else min(bits, limit)
+    first = align if align else C
+    starts = [0, *range(first, top_limit, C)]
+    top = starts[-1] + C
+    thresholds = [1 << s for s in starts]
+    if limit is not None and limit < bits:
+        thresholds.append(1 << limit)
+    therm = _at_least(e, X, thresholds, bits + 2)  # |X - 2^s| < 2^(bits + 1)
+    block = _one_hot(therm)[:, :len(starts)]
+    Y = e.mul(X, _weigh(e, block, [1 << (top - C - s) for s in starts]))
+    fine = _at_least(e, Y, [1 << (top - C + q) for q in range(1, C)], top + 1)
+    position = _one_hot(join([therm[:, :1], fine], axis=1))
+    N = e.mul(Y, _weigh(e, position, [1 << (C - 1 - q) for q in range(C)]))
+    return _Norm(N, top, starts, block, position)
+
+
+def _to_frac(e: Engine, norm: _Norm, g: int) -> Secret:
+    """a = N / 2^top as a fixed-point number with g fractional bits."""
+    if norm.top > g:
+        return trunc_many(e, [norm.value], [norm.top - g])[0]
+    return norm.value * (1 << (g - norm.top))
+
+
+def _chebyshev_values(e: Engine, v: Secret, degree: int, g: int) -> list[Secret]:
+    """T_0(v) .. T_degree(v) for v in [-1, 1] with g fractional bits.
+
+    Level by level, m = 1, 2, 4, ...: for every m < k <= 2m at once,
+    T_k = 2 T_m T_(k-m) - T_(2m-k): one Beaver round and one truncation.
+    """
+    one = 1 << g
+    values: list[Secret | None] = [None, v]
+    m = 1
+    while m < degree:
+        ks = list(range(m + 1, min(2 * m, degree) + 1))
+        prods = e.mul_many([(values[m], values[k - m]) for k in ks])
+        doubled = trunc_many(e, prods, [g - 1] * len(ks))
+        for k, t in zip(ks, doubled, strict=True):
+            j = 2 * m - k
+            values.append(t - one if j == 0 else t - values[j])
+        m *= 2
+    return values
+
+
+def _chebyshev_sum(e: Engine, v: Secret, coeffs: np.ndarray, g: int) -> Secret:
+    """sum_k c_k T_k(v) with g fractional bits, for |v| <= 1 (g bits) and public c."""
+    d = len(coeffs) - 1
+    values = _chebyshev_values(e, v, d, g)
+    F = e.field
+    n = v.size
+    stacked = join([t.reshape(n, 1) for t in values[1:]], axis=1)
+    codes = encode(e.field, coeffs[1:], g)
+    w = np.ascontiguousarray(np.broadcast_to(codes, (n, d, 2)))
+    total = stacked.dot_public(w, axis=1)
+    (out,) = trunc_many(e, [total], [g])
+    return out + F.from_ints([round(float(coeffs[0]) * 2**g)]).reshape(2)
+
+
+@lru_cache(maxsize=32)
+def _fit(name: str, target_bits: int) -> np.ndarray:
+    """Chebyshev coefficients on [-1, 1] of the named function, of the least degree whose
+    worst error on a fine grid is below 2^-target_bits (fitted once per process)."""
+    func = _TARGETS[name]
+    grid = np.cos(np.linspace(0, np.pi, 4001))
+    for degree in range(1, 40):
+        coeffs = np.polynomial.chebyshev.chebinterpolate(func, degree)
+        err = np.max(np.abs(np.polynomial.chebyshev.chebval(grid, coeffs) - func(grid)))
+        if err < 2.0**-target_bits:
+            return coeffs
+    raise ValueError(f"no Chebyshev expansion of {name} below degree 40 reaches 2^-{target_bits}")
+
+
+_TARGETS = {
+    # 2^u for u = (v + 1) / 2 in [0, 1]
+    "exp2": lambda v: np.exp2((v + 1) / 2),
+    # log2(a) for a = (v + 3) / 4 in [0.5, 1]
+    "log2": lambda v: np.log2((v + 3) / 4),
+}
+
+
+# ---------------------------------------------------------------------- reciprocal, division
+
+
+def reciprocal(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None,
+               out_frac: int | None = None) -> Secret:
+    """1 / x for fixed-point x != 0 (Newton-Raphson after normalisation); 1/0 gives 0.
+
+    1. s = [x < 0], X = (1 - 2s) x (5 + 1 rounds).
+    2. Normalise X = a 2^(j+1), a in [0.5, 1) (12 rounds); a to g bits (1).
+    3. y_0 = 2.9142 - 2a, then four times y <- y (2 - a y) (16 rounds): y = 1/a.
+       Meanwhile W = (1 - 2s) 2^(P - j), P = f + F - 1, from the one-hots.
+    4. 1/x = 2^(f + F) / X = W y with F = out_frac fractional bits (2 rounds).
+    Error: below 2 units of 2^-F plus a relative 2^-(g - 3), g = min(40, 84 - P).
+    A result below 2^-F (x_enc >= 2^(P+1)) comes out as 0: still within 1 unit.
+    """
+    k = _bits(e, bits)
+    F_out = f if out_frac is None else out_frac
+    P = f + F_out - 1
+    g = min(G, 84 - P)
+    xs = _flat(x)
+    sign = 1 - ltz(e, xs, k + 1) * 2
+    X = e.mul(sign, xs)
+    norm = _normalize(e, X, k, align=(P + 1) % C, limit=P + 1)
+    w_block = _weigh(e, norm.block, [1 << (P - s - C + 1) for s in norm.starts])
+    w_position = _weigh(e, norm.position, [1 << (C - 1 - q) for q in range(C)])
+    a = _to_frac(e, norm, g)
+    guess, slope = RECIPROCAL_FIRST_GUESS
+    y = (a * (-int(slope))) + round(guess * 2**g)
+    W = sign
+    for extra in (w_block, w_position, None, None):
+        pairs = [(a, y)] if extra is None else [(a, y), (W, extra)]
+        prods = e.mul_many(pairs)
+        if extra is not None:
+            W = prods[1]
+        (ay,) = trunc_many(e, [prods[0]], [g])
+        (y,) = trunc_many(e, [e.mul(y, (-ay) + (2 << g))], [g])
+    (out,) = trunc_many(e, [e.mul(W, y)], [g])
+    return out.reshape(*x.shape)
+
+
+def divide(e: Engine, a: Secret, b: Secret, f: int = FRAC, bits: int | None = None) -> Secret:
+    """a / b for fixed-point secrets (b != 0; a / 0 gives 0).
+
+    1. r = 1 / b with F = f + 16 fractional bits (`reciprocal`, 35 rounds).
+    2. a r truncated by F (2 rounds).
+    Needs |a / b| < 2^(84 - 2f - 16) (2^36 at f = 16). Error: below 2 ulp
+    + |a| 2^-(f + 15) + |a / b| 2^-(g - 3), g = min(40, 84 - 2f - 16) (2^-33 at f = 16).
+    """
+    extra = f + DIVISION_EXTRA
+    r = reciprocal(e, b, f, bits, out_frac=extra)
+    (q,) = trunc_many(e, [e.mul(a, r)], [extra])
+    return q
+
+
+# ---------------------------------------------------------------------- square roots
+
+
+SQRT_PRECISION = 33
+"""Fractional bits of the public weight 2^((q + 1 + f) / 2) that scales a square root back."""
+
+
+def _rsqrt_unit(e: Engine, a: Secret, g: int) -> tuple[Secret, Secret]:
+    """(sqrt(a), 1/sqrt(a)) for a in [0.5, 1) with g fractional bits, by Goldschmidt.
+
+    1. h = y_0 = alpha - beta a (least-squares line for 1/sqrt on [0.5, 1)), s = a h.
+    2. Three times: r = (3 - s h) / 2; s <- s r, h <- h r (4 rounds each).
+    s h -> 1 quadratically, so s -> sqrt(a) and h -> 1/sqrt(a).
+    """
+    grid = np.linspace(0.5, 1.0, 257)
+    slope, intercept = np.polyfit(grid, 1 / np.sqrt(grid), 1)
+    (h,) = trunc_many(e, [a * encode(e.field, slope, g)], [g])
+    h = h + encode(e.field, intercept, g)
+    (s,) = trunc_many(e, [e.mul(a, h)], [g])
+    for _ in range(3):
+        (sh,) = trunc_many(e, [e.mul(s, h)], [g + 1])
+        r = (-sh) + (3 << (g - 1))
+        s, h = trunc_many(e, e.mul_many([(s, r), (h, r)]), [g, g])
+    return s, h
+
+
+def _scale_back(e: Engine, y: Secret, g: int, w_block: Secret, w_position: Secret,
+                precision: int) -> Secret:
+    """y * W_block * W_position / 2^(g + precision) in two truncated steps.
+
+    W_position carries `precision` fractional bits and W_block is an integer;
+    multiplying in two steps keeps every product below 2^85.
+    """
+    (z,) = trunc_many(e, [e.mul(y, w_position)], [precision])
+    (out,) = trunc_many(e, [e.mul(z, w_block)], [g])
+    return out
+
+
+def sqrt(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None) -> Secret:
+    """sqrt(x) for fixed-point x >= 0 (a negative x gives 0).
+
+    1. Normalise x_enc = a 2^(j+1), a in [0.5, 1) (12 rounds, blocks start at
+       even j so that 2^(s/2) is an integer), a to 40 bits (1 round).
+    2. sqrt(a) by Goldschmidt (14 rounds).
+    3. sqrt(x) 2^f = sqrt(a) 2^((j + 1 + f) / 2) = sqrt(a) 2^(s/2) 2^((q + 1 + f)/2)
+       for j = s + q (4 rounds).
+    Error: below 2 ulp + a relative 2^-36.
+    """
+    k = _bits(e, bits)
+    g = G
+    norm = _normalize(e, _flat(x), k)
+    a = _to_frac(e, norm, g)
+    root, _ = _rsqrt_unit(e, a, g)
+    w_block = _weigh(e, norm.block, [1 << (s // 2) for s in norm.starts])
+    w_pos = _weigh(e, norm.position, [round(2.0 ** ((q + 1 + f) / 2 + SQRT_PRECISION))
+                                      for q in range(C)])
+    return _scale_back(e, root, g, w_block, w_pos, SQRT_PRECISION).reshape(*x.shape)
+
+
+def rsqrt(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None) -> Secret:
+    """1 / sqrt(x) for fixed-point x > 0 (x <= 0 gives 0).
+
+    As `sqrt`, with 2^f / sqrt(x) = (1/sqrt(a)) 2^((3f - 1 - j) / 2): blocks
+    start at even j; blocks at or above E = the first even block start >= 3f
+    give results below 2^-f and are cut to 0; the rest weigh 2^((E - s)/2) (an
+    integer) times 2^((3f - 1 - E - q)/2) (a fraction, with 40 bits).
+    Error: below 2 ulp + a relative 2^-36.
+    """
+    k = _bits(e, bits)
+    g = G
+    E = -(-3 * f // C) * C
+    norm = _normalize(e, _flat(x), k, limit=E)
+    a = _to_frac(e, norm, g)
+    _, inv = _rsqrt_unit(e, a, g)
+    w_block = _weigh(e, norm.block, [1 << ((E - s) // 2) for s in norm.starts])
+    w_pos = _weigh(e, norm.position, [round(2.0 ** ((3 * f - 1 - E - q) / 2 + G))
+                                      for q in range(C)])
+    return _scale_back(e, inv, g, w_block, w_pos, G).reshape(*x.shape)
+
+
+# ---------------------------------------------------------------------- exp and log
+
+
+POLY_BITS = 36
+"""Accuracy target (2^-36) of the Chebyshev expansions of 2^u and log2(a)."""
+
+EXP_BLOCK = 8
+"""Integers per block in the two-stage split of t into floor and fraction."""
+
+
+def _exp2_clipped(e: Engine, t: Secret, f: int, g: int) -> Secret:
+    """2^t with f fractional bits out, for t (g fractional bits) in [-(f+1), 63 - f).
+
+    1. Blocks of 8 integers from lo = -(f+1): b_i = [t >= lo + 8i] (5 rounds).
+    2. rem = t - 2^g (lo + 8 (sum_i b_i - 1)) in [0, 8); u_q = [rem >= q] (5 rounds).
+    3. n = floor(t) = lo + 8 i + q; u = t - n in [0, 1) (local).
+    4. p = 2^u by a Chebyshev expansion (about 10 rounds).
+    5. 2^(n + f) p = p 2^(8i + q - 1): W = 2^((8i mod 32) + q) from the one-hots
+       (1 round, during step 4), z = p W (1 round), then z / 2^(g + 1 - 32 c)
+       with c = [8i >= 32] (two truncations in one opening, 1 select round).
+    """
+    lo = -(f + 1)
+    one = 1 << g
+    span = 63 - f - lo
+    blocks = -(-span // EXP_BLOCK)
+    therm = _at_least(e, t, [(lo + EXP_BLOCK * i) * one for i in range(blocks)], g + 9)
+    n = t.size
+    if blocks > 1:
+        ones = np.ascontiguousarray(np.broadcast_to(e.field.from_ints([1] * (blocks - 1)),
+                                                    (n, blocks - 1, 2)))
+        above = therm[:, 1:].dot_public(ones, axis=1)
+        rem = t - above * (EXP_BLOCK * one) - lo * one
+    else:
+        rem = t - lo * one
+    fine = _at_least(e, rem, [q * one for q in range(1, EXP_BLOCK)], g + 5)
+    ones = np.ascontiguousarray(np.broadcast_to(e.field.from_ints([1] * (EXP_BLOCK - 1)),
+                                                (n, EXP_BLOCK - 1, 2)))
+    frac = rem - fine.dot_public(ones, axis=1) * one
+    block = _one_hot(therm)
+    position = _one_hot(join([therm[:, :1], fine], axis=1))
+    w_block = _weigh(e, block, [1 << ((EXP_BLOCK * i) % 32) for i in range(blocks)])
+    high = _weigh(e, block, [int(EXP_BLOCK * i >= 32) for i in range(blocks)])
+    w_pos = _weigh(e, position, [1 << q for q in range(EXP_BLOCK)])
+    W = e.mul(w_block, w_pos)
+    p = _chebyshev_sum(e, frac * 2 - one, _fit("exp2", POLY_BITS), g)
+    z = e.mul(p, W)
+    small, large = trunc_many(e, [z, z], [g + 1, g + 1 - 32])
+    return e.mul(high, large - small) + small
+
+
+def exp2(e: Engine, x: Secret, f: int = FRAC) -> Secret:
+    """2^x for fixed-point x; 0 below -(f + 1), saturates at 2^(63 - f) - 1 ulp above.
+
+    1. Clip x to [-(f + 1), 63 - f) (6 rounds), shift to 40 fractional bits (local).
+    2. `_exp2_clipped` (about 23 rounds).
+    Error: below 1 ulp + a relative 2^-35.
+    """
+    g = G
+    lo, hi = -(f + 1) << f, ((63 - f) << f) - 1
+    xc = clip(e, _flat(x), lo, hi)
+    return _exp2_clipped(e, xc * (1 << (g - f)), f, g).reshape(*x.shape)
+
+
+EXP_PRECISION = 60
+"""Fractional bits of the public constant log2(e) in exp."""
+
+
+def exp(e: Engine, x: Secret, f: int = FRAC) -> Secret:
+    """e^x = 2^(x log2 e) for fixed-point x; 0 below about -11.8, saturates above 31.4 (f = 16).
+
+    1. Clip x so that x log2 e lies in [-(f + 1), 63 - f) (6 rounds).
+    2. t = x log2 e with 40 fractional bits (1 round; log2 e carries 60 bits).
+    3. 2^t as in `exp2` (about 23 rounds).
+    Error: below 1 ulp + a relative 2^-34.
+    """
+    g = G
+    log2e = 1 / math.log(2)
+    lo = math.ceil(-(f + 1) / log2e * 2**f)
+    hi = math.floor((63 - f) / log2e * 2**f) - 1
+    xc = clip(e, _flat(x), lo, hi)
+    (t,) = trunc_many(e, [xc * encode(e.field, log2e, EXP_PRECISION)], [f + EXP_PRECISION - g])
+    return _exp2_clipped(e, t, f, g).reshape(*x.shape)
+
+
+def _log2_parts(e: Engine, x: Secret, f: int, bits: int | None, g: int) -> Secret:
+    """log2(x) with g fractional bits for fixed-point x > 0.
+
+    1. Normalise x_enc = a 2^(j+1) (12 rounds), a to g bits (1 round).
+    2. log2(a) by a Chebyshev expansion in v = 4a - 3 (about 10 rounds).
+    3. log2(x) = log2(a) + j + 1 - f, j linear in the one-hots (local).
+    """
+    k = _bits(e, bits)
+    norm = _normalize(e, _flat(x), k)
+    a = _to_frac(e, norm, g)
+    la = _chebyshev_sum(e, a * 4 - (3 << g), _fit("log2", POLY_BITS), g)
+    j = (_weigh(e, norm.block, norm.starts) + _weigh(e, norm.position, list(range(C))))
+    return la + j * (1 << g) + (1 - f) * (1 << g)
+
+
+def log2(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None) -> Secret:
+    """log2(x) for fixed-point x > 0 (x <= 0 gives garbage: check the domain first).
+
+    `_log2_parts` (about 24 rounds), then one truncation to f bits.
+    Error: below 1 ulp + 2^-34.
+    """
+    g = G
+    (out,) = trunc_many(e, [_log2_parts(e, x, f, bits, g)], [g - f])
+    return out.reshape(*x.shape)
+
+
+LOG_PRECISION = 36
+"""Fractional bits of the public constant ln 2 (or log10 2) multiplying log2."""
+
+
+def log(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None,
+        base: float = math.e) -> Secret:
+    """log_base(x) = log2(x) / log2(base) for fixed-point x > 0 (default: natural log).
+
+    `_log2_parts`, then one product with the public 1/log2(base) folded into
+    the final truncation. Error: below 1 ulp + 2^-33.
+    """
+    g = G
+    factor = encode(e.field, 1 / math.log2(base), LOG_PRECISION)
+    (out,) = trunc_many(e, [_log2_parts(e, x, f, bits, g) * factor], [g + LOG_PRECISION - f])
+    return out.reshape(*x.shape)

@@ -1,0 +1,85 @@
+"""Batcher's network (in the clear, any length) and oblivious sorting between 3 processes."""
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from enigma.field import Field
+from enigma.mpc import sorting
+from enigma.mpc.runner import run_local
+from enigma.prep.dealer import DealerFactory
+
+F = Field()
+DEALER = DealerFactory(b"sorting-test-seed-0123456789abcde", insecure=True)
+
+
+def _apply(values: np.ndarray) -> np.ndarray:
+    out = values.copy()
+    for low, high in sorting.network(len(values)):
+        a, b = out[low], out[high]
+        out[low], out[high] = np.minimum(a, b), np.maximum(a, b)
+    return out
+
+
+@given(st.lists(st.integers(min_value=-5, max_value=5), max_size=70))
+def test_the_network_sorts_any_length(values):
+    arr = np.array(values, dtype=np.int64)
+    assert _apply(arr).tolist() == sorted(values)
+
+
+@given(st.integers(min_value=2, max_value=300))
+def test_layers_are_disjoint_and_ordered(n):
+    layers = sorting.network(n)
+    for low, high in layers:
+        touched = np.concatenate([low, high])
+        assert np.unique(touched).size == touched.size  # one batch per layer is sound
+        assert (low < high).all() and high.max() < n
+    log = (n - 1).bit_length()
+    assert len(layers) <= log * (log + 1) // 2
+
+
+def test_comparator_count_matches_batchers_formula():
+    assert sorting.comparators(2) == 1
+    for p in range(2, 11):  # Knuth, TAOCP 5.3.4: (p^2 - p + 4) 2^(p-2) - 1 for n = 2^p
+        assert sorting.comparators(1 << p) == (p * p - p + 4) * (1 << (p - 2)) - 1
+
+
+def program(e, cases):
+    return [one_sort(e, keys, payload) for keys, payload in cases]
+
+
+def one_sort(e, keys, payload):
+    k = e.input(0, F.from_int64(keys) if e.party == 0 else None, keys.shape)
+    p = e.input(1, F.from_int64(payload) if e.party == 1 else None, payload.shape)
+    before = e.stats.rounds
+    up, moved = sorting.sort(e, k, p)
+    rounds = e.stats.rounds - before
+    down, single = sorting.sort(e, k, p[:, 0], descending=True)
+    bare, none = sorting.sort(e, k)
+    return dict(up=F.to_int64(e.reveal(up)), moved=F.to_int64(e.reveal(moved)),
+                down=F.to_int64(e.reveal(down)), single=F.to_int64(e.reveal(single)),
+                bare=F.to_int64(e.reveal(bare)), none=none, rounds=rounds)
+
+
+def test_secret_sort_with_payload_matches_numpy():
+    rng = np.random.default_rng(9)
+    cases = []
+    for n in (1, 2, 7, 33):
+        keys = rng.integers(-50, 50, n)
+        keys[: min(n, 3)] = [(1 << 61) - 1, -(1 << 61), 0][: min(n, 3)]
+        payload = np.stack([np.arange(n) * 10, keys * 3], axis=1)  # row id, a function of the key
+        cases.append((keys, payload))
+    results = run_local(program, args=(cases,), provider_factory=DEALER)[0]
+    for (keys, _), got in zip(cases, results, strict=True):
+        n = keys.size
+        assert got["up"].tolist() == sorted(keys.tolist())
+        assert got["bare"].tolist() == sorted(keys.tolist())
+        assert got["down"].tolist() == sorted(keys.tolist(), reverse=True)
+        assert got["none"] is None
+        # each payload row travelled with its own key (ties may swap equal keys' rows)
+        assert (got["moved"][:, 1] == got["up"] * 3).all()
+        assert sorted(got["moved"][:, 0].tolist()) == (np.arange(n) * 10).tolist()
+        ids = got["moved"][:, 0] // 10
+        assert (keys[ids] == got["up"]).all()
+        assert (keys[got["single"] // 10] == got["down"]).all()
+        assert got["rounds"] == 6 * len(sorting.network(n))
