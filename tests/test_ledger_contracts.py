@@ -390,6 +390,18 @@ def test_post_job_reverts(world: World) -> None:
         world.admin.job(0)
 
 
+def test_nodes_find_their_open_jobs(world: World) -> None:
+    first = world.admin.job(world.post_job(quorum=2))
+    second = world.admin.job(world.post_job(quorum=3))
+    for node in world.nodes:
+        found = [j.job_id for j in node.jobs_for()]
+        expected = [j.job_id for j in (first, second) if node.address in j.quorum]
+        assert found == expected
+    advance_time(world.admin.w3, PARAMS.job_timeout)
+    world.outsider.timeout(first.job_id)
+    assert [j.job_id for j in world.admin.jobs_for(second.quorum[0])] == [second.job_id]
+
+
 def test_commit_reverts(world: World) -> None:
     job = world.admin.job(world.post_job(quorum=2))
     outsider = next(n for n in world.nodes if n.address not in job.quorum)

@@ -577,6 +577,27 @@ class Ledger:
             commits=raw[13],
         )
 
+    def jobs_for(self, node: str | None = None, from_block: int = 0) -> list[JobInfo]:
+        """Open jobs whose quorum includes `node`: what a node daemon polls for its work.
+
+        One eth_getLogs over JobPosted (the quorum is in the event, not indexed), then one
+        read per matching job for its current status.
+        """
+        addr = to_checksum_address(node or self.address)
+        jobs = self._contract("jobs")
+        decoder = jobs.events["JobPosted"]()
+        topic = event_abi_to_log_topic(decoder.abi)
+        logs = self.w3.eth.get_logs(
+            {"address": jobs.address, "topics": [topic], "fromBlock": from_block}
+        )
+        mine = [decoder.process_log(log)["args"]["job_id"] for log in logs]
+        out = []
+        for job_id in mine:
+            job = self.job(int(job_id))
+            if job.status is JobStatus.OPEN and addr in job.quorum:
+                out.append(job)
+        return out
+
     def commit_of(self, job_id: int, node: str) -> CommitInfo:
         raw = self._call("jobs.commit_of", self._contract("jobs").functions.commit_of(job_id, node))
         return CommitInfo(bytes(raw[0]), bytes(raw[1]), raw[2], raw[3])
