@@ -19,6 +19,7 @@ import numpy as np
 
 from enigma.field import Field
 from enigma.mpc import comparison as cmp
+from enigma.mpc import functions
 from enigma.mpc.runner import run_local
 from enigma.mpc.secret import concat
 from enigma.prep.dealer import DealerFactory
@@ -84,8 +85,8 @@ def w_histogram(e, n):
 
 def w_kmeans(e, n):
     """One Lloyd iteration, k = 3, 2-D points: assign each point to its nearest centroid,
-    then sum the points and count them per cluster (the centroid update's numerators and
-    denominators)."""
+    then the new centroids are the per-cluster sums divided by the counts (a secret
+    division); the owner receives the new centroids."""
     pts, _ = _inputs(e, n, 7, scale=100.0, cols=2)
     start = np.rint(np.array([[-50, -50], [0, 50], [50, 0]]) * 2**FRAC).astype(np.int64)
     cen = e.input(0, F.from_int64(start) if e.party == 0 else None, (3, 2))
@@ -99,10 +100,11 @@ def w_kmeans(e, n):
         le2 = 1 - cmp.ltz(e, dist[2] - (pick + dist[1]), bits=56)
         a0, a1 = e.mul_many([(le2, le01), (le2, 1 - le01)])
         onehot = concat([a0, a1, 1 - le2]).reshape(3, n)
-        counts = onehot.sum(axis=1)
+        counts = (onehot.sum(axis=1) * (1 << FRAC)).reshape(3, 1).broadcast_to(3, 2)
         sums = e.dot(onehot.reshape(3, n, 1).broadcast_to(3, n, 2), pts.broadcast_to(3, n, 2),
                      axis=1)
-        return e.output(sums, 0), e.output(counts, 0)
+        bits = (n << FRAC).bit_length() + 1
+        return e.output(functions.divide(e, sums, counts, bits=bits), 0)
     return run
 
 
