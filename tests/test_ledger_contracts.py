@@ -113,9 +113,19 @@ class World:
         return job.job_id
 
 
-@pytest.fixture
-def world(chain: Chain) -> World:
+@pytest.fixture(scope="module")
+def base_world(chain: Chain) -> World:
     return make_world(chain)
+
+
+@pytest.fixture
+def world(base_world: World) -> Iterator[World]:
+    """The module's world, rolled back after each test (evm_snapshot/evm_revert, clock too)."""
+    provider = base_world.admin.w3.provider
+    snapshot = provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    yield base_world
+    reverted = provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+    assert "error" not in reverted, reverted
 
 
 def make_world(chain: Chain) -> World:

@@ -16,6 +16,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from eth_utils import to_checksum_address
+
 from .errors import LedgerError
 
 ANVIL_PACKAGE = "@foundry-rs/anvil@1.7.1"
@@ -131,4 +133,7 @@ def start_anvil(
     if not isinstance(addresses, list):
         process.kill()
         raise AnvilUnavailable(f"anvil at {url} answered eth_accounts with {addresses!r}")
-    return AnvilServer(process=process, url=url, accounts=[str(a) for a in addresses])
+    # anvil answers in lower case; web3 refuses addresses without their checksum
+    return AnvilServer(
+        process=process, url=url, accounts=[to_checksum_address(a) for a in addresses]
+    )
