@@ -2,7 +2,8 @@
 
 Runs against the embedded chain (served over JSON-RPC in a thread) and against anvil
 (installed with npm into .cache/anvil by the fixture; skipped when that is impossible).
-Each test deploys fresh contracts, so tests share a chain but no state.
+Per backend, the module deploys once; each test then runs on that deployment and is
+rolled back afterwards (evm_snapshot/evm_revert), so tests share a chain but no state.
 """
 
 from __future__ import annotations
