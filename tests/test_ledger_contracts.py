@@ -231,6 +231,23 @@ def test_node_in_open_job_cannot_withdraw(world: World) -> None:
     assert node.withdraw() == DEPOSITS[0]
 
 
+def test_local_key_signs_its_own_transactions(world: World) -> None:
+    """The real-chain path: a private key held by the client, not an unlocked node account."""
+    key = keccak(b"operator key of a node on a public chain")
+    local = Account.from_key(key)
+    w3 = world.admin.w3
+    funding = {"from": world.admin.address, "to": local.address, "value": 3 * ETH}
+    w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(funding))  # type: ignore[arg-type]
+    node = world.admin.as_account(key)
+    assert node.address == local.address
+    node.register_node("tcp://203.0.113.9:7000", keccak(b"ed25519 public key"), 2 * ETH)
+    assert world.admin.node(local.address).deposit == 2 * ETH
+    digest = keccak(b"anything")
+    assert node.sign(digest) == personal_sign(key, digest)
+    with pytest.raises(errors.InsufficientDeposit):
+        node.top_up(0)
+
+
 def test_only_jobs_contract_draws_releases_slashes(world: World) -> None:
     with pytest.raises(errors.ContractRevert, match="NotJobs"):
         world.outsider.transact("registry", "draw", bytes(32), 2)
