@@ -9,6 +9,7 @@ Ops:
   link_mesh          enigma.net.Mesh, one direction (encrypted, authenticated, hashed)
   exchange3_mesh     3 parties, each sends `size` bytes to each other party per round
   exchange3_tcp_plain  the same round over raw TCP sockets with no crypto (the ceiling)
+  rounds3_mesh       3 parties, many rounds of a 16-byte broadcast: the latency of one round
 `bytes` counts payload bytes moved during the timed part (for exchange3, all 6 directions);
 times follow one warm-up message or round.
 """
@@ -147,6 +148,7 @@ def _mesh_party(me: int, secret: bytes, peers, size: int, reps: int, mode: str,
             for _ in range(reps):
                 mesh.broadcast(data)
             results.put(time.perf_counter() - t)
+            mesh.checkpoint()  # no party closes while another still waits for its last round
 
 
 def mesh_op(size: int, reps: int, parties: int, mode: str) -> float:
@@ -227,7 +229,7 @@ def main() -> None:
                          "i.e. the 32 MB of one 10^6-multiplication round per pair)")
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--ops", default="link_tcp_plain,link_zmq_plain,link_zmq_curve,link_mesh,"
-                                     "exchange3_tcp_plain,exchange3_mesh")
+                                     "exchange3_tcp_plain,exchange3_mesh,rounds3_mesh")
     args = ap.parse_args()
     size, reps = args.size, args.reps
     for op in args.ops.split(","):
@@ -245,6 +247,11 @@ def main() -> None:
             seconds = exchange3_tcp_plain(size, reps)
             _report(op, 6 * size * reps, seconds, message_bytes=size, parties=3,
                     seconds_per_round=round(seconds / reps, 6))
+        elif op == "rounds3_mesh":
+            rounds = 100 * reps
+            seconds = mesh_op(16, rounds, 3, "exchange")
+            _report(op, 6 * 16 * rounds, seconds, message_bytes=16, parties=3,
+                    seconds_per_round=round(seconds / rounds, 7))
         else:
             raise SystemExit(f"unknown op {op!r}; choose from --ops' default list")
 

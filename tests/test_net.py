@@ -32,6 +32,7 @@ from enigma.net import (
     PeerDisconnected,
     PeerInfo,
     PeerTimeout,
+    ProtocolError,
     ReorderedFrame,
     ReplayedFrame,
     TamperedFrame,
@@ -75,6 +76,11 @@ def _send_three(mesh: Mesh) -> None:
     for i in range(3):
         mesh.send(0, bytes([i]) * 100)
     time.sleep(3)
+
+
+def _send_big(mesh: Mesh) -> None:
+    mesh.send(0, bytes(600), bytes(600))
+    time.sleep(2)
 
 
 def _stall(mesh: Mesh) -> None:
@@ -186,6 +192,17 @@ def test_all_to_all_rounds_deliver_every_array(parties: int):
         assert status == "ok", got
         for j, hashes in got.items():
             assert hashes == [hashlib.sha256(_array(j, n)).hexdigest() for n in sizes], (me, j)
+
+
+def test_a_message_larger_than_max_message_is_refused():
+    identities, peers = local_quorum(2)
+    results = CTX.Queue()
+    procs = [_start(_send_big, 1, identities, peers, b"big", results=results)]
+    with Mesh(0, identities[0], peers, b"big", timeout=10, max_message=1000) as mesh:
+        with pytest.raises(ProtocolError, match="1200 bytes, more than the 1000") as err:
+            mesh.recv(1)
+        assert err.value.party == 1
+    _join(procs)
 
 
 # ---- who may connect -----------------------------------------------------------------------

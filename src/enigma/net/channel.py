@@ -106,8 +106,10 @@ class Channel:
         identity: Identity,
         peer_key: bytes,
         timeout: float,
+        max_message: int,
     ) -> None:
         self.peer = keys.peer
+        self._max_message = max_message
         self._me = me
         self._sid = sid
         self._identity = identity
@@ -257,6 +259,10 @@ class Channel:
             self._inbox.put(
                 PeerDisconnected(f"the connection to party {self.peer} broke: {exc}", self.peer)
             )
+        except Exception as exc:  # e.g. MemoryError: never let the reader die unreported
+            self._inbox.put(
+                NetError(f"receiving from party {self.peer} failed: {exc!r}", self.peer)
+            )
 
     def _read_exact(self, view: memoryview, where: str, boundary: bool = False) -> None:
         got = self._rfile.readinto(view)
@@ -337,7 +343,15 @@ class Channel:
         try:
             lengths = decode_head(plain)
         except (ValueError, struct.error) as exc:
-            raise ProtocolError(f"party {self.peer} sent a malformed message head: {exc}") from exc
+            raise ProtocolError(
+                f"party {self.peer} sent a malformed message head: {exc}", self.peer
+            ) from exc
+        if sum(lengths) > self._max_message:
+            raise ProtocolError(
+                f"party {self.peer} announced a message of {sum(lengths)} bytes, more than the"
+                f" {self._max_message} this mesh accepts (raise max_message if that is intended)",
+                self.peer,
+            )
         digest = blake3.blake3(plain)
         frames = [np.empty(length, np.uint8) for length in lengths]
         views = [memoryview(f) for f in frames]

@@ -45,7 +45,15 @@ _RETRY_DELAY = 0.05
 
 
 class Mesh:
-    """This party's end of the mesh; one per party per session."""
+    """This party's end of the mesh; one per party per session.
+
+    `me` is this party's index in `peers` (PeerInfo of parties 0..q-1, the same list at
+    every party), `identity` must hold the key `peers[me]` names, and `session` is any
+    bytes all parties agree on (a job id): channels and checkpoints are bound to it, so a
+    message of one job cannot be passed off in another. `timeout` bounds every wait for a
+    peer; `connect_timeout` (default: `timeout`) bounds the whole setup. `max_message`
+    bounds the bytes of one incoming message, because frames are allocated as announced.
+    """
 
     def __init__(
         self,
@@ -55,6 +63,7 @@ class Mesh:
         session: bytes,
         timeout: float = 30.0,
         connect_timeout: float | None = None,
+        max_message: int = 1 << 33,
     ) -> None:
         if len(peers) < 2:
             raise ValueError(f"a mesh needs at least 2 parties, got {len(peers)}")
@@ -72,6 +81,7 @@ class Mesh:
         self.parties = len(peers)
         self.others = [j for j in range(self.parties) if j != me]
         self.timeout = timeout
+        self.max_message = max_message
         self.session_id = session_id(session)
         #: Handshakes refused during setup (strangers, wrong keys), for the operator and blame.
         self.rejected: list[NetError] = []
@@ -104,7 +114,7 @@ class Mesh:
     def _open_channel(self, sock: socket.socket, keys: handshake.ChannelKeys) -> None:
         self._channels[keys.peer] = Channel(
             sock, keys, self.party, self.session_id, self._identity,
-            self._peers[keys.peer].public_key, self.timeout,
+            self._peers[keys.peer].public_key, self.timeout, self.max_message,
         )
 
     def _dial(self, j: int, deadline: float, wait: float) -> None:
