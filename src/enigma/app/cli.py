@@ -3,6 +3,7 @@
 import click
 
 from enigma.ledger.commands import ledger
+from enigma.net.commands import net
 from enigma.storage.commands import dht, store
 
 
@@ -13,6 +14,7 @@ def main() -> None:
 
 
 main.add_command(ledger)
+main.add_command(net)
 main.add_command(dht)
 main.add_command(store)
 
