@@ -218,14 +218,46 @@ def test_connect_and_deployment_errors_say_what_to_do(tmp_path: Path) -> None:
 
 def test_cli_deploys_and_lists_nodes(tmp_path: Path) -> None:
     runner = CliRunner()
-    out = tmp_path / "deployment.json"
+    out, other = tmp_path / "deployment.json", tmp_path / "by-key.json"
     with start_devchain() as server:
         result = runner.invoke(
             ledger_group,
-            ["deploy", "--rpc", server.url, "--account", server.accounts[0], "--out", str(out)],
+            [
+                "deploy",
+                "--rpc",
+                server.url,
+                "--account",
+                server.accounts[0],
+                "--out",
+                str(out),
+                "--job-timeout",
+                "77",
+            ],
         )
         assert result.exit_code == 0, result.output
         deployment = Deployment.load(out)
+        params = Ledger.connect(server.url, None, deployment).params()
+        assert params.job_timeout == 77 and params.min_deposit == 10**18
+        no_payer = runner.invoke(ledger_group, ["deploy", "--rpc", server.url])
+        assert no_payer.exit_code == 2 and "exactly one of --account" in no_payer.output
+        bad_key = runner.invoke(
+            ledger_group,
+            ["deploy", "--rpc", server.url, "--key-env", "ENIGMA_TEST_KEY"],
+            env={"ENIGMA_TEST_KEY": "0x1234"},
+        )
+        assert bad_key.exit_code == 2 and "32-byte hex private key" in bad_key.output
+        key = keccak(b"deployer on a real chain")
+        w3 = Ledger.connect(server.url, server.accounts[0]).w3
+        fund = {"from": server.accounts[0], "to": Account.from_key(key).address, "value": 10**18}
+        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(fund))  # type: ignore[arg-type]
+        by_key = runner.invoke(
+            ledger_group,
+            ["deploy", "--rpc", server.url, "--key-env", "ENIGMA_TEST_KEY", "--out", str(other)],
+            env={"ENIGMA_TEST_KEY": key.hex()},
+        )
+        assert by_key.exit_code == 0, by_key.output
+        assert key.hex() not in by_key.output
+        assert Deployment.load(other).registry != deployment.registry
         node = Ledger.connect(server.url, server.accounts[1], deployment)
         node.register_node("tcp://10.0.0.1:5000", keccak(b"t"), 10**18)
         listed = runner.invoke(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -37,15 +38,48 @@ def serve(host: str, port: int, accounts: int) -> None:
     click.echo("ledger: stopped")
 
 
+_DEFAULTS = LedgerParams()
+
+
 @ledger.command()
 @click.option("--rpc", default="http://127.0.0.1:8545", show_default=True, help="JSON-RPC URL.")
-@click.option("--account", required=True, help="Unlocked address that pays for deployment.")
+@click.option("--account", help="Address the node has unlocked (dev chains) that pays.")
+@click.option(
+    "--key-env",
+    help="Name of an environment variable holding the payer's hex private key (real chains).",
+)
 @click.option(
     "--out", type=click.Path(path_type=Path), default=Path("deployment.json"), show_default=True
 )
-def deploy(rpc: str, account: str, out: Path) -> None:
+@click.option("--min-deposit", type=int, default=_DEFAULTS.min_deposit, show_default=True)
+@click.option("--unbonding-period", type=int, default=_DEFAULTS.unbonding_period, show_default=True)
+@click.option("--storage-price", type=int, default=_DEFAULTS.storage_price, show_default=True)
+@click.option("--price-per-round", type=int, default=_DEFAULTS.price_per_round, show_default=True)
+@click.option(
+    "--price-per-multiplication",
+    type=int,
+    default=_DEFAULTS.price_per_multiplication,
+    show_default=True,
+)
+@click.option("--job-timeout", type=int, default=_DEFAULTS.job_timeout, show_default=True)
+def deploy(rpc: str, account: str | None, key_env: str | None, out: Path, **params: int) -> None:
     """Deploy the registry, datasets and jobs contracts; write their addresses to --out."""
-    deployment = Ledger.connect(rpc, account).deploy(LedgerParams())
+    if (account is None) == (key_env is None):
+        raise click.UsageError("give exactly one of --account ADDRESS or --key-env VARIABLE")
+    payer: str | bytes
+    if key_env is not None:
+        hex_key = os.environ.get(key_env, "").removeprefix("0x")
+        try:
+            payer = bytes.fromhex(hex_key)
+        except ValueError:
+            payer = b""
+        if len(payer) != 32:
+            raise click.UsageError(
+                f"environment variable {key_env} must hold a 32-byte hex private key"
+            )
+    else:
+        payer = str(account)
+    deployment = Ledger.connect(rpc, payer).deploy(LedgerParams(**params))
     deployment.save(out)
     click.echo(f"ledger: deployed on chain {deployment.chain_id}; addresses in {out}")
 
