@@ -16,11 +16,13 @@ F = Field()
 DEALER = DealerFactory(b"test-seed-0123456789abcdef012345", insecure=True)
 
 
-def test_arithmetic_matches_plaintext_and_output_goes_to_one_party():
+@pytest.mark.parametrize("king_threshold", [1 << 30, 1], ids=["broadcast", "king"])
+def test_arithmetic_matches_plaintext_and_output_goes_to_one_party(king_threshold):
     rng = np.random.default_rng(7)
     xs = np.concatenate([[0, 1, -1, 2**31, -(2**31)], rng.integers(-(2**31), 2**31, 95)])
     ys = np.concatenate([[0, -1, 1, -(2**31), 2**31 - 1], rng.integers(-(2**31), 2**31, 95)])
-    results = run_local(prog.arithmetic, args=(xs, ys), provider_factory=DEALER)
+    results = run_local(prog.arithmetic, args=(xs, ys), provider_factory=DEALER,
+                        engine_kwargs={"king_threshold": king_threshold})
     assert all(v is None for r in results[:2] for v in r.values())
     got = {k: F.to_int64(v) for k, v in results[2].items()}
     assert got["prod"].tolist() == (xs * ys).tolist()
@@ -51,9 +53,11 @@ def test_one_hot_histogram_of_a_category():
 
 @pytest.mark.parametrize("part", ["value", "mac"])
 @pytest.mark.parametrize("where", ["input", "product"])
-def test_a_flipped_bit_aborts_with_a_mac_check_error(part, where):
+@pytest.mark.parametrize("king_threshold", [1 << 30, 1], ids=["broadcast", "king"])
+def test_a_flipped_bit_aborts_with_a_mac_check_error(part, where, king_threshold):
     with pytest.raises(PartyFailed) as info:
-        run_local(prog.tamper, args=(part, where), provider_factory=DEALER)
+        run_local(prog.tamper, args=(part, where), provider_factory=DEALER,
+                  engine_kwargs={"king_threshold": king_threshold})
     # every party aborts, and the honest ones say why
     assert set(info.value.errors) == {0, 1, 2}
     assert info.value.kinds() == {"MacCheckError"}
