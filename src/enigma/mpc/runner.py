@@ -8,6 +8,10 @@ party order. `fn` must be importable (a module-level function), because the
 processes are spawned, not forked: a forked child would inherit the parent's
 threads and locks.
 
+A factory whose attribute `needs_channel` is true is called with the party's
+mesh as `channel=`: preprocessing that runs a protocol (homomorphic
+encryption) talks over the same authenticated channels as the online phase.
+
 If any party fails, every party's error is collected and `PartyFailed` says
 who failed and why; processes still running at the deadline are killed.
 """
@@ -50,9 +54,12 @@ def _party_main(party: int, key: bytes, peers: list[PeerInfo], session: bytes, f
                 timeout: float, results: mp.Queue) -> None:
     try:
         field = Field(modulus)
-        provider = factory(field, party, len(peers))
         with Mesh(party, Identity.from_private_bytes(key), peers, session,
                   timeout=timeout) as mesh:
+            if getattr(factory, "needs_channel", False):
+                provider = factory(field, party, len(peers), channel=mesh)
+            else:
+                provider = factory(field, party, len(peers))
             engine = Engine(mesh, provider, **engine_kwargs)
             value = fn(engine, *args)
             results.put((party, "ok", value))
