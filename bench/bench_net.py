@@ -6,6 +6,7 @@ Ops:
   link_tcp_plain     raw TCP socket, length-prefixed frames, no crypto (the ceiling)
   link_zmq_plain     pyzmq PAIR socket, zero-copy send/recv, no crypto
   link_zmq_curve     pyzmq PAIR socket with CurveZMQ encryption
+  link_tls           Python ssl, TLS 1.3 (AES-256-GCM) with mutual pinned certificates
   link_mesh          enigma.net.Mesh, one direction (encrypted, authenticated, hashed)
   exchange3_mesh     3 parties, each sends `size` bytes to each other party per round
   exchange3_tcp_plain  the same round over raw TCP sockets with no crypto (the ceiling)
@@ -17,15 +18,24 @@ times follow one warm-up message or round.
 from __future__ import annotations
 
 import argparse
+import datetime
+import ipaddress
 import json
 import multiprocessing as mp
+import pathlib
 import socket
+import ssl
 import struct
+import tempfile
 import threading
 import time
 
 import numpy as np
 import zmq
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from enigma.net import Identity, Mesh, free_ports, local_quorum
 
@@ -81,6 +91,68 @@ def link_tcp_plain(size: int, reps: int) -> None:
     conn.close()
     server.close()
     p.join()
+
+
+# ---- TLS ----------------------------------------------------------------------------------
+
+
+def _self_signed(folder: pathlib.Path) -> tuple[str, str]:
+    """One certificate for 127.0.0.1 used by both ends and pinned as the only trusted one."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "enigma-bench")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def _tls_context(side: int, cert: str, key: str) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(side)
+    ctx.load_cert_chain(cert, key)
+    ctx.load_verify_locations(cert)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    return ctx
+
+
+def _tls_receiver(port: int, reps: int, size: int, cert: str, key: str) -> None:
+    ctx = _tls_context(ssl.PROTOCOL_TLS_CLIENT, cert, key)
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                         server_hostname="127.0.0.1") as s:
+        for _ in range(reps + 1):
+            _recv_exact(s, memoryview(np.empty(size, np.uint8)))
+        s.sendall(b"k")
+
+
+def link_tls(size: int, reps: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        cert, key = _self_signed(pathlib.Path(folder))
+        server = socket.create_server(("127.0.0.1", 0))
+        p = CTX.Process(target=_tls_receiver,
+                        args=(server.getsockname()[1], reps, size, cert, key))
+        p.start()
+        raw, _ = server.accept()
+        conn = _tls_context(ssl.PROTOCOL_TLS_SERVER, cert, key).wrap_socket(raw, server_side=True)
+        data = _payload(size)
+        conn.sendall(data)
+        t = time.perf_counter()
+        for _ in range(reps):
+            conn.sendall(data)
+        conn.recv(1)
+        _report("link_tls", size * reps, time.perf_counter() - t, message_bytes=size,
+                cipher=conn.cipher()[0])
+        conn.close()
+        server.close()
+        p.join()
 
 
 # ---- pyzmq --------------------------------------------------------------------------------
@@ -225,16 +297,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=32 * 10**6,
-                    help="bytes per message (default: 10^6 field elements of 32 bytes... "
-                         "i.e. the 32 MB of one 10^6-multiplication round per pair)")
+                    help="bytes per message (default: the 32 MB one party sends each other "
+                         "party in a round of 10^6 Beaver multiplications)")
     ap.add_argument("--reps", type=int, default=10)
-    ap.add_argument("--ops", default="link_tcp_plain,link_zmq_plain,link_zmq_curve,link_mesh,"
-                                     "exchange3_tcp_plain,exchange3_mesh,rounds3_mesh")
+    ap.add_argument("--ops", default="link_tcp_plain,link_zmq_plain,link_zmq_curve,link_tls,"
+                                     "link_mesh,exchange3_tcp_plain,exchange3_mesh,rounds3_mesh")
     args = ap.parse_args()
     size, reps = args.size, args.reps
     for op in args.ops.split(","):
         if op == "link_tcp_plain":
             link_tcp_plain(size, reps)
+        elif op == "link_tls":
+            link_tls(size, reps)
         elif op in ("link_zmq_plain", "link_zmq_curve"):
             link_zmq(size, reps, curve=op == "link_zmq_curve")
         elif op == "link_mesh":
