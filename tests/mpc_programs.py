@@ -85,3 +85,18 @@ def view_of_party_1(e, secret_value: int, n: int):
     x = e.input(0, F.from_int64(np.full(n, secret_value)) if e.party == 0 else None, n)
     e.output(x * x, 0)
     return b"".join(m for m in rec.seen if len(m) >= 16 * n) if e.party == 1 else None
+
+
+def owner_output(e, key_shares: list, xs: np.ndarray, cheat: str):
+    """The product x * x sealed for an owner outside the quorum; party 1 may cheat."""
+    from enigma.mpc import client
+
+    my_key = key_shares[e.party]
+    if cheat == "key" and e.party == 1:
+        my_key = F.add(my_key, F.const(1).reshape(1, 2))
+    key = client.key_from_shares(e, my_key)
+    x = e.input(0, F.from_int64(xs) if e.party == 0 else None, xs.size)
+    value, tag = client.seal_output(e, x * x, key)
+    if cheat == "share" and e.party == 1:
+        value[0, 0] ^= np.uint64(1)
+    return value, tag

@@ -93,3 +93,17 @@ def test_the_dealer_refuses_without_the_insecure_flag_and_warns(capfd):
         DealerFactory(b"s" * 32)
     TrustedDealer(F, 0, 3, b"s" * 32, insecure=True)
     assert "INSECURE test dealer" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("cheat", ["none", "share", "key"])
+def test_owner_outside_the_quorum_checks_its_result(cheat):
+    from enigma.mpc import client
+
+    xs = np.arange(-20, 20)
+    key, key_shares = client.owner_key_shares(F, 3)
+    shares = run_local(prog.owner_output, args=(key_shares, xs, cheat), provider_factory=DEALER)
+    if cheat == "none":
+        assert F.to_int64(client.open_output(F, key, shares)).tolist() == (xs * xs).tolist()
+    else:
+        with pytest.raises(client.OutputCheckError, match="fail the owner's check"):
+            client.open_output(F, key, shares)
