@@ -83,3 +83,18 @@ def test_secret_sort_with_payload_matches_numpy():
         assert (keys[ids] == got["up"]).all()
         assert (keys[got["single"] // 10] == got["down"]).all()
         assert got["rounds"] == 6 * len(sorting.network(n))
+
+
+def shuffled(e, rows):
+    x = e.input(0, F.from_int64(rows) if e.party == 0 else None, rows.shape)
+    return [F.to_int64(e.reveal(sorting.shuffle(e, x))) for _ in range(3)]
+
+
+def test_shuffle_permutes_rows_differently_each_time():
+    rows = np.stack([np.arange(40), np.arange(40) * 7], axis=1)
+    outs = run_local(shuffled, args=(rows,), provider_factory=DEALER)[0]
+    for out in outs:
+        assert sorted(map(tuple, out.tolist())) == sorted(map(tuple, rows.tolist()))
+        assert (out[:, 1] == out[:, 0] * 7).all()  # rows stay whole
+    orders = {tuple(out[:, 0].tolist()) for out in outs}
+    assert len(orders) == 3 and tuple(range(40)) not in orders

@@ -17,6 +17,10 @@ values, which must be compared like any other. Odd-even merge also uses
 fewer comparators (n = 1024: 24,063 against 28,160).
 
 The network is not stable. To sort stably, sort by key * n + index.
+
+`shuffle` permutes rows obliviously by sorting them under secret random keys
+drawn from the preprocessing: no party knows the permutation, and it is
+uniform unless two keys collide (probability below n^2 / 2^65).
 """
 
 from __future__ import annotations
@@ -115,3 +119,22 @@ def _repeat_columns(c: Secret, shape: tuple[int, ...]) -> Secret:
     return Secret(c.engine, AuthShare(
         np.ascontiguousarray(np.broadcast_to(c.share.value[extra], full)),
         np.ascontiguousarray(np.broadcast_to(c.share.mac[extra], full))))
+
+
+SHUFFLE_KEY_BITS = 64
+"""Bits of the random sort keys of `shuffle`."""
+
+
+def shuffle(e: Engine, rows: Secret) -> Secret:
+    """A uniformly random permutation of the rows of `rows` (axis 0), unknown to every party.
+
+    1. Take 64 shared random bits per row from the preprocessing; key = sum_i 2^i b_i (local).
+    2. Sort the rows by these keys (`sort`).
+    Costs as much as a sort of len(rows) keys with the rows as payload.
+    """
+    n = rows.shape[0]
+    bits = Secret(e, e.provider.random_bits(n * SHUFFLE_KEY_BITS))
+    weights = e.field.from_ints([[1 << i for i in range(SHUFFLE_KEY_BITS)]] * n)
+    keys = bits.reshape(n, SHUFFLE_KEY_BITS).dot_public(weights, axis=1)
+    _, out = sort(e, keys, rows, bits=SHUFFLE_KEY_BITS + 1)
+    return out
