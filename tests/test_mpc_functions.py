@@ -34,6 +34,7 @@ def program(e, pos, signed, num, den, small, powers):
                reciprocal_narrow=fn.reciprocal(e, z, bits=24), divide=fn.divide(e, a, b),
                sqrt=fn.sqrt(e, x), rsqrt=fn.rsqrt(e, x), sqrt_signed=fn.sqrt(e, s),
                log2=fn.log2(e, x), log=fn.log(e, x), log10=fn.log(e, x, base=10),
+               log2_signed=fn.log2(e, s),
                exp2=fn.exp2(e, p), exp=fn.exp(e, p))
     return {name: F.to_float(e.reveal(v)) for name, v in out.items()}
 
@@ -76,6 +77,7 @@ def test_every_function_is_within_its_documented_error():
         "log2": (np.log2(x), 1 + 2.0**-34 / ULP, 0),
         "log": (np.log(x), 1 + 2.0**-33 / ULP, 0),
         "log10": (np.log10(x), 1 + 2.0**-33 / ULP, 0),
+        "log2_signed": (np.log2(np.maximum(s, ULP)), 1 + 2.0**-34 / ULP, 0),
         "exp2": (np.exp2(np.clip(p, -17, 47 - ULP)), 1, 2.0**-35),
         "exp": (np.exp(np.clip(p, e_lo, e_hi)), 1, 2.0**-34),
     }

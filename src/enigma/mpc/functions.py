@@ -1,8 +1,9 @@
 """Reciprocal, division, square root, exp and log of secret fixed-point numbers.
 
-All of them follow one recipe (Catrina and Dahl, "Secure computation with
-fixed-point numbers", FC 2010, for reciprocal; Aly and Smart, "Benchmarking
-privacy preserving scientific operations", ACNS 2019, for the others):
+All of them follow one recipe (Catrina and Saxena, "Secure computation with
+fixed-point numbers", FC 2010, for the reciprocal; Aly and Smart,
+"Benchmarking privacy preserving scientific operations", ACNS 2019, for the
+others):
 
 1. Normalise: find the position j of the leading bit of the secret integer X
    without opening anything, as a one-hot vector, and scale X into
@@ -52,7 +53,7 @@ C = 8
 triples per element and the same 35 rounds (docs/mpc-functions.md)."""
 
 RECIPROCAL_FIRST_GUESS = (2.9142, 2.0)
-"""y0 = 2.9142 - 2a approximates 1/a on [0.5, 1) to within 8.6% (Catrina and Dahl, §4)."""
+"""y0 = 2.9142 - 2a approximates 1/a on [0.5, 1) to within 8.6% (Catrina and Saxena, FC 2010)."""
 
 DIVISION_EXTRA = 16
 """Extra fractional bits of the reciprocal inside a division, so that |a| does not magnify
@@ -213,10 +214,11 @@ def reciprocal(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None,
     """1 / x for fixed-point x != 0 (Newton-Raphson after normalisation); 1/0 gives 0.
 
     1. s = [x < 0], X = (1 - 2s) x (5 + 1 rounds).
-    2. Normalise X = a 2^(j+1), a in [0.5, 1) (12 rounds); a to g bits (1).
+    2. Normalise X = a 2^(j+1), a in [0.5, 1) (11 rounds here); a to g bits (1).
     3. y_0 = 2.9142 - 2a, then four times y <- y (2 - a y) (16 rounds): y = 1/a.
        Meanwhile W = (1 - 2s) 2^(P - j), P = f + F - 1, from the one-hots.
     4. 1/x = 2^(f + F) / X = W y with F = out_frac fractional bits (2 rounds).
+    35 rounds in all (measured, small batches; the engine adds one to very large openings).
     Error: below 2 units of 2^-F plus a relative 2^-(g - 3), g = min(40, 84 - P).
     A result below 2^-F (x_enc >= 2^(P+1)) comes out as 0: still within 1 unit.
     """
@@ -248,8 +250,8 @@ def reciprocal(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None,
 def divide(e: Engine, a: Secret, b: Secret, f: int = FRAC, bits: int | None = None) -> Secret:
     """a / b for fixed-point secrets (b != 0; a / 0 gives 0).
 
-    1. r = 1 / b with F = f + 16 fractional bits (`reciprocal`, 35 rounds).
-    2. a r truncated by F (2 rounds).
+    1. r = 1 / b with F = f + 16 fractional bits (`reciprocal`, 37 rounds here).
+    2. a r truncated by F (2 rounds): 39 rounds in all.
     Needs |a / b| < 2^(84 - 2f - 16) (2^36 at f = 16). Error: below 2 ulp
     + |a| 2^-(f + 15) + |a / b| 2^-(g - 3), g = min(40, 84 - 2f - 16) (2^-33 at f = 16).
     """
@@ -306,7 +308,7 @@ def sqrt(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None) -> Secret
        even j so that 2^(s/2) is an integer), a to 40 bits (1 round).
     2. sqrt(a) by Goldschmidt (14 rounds).
     3. sqrt(x) 2^f = sqrt(a) 2^((j + 1 + f) / 2) = sqrt(a) 2^(s/2) 2^((q + 1 + f)/2)
-       for j = s + q (4 rounds).
+       for j = s + q (4 rounds): 32 rounds in all (rsqrt alike).
     Error: below 2 ulp + a relative 2^-36.
     """
     k = _bits(e, bits)
@@ -358,7 +360,7 @@ def _exp2_clipped(e: Engine, t: Secret, f: int, g: int) -> Secret:
     1. Blocks of 8 integers from lo = -(f+1): b_i = [t >= lo + 8i] (5 rounds).
     2. rem = t - 2^g (lo + 8 (sum_i b_i - 1)) in [0, 8); u_q = [rem >= q] (5 rounds).
     3. n = floor(t) = lo + 8 i + q; u = t - n in [0, 1) (local).
-    4. p = 2^u by a Chebyshev expansion (about 10 rounds).
+    4. p = 2^u by a Chebyshev expansion of degree 8 (7 rounds).
     5. 2^(n + f) p = p 2^(8i + q - 1): W = 2^((8i mod 32) + q) from the one-hots
        (1 round, during step 4), z = p W (1 round), then z / 2^(g + 1 - 32 c)
        with c = [8i >= 32] (two truncations in one opening, 1 select round).
@@ -396,7 +398,7 @@ def exp2(e: Engine, x: Secret, f: int = FRAC) -> Secret:
     """2^x for fixed-point x; 0 below -(f + 1), saturates at 2^(63 - f) - 1 ulp above.
 
     1. Clip x to [-(f + 1), 63 - f) (6 rounds), shift to 40 fractional bits (local).
-    2. `_exp2_clipped` (about 23 rounds).
+    2. `_exp2_clipped` (21 rounds): 27 rounds in all.
     Error: below 1 ulp + a relative 2^-35.
     """
     g = G
@@ -414,7 +416,7 @@ def exp(e: Engine, x: Secret, f: int = FRAC) -> Secret:
 
     1. Clip x so that x log2 e lies in [-(f + 1), 63 - f) (6 rounds).
     2. t = x log2 e with 40 fractional bits (1 round; log2 e carries 60 bits).
-    3. 2^t as in `exp2` (about 23 rounds).
+    3. 2^t as in `exp2` (21 rounds): 28 rounds in all.
     Error: below 1 ulp + a relative 2^-34.
     """
     g = G
@@ -427,24 +429,28 @@ def exp(e: Engine, x: Secret, f: int = FRAC) -> Secret:
 
 
 def _log2_parts(e: Engine, x: Secret, f: int, bits: int | None, g: int) -> Secret:
-    """log2(x) with g fractional bits for fixed-point x > 0.
+    """log2(x) with g fractional bits for fixed-point x > 0; log2(2^-f) = -f for x <= 0.
 
     1. Normalise x_enc = a 2^(j+1) (12 rounds), a to g bits (1 round).
-    2. log2(a) by a Chebyshev expansion in v = 4a - 3 (about 10 rounds).
+       For x <= 0 the normalisation gives a = 0 and no position; a is set to
+       1/2 there (locally: the position one-hot sums to [x > 0]), so that the
+       Chebyshev values stay in [-1, 1] and every truncation stays in range.
+    2. log2(a) by a Chebyshev expansion of degree 13 in v = 4a - 3 (9 rounds).
     3. log2(x) = log2(a) + j + 1 - f, j linear in the one-hots (local).
     """
     k = _bits(e, bits)
     norm = _normalize(e, _flat(x), k)
-    a = _to_frac(e, norm, g)
+    positive = norm.position.sum(axis=1)
+    a = _to_frac(e, norm, g) + ((-positive) + 1) * (1 << (g - 1))
     la = _chebyshev_sum(e, a * 4 - (3 << g), _fit("log2", POLY_BITS), g)
     j = (_weigh(e, norm.block, norm.starts) + _weigh(e, norm.position, list(range(C))))
     return la + j * (1 << g) + (1 - f) * (1 << g)
 
 
 def log2(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None) -> Secret:
-    """log2(x) for fixed-point x > 0 (x <= 0 gives garbage: check the domain first).
+    """log2(x) for fixed-point x > 0 (x <= 0 gives -f, the log of the smallest positive value).
 
-    `_log2_parts` (about 24 rounds), then one truncation to f bits.
+    `_log2_parts` (22 rounds), then one truncation to f bits: 23 rounds.
     Error: below 1 ulp + 2^-34.
     """
     g = G
@@ -459,6 +465,8 @@ LOG_PRECISION = 36
 def log(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None,
         base: float = math.e) -> Secret:
     """log_base(x) = log2(x) / log2(base) for fixed-point x > 0 (default: natural log).
+
+    As with `log2`, x <= 0 is treated as the smallest positive value 2^-f.
 
     `_log2_parts`, then one product with the public 1/log2(base) folded into
     the final truncation. Error: below 1 ulp + 2^-33.
