@@ -2,6 +2,7 @@
 
 import click
 
+from enigma.lang.commands import check, schema
 from enigma.ledger.commands import ledger
 from enigma.net.commands import net
 from enigma.storage.commands import dht, store
@@ -17,6 +18,8 @@ main.add_command(ledger)
 main.add_command(net)
 main.add_command(dht)
 main.add_command(store)
+main.add_command(schema)
+main.add_command(check)
 
 if __name__ == "__main__":
     main()
