@@ -1,0 +1,293 @@
+"""BFV over several plaintext primes, and the bounds that make its products exact and private.
+
+Why several plaintext primes: BFV plaintext moduli are at most 60 bits here
+(Microsoft SEAL through seal-python), but the pairwise products of the
+preprocessing live in F_p with p = 2^127 - 1. A product u v of two field
+elements plus a hiding mask is an integer below (p-1)^2 + 2^(2 bits(p) + 40),
+so each party computes it modulo r NTT-friendly primes t_1..t_r whose product
+T exceeds that integer times the number of summed terms; the Chinese
+remainder theorem gives the integer back, and reducing it mod p gives the
+share. For p = 2^127 - 1 and up to 32 parties, r = 5.
+
+Why N = 16384 and a 275-bit ciphertext modulus: the ciphertext a node returns
+must not reveal, through its noise, the plaintext it multiplied by. The noise
+after ciphertext x plaintext is at most V = N t^2 + N t B_fresh (the t^2 term
+comes from Delta = floor(Q/t) not dividing Q exactly); the returned ciphertext
+is flooded with uniform noise of 2^40 N V, which makes it 2^-40-close to one
+whose noise does not depend on the multiplier (noise flooding, Damgard et al.,
+SPDZ, CRYPTO 2012, section 6). Decryption stays correct while the flooded
+noise is below Delta / 2: with t < 2^60, N = 16384 needs Q > 2^250, and
+N = 8192 (Q <= 218 bits at 128-bit security) cannot hold it. See
+docs/preprocessing.md for the numbers and the security level.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import seal
+
+from enigma.field import PRG, Field
+
+POLY_DEGREE = 16384
+DATA_PRIME_BITS = (55, 55, 55, 55, 55)
+SPECIAL_PRIME_BITS = 30
+PLAIN_PRIME_BITS = 60
+STAT_BITS = 40
+"""Statistical security of masks and of noise flooding, in bits."""
+
+NOISE_SIGMA_BOUND = 20
+"""SEAL's error distribution is a normal with sigma 3.2 clipped at 6 sigma: |e| <= 19.2."""
+
+_CHUNK = 48
+_CHUNK_MASK = np.uint64((1 << _CHUNK) - 1)
+
+
+class HEParameterError(ValueError):
+    """The BFV parameters cannot hold the computation asked of them."""
+
+
+def chunks_of_field(x: np.ndarray) -> list[np.ndarray]:
+    """Split field elements (< 2^128) into 48-bit limbs, low first, each as a uint64 array."""
+    lo, hi = x[..., 0], x[..., 1]
+    return [lo & _CHUNK_MASK,
+            (lo >> np.uint64(_CHUNK)) | ((hi & np.uint64(0xFFFFFFFF)) << np.uint64(16)),
+            hi >> np.uint64(32)]
+
+
+def reduce_chunks(chunks: list[np.ndarray], field: Field) -> np.ndarray:
+    """sum_k chunks[k] 2^(48 k) mod field.p, by Horner's rule with the field's kernels.
+
+    Every chunk must be below field.p, which holds for 48-bit chunks and moduli
+    of 49 bits or more.
+    """
+    shift = field.const(1 << _CHUNK)
+    acc = np.zeros((*chunks[-1].shape, 2), dtype=np.uint64)
+    acc[..., 0] = chunks[-1]
+    term = np.zeros_like(acc)
+    for chunk in reversed(chunks[:-1]):
+        term[..., 0] = chunk
+        acc = field.muladd(acc, np.broadcast_to(shift, acc.shape).copy(), term)
+    return acc
+
+
+def random_chunks(count: int, bits: int, prg: PRG) -> list[np.ndarray]:
+    """A uniform integer on `bits` bits per element, as 48-bit chunks (low first)."""
+    n_chunks = -(-bits // _CHUNK)
+    words = prg.words(count * n_chunks).reshape(n_chunks, count) & _CHUNK_MASK
+    top = bits - _CHUNK * (n_chunks - 1)
+    words[-1] &= np.uint64((1 << top) - 1)
+    return list(words)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What the parameters guarantee for a quorum of `parties` over F_p (all in bits)."""
+
+    mask_bits: int
+    flood_bits: int
+    noise_bits: float
+    plain_bits: float
+    ciphertext_bits: int
+
+
+class PlainSlot:
+    """One BFV instance: plaintext prime t, its SEAL objects, and F_t arithmetic."""
+
+    def __init__(self, t: seal.Modulus, coeff: list[seal.Modulus]) -> None:
+        parms = seal.EncryptionParameters(seal.scheme_type.bfv)
+        parms.set_poly_modulus_degree(POLY_DEGREE)
+        parms.set_coeff_modulus(coeff)
+        parms.set_plain_modulus(t)
+        self.context = seal.SEALContext(parms, True, seal.sec_level_type.tc192)
+        if not self.context.parameters_set():
+            raise HEParameterError(f"SEAL refused the BFV parameters: "
+                                   f"{self.context.parameter_error_message()}")
+        self.t = t.value()
+        self.field = Field(self.t)
+        self.encoder = seal.BatchEncoder(self.context)
+        self.evaluator = seal.Evaluator(self.context)
+        data = self.context.first_context_data()
+        self.q_limbs = [m.value() for m in data.parms().coeff_modulus()]
+        self.q_fields = [Field(q) for q in self.q_limbs]
+        q_total = math.prod(self.q_limbs)
+        self.delta = q_total // self.t
+
+    def encode(self, residues: np.ndarray) -> seal.Plaintext:
+        """Residues mod t (uint64, length N) as a batched plaintext."""
+        return self.encoder.encode(np.ascontiguousarray(residues, dtype=np.uint64))
+
+    def decode(self, plain: seal.Plaintext) -> np.ndarray:
+        return self.encoder.decode_uint64(plain).astype(np.uint64)
+
+
+class BFV:
+    """The r BFV instances of one quorum, and the bounds they are checked against."""
+
+    def __init__(self, field: Field, parties: int) -> None:
+        if parties < 2:
+            raise HEParameterError("pairwise products need at least 2 parties")
+        self.field = field
+        self.parties = parties
+        self.slots = POLY_DEGREE
+        coeff = seal.CoeffModulus.Create(POLY_DEGREE, [*DATA_PRIME_BITS, SPECIAL_PRIME_BITS])
+        product_bound = (field.p - 1) ** 2
+        mask_bits = 2 * field.bits + STAT_BITS
+        plain_needed = (parties - 1) * (product_bound + (1 << mask_bits))
+        count = 1
+        while True:
+            primes = seal.PlainModulus.Batching(POLY_DEGREE, [PLAIN_PRIME_BITS] * count)
+            if math.prod(m.value() for m in primes) > plain_needed:
+                break
+            count += 1
+        self.instances = [PlainSlot(t, coeff) for t in primes]
+        self.plain_product = math.prod(s.t for s in self.instances)
+        self.bounds = self._check_noise(mask_bits, plain_needed)
+        self._garner = self._garner_constants()
+
+    def _check_noise(self, mask_bits: int, plain_needed: int) -> Bounds:
+        """Flooding size, and a proof (by worst-case bounds) that decryption stays exact."""
+        n = POLY_DEGREE
+        t = max(s.t for s in self.instances)
+        fresh = 2 * n * NOISE_SIGMA_BOUND + NOISE_SIGMA_BOUND + n
+        after_mul = n * t * t + n * t * fresh
+        flood_bits = math.ceil(math.log2(n * after_mul)) + STAT_BITS
+        total = (self.parties - 1) * ((1 << flood_bits) + after_mul + fresh)
+        delta = min(s.delta for s in self.instances)
+        if 2 * total >= delta:
+            raise HEParameterError(
+                f"BFV noise {math.log2(total):.1f} bits would exceed half of Delta "
+                f"({math.log2(delta) - 1:.1f} bits) for {self.parties} parties: use fewer "
+                "parties per quorum or a larger ciphertext modulus")
+        return Bounds(mask_bits, flood_bits, math.log2(total), math.log2(plain_needed),
+                      sum(DATA_PRIME_BITS) + SPECIAL_PRIME_BITS)
+
+    def _garner_constants(self) -> list[list[np.ndarray]]:
+        """inv[i][j] = t_j^-1 mod t_i for j < i (mixed-radix CRT, Garner 1959)."""
+        out = []
+        for i, si in enumerate(self.instances):
+            out.append([si.field.const(pow(sj.t, -1, si.t)) for sj in self.instances[:i]])
+        return out
+
+    # ------------------------------------------------------------------ conversions
+
+    def residues(self, chunks: list[np.ndarray]) -> list[np.ndarray]:
+        """An integer given as 48-bit chunks, reduced mod every t_i (uint64 arrays)."""
+        return [reduce_chunks(chunks, s.field)[..., 0] for s in self.instances]
+
+    def field_residues(self, x: np.ndarray) -> list[np.ndarray]:
+        """Field elements (n, 2) reduced mod every t_i."""
+        return self.residues(chunks_of_field(x))
+
+    def reconstruct(self, residues: list[np.ndarray]) -> np.ndarray:
+        """The integer X < T with X = residues[i] mod t_i, reduced mod p (Garner's algorithm).
+
+        1. v_0 = x_0; v_i = (x_i - v_0 - t_0 v_1 - ...) / (t_0 ... t_(i-1)) mod t_i.
+        2. X = v_0 + t_0 (v_1 + t_1 (v_2 + ...)), evaluated in F_p by Horner's rule.
+        """
+        digits: list[np.ndarray] = []
+        for i, si in enumerate(self.instances):
+            F = si.field
+            v = np.zeros((residues[i].shape[0], 2), dtype=np.uint64)
+            v[:, 0] = residues[i]
+            for j in range(i):
+                vj = np.zeros_like(v)
+                vj[:, 0] = digits[j][:, 0] % np.uint64(si.t)
+                v = F.mul(F.sub(v, vj), self._garner[i][j])
+            digits.append(v)
+        P = self.field
+        acc = digits[-1].copy()
+        for i in range(len(digits) - 2, -1, -1):
+            acc = P.add(P.mul(acc, P.const(self.instances[i].t)), digits[i])
+        return acc
+
+    # ------------------------------------------------------------------ keys
+
+    def keygen(self) -> Keys:
+        return Keys(self)
+
+
+class Keys:
+    """One party's BFV key pairs (one per plaintext prime). The secret keys never leave memory."""
+
+    def __init__(self, bfv: BFV) -> None:
+        self.bfv = bfv
+        gens = [seal.KeyGenerator(s.context) for s in bfv.instances]
+        self.public = [g.create_public_key() for g in gens]
+        self._decryptors = [seal.Decryptor(s.context, g.secret_key())
+                            for s, g in zip(bfv.instances, gens, strict=True)]
+        self.encryptors = [seal.Encryptor(s.context, pk)
+                           for s, pk in zip(bfv.instances, self.public, strict=True)]
+
+    def public_bytes(self) -> list[bytes]:
+        return [pk.to_string() for pk in self.public]
+
+    def decrypt(self, i: int, ct: seal.Ciphertext) -> np.ndarray:
+        return self.bfv.instances[i].decode(self._decryptors[i].decrypt(ct))
+
+    def noise_budget(self, i: int, ct: seal.Ciphertext) -> int:
+        """Bits of noise budget left: for tests and measurements, never sent anywhere."""
+        return self._decryptors[i].invariant_noise_budget(ct)
+
+
+class PeerKeys:
+    """Another party's public keys: encrypt to it and check what it sends."""
+
+    def __init__(self, bfv: BFV, frames: list[bytes], who: int) -> None:
+        if len(frames) != len(bfv.instances):
+            raise HEParameterError(f"party {who} sent {len(frames)} public keys, expected "
+                                   f"{len(bfv.instances)}: it runs other HE parameters")
+        self.bfv = bfv
+        self.encryptors = []
+        for s, raw in zip(bfv.instances, frames, strict=True):
+            try:
+                pk = s.context.from_public_str(bytes(raw))
+            except Exception as exc:  # SEAL raises several types for a malformed key
+                raise HEParameterError(f"party {who} sent a public key that does not fit the "
+                                       f"BFV parameters: {exc}") from exc
+            self.encryptors.append(seal.Encryptor(s.context, pk))
+
+
+def load_ciphertext(bfv: BFV, i: int, raw: bytes | memoryview, who: int) -> seal.Ciphertext:
+    """A peer's ciphertext, validated by SEAL against instance i (size, level, coefficients)."""
+    ct = seal.Ciphertext()
+    try:
+        ct.load_bytes(bfv.instances[i].context, bytes(raw))
+    except Exception as exc:  # SEAL raises several types for malformed data
+        raise HEParameterError(f"party {who} sent a ciphertext for plaintext prime {i} that "
+                               f"does not fit the BFV parameters: {exc}") from exc
+    if ct.size() != 2 or ct.is_ntt_form():
+        raise HEParameterError(f"party {who} sent a ciphertext of size {ct.size()} "
+                               f"(NTT form: {ct.is_ntt_form()}); expected a fresh size-2 one")
+    return ct
+
+
+def flood(bfv: BFV, i: int, ct: seal.Ciphertext, prg: PRG | None = None) -> bytes:
+    """Serialize ct with uniform noise of `flood_bits` added to its first polynomial.
+
+    SEAL serializes a ciphertext (compression off) as a header followed by its
+    coefficients: polynomial-major, then RNS limb, then coefficient. Adding the
+    same integer noise e (reduced mod every limb q_l) to c0 changes the
+    decrypted noise by e and nothing else.
+    """
+    inst = bfv.instances[i]
+    if ct.size() != 2 or ct.is_ntt_form():
+        raise ValueError("only size-2 ciphertexts in coefficient form can be flooded")
+    raw = bytearray(ct.to_string(seal.compr_mode_type.none))
+    n, limbs = POLY_DEGREE, len(inst.q_limbs)
+    data_bytes = 2 * limbs * n * 8
+    offset = len(raw) - data_bytes
+    c0 = np.frombuffer(raw, dtype="<u8", count=limbs * n, offset=offset).reshape(limbs, n)
+    c0 = c0.copy()
+    bits = bfv.bounds.flood_bits
+    chunks = random_chunks(n, bits + 1, prg or PRG())
+    for limb, (q, Fq) in enumerate(zip(inst.q_limbs, inst.q_fields, strict=True)):
+        e = reduce_chunks(chunks, Fq)  # uniform in [0, 2^(bits+1)), centred below
+        e = Fq.sub(e, Fq.const(1 << bits))[:, 0]
+        s = c0[limb] + e
+        s[s >= np.uint64(q)] -= np.uint64(q)
+        c0[limb] = s
+    raw[offset:offset + limbs * n * 8] = c0.tobytes()
+    return bytes(raw)

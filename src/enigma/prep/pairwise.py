@@ -1,0 +1,152 @@
+"""Additive shares of sum_{i != j} u_i v_j, from each party's own BFV key (SPDZ 2012, section 6).
+
+Every product the preprocessing needs reduces to this: a triple's c = a b is
+sum_i a_i b_i (local) plus the cross terms sum_{i != j} a_i b_j; a MAC alpha x
+is sum_i alpha_i x_i plus the cross terms of alpha and x. Party i encrypts its
+u_i under its own key and sends it to all; party j multiplies by its v_j,
+adds a fresh encryption of a large mask under i's key, floods the noise and
+sends it back; party i decrypts the sum of what it gets back. No party ever
+sees another's u or v, only masked sums.
+
+Batches are multiples of the slot count N; every vector is N-slot chunks,
+each encrypted under all r plaintext primes (one frame per prime and chunk).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import seal
+
+from enigma.field import PRG, Field
+from enigma.mpc.engine import Channel
+
+from .he import (
+    BFV,
+    HEParameterError,
+    Keys,
+    PeerKeys,
+    flood,
+    load_ciphertext,
+    random_chunks,
+    reduce_chunks,
+)
+
+Encrypted = list[list[seal.Ciphertext]]
+"""chunks x plaintext primes."""
+
+
+class PairwiseError(RuntimeError):
+    """A peer sent something the pairwise-product protocol cannot use."""
+
+
+class Pairwise:
+    """One party's half of the pairwise-product protocol over a mesh."""
+
+    def __init__(self, field: Field, channel: Channel) -> None:
+        """Make this party's keys and learn every peer's public keys.
+
+        1. Generate one BFV key pair per plaintext prime.
+        2. Broadcast the public keys; keep each peer's as encryptors.
+        """
+        self.field = field
+        self.channel = channel
+        self.party = channel.party
+        self.parties = channel.parties
+        self.bfv = BFV(field, channel.parties)
+        self.keys: Keys = self.bfv.keygen()
+        self.peers = [p for p in range(self.parties) if p != self.party]
+        received = channel.broadcast(*self.keys.public_bytes())
+        self.peer_keys = {p: PeerKeys(self.bfv, received[p], p) for p in self.peers}
+        self.prg = PRG()
+
+    @property
+    def slots(self) -> int:
+        return self.bfv.slots
+
+    def _chunks(self, x: np.ndarray) -> int:
+        if x.shape[0] % self.slots:
+            raise ValueError(f"pairwise products work on multiples of {self.slots} elements, "
+                             f"got {x.shape[0]}")
+        return x.shape[0] // self.slots
+
+    def send_encrypted(self, u: np.ndarray) -> None:
+        """Encrypt u (field elements, a multiple of N) under my keys and send it to all peers."""
+        frames = []
+        for c in range(self._chunks(u)):
+            residues = self.bfv.field_residues(u[c * self.slots:(c + 1) * self.slots])
+            for i, inst in enumerate(self.bfv.instances):
+                ct = self.keys.encryptors[i].encrypt(inst.encode(residues[i]))
+                frames.append(ct.to_string(seal.compr_mode_type.none))
+        for p in self.peers:
+            self.channel.send(p, *frames)
+
+    def receive_encrypted(self, chunks: int) -> dict[int, Encrypted]:
+        """Every peer's encrypted vector of `chunks` chunks, checked against the parameters."""
+        primes = len(self.bfv.instances)
+        out: dict[int, Encrypted] = {}
+        for p in self.peers:
+            frames = self.channel.recv(p)
+            if len(frames) != chunks * primes:
+                raise PairwiseError(f"party {p} sent {len(frames)} ciphertexts, expected "
+                                    f"{chunks} chunks x {primes} primes")
+            try:
+                out[p] = [[load_ciphertext(self.bfv, i, frames[c * primes + i], p)
+                           for i in range(primes)] for c in range(chunks)]
+            except HEParameterError as exc:
+                raise PairwiseError(str(exc)) from exc
+        return out
+
+    def cross(self, encrypted: dict[int, Encrypted], v: np.ndarray) -> np.ndarray:
+        """My additive share of sum_{i != j} u_i v_j, where `encrypted[i]` holds Enc_i(u_i).
+
+        A peer's encrypted vector of one chunk is used for every chunk of v
+        (how Enc(alpha_i) serves all MACs). Steps, for party j:
+        1. For each peer i and chunk: pick a mask r uniform on 2 bits(p) + 40 bits;
+           for each prime t: ct = Enc_i(u_i) * (v_j mod t) + Enc_i(r mod t) with
+           i's public key, then flood its noise; send all to i. Share -= r mod p.
+        2. Receive from each peer i the ciphertexts Enc_j(u_j v_i + r_ij); add them
+           up per chunk and prime, decrypt, reconstruct the integer by CRT and
+           reduce mod p. Share += that.
+        """
+        F, bfv, n = self.field, self.bfv, self.slots
+        chunks = self._chunks(v)
+        share = F.zeros(v.shape[0])
+        v_res = [bfv.field_residues(v[c * n:(c + 1) * n]) for c in range(chunks)]
+        for p in self.peers:
+            frames = []
+            enc = encrypted[p]
+            for c in range(chunks):
+                u_ct = enc[c] if len(enc) == chunks else enc[0]
+                mask = random_chunks(n, bfv.bounds.mask_bits, self.prg)
+                mask_res = bfv.residues(mask)
+                for i, inst in enumerate(bfv.instances):
+                    prod = inst.evaluator.multiply_plain(u_ct[i], inst.encode(v_res[c][i]))
+                    masked = self.peer_keys[p].encryptors[i].encrypt(inst.encode(mask_res[i]))
+                    inst.evaluator.add_inplace(prod, masked)
+                    frames.append(flood(bfv, i, prod, self.prg))
+                block = share[c * n:(c + 1) * n]
+                F.sub(block, reduce_chunks(mask, F), out=block)
+            self.channel.send(p, *frames)
+        primes = len(bfv.instances)
+        sums: list[list[seal.Ciphertext | None]] = [[None] * primes for _ in range(chunks)]
+        for p in self.peers:
+            frames = self.channel.recv(p)
+            if len(frames) != chunks * primes:
+                raise PairwiseError(f"party {p} returned {len(frames)} ciphertexts, expected "
+                                    f"{chunks * primes}")
+            for c in range(chunks):
+                for i, inst in enumerate(bfv.instances):
+                    try:
+                        ct = load_ciphertext(bfv, i, frames[c * primes + i], p)
+                    except HEParameterError as exc:
+                        raise PairwiseError(str(exc)) from exc
+                    acc = sums[c][i]
+                    if acc is None:
+                        sums[c][i] = ct
+                    else:
+                        inst.evaluator.add_inplace(acc, ct)
+        for c in range(chunks):
+            residues = [self.keys.decrypt(i, sums[c][i]) for i in range(primes)]
+            block = share[c * n:(c + 1) * n]
+            F.add(block, bfv.reconstruct(residues), out=block)
+        return share

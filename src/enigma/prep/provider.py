@@ -1,0 +1,286 @@
+"""The homomorphic-encryption preprocessing: the nodes of a quorum make their own triples and masks.
+
+No party ever holds more than its own shares: MACs and products come from the
+pairwise protocol (`pairwise.Pairwise`), every triple is sacrificed against a
+spare before use (`sacrifice`), random bits come from the square-root trick
+and everything else from bits and triples, through an internal `Engine` over
+the same mesh. Production happens in batches of N = 16384 slots and is kept
+in buffers, so the online phase is served from stock whenever a request fits
+(`reserve` fills the stock ahead of demand).
+
+Every party must call the provider in the same order with the same arguments,
+as for any provider; the buffers then stay aligned across parties.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from enigma.field import Field
+from enigma.mpc.engine import Channel, Engine
+from enigma.mpc.preprocessing import KAPPA, DigitMasks, InputMasks, Triples, TruncMasks
+from enigma.sharing import AuthShare, spdz
+
+from .pairwise import Pairwise
+from .sacrifice import sacrifice
+
+
+class PreprocessingError(RuntimeError):
+    """The preprocessing cannot serve a request (the field does not allow it, or it was aborted)."""
+
+
+def _cat(shares: list[AuthShare]) -> AuthShare:
+    return AuthShare(np.concatenate([s.value for s in shares]),
+                     np.concatenate([s.mac for s in shares]))
+
+
+class _Buffer:
+    """Authenticated shares produced ahead, handed out first-in first-out."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[AuthShare, ...]] = []
+        self.size = 0
+
+    def add(self, *shares: AuthShare) -> None:
+        self.parts.append(shares)
+        self.size += shares[0].value.shape[0]
+
+    def take(self, n: int) -> tuple[AuthShare, ...]:
+        out: list[list[AuthShare]] = [[] for _ in self.parts[0]]
+        need = n
+        while need:
+            head = self.parts[0]
+            k = min(need, head[0].value.shape[0])
+            for i, s in enumerate(head):
+                out[i].append(s[:k])
+            if k == head[0].value.shape[0]:
+                self.parts.pop(0)
+            else:
+                self.parts[0] = tuple(s[k:] for s in head)
+            need -= k
+        self.size -= n
+        return tuple(_cat(parts) for parts in out)
+
+
+class HEProvider:
+    """MAC'd triples, bits and masks for one party, made with the other parties of its quorum."""
+
+    def __init__(self, field: Field, party: int, parties: int, channel: Channel) -> None:
+        """Set up keys and the MAC key, then check every triple before it is handed out.
+
+        1. Exchange BFV public keys (`Pairwise`).
+        2. Draw alpha_i; broadcast Enc_i(alpha_i) in every slot, once: every MAC
+           of the session is a pairwise product with it.
+        """
+        if channel.party != party or channel.parties != parties:
+            raise ValueError(f"the channel belongs to party {channel.party} of "
+                             f"{channel.parties}, not party {party} of {parties}")
+        self.field = field
+        self.party = party
+        self.parties = parties
+        self.pairwise = Pairwise(field, channel)
+        self.batch = self.pairwise.slots
+        self._alpha = field.random(1)
+        self.pairwise.send_encrypted(np.repeat(self._alpha, self.batch, axis=0))
+        self._enc_alpha = self.pairwise.receive_encrypted(1)
+        self.engine = Engine(channel, self)
+        self._triples = _Buffer()
+        self._bits = _Buffer()
+        self._inputs: dict[int, tuple[_Buffer, list[np.ndarray]]] = {}
+        self.produced = {"triples": 0, "bits": 0, "input_masks": 0}
+
+    def mac_key_share(self) -> np.ndarray:
+        return self._alpha.reshape(2)
+
+    # ------------------------------------------------------------------ building blocks
+
+    def _padded(self, x: np.ndarray) -> np.ndarray:
+        extra = -x.shape[0] % self.batch
+        return np.concatenate([x, self.field.zeros(extra)]) if extra else x
+
+    def authenticate(self, x: np.ndarray) -> AuthShare:
+        """MACs for values whose shares the parties hold (x is my share).
+
+        1. Local part: alpha_i x_i.
+        2. Cross part: pairwise products of Enc_j(alpha_j) with x_i.
+        """
+        F = self.field
+        n = x.shape[0]
+        cross = self.pairwise.cross(self._enc_alpha, self._padded(x))[:n]
+        mac = F.add(F.mul(x, self._alpha.reshape(2)), cross)
+        return AuthShare(x, mac)
+
+    def _produce_triples(self) -> None:
+        """One batch of N triples, each checked against a spare (a', b, c').
+
+        1. Draw a_i, a'_i, b_i; send Enc_i(a_i || a'_i) to all.
+        2. c_i = a_i b_i + cross(a, b), c'_i = a'_i b_i + cross(a', b).
+        3. MAC a, a', b, c, c' in one pairwise round.
+        4. Sacrifice (a', b, c') to check (a, b, c).
+        """
+        F, n, pw = self.field, self.batch, self.pairwise
+        a, a2, b = F.random(n), F.random(n), F.random(n)
+        pw.send_encrypted(np.concatenate([a, a2]))
+        enc = pw.receive_encrypted(2)
+        cross = pw.cross(enc, np.concatenate([b, b]))
+        c = F.add(F.mul(a, b), cross[:n])
+        c2 = F.add(F.mul(a2, b), cross[n:])
+        macs = self.authenticate(np.concatenate([a, a2, b, c, c2]))
+        sa, sa2, sb, sc, sc2 = (macs[i * n:(i + 1) * n] for i in range(5))
+        triple = Triples(sa, sb, sc)
+        sacrifice(self.engine, triple, sa2, sc2)
+        self._triples.add(sa, sb, sc)
+        self.produced["triples"] += n
+
+    def _produce_bits(self) -> None:
+        """One batch of N random bits by the square-root trick (Damgard et al., TCC 2006).
+
+        1. Draw a MAC'd random [r] (each party a random share).
+        2. [r^2] by one Beaver product; open r^2 (abort if 0, probability 1/p).
+        3. s = the square root of r^2 with s < p/2 ... any fixed root: x^((p+1)/4).
+        4. [b] = ([r] / s + 1) / 2, which is 0 or 1 because r / s = +-1 in a field.
+        """
+        F, n = self.field, self.batch
+        if F.p % 4 != 3:
+            raise PreprocessingError(f"random bits by square roots need p = 3 mod 4; "
+                                     f"p = {F.p} is {F.p % 4} mod 4")
+        r = self.engine.secret(self.authenticate(F.random(n)))
+        (square,) = self.engine.open(r * r)
+        if np.any(np.all(square == 0, axis=-1)):
+            raise PreprocessingError("a random value was zero (probability 1/p): a node "
+                                     "deviated; the preprocessing is aborted")
+        root = F.pow(square, (F.p + 1) // 4)
+        unit = spdz.scale(F, r.share, F.inverse(root))
+        shifted = spdz.add_public(F, unit, np.repeat(F.const(1)[None], n, axis=0),
+                                  self._alpha, self.party)
+        bits = spdz.scale(F, shifted, F.const(pow(2, -1, F.p)))
+        self.engine.check()
+        self._bits.add(bits)
+        self.produced["bits"] += n
+
+    # ------------------------------------------------------------------ Provider
+
+    def reserve(self, triples: int = 0, bits: int = 0) -> None:
+        """Produce ahead of demand until the stock holds at least this many."""
+        while self._triples.size < triples:
+            self._produce_triples()
+        while self._bits.size < bits:
+            self._produce_bits()
+
+    def triples(self, n: int) -> Triples:
+        self.reserve(triples=n)
+        a, b, c = self._triples.take(n)
+        return Triples(a, b, c)
+
+    def random_bits(self, n: int) -> AuthShare:
+        self.reserve(bits=n)
+        (bits,) = self._bits.take(n)
+        return bits
+
+    def input_masks(self, owner: int, n: int) -> InputMasks:
+        """[r] known to `owner`: its share is r, the others' 0, MAC'd by pairwise products."""
+        F = self.field
+        if owner not in self._inputs:
+            self._inputs[owner] = (_Buffer(), [])
+        stock, clears = self._inputs[owner]
+        while stock.size < n:
+            if self.party == owner:
+                r = F.random(self.batch)
+                clears.append(r)
+            else:
+                r = F.zeros(self.batch)
+            stock.add(self.authenticate(r))
+            self.produced["input_masks"] += self.batch
+        (share,) = stock.take(n)
+        clear = None
+        if self.party == owner:
+            whole = np.concatenate(clears)
+            clear = whole[:n]
+            clears[:] = [whole[n:]] if whole.shape[0] > n else []
+        return InputMasks(share, clear)
+
+    def _compose(self, bits: AuthShare, width: int) -> AuthShare:
+        """sum_i 2^i bits[:, i] for bits of shape (n, width)."""
+        F = self.field
+        n = bits.value.shape[0]
+        powers = np.repeat(F.from_ints([1 << i for i in range(width)])[None], n, axis=0)
+        return AuthShare(F.dot(bits.value, powers, axis=1), F.dot(bits.mac, powers, axis=1))
+
+    def _bit_matrix(self, n: int, width: int) -> AuthShare:
+        bits = self.random_bits(n * width)
+        return AuthShare(bits.value.reshape(n, width, 2), bits.mac.reshape(n, width, 2))
+
+    def trunc_masks(self, n: int, m: int, k: int) -> TruncMasks:
+        return TruncMasks(self._compose(self._bit_matrix(n, m), m),
+                          self._compose(self._bit_matrix(n, k + KAPPA - m), k + KAPPA - m))
+
+    def digit_masks(self, n: int, m: int, k: int, digit_bits: int) -> DigitMasks:
+        """Thermometer-coded digits of a random r_low, from its bits and their products.
+
+        1. Draw the m bits of r_low (digit d holds bits b d .. b d + b - 1).
+        2. Products of every subset of a digit's bits, smallest subsets first
+           (2^b - b - 1 products per digit, b - 1 rounds).
+        3. t[d, v] = [digit_d >= v] = a public integer combination of those
+           monomials (inclusion-exclusion over the bits that are set).
+        """
+        digits = -(-m // digit_bits)
+        bits = self._bit_matrix(n, m)
+        width = digits * digit_bits
+        F = self.field
+        padded = AuthShare(np.concatenate([bits.value, F.zeros((n, width - m))], axis=1),
+                           np.concatenate([bits.mac, F.zeros((n, width - m))], axis=1))
+        code = thermometer(self.engine, padded, digits, digit_bits)
+        return DigitMasks(code, self._compose(bits, m),
+                          self._compose(self._bit_matrix(n, k + KAPPA - m), k + KAPPA - m),
+                          digit_bits)
+
+
+def thermometer(engine: Engine, bits: AuthShare, digits: int, digit_bits: int) -> AuthShare:
+    """[digit_d >= v] for v = 1 .. 2^b - 1, from the bits (n, digits * b) of the digits.
+
+    1. Monomials m_S = prod_{i in S} u_i for every subset S of a digit's bits,
+       by size: m_S = m_(S without its top bit) * u_top, one round per size.
+    2. [digit == d] = sum_{S contains d} (-1)^(|S| - |d|) m_S (inclusion-exclusion).
+    3. t[v] = sum_{d >= v} [digit == d]: one public integer matrix C[v, S].
+    """
+    F = engine.field
+    n, b = bits.value.shape[0], digit_bits
+    u = AuthShare(bits.value.reshape(n, digits, b, 2), bits.mac.reshape(n, digits, b, 2))
+    mono: dict[int, AuthShare] = {1 << i: u[:, :, i] for i in range(b)}
+    for size in range(2, b + 1):
+        subsets = [s for s in range(1 << b) if s.bit_count() == size]
+        pairs = []
+        for s in subsets:
+            top = s.bit_length() - 1
+            pairs.append((engine.secret(mono[s ^ (1 << top)]), engine.secret(mono[1 << top])))
+        for s, product in zip(subsets, engine.mul_many(pairs), strict=True):
+            mono[s] = product.share
+    levels = (1 << b) - 1
+    value = F.zeros((n, digits, levels))
+    mac = F.zeros((n, digits, levels))
+    for v in range(1, levels + 1):
+        acc = AuthShare(F.zeros((n, digits)), F.zeros((n, digits)))
+        for s, m in mono.items():
+            coeff = sum((-1) ** (s.bit_count() - d.bit_count())
+                        for d in range(v, levels + 1) if d & s == d)
+            if coeff:
+                acc = spdz.add(F, acc, spdz.scale(F, m, F.const(coeff)))
+        value[:, :, v - 1] = acc.value
+        mac[:, :, v - 1] = acc.mac
+    return AuthShare(value, mac)
+
+
+class HEProviderFactory:
+    """Makes each party's provider in its own process, on that party's mesh (for `run_local`)."""
+
+    needs_channel = True
+
+    def __init__(self, reserve_triples: int = 0) -> None:
+        self.reserve_triples = reserve_triples
+
+    def __call__(self, field: Field, party: int, parties: int, *,
+                 channel: Channel) -> HEProvider:
+        provider = HEProvider(field, party, parties, channel)
+        if self.reserve_triples:
+            provider.reserve(triples=self.reserve_triples)
+        return provider
