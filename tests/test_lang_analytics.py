@@ -1,0 +1,87 @@
+"""The analytics library between 3 real processes, on real data, against numpy/scipy/sklearn.
+
+Each run_local call runs many functions at once (spawning processes is the
+slow part). Every result must lie within the function's own error bound,
+measured against the exact function of the encoded data (what the owner shares).
+"""
+
+import csv
+import pathlib
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from enigma.field import Field
+from enigma.lang.analytics import moments
+from enigma.lang.analytics.precision import PrecisionError, Range
+from enigma.mpc.runner import run_local
+from enigma.prep.dealer import DealerFactory
+
+F = Field()
+DEALER = DealerFactory(b"analytics-test-seed-0123456789abc", insecure=True)
+f = 16
+DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "benefits.csv"
+ROWS = 240
+SCHEMA = {"age": Range(18, 70), "tenure": Range(0, 45), "rr": Range(0, 1),
+          "stateur": Range(0, 25), "statemb": Range(0, 400)}
+NUMERIC = list(SCHEMA)
+
+
+def _load(rows: int = ROWS) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The first `rows` rows: numeric columns as encodings (n, 5), categories as codes."""
+    with DATA.open() as fh:
+        records = list(csv.DictReader(fh))[:rows]
+    codes = np.array([[round(float(r[c]) * 2**f) for c in NUMERIC] for r in records],
+                     dtype=np.int64)
+    cats = {"ui": np.array([r["ui"] == "yes" for r in records], dtype=np.int64),
+            "sex": np.array([r["sex"] == "male" for r in records], dtype=np.int64),
+            "joblost": np.array([["other", "position_abolished", "seasonal_job_ended",
+                                  "slack_work"].index(r["joblost"]) for r in records])}
+    return codes, cats
+
+
+def _input(e, codes: np.ndarray):
+    codes = np.asarray(codes, dtype=np.int64)
+    return e.input(0, F.from_int64(codes) if e.party == 0 else None, codes.shape)
+
+
+def _open(e, results: dict) -> dict:
+    """Reveal every Bounded result (tests only): name -> (decoded value, error bound)."""
+    out = {}
+    for name, b in results.items():
+        out[name] = (F.to_float(e.reveal(b.value)) / 2.0**b.f, np.asarray(b.error))
+    return out
+
+
+def moments_program(e, codes):
+    x = _input(e, codes)
+    rs = [SCHEMA[c] for c in NUMERIC]
+    age = x[:, 0]
+    return _open(e, {
+        "sum": moments.sum(e, x, rs), "mean": moments.mean(e, x, rs),
+        "mean_age": moments.mean(e, age, rs[0]),
+        "var": moments.variance(e, x, rs), "var1": moments.variance(e, x, rs, ddof=1),
+        "std": moments.std(e, x, rs), "cov": moments.cov(e, x, rs),
+        "corr": moments.corr(e, x, rs),
+    })
+
+
+def _check(name, got, want, bound):
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    assert got.shape == want.shape, (name, got.shape, want.shape)
+    err = np.abs(got - want)
+    bad = ~(err <= bound + 1e-9)  # 1e-9: float64 rounding of the reference itself
+    assert not bad.any(), (name, err[bad], np.broadcast_to(bound, err.shape)[bad], np.argwhere(bad))
+
+
+def test_moments_within_their_bounds():
+    codes, _ = _load()
+    got = run_local(moments_program, args=(codes,), provider_factory=DEALER)[0]
+    x = codes / 2.0**f
+    want = {"sum": x.sum(0), "mean": x.mean(0), "mean_age": x[:, 0].mean(), "var": x.var(0),
+            "var1": x.var(0, ddof=1), "std": x.std(0), "cov": np.cov(x.T),
+            "corr": np.corrcoef(x.T)}
+    for name, (value, bound) in got.items():
+        _check(name, value, want[name], bound)
+    print({k: float(np.max(b)) for k, (_, b) in got.items()})
