@@ -9,12 +9,11 @@ import csv
 import pathlib
 
 import numpy as np
-import pytest
 from scipy import stats
 
 from enigma.field import Field
-from enigma.lang.analytics import moments
-from enigma.lang.analytics.precision import PrecisionError, Range
+from enigma.lang.analytics import categorical, moments, order
+from enigma.lang.analytics.precision import Range
 from enigma.mpc.runner import run_local
 from enigma.prep.dealer import DealerFactory
 
@@ -82,6 +81,51 @@ def test_moments_within_their_bounds():
     want = {"sum": x.sum(0), "mean": x.mean(0), "mean_age": x[:, 0].mean(), "var": x.var(0),
             "var1": x.var(0, ddof=1), "std": x.std(0), "cov": np.cov(x.T),
             "corr": np.corrcoef(x.T)}
+    for name, (value, bound) in got.items():
+        _check(name, value, want[name], bound)
+    print({k: float(np.max(b)) for k, (_, b) in got.items()})
+
+
+QS = [0, 10, 25, 50, 90, 100]
+EDGES = [20, 30, 40, 50, 61]
+
+
+def order_categorical_program(e, codes, cats):
+    x = _input(e, codes)
+    rs = [SCHEMA[c] for c in NUMERIC]
+    job, sex = _input(e, cats["joblost"]), _input(e, cats["sex"])
+    groups = categorical.group_by(e, job, 4, x[:, [0, 2]], [rs[0], rs[2]])
+    test = categorical.chi2(e, job, 4, sex, 2)
+    assert test.dof == 3
+    return _open(e, {
+        "min": order.min(e, x, rs), "max": order.max(e, x, rs),
+        "median_tenure": order.median(e, x[:, 1], rs[1]),
+        "percentiles_rr": order.percentile(e, x[:, 2], rs[2], QS),
+        "histogram": categorical.histogram(e, job, 4),
+        "bins_age": categorical.histogram_bins(e, x[:, 0], rs[0], EDGES),
+        "group_count": groups.count, "group_sum": groups.sum, "group_mean": groups.mean,
+        "chi2": test.statistic,
+    })
+
+
+def test_order_and_categories_within_their_bounds():
+    codes, cats = _load()
+    got = run_local(order_categorical_program, args=(codes, cats), provider_factory=DEALER)[0]
+    x = codes / 2.0**f
+    job = cats["joblost"]
+    table = np.zeros((4, 2))
+    np.add.at(table, (job, cats["sex"]), 1)
+    sel = x[:, [0, 2]]
+    want = {
+        "min": x.min(0), "max": x.max(0), "median_tenure": np.median(x[:, 1]),
+        "percentiles_rr": np.percentile(x[:, 2], QS),
+        "histogram": np.bincount(job, minlength=4),
+        "bins_age": np.histogram(x[:, 0], bins=EDGES)[0],
+        "group_count": np.bincount(job, minlength=4),
+        "group_sum": np.array([sel[job == g].sum(0) for g in range(4)]),
+        "group_mean": np.array([sel[job == g].mean(0) for g in range(4)]),
+        "chi2": stats.chi2_contingency(table, correction=False).statistic,
+    }
     for name, (value, bound) in got.items():
         _check(name, value, want[name], bound)
     print({k: float(np.max(b)) for k, (_, b) in got.items()})

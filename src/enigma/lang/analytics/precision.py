@@ -22,6 +22,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from enigma.mpc import functions
 from enigma.mpc.engine import Engine
 from enigma.mpc.fixed import FRAC, trunc_many
 from enigma.mpc.secret import Secret
@@ -225,3 +226,30 @@ def scale_public(e: Engine, x: Secret, bound: int | Sequence[int],
 
 def as_range(mag: float) -> Range:
     return Range(-mag, mag)
+
+
+def divide_by_count(e: Engine, sums: Secret, counts: Secret, row_bound: int, n: int,
+                    func: str) -> tuple[Secret, float]:
+    """sums / counts for secret integer counts 0 <= c <= n and |sums| <= c row_bound.
+
+    1. r = 1 / c with F fractional bits (`functions.reciprocal` on integers; 1/0 = 0).
+    2. TruncPr(sums r, F) (one round).
+    r is off by at most 2 units of 2^-F plus a relative 2^-(g-3), g = min(40, 85 - F), so
+    the quotient is off by at most 1 + 2 n row_bound 2^-F + row_bound 2^-(g-3) units;
+    F is the one that minimises this bound subject to n row_bound 2^F < 2^84.
+    `sums` and `counts` must have the same shape; returns (quotient, error in units of sums).
+    """
+    sum_bound = n * row_bound
+    limit = MASK_BITS - 1 - sum_bound.bit_length()
+    if limit < 8:
+        raise PrecisionError(f"{func}: sums up to 2^{sum_bound.bit_length()} leave no bits for "
+                             "the reciprocal of a count; narrow the ranges or split the rows")
+
+    def bound(F: int) -> float:
+        g = min(functions.G, 85 - F)
+        return 1.0 + 2 * sum_bound * 2.0**-F + row_bound * 2.0 ** -(g - 3)
+
+    F = min(range(8, limit + 1), key=bound)
+    r = functions.reciprocal(e, counts, 0, bits=bits_of(n), out_frac=F)
+    (q,) = trunc_many(e, [e.mul(sums, r)], [F])
+    return q, bound(F)
