@@ -10,9 +10,10 @@ others):
    [2^(T-1), 2^T), i.e. a real a = X / 2^(j+1) in [0.5, 1). The one-hot is
    built in two stages: comparisons against 2^s for every block start s
    (blocks of C = 8 bits) say which block holds the leading bit; X is
-   scaled so that this block lands at the top, and C - 1 comparisons inside
-   the block say where. That is about bits/8 + 8 comparisons instead of one
-   per bit, in two batches.
+   scaled so that this block lands at the top, its C bits are cut out
+   exactly (`mod2m`), and C - 1 comparisons of these small numbers say
+   where. That is bits/8 wide comparisons, one shift and 7 narrow
+   comparisons instead of one wide comparison per bit.
 2. Approximate the function on [0.5, 1) (or [0, 1) for exp): Newton or
    Goldschmidt iterations from a linear first guess, or a Chebyshev
    expansion whose degree is chosen at run time for the accuracy wanted.
@@ -38,7 +39,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .comparison import ltz
+from .comparison import ltz, mod2m
 from .engine import Engine
 from .fixed import FRAC, encode, trunc_many, wide_bits
 from .secret import Secret
@@ -48,9 +49,9 @@ G = 40
 """Fractional bits of intermediate values."""
 
 C = 8
-"""Bits per block of the two-stage normalisation: bits/C + C comparisons per input. Measured on
-1000 reciprocals of 63-bit inputs (3 processes): C = 2, 4, 8, 16 take 549, 343, 279, 325
-triples per element and the same 35 rounds (docs/mpc-functions.md)."""
+"""Bits per block of the two-stage normalisation: bits/C wide comparisons plus C - 1 narrow
+ones per input. Measured on 1000 reciprocals of 63-bit inputs (3 processes): C = 4, 8, 12, 16
+take 318, 218, 221, 240 triples per element in the same rounds (docs/mpc-functions.md)."""
 
 EXP_BLOCK = 8
 """Integers per block in the two-stage split of a number into integer and fraction
@@ -123,7 +124,9 @@ def _normalize(e: Engine, X: Secret, bits: int, *, align: int = 0,
        below `limit`, plus a sentinel at `limit`): one batched comparison.
     2. Block one-hot h_i = t_i - t_(i+1); Y = X * sum_i h_i 2^(top - C - s_i)
        puts the leading block at the top of [2^(top-C), 2^top) (one round).
-    3. u_q = [Y >= 2^(top - C + q)], q = 1..C-1: one batched comparison.
+    3. H = floor(Y / 2^(top - C)) in [1, 2^C) exactly (`mod2m`, one comparison
+       tree), then u_q = [H >= 2^q], q = 1..C-1: one batch of (C+2)-bit
+       comparisons, a quarter of the digits of comparing Y itself.
     4. Position one-hot from (t_0, u); N = Y * sum_q h_q 2^(C-1-q) (one round).
     An X at or above 2^limit gets no block: N = 0 and every block weight is 0.
     """
@@ -137,10 +140,18 @@ def _normalize(e: Engine, X: Secret, bits: int, *, align: int = 0,
     therm = _at_least(e, X, thresholds, bits + 2)  # |X - 2^s| < 2^(bits + 1)
     block = _one_hot(therm)[:, :len(starts)]
     Y = e.mul(X, _weigh(e, block, [1 << (top - C - s) for s in starts]))
-    fine = _at_least(e, Y, [1 << (top - C + q) for q in range(1, C)], top + 1)
+    high = _shift_right(e, Y, top - C, top + 1)
+    fine = _at_least(e, high, [1 << q for q in range(1, C)], C + 2)
     position = _one_hot(join([therm[:, :1], fine], axis=1))
     N = e.mul(Y, _weigh(e, position, [1 << (C - 1 - q) for q in range(C)]))
     return _Norm(N, top, starts, block, position)
+
+
+def _shift_right(e: Engine, x: Secret, m: int, bits: int) -> Secret:
+    """floor(x / 2^m), exactly, for 0 <= x < 2^bits: (x - (x mod 2^m)) / 2^m."""
+    F = e.field
+    inv = F.inverse(F.const(1 << m).reshape(1, 2))[0]
+    return (x - mod2m(e, x, m, bits=bits)) * inv
 
 
 def _to_frac(e: Engine, norm: _Norm, g: int) -> Secret:
@@ -254,11 +265,11 @@ def reciprocal(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None,
     """1 / x for fixed-point x != 0 (Newton-Raphson after normalisation); 1/0 gives 0.
 
     1. s = [x < 0], X = (1 - 2s) x (5 + 1 rounds).
-    2. Normalise X = a 2^(j+1), a in [0.5, 1) (11 rounds here); a to g bits (1).
+    2. Normalise X = a 2^(j+1), a in [0.5, 1) (14 rounds here); a to g bits (1).
     3. y_0 = 2.9142 - 2a, then four times y <- y (2 - a y) (16 rounds): y = 1/a.
        Meanwhile W = (1 - 2s) 2^(P - j), P = f + F - 1, from the one-hots.
     4. 1/x = 2^(f + F) / X = W y with F = out_frac fractional bits (2 rounds).
-    35 rounds in all (measured, small batches; the engine adds one to very large openings).
+    38 rounds in all (measured, small batches; the engine adds one to very large openings).
     Error: below 2 units of 2^-F plus a relative 2^-(g - 3), g = min(40, 84 - P).
     A result below 2^-F (x_enc >= 2^(P+1)) comes out as 0: still within 1 unit.
     """
@@ -294,16 +305,16 @@ def divide(e: Engine, a: Secret, b: Secret, f: int = FRAC, bits: int | None = No
     whatever their sizes (a reciprocal of a large b has few significant bits):
     1. Signs of a and b in one comparison, magnitudes (5 + 1 rounds).
     2. Normalise both together: |a| = a' 2^(ja+1), |b| = b' 2^(jb+1),
-       a', b' in [0.5, 1) with 40 fractional bits (12 + 1 rounds).
+       a', b' in [0.5, 1) with 40 fractional bits (15 + 1 rounds).
     3. y = 1/b' by Newton as in `reciprocal` (16 rounds); meanwhile the sign
        s = (+-1)(+-1) [b != 0] is applied to a'. m = s a' y in (-2, 2) (2 rounds).
     4. a / b 2^f = m 2^(ja - jb + f): clip the small integer e = ja - jb + f
        to [-1, 62], split it into one-hots (comparisons of 9-bit values), and
        scale m by 2^e (`_times_power_of_two`, 4 rounds).
-    47 rounds in all (measured). Needs |a / b| < 2^(62 - f) (larger quotients
+    50 rounds in all (measured). Needs |a / b| < 2^(62 - f) (larger quotients
     saturate near 2^(63 - f)). Error: below 1 ulp + a relative 2^-36.
-    For a cheaper quotient with an error that grows with |a| (279 against
-    961 triples per element), multiply a by `reciprocal(b)` with `mul_fixed`.
+    For a cheaper quotient with an error that grows with |a| (about 220
+    against 647 triples per element), multiply a by `reciprocal(b)` with `mul_fixed`.
     """
     k = _bits(e, bits)
     g = G
@@ -376,11 +387,11 @@ def _scale_back(e: Engine, y: Secret, g: int, w_block: Secret, w_position: Secre
 def sqrt(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None) -> Secret:
     """sqrt(x) for fixed-point x >= 0 (a negative x gives 0).
 
-    1. Normalise x_enc = a 2^(j+1), a in [0.5, 1) (12 rounds, blocks start at
+    1. Normalise x_enc = a 2^(j+1), a in [0.5, 1) (15 rounds, blocks start at
        even j so that 2^(s/2) is an integer), a to 40 bits (1 round).
     2. sqrt(a) by Goldschmidt (14 rounds).
     3. sqrt(x) 2^f = sqrt(a) 2^((j + 1 + f) / 2) = sqrt(a) 2^(s/2) 2^((q + 1 + f)/2)
-       for j = s + q (4 rounds): 32 rounds in all (rsqrt alike).
+       for j = s + q (4 rounds): 35 rounds in all (rsqrt alike).
     Error: below 2 ulp + a relative 2^-36.
     """
     k = _bits(e, bits)
@@ -473,7 +484,7 @@ def exp(e: Engine, x: Secret, f: int = FRAC) -> Secret:
 def _log2_parts(e: Engine, x: Secret, f: int, bits: int | None, g: int) -> Secret:
     """log2(x) with g fractional bits for fixed-point x > 0; log2(2^-f) = -f for x <= 0.
 
-    1. Normalise x_enc = a 2^(j+1) (12 rounds), a to g bits (1 round).
+    1. Normalise x_enc = a 2^(j+1) (15 rounds), a to g bits (1 round).
        For x <= 0 the normalisation gives a = 0 and no position; a is set to
        1/2 there (locally: the position one-hot sums to [x > 0]), so that the
        Chebyshev values stay in [-1, 1] and every truncation stays in range.
@@ -492,7 +503,7 @@ def _log2_parts(e: Engine, x: Secret, f: int, bits: int | None, g: int) -> Secre
 def log2(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None) -> Secret:
     """log2(x) for fixed-point x > 0 (x <= 0 gives -f, the log of the smallest positive value).
 
-    `_log2_parts` (22 rounds), then one truncation to f bits: 23 rounds.
+    `_log2_parts` (25 rounds), then one truncation to f bits: 26 rounds.
     Error: below 1 ulp + 2^-34.
     """
     g = G
