@@ -98,7 +98,7 @@ class Column:
             else:
                 arr = np.where(empty, str(self.fill), arr)
         values, bad = self._convert(arr)
-        violations += [Violation(int(i) + 1, self.name, f"{arr[i]!r} is {self._expected()}")
+        violations += [Violation(int(i) + 1, self.name, f"{str(arr[i])!r} is {self._expected()}")
                        for i in np.flatnonzero(bad & ~empty)]
         violations += self._encoding_violations(values, bad | (empty & (self.missing == "refuse")))
         violations.sort(key=lambda v: v.row)
@@ -136,28 +136,28 @@ class Column:
     def _encoding_violations(self, values: np.ndarray, skip: np.ndarray) -> list[Violation]:
         """Every cell the encoding refuses, in the encoding's own words plus row and column.
 
-        The encoder stops at its first bad value, so we restart it after each
-        one, within blocks of _BLOCK cells: the cost stays linear in the rows
-        plus _BLOCK per violation.
+        The encoder stops at its first bad value (and checks in phases: an
+        earlier cell may fail a later phase), so after each refusal we replace
+        the refused cell by a valid placeholder and run the block again. Blocks
+        of _BLOCK cells keep the cost linear in the rows plus _BLOCK per violation.
         """
         enc = self.encoding
         found: list[Violation] = []
         values = values.copy()
-        if skip.any():
-            values[skip] = self._convert(np.asarray([self._placeholder()]))[0][0]
+        good = self._convert(np.asarray([self._placeholder()]))[0][0]
+        values[skip] = good
         for start in range(0, values.size, _BLOCK):
-            block, pos = values[start:start + _BLOCK], 0
-            while pos < block.size:
+            block = values[start:start + _BLOCK]
+            while True:
                 try:
-                    enc.to_integers(block[pos:])
+                    enc.to_integers(block)
                     break
                 except EncodingError as exc:
                     if exc.index is None:
                         return [Violation(0, self.name, str(exc))]
-                    i = pos + exc.index
                     text = str(exc).replace(f" at index {exc.index}", "")
-                    found.append(Violation(start + i + 1, self.name, text))
-                    pos = i + 1
+                    found.append(Violation(start + exc.index + 1, self.name, text))
+                    block[exc.index] = good
         return found
 
     def to_dict(self) -> dict[str, Any]:
@@ -386,9 +386,11 @@ def _round_out(lo: float, hi: float) -> tuple[float, float]:
     m = max(abs(lo), abs(hi))
     if m == 0:
         return 0.0, 1.0
-    place = math.floor(math.log10(m))
+    place = max(math.floor(math.log10(m)), -6)  # finer than 2^-16 means nothing to fixed16
     step, digits = 10.0 ** place, max(0, -place)
-    return round(math.floor(lo / step) * step, digits), round(math.ceil(hi / step) * step, digits)
+    a = round(math.floor(lo / step) * step, digits)
+    b = round(math.ceil(hi / step) * step, digits)
+    return (a - step if a > lo else a), (b + step if b < hi else b)  # float rounding's last word
 
 
 def infer_schema(path: str | Path, name: str | None = None,
