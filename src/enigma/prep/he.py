@@ -28,6 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import seal
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from enigma.field import PRG, Field
 
@@ -47,6 +50,73 @@ _CHUNK_MASK = np.uint64((1 << _CHUNK) - 1)
 
 class HEParameterError(ValueError):
     """The BFV parameters cannot hold the computation asked of them."""
+
+
+@intrinsic
+def _mulhi(typingctx, a, b):
+    """The high 64 bits of the 128-bit product of two uint64 (one `mul` instruction)."""
+    i128 = ir.IntType(128)
+
+    def codegen(context, builder, signature, args):
+        wide = builder.mul(builder.zext(args[0], i128), builder.zext(args[1], i128))
+        return builder.trunc(builder.lshr(wide, ir.Constant(i128, 64)), ir.IntType(64))
+
+    return types.uint64(types.uint64, types.uint64), codegen
+
+
+@njit(inline="always")
+def _mulmod_const(a, w, w_shoup, q):
+    """a w mod q for a constant w < q < 2^62 with w_shoup = floor(w 2^64 / q) (Shoup)."""
+    r = a * w - _mulhi(a, w_shoup) * q
+    return r - q if r >= q else r
+
+
+@njit(cache=True, nogil=True)
+def _horner_kernel(chunks, q, w, w_shoup, out):
+    """out[j] = sum_k chunks[k, j] 2^(48 k) mod q, for chunks below 2^48 <= q."""
+    count, n = chunks.shape
+    for j in range(n):
+        acc = chunks[count - 1, j]
+        for k in range(count - 2, -1, -1):
+            acc = _mulmod_const(acc, w, w_shoup, q) + chunks[k, j]
+            if acc >= q:
+                acc -= q
+        out[j] = acc
+
+
+@njit(cache=True, nogil=True)
+def _garner_kernel(residues, moduli, inv, inv_shoup, digits):
+    """Mixed-radix digits: digits[i] = (x_i - v_0 - t_0 v_1 - ...) / (t_0 ... t_(i-1)) mod t_i."""
+    r, n = residues.shape
+    for j in range(n):
+        for i in range(r):
+            t = moduli[i]
+            v = residues[i, j]
+            for k in range(i):
+                d = digits[k, j] % t
+                v = v - d if v >= d else v + t - d
+                v = _mulmod_const(v, inv[i, k], inv_shoup[i, k], t)
+            digits[i, j] = v
+
+
+def shoup(w: int, q: int) -> int:
+    return (w << 64) // q
+
+
+def reduce_mod(chunks: list[np.ndarray], q: int) -> np.ndarray:
+    """sum_k chunks[k] 2^(48 k) mod q for a modulus 2^48 <= q < 2^62, as uint64."""
+    stacked = np.ascontiguousarray(np.stack(chunks))
+    out = np.empty(stacked.shape[1], dtype=np.uint64)
+    w = (1 << _CHUNK) % q
+    _horner_kernel(stacked, np.uint64(q), np.uint64(w), np.uint64(shoup(w, q)), out)
+    return out
+
+
+def _as_elements(x: np.ndarray) -> np.ndarray:
+    """uint64 values below the modulus as field elements (high word zero)."""
+    out = np.zeros((x.shape[0], 2), dtype=np.uint64)
+    out[:, 0] = x
+    return out
 
 
 def chunks_of_field(x: np.ndarray) -> list[np.ndarray]:
@@ -145,7 +215,7 @@ class BFV:
         self.instances = [PlainSlot(t, coeff) for t in primes]
         self.plain_product = math.prod(s.t for s in self.instances)
         self.bounds = self._check_noise(mask_bits, plain_needed)
-        self._garner = self._garner_constants()
+        self._garner_constants()
 
     def _check_noise(self, mask_bits: int, plain_needed: int) -> Bounds:
         """Flooding size, and a proof (by worst-case bounds) that decryption stays exact."""
@@ -164,18 +234,22 @@ class BFV:
         return Bounds(mask_bits, flood_bits, math.log2(total), math.log2(plain_needed),
                       sum(DATA_PRIME_BITS) + SPECIAL_PRIME_BITS)
 
-    def _garner_constants(self) -> list[list[np.ndarray]]:
-        """inv[i][j] = t_j^-1 mod t_i for j < i (mixed-radix CRT, Garner 1959)."""
-        out = []
+    def _garner_constants(self) -> None:
+        """inv[i, j] = t_j^-1 mod t_i for j < i (mixed-radix CRT, Garner 1959)."""
+        r = len(self.instances)
+        self._moduli = np.array([s.t for s in self.instances], dtype=np.uint64)
+        self._inv = np.zeros((r, r), dtype=np.uint64)
+        self._inv_shoup = np.zeros((r, r), dtype=np.uint64)
         for i, si in enumerate(self.instances):
-            out.append([si.field.const(pow(sj.t, -1, si.t)) for sj in self.instances[:i]])
-        return out
+            for j, sj in enumerate(self.instances[:i]):
+                w = pow(sj.t, -1, si.t)
+                self._inv[i, j], self._inv_shoup[i, j] = w, shoup(w, si.t)
 
     # ------------------------------------------------------------------ conversions
 
     def residues(self, chunks: list[np.ndarray]) -> list[np.ndarray]:
         """An integer given as 48-bit chunks, reduced mod every t_i (uint64 arrays)."""
-        return [reduce_chunks(chunks, s.field)[..., 0] for s in self.instances]
+        return [reduce_mod(chunks, s.t) for s in self.instances]
 
     def field_residues(self, x: np.ndarray) -> list[np.ndarray]:
         """Field elements (n, 2) reduced mod every t_i."""
@@ -187,20 +261,14 @@ class BFV:
         1. v_0 = x_0; v_i = (x_i - v_0 - t_0 v_1 - ...) / (t_0 ... t_(i-1)) mod t_i.
         2. X = v_0 + t_0 (v_1 + t_1 (v_2 + ...)), evaluated in F_p by Horner's rule.
         """
-        digits: list[np.ndarray] = []
-        for i, si in enumerate(self.instances):
-            F = si.field
-            v = np.zeros((residues[i].shape[0], 2), dtype=np.uint64)
-            v[:, 0] = residues[i]
-            for j in range(i):
-                vj = np.zeros_like(v)
-                vj[:, 0] = digits[j][:, 0] % np.uint64(si.t)
-                v = F.mul(F.sub(v, vj), self._garner[i][j])
-            digits.append(v)
+        digits = np.empty((len(self.instances), residues[0].shape[0]), dtype=np.uint64)
+        _garner_kernel(np.ascontiguousarray(np.stack(residues)), self._moduli, self._inv,
+                       self._inv_shoup, digits)
         P = self.field
-        acc = digits[-1].copy()
-        for i in range(len(digits) - 2, -1, -1):
-            acc = P.add(P.mul(acc, P.const(self.instances[i].t)), digits[i])
+        acc = _as_elements(digits[-1])
+        for i in range(len(self.instances) - 2, -1, -1):
+            acc = P.muladd(acc, np.repeat(P.const(self.instances[i].t)[None], acc.shape[0], 0),
+                           _as_elements(digits[i]))
         return acc
 
     # ------------------------------------------------------------------ keys
@@ -264,7 +332,7 @@ def load_ciphertext(bfv: BFV, i: int, raw: bytes | memoryview, who: int) -> seal
     return ct
 
 
-def flood(bfv: BFV, i: int, ct: seal.Ciphertext, prg: PRG | None = None) -> bytes:
+def flood(bfv: BFV, i: int, ct: seal.Ciphertext, prg: PRG | None = None) -> bytearray:
     """Serialize ct with uniform noise of `flood_bits` added to its first polynomial.
 
     SEAL serializes a ciphertext (compression off) as a header followed by its
@@ -280,14 +348,13 @@ def flood(bfv: BFV, i: int, ct: seal.Ciphertext, prg: PRG | None = None) -> byte
     data_bytes = 2 * limbs * n * 8
     offset = len(raw) - data_bytes
     c0 = np.frombuffer(raw, dtype="<u8", count=limbs * n, offset=offset).reshape(limbs, n)
-    c0 = c0.copy()
     bits = bfv.bounds.flood_bits
     chunks = random_chunks(n, bits + 1, prg or PRG())
-    for limb, (q, Fq) in enumerate(zip(inst.q_limbs, inst.q_fields, strict=True)):
-        e = reduce_chunks(chunks, Fq)  # uniform in [0, 2^(bits+1)), centred below
-        e = Fq.sub(e, Fq.const(1 << bits))[:, 0]
-        s = c0[limb] + e
-        s[s >= np.uint64(q)] -= np.uint64(q)
-        c0[limb] = s
-    raw[offset:offset + limbs * n * 8] = c0.tobytes()
-    return bytes(raw)
+    for limb, q in enumerate(inst.q_limbs):
+        e = reduce_mod(chunks, q)  # uniform in [0, 2^(bits+1)), centred below
+        e += np.uint64(q - (1 << bits) % q)
+        e[e >= np.uint64(q)] -= np.uint64(q)
+        e += c0[limb]
+        e[e >= np.uint64(q)] -= np.uint64(q)
+        c0[limb] = e
+    return raw

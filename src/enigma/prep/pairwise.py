@@ -25,6 +25,7 @@ from .he import (
     HEParameterError,
     Keys,
     PeerKeys,
+    PlainSlot,
     flood,
     load_ciphertext,
     random_chunks,
@@ -33,6 +34,25 @@ from .he import (
 
 Encrypted = list[list[seal.Ciphertext]]
 """chunks x plaintext primes."""
+
+
+def _multiply(inst: PlainSlot, ct: seal.Ciphertext, plain: seal.Plaintext) -> seal.Ciphertext:
+    """ct * plain, in coefficient form; a ciphertext kept in NTT form saves two of three NTTs."""
+    if not ct.is_ntt_form():
+        return inst.evaluator.multiply_plain(ct, plain)
+    inst.evaluator.transform_to_ntt_inplace(plain, ct.parms_id())
+    out = inst.evaluator.multiply_plain(ct, plain)
+    inst.evaluator.transform_from_ntt_inplace(out)
+    return out
+
+
+def to_ntt(bfv: BFV, encrypted: dict[int, Encrypted]) -> dict[int, Encrypted]:
+    """The same ciphertexts in NTT form, for vectors multiplied many times (Enc(alpha))."""
+    out = {}
+    for p, chunks in encrypted.items():
+        out[p] = [[inst.evaluator.transform_to_ntt(ct)
+                   for inst, ct in zip(bfv.instances, cts, strict=True)] for cts in chunks]
+    return out
 
 
 class PairwiseError(RuntimeError):
@@ -120,7 +140,7 @@ class Pairwise:
                 mask = random_chunks(n, bfv.bounds.mask_bits, self.prg)
                 mask_res = bfv.residues(mask)
                 for i, inst in enumerate(bfv.instances):
-                    prod = inst.evaluator.multiply_plain(u_ct[i], inst.encode(v_res[c][i]))
+                    prod = _multiply(inst, u_ct[i], inst.encode(v_res[c][i]))
                     masked = self.peer_keys[p].encryptors[i].encrypt(inst.encode(mask_res[i]))
                     inst.evaluator.add_inplace(prod, masked)
                     frames.append(flood(bfv, i, prod, self.prg))

@@ -21,7 +21,7 @@ from enigma.mpc.engine import Channel, Engine
 from enigma.mpc.preprocessing import KAPPA, DigitMasks, InputMasks, Triples, TruncMasks
 from enigma.sharing import AuthShare, spdz
 
-from .pairwise import Pairwise
+from .pairwise import Pairwise, to_ntt
 from .sacrifice import sacrifice
 
 
@@ -82,7 +82,7 @@ class HEProvider:
         self.batch = self.pairwise.slots
         self._alpha = field.random(1)
         self.pairwise.send_encrypted(np.repeat(self._alpha, self.batch, axis=0))
-        self._enc_alpha = self.pairwise.receive_encrypted(1)
+        self._enc_alpha = to_ntt(self.pairwise.bfv, self.pairwise.receive_encrypted(1))
         self.engine = Engine(channel, self)
         self._triples = _Buffer()
         self._bits = _Buffer()
