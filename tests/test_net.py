@@ -10,6 +10,7 @@ only the plaintext record headers, exactly what an attacker on the network sees.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import multiprocessing as mp
 import os
@@ -301,7 +302,7 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
 def _relay(listener: socket.socket, target: tuple[str, int], attack: str) -> None:
     """Forward party 1 -> party 0 record by record, applying `attack` to messages 2 and 3.
 
-    Party 1 sends three messages of one frame: records (head, data) with seq 0,1 | 2,3 | 4,5.
+    Party 1 sends three small messages, one record each (seq 0, 1, 2).
     """
     a, _ = listener.accept()
     b = socket.create_connection(target)
@@ -310,25 +311,26 @@ def _relay(listener: socket.socket, target: tuple[str, int], attack: str) -> Non
         b.sendall(_read(a, HELLO_SIZE))
         b.sendall(_read(a, FINISH_SIZE))
         records = []
-        for _ in range(6):
+        for _ in range(3):
             header = _read(a, HEADER.size)
             _seq, n, _kind = HEADER.unpack(header)
             records.append(header + _read(a, n + TAG_SIZE))
         if attack == "replay":
-            order = records[:2] + records[:2]
+            order = [records[0], records[0]]
         elif attack == "reorder":
-            order = records[:2] + records[4:] + records[2:4]
+            order = [records[0], records[2], records[1]]
         elif attack == "truncate":
-            order = [*records[:2], records[2], records[3][: len(records[3]) // 2]]
-        else:  # tamper: flip one ciphertext bit of message 2's data record
-            bad = bytearray(records[3])
+            order = [records[0], records[1][: len(records[1]) // 2]]
+        else:  # tamper: flip one ciphertext bit of message 2
+            bad = bytearray(records[1])
             bad[HEADER.size + 10] ^= 1
-            order = [*records[:3], bytes(bad)]
+            order = [records[0], bytes(bad)]
         b.sendall(b"".join(order))
         time.sleep(0.3)
     finally:
         for s in (b, a):
-            s.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
             s.close()
 
 

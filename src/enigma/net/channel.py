@@ -1,4 +1,4 @@
-"""One authenticated, encrypted connection to one peer: the record layer and its reader thread.
+"""One authenticated, encrypted connection to one peer: the record layer.
 
 Wire format after the handshake: a stream of records, each
 
@@ -12,29 +12,34 @@ cannot authenticate at the receiver's position. Because seq and length travel in
 that authenticates under its own, wrong seq is a replay (seq too low) or out of order
 (seq too high); one that authenticates under no seq was altered.
 
-A message is a HEAD record (plaintext: frame count and lengths, `transcript.encode_head`)
-followed by DATA records, each frame cut into chunks of at most CHUNK bytes. A CHECKPOINT
+A message is a HEAD record (plaintext: frame count and lengths, `transcript.encode_head`,
+then, for a message of at most INLINE bytes, all its frames' bytes) followed, for larger
+messages, by DATA records, each frame cut into chunks of at most CHUNK bytes. A small
+message thus costs one record: one encryption, one decryption, one read. A CHECKPOINT
 record carries a signed `transcript.Checkpoint`.
 
 Why these choices (numbers in docs/transport.md): AES-GCM through `cryptography` runs at
 11.8 GB/s into a warm buffer here (AES-NI/VAES) but 1.5 GB/s when it allocates its output,
 so the sender encrypts each chunk into one reused buffer and the receiver decrypts from
 a reused buffer straight into the frame it returns (one write per byte). Chunks of 1 MiB
-keep that buffer in cache and let small records of one message share one `sendall`.
+keep that buffer in cache and let small records of one message share one `send`.
 
-Threads: a reader thread per peer drains the socket into a queue as fast as records
-arrive, so two parties that send large messages to each other at once never deadlock on
-full socket buffers; the caller's thread encrypts and sends.
+No threads: the socket is non-blocking and the owner (`Mesh`) drives it. `pump()` reads
+whatever has arrived, without blocking, through a small state machine (header, then
+body), and queues complete messages; `send()` calls back into the owner whenever the
+socket is full, and the owner pumps every channel while it waits, so two parties that
+send large messages to each other at once never deadlock. This replaced a reader thread
+per peer, which cost a thread hand-off per message (3-party round of small messages:
+~420 µs with the thread, see docs/transport.md for the event-driven figure).
 """
 
 from __future__ import annotations
 
-import contextlib
-import queue
+import collections
 import socket
 import struct
-import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import blake3
 import numpy as np
@@ -44,7 +49,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from .errors import (
     NetError,
     PeerDisconnected,
-    PeerTimeout,
     ProtocolError,
     ReorderedFrame,
     ReplayedFrame,
@@ -59,8 +63,8 @@ from .transcript import (
     Checkpoint,
     chain_next,
     chain_start,
-    decode_head,
     encode_head,
+    split_head,
     statement,
 )
 
@@ -68,10 +72,13 @@ HEADER = struct.Struct("<QIB3x")
 TAG_SIZE = 16
 RECORD_OVERHEAD = HEADER.size + TAG_SIZE
 CHUNK = 1 << 20
+#: Messages up to this many bytes travel inside their HEAD record.
+INLINE = 1 << 16
 KIND_HEAD, KIND_DATA, KIND_CHECKPOINT = 1, 2, 3
 _CHECKPOINT = struct.Struct("<Q32s64s")
-_READ_BUFFER = 1 << 18
 _OUT_BUFFER = CHUNK + (1 << 16)
+#: Bytes one pump() may take from one peer before it lets the owner serve the others.
+_PUMP_BUDGET = 8 * CHUNK
 
 Buffer = bytes | bytearray | memoryview | np.ndarray
 
@@ -94,8 +101,58 @@ def _nonce(seq: int) -> bytes:
     return struct.pack("<Q4x", seq)
 
 
+class _Incoming:
+    """A message being received: its frames and the cursor (frame, offset) still to fill."""
+
+    def __init__(self, index: int, lengths: list[int]) -> None:
+        self.index = index
+        self.frames = [memoryview(np.empty(n, np.uint8)) for n in lengths]
+        self.frame = 0
+        self.offset = 0
+        self.digest = blake3.blake3()
+        self._skip_empty()
+
+    def _skip_empty(self) -> None:
+        while self.frame < len(self.frames) and self.offset == len(self.frames[self.frame]):
+            self.frame += 1
+            self.offset = 0
+
+    @property
+    def done(self) -> bool:
+        return self.frame == len(self.frames)
+
+    def target(self, n: int) -> memoryview | None:
+        """Where the next n bytes go if they lie within the current frame, else None."""
+        if self.done or self.offset + n > len(self.frames[self.frame]):
+            return None
+        return self.frames[self.frame][self.offset : self.offset + n]
+
+    def advance(self, n: int) -> None:
+        self.offset += n
+        self._skip_empty()
+
+    def fill(self, data: memoryview) -> None:
+        """Copy inline bytes across as many frames as they span."""
+        pos = 0
+        while pos < len(data):
+            room = len(self.frames[self.frame]) - self.offset
+            k = min(room, len(data) - pos)
+            self.frames[self.frame][self.offset : self.offset + k] = data[pos : pos + k]
+            pos += k
+            self.advance(k)
+
+    def where(self) -> str:
+        if self.done:
+            return f"message {self.index}"
+        return f"message {self.index}, frame {self.frame}, from byte {self.offset}"
+
+
 class Channel:
-    """The secure stream to one peer; `Mesh` owns one per peer and is the public face."""
+    """The secure stream to one peer; `Mesh` owns one per peer and is the public face.
+
+    `wait_writable(channel)` is the owner's callback for a full socket: it must return
+    once the socket can take more bytes (serving other channels meanwhile) or raise.
+    """
 
     def __init__(
         self,
@@ -105,47 +162,46 @@ class Channel:
         sid: bytes,
         identity: Identity,
         peer_key: bytes,
-        timeout: float,
         max_message: int,
+        wait_writable: Callable[[Channel], None],
     ) -> None:
         self.peer = keys.peer
-        self._max_message = max_message
         self._me = me
         self._sid = sid
         self._identity = identity
         self._peer_key = peer_key
-        self._timeout = timeout
-        sock.settimeout(None)
+        self._max_message = max_message
+        self._wait_writable = wait_writable
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        whole, frac = divmod(timeout, 1.0)
-        sock.setsockopt(
-            socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", int(whole), int(frac * 1e6))
-        )
+        sock.setblocking(False)
         self._sock = sock
-        self._rfile = sock.makefile("rb", buffering=_READ_BUFFER)
+        self.fd = sock.fileno()
         self._seal = AESGCM(keys.send_key)
         self._open = AESGCM(keys.recv_key)
-        self._send_lock = threading.Lock()
+        # sending
         self._send_seq = 0
         self._out = memoryview(np.empty(_OUT_BUFFER, np.uint8))
         self._fill = 0
         self._send_error: NetError | None = None
         self.sent_count = 0
         self.sent_chain = chain_start(sid, me, self.peer)
+        self._closing = False
+        # receiving: a record is read as header, then body into scratch
         self._recv_seq = 0
+        self._header = memoryview(bytearray(HEADER.size))
         self._scratch = memoryview(np.empty(CHUNK + TAG_SIZE, np.uint8))
+        self._want = self._header
+        self._got = 0
+        self._record: tuple[int, int, int] | None = None
+        self._message: _Incoming | None = None
         self._received_digests: list[bytes] = []
         self._received_chain = chain_start(sid, self.peer, me)
         self.checkpoint: Checkpoint | None = None
-        self._inbox: queue.SimpleQueue[list[memoryview] | Checkpoint | NetError] = (
-            queue.SimpleQueue()
-        )
-        self._recv_error: NetError | None = None
-        self._closing = False
-        self._reader = threading.Thread(
-            target=self._read_loop, name=f"enigma-net-from-{self.peer}", daemon=True
-        )
-        self._reader.start()
+        self._inbox: collections.deque[list[memoryview] | Checkpoint] = collections.deque()
+        #: Set once the incoming stream is over (peer gone, or broken); raised after the inbox.
+        self.recv_error: NetError | None = None
+        #: time.monotonic() of the last bytes from the peer, for "sent nothing for t s".
+        self.last_progress = time.monotonic()
 
     # ---- sending -------------------------------------------------------------------------
 
@@ -155,35 +211,39 @@ class Channel:
         head = encode_head([v.nbytes for v in views])
         if len(head) > CHUNK:
             raise ValueError(f"a message holds at most {(CHUNK - 4) // 8} frames")
-        digest = blake3.blake3(head)
-        with self._send_lock:
-            self._check_send()
-            try:
+        self._check_send()
+        total = sum(v.nbytes for v in views)
+        try:
+            if total <= INLINE:
+                payload = b"".join([head, *views])
+                digest = blake3.blake3(payload)
+                self._put(KIND_HEAD, payload)
+            else:
+                digest = blake3.blake3(head)
                 self._put(KIND_HEAD, head)
                 for v in views:
                     for off in range(0, v.nbytes, CHUNK):
                         chunk = v[off : off + CHUNK]
                         digest.update(chunk)
                         self._put(KIND_DATA, chunk)
-                self._flush()
-            except NetError as exc:
-                self._send_error = exc
-                raise
-            self.sent_count += 1
-            self.sent_chain = chain_next(self.sent_chain, digest.digest())
+            self._flush()
+        except NetError as exc:
+            self._send_error = exc
+            raise
+        self.sent_count += 1
+        self.sent_chain = chain_next(self.sent_chain, digest.digest())
 
     def send_checkpoint(self) -> None:
         """Sign the sent chain's head and send it as a CHECKPOINT record (not a message)."""
-        with self._send_lock:
-            self._check_send()
-            stmt = statement(self._sid, self._me, self.peer, self.sent_count, self.sent_chain)
-            payload = _CHECKPOINT.pack(self.sent_count, self.sent_chain, self._identity.sign(stmt))
-            try:
-                self._put(KIND_CHECKPOINT, payload)
-                self._flush()
-            except NetError as exc:
-                self._send_error = exc
-                raise
+        self._check_send()
+        stmt = statement(self._sid, self._me, self.peer, self.sent_count, self.sent_chain)
+        payload = _CHECKPOINT.pack(self.sent_count, self.sent_chain, self._identity.sign(stmt))
+        try:
+            self._put(KIND_CHECKPOINT, payload)
+            self._flush()
+        except NetError as exc:
+            self._send_error = exc
+            raise
 
     def _check_send(self) -> None:
         if self._send_error is not None:
@@ -204,99 +264,117 @@ class Channel:
         self._send_seq += 1
 
     def _flush(self) -> None:
-        try:
-            self._sock.sendall(self._out[: self._fill])
-        except (BlockingIOError, TimeoutError) as exc:
-            raise PeerTimeout(
-                f"party {self.peer} accepted no data for {self._timeout:g} s: it stalled or the"
-                " network to it is down",
-                self.peer,
-            ) from exc
-        except OSError as exc:
-            raise PeerDisconnected(
-                f"sending to party {self.peer} failed: {exc.strerror or exc}; it has gone away",
-                self.peer,
-            ) from exc
-        finally:
-            self._fill = 0
+        data = self._out[: self._fill]
+        self._fill = 0
+        sent = 0
+        while sent < len(data):
+            try:
+                sent += self._sock.send(data[sent:])
+            except BlockingIOError:
+                self._wait_writable(self)
+            except OSError as exc:
+                raise PeerDisconnected(
+                    f"sending to party {self.peer} failed: {exc.strerror or exc}; it has gone"
+                    " away",
+                    self.peer,
+                ) from exc
 
     # ---- receiving -----------------------------------------------------------------------
 
-    def next_item(self, timeout: float) -> list[memoryview] | Checkpoint:
-        """The next message (its frames) or checkpoint from the peer, in order."""
-        if self._recv_error is not None:
-            raise self._recv_error
-        try:
-            item = self._inbox.get(timeout=timeout)
-        except queue.Empty:
-            raise PeerTimeout(
-                f"party {self.peer} sent nothing for {timeout:g} s: it stalled, crashed or is"
-                " at another step of the protocol",
-                self.peer,
-            ) from None
-        if isinstance(item, NetError):
-            self._recv_error = item
-            raise item
-        if isinstance(item, Checkpoint):
-            self.checkpoint = item
-        return item
+    def has_item(self) -> bool:
+        return bool(self._inbox)
 
-    def transcript(self) -> ChannelTranscript:
-        with self._send_lock:
-            sent = (self.sent_count, self.sent_chain)
-        return ChannelTranscript(
-            self.peer, sent[0], sent[1], tuple(self._received_digests),
-            self._received_chain, self.checkpoint,
-        )
+    def next_item(self) -> list[memoryview] | Checkpoint:
+        """The next complete message (its frames) or checkpoint; call when has_item()."""
+        if self._inbox:
+            item = self._inbox.popleft()
+            if isinstance(item, Checkpoint):
+                self.checkpoint = item
+            return item
+        assert self.recv_error is not None, "next_item() without an item or an error"
+        raise self.recv_error
 
-    def _read_loop(self) -> None:
+    @property
+    def readable(self) -> bool:
+        """Whether the incoming stream may still deliver bytes."""
+        return self.recv_error is None
+
+    def pump(self) -> bool:
+        """Take whatever the peer has sent so far, without blocking; True if bytes came.
+
+        Steps: 1. recv into the current target (record header, or sealed body in scratch);
+        2. when a header is complete, check its length and aim at the body; 3. when a body
+        is complete, authenticate and decrypt it (`_on_record`); 4. stop when the socket
+        is empty, the stream ended, or `_PUMP_BUDGET` bytes were taken.
+        """
+        if self.recv_error is not None:
+            return False
+        taken = 0
         try:
-            while True:
-                self._inbox.put(self._read_item())
+            while taken < _PUMP_BUDGET:
+                try:
+                    k = self._sock.recv_into(self._want[self._got :])
+                except BlockingIOError:
+                    break
+                if k == 0:
+                    self._on_eof()
+                    break
+                taken += k
+                self._got += k
+                if self._got < len(self._want):
+                    continue
+                self._got = 0
+                if self._record is None:
+                    seq, n, kind = HEADER.unpack(self._header)
+                    if n > CHUNK:
+                        raise TamperedFrame(
+                            f"party {self.peer} sent a record header claiming {n} bytes "
+                            f"(> {CHUNK}) in {self._where()}: the stream was altered",
+                            self.peer,
+                        )
+                    self._record = (seq, n, kind)
+                    self._want = self._scratch[: n + TAG_SIZE]
+                else:
+                    record, self._record = self._record, None
+                    self._want = self._header
+                    self._on_record(*record)
         except NetError as exc:
-            self._inbox.put(exc)
-        except (OSError, ValueError) as exc:  # ValueError: file closed under us by close()
-            self._inbox.put(
-                PeerDisconnected(f"the connection to party {self.peer} broke: {exc}", self.peer)
+            self.recv_error = exc
+        except OSError as exc:
+            self.recv_error = PeerDisconnected(
+                f"the connection to party {self.peer} broke: {exc.strerror or exc}", self.peer
             )
-        except Exception as exc:  # e.g. MemoryError: never let the reader die unreported
-            self._inbox.put(
-                NetError(f"receiving from party {self.peer} failed: {exc!r}", self.peer)
-            )
+        if taken:
+            self.last_progress = time.monotonic()
+        return taken > 0
 
-    def _read_exact(self, view: memoryview, where: str, boundary: bool = False) -> None:
-        got = self._rfile.readinto(view)
-        if got == len(view):
-            return
-        if boundary and got == 0:
+    def _where(self) -> str:
+        return self._message.where() if self._message is not None else "the next message"
+
+    def _on_eof(self) -> None:
+        if self._record is None and self._got == 0 and self._message is None:
             why = "we closed the channel" if self._closing else "it closed the connection"
             raise PeerDisconnected(f"party {self.peer} is gone: {why}", self.peer)
+        part = "a record header" if self._record is None else "a record body"
         raise TruncatedFrame(
-            f"the stream from party {self.peer} ended inside {where} "
-            f"({got} of {len(view)} bytes): the connection was cut or the peer crashed",
+            f"the stream from party {self.peer} ended inside {part} of {self._where()} "
+            f"({self._got} of {len(self._want)} bytes): the connection was cut or the peer"
+            " crashed",
             self.peer,
         )
 
-    def _read_record(
-        self, kinds: tuple[int, ...], out: memoryview | None, where: str, boundary: bool = False
-    ) -> tuple[int, memoryview]:
-        """Read, authenticate and decrypt the next record into `out` (or scratch)."""
-        header = bytearray(HEADER.size)
-        self._read_exact(memoryview(header), f"the header of {where}", boundary)
-        seq, n, kind = HEADER.unpack(header)
-        if n > CHUNK:
-            raise TamperedFrame(
-                f"party {self.peer} sent a record header claiming {n} bytes (> {CHUNK}) in "
-                f"{where}: the stream was altered",
-                self.peer,
-            )
+    def _on_record(self, seq: int, n: int, kind: int) -> None:
+        header = HEADER.pack(seq, n, kind)
         sealed = self._scratch[: n + TAG_SIZE]
-        self._read_exact(sealed, where)
-        target = out if out is not None else memoryview(bytearray(n))
+        where = self._where()
         if seq != self._recv_seq:
-            self._classify(seq, sealed, bytes(header), where)
+            self._classify(seq, sealed, header, where)
+        message = self._message
+        expected = (KIND_DATA,) if message is not None else (KIND_HEAD, KIND_CHECKPOINT)
+        direct = message.target(n) if message is not None and kind == KIND_DATA else None
+        target = direct if direct is not None else memoryview(bytearray(n))
         try:
-            self._open.decrypt_into(_nonce(seq), sealed, bytes(header), target)
+            self._open.decrypt_into(_nonce(seq), sealed, header, target)
         except InvalidTag:
             raise TamperedFrame(
                 f"record {seq} from party {self.peer} ({where}) does not authenticate: it was"
@@ -304,13 +382,56 @@ class Channel:
                 self.peer,
             ) from None
         self._recv_seq += 1
-        if kind not in kinds or (out is not None and n != len(out)):
+        if kind not in expected or (message is not None and direct is None):
             raise ProtocolError(
-                f"party {self.peer} sent a record of kind {kind} and {n} bytes as {where}: "
+                f"party {self.peer} sent a record of kind {kind} and {n} bytes in {where}: "
                 "its sender does not follow this protocol version",
                 self.peer,
             )
-        return kind, target
+        if kind == KIND_CHECKPOINT:
+            self._inbox.append(self._accept_checkpoint(bytes(target)))
+        elif kind == KIND_HEAD:
+            self._start_message(target)
+        else:
+            assert message is not None
+            message.digest.update(target)
+            message.advance(n)
+        if self._message is not None and self._message.done:
+            self._finish_message()
+
+    def _start_message(self, payload: memoryview) -> None:
+        try:
+            lengths, size = split_head(payload)
+        except (ValueError, struct.error) as exc:
+            raise ProtocolError(
+                f"party {self.peer} sent a malformed message head: {exc}", self.peer
+            ) from exc
+        total = sum(lengths)
+        if total > self._max_message:
+            raise ProtocolError(
+                f"party {self.peer} announced a message of {total} bytes, more than the"
+                f" {self._max_message} this mesh accepts (raise max_message if that is intended)",
+                self.peer,
+            )
+        inline = len(payload) - size
+        if inline not in (0, total):
+            raise ProtocolError(
+                f"party {self.peer} sent {inline} of the {total} bytes of a message inline:"
+                " a message travels either all inline or not at all",
+                self.peer,
+            )
+        message = _Incoming(len(self._received_digests), lengths)
+        message.digest.update(payload)
+        message.fill(payload[size:])
+        self._message = message
+
+    def _finish_message(self) -> None:
+        message, self._message = self._message, None
+        assert message is not None
+        d = message.digest.digest()
+        self._received_digests.append(d)
+        self._received_chain = chain_next(self._received_chain, d)
+        self._inbox.append(message.frames)
 
     def _classify(self, seq: int, sealed: memoryview, header: bytes, where: str) -> None:
         """A record with the wrong seq: tell a genuine replay or reordering from a forgery."""
@@ -334,42 +455,11 @@ class Channel:
             self.peer,
         )
 
-    def _read_item(self) -> list[memoryview] | Checkpoint:
-        kind, plain = self._read_record(
-            (KIND_HEAD, KIND_CHECKPOINT), None, "the next message", boundary=True
-        )
-        if kind == KIND_CHECKPOINT:
-            return self._accept_checkpoint(bytes(plain))
-        try:
-            lengths = decode_head(plain)
-        except (ValueError, struct.error) as exc:
-            raise ProtocolError(
-                f"party {self.peer} sent a malformed message head: {exc}", self.peer
-            ) from exc
-        if sum(lengths) > self._max_message:
-            raise ProtocolError(
-                f"party {self.peer} announced a message of {sum(lengths)} bytes, more than the"
-                f" {self._max_message} this mesh accepts (raise max_message if that is intended)",
-                self.peer,
-            )
-        digest = blake3.blake3(plain)
-        frames = [np.empty(length, np.uint8) for length in lengths]
-        views = [memoryview(f) for f in frames]
-        message = len(self._received_digests)
-        for i, view in enumerate(views):
-            for off in range(0, len(view), CHUNK):
-                chunk = view[off : off + CHUNK]
-                where = f"message {message}, frame {i}, bytes {off}..{off + len(chunk)}"
-                self._read_record((KIND_DATA,), chunk, where)
-                digest.update(chunk)
-        d = digest.digest()
-        self._received_digests.append(d)
-        self._received_chain = chain_next(self._received_chain, d)
-        return views
-
     def _accept_checkpoint(self, payload: bytes) -> Checkpoint:
         if len(payload) != _CHECKPOINT.size:
-            raise ProtocolError(f"party {self.peer} sent a checkpoint of {len(payload)} bytes")
+            raise ProtocolError(
+                f"party {self.peer} sent a checkpoint of {len(payload)} bytes", self.peer
+            )
         count, chain, signature = _CHECKPOINT.unpack(payload)
         cp = Checkpoint(self._sid, self.peer, self._me, count, chain, signature)
         cp.verify(self._peer_key)
@@ -381,21 +471,24 @@ class Channel:
             )
         return cp
 
+    def transcript(self) -> ChannelTranscript:
+        return ChannelTranscript(
+            self.peer, self.sent_count, self.sent_chain, tuple(self._received_digests),
+            self._received_chain, self.checkpoint,
+        )
+
     # ---- closing -------------------------------------------------------------------------
 
     def shutdown_send(self) -> None:
-        """Tell the peer we are done (FIN) while still draining what it sends us."""
+        """Tell the peer we are done (FIN) while still taking what it sends us."""
         self._closing = True
-        with contextlib.suppress(OSError):
+        try:
             self._sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.recv_error = self.recv_error or PeerDisconnected(
+                f"party {self.peer} is gone", self.peer
+            )
 
-    def close(self, grace: float) -> None:
-        """Wait up to `grace` s for the peer to finish too, then drop the connection."""
-        self.shutdown_send()
-        self._reader.join(grace)
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)
-        self._reader.join(grace)
-        self._rfile.close()
+    def close(self) -> None:
+        self._closing = True
         self._sock.close()
-

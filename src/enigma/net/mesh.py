@@ -21,6 +21,10 @@ the listener rejects strangers, wrong keys and other sessions and keeps waiting 
 real party. After the deadline the error names the missing party and, if it tried with
 a wrong key, says so.
 
+I/O model: no threads. Sockets are non-blocking; whichever call is waiting (recv for a
+message, send for room in a socket buffer) polls all channels and lets each take what has
+arrived, so peers never block on us while we send. A Mesh is used by one thread.
+
 Failure model: every error is a `NetError` subclass naming the peer (see `errors`). A
 peer that sends nothing for `timeout` seconds makes recv raise PeerTimeout; one that
 disconnects makes it raise PeerDisconnected (a PeerTimeout) at once. After any error on
@@ -29,6 +33,8 @@ a channel, that channel is dead: the session must abort (MPC with abort semantic
 
 from __future__ import annotations
 
+import math
+import select
 import socket
 import time
 from collections.abc import Mapping, Sequence
@@ -88,6 +94,9 @@ class Mesh:
         self._identity = identity
         self._peers = list(peers)
         self._channels: dict[int, Channel] = {}
+        self._poll = select.poll()
+        self._masks: dict[int, int] = {}
+        self._by_fd: dict[int, Channel] = {}
         self._closed = False
         wait = timeout if connect_timeout is None else connect_timeout
         try:
@@ -112,10 +121,13 @@ class Mesh:
     # ---- setup ---------------------------------------------------------------------------
 
     def _open_channel(self, sock: socket.socket, keys: handshake.ChannelKeys) -> None:
-        self._channels[keys.peer] = Channel(
+        ch = Channel(
             sock, keys, self.party, self.session_id, self._identity,
-            self._peers[keys.peer].public_key, self.timeout, self.max_message,
+            self._peers[keys.peer].public_key, self.max_message, self._wait_writable,
         )
+        self._channels[keys.peer] = ch
+        self._by_fd[ch.fd] = ch
+        self._want(ch, write=False)
 
     def _dial(self, j: int, deadline: float, wait: float) -> None:
         peer = self._peers[j]
@@ -196,6 +208,73 @@ class Mesh:
             j,
         )
 
+    # ---- the event loop ------------------------------------------------------------------
+
+    def _want(self, ch: Channel, write: bool) -> None:
+        """Poll `ch` for what it can still use: incoming bytes, and room to send if `write`."""
+        mask = (select.POLLIN if ch.readable else 0) | (select.POLLOUT if write else 0)
+        old = self._masks.get(ch.fd, 0)
+        if mask == old:
+            return
+        if not old:
+            self._poll.register(ch.fd, mask)
+        elif not mask:
+            self._poll.unregister(ch.fd)
+        else:
+            self._poll.modify(ch.fd, mask)
+        if mask:
+            self._masks[ch.fd] = mask
+        else:
+            del self._masks[ch.fd]
+
+    def _serve(self, timeout: float) -> set[int]:
+        """Wait up to `timeout` s for events; let readable channels take their bytes.
+
+        Returns the descriptors that can take more outgoing bytes (or have failed, which
+        the next send reports).
+        """
+        writable = set()
+        for fd, event in self._poll.poll(math.ceil(max(timeout, 0.0) * 1000)):
+            ch = self._by_fd[fd]
+            if event & (select.POLLIN | select.POLLHUP | select.POLLERR) and ch.readable:
+                ch.pump()
+                if not ch.readable:
+                    self._want(ch, write=bool(self._masks.get(fd, 0) & select.POLLOUT))
+            if event & (select.POLLOUT | select.POLLHUP | select.POLLERR):
+                writable.add(fd)
+        return writable
+
+    def _wait_writable(self, ch: Channel) -> None:
+        """Called by a channel whose socket is full: serve everyone until it has room."""
+        self._want(ch, write=True)
+        try:
+            deadline = time.monotonic() + self.timeout
+            while (remaining := deadline - time.monotonic()) > 0:
+                if ch.fd in self._serve(remaining):
+                    return
+            raise PeerTimeout(
+                f"party {ch.peer} accepted no data for {self.timeout:g} s: it stalled or the"
+                " network to it is down",
+                ch.peer,
+            )
+        finally:
+            self._want(ch, write=False)
+
+    def _next(self, frm: int) -> list[memoryview] | Checkpoint:
+        """The next message or checkpoint from `frm`, serving all channels while waiting."""
+        ch = self._channel(frm)
+        start = time.monotonic()
+        while not ch.has_item() and ch.readable:
+            remaining = max(start, ch.last_progress) + self.timeout - time.monotonic()
+            if remaining <= 0:
+                raise PeerTimeout(
+                    f"party {frm} sent nothing for {self.timeout:g} s: it stalled, crashed or"
+                    " is at another step of the protocol",
+                    frm,
+                )
+            self._serve(remaining)
+        return ch.next_item()
+
     # ---- messages ------------------------------------------------------------------------
 
     def _channel(self, j: int) -> Channel:
@@ -214,7 +293,7 @@ class Mesh:
 
     def recv(self, frm: int) -> list[memoryview]:
         """The frames of the next message from party `frm`; PeerTimeout after `timeout` s."""
-        item = self._channel(frm).next_item(self.timeout)
+        item = self._next(frm)
         if isinstance(item, Checkpoint):
             raise ProtocolError(
                 f"party {frm} sent a checkpoint where party {self.party} expected a message: "
@@ -245,7 +324,7 @@ class Mesh:
             self._channel(j).send_checkpoint()
         result = {}
         for j in self.others:
-            item = self._channel(j).next_item(self.timeout)
+            item = self._next(j)
             if not isinstance(item, Checkpoint):
                 raise ProtocolError(
                     f"party {j} sent a message where party {self.party} expected its checkpoint:"
@@ -268,8 +347,14 @@ class Mesh:
         self._closed = True
         for ch in self._channels.values():
             ch.shutdown_send()
+            self._want(ch, write=False)
+        deadline = time.monotonic() + grace
+        while any(ch.readable for ch in self._channels.values()) and (
+            remaining := deadline - time.monotonic()
+        ) > 0:
+            self._serve(remaining)
         for ch in self._channels.values():
-            ch.close(grace)
+            ch.close()
 
     def __enter__(self) -> Mesh:
         return self

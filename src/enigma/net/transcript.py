@@ -49,11 +49,19 @@ def encode_head(lengths: Sequence[int]) -> bytes:
     return struct.pack(f"<I{len(lengths)}Q", len(lengths), *lengths)
 
 
+def split_head(payload: bytes | memoryview) -> tuple[list[int], int]:
+    """The frame lengths at the start of `payload` and the size of that head in bytes."""
+    (n,) = struct.unpack_from("<I", payload)
+    if len(payload) < 4 + 8 * n:
+        raise ValueError(f"message head announces {n} frames but holds {len(payload)} bytes")
+    return list(struct.unpack_from(f"<{n}Q", payload, 4)), 4 + 8 * n
+
+
 def decode_head(head: bytes | memoryview) -> list[int]:
-    (n,) = struct.unpack_from("<I", head)
-    if len(head) != 4 + 8 * n:
-        raise ValueError(f"message head announces {n} frames but holds {len(head)} bytes")
-    return list(struct.unpack_from(f"<{n}Q", head, 4))
+    lengths, size = split_head(head)
+    if size != len(head):
+        raise ValueError(f"message head of {len(lengths)} frames holds {len(head)} bytes")
+    return lengths
 
 
 def message_digest(frames: Sequence[bytes | memoryview]) -> bytes:
