@@ -187,10 +187,12 @@ def _join(a: Type, b: Type, broadcast: bool = False, widen: bool = False) -> Typ
     if isinstance(a, TupleType) and isinstance(b, TupleType) and len(a.items) == len(b.items):
         return TupleType(tuple(_join(x, y, broadcast, widen) for x, y in zip(a.items, b.items,
                                                                              strict=True)))
-    if isinstance(a, DictType) and isinstance(b, DictType) and \
-            [k for k, _ in a.entries] == [k for k, _ in b.entries]:
-        return DictType(tuple((k, _join(x, y, broadcast, widen))
-                              for (k, x), (_, y) in zip(a.entries, b.entries, strict=True)))
+    if isinstance(a, DictType) and isinstance(b, DictType):
+        # keys are public: a key set on one path only is simply absent on the other
+        entries = dict(a.entries)
+        for k, y in b.entries:
+            entries[k] = _join(entries[k], y, broadcast, widen) if k in entries else y
+        return DictType(tuple(entries.items()))
     if a == b:
         return a
     raise _Mismatch(f"{a} and {b}")
@@ -206,6 +208,17 @@ def _const(e: Expr) -> int | float | str | None:
     if t.lo is not None and t.lo == t.hi:
         return int(t.lo) if t.kind.name in ("int", "bool") else t.lo
     return None
+
+
+def _possible_keys(e: Expr) -> list[str | int]:
+    """The constant keys a public index may take: one constant, or the texts it can hold."""
+    k = _const(e)
+    if k is not None:
+        return [k]  # type: ignore[list-item]
+    t = e.type
+    if isinstance(t, ValueType) and t.kind.name == "str":
+        return list(t.kind.levels)
+    return []
 
 
 def _interval(op: str, a: ValueType, b: ValueType) -> tuple[float | None, float | None]:
@@ -375,11 +388,14 @@ class _Checker:
         self.public_index(index, t.slice, b.type)
         cur = b.type
         if isinstance(cur, DictType):
-            key = _const(index)
-            if key is None:
-                raise self.err(t.slice, "dict keys must be constants")
+            keys = _possible_keys(index)
+            if not keys:
+                raise self.err(t.slice, "dict keys must be constants, or texts from a constant "
+                                        "list (a loop over [\"age\", \"tenure\"])")
             entries = dict(cur.entries)
-            entries[key] = vtype if key not in entries else self.joined(t, entries[key], vtype)
+            for key in keys:
+                entries[key] = vtype if key not in entries else self.joined(t, entries[key],
+                                                                            vtype)
             new: Type = DictType(tuple(entries.items()))
         elif isinstance(cur, ListType):
             new = ListType(self.joined(t, cur.element, vtype), cur.length)
@@ -794,8 +810,7 @@ class _Checker:
         it = index.type
         k = _const(index)
         if isinstance(t, DictType):
-            keys = [k] if k is not None else (list(it.kind.levels) if isinstance(it, ValueType)
-                                              and it.kind.name == "str" else [])
+            keys = _possible_keys(index)
             if not keys:
                 raise self.err(node.slice, "dict keys must be known constants")
             found = [t.get(key) for key in keys]

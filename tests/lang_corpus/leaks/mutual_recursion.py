@@ -1,0 +1,11 @@
+# expect: recursion is not allowed (ping -> pong -> ping)
+# at: 8:12
+def ping(n):
+    return pong(n)
+
+
+def pong(n):
+    return ping(n)
+
+
+y = ping(3)

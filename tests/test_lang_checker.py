@@ -1,0 +1,245 @@
+"""The leak checker: the corpus of leaking and valid scripts, label and type rules, the CLI."""
+
+import dataclasses
+import pathlib
+import re
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from enigma.app.cli import main
+from enigma.lang.checker import check, check_file
+from enigma.lang.errors import ScriptError
+from enigma.lang.schema import Schema
+from enigma.lang.syntax import (
+    PRIVATE,
+    PUBLIC,
+    ROWS,
+    Assign,
+    DictType,
+    Expr,
+    For,
+    FuncCall,
+    If,
+    ListType,
+    Select,
+    TupleType,
+    ValueType,
+    Where,
+    label_of,
+)
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CORPUS = pathlib.Path(__file__).resolve().parent / "lang_corpus"
+SCHEMAS = {name: Schema.load(ROOT / "examples" / f"{name}.yaml") for name in ("benefits",
+                                                                              "acs12")}
+BENEFITS = SCHEMAS["benefits"]
+LEAKS = sorted((CORPUS / "leaks").glob("*.py"))
+VALID = sorted((CORPUS / "valid").glob("*.py"))
+
+
+def _schema_for(text: str) -> Schema:
+    m = re.search(r"^# schema: (\w+)", text, re.M)
+    return SCHEMAS[m.group(1) if m else "benefits"]
+
+
+def _nodes(node):
+    """Every typed-AST node reachable from `node` (dataclass fields, tuples)."""
+    if isinstance(node, tuple | list):
+        for item in node:
+            yield from _nodes(item)
+        return
+    if not dataclasses.is_dataclass(node) or isinstance(node, type):
+        return
+    yield node
+    for f in dataclasses.fields(node):
+        if f.name != "type":
+            yield from _nodes(getattr(node, f.name))
+
+
+def _last_value_type(source: str, schema: Schema = BENEFITS):
+    script = check(source, schema)
+    last = script.body[-1]
+    assert isinstance(last, Assign)
+    return last.value.type
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(LEAKS) >= 25 and len(VALID) >= 25
+
+
+@pytest.mark.parametrize("path", LEAKS, ids=[p.stem for p in LEAKS])
+def test_leaking_script_is_refused_with_message_and_position(path: pathlib.Path) -> None:
+    text = path.read_text()
+    expect = re.search(r"^# expect: (.+)$", text, re.M).group(1)
+    line, col = map(int, re.search(r"^# at: (\d+):(\d+)$", text, re.M).groups())
+    with pytest.raises(ScriptError) as info:
+        check_file(path, _schema_for(text))
+    err = info.value
+    assert expect in err.message
+    assert (err.line, err.col) == (line, col)
+    assert str(err).startswith(f"{path}:{line}:{col}: ")
+
+
+@pytest.mark.parametrize("path", VALID, ids=[p.stem for p in VALID])
+def test_valid_script_passes_with_a_fully_typed_ast(path: pathlib.Path) -> None:
+    text = path.read_text()
+    script = check_file(path, _schema_for(text))
+    assert script.outputs, "every corpus script reveals something"
+    names = [o.name for o in script.outputs]
+    assert len(set(names)) == len(names)
+    everything = list(_nodes(script.body)) + list(_nodes(script.functions))
+    exprs = [n for n in everything if isinstance(n, Expr)]
+    assert exprs
+    for node in exprs:
+        assert isinstance(node.type, ValueType | ListType | TupleType | DictType), node
+        assert node.line >= 1 and node.col >= 1
+
+
+def test_refusals_explain_in_plain_language() -> None:
+    with pytest.raises(ScriptError) as info:
+        check("avg = mean(data.age)\nprint(avg)\n", BENEFITS, "s.py")
+    assert info.value.located() == "s.py:2:7: print() of a private value"
+    assert "reveal(x)" in info.value.explanation
+
+
+def test_columns_carry_schema_kind_label_shape_and_range() -> None:
+    t = _last_value_type("x = data.age\n")
+    assert t == ValueType(PRIVATE, t.kind, (ROWS,), 20, 70)
+    assert str(t.kind) == "int"
+    rr = _last_value_type("x = data['rr']\n")
+    assert str(rr.kind) == "fixed16" and (rr.lo, rr.hi) == (0.0, 0.7)
+    sex = _last_value_type("x = data.sex\n")
+    assert sex.kind.levels == ("female", "male")
+
+
+def test_ranges_follow_arithmetic() -> None:
+    t = _last_value_type("x = data.age * 2 - data.tenure\n")
+    assert (t.lo, t.hi) == (40 - 50, 140 - 0)
+    s = _last_value_type("x = sum(data.age)\n")
+    assert (s.lo, s.hi) == (0, 70 * BENEFITS.rows) and s.scalar
+    m = _last_value_type("x = mean(data.age)\n")
+    assert (m.lo, m.hi) == (20, 70) and m.kind.name == "fixed"
+    c = _last_value_type("x = corr(data.age, data.rr)\n")
+    assert (c.lo, c.hi) == (-1, 1)
+
+
+def test_public_schema_column_may_bound_a_loop() -> None:
+    doc = BENEFITS.to_dict()
+    for col in doc["columns"]:
+        if col["name"] == "yrdispl":
+            col["label"] = "public"
+    schema = Schema.from_dict(doc)
+    script = check("k = max(data.yrdispl)\nfor i in range(k):\n    pass\n", schema)
+    assert isinstance(script.body[1], For)
+    with pytest.raises(ScriptError, match="range\\(\\) bound is private"):
+        check("k = max(data.age)\nfor i in range(k):\n    pass\n", schema)
+
+
+def test_private_if_becomes_select_and_public_if_stays() -> None:
+    script = check_file(CORPUS / "valid" / "oblivious_if.py", BENEFITS)
+    selects = [n for n in _nodes(script.body) if isinstance(n, Select)]
+    assert selects
+    outputs = dict(selects[0].outputs)
+    assert label_of(outputs["bonus"]) is PRIVATE
+    column_select = [s for s in selects if "band" in dict(s.outputs)][0]
+    assert dict(column_select.outputs)["band"].shape == (ROWS,)
+    public = check_file(CORPUS / "valid" / "public_if.py", BENEFITS)
+    assert any(isinstance(n, If) for n in public.body)
+    assert not any(isinstance(n, Select) for n in _nodes(public.body))
+
+
+def test_private_conditional_expression_is_a_where() -> None:
+    script = check("x = 1 if mean(data.age) > 3 else 2\n", BENEFITS)
+    assert isinstance(script.body[0].value, Where)
+    assert label_of(script.body[0].value.type) is PRIVATE
+
+
+def test_functions_are_specialised_per_argument_types() -> None:
+    src = "def f(x):\n    return x + 1\n\na = f(1)\nb = f(data.age)\nc = f(1)\n"
+    script = check(src, BENEFITS)
+    assert len(script.functions) == 2
+    a, b, c = (s.value for s in script.body)
+    assert isinstance(a, FuncCall) and a.func is c.func and a.func is not b.func
+    assert label_of(a.type) is PUBLIC and label_of(b.type) is PRIVATE
+
+
+def test_loop_types_reach_a_fixed_point() -> None:
+    src = "acc = 0\nfor i in range(3):\n    acc = acc + mean(data.age)\ny = acc\n"
+    t = _last_value_type(src)
+    assert t.label is PRIVATE and t.kind.name == "fixed" and t.lo is None
+
+
+def test_unannotated_names_follow_their_latest_value() -> None:
+    t = _last_value_type("x = mean(data.age)\nx = 3\ny = x\n")
+    assert t.label is PUBLIC
+    t = _last_value_type("x: private = 3\nx = 4\ny = x\n")
+    assert t.label is PRIVATE
+
+
+def test_variable_used_before_any_value_on_some_path() -> None:
+    with pytest.raises(ScriptError, match="'y' may have no value here"):
+        check("n = len(data)\nif n > 3:\n    y = 1\nz = y\n", BENEFITS)
+
+
+def test_typed_ast_records_the_revealed_outputs() -> None:
+    script = check_file(CORPUS / "valid" / "ui_by_state.py", BENEFITS)
+    outputs = {o.name: o.type for o in script.outputs}
+    share = outputs["ui share by state"]
+    assert share.shape == (51,) and share.kind.name == "fixed" and (share.lo, share.hi) == (0, 1)
+
+
+_PRIVATE_LEAVES = ["data.age", "mean(data.rr)", "sum(data.ui)", "data.tenure"]
+_PUBLIC_LEAVES = ["3", "len(data)", "2.5", "data.rows"]
+_OPS = ["+", "-", "*"]
+
+
+@st.composite
+def _expression(draw, depth: int = 3) -> tuple[str, bool]:
+    """A random arithmetic expression and whether it reads a private value."""
+    if depth == 0 or draw(st.booleans()):
+        private = draw(st.booleans())
+        leaf = draw(st.sampled_from(_PRIVATE_LEAVES if private else _PUBLIC_LEAVES))
+        return leaf, private
+    a, pa = draw(_expression(depth - 1))
+    b, pb = draw(_expression(depth - 1))
+    return f"({a} {draw(st.sampled_from(_OPS))} {b})", pa or pb
+
+
+@settings(max_examples=150, deadline=None)
+@given(_expression())
+def test_label_is_the_join_of_the_inputs(expr: tuple[str, bool]) -> None:
+    source, private = expr
+    t = _last_value_type(f"x = {source}\n")
+    assert (label_of(t) is PRIVATE) == private
+
+
+@settings(max_examples=100, deadline=None)
+@given(_expression(), st.sampled_from(["print({x})", "for i in range({x}):\n    pass",
+                                       "while {x} > 0:\n    pass", "assert {x} > 0",
+                                       "y = [1, 2][{x}]", "k: public = {x}"]))
+def test_a_private_value_never_reaches_a_public_sink(expr: tuple[str, bool], sink: str) -> None:
+    source, private = expr
+    script = f"x = {source}\nz = x\n" + sink.format(x="z") + "\n"
+    if private:
+        with pytest.raises(ScriptError):
+            check(script, BENEFITS)
+    else:
+        try:
+            check(script, BENEFITS)
+        except ScriptError as exc:  # public values may still be of the wrong kind or shape
+            assert "private" not in exc.message, exc
+
+
+def test_cli_check_accepts_and_refuses(tmp_path) -> None:
+    runner = CliRunner()
+    schema = str(ROOT / "examples" / "benefits.yaml")
+    ok = runner.invoke(main, ["check", str(CORPUS / "valid" / "average_age.py"), "--schema",
+                              schema])
+    assert ok.exit_code == 0 and "reveal 'average age': private fixed16 scalar" in ok.output
+    leak = CORPUS / "leaks" / "print_private.py"
+    bad = runner.invoke(main, ["check", str(leak), "--schema", schema])
+    assert bad.exit_code == 1
+    assert f"{leak}:4:19: print() of a private value" in bad.output
