@@ -144,7 +144,7 @@ def test_private_if_becomes_select_and_public_if_stays() -> None:
     assert selects
     outputs = dict(selects[0].outputs)
     assert label_of(outputs["bonus"]) is PRIVATE
-    column_select = [s for s in selects if "band" in dict(s.outputs)][0]
+    column_select = next(s for s in selects if "band" in dict(s.outputs))
     assert dict(column_select.outputs)["band"].shape == (ROWS,)
     public = check_file(CORPUS / "valid" / "public_if.py", BENEFITS)
     assert any(isinstance(n, If) for n in public.body)
