@@ -2,6 +2,8 @@
 
 import click
 
+from enigma.app.node import node_command
+from enigma.app.owner import dataset_command, share_command
 from enigma.lang.commands import check, schema
 from enigma.ledger.commands import ledger
 from enigma.net.commands import net
@@ -20,6 +22,9 @@ main.add_command(dht)
 main.add_command(store)
 main.add_command(schema)
 main.add_command(check)
+main.add_command(node_command)
+main.add_command(share_command)
+main.add_command(dataset_command)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,91 @@
+"""A node's health and Prometheus metrics on a local HTTP port.
+
+`GET /metrics` is the Prometheus text format (prometheus-client); `GET /health` is JSON
+that says whether the node serves requests (200) or is starting or stopping (503), for a
+process supervisor or a load balancer. Why a small server of our own around the
+client's `generate_latest` and not `prometheus_client.start_http_server`: the latter
+answers every path with metrics and has no health endpoint and no clean stop.
+
+Each node has its own registry, not the process-global one, so that several nodes in
+one test process do not mix their counts. Metrics are counts and sizes only: never a
+value, a share or a key.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
+
+
+class NodeMetrics:
+    """The counters a node keeps; names are prefixed `enigma_node_`."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("enigma_node_requests", "Service requests answered, by operation "
+                                "and outcome", ["op", "outcome"], registry=r)
+        self.bytes_received = Counter("enigma_node_share_bytes_received",
+                                      "Share bytes received and stored", registry=r)
+        self.bytes_served = Counter("enigma_node_share_bytes_served",
+                                    "Share bytes sent to owners or to new holders", registry=r)
+        self.columns_stored = Counter("enigma_node_share_columns_stored",
+                                      "Share columns written durably", registry=r)
+        self.corrupt = Counter("enigma_node_corrupt_reads",
+                               "Reads that failed a checksum (file rotted or was altered)",
+                               registry=r)
+        self.datasets = Gauge("enigma_node_datasets", "Datasets held (sealed)", registry=r)
+        self.connections = Gauge("enigma_node_connections", "Open service connections",
+                                 registry=r)
+        self.purged = Counter("enigma_node_datasets_purged",
+                              "Datasets deleted because their paid storage expired", registry=r)
+
+
+class MetricsServer:
+    """Serves /metrics and /health until `stop`; `port` is the bound port."""
+
+    def __init__(self, metrics: NodeMetrics, health: Callable[[], tuple[bool, dict[str, Any]]],
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        registry = metrics.registry
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/metrics":
+                    status, body, kind = 200, generate_latest(registry), CONTENT_TYPE_LATEST
+                elif self.path == "/health":
+                    ok, facts = health()
+                    status, kind = (200 if ok else 503), "application/json"
+                    body = json.dumps({"status": "ok" if ok else "unavailable", **facts}).encode()
+                else:
+                    status, body, kind = 404, b"try /metrics or /health\n", "text/plain"
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Requests are not logged: a scraper every few seconds would flood the log."""
+
+        self._httpd = ThreadingHTTPServer((host, port), Handler)
+        self._httpd.daemon_threads = True
+        self.host, self.port = self._httpd.server_address[:2]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="node-metrics",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(5)

@@ -1,0 +1,627 @@
+"""The node daemon: stake on the ledger, join the DHT, store shares, serve owners and peers.
+
+Start-up, in order (`Node.start`):
+
+  1. load the identity key from <home>/node.key, or make one (mode 0600, atomic write);
+  2. open the share store <home>/shares (one process per store; crash leftovers swept);
+  3. bind the service port, so that the endpoint registered next is the real one;
+  4. register on the ledger with a deposit, unless this account is already registered
+     (then its registered transport key must be this identity's key);
+  5. join the DHT (bootstrap from the given endpoints, else from the ledger's other
+     nodes) and publish this node's endpoint record, signed with the identity key;
+  6. serve /metrics and /health, accept service connections, purge expired datasets.
+
+Storage policy, and why "accept first, visible after the ledger": an upload arrives as
+unsealed chunks (a generation of a dataset) that no request other than the owner's own
+`have` and `commitment` will see. The node seals a generation only when the owner names
+a ledger record that (a) points to this dataset and owner (its DHT key), (b) lists this
+node as a holder and (c) carries exactly the commitment this node computes from its own
+files. The alternative, posting on the ledger first, would make the owner pay for
+storage before any node has accepted a byte, and the commitments it posts would have to
+be computed from shares it has not sent yet. Unsealed data is never served, so an upload
+that stops half-way (bad row, crash, lost connection) leaves nothing visible.
+
+Requests (`service` protocol; the client's proven key is `client`). A dataset's files
+live under `<dataset>.<owner key hex>.g<generation>`, so an owner reaches only its own
+datasets, and a stranger's uploads can never overwrite them:
+
+  hello                                         -> node key, ledger address, registered
+  have        dataset gen                       -> stored chunks and their commitments
+  put         dataset gen chunk t point rows    + one array per column  -> commitment
+  commitment  dataset gen chunk_count           -> this holder's dataset commitment
+  seal        dataset gen ledger_id chunk_count -> checks the ledger record, writes manifest
+  get         dataset gen chunk                 + arrays (sealed generations only)
+  verify      dataset gen                       -> columns that fail their checksums
+  expect      dataset gen t point participants chunk_count  (before a reshare, owner only)
+  reshare     dataset gen new_gen point participants targets (owner only; see recovery)
+  contribution owner dataset gen chunk from_point + arrays (from a participant node)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from enigma.field import Field
+from enigma.ledger import Deployment, Ledger, LedgerError
+from enigma.net.errors import NetError
+from enigma.net.identity import Identity
+from enigma.storage.commitment import dataset_commitment
+from enigma.storage.container import CorruptShareError
+from enigma.storage.dht import DhtNode
+from enigma.storage.records import DhtError, record_key
+from enigma.storage.recovery import RecoveryError, combine_chunk, reshare_chunk
+from enigma.storage.store import MissingShareError, ShareStore, StoreError
+
+from .metrics import MetricsServer, NodeMetrics
+from .service import Connection, ServiceError, accept, format_endpoint, parse_endpoint, serve
+
+log = logging.getLogger(__name__)
+
+DATASET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,47}")
+_HIGH_BIT = np.uint64(1 << 63)
+
+
+def store_name(dataset: str, owner: bytes, gen: int) -> str:
+    """Where a generation of an owner's dataset lives in a node's share store."""
+    if not isinstance(dataset, str) or not DATASET_NAME.fullmatch(dataset):
+        raise ServiceError("bad-request", f"dataset name {dataset!r} must be 1-48 letters, "
+                                          "digits, '_' or '-', not starting with '-'")
+    if not isinstance(gen, int) or not 0 <= gen < 10**6:
+        raise ServiceError("bad-request", f"generation {gen!r} must be an integer 0..999999")
+    return f"{dataset}.{owner.hex()}.g{gen}"
+
+
+def load_or_create_identity(path: Path) -> Identity:
+    """The node's key: made on first start, then always the same (KeyFileError if damaged)."""
+    if path.exists():
+        return Identity.load(path)
+    identity = Identity.generate()
+    identity.save(path)
+    return identity
+
+
+@dataclass
+class NodeConfig:
+    """Everything a node needs to start; the CLI fills it from options."""
+
+    home: Path
+    rpc: str
+    deployment: Path
+    account: str | bytes
+    """An address the chain has unlocked (dev chains) or a private key (real chains)."""
+    host: str = "127.0.0.1"
+    port: int = 0
+    dht_port: int = 0
+    metrics_port: int = 0
+    bootstrap: Sequence[tuple[str, int]] = ()
+    deposit: int | None = None
+    """Wei to stake at registration; None stakes the ledger's minimum."""
+    register: bool = True
+    housekeeping: float = 60.0
+    connection_idle: float = 600.0
+
+
+@dataclass
+class _Reshare:
+    """What a new holder expects during a reshare, from the owner's `expect`."""
+
+    name: str
+    t: int
+    point: int
+    participants: dict[int, bytes]
+    chunk_count: int
+    received: dict[int, dict[int, dict[str, np.ndarray]]] = field(default_factory=dict)
+    done: set[int] = field(default_factory=set)
+
+
+class NodeError(Exception):
+    """A node that cannot start as configured; the message says what to change."""
+
+
+class Node:
+    """One storage and computation node; `start`, then `stop` (or `run` until SIGTERM)."""
+
+    def __init__(self, config: NodeConfig, field_: Field | None = None) -> None:
+        self.config = config
+        self.field = field_ or Field()
+        self.metrics = NodeMetrics()
+        self.identity: Identity | None = None
+        self.store: ShareStore | None = None
+        self.ledger: Ledger | None = None
+        self.dht: DhtNode | None = None
+        self.registered = False
+        self.port = 0
+        self._metrics_server: MetricsServer | None = None
+        self._listener: socket.socket | None = None
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._connections: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+        self._ledger_lock = threading.Lock()
+        self._reshares: dict[tuple[bytes, str, int], _Reshare] = {}
+        self._ops: dict[str, Callable[[bytes, dict[str, Any], list[np.ndarray]],
+                                      tuple[dict[str, Any], list[np.ndarray]]]] = {
+            "hello": self._hello, "have": self._have, "put": self._put,
+            "commitment": self._commitment, "seal": self._seal, "get": self._get,
+            "verify": self._verify, "expect": self._expect, "reshare": self._reshare,
+            "contribution": self._contribution,
+        }
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def node_id(self) -> bytes:
+        assert self.identity is not None
+        return self.identity.public_key
+
+    @property
+    def metrics_port(self) -> int:
+        assert self._metrics_server is not None
+        return self._metrics_server.port
+
+    @property
+    def address(self) -> str:
+        assert self.ledger is not None
+        return self.ledger.address
+
+    def start(self) -> None:
+        """Steps 1-6 of the module docstring; on failure everything started is stopped."""
+        cfg = self.config
+        try:
+            cfg.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.identity = load_or_create_identity(cfg.home / "node.key")
+            self.store = ShareStore(cfg.home / "shares")
+            self._listener = socket.create_server((cfg.host, cfg.port), backlog=64)
+            self.port = self._listener.getsockname()[1]
+            self.ledger = Ledger.connect(cfg.rpc, cfg.account, Deployment.load(cfg.deployment))
+            self.dht = DhtNode.start(cfg.host, cfg.dht_port, signing_key=(
+                Ed25519PrivateKey.from_private_bytes(self.identity.private_bytes())))
+            self._register()
+            self._join_dht()
+            self._metrics_server = MetricsServer(self.metrics, self._health, cfg.host,
+                                                 cfg.metrics_port)
+            self.dht.publish_endpoint({"service": self.port,
+                                       "metrics": self._metrics_server.port})
+        except BaseException:
+            self.stop()
+            raise
+        self._spawn(self._accept_loop, "node-accept")
+        self._spawn(self._housekeeping_loop, "node-housekeeping")
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _register(self) -> None:
+        assert self.ledger is not None and self.dht is not None
+        info = self.ledger.node()
+        endpoint = format_endpoint(self.config.host, self.port, self.dht.port)
+        if info.registered and info.transport_key != self.node_id:
+            raise NodeError(
+                f"ledger account {self.ledger.address} is registered with another node key "
+                f"({info.transport_key.hex()[:16]}...); use that node's home directory, or "
+                "another account for this one")
+        if not info.registered and self.config.register:
+            deposit = self.config.deposit or self.ledger.params().min_deposit
+            self.ledger.register_node(endpoint, self.node_id, deposit)
+            info = self.ledger.node()
+        self.registered = info.active
+
+    def _join_dht(self) -> None:
+        """Bootstrap from the given endpoints, else from other nodes listed on the ledger."""
+        assert self.ledger is not None and self.dht is not None
+        endpoints = list(self.config.bootstrap)
+        if not endpoints:
+            for address in self.ledger.active_nodes():
+                if address == self.ledger.address:
+                    continue
+                host, _, dht_port = parse_endpoint(self.ledger.node(address).endpoint)
+                if dht_port:
+                    endpoints.append((host, dht_port))
+        if endpoints:
+            try:
+                self.dht.bootstrap(endpoints)
+            except DhtError as exc:
+                log.warning("DHT bootstrap failed, serving alone until others join: %s", exc)
+
+    def _health(self) -> tuple[bool, dict[str, Any]]:
+        ok = not self._stopping.is_set() and self._listener is not None
+        return ok, {"node": self.node_id.hex() if self.identity else None,
+                    "registered": self.registered, "service_port": self.port,
+                    "dht_port": self.dht.port if self.dht else None}
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop accepting, let requests in progress finish (up to `grace` s), then close.
+
+        A request cut off by the grace period cannot leave a half-written file: every
+        share file is written to a temporary name and renamed (`storage.durable`), and
+        unsealed generations are never served.
+        """
+        self._stopping.set()
+        if self._listener is not None:
+            self._listener.close()
+        deadline = time.monotonic() + grace
+        for thread in [*self._threads, *list(self._connections)]:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if self._metrics_server is not None:
+            self._metrics_server.stop()
+            self._metrics_server = None
+        if self.dht is not None:
+            self.dht.stop()
+        if self.store is not None:
+            self.store.close()
+
+    def run(self) -> None:
+        """Serve until SIGTERM or SIGINT, then stop cleanly (the CLI's main loop)."""
+        wake = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: wake.set())
+        while not wake.wait(0.5):
+            pass
+        self.stop()
+
+    # -- connections ----------------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None and self.identity is not None
+        while not self._stopping.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self._connection, args=(sock,), daemon=True,
+                                      name="node-connection")
+            with self._lock:
+                self._connections.add(thread)
+            thread.start()
+
+    def _connection(self, sock: socket.socket) -> None:
+        assert self.identity is not None
+        self.metrics.connections.inc()
+        try:
+            channel, client = accept(sock, self.identity, timeout=30.0)
+        except (NetError, ServiceError, OSError) as exc:
+            log.info("refused a service connection: %s", exc)
+            sock.close()
+        else:
+            serve(channel, client, self._dispatch, self._stopping.is_set,
+                  idle=self.config.connection_idle)
+        finally:
+            self.metrics.connections.dec()
+            with self._lock:
+                self._connections.discard(threading.current_thread())
+
+    def _dispatch(self, client: bytes, header: dict[str, Any], arrays: list[np.ndarray]
+                  ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        op = str(header.get("op"))
+        handler = self._ops.get(op)
+        if handler is None:
+            raise ServiceError("unknown-op", f"operation {op!r} is not one of {sorted(self._ops)}")
+        outcome = "error"
+        try:
+            reply = handler(client, header, arrays)
+            outcome = "ok"
+            return reply
+        except CorruptShareError as exc:
+            self.metrics.corrupt.inc()
+            raise ServiceError("corrupt", f"{exc}") from exc
+        except MissingShareError as exc:
+            raise ServiceError("missing", str(exc)) from exc
+        except (RecoveryError, StoreError, LedgerError, KeyError, TypeError, ValueError) as exc:
+            raise ServiceError("bad-request", f"{op}: {exc}") from exc
+        finally:
+            self.metrics.requests.labels(op, outcome).inc()
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def _name(self, owner: bytes, header: dict[str, Any], gen_key: str = "gen") -> str:
+        return store_name(header["dataset"], owner, int(header[gen_key]))
+
+    def _require_sealed(self, name: str, sealed: bool = True) -> None:
+        assert self.store is not None
+        if (self.store.manifest(name) is not None) != sealed:
+            state = "not sealed by a ledger record yet" if sealed else "sealed already"
+            raise ServiceError("state", f"dataset generation {name} is {state}")
+
+    def _hello(self, client: bytes, header: dict[str, Any], arrays: list[np.ndarray]):
+        return {"node": self.node_id.hex(), "address": self.address,
+                "registered": self.registered}, []
+
+    def _have(self, client: bytes, header: dict[str, Any], arrays: list[np.ndarray]):
+        assert self.store is not None
+        name = self._name(client, header)
+        chunks = {str(c): self.store.commitment(name, c).hex() for c in self.store.chunks(name)}
+        return {"chunks": chunks, "sealed": self.store.manifest(name) is not None}, []
+
+    def _check_shares(self, names: list[str], arrays: list[np.ndarray], rows: int) -> None:
+        if len(names) != len(arrays) or len(set(names)) != len(names):
+            raise ServiceError("bad-request", f"{len(names)} column names for {len(arrays)} "
+                                              "arrays, or duplicate names")
+        for name, arr in zip(names, arrays, strict=True):
+            if arr.dtype != np.uint64 or arr.shape != (rows, 2):
+                raise ServiceError("bad-request", f"column {name!r} must be uint64 ({rows}, 2) "
+                                                  f"field elements, got {arr.dtype}{arr.shape}")
+            if (arr[:, 1] & _HIGH_BIT).any():
+                raise ServiceError("bad-request", f"column {name!r} holds values that are not "
+                                                  "elements of the field")
+
+    def _write_chunk(self, name: str, chunk: int, columns: dict[str, np.ndarray],
+                     meta: dict[str, Any]) -> str:
+        assert self.store is not None
+        for column, arr in columns.items():
+            self.store.put(name, chunk, column, arr, meta)
+            self.metrics.bytes_received.inc(arr.nbytes)
+            self.metrics.columns_stored.inc()
+        return self.store.commitment(name, chunk).hex()
+
+    def _put(self, client: bytes, header: dict[str, Any], arrays: list[np.ndarray]):
+        name = self._name(client, header)
+        self._require_sealed(name, sealed=False)
+        names, rows = list(header["columns"]), int(header["rows"])
+        self._check_shares(names, arrays, rows)
+        meta = {"scheme": "shamir", "t": int(header["t"]), "point": int(header["point"]),
+                "rows": rows, "owner": client.hex()}
+        commitment = self._write_chunk(name, int(header["chunk"]),
+                                       dict(zip(names, arrays, strict=True)), meta)
+        return {"commitment": commitment}, []
+
+    def _own_commitment(self, name: str, chunk_count: int) -> bytes:
+        assert self.store is not None
+        return dataset_commitment([self.store.commitment(name, c) for c in range(chunk_count)])
+
+    def _commitment(self, client: bytes, header: dict[str, Any], arrays: list[np.ndarray]):
+        name = self._name(client, header)
+        return {"commitment": self._own_commitment(name, int(header["chunk_count"])).hex()}, []
+
+    def _seal(self, client: bytes, header: dict[str, Any], arrays: list[np.ndarray]):
+        """Make a generation visible once the ledger record confirms it.
+
+        1. read the ledger record `ledger_id`;
+        2. its DHT key must be the owner's dataset record key (so it is this dataset);
+        3. this node's ledger address must be among its holders;
+        4. the commitment at that position must equal the one computed from local files;
+        5. write the manifest (schema hash and paid expiry from the ledger), then delete
+           this owner's older generations of the dataset.
+        """
+        assert self.store is not None and self.ledger is not None
+        name = self._name(client, header)
+        chunk_count = int(header["chunk_count"])
+        with self._ledger_lock:
+            record = self.ledger.dataset(int(header["ledger_id"]))
+        if record.dht_key != record_key("dataset", header["dataset"], client):
+            raise ServiceError("ledger", f"ledger record {header['ledger_id']} is not about "
+                                         f"dataset {header['dataset']!r} of this owner")
+        if self.address not in record.holders:
+            raise ServiceError("ledger", f"ledger record {header['ledger_id']} does not list "
+                                         f"this node ({self.address}) as a holder")
+        mine = self._own_commitment(name, chunk_count)
+        if record.commitments[record.holders.index(self.address)] != mine:
+            raise ServiceError("ledger", f"ledger record {header['ledger_id']} carries another "
+                                         "commitment for this node than its stored shares "
+                                         "have; re-send the chunks whose commitments differ")
+        with self._lock:
+            self.store.write_manifest(name, record.schema_hash, float(record.expires_at),
+                                      chunk_count)
+            gen = int(header["gen"])
+            for old in self.store.datasets():
+                stem, _, g = old.rpartition(".g")
+                if stem == name.rpartition(".g")[0] and g.isdigit() and int(g) < gen:
+                    self.store.delete_dataset(old)
+        self.metrics.datasets.set(sum(1 for d in self.store.datasets()
+                                      if self.store.manifest(d) is not None))
+        return {"expires_at": record.expires_at}, []
+
+    def _read_chunk(self, name: str, chunk: int) -> dict[str, np.ndarray]:
+        assert self.store is not None
+        columns = self.store.columns(name, chunk)
+        if not columns:
+            raise MissingShareError(f"this node holds no chunk {chunk} of {name}")
+        return {c: self.store.get(name, chunk, c) for c in columns}
+
+    def _get(self, client: bytes, header: dict[str, Any], arrays: list[np.ndarray]):
+        assert self.store is not None
+        name = self._name(client, header)
+        self._require_sealed(name)
+        chunk = int(header["chunk"])
+        columns = self._read_chunk(name, chunk)
+        meta = self.store.header(name, chunk, next(iter(columns))).meta
+        self.metrics.bytes_served.inc(sum(a.nbytes for a in columns.values()))
+        return {"columns": list(columns), "point": meta["point"], "rows": meta["rows"]}, list(
+            columns.values())
+
+    def _verify(self, client: bytes, header: dict[str, Any], arrays: list[np.ndarray]):
+        assert self.store is not None
+        bad = list(self.store.scrub(self._name(client, header)))
+        self.metrics.corrupt.inc(len(bad))
+        return {"corrupt": [[e.chunk, e.column, e.reason] for e in bad]}, []
+
+    def _active_keys(self) -> dict[bytes, str]:
+        """Transport key -> ledger address of every active registered node."""
+        assert self.ledger is not None
+        with self._ledger_lock:
+            return {self.ledger.node(a).transport_key: a for a in self.ledger.active_nodes()}
+
+    def _expect(self, client: bytes, header: dict[str, Any], arrays: list[np.ndarray]):
+        """Get ready to receive a new generation by resharing: who will send, and my point.
+
+        Every participant must be an active node on the ledger: a node that is not
+        registered (no deposit at stake) cannot take part in a reshare.
+        """
+        name = self._name(client, header)
+        self._require_sealed(name, sealed=False)
+        participants = {int(p): bytes.fromhex(k) for p, k in header["participants"].items()}
+        active = self._active_keys()
+        strangers = [k.hex()[:16] for k in participants.values() if k not in active]
+        if strangers:
+            raise ServiceError("not-registered", f"participants {strangers} are not active "
+                                                 "registered nodes on the ledger")
+        t = int(header["t"])
+        if len(participants) != t + 1:
+            raise ServiceError("bad-request", f"a threshold-{t} reshare needs {t + 1} "
+                                              f"participants, got {len(participants)}")
+        with self._lock:
+            self._reshares[(client, header["dataset"], int(header["gen"]))] = _Reshare(
+                name, t, int(header["point"]), participants, int(header["chunk_count"]))
+        return {}, []
+
+    def _reshare(self, client: bytes, header: dict[str, Any], arrays: list[np.ndarray]):
+        """As a participant: send each new holder its part of every chunk (recovery steps 1-2).
+
+        The owner asks; this node reads its sealed shares (checksums verified), computes
+        `reshare_chunk` and sends each target its message over an authenticated
+        connection. A target that is this node gets it without the network.
+        """
+        assert self.store is not None and self.identity is not None
+        name = self._name(client, header)
+        self._require_sealed(name)
+        manifest = self.store.manifest(name)
+        assert manifest is not None
+        point, t = int(header["point"]), int(header["t"])
+        participants = [int(p) for p in header["participants"]]
+        targets = {int(tg["point"]): tg for tg in header["targets"]}
+        active = self._active_keys()
+        for tg in targets.values():
+            if bytes.fromhex(tg["key"]) not in active:
+                raise ServiceError("not-registered", f"target {tg['key'][:16]}... is not an "
+                                                     "active registered node on the ledger")
+        links: dict[int, Connection] = {}
+        try:
+            for p, tg in targets.items():
+                if bytes.fromhex(tg["key"]) != self.node_id:
+                    links[p] = Connection.open(tg["host"], int(tg["port"]), self.identity,
+                                               bytes.fromhex(tg["key"]))
+            for chunk in range(manifest.chunk_count):
+                shares = self._read_chunk(name, chunk)
+                out = reshare_chunk(self.field, shares, point, participants, sorted(targets), t)
+                for p, columns in out.items():
+                    fields = {"owner": client.hex(), "dataset": header["dataset"],
+                              "gen": int(header["new_gen"]), "chunk": chunk,
+                              "from_point": point, "columns": list(columns)}
+                    if p in links:
+                        links[p].request("contribution", list(columns.values()), **fields)
+                    else:
+                        self._contribution(self.node_id, fields, list(columns.values()))
+                    self.metrics.bytes_served.inc(sum(a.nbytes for a in columns.values()))
+        finally:
+            for link in links.values():
+                link.close()
+        return {"chunks": manifest.chunk_count}, []
+
+    def _contribution(self, client: bytes, header: dict[str, Any], arrays: list[np.ndarray]):
+        """As a new holder: keep a participant's message; with all t + 1, store the share."""
+        owner = bytes.fromhex(header["owner"])
+        key = (owner, header["dataset"], int(header["gen"]))
+        with self._lock:
+            state = self._reshares.get(key)
+        if state is None:
+            raise ServiceError("state", "no reshare of this dataset generation is expected; "
+                                        "the owner must send 'expect' first")
+        sender = int(header["from_point"])
+        if state.participants.get(sender) != client:
+            raise ServiceError("not-participant", f"this connection's key is not participant "
+                                                  f"{sender} of the expected reshare")
+        chunk = int(header["chunk"])
+        if not 0 <= chunk < state.chunk_count:
+            raise ServiceError("bad-request", f"chunk {chunk} is outside 0..{state.chunk_count}")
+        names = list(header["columns"])
+        rows = arrays[0].shape[0] if arrays else 0
+        self._check_shares(names, arrays, rows)
+        with self._lock:
+            inbox = state.received.setdefault(chunk, {})
+            inbox[sender] = {n: np.array(a) for n, a in zip(names, arrays, strict=True)}
+            complete = len(inbox) == len(state.participants)
+            if complete:
+                del state.received[chunk]
+        if complete:
+            columns = combine_chunk(self.field, inbox, sorted(state.participants))
+            meta = {"scheme": "shamir", "t": state.t, "point": state.point, "rows": rows,
+                    "owner": owner.hex()}
+            self._write_chunk(state.name, chunk, columns, meta)
+            with self._lock:
+                state.done.add(chunk)
+        return {"complete": complete}, []
+
+    # -- housekeeping ---------------------------------------------------------------------------
+
+    def _housekeeping_loop(self) -> None:
+        """Delete datasets whose paid storage ended; republish the endpoint record hourly."""
+        last_publish = time.monotonic()
+        while not self._stopping.wait(self.config.housekeeping):
+            assert self.store is not None and self.dht is not None
+            try:
+                with self._lock:
+                    gone = self.store.purge_expired()
+                self.metrics.purged.inc(len(gone))
+                if time.monotonic() - last_publish > 3600:
+                    self.dht.publish_endpoint({"service": self.port})
+                    last_publish = time.monotonic()
+            except (StoreError, DhtError) as exc:
+                log.warning("housekeeping: %s", exc)
+
+
+@click.command("node")
+@click.option("--home", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Directory for this node's key (node.key) and shares.")
+@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True,
+              help="Ledger JSON-RPC URL.")
+@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=Path("deployment.json"), show_default=True,
+              help="Contract addresses (from `enigma ledger deploy`).")
+@click.option("--account", help="Ledger account the chain has unlocked (dev chains).")
+@click.option("--key-env", help="Environment variable holding the account's hex private key.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to serve on.")
+@click.option("--port", default=0, show_default=True, type=int, help="Service TCP port.")
+@click.option("--dht-port", default=0, show_default=True, type=int, help="DHT UDP port.")
+@click.option("--metrics-port", default=0, show_default=True, type=int,
+              help="HTTP port for /metrics and /health.")
+@click.option("--bootstrap", multiple=True, help="HOST:PORT of a DHT node (repeatable); "
+              "default: the other nodes listed on the ledger.")
+@click.option("--deposit", type=int, help="Wei to stake; default the ledger's minimum.")
+@click.option("--no-register", is_flag=True, help="Do not stake (the node cannot hold data).")
+def node_command(home: Path, rpc: str, deployment: Path, account: str | None,
+                 key_env: str | None, host: str, port: int, dht_port: int, metrics_port: int,
+                 bootstrap: tuple[str, ...], deposit: int | None, no_register: bool) -> None:
+    """Run a node until SIGTERM: stake, join the DHT, store shares, serve metrics."""
+    if (account is None) == (key_env is None):
+        raise click.UsageError("give exactly one of --account ADDRESS or --key-env VARIABLE")
+    payer: str | bytes = account or bytes.fromhex(
+        os.environ.get(key_env or "", "").removeprefix("0x"))
+    peers = []
+    for item in bootstrap:
+        h, sep, p = item.rpartition(":")
+        if not sep or not p.isdigit():
+            raise click.BadParameter(f"--bootstrap {item!r} is not HOST:PORT")
+        peers.append((h, int(p)))
+    config = NodeConfig(home=home, rpc=rpc, deployment=deployment, account=payer, host=host,
+                        port=port, dht_port=dht_port, metrics_port=metrics_port,
+                        bootstrap=peers, deposit=deposit, register=not no_register)
+    node = Node(config)
+    try:
+        node.start()
+    except (NodeError, LedgerError, DhtError, StoreError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    assert node.dht is not None
+    click.echo(f"node: ready id={node.node_id.hex()} address={node.address} "
+               f"service={host}:{node.port} dht={node.dht.port} "
+               f"metrics={node.metrics_port} registered={node.registered}")
+    node.run()
+    click.echo("node: stopped")
+
+
+if __name__ == "__main__":
+    node_command()

@@ -1,0 +1,660 @@
+"""The data owner's client: share a table into the network, collect it back, keep it alive.
+
+    owner = Owner.open(home, rpc, deployment_file, account, bootstrap=[("127.0.0.1", 4000)])
+    result = owner.share("people.csv", Schema.load("people.yaml"), "people")   # or a DataFrame
+    values = owner.collect("people")            # {column: numpy array}, decoded
+    owner.recover("people", lost=[address], replacements=[other_address])
+    owner.refresh("people")                     # re-randomize every share
+    owner.repair("people")                      # re-share onto holders with rotten files
+
+Upload (`share`), in order:
+
+  1. draw n holders from the ledger's staked nodes (or take the given ones; each must be
+     an active registered node), find their endpoints (DHT, else the ledger);
+  2. ask each holder which chunks it already has (`have`): a chunk that every holder has
+     with the commitment recorded in the progress file is not sent again (resume);
+  3. stream the table: parse, validate, encode, cut into chunks, share each chunk t-of-n,
+     send holder j its shares (`put`), in parallel to all holders; each holder answers
+     with its chunk commitment, which must equal the one computed here;
+  4. post the dataset on the ledger: schema hash, DHT key, holders, one dataset
+     commitment per holder, storage paid for `duration` seconds;
+  5. publish the DHT records (dataset -> chunks and holders, chunk -> holders);
+  6. ask each holder to seal the generation against the ledger record.
+
+The progress file (<home>/datasets/<name>.json, written atomically) holds no data and no
+shares: holders, points, per-chunk commitments, the ledger id. It is what makes step 2
+possible and what `collect`, `recover` and `refresh` start from.
+
+Generations: every reshare writes a new generation g+1 on the new holders and a new
+ledger record; the old generation stays readable until the new one is sealed, so an
+interrupted recovery is run again without loss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from enigma.field import Field
+from enigma.lang.errors import SchemaError
+from enigma.lang.schema import Schema
+from enigma.ledger import Deployment, Ledger, LedgerError, Policy
+from enigma.net.identity import Identity
+from enigma.sharing import shamir
+from enigma.storage.commitment import chunk_commitment, dataset_commitment, describe
+from enigma.storage.dht import DhtNode
+from enigma.storage.durable import write_atomic
+from enigma.storage.records import DhtError, record_key
+from enigma.storage.recovery import RecoveryError, plan
+
+from .node import DATASET_NAME, load_or_create_identity, store_name
+from .service import Connection, ServiceError, parse_endpoint
+from .upload import (
+    EncodedChunk,
+    Timings,
+    UploadError,
+    decode_columns,
+    read_chunks,
+    share_chunk,
+)
+
+DEFAULT_DURATION = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A node holding one share of every chunk of a dataset generation, at `point`."""
+
+    point: int
+    address: str
+    key: str
+    host: str
+    port: int
+
+
+@dataclass
+class DatasetState:
+    """The owner's record of one dataset (the progress file); no data, no shares."""
+
+    name: str
+    gen: int
+    t: int
+    chunk_rows: int
+    schema: dict[str, Any]
+    source: str
+    holders: list[Holder]
+    chunks: dict[str, dict[str, str]]
+    """point -> chunk index -> chunk commitment (hex), as sent in this generation."""
+    chunk_count: int = 0
+    rows: int = 0
+    ledger_id: int | None = None
+    expires_at: int = 0
+    sealed: bool = False
+
+    @classmethod
+    def load(cls, path: Path) -> DatasetState | None:
+        try:
+            body = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise UploadError(f"progress file {path} is unreadable ({exc}); delete it to start "
+                              "the upload over") from exc
+        body["holders"] = [Holder(**h) for h in body["holders"]]
+        return cls(**body)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomic(path, [json.dumps(asdict(self), indent=1, sort_keys=True).encode()])
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What `share` did: where the dataset is recorded and how long each phase took."""
+
+    name: str
+    ledger_id: int
+    rows: int
+    chunks: int
+    holders: list[Holder]
+    sent_chunks: int
+    timings: dict[str, float]
+
+
+def _fingerprint(source: Any, schema: Schema, t: int, n: int, chunk_rows: int) -> str:
+    """Identifies an upload for resuming: same file contents, schema and parameters."""
+    h = hashlib.sha256(schema.digest().encode() + f",{t},{n},{chunk_rows}".encode())
+    if isinstance(source, str | Path):
+        with open(source, "rb") as f:
+            while block := f.read(1 << 22):
+                h.update(block)
+    else:
+        h.update(b"in-memory table %d" % id(source))
+    return h.hexdigest()
+
+
+class _Sender:
+    """One thread per holder that sends its chunks in order while the next is prepared."""
+
+    def __init__(self, conn: Connection, holder: Holder, fields: dict[str, Any],
+                 names: dict[int, str]) -> None:
+        self.conn, self.holder, self.fields, self.names = conn, holder, fields, names
+        self.queue: queue.Queue[tuple[EncodedChunk, dict[str, np.ndarray]] | None] = (
+            queue.Queue(maxsize=2))
+        self.commitments: dict[int, str] = {}
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True,
+                                       name=f"send-{holder.point}")
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is not None:
+                continue
+            chunk, shares = item
+            try:
+                expected = chunk_commitment(self.names[self.holder.point], chunk.index,
+                                            {c: describe(a) for c, a in shares.items()})
+                reply, _ = self.conn.request(
+                    "put", list(shares.values()), chunk=chunk.index, rows=chunk.rows,
+                    columns=list(shares), point=self.holder.point, **self.fields)
+                if reply["commitment"] != expected.hex():
+                    raise ServiceError("commitment", f"holder {self.holder.address} stored "
+                                       f"chunk {chunk.index} with another commitment than was "
+                                       "sent: the data was altered on the way or on its disk")
+                self.commitments[chunk.index] = reply["commitment"]
+            except BaseException as exc:  # reported by the main thread, with the holder named
+                self.error = exc
+
+    def put(self, chunk: EncodedChunk, shares: dict[str, np.ndarray]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((chunk, shares))
+
+    def finish(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+class Owner:
+    """One data owner: an identity, a ledger account, a DHT node and a progress directory."""
+
+    def __init__(self, identity: Identity, ledger: Ledger, home: Path,
+                 dht: DhtNode | None = None, field_: Field | None = None,
+                 timeout: float = 120.0) -> None:
+        self.identity = identity
+        self.ledger = ledger
+        self.home = Path(home)
+        self.dht = dht
+        self.field = field_ or Field()
+        self.timeout = timeout
+
+    @classmethod
+    def open(cls, home: Path, rpc: str, deployment: Path, account: str | bytes,
+             bootstrap: Sequence[tuple[str, int]] = ()) -> Owner:
+        """Load or make the owner's key in `home`, connect to the ledger, join the DHT."""
+        home = Path(home)
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        identity = load_or_create_identity(home / "owner.key")
+        ledger = Ledger.connect(rpc, account, Deployment.load(deployment))
+        dht = None
+        if bootstrap:
+            dht = DhtNode.start(signing_key=Ed25519PrivateKey.from_private_bytes(
+                identity.private_bytes()), bootstrap=bootstrap)
+        return cls(identity, ledger, home, dht)
+
+    def close(self) -> None:
+        if self.dht is not None:
+            self.dht.stop()
+
+    def __enter__(self) -> Owner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _state_path(self, name: str) -> Path:
+        return self.home / "datasets" / f"{name}.json"
+
+    def state(self, name: str) -> DatasetState:
+        state = DatasetState.load(self._state_path(name))
+        if state is None:
+            raise UploadError(f"this owner ({self.home}) has no dataset {name!r}; share it first")
+        return state
+
+    def _holder(self, address: str, point: int) -> Holder:
+        """A registered, active node's endpoint: from its DHT record, else from the ledger."""
+        info = self.ledger.node(address)
+        if not info.active:
+            raise UploadError(
+                f"node {address} is not an active registered node on the ledger (no deposit at "
+                "stake, withdrawn or slashed), so it cannot hold shares; choose registered nodes")
+        host, port, _ = parse_endpoint(info.endpoint)
+        if self.dht is not None:
+            try:
+                found = self.dht.find_endpoint(info.transport_key)
+            except DhtError:
+                found = None
+            if found is not None and "service" in found.ports:
+                host, port = found.host, found.ports["service"]
+        return Holder(point, info.address, info.transport_key.hex(), host, port)
+
+    def _connect(self, holder: Holder) -> Connection:
+        return Connection.open(holder.host, holder.port, self.identity,
+                               bytes.fromhex(holder.key), self.timeout)
+
+    def _on_all(self, holders: Sequence[Holder], op: str,
+                fields: Callable[[Holder], dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        """One request to each holder at once; the first failure is raised, naming the holder."""
+        def one(h: Holder) -> dict[str, Any]:
+            with self._connect(h) as conn:
+                return conn.request(op, **fields(h))[0]
+
+        with ThreadPoolExecutor(max_workers=max(1, len(holders))) as pool:
+            futures = {h.point: pool.submit(one, h) for h in holders}
+            return {p: f.result() for p, f in futures.items()}
+
+    def _publish(self, state: DatasetState) -> None:
+        if self.dht is None:
+            return
+        keys = [bytes.fromhex(h.key) for h in state.holders]
+        chunk_ids = [f"{state.name}/{state.gen}/{c}" for c in range(state.chunk_count)]
+        for chunk_id in chunk_ids:
+            self.dht.publish_chunk(chunk_id, keys)
+        self.dht.set("dataset", state.name, {
+            "chunks": chunk_ids, "holders": [k.hex() for k in keys], "gen": state.gen,
+            "ledger_id": state.ledger_id, "t": state.t})
+
+    # -- upload ---------------------------------------------------------------------------------
+
+    def share(self, source: Any, schema: Schema, name: str, *, t: int = 1, n: int = 3,
+              chunk_rows: int = 1 << 16, holders: Sequence[str] | None = None,
+              duration: int = DEFAULT_DURATION,
+              progress: Callable[[int], None] | None = None) -> UploadResult:
+        """Share a table t-of-n into the network (steps 1-6 of the module docstring).
+
+        `source` is a CSV or Parquet path, a pandas DataFrame, a pyarrow Table or a dict of
+        arrays. `progress(rows)` is called after each chunk. Raises UploadError naming the
+        row and column of the first bad value; nothing is then visible on any node.
+        """
+        if not DATASET_NAME.fullmatch(name):
+            raise UploadError(f"dataset name {name!r} must be 1-48 letters, digits, '_' or '-'")
+        if not 0 < t < n:
+            raise UploadError(f"need 0 < t < n, got t={t}, n={n}: t holders learn nothing, "
+                              "t + 1 reconstruct")
+        timings = Timings()
+        path = self._state_path(name)
+        fingerprint = _fingerprint(source, schema, t, n, chunk_rows)
+        state = DatasetState.load(path)
+        if state is not None and state.sealed:
+            raise UploadError(f"dataset {name!r} is already shared (ledger record "
+                              f"{state.ledger_id}); pick another name, or refresh it")
+        if state is None or state.source != fingerprint:
+            gen = 0 if state is None else state.gen + 1
+            addresses = list(holders) if holders is not None else self.ledger.draw_view(
+                hashlib.sha256(self.identity.public_key + name.encode()
+                               + gen.to_bytes(4, "big")).digest(), n)
+            if len(addresses) != n or len(set(addresses)) != n:
+                raise UploadError(f"need {n} distinct holders, got {addresses}")
+            state = DatasetState(name, gen, t, chunk_rows, schema.to_dict(), fingerprint,
+                                 [self._holder(a, j + 1) for j, a in enumerate(addresses)],
+                                 {str(j): {} for j in range(1, n + 1)})
+        else:
+            for h in state.holders:
+                self._holder(h.address, h.point)  # still registered and active
+        names = {h.point: store_name(name, self.identity.public_key, state.gen)
+                 for h in state.holders}
+        conns = {h.point: self._connect(h) for h in state.holders}
+        try:
+            complete: list[set[int]] = []
+            for h in state.holders:
+                have = conns[h.point].request("have", dataset=name, gen=state.gen)[0]["chunks"]
+                mine = state.chunks[str(h.point)]
+                complete.append({int(c) for c, commit in have.items() if mine.get(c) == commit})
+            done = set.intersection(*complete)
+            fields = {"dataset": name, "gen": state.gen, "t": t}
+            senders = [_Sender(conns[h.point], h, fields, names) for h in state.holders]
+            t_start = time.perf_counter()
+            sent = 0
+            try:
+                for chunk in read_chunks(source, schema, self.field, chunk_rows, timings):
+                    state.rows = chunk.first_row + chunk.rows
+                    state.chunk_count = chunk.index + 1
+                    if chunk.index not in done:
+                        t0 = time.perf_counter()
+                        shares = share_chunk(self.field, chunk, t, n)
+                        timings.share += time.perf_counter() - t0
+                        for sender, holder_shares in zip(senders, shares, strict=True):
+                            sender.put(chunk, holder_shares)
+                        sent += 1
+                    if progress is not None:
+                        progress(chunk.rows)
+            finally:
+                for sender in senders:
+                    try:
+                        sender.finish()
+                    finally:
+                        state.chunks[str(sender.holder.point)].update(
+                            {str(c): v for c, v in sender.commitments.items()})
+                state.save(path)
+            timings.send = (time.perf_counter() - t_start - timings.parse - timings.encode
+                            - timings.share)
+        finally:
+            for conn in conns.values():
+                conn.close()
+        if state.chunk_count == 0:
+            raise UploadError(f"{source}: the table has no rows")
+        self._post_and_seal(state, bytes.fromhex(schema.digest()), duration, timings)
+        state.save(path)
+        return UploadResult(name, state.ledger_id or 0, state.rows, state.chunk_count,
+                            state.holders, sent, timings.as_dict())
+
+    def _post_and_seal(self, state: DatasetState, schema_hash: bytes, duration: int,
+                       timings: Timings, commitments: Sequence[bytes] | None = None) -> None:
+        """Steps 4-6: the ledger record, the DHT records, then each holder seals."""
+        t0 = time.perf_counter()
+        if commitments is None:
+            commitments = [dataset_commitment([bytes.fromhex(state.chunks[str(h.point)][str(c)])
+                                               for c in range(state.chunk_count)])
+                           for h in state.holders]
+        state.ledger_id = self.ledger.post_dataset(
+            record_key("dataset", state.name, self.identity.public_key), schema_hash,
+            [h.address for h in state.holders], list(commitments), Policy.OWNER_ONLY,
+            duration)
+        state.expires_at = self.ledger.dataset(state.ledger_id).expires_at
+        timings.ledger += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self._publish(state)
+        timings.dht += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self._on_all(state.holders, "seal", lambda h: {
+            "dataset": state.name, "gen": state.gen, "ledger_id": state.ledger_id,
+            "chunk_count": state.chunk_count})
+        state.sealed = True
+        timings.seal += time.perf_counter() - t0
+
+    # -- reading back ---------------------------------------------------------------------------
+
+    def collect(self, name: str) -> dict[str, np.ndarray]:
+        """The dataset, reconstructed from the holders and decoded (the owner's own view).
+
+        Every reachable holder's shares are used, so a holder whose shares disagree with
+        the others' is detected (ShamirError); unreachable or corrupt holders are skipped
+        while t + 1 remain.
+        """
+        state = self.state(name)
+        schema = Schema.from_dict(state.schema, f"the progress file of {name!r}")
+        conns: dict[int, Connection] = {}
+        problems: list[str] = []
+        for h in state.holders:
+            try:
+                conns[h.point] = self._connect(h)
+            except ServiceError as exc:
+                problems.append(str(exc))
+        try:
+            parts: dict[str, list[np.ndarray]] = {c: [] for c in schema.names}
+            for chunk in range(state.chunk_count):
+                shares: dict[int, dict[str, np.ndarray]] = {}
+                for conn in conns.values():
+                    try:
+                        reply, arrays = conn.request("get", dataset=name, gen=state.gen,
+                                                     chunk=chunk)
+                    except ServiceError as exc:
+                        problems.append(str(exc))
+                        continue
+                    shares[int(reply["point"])] = dict(zip(reply["columns"], arrays, strict=True))
+                if len(shares) < state.t + 1:
+                    raise UploadError(f"chunk {chunk} of {name!r}: only {len(shares)} holders "
+                                      f"answered, t + 1 = {state.t + 1} are needed; "
+                                      f"problems: {problems}")
+                for column in schema.names:
+                    parts[column].append(shamir.reconstruct(
+                        self.field, {p: s[column] for p, s in shares.items()}, state.t))
+        finally:
+            for conn in conns.values():
+                conn.close()
+        return decode_columns(self.field, schema,
+                              {c: np.concatenate(v) for c, v in parts.items()})
+
+    # -- recovery -------------------------------------------------------------------------------
+
+    def recover(self, name: str, lost: Sequence[str], replacements: Sequence[str],
+                unusable: Sequence[str] = ()) -> DatasetState:
+        """Move a dataset to a new generation: lost holders replaced, every share re-randomized.
+
+        1. plan: t + 1 usable holders send; the others (lost ones replaced) receive;
+        2. `expect` to every new holder: its point, and who the participants are;
+        3. `reshare` to every participant (they send directly to the new holders);
+        4. each new holder's dataset commitment; a new ledger record for the remaining
+           paid time; seal on every new holder (which drops the old generation);
+        5. republish the DHT records and save the progress file.
+        """
+        state = self.state(name)
+        if not state.sealed:
+            raise UploadError(f"dataset {name!r} is not completely shared yet; finish `share`")
+        points = {h.point: h.address for h in state.holders}
+        try:
+            p = plan(points, lost, replacements, state.t, unusable)
+        except RecoveryError as exc:
+            raise UploadError(f"cannot recover {name!r}: {exc}") from exc
+        old = {h.point: h for h in state.holders}
+        new_holders = [old[pt] if old[pt].address == addr else self._holder(addr, pt)
+                       for pt, addr in sorted(p.holders.items())]
+        new_gen = state.gen + 1
+        participants = {str(pt): old[pt].key for pt in p.participants}
+        self._on_all(new_holders, "expect", lambda h: {
+            "dataset": name, "gen": new_gen, "t": state.t, "point": h.point,
+            "participants": participants, "chunk_count": state.chunk_count})
+        targets = [asdict(h) for h in new_holders]
+        self._on_all([old[pt] for pt in p.participants], "reshare", lambda h: {
+            "dataset": name, "gen": state.gen, "new_gen": new_gen, "point": h.point,
+            "participants": p.participants, "t": state.t, "targets": targets})
+        replies = self._on_all(new_holders, "commitment", lambda h: {
+            "dataset": name, "gen": new_gen, "chunk_count": state.chunk_count})
+        commitments = [bytes.fromhex(replies[h.point]["commitment"]) for h in new_holders]
+        remaining = max(1, state.expires_at - int(self.ledger.w3.eth.get_block("latest")
+                                                  ["timestamp"]))
+        updated = DatasetState(name, new_gen, state.t, state.chunk_rows, state.schema,
+                               state.source, new_holders, {str(h.point): {} for h in new_holders},
+                               state.chunk_count, state.rows)
+        self._post_and_seal(updated, bytes.fromhex(Schema.from_dict(state.schema).digest()),
+                            remaining,
+                            Timings(), commitments)
+        updated.save(self._state_path(name))
+        return updated
+
+    def refresh(self, name: str) -> DatasetState:
+        """Proactive refresh: the same holders get fresh shares of the same data."""
+        return self.recover(name, [], [])
+
+    def repair(self, name: str) -> list[str]:
+        """Find holders whose files fail their checksums and re-share onto them; their addresses.
+
+        A holder that cannot be reached is not repaired here: use `recover` to replace it.
+        """
+        state = self.state(name)
+        bad = []
+        for h in state.holders:
+            with self._connect(h) as conn:
+                corrupt = conn.request("verify", dataset=name, gen=state.gen)[0]["corrupt"]
+            if corrupt:
+                bad.append(h.address)
+        if bad:
+            self.recover(name, [], [], unusable=bad)
+        return bad
+
+
+def _owner_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--home", type=click.Path(path_type=Path, file_okay=False),
+                     default=Path(".enigma-owner"), show_default=True,
+                     help="The owner's key (owner.key) and progress files."),
+        click.option("--rpc", default="http://127.0.0.1:8545", show_default=True),
+        click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False,
+                                                     exists=True),
+                     default=Path("deployment.json"), show_default=True),
+        click.option("--account", help="Ledger account the chain has unlocked (dev chains)."),
+        click.option("--key-env", help="Environment variable holding a hex private key."),
+        click.option("--bootstrap", multiple=True, help="HOST:PORT of a DHT node."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _open_owner(home: Path, rpc: str, deployment: Path, account: str | None,
+                key_env: str | None, bootstrap: tuple[str, ...]) -> Owner:
+    if (account is None) == (key_env is None):
+        raise click.UsageError("give exactly one of --account ADDRESS or --key-env VARIABLE")
+    payer: str | bytes = account or bytes.fromhex(
+        os.environ.get(key_env or "", "").removeprefix("0x"))
+    peers = []
+    for item in bootstrap:
+        h, sep, p = item.rpartition(":")
+        if not sep or not p.isdigit():
+            raise click.BadParameter(f"--bootstrap {item!r} is not HOST:PORT")
+        peers.append((h, int(p)))
+    try:
+        return Owner.open(home, rpc, deployment, payer, peers)
+    except (LedgerError, DhtError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _count_rows(path: Path) -> int:
+    """Rows in a table file, for the progress bar (a newline count for CSV)."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    lines = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            lines += block.count(b"\n")
+    return max(0, lines - 1)
+
+
+@click.command("share")
+@click.argument("data", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--schema", "schema_path", type=click.Path(path_type=Path, exists=True),
+              required=True, help="The dataset's schema (YAML).")
+@click.option("--name", help="Dataset name; default: the file name without extension.")
+@click.option("-t", "threshold", default=1, show_default=True, type=int,
+              help="Any t holders learn nothing; t + 1 reconstruct.")
+@click.option("-n", "holders", default=3, show_default=True, type=int, help="Holders.")
+@click.option("--chunk-rows", default=1 << 16, show_default=True, type=int)
+@click.option("--holder", "chosen", multiple=True, help="Ledger address of a holder to use "
+              "instead of drawing (repeat n times).")
+@click.option("--duration", default=DEFAULT_DURATION, show_default=True, type=int,
+              help="Seconds of storage to pay for.")
+@_owner_options
+def share_command(data: Path, schema_path: Path, name: str | None, threshold: int,
+                  holders: int, chunk_rows: int, chosen: tuple[str, ...], duration: int,
+                  **owner_args: Any) -> None:
+    """Share a CSV or Parquet table t-of-n into the network and record it on the ledger."""
+    try:
+        schema = Schema.load(schema_path)
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from exc
+    name = name or data.stem
+    with _open_owner(**owner_args) as owner, click.progressbar(
+            length=_count_rows(data), label=f"sharing {name}", file=click.get_text_stream("stderr"),
+            show_pos=True) as bar:
+        try:
+            result = owner.share(data, schema, name, t=threshold, n=holders,
+                                 chunk_rows=chunk_rows, holders=list(chosen) or None,
+                                 duration=duration, progress=bar.update)
+        except (UploadError, ServiceError, LedgerError, DhtError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps({"dataset": result.name, "ledger_id": result.ledger_id,
+                           "rows": result.rows, "chunks": result.chunks,
+                           "holders": [h.address for h in result.holders],
+                           "seconds": result.timings}))
+
+
+def dataset_group() -> click.Group:
+    """`enigma dataset collect|recover|refresh|repair`: look after a shared dataset."""
+
+    @click.group("dataset")
+    def dataset() -> None:
+        """Look after a dataset this owner shared: read it back, recover, refresh, repair."""
+
+    @dataset.command("collect")
+    @click.argument("name")
+    @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+                  help="CSV file to write the reconstructed table to.")
+    @_owner_options
+    def collect(name: str, out: Path, **owner_args: Any) -> None:
+        """Reconstruct the dataset from its holders into a CSV file (owner only)."""
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        with _open_owner(**owner_args) as owner:
+            try:
+                values = owner.collect(name)
+            except (UploadError, ServiceError, shamir.ShamirError) as exc:
+                raise click.ClickException(str(exc)) from exc
+        pacsv.write_csv(pa.table({k: np.asarray(v) for k, v in values.items()}), out)
+        click.echo(f"dataset: {name} written to {out}")
+
+    @dataset.command("recover")
+    @click.argument("name")
+    @click.option("--lost", multiple=True, required=True, help="Ledger address of a lost holder.")
+    @click.option("--replacement", multiple=True, required=True,
+                  help="Ledger address of its replacement (same order as --lost).")
+    @_owner_options
+    def recover(name: str, lost: tuple[str, ...], replacement: tuple[str, ...],
+                **owner_args: Any) -> None:
+        """Replace lost holders by resharing among the others (no reconstruction)."""
+        with _open_owner(**owner_args) as owner:
+            try:
+                state = owner.recover(name, lost, replacement)
+            except (UploadError, ServiceError, LedgerError) as exc:
+                raise click.ClickException(str(exc)) from exc
+        click.echo(f"dataset: {name} generation {state.gen} on "
+                   f"{[h.address for h in state.holders]}, ledger record {state.ledger_id}")
+
+    @dataset.command("refresh")
+    @click.argument("name")
+    @_owner_options
+    def refresh(name: str, **owner_args: Any) -> None:
+        """Re-randomize every share of the dataset (proactive security)."""
+        with _open_owner(**owner_args) as owner:
+            try:
+                state = owner.refresh(name)
+            except (UploadError, ServiceError, LedgerError) as exc:
+                raise click.ClickException(str(exc)) from exc
+        click.echo(f"dataset: {name} refreshed to generation {state.gen}")
+
+    @dataset.command("repair")
+    @click.argument("name")
+    @_owner_options
+    def repair(name: str, **owner_args: Any) -> None:
+        """Check every holder's files and re-share onto those that fail."""
+        with _open_owner(**owner_args) as owner:
+            try:
+                bad = owner.repair(name)
+            except (UploadError, ServiceError, LedgerError) as exc:
+                raise click.ClickException(str(exc)) from exc
+        click.echo(f"dataset: repaired {bad}" if bad else "dataset: every holder is healthy")
+
+    return dataset
+
+
+dataset_command = dataset_group()

@@ -1,0 +1,280 @@
+"""The node service protocol: requests and replies over one authenticated, encrypted channel.
+
+An owner (uploading, collecting, coordinating a recovery) or another node (sending its
+part of a reshare) talks to a node's service port. Why not a quorum `Mesh`: a mesh is a
+fixed set of parties known in advance, each listening on its own port for one session;
+a storage node serves any number of clients, one after another and at once, on one port,
+and learns who the client is from the connection itself.
+
+A connection, in order:
+
+  1. dialer -> node   PREFACE = b"ENIGMA-SVC/1" + 4 zero bytes | dialer's Ed25519 key (32)
+  2. the SIGMA handshake of `enigma.net.handshake` (node = party 0, dialer = party 1) in the
+     session `SERVICE_SESSION`: the dialer proves it holds the key it announced, the node
+     proves it holds the key the ledger registered for it; channel keys are fresh (X25519)
+  3. dialer -> node   request  = frames [JSON header, array payloads...]
+  4. node -> dialer   reply    = frames [JSON header, array payloads...]; 3-4 repeat
+
+A header is `{"op": ..., fields..., "arrays": [{"dtype", "shape"}, ...]}`; a reply is
+`{"ok": true, ...}` or `{"ok": false, "error": kind, "message": text}`. Arrays travel as
+raw little-endian bytes (numeric dtypes only; never pickle), checked against their
+declared shape before use. The announced key in step 1 is only a claim: the handshake
+fails unless the dialer signs the transcript with it, so after step 2 the node knows the
+key of who it talks to, and authorizes each request by that key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import select
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from enigma.net import handshake
+from enigma.net.channel import Channel
+from enigma.net.errors import NetError, PeerDisconnected, PeerTimeout
+from enigma.net.identity import Identity
+from enigma.net.transcript import session_id
+
+PREFACE_MAGIC = b"ENIGMA-SVC/1\x00\x00\x00\x00"
+PREFACE_SIZE = len(PREFACE_MAGIC) + 32
+SERVICE_SESSION = session_id(b"enigma.node.service.v1")
+NODE_PARTY, CLIENT_PARTY = 0, 1
+MAX_MESSAGE = 1 << 31
+_DTYPES = {"<u8", "<i8", "<f8", "|u1", "|b1"}
+
+Arrays = list[np.ndarray]
+Handler = Callable[[bytes, dict[str, Any], Arrays], tuple[dict[str, Any], Sequence[np.ndarray]]]
+
+
+class ServiceError(Exception):
+    """A request the node refused or could not serve; `kind` is machine-readable."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def encode(header: Mapping[str, Any], arrays: Sequence[np.ndarray] = ()) -> list[Any]:
+    """Frames of one message: the JSON header (describing the arrays), then their bytes."""
+    arrays = [np.ascontiguousarray(a) for a in arrays]
+    body = dict(header)
+    body["arrays"] = [{"dtype": a.dtype.str, "shape": list(a.shape)} for a in arrays]
+    return [json.dumps(body, separators=(",", ":")).encode(), *arrays]
+
+
+def decode(frames: Sequence[memoryview], who: str) -> tuple[dict[str, Any], Arrays]:
+    """The header and arrays of one message, refusing anything that does not match its header."""
+    try:
+        header = json.loads(bytes(frames[0]))
+        specs = header.pop("arrays")
+        if not isinstance(header, dict) or not isinstance(specs, list):
+            raise ValueError("header is not an object with an 'arrays' list")
+    except (ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise ServiceError("malformed", f"{who} sent a malformed message header: {exc}") from exc
+    if len(specs) != len(frames) - 1:
+        raise ServiceError("malformed", f"{who} announced {len(specs)} arrays and sent "
+                                        f"{len(frames) - 1}")
+    arrays = []
+    for i, (spec, frame) in enumerate(zip(specs, frames[1:], strict=True)):
+        dtype, shape = spec.get("dtype"), spec.get("shape")
+        if dtype not in _DTYPES or not isinstance(shape, list) or not all(
+                isinstance(s, int) and s >= 0 for s in shape):
+            raise ServiceError("malformed", f"{who}: array {i} has dtype {dtype!r} and shape "
+                                            f"{shape!r}; only plain numeric arrays are accepted")
+        dt = np.dtype(dtype)
+        if int(np.prod(shape, dtype=np.int64)) * dt.itemsize != len(frame):
+            raise ServiceError("malformed", f"{who}: array {i} should be {shape} of {dtype}, "
+                                            f"got {len(frame)} bytes")
+        arrays.append(np.frombuffer(frame, dtype=dt).reshape(shape))
+    return header, arrays
+
+
+class Link:
+    """Drives one non-blocking `Channel` for a single-threaded request/response user.
+
+    The transport's channel has no thread of its own: its owner must pump incoming bytes
+    while it waits, and must wait for room when a send fills the socket. A `Mesh` does
+    that for a quorum; a Link does it for the one peer of a service connection.
+    """
+
+    def __init__(self, sock: socket.socket, keys: handshake.ChannelKeys, me: int,
+                 identity: Identity, peer_key: bytes, timeout: float) -> None:
+        self.timeout = timeout
+        self.channel = Channel(sock, keys, me, SERVICE_SESSION, identity, peer_key,
+                               MAX_MESSAGE, self._wait_writable)
+
+    def _poll(self, write: bool, timeout: float) -> bool:
+        """Wait up to `timeout` s; pump what arrived; True if the socket can take bytes."""
+        ch = self.channel
+        mask = (select.POLLIN if ch.readable else 0) | (select.POLLOUT if write else 0)
+        poller = select.poll()
+        poller.register(ch.fd, mask)
+        writable = False
+        for _fd, event in poller.poll(math.ceil(max(timeout, 0.0) * 1000)):
+            if event & (select.POLLIN | select.POLLHUP | select.POLLERR) and ch.readable:
+                ch.pump()
+            if event & (select.POLLOUT | select.POLLHUP | select.POLLERR):
+                writable = True
+        return writable
+
+    def _wait_writable(self, ch: Channel) -> None:
+        deadline = time.monotonic() + self.timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            if self._poll(True, remaining):
+                return
+        raise PeerTimeout(f"the peer accepted no data for {self.timeout:g} s: it stalled or "
+                          "the network to it is down", ch.peer)
+
+    def send(self, frames: Sequence[Any]) -> None:
+        self.channel.send(frames)
+
+    def recv(self, timeout: float) -> list[memoryview] | None:
+        """The next message; None if nothing came within `timeout` s (NetError if gone)."""
+        ch = self.channel
+        deadline = time.monotonic() + timeout
+        while not ch.has_item() and ch.readable:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._poll(False, remaining)
+        item = ch.next_item()
+        return item if isinstance(item, list) else None
+
+    def close(self, grace: float = 0.5) -> None:
+        """Say goodbye, take what the peer still sends for up to `grace` s, disconnect."""
+        ch = self.channel
+        ch.shutdown_send()
+        deadline = time.monotonic() + grace
+        while ch.readable and (remaining := deadline - time.monotonic()) > 0:
+            self._poll(False, remaining)
+        ch.close()
+
+
+class Connection:
+    """A client's connection to one node's service port."""
+
+    def __init__(self, link: Link, node_key: bytes, where: str, timeout: float) -> None:
+        self._link = link
+        self.node_key = node_key
+        self.where = where
+        self.timeout = timeout
+
+    @classmethod
+    def open(cls, host: str, port: int, identity: Identity, node_key: bytes,
+             timeout: float = 60.0) -> Connection:
+        """Dial a node and authenticate both ways (steps 1-2 of the module docstring)."""
+        where = f"node {node_key.hex()[:16]}... at {host}:{port}"
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as exc:
+            why = exc.strerror or exc
+            raise ServiceError("unreachable", f"cannot connect to {where}: {why}; "
+                                              "is the node running?") from exc
+        try:
+            sock.sendall(PREFACE_MAGIC + identity.public_key)
+            keys = handshake.dial(sock, CLIENT_PARTY, NODE_PARTY, identity, node_key,
+                                  SERVICE_SESSION)
+        except (NetError, OSError) as exc:
+            sock.close()
+            raise ServiceError("handshake", f"handshake with {where} failed: {exc}") from exc
+        return cls(Link(sock, keys, CLIENT_PARTY, identity, node_key, timeout), node_key, where,
+                   timeout)
+
+    def request(self, op: str, arrays: Sequence[np.ndarray] = (),
+                **fields: Any) -> tuple[dict[str, Any], Arrays]:
+        """Send one request and wait for its reply; ServiceError if the node refused it."""
+        try:
+            self._link.send(encode({"op": op, **fields}, arrays))
+            frames = self._link.recv(self.timeout)
+        except NetError as exc:
+            raise ServiceError("connection", f"{op} to {self.where}: {exc}") from exc
+        if frames is None:
+            raise ServiceError("timeout", f"{self.where} did not answer {op} within "
+                                          f"{self.timeout:g} s")
+        header, out = decode(frames, self.where)
+        if not header.get("ok"):
+            raise ServiceError(str(header.get("error", "refused")),
+                               f"{self.where} refused {op}: {header.get('message', '')}")
+        return header, out
+
+    def close(self) -> None:
+        self._link.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _read_preface(sock: socket.socket) -> bytes:
+    buf = b""
+    while len(buf) < PREFACE_SIZE:
+        part = sock.recv(PREFACE_SIZE - len(buf))
+        if not part:
+            raise PeerDisconnected("a client closed the connection before its preface")
+        buf += part
+    if buf[:len(PREFACE_MAGIC)] != PREFACE_MAGIC:
+        raise ServiceError("handshake", "a client is not speaking the enigma node service v1")
+    return buf[len(PREFACE_MAGIC):]
+
+
+def accept(sock: socket.socket, identity: Identity, timeout: float) -> tuple[Link, bytes]:
+    """The node's side of steps 1-2: the link and the client's proven public key."""
+    sock.settimeout(timeout)
+    client = _read_preface(sock)
+    keys = handshake.accept(sock, NODE_PARTY, identity,
+                            lambda party: client if party == CLIENT_PARTY else None,
+                            SERVICE_SESSION)
+    return Link(sock, keys, NODE_PARTY, identity, client, timeout), client
+
+
+def serve(link: Link, client: bytes, handler: Handler, stopping: Callable[[], bool],
+          idle: float = 600.0, poll: float = 0.5) -> None:
+    """Answer requests on one channel until the client leaves, idles or the node stops.
+
+    A request being handled when the node is told to stop is finished and answered
+    first: stopping is checked only between requests.
+    """
+    who = f"client {client.hex()[:16]}..."
+    waited = 0.0
+    try:
+        while not stopping() and waited < idle:
+            frames = link.recv(poll)
+            if frames is None:
+                waited += poll
+                continue
+            waited = 0.0
+            try:
+                header, arrays = decode(frames, who)
+                reply, out = handler(client, header, arrays)
+                reply = {"ok": True, **reply}
+            except ServiceError as exc:
+                reply, out = {"ok": False, "error": exc.kind, "message": str(exc)}, []
+            link.send(encode(reply, out))
+    except NetError:
+        return
+    finally:
+        link.close()
+
+
+def format_endpoint(host: str, port: int, dht_port: int | None) -> str:
+    """What a node registers on the ledger: its service address and, if any, its DHT port."""
+    return f"{host}:{port}" + (f" dht={dht_port}" if dht_port else "")
+
+
+def parse_endpoint(text: str) -> tuple[str, int, int | None]:
+    """(host, service port, DHT port or None) from a ledger endpoint string."""
+    addr, _, rest = text.strip().partition(" ")
+    host, sep, port = addr.rpartition(":")
+    dht = rest.removeprefix("dht=") if rest.startswith("dht=") else ""
+    if not sep or not port.isdigit() or (rest and not dht.isdigit()):
+        raise ServiceError("endpoint", f"endpoint {text!r} is not 'HOST:PORT' or "
+                                       "'HOST:PORT dht=PORT'")
+    return host, int(port), int(dht) if dht else None

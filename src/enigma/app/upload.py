@@ -1,0 +1,257 @@
+"""From a table (CSV, Parquet, DataFrame) to encoded, Shamir-shared chunks of rows.
+
+The owner's pipeline before anything leaves the machine: read the rows in blocks,
+check every value against the schema, encode it into the field, cut the rows into
+chunks of `chunk_rows`, and share each chunk t-of-n. Each step is vectorized over whole
+columns; measured on 10^6 rows x 5 columns (bench/bench_share.py, docs/node.md).
+
+Why pyarrow's CSV reader: it parses in C++ with several threads at hundreds of MB/s,
+streams in blocks (a table larger than memory never has to be loaded), converts each
+column straight to its type, and gives Parquet with the same API. `np.loadtxt` is about
+30x slower here, and Python's `csv` module about 10x. pyarrow's errors name the column
+but not the row, so on a parse error the file is scanned again with the `csv` module
+(only then, and only up to the bad line) to say which line and column are wrong.
+
+The schema is `enigma.lang.schema.Schema` (the analyst's checker reads the same file):
+each column gives its kind, range or levels, missing-value rule and field encoding. The
+fast path here applies the same rules as `Schema.validate` (which reads cell by cell
+with the `csv` module, too slow for 10^6 rows); on a malformed file it defers to
+`Schema.validate` for the row and column to report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from enigma.field import PRG, EncodingError, Field
+from enigma.lang.schema import Column, Schema
+from enigma.sharing import shamir
+
+
+class UploadError(ValueError):
+    """Input that cannot be shared as it is; says where (file, row, line, column) and why."""
+
+    def __init__(self, message: str, row: int | None = None, column: str | None = None) -> None:
+        super().__init__(message)
+        self.row = row
+        self.column = column
+
+
+@dataclass
+class Timings:
+    """Seconds spent in each phase of an upload (what the benchmark reports)."""
+
+    parse: float = 0.0
+    encode: float = 0.0
+    share: float = 0.0
+    send: float = 0.0
+    ledger: float = 0.0
+    dht: float = 0.0
+    seal: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, float]:
+        out = {k: round(v, 4) for k, v in vars(self).items() if isinstance(v, float)}
+        out.update({k: round(v, 4) for k, v in self.extra.items()})
+        return out
+
+
+@dataclass(frozen=True)
+class EncodedChunk:
+    """Rows first_row .. first_row + rows - 1 of the table, encoded: column -> (rows, 2)."""
+
+    index: int
+    first_row: int
+    rows: int
+    columns: dict[str, np.ndarray]
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+def _arrow_type(column: Column) -> pa.DataType:
+    """Numbers parse in C++; booleans and categories come as dictionaries of their texts."""
+    if column.kind == "int":
+        return pa.int64()
+    if column.kind == "fixed":
+        return pa.float64()
+    return pa.dictionary(pa.int32(), pa.string())
+
+
+def _check_header(where: str, header: Sequence[str], schema: Schema) -> None:
+    missing = [n for n in schema.names if n not in header]
+    extra = [n for n in header if n not in schema.names]
+    if missing or extra:
+        raise UploadError(
+            f"{where}: the columns do not match the schema: missing {missing}, not in the "
+            f"schema {extra}; rename the columns or describe them in the schema",
+            row=0, column=(missing or extra)[0])
+
+
+def _diagnose_csv(path: Path, schema: Schema, exc: Exception) -> UploadError:
+    """The first cell that `Schema.validate` refuses, for a file pyarrow could not read."""
+    violations = schema.validate(path)
+    if not violations:
+        return UploadError(f"{path}: {exc}")
+    first = violations[0]
+    more = f" ({len(violations) - 1} more: run `enigma schema validate`)" if len(
+        violations) > 1 else ""
+    return UploadError(f"{path}: {first}{more}", first.row,
+                       None if first.column == "*" else first.column)
+
+
+def _batches(source: Any, schema: Schema, chunk_rows: int
+             ) -> tuple[str, Iterator[pa.RecordBatch], Path | None]:
+    """Record batches of the schema's columns from a path or an in-memory table."""
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if not path.is_file():
+            raise UploadError(f"{path}: no such file")
+        if path.suffix.lower() in (".parquet", ".pq"):
+            pf = pq.ParquetFile(path)
+            _check_header(str(path), pf.schema_arrow.names, schema)
+            return str(path), pf.iter_batches(batch_size=chunk_rows,
+                                              columns=list(schema.names)), None
+        convert = pacsv.ConvertOptions(
+            column_types={c.name: _arrow_type(c) for c in schema.columns},
+            include_columns=list(schema.names), null_values=[""], strings_can_be_null=True,
+            quoted_strings_can_be_null=False)
+        try:
+            reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=8 << 20),
+                                    convert_options=convert)
+        except pa.ArrowInvalid as exc:
+            raise _diagnose_csv(path, schema, exc) from exc
+        _check_header(str(path), reader.schema.names, schema)
+        return str(path), iter(reader), path
+    try:
+        table = source if isinstance(source, pa.Table) else pa.table(source)
+    except (TypeError, ValueError, pa.ArrowException) as exc:
+        raise UploadError(f"cannot read a table from {type(source).__name__}: {exc}; pass a CSV "
+                          "or Parquet path, a pandas DataFrame, a pyarrow Table or a dict of "
+                          "arrays") from exc
+    _check_header("the table", table.column_names, schema)
+    return "the table", iter(table.select(list(schema.names)).to_batches(chunk_rows)), None
+
+
+def _fill_missing(col: Column, array: pa.Array, where: str, first_row: int) -> pa.Array:
+    """Apply the column's missing-value rule to empty cells (refuse: name the first)."""
+    if not array.null_count:
+        return array
+    if col.missing == "refuse":
+        i = int(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))[0])
+        row = first_row + i + 1
+        raise UploadError(f"{where}: row {row}, column {col.name!r}: empty cell, and the schema "
+                          "says `missing: refuse` (fill the cell, or set `missing: zero` or "
+                          "`missing: fill`)", row, col.name)
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(pa.string())
+        return array.fill_null(str(col.fill))
+    return array.fill_null(pa.scalar(float(col.fill or 0)).cast(array.type))
+
+
+def _words_to_codes(col: Column, array: pa.Array, codes: dict[str, int], expected: str,
+                    where: str, first_row: int) -> np.ndarray:
+    """Dictionary-encoded texts to integers via a table of the few distinct words."""
+    if not pa.types.is_dictionary(array.type):
+        array = array.cast(pa.string()).dictionary_encode()
+    words = [str(w).strip() for w in array.dictionary.to_pylist()]
+    table = np.array([codes.get(w, -1) for w in words], dtype=np.int64)
+    ints = table[array.indices.to_numpy(zero_copy_only=False)]
+    bad = np.flatnonzero(ints < 0)
+    if bad.size:
+        i = int(bad[0])
+        row = first_row + i + 1
+        raise UploadError(f"{where}: row {row}, column {col.name!r}: {array[i].as_py()!r} is "
+                          f"{expected}; fix the value or the schema", row, col.name)
+    return ints
+
+
+def _to_integers(col: Column, array: pa.Array, where: str, first_row: int) -> np.ndarray:
+    """The column as the int64 integers of its encoding; UploadError names the row if not."""
+    array = _fill_missing(col, array, where, first_row)
+    if col.kind == "category":
+        return _words_to_codes(col, array, {v: k for k, v in enumerate(col.levels)},
+                               f"not one of the levels {list(col.levels)}", where, first_row)
+    if col.kind == "bool":
+        return _words_to_codes(col, array, {col.false_text: 0, col.true_text: 1},
+                               f"neither {col.true_text!r} nor {col.false_text!r}", where,
+                               first_row)
+    try:
+        return col.encoding.to_integers(array.to_numpy(zero_copy_only=False))
+    except EncodingError as exc:
+        row = first_row + (exc.index or 0) + 1
+        why = str(exc).replace(f" at index {exc.index}", "")
+        raise UploadError(f"{where}: row {row}, column {col.name!r}: {why}; fix the value or "
+                          "widen the schema's range", row, col.name) from exc
+
+
+def read_chunks(source: Any, schema: Schema, field: Field, chunk_rows: int = 1 << 16,
+                timings: Timings | None = None) -> Iterator[EncodedChunk]:
+    """Validated, encoded chunks of `chunk_rows` rows (the last may be shorter).
+
+    Rows are numbered from 1 (the header excluded), as `enigma schema validate` does. A
+    schema that states `rows:` must match the table's row count.
+    """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
+    timings = timings or Timings()
+    where, batches, csv_path = _batches(source, schema, chunk_rows)
+    pending: dict[str, list[np.ndarray]] = {c.name: [] for c in schema.columns}
+    held, first_row, index = 0, 0, 0
+    while True:
+        t0 = time.perf_counter()
+        try:
+            batch = next(batches, None)
+        except pa.ArrowInvalid as exc:
+            if csv_path is not None:
+                raise _diagnose_csv(csv_path, schema, exc) from exc
+            raise UploadError(f"{where}: {exc}") from exc
+        timings.parse += time.perf_counter() - t0
+        if batch is not None:
+            t0 = time.perf_counter()
+            for col in schema.columns:
+                pending[col.name].append(_to_integers(
+                    col, batch.column(batch.schema.get_field_index(col.name)), where,
+                    first_row + held))
+            held += batch.num_rows
+            timings.encode += time.perf_counter() - t0
+        while held >= chunk_rows or (batch is None and held > 0):
+            t0 = time.perf_counter()
+            take = min(held, chunk_rows)
+            columns = {}
+            for name, parts in pending.items():
+                joined = np.concatenate(parts) if len(parts) > 1 else parts[0]
+                columns[name] = field.from_int64(joined[:take])
+                pending[name] = [joined[take:]] if take < held else []
+            held -= take
+            timings.encode += time.perf_counter() - t0
+            yield EncodedChunk(index, first_row, take, columns)
+            first_row += take
+            index += 1
+        if batch is None:
+            if schema.rows is not None and first_row != schema.rows:
+                raise UploadError(f"{where} has {first_row} rows; the schema says rows: "
+                                  f"{schema.rows}", row=first_row)
+            return
+
+
+def share_chunk(field: Field, chunk: EncodedChunk, t: int, n: int,
+                prg: PRG | None = None) -> list[dict[str, np.ndarray]]:
+    """Shamir shares of every column of a chunk; element j-1 goes to the holder at point j."""
+    prg = prg or PRG()
+    per_column = {name: shamir.share(field, x, t, n, prg) for name, x in chunk.columns.items()}
+    return [{name: s[j] for name, s in per_column.items()} for j in range(n)]
+
+
+def decode_columns(field: Field, schema: Schema,
+                   columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Reconstructed field columns back to values, as the schema's encodings say."""
+    return {c.name: c.encoding.decode(field, columns[c.name]) for c in schema.columns}
