@@ -140,10 +140,11 @@ class Pairwise:
                 mask = random_chunks(n, bfv.bounds.mask_bits, self.prg)
                 mask_res = bfv.residues(mask)
                 for i, inst in enumerate(bfv.instances):
-                    prod = _multiply(inst, u_ct[i], inst.encode(v_res[c][i]))
-                    masked = self.peer_keys[p].encryptors[i].encrypt(inst.encode(mask_res[i]))
-                    inst.evaluator.add_inplace(prod, masked)
-                    frames.append(flood(bfv, i, prod, self.prg))
+                    plain = inst.encode(v_res[c][i])
+                    out = self.peer_keys[p].encryptors[i].encrypt(inst.encode(mask_res[i]))
+                    if not plain.is_zero():  # SEAL refuses a product by zero (transparent)
+                        inst.evaluator.add_inplace(out, _multiply(inst, u_ct[i], plain))
+                    frames.append(flood(bfv, i, out, self.prg))
                 block = share[c * n:(c + 1) * n]
                 F.sub(block, reduce_chunks(mask, F), out=block)
             self.channel.send(p, *frames)

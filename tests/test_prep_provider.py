@@ -1,0 +1,96 @@
+"""The HE provider between 3 real processes: what it hands out is opened and checked.
+
+One run produces everything (keys, a triple batch, a bit batch, masks) and an
+online computation on top, because each batch is 16384 slots of real BFV
+work; the tests then check the opened values against numpy and Python ints.
+"""
+
+import numpy as np
+import pytest
+
+from enigma.field import Field
+from enigma.mpc import comparison as cmp
+from enigma.mpc.runner import run_local
+from enigma.prep.provider import HEProviderFactory
+
+F = Field()
+XS = np.array([0, 1, -1, 2, -2, 255, 256, -256, 524287, -524288, 1000, -77], dtype=np.int64)
+YS = np.array([3, -5, 7, 0, 2**20, -(2**20), 9, 11, -13, 17, 1, 1], dtype=np.int64)
+
+
+def _open(e, share):
+    (value,) = e.open(e.secret(share))
+    return value
+
+
+def everything(e, xs: np.ndarray, ys: np.ndarray) -> dict:
+    """Open what the provider makes, then compute with it; MAC-check every opening."""
+    p = e.provider
+    t = p.triples(1000)
+    out = {"a": _open(e, t.a), "b": _open(e, t.b), "c": _open(e, t.c)}
+    out["bits"] = _open(e, p.random_bits(500))
+    masks = p.input_masks(1, 40)
+    out["mask"], out["mask_clear"] = _open(e, masks.r), masks.clear
+    d = p.digit_masks(6, 7, 20, 2)
+    out["therm"], out["dlow"], out["dhigh"] = _open(e, d.thermometer), _open(e, d.low), \
+        _open(e, d.high)
+    tm = p.trunc_masks(6, 5, 20)
+    out["tlow"], out["thigh"] = _open(e, tm.low), _open(e, tm.high)
+    e.check()
+    x = e.input(0, F.from_int64(xs) if e.party == 0 else None, xs.size)
+    y = e.input(2, F.from_int64(ys) if e.party == 2 else None, ys.size)
+    out["prod"] = e.output(x * y, 0)
+    out["ltz"] = e.output(cmp.ltz(e, x, bits=21), 0)
+    out["eqz"] = e.output(cmp.eqz(e, x, bits=21), 0)
+    out["produced"] = dict(p.produced)
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return run_local(everything, args=(XS, YS), provider_factory=HEProviderFactory(),
+                     timeout=240, deadline=400, engine_kwargs={"digit_bits": 2})
+
+
+def test_triples_satisfy_c_equals_ab_and_their_macs_check(runs):
+    r = runs[0]
+    a, b, c = (F.to_ints(r[k]) for k in "abc")
+    assert all(int(ci) == int(ai) * int(bi) % F.p for ai, bi, ci in zip(a, b, c, strict=True))
+    assert len(set(a.tolist())) == 1000  # uniform field elements do not repeat
+    assert all(np.array_equal(runs[0][k], other[k]) for other in runs[1:] for k in "abc")
+
+
+def test_random_bits_are_bits_and_both_values_occur(runs):
+    bits = F.to_int64(runs[0]["bits"])
+    assert set(bits.tolist()) == {0, 1}
+    assert 150 < int(bits.sum()) < 350  # 500 fair bits: 250 +- 4.5 sigma
+
+
+def test_input_mask_is_known_to_its_owner_only(runs):
+    assert runs[0]["mask_clear"] is None and runs[2]["mask_clear"] is None
+    assert np.array_equal(runs[1]["mask"], runs[1]["mask_clear"])
+
+
+def test_digit_masks_are_thermometer_codes_of_the_low_bits(runs):
+    r = runs[0]
+    therm = F.to_int64(r["therm"])  # (6, 4 digits, 3 levels)
+    low, high = F.to_int64(r["dlow"]), F.to_int64(r["dhigh"])
+    assert therm.shape == (6, 4, 3)
+    assert np.all(np.diff(therm, axis=-1) <= 0) and set(np.unique(therm)) <= {0, 1}
+    digits = therm.sum(axis=-1)
+    assert np.array_equal((digits * (4 ** np.arange(4))).sum(axis=1), low)
+    assert np.all(low < 2**7) and np.all(digits[:, 3] <= 1)  # 7 bits: the top digit has one
+    assert np.all((high >= 0) & (high < 2**(20 + 40 - 7)))
+
+
+def test_trunc_masks_lie_in_their_ranges(runs):
+    low, high = F.to_int64(runs[0]["tlow"]), F.to_int64(runs[0]["thigh"])
+    assert np.all((low >= 0) & (low < 32)) and np.all((high >= 0) & (high < 2**55))
+
+
+def test_the_engine_computes_correctly_with_this_provider(runs):
+    r = runs[0]
+    assert F.to_int64(r["prod"]).tolist() == (XS * YS).tolist()
+    assert F.to_int64(r["ltz"]).tolist() == (XS < 0).astype(int).tolist()
+    assert F.to_int64(r["eqz"]).tolist() == (XS == 0).astype(int).tolist()
+    assert r["produced"]["triples"] % 16384 == 0 and r["produced"]["bits"] >= 16384
