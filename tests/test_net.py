@@ -40,7 +40,7 @@ from enigma.net import (
     TruncatedFrame,
     local_quorum,
 )
-from enigma.net.channel import CHUNK, HEADER, TAG_SIZE
+from enigma.net.channel import CHUNK, HEADER, INLINE, TAG_SIZE
 from enigma.net.handshake import FINISH_SIZE, HELLO_SIZE
 
 CTX = mp.get_context("spawn")
@@ -143,7 +143,8 @@ def echo_quorum():
 
 
 frame_sizes = st.lists(
-    st.sampled_from([0, 1, 2, 7, 1000, CHUNK // 16 - 1, CHUNK // 16, CHUNK // 16 + 1, 200_000]),
+    st.sampled_from([0, 1, 2, 7, 1000, INLINE // 16, INLINE // 16 + 1,
+                     CHUNK // 16 - 1, CHUNK // 16, CHUNK // 16 + 1, 200_000]),
     min_size=1, max_size=4,
 )
 
