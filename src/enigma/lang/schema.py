@@ -85,7 +85,7 @@ class Column:
         replaced in the returned array by a valid placeholder, so callers must
         not use the values when the list is not empty.
         """
-        arr = np.asarray([t.strip() for t in texts], dtype=str)
+        arr = np.strings.strip(np.asarray(texts, dtype=str))
         violations: list[Violation] = []
         empty = arr == ""
         if empty.any():
@@ -364,7 +364,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _read_cells(path: str | Path) -> tuple[list[str], dict[str, list[str]], list[Violation]]:
+def _read_cells(path: str | Path) -> tuple[list[str], dict[str, Sequence[str]], list[Violation]]:
     """The header and each column's cells; short or long rows become violations."""
     try:
         with open(path, newline="") as fh:
@@ -373,12 +373,14 @@ def _read_cells(path: str | Path) -> tuple[list[str], dict[str, list[str]], list
             rows = list(reader)
     except OSError as exc:
         raise SchemaError(f"cannot read {path}: {exc.strerror}") from exc
-    violations = [Violation(i + 1, "*", f"the row has {len(r)} cells, the header {len(header)}")
-                  for i, r in enumerate(rows) if len(r) != len(header)]
     width = len(header)
-    rows = [r[:width] + [""] * (width - len(r)) for r in rows]
-    cells = {name: [r[j] for r in rows] for j, name in enumerate(header)}
-    return header, cells, violations
+    ragged = [i for i, r in enumerate(rows) if len(r) != width]
+    violations = [Violation(i + 1, "*", f"the row has {len(rows[i])} cells, the header {width}")
+                  for i in ragged]
+    for i in ragged:
+        rows[i] = rows[i][:width] + [""] * (width - len(rows[i]))
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
+    return header, dict(zip(header, columns, strict=True)), violations
 
 
 def _round_out(lo: float, hi: float) -> tuple[float, float]:
