@@ -243,3 +243,7 @@ def test_cli_check_accepts_and_refuses(tmp_path) -> None:
     bad = runner.invoke(main, ["check", str(leak), "--schema", schema])
     assert bad.exit_code == 1
     assert f"{leak}:4:19: print() of a private value" in bad.output
+    tree = runner.invoke(main, ["check", str(CORPUS / "valid" / "oblivious_if.py"), "--schema",
+                                schema, "--ast"])
+    assert tree.exit_code == 0
+    assert "Select() @" in tree.output and "output band : private int column" in tree.output

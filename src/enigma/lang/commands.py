@@ -10,6 +10,7 @@ import click
 from .checker import check_file
 from .errors import SchemaError, ScriptError
 from .schema import Schema, infer_schema
+from .syntax import format_tree
 
 
 @click.group("schema")
@@ -61,7 +62,8 @@ def validate(schema_path: str, csv_path: str) -> None:
                 type=click.Path(exists=True, dir_okay=False))
 @click.option("--schema", "schema_path", required=True,
               type=click.Path(exists=True, dir_okay=False), help="The dataset's YAML schema.")
-def check(scripts: tuple[str, ...], schema_path: str) -> None:
+@click.option("--ast", "show_ast", is_flag=True, help="Print each script's typed AST.")
+def check(scripts: tuple[str, ...], schema_path: str, show_ast: bool) -> None:
     """Check analysis SCRIPTS against a schema: refuse any private value that could leak."""
     try:
         described = Schema.load(schema_path)
@@ -78,5 +80,7 @@ def check(scripts: tuple[str, ...], schema_path: str) -> None:
         click.echo(f"{path}: ok, {len(checked.outputs)} result(s) for the owner")
         for out in checked.outputs:
             click.echo(f"  reveal {out.name!r}: {out.type}")
+        if show_ast:
+            click.echo(format_tree(checked))
     if failed:
         sys.exit(1)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ast
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 from .errors import ScriptError
 
@@ -599,3 +599,41 @@ def _check_recursion(tree: ast.Module, filename: str) -> None:
 
     for name in defs:
         visit(name, [name])
+
+
+def format_tree(script: Script) -> str:
+    """The typed AST as indented text, one node a line with its position and type (for reading)."""
+    lines: list[str] = []
+
+    def visit(node: object, depth: int, role: str) -> None:
+        if isinstance(node, tuple):
+            for item in node:
+                visit(item, depth, role)
+            return
+        if not isinstance(node, Node):
+            return
+        plain = [f"{f.name}={getattr(node, f.name)!r}" for f in fields(node)
+                 if f.name not in ("line", "col", "type", "name" if isinstance(node, Function)
+                                   else "")
+                 and isinstance(getattr(node, f.name), str | int | float | bool)]
+        if isinstance(node, FuncCall):
+            plain.append(f"func={node.func.name}")
+        if isinstance(node, Function):
+            plain = [f"name={node.name!r}", "params=" + ", ".join(
+                f"{p.name}: {p.type}" for p in node.params), f"returns={node.returns}"]
+        typed = f" : {node.type}" if isinstance(node, Expr) else ""
+        lines.append(f"{'  ' * depth}{role}{type(node).__name__}({', '.join(plain)}) "
+                     f"@{node.line}:{node.col}{typed}")
+        if isinstance(node, Select):
+            for name, t in node.outputs:
+                lines.append(f"{'  ' * (depth + 1)}output {name} : {t}")
+        for f in fields(node):
+            value = getattr(node, f.name)
+            if f.name != "func" and isinstance(value, Node | tuple):
+                visit(value, depth + 1, f"{f.name}: ")
+
+    for fn in script.functions:
+        visit(fn, 0, "")
+    for stmt in script.body:
+        visit(stmt, 0, "")
+    return "\n".join(lines)
