@@ -1,0 +1,94 @@
+"""BFV over several plaintext primes: residues, CRT, flooding, and what a peer may send."""
+
+import math
+
+import numpy as np
+import pytest
+import seal
+from hypothesis import given
+from hypothesis import strategies as st
+
+from enigma.field import PRG, Field
+from enigma.prep import he
+
+F = Field()
+
+
+@pytest.fixture(scope="module")
+def bfv():
+    return he.BFV(F, 3)
+
+
+@pytest.fixture(scope="module")
+def keys(bfv):
+    return bfv.keygen()
+
+
+def test_plaintext_primes_cover_the_largest_masked_sum(bfv):
+    bound = 2 * ((F.p - 1) ** 2 + (1 << (2 * 127 + 40)))
+    assert bfv.plain_product > bound
+    assert all(s.t % (2 * he.POLY_DEGREE) == 1 and s.t < 2**60 for s in bfv.instances)
+    assert len({s.t for s in bfv.instances}) == len(bfv.instances) == 5
+
+
+@given(st.lists(st.integers(0, F.p - 1), min_size=1, max_size=40))
+def test_field_residues_match_python_integers(bfv, values):
+    residues = bfv.field_residues(F.from_ints(values))
+    for inst, r in zip(bfv.instances, residues, strict=True):
+        assert r.tolist() == [v % inst.t for v in values]
+
+
+@given(st.lists(st.integers(0, 2**296), min_size=1, max_size=40))
+def test_crt_reconstructs_the_integer_mod_p(bfv, values):
+    residues = [np.array([v % s.t for v in values], dtype=np.uint64) for s in bfv.instances]
+    got = F.to_ints(bfv.reconstruct(residues)).tolist()
+    assert got == [v % F.p for v in values]
+
+
+def test_random_chunks_and_reduce_agree_with_python(bfv):
+    chunks = he.random_chunks(50, 294, PRG(b"0123456789abcdef"))
+    ints = [sum(int(c[j]) << (48 * k) for k, c in enumerate(chunks)) for j in range(50)]
+    assert max(ints) < 2**294 and max(ints) > 2**290
+    assert he.reduce_chunks(chunks, F).tolist() == F.from_ints(ints).tolist()
+    t = bfv.instances[2].t
+    assert he.reduce_mod(chunks, t).tolist() == [v % t for v in ints]
+
+
+def test_flooding_keeps_the_product_and_spends_the_predicted_noise(bfv, keys):
+    n = he.POLY_DEGREE
+    x, y = F.random(n), F.random(n)
+    rx, ry = bfv.field_residues(x), bfv.field_residues(y)
+    residues = []
+    for i, inst in enumerate(bfv.instances):
+        ct = keys.encryptors[i].encrypt(inst.encode(rx[i]))
+        product = inst.evaluator.multiply_plain(ct, inst.encode(ry[i]))
+        before = keys.noise_budget(i, product)
+        flooded = he.load_ciphertext(bfv, i, he.flood(bfv, i, product), who=1)
+        after = keys.noise_budget(i, flooded)
+        # the noise now is about 2^flood_bits, whatever it was before
+        log_q = math.log2(math.prod(inst.q_limbs))
+        assert abs((log_q - math.log2(inst.t) - after) - bfv.bounds.flood_bits) < 3
+        assert before - after > 50
+        residues.append(keys.decrypt(i, flooded))
+    assert np.array_equal(bfv.reconstruct(residues), F.mul(x, y))
+
+
+def test_garbage_and_foreign_ciphertexts_are_refused_with_the_sender_named(bfv, keys):
+    with pytest.raises(he.HEParameterError, match="party 2"):
+        he.load_ciphertext(bfv, 0, b"\x00" * 100, who=2)
+    inst = bfv.instances[1]
+    ct = keys.encryptors[1].encrypt(inst.encode(np.zeros(he.POLY_DEGREE, np.uint64)))
+    with pytest.raises(he.HEParameterError, match="party 1"):  # made for another prime
+        he.load_ciphertext(bfv, 0, ct.to_string(seal.compr_mode_type.none), who=1)
+
+
+def test_public_keys_of_the_wrong_shape_are_refused(bfv, keys):
+    with pytest.raises(he.HEParameterError, match="party 1 sent 4 public keys"):
+        he.PeerKeys(bfv, keys.public_bytes()[:4], who=1)
+    with pytest.raises(he.HEParameterError, match="party 2"):
+        he.PeerKeys(bfv, [b"junk"] * 5, who=2)
+
+
+def test_a_quorum_too_large_for_the_noise_budget_is_refused():
+    with pytest.raises(he.HEParameterError, match="fewer parties"):
+        he.BFV(F, 1 << 26)
