@@ -21,6 +21,7 @@ with the `csv` module, too slow for 10^6 rows); on a malformed file it defers to
 
 from __future__ import annotations
 
+import csv
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -86,6 +87,14 @@ def _arrow_type(column: Column) -> pa.DataType:
     return pa.dictionary(pa.int32(), pa.string())
 
 
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with open(path, newline="") as f:
+            return next(csv.reader(f), [])
+    except OSError as exc:
+        raise UploadError(f"cannot read {path}: {exc.strerror}") from exc
+
+
 def _check_header(where: str, header: Sequence[str], schema: Schema) -> None:
     missing = [n for n in schema.names if n not in header]
     extra = [n for n in header if n not in schema.names]
@@ -120,6 +129,7 @@ def _batches(source: Any, schema: Schema, chunk_rows: int
             _check_header(str(path), pf.schema_arrow.names, schema)
             return str(path), pf.iter_batches(batch_size=chunk_rows,
                                               columns=list(schema.names)), None
+        _check_header(str(path), _csv_header(path), schema)
         convert = pacsv.ConvertOptions(
             column_types={c.name: _arrow_type(c) for c in schema.columns},
             include_columns=list(schema.names), null_values=[""], strings_can_be_null=True,
@@ -129,7 +139,6 @@ def _batches(source: Any, schema: Schema, chunk_rows: int
                                     convert_options=convert)
         except pa.ArrowInvalid as exc:
             raise _diagnose_csv(path, schema, exc) from exc
-        _check_header(str(path), reader.schema.names, schema)
         return str(path), iter(reader), path
     try:
         table = source if isinstance(source, pa.Table) else pa.table(source)
