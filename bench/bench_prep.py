@@ -1,0 +1,118 @@
+"""The HE preprocessing on q real processes over the encrypted mesh: MAC'd, sacrificed triples.
+
+Each party sets up its keys and Enc(alpha) (timed apart, as `setup_seconds`),
+the parties synchronise with a MAC-checked opening, then produce `batches`
+batches of 16384 triples each (keys, products, MACs, sacrifice, all included).
+`seconds` is the slowest party's production time. Also measured: random bits,
+and the BFV operations one pairwise product is made of (one process).
+
+Prints one JSON line per measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import seal
+
+from enigma.field import PRG, Field
+from enigma.mpc.runner import run_local
+from enigma.prep import he
+from enigma.prep.provider import HEProviderFactory
+
+F = Field()
+
+
+def produce(e, batches: int, bits: int, digit_bits: tuple[int, ...]) -> dict:
+    p = e.provider
+    e.open(e.constant(F.zeros(1)))  # every party has finished its setup
+    e.check()
+    out = {}
+    start = time.perf_counter()
+    p.reserve(triples=batches * p.batch)
+    out["triples_seconds"] = time.perf_counter() - start
+    if bits:
+        start = time.perf_counter()
+        p.reserve(bits=bits)
+        out["bits_seconds"] = time.perf_counter() - start
+    for b in digit_bits:
+        before = p.produced["triples"] - p._triples.size
+        start = time.perf_counter()
+        p.digit_masks(1000, 63, 64, b)
+        out[f"digits{b}_seconds"] = time.perf_counter() - start
+        out[f"digits{b}_triples"] = p.produced["triples"] - p._triples.size - before
+    return out
+
+
+def bench_protocol(parties: int, batches: int, bits: int, digit_bits: tuple[int, ...]) -> None:
+    start = time.perf_counter()
+    results = run_local(produce, parties=parties, args=(batches, bits, digit_bits),
+                        provider_factory=HEProviderFactory(), timeout=600, deadline=3600)
+    total = time.perf_counter() - start
+    triples = batches * he.POLY_DEGREE
+    seconds = max(r["triples_seconds"] for r in results)
+    print(json.dumps({"bench": "prep_triples", "parties": parties, "triples": triples,
+                      "seconds": round(seconds, 3),
+                      "triples_per_second": round(triples / seconds, 1),
+                      "wall_seconds_with_setup": round(total, 3)}), flush=True)
+    if bits:
+        s = max(r["bits_seconds"] for r in results)
+        print(json.dumps({"bench": "prep_bits", "parties": parties, "bits": bits,
+                          "seconds": round(s, 3), "bits_per_second": round(bits / s, 1)}),
+              flush=True)
+    for b in digit_bits:
+        s = max(r[f"digits{b}_seconds"] for r in results)
+        print(json.dumps({"bench": "prep_digit_masks", "parties": parties, "digit_bits": b,
+                          "masks": 1000, "m": 63, "triples_used": results[0][f"digits{b}_triples"],
+                          "seconds": round(s, 3)}), flush=True)
+
+
+def bench_ops(repeat: int) -> None:
+    """The BFV operations of one pairwise product, per ciphertext of 16384 slots."""
+    bfv = he.BFV(F, 3)
+    keys = bfv.keygen()
+    inst = bfv.instances[0]
+    x = bfv.field_residues(F.random(he.POLY_DEGREE))[0]
+    plain = inst.encode(x)
+    ct = keys.encryptors[0].encrypt(plain)
+    product = inst.evaluator.multiply_plain(ct, plain)
+    prg = PRG()
+    ops = {
+        "encrypt": lambda: keys.encryptors[0].encrypt(plain),
+        "multiply_plain": lambda: inst.evaluator.multiply_plain(ct, plain),
+        "decrypt": lambda: keys.decrypt(0, product),
+        "serialize": lambda: product.to_string(seal.compr_mode_type.none),
+        "flood": lambda: he.flood(bfv, 0, product, prg),
+        "crt_5_primes": lambda: bfv.reconstruct([x] * len(bfv.instances)),
+    }
+    for name, op in ops.items():
+        op()
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            op()
+            times.append(time.perf_counter() - start)
+        print(json.dumps({"bench": "prep_bfv_op", "op": name, "slots": he.POLY_DEGREE,
+                          "ms": round(1000 * float(np.median(times)), 3)}), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parties", type=int, nargs="+", default=[3])
+    ap.add_argument("--batches", type=int, default=2, help="batches of 16384 triples")
+    ap.add_argument("--bits", type=int, default=0, help="random bits to produce (0: skip)")
+    ap.add_argument("--digit-bits", type=int, nargs="*", default=[],
+                    help="also time 1000 digit masks of 63 bits with these digit sizes")
+    ap.add_argument("--ops", type=int, default=5, help="repeats of each BFV operation (0: skip)")
+    args = ap.parse_args()
+    if args.ops:
+        bench_ops(args.ops)
+    for q in args.parties:
+        bench_protocol(q, args.batches, args.bits, tuple(args.digit_bits))
+
+
+if __name__ == "__main__":
+    main()
