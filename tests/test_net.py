@@ -183,7 +183,8 @@ def test_empty_message_round_trip_and_checkpoint_is_a_separate_step(echo_quorum:
 
 @pytest.mark.parametrize("parties", [2, 3])
 def test_all_to_all_rounds_deliver_every_array(parties: int):
-    sizes = [0, 1, 5000, CHUNK // 16 + 3]
+    # 16 MiB each way at once is more than the socket buffers hold: no deadlock allowed.
+    sizes = [0, 1, 5000, CHUNK // 16 + 3, 1 << 20]
     identities, peers = local_quorum(parties)
     results = CTX.Queue()
     procs = [_start(_all_to_all, i, identities, peers, b"a2a", sizes, results=results)
@@ -205,6 +206,26 @@ def test_a_message_larger_than_max_message_is_refused():
             mesh.recv(1)
         assert err.value.party == 1
     _join(procs)
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_a_quorum_over_ipv6():
+    identities, peers = local_quorum(2, host="::1")
+    results = CTX.Queue()
+    procs = [_start(_all_to_all, i, identities, peers, b"v6", [3], results=results)
+             for i in range(2)]
+    replies = sorted(results.get(timeout=60) for _ in procs)
+    _join(procs)
+    assert [(me, status) for me, status, _ in replies] == [(0, "ok"), (1, "ok")], replies
 
 
 # ---- who may connect -----------------------------------------------------------------------

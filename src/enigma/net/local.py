@@ -18,7 +18,7 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     socks = []
     try:
         for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
             s.bind((host, 0))
             socks.append(s)
         return [s.getsockname()[1] for s in socks]

@@ -100,7 +100,10 @@ class Mesh:
         self._closed = False
         wait = timeout if connect_timeout is None else connect_timeout
         try:
-            listener = socket.create_server((peers[me].host, peers[me].port), backlog=self.parties)
+            family = socket.AF_INET6 if ":" in peers[me].host else socket.AF_INET
+            listener = socket.create_server(
+                (peers[me].host, peers[me].port), family=family, backlog=self.parties
+            )
         except OSError as exc:
             raise NetError(
                 f"party {me} cannot listen on {peers[me].host}:{peers[me].port}: {exc.strerror};"
