@@ -174,11 +174,13 @@ def test_buffers_of_every_kind_round_trip(echo_quorum: Mesh):
         echo_quorum.send(1, a[:, ::2])
 
 
-def test_empty_message_round_trip_and_checkpoint_is_a_separate_step(echo_quorum: Mesh):
+def test_sending_to_oneself_is_refused_and_bytes_are_counted(echo_quorum: Mesh):
     with pytest.raises(ValueError, match="not a peer"):
         echo_quorum.send(0, b"to myself")
-    echo_quorum.send(2, b"x")
-    assert [bytes(f) for f in echo_quorum.recv(2)] == [b"x"]
+    sent, received = echo_quorum.bytes_sent, echo_quorum.bytes_received
+    echo_quorum.send(2, b"x", bytes(5000))
+    assert [len(f) for f in echo_quorum.recv(2)] == [1, 5000]
+    assert (echo_quorum.bytes_sent - sent, echo_quorum.bytes_received - received) == (5001, 5001)
 
 
 @pytest.mark.parametrize("parties", [2, 3])

@@ -184,6 +184,9 @@ class Channel:
         self._fill = 0
         self._send_error: NetError | None = None
         self.sent_count = 0
+        #: Frame bytes sent and received (payload only, for cost accounting).
+        self.bytes_sent = 0
+        self.bytes_received = 0
         self.sent_chain = chain_start(sid, me, self.peer)
         self._closing = False
         # receiving: a record is read as header, then body into scratch
@@ -231,6 +234,7 @@ class Channel:
             self._send_error = exc
             raise
         self.sent_count += 1
+        self.bytes_sent += total
         self.sent_chain = chain_next(self.sent_chain, digest.digest())
 
     def send_checkpoint(self) -> None:
@@ -430,6 +434,7 @@ class Channel:
         assert message is not None
         d = message.digest.digest()
         self._received_digests.append(d)
+        self.bytes_received += sum(len(f) for f in message.frames)
         self._received_chain = chain_next(self._received_chain, d)
         self._inbox.append(message.frames)
 

@@ -10,6 +10,7 @@ Usage, in each party's own process (see `enigma.net.local` for a local quorum):
         replies = mesh.broadcast(a)                  # the same frames to all, one back from each
         signed = mesh.checkpoint()                   # signed transcript heads from every peer
         evidence = mesh.transcript()                 # what the blame layer keeps
+        mesh.bytes_sent, mesh.bytes_received         # frame bytes, for cost accounting
 
 A frame is any C-contiguous buffer (bytes, bytearray, memoryview, numpy array); it is
 sent without copies other than the encryption itself, and received frames are fresh,
@@ -336,6 +337,16 @@ class Mesh:
                 )
             result[j] = item
         return result
+
+    @property
+    def bytes_sent(self) -> int:
+        """Frame bytes this party has sent to all peers (without record overhead)."""
+        return sum(ch.bytes_sent for ch in self._channels.values())
+
+    @property
+    def bytes_received(self) -> int:
+        """Frame bytes this party has received from all peers (complete messages only)."""
+        return sum(ch.bytes_received for ch in self._channels.values())
 
     def transcript(self) -> dict[int, ChannelTranscript]:
         """Per peer: sent/received chain heads, received digests and the peer's last checkpoint."""
