@@ -198,6 +198,31 @@ def _join(a: Type, b: Type, broadcast: bool = False, widen: bool = False) -> Typ
     raise _Mismatch(f"{a} and {b}")
 
 
+def _structure_differs(a: Type, b: Type) -> str | None:
+    """Why a private condition could not choose between a and b without showing through.
+
+    The structure of a container (length, keys) and texts are public; if the
+    two branches of a Select leave different ones, the condition shows.
+    """
+    if isinstance(a, ValueType) and isinstance(b, ValueType):
+        if "str" in (a.kind.name, b.kind.name):
+            return "is a text, and texts are public"
+        return None
+    if isinstance(a, ListType) and isinstance(b, ListType):
+        if a.length is None or a.length != b.length:
+            return "is a list whose length would depend on the condition"
+        return _structure_differs(a.element, b.element)
+    if isinstance(a, TupleType) and isinstance(b, TupleType) and len(a.items) == len(b.items):
+        return next((r for x, y in zip(a.items, b.items, strict=True)
+                     if (r := _structure_differs(x, y))), None)
+    if isinstance(a, DictType) and isinstance(b, DictType):
+        if [k for k, _ in a.entries] != [k for k, _ in b.entries]:
+            return "is a dict whose keys would depend on the condition"
+        return next((r for (_, x), (_, y) in zip(a.entries, b.entries, strict=True)
+                     if (r := _structure_differs(x, y))), None)
+    return "has a different structure on the two paths"
+
+
 def _const(e: Expr) -> int | float | str | None:
     """The value of a public expression the checker knows exactly, else None."""
     t = e.type
@@ -479,6 +504,12 @@ class _Checker:
                                   "private condition and has no value before it",
                                "give it a value before the if, so that the other branch can "
                                "keep that value")
+            why = _structure_differs(x.type, y.type)
+            if why:
+                raise self.err(s.test, "if on a private condition cannot be made oblivious: "
+                                       f"{name!r} {why}",
+                               "a Select can choose between values, not between list lengths, "
+                               "dict keys or texts; give both branches the same structure")
             t = raise_label(self.joined(s, x.type, y.type, broadcast=True), PRIVATE)
             if isinstance(t, ValueType):
                 try:
@@ -1042,8 +1073,10 @@ class _Checker:
         if not (isinstance(ct, ValueType) and ct.kind.name == "bool"):
             raise self.err(node, f"the condition of a selection must be a boolean, not {ct}")
         t = self.joined(node, a.type, b.type, broadcast=True)
-        if not isinstance(t, ValueType):
-            raise self.err(node, "where() chooses between values, not containers")
+        if not isinstance(t, ValueType) or t.kind.name == "str":
+            raise self.err(node, "a private condition chooses between values, not between "
+                                 "containers or texts",
+                           "texts and the structure of lists and dicts are public")
         t = replace(t, label=t.label.join(ct.label), shape=self.shape(node, t, ct),
                     filtered=t.filtered or ct.filtered)
         return Where(**pos, cond=cond, then=a, orelse=b, type=t)
