@@ -35,6 +35,8 @@ def program(e, pos, signed, num, den, small, powers):
                sqrt=fn.sqrt(e, x), rsqrt=fn.rsqrt(e, x), sqrt_signed=fn.sqrt(e, s),
                log2=fn.log2(e, x), log=fn.log(e, x), log10=fn.log(e, x, base=10),
                log2_signed=fn.log2(e, s),
+               reciprocal_f20=fn.reciprocal(e, s, f=20), sqrt_f20=fn.sqrt(e, x, f=20),
+               log2_f20=fn.log2(e, x, f=20), exp2_f20=fn.exp2(e, p, f=20),
                exp2=fn.exp2(e, p), exp=fn.exp(e, p))
     return {name: F.to_float(e.reveal(v)) for name, v in out.items()}
 
@@ -83,9 +85,21 @@ def test_every_function_is_within_its_documented_error():
         "exp2": (np.exp2(np.clip(p, -17, 47 - ULP)), 1, 2.0**-35),
         "exp": (np.exp(np.clip(p, e_lo, e_hi)), 1, 2.0**-34),
     }
-    for name, (want, absolute, relative) in cases.items():
-        err = np.abs(got[name] * ULP - want) / ULP
-        bound = absolute + relative * np.abs(want) / ULP
+    # the same encodings read with f = 20 fractional bits
+    u20 = 2.0**-20
+    x20, s20, p20 = pos * u20, signed * u20, powers * u20
+    with np.errstate(divide="ignore"):
+        recip20 = np.where(s20 != 0, 1 / s20, 0.0)
+    cases20 = {
+        "reciprocal_f20": (recip20, 2, 2.0**-37),
+        "sqrt_f20": (np.sqrt(x20), 2, 2.0**-36),
+        "log2_f20": (np.log2(x20), 1 + 2.0**-34 / u20, 0),
+        "exp2_f20": (np.exp2(np.clip(p20, -21, 43 - u20)), 1, 2.0**-35),
+    }
+    for name, (want, absolute, relative), unit in (
+            [(k, v, ULP) for k, v in cases.items()] + [(k, v, u20) for k, v in cases20.items()]):
+        err = np.abs(got[name] * unit - want) / unit
+        bound = absolute + relative * np.abs(want) / unit
         worst = int(np.argmax(err - bound))
         assert (err <= bound).all(), (f"{name}: error {err[worst]:.3g} ulp > bound "
                                       f"{np.broadcast_to(bound, err.shape)[worst]:.3g} at "
