@@ -257,6 +257,34 @@ def test_a_stranger_is_refused_and_the_real_party_still_gets_in():
     _join(procs)
 
 
+def test_garbage_and_silence_on_the_port_do_not_stop_the_real_party():
+    identities, peers = local_quorum(2)
+    results = CTX.Queue()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        future = pool.submit(Mesh, 0, identities[0], peers, b"g", 20.0)
+        address = (peers[0].host, peers[0].port)
+        for _ in range(100):  # until party 0 listens
+            try:
+                garbage = socket.create_connection(address)
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.05)
+        garbage.sendall(b"GET / HTTP/1.1\r\n" * 6)
+        silent = socket.create_connection(address)  # says nothing, then hangs up
+        silent.close()
+        procs = [_start(_echo, 1, identities, peers, b"g", results=results)]
+        mesh = future.result(timeout=30)
+        garbage.close()
+    with mesh:
+        reasons = [str(e) for e in mesh.rejected]
+        assert any("not an enigma-net v1 peer" in r for r in reasons), reasons
+        mesh.send(1, b"ok")
+        assert bytes(mesh.recv(1)[0]) == b"ok"
+        mesh.send(1)
+        assert results.get(timeout=20) == (1, "ok", 1)
+    _join(procs)
+
+
 def test_a_wrong_key_for_a_known_party_is_rejected_on_both_sides():
     identities, peers = local_quorum(2)
     wrong = Identity.generate().public_key
