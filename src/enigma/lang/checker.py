@@ -866,6 +866,10 @@ class _Checker:
             return Index(**pos, value=value, index=index, type=rt)
         if isinstance(t, ListType):
             return Index(**pos, value=value, index=index, type=t.element)
+        if isinstance(t, ValueType) and t.filtered:
+            raise self.err(node, "rows of a filtered column cannot be addressed",
+                           "its length is private, so whether row i exists would show it; "
+                           "reduce it (mean, sum, count) instead")
         if isinstance(t, ValueType) and t.shape:
             return Index(**pos, value=value, index=index,
                          type=replace(t, shape=t.shape[1:], filtered=False))
