@@ -277,6 +277,12 @@ class _Checker:
     def script(self, tree: ast.Module) -> Script:
         ctx = _Ctx(env={})
         body = self.block(tree.body, ctx)
+        called = {fn.name for fn in self.specs.values()}
+        for name, fdef in self.defs.items():
+            if name not in called:
+                raise self.err(fdef, f"function {name} is defined but never called",
+                               "functions are typed at their calls, so an unused one would go "
+                               "unchecked; remove it or call it")
         return Script(filename=self.filename, schema=self.schema.name, body=body,
                       functions=tuple(self.specs.values()), outputs=tuple(self.outputs))
 
