@@ -1,0 +1,370 @@
+"""The plaintext backend: private values as numpy float64, for the dry run and as a reference.
+
+A dry run must exercise the same interpreter paths as a real run, so private
+values are wrapped (`Plain`) and never reach Python control flow: a script
+that would branch on a private value fails here exactly as it would on the
+engine. The library functions below are also what the MPC backend uses for
+library calls whose arguments are all public.
+
+Synthetic data (`synthetic_table`) is drawn uniformly from the schema's
+ranges and levels with a fixed seed: the dry run shows that a script runs,
+what it reveals and what it costs, never anything about real data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import ScriptError
+from .interpreter import Revealed
+from .schema import Column, Schema
+from .syntax import Call, ColumnRef, Expr, ListExpr, Node, Reveal, TupleExpr, ValueType
+
+
+@dataclass
+class Plain:
+    """A private value in the clear: `v` (numpy), and the row mask of a filtered column."""
+
+    v: np.ndarray
+    mask: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.v.shape
+
+
+def column_range(col: Column) -> tuple[float, float]:
+    """The public range of a column's values (categories as level codes)."""
+    if col.kind == "bool":
+        return 0.0, 1.0
+    if col.kind == "category":
+        return 0.0, float(len(col.levels) - 1)
+    if col.lo is None or col.hi is None:
+        raise ValueError(f"column {col.name!r} has no min/max in the schema; computing on it "
+                         "needs a public range: add min and max to the schema")
+    return float(col.lo), float(col.hi)
+
+
+def synthetic_table(schema: Schema, rows: int, names: list[str], seed: int = 0
+                    ) -> dict[str, np.ndarray]:
+    """Values for `names` drawn uniformly within the schema: made-up data for a dry run."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in names:
+        col = schema.column(name)
+        lo, hi = column_range(col)
+        if col.kind == "fixed":
+            step = 2.0 ** -col.frac_bits
+            out[name] = np.rint(rng.uniform(lo, hi, rows) / step) * step
+        else:
+            out[name] = rng.integers(int(lo), int(hi) + 1, rows).astype(np.float64)
+    return out
+
+
+def table_values(schema: Schema, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Columns read by `Schema.read_csv` as float64 numbers (categories as level codes)."""
+    out = {}
+    for name, values in raw.items():
+        col = schema.column(name)
+        if col.kind == "category":
+            out[name] = col.encoding.to_integers(values).astype(np.float64)
+        elif col.kind == "fixed":
+            out[name] = col.encoding.to_integers(values) / float(1 << col.frac_bits)
+        else:
+            out[name] = np.asarray(values, dtype=np.float64)
+    return out
+
+
+def referenced_columns(node: Any) -> list[str]:
+    """Every column a script (or any AST node) may read, in first-use order."""
+    found: list[str] = []
+
+    def walk(x: Any) -> None:
+        if isinstance(x, ColumnRef):
+            found.extend(n for n in x.names if n not in found)
+        if isinstance(x, Node) or hasattr(x, "__dataclass_fields__"):
+            for name in x.__dataclass_fields__:
+                walk(getattr(x, name))
+        elif isinstance(x, tuple | list):
+            for item in x:
+                walk(item)
+
+    walk(node)
+    return found
+
+
+class PlainBackend:
+    """Private values in the clear (float64); see the module docstring."""
+
+    def __init__(self, schema: Schema, table: dict[str, np.ndarray], rows: int,
+                 filename: str = "<script>", synthetic: bool = False) -> None:
+        self.schema = schema
+        self.table = table
+        self.n = rows
+        self.filename = filename
+        self.synthetic = synthetic
+        self.revealed: dict[str, Revealed] = {}
+
+    def err(self, node: Node, message: str, why: str = "") -> ScriptError:
+        return ScriptError(message, node.line, node.col, why, self.filename)
+
+    def rows(self) -> int:
+        return self.n
+
+    def column(self, name: str, node: ColumnRef) -> Any:
+        values = np.asarray(self.table[name], dtype=np.float64)
+        return Plain(values) if self.schema.column(name).private else values
+
+    def is_private(self, value: Any) -> bool:
+        return isinstance(value, Plain)
+
+    def binop(self, op: str, a: Any, b: Any, node: Expr) -> Plain:
+        x, y = _v(a), _v(b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": _div,
+                   "//": np.floor_divide, "%": np.mod, "**": np.power}[op](x, y)
+        return Plain(np.asarray(out, dtype=np.float64), _mask(a, b))
+
+    def negate(self, a: Any, node: Expr) -> Plain:
+        return Plain(-_v(a), _mask(a))
+
+    def compare(self, op: str, a: Any, b: Any, node: Expr) -> Plain:
+        fn = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal,
+              ">": np.greater, ">=": np.greater_equal}[op]
+        return Plain(fn(_v(a), _v(b)).astype(np.float64), _mask(a, b))
+
+    def logic(self, op: str, values: list[Any], node: Expr) -> Plain:
+        if op == "not":
+            return Plain(1.0 - _v(values[0]), _mask(values[0]))
+        out = _v(values[0]) != 0
+        for v in values[1:]:
+            out = (out & (_v(v) != 0)) if op == "and" else (out | (_v(v) != 0))
+        return Plain(out.astype(np.float64), _mask(*values))
+
+    def where(self, cond: Any, a: Any, b: Any, node: Node) -> Plain:
+        return Plain(np.where(_v(cond) != 0, _v(a), _v(b)).astype(np.float64),
+                     _mask(cond, a, b))
+
+    def take(self, value: Any, index: int | slice, node: Expr) -> Plain:
+        return Plain(np.asarray(_v(value)[index], dtype=np.float64))
+
+    def stack(self, items: list[Any], node: Node) -> Plain:
+        return Plain(np.stack([np.asarray(_v(i), dtype=np.float64) for i in items]))
+
+    def set_item(self, value: Any, index: int, item: Any, node: Node) -> Plain:
+        arr = np.array(_v(value), dtype=np.float64)
+        arr[index] = _v(item)
+        return Plain(arr)
+
+    def call(self, name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> Any:
+        private = any(isinstance(a, Plain) for a in _flat(args + list(kwargs.values())))
+        try:
+            out = library(name, args, kwargs, node)
+        except ValueError as exc:
+            raise self.err(node, f"{name}(): {exc}") from exc
+        if isinstance(out, Plain) or not private:
+            return out
+        return Plain(np.asarray(out, dtype=np.float64))
+
+    def reveal(self, name: str, value: Any, node: Reveal) -> None:
+        v = _v(self.stack(value, node) if isinstance(value, list | tuple) else value)
+        self.revealed[name] = Revealed(np.asarray(v, dtype=np.float64), 0.0)
+
+    def finish(self) -> dict[str, Revealed]:
+        return self.revealed
+
+
+def _div(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x / y with x / 0 = 0, as the engine's division gives."""
+    y = np.asarray(y, dtype=np.float64)
+    safe = np.where(y == 0, 1.0, y)
+    return np.where(y == 0, 0.0, np.asarray(x, dtype=np.float64) / safe)
+
+
+def _v(x: Any) -> np.ndarray:
+    if isinstance(x, Plain):
+        return x.v
+    if isinstance(x, list | tuple):
+        return np.stack([np.asarray(_v(i), dtype=np.float64) for i in x])
+    return np.asarray(x, dtype=np.float64)
+
+
+def _mask(*xs: Any) -> np.ndarray | None:
+    masks = [x.mask for x in xs if isinstance(x, Plain) and x.mask is not None]
+    if not masks:
+        return None
+    out = masks[0]
+    for m in masks[1:]:
+        out = out & m
+    return out
+
+
+def _flat(xs: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for x in xs:
+        if isinstance(x, list | tuple):
+            out += _flat(list(x))
+        else:
+            out.append(x)
+    return out
+
+
+# ---------------------------------------------------------------- the library in numpy
+
+
+def _selection(x: Any, where: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Values and the 0/1 weights of the rows they count with (filter and where=)."""
+    v = _v(x)
+    w = np.ones(v.shape[0] if v.ndim else 1, dtype=bool)
+    if isinstance(x, Plain) and x.mask is not None:
+        w &= x.mask
+    if where is not None:
+        w &= _v(where) != 0
+    return v, w
+
+
+def kmeans_start(node: Call, k: int, d: int) -> np.ndarray:
+    """Initial centroids spread on the diagonal of the columns' public ranges (data-independent).
+
+    Both backends start here, so the engine and the plaintext reference run the
+    same Lloyd iterations. c_j = lo + (j + 1/2) / k (hi - lo) per column.
+    """
+    arg = node.args[0] if node.args else dict(node.kwargs)["x"]
+    types = [i.type for i in arg.items] if isinstance(arg, ListExpr | TupleExpr) else \
+        [arg.type] * d
+    bounds = []
+    for t in types:
+        if not isinstance(t, ValueType) or t.lo is None or t.hi is None:
+            raise ValueError("kmeans needs public ranges of its columns to place the first "
+                             "centroids; use columns straight from the schema")
+        bounds.append((float(t.lo), float(t.hi)))
+    lo = np.array([b[0] for b in bounds])
+    hi = np.array([b[1] for b in bounds])
+    steps = (np.arange(k) + 0.5) / k
+    grid = 2.0**16  # on the engine's fixed-point grid, so both backends start alike
+    return np.rint((lo + steps[:, None] * (hi - lo)) * grid) / grid
+
+
+def lloyd(x: np.ndarray, start: np.ndarray, iters: int) -> np.ndarray:
+    """Lloyd's k-means from given centroids; an empty cluster keeps its centroid."""
+    c = start.copy()
+    for _ in range(iters):
+        dist = ((x[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)
+        hot = np.zeros_like(dist)
+        hot[np.arange(x.shape[0]), dist.argmin(axis=1)] = 1.0
+        counts = hot.sum(axis=0)
+        sums = hot.T @ x
+        c = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], c)
+    return c
+
+
+def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> Any:
+    """The analytics library on plain values (numpy semantics, population variance)."""
+    a = dict(zip(_PARAMS[name], args, strict=False)) | kwargs
+    where = a.get("where")
+    if name == "count":
+        v, w = _selection(a["x"], where)
+        x = a["x"]
+        is_bool = isinstance(node.args[0].type, ValueType) and \
+            node.args[0].type.kind.name == "bool"
+        return float((w & (v != 0)).sum()) if is_bool else float(w.sum())
+    if name in ("sum", "mean", "variance", "std", "median", "percentile"):
+        v, w = _selection(a["x"], where)
+        v = v[w] if v.ndim else v
+        if name == "sum":
+            return float(v.sum())
+        if v.size == 0:
+            return 0.0
+        if name == "mean":
+            return float(v.mean())
+        if name == "variance":
+            return float(v.var())
+        if name == "std":
+            return float(v.std())
+        if name == "median":
+            return float(np.median(v))
+        return float(np.percentile(v, float(a["q"])))
+    if name in ("min", "max"):
+        if len(args) >= 2:
+            fn = np.minimum if name == "min" else np.maximum
+            out = _v(args[0])
+            for other in args[1:]:
+                out = fn(out, _v(other))
+            return out
+        v, w = _selection(a["x"], where)
+        v = v[w]
+        return float(v.min() if name == "min" else v.max()) if v.size else 0.0
+    if name == "histogram":
+        v, w = _selection(a["x"], where)
+        t = node.args[0].type
+        if isinstance(t, ValueType) and t.kind.name in ("category", "bool"):
+            levels = len(t.kind.levels) if t.kind.name == "category" else 2
+            return np.bincount(v[w].astype(np.int64), minlength=levels).astype(np.float64)
+        bins = a.get("bins", 10)
+        rng = a.get("range")
+        if rng is None and isinstance(bins, int):
+            rng = (t.lo, t.hi)  # type: ignore[union-attr]
+        edges = np.asarray(bins, dtype=np.float64) if isinstance(bins, list | tuple) else \
+            np.linspace(float(rng[0]), float(rng[1]), int(bins) + 1)
+        return np.histogram(v[w], bins=edges)[0].astype(np.float64)
+    if name == "group_by":
+        key = _v(a["key"]).astype(np.int64)
+        t = node.args[0].type
+        levels = len(t.kind.levels) if t.kind.name == "category" else 2  # type: ignore
+        counts = np.bincount(key, minlength=levels).astype(np.float64)
+        agg = a.get("agg", "count")
+        if agg == "count":
+            return counts
+        sums = np.bincount(key, weights=_v(a["values"]), minlength=levels)
+        return sums if agg == "sum" else _div(sums, counts)
+    if name == "where":
+        v, m = _v(args[0]), _v(args[1]) != 0
+        if isinstance(args[0], Plain) or isinstance(args[1], Plain):
+            base = args[0].mask if isinstance(args[0], Plain) and args[0].mask is not None \
+                else np.ones(v.shape, dtype=bool)
+            return Plain(v, base & m)
+        return v[m]
+    if name in ("cov", "corr"):
+        x, y = _v(a["x"]), _v(a["y"])
+        if name == "cov":
+            return float(np.cov(x, y)[0, 1])
+        return float(np.corrcoef(x, y)[0, 1])
+    if name == "linreg":
+        y = _v(a["y"])
+        xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
+        design = np.column_stack([np.ones(y.shape[0])] + [_v(c) for c in xs])
+        return np.linalg.lstsq(design, y, rcond=None)[0]
+    if name == "kmeans":
+        xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
+        x = np.column_stack([_v(c) for c in xs])
+        k, iters = int(a["k"]), int(a.get("iters", 10))
+        return lloyd(x, kmeans_start(node, k, x.shape[1]), iters)
+    if name == "ttest":
+        x, y = _v(a["x"]), _v(a["y"])
+        return float((x.mean() - y.mean()) / np.sqrt(x.var(ddof=1) / x.size
+                                                     + y.var(ddof=1) / y.size))
+    if name == "chi2":
+        x, y = _v(a["x"]).astype(np.int64), _v(a["y"]).astype(np.int64)
+        table = np.zeros((x.max() + 1, y.max() + 1))
+        np.add.at(table, (x, y), 1.0)
+        expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
+        return float(np.sum(_div((table - expected) ** 2, expected)))
+    if name in ("sqrt", "exp", "log", "abs"):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "abs": np.abs}[name](
+                _v(a["x"]))
+    raise ValueError(f"{name} is not in the library")
+
+
+_PARAMS = {
+    "count": ["x", "where"], "sum": ["x", "where"], "mean": ["x", "where"],
+    "variance": ["x", "where"], "std": ["x", "where"], "median": ["x", "where"],
+    "percentile": ["x", "q", "where"], "min": ["x", "where"], "max": ["x", "where"],
+    "histogram": ["x", "bins", "range", "where"], "group_by": ["key", "values", "agg"],
+    "where": ["x", "mask"], "cov": ["x", "y"], "corr": ["x", "y"], "ttest": ["x", "y"],
+    "chi2": ["x", "y"], "linreg": ["y", "x"], "kmeans": ["x", "k", "iters"],
+    "sqrt": ["x"], "exp": ["x"], "log": ["x"], "abs": ["x"],
+}
