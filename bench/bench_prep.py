@@ -41,7 +41,7 @@ def produce(e, batches: int, bits: int, digit_bits: tuple[int, ...]) -> dict:
     for b in digit_bits:
         before = p.produced["triples"] - p._triples.size
         start = time.perf_counter()
-        p.digit_masks(1000, 63, 64, b)
+        p.digit_masks(200, 63, 64, b)
         out[f"digits{b}_seconds"] = time.perf_counter() - start
         out[f"digits{b}_triples"] = p.produced["triples"] - p._triples.size - before
     return out
@@ -66,7 +66,7 @@ def bench_protocol(parties: int, batches: int, bits: int, digit_bits: tuple[int,
     for b in digit_bits:
         s = max(r[f"digits{b}_seconds"] for r in results)
         print(json.dumps({"bench": "prep_digit_masks", "parties": parties, "digit_bits": b,
-                          "masks": 1000, "m": 63, "triples_used": results[0][f"digits{b}_triples"],
+                          "masks": 200, "m": 63, "triples_used": results[0][f"digits{b}_triples"],
                           "seconds": round(s, 3)}), flush=True)
 
 
@@ -105,7 +105,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=2, help="batches of 16384 triples")
     ap.add_argument("--bits", type=int, default=0, help="random bits to produce (0: skip)")
     ap.add_argument("--digit-bits", type=int, nargs="*", default=[],
-                    help="also time 1000 digit masks of 63 bits with these digit sizes")
+                    help="also time 200 digit masks of 63 bits with these digit sizes")
     ap.add_argument("--ops", type=int, default=5, help="repeats of each BFV operation (0: skip)")
     args = ap.parse_args()
     if args.ops:

@@ -7,6 +7,7 @@ from enigma.app.owner import dataset_command, share_command
 from enigma.lang.commands import check, schema
 from enigma.ledger.commands import ledger
 from enigma.net.commands import net
+from enigma.prep.commands import prep
 from enigma.storage.commands import dht, store
 
 
@@ -25,6 +26,7 @@ main.add_command(check)
 main.add_command(node_command)
 main.add_command(share_command)
 main.add_command(dataset_command)
+main.add_command(prep)
 
 if __name__ == "__main__":
     main()
