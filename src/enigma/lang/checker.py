@@ -1448,10 +1448,12 @@ class _Library:
         iters = self.public_const(b["iters"], "the number of iterations") if "iters" in b else 10
         if not isinstance(k, int) or k < 1 or not isinstance(iters, int) or iters < 1:
             raise self.err("kmeans() needs positive integers k and iters")
-        lo = min((t.lo for t in xs if t.lo is not None), default=None)
-        hi = max((t.hi for t in xs if t.hi is not None), default=None)
         if any(t.lo is None or t.hi is None for t in xs):
-            lo = hi = None
+            raise self.err("kmeans() needs the value range of every column",
+                           "the first centres are placed within the public ranges; use schema "
+                           "columns or range-preserving operations ((data.age - 20) / 50, not "
+                           "division by a private std)")
+        lo, hi = min(t.lo for t in xs), max(t.hi for t in xs)
         label = label_of(b["x"].type)
         return self.result(args, kwargs, ValueType(label, fixed(), (k, d), lo, hi))  # type: ignore
 
