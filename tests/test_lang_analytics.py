@@ -12,7 +12,7 @@ import numpy as np
 from scipy import stats
 
 from enigma.field import Field
-from enigma.lang.analytics import categorical, moments, order
+from enigma.lang.analytics import categorical, models, moments, order
 from enigma.lang.analytics.precision import Range
 from enigma.mpc.runner import run_local
 from enigma.prep.dealer import DealerFactory
@@ -126,6 +126,59 @@ def test_order_and_categories_within_their_bounds():
         "group_mean": np.array([sel[job == g].mean(0) for g in range(4)]),
         "chi2": stats.chi2_contingency(table, correction=False).statistic,
     }
+    for name, (value, bound) in got.items():
+        _check(name, value, want[name], bound)
+    print({k: float(np.max(b)) for k, (_, b) in got.items()})
+
+
+INIT = np.array([[25.3, 2.1], [40.7, 5.2], [55.1, 19.7]])  # (age, tenure), off the integer grid
+ITERATIONS = 3
+
+
+def models_program(e, codes, cats):
+    x = _input(e, codes)
+    rs = [SCHEMA[c] for c in NUMERIC]
+    ui = _input(e, cats["ui"])
+    fit = models.linear_regression(e, x[:, [0, 1, 3]], x[:, 2], [rs[0], rs[1], rs[3]], rs[2],
+                                   ridge=1.0)
+    clusters = models.kmeans(e, x[:, [0, 1]], [rs[0], rs[1]], INIT, ITERATIONS)
+    test = models.ttest(e, x[:, 2], ui, rs[2])
+    return _open(e, {
+        "coef": fit.coef, "intercept": fit.intercept, "r2": fit.r2,
+        "centroids": clusters.centroids, "sizes": clusters.sizes,
+        "t": test.t, "dof": test.dof,
+    })
+
+
+def _lloyd(points, centroids, iterations):
+    """Reference Lloyd iterations in numpy (scikit-learn's KMeans is checked against it)."""
+    for _ in range(iterations):
+        dist = ((points[:, None, :] - centroids[None]) ** 2).sum(-1)
+        labels = dist.argmin(1)
+        sizes = np.bincount(labels, minlength=len(centroids))
+        centroids = np.array([points[labels == j].mean(0) if sizes[j] else centroids[j]
+                              for j in range(len(centroids))])
+    return centroids, sizes
+
+
+def test_models_within_their_bounds():
+    from sklearn.cluster import KMeans
+    from sklearn.linear_model import Ridge
+
+    codes, cats = _load()
+    got = run_local(models_program, args=(codes, cats), provider_factory=DEALER)[0]
+    x = codes / 2.0**f
+    feats, target = x[:, [0, 1, 3]], x[:, 2]
+    ridge = Ridge(alpha=1.0).fit(feats, target)
+    centroids, sizes = _lloyd(x[:, [0, 1]], INIT, ITERATIONS)
+    km = KMeans(3, init=INIT, n_init=1, max_iter=ITERATIONS, tol=0, algorithm="lloyd")
+    km.fit(x[:, [0, 1]])
+    np.testing.assert_allclose(km.cluster_centers_, centroids, rtol=1e-9)
+    ui = cats["ui"].astype(bool)
+    welch = stats.ttest_ind(target[ui], target[~ui], equal_var=False)
+    want = {"coef": ridge.coef_, "intercept": ridge.intercept_,
+            "r2": ridge.score(feats, target), "centroids": centroids, "sizes": sizes,
+            "t": welch.statistic, "dof": welch.df}
     for name, (value, bound) in got.items():
         _check(name, value, want[name], bound)
     print({k: float(np.max(b)) for k, (_, b) in got.items()})

@@ -177,7 +177,7 @@ def centered(e: Engine, x: Secret, ranges: list[Range], f: int) -> tuple[Secret,
 
 
 def scale_public(e: Engine, x: Secret, bound: int | Sequence[int],
-                 num: int | float | Sequence[float], den: int, shift: int, func: str,
+                 num: int | float | Fraction | Sequence, den: int, shift: int, func: str,
                  quantity: str) -> tuple[Secret, float | np.ndarray]:
     """x num / (den 2^shift) for secret integers |x| <= bound and public positive num, den.
 
@@ -192,9 +192,10 @@ def scale_public(e: Engine, x: Secret, bound: int | Sequence[int],
     Returns the result and its worst-case error in units of the result: one per
     truncated limb + bound 2^-(P+1) (the rounding of C), per element.
     """
-    vector = not isinstance(bound, int) or not isinstance(num, int | float)
-    bounds = list(bound) if not isinstance(bound, int) else None
-    nums = list(num) if not isinstance(num, int | float) else None
+    many = (list, tuple, np.ndarray)
+    vector = isinstance(bound, many) or isinstance(num, many)
+    bounds = [int(b) for b in bound] if isinstance(bound, many) else None
+    nums = list(num) if isinstance(num, many) else None
     size = len(bounds or nums or [0])
     bounds = bounds or [bound] * size
     ratios = [Fraction(k) / den / 2**shift for k in (nums or [num] * size)]
