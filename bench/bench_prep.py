@@ -21,6 +21,7 @@ import seal
 from enigma.field import PRG, Field
 from enigma.mpc.runner import run_local
 from enigma.prep import he
+from enigma.prep.pairwise import multiply
 from enigma.prep.provider import HEProviderFactory
 
 F = Field()
@@ -79,10 +80,12 @@ def bench_ops(repeat: int) -> None:
     plain = inst.encode(x)
     ct = keys.encryptors[0].encrypt(plain)
     product = inst.evaluator.multiply_plain(ct, plain)
+    ct_ntt = inst.evaluator.transform_to_ntt(ct)
     prg = PRG()
     ops = {
         "encrypt": lambda: keys.encryptors[0].encrypt(plain),
         "multiply_plain": lambda: inst.evaluator.multiply_plain(ct, plain),
+        "multiply_plain_ntt": lambda: multiply(inst, ct_ntt, inst.encode(x)),
         "decrypt": lambda: keys.decrypt(0, product),
         "serialize": lambda: product.to_string(seal.compr_mode_type.none),
         "flood": lambda: he.flood(bfv, 0, product, prg),

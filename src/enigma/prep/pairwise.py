@@ -36,7 +36,7 @@ Encrypted = list[list[seal.Ciphertext]]
 """chunks x plaintext primes."""
 
 
-def _multiply(inst: PlainSlot, ct: seal.Ciphertext, plain: seal.Plaintext) -> seal.Ciphertext:
+def multiply(inst: PlainSlot, ct: seal.Ciphertext, plain: seal.Plaintext) -> seal.Ciphertext:
     """ct * plain, in coefficient form; a ciphertext kept in NTT form saves two of three NTTs."""
     if not ct.is_ntt_form():
         return inst.evaluator.multiply_plain(ct, plain)
@@ -143,7 +143,7 @@ class Pairwise:
                     plain = inst.encode(v_res[c][i])
                     out = self.peer_keys[p].encryptors[i].encrypt(inst.encode(mask_res[i]))
                     if not plain.is_zero():  # SEAL refuses a product by zero (transparent)
-                        inst.evaluator.add_inplace(out, _multiply(inst, u_ct[i], plain))
+                        inst.evaluator.add_inplace(out, multiply(inst, u_ct[i], plain))
                     frames.append(flood(bfv, i, out, self.prg))
                 block = share[c * n:(c + 1) * n]
                 F.sub(block, reduce_chunks(mask, F), out=block)
