@@ -279,11 +279,15 @@ class Node:
 
     def _accept_loop(self) -> None:
         assert self._listener is not None and self.identity is not None
+        self._listener.settimeout(0.25)  # closing a socket does not wake a blocked accept()
         while not self._stopping.is_set():
             try:
                 sock, _ = self._listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            sock.settimeout(None)
             thread = threading.Thread(target=self._connection, args=(sock,), daemon=True,
                                       name="node-connection")
             with self._lock:

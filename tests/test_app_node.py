@@ -1,0 +1,228 @@
+"""Node daemons in their own processes, a ledger, a DHT and an owner: issue 6's scenarios.
+
+One network for the module (a chain in this process, node processes beside it), in the
+order the scenarios need: the test that kills a holder runs last.
+"""
+
+import csv
+import json
+import stat
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from enigma.app.localnet import deploy, spawn_node
+from enigma.app.node import store_name
+from enigma.app.owner import Owner
+from enigma.app.service import Connection, ServiceError
+from enigma.app.upload import UploadError
+from enigma.lang.schema import Schema
+from enigma.ledger import Ledger, start_devchain
+from enigma.storage.store import ShareStore
+
+pytestmark = pytest.mark.slow
+
+SCHEMA = Schema.from_dict({"name": "people", "columns": [
+    {"name": "age", "type": "int", "min": 0, "max": 130},
+    {"name": "income", "type": "fixed", "min": 0, "max": 1.0e6},
+    {"name": "smoker", "type": "bool", "true_text": "yes", "false_text": "no"},
+]})
+ROWS, CHUNK = 2500, 1000
+
+
+def _write(path: Path, seed: int, bad_row: int | None = None) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    table = {"age": rng.integers(0, 131, ROWS), "income": rng.uniform(0, 1e6, ROWS).round(2),
+             "smoker": rng.choice(np.array(["yes", "no"]), ROWS)}
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(list(table))
+        for i in range(ROWS):
+            w.writerow([table[c][i] for c in table] if i != bad_row else [7, "lots", "no"])
+    return table
+
+
+def _check(got: dict[str, np.ndarray], table: dict[str, np.ndarray]) -> None:
+    assert (got["age"] == table["age"]).all()
+    assert np.abs(got["income"] - table["income"]).max() <= 2.0**-17
+    assert (got["smoker"] == (table["smoker"] == "yes")).all()
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    root = tmp_path_factory.mktemp("net")
+    chain = start_devchain(accounts=8)
+    deployment = root / "deployment.json"
+    deploy(chain.url, chain.accounts[0], deployment)
+    nodes = []
+    try:
+        for i in range(4):
+            nodes.append(spawn_node(root / f"node{i}", chain.url, deployment,
+                                    chain.accounts[1 + i],
+                                    ("127.0.0.1", nodes[0].dht_port) if nodes else None))
+        owner = Owner.open(root / "owner", chain.url, deployment, chain.accounts[0],
+                           [("127.0.0.1", nodes[0].dht_port)])
+        yield {"root": root, "chain": chain, "deployment": deployment, "nodes": nodes,
+               "owner": owner, "ledger": Ledger.connect(chain.url, chain.accounts[0],
+                                                        owner.ledger.deployment)}
+        owner.close()
+    finally:
+        for node in nodes:
+            node.terminate()
+        chain.stop()
+
+
+def _holders(net, first=0):
+    return [n.address for n in net["nodes"][first:first + 3]]
+
+
+def _files(net, node_index: int, name: str, gen: int) -> Path:
+    owner_key = net["owner"].identity.public_key
+    return net["nodes"][node_index].home / "shares" / store_name(name, owner_key, gen)
+
+
+def test_upload_collect_and_what_the_network_records(net, tmp_path):
+    owner, nodes = net["owner"], net["nodes"]
+    table = _write(tmp_path / "people.csv", seed=1)
+    result = owner.share(tmp_path / "people.csv", SCHEMA, "people", chunk_rows=CHUNK,
+                         holders=_holders(net))
+    assert (result.rows, result.chunks, result.sent_chunks) == (ROWS, 3, 3)
+    _check(owner.collect("people"), table)
+    record = net["ledger"].dataset(result.ledger_id)
+    assert record.holders == _holders(net) and bytes.fromhex(SCHEMA.digest()) == record.schema_hash
+    pointer = owner.dht.find_dataset("people", owner.identity.public_key)
+    assert pointer.holders == [n.node_id for n in nodes[:3]] and len(pointer.chunk_ids) == 3
+    assert owner.dht.find_chunk_holders(pointer.chunk_ids[0], owner.identity.public_key) == [
+        n.node_id for n in nodes[:3]]
+    # each node keeps its key private, and its shares alone are not the data
+    key_file = nodes[0].home / "node.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    with open(_files(net, 0, "people", 0) / "00000000" / "age.share", "rb") as f:
+        assert np.int64(table["age"][0]).tobytes() not in f.read()
+    health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{nodes[0].metrics_port}/health"))
+    assert health["status"] == "ok" and health["node"] == nodes[0].node_id.hex()
+    metrics = urllib.request.urlopen(
+        f"http://127.0.0.1:{nodes[0].metrics_port}/metrics").read().decode()
+    assert 'enigma_node_requests_total{op="put",outcome="ok"} 3.0' in metrics
+    received = next(line for line in metrics.splitlines()
+                    if line.startswith("enigma_node_share_bytes_received_total"))
+    assert float(received.split()[1]) == ROWS * 3 * 16  # 3 columns of 16-byte elements
+
+
+def test_a_bad_row_leaves_nothing_visible(net, tmp_path):
+    owner, node = net["owner"], net["nodes"][0]
+    before = net["ledger"].call("datasets", "dataset_count")
+    _write(tmp_path / "bad.csv", seed=2, bad_row=2200)
+    with pytest.raises(UploadError, match=r"row 2201, column 'income'") as err:
+        owner.share(tmp_path / "bad.csv", SCHEMA, "broken", chunk_rows=CHUNK,
+                    holders=_holders(net))
+    assert (err.value.row, err.value.column) == (2201, "income")
+    # an in-memory table streams chunk by chunk: two chunks go out before row 2201 fails
+    table = _write(tmp_path / "ok.csv", seed=2)
+    table["age"] = table["age"].copy()
+    table["age"][2200] = 131
+    with pytest.raises(UploadError, match=r"row 2201, column 'age': value 131 is outside"):
+        owner.share(table, SCHEMA, "half", chunk_rows=CHUNK, holders=_holders(net))
+    assert net["ledger"].call("datasets", "dataset_count") == before
+    with Connection.open("127.0.0.1", node.port, owner.identity, node.node_id) as conn:
+        have = conn.request("have", dataset="half", gen=0)[0]
+        assert have["sealed"] is False and sorted(have["chunks"]) == ["0", "1"]
+        for name in ("half", "broken"):
+            with pytest.raises(ServiceError, match="not sealed") as refused:
+                conn.request("get", dataset=name, gen=0, chunk=0)
+            assert refused.value.kind == "state"
+
+
+def test_an_interrupted_upload_resumes_without_resending(net, tmp_path):
+    owner = net["owner"]
+    table = _write(tmp_path / "resume.csv", seed=3)
+
+    def crash_after_first_chunk(rows: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        owner.share(tmp_path / "resume.csv", SCHEMA, "resume", chunk_rows=CHUNK,
+                    holders=_holders(net), progress=crash_after_first_chunk)
+    result = owner.share(tmp_path / "resume.csv", SCHEMA, "resume", chunk_rows=CHUNK,
+                         holders=_holders(net))
+    assert result.sent_chunks == 2 and result.chunks == 3
+    _check(owner.collect("resume"), table)
+
+
+def test_a_corrupt_file_is_detected_on_read_and_repaired(net, tmp_path):
+    owner = net["owner"]
+    table = _write(tmp_path / "rot.csv", seed=4)
+    owner.share(tmp_path / "rot.csv", SCHEMA, "rot", chunk_rows=CHUNK, holders=_holders(net))
+    target = _files(net, 1, "rot", 0) / "00000001" / "income.share"
+    raw = bytearray(target.read_bytes())
+    raw[-5] ^= 0x40
+    target.write_bytes(bytes(raw))
+    node = net["nodes"][1]
+    with Connection.open("127.0.0.1", node.port, owner.identity, node.node_id) as conn:
+        with pytest.raises(ServiceError, match="payload checksum mismatch") as err:
+            conn.request("get", dataset="rot", gen=0, chunk=1)
+        assert err.value.kind == "corrupt"
+    _check(owner.collect("rot"), table)  # the two healthy holders suffice
+    assert owner.repair("rot") == [node.address]
+    assert owner.state("rot").gen == 1 and owner.repair("rot") == []
+    _check(owner.collect("rot"), table)
+    assert not _files(net, 1, "rot", 0).exists()  # the old generation is gone once sealed
+
+
+def test_an_unregistered_node_cannot_hold_or_join(net, tmp_path):
+    owner, nodes = net["owner"], net["nodes"]
+    stranger = spawn_node(net["root"] / "stranger", net["chain"].url, net["deployment"],
+                          net["chain"].accounts[6], ("127.0.0.1", nodes[0].dht_port),
+                          register=False)
+    try:
+        assert stranger.registered is False
+        _write(tmp_path / "s.csv", seed=5)
+        with pytest.raises(UploadError, match="not an active registered node"):
+            owner.share(tmp_path / "s.csv", SCHEMA, "strange", chunk_rows=CHUNK,
+                        holders=[nodes[0].address, nodes[1].address, stranger.address])
+        with pytest.raises(UploadError, match="not an active registered node"):
+            owner.recover("people", [nodes[2].address], [stranger.address])
+        # a registered node refuses to take shares from it in a reshare
+        with Connection.open("127.0.0.1", nodes[3].port, owner.identity,
+                             nodes[3].node_id) as conn, pytest.raises(ServiceError) as err:
+            conn.request("expect", dataset="people", gen=1, t=1, point=3, chunk_count=3,
+                         participants={"1": nodes[0].node_id.hex(),
+                                       "2": stranger.node_id.hex()})
+        assert err.value.kind == "not-registered"
+    finally:
+        assert stranger.terminate() == 0
+    with ShareStore(stranger.home / "shares") as store:
+        assert store.datasets() == []
+
+
+def test_refresh_changes_every_share_and_keeps_the_data(net, tmp_path):
+    owner = net["owner"]
+    table = _write(tmp_path / "people.csv", seed=1)
+    before = (_files(net, 0, "people", 0) / "00000000" / "age.share").read_bytes()
+    state = owner.refresh("people")
+    assert state.gen == 1
+    after = (_files(net, 0, "people", 1) / "00000000" / "age.share").read_bytes()
+    assert before[-4096:] != after[-4096:]
+    _check(owner.collect("people"), table)
+
+
+def test_a_killed_holder_is_replaced_by_resharing(net, tmp_path):
+    owner, nodes = net["owner"], net["nodes"]
+    table = _write(tmp_path / "people.csv", seed=1)
+    nodes[2].kill()
+    state = owner.recover("people", [nodes[2].address], [nodes[3].address])
+    assert [h.address for h in state.holders] == [nodes[0].address, nodes[1].address,
+                                                  nodes[3].address]
+    record = net["ledger"].dataset(state.ledger_id)
+    assert record.holders == [h.address for h in state.holders]
+    _check(owner.collect("people"), table)
+    # the replacement's new share is consistent with the others (collect checks all three)
+    manifest = json.loads((_files(net, 3, "people", state.gen) / "manifest.json").read_text())
+    assert manifest["body"]["chunk_count"] == 3
+    for node in nodes[:2]:
+        assert node.terminate() == 0
+        assert "node: stopped" in node.process.stdout.read()
+        with ShareStore(node.home / "shares") as store:
+            assert store.swept == 0 and list(store.scrub()) == []
