@@ -1,0 +1,358 @@
+"""Typing rules of the analytics library: what each call accepts and the type it gives.
+
+Each rule checks its arguments (kinds, shapes, which must be public
+constants because they size the result) and returns a `Call` node whose type
+carries the result's label, kind, shape and value range. The compiler (part B)
+implements the same names; docs/language.md lists the signatures.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from .errors import ScriptError
+from .lattice import const_value, join_kind
+from .syntax import (
+    INT,
+    PRIVATE,
+    PUBLIC,
+    ROWS,
+    Call,
+    DictType,
+    Expr,
+    Label,
+    ListExpr,
+    ListType,
+    TupleExpr,
+    TupleType,
+    ValueType,
+    fixed,
+    label_of,
+)
+
+if TYPE_CHECKING:
+    from .expressions import Expressions
+
+LIBRARY = ("count", "sum", "mean", "variance", "std", "min", "max", "median", "percentile",
+           "histogram", "group_by", "where", "select", "cov", "corr", "linreg", "kmeans", "ttest",
+           "chi2", "sqrt", "exp", "log", "abs", "len")
+"""Functions a script may call, besides its own: the analytics library (docs/language.md)."""
+
+
+class Library:
+    """Typing rules of the analytics library: argument checks, result kind, shape and range."""
+
+    def __init__(self, checker: Expressions, node: ast.Call, name: str, pos: dict) -> None:
+        self.c, self.node, self.name, self.pos = checker, node, name, pos
+        self.rows = checker.schema.rows
+
+    def err(self, message: str, why: str = "", node: ast.AST | None = None) -> ScriptError:
+        return self.c.err(node or self.node, message, why)
+
+    def bind(self, args: tuple[Expr, ...], kwargs: dict[str, Expr], names: list[str],
+             required: int) -> dict[str, Expr]:
+        if len(args) > len(names):
+            raise self.err(f"{self.name}() takes at most {len(names)} argument(s)")
+        bound = dict(zip(names, args, strict=False))
+        for k, v in kwargs.items():
+            if k not in names or k in bound:
+                raise self.err(f"{self.name}() has no parameter {k!r} left to set",
+                               f"its parameters are {names}")
+            bound[k] = v
+        missing = [n for n in names[:required] if n not in bound]
+        if missing:
+            raise self.err(f"{self.name}() needs the argument(s) {missing}")
+        return bound
+
+    def err_at(self, e: Expr, message: str, why: str = "") -> ScriptError:
+        return ScriptError(message, e.line, e.col, why, self.c.filename)
+
+    def public_const(self, e: Expr, what: str) -> int | float | str:
+        if label_of(e.type) is PRIVATE:
+            raise self.err_at(e, f"private value used as {what}",
+                              f"{what} decides the shape or the steps of the computation, "
+                              "which every node sees; it must be public")
+        k = const_value(e)
+        if k is None:
+            raise self.err_at(e, f"{what} must be a constant",
+                              "the size of every result must be known before the job runs")
+        return k
+
+    def values(self, e: Expr, what: str = "") -> ValueType:
+        """A column, vector or list of scalars, as one ValueType."""
+        t = e.type
+        if isinstance(t, ListType | TupleType):
+            items = (t.element,) if isinstance(t, ListType) else t.items
+            elem = items[0] if items else None
+            for other in items[1:]:
+                elem = self.c.joined(self.node, elem, other)  # type: ignore[arg-type]
+            n = t.length if isinstance(t, ListType) else len(t.items)
+            if not isinstance(elem, ValueType) or not elem.scalar or n is None:
+                raise self.err(f"{self.name}() needs a column, a vector or a list of numbers")
+            t = replace(elem, shape=(n,))
+        if not isinstance(t, ValueType):
+            raise self.err(f"{self.name}() needs a column or a vector, not {t}")
+        if what and not t.kind.numeric:
+            self.c.numeric(self.node, e, f"{self.name}()")
+        return t
+
+    def n(self, t: ValueType) -> int | None:
+        return self.rows if t.shape and t.shape[0] == ROWS else \
+            (t.shape[0] if t.shape else 1)  # type: ignore[return-value]
+
+    def result(self, args: tuple[Expr, ...], kwargs: dict[str, Expr], t: ValueType) -> Call:
+        return Call(**self.pos, func=self.name, args=args, kwargs=tuple(kwargs.items()), type=t)
+
+    def type(self, args: tuple[Expr, ...], kwargs: dict[str, Expr]) -> Expr:
+        handler = {
+            "count": self.count, "sum": self.reduce, "mean": self.reduce,
+            "variance": self.reduce, "std": self.reduce, "median": self.reduce,
+            "min": self.minmax, "max": self.minmax, "percentile": self.reduce,
+            "histogram": self.histogram, "group_by": self.group_by, "where": self.where,
+            "select": self.where, "cov": self.pair, "corr": self.pair, "ttest": self.pair,
+            "chi2": self.chi2, "linreg": self.linreg, "kmeans": self.kmeans,
+            "sqrt": self.elementwise, "exp": self.elementwise, "log": self.elementwise,
+            "abs": self.elementwise, "len": self.len_,
+        }[self.name]
+        return handler(args, kwargs)
+
+    def mask(self, b: dict[str, Expr], x: ValueType) -> Label:
+        m = b.get("where")
+        if m is None:
+            return PUBLIC
+        t = m.type
+        if not (isinstance(t, ValueType) and t.kind.name == "bool" and t.shape == x.shape):
+            raise self.err(f"where= must be a boolean of the same shape as the values, not {t}")
+        return label_of(t)
+
+    def count(self, args, kwargs) -> Call:
+        b = self.bind(args, kwargs, ["x", "where"], 1)
+        x = self.values(b["x"])
+        label = label_of(b["x"].type).join(self.mask(b, x))
+        n = self.n(x)
+        if x.kind.name != "bool" and not x.filtered and "where" not in b:
+            label = PUBLIC
+        return self.result(args, kwargs, ValueType(label, INT, (), 0, n))
+
+    def reduce(self, args, kwargs) -> Call:
+        names = ["x", "q", "where"] if self.name == "percentile" else ["x", "where"]
+        b = self.bind(args, kwargs, names, len(names) - 1)
+        x = self.values(b["x"], "numbers")
+        label = label_of(b["x"].type).join(self.mask(b, x))
+        n = self.n(x)
+        lo, hi = x.lo, x.hi
+        frac = max(x.kind.frac_bits, 16)
+        if self.name == "percentile":
+            q = self.public_const(b["q"], "the percentile q")
+            if not isinstance(q, int | float) or not 0 <= q <= 100:
+                raise self.err("the percentile q must be a number between 0 and 100")
+        if self.name == "sum":
+            kind = fixed(x.kind.frac_bits) if x.kind.name == "fixed" else INT
+            if None in (lo, hi, n):
+                lo = hi = None
+            else:
+                lo, hi = min(0, n * lo), max(0, n * hi)  # type: ignore[operator]
+        elif self.name in ("variance", "std"):
+            kind = fixed(frac)
+            if None not in (lo, hi):
+                spread = (hi - lo) / 2  # type: ignore[operator]
+                lo, hi = 0, spread * spread if self.name == "variance" else spread
+        else:
+            kind = fixed(frac)
+        return self.result(args, kwargs, ValueType(label, kind, (), lo, hi))
+
+    def minmax(self, args, kwargs) -> Call:
+        if len(args) >= 2 and not kwargs:
+            types = [self.c.numeric(self.node, a, f"{self.name}()") for a in args]
+            lo = None if any(t.lo is None for t in types) else \
+                (min if self.name == "min" else max)(t.lo for t in types)  # type: ignore
+            hi = None if any(t.hi is None for t in types) else \
+                (min if self.name == "min" else max)(t.hi for t in types)  # type: ignore
+            kind = types[0].kind
+            for t in types[1:]:
+                kind = join_kind(kind, t.kind)
+            label = PRIVATE if any(label_of(t) is PRIVATE for t in types) else PUBLIC
+            return self.result(args, kwargs, ValueType(label, kind, self.c.shape(
+                self.node, *types), lo, hi, any(t.filtered for t in types)))
+        b = self.bind(args, kwargs, ["x", "where"], 1)
+        x = self.values(b["x"], "numbers")
+        label = label_of(b["x"].type).join(self.mask(b, x))
+        return self.result(args, kwargs, ValueType(label, x.kind, (), x.lo, x.hi))
+
+    def bins_of(self, x: ValueType, b: dict[str, Expr]) -> int:
+        if x.kind.name in ("category", "bool"):
+            if "bins" in b or "range" in b:
+                raise self.err("a histogram of a category counts each level; drop bins/range")
+            return len(x.kind.levels) if x.kind.name == "category" else 2
+        if not x.kind.numeric:
+            raise self.err(f"histogram() needs numbers or a category, not {x}")
+        bins = b.get("bins")
+        if bins is not None and isinstance(bins.type, ListType | TupleType):
+            edges = bins.items if isinstance(bins, ListExpr | TupleExpr) else ()
+            if not edges:
+                raise self.err("histogram edges must be written as a list of constants")
+            for e in edges:
+                self.public_const(e, "a histogram edge")
+            return len(edges) - 1
+        k = self.public_const(bins, "the number of bins") if bins is not None else 10
+        if not isinstance(k, int) or k < 1:
+            raise self.err("the number of bins must be a positive integer")
+        if "range" in b:
+            rng = b["range"]
+            items = rng.items if isinstance(rng, TupleExpr | ListExpr) else ()
+            if len(items) != 2:
+                raise self.err("range= must be a pair of constants (lo, hi)")
+            for e in items:
+                self.public_const(e, "a histogram range")
+        elif x.lo is None or x.hi is None:
+            raise self.err("histogram() needs a range: the schema gives none for these values",
+                           "pass range=(lo, hi) with public constants")
+        return k
+
+    def histogram(self, args, kwargs) -> Call:
+        b = self.bind(args, kwargs, ["x", "bins", "range", "where"], 1)
+        x = self.values(b["x"])
+        k = self.bins_of(x, b)
+        label = label_of(b["x"].type).join(self.mask(b, x))
+        return self.result(args, kwargs, ValueType(label, INT, (k,), 0, self.n(x)))
+
+    def group_by(self, args, kwargs) -> Call:
+        b = self.bind(args, kwargs, ["key", "values", "agg"], 1)
+        key = self.values(b["key"])
+        if key.kind.name not in ("category", "bool") or not key.column:
+            raise self.err(f"group_by() groups by a category or boolean column, not {key}")
+        agg = self.public_const(b["agg"], "the aggregate") if "agg" in b else "count"
+        if agg not in ("count", "sum", "mean"):
+            raise self.err(f"group_by() aggregates with count, sum or mean, not {agg!r}")
+        label = label_of(b["key"].type)
+        kind, lo, hi = INT, 0, self.rows
+        if agg != "count":
+            if "values" not in b:
+                raise self.err(f"group_by(..., agg={agg!r}) needs the values to aggregate")
+            v = self.values(b["values"], "numbers")
+            if v.shape != key.shape:
+                raise self.err("group_by() values must be a column like the key")
+            label = label.join(label_of(b["values"].type))
+            if agg == "mean":
+                kind, lo, hi = fixed(max(v.kind.frac_bits, 16)), v.lo, v.hi
+            else:
+                kind = fixed(v.kind.frac_bits) if v.kind.name == "fixed" else INT
+                lo = hi = None
+                if None not in (v.lo, v.hi, self.rows):
+                    lo, hi = min(0, self.rows * v.lo), max(0, self.rows * v.hi)  # type: ignore
+        n = len(key.kind.levels) if key.kind.name == "category" else 2
+        return self.result(args, kwargs, ValueType(label, kind, (n,), lo, hi))
+
+    def where(self, args, kwargs) -> Expr:
+        if kwargs:
+            raise self.err(f"{self.name}() takes positional arguments")
+        if len(args) == 3:
+            return self.c.where(self.node, args[0], args[1], args[2], self.pos)
+        if len(args) == 2 and self.name == "where":
+            x, m = self.values(args[0]), args[1].type
+            if not x.column or not (isinstance(m, ValueType) and m.kind.name == "bool"
+                                    and m.column):
+                raise self.err("where(x, mask) keeps the rows of column x where the boolean "
+                               "column mask is true")
+            label = x.label.join(m.label)
+            return self.result(args, kwargs, replace(x, label=label,
+                                                     filtered=label is PRIVATE or x.filtered))
+        raise self.err(f"{self.name}() takes (cond, a, b)" +
+                       (" or (column, mask)" if self.name == "where" else ""))
+
+    def pair(self, args, kwargs) -> Call:
+        b = self.bind(args, kwargs, ["x", "y"], 2)
+        x, y = self.values(b["x"], "numbers"), self.values(b["y"], "numbers")
+        if self.name != "ttest" and x.shape != y.shape:
+            raise self.err(f"{self.name}() needs two columns of the same length")
+        label = label_of(b["x"].type).join(label_of(b["y"].type))
+        lo, hi = (-1, 1) if self.name == "corr" else (None, None)
+        return self.result(args, kwargs, ValueType(label, fixed(), (), lo, hi))
+
+    def chi2(self, args, kwargs) -> Call:
+        b = self.bind(args, kwargs, ["x", "y"], 2)
+        x, y = self.values(b["x"]), self.values(b["y"])
+        for t in (x, y):
+            if t.kind.name not in ("category", "bool") or not t.column:
+                raise self.err(f"chi2() tests two category or boolean columns, not {t}")
+        label = label_of(b["x"].type).join(label_of(b["y"].type))
+        return self.result(args, kwargs, ValueType(label, fixed(), (), 0, None))
+
+    def columns(self, e: Expr) -> list[ValueType]:
+        t = e.type
+        items = [t] if isinstance(t, ValueType) else \
+            list(t.items) if isinstance(t, TupleType) else \
+            [t.element] if isinstance(t, ListType) and t.length else []
+        if not items or not all(isinstance(i, ValueType) and i.column and i.kind.numeric
+                                for i in items):
+            raise self.err(f"{self.name}() needs a numeric column or a list of them")
+        return items  # type: ignore[return-value]
+
+    def linreg(self, args, kwargs) -> Call:
+        b = self.bind(args, kwargs, ["y", "x"], 2)
+        y = self.values(b["y"], "numbers")
+        xs = self.columns(b["x"])
+        d = len(xs) if not isinstance(b["x"].type, ListType) else b["x"].type.length
+        if not y.column:
+            raise self.err("linreg() regresses a column on columns")
+        label = label_of(b["y"].type).join(label_of(b["x"].type))
+        return self.result(args, kwargs, ValueType(label, fixed(), (d + 1,)))  # type: ignore
+
+    def kmeans(self, args, kwargs) -> Call:
+        b = self.bind(args, kwargs, ["x", "k", "iters"], 2)
+        xs = self.columns(b["x"])
+        d = len(xs) if not isinstance(b["x"].type, ListType) else b["x"].type.length
+        k = self.public_const(b["k"], "the number of clusters")
+        iters = self.public_const(b["iters"], "the number of iterations") if "iters" in b else 10
+        if not isinstance(k, int) or k < 1 or not isinstance(iters, int) or iters < 1:
+            raise self.err("kmeans() needs positive integers k and iters")
+        if any(t.lo is None or t.hi is None for t in xs):
+            raise self.err("kmeans() needs the value range of every column",
+                           "the first centres are placed within the public ranges; use schema "
+                           "columns or range-preserving operations ((data.age - 20) / 50, not "
+                           "division by a private std)")
+        lo, hi = min(t.lo for t in xs), max(t.hi for t in xs)
+        label = label_of(b["x"].type)
+        return self.result(args, kwargs, ValueType(label, fixed(), (k, d), lo, hi))  # type: ignore
+
+    def elementwise(self, args, kwargs) -> Call:
+        b = self.bind(args, kwargs, ["x"], 1)
+        t = self.c.numeric(self.node, b["x"], f"{self.name}()")
+        lo, hi = t.lo, t.hi
+        kind = t.kind if self.name == "abs" and t.kind.name != "bool" else fixed(
+            max(t.kind.frac_bits, 16))
+        if self.name == "abs":
+            kind = INT if t.kind.name == "bool" else t.kind
+            if None not in (lo, hi):
+                lo, hi = (0 if lo <= 0 <= hi else min(abs(lo), abs(hi))), max(abs(lo), abs(hi))
+        elif self.name == "sqrt":
+            lo, hi = (math.sqrt(max(lo, 0)), math.sqrt(max(hi, 0))) if None not in (lo, hi) \
+                else (0, None)
+        elif self.name == "exp":
+            lo, hi = (math.exp(lo), math.exp(hi)) if None not in (lo, hi) and hi < 40 \
+                else (0, None)
+        else:
+            lo, hi = (math.log(lo), math.log(hi)) if None not in (lo, hi) and lo > 0 \
+                else (None, None)
+        return self.result(args, kwargs, replace(t, kind=kind, lo=lo, hi=hi))
+
+    def len_(self, args, kwargs) -> Call:
+        b = self.bind(args, kwargs, ["x"], 1)
+        t = b["x"].type
+        n: int | None
+        if isinstance(t, ListType):
+            n = t.length
+        elif isinstance(t, TupleType | DictType):
+            n = len(t.items) if isinstance(t, TupleType) else len(t.entries)
+        elif isinstance(t, ValueType) and t.shape:
+            if t.filtered:
+                raise self.err("the length of a filtered column is private",
+                               "count its rows with count(x), which gives a private count")
+            n = self.n(t)
+        else:
+            raise self.err(f"len() of {t}")
+        return self.result(args, kwargs, ValueType(PUBLIC, INT, (), n if n is not None else 0, n))
+
