@@ -1,8 +1,5 @@
-"""k-means on age, tenure and replacement rate, each scaled to [0, 1] by its public range."""
-def unit(x, lo: public, hi: public):
-    return (x - lo) / (hi - lo)
-
-
-features = [unit(data.age, 20, 70), unit(data.tenure, 0, 50), unit(data.rr, 0, 0.7)]
-centers = kmeans(features, k=4, iters=15)
-reveal(centers, "cluster centres (unit scale)")
+"""k-means on age, tenure and replacement rate: three groups of displaced workers."""
+centers = kmeans([data.age, data.tenure, data.rr], k=3, iters=10)
+sizes = histogram(data.joblost)
+reveal(centers, "cluster centres (age, tenure, rr)")
+reveal(sizes, "people by reason for job loss")
