@@ -13,15 +13,29 @@ what it reveals and what it costs, never anything about real data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .analytics.precision import Range
 from .errors import ScriptError
-from .interpreter import Revealed
+from .interpreter import Outcome, Revealed, run
 from .schema import Column, Schema
-from .syntax import Call, ColumnRef, Expr, ListExpr, Node, Reveal, TupleExpr, ValueType
+from .syntax import (
+    Call,
+    ColumnRef,
+    Expr,
+    ListExpr,
+    ListType,
+    Node,
+    Reveal,
+    Script,
+    TupleExpr,
+    TupleType,
+    ValueType,
+)
 
 
 @dataclass
@@ -50,17 +64,26 @@ def column_range(col: Column) -> tuple[float, float]:
 
 def synthetic_table(schema: Schema, rows: int, names: list[str], seed: int = 0
                     ) -> dict[str, np.ndarray]:
-    """Values for `names` drawn uniformly within the schema: made-up data for a dry run."""
+    """Made-up values for `names`, uniform within the schema, as `Schema.read_csv` gives them.
+
+    Integers and fixed-point values are uniform in [min, max] (fixed point on
+    its grid), booleans fair coins, categories uniform over their levels.
+    """
     rng = np.random.default_rng(seed)
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for name in names:
         col = schema.column(name)
         lo, hi = column_range(col)
         if col.kind == "fixed":
             step = 2.0 ** -col.frac_bits
-            out[name] = np.rint(rng.uniform(lo, hi, rows) / step) * step
+            out[name] = np.clip(np.rint(rng.uniform(lo, hi, rows) / step) * step, lo, hi)
+        elif col.kind == "bool":
+            out[name] = rng.integers(0, 2, rows).astype(bool)
+        elif col.kind == "category":
+            out[name] = np.asarray(col.levels, dtype=object)[rng.integers(0, len(col.levels),
+                                                                          rows)]
         else:
-            out[name] = rng.integers(int(lo), int(hi) + 1, rows).astype(np.float64)
+            out[name] = rng.integers(int(lo), int(hi) + 1, rows)
     return out
 
 
@@ -94,6 +117,29 @@ def referenced_columns(node: Any) -> list[str]:
 
     walk(node)
     return found
+
+
+def dry_run(script: Script, schema: Schema, rows: int | None = None, seed: int = 0,
+            echo: Callable[[str], None] | None = None) -> Outcome:
+    """Run a checked script on synthetic data in the clear: does it run, what does it reveal.
+
+    The result is labelled `synthetic`: its values come from made-up data.
+    `rows` defaults to the schema's row count (1000 when the schema gives none).
+    """
+    n = rows if rows is not None else (schema.rows or 1000)
+    names = referenced_columns(script)
+    table = table_values(schema, synthetic_table(schema, n, names, seed))
+    outcome = run(script, PlainBackend(schema, table, n, script.filename, synthetic=True), echo)
+    outcome.synthetic = True
+    return outcome
+
+
+def run_plain(script: Script, schema: Schema, values: dict[str, np.ndarray]) -> Outcome:
+    """Run a checked script on real values in the clear: the reference a secure run must match."""
+    names = referenced_columns(script)
+    n = len(values[names[0]]) if names else (schema.rows or 0)
+    table = table_values(schema, {k: values[k] for k in names})
+    return run(script, PlainBackend(schema, table, n, script.filename))
 
 
 class PlainBackend:
@@ -226,6 +272,14 @@ def _selection(x: Any, where: Any) -> tuple[np.ndarray, np.ndarray]:
     return v, w
 
 
+def _empty(t: Any) -> float:
+    """The mean of no values: the middle of the range, as the engine's library gives it."""
+    if not isinstance(t, ValueType) or t.lo is None or t.hi is None:
+        return 0.0
+    mid, _ = Range(float(t.lo), float(t.hi)).center(16)
+    return mid / 2.0**16
+
+
 def kmeans_start(node: Call, k: int, d: int) -> np.ndarray:
     """Initial centroids spread on the diagonal of the columns' public ranges (data-independent).
 
@@ -233,8 +287,15 @@ def kmeans_start(node: Call, k: int, d: int) -> np.ndarray:
     same Lloyd iterations. c_j = lo + (j + 1/2) / k (hi - lo) per column.
     """
     arg = node.args[0] if node.args else dict(node.kwargs)["x"]
-    types = [i.type for i in arg.items] if isinstance(arg, ListExpr | TupleExpr) else \
-        [arg.type] * d
+    t = arg.type
+    if isinstance(arg, ListExpr | TupleExpr):
+        types = [i.type for i in arg.items]
+    elif isinstance(t, TupleType):
+        types = list(t.items)
+    elif isinstance(t, ListType):
+        types = [t.element] * d
+    else:
+        types = [t] * d
     bounds = []
     for t in types:
         if not isinstance(t, ValueType) or t.lo is None or t.hi is None:
@@ -277,7 +338,7 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
         if name == "sum":
             return float(v.sum())
         if v.size == 0:
-            return 0.0
+            return _empty(node.args[0].type) if name == "mean" else 0.0
         if name == "mean":
             return float(v.mean())
         if name == "variance":
@@ -319,7 +380,9 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
         if agg == "count":
             return counts
         sums = np.bincount(key, weights=_v(a["values"]), minlength=levels)
-        return sums if agg == "sum" else _div(sums, counts)
+        if agg == "sum":
+            return sums
+        return np.where(counts > 0, _div(sums, counts), _empty(node.args[1].type))
     if name == "where":
         v, m = _v(args[0]), _v(args[1]) != 0
         if isinstance(args[0], Plain) or isinstance(args[1], Plain):

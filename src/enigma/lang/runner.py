@@ -37,6 +37,7 @@ from enigma.mpc.secret import Secret
 from enigma.sharing import AuthShare, additive
 
 from .checker import check
+from .errors import ScriptError
 from .interpreter import Outcome, Revealed, run
 from .mpc_backend import MpcBackend
 from .plain import column_range, referenced_columns
@@ -124,7 +125,19 @@ def encode_table(schema: Schema, values: dict[str, np.ndarray], names: list[str]
 
 
 def _node(e: Engine, job: Job) -> dict:
-    """One node: check the script, input its shares, run, seal the results for the owner."""
+    """One node: check the script, input its shares, run, seal the results for the owner.
+
+    A refusal (a script that could overflow, a function the engine does not run)
+    comes from public information only, so every node refuses at the same
+    point, before anything about it is opened; it goes back to the owner as is.
+    """
+    try:
+        return _compute(e, job)
+    except ScriptError as exc:
+        return dict(refused=(exc.message, exc.line, exc.col, exc.explanation))
+
+
+def _compute(e: Engine, job: Job) -> dict:
     script = check(job.source, Schema.from_dict(job.schema), job.filename)
     n, c = job.rows, len(job.private)
     size = n * c + 1
@@ -151,7 +164,8 @@ def _node(e: Engine, job: Job) -> dict:
 
 def run_mpc(source: str, schema: Schema, values: dict[str, np.ndarray], *,
             provider_factory: ProviderFactory, parties: int = 3, filename: str = "<script>",
-            timeout: float = 60.0, deadline: float = 600.0) -> Outcome:
+            timeout: float = 60.0, deadline: float = 600.0,
+            engine_kwargs: dict | None = None) -> Outcome:
     """Run `source` on the owner's table `values` (as `Schema.read_csv` gives) in q processes.
 
     The script is checked here first (a refused script never reaches a node).
@@ -171,9 +185,11 @@ def run_mpc(source: str, schema: Schema, values: dict[str, np.ndarray], *,
                                                                       strict=True)])
     outs = run_local(_node, parties=parties, args=(job,),
                      provider_factory=CountingFactory(provider_factory), timeout=timeout,
-                     deadline=deadline)
+                     deadline=deadline, engine_kwargs=engine_kwargs)
     results: dict[str, Revealed] = {}
     first = outs[0]
+    if "refused" in first:
+        raise ScriptError(*first["refused"], filename)
     if first["layout"]:
         opened = client.open_output(field, key, [o["sealed"] for o in outs])
         start = 0

@@ -1,0 +1,133 @@
+"""What a script will cost on the engine, before any real data is touched.
+
+Measured, not modelled: the script runs through `run_mpc` (3 real processes,
+the real online phase) on synthetic data drawn from the schema at two small
+row counts, and the counters are extrapolated to the dataset's row count:
+
+- volume (triples, masks, opened elements, bytes) linearly in the rows,
+  which is exact for everything the library does per row (products,
+  comparisons, one-hots, dot products) and slightly low for sorting
+  (n log^2 n) and for bit bounds that grow with log n;
+- rounds as a + b log2(rows): constant-round programs (the usual case)
+  come out constant, tree reductions over rows (min, max) grow by their
+  levels.
+
+Openings of 65,536 elements or more go through a rotating king (two rounds
+instead of one, a third fewer bytes for 3 parties). An opening whose size
+grows with the rows crosses that threshold at some row count; the measuring
+runs therefore lower the threshold by the ratio of their rows to the target
+rows, so that they open through the king exactly where the full run would.
+
+Measuring with the insecure test dealer is deliberate: the data is made up,
+and the online phase costs the same whatever produced its preprocessing.
+docs/compiler.md gives the measured accuracy of the extrapolation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from enigma.mpc.runner import ProviderFactory
+from enigma.prep.dealer import DealerFactory
+
+from .checker import check
+from .plain import referenced_columns, synthetic_table
+from .runner import run_mpc
+from .schema import Schema
+
+KING_THRESHOLD = 1 << 16
+"""The engine's default size from which an opening goes through a king."""
+SMALL_ROWS = (64, 256)
+"""Row counts of the two measuring runs: small enough to take seconds, large enough that
+the per-row volume dominates the fixed part."""
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One party's online cost of a run (node 0; the others differ by a few bytes)."""
+
+    rows: int
+    rounds: int
+    triples: int
+    masks: int
+    """Preprocessed random masks: input masks, truncation masks and comparison masks."""
+    opened: int
+    """Field elements opened (each costs one element of traffic per peer, or less via a king)."""
+    bytes_per_party: int
+
+    def __str__(self) -> str:
+        return (f"{self.rounds} rounds, {self.triples:,} triples, {self.masks:,} masks, "
+                f"{_size(self.bytes_per_party)} sent per party")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The extrapolated cost at `cost.rows`, and the two measurements it came from."""
+
+    cost: Cost
+    measured: tuple[Cost, Cost]
+
+    def __str__(self) -> str:
+        a, b = self.measured
+        return (f"estimated at {self.cost.rows:,} rows: {self.cost}\n"
+                f"  (measured on synthetic data in 3 processes at {a.rows} rows: {a};\n"
+                f"   at {b.rows} rows: {b}; volume extrapolated linearly, rounds as "
+                f"a + b log2 rows)")
+
+
+def measure(source: str, schema: Schema, rows: int, *, filename: str = "<script>",
+            provider_factory: ProviderFactory | None = None, seed: int = 0,
+            target: int | None = None) -> Cost:
+    """Run the script on `rows` synthetic rows in 3 processes and read the counters.
+
+    With `target`, openings go through the king from KING_THRESHOLD * rows / target
+    elements on, as they would from KING_THRESHOLD at `target` rows.
+    """
+    script = check(source, schema, filename)
+    values = synthetic_table(schema, rows, referenced_columns(script), seed)
+    factory = provider_factory or DealerFactory(b"enigma cost estimate, synthetic!",
+                                                insecure=True)
+    king = KING_THRESHOLD if target is None else max(1, KING_THRESHOLD * rows // target)
+    stats = run_mpc(source, schema, values, provider_factory=factory, filename=filename,
+                    engine_kwargs={"king_threshold": king}).stats
+    masks = stats["input_masks"] + stats["trunc_masks"] + stats["digit_masks"]
+    return Cost(rows, stats["rounds"], stats["triples"], masks, stats["opened"],
+                stats["bytes_sent"])
+
+
+def extrapolate(a: Cost, b: Cost, rows: int) -> Cost:
+    """The cost at `rows` from two measurements (see the module docstring)."""
+    if a.rows == b.rows:
+        raise ValueError("two different row counts are needed to extrapolate")
+
+    def linear(x: int, y: int) -> int:
+        return max(0, round(x + (y - x) * (rows - a.rows) / (b.rows - a.rows)))
+
+    def logarithmic(x: int, y: int) -> int:
+        t = (math.log2(rows) - math.log2(a.rows)) / (math.log2(b.rows) - math.log2(a.rows))
+        return max(0, round(x + (y - x) * t))
+
+    return Cost(rows, logarithmic(a.rounds, b.rounds), linear(a.triples, b.triples),
+                linear(a.masks, b.masks), linear(a.opened, b.opened),
+                linear(a.bytes_per_party, b.bytes_per_party))
+
+
+def estimate(source: str, schema: Schema, rows: int | None = None, *,
+             filename: str = "<script>", provider_factory: ProviderFactory | None = None,
+             sizes: tuple[int, int] = SMALL_ROWS) -> Estimate:
+    """The cost of running the script on `rows` rows (default: the schema's row count)."""
+    target = rows if rows is not None else schema.rows
+    if target is None:
+        raise ValueError(f"schema {schema.name!r} gives no row count; pass rows=")
+    a, b = (measure(source, schema, n, filename=filename, provider_factory=provider_factory,
+                    target=target) for n in sizes)
+    return Estimate(extrapolate(a, b, target), (a, b))
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
