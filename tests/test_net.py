@@ -174,6 +174,14 @@ def test_buffers_of_every_kind_round_trip(echo_quorum: Mesh):
         echo_quorum.send(1, a[:, ::2])
 
 
+def test_messages_of_many_frames_round_trip_up_to_the_limit(echo_quorum: Mesh):
+    frames = [bytes([i % 251]) * (i % 3) for i in range(9000)]  # head alone > INLINE
+    echo_quorum.send(1, *frames)
+    assert [bytes(f) for f in echo_quorum.recv(1)] == frames
+    with pytest.raises(ValueError, match="at most"):
+        echo_quorum.send(1, *([b""] * (CHUNK // 8)))
+
+
 def test_sending_to_oneself_is_refused_and_bytes_are_counted(echo_quorum: Mesh):
     with pytest.raises(ValueError, match="not a peer"):
         echo_quorum.send(0, b"to myself")
