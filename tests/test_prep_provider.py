@@ -34,6 +34,8 @@ def everything(e, xs: np.ndarray, ys: np.ndarray) -> dict:
     d = p.digit_masks(6, 7, 20, 2)
     out["therm"], out["dlow"], out["dhigh"] = _open(e, d.thermometer), _open(e, d.low), \
         _open(e, d.high)
+    d4 = p.digit_masks(3, 9, 20, 4)
+    out["therm4"], out["dlow4"] = _open(e, d4.thermometer), _open(e, d4.low)
     tm = p.trunc_masks(6, 5, 20)
     out["tlow"], out["thigh"] = _open(e, tm.low), _open(e, tm.high)
     e.check()
@@ -81,6 +83,15 @@ def test_digit_masks_are_thermometer_codes_of_the_low_bits(runs):
     assert np.array_equal((digits * (4 ** np.arange(4))).sum(axis=1), low)
     assert np.all(low < 2**7) and np.all(digits[:, 3] <= 1)  # 7 bits: the top digit has one
     assert np.all((high >= 0) & (high < 2**(20 + 40 - 7)))
+
+
+def test_four_bit_digits_are_thermometer_codes_too(runs):
+    therm, low = F.to_int64(runs[0]["therm4"]), F.to_int64(runs[0]["dlow4"])
+    assert therm.shape == (3, 3, 15)  # 9 bits: digits of 4, 4 and 1 bits
+    assert np.all(np.diff(therm, axis=-1) <= 0) and set(np.unique(therm)) <= {0, 1}
+    digits = therm.sum(axis=-1)
+    assert np.array_equal((digits * (16 ** np.arange(3))).sum(axis=1), low)
+    assert np.all(digits[:, 2] <= 1)
 
 
 def test_trunc_masks_lie_in_their_ranges(runs):

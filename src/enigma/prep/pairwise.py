@@ -37,13 +37,37 @@ Encrypted = list[list[seal.Ciphertext]]
 
 
 def multiply(inst: PlainSlot, ct: seal.Ciphertext, plain: seal.Plaintext) -> seal.Ciphertext:
-    """ct * plain, in coefficient form; a ciphertext kept in NTT form saves two of three NTTs."""
-    if not ct.is_ntt_form():
-        return inst.evaluator.multiply_plain(ct, plain)
-    inst.evaluator.transform_to_ntt_inplace(plain, ct.parms_id())
+    """ct * plain in coefficient form; ct and plain are both in NTT form or both not.
+
+    A ciphertext kept in NTT form (Enc(alpha)) saves two of the three NTTs.
+    """
     out = inst.evaluator.multiply_plain(ct, plain)
-    inst.evaluator.transform_from_ntt_inplace(out)
+    if out.is_ntt_form():
+        inst.evaluator.transform_from_ntt_inplace(out)
     return out
+
+
+class _Plaintexts:
+    """My plaintexts per chunk and prime, encoded once for all peers, in the form ct needs."""
+
+    def __init__(self, bfv: BFV, residues: list[list[np.ndarray]]) -> None:
+        self.bfv = bfv
+        self.residues = residues
+        self._cache: dict[tuple[int, int, bool], seal.Plaintext | None] = {}
+
+    def get(self, chunk: int, i: int, ct: seal.Ciphertext) -> seal.Plaintext | None:
+        """None for an all-zero plaintext."""
+        key = (chunk, i, ct.is_ntt_form())
+        if key not in self._cache:
+            inst = self.bfv.instances[i]
+            plain = inst.encode(self.residues[chunk][i])
+            if plain.is_zero():
+                self._cache[key] = None
+            else:
+                if key[2]:
+                    inst.evaluator.transform_to_ntt_inplace(plain, ct.parms_id())
+                self._cache[key] = plain
+        return self._cache[key]
 
 
 def to_ntt(bfv: BFV, encrypted: dict[int, Encrypted]) -> dict[int, Encrypted]:
@@ -131,7 +155,8 @@ class Pairwise:
         F, bfv, n = self.field, self.bfv, self.slots
         chunks = self._chunks(v)
         share = F.zeros(v.shape[0])
-        v_res = [bfv.field_residues(v[c * n:(c + 1) * n]) for c in range(chunks)]
+        plains = _Plaintexts(bfv, [bfv.field_residues(v[c * n:(c + 1) * n])
+                                   for c in range(chunks)])
         for p in self.peers:
             frames = []
             enc = encrypted[p]
@@ -140,9 +165,9 @@ class Pairwise:
                 mask = random_chunks(n, bfv.bounds.mask_bits, self.prg)
                 mask_res = bfv.residues(mask)
                 for i, inst in enumerate(bfv.instances):
-                    plain = inst.encode(v_res[c][i])
                     out = self.peer_keys[p].encryptors[i].encrypt(inst.encode(mask_res[i]))
-                    if not plain.is_zero():  # SEAL refuses a product by zero (transparent)
+                    plain = plains.get(c, i, u_ct[i])
+                    if plain is not None:  # SEAL refuses a product by zero (transparent)
                         inst.evaluator.add_inplace(out, multiply(inst, u_ct[i], plain))
                     frames.append(flood(bfv, i, out, self.prg))
                 block = share[c * n:(c + 1) * n]

@@ -158,6 +158,11 @@ class HEProvider:
         self._bits.add(bits)
         self.produced["bits"] += n
 
+    @property
+    def in_stock(self) -> dict[str, int]:
+        """How many triples and bits are ready (public counts, identical on every party)."""
+        return {"triples": self._triples.size, "bits": self._bits.size}
+
     # ------------------------------------------------------------------ Provider
 
     def reserve(self, triples: int = 0, bits: int = 0) -> None:
