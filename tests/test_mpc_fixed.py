@@ -53,16 +53,35 @@ def arithmetic(e, a, b, c, shifts):
     return {k: F.to_float(e.reveal(v)) for k, v in out.items()}
 
 
-def test_products_and_scaling_are_within_one_ulp():
-    rng = np.random.default_rng(11)
-    edges = [0.0, 1.0, -1.0, ULP, -ULP, 2.0**26 - 1, -(2.0**26), 1.5, -0.75]
-    a = np.concatenate([edges, rng.uniform(-1000, 1000, 50), rng.uniform(-1, 1, 20)])
-    b = np.concatenate([[5.0, -3.0, 2.0, 7.0, 1.0, 2.0**26, 2.0**26, -1.5, 0.75],
-                        rng.uniform(-1000, 1000, 50), rng.uniform(-1, 1, 20)])
-    c = rng.uniform(-10, 10, a.size)
-    shifts = [1, 7, 16, 20, 63, 70]
-    got = run_local(arithmetic, args=(a, b, c, shifts), provider_factory=DEALER)[0]
-    ea, eb = X.decode(F, X.encode(F, a)), X.decode(F, X.encode(F, b))  # what was input
+def rounding(e, value, count):
+    x = _input(e, 0, np.full(count, value))
+    y = _input(e, 1, np.full(count, 1.0 / 3))
+    return F.to_float(e.reveal(X.mul_fixed(e, x, y)))
+
+
+def program(e, a, b, c, shifts, value, count):
+    """Everything in one run of 3 processes: spawning them costs more than the protocols."""
+    return dict(arithmetic=arithmetic(e, a, b, c, shifts), rounding=rounding(e, value, count))
+
+
+RNG = np.random.default_rng(11)
+EDGES = [0.0, 1.0, -1.0, ULP, -ULP, 2.0**26 - 1, -(2.0**26), 1.5, -0.75]
+A = np.concatenate([EDGES, RNG.uniform(-1000, 1000, 50), RNG.uniform(-1, 1, 20)])
+B = np.concatenate([[5.0, -3.0, 2.0, 7.0, 1.0, 2.0**26, 2.0**26, -1.5, 0.75],
+                    RNG.uniform(-1000, 1000, 50), RNG.uniform(-1, 1, 20)])
+C = RNG.uniform(-10, 10, A.size)
+SHIFTS = [1, 7, 16, 20, 63, 70]
+VALUE, COUNT = 0.7, 4000
+
+
+@pytest.fixture(scope="module")
+def results():
+    return run_local(program, args=(A, B, C, SHIFTS, VALUE, COUNT), provider_factory=DEALER)[0]
+
+
+def test_products_and_scaling_are_within_one_ulp(results):
+    got = results["arithmetic"]
+    ea, eb = X.decode(F, X.encode(F, A)), X.decode(F, X.encode(F, B))  # what was input
 
     def ulps(name, want, scale=X.FRAC):
         return np.abs(got[name] / 2.0**scale - want) / ULP
@@ -72,27 +91,19 @@ def test_products_and_scaling_are_within_one_ulp():
     assert ulps("mul_many_1", ea * ea).max() < 1
     assert (ulps("scale", ea * 0.3) < 1 + np.abs(ea) * 2.0**-17 / ULP).all()
     assert (ulps("scale_precise", ea / 3) < 1 + np.abs(ea) * 2.0**-41 / ULP).all()
-    assert (ulps("scale_vector", ea * c) < 1 + np.abs(ea) * 2.0**-17 / ULP).all()
+    assert (ulps("scale_vector", ea * C) < 1 + np.abs(ea) * 2.0**-17 / ULP).all()
     assert ulps("up", ea, 30).max() == 0
     assert ulps("down", ea, 4).max() < 2.0**12  # one unit of 2^-4
     assert got["from_int"].tolist() == [v * 2.0**16 for v in range(-3, 4)]
-    for m in shifts:
+    for m in SHIFTS:
         assert got[f"shift_{m}"][0] - np.floor(1000003 / 2.0**m) in (0, 1)
 
 
-def rounding(e, value, count):
-    x = _input(e, 0, np.full(count, value))
-    y = _input(e, 1, np.full(count, 1.0 / 3))
-    return F.to_float(e.reveal(X.mul_fixed(e, x, y)))
-
-
-def test_truncation_rounds_without_bias():
+def test_truncation_rounds_without_bias(results):
     """x * 1/3 at f = 16 drops a fraction of the last place; on average it is kept."""
-    count = 4000
-    value = 0.7
-    got = run_local(rounding, args=(value, count), provider_factory=DEALER)[0]
-    exact = X.decode(F, X.encode(F, value)) * X.decode(F, X.encode(F, 1 / 3)) * 2.0**16
+    got = results["rounding"]
+    exact = X.decode(F, X.encode(F, VALUE)) * X.decode(F, X.encode(F, 1 / 3)) * 2.0**16
     assert set(np.unique(got - np.floor(exact)).tolist()) == {0.0, 1.0}
     # P(round up) equals the dropped fraction; 4000 draws: 5 standard deviations
     frac = exact - np.floor(exact)
-    assert abs((got - np.floor(exact)).mean() - frac) < 5 * np.sqrt(frac * (1 - frac) / count)
+    assert abs((got - np.floor(exact)).mean() - frac) < 5 * np.sqrt(frac * (1 - frac) / COUNT)

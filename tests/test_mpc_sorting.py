@@ -1,6 +1,7 @@
 """Batcher's network (in the clear, any length) and oblivious sorting between 3 processes."""
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -44,8 +45,9 @@ def test_comparator_count_matches_batchers_formula():
         assert sorting.comparators(1 << p) == (p * p - p + 4) * (1 << (p - 2)) - 1
 
 
-def program(e, cases):
-    return [one_sort(e, keys, payload) for keys, payload in cases]
+def program(e, cases, rows):
+    """Everything in one run of 3 processes: spawning them costs more than the protocols."""
+    return [one_sort(e, keys, payload) for keys, payload in cases], shuffled(e, rows)
 
 
 def one_sort(e, keys, payload):
@@ -61,7 +63,7 @@ def one_sort(e, keys, payload):
                 bare=F.to_int64(e.reveal(bare)), none=none, rounds=rounds)
 
 
-def test_secret_sort_with_payload_matches_numpy():
+def _cases():
     rng = np.random.default_rng(9)
     cases = []
     for n in (1, 2, 7, 33):
@@ -69,8 +71,20 @@ def test_secret_sort_with_payload_matches_numpy():
         keys[: min(n, 3)] = [(1 << 61) - 1, -(1 << 61), 0][: min(n, 3)]
         payload = np.stack([np.arange(n) * 10, keys * 3], axis=1)  # row id, a function of the key
         cases.append((keys, payload))
-    results = run_local(program, args=(cases,), provider_factory=DEALER)[0]
-    for (keys, _), got in zip(cases, results, strict=True):
+    return cases
+
+
+ROWS = np.stack([np.arange(40), np.arange(40) * 7], axis=1)
+
+
+@pytest.fixture(scope="module")
+def results():
+    return run_local(program, args=(_cases(), ROWS), provider_factory=DEALER)[0]
+
+
+def test_secret_sort_with_payload_matches_numpy(results):
+    cases = _cases()
+    for (keys, _), got in zip(cases, results[0], strict=True):
         n = keys.size
         assert got["up"].tolist() == sorted(keys.tolist())
         assert got["bare"].tolist() == sorted(keys.tolist())
@@ -90,11 +104,10 @@ def shuffled(e, rows):
     return [F.to_int64(e.reveal(sorting.shuffle(e, x))) for _ in range(3)]
 
 
-def test_shuffle_permutes_rows_differently_each_time():
-    rows = np.stack([np.arange(40), np.arange(40) * 7], axis=1)
-    outs = run_local(shuffled, args=(rows,), provider_factory=DEALER)[0]
+def test_shuffle_permutes_rows_differently_each_time(results):
+    outs = results[1]
     for out in outs:
-        assert sorted(map(tuple, out.tolist())) == sorted(map(tuple, rows.tolist()))
+        assert sorted(map(tuple, out.tolist())) == sorted(map(tuple, ROWS.tolist()))
         assert (out[:, 1] == out[:, 0] * 7).all()  # rows stay whole
     orders = {tuple(out[:, 0].tolist()) for out in outs}
     assert len(orders) == 3 and tuple(range(40)) not in orders
