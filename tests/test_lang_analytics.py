@@ -12,7 +12,7 @@ import numpy as np
 from scipy import stats
 
 from enigma.field import Field
-from enigma.lang.analytics import categorical, models, moments, order
+from enigma.lang.analytics import categorical, models, moments, order, regression
 from enigma.lang.analytics.precision import Range
 from enigma.mpc.runner import run_local
 from enigma.prep.dealer import DealerFactory
@@ -139,8 +139,8 @@ def models_program(e, codes, cats):
     x = _input(e, codes)
     rs = [SCHEMA[c] for c in NUMERIC]
     ui = _input(e, cats["ui"])
-    fit = models.linear_regression(e, x[:, [0, 1, 3]], x[:, 2], [rs[0], rs[1], rs[3]], rs[2],
-                                   ridge=1.0)
+    fit = regression.linear_regression(e, x[:, [0, 1, 3]], x[:, 2], [rs[0], rs[1], rs[3]],
+                                       rs[2])
     clusters = models.kmeans(e, x[:, [0, 1]], [rs[0], rs[1]], INIT, ITERATIONS)
     test = models.ttest(e, x[:, 2], ui, rs[2])
     return _open(e, {
@@ -169,15 +169,18 @@ def test_models_within_their_bounds():
     got = run_local(models_program, args=(codes, cats), provider_factory=DEALER)[0]
     x = codes / 2.0**f
     feats, target = x[:, [0, 1, 3]], x[:, 2]
-    ridge = Ridge(alpha=1.0).fit(feats, target)
+    # the same model: ridge on features scaled by the half-widths h of their code ranges
+    h = np.array([SCHEMA[c].center(f)[1] for c in ("age", "tenure", "stateur")]) / 2.0**f
+    lam = round(regression.DEFAULT_RIDGE * 2**models.G) / 2**models.G
+    ridge = Ridge(alpha=lam * len(target)).fit(feats / h, target)
     centroids, sizes = _lloyd(x[:, [0, 1]], INIT, ITERATIONS)
     km = KMeans(3, init=INIT, n_init=1, max_iter=ITERATIONS, tol=0, algorithm="lloyd")
     km.fit(x[:, [0, 1]])
     np.testing.assert_allclose(km.cluster_centers_, centroids, rtol=1e-9)
     ui = cats["ui"].astype(bool)
     welch = stats.ttest_ind(target[ui], target[~ui], equal_var=False)
-    want = {"coef": ridge.coef_, "intercept": ridge.intercept_,
-            "r2": ridge.score(feats, target), "centroids": centroids, "sizes": sizes,
+    want = {"coef": ridge.coef_ / h, "intercept": ridge.intercept_,
+            "r2": ridge.score(feats / h, target), "centroids": centroids, "sizes": sizes,
             "t": welch.statistic, "dof": welch.df}
     for name, (value, bound) in got.items():
         _check(name, value, want[name], bound)
