@@ -272,8 +272,8 @@ def _program(draw) -> str:
             lines += [f"if {operand()} > {operand()}:", f"    {v} = {operand()}", "else:",
                       f"    {v} = {operand()} + 1"]
         elif shape == "for":
-            lines += [f"{v} = 0", f"for i in range({draw(st.sampled_from(names + ['3']))}):",
-                      f"    {v} = {v} + i * 2"]
+            bound = draw(st.sampled_from([*names, "3"]))
+            lines += [f"{v} = 0", f"for i in range(min({bound}, 4)):", f"    {v} = {v} + i * 2"]
         else:
             lines.append(f"print({draw(st.sampled_from(names))})")
             continue
