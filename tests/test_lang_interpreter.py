@@ -1,0 +1,213 @@
+"""The interpreter on both backends: plain results against numpy, MPC results against plain.
+
+MPC tests run real processes (`run_local`); the party functions live at module
+level so that spawned processes can import them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from enigma.field import Field
+from enigma.lang.checker import check
+from enigma.lang.errors import ScriptError
+from enigma.lang.interpreter import Interpreter, run
+from enigma.lang.mpc_backend import MpcBackend
+from enigma.lang.plain import PlainBackend, dry_run, run_plain
+from enigma.lang.runner import run_mpc
+from enigma.lang.schema import Schema
+from enigma.mpc.fixed import FRAC
+from enigma.mpc.runner import run_local
+from enigma.prep.dealer import DealerFactory
+
+SCHEMA = Schema.from_dict({
+    "name": "toy", "rows": 40,
+    "columns": [
+        {"name": "a", "type": "int", "min": -50, "max": 50},
+        {"name": "b", "type": "int", "min": 0, "max": 100},
+        {"name": "x", "type": "fixed", "min": -4.0, "max": 4.0},
+        {"name": "y", "type": "fixed", "min": 0.5, "max": 8.0},
+        {"name": "big", "type": "int", "min": 0, "max": 1 << 22},
+        {"name": "flag", "type": "bool"},
+        {"name": "color", "type": "category", "levels": ["red", "green", "blue"]},
+    ]})
+DEALER = DealerFactory(b"test_lang_interpreter dealer seed", insecure=True)
+
+
+def _plain(source: str, table: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    script = check(source, SCHEMA)
+    n = len(next(iter(table.values())))
+    return {k: v.value for k, v in run(script, PlainBackend(SCHEMA, table, n)).results.items()}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(-50, 50), st.integers(0, 100)), min_size=1, max_size=30),
+       st.integers(-50, 50))
+def test_plain_backend_matches_numpy(rows, t) -> None:
+    a = np.array([r[0] for r in rows], dtype=np.float64)
+    b = np.array([r[1] for r in rows], dtype=np.float64)
+    source = f"""
+def scaled(v, k):
+    return v * k
+
+s = 0
+for i in range(3):
+    s = s + sum(scaled(data.a, i))
+big = data.a > {t}
+m = 0
+if sum(data.a) > {t}:
+    m = mean(data.b)
+else:
+    m = mean(data.a)
+parts = [sum(data.a * data.b), count(data.a, where=big), sum(where(big, data.a, 0))]
+reveal(s, "s")
+reveal(m, "m")
+reveal(parts, "parts")
+reveal(max(data.a, data.b), "elementwise")
+"""
+    got = _plain(source, {"a": a, "b": b})
+    assert got["s"] == pytest.approx(3 * a.sum())
+    assert got["m"] == pytest.approx(b.mean() if a.sum() > t else a.mean())
+    np.testing.assert_allclose(got["parts"], [(a * b).sum(), (a > t).sum(),
+                                              np.where(a > t, a, 0).sum()])
+    np.testing.assert_allclose(got["elementwise"], np.maximum(a, b))
+
+
+def test_dry_run_is_synthetic_reproducible_and_within_the_schema() -> None:
+    script = check("reveal(min(data.a), 'lo')\nreveal(max(data.a), 'hi')\n"
+                   "reveal(histogram(data.color), 'colors')", SCHEMA)
+    first, second = dry_run(script, SCHEMA, rows=200), dry_run(script, SCHEMA, rows=200)
+    assert first.synthetic
+    assert {k: v.value.tolist() for k, v in first.results.items()} == \
+        {k: v.value.tolist() for k, v in second.results.items()}
+    assert -50 <= first.results["lo"].value <= first.results["hi"].value <= 50
+    assert first.results["colors"].value.sum() == 200
+
+
+def test_a_public_loop_bound_runs_at_run_time() -> None:
+    got = _plain("n = 0\nwhile n * n < len(data):\n    n = n + 1\nreveal(sum(data.a) * n, 'r')",
+                 {"a": np.arange(10.0), "b": np.zeros(10)})
+    assert got["r"] == pytest.approx(45 * 4)
+
+
+# ---------------------------------------------------------------- MPC: rounds and refusals
+
+F = Field()
+ROUNDS = {
+    "one product": ("p = data.a * data.b\n", 1),
+    "three independent products": ("p = data.a * data.b\nq = data.b * data.b\n"
+                                   "r = data.a * data.a\n", 1),
+    "sums of products stay one round": ("p = data.a * data.b + data.b * data.b\n"
+                                        "q = p + data.a * data.a\n", 1),
+    "depth two": ("p = data.a * data.b\nq = p * data.a\nr = data.b * data.b\n", 2),
+    "fixed-point products truncate in one more round": ("p = data.x * data.y\n"
+                                                        "q = data.y * data.y\n", 2),
+    "oblivious if": ("r = 0\nif data.flag:\n    r = data.a * data.b\nelse:\n    r = data.b\n",
+                     2),
+}
+OVERFLOW = "c = data.big * data.big\nd = c * data.big\nreveal(sum(d), 'd')\n"
+
+
+def _columns(e, table: dict[str, np.ndarray]) -> dict:
+    """Party 0 inputs the columns (the owner flow is `runner`'s; this tests the backend)."""
+    meta = {"a": (0, -50, 50, True), "b": (0, 0, 100, True), "x": (FRAC, -4, 4, False),
+            "y": (FRAC, 0.5, 8, False), "big": (0, 0, 1 << 22, True), "flag": (0, 0, 1, True)}
+    out = {}
+    for name, m in meta.items():
+        codes = np.rint(table[name] * 2.0 ** m[0]).astype(np.int64)
+        out[name] = (e.input(0, F.from_int64(codes) if e.party == 0 else None, codes.size), m)
+    return out
+
+
+def rounds_party(e, table: dict[str, np.ndarray]) -> dict:
+    columns = _columns(e, table)
+    key = e.input(0, F.from_int64(np.array([1])) if e.party == 0 else None, 1)
+    rounds = {}
+    for name, (source, _) in ROUNDS.items():
+        backend = MpcBackend(e, columns, {}, 8, key)
+        script = check(source, SCHEMA)
+        before = e.stats.rounds
+        Interpreter(script, backend).block(script.body, {})
+        backend.flush()
+        rounds[name] = e.stats.rounds - before
+    try:
+        run(check(OVERFLOW, SCHEMA, "overflow.py"),
+            MpcBackend(e, columns, {}, 8, key, "overflow.py"))
+        refused = None
+    except ScriptError as exc:
+        refused = exc.located()
+    return {"rounds": rounds, "refused": refused}
+
+
+@pytest.fixture(scope="module")
+def rounds_run() -> dict:
+    rng = np.random.default_rng(1)
+    table = {"a": rng.integers(-50, 51, 8).astype(float), "b": rng.integers(0, 101, 8) * 1.0,
+             "x": rng.uniform(-4, 4, 8), "y": rng.uniform(0.5, 8, 8),
+             "big": rng.integers(0, 1 << 22, 8) * 1.0, "flag": rng.integers(0, 2, 8) * 1.0}
+    return run_local(rounds_party, args=(table,), provider_factory=DEALER)[0]
+
+
+@pytest.mark.parametrize("name", list(ROUNDS))
+def test_rounds_equal_multiplicative_depth(rounds_run, name: str) -> None:
+    """Straight-line products cost rounds equal to their depth (no output, no MAC check)."""
+    assert rounds_run["rounds"][name] == ROUNDS[name][1]
+
+
+def test_a_product_that_could_overflow_is_refused_with_its_place(rounds_run) -> None:
+    assert rounds_run["refused"].startswith("overflow.py:2:5: this product could reach 2^66")
+
+
+# ---------------------------------------------------------------- MPC against plain
+
+BROAD = """
+def clipped(v):
+    return min(max(v, 0), 40)
+
+ratio = data.b / data.y
+scaled = data.x * 0.3 + 1.5
+best = 0
+if data.flag:
+    best = data.a
+else:
+    best = -data.a
+acc = 0
+for k in range(3):
+    acc = acc + sum(where(data.a > k * 10, data.b, 0))
+reveal(sum(ratio), "sum_ratio")
+reveal(mean(scaled), "mean_scaled")
+reveal(sum(best), "select")
+reveal(acc, "loop")
+reveal([sum(clipped(data.a)), count(data.a, where=data.a == 7)], "list")
+reveal(mean(data.x, where=data.flag), "filtered_mean")
+reveal(variance(data.b), "variance")
+reveal(std(data.x), "std")
+reveal(sqrt(mean(data.y)), "sqrt")
+reveal(sum(abs(data.x)), "abs")
+reveal(histogram(data.color), "colors")
+reveal(histogram(data.b, bins=4), "b_bins")
+reveal(corr(data.a, data.b), "corr")
+reveal(sum(data.a) / 7, "public_divisor")
+reveal(count(data.color == "green"), "greens")
+"""
+
+
+def test_mpc_matches_plain_within_error_bounds() -> None:
+    rng = np.random.default_rng(7)
+    n = 40
+    values = {"a": rng.integers(-50, 51, n), "b": rng.integers(0, 101, n),
+              "x": np.round(rng.uniform(-4, 4, n), 4), "y": np.round(rng.uniform(0.5, 8, n), 4),
+              "big": rng.integers(0, 1 << 22, n), "flag": rng.integers(0, 2, n).astype(bool),
+              "color": np.array(["red", "green", "blue"], dtype=object)[rng.integers(0, 3, n)]}
+    values["a"][:3] = 7
+    secure = run_mpc(BROAD, SCHEMA, values, provider_factory=DEALER, filename="broad.py")
+    plain = run_plain(check(BROAD, SCHEMA), SCHEMA, values)
+    assert list(secure.results) == list(plain.results)
+    for name, r in secure.results.items():
+        want = plain.results[name].value
+        assert np.all(np.isfinite(r.error)), name
+        assert np.all(np.abs(r.value - want) <= r.error + 1e-9), (name, r.value, want, r.error)
+    assert secure.stats["rounds"] > 0 and secure.stats["triples"] > 0
