@@ -47,6 +47,8 @@ def test_shipped_schemas_match_their_data(name: str) -> None:
     for col in schema.columns:
         assert len(values[col.name]) == len(rows)
         col.encoding.to_integers(values[col.name])  # every value encodes
+        if col.kind == "int":
+            assert values[col.name].dtype == np.int64
 
 
 def test_columns_produce_their_encodings() -> None:

@@ -102,6 +102,8 @@ class Column:
                        for i in np.flatnonzero(bad & ~empty)]
         violations += self._encoding_violations(values, bad | (empty & (self.missing == "refuse")))
         violations.sort(key=lambda v: v.row)
+        if self.kind == "int" and values.dtype.kind == "f" and not violations:
+            values = values.astype(np.int64)  # "60000.0" is a whole number: give it as one
         return values, violations
 
     def _expected(self) -> str:
