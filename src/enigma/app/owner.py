@@ -215,7 +215,7 @@ class Owner:
         dht = None
         if bootstrap:
             dht = DhtNode.start(signing_key=Ed25519PrivateKey.from_private_bytes(
-                identity.private_bytes()), bootstrap=bootstrap)
+                identity.private_bytes()), bootstrap=bootstrap, rpc_timeout=2.0)
         return cls(identity, ledger, home, dht)
 
     def close(self) -> None:
@@ -274,13 +274,17 @@ class Owner:
     def _publish(self, state: DatasetState) -> None:
         if self.dht is None:
             return
+        dht = self.dht
         keys = [bytes.fromhex(h.key) for h in state.holders]
         chunk_ids = [f"{state.name}/{state.gen}/{c}" for c in range(state.chunk_count)]
-        for chunk_id in chunk_ids:
-            self.dht.publish_chunk(chunk_id, keys)
-        self.dht.set("dataset", state.name, {
-            "chunks": chunk_ids, "holders": [k.hex() for k in keys], "gen": state.gen,
-            "ledger_id": state.ledger_id, "t": state.t})
+        # in parallel: a lookup that meets a dead DHT node waits out its RPC timeout
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            jobs = [pool.submit(dht.publish_chunk, c, keys) for c in chunk_ids]
+            jobs.append(pool.submit(dht.set, "dataset", state.name, {
+                "chunks": chunk_ids, "holders": [k.hex() for k in keys], "gen": state.gen,
+                "ledger_id": state.ledger_id, "t": state.t}))
+            for job in jobs:
+                job.result()
 
     # -- upload ---------------------------------------------------------------------------------
 
