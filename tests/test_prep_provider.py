@@ -45,6 +45,8 @@ def everything(e, xs: np.ndarray, ys: np.ndarray) -> dict:
     out["ltz"] = e.output(cmp.ltz(e, x, bits=21), 0)
     out["eqz"] = e.output(cmp.eqz(e, x, bits=21), 0)
     out["produced"] = dict(p.produced)
+    out["empty"] = [p.triples(0).c.mac.shape, p.random_bits(0).value.shape,
+                    p.input_masks(2, 0).r.value.shape]
     return out
 
 
@@ -105,3 +107,7 @@ def test_the_engine_computes_correctly_with_this_provider(runs):
     assert F.to_int64(r["ltz"]).tolist() == (XS < 0).astype(int).tolist()
     assert F.to_int64(r["eqz"]).tolist() == (XS == 0).astype(int).tolist()
     assert r["produced"]["triples"] % 16384 == 0 and r["produced"]["bits"] >= 16384
+
+
+def test_empty_requests_are_served_without_production(runs):
+    assert runs[1]["empty"] == [(0, 2)] * 3

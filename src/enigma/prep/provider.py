@@ -29,37 +29,38 @@ class PreprocessingError(RuntimeError):
     """The preprocessing cannot serve a request (the field does not allow it, or it was aborted)."""
 
 
-def _cat(shares: list[AuthShare]) -> AuthShare:
-    return AuthShare(np.concatenate([s.value for s in shares]),
-                     np.concatenate([s.mac for s in shares]))
-
-
 class _Buffer:
-    """Authenticated shares produced ahead, handed out first-in first-out."""
+    """Arrays produced ahead (value and MAC shares, clear masks), handed out first-in first-out."""
 
-    def __init__(self) -> None:
-        self.parts: list[tuple[AuthShare, ...]] = []
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.parts: list[tuple[np.ndarray, ...]] = []
         self.size = 0
 
-    def add(self, *shares: AuthShare) -> None:
-        self.parts.append(shares)
-        self.size += shares[0].value.shape[0]
+    def add(self, *arrays: np.ndarray) -> None:
+        if len(arrays) != self.width:
+            raise ValueError(f"this stock holds {self.width} arrays per item, got {len(arrays)}")
+        self.parts.append(arrays)
+        self.size += arrays[0].shape[0]
 
-    def take(self, n: int) -> tuple[AuthShare, ...]:
-        out: list[list[AuthShare]] = [[] for _ in self.parts[0]]
+    def take(self, n: int) -> tuple[np.ndarray, ...]:
+        if n > self.size:
+            raise ValueError(f"asked for {n} items, {self.size} in stock")
+        out: list[list[np.ndarray]] = [[np.zeros((0, 2), dtype=np.uint64)]
+                                       for _ in range(self.width)]
         need = n
         while need:
             head = self.parts[0]
-            k = min(need, head[0].value.shape[0])
-            for i, s in enumerate(head):
-                out[i].append(s[:k])
-            if k == head[0].value.shape[0]:
+            k = min(need, head[0].shape[0])
+            for i, a in enumerate(head):
+                out[i].append(a[:k])
+            if k == head[0].shape[0]:
                 self.parts.pop(0)
             else:
-                self.parts[0] = tuple(s[k:] for s in head)
+                self.parts[0] = tuple(a[k:] for a in head)
             need -= k
         self.size -= n
-        return tuple(_cat(parts) for parts in out)
+        return tuple(np.concatenate(parts) for parts in out)
 
 
 class HEProvider:
@@ -84,9 +85,9 @@ class HEProvider:
         self.pairwise.send_encrypted(np.repeat(self._alpha, self.batch, axis=0))
         self._enc_alpha = to_ntt(self.pairwise.bfv, self.pairwise.receive_encrypted(1))
         self.engine = Engine(channel, self)
-        self._triples = _Buffer()
-        self._bits = _Buffer()
-        self._inputs: dict[int, tuple[_Buffer, list[np.ndarray]]] = {}
+        self._triples = _Buffer(6)
+        self._bits = _Buffer(2)
+        self._inputs: dict[int, _Buffer] = {}
         self.produced = {"triples": 0, "bits": 0, "input_masks": 0}
 
     def mac_key_share(self) -> np.ndarray:
@@ -129,7 +130,7 @@ class HEProvider:
         sa, sa2, sb, sc, sc2 = (macs[i * n:(i + 1) * n] for i in range(5))
         triple = Triples(sa, sb, sc)
         sacrifice(self.engine, triple, sa2, sc2)
-        self._triples.add(sa, sb, sc)
+        self._triples.add(sa.value, sa.mac, sb.value, sb.mac, sc.value, sc.mac)
         self.produced["triples"] += n
 
     def _produce_bits(self) -> None:
@@ -155,7 +156,7 @@ class HEProvider:
                                   self._alpha, self.party)
         bits = spdz.scale(F, shifted, F.const(pow(2, -1, F.p)))
         self.engine.check()
-        self._bits.add(bits)
+        self._bits.add(bits.value, bits.mac)
         self.produced["bits"] += n
 
     @property
@@ -174,35 +175,28 @@ class HEProvider:
 
     def triples(self, n: int) -> Triples:
         self.reserve(triples=n)
-        a, b, c = self._triples.take(n)
-        return Triples(a, b, c)
+        av, am, bv, bm, cv, cm = self._triples.take(n)
+        return Triples(AuthShare(av, am), AuthShare(bv, bm), AuthShare(cv, cm))
 
     def random_bits(self, n: int) -> AuthShare:
         self.reserve(bits=n)
-        (bits,) = self._bits.take(n)
-        return bits
+        return AuthShare(*self._bits.take(n))
 
     def input_masks(self, owner: int, n: int) -> InputMasks:
         """[r] known to `owner`: its share is r, the others' 0, MAC'd by pairwise products."""
         F = self.field
-        if owner not in self._inputs:
-            self._inputs[owner] = (_Buffer(), [])
-        stock, clears = self._inputs[owner]
+        if not 0 <= owner < self.parties:
+            raise ValueError(f"input owner {owner} is not a party of this quorum "
+                             f"(0..{self.parties - 1})")
+        stock = self._inputs.setdefault(owner, _Buffer(3))
         while stock.size < n:
-            if self.party == owner:
-                r = F.random(self.batch)
-                clears.append(r)
-            else:
-                r = F.zeros(self.batch)
-            stock.add(self.authenticate(r))
+            r = F.random(self.batch) if self.party == owner else F.zeros(self.batch)
+            share = self.authenticate(r)
+            stock.add(share.value, share.mac, r)
             self.produced["input_masks"] += self.batch
-        (share,) = stock.take(n)
-        clear = None
-        if self.party == owner:
-            whole = np.concatenate(clears)
-            clear = whole[:n]
-            clears[:] = [whole[n:]] if whole.shape[0] > n else []
-        return InputMasks(share, clear)
+        value, mac, clear = stock.take(n)
+        share = AuthShare(value, mac)
+        return InputMasks(share, clear if self.party == owner else None)
 
     def _compose(self, bits: AuthShare, width: int) -> AuthShare:
         """sum_i 2^i bits[:, i] for bits of shape (n, width)."""
