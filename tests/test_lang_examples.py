@@ -1,0 +1,116 @@
+"""The example scripts: each checks, dry-runs, and matches numpy/scikit-learn through 3 processes.
+
+The secure runs use the first ROWS rows of the shipped datasets (a few seconds
+each on 2 cores); the references are computed here with numpy and
+scikit-learn on the same rows, independently of the interpreter. Error
+bounds are stated against the exact computation on the encoded inputs (the
+owner rounds fixed-point values to 2^-16 when sharing them), so the
+references use the encoded values too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+
+from enigma.lang.checker import check
+from enigma.lang.plain import dry_run, kmeans_start
+from enigma.lang.runner import run_mpc
+from enigma.lang.schema import Schema
+from enigma.lang.syntax import Call, Stmt
+from enigma.prep.dealer import DealerFactory
+
+ROOT = Path(__file__).resolve().parents[1]
+ROWS = 300
+DEALER = DealerFactory(b"test_lang_examples dealer seed!!", insecure=True)
+EXAMPLES = {"average_age": "acs12", "clusters": "benefits", "regression": "benefits",
+            "by_state": "benefits"}
+
+
+def _load(example: str) -> tuple[str, Schema, dict[str, np.ndarray]]:
+    schema = Schema.load(ROOT / "examples" / f"{EXAMPLES[example]}.yaml")
+    values = schema.read_csv(ROOT / "data" / f"{EXAMPLES[example]}.csv")
+    return (ROOT / "examples" / f"{example}.py").read_text(), schema, \
+        {k: v[:ROWS] for k, v in values.items()}
+
+
+def _encoded(schema: Schema, name: str, values: np.ndarray) -> np.ndarray:
+    """A fixed-point column as the owner shares it: rounded to 2^-frac_bits."""
+    col = schema.column(name)
+    return col.encoding.to_integers(values) / float(1 << col.frac_bits)
+
+
+def _secure(example: str):
+    source, schema, values = _load(example)
+    return run_mpc(source, schema, values, provider_factory=DEALER,
+                   filename=f"examples/{example}.py").results, values
+
+
+def _within(result, want: np.ndarray) -> None:
+    assert np.all(np.abs(result.value - want) <= result.error + 1e-9), \
+        (result.value, want, result.error)
+
+
+@pytest.mark.parametrize("example", list(EXAMPLES))
+def test_example_checks_and_dry_runs(example: str) -> None:
+    source, schema, _ = _load(example)
+    script = check(source, schema, f"examples/{example}.py")
+    outcome = dry_run(script, schema, rows=200)
+    assert outcome.synthetic
+    assert list(outcome.results) == [o.name for o in script.outputs]
+
+
+def test_average_age() -> None:
+    results, values = _secure("average_age")
+    ages = values["age"].astype(float)
+    _within(results["mean_age"], ages.mean())
+    _within(results["people_65_and_over"], (ages >= 65).sum())
+    _within(results["mean_age_of_citizens"], ages[values["citizen"]].mean())
+
+
+def _kmeans_call(script) -> Call:
+    for s in script.body:
+        if isinstance(s, Stmt) and isinstance(getattr(s, "value", None), Call) \
+                and s.value.func == "kmeans":  # type: ignore[attr-defined]
+            return s.value  # type: ignore[attr-defined]
+    raise AssertionError("no kmeans call")
+
+
+def test_clusters_match_lloyd_in_scikit_learn() -> None:
+    source, schema, values = _load("clusters")
+    results, _ = _secure("clusters")
+    rr = _encoded(schema, "rr", values["rr"])
+    x = np.column_stack([values["age"], values["tenure"], rr * 100,
+                         values["ui"] * 50.0])
+    start = kmeans_start(_kmeans_call(check(source, schema)), 3, 4)
+    ref = KMeans(n_clusters=3, init=start, n_init=1, max_iter=5, tol=0.0,
+                 algorithm="lloyd").fit(x)
+    _within(results["centers"], ref.cluster_centers_)
+
+
+def test_regression_matches_lstsq() -> None:
+    results, values = _secure("regression")
+    design = np.column_stack([np.ones(ROWS), values["age"], values["tenure"]])
+    want = np.linalg.lstsq(design, values["rr"], rcond=None)[0]
+    got = results["coefficients"].value
+    assert np.isinf(results["coefficients"].error).all()  # no worst-case bound: said so
+    assert abs(got[0] - want[0]) < 1e-4
+    np.testing.assert_allclose(got[1:], want[1:], atol=1e-5)
+
+
+def test_group_by_state_matches_bincount() -> None:
+    results, values = _secure("by_state")
+    schema = Schema.load(ROOT / "examples" / "benefits.yaml")
+    col = schema.column("state")
+    codes = col.encoding.to_integers(values["state"])
+    levels = len(col.levels)
+    counts = np.bincount(codes, minlength=levels)
+    _within(results["workers"], counts)
+    _within(results["claimed_ui"], np.bincount(codes, weights=values["ui"], minlength=levels))
+    rr = np.bincount(codes, weights=_encoded(schema, "rr", values["rr"]), minlength=levels)
+    seen = counts > 0
+    r = results["mean_replacement_rate"]
+    assert np.all(np.abs(r.value[seen] - rr[seen] / counts[seen]) <= r.error[seen] + 1e-9)
