@@ -5,6 +5,7 @@ import click
 from enigma.app.node import node_command
 from enigma.app.owner import dataset_command, share_command
 from enigma.lang.commands import check, schema
+from enigma.lang.script_commands import script
 from enigma.ledger.commands import ledger
 from enigma.net.commands import net
 from enigma.prep.commands import prep
@@ -27,6 +28,7 @@ main.add_command(node_command)
 main.add_command(share_command)
 main.add_command(dataset_command)
 main.add_command(prep)
+main.add_command(script)
 
 if __name__ == "__main__":
     main()

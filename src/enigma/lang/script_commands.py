@@ -1,0 +1,128 @@
+"""`enigma script ...`: dry-run a script, estimate its cost, run it on a local quorum.
+
+    enigma script dry-run  SCRIPT --schema S [--rows N]
+    enigma script estimate SCRIPT --schema S [--rows N]
+    enigma script run      SCRIPT --schema S --data CSV [--rows N] [--insecure-dealer]
+
+`run` is the whole job on one machine: 3 node processes over authenticated
+channels, the owner outside the quorum, results sealed to the owner. Its
+preprocessing is the homomorphic-encryption provider unless
+--insecure-dealer is given (fast, for trying things on data that is not
+private; every such run says so).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import numpy as np
+
+from enigma.prep.commands import HEProviderFactory
+from enigma.prep.dealer import DealerFactory
+
+from .checker import check
+from .cost import estimate as estimate_cost
+from .errors import DataError, SchemaError, ScriptError
+from .interpreter import Outcome
+from .plain import dry_run as plain_dry_run
+from .runner import run_mpc
+from .schema import Schema
+
+
+def _load(script_path: str, schema_path: str) -> tuple[str, Schema]:
+    try:
+        return Path(script_path).read_text(), Schema.load(schema_path)
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _show(outcome: Outcome) -> None:
+    for name, r in outcome.results.items():
+        if r.value.shape == ():
+            click.echo(f"  {name} = {r.value.item():.6g}  (error <= {r.error.item():.2g})")
+            continue
+        click.echo(f"  {name} {r.value.shape}: largest error bound {float(r.error.max()):.2g}")
+        with np.printoptions(precision=6, suppress=True, linewidth=100):
+            click.echo("    " + str(r.value).replace("\n", "\n    "))
+    for line in outcome.printed:
+        click.echo(f"  print: {line}")
+
+
+@click.group("script")
+def script() -> None:
+    """Analysis scripts: dry run on synthetic data, cost estimate, run on a local quorum."""
+
+
+_SCRIPT = click.argument("script_path", type=click.Path(exists=True, dir_okay=False))
+_SCHEMA = click.option("--schema", "schema_path", required=True,
+                       type=click.Path(exists=True, dir_okay=False),
+                       help="The dataset's YAML schema.")
+_ROWS = click.option("--rows", type=int, help="Row count (default: the schema's).")
+
+
+@script.command("dry-run")
+@_SCRIPT
+@_SCHEMA
+@_ROWS
+def dry_run(script_path: str, schema_path: str, rows: int | None) -> None:
+    """Run SCRIPT in the clear on SYNTHETIC data from the schema: does it run, what comes out."""
+    source, schema = _load(script_path, schema_path)
+    try:
+        outcome = plain_dry_run(check(source, schema, script_path), schema, rows)
+    except ScriptError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{script_path}: dry run on SYNTHETIC data (the values mean nothing):")
+    _show(outcome)
+
+
+@script.command()
+@_SCRIPT
+@_SCHEMA
+@_ROWS
+def estimate(script_path: str, schema_path: str, rows: int | None) -> None:
+    """Estimate rounds, triples, masks and bytes of SCRIPT on the engine (measured at 2 sizes)."""
+    source, schema = _load(script_path, schema_path)
+    try:
+        result = estimate_cost(source, schema, rows, filename=script_path)
+    except (ScriptError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{script_path}: {result}")
+
+
+@script.command()
+@_SCRIPT
+@_SCHEMA
+@click.option("--data", "csv_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The owner's CSV file.")
+@_ROWS
+@click.option("--parties", default=3, show_default=True, help="Nodes in the quorum.")
+@click.option("--insecure-dealer", is_flag=True,
+              help="Use the INSECURE test dealer for preprocessing (never with private data).")
+def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, parties: int,
+        insecure_dealer: bool) -> None:
+    """Run SCRIPT on CSV through a local quorum; the owner receives the revealed values."""
+    source, schema = _load(script_path, schema_path)
+    try:
+        values = schema.read_csv(csv_path)
+    except (SchemaError, DataError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if rows is not None:
+        values = {k: v[:rows] for k, v in values.items()}
+    if insecure_dealer:
+        click.echo("preprocessing: INSECURE test dealer (never use it with private data)")
+        factory = DealerFactory(os.urandom(32), insecure=True)
+    else:
+        click.echo("preprocessing: homomorphic encryption among the nodes")
+        factory = HEProviderFactory()
+    try:
+        outcome = run_mpc(source, schema, values, provider_factory=factory, parties=parties,
+                          filename=script_path)
+    except ScriptError as exc:
+        raise click.ClickException(str(exc)) from exc
+    s = outcome.stats
+    click.echo(f"{script_path}: {len(outcome.results)} result(s) for the owner "
+               f"({s['rounds']} rounds, {s['triples']:,} triples, "
+               f"{s['bytes_sent'] / 1e6:.1f} MB sent by node 0):")
+    _show(outcome)
