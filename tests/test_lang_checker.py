@@ -181,7 +181,15 @@ def test_unannotated_names_follow_their_latest_value() -> None:
 
 def test_variable_used_before_any_value_on_some_path() -> None:
     with pytest.raises(ScriptError, match="'y' may have no value here"):
-        check("n = len(data)\nif n > 3:\n    y = 1\nz = y\n", BENEFITS)
+        check("for i in range(3):\n    if i > 1:\n        y = 1\n    z = y\n", BENEFITS)
+
+
+def test_constant_public_conditions_fold_but_dead_branches_are_checked() -> None:
+    src = ("n = len(data)\nif n > 3:\n    k = 10\nelse:\n    k = 5\n"
+           "h = histogram(data.age, bins=k)\n")
+    assert _last_value_type(src).shape == (10,)
+    with pytest.raises(ScriptError, match="print\\(\\) of a private value"):
+        check("if len(data) < 0:\n    print(mean(data.age))\n", BENEFITS)
 
 
 def test_typed_ast_records_the_revealed_outputs() -> None:

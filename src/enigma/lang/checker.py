@@ -280,7 +280,11 @@ class _Checker(Expressions):
         then, other = ctx.child(), ctx.child()
         body = self.block(s.body, then)
         orelse = self.block(s.orelse, other)
-        ctx.env = self.merge(s, then.env, other.env)
+        known = const_value(cond)
+        if known is None:
+            ctx.env = self.merge(s, then.env, other.env)
+        else:  # both branches are checked, only the one that will run gives the types after
+            ctx.env = then.env if known else other.env
         return If(**pos, cond=cond, body=body, orelse=orelse)
 
     def select(self, s: ast.If, cond: Expr, ctx: Context, pos: dict) -> Select:

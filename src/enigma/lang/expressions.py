@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import operator
 from dataclasses import dataclass, replace
 
 from .errors import ScriptError
@@ -66,6 +67,8 @@ STATEMENTS = ("reveal", "print", "range")
 
 BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
            ast.Mod: "%", ast.Pow: "**"}
+_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+            ">": operator.gt, ">=": operator.ge}
 CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
 
@@ -479,7 +482,9 @@ class Expressions:
         v = self.expr(node.operand, ctx)
         if isinstance(node.op, ast.Not):
             t = self.numeric(node.operand, v, "not")
-            return UnaryOp(**pos, op="not", operand=v, type=replace(t, kind=BOOL, lo=0, hi=1))
+            k = const_value(v)
+            lo, hi = (0, 1) if k is None else (int(not k), int(not k))
+            return UnaryOp(**pos, op="not", operand=v, type=replace(t, kind=BOOL, lo=lo, hi=hi))
         if isinstance(node.op, ast.Invert):
             raise self.err(node, "~ is not part of the language", "use not")
         t = self.numeric(node.operand, v, "arithmetic")
@@ -500,8 +505,12 @@ class Expressions:
                 raise self.err(n, f"`{op}` takes booleans (comparisons), not {t}")
             types.append(t)
         label = PRIVATE if any(t.label is PRIVATE for t in types) else PUBLIC
+        known = [const_value(e) for e in values]
+        lo, hi = 0, 1
+        if None not in known:
+            lo = hi = int(all(known) if op == "and" else any(known))
         return BoolOp(**pos, op=op, values=values, type=ValueType(
-            label, BOOL, self.shape(node, *types), 0, 1, any(t.filtered for t in types)))
+            label, BOOL, self.shape(node, *types), lo, hi, any(t.filtered for t in types)))
 
     def compare(self, node: ast.Compare, ctx: Context, pos: dict) -> Expr:
         left = self.expr(node.left, ctx)
@@ -545,8 +554,12 @@ class Expressions:
         elif txt or not (ta.kind.numeric and tb.kind.numeric):
             raise self.err(node, f"cannot compare {ta} with {tb}")
         label = ta.label.join(tb.label)
+        lo, hi = 0, 1
+        ka, kb = const_value(a), const_value(b)
+        if ka is not None and kb is not None:  # public constants: fold, so that sizes stay known
+            lo = hi = int(_COMPARE[op](ka, kb))
         return Compare(**pos, op=op, left=a, right=b, type=ValueType(
-            label, BOOL, self.shape(node, ta, tb), 0, 1, ta.filtered or tb.filtered))
+            label, BOOL, self.shape(node, ta, tb), lo, hi, ta.filtered or tb.filtered))
 
     def where(self, node: ast.AST, cond: Expr, a: Expr, b: Expr, pos: dict) -> Where:
         ct = cond.type

@@ -158,5 +158,11 @@ def interval(op: str, a: ValueType, b: ValueType) -> tuple[float | None, float |
     if op == "/" and b.lo == b.hi and b.lo != 0:
         ends = [a.lo / b.lo, a.hi / b.lo]  # type: ignore[operator]
         return min(ends), max(ends)
+    if op in ("//", "%") and b.lo == b.hi and b.lo > 0:  # type: ignore[operator]
+        if op == "//":
+            return a.lo // b.lo, a.hi // b.lo  # type: ignore[operator]
+        if a.lo == a.hi:
+            return a.lo % b.lo, a.lo % b.lo  # type: ignore[operator]
+        return 0, b.lo - 1  # type: ignore[operator]
     return None, None
 
