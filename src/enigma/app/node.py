@@ -72,7 +72,6 @@ from .service import Connection, ServiceError, accept, format_endpoint, parse_en
 log = logging.getLogger(__name__)
 
 DATASET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,47}")
-_HIGH_BIT = np.uint64(1 << 63)
 
 
 def store_name(dataset: str, owner: bytes, gen: int) -> str:
@@ -360,7 +359,8 @@ class Node:
             if arr.dtype != np.uint64 or arr.shape != (rows, 2):
                 raise ServiceError("bad-request", f"column {name!r} must be uint64 ({rows}, 2) "
                                                   f"field elements, got {arr.dtype}{arr.shape}")
-            if (arr[:, 1] & _HIGH_BIT).any():
+            p_lo, p_hi = np.uint64(self.field.p & (2**64 - 1)), np.uint64(self.field.p >> 64)
+            if ((arr[:, 1] > p_hi) | ((arr[:, 1] == p_hi) & (arr[:, 0] >= p_lo))).any():
                 raise ServiceError("bad-request", f"column {name!r} holds values that are not "
                                                   "elements of the field")
 
