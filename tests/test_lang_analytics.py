@@ -13,7 +13,7 @@ from scipy import stats
 
 from enigma.field import Field
 from enigma.lang.analytics import categorical, models, moments, order, regression
-from enigma.lang.analytics.precision import Range
+from enigma.lang.analytics.precision import PrecisionError, Range
 from enigma.mpc.runner import run_local
 from enigma.prep.dealer import DealerFactory
 
@@ -185,3 +185,57 @@ def test_models_within_their_bounds():
     for name, (value, bound) in got.items():
         _check(name, value, want[name], bound)
     print({k: float(np.max(b)) for k, (_, b) in got.items()})
+
+
+WIDE = Range(-1e5, 1e5)
+LIMIT_ROWS = 64
+
+
+def limits_program(e, codes, groups):
+    x = _input(e, codes)
+    g = _input(e, groups)
+    col = x[:, 0]
+    refused = {}
+    for name, call in {
+        "sum": lambda: moments.sum(e, col, Range(-2.0**42, 2.0**42)),
+        "variance": lambda: moments.variance(e, col, Range(-2.0**30, 2.0**30)),
+        "kmeans": lambda: models.kmeans(e, x, [Range(-2.0**34, 2.0**34)] * 2,
+                                        np.zeros((2, 2)), 1),
+    }.items():
+        try:
+            call()
+        except PrecisionError as exc:  # refused from public metadata, before any message
+            refused[name] = str(exc)
+    out = _open(e, {
+        "sum": moments.sum(e, col, WIDE), "mean": moments.mean(e, col, WIDE),
+        "var": moments.variance(e, col, WIDE), "std": moments.std(e, col, WIDE),
+        "min": order.min(e, col, WIDE), "max": order.max(e, col, WIDE),
+        "median": order.median(e, col, WIDE),
+        "group_mean": categorical.group_by(e, g, 2, col, WIDE).mean,
+        "t": models.ttest(e, col, g, WIDE).t,
+    })
+    return out, refused
+
+
+def test_values_at_the_schema_limits():
+    """Every value at -1e5 or +1e5 (the widest spread a range allows, n^2 w^2 = 2^77):
+    nothing overflows, every result is within its bound; wider ranges are refused."""
+    rng = np.random.default_rng(5)
+    values = rng.choice([-1e5, 1e5], LIMIT_ROWS)
+    values[:3] = [1e5, -1e5, 1e5]
+    groups = (rng.random(LIMIT_ROWS) < 0.5).astype(np.int64)
+    codes = np.rint(values * 2**f).astype(np.int64).reshape(-1, 1)
+    codes = np.concatenate([codes, codes[::-1]], axis=1)
+    got, refused = run_local(limits_program, args=(codes, groups), provider_factory=DEALER)[0]
+    v = codes[:, 0] / 2.0**f
+    a, b = v[groups == 1], v[groups == 0]
+    want = {"sum": v.sum(), "mean": v.mean(), "var": v.var(), "std": v.std(), "min": v.min(),
+            "max": v.max(), "median": np.median(v),
+            "group_mean": np.array([b.mean(), a.mean()]),
+            "t": stats.ttest_ind(a, b, equal_var=False).statistic}
+    for name, (value, bound) in got.items():
+        _check(name, value, want[name], bound)
+    assert set(refused) == {"sum", "variance", "kmeans"}
+    for name, message in refused.items():
+        assert message.startswith(f"{name}:"), message
+        assert "2^" in message and "narrow the column ranges" in message

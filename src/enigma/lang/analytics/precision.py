@@ -37,6 +37,10 @@ TRUNC_BITS = MASK_BITS + 1
 """The `bits` argument of truncations of values below 2^85."""
 
 
+MIN_LIMB = 4
+"""The fewest bits of a multiplier limb in `scale_public` (fewer limbs, fewer truncations)."""
+
+
 class PrecisionError(ValueError):
     """An intermediate value of an analytics function could overflow its bit bound."""
 
@@ -187,10 +191,11 @@ def scale_public(e: Engine, x: Secret, bound: int | Sequence[int],
     truncation masks; so the multiplier is split into limbs of L bits with
     bound 2^L < 2^85, and each limb's product is truncated on its own:
     1. C = round(num 2^P / (den 2^shift)), P = bits(bound) + 8; C = sum_k c_k 2^(k L).
-    2. TruncPr(x c_k, P - k L) for every limb, all in one opening (`trunc_many`).
+    2. TruncPr(x c_k, P - k L) for every limb, all in one opening (`trunc_many`);
+       a limb whose shift reaches 86 bits contributes less than 1/2 and is left out.
     3. The sum of the limbs' results.
     Returns the result and its worst-case error in units of the result: one per
-    truncated limb + bound 2^-(P+1) (the rounding of C), per element.
+    truncated limb + bound 2^-(P+1) (the rounding of C) + the limbs left out, per element.
     """
     many = (list, tuple, np.ndarray)
     vector = isinstance(bound, many) or isinstance(num, many)
@@ -202,14 +207,21 @@ def scale_public(e: Engine, x: Secret, bound: int | Sequence[int],
     top = max(b * r for b, r in zip(bounds, ratios, strict=True))
     require(func, quantity, math.ceil(top))
     widest = max(bounds)
+    require(func, quantity, widest, MASK_BITS - 1 - MIN_LIMB)
     P = widest.bit_length() + 8
     L = MASK_BITS - 1 - widest.bit_length()
     codes = [round(r * 2**P) for r in ratios]
     limbs = max(1, -(-max(codes).bit_length() // L))
     parts, shifts, exact = [], [], None
+    dropped = np.zeros(size)
     for k in range(limbs):
         digits = [(c >> (k * L)) & ((1 << L) - 1) for c in codes]
         mult = e.field.from_ints(digits) if vector else int(digits[0])
+        if P - k * L >= MASK_BITS:
+            # TruncPr needs a shift below its 86-bit mask; this limb adds less than 1/2
+            dropped += np.array([b * dk * 2.0 ** -(P - k * L) for b, dk in zip(bounds, digits,
+                                                                                strict=True)])
+            continue
         if P - k * L > 0:
             parts.append(x * mult)
             shifts.append(P - k * L)
@@ -221,7 +233,7 @@ def scale_public(e: Engine, x: Secret, bound: int | Sequence[int],
         out = t if out is None else out + t
     if exact is not None:
         out = exact if out is None else out + exact
-    errs = np.array([len(parts) + b * 2.0 ** -(P + 1) for b in bounds])
+    errs = np.array([len(parts) + b * 2.0 ** -(P + 1) for b in bounds]) + dropped
     return out, (errs if vector else float(errs[0]))
 
 
