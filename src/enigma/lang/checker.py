@@ -244,7 +244,7 @@ class _Checker(Expressions):
             new = ListType(self.joined(t, cur.element, vtype), cur.length)
         elif isinstance(cur, ValueType) and cur.shape and cur.shape[0] != ROWS:
             item = replace(cur, shape=cur.shape[1:])
-            new = replace(self.joined(t, item, vtype), shape=cur.shape)  # type: ignore[arg-type]
+            new = replace(self.joined(t, item, vtype), shape=cur.shape)
         else:
             raise self.err(t, f"cannot assign items of {cur}")
         self.bind(t.value, new, ctx, None)
@@ -257,7 +257,7 @@ class _Checker(Expressions):
             x, y = a.get(name), b.get(name)
             if x is None or y is None:
                 z = x or y
-                out[name] = replace(z, maybe=True)  # type: ignore[arg-type]
+                out[name] = replace(z, maybe=True)
                 continue
             try:
                 t = join(x.type, y.type, widen=widen)
@@ -274,7 +274,7 @@ class _Checker(Expressions):
         cond = self.condition(s.test, ctx)
         if label_of(cond.type) is PRIVATE:
             return self.select(s, cond, ctx, pos)
-        if not cond.type.scalar:  # type: ignore[union-attr]
+        if not cond.type.scalar:
             raise self.err(s.test, "an if needs a single value; this condition is a column",
                            "use where(cond, a, b) to choose element by element")
         then, other = ctx.child(), ctx.child()
@@ -303,7 +303,7 @@ class _Checker(Expressions):
         outputs = []
         assigned = sorted({n.id for st in s.body + s.orelse for n in ast.walk(st)
                            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)})
-        cshape = cond.type.shape  # type: ignore[union-attr]
+        cshape = cond.type.shape
         for name in assigned:
             x, y = then.env.get(name), other.env.get(name)
             if x is None or y is None or x.maybe or y.maybe:
@@ -370,7 +370,7 @@ class _Checker(Expressions):
                 raise self.err(s.test, "while condition is private",
                                "how many times a loop runs is visible to every node; bound the "
                                "loop with a public count and use where(...) inside it")
-            if not cond.type.scalar:  # type: ignore[union-attr]
+            if not cond.type.scalar:
                 raise self.err(s.test, "a while condition must be a single value")
             return cond, self.block(s.body, inner)
 
@@ -390,7 +390,7 @@ class _Checker(Expressions):
                            "drop `-> public`, or return a value computed from public inputs")
         if ctx.declared_return is PRIVATE:
             t = raise_label(t, PRIVATE)
-        ctx.returns.append(t)  # type: ignore[union-attr]
+        ctx.returns.append(t)
         return Return(**pos, value=value)
 
     def assertion(self, s: ast.Assert, ctx: Context) -> Assert:
@@ -401,7 +401,7 @@ class _Checker(Expressions):
                            "private data; check it with where(...) or reveal a count instead")
         msg = self.expr(s.msg, ctx) if s.msg is not None else None
         if msg is not None and label_of(msg.type) is PRIVATE:
-            raise self.err(s.msg, "assert message contains a private value",  # type: ignore
+            raise self.err(s.msg, "assert message contains a private value",
                            "an error message is shown to every node")
         return Assert(line=s.lineno, col=s.col_offset + 1, cond=cond, message=msg)
 
@@ -447,7 +447,7 @@ class _Checker(Expressions):
         return Print(line=call.lineno, col=call.col_offset + 1, args=args)
 
     def call_function(self, node: ast.Call, ctx: Context, pos: dict) -> FuncCall:
-        name = node.func.id  # type: ignore[attr-defined]
+        name = node.func.id
         fdef = self.defs[name]
         if ctx.function is None and name not in self.defined:
             raise self.err(node, f"{name} is called before its def at line {fdef.lineno}")

@@ -125,7 +125,7 @@ class Expressions:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                 and node.func.id == "range":
             r = self.range_(node, ctx)
-            return r, r.type.element, bool(r.type.length)  # type: ignore[union-attr]
+            return r, r.type.element, bool(r.type.length)
         it = self.expr(node, ctx)
         t = it.type
         if isinstance(t, ListType):
@@ -139,7 +139,7 @@ class Expressions:
             keys = [k for k, _ in t.entries]
             if all(isinstance(k, str) for k in keys):
                 return it, ValueType(PUBLIC, Kind("str", levels=tuple(sorted(keys)))), True
-            return it, ValueType(PUBLIC, INT, (), min(keys), max(keys)), True  # type: ignore
+            return it, ValueType(PUBLIC, INT, (), min(keys), max(keys)), True
         if isinstance(t, ValueType) and t.shape and t.shape[0] == ROWS:
             raise self.err(node, "a loop over the rows of a column is not allowed",
                            "it would run once per row; write the computation on whole columns "
@@ -167,11 +167,11 @@ class Expressions:
         start, stop, step = (zero, args[0], one) if len(args) == 1 else \
             (args[0], args[1], args[2] if len(args) == 3 else one)
         consts = [const_value(e) for e in (start, stop, step)]
-        length = len(range(*consts)) if None not in consts and consts[2] != 0 else None  # type: ignore
+        length = len(range(*consts)) if None not in consts and consts[2] != 0 else None
         st, sp = start.type, stop.type
         lo = hi = None
-        if const_value(step) is not None and const_value(step) > 0 and None not in (st.lo, sp.hi):  # type: ignore
-            lo, hi = st.lo, sp.hi - 1  # type: ignore
+        if const_value(step) is not None and const_value(step) > 0 and None not in (st.lo, sp.hi):
+            lo, hi = st.lo, sp.hi - 1
         elem = ValueType(PUBLIC, INT, (), lo, hi)
         return Range(line=node.lineno, col=node.col_offset + 1, start=start, stop=stop,
                      step=step, type=ListType(elem, length))
@@ -242,7 +242,7 @@ class Expressions:
             a, b = self.expr(node.body, ctx), self.expr(node.orelse, ctx)
             if label_of(cond.type) is PRIVATE:
                 return self.where(node, cond, a, b, pos)
-            if not cond.type.scalar:  # type: ignore[union-attr]
+            if not cond.type.scalar:
                 raise self.err(node.test, "a condition must be a single value; use where()")
             return IfExp(**pos, cond=cond, then=a, orelse=b, type=self.joined(node, a.type,
                                                                               b.type))
@@ -330,8 +330,8 @@ class Expressions:
                                f"its keys are {[key for key, _ in t.entries]}")
             rt = found[0]
             for other in found[1:]:
-                rt = self.joined(node, rt, other)  # type: ignore[arg-type]
-            return Index(**pos, value=value, index=index, type=rt)  # type: ignore[arg-type]
+                rt = self.joined(node, rt, other)
+            return Index(**pos, value=value, index=index, type=rt)
         if not (isinstance(it, ValueType) and it.scalar and it.kind.name in ("int", "bool")):
             raise self.err(node.slice, f"an index must be a public integer, not {it}")
         if isinstance(t, TupleType):
@@ -360,7 +360,7 @@ class Expressions:
         parts = [self.expr(p, ctx) if p is not None else None for p in (s.lower, s.upper, s.step)]
         for p, n in zip(parts, (s.lower, s.upper, s.step), strict=True):
             if p is not None and label_of(p.type) is PRIVATE:
-                raise self.err(n, "private value used as a slice bound",  # type: ignore[arg-type]
+                raise self.err(n, "private value used as a slice bound",
                                "the length of the slice would show the value")
         t = value.type
         consts = [None if p is None else const_value(p) for p in parts]
@@ -372,7 +372,7 @@ class Expressions:
         if isinstance(t, ValueType) and t.shape and t.shape[0] != ROWS:
             if not known:
                 raise self.err(s, "slice bounds of a vector must be constants")
-            n = len(range(t.shape[0])[slice(*consts)])  # type: ignore[arg-type]
+            n = len(range(t.shape[0])[slice(*consts)])
             return Slice(**pos, value=value, lower=parts[0], upper=parts[1], step=parts[2],
                          type=replace(t, shape=(n, *t.shape[1:])))
         if isinstance(t, ValueType) and t.column:
@@ -415,7 +415,7 @@ class Expressions:
         a, b = self.expr(node.left, ctx), self.expr(node.right, ctx)
         ta, tb = a.type, b.type
         if op == "+" and isinstance(ta, ListType) and isinstance(tb, ListType):
-            n = None if None in (ta.length, tb.length) else ta.length + tb.length  # type: ignore
+            n = None if None in (ta.length, tb.length) else ta.length + tb.length
             return BinOp(**pos, op=op, left=a, right=b,
                          type=ListType(self.joined(node, ta.element, tb.element), n))
         if op == "+" and isinstance(ta, TupleType) and isinstance(tb, TupleType):
@@ -427,7 +427,7 @@ class Expressions:
             k = const_value(b)
             if not (isinstance(tb, ValueType) and tb.scalar and tb.kind.name == "int"):
                 raise self.err(node.right, "a list is repeated by a public integer")
-            n = None if k is None else ta.length * max(k, 0)  # type: ignore[operator]
+            n = None if k is None else ta.length * max(k, 0)
             return Repeat(**pos, items=a.items, times=b, type=ListType(ta.element, n))
         if isinstance(ta, ValueType) and isinstance(tb, ValueType) and op == "+" and \
                 ta.kind.name == tb.kind.name == "str" and const_value(a) and const_value(b):
@@ -462,7 +462,7 @@ class Expressions:
         if op == "**":
             k = const_value(b)
             if isinstance(k, int) and None not in (ta.lo, ta.hi):
-                ends = [ta.lo ** k, ta.hi ** k] + ([0] if ta.lo <= 0 <= ta.hi else [])  # type: ignore
+                ends = [ta.lo ** k, ta.hi ** k] + ([0] if ta.lo <= 0 <= ta.hi else [])
                 lo, hi = min(ends), max(ends)
         t = ValueType(label, kind, shape, lo, hi, ta.filtered or tb.filtered)
         return BinOp(**pos, op=op, left=a, right=b, type=t)
@@ -528,7 +528,7 @@ class Expressions:
         types = [p.type for p in parts]
         label = PRIVATE if any(label_of(t) is PRIVATE for t in types) else PUBLIC
         return BoolOp(**pos, op="and", values=tuple(parts), type=ValueType(
-            label, BOOL, self.shape(node, *types), 0, 1))  # type: ignore[arg-type]
+            label, BOOL, self.shape(node, *types), 0, 1))
 
     def compare_pair(self, node: ast.AST, op: str, a: Expr, b: Expr, pos: dict) -> Compare:
         ta, tb = a.type, b.type

@@ -76,8 +76,8 @@ def join(a: Type, b: Type, broadcast: bool = False, widen: bool = False) -> Type
             raise Mismatch(f"{shape_name(a.shape)} and {shape_name(b.shape)}")
         same = (a.lo, a.hi) == (b.lo, b.hi)
         known = None not in (a.lo, a.hi, b.lo, b.hi) and not (widen and not same)
-        lo = min(a.lo, b.lo) if known else None  # type: ignore[type-var]
-        hi = max(a.hi, b.hi) if known else None  # type: ignore[type-var]
+        lo = min(a.lo, b.lo) if known else None
+        hi = max(a.hi, b.hi) if known else None
         return ValueType(a.label.join(b.label), join_kind(a.kind, b.kind), shape, lo, hi,
                          a.filtered or b.filtered)
     if isinstance(a, ListType) and isinstance(b, ListType):
@@ -138,7 +138,7 @@ def possible_keys(e: Expr) -> list[str | int]:
     """The constant keys a public index may take: one constant, or the texts it can hold."""
     k = const_value(e)
     if k is not None:
-        return [k]  # type: ignore[list-item]
+        return [k]
     t = e.type
     if isinstance(t, ValueType) and t.kind.name == "str":
         return list(t.kind.levels)
@@ -150,19 +150,19 @@ def interval(op: str, a: ValueType, b: ValueType) -> tuple[float | None, float |
         return None, None
     if op in ("+", "-", "*"):
         if op == "+":
-            return a.lo + b.lo, a.hi + b.hi  # type: ignore[operator]
+            return a.lo + b.lo, a.hi + b.hi
         if op == "-":
-            return a.lo - b.hi, a.hi - b.lo  # type: ignore[operator]
-        ends = [x * y for x in (a.lo, a.hi) for y in (b.lo, b.hi)]  # type: ignore[operator]
+            return a.lo - b.hi, a.hi - b.lo
+        ends = [x * y for x in (a.lo, a.hi) for y in (b.lo, b.hi)]
         return min(ends), max(ends)
     if op == "/" and b.lo == b.hi and b.lo != 0:
-        ends = [a.lo / b.lo, a.hi / b.lo]  # type: ignore[operator]
+        ends = [a.lo / b.lo, a.hi / b.lo]
         return min(ends), max(ends)
-    if op in ("//", "%") and b.lo == b.hi and b.lo > 0:  # type: ignore[operator]
+    if op in ("//", "%") and b.lo == b.hi and b.lo > 0:
         if op == "//":
-            return a.lo // b.lo, a.hi // b.lo  # type: ignore[operator]
+            return a.lo // b.lo, a.hi // b.lo
         if a.lo == a.hi:
-            return a.lo % b.lo, a.lo % b.lo  # type: ignore[operator]
-        return 0, b.lo - 1  # type: ignore[operator]
+            return a.lo % b.lo, a.lo % b.lo
+        return 0, b.lo - 1
     return None, None
 

@@ -88,7 +88,7 @@ class Library:
             items = (t.element,) if isinstance(t, ListType) else t.items
             elem = items[0] if items else None
             for other in items[1:]:
-                elem = self.c.joined(self.node, elem, other)  # type: ignore[arg-type]
+                elem = self.c.joined(self.node, elem, other)
             n = t.length if isinstance(t, ListType) else len(t.items)
             if not isinstance(elem, ValueType) or not elem.scalar or n is None:
                 raise self.err(f"{self.name}() needs a column, a vector or a list of numbers")
@@ -101,7 +101,7 @@ class Library:
 
     def n(self, t: ValueType) -> int | None:
         return self.rows if t.shape and t.shape[0] == ROWS else \
-            (t.shape[0] if t.shape else 1)  # type: ignore[return-value]
+            (t.shape[0] if t.shape else 1)
 
     def result(self, args: tuple[Expr, ...], kwargs: dict[str, Expr], t: ValueType) -> Call:
         return Call(**self.pos, func=self.name, args=args, kwargs=tuple(kwargs.items()), type=t)
@@ -154,11 +154,11 @@ class Library:
             if None in (lo, hi, n):
                 lo = hi = None
             else:
-                lo, hi = min(0, n * lo), max(0, n * hi)  # type: ignore[operator]
+                lo, hi = min(0, n * lo), max(0, n * hi)
         elif self.name in ("variance", "std"):
             kind = fixed(frac)
             if None not in (lo, hi):
-                spread = (hi - lo) / 2  # type: ignore[operator]
+                spread = (hi - lo) / 2
                 lo, hi = 0, spread * spread if self.name == "variance" else spread
         else:
             kind = fixed(frac)
@@ -168,9 +168,9 @@ class Library:
         if len(args) >= 2 and not kwargs:
             types = [self.c.numeric(self.node, a, f"{self.name}()") for a in args]
             lo = None if any(t.lo is None for t in types) else \
-                (min if self.name == "min" else max)(t.lo for t in types)  # type: ignore
+                (min if self.name == "min" else max)(t.lo for t in types)
             hi = None if any(t.hi is None for t in types) else \
-                (min if self.name == "min" else max)(t.hi for t in types)  # type: ignore
+                (min if self.name == "min" else max)(t.hi for t in types)
             kind = types[0].kind
             for t in types[1:]:
                 kind = join_kind(kind, t.kind)
@@ -242,7 +242,7 @@ class Library:
                 kind = fixed(v.kind.frac_bits) if v.kind.name == "fixed" else INT
                 lo = hi = None
                 if None not in (v.lo, v.hi, self.rows):
-                    lo, hi = min(0, self.rows * v.lo), max(0, self.rows * v.hi)  # type: ignore
+                    lo, hi = min(0, self.rows * v.lo), max(0, self.rows * v.hi)
         n = len(key.kind.levels) if key.kind.name == "category" else 2
         return self.result(args, kwargs, ValueType(label, kind, (n,), lo, hi))
 
@@ -289,7 +289,7 @@ class Library:
         if not items or not all(isinstance(i, ValueType) and i.column and i.kind.numeric
                                 for i in items):
             raise self.err(f"{self.name}() needs a numeric column or a list of them")
-        return items  # type: ignore[return-value]
+        return items
 
     def linreg(self, args, kwargs) -> Call:
         b = self.bind(args, kwargs, ["y", "x"], 2)
@@ -299,7 +299,7 @@ class Library:
         if not y.column:
             raise self.err("linreg() regresses a column on columns")
         label = label_of(b["y"].type).join(label_of(b["x"].type))
-        return self.result(args, kwargs, ValueType(label, fixed(), (d + 1,)))  # type: ignore
+        return self.result(args, kwargs, ValueType(label, fixed(), (d + 1,)))
 
     def kmeans(self, args, kwargs) -> Call:
         b = self.bind(args, kwargs, ["x", "k", "iters"], 2)
@@ -316,7 +316,7 @@ class Library:
                            "division by a private std)")
         lo, hi = min(t.lo for t in xs), max(t.hi for t in xs)
         label = label_of(b["x"].type)
-        return self.result(args, kwargs, ValueType(label, fixed(), (k, d), lo, hi))  # type: ignore
+        return self.result(args, kwargs, ValueType(label, fixed(), (k, d), lo, hi))
 
     def elementwise(self, args, kwargs) -> Call:
         b = self.bind(args, kwargs, ["x"], 1)

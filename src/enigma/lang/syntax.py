@@ -587,7 +587,7 @@ def _check_recursion(tree: ast.Module, filename: str) -> None:
         if name in done:
             return
         for call in calls[name]:
-            callee = call.func.id  # type: ignore[attr-defined]
+            callee = call.func.id
             if callee in path:
                 cycle = " -> ".join([*path[path.index(callee):], callee])
                 raise refuse(call, f"recursion is not allowed ({cycle})",
