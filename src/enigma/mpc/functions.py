@@ -149,6 +149,8 @@ def _normalize(e: Engine, X: Secret, bits: int, *, align: int = 0,
 
 def _shift_right(e: Engine, x: Secret, m: int, bits: int) -> Secret:
     """floor(x / 2^m), exactly, for 0 <= x < 2^bits: (x - (x mod 2^m)) / 2^m."""
+    if m == 0:  # inputs of at most C bits sit in one block already
+        return x
     F = e.field
     inv = F.inverse(F.const(1 << m).reshape(1, 2))[0]
     return (x - mod2m(e, x, m, bits=bits)) * inv
