@@ -166,6 +166,14 @@ def test_functions_are_specialised_per_argument_types() -> None:
     assert label_of(a.type) is PUBLIC and label_of(b.type) is PRIVATE
 
 
+def test_only_specialisations_the_program_calls_are_kept() -> None:
+    src = "def f(x):\n    return x + 1\n\nacc = 0\nfor i in range(3):\n    acc = f(acc)\n"
+    script = check(src, BENEFITS)
+    calls = [n for n in _nodes(script.body) if isinstance(n, FuncCall)]
+    assert [fn.params[0].type for fn in script.functions] == [calls[0].func.params[0].type]
+    assert calls[0].func.params[0].type.lo is None  # the loop's widened type, not pass one's
+
+
 def test_loop_types_reach_a_fixed_point() -> None:
     src = "acc = 0\nfor i in range(3):\n    acc = acc + mean(data.age)\ny = acc\n"
     t = _last_value_type(src)

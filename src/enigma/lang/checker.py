@@ -22,6 +22,7 @@ the argument types given (the compiler inlines them), so they may be generic.
 from __future__ import annotations
 
 import ast
+import dataclasses
 from dataclasses import replace
 from pathlib import Path
 
@@ -98,7 +99,7 @@ class _Checker(Expressions):
                                "functions are typed at their calls, so an unused one would go "
                                "unchecked; remove it or call it")
         return Script(filename=self.filename, schema=self.schema.name, body=body,
-                      functions=tuple(self.specs.values()), outputs=tuple(self.outputs))
+                      functions=_reachable(body), outputs=tuple(self.outputs))
 
     def block(self, stmts: list[ast.stmt], ctx: Context) -> tuple[Stmt, ...]:
         out: list[Stmt] = []
@@ -547,3 +548,24 @@ def _always_returns(stmts: list[ast.stmt]) -> bool:
         return _always_returns(last.body) and _always_returns(last.orelse)
     return False
 
+
+def _reachable(body: tuple[Stmt, ...]) -> tuple[Function, ...]:
+    """The specialisations the final typed AST calls (loop passes may have made others)."""
+    found: dict[int, Function] = {}
+
+    def walk(node: object) -> None:
+        if isinstance(node, tuple):
+            for item in node:
+                walk(item)
+        elif isinstance(node, FuncCall):
+            if id(node.func) not in found:
+                found[id(node.func)] = node.func
+                walk(node.func.body)
+            walk(node.args)
+        elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+            for f in dataclasses.fields(node):
+                if f.name != "type":
+                    walk(getattr(node, f.name))
+
+    walk(body)
+    return tuple(found.values())
