@@ -118,6 +118,9 @@ class Expressions:
         if not isinstance(t, ValueType) or t.kind.name not in ("bool", "int"):
             raise self.err(node, f"a condition must be a boolean, not {t}",
                            "compare values to get a boolean")
+        if t.kind.name == "int" and t.label is PRIVATE:
+            raise self.err(node, "a private condition must be a boolean",
+                           "write the test out (x != 0): the engine selects with 0/1 values")
         return cond
 
     def iterable(self, node: ast.expr, ctx: Context) -> tuple[Expr, Type, bool]:
