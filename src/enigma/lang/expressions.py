@@ -247,8 +247,9 @@ class Expressions:
                 return self.where(node, cond, a, b, pos)
             if not cond.type.scalar:
                 raise self.err(node.test, "a condition must be a single value; use where()")
-            return IfExp(**pos, cond=cond, then=a, orelse=b, type=self.joined(node, a.type,
-                                                                              b.type))
+            known = const_value(cond)
+            t = self.joined(node, a.type, b.type) if known is None else (a if known else b).type
+            return IfExp(**pos, cond=cond, then=a, orelse=b, type=t)
         if isinstance(node, ast.Call):
             return self.call(node, ctx, pos)
         if isinstance(node, ast.List | ast.Tuple):
@@ -265,11 +266,8 @@ class Expressions:
             it, elem, _ = self.iterable(gen.iter, inner)
             target = self.store(gen.target, elem, inner, None)
             element = self.expr(node.elt, inner)
-            length = it.type.length if isinstance(it.type, ListType) else None
-            if isinstance(it.type, TupleType):
-                length = len(it.type.items)
             return ListComp(**pos, target=target, iter=it, element=element,
-                            type=ListType(element.type, length))
+                            type=ListType(element.type, _length(it.type)))
         raise self.err(node, f"{type(node).__name__} expressions are not part of the language")
 
     def element(self, node: ast.AST, items: tuple[Expr, ...]) -> Type:
@@ -605,3 +603,15 @@ class Expressions:
             kwargs[k.arg] = self.expr(k.value, ctx)
         return Library(self, node, name, pos).type(args, kwargs)
 
+
+def _length(t: Type) -> int | None:
+    """How many times a loop over a value of type t runs, when the checker knows it."""
+    if isinstance(t, ListType):
+        return t.length
+    if isinstance(t, TupleType):
+        return len(t.items)
+    if isinstance(t, DictType):
+        return len(t.entries)
+    if isinstance(t, ValueType) and t.shape and t.shape[0] != ROWS:
+        return int(t.shape[0])
+    return None
