@@ -21,8 +21,8 @@ import seal
 from enigma.field import PRG, Field
 from enigma.mpc.runner import run_local
 from enigma.prep import he
+from enigma.prep.commands import HEProviderFactory
 from enigma.prep.pairwise import multiply
-from enigma.prep.provider import HEProviderFactory
 
 F = Field()
 

@@ -11,7 +11,7 @@ import pytest
 from enigma.field import Field
 from enigma.mpc import comparison as cmp
 from enigma.mpc.runner import run_local
-from enigma.prep.provider import HEProviderFactory
+from enigma.prep.commands import HEProviderFactory
 
 F = Field()
 XS = np.array([0, 1, -1, 2, -2, 255, 256, -256, 524287, -524288, 1000, -77], dtype=np.int64)

@@ -8,17 +8,130 @@ dry run of the next program recorded, lays out its exact requests in a
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
+from pathlib import Path
 
 import click
+import numpy as np
 
 from enigma.field import Field
-from enigma.mpc.engine import Engine
+from enigma.mpc.engine import Channel, Engine
 from enigma.mpc.runner import run_local
 
-from .provider import HEProvider, HEProviderFactory
+from .provider import HEProvider, Stock
 from .stockpile import Request, Stockpile
+
+_MAGIC = b"ENIGMA-PREP-STOCK-1\n"
+
+
+class StockFileError(ValueError):
+    """A stock file that does not belong here or was damaged."""
+
+
+class HEProviderFactory:
+    """Makes each party's provider in its own process, on that party's mesh (for `run_local`).
+
+    With `stock_dir`, party i resumes from `stock_dir/party-i.stock` when it exists.
+    """
+
+    needs_channel = True
+
+    def __init__(self, reserve_triples: int = 0, stock_dir: str | None = None,
+                 quorum: str = "local") -> None:
+        self.reserve_triples = reserve_triples
+        self.stock_dir = stock_dir
+        self.quorum = quorum
+
+    def __call__(self, field: Field, party: int, parties: int, *,
+                 channel: Channel) -> HEProvider:
+        stock = None
+        if self.stock_dir is not None:
+            path = stock_path(self.stock_dir, party)
+            if path.exists():
+                stock = load_stock(path, field, party, parties, self.quorum)
+        provider = HEProvider(field, party, parties, channel, stock=stock)
+        if self.reserve_triples:
+            provider.reserve(triples=self.reserve_triples)
+        return provider
+
+
+def stock_path(stock_dir: str | Path, party: int) -> Path:
+    return Path(stock_dir) / f"party-{party}.stock"
+
+
+def save_stock(stock: Stock, path: str | Path, field: Field, party: int, parties: int,
+               quorum: str) -> None:
+    """Write a party's stock atomically: temporary file, fsync, rename, fsync the folder.
+
+    Layout: magic, 4-byte header length, JSON header (field, party, parties,
+    quorum, stock id, counts), the arrays as little-endian uint64, and a
+    SHA-256 of everything before it. The file holds alpha_i and shares: it is
+    created readable and writable by its owner only.
+    """
+    path = Path(path)
+    header = json.dumps({"p": str(field.p), "party": party, "parties": parties,
+                         "quorum": quorum, "stock_id": stock.stock_id.hex(),
+                         "triples": int(stock.triples[0].shape[0]),
+                         "bits": int(stock.bits[0].shape[0])}).encode()
+    body = b"".join([_MAGIC, len(header).to_bytes(4, "little"), header,
+                     np.ascontiguousarray(stock.alpha, dtype="<u8").tobytes(),
+                     *(np.ascontiguousarray(a, dtype="<u8").tobytes()
+                       for a in (*stock.triples, *stock.bits))])
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(body + hashlib.sha256(body).digest())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_stock(path: str | Path, field: Field, party: int, parties: int, quorum: str) -> Stock:
+    """Read and check a stock file written by `save_stock` for this party of this quorum."""
+    path = Path(path)
+    raw = path.read_bytes()
+    where = f"stock file {path}"
+    if len(raw) < len(_MAGIC) + 36 or not raw.startswith(_MAGIC):
+        raise StockFileError(f"{where} is not an Enigma preprocessing stock; delete it to "
+                             "start fresh")
+    body, digest = raw[:-32], raw[-32:]
+    if hashlib.sha256(body).digest() != digest:
+        raise StockFileError(f"{where} is corrupt (checksum mismatch); delete it on every "
+                             "party of the quorum to start fresh")
+    start = len(_MAGIC) + 4
+    size = int.from_bytes(body[len(_MAGIC):start], "little")
+    header = json.loads(body[start:start + size])
+    expected = {"p": str(field.p), "party": party, "parties": parties, "quorum": quorum}
+    for key, value in expected.items():
+        if header.get(key) != value:
+            raise StockFileError(f"{where} belongs to {key}={header.get(key)}, not {value}: "
+                                 "it was saved by another party, quorum or field")
+    words = np.frombuffer(body, dtype="<u8", offset=start + size)
+    t, b = header["triples"], header["bits"]
+    if words.size != 2 + 12 * t + 4 * b:
+        raise StockFileError(f"{where} holds {words.size} words, its header announces "
+                             f"{2 + 12 * t + 4 * b}")
+    arrays = np.split(words.copy(), np.cumsum([2] + [2 * t] * 6 + [2 * b] * 2))
+    elements = [a.reshape(-1, 2) for a in arrays[1:-1]]
+    for a in (arrays[0].reshape(1, 2), *elements):
+        try:
+            field.check(a)
+        except ValueError as exc:
+            raise StockFileError(f"{where}: {exc}") from exc
+    return Stock(bytes.fromhex(header["stock_id"]), arrays[0].reshape(2),
+                 tuple(elements[:6]), tuple(elements[6:]))
 
 
 def pregenerate(provider: HEProvider, triples: int, bits: int = 0,
@@ -65,4 +178,5 @@ def local(parties: int, triples: int, bits: int) -> None:
     made = results[0]["produced"]
     click.echo(json.dumps({"parties": parties, "triples": made["triples"], "bits": made["bits"],
                            "seconds": round(seconds, 3),
-                           "triples_per_second": round(made["triples"] / seconds, 1)}))
+                           "triples_per_second": round(made["triples"] / seconds, 1)
+                           if made["triples"] else 0.0}))

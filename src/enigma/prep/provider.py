@@ -14,6 +14,8 @@ as for any provider; the buffers then stay aligned across parties.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from enigma.field import Field
@@ -22,7 +24,7 @@ from enigma.mpc.preprocessing import KAPPA, DigitMasks, InputMasks, Triples, Tru
 from enigma.sharing import AuthShare, spdz
 
 from .pairwise import Pairwise, to_ntt
-from .sacrifice import sacrifice
+from .sacrifice import sacrifice, toss_coins
 
 
 class PreprocessingError(RuntimeError):
@@ -63,15 +65,32 @@ class _Buffer:
         return tuple(np.concatenate(parts) for parts in out)
 
 
+@dataclass
+class Stock:
+    """What a party keeps between sessions: its MAC key share, unused triples and bits.
+
+    Secret: alpha_i and shares. Only `commands.save_stock` writes it (atomically,
+    checksummed, readable by its owner only).
+    """
+
+    stock_id: bytes
+    alpha: np.ndarray
+    triples: tuple[np.ndarray, ...]
+    bits: tuple[np.ndarray, ...]
+
+
 class HEProvider:
     """MAC'd triples, bits and masks for one party, made with the other parties of its quorum."""
 
-    def __init__(self, field: Field, party: int, parties: int, channel: Channel) -> None:
-        """Set up keys and the MAC key, then check every triple before it is handed out.
+    def __init__(self, field: Field, party: int, parties: int, channel: Channel, *,
+                 stock: Stock | None = None) -> None:
+        """Set up keys and the MAC key; with `stock`, resume from what a past session left.
 
         1. Exchange BFV public keys (`Pairwise`).
-        2. Draw alpha_i; broadcast Enc_i(alpha_i) in every slot, once: every MAC
-           of the session is a pairwise product with it.
+        2. Take alpha_i from the stock, or draw it and toss coins for a stock id.
+        3. Broadcast the stock id and counts; refuse unless every party has the same.
+        4. Broadcast Enc_i(alpha_i) in every slot, once: every MAC of the session
+           is a pairwise product with it.
         """
         if channel.party != party or channel.parties != parties:
             raise ValueError(f"the channel belongs to party {channel.party} of "
@@ -81,14 +100,42 @@ class HEProvider:
         self.parties = parties
         self.pairwise = Pairwise(field, channel)
         self.batch = self.pairwise.slots
-        self._alpha = field.random(1)
-        self.pairwise.send_encrypted(np.repeat(self._alpha, self.batch, axis=0))
-        self._enc_alpha = to_ntt(self.pairwise.bfv, self.pairwise.receive_encrypted(1))
-        self.engine = Engine(channel, self)
         self._triples = _Buffer(6)
         self._bits = _Buffer(2)
         self._inputs: dict[int, _Buffer] = {}
         self.produced = {"triples": 0, "bits": 0, "input_masks": 0}
+        fresh_id = toss_coins(channel, b"enigma.stock").words(4).tobytes()
+        if stock is None:
+            self._alpha = field.random(1)
+            self.stock_id = fresh_id
+        else:
+            self._alpha = stock.alpha.reshape(1, 2)
+            self.stock_id = stock.stock_id
+            self._triples.add(*stock.triples)
+            self._bits.add(*stock.bits)
+        self._agree_on_stock(channel)
+        self.pairwise.send_encrypted(np.repeat(self._alpha, self.batch, axis=0))
+        self._enc_alpha = to_ntt(self.pairwise.bfv, self.pairwise.receive_encrypted(1))
+        self.engine = Engine(channel, self)
+
+    def _agree_on_stock(self, channel: Channel) -> None:
+        mine = self.stock_id + np.array([self._triples.size, self._bits.size],
+                                        dtype="<u8").tobytes()
+        for peer, frames in channel.broadcast(mine).items():
+            theirs = bytes(frames[0]) if len(frames) == 1 else b""
+            if theirs != mine:
+                raise PreprocessingError(
+                    f"party {peer} resumes other preprocessing than party {self.party} (stock "
+                    "id or counts differ): every party of a quorum must restore the stock "
+                    "saved at the same point, or all must start fresh")
+
+    def export_stock(self) -> Stock:
+        """Everything in stock (copied, not consumed), to save with `commands.save_stock`."""
+        triples = self._triples.take(self._triples.size)
+        bits = self._bits.take(self._bits.size)
+        self._triples.add(*triples)
+        self._bits.add(*bits)
+        return Stock(self.stock_id, self._alpha.reshape(2).copy(), triples, bits)
 
     def mac_key_share(self) -> np.ndarray:
         return self._alpha.reshape(2)
@@ -267,19 +314,3 @@ def thermometer(engine: Engine, bits: AuthShare, digits: int, digit_bits: int) -
         value[:, :, v - 1] = acc.value
         mac[:, :, v - 1] = acc.mac
     return AuthShare(value, mac)
-
-
-class HEProviderFactory:
-    """Makes each party's provider in its own process, on that party's mesh (for `run_local`)."""
-
-    needs_channel = True
-
-    def __init__(self, reserve_triples: int = 0) -> None:
-        self.reserve_triples = reserve_triples
-
-    def __call__(self, field: Field, party: int, parties: int, *,
-                 channel: Channel) -> HEProvider:
-        provider = HEProvider(field, party, parties, channel)
-        if self.reserve_triples:
-            provider.reserve(triples=self.reserve_triples)
-        return provider
