@@ -202,8 +202,7 @@ class _Checker(Expressions):
 
     def bind(self, t: ast.Name, vtype: Type, ctx: Context, declared: Label | None) -> None:
         name = t.id
-        if name == "data" or name in LIBRARY or name in STATEMENTS or name in self.defs \
-                or name in ("private", "public"):
+        if _reserved(name, self.defs):
             raise self.err(t, f"{name!r} is a reserved name", "choose another variable name")
         old = ctx.env.get(name)
         if declared is not None and old is not None and old.declared not in (None, declared):
@@ -492,6 +491,9 @@ class _Checker(Expressions):
 
     def specialise(self, fdef: ast.FunctionDef, params: tuple[Param, ...]) -> Function:
         declared_return = self.annotation(fdef.returns)
+        for a in fdef.args.args:
+            if _reserved(a.arg, self.defs):
+                raise self.err(a, f"{a.arg!r} is a reserved name", "choose another parameter name")
         env = {p.name: Binding(p.type, p.declared, fdef.lineno) for p in params}
         fctx = Context(env=env, function=fdef.name, declared_return=declared_return, returns=[])
         body = self.block(fdef.body, fctx)
@@ -547,6 +549,12 @@ def _always_returns(stmts: list[ast.stmt]) -> bool:
     if isinstance(last, ast.If):
         return _always_returns(last.body) and _always_returns(last.orelse)
     return False
+
+
+def _reserved(name: str, defs: dict[str, ast.FunctionDef]) -> bool:
+    """Names a script may not rebind: the dataset, the library, statements, its functions."""
+    return name in ("data", "private", "public") or name in LIBRARY or name in STATEMENTS \
+        or name in defs
 
 
 def _reachable(body: tuple[Stmt, ...]) -> tuple[Function, ...]:
