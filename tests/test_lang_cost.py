@@ -1,0 +1,47 @@
+"""Cost estimates: the extrapolation rule, and a prediction checked against a real run."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from enigma.lang.cost import Cost, estimate, extrapolate, measure
+from enigma.lang.schema import Schema
+
+SCHEMA = Schema.from_dict({
+    "name": "toy", "rows": 160,
+    "columns": [{"name": "a", "type": "int", "min": 0, "max": 100},
+                {"name": "x", "type": "fixed", "min": -2.0, "max": 2.0},
+                {"name": "g", "type": "category", "levels": ["p", "q", "r"]}]})
+SCRIPT = """
+big = data.a > 50
+reveal(mean(data.x, where=big), "m")
+reveal(sum(data.x * data.x), "s")
+reveal(histogram(data.g), "h")
+"""
+
+
+@given(st.integers(0, 10**6), st.integers(0, 10**4), st.integers(1, 200), st.integers(0, 30),
+       st.sampled_from([(16, 32), (32, 128), (64, 256)]), st.integers(1, 10**6))
+def test_extrapolation_reproduces_linear_volume_and_logarithmic_rounds(
+        fixed, per_row, base, per_level, sizes, target) -> None:
+    def cost(n: int) -> Cost:
+        volume = fixed + per_row * n
+        return Cost(n, base + round(per_level * math.log2(n)), volume, volume, volume, volume)
+
+    got = extrapolate(cost(sizes[0]), cost(sizes[1]), target)
+    want = cost(target)
+    assert (got.triples, got.masks, got.opened, got.bytes_per_party) == \
+        (want.triples, want.masks, want.opened, want.bytes_per_party)
+    assert abs(got.rounds - want.rounds) <= 1  # both sides round a + b log2 n
+
+
+def test_estimate_predicts_a_run_eight_times_larger() -> None:
+    predicted = estimate(SCRIPT, SCHEMA, 160, sizes=(20, 40)).cost
+    actual = measure(SCRIPT, SCHEMA, 160)
+    assert abs(predicted.rounds - actual.rounds) <= 2
+    for name in ("triples", "masks", "opened", "bytes_per_party"):
+        want, got = getattr(actual, name), getattr(predicted, name)
+        assert abs(got - want) <= 0.1 * want, (name, got, want)
