@@ -247,3 +247,51 @@ def test_cli_validate_lists_violations_and_fails(tmp_path) -> None:
     assert result.exit_code == 1
     assert f"{path}: row 2, column 'age': value 300 is outside the range [0, 100]" in result.output
     assert f"{path}: row 3, column 'age': 'x' is not a number" in result.output
+
+
+_TEXT = st.text(alphabet="abcdefgh xyz_", min_size=1, max_size=6).map(str.strip).filter(bool)
+
+
+@st.composite
+def _table(draw) -> dict[str, list[str]]:
+    """A random CSV table: integer, real, yes/no and text columns (some cells maybe empty)."""
+    rows = draw(st.integers(1, 40))
+    table: dict[str, list[str]] = {}
+    for j in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["int", "fixed", "bool", "category"]))
+        if kind == "int":
+            cells = [str(v) for v in draw(st.lists(st.integers(-10**6, 10**6), min_size=rows,
+                                                   max_size=rows))]
+        elif kind == "fixed":
+            cells = [repr(v) for v in draw(st.lists(st.floats(-1e4, 1e4).map(lambda x: round(
+                x, 3)), min_size=rows, max_size=rows))]
+            cells[0] = "0.5"  # at least one value that is not whole
+        elif kind == "bool":
+            cells = draw(st.lists(st.sampled_from(["yes", "no"]), min_size=rows, max_size=rows))
+        else:
+            cells = draw(st.lists(_TEXT, min_size=rows, max_size=rows))
+        table[f"c{j}_{kind}"] = cells
+    return table
+
+
+@settings(max_examples=40, deadline=None)
+@given(_table())
+def test_an_inferred_schema_accepts_its_own_table_and_reads_it_back(tmp_path_factory,
+                                                                  table) -> None:
+    names = list(table)
+    rows = list(zip(*table.values(), strict=True))
+    path = _csv(tmp_path_factory.mktemp("t") / "t.csv", names, [list(r) for r in rows])
+    drafted, _ = infer_schema(path)
+    assert drafted.validate(path) == []
+    values = drafted.read_csv(path)
+    for name, cells in table.items():
+        col = drafted.column(name)
+        got = values[name]
+        if col.kind in ("int", "fixed"):
+            assert np.allclose(got.astype(float), [float(c) for c in cells])
+            assert col.lo <= min(float(c) for c in cells) and col.hi >= max(float(c)
+                                                                            for c in cells)
+        elif col.kind == "bool":
+            assert got.tolist() == [c == col.true_text for c in cells]
+        else:
+            assert got.tolist() == cells
