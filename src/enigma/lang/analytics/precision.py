@@ -204,6 +204,43 @@ def scale_public(e: Engine, x: Secret, bound: int | Sequence[int],
     size = len(bounds or nums or [0])
     bounds = bounds or [bound] * size
     ratios = [Fraction(k) / den / 2**shift for k in (nums or [num] * size)]
+    plan = plan_scale(bounds, ratios, func, quantity)
+    parts, shifts, exact = [], [], None
+    for digits, m in plan.limbs:
+        mult = e.field.from_ints(digits) if vector else int(digits[0])
+        if m > 0:
+            parts.append(x * mult)
+            shifts.append(m)
+        else:
+            term = x * mult * (1 << -m)
+            exact = term if exact is None else exact + term
+    out = None
+    for t in trunc_many(e, parts, shifts) if parts else []:
+        out = t if out is None else out + t
+    if exact is not None:
+        out = exact if out is None else out + exact
+    if out is None:  # every factor is 0
+        out = x * 0
+    return out, (plan.errors if vector else float(plan.errors[0]))
+
+
+@dataclass(frozen=True)
+class ScalePlan:
+    """How `scale_public` multiplies: limbs (digits per element, shift) and the error bound.
+
+    x r is computed as sum over limbs of TruncPr(x digit, shift) (a shift <= 0 is an
+    exact product with 2^-shift); `errors` bounds |result - x r| per element.
+    """
+
+    limbs: list[tuple[list[int], int]]
+    errors: np.ndarray
+
+
+def plan_scale(bounds: list[int], ratios: list[Fraction], func: str = "scale",
+               quantity: str = "a value") -> ScalePlan:
+    """The limbs of x r for |x| <= bound and ratios r >= 0 (public; see `scale_public`)."""
+    if any(r < 0 for r in ratios):
+        raise ValueError(f"{func}: a public scale factor must not be negative")
     top = max(b * r for b, r in zip(bounds, ratios, strict=True))
     require(func, quantity, math.ceil(top))
     widest = max(bounds)
@@ -212,29 +249,19 @@ def scale_public(e: Engine, x: Secret, bound: int | Sequence[int],
     L = MASK_BITS - 1 - widest.bit_length()
     codes = [round(r * 2**P) for r in ratios]
     limbs = max(1, -(-max(codes).bit_length() // L))
-    parts, shifts, exact = [], [], None
-    dropped = np.zeros(size)
+    kept: list[tuple[list[int], int]] = []
+    dropped = np.zeros(len(bounds))
     for k in range(limbs):
         digits = [(c >> (k * L)) & ((1 << L) - 1) for c in codes]
-        mult = e.field.from_ints(digits) if vector else int(digits[0])
-        if P - k * L >= MASK_BITS:
+        m = P - k * L
+        if m >= MASK_BITS:
             # TruncPr needs a shift below its 86-bit mask; this limb adds less than 1/2
-            dropped += np.array([b * dk * 2.0 ** -(P - k * L) for b, dk in zip(bounds, digits,
-                                                                                strict=True)])
-            continue
-        if P - k * L > 0:
-            parts.append(x * mult)
-            shifts.append(P - k * L)
-        else:
-            term = x * mult * (1 << (k * L - P))
-            exact = term if exact is None else exact + term
-    out = None
-    for t in trunc_many(e, parts, shifts):
-        out = t if out is None else out + t
-    if exact is not None:
-        out = exact if out is None else out + exact
-    errs = np.array([len(parts) + b * 2.0 ** -(P + 1) for b in bounds]) + dropped
-    return out, (errs if vector else float(errs[0]))
+            dropped += np.array([b * dk * 2.0**-m for b, dk in zip(bounds, digits, strict=True)])
+        elif any(digits):
+            kept.append((digits, m))
+    truncated = sum(1 for _, m in kept if m > 0)
+    errors = np.array([truncated + b * 2.0 ** -(P + 1) for b in bounds]) + dropped
+    return ScalePlan(kept, errors)
 
 
 def as_range(mag: float) -> Range:
