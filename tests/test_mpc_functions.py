@@ -38,6 +38,7 @@ def program(e, pos, signed, num, den, small, powers):
                log2_signed=fn.log2(e, s),
                reciprocal_f20=fn.reciprocal(e, s, f=20), sqrt_f20=fn.sqrt(e, x, f=20),
                log2_f20=fn.log2(e, x, f=20), exp2_f20=fn.exp2(e, p, f=20),
+               sqrt_f36=fn.sqrt(e, x, f=36), rsqrt_f36=fn.rsqrt(e, x, f=36),
                exp2=fn.exp2(e, p), exp=fn.exp(e, p))
     t = _input(e, np.arange(1, 8))  # inputs of 3 bits: one block, nothing to shift
     out.update(counts_reciprocal=fn.reciprocal(e, t, 0, bits=3, out_frac=32),
@@ -120,8 +121,14 @@ def test_every_function_is_within_its_documented_error(results):
         "log2_f20": (np.log2(x20), 1 + 2.0**-34 / u20, 0),
         "exp2_f20": (np.exp2(np.clip(p20, -21, 43 - u20)), 1, 2.0**-35),
     }
+    u36, x36 = 2.0**-36, pos * 2.0**-36
+    cases36 = {  # the relative term loses drop + C/2 bits at large f (`_scale_back`)
+        "sqrt_f36": (np.sqrt(x36), 2, 2.0**-23),
+        "rsqrt_f36": (1 / np.sqrt(x36), 2, 2.0**-18),
+    }
     for name, (want, absolute, relative), unit in (
-            [(k, v, ULP) for k, v in cases.items()] + [(k, v, u20) for k, v in cases20.items()]):
+            [(k, v, ULP) for k, v in cases.items()] + [(k, v, u20) for k, v in cases20.items()]
+            + [(k, v, u36) for k, v in cases36.items()]):
         err = np.abs(got[name] * unit - want) / unit
         bound = absolute + relative * np.abs(want) / unit
         worst = int(np.argmax(err - bound))

@@ -375,14 +375,19 @@ def _rsqrt_unit(e: Engine, a: Secret, g: int) -> tuple[Secret, Secret]:
 
 
 def _scale_back(e: Engine, y: Secret, g: int, w_block: Secret, w_position: Secret,
-                precision: int) -> Secret:
+                precision: int, block_bits: int, position_bits: int) -> Secret:
     """y * W_block * W_position / 2^(g + precision) in two truncated steps.
 
-    W_position carries `precision` fractional bits and W_block is an integer;
-    multiplying in two steps keeps every product below 2^85.
+    y < 2^(g + 1); W_position < 2^(position_bits + precision) carries `precision`
+    fractional bits; W_block < 2^block_bits is an integer. The first step keeps
+    g - drop fractional bits, drop = what the second product needs to stay
+    below 2^84 (0 at f = 16; 9 bits for sqrt, 14 for rsqrt at f = 36). Where
+    W_position is small (down to 2^-(C/2) of its largest value), z keeps C/2
+    bits fewer.
     """
-    (z,) = trunc_many(e, [e.mul(y, w_position)], [precision])
-    (out,) = trunc_many(e, [e.mul(z, w_block)], [g])
+    drop = max(0, g + 1 + position_bits + block_bits - 84)
+    (z,) = trunc_many(e, [e.mul(y, w_position)], [precision + drop])
+    (out,) = trunc_many(e, [e.mul(z, w_block)], [g - drop])
     return out
 
 
@@ -394,7 +399,8 @@ def sqrt(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None) -> Secret
     2. sqrt(a) by Goldschmidt (14 rounds).
     3. sqrt(x) 2^f = sqrt(a) 2^((j + 1 + f) / 2) = sqrt(a) 2^(s/2) 2^((q + 1 + f)/2)
        for j = s + q (4 rounds): 35 rounds in all (rsqrt alike).
-    Error: below 2 ulp + a relative 2^-36.
+    Error: below 2 ulp + a relative 2^-36 for f <= 17; above, up to
+    2^-(36 - drop - C/2) (`_scale_back`): 2^-23 at f = 36, measured 1e-11.
     """
     k = _bits(e, bits)
     g = G
@@ -405,7 +411,8 @@ def sqrt(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None) -> Secret
     precision = _sqrt_precision(f)
     w_pos = _weigh(e, norm.position, [round(2.0 ** ((q + 1 + f) / 2 + precision))
                                       for q in range(C)])
-    return _scale_back(e, root, g, w_block, w_pos, precision).reshape(*x.shape)
+    return _scale_back(e, root, g, w_block, w_pos, precision, norm.starts[-1] // 2 + 1,
+                       (C + f + 1) // 2).reshape(*x.shape)
 
 
 def rsqrt(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None) -> Secret:
@@ -415,7 +422,8 @@ def rsqrt(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None) -> Secre
     start at even j; blocks at or above E = the first even block start >= 3f
     give results below 2^-f and are cut to 0; the rest weigh 2^((E - s)/2) (an
     integer) times 2^((3f - 1 - E - q)/2) (a fraction, with 40 bits).
-    Error: below 2 ulp + a relative 2^-36.
+    Error: below 2 ulp + a relative 2^-36 for f <= 26; above, up to
+    2^-(36 - drop - C/2) (`_scale_back`): 2^-18 at f = 36, measured 8e-7.
     """
     k = _bits(e, bits)
     g = G
@@ -426,7 +434,7 @@ def rsqrt(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None) -> Secre
     w_block = _weigh(e, norm.block, [1 << ((E - s) // 2) for s in norm.starts])
     w_pos = _weigh(e, norm.position, [round(2.0 ** ((3 * f - 1 - E - q) / 2 + G))
                                       for q in range(C)])
-    return _scale_back(e, inv, g, w_block, w_pos, G).reshape(*x.shape)
+    return _scale_back(e, inv, g, w_block, w_pos, G, E // 2 + 1, 0).reshape(*x.shape)
 
 
 # ---------------------------------------------------------------------- exp and log
