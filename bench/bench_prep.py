@@ -74,6 +74,12 @@ def bench_protocol(parties: int, batches: int, bits: int, digit_bits: tuple[int,
 def bench_ops(repeat: int) -> None:
     """The BFV operations of one pairwise product, per ciphertext of 16384 slots."""
     bfv = he.BFV(F, 3)
+    b = bfv.bounds
+    print(json.dumps({"bench": "prep_params", "parties": 3, "poly_degree": he.POLY_DEGREE,
+                      "plaintext_primes": len(bfv.instances), "mask_bits": b.mask_bits,
+                      "flood_bits": b.flood_bits, "noise_bits": round(b.noise_bits, 1),
+                      "plain_bits_needed": round(b.plain_bits, 1),
+                      "ciphertext_modulus_bits": b.ciphertext_bits}), flush=True)
     keys = bfv.keygen()
     inst = bfv.instances[0]
     x = bfv.field_residues(F.random(he.POLY_DEGREE))[0]

@@ -164,7 +164,7 @@ class Bounds:
 
 
 class PlainSlot:
-    """One BFV instance: plaintext prime t, its SEAL objects, and F_t arithmetic."""
+    """One BFV instance: plaintext prime t and its SEAL objects."""
 
     def __init__(self, t: seal.Modulus, coeff: list[seal.Modulus]) -> None:
         parms = seal.EncryptionParameters(seal.scheme_type.bfv)
@@ -176,12 +176,10 @@ class PlainSlot:
             raise HEParameterError(f"SEAL refused the BFV parameters: "
                                    f"{self.context.parameter_error_message()}")
         self.t = t.value()
-        self.field = Field(self.t)
         self.encoder = seal.BatchEncoder(self.context)
         self.evaluator = seal.Evaluator(self.context)
         data = self.context.first_context_data()
         self.q_limbs = [m.value() for m in data.parms().coeff_modulus()]
-        self.q_fields = [Field(q) for q in self.q_limbs]
         q_total = math.prod(self.q_limbs)
         self.delta = q_total // self.t
 

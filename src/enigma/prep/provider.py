@@ -185,7 +185,7 @@ class HEProvider:
 
         1. Draw a MAC'd random [r] (each party a random share).
         2. [r^2] by one Beaver product; open r^2 (abort if 0, probability 1/p).
-        3. s = the square root of r^2 with s < p/2 ... any fixed root: x^((p+1)/4).
+        3. s = (r^2)^((p+1)/4), a square root of r^2 since p = 3 mod 4.
         4. [b] = ([r] / s + 1) / 2, which is 0 or 1 because r / s = +-1 in a field.
         """
         F, n = self.field, self.batch
@@ -195,8 +195,8 @@ class HEProvider:
         r = self.engine.secret(self.authenticate(F.random(n)))
         (square,) = self.engine.open(r * r)
         if np.any(np.all(square == 0, axis=-1)):
-            raise PreprocessingError("a random value was zero (probability 1/p): a node "
-                                     "deviated; the preprocessing is aborted")
+            raise PreprocessingError("a random value for a bit was zero (probability 1/p per "
+                                     "bit): this batch of bits is aborted; produce it again")
         root = F.pow(square, (F.p + 1) // 4)
         unit = spdz.scale(F, r.share, F.inverse(root))
         shifted = spdz.add_public(F, unit, np.repeat(F.const(1)[None], n, axis=0),
