@@ -64,6 +64,13 @@ RECIPROCAL_FIRST_GUESS = (2.9142, 2.0)
 # ---------------------------------------------------------------------- helpers
 
 
+def _frac_within(f: int) -> int:
+    """G, after checking that f fractional bits fit in it (exp and log shift f up to G)."""
+    if not 0 <= f <= G:
+        raise ValueError(f"exp and log take 0 to {G} fractional bits, got f = {f}")
+    return G
+
+
 def _bits(e: Engine, bits: int | None) -> int:
     k = e.k - 1 if bits is None else bits
     if not 1 <= k <= wide_bits(e) - C - 1:
@@ -466,30 +473,32 @@ def exp2(e: Engine, x: Secret, f: int = FRAC) -> Secret:
     2. `_exp2_clipped` (19 rounds): 25 rounds in all.
     Error: below 1 ulp + a relative 2^-35.
     """
-    g = G
+    g = _frac_within(f)
     lo, hi = -(f + 1) << f, ((63 - f) << f) - 1
     xc = clip(e, _flat(x), lo, hi)
     return _exp2_clipped(e, xc * (1 << (g - f)), f, g).reshape(*x.shape)
 
 
 EXP_PRECISION = 60
-"""Fractional bits of the public constant log2(e) in exp."""
+"""Fractional bits of the public constant log2(e) in exp (fewer for large f, see `exp`)."""
 
 
 def exp(e: Engine, x: Secret, f: int = FRAC) -> Secret:
     """e^x = 2^(x log2 e) for fixed-point x; 0 below about -11.8, saturates above 31.4 (f = 16).
 
     1. Clip x so that x log2 e lies in [-(f + 1), 63 - f) (6 rounds).
-    2. t = x log2 e with 40 fractional bits (1 round; log2 e carries 60 bits).
+    2. t = x log2 e with 40 fractional bits (1 round; log2 e carries 60 bits,
+       or as many as keep the product below 2^84 for large f: 42 at f = 36).
     3. 2^t as in `exp2` (19 rounds): 26 rounds in all.
     Error: below 1 ulp + a relative 2^-34.
     """
-    g = G
+    g = _frac_within(f)
     log2e = 1 / math.log(2)
     lo = math.ceil(-(f + 1) / log2e * 2**f)
     hi = math.floor((63 - f) / log2e * 2**f) - 1
+    precision = min(EXP_PRECISION, 84 - 1 - max(-lo, hi).bit_length())
     xc = clip(e, _flat(x), lo, hi)
-    (t,) = trunc_many(e, [xc * encode(e.field, log2e, EXP_PRECISION)], [f + EXP_PRECISION - g])
+    (t,) = trunc_many(e, [xc * encode(e.field, log2e, precision)], [f + precision - g])
     return _exp2_clipped(e, t, f, g).reshape(*x.shape)
 
 
@@ -518,7 +527,7 @@ def log2(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None) -> Secret
     `_log2_parts` (25 rounds), then one truncation to f bits: 26 rounds.
     Error: below 1 ulp + 2^-34.
     """
-    g = G
+    g = _frac_within(f)
     (out,) = trunc_many(e, [_log2_parts(e, x, f, bits, g)], [g - f])
     return out.reshape(*x.shape)
 
@@ -536,7 +545,7 @@ def log(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None,
     `_log2_parts`, then one product with the public 1/log2(base) folded into
     the final truncation. Error: below 1 ulp + 2^-33.
     """
-    g = G
+    g = _frac_within(f)
     factor = encode(e.field, 1 / math.log2(base), LOG_PRECISION)
     (out,) = trunc_many(e, [_log2_parts(e, x, f, bits, g) * factor], [g + LOG_PRECISION - f])
     return out.reshape(*x.shape)
