@@ -1,8 +1,9 @@
-"""A node that corrupts its share of a product is caught before any triple is used.
+"""Malicious nodes in the HE preprocessing: caught before any triple is used.
 
 Party 1 runs the real provider but adds an error to its share of the cross
 terms of the products (not of the MACs, which it then computes honestly on the
-wrong c): every MAC check passes, so only the sacrifice can notice.
+wrong c): every MAC check passes, so only the sacrifice can notice. Or it
+sends truncated ciphertexts: the others refuse them and name it.
 """
 
 import pytest
@@ -54,3 +55,47 @@ def test_a_corrupted_product_is_caught_by_the_sacrifice(index, error):
     assert set(info.value.errors) == {0, 1, 2}
     assert all(f"index {index}" in msg for _, msg in info.value.errors.values())
 
+
+
+class Garbling:
+    """A channel that truncates every ciphertext-sized frame party 1 sends after setup."""
+
+    def __init__(self, mesh) -> None:
+        self.mesh, self.party, self.parties = mesh, mesh.party, mesh.parties
+        self.armed = False
+
+    def send(self, to, *buffers):
+        if self.armed:
+            buffers = tuple(bytes(memoryview(b).cast("B")[:1000]) if len(memoryview(b).cast("B"))
+                            > 100_000 else b for b in buffers)
+        self.mesh.send(to, *buffers)
+
+    def recv(self, frm):
+        return self.mesh.recv(frm)
+
+    def broadcast(self, *buffers):
+        for to in range(self.parties):
+            if to != self.party:
+                self.send(to, *buffers)
+        return {frm: self.recv(frm) for frm in range(self.parties) if frm != self.party}
+
+
+class GarblingFactory:
+    needs_channel = True
+
+    def __call__(self, field, party, parties, *, channel):
+        if party != 1:
+            return HEProvider(field, party, parties, channel)
+        garbling = Garbling(channel)
+        provider = HEProvider(field, party, parties, garbling)
+        garbling.armed = True
+        return provider
+
+
+def test_a_garbage_ciphertext_aborts_and_names_its_sender():
+    with pytest.raises(PartyFailed) as info:
+        run_local(take_triples, args=(10,), provider_factory=GarblingFactory(), timeout=240,
+                  deadline=400)
+    honest = {p: e for p, e in info.value.errors.items() if p != 1}
+    assert set(honest) == {0, 2}
+    assert all(kind == "PairwiseError" and "party 1" in msg for kind, msg in honest.values())
