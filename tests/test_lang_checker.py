@@ -193,9 +193,12 @@ def test_variable_used_before_any_value_on_some_path() -> None:
 
 
 def test_constant_public_conditions_fold_but_dead_branches_are_checked() -> None:
-    src = ("n = len(data)\nif n > 3:\n    k = 10\nelse:\n    k = 5\n"
+    src = ("n = 4000 // 400\nif n > 3:\n    k = n\nelse:\n    k = 5\n"
            "h = histogram(data.age, bins=k)\n")
     assert _last_value_type(src).shape == (10,)
+    with pytest.raises(ScriptError, match="the number of bins must be a constant"):
+        check("if len(data) > 3:\n    k = 10\nelse:\n    k = 5\n"
+              "h = histogram(data.age, bins=k)\n", BENEFITS)  # the row count is not folded
     with pytest.raises(ScriptError, match="print\\(\\) of a private value"):
         check("if len(data) < 0:\n    print(mean(data.age))\n", BENEFITS)
 
