@@ -42,6 +42,7 @@ def program(e, pos, signed, num, den, small, powers):
                exp2=fn.exp2(e, p), exp=fn.exp(e, p))
     t = _input(e, np.arange(1, 8))  # inputs of 3 bits: one block, nothing to shift
     out.update(counts_reciprocal=fn.reciprocal(e, t, 0, bits=3, out_frac=32),
+               counts_reciprocal_2=fn.reciprocal(e, t, 0, bits=3, out_frac=2),
                tiny_sqrt=fn.sqrt(e, t, bits=3), tiny_log2=fn.log2(e, t, bits=3),
                tiny_divide=fn.divide(e, t, t[::-1], bits=3))
     values = {name: F.to_float(e.reveal(v)) for name, v in out.items()}
@@ -144,6 +145,7 @@ def test_an_input_bound_beyond_the_masking_headroom_is_refused(results):
 def test_inputs_narrower_than_one_block(results):
     got, t = results[0], np.arange(1, 8)
     assert np.abs(got["counts_reciprocal"] - 2.0**32 / t).max() <= 1  # 1/n for counts
+    assert np.abs(got["counts_reciprocal_2"] - 2.0**2 / t).max() <= 2  # f + F below C
     assert np.abs(got["tiny_sqrt"] - np.sqrt(t * ULP) / ULP).max() <= 1
     assert np.abs(got["tiny_log2"] - np.log2(t * ULP) / ULP).max() <= 1
     assert np.abs(got["tiny_divide"] - t / t[::-1] / ULP).max() <= 1

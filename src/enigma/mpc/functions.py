@@ -301,6 +301,9 @@ def reciprocal(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None,
     """
     k = _bits(e, bits)
     F_out = f if out_frac is None else out_frac
+    if f + F_out < C:  # the weights 2^(P - j) need P >= C - 1: compute wider, then cut
+        wide = reciprocal(e, x, f, bits, out_frac=C - f)
+        return trunc_many(e, [wide], [C - f - F_out])[0]
     P = f + F_out - 1
     g = min(G, 84 - P)
     xs = _flat(x)
