@@ -7,11 +7,14 @@ work; the tests then check the opened values against numpy and Python ints.
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from enigma.field import Field
 from enigma.mpc import comparison as cmp
-from enigma.mpc.runner import run_local
+from enigma.mpc.runner import PartyFailed, run_local
 from enigma.prep.commands import HEProviderFactory
+from enigma.prep.provider import is_probable_prime
 
 F = Field()
 XS = np.array([0, 1, -1, 2, -2, 255, 256, -256, 524287, -524288, 1000, -77], dtype=np.int64)
@@ -111,3 +114,27 @@ def test_the_engine_computes_correctly_with_this_provider(runs):
 
 def test_empty_requests_are_served_without_production(runs):
     assert runs[1]["empty"] == [(0, 2)] * 3
+
+
+@given(st.integers(0, 5000))
+def test_primality_matches_trial_division(n):
+    assert is_probable_prime(n) == (n > 1 and all(n % d for d in range(2, int(n**0.5) + 1)))
+
+
+def test_carmichael_numbers_and_products_of_large_primes_are_composite():
+    assert not any(is_probable_prime(n) for n in (561, 41041, 825265, 321197185))
+    assert not is_probable_prime((2**61 - 1) * (2**65 + 1))
+    assert is_probable_prime(F.p) and is_probable_prime(2**89 - 1)
+
+
+def ask_for_bits(e):
+    return e.provider.random_bits(4)
+
+
+def test_bits_are_refused_in_a_ring_with_zero_divisors():
+    composite = (2**61 - 1) * (2**65 + 1)  # 3 mod 4, so only primality can refuse it
+    with pytest.raises(PartyFailed) as info:
+        run_local(ask_for_bits, parties=2, provider_factory=HEProviderFactory(),
+                  modulus=composite, timeout=120, deadline=300)
+    assert info.value.kinds() == {"PreprocessingError"}
+    assert "composite" in str(info.value)

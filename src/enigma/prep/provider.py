@@ -31,6 +31,28 @@ class PreprocessingError(RuntimeError):
     """The preprocessing cannot serve a request (the field does not allow it, or it was aborted)."""
 
 
+def is_probable_prime(n: int, rounds: int = 40) -> bool:
+    """Miller-Rabin with fixed bases (error below 4^-rounds for composite n)."""
+    if n < 4:
+        return n in (2, 3)
+    if n % 2 == 0:
+        return False
+    d, s = n - 1, 0
+    while d % 2 == 0:
+        d, s = d // 2, s + 1
+    for a in range(2, 2 + rounds):
+        x = pow(a % n, d, n)
+        if x in (0, 1, n - 1):
+            continue
+        for _ in range(s - 1):
+            x = x * x % n
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
 class _Buffer:
     """Arrays produced ahead (value and MAC shares, clear masks), handed out first-in first-out."""
 
@@ -189,9 +211,11 @@ class HEProvider:
         4. [b] = ([r] / s + 1) / 2, which is 0 or 1 because r / s = +-1 in a field.
         """
         F, n = self.field, self.batch
-        if F.p % 4 != 3:
-            raise PreprocessingError(f"random bits by square roots need p = 3 mod 4; "
-                                     f"p = {F.p} is {F.p % 4} mod 4")
+        if F.p % 4 != 3 or not is_probable_prime(F.p):
+            raise PreprocessingError(
+                f"random bits by square roots need a prime p = 3 mod 4; p = {F.p} is "
+                f"{F.p % 4} mod 4{'' if is_probable_prime(F.p) else ' and composite'}: in a "
+                "ring with zero divisors r / sqrt(r^2) need not be +-1. Use a prime modulus")
         r = self.engine.secret(self.authenticate(F.random(n)))
         (square,) = self.engine.open(r * r)
         if np.any(np.all(square == 0, axis=-1)):
