@@ -133,7 +133,7 @@ def _normalize(e: Engine, X: Secret, bits: int, *, align: int = 0,
        puts the leading block at the top of [2^(top-C), 2^top) (one round).
     3. H = floor(Y / 2^(top - C)) in [1, 2^C) exactly (`mod2m`, one comparison
        tree), then u_q = [H >= 2^q], q = 1..C-1: one batch of (C+2)-bit
-       comparisons, a quarter of the digits of comparing Y itself.
+       comparisons: 3 digits each instead of the 17 of comparing Y itself.
     4. Position one-hot from (t_0, u); N = Y * sum_q h_q 2^(C-1-q) (one round).
     An X at or above 2^limit gets no block: N = 0 and every block weight is 0.
     """
