@@ -319,3 +319,70 @@ def test_accepted_programs_show_nothing_that_depends_on_private_data(source: str
         table = synthetic_table(BENEFITS, 40, names, seed=seed)
         transcripts.append(run(script, PlainBackend(BENEFITS, table, 40)).printed)
     assert transcripts[0] == transcripts[1], source
+
+
+def _with_public(schema: Schema, names: tuple[str, ...]) -> Schema:
+    doc = schema.to_dict()
+    for col in doc["columns"]:
+        if col["name"] in names:
+            col["label"] = "public"
+    return Schema.from_dict(doc)
+
+
+MIXED = _with_public(BENEFITS, ("yrdispl", "tenure"))
+_COLUMN_LEAVES = ["data.age", "data.yrdispl", "data.tenure", "data.rr", "2", "len(data)"]
+
+
+@st.composite
+def _column_program(draw) -> str:
+    """Random column programs over public and private columns: selects, where(), reductions."""
+    names: list[str] = []
+    lines: list[str] = []
+
+    def operand() -> str:
+        return draw(st.sampled_from(names + _COLUMN_LEAVES))
+
+    for i in range(draw(st.integers(2, 6))):
+        v = f"c{i}"
+        shape = draw(st.sampled_from(["assign", "if", "where", "reduce"]))
+        if shape == "if":
+            lines += [f"{v} = {operand()}", f"if {operand()} > {operand()}:",
+                      f"    {v} = {operand()} * 2"]
+        elif shape == "where":
+            lines.append(f"{v} = where({operand()} < {operand()}, {operand()}, {operand()})")
+        elif shape == "reduce":
+            lines.append(f"{v} = {draw(st.sampled_from(['sum', 'max', 'count']))}"
+                         f"({operand()} > {operand()}) + {operand()}")
+        else:
+            lines.append(f"{v} = {operand()} {draw(st.sampled_from(_OPS))} {operand()}")
+        names.append(v)
+    lines += [f"print(sum({n}))" for n in names]
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(_column_program())
+def test_column_programs_show_nothing_that_depends_on_private_columns(source: str) -> None:
+    """Non-interference with public columns in the table: the two runs share the public
+    columns (yrdispl, tenure) and differ in the private ones (age, rr)."""
+    from enigma.lang.interpreter import run
+    from enigma.lang.plain import PlainBackend, synthetic_table
+
+    lines = source.splitlines()
+    accepted = []
+    for line in range(len(lines), 0, -1):  # drop refused trailing prints until one is accepted
+        text = "\n".join(lines[:line]) + "\n"
+        try:
+            accepted = [check(text, MIXED)]
+            break
+        except ScriptError:
+            continue
+    if not accepted or "print(" not in text:
+        return
+    names = ["age", "yrdispl", "tenure", "rr"]
+    public = synthetic_table(MIXED, 30, ["yrdispl", "tenure"], seed=5)
+    printed = []
+    for seed in (0, 1):
+        table = {**synthetic_table(MIXED, 30, names, seed=seed), **public}
+        printed.append(run(accepted[0], PlainBackend(MIXED, table, 30)).printed)
+    assert printed[0] == printed[1], text
