@@ -37,6 +37,8 @@ def pairwise(e, a, b, bits):
         lt_public=S.lt(e, x, 5, bits), gt_public_left=S.gt(e, -5, y, bits),
         select=S.select(e, c, x, y), select_public=S.select(e, c, 10, -20),
         select_mixed=S.select(e, c, x, 7), minimum=S.minimum(e, x, y, bits),
+        select_arrays=S.select(e, c, F.from_int64(np.arange(a.size)),
+                               F.from_int64(-np.arange(a.size))),
         maximum=S.maximum(e, x, y, bits), lo=lo, hi=hi,
         clip=S.clip(e, x, -100, 100, bits)))
 
@@ -105,6 +107,7 @@ def test_pairwise_comparisons_select_and_clip_match_numpy(results):
         want = dict(lt=a < b, le=a <= b, gt=a > b, ge=a >= b, eq=a == b, ne=a != b,
                     lt_public=a < 5, gt_public_left=b < -5, select=np.where(a < b, a, b),
                     select_public=np.where(a < b, 10, -20), select_mixed=np.where(a < b, a, 7),
+                    select_arrays=np.where(a < b, np.arange(a.size), -np.arange(a.size)),
                     minimum=np.minimum(a, b), maximum=np.maximum(a, b), lo=np.minimum(a, b),
                     hi=np.maximum(a, b), clip=np.clip(a, -100, 100))
         for name, expected in want.items():
