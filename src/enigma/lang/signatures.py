@@ -93,8 +93,10 @@ class Library:
             if not isinstance(elem, ValueType) or not elem.scalar or n is None:
                 raise self.err(f"{self.name}() needs a column, a vector or a list of numbers")
             t = replace(elem, shape=(n,))
-        if not isinstance(t, ValueType):
-            raise self.err(f"{self.name}() needs a column or a vector, not {t}")
+        if not isinstance(t, ValueType) or t.scalar:
+            raise self.err(f"{self.name}() needs a column, a vector or a list, not {t}",
+                           "it reduces many values to one; min(a, b) and max(a, b) compare "
+                           "two values")
         if what and not t.kind.numeric:
             self.c.numeric(self.node, e, f"{self.name}()")
         return t
