@@ -381,6 +381,12 @@ def _relay(listener: socket.socket, target: tuple[str, int], attack: str) -> Non
             order = [records[0], records[2], records[1]]
         elif attack == "truncate":
             order = [records[0], records[1][: len(records[1]) // 2]]
+        elif attack == "trickle":  # message 2 one byte per 0.25 s: bytes, but no record
+            b.sendall(records[0])
+            for byte in records[1][:12]:
+                time.sleep(0.25)
+                b.sendall(bytes([byte]))
+            order = []
         else:  # tamper: flip one ciphertext bit of message 2
             bad = bytearray(records[1])
             bad[HEADER.size + 10] ^= 1
@@ -395,11 +401,14 @@ def _relay(listener: socket.socket, target: tuple[str, int], attack: str) -> Non
 
 
 @pytest.mark.parametrize(
-    ("attack", "error"),
-    [("replay", ReplayedFrame), ("reorder", ReorderedFrame),
-     ("truncate", TruncatedFrame), ("tamper", TamperedFrame)],
+    ("attack", "error", "timeout"),
+    [("replay", ReplayedFrame, 10.0), ("reorder", ReorderedFrame, 10.0),
+     ("truncate", TruncatedFrame, 10.0), ("tamper", TamperedFrame, 10.0),
+     ("trickle", PeerTimeout, 1.0)],
 )
-def test_a_relay_cannot_replay_reorder_truncate_or_alter_frames(attack: str, error: type):
+def test_a_relay_cannot_replay_reorder_truncate_alter_or_trickle(
+    attack: str, error: type, timeout: float
+):
     identities, peers = local_quorum(2)
     listener = socket.create_server(("127.0.0.1", 0))
     via_relay = [PeerInfo(0, "127.0.0.1", listener.getsockname()[1], peers[0].public_key),
@@ -410,10 +419,12 @@ def test_a_relay_cannot_replay_reorder_truncate_or_alter_frames(attack: str, err
     relay.start()
     results = CTX.Queue()
     procs = [_start(_send_three, 1, identities, via_relay, b"r", results=results)]
-    with Mesh(0, identities[0], peers, b"r", timeout=10) as mesh:
+    with Mesh(0, identities[0], peers, b"r", timeout=timeout, connect_timeout=20) as mesh:
         assert bytes(mesh.recv(1)[0]) == bytes([0]) * 100
+        start = time.monotonic()
         with pytest.raises(error) as err:
             mesh.recv(1)
+        assert time.monotonic() - start < 2 * timeout
         assert err.value.party == 1 and "party 1" in str(err.value)
         with pytest.raises(error):  # the channel stays dead
             mesh.recv(1)

@@ -203,7 +203,9 @@ class Channel:
         self._inbox: collections.deque[list[memoryview] | Checkpoint] = collections.deque()
         #: Set once the incoming stream is over (peer gone, or broken); raised after the inbox.
         self.recv_error: NetError | None = None
-        #: time.monotonic() of the last bytes from the peer, for "sent nothing for t s".
+        #: time.monotonic() of the last complete record from the peer, for "sent nothing for
+        #: t s". Counting records, not bytes, means a peer cannot hold us by trickling bytes:
+        #: it must deliver a whole record (at most 1 MiB) per timeout.
         self.last_progress = time.monotonic()
 
     # ---- sending -------------------------------------------------------------------------
@@ -341,6 +343,7 @@ class Channel:
                 else:
                     record, self._record = self._record, None
                     self._want = self._header
+                    self.last_progress = time.monotonic()
                     self._on_record(*record)
         except NetError as exc:
             self.recv_error = exc
@@ -348,8 +351,6 @@ class Channel:
             self.recv_error = PeerDisconnected(
                 f"the connection to party {self.peer} broke: {exc.strerror or exc}", self.peer
             )
-        if taken:
-            self.last_progress = time.monotonic()
         return taken > 0
 
     def _where(self) -> str:

@@ -28,8 +28,9 @@ arrived, so peers never block on us while we send. A Mesh is used by one thread.
 
 Failure model: every error is a `NetError` subclass naming the peer (see `errors`). A
 peer that sends nothing for `timeout` seconds makes recv raise PeerTimeout; one that
-disconnects makes it raise PeerDisconnected (a PeerTimeout) at once. After any error on
-a channel, that channel is dead: the session must abort (MPC with abort semantics).
+disconnects makes it raise PeerDisconnected (a PeerTimeout) at once. After any other
+error on a channel, that channel is dead: the session must abort (MPC with abort
+semantics). A PeerTimeout may be retried.
 """
 
 from __future__ import annotations
