@@ -29,7 +29,7 @@ arrived, so peers never block on us while we send. A Mesh is used by one thread.
 Failure model: every error is a `NetError` subclass naming the peer (see `errors`). A
 peer that sends nothing for `timeout` seconds makes recv raise PeerTimeout; one that
 disconnects makes it raise PeerDisconnected (a PeerTimeout) at once. After any error
-but a plain PeerTimeout (which may be retried), the channel is dead: the session must
+but a PeerTimeout from recv (which may be retried), the channel is dead: the session must
 abort (MPC with abort semantics).
 """
 
