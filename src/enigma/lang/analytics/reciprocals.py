@@ -18,7 +18,7 @@ from enigma.mpc.fixed import trunc_many
 from enigma.mpc.secret import Secret
 from enigma.mpc.select import lt
 
-from .precision import MASK_BITS, Approx, bits_of, require
+from .precision import MASK_BITS, Approx, PrecisionError, bits_of, require
 
 G = 36
 """Fractional bits of the standardised quantities of a regression (all of magnitude <= 2)."""
@@ -82,18 +82,31 @@ def sqrt_g(e: Engine, v: Secret, top: float) -> Secret:
 
     `functions.sqrt` with f = 16 reads v 4^t (exact) as the real v 2^(G - 16 + 2t); its
     root, with 16 fractional bits, is sqrt(v) with 16 + (G - 16) / 2 + t bits; t is the
-    largest that keeps that root below 2^43. Error: 2 units of its last place + a
-    relative 2^-36 + 1 unit of 2^-G (the final truncation).
+    largest that keeps that root below 2^43. The root is then truncated (or, for a large
+    `top`, shifted up exactly) to G bits. Error: `sqrt_g_error`.
     """
-    base = 16 + (G - 16) // 2
-    t = SQRT_RESULT_BITS - base - bits_of(int(np.sqrt(top)) + 1)
+    t = _sqrt_shift(top)
     root = functions.sqrt(e, v * (1 << (2 * t)), 16,
                           bits=bits_of(int(top * 2 ** (G + 2 * t)) + 1))
-    (out,) = trunc_many(e, [root], [base + t - G])
+    have = SQRT_BASE + t
+    if have <= G:
+        return root * (1 << (G - have))
+    (out,) = trunc_many(e, [root], [have - G])
     return out
 
 
+SQRT_BASE = 16 + (G - 16) // 2
+"""Fractional bits of `functions.sqrt`'s root of a G-bit value read as a 16-bit one."""
+
+
+def _sqrt_shift(top: float) -> int:
+    t = SQRT_RESULT_BITS - SQRT_BASE - bits_of(int(np.sqrt(top)) + 1)
+    if t < 0:
+        raise PrecisionError(f"sqrt_g: a value up to {top:.3g} has a root beyond the 2^43 "
+                             "that functions.sqrt returns with enough fractional bits")
+    return t
+
+
 def sqrt_g_error(top: float) -> float:
-    base = 16 + (G - 16) // 2
-    t = SQRT_RESULT_BITS - base - bits_of(int(np.sqrt(top)) + 1)
-    return 2 * 2.0 ** -(base + t) + 2.0**-36 * np.sqrt(top) + 2.0**-G
+    """2 units of the root's last place + a relative 2^-36 + 1 unit of 2^-G (truncation)."""
+    return 2 * 2.0 ** -(SQRT_BASE + _sqrt_shift(top)) + 2.0**-36 * np.sqrt(top) + 2.0**-G
