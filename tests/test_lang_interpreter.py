@@ -108,6 +108,10 @@ ROUNDS = {
     "oblivious if": ("r = 0\nif data.flag:\n    r = data.a * data.b\nelse:\n    r = data.b\n",
                      2),
 }
+COMPARISONS = {
+    "one comparison": "p = data.a > 3\n",
+    "three independent comparisons": "p = data.a > 3\nq = data.b <= 40\nr = data.a < 20\n",
+}
 OVERFLOW = "c = data.big * data.big\nd = c * data.big\nreveal(sum(d), 'd')\n"
 
 
@@ -126,7 +130,8 @@ def rounds_party(e, table: dict[str, np.ndarray]) -> dict:
     columns = _columns(e, table)
     key = e.input(0, F.from_int64(np.array([1])) if e.party == 0 else None, 1)
     rounds = {}
-    for name, (source, _) in ROUNDS.items():
+    programs = {name: source for name, (source, _) in ROUNDS.items()} | COMPARISONS
+    for name, source in programs.items():
         backend = MpcBackend(e, columns, {}, 8, key)
         script = check(source, SCHEMA)
         before = e.stats.rounds
@@ -155,6 +160,12 @@ def rounds_run() -> dict:
 def test_rounds_equal_multiplicative_depth(rounds_run, name: str) -> None:
     """Straight-line products cost rounds equal to their depth (no output, no MAC check)."""
     assert rounds_run["rounds"][name] == ROUNDS[name][1]
+
+
+def test_independent_comparisons_share_their_rounds(rounds_run) -> None:
+    """Independent sign tests of one statement block run as one batched test."""
+    rounds = rounds_run["rounds"]
+    assert rounds["three independent comparisons"] == rounds["one comparison"] > 0
 
 
 def test_a_product_that_could_overflow_is_refused_with_its_place(rounds_run) -> None:

@@ -58,9 +58,10 @@ class Fx:
     """A private value on the engine (see the module docstring); `mask` marks a filtered column.
 
     `cell[0]` holds the Secret once computed. Until then `pending` says how to
-    get it: ("lin", fn, operands) for a local function of other values, or
+    get it: ("lin", fn, operands) for a local function of other values,
     ("mul", x, y, code, shift) for a queued product x y (or x code for a
-    public code) truncated by `shift` bits.
+    public code) truncated by `shift` bits, or ("cmp", d, "ltz" | "eqz", bits,
+    flip) for a queued test [d < 0] or [d == 0] (1 minus it when flip).
     """
 
     owner: MpcBackend
@@ -114,8 +115,43 @@ class MpcBackend:
             if p is not None and p[0] == "lin" and all(self._ready(o) for o in p[2]):
                 x.cell[0] = p[1](*[self.value(o) for o in p[2]])
             else:
-                self._round()
+                self._step()
         return x.cell[0]
+
+    def _step(self) -> None:
+        """One batch of queued work: products first (cheap), else comparisons."""
+        ready = [x for x in self.queue if all(self._ready(o) for o in _operands(x))]
+        products = [x for x in ready if x.pending[0] == "mul"]
+        if products:
+            self._round(products)
+        elif ready:
+            self._compare_round(ready)
+        else:
+            raise RuntimeError("internal: queued operations wait on each other")
+        self.queue = [x for x in self.queue if x.cell[0] is None]
+
+    def _compare_round(self, ready: list[Fx]) -> None:
+        """Every queued comparison whose difference is known, in one batch per kind.
+
+        1. Concatenate the differences d of all ready comparisons of a kind
+           (sign tests and zero tests), each flattened.
+        2. One `ltz` (or `eqz`) on the whole vector, with the largest bit bound
+           among them (a wider bound is still exact for the narrower ones):
+           the rounds of one comparison for all of them.
+        3. Split, reshape, and flip where the operator asks for 1 - result.
+        """
+        for kind, test in (("ltz", ltz), ("eqz", eqz)):
+            batch = [x for x in ready if x.pending[2] == kind]
+            if not batch:
+                continue
+            flat = concat([self.value(x.pending[1]).reshape(_size(x.shape)) for x in batch])
+            out = test(self.e, flat, max(x.pending[3] for x in batch))
+            start = 0
+            for x in batch:
+                size = _size(x.shape)
+                r = out[start:start + size].reshape(*x.shape)
+                x.cell[0] = 1 - r if x.pending[4] else r
+                start += size
 
     def _ready(self, x: Fx) -> bool:
         """Whether x can be computed locally, without a round of products."""
@@ -124,18 +160,13 @@ class MpcBackend:
         p = x.pending
         return p is not None and p[0] == "lin" and all(self._ready(o) for o in p[2])
 
-    def _round(self) -> None:
+    def _round(self, ready: list[Fx]) -> None:
         """Every queued product whose operands are known: one mul_many, one trunc_many.
 
-        1. Take the queued products whose operands need no product still queued.
+        1. Take the queued products whose operands need nothing still queued.
         2. All their Beaver products in one `Engine.mul_many` (one round).
         3. All their truncations in one `trunc_many` (one round), each with its shift.
         """
-        ready = [x for x in self.queue
-                 if all(self._ready(o) for o in x.pending[1:3] if o is not None)]
-        if not ready:
-            raise RuntimeError("internal: queued products wait on each other")
-        self.queue = [x for x in self.queue if all(x is not r for r in ready)]
         pairs, products = [], []
         for x in ready:
             _, a, b, code, _ = x.pending
@@ -167,7 +198,7 @@ class MpcBackend:
 
     def flush(self) -> None:
         while self.queue:
-            self._round()
+            self._step()
 
     @staticmethod
     def fields(x: Fx, **changes) -> dict:
@@ -353,13 +384,13 @@ class MpcBackend:
             d = self.negate(d, node)
         bits = math.ceil(d.mag * 2.0**d.f).bit_length() + 2
         self.require(2.0**bits, MASK_LIMIT * 2, node, "this comparison's difference")
-        if op in ("==", "!="):
-            hit = eqz(self.e, d.secret, bits)
-            out = hit if op == "==" else 1 - hit
-        else:
-            neg = ltz(self.e, d.secret, bits)  # d < 0: a < b (or a > b after the negation)
-            out = neg if op in ("<", ">") else 1 - neg
-        return Fx(self, [out], 0, 0.0, 1.0, 0.0, True, d.shape, d.mask)
+        # == is [d == 0]; < and > are [d < 0] (d negated for >); != <= >= flip the result
+        kind = "eqz" if op in ("==", "!=") else "ltz"
+        flip = op in ("!=", "<=", ">=")
+        x = Fx(self, [None], 0, 0.0, 1.0, 0.0, True, d.shape, d.mask,
+               pending=("cmp", d, kind, bits, flip))
+        self.queue.append(x)
+        return x
 
     def logic(self, op: str, values: list[Any], node: Expr) -> Fx:
         if op == "not":
@@ -674,6 +705,18 @@ class MpcBackend:
         top = models.SATURATION
         return Fx(self, [out], models.SOLVE_FRAC, -top, top, math.inf, False,
                   (len(cols) + 1,))
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _operands(x: Fx) -> list[Fx]:
+    """The values a queued product or comparison needs before it can run."""
+    p = x.pending
+    if p[0] == "mul":
+        return [o for o in p[1:3] if o is not None]
+    return [p[1]]
 
 
 def _as_bool(x: Any) -> Any:
