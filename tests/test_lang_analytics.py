@@ -135,10 +135,14 @@ INIT = np.array([[25.3, 2.1], [40.7, 5.2], [55.1, 19.7]])  # (age, tenure), off 
 ITERATIONS = 3
 
 
-def models_program(e, codes, cats):
+TTEST_ROWS = 1100  # beyond 2^10 rows the t-test's root takes another path (sqrt_g)
+
+
+def models_program(e, codes, cats, rr_big, ui_big):
     x = _input(e, codes)
     rs = [SCHEMA[c] for c in NUMERIC]
     ui = _input(e, cats["ui"])
+    big = models.ttest(e, _input(e, rr_big), _input(e, ui_big), rs[2])
     fit = regression.linear_regression(e, x[:, [0, 1, 3]], x[:, 2], [rs[0], rs[1], rs[3]],
                                        rs[2])
     clusters = models.kmeans(e, x[:, [0, 1]], [rs[0], rs[1]], INIT, ITERATIONS)
@@ -146,7 +150,7 @@ def models_program(e, codes, cats):
     return _open(e, {
         "coef": fit.coef, "intercept": fit.intercept, "r2": fit.r2,
         "centroids": clusters.centroids, "sizes": clusters.sizes,
-        "t": test.t, "dof": test.dof,
+        "t": test.t, "dof": test.dof, "t_big": big.t, "dof_big": big.dof,
     })
 
 
@@ -166,7 +170,9 @@ def test_models_within_their_bounds():
     from sklearn.linear_model import Ridge
 
     codes, cats = _load()
-    got = run_local(models_program, args=(codes, cats), provider_factory=DEALER)[0]
+    big_codes, big_cats = _load(TTEST_ROWS)
+    got = run_local(models_program, args=(codes, cats, big_codes[:, 2], big_cats["ui"]),
+                    provider_factory=DEALER)[0]
     x = codes / 2.0**f
     feats, target = x[:, [0, 1, 3]], x[:, 2]
     # the same model: ridge on features scaled by the half-widths h of their code ranges
@@ -179,9 +185,12 @@ def test_models_within_their_bounds():
     np.testing.assert_allclose(km.cluster_centers_, centroids, rtol=1e-9)
     ui = cats["ui"].astype(bool)
     welch = stats.ttest_ind(target[ui], target[~ui], equal_var=False)
+    big_rr, big_ui = big_codes[:, 2] / 2.0**f, big_cats["ui"].astype(bool)
+    welch_big = stats.ttest_ind(big_rr[big_ui], big_rr[~big_ui], equal_var=False)
     want = {"coef": ridge.coef_ / h, "intercept": ridge.intercept_,
             "r2": ridge.score(feats / h, target), "centroids": centroids, "sizes": sizes,
-            "t": welch.statistic, "dof": welch.df}
+            "t": welch.statistic, "dof": welch.df, "t_big": welch_big.statistic,
+            "dof_big": welch_big.df}
     for name, (value, bound) in got.items():
         _check(name, value, want[name], bound)
     print({k: float(np.max(b)) for k, (_, b) in got.items()})
