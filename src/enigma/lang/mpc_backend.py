@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from enigma.mpc import client, functions
-from enigma.mpc.comparison import eqz, ltz
+from enigma.mpc.comparison import eqz, ltz, one_hot
 from enigma.mpc.engine import Engine
 from enigma.mpc.fixed import encode, trunc_many
 from enigma.mpc.secret import Secret, concat
@@ -102,6 +102,7 @@ class MpcBackend:
         self.sealed: tuple[np.ndarray, np.ndarray] | None = None
         self.layout: list[tuple[str, tuple[int, ...], int, float]] = []
         self.exact: dict[str, np.ndarray] = {}
+        self.hots: dict[int, tuple[Fx, Secret]] = {}
 
     # ------------------------------------------------------------ lazy evaluation
 
@@ -607,18 +608,52 @@ class MpcBackend:
                                        edges, FRAC)
         return self.bounded(b, (len(edges) - 1,))
 
+    def one_hot(self, key: Fx, levels: int) -> Secret:
+        """The (n, levels) one-hot of a key column, made once per key and kept for later calls."""
+        cached = self.hots.get(id(key.cell))
+        if cached is None:
+            cached = (key, one_hot(self.e, key.secret.reshape(_size(key.shape)), levels))
+            self.hots[id(key.cell)] = cached  # holding the key keeps its id unique
+        return cached[1]
+
     def lib_group_by(self, a: dict, node: Call) -> Fx:
+        """Count, sum or mean per level, from one shared one-hot of the key (as
+        `analytics.categorical.group_by`, which makes its own one-hot per call):
+        1. H = one-hot of the key (one opening, once per key column).
+        2. count = column sums of H (local); S = sum_r H_rl x_r for centred x (one fused dot).
+        3. sum = S + count m (exact); mean = S / count + m by `divide_by_count`.
+        """
         key = a["key"]
         t = node.args[0].type
         levels = len(t.kind.levels) if t.kind.name == "category" else 2  # type: ignore
+        if not isinstance(key, Fx) or key.shape != (self.n,):
+            raise self.err(node, "group_by() of a private key needs a column of the table")
+        hot = self.one_hot(key, levels)
+        n = self.n
+        counts = hot.sum(axis=0)
         agg = a.get("agg", "count")
         if agg == "count":
-            return self.bounded(categorical.histogram(self.e, key.secret, levels, 0), (levels,))
+            return Fx(self, [counts], 0, 0.0, float(n), 0.0, True, (levels,))
         x = self.plain_column(a["values"], node, "group_by")
-        groups = categorical.group_by(self.e, key.secret, levels, self.up(x, FRAC).secret,
-                                      Range(x.lo, x.hi), FRAC)
-        return self.bounded(groups.sum if agg == "sum" else groups.mean, (levels,),
-                            x.err * (self.n if agg == "sum" else 1))
+        f = FRAC if agg == "mean" else x.f
+        mid, width = Range(x.lo, x.hi).center(f)
+        self.require(n * max(abs(x.lo), abs(x.hi)) * 2.0**f, VALUE_LIMIT, node,
+                     "a group's sum")
+        xc = self.up(x, f).secret - mid
+        wide = Secret(self.e, type(xc.share)(
+            np.ascontiguousarray(np.broadcast_to(xc.share.value[:, None], (n, levels, 2))),
+            np.ascontiguousarray(np.broadcast_to(xc.share.mac[:, None], (n, levels, 2)))))
+        sums_c = self.e.dot(hot, wide, axis=0)
+        if agg == "sum":
+            lo, hi = n * min(x.lo, 0.0), n * max(x.hi, 0.0)
+            return Fx(self, [sums_c + counts * mid], f, lo, hi, n * x.err, x.integer,
+                      (levels,))
+        try:
+            q, err = divide_by_count(self.e, sums_c, counts, width, n, "group_by")
+        except PrecisionError as exc:
+            raise self.err(node, str(exc)) from exc
+        return Fx(self, [q + mid], FRAC, min(x.lo, 0.0), max(x.hi, 0.0),
+                  err * 2.0**-FRAC + x.err, False, (levels,))
 
     def lib_where(self, a: dict, node: Call) -> Fx:
         x, m = a["x"], a["mask"]
