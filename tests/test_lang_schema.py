@@ -159,6 +159,20 @@ def test_header_problems_are_violations(tmp_path) -> None:
     assert any("row 2, column '*': the row has 1 cells, the header 2" in t for t in text)
 
 
+def test_bom_trailing_blank_lines_and_repeated_header_names(tmp_path) -> None:
+    schema = _schema([{"name": "a", "type": "int"}])
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"\xef\xbb\xbfa\r\n1\r\n2\r\n\r\n\r\n")
+    assert schema.validate(path) == []
+    assert schema.read_csv(path)["a"].tolist() == [1, 2]
+    path.write_text("a,a\n1,2\n")
+    assert [str(v) for v in schema.validate(path)] == [
+        "header, column 'a': the header names this column twice"]
+    path.write_bytes(b"a\n\xff\n")
+    with pytest.raises(SchemaError, match="not UTF-8"):
+        schema.validate(path)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(-50, 150), min_size=1, max_size=300))
 def test_every_out_of_range_row_is_reported(tmp_path_factory, ages: list[int]) -> None:

@@ -369,20 +369,33 @@ def _is_number(text: str) -> bool:
 def _read_cells(path: str | Path) -> tuple[list[str], dict[str, Sequence[str]], list[Violation]]:
     """The header and each column's cells; short or long rows become violations."""
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: spreadsheets' BOM
             reader = csv.reader(fh)
             header = next(reader, [])
             rows = list(reader)
     except OSError as exc:
         raise SchemaError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 "
+                          "CSV") from exc
+    while rows and not rows[-1]:
+        rows.pop()  # blank lines at the end of the file are not rows
     width = len(header)
     ragged = [i for i, r in enumerate(rows) if len(r) != width]
     violations = [Violation(i + 1, "*", f"the row has {len(rows[i])} cells, the header {width}")
                   for i in ragged]
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            violations.append(Violation(0, name, "the header names this column twice"))
+        seen.add(name)
     for i in ragged:
         rows[i] = rows[i][:width] + [""] * (width - len(rows[i]))
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
-    return header, dict(zip(header, columns, strict=True)), violations
+    cells: dict[str, Sequence[str]] = {}
+    for name, column in zip(header, columns, strict=True):
+        cells.setdefault(name, column)  # a repeated name is reported above; keep the first
+    return header, cells, violations
 
 
 def _round_out(lo: float, hi: float) -> tuple[float, float]:
