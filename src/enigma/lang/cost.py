@@ -58,7 +58,7 @@ class Cost:
 
     def __str__(self) -> str:
         return (f"{self.rounds} rounds, {self.triples:,} triples, {self.masks:,} masks, "
-                f"{_size(self.bytes_per_party)} sent per party")
+                f"{size_text(self.bytes_per_party)} sent per party")
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def estimate(source: str, schema: Schema, rows: int | None = None, *,
     return Estimate(extrapolate(a, b, target), (a, b))
 
 
-def _size(n: float) -> str:
+def size_text(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

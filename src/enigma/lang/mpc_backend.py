@@ -40,7 +40,7 @@ from . import models
 from .analytics import categorical, moments, order
 from .analytics.precision import Bounded, PrecisionError, Range, divide_by_count
 from .errors import ScriptError
-from .plain import Plain, _flat, kmeans_start, library
+from .plain import PARAMS, Plain, _flat, kmeans_start, library
 from .syntax import Call, Expr, Node, Reveal, ValueType
 
 FRAC = 16
@@ -472,23 +472,24 @@ class MpcBackend:
 
     def call(self, name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> Any:
         if not any(isinstance(a, Fx) for a in _flat(args + list(kwargs.values()))):
-            out = library(name, args, kwargs, node)
+            try:
+                out = library(name, args, kwargs, node)
+            except ValueError as exc:
+                raise self.err(node, f"{name}(): {exc}") from exc
             if isinstance(out, Plain):
                 raise self.err(node, f"internal: {name} gave a private value from public ones")
             return out
         if name in ("min", "max") and len(args) >= 2:
             return self.elementwise_extreme(args, node, name == "max")
-        a = dict(zip(_PARAMS[name], args, strict=False)) | kwargs
-        try:
-            return getattr(self, "lib_" + name)(a, node)
-        except PrecisionError as exc:
-            raise self.err(node, f"{name}(): {exc}") from exc
-        except AttributeError as exc:
-            if not str(exc).startswith("'MpcBackend' object has no attribute 'lib_"):
-                raise
+        fn = getattr(self, "lib_" + name, None)
+        if fn is None:
             raise self.err(node, f"{name}() on private values is not compiled yet",
                            "run it in a dry run (plaintext), or see docs/compiler.md for the "
-                           "functions the engine runs") from exc
+                           "functions the engine runs")
+        try:
+            return fn(dict(zip(PARAMS[name], args, strict=False)) | kwargs, node)
+        except PrecisionError as exc:
+            raise self.err(node, f"{name}(): {exc}") from exc
 
     def bounded(self, b: Bounded, shape: tuple[int, ...], extra_err: float = 0.0) -> Fx:
         return Fx(self, [b.value], b.f, b.range.lo, b.range.hi,
@@ -763,14 +764,3 @@ def _as_bool(x: Any) -> Any:
 def _mask(*xs: Any) -> Fx | None:
     masks = [x.mask for x in xs if isinstance(x, Fx) and x.mask is not None]
     return masks[0] if masks else None
-
-
-_PARAMS = {
-    "count": ["x", "where"], "sum": ["x", "where"], "mean": ["x", "where"],
-    "variance": ["x", "where"], "std": ["x", "where"], "median": ["x", "where"],
-    "percentile": ["x", "q", "where"], "min": ["x", "where"], "max": ["x", "where"],
-    "histogram": ["x", "bins", "range", "where"], "group_by": ["key", "values", "agg"],
-    "where": ["x", "mask"], "cov": ["x", "y"], "corr": ["x", "y"], "ttest": ["x", "y"],
-    "chi2": ["x", "y"], "linreg": ["y", "x"], "kmeans": ["x", "k", "iters"],
-    "sqrt": ["x"], "exp": ["x"], "log": ["x"], "abs": ["x"],
-}

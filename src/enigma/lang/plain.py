@@ -324,7 +324,7 @@ def lloyd(x: np.ndarray, start: np.ndarray, iters: int) -> np.ndarray:
 
 def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> Any:
     """The analytics library on plain values (numpy semantics, population variance)."""
-    a = dict(zip(_PARAMS[name], args, strict=False)) | kwargs
+    a = dict(zip(PARAMS[name], args, strict=False)) | kwargs
     where = a.get("where")
     if name == "count":
         v, w = _selection(a["x"], where)
@@ -422,7 +422,7 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
     raise ValueError(f"{name} is not in the library")
 
 
-_PARAMS = {
+PARAMS = {
     "count": ["x", "where"], "sum": ["x", "where"], "mean": ["x", "where"],
     "variance": ["x", "where"], "std": ["x", "where"], "median": ["x", "where"],
     "percentile": ["x", "q", "where"], "min": ["x", "where"], "max": ["x", "where"],

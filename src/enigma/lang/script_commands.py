@@ -24,6 +24,7 @@ from enigma.prep.dealer import DealerFactory
 
 from .checker import check
 from .cost import estimate as estimate_cost
+from .cost import size_text
 from .errors import DataError, SchemaError, ScriptError
 from .interpreter import Outcome
 from .plain import dry_run as plain_dry_run
@@ -124,5 +125,5 @@ def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, par
     s = outcome.stats
     click.echo(f"{script_path}: {len(outcome.results)} result(s) for the owner "
                f"({s['rounds']} rounds, {s['triples']:,} triples, "
-               f"{s['bytes_sent'] / 1e6:.1f} MB sent by node 0):")
+               f"{size_text(s['bytes_sent'])} sent by node 0):")
     _show(outcome)
