@@ -58,9 +58,15 @@ def one_sort(e, keys, payload):
     rounds = e.stats.rounds - before
     down, single = sorting.sort(e, k, p[:, 0], descending=True)
     bare, none = sorting.sort(e, k)
+    stable_up, stable_moved = sorting.sort(e, k, p, stable=True)
+    stable_down, stable_single = sorting.sort(e, k, p[:, 0], descending=True, stable=True)
     return dict(up=F.to_int64(e.reveal(up)), moved=F.to_int64(e.reveal(moved)),
                 down=F.to_int64(e.reveal(down)), single=F.to_int64(e.reveal(single)),
-                bare=F.to_int64(e.reveal(bare)), none=none, rounds=rounds)
+                bare=F.to_int64(e.reveal(bare)), none=none, rounds=rounds,
+                stable_up=F.to_int64(e.reveal(stable_up)),
+                stable_moved=F.to_int64(e.reveal(stable_moved)),
+                stable_down=F.to_int64(e.reveal(stable_down)),
+                stable_single=F.to_int64(e.reveal(stable_single)))
 
 
 def _cases():
@@ -84,7 +90,7 @@ def results():
 
 def test_secret_sort_with_payload_matches_numpy(results):
     cases = _cases()
-    for (keys, _), got in zip(cases, results[0], strict=True):
+    for (keys, payload), got in zip(cases, results[0], strict=True):
         n = keys.size
         assert got["up"].tolist() == sorted(keys.tolist())
         assert got["bare"].tolist() == sorted(keys.tolist())
@@ -97,6 +103,12 @@ def test_secret_sort_with_payload_matches_numpy(results):
         assert (keys[ids] == got["up"]).all()
         assert (keys[got["single"] // 10] == got["down"]).all()
         assert got["rounds"] == 6 * len(sorting.network(n))
+        order = np.argsort(keys, kind="stable")  # numpy's stable order, ties by index
+        assert got["stable_up"].tolist() == keys[order].tolist()
+        assert got["stable_moved"].tolist() == payload[order].tolist()
+        down = np.argsort(-keys, kind="stable")
+        assert got["stable_down"].tolist() == keys[down].tolist()
+        assert got["stable_single"].tolist() == payload[down, 0].tolist()
 
 
 def shuffled(e, rows):

@@ -16,7 +16,7 @@ bitonic network sorts half its runs downwards and would need real padding
 values, which must be compared like any other. Odd-even merge also uses
 fewer comparators (n = 1024: 24,063 against 28,160).
 
-The network is not stable. To sort stably, sort by key * n + index.
+The network is not stable; `sort(..., stable=True)` sorts by key and index.
 
 `shuffle` permutes rows obliviously by sorting them under secret random keys
 drawn from the preprocessing: no party knows the permutation, and it is
@@ -33,7 +33,7 @@ from enigma.sharing import AuthShare
 
 from .engine import Engine
 from .secret import Secret
-from .select import lt
+from .select import join, lt
 
 
 @lru_cache(maxsize=64)
@@ -79,7 +79,7 @@ def _put(x: Secret, idx: np.ndarray, part: Secret) -> None:
 
 
 def sort(e: Engine, keys: Secret, payload: Secret | None = None, descending: bool = False,
-         bits: int | None = None) -> tuple[Secret, Secret | None]:
+         bits: int | None = None, stable: bool = False) -> tuple[Secret, Secret | None]:
     """Sort secret keys (shape (n,)) and move payload rows (shape (n,) or (n, m)) with them.
 
     One layer of the network, for comparator pairs (lo, hi):
@@ -87,12 +87,25 @@ def sort(e: Engine, keys: Secret, payload: Secret | None = None, descending: boo
     2. In one round: d = c (key_hi - key_lo) and d_p = c (pay_hi - pay_lo).
     3. key_lo += d, key_hi -= d, and the same for the payload (local).
     Keys must differ by less than 2^(bits - 1) (default: the engine's k).
+    stable=True keeps equal keys in their input order: the network sorts
+    key 2^w + i (descending: key 2^w + n - 1 - i), w = bits of n - 1, with
+    bits + w bits, and the original keys travel as a payload column (one
+    more product per comparator).
     """
     if len(keys.shape) != 1:
         raise ValueError(f"sort keys must be a vector, got shape {keys.shape}")
     n = keys.shape[0]
     if payload is not None and payload.shape[0] != n:
         raise ValueError(f"payload has {payload.shape[0]} rows but there are {n} keys")
+    if stable and n > 1:
+        order = np.arange(n)[::-1] if descending else np.arange(n)
+        width = (n - 1).bit_length()
+        tagged = keys * (1 << width) + e.field.from_int64(np.ascontiguousarray(order))
+        columns = [keys.reshape(n, 1)] + ([] if payload is None else [payload.reshape(n, -1)])
+        _, moved = sort(e, tagged, join(columns, axis=1), descending,
+                        (e.k if bits is None else bits) + width)
+        rest = None if payload is None else moved[:, 1:].reshape(*payload.shape)
+        return moved[:, 0], rest
     keys = keys.copy()
     payload = payload.copy() if payload is not None else None
     for low, high in network(n):
