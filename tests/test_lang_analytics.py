@@ -53,11 +53,12 @@ def _open(e, results: dict) -> dict:
     return out
 
 
-def moments_program(e, codes):
+def moments_program(e, codes, ui):
     x = _input(e, codes)
     rs = [SCHEMA[c] for c in NUMERIC]
     age = x[:, 0]
     return _open(e, {
+        "count": moments.count(e, _input(e, ui)),
         "sum": moments.sum(e, x, rs), "mean": moments.mean(e, x, rs),
         "mean_age": moments.mean(e, age, rs[0]),
         "var": moments.variance(e, x, rs), "var1": moments.variance(e, x, rs, ddof=1),
@@ -75,12 +76,12 @@ def _check(name, got, want, bound):
 
 
 def test_moments_within_their_bounds():
-    codes, _ = _load()
-    got = run_local(moments_program, args=(codes,), provider_factory=DEALER)[0]
+    codes, cats = _load()
+    got = run_local(moments_program, args=(codes, cats["ui"]), provider_factory=DEALER)[0]
     x = codes / 2.0**f
-    want = {"sum": x.sum(0), "mean": x.mean(0), "mean_age": x[:, 0].mean(), "var": x.var(0),
-            "var1": x.var(0, ddof=1), "std": x.std(0), "cov": np.cov(x.T),
-            "corr": np.corrcoef(x.T)}
+    want = {"count": cats["ui"].sum(), "sum": x.sum(0), "mean": x.mean(0),
+            "mean_age": x[:, 0].mean(), "var": x.var(0), "var1": x.var(0, ddof=1),
+            "std": x.std(0), "cov": np.cov(x.T), "corr": np.corrcoef(x.T)}
     for name, (value, bound) in got.items():
         _check(name, value, want[name], bound)
     print({k: float(np.max(b)) for k, (_, b) in got.items()})
@@ -146,10 +147,13 @@ def models_program(e, codes, cats, rr_big, ui_big):
     fit = regression.linear_regression(e, x[:, [0, 1, 3]], x[:, 2], [rs[0], rs[1], rs[3]],
                                        rs[2])
     clusters = models.kmeans(e, x[:, [0, 1]], [rs[0], rs[1]], INIT, ITERATIONS)
+    secret_init = _input(e, np.rint(INIT * 2**f))  # the analyst's centroids, kept private
+    private = models.kmeans(e, x[:, [0, 1]], [rs[0], rs[1]], secret_init, 1)
     test = models.ttest(e, x[:, 2], ui, rs[2])
     return _open(e, {
         "coef": fit.coef, "intercept": fit.intercept, "r2": fit.r2,
         "centroids": clusters.centroids, "sizes": clusters.sizes,
+        "centroids_1": private.centroids, "sizes_1": private.sizes,
         "t": test.t, "dof": test.dof, "t_big": big.t, "dof_big": big.dof,
     })
 
@@ -180,6 +184,7 @@ def test_models_within_their_bounds():
     lam = round(regression.DEFAULT_RIDGE * 2**models.G) / 2**models.G
     ridge = Ridge(alpha=lam * len(target)).fit(feats / h, target)
     centroids, sizes = _lloyd(x[:, [0, 1]], INIT, ITERATIONS)
+    centroids_1, sizes_1 = _lloyd(x[:, [0, 1]], np.rint(INIT * 2**f) / 2**f, 1)
     km = KMeans(3, init=INIT, n_init=1, max_iter=ITERATIONS, tol=0, algorithm="lloyd")
     km.fit(x[:, [0, 1]])
     np.testing.assert_allclose(km.cluster_centers_, centroids, rtol=1e-9)
@@ -189,8 +194,8 @@ def test_models_within_their_bounds():
     welch_big = stats.ttest_ind(big_rr[big_ui], big_rr[~big_ui], equal_var=False)
     want = {"coef": ridge.coef_ / h, "intercept": ridge.intercept_,
             "r2": ridge.score(feats / h, target), "centroids": centroids, "sizes": sizes,
-            "t": welch.statistic, "dof": welch.df, "t_big": welch_big.statistic,
-            "dof_big": welch_big.df}
+            "centroids_1": centroids_1, "sizes_1": sizes_1, "t": welch.statistic,
+            "dof": welch.df, "t_big": welch_big.statistic, "dof_big": welch_big.df}
     for name, (value, bound) in got.items():
         _check(name, value, want[name], bound)
     print({k: float(np.max(b)) for k, (_, b) in got.items()})

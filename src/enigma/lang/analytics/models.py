@@ -24,6 +24,7 @@ from enigma.mpc.secret import Secret
 from enigma.mpc.select import argmin, join, lt
 
 from .precision import (
+    DEFAULT_SPREAD,
     MASK_BITS,
     Bounded,
     Range,
@@ -36,7 +37,6 @@ from .precision import (
     scale_public,
 )
 from .reciprocals import (
-    DEFAULT_SPREAD,
     G,
     floor_at,
     inverse,

@@ -23,6 +23,7 @@ from enigma.mpc.secret import Secret
 from enigma.mpc.select import join, lt
 
 from .precision import (
+    DEFAULT_SPREAD,
     TRUNC_BITS,
     Approx,
     Bounded,
@@ -163,8 +164,9 @@ def std(e: Engine, x: Secret, ranges: Range | Sequence[Range], ddof: int = 0,
     1. Variances with f + 2t fractional bits, t <= 8 (two rounds, as `variance`).
     2. `functions.sqrt` on them read as f-bit numbers: sqrt(var) with f + t bits.
     3. TruncPr by t (one round).
-    Error: below 1 ulp (step 3) + 2^-(f+t) (2 + 2^-(f+2t)...) see docs/analytics.md;
-    2 ulp + 2^-36 std at f = 16, t = 8.
+    Error: sqrt(e_v) for the variance's error e_v (about 3 units of 2^-(f+2t)), plus
+    `functions.sqrt`'s 2 units of 2^-(f+t) + a relative 2^-36, plus 1 ulp (step 3):
+    below 2.8 ulp at f = 16, t = 8.
     """
     x, rs, single = columns(x, ranges)
     n = x.shape[0]
@@ -221,15 +223,19 @@ def corr(e: Engine, x: Secret, ranges: Sequence[Range], min_std: float | Sequenc
 
     A correlation divides by standard deviations, and no error bound holds for
     a spread near zero; each column's standard deviation is therefore floored
-    at a public `min_std` (default: its range width / 1024). Above the floor
+    at a public `min_std` (default: its range width / 256). Above the floor
     the result is the correlation; a column below it is treated as if its
     spread were the floor (its correlations shrink towards 0).
     1. N_ij for i <= j, exact (one fused dot).
-    2. Variances with f + 2t bits and covariances with f bits (two rounds).
+    2. Variances with f + 2t bits (one round).
     3. var_i = max(var_i, min_std_i^2) (one comparison, one round).
-    4. sd_i = sqrt(var_i) with f + t bits; sd_i sd_j truncated to f bits (two rounds).
-    5. corr_ij = cov_ij / (sd_i sd_j) (`functions.divide`); the diagonal is 1.
-    The error bound is propagated by `Approx` (worst case over the ranges and floors).
+    4. sd_i = sqrt(var_i) with f + t bits (`functions.sqrt`).
+    5. With K_ij = 1 / (min_std_i min_std_j): c_ij = cov_ij K_ij and
+       b_ij = sd_i sd_j K_ij >= 1 with f bits (two rounds).
+    6. corr_ij = c_ij / b_ij: `functions.reciprocal` with 42 bits, one product; the
+       diagonal is 1.
+    Error: relative errors of the floored sds and of b add up (worst case over the
+    ranges and floors), plus the reciprocal's 2 units of 2^-42 + relative 2^-24.
     """
     x, rs, _ = columns(x, ranges)
     n, d = x.shape
@@ -304,7 +310,7 @@ def _ones(e: Engine, count: int, f: int) -> Secret:
 
 def _floors(rs: list[Range], min_std: float | Sequence[float] | None) -> list[float]:
     if min_std is None:
-        floors = [r.width / 1024 for r in rs]
+        floors = [r.width * DEFAULT_SPREAD for r in rs]
     elif isinstance(min_std, int | float):
         floors = [float(min_std)] * len(rs)
     else:

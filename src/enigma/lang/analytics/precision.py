@@ -37,6 +37,10 @@ TRUNC_BITS = MASK_BITS + 1
 """The `bits` argument of truncations of values below 2^85."""
 
 
+DEFAULT_SPREAD = 1 / 256
+"""Default floor of a standard deviation, as a fraction of the column's range width: where a
+result divides by a spread (corr, R^2, the t-test), the spread is floored at this."""
+
 MIN_LIMB = 4
 """The fewest bits of a multiplier limb in `scale_public` (fewer limbs, fewer truncations)."""
 

@@ -26,9 +26,6 @@ G = 36
 RECIPROCAL_FIRST = 26
 """Fractional bits of the first reciprocal of a pivot, before one Newton step at G bits."""
 
-DEFAULT_SPREAD = 1 / 256
-"""Default floor of a standard deviation, as a fraction of the column's range width."""
-
 
 def floor_at(e: Engine, x: Secret, floor_code: int, bits: int) -> Secret:
     """max(x, floor) for public floor (one comparison, one round)."""

@@ -32,6 +32,7 @@ from enigma.mpc.select import join
 
 from .moments import _pairs, _scatter
 from .precision import (
+    DEFAULT_SPREAD,
     Bounded,
     PrecisionError,
     Range,
@@ -41,7 +42,7 @@ from .precision import (
     columns,
     scale_public,
 )
-from .reciprocals import DEFAULT_SPREAD, G, floor_at, inverse, inverse_error
+from .reciprocals import G, floor_at, inverse, inverse_error
 
 DEFAULT_RIDGE = 1e-3
 """Penalty lambda on the range-standardised coefficients."""
