@@ -29,6 +29,7 @@ def test_plaintext_primes_cover_the_largest_masked_sum(bfv):
     assert bfv.plain_product > bound
     assert all(s.t % (2 * he.POLY_DEGREE) == 1 and s.t < 2**60 for s in bfv.instances)
     assert len({s.t for s in bfv.instances}) == len(bfv.instances) == 5
+    assert len(bfv.instances[0].q_limbs) == 4 and bfv.bounds.ciphertext_bits <= 305  # 192-bit
 
 
 @given(st.lists(st.integers(0, F.p - 1), min_size=1, max_size=40))
@@ -92,3 +93,9 @@ def test_public_keys_of_the_wrong_shape_are_refused(bfv, keys):
 def test_a_quorum_too_large_for_the_noise_budget_is_refused():
     with pytest.raises(he.HEParameterError, match="fewer parties"):
         he.BFV(F, 1 << 26)
+
+
+def test_a_seal_noisier_than_the_bound_is_refused(bfv):
+    bfv._check_library(after_mul=1 << 88)  # about the real bound: SEAL stays below it
+    with pytest.raises(he.HEParameterError, match=r"seal-python==4\.4\.0"):
+        bfv._check_library(after_mul=1 << 40)  # a bound SEAL's real noise (2^73) exceeds

@@ -9,15 +9,18 @@ T exceeds that integer times the number of summed terms; the Chinese
 remainder theorem gives the integer back, and reducing it mod p gives the
 share. For p = 2^127 - 1 and up to 32 parties, r = 5.
 
-Why N = 16384 and a 275-bit ciphertext modulus: the ciphertext a node returns
-must not reveal, through its noise, the plaintext it multiplied by. The noise
-after ciphertext x plaintext is at most V = N t^2 + N t B_fresh (the t^2 term
-comes from Delta = floor(Q/t) not dividing Q exactly); the returned ciphertext
-is flooded with uniform noise of 2^40 N V, which makes it 2^-40-close to one
-whose noise does not depend on the multiplier (noise flooding, Damgard et al.,
-SPDZ, CRYPTO 2012, section 6). Decryption stays correct while the flooded
-noise is below Delta / 2: with t < 2^60, N = 16384 needs Q > 2^250, and
-N = 8192 (Q <= 218 bits at 128-bit security) cannot hold it. See
+Why N = 16384 and a 220-bit ciphertext modulus: the ciphertext a node returns
+must not reveal, through its noise, the plaintext it multiplied by. SEAL 4
+encrypts zero at the key level and divides by the special prime (fresh noise
+at most N/2 + 2), and scales a plaintext m to round(Q m / t) exactly; so after
+ciphertext x plaintext the noise is at most V = N t (N/2 + 3), about 2^87.
+The returned ciphertext is flooded with uniform noise on 2^40 N V, which
+makes it 2^-40-close to one whose noise does not depend on the multiplier
+(noise flooding, Damgard et al., SPDZ, CRYPTO 2012, section 6). Decryption
+stays correct while the noise is below Delta / 2 = Q / 2t: N = 16384 with
+Q = 4 x 55 bits holds it for up to 2^16 parties, N = 8192 (Q <= 218 bits at
+128-bit security, special prime included) cannot. At start-up, one product is
+measured against V, so a SEAL that behaves otherwise is refused. See
 docs/preprocessing.md for the numbers and the security level.
 """
 
@@ -35,14 +38,14 @@ from numba.extending import intrinsic
 from enigma.field import PRG, Field
 
 POLY_DEGREE = 16384
-DATA_PRIME_BITS = (55, 55, 55, 55, 55)
+DATA_PRIME_BITS = (55, 55, 55, 55)
 SPECIAL_PRIME_BITS = 30
 PLAIN_PRIME_BITS = 60
 STAT_BITS = 40
 """Statistical security of masks and of noise flooding, in bits."""
 
-NOISE_SIGMA_BOUND = 20
-"""SEAL's error distribution is a normal with sigma 3.2 clipped at 6 sigma: |e| <= 19.2."""
+NOISE_BOUND = 21
+"""|e| of SEAL's errors: centred binomial on 42 bits (|e| <= 21), or normal clipped at 19.2."""
 
 _CHUNK = 48
 _CHUNK_MASK = np.uint64((1 << _CHUNK) - 1)
@@ -216,21 +219,48 @@ class BFV:
         self._garner_constants()
 
     def _check_noise(self, mask_bits: int, plain_needed: int) -> Bounds:
-        """Flooding size, and a proof (by worst-case bounds) that decryption stays exact."""
+        """Flooding size, and a proof (by worst-case bounds) that decryption stays exact.
+
+        1. Fresh: zero encrypted at the key level has noise <= 21 (2N + 1); dividing
+           by the special prime p_s with rounding leaves <= that / p_s + 1/2 + N/2.
+        2. Product by a plaintext with coefficients < t: the rounding of
+           round(Q m / t) (<= 1/2) and the fresh noise are multiplied by at most N t.
+        3. Flood with 2^40 N V; the decrypting party sums q - 1 such ciphertexts.
+        """
         n = POLY_DEGREE
         t = max(s.t for s in self.instances)
-        fresh = 2 * n * NOISE_SIGMA_BOUND + NOISE_SIGMA_BOUND + n
-        after_mul = n * t * t + n * t * fresh
+        key_level = NOISE_BOUND * (2 * n + 1)
+        fresh = -(-key_level >> SPECIAL_PRIME_BITS) + n // 2 + 1
+        after_mul = n * t * (fresh + 1)
         flood_bits = math.ceil(math.log2(n * after_mul)) + STAT_BITS
-        total = (self.parties - 1) * ((1 << flood_bits) + after_mul + fresh)
+        total = (self.parties - 1) * ((1 << flood_bits) + after_mul + fresh + 1)
         delta = min(s.delta for s in self.instances)
         if 2 * total >= delta:
             raise HEParameterError(
                 f"BFV noise {math.log2(total):.1f} bits would exceed half of Delta "
                 f"({math.log2(delta) - 1:.1f} bits) for {self.parties} parties: use fewer "
                 "parties per quorum or a larger ciphertext modulus")
+        self._check_library(after_mul)
         return Bounds(mask_bits, flood_bits, math.log2(total), math.log2(plain_needed),
                       sum(DATA_PRIME_BITS) + SPECIAL_PRIME_BITS)
+
+    def _check_library(self, after_mul: int) -> None:
+        """Measure one product's noise; refuse a SEAL whose noise exceeds the bound above."""
+        inst = self.instances[0]
+        gen = seal.KeyGenerator(inst.context)
+        encryptor = seal.Encryptor(inst.context, gen.create_public_key())
+        decryptor = seal.Decryptor(inst.context, gen.secret_key())
+        words = PRG().words(2 * POLY_DEGREE) % np.uint64(inst.t)
+        ct = encryptor.encrypt(inst.encode(words[:POLY_DEGREE]))
+        product = inst.evaluator.multiply_plain(ct, inst.encode(words[POLY_DEGREE:]))
+        # budget = log2(Q / t) - log2(noise) - 1, up to rounding
+        least = math.floor(math.log2(inst.delta) - 1 - math.log2(after_mul)) - 1
+        budget = decryptor.invariant_noise_budget(product)
+        if budget < least:
+            raise HEParameterError(
+                f"the installed SEAL leaves {budget} bits of noise budget after a product, "
+                f"fewer than the {least} the noise bound assumes: it is not the SEAL 4 this "
+                "code was written for (seal-python==4.4.0); the flooding would not hide")
 
     def _garner_constants(self) -> None:
         """inv[i, j] = t_j^-1 mod t_i for j < i (mixed-radix CRT, Garner 1959)."""
