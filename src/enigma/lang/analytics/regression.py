@@ -110,7 +110,8 @@ def linear_regression(e: Engine, x: Secret, y: Secret, x_ranges: Range | Sequenc
     lam = round(ridge * 2**G)
     A = cov_x + e.field.from_ints([[lam if i == j else 0 for j in range(d)] for i in range(d)])
     lam_real = lam * unit  # the penalty actually used (ridge rounded to G bits)
-    b = _bounds(d, lam_real, eps_A + unit, eps_A)
+    floor_y = (spread / (w[d] * 2.0**-f)) ** 2
+    b = _bounds(d, lam_real, eps_A + unit, eps_A, floor_y)
     beta = _solve(e, A, a, d, b)
     # coefficients in the columns' units
     coef, coef_units = scale_public(e, beta, [int(b["beta"] * 2**G) + 1] * d,
@@ -135,15 +136,12 @@ def linear_regression(e: Engine, x: Secret, y: Secret, x_ranges: Range | Sequenc
     # R^2 with the unpenalised matrix
     (Ab,) = trunc_many(e, [e.dot(cov_x, beta.reshape(1, d).broadcast_to(d, d), axis=1)], [G])
     (quad,) = trunc_many(e, [e.dot(beta, Ab + a * (-2))], [G])
-    floor_y = (spread / h_y) ** 2
     yy = floor_at(e, entry(d, d), round(floor_y * 2**G), bits_of(1 << (G + 2)))
-    r_yy, rho = inverse(e, yy, floor_y, 1.0)
+    r_yy, _ = inverse(e, yy, floor_y, 1.0)
     (r2,) = trunc_many(e, [e.mul((-quad).reshape(1), r_yy)], [G])
     r2, r2_units = scale_public(e, r2, int(2 ** (G + 1)) + 1, 1 << f, 1, G,
                                 "linear_regression", "R^2")
-    expl_err = b["explained"]
-    r2_err = (expl_err / floor_y * (1 + rho.err) + eps_A / (floor_y - eps_A) + rho.err + unit
-              + r2_units * 2.0**-f)
+    r2_err = b["r2"] + r2_units * 2.0**-f
     top_coef = b["beta"] * max(w[d] / wi for wi in w[:d]) * 2.0**-f
     return Regression(
         Bounded(coef, coef_err, as_range(top_coef), f),
@@ -151,41 +149,51 @@ def linear_regression(e: Engine, x: Secret, y: Secret, x_ranges: Range | Sequenc
         Bounded(r2.reshape(), r2_err, Range(0, 1), f))
 
 
-def _bounds(d: int, lam: float, eps_A: float, eps_b: float) -> dict[str, float]:
-    """Worst-case errors of `_solve` and of R^2's numerator, in standardised units.
+def _bounds(d: int, lam: float, eps_A: float, eps_b: float, floor_y: float) -> dict[str, float]:
+    """Worst-case errors of `_solve` and of R^2, in standardised units (u = 2^-G).
 
-    Backward error of the elimination (u = 2^-G): the computed factors satisfy
-    L U = A + dA with |dA_ij| <= eta = eps_A + (d - 1) u + amax (rho + u) (the
-    truncated updates and the multiplier l = c r, r off by a relative rho), and the
-    substitutions give (A + dA) b' = a + da with |da_i| <= eps_b + (d - 1) u +
-    (1 + (d - 1) lmax) (2u + amax u + amax B rho / (1 - rho)), lmax = sqrt(amax / p_low)
-    the largest multiplier, B a bound on |b'|. Since A + lambda I >= lambda I,
-    |b~|_2 <= 1 / sqrt(lambda) (ridge objective at b = 0 is var(y~) <= 1) and
-    |b' - b~|_2 <= (sqrt(d) |da| + d eta |b~|) / (lambda - d eta).
-    R^2's numerator 2 b.a - b'Ab moves by 2 lambda |b||db| + 2 |b| sqrt(d) eps_b
-    + |db|^2 d + |b|^2 d eps_A + truncations (using a - A b = lambda b).
+    Backward error: the computed multipliers l and rows U satisfy L U = A + dA with
+    |dA_ij| <= eps_A + (d - 1) u (truncated updates) + amax (rho + u) (l = c r, r off
+    by a relative rho). Back substitution x_k = trunc((y_k - trunc(U_k. x)) r_k) is
+    exact for U with its diagonal divided by (1 + rho_k), which moves A by at most
+    another amax rho (1 + rho) / (1 - rho) per entry, and leaves residuals of
+    u + amax u / (1 - rho); those and the forward substitution's (d - 1) u pass
+    through L (entries up to lmax = sqrt(amax / p_low)): |da_i| <= eps_b + (d - 1) u +
+    (1 + (d - 1) lmax) (u + amax u / (1 - rho)). Since A + lambda I >= lambda I and
+    lambda |b~|^2 <= var(y~) <= 1, |b' - b~|_2 <= (sqrt(d) |da| + d eta |b~|) /
+    (lambda - d eta), eta the bound on |dA_ij|.
+    R^2 = (2 b.a - b'Ab) / v (v = var(y~) >= floor_y): with a - A b = lambda b and
+    |b| <= sqrt(v / lambda), the numerator moves by at most 2 sqrt(lambda v) err +
+    2 sqrt(d v / lambda) eps_b + d err^2 + d (v / lambda) eps_A + truncations; divided
+    by v >= floor_y, plus the reciprocal's relative error and A_yy's error.
     """
     unit = 2.0**-G
     amax = 1.0 + lam + eps_A
     rho = inverse_error(amax)
-    eta = eps_A + (d - 1) * unit + amax * (rho + unit)
+    eta = (eps_A + (d - 1) * unit + amax * (rho + unit)
+           + amax * rho * (1 + rho) / (1 - rho))
     p_low = lam - d * eta
     if p_low <= lam / 2:
         raise PrecisionError(f"linear_regression: ridge {lam:.3g} is too small for a bound "
                              f"with {G} fractional bits; use a ridge of at least {4 * d * eta:.3g}")
     lmax = math.sqrt(amax / p_low)
     beta = 1 / math.sqrt(lam)
-    B = 2 * beta
-    delta = 2 * unit + amax * unit + amax * B * rho / (1 - rho)
-    da = eps_b + (d - 1) * unit + (1 + (d - 1) * lmax) * delta
+    da = eps_b + (d - 1) * unit + (1 + (d - 1) * lmax) * (unit + amax * unit / (1 - rho))
     err = (math.sqrt(d) * da + d * eta * beta) / (lam - d * eta)
     if err > beta:
         raise PrecisionError(f"linear_regression: ridge {lam:.3g} leaves an error bound "
                              f"({err:.3g}) above the coefficients' own bound; raise the ridge")
-    explained = (2 * lam * beta * err + 2 * (beta + err) * math.sqrt(d) * eps_b + err**2 * d
-                 + (beta + err) ** 2 * d * eps_A + (beta + err) * math.sqrt(d) * d * unit + unit)
-    return {"beta": beta + err, "err": err, "pivot": p_low, "amax": amax,
-            "explained": explained}
+    # R^2: every term of the numerator's error divided by v >= floor_y
+    root_v = math.sqrt(floor_y)
+    b_over_v = 1 / (math.sqrt(lam) * root_v)  # |b~| / v <= 1 / sqrt(lambda v)
+    num_over_v = (2 * math.sqrt(lam) * err / root_v
+                  + 2 * (b_over_v + err / floor_y) * math.sqrt(d) * eps_b
+                  + d * err**2 / floor_y
+                  + d * eps_A * (1 / lam + 2 * err * b_over_v + err**2 / floor_y)
+                  + (b_over_v + err / floor_y) * math.sqrt(d) * d * unit + unit / floor_y)
+    y_rho = inverse_error(1.0)
+    r2 = num_over_v * (1 + y_rho) + y_rho + eps_A / (floor_y - eps_A) + unit
+    return {"beta": beta + err, "err": err, "pivot": p_low, "amax": amax, "r2": r2}
 
 
 def _solve(e: Engine, A: Secret, b: Secret, d: int, bounds: dict[str, float]) -> Secret:
