@@ -78,9 +78,9 @@ def mean(e: Engine, x: Secret, ranges: Range | Sequence[Range], f: int = FRAC) -
     """Column means for the public row count n.
 
     1. x' = x - m per column (local), S = sum x' (local).
-    2. mean' = TruncPr(S round(2^s / n), s) (one round), mean = mean' + m.
-    Error: below 1 + n w 2^-(s+1) ulp, w = max |x'|, s = 84 - bits(n w / n) (about 2^-60 for
-    n w < 2^40): in practice 1 ulp.
+    2. mean' = S / n by `scale_public` (one round), mean = mean' + m.
+    Error: one ulp per limb of the multiplier (`scale_public`; one limb while
+    n w < 2^38, w = max |x'|) + n w 2^-(P+1) ulp with P = bits(n w) + 8: below 1.004 ulp.
     """
     x, rs, single = columns(x, ranges)
     n = x.shape[0]
@@ -126,8 +126,9 @@ def variance(e: Engine, x: Secret, ranges: Range | Sequence[Range], ddof: int = 
     """Column variances sum (x - mean)^2 / (n - ddof), numpy's `var` (ddof = 0 by default).
 
     1. N = n sum x'^2 - (sum x')^2, exact (one fused dot, one round).
-    2. var = TruncPr(N round(2^s / (n (n - ddof))), s + f) (one round).
-    Error: below 1 + 2^-40 ulp. Needs n^2 w^2 < 2^85 (w = max |x'|).
+    2. var = N / (n (n - ddof) 2^f) by `scale_public` (one round).
+    Error: one ulp per limb of the multiplier (`scale_public`: 2 or 3 for
+    n^2 w^2 near 2^60) + 2^-8 ulp. Needs n^2 w^2 < 2^80 (w = max |x'|).
     """
     x, rs, single = columns(x, ranges)
     v, err, widths = _variances(e, x, rs, ddof, 0, f, "variance")
@@ -199,8 +200,8 @@ def cov(e: Engine, x: Secret, ranges: Sequence[Range], ddof: int = 1,
     """The (d, d) covariance matrix of the columns of x (n, d), numpy's `cov(x.T)` (ddof = 1).
 
     1. N_ij = n sum x'_i x'_j - S_i S_j for i <= j, exact (one fused dot).
-    2. cov = TruncPr(N round(2^s / (n (n - ddof))), s + f) (one round).
-    Error: below 1 + 2^-40 ulp.
+    2. cov = N / (n (n - ddof) 2^f) by `scale_public` (one round).
+    Error: one ulp per limb of the multiplier (2 or 3) + 2^-8 ulp.
     """
     x, rs, _ = columns(x, ranges)
     n, d = x.shape
