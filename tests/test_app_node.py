@@ -1,18 +1,24 @@
 """Node daemons in their own processes, a ledger, a DHT and an owner: issue 6's scenarios.
 
 One network for the module (a chain in this process, node processes beside it), in the
-order the scenarios need: the test that kills a holder runs last.
+order the scenarios need: tests that stop a node come last, so that earlier ones do not
+wait on dead DHT contacts, and the test that kills a holder runs last of all.
 """
 
 import csv
 import json
 import stat
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
 import numpy as np
+import pyarrow.csv as pacsv
 import pytest
+from click.testing import CliRunner
 
+from enigma.app.cli import main
 from enigma.app.localnet import deploy, spawn_node
 from enigma.app.node import store_name
 from enigma.app.owner import Owner
@@ -20,6 +26,7 @@ from enigma.app.service import Connection, ServiceError
 from enigma.app.upload import UploadError
 from enigma.lang.schema import Schema
 from enigma.ledger import Ledger, start_devchain
+from enigma.ledger.devchain import advance_time
 from enigma.storage.store import ShareStore
 
 pytestmark = pytest.mark.slow
@@ -171,6 +178,43 @@ def test_a_corrupt_file_is_detected_on_read_and_repaired(net, tmp_path):
     assert not _files(net, 1, "rot", 0).exists()  # the old generation is gone once sealed
 
 
+def test_the_command_line_shares_and_collects(net, tmp_path):
+    nodes, chain = net["nodes"], net["chain"]
+    table = _write(tmp_path / "cli.csv", seed=8)
+    (tmp_path / "cli.yaml").write_text(SCHEMA.dumps())
+    common = ["--home", str(tmp_path / "owner"), "--rpc", chain.url, "--deployment",
+              str(net["deployment"]), "--account", chain.accounts[5],
+              "--bootstrap", f"127.0.0.1:{nodes[0].dht_port}"]
+    holders = [arg for n in nodes[:3] for arg in ("--holder", n.address)]
+    runner = CliRunner()
+    done = runner.invoke(main, ["share", str(tmp_path / "cli.csv"), "--schema",
+                                str(tmp_path / "cli.yaml"), "--chunk-rows", "1000",
+                                *holders, *common])
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (summary["dataset"], summary["rows"], summary["chunks"]) == ("cli", ROWS, 3)
+    back = runner.invoke(main, ["dataset", "collect", "cli", "--out", str(tmp_path / "b.csv"),
+                                *common])
+    assert back.exit_code == 0, back.output
+    got = pacsv.read_csv(tmp_path / "b.csv").to_pydict()
+    _check({k: np.asarray(v) for k, v in got.items()}, table)
+    _write(tmp_path / "clibad.csv", seed=9, bad_row=10)
+    bad = runner.invoke(main, ["share", str(tmp_path / "clibad.csv"), "--schema",
+                               str(tmp_path / "cli.yaml"), *holders, *common])
+    assert bad.exit_code == 1 and "row 11, column 'income'" in bad.output
+
+
+def test_refresh_changes_every_share_and_keeps_the_data(net, tmp_path):
+    owner = net["owner"]
+    table = _write(tmp_path / "people.csv", seed=1)
+    before = (_files(net, 0, "people", 0) / "00000000" / "age.share").read_bytes()
+    state = owner.refresh("people")
+    assert state.gen == 1
+    after = (_files(net, 0, "people", 1) / "00000000" / "age.share").read_bytes()
+    assert before[-4096:] != after[-4096:]
+    _check(owner.collect("people"), table)
+
+
 def test_an_unregistered_node_cannot_hold_or_join(net, tmp_path):
     owner, nodes = net["owner"], net["nodes"]
     stranger = spawn_node(net["root"] / "stranger", net["chain"].url, net["deployment"],
@@ -197,15 +241,54 @@ def test_an_unregistered_node_cannot_hold_or_join(net, tmp_path):
         assert store.datasets() == []
 
 
-def test_refresh_changes_every_share_and_keeps_the_data(net, tmp_path):
-    owner = net["owner"]
-    table = _write(tmp_path / "people.csv", seed=1)
-    before = (_files(net, 0, "people", 0) / "00000000" / "age.share").read_bytes()
-    state = owner.refresh("people")
-    assert state.gen == 1
-    after = (_files(net, 0, "people", 1) / "00000000" / "age.share").read_bytes()
-    assert before[-4096:] != after[-4096:]
-    _check(owner.collect("people"), table)
+def test_paid_storage_expires_and_sigterm_leaves_no_half_written_file(net, tmp_path):
+    owner, nodes = net["owner"], net["nodes"]
+    extra = spawn_node(net["root"] / "extra", net["chain"].url, net["deployment"],
+                       net["chain"].accounts[7], ("127.0.0.1", nodes[0].dht_port),
+                       housekeeping=0.2)
+    holders = [nodes[0].address, nodes[1].address, extra.address]
+    try:
+        _write(tmp_path / "brief.csv", seed=6)
+        owner.share(tmp_path / "brief.csv", SCHEMA, "brief", chunk_rows=CHUNK,
+                    holders=holders, duration=2)
+        stored = extra.home / "shares" / store_name("brief", owner.identity.public_key, 0)
+        time.sleep(0.5)
+        assert stored.exists(), "purged before the ledger's clock passed the paid time"
+        advance_time(net["ledger"].w3, 5)
+        deadline = time.monotonic() + 30
+        while stored.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not stored.exists(), "the node kept shares whose paid storage ended"
+        # SIGTERM to a holder in the middle of an upload (slowed down to make room for it)
+        rng = np.random.default_rng(7)
+        big = {"age": rng.integers(0, 131, 60_000), "income": rng.uniform(0, 1e6, 60_000),
+               "smoker": np.where(rng.random(60_000) < 0.5, "yes", "no")}
+        errors: list[BaseException] = []
+
+        def upload() -> None:
+            try:
+                owner.share(big, SCHEMA, "big", chunk_rows=2000, holders=holders,
+                            progress=lambda rows: time.sleep(0.1))
+            except BaseException as exc:
+                errors.append(exc)
+
+        uploader = threading.Thread(target=upload)
+        uploader.start()
+        chunks = stored.with_name(store_name("big", owner.identity.public_key, 0))
+        deadline = time.monotonic() + 30
+        while len(list(chunks.glob("0*"))) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert extra.terminate() == 0
+        uploader.join(60)
+        assert errors and isinstance(errors[0], ServiceError), errors
+        assert extra.address in str(errors[0]) or extra.node_id.hex()[:16] in str(errors[0])
+    finally:
+        extra.terminate()
+    with ShareStore(extra.home / "shares") as store:
+        assert store.swept == 0  # no temporary file was left behind
+        assert list(store.scrub()) == []  # every file there is complete and checks out
+        name = store_name("big", owner.identity.public_key, 0)
+        assert 3 <= len(store.chunks(name)) < 30 and store.manifest(name) is None
 
 
 def test_a_killed_holder_is_replaced_by_resharing(net, tmp_path):

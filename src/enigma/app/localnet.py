@@ -58,7 +58,7 @@ class NodeProcess:
 
 def spawn_node(home: Path, rpc: str, deployment: Path, account: str,
                bootstrap: tuple[str, int] | None = None, register: bool = True,
-               timeout: float = 60.0) -> NodeProcess:
+               housekeeping: float | None = None, timeout: float = 60.0) -> NodeProcess:
     """Start `enigma node` in a child process and wait for its ready line."""
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     cmd = [sys.executable, "-m", "enigma.app.node", "--home", str(home), "--rpc", rpc,
@@ -67,6 +67,8 @@ def spawn_node(home: Path, rpc: str, deployment: Path, account: str,
         cmd += ["--bootstrap", f"{bootstrap[0]}:{bootstrap[1]}"]
     if not register:
         cmd.append("--no-register")
+    if housekeeping is not None:
+        cmd += ["--housekeeping", str(housekeeping)]
     log = open(home / "node.log", "w")  # noqa: SIM115 - the child keeps writing to it
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)

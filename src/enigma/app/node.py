@@ -187,7 +187,7 @@ class Node:
             self._listener = socket.create_server((cfg.host, cfg.port), backlog=64)
             self.port = self._listener.getsockname()[1]
             self.ledger = Ledger.connect(cfg.rpc, cfg.account, Deployment.load(cfg.deployment))
-            self.dht = DhtNode.start(cfg.host, cfg.dht_port, signing_key=(
+            self.dht = DhtNode.start(cfg.host, cfg.dht_port, rpc_timeout=2.0, signing_key=(
                 Ed25519PrivateKey.from_private_bytes(self.identity.private_bytes())))
             self._register()
             self._join_dht()
@@ -563,18 +563,26 @@ class Node:
     # -- housekeeping ---------------------------------------------------------------------------
 
     def _housekeeping_loop(self) -> None:
-        """Delete datasets whose paid storage ended; republish the endpoint record hourly."""
+        """Delete datasets whose paid storage ended; republish the endpoint record hourly.
+
+        "Ended" is judged by the ledger's clock (the latest block's timestamp), the one the
+        contract's `is_live` uses: a dev chain's clock runs ahead of the wall clock (one
+        second per block at least), a stalled chain's behind it, and the node must not
+        delete what the ledger still calls paid for. Without the ledger, nothing is deleted.
+        """
         last_publish = time.monotonic()
         while not self._stopping.wait(self.config.housekeeping):
-            assert self.store is not None and self.dht is not None
+            assert self.store is not None and self.dht is not None and self.ledger is not None
             try:
+                with self._ledger_lock:
+                    now = float(self.ledger.w3.eth.get_block("latest")["timestamp"])
                 with self._lock:
-                    gone = self.store.purge_expired()
+                    gone = self.store.purge_expired(now)
                 self.metrics.purged.inc(len(gone))
                 if time.monotonic() - last_publish > 3600:
                     self.dht.publish_endpoint({"service": self.port})
                     last_publish = time.monotonic()
-            except (StoreError, DhtError) as exc:
+            except (StoreError, DhtError, OSError, ValueError) as exc:
                 log.warning("housekeeping: %s", exc)
 
 
@@ -597,9 +605,12 @@ class Node:
               "default: the other nodes listed on the ledger.")
 @click.option("--deposit", type=int, help="Wei to stake; default the ledger's minimum.")
 @click.option("--no-register", is_flag=True, help="Do not stake (the node cannot hold data).")
+@click.option("--housekeeping", default=60.0, show_default=True, type=float,
+              help="Seconds between purges of datasets whose paid storage expired.")
 def node_command(home: Path, rpc: str, deployment: Path, account: str | None,
                  key_env: str | None, host: str, port: int, dht_port: int, metrics_port: int,
-                 bootstrap: tuple[str, ...], deposit: int | None, no_register: bool) -> None:
+                 bootstrap: tuple[str, ...], deposit: int | None, no_register: bool,
+                 housekeeping: float) -> None:
     """Run a node until SIGTERM: stake, join the DHT, store shares, serve metrics."""
     if (account is None) == (key_env is None):
         raise click.UsageError("give exactly one of --account ADDRESS or --key-env VARIABLE")
@@ -613,7 +624,8 @@ def node_command(home: Path, rpc: str, deployment: Path, account: str | None,
         peers.append((h, int(p)))
     config = NodeConfig(home=home, rpc=rpc, deployment=deployment, account=payer, host=host,
                         port=port, dht_port=dht_port, metrics_port=metrics_port,
-                        bootstrap=peers, deposit=deposit, register=not no_register)
+                        bootstrap=peers, deposit=deposit, register=not no_register,
+                        housekeeping=housekeeping)
     node = Node(config)
     try:
         node.start()

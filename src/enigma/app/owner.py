@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -317,9 +318,10 @@ class Owner:
                                + gen.to_bytes(4, "big")).digest(), n)
             if len(addresses) != n or len(set(addresses)) != n:
                 raise UploadError(f"need {n} distinct holders, got {addresses}")
+            with ThreadPoolExecutor(max_workers=n) as pool:  # DHT lookups may meet dead nodes
+                found = list(pool.map(self._holder, addresses, range(1, n + 1)))
             state = DatasetState(name, gen, t, chunk_rows, schema.to_dict(), fingerprint,
-                                 [self._holder(a, j + 1) for j, a in enumerate(addresses)],
-                                 {str(j): {} for j in range(1, n + 1)})
+                                 found, {str(j): {} for j in range(1, n + 1)})
         else:
             for h in state.holders:
                 self._holder(h.address, h.point)  # still registered and active
@@ -578,7 +580,7 @@ def share_command(data: Path, schema_path: Path, name: str | None, threshold: in
         raise click.ClickException(str(exc)) from exc
     name = name or data.stem
     with _open_owner(**owner_args) as owner, click.progressbar(
-            length=_count_rows(data), label=f"sharing {name}", file=click.get_text_stream("stderr"),
+            length=_count_rows(data), label=f"sharing {name}", file=sys.stderr,
             show_pos=True) as bar:
         try:
             result = owner.share(data, schema, name, t=threshold, n=holders,
