@@ -15,7 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
+from sklearn.linear_model import Ridge
 
+from enigma.lang.analytics.precision import Range
+from enigma.lang.analytics.regression import DEFAULT_RIDGE
 from enigma.lang.checker import check
 from enigma.lang.plain import dry_run, kmeans_start
 from enigma.lang.runner import run_mpc
@@ -91,14 +94,19 @@ def test_clusters_match_lloyd_in_scikit_learn() -> None:
     _within(results["centers"], ref.cluster_centers_)
 
 
-def test_regression_matches_lstsq() -> None:
+def test_regression_matches_ridge_in_scikit_learn() -> None:
     results, values = _secure("regression")
-    design = np.column_stack([np.ones(ROWS), values["age"], values["tenure"]])
-    want = np.linalg.lstsq(design, values["rr"], rcond=None)[0]
-    got = results["coefficients"].value
-    assert np.isinf(results["coefficients"].error).all()  # no worst-case bound: said so
-    assert abs(got[0] - want[0]) < 1e-4
-    np.testing.assert_allclose(got[1:], want[1:], atol=1e-5)
+    schema = Schema.load(ROOT / "examples" / "benefits.yaml")
+    x = np.column_stack([values["age"], values["tenure"]]).astype(float)
+    h = np.array([Range(float(schema.column(c).lo), float(schema.column(c).hi)).center(16)[1]
+                  / 2.0**16 for c in ("age", "tenure")])
+    ref = Ridge(alpha=DEFAULT_RIDGE * ROWS).fit(x / h, _encoded(schema, "rr", values["rr"]))
+    want = np.concatenate([[ref.intercept_], ref.coef_ / h])
+    got = results["coefficients"]
+    assert np.all(got.error < 1e-3)
+    _within(got, want)
+    lstsq = np.linalg.lstsq(np.column_stack([np.ones(ROWS), x]), values["rr"], rcond=None)[0]
+    np.testing.assert_allclose(got.value, lstsq, atol=1e-3)  # the ridge barely moves them
 
 
 def test_group_by_state_matches_bincount() -> None:

@@ -37,7 +37,7 @@ from enigma.mpc.fixed import encode, trunc_many
 from enigma.mpc.secret import Secret, concat
 
 from . import models
-from .analytics import categorical, moments, order
+from .analytics import categorical, moments, order, regression
 from .analytics.precision import Bounded, PrecisionError, Range, divide_by_count
 from .errors import ScriptError
 from .plain import PARAMS, Plain, _flat, kmeans_start, library
@@ -74,6 +74,8 @@ class Fx:
     shape: tuple[int, ...]
     mask: Fx | None = None
     pending: tuple | None = None
+    errs: np.ndarray | None = None
+    """Per-element error bounds of a library result, finer than `err` (its maximum)."""
 
     @property
     def secret(self) -> Secret:
@@ -463,7 +465,8 @@ class MpcBackend:
         if self.reveals:
             flat = concat([v.secret.reshape(v.secret.size) for _, v in self.reveals])
             self.sealed = client.seal_output(self.e, flat, self.key)
-            self.layout = [(name, v.shape, v.f, v.err) for name, v in self.reveals]
+            self.layout = [(name, v.shape, v.f, v.err if v.errs is None else v.errs)
+                           for name, v in self.reveals]
         else:
             self.e.check()
         return {}
@@ -734,13 +737,23 @@ class MpcBackend:
                   err + max(c.err for c in cols), False, (k, len(cols)))
 
     def lib_linreg(self, a: dict, node: Call) -> Fx:
-        cols, secrets = self.model_columns(a["x"], node, models.SOLVE_FRAC)
-        (y,), (ys,) = self.model_columns(a["y"], node, models.SOLVE_FRAC)
-        out = models.linreg(self.e, ys, secrets, [Range(c.lo, c.hi) for c in cols],
-                            Range(y.lo, y.hi), models.SOLVE_FRAC)
-        top = models.SATURATION
-        return Fx(self, [out], models.SOLVE_FRAC, -top, top, math.inf, False,
-                  (len(cols) + 1,))
+        """[intercept, slopes...] by the library's ridge regression on standardised features
+        (`analytics.regression`, penalty DEFAULT_RIDGE), with its worst-case bounds."""
+        cols, secrets = self.model_columns(a["x"], node, FRAC)
+        (y,), (ys,) = self.model_columns(a["y"], node, FRAC)
+        if y.err or any(c.err for c in cols):
+            raise self.err(node, "linreg() of computed columns with rounding is not compiled yet",
+                           "regress columns of the data, or exact (integer) functions of them")
+        d = len(cols)
+        fit = regression.linear_regression(self.e, models.table(secrets), ys,
+                                           [Range(c.lo, c.hi) for c in cols],
+                                           Range(y.lo, y.hi), f=FRAC)
+        value = concat([fit.intercept.value.reshape(1), fit.coef.value.reshape(d)])
+        errs = np.concatenate([[float(fit.intercept.error)],
+                               np.broadcast_to(fit.coef.error, (d,))])
+        top = max(fit.coef.range.magnitude, fit.intercept.range.magnitude)
+        return Fx(self, [value], FRAC, -top, top, float(errs.max()), False, (d + 1,),
+                  errs=errs)
 
 
 def _size(shape: tuple[int, ...]) -> int:

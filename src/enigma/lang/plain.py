@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .analytics.precision import Range
+from .analytics.regression import DEFAULT_RIDGE
 from .errors import ScriptError
 from .interpreter import Outcome, Revealed, run
 from .schema import Column, Schema
@@ -309,6 +310,40 @@ def kmeans_start(node: Call, k: int, d: int) -> np.ndarray:
     return np.rint((lo + steps[:, None] * (hi - lo)) * grid) / grid
 
 
+def half_widths(arg: Expr, d: int) -> np.ndarray:
+    """The public half-widths of the columns' ranges, as the engine's library scales them."""
+    t = arg.type
+    if isinstance(arg, ListExpr | TupleExpr):
+        types = [i.type for i in arg.items]
+    elif isinstance(t, TupleType):
+        types = list(t.items)
+    elif isinstance(t, ListType):
+        types = [t.element] * d
+    else:
+        types = [t] * d
+    out = []
+    for t in types:
+        if not isinstance(t, ValueType) or t.lo is None or t.hi is None:
+            raise ValueError("linreg needs public ranges of its columns to standardise them; "
+                             "use columns straight from the schema")
+        out.append(Range(float(t.lo), float(t.hi)).center(16)[1] / 2.0**16)
+    return np.array(out)
+
+
+def ridge(x: np.ndarray, y: np.ndarray, h: np.ndarray, penalty: float = DEFAULT_RIDGE
+          ) -> np.ndarray:
+    """[intercept, slopes]: least squares with penalty * n * |b h|^2, the library's model.
+
+    On standardised features z = x / h: (cov(z) + penalty I) b~ = cov(z, y), b = b~ / h,
+    intercept = mean(y) - b . mean(x) (population covariances).
+    """
+    z = x / h
+    zc, yc = z - z.mean(axis=0), y - y.mean()
+    n = x.shape[0]
+    coef = np.linalg.solve(zc.T @ zc / n + penalty * np.eye(x.shape[1]), zc.T @ yc / n) / h
+    return np.concatenate([[y.mean() - coef @ x.mean(axis=0)], coef])
+
+
 def lloyd(x: np.ndarray, start: np.ndarray, iters: int) -> np.ndarray:
     """Lloyd's k-means from given centroids; an empty cluster keeps its centroid."""
     c = start.copy()
@@ -396,10 +431,10 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
             return float(np.cov(x, y)[0, 1])
         return float(np.corrcoef(x, y)[0, 1])
     if name == "linreg":
-        y = _v(a["y"])
         xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
-        design = np.column_stack([np.ones(y.shape[0])] + [_v(c) for c in xs])
-        return np.linalg.lstsq(design, y, rcond=None)[0]
+        return ridge(np.column_stack([_v(c) for c in xs]), _v(a["y"]),
+                     half_widths(node.args[1] if len(node.args) > 1 else dict(node.kwargs)["x"],
+                                 len(xs)))
     if name == "kmeans":
         xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
         x = np.column_stack([_v(c) for c in xs])
