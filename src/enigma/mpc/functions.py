@@ -14,8 +14,8 @@ others):
    exactly (`mod2m`), and C - 1 comparisons of these small numbers say
    where. That is bits/8 wide comparisons, one shift and 7 narrow
    comparisons instead of one wide comparison per bit.
-2. Approximate the function on [0.5, 1) (or [0, 1) for exp): Newton or
-   Goldschmidt iterations from a linear first guess, or a Chebyshev
+2. Approximate the function on [0.5, 1) (or [0, 1) for exp): Goldschmidt
+   iterations from a linear first guess, or a Chebyshev
    expansion whose degree is chosen at run time for the accuracy wanted.
    Chebyshev polynomials T_0..T_d come from T_(m+n) = 2 T_m T_n - T_(m-n) in
    ceil(log2 d) rounds, as many as powers by repeated doubling would take;
@@ -263,39 +263,54 @@ def _times_power_of_two(e: Engine, p: Secret, block: Secret, position: Secret,
 # ---------------------------------------------------------------------- reciprocal, division
 
 
-def _newton_reciprocal(e: Engine, a: Secret, g: int, start: Secret,
-                       riders: list[Secret]) -> tuple[Secret, Secret]:
+def _reciprocal_unit(e: Engine, a: Secret, g: int, start: Secret,
+                     riders: list[Secret]) -> tuple[Secret, Secret]:
     """(1/a, start * riders[0] * riders[1] * ...) for a in [0.5, 1) with g fractional bits.
 
-    1. y_0 = 2.9142 - 2a (local): relative error below 0.086.
-    2. Four times: y <- y (2 - a y) (2 products, 2 truncations: 4 rounds).
-       The error squares each time: 0.086 -> 2^-56, then rounding dominates.
-    Up to four riders are multiplied into `start`, one in each step's first
-    round, so that they cost no round of their own.
+    Goldschmidt's iteration (Goldschmidt, MIT thesis 1964), whose two
+    products per step are independent, unlike Newton's y (2 - a y):
+    1. y = 2.9142 - 2a (local); eps = 1 - a y, |eps| < 0.086 (2 rounds).
+    2. Four times, both products in one round: y <- y (1 + eps), eps <- eps^2
+       (2 rounds each, the last step skips eps^2).
+    Then y = (1/a)(1 - eps^16): 0.086^16 < 2^-56, so rounding dominates
+    (about 8 truncations of 2^-g). 10 rounds, where Newton takes 16.
+    Up to five riders are multiplied into `start`, one in each of these
+    product rounds, so that they cost no round of their own.
     """
     guess, slope = RECIPROCAL_FIRST_GUESS
     y = (a * (-int(slope))) + round(guess * 2**g)
     product = start
-    for step in range(4):
-        pairs = [(a, y)] + ([(product, riders[step])] if step < len(riders) else [])
+    eps = None
+    for step in range(5):
+        if eps is None:
+            pairs = [(a, y)]
+        else:
+            pairs = [(y, eps + (1 << g))] + ([(eps, eps)] if step < 4 else [])
+        rider = step < len(riders)
+        if rider:
+            pairs.append((product, riders[step]))
         prods = e.mul_many(pairs)
-        if step < len(riders):
-            product = prods[1]
-        (ay,) = trunc_many(e, [prods[0]], [g])
-        (y,) = trunc_many(e, [e.mul(y, (-ay) + (2 << g))], [g])
+        if rider:
+            product = prods.pop()
+        cut = trunc_many(e, prods, [g] * len(prods))
+        if eps is None:
+            eps = (-cut[0]) + (1 << g)
+        else:
+            y = cut[0]
+            eps = cut[1] if step < 4 else eps
     return y, product
 
 
 def reciprocal(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None,
                out_frac: int | None = None) -> Secret:
-    """1 / x for fixed-point x != 0 (Newton-Raphson after normalisation); 1/0 gives 0.
+    """1 / x for fixed-point x != 0 (Goldschmidt after normalisation); 1/0 gives 0.
 
     1. s = [x < 0], X = (1 - 2s) x (5 + 1 rounds).
     2. Normalise X = a 2^(j+1), a in [0.5, 1) (14 rounds here); a to g bits (1).
-    3. y_0 = 2.9142 - 2a, then four times y <- y (2 - a y) (16 rounds): y = 1/a.
+    3. y = 1/a by Goldschmidt from y_0 = 2.9142 - 2a (`_reciprocal_unit`, 10 rounds).
        Meanwhile W = (1 - 2s) 2^(P - j), P = f + F - 1, from the one-hots.
     4. 1/x = 2^(f + F) / X = W y with F = out_frac fractional bits (2 rounds).
-    38 rounds in all (measured, small batches; the engine adds one to very large openings).
+    32 rounds in all (measured, small batches; the engine adds one to very large openings).
     Error: below 2 units of 2^-F plus a relative 2^-(g - 3), g = min(40, 84 - P).
     A result below 2^-F (x_enc >= 2^(P+1)) comes out as 0: still within 1 unit.
     """
@@ -312,7 +327,7 @@ def reciprocal(e: Engine, x: Secret, f: int = FRAC, bits: int | None = None,
     norm = _normalize(e, X, k, align=(P + 1) % C, limit=P + 1)
     w_block = _weigh(e, norm.block, [1 << (P - s - C + 1) for s in norm.starts])
     w_position = _weigh(e, norm.position, [1 << (C - 1 - q) for q in range(C)])
-    y, W = _newton_reciprocal(e, _to_frac(e, norm, g), g, sign, [w_block, w_position])
+    y, W = _reciprocal_unit(e, _to_frac(e, norm, g), g, sign, [w_block, w_position])
     (out,) = trunc_many(e, [e.mul(W, y)], [g])
     return out.reshape(*x.shape)
 
@@ -325,12 +340,12 @@ def divide(e: Engine, a: Secret, b: Secret, f: int = FRAC, bits: int | None = No
     1. Signs of a and b in one comparison, magnitudes (5 + 1 rounds).
     2. Normalise both together: |a| = a' 2^(ja+1), |b| = b' 2^(jb+1),
        a', b' in [0.5, 1) with 40 fractional bits (15 + 1 rounds).
-    3. y = 1/b' by Newton as in `reciprocal` (16 rounds); meanwhile the sign
+    3. y = 1/b' as in `reciprocal` (10 rounds); meanwhile the sign
        s = (+-1)(+-1) [b != 0] is applied to a'. m = s a' y in (-2, 2) (2 rounds).
     4. a / b 2^f = m 2^(ja - jb + f): clip the small integer e = ja - jb + f
        to [-1, 62], split it into one-hots (comparisons of 9-bit values), and
        scale m by 2^e (`_times_power_of_two`, 4 rounds).
-    50 rounds in all (measured). Needs |a / b| < 2^(62 - f) (larger quotients
+    44 rounds in all (measured). Needs |a / b| < 2^(62 - f) (larger quotients
     saturate near 2^(63 - f)). Error: below 1 ulp + a relative 2^-36.
     For a cheaper quotient with an error that grows with |a| (about 220
     against 647 triples per element), multiply a by `reciprocal(b)` with `mul_fixed`.
@@ -347,7 +362,7 @@ def divide(e: Engine, a: Secret, b: Secret, f: int = FRAC, bits: int | None = No
     lead = _weigh(e, norm.block, norm.starts) + _weigh(e, norm.position, list(range(C)))
     nonzero_b = norm.position[n:].sum(axis=1)
     top, bottom = frac[:n], frac[n:]
-    y, signed = _newton_reciprocal(e, bottom, g, sign[:n], [sign[n:], nonzero_b, top])
+    y, signed = _reciprocal_unit(e, bottom, g, sign[:n], [sign[n:], nonzero_b, top])
     (m,) = trunc_many(e, [e.mul(signed, y)], [g])
     exponent = lead[:n] - lead[n:] + f
     span = 2 * (k + f)
