@@ -84,14 +84,16 @@ def bench_ops(repeat: int) -> None:
     inst = bfv.instances[0]
     x = bfv.field_residues(F.random(he.POLY_DEGREE))[0]
     plain = inst.encode(x)
-    ct = keys.encryptors[0].encrypt(plain)
+    ct = keys.encrypt(0, plain)
+    peer = he.PeerKeys(bfv, keys.public_bytes(), who=1)
     product = inst.evaluator.multiply_plain(ct, plain)
     ct_ntt = inst.evaluator.transform_to_ntt(ct)
     plain_ntt = inst.encode(x)
     inst.evaluator.transform_to_ntt_inplace(plain_ntt, ct.parms_id())
     prg = PRG()
     ops = {
-        "encrypt": lambda: keys.encryptors[0].encrypt(plain),
+        "encrypt_own_secret_key": lambda: keys.encrypt(0, plain),
+        "encrypt_peer_public_key": lambda: peer.encryptors[0].encrypt(plain),
         "multiply_plain": lambda: inst.evaluator.multiply_plain(ct, plain),
         "multiply_plain_ntt": lambda: multiply(inst, ct_ntt, plain_ntt),
         "decrypt": lambda: keys.decrypt(0, product),

@@ -61,7 +61,7 @@ def test_flooding_keeps_the_product_and_spends_the_predicted_noise(bfv, keys):
     rx, ry = bfv.field_residues(x), bfv.field_residues(y)
     residues = []
     for i, inst in enumerate(bfv.instances):
-        ct = keys.encryptors[i].encrypt(inst.encode(rx[i]))
+        ct = keys.encrypt(i, inst.encode(rx[i]))
         product = inst.evaluator.multiply_plain(ct, inst.encode(ry[i]))
         before = keys.noise_budget(i, product)
         flooded = he.load_ciphertext(bfv, i, he.flood(bfv, i, product), who=1)
@@ -78,7 +78,7 @@ def test_garbage_and_foreign_ciphertexts_are_refused_with_the_sender_named(bfv, 
     with pytest.raises(he.HEParameterError, match="party 2"):
         he.load_ciphertext(bfv, 0, b"\x00" * 100, who=2)
     inst = bfv.instances[1]
-    ct = keys.encryptors[1].encrypt(inst.encode(np.zeros(he.POLY_DEGREE, np.uint64)))
+    ct = keys.encrypt(1, inst.encode(np.zeros(he.POLY_DEGREE, np.uint64)))
     with pytest.raises(he.HEParameterError, match="party 1"):  # made for another prime
         he.load_ciphertext(bfv, 0, ct.to_string(seal.compr_mode_type.none), who=1)
 

@@ -119,7 +119,7 @@ class Pairwise:
         for c in range(self._chunks(u)):
             residues = self.bfv.field_residues(u[c * self.slots:(c + 1) * self.slots])
             for i, inst in enumerate(self.bfv.instances):
-                ct = self.keys.encryptors[i].encrypt(inst.encode(residues[i]))
+                ct = self.keys.encrypt(i, inst.encode(residues[i]))
                 frames.append(ct.to_string(seal.compr_mode_type.none))
         for p in self.peers:
             self.channel.send(p, *frames)
