@@ -203,6 +203,7 @@ reveal(histogram(data.b, bins=4), "b_bins")
 reveal(corr(data.a, data.b), "corr")
 reveal(sum(data.a) / 7, "public_divisor")
 reveal(count(data.color == "green"), "greens")
+reveal(chi2(data.color, data.flag), "chi2")
 """
 
 
@@ -222,3 +223,14 @@ def test_mpc_matches_plain_within_error_bounds() -> None:
         assert np.all(np.isfinite(r.error)), name
         assert np.all(np.abs(r.value - want) <= r.error + 1e-9), (name, r.value, want, r.error)
     assert secure.stats["rounds"] > 0 and secure.stats["triples"] > 0
+
+
+def test_plain_chi2_is_scipys_without_correction() -> None:
+    from scipy.stats import chi2_contingency
+
+    rng = np.random.default_rng(3)
+    color, flag = rng.integers(0, 3, 60).astype(float), rng.integers(0, 2, 60).astype(float)
+    got = _plain("reveal(chi2(data.color, data.flag), 'c')", {"color": color, "flag": flag})
+    table = np.zeros((3, 2))
+    np.add.at(table, (color.astype(int), flag.astype(int)), 1)
+    assert got["c"] == pytest.approx(chi2_contingency(table, correction=False)[0])

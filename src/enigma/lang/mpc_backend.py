@@ -659,6 +659,17 @@ class MpcBackend:
         return Fx(self, [q + mid], FRAC, min(x.lo, 0.0), max(x.hi, 0.0),
                   err * 2.0**-FRAC + x.err, False, (levels,))
 
+    def lib_chi2(self, a: dict, node: Call) -> Fx:
+        """Pearson's chi-squared statistic of two category (or boolean) columns
+        (`analytics.categorical.chi2`: scipy's chi2_contingency without correction)."""
+        x, y = self.fx(a["x"]), self.fx(a["y"])
+        levels = [len(t.kind.levels) if t.kind.name == "category" else 2  # type: ignore
+                  for t in (node.args[0].type, node.args[1].type)]
+        if x.mask is not None or y.mask is not None:
+            raise self.err(node, "chi2() of filtered columns is not compiled yet")
+        out = categorical.chi2(self.e, x.secret, levels[0], y.secret, levels[1], FRAC)
+        return self.bounded(out.statistic, ())
+
     def lib_where(self, a: dict, node: Call) -> Fx:
         x, m = a["x"], a["mask"]
         x = self.fx(x)
