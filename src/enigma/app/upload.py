@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -79,9 +80,9 @@ class EncodedChunk:
 # -- reading ------------------------------------------------------------------------------------
 
 def _arrow_type(column: Column) -> pa.DataType:
-    """Numbers parse in C++; booleans and categories come as dictionaries of their texts."""
+    """Reals parse in C++; booleans and categories come as dictionaries of their texts."""
     if column.kind == "int":
-        return pa.int64()
+        return pa.string()  # "60000.0" is an integer too; see `_integer_column`
     if column.kind == "fixed":
         return pa.float64()
     return pa.dictionary(pa.int32(), pa.string())
@@ -162,6 +163,7 @@ def _fill_missing(col: Column, array: pa.Array, where: str, first_row: int) -> p
                           "`missing: fill`)", row, col.name)
     if pa.types.is_dictionary(array.type):
         array = array.cast(pa.string())
+    if pa.types.is_string(array.type):
         return array.fill_null(str(col.fill))
     return array.fill_null(pa.scalar(float(col.fill or 0)).cast(array.type))
 
@@ -183,6 +185,28 @@ def _words_to_codes(col: Column, array: pa.Array, codes: dict[str, int], expecte
     return ints
 
 
+def _integer_column(col: Column, texts: pa.Array, where: str, first_row: int) -> pa.Array:
+    """Integer cells as int64, or as float64 when some are written like "60000.0".
+
+    The schema's reference reader accepts any number with an integral value in an int
+    column; the encoding then refuses fractional ones. Casting the texts in C++ keeps
+    that rule at full speed; only a cell that is no number at all needs a closer look.
+    """
+    texts = pc.utf8_trim_whitespace(texts)
+    try:
+        return texts.cast(pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    try:
+        return texts.cast(pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        _, violations = col.parse(texts.to_pylist())
+        first = violations[0]
+        row = first_row + first.row
+        raise UploadError(f"{where}: row {row}, column {col.name!r}: {first.message}", row,
+                          col.name) from None
+
+
 def _to_integers(col: Column, array: pa.Array, where: str, first_row: int) -> np.ndarray:
     """The column as the int64 integers of its encoding; UploadError names the row if not."""
     array = _fill_missing(col, array, where, first_row)
@@ -194,6 +218,8 @@ def _to_integers(col: Column, array: pa.Array, where: str, first_row: int) -> np
                                f"neither {col.true_text!r} nor {col.false_text!r}", where,
                                first_row)
     try:
+        if col.kind == "int" and pa.types.is_string(array.type):
+            array = _integer_column(col, array, where, first_row)
         return col.encoding.to_integers(array.to_numpy(zero_copy_only=False))
     except EncodingError as exc:
         row = first_row + (exc.index or 0) + 1
