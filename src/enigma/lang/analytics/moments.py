@@ -37,8 +37,8 @@ from .precision import (
 )
 
 SQRT_RESULT_BITS = 44
-"""`functions.sqrt` scales its result back through products that must stay below 2^85 with
-40 fractional bits inside: the encoding of a root must stay below 2^44."""
+"""Roots are kept below 2^44 (as encodings): two of them multiply in `corr` and the
+product must stay within the 85 bits that truncation masks (with room for the scaling)."""
 
 CORR_RECIPROCAL = 42
 """Fractional bits of 1 / (sd_i sd_j K) in `corr`: relative error 2^-24, absolute 2^-41."""

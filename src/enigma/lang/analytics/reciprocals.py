@@ -71,7 +71,8 @@ def inverse(e: Engine, p: Secret, floor: float, top: float) -> tuple[Secret, App
 
 
 SQRT_RESULT_BITS = 43
-"""`functions.sqrt` must return encodings below 2^44 (see moments.SQRT_RESULT_BITS)."""
+"""Roots with G + a few bits stay below 2^43, so that their products with other G-bit values
+stay within the 85 bits that truncation masks."""
 
 
 def sqrt_g(e: Engine, v: Secret, top: float) -> Secret:
