@@ -1,0 +1,43 @@
+"""`enigma script dry-run / estimate / run` through click's runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from enigma.app.cli import main
+from enigma.lang.schema import Schema
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = str(ROOT / "examples" / "average_age.py")
+SCHEMA = str(ROOT / "examples" / "acs12.yaml")
+DATA = str(ROOT / "data" / "acs12.csv")
+
+
+def test_dry_run_says_the_data_is_synthetic() -> None:
+    out = CliRunner().invoke(main, ["script", "dry-run", SCRIPT, "--schema", SCHEMA,
+                                    "--rows", "100"])
+    assert out.exit_code == 0, out.output
+    assert "SYNTHETIC" in out.output and "mean_age =" in out.output
+
+
+def test_run_with_the_dealer_says_so_and_gives_the_owner_bounded_results() -> None:
+    out = CliRunner().invoke(main, ["script", "run", SCRIPT, "--schema", SCHEMA, "--data", DATA,
+                                    "--rows", "120", "--insecure-dealer"])
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines()[0].startswith("preprocessing: INSECURE test dealer")
+    ages = Schema.load(SCHEMA).read_csv(DATA)["age"][:120]
+    line = next(x for x in out.output.splitlines() if "mean_age =" in x)
+    value, bound = float(line.split("=")[1].split()[0]), float(line.split("<=")[1].rstrip(")"))
+    assert abs(value - np.mean(ages)) <= max(bound, 5e-6 * abs(value))  # printed to 6 digits
+
+
+def test_a_refused_script_fails_with_its_place(tmp_path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("x = data.income * data.income\ny = x * x\nreveal(sum(y), 'y')\n")
+    out = CliRunner().invoke(main, ["script", "run", str(bad), "--schema", SCHEMA, "--data", DATA,
+                                    "--rows", "20", "--insecure-dealer"])
+    assert out.exit_code != 0
+    assert f"{bad}:2:5: this product could reach" in out.output
