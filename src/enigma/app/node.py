@@ -57,7 +57,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from enigma.field import Field
 from enigma.ledger import Deployment, Ledger, LedgerError
-from enigma.net.errors import NetError
+from enigma.net.errors import KeyFileError, NetError
 from enigma.net.identity import Identity
 from enigma.storage.commitment import dataset_commitment
 from enigma.storage.container import CorruptShareError
@@ -66,6 +66,7 @@ from enigma.storage.records import DhtError, record_key
 from enigma.storage.recovery import RecoveryError, combine_chunk, reshare_chunk
 from enigma.storage.store import MissingShareError, ShareStore, StoreError
 
+from .jobs import job_ops
 from .metrics import MetricsServer, NodeMetrics
 from .service import Connection, ServiceError, accept, format_endpoint, parse_endpoint, serve
 
@@ -159,6 +160,7 @@ class Node:
             "verify": self._verify, "expect": self._expect, "reshare": self._reshare,
             "contribution": self._contribution,
         }
+        self._ops.update(job_ops(self))
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -229,7 +231,11 @@ class Node:
             for address in self.ledger.active_nodes():
                 if address == self.ledger.address:
                     continue
-                host, _, dht_port = parse_endpoint(self.ledger.node(address).endpoint)
+                try:
+                    host, _, dht_port = parse_endpoint(self.ledger.node(address).endpoint)
+                except ServiceError as exc:  # another node's registration, not ours to fix
+                    log.warning("skipping node %s for bootstrap: %s", address, exc)
+                    continue
                 if dht_port:
                     endpoints.append((host, dht_port))
         if endpoints:
@@ -578,7 +584,10 @@ class Node:
                     now = float(self.ledger.w3.eth.get_block("latest")["timestamp"])
                 with self._lock:
                     gone = self.store.purge_expired(now)
+                    sealed = sum(1 for d in self.store.datasets()
+                                 if self.store.manifest(d) is not None)
                 self.metrics.purged.inc(len(gone))
+                self.metrics.datasets.set(sealed)
                 if time.monotonic() - last_publish > 3600:
                     self.dht.publish_endpoint({"service": self.port})
                     last_publish = time.monotonic()
@@ -629,7 +638,7 @@ def node_command(home: Path, rpc: str, deployment: Path, account: str | None,
     node = Node(config)
     try:
         node.start()
-    except (NodeError, LedgerError, DhtError, StoreError, OSError) as exc:
+    except (NodeError, LedgerError, DhtError, StoreError, KeyFileError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     assert node.dht is not None
     click.echo(f"node: ready id={node.node_id.hex()} address={node.address} "
