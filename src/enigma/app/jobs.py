@@ -1,0 +1,476 @@
+"""Jobs: an analyst's signed script run by a quorum on an owner's shared dataset.
+
+Who does what (docs/jobs.md has the messages and the alternatives):
+
+  analyst  signs keccak256(script) with its ledger key (`enigma sign`);
+  owner    posts the job on the ledger (fee in escrow; the contract draws the quorum),
+           asks each quorum member for a mesh port (`job-open`), then sends every member
+           the script, the schema, the mesh peers and its share of the owner's output key
+           (`job-run`, over the member's authenticated, encrypted service channel);
+  members  run the job (`NodeJobs.run`, steps there), commit the hash of their sealed
+           result shares on the ledger and hand the shares back on the same channel;
+  owner    checks each member's shares against its ledger commitment, recombines them,
+           checks its own output MAC (`mpc.client.open_output`), decodes, and accepts
+           the job on the ledger, which pays the nodes and the author.
+
+Nodes never see a result: they hold additive shares of it, and the owner's key k makes
+a changed share detectable. The job runs inside the node daemon (the only process that
+may open the node's share store); `job_ops` gives the daemon its two extra requests.
+The quorum must be holders of the dataset (see `QuorumNotHoldersError`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+import numpy as np
+
+from enigma.field import Field
+from enigma.lang.checker import check
+from enigma.lang.errors import ScriptError
+from enigma.lang.interpreter import Revealed, run
+from enigma.lang.mpc_backend import MpcBackend
+from enigma.lang.plain import column_range, referenced_columns
+from enigma.lang.schema import Schema
+from enigma.ledger import Deployment, JobInfo, Ledger, recover_signer, script_hash
+from enigma.mpc import client
+from enigma.mpc.engine import Engine
+from enigma.mpc.secret import Secret
+from enigma.net.identity import PeerInfo
+from enigma.net.local import free_ports
+from enigma.net.mesh import Mesh
+from enigma.prep.commands import HEProviderFactory
+from enigma.prep.dealer import DealerFactory
+from enigma.sharing import AuthShare, shamir
+from enigma.storage.records import record_key
+
+from .service import Connection, ServiceError
+
+if TYPE_CHECKING:
+    from .node import Node
+    from .owner import Owner
+
+log = logging.getLogger(__name__)
+
+#: Work budget posted with a job when the owner gives none; the unused part is refunded.
+DEFAULT_ROUNDS = 20_000
+DEFAULT_MULTIPLICATIONS = 200_000_000
+
+
+class JobError(RuntimeError):
+    """A job that could not be posted, run or settled; the message says which step and why."""
+
+
+class QuorumNotHoldersError(JobError):
+    """The ledger drew a quorum member that holds no share of the dataset."""
+
+
+def result_commitment(job_id: int, x: np.ndarray, z: np.ndarray) -> bytes:
+    """What a member commits on the ledger: SHA-256 over the job id and its sealed shares."""
+    h = hashlib.sha256(b"enigma.job.result.v1" + job_id.to_bytes(8, "big"))
+    h.update(np.ascontiguousarray(x, dtype="<u8").tobytes())
+    h.update(np.ascontiguousarray(z, dtype="<u8").tobytes())
+    return h.digest()
+
+
+def session_for(job_id: int, deployment: Deployment) -> bytes:
+    """The mesh session of a job: bound to the chain and contract, so it is never reused."""
+    return hashlib.sha256(f"enigma.job.v1/{deployment.chain_id}/{deployment.jobs}/"
+                          f"{job_id}".encode()).digest()
+
+
+# ---------------------------------------------------------------------------- node side
+
+
+@dataclass
+class _Opened:
+    job: JobInfo
+    store_name: str
+    port: int
+
+
+class NodeJobs:
+    """The job requests of one node daemon (`job-open`, `job-run`)."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._opened: dict[tuple[bytes, int], _Opened] = {}
+        self._lock = threading.Lock()
+
+    def _ledger(self, fn: Callable[[Ledger], Any]) -> Any:
+        assert self.node.ledger is not None
+        with self.node._ledger_lock:
+            return fn(self.node.ledger)
+
+    def open(self, client_key: bytes, header: dict[str, Any], arrays: list[np.ndarray]
+             ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """Check that the job is this owner's, on its dataset, with this node drawn; give a port.
+
+        1. read the job from the ledger: it must be open and list this node in its quorum;
+        2. its dataset record's DHT key must be this client's record key for the dataset
+           named in the request (so only the owner can start jobs on its data);
+        3. this node must hold a sealed generation of that dataset;
+        4. reserve a free TCP port for the job's mesh and reply with it and this node's
+           party number (its position in the quorum).
+        """
+        from .node import store_name
+
+        assert self.node.store is not None
+        job_id = int(header["job_id"])
+        job = self._ledger(lambda lg: lg.job(job_id))
+        me = self.node.address
+        if job.status.name != "OPEN":
+            raise ServiceError("state", f"job {job_id} is {job.status.name}, not open")
+        if me not in job.quorum:
+            raise ServiceError("not-participant", f"this node ({me}) is not in the quorum of "
+                                                  f"job {job_id}: {job.quorum}")
+        record = self._ledger(lambda lg: lg.dataset(job.dataset_id))
+        if record.dht_key != record_key("dataset", header["dataset"], client_key):
+            raise ServiceError("ledger", f"job {job_id} is on ledger dataset {job.dataset_id}, "
+                                         f"which is not dataset {header['dataset']!r} of this "
+                                         "client; only a dataset's owner may start its jobs")
+        name = store_name(header["dataset"], client_key, int(header["gen"]))
+        if self.node.store.manifest(name) is None:
+            raise ServiceError("missing", f"this node holds no sealed generation "
+                                          f"{header['gen']} of {header['dataset']!r}")
+        port = free_ports(1, self.node.config.host)[0]
+        with self._lock:
+            self._opened[(client_key, job_id)] = _Opened(job, name, port)
+        return {"port": port, "party": job.quorum.index(me)}, []
+
+    def run(self, client_key: bytes, header: dict[str, Any], arrays: list[np.ndarray]
+            ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """Run an opened job and commit its result.
+
+        1. the script's keccak256 must be the job's script hash, the schema's digest the
+           dataset's schema hash, and the script must pass the checker on this node;
+        2. the mesh peers' keys are the transport keys the ledger holds for the quorum (the
+           owner only says where they listen);
+        3. connect the quorum, make the preprocessing provider (HE unless the owner asked
+           for the insecure test dealer, which every member then logs);
+        4. `compute`: Shamir shares -> additive (Lagrange over the quorum's points) ->
+           MAC'd inputs, run the script, seal the revealed values for the owner's key;
+        5. commit SHA-256 of the sealed shares on the ledger, reply with the shares.
+        """
+        job_id = int(header["job_id"])
+        with self._lock:
+            opened = self._opened.pop((client_key, job_id), None)
+        if opened is None:
+            raise ServiceError("state", f"job {job_id} was not opened by this client; send "
+                                        "job-open first")
+        job, source = opened.job, str(header["source"])
+        if script_hash(source.encode()) != job.script_hash:
+            raise ServiceError("bad-request", f"the script sent is not the one job {job_id} "
+                                              "names on the ledger (script hash differs)")
+        schema = Schema.from_dict(header["schema"], f"job {job_id}")
+        record = self._ledger(lambda lg: lg.dataset(job.dataset_id))
+        if bytes.fromhex(schema.digest()) != record.schema_hash:
+            raise ServiceError("bad-request", f"the schema sent is not the one of ledger "
+                                              f"dataset {job.dataset_id} (digest differs)")
+        try:
+            script = check(source, schema, str(header.get("filename", "<script>")))
+        except ScriptError as exc:
+            raise ServiceError("refused", f"job {job_id}: {exc}") from exc
+        keys = [self._ledger(lambda lg, a=a: lg.node(a).transport_key) for a in job.quorum]
+        peers = [PeerInfo(i, str(p["host"]), int(p["port"]), keys[i])
+                 for i, p in enumerate(header["peers"])]
+        me = job.quorum.index(self.node.address)
+        if peers[me].port != opened.port:
+            raise ServiceError("bad-request", f"the peers list gives this node port "
+                                              f"{peers[me].port}, job-open reserved {opened.port}")
+        assert self.node.identity is not None and self.node.ledger is not None
+        shares, point, rows = self._shares(opened.store_name, referenced_columns(script), schema)
+        dealer = header.get("dealer_seed")
+        if dealer:
+            log.warning("job %d runs on the INSECURE test dealer (tests and benchmarks only)",
+                        job_id)
+        started = time.perf_counter()
+        with Mesh(me, self.node.identity, peers, session_for(job_id, self.node.ledger.deployment),
+                  timeout=float(header.get("timeout", 120.0))) as mesh:
+            if dealer:
+                provider = DealerFactory(bytes.fromhex(dealer), insecure=True)(
+                    self.node.field, me, len(peers))
+            else:
+                provider = HEProviderFactory()(self.node.field, me, len(peers), channel=mesh)
+            engine = Engine(mesh, provider)
+            out = compute(engine, script, schema, shares, point, rows, arrays[0],
+                          str(header.get("filename", "<script>")))
+        seconds = time.perf_counter() - started
+        x, z = out.pop("sealed")
+        commitment = result_commitment(job_id, x, z)
+        rounds, mults = out["stats"]["rounds"], out["stats"]["triples"]
+        self._ledger(lambda lg: lg.commit_result(job_id, commitment, self.node.node_id,
+                                                 rounds, mults))
+        log.info("job %d done in %.2f s: %d rounds, %d triples", job_id, seconds, rounds, mults)
+        return {**out, "commitment": commitment.hex(), "seconds": seconds}, [x, z]
+
+    def _shares(self, name: str, columns: Sequence[str], schema: Schema
+                ) -> tuple[dict[str, np.ndarray], int, int]:
+        """This node's Shamir shares of the columns a script reads, chunks joined in order."""
+        store = self.node.store
+        assert store is not None
+        manifest = store.manifest(name)
+        assert manifest is not None
+        parts: dict[str, list[np.ndarray]] = {c: [] for c in columns}
+        point, rows = 0, 0
+        for chunk in range(manifest.chunk_count):
+            for c in columns:
+                parts[c].append(store.get(name, chunk, c))
+            first = columns[0] if columns else store.columns(name, chunk)[0]
+            meta = store.header(name, chunk, first).meta
+            point, rows = int(meta["point"]), rows + int(meta["rows"])
+        empty = np.zeros((0, 2), np.uint64)
+        return ({c: np.concatenate(v) if v else empty for c, v in parts.items()}, point, rows)
+
+
+def job_ops(node: Node) -> dict[str, Callable[[bytes, dict[str, Any], list[np.ndarray]],
+                                               tuple[dict[str, Any], list[np.ndarray]]]]:
+    """The requests a node daemon adds to its service for jobs."""
+    jobs = NodeJobs(node)
+    return {"job-open": jobs.open, "job-run": jobs.run}
+
+
+def compute(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray], point: int,
+            rows: int, key_share: np.ndarray, filename: str) -> dict[str, Any]:
+    """One member's part of a job, from storage shares to sealed result shares.
+
+    1. every member broadcasts its Shamir point (public); the quorum's points fix the
+       Lagrange coefficients, and lambda_i s_i is this member's additive share of each
+       value (any q >= t + 1 points of a degree-t polynomial give its constant);
+    2. every member inputs its additive shares and its share of the owner's key (one
+       input round each, SPDZ input with a preprocessed mask); the sum over members is
+       a MAC'd secret of the table: nobody ever holds a value of it;
+    3. columns the schema calls public are opened (they are public by definition);
+    4. the script runs on `MpcBackend`; revealed values are sealed under the owner's
+       key after the quorum's MAC check (`mpc.client.seal_output`).
+    """
+    F = e.field
+    mine = np.array([point], dtype=np.uint64)
+    got = e.channel.broadcast(mine)
+    points = [point if j == e.party else int(np.frombuffer(got[j][0], np.uint64)[0])
+              for j in range(e.parties)]
+    if len(set(points)) != len(points):
+        raise JobError(f"quorum members hold the same Shamir points {points}: they hold "
+                       "shares of different generations; ask the owner to re-share")
+    names = list(shares)
+    flat = np.concatenate([shamir.to_additive(F, shares[c], point, points) for c in names]
+                          + [key_share.reshape(1, 2)]) if names else key_share.reshape(1, 2)
+    total: Secret | None = None
+    for member in range(e.parties):
+        part = e.input(member, flat if member == e.party else None, flat.shape[0])
+        total = part if total is None else total + part
+    assert total is not None
+    columns: dict[str, tuple[Secret, tuple[int, float, float, bool]]] = {}
+    public: dict[str, np.ndarray] = {}
+    for j, name in enumerate(names):
+        col = schema.column(name)
+        piece = total[j * rows:(j + 1) * rows]
+        f = col.frac_bits if col.kind == "fixed" else 0
+        if not col.private:
+            value = F.to_int64(e.open(piece)[0]).astype(np.float64)
+            public[name] = value / float(1 << f)
+            continue
+        lo, hi = column_range(col)
+        columns[name] = (Secret(e, AuthShare(np.ascontiguousarray(piece.share.value),
+                                             np.ascontiguousarray(piece.share.mac))),
+                         (f, lo, hi, col.kind != "fixed"))
+    key = total[len(names) * rows:]
+    backend = MpcBackend(e, columns, public, rows, key, filename)
+    outcome = run(script, backend)
+    sealed = backend.sealed or (np.zeros((0, 2), np.uint64), np.zeros((0, 2), np.uint64))
+    layout = [[name, list(shape), f, np.asarray(err, dtype=np.float64).tolist()]
+              for name, shape, f, err in backend.layout]
+    stats = dict(rounds=e.stats.rounds, bytes_sent=e.stats.bytes_sent, opened=e.stats.opened,
+                 triples=e.stats.triples, mac_checks=e.stats.mac_checks)
+    return dict(sealed=sealed, layout=layout,
+                exact={k: np.asarray(v).tolist() for k, v in backend.exact.items()},
+                printed=list(outcome.printed), stats=stats)
+
+
+# ---------------------------------------------------------------------------- owner side
+
+
+@dataclass
+class JobResult:
+    """What the owner learns from a job: the results, and the public record around them."""
+
+    job_id: int
+    results: dict[str, Revealed]
+    printed: list[str]
+    quorum: list[str]
+    commitments: dict[str, str]
+    payout: dict[str, int]
+    stats: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    insecure_dealer: bool = False
+
+
+def sign_script(ledger: Ledger, source: str) -> tuple[str, bytes]:
+    """The analyst's side: (its address, its signature over the script's hash)."""
+    return ledger.address, ledger.sign(script_hash(source.encode()))
+
+
+def run_job(owner: Owner, dataset: str, source: str, *, author: str, signature: bytes,
+            quorum_size: int = 3, reward: int = 0, filename: str = "<script>",
+            rounds: int = DEFAULT_ROUNDS, multiplications: int = DEFAULT_MULTIPLICATIONS,
+            dealer_seed: bytes | None = None, timeout: float = 600.0,
+            progress: Callable[[str], None] | None = None) -> JobResult:
+    """Post a job on the owner's dataset, have the drawn quorum run it, check, accept, pay.
+
+    1. check the script against the dataset's schema here (a refused script costs nothing)
+       and that `signature` is `author`'s over its hash;
+    2. post the job with its fee in escrow; the ledger draws the quorum;
+    3. `job-open` at every member (each checks the ledger and reserves a mesh port);
+    4. split a fresh output key k into one share per member; `job-run` at all members at
+       once (each gets its key share over its own encrypted channel);
+    5. each member's sealed shares must hash to its commitment on the ledger; recombine,
+       check z = k x (`open_output`), decode with the scales and error bounds;
+    6. accept on the ledger: fees to the nodes, the reward to the author, the rest back.
+    """
+    say = progress or (lambda _: None)
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    state = owner.state(dataset)
+    if not state.sealed or state.ledger_id is None:
+        raise JobError(f"dataset {dataset!r} is not sealed on the ledger yet; finish "
+                       "`enigma share` first")
+    schema = Schema.from_dict(state.schema, f"the progress file of {dataset!r}")
+    check(source, schema, filename)
+    digest = script_hash(source.encode())
+    if recover_signer(digest, signature) != author:
+        raise JobError(f"the signature does not come from the author {author}: the script "
+                       "changed after it was signed, or it was signed by another key")
+    say("posting the job on the ledger")
+    job = owner.ledger.post_job(state.ledger_id, digest, author, signature, quorum_size,
+                                rounds, multiplications, reward)
+    times["post"] = time.perf_counter() - t0
+    holders = {h.address: h for h in state.holders}
+    strangers = [a for a in job.quorum if a not in holders]
+    if strangers:
+        raise QuorumNotHoldersError(
+            f"job {job.job_id}: quorum members {strangers} hold no share of {dataset!r}; "
+            f"share it to every active node (n = {len(owner.ledger.active_nodes())}) so that "
+            "any drawn quorum can compute; the job stays open until its deadline refunds it")
+    members = [owner._holder(a, holders[a].point) for a in job.quorum]
+    t0 = time.perf_counter()
+    conns = [Connection.open(m.host, m.port, owner.identity, bytes.fromhex(m.key), timeout)
+             for m in members]
+    try:
+        fields = {"job_id": job.job_id, "dataset": dataset, "gen": state.gen}
+        opened = [c.request("job-open", **fields)[0] for c in conns]
+        peers = [{"host": m.host, "port": int(o["port"])} for m, o in zip(members, opened,
+                                                                          strict=True)]
+        key, key_shares = client.owner_key_shares(owner.field, len(members))
+        run_fields = {**fields, "source": source, "filename": filename, "schema": state.schema,
+                      "peers": peers, "timeout": min(timeout, 300.0),
+                      "dealer_seed": dealer_seed.hex() if dealer_seed else None}
+        say(f"quorum of {len(members)} computing")
+        t1 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=len(conns)) as pool:
+            futures = [pool.submit(c.request, "job-run", [ks], **run_fields)
+                       for c, ks in zip(conns, key_shares, strict=True)]
+            replies = [f.result() for f in futures]
+        times["compute"] = time.perf_counter() - t1
+    finally:
+        for c in conns:
+            c.close()
+    say("checking the result and settling")
+    t0 = time.perf_counter()
+    commitments = {}
+    for address, (_, arrays) in zip(job.quorum, replies, strict=True):
+        posted = owner.ledger.commit_of(job.job_id, address).commitment
+        if result_commitment(job.job_id, arrays[0], arrays[1]) != posted:
+            raise JobError(f"job {job.job_id}: the result shares node {address} sent do not "
+                           "match its commitment on the ledger; the result is refused")
+        commitments[address] = posted.hex()
+    first = replies[0][0]
+    results = decode_results(owner.field, key, [(a[0], a[1]) for _, a in replies], first)
+    payout = owner.ledger.accept(job.job_id)
+    times["settle"] = time.perf_counter() - t0
+    order = [o.name for o in check(source, schema, filename).outputs]
+    return JobResult(job.job_id, {n: results[n] for n in order if n in results},
+                     list(first["printed"]), job.quorum, commitments, payout,
+                     dict(first["stats"]), times, dealer_seed is not None)
+
+
+def decode_results(F: Field, key: np.ndarray, sealed: list[tuple[np.ndarray, np.ndarray]],
+                   reply: dict[str, Any]) -> dict[str, Revealed]:
+    """The owner's values: recombine and check the sealed shares, then undo each scale."""
+    results: dict[str, Revealed] = {}
+    if reply["layout"]:
+        opened = client.open_output(F, key, sealed)
+        start = 0
+        for name, shape, f, err in reply["layout"]:
+            size = int(np.prod(shape, dtype=np.int64))
+            part = F.to_float(opened[start:start + size]) / float(1 << f)
+            bound = np.asarray(err, dtype=np.float64)
+            results[name] = Revealed(part.reshape(shape), float(bound) if bound.ndim == 0
+                                     else bound)
+            start += size
+    for name, value in reply["exact"].items():
+        results[name] = Revealed(np.asarray(value, dtype=np.float64), 0.0)
+    return results
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+@click.command("sign")
+@click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
+@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=Path("deployment.json"), show_default=True)
+@click.option("--account", required=True, help="The analyst's ledger account (dev chains).")
+def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None:
+    """Sign a script as its author; prints the signature for `enigma run --signature`."""
+    ledger = Ledger.connect(rpc, account, Deployment.load(deployment))
+    author, sig = sign_script(ledger, script.read_text())
+    click.echo(f"author={author} signature={sig.hex()}")
+
+
+@click.command("run")
+@click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--dataset", required=True, help="Name of a dataset this owner shared.")
+@click.option("--author", required=True, help="The analyst's address (from `enigma sign`).")
+@click.option("--signature", required=True, help="The analyst's signature (hex).")
+@click.option("--quorum", default=3, show_default=True, help="Members of the quorum.")
+@click.option("--reward", default=0, show_default=True, help="Wei for the author on success.")
+@click.option("--home", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(".enigma-owner"), show_default=True, help="The owner's directory.")
+@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
+@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=Path("deployment.json"), show_default=True)
+@click.option("--account", required=True, help="The owner's ledger account (dev chains).")
+@click.option("--insecure-dealer", is_flag=True,
+              help="Preprocess with the test dealer, which sees every secret (tests only).")
+def run_command(script: Path, dataset: str, author: str, signature: str, quorum: int,
+                reward: int, home: Path, rpc: str, deployment: Path, account: str,
+                insecure_dealer: bool) -> None:
+    """Run a signed script as a job on one of your datasets; prints the results (to you)."""
+    from .owner import Owner
+
+    if insecure_dealer:
+        click.echo("WARNING: insecure test dealer: preprocessing sees every secret", err=True)
+    with Owner.open(home, rpc, deployment, account) as owner:
+        try:
+            out = run_job(owner, dataset, script.read_text(), author=author,
+                          signature=bytes.fromhex(signature.removeprefix("0x")),
+                          quorum_size=quorum, reward=reward, filename=script.name,
+                          dealer_seed=os.urandom(32) if insecure_dealer else None,
+                          progress=lambda s: click.echo(f"run: {s}", err=True))
+        except (JobError, ServiceError, ScriptError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    for name, r in out.results.items():
+        click.echo(f"{name} = {np.round(r.value, 6).tolist()}  (error <= "
+                   f"{np.max(r.error):.2e})")
+    click.echo(f"job {out.job_id}: quorum {out.quorum}, paid {out.payout}")
