@@ -27,6 +27,7 @@ from enigma.app.upload import UploadError
 from enigma.lang.schema import Schema
 from enigma.ledger import Ledger, start_devchain
 from enigma.ledger.devchain import advance_time
+from enigma.net.identity import Identity
 from enigma.storage.store import ShareStore
 
 pytestmark = pytest.mark.slow
@@ -183,8 +184,7 @@ def test_the_command_line_shares_and_collects(net, tmp_path):
     table = _write(tmp_path / "cli.csv", seed=8)
     (tmp_path / "cli.yaml").write_text(SCHEMA.dumps())
     common = ["--home", str(tmp_path / "owner"), "--rpc", chain.url, "--deployment",
-              str(net["deployment"]), "--account", chain.accounts[5],
-              "--bootstrap", f"127.0.0.1:{nodes[0].dht_port}"]
+              str(net["deployment"]), "--account", chain.accounts[5]]  # DHT via the ledger
     holders = [arg for n in nodes[:3] for arg in ("--holder", n.address)]
     runner = CliRunner()
     done = runner.invoke(main, ["share", str(tmp_path / "cli.csv"), "--schema",
@@ -193,6 +193,9 @@ def test_the_command_line_shares_and_collects(net, tmp_path):
     assert done.exit_code == 0, done.output
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert (summary["dataset"], summary["rows"], summary["chunks"]) == ("cli", ROWS, 3)
+    cli_owner = Identity.load(tmp_path / "owner" / "owner.key").public_key
+    pointer = net["owner"].dht.find_dataset("cli", cli_owner)
+    assert pointer is not None and pointer.holders == [n.node_id for n in nodes[:3]]
     back = runner.invoke(main, ["dataset", "collect", "cli", "--out", str(tmp_path / "b.csv"),
                                 *common])
     assert back.exit_code == 0, back.output

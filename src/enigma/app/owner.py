@@ -208,15 +208,29 @@ class Owner:
     @classmethod
     def open(cls, home: Path, rpc: str, deployment: Path, account: str | bytes,
              bootstrap: Sequence[tuple[str, int]] = ()) -> Owner:
-        """Load or make the owner's key in `home`, connect to the ledger, join the DHT."""
+        """Load or make the owner's key in `home`, connect to the ledger, join the DHT.
+
+        Without `bootstrap`, the DHT is joined through the nodes registered on the ledger
+        (their endpoints carry their DHT ports); with no such node, there is no DHT and
+        uploads are recorded on the ledger only.
+        """
         home = Path(home)
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         identity = load_or_create_identity(home / "owner.key")
         ledger = Ledger.connect(rpc, account, Deployment.load(deployment))
+        endpoints = list(bootstrap)
+        if not endpoints:
+            for address in ledger.active_nodes():
+                try:
+                    host, _, dht_port = parse_endpoint(ledger.node(address).endpoint)
+                except ServiceError:
+                    continue
+                if dht_port:
+                    endpoints.append((host, dht_port))
         dht = None
-        if bootstrap:
+        if endpoints:
             dht = DhtNode.start(signing_key=Ed25519PrivateKey.from_private_bytes(
-                identity.private_bytes()), bootstrap=bootstrap, rpc_timeout=2.0)
+                identity.private_bytes()), bootstrap=endpoints, rpc_timeout=2.0)
         return cls(identity, ledger, home, dht)
 
     def close(self) -> None:
@@ -518,7 +532,8 @@ def _owner_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      default=Path("deployment.json"), show_default=True),
         click.option("--account", help="Ledger account the chain has unlocked (dev chains)."),
         click.option("--key-env", help="Environment variable holding a hex private key."),
-        click.option("--bootstrap", multiple=True, help="HOST:PORT of a DHT node."),
+        click.option("--bootstrap", multiple=True,
+                     help="HOST:PORT of a DHT node; default: the nodes on the ledger."),
     ]
     for option in reversed(options):
         fn = option(fn)
