@@ -204,6 +204,7 @@ reveal(corr(data.a, data.b), "corr")
 reveal(sum(data.a) / 7, "public_divisor")
 reveal(count(data.color == "green"), "greens")
 reveal(chi2(data.color, data.flag), "chi2")
+reveal([variance(data.b, where=data.flag), std(where(data.x, data.a > 0))], "filtered_spread")
 """
 
 

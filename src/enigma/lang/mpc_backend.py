@@ -552,17 +552,53 @@ class MpcBackend:
 
     def _moment(self, a: dict, node: Call, fn) -> Fx:
         x = self.plain_column(a["x"], node, node.func)
-        if self.selection(x, a.get("where"), node) is not None or x.err:
-            raise self.err(node, f"{node.func}() of a filtered or computed column is not "
+        if x.err:
+            raise self.err(node, f"{node.func}() of a computed column with rounding is not "
                                  "compiled yet", "apply it to a column of the data")
-        return self.bounded(fn(self.e, self.up(x, FRAC).secret, Range(x.lo, x.hi), 0, FRAC),
-                            ())
+        w = self.selection(x, a.get("where"), node)
+        if w is None:
+            return self.bounded(fn(self.e, self.up(x, FRAC).secret, Range(x.lo, x.hi), 0,
+                                   FRAC), ())
+        try:
+            var, err, top = self.filtered_variance(x, w)
+        except PrecisionError as exc:
+            raise self.err(node, f"{node.func}(): {exc}") from exc
+        if fn is moments.variance:
+            return Fx(self, [var], FRAC, 0.0, top, err, False, ())
+        bits = max(int(top * 2**FRAC).bit_length() + 1, 2)
+        root = functions.sqrt(self.e, var, FRAC, bits=bits)
+        hi = math.sqrt(top)
+        return Fx(self, [root], FRAC, 0.0, hi, 2 * 2.0**-FRAC + hi * 2.0**-36 + math.sqrt(err),
+                  False, ())
 
     def lib_variance(self, a: dict, node: Call) -> Fx:
         return self._moment(a, node, moments.variance)
 
     def lib_std(self, a: dict, node: Call) -> Fx:
         return self._moment(a, node, moments.std)
+
+    def filtered_variance(self, x: Fx, w: Fx) -> tuple[Secret, float, float]:
+        """Population variance of the selected rows: (value with FRAC bits, error, range top).
+
+        With x' = x - m (codes, m the range's midpoint), W the 0/1 selection:
+        1. Wx' (one round); S1 = sum Wx', S2 = sum Wx' x' (one fused dot), c = sum W.
+        2. q1 = S1 / c, q2 = S2 / c (`divide_by_count`, twice).
+        3. var = (q2 - q1^2) / 2^f (one product, one truncation).
+        Error: e2 2^-2f + (2 w e1 + e1^2) 2^-2f + 2^-f (e1, e2 the divisions' errors in
+        units, w the half-width of the codes). Empty selection: 0.
+        """
+        e, n, f = self.e, self.n, FRAC
+        mid, width = Range(x.lo, x.hi).center(f)
+        xc = self.up(x, f).secret - mid
+        wx = e.mul(w.secret, xc)
+        s1, s2, c = wx.sum().reshape(1), e.dot(wx, xc).reshape(1), w.secret.sum().reshape(1)
+        q1, e1 = divide_by_count(e, s1, c, width, n, "variance")
+        q2, e2 = divide_by_count(e, s2, c, width * width, n, "variance")
+        self.require(float(width) ** 2 * 2, MASK_LIMIT, None, "a squared mean")
+        (var,) = trunc_many(e, [q2 - e.mul(q1, q1)], [f])
+        err = (e2 + 2 * width * e1 + e1 * e1) * 2.0 ** (-2 * f) + 2.0**-f
+        top = (width * 2.0**-f) ** 2
+        return var.reshape(), err, top
 
     def _order(self, a: dict, node: Call, fn, *extra) -> Fx:
         x = self.plain_column(a["x"], node, node.func)
