@@ -7,6 +7,7 @@ wait on dead DHT contacts, and the test that kills a holder runs last of all.
 
 import csv
 import json
+import os
 import stat
 import threading
 import time
@@ -20,7 +21,7 @@ from click.testing import CliRunner
 
 from enigma.app.cli import main
 from enigma.app.localnet import deploy, spawn_node
-from enigma.app.node import store_name
+from enigma.app.node import drop_unsealed, store_name
 from enigma.app.owner import Owner
 from enigma.app.service import Connection, ServiceError
 from enigma.app.upload import UploadError
@@ -56,6 +57,20 @@ def _check(got: dict[str, np.ndarray], table: dict[str, np.ndarray]) -> None:
     assert (got["age"] == table["age"]).all()
     assert np.abs(got["income"] - table["income"]).max() <= 2.0**-17
     assert (got["smoker"] == (table["smoker"] == "yes")).all()
+
+
+def test_abandoned_unsealed_uploads_are_dropped_and_sealed_data_kept(tmp_path):
+    with ShareStore(tmp_path / "shares") as store:
+        share = np.zeros((4, 2), np.uint64)
+        for name in ("abandoned", "in-progress", "sealed"):
+            store.put(name, 0, "age", share)
+        store.write_manifest("sealed", bytes(32), expires_at=4e9, chunk_count=1)
+        old = time.time() - 7200
+        for name in ("abandoned", "sealed"):
+            for path in [store.root / name, *(store.root / name).iterdir()]:
+                os.utime(path, (old, old))
+        assert drop_unsealed(store, older_than=3600) == ["abandoned"]
+        assert store.datasets() == ["in-progress", "sealed"]
 
 
 @pytest.fixture(scope="module")

@@ -85,6 +85,27 @@ def store_name(dataset: str, owner: bytes, gen: int) -> str:
     return f"{dataset}.{owner.hex()}.g{gen}"
 
 
+def drop_unsealed(store: ShareStore, older_than: float, now: float | None = None) -> list[str]:
+    """Delete dataset generations never sealed and untouched for `older_than` seconds.
+
+    Why: a node accepts uploads before the ledger pays for them (see the module
+    docstring), so an abandoned upload would otherwise hold disk forever. "Untouched" is
+    the newest modification time of the generation's chunk directories (a file renamed
+    into a chunk directory updates it), so an upload or reshare in progress is kept.
+    """
+    now = time.time() if now is None else now
+    dropped = []
+    for name in store.datasets():
+        if store.manifest(name) is not None:
+            continue
+        root = store.root / name
+        newest = max([root.stat().st_mtime, *(p.stat().st_mtime for p in root.iterdir())])
+        if now - newest > older_than:
+            store.delete_dataset(name)
+            dropped.append(name)
+    return dropped
+
+
 def load_or_create_identity(path: Path) -> Identity:
     """The node's key: made on first start, then always the same (KeyFileError if damaged)."""
     if path.exists():
@@ -112,6 +133,8 @@ class NodeConfig:
     """Wei to stake at registration; None stakes the ledger's minimum."""
     register: bool = True
     housekeeping: float = 60.0
+    unsealed_ttl: float = 24 * 3600.0
+    """Seconds an unsealed (unpaid) upload may sit untouched before it is deleted."""
     connection_idle: float = 600.0
 
 
@@ -569,7 +592,8 @@ class Node:
     # -- housekeeping ---------------------------------------------------------------------------
 
     def _housekeeping_loop(self) -> None:
-        """Delete datasets whose paid storage ended; republish the endpoint record hourly.
+        """Delete datasets whose paid storage ended and stale unsealed uploads; republish
+        the endpoint record hourly.
 
         "Ended" is judged by the ledger's clock (the latest block's timestamp), the one the
         contract's `is_live` uses: a dev chain's clock runs ahead of the wall clock (one
@@ -584,6 +608,7 @@ class Node:
                     now = float(self.ledger.w3.eth.get_block("latest")["timestamp"])
                 with self._lock:
                     gone = self.store.purge_expired(now)
+                    gone += drop_unsealed(self.store, self.config.unsealed_ttl)
                     sealed = sum(1 for d in self.store.datasets()
                                  if self.store.manifest(d) is not None)
                 self.metrics.purged.inc(len(gone))
@@ -616,10 +641,12 @@ class Node:
 @click.option("--no-register", is_flag=True, help="Do not stake (the node cannot hold data).")
 @click.option("--housekeeping", default=60.0, show_default=True, type=float,
               help="Seconds between purges of datasets whose paid storage expired.")
+@click.option("--unsealed-ttl", default=24 * 3600.0, show_default=True, type=float,
+              help="Seconds an unsealed (unpaid) upload may sit untouched before deletion.")
 def node_command(home: Path, rpc: str, deployment: Path, account: str | None,
                  key_env: str | None, host: str, port: int, dht_port: int, metrics_port: int,
                  bootstrap: tuple[str, ...], deposit: int | None, no_register: bool,
-                 housekeeping: float) -> None:
+                 housekeeping: float, unsealed_ttl: float) -> None:
     """Run a node until SIGTERM: stake, join the DHT, store shares, serve metrics."""
     if (account is None) == (key_env is None):
         raise click.UsageError("give exactly one of --account ADDRESS or --key-env VARIABLE")
@@ -634,7 +661,7 @@ def node_command(home: Path, rpc: str, deployment: Path, account: str | None,
     config = NodeConfig(home=home, rpc=rpc, deployment=deployment, account=payer, host=host,
                         port=port, dht_port=dht_port, metrics_port=metrics_port,
                         bootstrap=peers, deposit=deposit, register=not no_register,
-                        housekeeping=housekeeping)
+                        housekeeping=housekeeping, unsealed_ttl=unsealed_ttl)
     node = Node(config)
     try:
         node.start()
