@@ -24,7 +24,7 @@ to it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -99,7 +99,7 @@ class Job:
     private: list[tuple[str, tuple[int, float, float, bool]]]
     """Private columns in share order, with (fractional bits, lo, hi, integer-valued)."""
     public: dict[str, np.ndarray]
-    shares: list[np.ndarray]
+    shares: list[np.ndarray] = field(repr=False)
     """Node i's additive shares of the table (n x columns) followed by its share of the key."""
 
 
