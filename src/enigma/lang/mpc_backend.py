@@ -502,6 +502,7 @@ class MpcBackend:
         """The 0/1 weights of the rows a reduction counts: the filter of x and where=."""
         w = x.mask
         if where is not None:
+            where = self.fx(where)
             w = where if w is None else self.mul(w, where, node)
         return w
 
