@@ -213,7 +213,7 @@ def limits_program(e, codes, groups):
     for name, call in {
         "sum": lambda: moments.sum(e, col, Range(-2.0**42, 2.0**42)),
         "variance": lambda: moments.variance(e, col, Range(-2.0**30, 2.0**30)),
-        "kmeans": lambda: models.kmeans(e, x, [Range(-2.0**34, 2.0**34)] * 2,
+        "kmeans": lambda: models.kmeans(e, x[:, :2], [Range(-2.0**34, 2.0**34)] * 2,
                                         np.zeros((2, 2)), 1),
     }.items():
         try:
@@ -221,6 +221,8 @@ def limits_program(e, codes, groups):
         except PrecisionError as exc:  # refused from public metadata, before any message
             refused[name] = str(exc)
     out = _open(e, {
+        "corr": moments.corr(e, x, [WIDE] * 3),
+        "bins": categorical.histogram_bins(e, col, WIDE, [-1e5, 0, 1e5]),
         "sum": moments.sum(e, col, WIDE), "mean": moments.mean(e, col, WIDE),
         "var": moments.variance(e, col, WIDE), "std": moments.std(e, col, WIDE),
         "min": order.min(e, col, WIDE), "max": order.max(e, col, WIDE),
@@ -232,18 +234,26 @@ def limits_program(e, codes, groups):
 
 
 def test_values_at_the_schema_limits():
-    """Every value at -1e5 or +1e5 (the widest spread a range allows, n^2 w^2 = 2^77):
-    nothing overflows, every result is within its bound; wider ranges are refused."""
+    """Every value at -1e5 or +1e5 (the widest spread a range allows, n^2 w^2 = 2^77) and a
+    column pinned at +1e5 (no spread: corr floors it): nothing overflows, every result is
+    within its bound, both ends land in the closed histogram bins; wider ranges are refused."""
     rng = np.random.default_rng(5)
     values = rng.choice([-1e5, 1e5], LIMIT_ROWS)
     values[:3] = [1e5, -1e5, 1e5]
     groups = (rng.random(LIMIT_ROWS) < 0.5).astype(np.int64)
     codes = np.rint(values * 2**f).astype(np.int64).reshape(-1, 1)
-    codes = np.concatenate([codes, codes[::-1]], axis=1)
+    constant = np.full_like(codes, round(1e5 * 2**f))  # a column pinned at the upper limit
+    codes = np.concatenate([codes, codes[::-1], constant], axis=1)
     got, refused = run_local(limits_program, args=(codes, groups), provider_factory=DEALER)[0]
     v = codes[:, 0] / 2.0**f
     a, b = v[groups == 1], v[groups == 0]
-    want = {"sum": v.sum(), "mean": v.mean(), "var": v.var(), "std": v.std(), "min": v.min(),
+    # corr with every spread floored at width / 256 (the constant column has none)
+    x = codes / 2.0**f
+    sd = np.maximum(x.std(0), WIDE.width / 256)
+    floored = np.cov(x.T, bias=True) / np.outer(sd, sd)
+    np.fill_diagonal(floored, 1.0)
+    want = {"corr": floored, "bins": np.histogram(v, bins=[-1e5, 0, 1e5])[0],
+            "sum": v.sum(), "mean": v.mean(), "var": v.var(), "std": v.std(), "min": v.min(),
             "max": v.max(), "median": np.median(v),
             "group_mean": np.array([b.mean(), a.mean()]),
             "t": stats.ttest_ind(a, b, equal_var=False).statistic}

@@ -251,8 +251,8 @@ def corr(e: Engine, x: Secret, ranges: Sequence[Range], min_std: float | Sequenc
     extra = _sqrt_extra(e, top, f)
     diag = np.flatnonzero(left == right)
     off = np.flatnonzero(left != right)
-    v, v_err = scale_public(e, N[diag], n * n * w * w, 1, n * n, f - 2 * extra, "corr",
-                            "the scatter")
+    v, v_err = scale_public(e, N[diag], [n * n * wi * wi for wi in widths], 1, n * n,
+                            f - 2 * extra, "corr", "the scatter")
     floor_codes = e.field.from_ints([round(fl * fl * 2 ** (f + 2 * extra)) for fl in floors])
     widest = max(top, *(fl * fl for fl in floors)) * 2 ** (f + 2 * extra)
     low = lt(e, v, floor_codes, bits=bits_of(int(widest) + 1))
@@ -262,14 +262,14 @@ def corr(e: Engine, x: Secret, ranges: Sequence[Range], min_std: float | Sequenc
         return Bounded(_square(e, _ones(e, 1, f), 1), 0.0, Range(-1, 1), f)
     # normalise every pair by K = 1 / (floor_i floor_j): the denominator is then >= 1
     K = [1.0 / (floors[i] * floors[j]) for i, j in zip(left[off], right[off], strict=True)]
-    tops = [rs[i].width * rs[j].width / 4 * k for i, j, k in zip(left[off], right[off], K,
-                                                                  strict=True)]
+    sd_top = [max(col.width / 2, fl) for col, fl in zip(rs, floors, strict=True)]
+    tops = [sd_top[i] * sd_top[j] * k for i, j, k in zip(left[off], right[off], K,
+                                                           strict=True)]
     pair_w = [widths[i] * widths[j] * n * n for i, j in zip(left[off], right[off], strict=True)]
     c, c_err = scale_public(e, N[off], pair_w, K, n * n, f, "corr", "the scatter")
     sd_prod = e.mul(sd[left[off]], sd[right[off]])
-    sd_tops = [int(max(rs[i].width / 2, floors[i]) * max(rs[j].width / 2, floors[j])
-                   * 2 ** (2 * f + 2 * extra)) + 1 for i, j in zip(left[off], right[off],
-                                                                     strict=True)]
+    sd_tops = [int(sd_top[i] * sd_top[j] * 2 ** (2 * f + 2 * extra)) + 1
+               for i, j in zip(left[off], right[off], strict=True)]
     b, b_err = scale_public(e, sd_prod, sd_tops, K, 1, f + 2 * extra, "corr",
                             "the product of two standard deviations")
     b_top = int(max(tops) * 2**f) + 1
@@ -277,8 +277,8 @@ def corr(e: Engine, x: Secret, ranges: Sequence[Range], min_std: float | Sequenc
     require("corr", "a normalised covariance times a reciprocal",
             b_top << (CORR_RECIPROCAL + 1), TRUNC_BITS - 1)
     q = trunc(e, e.mul(c, r), CORR_RECIPROCAL, bits=TRUNC_BITS)
-    var_err = v_err * 2.0 ** -(f + 2 * extra)
-    sds = [_sd_bound(r.width / 2, var_err, fl, f, extra) for r, fl in zip(rs, floors, strict=True)]
+    sds = [_sd_bound(top_i, err_i * 2.0 ** -(f + 2 * extra), fl, f, extra)
+           for top_i, err_i, fl in zip(sd_top, v_err, floors, strict=True)]
     g = min(functions.G, 84 - (f + CORR_RECIPROCAL - 1))
     errs = []
     for p, (i, j) in enumerate(zip(left[off], right[off], strict=True)):
