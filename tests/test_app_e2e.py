@@ -1,0 +1,119 @@
+"""End to end: a chain, node processes, the DHT, an owner, an analyst; jobs through real nodes.
+
+The flow of `app/jobs.py` on a few hundred rows of data/benefits.csv: the owner shares
+the table t-of-n onto every node, the analyst signs scripts, the owner posts them as
+jobs, the drawn quorum computes, the owner checks each result against numpy and
+accepts, and the ledger pays the nodes and the author.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow.csv as pacsv
+import pytest
+
+from enigma.app.jobs import JobError, result_commitment, run_job, sign_script
+from enigma.app.localnet import deploy, spawn_node
+from enigma.app.owner import Owner
+from enigma.app.service import Connection, ServiceError
+from enigma.lang.schema import Schema
+from enigma.ledger import JobStatus, Ledger, script_hash, start_devchain
+from enigma.net.identity import Identity
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+ROWS = 240
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    lines = (ROOT / "data" / "benefits.csv").read_text().splitlines()[:ROWS + 1]
+    (root / "people.csv").write_text("\n".join(lines) + "\n")
+    body = Schema.load(ROOT / "examples" / "benefits.yaml").to_dict()
+    body.pop("rows", None)
+    schema = Schema.from_dict(body)
+    chain = start_devchain(accounts=8)
+    deployment = root / "deployment.json"
+    deploy(chain.url, chain.accounts[0], deployment)
+    nodes = []
+    try:
+        for i in range(3):
+            nodes.append(spawn_node(root / f"node{i}", chain.url, deployment,
+                                    chain.accounts[1 + i],
+                                    ("127.0.0.1", nodes[0].dht_port) if nodes else None))
+        owner = Owner.open(root / "owner", chain.url, deployment, chain.accounts[0],
+                           [("127.0.0.1", nodes[0].dht_port)])
+        owner.share(root / "people.csv", schema, "people", t=1, n=3)
+        analyst = Ledger.connect(chain.url, chain.accounts[6], owner.ledger.deployment)
+        table = pacsv.read_csv(root / "people.csv",
+                               convert_options=pacsv.ConvertOptions(strings_can_be_null=False))
+        yield {"root": root, "chain": chain, "nodes": nodes, "owner": owner,
+               "analyst": analyst, "table": table}
+        owner.close()
+    finally:
+        for node in nodes:
+            node.terminate()
+        chain.stop()
+
+
+def test_a_job_runs_on_the_quorum_and_the_owner_gets_the_checked_result(net):
+    owner, analyst, table = net["owner"], net["analyst"], net["table"]
+    source = ("reveal(mean(data.age), 'mean_age')\n"
+              "reveal(count(data.age, where=data.ui), 'claimed')\n"
+              "reveal(mean(data.rr, where=data.ui), 'rr_of_claimants')\n")
+    author, sig = sign_script(analyst, source)
+    before = owner.ledger.claimable(author)
+    out = run_job(owner, "people", source, author=author, signature=sig, reward=10**15,
+                  dealer_seed=os.urandom(32))
+    age = table.column("age").to_numpy()
+    ui = table.column("ui").to_numpy(zero_copy_only=False) == "yes"
+    rr = table.column("rr").to_numpy()
+    assert abs(out.results["mean_age"].value - age.mean()) <= out.results["mean_age"].error
+    assert out.results["claimed"].value == ui.sum()
+    assert abs(out.results["rr_of_claimants"].value - rr[ui].mean()) <= (
+        out.results["rr_of_claimants"].error + 2.0**-16)
+    job = owner.ledger.job(out.job_id)
+    assert job.status is JobStatus.ACCEPTED
+    assert out.payout["to_nodes"] > 0 and out.payout["reward"] == 10**15
+    assert owner.ledger.claimable(author) - before == 10**15
+    for address in out.quorum:
+        assert owner.ledger.commit_of(out.job_id, address).commitment.hex() == \
+            out.commitments[address]
+        assert owner.ledger.claimable(address) > 0
+
+
+def test_a_script_changed_after_signing_is_refused_before_posting(net):
+    owner, analyst = net["owner"], net["analyst"]
+    author, sig = sign_script(analyst, "reveal(mean(data.age), 'mean_age')\n")
+    jobs_before = len(owner.ledger.events())
+    with pytest.raises(JobError, match="signature"):
+        run_job(owner, "people", "reveal(sum(data.age), 'total_age')\n", author=author,
+                signature=sig, dealer_seed=os.urandom(32))
+    assert len(owner.ledger.events()) == jobs_before
+
+
+def test_only_the_datasets_owner_may_start_a_job_on_it(net):
+    owner, analyst, node = net["owner"], net["analyst"], net["nodes"][0]
+    source = "reveal(mean(data.age), 'mean_age')\n"
+    author, sig = sign_script(analyst, source)
+    state = owner.state("people")
+    job = owner.ledger.post_job(state.ledger_id, script_hash(source.encode()), author, sig, 3,
+                                100, 10**6)
+    stranger = Identity.generate()
+    with Connection.open("127.0.0.1", node.port, stranger, node.node_id) as conn, \
+            pytest.raises(ServiceError, match="only a dataset's owner"):
+        conn.request("job-open", job_id=job.job_id, dataset="people", gen=state.gen)
+
+
+def test_the_commitment_binds_every_share_and_the_job():
+    x = np.arange(8, dtype=np.uint64).reshape(4, 2)
+    z = x + np.uint64(1)
+    c = result_commitment(7, x, z)
+    assert c != result_commitment(8, x, z)
+    assert c != result_commitment(7, z, x)
+    y = x.copy()
+    y[3, 1] ^= np.uint64(1)
+    assert c != result_commitment(7, y, z)
