@@ -19,6 +19,8 @@ from enigma.prep.commands import (
 )
 from enigma.prep.provider import PreprocessingError, Stock
 
+pytestmark = pytest.mark.slow  # real processes and real BFV batches
+
 F = Field()
 PLAN = [("triples", (10,)), ("input_masks", (1, 4))]
 

@@ -16,6 +16,8 @@ from enigma.mpc.runner import PartyFailed, run_local
 from enigma.prep.commands import HEProviderFactory
 from enigma.prep.provider import is_probable_prime
 
+pytestmark = pytest.mark.slow  # real processes and real BFV batches
+
 F = Field()
 XS = np.array([0, 1, -1, 2, -2, 255, 256, -256, 524287, -524288, 1000, -77], dtype=np.int64)
 YS = np.array([3, -5, 7, 0, 2**20, -(2**20), 9, 11, -13, 17, 1, 1], dtype=np.int64)

@@ -12,6 +12,8 @@ from enigma.field import Field
 from enigma.mpc.runner import PartyFailed, run_local
 from enigma.prep.provider import HEProvider
 
+pytestmark = pytest.mark.slow  # real processes and real BFV batches
+
 F = Field()
 
 
