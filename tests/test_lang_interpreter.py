@@ -105,6 +105,8 @@ ROUNDS = {
     "depth two": ("p = data.a * data.b\nq = p * data.a\nr = data.b * data.b\n", 2),
     "fixed-point products truncate in one more round": ("p = data.x * data.y\n"
                                                         "q = data.y * data.y\n", 2),
+    "a long accumulation forces every MAX_CHAIN steps": (
+        "acc = 0 * data.a\nfor i in range(1000):\n    acc = acc + data.a * data.b\n", 5),
     "oblivious if": ("r = 0\nif data.flag:\n    r = data.a * data.b\nelse:\n    r = data.b\n",
                      2),
 }

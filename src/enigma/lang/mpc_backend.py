@@ -51,6 +51,8 @@ MASK_LIMIT = 1 << 85
 """A product before truncation must stay below this (masking headroom, p = 2^127 - 1)."""
 DIVIDE_BITS = 63
 """Operands of a secret division: encodings below 2^63."""
+MAX_CHAIN = 200
+"""Longest chain of pending local steps before it is computed (Python's recursion limit)."""
 
 
 @dataclass(eq=False)
@@ -76,6 +78,8 @@ class Fx:
     pending: tuple | None = None
     errs: np.ndarray | None = None
     """Per-element error bounds of a library result, finer than `err` (its maximum)."""
+    chain: int = 0
+    """Pending local steps between this value and computed ones (bounds recursion)."""
 
     @property
     def secret(self) -> Secret:
@@ -189,10 +193,19 @@ class MpcBackend:
                 x.cell[0] = z
 
     def linear(self, fn, operands: list[Fx], **fields) -> Fx:
-        """A local function of other values: computed now if they are, else when needed."""
+        """A local function of other values: computed now if they are, else when needed.
+
+        A chain of pending local steps longer than MAX_CHAIN (an accumulation
+        in a long loop) is computed at once, which bounds the recursion of
+        `value`; it costs at most the rounds its pending products need anyway.
+        """
         if all(o.cell[0] is not None for o in operands):
             return Fx(self, [fn(*[o.cell[0] for o in operands])], **fields)
-        return Fx(self, [None], pending=("lin", fn, operands), **fields)
+        chain = 1 + max(o.chain if o.cell[0] is None else 0 for o in operands)
+        x = Fx(self, [None], pending=("lin", fn, operands), chain=chain, **fields)
+        if chain > MAX_CHAIN:
+            self.value(x)
+        return x
 
     def product(self, a: Fx, b: Fx | None, code: Any, shift: int, **fields) -> Fx:
         x = Fx(self, [None], pending=("mul", a, b, code, shift), **fields)
