@@ -51,7 +51,7 @@ class Cost:
     rounds: int
     triples: int
     masks: int
-    """Preprocessed random masks: input masks, truncation masks and comparison masks."""
+    """Preprocessed random values: input, truncation and comparison masks, random bits."""
     opened: int
     """Field elements opened (each costs one element of traffic per peer, or less via a king)."""
     bytes_per_party: int
@@ -91,7 +91,8 @@ def measure(source: str, schema: Schema, rows: int, *, filename: str = "<script>
     king = KING_THRESHOLD if target is None else max(1, KING_THRESHOLD * rows // target)
     stats = run_mpc(source, schema, values, provider_factory=factory, filename=filename,
                     engine_kwargs={"king_threshold": king}).stats
-    masks = stats["input_masks"] + stats["trunc_masks"] + stats["digit_masks"]
+    masks = (stats["input_masks"] + stats["trunc_masks"] + stats["digit_masks"]
+             + stats["random_bits"])
     return Cost(rows, stats["rounds"], stats["triples"], masks, stats["opened"],
                 stats["bytes_sent"])
 
