@@ -207,6 +207,9 @@ reveal(sum(data.a) / 7, "public_divisor")
 reveal(count(data.color == "green"), "greens")
 reveal(chi2(data.color, data.flag), "chi2")
 reveal([variance(data.b, where=data.flag), std(where(data.x, data.a > 0))], "filtered_spread")
+reveal([min(data.b, where=data.flag), max(where(data.x, data.a > 0))], "filtered_extremes")
+reveal(histogram(data.color, where=data.flag), "filtered_colors")
+reveal(max(data.b, where=data.b > 1000), "empty_max")
 """
 
 

@@ -635,6 +635,13 @@ class MpcBackend:
         return self._extreme(a, node, True)
 
     def _extreme(self, a: dict, node: Call, largest: bool) -> Fx:
+        """min/max of a column; of a filtered one, unselected rows first become the range's
+        other end (one selection), so an empty selection gives that end."""
+        x = self.plain_column(a["x"], node, node.func)
+        w = self.selection(x, a.get("where"), node)
+        if w is not None:
+            x = self.where(w, replace(x, mask=None), x.lo if largest else x.hi, node)
+            a = {"x": x}
         return self._order(a, node, order.max if largest else order.min)
 
     def elementwise_extreme(self, items: list[Any], node: Call, largest: bool) -> Any:
@@ -647,13 +654,21 @@ class MpcBackend:
 
     def lib_histogram(self, a: dict, node: Call) -> Fx:
         x = self.plain_column(a["x"], node, "histogram")
-        if self.selection(x, a.get("where"), node) is not None:
-            raise self.err(node, "histogram() of a filtered column is not compiled yet")
+        w = self.selection(x, a.get("where"), node)
         t = node.args[0].type
         if isinstance(t, ValueType) and t.kind.name in ("category", "bool"):
             levels = len(t.kind.levels) if t.kind.name == "category" else 2
-            b = categorical.histogram(self.e, x.secret, levels, 0)
-            return self.bounded(b, (levels,))
+            hot = self.one_hot(x, levels)
+            if w is None:
+                counts = hot.sum(axis=0)
+            else:  # rows weighted by the selection: one fused dot
+                n = _size(x.shape)
+                weights = w.secret.reshape(n, 1).broadcast_to(n, levels)
+                counts = self.e.dot(weights, hot, axis=0)
+            return Fx(self, [counts], 0, 0.0, float(x.shape[0]), 0.0, True, (levels,))
+        if w is not None:
+            raise self.err(node, "histogram() of a filtered numeric column is not compiled yet",
+                           "count the rows of each bin with count(x, where=...)")
         bins = a.get("bins", 10)
         rng = a.get("range", (x.lo, x.hi))
         edges = list(bins) if isinstance(bins, list | tuple) else \

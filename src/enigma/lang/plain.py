@@ -392,7 +392,10 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
             return out
         v, w = _selection(a["x"], where)
         v = v[w]
-        return float(v.min() if name == "min" else v.max()) if v.size else 0.0
+        if v.size:
+            return float(v.min() if name == "min" else v.max())
+        t = node.args[0].type  # no row: the other end of the range, as the engine gives
+        return float((t.hi if name == "min" else t.lo) or 0.0)  # type: ignore[union-attr]
     if name == "histogram":
         v, w = _selection(a["x"], where)
         t = node.args[0].type
