@@ -2,6 +2,8 @@
 
 import click
 
+from enigma.app.jobs import run_command, sign_command
+from enigma.app.network import down_command, status_command, up_command
 from enigma.app.node import node_command
 from enigma.app.owner import dataset_command, share_command
 from enigma.lang.commands import check, schema
@@ -29,6 +31,11 @@ main.add_command(share_command)
 main.add_command(dataset_command)
 main.add_command(prep)
 main.add_command(script)
+main.add_command(sign_command)
+main.add_command(run_command)
+main.add_command(up_command)
+main.add_command(status_command)
+main.add_command(down_command)
 
 if __name__ == "__main__":
     main()

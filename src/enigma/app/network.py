@@ -1,0 +1,291 @@
+"""A whole local network in the background: `enigma up`, `enigma status`, `enigma down`.
+
+`up` starts, in order: the embedded chain (its own process, logs/chain.log), the
+contracts (deployment.json), then N node daemons (`enigma node`, each staking from its
+own dev account and joining the DHT through the first node; logs/node-i.log). It
+writes what it started to <home>/network.json and returns; the processes keep
+running. `status` reads the ledger (nodes and deposits, datasets, jobs) and each
+node's /health. `down` stops the nodes (SIGTERM: they finish requests in progress)
+and then the chain.
+
+Dev account roles: 0 deploys and owns data, 1..N are the nodes, N+1 is an analyst.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from enigma.ledger import Deployment, Ledger
+from enigma.storage.durable import write_atomic
+
+from .localnet import NodeProcess, deploy, spawn_node
+
+STATE_FILE = "network.json"
+
+
+class NetworkError(RuntimeError):
+    """A local network that cannot be started, read or stopped as asked."""
+
+
+@dataclass
+class NetworkState:
+    """What `up` started: enough for `status` and `down` in another process."""
+
+    home: str
+    rpc: str
+    deployment: str
+    chain_pid: int
+    accounts: list[str]
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def owner_account(self) -> str:
+        return self.accounts[0]
+
+    @property
+    def analyst_account(self) -> str:
+        return self.accounts[len(self.nodes) + 1]
+
+    def save(self) -> None:
+        write_atomic(Path(self.home) / STATE_FILE,
+                     [json.dumps(asdict(self), indent=1).encode()])
+
+    @classmethod
+    def load(cls, home: Path) -> NetworkState:
+        path = Path(home) / STATE_FILE
+        try:
+            return cls(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise NetworkError(f"no network is running from {home} (no {STATE_FILE}); "
+                               "start one with `enigma up`") from None
+        except (ValueError, TypeError) as exc:
+            raise NetworkError(f"{path} is damaged ({exc}); stop the processes it lists by "
+                               "hand and delete it") from exc
+
+
+def _spawn_chain(logs: Path, accounts: int, timeout: float = 60.0
+                 ) -> tuple[subprocess.Popen[bytes], str, list[str]]:
+    """The embedded chain in a child process whose output goes to logs/chain.log."""
+    log_path = logs / "chain.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - the child keeps writing to it
+    cmd = [sys.executable, "-m", "enigma.ledger.commands", "serve", "--port", "0",
+           "--accounts", str(accounts)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                               start_new_session=True)
+    log.close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = log_path.read_text().splitlines()
+        if len(lines) >= accounts + 2 and lines[0].startswith("ledger: embedded chain at "):
+            url = lines[0].removeprefix("ledger: embedded chain at ").strip()
+            return process, url, [s.strip() for s in lines[2:accounts + 2]]
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    process.kill()
+    raise NetworkError(f"the embedded chain did not start; see {log_path}")
+
+
+@dataclass
+class LocalNetwork:
+    """A running local network; `start` it, use `state`, `stop` it (or `down` by its home)."""
+
+    state: NetworkState
+    chain: subprocess.Popen[bytes] | None = None
+    nodes: list[NodeProcess] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, home: Path, nodes: int = 5,
+              progress: Any = None) -> LocalNetwork:
+        """Steps of the module docstring; on any failure everything started is stopped."""
+        home = Path(home).resolve()
+        if (home / STATE_FILE).exists():
+            raise NetworkError(f"a network already runs from {home} ({STATE_FILE} exists); "
+                               "`enigma down` first, or choose another --home")
+        if nodes < 2:
+            raise NetworkError(f"a network needs at least 2 nodes for a quorum, not {nodes}")
+        logs = home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        say = progress or (lambda _: None)
+        say("starting the embedded chain")
+        chain, url, accounts = _spawn_chain(logs, nodes + 3)
+        net = cls(NetworkState(str(home), url, str(home / "deployment.json"), chain.pid,
+                               accounts), chain)
+        try:
+            deploy(url, accounts[0], home / "deployment.json")
+            for i in range(nodes):
+                say(f"starting node {i + 1} of {nodes}")
+                boot = ("127.0.0.1", net.nodes[0].dht_port) if net.nodes else None
+                proc = spawn_node(home / f"node-{i}", url, home / "deployment.json",
+                                  accounts[1 + i], boot)
+                net.nodes.append(proc)
+                link = logs / f"node-{i}.log"
+                with contextlib.suppress(FileNotFoundError):
+                    link.unlink()
+                link.symlink_to(home / f"node-{i}" / "node.log")
+                net.state.nodes.append({"pid": proc.process.pid, "home": str(proc.home),
+                                        "address": proc.address, "port": proc.port,
+                                        "dht_port": proc.dht_port,
+                                        "metrics_port": proc.metrics_port})
+            net.state.save()
+        except BaseException:
+            net.stop()
+            raise
+        return net
+
+    @property
+    def bootstrap(self) -> list[tuple[str, int]]:
+        return [("127.0.0.1", int(self.state.nodes[0]["dht_port"]))]
+
+    def stop(self) -> None:
+        """Nodes first (SIGTERM, clean exit), then the chain; forget the state file."""
+        for node in self.nodes:
+            node.terminate()
+        if self.chain is not None:
+            self.chain.terminate()
+            try:
+                self.chain.wait(20)
+            except subprocess.TimeoutExpired:
+                self.chain.kill()
+        with contextlib.suppress(FileNotFoundError):
+            (Path(self.state.home) / STATE_FILE).unlink()
+
+
+def _ours(pid: int) -> bool:
+    """Whether `pid` is still a process of ours running enigma (not a recycled number)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"enigma" in cmdline
+
+
+def down(home: Path, timeout: float = 30.0) -> list[int]:
+    """Stop the network started from `home` by another process; returns the pids stopped."""
+    state = NetworkState.load(home)
+    stopped = []
+    for pids in ([int(n["pid"]) for n in state.nodes], [state.chain_pid]):
+        live = [p for p in pids if _ours(p)]
+        for pid in live:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while any(_alive(p) for p in live) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid in live:
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        stopped += live
+    (Path(home) / STATE_FILE).unlink()
+    return stopped
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def status(home: Path) -> dict[str, Any]:
+    """Nodes (deposit, open jobs, health), datasets and jobs, read from the ledger."""
+    state = NetworkState.load(home)
+    ledger = Ledger.connect(state.rpc, state.owner_account, Deployment.load(
+        Path(state.deployment)))
+    nodes = []
+    for n in state.nodes:
+        info = ledger.node(n["address"])
+        try:
+            url = f"http://127.0.0.1:{n['metrics_port']}/health"
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                healthy = reply.status == 200
+        except OSError:
+            healthy = False
+        nodes.append({"address": info.address, "endpoint": info.endpoint,
+                      "deposit_eth": info.deposit / 1e18, "active": info.active,
+                      "open_jobs": info.open_jobs, "healthy": healthy})
+    datasets, jobs = [], []
+    for name, args in ledger.events():
+        if name == "DatasetPosted":
+            record = ledger.dataset(int(args["dataset_id"]))
+            datasets.append({"id": record.dataset_id, "owner": record.owner,
+                             "holders": len(record.holders), "expires_at": record.expires_at})
+        elif name == "JobPosted":
+            job = ledger.job(int(args["job_id"]))
+            jobs.append({"id": job.job_id, "dataset": job.dataset_id, "status": job.status.name,
+                         "quorum": job.quorum, "commits": job.commits,
+                         "escrow_eth": job.escrow / 1e18, "author": job.author})
+    return {"rpc": state.rpc, "nodes": nodes, "datasets": datasets, "jobs": jobs}
+
+
+HOME_OPTION = click.option("--home", type=click.Path(path_type=Path, file_okay=False),
+                           default=Path(".enigma-net"), show_default=True,
+                           help="Folder of the network: state, node homes, logs/.")
+
+
+@click.command("up")
+@HOME_OPTION
+@click.option("--nodes", default=5, show_default=True, help="Node daemons to start.")
+def up_command(home: Path, nodes: int) -> None:
+    """Start the embedded ledger, N nodes and the DHT in the background."""
+    try:
+        net = LocalNetwork.start(home, nodes, progress=lambda s: click.echo(f"up: {s}",
+                                                                           err=True))
+    except (NetworkError, RuntimeError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    s = net.state
+    click.echo(f"up: ledger {s.rpc}, {len(s.nodes)} nodes, logs in {Path(s.home) / 'logs'}")
+    click.echo(f"up: deployment {s.deployment}; owner account {s.owner_account}, analyst "
+               f"account {s.analyst_account}")
+
+
+@click.command("status")
+@HOME_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status_command(home: Path, as_json: bool) -> None:
+    """Nodes, deposits, datasets and jobs of the local network."""
+    try:
+        report = status(home)
+    except NetworkError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+        return
+    click.echo(f"ledger {report['rpc']}")
+    for n in report["nodes"]:
+        click.echo(f"  node {n['address']} {n['endpoint']} deposit {n['deposit_eth']:g} ETH "
+                   f"active={n['active']} open_jobs={n['open_jobs']} healthy={n['healthy']}")
+    for d in report["datasets"]:
+        click.echo(f"  dataset {d['id']} owner {d['owner']} holders {d['holders']}")
+    for j in report["jobs"]:
+        click.echo(f"  job {j['id']} on dataset {j['dataset']}: {j['status']}, "
+                   f"{j['commits']}/{len(j['quorum'])} commits")
+
+
+@click.command("down")
+@HOME_OPTION
+def down_command(home: Path) -> None:
+    """Stop every node and the ledger started by `enigma up`."""
+    try:
+        pids = down(home)
+    except NetworkError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"down: stopped {len(pids)} processes")
