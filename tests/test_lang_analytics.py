@@ -73,6 +73,13 @@ def _check(name, got, want, bound):
     err = np.abs(got - want)
     bad = ~(err <= bound + 1e-9)  # 1e-9: float64 rounding of the reference itself
     assert not bad.any(), (name, err[bad], np.broadcast_to(bound, err.shape)[bad], np.argwhere(bad))
+    return float(np.max(err)), float(np.max(bound))
+
+
+def _report(errors: dict) -> None:
+    """Largest error and stated bound per result (shown with pytest -s)."""
+    for name, (err, bound) in errors.items():
+        print(f"{name:16s} error {err:.3g}  bound {bound:.3g}")
 
 
 def test_moments_within_their_bounds():
@@ -82,9 +89,8 @@ def test_moments_within_their_bounds():
     want = {"count": cats["ui"].sum(), "sum": x.sum(0), "mean": x.mean(0),
             "mean_age": x[:, 0].mean(), "var": x.var(0), "var1": x.var(0, ddof=1),
             "std": x.std(0), "cov": np.cov(x.T), "corr": np.corrcoef(x.T)}
-    for name, (value, bound) in got.items():
-        _check(name, value, want[name], bound)
-    print({k: float(np.max(b)) for k, (_, b) in got.items()})
+    _report({name: _check(name, value, want[name], bound)
+             for name, (value, bound) in got.items()})
 
 
 QS = [0, 10, 25, 50, 90, 100]
@@ -127,15 +133,15 @@ def test_order_and_categories_within_their_bounds():
         "group_mean": np.array([sel[job == g].mean(0) for g in range(4)]),
         "chi2": stats.chi2_contingency(table, correction=False).statistic,
     }
-    for name, (value, bound) in got.items():
-        _check(name, value, want[name], bound)
-    print({k: float(np.max(b)) for k, (_, b) in got.items()})
+    _report({name: _check(name, value, want[name], bound)
+             for name, (value, bound) in got.items()})
 
 
 INIT = np.array([[25.3, 2.1], [40.7, 5.2], [55.1, 19.7]])  # (age, tenure), off the integer grid
 ITERATIONS = 3
 
 
+LIGHT_RIDGE = 1e-4  # ten times closer to least squares, bounds looser
 TTEST_ROWS = 1100  # beyond 2^10 rows the t-test's root takes another path (sqrt_g)
 
 
@@ -146,12 +152,15 @@ def models_program(e, codes, cats, rr_big, ui_big):
     big = models.ttest(e, _input(e, rr_big), _input(e, ui_big), rs[2])
     fit = regression.linear_regression(e, x[:, [0, 1, 3]], x[:, 2], [rs[0], rs[1], rs[3]],
                                        rs[2])
+    light = regression.linear_regression(e, x[:, [0, 1, 3]], x[:, 2], [rs[0], rs[1], rs[3]],
+                                         rs[2], ridge=LIGHT_RIDGE)
     clusters = models.kmeans(e, x[:, [0, 1]], [rs[0], rs[1]], INIT, ITERATIONS)
     secret_init = _input(e, np.rint(INIT * 2**f))  # the analyst's centroids, kept private
     private = models.kmeans(e, x[:, [0, 1]], [rs[0], rs[1]], secret_init, 1)
     test = models.ttest(e, x[:, 2], ui, rs[2])
     return _open(e, {
         "coef": fit.coef, "intercept": fit.intercept, "r2": fit.r2,
+        "coef_light": light.coef, "intercept_light": light.intercept, "r2_light": light.r2,
         "centroids": clusters.centroids, "sizes": clusters.sizes,
         "centroids_1": private.centroids, "sizes_1": private.sizes,
         "t": test.t, "dof": test.dof, "t_big": big.t, "dof_big": big.dof,
@@ -183,6 +192,8 @@ def test_models_within_their_bounds():
     h = np.array([SCHEMA[c].center(f)[1] for c in ("age", "tenure", "stateur")]) / 2.0**f
     lam = round(regression.DEFAULT_RIDGE * 2**models.G) / 2**models.G
     ridge = Ridge(alpha=lam * len(target)).fit(feats / h, target)
+    lam_light = round(LIGHT_RIDGE * 2**models.G) / 2**models.G
+    light = Ridge(alpha=lam_light * len(target)).fit(feats / h, target)
     centroids, sizes = _lloyd(x[:, [0, 1]], INIT, ITERATIONS)
     centroids_1, sizes_1 = _lloyd(x[:, [0, 1]], np.rint(INIT * 2**f) / 2**f, 1)
     km = KMeans(3, init=INIT, n_init=1, max_iter=ITERATIONS, tol=0, algorithm="lloyd")
@@ -193,12 +204,13 @@ def test_models_within_their_bounds():
     big_rr, big_ui = big_codes[:, 2] / 2.0**f, big_cats["ui"].astype(bool)
     welch_big = stats.ttest_ind(big_rr[big_ui], big_rr[~big_ui], equal_var=False)
     want = {"coef": ridge.coef_ / h, "intercept": ridge.intercept_,
-            "r2": ridge.score(feats / h, target), "centroids": centroids, "sizes": sizes,
+            "r2": ridge.score(feats / h, target), "coef_light": light.coef_ / h,
+            "intercept_light": light.intercept_, "r2_light": light.score(feats / h, target),
+            "centroids": centroids, "sizes": sizes,
             "centroids_1": centroids_1, "sizes_1": sizes_1, "t": welch.statistic,
             "dof": welch.df, "t_big": welch_big.statistic, "dof_big": welch_big.df}
-    for name, (value, bound) in got.items():
-        _check(name, value, want[name], bound)
-    print({k: float(np.max(b)) for k, (_, b) in got.items()})
+    _report({name: _check(name, value, want[name], bound)
+             for name, (value, bound) in got.items()})
 
 
 WIDE = Range(-1e5, 1e5)

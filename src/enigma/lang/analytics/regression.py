@@ -33,6 +33,7 @@ from enigma.mpc.select import join
 from .moments import _pairs, _scatter
 from .precision import (
     DEFAULT_SPREAD,
+    MASK_BITS,
     Bounded,
     PrecisionError,
     Range,
@@ -40,6 +41,7 @@ from .precision import (
     bits_of,
     centered,
     columns,
+    require,
     scale_public,
 )
 from .reciprocals import G, floor_at, inverse, inverse_error
@@ -178,6 +180,14 @@ def _bounds(d: int, lam: float, eps_A: float, eps_b: float, floor_y: float) -> d
                              f"with {G} fractional bits; use a ridge of at least {4 * d * eta:.3g}")
     lmax = math.sqrt(amax / p_low)
     beta = 1 / math.sqrt(lam)
+    # the products of `_solve`, at 2G bits, by their structural bounds: multipliers
+    # l = c r (<= lmax), updates l u (<= amax) and l y (<= sqrt(amax): y_k / sqrt(p_k) is
+    # a component of D^-1/2 L^-1 a, whose norm is sqrt(a . b~) <= 1), the back
+    # substitution's U x (<= d amax B) and (y - U x) r = x (<= B), B = 2 / sqrt(lambda)
+    for quantity, bound in (("a multiplier", lmax), ("an update", amax),
+                            ("a row times the solution", d * amax * 2 * beta),
+                            ("a solution", 2 * beta * (1 + rho))):
+        require("linear_regression", quantity, int(bound * 2 ** (2 * G)) + 1, MASK_BITS)
     da = eps_b + (d - 1) * unit + (1 + (d - 1) * lmax) * (unit + amax * unit / (1 - rho))
     err = (math.sqrt(d) * da + d * eta * beta) / (lam - d * eta)
     if err > beta:
