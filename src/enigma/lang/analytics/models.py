@@ -21,11 +21,12 @@ from enigma.mpc import functions
 from enigma.mpc.engine import Engine
 from enigma.mpc.fixed import FRAC, trunc_many
 from enigma.mpc.secret import Secret
-from enigma.mpc.select import argmin, join, lt
+from enigma.mpc.select import argmin, clip, join, lt
 
 from .precision import (
     DEFAULT_SPREAD,
     MASK_BITS,
+    VALUE_BITS,
     Bounded,
     Range,
     as_range,
@@ -60,7 +61,8 @@ def kmeans(e: Engine, x: Secret, ranges: Sequence[Range], init: np.ndarray | Sec
            iterations: int, f: int = FRAC) -> Clusters:
     """Lloyd's algorithm with public k, a public number of iterations and given centroids.
 
-    `init` is (k, d): public reals, or a Secret of fixed-point encodings. One iteration:
+    `init` is (k, d): public reals within the ranges, or a Secret of fixed-point
+    encodings (clipped into the ranges, one comparison). One iteration:
     1. D_jr = sum_c (x_rc - mu_jc)^2 for every centroid j and row r: one fused
        dot over (k, n, d) (one round), exact integers at 2f bits.
     2. H = one-hot of argmin_j D_jr (tournament over k: ceil(log2 k) levels and
@@ -80,15 +82,27 @@ def kmeans(e: Engine, x: Secret, ranges: Sequence[Range], init: np.ndarray | Sec
     xc, mids, widths = centered(e, x, rs, f)
     mid_pub = e.field.from_ints(mids)
     if isinstance(init, Secret):
+        if len(init.shape) != 2 or init.shape[1] != d:
+            raise ValueError(f"kmeans: initial centroids must be (k, {d}), got {init.shape}")
         k = init.shape[0]
         mu = init - np.ascontiguousarray(np.broadcast_to(mid_pub, (k, d, 2)))
+        # clip into the ranges (one comparison per column): the distance bound below
+        # relies on it; any 64-bit encoding compares correctly on 66 bits
+        mu = join([clip(e, mu[:, c], -widths[c], widths[c], VALUE_BITS + 3).reshape(k, 1)
+                   for c in range(d)], axis=1)
     else:
         init = np.asarray(init, dtype=np.float64)
+        if init.ndim != 2 or init.shape[1] != d:
+            raise ValueError(f"kmeans: initial centroids must be (k, {d}), got {init.shape}")
+        outside = [(j, c) for j in range(init.shape[0]) for c in range(d)
+                   if not rs[c].lo <= init[j, c] <= rs[c].hi]
+        if outside:
+            j, c = outside[0]
+            raise ValueError(f"kmeans: initial centroid {j} has {init[j, c]} in column {c}, "
+                             f"outside its range [{rs[c].lo}, {rs[c].hi}]")
         k = init.shape[0]
         codes = np.rint(init * 2**f).astype(np.int64) - np.array(mids)
         mu = e.constant(e.field.from_int64(codes))
-    if mu.shape != (k, d):
-        raise ValueError(f"kmeans: initial centroids must be (k, {d}), got {mu.shape}")
     w = max(widths)
     # distances: centroids stay within the ranges, so |x' - mu| <= 2w
     dist_bound = d * (2 * w) ** 2
