@@ -23,7 +23,7 @@ from enigma.app.cli import main
 from enigma.app.localnet import deploy, spawn_node
 from enigma.app.node import drop_unsealed, store_name
 from enigma.app.owner import Owner
-from enigma.app.service import Connection, ServiceError
+from enigma.app.service import Connection, ServiceError, decode, encode
 from enigma.app.upload import UploadError
 from enigma.lang.schema import Schema
 from enigma.ledger import Ledger, start_devchain
@@ -71,6 +71,24 @@ def test_abandoned_unsealed_uploads_are_dropped_and_sealed_data_kept(tmp_path):
                 os.utime(path, (old, old))
         assert drop_unsealed(store, older_than=3600) == ["abandoned"]
         assert store.datasets() == ["in-progress", "sealed"]
+
+
+def test_messages_carry_only_plain_arrays_that_match_their_headers():
+    arrays = [np.arange(12, dtype=np.uint64).reshape(6, 2), np.array([1.5, -2.0])]
+    frames = [memoryview(bytes(f)) if isinstance(f, bytes) else memoryview(f.tobytes())
+              for f in encode({"op": "put", "chunk": 3}, arrays)]
+    header, back = decode(frames, "test")
+    assert header == {"op": "put", "chunk": 3}
+    assert all((a == b).all() and a.dtype == b.dtype for a, b in zip(arrays, back, strict=True))
+    with pytest.raises(ServiceError, match="should be \\[6, 2\\] of <u8, got 88 bytes"):
+        decode([frames[0], frames[1][:88], frames[2]], "test")
+    with pytest.raises(ServiceError, match="announced 2 arrays and sent 1"):
+        decode(frames[:2], "test")
+    pickled = json.dumps({"op": "x", "arrays": [{"dtype": "|O", "shape": [1]}]}).encode()
+    with pytest.raises(ServiceError, match="only plain numeric arrays"):
+        decode([memoryview(pickled), memoryview(b"12345678")], "test")
+    with pytest.raises(ServiceError, match="malformed message header"):
+        decode([memoryview(b"not json")], "test")
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +147,15 @@ def test_upload_collect_and_what_the_network_records(net, tmp_path):
     metrics = urllib.request.urlopen(
         f"http://127.0.0.1:{nodes[0].metrics_port}/metrics").read().decode()
     assert 'enigma_node_requests_total{op="put",outcome="ok"} 3.0' in metrics
+    # another key (a stranger, or another owner) reaches only its own namespace
+    stranger = Identity.generate()
+    with Connection.open("127.0.0.1", nodes[0].port, stranger, nodes[0].node_id) as conn:
+        assert conn.request("have", dataset="people", gen=0)[0]["chunks"] == {}
+        with pytest.raises(ServiceError, match="not sealed"):
+            conn.request("get", dataset="people", gen=0, chunk=0)
+    # and a client that talks to the wrong key is refused in the handshake
+    with pytest.raises(ServiceError, match="handshake"):
+        Connection.open("127.0.0.1", nodes[0].port, owner.identity, nodes[1].node_id)
     received = next(line for line in metrics.splitlines()
                     if line.startswith("enigma_node_share_bytes_received_total"))
     assert float(received.split()[1]) == ROWS * 3 * 16  # 3 columns of 16-byte elements
@@ -313,6 +340,7 @@ def test_a_killed_holder_is_replaced_by_resharing(net, tmp_path):
     owner, nodes = net["owner"], net["nodes"]
     table = _write(tmp_path / "people.csv", seed=1)
     nodes[2].kill()
+    _check(owner.collect("people"), table)  # t + 1 = 2 of 3 holders suffice
     state = owner.recover("people", [nodes[2].address], [nodes[3].address])
     assert [h.address for h in state.holders] == [nodes[0].address, nodes[1].address,
                                                   nodes[3].address]
