@@ -210,6 +210,7 @@ reveal([variance(data.b, where=data.flag), std(where(data.x, data.a > 0))], "fil
 reveal([min(data.b, where=data.flag), max(where(data.x, data.a > 0))], "filtered_extremes")
 reveal(histogram(data.color, where=data.flag), "filtered_colors")
 reveal(max(data.b, where=data.b > 1000), "empty_max")
+reveal([sum(data.a // 4), sum(data.a % 8), sum(data.b // 1)], "floor_division")
 """
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from enigma.mpc import client, functions
-from enigma.mpc.comparison import eqz, ltz, one_hot
+from enigma.mpc.comparison import eqz, ltz, mod2m, one_hot
 from enigma.mpc.engine import Engine
 from enigma.mpc.fixed import encode, trunc_many
 from enigma.mpc.secret import Secret, concat
@@ -287,9 +287,36 @@ class MpcBackend:
             return self.div(a, b, node)
         if op == "**":
             return self.power(a, int(b), node)
-        raise self.err(node, f"{op} on private values is not compiled",
-                       "floor division and remainder of private values need a bit "
-                       "decomposition the compiler does not emit yet; use / (fixed-point)")
+        return self.floor_division(op, a, b, node)
+
+    def floor_division(self, op: str, a: Fx, b: Any, node: Expr) -> Fx:
+        """a // d and a % d (Python's: floor, remainder >= 0) for a public power of two d.
+
+        1. B = the smallest multiple of d with a + B >= 0 (public, from a's range).
+        2. r = (a + B) mod 2^m = a mod d, exactly (`comparison.mod2m`: one masked
+           opening and a digit tree).
+        3. a // d = (a - r) / 2^m, an exact division in the field (local).
+        """
+        d = np.asarray(b)
+        if isinstance(b, Fx) or d.shape != () or not a.integer or a.f:
+            raise self.err(node, f"{op} of private values takes a private integer and a "
+                                 "public integer divisor")
+        d = int(d)
+        if d <= 0 or d & (d - 1):
+            raise self.err(node, f"{op} of a private value by {d} is not compiled",
+                           "the engine divides private integers exactly by powers of two only; "
+                           "use / (fixed point) for other divisors")
+        if d == 1:
+            return a if op == "//" else self.mul_public(a, np.zeros(()), node)
+        m = d.bit_length() - 1
+        offset = -(-max(0, -math.floor(a.lo)) // d) * d
+        bits = int(a.hi + offset).bit_length() + 1
+        r = mod2m(self.e, a.secret, m, offset=offset, bits=bits).reshape(*a.shape)
+        if op == "%":
+            return Fx(self, [r], 0, 0.0, float(d - 1), 0.0, True, a.shape, a.mask)
+        inv = self.F.inverse(self.F.const(d).reshape(1, 2))[0]
+        return Fx(self, [(a.secret - r) * inv], 0, float(math.floor(a.lo / d)),
+                  float(math.floor(a.hi / d)), 0.0, True, a.shape, a.mask)
 
     def negate(self, a: Any, node: Node) -> Any:
         if not isinstance(a, Fx):
