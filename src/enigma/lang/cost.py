@@ -67,11 +67,14 @@ class Estimate:
 
     cost: Cost
     measured: tuple[Cost, Cost]
+    dealer: bool = True
+    """Whether the measuring runs used the insecure test dealer (on synthetic data only)."""
 
     def __str__(self) -> str:
         a, b = self.measured
+        how = "with the INSECURE test dealer " if self.dealer else ""
         return (f"estimated at {self.cost.rows:,} rows: {self.cost}\n"
-                f"  (measured on synthetic data in 3 processes at {a.rows} rows: {a};\n"
+                f"  (measured on synthetic data {how}in 3 processes at {a.rows} rows: {a};\n"
                 f"   at {b.rows} rows: {b}; volume extrapolated linearly, rounds as "
                 f"a + b log2 rows)")
 
@@ -123,7 +126,7 @@ def estimate(source: str, schema: Schema, rows: int | None = None, *,
         raise ValueError(f"schema {schema.name!r} gives no row count; pass rows=")
     a, b = (measure(source, schema, n, filename=filename, provider_factory=provider_factory,
                     target=target) for n in sizes)
-    return Estimate(extrapolate(a, b, target), (a, b))
+    return Estimate(extrapolate(a, b, target), (a, b), dealer=provider_factory is None)
 
 
 def size_text(n: float) -> str:
