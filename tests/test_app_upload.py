@@ -4,6 +4,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -94,6 +95,18 @@ def test_csv_parquet_and_arrow_give_the_same_encoding(tmp_path):
             for name in SCHEMA.names:
                 assert (a.columns[name] == b.columns[name]).all()
     _assert_equal(_roundtrip(runs[0], t=2, n=5), table)
+
+
+def test_a_pandas_dataframe_is_shared_like_its_csv(tmp_path):
+    table = _table(1200, seed=5)
+    frame = pd.DataFrame(table)
+    frame["smoker"] = frame["smoker"] == "yes"          # real booleans
+    frame["region"] = frame["region"].astype("category")  # a pandas categorical
+    from_frame = list(read_chunks(frame, SCHEMA, F, 500))
+    from_csv = list(read_chunks(_write_csv(tmp_path / "f.csv", table), SCHEMA, F, 500))
+    for a, b in zip(from_frame, from_csv, strict=True):
+        for name in SCHEMA.names:
+            assert (a.columns[name] == b.columns[name]).all(), name
 
 
 @pytest.mark.parametrize("override, row, column, text", [

@@ -213,6 +213,8 @@ def _to_integers(col: Column, array: pa.Array, where: str, first_row: int) -> np
     if col.kind == "category":
         return _words_to_codes(col, array, {v: k for k, v in enumerate(col.levels)},
                                f"not one of the levels {list(col.levels)}", where, first_row)
+    if col.kind == "bool" and pa.types.is_boolean(array.type):  # a DataFrame's own booleans
+        return array.to_numpy(zero_copy_only=False).astype(np.int64)
     if col.kind == "bool":
         return _words_to_codes(col, array, {col.false_text: 0, col.true_text: 1},
                                f"neither {col.true_text!r} nor {col.false_text!r}", where,
