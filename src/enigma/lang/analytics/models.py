@@ -218,7 +218,7 @@ def ttest(e: Engine, x: Secret, group: Secret, col: Range, min_std: float | None
     inv_den, den_rho = inverse(e, den, bounds["den_low"], 1.0)
     dof_out, dof_units = scale_public(e, inv_den, int(2**G / bounds["den_low"]) + 1, 1 << f, 1,
                                       G, "ttest", "dof")
-    dof_err = bounds["dof_err"] + den_rho.err / bounds["den_low"] + dof_units * 2.0**-f
+    dof_err = bounds["dof_err"] + den_rho / bounds["den_low"] + dof_units * 2.0**-f
     return TTest(Bounded(t_out.reshape(), bounds["t_err"] + t_units * 2.0**-f,
                          as_range(bounds["t_top"]), f),
                  Bounded(dof_out.reshape(), dof_err, Range(1, 2 * (n + 1)), f))

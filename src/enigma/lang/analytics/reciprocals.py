@@ -18,7 +18,7 @@ from enigma.mpc.fixed import trunc_many
 from enigma.mpc.secret import Secret
 from enigma.mpc.select import lt
 
-from .precision import MASK_BITS, Approx, PrecisionError, bits_of, require
+from .precision import MASK_BITS, PrecisionError, bits_of, require
 
 G = 36
 """Fractional bits of the standardised quantities of a regression (all of magnitude <= 2)."""
@@ -49,13 +49,13 @@ def _first_error(top: float) -> float:
     return 2.0 ** -(g - 3) + 2 * 2.0**-RECIPROCAL_FIRST * top
 
 
-def inverse(e: Engine, p: Secret, floor: float, top: float) -> tuple[Secret, Approx]:
+def inverse(e: Engine, p: Secret, floor: float, top: float) -> tuple[Secret, float]:
     """1 / p with G fractional bits for G-bit p in [floor, top] (floored before).
 
     1. r_0 = reciprocal(p) with 26 bits (`functions.reciprocal`), lifted to G bits.
     2. One Newton step, written r = r_0 + r_0 (1 - p r_0) so that the second product
        is small (1 - p r_0 is about 2^-20): two products and truncations.
-    Returns r and Approx(1/floor, relative error of r against 1/p).
+    Returns r and its relative error against 1/p (`inverse_error(top)`).
     """
     r0 = functions.reciprocal(e, p, G, bits=bits_of(int(top * 2**G) + 1),
                               out_frac=RECIPROCAL_FIRST)
@@ -67,7 +67,7 @@ def inverse(e: Engine, p: Secret, floor: float, top: float) -> tuple[Secret, App
     (pr,) = trunc_many(e, [e.mul(p, r0)], [G])
     (step,) = trunc_many(e, [e.mul(r0, (-pr) + (1 << G))], [G])
     rho = inverse_error(top)
-    return r0 + step, Approx(1 / floor, rho)
+    return r0 + step, rho
 
 
 SQRT_RESULT_BITS = 43
