@@ -2,6 +2,7 @@
 
 import click
 
+from enigma.app.demo import demo
 from enigma.app.jobs import run_command, sign_command
 from enigma.app.network import down_command, status_command, up_command
 from enigma.app.node import node_command
@@ -36,6 +37,7 @@ main.add_command(run_command)
 main.add_command(up_command)
 main.add_command(status_command)
 main.add_command(down_command)
+main.add_command(demo)
 
 if __name__ == "__main__":
     main()
