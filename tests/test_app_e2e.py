@@ -117,3 +117,17 @@ def test_the_commitment_binds_every_share_and_the_job():
     y = x.copy()
     y[3, 1] ^= np.uint64(1)
     assert c != result_commitment(7, y, z)
+
+
+def test_the_notebook_api_runs_a_script_file_and_lists_the_jobs(net, tmp_path):
+    from enigma.app.api import Network, values
+
+    owner, table = net["owner"], net["table"]
+    api = Network(owner, net["chain"].url, net["root"] / "deployment.json")
+    script = tmp_path / "tenure.py"
+    script.write_text("reveal(sum(data.tenure), 'total_tenure')\n")
+    out = api.run(script, "people", analyst=net["analyst"], insecure_dealer=True)
+    assert values(out)["total_tenure"] == table.column("tenure").to_numpy().sum()
+    listed = api.jobs()
+    assert out.job_id in [j.job_id for j in listed]
+    assert next(j for j in listed if j.job_id == out.job_id).status is JobStatus.ACCEPTED

@@ -1,0 +1,120 @@
+"""The Python API for notebooks: connect, share a table, run a signed script, list jobs.
+
+    import enigma.app.api as enigma
+    net = enigma.connect_local(".enigma-net")          # a network from `enigma up`
+    net.share(df, "examples/benefits.yaml", "benefits", t=2, n=5)
+    job = net.run("examples/clusters.py", "benefits", analyst=net.analyst())
+    enigma.values(job)["centers"], job.results["centers"].error, job.payout
+    net.jobs()                                         # what the ledger says
+
+One object holds the owner's identity, ledger account and DHT node, because a notebook
+user is the data owner: only the owner may start jobs on its datasets and read their
+results. `run` takes the analyst's signature (from `enigma sign`, or `sign(source)` on
+an analyst's `Ledger` in the same notebook).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from enigma.lang.schema import Schema
+from enigma.ledger import Deployment, JobInfo, Ledger
+
+from .jobs import JobResult, run_job, sign_script
+from .network import NetworkState
+from .owner import Owner, UploadResult
+
+
+@dataclass
+class Network:
+    """A connection to an Enigma network as a data owner."""
+
+    owner: Owner
+    rpc: str
+    deployment: Path
+    state: NetworkState | None = None
+
+    def share(self, table: Any, schema: Schema | str | Path, name: str, *, t: int = 1,
+              n: int | None = None, chunk_rows: int = 1 << 16) -> UploadResult:
+        """Share a DataFrame, pyarrow Table, dict of arrays, CSV or Parquet path t-of-n.
+
+        `n` defaults to every active node, so that any quorum the ledger draws holds shares.
+        """
+        if not isinstance(schema, Schema):
+            schema = Schema.load(schema)
+        holders = len(self.owner.ledger.active_nodes()) if n is None else n
+        return self.owner.share(table, schema, name, t=t, n=holders, chunk_rows=chunk_rows)
+
+    def analyst(self, account: str | None = None) -> Ledger:
+        """An analyst's ledger account (default: the local network's analyst account)."""
+        if account is None:
+            if self.state is None:
+                raise ValueError("give the analyst's account: this network was not started "
+                                 "by `enigma up`, so it has no default analyst")
+            account = self.state.analyst_account
+        return Ledger.connect(self.rpc, account, Deployment.load(self.deployment))
+
+    def run(self, script: str | Path, dataset: str, *, analyst: Ledger | None = None,
+            author: str | None = None, signature: bytes | None = None, quorum: int = 3,
+            reward: int = 0, insecure_dealer: bool = False) -> JobResult:
+        """Run a script (a path or its source) as a job and wait for the checked result.
+
+        Sign with `analyst` (a Ledger of the author), or pass `author` and `signature`.
+        `insecure_dealer` preprocesses with the test dealer (tests and benchmarks only).
+        """
+        path = Path(script) if isinstance(script, Path) or str(script).endswith(".py") else None
+        source = path.read_text() if path is not None else str(script)
+        if analyst is not None:
+            author, signature = sign_script(analyst, source)
+        if author is None or signature is None:
+            raise ValueError("give analyst=, or author= and signature= (from `enigma sign`)")
+        return run_job(self.owner, dataset, source, author=author, signature=signature,
+                       quorum_size=quorum, reward=reward,
+                       filename=path.name if path else "<script>",
+                       dealer_seed=os.urandom(32) if insecure_dealer else None)
+
+    def jobs(self) -> list[JobInfo]:
+        """Every job on the ledger, oldest first, with its status and quorum."""
+        ledger = self.owner.ledger
+        return [ledger.job(int(args["job_id"])) for name, args in ledger.events()
+                if name == "JobPosted"]
+
+    def close(self) -> None:
+        self.owner.close()
+
+    def __enter__(self) -> Network:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(rpc: str, deployment: str | Path, account: str | bytes,
+            home: str | Path = "~/.enigma-owner",
+            bootstrap: Sequence[tuple[str, int]] = ()) -> Network:
+    """Connect as the owner whose key lives in `home` (made on first use)."""
+    home = Path(home).expanduser()
+    owner = Owner.open(home, rpc, Path(deployment), account, bootstrap)
+    return Network(owner, rpc, Path(deployment))
+
+
+def connect_local(net_home: str | Path = ".enigma-net", home: str | Path | None = None
+                  ) -> Network:
+    """Connect to the network `enigma up` started from `net_home`, as its owner account."""
+    state = NetworkState.load(Path(net_home))
+    boot = [("127.0.0.1", int(state.nodes[0]["dht_port"]))] if state.nodes else []
+    owner_home = Path(home) if home is not None else Path(state.home) / "owner"
+    owner = Owner.open(owner_home, state.rpc, Path(state.deployment), state.owner_account,
+                       boot)
+    return Network(owner, state.rpc, Path(state.deployment), state)
+
+
+def values(result: JobResult) -> dict[str, np.ndarray]:
+    """The result values alone, by reveal name (errors stay on `result.results`)."""
+    return {name: r.value for name, r in result.results.items()}
