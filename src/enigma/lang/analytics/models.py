@@ -239,8 +239,8 @@ def _ttest_bounds(n: int, s_err: float, q_err: float, floor_v: float) -> dict[st
 
     Standardised, |S~| <= c, |Q~| <= c, |mean| <= 1, v in [floor_v, c / (c - 1)], and
     d(c) = 2^(1-F) + 2^-37 / c bounds the error of a reciprocal of c with F = 44 bits.
-    Absolute errors, u = 2^-G: mean c d(c) + s_err (1/c + d) + 2^-F; S~ mean
-    c e_mean + s_err (1 + e_mean) + u; v c d(c-1) + (q_err + e_sm)(1/(c-1) + d) + 2^-F;
+    Absolute errors, u = 2^-G: mean c d(c) + s_err (1/c + d) + u; S~ mean
+    c e_mean + s_err (1 + e_mean) + u; v c d(c-1) + (q_err + e_sm)(1/(c-1) + d) + u;
     U = B v / c: B (2 d(c) + e_v (1/c + d)) + u. Then relative errors: U >= B floor_v / c,
     se'^2 = U_1 + U_0 >= 4 B floor_v / (n + 2); se' from `sqrt_g`; 1/se' from `inverse`;
     t = 2^(b/2) diff / se'; a_g = U_g / se'^2 in [0, 1]; den = sum a_g^2 / (c_g - 1) >=
@@ -254,28 +254,29 @@ def _ttest_bounds(n: int, s_err: float, q_err: float, floor_v: float) -> dict[st
     def d(k: np.ndarray) -> np.ndarray:
         return 2 * F + 2.0 ** -(g - 3) / k
 
-    e_mean = c * d(c) + s_err * (1 / c + d(c)) + F
+    e_mean = c * d(c) + s_err * (1 / c + d(c)) + unit
     e_sm = c * e_mean + s_err * (1 + e_mean) + unit
-    e_var = c * d(c - 1) + (q_err + e_sm) * (1 / (c - 1) + d(c - 1)) + F
+    e_var = c * d(c - 1) + (q_err + e_sm) * (1 / (c - 1) + d(c - 1)) + unit
     B = 2.0 ** _boost(n)
     e_U = B * (2 * d(c) + e_var * (1 / c + d(c))) + unit
     rel_U = float(np.max(e_U / (B * floor_v / c)))
     se2_low = 4 * B * floor_v / (n + 2)
     rel_se2 = rel_U
     se_low = float(np.sqrt(se2_low * (1 - rel_se2))) - sqrt_g_error(2 * B)
-    rel_se = rel_se2 / 2 + sqrt_g_error(2 * B) / se_low
+    # |sqrt(1 + x) - 1| <= |x| / (1 + sqrt(1 - |x|)), plus the root's own error
+    rel_se = rel_se2 / (1 + np.sqrt(1 - rel_se2)) + sqrt_g_error(2 * B) / se_low
     rho = inverse_error(float(np.sqrt(2 * B)))
-    rel_inv = rel_se + rho + rel_se * rho
+    rel_inv = (1 + rel_se / (1 - rel_se)) * (1 + rho) - 1  # 1 / (se (1 + x)), then r
     diff_err = 2 * float(np.max(e_mean))
     root_b = float(np.sqrt(B))
     t_top = root_b * 2 / se_low
-    t_err = root_b * (diff_err / se_low + 2 / se_low * rel_inv) + unit
+    t_err = root_b * (diff_err * (1 + rho) / se_low + 2 / se_low * rel_inv) + unit
     # dof
     inv_top = 1 / se_low
-    rel_a = rel_U + 2 * rel_inv + rel_inv**2
+    rel_a = (1 + rel_U) * (1 + rel_inv) ** 2 - 1
     abs_a = unit * inv_top * (1 + rel_inv) + unit
-    rel_den = 2 * rel_a + rel_a**2 + float(np.max(d(c - 1) * (c - 1)))
-    abs_den = 2 * (2 * abs_a + abs_a**2 + unit + F)
+    rel_den = (1 + rel_a) ** 2 * (1 + float(np.max(d(c - 1) * (c - 1)))) - 1
+    abs_den = 2 * (2 * abs_a + abs_a**2 + 2 * unit)
     den_low = 1 / (2 * (n + 1))
     if rel_den >= 0.5 or abs_den >= den_low / 2:
         raise ValueError(f"ttest: the variance floor {floor_v:.3g} (standardised) is too small "
