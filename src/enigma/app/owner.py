@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import queue
 import sys
@@ -544,6 +545,8 @@ def _open_owner(home: Path, rpc: str, deployment: Path, account: str | None,
                 key_env: str | None, bootstrap: tuple[str, ...]) -> Owner:
     if (account is None) == (key_env is None):
         raise click.UsageError("give exactly one of --account ADDRESS or --key-env VARIABLE")
+    for noisy in ("kademlia", "rpcudp"):  # per-request DHT chatter is not for a terminal
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     payer: str | bytes = account or bytes.fromhex(
         os.environ.get(key_env or "", "").removeprefix("0x"))
     peers = []
@@ -629,8 +632,12 @@ def dataset_group() -> click.Group:
         with _open_owner(**owner_args) as owner:
             try:
                 values = owner.collect(name)
+                schema = Schema.from_dict(owner.state(name).schema)
             except (UploadError, ServiceError, shamir.ShamirError) as exc:
                 raise click.ClickException(str(exc)) from exc
+        for col in schema.columns:  # booleans in the file's own words, so the schema reads it
+            if col.kind == "bool":
+                values[col.name] = np.where(values[col.name], col.true_text, col.false_text)
         pacsv.write_csv(pa.table({k: np.asarray(v) for k, v in values.items()}), out)
         click.echo(f"dataset: {name} written to {out}")
 
