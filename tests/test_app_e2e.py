@@ -131,3 +131,61 @@ def test_the_notebook_api_runs_a_script_file_and_lists_the_jobs(net, tmp_path):
     listed = api.jobs()
     assert out.job_id in [j.job_id for j in listed]
     assert next(j for j in listed if j.job_id == out.job_id).status is JobStatus.ACCEPTED
+
+
+REDUCE_SOURCE = ("reveal(mean(data.age), 'mean_age')\n"
+                 "reveal(variance(data.age), 'var_age')\n"
+                 "reveal(count(data.age, where=data.ui), 'claimed')\n"
+                 "reveal(mean(data.rr, where=data.ui), 'rr_of_claimants')\n"
+                 "reveal(std(data.tenure) * 2, 'two_sd_tenure')\n"
+                 "reveal(histogram(data.sex), 'by_sex')\n")
+
+
+@pytest.fixture(scope="module")
+def chunked(net):
+    """The same rows shared again in chunks of 64 rows (4 chunks), for split jobs."""
+    owner = net["owner"]
+    body = Schema.load(ROOT / "examples" / "benefits.yaml").to_dict()
+    body.pop("rows", None)
+    owner.share(net["root"] / "people.csv", Schema.from_dict(body), "chunked", t=1, n=3,
+                chunk_rows=64)
+    return "chunked"
+
+
+def test_network_reduction_chunk_quorums_and_a_reducing_quorum_give_the_plain_result(
+        net, chunked):
+    owner, analyst, table = net["owner"], net["analyst"], net["table"]
+    author, sig = sign_script(analyst, REDUCE_SOURCE)
+    out = run_job(owner, chunked, REDUCE_SOURCE, author=author, signature=sig,
+                  dealer_seed=os.urandom(32), chunk_quorums=2)
+    assert len(out.sub_jobs) == 2 and out.reduction.startswith("2 chunk quorums")
+    age = table.column("age").to_numpy().astype(float)
+    tenure = table.column("tenure").to_numpy().astype(float)
+    ui = table.column("ui").to_numpy(zero_copy_only=False) == "yes"
+    rr = table.column("rr").to_numpy()
+    sex = table.column("sex").to_numpy(zero_copy_only=False)
+    r = out.results
+    assert abs(r["mean_age"].value - age.mean()) <= r["mean_age"].error
+    assert abs(r["var_age"].value - age.var()) <= r["var_age"].error
+    assert r["claimed"].value == ui.sum()
+    assert abs(r["rr_of_claimants"].value - rr[ui].mean()) <= (
+        r["rr_of_claimants"].error + 2.0**-16)
+    assert abs(r["two_sd_tenure"].value - 2 * tenure.std()) <= r["two_sd_tenure"].error
+    levels = Schema.load(ROOT / "examples" / "benefits.yaml").column("sex").levels
+    assert r["by_sex"].value.tolist() == [float((sex == lv).sum()) for lv in levels]
+    for job_id in [out.job_id, *out.sub_jobs]:
+        assert owner.ledger.job(job_id).status is JobStatus.ACCEPTED
+    for sub in out.sub_jobs:
+        for address in owner.ledger.job(sub).quorum:
+            assert int.from_bytes(owner.ledger.commit_of(sub, address).pointer, "big") == \
+                out.job_id
+
+
+def test_a_script_that_does_not_split_runs_on_one_quorum(net, chunked):
+    owner, analyst, table = net["owner"], net["analyst"], net["table"]
+    source = "reveal(mean(data.age - mean(data.age)), 'centred')\n"
+    author, sig = sign_script(analyst, source)
+    out = run_job(owner, chunked, source, author=author, signature=sig,
+                  dealer_seed=os.urandom(32), chunk_quorums=2)
+    assert out.sub_jobs == [] and "meets an aggregate" in out.reduction
+    assert abs(out.results["centred"].value) <= out.results["centred"].error + 1e-3

@@ -39,19 +39,26 @@ from enigma.field import Field
 from enigma.lang.checker import check
 from enigma.lang.errors import ScriptError
 from enigma.lang.interpreter import Revealed, run
-from enigma.lang.mpc_backend import MpcBackend
+from enigma.lang.mpc_backend import Fx, MpcBackend
 from enigma.lang.plain import column_range, referenced_columns
+from enigma.lang.reduction import (
+    CHECK_NAME,
+    NotSplittable,
+    SplitBackend,
+    plan,
+    statistics_size,
+)
 from enigma.lang.schema import Schema
 from enigma.ledger import Deployment, JobInfo, Ledger, recover_signer, script_hash
 from enigma.mpc import client
 from enigma.mpc.engine import Engine
-from enigma.mpc.secret import Secret
+from enigma.mpc.secret import Secret, concat
 from enigma.net.identity import PeerInfo
 from enigma.net.local import free_ports
 from enigma.net.mesh import Mesh
 from enigma.prep.commands import HEProviderFactory
 from enigma.prep.dealer import DealerFactory
-from enigma.sharing import AuthShare, shamir
+from enigma.sharing import AuthShare, additive, shamir
 from enigma.storage.records import record_key
 
 from .service import Connection, ServiceError
@@ -93,6 +100,25 @@ def session_for(job_id: int, deployment: Deployment) -> bytes:
 
 
 @dataclass
+class _Partial:
+    """One chunk-quorum member's additive parts of (P, kP) for this reducing member."""
+
+    layout: list[dict[str, Any]]
+    rows: int
+    p: np.ndarray
+    z: np.ndarray
+
+
+def partial_commitment(job_id: int, parent: int, parts: Sequence[np.ndarray]) -> bytes:
+    """What a chunk-quorum member commits on its sub-job: SHA-256 over every part it sent."""
+    h = hashlib.sha256(b"enigma.job.partial.v1" + job_id.to_bytes(8, "big")
+                       + parent.to_bytes(8, "big"))
+    for a in parts:
+        h.update(np.ascontiguousarray(a, dtype="<u8").tobytes())
+    return h.digest()
+
+
+@dataclass
 class _Opened:
     job: JobInfo
     store_name: str
@@ -106,6 +132,8 @@ class NodeJobs:
         self.node = node
         self._opened: dict[tuple[bytes, int], _Opened] = {}
         self._lock = threading.Lock()
+        self._partials: dict[int, dict[tuple[int, str], _Partial]] = {}
+        self._arrived = threading.Condition(self._lock)
 
     def _ledger(self, fn: Callable[[Ledger], Any]) -> Any:
         assert self.node.ledger is not None
@@ -140,7 +168,7 @@ class NodeJobs:
                                          f"which is not dataset {header['dataset']!r} of this "
                                          "client; only a dataset's owner may start its jobs")
         name = store_name(header["dataset"], client_key, int(header["gen"]))
-        if self.node.store.manifest(name) is None:
+        if header.get("role") != "reduce" and self.node.store.manifest(name) is None:
             raise ServiceError("missing", f"this node holds no sealed generation "
                                           f"{header['gen']} of {header['dataset']!r}")
         port = free_ports(1, self.node.config.host)[0]
@@ -189,41 +217,184 @@ class NodeJobs:
             raise ServiceError("bad-request", f"the peers list gives this node port "
                                               f"{peers[me].port}, job-open reserved {opened.port}")
         assert self.node.identity is not None and self.node.ledger is not None
-        shares, point, rows = self._shares(opened.store_name, referenced_columns(script), schema)
+        role = str(header.get("role", "single"))
+        filename = str(header.get("filename", "<script>"))
+        timeout = float(header.get("timeout", 120.0))
+        if role == "reduce":
+            parts, layout, total_rows = self._await_partials(job_id, job, header, timeout)
+        else:
+            chunks = header.get("chunks")
+            shares, point, rows = self._shares(opened.store_name, referenced_columns(script),
+                                               schema, None if chunks is None else
+                                               [int(c) for c in chunks])
         dealer = header.get("dealer_seed")
         if dealer:
             log.warning("job %d runs on the INSECURE test dealer (tests and benchmarks only)",
                         job_id)
         started = time.perf_counter()
         with Mesh(me, self.node.identity, peers, session_for(job_id, self.node.ledger.deployment),
-                  timeout=float(header.get("timeout", 120.0))) as mesh:
+                  timeout=timeout) as mesh:
             if dealer:
                 provider = DealerFactory(bytes.fromhex(dealer), insecure=True)(
                     self.node.field, me, len(peers))
             else:
                 provider = HEProviderFactory()(self.node.field, me, len(peers), channel=mesh)
             engine = Engine(mesh, provider)
-            out = compute(engine, script, schema, shares, point, rows, arrays[0],
-                          str(header.get("filename", "<script>")))
+            try:
+                if role == "map":
+                    p, z, layout, out = compute_map(engine, script, schema, shares, point, rows,
+                                                    arrays[0], filename,
+                                                    int(header["total_rows"]))
+                elif role == "reduce":
+                    out = compute_reduce(engine, script, schema, parts, arrays[0], layout,
+                                         total_rows, filename)
+                else:
+                    out = compute(engine, script, schema, shares, point, rows, arrays[0],
+                                  filename)
+            except (ScriptError, NotSplittable) as exc:
+                raise ServiceError("refused", f"job {job_id}: {exc}") from exc
         seconds = time.perf_counter() - started
+        rounds, mults = out["stats"]["rounds"], out["stats"]["triples"]
+        if role == "map":
+            parent = int(header["parent"])
+            sent = self._send_partials(job_id, parent, header["reducers"], p, z, layout, rows,
+                                       timeout)
+            commitment = partial_commitment(job_id, parent, sent)
+            self._ledger(lambda lg: lg.commit_result(job_id, commitment,
+                                                     parent.to_bytes(32, "big"), rounds, mults))
+            log.info("chunk job %d (of %d) done in %.2f s: %d rounds, %d triples", job_id,
+                     parent, seconds, rounds, mults)
+            return {"stats": out["stats"], "commitment": commitment.hex(),
+                    "seconds": seconds}, []
         x, z = out.pop("sealed")
         commitment = result_commitment(job_id, x, z)
-        rounds, mults = out["stats"]["rounds"], out["stats"]["triples"]
         self._ledger(lambda lg: lg.commit_result(job_id, commitment, self.node.node_id,
                                                  rounds, mults))
         log.info("job %d done in %.2f s: %d rounds, %d triples", job_id, seconds, rounds, mults)
         return {**out, "commitment": commitment.hex(), "seconds": seconds}, [x, z]
 
-    def _shares(self, name: str, columns: Sequence[str], schema: Schema
-                ) -> tuple[dict[str, np.ndarray], int, int]:
-        """This node's Shamir shares of the columns a script reads, chunks joined in order."""
+    def _send_partials(self, job_id: int, parent: int, reducers: list[dict[str, Any]],
+                       p: np.ndarray, z: np.ndarray, layout: list[dict[str, Any]], rows: int,
+                       timeout: float) -> list[np.ndarray]:
+        """Split this member's shares of (P, kP) into one additive part per reducing member
+        and send each its part over the node-to-node service channel (authenticated by the
+        ledger's transport keys); returns the parts in the order sent (for the commitment).
+        """
+        F = self.node.field
+        job = self._ledger(lambda lg: lg.job(parent))
+        if len(reducers) != len(job.quorum):
+            raise ServiceError("bad-request", f"{len(reducers)} reducing members given, job "
+                                              f"{parent} has {len(job.quorum)}")
+        keys = [self._ledger(lambda lg, a=a: lg.node(a).transport_key) for a in job.quorum]
+        p_parts = additive.split(F, p, len(keys))
+        z_parts = additive.split(F, z, len(keys))
+        assert self.node.identity is not None
+        identity = self.node.identity
+
+        def send(j: int) -> None:
+            r = reducers[j]
+            with Connection.open(str(r["host"]), int(r["port"]), identity, keys[j],
+                                 timeout) as conn:
+                conn.request("job-partial", [p_parts[j], z_parts[j]], parent=parent,
+                             sub_job=job_id, sender=self.node.address, layout=layout,
+                             rows=rows)
+
+        with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+            for f in [pool.submit(send, j) for j in range(len(keys))]:
+                f.result()
+        return [a for pair in zip(p_parts, z_parts, strict=True) for a in pair]
+
+    def partial(self, client_key: bytes, header: dict[str, Any], arrays: list[np.ndarray]
+                ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """A chunk-quorum member's part of the partial aggregates of a job this node reduces.
+
+        Accepted only if: the parent job is open with this node in its quorum; the sub-job
+        is on the same dataset and script; the sender is in the sub-job's quorum and the
+        channel's key is the sender's transport key on the ledger; the arrays are two
+        canonical field vectors of one length.
+        """
+        parent, sub, sender = int(header["parent"]), int(header["sub_job"]), str(header["sender"])
+        job = self._ledger(lambda lg: lg.job(parent))
+        subjob = self._ledger(lambda lg: lg.job(sub))
+        if job.status.name != "OPEN" or self.node.address not in job.quorum:
+            raise ServiceError("not-participant", f"this node does not reduce open job {parent}")
+        if (subjob.dataset_id, subjob.script_hash) != (job.dataset_id, job.script_hash):
+            raise ServiceError("bad-request", f"job {sub} is not a chunk job of job {parent}")
+        if sender not in subjob.quorum or \
+                self._ledger(lambda lg: lg.node(sender).transport_key) != client_key:
+            raise ServiceError("not-participant", f"the sender is not {sender} of the quorum "
+                                                  f"of job {sub}")
+        if len(arrays) != 2 or arrays[0].shape != arrays[1].shape or arrays[0].ndim != 2:
+            raise ServiceError("bad-request", "a partial is two field vectors of one length")
+        try:
+            for a in arrays:
+                self.node.field.check(a)
+        except Exception as exc:
+            raise ServiceError("bad-request", f"a partial holds non-field values: {exc}") from exc
+        with self._arrived:
+            self._partials.setdefault(parent, {})[(sub, sender)] = _Partial(
+                list(header["layout"]), int(header["rows"]), arrays[0], arrays[1])
+            self._arrived.notify_all()
+        return {}, []
+
+    def _await_partials(self, job_id: int, job: JobInfo, header: dict[str, Any],
+                        timeout: float) -> tuple[tuple[np.ndarray, np.ndarray],
+                                                 list[dict[str, Any]], int]:
+        """Wait for every member of every chunk job the owner named; sum their parts.
+
+        The layouts (public: which aggregates, their ranges and scales) must be the same
+        from every sender, and a chunk job's members must agree on its rows: at least one
+        member of each chunk quorum is honest, so agreement means the honest one's values.
+        """
+        subs = [int(s) for s in header["sub_jobs"]]
+        expected = set()
+        for sub in subs:
+            info = self._ledger(lambda lg, s=sub: lg.job(s))
+            if (info.dataset_id, info.script_hash) != (job.dataset_id, job.script_hash):
+                raise ServiceError("bad-request", f"job {sub} is not a chunk job of {job_id}")
+            expected |= {(sub, a) for a in info.quorum}
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while not expected <= set(self._partials.get(job_id, {})):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    missing = expected - set(self._partials.get(job_id, {}))
+                    raise ServiceError("timeout", f"job {job_id}: no partial from {missing}")
+                self._arrived.wait(left)
+            got = self._partials.pop(job_id)
+        layouts = {repr(v.layout) for v in got.values()}
+        if len(layouts) != 1:
+            raise ServiceError("refused", f"job {job_id}: chunk quorums disagree on the layout "
+                                          "of the partial aggregates")
+        total_rows = 0
+        for sub in subs:
+            rows = {got[k].rows for k in expected if k[0] == sub}
+            if len(rows) != 1:
+                raise ServiceError("refused", f"job {job_id}: members of chunk job {sub} "
+                                              "disagree on its rows")
+            total_rows += rows.pop()
+        F = self.node.field
+        parts = [got[k] for k in sorted(expected)]
+        if len({v.p.shape for v in parts}) != 1:
+            raise ServiceError("refused", f"job {job_id}: partials of different sizes")
+        p = additive.combine(F, [v.p for v in parts])
+        z = additive.combine(F, [v.z for v in parts])
+        return (p, z), parts[0].layout, total_rows
+
+    def _shares(self, name: str, columns: Sequence[str], schema: Schema,
+                chunks: Sequence[int] | None = None) -> tuple[dict[str, np.ndarray], int, int]:
+        """This node's Shamir shares of the columns a script reads, chunks joined in order
+        (all chunks, or the ones a chunk job names)."""
         store = self.node.store
         assert store is not None
         manifest = store.manifest(name)
         assert manifest is not None
         parts: dict[str, list[np.ndarray]] = {c: [] for c in columns}
         point, rows = 0, 0
-        for chunk in range(manifest.chunk_count):
+        if chunks is not None and any(not 0 <= c < manifest.chunk_count for c in chunks):
+            raise ServiceError("bad-request", f"chunks {list(chunks)} are not all among the "
+                                              f"{manifest.chunk_count} of the dataset")
+        for chunk in (range(manifest.chunk_count) if chunks is None else chunks):
             for c in columns:
                 parts[c].append(store.get(name, chunk, c))
             first = columns[0] if columns else store.columns(name, chunk)[0]
@@ -237,12 +408,35 @@ def job_ops(node: Node) -> dict[str, Callable[[bytes, dict[str, Any], list[np.nd
                                                tuple[dict[str, Any], list[np.ndarray]]]]:
     """The requests a node daemon adds to its service for jobs."""
     jobs = NodeJobs(node)
-    return {"job-open": jobs.open, "job-run": jobs.run}
+    return {"job-open": jobs.open, "job-run": jobs.run, "job-partial": jobs.partial}
 
 
-def compute(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray], point: int,
-            rows: int, key_share: np.ndarray, filename: str) -> dict[str, Any]:
-    """One member's part of a job, from storage shares to sealed result shares.
+def _quorum_points(e: Engine, point: int) -> list[int]:
+    """Every member's Shamir point (public), broadcast once; they must be distinct."""
+    got = e.channel.broadcast(np.array([point], dtype=np.uint64))
+    points = [point if j == e.party else int(np.frombuffer(got[j][0], np.uint64)[0])
+              for j in range(e.parties)]
+    if len(set(points)) != len(points):
+        raise JobError(f"quorum members hold the same Shamir points {points}: they hold "
+                       "shares of different generations; ask the owner to re-share")
+    return points
+
+
+def _input_sum(e: Engine, flat: np.ndarray) -> Secret:
+    """The MAC'd sum of every member's additive vector: one SPDZ input per member."""
+    total: Secret | None = None
+    for member in range(e.parties):
+        part = e.input(member, flat if member == e.party else None, flat.shape[0])
+        total = part if total is None else total + part
+    assert total is not None
+    return total
+
+
+def authenticate(e: Engine, schema: Schema, shares: dict[str, np.ndarray], point: int,
+                 rows: int, key_share: np.ndarray
+                 ) -> tuple[dict[str, tuple[Secret, tuple[int, float, float, bool]]],
+                            dict[str, np.ndarray], Secret]:
+    """Storage shares to MAC'd columns, public columns opened, and the owner's key [k].
 
     1. every member broadcasts its Shamir point (public); the quorum's points fix the
        Lagrange coefficients, and lambda_i s_i is this member's additive share of each
@@ -250,26 +444,14 @@ def compute(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray
     2. every member inputs its additive shares and its share of the owner's key (one
        input round each, SPDZ input with a preprocessed mask); the sum over members is
        a MAC'd secret of the table: nobody ever holds a value of it;
-    3. columns the schema calls public are opened (they are public by definition);
-    4. the script runs on `MpcBackend`; revealed values are sealed under the owner's
-       key after the quorum's MAC check (`mpc.client.seal_output`).
+    3. columns the schema calls public are opened (they are public by definition).
     """
     F = e.field
-    mine = np.array([point], dtype=np.uint64)
-    got = e.channel.broadcast(mine)
-    points = [point if j == e.party else int(np.frombuffer(got[j][0], np.uint64)[0])
-              for j in range(e.parties)]
-    if len(set(points)) != len(points):
-        raise JobError(f"quorum members hold the same Shamir points {points}: they hold "
-                       "shares of different generations; ask the owner to re-share")
+    points = _quorum_points(e, point)
     names = list(shares)
     flat = np.concatenate([shamir.to_additive(F, shares[c], point, points) for c in names]
                           + [key_share.reshape(1, 2)]) if names else key_share.reshape(1, 2)
-    total: Secret | None = None
-    for member in range(e.parties):
-        part = e.input(member, flat if member == e.party else None, flat.shape[0])
-        total = part if total is None else total + part
-    assert total is not None
+    total = _input_sum(e, flat)
     columns: dict[str, tuple[Secret, tuple[int, float, float, bool]]] = {}
     public: dict[str, np.ndarray] = {}
     for j, name in enumerate(names):
@@ -284,9 +466,11 @@ def compute(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray
         columns[name] = (Secret(e, AuthShare(np.ascontiguousarray(piece.share.value),
                                              np.ascontiguousarray(piece.share.mac))),
                          (f, lo, hi, col.kind != "fixed"))
-    key = total[len(names) * rows:]
-    backend = MpcBackend(e, columns, public, rows, key, filename)
-    outcome = run(script, backend)
+    return columns, public, total[len(names) * rows:]
+
+
+def _outcome(e: Engine, backend: MpcBackend, printed: list[str]) -> dict[str, Any]:
+    """What a member returns: its sealed shares and the public layout and counters."""
     sealed = backend.sealed or (np.zeros((0, 2), np.uint64), np.zeros((0, 2), np.uint64))
     layout = [[name, list(shape), f, np.asarray(err, dtype=np.float64).tolist()]
               for name, shape, f, err in backend.layout]
@@ -294,7 +478,79 @@ def compute(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray
                  triples=e.stats.triples, mac_checks=e.stats.mac_checks)
     return dict(sealed=sealed, layout=layout,
                 exact={k: np.asarray(v).tolist() for k, v in backend.exact.items()},
-                printed=list(outcome.printed), stats=stats)
+                printed=list(printed), stats=stats)
+
+
+def compute(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray], point: int,
+            rows: int, key_share: np.ndarray, filename: str) -> dict[str, Any]:
+    """One member's part of a job on one quorum, from storage shares to sealed result shares.
+
+    `authenticate` (storage shares -> MAC'd columns and [k]), then the script runs on
+    `MpcBackend`; revealed values are sealed under the owner's key after the quorum's
+    MAC check (`mpc.client.seal_output`).
+    """
+    columns, public, key = authenticate(e, schema, shares, point, rows, key_share)
+    backend = MpcBackend(e, columns, public, rows, key, filename)
+    outcome = run(script, backend)
+    return _outcome(e, backend, outcome.printed)
+
+
+def compute_map(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray],
+                point: int, rows: int, key_share: np.ndarray, filename: str, total_rows: int
+                ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]], dict[str, Any]]:
+    """A chunk quorum member's part: exact partial aggregates P of its chunks, and [k P].
+
+    1. `authenticate` the chunk's columns and the owner's key [k], as a whole job does;
+    2. run the script on `SplitBackend("map")`: every aggregate of rows becomes its exact
+       statistics (counts, sums of centred codes, sums of squares), nothing is revealed;
+    3. [Z] = [k][P] (one round) and the quorum's MAC check of everything opened: P and Z
+       leave the quorum only if no member deviated inside it;
+    4. return this member's additive shares of P and Z (to be split to the reducers) and
+       the public layout of the aggregates.
+    Z is what makes the hand-over checkable: a member that adds d to its share of P must
+    add k d to its share of Z without knowing k (see docs/reduction.md).
+    """
+    columns, public, key = authenticate(e, schema, shares, point, rows, key_share)
+    mpc = MpcBackend(e, columns, public, rows, key, filename)
+    split = SplitBackend("map", schema, script, total_rows, mpc=mpc)
+    run(script, split)
+    p = concat([s.reshape(s.size) for s in split.partials])
+    z = e.mul(key.reshape(1).broadcast_to(p.size), p)
+    e.check()
+    stats = dict(rounds=e.stats.rounds, bytes_sent=e.stats.bytes_sent, opened=e.stats.opened,
+                 triples=e.stats.triples, mac_checks=e.stats.mac_checks)
+    return p.share.value.copy(), z.share.value.copy(), split.layout, {"stats": stats}
+
+
+def compute_reduce(e: Engine, script: Any, schema: Schema,
+                   parts: tuple[np.ndarray, np.ndarray], key_share: np.ndarray,
+                   layout: list[dict[str, Any]], rows: int, filename: str) -> dict[str, Any]:
+    """A reducing member's part: authenticate the summed partials, finish the script, seal.
+
+    1. every member inputs the sums of the parts it received (p_j, z_j) and its share
+       of the owner's key (SPDZ input): [P] = sum of all chunks' P, [Z] = sum of their
+       k P, [k], all MAC'd under this quorum's key;
+    2. [C] = [k][P] - [Z], zero unless some partial changed on its way here; it is sealed
+       for the owner with the results (`CHECK_NAME`), never opened to the nodes;
+    3. the script runs on `SplitBackend("reduce")`, whose aggregates finish from [P].
+    """
+    p, z = parts
+    m = p.shape[0]
+    total = _input_sum(e, np.concatenate([p, z, key_share.reshape(1, 2)]))
+    P, Z, key = total[:m], total[m:2 * m], total[2 * m:]
+    check_vector = e.mul(key.reshape(1).broadcast_to(m), P) - Z
+    sizes = statistics_size(layout)
+    if sum(sizes) != m:
+        raise JobError(f"the partials hold {m} values, their layout {sum(sizes)}")
+    stats, start = [], 0
+    for size in sizes:
+        stats.append(P[start:start + size])
+        start += size
+    mpc = MpcBackend(e, {}, {}, rows, key, filename)
+    mpc.reveals.append((CHECK_NAME, Fx(mpc, [check_vector], 0, 0.0, 0.0, 0.0, True, (m,))))
+    split = SplitBackend("reduce", schema, script, rows, mpc=mpc, stats=stats, layout=layout)
+    outcome = run(script, split)
+    return _outcome(e, mpc, outcome.printed)
 
 
 # ---------------------------------------------------------------------------- owner side
@@ -313,6 +569,10 @@ class JobResult:
     stats: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     insecure_dealer: bool = False
+    sub_jobs: list[int] = field(default_factory=list)
+    """The chunk jobs of a split run (network reduction), each on its own quorum."""
+    reduction: str = ""
+    """How the job ran: split over chunk quorums, or why it ran on one quorum."""
 
 
 def sign_script(ledger: Ledger, source: str) -> tuple[str, bytes]:
@@ -324,8 +584,14 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str, signature: 
             quorum_size: int = 3, reward: int = 0, filename: str = "<script>",
             rounds: int = DEFAULT_ROUNDS, multiplications: int = DEFAULT_MULTIPLICATIONS,
             dealer_seed: bytes | None = None, timeout: float = 600.0,
-            progress: Callable[[str], None] | None = None) -> JobResult:
+            progress: Callable[[str], None] | None = None,
+            chunk_quorums: int = 0) -> JobResult:
     """Post a job on the owner's dataset, have the drawn quorum run it, check, accept, pay.
+
+    With `chunk_quorums` > 0 and a script whose row values reach only associative
+    aggregates (`lang.reduction.plan`), the chunks of the dataset are split into that many
+    groups, each run by its own quorum (a sub-job on the ledger), and the job's own
+    quorum reduces their partials (`_run_split`); otherwise the steps are:
 
     1. check the script against the dataset's schema here (a refused script costs nothing)
        and that `signature` is `author`'s over its hash;
@@ -350,6 +616,18 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str, signature: 
     if recover_signer(digest, signature) != author:
         raise JobError(f"the signature does not come from the author {author}: the script "
                        "changed after it was signed, or it was signed by another key")
+    reduction = "one quorum"
+    if chunk_quorums > 0:
+        try:
+            plan(check(source, schema, filename), schema, state.rows)
+            if state.chunk_count < 2:
+                raise NotSplittable(f"the dataset has {state.chunk_count} chunk")
+        except NotSplittable as exc:
+            reduction = f"one quorum: {exc}"
+        else:
+            return _run_split(owner, state, schema, source, digest, author, signature,
+                              quorum_size, reward, filename, rounds, multiplications,
+                              dealer_seed, timeout, say, min(chunk_quorums, state.chunk_count))
     say("posting the job on the ledger")
     job = owner.ledger.post_job(state.ledger_id, digest, author, signature, quorum_size,
                                 rounds, multiplications, reward)
@@ -400,7 +678,121 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str, signature: 
     order = [o.name for o in check(source, schema, filename).outputs]
     return JobResult(job.job_id, {n: results[n] for n in order if n in results},
                      list(first["printed"]), job.quorum, commitments, payout,
-                     dict(first["stats"]), times, dealer_seed is not None)
+                     dict(first["stats"]), times, dealer_seed is not None, [], reduction)
+
+
+def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: bytes,
+               author: str, signature: bytes, quorum_size: int, reward: int, filename: str,
+               rounds: int, multiplications: int, dealer_seed: bytes | None, timeout: float,
+               say: Callable[[str], None], groups: int) -> JobResult:
+    """A job with network reduction: chunk quorums in parallel, one reducing quorum.
+
+    1. post the job (its quorum reduces and seals the result) and one sub-job per group
+       of chunks (same dataset, script and signature, no reward): the ledger draws every
+       quorum and escrows every fee, as for any job;
+    2. `job-open` at every member of every quorum; one output key k, split afresh for
+       each quorum;
+    3. `job-run` everywhere at once: chunk members get their chunks, the parent job and
+       the reducers' endpoints; reducers get the sub-job ids. Chunk members send their
+       parts of (P, kP) straight to the reducers and commit a hash of them on their
+       sub-job (pointer = the parent job id);
+    4. the reducers' sealed shares must match their commitments; recombine, check
+       z = k x and that the sealed check vector k P - Z is zero (a changed partial
+       fails it except with probability 1/p); accept every sub-job and the job.
+    """
+    F = owner.field
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    say(f"posting the job and {groups} chunk jobs on the ledger")
+    parent = owner.ledger.post_job(state.ledger_id, digest, author, signature, quorum_size,
+                                   rounds, multiplications, reward)
+    subs = [owner.ledger.post_job(state.ledger_id, digest, author, signature, quorum_size,
+                                  rounds, multiplications, 0) for _ in range(groups)]
+    times["post"] = time.perf_counter() - t0
+    holders = {h.address: h for h in state.holders}
+    for sub in subs:
+        strangers = [a for a in sub.quorum if a not in holders]
+        if strangers:
+            raise QuorumNotHoldersError(f"chunk job {sub.job_id}: quorum members {strangers} "
+                                        f"hold no share of {state.name!r}")
+    chunks = [c.tolist() for c in np.array_split(np.arange(state.chunk_count), groups)]
+    jobs = [parent, *subs]
+    members = {j.job_id: [owner._holder(a, holders[a].point if a in holders else 0)
+                          for a in j.quorum] for j in jobs}
+    t1 = time.perf_counter()
+    conns = {j.job_id: [Connection.open(m.host, m.port, owner.identity, bytes.fromhex(m.key),
+                                        timeout) for m in members[j.job_id]] for j in jobs}
+    try:
+        base = {"dataset": state.name, "gen": state.gen}
+        opened = {j.job_id: [c.request("job-open", job_id=j.job_id,
+                                       role="reduce" if j is parent else "map", **base)[0]
+                             for c in conns[j.job_id]] for j in jobs}
+        key = F.random(1)
+        reducers = [{"host": m.host, "port": m.port} for m in members[parent.job_id]]
+        calls = []
+        for i, j in enumerate(jobs):
+            peers = [{"host": m.host, "port": int(o["port"])}
+                     for m, o in zip(members[j.job_id], opened[j.job_id], strict=True)]
+            seed = None if dealer_seed is None else hashlib.sha256(
+                dealer_seed + j.job_id.to_bytes(8, "big")).hexdigest()
+            fields = {**base, "job_id": j.job_id, "source": source, "filename": filename,
+                      "schema": state.schema, "peers": peers, "timeout": min(timeout, 300.0),
+                      "dealer_seed": seed}
+            if j is parent:
+                fields.update(role="reduce", sub_jobs=[s.job_id for s in subs])
+            else:
+                fields.update(role="map", chunks=chunks[i - 1], parent=parent.job_id,
+                              reducers=reducers, total_rows=state.rows)
+            for c, ks in zip(conns[j.job_id], additive.split(F, key, len(j.quorum)),
+                             strict=True):
+                calls.append((j.job_id, c, ks, fields))
+        say(f"{groups} chunk quorums and a reducing quorum computing")
+        with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+            futures = [(jid, pool.submit(c.request, "job-run", [ks], **fields))
+                       for jid, c, ks, fields in calls]
+            replies: dict[int, list[tuple[dict[str, Any], list[np.ndarray]]]] = {}
+            for jid, f in futures:
+                replies.setdefault(jid, []).append(f.result())
+        times["compute"] = time.perf_counter() - t1
+    finally:
+        for cs in conns.values():
+            for c in cs:
+                c.close()
+    say("checking the result and settling")
+    t0 = time.perf_counter()
+    commitments = {}
+    for sub in subs:
+        for address, (reply, _) in zip(sub.quorum, replies[sub.job_id], strict=True):
+            posted = owner.ledger.commit_of(sub.job_id, address)
+            if posted.commitment.hex() != reply["commitment"] or \
+                    int.from_bytes(posted.pointer, "big") != parent.job_id:
+                raise JobError(f"chunk job {sub.job_id}: node {address}'s commitment on the "
+                               "ledger is not the one it reported for this job")
+    for address, (_, arrays) in zip(parent.quorum, replies[parent.job_id], strict=True):
+        posted = owner.ledger.commit_of(parent.job_id, address).commitment
+        if result_commitment(parent.job_id, arrays[0], arrays[1]) != posted:
+            raise JobError(f"job {parent.job_id}: the result shares node {address} sent do "
+                           "not match its commitment on the ledger; the result is refused")
+        commitments[address] = posted.hex()
+    first = replies[parent.job_id][0][0]
+    results = decode_results(F, key, [(a[0], a[1]) for _, a in replies[parent.job_id]], first)
+    check_vector = results.pop(CHECK_NAME, None)
+    if check_vector is None or np.any(check_vector.value != 0):
+        raise JobError(f"job {parent.job_id}: a partial aggregate changed between a chunk "
+                       "quorum and the reducing quorum (k P != Z); the result is refused")
+    payout = {"to_nodes": 0, "reward": 0, "refund": 0}
+    for j in [*subs, parent]:
+        for k, v in owner.ledger.accept(j.job_id).items():
+            payout[k] += v
+    times["settle"] = time.perf_counter() - t0
+    order = [o.name for o in check(source, schema, filename).outputs]
+    stats = dict(first["stats"])
+    stats["chunk_triples"] = sum(r[0]["stats"]["triples"] for s in subs
+                                 for r in replies[s.job_id])
+    return JobResult(parent.job_id, {n: results[n] for n in order if n in results},
+                     list(first["printed"]), parent.quorum, commitments, payout, stats,
+                     times, dealer_seed is not None, [s.job_id for s in subs],
+                     f"{groups} chunk quorums and a reducing quorum")
 
 
 def decode_results(F: Field, key: np.ndarray, sealed: list[tuple[np.ndarray, np.ndarray]],

@@ -1,0 +1,471 @@
+"""Network reduction: one script, split into per-chunk partial aggregates and a finishing step.
+
+The analyst writes a script once. When its private row values (columns and row-wise
+expressions of them) reach only *associative* aggregates, each chunk of rows can run on
+its own quorum, which computes exact partial sums (`map`); a reducing quorum adds the
+partials of all chunks and runs the rest of the script on them (`reduce`). Anything else
+runs on one quorum, as before (`plan` says which, and why).
+
+Why a wrapper over the existing backends rather than a second compiler: the same
+interpreter walks the same typed AST in every phase, so public control flow, the order
+of aggregate calls and every public range are identical in the trace, on every chunk
+quorum and on the reducing quorum by construction; `SplitBackend` only decides, per
+operation, which world a value lives in:
+
+- a `Row` is a value with one entry per row (a column or a row-wise function of
+  columns). Row operations run on the chunk's `MpcBackend` (map) and on a tiny
+  synthetic `PlainBackend` "shadow" (8 rows) that gives shapes and filters in every mode;
+- an aggregate of rows (count, sum, mean, variance, std, a category histogram,
+  group_by) is where the phases meet: the map phase computes its *sufficient
+  statistics*, exact field integers (counts, sums of centred codes, sums of squares),
+  and returns the shadow's value so the rest of the script can run without cost;
+  the reduce phase receives the summed statistics and finishes the aggregate
+  (divisions, square roots) on its engine;
+- everything computed from aggregates (post-processing, reveals) runs on the shadow in
+  the map phase (thrown away) and on the reducing quorum's engine in the reduce phase.
+
+A row value that meets an aggregate (`x - mean(x)`), a reveal of rows, indexing rows,
+a public column, or any other library function of rows (median, min/max, k-means,
+regression, numeric histograms, correlations) raises `NotSplittable`: the job then
+runs on one quorum.
+
+Statistics are exact integers, so adding them over chunks loses nothing: x' = code - m
+for the integer midpoint m of the codes of the row expression's public range (the same
+on every chunk: ranges come from the schema). For a column of integers in [0, 1000]
+at 10^6 rows, N = n S2 - S1^2 < n^2 w^2 = 2^58 (w = 500), where the single-quorum
+variance, which centres codes with 16 fractional bits, needs n^2 (w 2^16)^2 < 2^85 and
+refuses beyond about 3 10^4 rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from enigma.mpc import functions
+from enigma.mpc.fixed import trunc_many
+from enigma.mpc.secret import Secret, concat
+
+from .analytics.precision import PrecisionError, Range, divide_by_count, scale_public
+from .errors import ScriptError
+from .interpreter import Revealed, run
+from .mpc_backend import FRAC, VALUE_LIMIT, Fx, MpcBackend
+from .plain import (
+    Plain,
+    PlainBackend,
+    _flat,
+    referenced_columns,
+    synthetic_table,
+    table_values,
+)
+from .schema import Schema
+from .syntax import Call, Node, Reveal, Script, ValueType
+
+REDUCIBLE = frozenset({"count", "sum", "mean", "variance", "std", "histogram", "group_by"})
+"""Aggregates whose statistics add over chunks."""
+ROWWISE = frozenset({"where", "abs", "sqrt", "exp", "log"})
+"""Library functions that act row by row (a row value in, a row value out)."""
+SHADOW_ROWS = 8
+"""Rows of the synthetic shadow table: shapes and filters only, never results."""
+CHECK_NAME = "__reduction_check"
+"""The sealed check vector k P - Z of the reducing quorum (zero unless a partial was changed)."""
+
+
+class NotSplittable(Exception):
+    """The script cannot be split into chunk aggregates; the message says where and why."""
+
+
+@dataclass(eq=False)
+class Row:
+    """A value with one entry per row: its shadow (synthetic) and, in the map phase, its shares."""
+
+    shadow: Any
+    real: Fx | None
+    rows: int
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The total row count first, so `len()` in a script sees the whole table."""
+        return (self.rows, *tuple(getattr(self.shadow, "shape", ()))[1:])
+
+
+def _where(node: Node | None) -> str:
+    return f" at line {node.line}" if node is not None else ""
+
+
+def _is_row(v: Any) -> bool:
+    return isinstance(v, Row)
+
+
+class SplitBackend:
+    """The interpreter's backend for one phase of a split job (`mode`: trace, map or reduce).
+
+    trace: no engine; records the aggregates (owner's check before posting);
+    map:   `mpc` holds the chunk's columns; `partials` collects the statistics, `layout`
+           what the reducing quorum needs to finish each aggregate (public: ranges, scales);
+    reduce: `mpc` has no columns; `stats` are the summed statistics (Secrets, in the
+           order of `layout`), consumed by the aggregates as the script reaches them.
+    """
+
+    def __init__(self, mode: str, schema: Schema, script: Script, rows: int,
+                 mpc: MpcBackend | None = None, stats: list[Secret] | None = None,
+                 layout: list[dict[str, Any]] | None = None) -> None:
+        if mode not in ("trace", "map", "reduce"):
+            raise ValueError(f"unknown mode {mode!r}")
+        self.mode, self.schema, self.total = mode, schema, rows
+        names = referenced_columns(script)
+        table = table_values(schema, synthetic_table(schema, SHADOW_ROWS, names, 0))
+        self.shadow = PlainBackend(schema, table, SHADOW_ROWS, script.filename, synthetic=True)
+        self.mpc = mpc
+        self.world: Any = mpc if mode == "reduce" else self.shadow
+        self.partials: list[Secret] = []
+        self.layout: list[dict[str, Any]] = [] if layout is None else list(layout)
+        self.stats = list(stats or [])
+        self.used = 0
+
+    # ------------------------------------------------------------ dispatch
+
+    def _lift(self, node: Node | None, fn: str, *args: Any, **kwargs: Any) -> Any:
+        """Apply backend method `fn` in the right world: rows (shadow + chunk) or aggregates."""
+        flat = _flat(list(args) + list(kwargs.values()))
+        if not any(_is_row(v) for v in flat):
+            return getattr(self.world, fn)(*args, **kwargs)
+        if any(not _is_row(v) and self.world.is_private(v) for v in flat):
+            raise NotSplittable(f"a value of the rows meets an aggregate{_where(node)}; "
+                                "the script runs on one quorum")
+        shadow = getattr(self.shadow, fn)(*_part(args, "shadow"), **_part(kwargs, "shadow"))
+        real = None
+        if self.mode == "map":
+            assert self.mpc is not None
+            real = getattr(self.mpc, fn)(*_part(args, "real"), **_part(kwargs, "real"))
+        return Row(shadow, real, self.total)
+
+    def rows(self) -> int:
+        return self.total
+
+    def column(self, name: str, node: Any) -> Any:
+        if not self.schema.column(name).private:
+            raise NotSplittable(f"public column {name!r}{_where(node)}: public row values are "
+                                "not split (yet)")
+        real = self.mpc.column(name, node) if self.mode == "map" and self.mpc else None
+        return Row(self.shadow.column(name, node), real, self.total)
+
+    def is_private(self, value: Any) -> bool:
+        return _is_row(value) or self.world.is_private(value)
+
+    def binop(self, op: str, a: Any, b: Any, node: Any) -> Any:
+        return self._lift(node, "binop", op, a, b, node)
+
+    def negate(self, a: Any, node: Any) -> Any:
+        return self._lift(node, "negate", a, node)
+
+    def compare(self, op: str, a: Any, b: Any, node: Any) -> Any:
+        return self._lift(node, "compare", op, a, b, node)
+
+    def logic(self, op: str, values: list[Any], node: Any) -> Any:
+        return self._lift(node, "logic", op, values, node)
+
+    def where(self, cond: Any, a: Any, b: Any, node: Node) -> Any:
+        return self._lift(node, "where", cond, a, b, node)
+
+    def take(self, value: Any, index: int | slice, node: Any) -> Any:
+        if _is_row(value):
+            raise NotSplittable(f"indexing rows{_where(node)}")
+        return self.world.take(value, index, node)
+
+    def stack(self, items: list[Any], node: Node) -> Any:
+        if any(_is_row(v) for v in _flat(items)):
+            raise NotSplittable(f"a list of row values{_where(node)}")
+        return self.world.stack(items, node)
+
+    def set_item(self, value: Any, index: int, item: Any, node: Node) -> Any:
+        if _is_row(value) or _is_row(item):
+            raise NotSplittable(f"assigning into rows{_where(node)}")
+        return self.world.set_item(value, index, item, node)
+
+    def reveal(self, name: str, value: Any, node: Reveal) -> None:
+        if any(_is_row(v) for v in _flat([value])):
+            raise NotSplittable(f"reveal of row values{_where(node)}")
+        if name == CHECK_NAME:
+            raise ScriptError(f"the name {CHECK_NAME!r} is reserved", node.line, node.col)
+        self.world.reveal(name, value, node)
+
+    def call(self, name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> Any:
+        flat = _flat(args + list(kwargs.values()))
+        if not any(_is_row(v) for v in flat):
+            return self.world.call(name, args, kwargs, node)
+        if name in ROWWISE or (name in ("min", "max") and len(args) >= 2):
+            return self._lift(node, "call", name, args, kwargs, node)
+        if name not in REDUCIBLE:
+            raise NotSplittable(f"{name}() of row values{_where(node)} does not add over chunks")
+        if any(not _is_row(v) and self.world.is_private(v) for v in flat):
+            raise NotSplittable(f"{name}(){_where(node)} mixes rows and aggregates")
+        return self._aggregate(name, args, kwargs, node)
+
+    def finish(self) -> dict[str, Revealed]:
+        if self.mode == "reduce":
+            assert self.mpc is not None
+            if self.used != len(self.layout):
+                raise ScriptError(f"the reducing quorum used {self.used} of "
+                                  f"{len(self.layout)} partial aggregates", 0, 0)
+            return self.mpc.finish()
+        if self.mode == "map":
+            assert self.mpc is not None
+            self.mpc.flush()
+        return {}
+
+    # ------------------------------------------------------------ aggregates
+
+    def _aggregate(self, name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> Any:
+        a = _params(name, args, kwargs)
+        spec = self._spec(name, a, node)
+        if spec is None:  # count of a whole column: the public row count
+            return self.total
+        if self.mode == "reduce":
+            return self._finish(spec, node)
+        shadow = self.shadow.call(name, *_part([args, kwargs], "shadow"), node)
+        if self.mode == "map":
+            stats, meta = self._statistics(spec, a, node)
+            self.partials.append(stats)
+            self.layout.append(meta)
+        else:
+            self.layout.append(spec)
+        return shadow
+
+    def _spec(self, name: str, a: dict[str, Any], node: Call) -> dict[str, Any] | None:
+        """What kind of statistics an aggregate needs (public: from the script and schema)."""
+        first = a.get("x", a.get("key"))
+        sel = (_is_row(first) and first.shadow.mask is not None) or a.get("where") is not None
+        t = node.args[0].type
+        kind = t.kind.name if isinstance(t, ValueType) else ""
+        spec: dict[str, Any] = {"func": name, "counted": bool(sel)}
+        if name == "count":
+            if not sel and kind != "bool":
+                return None
+            spec["counted"] = True
+        elif name == "histogram":
+            if kind not in ("category", "bool"):
+                raise NotSplittable(f"histogram() of a numeric column{_where(node)}")
+            spec["levels"] = len(t.kind.levels) if kind == "category" else 2  # type: ignore
+        elif name == "group_by":
+            if kind not in ("category", "bool"):
+                raise NotSplittable(f"group_by() on a non-category key{_where(node)}")
+            spec["levels"] = len(t.kind.levels) if kind == "category" else 2  # type: ignore
+            spec["agg"] = str(a.get("agg", "count"))
+            if spec["agg"] not in ("count", "sum", "mean"):
+                raise NotSplittable(f"group_by(agg={spec['agg']!r}){_where(node)}")
+            if spec["agg"] != "count" and not _is_row(a.get("values")):
+                raise NotSplittable(f"group_by() of values that are not rows{_where(node)}")
+        return spec
+
+    def _statistics(self, spec: dict[str, Any], a: dict[str, Any], node: Call
+                    ) -> tuple[Secret, dict[str, Any]]:
+        """The chunk's exact statistics for one aggregate, and its public layout."""
+        m = self.mpc
+        assert m is not None
+        e, func = m.e, spec["func"]
+        meta = dict(spec)
+
+        def real(v: Any) -> Any:
+            return v.real if _is_row(v) else v
+
+        def weights(x: Fx) -> Fx | None:
+            return m.selection(x, real(a.get("where")), node)
+
+        if func == "count":
+            x = m.fx(real(a["x"]))
+            w = weights(x)
+            t = node.args[0].type
+            if isinstance(t, ValueType) and t.kind.name == "bool":
+                w = x if w is None else m.mul(w, replace(x, mask=None), node)
+            assert w is not None
+            return w.secret.sum().reshape(1), meta
+        if func in ("histogram", "group_by"):
+            key = m.fx(real(a["x"] if func == "histogram" else a["key"]))
+            levels = spec["levels"]
+            hot = m.one_hot(key, levels)
+            n = hot.shape[0]
+            w = weights(key) if func == "histogram" else None
+            if w is None:
+                counts = hot.sum(axis=0)
+            else:
+                counts = e.dot(w.secret.reshape(n, 1).broadcast_to(n, levels), hot, axis=0)
+            if func == "histogram" or spec["agg"] == "count":
+                return counts, meta
+            x = m.fx(real(a["values"]))
+            self._check_scale(x, node, func)
+            mid, width = Range(x.lo, x.hi).center(x.f)
+            xc = x.secret - mid
+            wide = xc.reshape(n, 1).broadcast_to(n, levels)
+            sums = e.dot(hot, wide, axis=0)
+            meta.update(_meta(x, mid, width))
+            return concat([counts, sums]), meta
+        x = m.fx(real(a["x"]))
+        w = weights(x)
+        if func == "sum":
+            if w is not None:
+                x = m.mul(w, replace(x, mask=None), node)
+            meta.update(_meta(x, 0, 0))
+            return x.secret.sum().reshape(1), meta
+        self._check_scale(x, node, func)
+        if func != "mean" and x.err:
+            raise ScriptError(f"{func}() of a computed column with rounding is not compiled "
+                              "yet", node.line, node.col, "apply it to a column of the data")
+        mid, width = Range(x.lo, x.hi).center(x.f)
+        xc = x.secret - mid
+        meta.update(_meta(x, mid, width))
+        parts = []
+        if w is not None:
+            parts.append(w.secret.sum().reshape(1))
+            wx = e.mul(w.secret, xc) if func != "mean" else None
+            parts.append((e.dot(w.secret, xc) if wx is None else wx.sum()).reshape(1))
+            if wx is not None:
+                parts.append(e.dot(wx, xc).reshape(1))
+        else:
+            parts.append(xc.sum().reshape(1))
+            if func != "mean":
+                parts.append(e.dot(xc, xc).reshape(1))
+        return concat(parts), meta
+
+    @staticmethod
+    def _check_scale(x: Fx, node: Call, func: str) -> None:
+        if x.f > FRAC:
+            raise ScriptError(f"{func}() of values with {x.f} fractional bits is not split",
+                              node.line, node.col, f"at most {FRAC} bits")
+
+    def _finish(self, spec: dict[str, Any], node: Call) -> Fx:
+        """The reducing quorum's aggregate from the summed statistics (`stats[used]`)."""
+        m = self.mpc
+        assert m is not None
+        if self.used >= len(self.layout):
+            raise ScriptError("the script reached more aggregates than the chunk quorums sent",
+                              node.line, node.col)
+        meta, s = self.layout[self.used], self.stats[self.used]
+        self.used += 1
+        if meta["func"] != spec["func"] or meta["counted"] != spec["counted"]:
+            raise ScriptError(f"partial aggregate {self.used} is a {meta['func']}, the script "
+                              f"reaches {spec['func']}() here", node.line, node.col)
+        e, n, func = m.e, self.total, spec["func"]
+        try:
+            return self._finish_one(m, e, n, func, meta, s, node)
+        except PrecisionError as exc:
+            raise ScriptError(f"{func}(): {exc}", node.line, node.col) from exc
+
+    def _finish_one(self, m: MpcBackend, e: Any, n: int, func: str, meta: dict[str, Any],
+                    s: Secret, node: Call) -> Fx:
+        if func == "count":
+            return Fx(m, [s.reshape()], 0, 0.0, float(n), 0.0, True, ())
+        if func in ("histogram", "group_by"):
+            levels = int(meta["levels"])
+            counts = s[:levels]
+            if func == "histogram" or meta["agg"] == "count":
+                return Fx(m, [counts], 0, 0.0, float(n), 0.0, True, (levels,))
+            f, mid, width, lo, hi = (meta[k] for k in ("f", "mid", "width", "lo", "hi"))
+            sums_c = s[levels:]
+            if meta["agg"] == "sum":
+                m.require(n * max(abs(lo), abs(hi)) * 2.0**f, VALUE_LIMIT, node, "a group's sum")
+                return Fx(m, [sums_c + counts * mid], f, n * min(lo, 0.0), n * max(hi, 0.0),
+                          n * meta["err"], meta["integer"], (levels,))
+            up = 1 << (FRAC - f)
+            q, err = divide_by_count(e, sums_c * up, counts, width * up, n, "group_by")
+            return Fx(m, [q + mid * up], FRAC, min(lo, 0.0), max(hi, 0.0),
+                      err * 2.0**-FRAC + meta["err"], False, (levels,))
+        f, lo, hi = meta["f"], meta["lo"], meta["hi"]
+        if func == "sum":
+            lo2, hi2 = n * min(lo, 0.0), n * max(hi, 0.0)
+            m.require(max(-lo2, hi2) * 2.0**f, VALUE_LIMIT, node, "this sum")
+            return Fx(m, [s.reshape()], f, lo2, hi2, n * meta["err"], meta["integer"], ())
+        mid, width, up = meta["mid"], meta["width"], 1 << (FRAC - f)
+        if meta["counted"]:
+            c, s1 = s[0:1], s[1:2] * up
+            q1, e1 = divide_by_count(e, s1, c, width * up, n, func)
+            if func == "mean":
+                return Fx(m, [q1.reshape() + mid * up], FRAC, min(lo, 0.0), max(hi, 0.0),
+                          e1 * 2.0**-FRAC + meta["err"], False, ())
+            s2 = s[2:3] * (up * up)
+            wf = width * up
+            q2, e2 = divide_by_count(e, s2, c, wf * wf, n, func)
+            m.require(float(wf) ** 2 * 2, 1 << 85, node, "a squared mean")
+            (var,) = trunc_many(e, [q2 - e.mul(q1, q1)], [FRAC])
+            err = (e2 + 2 * wf * e1 + e1 * e1) * 2.0 ** (-2 * FRAC) + 2.0**-FRAC
+        else:
+            s1 = s[0:1]
+            if func == "mean":
+                q, err = scale_public(e, s1, n * width, up, n, 0, "mean", "the column sum")
+                return Fx(m, [q.reshape() + mid * up], FRAC, lo, hi,
+                          float(np.max(err)) * 2.0**-FRAC + meta["err"], False, ())
+            scatter = s[1:2] * n - e.mul(s1, s1)  # n S2 - S1^2, exact
+            var, err_u = scale_public(e, scatter, n * n * width * width, 1 << FRAC, n * n,
+                                      2 * f, func, "the scatter n sum x^2 - (sum x)^2")
+            err = float(np.max(err_u)) * 2.0**-FRAC
+        top = (width * 2.0**-f) ** 2
+        var = var.reshape()
+        if func == "variance":
+            return Fx(m, [var], FRAC, 0.0, top, err, False, ())
+        bits = max(int(top * 2**FRAC).bit_length() + 1, 2)
+        root = functions.sqrt(e, var, FRAC, bits=bits)
+        hi_root = float(np.sqrt(top))
+        return Fx(m, [root], FRAC, 0.0, hi_root,
+                  2 * 2.0**-FRAC + hi_root * 2.0**-36 + float(np.sqrt(err)), False, ())
+
+
+def _meta(x: Fx, mid: int, width: int) -> dict[str, Any]:
+    return {"f": int(x.f), "lo": float(x.lo), "hi": float(x.hi), "err": float(x.err),
+            "integer": bool(x.integer), "mid": int(mid), "width": int(width)}
+
+
+def _params(name: str, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    from .plain import PARAMS
+
+    return dict(zip(PARAMS[name], args, strict=False)) | kwargs
+
+
+def _part(value: Any, which: str) -> Any:
+    """The same structure with every Row replaced by its shadow or its shares."""
+    if isinstance(value, Row):
+        return getattr(value, which)
+    if isinstance(value, list):
+        return [_part(v, which) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_part(v, which) for v in value)
+    if isinstance(value, dict):
+        return {k: _part(v, which) for k, v in value.items()}
+    return value
+
+
+def plan(script: Script, schema: Schema, rows: int) -> list[dict[str, Any]]:
+    """The aggregates a split run computes, in order; raises NotSplittable (with the reason).
+
+    Runs the script once on the shadow (8 synthetic rows, no engine): cheap, and it
+    takes exactly the path the chunk and reducing quorums will take.
+    """
+    backend = SplitBackend("trace", schema, script, rows)
+    run(script, backend)
+    if not backend.layout:
+        raise NotSplittable("the script aggregates no rows")
+    return backend.layout
+
+
+def statistics_size(layout: list[dict[str, Any]]) -> list[int]:
+    """Field elements of each aggregate's statistics (the same formula on every party)."""
+    sizes = []
+    for meta in layout:
+        func = meta["func"]
+        if func == "count":
+            sizes.append(1)
+        elif func in ("histogram", "group_by"):
+            levels = int(meta["levels"])
+            sizes.append(levels if func == "histogram" or meta["agg"] == "count" else 2 * levels)
+        elif func == "sum":
+            sizes.append(1)
+        elif func == "mean":
+            sizes.append(1 + int(meta["counted"]))
+        else:
+            sizes.append(2 + int(meta["counted"]))
+    return sizes
+
+
+__all__ = ["CHECK_NAME", "NotSplittable", "Plain", "Row", "SplitBackend", "plan",
+           "statistics_size"]
