@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow.csv as pacsv
 import pytest
 
-from enigma.app.jobs import JobError, result_commitment, run_job, sign_script
+from enigma.app.jobs import FAULT_ENV, JobError, result_commitment, run_job, sign_script
 from enigma.app.localnet import deploy, spawn_node
 from enigma.app.owner import Owner
 from enigma.app.service import Connection, ServiceError
@@ -182,10 +182,49 @@ def test_network_reduction_chunk_quorums_and_a_reducing_quorum_give_the_plain_re
 
 
 def test_a_script_that_does_not_split_runs_on_one_quorum(net, chunked):
-    owner, analyst, table = net["owner"], net["analyst"], net["table"]
+    owner, analyst = net["owner"], net["analyst"]
     source = "reveal(mean(data.age - mean(data.age)), 'centred')\n"
     author, sig = sign_script(analyst, source)
     out = run_job(owner, chunked, source, author=author, signature=sig,
                   dealer_seed=os.urandom(32), chunk_quorums=2)
     assert out.sub_jobs == [] and "meets an aggregate" in out.reduction
     assert abs(out.results["centred"].value) <= out.results["centred"].error + 1e-3
+
+
+def test_a_chunk_member_that_tampers_with_its_partial_is_caught(tmp_path, monkeypatch):
+    """A node that changes what it re-shares (fault injection: +1 on its part of P) makes
+    the sealed check k P - Z non-zero: the owner refuses the result and accepts no job."""
+    lines = (ROOT / "data" / "benefits.csv").read_text().splitlines()[:129]
+    (tmp_path / "people.csv").write_text("\n".join(lines) + "\n")
+    body = Schema.load(ROOT / "examples" / "benefits.yaml").to_dict()
+    body.pop("rows", None)
+    chain = start_devchain(accounts=6)
+    deployment = tmp_path / "deployment.json"
+    deploy(chain.url, chain.accounts[0], deployment)
+    nodes = []
+    try:
+        for i in range(3):
+            if i == 2:
+                monkeypatch.setenv(FAULT_ENV, "tamper-partial")
+            nodes.append(spawn_node(tmp_path / f"node{i}", chain.url, deployment,
+                                    chain.accounts[1 + i],
+                                    ("127.0.0.1", nodes[0].dht_port) if nodes else None))
+        monkeypatch.delenv(FAULT_ENV)
+        with Owner.open(tmp_path / "owner", chain.url, deployment, chain.accounts[0],
+                        [("127.0.0.1", nodes[0].dht_port)]) as owner:
+            owner.share(tmp_path / "people.csv", Schema.from_dict(body), "people", t=1, n=3,
+                        chunk_rows=64)
+            analyst = Ledger.connect(chain.url, chain.accounts[5], owner.ledger.deployment)
+            source = "reveal(mean(data.age), 'mean_age')\n"
+            author, sig = sign_script(analyst, source)
+            said: list[str] = []
+            with pytest.raises(JobError, match="changed between a chunk quorum"):
+                run_job(owner, "people", source, author=author, signature=sig,
+                        dealer_seed=os.urandom(32), chunk_quorums=2, progress=said.append)
+            parent = int(next(s for s in said if s.startswith("job ")).split()[1].rstrip(":"))
+            assert owner.ledger.job(parent).status is JobStatus.OPEN  # never accepted
+        assert "FAULT INJECTION" in nodes[2].log()
+    finally:
+        for node in nodes:
+            node.terminate()
+        chain.stop()

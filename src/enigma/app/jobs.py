@@ -69,6 +69,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Test-only fault injection: a node started with this variable set to "tamper-partial"
+#: changes the partial aggregate it re-shares, so a test can show the owner refuses the job.
+FAULT_ENV = "ENIGMA_TEST_FAULT"
+
 #: Work budget posted with a job when the owner gives none; the unused part is refunded.
 DEFAULT_ROUNDS = 20_000
 DEFAULT_MULTIPLICATIONS = 200_000_000
@@ -288,6 +292,10 @@ class NodeJobs:
         keys = [self._ledger(lambda lg, a=a: lg.node(a).transport_key) for a in job.quorum]
         p_parts = additive.split(F, p, len(keys))
         z_parts = additive.split(F, z, len(keys))
+        if os.environ.get(FAULT_ENV) == "tamper-partial":
+            log.warning("job %d: FAULT INJECTION (%s): this node adds 1 to its partial", job_id,
+                        FAULT_ENV)
+            p_parts[0][0] = F.add(p_parts[0][0:1], F.const(1).reshape(1, 2))[0]
         assert self.node.identity is not None
         identity = self.node.identity
 
@@ -746,7 +754,8 @@ def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: by
             for c, ks in zip(conns[j.job_id], additive.split(F, key, len(j.quorum)),
                              strict=True):
                 calls.append((j.job_id, c, ks, fields))
-        say(f"{groups} chunk quorums and a reducing quorum computing")
+        say(f"job {parent.job_id}: chunk jobs {[s.job_id for s in subs]} and a reducing "
+            "quorum computing")
         with ThreadPoolExecutor(max_workers=len(calls)) as pool:
             futures = [(jid, pool.submit(c.request, "job-run", [ks], **fields))
                        for jid, c, ks, fields in calls]
