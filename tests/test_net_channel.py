@@ -83,7 +83,11 @@ def _transmit(messages: list[list[bytes]], tamper) -> tuple[list[list[bytes]], E
             receiver.pump()
             while receiver.has_item():
                 delivered.append([bytes(f) for f in receiver.next_item()])
-        network.join()
+        # The receiver stopped reading: hang up, or the network's sendall of the rest of
+        # a large stream would wait for a reader forever.
+        s_recv.close()
+        network.join(timeout=10)
+        assert not network.is_alive(), "the network thread is stuck delivering"
         return delivered, receiver.recv_error, clean_cut
     finally:
         for s in (s_send, net_in, net_out, s_recv):

@@ -22,9 +22,9 @@ from enigma.net.transcript import (
     Checkpoint,
     chain_next,
     chain_start,
-    decode_head,
     encode_head,
     session_id,
+    split_head,
     statement,
 )
 
@@ -41,9 +41,13 @@ def _signed(sender: Identity, messages: list[list[bytes]]) -> tuple[Checkpoint, 
     return Checkpoint(sid, 1, 0, len(digests), chain, sig), digests
 
 
-@given(st.lists(st.integers(0, 2**40), max_size=50))
-def test_head_encoding_round_trips(lengths):
-    assert decode_head(encode_head(lengths)) == lengths
+@given(st.lists(st.integers(0, 2**40), max_size=50), st.binary(max_size=20))
+def test_head_encoding_round_trips_and_tells_where_frames_start(lengths, rest):
+    head = encode_head(lengths)
+    assert split_head(head + rest) == (lengths, len(head))
+    if lengths:
+        with pytest.raises(ValueError, match="announces"):
+            split_head(head[:-1])
 
 
 def test_digest_separates_frame_boundaries():

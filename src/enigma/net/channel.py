@@ -332,6 +332,14 @@ class Channel:
                 self._got = 0
                 if self._record is None:
                     seq, n, kind = HEADER.unpack(self._header)
+                    if any(self._header[HEADER.size - 3 :]):
+                        # The AEAD binds the packed header, whose padding is zero: a
+                        # changed pad byte would otherwise pass unseen.
+                        raise TamperedFrame(
+                            f"party {self.peer} sent a record header with non-zero padding "
+                            f"in {self._where()}: the stream was altered",
+                            self.peer,
+                        )
                     if n > CHUNK:
                         raise TamperedFrame(
                             f"party {self.peer} sent a record header claiming {n} bytes "

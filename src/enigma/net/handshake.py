@@ -43,9 +43,6 @@ HELLO_SIZE = _HELLO.size
 REPLY_SIZE = HELLO_SIZE + 64
 FINISH_SIZE = 64
 VERDICT_SIZE = 1
-#: Bytes each side sends before the record stream starts (lets a relay skip the handshake).
-DIALER_HANDSHAKE_BYTES = HELLO_SIZE + FINISH_SIZE
-LISTENER_HANDSHAKE_BYTES = REPLY_SIZE + VERDICT_SIZE
 
 
 @dataclass(frozen=True)

@@ -57,13 +57,6 @@ def split_head(payload: bytes | memoryview) -> tuple[list[int], int]:
     return list(struct.unpack_from(f"<{n}Q", payload, 4)), 4 + 8 * n
 
 
-def decode_head(head: bytes | memoryview) -> list[int]:
-    lengths, size = split_head(head)
-    if size != len(head):
-        raise ValueError(f"message head of {len(lengths)} frames holds {len(head)} bytes")
-    return lengths
-
-
 def message_digest(frames: Sequence[bytes | memoryview]) -> bytes:
     """The digest the sender and receiver fold into the chain for one message."""
     views = [memoryview(f).cast("B") for f in frames]
