@@ -4,10 +4,12 @@ How many displaced workers each state has, how many of them claimed
 unemployment insurance, and their mean replacement rate. The state of each
 row stays private: the rows are counted through a secret one-hot matrix.
 
-    enigma run examples/by_state.py --schema examples/benefits.yaml --data data/benefits.csv
+    enigma check examples/by_state.py
+    enigma script run examples/by_state.py --schema examples/benefits.yaml --data data/benefits.csv
 
 Tolerance: counts exact; means within their stated error bound (about 1 ulp).
 """
+# schema: benefits.yaml
 
 workers = group_by(data.state)
 claimed = group_by(data.state, data.ui, "sum")

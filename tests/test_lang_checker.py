@@ -256,16 +256,36 @@ def test_cli_check_accepts_and_refuses(tmp_path) -> None:
     runner = CliRunner()
     schema = str(ROOT / "examples" / "benefits.yaml")
     ok = runner.invoke(main, ["check", str(CORPUS / "valid" / "average_age.py"), "--schema",
-                              schema])
+                              schema, "--no-run"])
     assert ok.exit_code == 0 and "reveal 'average age': private fixed16 scalar" in ok.output
     leak = CORPUS / "leaks" / "print_private.py"
     bad = runner.invoke(main, ["check", str(leak), "--schema", schema])
     assert bad.exit_code == 1
     assert f"{leak}:4:19: print() of a private value" in bad.output
     tree = runner.invoke(main, ["check", str(CORPUS / "valid" / "oblivious_if.py"), "--schema",
-                                schema, "--ast"])
+                                schema, "--ast", "--no-run"])
     assert tree.exit_code == 0
     assert "Select() @" in tree.output and "output band : private int column" in tree.output
+
+
+def test_cli_check_finds_the_declared_schema_dry_runs_and_estimates() -> None:
+    runner = CliRunner()
+    out = runner.invoke(main, ["check", str(ROOT / "examples" / "average_age.py")])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert any("dry run on SYNTHETIC data" in line for line in lines)
+    dry = [line for line in lines if line.strip().startswith("mean_age = ")]
+    assert dry and float(dry[0].split("=")[1].split()[0]) >= 0
+    cost = [line for line in lines if ": cost estimated at 2,000 rows" in line]
+    assert cost and "triples" in cost[0] and "rounds" in cost[0]
+
+
+def test_cli_check_without_a_schema_says_how_to_give_one(tmp_path) -> None:
+    script = tmp_path / "s.py"
+    script.write_text("reveal(mean(data.age), 'm')\n")
+    out = CliRunner().invoke(main, ["check", str(script)])
+    assert out.exit_code != 0
+    assert "no schema: give --schema FILE or write a line '# schema: FILE'" in out.output
 
 
 _SCALAR_LEAVES = ["mean(data.age)", "sum(data.ui)", "count(data.tenure > 10)", "max(data.tenure)",

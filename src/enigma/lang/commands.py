@@ -1,16 +1,27 @@
-"""`enigma schema ...` and `enigma check ...`: describe a dataset, and check a script against it."""
+"""`enigma schema ...` and `enigma check ...`: describe a dataset, and check a script against it.
+
+A script names its dataset's schema in a comment line `# schema: FILE` (relative to the
+script's folder), so that `enigma check script.py` needs nothing else; `--schema`
+overrides it.
+"""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 import click
 
 from .checker import check_file
+from .cost import estimate as estimate_cost
 from .errors import SchemaError, ScriptError
+from .plain import dry_run as plain_dry_run
 from .schema import Schema, infer_schema
+from .script_commands import show_outcome
 from .syntax import format_tree
+
+SCHEMA_LINE = re.compile(r"^#\s*schema:\s*(\S+)\s*$", re.MULTILINE)
 
 
 @click.group("schema")
@@ -57,20 +68,45 @@ def validate(schema_path: str, csv_path: str) -> None:
     click.echo(f"{csv_path}: matches {schema_path}")
 
 
+def declared_schema(script_path: str) -> Path | None:
+    """The schema file a script names in its `# schema: FILE` line, if it names one."""
+    found = SCHEMA_LINE.search(Path(script_path).read_text())
+    return Path(script_path).parent / found.group(1) if found else None
+
+
+def _schema_of(script_path: str, schema_path: str | None, cache: dict[Path, Schema]) -> Schema:
+    path = Path(schema_path) if schema_path else declared_schema(script_path)
+    if path is None:
+        raise click.ClickException(
+            f"{script_path}: no schema: give --schema FILE or write a line '# schema: FILE' "
+            "in the script")
+    if path not in cache:
+        try:
+            cache[path] = Schema.load(path)
+        except (SchemaError, OSError) as exc:
+            raise click.ClickException(f"{script_path}: schema {path}: {exc}") from exc
+    return cache[path]
+
+
 @click.command("check")
 @click.argument("scripts", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False))
-@click.option("--schema", "schema_path", required=True,
-              type=click.Path(exists=True, dir_okay=False), help="The dataset's YAML schema.")
+@click.option("--schema", "schema_path", type=click.Path(exists=True, dir_okay=False),
+              help="The dataset's YAML schema (default: the script's '# schema:' line).")
 @click.option("--ast", "show_ast", is_flag=True, help="Print each script's typed AST.")
-def check(scripts: tuple[str, ...], schema_path: str, show_ast: bool) -> None:
-    """Check analysis SCRIPTS against a schema: refuse any private value that could leak."""
-    try:
-        described = Schema.load(schema_path)
-    except SchemaError as exc:
-        raise click.ClickException(str(exc)) from exc
+@click.option("--no-run", is_flag=True,
+              help="Only check: skip the dry run and the cost estimate (measured in 3 processes).")
+def check(scripts: tuple[str, ...], schema_path: str | None, show_ast: bool,
+          no_run: bool) -> None:
+    """Check analysis SCRIPTS against a schema: refuse any private value that could leak.
+
+    A script that passes is then dry-run in the clear on synthetic data drawn from the
+    schema, and its cost on the engine is estimated, unless --no-run is given.
+    """
+    schemas: dict[Path, Schema] = {}
     failed = 0
     for path in scripts:
+        described = _schema_of(path, schema_path, schemas)
         try:
             checked = check_file(path, described)
         except ScriptError as exc:
@@ -82,5 +118,17 @@ def check(scripts: tuple[str, ...], schema_path: str, show_ast: bool) -> None:
             click.echo(f"  reveal {out.name!r}: {out.type}")
         if show_ast:
             click.echo(format_tree(checked))
+        if no_run:
+            continue
+        try:
+            outcome = plain_dry_run(checked, described)
+            click.echo(f"{path}: dry run on SYNTHETIC data (the values mean nothing):")
+            show_outcome(outcome)
+            cost = estimate_cost(Path(path).read_text(), described, filename=path)
+        except (ScriptError, ValueError) as exc:
+            click.echo(f"{path}: {exc}", err=True)
+            failed += 1
+            continue
+        click.echo(f"{path}: cost {cost}")
     if failed:
         sys.exit(1)

@@ -39,7 +39,8 @@ def _load(script_path: str, schema_path: str) -> tuple[str, Schema]:
         raise click.ClickException(str(exc)) from exc
 
 
-def _show(outcome: Outcome) -> None:
+def show_outcome(outcome: Outcome) -> None:
+    """Each revealed value with its error bound, then what the script printed."""
     for name, r in outcome.results.items():
         if r.value.shape == ():
             click.echo(f"  {name} = {r.value.item():.6g}  (error <= {r.error.item():.2g})")
@@ -75,7 +76,7 @@ def dry_run(script_path: str, schema_path: str, rows: int | None) -> None:
     except ScriptError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{script_path}: dry run on SYNTHETIC data (the values mean nothing):")
-    _show(outcome)
+    show_outcome(outcome)
 
 
 @script.command()
@@ -126,4 +127,4 @@ def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, par
     click.echo(f"{script_path}: {len(outcome.results)} result(s) for the owner "
                f"({s['rounds']} rounds, {s['triples']:,} triples, "
                f"{size_text(s['bytes_sent'])} sent by node 0):")
-    _show(outcome)
+    show_outcome(outcome)
