@@ -138,11 +138,38 @@ class NodeJobs:
         self._lock = threading.Lock()
         self._partials: dict[int, dict[tuple[int, str], _Partial]] = {}
         self._arrived = threading.Condition(self._lock)
+        self._jobs: dict[int, JobInfo] = {}
+        self._keys: dict[str, bytes] = {}
 
     def _ledger(self, fn: Callable[[Ledger], Any]) -> Any:
         assert self.node.ledger is not None
         with self.node._ledger_lock:
             return fn(self.node.ledger)
+
+    def _job_record(self, job_id: int) -> JobInfo:
+        """A job's record for its fixed fields (dataset, script hash, quorum), read once.
+
+        A split job makes every reducer check a dozen partials against the same few jobs;
+        reading the ledger for each, under the node's one ledger lock, cost a second.
+        Status is never taken from here: `open` reads it fresh.
+        """
+        with self._lock:
+            info = self._jobs.get(job_id)
+        if info is None:
+            info = self._ledger(lambda lg: lg.job(job_id))
+            with self._lock:
+                self._jobs[job_id] = info
+        return info
+
+    def _transport_key(self, address: str) -> bytes:
+        """A registered node's transport key (fixed at registration), read once."""
+        with self._lock:
+            key = self._keys.get(address)
+        if key is None:
+            key = self._ledger(lambda lg: lg.node(address).transport_key)
+            with self._lock:
+                self._keys[address] = key
+        return key
 
     def open(self, client_key: bytes, header: dict[str, Any], arrays: list[np.ndarray]
              ) -> tuple[dict[str, Any], list[np.ndarray]]:
@@ -213,7 +240,7 @@ class NodeJobs:
             script = check(source, schema, str(header.get("filename", "<script>")))
         except ScriptError as exc:
             raise ServiceError("refused", f"job {job_id}: {exc}") from exc
-        keys = [self._ledger(lambda lg, a=a: lg.node(a).transport_key) for a in job.quorum]
+        keys = [self._transport_key(a) for a in job.quorum]
         peers = [PeerInfo(i, str(p["host"]), int(p["port"]), keys[i])
                  for i, p in enumerate(header["peers"])]
         me = job.quorum.index(self.node.address)
@@ -224,13 +251,17 @@ class NodeJobs:
         role = str(header.get("role", "single"))
         filename = str(header.get("filename", "<script>"))
         timeout = float(header.get("timeout", 120.0))
+        phases: dict[str, float] = {}
+        t0 = time.perf_counter()
         if role == "reduce":
             parts, layout, total_rows = self._await_partials(job_id, job, header, timeout)
+            phases["wait_partials"] = time.perf_counter() - t0
         else:
             chunks = header.get("chunks")
             shares, point, rows = self._shares(opened.store_name, referenced_columns(script),
                                                schema, None if chunks is None else
                                                [int(c) for c in chunks])
+            phases["read_shares"] = time.perf_counter() - t0
         dealer = header.get("dealer_seed")
         if dealer:
             log.warning("job %d runs on the INSECURE test dealer (tests and benchmarks only)",
@@ -244,11 +275,12 @@ class NodeJobs:
             else:
                 provider = HEProviderFactory()(self.node.field, me, len(peers), channel=mesh)
             engine = Engine(mesh, provider)
+            phases["connect"] = time.perf_counter() - started
             try:
                 if role == "map":
                     p, z, layout, out = compute_map(engine, script, schema, shares, point, rows,
                                                     arrays[0], filename,
-                                                    int(header["total_rows"]))
+                                                    int(header["total_rows"]), phases)
                 elif role == "reduce":
                     out = compute_reduce(engine, script, schema, parts, arrays[0], layout,
                                          total_rows, filename)
@@ -261,19 +293,27 @@ class NodeJobs:
         rounds, mults = out["stats"]["rounds"], out["stats"]["triples"]
         if role == "map":
             parent = int(header["parent"])
+            t0 = time.perf_counter()
             sent = self._send_partials(job_id, parent, header["reducers"], p, z, layout, rows,
                                        timeout)
+            phases["send_partials"] = time.perf_counter() - t0
             commitment = partial_commitment(job_id, parent, sent)
+            t0 = time.perf_counter()
             self._ledger(lambda lg: lg.commit_result(job_id, commitment,
                                                      parent.to_bytes(32, "big"), rounds, mults))
+            phases["commit"] = time.perf_counter() - t0
             log.info("chunk job %d (of %d) done in %.2f s: %d rounds, %d triples", job_id,
                      parent, seconds, rounds, mults)
             return {"stats": out["stats"], "commitment": commitment.hex(),
-                    "seconds": seconds}, []
+                    "seconds": seconds, "phases": phases}, []
+        phases["mpc"] = time.perf_counter() - started - phases["connect"]
         x, z = out.pop("sealed")
         commitment = result_commitment(job_id, x, z)
+        t0 = time.perf_counter()
         self._ledger(lambda lg: lg.commit_result(job_id, commitment, self.node.node_id,
                                                  rounds, mults))
+        phases["commit"] = time.perf_counter() - t0
+        out["phases"] = phases
         log.info("job %d done in %.2f s: %d rounds, %d triples", job_id, seconds, rounds, mults)
         return {**out, "commitment": commitment.hex(), "seconds": seconds}, [x, z]
 
@@ -285,11 +325,11 @@ class NodeJobs:
         ledger's transport keys); returns the parts in the order sent (for the commitment).
         """
         F = self.node.field
-        job = self._ledger(lambda lg: lg.job(parent))
+        job = self._job_record(parent)
         if len(reducers) != len(job.quorum):
             raise ServiceError("bad-request", f"{len(reducers)} reducing members given, job "
                                               f"{parent} has {len(job.quorum)}")
-        keys = [self._ledger(lambda lg, a=a: lg.node(a).transport_key) for a in job.quorum]
+        keys = [self._transport_key(a) for a in job.quorum]
         p_parts = additive.split(F, p, len(keys))
         z_parts = additive.split(F, z, len(keys))
         if os.environ.get(FAULT_ENV) == "tamper-partial":
@@ -322,14 +362,12 @@ class NodeJobs:
         canonical field vectors of one length.
         """
         parent, sub, sender = int(header["parent"]), int(header["sub_job"]), str(header["sender"])
-        job = self._ledger(lambda lg: lg.job(parent))
-        subjob = self._ledger(lambda lg: lg.job(sub))
-        if job.status.name != "OPEN" or self.node.address not in job.quorum:
-            raise ServiceError("not-participant", f"this node does not reduce open job {parent}")
+        job, subjob = self._job_record(parent), self._job_record(sub)
+        if self.node.address not in job.quorum:
+            raise ServiceError("not-participant", f"this node does not reduce job {parent}")
         if (subjob.dataset_id, subjob.script_hash) != (job.dataset_id, job.script_hash):
             raise ServiceError("bad-request", f"job {sub} is not a chunk job of job {parent}")
-        if sender not in subjob.quorum or \
-                self._ledger(lambda lg: lg.node(sender).transport_key) != client_key:
+        if sender not in subjob.quorum or self._transport_key(sender) != client_key:
             raise ServiceError("not-participant", f"the sender is not {sender} of the quorum "
                                                   f"of job {sub}")
         if len(arrays) != 2 or arrays[0].shape != arrays[1].shape or arrays[0].ndim != 2:
@@ -357,7 +395,7 @@ class NodeJobs:
         subs = [int(s) for s in header["sub_jobs"]]
         expected = set()
         for sub in subs:
-            info = self._ledger(lambda lg, s=sub: lg.job(s))
+            info = self._job_record(sub)
             if (info.dataset_id, info.script_hash) != (job.dataset_id, job.script_hash):
                 raise ServiceError("bad-request", f"job {sub} is not a chunk job of {job_id}")
             expected |= {(sub, a) for a in info.quorum}
@@ -504,7 +542,8 @@ def compute(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray
 
 
 def compute_map(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray],
-                point: int, rows: int, key_share: np.ndarray, filename: str, total_rows: int
+                point: int, rows: int, key_share: np.ndarray, filename: str, total_rows: int,
+                phases: dict[str, float] | None = None
                 ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]], dict[str, Any]]:
     """A chunk quorum member's part: exact partial aggregates P of its chunks, and [k P].
 
@@ -518,13 +557,18 @@ def compute_map(e: Engine, script: Any, schema: Schema, shares: dict[str, np.nda
     Z is what makes the hand-over checkable: a member that adds d to its share of P must
     add k d to its share of Z without knowing k (see docs/reduction.md).
     """
+    phases = {} if phases is None else phases
+    t0 = time.perf_counter()
     columns, public, key = authenticate(e, schema, shares, point, rows, key_share)
+    t1 = time.perf_counter()
+    phases["authenticate"] = t1 - t0
     mpc = MpcBackend(e, columns, public, rows, key, filename)
     split = SplitBackend("map", schema, script, total_rows, mpc=mpc)
     run(script, split)
     p = concat([s.reshape(s.size) for s in split.partials])
     z = e.mul(key.reshape(1).broadcast_to(p.size), p)
     e.check()
+    phases["aggregate"] = time.perf_counter() - t1
     stats = dict(rounds=e.stats.rounds, bytes_sent=e.stats.bytes_sent, opened=e.stats.opened,
                  triples=e.stats.triples, mac_checks=e.stats.mac_checks)
     return p.share.value.copy(), z.share.value.copy(), split.layout, {"stats": stats}
@@ -672,6 +716,9 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str, signature: 
             c.close()
     say("checking the result and settling")
     t0 = time.perf_counter()
+    for reply, _ in replies:
+        for k, v in reply.get("phases", {}).items():
+            times[f"node.{k}"] = max(times.get(f"node.{k}", 0.0), float(v))
     commitments = {}
     for address, (_, arrays) in zip(job.quorum, replies, strict=True):
         posted = owner.ledger.commit_of(job.job_id, address).commitment
@@ -794,6 +841,11 @@ def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: by
         for k, v in owner.ledger.accept(j.job_id).items():
             payout[k] += v
     times["settle"] = time.perf_counter() - t0
+    for prefix, ids in (("chunk", [s.job_id for s in subs]), ("reduce", [parent.job_id])):
+        for jid in ids:  # slowest member of any quorum of the kind, per phase
+            for reply, _ in replies[jid]:
+                for k, v in reply.get("phases", {}).items():
+                    times[f"{prefix}.{k}"] = max(times.get(f"{prefix}.{k}", 0.0), float(v))
     order = [o.name for o in check(source, schema, filename).outputs]
     stats = dict(first["stats"])
     stats["chunk_triples"] = sum(r[0]["stats"]["triples"] for s in subs
