@@ -42,3 +42,9 @@ def test_layer_imports_point_down(layer: str) -> None:
                 f"{path.relative_to(SRC)} (layer {layer}) imports enigma.{other}, "
                 "a higher layer"
             )
+
+
+def test_modules_beside_the_layers_import_none() -> None:
+    """`enigma/*.py` (shared helpers such as atomic files) sit below every layer."""
+    for path in SRC.glob("*.py"):
+        assert not _imported_layers(path), f"{path.relative_to(SRC)} imports a layer"

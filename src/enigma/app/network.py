@@ -27,8 +27,8 @@ from typing import Any
 
 import click
 
+from enigma.files import write_atomic
 from enigma.ledger import Deployment, Ledger
-from enigma.storage.durable import write_atomic
 
 from .localnet import NodeProcess, deploy, spawn_node
 

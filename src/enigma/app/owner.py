@@ -51,6 +51,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from enigma.field import Field
+from enigma.files import write_atomic
 from enigma.lang.errors import SchemaError
 from enigma.lang.schema import Schema
 from enigma.ledger import Deployment, Ledger, LedgerError, Policy
@@ -58,7 +59,6 @@ from enigma.net.identity import Identity
 from enigma.sharing import shamir
 from enigma.storage.commitment import chunk_commitment, dataset_commitment, describe
 from enigma.storage.dht import DhtNode
-from enigma.storage.durable import write_atomic
 from enigma.storage.records import DhtError, record_key
 from enigma.storage.recovery import RecoveryError, plan
 

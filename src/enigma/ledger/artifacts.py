@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import vyper
+
+from enigma.files import write_atomic
 
 CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
 BUILD_DIR = CONTRACTS_DIR / "build"
@@ -49,20 +49,6 @@ def compile_source(name: str) -> Artifact:
     )
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _read_cached(name: str) -> Artifact | None:
     path = BUILD_DIR / f"{name}.json"
     try:
@@ -88,5 +74,6 @@ def load(name: str) -> Artifact:
     text = json.dumps(artifact.__dict__, indent=1, sort_keys=True) + "\n"
     # a read-only install still works; it just compiles at every start
     with contextlib.suppress(OSError):
-        _write_atomically(BUILD_DIR / f"{name}.json", text.encode())
+        BUILD_DIR.mkdir(parents=True, exist_ok=True)
+        write_atomic(BUILD_DIR / f"{name}.json", [text.encode()])
     return artifact

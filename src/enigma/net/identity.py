@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from enigma.files import write_atomic
+
 from .errors import AuthenticationError, KeyFileError
 
 KEY_FILE_HEADER = "enigma-node-key v1"
@@ -100,22 +102,7 @@ class Identity:
         public = self.public_key.hex()
         body = f"{KEY_FILE_HEADER}\n{secret}\n{public}\n"
         text = body + blake3.blake3(body.encode()).hexdigest() + "\n"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(path, [text.encode()])
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Identity:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import click
 import numpy as np
 
 from enigma.field import Field
+from enigma.files import write_atomic
 from enigma.mpc.engine import Channel, Engine
 from enigma.mpc.runner import run_local
 
@@ -80,22 +80,7 @@ def save_stock(stock: Stock, path: str | Path, field: Field, party: int, parties
                      np.ascontiguousarray(stock.alpha, dtype="<u8").tobytes(),
                      *(np.ascontiguousarray(a, dtype="<u8").tobytes()
                        for a in (*stock.triples, *stock.bits))])
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(body + hashlib.sha256(body).digest())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomic(path, [body, hashlib.sha256(body).digest()])
 
 
 def load_stock(path: str | Path, field: Field, party: int, parties: int, quorum: str) -> Stock:

@@ -1,10 +1,9 @@
-"""Crash-safe file replacement: a reader sees the old file or the new one, never a mix.
+"""Crash-safe directories for the share store: creation, deletion and the sweep after a crash.
 
-Why this sequence (write temp, fsync file, rename, fsync directory): rename is atomic on
-POSIX file systems, but without the first fsync the rename can reach the disk before the
-data does, leaving a full-length file of zeros after a power cut; without the directory
-fsync the rename itself can be lost. Temporary files start with `.tmp.` in the target's own
-directory (rename does not cross file systems) and are removed by `sweep` when a store opens.
+Files are replaced with `enigma.files.write_atomic`; what a crash can leave behind
+(its `.tmp.` files, a half-deleted tree renamed to `.deleted.`) is removed by `sweep`
+when a store opens. A directory is deleted by renaming it first, so a reader never sees
+one half gone.
 """
 
 from __future__ import annotations
@@ -12,20 +11,11 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterable
 from pathlib import Path
 
-TMP_PREFIX = ".tmp."
+from enigma.files import TMP_PREFIX, fsync_dir
+
 TRASH_PREFIX = ".deleted."
-
-
-def fsync_dir(path: Path) -> None:
-    """Make the directory entries in `path` (creations, renames, removals) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def make_dirs(path: Path, stop: Path) -> None:
@@ -41,23 +31,6 @@ def make_dirs(path: Path, stop: Path) -> None:
         except FileExistsError:
             continue
         fsync_dir(new.parent)
-
-
-def write_atomic(path: Path, parts: Iterable[bytes | memoryview]) -> None:
-    """Replace `path` with the concatenation of `parts`, durably and atomically (mode 0600)."""
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{secrets.token_hex(6)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for part in parts:
-                f.write(part)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 def remove_tree(path: Path) -> None:

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from enigma.files import write_atomic
+
 from .commitment import ColumnDigest, chunk_commitment
 from .container import (
     PREFIX_SIZE,
@@ -43,7 +45,7 @@ from .container import (
     header_span,
     payload_bytes,
 )
-from .durable import make_dirs, remove_tree, sweep, write_atomic
+from .durable import make_dirs, remove_tree, sweep
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
 _SUFFIX = ".share"
