@@ -1,0 +1,139 @@
+"""Network reduction at the language level: which scripts split, and split runs agree with numpy.
+
+`plan` is checked on its own (no engine). The split run here uses three real processes
+(the test dealer): the quorum computes the map phase of each chunk, adds the chunks'
+exact statistics and runs the reduce phase, so the statistics and the finishing steps
+are checked against numpy without the ledger or the hand-over between quorums (those are
+in tests/test_app_e2e.py).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from enigma.field import Field
+from enigma.lang.checker import check
+from enigma.lang.interpreter import run
+from enigma.lang.mpc_backend import MpcBackend
+from enigma.lang.plain import run_plain
+from enigma.lang.reduction import NotSplittable, SplitBackend, plan, statistics_size
+from enigma.lang.runner import encode_table
+from enigma.lang.schema import Schema
+from enigma.mpc import client
+from enigma.mpc.engine import Engine
+from enigma.mpc.runner import run_local
+from enigma.mpc.secret import Secret
+from enigma.prep.dealer import DealerFactory
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _schema() -> Schema:
+    body = Schema.load(ROOT / "examples" / "benefits.yaml").to_dict()
+    body.pop("rows", None)
+    return Schema.from_dict(body)
+
+
+@pytest.mark.parametrize("source, layout", [
+    ("reveal(mean(data.age), 'm')\nreveal(variance(data.age), 'v')\n",
+     [("mean", False), ("variance", False)]),
+    ("reveal(count(data.age, where=data.ui), 'c')\nreveal(std(data.rr, where=data.age > 40)"
+     ", 's')\n", [("count", True), ("std", True)]),
+    ("reveal(count(data.age), 'n')\nreveal(sum(data.tenure * 2 + 1), 's')\n", [("sum", False)]),
+    ("reveal(group_by(data.sex, data.age, 'mean'), 'g')\nreveal(histogram(data.state), 'h')\n",
+     [("group_by", False), ("histogram", False)]),
+])
+def test_plan_lists_the_aggregates_in_order(source, layout):
+    schema = _schema()
+    got = plan(check(source, schema), schema, 1000)
+    assert [(a["func"], a["counted"]) for a in got] == layout
+
+
+@pytest.mark.parametrize("source, reason", [
+    ("reveal(mean(data.age - mean(data.age)), 'x')\n", "meets an aggregate"),
+    ("reveal(median(data.age), 'x')\n", "does not add over chunks"),
+    ("reveal(kmeans([data.age, data.tenure], 2, 2), 'x')\n", "does not add over chunks"),
+    ("reveal(histogram(data.age, bins=4), 'x')\n", "numeric column"),
+    ("reveal(data.age[0] + 1, 'x')\n", "indexing rows"),
+    ("reveal(1 + 2, 'x')\n", "aggregates no rows"),
+])
+def test_plan_refuses_what_does_not_split(source, reason):
+    schema = _schema()
+    with pytest.raises(NotSplittable, match=reason):
+        plan(check(source, schema), schema, 1000)
+
+
+SOURCE = """\
+old = data.age > 45
+reveal(mean(data.age), 'mean_age')
+reveal(variance(data.tenure), 'var_tenure')
+reveal(std(data.age, where=old), 'sd_old')
+reveal(variance(data.rr, where=data.ui), 'var_rr_ui')
+reveal(count(data.ui), 'claimed')
+reveal(sum(data.tenure, where=old), 'tenure_old')
+reveal(mean(data.rr) * 100 - 1, 'rr_pct')
+reveal(histogram(data.sex, where=old), 'sex_old')
+reveal(group_by(data.sex, data.tenure, 'sum'), 'tenure_by_sex')
+reveal(group_by(data.sex, data.age, 'mean'), 'age_by_sex')
+"""
+
+
+def _split_party(e: Engine, source: str, schema_body: dict, chunks: list[np.ndarray],
+                 meta: list, key: np.ndarray, rows: int) -> tuple:
+    """Map each chunk, add the statistics, reduce; the sealed results for the owner."""
+    schema = Schema.from_dict(schema_body)
+    script = check(source, schema)
+    F = e.field
+    [k] = [e.input(0, key if e.party == 0 else None, 1)]
+    total: Secret | None = None
+    layout = None
+    for codes in chunks:
+        n = codes.shape[0]
+        flat = F.from_int64(codes.T.reshape(-1)) if e.party == 0 else None
+        table = e.input(0, flat, codes.size)
+        columns = {name: (table[j * n:(j + 1) * n], m) for j, (name, m) in enumerate(meta)}
+        split = SplitBackend("map", schema, script, rows,
+                             mpc=MpcBackend(e, columns, {}, n, k))
+        run(script, split)
+        part = [s.reshape(s.size) for s in split.partials]
+        vec = part[0] if len(part) == 1 else Secret(e, type(part[0].share)(
+            np.concatenate([p.share.value for p in part]),
+            np.concatenate([p.share.mac for p in part])))
+        total = vec if total is None else total + vec
+        layout = split.layout
+    assert total is not None and layout is not None
+    stats, start = [], 0
+    for size in statistics_size(layout):
+        stats.append(total[start:start + size])
+        start += size
+    mpc = MpcBackend(e, {}, {}, rows, k)
+    run(script, SplitBackend("reduce", schema, script, rows, mpc=mpc, stats=stats,
+                             layout=layout))
+    return mpc.sealed, [(name, shape, f, err) for name, shape, f, err in mpc.layout]
+
+
+def test_a_split_run_agrees_with_numpy_within_its_bounds():
+    schema = _schema()
+    values = schema.read_csv(ROOT / "data" / "benefits.csv")
+    values = {k: v[:300] for k, v in values.items()}
+    names = ["age", "tenure", "rr", "ui", "sex"]
+    codes, meta, _ = encode_table(schema, values, names)
+    F = Field()
+    key = F.random(1)
+    chunks = [codes[:100], codes[100:170], codes[170:]]
+    results = run_local(_split_party, parties=3,
+                        args=(SOURCE, schema.to_dict(), chunks, meta, key, 300),
+                        provider_factory=DealerFactory(b"r" * 32, insecure=True))
+    sealed = [r[0] for r in results]
+    layout = results[0][1]
+    opened = client.open_output(F, key, sealed)
+    want = run_plain(check(SOURCE, schema), schema, values).results
+    start = 0
+    for name, shape, f, err in layout:
+        size = int(np.prod(shape, dtype=np.int64))
+        got = F.to_float(opened[start:start + size]) / float(1 << f)
+        start += size
+        exact = np.asarray(want[name].value, dtype=np.float64).reshape(-1)
+        assert np.all(np.abs(got - exact) <= np.asarray(err) + 1e-9), (name, got, exact, err)
+    assert start == opened.shape[0]
