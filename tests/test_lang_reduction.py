@@ -43,6 +43,8 @@ def _schema() -> Schema:
     ("reveal(count(data.age), 'n')\nreveal(sum(data.tenure * 2 + 1), 's')\n", [("sum", False)]),
     ("reveal(group_by(data.sex, data.age, 'mean'), 'g')\nreveal(histogram(data.state), 'h')\n",
      [("group_by", False), ("histogram", False)]),
+    ("b = linreg(data.rr, [data.age, data.tenure])\nreveal(b[1] * 10, 'slope')\n",
+     [("linreg", False)]),
 ])
 def test_plan_lists_the_aggregates_in_order(source, layout):
     schema = _schema()
@@ -76,6 +78,7 @@ reveal(mean(data.rr) * 100 - 1, 'rr_pct')
 reveal(histogram(data.sex, where=old), 'sex_old')
 reveal(group_by(data.sex, data.tenure, 'sum'), 'tenure_by_sex')
 reveal(group_by(data.sex, data.age, 'mean'), 'age_by_sex')
+reveal(linreg(data.rr, [data.age, data.tenure]), 'fit')
 """
 
 

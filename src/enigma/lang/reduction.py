@@ -16,8 +16,9 @@ operation, which world a value lives in:
   columns). Row operations run on the chunk's `MpcBackend` (map) and on a tiny
   synthetic `PlainBackend` "shadow" (8 rows) that gives shapes and filters in every mode;
 - an aggregate of rows (count, sum, mean, variance, std, a category histogram,
-  group_by) is where the phases meet: the map phase computes its *sufficient
-  statistics*, exact field integers (counts, sums of centred codes, sums of squares),
+  group_by, linreg's normal equations) is where the phases meet: the map phase computes
+  its *sufficient statistics*, exact field integers (counts, sums of centred codes, sums
+  of squares and cross-products),
   and returns the shadow's value so the rest of the script can run without cost;
   the reduce phase receives the summed statistics and finishes the aggregate
   (divisions, square roots) on its engine;
@@ -26,7 +27,7 @@ operation, which world a value lives in:
 
 A row value that meets an aggregate (`x - mean(x)`), a reveal of rows, indexing rows,
 a public column, or any other library function of rows (median, min/max, k-means,
-regression, numeric histograms, correlations) raises `NotSplittable`: the job then
+numeric histograms, correlations) raises `NotSplittable`: the job then
 runs on one quorum.
 
 Statistics are exact integers, so adding them over chunks loses nothing: x' = code - m
@@ -48,6 +49,8 @@ from enigma.mpc import functions
 from enigma.mpc.fixed import trunc_many
 from enigma.mpc.secret import Secret, concat
 
+from . import models
+from .analytics import regression
 from .analytics.precision import PrecisionError, Range, divide_by_count, scale_public
 from .errors import ScriptError
 from .interpreter import Revealed, run
@@ -63,7 +66,8 @@ from .plain import (
 from .schema import Schema
 from .syntax import Call, Node, Reveal, Script, ValueType
 
-REDUCIBLE = frozenset({"count", "sum", "mean", "variance", "std", "histogram", "group_by"})
+REDUCIBLE = frozenset({"count", "sum", "mean", "variance", "std", "histogram", "group_by",
+                       "linreg"})
 """Aggregates whose statistics add over chunks."""
 ROWWISE = frozenset({"where", "abs", "sqrt", "exp", "log"})
 """Library functions that act row by row (a row value in, a row value out)."""
@@ -249,6 +253,9 @@ class SplitBackend:
             if kind not in ("category", "bool"):
                 raise NotSplittable(f"histogram() of a numeric column{_where(node)}")
             spec["levels"] = len(t.kind.levels) if kind == "category" else 2  # type: ignore
+        elif name == "linreg":
+            xs = a.get("x")
+            spec["d"] = len(xs) if isinstance(xs, list | tuple) else 1
         elif name == "group_by":
             if kind not in ("category", "bool"):
                 raise NotSplittable(f"group_by() on a non-category key{_where(node)}")
@@ -282,6 +289,18 @@ class SplitBackend:
                 w = x if w is None else m.mul(w, replace(x, mask=None), node)
             assert w is not None
             return w.secret.sum().reshape(1), meta
+        if func == "linreg":
+            xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
+            cols, secrets = m.model_columns([real(c) for c in xs], node, FRAC)
+            (y,), (ys,) = m.model_columns(real(a["y"]), node, FRAC)
+            if y.err or any(c.err for c in cols):
+                raise ScriptError("linreg() of computed columns with rounding is not compiled "
+                                  "yet", node.line, node.col, "regress columns of the data")
+            meta.update(ranges=[[c.lo, c.hi] for c in cols], y=[y.lo, y.hi])
+            stats = regression.regression_sums(e, models.table(secrets), ys,
+                                               [Range(c.lo, c.hi) for c in cols],
+                                               Range(y.lo, y.hi), FRAC)
+            return stats, meta
         if func in ("histogram", "group_by"):
             key = m.fx(real(a["x"] if func == "histogram" else a["key"]))
             levels = spec["levels"]
@@ -350,13 +369,24 @@ class SplitBackend:
         e, n, func = m.e, self.total, spec["func"]
         try:
             return self._finish_one(m, e, n, func, meta, s, node)
-        except PrecisionError as exc:
+        except (PrecisionError, ValueError) as exc:
             raise ScriptError(f"{func}(): {exc}", node.line, node.col) from exc
 
     def _finish_one(self, m: MpcBackend, e: Any, n: int, func: str, meta: dict[str, Any],
                     s: Secret, node: Call) -> Fx:
         if func == "count":
             return Fx(m, [s.reshape()], 0, 0.0, float(n), 0.0, True, ())
+        if func == "linreg":
+            d = int(meta["d"])
+            fit = regression.linear_regression_from_sums(
+                e, s, n, [Range(lo, hi) for lo, hi in meta["ranges"]], Range(*meta["y"]),
+                f=FRAC)
+            value = concat([fit.intercept.value.reshape(1), fit.coef.value.reshape(d)])
+            errs = np.concatenate([[float(fit.intercept.error)],
+                                   np.broadcast_to(fit.coef.error, (d,))])
+            top = max(fit.coef.range.magnitude, fit.intercept.range.magnitude)
+            return Fx(m, [value], FRAC, -top, top, float(errs.max()), False, (d + 1,),
+                      errs=errs)
         if func in ("histogram", "group_by"):
             levels = int(meta["levels"])
             counts = s[:levels]
@@ -455,6 +485,9 @@ def statistics_size(layout: list[dict[str, Any]]) -> list[int]:
         func = meta["func"]
         if func == "count":
             sizes.append(1)
+        elif func == "linreg":
+            d = int(meta["d"]) + 1
+            sizes.append(d + d * (d + 1) // 2)
         elif func in ("histogram", "group_by"):
             levels = int(meta["levels"])
             sizes.append(levels if func == "histogram" or meta["agg"] == "count" else 2 * levels)

@@ -85,16 +85,65 @@ def linear_regression(e: Engine, x: Secret, y: Secret, x_ranges: Range | Sequenc
         raise ValueError(f"linear_regression: y must be a column of {n} rows, got {y.shape}")
     if not 0 < ridge <= 1:
         raise ValueError(f"linear_regression: ridge must lie in (0, 1], got {ridge}")
-    spread = y_range.width * DEFAULT_SPREAD if min_std is None else min_std
     z = join([x, y.reshape(n, 1)], axis=1)
     zc, mids, w = centered(e, z, [*rs, y_range], f)
     left, right = _pairs(d + 1)
     N = _scatter(e, zc, left, right)
+    return _fit(e, N, zc.sum(axis=0), n, d, mids, w, y_range, ridge, min_std, f)
+
+
+def regression_sums(e: Engine, x: Secret, y: Secret, x_ranges: Sequence[Range],
+                    y_range: Range, f: int = FRAC) -> Secret:
+    """The exact sums a regression needs from some rows, which add over chunks of rows.
+
+    z = (x, y) centred by the integer midpoints of the ranges' codes (the same for every
+    chunk): S_i = sum z_i (d + 1 values), then Q_p = sum z_i z_j for the pairs of
+    `_pairs(d + 1)` (one fused dot, one round). `linear_regression_from_sums` fits on
+    the sums of all chunks: the normal equations, assembled by network reduction.
+    """
+    x, rs, _ = columns(x, x_ranges)
+    n, d = x.shape
+    z = join([x, y.reshape(n, 1)], axis=1)
+    zc, _, _ = centered(e, z, [*rs, y_range], f)
+    left, right = _pairs(d + 1)
+    Q = e.dot(zc[:, left], zc[:, right], axis=0)
+    s = zc.sum(axis=0)
+    return Secret(e, type(s.share)(np.concatenate([s.share.value, Q.share.value]),
+                                   np.concatenate([s.share.mac, Q.share.mac])))
+
+
+def linear_regression_from_sums(e: Engine, sums: Secret, n: int, x_ranges: Sequence[Range],
+                                y_range: Range, ridge: float = DEFAULT_RIDGE,
+                                min_std: float | None = None, f: int = FRAC) -> Regression:
+    """`linear_regression` of n rows from their `regression_sums` (added over chunks).
+
+    N_p = n Q_p - S_i S_j (one product, exact), then the same fit as on one quorum.
+    """
+    rs = list(x_ranges)
+    d = len(rs)
+    if not 1 <= d <= MAX_FEATURES:
+        raise ValueError(f"linear_regression: 1 to {MAX_FEATURES} features, got {d}")
+    left, right = _pairs(d + 1)
+    S, Q = sums[:d + 1], sums[d + 1:]
+    if Q.shape != (len(left),):
+        raise ValueError(f"linear_regression: {Q.shape} pair sums for {d} features")
+    N = Q * n - e.mul(S[left], S[right])
+    mids, w = zip(*(r.center(f) for r in [*rs, y_range]), strict=True)
+    return _fit(e, N, S, n, d, list(mids), list(w), y_range, ridge, min_std, f)
+
+
+def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w: list[int],
+         y_range: Range, ridge: float, min_std: float | None, f: int) -> Regression:
+    """Steps 2-5 of `linear_regression` from the exact scatter N and the column sums."""
+    if not 0 < ridge <= 1:
+        raise ValueError(f"linear_regression: ridge must lie in (0, 1], got {ridge}")
+    spread = y_range.width * DEFAULT_SPREAD if min_std is None else min_std
+    left, right = _pairs(d + 1)
     bounds = [n * n * w[i] * w[j] for i, j in zip(left, right, strict=True)]
     nums = [Fraction(1 << G, w[i] * w[j]) for i, j in zip(left, right, strict=True)]
     std, std_units = scale_public(e, N, bounds, nums, n * n, 0, "linear_regression",
                                   "the scatter")
-    means, mean_units = scale_public(e, zc.sum(axis=0), [n * wi for wi in w],
+    means, mean_units = scale_public(e, zsum, [n * wi for wi in w],
                                      [Fraction(1 << G, wi) for wi in w], n, 0,
                                      "linear_regression", "a column sum")
     unit = 2.0**-G
