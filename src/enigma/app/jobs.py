@@ -289,6 +289,12 @@ class NodeJobs:
                                   filename)
             except (ScriptError, NotSplittable) as exc:
                 raise ServiceError("refused", f"job {job_id}: {exc}") from exc
+            except ServiceError:
+                raise
+            except Exception as exc:  # a failed MAC check, a peer gone: tell the owner why
+                log.error("job %d failed: %s: %s", job_id, type(exc).__name__, exc)
+                raise ServiceError("failed", f"job {job_id} ({role}): "
+                                             f"{type(exc).__name__}: {exc}") from exc
         seconds = time.perf_counter() - started
         rounds, mults = out["stats"]["rounds"], out["stats"]["triples"]
         if role == "map":
@@ -906,9 +912,12 @@ def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None
 @click.option("--account", required=True, help="The owner's ledger account (dev chains).")
 @click.option("--insecure-dealer", is_flag=True,
               help="Preprocess with the test dealer, which sees every secret (tests only).")
+@click.option("--chunk-quorums", default=0, show_default=True,
+              help="Network reduction: run groups of chunks on this many quorums in parallel "
+                   "and reduce on the job's quorum (scripts of associative aggregates).")
 def run_command(script: Path, dataset: str, author: str, signature: str, quorum: int,
                 reward: int, home: Path, rpc: str, deployment: Path, account: str,
-                insecure_dealer: bool) -> None:
+                insecure_dealer: bool, chunk_quorums: int) -> None:
     """Run a signed script as a job on one of your datasets; prints the results (to you)."""
     from .owner import Owner
 
@@ -920,10 +929,13 @@ def run_command(script: Path, dataset: str, author: str, signature: str, quorum:
                           signature=bytes.fromhex(signature.removeprefix("0x")),
                           quorum_size=quorum, reward=reward, filename=script.name,
                           dealer_seed=os.urandom(32) if insecure_dealer else None,
-                          progress=lambda s: click.echo(f"run: {s}", err=True))
+                          progress=lambda s: click.echo(f"run: {s}", err=True),
+                          chunk_quorums=chunk_quorums)
         except (JobError, ServiceError, ScriptError) as exc:
             raise click.ClickException(str(exc)) from exc
     for name, r in out.results.items():
         click.echo(f"{name} = {np.round(r.value, 6).tolist()}  (error <= "
                    f"{np.max(r.error):.2e})")
     click.echo(f"job {out.job_id}: quorum {out.quorum}, paid {out.payout}")
+    if chunk_quorums:
+        click.echo(f"ran on {out.reduction}; chunk jobs {out.sub_jobs}")
