@@ -62,11 +62,14 @@ class Network:
 
     def run(self, script: str | Path, dataset: str, *, analyst: Ledger | None = None,
             author: str | None = None, signature: bytes | None = None, quorum: int = 3,
-            reward: int = 0, insecure_dealer: bool = False) -> JobResult:
+            reward: int = 0, insecure_dealer: bool = False,
+            chunk_quorums: int = 0) -> JobResult:
         """Run a script (a path or its source) as a job and wait for the checked result.
 
         Sign with `analyst` (a Ledger of the author), or pass `author` and `signature`.
         `insecure_dealer` preprocesses with the test dealer (tests and benchmarks only).
+        `chunk_quorums` > 0 splits the rows over that many quorums (network reduction,
+        docs/reduction.md) when the script allows it; `result.reduction` says how it ran.
         """
         path = Path(script) if isinstance(script, Path) or str(script).endswith(".py") else None
         source = path.read_text() if path is not None else str(script)
@@ -77,7 +80,8 @@ class Network:
         return run_job(self.owner, dataset, source, author=author, signature=signature,
                        quorum_size=quorum, reward=reward,
                        filename=path.name if path else "<script>",
-                       dealer_seed=os.urandom(32) if insecure_dealer else None)
+                       dealer_seed=os.urandom(32) if insecure_dealer else None,
+                       chunk_quorums=chunk_quorums)
 
     def jobs(self) -> list[JobInfo]:
         """Every job on the ledger, oldest first, with its status and quorum."""
