@@ -94,6 +94,7 @@ def main() -> None:
                     "share_seconds": round(share_seconds, 3),
                     "phases": {k: round(v, 3) for k, v in out.timings.items()},
                     "rounds": out.stats["rounds"], "triples": out.stats["triples"],
+                    "chunk_triples": out.stats.get("chunk_triples", 0),
                     "abs_error": [abs(got[0] - plain[0]), abs(got[1] - plain[1])],
                     "preprocessing": "insecure-dealer"}), flush=True)
             owner.close()
