@@ -79,6 +79,8 @@ reveal(histogram(data.sex, where=old), 'sex_old')
 reveal(group_by(data.sex, data.tenure, 'sum'), 'tenure_by_sex')
 reveal(group_by(data.sex, data.age, 'mean'), 'age_by_sex')
 reveal(linreg(data.rr, [data.age, data.tenure]), 'fit')
+reveal(cov(data.age, data.tenure), 'cov_age_tenure')
+reveal(corr(data.age, data.rr), 'corr_age_rr')
 """
 
 

@@ -16,7 +16,7 @@ operation, which world a value lives in:
   columns). Row operations run on the chunk's `MpcBackend` (map) and on a tiny
   synthetic `PlainBackend` "shadow" (8 rows) that gives shapes and filters in every mode;
 - an aggregate of rows (count, sum, mean, variance, std, a category histogram,
-  group_by, linreg's normal equations) is where the phases meet: the map phase computes
+  group_by, cov, corr, linreg's normal equations) is where the phases meet: the map phase computes
   its *sufficient statistics*, exact field integers (counts, sums of centred codes, sums
   of squares and cross-products),
   and returns the shadow's value so the rest of the script can run without cost;
@@ -26,9 +26,9 @@ operation, which world a value lives in:
   the map phase (thrown away) and on the reducing quorum's engine in the reduce phase.
 
 A row value that meets an aggregate (`x - mean(x)`), a reveal of rows, indexing rows,
-a public column, or any other library function of rows (median, min/max, k-means,
-numeric histograms, correlations) raises `NotSplittable`: the job then
-runs on one quorum.
+a public column, or any other library function of rows (median, percentiles, min/max,
+k-means, numeric histograms, chi2, ttest) raises `NotSplittable`: the job then runs on
+one quorum.
 
 Statistics are exact integers, so adding them over chunks loses nothing: x' = code - m
 for the integer midpoint m of the codes of the row expression's public range (the same
@@ -50,7 +50,7 @@ from enigma.mpc.fixed import trunc_many
 from enigma.mpc.secret import Secret, concat
 
 from . import models
-from .analytics import regression
+from .analytics import moments, regression
 from .analytics.precision import PrecisionError, Range, divide_by_count, scale_public
 from .errors import ScriptError
 from .interpreter import Revealed, run
@@ -67,7 +67,7 @@ from .schema import Schema
 from .syntax import Call, Node, Reveal, Script, ValueType
 
 REDUCIBLE = frozenset({"count", "sum", "mean", "variance", "std", "histogram", "group_by",
-                       "linreg"})
+                       "linreg", "cov", "corr"})
 """Aggregates whose statistics add over chunks."""
 ROWWISE = frozenset({"where", "abs", "sqrt", "exp", "log"})
 """Library functions that act row by row (a row value in, a row value out)."""
@@ -289,6 +289,16 @@ class SplitBackend:
                 w = x if w is None else m.mul(w, replace(x, mask=None), node)
             assert w is not None
             return w.secret.sum().reshape(1), meta
+        if func in ("cov", "corr"):
+            x, y = m.plain_column(real(a["x"]), node, func), m.plain_column(real(a["y"]), node,
+                                                                          func)
+            if x.err or y.err:
+                raise ScriptError(f"{func}() of computed columns is not compiled yet",
+                                  node.line, node.col, "apply it to columns of the data")
+            meta.update(ranges=[[x.lo, x.hi], [y.lo, y.hi]])
+            table = models.table([m.up(x, FRAC).secret, m.up(y, FRAC).secret])
+            return moments.scatter_sums(e, table, [Range(x.lo, x.hi), Range(y.lo, y.hi)],
+                                        FRAC), meta
         if func == "linreg":
             xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
             cols, secrets = m.model_columns([real(c) for c in xs], node, FRAC)
@@ -376,6 +386,12 @@ class SplitBackend:
                     s: Secret, node: Call) -> Fx:
         if func == "count":
             return Fx(m, [s.reshape()], 0, 0.0, float(n), 0.0, True, ())
+        if func in ("cov", "corr"):
+            ranges = [Range(lo, hi) for lo, hi in meta["ranges"]]
+            b = (moments.cov_from_sums(e, s, n, ranges, ddof=1, f=FRAC) if func == "cov"
+                 else moments.corr_from_sums(e, s, n, ranges, f=FRAC))
+            err = b.error[0, 1] if np.ndim(b.error) else b.error
+            return Fx(m, [b.value[0, 1]], b.f, b.range.lo, b.range.hi, float(err), False, ())
         if func == "linreg":
             d = int(meta["d"])
             fit = regression.linear_regression_from_sums(
@@ -485,6 +501,8 @@ def statistics_size(layout: list[dict[str, Any]]) -> list[int]:
         func = meta["func"]
         if func == "count":
             sizes.append(1)
+        elif func in ("cov", "corr"):
+            sizes.append(5)
         elif func == "linreg":
             d = int(meta["d"]) + 1
             sizes.append(d + d * (d + 1) // 2)

@@ -209,7 +209,52 @@ def cov(e: Engine, x: Secret, ranges: Sequence[Range], ddof: int = 1,
         raise ValueError(f"cov: {n} rows leave no degrees of freedom with ddof={ddof}")
     xc, _, widths = centered(e, x, rs, f)
     left, right = _pairs(d)
-    N = _scatter(e, xc, left, right)
+    return _cov(e, _scatter(e, xc, left, right), n, rs, list(widths), ddof, f)
+
+
+def scatter_sums(e: Engine, x: Secret, ranges: Sequence[Range], f: int = FRAC) -> Secret:
+    """Exact sums of some rows that add over chunks: S_i = sum x'_i, then Q_p = sum x'_i x'_j
+    for the pairs of `_pairs(d)` (one fused dot). `cov_from_sums` and `corr_from_sums`
+    finish on the sums of all chunks (network reduction)."""
+    x, rs, _ = columns(x, ranges)
+    xc, _, _ = centered(e, x, rs, f)
+    left, right = _pairs(x.shape[1])
+    s = xc.sum(axis=0)
+    return join([s, e.dot(xc[:, left], xc[:, right], axis=0)], axis=0)
+
+
+def _scatter_from_sums(e: Engine, sums: Secret, n: int, d: int) -> Secret:
+    """N_p = n Q_p - S_i S_j (one product, exact) from `scatter_sums` of n rows."""
+    left, right = _pairs(d)
+    if sums.shape != (d + len(left),):
+        raise ValueError(f"scatter sums of shape {sums.shape} for {d} columns")
+    S, Q = sums[:d], sums[d:]
+    return Q * n - e.mul(S[left], S[right])
+
+
+def cov_from_sums(e: Engine, sums: Secret, n: int, ranges: Sequence[Range], ddof: int = 1,
+                  f: int = FRAC) -> Bounded:
+    """`cov` of n rows from their `scatter_sums` (added over chunks)."""
+    rs = list(ranges)
+    if n - ddof <= 0:
+        raise ValueError(f"cov: {n} rows leave no degrees of freedom with ddof={ddof}")
+    widths = [r.center(f)[1] for r in rs]
+    return _cov(e, _scatter_from_sums(e, sums, n, len(rs)), n, rs, widths, ddof, f)
+
+
+def corr_from_sums(e: Engine, sums: Secret, n: int, ranges: Sequence[Range],
+                   min_std: float | Sequence[float] | None = None, f: int = FRAC) -> Bounded:
+    """`corr` of n rows from their `scatter_sums` (added over chunks)."""
+    rs = list(ranges)
+    widths = [r.center(f)[1] for r in rs]
+    N = _scatter_from_sums(e, sums, n, len(rs))
+    return _corr(e, N, n, rs, widths, _floors(rs, min_std), f)
+
+
+def _cov(e: Engine, N: Secret, n: int, rs: list[Range], widths: list[int], ddof: int,
+         f: int) -> Bounded:
+    """Step 2 of `cov` from the exact scatter N."""
+    d = len(rs)
     w = max(widths)
     require("cov", "n^2 times the squared half-range of the codes", n * n * w * w,
             TRUNC_BITS - 1)
@@ -243,7 +288,14 @@ def corr(e: Engine, x: Secret, ranges: Sequence[Range], min_std: float | Sequenc
     floors = _floors(rs, min_std)
     xc, _, widths = centered(e, x, rs, f)
     left, right = _pairs(d)
-    N = _scatter(e, xc, left, right)
+    return _corr(e, _scatter(e, xc, left, right), n, rs, list(widths), floors, f)
+
+
+def _corr(e: Engine, N: Secret, n: int, rs: list[Range], widths: list[int],
+          floors: list[float], f: int) -> Bounded:
+    """Steps 2-6 of `corr` from the exact scatter N."""
+    d = len(rs)
+    left, right = _pairs(d)
     w = max(widths)
     require("corr", "n^2 times the squared half-range of the codes", n * n * w * w,
             TRUNC_BITS - 1)
