@@ -198,6 +198,25 @@ def test_a_script_that_does_not_split_runs_on_one_quorum(net, chunked):
     assert abs(out.results["centred"].value) <= out.results["centred"].error + 1e-3
 
 
+def test_a_chunk_quorum_that_refuses_stops_the_reducers_at_once(net, chunked):
+    """plan() lets variance of a computed column through; the chunk quorums refuse it (its
+    rounding error has no bound there): the owner hears why, without waiting the reducers'
+    timeout, and accepts nothing."""
+    import time
+
+    owner, analyst = net["owner"], net["analyst"]
+    source = "reveal(variance(data.rr * 1.5), 'v')\n"
+    author, sig = sign_script(analyst, source)
+    said: list[str] = []
+    started = time.monotonic()
+    with pytest.raises(ServiceError, match="computed column"):
+        run_job(owner, chunked, source, author=author, signature=sig, timeout=120.0,
+                dealer_seed=os.urandom(32), chunk_quorums=2, progress=said.append)
+    assert time.monotonic() - started < 60
+    parent = int(next(s for s in said if s.startswith("job ")).split()[1].rstrip(":"))
+    assert owner.ledger.job(parent).status is JobStatus.OPEN
+
+
 def test_a_chunk_member_that_tampers_with_its_partial_is_caught(tmp_path, monkeypatch):
     """A node that changes what it re-shares (fault injection: +1 on its part of P) makes
     the sealed check k P - Z non-zero: the owner refuses the result and accepts no job."""

@@ -21,13 +21,14 @@ The quorum must be holders of the dataset (see `QuorumNotHoldersError`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -140,6 +141,8 @@ class NodeJobs:
         self._arrived = threading.Condition(self._lock)
         self._jobs: dict[int, JobInfo] = {}
         self._keys: dict[str, bytes] = {}
+        self._reducing: dict[int, bytes] = {}
+        self._cancelled: set[int] = set()
 
     def _ledger(self, fn: Callable[[Ledger], Any]) -> Any:
         assert self.node.ledger is not None
@@ -254,7 +257,14 @@ class NodeJobs:
         phases: dict[str, float] = {}
         t0 = time.perf_counter()
         if role == "reduce":
-            parts, layout, total_rows = self._await_partials(job_id, job, header, timeout)
+            with self._lock:
+                self._reducing[job_id] = client_key
+            try:
+                parts, layout, total_rows = self._await_partials(job_id, job, header, timeout)
+            finally:
+                with self._lock:
+                    self._reducing.pop(job_id, None)
+                    self._cancelled.discard(job_id)
             phases["wait_partials"] = time.perf_counter() - t0
         else:
             chunks = header.get("chunks")
@@ -408,6 +418,10 @@ class NodeJobs:
         deadline = time.monotonic() + timeout
         with self._arrived:
             while not expected <= set(self._partials.get(job_id, {})):
+                if job_id in self._cancelled:
+                    self._partials.pop(job_id, None)
+                    raise ServiceError("cancelled", f"job {job_id}: the owner cancelled the "
+                                                    "reduction (a chunk quorum failed)")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     missing = expected - set(self._partials.get(job_id, {}))
@@ -456,11 +470,29 @@ class NodeJobs:
         return ({c: np.concatenate(v) if v else empty for c, v in parts.items()}, point, rows)
 
 
+    def cancel(self, client_key: bytes, header: dict[str, Any], arrays: list[np.ndarray]
+               ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """Stop waiting for partials of a job this client started reducing here.
+
+        Why: when a chunk quorum fails, its partials never come, and the reducers would
+        otherwise wait out the job's timeout before the owner hears anything.
+        """
+        job_id = int(header["job_id"])
+        with self._arrived:
+            if self._reducing.get(job_id) != client_key and \
+                    (client_key, job_id) not in self._opened:
+                return {"cancelled": False}, []
+            self._cancelled.add(job_id)
+            self._arrived.notify_all()
+        return {"cancelled": True}, []
+
+
 def job_ops(node: Node) -> dict[str, Callable[[bytes, dict[str, Any], list[np.ndarray]],
                                                tuple[dict[str, Any], list[np.ndarray]]]]:
     """The requests a node daemon adds to its service for jobs."""
     jobs = NodeJobs(node)
-    return {"job-open": jobs.open, "job-run": jobs.run, "job-partial": jobs.partial}
+    return {"job-open": jobs.open, "job-run": jobs.run, "job-partial": jobs.partial,
+            "job-cancel": jobs.cancel}
 
 
 def _quorum_points(e: Engine, point: int) -> list[int]:
@@ -812,6 +844,13 @@ def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: by
         with ThreadPoolExecutor(max_workers=len(calls)) as pool:
             futures = [(jid, pool.submit(c.request, "job-run", [ks], **fields))
                        for jid, c, ks, fields in calls]
+            failed = next((f for f in as_completed([f for _, f in futures])
+                           if f.exception() is not None), None)
+            if failed is not None:  # the reducers would wait for partials that never come
+                for m in members[parent.job_id]:
+                    with contextlib.suppress(ServiceError), owner._connect(m) as conn:
+                        conn.request("job-cancel", job_id=parent.job_id)
+                raise failed.exception()  # type: ignore[misc]
             replies: dict[int, list[tuple[dict[str, Any], list[np.ndarray]]]] = {}
             for jid, f in futures:
                 replies.setdefault(jid, []).append(f.result())
