@@ -267,6 +267,12 @@ class NodeJobs:
                     self._cancelled.discard(job_id)
             phases["wait_partials"] = time.perf_counter() - t0
         else:
+            if role == "map":
+                parent_job = self._job_record(int(header["parent"]))
+                if (parent_job.dataset_id, parent_job.script_hash) != (job.dataset_id,
+                                                                      job.script_hash):
+                    raise ServiceError("bad-request", f"job {header['parent']} is not on the "
+                                                      f"dataset and script of job {job_id}")
             chunks = header.get("chunks")
             shares, point, rows = self._shares(opened.store_name, referenced_columns(script),
                                                schema, None if chunks is None else
