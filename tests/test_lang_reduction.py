@@ -56,7 +56,7 @@ def test_plan_lists_the_aggregates_in_order(source, layout):
     ("reveal(mean(data.age - mean(data.age)), 'x')\n", "meets an aggregate"),
     ("reveal(median(data.age), 'x')\n", "does not add over chunks"),
     ("reveal(kmeans([data.age, data.tenure], 2, 2), 'x')\n", "does not add over chunks"),
-    ("reveal(histogram(data.age, bins=4), 'x')\n", "numeric column"),
+    ("reveal(histogram(data.age, bins=4, where=data.ui), 'x')\n", "filtered numeric"),
     ("reveal(data.age[0] + 1, 'x')\n", "indexing rows"),
     ("reveal(1 + 2, 'x')\n", "aggregates no rows"),
 ])
@@ -81,6 +81,8 @@ reveal(group_by(data.sex, data.age, 'mean'), 'age_by_sex')
 reveal(linreg(data.rr, [data.age, data.tenure]), 'fit')
 reveal(cov(data.age, data.tenure), 'cov_age_tenure')
 reveal(corr(data.age, data.rr), 'corr_age_rr')
+reveal(histogram(data.tenure, bins=5), 'tenure_bins')
+reveal(histogram(data.age, bins=[20, 30, 45, 61]), 'age_bins')
 """
 
 

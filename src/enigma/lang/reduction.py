@@ -15,8 +15,8 @@ operation, which world a value lives in:
 - a `Row` is a value with one entry per row (a column or a row-wise function of
   columns). Row operations run on the chunk's `MpcBackend` (map) and on a tiny
   synthetic `PlainBackend` "shadow" (8 rows) that gives shapes and filters in every mode;
-- an aggregate of rows (count, sum, mean, variance, std, a category histogram,
-  group_by, cov, corr, linreg's normal equations) is where the phases meet: the map phase computes
+- an aggregate of rows (count, sum, mean, variance, std, histograms, group_by, cov,
+  corr, linreg's normal equations) is where the phases meet: the map phase computes
   its *sufficient statistics*, exact field integers (counts, sums of centred codes, sums
   of squares and cross-products),
   and returns the shadow's value so the rest of the script can run without cost;
@@ -27,7 +27,7 @@ operation, which world a value lives in:
 
 A row value that meets an aggregate (`x - mean(x)`), a reveal of rows, indexing rows,
 a public column, or any other library function of rows (median, percentiles, min/max,
-k-means, numeric histograms, chi2, ttest) raises `NotSplittable`: the job then runs on
+k-means, filtered numeric histograms, chi2, ttest) raises `NotSplittable`: the job then runs on
 one quorum.
 
 Statistics are exact integers, so adding them over chunks loses nothing: x' = code - m
@@ -50,7 +50,7 @@ from enigma.mpc.fixed import trunc_many
 from enigma.mpc.secret import Secret, concat
 
 from . import models
-from .analytics import moments, regression
+from .analytics import categorical, moments, regression
 from .analytics.precision import PrecisionError, Range, divide_by_count, scale_public
 from .errors import ScriptError
 from .interpreter import Revealed, run
@@ -250,9 +250,15 @@ class SplitBackend:
                 return None
             spec["counted"] = True
         elif name == "histogram":
-            if kind not in ("category", "bool"):
-                raise NotSplittable(f"histogram() of a numeric column{_where(node)}")
-            spec["levels"] = len(t.kind.levels) if kind == "category" else 2  # type: ignore
+            if kind in ("category", "bool"):
+                spec["levels"] = len(t.kind.levels) if kind == "category" else 2  # type: ignore
+            else:
+                if sel:
+                    raise NotSplittable(f"histogram() of a filtered numeric column"
+                                        f"{_where(node)}")
+                bins = a.get("bins", 10)
+                spec["levels"] = len(bins) - 1 if isinstance(bins, list | tuple) else int(bins)
+                spec["numeric"] = True
         elif name == "linreg":
             xs = a.get("x")
             spec["d"] = len(xs) if isinstance(xs, list | tuple) else 1
@@ -311,6 +317,15 @@ class SplitBackend:
                                                [Range(c.lo, c.hi) for c in cols],
                                                Range(y.lo, y.hi), FRAC)
             return stats, meta
+        if func == "histogram" and spec.get("numeric"):
+            x = m.plain_column(real(a["x"]), node, "histogram")
+            bins = a.get("bins", 10)
+            rng = a.get("range", (x.lo, x.hi))
+            edges = list(bins) if isinstance(bins, list | tuple) else \
+                list(np.linspace(float(rng[0]), float(rng[1]), int(bins) + 1))
+            b = categorical.histogram_bins(e, m.up(x, FRAC).secret, Range(x.lo, x.hi), edges,
+                                           FRAC)
+            return b.value, meta  # counts 2^FRAC, exact: they add over chunks
         if func in ("histogram", "group_by"):
             key = m.fx(real(a["x"] if func == "histogram" else a["key"]))
             levels = spec["levels"]
@@ -403,6 +418,8 @@ class SplitBackend:
             top = max(fit.coef.range.magnitude, fit.intercept.range.magnitude)
             return Fx(m, [value], FRAC, -top, top, float(errs.max()), False, (d + 1,),
                       errs=errs)
+        if func == "histogram" and meta.get("numeric"):
+            return Fx(m, [s], FRAC, 0.0, float(n), 0.0, False, (int(meta["levels"]),))
         if func in ("histogram", "group_by"):
             levels = int(meta["levels"])
             counts = s[:levels]
