@@ -138,7 +138,8 @@ REDUCE_SOURCE = ("reveal(mean(data.age), 'mean_age')\n"
                  "reveal(count(data.age, where=data.ui), 'claimed')\n"
                  "reveal(mean(data.rr, where=data.ui), 'rr_of_claimants')\n"
                  "reveal(std(data.tenure) * 2, 'two_sd_tenure')\n"
-                 "reveal(histogram(data.sex), 'by_sex')\n")
+                 "reveal(histogram(data.sex), 'by_sex')\n"
+                 "reveal(max(data.age, where=data.ui), 'oldest_claimant')\n")
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +174,7 @@ def test_network_reduction_chunk_quorums_and_a_reducing_quorum_give_the_plain_re
     assert abs(r["two_sd_tenure"].value - 2 * tenure.std()) <= r["two_sd_tenure"].error
     levels = Schema.load(ROOT / "examples" / "benefits.yaml").column("sex").levels
     assert r["by_sex"].value.tolist() == [float((sex == lv).sum()) for lv in levels]
+    assert r["oldest_claimant"].value == age[ui].max()
     for job_id in [out.job_id, *out.sub_jobs]:
         assert owner.ledger.job(job_id).status is JobStatus.ACCEPTED
     for sub in out.sub_jobs:

@@ -17,13 +17,13 @@ from enigma.lang.checker import check
 from enigma.lang.interpreter import run
 from enigma.lang.mpc_backend import MpcBackend
 from enigma.lang.plain import run_plain
-from enigma.lang.reduction import NotSplittable, SplitBackend, plan, statistics_size
+from enigma.lang.reduction import PER_CHUNK, NotSplittable, SplitBackend, plan, statistics_size
 from enigma.lang.runner import encode_table
 from enigma.lang.schema import Schema
 from enigma.mpc import client
 from enigma.mpc.engine import Engine
 from enigma.mpc.runner import run_local
-from enigma.mpc.secret import Secret
+from enigma.mpc.secret import Secret, concat
 from enigma.prep.dealer import DealerFactory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +55,7 @@ def test_plan_lists_the_aggregates_in_order(source, layout):
 @pytest.mark.parametrize("source, reason", [
     ("reveal(mean(data.age - mean(data.age)), 'x')\n", "meets an aggregate"),
     ("reveal(median(data.age), 'x')\n", "does not add over chunks"),
+    ("reveal(percentile(data.age, 90), 'x')\n", "does not add over chunks"),
     ("reveal(kmeans([data.age, data.tenure], 2, 2), 'x')\n", "does not add over chunks"),
     ("reveal(histogram(data.age, bins=4, where=data.ui), 'x')\n", "filtered numeric"),
     ("reveal(data.age[0] + 1, 'x')\n", "indexing rows"),
@@ -83,6 +84,8 @@ reveal(cov(data.age, data.tenure), 'cov_age_tenure')
 reveal(corr(data.age, data.rr), 'corr_age_rr')
 reveal(histogram(data.tenure, bins=5), 'tenure_bins')
 reveal(histogram(data.age, bins=[20, 30, 45, 61]), 'age_bins')
+reveal(max(data.tenure), 'longest')
+reveal(min(data.rr, where=data.ui), 'lowest_rr_ui')
 """
 
 
@@ -93,7 +96,7 @@ def _split_party(e: Engine, source: str, schema_body: dict, chunks: list[np.ndar
     script = check(source, schema)
     F = e.field
     [k] = [e.input(0, key if e.party == 0 else None, 1)]
-    total: Secret | None = None
+    vectors: list[Secret] = []
     layout = None
     for codes in chunks:
         n = codes.shape[0]
@@ -103,16 +106,15 @@ def _split_party(e: Engine, source: str, schema_body: dict, chunks: list[np.ndar
         split = SplitBackend("map", schema, script, rows,
                              mpc=MpcBackend(e, columns, {}, n, k))
         run(script, split)
-        part = [s.reshape(s.size) for s in split.partials]
-        vec = part[0] if len(part) == 1 else Secret(e, type(part[0].share)(
-            np.concatenate([p.share.value for p in part]),
-            np.concatenate([p.share.mac for p in part])))
-        total = vec if total is None else total + vec
+        vectors.append(concat([s.reshape(s.size) for s in split.partials]))
         layout = split.layout
-    assert total is not None and layout is not None
+    assert layout is not None
+    per_chunk = concat([v.reshape(1, v.size) for v in vectors])  # as the reducers hold them
+    summed = per_chunk.sum(axis=0)
     stats, start = [], 0
-    for size in statistics_size(layout):
-        stats.append(total[start:start + size])
+    for meta, size in zip(layout, statistics_size(layout), strict=True):
+        stats.append(per_chunk[:, start:start + size] if meta["func"] in PER_CHUNK
+                     else summed[start:start + size])
         start += size
     mpc = MpcBackend(e, {}, {}, rows, k)
     run(script, SplitBackend("reduce", schema, script, rows, mpc=mpc, stats=stats,

@@ -44,6 +44,7 @@ from enigma.lang.mpc_backend import Fx, MpcBackend
 from enigma.lang.plain import column_range, referenced_columns
 from enigma.lang.reduction import (
     CHECK_NAME,
+    PER_CHUNK,
     NotSplittable,
     SplitBackend,
     plan,
@@ -449,8 +450,11 @@ class NodeJobs:
         parts = [got[k] for k in sorted(expected)]
         if len({v.p.shape for v in parts}) != 1:
             raise ServiceError("refused", f"job {job_id}: partials of different sizes")
-        p = additive.combine(F, [v.p for v in parts])
-        z = additive.combine(F, [v.z for v in parts])
+        # one vector per chunk job (its members' parts summed): min/max need them apart
+        p = np.concatenate([additive.combine(F, [got[k].p for k in sorted(expected)
+                                                 if k[0] == sub]) for sub in subs])
+        z = np.concatenate([additive.combine(F, [got[k].z for k in sorted(expected)
+                                                 if k[0] == sub]) for sub in subs])
         return (p, z), parts[0].layout, total_rows
 
     def _shares(self, name: str, columns: Sequence[str], schema: Schema,
@@ -623,27 +627,33 @@ def compute_reduce(e: Engine, script: Any, schema: Schema,
                    layout: list[dict[str, Any]], rows: int, filename: str) -> dict[str, Any]:
     """A reducing member's part: authenticate the summed partials, finish the script, seal.
 
-    1. every member inputs the sums of the parts it received (p_j, z_j) and its share
-       of the owner's key (SPDZ input): [P] = sum of all chunks' P, [Z] = sum of their
-       k P, [k], all MAC'd under this quorum's key;
-    2. [C] = [k][P] - [Z], zero unless some partial changed on its way here; it is sealed
-       for the owner with the results (`CHECK_NAME`), never opened to the nodes;
+    1. every member inputs, per chunk job, the sum of the parts it received (p_j, z_j)
+       and its share of the owner's key (SPDZ input): [P_c], [Z_c] = k P_c, [k], all
+       MAC'd under this quorum's key; additive statistics are summed over chunks (local),
+       min/max keep one value per chunk;
+    2. [C] = [k][P_c] - [Z_c] for every chunk, zero unless some partial changed on its
+       way here; it is sealed for the owner with the results (`CHECK_NAME`), never
+       opened to the nodes;
     3. the script runs on `SplitBackend("reduce")`, whose aggregates finish from [P].
     """
     p, z = parts
-    m = p.shape[0]
+    cm = p.shape[0]
     total = _input_sum(e, np.concatenate([p, z, key_share.reshape(1, 2)]))
-    P, Z, key = total[:m], total[m:2 * m], total[2 * m:]
-    check_vector = e.mul(key.reshape(1).broadcast_to(m), P) - Z
+    P, Z, key = total[:cm], total[cm:2 * cm], total[2 * cm:]
+    check_vector = e.mul(key.reshape(1).broadcast_to(cm), P) - Z
     sizes = statistics_size(layout)
-    if sum(sizes) != m:
-        raise JobError(f"the partials hold {m} values, their layout {sum(sizes)}")
+    m = sum(sizes)
+    if m == 0 or cm % m:
+        raise JobError(f"the partials hold {cm} values, their layout {m} per chunk job")
+    per_chunk = P.reshape(cm // m, m)
+    summed = per_chunk.sum(axis=0)
     stats, start = [], 0
-    for size in sizes:
-        stats.append(P[start:start + size])
+    for meta, size in zip(layout, sizes, strict=True):
+        stats.append(per_chunk[:, start:start + size] if meta["func"] in PER_CHUNK
+                     else summed[start:start + size])
         start += size
     mpc = MpcBackend(e, {}, {}, rows, key, filename)
-    mpc.reveals.append((CHECK_NAME, Fx(mpc, [check_vector], 0, 0.0, 0.0, 0.0, True, (m,))))
+    mpc.reveals.append((CHECK_NAME, Fx(mpc, [check_vector], 0, 0.0, 0.0, 0.0, True, (cm,))))
     split = SplitBackend("reduce", schema, script, rows, mpc=mpc, stats=stats, layout=layout)
     outcome = run(script, split)
     return _outcome(e, mpc, outcome.printed)

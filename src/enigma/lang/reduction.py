@@ -16,7 +16,7 @@ operation, which world a value lives in:
   columns). Row operations run on the chunk's `MpcBackend` (map) and on a tiny
   synthetic `PlainBackend` "shadow" (8 rows) that gives shapes and filters in every mode;
 - an aggregate of rows (count, sum, mean, variance, std, histograms, group_by, cov,
-  corr, linreg's normal equations) is where the phases meet: the map phase computes
+  corr, linreg's normal equations, min, max) is where the phases meet: the map phase computes
   its *sufficient statistics*, exact field integers (counts, sums of centred codes, sums
   of squares and cross-products),
   and returns the shadow's value so the rest of the script can run without cost;
@@ -26,8 +26,8 @@ operation, which world a value lives in:
   the map phase (thrown away) and on the reducing quorum's engine in the reduce phase.
 
 A row value that meets an aggregate (`x - mean(x)`), a reveal of rows, indexing rows,
-a public column, or any other library function of rows (median, percentiles, min/max,
-k-means, filtered numeric histograms, chi2, ttest) raises `NotSplittable`: the job then runs on
+a public column, or any other library function of rows (median, percentiles, k-means,
+filtered numeric histograms, chi2, ttest) raises `NotSplittable`: the job then runs on
 one quorum.
 
 Statistics are exact integers, so adding them over chunks loses nothing: x' = code - m
@@ -50,7 +50,7 @@ from enigma.mpc.fixed import trunc_many
 from enigma.mpc.secret import Secret, concat
 
 from . import models
-from .analytics import categorical, moments, regression
+from .analytics import categorical, moments, order, regression
 from .analytics.precision import PrecisionError, Range, divide_by_count, scale_public
 from .errors import ScriptError
 from .interpreter import Revealed, run
@@ -67,8 +67,10 @@ from .schema import Schema
 from .syntax import Call, Node, Reveal, Script, ValueType
 
 REDUCIBLE = frozenset({"count", "sum", "mean", "variance", "std", "histogram", "group_by",
-                       "linreg", "cov", "corr"})
-"""Aggregates whose statistics add over chunks."""
+                       "linreg", "cov", "corr", "min", "max"})
+"""Aggregates whose statistics combine over chunks (by sums; min/max by their extreme)."""
+PER_CHUNK = frozenset({"min", "max"})
+"""Aggregates the reducer receives one value per chunk job of (not summed)."""
 ROWWISE = frozenset({"where", "abs", "sqrt", "exp", "log"})
 """Library functions that act row by row (a row value in, a row value out)."""
 SHADOW_ROWS = 8
@@ -295,6 +297,16 @@ class SplitBackend:
                 w = x if w is None else m.mul(w, replace(x, mask=None), node)
             assert w is not None
             return w.secret.sum().reshape(1), meta
+        if func in PER_CHUNK:
+            x = m.plain_column(real(a["x"]), node, func)
+            w = weights(x)
+            largest = func == "max"
+            if w is not None:  # unselected rows become the other end: they never win
+                x = m.where(w, replace(x, mask=None), x.lo if largest else x.hi, node)
+            b = (order.max if largest else order.min)(e, m.up(x, FRAC).secret,
+                                                      Range(x.lo, x.hi), FRAC)
+            meta.update(_meta(x, 0, 0))
+            return b.value.reshape(1), meta
         if func in ("cov", "corr"):
             x, y = m.plain_column(real(a["x"]), node, func), m.plain_column(real(a["y"]), node,
                                                                           func)
@@ -401,6 +413,12 @@ class SplitBackend:
                     s: Secret, node: Call) -> Fx:
         if func == "count":
             return Fx(m, [s.reshape()], 0, 0.0, float(n), 0.0, True, ())
+        if func in PER_CHUNK:
+            chunks = s.reshape(s.shape[0])  # (chunk jobs,) extremes, FRAC bits
+            lo, hi = float(meta["lo"]), float(meta["hi"])
+            pick = order.max if func == "max" else order.min
+            b = pick(e, chunks, Range(lo, hi), FRAC)
+            return Fx(m, [b.value], FRAC, lo, hi, float(meta["err"]), False, ())
         if func in ("cov", "corr"):
             ranges = [Range(lo, hi) for lo, hi in meta["ranges"]]
             b = (moments.cov_from_sums(e, s, n, ranges, ddof=1, f=FRAC) if func == "cov"
@@ -520,6 +538,8 @@ def statistics_size(layout: list[dict[str, Any]]) -> list[int]:
             sizes.append(1)
         elif func in ("cov", "corr"):
             sizes.append(5)
+        elif func in PER_CHUNK:
+            sizes.append(1)
         elif func == "linreg":
             d = int(meta["d"]) + 1
             sizes.append(d + d * (d + 1) // 2)
@@ -535,5 +555,5 @@ def statistics_size(layout: list[dict[str, Any]]) -> list[int]:
     return sizes
 
 
-__all__ = ["CHECK_NAME", "NotSplittable", "Plain", "Row", "SplitBackend", "plan",
+__all__ = ["CHECK_NAME", "PER_CHUNK", "NotSplittable", "Plain", "Row", "SplitBackend", "plan",
            "statistics_size"]
