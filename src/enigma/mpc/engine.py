@@ -78,7 +78,6 @@ class Engine:
         self._pending_count = 0
         self._check_threshold = check_threshold
         self.king_threshold = king_threshold
-        self._kings = 0
 
     # ------------------------------------------------------------------ construction
 
@@ -135,18 +134,18 @@ class Engine:
     def _open_raw(self, value: np.ndarray, mac: np.ndarray) -> np.ndarray:
         """Open value shares, remember (opened, mac) for the check.
 
-        Small openings are broadcast (one round). Large ones go through a king
-        that changes every time (SPDZ-2, Damgard et al. 2013, section 5): the
-        others send it their shares, it sends back the sum. That moves
-        2(q - 1) instead of q(q - 1) share vectors, a third less for q = 3,
-        and the bytes are what a loaded machine pays for. A king that sends
-        different sums to different parties is caught by the MAC check, as
-        any wrong opening is.
+        Small openings are broadcast (one round). Large ones go through kings
+        (SPDZ-2, Damgard et al. 2013, section 5), one per slice of the vector:
+        the others send each king their shares of its slice, it sends back the
+        sum. That moves 2(q - 1)/q instead of (q - 1) share vectors per party,
+        a third less for q = 3, and the bytes are what a loaded machine pays
+        for. A king that sends different sums to different parties is caught
+        by the MAC check, as any wrong opening is.
         """
         F = self.field
         n = value.shape[0]
         self.stats.opened += n
-        if n >= self.king_threshold and self.parties > 2:
+        if n >= max(self.king_threshold, self.parties) and self.parties > 2:
             total = self._open_via_king(value)
         else:
             received = self.channel.broadcast(F.to_bytes(value))
@@ -162,21 +161,33 @@ class Engine:
         return total
 
     def _open_via_king(self, value: np.ndarray) -> np.ndarray:
+        """Every party is king of one slice: the load and the bytes are the same for all.
+
+        Slice k (of q near-equal slices) goes to party k, which sums it and sends the sum
+        back: each party sends 2 (q - 1) / q of a share vector, where one king for the
+        whole vector would send 2 (q - 1) vectors while the others wait.
+        """
         F = self.field
         n = value.shape[0]
-        king = self._kings % self.parties
-        self._kings += 1
+        q = self.parties
+        bounds = [n * k // q for k in range(q + 1)]
+        mine = slice(bounds[self.party], bounds[self.party + 1])
         self.stats.rounds += 2
-        if self.party != king:
-            self.channel.send(king, F.to_bytes(value))
-            self.stats.bytes_sent += value.nbytes
-            return self._parse(self.channel.recv(king), king, n)
-        total = value.copy()
+        for king in self._peers():
+            part = value[bounds[king]:bounds[king + 1]]
+            self.channel.send(king, F.to_bytes(part))
+            self.stats.bytes_sent += part.nbytes
+        total = np.empty_like(value)
+        total[mine] = value[mine]
+        size = bounds[self.party + 1] - bounds[self.party]
         for peer in self._peers():
-            F.add(total, self._parse(self.channel.recv(peer), peer, n), out=total)
+            F.add(total[mine], self._parse(self.channel.recv(peer), peer, size), out=total[mine])
         for peer in self._peers():
-            self.channel.send(peer, F.to_bytes(total))
-        self.stats.bytes_sent += total.nbytes * (self.parties - 1)
+            self.channel.send(peer, F.to_bytes(total[mine]))
+            self.stats.bytes_sent += total[mine].nbytes
+        for king in self._peers():
+            total[bounds[king]:bounds[king + 1]] = self._parse(
+                self.channel.recv(king), king, bounds[king + 1] - bounds[king])
         return total
 
     def check(self) -> None:
