@@ -1,9 +1,9 @@
 """End-to-end job benchmark: mean and variance of one column, from shared data to the owner.
 
 A chain in this process, node daemons in their own processes, one owner. The table
-(one integer column, `--rows` rows, chunks of 2^16 rows) is shared onto every node
-first (timed apart, as `share_seconds`); then one job runs the script below on the
-quorum the ledger draws, and the owner checks and accepts the result: that is
+(one integer column, `--rows` rows, one chunk per quorum unless `--chunk-rows`) is
+shared onto every node first (timed apart, as `share_seconds`); then one job runs the
+script below on the quorum the ledger draws, and the owner checks and accepts the result: that is
 `seconds` (posting, the quorum's conversion of storage shares, the MPC run with the
 INSECURE test dealer, sealing, commitments, the owner's checks, settlement).
 `plain_seconds` is numpy's mean and variance of the same column in this process.
@@ -49,7 +49,8 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--quorums", type=int, default=4)
-    parser.add_argument("--chunk-rows", type=int, default=1 << 16)
+    parser.add_argument("--chunk-rows", type=int,
+                        help="rows per stored chunk (default: rows / quorums, one chunk a quorum)")
     args = parser.parse_args()
     schema = Schema.from_dict(SCHEMA)
     x = np.random.default_rng(0).integers(0, 1001, args.rows)
@@ -70,7 +71,7 @@ def main() -> None:
                                [("127.0.0.1", nodes[0].dht_port)])
             t0 = time.perf_counter()
             owner.share(root / "x.csv", schema, "bench", t=1, n=args.nodes,
-                        chunk_rows=args.chunk_rows)
+                        chunk_rows=args.chunk_rows or -(-args.rows // max(args.quorums, 1)))
             share_seconds = time.perf_counter() - t0
             analyst = Ledger.connect(chain.url, chain.accounts[args.nodes + 1],
                                      owner.ledger.deployment)
