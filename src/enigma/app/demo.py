@@ -135,7 +135,7 @@ class Ticker:
         if not end and not sys.stderr.isatty():
             return  # a log file gets the final line only
         elapsed = time.perf_counter() - self.start
-        dots = "#" * min(30, int(elapsed))
+        dots = "#" * (30 if end else min(29, int(elapsed)))  # full once the step is done
         print(f"\r   {self.label:<34} [{dots:<30}] {elapsed:5.1f} s", end=end,
               file=sys.stderr, flush=True)
 
