@@ -13,12 +13,20 @@ import numpy as np
 import pyarrow.csv as pacsv
 import pytest
 
-from enigma.app.jobs import FAULT_ENV, JobError, result_commitment, run_job, sign_script
+from enigma.app.jobs import (
+    FAULT_ENV,
+    JobError,
+    result_commitment,
+    run_job,
+    sign_script,
+    submit_job,
+)
 from enigma.app.localnet import deploy, spawn_node
 from enigma.app.owner import Owner
 from enigma.app.service import Connection, ServiceError
 from enigma.lang.schema import Schema
-from enigma.ledger import JobStatus, Ledger, script_hash, start_devchain
+from enigma.ledger import JobStatus, Ledger, Policy, script_hash, start_devchain
+from enigma.ledger.errors import AccessDenied
 from enigma.net.identity import Identity
 
 pytestmark = pytest.mark.slow
@@ -106,6 +114,102 @@ def test_only_the_datasets_owner_may_start_a_job_on_it(net):
     with Connection.open("127.0.0.1", node.port, stranger, node.node_id) as conn, \
             pytest.raises(ServiceError, match="only a dataset's owner"):
         conn.request("job-open", job_id=job.job_id, dataset="people", gen=state.gen)
+
+
+def test_an_analyst_pays_for_a_job_on_an_open_dataset_and_only_the_owner_reads_it(net):
+    """Open policy: the analyst's account posts and pays; the owner runs the posted job
+    (nodes take job-open from the owner alone) and reads the result; the escrow is paid
+    out to the nodes, the reward to the author and the rest back to the analyst."""
+    owner, analyst, table, node = net["owner"], net["analyst"], net["table"], net["nodes"][0]
+    state = owner.state("people")
+    source = "reveal(mean(data.age), 'mean_age')\nreveal(sum(data.tenure), 'total_tenure')\n"
+    owner.ledger.set_policy(state.ledger_id, Policy.OPEN)
+    try:
+        wallet, owner_wallet = analyst.balance(), owner.ledger.balance()
+        owner_credit = owner.ledger.claimable(owner.ledger.address)
+        job = submit_job(analyst, state.ledger_id, source, reward=10**15,
+                         schema=Schema.from_dict(state.schema))
+        assert (job.poster, job.owner, job.author) == (analyst.address, owner.ledger.address,
+                                                       analyst.address)
+        assert wallet - analyst.balance() >= job.escrow > 0  # the fee left the analyst's wallet
+        assert owner.ledger.balance() == owner_wallet
+        # the analyst holds the job id but cannot start it on the nodes: only the owner can
+        with Connection.open("127.0.0.1", node.port, Identity.generate(), node.node_id) as conn, \
+                pytest.raises(ServiceError, match="only a dataset's owner"):
+            conn.request("job-open", job_id=job.job_id, dataset="people", gen=state.gen)
+        credit = owner.ledger.claimable(analyst.address)
+        out = run_job(owner, "people", source, posted_job=job.job_id, author=analyst.address,
+                      dealer_seed=os.urandom(32))
+    finally:
+        owner.ledger.set_policy(state.ledger_id, Policy.OWNER_ONLY)
+    age, tenure = table.column("age").to_numpy(), table.column("tenure").to_numpy()
+    assert abs(out.results["mean_age"].value - age.mean()) <= out.results["mean_age"].error
+    assert out.results["total_tenure"].value == tenure.sum()
+    assert out.job_id == job.job_id and out.poster == analyst.address
+    assert owner.ledger.job(job.job_id).status is JobStatus.ACCEPTED
+    events = owner.ledger.events()
+    [posted] = [a for n, a in events if n == "JobPosted" and a["job_id"] == job.job_id]
+    assert posted["poster"] == analyst.address and posted["escrow"] == job.escrow
+    credited: dict[str, int] = {}
+    for name, a in events:
+        if name == "Credited" and a.get("job_id") == job.job_id:  # jobs.vy, not datasets.vy
+            credited[a["account"]] = credited.get(a["account"], 0) + a["amount"]
+    assert sum(credited.values()) == job.escrow  # nothing created or lost
+    assert credited[analyst.address] == out.payout["reward"] + out.payout["refund"]
+    assert out.payout["reward"] == 10**15 and out.payout["refund"] > 0
+    assert owner.ledger.address not in credited
+    assert set(credited) - {analyst.address} == set(out.quorum)
+    assert owner.ledger.claimable(analyst.address) - credit == credited[analyst.address]
+    assert owner.ledger.claimable(owner.ledger.address) == owner_credit
+
+
+def test_an_analyst_may_not_post_a_job_on_an_owner_only_dataset(net):
+    owner, analyst = net["owner"], net["analyst"]
+    state = owner.state("people")
+    assert owner.ledger.dataset(state.ledger_id).policy is Policy.OWNER_ONLY
+    posted = sum(1 for n, _ in owner.ledger.events() if n == "JobPosted")
+    with pytest.raises(JobError, match="owner_only: its policy does not let") as refused:
+        submit_job(analyst, state.ledger_id, "reveal(mean(data.age), 'mean_age')\n")
+    assert isinstance(refused.value.__cause__, AccessDenied)  # the contract's own refusal
+    assert sum(1 for n, _ in owner.ledger.events() if n == "JobPosted") == posted
+    from click.testing import CliRunner
+
+    from enigma.app.cli import main
+
+    script = net["root"] / "analyst_mean.py"
+    script.write_text("reveal(mean(data.age), 'mean_age')\n")
+    got = CliRunner().invoke(main, ["job", "post", str(script), "--dataset-id",
+                                    str(state.ledger_id), "--rpc", net["chain"].url,
+                                    "--deployment", str(net["root"] / "deployment.json"),
+                                    "--account", analyst.address])
+    assert got.exit_code == 1 and "its policy does not let" in got.output
+    assert sum(1 for n, _ in owner.ledger.events() if n == "JobPosted") == posted
+
+
+def test_a_posted_job_whose_script_is_not_the_owners_text_is_refused_before_any_node(net):
+    owner, analyst, nodes = net["owner"], net["analyst"], net["nodes"]
+    state = owner.state("people")
+    posted_source = "reveal(sum(data.tenure), 'total_tenure')\n"
+    owner.ledger.set_policy(state.ledger_id, Policy.OPEN)
+    try:
+        job = submit_job(analyst, state.ledger_id, posted_source)
+    finally:
+        owner.ledger.set_policy(state.ledger_id, Policy.OWNER_ONLY)
+    said: list[str] = []
+    with pytest.raises(JobError, match="posted for another script"):
+        run_job(owner, "people", "reveal(mean(data.tenure), 'mean_tenure')\n",
+                posted_job=job.job_id, dealer_seed=os.urandom(32), progress=said.append)
+    assert not any("computing" in s for s in said)
+    record = owner.ledger.job(job.job_id)
+    assert record.status is JobStatus.OPEN and record.commits == 0
+    assert not any(f"job {job.job_id} " in n.log() for n in nodes)  # no node heard of it
+    with pytest.raises(JobError, match="names author"):  # nor one by another author
+        run_job(owner, "people", posted_source, posted_job=job.job_id,
+                author=owner.ledger.address, dealer_seed=os.urandom(32))
+    # the text it was posted for runs (and the policy may have closed since: it was paid)
+    out = run_job(owner, "people", posted_source, posted_job=job.job_id,
+                  dealer_seed=os.urandom(32))
+    assert out.results["total_tenure"].value == net["table"].column("tenure").to_numpy().sum()
 
 
 def test_the_commitment_binds_every_share_and_the_job():

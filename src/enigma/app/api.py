@@ -7,6 +7,13 @@
     enigma.values(job)["centers"], job.results["centers"].error, job.payout
     net.jobs()                                         # what the ledger says
 
+An analyst may pay for a job where the dataset's policy allows it; the result still goes
+to the owner alone:
+
+    net.set_policy("benefits", Policy.OPEN)            # owner: anyone may post jobs
+    job = enigma.submit(net.analyst(), "examples/clusters.py", net.dataset_id("benefits"))
+    out = net.run("examples/clusters.py", "benefits", posted_job=job.job_id)   # owner
+
 One object holds the owner's identity, ledger account and DHT node, because a notebook
 user is the data owner: only the owner may start jobs on its datasets and read their
 results. `run` takes the analyst's signature (from `enigma sign`, or `sign(source)` on
@@ -24,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from enigma.lang.schema import Schema
-from enigma.ledger import Deployment, JobInfo, Ledger
+from enigma.ledger import Deployment, JobInfo, Ledger, Policy, script_hash
 
-from .jobs import JobResult, run_job, sign_script
+from .jobs import JobResult, run_job, sign_script, submit_job
 from .network import NetworkState
 from .owner import Owner, UploadResult
 
@@ -60,28 +67,52 @@ class Network:
             account = self.state.analyst_account
         return Ledger.connect(self.rpc, account, Deployment.load(self.deployment))
 
+    def dataset_id(self, name: str) -> int:
+        """The ledger id of a dataset this owner shared (what an analyst posts jobs on)."""
+        ledger_id = self.owner.state(name).ledger_id
+        if ledger_id is None:
+            raise ValueError(f"dataset {name!r} is not on the ledger yet")
+        return ledger_id
+
+    def set_policy(self, name: str, policy: Policy, analysts: Sequence[str] = (),
+                   scripts: Sequence[str | Path] = ()) -> None:
+        """Who besides the owner may post (and pay for) jobs on a dataset.
+
+        `Policy.OPEN`: anyone; `Policy.ALLOW_LIST`: the given analyst accounts and the
+        given scripts (paths or sources, allowed by their hash); `Policy.OWNER_ONLY`
+        (the default at sharing). Results always go to the owner alone.
+        """
+        ledger, dataset_id = self.owner.ledger, self.dataset_id(name)
+        ledger.set_policy(dataset_id, policy)
+        for account in analysts:
+            ledger.allow_analyst(dataset_id, account)
+        for script in scripts:
+            ledger.allow_script(dataset_id, script_hash(_source(script)[1].encode()))
+
     def run(self, script: str | Path, dataset: str, *, analyst: Ledger | None = None,
             author: str | None = None, signature: bytes | None = None, quorum: int = 3,
             reward: int = 0, insecure_dealer: bool = False,
-            chunk_quorums: int = 0) -> JobResult:
+            chunk_quorums: int = 0, posted_job: int | None = None) -> JobResult:
         """Run a script (a path or its source) as a job and wait for the checked result.
 
-        Sign with `analyst` (a Ledger of the author), or pass `author` and `signature`.
+        Sign with `analyst` (a Ledger of the author), or pass `author` and `signature`;
+        or give `posted_job`, a job an analyst posted and paid for (`submit`) with this
+        script (`author` then, if given, must be the one it names).
         `insecure_dealer` preprocesses with the test dealer (tests and benchmarks only).
         `chunk_quorums` > 0 splits the rows over that many quorums (network reduction,
         docs/reduction.md) when the script allows it; `result.reduction` says how it ran.
         """
-        path = Path(script) if isinstance(script, Path) or str(script).endswith(".py") else None
-        source = path.read_text() if path is not None else str(script)
+        path, source = _source(script)
         if analyst is not None:
             author, signature = sign_script(analyst, source)
-        if author is None or signature is None:
-            raise ValueError("give analyst=, or author= and signature= (from `enigma sign`)")
+        if posted_job is None and (author is None or signature is None):
+            raise ValueError("give analyst=, or author= and signature= (from `enigma sign`), "
+                             "or posted_job=")
         return run_job(self.owner, dataset, source, author=author, signature=signature,
                        quorum_size=quorum, reward=reward,
                        filename=path.name if path else "<script>",
                        dealer_seed=os.urandom(32) if insecure_dealer else None,
-                       chunk_quorums=chunk_quorums)
+                       chunk_quorums=chunk_quorums, posted_job=posted_job)
 
     def jobs(self) -> list[JobInfo]:
         """Every job on the ledger, oldest first, with its status and quorum."""
@@ -97,6 +128,27 @@ class Network:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _source(script: str | Path) -> tuple[Path | None, str]:
+    """A script given as a path (a Path, or a string ending in .py) or as its text."""
+    path = Path(script) if isinstance(script, Path) or str(script).endswith(".py") else None
+    return path, path.read_text() if path is not None else str(script)
+
+
+def submit(analyst: Ledger, script: str | Path, dataset_id: int, *, quorum: int = 3,
+           reward: int = 0, schema: Schema | str | Path | None = None) -> JobInfo:
+    """As an analyst: sign a script and post it as a job paid from `analyst`'s account.
+
+    Only where the dataset's policy admits this account or script (else a JobError with
+    the ledger's refusal). Give the owner the script and `job.job_id`; the owner runs it
+    with `Network.run(script, name, posted_job=job.job_id)` and alone reads the result.
+    """
+    path, source = _source(script)
+    if schema is not None and not isinstance(schema, Schema):
+        schema = Schema.load(schema)
+    return submit_job(analyst, dataset_id, source, quorum_size=quorum, reward=reward,
+                      schema=schema, filename=path.name if path else "<script>")
 
 
 def connect(rpc: str, deployment: str | Path, account: str | bytes,

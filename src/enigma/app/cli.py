@@ -3,7 +3,7 @@
 import click
 
 from enigma.app.demo import demo
-from enigma.app.jobs import run_command, sign_command
+from enigma.app.jobs import job_command, run_command, sign_command
 from enigma.app.network import down_command, status_command, up_command
 from enigma.app.node import node_command
 from enigma.app.owner import dataset_command, share_command
@@ -34,6 +34,7 @@ main.add_command(prep)
 main.add_command(script)
 main.add_command(sign_command)
 main.add_command(run_command)
+main.add_command(job_command)
 main.add_command(up_command)
 main.add_command(status_command)
 main.add_command(down_command)

@@ -51,7 +51,16 @@ from enigma.lang.reduction import (
     statistics_size,
 )
 from enigma.lang.schema import Schema
-from enigma.ledger import Deployment, JobInfo, Ledger, recover_signer, script_hash
+from enigma.ledger import (
+    ContractRevert,
+    Deployment,
+    JobInfo,
+    Ledger,
+    LedgerError,
+    recover_signer,
+    script_hash,
+)
+from enigma.ledger.errors import AccessDenied
 from enigma.mpc import client
 from enigma.mpc.engine import Engine
 from enigma.mpc.secret import Secret, concat
@@ -679,6 +688,8 @@ class JobResult:
     """The chunk jobs of a split run (network reduction), each on its own quorum."""
     reduction: str = ""
     """How the job ran: split over chunk quorums, or why it ran on one quorum."""
+    poster: str = ""
+    """The account that posted and paid for the job (the owner, or an admitted analyst)."""
 
 
 def sign_script(ledger: Ledger, source: str) -> tuple[str, bytes]:
@@ -686,13 +697,103 @@ def sign_script(ledger: Ledger, source: str) -> tuple[str, bytes]:
     return ledger.address, ledger.sign(script_hash(source.encode()))
 
 
-def run_job(owner: Owner, dataset: str, source: str, *, author: str, signature: bytes,
+def submit_job(analyst: Ledger, dataset_id: int, source: str, *, quorum_size: int = 3,
+               reward: int = 0, rounds: int = DEFAULT_ROUNDS,
+               multiplications: int = DEFAULT_MULTIPLICATIONS, schema: Schema | None = None,
+               filename: str = "<script>", author: str | None = None,
+               signature: bytes | None = None) -> JobInfo:
+    """The analyst's side of a job it pays for: sign the script and post it on the ledger.
+
+    Where the dataset's policy lets this account run the script (`datasets.vy` `may_run`:
+    open, or an allow-listed analyst or script hash), the analyst posts the job with its
+    own fee in escrow; the unspent budget is refunded to it (the poster) at acceptance or
+    timeout. The job's owner, and so its result recipient and the only account that
+    accepts it, stays the dataset's owner: the analyst hands the script text to the owner
+    (out of band), who runs the posted job (`run_job(..., posted_job=ID)`) and alone reads
+    the result. Nothing here talks to a node: nodes take job-open only from the owner.
+
+    `author`/`signature` default to this account signing the script itself. With `schema`
+    (the analyst writes against it), the script is checked first and the schema must be
+    the dataset's on the ledger, so a script the owner's nodes would refuse costs nothing.
+    A policy refusal is the contract's `AccessDenied`, re-raised as a JobError saying why.
+    """
+    digest = script_hash(source.encode())
+    try:
+        record = analyst.dataset(dataset_id)
+    except ContractRevert as exc:
+        raise JobError(f"ledger dataset {dataset_id}: {exc}") from exc
+    if schema is not None:
+        if bytes.fromhex(schema.digest()) != record.schema_hash:
+            raise JobError(f"the schema given is not the one of ledger dataset {dataset_id} "
+                           "(digest differs): ask its owner for the schema it shared")
+        check(source, schema, filename)
+    if author is None or signature is None:
+        author, signature = sign_script(analyst, source)
+    elif recover_signer(digest, signature) != author:
+        raise JobError(f"the signature does not come from the author {author}: the script "
+                       "changed after it was signed, or it was signed by another key")
+    try:
+        return analyst.post_job(dataset_id, digest, author, signature, quorum_size, rounds,
+                                multiplications, reward)
+    except AccessDenied as exc:
+        raise JobError(f"ledger dataset {dataset_id} is {record.policy.name.lower()}: its "
+                       f"policy does not let {analyst.address} post this script (the ledger "
+                       "refused the job); ask the owner to run it, to allow-list this "
+                       f"account or script, or to open the dataset. {exc}") from exc
+
+
+def _posted_job(owner: Owner, state: Any, digest: bytes, job_id: int, author: str | None,
+                signature: bytes | None) -> JobInfo:
+    """A job someone else posted on this owner's dataset, checked before any node is asked.
+
+    The owner runs what it was given as text, so the ledger record must name exactly that:
+    this dataset's record, this owner (the result's recipient), the script's hash, the
+    author (and signature) the owner expects, and the job still open with no commitment
+    yet and time left. A mismatch is refused here; the nodes would refuse a script whose
+    hash differs too, but only after the owner opened the job with them.
+    """
+    try:
+        job = owner.ledger.job(job_id)
+    except ContractRevert as exc:
+        raise JobError(f"posted job {job_id}: {exc}") from exc
+    if job.dataset_id != state.ledger_id:
+        raise JobError(f"posted job {job_id} is on ledger dataset {job.dataset_id}, not on "
+                       f"{state.name!r} (ledger dataset {state.ledger_id})")
+    if job.owner.lower() != owner.ledger.address.lower():
+        raise JobError(f"posted job {job_id} belongs to {job.owner}, not to this owner")
+    if job.script_hash != digest:
+        raise JobError(f"posted job {job_id} was posted for another script (script hash "
+                       f"{job.script_hash.hex()}, the text given hashes to {digest.hex()}); "
+                       "nothing was run")
+    if author is not None and job.author.lower() != author.lower():
+        raise JobError(f"posted job {job_id} names author {job.author}, not {author}")
+    if signature is not None and recover_signer(digest, signature) != job.author:
+        raise JobError(f"the signature given is not {job.author}'s over the script")
+    if job.status.name != "OPEN" or job.commits:
+        raise JobError(f"posted job {job_id} is {job.status.name.lower()} with {job.commits} "
+                       "commitments: it can no longer be run")
+    now = int(owner.ledger.w3.eth.get_block("latest")["timestamp"])
+    if now >= job.deadline:
+        raise JobError(f"posted job {job_id} is past its deadline; anyone may time it out, "
+                       "which refunds its poster")
+    return job
+
+
+def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = None,
+            signature: bytes | None = None,
             quorum_size: int = 3, reward: int = 0, filename: str = "<script>",
             rounds: int = DEFAULT_ROUNDS, multiplications: int = DEFAULT_MULTIPLICATIONS,
             dealer_seed: bytes | None = None, timeout: float = 600.0,
             progress: Callable[[str], None] | None = None,
-            chunk_quorums: int = 0) -> JobResult:
+            chunk_quorums: int = 0, posted_job: int | None = None) -> JobResult:
     """Post a job on the owner's dataset, have the drawn quorum run it, check, accept, pay.
+
+    With `posted_job`, the job was already posted (and paid for) by an analyst the
+    dataset's policy admits (`submit_job`): step 2 is replaced by checking that job's
+    record against the script text, author and dataset (`_posted_job`), its quorum and
+    budget are the posted ones, and the refund at step 6 goes to its poster. Posted jobs
+    run on their one quorum (`chunk_quorums` is refused with them: the chunk sub-jobs
+    would be the owner's to post and pay).
 
     With `chunk_quorums` > 0 and a script whose row values reach only associative
     aggregates (`lang.reduction.plan`), the chunks of the dataset are split into that many
@@ -719,11 +820,22 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str, signature: 
     schema = Schema.from_dict(state.schema, f"the progress file of {dataset!r}")
     check(source, schema, filename)
     digest = script_hash(source.encode())
-    if recover_signer(digest, signature) != author:
+    if posted_job is not None:
+        if chunk_quorums > 0:
+            raise JobError("a posted job runs on its own quorum; chunk quorums (network "
+                           "reduction) need sub-jobs the owner posts: run without "
+                           "--chunk-quorums, or post the job yourself")
+        say(f"checking posted job {posted_job} on the ledger")
+        job = _posted_job(owner, state, digest, posted_job, author, signature)
+    elif author is None or signature is None:
+        raise JobError("give the author and its signature over the script (`enigma sign`), "
+                       "or the id of a job an analyst posted")
+    elif recover_signer(digest, signature) != author:
         raise JobError(f"the signature does not come from the author {author}: the script "
                        "changed after it was signed, or it was signed by another key")
     reduction = "one quorum"
     if chunk_quorums > 0:
+        assert author is not None and signature is not None
         try:
             plan(check(source, schema, filename), schema, state.rows)
             if state.chunk_count < 2:
@@ -734,9 +846,11 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str, signature: 
             return _run_split(owner, state, schema, source, digest, author, signature,
                               quorum_size, reward, filename, rounds, multiplications,
                               dealer_seed, timeout, say, min(chunk_quorums, state.chunk_count))
-    say("posting the job on the ledger")
-    job = owner.ledger.post_job(state.ledger_id, digest, author, signature, quorum_size,
-                                rounds, multiplications, reward)
+    if posted_job is None:
+        assert author is not None and signature is not None
+        say("posting the job on the ledger")
+        job = owner.ledger.post_job(state.ledger_id, digest, author, signature, quorum_size,
+                                    rounds, multiplications, reward)
     times["post"] = time.perf_counter() - t0
     holders = {h.address: h for h in state.holders}
     strangers = [a for a in job.quorum if a not in holders]
@@ -787,7 +901,8 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str, signature: 
     order = [o.name for o in check(source, schema, filename).outputs]
     return JobResult(job.job_id, {n: results[n] for n in order if n in results},
                      list(first["printed"]), job.quorum, commitments, payout,
-                     dict(first["stats"]), times, dealer_seed is not None, [], reduction)
+                     dict(first["stats"]), times, dealer_seed is not None, [], reduction,
+                     job.poster)
 
 
 def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: bytes,
@@ -914,7 +1029,7 @@ def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: by
     return JobResult(parent.job_id, {n: results[n] for n in order if n in results},
                      list(first["printed"]), parent.quorum, commitments, payout, stats,
                      times, dealer_seed is not None, [s.job_id for s in subs],
-                     f"{groups} chunk quorums and a reducing quorum")
+                     f"{groups} chunk quorums and a reducing quorum", parent.poster)
 
 
 def decode_results(F: Field, key: np.ndarray, sealed: list[tuple[np.ndarray, np.ndarray]],
@@ -955,8 +1070,11 @@ def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None
 @click.command("run")
 @click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--dataset", required=True, help="Name of a dataset this owner shared.")
-@click.option("--author", required=True, help="The analyst's address (from `enigma sign`).")
-@click.option("--signature", required=True, help="The analyst's signature (hex).")
+@click.option("--author", help="The analyst's address (from `enigma sign`).")
+@click.option("--signature", help="The analyst's signature (hex).")
+@click.option("--job", "posted_job", type=int,
+              help="Run this job, which an analyst posted and paid for (`enigma job post`), "
+                   "instead of posting one; SCRIPT must be the text it was posted for.")
 @click.option("--quorum", default=3, show_default=True, help="Members of the quorum.")
 @click.option("--reward", default=0, show_default=True, help="Wei for the author on success.")
 @click.option("--home", type=click.Path(path_type=Path, file_okay=False),
@@ -970,27 +1088,81 @@ def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None
 @click.option("--chunk-quorums", default=0, show_default=True,
               help="Network reduction: run groups of chunks on this many quorums in parallel "
                    "and reduce on the job's quorum (scripts of associative aggregates).")
-def run_command(script: Path, dataset: str, author: str, signature: str, quorum: int,
-                reward: int, home: Path, rpc: str, deployment: Path, account: str,
-                insecure_dealer: bool, chunk_quorums: int) -> None:
-    """Run a signed script as a job on one of your datasets; prints the results (to you)."""
+def run_command(script: Path, dataset: str, author: str | None, signature: str | None,
+                posted_job: int | None, quorum: int, reward: int, home: Path, rpc: str,
+                deployment: Path, account: str, insecure_dealer: bool,
+                chunk_quorums: int) -> None:
+    """Run a signed script as a job on one of your datasets; prints the results (to you).
+
+    Either post the job here (--author and --signature), or run a job an analyst posted
+    and paid for (--job ID, plus --author to insist on who wrote it).
+    """
     from .owner import Owner
 
+    if posted_job is None and (author is None or signature is None):
+        raise click.UsageError("give --author and --signature, or --job ID of a posted job")
     if insecure_dealer:
         click.echo("WARNING: insecure test dealer: preprocessing sees every secret", err=True)
     with Owner.open(home, rpc, deployment, account) as owner:
         try:
             out = run_job(owner, dataset, script.read_text(), author=author,
-                          signature=bytes.fromhex(signature.removeprefix("0x")),
+                          signature=None if signature is None else
+                          bytes.fromhex(signature.removeprefix("0x")),
                           quorum_size=quorum, reward=reward, filename=script.name,
                           dealer_seed=os.urandom(32) if insecure_dealer else None,
                           progress=lambda s: click.echo(f"run: {s}", err=True),
-                          chunk_quorums=chunk_quorums)
-        except (JobError, ServiceError, ScriptError) as exc:
+                          chunk_quorums=chunk_quorums, posted_job=posted_job)
+        except (JobError, ServiceError, ScriptError, LedgerError) as exc:
             raise click.ClickException(str(exc)) from exc
     for name, r in out.results.items():
         click.echo(f"{name} = {np.round(r.value, 6).tolist()}  (error <= "
                    f"{np.max(r.error):.2e})")
-    click.echo(f"job {out.job_id}: quorum {out.quorum}, paid {out.payout}")
+    click.echo(f"job {out.job_id}: quorum {out.quorum}, paid {out.payout}"
+               + (f", refund to the poster {out.poster}" if posted_job is not None else ""))
     if chunk_quorums:
         click.echo(f"ran on {out.reduction}; chunk jobs {out.sub_jobs}")
+
+
+@click.group("job")
+def job_command() -> None:
+    """The analyst's jobs: post and pay for a job where a dataset's policy allows it."""
+
+
+@job_command.command("post")
+@click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--dataset-id", required=True, type=int,
+              help="The dataset's id on the ledger (its owner tells you; `enigma status`).")
+@click.option("--schema", "schema_path", type=click.Path(path_type=Path, exists=True),
+              help="The dataset's schema: check the script against it before paying.")
+@click.option("--quorum", default=3, show_default=True, help="Members of the quorum.")
+@click.option("--reward", default=0, show_default=True,
+              help="Wei to the author when the owner accepts the result.")
+@click.option("--rounds", default=DEFAULT_ROUNDS, show_default=True,
+              help="Work budget: rounds (the unspent part is refunded to you).")
+@click.option("--multiplications", default=DEFAULT_MULTIPLICATIONS, show_default=True,
+              help="Work budget: multiplications.")
+@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
+@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=Path("deployment.json"), show_default=True)
+@click.option("--account", required=True, help="The analyst's ledger account (dev chains).")
+def job_post_command(script: Path, dataset_id: int, schema_path: Path | None, quorum: int,
+                     reward: int, rounds: int, multiplications: int, rpc: str,
+                     deployment: Path, account: str) -> None:
+    """Sign SCRIPT and post it as a job you pay for; the result goes to the dataset's owner.
+
+    Give the owner the script text and the job id it prints: the owner runs it with
+    `enigma run SCRIPT --dataset NAME --job ID` and alone reads the result.
+    """
+    from enigma.lang.errors import SchemaError
+
+    ledger = Ledger.connect(rpc, account, Deployment.load(deployment))
+    try:
+        schema = None if schema_path is None else Schema.load(schema_path)
+        job = submit_job(ledger, dataset_id, script.read_text(), quorum_size=quorum,
+                         reward=reward, rounds=rounds, multiplications=multiplications,
+                         schema=schema, filename=script.name)
+    except (JobError, ScriptError, SchemaError, LedgerError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"job {job.job_id}: posted on ledger dataset {dataset_id} by {job.poster}, "
+               f"escrow {job.escrow} wei, quorum {job.quorum}, script hash "
+               f"{job.script_hash.hex()}")

@@ -682,6 +682,32 @@ def dataset_group() -> click.Group:
                 raise click.ClickException(str(exc)) from exc
         click.echo(f"dataset: repaired {bad}" if bad else "dataset: every holder is healthy")
 
+    @dataset.command("policy")
+    @click.argument("name")
+    @click.argument("policy", type=click.Choice(["owner-only", "allow-list", "open"]))
+    @click.option("--analyst", "analysts", multiple=True,
+                  help="Ledger address of an analyst to allow-list (repeat).")
+    @_owner_options
+    def policy(name: str, policy: str, analysts: tuple[str, ...], **owner_args: Any) -> None:
+        """Who besides you may post and pay for jobs on the dataset (`enigma job post`).
+
+        Results of every job still go to you alone: you run posted jobs (`enigma run
+        --job ID`), and nodes start a job only for the dataset's owner.
+        """
+        chosen = Policy[policy.upper().replace("-", "_")]
+        with _open_owner(**owner_args) as owner:
+            try:
+                ledger_id = owner.state(name).ledger_id
+                if ledger_id is None:
+                    raise UploadError(f"dataset {name!r} is not on the ledger yet")
+                owner.ledger.set_policy(ledger_id, chosen)
+                for analyst in analysts:
+                    owner.ledger.allow_analyst(ledger_id, analyst)
+            except (UploadError, LedgerError) as exc:
+                raise click.ClickException(str(exc)) from exc
+        click.echo(f"dataset: {name} (ledger dataset {ledger_id}) is {policy}"
+                   + (f", allowing {list(analysts)}" if analysts else ""))
+
     return dataset
 
 
