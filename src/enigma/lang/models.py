@@ -41,36 +41,78 @@ def kmeans(e: Engine, cols: list[Secret], ranges: list[Range], start: np.ndarray
     Assignments are exact for the centroids of the previous iteration as computed; the
     error returned is that of the last division (the centroids' distance from the exact
     means of the final assignment).
+
+    Steps 1-3 (`KMeansRows.sums`) and step 4 (`kmeans_update`) are separate so that network
+    reduction runs 1-3 on every chunk quorum and 4 on the reducing quorum (the counts and
+    sums are exact integers and add over chunks): the same arithmetic either way.
     """
-    n, d, k = cols[0].shape[0], len(cols), start.shape[0]
-    mids, widths = zip(*(r.center(f) for r in ranges), strict=True)
-    x = table(cols) - np.ascontiguousarray(np.broadcast_to(e.field.from_ints(list(mids)),
-                                                             (n, d, 2)))
-    w = max(widths)
+    rows = KMeansRows(e, cols, ranges, start, f)
+    c: Secret | None = None
+    err = 0.0
+    for _ in range(iters):
+        counts, sums = rows.sums(c)
+        c, err = kmeans_update(e, counts, sums, c, rows.start, rows.width, rows.n, f)
+    assert c is not None
+    return rows.uncentre(c), err
+
+
+class KMeansRows:
+    """The rows of a k-means: centred codes x' (n, d), and the per-cluster statistics of
+    one assignment step against given centroids (steps 1-3 of `kmeans`)."""
+
+    def __init__(self, e: Engine, cols: list[Secret], ranges: list[Range], start: np.ndarray,
+                 f: int) -> None:
+        self.e, self.f = e, f
+        self.n, self.d, self.k = cols[0].shape[0], len(cols), start.shape[0]
+        self.mids = [r.center(f)[0] for r in ranges]
+        self.width = kmeans_width(ranges, f)
+        n, d, k = self.n, self.d, self.k
+        x = table(cols) - np.ascontiguousarray(np.broadcast_to(e.field.from_ints(self.mids),
+                                                               (n, d, 2)))
+        self.start = np.rint(start * 2.0**f) - np.array(self.mids, dtype=np.float64)
+        """The first centroids, centred codes (public)."""
+        self.wide_x = x.reshape(n, 1, d).broadcast_to(n, k, d)
+
+    def sums(self, c: Secret | None) -> tuple[Secret, Secret]:
+        """counts (k,) and S' (k, d) of the rows nearest each centroid c' (None: the start)."""
+        e, n, k, d, f = self.e, self.n, self.k, self.d, self.f
+        if c is None:
+            cen = encode(e.field, self.start / 2.0**f, f)
+            diff = self.wide_x - np.ascontiguousarray(np.broadcast_to(cen, (n, k, d, 2)))
+        else:
+            diff = self.wide_x - c.reshape(1, k, d).broadcast_to(n, k, d)
+        dist = e.dot(diff, diff, axis=2)  # (n, k), exact
+        hot = sel.argmin(e, dist, axis=1, one_hot=True,
+                         bits=bits_of(d * 4 * self.width * self.width) + 1)
+        counts = hot.sum(axis=0)  # (k,)
+        sums = e.dot(hot.reshape(n, k, 1).broadcast_to(n, k, d), self.wide_x, axis=0)  # (k, d)
+        return counts, sums
+
+    def uncentre(self, c: Secret) -> Secret:
+        k, d = self.k, self.d
+        return c + np.ascontiguousarray(np.broadcast_to(self.e.field.from_ints(self.mids),
+                                                        (k, d, 2)))
+
+
+def kmeans_width(ranges: list[Range], f: int) -> int:
+    """The largest half-width of the ranges' codes; refuses ranges whose squared distances
+    would not stay exact below the masking bits."""
+    w = max(r.center(f)[1] for r in ranges)
+    d = len(ranges)
     if d * (2 * w) ** 2 >= 1 << 84:
         raise PrecisionError("kmeans: squared distances of the encodings could reach "
                              f"2^{math.log2(d * 4 * w * w):.1f}; narrow the column ranges")
-    centred = np.rint(start * 2.0**f) - np.array(mids, dtype=np.float64)
-    c: Secret | None = None
-    err = 0.0
-    wide_x = x.reshape(n, 1, d).broadcast_to(n, k, d)
-    for _ in range(iters):
-        if c is None:
-            cen = encode(e.field, centred / 2.0**f, f)
-            diff = wide_x - np.ascontiguousarray(np.broadcast_to(cen, (n, k, d, 2)))
-        else:
-            diff = wide_x - c.reshape(1, k, d).broadcast_to(n, k, d)
-        dist = e.dot(diff, diff, axis=2)  # (n, k), exact
-        hot = sel.argmin(e, dist, axis=1, one_hot=True, bits=bits_of(d * 4 * w * w) + 1)
-        counts = hot.sum(axis=0)  # (k,)
-        sums = e.dot(hot.reshape(n, k, 1).broadcast_to(n, k, d), wide_x, axis=0)  # (k, d)
-        q, unit_err = divide_by_count(e, sums, counts.reshape(k, 1).broadcast_to(k, d), w, n,
-                                      "kmeans")
-        empty = eqz(e, counts, bits_of(n) + 1).reshape(k, 1).broadcast_to(k, d)
-        old = c if c is not None else e.constant(encode(e.field, centred / 2.0**f, f)
-                                                 .reshape(k, d, 2))
-        c = q + e.mul(empty, old - q)
-        err = unit_err * 2.0**-f
-    assert c is not None
-    out = c + np.ascontiguousarray(np.broadcast_to(e.field.from_ints(list(mids)), (k, d, 2)))
-    return out, err
+    return int(w)
+
+
+def kmeans_update(e: Engine, counts: Secret, sums: Secret, old: Secret | None,
+                  start: np.ndarray, width: int, n: int, f: int) -> tuple[Secret, float]:
+    """Step 4 of `kmeans`: new centred centroids S'_j / counts_j, an empty cluster keeping
+    `old` (None: the public `start`); counts and sums may be totals over chunks of n rows."""
+    k, d = start.shape
+    q, unit_err = divide_by_count(e, sums, counts.reshape(k, 1).broadcast_to(k, d), width, n,
+                                  "kmeans")
+    empty = eqz(e, counts, bits_of(n) + 1).reshape(k, 1).broadcast_to(k, d)
+    before = old if old is not None else e.constant(encode(e.field, start / 2.0**f, f)
+                                                    .reshape(k, d, 2))
+    return q + e.mul(empty, before - q), unit_err * 2.0**-f
