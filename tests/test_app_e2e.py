@@ -6,6 +6,7 @@ jobs, the drawn quorum computes, the owner checks each result against numpy and
 accepts, and the ledger pays the nodes and the author.
 """
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -294,6 +295,42 @@ def test_network_reduction_chunk_quorums_and_a_reducing_quorum_give_the_plain_re
                      sender=member, layout=[], rows=1)
 
 
+KMEANS_SOURCE = (ROOT / "examples" / "clusters.py").read_text() + \
+    "reveal(mean(data.age), 'mean_age')\n"
+
+
+def _plain(source: str, table_path: Path) -> dict:
+    """The plaintext reference (float64, the same start and iterations as the engine)."""
+    from enigma.lang.checker import check
+    from enigma.lang.plain import run_plain
+
+    body = Schema.load(ROOT / "examples" / "benefits.yaml").to_dict()
+    body.pop("rows", None)
+    schema = Schema.from_dict(body)
+    return run_plain(check(source, schema), schema, schema.read_csv(table_path)).results
+
+
+def test_network_reduction_of_kmeans_re_shares_the_centroids_every_iteration(net, chunked):
+    """examples/clusters.py (k = 3, 5 iterations, 4 features) over 2 chunk quorums: each
+    iteration's counts and sums come from the chunks, the reducers' centroids go back to
+    them with k-MACs; the centroids match plaintext Lloyd within their stated bound."""
+    owner, analyst = net["owner"], net["analyst"]
+    author, sig = sign_script(analyst, KMEANS_SOURCE)
+    out = run_job(owner, chunked, KMEANS_SOURCE, author=author, signature=sig,
+                  dealer_seed=os.urandom(32), chunk_quorums=2)
+    assert len(out.sub_jobs) == 2 and out.reduction.startswith("2 chunk quorums")
+    want = _plain(KMEANS_SOURCE, net["root"] / "people.csv")
+    got = out.results["centers"]
+    assert got.value.shape == (3, 4)
+    assert np.all(np.abs(got.value - want["centers"].value) <= got.error), (
+        got.value, want["centers"].value, got.error)
+    assert abs(out.results["mean_age"].value - want["mean_age"].value) <= \
+        out.results["mean_age"].error
+    for job_id in [out.job_id, *out.sub_jobs]:
+        assert owner.ledger.job(job_id).status is JobStatus.ACCEPTED
+    assert out.timings["chunk.wait_reshare"] > 0  # the chunk quorums waited for centroids
+
+
 def test_a_script_that_does_not_split_runs_on_one_quorum(net, chunked):
     owner, analyst = net["owner"], net["analyst"]
     source = "reveal(mean(data.age - mean(data.age)), 'centred')\n"
@@ -323,9 +360,10 @@ def test_a_chunk_quorum_that_refuses_stops_the_reducers_at_once(net, chunked):
     assert owner.ledger.job(parent).status is JobStatus.OPEN
 
 
-def test_a_chunk_member_that_tampers_with_its_partial_is_caught(tmp_path, monkeypatch):
-    """A node that changes what it re-shares (fault injection: +1 on its part of P) makes
-    the sealed check k P - Z non-zero: the owner refuses the result and accepts no job."""
+@contextlib.contextmanager
+def _faulty_network(tmp_path: Path, monkeypatch, fault: str):
+    """A chain, 3 nodes (the third runs with fault injection `fault`), an owner who shared
+    128 rows in chunks of 64, and an analyst: (owner, analyst ledger, nodes)."""
     lines = (ROOT / "data" / "benefits.csv").read_text().splitlines()[:129]
     (tmp_path / "people.csv").write_text("\n".join(lines) + "\n")
     body = Schema.load(ROOT / "examples" / "benefits.yaml").to_dict()
@@ -337,7 +375,7 @@ def test_a_chunk_member_that_tampers_with_its_partial_is_caught(tmp_path, monkey
     try:
         for i in range(3):
             if i == 2:
-                monkeypatch.setenv(FAULT_ENV, "tamper-partial")
+                monkeypatch.setenv(FAULT_ENV, fault)
             nodes.append(spawn_node(tmp_path / f"node{i}", chain.url, deployment,
                                     chain.accounts[1 + i],
                                     ("127.0.0.1", nodes[0].dht_port) if nodes else None))
@@ -347,16 +385,46 @@ def test_a_chunk_member_that_tampers_with_its_partial_is_caught(tmp_path, monkey
             owner.share(tmp_path / "people.csv", Schema.from_dict(body), "people", t=1, n=3,
                         chunk_rows=64)
             analyst = Ledger.connect(chain.url, chain.accounts[5], owner.ledger.deployment)
-            source = "reveal(mean(data.age), 'mean_age')\n"
-            author, sig = sign_script(analyst, source)
-            said: list[str] = []
-            with pytest.raises(JobError, match="changed between a chunk quorum"):
-                run_job(owner, "people", source, author=author, signature=sig,
-                        dealer_seed=os.urandom(32), chunk_quorums=2, progress=said.append)
-            parent = int(next(s for s in said if s.startswith("job ")).split()[1].rstrip(":"))
-            assert owner.ledger.job(parent).status is JobStatus.OPEN  # never accepted
-        assert "FAULT INJECTION" in nodes[2].log()
+            yield owner, analyst, nodes
     finally:
         for node in nodes:
             node.terminate()
         chain.stop()
+
+
+def test_a_chunk_member_that_tampers_with_its_partial_is_caught(tmp_path, monkeypatch):
+    """A node that changes what it re-shares (fault injection: +1 on its part of P) makes
+    the sealed check k P - Z non-zero: the owner refuses the result and accepts no job."""
+    with _faulty_network(tmp_path, monkeypatch, "tamper-partial") as (owner, analyst, nodes):
+        source = "reveal(mean(data.age), 'mean_age')\n"
+        author, sig = sign_script(analyst, source)
+        said: list[str] = []
+        with pytest.raises(JobError, match="changed between a chunk quorum"):
+            run_job(owner, "people", source, author=author, signature=sig,
+                    dealer_seed=os.urandom(32), chunk_quorums=2, progress=said.append)
+        parent = int(next(s for s in said if s.startswith("job ")).split()[1].rstrip(":"))
+        assert owner.ledger.job(parent).status is JobStatus.OPEN  # never accepted
+        assert "FAULT INJECTION" in nodes[2].log()
+
+
+def test_a_reducer_that_tampers_with_the_re_shared_centroids_is_caught(tmp_path, monkeypatch):
+    """A reducing member that changes its part of the k-means centroids it re-shares to a
+    chunk quorum (fault injection: +1 on c) makes that quorum's opened k c - z non-zero:
+    the chunk quorum stops before computing on them, the owner hears why at once, every
+    quorum is cancelled and no job is accepted."""
+    import time
+
+    with _faulty_network(tmp_path, monkeypatch, "tamper-reshare") as (owner, analyst, nodes):
+        source = "reveal(kmeans([data.age, data.tenure], k=2, iters=2), 'centers')\n"
+        author, sig = sign_script(analyst, source)
+        said: list[str] = []
+        started = time.monotonic()
+        with pytest.raises(ServiceError, match="HandoverError: a value re-shared by the "
+                           "reducing quorum failed its check"):
+            run_job(owner, "people", source, author=author, signature=sig, timeout=120.0,
+                    dealer_seed=os.urandom(32), chunk_quorums=2, progress=said.append)
+        assert time.monotonic() - started < 60
+        parent = int(next(s for s in said if s.startswith("job ")).split()[1].rstrip(":"))
+        for job_id in range(parent, parent + 3):  # the job and its two chunk jobs
+            assert owner.ledger.job(job_id).status is JobStatus.OPEN
+        assert "FAULT INJECTION" in nodes[2].log()

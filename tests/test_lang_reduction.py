@@ -17,7 +17,15 @@ from enigma.lang.checker import check
 from enigma.lang.interpreter import run
 from enigma.lang.mpc_backend import MpcBackend
 from enigma.lang.plain import run_plain
-from enigma.lang.reduction import PER_CHUNK, NotSplittable, SplitBackend, plan, statistics_size
+from enigma.lang.reduction import (
+    PER_CHUNK,
+    NotSplittable,
+    SplitBackend,
+    accept_handover,
+    handover_shares,
+    plan,
+    statistics_size,
+)
 from enigma.lang.runner import encode_table
 from enigma.lang.schema import Schema
 from enigma.mpc import client
@@ -45,6 +53,9 @@ def _schema() -> Schema:
      [("group_by", False), ("histogram", False)]),
     ("b = linreg(data.rr, [data.age, data.tenure])\nreveal(b[1] * 10, 'slope')\n",
      [("linreg", False)]),
+    ("reveal(count(data.ui), 'c')\nreveal(kmeans([data.age, data.tenure], 2, 3), 'x')\n"
+     "reveal(sum(data.age), 's')\n",
+     [("count", True)] + [("kmeans", False)] * 3 + [("sum", False)]),
 ])
 def test_plan_lists_the_aggregates_in_order(source, layout):
     schema = _schema()
@@ -52,11 +63,47 @@ def test_plan_lists_the_aggregates_in_order(source, layout):
     assert [(a["func"], a["counted"]) for a in got] == layout
 
 
+def test_kmeans_statistics_are_the_counts_and_sums_of_every_iteration():
+    schema = _schema()
+    got = plan(check("reveal(kmeans([data.age, data.tenure, data.rr], k=3, iters=4), 'c')\n",
+                     schema), schema, 1000)
+    assert [a["iteration"] for a in got] == [0, 1, 2, 3]
+    assert statistics_size(got) == [3 + 3 * 3] * 4
+
+
+def _handover_party(e: Engine, value: np.ndarray, key: np.ndarray, tamper: int) -> np.ndarray:
+    """One quorum plays both sides: (c, k c) handed over by `handover_shares`, re-input and
+    checked by `accept_handover`; party 0 adds `tamper` to its part of c on the way."""
+    F = e.field
+    [k] = [e.input(0, key if e.party == 0 else None, 1)]
+    c = e.input(0, value if e.party == 0 else None, value.shape[0])
+    cs, zs = handover_shares(e, c, k)
+    if e.party == 0 and tamper:
+        cs = F.add(cs, F.from_int64(np.full(cs.shape[0], tamper, dtype=np.int64)))
+    got = accept_handover(e, cs, zs, k, (value.shape[0],))
+    return e.open(got)[0]
+
+
+@pytest.mark.parametrize("tamper", [0, 1])
+def test_a_re_shared_value_arrives_intact_or_its_check_fails(tamper):
+    F = Field()
+    value = F.from_int64(np.array([5, -7, 1 << 40, 0], dtype=np.int64))
+    key = F.random(1)
+    factory = DealerFactory(b"h" * 32, insecure=True)
+    if not tamper:
+        out = run_local(_handover_party, parties=3, args=(value, key, 0),
+                        provider_factory=factory)
+        assert all(np.array_equal(o, value) for o in out)
+        return
+    with pytest.raises(Exception, match="failed its check"):
+        run_local(_handover_party, parties=3, args=(value, key, tamper),
+                  provider_factory=factory)
+
+
 @pytest.mark.parametrize("source, reason", [
     ("reveal(mean(data.age - mean(data.age)), 'x')\n", "meets an aggregate"),
     ("reveal(median(data.age), 'x')\n", "does not add over chunks"),
     ("reveal(percentile(data.age, 90), 'x')\n", "does not add over chunks"),
-    ("reveal(kmeans([data.age, data.tenure], 2, 2), 'x')\n", "does not add over chunks"),
     ("reveal(histogram(data.age, bins=4, where=data.ui), 'x')\n", "filtered numeric"),
     ("reveal(data.age[0] + 1, 'x')\n", "indexing rows"),
     ("reveal(1 + 2, 'x')\n", "aggregates no rows"),

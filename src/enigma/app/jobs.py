@@ -44,9 +44,12 @@ from enigma.lang.mpc_backend import Fx, MpcBackend
 from enigma.lang.plain import column_range, referenced_columns
 from enigma.lang.reduction import (
     CHECK_NAME,
-    PER_CHUNK,
     NotSplittable,
     SplitBackend,
+    accept_handover,
+    batch_statistics,
+    handover_shares,
+    input_sum,
     plan,
     statistics_size,
 )
@@ -81,7 +84,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Test-only fault injection: a node started with this variable set to "tamper-partial"
-#: changes the partial aggregate it re-shares, so a test can show the owner refuses the job.
+#: changes the partial aggregate it re-shares, so a test can show the owner refuses the job;
+#: "tamper-reshare" changes its part of the centroids a reducer re-shares to chunk quorums.
 FAULT_ENV = "ENIGMA_TEST_FAULT"
 
 #: Work budget posted with a job when the owner gives none; the unused part is refunded.
@@ -147,11 +151,15 @@ class NodeJobs:
         self.node = node
         self._opened: dict[tuple[bytes, int], _Opened] = {}
         self._lock = threading.Lock()
-        self._partials: dict[int, dict[tuple[int, str], _Partial]] = {}
+        self._partials: dict[tuple[int, int], dict[tuple[int, str], _Partial]] = {}
+        """(parent job, batch) -> (chunk job, sender) -> the parts received."""
+        self._reshares: dict[tuple[int, int], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+        """(chunk job, batch) -> reducing member -> its parts of a re-shared value (c, k c)."""
         self._arrived = threading.Condition(self._lock)
         self._jobs: dict[int, JobInfo] = {}
         self._keys: dict[str, bytes] = {}
-        self._reducing: dict[int, bytes] = {}
+        self._running: dict[int, bytes] = {}
+        """Split jobs (chunk or reducing) running here -> the client that may cancel them."""
         self._cancelled: set[int] = set()
 
     def _ledger(self, fn: Callable[[Ledger], Any]) -> Any:
@@ -266,15 +274,29 @@ class NodeJobs:
         timeout = float(header.get("timeout", 120.0))
         phases: dict[str, float] = {}
         t0 = time.perf_counter()
-        if role == "reduce":
+        if role in ("map", "reduce"):
             with self._lock:
-                self._reducing[job_id] = client_key
-            try:
-                parts, layout, total_rows = self._await_partials(job_id, job, header, timeout)
-            finally:
-                with self._lock:
-                    self._reducing.pop(job_id, None)
-                    self._cancelled.discard(job_id)
+                self._running[job_id] = client_key
+        try:
+            return self._run(job_id, job, opened, client_key, header, arrays, script, schema,
+                             peers, me, role, filename, timeout, phases, t0)
+        finally:
+            with self._lock:
+                self._running.pop(job_id, None)
+                self._cancelled.discard(job_id)
+                for key in [k for k in self._partials if k[0] == job_id]:
+                    del self._partials[key]
+                for key in [k for k in self._reshares if k[0] == job_id]:
+                    del self._reshares[key]
+
+    def _run(self, job_id: int, job: JobInfo, opened: _Opened, client_key: bytes,
+             header: dict[str, Any], arrays: list[np.ndarray], script: Any, schema: Schema,
+             peers: list[PeerInfo], me: int, role: str, filename: str, timeout: float,
+             phases: dict[str, float], t0: float) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """`run` from its step 3 on, with the job registered for cancellation."""
+        assert self.node.identity is not None and self.node.ledger is not None
+        if role == "reduce":
+            parts, layout, total_rows = self._await_partials(job_id, job, header, timeout)
             phases["wait_partials"] = time.perf_counter() - t0
         else:
             if role == "map":
@@ -304,12 +326,13 @@ class NodeJobs:
             phases["connect"] = time.perf_counter() - started
             try:
                 if role == "map":
-                    p, z, layout, out = compute_map(engine, script, schema, shares, point, rows,
-                                                    arrays[0], filename,
-                                                    int(header["total_rows"]), phases)
+                    chunk_side = self._chunk_exchange(job_id, header, rows, timeout, phases)
+                    out = compute_map(engine, script, schema, shares, point, rows, arrays[0],
+                                      filename, int(header["total_rows"]), chunk_side, phases)
                 elif role == "reduce":
                     out = compute_reduce(engine, script, schema, parts, arrays[0], layout,
-                                         total_rows, filename)
+                                         total_rows, filename,
+                                         self._reduce_exchange(job_id, job, header, timeout))
                 else:
                     out = compute(engine, script, schema, shares, point, rows, arrays[0],
                                   filename)
@@ -325,11 +348,7 @@ class NodeJobs:
         rounds, mults = out["stats"]["rounds"], out["stats"]["triples"]
         if role == "map":
             parent = int(header["parent"])
-            t0 = time.perf_counter()
-            sent = self._send_partials(job_id, parent, header["reducers"], p, z, layout, rows,
-                                       timeout)
-            phases["send_partials"] = time.perf_counter() - t0
-            commitment = partial_commitment(job_id, parent, sent)
+            commitment = partial_commitment(job_id, parent, chunk_side.sent)
             t0 = time.perf_counter()
             self._ledger(lambda lg: lg.commit_result(job_id, commitment,
                                                      parent.to_bytes(32, "big"), rounds, mults))
@@ -351,7 +370,7 @@ class NodeJobs:
 
     def _send_partials(self, job_id: int, parent: int, reducers: list[dict[str, Any]],
                        p: np.ndarray, z: np.ndarray, layout: list[dict[str, Any]], rows: int,
-                       timeout: float) -> list[np.ndarray]:
+                       timeout: float, batch: int = 0) -> list[np.ndarray]:
         """Split this member's shares of (P, kP) into one additive part per reducing member
         and send each its part over the node-to-node service channel (authenticated by the
         ledger's transport keys); returns the parts in the order sent (for the commitment).
@@ -377,7 +396,7 @@ class NodeJobs:
                                  timeout) as conn:
                 conn.request("job-partial", [p_parts[j], z_parts[j]], parent=parent,
                              sub_job=job_id, sender=self.node.address, layout=layout,
-                             rows=rows)
+                             rows=rows, batch=batch)
 
         with ThreadPoolExecutor(max_workers=len(keys)) as pool:
             for f in [pool.submit(send, j) for j in range(len(keys))]:
@@ -410,15 +429,145 @@ class NodeJobs:
         except Exception as exc:
             raise ServiceError("bad-request", f"a partial holds non-field values: {exc}") from exc
         with self._arrived:
-            self._partials.setdefault(parent, {})[(sub, sender)] = _Partial(
-                list(header["layout"]), int(header["rows"]), arrays[0], arrays[1])
+            self._partials.setdefault((parent, int(header.get("batch", 0))), {})[
+                (sub, sender)] = _Partial(list(header["layout"]), int(header["rows"]),
+                                          arrays[0], arrays[1])
             self._arrived.notify_all()
         return {}, []
 
+    def reshare(self, client_key: bytes, header: dict[str, Any], arrays: list[np.ndarray]
+                ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """A reducing member's parts of a secret (c, k c) for a chunk job run here.
+
+        Accepted only if: this node is in the chunk job's quorum; the parent job is on the
+        same dataset and script; the sender is in the parent's quorum and the channel's key
+        is its ledger transport key; the arrays are two canonical field vectors of one
+        length. The chunk quorum checks k c - z = 0 after summing (`accept_handover`).
+        """
+        parent, sub, sender = int(header["parent"]), int(header["sub_job"]), str(header["sender"])
+        job, subjob = self._job_record(parent), self._job_record(sub)
+        if self.node.address not in subjob.quorum:
+            raise ServiceError("not-participant", f"this node does not compute job {sub}")
+        if (subjob.dataset_id, subjob.script_hash) != (job.dataset_id, job.script_hash):
+            raise ServiceError("bad-request", f"job {sub} is not a chunk job of job {parent}")
+        if sender not in job.quorum or self._transport_key(sender) != client_key:
+            raise ServiceError("not-participant", f"the sender is not {sender} of the quorum "
+                                                  f"of job {parent}")
+        if len(arrays) != 2 or arrays[0].shape != arrays[1].shape or arrays[0].ndim != 2:
+            raise ServiceError("bad-request", "a re-share is two field vectors of one length")
+        try:
+            for a in arrays:
+                self.node.field.check(a)
+        except Exception as exc:
+            raise ServiceError("bad-request", f"a re-share holds non-field values: {exc}") from exc
+        with self._arrived:
+            self._reshares.setdefault((sub, int(header["batch"])), {})[sender] = (
+                arrays[0], arrays[1])
+            self._arrived.notify_all()
+        return {}, []
+
+    def _wait(self, job_id: int, ready: Callable[[], bool], deadline: float,
+              missing: Callable[[], str]) -> None:
+        """Wait (holding `_arrived`) until `ready()`, the job is cancelled, or the deadline."""
+        while not ready():
+            if job_id in self._cancelled:
+                raise ServiceError("cancelled", f"job {job_id}: the owner cancelled it (a "
+                                                "quorum of the split job failed)")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ServiceError("timeout", f"job {job_id}: nothing from {missing()}")
+            self._arrived.wait(left)
+
+    def _await_reshare(self, job_id: int, parent: int, batch: int, timeout: float
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """A chunk member: every reducing member's parts of re-share `batch`, summed."""
+        senders = set(self._job_record(parent).quorum)
+        key = (job_id, batch)
+        with self._arrived:
+            self._wait(job_id, lambda: senders <= set(self._reshares.get(key, {})),
+                       time.monotonic() + timeout,
+                       lambda: str(senders - set(self._reshares.get(key, {}))))
+            got = self._reshares.pop(key)
+        if len({v[0].shape for v in got.values()}) != 1:
+            raise ServiceError("refused", f"job {job_id}: re-shared parts of different sizes")
+        F = self.node.field
+        return (additive.combine(F, [got[a][0] for a in sorted(got)]),
+                additive.combine(F, [got[a][1] for a in sorted(got)]))
+
+    def _send_reshare(self, parent: int, chunk_members: dict[str, list[dict[str, Any]]],
+                      c: np.ndarray, z: np.ndarray, batch: int, timeout: float) -> None:
+        """A reducing member: split its shares of (c, k c) afresh for every chunk quorum
+        (one additive part per member) and send each member its part (`job-reshare`)."""
+        F = self.node.field
+        assert self.node.identity is not None
+        identity = self.node.identity
+        calls = []
+        for sub, endpoints in chunk_members.items():
+            quorum = self._job_record(int(sub)).quorum
+            if len(endpoints) != len(quorum):
+                raise ServiceError("bad-request", f"{len(endpoints)} endpoints given for the "
+                                                  f"{len(quorum)} members of job {sub}")
+            c_parts, z_parts = additive.split(F, c, len(quorum)), additive.split(F, z, len(quorum))
+            if os.environ.get(FAULT_ENV) == "tamper-reshare":
+                log.warning("job %d: FAULT INJECTION (%s): this node adds 1 to its re-share",
+                            parent, FAULT_ENV)
+                c_parts[0][0] = F.add(c_parts[0][0:1], F.const(1).reshape(1, 2))[0]
+            for j, (address, ep) in enumerate(zip(quorum, endpoints, strict=True)):
+                calls.append((int(sub), address, ep, c_parts[j], z_parts[j]))
+
+        def send(call: tuple[int, str, dict[str, Any], np.ndarray, np.ndarray]) -> None:
+            sub, address, ep, cp, zp = call
+            with Connection.open(str(ep["host"]), int(ep["port"]), identity,
+                                 self._transport_key(address), timeout) as conn:
+                conn.request("job-reshare", [cp, zp], parent=parent, sub_job=sub,
+                             sender=self.node.address, batch=batch)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(calls)))) as pool:
+            for f in [pool.submit(send, call) for call in calls]:
+                f.result()
+
+    def _chunk_exchange(self, job_id: int, header: dict[str, Any], rows: int, timeout: float,
+                        phases: dict[str, float]) -> ChunkExchange:
+        parent, reducers = int(header["parent"]), header["reducers"]
+
+        def send(batch: int, p: np.ndarray, z: np.ndarray, layout: list[dict[str, Any]]
+                 ) -> list[np.ndarray]:
+            t0 = time.perf_counter()
+            sent = self._send_partials(job_id, parent, reducers, p, z, layout, rows, timeout,
+                                       batch)
+            phases["send_partials"] = phases.get("send_partials", 0.0) + \
+                time.perf_counter() - t0
+            return sent
+
+        def wait(batch: int) -> tuple[np.ndarray, np.ndarray]:
+            t0 = time.perf_counter()
+            got = self._await_reshare(job_id, parent, batch, timeout)
+            phases["wait_reshare"] = phases.get("wait_reshare", 0.0) + time.perf_counter() - t0
+            return got
+
+        return ChunkExchange(send, wait)
+
+    def _reduce_exchange(self, job_id: int, job: JobInfo, header: dict[str, Any],
+                         timeout: float) -> ReduceExchange:
+        members = {str(k): v for k, v in dict(header.get("chunk_members") or {}).items()}
+
+        def fetch(batch: int) -> tuple[tuple[np.ndarray, np.ndarray], list[dict[str, Any]],
+                                       int]:
+            return self._await_partials(job_id, job, header, timeout, batch)
+
+        def send(batch: int, c: np.ndarray, z: np.ndarray) -> None:
+            if not members:
+                raise ServiceError("bad-request", f"job {job_id}: the owner gave no chunk "
+                                                  "members to re-share to")
+            self._send_reshare(job_id, members, c, z, batch, timeout)
+
+        return ReduceExchange(fetch, send)
+
     def _await_partials(self, job_id: int, job: JobInfo, header: dict[str, Any],
-                        timeout: float) -> tuple[tuple[np.ndarray, np.ndarray],
-                                                 list[dict[str, Any]], int]:
-        """Wait for every member of every chunk job the owner named; sum their parts.
+                        timeout: float, batch: int = 0
+                        ) -> tuple[tuple[np.ndarray, np.ndarray], list[dict[str, Any]], int]:
+        """Wait for every member of every chunk job the owner named; sum their parts
+        (of hand-over `batch`: an iterative script hands over several).
 
         The layouts (public: which aggregates, their ranges and scales) must be the same
         from every sender, and a chunk job's members must agree on its rows: at least one
@@ -431,19 +580,12 @@ class NodeJobs:
             if (info.dataset_id, info.script_hash) != (job.dataset_id, job.script_hash):
                 raise ServiceError("bad-request", f"job {sub} is not a chunk job of {job_id}")
             expected |= {(sub, a) for a in info.quorum}
-        deadline = time.monotonic() + timeout
+        key = (job_id, batch)
         with self._arrived:
-            while not expected <= set(self._partials.get(job_id, {})):
-                if job_id in self._cancelled:
-                    self._partials.pop(job_id, None)
-                    raise ServiceError("cancelled", f"job {job_id}: the owner cancelled the "
-                                                    "reduction (a chunk quorum failed)")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    missing = expected - set(self._partials.get(job_id, {}))
-                    raise ServiceError("timeout", f"job {job_id}: no partial from {missing}")
-                self._arrived.wait(left)
-            got = self._partials.pop(job_id)
+            self._wait(job_id, lambda: expected <= set(self._partials.get(key, {})),
+                       time.monotonic() + timeout,
+                       lambda: str(expected - set(self._partials.get(key, {}))))
+            got = self._partials.pop(key)
         layouts = {repr(v.layout) for v in got.values()}
         if len(layouts) != 1:
             raise ServiceError("refused", f"job {job_id}: chunk quorums disagree on the layout "
@@ -491,14 +633,15 @@ class NodeJobs:
 
     def cancel(self, client_key: bytes, header: dict[str, Any], arrays: list[np.ndarray]
                ) -> tuple[dict[str, Any], list[np.ndarray]]:
-        """Stop waiting for partials of a job this client started reducing here.
+        """Stop waiting for partials or re-shares of a split job this client started here.
 
         Why: when a chunk quorum fails, its partials never come, and the reducers would
-        otherwise wait out the job's timeout before the owner hears anything.
+        otherwise wait out the job's timeout before the owner hears anything; when the
+        reducers fail, chunk quorums of an iterative script wait for centroids likewise.
         """
         job_id = int(header["job_id"])
         with self._arrived:
-            if self._reducing.get(job_id) != client_key and \
+            if self._running.get(job_id) != client_key and \
                     (client_key, job_id) not in self._opened:
                 return {"cancelled": False}, []
             self._cancelled.add(job_id)
@@ -511,7 +654,7 @@ def job_ops(node: Node) -> dict[str, Callable[[bytes, dict[str, Any], list[np.nd
     """The requests a node daemon adds to its service for jobs."""
     jobs = NodeJobs(node)
     return {"job-open": jobs.open, "job-run": jobs.run, "job-partial": jobs.partial,
-            "job-cancel": jobs.cancel}
+            "job-reshare": jobs.reshare, "job-cancel": jobs.cancel}
 
 
 def _quorum_points(e: Engine, point: int) -> list[int]:
@@ -523,16 +666,6 @@ def _quorum_points(e: Engine, point: int) -> list[int]:
         raise JobError(f"quorum members hold the same Shamir points {points}: they hold "
                        "shares of different generations; ask the owner to re-share")
     return points
-
-
-def _input_sum(e: Engine, flat: np.ndarray) -> Secret:
-    """The MAC'd sum of every member's additive vector: one SPDZ input per member."""
-    total: Secret | None = None
-    for member in range(e.parties):
-        part = e.input(member, flat if member == e.party else None, flat.shape[0])
-        total = part if total is None else total + part
-    assert total is not None
-    return total
 
 
 def authenticate(e: Engine, schema: Schema, shares: dict[str, np.ndarray], point: int,
@@ -554,7 +687,7 @@ def authenticate(e: Engine, schema: Schema, shares: dict[str, np.ndarray], point
     names = list(shares)
     flat = np.concatenate([shamir.to_additive(F, shares[c], point, points) for c in names]
                           + [key_share.reshape(1, 2)]) if names else key_share.reshape(1, 2)
-    total = _input_sum(e, flat)
+    total = input_sum(e, flat)
     columns: dict[str, tuple[Secret, tuple[int, float, float, bool]]] = {}
     public: dict[str, np.ndarray] = {}
     for j, name in enumerate(names):
@@ -598,19 +731,117 @@ def compute(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray
     return _outcome(e, backend, outcome.printed)
 
 
+class ChunkExchange:
+    """A chunk member's side of `lang.reduction.Exchange`: hands batches of its quorum's
+    statistics to the reducers (as parts of (P, k P)) and takes the centroids they re-share.
+
+    `send(batch, p, z, layout)` splits and sends this member's shares (returns the parts
+    sent, for the commitment); `wait(batch)` returns the sum of the reducers' parts of
+    re-share `batch`.
+    """
+
+    def __init__(self, send: Callable[[int, np.ndarray, np.ndarray, list[dict[str, Any]]],
+                                      list[np.ndarray]],
+                 wait: Callable[[int], tuple[np.ndarray, np.ndarray]]) -> None:
+        self._send, self._wait = send, wait
+        self.e: Engine | None = None
+        self.key: Secret | None = None
+        self.batch = 0
+        self.sent: list[np.ndarray] = []
+
+    def bind(self, e: Engine, key: Secret) -> None:
+        self.e, self.key = e, key
+
+    def handover(self, partials: list[Secret], layout: list[dict[str, Any]]) -> None:
+        """[Z] = [k][P], the MAC check, then this member's shares leave for the reducers."""
+        assert self.e is not None and self.key is not None
+        p = concat([s.reshape(s.size) for s in partials])
+        ps, zs = handover_shares(self.e, p, self.key)
+        self.sent += self._send(self.batch, ps, zs, list(layout))
+        self.batch += 1
+
+    def receive(self, shape: tuple[int, ...]) -> Secret:
+        assert self.e is not None and self.key is not None
+        c, z = self._wait(self.batch - 1)
+        size = int(np.prod(shape))
+        if c.shape[0] != size:
+            raise JobError(f"the reducers re-shared {c.shape[0]} values, the script needs "
+                           f"{size}")
+        return accept_handover(self.e, c, z, self.key, shape)
+
+    def next_batch(self) -> tuple[list[Secret], list[dict[str, Any]]]:
+        raise JobError("a chunk quorum takes no partials")
+
+    def reshare(self, value: Secret) -> None:
+        raise JobError("a chunk quorum re-shares nothing")
+
+
+class ReduceExchange:
+    """A reducing member's side of `lang.reduction.Exchange`: takes later batches of the
+    chunk quorums' partials (each re-authenticated and k-checked like the first) and
+    re-shares secrets (the k-means centroids) to every chunk quorum."""
+
+    def __init__(self, fetch: Callable[[int], tuple[tuple[np.ndarray, np.ndarray],
+                                                    list[dict[str, Any]], int]],
+                 send: Callable[[int, np.ndarray, np.ndarray], None]) -> None:
+        self._fetch, self._send = fetch, send
+        self.e: Engine | None = None
+        self.key: Secret | None = None
+        self.mpc: MpcBackend | None = None
+        self.batch = 0
+
+    def bind(self, e: Engine, key: Secret, mpc: MpcBackend) -> None:
+        self.e, self.key, self.mpc = e, key, mpc
+
+    def handover(self, partials: list[Secret], layout: list[dict[str, Any]]) -> None:
+        raise JobError("a reducing quorum hands nothing over")
+
+    def receive(self, shape: tuple[int, ...]) -> Secret:
+        raise JobError("a reducing quorum receives no re-share")
+
+    def next_batch(self) -> tuple[list[Secret], list[dict[str, Any]]]:
+        assert self.e is not None and self.key is not None and self.mpc is not None
+        self.batch += 1
+        (p, z), layout, _ = self._fetch(self.batch)
+        cm = p.shape[0]
+        total = input_sum(self.e, np.concatenate([p, z]))
+        return _reduce_batch(self.e, self.mpc, total[:cm], total[cm:], self.key, layout,
+                             f"{CHECK_NAME}{self.batch}"), layout
+
+    def reshare(self, value: Secret) -> None:
+        """(c, k c) after the MAC check, split to every chunk quorum (`_send_reshare`)."""
+        assert self.e is not None and self.key is not None
+        c, z = handover_shares(self.e, value, self.key)
+        self._send(self.batch, c, z)
+
+
+def _reduce_batch(e: Engine, mpc: MpcBackend, P: Secret, Z: Secret, key: Secret,
+                  layout: list[dict[str, Any]], name: str) -> list[Secret]:
+    """One batch of re-authenticated partials: seal [k][P_c] - [Z_c] for the owner under
+    `name` (never opened to the nodes) and return the statistics of each aggregate."""
+    cm = P.shape[0]
+    check_vector = e.mul(key.reshape(1).broadcast_to(cm), P) - Z
+    m = sum(statistics_size(layout))
+    if m == 0 or cm % m:
+        raise JobError(f"the partials hold {cm} values, their layout {m} per chunk job")
+    mpc.reveals.append((name, Fx(mpc, [check_vector], 0, 0.0, 0.0, 0.0, True, (cm,))))
+    return batch_statistics(P.reshape(cm // m, m), layout)
+
+
 def compute_map(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray],
                 point: int, rows: int, key_share: np.ndarray, filename: str, total_rows: int,
-                phases: dict[str, float] | None = None
-                ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]], dict[str, Any]]:
+                exchange: ChunkExchange, phases: dict[str, float] | None = None
+                ) -> dict[str, Any]:
     """A chunk quorum member's part: exact partial aggregates P of its chunks, and [k P].
 
     1. `authenticate` the chunk's columns and the owner's key [k], as a whole job does;
     2. run the script on `SplitBackend("map")`: every aggregate of rows becomes its exact
        statistics (counts, sums of centred codes, sums of squares), nothing is revealed;
-    3. [Z] = [k][P] (one round) and the quorum's MAC check of everything opened: P and Z
-       leave the quorum only if no member deviated inside it;
-    4. return this member's additive shares of P and Z (to be split to the reducers) and
-       the public layout of the aggregates.
+    3. hand the statistics over (`ChunkExchange.handover`): [Z] = [k][P] (one round) and
+       the quorum's MAC check of everything opened, so P and Z leave the quorum only if no
+       member deviated inside it; then this member's shares are split to the reducers.
+       An iterative aggregate (k-means) hands over once per iteration and receives the
+       reducers' centroids in between; what is left at the end goes as the last batch.
     Z is what makes the hand-over checkable: a member that adds d to its share of P must
     add k d to its share of Z without knowing k (see docs/reduction.md).
     """
@@ -619,21 +850,23 @@ def compute_map(e: Engine, script: Any, schema: Schema, shares: dict[str, np.nda
     columns, public, key = authenticate(e, schema, shares, point, rows, key_share)
     t1 = time.perf_counter()
     phases["authenticate"] = t1 - t0
+    exchange.bind(e, key)
     mpc = MpcBackend(e, columns, public, rows, key, filename)
-    split = SplitBackend("map", schema, script, total_rows, mpc=mpc)
+    split = SplitBackend("map", schema, script, total_rows, mpc=mpc, exchange=exchange)
     run(script, split)
-    p = concat([s.reshape(s.size) for s in split.partials])
-    z = e.mul(key.reshape(1).broadcast_to(p.size), p)
-    e.check()
-    phases["aggregate"] = time.perf_counter() - t1
+    if split.partials:
+        exchange.handover(split.partials, split.layout)
+    phases["aggregate"] = time.perf_counter() - t1 - phases.get("send_partials", 0.0) - \
+        phases.get("wait_reshare", 0.0)
     stats = dict(rounds=e.stats.rounds, bytes_sent=e.stats.bytes_sent, opened=e.stats.opened,
                  triples=e.stats.triples, mac_checks=e.stats.mac_checks)
-    return p.share.value.copy(), z.share.value.copy(), split.layout, {"stats": stats}
+    return {"stats": stats}
 
 
 def compute_reduce(e: Engine, script: Any, schema: Schema,
                    parts: tuple[np.ndarray, np.ndarray], key_share: np.ndarray,
-                   layout: list[dict[str, Any]], rows: int, filename: str) -> dict[str, Any]:
+                   layout: list[dict[str, Any]], rows: int, filename: str,
+                   exchange: ReduceExchange | None = None) -> dict[str, Any]:
     """A reducing member's part: authenticate the summed partials, finish the script, seal.
 
     1. every member inputs, per chunk job, the sum of the parts it received (p_j, z_j)
@@ -644,26 +877,19 @@ def compute_reduce(e: Engine, script: Any, schema: Schema,
        way here; it is sealed for the owner with the results (`CHECK_NAME`), never
        opened to the nodes;
     3. the script runs on `SplitBackend("reduce")`, whose aggregates finish from [P].
+       An iterative script takes later batches through `exchange` (each re-authenticated
+       and sealed with its own check vector) and re-shares its centroids through it.
     """
     p, z = parts
     cm = p.shape[0]
-    total = _input_sum(e, np.concatenate([p, z, key_share.reshape(1, 2)]))
+    total = input_sum(e, np.concatenate([p, z, key_share.reshape(1, 2)]))
     P, Z, key = total[:cm], total[cm:2 * cm], total[2 * cm:]
-    check_vector = e.mul(key.reshape(1).broadcast_to(cm), P) - Z
-    sizes = statistics_size(layout)
-    m = sum(sizes)
-    if m == 0 or cm % m:
-        raise JobError(f"the partials hold {cm} values, their layout {m} per chunk job")
-    per_chunk = P.reshape(cm // m, m)
-    summed = per_chunk.sum(axis=0)
-    stats, start = [], 0
-    for meta, size in zip(layout, sizes, strict=True):
-        stats.append(per_chunk[:, start:start + size] if meta["func"] in PER_CHUNK
-                     else summed[start:start + size])
-        start += size
     mpc = MpcBackend(e, {}, {}, rows, key, filename)
-    mpc.reveals.append((CHECK_NAME, Fx(mpc, [check_vector], 0, 0.0, 0.0, 0.0, True, (cm,))))
-    split = SplitBackend("reduce", schema, script, rows, mpc=mpc, stats=stats, layout=layout)
+    stats = _reduce_batch(e, mpc, P, Z, key, layout, CHECK_NAME)
+    if exchange is not None:
+        exchange.bind(e, key, mpc)
+    split = SplitBackend("reduce", schema, script, rows, mpc=mpc, stats=stats, layout=layout,
+                         exchange=exchange)
     outcome = run(script, split)
     return _outcome(e, mpc, outcome.printed)
 
@@ -962,8 +1188,11 @@ def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: by
             fields = {**base, "job_id": j.job_id, "source": source, "filename": filename,
                       "schema": state.schema, "peers": peers, "timeout": min(timeout, 300.0),
                       "dealer_seed": seed}
-            if j is parent:
-                fields.update(role="reduce", sub_jobs=[s.job_id for s in subs])
+            if j is parent:  # chunk members' endpoints: where an iterative script re-shares
+                fields.update(role="reduce", sub_jobs=[s.job_id for s in subs],
+                              chunk_members={str(s.job_id): [
+                                  {"host": m.host, "port": m.port} for m in members[s.job_id]]
+                                  for s in subs})
             else:
                 fields.update(role="map", chunks=chunks[i - 1], parent=parent.job_id,
                               reducers=reducers, total_rows=state.rows)
@@ -977,10 +1206,12 @@ def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: by
                        for jid, c, ks, fields in calls]
             failed = next((f for f in as_completed([f for _, f in futures])
                            if f.exception() is not None), None)
-            if failed is not None:  # the reducers would wait for partials that never come
-                for m in members[parent.job_id]:
-                    with contextlib.suppress(ServiceError), owner._connect(m) as conn:
-                        conn.request("job-cancel", job_id=parent.job_id)
+            if failed is not None:  # the others would wait for partials or re-shares
+                for j in jobs:          # that never come
+                    for m in members[j.job_id]:
+                        with contextlib.suppress(ServiceError, OSError), \
+                                owner._connect(m) as conn:
+                            conn.request("job-cancel", job_id=j.job_id)
                 raise failed.exception()  # type: ignore[misc]
             replies: dict[int, list[tuple[dict[str, Any], list[np.ndarray]]]] = {}
             for jid, f in futures:
@@ -1008,8 +1239,9 @@ def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: by
         commitments[address] = posted.hex()
     first = replies[parent.job_id][0][0]
     results = decode_results(F, key, [(a[0], a[1]) for _, a in replies[parent.job_id]], first)
-    check_vector = results.pop(CHECK_NAME, None)
-    if check_vector is None or np.any(check_vector.value != 0):
+    checks = [results.pop(name) for name in list(results) if name.startswith(CHECK_NAME)]
+    if CHECK_NAME not in [n for n, *_ in first["layout"]] or \
+            any(np.any(c.value != 0) for c in checks):
         raise JobError(f"job {parent.job_id}: a partial aggregate changed between a chunk "
                        "quorum and the reducing quorum (k P != Z); the result is refused")
     payout = {"to_nodes": 0, "reward": 0, "refund": 0}

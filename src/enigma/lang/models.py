@@ -64,13 +64,10 @@ class KMeansRows:
                  f: int) -> None:
         self.e, self.f = e, f
         self.n, self.d, self.k = cols[0].shape[0], len(cols), start.shape[0]
-        self.mids = [r.center(f)[0] for r in ranges]
-        self.width = kmeans_width(ranges, f)
+        self.mids, self.width, self.start = kmeans_frame(ranges, start, f)
         n, d, k = self.n, self.d, self.k
         x = table(cols) - np.ascontiguousarray(np.broadcast_to(e.field.from_ints(self.mids),
                                                                (n, d, 2)))
-        self.start = np.rint(start * 2.0**f) - np.array(self.mids, dtype=np.float64)
-        """The first centroids, centred codes (public)."""
         self.wide_x = x.reshape(n, 1, d).broadcast_to(n, k, d)
 
     def sums(self, c: Secret | None) -> tuple[Secret, Secret]:
@@ -94,15 +91,18 @@ class KMeansRows:
                                                         (k, d, 2)))
 
 
-def kmeans_width(ranges: list[Range], f: int) -> int:
-    """The largest half-width of the ranges' codes; refuses ranges whose squared distances
-    would not stay exact below the masking bits."""
+def kmeans_frame(ranges: list[Range], start: np.ndarray, f: int
+                 ) -> tuple[list[int], int, np.ndarray]:
+    """The public frame of a k-means: the codes' midpoints m, the largest half-width w and
+    the first centroids as centred codes; refuses ranges whose squared distances would not
+    stay exact below the masking bits. Public, so every quorum of a split run derives it."""
+    mids = [r.center(f)[0] for r in ranges]
     w = max(r.center(f)[1] for r in ranges)
     d = len(ranges)
     if d * (2 * w) ** 2 >= 1 << 84:
         raise PrecisionError("kmeans: squared distances of the encodings could reach "
                              f"2^{math.log2(d * 4 * w * w):.1f}; narrow the column ranges")
-    return int(w)
+    return mids, int(w), np.rint(start * 2.0**f) - np.array(mids, dtype=np.float64)
 
 
 def kmeans_update(e: Engine, counts: Secret, sums: Secret, old: Secret | None,

@@ -25,8 +25,17 @@ operation, which world a value lives in:
 - everything computed from aggregates (post-processing, reveals) runs on the shadow in
   the map phase (thrown away) and on the reducing quorum's engine in the reduce phase.
 
+`kmeans` is iterative: every Lloyd iteration's assignment statistics (per-cluster counts
+and sums of centred codes, exact integers) come from the chunks, and the reducing quorum's
+new centroids (secret) go back to every chunk quorum for the next iteration. The backends
+reach the other quorums through an `Exchange` (the application's transport): the map
+phase hands over the statistics gathered so far at every iteration (a *batch*) and
+receives the centroids, checked with the owner's key k (`accept_handover`); the reduce
+phase takes the statistics batch by batch and re-shares its centroids with k-MACs
+(`handover_shares`).
+
 A row value that meets an aggregate (`x - mean(x)`), a reveal of rows, indexing rows,
-a public column, or any other library function of rows (median, percentiles, k-means,
+a public column, or any other library function of rows (median, percentiles,
 filtered numeric histograms, chi2, ttest) raises `NotSplittable`: the job then runs on
 one quorum.
 
@@ -41,7 +50,7 @@ refuses beyond about 3 10^4 rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -59,6 +68,7 @@ from .plain import (
     Plain,
     PlainBackend,
     _flat,
+    kmeans_start,
     referenced_columns,
     synthetic_table,
     table_values,
@@ -76,11 +86,93 @@ ROWWISE = frozenset({"where", "abs", "sqrt", "exp", "log"})
 SHADOW_ROWS = 8
 """Rows of the synthetic shadow table: shapes and filters only, never results."""
 CHECK_NAME = "__reduction_check"
-"""The sealed check vector k P - Z of the reducing quorum (zero unless a partial was changed)."""
+"""The sealed check vector k P - Z of the reducing quorum (zero unless a partial was changed);
+later batches of an iterative script seal theirs as CHECK_NAME + batch number."""
+ITERATIVE = frozenset({"kmeans"})
+"""Aggregates whose chunk statistics depend on a secret the reducing quorum computes."""
 
 
 class NotSplittable(Exception):
     """The script cannot be split into chunk aggregates; the message says where and why."""
+
+
+class HandoverError(RuntimeError):
+    """A value re-shared between quorums failed its k-MAC check (k c - z != 0)."""
+
+
+class Exchange(Protocol):
+    """How the quorums of a split run meet in the middle of a script (iterative aggregates).
+
+    Map side: `handover` sends the statistics gathered since the last hand-over (one batch)
+    to the reducing quorum; `receive` waits for a secret the reducing quorum re-shares.
+    Reduce side: `next_batch` waits for the chunk quorums' next batch, returned as one
+    statistic per aggregate of `layout` (summed over chunks, per chunk for PER_CHUNK);
+    `reshare` sends a secret to every chunk quorum.
+    """
+
+    def handover(self, partials: list[Secret], layout: list[dict[str, Any]]) -> None: ...
+
+    def receive(self, shape: tuple[int, ...]) -> Secret: ...
+
+    def next_batch(self) -> tuple[list[Secret], list[dict[str, Any]]]: ...
+
+    def reshare(self, value: Secret) -> None: ...
+
+
+def input_sum(e: Any, flat: np.ndarray) -> Secret:
+    """The MAC'd sum of every member's additive vector: one SPDZ input per member."""
+    total: Secret | None = None
+    for member in range(e.parties):
+        part = e.input(member, flat if member == e.party else None, flat.shape[0])
+        total = part if total is None else total + part
+    assert total is not None
+    return total
+
+
+def handover_shares(e: Any, value: Secret, key: Secret) -> tuple[np.ndarray, np.ndarray]:
+    """This member's shares of (v, k v) for a hand-over to another quorum, after the MAC
+    check of everything this quorum opened (nothing leaves a quorum before it).
+
+    Why k v: the receiving quorum re-authenticates the parts by SPDZ input, which strips
+    this quorum's MACs; k (the owner's output key, shared to every quorum independently)
+    lets it check that the parts still sum to v without anyone learning v or k.
+    """
+    flat = value.reshape(value.size)
+    z = e.mul(key.reshape(1).broadcast_to(flat.size), flat)
+    e.check()
+    return flat.share.value.copy(), z.share.value.copy()
+
+
+def accept_handover(e: Any, c_part: np.ndarray, z_part: np.ndarray, key: Secret,
+                    shape: tuple[int, ...]) -> Secret:
+    """Re-authenticate a value another quorum handed over, and check it: returns [c].
+
+    1. every member inputs the sum of the parts it received ([c], [z]: one input each);
+    2. open k c - z and require it zero (then the MAC check of that opening). A sender
+       that changed its parts by (d, d') makes it k d - d', zero only with probability
+       1/p since k is hidden; when honest it is 0 and reveals nothing about c.
+    """
+    size = c_part.shape[0]
+    total = input_sum(e, np.concatenate([c_part, z_part]))
+    c, z = total[:size], total[size:]
+    (opened,) = e.open(e.mul(key.reshape(1).broadcast_to(size), c) - z)
+    e.check()
+    if np.any(opened != 0):
+        raise HandoverError("a value re-shared by the reducing quorum failed its check "
+                            "(k c - z != 0): it was changed on its way")
+    return c.reshape(*shape)
+
+
+def batch_statistics(per_chunk: Secret, layout: list[dict[str, Any]]) -> list[Secret]:
+    """The reducing quorum's statistics of one batch from its per-chunk-job vectors
+    (chunks, m): additive ones summed over chunks (local), PER_CHUNK ones kept apart."""
+    summed = per_chunk.sum(axis=0)
+    stats, start = [], 0
+    for meta, size in zip(layout, statistics_size(layout), strict=True):
+        stats.append(per_chunk[:, start:start + size] if meta["func"] in PER_CHUNK
+                     else summed[start:start + size])
+        start += size
+    return stats
 
 
 @dataclass(eq=False)
@@ -117,7 +209,8 @@ class SplitBackend:
 
     def __init__(self, mode: str, schema: Schema, script: Script, rows: int,
                  mpc: MpcBackend | None = None, stats: list[Secret] | None = None,
-                 layout: list[dict[str, Any]] | None = None) -> None:
+                 layout: list[dict[str, Any]] | None = None,
+                 exchange: Exchange | None = None) -> None:
         if mode not in ("trace", "map", "reduce"):
             raise ValueError(f"unknown mode {mode!r}")
         self.mode, self.schema, self.total = mode, schema, rows
@@ -130,6 +223,9 @@ class SplitBackend:
         self.layout: list[dict[str, Any]] = [] if layout is None else list(layout)
         self.stats = list(stats or [])
         self.used = 0
+        self.exchange = exchange
+        self.batches = 0
+        """Hand-overs so far (map: batches sent; reduce: batches taken after the first)."""
 
     # ------------------------------------------------------------ dispatch
 
@@ -194,8 +290,9 @@ class SplitBackend:
     def reveal(self, name: str, value: Any, node: Reveal) -> None:
         if any(_is_row(v) for v in _flat([value])):
             raise NotSplittable(f"reveal of row values{_where(node)}")
-        if name == CHECK_NAME:
-            raise ScriptError(f"the name {CHECK_NAME!r} is reserved", node.line, node.col)
+        if name.startswith(CHECK_NAME):
+            raise ScriptError(f"names starting {CHECK_NAME!r} are reserved", node.line,
+                              node.col)
         self.world.reveal(name, value, node)
 
     def call(self, name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> Any:
@@ -204,6 +301,10 @@ class SplitBackend:
             return self.world.call(name, args, kwargs, node)
         if name in ROWWISE or (name in ("min", "max") and len(args) >= 2):
             return self._lift(node, "call", name, args, kwargs, node)
+        if name in ITERATIVE:
+            if any(not _is_row(v) and self.world.is_private(v) for v in flat):
+                raise NotSplittable(f"{name}(){_where(node)} mixes rows and aggregates")
+            return self._kmeans(args, kwargs, node)
         if name not in REDUCIBLE:
             raise NotSplittable(f"{name}() of row values{_where(node)} does not add over chunks")
         if any(not _is_row(v) and self.world.is_private(v) for v in flat):
@@ -391,18 +492,111 @@ class SplitBackend:
             raise ScriptError(f"{func}() of values with {x.f} fractional bits is not split",
                               node.line, node.col, f"at most {FRAC} bits")
 
-    def _finish(self, spec: dict[str, Any], node: Call) -> Fx:
-        """The reducing quorum's aggregate from the summed statistics (`stats[used]`)."""
+    def _kmeans(self, args: list[Any], kwargs: dict[str, Any], node: Call) -> Any:
+        """Lloyd's iterations across quorums (`models.kmeans`, split between them).
+
+        Per iteration i: every chunk quorum computes the exact counts and sums of its rows
+        nearest the current centroids (`KMeansRows.sums`) and hands them over (closing a
+        batch); the reducing quorum sums them over chunks, updates the centroids
+        (`kmeans_update`) and, but for the last iteration, re-shares them to every chunk
+        quorum with k-MACs. The first centroids are public (`kmeans_start`). The result
+        lives in the aggregate world: the reducing quorum's centroids.
+        """
+        a = _params("kmeans", args, kwargs)
+        xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
+        if not all(_is_row(x) for x in xs):
+            raise NotSplittable(f"kmeans() of values that are not rows{_where(node)}")
+        k, iters, d = int(a["k"]), int(a.get("iters", 10)), len(xs)
+        start = kmeans_start(node, k, d)
+        spec = {"func": "kmeans", "counted": False, "k": k, "d": d}
+        if self.mode == "reduce":
+            return self._kmeans_reduce(spec, start, iters, node)
+        shadow = self.shadow.call("kmeans", *_part([args, kwargs], "shadow"), node)
+        if self.mode == "trace":
+            self.layout.extend(dict(spec, iteration=i) for i in range(iters))
+            return shadow
+        m = self.mpc
+        assert m is not None and self.exchange is not None
+        cols, secrets = m.model_columns([x.real for x in xs], node, FRAC)
+        ranges = [[c.lo, c.hi] for c in cols]
+        try:
+            rows = models.KMeansRows(m.e, secrets, [Range(lo, hi) for lo, hi in ranges],
+                                     start, FRAC)
+        except PrecisionError as exc:
+            raise ScriptError(f"kmeans(): {exc}", node.line, node.col) from exc
+        c: Secret | None = None
+        for i in range(iters):
+            counts, sums = rows.sums(c)
+            self.partials.append(concat([counts, sums.reshape(k * d)]))
+            self.layout.append(dict(spec, iteration=i, ranges=ranges,
+                                    err=max(col.err for col in cols)))
+            self._handover()
+            if i < iters - 1:
+                c = self.exchange.receive((k, d))
+        return shadow
+
+    def _handover(self) -> None:
+        """Map: send the statistics gathered since the last hand-over as one batch."""
+        assert self.mpc is not None and self.exchange is not None
+        self.mpc.flush()
+        self.exchange.handover(self.partials, self.layout)
+        self.partials, self.layout = [], []
+        self.batches += 1
+
+    def _kmeans_reduce(self, spec: dict[str, Any], start: np.ndarray, iters: int,
+                       node: Call) -> Fx:
         m = self.mpc
         assert m is not None
+        k, d, e, n = spec["k"], spec["d"], m.e, self.total
+        c: Secret | None = None
+        err, meta = 0.0, spec
+        for i in range(iters):
+            meta, s = self._next(dict(spec, iteration=i), node)
+            if self.used != len(self.layout):
+                raise ScriptError("a k-means iteration's statistics must close their batch",
+                                  node.line, node.col)
+            ranges = [Range(lo, hi) for lo, hi in meta["ranges"]]
+            try:
+                mids, width, centred = models.kmeans_frame(ranges, start, FRAC)
+                c, err = models.kmeans_update(e, s[:k], s[k:].reshape(k, d), c, centred,
+                                              width, n, FRAC)
+            except (PrecisionError, ValueError) as exc:
+                raise ScriptError(f"kmeans(): {exc}", node.line, node.col) from exc
+            if i < iters - 1:
+                if self.exchange is None:
+                    raise ScriptError("kmeans() needs an exchange with the chunk quorums",
+                                      node.line, node.col)
+                self.exchange.reshare(c)
+        assert c is not None
+        out = c + np.ascontiguousarray(np.broadcast_to(e.field.from_ints(mids), (k, d, 2)))
+        lo = min(lo for lo, _ in meta["ranges"])
+        hi = max(hi for _, hi in meta["ranges"])
+        return Fx(m, [out], FRAC, lo, hi, err + float(meta["err"]), False, (k, d))
+
+    def _next(self, spec: dict[str, Any], node: Call) -> tuple[dict[str, Any], Secret]:
+        """Reduce: the next aggregate's layout entry and statistics, taking the next batch
+        from the exchange when this one is used up; it must be the aggregate the script
+        reaches here (the same interpreter walks the same script on every quorum)."""
+        if self.used >= len(self.layout) and self.exchange is not None:
+            self.stats, self.layout = self.exchange.next_batch()
+            self.used = 0
+            self.batches += 1
         if self.used >= len(self.layout):
             raise ScriptError("the script reached more aggregates than the chunk quorums sent",
                               node.line, node.col)
         meta, s = self.layout[self.used], self.stats[self.used]
         self.used += 1
-        if meta["func"] != spec["func"] or meta["counted"] != spec["counted"]:
+        if meta["func"] != spec["func"] or meta["counted"] != spec["counted"] or \
+                meta.get("iteration") != spec.get("iteration"):
             raise ScriptError(f"partial aggregate {self.used} is a {meta['func']}, the script "
                               f"reaches {spec['func']}() here", node.line, node.col)
+        return meta, s
+
+    def _finish(self, spec: dict[str, Any], node: Call) -> Fx:
+        """The reducing quorum's aggregate from the summed statistics (`stats[used]`)."""
+        m = self.mpc
+        assert m is not None
+        meta, s = self._next(spec, node)
         e, n, func = m.e, self.total, spec["func"]
         try:
             return self._finish_one(m, e, n, func, meta, s, node)
@@ -548,6 +742,9 @@ def statistics_size(layout: list[dict[str, Any]]) -> list[int]:
             sizes.append(levels if func == "histogram" or meta["agg"] == "count" else 2 * levels)
         elif func == "sum":
             sizes.append(1)
+        elif func == "kmeans":
+            k, d = int(meta["k"]), int(meta["d"])
+            sizes.append(k + k * d)
         elif func == "mean":
             sizes.append(1 + int(meta["counted"]))
         else:
@@ -555,5 +752,6 @@ def statistics_size(layout: list[dict[str, Any]]) -> list[int]:
     return sizes
 
 
-__all__ = ["CHECK_NAME", "PER_CHUNK", "NotSplittable", "Plain", "Row", "SplitBackend", "plan",
-           "statistics_size"]
+__all__ = ["CHECK_NAME", "PER_CHUNK", "Exchange", "HandoverError", "NotSplittable", "Plain",
+           "Row", "SplitBackend", "accept_handover", "batch_statistics", "handover_shares",
+           "input_sum", "plan", "statistics_size"]
