@@ -331,6 +331,18 @@ def test_network_reduction_of_kmeans_re_shares_the_centroids_every_iteration(net
     assert out.timings["chunk.wait_reshare"] > 0  # the chunk quorums waited for centroids
 
 
+def test_the_owner_expects_one_sealed_check_per_hand_over_batch():
+    from enigma.app.jobs import _check_names
+    from enigma.lang.reduction import CHECK_NAME
+
+    km = [{"func": "kmeans", "iteration": i} for i in range(3)]
+    assert _check_names([{"func": "mean"}, {"func": "sum"}]) == {CHECK_NAME}
+    assert _check_names([{"func": "count"}, *km]) == {CHECK_NAME, CHECK_NAME + "1",
+                                                      CHECK_NAME + "2"}
+    assert _check_names([*km, {"func": "sum"}]) == {CHECK_NAME} | {
+        f"{CHECK_NAME}{b}" for b in (1, 2, 3)}
+
+
 def test_a_script_that_does_not_split_runs_on_one_quorum(net, chunked):
     owner, analyst = net["owner"], net["analyst"]
     source = "reveal(mean(data.age - mean(data.age)), 'centred')\n"

@@ -44,6 +44,7 @@ from enigma.lang.mpc_backend import Fx, MpcBackend
 from enigma.lang.plain import column_range, referenced_columns
 from enigma.lang.reduction import (
     CHECK_NAME,
+    ITERATIVE,
     NotSplittable,
     SplitBackend,
     accept_handover,
@@ -1239,9 +1240,9 @@ def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: by
         commitments[address] = posted.hex()
     first = replies[parent.job_id][0][0]
     results = decode_results(F, key, [(a[0], a[1]) for _, a in replies[parent.job_id]], first)
-    checks = [results.pop(name) for name in list(results) if name.startswith(CHECK_NAME)]
-    if CHECK_NAME not in [n for n, *_ in first["layout"]] or \
-            any(np.any(c.value != 0) for c in checks):
+    checks = {name: results.pop(name) for name in list(results) if name.startswith(CHECK_NAME)}
+    if set(checks) != _check_names(plan(check(source, schema, filename), schema, state.rows)) \
+            or any(np.any(c.value != 0) for c in checks.values()):
         raise JobError(f"job {parent.job_id}: a partial aggregate changed between a chunk "
                        "quorum and the reducing quorum (k P != Z); the result is refused")
     payout = {"to_nodes": 0, "reward": 0, "refund": 0}
@@ -1262,6 +1263,19 @@ def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: by
                      list(first["printed"]), parent.quorum, commitments, payout, stats,
                      times, dealer_seed is not None, [s.job_id for s in subs],
                      f"{groups} chunk quorums and a reducing quorum", parent.poster)
+
+
+def _check_names(layout: list[dict[str, Any]]) -> set[str]:
+    """The sealed check vectors a split run must return, one per hand-over batch: a batch
+    closes at every iteration of an iterative aggregate and at the end if aggregates are
+    left. The owner derives them from the script, so a reducer cannot leave one out."""
+    batches, open_batch = 0, False
+    for meta in layout:
+        open_batch = True
+        if meta["func"] in ITERATIVE:
+            batches, open_batch = batches + 1, False
+    batches += int(open_batch)
+    return {CHECK_NAME} | {f"{CHECK_NAME}{b}" for b in range(1, batches)}
 
 
 def decode_results(F: Field, key: np.ndarray, sealed: list[tuple[np.ndarray, np.ndarray]],

@@ -752,6 +752,6 @@ def statistics_size(layout: list[dict[str, Any]]) -> list[int]:
     return sizes
 
 
-__all__ = ["CHECK_NAME", "PER_CHUNK", "Exchange", "HandoverError", "NotSplittable", "Plain",
-           "Row", "SplitBackend", "accept_handover", "batch_statistics", "handover_shares",
-           "input_sum", "plan", "statistics_size"]
+__all__ = ["CHECK_NAME", "ITERATIVE", "PER_CHUNK", "Exchange", "HandoverError",
+           "NotSplittable", "Plain", "Row", "SplitBackend", "accept_handover",
+           "batch_statistics", "handover_shares", "input_sum", "plan", "statistics_size"]
