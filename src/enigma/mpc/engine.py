@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -62,7 +63,8 @@ class Engine:
 
     def __init__(self, channel: Channel, provider: Provider, *, value_bits: int = VALUE_BITS,
                  digit_bits: int = 4, check_threshold: int = 1 << 23,
-                 king_threshold: int = 1 << 16) -> None:
+                 king_threshold: int = 1 << 16,
+                 randomness: Callable[[int], bytes] | None = None) -> None:
         self.channel = channel
         self.provider = provider
         self.field: Field = provider.field
@@ -78,6 +80,10 @@ class Engine:
         self._pending_count = 0
         self._check_threshold = check_threshold
         self.king_threshold = king_threshold
+        # The party's own coins (MAC-check seeds, commitment nonces). Blame mode passes a
+        # generator keyed by a committed seed, so that anyone holding the seed can replay
+        # this party's messages exactly (enigma.mpc.blame); otherwise the OS generator.
+        self._random: Callable[[int], bytes] = os.urandom if randomness is None else randomness
 
     # ------------------------------------------------------------------ construction
 
@@ -202,7 +208,7 @@ class Engine:
         if not self._pending:
             return
         F = self.field
-        seeds = self._commit_and_open(os.urandom(32))
+        seeds = self._commit_and_open(self._random(32))
         prg = PRG(hashlib.sha256(b"enigma.maccheck" + b"".join(seeds)).digest())
         sigma = F.zeros(1)
         for opened, mac in self._pending:
@@ -223,7 +229,7 @@ class Engine:
 
     def _commit_and_open(self, mine: bytes) -> list[bytes]:
         """Every party's value, each bound by a commitment sent before any value is seen."""
-        com, nonce = commit.commit(mine)
+        com, nonce = commit.commit(mine, self._random(32))
         commitments = {p: bytes(f[0]) for p, f in self.channel.broadcast(com).items()}
         openings = self.channel.broadcast(nonce, mine)
         self.stats.rounds += 2

@@ -24,6 +24,7 @@ import queue
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from enigma.field import Field
@@ -31,7 +32,26 @@ from enigma.net import local
 from enigma.net.identity import Identity, PeerInfo
 from enigma.net.mesh import Mesh
 
+from .blame import (
+    Material,
+    Package,
+    Program,
+    SignedChannel,
+    Verdict,
+    coins,
+    identify,
+    prep_digest,
+)
 from .engine import Engine
+from .faults import (
+    CHANNEL_KINDS,
+    PROVIDER_KINDS,
+    DroppedOut,
+    Fault,
+    FaultyChannel,
+    FaultyProvider,
+    require_insecure,
+)
 from .preprocessing import Provider
 
 ProviderFactory = Callable[[Field, int, int], Provider]
@@ -117,3 +137,123 @@ def run_local(fn: Callable[..., Any], *, parties: int = 3, args: Sequence[Any] =
     if errors:
         raise PartyFailed(errors)
     return [outputs[i] for i in range(parties)]
+
+
+# ---------------------------------------------------------------------------------- blame mode
+
+
+@dataclass
+class BlameRun:
+    """A run in blame mode: what each party returned or raised, and every party's package.
+
+    `verdict()` names the culprits of an aborted run (enigma.mpc.blame.identify); in a
+    deployment the packages would go, sealed, to the job's owner, who runs the same function.
+    """
+
+    outputs: dict[int, Any]
+    errors: dict[int, tuple[str, str]]
+    packages: dict[int, Package]
+    public_keys: list[bytes]
+    program: Program
+
+    @property
+    def aborted(self) -> bool:
+        return bool(self.errors)
+
+    def verdict(self) -> Verdict:
+        return identify(self.program, self.packages, self.public_keys)
+
+
+def _blame_main(party: int, key: bytes, peers: list[PeerInfo], session: bytes, fn: Callable,
+                args: tuple, factory: ProviderFactory, modulus: int, engine_kwargs: dict,
+                timeout: float, fault: Fault | None, insecure: bool, results: mp.Queue) -> None:
+    try:
+        field = Field(modulus)
+        identity = Identity.from_private_bytes(key)
+        with Mesh(party, identity, peers, session, timeout=timeout,
+                  connect_timeout=max(timeout, 30.0)) as mesh:
+            provider = factory(field, party, len(peers))
+            mine = fault if fault is not None and fault.party == party else None
+            if mine is not None and mine.kind in PROVIDER_KINDS:
+                provider = FaultyProvider(provider, mine, insecure=insecure)
+            alpha = bytes(field.to_bytes(provider.mac_key_share().reshape(1, 2)))
+            material = Material.create(party, len(peers), alpha, prep_digest(factory, party))
+            signed = SignedChannel(mesh, identity, [p.public_key for p in peers], material)
+            try:
+                signed.open()
+                channel: Any = signed
+                if mine is not None and mine.kind in CHANNEL_KINDS:
+                    channel = FaultyChannel(signed, mine, insecure=insecure)
+                engine = Engine(channel, provider, randomness=coins(material.seed),
+                                **engine_kwargs)
+                value = fn(engine, *args)
+            except DroppedOut:
+                results.put((party, "dropped", None, None))
+                return
+            except Exception as exc:  # the abort: sign why, hand over the package
+                record = signed.abort(exc)
+                results.put((party, "error", (type(exc).__name__, str(exc)[:500]),
+                             signed.package(record)))
+                return
+            results.put((party, "ok", value, signed.package(None)))
+    except BaseException as exc:
+        results.put((party, "error", (type(exc).__name__, str(exc)[:500]), None))
+
+
+def run_blamed(fn: Callable[..., Any], *, parties: int = 3, args: Sequence[Any] = (),
+               provider_factory: ProviderFactory, fault: Fault | None = None,
+               insecure: bool = False, modulus: int | None = None, timeout: float = 30.0,
+               deadline: float = 600.0, engine_kwargs: dict | None = None) -> BlameRun:
+    """fn(engine, *args) in `parties` processes in blame mode, optionally with one `fault`.
+
+    Unlike `run_local` it does not raise when parties fail: an abort is the expected outcome
+    of a fault, and the caller wants the packages to find the culprit. A fault is refused
+    unless `insecure=True` (enigma.mpc.faults).
+    """
+    require_insecure(fault, insecure)
+    field = Field() if modulus is None else Field(modulus)
+    identities, peers = local.local_quorum(parties)
+    session = os.urandom(16)
+    ctx = mp.get_context("spawn")
+    results: mp.Queue = ctx.Queue()
+    kwargs = dict(engine_kwargs or {})
+    procs = [ctx.Process(target=_blame_main, name=f"enigma-blame-{i}", daemon=True,
+                         args=(i, identities[i].private_bytes(), peers, session, fn,
+                               tuple(args), provider_factory, field.p, kwargs, timeout,
+                               fault, insecure, results))
+             for i in range(parties)]
+    for p in procs:
+        p.start()
+    outputs: dict[int, Any] = {}
+    errors: dict[int, tuple[str, str]] = {}
+    packages: dict[int, Package] = {}
+    seen: set[int] = set()
+    end = time.monotonic() + deadline
+    try:
+        while len(seen) < parties and time.monotonic() < end:
+            try:
+                party, status, value, package = results.get(timeout=1.0)
+            except queue.Empty:
+                if not any(p.is_alive() for p in procs) and results.empty():
+                    break
+                continue
+            seen.add(party)
+            if status == "ok":
+                outputs[party] = value
+            elif status == "dropped":
+                errors[party] = ("DroppedOut", "left the computation")
+            else:
+                errors[party] = value
+            if package is not None:
+                packages[party] = package
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join()
+    for i in range(parties):
+        if i not in seen:
+            errors[i] = ("NoResult", f"no result (exit code {procs[i].exitcode})")
+    program = Program(fn, tuple(args), provider_factory, parties, field.p, kwargs)
+    return BlameRun(outputs, errors, packages, [p.public_key for p in peers], program)

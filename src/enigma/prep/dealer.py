@@ -193,6 +193,19 @@ class DealerFactory:
         self.seed = seed
         self.stockpile = stockpile
 
+    def prep_digest(self, party: int) -> bytes:
+        """What a party commits to as its preprocessing for blame (enigma.mpc.blame).
+
+        The dealer's output for `party` is a function of the seed and the party, so a digest
+        of both names it, and a replay regenerates it from the (test-only, public) seed.
+        """
+        return hashlib.sha256(b"enigma.dealer.prep" + self.seed + party.to_bytes(4, "little")
+                              ).digest()
+
+    def replay_provider(self, field: Field, party: int, parties: int) -> TrustedDealer:
+        """The honest dealer of `party`, for a blame replay (no banner: the run printed it)."""
+        return TrustedDealer(field, party, parties, self.seed, insecure=True, quiet=True)
+
     def __call__(self, field: Field, party: int, parties: int):
         dealer = TrustedDealer(field, party, parties, self.seed, insecure=True,
                                quiet=party != 0)

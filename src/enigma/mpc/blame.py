@@ -1,0 +1,732 @@
+"""Identifiable abort: after a failed check, name who cheated, with evidence anyone can check.
+
+SPDZ with one global MAC key says *that* someone cheated, never *who*: no party's share is
+authenticated on its own. This module adds what attribution needs without touching the
+engine's normal path (the protocol and its arguments are in docs/blame.md):
+
+* Before the run, each party commits (BLAKE3, with a nonce) to its `Material`: its MAC key
+  share, the seed of its own coins (MAC-check seeds and commitment nonces), a digest naming
+  its preprocessing and one of its private inputs. The commitment is its first message on
+  every channel.
+* During the run (`SignedChannel`, between the engine and the mesh), every message is
+  followed on the same channel by a signed `Statement`: the sender's message counts and
+  BLAKE3 chain heads, in both directions, with every peer. So each message is attributable
+  the moment it arrives (no cooperation is needed after an abort), and each statement is
+  also the sender's signed receipt of everything it had received.
+* After an abort, each party hands over a `Package` (its material, the frames it sent and
+  received, the statements it holds, a signed `AbortRecord`); in a deployment it goes sealed
+  to the job's owner, who may see its own data's intermediate values (docs/blame.md says
+  why the quorum must not see them). `identify` replays each party's program from its
+  material and the inputs it signed for, and compares the messages the replay produces with
+  the ones the party signed. A party whose signed message differs from its replay has
+  deviated; `prove` packs that into evidence holding only the culprit's material and view,
+  and `verify_evidence` checks it with the public keys alone.
+
+Why replay and not a check per message: the engine's messages are deterministic functions
+of a party's material and what it received, so replay attributes every deviation (a wrong
+share, a wrong MAC-check value, corrupted preprocessing, garbage, equivocation, a replayed
+or misdirected message) with one mechanism, and an honest party's replay reproduces its
+messages exactly, so it can never be blamed.
+
+A party that stops (drop-out, stall) deviates in time, not in content: nothing it signed is
+wrong. It is named `absent` from the signed abort records of the parties that waited for it,
+unless its own replay shows it was itself waiting: an attestation, not a proof.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import blake3
+
+from enigma.field import Field, FieldError
+from enigma.net.errors import AuthenticationError, NetError, PeerTimeout
+from enigma.net.identity import Identity, verify_signature
+from enigma.net.transcript import message_digest
+from enigma.sharing import MacCheckError
+
+from .engine import Engine, ProtocolError
+
+_STATEMENT = b"enigma-blame statement v1"
+_ABORT = b"enigma-blame abort v1"
+_EVIDENCE = b"enigma-blame evidence v1"
+
+
+class EvidenceError(ValueError):
+    """Evidence that does not prove what it claims (bad signature, chain, commitment, replay)."""
+
+
+# ---------------------------------------------------------------------------------- material
+
+
+def _chain_start(sid: bytes, sender: int, receiver: int) -> bytes:
+    label = b"enigma-blame chain" + sid + struct.pack("<HH", sender, receiver)
+    return blake3.blake3(label).digest()
+
+
+def _chain_next(chain: bytes, digest: bytes) -> bytes:
+    return blake3.blake3(chain + digest).digest()
+
+
+def chain_of(sid: bytes, sender: int, receiver: int, messages: Sequence[Sequence[bytes]]) -> bytes:
+    """The head after `messages` on the data chain sender -> receiver."""
+    head = _chain_start(sid, sender, receiver)
+    for frames in messages:
+        head = _chain_next(head, message_digest(frames))
+    return head
+
+
+def coins(seed: bytes) -> Callable[[int], bytes]:
+    """A party's reproducible coins: BLAKE3 in counter mode under its committed seed."""
+    counter = 0
+
+    def draw(n: int) -> bytes:
+        nonlocal counter
+        counter += 1
+        return blake3.blake3(b"enigma-blame coins" + seed + counter.to_bytes(8, "little")
+                             ).digest(length=n)
+
+    return draw
+
+
+@dataclass(frozen=True)
+class Material:
+    """What a party commits to before the run and reveals after an abort.
+
+    `alpha` is its MAC key share (16 bytes), `seed` keys its coins, `prep` names its
+    preprocessing (for the test dealer: a digest of the dealer seed and the party), `inputs`
+    is a digest of its private inputs (empty when the program carries them), `nonce` hides
+    the commitment. Revealing it after an abort is harmless: the MAC key and the
+    preprocessing of an aborted job are never used again (docs/blame.md).
+    """
+
+    party: int
+    parties: int
+    alpha: bytes
+    seed: bytes
+    prep: bytes
+    inputs: bytes
+    nonce: bytes
+
+    @classmethod
+    def create(cls, party: int, parties: int, alpha: bytes, prep: bytes,
+               inputs: bytes = b"") -> Material:
+        return cls(party, parties, alpha, os.urandom(32), prep, inputs, os.urandom(32))
+
+    def encode(self) -> bytes:
+        return (struct.pack("<HH", self.party, self.parties) + _lv(self.alpha) + _lv(self.seed)
+                + _lv(self.prep) + _lv(self.inputs) + _lv(self.nonce))
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Material:
+        r = _Reader(raw)
+        party, parties = r.unpack("<HH")
+        material = cls(party, parties, r.lv(), r.lv(), r.lv(), r.lv(), r.lv())
+        r.end()
+        return material
+
+    def commitment(self) -> bytes:
+        return blake3.blake3(b"enigma-blame material" + self.encode()).digest()
+
+
+# ---------------------------------------------------------------------------------- statements
+
+
+@dataclass(frozen=True)
+class Head:
+    """One channel as a statement's signer saw it: counts and chain heads both ways."""
+
+    peer: int
+    sent: int
+    sent_chain: bytes
+    received: int
+    received_chain: bytes
+
+
+@dataclass(frozen=True)
+class Statement:
+    """Signed by `party` after its `seq`-th message: its heads with every peer."""
+
+    session_id: bytes
+    party: int
+    seq: int
+    heads: tuple[Head, ...]
+    signature: bytes = b""
+
+    def body(self) -> bytes:
+        out = [_STATEMENT, self.session_id, struct.pack("<HQH", self.party, self.seq,
+                                                        len(self.heads))]
+        for h in self.heads:
+            out += [struct.pack("<HQ", h.peer, h.sent), h.sent_chain,
+                    struct.pack("<Q", h.received), h.received_chain]
+        return b"".join(out)
+
+    def encode(self) -> bytes:
+        return self.body() + self.signature
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Statement:
+        r = _Reader(raw)
+        if r.take(len(_STATEMENT)) != _STATEMENT:
+            raise ValueError("not a blame statement")
+        sid = r.take(32)
+        party, seq, n = r.unpack("<HQH")
+        heads = []
+        for _ in range(n):
+            peer, sent = r.unpack("<HQ")
+            sent_chain = r.take(32)
+            (received,) = r.unpack("<Q")
+            heads.append(Head(peer, sent, sent_chain, received, r.take(32)))
+        signature = r.take(64)
+        r.end()
+        return cls(sid, party, seq, tuple(heads), signature)
+
+    def head(self, peer: int) -> Head:
+        for h in self.heads:
+            if h.peer == peer:
+                return h
+        raise ValueError(f"party {self.party}'s statement has no head for party {peer}")
+
+    def verify(self, public_key: bytes) -> None:
+        verify_signature(public_key, self.signature, self.body(), self.party)
+
+
+@dataclass(frozen=True)
+class AbortRecord:
+    """Signed by `party`: why it stopped; for a timeout or disconnect, whom it waited for.
+
+    `index` is the position of the message it was waiting for from `peer` (its count of
+    messages received from `peer` so far), -1 when no peer is concerned.
+    """
+
+    session_id: bytes
+    party: int
+    reason: str
+    peer: int
+    index: int
+    detail: str
+    signature: bytes = b""
+
+    def body(self) -> bytes:
+        return (_ABORT + self.session_id + struct.pack("<Hqq", self.party, self.peer, self.index)
+                + self.reason.encode())
+
+    def verify(self, public_key: bytes) -> None:
+        verify_signature(public_key, self.signature, self.body(), self.party)
+
+
+@dataclass
+class Package:
+    """What one party hands over after an abort (sealed to the owner in a deployment)."""
+
+    party: int
+    material: Material
+    sent: dict[int, list[tuple[bytes, ...]]]
+    received: dict[int, list[tuple[bytes, ...]]]
+    statements: dict[int, Statement]
+    own: Statement | None
+    abort: AbortRecord | None
+
+
+# ---------------------------------------------------------------------------------- the channel
+
+
+class SignedChannel:
+    """The engine's channel in blame mode: the mesh, with a signed statement after each message.
+
+    Costs per message: one Ed25519 signature (~50 µs) and, at the receiver, one verification
+    (~110 µs) and a copy of the frames into the log. That is why it is an option: the normal
+    engine path talks to the mesh directly. Memory: the log holds the job's traffic of this
+    party (replay starts from the job's first message; see docs/blame.md).
+    """
+
+    def __init__(self, mesh: Any, identity: Identity, public_keys: Sequence[bytes],
+                 material: Material) -> None:
+        self.mesh = mesh
+        self.party: int = mesh.party
+        self.parties: int = mesh.parties
+        self.others = [j for j in range(self.parties) if j != self.party]
+        self.session_id: bytes = mesh.session_id
+        self.material = material
+        self._identity = identity
+        self._keys = list(public_keys)
+        sid = self.session_id
+        self.sent: dict[int, list[tuple[bytes, ...]]] = {j: [] for j in self.others}
+        self.received: dict[int, list[tuple[bytes, ...]]] = {j: [] for j in self.others}
+        self._sent_heads = {j: [_chain_start(sid, self.party, j)] for j in self.others}
+        self._recv_head = {j: _chain_start(sid, j, self.party) for j in self.others}
+        self.statements: dict[int, Statement] = {}
+        self.own: Statement | None = None
+        self._seq = 0
+
+    def open(self) -> dict[int, bytes]:
+        """Exchange material commitments: message 0 on every channel."""
+        return open_session(self, self.material)
+
+    def _statement(self) -> Statement:
+        heads = tuple(Head(j, len(self.sent[j]), self._sent_heads[j][-1],
+                           len(self.received[j]), self._recv_head[j]) for j in self.others)
+        st = Statement(self.session_id, self.party, self._seq, heads)
+        return Statement(st.session_id, st.party, st.seq, st.heads,
+                         self._identity.sign(st.body()))
+
+    def send(self, to: int, *buffers: Any) -> None:
+        frames = tuple(bytes(memoryview(b).cast("B")) for b in buffers)
+        self.mesh.send(to, *frames)
+        self.sent[to].append(frames)
+        self._sent_heads[to].append(_chain_next(self._sent_heads[to][-1],
+                                                message_digest(frames)))
+        self._seq += 1
+        self.own = self._statement()
+        self.mesh.send(to, self.own.encode())
+
+    def recv(self, frm: int) -> list[memoryview]:
+        frames = self.mesh.recv(frm)
+        raw = self.mesh.recv(frm)
+        if len(raw) != 1:
+            raise ProtocolError(f"party {frm} sent {len(raw)} frames where its statement was due")
+        try:
+            st = Statement.decode(bytes(raw[0]))
+            st.verify(self._keys[frm])
+            head = st.head(self.party)
+        except (ValueError, struct.error, AuthenticationError) as exc:
+            raise ProtocolError(f"party {frm} sent an invalid signed statement: {exc}") from exc
+        copy = tuple(bytes(f) for f in frames)
+        chain = _chain_next(self._recv_head[frm], message_digest(copy))
+        count = len(self.received[frm]) + 1
+        if st.party != frm or st.session_id != self.session_id:
+            raise ProtocolError(f"party {frm} signed a statement for another party or session")
+        if head.sent != count or head.sent_chain != chain:
+            raise ProtocolError(f"party {frm} signed a statement that disagrees with what it sent")
+        if not (head.received < len(self._sent_heads[frm])
+                and head.received_chain == self._sent_heads[frm][head.received]):
+            raise ProtocolError(f"party {frm} signed a receipt for messages it was never sent")
+        self.received[frm].append(copy)
+        self._recv_head[frm] = chain
+        self.statements[frm] = st
+        return frames
+
+    def broadcast(self, *buffers: Any) -> dict[int, list[memoryview]]:
+        for j in self.others:
+            self.send(j, *buffers)
+        return {j: self.recv(j) for j in self.others}
+
+    def abort(self, exc: BaseException) -> AbortRecord:
+        """Sign why this party stopped (for the absence analysis of `identify`)."""
+        peer = getattr(exc, "party", None)
+        if isinstance(exc, PeerTimeout):  # PeerDisconnected is a PeerTimeout
+            reason = "disconnect" if type(exc).__name__ == "PeerDisconnected" else "timeout"
+        elif isinstance(exc, MacCheckError):
+            reason, peer = "mac", None
+        elif isinstance(exc, ProtocolError | NetError):
+            reason = "protocol"
+        else:
+            reason, peer = "error", None
+        if peer is None or peer == self.party or peer not in self.received:
+            peer, index = -1, -1
+        else:
+            index = len(self.received[peer])
+        rec = AbortRecord(self.session_id, self.party, reason, peer, index,
+                          f"{type(exc).__name__}: {exc}"[:300])
+        return AbortRecord(rec.session_id, rec.party, rec.reason, rec.peer, rec.index,
+                           rec.detail, self._identity.sign(rec.body()))
+
+    def package(self, abort: AbortRecord | None) -> Package:
+        return Package(self.party, self.material, self.sent, self.received, dict(self.statements),
+                       self.own, abort)
+
+
+def open_session(channel: Any, material: Material) -> dict[int, bytes]:
+    """Broadcast this party's material commitment; return every peer's (32 bytes each)."""
+    got = channel.broadcast(material.commitment())
+    out = {}
+    for j, frames in got.items():
+        if len(frames) != 1 or len(frames[0]) != 32:
+            raise ProtocolError(f"party {j} sent a malformed material commitment")
+        out[j] = bytes(frames[0])
+    return out
+
+
+# ---------------------------------------------------------------------------------- replay
+
+
+@dataclass(frozen=True)
+class Program:
+    """The public job a replay re-runs: fn(engine, *args) with this preprocessing and engine."""
+
+    fn: Callable[..., Any]
+    args: tuple
+    factory: Callable[..., Any]
+    parties: int
+    modulus: int
+    engine_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+class _Stop(Exception):
+    """Control flow out of the replayed program (not an error of the program)."""
+
+    def __init__(self, peer: int, index: int) -> None:
+        super().__init__(peer, index)
+        self.peer, self.index = peer, index
+
+
+class _Deviated(_Stop):
+    pass
+
+
+class _Blocked(_Stop):
+    pass
+
+
+class _Beyond(_Stop):
+    pass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a replay ended: `deviated` (peer, index of the first differing message), `blocked`
+    (waiting for message index from peer), `beyond` (would send message index to peer, past
+    the record), `aborted` (the program raised, as an honest party does on a failed check),
+    `finished`, or `bad-material` (the material is not the job's)."""
+
+    status: str
+    peer: int = -1
+    index: int = -1
+    produced: Mapping[int, int] = field(default_factory=dict)
+
+
+class ReplayChannel:
+    """Feeds a replayed party the messages it received; compares what it sends with the record.
+
+    `expected[peer]` holds the digests of the messages the party sent; None means "explore":
+    accept any message and count it (the absence analysis asks how far the party could go).
+    """
+
+    def __init__(self, party: int, parties: int, inputs: Mapping[int, Sequence[Sequence[bytes]]],
+                 expected: Mapping[int, Sequence[bytes]] | None) -> None:
+        self.party, self.parties = party, parties
+        self.others = [j for j in range(parties) if j != party]
+        self._inputs = inputs
+        self._expected = expected
+        self.sent_count = dict.fromkeys(self.others, 0)
+        self.recv_count = dict.fromkeys(self.others, 0)
+
+    def send(self, to: int, *buffers: Any) -> None:
+        idx = self.sent_count[to]
+        if self._expected is not None:
+            record = self._expected[to]
+            if idx >= len(record):
+                raise _Beyond(to, idx)
+            frames = [memoryview(b).cast("B") for b in buffers]
+            if message_digest(frames) != record[idx]:
+                raise _Deviated(to, idx)
+        self.sent_count[to] = idx + 1
+
+    def recv(self, frm: int) -> list[memoryview]:
+        idx = self.recv_count[frm]
+        got = self._inputs.get(frm, ())
+        if idx >= len(got):
+            raise _Blocked(frm, idx)
+        self.recv_count[frm] = idx + 1
+        return [memoryview(bytearray(f)) for f in got[idx]]
+
+    def broadcast(self, *buffers: Any) -> dict[int, list[memoryview]]:
+        for j in self.others:
+            self.send(j, *buffers)
+        return {j: self.recv(j) for j in self.others}
+
+
+def prep_digest(factory: Any, party: int) -> bytes:
+    """The digest naming `party`'s preprocessing, from a factory that can be replayed."""
+    method = getattr(factory, "prep_digest", None)
+    if method is None:
+        raise ValueError("this preprocessing cannot be replayed for blame: its factory has no "
+                         "prep_digest (the test dealer has one; see docs/blame.md)")
+    return method(party)
+
+
+def replay(program: Program, material: Material,
+           inputs: Mapping[int, Sequence[Sequence[bytes]]],
+           expected: Mapping[int, Sequence[bytes]] | None) -> Outcome:
+    """Re-run `material.party`'s program honestly and report where it parts from the record."""
+    party = material.party
+    if material.parties != program.parties or prep_digest(program.factory, party) != material.prep:
+        return Outcome("bad-material")
+    fld = Field(program.modulus)
+    provider = _quiet(program.factory, fld, party, program.parties)
+    if bytes(fld.to_bytes(provider.mac_key_share().reshape(1, 2))) != material.alpha:
+        return Outcome("bad-material")
+    ch = ReplayChannel(party, program.parties, inputs, expected)
+    engine = Engine(ch, provider, randomness=coins(material.seed), **dict(program.engine_kwargs))
+    try:
+        open_session(ch, material)
+        program.fn(engine, *program.args)
+    except _Stop as stop:
+        status = {_Deviated: "deviated", _Blocked: "blocked", _Beyond: "beyond"}[type(stop)]
+        return Outcome(status, stop.peer, stop.index, dict(ch.sent_count))
+    except (MacCheckError, ProtocolError, FieldError, ValueError) as exc:
+        del exc  # an honest party stops the same way when a check fails
+        return Outcome("aborted", produced=dict(ch.sent_count))
+    return Outcome("finished", produced=dict(ch.sent_count))
+
+
+def _quiet(factory: Any, fld: Field, party: int, parties: int) -> Any:
+    """The factory's provider for `party`; replays need no warning banner per call."""
+    maker = getattr(factory, "replay_provider", None)
+    return maker(fld, party, parties) if maker else factory(fld, party, parties)
+
+
+# ---------------------------------------------------------------------------------- identify
+
+
+@dataclass
+class Verdict:
+    """Who is named and why: `culprits[p]` is `deviation` (proved: `evidence[p]` checks with
+    public keys), `absent` (attested by the signed abort records in `attested[p]`) or
+    `withheld` (revealed no valid material after a failed check while all others replayed
+    clean)."""
+
+    culprits: dict[int, str]
+    evidence: dict[int, bytes]
+    attested: dict[int, list[AbortRecord]]
+    notes: list[str]
+
+
+def _latest_statement(party: int, packages: Mapping[int, Package],
+                      public_keys: Sequence[bytes]) -> Statement | None:
+    best = None
+    for pkg in packages.values():
+        for st in ([pkg.statements.get(party)] if pkg.party != party else [pkg.own]):
+            if st is None:
+                continue
+            try:
+                st.verify(public_keys[party])
+            except AuthenticationError:
+                continue
+            if best is None or st.seq > best.seq:
+                best = st
+    return best
+
+
+def _prefix(sid: bytes, sender: int, receiver: int, count: int, chain: bytes,
+            candidates: list[list[tuple[bytes, ...]]]) -> list[tuple[bytes, ...]] | None:
+    for msgs in candidates:
+        if len(msgs) >= count and chain_of(sid, sender, receiver, msgs[:count]) == chain:
+            return list(msgs[:count])
+    return None
+
+
+def _view(accused: int, st: Statement, packages: Mapping[int, Package]
+          ) -> tuple[dict[int, list], dict[int, list]] | None:
+    """The accused's messages both ways on every channel, as far as its statement covers."""
+    own = packages.get(accused)
+    outs, ins = {}, {}
+    for h in st.heads:
+        j = h.peer
+        peer = packages.get(j)
+        out_c = [c for c in ((peer.received.get(accused) if peer else None),
+                             (own.sent.get(j) if own else None)) if c is not None]
+        in_c = [c for c in ((own.received.get(j) if own else None),
+                            (peer.sent.get(accused) if peer else None)) if c is not None]
+        out = _prefix(st.session_id, accused, j, h.sent, h.sent_chain, out_c)
+        inn = _prefix(st.session_id, j, accused, h.received, h.received_chain, in_c)
+        if out is None or inn is None:
+            return None
+        outs[j], ins[j] = out, inn
+    return outs, ins
+
+
+def _judge(program: Program, material: Material, st: Statement, outs: Mapping[int, list],
+           ins: Mapping[int, list]) -> Outcome | None:
+    """Replay against the signed view; the outcome if it proves a deviation, else None."""
+    for msgs in outs.values():
+        if not msgs or msgs[0] != (material.commitment(),):
+            return None  # the material does not open the commitment the accused signed
+    expected = {j: [message_digest(m) for m in msgs] for j, msgs in outs.items()}
+    out = replay(program, material, ins, expected)
+    if out.status == "deviated":
+        return out
+    if out.status == "blocked" and any(out.produced.get(j, 0) < len(m) for j, m in outs.items()):
+        # It signed messages its honest program could not yet have computed: sent too early.
+        return out
+    return None
+
+
+def prove(program: Program, packages: Mapping[int, Package], public_keys: Sequence[bytes],
+          accused: int) -> bytes | None:
+    """Evidence that `accused` deviated, or None if the packages do not show a deviation."""
+    own = packages.get(accused)
+    st = _latest_statement(accused, packages, public_keys)
+    if own is None or st is None:
+        return None
+    view = _view(accused, st, packages)
+    if view is None:
+        return None
+    outs, ins = view
+    if _judge(program, own.material, st, outs, ins) is None:
+        return None
+    return _encode_evidence(own.material, st, outs, ins)
+
+
+def verify_evidence(evidence: bytes, program: Program, public_keys: Sequence[bytes]) -> int:
+    """Check evidence with the public keys (and the public program); return the culprit.
+
+    Steps: 1. the accused's statement verifies under its key; 2. the frames chain to the
+    heads it signed, both ways, on every channel; 3. its first message on every channel is the
+    commitment its material opens; 4. its honest replay on the inputs it signed for parts
+    from a message it signed. Raises EvidenceError naming the step that failed.
+    """
+    try:
+        material, st, outs, ins = _decode_evidence(evidence)
+    except (ValueError, struct.error) as exc:
+        raise EvidenceError(f"malformed evidence: {exc}") from exc
+    accused = st.party
+    if material.party != accused or not 0 <= accused < len(public_keys):
+        raise EvidenceError("the material and the statement name different parties")
+    try:
+        st.verify(public_keys[accused])
+    except AuthenticationError as exc:
+        raise EvidenceError(f"step 1: {exc}") from exc
+    if sorted(outs) != sorted(h.peer for h in st.heads):
+        raise EvidenceError("step 2: the evidence does not cover every channel of the statement")
+    for h in st.heads:
+        if (len(outs[h.peer]) != h.sent or len(ins[h.peer]) != h.received
+                or chain_of(st.session_id, accused, h.peer, outs[h.peer]) != h.sent_chain
+                or chain_of(st.session_id, h.peer, accused, ins[h.peer]) != h.received_chain):
+            raise EvidenceError(f"step 2: the messages with party {h.peer} do not chain to the "
+                                f"heads party {accused} signed")
+    if _judge(program, material, st, outs, ins) is None:
+        raise EvidenceError(f"steps 3-4: party {accused}'s committed material reproduces every "
+                            "message it signed: no deviation")
+    return accused
+
+
+def identify(program: Program, packages: Mapping[int, Package],
+             public_keys: Sequence[bytes]) -> Verdict:
+    """Name the culprits of an aborted run from the parties' packages.
+
+    1. Every party with a package is replayed against what it signed: a deviation is proved
+       (evidence). 2. Only if nobody deviated: parties that others' signed abort records name
+       as timed out or disconnected are `absent`, unless their own replay shows they were
+       waiting for someone else before the awaited message. 3. If still nobody is named,
+       parties without a valid package are `withheld`. An honest party's replay reproduces its
+       messages, and it always sends what it can, so steps 1 and 2 never name it.
+    """
+    verdict = Verdict({}, {}, {}, [])
+    for p in range(program.parties):
+        if p in packages:
+            ev = prove(program, packages, public_keys, p)
+            if ev is not None:
+                verdict.culprits[p] = "deviation"
+                verdict.evidence[p] = ev
+    if verdict.culprits:
+        return verdict
+    records: dict[int, list[AbortRecord]] = {}
+    for pkg in packages.values():
+        rec = pkg.abort
+        if rec is None or rec.party != pkg.party or rec.reason not in ("timeout", "disconnect"):
+            continue
+        try:
+            rec.verify(public_keys[pkg.party])
+        except AuthenticationError:
+            continue
+        records.setdefault(rec.peer, []).append(rec)
+    for accused, recs in sorted(records.items()):
+        if not _excused(program, packages.get(accused), recs):
+            verdict.culprits[accused] = "absent"
+            verdict.attested[accused] = recs
+    if verdict.culprits:
+        return verdict
+    for p in range(program.parties):
+        pkg = packages.get(p)
+        if pkg is None or pkg.material.party != p:
+            verdict.culprits[p] = "withheld"
+    if not verdict.culprits:
+        verdict.notes.append("no party deviated, stopped or withheld: nothing to blame")
+    return verdict
+
+
+def _excused(program: Program, pkg: Package | None, recs: list[AbortRecord]) -> bool:
+    """Was the accused itself waiting before every message the accusers waited for?"""
+    if pkg is None:
+        return False
+    out = replay(program, pkg.material, pkg.received, None)
+    if out.status == "bad-material":
+        return False
+    return all(out.produced.get(r.party, 0) <= r.index for r in recs)
+
+
+# ---------------------------------------------------------------------------------- encoding
+
+
+def _lv(b: bytes) -> bytes:
+    return struct.pack("<I", len(b)) + b
+
+
+class _Reader:
+    def __init__(self, raw: bytes) -> None:
+        self.raw, self.pos = raw, 0
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.raw):
+            raise ValueError("truncated")
+        out = self.raw[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def unpack(self, fmt: str) -> tuple:
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
+
+    def lv(self) -> bytes:
+        (n,) = self.unpack("<I")
+        return self.take(n)
+
+    def end(self) -> None:
+        if self.pos != len(self.raw):
+            raise ValueError("trailing bytes")
+
+
+def _encode_msgs(msgs: Sequence[Sequence[bytes]]) -> bytes:
+    out = [struct.pack("<I", len(msgs))]
+    for frames in msgs:
+        out.append(struct.pack("<I", len(frames)))
+        out += [_lv(f) for f in frames]
+    return b"".join(out)
+
+
+def _decode_msgs(r: _Reader) -> list[tuple[bytes, ...]]:
+    (n,) = r.unpack("<I")
+    msgs = []
+    for _ in range(n):
+        (k,) = r.unpack("<I")
+        msgs.append(tuple(r.lv() for _ in range(k)))
+    return msgs
+
+
+def _encode_evidence(material: Material, st: Statement, outs: Mapping[int, list],
+                     ins: Mapping[int, list]) -> bytes:
+    parts = [_EVIDENCE, _lv(material.encode()), _lv(st.encode()),
+             struct.pack("<H", len(outs))]
+    for j in sorted(outs):
+        parts += [struct.pack("<H", j), _encode_msgs(outs[j]), _encode_msgs(ins[j])]
+    return b"".join(parts)
+
+
+def _decode_evidence(raw: bytes) -> tuple[Material, Statement, dict, dict]:
+    r = _Reader(raw)
+    if r.take(len(_EVIDENCE)) != _EVIDENCE:
+        raise ValueError("not blame evidence")
+    material = Material.decode(r.lv())
+    st = Statement.decode(r.lv())
+    (n,) = r.unpack("<H")
+    outs, ins = {}, {}
+    for _ in range(n):
+        (j,) = r.unpack("<H")
+        outs[j] = _decode_msgs(r)
+        ins[j] = _decode_msgs(r)
+    r.end()
+    return material, st, outs, ins
