@@ -238,6 +238,29 @@ def test_the_notebook_api_runs_a_script_file_and_lists_the_jobs(net, tmp_path):
     assert next(j for j in listed if j.job_id == out.job_id).status is JobStatus.ACCEPTED
 
 
+def test_the_notebook_api_lets_an_analyst_pay_and_the_owner_read(net, tmp_path):
+    from enigma.app.api import Network, submit, values
+
+    owner, table = net["owner"], net["table"]
+    api = Network(owner, net["chain"].url, net["root"] / "deployment.json")
+    script = tmp_path / "tenure.py"
+    script.write_text("reveal(max(data.tenure), 'longest')\n")
+    with pytest.raises(JobError, match="owner_only"):
+        submit(net["analyst"], script, api.dataset_id("people"))
+    api.set_policy("people", Policy.ALLOW_LIST, analysts=[net["analyst"].address])
+    try:
+        with pytest.raises(JobError, match="digest differs"):  # the shared one has no `rows`
+            submit(net["analyst"], script, api.dataset_id("people"),
+                   schema=ROOT / "examples" / "benefits.yaml")
+        job = submit(net["analyst"], script, api.dataset_id("people"),
+                     schema=Schema.from_dict(owner.state("people").schema))
+    finally:
+        api.set_policy("people", Policy.OWNER_ONLY)
+    out = api.run(script, "people", posted_job=job.job_id, insecure_dealer=True)
+    assert values(out)["longest"] == table.column("tenure").to_numpy().max()
+    assert out.poster == net["analyst"].address != owner.ledger.address
+
+
 REDUCE_SOURCE = ("reveal(mean(data.age), 'mean_age')\n"
                  "reveal(variance(data.age), 'var_age')\n"
                  "reveal(count(data.age, where=data.ui), 'claimed')\n"
