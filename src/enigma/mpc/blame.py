@@ -642,12 +642,24 @@ def identify(program: Program, packages: Mapping[int, Package],
     if verdict.culprits:
         return verdict
     for p in range(program.parties):
-        pkg = packages.get(p)
-        if pkg is None or pkg.material.party != p:
+        if not _opens(p, packages):
             verdict.culprits[p] = "withheld"
     if not verdict.culprits:
         verdict.notes.append("no party deviated, stopped or withheld: nothing to blame")
     return verdict
+
+
+def _opens(party: int, packages: Mapping[int, Package]) -> bool:
+    """Did `party` reveal material that opens the commitment it sent first (as peers got it)?"""
+    pkg = packages.get(party)
+    if pkg is None or pkg.material.party != party:
+        return False
+    want = (pkg.material.commitment(),)
+    seen = [q.received[party][0] for q in packages.values()
+            if q.party != party and q.received.get(party)]
+    if not seen:
+        seen = [msgs[0] for msgs in pkg.sent.values() if msgs]
+    return bool(seen) and all(m == want for m in seen)
 
 
 def _excused(program: Program, pkg: Package | None, recs: list[AbortRecord]) -> bool:

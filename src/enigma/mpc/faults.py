@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from enigma.field import Field
+from enigma.field import Field, FieldError
 
 from .preprocessing import Triples
 
@@ -154,9 +154,13 @@ class FaultyChannel:
 
     def _plus_one(self, frames: tuple[bytes, ...]) -> tuple[bytes, ...]:
         F = self._field
-        first = F.from_bytes(frames[0][:16], shape=1)
-        one = F.from_int64(np.array([1], dtype=np.int64))
-        changed = bytes(F.to_bytes(F.add(first, one))) + frames[0][16:]
+        try:
+            first = F.from_bytes(frames[0][:16], shape=1)
+        except FieldError:  # not a field element (a commitment, a seed): change a bit
+            changed = bytes([frames[0][0] ^ 1]) + frames[0][1:]
+        else:
+            one = F.from_int64(np.array([1], dtype=np.int64))
+            changed = bytes(F.to_bytes(F.add(first, one))) + frames[0][16:]
         return (changed, *frames[1:])
 
     def send(self, to: int, *buffers: Any) -> None:
