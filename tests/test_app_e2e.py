@@ -318,8 +318,10 @@ def test_network_reduction_chunk_quorums_and_a_reducing_quorum_give_the_plain_re
                      sender=member, layout=[], rows=1)
 
 
-KMEANS_SOURCE = (ROOT / "examples" / "clusters.py").read_text() + \
-    "reveal(mean(data.age), 'mean_age')\n"
+KMEANS_SOURCE = (ROOT / "examples" / "clusters.py").read_text().replace(
+    "features = ", "reveal(count(data.age, where=data.ui), 'claimed')\nfeatures = ", 1) \
+    + "reveal(mean(data.age), 'mean_age')\n"
+"""examples/clusters.py, a count before it (first batch) and a mean after (a last batch)."""
 
 
 def _plain(source: str, table_path: Path) -> dict:
@@ -349,6 +351,7 @@ def test_network_reduction_of_kmeans_re_shares_the_centroids_every_iteration(net
         got.value, want["centers"].value, got.error)
     assert abs(out.results["mean_age"].value - want["mean_age"].value) <= \
         out.results["mean_age"].error
+    assert out.results["claimed"].value == want["claimed"].value
     for job_id in [out.job_id, *out.sub_jobs]:
         assert owner.ledger.job(job_id).status is JobStatus.ACCEPTED
     assert out.timings["chunk.wait_reshare"] > 0  # the chunk quorums waited for centroids
