@@ -169,7 +169,7 @@ def test_an_analyst_may_not_post_a_job_on_an_owner_only_dataset(net):
     state = owner.state("people")
     assert owner.ledger.dataset(state.ledger_id).policy is Policy.OWNER_ONLY
     posted = sum(1 for n, _ in owner.ledger.events() if n == "JobPosted")
-    with pytest.raises(JobError, match="owner_only: its policy does not let") as refused:
+    with pytest.raises(JobError, match="owner-only: its policy does not let") as refused:
         submit_job(analyst, state.ledger_id, "reveal(mean(data.age), 'mean_age')\n")
     assert isinstance(refused.value.__cause__, AccessDenied)  # the contract's own refusal
     assert sum(1 for n, _ in owner.ledger.events() if n == "JobPosted") == posted
@@ -245,7 +245,7 @@ def test_the_notebook_api_lets_an_analyst_pay_and_the_owner_read(net, tmp_path):
     api = Network(owner, net["chain"].url, net["root"] / "deployment.json")
     script = tmp_path / "tenure.py"
     script.write_text("reveal(max(data.tenure), 'longest')\n")
-    with pytest.raises(JobError, match="owner_only"):
+    with pytest.raises(JobError, match="owner-only"):
         submit(net["analyst"], script, api.dataset_id("people"))
     api.set_policy("people", Policy.ALLOW_LIST, analysts=[net["analyst"].address])
     try:

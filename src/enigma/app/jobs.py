@@ -61,6 +61,7 @@ from enigma.ledger import (
     JobInfo,
     Ledger,
     LedgerError,
+    Policy,
     recover_signer,
     script_hash,
 )
@@ -924,6 +925,11 @@ def sign_script(ledger: Ledger, source: str) -> tuple[str, bytes]:
     return ledger.address, ledger.sign(script_hash(source.encode()))
 
 
+def _policy(policy: Policy) -> str:
+    """A policy as `enigma dataset policy` spells it (owner-only, allow-list, open)."""
+    return policy.name.lower().replace("_", "-")
+
+
 def submit_job(analyst: Ledger, dataset_id: int, source: str, *, quorum_size: int = 3,
                reward: int = 0, rounds: int = DEFAULT_ROUNDS,
                multiplications: int = DEFAULT_MULTIPLICATIONS, schema: Schema | None = None,
@@ -963,7 +969,7 @@ def submit_job(analyst: Ledger, dataset_id: int, source: str, *, quorum_size: in
         return analyst.post_job(dataset_id, digest, author, signature, quorum_size, rounds,
                                 multiplications, reward)
     except AccessDenied as exc:
-        raise JobError(f"ledger dataset {dataset_id} is {record.policy.name.lower()}: its "
+        raise JobError(f"ledger dataset {dataset_id} is {_policy(record.policy)}: its "
                        f"policy does not let {analyst.address} post this script (the ledger "
                        "refused the job); ask the owner to run it, to allow-list this "
                        f"account or script, or to open the dataset. {exc}") from exc

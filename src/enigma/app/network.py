@@ -227,12 +227,14 @@ def status(home: Path) -> dict[str, Any]:
         if name == "DatasetPosted":
             record = ledger.dataset(int(args["dataset_id"]))
             datasets.append({"id": record.dataset_id, "owner": record.owner,
-                             "holders": len(record.holders), "expires_at": record.expires_at})
+                             "holders": len(record.holders), "expires_at": record.expires_at,
+                             "policy": record.policy.name.lower().replace("_", "-")})
         elif name == "JobPosted":
             job = ledger.job(int(args["job_id"]))
             jobs.append({"id": job.job_id, "dataset": job.dataset_id, "status": job.status.name,
                          "quorum": job.quorum, "commits": job.commits,
-                         "escrow_eth": job.escrow / 1e18, "author": job.author})
+                         "escrow_eth": job.escrow / 1e18, "author": job.author,
+                         "poster": job.poster})
     return {"rpc": state.rpc, "nodes": nodes, "datasets": datasets, "jobs": jobs}
 
 
@@ -274,7 +276,8 @@ def status_command(home: Path, as_json: bool) -> None:
         click.echo(f"  node {n['address']} {n['endpoint']} deposit {n['deposit_eth']:g} ETH "
                    f"active={n['active']} open_jobs={n['open_jobs']} healthy={n['healthy']}")
     for d in report["datasets"]:
-        click.echo(f"  dataset {d['id']} owner {d['owner']} holders {d['holders']}")
+        click.echo(f"  dataset {d['id']} owner {d['owner']} holders {d['holders']} "
+                   f"policy {d['policy']}")
     for j in report["jobs"]:
         click.echo(f"  job {j['id']} on dataset {j['dataset']}: {j['status']}, "
                    f"{j['commits']}/{len(j['quorum'])} commits")
