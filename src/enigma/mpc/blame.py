@@ -351,6 +351,26 @@ def open_session(channel: Any, material: Material) -> dict[int, bytes]:
     return out
 
 
+def blame_mode(mesh: Any, identity: Identity, public_keys: Sequence[bytes], provider: Any,
+               factory: Any, *, inputs: bytes = b"", wrap: Callable[[Any], Any] | None = None,
+               **engine_kwargs: Any) -> tuple[Engine, SignedChannel]:
+    """An engine in blame mode on `mesh`: commit to the material, sign every message.
+
+    What a node daemon calls instead of `Engine(mesh, provider)` when a job asks for
+    identifiable abort. `wrap` puts something between the engine and the signing channel
+    (`faults.FaultyChannel` in tests). On an abort, call `channel.abort(exc)` and hand
+    `channel.package(record)` to whoever identifies (the job's owner).
+    """
+    fld = provider.field
+    alpha = bytes(fld.to_bytes(provider.mac_key_share().reshape(1, 2)))
+    material = Material.create(mesh.party, mesh.parties, alpha, prep_digest(factory, mesh.party),
+                               inputs)
+    channel = SignedChannel(mesh, identity, public_keys, material)
+    channel.open()
+    inner = channel if wrap is None else wrap(channel)
+    return Engine(inner, provider, randomness=coins(material.seed), **engine_kwargs), channel
+
+
 # ---------------------------------------------------------------------------------- replay
 
 

@@ -32,16 +32,7 @@ from enigma.net import local
 from enigma.net.identity import Identity, PeerInfo
 from enigma.net.mesh import Mesh
 
-from .blame import (
-    Material,
-    Package,
-    Program,
-    SignedChannel,
-    Verdict,
-    coins,
-    identify,
-    prep_digest,
-)
+from .blame import Package, Program, Verdict, blame_mode, identify
 from .engine import Engine
 from .faults import (
     CHANNEL_KINDS,
@@ -176,16 +167,13 @@ def _blame_main(party: int, key: bytes, peers: list[PeerInfo], session: bytes, f
             mine = fault if fault is not None and fault.party == party else None
             if mine is not None and mine.kind in PROVIDER_KINDS:
                 provider = FaultyProvider(provider, mine, insecure=insecure)
-            alpha = bytes(field.to_bytes(provider.mac_key_share().reshape(1, 2)))
-            material = Material.create(party, len(peers), alpha, prep_digest(factory, party))
-            signed = SignedChannel(mesh, identity, [p.public_key for p in peers], material)
+            wrap = None
+            if mine is not None and mine.kind in CHANNEL_KINDS:
+                def wrap(inner: Any, fault: Fault = mine) -> FaultyChannel:
+                    return FaultyChannel(inner, fault, insecure=insecure)
+            engine, signed = blame_mode(mesh, identity, [p.public_key for p in peers],
+                                        provider, factory, wrap=wrap, **engine_kwargs)
             try:
-                signed.open()
-                channel: Any = signed
-                if mine is not None and mine.kind in CHANNEL_KINDS:
-                    channel = FaultyChannel(signed, mine, insecure=insecure)
-                engine = Engine(channel, provider, randomness=coins(material.seed),
-                                **engine_kwargs)
                 value = fn(engine, *args)
             except DroppedOut:
                 results.put((party, "dropped", None, None))
