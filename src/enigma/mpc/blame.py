@@ -117,6 +117,9 @@ class Material:
                inputs: bytes = b"") -> Material:
         return cls(party, parties, alpha, os.urandom(32), prep, inputs, os.urandom(32))
 
+    def __repr__(self) -> str:  # never the key share or the seed (they are secrets until revealed)
+        return f"Material(party={self.party}, commitment={self.commitment().hex()[:16]}...)"
+
     def encode(self) -> bytes:
         return (struct.pack("<HH", self.party, self.parties) + _lv(self.alpha) + _lv(self.seed)
                 + _lv(self.prep) + _lv(self.inputs) + _lv(self.nonce))
@@ -230,6 +233,11 @@ class Package:
     statements: dict[int, Statement]
     own: Statement | None
     abort: AbortRecord | None
+
+    def __repr__(self) -> str:  # a summary: the material and the frames are shares
+        counts = {j: (len(self.sent.get(j, ())), len(m)) for j, m in self.received.items()}
+        reason = self.abort.reason if self.abort else None
+        return f"Package(party={self.party}, sent/received={counts}, abort={reason!r})"
 
 
 # ---------------------------------------------------------------------------------- the channel
