@@ -111,12 +111,14 @@ class FaultyChannel:
         self._calls += 1
         if self._held is not None:
             (held_to, held), self._held = self._held, None
-            if len(targets) == 1 and targets[0] != held_to:
+            if len(targets) == 1 and targets[0] != held_to and frames != held:
                 self._deliver(held_to, frames)
                 self._deliver(targets[0], held)
                 self._done = True
                 return
-            self._deliver(held_to, held)  # no partner to swap with: try again later
+            # no partner, or the same frames for both (a swap would change nothing): deliver
+            # as addressed and try again with the next pair
+            self._deliver(held_to, held)
         if not armed:
             for to in targets:
                 self._deliver(to, frames)
