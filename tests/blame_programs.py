@@ -17,3 +17,11 @@ def products(e, xs: np.ndarray, ys: np.ndarray):
     z = x * y
     w = z * x + y
     return e.output(w, 2)
+
+
+def unsigned(e, xs: np.ndarray, ys: np.ndarray):
+    """Party 1 slips party 0 a message with no valid statement, below the signing layer."""
+    if e.party == 1:
+        e.channel.mesh.send(0, bytes(16 * N))
+        e.channel.mesh.send(0, b"no statement")
+    return products(e, xs, ys)

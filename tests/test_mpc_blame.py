@@ -191,3 +191,14 @@ def test_property_only_the_cheater_is_ever_named(kind, culprit, at):
     else:
         assert verdict.culprits == {culprit: "deviation"}
         assert verify_evidence(verdict.evidence[culprit], run.program, run.public_keys) == culprit
+
+
+def test_a_message_without_a_valid_statement_is_refused_and_its_sender_named_absent():
+    run = run_blamed(prog.unsigned, args=(XS, YS), provider_factory=DEALER, timeout=TIMEOUT,
+                     engine_kwargs=KINGS)
+    assert run.errors[0][0] == "UnsignedMessage"
+    assert run.packages[0].abort.reason == "unsigned"
+    public = dataclasses.replace(run.program, fn=prog.products)  # what the job said to run
+    verdict = blame.identify(public, run.packages, run.public_keys)
+    assert verdict.culprits == {1: "absent"}
+    assert [r.party for r in verdict.attested[1]] == [0]

@@ -54,10 +54,24 @@ from .engine import Engine, ProtocolError
 _STATEMENT = b"enigma-blame statement v1"
 _ABORT = b"enigma-blame abort v1"
 _EVIDENCE = b"enigma-blame evidence v1"
+#: Abort reasons that name a peer who did not deliver a valid, signed message in time.
+ABSENCE = ("timeout", "disconnect", "unsigned")
 
 
 class EvidenceError(ValueError):
     """Evidence that does not prove what it claims (bad signature, chain, commitment, replay)."""
+
+
+class UnsignedMessage(ProtocolError):
+    """A peer's message came without a valid statement: unattributable, so treated as absence.
+
+    Nothing the peer signed covers it, so it cannot be proved against the peer; the receiver
+    stops and signs an abort record naming the peer, as for a timeout.
+    """
+
+    def __init__(self, message: str, party: int) -> None:
+        super().__init__(message)
+        self.party = party
 
 
 # ---------------------------------------------------------------------------------- material
@@ -296,23 +310,28 @@ class SignedChannel:
         frames = self.mesh.recv(frm)
         raw = self.mesh.recv(frm)
         if len(raw) != 1:
-            raise ProtocolError(f"party {frm} sent {len(raw)} frames where its statement was due")
+            raise UnsignedMessage(f"party {frm} sent {len(raw)} frames where its statement was due",
+                                  frm)
         try:
             st = Statement.decode(bytes(raw[0]))
             st.verify(self._keys[frm])
             head = st.head(self.party)
         except (ValueError, struct.error, AuthenticationError) as exc:
-            raise ProtocolError(f"party {frm} sent an invalid signed statement: {exc}") from exc
+            raise UnsignedMessage(f"party {frm} sent an invalid signed statement: {exc}",
+                                  frm) from exc
         copy = tuple(bytes(f) for f in frames)
         chain = _chain_next(self._recv_head[frm], message_digest(copy))
         count = len(self.received[frm]) + 1
         if st.party != frm or st.session_id != self.session_id:
-            raise ProtocolError(f"party {frm} signed a statement for another party or session")
+            raise UnsignedMessage(f"party {frm} signed a statement for another party or session",
+                                  frm)
         if head.sent != count or head.sent_chain != chain:
-            raise ProtocolError(f"party {frm} signed a statement that disagrees with what it sent")
+            raise UnsignedMessage(f"party {frm} signed a statement that disagrees with what it "
+                                  "sent", frm)
         if not (head.received < len(self._sent_heads[frm])
                 and head.received_chain == self._sent_heads[frm][head.received]):
-            raise ProtocolError(f"party {frm} signed a receipt for messages it was never sent")
+            raise UnsignedMessage(f"party {frm} signed a receipt for messages it was never sent",
+                                  frm)
         self.received[frm].append(copy)
         self._recv_head[frm] = chain
         self.statements[frm] = st
@@ -326,7 +345,9 @@ class SignedChannel:
     def abort(self, exc: BaseException) -> AbortRecord:
         """Sign why this party stopped (for the absence analysis of `identify`)."""
         peer = getattr(exc, "party", None)
-        if isinstance(exc, PeerTimeout):  # PeerDisconnected is a PeerTimeout
+        if isinstance(exc, UnsignedMessage):
+            reason = "unsigned"
+        elif isinstance(exc, PeerTimeout):  # PeerDisconnected is a PeerTimeout
             reason = "disconnect" if type(exc).__name__ == "PeerDisconnected" else "timeout"
         elif isinstance(exc, MacCheckError):
             reason, peer = "mac", None
@@ -659,7 +680,7 @@ def identify(program: Program, packages: Mapping[int, Package],
     records: dict[int, list[AbortRecord]] = {}
     for pkg in packages.values():
         rec = pkg.abort
-        if rec is None or rec.party != pkg.party or rec.reason not in ("timeout", "disconnect"):
+        if rec is None or rec.party != pkg.party or rec.reason not in ABSENCE:
             continue
         try:
             rec.verify(public_keys[pkg.party])
