@@ -202,3 +202,12 @@ def test_a_message_without_a_valid_statement_is_refused_and_its_sender_named_abs
     verdict = blame.identify(public, run.packages, run.public_keys)
     assert verdict.culprits == {1: "absent"}
     assert [r.party for r in verdict.attested[1]] == [0]
+
+
+def test_a_larger_quorum_names_its_culprit_too():
+    run = run_blamed(prog.products, parties=4, args=(XS, YS), provider_factory=DEALER,
+                     fault=Fault("wrong-recipient", 3, at=2), insecure=True, timeout=TIMEOUT,
+                     engine_kwargs=KINGS)
+    verdict = run.verdict()
+    assert verdict.culprits == {3: "deviation"}
+    assert verify_evidence(verdict.evidence[3], run.program, run.public_keys) == 3
