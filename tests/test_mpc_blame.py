@@ -211,3 +211,29 @@ def test_a_larger_quorum_names_its_culprit_too():
     verdict = run.verdict()
     assert verdict.culprits == {3: "deviation"}
     assert verify_evidence(verdict.evidence[3], run.program, run.public_keys) == 3
+
+
+VALUE_KINDS = ["bitflip", "wrong-mac", "bad-preprocessing", "garbage", "equivocate", "replay",
+               "wrong-recipient"]
+
+
+@settings(max_examples=6, deadline=None)
+@given(honest=st.integers(0, 2), kinds=st.tuples(st.sampled_from(VALUE_KINDS),
+                                                 st.sampled_from(VALUE_KINDS)),
+       ats=st.tuples(st.integers(0, 10), st.integers(0, 10)))
+def test_property_two_colluders_never_get_the_honest_party_named(honest, kinds, ats):
+    """Two of three parties cheat (a dishonest majority): whoever is named is a cheater with
+    evidence that checks, and after an abort at least one of them is named."""
+    cheaters = [p for p in range(3) if p != honest]
+    faults = [Fault(k, p, at=a) for k, p, a in zip(kinds, cheaters, ats, strict=True)]
+    run = run_blamed(prog.products, args=(XS, YS), provider_factory=DEALER, fault=faults,
+                     insecure=True, timeout=TIMEOUT, engine_kwargs=KINGS)
+    value = run.outputs.get(honest)
+    assert value is None or honest != 2 or (F.to_int64(value) == EXPECTED).all()
+    verdict = run.verdict()
+    assert honest not in verdict.culprits
+    for p, how in verdict.culprits.items():
+        assert how == "deviation"
+        assert verify_evidence(verdict.evidence[p], run.program, run.public_keys) == p
+    if honest in run.errors:
+        assert verdict.culprits

@@ -157,14 +157,15 @@ class BlameRun:
 
 def _blame_main(party: int, key: bytes, peers: list[PeerInfo], session: bytes, fn: Callable,
                 args: tuple, factory: ProviderFactory, modulus: int, engine_kwargs: dict,
-                timeout: float, fault: Fault | None, insecure: bool, results: mp.Queue) -> None:
+                timeout: float, faults: tuple[Fault, ...], insecure: bool,
+                results: mp.Queue) -> None:
     try:
         field = Field(modulus)
         identity = Identity.from_private_bytes(key)
         with Mesh(party, identity, peers, session, timeout=timeout,
                   connect_timeout=max(timeout, 30.0)) as mesh:
             provider = factory(field, party, len(peers))
-            mine = fault if fault is not None and fault.party == party else None
+            mine = next((f for f in faults if f.party == party), None)
             if mine is not None and mine.kind in PROVIDER_KINDS:
                 provider = FaultyProvider(provider, mine, insecure=insecure)
             wrap = None
@@ -189,16 +190,22 @@ def _blame_main(party: int, key: bytes, peers: list[PeerInfo], session: bytes, f
 
 
 def run_blamed(fn: Callable[..., Any], *, parties: int = 3, args: Sequence[Any] = (),
-               provider_factory: ProviderFactory, fault: Fault | None = None,
+               provider_factory: ProviderFactory, fault: Fault | Sequence[Fault] | None = None,
                insecure: bool = False, modulus: int | None = None, timeout: float = 30.0,
                deadline: float = 600.0, engine_kwargs: dict | None = None) -> BlameRun:
-    """fn(engine, *args) in `parties` processes in blame mode, optionally with one `fault`.
+    """fn(engine, *args) in `parties` processes in blame mode, optionally with faults.
+
+    `fault` is one `Fault` or several (at most one per party: colluding cheaters).
 
     Unlike `run_local` it does not raise when parties fail: an abort is the expected outcome
     of a fault, and the caller wants the packages to find the culprit. A fault is refused
     unless `insecure=True` (enigma.mpc.faults).
     """
-    require_insecure(fault, insecure)
+    faults = (fault,) if isinstance(fault, Fault) else tuple(fault or ())
+    for f in faults:
+        require_insecure(f, insecure)
+    if len({f.party for f in faults}) != len(faults):
+        raise ValueError("at most one fault per party")
     field = Field() if modulus is None else Field(modulus)
     identities, peers = local.local_quorum(parties)
     session = os.urandom(16)
@@ -208,7 +215,7 @@ def run_blamed(fn: Callable[..., Any], *, parties: int = 3, args: Sequence[Any] 
     procs = [ctx.Process(target=_blame_main, name=f"enigma-blame-{i}", daemon=True,
                          args=(i, identities[i].private_bytes(), peers, session, fn,
                                tuple(args), provider_factory, field.p, kwargs, timeout,
-                               fault, insecure, results))
+                               faults, insecure, results))
              for i in range(parties)]
     for p in procs:
         p.start()
