@@ -40,7 +40,6 @@ datasets, and a stranger's uploads can never overwrite them:
 from __future__ import annotations
 
 import logging
-import os
 import re
 import signal
 import socket
@@ -66,6 +65,7 @@ from enigma.storage.records import DhtError, record_key
 from enigma.storage.recovery import RecoveryError, combine_chunk, reshare_chunk
 from enigma.storage.store import MissingShareError, ShareStore, StoreError
 
+from .accounts import bootstrap_peers, payer
 from .jobs import job_ops
 from .metrics import MetricsServer, NodeMetrics
 from .service import Connection, ServiceError, accept, format_endpoint, parse_endpoint, serve
@@ -648,20 +648,12 @@ def node_command(home: Path, rpc: str, deployment: Path, account: str | None,
                  bootstrap: tuple[str, ...], deposit: int | None, no_register: bool,
                  housekeeping: float, unsealed_ttl: float) -> None:
     """Run a node until SIGTERM: stake, join the DHT, store shares, serve metrics."""
-    if (account is None) == (key_env is None):
-        raise click.UsageError("give exactly one of --account ADDRESS or --key-env VARIABLE")
-    payer: str | bytes = account or bytes.fromhex(
-        os.environ.get(key_env or "", "").removeprefix("0x"))
-    peers = []
-    for item in bootstrap:
-        h, sep, p = item.rpartition(":")
-        if not sep or not p.isdigit():
-            raise click.BadParameter(f"--bootstrap {item!r} is not HOST:PORT")
-        peers.append((h, int(p)))
-    config = NodeConfig(home=home, rpc=rpc, deployment=deployment, account=payer, host=host,
-                        port=port, dht_port=dht_port, metrics_port=metrics_port,
-                        bootstrap=peers, deposit=deposit, register=not no_register,
-                        housekeeping=housekeeping, unsealed_ttl=unsealed_ttl)
+    config = NodeConfig(home=home, rpc=rpc, deployment=deployment,
+                        account=payer(account, key_env), host=host, port=port,
+                        dht_port=dht_port, metrics_port=metrics_port,
+                        bootstrap=bootstrap_peers(bootstrap), deposit=deposit,
+                        register=not no_register, housekeeping=housekeeping,
+                        unsealed_ttl=unsealed_ttl)
     node = Node(config)
     try:
         node.start()

@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import queue
 import sys
 import threading
@@ -62,6 +61,7 @@ from enigma.storage.dht import DhtNode
 from enigma.storage.records import DhtError, record_key
 from enigma.storage.recovery import RecoveryError, plan
 
+from .accounts import bootstrap_peers, payer
 from .node import DATASET_NAME, load_or_create_identity, store_name
 from .service import Connection, ServiceError, parse_endpoint
 from .upload import (
@@ -543,20 +543,12 @@ def _owner_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _open_owner(home: Path, rpc: str, deployment: Path, account: str | None,
                 key_env: str | None, bootstrap: tuple[str, ...]) -> Owner:
-    if (account is None) == (key_env is None):
-        raise click.UsageError("give exactly one of --account ADDRESS or --key-env VARIABLE")
+    paying = payer(account, key_env)
+    peers = bootstrap_peers(bootstrap)
     for noisy in ("kademlia", "rpcudp"):  # per-request DHT chatter is not for a terminal
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    payer: str | bytes = account or bytes.fromhex(
-        os.environ.get(key_env or "", "").removeprefix("0x"))
-    peers = []
-    for item in bootstrap:
-        h, sep, p = item.rpartition(":")
-        if not sep or not p.isdigit():
-            raise click.BadParameter(f"--bootstrap {item!r} is not HOST:PORT")
-        peers.append((h, int(p)))
     try:
-        return Owner.open(home, rpc, deployment, payer, peers)
+        return Owner.open(home, rpc, deployment, paying, peers)
     except (LedgerError, DhtError) as exc:
         raise click.ClickException(str(exc)) from exc
 

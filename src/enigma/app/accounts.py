@@ -1,0 +1,30 @@
+"""Command-line arguments every long-running role shares: who pays, and where the DHT starts.
+
+A node and an owner both act on the ledger from an account (unlocked on a dev chain, or
+a private key handed over in an environment variable so it never shows in `ps`) and both
+join the DHT through known peers; one parser keeps their rules and messages the same.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+
+def payer(account: str | None, key_env: str | None) -> str | bytes:
+    """The ledger account (an address) or the private key read from `key_env`."""
+    if (account is None) == (key_env is None):
+        raise click.UsageError("give exactly one of --account ADDRESS or --key-env VARIABLE")
+    return account or bytes.fromhex(os.environ.get(key_env or "", "").removeprefix("0x"))
+
+
+def bootstrap_peers(items: tuple[str, ...]) -> list[tuple[str, int]]:
+    """HOST:PORT items as (host, port); a malformed one is named."""
+    peers = []
+    for item in items:
+        h, sep, p = item.rpartition(":")
+        if not sep or not p.isdigit():
+            raise click.BadParameter(f"--bootstrap {item!r} is not HOST:PORT")
+        peers.append((h, int(p)))
+    return peers
