@@ -590,6 +590,57 @@ def test_accusation_reverts_without_proof(world: World) -> None:
     assert world.admin.job(job.job_id).status is JobStatus.OPEN
 
 
+def test_absence_suspends_without_slashing_and_refunds(world: World) -> None:
+    job = world.admin.job(world.post_job(quorum=3))
+    absent = job.quorum[1]
+    evidence = keccak(b"signed abort records")
+    digest = world.admin.absence_digest(job.job_id, absent, evidence)
+    assert digest != world.admin.accusation_digest(job.job_id, absent, evidence)
+    accusation_sig = [world.owner.sign(world.admin.accusation_digest(job.job_id, absent, evidence))]
+    with pytest.raises(errors.BadProof):  # an accusation's signature is not a report's
+        world.outsider.report_absent(job.job_id, absent, evidence, accusation_sig)
+    with pytest.raises(errors.BadProof):
+        world.outsider.report_absent(job.job_id, absent, evidence,
+                                     [world.node(job.quorum[0]).sign(digest)])
+    deposits = {m: world.admin.node(m).deposit for m in job.quorum}
+    before = {a: world.admin.claimable(a) for a in [*job.quorum, job.poster]}
+    refund = world.outsider.report_absent(job.job_id, absent, evidence,
+                                          [world.node(m).sign(digest)
+                                           for m in job.quorum if m != absent])
+    assert refund == job.escrow
+    assert world.admin.claimable(job.poster) - before[job.poster] == job.escrow
+    for m in job.quorum:  # nobody's deposit moves, nobody is paid
+        assert world.admin.node(m).deposit == deposits[m]
+        assert world.admin.claimable(m) == before[m]
+    info = world.admin.node(absent)
+    assert not info.active and not info.slashed and info.open_jobs == 0
+    assert world.admin.job(job.job_id).status is JobStatus.ABORTED
+    for seed in range(8):
+        assert absent not in world.admin.draw_view(keccak(bytes([seed])), 3)
+    with pytest.raises(errors.JobClosed):
+        world.outsider.report_absent(job.job_id, absent, evidence, [world.owner.sign(digest)])
+    with pytest.raises(errors.NotSuspended):
+        world.node(job.quorum[0]).resume()
+    world.node(absent).resume()
+    assert world.admin.node(absent).active
+    books_balance(world, [])
+
+
+def test_absence_report_reverts_for_a_stranger(world: World) -> None:
+    job = world.admin.job(world.post_job(quorum=3))
+    evidence = keccak(b"e")
+    outside = next(n.address for n in world.nodes if n.address not in job.quorum)
+    digest = world.admin.absence_digest(job.job_id, outside, evidence)
+    with pytest.raises(errors.NotInQuorum):
+        world.outsider.report_absent(job.job_id, outside, evidence, [world.owner.sign(digest)])
+    with pytest.raises(errors.BadProof):
+        world.outsider.report_absent(job.job_id, job.quorum[0], evidence,
+                                     [personal_sign(keccak(b"stranger"), digest)])
+    with pytest.raises(Exception, match="NotJobs"):
+        world.outsider.transact("registry", "suspend", job.quorum[0])
+    assert world.admin.job(job.job_id).status is JobStatus.OPEN
+
+
 # ---------------------------------------------------------------------- acceptance: no leaks
 
 P = 2**127 - 1  # the field modulus of the MPC layer; shares and values are elements of F_p

@@ -361,6 +361,11 @@ class Ledger:
         )
         return int(self._event("registry", "WithdrawalRequested", receipt)["available_at"])
 
+    def resume(self) -> None:
+        """Put this node back in the draw after `report_absent` suspended it."""
+        reg = self._contract("registry")
+        self._send("registry.resume", lambda: reg.functions.resume())
+
     def withdraw(self) -> int:
         """Take the deposit back after unbonding, when in no open job; returns the amount."""
         reg = self._contract("registry")
@@ -556,6 +561,23 @@ class Ledger:
             ),
         )
         return int(self._event("jobs", "Accused", receipt)["slashed"])
+
+    def absence_digest(self, job_id: int, absent: str, evidence_hash: bytes) -> bytes:
+        jobs = self._contract("jobs")
+        fn = jobs.functions.absence_digest(job_id, absent, _b32("evidence_hash", evidence_hash))
+        return bytes(self._call("jobs.absence_digest", fn))
+
+    def report_absent(
+        self, job_id: int, absent: str, evidence_hash: bytes, signatures: Sequence[bytes]
+    ) -> int:
+        """Abort a job whose member was absent and suspend it (no slash); returns the refund."""
+        evidence_hash = _b32("evidence_hash", evidence_hash)
+        jobs = self._contract("jobs")
+        receipt = self._send(
+            "jobs.report_absent",
+            lambda: jobs.functions.report_absent(job_id, absent, evidence_hash, list(signatures)),
+        )
+        return int(self._event("jobs", "AbsenceReported", receipt)["refund"])
 
     def job(self, job_id: int) -> JobInfo:
         raw = self._call("jobs.job", self._contract("jobs").functions.job(job_id))

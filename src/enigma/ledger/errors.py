@@ -119,6 +119,10 @@ class NothingToClaim(ContractRevert):
     pass
 
 
+class NotSuspended(ContractRevert):
+    pass
+
+
 KINDS: dict[str, type[ContractRevert]] = {
     cls.__name__: cls for cls in ContractRevert.__subclasses__()
 }

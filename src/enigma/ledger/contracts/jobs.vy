@@ -10,6 +10,7 @@ interface Registry:
     def draw(seed: bytes32, size: uint256) -> DynArray[address, MAX_QUORUM]: nonpayable
     def release(node: address): nonpayable
     def slash(node: address) -> uint256: nonpayable
+    def suspend(node: address): nonpayable
 
 interface Datasets:
     def owner_of(dataset_id: uint256) -> address: view
@@ -88,6 +89,12 @@ event Accused:
     proof_type: uint8
     evidence_hash: bytes32
     slashed: uint256
+
+event AbsenceReported:
+    job_id: indexed(uint256)
+    absent: indexed(address)
+    evidence_hash: bytes32
+    refund: uint256
 
 event Credited:
     job_id: indexed(uint256)
@@ -304,12 +311,28 @@ def accusation_digest(job_id: uint256, culprit: address, evidence_hash: bytes32)
     return keccak256(abi_encode(self, job_id, culprit, evidence_hash))
 
 
+@view
+@internal
+def _signed_by_owner_or_others(job: Job, accused: address, digest: bytes32, signatures: DynArray[Bytes[65], MAX_QUORUM]) -> bool:
+    """Is `digest` signed by the job's owner, or by every quorum member other than `accused`?"""
+    signers: DynArray[address, MAX_QUORUM] = []
+    for sig: Bytes[65] in signatures:
+        signers.append(self._signer(digest, sig))
+    by_others: bool = True
+    for node: address in job.quorum:
+        if node != accused and node not in signers:
+            by_others = False
+    return job.owner in signers or by_others
+
+
 @external
 def accuse(job_id: uint256, culprit: address, proof_type: uint8, evidence_hash: bytes32, signatures: DynArray[Bytes[65], MAX_QUORUM]):
     """
     @notice Abort a job on proof of misbehaviour and slash the culprit.
         1. the proof (type 1): personal_sign over accusation_digest by the job's owner,
-           or by every quorum member other than the culprit
+           or by every quorum member other than the culprit; evidence_hash is the keccak256
+           of the public deviation evidence (enigma.mpc.blame), which anyone can fetch and
+           check off chain (the EVM can neither replay the MPC nor check Ed25519)
         2. the registry takes the culprit's whole deposit here and excludes it for good
         3. the deposit is shared equally among the other members, the remainder
            to the first of them, so no wei is created or lost
@@ -319,14 +342,7 @@ def accuse(job_id: uint256, culprit: address, proof_type: uint8, evidence_hash: 
     assert proof_type == PROOF_SIGNED, "BadProof: unknown proof type; type 1 is a signed accusation"
     assert culprit in job.quorum, "NotInQuorum: the accused node is not in this job's quorum"
     digest: bytes32 = keccak256(abi_encode(self, job_id, culprit, evidence_hash))
-    signers: DynArray[address, MAX_QUORUM] = []
-    for sig: Bytes[65] in signatures:
-        signers.append(self._signer(digest, sig))
-    by_others: bool = True
-    for node: address in job.quorum:
-        if node != culprit and node not in signers:
-            by_others = False
-    assert job.owner in signers or by_others, "BadProof: the accusation must be signed by the owner or by every other quorum member"
+    assert self._signed_by_owner_or_others(job, culprit, digest, signatures), "BadProof: the accusation must be signed by the owner or by every other quorum member"
     self.jobs[job_id].status = ABORTED
     slashed: uint256 = extcall Registry(REGISTRY).slash(culprit)
     honest: DynArray[address, MAX_QUORUM] = []
@@ -341,6 +357,35 @@ def accuse(job_id: uint256, culprit: address, proof_type: uint8, evidence_hash: 
     self._credit(job_id, job.poster, job.escrow)
     self._release(job)
     log Accused(job_id=job_id, culprit=culprit, proof_type=proof_type, evidence_hash=evidence_hash, slashed=slashed)
+
+
+@view
+@external
+def absence_digest(job_id: uint256, absent: address, evidence_hash: bytes32) -> bytes32:
+    """What reporters of an absence sign: distinct from an accusation's digest."""
+    return keccak256(abi_encode(self, job_id, absent, evidence_hash, b"absent"))
+
+
+@external
+def report_absent(job_id: uint256, absent: address, evidence_hash: bytes32, signatures: DynArray[Bytes[65], MAX_QUORUM]):
+    """
+    @notice Abort a job whose member dropped out or stalled; suspend it, slash nothing.
+        1. signed (personal_sign over absence_digest) by the owner or by every other member;
+           evidence_hash is the keccak256 of the signed abort records naming it
+        2. absence is attested, never proved (colluders can sign false records), so no
+           deposit moves: the registry suspends the node (out of every draw until its
+           operator calls resume), which keeps it out of the job's re-drawn quorum
+        3. the poster gets the escrow back; the owner re-posts the job to re-draw
+    """
+    job: Job = self._open(job_id)
+    assert absent in job.quorum, "NotInQuorum: the absent node is not in this job's quorum"
+    digest: bytes32 = keccak256(abi_encode(self, job_id, absent, evidence_hash, b"absent"))
+    assert self._signed_by_owner_or_others(job, absent, digest, signatures), "BadProof: the report must be signed by the owner or by every other quorum member"
+    self.jobs[job_id].status = ABORTED
+    extcall Registry(REGISTRY).suspend(absent)
+    self._credit(job_id, job.poster, job.escrow)
+    self._release(job)
+    log AbsenceReported(job_id=job_id, absent=absent, evidence_hash=evidence_hash, refund=job.escrow)
 
 
 @view

@@ -44,6 +44,12 @@ event NodeSlashed:
     node: indexed(address)
     amount: uint256
 
+event NodeSuspended:
+    node: indexed(address)
+
+event NodeResumed:
+    node: indexed(address)
+
 event OpenJobsChanged:
     node: indexed(address)
     open_jobs: uint256
@@ -248,3 +254,29 @@ def slash(node: address) -> uint256:
     if amount > 0:
         raw_call(msg.sender, b"", value=amount)
     return amount
+
+
+@external
+def suspend(node: address):
+    """
+    @notice Take a node named absent out of future draws, deposit untouched.
+        Absence (a drop-out, a stall) is attested by the others' signed abort records, not
+        proved, and colluders can attest falsely, so it costs no wei: the node only stops
+        being drawn until its operator calls `resume`.
+    """
+    assert msg.sender == self.jobs, "NotJobs: only the jobs contract suspends nodes"
+    if self.nodes[node].active:
+        self.nodes[node].active = False
+        log NodeSuspended(node=node)
+
+
+@external
+def resume():
+    """A suspended node's operator puts it back in the draw (it is up again)."""
+    node: Node = self.nodes[msg.sender]
+    assert node.registered, "NotRegistered: register this identity first"
+    assert not node.slashed, "Slashed: a slashed node cannot stake again"
+    assert node.unbond_at == 0, "Unbonding: the node asked to withdraw"
+    assert not node.active, "NotSuspended: the node is active"
+    self.nodes[msg.sender].active = True
+    log NodeResumed(node=msg.sender)
