@@ -120,14 +120,19 @@ def run_local(fn: Callable[..., Any], *, parties: int = 3, args: Sequence[Any] =
             else:
                 errors[party] = value
     finally:
-        for p in procs:
-            p.join(timeout=5)
-            if p.is_alive():
-                p.kill()
-                p.join()
+        _reap(procs)
     if errors:
         raise PartyFailed(errors)
     return [outputs[i] for i in range(parties)]
+
+
+def _reap(procs: list) -> None:
+    """Wait a little for every party process, then kill what is left (a hung party)."""
+    for p in procs:
+        p.join(timeout=5)
+        if p.is_alive():
+            p.kill()
+            p.join()
 
 
 # ---------------------------------------------------------------------------------- blame mode
@@ -242,11 +247,7 @@ def run_blamed(fn: Callable[..., Any], *, parties: int = 3, args: Sequence[Any] 
             if package is not None:
                 packages[party] = package
     finally:
-        for p in procs:
-            p.join(timeout=5)
-            if p.is_alive():
-                p.kill()
-                p.join()
+        _reap(procs)
     for i in range(parties):
         if i not in seen:
             errors[i] = ("NoResult", f"no result (exit code {procs[i].exitcode})")
