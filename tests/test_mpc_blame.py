@@ -86,6 +86,27 @@ def test_an_honest_run_in_blame_mode_answers_and_names_nobody():
     assert verdict.culprits == {}
     for p in range(3):
         assert prove(run.program, run.packages, run.public_keys, p) is None
+    # a signed view replays to the value the party's committed run returns (what the app
+    # compares with a node's result commitment on the ledger)
+    view = blame.view_evidence(run.packages, run.public_keys, 2)
+    assert view is not None
+    party, value = blame.replay_output(view, run.program, run.public_keys)
+    assert party == 2 and (F.to_int64(value) == EXPECTED).all()
+    with pytest.raises(EvidenceError, match="step 1"):
+        blame.replay_output(view, run.program, [Identity.generate().public_key] * 3)
+
+
+def test_packages_survive_encoding(bitflip_run):
+    """A node seals its package to the owner as bytes; the owner identifies from the bytes."""
+    run = bitflip_run
+    decoded = {p: blame.Package.decode(pkg.encode()) for p, pkg in run.packages.items()}
+    assert {p: repr(pkg) for p, pkg in decoded.items()} == {
+        p: repr(pkg) for p, pkg in run.packages.items()}
+    verdict = blame.identify(run.program, decoded, run.public_keys)
+    assert verdict.culprits == {1: "deviation"}
+    assert verdict.evidence[1] == run.verdict().evidence[1]
+    with pytest.raises(ValueError):
+        blame.Package.decode(b"not a package")
 
 
 @pytest.mark.parametrize(("kind", "culprit", "at"), CASES, ids=[c[0] for c in CASES])

@@ -54,6 +54,7 @@ from .engine import Engine, ProtocolError
 _STATEMENT = b"enigma-blame statement v1"
 _ABORT = b"enigma-blame abort v1"
 _EVIDENCE = b"enigma-blame evidence v1"
+_PACKAGE = b"enigma-blame package v1"
 #: Abort reasons that name a peer who did not deliver a valid, signed message in time.
 ABSENCE = ("timeout", "disconnect", "unsigned")
 
@@ -253,6 +254,46 @@ class Package:
         reason = self.abort.reason if self.abort else None
         return f"Package(party={self.party}, sent/received={counts}, abort={reason!r})"
 
+    def encode(self) -> bytes:
+        """Bytes to seal to the owner (a node hands its package over a service channel)."""
+        peers = sorted(set(self.sent) | set(self.received))
+        parts = [_PACKAGE, struct.pack("<H", self.party), _lv(self.material.encode()),
+                 struct.pack("<H", len(peers))]
+        for j in peers:
+            parts += [struct.pack("<H", j), _encode_msgs(self.sent.get(j, [])),
+                      _encode_msgs(self.received.get(j, []))]
+        parts.append(struct.pack("<H", len(self.statements)))
+        for j in sorted(self.statements):
+            parts += [struct.pack("<H", j), _lv(self.statements[j].encode())]
+        parts.append(_lv(self.own.encode() if self.own else b""))
+        parts.append(_lv(_encode_abort(self.abort) if self.abort else b""))
+        return b"".join(parts)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Package:
+        """The inverse of `encode`; ValueError (or struct.error) on malformed bytes."""
+        r = _Reader(raw)
+        if r.take(len(_PACKAGE)) != _PACKAGE:
+            raise ValueError("not a blame package")
+        (party,) = r.unpack("<H")
+        material = Material.decode(r.lv())
+        sent, received = {}, {}
+        (n,) = r.unpack("<H")
+        for _ in range(n):
+            (j,) = r.unpack("<H")
+            sent[j] = [tuple(m) for m in _decode_msgs(r)]
+            received[j] = [tuple(m) for m in _decode_msgs(r)]
+        statements = {}
+        (n,) = r.unpack("<H")
+        for _ in range(n):
+            (j,) = r.unpack("<H")
+            statements[j] = Statement.decode(r.lv())
+        own_raw, abort_raw = r.lv(), r.lv()
+        r.end()
+        return cls(party, material, sent, received, statements,
+                   Statement.decode(own_raw) if own_raw else None,
+                   _decode_abort(abort_raw) if abort_raw else None)
+
 
 # ---------------------------------------------------------------------------------- the channel
 
@@ -365,6 +406,11 @@ class SignedChannel:
                            rec.detail, self._identity.sign(rec.body()))
 
     def package(self, abort: AbortRecord | None) -> Package:
+        """The hand-over, with a closing statement: signed now, it also covers the messages
+        received after this party's last send (the last round's openings), so a replay of
+        its view can run to the end (`replay_output`)."""
+        if self.others:
+            self.own = self._statement()
         return Package(self.party, self.material, self.sent, self.received, dict(self.statements),
                        self.own, abort)
 
@@ -561,7 +607,8 @@ def _statements(party: int, packages: Mapping[int, Package],
         except AuthenticationError:
             continue
         found[st.signature] = st
-    return sorted(found.values(), key=lambda s: s.seq, reverse=True)
+    return sorted(found.values(), key=lambda s: (s.seq, sum(h.received for h in s.heads)),
+                  reverse=True)
 
 
 def _prefix(sid: bytes, sender: int, receiver: int, count: int, chain: bytes,
@@ -624,14 +671,51 @@ def prove(program: Program, packages: Mapping[int, Package], public_keys: Sequen
     return None
 
 
-def verify_evidence(evidence: bytes, program: Program, public_keys: Sequence[bytes]) -> int:
-    """Check evidence with the public keys (and the public program); return the culprit.
+def view_evidence(packages: Mapping[int, Package], public_keys: Sequence[bytes],
+                  accused: int) -> bytes | None:
+    """`accused`'s signed view (material, latest statement, messages both ways), as evidence
+    bytes, whether or not a message deviates: for a deviation the messages do not show, such
+    as a result share that differs from what the party's committed run produces
+    (`replay_output`). None if the packages do not hold a complete signed view."""
+    own = packages.get(accused)
+    if own is None:
+        return None
+    for st in _statements(accused, packages, public_keys):
+        view = _view(accused, st, packages)
+        if view is not None:
+            return _encode_evidence(own.material, st, *view)
+    return None
 
-    Steps: 1. the accused's statement verifies under its key; 2. the frames chain to the
-    heads it signed, both ways, on every channel; 3. its first message on every channel is the
-    commitment its material opens; 4. its honest replay on the inputs it signed for parts
-    from a message it signed. Raises EvidenceError naming the step that failed.
+
+def replay_output(evidence: bytes, program: Program, public_keys: Sequence[bytes]
+                  ) -> tuple[int, Any]:
+    """Check a signed view (steps 1-3 of `verify_evidence`) and replay it to the end.
+
+    Returns (party, what program.fn returned) when the replay reproduces every message the
+    party signed and finishes; the caller compares that value with what the party claimed
+    elsewhere (a node's result commitment, signed on the ledger). EvidenceError otherwise.
     """
+    material, st, outs, ins = _checked_view(evidence, public_keys)
+    for msgs in outs.values():
+        if not msgs or msgs[0] != (material.commitment(),):
+            raise EvidenceError("step 3: the material does not open the commitment it sent")
+    expected = {j: [message_digest(m) for m in msgs] for j, msgs in outs.items()}
+    value: list[Any] = []
+
+    def keep(engine: Engine, *args: Any) -> None:
+        value.append(program.fn(engine, *args))
+
+    out = replay(Program(keep, program.args, program.factory, program.parties, program.modulus,
+                         program.engine_kwargs), material, ins, expected)
+    if out.status != "finished" or not value:
+        raise EvidenceError(f"step 4: the replay of party {st.party} did not finish "
+                            f"({out.status})")
+    return st.party, value[0]
+
+
+def _checked_view(evidence: bytes, public_keys: Sequence[bytes]
+                  ) -> tuple[Material, Statement, dict, dict]:
+    """Decode evidence and check steps 1-2: the signature and the chains, both ways."""
     try:
         material, st, outs, ins = _decode_evidence(evidence)
     except (ValueError, struct.error) as exc:
@@ -651,6 +735,19 @@ def verify_evidence(evidence: bytes, program: Program, public_keys: Sequence[byt
                 or chain_of(st.session_id, h.peer, accused, ins[h.peer]) != h.received_chain):
             raise EvidenceError(f"step 2: the messages with party {h.peer} do not chain to the "
                                 f"heads party {accused} signed")
+    return material, st, outs, ins
+
+
+def verify_evidence(evidence: bytes, program: Program, public_keys: Sequence[bytes]) -> int:
+    """Check evidence with the public keys (and the public program); return the culprit.
+
+    Steps: 1. the accused's statement verifies under its key; 2. the frames chain to the
+    heads it signed, both ways, on every channel; 3. its first message on every channel is the
+    commitment its material opens; 4. its honest replay on the inputs it signed for parts
+    from a message it signed. Raises EvidenceError naming the step that failed.
+    """
+    material, st, outs, ins = _checked_view(evidence, public_keys)
+    accused = st.party
     if _judge(program, material, st, outs, ins) is None:
         raise EvidenceError(f"steps 3-4: party {accused}'s committed material reproduces every "
                             "message it signed: no deviation")
@@ -769,6 +866,24 @@ def _decode_msgs(r: _Reader) -> list[tuple[bytes, ...]]:
         (k,) = r.unpack("<I")
         msgs.append(tuple(r.lv() for _ in range(k)))
     return msgs
+
+
+def _encode_abort(rec: AbortRecord) -> bytes:
+    return (struct.pack("<Hqq", rec.party, rec.peer, rec.index) + _lv(rec.session_id)
+            + _lv(rec.reason.encode()) + _lv(rec.detail.encode()) + _lv(rec.signature))
+
+
+def _decode_abort(raw: bytes) -> AbortRecord:
+    r = _Reader(raw)
+    party, peer, index = r.unpack("<Hqq")
+    sid, reason, detail, sig = r.lv(), r.lv().decode(), r.lv().decode(), r.lv()
+    r.end()
+    return AbortRecord(sid, party, reason, peer, index, detail, sig)
+
+
+def encode_abort(rec: AbortRecord) -> bytes:
+    """A signed abort record as bytes (what an absence report publishes)."""
+    return _encode_abort(rec)
 
 
 def _encode_evidence(material: Material, st: Statement, outs: Mapping[int, list],
