@@ -3,6 +3,7 @@
 import click
 
 from enigma.app.demo import demo
+from enigma.app.faults import faults_command
 from enigma.app.jobs import job_command, run_command, sign_command
 from enigma.app.network import down_command, status_command, up_command
 from enigma.app.node import node_command
@@ -39,6 +40,7 @@ main.add_command(up_command)
 main.add_command(status_command)
 main.add_command(down_command)
 main.add_command(demo)
+main.add_command(faults_command)
 
 if __name__ == "__main__":
     main()

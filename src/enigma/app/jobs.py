@@ -67,7 +67,16 @@ from enigma.ledger import (
 )
 from enigma.ledger.errors import AccessDenied
 from enigma.mpc import client
+from enigma.mpc.blame import blame_mode
 from enigma.mpc.engine import Engine
+from enigma.mpc.faults import (
+    CHANNEL_KINDS,
+    PROVIDER_KINDS,
+    DroppedOut,
+    Fault,
+    FaultyChannel,
+    FaultyProvider,
+)
 from enigma.mpc.secret import Secret, concat
 from enigma.net.identity import PeerInfo
 from enigma.net.local import free_ports
@@ -77,6 +86,7 @@ from enigma.prep.dealer import DealerFactory
 from enigma.sharing import AuthShare, additive, shamir
 from enigma.storage.records import record_key
 
+from .culprits import Incident, MemberInputs, blame_job, bundle_meta
 from .service import Connection, ServiceError
 
 if TYPE_CHECKING:
@@ -108,6 +118,20 @@ def result_commitment(job_id: int, x: np.ndarray, z: np.ndarray) -> bytes:
     h = hashlib.sha256(b"enigma.job.result.v1" + job_id.to_bytes(8, "big"))
     h.update(np.ascontiguousarray(x, dtype="<u8").tobytes())
     h.update(np.ascontiguousarray(z, dtype="<u8").tobytes())
+    return h.digest()
+
+
+def inputs_digest(shares: dict[str, np.ndarray], point: int, rows: int,
+                  key_share: np.ndarray) -> bytes:
+    """What a member commits to as its private inputs in blame mode (`Material.inputs`):
+    its Shamir shares of the columns read, its point, the row count and its share of the
+    owner's key. The owner replays a member only on inputs that hash to this."""
+    h = hashlib.sha256(b"enigma.job.inputs.v1" + point.to_bytes(8, "big")
+                       + rows.to_bytes(8, "big"))
+    for name, a in shares.items():
+        h.update(len(name).to_bytes(2, "big") + name.encode())
+        h.update(np.ascontiguousarray(a, dtype="<u8").tobytes())
+    h.update(np.ascontiguousarray(key_share, dtype="<u8").tobytes())
     return h.digest()
 
 
@@ -316,15 +340,35 @@ class NodeJobs:
         if dealer:
             log.warning("job %d runs on the INSECURE test dealer (tests and benchmarks only)",
                         job_id)
+        blamed = bool(header.get("blame"))
+        if blamed and (role != "single" or not dealer):
+            raise ServiceError("refused", f"job {job_id}: blame mode needs a job on one quorum "
+                                          "with the test dealer, the only preprocessing a "
+                                          "replay can regenerate (docs/blame.md)")
+        fault = self._fault(job_id, me, timeout)
+        package: bytes | None = None
         started = time.perf_counter()
         with Mesh(me, self.node.identity, peers, session_for(job_id, self.node.ledger.deployment),
                   timeout=timeout) as mesh:
             if dealer:
-                provider = DealerFactory(bytes.fromhex(dealer), insecure=True)(
-                    self.node.field, me, len(peers))
+                factory = DealerFactory(bytes.fromhex(dealer), insecure=True)
+                provider = factory(self.node.field, me, len(peers))
             else:
                 provider = HEProviderFactory()(self.node.field, me, len(peers), channel=mesh)
-            engine = Engine(mesh, provider)
+            if fault is not None and fault.kind in PROVIDER_KINDS:
+                provider = FaultyProvider(provider, fault, insecure=True)
+            wrap = None
+            if fault is not None and fault.kind in CHANNEL_KINDS \
+                    and fault.kind != "wrong-recipient":  # the app-layer kind: see below
+                def wrap(inner: Any, f: Fault = fault) -> FaultyChannel:
+                    return FaultyChannel(inner, f, insecure=True)
+            signed = None
+            if blamed:
+                engine, signed = blame_mode(
+                    mesh, self.node.identity, [q.public_key for q in peers], provider, factory,
+                    inputs=inputs_digest(shares, point, rows, arrays[0]), wrap=wrap)
+            else:
+                engine = Engine(mesh if wrap is None else wrap(mesh), provider)
             phases["connect"] = time.perf_counter() - started
             try:
                 if role == "map":
@@ -342,10 +386,22 @@ class NodeJobs:
                 raise ServiceError("refused", f"job {job_id}: {exc}") from exc
             except ServiceError:
                 raise
+            except DroppedOut as exc:  # fault injection: leave without a word (or a package)
+                log.warning("job %d: FAULT INJECTION: this node drops out", job_id)
+                raise ServiceError("failed", f"job {job_id}: dropped out") from exc
             except Exception as exc:  # a failed MAC check, a peer gone: tell the owner why
                 log.error("job %d failed: %s: %s", job_id, type(exc).__name__, exc)
-                raise ServiceError("failed", f"job {job_id} ({role}): "
-                                             f"{type(exc).__name__}: {exc}") from exc
+                if signed is None:
+                    raise ServiceError("failed", f"job {job_id} ({role}): "
+                                                 f"{type(exc).__name__}: {exc}") from exc
+                # blame mode: sign why, hand the package to the owner alone (this channel
+                # is encrypted to it), never to the quorum or the public (docs/blame.md)
+                package = signed.package(signed.abort(exc)).encode()
+                empty = np.zeros((0, 2), np.uint64)
+                return self._blame_reply(job_id, f"{type(exc).__name__}: {exc}", package,
+                                         shares, point, rows, empty, empty, {})
+            if signed is not None:
+                package = signed.package(None).encode()
         seconds = time.perf_counter() - started
         rounds, mults = out["stats"]["rounds"], out["stats"]["triples"]
         if role == "map":
@@ -361,6 +417,10 @@ class NodeJobs:
                     "seconds": seconds, "phases": phases}, []
         phases["mpc"] = time.perf_counter() - started - phases["connect"]
         x, z = out.pop("sealed")
+        if fault is not None and fault.kind == "wrong-recipient":
+            log.warning("job %d: FAULT INJECTION (wrong-recipient): this node hands the owner "
+                        "a result share sealed for another recipient", job_id)
+            x, z = z, x
         commitment = result_commitment(job_id, x, z)
         t0 = time.perf_counter()
         self._ledger(lambda lg: lg.commit_result(job_id, commitment, self.node.node_id,
@@ -368,7 +428,34 @@ class NodeJobs:
         phases["commit"] = time.perf_counter() - t0
         out["phases"] = phases
         log.info("job %d done in %.2f s: %d rounds, %d triples", job_id, seconds, rounds, mults)
-        return {**out, "commitment": commitment.hex(), "seconds": seconds}, [x, z]
+        reply = {**out, "commitment": commitment.hex(), "seconds": seconds}
+        if package is not None:
+            return self._blame_reply(job_id, None, package, shares, point, rows, x, z, reply)
+        return reply, [x, z]
+
+    def _fault(self, job_id: int, me: int, timeout: float) -> Fault | None:
+        """The fault this node was started with (`--misbehave`), for this job, or None."""
+        kind = self.node.config.misbehave
+        if kind is None:
+            return None
+        log.warning("job %d: FAULT INJECTION: this node misbehaves as %r (started with "
+                    "--misbehave and --insecure-test-faults; never in production)", job_id, kind)
+        return Fault(kind, me, at=self.node.config.misbehave_at, stall=timeout + 2.0)
+
+    @staticmethod
+    def _blame_reply(job_id: int, error: str | None, package: bytes,
+                     shares: dict[str, np.ndarray], point: int, rows: int, x: np.ndarray,
+                     z: np.ndarray, reply: dict[str, Any]
+                     ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """A blame-mode reply: result shares (empty after an abort), the sealed package and
+        this member's committed inputs, which the owner needs to replay it. It travels on
+        the owner's own encrypted channel; nothing of it is logged or published."""
+        names = list(shares)
+        reply = {**reply, "blame": {"aborted": error is not None, "error": error,
+                                    "point": point, "rows": rows, "columns": names}}
+        if error is not None:
+            reply["job_id"] = job_id
+        return reply, [x, z, np.frombuffer(package, np.uint8), *[shares[c] for c in names]]
 
     def _send_partials(self, job_id: int, parent: int, reducers: list[dict[str, Any]],
                        p: np.ndarray, z: np.ndarray, layout: list[dict[str, Any]], rows: int,
@@ -733,6 +820,24 @@ def compute(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray
     return _outcome(e, backend, outcome.printed)
 
 
+@dataclass(frozen=True)
+class _ReplaySpec:
+    """The public job (script, schema) and the members' committed inputs, for a replay."""
+
+    script: Any
+    schema: Schema
+    filename: str
+    inputs: dict[int, MemberInputs]
+
+
+def _replay_member(e: Engine, spec: _ReplaySpec) -> tuple[np.ndarray, np.ndarray]:
+    """One member's run of a job, as the owner replays it: `compute` on its inputs."""
+    mine = spec.inputs[e.party]
+    out = compute(e, spec.script, spec.schema, dict(mine.shares), mine.point, mine.rows,
+                  mine.key_share, spec.filename)
+    return out["sealed"]
+
+
 class ChunkExchange:
     """A chunk member's side of `lang.reduction.Exchange`: hands batches of its quorum's
     statistics to the reducers (as parts of (P, k P)) and takes the centroids they re-share.
@@ -918,6 +1023,10 @@ class JobResult:
     """How the job ran: split over chunk quorums, or why it ran on one quorum."""
     poster: str = ""
     """The account that posted and paid for the job (the owner, or an admitted analyst)."""
+    incidents: list[Incident] = field(default_factory=list)
+    """Failed attempts in blame mode: who was named, how, what the ledger did (in order)."""
+    refunded: bool = False
+    """No quorum could finish the job: every attempt's escrow went back to its poster."""
 
 
 def sign_script(ledger: Ledger, source: str) -> tuple[str, bytes]:
@@ -1018,7 +1127,9 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
             rounds: int = DEFAULT_ROUNDS, multiplications: int = DEFAULT_MULTIPLICATIONS,
             dealer_seed: bytes | None = None, timeout: float = 600.0,
             progress: Callable[[str], None] | None = None,
-            chunk_quorums: int = 0, posted_job: int | None = None) -> JobResult:
+            chunk_quorums: int = 0, posted_job: int | None = None, blame: bool = False,
+            attempts: int = 3, mesh_timeout: float = 300.0,
+            _incidents: list[Incident] | None = None) -> JobResult:
     """Post a job on the owner's dataset, have the drawn quorum run it, check, accept, pay.
 
     With `posted_job`, the job was already posted (and paid for) by an analyst the
@@ -1042,8 +1153,19 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     5. each member's sealed shares must hash to its commitment on the ledger; recombine,
        check z = k x (`open_output`), decode with the scales and error bounds;
     6. accept on the ledger: fees to the nodes, the reward to the author, the rest back.
+
+    With `blame` (needs the test dealer: the only preprocessing a replay regenerates), the
+    quorum runs in blame mode and hands the owner its packages; when a member aborts, drops
+    out or delivers a result that fails step 5, `culprits.blame_job` names it, proves it and
+    settles on the ledger (slash on proof, suspension on absence, escrow refunded), and the
+    job is posted again on a fresh quorum drawn without it, up to `attempts` times; if no
+    quorum can be drawn the result says `refunded`. Every attempt is in `incidents`.
     """
     say = progress or (lambda _: None)
+    incidents = [] if _incidents is None else _incidents
+    if blame and (dealer_seed is None or chunk_quorums > 0):
+        raise JobError("blame mode needs the test dealer and one quorum: the HE "
+                       "preprocessing cannot be replayed yet (docs/blame.md)")
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     state = owner.state(dataset)
@@ -1093,6 +1215,9 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
             f"share it to every active node (n = {len(owner.ledger.active_nodes())}) so that "
             "any drawn quorum can compute; the job stays open until its deadline refunds it")
     members = [owner._holder(a, holders[a].point) for a in job.quorum]
+    seed = dealer_seed
+    if blame and dealer_seed is not None:  # per attempt: aborted preprocessing is never reused
+        seed = hashlib.sha256(dealer_seed + job.job_id.to_bytes(8, "big")).digest()
     t0 = time.perf_counter()
     conns = [Connection.open(m.host, m.port, owner.identity, bytes.fromhex(m.key), timeout)
              for m in members]
@@ -1103,20 +1228,77 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
                                                                           strict=True)]
         key, key_shares = client.owner_key_shares(owner.field, len(members))
         run_fields = {**fields, "source": source, "filename": filename, "schema": state.schema,
-                      "peers": peers, "timeout": min(timeout, 300.0),
-                      "dealer_seed": dealer_seed.hex() if dealer_seed else None}
-        say(f"quorum of {len(members)} computing")
+                      "peers": peers, "timeout": min(timeout, mesh_timeout),
+                      "dealer_seed": seed.hex() if seed else None, "blame": blame}
+        say(f"quorum of {len(members)} computing" + (" in blame mode" if blame else ""))
         t1 = time.perf_counter()
+        outcomes: list[Any] = []
         with ThreadPoolExecutor(max_workers=len(conns)) as pool:
             futures = [pool.submit(c.request, "job-run", [ks], **run_fields)
                        for c, ks in zip(conns, key_shares, strict=True)]
-            replies = [f.result() for f in futures]
+            for f in futures:
+                try:
+                    outcomes.append(f.result())
+                except ServiceError as exc:
+                    if not blame:
+                        raise
+                    outcomes.append(exc)
         times["compute"] = time.perf_counter() - t1
     finally:
         for c in conns:
             c.close()
     say("checking the result and settling")
     t0 = time.perf_counter()
+    failure = "; ".join(f"{job.quorum[i]}: {o}" for i, o in enumerate(outcomes)
+                        if isinstance(o, Exception))
+    failure = failure or "; ".join(
+        f"{job.quorum[i]}: {o[0]['blame']['error']}" for i, o in enumerate(outcomes)
+        if o[0].get("blame", {}).get("aborted"))
+    result_failed = False
+    if not failure:
+        replies = outcomes
+        try:
+            results, commitments, first = _settle_replies(owner, job, key, replies, times)
+        except (JobError, client.OutputCheckError) as exc:
+            if not blame:
+                raise
+            failure, result_failed = str(exc), True
+    if failure:
+        assert seed is not None
+        incident = _blame_attempt(owner, job, outcomes, key_shares, source, schema, state,
+                                  filename, seed, result_failed, failure)
+        incidents.append(incident)
+        if incident.verdict == "none":
+            raise JobError(f"job {job.job_id} failed ({failure}) and no member could be named; "
+                           "it stays open until its deadline refunds it")
+        say(f"job {job.job_id}: {incident.culprit} named ({incident.verdict}); "
+            f"{'slashed ' + str(incident.slashed) + ' wei' if incident.proved else 'suspended'}"
+            ", escrow refunded")
+        active = set(owner.ledger.active_nodes())
+        left = [h.address for h in state.holders if h.address in active]
+        size = min(quorum_size, len(left))
+        if attempts <= 1 or size < 2 or posted_job is not None:
+            return JobResult(job.job_id, {}, [], job.quorum, {}, {}, {}, times, True, [],
+                             reduction, job.poster, incidents, refunded=True)
+        say(f"re-posting the job on a new quorum of {size} (without {incident.culprit})")
+        return run_job(owner, dataset, source, author=author, signature=signature,
+                       quorum_size=size, reward=reward, filename=filename, rounds=rounds,
+                       multiplications=multiplications, dealer_seed=dealer_seed,
+                       timeout=timeout, progress=progress, blame=True, attempts=attempts - 1,
+                       mesh_timeout=mesh_timeout, _incidents=incidents)
+    payout = owner.ledger.accept(job.job_id)
+    times["settle"] = time.perf_counter() - t0
+    order = [o.name for o in check(source, schema, filename).outputs]
+    return JobResult(job.job_id, {n: results[n] for n in order if n in results},
+                     list(first["printed"]), job.quorum, commitments, payout,
+                     dict(first["stats"]), times, dealer_seed is not None, [], reduction,
+                     job.poster, incidents)
+
+
+def _settle_replies(owner: Owner, job: JobInfo, key: np.ndarray, replies: list[Any],
+                    times: dict[str, float]
+                    ) -> tuple[dict[str, Revealed], dict[str, str], dict[str, Any]]:
+    """Step 5 of `run_job`: commitments on the ledger, then the owner's own output check."""
     for reply, _ in replies:
         for k, v in reply.get("phases", {}).items():
             times[f"node.{k}"] = max(times.get(f"node.{k}", 0.0), float(v))
@@ -1129,13 +1311,44 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
         commitments[address] = posted.hex()
     first = replies[0][0]
     results = decode_results(owner.field, key, [(a[0], a[1]) for _, a in replies], first)
-    payout = owner.ledger.accept(job.job_id)
-    times["settle"] = time.perf_counter() - t0
-    order = [o.name for o in check(source, schema, filename).outputs]
-    return JobResult(job.job_id, {n: results[n] for n in order if n in results},
-                     list(first["printed"]), job.quorum, commitments, payout,
-                     dict(first["stats"]), times, dealer_seed is not None, [], reduction,
-                     job.poster)
+    return results, commitments, first
+
+
+def _blame_attempt(owner: Owner, job: JobInfo, outcomes: list[Any],
+                   key_shares: list[np.ndarray], source: str, schema: Schema, state: Any,
+                   filename: str, seed: bytes, result_failed: bool, failure: str) -> Incident:
+    """Gather the members' packages and inputs from their blame replies; `blame_job`."""
+    from enigma.mpc.blame import Package, Program
+
+    packages: dict[int, Package] = {}
+    inputs: dict[int, MemberInputs] = {}
+    for i, out in enumerate(outcomes):
+        if isinstance(out, Exception) or "blame" not in out[0]:
+            continue
+        info, arrays = out[0]["blame"], out[1]
+        try:
+            pkg = Package.decode(arrays[2].tobytes())
+            shares = dict(zip(info["columns"], arrays[3:], strict=True))
+        except (ValueError, IndexError, KeyError) as exc:
+            log.warning("job %d: member %d handed a malformed package: %s", job.job_id, i, exc)
+            continue
+        mine = MemberInputs(shares, int(info["point"]), int(info["rows"]), key_shares[i])
+        if pkg.party != i or inputs_digest(shares, mine.point, mine.rows,
+                                           key_shares[i]) != pkg.material.inputs:
+            log.warning("job %d: member %d's inputs do not match its commitment", job.job_id, i)
+            continue
+        packages[i], inputs[i] = pkg, mine
+    script = check(source, schema, filename)
+    factory = DealerFactory(seed, insecure=True)
+
+    def make_program(given: Any) -> Program:
+        return Program(_replay_member, (_ReplaySpec(script, schema, filename, dict(given)),),
+                       factory, len(job.quorum), owner.field.p)
+
+    keys = [owner.ledger.node(a).transport_key for a in job.quorum]
+    return blame_job(owner.ledger, owner.home, job, keys, packages, inputs, make_program,
+                     result_failed, result_commitment,
+                     bundle_meta(source, state.schema, filename, seed), failure)
 
 
 def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: bytes,

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,8 +59,12 @@ class NodeProcess:
 
 def spawn_node(home: Path, rpc: str, deployment: Path, account: str,
                bootstrap: tuple[str, int] | None = None, register: bool = True,
-               housekeeping: float | None = None, timeout: float = 60.0) -> NodeProcess:
-    """Start `enigma node` in a child process and wait for its ready line."""
+               housekeeping: float | None = None, timeout: float = 60.0,
+               extra: Sequence[str] = ()) -> NodeProcess:
+    """Start `enigma node` in a child process and wait for its ready line.
+
+    `extra` are more `enigma node` options (the fault report passes --misbehave there).
+    """
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     cmd = [sys.executable, "-m", "enigma.app.node", "--home", str(home), "--rpc", rpc,
            "--deployment", str(deployment), "--account", account]
@@ -69,6 +74,7 @@ def spawn_node(home: Path, rpc: str, deployment: Path, account: str,
         cmd.append("--no-register")
     if housekeeping is not None:
         cmd += ["--housekeeping", str(housekeeping)]
+    cmd += list(extra)
     log = open(home / "node.log", "w")  # noqa: SIM115 - the child keeps writing to it
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)

@@ -56,6 +56,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from enigma.field import Field
 from enigma.ledger import Deployment, Ledger, LedgerError
+from enigma.mpc.faults import KINDS
 from enigma.net.errors import KeyFileError, NetError
 from enigma.net.identity import Identity
 from enigma.storage.commitment import dataset_commitment
@@ -136,6 +137,11 @@ class NodeConfig:
     unsealed_ttl: float = 24 * 3600.0
     """Seconds an unsealed (unpaid) upload may sit untouched before it is deleted."""
     connection_idle: float = 600.0
+    misbehave: str | None = None
+    """Test-only fault injection (`enigma.mpc.faults.KINDS`): this node cheats in every job
+    it runs. Set only with --insecure-test-faults; the node logs a warning per job."""
+    misbehave_at: int = 2
+    """Where the fault strikes: the node's n-th sending call (or triples request)."""
 
 
 @dataclass
@@ -643,17 +649,35 @@ class Node:
               help="Seconds between purges of datasets whose paid storage expired.")
 @click.option("--unsealed-ttl", default=24 * 3600.0, show_default=True, type=float,
               help="Seconds an unsealed (unpaid) upload may sit untouched before deletion.")
+@click.option("--misbehave", type=click.Choice(KINDS), default=None,
+              help="TEST ONLY: cheat in every job as this fault kind (docs/node.md); "
+                   "refused without --insecure-test-faults.")
+@click.option("--misbehave-at", type=int, default=2, show_default=True,
+              help="TEST ONLY: the sending call (or triples request) where the fault strikes.")
+@click.option("--insecure-test-faults", is_flag=True,
+              help="Allow --misbehave: this node will cheat on purpose and lose its deposit.")
 def node_command(home: Path, rpc: str, deployment: Path, account: str | None,
                  key_env: str | None, host: str, port: int, dht_port: int, metrics_port: int,
                  bootstrap: tuple[str, ...], deposit: int | None, no_register: bool,
-                 housekeeping: float, unsealed_ttl: float) -> None:
+                 housekeeping: float, unsealed_ttl: float, misbehave: str | None,
+                 misbehave_at: int, insecure_test_faults: bool) -> None:
     """Run a node until SIGTERM: stake, join the DHT, store shares, serve metrics."""
+    if misbehave is not None and not insecure_test_faults:
+        raise click.UsageError("--misbehave makes this node cheat on purpose (fault "
+                               "injection for tests); add --insecure-test-faults to allow it")
+    if misbehave_at < 0:
+        raise click.UsageError("--misbehave-at cannot be negative")
     config = NodeConfig(home=home, rpc=rpc, deployment=deployment,
                         account=payer(account, key_env), host=host, port=port,
                         dht_port=dht_port, metrics_port=metrics_port,
                         bootstrap=bootstrap_peers(bootstrap), deposit=deposit,
                         register=not no_register, housekeeping=housekeeping,
-                        unsealed_ttl=unsealed_ttl)
+                        unsealed_ttl=unsealed_ttl, misbehave=misbehave,
+                        misbehave_at=misbehave_at)
+    if misbehave is not None:
+        log.warning("FAULT INJECTION ENABLED: this node will misbehave as %r in every job "
+                    "(--insecure-test-faults); it will be blamed and slashed. Tests only.",
+                    misbehave)
     node = Node(config)
     try:
         node.start()
