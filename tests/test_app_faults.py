@@ -16,8 +16,10 @@ from click.testing import CliRunner
 from eth_utils import keccak
 
 from enigma.app.faults import KEYS, Row, format_table, matrix
+from enigma.app.jobs import JobError, verify_evidence_file
 from enigma.app.node import node_command
 from enigma.ledger import JobStatus
+from enigma.mpc.blame import EvidenceError
 from enigma.mpc.faults import KINDS
 
 pytestmark = pytest.mark.slow
@@ -51,9 +53,18 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         honest = [n.address for n in m.nodes]
         nodes = {a: lg.node(a) for a in honest}
         evidence = sorted((m.home / "owner" / "evidence").glob("*.bin"))
+        checked = {f.name: verify_evidence_file(lg, f.read_bytes()) for f in evidence}
+        refused = {}
+        for f in evidence:  # one flipped byte past the facts, and the file proves nothing
+            bad = bytearray(f.read_bytes())
+            bad[len(bad) // 2] ^= 1
+            try:
+                refused[f.name] = verify_evidence_file(lg, bytes(bad))
+            except (EvidenceError, JobError) as exc:
+                refused[f.name] = type(exc).__name__
     print(format_table(list(rows.values())))
     return {"rows": rows, "blamed": blamed, "status": status, "nodes": nodes,
-            "evidence": evidence}
+            "evidence": evidence, "checked": checked, "refused": refused}
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -82,3 +93,14 @@ def test_the_ledger_holds_the_hash_of_each_published_evidence_file(run) -> None:
     assert set(run["status"].values()) == {JobStatus.ABORTED}
     for info in run["nodes"].values():
         assert info.active and not info.slashed
+
+
+def test_anyone_can_check_the_published_evidence_against_the_ledger(run) -> None:
+    """`enigma evidence verify`: each file's hash is on chain and it proves what it claims;
+    a file changed by one byte is refused."""
+    by_kind = {}
+    for name, (culprit, verdict) in run["checked"].items():
+        assert culprit.lower() in name and f"-{verdict}-" in name
+        by_kind[verdict] = by_kind.get(verdict, 0) + 1
+    assert by_kind == {"deviation": 6, "result": 1, "absent": 2}
+    assert set(run["refused"].values()) <= {"EvidenceError", "JobError"}

@@ -3,7 +3,7 @@
 import click
 
 from enigma.app.demo import demo
-from enigma.app.faults import faults_command
+from enigma.app.faults import evidence_group, faults_command
 from enigma.app.jobs import job_command, run_command, sign_command
 from enigma.app.network import down_command, status_command, up_command
 from enigma.app.node import node_command
@@ -41,6 +41,7 @@ main.add_command(status_command)
 main.add_command(down_command)
 main.add_command(demo)
 main.add_command(faults_command)
+main.add_command(evidence_group)
 
 if __name__ == "__main__":
     main()

@@ -46,12 +46,15 @@ from enigma.mpc.blame import (
     EvidenceError,
     Package,
     Program,
+    decode_aborts,
     encode_abort,
+    evidence_material,
     identify,
     replay_output,
     verify_evidence,
     view_evidence,
 )
+from enigma.net.errors import AuthenticationError
 
 _BUNDLE = b"enigma.job.evidence.v1"
 
@@ -160,9 +163,90 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
                     time.perf_counter() - t0, error)
 
 
-def evidence_digest(path: Path) -> str:
-    """The keccak256 the ledger holds for an evidence file (anyone can recompute it)."""
-    return keccak(Path(path).read_bytes()).hex()
+def read_bundle(bundle: bytes) -> tuple[dict[str, Any], bytes, list[np.ndarray]]:
+    """The parts of an evidence file: public facts, blame evidence, the culprit's inputs."""
+    if not bundle.startswith(_BUNDLE):
+        raise EvidenceError("not an enigma job evidence file")
+    pos, blobs = len(_BUNDLE), []
+    while pos < len(bundle):
+        if pos + 4 > len(bundle):
+            raise EvidenceError("truncated evidence file")
+        (n,) = struct.unpack_from("<I", bundle, pos)
+        if pos + 4 + n > len(bundle):
+            raise EvidenceError("truncated evidence file")
+        blobs.append(bundle[pos + 4:pos + 4 + n])
+        pos += 4 + n
+    if len(blobs) < 2:
+        raise EvidenceError("an evidence file holds the facts and the evidence at least")
+    try:
+        meta = json.loads(blobs[0])
+    except ValueError as exc:
+        raise EvidenceError(f"the facts are not JSON: {exc}") from exc
+    arrays = [np.frombuffer(b, dtype="<u8").reshape(-1, 2) for b in blobs[2:]]
+    return meta, blobs[1], arrays
+
+
+def verify_bundle(ledger: Ledger, bundle: bytes,
+                  make_program: Callable[[Mapping[str, Any], Mapping[int, MemberInputs]],
+                                         Program],
+                  inputs_digest: Callable[[dict[str, np.ndarray], int, int, np.ndarray], bytes],
+                  commitment_of: Callable[[int, np.ndarray, np.ndarray], bytes]
+                  ) -> tuple[str, str]:
+    """Check an evidence file as anyone can, from the ledger and the file alone.
+
+    1. its keccak256 is the evidence hash of the ledger's `Accused` or `AbsenceReported`
+       event for the job, and the node it names is that party of the job's quorum;
+    2. a deviation: `verify_evidence` on the public program (script, schema, dealer seed,
+       the culprit's inputs, whose digest its committed material holds); a wrong result:
+       the culprit's replay to the end does not hash to the result commitment the
+       culprit itself signed on the ledger; an absence: every abort record verifies under
+       its signer's key and names the node (an attestation, which is all it claims).
+    Returns (culprit address, verdict); EvidenceError says which check failed.
+    """
+    meta, evidence, arrays = read_bundle(bundle)
+    try:
+        job = ledger.job(int(meta["job_id"]))
+        culprit, kind, party = str(meta["culprit"]), str(meta["verdict"]), int(meta["party"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise EvidenceError(f"the facts lack a field: {exc}") from exc
+    if not 0 <= party < len(job.quorum) or job.quorum[party].lower() != culprit.lower():
+        raise EvidenceError("the file names a node that is not that party of the job")
+    digest = keccak(bundle)
+    posted = [a for n, a in ledger.events() if n in ("Accused", "AbsenceReported")
+              and a["job_id"] == job.job_id]
+    if not any(bytes(a["evidence_hash"]) == digest for a in posted):
+        raise EvidenceError("step 1: no accusation or absence report of this job names this "
+                            "file's keccak256")
+    keys = [ledger.node(a).transport_key for a in job.quorum]
+    if kind in ("absent", "withheld"):
+        try:
+            records = decode_aborts(evidence)
+            for rec in records:
+                rec.verify(keys[rec.party])
+        except (ValueError, IndexError, AuthenticationError) as exc:
+            raise EvidenceError(f"step 2: an abort record does not verify: {exc}") from exc
+        if (kind == "absent" and not records) or any(r.peer != party for r in records):
+            raise EvidenceError(f"step 2: the abort records do not name party {party}")
+        return culprit, kind
+    columns = list(meta.get("columns", []))
+    if len(arrays) != len(columns) + 1:
+        raise EvidenceError("the file does not hold the culprit's inputs")
+    mine = MemberInputs(dict(zip(columns, arrays[:-1], strict=True)), int(meta["point"]),
+                        int(meta["rows"]), arrays[-1].reshape(2))
+    if inputs_digest(mine.shares, mine.point, mine.rows, mine.key_share) != \
+            evidence_material(evidence).inputs:
+        raise EvidenceError("the inputs in the file are not the ones the culprit committed to")
+    program = make_program(meta, {party: mine})
+    if kind == "deviation":
+        if verify_evidence(evidence, program, keys) != party:
+            raise EvidenceError("the evidence names another party")
+        return culprit, kind
+    _, sealed = replay_output(evidence, program, keys)
+    if commitment_of(job.job_id, sealed[0], sealed[1]) == \
+            ledger.commit_of(job.job_id, culprit).commitment:
+        raise EvidenceError("step 2: the culprit's committed run produces the result it "
+                            "committed to")
+    return culprit, kind
 
 
 def bundle_meta(source: str, schema: Mapping[str, Any], filename: str,

@@ -226,3 +226,29 @@ def faults_command(as_json: bool, kinds: tuple[str, ...], home: Path | None,
                 click.echo(json.dumps(row.as_json()))
     if not as_json:
         click.echo(format_table(rows))
+
+
+@click.group("evidence")
+def evidence_group() -> None:
+    """Evidence files an owner published after blaming a node (docs/blame.md)."""
+
+
+@evidence_group.command("verify")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
+@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=Path("deployment.json"), show_default=True)
+def evidence_verify_command(path: Path, rpc: str, deployment: Path) -> None:
+    """Check an evidence file against the ledger: its hash is on chain, and it proves the
+    deviation it claims (or carries the signed abort records of an absence)."""
+    from enigma.ledger import Deployment
+    from enigma.mpc.blame import EvidenceError
+
+    from .jobs import verify_evidence_file
+
+    ledger = Ledger.connect(rpc, None, Deployment.load(deployment))
+    try:
+        culprit, verdict = verify_evidence_file(ledger, path.read_bytes())
+    except (EvidenceError, JobError) as exc:
+        raise click.ClickException(f"{path}: does not verify: {exc}") from exc
+    click.echo(f"{path}: verifies: {culprit} {verdict}")

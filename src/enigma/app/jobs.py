@@ -86,7 +86,7 @@ from enigma.prep.dealer import DealerFactory
 from enigma.sharing import AuthShare, additive, shamir
 from enigma.storage.records import record_key
 
-from .culprits import Incident, MemberInputs, blame_job, bundle_meta
+from .culprits import Incident, MemberInputs, blame_job, bundle_meta, verify_bundle
 from .service import Connection, ServiceError
 
 if TYPE_CHECKING:
@@ -838,6 +838,26 @@ def _replay_member(e: Engine, spec: _ReplaySpec) -> tuple[np.ndarray, np.ndarray
     return out["sealed"]
 
 
+def verify_evidence_file(ledger: Ledger, bundle: bytes) -> tuple[str, str]:
+    """Check an owner's published evidence file against the ledger, as anyone can
+    (`culprits.verify_bundle`): returns (culprit address, verdict)."""
+
+    def make_program(meta: Any, inputs: Any) -> Any:
+        from enigma.mpc.blame import Program
+
+        schema = Schema.from_dict(meta["schema"], "the evidence file")
+        script = check(str(meta["script"]), schema, str(meta["filename"]))
+        job = ledger.job(int(meta["job_id"]))
+        if script_hash(str(meta["script"]).encode()) != job.script_hash:
+            raise JobError("the evidence file's script is not the job's (script hash differs)")
+        return Program(_replay_member, (_ReplaySpec(script, schema, str(meta["filename"]),
+                                                    dict(inputs)),),
+                       DealerFactory(bytes.fromhex(meta["dealer_seed"]), insecure=True),
+                       len(job.quorum), Field().p)
+
+    return verify_bundle(ledger, bundle, make_program, inputs_digest, result_commitment)
+
+
 class ChunkExchange:
     """A chunk member's side of `lang.reduction.Exchange`: hands batches of its quorum's
     statistics to the reducers (as parts of (P, k P)) and takes the centroids they re-share.
@@ -1553,10 +1573,13 @@ def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None
 @click.option("--chunk-quorums", default=0, show_default=True,
               help="Network reduction: run groups of chunks on this many quorums in parallel "
                    "and reduce on the job's quorum (scripts of associative aggregates).")
+@click.option("--blame", is_flag=True,
+              help="Blame mode (needs --insecure-dealer): on a failure, name the culprit, "
+                   "slash or suspend it on the ledger and re-run on a new quorum.")
 def run_command(script: Path, dataset: str, author: str | None, signature: str | None,
                 posted_job: int | None, quorum: int, reward: int, home: Path, rpc: str,
                 deployment: Path, account: str, insecure_dealer: bool,
-                chunk_quorums: int) -> None:
+                chunk_quorums: int, blame: bool) -> None:
     """Run a signed script as a job on one of your datasets; prints the results (to you).
 
     Either post the job here (--author and --signature), or run a job an analyst posted
@@ -1566,6 +1589,9 @@ def run_command(script: Path, dataset: str, author: str | None, signature: str |
 
     if posted_job is None and (author is None or signature is None):
         raise click.UsageError("give --author and --signature, or --job ID of a posted job")
+    if blame and not insecure_dealer:
+        raise click.UsageError("--blame needs --insecure-dealer: only the test dealer's "
+                               "preprocessing can be replayed (docs/blame.md)")
     if insecure_dealer:
         click.echo("WARNING: insecure test dealer: preprocessing sees every secret", err=True)
     with Owner.open(home, rpc, deployment, account) as owner:
@@ -1576,9 +1602,15 @@ def run_command(script: Path, dataset: str, author: str | None, signature: str |
                           quorum_size=quorum, reward=reward, filename=script.name,
                           dealer_seed=os.urandom(32) if insecure_dealer else None,
                           progress=lambda s: click.echo(f"run: {s}", err=True),
-                          chunk_quorums=chunk_quorums, posted_job=posted_job)
+                          chunk_quorums=chunk_quorums, posted_job=posted_job, blame=blame)
         except (JobError, ServiceError, ScriptError, LedgerError) as exc:
             raise click.ClickException(str(exc)) from exc
+    for i in out.incidents:
+        click.echo(f"job {i.job_id} failed ({i.error[:120]}): {i.culprit} named ({i.verdict}), "
+                   + (f"slashed {i.slashed} wei" if i.proved else "suspended")
+                   + f"; evidence {i.evidence_path} (keccak256 {i.evidence_hash})", err=True)
+    if out.refunded:
+        raise click.ClickException("no quorum could finish the job; its escrow was refunded")
     for name, r in out.results.items():
         click.echo(f"{name} = {np.round(r.value, 6).tolist()}  (error <= "
                    f"{np.max(r.error):.2e})")

@@ -886,6 +886,29 @@ def encode_abort(rec: AbortRecord) -> bytes:
     return _encode_abort(rec)
 
 
+def decode_aborts(raw: bytes) -> list[AbortRecord]:
+    """Abort records encoded back to back by `encode_abort`; ValueError if malformed."""
+    r, out = _Reader(raw), []
+    try:
+        while r.pos < len(raw):
+            start = r.pos
+            r.unpack("<Hqq")
+            for _ in range(4):
+                r.lv()
+            out.append(_decode_abort(raw[start:r.pos]))
+    except struct.error as exc:
+        raise ValueError(f"malformed abort record: {exc}") from exc
+    return out
+
+
+def evidence_material(evidence: bytes) -> Material:
+    """The accused's material inside evidence bytes (its `inputs` digest binds its inputs)."""
+    try:
+        return _decode_evidence(evidence)[0]
+    except (ValueError, struct.error) as exc:
+        raise EvidenceError(f"malformed evidence: {exc}") from exc
+
+
 def _encode_evidence(material: Material, st: Statement, outs: Mapping[int, list],
                      ins: Mapping[int, list]) -> bytes:
     parts = [_EVIDENCE, _lv(material.encode()), _lv(st.encode()),
