@@ -43,7 +43,7 @@ def test_misbehave_is_refused_without_the_test_flag(tmp_path: Path) -> None:
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Every kind on one shared network, then what the ledger recorded about them."""
     rows: dict[str, Row] = {}
-    with matrix(tmp_path_factory.mktemp("faults"), KINDS, timeout=5.0) as m:
+    with matrix(tmp_path_factory.mktemp("faults"), KINDS, timeout=8.0) as m:
         assert m.owner is not None
         for kind in KINDS:
             rows[kind] = m.run(kind)

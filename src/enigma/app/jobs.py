@@ -348,8 +348,10 @@ class NodeJobs:
         fault = self._fault(job_id, me, timeout)
         package: bytes | None = None
         started = time.perf_counter()
+        # setup waits for members that are still reading their shares: the message timeout
+        # (short in blame tests, where it decides who is absent) is no bound for it
         with Mesh(me, self.node.identity, peers, session_for(job_id, self.node.ledger.deployment),
-                  timeout=timeout) as mesh:
+                  timeout=timeout, connect_timeout=max(timeout, 30.0)) as mesh:
             if dealer:
                 factory = DealerFactory(bytes.fromhex(dealer), insecure=True)
                 provider = factory(self.node.field, me, len(peers))
