@@ -43,11 +43,17 @@ def test_misbehave_is_refused_without_the_test_flag(tmp_path: Path) -> None:
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Every kind on one shared network, then what the ledger recorded about them."""
     rows: dict[str, Row] = {}
-    with matrix(tmp_path_factory.mktemp("faults"), KINDS, timeout=8.0) as m:
+    with matrix(tmp_path_factory.mktemp("faults"), [*KINDS, "refund"], timeout=8.0) as m:
         assert m.owner is not None
         for kind in KINDS:
             rows[kind] = m.run(kind)
         lg = m.owner.ledger
+        # the refund path: no second attempt allowed, so the poster gets its escrow back
+        before = lg.claimable(m.owner.ledger.address)
+        refund_row = m.run("garbage", attempts=1)
+        assert m.last is not None
+        refund = {"row": refund_row, "gained": lg.claimable(m.owner.ledger.address) - before,
+                  "jobs": [lg.job(i.job_id) for i in m.last.incidents]}
         events = lg.events()
         blamed = [a for n, a in events if n in ("Accused", "AbsenceReported")]
         status = {a["job_id"]: lg.job(a["job_id"]).status for a in blamed}
@@ -65,7 +71,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
                 refused[f.name] = type(exc).__name__
     print(format_table(list(rows.values())))
     return {"rows": rows, "blamed": blamed, "status": status, "nodes": nodes,
-            "evidence": evidence, "checked": checked, "refused": refused}
+            "evidence": evidence, "checked": checked, "refused": refused, "refund": refund}
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -87,8 +93,8 @@ def test_the_ledger_holds_the_hash_of_each_published_evidence_file(run) -> None:
     """One accusation or absence report per kind, each naming the keccak256 of a file the
     owner wrote; the jobs are aborted; the honest nodes are active, unslashed."""
     blamed = run["blamed"]
-    assert len(blamed) == len(KINDS)
-    assert sum(1 for a in blamed if "slashed" in a) == len(KINDS) - len(ABSENCE)
+    assert len(blamed) == len(KINDS) + 1  # and the refund run's accusation
+    assert sum(1 for a in blamed if "slashed" in a) == len(KINDS) + 1 - len(ABSENCE)
     assert {keccak(f.read_bytes()) for f in run["evidence"]} == \
         {bytes(a["evidence_hash"]) for a in blamed}
     assert set(run["status"].values()) == {JobStatus.ABORTED}
@@ -103,5 +109,14 @@ def test_anyone_can_check_the_published_evidence_against_the_ledger(run) -> None
     for name, (culprit, verdict) in run["checked"].items():
         assert culprit.lower() in name and f"-{verdict}-" in name
         by_kind[verdict] = by_kind.get(verdict, 0) + 1
-    assert by_kind == {"deviation": 6, "result": 1, "absent": 2}
+    assert by_kind == {"deviation": 7, "result": 1, "absent": 2}
     assert set(run["refused"].values()) <= {"EvidenceError", "JobError"}
+
+
+def test_a_job_that_cannot_be_re_run_is_refunded(run) -> None:
+    """With no attempt left, the culprit is still slashed and the poster gets the escrow."""
+    row, jobs = run["refund"]["row"], run["refund"]["jobs"]
+    assert row.detected and row.identified and row.slashed and row.honest_loss_wei == 0
+    assert row.refunded and not row.result_correct
+    assert [j.status for j in jobs] == [JobStatus.ABORTED]
+    assert run["refund"]["gained"] == jobs[0].escrow

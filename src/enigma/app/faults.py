@@ -39,7 +39,7 @@ from enigma.lang.schema import Schema
 from enigma.ledger import Ledger, start_devchain
 from enigma.mpc.faults import KINDS
 
-from .jobs import JobError, run_job, sign_script
+from .jobs import JobError, JobResult, run_job, sign_script
 from .localnet import NodeProcess, deploy, spawn_node
 from .owner import Owner
 
@@ -97,7 +97,10 @@ class Matrix:
         self.deployment = self.home / "deployment.json"
         self.nodes: list[NodeProcess] = []
         self.owner: Owner | None = None
+        self.last: JobResult | None = None
+        """The last job's result (its incidents: who was named, the ledger's answer)."""
         self._spare = iter(self.accounts[4:])
+        self._runs = 0
         try:
             deploy(self.chain.url, self.accounts[0], self.deployment)
             for i in range(2):
@@ -122,18 +125,20 @@ class Matrix:
         lg = self.owner.ledger
         return lg.node(address).deposit + lg.claimable(address)
 
-    def run(self, kind: str) -> Row:
-        """One kind: a fresh culprit node, a dataset on it and the honest two, one job."""
+    def run(self, kind: str, attempts: int = 2) -> Row:
+        """One kind: a fresh culprit node, a dataset on it and the honest two, one job
+        (`attempts` = 1: no re-run, so the row shows the refund path)."""
         assert self.owner is not None
         owner = self.owner
         self.say(f"{kind}: starting the misbehaving node")
-        culprit = self._spawn(f"culprit-{kind}", next(self._spare),
+        self._runs += 1
+        culprit = self._spawn(f"culprit-{self._runs}-{kind}", next(self._spare),
                               ["--misbehave", kind, "--insecure-test-faults",
                                "--misbehave-at", str(AT.get(kind, 2))])
         try:
             honest = [n.address for n in self.nodes]
             table = _table()
-            name = f"faults-{kind}"
+            name = f"faults-{self._runs}-{kind}"
             owner.share(table, Schema.from_dict(SCHEMA), name, t=1, n=3,
                         holders=[*honest, culprit.address])
             before = {a: self._wealth(a) for a in honest}
@@ -142,11 +147,12 @@ class Matrix:
             try:
                 out = run_job(owner, name, SCRIPT, author=self.author,
                               signature=self.signature, quorum_size=3,
-                              dealer_seed=os.urandom(32), blame=True, attempts=2,
+                              dealer_seed=os.urandom(32), blame=True, attempts=attempts,
                               mesh_timeout=self.timeout, timeout=120.0)
             except JobError as exc:
                 return Row(kind, False, False, False, 0, 0.0, False, False, note=str(exc)[:200])
             seconds = time.perf_counter() - t0
+            self.last = out
             loss = sum(max(0, before[a] - self._wealth(a)) for a in honest)
             first = out.incidents[0] if out.incidents else None
             want = _expected(table)
