@@ -22,7 +22,7 @@ from enigma.ledger import JobStatus
 from enigma.mpc.blame import EvidenceError
 from enigma.mpc.faults import KINDS
 
-# the module fixture runs the whole matrix (~3 min here) inside the first test's setup
+# the module fixture runs the whole matrix (~75 s here) inside the first test's setup
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 ABSENCE = ("dropout", "stall")

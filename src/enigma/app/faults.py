@@ -96,6 +96,7 @@ class Matrix:
         self.accounts = list(self.chain.accounts)
         self.deployment = self.home / "deployment.json"
         self.nodes: list[NodeProcess] = []
+        self.culprits: list[NodeProcess] = []
         self.owner: Owner | None = None
         self.last: JobResult | None = None
         """The last job's result (its incidents: who was named, the ledger's answer)."""
@@ -166,11 +167,15 @@ class Matrix:
                        round(seconds, 2) if first is not None else 0.0, correct,
                        out.refunded, first.verdict if first else "")
         finally:
-            culprit.kill()
+            # kept running to the end: a dead process would stay in the others' DHT routing
+            # tables, and every later lookup would wait out its timeouts (10 s per kind)
+            self.culprits.append(culprit)
 
     def close(self) -> None:
         if self.owner is not None:
             self.owner.close()
+        for culprit in self.culprits:
+            culprit.kill()
         for node in self.nodes:
             node.terminate()
         self.chain.stop()
