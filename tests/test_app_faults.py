@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from eth_utils import keccak
 
 from enigma.app.faults import KEYS, Row, format_table, matrix
-from enigma.app.jobs import JobError, verify_evidence_file
+from enigma.app.jobs import JobError, run_command, verify_evidence_file
 from enigma.app.node import node_command
 from enigma.ledger import JobStatus
 from enigma.mpc.blame import EvidenceError
@@ -37,6 +37,17 @@ def test_misbehave_is_refused_without_the_test_flag(tmp_path: Path) -> None:
     assert out.exit_code != 0
     assert "--insecure-test-faults" in out.output
     assert not (tmp_path / "node").exists()  # refused before anything started
+
+
+def test_blame_mode_is_refused_without_the_test_dealer(tmp_path: Path) -> None:
+    script = tmp_path / "s.py"
+    script.write_text("reveal(sum(data.a), 'total')\n")
+    deployment = tmp_path / "deployment.json"
+    deployment.write_text("{}")
+    out = CliRunner().invoke(run_command, [str(script), "--dataset", "d", "--author", "0x1",
+                                           "--signature", "00", "--account", "0x1",
+                                           "--deployment", str(deployment), "--blame"])
+    assert out.exit_code != 0 and "--insecure-dealer" in out.output
 
 
 @pytest.fixture(scope="module")
