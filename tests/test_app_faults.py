@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from eth_utils import keccak
 
 from enigma.app.faults import KEYS, Row, format_table, matrix
-from enigma.app.jobs import JobError, run_command, verify_evidence_file
+from enigma.app.jobs import FAULT_ENV, JobError, run_command, verify_evidence_file
 from enigma.app.node import node_command
 from enigma.ledger import JobStatus
 from enigma.mpc.blame import EvidenceError
@@ -54,7 +54,8 @@ def test_blame_mode_is_refused_without_the_test_dealer(tmp_path: Path) -> None:
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Every kind on one shared network, then what the ledger recorded about them."""
     rows: dict[str, Row] = {}
-    with matrix(tmp_path_factory.mktemp("faults"), [*KINDS, "refund"], timeout=8.0) as m:
+    with matrix(tmp_path_factory.mktemp("faults"), [*KINDS, "refund", "tamper"],
+                timeout=8.0) as m:
         assert m.owner is not None
         for kind in KINDS:
             rows[kind] = m.run(kind)
@@ -65,6 +66,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         assert m.last is not None
         refund = {"row": refund_row, "gained": lg.claimable(m.owner.ledger.address) - before,
                   "jobs": [lg.job(i.job_id) for i in m.last.incidents]}
+        # a node that hands the owner other shares than it committed to: not provable (the
+        # owner's channel is not signed), so named withheld and suspended, never slashed
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(FAULT_ENV, "tamper-result")
+            tamper_row = m.run("tamper-result", misbehave=False)
         events = lg.events()
         blamed = [a for n, a in events if n in ("Accused", "AbsenceReported")]
         status = {a["job_id"]: lg.job(a["job_id"]).status for a in blamed}
@@ -82,7 +88,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
                 refused[f.name] = type(exc).__name__
     print(format_table(list(rows.values())))
     return {"rows": rows, "blamed": blamed, "status": status, "nodes": nodes,
-            "evidence": evidence, "checked": checked, "refused": refused, "refund": refund}
+            "evidence": evidence, "checked": checked, "refused": refused, "refund": refund,
+            "tamper": tamper_row}
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -104,7 +111,7 @@ def test_the_ledger_holds_the_hash_of_each_published_evidence_file(run) -> None:
     """One accusation or absence report per kind, each naming the keccak256 of a file the
     owner wrote; the jobs are aborted; the honest nodes are active, unslashed."""
     blamed = run["blamed"]
-    assert len(blamed) == len(KINDS) + 1  # and the refund run's accusation
+    assert len(blamed) == len(KINDS) + 2  # and the refund and tamper runs'
     assert sum(1 for a in blamed if "slashed" in a) == len(KINDS) + 1 - len(ABSENCE)
     assert {keccak(f.read_bytes()) for f in run["evidence"]} == \
         {bytes(a["evidence_hash"]) for a in blamed}
@@ -120,7 +127,7 @@ def test_anyone_can_check_the_published_evidence_against_the_ledger(run) -> None
     for name, (culprit, verdict) in run["checked"].items():
         assert culprit.lower() in name and f"-{verdict}-" in name
         by_kind[verdict] = by_kind.get(verdict, 0) + 1
-    assert by_kind == {"deviation": 7, "result": 1, "absent": 2}
+    assert by_kind == {"deviation": 7, "result": 1, "absent": 2, "withheld": 1}
     assert set(run["refused"].values()) <= {"EvidenceError", "JobError"}
 
 
@@ -131,3 +138,9 @@ def test_a_job_that_cannot_be_re_run_is_refunded(run) -> None:
     assert row.refunded and not row.result_correct
     assert [j.status for j in jobs] == [JobStatus.ABORTED]
     assert run["refund"]["gained"] == jobs[0].escrow
+
+
+def test_shares_other_than_the_committed_ones_are_named_but_not_slashed(run) -> None:
+    row = run["tamper"]
+    assert row.detected and row.identified and row.verdict == "withheld"
+    assert not row.slashed and row.honest_loss_wei == 0 and row.result_correct

@@ -104,8 +104,13 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
               packages: Mapping[int, Package], inputs: Mapping[int, MemberInputs],
               make_program: Callable[[Mapping[int, MemberInputs]], Program],
               result_failed: bool, commitment_of: Callable[[int, np.ndarray, np.ndarray], bytes],
-              meta: Mapping[str, Any], error: str) -> Incident:
-    """Steps 1-5 of the module docstring for one failed attempt; returns what was done."""
+              meta: Mapping[str, Any], error: str, undelivered: Sequence[int] = ()) -> Incident:
+    """Steps 1-5 of the module docstring for one failed attempt; returns what was done.
+
+    `undelivered` are members whose result shares did not hash to their own ledger
+    commitment: if nothing else names anyone, the first is `withheld` (it did not deliver
+    what it committed to; the owner's channel is not signed, so that is not a proof).
+    """
     t0 = time.perf_counter()
     program = make_program(inputs)
     verdict = identify(program, packages, public_keys)
@@ -135,6 +140,8 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
                 party, kind = p, why
                 evidence = b"".join(encode_abort(r) for r in verdict.attested.get(p, []))
                 break
+    if party < 0 and undelivered:
+        party, kind = undelivered[0], "withheld"
     if party < 0:
         return Incident(job.job_id, "", -1, "none", "", "", 0, 0,
                         time.perf_counter() - t0, error)

@@ -126,16 +126,17 @@ class Matrix:
         lg = self.owner.ledger
         return lg.node(address).deposit + lg.claimable(address)
 
-    def run(self, kind: str, attempts: int = 2) -> Row:
+    def run(self, kind: str, attempts: int = 2, misbehave: bool = True) -> Row:
         """One kind: a fresh culprit node, a dataset on it and the honest two, one job
-        (`attempts` = 1: no re-run, so the row shows the refund path)."""
+        (`attempts` = 1: no re-run, so the row shows the refund path; `misbehave` False:
+        the node gets no --misbehave, the caller injects its fault another way)."""
         assert self.owner is not None
         owner = self.owner
         self.say(f"{kind}: starting the misbehaving node")
         self._runs += 1
-        culprit = self._spawn(f"culprit-{self._runs}-{kind}", next(self._spare),
-                              ["--misbehave", kind, "--insecure-test-faults",
-                               "--misbehave-at", str(AT.get(kind, 2))])
+        flags = ["--misbehave", kind, "--insecure-test-faults",
+                 "--misbehave-at", str(AT.get(kind, 2))] if misbehave else []
+        culprit = self._spawn(f"culprit-{self._runs}-{kind}", next(self._spare), flags)
         try:
             honest = [n.address for n in self.nodes]
             table = _table()

@@ -97,7 +97,8 @@ log = logging.getLogger(__name__)
 
 #: Test-only fault injection: a node started with this variable set to "tamper-partial"
 #: changes the partial aggregate it re-shares, so a test can show the owner refuses the job;
-#: "tamper-reshare" changes its part of the centroids a reducer re-shares to chunk quorums.
+#: "tamper-reshare" changes its part of the centroids a reducer re-shares to chunk quorums;
+#: "tamper-result" hands the owner result shares other than the ones it committed to.
 FAULT_ENV = "ENIGMA_TEST_FAULT"
 
 #: Work budget posted with a job when the owner gives none; the unused part is refunded.
@@ -424,6 +425,11 @@ class NodeJobs:
                         "a result share sealed for another recipient", job_id)
             x, z = z, x
         commitment = result_commitment(job_id, x, z)
+        if os.environ.get(FAULT_ENV) == "tamper-result":
+            log.warning("job %d: FAULT INJECTION (%s): this node hands the owner result shares "
+                        "other than the ones it commits to", job_id, FAULT_ENV)
+            x = x.copy()
+            x[:1] ^= np.uint64(1)
         t0 = time.perf_counter()
         self._ledger(lambda lg: lg.commit_result(job_id, commitment, self.node.node_id,
                                                  rounds, mults))
@@ -1368,9 +1374,12 @@ def _blame_attempt(owner: Owner, job: JobInfo, outcomes: list[Any],
                        factory, len(job.quorum), owner.field.p)
 
     keys = [owner.ledger.node(a).transport_key for a in job.quorum]
+    undelivered = [i for i, out in enumerate(outcomes) if result_failed
+                   and result_commitment(job.job_id, out[1][0], out[1][1])
+                   != owner.ledger.commit_of(job.job_id, job.quorum[i]).commitment]
     return blame_job(owner.ledger, owner.home, job, keys, packages, inputs, make_program,
                      result_failed, result_commitment,
-                     bundle_meta(source, state.schema, filename, seed), failure)
+                     bundle_meta(source, state.schema, filename, seed), failure, undelivered)
 
 
 def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: bytes,
