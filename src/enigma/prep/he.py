@@ -385,12 +385,35 @@ def flood(bfv: BFV, i: int, ct: seal.Ciphertext, prg: PRG | None = None) -> byte
     offset = len(raw) - data_bytes
     c0 = np.frombuffer(raw, dtype="<u8", count=limbs * n, offset=offset).reshape(limbs, n)
     bits = bfv.bounds.flood_bits
-    chunks = random_chunks(n, bits + 1, prg or PRG())
-    for limb, q in enumerate(inst.q_limbs):
-        e = reduce_mod(chunks, q)  # uniform in [0, 2^(bits+1)), centred below
-        e += np.uint64(q - (1 << bits) % q)
-        e[e >= np.uint64(q)] -= np.uint64(q)
-        e += c0[limb]
-        e[e >= np.uint64(q)] -= np.uint64(q)
-        c0[limb] = e
+    words = np.stack(random_chunks(n, bits + 1, prg or PRG()))  # uniform in [0, 2^(bits+1))
+    qs = np.array(inst.q_limbs, dtype=np.uint64)
+    w = [(1 << _CHUNK) % q for q in inst.q_limbs]
+    _flood_kernel(words, qs, np.array(w, dtype=np.uint64),
+                  np.array([shoup(x, q) for x, q in zip(w, inst.q_limbs, strict=True)],
+                           dtype=np.uint64),
+                  np.array([q - (1 << bits) % q for q in inst.q_limbs], dtype=np.uint64), c0)
     return raw
+
+
+@njit(cache=True, nogil=True)
+def _flood_kernel(chunks, qs, w, w_shoup, centre, c0):
+    """c0[l, j] += (sum_k chunks[k, j] 2^(48 k) - 2^bits) mod q_l, in one pass over j.
+
+    centre[l] = q_l - 2^bits mod q_l; chunks below 2^48 <= q_l.
+    """
+    count, n = chunks.shape
+    for j in range(n):
+        for limb in range(qs.shape[0]):
+            q = qs[limb]
+            acc = chunks[count - 1, j]
+            for k in range(count - 2, -1, -1):
+                acc = _mulmod_const(acc, w[limb], w_shoup[limb], q) + chunks[k, j]
+                if acc >= q:
+                    acc -= q
+            acc += centre[limb]
+            if acc >= q:
+                acc -= q
+            acc += c0[limb, j]
+            if acc >= q:
+                acc -= q
+            c0[limb, j] = acc
