@@ -99,3 +99,24 @@ def test_a_seal_noisier_than_the_bound_is_refused(bfv):
     bfv._check_library(after_mul=1 << 88)  # about the real bound: SEAL stays below it
     with pytest.raises(he.HEParameterError, match=r"seal-python==4\.4\.0"):
         bfv._check_library(after_mul=1 << 40)  # a bound SEAL's real noise (2^73) exceeds
+
+
+@pytest.mark.parametrize("parties", [2, 3, 32])
+def test_mac_key_products_fit_in_one_prime_fewer(parties):
+    bfv = he.BFV(F, parties)
+    assert bfv.mac_primes == len(bfv.instances) - 1 == 4
+    for primes, mask_bits in bfv.mask_bits_by_primes.items():
+        u_bits = he.MAC_KEY_BITS if primes == bfv.mac_primes else F.bits
+        assert mask_bits >= u_bits + F.bits + he.STAT_BITS
+        largest = (parties - 1) * ((1 << (u_bits + F.bits)) + (1 << mask_bits))
+        assert math.prod(s.t for s in bfv.instances[:primes]) > largest
+
+
+def test_a_largest_mac_key_product_is_exact_from_four_primes(bfv):
+    alpha = (1 << he.MAC_KEY_BITS) - 1
+    x = [F.p - 1, 1, 12345]
+    mask = (1 << bfv.mask_bits_by_primes[bfv.mac_primes]) - 1
+    ints = [2 * (alpha * v + mask) for v in x]  # two peers' masked products, summed
+    residues = [np.array([v % s.t for v in ints], dtype=np.uint64)
+                for s in bfv.instances[:bfv.mac_primes]]
+    assert F.to_ints(bfv.reconstruct(residues)).tolist() == [v % F.p for v in ints]

@@ -14,7 +14,7 @@ from enigma.field import Field
 from enigma.mpc import comparison as cmp
 from enigma.mpc.runner import PartyFailed, run_local
 from enigma.prep.commands import HEProviderFactory
-from enigma.prep.provider import is_probable_prime
+from enigma.prep.provider import is_probable_prime, mac_key_share
 
 pytestmark = pytest.mark.slow  # real processes and real BFV batches
 
@@ -140,3 +140,11 @@ def test_bits_are_refused_in_a_ring_with_zero_divisors():
                   modulus=composite, timeout=120, deadline=300)
     assert info.value.kinds() == {"PreprocessingError"}
     assert "composite" in str(info.value)
+
+
+def test_mac_key_shares_lie_below_2_64_and_vary():
+    shares = np.concatenate([mac_key_share(F) for _ in range(64)])
+    assert not shares[:, 1].any() and len({int(w) for w in shares[:, 0]}) == 64
+    assert int(shares[:, 0].max()) >= 1 << 60  # uniform on 64 bits, not fewer
+    small = Field(2**61 - 1)
+    assert all(small.to_ints(mac_key_share(small))[0] < small.p for _ in range(8))

@@ -44,6 +44,9 @@ PLAIN_PRIME_BITS = 60
 STAT_BITS = 40
 """Statistical security of masks and of noise flooding, in bits."""
 
+MAC_KEY_BITS = 64
+"""A party's MAC key share alpha_i is uniform on [0, 2^64): its products need one prime fewer."""
+
 NOISE_BOUND = 21
 """|e| of SEAL's errors: centred binomial on 42 bits (|e| <= 21), or normal clipped at 19.2."""
 
@@ -215,6 +218,16 @@ class BFV:
             count += 1
         self.instances = [PlainSlot(t, coeff) for t in primes]
         self.plain_product = math.prod(s.t for s in self.instances)
+        # Products u v with u < 2^u_bits need masks of u_bits + bits(p) + 40 bits and
+        # fewer primes when u is small (the MAC key share): mask bits by prime count.
+        self.mask_bits_by_primes: dict[int, int] = {}
+        for u_bits in (min(MAC_KEY_BITS, field.bits), field.bits):
+            mask = u_bits + field.bits + STAT_BITS
+            need = (parties - 1) * ((1 << (u_bits + field.bits)) + (1 << mask))
+            r = next(k for k in range(1, count + 1)
+                     if math.prod(s.t for s in self.instances[:k]) > need)
+            self.mask_bits_by_primes[r] = max(mask, self.mask_bits_by_primes.get(r, 0))
+        self.mac_primes = min(self.mask_bits_by_primes)
         self.bounds = self._check_noise(mask_bits, plain_needed)
         self._garner_constants()
 
@@ -284,17 +297,19 @@ class BFV:
         return self.residues(chunks_of_field(x))
 
     def reconstruct(self, residues: list[np.ndarray]) -> np.ndarray:
-        """The integer X < T with X = residues[i] mod t_i, reduced mod p (Garner's algorithm).
+        """The integer X < t_0 ... t_(r-1) with X = residues[i] mod t_i, reduced mod p (Garner).
 
         1. v_0 = x_0; v_i = (x_i - v_0 - t_0 v_1 - ...) / (t_0 ... t_(i-1)) mod t_i.
         2. X = v_0 + t_0 (v_1 + t_1 (v_2 + ...)), evaluated in F_p by Horner's rule.
         """
-        digits = np.empty((len(self.instances), residues[0].shape[0]), dtype=np.uint64)
-        _garner_kernel(np.ascontiguousarray(np.stack(residues)), self._moduli, self._inv,
-                       self._inv_shoup, digits)
+        r = len(residues)  # the first r primes: fewer for products with a MAC key share
+        digits = np.empty((r, residues[0].shape[0]), dtype=np.uint64)
+        _garner_kernel(np.ascontiguousarray(np.stack(residues)), self._moduli[:r],
+                       np.ascontiguousarray(self._inv[:r, :r]),
+                       np.ascontiguousarray(self._inv_shoup[:r, :r]), digits)
         P = self.field
         acc = _as_elements(digits[-1])
-        for i in range(len(self.instances) - 2, -1, -1):
+        for i in range(r - 2, -1, -1):
             acc = P.muladd(acc, np.repeat(P.const(self.instances[i].t)[None], acc.shape[0], 0),
                            _as_elements(digits[i]))
         return acc

@@ -75,7 +75,8 @@ def to_ntt(bfv: BFV, encrypted: dict[int, Encrypted]) -> dict[int, Encrypted]:
     out = {}
     for p, chunks in encrypted.items():
         out[p] = [[inst.evaluator.transform_to_ntt(ct)
-                   for inst, ct in zip(bfv.instances, cts, strict=True)] for cts in chunks]
+                   for inst, ct in zip(bfv.instances[:len(cts)], cts, strict=True)]
+                  for cts in chunks]
     return out
 
 
@@ -113,20 +114,24 @@ class Pairwise:
                              f"got {x.shape[0]}")
         return x.shape[0] // self.slots
 
-    def send_encrypted(self, u: np.ndarray) -> None:
-        """Encrypt u (field elements, a multiple of N) under my keys and send it to all peers."""
+    def send_encrypted(self, u: np.ndarray, primes: int | None = None) -> None:
+        """Encrypt u (field elements, a multiple of N) under my keys and send it to all peers.
+
+        With `primes`, only under the first ones: for u below 2^MAC_KEY_BITS (a MAC key
+        share), whose products fit in `bfv.mac_primes` primes.
+        """
         frames = []
         for c in range(self._chunks(u)):
             residues = self.bfv.field_residues(u[c * self.slots:(c + 1) * self.slots])
-            for i, inst in enumerate(self.bfv.instances):
+            for i, inst in enumerate(self.bfv.instances[:primes]):
                 ct = self.keys.encrypt(i, inst.encode(residues[i]))
                 frames.append(ct.to_string(seal.compr_mode_type.none))
         for p in self.peers:
             self.channel.send(p, *frames)
 
-    def receive_encrypted(self, chunks: int) -> dict[int, Encrypted]:
+    def receive_encrypted(self, chunks: int, primes: int | None = None) -> dict[int, Encrypted]:
         """Every peer's encrypted vector of `chunks` chunks, checked against the parameters."""
-        primes = len(self.bfv.instances)
+        primes = primes or len(self.bfv.instances)
         out: dict[int, Encrypted] = {}
         for p in self.peers:
             frames = self.channel.recv(p)
@@ -154,6 +159,13 @@ class Pairwise:
         """
         F, bfv, n = self.field, self.bfv, self.slots
         chunks = self._chunks(v)
+        primes = {len(cts) for enc in encrypted.values() for cts in enc}
+        if len(primes) != 1 or next(iter(primes)) not in bfv.mask_bits_by_primes:
+            raise PairwiseError(f"encrypted vectors under {sorted(primes)} plaintext primes; "
+                                f"expected one of {sorted(bfv.mask_bits_by_primes)}")
+        primes = primes.pop()
+        mask_bits = bfv.mask_bits_by_primes[primes]
+        instances = bfv.instances[:primes]
         share = F.zeros(v.shape[0])
         plains = _Plaintexts(bfv, [bfv.field_residues(v[c * n:(c + 1) * n])
                                    for c in range(chunks)])
@@ -162,9 +174,9 @@ class Pairwise:
             enc = encrypted[p]
             for c in range(chunks):
                 u_ct = enc[c] if len(enc) == chunks else enc[0]
-                mask = random_chunks(n, bfv.bounds.mask_bits, self.prg)
+                mask = random_chunks(n, mask_bits, self.prg)
                 mask_res = bfv.residues(mask)
-                for i, inst in enumerate(bfv.instances):
+                for i, inst in enumerate(instances):
                     out = self.peer_keys[p].encryptors[i].encrypt(inst.encode(mask_res[i]))
                     plain = plains.get(c, i, u_ct[i])
                     if plain is not None:  # SEAL refuses a product by zero (transparent)
@@ -173,7 +185,6 @@ class Pairwise:
                 block = share[c * n:(c + 1) * n]
                 F.sub(block, reduce_chunks(mask, F), out=block)
             self.channel.send(p, *frames)
-        primes = len(bfv.instances)
         sums: list[list[seal.Ciphertext | None]] = [[None] * primes for _ in range(chunks)]
         for p in self.peers:
             frames = self.channel.recv(p)
@@ -181,7 +192,7 @@ class Pairwise:
                 raise PairwiseError(f"party {p} returned {len(frames)} ciphertexts, expected "
                                     f"{chunks * primes}")
             for c in range(chunks):
-                for i, inst in enumerate(bfv.instances):
+                for i, inst in enumerate(instances):
                     try:
                         ct = load_ciphertext(bfv, i, frames[c * primes + i], p)
                     except HEParameterError as exc:

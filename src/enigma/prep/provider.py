@@ -14,6 +14,7 @@ as for any provider; the buffers then stay aligned across parties.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ from enigma.mpc.engine import Channel, Engine
 from enigma.mpc.preprocessing import KAPPA, DigitMasks, InputMasks, Triples, TruncMasks
 from enigma.sharing import AuthShare, spdz
 
+from .he import MAC_KEY_BITS
 from .pairwise import Pairwise, to_ntt
 from .sacrifice import sacrifice, toss_coins
 
@@ -51,6 +53,20 @@ def is_probable_prime(n: int, rounds: int = 40) -> bool:
         else:
             return False
     return True
+
+
+def mac_key_share(field: Field) -> np.ndarray:
+    """alpha_i, uniform on [0, 2^64) when p > 2^64 (else on F_p), as a (1, 2) field array.
+
+    alpha = sum_i alpha_i then takes at least 2^64 values with probability at most
+    2^-64 each from the adversary's view (one honest share, independent of the
+    rest), which bounds a forgery by 2^-64 per MAC check (docs/preprocessing.md).
+    """
+    if field.bits <= MAC_KEY_BITS:
+        return field.random(1)
+    out = field.zeros(1)
+    out[0, 0] = np.frombuffer(os.urandom(8), dtype="<u8")[0]
+    return out
 
 
 class _Buffer:
@@ -128,7 +144,7 @@ class HEProvider:
         self.produced = {"triples": 0, "bits": 0, "input_masks": 0}
         fresh_id = toss_coins(channel, b"enigma.stock").words(4).tobytes()
         if stock is None:
-            self._alpha = field.random(1)
+            self._alpha = mac_key_share(field)
             self.stock_id = fresh_id
         else:
             self._alpha = stock.alpha.reshape(1, 2)
@@ -136,8 +152,14 @@ class HEProvider:
             self._triples.add(*stock.triples)
             self._bits.add(*stock.bits)
         self._agree_on_stock(channel)
-        self.pairwise.send_encrypted(np.repeat(self._alpha, self.batch, axis=0))
-        self._enc_alpha = to_ntt(self.pairwise.bfv, self.pairwise.receive_encrypted(1))
+        if field.bits > MAC_KEY_BITS and self._alpha[0, 1]:
+            raise PreprocessingError(
+                f"the stock's MAC key share is not below 2^{MAC_KEY_BITS}: it was saved by an "
+                "older version of this preprocessing (its MACs need 5 primes); start fresh")
+        mac_primes = self.pairwise.bfv.mac_primes
+        self.pairwise.send_encrypted(np.repeat(self._alpha, self.batch, axis=0), mac_primes)
+        self._enc_alpha = to_ntt(self.pairwise.bfv,
+                                 self.pairwise.receive_encrypted(1, mac_primes))
         self.engine = Engine(channel, self)
 
     def _agree_on_stock(self, channel: Channel) -> None:
