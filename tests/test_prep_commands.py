@@ -114,3 +114,16 @@ def test_a_damaged_or_foreign_stock_file_is_refused(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(StockFileError, match="corrupt"):
         load_stock(path, F, 0, 3, "q")
+
+
+def test_a_stock_with_a_full_size_mac_key_share_is_refused(tmp_path):
+    for party in range(2):  # as saved before MAC key shares were drawn below 2^64
+        alpha = F.from_ints([(1 << 100) + party]).reshape(2)
+        stock = Stock(b"y" * 32, alpha, tuple(F.random(3) for _ in range(6)),
+                      tuple(F.random(2) for _ in range(2)))
+        save_stock(stock, stock_path(tmp_path, party), F, party, 2, "local")
+    with pytest.raises(PartyFailed) as info:
+        run_local(use_restored, parties=2, timeout=120, deadline=300,
+                  provider_factory=HEProviderFactory(stock_dir=str(tmp_path)))
+    assert info.value.kinds() == {PreprocessingError.__name__}
+    assert "older version" in str(info.value)
