@@ -7,7 +7,8 @@ elements plus a hiding mask is an integer below (p-1)^2 + 2^(2 bits(p) + 40),
 so each party computes it modulo r NTT-friendly primes t_1..t_r whose product
 T exceeds that integer times the number of summed terms; the Chinese
 remainder theorem gives the integer back, and reducing it mod p gives the
-share. For p = 2^127 - 1 and up to 32 parties, r = 5.
+share. For p = 2^127 - 1 and up to 32 parties, r = 5; products with a MAC key
+share (below 2^64) need only the first 4 (`BFV.mac_primes`).
 
 Why N = 16384 and a 220-bit ciphertext modulus: the ciphertext a node returns
 must not reveal, through its noise, the plaintext it multiplied by. SEAL 4
