@@ -500,31 +500,43 @@ class NodeJobs:
                 f.result()
         return [a for pair in zip(p_parts, z_parts, strict=True) for a in pair]
 
-    def partial(self, client_key: bytes, header: dict[str, Any], arrays: list[np.ndarray]
-                ) -> tuple[dict[str, Any], list[np.ndarray]]:
-        """A chunk-quorum member's part of the partial aggregates of a job this node reduces.
+    def _check_handover(self, header: dict[str, Any], client_key: bytes,
+                        arrays: list[np.ndarray], *, into_chunk: bool, what: str
+                        ) -> tuple[int, int, str]:
+        """The checks both directions of a hand-over share: (parent, sub-job, sender).
 
-        Accepted only if: the parent job is open with this node in its quorum; the sub-job
-        is on the same dataset and script; the sender is in the sub-job's quorum and the
-        channel's key is the sender's transport key on the ledger; the arrays are two
-        canonical field vectors of one length.
+        Partials go from a chunk job's quorum to its parent's, re-shares the other way
+        (`into_chunk`): this node must be in the receiving job's quorum, the two jobs on
+        the same dataset and script, the sender in the sending job's quorum with the
+        channel's key its ledger transport key, and the arrays two canonical field vectors
+        of one length.
         """
         parent, sub, sender = int(header["parent"]), int(header["sub_job"]), str(header["sender"])
         job, subjob = self._job_record(parent), self._job_record(sub)
-        if self.node.address not in job.quorum:
-            raise ServiceError("not-participant", f"this node does not reduce job {parent}")
+        receiving, sending, sending_id = (subjob, job, parent) if into_chunk else (job, subjob, sub)
+        if self.node.address not in receiving.quorum:
+            raise ServiceError("not-participant", f"this node does not compute job {sub}"
+                               if into_chunk else f"this node does not reduce job {parent}")
         if (subjob.dataset_id, subjob.script_hash) != (job.dataset_id, job.script_hash):
             raise ServiceError("bad-request", f"job {sub} is not a chunk job of job {parent}")
-        if sender not in subjob.quorum or self._transport_key(sender) != client_key:
+        if sender not in sending.quorum or self._transport_key(sender) != client_key:
             raise ServiceError("not-participant", f"the sender is not {sender} of the quorum "
-                                                  f"of job {sub}")
+                                                  f"of job {sending_id}")
         if len(arrays) != 2 or arrays[0].shape != arrays[1].shape or arrays[0].ndim != 2:
-            raise ServiceError("bad-request", "a partial is two field vectors of one length")
+            raise ServiceError("bad-request", f"{what} is two field vectors of one length")
         try:
             for a in arrays:
                 self.node.field.check(a)
         except Exception as exc:
-            raise ServiceError("bad-request", f"a partial holds non-field values: {exc}") from exc
+            raise ServiceError("bad-request", f"{what} holds non-field values: {exc}") from exc
+        return parent, sub, sender
+
+    def partial(self, client_key: bytes, header: dict[str, Any], arrays: list[np.ndarray]
+                ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """A chunk-quorum member's part of the partial aggregates of a job this node reduces
+        (accepted after `_check_handover`)."""
+        parent, sub, sender = self._check_handover(header, client_key, arrays, into_chunk=False,
+                                                   what="a partial")
         with self._arrived:
             self._partials.setdefault((parent, int(header.get("batch", 0))), {})[
                 (sub, sender)] = _Partial(list(header["layout"]), int(header["rows"]),
@@ -534,29 +546,11 @@ class NodeJobs:
 
     def reshare(self, client_key: bytes, header: dict[str, Any], arrays: list[np.ndarray]
                 ) -> tuple[dict[str, Any], list[np.ndarray]]:
-        """A reducing member's parts of a secret (c, k c) for a chunk job run here.
-
-        Accepted only if: this node is in the chunk job's quorum; the parent job is on the
-        same dataset and script; the sender is in the parent's quorum and the channel's key
-        is its ledger transport key; the arrays are two canonical field vectors of one
-        length. The chunk quorum checks k c - z = 0 after summing (`accept_handover`).
-        """
-        parent, sub, sender = int(header["parent"]), int(header["sub_job"]), str(header["sender"])
-        job, subjob = self._job_record(parent), self._job_record(sub)
-        if self.node.address not in subjob.quorum:
-            raise ServiceError("not-participant", f"this node does not compute job {sub}")
-        if (subjob.dataset_id, subjob.script_hash) != (job.dataset_id, job.script_hash):
-            raise ServiceError("bad-request", f"job {sub} is not a chunk job of job {parent}")
-        if sender not in job.quorum or self._transport_key(sender) != client_key:
-            raise ServiceError("not-participant", f"the sender is not {sender} of the quorum "
-                                                  f"of job {parent}")
-        if len(arrays) != 2 or arrays[0].shape != arrays[1].shape or arrays[0].ndim != 2:
-            raise ServiceError("bad-request", "a re-share is two field vectors of one length")
-        try:
-            for a in arrays:
-                self.node.field.check(a)
-        except Exception as exc:
-            raise ServiceError("bad-request", f"a re-share holds non-field values: {exc}") from exc
+        """A reducing member's parts of a secret (c, k c) for a chunk job run here (accepted
+        after `_check_handover`); the chunk quorum checks k c - z = 0 after summing
+        (`accept_handover`)."""
+        _, sub, sender = self._check_handover(header, client_key, arrays, into_chunk=True,
+                                              what="a re-share")
         with self._arrived:
             self._reshares.setdefault((sub, int(header["batch"])), {})[sender] = (
                 arrays[0], arrays[1])
