@@ -847,16 +847,19 @@ class MpcBackend:
         if y.err or any(c.err for c in cols):
             raise self.err(node, "linreg() of computed columns with rounding is not compiled yet",
                            "regress columns of the data, or exact (integer) functions of them")
-        d = len(cols)
         fit = regression.linear_regression(self.e, models.table(secrets), ys,
                                            [Range(c.lo, c.hi) for c in cols],
                                            Range(y.lo, y.hi), f=FRAC)
-        value = concat([fit.intercept.value.reshape(1), fit.coef.value.reshape(d)])
-        errs = np.concatenate([[float(fit.intercept.error)],
-                               np.broadcast_to(fit.coef.error, (d,))])
-        top = max(fit.coef.range.magnitude, fit.intercept.range.magnitude)
-        return Fx(self, [value], FRAC, -top, top, float(errs.max()), False, (d + 1,),
-                  errs=errs)
+        return regression_fx(self, fit, len(cols))
+
+
+def regression_fx(owner: MpcBackend, fit: regression.Regression, d: int) -> Fx:
+    """A fitted regression as one value: the intercept then the d coefficients, each with
+    its own error bound (one quorum and the reducing quorum of a split job alike)."""
+    value = concat([fit.intercept.value.reshape(1), fit.coef.value.reshape(d)])
+    errs = np.concatenate([[float(fit.intercept.error)], np.broadcast_to(fit.coef.error, (d,))])
+    top = max(fit.coef.range.magnitude, fit.intercept.range.magnitude)
+    return Fx(owner, [value], FRAC, -top, top, float(errs.max()), False, (d + 1,), errs=errs)
 
 
 def _size(shape: tuple[int, ...]) -> int:

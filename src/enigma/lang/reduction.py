@@ -63,7 +63,7 @@ from .analytics import categorical, moments, order, regression
 from .analytics.precision import PrecisionError, Range, divide_by_count, scale_public
 from .errors import ScriptError
 from .interpreter import Revealed, run
-from .mpc_backend import FRAC, VALUE_LIMIT, Fx, MpcBackend
+from .mpc_backend import FRAC, VALUE_LIMIT, Fx, MpcBackend, regression_fx
 from .plain import (
     Plain,
     PlainBackend,
@@ -620,16 +620,10 @@ class SplitBackend:
             err = b.error[0, 1] if np.ndim(b.error) else b.error
             return Fx(m, [b.value[0, 1]], b.f, b.range.lo, b.range.hi, float(err), False, ())
         if func == "linreg":
-            d = int(meta["d"])
             fit = regression.linear_regression_from_sums(
                 e, s, n, [Range(lo, hi) for lo, hi in meta["ranges"]], Range(*meta["y"]),
                 f=FRAC)
-            value = concat([fit.intercept.value.reshape(1), fit.coef.value.reshape(d)])
-            errs = np.concatenate([[float(fit.intercept.error)],
-                                   np.broadcast_to(fit.coef.error, (d,))])
-            top = max(fit.coef.range.magnitude, fit.intercept.range.magnitude)
-            return Fx(m, [value], FRAC, -top, top, float(errs.max()), False, (d + 1,),
-                      errs=errs)
+            return regression_fx(m, fit, int(meta["d"]))
         if func == "histogram" and meta.get("numeric"):
             return Fx(m, [s], FRAC, 0.0, float(n), 0.0, False, (int(meta["levels"]),))
         if func in ("histogram", "group_by"):
