@@ -36,14 +36,24 @@ ROOT = Path(__file__).resolve().parents[1]
 ROWS = 240
 
 
+def _people_csv(path: Path, rows: int) -> None:
+    """The first `rows` rows of data/benefits.csv (the header kept) at `path`."""
+    lines = (ROOT / "data" / "benefits.csv").read_text().splitlines()[:rows + 1]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _people_schema() -> Schema:
+    """examples/benefits.yaml without its row count (the tests share fewer rows)."""
+    body = Schema.load(ROOT / "examples" / "benefits.yaml").to_dict()
+    body.pop("rows", None)
+    return Schema.from_dict(body)
+
+
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
-    lines = (ROOT / "data" / "benefits.csv").read_text().splitlines()[:ROWS + 1]
-    (root / "people.csv").write_text("\n".join(lines) + "\n")
-    body = Schema.load(ROOT / "examples" / "benefits.yaml").to_dict()
-    body.pop("rows", None)
-    schema = Schema.from_dict(body)
+    _people_csv(root / "people.csv", ROWS)
+    schema = _people_schema()
     chain = start_devchain(accounts=8)
     deployment = root / "deployment.json"
     deploy(chain.url, chain.accounts[0], deployment)
@@ -274,9 +284,7 @@ REDUCE_SOURCE = ("reveal(mean(data.age), 'mean_age')\n"
 def chunked(net):
     """The same rows shared again in chunks of 64 rows (4 chunks), for split jobs."""
     owner = net["owner"]
-    body = Schema.load(ROOT / "examples" / "benefits.yaml").to_dict()
-    body.pop("rows", None)
-    owner.share(net["root"] / "people.csv", Schema.from_dict(body), "chunked", t=1, n=3,
+    owner.share(net["root"] / "people.csv", _people_schema(), "chunked", t=1, n=3,
                 chunk_rows=64)
     return "chunked"
 
@@ -329,9 +337,7 @@ def _plain(source: str, table_path: Path) -> dict:
     from enigma.lang.checker import check
     from enigma.lang.plain import run_plain
 
-    body = Schema.load(ROOT / "examples" / "benefits.yaml").to_dict()
-    body.pop("rows", None)
-    schema = Schema.from_dict(body)
+    schema = _people_schema()
     return run_plain(check(source, schema), schema, schema.read_csv(table_path)).results
 
 
@@ -402,10 +408,7 @@ def test_a_chunk_quorum_that_refuses_stops_the_reducers_at_once(net, chunked):
 def _faulty_network(tmp_path: Path, monkeypatch, fault: str):
     """A chain, 3 nodes (the third runs with fault injection `fault`), an owner who shared
     128 rows in chunks of 64, and an analyst: (owner, analyst ledger, nodes)."""
-    lines = (ROOT / "data" / "benefits.csv").read_text().splitlines()[:129]
-    (tmp_path / "people.csv").write_text("\n".join(lines) + "\n")
-    body = Schema.load(ROOT / "examples" / "benefits.yaml").to_dict()
-    body.pop("rows", None)
+    _people_csv(tmp_path / "people.csv", 128)
     chain = start_devchain(accounts=6)
     deployment = tmp_path / "deployment.json"
     deploy(chain.url, chain.accounts[0], deployment)
@@ -420,7 +423,7 @@ def _faulty_network(tmp_path: Path, monkeypatch, fault: str):
         monkeypatch.delenv(FAULT_ENV)
         with Owner.open(tmp_path / "owner", chain.url, deployment, chain.accounts[0],
                         [("127.0.0.1", nodes[0].dht_port)]) as owner:
-            owner.share(tmp_path / "people.csv", Schema.from_dict(body), "people", t=1, n=3,
+            owner.share(tmp_path / "people.csv", _people_schema(), "people", t=1, n=3,
                         chunk_rows=64)
             analyst = Ledger.connect(chain.url, chain.accounts[5], owner.ledger.deployment)
             yield owner, analyst, nodes

@@ -18,10 +18,10 @@ from enigma.lang.interpreter import run
 from enigma.lang.mpc_backend import MpcBackend
 from enigma.lang.plain import run_plain
 from enigma.lang.reduction import (
-    PER_CHUNK,
     NotSplittable,
     SplitBackend,
     accept_handover,
+    batch_statistics,
     handover_shares,
     plan,
     statistics_size,
@@ -157,12 +157,7 @@ def _split_party(e: Engine, source: str, schema_body: dict, chunks: list[np.ndar
         layout = split.layout
     assert layout is not None
     per_chunk = concat([v.reshape(1, v.size) for v in vectors])  # as the reducers hold them
-    summed = per_chunk.sum(axis=0)
-    stats, start = [], 0
-    for meta, size in zip(layout, statistics_size(layout), strict=True):
-        stats.append(per_chunk[:, start:start + size] if meta["func"] in PER_CHUNK
-                     else summed[start:start + size])
-        start += size
+    stats = batch_statistics(per_chunk, layout)
     mpc = MpcBackend(e, {}, {}, rows, k)
     run(script, SplitBackend("reduce", schema, script, rows, mpc=mpc, stats=stats,
                              layout=layout))
