@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from .checker import check_file
+from .checker import check as check_script
 from .cost import estimate as estimate_cost
 from .errors import SchemaError, ScriptError
 from .plain import dry_run as plain_dry_run
@@ -68,14 +68,15 @@ def validate(schema_path: str, csv_path: str) -> None:
     click.echo(f"{csv_path}: matches {schema_path}")
 
 
-def declared_schema(script_path: str) -> Path | None:
+def declared_schema(script_path: str, source: str) -> Path | None:
     """The schema file a script names in its `# schema: FILE` line, if it names one."""
-    found = SCHEMA_LINE.search(Path(script_path).read_text())
+    found = SCHEMA_LINE.search(source)
     return Path(script_path).parent / found.group(1) if found else None
 
 
-def _schema_of(script_path: str, schema_path: str | None, cache: dict[Path, Schema]) -> Schema:
-    path = Path(schema_path) if schema_path else declared_schema(script_path)
+def _schema_of(script_path: str, source: str, schema_path: str | None,
+               cache: dict[Path, Schema]) -> Schema:
+    path = Path(schema_path) if schema_path else declared_schema(script_path, source)
     if path is None:
         raise click.ClickException(
             f"{script_path}: no schema: give --schema FILE or write a line '# schema: FILE' "
@@ -106,9 +107,10 @@ def check(scripts: tuple[str, ...], schema_path: str | None, show_ast: bool,
     schemas: dict[Path, Schema] = {}
     failed = 0
     for path in scripts:
-        described = _schema_of(path, schema_path, schemas)
+        source = Path(path).read_text()
+        described = _schema_of(path, source, schema_path, schemas)
         try:
-            checked = check_file(path, described)
+            checked = check_script(source, described, path)
         except ScriptError as exc:
             click.echo(str(exc), err=True)
             failed += 1
@@ -124,7 +126,7 @@ def check(scripts: tuple[str, ...], schema_path: str | None, show_ast: bool,
             outcome = plain_dry_run(checked, described)
             click.echo(f"{path}: dry run on SYNTHETIC data (the values mean nothing):")
             show_outcome(outcome)
-            cost = estimate_cost(Path(path).read_text(), described, filename=path)
+            cost = estimate_cost(source, described, filename=path)
         except (ScriptError, ValueError) as exc:
             click.echo(f"{path}: {exc}", err=True)
             failed += 1
