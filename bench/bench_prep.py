@@ -22,7 +22,6 @@ from enigma.field import PRG, Field
 from enigma.mpc.runner import run_local
 from enigma.prep import he
 from enigma.prep.commands import HEProviderFactory
-from enigma.prep.pairwise import multiply
 
 F = Field()
 
@@ -82,28 +81,42 @@ def bench_ops(repeat: int) -> None:
                       "plaintext_primes": len(bfv.instances), "mask_bits": b.mask_bits,
                       "flood_bits": b.flood_bits, "noise_bits": round(b.noise_bits, 1),
                       "plain_bits_needed": round(b.plain_bits, 1),
-                      "ciphertext_modulus_bits": b.ciphertext_bits}), flush=True)
+                      "ciphertext_modulus_bits": b.ciphertext_bits,
+                      "return_primes": b.return_limbs,
+                      "return_noise_bits": round(b.return_noise_bits, 1)}), flush=True)
     keys = bfv.keygen()
     inst = bfv.instances[0]
+    ev = inst.evaluator
     x = bfv.field_residues(F.random(he.POLY_DEGREE))[0]
     plain = inst.encode(x)
     ct = keys.encrypt(0, plain)
     peer = he.PeerKeys(bfv, keys.public_bytes(), who=1)
-    product = inst.evaluator.multiply_plain(ct, plain)
-    ct_ntt = inst.evaluator.transform_to_ntt(ct)
+    seal_pk = seal.Encryptor(inst.context, keys.public[0])
+    product = ev.multiply_plain(ct, plain)
+    ct_ntt = ev.transform_to_ntt(ct)
     plain_ntt = inst.encode(x)
-    inst.evaluator.transform_to_ntt_inplace(plain_ntt, ct.parms_id())
+    ev.transform_to_ntt_inplace(plain_ntt, ct.parms_id())
+    product_ntt = ev.multiply_plain(ct_ntt, plain_ntt)
     prg = PRG()
     ops = {
         "encrypt_own_secret_key": lambda: keys.encrypt(0, plain),
-        "encrypt_peer_public_key": lambda: peer.encryptors[0].encrypt(plain),
-        "multiply_plain": lambda: inst.evaluator.multiply_plain(ct, plain),
-        "multiply_plain_ntt": lambda: multiply(inst, ct_ntt, plain_ntt),
-        "decrypt": lambda: keys.decrypt(0, product),
+        "encrypt_seal_public_key": lambda: seal_pk.encrypt(plain),
+        "encrypt_zero_data_level": lambda: he.encrypt_zero_ntt(inst, peer.public_ntt[0], prg),
+        "lift_plain_to_ntt": lambda: ev.transform_to_ntt(plain, ct.parms_id()),
+        "ct_to_ntt": lambda: ev.transform_to_ntt(ct),
+        "multiply_plain": lambda: ev.multiply_plain(ct, plain),
+        "multiply_plain_ntt": lambda: ev.multiply_plain(ct_ntt, plain_ntt),
+        "rerandomise_flood_switch": lambda: he.rerandomise(bfv, 0, peer.public_ntt[0],
+                                                           product_ntt, plain, prg),
+        "decrypt_full_level": lambda: keys.decrypt(0, product),
+        "decrypt_return_level": lambda: keys.decrypt(0, low),
         "serialize": lambda: product.to_string(seal.compr_mode_type.none),
-        "flood": lambda: he.flood(bfv, 0, product, prg),
+        "flood_switch": lambda: he.flood(bfv, 0, product, prg),
+        "load_return_level": lambda: he.load_ciphertext(bfv, 0, low_raw, 1, returned=True),
         "crt_5_primes": lambda: bfv.reconstruct([x] * len(bfv.instances)),
     }
+    low_raw = he.flood(bfv, 0, product, prg)
+    low = he.load_ciphertext(bfv, 0, low_raw, 1, returned=True)
     for name, op in ops.items():
         op()
         times = []

@@ -64,14 +64,40 @@ def test_flooding_keeps_the_product_and_spends_the_predicted_noise(bfv, keys):
         ct = keys.encrypt(i, inst.encode(rx[i]))
         product = inst.evaluator.multiply_plain(ct, inst.encode(ry[i]))
         before = keys.noise_budget(i, product)
-        flooded = he.load_ciphertext(bfv, i, he.flood(bfv, i, product), who=1)
+        frame = he.flood(bfv, i, product)
+        flooded = he.load_ciphertext(bfv, i, frame, who=1, returned=True)
+        assert flooded.coeff_modulus_size() == bfv.bounds.return_limbs == 2
+        assert len(frame) < 0.51 * len(product.to_string(seal.compr_mode_type.none))
         after = keys.noise_budget(i, flooded)
-        # the noise now is about 2^flood_bits, whatever it was before
+        # the noise now is about 2^flood_bits Q'/Q, whatever it was before
         log_q = math.log2(math.prod(inst.q_limbs))
-        assert abs((log_q - math.log2(inst.t) - after) - bfv.bounds.flood_bits) < 3
+        log_low = math.log2(math.prod(inst.q_limbs[:2]))
+        expected = bfv.bounds.flood_bits - (log_q - log_low)
+        assert abs((log_low - math.log2(inst.t) - after) - expected) < 3
         assert before - after > 50
         residues.append(keys.decrypt(i, flooded))
     assert np.array_equal(bfv.reconstruct(residues), F.mul(x, y))
+
+
+class _Constant(PRG):
+    """A 'PRG' whose 48-bit chunks are all 2^47: flooding with 47 bits then adds exactly 0."""
+
+    def words(self, count: int) -> np.ndarray:
+        return np.full(count, 1 << 47, dtype=np.uint64)
+
+
+def test_switching_down_matches_seal_bit_for_bit(bfv, keys):
+    inst = bfv.instances[3]
+    ct = keys.encrypt(3, inst.encode(bfv.field_residues(F.random(he.POLY_DEGREE))[3]))
+    ours = he._flood_raw(inst, ct, 47, _Constant())
+    theirs = inst.evaluator.mod_switch_to(ct, inst.return_parms_id)
+    assert bytes(ours) == theirs.to_string(seal.compr_mode_type.none)
+
+
+def test_the_start_up_check_refuses_a_return_level_that_is_not_exact(bfv):
+    bfv._check_return(bfv.instances[0], bfv.bounds.flood_bits)
+    with pytest.raises(he.HEParameterError, match="does not decrypt exactly"):
+        bfv._check_return(bfv.instances[0], 160)  # flooding that swamps Delta' = Q' / t
 
 
 def test_garbage_and_foreign_ciphertexts_are_refused_with_the_sender_named(bfv, keys):
@@ -81,6 +107,39 @@ def test_garbage_and_foreign_ciphertexts_are_refused_with_the_sender_named(bfv, 
     ct = keys.encrypt(1, inst.encode(np.zeros(he.POLY_DEGREE, np.uint64)))
     with pytest.raises(he.HEParameterError, match="party 1"):  # made for another prime
         he.load_ciphertext(bfv, 0, ct.to_string(seal.compr_mode_type.none), who=1)
+
+
+def test_ciphertexts_at_the_wrong_level_are_refused(bfv, keys):
+    inst = bfv.instances[0]
+    ct = keys.encrypt(0, inst.encode(np.ones(he.POLY_DEGREE, np.uint64)))
+    full = ct.to_string(seal.compr_mode_type.none)
+    low = he.flood(bfv, 0, ct)
+    with pytest.raises(he.HEParameterError, match=r"party 2 .* level of 4 primes; expected 2"):
+        he.load_ciphertext(bfv, 0, full, who=2, returned=True)
+    with pytest.raises(he.HEParameterError, match=r"party 1 .* level of 2 primes; expected 4"):
+        he.load_ciphertext(bfv, 0, low, who=1)
+    mid = inst.evaluator.mod_switch_to_next(ct).to_string(seal.compr_mode_type.none)
+    with pytest.raises(he.HEParameterError, match="level of 3 primes"):
+        he.load_ciphertext(bfv, 0, mid, who=1, returned=True)
+
+
+def test_truncated_and_tampered_returned_frames_are_refused(bfv, keys):
+    inst = bfv.instances[2]
+    ct = keys.encrypt(2, inst.encode(np.ones(he.POLY_DEGREE, np.uint64)))
+    frame = he.flood(bfv, 2, ct)
+    he.load_ciphertext(bfv, 2, frame, who=1, returned=True)
+    with pytest.raises(he.HEParameterError, match="party 1"):
+        he.load_ciphertext(bfv, 2, frame[:-8], who=1, returned=True)
+    with pytest.raises(he.HEParameterError, match="party 1"):
+        he.load_ciphertext(bfv, 2, frame + b"\x00" * 8, who=1, returned=True)
+    unreduced = bytearray(frame)
+    unreduced[-8:] = (inst.q_limbs[1]).to_bytes(8, "little")  # a coefficient equal to q
+    with pytest.raises(he.HEParameterError, match="party 2"):
+        he.load_ciphertext(bfv, 2, unreduced, who=2, returned=True)
+    foreign = bytearray(frame)
+    foreign[16:48] = bytes(32)  # a parms_id this context does not know
+    with pytest.raises(he.HEParameterError, match="party 2"):
+        he.load_ciphertext(bfv, 2, foreign, who=2, returned=True)
 
 
 def test_public_keys_of_the_wrong_shape_are_refused(bfv, keys):
@@ -120,3 +179,33 @@ def test_a_largest_mac_key_product_is_exact_from_four_primes(bfv):
     residues = [np.array([v % s.t for v in ints], dtype=np.uint64)
                 for s in bfv.instances[:bfv.mac_primes]]
     assert F.to_ints(bfv.reconstruct(residues)).tolist() == [v % F.p for v in ints]
+
+
+def test_data_level_encryptions_of_zero_are_fresh_and_small(bfv, keys):
+    inst = bfv.instances[4]
+    peer = he.PeerKeys(bfv, keys.public_bytes(), who=1)
+    prg = PRG()
+    zs = [inst.evaluator.transform_from_ntt(he.encrypt_zero_ntt(inst, peer.public_ntt[4], prg))
+          for _ in range(2)]
+    assert zs[0].to_string(seal.compr_mode_type.none) != zs[1].to_string(
+        seal.compr_mode_type.none)
+    bound = math.log2(2 * he.NOISE_BOUND * he.POLY_DEGREE)  # e u + e_1 s, e_1 not yet added
+    for z in zs:
+        assert not keys.decrypt(4, z).any()
+        assert keys.noise_budget(4, z) >= math.floor(math.log2(inst.delta) - 1 - bound) - 1
+
+
+def test_a_returned_product_decrypts_to_the_masked_product(bfv, keys):
+    inst = bfv.instances[1]
+    peer = he.PeerKeys(bfv, keys.public_bytes(), who=1)
+    n, t = he.POLY_DEGREE, inst.t
+    words = PRG().words(3 * n) % np.uint64(t)
+    x, y, r = words[:n], words[n:2 * n], words[2 * n:]
+    ct = inst.evaluator.transform_to_ntt(keys.encrypt(1, inst.encode(x)))
+    plain = inst.encode(y)
+    inst.evaluator.transform_to_ntt_inplace(plain, ct.parms_id())
+    frame = he.rerandomise(bfv, 1, peer.public_ntt[1], inst.evaluator.multiply_plain(ct, plain),
+                           inst.encode(r), PRG())
+    got = keys.decrypt(1, he.load_ciphertext(bfv, 1, frame, who=2, returned=True))
+    assert got.tolist() == [(int(a) * int(b) + int(c)) % t for a, b, c in zip(x, y, r,
+                                                                              strict=True)]

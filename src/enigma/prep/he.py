@@ -168,6 +168,10 @@ class Bounds:
     noise_bits: float
     plain_bits: float
     ciphertext_bits: int
+    return_limbs: int
+    """RNS limbs of the ciphertexts a party returns (modulus-switched down after flooding)."""
+    return_noise_bits: float
+    """Worst-case noise of the sum a party decrypts, at the return level."""
 
 
 class PlainSlot:
@@ -189,6 +193,61 @@ class PlainSlot:
         self.q_limbs = [m.value() for m in data.parms().coeff_modulus()]
         q_total = math.prod(self.q_limbs)
         self.delta = q_total // self.t
+        self._flood_constants: dict[int, tuple[np.ndarray, ...]] = {}
+        self.return_limbs = len(self.q_limbs)
+        self.return_parms_id = data.parms_id()
+        self.return_header = b""
+        self.ntt_header = b""
+        self.plain_header = b""
+
+    def parms_id_at(self, limbs: int) -> list[int]:
+        """The parms_id of the level of SEAL's modulus chain with `limbs` data primes."""
+        data = self.context.first_context_data()
+        while len(data.parms().coeff_modulus()) > limbs:
+            data = data.next_context_data()
+        if len(data.parms().coeff_modulus()) != limbs:
+            raise HEParameterError(f"SEAL's modulus chain has no level with {limbs} primes")
+        return data.parms_id()
+
+    def set_return_level(self, limbs: int, template: seal.Ciphertext) -> None:
+        """Ciphertexts returned to their key's owner are switched down to `limbs` primes.
+
+        `template` is any size-2 ciphertext of this instance: SEAL's own
+        mod_switch_to gives the serialisation header of the lower level, which
+        `flood` puts in front of the data area it writes.
+        """
+        self.return_limbs = limbs
+        self.return_parms_id = self.parms_id_at(limbs)
+        low = self.evaluator.mod_switch_to(template, self.return_parms_id)
+        raw = low.to_string(seal.compr_mode_type.none)
+        self.return_header = bytes(raw[:len(raw) - 2 * limbs * POLY_DEGREE * 8])
+        ntt = self.evaluator.transform_to_ntt(template)
+        raw = ntt.to_string(seal.compr_mode_type.none)
+        self.ntt_header = bytes(raw[:len(raw) - 2 * len(self.q_limbs) * POLY_DEGREE * 8])
+        raw = self.encode(np.zeros(POLY_DEGREE, dtype=np.uint64)).to_bytes(
+            seal.compr_mode_type.none)
+        self.plain_header = bytes(raw[:len(raw) - POLY_DEGREE * 8])
+        qs = self.q_limbs
+        L = len(qs)
+        self._inv = np.zeros((L, L), dtype=np.uint64)
+        self._inv_shoup = np.zeros((L, L), dtype=np.uint64)
+        self._half = np.zeros((L, L), dtype=np.uint64)
+        for d in range(limbs, L):  # dropping q_d divides by it: constants mod every q_i, i < d
+            for i in range(d):
+                w = pow(qs[d], -1, qs[i])
+                self._inv[d, i], self._inv_shoup[d, i] = w, shoup(w, qs[i])
+                self._half[d, i] = (qs[d] >> 1) % qs[i]
+
+    def flood_constants(self, bits: int) -> tuple[np.ndarray, ...]:
+        """Per limb: 2^48 mod q, its Shoup constant, q - 2^bits mod q; then the switching ones."""
+        if bits not in self._flood_constants:
+            qs = self.q_limbs
+            w = [(1 << _CHUNK) % q for q in qs]
+            self._flood_constants[bits] = (
+                np.array(qs, dtype=np.uint64), np.array(w, dtype=np.uint64),
+                np.array([shoup(x, q) for x, q in zip(w, qs, strict=True)], dtype=np.uint64),
+                np.array([q - (1 << bits) % q for q in qs], dtype=np.uint64))
+        return self._flood_constants[bits]
 
     def encode(self, residues: np.ndarray) -> seal.Plaintext:
         """Residues mod t (uint64, length N) as a batched plaintext."""
@@ -231,15 +290,27 @@ class BFV:
         self.mac_primes = min(self.mask_bits_by_primes)
         self.bounds = self._check_noise(mask_bits, plain_needed)
         self._garner_constants()
+        for inst in self.instances:
+            self._check_return(inst, self.bounds.flood_bits)
 
     def _check_noise(self, mask_bits: int, plain_needed: int) -> Bounds:
         """Flooding size, and a proof (by worst-case bounds) that decryption stays exact.
 
-        1. Fresh: zero encrypted at the key level has noise <= 21 (2N + 1); dividing
-           by the special prime p_s with rounding leaves <= that / p_s + 1/2 + N/2.
+        1. Fresh: a peer's vector, encrypted with its secret key at the data level,
+           has noise <= 21; SEAL's public-key encryption (zero at the key level, noise
+           <= 21 (2N + 1), divided by the special prime p_s with rounding) <= that / p_s
+           + 1/2 + N/2. The larger of the two bounds both.
         2. Product by a plaintext with coefficients < t: the rounding of
            round(Q m / t) (<= 1/2) and the fresh noise are multiplied by at most N t.
-        3. Flood with 2^40 N V; the decrypting party sums q - 1 such ciphertexts.
+        3. Re-randomisation (`rerandomise`): (pk_0 u, pk_1 u + e_1) with pk's error e and
+           e_1 below 21 and u ternary adds e u + e_1 s <= 2 * 21 * N, the mask's
+           scaling round(Q r / t) 1/2 more.
+        4. Flood with 2^40 N V; the decrypting party sums q - 1 such ciphertexts.
+        5. Each returned ciphertext is switched down to the first k data primes
+           (Q' = q_1 ... q_k): c -> round(c Q' / Q), one prime at a time. The
+           noise becomes v Q' / Q plus the rounding eps_0 + eps_1 s, at most
+           (N + 1) / 2 per step with a ternary s, below N / 2 + 1 over all steps.
+           k is the fewest primes that keep the sum below Delta' / 2 = Q' / 2t.
         """
         n = POLY_DEGREE
         t = max(s.t for s in self.instances)
@@ -247,7 +318,8 @@ class BFV:
         fresh = -(-key_level >> SPECIAL_PRIME_BITS) + n // 2 + 1
         after_mul = n * t * (fresh + 1)
         flood_bits = math.ceil(math.log2(n * after_mul)) + STAT_BITS
-        total = (self.parties - 1) * ((1 << flood_bits) + after_mul + fresh + 1)
+        per_ct = (1 << flood_bits) + after_mul + 2 * NOISE_BOUND * n + 1
+        total = (self.parties - 1) * per_ct
         delta = min(s.delta for s in self.instances)
         if 2 * total >= delta:
             raise HEParameterError(
@@ -255,8 +327,20 @@ class BFV:
                 f"({math.log2(delta) - 1:.1f} bits) for {self.parties} parties: use fewer "
                 "parties per quorum or a larger ciphertext modulus")
         self._check_library(after_mul)
+        q_limbs = self.instances[0].q_limbs  # every instance has the same data primes
+        q_total = math.prod(q_limbs)
+        for limbs in range(1, len(q_limbs) + 1):
+            q_low = math.prod(q_limbs[:limbs])
+            low = (self.parties - 1) * (-(-per_ct * q_low // q_total) + n // 2 + 1)
+            if 2 * low * t < q_low:
+                break
+        for inst in self.instances:
+            gen = seal.KeyGenerator(inst.context)
+            template = seal.Encryptor(inst.context, gen.secret_key()).encrypt_symmetric(
+                inst.encode(np.zeros(n, dtype=np.uint64)))
+            inst.set_return_level(limbs, template)
         return Bounds(mask_bits, flood_bits, math.log2(total), math.log2(plain_needed),
-                      sum(DATA_PRIME_BITS) + SPECIAL_PRIME_BITS)
+                      sum(DATA_PRIME_BITS) + SPECIAL_PRIME_BITS, limbs, math.log2(low))
 
     def _check_library(self, after_mul: int) -> None:
         """Measure one product's noise; refuse a SEAL whose noise exceeds the bound above."""
@@ -275,6 +359,43 @@ class BFV:
                 f"the installed SEAL leaves {budget} bits of noise budget after a product, "
                 f"fewer than the {least} the noise bound assumes: it is not the SEAL 4 this "
                 "code was written for (seal-python==4.4.0); the flooding would not hide")
+
+    def _check_return(self, inst: PlainSlot, flood_bits: int) -> None:
+        """A returned product (`rerandomise`, flooded, switched down) must decrypt exactly.
+
+        This runs the code path of every returned ciphertext (data-level key, ternary
+        lift, serialisation layout `flood` writes into, switching arithmetic) on the
+        installed library, and checks the noise left at the return level, before
+        any real data is sent.
+        """
+        n = POLY_DEGREE
+        gen = seal.KeyGenerator(inst.context)
+        encryptor = seal.Encryptor(inst.context, gen.secret_key())
+        decryptor = seal.Decryptor(inst.context, gen.secret_key())
+        public_ntt = data_level_key(inst, gen.create_public_key())
+        prg = PRG()
+        words = prg.words(3 * n) % np.uint64(inst.t)
+        x, y, r = words[:n], words[n:2 * n], words[2 * n:]
+        ct = inst.evaluator.transform_to_ntt(encryptor.encrypt_symmetric(inst.encode(x)))
+        plain = inst.encode(y)
+        inst.evaluator.transform_to_ntt_inplace(plain, ct.parms_id())
+        product = inst.evaluator.multiply_plain(ct, plain)
+        raw = _rerandomise_at(inst, public_ntt, product, inst.encode(r), flood_bits, prg)
+        low = seal.Ciphertext()
+        low.load_bytes(inst.context, bytes(raw))
+        got = inst.decode(decryptor.decrypt(low))
+        want = ((x.astype(object) * y.astype(object) + r.astype(object)) % inst.t)
+        q_low = math.prod(inst.q_limbs[:inst.return_limbs])
+        left = math.log2(q_low / inst.t) - 1 - (flood_bits + math.log2(q_low)
+                                                 - math.log2(math.prod(inst.q_limbs)))
+        budget = decryptor.invariant_noise_budget(low)
+        if (low.parms_id() != inst.return_parms_id or got.tolist() != want.tolist()
+                or budget < math.floor(left) - 2):
+            raise HEParameterError(
+                f"a product re-randomised, flooded with {flood_bits} bits and switched to "
+                f"{inst.return_limbs} primes does not decrypt exactly (noise budget {budget} "
+                f"bits, expected about {left:.0f}): the installed SEAL does not match "
+                "seal-python==4.4.0's serialisation or the noise bound")
 
     def _garner_constants(self) -> None:
         """inv[i, j] = t_j^-1 mod t_i for j < i (mixed-radix CRT, Garner 1959)."""
@@ -353,83 +474,219 @@ class Keys:
 
 
 class PeerKeys:
-    """Another party's public keys: encrypt to it and check what it sends."""
+    """Another party's public keys, at the data level in NTT form: encrypt zero to it."""
 
     def __init__(self, bfv: BFV, frames: list[bytes], who: int) -> None:
         if len(frames) != len(bfv.instances):
             raise HEParameterError(f"party {who} sent {len(frames)} public keys, expected "
                                    f"{len(bfv.instances)}: it runs other HE parameters")
         self.bfv = bfv
-        self.encryptors = []
+        self.public_ntt = []
         for s, raw in zip(bfv.instances, frames, strict=True):
             try:
                 pk = s.context.from_public_str(bytes(raw))
             except Exception as exc:  # SEAL raises several types for a malformed key
                 raise HEParameterError(f"party {who} sent a public key that does not fit the "
                                        f"BFV parameters: {exc}") from exc
-            self.encryptors.append(seal.Encryptor(s.context, pk))
+            self.public_ntt.append(data_level_key(s, pk))
 
 
-def load_ciphertext(bfv: BFV, i: int, raw: bytes | memoryview, who: int) -> seal.Ciphertext:
-    """A peer's ciphertext, validated by SEAL against instance i (size, level, coefficients)."""
+def data_level_key(inst: PlainSlot, pk: seal.PublicKey) -> seal.Ciphertext:
+    """pk = (-a s + e, a) mod every prime of the key level, in NTT form (SEAL keeps it so):
+    its first L limbs are the same pair mod the L data primes, an encryption of zero
+    at the data level, kept as a ciphertext in NTT form."""
+    raw = pk.to_string()
+    n, limbs = POLY_DEGREE, len(inst.q_limbs)
+    key_limbs = limbs + 1  # the special prime
+    if len(raw) < 2 * key_limbs * n * 8:
+        raise HEParameterError("a public key is shorter than the key level needs")
+    data = np.frombuffer(raw, dtype="<u8", count=2 * key_limbs * n,
+                         offset=len(raw) - 2 * key_limbs * n * 8).reshape(2, key_limbs, n)
+    ct = seal.Ciphertext()
+    ct.load_bytes(inst.context, inst.ntt_header + np.ascontiguousarray(data[:, :limbs]).tobytes())
+    if not ct.is_ntt_form() or ct.parms_id() != inst.context.first_parms_id():
+        raise HEParameterError("a public key did not give an NTT-form key at the data level")
+    return ct
+
+
+def ternary(inst: PlainSlot, prg: PRG) -> seal.Plaintext:
+    """A uniform ternary polynomial u as a plaintext: -1 is written t - 1, which SEAL's
+    transform_to_ntt lifts back to -1 mod every data prime (BFV plaintext lifting)."""
+    w = prg.words(POLY_DEGREE) % np.uint64(3)  # bias 2^-64 per coefficient
+    u = np.where(w == 2, np.uint64(inst.t - 1), w)
+    plain = seal.Plaintext()
+    plain.load_bytes(inst.context, inst.plain_header + u.tobytes())
+    return plain
+
+
+def encrypt_zero_ntt(inst: PlainSlot, public_ntt: seal.Ciphertext, prg: PRG) -> seal.Ciphertext:
+    """(pk_0 u, pk_1 u) for a fresh ternary u, in NTT form at the data level.
+
+    With c1's error e_1 (added by `flood`) this is SEAL's public-key encryption
+    of zero without the special prime: c0 + c1 s = e u + e_1 s, at most
+    2 * 21 * N. c0 gets no small error of its own: the flooding is its error.
+    """
+    u = ternary(inst, prg)
+    inst.evaluator.transform_to_ntt_inplace(u, inst.context.first_parms_id())
+    return inst.evaluator.multiply_plain(public_ntt, u)
+
+
+def rerandomise(bfv: BFV, i: int, public_ntt: seal.Ciphertext, product: seal.Ciphertext | None,
+                mask: seal.Plaintext, prg: PRG) -> bytearray:
+    """The frame returned to the key's owner: Enc(u v + r) = product + Enc_pk(0) + r, flooded.
+
+    `product` is Enc(u) * v in NTT form at the data level (None for v = 0).
+    1. Add an encryption of zero under the owner's key (`encrypt_zero_ntt`), in NTT form.
+    2. Back to coefficient form (one inverse NTT for both), add the mask r scaled as
+       round(Q r / t) (SEAL's add_plain, as its encryption does).
+    3. `flood`: c1 gets its small error, c0 the flooding noise; switch down; serialise.
+    """
+    return _rerandomise_at(bfv.instances[i], public_ntt, product, mask, bfv.bounds.flood_bits,
+                           prg)
+
+
+def _rerandomise_at(inst: PlainSlot, public_ntt: seal.Ciphertext,
+                    product: seal.Ciphertext | None, mask: seal.Plaintext, flood_bits: int,
+                    prg: PRG) -> bytearray:
+    out = encrypt_zero_ntt(inst, public_ntt, prg)
+    if product is not None:
+        inst.evaluator.add_inplace(out, product)
+    inst.evaluator.transform_from_ntt_inplace(out)
+    inst.evaluator.add_plain_inplace(out, mask)
+    return _flood_raw(inst, out, flood_bits, prg)
+
+
+def load_ciphertext(bfv: BFV, i: int, raw: bytes | memoryview, who: int, *,
+                    returned: bool = False) -> seal.Ciphertext:
+    """A peer's ciphertext, validated by SEAL against instance i (size, level, coefficients).
+
+    A vector a peer encrypted must be at the first data level; a product a peer
+    `returned` (flooded and switched down) at `bounds.return_limbs` primes.
+    """
+    inst = bfv.instances[i]
     ct = seal.Ciphertext()
     try:
-        ct.load_bytes(bfv.instances[i].context, bytes(raw))
+        ct.load_bytes(inst.context, bytes(raw))
     except Exception as exc:  # SEAL raises several types for malformed data
         raise HEParameterError(f"party {who} sent a ciphertext for plaintext prime {i} that "
                                f"does not fit the BFV parameters: {exc}") from exc
+    if ct.save_size(seal.compr_mode_type.none) != len(raw):
+        raise HEParameterError(f"party {who} sent a ciphertext for plaintext prime {i} with "
+                               f"{len(raw) - ct.save_size(seal.compr_mode_type.none)} bytes "
+                               "after its end")
     if ct.size() != 2 or ct.is_ntt_form():
         raise HEParameterError(f"party {who} sent a ciphertext of size {ct.size()} "
                                f"(NTT form: {ct.is_ntt_form()}); expected a fresh size-2 one")
+    want = inst.return_parms_id if returned else inst.context.first_parms_id()
+    if ct.parms_id() != want:
+        raise HEParameterError(
+            f"party {who} sent a ciphertext for plaintext prime {i} at the level of "
+            f"{ct.coeff_modulus_size()} primes; expected "
+            f"{inst.return_limbs if returned else len(inst.q_limbs)} "
+            f"({'a returned product' if returned else 'an encrypted vector'})")
     return ct
 
 
 def flood(bfv: BFV, i: int, ct: seal.Ciphertext, prg: PRG | None = None) -> bytearray:
-    """Serialize ct with uniform noise of `flood_bits` added to its first polynomial.
+    """ct with uniform noise of `flood_bits` added to c0, switched down, serialised for SEAL.
 
     SEAL serializes a ciphertext (compression off) as a header followed by its
     coefficients: polynomial-major, then RNS limb, then coefficient. Adding the
     same integer noise e (reduced mod every limb q_l) to c0 changes the
-    decrypted noise by e and nothing else.
+    decrypted noise by e and nothing else. Then both polynomials are divided
+    by the dropped primes with rounding (SEAL's divide_and_round_q_last, one
+    prime at a time), and the result is written after the header of SEAL's
+    serialisation at the return level: a public, deterministic function of the
+    flooded ciphertext.
     """
-    inst = bfv.instances[i]
     if ct.size() != 2 or ct.is_ntt_form():
         raise ValueError("only size-2 ciphertexts in coefficient form can be flooded")
-    raw = bytearray(ct.to_string(seal.compr_mode_type.none))
-    n, limbs = POLY_DEGREE, len(inst.q_limbs)
-    data_bytes = 2 * limbs * n * 8
-    offset = len(raw) - data_bytes
-    c0 = np.frombuffer(raw, dtype="<u8", count=limbs * n, offset=offset).reshape(limbs, n)
-    bits = bfv.bounds.flood_bits
-    words = np.stack(random_chunks(n, bits + 1, prg or PRG()))  # uniform in [0, 2^(bits+1))
-    qs = np.array(inst.q_limbs, dtype=np.uint64)
-    w = [(1 << _CHUNK) % q for q in inst.q_limbs]
-    _flood_kernel(words, qs, np.array(w, dtype=np.uint64),
-                  np.array([shoup(x, q) for x, q in zip(w, inst.q_limbs, strict=True)],
-                           dtype=np.uint64),
-                  np.array([q - (1 << bits) % q for q in inst.q_limbs], dtype=np.uint64), c0)
-    return raw
+    return _flood_raw(bfv.instances[i], ct, bfv.bounds.flood_bits, prg or PRG())
+
+
+def small_error(n: int, prg: PRG) -> np.ndarray:
+    """Centred binomial errors on 2 x 21 bits (|e| <= 21, sigma 3.24), as SEAL 4 samples."""
+    w = prg.words(n)
+    m = np.uint64((1 << 21) - 1)
+    return (np.bitwise_count(w & m).astype(np.int64)
+            - np.bitwise_count((w >> np.uint64(21)) & m).astype(np.int64))
+
+
+def _flood_raw(inst: PlainSlot, ct: seal.Ciphertext, bits: int, prg: PRG) -> bytearray:
+    raw = ct.to_string(seal.compr_mode_type.none)
+    n, limbs, keep = POLY_DEGREE, len(inst.q_limbs), inst.return_limbs
+    src = np.frombuffer(raw, dtype="<u8", count=2 * limbs * n,
+                        offset=len(raw) - 2 * limbs * n * 8).reshape(2, limbs, n)
+    header = inst.return_header
+    out = bytearray(len(header) + 2 * keep * n * 8)
+    out[:len(header)] = header
+    dst = np.frombuffer(out, dtype="<u8", offset=len(header)).reshape(2, keep, n)
+    words = np.stack(random_chunks(n, bits + 1, prg))  # uniform in [0, 2^(bits+1))
+    error = small_error(n, prg)
+    qs, w, w_shoup, centre = inst.flood_constants(bits)
+    _flood_kernel(words, error, qs, w, w_shoup, centre, inst._inv, inst._inv_shoup, inst._half,
+                  src, dst)
+    return out
 
 
 @njit(cache=True, nogil=True)
-def _flood_kernel(chunks, qs, w, w_shoup, centre, c0):
-    """c0[l, j] += (sum_k chunks[k, j] 2^(48 k) - 2^bits) mod q_l, in one pass over j.
+def _flood_kernel(chunks, error, qs, w, w_shoup, centre, inv, inv_shoup, half, src, dst):
+    """dst = round((src + (noise, error)) Q' / Q) per coefficient, in one pass over j.
 
-    centre[l] = q_l - 2^bits mod q_l; chunks below 2^48 <= q_l.
+    noise_j = sum_k chunks[k, j] 2^(48 k) - 2^bits, added to c0 mod every q_l
+    (centre[l] = q_l - 2^bits mod q_l; chunks below 2^48 <= q_l); error_j (|e| <= 21)
+    added to c1 mod every q_l. Then, for both
+    polynomials, limbs L-1 .. K are dropped one at a time as SEAL does:
+    x_i <- (x_i - ((x_d + h_d) mod q_d - h_d)) q_d^-1 mod q_i with h_d = floor(q_d / 2),
+    which is round(x / q_d). inv, inv_shoup and half = h_d mod q_i are indexed [d, i].
     """
     count, n = chunks.shape
+    limbs = qs.shape[0]
+    keep = dst.shape[1]
+    x = np.empty(limbs, dtype=np.uint64)
     for j in range(n):
-        for limb in range(qs.shape[0]):
-            q = qs[limb]
-            acc = chunks[count - 1, j]
-            for k in range(count - 2, -1, -1):
-                acc = _mulmod_const(acc, w[limb], w_shoup[limb], q) + chunks[k, j]
-                if acc >= q:
-                    acc -= q
-            acc += centre[limb]
-            if acc >= q:
-                acc -= q
-            acc += c0[limb, j]
-            if acc >= q:
-                acc -= q
-            c0[limb, j] = acc
+        for poly in range(2):
+            for limb in range(limbs):
+                x[limb] = src[poly, limb, j]
+            if poly == 0:
+                for limb in range(limbs):
+                    q = qs[limb]
+                    acc = chunks[count - 1, j]
+                    for k in range(count - 2, -1, -1):
+                        acc = _mulmod_const(acc, w[limb], w_shoup[limb], q) + chunks[k, j]
+                        if acc >= q:
+                            acc -= q
+                    acc += centre[limb]
+                    if acc >= q:
+                        acc -= q
+                    acc += x[limb]
+                    if acc >= q:
+                        acc -= q
+                    x[limb] = acc
+            else:
+                e = error[j]
+                for limb in range(limbs):
+                    q = qs[limb]
+                    v = x[limb] + (np.uint64(e) if e >= 0 else q - np.uint64(-e))
+                    if v >= q:
+                        v -= q
+                    x[limb] = v
+            for d in range(limbs - 1, keep - 1, -1):
+                qd = qs[d]
+                r = x[d] + (qd >> np.uint64(1))
+                if r >= qd:
+                    r -= qd
+                for i in range(d):
+                    q = qs[i]
+                    ri = r
+                    while ri >= q:
+                        ri -= q
+                    v = x[i] + half[d, i]
+                    if v >= q:
+                        v -= q
+                    v = v + q - ri
+                    if v >= q:
+                        v -= q
+                    x[i] = _mulmod_const(v, inv[d, i], inv_shoup[d, i], q)
+            for limb in range(keep):
+                dst[poly, limb, j] = x[limb]

@@ -4,9 +4,10 @@ Every product the preprocessing needs reduces to this: a triple's c = a b is
 sum_i a_i b_i (local) plus the cross terms sum_{i != j} a_i b_j; a MAC alpha x
 is sum_i alpha_i x_i plus the cross terms of alpha and x. Party i encrypts its
 u_i under its own key and sends it to all; party j multiplies by its v_j,
-adds a fresh encryption of a large mask under i's key, floods the noise and
-sends it back; party i decrypts the sum of what it gets back. No party ever
-sees another's u or v, only masked sums.
+re-randomises with an encryption of zero under i's public key, adds a large
+mask, floods the noise, switches the ciphertext down to fewer primes and sends
+it back; party i decrypts the sum of what it gets back. No party ever sees
+another's u or v, only masked sums.
 
 Batches are multiples of the slot count N; every vector is N-slot chunks,
 each encrypted under all r plaintext primes (one frame per prime and chunk).
@@ -25,26 +26,14 @@ from .he import (
     HEParameterError,
     Keys,
     PeerKeys,
-    PlainSlot,
-    flood,
     load_ciphertext,
     random_chunks,
     reduce_chunks,
+    rerandomise,
 )
 
 Encrypted = list[list[seal.Ciphertext]]
 """chunks x plaintext primes."""
-
-
-def multiply(inst: PlainSlot, ct: seal.Ciphertext, plain: seal.Plaintext) -> seal.Ciphertext:
-    """ct * plain in coefficient form; ct and plain are both in NTT form or both not.
-
-    A ciphertext kept in NTT form (Enc(alpha)) saves two of the three NTTs.
-    """
-    out = inst.evaluator.multiply_plain(ct, plain)
-    if out.is_ntt_form():
-        inst.evaluator.transform_from_ntt_inplace(out)
-    return out
 
 
 class _Plaintexts:
@@ -54,9 +43,15 @@ class _Plaintexts:
         self.bfv = bfv
         self.residues = residues
         self._cache: dict[tuple[int, int, bool], seal.Plaintext | None] = {}
+        # a chunk equal to an earlier one (b in cross(a || a', b || b)) shares its plaintexts
+        self._first = [next(d for d in range(c + 1)
+                            if all(np.array_equal(x, y) for x, y in zip(
+                                residues[d], residues[c], strict=True)))
+                       for c in range(len(residues))]
 
     def get(self, chunk: int, i: int, ct: seal.Ciphertext) -> seal.Plaintext | None:
         """None for an all-zero plaintext."""
+        chunk = self._first[chunk]
         key = (chunk, i, ct.is_ntt_form())
         if key not in self._cache:
             inst = self.bfv.instances[i]
@@ -151,8 +146,9 @@ class Pairwise:
         A peer's encrypted vector of one chunk is used for every chunk of v
         (how Enc(alpha_i) serves all MACs). Steps, for party j:
         1. For each peer i and chunk: pick a mask r uniform on 2 bits(p) + 40 bits;
-           for each prime t: ct = Enc_i(u_i) * (v_j mod t) + Enc_i(r mod t) with
-           i's public key, then flood its noise; send all to i. Share -= r mod p.
+           for each prime t: ct = Enc_i(u_i) * (v_j mod t) (in NTT form) plus an
+           encryption of zero under i's public key, plus r mod t (`he.rerandomise`),
+           flooded and switched down; send all to i. Share -= r mod p.
         2. Receive from each peer i the ciphertexts Enc_j(u_j v_i + r_ij); add them
            up per chunk and prime, decrypt, reconstruct the integer by CRT and
            reduce mod p. Share += that.
@@ -177,11 +173,15 @@ class Pairwise:
                 mask = random_chunks(n, mask_bits, self.prg)
                 mask_res = bfv.residues(mask)
                 for i, inst in enumerate(instances):
-                    out = self.peer_keys[p].encryptors[i].encrypt(inst.encode(mask_res[i]))
-                    plain = plains.get(c, i, u_ct[i])
-                    if plain is not None:  # SEAL refuses a product by zero (transparent)
-                        inst.evaluator.add_inplace(out, multiply(inst, u_ct[i], plain))
-                    frames.append(flood(bfv, i, out, self.prg))
+                    ct = u_ct[i]
+                    if not ct.is_ntt_form():  # a fresh vector, multiplied once
+                        ct = inst.evaluator.transform_to_ntt(ct)
+                    plain = plains.get(c, i, ct)
+                    product = None  # SEAL refuses a product by zero (transparent)
+                    if plain is not None:
+                        product = inst.evaluator.multiply_plain(ct, plain)
+                    frames.append(rerandomise(bfv, i, self.peer_keys[p].public_ntt[i], product,
+                                              inst.encode(mask_res[i]), self.prg))
                 block = share[c * n:(c + 1) * n]
                 F.sub(block, reduce_chunks(mask, F), out=block)
             self.channel.send(p, *frames)
@@ -194,7 +194,7 @@ class Pairwise:
             for c in range(chunks):
                 for i, inst in enumerate(instances):
                     try:
-                        ct = load_ciphertext(bfv, i, frames[c * primes + i], p)
+                        ct = load_ciphertext(bfv, i, frames[c * primes + i], p, returned=True)
                     except HEParameterError as exc:
                         raise PairwiseError(str(exc)) from exc
                     acc = sums[c][i]
