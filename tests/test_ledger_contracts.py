@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from enigma.ledger import (
+    AccusationStatus,
     JobStatus,
     Ledger,
     LedgerParams,
@@ -43,6 +44,10 @@ PARAMS = LedgerParams(
     price_per_round=1_000_003,
     price_per_multiplication=17,
     job_timeout=500,
+    challenge_period=100,
+    voting_period=50,
+    accusation_bond=ETH // 10 + 7,  # 7 wei: shares of it leave remainders
+    committee_size=3,
 )
 DEPOSITS = [1 * ETH, 2 * ETH, 3 * ETH, 5 * ETH, 8 * ETH]  # distinct weights for the draw
 
@@ -97,11 +102,19 @@ class World:
         digest = script_hash(source)
         return digest, personal_sign(self.author.key, digest)
 
-    def post_job(self, poster: Ledger | None = None, quorum: int = 3, **kw: int) -> int:
+    def wide_dataset(self) -> int:
+        """A dataset held by all five nodes (quorums are drawn among a dataset's holders)."""
+        return self.owner.post_dataset(
+            keccak(b"wide"), keccak(b"schema"), [n.address for n in self.nodes],
+            [keccak(b"share set %d" % i) for i in range(5)], Policy.OWNER_ONLY, 10_000,
+        )
+
+    def post_job(self, poster: Ledger | None = None, quorum: int = 3, dataset: int | None = None,
+                 **kw: int) -> int:
         digest, sig = self.signed_script()
         by = poster or self.owner
         job = by.post_job(
-            self.dataset_id,
+            self.dataset_id if dataset is None else dataset,
             digest,
             self.author.address,
             sig,
@@ -148,7 +161,8 @@ def make_world(chain: Chain) -> World:
 
 
 def books_balance(w: World, open_jobs: list[int]) -> None:
-    """No wei created or lost: each contract holds exactly what it owes."""
+    """No wei created or lost: each contract holds exactly what it owes (escrows of open
+    jobs and bonds of pending accusations included)."""
     d = w.admin.deployment
     people = [w.admin, *w.nodes, w.owner, w.analyst, w.outsider]
     addresses = [p.address for p in people] + [w.author.address]
@@ -156,7 +170,9 @@ def books_balance(w: World, open_jobs: list[int]) -> None:
     assert w.admin.balance(d.registry) == deposits
     owed = sum(w.admin.call("jobs", "balances", a) for a in addresses)
     escrow = sum(w.admin.job(j).escrow for j in open_jobs)
-    assert w.admin.balance(d.jobs) == owed + escrow
+    bonds = sum(a.bond for a in map(w.admin.accusation, range(w.admin.accusation_count()))
+                if a.status is AccusationStatus.PENDING)
+    assert w.admin.balance(d.jobs) == owed + escrow + bonds
     stored = sum(w.admin.call("datasets", "balances", a) for a in addresses)
     assert w.admin.balance(d.datasets) == stored
 
@@ -218,7 +234,7 @@ def test_withdrawal_waits_for_unbonding_and_leaves_quorums(world: World) -> None
 
 
 def test_node_in_open_job_cannot_withdraw(world: World) -> None:
-    job = world.admin.job(world.post_job(quorum=5))
+    job = world.admin.job(world.post_job(quorum=5, dataset=world.wide_dataset()))
     node = world.nodes[0]
     assert node.address in job.quorum and world.admin.node(node.address).open_jobs == 1
     node.request_withdrawal()
@@ -250,7 +266,12 @@ def test_local_key_signs_its_own_transactions(world: World) -> None:
 
 def test_only_jobs_contract_draws_releases_slashes(world: World) -> None:
     with pytest.raises(errors.ContractRevert, match="NotJobs"):
-        world.outsider.transact("registry", "draw", bytes(32), 2)
+        world.outsider.transact("registry", "draw", bytes(32), 2, [])
+    for only_jobs in ("hold", "suspend"):
+        with pytest.raises(errors.ContractRevert, match="NotJobs"):
+            world.outsider.transact("registry", only_jobs, world.nodes[0].address)
+    with pytest.raises(errors.ContractRevert, match="NotJobs"):
+        world.outsider.transact("registry", "unhold", world.nodes[0].address, True)
     with pytest.raises(errors.ContractRevert, match="NotJobs"):
         world.outsider.transact("registry", "release", world.nodes[0].address)
     with pytest.raises(errors.ContractRevert, match="NotJobs"):
@@ -290,9 +311,17 @@ def test_draw_reverts_when_quorum_exceeds_active_nodes(world: World) -> None:
 
 
 def test_job_quorum_is_reproducible_from_its_seed(world: World) -> None:
-    candidates = world.admin.candidates()
+    """A job's quorum is the draw among its dataset's holders: all three of a 3-holder
+    dataset; for a dataset every node holds, the same draw as among all active nodes."""
+    holders = world.admin.dataset(world.dataset_id).holders
     job = world.admin.job(world.post_job(quorum=3))
-    assert job.quorum == draw_quorum(job.seed, candidates, 3)
+    assert job.quorum == draw_quorum(job.seed, world.admin.candidates(pool=holders), 3)
+    assert sorted(job.quorum) == sorted(holders)
+    wide = world.wide_dataset()
+    for _ in range(3):
+        job = world.admin.job(world.post_job(quorum=3, dataset=wide))
+        assert job.quorum == draw_quorum(job.seed, world.admin.candidates(), 3)
+        assert job.quorum == world.admin.draw_view(job.seed, 3)
 
 
 # ---------------------------------------------------------------------- datasets
@@ -487,7 +516,7 @@ def test_accept_pays_work_reward_and_refund_exactly(
 
 def test_quorum_commits_concurrently(world: World) -> None:
     """Nodes are separate processes that commit at the same moment; the chain serialises them."""
-    job = world.admin.job(world.post_job(quorum=5))
+    job = world.admin.job(world.post_job(quorum=5, dataset=world.wide_dataset()))
     with ThreadPoolExecutor(max_workers=5) as pool:
         done = pool.map(
             lambda m: world.node(m).commit_result(job.job_id, keccak(m.encode()), bytes(32), 3, 30),
@@ -529,33 +558,66 @@ def test_jobs_contract_refuses_plain_payments(world: World) -> None:
 # ---------------------------------------------------------------------- blame and slashing
 
 
-@pytest.mark.parametrize("signed_by", ["owner", "quorum"])
-def test_accusation_slashes_and_shares_exactly(world: World, signed_by: str) -> None:
-    job = world.admin.job(world.post_job(quorum=4))
-    culprit = job.quorum[2]
-    evidence = keccak(b"mac check transcript")
-    digest = world.admin.accusation_digest(job.job_id, culprit, evidence)
+def _accuse(world: World, job_id: int, culprit: str, evidence: bytes,
+            by: Ledger | None = None, signed_by: str = "owner") -> int:
+    """A signed accusation, sent (with the bond) by `by` (default the owner)."""
+    job = world.admin.job(job_id)
+    digest = world.admin.accusation_digest(job_id, culprit, evidence)
     if signed_by == "owner":
         signatures = [world.owner.sign(digest)]
     else:
         signatures = [world.node(m).sign(digest) for m in job.quorum if m != culprit]
+    return (by or world.owner).accuse(job_id, culprit, evidence, signatures)
+
+
+@pytest.mark.parametrize("signed_by", ["owner", "quorum"])
+def test_undisputed_accusation_slashes_after_the_deadline_and_shares_exactly(
+        world: World, signed_by: str) -> None:
+    job = world.admin.job(world.post_job(quorum=4, dataset=world.wide_dataset()))
+    culprit = job.quorum[2]
+    evidence = keccak(b"mac check transcript")
     honest = [m for m in job.quorum if m != culprit]
     stake = world.admin.node(culprit).deposit
-    before = {a: world.admin.claimable(a) for a in [*honest, job.poster]}
-    slashed = world.outsider.accuse(job.job_id, culprit, evidence, signatures)
-    assert slashed == stake
+    before = {a: world.admin.claimable(a) for a in [*honest, job.poster, world.outsider.address]}
+    accusation_id = _accuse(world, job.job_id, culprit, evidence, world.outsider, signed_by)
+    # the job aborts at once (the owner re-posts), the culprit is held, nothing is slashed yet
+    a = world.admin.accusation(accusation_id)
+    assert (a.job_id, a.culprit, a.accuser, a.evidence_hash, a.bond) == (
+        job.job_id, culprit, world.outsider.address, evidence, PARAMS.accusation_bond)
+    assert a.status is AccusationStatus.PENDING and not a.disputed
+    assert world.admin.accusation_of_job(job.job_id) == accusation_id
+    assert world.admin.job(job.job_id).status is JobStatus.ABORTED
+    assert world.admin.claimable(job.poster) - before[job.poster] == job.escrow
+    info = world.admin.node(culprit)
+    assert info.deposit == stake and not info.slashed and not info.active
+    assert world.admin.pending_accusations(culprit) == 1
+    books_balance(world, [])
+    bad = world.node(culprit)
+    with pytest.raises(errors.UnderAccusation):
+        bad.resume()
+    with pytest.raises(errors.TooEarly):
+        world.outsider.finalize(accusation_id)
+    advance_time(world.admin.w3, PARAMS.challenge_period - 10)
+    with pytest.raises(errors.TooEarly):  # not a second before the deadline
+        world.outsider.finalize(accusation_id)
+    advance_time(world.admin.w3, 10)
+    with pytest.raises(errors.TooLate):
+        bad.dispute(accusation_id)
+    out = world.analyst.finalize(accusation_id)  # anyone settles
+    assert out["guilty"] and not out["disputed"] and out["slashed"] == stake
     gained = {a: world.admin.claimable(a) - b for a, b in before.items()}
     assert sum(gained[h] for h in honest) == stake
     assert max(gained[h] for h in honest) - min(gained[h] for h in honest) <= stake % 3
     assert gained[job.poster] == job.escrow
+    assert gained[world.outsider.address] == PARAMS.accusation_bond  # the bond comes back
     info = world.admin.node(culprit)
     assert info.slashed and info.deposit == 0 and not info.active
     assert culprit not in world.admin.active_nodes()
-    assert world.admin.job(job.job_id).status is JobStatus.ABORTED
+    assert world.admin.accusation(accusation_id).status is AccusationStatus.GUILTY
+    assert world.admin.pending_accusations(culprit) == 0
     books_balance(world, [])
     for seed in range(8):
         assert culprit not in world.admin.draw_view(keccak(bytes([seed])), 4)
-    bad = world.node(culprit)
     with pytest.raises(errors.Slashed):
         bad.top_up(ETH)
     with pytest.raises(errors.Slashed):
@@ -565,7 +627,105 @@ def test_accusation_slashes_and_shares_exactly(world: World, signed_by: str) -> 
     with pytest.raises(errors.AlreadyRegistered):
         bad.register_node("tcp://again", bytes(32), ETH)
     with pytest.raises(errors.JobClosed):
-        world.outsider.accuse(job.job_id, culprit, evidence, signatures)
+        _accuse(world, job.job_id, culprit, evidence)
+    with pytest.raises(errors.Settled):
+        world.outsider.finalize(accusation_id)
+
+
+def test_false_accusation_is_disputed_and_the_committee_acquits(world: World) -> None:
+    """The owner signs an accusation of an honest node with bogus evidence: the node
+    disputes, the committee (nodes outside the job, not the owner) votes not guilty, the
+    node keeps its deposit, is resumed and gets the bond less the jurors' tenth."""
+    job = world.admin.job(world.post_job(quorum=3))
+    victim = job.quorum[1]
+    outsiders = sorted(n.address for n in world.nodes if n.address not in job.quorum)
+    stake = world.admin.node(victim).deposit
+    before = {a: world.admin.claimable(a) for a in [victim, *outsiders]}
+    accusation_id = _accuse(world, job.job_id, victim, keccak(b"bogus evidence"))
+    assert world.owner.balance() > 0
+    with pytest.raises(errors.NotAccused):
+        world.owner.dispute(accusation_id)
+    with pytest.raises(errors.NotAccused):
+        world.node(job.quorum[0]).dispute(accusation_id)
+    with pytest.raises(errors.NotCommittee):  # nobody votes before a dispute
+        world.node(outsiders[0]).vote(accusation_id, False)
+    committee = world.node(victim).dispute(accusation_id)
+    # committee_size is 3, but only the two nodes outside the job are uninvolved
+    assert sorted(committee) == outsiders
+    a = world.admin.accusation(accusation_id)
+    assert a.disputed and a.committee == committee and a.voting_deadline > 0
+    with pytest.raises(errors.AlreadyDisputed):
+        world.node(victim).dispute(accusation_id)
+    with pytest.raises(errors.NotCommittee):
+        world.node(job.quorum[0]).vote(accusation_id, True)
+    with pytest.raises(errors.NotCommittee):
+        world.owner.vote(accusation_id, True)
+    world.node(committee[0]).vote(accusation_id, False)
+    with pytest.raises(errors.AlreadyVoted):
+        world.node(committee[0]).vote(accusation_id, True)
+    with pytest.raises(errors.TooEarly):  # one member has yet to vote
+        world.outsider.finalize(accusation_id)
+    world.node(committee[1]).vote(accusation_id, False)
+    assert world.admin.ballot(accusation_id, committee[1]) is False
+    out = world.outsider.finalize(accusation_id)  # every member voted: no need to wait
+    assert not out["guilty"] and out["disputed"] and out["slashed"] == 0
+    assert (out["guilty_votes"], out["innocent_votes"]) == (0, 2)
+    info = world.admin.node(victim)
+    assert info.deposit == stake and info.active and not info.slashed
+    assert world.admin.pending_accusations(victim) == 0
+    gained = {a: world.admin.claimable(a) - b for a, b in before.items()}
+    jurors = PARAMS.accusation_bond * 10 // 100
+    assert gained[victim] == PARAMS.accusation_bond - jurors
+    assert sum(gained[j] for j in committee) == jurors
+    assert world.admin.accusation(accusation_id).status is AccusationStatus.ACQUITTED
+    books_balance(world, [])
+    with pytest.raises(errors.Settled):
+        world.node(victim).dispute(accusation_id)
+    with pytest.raises(errors.Settled):
+        world.node(committee[0]).vote(accusation_id, True)
+
+
+def test_disputed_accusation_slashes_when_the_committee_finds_guilt(world: World) -> None:
+    job = world.admin.job(world.post_job(quorum=3))
+    culprit = job.quorum[0]
+    honest = [m for m in job.quorum if m != culprit]
+    stake = world.admin.node(culprit).deposit
+    accusation_id = _accuse(world, job.job_id, culprit, keccak(b"real evidence"))
+    committee = world.node(culprit).dispute(accusation_id)
+    before = {a: world.admin.claimable(a) for a in [*honest, *committee, world.owner.address]}
+    world.node(committee[0]).vote(accusation_id, True)
+    world.node(committee[1]).vote(accusation_id, True)
+    out = world.outsider.finalize(accusation_id)
+    assert out["guilty"] and out["slashed"] == stake
+    gained = {a: world.admin.claimable(a) - b for a, b in before.items()}
+    jurors = stake * 10 // 100
+    assert sum(gained[j] for j in committee) == jurors
+    assert sum(gained[h] for h in honest) == stake - jurors
+    assert gained[world.owner.address] == PARAMS.accusation_bond
+    assert world.admin.node(culprit).slashed
+    books_balance(world, [])
+
+
+@pytest.mark.parametrize("votes", [(True,), (True, False)])
+def test_a_minority_of_the_committee_cannot_convict(world: World, votes: tuple[bool, ...]) -> None:
+    """Guilty needs more than half of the drawn committee: one guilty vote of two, with the
+    other absent or voting not guilty, acquits once the voting period is over."""
+    job = world.admin.job(world.post_job(quorum=3))
+    victim = job.quorum[2]
+    accusation_id = _accuse(world, job.job_id, victim, keccak(b"e"))
+    committee = world.node(victim).dispute(accusation_id)
+    for juror, guilty in zip(committee, votes, strict=False):
+        world.node(juror).vote(accusation_id, guilty)
+    if len(votes) < len(committee):
+        with pytest.raises(errors.TooEarly):
+            world.outsider.finalize(accusation_id)
+        advance_time(world.admin.w3, PARAMS.voting_period)
+        with pytest.raises(errors.TooLate):
+            world.node(committee[-1]).vote(accusation_id, True)
+    out = world.outsider.finalize(accusation_id)
+    assert not out["guilty"] and out["guilty_votes"] == 1
+    assert world.admin.node(victim).active and not world.admin.node(victim).slashed
+    books_balance(world, [])
 
 
 def test_accusation_reverts_without_proof(world: World) -> None:
@@ -583,11 +743,18 @@ def test_accusation_reverts_without_proof(world: World) -> None:
     with pytest.raises(errors.BadProof):  # signed for another culprit
         world.outsider.accuse(job.job_id, job.quorum[1], evidence, owner_sig)
     with pytest.raises(errors.BadProof, match="proof type"):
-        world.outsider.transact("jobs", "accuse", job.job_id, culprit, 2, evidence, owner_sig)
+        world.outsider.transact("jobs", "accuse", job.job_id, culprit, 2, evidence, owner_sig,
+                                value=PARAMS.accusation_bond)
+    with pytest.raises(errors.InsufficientBond):
+        world.outsider.accuse(job.job_id, culprit, evidence, owner_sig,
+                              bond=PARAMS.accusation_bond - 1)
     outside = next(n.address for n in world.nodes if n.address not in job.quorum)
     with pytest.raises(errors.NotInQuorum):
         world.outsider.accuse(job.job_id, outside, evidence, owner_sig)
+    with pytest.raises(errors.UnknownAccusation):
+        world.outsider.finalize(99)
     assert world.admin.job(job.job_id).status is JobStatus.OPEN
+    assert world.admin.accusation_of_job(job.job_id) is None
 
 
 def test_absence_suspends_without_slashing_and_refunds(world: World) -> None:

@@ -20,10 +20,13 @@ Steps (`blame_job`):
    delivered a wrong result share (the app-layer `wrong-recipient`): a proved deviation;
 4. otherwise the members named `absent` (timed out, dropped out) or `withheld` (no valid
    package) on the others' signed abort records: an attestation only;
-5. on chain: a proved deviation is an owner-signed accusation (`accuse`, proof type 1):
-   the culprit's deposit goes to the job's other members and it is never drawn again; an
-   attested absence is `report_absent`: no wei moves, the node is suspended from draws.
-   Both refund the poster's escrow; `run_job` then re-posts the job on a new quorum.
+5. on chain: a proved deviation is an owner-signed accusation (`accuse`, proof type 1,
+   with the accuser's bond): the culprit is held out of every draw at once, and after the
+   challenge period (and, if it disputes, a committee's vote) `finalize` gives its deposit
+   to the job's other members and excludes it for good; the owner pushes the evidence file
+   to the job's quorum, who serve it to the committee (app/disputes.py). An attested
+   absence is `report_absent`: no wei moves, the node is suspended from draws. Both refund
+   the poster's escrow at once; `run_job` then re-posts the job on a new quorum.
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ from enigma.mpc.blame import (
     view_evidence,
 )
 from enigma.net.errors import AuthenticationError
+from enigma.net.identity import Identity
+
+from .disputes import publish_evidence
 
 _BUNDLE = b"enigma.job.evidence.v1"
 
@@ -72,9 +78,12 @@ class Incident:
     evidence_hash: str
     evidence_path: str
     slashed: int
+    """Wei slashed at once: 0 since accusations wait out their challenge period."""
     refund: int
     seconds: float
     error: str
+    accusation_id: int = -1
+    """The pending accusation on chain (proved verdicts); `finalize` settles it later."""
 
     @property
     def proved(self) -> bool:
@@ -104,12 +113,15 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
               packages: Mapping[int, Package], inputs: Mapping[int, MemberInputs],
               make_program: Callable[[Mapping[int, MemberInputs]], Program],
               result_failed: bool, commitment_of: Callable[[int, np.ndarray, np.ndarray], bytes],
-              meta: Mapping[str, Any], error: str, undelivered: Sequence[int] = ()) -> Incident:
+              meta: Mapping[str, Any], error: str, undelivered: Sequence[int] = (),
+              identity: Identity | None = None) -> Incident:
     """Steps 1-5 of the module docstring for one failed attempt; returns what was done.
 
     `undelivered` are members whose result shares did not hash to their own ledger
     commitment: if nothing else names anyone, the first is `withheld` (it did not deliver
     what it committed to; the owner's channel is not signed, so that is not a proof).
+    With `identity` (the owner's), the evidence file of an accusation is pushed to the
+    job's quorum, who serve it to whoever judges a dispute.
     """
     t0 = time.perf_counter()
     program = make_program(inputs)
@@ -158,16 +170,18 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
     path = home / "evidence" / f"job-{job.job_id}-{kind}-{culprit.lower()}.bin"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, [bundle])
-    slashed = refund = 0
+    accusation_id = -1
     if kind in ("deviation", "result"):
         sig = ledger.sign(ledger.accusation_digest(job.job_id, culprit, digest))
-        slashed = ledger.accuse(job.job_id, culprit, digest, [sig])
+        accusation_id = ledger.accuse(job.job_id, culprit, digest, [sig])
         refund = job.escrow
+        if identity is not None:
+            publish_evidence(ledger, identity, accusation_id, bundle, job.quorum)
     else:
         sig = ledger.sign(ledger.absence_digest(job.job_id, culprit, digest))
         refund = ledger.report_absent(job.job_id, culprit, digest, [sig])
-    return Incident(job.job_id, culprit, party, kind, digest.hex(), str(path), slashed, refund,
-                    time.perf_counter() - t0, error)
+    return Incident(job.job_id, culprit, party, kind, digest.hex(), str(path), 0, refund,
+                    time.perf_counter() - t0, error, accusation_id)
 
 
 def read_bundle(bundle: bytes) -> tuple[dict[str, Any], bytes, list[np.ndarray]]:
@@ -201,8 +215,9 @@ def verify_bundle(ledger: Ledger, bundle: bytes,
                   ) -> tuple[str, str]:
     """Check an evidence file as anyone can, from the ledger and the file alone.
 
-    1. its keccak256 is the evidence hash of the ledger's `Accused` or `AbsenceReported`
-       event for the job, and the node it names is that party of the job's quorum;
+    1. its keccak256 is the evidence hash of the job's accusation on the ledger (or of an
+       `AbsenceReported` event for the job), and the node it names is that party of the
+       job's quorum;
     2. a deviation: `verify_evidence` on the public program (script, schema, dealer seed,
        the culprit's inputs, whose digest its committed material holds); a wrong result:
        the culprit's replay to the end does not hash to the result commitment the
@@ -219,9 +234,13 @@ def verify_bundle(ledger: Ledger, bundle: bytes,
     if not 0 <= party < len(job.quorum) or job.quorum[party].lower() != culprit.lower():
         raise EvidenceError("the file names a node that is not that party of the job")
     digest = keccak(bundle)
-    posted = [a for n, a in ledger.events() if n in ("Accused", "AbsenceReported")
-              and a["job_id"] == job.job_id]
-    if not any(bytes(a["evidence_hash"]) == digest for a in posted):
+    accusation = ledger.accusation_of_job(job.job_id)
+    if accusation is not None:  # one read, not a scan of every event on the chain
+        posted = [ledger.accusation(accusation).evidence_hash]
+    else:
+        posted = [bytes(a["evidence_hash"]) for n, a in ledger.events()
+                  if n == "AbsenceReported" and a["job_id"] == job.job_id]
+    if digest not in posted:
         raise EvidenceError("step 1: no accusation or absence report of this job names this "
                             "file's keccak256")
     keys = [ledger.node(a).transport_key for a in job.quorum]

@@ -1294,8 +1294,9 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
             raise JobError(f"job {job.job_id} failed ({failure}) and no member could be named; "
                            "it stays open until its deadline refunds it")
         say(f"job {job.job_id}: {incident.culprit} named ({incident.verdict}); "
-            f"{'slashed ' + str(incident.slashed) + ' wei' if incident.proved else 'suspended'}"
-            ", escrow refunded")
+            + (f"accused (accusation {incident.accusation_id}: slashed after its challenge "
+               "period unless a committee acquits it)" if incident.proved else "suspended")
+            + ", escrow refunded")
         active = set(owner.ledger.active_nodes())
         left = [h.address for h in state.holders if h.address in active]
         size = min(quorum_size, len(left))
@@ -1373,7 +1374,8 @@ def _blame_attempt(owner: Owner, job: JobInfo, outcomes: list[Any],
                    != owner.ledger.commit_of(job.job_id, job.quorum[i]).commitment]
     return blame_job(owner.ledger, owner.home, job, keys, packages, inputs, make_program,
                      result_failed, result_commitment,
-                     bundle_meta(source, state.schema, filename, seed), failure, undelivered)
+                     bundle_meta(source, state.schema, filename, seed), failure, undelivered,
+                     identity=owner.identity)
 
 
 def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: bytes,
@@ -1612,7 +1614,7 @@ def run_command(script: Path, dataset: str, author: str | None, signature: str |
             raise click.ClickException(str(exc)) from exc
     for i in out.incidents:
         click.echo(f"job {i.job_id} failed ({i.error[:120]}): {i.culprit} named ({i.verdict}), "
-                   + (f"slashed {i.slashed} wei" if i.proved else "suspended")
+                   + (f"accused (accusation {i.accusation_id})" if i.proved else "suspended")
                    + f"; evidence {i.evidence_path} (keccak256 {i.evidence_hash})", err=True)
     if out.refunded:
         raise click.ClickException("no quorum could finish the job; its escrow was refunded")

@@ -67,6 +67,7 @@ from enigma.storage.recovery import RecoveryError, combine_chunk, reshare_chunk
 from enigma.storage.store import MissingShareError, ShareStore, StoreError
 
 from .accounts import bootstrap_peers, payer
+from .disputes import Watcher, evidence_ops
 from .jobs import job_ops
 from .metrics import MetricsServer, NodeMetrics
 from .service import Connection, ServiceError, accept, format_endpoint, parse_endpoint, serve
@@ -142,6 +143,8 @@ class NodeConfig:
     it runs. Set only with --insecure-test-faults; the node logs a warning per job."""
     misbehave_at: int = 2
     """Where the fault strikes: the node's n-th sending call (or triples request)."""
+    watch_interval: float = 1.0
+    """Seconds between looks at the ledger's accusations (dispute, vote, finalize)."""
 
 
 @dataclass
@@ -190,6 +193,7 @@ class Node:
             "contribution": self._contribution,
         }
         self._ops.update(job_ops(self))
+        self._ops.update(evidence_ops(self))
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -231,6 +235,9 @@ class Node:
             raise
         self._spawn(self._accept_loop, "node-accept")
         self._spawn(self._housekeeping_loop, "node-housekeeping")
+        # accusations against this node, and committees it is drawn to (app/disputes.py)
+        watcher = Watcher(self, cfg.watch_interval, always_dispute=cfg.misbehave is not None)
+        self._spawn(lambda: watcher.run(self._stopping), "node-accusations")
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

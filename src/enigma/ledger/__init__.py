@@ -6,6 +6,8 @@ never data, shares or results.  See docs/ledger.md.
 
 from .client import (
     PROOF_SIGNED,
+    AccusationInfo,
+    AccusationStatus,
     CommitInfo,
     DatasetInfo,
     Deployment,
@@ -23,6 +25,8 @@ from .signing import personal_sign, recover_signer, script_hash
 
 __all__ = [
     "PROOF_SIGNED",
+    "AccusationInfo",
+    "AccusationStatus",
     "CommitInfo",
     "ContractRevert",
     "DatasetInfo",

@@ -45,6 +45,12 @@ class JobStatus(IntEnum):
     ABORTED = 4
 
 
+class AccusationStatus(IntEnum):
+    PENDING = 1
+    GUILTY = 2
+    ACQUITTED = 3
+
+
 READ_ONLY = "0x0000000000000000000000000000000000000000"
 PROOF_SIGNED = 1  # the first proof type: an accusation signed by the owner or the quorum
 MAX_ENDPOINT = 128  # bytes; registry.vy stores String[128]
@@ -60,6 +66,14 @@ class LedgerParams:
     price_per_round: int = 10**12
     price_per_multiplication: int = 10**6
     job_timeout: int = 3600
+    challenge_period: int = 3600
+    """Seconds (block time) the accused has to dispute an accusation; then it slashes."""
+    voting_period: int = 3600
+    """Seconds (block time) a disputed accusation's committee has to vote."""
+    accusation_bond: int = 10**17
+    """Wei an accuser locks; an acquitted node gets it (less the jurors' tenth)."""
+    committee_size: int = 5
+    """Nodes drawn to judge a dispute (fewer if fewer uninvolved nodes are active)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,36 @@ class JobInfo:
     deadline: int
     status: JobStatus
     commits: int
+
+
+@dataclass(frozen=True)
+class AccusationInfo:
+    """A signed accusation and where its challenge stands (jobs.vy `Accusation`)."""
+
+    accusation_id: int
+    job_id: int
+    culprit: str
+    accuser: str
+    evidence_hash: bytes
+    bond: int
+    seed: bytes
+    deadline: int
+    """Until then (block time) the culprit may dispute; then, undisputed, it is guilty."""
+    disputed: bool
+    committee: list[str]
+    voting_deadline: int
+    guilty_votes: int
+    innocent_votes: int
+    status: AccusationStatus
+
+    def finalizable(self, now: int) -> bool:
+        """Would `finalize` pass at block time `now` (the contract's rule, read off chain)?"""
+        if self.status is not AccusationStatus.PENDING:
+            return False
+        if not self.disputed:
+            return now >= self.deadline
+        votes = self.guilty_votes + self.innocent_votes
+        return now >= self.voting_deadline or votes == len(self.committee)
 
 
 @dataclass(frozen=True)
@@ -294,7 +338,8 @@ class Ledger:
         Deploy and wire the three contracts (4 transactions):
             1. registry(min_deposit, unbonding_period)
             2. datasets(registry, storage_price)
-            3. jobs(registry, datasets, price_per_round, price_per_multiplication, job_timeout)
+            3. jobs(registry, datasets, price_per_round, price_per_multiplication, job_timeout,
+                    challenge_period, voting_period, accusation_bond, committee_size)
             4. registry.set_jobs(jobs)
         """
         p = params or LedgerParams()
@@ -307,6 +352,10 @@ class Ledger:
                 p.price_per_round,
                 p.price_per_multiplication,
                 p.job_timeout,
+                p.challenge_period,
+                p.voting_period,
+                p.accusation_bond,
+                p.committee_size,
             ),
         }
         addresses: dict[str, str] = {}
@@ -331,6 +380,10 @@ class Ledger:
             price_per_round=jobs.functions.price_per_round().call(),
             price_per_multiplication=jobs.functions.price_per_multiplication().call(),
             job_timeout=jobs.functions.job_timeout().call(),
+            challenge_period=jobs.functions.challenge_period().call(),
+            voting_period=jobs.functions.voting_period().call(),
+            accusation_bond=jobs.functions.accusation_bond().call(),
+            committee_size=jobs.functions.committee_size().call(),
         )
 
     # ------------------------------------------------------------------ node registry
@@ -382,15 +435,31 @@ class Ledger:
             self._call("registry.active_nodes", self._contract("registry").functions.active_nodes())
         )
 
-    def candidates(self) -> list[tuple[str, int]]:
-        """The draw's input in contract order: (node, weight) for every listed node."""
+    def candidates(
+        self, pool: Sequence[str] | None = None, exclude: Sequence[str] = ()
+    ) -> list[tuple[str, int]]:
+        """The draw's input in contract order: (node, weight) for every listed node.
+
+        With `pool` (a dataset's holders, for a job's quorum) only its members weigh;
+        nodes in `exclude` (a committee's interested parties) weigh nothing.
+        """
         reg = self._contract("registry")
         listed = self._call("registry.listed_nodes", reg.functions.listed_nodes())
+        inside = None if not pool else {to_checksum_address(a) for a in pool}
+        outside = {to_checksum_address(a) for a in exclude}
         out: list[tuple[str, int]] = []
         for addr in listed:
             info = self.node(addr)
-            out.append((addr, info.deposit if info.active else 0))
+            eligible = info.active and (inside is None or addr in inside) and addr not in outside
+            out.append((addr, info.deposit if eligible else 0))
         return out
+
+    def pending_accusations(self, address: str | None = None) -> int:
+        """How many accusations naming this node are not finalized yet."""
+        addr = to_checksum_address(address or self.address)
+        reg = self._contract("registry")
+        return int(self._call("registry.pending_accusations",
+                              reg.functions.pending_accusations(addr)))
 
     def draw_view(self, seed: bytes, size: int) -> list[str]:
         seed = _b32("seed", seed)
@@ -549,18 +618,74 @@ class Ledger:
         return bytes(self._call("jobs.accusation_digest", fn))
 
     def accuse(
-        self, job_id: int, culprit: str, evidence_hash: bytes, signatures: Sequence[bytes]
+        self,
+        job_id: int,
+        culprit: str,
+        evidence_hash: bytes,
+        signatures: Sequence[bytes],
+        bond: int | None = None,
     ) -> int:
-        """Abort a job and slash `culprit` on a signed accusation; returns the amount slashed."""
+        """Abort a job on a signed accusation of `culprit`, locking the accuser's `bond`
+        (default: the contract's `accusation_bond`); returns the accusation id. Nothing is
+        slashed until `finalize`, after the challenge period (and a dispute's vote)."""
         evidence_hash = _b32("evidence_hash", evidence_hash)
         jobs = self._contract("jobs")
+        value = int(jobs.functions.accusation_bond().call()) if bond is None else bond
         receipt = self._send(
             "jobs.accuse",
             lambda: jobs.functions.accuse(
                 job_id, culprit, PROOF_SIGNED, evidence_hash, list(signatures)
             ),
+            value=value,
         )
-        return int(self._event("jobs", "Accused", receipt)["slashed"])
+        return int(self._event("jobs", "Accused", receipt)["accusation_id"])
+
+    def accusation(self, accusation_id: int) -> AccusationInfo:
+        raw = self._call(
+            "jobs.accusation", self._contract("jobs").functions.accusation(accusation_id)
+        )
+        return AccusationInfo(
+            accusation_id, raw[0], raw[1], raw[2], bytes(raw[3]), raw[4], bytes(raw[5]),
+            raw[6], raw[7], list(raw[8]), raw[9], raw[10], raw[11], AccusationStatus(raw[12]),
+        )
+
+    def accusation_count(self) -> int:
+        return int(self._call("jobs.accusation_count",
+                              self._contract("jobs").functions.accusation_count()))
+
+    def accusation_of_job(self, job_id: int) -> int | None:
+        """The id of the accusation that aborted `job_id`, if one did."""
+        raw = self._call("jobs.job_accusation",
+                         self._contract("jobs").functions.job_accusation(job_id))
+        return int(raw) - 1 if raw else None
+
+    def ballot(self, accusation_id: int, juror: str) -> bool | None:
+        """A committee member's vote: True guilty, False not guilty, None not cast."""
+        raw = self._call("jobs.ballots", self._contract("jobs").functions.ballots(
+            accusation_id, to_checksum_address(juror)))
+        return {0: None, 1: True, 2: False}[int(raw)]
+
+    def dispute(self, accusation_id: int) -> list[str]:
+        """As the accused, before the deadline: contest; returns the committee drawn."""
+        jobs = self._contract("jobs")
+        receipt = self._send("jobs.dispute", lambda: jobs.functions.dispute(accusation_id))
+        return list(self._event("jobs", "Disputed", receipt)["committee"])
+
+    def vote(self, accusation_id: int, guilty: bool) -> None:
+        """As a committee member, before the voting deadline: the verdict on the evidence."""
+        jobs = self._contract("jobs")
+        self._send("jobs.vote", lambda: jobs.functions.vote(accusation_id, guilty))
+
+    def finalize(self, accusation_id: int) -> dict[str, Any]:
+        """Settle an accusation whose periods are over; returns the `Finalized` event's
+        fields (guilty, disputed, slashed, guilty_votes, innocent_votes, ...)."""
+        jobs = self._contract("jobs")
+        receipt = self._send("jobs.finalize", lambda: jobs.functions.finalize(accusation_id))
+        return dict(self._event("jobs", "Finalized", receipt))
+
+    def chain_time(self) -> int:
+        """The latest block's timestamp: the clock the contracts' deadlines use."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
 
     def absence_digest(self, job_id: int, absent: str, evidence_hash: bytes) -> bytes:
         jobs = self._contract("jobs")

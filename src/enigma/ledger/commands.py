@@ -62,6 +62,14 @@ _DEFAULTS = LedgerParams()
     show_default=True,
 )
 @click.option("--job-timeout", type=int, default=_DEFAULTS.job_timeout, show_default=True)
+@click.option("--challenge-period", type=int, default=_DEFAULTS.challenge_period,
+              show_default=True, help="Seconds an accused node has to dispute.")
+@click.option("--voting-period", type=int, default=_DEFAULTS.voting_period,
+              show_default=True, help="Seconds a dispute's committee has to vote.")
+@click.option("--accusation-bond", type=int, default=_DEFAULTS.accusation_bond,
+              show_default=True, help="Wei an accuser locks (paid to a node it fails to convict).")
+@click.option("--committee-size", type=int, default=_DEFAULTS.committee_size,
+              show_default=True, help="Nodes drawn to judge a disputed accusation.")
 def deploy(rpc: str, account: str | None, key_env: str | None, out: Path, **params: int) -> None:
     """Deploy the registry, datasets and jobs contracts; write their addresses to --out."""
     if (account is None) == (key_env is None):

@@ -123,6 +123,42 @@ class NotSuspended(ContractRevert):
     pass
 
 
+class InsufficientBond(ContractRevert):
+    """An accusation came without the accuser's bond (`accusation_bond` wei)."""
+
+
+class UnderAccusation(ContractRevert):
+    """The node has a pending accusation: no resume, no withdrawal until it is finalized."""
+
+
+class UnknownAccusation(ContractRevert):
+    pass
+
+
+class Settled(ContractRevert):
+    """The accusation was finalized already."""
+
+
+class NotAccused(ContractRevert):
+    """Only the accused node disputes its accusation."""
+
+
+class AlreadyDisputed(ContractRevert):
+    pass
+
+
+class TooLate(ContractRevert):
+    """The challenge (or voting) period is over."""
+
+
+class NotCommittee(ContractRevert):
+    """Only the members drawn for the accusation's committee vote."""
+
+
+class AlreadyVoted(ContractRevert):
+    pass
+
+
 KINDS: dict[str, type[ContractRevert]] = {
     cls.__name__: cls for cls in ContractRevert.__subclasses__()
 }

@@ -196,6 +196,13 @@ def owner_of(dataset_id: uint256) -> address:
 
 @view
 @external
+def holders_of(dataset_id: uint256) -> DynArray[address, MAX_HOLDERS]:
+    """The nodes holding the dataset's shares: the only ones a job on it can be drawn from."""
+    return self.records[dataset_id].holders
+
+
+@view
+@external
 def is_live(dataset_id: uint256) -> bool:
     return block.timestamp < self.records[dataset_id].expires_at
 

@@ -4,15 +4,21 @@
 @notice A job costs a constant number of transactions whatever its rows or rounds:
         one post, one commit per quorum member, one accept (or one timeout, or one
         accusation).  Payments are credited here and pulled with `claim`.
+        An accusation slashes only after a challenge period in which the accused may
+        dispute it before a committee of uninvolved nodes (docs/blame.md).
 """
 
 interface Registry:
-    def draw(seed: bytes32, size: uint256) -> DynArray[address, MAX_QUORUM]: nonpayable
+    def draw(seed: bytes32, size: uint256, pool: DynArray[address, MAX_POOL]) -> DynArray[address, MAX_QUORUM]: nonpayable
+    def draw_among(seed: bytes32, size: uint256, pool: DynArray[address, MAX_POOL], exclude: DynArray[address, MAX_POOL]) -> DynArray[address, MAX_QUORUM]: view
     def release(node: address): nonpayable
     def slash(node: address) -> uint256: nonpayable
     def suspend(node: address): nonpayable
+    def hold(node: address): nonpayable
+    def unhold(node: address, reinstate: bool): nonpayable
 
 interface Datasets:
+    def holders_of(dataset_id: uint256) -> DynArray[address, MAX_POOL]: view
     def owner_of(dataset_id: uint256) -> address: view
     def is_live(dataset_id: uint256) -> bool: view
     def may_run(dataset_id: uint256, poster: address, script_hash: bytes32) -> bool: view
@@ -24,6 +30,13 @@ ACCEPTED: constant(uint8) = 2
 TIMED_OUT: constant(uint8) = 3
 ABORTED: constant(uint8) = 4
 PROOF_SIGNED: constant(uint8) = 1  # accusation signed by the owner or the rest of the quorum
+MAX_POOL: constant(uint256) = 32  # a dataset's holders; the nodes a committee excludes
+PENDING: constant(uint8) = 1
+GUILTY: constant(uint8) = 2
+ACQUITTED: constant(uint8) = 3
+GUILTY_VOTE: constant(uint8) = 1
+INNOCENT_VOTE: constant(uint8) = 2
+JUROR_PERCENT: constant(uint256) = 10  # of the loser's money, to the jurors who voted with the outcome
 
 
 struct Job:
@@ -41,6 +54,22 @@ struct Job:
     deadline: uint256
     status: uint8
     commits: uint256
+
+
+struct Accusation:
+    job_id: uint256
+    culprit: address
+    accuser: address
+    evidence_hash: bytes32
+    bond: uint256
+    seed: bytes32
+    deadline: uint256
+    disputed: bool
+    committee: DynArray[address, MAX_QUORUM]
+    voting_deadline: uint256
+    guilty_votes: uint256
+    innocent_votes: uint256
+    status: uint8
 
 
 struct Commit:
@@ -88,7 +117,31 @@ event Accused:
     culprit: indexed(address)
     proof_type: uint8
     evidence_hash: bytes32
+    accusation_id: uint256
+    accuser: address
+    bond: uint256
+    deadline: uint256
+
+event Disputed:
+    accusation_id: indexed(uint256)
+    culprit: indexed(address)
+    committee: DynArray[address, MAX_QUORUM]
+    voting_deadline: uint256
+
+event Voted:
+    accusation_id: indexed(uint256)
+    juror: indexed(address)
+    guilty: bool
+
+event Finalized:
+    accusation_id: indexed(uint256)
+    job_id: indexed(uint256)
+    culprit: address
+    guilty: bool
+    disputed: bool
     slashed: uint256
+    guilty_votes: uint256
+    innocent_votes: uint256
 
 event AbsenceReported:
     job_id: indexed(uint256)
@@ -111,20 +164,34 @@ DATASETS: public(immutable(address))
 price_per_round: public(uint256)
 price_per_multiplication: public(uint256)
 job_timeout: public(uint256)
+challenge_period: public(uint256)
+voting_period: public(uint256)
+accusation_bond: public(uint256)
+committee_size: public(uint256)
 job_count: public(uint256)
+accusation_count: public(uint256)
 jobs: HashMap[uint256, Job]
 commits: HashMap[uint256, HashMap[address, Commit]]
+accusations: HashMap[uint256, Accusation]
+job_accusation: public(HashMap[uint256, uint256])  # job id -> accusation id + 1 (0: none)
+ballots: public(HashMap[uint256, HashMap[address, uint8]])
 balances: public(HashMap[address, uint256])
 
 
 @deploy
-def __init__(registry: address, datasets: address, price_per_round: uint256, price_per_multiplication: uint256, job_timeout: uint256):
+def __init__(registry: address, datasets: address, price_per_round: uint256, price_per_multiplication: uint256, job_timeout: uint256, challenge_period: uint256, voting_period: uint256, accusation_bond: uint256, committee_size: uint256):
     assert job_timeout > 0, "BadParameter: the job timeout must be positive"
+    assert challenge_period > 0 and voting_period > 0, "BadParameter: the challenge and voting periods must be positive"
+    assert committee_size > 0 and committee_size <= MAX_QUORUM, "BadParameter: the committee size must be between 1 and 16"
     REGISTRY = registry
     DATASETS = datasets
     self.price_per_round = price_per_round
     self.price_per_multiplication = price_per_multiplication
     self.job_timeout = job_timeout
+    self.challenge_period = challenge_period
+    self.voting_period = voting_period
+    self.accusation_bond = accusation_bond
+    self.committee_size = committee_size
 
 
 @external
@@ -183,7 +250,8 @@ def post_job(
         2. author_sig is the author's personal_sign over script_hash
         3. msg.value covers quorum_size * price(rounds, multiplications) + reward
         4. seed = keccak256(blockhash(block.number - 1) ++ uint256(job_id))
-        5. the registry draws and locks the quorum from the seed, weighted by deposit
+        5. the registry draws and locks the quorum from the seed, weighted by deposit,
+           among the dataset's active holders (only they hold shares to compute on)
     """
     owner: address = staticcall Datasets(DATASETS).owner_of(dataset_id)
     assert owner != empty(address), "UnknownDataset: no dataset has this id"
@@ -196,7 +264,8 @@ def post_job(
     job_id: uint256 = self.job_count
     self.job_count = job_id + 1
     seed: bytes32 = keccak256(concat(blockhash(block.number - 1), convert(job_id, bytes32)))
-    quorum: DynArray[address, MAX_QUORUM] = extcall Registry(REGISTRY).draw(seed, quorum_size)
+    holders: DynArray[address, MAX_POOL] = staticcall Datasets(DATASETS).holders_of(dataset_id)
+    quorum: DynArray[address, MAX_QUORUM] = extcall Registry(REGISTRY).draw(seed, quorum_size, holders)
     deadline: uint256 = block.timestamp + self.job_timeout
     self.jobs[job_id] = Job(
         dataset_id=dataset_id,
@@ -325,38 +394,185 @@ def _signed_by_owner_or_others(job: Job, accused: address, digest: bytes32, sign
     return job.owner in signers or by_others
 
 
+@internal
+def _share(job_id: uint256, amount: uint256, among: DynArray[address, MAX_QUORUM]):
+    """Credit `amount` equally among `among`, the remainder to the first: no wei lost."""
+    if len(among) == 0 or amount == 0:
+        return
+    share: uint256 = amount // len(among)
+    self._credit(job_id, among[0], amount - share * (len(among) - 1))
+    for i: uint256 in range(1, len(among), bound=MAX_QUORUM):
+        self._credit(job_id, among[i], share)
+
+
 @external
-def accuse(job_id: uint256, culprit: address, proof_type: uint8, evidence_hash: bytes32, signatures: DynArray[Bytes[65], MAX_QUORUM]):
+@payable
+def accuse(job_id: uint256, culprit: address, proof_type: uint8, evidence_hash: bytes32, signatures: DynArray[Bytes[65], MAX_QUORUM]) -> uint256:
     """
-    @notice Abort a job on proof of misbehaviour and slash the culprit.
+    @notice Abort a job on a signed accusation and open its challenge period; slash nothing yet.
         1. the proof (type 1): personal_sign over accusation_digest by the job's owner,
            or by every quorum member other than the culprit; evidence_hash is the keccak256
            of the public deviation evidence (enigma.mpc.blame), which anyone can fetch and
            check off chain (the EVM can neither replay the MPC nor check Ed25519)
-        2. the registry takes the culprit's whole deposit here and excludes it for good
-        3. the deposit is shared equally among the other members, the remainder
-           to the first of them, so no wei is created or lost
-        4. the poster gets the escrow back, since an aborted job yields no result
+        2. msg.value is the accuser's bond (at least accusation_bond): it pays the accused
+           if the accusation fails, so a false one costs its maker
+        3. the job is aborted now: the poster gets the escrow back and re-posts at once;
+           the registry holds the culprit (out of every draw, no withdrawal) until `finalize`
+        4. the culprit may `dispute` until the deadline (now + challenge_period)
     """
     job: Job = self._open(job_id)
     assert proof_type == PROOF_SIGNED, "BadProof: unknown proof type; type 1 is a signed accusation"
     assert culprit in job.quorum, "NotInQuorum: the accused node is not in this job's quorum"
+    assert msg.value >= self.accusation_bond, "InsufficientBond: send at least accusation_bond wei with an accusation"
     digest: bytes32 = keccak256(abi_encode(self, job_id, culprit, evidence_hash))
     assert self._signed_by_owner_or_others(job, culprit, digest, signatures), "BadProof: the accusation must be signed by the owner or by every other quorum member"
     self.jobs[job_id].status = ABORTED
-    slashed: uint256 = extcall Registry(REGISTRY).slash(culprit)
-    honest: DynArray[address, MAX_QUORUM] = []
-    for node: address in job.quorum:
-        if node != culprit:
-            honest.append(node)
-    # quorums have at least two distinct members, so `honest` is never empty
-    share: uint256 = slashed // len(honest)
-    self._credit(job_id, honest[0], slashed - share * (len(honest) - 1))
-    for i: uint256 in range(1, len(honest), bound=MAX_QUORUM):
-        self._credit(job_id, honest[i], share)
+    accusation_id: uint256 = self.accusation_count
+    self.accusation_count = accusation_id + 1
+    deadline: uint256 = block.timestamp + self.challenge_period
+    self.accusations[accusation_id] = Accusation(
+        job_id=job_id,
+        culprit=culprit,
+        accuser=msg.sender,
+        evidence_hash=evidence_hash,
+        bond=msg.value,
+        seed=keccak256(concat(blockhash(block.number - 1), convert(accusation_id, bytes32))),
+        deadline=deadline,
+        disputed=False,
+        committee=[],
+        voting_deadline=0,
+        guilty_votes=0,
+        innocent_votes=0,
+        status=PENDING,
+    )
+    self.job_accusation[job_id] = accusation_id + 1
+    extcall Registry(REGISTRY).hold(culprit)
     self._credit(job_id, job.poster, job.escrow)
     self._release(job)
-    log Accused(job_id=job_id, culprit=culprit, proof_type=proof_type, evidence_hash=evidence_hash, slashed=slashed)
+    log Accused(job_id=job_id, culprit=culprit, proof_type=proof_type, evidence_hash=evidence_hash, accusation_id=accusation_id, accuser=msg.sender, bond=msg.value, deadline=deadline)
+    return accusation_id
+
+
+@view
+@internal
+def _pending(accusation_id: uint256) -> Accusation:
+    a: Accusation = self.accusations[accusation_id]
+    assert a.status != 0, "UnknownAccusation: no accusation has this id"
+    assert a.status == PENDING, "Settled: the accusation was finalized already"
+    return a
+
+
+@external
+def dispute(accusation_id: uint256) -> DynArray[address, MAX_QUORUM]:
+    """
+    @notice The accused contests the accusation before its deadline; a committee judges.
+        1. only the accused, once, before the deadline; its whole deposit is the stake
+           (already held), so no further bond is asked
+        2. committee: up to committee_size active nodes drawn by the registry, weighted by
+           deposit, none of them in the job's quorum, its owner or the accuser (who gain
+           from a slash), from seed keccak256(accusation seed ++ blockhash(now - 1)): fixed
+           partly before the accused could act and partly after the accuser did
+        3. members `vote` until now + voting_period
+    """
+    a: Accusation = self._pending(accusation_id)
+    assert msg.sender == a.culprit, "NotAccused: only the accused node disputes an accusation"
+    assert not a.disputed, "AlreadyDisputed: the accusation is disputed already"
+    assert block.timestamp < a.deadline, "TooLate: the challenge period is over"
+    job: Job = self.jobs[a.job_id]
+    exclude: DynArray[address, MAX_POOL] = [job.owner, a.accuser]
+    for node: address in job.quorum:
+        exclude.append(node)
+    seed: bytes32 = keccak256(concat(a.seed, blockhash(block.number - 1)))
+    committee: DynArray[address, MAX_QUORUM] = staticcall Registry(REGISTRY).draw_among(seed, self.committee_size, [], exclude)
+    voting_deadline: uint256 = block.timestamp + self.voting_period
+    self.accusations[accusation_id].disputed = True
+    self.accusations[accusation_id].committee = committee
+    self.accusations[accusation_id].voting_deadline = voting_deadline
+    log Disputed(accusation_id=accusation_id, culprit=a.culprit, committee=committee, voting_deadline=voting_deadline)
+    return committee
+
+
+@external
+def vote(accusation_id: uint256, guilty: bool):
+    """A committee member's verdict, once, before the voting deadline: guilty only if the
+    public evidence (whose keccak256 is on chain) verifies off chain against the culprit."""
+    a: Accusation = self._pending(accusation_id)
+    assert msg.sender in a.committee, "NotCommittee: only the accusation's committee votes"
+    assert self.ballots[accusation_id][msg.sender] == 0, "AlreadyVoted: this member voted already"
+    assert block.timestamp < a.voting_deadline, "TooLate: the voting period is over"
+    if guilty:
+        self.ballots[accusation_id][msg.sender] = GUILTY_VOTE
+        self.accusations[accusation_id].guilty_votes = a.guilty_votes + 1
+    else:
+        self.ballots[accusation_id][msg.sender] = INNOCENT_VOTE
+        self.accusations[accusation_id].innocent_votes = a.innocent_votes + 1
+    log Voted(accusation_id=accusation_id, juror=msg.sender, guilty=guilty)
+
+
+@internal
+def _pay_jurors(job_id: uint256, accusation_id: uint256, a: Accusation, ballot: uint8, amount: uint256) -> uint256:
+    """JUROR_PERCENT of `amount` to the members who cast `ballot`; returns what they got."""
+    voters: DynArray[address, MAX_QUORUM] = []
+    for juror: address in a.committee:
+        if self.ballots[accusation_id][juror] == ballot:
+            voters.append(juror)
+    if len(voters) == 0:
+        return 0
+    reward: uint256 = amount * JUROR_PERCENT // 100
+    self._share(job_id, reward, voters)
+    return reward
+
+
+@external
+def finalize(accusation_id: uint256):
+    """
+    @notice Anyone settles an accusation once it can no longer change.
+        1. undisputed: after the deadline, guilty
+        2. disputed: after the voting deadline, or once every member voted; guilty only
+           if more than half of the drawn committee voted guilty (an empty committee, a
+           tie or absent members acquit: presumption of innocence)
+        3. guilty: the registry takes the culprit's whole deposit and excludes it for
+           good; JUROR_PERCENT of it goes to the members who voted guilty, the rest
+           equally to the job's other members; the bond goes back to the accuser
+        4. acquitted: the culprit is back in the draw (unless held by another accusation)
+           and gets the bond, less JUROR_PERCENT to the members who voted not guilty
+    """
+    a: Accusation = self._pending(accusation_id)
+    guilty: bool = True
+    if not a.disputed:
+        assert block.timestamp >= a.deadline, "TooEarly: the challenge period has not passed"
+    else:
+        votes: uint256 = a.guilty_votes + a.innocent_votes
+        assert block.timestamp >= a.voting_deadline or votes == len(a.committee), "TooEarly: the voting period has not passed and members have yet to vote"
+        guilty = a.guilty_votes * 2 > len(a.committee)
+    job: Job = self.jobs[a.job_id]
+    slashed: uint256 = 0
+    if guilty:
+        self.accusations[accusation_id].status = GUILTY
+        slashed = extcall Registry(REGISTRY).slash(a.culprit)
+        extcall Registry(REGISTRY).unhold(a.culprit, False)
+        jurors: uint256 = self._pay_jurors(a.job_id, accusation_id, a, GUILTY_VOTE, slashed)
+        honest: DynArray[address, MAX_QUORUM] = []
+        for node: address in job.quorum:
+            if node != a.culprit:
+                honest.append(node)
+        # quorums have at least two distinct members, so `honest` is never empty
+        self._share(a.job_id, slashed - jurors, honest)
+        self._credit(a.job_id, a.accuser, a.bond)
+    else:
+        self.accusations[accusation_id].status = ACQUITTED
+        extcall Registry(REGISTRY).unhold(a.culprit, True)
+        jurors: uint256 = self._pay_jurors(a.job_id, accusation_id, a, INNOCENT_VOTE, a.bond)
+        self._credit(a.job_id, a.culprit, a.bond - jurors)
+    log Finalized(accusation_id=accusation_id, job_id=a.job_id, culprit=a.culprit, guilty=guilty, disputed=a.disputed, slashed=slashed, guilty_votes=a.guilty_votes, innocent_votes=a.innocent_votes)
+
+
+@view
+@external
+def accusation(accusation_id: uint256) -> Accusation:
+    a: Accusation = self.accusations[accusation_id]
+    assert a.status != 0, "UnknownAccusation: no accusation has this id"
+    return a
 
 
 @view

@@ -8,6 +8,7 @@
 
 MAX_NODES: constant(uint256) = 128
 MAX_QUORUM: constant(uint256) = 16
+MAX_POOL: constant(uint256) = 32  # a dataset's holders; a committee's excluded nodes
 
 
 struct Node:
@@ -63,6 +64,7 @@ jobs: public(address)
 min_deposit: public(uint256)
 unbonding_period: public(uint256)
 nodes: public(HashMap[address, Node])
+pending_accusations: public(HashMap[address, uint256])  # open accusations naming the node
 node_list: DynArray[address, MAX_NODES]
 position: HashMap[address, uint256]  # index in node_list plus one; 0 means absent
 
@@ -138,6 +140,7 @@ def withdraw():
     assert node.unbond_at != 0, "NotUnbonding: call request_withdrawal first"
     assert block.timestamp >= node.unbond_at, "Unbonding: the unbonding period has not passed"
     assert node.open_jobs == 0, "InJob: the node is in an open job; wait for it to close"
+    assert self.pending_accusations[msg.sender] == 0, "UnderAccusation: an accusation against the node is not finalized yet"
     amount: uint256 = node.deposit
     self._remove(msg.sender)
     self.nodes[msg.sender] = empty(Node)
@@ -183,27 +186,46 @@ def is_active(node: address) -> bool:
 
 @view
 @internal
-def _draw(seed: bytes32, size: uint256) -> DynArray[address, MAX_QUORUM]:
+def _draw(seed: bytes32, size: uint256, pool: DynArray[address, MAX_POOL], exclude: DynArray[address, MAX_POOL], strict: bool) -> DynArray[address, MAX_QUORUM]:
     """
     @notice Weighted sampling without replacement, reproducible off chain.
         1. weight of each listed node = its deposit if active (registered, not
-           unbonding, not slashed), else 0; total = sum of weights
+           unbonding, not slashed, not suspended) and, when `pool` is not empty, in
+           `pool`; 0 if in `exclude`; total = sum of weights
         2. for k = 0 .. size-1: r = uint256(keccak256(seed ++ uint256(k))) mod total
-        3. pick the first node whose running weight sum exceeds r
+        3. pick the first node (in listing order) whose running weight sum exceeds r
         4. zero its weight and subtract it from total, so no node is picked twice
+        With `strict`, fewer than `size` eligible nodes revert; without, the draw
+        returns the eligible nodes it could pick (a committee may be smaller than asked).
+        With an empty pool and nothing excluded this is the draw of every active node.
     """
     count: uint256 = len(self.node_list)
     weights: DynArray[uint256, MAX_NODES] = []
+    if len(pool) == 0:
+        for node: address in self.node_list:
+            w: uint256 = 0
+            if self.nodes[node].active:
+                w = self.nodes[node].deposit
+            weights.append(w)
+    else:
+        for i: uint256 in range(count, bound=MAX_NODES):
+            weights.append(0)
+        for node: address in pool:
+            pos: uint256 = self.position[node]
+            if pos != 0 and self.nodes[node].active:
+                weights[pos - 1] = self.nodes[node].deposit
+    for node: address in exclude:
+        pos: uint256 = self.position[node]
+        if pos != 0:
+            weights[pos - 1] = 0
     total: uint256 = 0
-    for node: address in self.node_list:
-        w: uint256 = 0
-        if self.nodes[node].active:
-            w = self.nodes[node].deposit
-        weights.append(w)
+    for w: uint256 in weights:
         total += w
     chosen: DynArray[address, MAX_QUORUM] = []
     for k: uint256 in range(size, bound=MAX_QUORUM):
-        assert total > 0, "NotEnoughNodes: fewer active staked nodes than the quorum size"
+        if total == 0:
+            assert not strict, "NotEnoughNodes: fewer active staked nodes than the quorum size"
+            break
         r: uint256 = convert(keccak256(concat(seed, convert(k, bytes32))), uint256) % total
         acc: uint256 = 0
         for i: uint256 in range(count, bound=MAX_NODES):
@@ -219,14 +241,26 @@ def _draw(seed: bytes32, size: uint256) -> DynArray[address, MAX_QUORUM]:
 @view
 @external
 def draw_view(seed: bytes32, size: uint256) -> DynArray[address, MAX_QUORUM]:
-    """The quorum `draw` would pick for this seed now; anyone can check a job's quorum."""
-    return self._draw(seed, size)
+    """The quorum `draw` would pick among all active nodes for this seed now."""
+    return self._draw(seed, size, [], [], True)
+
+
+@view
+@external
+def draw_among(seed: bytes32, size: uint256, pool: DynArray[address, MAX_POOL], exclude: DynArray[address, MAX_POOL]) -> DynArray[address, MAX_QUORUM]:
+    """
+    @notice Up to `size` active nodes drawn from `pool` (every active node if empty)
+        without those in `exclude`; anyone can check a job's quorum (pool = its dataset's
+        holders) or an accusation's committee (exclude = the job's quorum, owner, accuser).
+    """
+    return self._draw(seed, size, pool, exclude, False)
 
 
 @external
-def draw(seed: bytes32, size: uint256) -> DynArray[address, MAX_QUORUM]:
+def draw(seed: bytes32, size: uint256, pool: DynArray[address, MAX_POOL]) -> DynArray[address, MAX_QUORUM]:
+    """Draw and lock a job's quorum among `pool` (its dataset's holders: only they can compute)."""
     assert msg.sender == self.jobs, "NotJobs: only the jobs contract draws quorums"
-    chosen: DynArray[address, MAX_QUORUM] = self._draw(seed, size)
+    chosen: DynArray[address, MAX_QUORUM] = self._draw(seed, size, pool, [], True)
     for node: address in chosen:
         self.nodes[node].open_jobs += 1
         log OpenJobsChanged(node=node, open_jobs=self.nodes[node].open_jobs)
@@ -271,6 +305,34 @@ def suspend(node: address):
 
 
 @external
+def hold(node: address):
+    """
+    @notice An accusation against `node` is pending: out of every draw, and no withdrawal,
+        until the jobs contract finalizes it (the deposit may still be slashed).
+    """
+    assert msg.sender == self.jobs, "NotJobs: only the jobs contract holds accused nodes"
+    self.pending_accusations[node] += 1
+    if self.nodes[node].active:
+        self.nodes[node].active = False
+        log NodeSuspended(node=node)
+
+
+@external
+def unhold(node: address, reinstate: bool):
+    """
+    @notice An accusation against `node` is finalized.  Acquitted (`reinstate`): it goes
+        back into the draw once no other accusation is pending, unless it was slashed
+        or asked to withdraw meanwhile.
+    """
+    assert msg.sender == self.jobs, "NotJobs: only the jobs contract releases accused nodes"
+    self.pending_accusations[node] -= 1
+    n: Node = self.nodes[node]
+    if reinstate and self.pending_accusations[node] == 0 and n.registered and not n.slashed and n.unbond_at == 0 and not n.active:
+        self.nodes[node].active = True
+        log NodeResumed(node=node)
+
+
+@external
 def resume():
     """A suspended node's operator puts it back in the draw (it is up again)."""
     node: Node = self.nodes[msg.sender]
@@ -278,5 +340,6 @@ def resume():
     assert not node.slashed, "Slashed: a slashed node cannot stake again"
     assert node.unbond_at == 0, "Unbonding: the node asked to withdraw"
     assert not node.active, "NotSuspended: the node is active"
+    assert self.pending_accusations[msg.sender] == 0, "UnderAccusation: the node stays out of draws until its accusation is finalized"
     self.nodes[msg.sender].active = True
     log NodeResumed(node=msg.sender)
