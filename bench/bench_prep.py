@@ -98,16 +98,18 @@ def bench_ops(repeat: int) -> None:
     ev.transform_to_ntt_inplace(plain_ntt, ct.parms_id())
     product_ntt = ev.multiply_plain(ct_ntt, plain_ntt)
     prg = PRG()
+    u_ntt = he.ternary_ntt(bfv, 1, prg)[0]
     ops = {
         "encrypt_own_secret_key": lambda: keys.encrypt(0, plain),
         "encrypt_seal_public_key": lambda: seal_pk.encrypt(plain),
-        "encrypt_zero_data_level": lambda: he.encrypt_zero_ntt(inst, peer.public_ntt[0], prg),
+        "ternary_lift_5_primes": lambda: he.ternary_ntt(bfv, 5, prg),
+        "encrypt_zero_data_level": lambda: he.encrypt_zero_ntt(inst, peer.public_ntt[0], u_ntt),
         "lift_plain_to_ntt": lambda: ev.transform_to_ntt(plain, ct.parms_id()),
         "ct_to_ntt": lambda: ev.transform_to_ntt(ct),
         "multiply_plain": lambda: ev.multiply_plain(ct, plain),
         "multiply_plain_ntt": lambda: ev.multiply_plain(ct_ntt, plain_ntt),
         "rerandomise_flood_switch": lambda: he.rerandomise(bfv, 0, peer.public_ntt[0],
-                                                           product_ntt, plain, prg),
+                                                           product_ntt, plain, u_ntt, prg),
         "decrypt_full_level": lambda: keys.decrypt(0, product),
         "decrypt_return_level": lambda: keys.decrypt(0, low),
         "serialize": lambda: product.to_string(seal.compr_mode_type.none),

@@ -79,19 +79,33 @@ def test_flooding_keeps_the_product_and_spends_the_predicted_noise(bfv, keys):
     assert np.array_equal(bfv.reconstruct(residues), F.mul(x, y))
 
 
-class _Constant(PRG):
-    """A 'PRG' whose 48-bit chunks are all 2^47: flooding with 47 bits then adds exactly 0."""
+def _shifts(ours: bytes, theirs: bytes, inst) -> np.ndarray:
+    """(ours - theirs) per polynomial and coefficient as an integer, the same mod every kept
+    prime (else None): what flooding and c1's error changed after switching down."""
+    n, keep = he.POLY_DEGREE, inst.return_limbs
+    a, b = (np.frombuffer(x, dtype="<u8", offset=len(x) - 2 * keep * n * 8).reshape(2, keep, n)
+            for x in (ours, theirs))
+    out = []
+    for i in range(keep):
+        q = inst.q_limbs[i]
+        d = (a[:, i].astype(object) - b[:, i].astype(object)) % q
+        out.append(np.where(d > q // 2, d - q, d))
+    assert all((o == out[0]).all() for o in out)
+    return out[0]
 
-    def words(self, count: int) -> np.ndarray:
-        return np.full(count, 1 << 47, dtype=np.uint64)
 
-
-def test_switching_down_matches_seal_bit_for_bit(bfv, keys):
+def test_switching_down_is_seal_switching_plus_an_integer_flood(bfv, keys):
     inst = bfv.instances[3]
     ct = keys.encrypt(3, inst.encode(bfv.field_residues(F.random(he.POLY_DEGREE))[3]))
-    ours = he._flood_raw(inst, ct, 47, _Constant())
-    theirs = inst.evaluator.mod_switch_to(ct, inst.return_parms_id)
-    assert bytes(ours) == theirs.to_string(seal.compr_mode_type.none)
+    ours = bytes(he.flood(bfv, 3, ct))
+    theirs = inst.evaluator.mod_switch_to(ct, inst.return_parms_id).to_string(
+        seal.compr_mode_type.none)
+    assert ours[:113] == theirs[:113]  # SEAL's own header for the lower level
+    shift = _shifts(ours, theirs, inst)
+    half = 1 << (inst.flood_extra_bits(bfv.bounds.flood_bits) - 1)  # E - 2^(k-1), plus carry
+    assert abs(shift[0]).max() <= half + 1 and shift[0].min() < -half // 2 < half // 2 < \
+        shift[0].max()
+    assert set(np.unique(shift[1]).tolist()) <= {-1, 0, 1}  # c1: (c1 + e) / Q_drop rounded
 
 
 def test_the_start_up_check_refuses_a_return_level_that_is_not_exact(bfv):
@@ -185,8 +199,9 @@ def test_data_level_encryptions_of_zero_are_fresh_and_small(bfv, keys):
     inst = bfv.instances[4]
     peer = he.PeerKeys(bfv, keys.public_bytes(), who=1)
     prg = PRG()
-    zs = [inst.evaluator.transform_from_ntt(he.encrypt_zero_ntt(inst, peer.public_ntt[4], prg))
-          for _ in range(2)]
+    zs = [inst.evaluator.transform_from_ntt(
+        he.encrypt_zero_ntt(inst, peer.public_ntt[4], he.ternary_ntt(bfv, 5, prg)[4]))
+        for _ in range(2)]
     assert zs[0].to_string(seal.compr_mode_type.none) != zs[1].to_string(
         seal.compr_mode_type.none)
     bound = math.log2(2 * he.NOISE_BOUND * he.POLY_DEGREE)  # e u + e_1 s, e_1 not yet added
@@ -204,8 +219,9 @@ def test_a_returned_product_decrypts_to_the_masked_product(bfv, keys):
     ct = inst.evaluator.transform_to_ntt(keys.encrypt(1, inst.encode(x)))
     plain = inst.encode(y)
     inst.evaluator.transform_to_ntt_inplace(plain, ct.parms_id())
+    prg = PRG()
     frame = he.rerandomise(bfv, 1, peer.public_ntt[1], inst.evaluator.multiply_plain(ct, plain),
-                           inst.encode(r), PRG())
+                           inst.encode(r), he.ternary_ntt(bfv, 2, prg)[1], prg)
     got = keys.decrypt(1, he.load_ciphertext(bfv, 1, frame, who=2, returned=True))
     assert got.tolist() == [(int(a) * int(b) + int(c)) % t for a, b, c in zip(x, y, r,
                                                                               strict=True)]

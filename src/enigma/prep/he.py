@@ -193,12 +193,12 @@ class PlainSlot:
         self.q_limbs = [m.value() for m in data.parms().coeff_modulus()]
         q_total = math.prod(self.q_limbs)
         self.delta = q_total // self.t
-        self._flood_constants: dict[int, tuple[np.ndarray, ...]] = {}
         self.return_limbs = len(self.q_limbs)
         self.return_parms_id = data.parms_id()
         self.return_header = b""
         self.ntt_header = b""
         self.plain_header = b""
+        self.plain_ntt_header = b""
 
     def parms_id_at(self, limbs: int) -> list[int]:
         """The parms_id of the level of SEAL's modulus chain with `limbs` data primes."""
@@ -227,27 +227,49 @@ class PlainSlot:
         raw = self.encode(np.zeros(POLY_DEGREE, dtype=np.uint64)).to_bytes(
             seal.compr_mode_type.none)
         self.plain_header = bytes(raw[:len(raw) - POLY_DEGREE * 8])
+        plain = self.encode(np.ones(POLY_DEGREE, dtype=np.uint64))
+        self.evaluator.transform_to_ntt_inplace(plain, self.context.first_parms_id())
+        raw = plain.to_bytes(seal.compr_mode_type.none)
+        self.plain_ntt_header = bytes(raw[:len(raw) - len(self.q_limbs) * POLY_DEGREE * 8])
         qs = self.q_limbs
         L = len(qs)
-        self._inv = np.zeros((L, L), dtype=np.uint64)
-        self._inv_shoup = np.zeros((L, L), dtype=np.uint64)
-        self._half = np.zeros((L, L), dtype=np.uint64)
-        for d in range(limbs, L):  # dropping q_d divides by it: constants mod every q_i, i < d
-            for i in range(d):
-                w = pow(qs[d], -1, qs[i])
-                self._inv[d, i], self._inv_shoup[d, i] = w, shoup(w, qs[i])
-                self._half[d, i] = (qs[d] >> 1) % qs[i]
+        if not 0 < limbs < L:
+            raise HEParameterError(f"returned ciphertexts must drop at least one of the {L} "
+                                   f"data primes (asked to keep {limbs})")
+        kept, dropped = qs[:limbs], qs[limbs:]
+        q_drop = math.prod(dropped)
+        self.q_drop = q_drop
+        u64 = np.uint64
+        # mixed radix over the dropped primes: x mod Q_drop = sum_m k_m P_m, P_m = q_K ... q_(m-1)
+        self._garner = np.zeros((L, L), dtype=u64)
+        self._garner_shoup = np.zeros((L, L), dtype=u64)
+        for m in range(limbs, L):
+            for j in range(limbs, m):
+                w = pow(qs[j], -1, qs[m])
+                self._garner[m, j], self._garner_shoup[m, j] = w, shoup(w, qs[m])
+        self._radix = np.zeros((L, limbs), dtype=u64)  # P_m mod q_i
+        self._radix_shoup = np.zeros((L, limbs), dtype=u64)
+        for m in range(limbs, L):
+            radix = math.prod(qs[limbs:m])
+            for i, q in enumerate(kept):
+                self._radix[m, i], self._radix_shoup[m, i] = radix % q, shoup(radix % q, q)
+        self._drop_inv = np.array([pow(q_drop, -1, q) for q in kept], dtype=u64)
+        self._drop_inv_shoup = np.array([shoup(pow(q_drop, -1, q), q) for q in kept], dtype=u64)
+        half, digits = q_drop // 2, []
+        for q in dropped:
+            digits.append(half % q)
+            half //= q
+        self._half_digits = np.array(digits, dtype=u64)
+        self._qs = np.array(qs, dtype=u64)
 
-    def flood_constants(self, bits: int) -> tuple[np.ndarray, ...]:
-        """Per limb: 2^48 mod q, its Shoup constant, q - 2^bits mod q; then the switching ones."""
-        if bits not in self._flood_constants:
-            qs = self.q_limbs
-            w = [(1 << _CHUNK) % q for q in qs]
-            self._flood_constants[bits] = (
-                np.array(qs, dtype=np.uint64), np.array(w, dtype=np.uint64),
-                np.array([shoup(x, q) for x, q in zip(w, qs, strict=True)], dtype=np.uint64),
-                np.array([q - (1 << bits) % q for q in qs], dtype=np.uint64))
-        return self._flood_constants[bits]
+    def flood_extra_bits(self, bits: int) -> int:
+        """k with 2^k Q_drop >= 2^(bits+1): flooding uniform on 2^k Q_drop integers covers
+        [-2^bits, 2^bits]. k must stay below every kept prime's size (one limb, no carry)."""
+        k = max(1, (((1 << (bits + 1)) - 1) // self.q_drop).bit_length())
+        if k >= min(self.q_limbs[:self.return_limbs]).bit_length() - 1:
+            raise HEParameterError(f"flooding of {bits} bits cannot be split over the "
+                                   f"{len(self.q_limbs) - self.return_limbs} dropped primes")
+        return k
 
     def encode(self, residues: np.ndarray) -> seal.Plaintext:
         """Residues mod t (uint64, length N) as a batched plaintext."""
@@ -318,7 +340,8 @@ class BFV:
         fresh = -(-key_level >> SPECIAL_PRIME_BITS) + n // 2 + 1
         after_mul = n * t * (fresh + 1)
         flood_bits = math.ceil(math.log2(n * after_mul)) + STAT_BITS
-        per_ct = (1 << flood_bits) + after_mul + 2 * NOISE_BOUND * n + 1
+        # `_flood_raw` floods uniformly on W < 2^(flood_bits + 2) integers, |F| <= W / 2
+        per_ct = (1 << (flood_bits + 1)) + after_mul + 2 * NOISE_BOUND * n + 1
         total = (self.parties - 1) * per_ct
         delta = min(s.delta for s in self.instances)
         if 2 * total >= delta:
@@ -380,7 +403,9 @@ class BFV:
         plain = inst.encode(y)
         inst.evaluator.transform_to_ntt_inplace(plain, ct.parms_id())
         product = inst.evaluator.multiply_plain(ct, plain)
-        raw = _rerandomise_at(inst, public_ntt, product, inst.encode(r), flood_bits, prg)
+        index = self.instances.index(inst)
+        u_ntt = ternary_ntt(self, index + 1, prg)[index]
+        raw = _rerandomise_at(inst, public_ntt, product, inst.encode(r), u_ntt, flood_bits, prg)
         low = seal.Ciphertext()
         low.load_bytes(inst.context, bytes(raw))
         got = inst.decode(decryptor.decrypt(low))
@@ -509,30 +534,44 @@ def data_level_key(inst: PlainSlot, pk: seal.PublicKey) -> seal.Ciphertext:
     return ct
 
 
-def ternary(inst: PlainSlot, prg: PRG) -> seal.Plaintext:
-    """A uniform ternary polynomial u as a plaintext: -1 is written t - 1, which SEAL's
-    transform_to_ntt lifts back to -1 mod every data prime (BFV plaintext lifting)."""
+def ternary_ntt(bfv: BFV, primes: int, prg: PRG) -> list[seal.Plaintext]:
+    """One uniform ternary polynomial u, in NTT form at the data level of the first `primes`
+    instances (one plaintext each: SEAL ties a plaintext to its instance's parms_id).
+
+    -1 is written t - 1, which SEAL's transform_to_ntt lifts back to -1 mod every data
+    prime (BFV plaintext lifting). The NTT depends only on the data primes, which all
+    instances share, so u is lifted once and its NTT values loaded into the others.
+    """
+    first = bfv.instances[0]
     w = prg.words(POLY_DEGREE) % np.uint64(3)  # bias 2^-64 per coefficient
-    u = np.where(w == 2, np.uint64(inst.t - 1), w)
+    u = np.where(w == 2, np.uint64(first.t - 1), w)
     plain = seal.Plaintext()
-    plain.load_bytes(inst.context, inst.plain_header + u.tobytes())
-    return plain
+    plain.load_bytes(first.context, first.plain_header + u.tobytes())
+    first.evaluator.transform_to_ntt_inplace(plain, first.context.first_parms_id())
+    out = [plain]
+    if primes > 1:
+        raw = plain.to_bytes(seal.compr_mode_type.none)
+        data = raw[len(first.plain_ntt_header):]
+        for inst in bfv.instances[1:primes]:
+            other = seal.Plaintext()
+            other.load_bytes(inst.context, inst.plain_ntt_header + data)
+            out.append(other)
+    return out
 
 
-def encrypt_zero_ntt(inst: PlainSlot, public_ntt: seal.Ciphertext, prg: PRG) -> seal.Ciphertext:
-    """(pk_0 u, pk_1 u) for a fresh ternary u, in NTT form at the data level.
+def encrypt_zero_ntt(inst: PlainSlot, public_ntt: seal.Ciphertext,
+                     u_ntt: seal.Plaintext) -> seal.Ciphertext:
+    """(pk_0 u, pk_1 u) for a ternary u (`ternary_ntt`), in NTT form at the data level.
 
     With c1's error e_1 (added by `flood`) this is SEAL's public-key encryption
     of zero without the special prime: c0 + c1 s = e u + e_1 s, at most
     2 * 21 * N. c0 gets no small error of its own: the flooding is its error.
     """
-    u = ternary(inst, prg)
-    inst.evaluator.transform_to_ntt_inplace(u, inst.context.first_parms_id())
-    return inst.evaluator.multiply_plain(public_ntt, u)
+    return inst.evaluator.multiply_plain(public_ntt, u_ntt)
 
 
 def rerandomise(bfv: BFV, i: int, public_ntt: seal.Ciphertext, product: seal.Ciphertext | None,
-                mask: seal.Plaintext, prg: PRG) -> bytearray:
+                mask: seal.Plaintext, u_ntt: seal.Plaintext, prg: PRG) -> bytearray:
     """The frame returned to the key's owner: Enc(u v + r) = product + Enc_pk(0) + r, flooded.
 
     `product` is Enc(u) * v in NTT form at the data level (None for v = 0).
@@ -541,14 +580,14 @@ def rerandomise(bfv: BFV, i: int, public_ntt: seal.Ciphertext, product: seal.Cip
        round(Q r / t) (SEAL's add_plain, as its encryption does).
     3. `flood`: c1 gets its small error, c0 the flooding noise; switch down; serialise.
     """
-    return _rerandomise_at(bfv.instances[i], public_ntt, product, mask, bfv.bounds.flood_bits,
-                           prg)
+    return _rerandomise_at(bfv.instances[i], public_ntt, product, mask, u_ntt,
+                           bfv.bounds.flood_bits, prg)
 
 
 def _rerandomise_at(inst: PlainSlot, public_ntt: seal.Ciphertext,
-                    product: seal.Ciphertext | None, mask: seal.Plaintext, flood_bits: int,
-                    prg: PRG) -> bytearray:
-    out = encrypt_zero_ntt(inst, public_ntt, prg)
+                    product: seal.Ciphertext | None, mask: seal.Plaintext,
+                    u_ntt: seal.Plaintext, flood_bits: int, prg: PRG) -> bytearray:
+    out = encrypt_zero_ntt(inst, public_ntt, u_ntt)
     if product is not None:
         inst.evaluator.add_inplace(out, product)
     inst.evaluator.transform_from_ntt_inplace(out)
@@ -612,7 +651,26 @@ def small_error(n: int, prg: PRG) -> np.ndarray:
             - np.bitwise_count((w >> np.uint64(21)) & m).astype(np.int64))
 
 
+def uniform_mod(q: int, count: int, prg: PRG) -> np.ndarray:
+    """`count` integers uniform on [0, q), by rejection from words of q's bit length."""
+    mask = np.uint64((1 << q.bit_length()) - 1)
+    out = prg.words(count) & mask
+    bad = np.flatnonzero(out >= np.uint64(q))
+    while bad.size:
+        out[bad] = prg.words(bad.size) & mask
+        bad = bad[out[bad] >= np.uint64(q)]
+    return out
+
+
 def _flood_raw(inst: PlainSlot, ct: seal.Ciphertext, bits: int, prg: PRG) -> bytearray:
+    """Flood c0, add c1's error, switch down to the return level, serialise (see `flood`).
+
+    The flooding F is uniform on W = 2^k Q_drop >= 2^(bits+1) integers, written
+    F = f + Q_drop (E - 2^(k-1)) with f uniform on [0, Q_drop) (its mixed-radix digits
+    are uniform mod each dropped prime, independent) and E uniform on [0, 2^k).
+    Switching x -> floor(x / Q_drop) then gives floor((c0 + f) / Q_drop) + E - 2^(k-1):
+    the kernel never reduces F mod a prime; c1 is rounded, round(c1 / Q_drop).
+    """
     raw = ct.to_string(seal.compr_mode_type.none)
     n, limbs, keep = POLY_DEGREE, len(inst.q_limbs), inst.return_limbs
     src = np.frombuffer(raw, dtype="<u8", count=2 * limbs * n,
@@ -621,72 +679,85 @@ def _flood_raw(inst: PlainSlot, ct: seal.Ciphertext, bits: int, prg: PRG) -> byt
     out = bytearray(len(header) + 2 * keep * n * 8)
     out[:len(header)] = header
     dst = np.frombuffer(out, dtype="<u8", offset=len(header)).reshape(2, keep, n)
-    words = np.stack(random_chunks(n, bits + 1, prg))  # uniform in [0, 2^(bits+1))
-    error = small_error(n, prg)
-    qs, w, w_shoup, centre = inst.flood_constants(bits)
-    _flood_kernel(words, error, qs, w, w_shoup, centre, inst._inv, inst._inv_shoup, inst._half,
-                  src, dst)
+    digits = np.stack([uniform_mod(q, n, prg) for q in inst.q_limbs[keep:]])
+    k = inst.flood_extra_bits(bits)
+    extra = prg.words(n) & np.uint64((1 << k) - 1)
+    centre = np.array([q - (1 << (k - 1)) for q in inst.q_limbs[:keep]], dtype=np.uint64)
+    _flood_kernel(src, dst, digits, extra, centre, small_error(n, prg), inst._qs,
+                  inst._garner, inst._garner_shoup, inst._radix, inst._radix_shoup,
+                  inst._drop_inv, inst._drop_inv_shoup, inst._half_digits)
     return out
 
 
 @njit(cache=True, nogil=True)
-def _flood_kernel(chunks, error, qs, w, w_shoup, centre, inv, inv_shoup, half, src, dst):
-    """dst = round((src + (noise, error)) Q' / Q) per coefficient, in one pass over j.
+def _flood_kernel(src, dst, digits, extra, centre, error, qs, garner, garner_shoup, radix,
+                  radix_shoup, drop_inv, drop_inv_shoup, half_digits):
+    """dst = (floor((c0 + f) / Q_drop) + E - 2^(k-1), round((c1 + e) / Q_drop)) mod kept q_i.
 
-    noise_j = sum_k chunks[k, j] 2^(48 k) - 2^bits, added to c0 mod every q_l
-    (centre[l] = q_l - 2^bits mod q_l; chunks below 2^48 <= q_l); error_j (|e| <= 21)
-    added to c1 mod every q_l. Then, for both
-    polynomials, limbs L-1 .. K are dropped one at a time as SEAL does:
-    x_i <- (x_i - ((x_d + h_d) mod q_d - h_d)) q_d^-1 mod q_i with h_d = floor(q_d / 2),
-    which is round(x / q_d). inv, inv_shoup and half = h_d mod q_i are indexed [d, i].
+    Per coefficient j and polynomial: add the error e_j to c1 (|e| <= 21); the
+    mixed-radix digits k_m of x mod Q_drop (Garner over the dropped primes:
+    garner[m, l] = q_l^-1 mod q_m); the carry of x mod Q_drop plus f (c0, digits
+    f_m = digits[., j]) or plus floor(Q_drop / 2) (c1, half_digits), digit by digit;
+    then for each kept prime q_i: (x - sum_m k_m P_m) Q_drop^-1 + carry, with
+    radix[m, i] = P_m mod q_i, drop_inv[i] = Q_drop^-1 mod q_i; and for c0 + E - 2^(k-1)
+    (centre[i] = q_i - 2^(k-1)).
     """
-    count, n = chunks.shape
     limbs = qs.shape[0]
     keep = dst.shape[1]
-    x = np.empty(limbs, dtype=np.uint64)
+    n = src.shape[2]
+    k = np.zeros(limbs, dtype=np.uint64)
     for j in range(n):
+        e = error[j]
         for poly in range(2):
-            for limb in range(limbs):
-                x[limb] = src[poly, limb, j]
-            if poly == 0:
-                for limb in range(limbs):
-                    q = qs[limb]
-                    acc = chunks[count - 1, j]
-                    for k in range(count - 2, -1, -1):
-                        acc = _mulmod_const(acc, w[limb], w_shoup[limb], q) + chunks[k, j]
-                        if acc >= q:
-                            acc -= q
-                    acc += centre[limb]
-                    if acc >= q:
-                        acc -= q
-                    acc += x[limb]
-                    if acc >= q:
-                        acc -= q
-                    x[limb] = acc
-            else:
-                e = error[j]
-                for limb in range(limbs):
-                    q = qs[limb]
-                    v = x[limb] + (np.uint64(e) if e >= 0 else q - np.uint64(-e))
+            for m in range(keep, limbs):
+                q = qs[m]
+                v = src[poly, m, j]
+                if poly == 1:
+                    v += np.uint64(e) if e >= 0 else q - np.uint64(-e)
                     if v >= q:
                         v -= q
-                    x[limb] = v
-            for d in range(limbs - 1, keep - 1, -1):
-                qd = qs[d]
-                r = x[d] + (qd >> np.uint64(1))
-                if r >= qd:
-                    r -= qd
-                for i in range(d):
-                    q = qs[i]
-                    ri = r
-                    while ri >= q:
-                        ri -= q
-                    v = x[i] + half[d, i]
+                for b in range(keep, m):
+                    d = k[b]
+                    while d >= q:
+                        d -= q
+                    v = v + q - d
                     if v >= q:
                         v -= q
-                    v = v + q - ri
+                    v = _mulmod_const(v, garner[m, b], garner_shoup[m, b], q)
+                k[m] = v
+            carry = np.uint64(0)
+            for m in range(keep, limbs):
+                add = digits[m - keep, j] if poly == 0 else half_digits[m - keep]
+                total = k[m] + add + carry
+                carry = np.uint64(1) if total >= qs[m] else np.uint64(0)
+            for i in range(keep):
+                q = qs[i]
+                x = src[poly, i, j]
+                if poly == 1:
+                    x += np.uint64(e) if e >= 0 else q - np.uint64(-e)
+                    if x >= q:
+                        x -= q
+                rem = np.uint64(0)
+                for m in range(keep, limbs):
+                    d = k[m]
+                    while d >= q:
+                        d -= q
+                    if m > keep:
+                        d = _mulmod_const(d, radix[m, i], radix_shoup[m, i], q)
+                    rem += d
+                    if rem >= q:
+                        rem -= q
+                v = x + q - rem
+                if v >= q:
+                    v -= q
+                v = _mulmod_const(v, drop_inv[i], drop_inv_shoup[i], q) + carry
+                if v >= q:
+                    v -= q
+                if poly == 0:
+                    v += extra[j]
                     if v >= q:
                         v -= q
-                    x[i] = _mulmod_const(v, inv[d, i], inv_shoup[d, i], q)
-            for limb in range(keep):
-                dst[poly, limb, j] = x[limb]
+                    v += centre[i]
+                    if v >= q:
+                        v -= q
+                dst[poly, i, j] = v

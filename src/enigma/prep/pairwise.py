@@ -30,6 +30,7 @@ from .he import (
     random_chunks,
     reduce_chunks,
     rerandomise,
+    ternary_ntt,
 )
 
 Encrypted = list[list[seal.Ciphertext]]
@@ -172,6 +173,9 @@ class Pairwise:
                 u_ct = enc[c] if len(enc) == chunks else enc[0]
                 mask = random_chunks(n, mask_bits, self.prg)
                 mask_res = bfv.residues(mask)
+                # one ternary u for the primes of this chunk: (a_t u + e_t)_t are RLWE
+                # samples with independent a_t, as in module-LWE encryption (Kyber)
+                u_ntt = ternary_ntt(bfv, primes, self.prg)
                 for i, inst in enumerate(instances):
                     ct = u_ct[i]
                     if not ct.is_ntt_form():  # a fresh vector, multiplied once
@@ -181,7 +185,7 @@ class Pairwise:
                     if plain is not None:
                         product = inst.evaluator.multiply_plain(ct, plain)
                     frames.append(rerandomise(bfv, i, self.peer_keys[p].public_ntt[i], product,
-                                              inst.encode(mask_res[i]), self.prg))
+                                              inst.encode(mask_res[i]), u_ntt[i], self.prg))
                 block = share[c * n:(c + 1) * n]
                 F.sub(block, reduce_chunks(mask, F), out=block)
             self.channel.send(p, *frames)
