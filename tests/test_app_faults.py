@@ -1,6 +1,9 @@
 """Issue 9's acceptance on a real local network: every fault kind is detected, the culprit
-named (a drop-out or stall as absent), slashed where the evidence is a proof, the honest
-nodes lose nothing, and the job finishes correctly on a re-drawn quorum.
+named (a drop-out or stall as absent), slashed where the evidence is a proof (after the
+challenge period: each culprit disputes, and a committee of three juror nodes replays the
+evidence and votes guilty), the honest nodes lose nothing, and the job finishes correctly
+on a re-drawn quorum. A false accusation of an honest node is disputed by its software
+and acquitted by the committee.
 
 One network (chain, two honest node processes, the owner) serves every kind; each kind adds
 one misbehaving node process (`enigma node --misbehave KIND --insecure-test-faults`), a
@@ -18,7 +21,7 @@ from eth_utils import keccak
 from enigma.app.faults import KEYS, Row, format_table, matrix
 from enigma.app.jobs import FAULT_ENV, JobError, run_command, verify_evidence_file
 from enigma.app.node import node_command
-from enigma.ledger import JobStatus
+from enigma.ledger import AccusationStatus, JobStatus
 from enigma.mpc.blame import EvidenceError
 from enigma.mpc.faults import KINDS
 
@@ -86,10 +89,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
                 refused[f.name] = verify_evidence_file(lg, bytes(bad))
             except (EvidenceError, JobError) as exc:
                 refused[f.name] = type(exc).__name__
+        settled = list(m.settled)
+        jurors = [j.address for j in m.jurors]
+        false = m.false_accusation()
     print(format_table(list(rows.values())))
     return {"rows": rows, "blamed": blamed, "status": status, "nodes": nodes,
             "evidence": evidence, "checked": checked, "refused": refused, "refund": refund,
-            "tamper": tamper_row}
+            "tamper": tamper_row, "settled": settled, "jurors": jurors, "false": false}
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -112,7 +118,7 @@ def test_the_ledger_holds_the_hash_of_each_published_evidence_file(run) -> None:
     owner wrote; the jobs are aborted; the honest nodes are active, unslashed."""
     blamed = run["blamed"]
     assert len(blamed) == len(KINDS) + 2  # and the refund and tamper runs'
-    assert sum(1 for a in blamed if "slashed" in a) == len(KINDS) + 1 - len(ABSENCE)
+    assert sum(1 for a in blamed if "accusation_id" in a) == len(KINDS) + 1 - len(ABSENCE)
     assert {keccak(f.read_bytes()) for f in run["evidence"]} == \
         {bytes(a["evidence_hash"]) for a in blamed}
     assert set(run["status"].values()) == {JobStatus.ABORTED}
@@ -137,10 +143,43 @@ def test_a_job_that_cannot_be_re_run_is_refunded(run) -> None:
     assert row.detected and row.identified and row.slashed and row.honest_loss_wei == 0
     assert row.refunded and not row.result_correct
     assert [j.status for j in jobs] == [JobStatus.ABORTED]
-    assert run["refund"]["gained"] == jobs[0].escrow
+    # the escrow at once, and the accuser's bond back once the accusation was finalized
+    assert run["refund"]["gained"] == jobs[0].escrow + lg_bond(run)
+
+
+def lg_bond(run: dict) -> int:
+    return next(a.bond for a in run["settled"] if a.job_id == run["refund"]["jobs"][0].job_id)
 
 
 def test_shares_other_than_the_committed_ones_are_named_but_not_slashed(run) -> None:
     row = run["tamper"]
     assert row.detected and row.identified and row.verdict == "withheld"
     assert not row.slashed and row.honest_loss_wei == 0 and row.result_correct
+
+
+def test_every_accusation_was_disputed_and_judged_guilty_by_the_committee(run) -> None:
+    """Each culprit's software disputed; the three jurors (never in a job's quorum: they
+    hold no data) each replayed the evidence and voted guilty; only then was it slashed."""
+    settled = run["settled"]
+    assert len(settled) == len(KINDS) + 1 - len(ABSENCE)
+    for a in settled:
+        assert a.status is AccusationStatus.GUILTY and a.disputed
+        assert sorted(a.committee) == sorted(run["jurors"])
+        assert (a.guilty_votes, a.innocent_votes) == (len(run["jurors"]), 0)
+    for kind, row in run["rows"].items():
+        assert row.challenge == ("-" if kind in ABSENCE else f"guilty {len(run['jurors'])}-0") \
+            or (kind in ABSENCE and row.challenge == "")
+
+
+def test_a_false_accusation_is_disputed_and_the_committee_acquits(run) -> None:
+    """The owner accuses an honest node with a bogus evidence file: the node's software
+    disputes, every juror votes not guilty, the node keeps its deposit, is resumed and
+    gets the bond less the jurors' tenth."""
+    false = run["false"]
+    a = false["accusation"]
+    assert false["suspended_meanwhile"]
+    assert a.disputed and a.status is AccusationStatus.ACQUITTED
+    assert set(false["votes"].values()) == {False}
+    assert sorted(a.committee) == sorted(run["jurors"])
+    assert false["kept_deposit"] and false["active"]
+    assert false["gained"] == a.bond - a.bond * 10 // 100

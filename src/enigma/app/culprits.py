@@ -109,6 +109,20 @@ def _bundle(meta: Mapping[str, Any], evidence: bytes, arrays: Sequence[np.ndarra
     return b"".join(parts)
 
 
+def _absence_rank(records: Sequence[Any], party: int) -> tuple[bool, int, int]:
+    """Which of several parties named absent to report: first one that someone waited a
+    whole timeout for, then the one named by the most signers, then the lowest index.
+
+    Why: a party that aborts closes its channels, so its peers see a disconnect naming
+    it, and a staller that wakes up finds its sends failing and signs a disconnect naming
+    whoever already left. Disconnects are often the echo of another party's abort; a
+    timeout is a first-hand wait. Taking the lowest index instead named an honest node
+    after a stall whenever it came first in the quorum (seen in the fault matrix).
+    """
+    return (not any(r.reason == "timeout" for r in records), -len({r.party for r in records}),
+            party)
+
+
 def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[bytes],
               packages: Mapping[int, Package], inputs: Mapping[int, MemberInputs],
               make_program: Callable[[Mapping[int, MemberInputs]], Program],
@@ -147,11 +161,11 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
                 party, kind, evidence = p, "result", view
                 break
     if party < 0:
-        for p, why in sorted(verdict.culprits.items()):
-            if why in ("absent", "withheld"):
-                party, kind = p, why
-                evidence = b"".join(encode_abort(r) for r in verdict.attested.get(p, []))
-                break
+        named = [p for p, why in verdict.culprits.items() if why in ("absent", "withheld")]
+        if named:
+            party = min(named, key=lambda p: _absence_rank(verdict.attested.get(p, []), p))
+            kind = verdict.culprits[party]
+            evidence = b"".join(encode_abort(r) for r in verdict.attested.get(party, []))
     if party < 0 and undelivered:
         party, kind = undelivered[0], "withheld"
     if party < 0:

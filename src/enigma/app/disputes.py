@@ -182,6 +182,10 @@ def proves(ledger: Ledger, data: bytes | None, accusation: AccusationInfo) -> tu
         culprit, verdict = verify_evidence_file(ledger, data)
     except (EvidenceError, JobError, LedgerError, KeyError, ValueError, TypeError) as exc:
         return False, f"the file does not verify: {exc}"
+    except Exception as exc:  # a verifier that breaks on crafted input has proved nothing
+        log.warning("the verifier failed on evidence %s...: %r",
+                    accusation.evidence_hash.hex()[:16], exc)
+        return False, f"the verifier failed: {type(exc).__name__}"
     if culprit.lower() != accusation.culprit.lower():
         return False, "the file names another node"
     if verdict not in ("deviation", "result"):
@@ -212,8 +216,8 @@ class Watcher:
         while not stopping.wait(self.interval):
             try:
                 self.step()
-            except (LedgerError, OSError, ValueError) as exc:
-                log.warning("accusation watcher: %s", exc)
+            except Exception as exc:  # the watcher must outlive any one bad poll
+                log.warning("accusation watcher: %s: %s", type(exc).__name__, exc)
 
     def _send(self, what: str, fn: Callable[[Ledger], Any]) -> Any:
         assert self.node.ledger is not None
@@ -236,6 +240,8 @@ class Watcher:
         count = self.reader.accusation_count()
         self.open.update(range(self.cursor, count))
         self.cursor = count
+        if not self.open:  # the usual case: one cheap call per interval
+            return
         now = self.reader.chain_time()
         for accusation_id in sorted(self.open):
             a = self.reader.accusation(accusation_id)

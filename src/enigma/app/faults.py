@@ -8,19 +8,28 @@ What one row shows, and how it is measured (issue 9's acceptance):
   in blame mode on the insecure test dealer (the only replayable preprocessing);
 * **detected**: the job's first attempt failed (an abort, a drop-out, or the owner's own
   result check); **identified**: the owner named the misbehaving node, and only it;
-* **slashed**: the ledger took its deposit on the owner's signed accusation (proved
-  deviations only; a drop-out or stall is attested, so it is suspended, not slashed);
+* **slashed**: the ledger took its deposit once the owner's signed accusation was
+  finalized (proved deviations only; a drop-out or stall is attested, so it is suspended,
+  not slashed). The culprit's node software disputes every accusation (a cheater has
+  nothing to lose by trying), so each one goes before a committee: three more honest node
+  processes, drawn on chain, fetch the evidence file from the job's quorum, replay it and
+  vote; **challenge** shows the committee's votes (guilty-not guilty). The matrix settles
+  an accusation as soon as every member voted, or moves the dev chain's clock past its
+  deadline, so the run never waits out a real challenge period;
 * **honest loss**: wei the two honest nodes lost (deposits and claimable balances), which
   must be 0; **recovery**: seconds from posting the failed job to the re-run's checked
   result on a quorum re-drawn without the culprit; **result correct**: that result equals
   numpy's on the plain table; **refunded**: no quorum could finish and the escrow went back.
 
-The network is shared across kinds (one chain, the same honest nodes, one owner), so the
-whole matrix costs one start-up plus one culprit process and two short jobs per kind.
+The network is shared across kinds (one chain, the same honest nodes and jurors, one
+owner), so the whole matrix costs one start-up plus one culprit process, two short jobs
+and one committee vote per kind. Jobs are drawn among a dataset's holders, so the jurors,
+who hold nothing, are never in a job's quorum and always eligible for its committee.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -34,11 +43,22 @@ from typing import Any
 
 import click
 import numpy as np
+from eth_utils import keccak
 
 from enigma.lang.schema import Schema
-from enigma.ledger import Ledger, start_devchain
+from enigma.ledger import (
+    AccusationInfo,
+    AccusationStatus,
+    Ledger,
+    LedgerError,
+    script_hash,
+    start_devchain,
+)
+from enigma.ledger.devchain import advance_time
 from enigma.mpc.faults import KINDS
 
+from .culprits import _bundle
+from .disputes import publish_evidence
 from .jobs import JobError, JobResult, run_job, sign_script
 from .localnet import NodeProcess, deploy, spawn_node
 from .owner import Owner
@@ -53,6 +73,8 @@ SCHEMA = {"name": "faults", "columns": [
 AT = {"wrong-mac": 0, "bad-preprocessing": 0}
 KEYS = ("kind", "detected", "identified", "slashed", "honest_loss_wei", "recovery_seconds",
         "result_correct", "refunded")
+JURORS = 3
+"""Honest nodes that hold no data: the committee drawn when a culprit disputes."""
 
 
 @dataclass
@@ -69,6 +91,8 @@ class Row:
     refunded: bool
     verdict: str = ""
     note: str = ""
+    challenge: str = ""
+    """How the accusation was settled: `undisputed`, or the committee's votes."""
 
     def as_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in KEYS}
@@ -92,21 +116,27 @@ class Matrix:
         self.home.mkdir(parents=True, exist_ok=True)
         self.timeout = timeout
         self.say = progress or (lambda _: None)
-        self.chain = start_devchain(accounts=4 + len(kinds))
+        self.chain = start_devchain(accounts=4 + JURORS + len(kinds))
         self.accounts = list(self.chain.accounts)
         self.deployment = self.home / "deployment.json"
         self.nodes: list[NodeProcess] = []
+        self.jurors: list[NodeProcess] = []
         self.culprits: list[NodeProcess] = []
         self.owner: Owner | None = None
         self.last: JobResult | None = None
         """The last job's result (its incidents: who was named, the ledger's answer)."""
-        self._spare = iter(self.accounts[4:])
+        self.settled: list[AccusationInfo] = []
+        """Every accusation the matrix settled, as finalized."""
+        self._spare = iter(self.accounts[4 + JURORS:])
         self._runs = 0
         try:
             deploy(self.chain.url, self.accounts[0], self.deployment)
             for i in range(2):
                 self.say(f"starting honest node {i + 1} of 2")
                 self.nodes.append(self._spawn(f"honest-{i}", self.accounts[1 + i]))
+            for i in range(JURORS):
+                self.say(f"starting juror node {i + 1} of {JURORS}")
+                self.jurors.append(self._spawn(f"juror-{i}", self.accounts[4 + i]))
             self.owner = Owner.open(self.home / "owner", self.chain.url, self.deployment,
                                     self.accounts[0], [("127.0.0.1", self.nodes[0].dht_port)])
             analyst = Ledger.connect(self.chain.url, self.accounts[3],
@@ -139,11 +169,12 @@ class Matrix:
         culprit = self._spawn(f"culprit-{self._runs}-{kind}", next(self._spare), flags)
         try:
             honest = [n.address for n in self.nodes]
+            before = {a: self._wealth(a) for a in self._jurors()}
             table = _table()
             name = f"faults-{self._runs}-{kind}"
             owner.share(table, Schema.from_dict(SCHEMA), name, t=1, n=3,
                         holders=[*honest, culprit.address])
-            before = {a: self._wealth(a) for a in honest}
+            before.update({a: self._wealth(a) for a in honest})
             self.say(f"{kind}: running the job")
             t0 = time.perf_counter()
             try:
@@ -155,29 +186,90 @@ class Matrix:
                 return Row(kind, False, False, False, 0, 0.0, False, False, note=str(exc)[:200])
             seconds = time.perf_counter() - t0
             self.last = out
-            loss = sum(max(0, before[a] - self._wealth(a)) for a in honest)
+            settled = [self.settle(i.accusation_id) for i in out.incidents
+                       if i.accusation_id >= 0]
+            loss = sum(max(0, before[a] - self._wealth(a)) for a in [*honest, *self._jurors()])
             first = out.incidents[0] if out.incidents else None
             want = _expected(table)
             correct = not out.refunded and set(out.results) == set(want) and all(
                 abs(out.results[k].value - v) <= out.results[k].error + 1e-6
                 for k, v in want.items())
             named = {i.culprit.lower() for i in out.incidents}
+            slashed = any(a.status is AccusationStatus.GUILTY
+                          and owner.ledger.node(a.culprit).slashed for a in settled)
             return Row(kind, first is not None,
-                       named == {culprit.address.lower()},
-                       any(i.slashed > 0 for i in out.incidents), loss,
+                       named == {culprit.address.lower()}, slashed, loss,
                        round(seconds, 2) if first is not None else 0.0, correct,
-                       out.refunded, first.verdict if first else "")
+                       out.refunded, first.verdict if first else "",
+                       challenge=", ".join(_challenge(a) for a in settled))
         finally:
             # kept running to the end: a dead process would stay in the others' DHT routing
             # tables, and every later lookup would wait out its timeouts (10 s per kind)
             self.culprits.append(culprit)
+
+    def _jurors(self) -> list[str]:
+        return [j.address for j in self.jurors]
+
+    def settle(self, accusation_id: int, grace: float = 3.0, wait: float = 60.0
+               ) -> AccusationInfo:
+        """Finalize an accusation as soon as it can be: once every committee member voted,
+        or, on this dev chain, by moving the clock past its deadline after `grace` s
+        without a dispute (or `wait` s without every vote). Returns it as finalized."""
+        assert self.owner is not None
+        lg = self.owner.ledger
+        t0 = time.monotonic()
+        while True:
+            a = lg.accusation(accusation_id)
+            if a.status is not AccusationStatus.PENDING:
+                self.settled.append(a)
+                return a
+            votes = a.guilty_votes + a.innocent_votes
+            elapsed = time.monotonic() - t0
+            if (a.disputed and votes == len(a.committee)) or elapsed > wait \
+                    or (not a.disputed and elapsed > grace):
+                if not a.disputed or votes < len(a.committee):
+                    deadline = a.voting_deadline if a.disputed else a.deadline
+                    advance_time(lg.w3, max(0, deadline - lg.chain_time()) + 1)
+                with contextlib.suppress(LedgerError):  # a node may settle it first
+                    lg.finalize(accusation_id)
+                continue
+            time.sleep(0.2)
+
+    def false_accusation(self) -> dict[str, Any]:
+        """The owner accuses an honest node of a job it never ran, with a bogus evidence
+        file: the node's software disputes, the committee votes not guilty, the node keeps
+        its deposit, is back in the draw and gets the bond (less the jurors' tenth)."""
+        assert self.owner is not None
+        owner, lg = self.owner, self.owner.ledger
+        honest = [n.address for n in self.nodes]
+        name = "faults-false-accusation"
+        owner.share(_table(), Schema.from_dict(SCHEMA), name, t=1, n=2, holders=honest)
+        state = owner.state(name)
+        assert state.ledger_id is not None
+        job = lg.post_job(state.ledger_id, script_hash(SCRIPT.encode()), self.author,
+                          self.signature, 2, 10, 100)
+        victim = job.quorum[0]
+        bogus = _bundle({"job_id": job.job_id, "culprit": victim, "party": 0,
+                         "verdict": "deviation"}, b"no evidence at all", [])
+        digest = keccak(bogus)
+        sig = lg.sign(lg.accusation_digest(job.job_id, victim, digest))
+        stake, wealth = lg.node(victim).deposit, self._wealth(victim)
+        accusation_id = lg.accuse(job.job_id, victim, digest, [sig])
+        publish_evidence(lg, owner.identity, accusation_id, bogus, job.quorum)
+        suspended = not lg.node(victim).active
+        a = self.settle(accusation_id)
+        info = lg.node(victim)
+        return {"accusation": a, "suspended_meanwhile": suspended, "victim": victim,
+                "kept_deposit": info.deposit == stake, "active": info.active,
+                "gained": self._wealth(victim) - wealth, "bond": a.bond,
+                "votes": {j: lg.ballot(accusation_id, j) for j in a.committee}}
 
     def close(self) -> None:
         if self.owner is not None:
             self.owner.close()
         for culprit in self.culprits:
             culprit.kill()
-        for node in self.nodes:
+        for node in [*self.nodes, *self.jurors]:
             node.terminate()
         self.chain.stop()
 
@@ -198,12 +290,20 @@ def _yes(b: bool) -> str:
     return "yes" if b else "no"
 
 
+def _challenge(a: AccusationInfo) -> str:
+    if not a.disputed:
+        return "undisputed"
+    verdict = "guilty" if a.status is AccusationStatus.GUILTY else "acquitted"
+    return f"{verdict} {a.guilty_votes}-{a.innocent_votes}"
+
+
 def format_table(rows: Sequence[Row]) -> str:
-    head = ("kind", "detected", "identified", "verdict", "slashed", "honest loss",
+    head = ("kind", "detected", "identified", "verdict", "challenge", "slashed", "honest loss",
             "recovery s", "result correct", "refunded")
     lines = [head] + [(r.kind, _yes(r.detected), _yes(r.identified), r.verdict or "-",
-                       _yes(r.slashed), f"{r.honest_loss_wei} wei", f"{r.recovery_seconds:.1f}",
-                       _yes(r.result_correct), _yes(r.refunded)) for r in rows]
+                       r.challenge or "-", _yes(r.slashed), f"{r.honest_loss_wei} wei",
+                       f"{r.recovery_seconds:.1f}", _yes(r.result_correct), _yes(r.refunded))
+                      for r in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
                      for line in lines)
