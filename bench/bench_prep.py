@@ -99,8 +99,12 @@ def bench_ops(repeat: int) -> None:
     product_ntt = ev.multiply_plain(ct_ntt, plain_ntt)
     prg = PRG()
     u_ntt = he.ternary_ntt(bfv, 1, prg)[0]
+    coeffs = inst.coefficients(x)
+    seeded = keys.encrypt_seeded([(0, coeffs)], prg)[0]
     ops = {
-        "encrypt_own_secret_key": lambda: keys.encrypt(0, plain),
+        "encrypt_own_secret_key_seal": lambda: keys.encrypt(0, plain),
+        "encrypt_own_seeded_ntt_x2": lambda: keys.encrypt_seeded([(0, coeffs), (1, coeffs)], prg),
+        "load_seeded": lambda: he.load_seeded(bfv, 0, seeded, 1),
         "encrypt_seal_public_key": lambda: seal_pk.encrypt(plain),
         "ternary_lift_5_primes": lambda: he.ternary_ntt(bfv, 5, prg),
         "encrypt_zero_data_level": lambda: he.encrypt_zero_ntt(inst, peer.public_ntt[0], u_ntt),

@@ -225,3 +225,41 @@ def test_a_returned_product_decrypts_to_the_masked_product(bfv, keys):
     got = keys.decrypt(1, he.load_ciphertext(bfv, 1, frame, who=2, returned=True))
     assert got.tolist() == [(int(a) * int(b) + int(c)) % t for a, b, c in zip(x, y, r,
                                                                               strict=True)]
+
+
+def test_seeded_encryptions_decrypt_and_are_half_a_ciphertext(bfv, keys):
+    n = he.POLY_DEGREE
+    x = F.random(n)
+    res = bfv.field_residues(x)
+    items = [(i, inst.coefficients(res[i])) for i, inst in enumerate(bfv.instances)]
+    prg = PRG()
+    frames = keys.encrypt_seeded(items, prg)
+    again = keys.encrypt_seeded(items[:1], prg)[0]
+    assert again[:he.SEED_BYTES] != frames[0][:he.SEED_BYTES] and again[32:] != frames[0][32:]
+    full = keys.encrypt(0, bfv.instances[0].encode(res[0])).to_string(seal.compr_mode_type.none)
+    assert len(frames[0]) < 0.51 * len(full)
+    for i, inst in enumerate(bfv.instances):
+        ct = he.load_seeded(bfv, i, frames[i], who=1)
+        assert ct.is_ntt_form() and ct.parms_id() == inst.context.first_parms_id()
+        plain = inst.evaluator.transform_from_ntt(ct)
+        assert np.array_equal(keys.decrypt(i, plain), res[i])
+        reference = keys.encrypt(i, inst.encode(res[i]))  # SEAL's own symmetric encryption
+        assert abs(keys.noise_budget(i, plain) - keys.noise_budget(i, reference)) <= 1
+
+
+def test_truncated_and_tampered_seeded_frames_are_refused(bfv, keys):
+    inst = bfv.instances[0]
+    m = inst.coefficients(np.arange(he.POLY_DEGREE, dtype=np.uint64))
+    frame = keys.encrypt_seeded([(0, m)], PRG())[0]
+    with pytest.raises(he.HEParameterError, match=r"party 2 .* bytes; expected"):
+        he.load_seeded(bfv, 0, frame[:-8], who=2)
+    with pytest.raises(he.HEParameterError, match=r"party 2 .* bytes; expected"):
+        he.load_seeded(bfv, 0, frame + b"\x00", who=2)
+    unreduced = bytearray(frame)
+    unreduced[he.SEED_BYTES:he.SEED_BYTES + 8] = inst.q_limbs[0].to_bytes(8, "little")
+    with pytest.raises(he.HEParameterError, match=r"party 1 .* does not fit"):
+        he.load_seeded(bfv, 0, bytes(unreduced), who=1)
+    other = bytearray(frame)
+    other[0] ^= 1  # another seed: another c1, so decryption gives noise, not m
+    ct = inst.evaluator.transform_from_ntt(he.load_seeded(bfv, 0, bytes(other), who=1))
+    assert not np.array_equal(keys.decrypt(0, ct), np.arange(he.POLY_DEGREE))

@@ -28,6 +28,7 @@ docs/preprocessing.md for the numbers and the security level.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -197,6 +198,7 @@ class PlainSlot:
         self.return_parms_id = data.parms_id()
         self.return_header = b""
         self.ntt_header = b""
+        self.coeff_header = b""
         self.plain_header = b""
         self.plain_ntt_header = b""
 
@@ -221,6 +223,8 @@ class PlainSlot:
         low = self.evaluator.mod_switch_to(template, self.return_parms_id)
         raw = low.to_string(seal.compr_mode_type.none)
         self.return_header = bytes(raw[:len(raw) - 2 * limbs * POLY_DEGREE * 8])
+        raw = template.to_string(seal.compr_mode_type.none)
+        self.coeff_header = bytes(raw[:len(raw) - 2 * len(self.q_limbs) * POLY_DEGREE * 8])
         ntt = self.evaluator.transform_to_ntt(template)
         raw = ntt.to_string(seal.compr_mode_type.none)
         self.ntt_header = bytes(raw[:len(raw) - 2 * len(self.q_limbs) * POLY_DEGREE * 8])
@@ -261,6 +265,13 @@ class PlainSlot:
             half //= q
         self._half_digits = np.array(digits, dtype=u64)
         self._qs = np.array(qs, dtype=u64)
+        # round(Q m / t) = floor(Q / t) m + floor(((Q mod t) m + (t + 1) / 2) / t), as SEAL
+        q_total, t = math.prod(qs), self.t
+        self._scale = np.array([(q_total // t) % q for q in qs], dtype=u64)
+        self._scale_shoup = np.array([shoup((q_total // t) % q, q) for q in qs], dtype=u64)
+        self._one_shoup = np.array([shoup(1, q) for q in qs], dtype=u64)
+        self._q_mod_t = u64(q_total % t)
+        self._q_mod_t_barrett = u64(((q_total % t) << 64) // t)
 
     def flood_extra_bits(self, bits: int) -> int:
         """k with 2^k Q_drop >= 2^(bits+1): flooding uniform on 2^k Q_drop integers covers
@@ -274,6 +285,14 @@ class PlainSlot:
     def encode(self, residues: np.ndarray) -> seal.Plaintext:
         """Residues mod t (uint64, length N) as a batched plaintext."""
         return self.encoder.encode(np.ascontiguousarray(residues, dtype=np.uint64))
+
+    def coefficients(self, residues: np.ndarray) -> np.ndarray:
+        """The batched plaintext of `residues` as its N polynomial coefficients (mod t)."""
+        raw = self.encode(residues).to_bytes(seal.compr_mode_type.none)
+        out = np.zeros(POLY_DEGREE, dtype=np.uint64)
+        count = (len(raw) - len(self.plain_header)) // 8
+        out[:count] = np.frombuffer(raw, dtype="<u8", offset=len(raw) - 8 * count)
+        return out
 
     def decode(self, plain: seal.Plaintext) -> np.ndarray:
         return self.encoder.decode_uint64(plain).astype(np.uint64)
@@ -478,6 +497,52 @@ class Keys:
                             for s, g in zip(bfv.instances, gens, strict=True)]
         self._encryptors = [seal.Encryptor(s.context, pk, g.secret_key())
                             for s, pk, g in zip(bfv.instances, self.public, gens, strict=True)]
+        self._secret_ntt = [_secret_ntt(s, g.secret_key())
+                            for s, g in zip(bfv.instances, gens, strict=True)]
+
+    def encrypt_seeded(self, items: list[tuple[int, np.ndarray]], prg: PRG) -> list[bytes]:
+        """Seeded secret-key encryptions in NTT form: one frame per (prime i, residues mod t_i).
+
+        c1 = a is uniform in the NTT domain (as uniform as in the coefficient domain,
+        the NTT being a bijection) and expanded from a fresh 32-byte seed; c0 =
+        NTT(round(Q m / t) + e) - a s with e centred binomial (|e| <= 21), so
+        c0 + c1 s = round(Q m / t) + e: SEAL's symmetric encryption, with c1 sent
+        as its seed (as SEAL's own seeded serialisation does). The frame is the
+        seed and c0: half the bytes of a full ciphertext, and the receiver needs
+        no NTT before multiplying.
+        """
+        bfv, n = self.bfv, POLY_DEGREE
+        limbs = len(bfv.instances[0].q_limbs)
+        coeffs = []
+        for i, residues in items:
+            inst = bfv.instances[i]
+            out = np.empty((limbs, n), dtype=np.uint64)
+            _scale_kernel(np.ascontiguousarray(residues, dtype=np.uint64), small_error(n, prg),
+                          inst._qs, inst._scale, inst._scale_shoup, inst._one_shoup,
+                          np.uint64(inst.t), inst._q_mod_t, inst._q_mod_t_barrett, out)
+            coeffs.append(out)
+        frames = []
+        for k in range(0, len(items), 2):  # one SEAL transform takes two polynomials
+            pair = coeffs[k:k + 2]
+            inst = bfv.instances[items[k][0]]
+            ct = seal.Ciphertext()
+            ct.load_bytes(inst.context, inst.coeff_header + pair[0].tobytes()
+                          + pair[-1].tobytes())
+            inst.evaluator.transform_to_ntt_inplace(ct)
+            raw = ct.to_string(seal.compr_mode_type.none)
+            ntt = np.frombuffer(raw, dtype="<u8", count=2 * limbs * n,
+                                offset=len(raw) - 2 * limbs * n * 8).reshape(2, limbs, n)
+            for h in range(len(pair)):
+                i = items[k + h][0]
+                seed = os.urandom(SEED_BYTES)
+                a = expand_uniform(bfv.instances[i], seed)
+                frame = bytearray(SEED_BYTES + limbs * n * 8)
+                frame[:SEED_BYTES] = seed
+                c0 = np.frombuffer(frame, dtype="<u8", offset=SEED_BYTES).reshape(limbs, n)
+                secret, secret_shoup = self._secret_ntt[i]
+                _minus_as_kernel(ntt[h], a, secret, secret_shoup, bfv.instances[i]._qs, c0)
+                frames.append(bytes(frame))
+        return frames
 
     def encrypt(self, i: int, plain: seal.Plaintext) -> seal.Ciphertext:
         """Encrypt under my own secret key (what I send for others to multiply).
@@ -496,6 +561,91 @@ class Keys:
     def noise_budget(self, i: int, ct: seal.Ciphertext) -> int:
         """Bits of noise budget left: for tests and measurements, never sent anywhere."""
         return self._decryptors[i].invariant_noise_budget(ct)
+
+
+SEED_BYTES = 32
+
+
+def _secret_ntt(inst: PlainSlot, sk: seal.SecretKey) -> tuple[np.ndarray, np.ndarray]:
+    """s mod the data primes in NTT form (SEAL keeps it so, at the key level), with the
+    Shoup constants of every coefficient. Secret: only `Keys` holds it."""
+    raw = sk.to_string()
+    n, limbs = POLY_DEGREE, len(inst.q_limbs)
+    key_limbs = limbs + 1
+    data = np.frombuffer(raw, dtype="<u8", count=key_limbs * n,
+                         offset=len(raw) - key_limbs * n * 8).reshape(key_limbs, n)[:limbs].copy()
+    qs = np.array(inst.q_limbs, dtype=object)[:, None]
+    shoups = ((data.astype(object) << 64) // qs).astype(np.uint64)
+    return data, shoups
+
+
+def expand_uniform(inst: PlainSlot, seed: bytes) -> np.ndarray:
+    """c1 of a seeded encryption: uniform mod every data prime, from a 32-byte seed."""
+    prg = PRG(b"enigma.prep.seeded-c1" + seed)
+    return np.stack([uniform_mod(q, POLY_DEGREE, prg) for q in inst.q_limbs])
+
+
+def load_seeded(bfv: BFV, i: int, raw: bytes | memoryview, who: int) -> seal.Ciphertext:
+    """A peer's seeded encryption (`Keys.encrypt_seeded`) as an NTT-form ciphertext at the
+    data level, validated by SEAL (every coefficient below its prime)."""
+    inst = bfv.instances[i]
+    size = SEED_BYTES + len(inst.q_limbs) * POLY_DEGREE * 8
+    if len(raw) != size:
+        raise HEParameterError(f"party {who} sent an encrypted vector for plaintext prime {i} "
+                               f"of {len(raw)} bytes; expected {size} (a seed and c0)")
+    raw = bytes(raw)
+    a = expand_uniform(inst, raw[:SEED_BYTES])
+    ct = seal.Ciphertext()
+    try:
+        ct.load_bytes(inst.context, inst.ntt_header + raw[SEED_BYTES:] + a.tobytes())
+    except Exception as exc:  # SEAL raises several types for malformed data
+        raise HEParameterError(f"party {who} sent an encrypted vector for plaintext prime {i} "
+                               f"that does not fit the BFV parameters: {exc}") from exc
+    return ct
+
+
+@njit(cache=True, nogil=True)
+def _scale_kernel(m, error, qs, scale, scale_shoup, one_shoup, t, q_mod_t, barrett, out):
+    """out[l, j] = floor(Q / t) m_j + floor(((Q mod t) m_j + (t + 1) / 2) / t) + e_j mod q_l.
+
+    The fix term is found with 64-bit words only: est = mulhi(m, floor(2^64 (Q mod t) / t))
+    is at most 2 below it, and the remainder (Q mod t) m + (t + 1) / 2 - t est < 3t < 2^64
+    is exact in wrapping arithmetic.
+    """
+    n = m.shape[0]
+    half = (t + np.uint64(1)) >> np.uint64(1)
+    for j in range(n):
+        x = m[j]
+        est = _mulhi(x, barrett)
+        rem = q_mod_t * x + half - t * est
+        while rem >= t:
+            rem -= t
+            est += np.uint64(1)
+        e = error[j]
+        for limb in range(qs.shape[0]):
+            q = qs[limb]
+            xr = _mulmod_const(x, np.uint64(1), one_shoup[limb], q)
+            v = _mulmod_const(xr, scale[limb], scale_shoup[limb], q)
+            f = _mulmod_const(est, np.uint64(1), one_shoup[limb], q)
+            v += f
+            if v >= q:
+                v -= q
+            v += np.uint64(e) if e >= 0 else q - np.uint64(-e)
+            if v >= q:
+                v -= q
+            out[limb, j] = v
+
+
+@njit(cache=True, nogil=True)
+def _minus_as_kernel(ntt, a, secret, secret_shoup, qs, out):
+    """out = ntt - a s mod q_l, pointwise (NTT domain); s fixed, with Shoup constants."""
+    limbs, n = ntt.shape
+    for limb in range(limbs):
+        q = qs[limb]
+        for j in range(n):
+            p = _mulmod_const(a[limb, j], secret[limb, j], secret_shoup[limb, j], q)
+            v = ntt[limb, j]
+            out[limb, j] = v - p if v >= p else v + q - p
 
 
 class PeerKeys:

@@ -27,6 +27,7 @@ from .he import (
     Keys,
     PeerKeys,
     load_ciphertext,
+    load_seeded,
     random_chunks,
     reduce_chunks,
     rerandomise,
@@ -70,7 +71,7 @@ def to_ntt(bfv: BFV, encrypted: dict[int, Encrypted]) -> dict[int, Encrypted]:
     """The same ciphertexts in NTT form, for vectors multiplied many times (Enc(alpha))."""
     out = {}
     for p, chunks in encrypted.items():
-        out[p] = [[inst.evaluator.transform_to_ntt(ct)
+        out[p] = [[ct if ct.is_ntt_form() else inst.evaluator.transform_to_ntt(ct)
                    for inst, ct in zip(bfv.instances[:len(cts)], cts, strict=True)]
                   for cts in chunks]
     return out
@@ -116,12 +117,12 @@ class Pairwise:
         With `primes`, only under the first ones: for u below 2^MAC_KEY_BITS (a MAC key
         share), whose products fit in `bfv.mac_primes` primes.
         """
-        frames = []
+        items = []
         for c in range(self._chunks(u)):
             residues = self.bfv.field_residues(u[c * self.slots:(c + 1) * self.slots])
             for i, inst in enumerate(self.bfv.instances[:primes]):
-                ct = self.keys.encrypt(i, inst.encode(residues[i]))
-                frames.append(ct.to_string(seal.compr_mode_type.none))
+                items.append((i, inst.coefficients(residues[i])))
+        frames = self.keys.encrypt_seeded(items, self.prg)
         for p in self.peers:
             self.channel.send(p, *frames)
 
@@ -135,7 +136,7 @@ class Pairwise:
                 raise PairwiseError(f"party {p} sent {len(frames)} ciphertexts, expected "
                                     f"{chunks} chunks x {primes} primes")
             try:
-                out[p] = [[load_ciphertext(self.bfv, i, frames[c * primes + i], p)
+                out[p] = [[load_seeded(self.bfv, i, frames[c * primes + i], p)
                            for i in range(primes)] for c in range(chunks)]
             except HEParameterError as exc:
                 raise PairwiseError(str(exc)) from exc
