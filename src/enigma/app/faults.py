@@ -36,6 +36,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,9 @@ KEYS = ("kind", "detected", "identified", "slashed", "honest_loss_wei", "recover
         "result_correct", "refunded")
 JURORS = 3
 """Honest nodes that hold no data: the committee drawn when a culprit disputes."""
+FAST_WATCH = ["--watch-interval", "0.4"]
+"""Culprits and jurors look at accusations often, so a dispute is judged in a second or
+two; the honest members keep the default (they only finalize)."""
 
 
 @dataclass
@@ -134,9 +138,11 @@ class Matrix:
             for i in range(2):
                 self.say(f"starting honest node {i + 1} of 2")
                 self.nodes.append(self._spawn(f"honest-{i}", self.accounts[1 + i]))
-            for i in range(JURORS):
-                self.say(f"starting juror node {i + 1} of {JURORS}")
-                self.jurors.append(self._spawn(f"juror-{i}", self.accounts[4 + i]))
+            self.say(f"starting {JURORS} juror nodes")
+            with ThreadPoolExecutor(JURORS) as pool:
+                self.jurors.extend(pool.map(
+                    lambda i: self._spawn(f"juror-{i}", self.accounts[4 + i], FAST_WATCH),
+                    range(JURORS)))
             self.owner = Owner.open(self.home / "owner", self.chain.url, self.deployment,
                                     self.accounts[0], [("127.0.0.1", self.nodes[0].dht_port)])
             analyst = Ledger.connect(self.chain.url, self.accounts[3],
@@ -166,6 +172,7 @@ class Matrix:
         self._runs += 1
         flags = ["--misbehave", kind, "--insecure-test-faults",
                  "--misbehave-at", str(AT.get(kind, 2))] if misbehave else []
+        flags += FAST_WATCH
         culprit = self._spawn(f"culprit-{self._runs}-{kind}", next(self._spare), flags)
         try:
             honest = [n.address for n in self.nodes]

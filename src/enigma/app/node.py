@@ -661,13 +661,16 @@ class Node:
                    "refused without --insecure-test-faults.")
 @click.option("--misbehave-at", type=int, default=2, show_default=True,
               help="TEST ONLY: the sending call (or triples request) where the fault strikes.")
+@click.option("--watch-interval", default=1.0, show_default=True, type=float,
+              help="Seconds between looks at the ledger's accusations (dispute, vote, finalize).")
 @click.option("--insecure-test-faults", is_flag=True,
               help="Allow --misbehave: this node will cheat on purpose and lose its deposit.")
 def node_command(home: Path, rpc: str, deployment: Path, account: str | None,
                  key_env: str | None, host: str, port: int, dht_port: int, metrics_port: int,
                  bootstrap: tuple[str, ...], deposit: int | None, no_register: bool,
                  housekeeping: float, unsealed_ttl: float, misbehave: str | None,
-                 misbehave_at: int, insecure_test_faults: bool) -> None:
+                 misbehave_at: int, insecure_test_faults: bool,
+                 watch_interval: float = 1.0) -> None:
     """Run a node until SIGTERM: stake, join the DHT, store shares, serve metrics."""
     if misbehave is not None and not insecure_test_faults:
         raise click.UsageError("--misbehave makes this node cheat on purpose (fault "
@@ -680,7 +683,7 @@ def node_command(home: Path, rpc: str, deployment: Path, account: str | None,
                         bootstrap=bootstrap_peers(bootstrap), deposit=deposit,
                         register=not no_register, housekeeping=housekeeping,
                         unsealed_ttl=unsealed_ttl, misbehave=misbehave,
-                        misbehave_at=misbehave_at)
+                        misbehave_at=misbehave_at, watch_interval=watch_interval)
     if misbehave is not None:
         log.warning("FAULT INJECTION ENABLED: this node will misbehave as %r in every job "
                     "(--insecure-test-faults); it will be blamed and slashed. Tests only.",
