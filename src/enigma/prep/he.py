@@ -240,6 +240,10 @@ class PlainSlot:
         if not 0 < limbs < L:
             raise HEParameterError(f"returned ciphertexts must drop at least one of the {L} "
                                    f"data primes (asked to keep {limbs})")
+        if max(qs) >= 2 * min(qs) or max(qs) >= 1 << 62:
+            raise HEParameterError("the switching kernel reduces a residue mod one data prime "
+                                   "by another with one subtraction: the data primes must lie "
+                                   "within a factor 2 of each other, below 2^62")
         kept, dropped = qs[:limbs], qs[limbs:]
         q_drop = math.prod(dropped)
         self.q_drop = q_drop
@@ -839,6 +843,19 @@ def _flood_raw(inst: PlainSlot, ct: seal.Ciphertext, bits: int, prg: PRG) -> byt
     return out
 
 
+@njit(inline="always")
+def _csub(a, q):
+    """a - q if a >= q else a, for a < 2q < 2^63, without a comparison (no branch to mispredict)."""
+    d = a - q
+    return d + (q & np.uint64(np.int64(d) >> np.int64(63)))
+
+
+@njit(inline="always")
+def _mulmod_nb(a, w, w_shoup, q):
+    """_mulmod_const with a branch-free final subtraction."""
+    return _csub(a * w - _mulhi(a, w_shoup) * q, q)
+
+
 @njit(cache=True, nogil=True)
 def _flood_kernel(src, dst, digits, extra, centre, error, qs, garner, garner_shoup, radix,
                   radix_shoup, drop_inv, drop_inv_shoup, half_digits):
@@ -846,68 +863,56 @@ def _flood_kernel(src, dst, digits, extra, centre, error, qs, garner, garner_sho
 
     Per coefficient j and polynomial: add the error e_j to c1 (|e| <= 21); the
     mixed-radix digits k_m of x mod Q_drop (Garner over the dropped primes:
-    garner[m, l] = q_l^-1 mod q_m); the carry of x mod Q_drop plus f (c0, digits
+    garner[m, b] = q_b^-1 mod q_m); the carry of x mod Q_drop plus f (c0, digits
     f_m = digits[., j]) or plus floor(Q_drop / 2) (c1, half_digits), digit by digit;
     then for each kept prime q_i: (x - sum_m k_m P_m) Q_drop^-1 + carry, with
     radix[m, i] = P_m mod q_i, drop_inv[i] = Q_drop^-1 mod q_i; and for c0 + E - 2^(k-1)
     (centre[i] = q_i - 2^(k-1)).
+
+    Each step is one loop over the coefficients (independent iterations), and every
+    conditional subtraction is arithmetic (`_csub`): the comparisons have random
+    outcomes, and mispredicted branches made the kernel about 25 % slower.
     """
     limbs = qs.shape[0]
     keep = dst.shape[1]
     n = src.shape[2]
-    k = np.zeros(limbs, dtype=np.uint64)
-    for j in range(n):
-        e = error[j]
-        for poly in range(2):
-            for m in range(keep, limbs):
-                q = qs[m]
-                v = src[poly, m, j]
+    x = np.empty((limbs, n), dtype=np.uint64)
+    k = np.empty((limbs, n), dtype=np.uint64)
+    carry = np.empty(n, dtype=np.uint64)
+    for poly in range(2):
+        for limb in range(limbs):
+            q = qs[limb]
+            for j in range(n):
+                v = src[poly, limb, j]
                 if poly == 1:
-                    v += np.uint64(e) if e >= 0 else q - np.uint64(-e)
-                    if v >= q:
-                        v -= q
+                    # + e mod q with |e| <= 21: v + e + q < 2q + 21, two subtractions
+                    v = _csub(_csub(v + np.uint64(error[j] + np.int64(q)), q), q)
+                x[limb, j] = v
+        for m in range(keep, limbs):
+            q = qs[m]
+            for j in range(n):
+                v = x[m, j]
                 for b in range(keep, m):
-                    d = k[b]
-                    while d >= q:
-                        d -= q
-                    v = v + q - d
-                    if v >= q:
-                        v -= q
-                    v = _mulmod_const(v, garner[m, b], garner_shoup[m, b], q)
-                k[m] = v
-            carry = np.uint64(0)
+                    v = _csub(v + q - _csub(k[b, j], q), q)
+                    v = _mulmod_nb(v, garner[m, b], garner_shoup[m, b], q)
+                k[m, j] = v
+        for j in range(n):
+            c = np.uint64(0)
             for m in range(keep, limbs):
                 add = digits[m - keep, j] if poly == 0 else half_digits[m - keep]
-                total = k[m] + add + carry
-                carry = np.uint64(1) if total >= qs[m] else np.uint64(0)
-            for i in range(keep):
-                q = qs[i]
-                x = src[poly, i, j]
-                if poly == 1:
-                    x += np.uint64(e) if e >= 0 else q - np.uint64(-e)
-                    if x >= q:
-                        x -= q
-                rem = np.uint64(0)
-                for m in range(keep, limbs):
-                    d = k[m]
-                    while d >= q:
-                        d -= q
-                    if m > keep:
-                        d = _mulmod_const(d, radix[m, i], radix_shoup[m, i], q)
-                    rem += d
-                    if rem >= q:
-                        rem -= q
-                v = x + q - rem
-                if v >= q:
-                    v -= q
-                v = _mulmod_const(v, drop_inv[i], drop_inv_shoup[i], q) + carry
-                if v >= q:
-                    v -= q
+                # carry out of k_m + add + c (< 2 q_m): 1 iff it is >= q_m
+                c = np.uint64(1) - (np.uint64(np.int64(k[m, j] + add + c - qs[m]) >> np.int64(63))
+                                    & np.uint64(1))
+            carry[j] = c
+        for i in range(keep):
+            q = qs[i]
+            for j in range(n):
+                rem = _csub(k[keep, j], q)
+                for m in range(keep + 1, limbs):
+                    rem = _csub(rem + _mulmod_nb(_csub(k[m, j], q), radix[m, i],
+                                                 radix_shoup[m, i], q), q)
+                v = _csub(x[i, j] + q - rem, q)
+                v = _csub(_mulmod_nb(v, drop_inv[i], drop_inv_shoup[i], q) + carry[j], q)
                 if poly == 0:
-                    v += extra[j]
-                    if v >= q:
-                        v -= q
-                    v += centre[i]
-                    if v >= q:
-                        v -= q
+                    v = _csub(_csub(v + extra[j], q) + centre[i], q)
                 dst[poly, i, j] = v
