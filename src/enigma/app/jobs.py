@@ -88,6 +88,7 @@ from enigma.storage.records import record_key
 
 from .culprits import Incident, MemberInputs, blame_job, bundle_meta, verify_bundle
 from .service import Connection, ServiceError
+from .stock import StockSession, finish_in_background, open_session
 
 if TYPE_CHECKING:
     from .node import Node
@@ -100,6 +101,10 @@ log = logging.getLogger(__name__)
 #: "tamper-reshare" changes its part of the centroids a reducer re-shares to chunk quorums;
 #: "tamper-result" hands the owner result shares other than the ones it committed to.
 FAULT_ENV = "ENIGMA_TEST_FAULT"
+
+#: Digits of comparisons in jobs on HE preprocessing: 2-bit digits need 3x fewer products
+#: offline than the engine's default 4 (docs/preprocessing.md, "digit_bits = 2").
+HE_DIGIT_BITS = 2
 
 #: Work budget posted with a job when the owner gives none; the unused part is refunded.
 DEFAULT_ROUNDS = 20_000
@@ -351,11 +356,17 @@ class NodeJobs:
         started = time.perf_counter()
         # setup waits for members that are still reading their shares: the message timeout
         # (short in blame tests, where it decides who is absent) is no bound for it
-        with Mesh(me, self.node.identity, peers, session_for(job_id, self.node.ledger.deployment),
-                  timeout=timeout, connect_timeout=max(timeout, 30.0)) as mesh:
+        stock: StockSession | None = None
+        with contextlib.ExitStack() as closing:
+            mesh = closing.enter_context(Mesh(
+                me, self.node.identity, peers, session_for(job_id, self.node.ledger.deployment),
+                timeout=timeout, connect_timeout=max(timeout, 30.0)))
             if dealer:
                 factory = DealerFactory(bytes.fromhex(dealer), insecure=True)
                 provider = factory(self.node.field, me, len(peers))
+            elif role == "single":  # split jobs run side by side on one quorum: no stock
+                stock = open_session(self.node.stocks, mesh, job.quorum, me, wait=timeout)
+                provider = stock.provider
             else:
                 provider = HEProviderFactory()(self.node.field, me, len(peers), channel=mesh)
             if fault is not None and fault.kind in PROVIDER_KINDS:
@@ -371,7 +382,8 @@ class NodeJobs:
                     mesh, self.node.identity, [q.public_key for q in peers], provider, factory,
                     inputs=inputs_digest(shares, point, rows, arrays[0]), wrap=wrap)
             else:
-                engine = Engine(mesh if wrap is None else wrap(mesh), provider)
+                engine = Engine(mesh if wrap is None else wrap(mesh), provider,
+                                **({} if dealer else {"digit_bits": HE_DIGIT_BITS}))
             phases["connect"] = time.perf_counter() - started
             try:
                 if role == "map":
@@ -405,6 +417,13 @@ class NodeJobs:
                                          shares, point, rows, empty, empty, {})
             if signed is not None:
                 package = signed.package(None).encode()
+            out["stats"]["prep"] = stock.report() if stock is not None else {
+                "provider": "dealer" if dealer else "he",
+                "produced": dict(getattr(provider, "produced", {}))}
+            if stock is not None:  # top up and save while the owner settles (app/stock.py)
+                cfg = self.node.config
+                finish_in_background(stock, mesh, closing.pop_all().close, cfg.prep_ahead,
+                                     cfg.prep_ahead_bits, f"job {job_id}")
         seconds = time.perf_counter() - started
         rounds, mults = out["stats"]["rounds"], out["stats"]["triples"]
         if role == "map":

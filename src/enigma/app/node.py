@@ -71,6 +71,7 @@ from .disputes import Watcher, evidence_ops
 from .jobs import job_ops
 from .metrics import MetricsServer, NodeMetrics
 from .service import Connection, ServiceError, accept, format_endpoint, parse_endpoint, serve
+from .stock import QuorumStocks, prep_command, prep_ops, write_service_file
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,10 @@ class NodeConfig:
     """Where the fault strikes: the node's n-th sending call (or triples request)."""
     watch_interval: float = 1.0
     """Seconds between looks at the ledger's accusations (dispute, vote, finalize)."""
+    prep_ahead: int = 0
+    """After each job, top its quorum's HE stock up to this many triples (app/stock.py)."""
+    prep_ahead_bits: int = 0
+    """... and to this many random bits (comparisons consume about 100 each)."""
 
 
 @dataclass
@@ -193,6 +198,8 @@ class Node:
             "contribution": self._contribution,
         }
         self._ops.update(job_ops(self))
+        self._ops.update(prep_ops(self))
+        self.stocks = QuorumStocks(config.home, self.field)
         self._ops.update(evidence_ops(self))
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -230,6 +237,7 @@ class Node:
                                                  cfg.metrics_port)
             self.dht.publish_endpoint({"service": self.port,
                                        "metrics": self._metrics_server.port})
+            write_service_file(cfg.home, cfg.host, self.port, self.node_id)
         except BaseException:
             self.stop()
             raise
@@ -633,12 +641,12 @@ class Node:
                 log.warning("housekeeping: %s", exc)
 
 
-@click.command("node")
-@click.option("--home", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Directory for this node's key (node.key) and shares.")
+@click.group("node", invoke_without_command=True)
+@click.option("--home", type=click.Path(path_type=Path, file_okay=False),
+              help="Directory for this node's key (node.key) and shares (required).")
 @click.option("--rpc", default="http://127.0.0.1:8545", show_default=True,
               help="Ledger JSON-RPC URL.")
-@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False),
               default=Path("deployment.json"), show_default=True,
               help="Contract addresses (from `enigma ledger deploy`).")
 @click.option("--account", help="Ledger account the chain has unlocked (dev chains).")
@@ -665,13 +673,31 @@ class Node:
               help="Seconds between looks at the ledger's accusations (dispute, vote, finalize).")
 @click.option("--insecure-test-faults", is_flag=True,
               help="Allow --misbehave: this node will cheat on purpose and lose its deposit.")
-def node_command(home: Path, rpc: str, deployment: Path, account: str | None,
-                 key_env: str | None, host: str, port: int, dht_port: int, metrics_port: int,
-                 bootstrap: tuple[str, ...], deposit: int | None, no_register: bool,
-                 housekeeping: float, unsealed_ttl: float, misbehave: str | None,
-                 misbehave_at: int, insecure_test_faults: bool,
-                 watch_interval: float = 1.0) -> None:
-    """Run a node until SIGTERM: stake, join the DHT, store shares, serve metrics."""
+@click.option("--prep-ahead", type=int, default=0, show_default=True,
+              help="After each job, top its quorum's HE preprocessing stock up to this many "
+                   "triples (the smallest value among the members counts).")
+@click.option("--prep-ahead-bits", type=int, default=0, show_default=True,
+              help="... and up to this many random bits.")
+@click.pass_context
+def node_command(ctx: click.Context, home: Path | None, rpc: str, deployment: Path,
+                 account: str | None, key_env: str | None, host: str, port: int, dht_port: int,
+                 metrics_port: int, bootstrap: tuple[str, ...], deposit: int | None,
+                 no_register: bool, housekeeping: float, unsealed_ttl: float,
+                 misbehave: str | None, misbehave_at: int, insecure_test_faults: bool,
+                 prep_ahead: int, prep_ahead_bits: int, watch_interval: float = 1.0) -> None:
+    """Run a node until SIGTERM: stake, join the DHT, store shares, serve metrics.
+
+    `enigma node prep` asks a running node to pre-generate with named peers.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if home is None:
+        raise click.UsageError("Missing option '--home'.")
+    if not deployment.is_file():
+        raise click.BadParameter(f"file {str(deployment)!r} does not exist",
+                                 param_hint="'--deployment'")
+    if prep_ahead < 0 or prep_ahead_bits < 0:
+        raise click.UsageError("--prep-ahead and --prep-ahead-bits cannot be negative")
     if misbehave is not None and not insecure_test_faults:
         raise click.UsageError("--misbehave makes this node cheat on purpose (fault "
                                "injection for tests); add --insecure-test-faults to allow it")
@@ -683,7 +709,8 @@ def node_command(home: Path, rpc: str, deployment: Path, account: str | None,
                         bootstrap=bootstrap_peers(bootstrap), deposit=deposit,
                         register=not no_register, housekeeping=housekeeping,
                         unsealed_ttl=unsealed_ttl, misbehave=misbehave,
-                        misbehave_at=misbehave_at, watch_interval=watch_interval)
+                        misbehave_at=misbehave_at, prep_ahead=prep_ahead,
+                        prep_ahead_bits=prep_ahead_bits, watch_interval=watch_interval)
     if misbehave is not None:
         log.warning("FAULT INJECTION ENABLED: this node will misbehave as %r in every job "
                     "(--insecure-test-faults); it will be blamed and slashed. Tests only.",
@@ -700,6 +727,8 @@ def node_command(home: Path, rpc: str, deployment: Path, account: str | None,
     node.run()
     click.echo("node: stopped")
 
+
+node_command.add_command(prep_command)
 
 if __name__ == "__main__":
     node_command()
