@@ -2,9 +2,10 @@
 
 The system demo (the default) starts a local network of 5 nodes (embedded chain,
 contracts, DHT), shares two real datasets about people as their owner, has an analyst
-sign two example scripts, runs them as jobs on quorums drawn by the ledger, shows the
-owner each result beside the plaintext answer, shows the ledger's record of the jobs,
-and stops the network.
+sign two example scripts, runs them as jobs on quorums drawn by the ledger with the HE
+preprocessing (no trusted party; `--insecure-dealer` swaps in the test dealer and says so),
+shows the owner each result beside the plaintext answer and what each job's
+preprocessing produced, shows the ledger's record of the jobs, and stops the network.
 
 The foundation demo splits the ages in `data/benefits.csv` among three parties, shows
 each party's share to look uniform, adds the shares locally (sharing is linear), and
@@ -40,9 +41,14 @@ from .owner import Owner
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 DATA = ROOT / "data" / "benefits.csv"
-#: (dataset, data file, schema, script) of the system demo's two jobs.
+#: (dataset, data file, schema, script) of the system demo's jobs. All run on the HE
+#: preprocessing (no trusted party). Why not the k-means of examples/clusters.py by
+#: default: each row and iteration costs k - 1 comparisons of 48-bit distances, about
+#: 65 ms of HE production here (bits for the comparison masks dominate), so 4,877 rows
+#: and 5 iterations need about 25 minutes on this 2-core machine (`--clustering` adds it).
 JOBS = [("acs12", "acs12.csv", "acs12.yaml", "average_age.py"),
-        ("benefits", "benefits.csv", "benefits.yaml", "clusters.py")]
+        ("benefits", "benefits.csv", "benefits.yaml", "regression.py")]
+CLUSTERING = ("benefits", "benefits.csv", "benefits.yaml", "clusters.py")
 
 
 def load_column(path: pathlib.Path, name: str) -> list[str]:
@@ -205,12 +211,37 @@ def _ledger_record(ledger: Ledger, quorum_members: set[str]) -> None:
               "(job fees and storage)")
 
 
-def system(nodes: int = 5, he_all: bool = False) -> int:
+def _preprocessing(out: JobResult) -> str:
+    """What the job's preprocessing was and cost, from the members' public counts."""
+    prep = out.stats.get("prep", {})
+    if out.insecure_dealer or prep.get("provider") == "dealer":
+        return "INSECURE test dealer (it could read every input)"
+    made, resumed = prep.get("produced", {}), prep.get("resumed", {})
+    text = (f"HE among the quorum: {made.get('triples', 0):,} triples, "
+            f"{made.get('bits', 0):,} random bits, {made.get('input_masks', 0):,} input masks "
+            "produced")
+    if resumed.get("triples") or resumed.get("bits"):
+        text += (f", {resumed.get('triples', 0):,} triples and {resumed.get('bits', 0):,} bits "
+                 "taken from the quorum's stock")
+    if prep.get("discarded"):
+        text += " (the members' stocks were out of step: discarded)"
+    return text
+
+
+def system(nodes: int = 5, insecure_dealer: bool = False, clustering: bool = False) -> int:
     """The whole system on a local network; 0 when every result matches plaintext."""
     t0 = time.perf_counter()
+    jobs = JOBS + ([CLUSTERING] if clustering else [])
     print("Enigma demo: analytics on private data through a local network")
     print("  data: data/acs12.csv (ACS 2012, 2,000 people) and data/benefits.csv (CPS displaced "
-          "workers, 4,877 people); sources and licences in data/README.md\n")
+          "workers, 4,877 people); sources and licences in data/README.md")
+    if insecure_dealer:
+        print("  *** INSECURE: --insecure-dealer: every job's preprocessing comes from the test "
+              "dealer, which could read every input. Never with real data. ***")
+    else:
+        print("  preprocessing: homomorphic encryption (BFV) among each quorum's nodes, no "
+              "trusted party")
+    print()
     home = pathlib.Path(tempfile.mkdtemp(prefix="enigma-demo-"))
     net = None
     ok = True
@@ -237,30 +268,31 @@ def system(nodes: int = 5, he_all: bool = False) -> int:
         print("3. The analyst signs the scripts (the owner sees the code, never runs it "
               "itself)")
         members: set[str] = set()
-        for name, data, _, script_file in JOBS:
+        for step, (name, data, _, script_file) in enumerate(jobs, start=4):
             source = (ROOT / "examples" / script_file).read_text()
             author, sig = sign_script(analyst, source)
-            dealer = script_file == "clusters.py" and not he_all
-            how = ("INSECURE test dealer preprocessing (1.7 million triples; HE would take "
-                   "minutes here)" if dealer else "homomorphic-encryption preprocessing")
-            print(f"4. Job: examples/{script_file} on {name}, quorum of 3 drawn on the ledger, "
-                  f"{how}")
+            how = ("INSECURE test dealer preprocessing" if insecure_dealer else
+                   "HE preprocessing")
+            print(f"{step}. Job: examples/{script_file} on {name}, quorum of 3 drawn on the "
+                  f"ledger, {how}")
             tick = Ticker(f"running {script_file}")
             out = run_job(owner, name, source, author=author, signature=sig, reward=10**15,
-                          filename=script_file, dealer_seed=os.urandom(32) if dealer else None)
+                          filename=script_file,
+                          dealer_seed=os.urandom(32) if insecure_dealer else None)
             tick.stop(f"job {out.job_id}: {out.stats['rounds']} rounds, "
-                      f"{out.stats['triples']} triples")
+                      f"{out.stats['triples']} triples used online")
+            print(f"   preprocessing: {_preprocessing(out)}")
             members |= set(out.quorum)
             schema = schemas[name]
             plain = run_plain(check(source, schema, script_file), schema,
                               schema.read_csv(ROOT / "data" / data)).results
             print("   the owner's results (nodes saw only shares) beside plaintext numpy:")
             ok &= _compare(out, plain)
-        print("5. The ledger's public record (no data, no shares, no results):")
+        print(f"{len(jobs) + 4}. The ledger's public record (no data, no shares, no results):")
         _ledger_record(owner.ledger, members)
         owner.close()
     finally:
-        print("6. Stopping the network")
+        print(f"{len(jobs) + 5}. Stopping the network")
         if net is not None:
             net.stop()
         shutil.rmtree(home, ignore_errors=True)
@@ -269,12 +301,25 @@ def system(nodes: int = 5, he_all: bool = False) -> int:
     return 0 if ok else 1
 
 
+_NODES = click.option("--nodes", default=5, show_default=True,
+                      help="Nodes of the local network.")
+_INSECURE = click.option("--insecure-dealer", is_flag=True,
+                         help="INSECURE: every job's preprocessing from the test dealer, which "
+                              "could read every input (fast; tests and benchmarks only).")
+_CLUSTERING = click.option("--clustering", is_flag=True,
+                           help="Add the k-means of examples/clusters.py on benefits.csv (HE: "
+                                "about 25 minutes on 2 cores; seconds with --insecure-dealer).")
+
+
 @click.group("demo", invoke_without_command=True)
+@_NODES
+@_INSECURE
+@_CLUSTERING
 @click.pass_context
-def demo(ctx: click.Context) -> None:
-    """The whole system on a local network (default), or `foundations`."""
+def demo(ctx: click.Context, nodes: int, insecure_dealer: bool, clustering: bool) -> None:
+    """The whole system on a local network (default, as `system`), or `foundations`."""
     if ctx.invoked_subcommand is None:
-        sys.exit(system())
+        sys.exit(system(nodes, insecure_dealer, clustering))
 
 
 @demo.command("foundations")
@@ -284,12 +329,12 @@ def foundations_command() -> None:
 
 
 @demo.command("system")
-@click.option("--nodes", default=5, show_default=True, help="Nodes of the local network.")
-@click.option("--he-all", is_flag=True, help="HE preprocessing for the clustering job too "
-              "(real, but 1.7 million triples take minutes here).")
-def system_command(nodes: int, he_all: bool) -> None:
+@_NODES
+@_INSECURE
+@_CLUSTERING
+def system_command(nodes: int, insecure_dealer: bool, clustering: bool) -> None:
     """The whole system: network, owner, analyst, jobs, ledger."""
-    sys.exit(system(nodes, he_all))
+    sys.exit(system(nodes, insecure_dealer, clustering))
 
 
 if __name__ == "__main__":
