@@ -11,18 +11,23 @@ share. For p = 2^127 - 1 and up to 32 parties, r = 5; products with a MAC key
 share (below 2^64) need only the first 4 (`BFV.mac_primes`).
 
 Why N = 16384 and a 220-bit ciphertext modulus: the ciphertext a node returns
-must not reveal, through its noise, the plaintext it multiplied by. SEAL 4
-encrypts zero at the key level and divides by the special prime (fresh noise
-at most N/2 + 2), and scales a plaintext m to round(Q m / t) exactly; so after
-ciphertext x plaintext the noise is at most V = N t (N/2 + 3), about 2^87.
-The returned ciphertext is flooded with uniform noise on 2^40 N V, which
-makes it 2^-40-close to one whose noise does not depend on the multiplier
-(noise flooding, Damgard et al., SPDZ, CRYPTO 2012, section 6). Decryption
-stays correct while the noise is below Delta / 2 = Q / 2t: N = 16384 with
-Q = 4 x 55 bits holds it for up to 2^16 parties, N = 8192 (Q <= 218 bits at
-128-bit security, special prime included) cannot. At start-up, one product is
-measured against V, so a SEAL that behaves otherwise is refused. See
-docs/preprocessing.md for the numbers and the security level.
+must not reveal, through its noise, the plaintext it multiplied by. A fresh
+ciphertext has noise at most N/2 + 2 (SEAL 4's public-key bound, which also
+covers the seeded symmetric encryption here), and plaintexts are scaled to
+round(Q m / t) exactly; so after ciphertext x plaintext the noise is at most
+V = N t (N/2 + 3), about 2^87. The returned ciphertext is re-randomised with
+an encryption of zero under the owner's key at the data level
+(`encrypt_zero_ntt`), flooded with uniform noise on about 2^40 N V, which makes
+it 2^-40-close to one whose noise does not depend on the multiplier (noise
+flooding, Damgard et al., SPDZ, CRYPTO 2012, section 6), and then switched down
+to 2 of the 4 data primes (`flood`), a public function of the flooded
+ciphertext. Decryption stays correct while the noise is below Delta / 2 =
+Q / 2t, and after switching below Q' / 2t: N = 16384 with Q = 4 x 55 bits holds
+it for up to 2^15 parties, N = 8192 (Q <= 218 bits at 128-bit security,
+special prime included) cannot. At start-up, one product is measured against
+V and a returned product is decrypted on every prime, so a SEAL that behaves
+otherwise is refused. See docs/preprocessing.md for the numbers and the
+security level.
 """
 
 from __future__ import annotations

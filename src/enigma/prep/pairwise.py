@@ -88,7 +88,7 @@ class Pairwise:
         """Make this party's keys and learn every peer's public keys.
 
         1. Generate one BFV key pair per plaintext prime.
-        2. Broadcast the public keys; keep each peer's as encryptors.
+        2. Broadcast the public keys; keep each peer's at the data level, in NTT form.
         """
         self.field = field
         self.channel = channel
