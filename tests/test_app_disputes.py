@@ -183,3 +183,31 @@ def test_a_cheaters_watcher_disputes_and_silent_jurors_acquit(net: Net,
     a = net.owner.accusation(first)
     assert a.status is AccusationStatus.ACQUITTED  # nobody voted: presumption of innocence
     assert net.owner.node(culprit).active
+
+
+def test_the_evidence_commands(net: Net, tmp_path: Path) -> None:
+    """`enigma evidence list | fetch | finalize` against the chain (no node serves here)."""
+    from click.testing import CliRunner
+
+    from enigma.app.faults import evidence_group
+
+    path = tmp_path / "deployment.json"
+    net.owner.deployment.save(path)
+    where = ["--rpc", net.url, "--deployment", str(path)]
+    culprit = net.quorum[1]
+    accusation_id = _accuse(net, culprit, _bogus(net, culprit))
+    out = CliRunner().invoke(evidence_group, ["list", *where])
+    assert out.exit_code == 0, out.output
+    assert f"accusation {accusation_id}: job {net.job_id} culprit {culprit}" in out.output
+    assert "pending, dispute until" in out.output
+    out = CliRunner().invoke(evidence_group, ["fetch", str(accusation_id), *where])
+    assert out.exit_code != 0 and "no node among 2 handed over the file" in out.output
+    finalize = ["finalize", str(accusation_id), "--account", net.owner.address, *where]
+    out = CliRunner().invoke(evidence_group, finalize)
+    assert out.exit_code != 0 and "TooEarly" in out.output
+    advance_time(net.owner.w3, PARAMS.challenge_period)
+    out = CliRunner().invoke(evidence_group, finalize)
+    assert out.exit_code == 0, out.output
+    assert "guilty" in out.output and "(undisputed)" in out.output
+    out = CliRunner().invoke(evidence_group, ["list", *where])
+    assert "(undisputed, slashed)" in out.output

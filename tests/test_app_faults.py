@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from eth_utils import keccak
 
-from enigma.app.faults import KEYS, Row, format_table, matrix
+from enigma.app.faults import KEYS, Row, evidence_group, format_table, matrix
 from enigma.app.jobs import FAULT_ENV, JobError, run_command, verify_evidence_file
 from enigma.app.node import node_command
 from enigma.ledger import AccusationStatus, JobStatus
@@ -91,11 +91,19 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
                 refused[f.name] = type(exc).__name__
         settled = list(m.settled)
         jurors = [j.address for j in m.jurors]
+        # anyone fetches an accusation's file from the nodes that keep it, and checks it
+        where = ["--rpc", m.chain.url, "--deployment", str(m.deployment)]
+        fetched = m.home / "fetched.bin"
+        fetch = CliRunner().invoke(evidence_group, ["fetch", str(settled[0].accusation_id),
+                                                    "--out", str(fetched), *where])
+        verify = CliRunner().invoke(evidence_group, ["verify", str(fetched), *where])
         false = m.false_accusation()
     print(format_table(list(rows.values())))
     return {"rows": rows, "blamed": blamed, "status": status, "nodes": nodes,
             "evidence": evidence, "checked": checked, "refused": refused, "refund": refund,
-            "tamper": tamper_row, "settled": settled, "jurors": jurors, "false": false}
+            "tamper": tamper_row, "settled": settled, "jurors": jurors, "false": false,
+            "fetch": (fetch.exit_code, fetch.output, fetched.read_bytes()
+                      if fetched.exists() else b""), "verify": (verify.exit_code, verify.output)}
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -183,3 +191,13 @@ def test_a_false_accusation_is_disputed_and_the_committee_acquits(run) -> None:
     assert sorted(a.committee) == sorted(run["jurors"])
     assert false["kept_deposit"] and false["active"]
     assert false["gained"] == a.bond - a.bond * 10 // 100
+
+
+def test_anyone_fetches_an_accusations_file_from_the_nodes_and_verifies_it(run) -> None:
+    """`enigma evidence fetch`: the job's quorum serves the file by hash; it is the one on
+    chain, and `enigma evidence verify` accepts it."""
+    code, output, data = run["fetch"]
+    assert code == 0, output
+    assert keccak(data) == run["settled"][0].evidence_hash
+    code, output = run["verify"]
+    assert code == 0 and "verifies" in output and "deviation" in output, output

@@ -349,7 +349,93 @@ def faults_command(as_json: bool, kinds: tuple[str, ...], home: Path | None,
 
 @click.group("evidence")
 def evidence_group() -> None:
-    """Evidence files an owner published after blaming a node (docs/blame.md)."""
+    """Accusations on the ledger and the evidence files behind them (docs/blame.md)."""
+
+
+_rpc = click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
+_deployment = click.option("--deployment", default=Path("deployment.json"), show_default=True,
+                           type=click.Path(path_type=Path, dir_okay=False, exists=True))
+
+
+def _reader(rpc: str, deployment: Path) -> Ledger:
+    from enigma.ledger import Deployment
+
+    return Ledger.connect(rpc, None, Deployment.load(deployment))
+
+
+@evidence_group.command("list")
+@_rpc
+@_deployment
+def evidence_list_command(rpc: str, deployment: Path) -> None:
+    """Every accusation: its job, culprit, state, deadlines and the committee's votes."""
+    ledger = _reader(rpc, deployment)
+    now = ledger.chain_time()
+    for i in range(ledger.accusation_count()):
+        a = ledger.accusation(i)
+        if a.status is AccusationStatus.PENDING:
+            state = "pending, " + (f"disputed, votes {a.guilty_votes}-{a.innocent_votes} of "
+                                   f"{len(a.committee)} until {a.voting_deadline}"
+                                   if a.disputed else f"dispute until {a.deadline}")
+            state += ", can be finalized" if a.finalizable(now) else ""
+        else:
+            state = _challenge(a) if a.disputed else "undisputed"
+            state += ", slashed" if a.status is AccusationStatus.GUILTY else ", acquitted"
+        click.echo(f"accusation {i}: job {a.job_id} culprit {a.culprit} evidence "
+                   f"{a.evidence_hash.hex()} ({state})")
+
+
+@evidence_group.command("fetch")
+@click.argument("accusation_id", type=int)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Where to write the file (default evidence-<hash>.bin).")
+@_rpc
+@_deployment
+def evidence_fetch_command(accusation_id: int, out: Path | None, rpc: str,
+                           deployment: Path) -> None:
+    """Fetch an accusation's evidence file from the nodes that keep it (the job's quorum,
+    then its committee), checked against the hash on chain; then `evidence verify` it."""
+    from enigma.net.identity import Identity
+
+    from .disputes import fetch_evidence
+
+    ledger = _reader(rpc, deployment)
+    try:
+        a = ledger.accusation(accusation_id)
+        sources = [*ledger.job(a.job_id).quorum, *a.committee]
+    except LedgerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    # evidence is public: any key may ask, so a throwaway one does
+    data = fetch_evidence(ledger, Identity.generate(), a.evidence_hash, sources)
+    if data is None:
+        raise click.ClickException(f"no node among {len(sources)} handed over the file with "
+                                   f"keccak256 {a.evidence_hash.hex()}")
+    path = out or Path(f"evidence-{a.evidence_hash.hex()}.bin")
+    path.write_bytes(data)
+    click.echo(f"{path}: {len(data)} bytes, keccak256 {a.evidence_hash.hex()} (as on chain)")
+
+
+@evidence_group.command("finalize")
+@click.argument("accusation_id", type=int)
+@click.option("--account", help="Ledger account the chain has unlocked (dev chains).")
+@click.option("--key-env", help="Environment variable holding the account's hex private key.")
+@_rpc
+@_deployment
+def evidence_finalize_command(accusation_id: int, account: str | None, key_env: str | None,
+                              rpc: str, deployment: Path) -> None:
+    """Settle an accusation whose challenge is over (anyone may): slash or acquit."""
+    from enigma.ledger import Deployment
+
+    from .accounts import payer
+
+    ledger = Ledger.connect(rpc, payer(account, key_env), Deployment.load(deployment))
+    try:
+        out = ledger.finalize(accusation_id)
+    except LedgerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"accusation {accusation_id}: " + (
+        f"guilty, {out['slashed']} wei slashed" if out["guilty"] else "acquitted")
+        + (f" (votes {out['guilty_votes']}-{out['innocent_votes']})" if out["disputed"]
+           else " (undisputed)"))
 
 
 @evidence_group.command("verify")
