@@ -728,6 +728,23 @@ def test_a_minority_of_the_committee_cannot_convict(world: World, votes: tuple[b
     books_balance(world, [])
 
 
+def test_an_accused_node_cannot_take_its_deposit_out(world: World) -> None:
+    """While held, a node can neither resume nor withdraw, even after its unbonding period;
+    the accusation then slashes what it staked."""
+    job = world.admin.job(world.post_job(quorum=3))
+    culprit = world.node(job.quorum[2])
+    accusation_id = _accuse(world, job.job_id, culprit.address, keccak(b"e"))
+    culprit.request_withdrawal()
+    advance_time(world.admin.w3, PARAMS.unbonding_period)
+    with pytest.raises(errors.UnderAccusation):
+        culprit.withdraw()
+    stake = world.admin.node(culprit.address).deposit
+    assert world.outsider.finalize(accusation_id)["slashed"] == stake
+    with pytest.raises(errors.Slashed):
+        culprit.withdraw()
+    books_balance(world, [])
+
+
 def test_accusation_reverts_without_proof(world: World) -> None:
     job = world.admin.job(world.post_job(quorum=3))
     culprit = job.quorum[0]
