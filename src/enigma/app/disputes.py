@@ -39,7 +39,7 @@ import numpy as np
 from eth_utils import keccak, to_checksum_address
 
 from enigma.files import write_atomic
-from enigma.ledger import AccusationInfo, AccusationStatus, Ledger, LedgerError
+from enigma.ledger import AccusationInfo, AccusationStatus, ContractRevert, Ledger, LedgerError
 from enigma.net.identity import Identity
 
 from .service import Connection, ServiceError, parse_endpoint
@@ -219,10 +219,23 @@ class Watcher:
             except Exception as exc:  # the watcher must outlive any one bad poll
                 log.warning("accusation watcher: %s: %s", type(exc).__name__, exc)
 
-    def _send(self, what: str, fn: Callable[[Ledger], Any]) -> Any:
+    def _send(self, key: tuple[int, str], fn: Callable[[Ledger], Any]) -> Any:
+        """One transaction, under the node's ledger lock (its job threads send too).
+
+        `key` is marked done first. A revert is the chain's final answer (too late,
+        settled by someone else), so it stays done. Any other failure (the RPC timed out,
+        the chain restarted) unmarks it, so the next poll tries again.
+        """
         assert self.node.ledger is not None
-        with self.node._ledger_lock:
-            return fn(self.node.ledger)
+        self.done.add(key)
+        try:
+            with self.node._ledger_lock:
+                return fn(self.node.ledger)
+        except ContractRevert:
+            raise
+        except Exception:
+            self.done.discard(key)
+            raise
 
     def _quorum(self, job_id: int) -> list[str]:
         if job_id not in self._quorums:
@@ -248,7 +261,10 @@ class Watcher:
             if a.status is not AccusationStatus.PENDING:
                 self.open.discard(accusation_id)
                 continue
-            self._act(a, now)
+            try:
+                self._act(a, now)
+            except Exception as exc:  # one accusation's trouble must not starve the others
+                log.warning("accusation %d: %s: %s", accusation_id, type(exc).__name__, exc)
 
     def _patient(self, data: bytes | None, now: int, deadline: int, period: int) -> bool:
         """Wait for a file not fetched yet? Until half the period is left: the accuser
@@ -272,9 +288,8 @@ class Watcher:
                     log.warning("accusation %d against this node proves %s; not disputed",
                                 key, why)
                     return
-            self.done.add((key, "dispute"))
             log.warning("disputing accusation %d: %s", key, why)
-            self._send("dispute", lambda lg: lg.dispute(key))
+            self._send((key, "dispute"), lambda lg: lg.dispute(key))
             return
         if a.disputed and self.me in a.committee and now < a.voting_deadline \
                 and (key, "vote") not in self.done:
@@ -285,8 +300,7 @@ class Watcher:
                 guilty, why = proves(self.reader, data, a)
                 log.warning("accusation %d: voting %s (%s)", key,
                             "guilty" if guilty else "not guilty", why)
-                self.done.add((key, "vote"))
-                self._send("vote", lambda lg: lg.vote(key, guilty))
+                self._send((key, "vote"), lambda lg: lg.vote(key, guilty))
             else:
                 self.done.add((key, "vote"))
             return
@@ -294,12 +308,11 @@ class Watcher:
         gains = (a.culprit == self.me and a.disputed) or \
             (a.culprit != self.me and self.me in self._quorum(a.job_id))
         if over and gains and (key, "finalize") not in self.done:
-            self.done.add((key, "finalize"))
             try:
-                out = self._send("finalize", lambda lg: lg.finalize(key))
+                out = self._send((key, "finalize"), lambda lg: lg.finalize(key))
                 log.warning("accusation %d finalized: %s", key,
                             "guilty" if out["guilty"] else "acquitted")
-            except LedgerError as exc:  # someone else settled it first
+            except ContractRevert as exc:  # someone else settled it first
                 log.info("accusation %d: finalize: %s", key, exc)
 
     def _periods(self) -> tuple[int, int]:
