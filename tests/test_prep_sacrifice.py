@@ -3,7 +3,8 @@
 Party 1 runs the real provider but adds an error to its share of the cross
 terms of the products (not of the MACs, which it then computes honestly on the
 wrong c): every MAC check passes, so only the sacrifice can notice. Or it
-sends truncated ciphertexts: the others refuse them and name it.
+sends truncated ciphertexts, or returns products at the wrong level: the
+others refuse them and name it.
 """
 
 import pytest
@@ -101,3 +102,38 @@ def test_a_garbage_ciphertext_aborts_and_names_its_sender():
     honest = {p: e for p, e in info.value.errors.items() if p != 1}
     assert set(honest) == {0, 2}
     assert all(kind == "PairwiseError" and "party 1" in msg for kind, msg in honest.values())
+
+
+class FullLevelFactory:
+    """Party 1 returns its products unswitched (at all 4 data primes) instead of at 2."""
+
+    needs_channel = True
+
+    def __call__(self, field, party, parties, *, channel):
+        provider = HEProvider(field, party, parties, channel)
+        if party == 1:
+            import seal
+
+            from enigma.prep import he, pairwise
+
+            def rerandomise(bfv, i, public_ntt, product, mask, u_ntt, prg):
+                inst = bfv.instances[i]
+                out = he.encrypt_zero_ntt(inst, public_ntt, u_ntt)
+                if product is not None:
+                    inst.evaluator.add_inplace(out, product)
+                inst.evaluator.transform_from_ntt_inplace(out)
+                inst.evaluator.add_plain_inplace(out, mask)
+                return out.to_string(seal.compr_mode_type.none)
+
+            pairwise.rerandomise = rerandomise
+        return provider
+
+
+def test_a_product_returned_at_the_wrong_level_is_refused():
+    with pytest.raises(PartyFailed) as info:
+        run_local(take_triples, args=(10,), provider_factory=FullLevelFactory(), timeout=240,
+                  deadline=400)
+    honest = {p: e for p, e in info.value.errors.items() if p != 1}
+    assert set(honest) == {0, 2}
+    assert all(kind == "PairwiseError" and "party 1" in msg and "level of 4 primes; expected 2"
+               in msg for kind, msg in honest.values())
