@@ -202,6 +202,7 @@ class PlainSlot:
         self.return_limbs = len(self.q_limbs)
         self.return_parms_id = data.parms_id()
         self.return_header = b""
+        self.flood_split: dict[int, tuple[int, np.ndarray]] = {}
         self.ntt_header = b""
         self.coeff_header = b""
         self.plain_header = b""
@@ -225,6 +226,7 @@ class PlainSlot:
         """
         self.return_limbs = limbs
         self.return_parms_id = self.parms_id_at(limbs)
+        self.flood_split = {}
         low = self.evaluator.mod_switch_to(template, self.return_parms_id)
         raw = low.to_string(seal.compr_mode_type.none)
         self.return_header = bytes(raw[:len(raw) - 2 * limbs * POLY_DEGREE * 8])
@@ -839,9 +841,12 @@ def _flood_raw(inst: PlainSlot, ct: seal.Ciphertext, bits: int, prg: PRG) -> byt
     out[:len(header)] = header
     dst = np.frombuffer(out, dtype="<u8", offset=len(header)).reshape(2, keep, n)
     digits = np.stack([uniform_mod(q, n, prg) for q in inst.q_limbs[keep:]])
-    k = inst.flood_extra_bits(bits)
+    if bits not in inst.flood_split:
+        k = inst.flood_extra_bits(bits)
+        inst.flood_split[bits] = (k, np.array([q - (1 << (k - 1)) for q in inst.q_limbs[:keep]],
+                                              dtype=np.uint64))
+    k, centre = inst.flood_split[bits]
     extra = prg.words(n) & np.uint64((1 << k) - 1)
-    centre = np.array([q - (1 << (k - 1)) for q in inst.q_limbs[:keep]], dtype=np.uint64)
     _flood_kernel(src, dst, digits, extra, centre, small_error(n, prg), inst._qs,
                   inst._garner, inst._garner_shoup, inst._radix, inst._radix_shoup,
                   inst._drop_inv, inst._drop_inv_shoup, inst._half_digits)

@@ -167,6 +167,10 @@ class Pairwise:
         share = F.zeros(v.shape[0])
         plains = _Plaintexts(bfv, [bfv.field_residues(v[c * n:(c + 1) * n])
                                    for c in range(chunks)])
+        # one ternary u per chunk, for its primes and peers: the c1's (a_k u + e_k)_k are
+        # RLWE samples of u with independent a_k (one per key), as module-LWE encryption
+        # uses one r for all components (Kyber); see docs/preprocessing.md
+        u_by_chunk = [ternary_ntt(bfv, primes, self.prg) for _ in range(chunks)]
         for p in self.peers:
             frames = []
             enc = encrypted[p]
@@ -174,9 +178,7 @@ class Pairwise:
                 u_ct = enc[c] if len(enc) == chunks else enc[0]
                 mask = random_chunks(n, mask_bits, self.prg)
                 mask_res = bfv.residues(mask)
-                # one ternary u for the primes of this chunk: (a_t u + e_t)_t are RLWE
-                # samples with independent a_t, as in module-LWE encryption (Kyber)
-                u_ntt = ternary_ntt(bfv, primes, self.prg)
+                u_ntt = u_by_chunk[c]
                 for i, inst in enumerate(instances):
                     ct = u_ct[i]
                     if not ct.is_ntt_form():  # a fresh vector, multiplied once
