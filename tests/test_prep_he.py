@@ -263,3 +263,12 @@ def test_truncated_and_tampered_seeded_frames_are_refused(bfv, keys):
     other[0] ^= 1  # another seed: another c1, so decryption gives noise, not m
     ct = inst.evaluator.transform_from_ntt(he.load_seeded(bfv, 0, bytes(other), who=1))
     assert not np.array_equal(keys.decrypt(0, ct), np.arange(he.POLY_DEGREE))
+
+
+@pytest.mark.parametrize("bits", [40, 96, 144, 192, 231, 294])
+def test_masks_of_every_size_reduce_mod_p_and_mod_the_primes(bfv, bits):
+    chunks = he.random_chunks(64, bits, PRG())
+    ints = [sum(int(c[j]) << (48 * k) for k, c in enumerate(chunks)) for j in range(64)]
+    assert he.reduce_chunks(chunks, F).tolist() == F.from_ints(ints).tolist()
+    for inst, r in zip(bfv.instances, bfv.residues(chunks), strict=True):
+        assert r.tolist() == [v % inst.t for v in ints]

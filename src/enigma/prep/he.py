@@ -116,9 +116,15 @@ def shoup(w: int, q: int) -> int:
     return (w << 64) // q
 
 
-def reduce_mod(chunks: list[np.ndarray], q: int) -> np.ndarray:
+def _stacked(chunks: list[np.ndarray] | np.ndarray) -> np.ndarray:
+    if isinstance(chunks, np.ndarray) and chunks.ndim == 2 and chunks.flags.c_contiguous:
+        return chunks
+    return np.ascontiguousarray(np.stack(chunks))
+
+
+def reduce_mod(chunks: list[np.ndarray] | np.ndarray, q: int) -> np.ndarray:
     """sum_k chunks[k] 2^(48 k) mod q for a modulus 2^48 <= q < 2^62, as uint64."""
-    stacked = np.ascontiguousarray(np.stack(chunks))
+    stacked = _stacked(chunks)
     out = np.empty(stacked.shape[1], dtype=np.uint64)
     w = (1 << _CHUNK) % q
     _horner_kernel(stacked, np.uint64(q), np.uint64(w), np.uint64(shoup(w, q)), out)
@@ -140,12 +146,28 @@ def chunks_of_field(x: np.ndarray) -> list[np.ndarray]:
             hi >> np.uint64(32)]
 
 
-def reduce_chunks(chunks: list[np.ndarray], field: Field) -> np.ndarray:
+def reduce_chunks(chunks: list[np.ndarray] | np.ndarray, field: Field) -> np.ndarray:
     """sum_k chunks[k] 2^(48 k) mod field.p, by Horner's rule with the field's kernels.
 
     Every chunk must be below field.p, which holds for 48-bit chunks and moduli
     of 49 bits or more.
     """
+    chunks = list(chunks)
+    if field.bits > 2 * _CHUNK and len(chunks) > 2:
+        # pairs of chunks are 96-bit field elements: half the Horner steps
+        if len(chunks) % 2:
+            chunks.append(np.zeros_like(chunks[0]))
+        pairs = []
+        for lo, hi in zip(chunks[0::2], chunks[1::2], strict=True):
+            el = np.empty((*lo.shape, 2), dtype=np.uint64)
+            el[..., 0] = lo | (hi << np.uint64(_CHUNK))
+            el[..., 1] = hi >> np.uint64(64 - _CHUNK)
+            pairs.append(el)
+        shift = np.broadcast_to(field.const(1 << (2 * _CHUNK)), pairs[0].shape).copy()
+        acc = pairs[-1]
+        for el in reversed(pairs[:-1]):
+            acc = field.muladd(acc, shift, el)
+        return acc
     shift = field.const(1 << _CHUNK)
     acc = np.zeros((*chunks[-1].shape, 2), dtype=np.uint64)
     acc[..., 0] = chunks[-1]
@@ -156,13 +178,13 @@ def reduce_chunks(chunks: list[np.ndarray], field: Field) -> np.ndarray:
     return acc
 
 
-def random_chunks(count: int, bits: int, prg: PRG) -> list[np.ndarray]:
-    """A uniform integer on `bits` bits per element, as 48-bit chunks (low first)."""
+def random_chunks(count: int, bits: int, prg: PRG) -> np.ndarray:
+    """A uniform integer on `bits` bits per element, as 48-bit chunks (rows, low first)."""
     n_chunks = -(-bits // _CHUNK)
     words = prg.words(count * n_chunks).reshape(n_chunks, count) & _CHUNK_MASK
     top = bits - _CHUNK * (n_chunks - 1)
     words[-1] &= np.uint64((1 << top) - 1)
-    return list(words)
+    return words
 
 
 @dataclass(frozen=True)
@@ -465,9 +487,10 @@ class BFV:
 
     # ------------------------------------------------------------------ conversions
 
-    def residues(self, chunks: list[np.ndarray]) -> list[np.ndarray]:
+    def residues(self, chunks: list[np.ndarray] | np.ndarray) -> list[np.ndarray]:
         """An integer given as 48-bit chunks, reduced mod every t_i (uint64 arrays)."""
-        return [reduce_mod(chunks, s.t) for s in self.instances]
+        stacked = _stacked(chunks)
+        return [reduce_mod(stacked, s.t) for s in self.instances]
 
     def field_residues(self, x: np.ndarray) -> list[np.ndarray]:
         """Field elements (n, 2) reduced mod every t_i."""
