@@ -34,6 +34,8 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = 240
+#: The nodes of `net` top their quorum's HE stock up to this many triples after each job.
+PREP_AHEAD = 16384
 
 
 def _people_csv(path: Path, rows: int) -> None:
@@ -62,7 +64,8 @@ def net(tmp_path_factory):
         for i in range(3):
             nodes.append(spawn_node(root / f"node{i}", chain.url, deployment,
                                     chain.accounts[1 + i],
-                                    ("127.0.0.1", nodes[0].dht_port) if nodes else None))
+                                    ("127.0.0.1", nodes[0].dht_port) if nodes else None,
+                                    extra=["--prep-ahead", str(PREP_AHEAD)]))
         owner = Owner.open(root / "owner", chain.url, deployment, chain.accounts[0],
                            [("127.0.0.1", nodes[0].dht_port)])
         owner.share(root / "people.csv", schema, "people", t=1, n=3)
@@ -424,6 +427,13 @@ def _stock_counts(net, quorum: list[str], timeout: float = 120.0) -> list[dict[s
     return [s.counts(qid) for s in stocks]
 
 
+def _qid(members: list[str]) -> str:
+    from enigma.app.stock import quorum_id
+    from enigma.field import Field
+
+    return quorum_id(members, Field().p)
+
+
 def _prep(net, *args: str):
     from click.testing import CliRunner
 
@@ -435,23 +445,32 @@ def _prep(net, *args: str):
 
 def test_node_prep_fills_the_quorums_stock_and_jobs_consume_it_without_producing(net):
     """`enigma node prep` makes the quorum's stock; a job on that quorum takes its triples
-    and bits from it (nothing produced), saves what is left, and a second job runs on that
-    remainder, again producing no triple and no bit."""
+    and bits from it (nothing produced), and the members top it up (--prep-ahead) and save
+    it after the job; a second job runs on that stock, again producing no triple or bit."""
     import json
 
     owner, analyst, nodes, table = net["owner"], net["analyst"], net["nodes"], net["table"]
+    members = sorted(n.address for n in nodes)
+    people = owner.state("people").ledger_id
+    if any(owner.ledger.job(a["job_id"]).dataset_id == people
+           for name, a in owner.ledger.events() if name == "JobAccepted"):
+        _stock_counts(net, members)  # earlier jobs here: their saves are done
+    for node in nodes:  # start fresh
+        (node.home / "prep" / f"{_qid(members)}.stock").unlink(missing_ok=True)
     peers = [f"--with={n.address}" for n in nodes[1:]]
     got = _prep(net, "--triples", "16384", "--bits", "4096", *peers)
     assert got.exit_code == 0, got.output
     made = json.loads(got.output)
-    assert made["in_stock"]["triples"] >= 16384 and made["in_stock"]["bits"] >= 4096
-    members = sorted(n.address for n in nodes)
+    assert made["resumed"] == {"triples": 0, "bits": 0}
+    assert made["in_stock"] == {"triples": 16384, "bits": 16384}  # whole batches
     assert _stock_counts(net, members) == [made["in_stock"]] * 3
     author, sig = sign_script(analyst, STOCK_SOURCE)
     age, tenure = table.column("age").to_numpy(), table.column("tenure").to_numpy()
     left = made["in_stock"]
+    jobs = []
     for _ in range(2):
         out = run_job(owner, "people", STOCK_SOURCE, author=author, signature=sig)
+        jobs.append(out.job_id)
         prep = out.stats["prep"]
         assert prep["provider"] == "he" and not prep["discarded"]
         assert prep["resumed"] == left
@@ -460,19 +479,22 @@ def test_node_prep_fills_the_quorums_stock_and_jobs_consume_it_without_producing
         assert abs(out.results["mean_age"].value - age.mean()) <= out.results["mean_age"].error
         assert abs(out.results["mean_tenure"].value - tenure.mean()) <= \
             out.results["mean_tenure"].error
-        left = prep["in_stock"]
-        assert _stock_counts(net, out.quorum) == [left] * 3
+        saved = _stock_counts(net, out.quorum)
+        assert saved[0] == saved[1] == saved[2]
+        assert saved[0]["triples"] >= PREP_AHEAD  # topped up after the job if it fell below
+        if not jobs[1:]:  # the first job left less than PREP_AHEAD: the members made more
+            assert prep["in_stock"]["triples"] < PREP_AHEAD < saved[0]["triples"]
+        assert saved[0]["bits"] == prep["in_stock"]["bits"]  # no bits asked ahead
+        left = saved[0]
+    assert len(jobs) == 2
 
 
 def test_stock_out_of_step_among_the_members_is_discarded_and_the_job_runs(net):
     owner, analyst, nodes, table = net["owner"], net["analyst"], net["nodes"], net["table"]
-    from enigma.app.stock import quorum_id
-    from enigma.field import Field
-
-    members = sorted(n.address for n in nodes)
-    _stock_counts(net, members)  # every node holds the quorum's stock (previous tests)
-    (nodes[0].home / "prep" / f"{quorum_id(members, Field().p)}.stock").unlink()
     author, sig = sign_script(analyst, STOCK_SOURCE)
+    first = run_job(owner, "people", STOCK_SOURCE, author=author, signature=sig)
+    _stock_counts(net, first.quorum)  # every member saved the quorum's stock
+    (nodes[0].home / "prep" / f"{_qid(first.quorum)}.stock").unlink()
     out = run_job(owner, "people", STOCK_SOURCE, author=author, signature=sig)
     prep = out.stats["prep"]
     assert prep["discarded"] and prep["resumed"] == {"triples": 0, "bits": 0}
@@ -481,7 +503,8 @@ def test_stock_out_of_step_among_the_members_is_discarded_and_the_job_runs(net):
     assert abs(out.results["mean_age"].value - age.mean()) <= out.results["mean_age"].error
     assert "peers resume a preprocessing stock this node does not have" in nodes[0].log()
     assert all("out of step with its peers'; discarded" in n.log() for n in nodes[1:])
-    assert _stock_counts(net, out.quorum) == [prep["in_stock"]] * 3  # in step again
+    saved = _stock_counts(net, out.quorum)
+    assert saved[0] == saved[1] == saved[2] and saved[0]["triples"] >= PREP_AHEAD  # in step
 
 
 def test_node_prep_refuses_a_peer_that_is_not_a_registered_node(net):

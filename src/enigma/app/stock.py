@@ -392,6 +392,9 @@ class NodePrep:
         triples, bits = self._amounts(header)
         timeout = float(header.get("timeout", 300.0))
         me = members.index(self.node.address.lower())
+        if len(header["peers"]) != len(members):
+            raise ServiceError("bad-request", f"{len(header['peers'])} mesh ends for "
+                                              f"{len(members)} members")
         keys = [self._ledger(lambda lg, a=a: lg.node(a).transport_key) for a in members]
         peers = [PeerInfo(i, str(p["host"]), int(p["port"]), keys[i])
                  for i, p in enumerate(header["peers"])]
