@@ -45,7 +45,7 @@ DATA = ROOT / "data" / "benefits.csv"
 #: preprocessing (no trusted party). Why not the k-means of examples/clusters.py by
 #: default: each row and iteration costs k - 1 comparisons of 48-bit distances, about
 #: 65 ms of HE production here (bits for the comparison masks dominate), so 4,877 rows
-#: and 5 iterations need about 25 minutes on this 2-core machine (`--clustering` adds it).
+#: and 5 iterations need about half an hour on this 2-core machine (`--clustering` adds it).
 JOBS = [("acs12", "acs12.csv", "acs12.yaml", "average_age.py"),
         ("benefits", "benefits.csv", "benefits.yaml", "regression.py")]
 CLUSTERING = ("benefits", "benefits.csv", "benefits.yaml", "clusters.py")
@@ -308,7 +308,7 @@ _INSECURE = click.option("--insecure-dealer", is_flag=True,
                               "could read every input (fast; tests and benchmarks only).")
 _CLUSTERING = click.option("--clustering", is_flag=True,
                            help="Add the k-means of examples/clusters.py on benefits.csv (HE: "
-                                "about 25 minutes on 2 cores; seconds with --insecure-dealer).")
+                                "about half an hour on 2 cores; seconds with --insecure-dealer).")
 
 
 @click.group("demo", invoke_without_command=True)
