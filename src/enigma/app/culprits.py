@@ -60,7 +60,7 @@ from enigma.mpc.blame import (
 from enigma.net.errors import AuthenticationError
 from enigma.net.identity import Identity
 
-from .disputes import publish_evidence
+from .disputes import evidence_holders, publish_evidence
 
 _BUNDLE = b"enigma.job.evidence.v1"
 
@@ -190,7 +190,8 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
         accusation_id = ledger.accuse(job.job_id, culprit, digest, [sig])
         refund = job.escrow
         if identity is not None:
-            publish_evidence(ledger, identity, accusation_id, bundle, job.quorum)
+            publish_evidence(ledger, identity, accusation_id, bundle,
+                             evidence_holders(ledger, job.quorum))
     else:
         sig = ledger.sign(ledger.absence_digest(job.job_id, culprit, digest))
         refund = ledger.report_absent(job.job_id, culprit, digest, [sig])

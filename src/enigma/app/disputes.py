@@ -9,9 +9,12 @@ the public evidence file whose keccak256 the accusation names; `finalize` settle
   named by their keccak256, and serves them to anyone who asks by hash (`evidence-get`).
   A node stores a file only if an accusation on chain names exactly its hash
   (`evidence-put`), so nobody can make nodes keep arbitrary bytes. The accuser pushes the
-  file to every member of the job's quorum, the accused included (`publish_evidence`);
-  a verifier asks those members, found on the ledger with their endpoints and keys, and
-  then the committee members, who keep what they fetched (`fetch_evidence`). The DHT is
+  file to every member of the job's quorum, the accused included, and to a few other
+  active nodes drawn at random (`evidence_holders`, `publish_evidence`): if every other
+  member colludes with the culprit and withholds the file, an honest outsider still
+  serves it. A verifier asks the quorum, found on the ledger with endpoints and keys,
+  then the committee members, who keep what they fetched, then every other active node
+  (`fetch_evidence`). The DHT is
   not used: its records hold at most 8 KB, and an evidence file is kilobytes to megabytes.
   The ledger already names who must have the file, and whom to ask.
 * **The node's watcher** (`Watcher`, a thread of `enigma node`), every `interval` s:
@@ -30,6 +33,7 @@ the public evidence file whose keccak256 the accusation names; `finalize` settle
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -51,6 +55,8 @@ log = logging.getLogger(__name__)
 
 MAX_EVIDENCE_BYTES = 256 << 20
 """A node refuses to store bigger files (a 1,000-element comparison's evidence is 3 MB)."""
+EXTRA_HOLDERS = 3
+"""Active nodes outside the quorum that also get each evidence file."""
 
 
 class EvidenceStore:
@@ -123,6 +129,14 @@ def _connect(ledger: Ledger, identity: Identity, address: str, timeout: float) -
     return Connection.open(host, port, identity, info.transport_key, timeout)
 
 
+def evidence_holders(ledger: Ledger, quorum: Sequence[str],
+                     extra: int = EXTRA_HOLDERS) -> list[str]:
+    """Where an accuser pushes an evidence file: the job's quorum, and `extra` other active
+    nodes drawn at random (the colluders of a culprit cannot make it vanish)."""
+    others = [a for a in ledger.active_nodes() if a not in quorum]
+    return [*quorum, *secrets.SystemRandom().sample(others, min(extra, len(others)))]
+
+
 def publish_evidence(ledger: Ledger, identity: Identity, accusation_id: int, data: bytes,
                      to: Iterable[str], timeout: float = 10.0) -> list[str]:
     """Push an accusation's evidence file to these nodes (the job's quorum); returns the
@@ -142,7 +156,7 @@ def publish_evidence(ledger: Ledger, identity: Identity, accusation_id: int, dat
 
 
 def fetch_evidence(ledger: Ledger, identity: Identity, digest: bytes, sources: Iterable[str],
-                   store: EvidenceStore | None = None, timeout: float = 10.0) -> bytes | None:
+                   store: EvidenceStore | None = None, timeout: float = 5.0) -> bytes | None:
     """The evidence file with keccak256 `digest`: from `store`, else from the first of
     `sources` (node addresses) that hands over bytes with that hash; kept in `store`."""
     if store is not None and (data := store.get(digest)) is not None:
@@ -244,7 +258,11 @@ class Watcher:
 
     def _evidence(self, a: AccusationInfo) -> bytes | None:
         assert self.node.identity is not None
-        sources = [m for m in [*self._quorum(a.job_id), *a.committee] if m != self.me]
+        if (data := self.store.get(a.evidence_hash)) is not None:
+            return data
+        first = [*self._quorum(a.job_id), *a.committee]
+        rest = [n for n in self.reader.active_nodes() if n not in first]
+        sources = [m for m in [*first, *rest] if m != self.me]
         return fetch_evidence(self.reader, self.node.identity, a.evidence_hash, sources,
                               self.store)
 

@@ -393,7 +393,8 @@ def evidence_list_command(rpc: str, deployment: Path) -> None:
 def evidence_fetch_command(accusation_id: int, out: Path | None, rpc: str,
                            deployment: Path) -> None:
     """Fetch an accusation's evidence file from the nodes that keep it (the job's quorum,
-    then its committee), checked against the hash on chain; then `evidence verify` it."""
+    its committee, then any active node), checked against the hash on chain; then
+    `evidence verify` it."""
     from enigma.net.identity import Identity
 
     from .disputes import fetch_evidence
@@ -401,7 +402,8 @@ def evidence_fetch_command(accusation_id: int, out: Path | None, rpc: str,
     ledger = _reader(rpc, deployment)
     try:
         a = ledger.accusation(accusation_id)
-        sources = [*ledger.job(a.job_id).quorum, *a.committee]
+        first = [*ledger.job(a.job_id).quorum, *a.committee]
+        sources = [*first, *[n for n in ledger.active_nodes() if n not in first]]
     except LedgerError as exc:
         raise click.ClickException(str(exc)) from exc
     # evidence is public: any key may ask, so a throwaway one does
