@@ -55,7 +55,7 @@ import click
 import numpy as np
 
 from enigma.field import Field
-from enigma.files import write_atomic
+from enigma.files import fsync_dir, write_atomic
 from enigma.net.errors import KeyFileError, NetError
 from enigma.net.identity import Identity, PeerInfo
 from enigma.net.local import free_ports
@@ -138,8 +138,9 @@ class QuorumStocks:
             except (StockFileError, ValueError, KeyError, OSError) as exc:
                 log.warning("quorum %s: unusable stock file dropped: %s", qid, exc)
                 return None
-            finally:
+            finally:  # durably: a file back after a power cut would hand out used triples
                 path.unlink(missing_ok=True)
+                fsync_dir(self.dir)
 
     def busy(self, qid: str) -> None:
         with self._free:
@@ -169,7 +170,6 @@ class StockSession:
     """Triples and bits the session started with (0 when fresh)."""
     discarded: bool
     """Whether this member dropped its stock because the quorum's were out of step."""
-    started: float
 
     def report(self) -> dict[str, Any]:
         """Public counts for the owner's or operator's output: what this session cost."""
@@ -181,8 +181,11 @@ class StockSession:
     def top_up(self, mesh: Mesh, triples: int, bits: int) -> None:
         """Agree on the smallest target any member asks for, produce up to it (a protocol)."""
         mine = np.array([triples, bits], dtype="<u8")
-        targets = [mine] + [np.frombuffer(f[0], dtype="<u8") for f in
-                            mesh.broadcast(mine.tobytes()).values()]
+        targets = [mine]
+        for peer, frames in mesh.broadcast(mine.tobytes()).items():
+            if len(frames) != 1 or len(frames[0]) != mine.nbytes:
+                raise ValueError(f"party {peer} sent a malformed top-up target")
+            targets.append(np.frombuffer(frames[0], dtype="<u8"))
         want = np.min(np.stack(targets), axis=0)
         if want.any():
             fill(self.provider, int(want[0]), int(want[1]))
@@ -227,8 +230,7 @@ def open_session(stocks: QuorumStocks, mesh: Mesh, members: Sequence[str], party
     resumed = {"triples": 0 if stock is None else int(stock.triples[0].shape[0]),
                "bits": 0 if stock is None else int(stock.bits[0].shape[0])}
     provider = HEProvider(field, party, len(members), mesh, stock=stock)
-    return StockSession(stocks, qid, canon, len(members), provider, resumed, discarded,
-                        time.perf_counter())
+    return StockSession(stocks, qid, canon, len(members), provider, resumed, discarded)
 
 
 def finish_in_background(session: StockSession, mesh: Mesh, close: Callable[[], None],
