@@ -649,9 +649,16 @@ def test_false_accusation_is_disputed_and_the_committee_acquits(world: World) ->
         world.node(job.quorum[0]).dispute(accusation_id)
     with pytest.raises(errors.NotCommittee):  # nobody votes before a dispute
         world.node(outsiders[0]).vote(accusation_id, False)
+    excluded = [*job.quorum, world.owner.address]
+    candidates = world.admin.candidates(exclude=excluded)
     committee = world.node(victim).dispute(accusation_id)
     # committee_size is 3, but only the two nodes outside the job are uninvolved
     assert sorted(committee) == outsiders
+    # anyone re-derives it: the accusation's seed mixed with the dispute block's parent hash
+    w3 = world.admin.w3
+    parent = w3.eth.get_block(w3.eth.get_block("latest")["number"] - 1)["hash"]
+    seed = keccak(world.admin.accusation(accusation_id).seed + bytes(parent))
+    assert committee == draw_quorum(seed, candidates, PARAMS.committee_size, strict=False)
     a = world.admin.accusation(accusation_id)
     assert a.disputed and a.committee == committee and a.voting_deadline > 0
     with pytest.raises(errors.AlreadyDisputed):
@@ -683,6 +690,21 @@ def test_false_accusation_is_disputed_and_the_committee_acquits(world: World) ->
         world.node(victim).dispute(accusation_id)
     with pytest.raises(errors.Settled):
         world.node(committee[0]).vote(accusation_id, True)
+
+
+def test_anyone_re_derives_the_committee(world: World) -> None:
+    """The committee is the registry's draw among active nodes outside the job's quorum,
+    owner and accuser, seeded by keccak256(accusation seed ++ dispute block's parent hash)."""
+    job = world.admin.job(world.post_job(quorum=2, dataset=world.wide_dataset()))
+    accusation_id = _accuse(world, job.job_id, job.quorum[0], keccak(b"e"), world.analyst)
+    candidates = world.admin.candidates(
+        exclude=[*job.quorum, world.owner.address, world.analyst.address])
+    committee = world.node(job.quorum[0]).dispute(accusation_id)
+    w3 = world.admin.w3
+    parent = w3.eth.get_block(w3.eth.get_block("latest")["number"] - 1)["hash"]
+    seed = keccak(world.admin.accusation(accusation_id).seed + bytes(parent))
+    assert len(committee) == 3 and not set(committee) & set(job.quorum)
+    assert committee == draw_quorum(seed, candidates, PARAMS.committee_size, strict=False)
 
 
 def test_disputed_accusation_slashes_when_the_committee_finds_guilt(world: World) -> None:
