@@ -219,7 +219,7 @@ def _preprocessing(out: JobResult) -> str:
     made, resumed = prep.get("produced", {}), prep.get("resumed", {})
     text = (f"HE among the quorum: {made.get('triples', 0):,} triples, "
             f"{made.get('bits', 0):,} random bits, {made.get('input_masks', 0):,} input masks "
-            "produced")
+            "produced (bits and comparison masks spend triples too)")
     if resumed.get("triples") or resumed.get("bits"):
         text += (f", {resumed.get('triples', 0):,} triples and {resumed.get('bits', 0):,} bits "
                  "taken from the quorum's stock")
@@ -298,6 +298,9 @@ def system(nodes: int = 5, insecure_dealer: bool = False, clustering: bool = Fal
         shutil.rmtree(home, ignore_errors=True)
     print(f"\n{'OK' if ok else 'FAILED'}: every result matches plaintext within its bound "
           f"({time.perf_counter() - t0:.1f} s)")
+    if insecure_dealer:
+        print("*** INSECURE: this run's preprocessing came from the test dealer "
+              "(--insecure-dealer); without it every job runs on HE ***")
     return 0 if ok else 1
 
 
