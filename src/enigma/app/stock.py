@@ -31,8 +31,9 @@ service request below), which is for the hours a node is idle.
 
 Service requests added to the node (`prep_ops`):
 
-  prep       triples bits with timeout -> produced, in stock (the node's own key only:
-             its operator, through `enigma node prep`)
+  prep       triples bits with timeout -> per quorum: produced, in stock (the node's own
+             key only: its operator, through `enigma node prep`; without `with`, every
+             quorum this node has saved a stock for)
   prep-open  members triples bits      -> a mesh port (from an active node among members)
   prep-run   members peers nonce ...   -> produced, in stock (the node that opened it)
 """
@@ -151,9 +152,26 @@ class QuorumStocks:
             self._busy.discard(qid)
             self._free.notify_all()
 
-    def save(self, qid: str, party: int, parties: int, provider: HEProvider) -> None:
+    def save(self, qid: str, members: Sequence[str], party: int, provider: HEProvider
+             ) -> None:
+        """Save a quorum's stock, and its members (public) so `enigma node prep` can refill
+        every quorum this node knows without being told its peers again."""
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        save_stock(provider.export_stock(), self.path(qid), self.field, party, parties, qid)
+        listed = self.dir / f"{qid}.members"
+        if not listed.exists():
+            write_atomic(listed, [json.dumps(sorted(a.lower() for a in members)).encode()])
+        save_stock(provider.export_stock(), self.path(qid), self.field, party, len(members),
+                   qid)
+
+    def known(self) -> list[list[str]]:
+        """The members of every quorum this node has saved a stock for."""
+        out = []
+        for listed in sorted(self.dir.glob("*.members")):
+            try:
+                out.append([str(a) for a in json.loads(listed.read_text())])
+            except (OSError, ValueError) as exc:
+                log.warning("unreadable quorum list %s skipped: %s", listed, exc)
+        return out
 
 
 @dataclass
@@ -162,9 +180,10 @@ class StockSession:
 
     stocks: QuorumStocks
     qid: str
+    members: list[str]
+    """The quorum's ledger addresses, sorted, lower case."""
     party: int
     """This member's position among the sorted members (the stock file's party)."""
-    parties: int
     provider: HEProvider
     resumed: dict[str, int]
     """Triples and bits the session started with (0 when fresh)."""
@@ -191,7 +210,7 @@ class StockSession:
             fill(self.provider, int(want[0]), int(want[1]))
 
     def save(self) -> None:
-        self.stocks.save(self.qid, self.party, self.parties, self.provider)
+        self.stocks.save(self.qid, self.members, self.party, self.provider)
 
 
 def fill(provider: HEProvider, triples: int, bits: int) -> None:
@@ -230,7 +249,7 @@ def open_session(stocks: QuorumStocks, mesh: Mesh, members: Sequence[str], party
     resumed = {"triples": 0 if stock is None else int(stock.triples[0].shape[0]),
                "bits": 0 if stock is None else int(stock.bits[0].shape[0])}
     provider = HEProvider(field, party, len(members), mesh, stock=stock)
-    return StockSession(stocks, qid, canon, len(members), provider, resumed, discarded)
+    return StockSession(stocks, qid, ordered, canon, provider, resumed, discarded)
 
 
 def finish_in_background(session: StockSession, mesh: Mesh, close: Callable[[], None],
@@ -318,17 +337,35 @@ class NodePrep:
         1. only the node's own key may ask (whoever runs `enigma node prep` with its home);
         2. every peer must be an active node registered on the ledger (else refused);
         3. `prep-open` at each peer (port), then `prep-run` at all of them and here at once.
+        Without peers, steps 2-3 run for every quorum this node has saved a stock for.
         """
         assert self.node.identity is not None
         if client != self.node.node_id:
             raise ServiceError("not-operator", "only this node's operator (its own key) may "
                                                "ask it to pre-generate")
+        self._amounts(header)
+        me = self.node.address.lower()
+        named = {str(a).lower() for a in header.get("with", [])} - {me}
+        if named:
+            return {"quorums": [self._prep_with(sorted(named), header)]}, []
+        quorums = [m for m in self.node.stocks.known() if me in m]
+        if not quorums:
+            raise ServiceError("bad-request", "this node has saved no quorum's stock yet: name "
+                                              "the peers (--with ADDRESS)")
+        done = []
+        for members in quorums:  # one after the other: each session takes both cores
+            try:
+                done.append(self._prep_with([a for a in members if a != me], header))
+            except (ServiceError, NetError, OSError) as exc:
+                log.warning("prep: quorum %s: %s", members, exc)
+                done.append({"members": members, "error": str(exc)})
+        return {"quorums": done}, []
+
+    def _prep_with(self, peers: list[str], header: dict[str, Any]) -> dict[str, Any]:
+        """One pre-generation session of this node with `peers` (steps 2-3 of `prep`)."""
+        assert self.node.identity is not None
         triples, bits = self._amounts(header)
         me = self.node.address.lower()
-        peers = sorted({str(a).lower() for a in header.get("with", [])} - {me})
-        if not peers:
-            raise ServiceError("bad-request", "name at least one peer (--with ADDRESS): "
-                                              "preprocessing is made by a quorum")
         unknown = []
         for address in peers:
             try:
@@ -365,7 +402,7 @@ class NodePrep:
             for conn in conns.values():
                 conn.close()
         seconds = max([mine["seconds"], *(float(r["seconds"]) for r in replies)])
-        return {**mine, "seconds": seconds, "members": members}, []
+        return {**mine, "seconds": seconds, "members": members}
 
     def open(self, client: bytes, header: dict[str, Any], arrays: list[np.ndarray]
              ) -> tuple[dict[str, Any], list[np.ndarray]]:
@@ -467,15 +504,19 @@ def request_prep(home: Path, triples: int, bits: int, peers: Sequence[str],
               help="Triples the quorum's stock should hold (whole batches of 16384).")
 @click.option("--bits", type=int, default=0, show_default=True,
               help="Random bits the quorum's stock should hold.")
-@click.option("--with", "peers", multiple=True, required=True,
-              help="Ledger address of a peer node of the quorum (repeatable).")
+@click.option("--with", "peers", multiple=True,
+              help="Ledger address of a peer node of the quorum (repeatable); default: "
+                   "every quorum this node has saved a stock for.")
 @click.option("--timeout", type=float, default=600.0, show_default=True,
               help="Seconds to wait for the session.")
 def prep_command(home: Path, triples: int, bits: int, peers: tuple[str, ...],
                  timeout: float) -> None:
-    """Pre-generate HE preprocessing for the quorum of this node and PEERS (JSON out)."""
+    """Pre-generate HE preprocessing with the given peers (one JSON line per quorum)."""
     if triples < 0 or bits < 0:
         raise click.UsageError("--triples and --bits cannot be negative")
     reply = request_prep(home, triples, bits, peers, timeout)
-    reply.pop("ok", None)
-    click.echo(json.dumps(reply))
+    for quorum in reply["quorums"]:
+        click.echo(json.dumps(quorum))
+    failed = [q["members"] for q in reply["quorums"] if "error" in q]
+    if failed:
+        raise click.ClickException(f"pre-generation failed for the quorums {failed}")
