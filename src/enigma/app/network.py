@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,7 @@ class LocalNetwork:
 
     @classmethod
     def start(cls, home: Path, nodes: int = 5,
-              progress: Any = None) -> LocalNetwork:
+              progress: Any = None, node_options: Sequence[str] = ()) -> LocalNetwork:
         """Steps of the module docstring; on any failure everything started is stopped."""
         home = Path(home).resolve()
         if (home / STATE_FILE).exists():
@@ -130,7 +131,7 @@ class LocalNetwork:
                 say(f"starting node {i + 1} of {nodes}")
                 boot = ("127.0.0.1", net.nodes[0].dht_port) if net.nodes else None
                 proc = spawn_node(home / f"node-{i}", url, home / "deployment.json",
-                                  accounts[1 + i], boot)
+                                  accounts[1 + i], boot, extra=node_options)
                 net.nodes.append(proc)
                 link = logs / f"node-{i}.log"
                 with contextlib.suppress(FileNotFoundError):
@@ -246,11 +247,15 @@ HOME_OPTION = click.option("--home", type=click.Path(path_type=Path, file_okay=F
 @click.command("up")
 @HOME_OPTION
 @click.option("--nodes", default=5, show_default=True, help="Node daemons to start.")
-def up_command(home: Path, nodes: int) -> None:
+@click.option("--prep-ahead", default=0, show_default=True, type=click.IntRange(0),
+              help="Each node's `enigma node --prep-ahead`: HE triples its quorums keep "
+                   "in stock after every job.")
+def up_command(home: Path, nodes: int, prep_ahead: int) -> None:
     """Start the embedded ledger, N nodes and the DHT in the background."""
     try:
         net = LocalNetwork.start(home, nodes, progress=lambda s: click.echo(f"up: {s}",
-                                                                           err=True))
+                                                                           err=True),
+                                 node_options=["--prep-ahead", str(prep_ahead)])
     except (NetworkError, RuntimeError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     s = net.state
