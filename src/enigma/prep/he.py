@@ -579,10 +579,11 @@ class Keys:
         return frames
 
     def encrypt(self, i: int, plain: seal.Plaintext) -> seal.Ciphertext:
-        """Encrypt under my own secret key (what I send for others to multiply).
+        """SEAL's own secret-key encryption, in coefficient form (for tests and the bench).
 
-        Secret-key RLWE encryption hides as well as the public-key form, has less
-        noise (|e| <= 21) and costs about half (measured 5.5 ms against 9.8 ms).
+        The protocol sends `encrypt_seeded` instead: the same RLWE encryption with c1
+        as a seed, in NTT form. Secret-key encryption hides as well as the public-key
+        form, has less noise (|e| <= 21) and costs less.
         """
         return self._encryptors[i].encrypt_symmetric(plain)
 
