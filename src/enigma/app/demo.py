@@ -44,8 +44,8 @@ DATA = ROOT / "data" / "benefits.csv"
 #: (dataset, data file, schema, script) of the system demo's jobs. All run on the HE
 #: preprocessing (no trusted party). Why not the k-means of examples/clusters.py by
 #: default: each row and iteration costs k - 1 comparisons of 48-bit distances, about
-#: 65 ms of HE production here (bits for the comparison masks dominate), so 4,877 rows
-#: and 5 iterations need about half an hour on this 2-core machine (`--clustering` adds it).
+#: 30 ms of HE production here (bits for the comparison masks dominate), so 4,877 rows
+#: and 5 iterations need about 12 minutes on this 2-core machine (`--clustering` adds it).
 JOBS = [("acs12", "acs12.csv", "acs12.yaml", "average_age.py"),
         ("benefits", "benefits.csv", "benefits.yaml", "regression.py")]
 CLUSTERING = ("benefits", "benefits.csv", "benefits.yaml", "clusters.py")
@@ -311,7 +311,7 @@ _INSECURE = click.option("--insecure-dealer", is_flag=True,
                               "could read every input (fast; tests and benchmarks only).")
 _CLUSTERING = click.option("--clustering", is_flag=True,
                            help="Add the k-means of examples/clusters.py on benefits.csv (HE: "
-                                "about half an hour on 2 cores; seconds with --insecure-dealer).")
+                                "about 12 minutes on 2 cores; seconds with --insecure-dealer).")
 
 
 @click.group("demo", invoke_without_command=True)
