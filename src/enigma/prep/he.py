@@ -91,9 +91,7 @@ def _horner_kernel(chunks, q, w, w_shoup, out):
     for j in range(n):
         acc = chunks[count - 1, j]
         for k in range(count - 2, -1, -1):
-            acc = _mulmod_const(acc, w, w_shoup, q) + chunks[k, j]
-            if acc >= q:
-                acc -= q
+            acc = _csub(_mulmod_nb(acc, w, w_shoup, q) + chunks[k, j], q)
         out[j] = acc
 
 
@@ -106,9 +104,8 @@ def _garner_kernel(residues, moduli, inv, inv_shoup, digits):
             t = moduli[i]
             v = residues[i, j]
             for k in range(i):
-                d = digits[k, j] % t
-                v = v - d if v >= d else v + t - d
-                v = _mulmod_const(v, inv[i, k], inv_shoup[i, k], t)
+                d = _csub(digits[k, j], t)  # t_k < 2 t_i (checked in _garner_constants)
+                v = _mulmod_nb(_csub(v + t - d, t), inv[i, k], inv_shoup[i, k], t)
             digits[i, j] = v
 
 
@@ -477,7 +474,12 @@ class BFV:
     def _garner_constants(self) -> None:
         """inv[i, j] = t_j^-1 mod t_i for j < i (mixed-radix CRT, Garner 1959)."""
         r = len(self.instances)
-        self._moduli = np.array([s.t for s in self.instances], dtype=np.uint64)
+        ts = [s.t for s in self.instances]
+        if max(ts) >= 2 * min(ts) or max(ts) >= 1 << 62:
+            raise HEParameterError("the CRT kernel reduces a digit mod one plaintext prime by "
+                                   "another with one subtraction: the primes must lie within "
+                                   "a factor 2 of each other, below 2^62")
+        self._moduli = np.array(ts, dtype=np.uint64)
         self._inv = np.zeros((r, r), dtype=np.uint64)
         self._inv_shoup = np.zeros((r, r), dtype=np.uint64)
         for i, si in enumerate(self.instances):
@@ -645,29 +647,26 @@ def _scale_kernel(m, error, qs, scale, scale_shoup, one_shoup, t, q_mod_t, barre
 
     The fix term is found with 64-bit words only: est = mulhi(m, floor(2^64 (Q mod t) / t))
     is at most 2 below it, and the remainder (Q mod t) m + (t + 1) / 2 - t est < 3t < 2^64
-    is exact in wrapping arithmetic.
+    is exact in wrapping arithmetic. No branches on data (`_csub`).
     """
     n = m.shape[0]
     half = (t + np.uint64(1)) >> np.uint64(1)
+    one = np.uint64(1)
     for j in range(n):
         x = m[j]
         est = _mulhi(x, barrett)
-        rem = q_mod_t * x + half - t * est
-        while rem >= t:
-            rem -= t
-            est += np.uint64(1)
-        e = error[j]
+        rem = q_mod_t * x + half - t * est  # in [0, 3t): at most two corrections
+        for _ in range(2):
+            ge = one - ((np.uint64(np.int64(rem - t) >> np.int64(63))) & one)
+            est += ge
+            rem -= t * ge
+        e = np.uint64(error[j] + np.int64(0))
         for limb in range(qs.shape[0]):
             q = qs[limb]
-            xr = _mulmod_const(x, np.uint64(1), one_shoup[limb], q)
-            v = _mulmod_const(xr, scale[limb], scale_shoup[limb], q)
-            f = _mulmod_const(est, np.uint64(1), one_shoup[limb], q)
-            v += f
-            if v >= q:
-                v -= q
-            v += np.uint64(e) if e >= 0 else q - np.uint64(-e)
-            if v >= q:
-                v -= q
+            # Shoup's product is right for any 64-bit multiplicand, so m needs no reduction
+            v = _mulmod_nb(x, scale[limb], scale_shoup[limb], q)
+            v = _csub(v + _mulmod_nb(est, one, one_shoup[limb], q), q)
+            v = _csub(_csub(v + e + q, q), q)  # + e mod q, |e| <= 21 (e wraps as uint64)
             out[limb, j] = v
 
 
