@@ -443,7 +443,17 @@ def blame_mode(mesh: Any, identity: Identity, public_keys: Sequence[bytes], prov
     channel = SignedChannel(mesh, identity, public_keys, material)
     channel.open()
     inner = channel if wrap is None else wrap(channel)
-    return Engine(inner, provider, randomness=coins(material.seed), **engine_kwargs), channel
+    engine = Engine(inner, provider, randomness=coins(material.seed), **engine_kwargs)
+    _bind(provider, engine)
+    return engine, channel
+
+
+def _bind(provider: Any, engine: Engine) -> None:
+    """Hand the engine to a provider that builds some material on it (a served HE slice
+    makes its digit masks' products there), so that those messages are signed and replayed."""
+    bind = getattr(provider, "bind", None)
+    if bind is not None:
+        bind(engine)
 
 
 # ---------------------------------------------------------------------------------- replay
@@ -540,7 +550,8 @@ def prep_digest(factory: Any, party: int) -> bytes:
     method = getattr(factory, "prep_digest", None)
     if method is None:
         raise ValueError("this preprocessing cannot be replayed for blame: its factory has no "
-                         "prep_digest (the test dealer has one; see docs/blame.md)")
+                         "prep_digest (the test dealer and a served HE slice have one; see "
+                         "docs/blame.md)")
     return method(party)
 
 
@@ -552,11 +563,15 @@ def replay(program: Program, material: Material,
     if material.parties != program.parties or prep_digest(program.factory, party) != material.prep:
         return Outcome("bad-material")
     fld = Field(program.modulus)
-    provider = _quiet(program.factory, fld, party, program.parties)
+    try:  # committed preprocessing that does not even parse is the committer's fault
+        provider = _quiet(program.factory, fld, party, program.parties)
+    except ValueError:
+        return Outcome("bad-material")
     if bytes(fld.to_bytes(provider.mac_key_share().reshape(1, 2))) != material.alpha:
         return Outcome("bad-material")
     ch = ReplayChannel(party, program.parties, inputs, expected)
     engine = Engine(ch, provider, randomness=coins(material.seed), **dict(program.engine_kwargs))
+    _bind(provider, engine)
     try:
         open_session(ch, material)
         program.fn(engine, *program.args)
