@@ -12,15 +12,18 @@ tiny dataset on the three, and a job in blame mode on the test dealer (app/fault
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from eth_utils import keccak
 
+from enigma.app.culprits import read_bundle
 from enigma.app.faults import KEYS, Row, evidence_group, format_table, matrix
 from enigma.app.jobs import FAULT_ENV, JobError, run_command, verify_evidence_file
 from enigma.app.node import node_command
+from enigma.app.stock import quorum_id
 from enigma.ledger import AccusationStatus, JobStatus
 from enigma.mpc.blame import EvidenceError
 from enigma.mpc.faults import KINDS
@@ -42,15 +45,18 @@ def test_misbehave_is_refused_without_the_test_flag(tmp_path: Path) -> None:
     assert not (tmp_path / "node").exists()  # refused before anything started
 
 
-def test_blame_mode_is_refused_without_the_test_dealer(tmp_path: Path) -> None:
+def test_blame_mode_is_refused_with_chunk_quorums(tmp_path: Path) -> None:
+    """Blame mode runs on one quorum (on HE or the test dealer); a split job is refused
+    before anything is posted."""
     script = tmp_path / "s.py"
     script.write_text("reveal(sum(data.a), 'total')\n")
     deployment = tmp_path / "deployment.json"
     deployment.write_text("{}")
     out = CliRunner().invoke(run_command, [str(script), "--dataset", "d", "--author", "0x1",
                                            "--signature", "00", "--account", "0x1",
-                                           "--deployment", str(deployment), "--blame"])
-    assert out.exit_code != 0 and "--insecure-dealer" in out.output
+                                           "--deployment", str(deployment), "--blame",
+                                           "--chunk-quorums", "2"])
+    assert out.exit_code != 0 and "one quorum" in out.output
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +207,80 @@ def test_anyone_fetches_an_accusations_file_from_the_nodes_and_verifies_it(run) 
     assert keccak(data) == run["settled"][0].evidence_hash
     code, output = run["verify"]
     assert code == 0 and "verifies" in output and "deviation" in output, output
+
+
+@pytest.fixture(scope="module")
+def he(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Blame mode on the HE preprocessing (no dealer anywhere): an honest job, then a job
+    with a bitflipping member, on their own small network."""
+    with matrix(tmp_path_factory.mktemp("faults-he"), ["honest", "bitflip"],
+                timeout=8.0) as m:
+        assert m.owner is not None
+        honest = m.run("honest", misbehave=False, dealer=False)
+        assert m.last is not None
+        honest_result = m.last
+        bitflip = m.run("bitflip", dealer=False)
+        assert m.last is not None
+        result = m.last
+        evidence = sorted((m.home / "owner" / "evidence").glob("*.bin"))
+        checked = {f.name: verify_evidence_file(m.owner.ledger, f.read_bytes())
+                   for f in evidence}
+        refused = {}
+        for f in evidence:  # the culprit's slice changed by one bit: it no longer opens
+            bad = bytearray(f.read_bytes())
+            bad[-9] ^= 1
+            try:
+                refused[f.name] = verify_evidence_file(m.owner.ledger, bytes(bad))
+            except (EvidenceError, JobError) as exc:
+                refused[f.name] = type(exc).__name__
+        culprit = m.culprits[-1].address
+        # which quorums' stocks the honest nodes saved: only those of accepted jobs (saved
+        # in the background once the owner accepted; an aborted job's stock never comes back)
+        p = m.owner.field.p
+        accepted = {quorum_id(q, p) for q in (honest_result.quorum, result.quorum)}
+        aborted = {quorum_id(lg_job.quorum, p) for lg_job in
+                   (m.owner.ledger.job(i.job_id) for i in result.incidents)}
+        stocks: set[str] = set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            stocks = {f.stem for n in m.nodes for f in (n.home / "prep").glob("*.stock")}
+            if accepted <= stocks:
+                break
+            time.sleep(0.2)
+    print(format_table([honest, bitflip]))
+    return {"honest": honest, "honest_result": honest_result, "bitflip": bitflip,
+            "result": result, "evidence": evidence, "checked": checked, "refused": refused,
+            "culprit": culprit, "stocks": stocks, "accepted": accepted, "aborted": aborted}
+
+
+def test_an_honest_he_blame_job_succeeds_and_sends_no_packages(he) -> None:
+    out = he["honest_result"]
+    assert not he["honest"].detected and not out.incidents and not out.refunded
+    assert he["honest"].result_correct
+    assert out.packages == 0  # members keep their packages: nothing left a node
+    assert out.stats["prep"]["provider"] == "he"
+
+
+def test_a_bitflip_on_he_is_proved_and_the_re_run_is_correct(he) -> None:
+    """The culprit's committed slice replays its honest run: the flipped share is a proved
+    deviation, the evidence file (with the culprit's own slice) verifies against the
+    ledger, a file whose slice was changed does not, and the re-run returns numpy's values."""
+    row, out = he["bitflip"], he["result"]
+    assert row.detected and row.identified and row.verdict == "deviation", row.note
+    assert row.slashed and row.honest_loss_wei == 0
+    assert row.result_correct and not row.refunded
+    assert out.incidents[0].culprit.lower() == he["culprit"].lower()
+    assert out.packages == 0  # the re-run succeeded: no package sent for it
+    assert [v for v in he["checked"].values()] == [(out.incidents[0].culprit, "deviation")]
+    meta, _, arrays = read_bundle(he["evidence"][0].read_bytes())
+    assert meta["prep"] == "he" and meta["dealer_seed"] is None
+    assert len(arrays) == len(meta["columns"]) + 2  # its inputs, its key share, its slice
+    assert set(he["refused"].values()) == {"EvidenceError"}
+
+
+def test_only_accepted_he_blame_jobs_return_their_stock(he) -> None:
+    """An aborted job's slice and stock are discarded; after an accepted one the rest of
+    the stock is saved (its packages can no longer reach the owner)."""
+    assert he["accepted"] and he["aborted"] and not he["accepted"] & he["aborted"]
+    assert he["accepted"] <= he["stocks"]
+    assert not he["aborted"] & he["stocks"]

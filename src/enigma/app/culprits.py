@@ -98,6 +98,9 @@ class MemberInputs:
     point: int
     rows: int
     key_share: np.ndarray
+    prep: bytes = b""
+    """Its preprocessing slice on HE (`prep.served`, whose digest its material commits to);
+    empty on the test dealer, whose preprocessing a replay regenerates from the seed."""
 
 
 def _bundle(meta: Mapping[str, Any], evidence: bytes, arrays: Sequence[np.ndarray]) -> bytes:
@@ -177,6 +180,8 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
     if kind in ("deviation", "result"):
         mine = inputs[party]
         arrays = [*mine.shares.values(), mine.key_share]
+        if mine.prep:  # the culprit's own slice, the one its material commits to
+            arrays.append(np.frombuffer(mine.prep, dtype="<u8").reshape(-1, 2))
         facts.update(point=mine.point, rows=mine.rows, columns=list(mine.shares),
                      result_commitment=ledger.commit_of(job.job_id, culprit).commitment.hex())
     bundle = _bundle(facts, evidence, arrays)
@@ -233,8 +238,9 @@ def verify_bundle(ledger: Ledger, bundle: bytes,
     1. its keccak256 is the evidence hash of the job's accusation on the ledger (or of an
        `AbsenceReported` event for the job), and the node it names is that party of the
        job's quorum;
-    2. a deviation: `verify_evidence` on the public program (script, schema, dealer seed,
-       the culprit's inputs, whose digest its committed material holds); a wrong result:
+    2. a deviation: `verify_evidence` on the public program (script, schema, dealer seed
+       or, on HE, the culprit's own preprocessing slice, and the culprit's inputs, whose
+       digests its committed material holds); a wrong result:
        the culprit's replay to the end does not hash to the result commitment the
        culprit itself signed on the ledger; an absence: every abort record verifies under
        its signer's key and names the node (an attestation, which is all it claims).
@@ -270,10 +276,13 @@ def verify_bundle(ledger: Ledger, bundle: bytes,
             raise EvidenceError(f"step 2: the abort records do not name party {party}")
         return culprit, kind
     columns = list(meta.get("columns", []))
-    if len(arrays) != len(columns) + 1:
-        raise EvidenceError("the file does not hold the culprit's inputs")
-    mine = MemberInputs(dict(zip(columns, arrays[:-1], strict=True)), int(meta["point"]),
-                        int(meta["rows"]), arrays[-1].reshape(2))
+    he = meta.get("prep") == "he"
+    if len(arrays) != len(columns) + 1 + he:
+        raise EvidenceError("the file does not hold the culprit's inputs"
+                            + (" and preprocessing slice" if he else ""))
+    mine = MemberInputs(dict(zip(columns, arrays[:len(columns)], strict=True)),
+                        int(meta["point"]), int(meta["rows"]), arrays[len(columns)].reshape(2),
+                        arrays[-1].tobytes() if he else b"")
     if inputs_digest(mine.shares, mine.point, mine.rows, mine.key_share) != \
             evidence_material(evidence).inputs:
         raise EvidenceError("the inputs in the file are not the ones the culprit committed to")
@@ -291,8 +300,10 @@ def verify_bundle(ledger: Ledger, bundle: bytes,
 
 
 def bundle_meta(source: str, schema: Mapping[str, Any], filename: str,
-                dealer_seed: bytes) -> dict[str, Any]:
-    """The public facts a verifier needs besides the evidence: the script, schema and seed."""
+                dealer_seed: bytes | None) -> dict[str, Any]:
+    """The public facts a verifier needs besides the evidence: the script, schema and the
+    preprocessing (the dealer's seed, or `he`: the file then holds the culprit's slice)."""
     return {"script": source, "schema": dict(schema), "filename": filename,
-            "dealer_seed": dealer_seed.hex(),
+            "dealer_seed": dealer_seed.hex() if dealer_seed is not None else None,
+            "prep": "dealer" if dealer_seed is not None else "he",
             "script_sha256": hashlib.sha256(source.encode()).hexdigest()}

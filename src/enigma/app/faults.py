@@ -162,10 +162,12 @@ class Matrix:
         lg = self.owner.ledger
         return lg.node(address).deposit + lg.claimable(address)
 
-    def run(self, kind: str, attempts: int = 2, misbehave: bool = True) -> Row:
+    def run(self, kind: str, attempts: int = 2, misbehave: bool = True,
+            dealer: bool = True) -> Row:
         """One kind: a fresh culprit node, a dataset on it and the honest two, one job
         (`attempts` = 1: no re-run, so the row shows the refund path; `misbehave` False:
-        the node gets no --misbehave, the caller injects its fault another way)."""
+        the node gets no --misbehave, the caller injects its fault another way, or none;
+        `dealer` False: the job runs on the HE preprocessing, in blame mode all the same)."""
         assert self.owner is not None
         owner = self.owner
         self.say(f"{kind}: starting the misbehaving node")
@@ -187,7 +189,8 @@ class Matrix:
             try:
                 out = run_job(owner, name, SCRIPT, author=self.author,
                               signature=self.signature, quorum_size=3,
-                              dealer_seed=os.urandom(32), blame=True, attempts=attempts,
+                              dealer_seed=os.urandom(32) if dealer else None, blame=True,
+                              attempts=attempts,
                               mesh_timeout=self.timeout, timeout=120.0)
             except JobError as exc:
                 return Row(kind, False, False, False, 0, 0.0, False, False, note=str(exc)[:200])

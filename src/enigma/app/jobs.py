@@ -27,9 +27,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,7 @@ from enigma.ledger import (
     ContractRevert,
     Deployment,
     JobInfo,
+    JobStatus,
     Ledger,
     LedgerError,
     Policy,
@@ -78,15 +79,18 @@ from enigma.mpc.faults import (
     FaultyProvider,
 )
 from enigma.mpc.secret import Secret, concat
+from enigma.net.errors import NetError
 from enigma.net.identity import PeerInfo
 from enigma.net.local import free_ports
 from enigma.net.mesh import Mesh
 from enigma.prep.commands import HEProviderFactory
 from enigma.prep.dealer import DealerFactory
+from enigma.prep.served import Demand, ServedProvider, SliceFactory, slice_digest, take_slice
 from enigma.sharing import AuthShare, additive, shamir
 from enigma.storage.records import record_key
 
 from .culprits import Incident, MemberInputs, blame_job, bundle_meta, verify_bundle
+from .demand import job_demand
 from .service import Connection, ServiceError
 from .stock import StockSession, finish_in_background, open_session
 
@@ -105,6 +109,11 @@ FAULT_ENV = "ENIGMA_TEST_FAULT"
 #: Digits of comparisons in jobs on HE preprocessing: 2-bit digits need 3x fewer products
 #: offline than the engine's default 4 (docs/preprocessing.md, "digit_bits = 2").
 HE_DIGIT_BITS = 2
+
+#: How long a member keeps the blame package of a job that succeeded, in case the owner's
+#: own result check fails and it asks for it (`job-blame`); and how many it keeps at most.
+KEEP_SECONDS = 900.0
+KEEP_JOBS = 16
 
 #: Work budget posted with a job when the owner gives none; the unused part is refunded.
 DEFAULT_ROUNDS = 20_000
@@ -176,8 +185,42 @@ class _Opened:
     port: int
 
 
+@dataclass
+class _Kept:
+    """What a member hands the owner if a job that succeeded here fails the owner's check."""
+
+    until: float
+    package: bytes
+    shares: dict[str, np.ndarray]
+    point: int
+    rows: int
+    prep: bytes | None
+
+
+@dataclass
+class _GatedSession(StockSession):
+    """A blame-mode job's stock session on HE, saved only once the package cannot leave.
+
+    Why: the package holds this member's MAC key share alpha_i, which is also the key of
+    the quorum's remaining stock. If the owner got every member's package, it would know
+    alpha and could forge MACs in later jobs of the quorum (other owners' jobs) with one
+    corrupt member. So the stock is saved only if `gate` says the package is dropped
+    (the owner accepted the job on the ledger); if the package was handed over, or the
+    owner settles nothing in time, the stock is dropped instead: production, never keys.
+    """
+
+    gate: Callable[[], bool] = lambda: False
+
+    def save(self) -> None:
+        if self.gate():
+            super().save()
+        else:
+            log.warning("quorum %s: this blame-mode job's package may reach its owner, and "
+                        "it holds the stock's MAC key share: the stock is dropped", self.qid)
+
+
 class NodeJobs:
-    """The job requests of one node daemon (`job-open`, `job-run`)."""
+    """The job requests of one node daemon (`job-open`, `job-run`, `job-blame`, ...)."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -193,6 +236,11 @@ class NodeJobs:
         self._running: dict[int, bytes] = {}
         """Split jobs (chunk or reducing) running here -> the client that may cancel them."""
         self._cancelled: set[int] = set()
+        self._kept: dict[tuple[bytes, int], _Kept] = {}
+        self._handed: set[tuple[bytes, int]] = set()
+        """Jobs whose package went to the owner (their stock is never saved)."""
+        """Blame packages of jobs that succeeded, by (owner, job): handed over only if the
+        owner's result check fails (`blame_package`), dropped after KEEP_SECONDS."""
 
     def _ledger(self, fn: Callable[[Ledger], Any]) -> Any:
         assert self.node.ledger is not None
@@ -347,12 +395,21 @@ class NodeJobs:
             log.warning("job %d runs on the INSECURE test dealer (tests and benchmarks only)",
                         job_id)
         blamed = bool(header.get("blame"))
-        if blamed and (role != "single" or not dealer):
+        if blamed and role != "single":
             raise ServiceError("refused", f"job {job_id}: blame mode needs a job on one quorum "
-                                          "with the test dealer, the only preprocessing a "
-                                          "replay can regenerate (docs/blame.md)")
+                                          "(docs/blame.md)")
+        demand: Demand | None = None
+        if blamed and not dealer:  # before connecting: the others are still reading shares
+            t1 = time.perf_counter()
+            try:
+                demand = job_demand(
+                    lambda e, sh, pt, r, k: compute(e, script, schema, sh, pt, r, k, filename),
+                    schema, list(shares), rows, len(peers), self.node.field,
+                    digit_bits=HE_DIGIT_BITS)
+            except (ScriptError, NotSplittable) as exc:
+                raise ServiceError("refused", f"job {job_id}: {exc}") from exc
+            phases["plan"] = time.perf_counter() - t1
         fault = self._fault(job_id, me, timeout)
-        package: bytes | None = None
         started = time.perf_counter()
         # setup waits for members that are still reading their shares: the message timeout
         # (short in blame tests, where it decides who is absent) is no bound for it
@@ -369,6 +426,19 @@ class NodeJobs:
                 provider = stock.provider
             else:
                 provider = HEProviderFactory()(self.node.field, me, len(peers), channel=mesh)
+            prep_slice: bytes | None = None
+            if demand is not None:
+                # blame mode on HE: the job's whole slice, made (or checked out of the stock)
+                # on the plain mesh before the online phase; the engine runs from exactly it
+                # and the material commits to its digest (prep.served, docs/blame.md)
+                assert stock is not None
+                t1 = time.perf_counter()
+                _agree_on_demand(mesh, demand)
+                piece = take_slice(stock.provider, demand)
+                prep_slice = piece.encode()
+                factory = SliceFactory({me: prep_slice})
+                provider = ServedProvider(self.node.field, piece)
+                phases["prep"] = time.perf_counter() - t1
             if fault is not None and fault.kind in PROVIDER_KINDS:
                 provider = FaultyProvider(provider, fault, insecure=True)
             wrap = None
@@ -380,7 +450,8 @@ class NodeJobs:
             if blamed:
                 engine, signed = blame_mode(
                     mesh, self.node.identity, [q.public_key for q in peers], provider, factory,
-                    inputs=inputs_digest(shares, point, rows, arrays[0]), wrap=wrap)
+                    inputs=inputs_digest(shares, point, rows, arrays[0]), wrap=wrap,
+                    **({} if dealer else {"digit_bits": HE_DIGIT_BITS}))
             else:
                 engine = Engine(mesh if wrap is None else wrap(mesh), provider,
                                 **({} if dealer else {"digit_bits": HE_DIGIT_BITS}))
@@ -414,15 +485,23 @@ class NodeJobs:
                 package = signed.package(signed.abort(exc)).encode()
                 empty = np.zeros((0, 2), np.uint64)
                 return self._blame_reply(job_id, f"{type(exc).__name__}: {exc}", package,
-                                         shares, point, rows, empty, empty, {})
-            if signed is not None:
-                package = signed.package(None).encode()
+                                         shares, point, rows, empty, empty, {}, prep_slice)
+            if signed is not None:  # kept here; the owner asks for it only if its check fails
+                self._keep(client_key, job_id, _Kept(
+                    time.monotonic() + KEEP_SECONDS, signed.package(None).encode(), shares,
+                    point, rows, prep_slice))
             out["stats"]["prep"] = stock.report() if stock is not None else {
                 "provider": "dealer" if dealer else "he",
                 "produced": dict(getattr(provider, "produced", {}))}
             if stock is not None:  # top up and save while the owner settles (app/stock.py)
                 cfg = self.node.config
-                finish_in_background(stock, mesh, closing.pop_all().close, cfg.prep_ahead,
+                session = stock
+                if prep_slice is not None:
+                    session = _GatedSession(**{f.name: getattr(stock, f.name)
+                                               for f in fields(StockSession)},
+                                            gate=lambda: self._settled(client_key, job_id,
+                                                                       timeout))
+                finish_in_background(session, mesh, closing.pop_all().close, cfg.prep_ahead,
                                      cfg.prep_ahead_bits, f"job {job_id}")
         seconds = time.perf_counter() - started
         rounds, mults = out["stats"]["rounds"], out["stats"]["triples"]
@@ -456,8 +535,6 @@ class NodeJobs:
         out["phases"] = phases
         log.info("job %d done in %.2f s: %d rounds, %d triples", job_id, seconds, rounds, mults)
         reply = {**out, "commitment": commitment.hex(), "seconds": seconds}
-        if package is not None:
-            return self._blame_reply(job_id, None, package, shares, point, rows, x, z, reply)
         return reply, [x, z]
 
     def _fault(self, job_id: int, me: int, timeout: float) -> Fault | None:
@@ -469,20 +546,79 @@ class NodeJobs:
                     "--misbehave and --insecure-test-faults; never in production)", job_id, kind)
         return Fault(kind, me, at=self.node.config.misbehave_at, stall=timeout + 2.0)
 
+    def _keep(self, client_key: bytes, job_id: int, kept: _Kept) -> None:
+        """Keep a succeeded job's package for its owner; drop expired and the oldest."""
+        now = time.monotonic()
+        with self._lock:
+            for key in [k for k, v in self._kept.items() if v.until < now]:
+                del self._kept[key]
+            while len(self._kept) >= KEEP_JOBS:
+                del self._kept[min(self._kept, key=lambda k: self._kept[k].until)]
+            self._kept[(client_key, job_id)] = kept
+
+    def _settled(self, client_key: bytes, job_id: int, wait: float) -> bool:
+        """Wait (up to `wait` s) for the owner to accept the job on the ledger, then drop its
+        kept package so it can never leave; False if it left, or nothing settled in time."""
+        deadline = time.monotonic() + wait
+        key = (client_key, job_id)
+        while True:
+            with self._lock:
+                if key in self._handed:
+                    return False
+                if key not in self._kept:  # expired or evicted: it can no longer leave
+                    return True
+            try:
+                status = self._ledger(lambda lg: lg.job(job_id)).status
+            except LedgerError:
+                status = None
+            if status == JobStatus.ACCEPTED:
+                with self._lock:
+                    if key in self._handed:
+                        return False
+                    self._kept.pop(key, None)
+                    return True
+            if status not in (None, JobStatus.OPEN) or time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+
+    def blame_package(self, client_key: bytes, header: dict[str, Any], arrays: list[np.ndarray]
+                      ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """`job-blame`: the package of a blame-mode job that succeeded here, for the client
+        that ran it, once (its result failed the owner's own check).
+
+        Why not in the job's reply: a job that succeeds, as nearly all do, then costs
+        nothing extra, and no member's material leaves it needlessly."""
+        job_id = int(header["job_id"])
+        with self._lock:
+            kept = self._kept.pop((client_key, job_id), None)
+            if kept is not None:
+                self._handed.add((client_key, job_id))
+        if kept is None or kept.until < time.monotonic():
+            raise ServiceError("state", f"no blame package of job {job_id} is kept here for "
+                                        "this client (never run here, expired or handed over)")
+        empty = np.zeros((0, 2), np.uint64)
+        return self._blame_reply(job_id, None, kept.package, kept.shares, kept.point, kept.rows,
+                                 empty, empty, {}, kept.prep)
+
     @staticmethod
     def _blame_reply(job_id: int, error: str | None, package: bytes,
                      shares: dict[str, np.ndarray], point: int, rows: int, x: np.ndarray,
-                     z: np.ndarray, reply: dict[str, Any]
+                     z: np.ndarray, reply: dict[str, Any], prep: bytes | None = None
                      ) -> tuple[dict[str, Any], list[np.ndarray]]:
-        """A blame-mode reply: result shares (empty after an abort), the sealed package and
-        this member's committed inputs, which the owner needs to replay it. It travels on
-        the owner's own encrypted channel; nothing of it is logged or published."""
+        """A blame-mode package reply: result shares (empty: after an abort there are none,
+        and `job-blame` follows a reply that carried them), the sealed package, this member's
+        committed inputs, and on HE its preprocessing slice, which the owner needs to replay
+        it. It travels on the owner's own encrypted channel; nothing of it is logged or
+        published."""
         names = list(shares)
         reply = {**reply, "blame": {"aborted": error is not None, "error": error,
-                                    "point": point, "rows": rows, "columns": names}}
+                                    "point": point, "rows": rows, "columns": names,
+                                    "prep": prep is not None}}
         if error is not None:
             reply["job_id"] = job_id
-        return reply, [x, z, np.frombuffer(package, np.uint8), *[shares[c] for c in names]]
+        extra = [] if prep is None else [np.frombuffer(prep, np.uint8)]
+        return reply, [x, z, np.frombuffer(package, np.uint8), *extra,
+                       *[shares[c] for c in names]]
 
     def _send_partials(self, job_id: int, parent: int, reducers: list[dict[str, Any]],
                        p: np.ndarray, z: np.ndarray, layout: list[dict[str, Any]], rows: int,
@@ -764,7 +900,18 @@ def job_ops(node: Node) -> dict[str, Callable[[bytes, dict[str, Any], list[np.nd
     """The requests a node daemon adds to its service for jobs."""
     jobs = NodeJobs(node)
     return {"job-open": jobs.open, "job-run": jobs.run, "job-partial": jobs.partial,
-            "job-reshare": jobs.reshare, "job-cancel": jobs.cancel}
+            "job-reshare": jobs.reshare, "job-cancel": jobs.cancel,
+            "job-blame": jobs.blame_package}
+
+
+def _agree_on_demand(mesh: Mesh, demand: Demand) -> None:
+    """Every member must take the same amounts out of the stock, or the HE protocol falls
+    out of step: broadcast the demand (public counts) and refuse on any difference."""
+    mine = demand.encode()
+    for peer, frames in mesh.broadcast(mine).items():
+        if len(frames) != 1 or bytes(frames[0]) != mine:
+            raise ServiceError("failed", f"member {peer} sized this job's preprocessing "
+                                         "differently (its dry run disagrees with this one's)")
 
 
 def _quorum_points(e: Engine, point: int) -> list[int]:
@@ -864,17 +1011,14 @@ def verify_evidence_file(ledger: Ledger, bundle: bytes) -> tuple[str, str]:
     (`culprits.verify_bundle`): returns (culprit address, verdict)."""
 
     def make_program(meta: Any, inputs: Any) -> Any:
-        from enigma.mpc.blame import Program
-
         schema = Schema.from_dict(meta["schema"], "the evidence file")
         script = check(str(meta["script"]), schema, str(meta["filename"]))
         job = ledger.job(int(meta["job_id"]))
         if script_hash(str(meta["script"]).encode()) != job.script_hash:
             raise JobError("the evidence file's script is not the job's (script hash differs)")
-        return Program(_replay_member, (_ReplaySpec(script, schema, str(meta["filename"]),
-                                                    dict(inputs)),),
-                       DealerFactory(bytes.fromhex(meta["dealer_seed"]), insecure=True),
-                       len(job.quorum), Field().p)
+        seed = meta.get("dealer_seed")
+        return _program(script, schema, str(meta["filename"]), inputs,
+                        bytes.fromhex(seed) if seed else None, len(job.quorum), Field().p)
 
     return verify_bundle(ledger, bundle, make_program, inputs_digest, result_commitment)
 
@@ -1068,6 +1212,9 @@ class JobResult:
     """Failed attempts in blame mode: who was named, how, what the ledger did (in order)."""
     refunded: bool = False
     """No quorum could finish the job: every attempt's escrow went back to its poster."""
+    packages: int = 0
+    """Blame packages the owner received in the attempt that gave this result: 0 when it
+    succeeded (members hand theirs over only after an abort or a failed result check)."""
 
 
 def sign_script(ledger: Ledger, source: str) -> tuple[str, bytes]:
@@ -1195,8 +1342,11 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
        check z = k x (`open_output`), decode with the scales and error bounds;
     6. accept on the ledger: fees to the nodes, the reward to the author, the rest back.
 
-    With `blame` (needs the test dealer: the only preprocessing a replay regenerates), the
-    quorum runs in blame mode and hands the owner its packages; when a member aborts, drops
+    With `blame` (one quorum; on HE every member takes the job's whole preprocessing slice
+    before the online phase, on the test dealer a replay regenerates it from the seed), the
+    quorum runs in blame mode; members that abort hand the owner their packages at once,
+    and when the result fails step 5 the owner asks every member for its kept package
+    (`job-blame`); when a member aborts, drops
     out or delivers a result that fails step 5, `culprits.blame_job` names it, proves it and
     settles on the ledger (slash on proof, suspension on absence, escrow refunded), and the
     job is posted again on a fresh quorum drawn without it, up to `attempts` times; if no
@@ -1204,9 +1354,9 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     """
     say = progress or (lambda _: None)
     incidents = [] if _incidents is None else _incidents
-    if blame and (dealer_seed is None or chunk_quorums > 0):
-        raise JobError("blame mode needs the test dealer and one quorum: the HE "
-                       "preprocessing cannot be replayed yet (docs/blame.md)")
+    if blame and chunk_quorums > 0:
+        raise JobError("blame mode needs one quorum: chunk and reducing quorums run without "
+                       "it (docs/blame.md)")
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     state = owner.state(dataset)
@@ -1304,8 +1454,8 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
             if not blame:
                 raise
             failure, result_failed = str(exc), True
+            outcomes = _fetch_packages(owner, job, members, outcomes, timeout)
     if failure:
-        assert seed is not None
         incident = _blame_attempt(owner, job, outcomes, key_shares, source, schema, state,
                                   filename, seed, result_failed, failure)
         incidents.append(incident)
@@ -1334,7 +1484,12 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     return JobResult(job.job_id, {n: results[n] for n in order if n in results},
                      list(first["printed"]), job.quorum, commitments, payout,
                      dict(first["stats"]), times, dealer_seed is not None, [], reduction,
-                     job.poster, incidents)
+                     job.poster, incidents, packages=_packages(outcomes))
+
+
+def _packages(outcomes: list[Any]) -> int:
+    """How many members' replies carried a blame package."""
+    return sum(1 for o in outcomes if not isinstance(o, Exception) and "blame" in o[0])
 
 
 def _settle_replies(owner: Owner, job: JobInfo, key: np.ndarray, replies: list[Any],
@@ -1356,11 +1511,36 @@ def _settle_replies(owner: Owner, job: JobInfo, key: np.ndarray, replies: list[A
     return results, commitments, first
 
 
+def _fetch_packages(owner: Owner, job: JobInfo, members: list[Any], outcomes: list[Any],
+                    timeout: float) -> list[Any]:
+    """After a result that failed the owner's check: ask every member that replied for the
+    package it kept (`job-blame`), keeping the result shares it replied with (the owner
+    compares them with the member's ledger commitment). A member that cannot or will not
+    hand it over keeps its plain reply, and so has no package (`withheld` if nobody else
+    is named)."""
+    out = list(outcomes)
+    for i, (m, o) in enumerate(zip(members, outcomes, strict=True)):
+        if isinstance(o, Exception) or "blame" in o[0]:
+            continue
+        try:
+            conn = Connection.open(m.host, m.port, owner.identity, bytes.fromhex(m.key), timeout)
+            try:
+                info, arrays = conn.request("job-blame", job_id=job.job_id)
+            finally:
+                conn.close()
+        except (ServiceError, OSError, NetError) as exc:
+            log.warning("job %d: member %d handed no blame package: %s", job.job_id, i, exc)
+            continue
+        out[i] = ({**o[0], "blame": info["blame"]}, [o[1][0], o[1][1], *arrays[2:]])
+    return out
+
+
 def _blame_attempt(owner: Owner, job: JobInfo, outcomes: list[Any],
                    key_shares: list[np.ndarray], source: str, schema: Schema, state: Any,
-                   filename: str, seed: bytes, result_failed: bool, failure: str) -> Incident:
+                   filename: str, seed: bytes | None, result_failed: bool, failure: str
+                   ) -> Incident:
     """Gather the members' packages and inputs from their blame replies; `blame_job`."""
-    from enigma.mpc.blame import Package, Program
+    from enigma.mpc.blame import Package
 
     packages: dict[int, Package] = {}
     inputs: dict[int, MemberInputs] = {}
@@ -1370,22 +1550,25 @@ def _blame_attempt(owner: Owner, job: JobInfo, outcomes: list[Any],
         info, arrays = out[0]["blame"], out[1]
         try:
             pkg = Package.decode(arrays[2].tobytes())
-            shares = dict(zip(info["columns"], arrays[3:], strict=True))
+            prep = arrays[3].tobytes() if info.get("prep") else b""
+            shares = dict(zip(info["columns"], arrays[3 + bool(prep):], strict=True))
         except (ValueError, IndexError, KeyError) as exc:
             log.warning("job %d: member %d handed a malformed package: %s", job.job_id, i, exc)
             continue
-        mine = MemberInputs(shares, int(info["point"]), int(info["rows"]), key_shares[i])
+        mine = MemberInputs(shares, int(info["point"]), int(info["rows"]), key_shares[i], prep)
         if pkg.party != i or inputs_digest(shares, mine.point, mine.rows,
                                            key_shares[i]) != pkg.material.inputs:
             log.warning("job %d: member %d's inputs do not match its commitment", job.job_id, i)
             continue
+        if seed is None and slice_digest(prep) != pkg.material.prep:
+            log.warning("job %d: member %d's preprocessing slice does not match its "
+                        "commitment", job.job_id, i)
+            continue
         packages[i], inputs[i] = pkg, mine
     script = check(source, schema, filename)
-    factory = DealerFactory(seed, insecure=True)
 
-    def make_program(given: Any) -> Program:
-        return Program(_replay_member, (_ReplaySpec(script, schema, filename, dict(given)),),
-                       factory, len(job.quorum), owner.field.p)
+    def make_program(given: Any) -> Any:
+        return _program(script, schema, filename, given, seed, len(job.quorum), owner.field.p)
 
     keys = [owner.ledger.node(a).transport_key for a in job.quorum]
     undelivered = [i for i, out in enumerate(outcomes) if result_failed
@@ -1395,6 +1578,21 @@ def _blame_attempt(owner: Owner, job: JobInfo, outcomes: list[Any],
                      result_failed, result_commitment,
                      bundle_meta(source, state.schema, filename, seed), failure, undelivered,
                      identity=owner.identity)
+
+
+def _program(script: Any, schema: Schema, filename: str, inputs: Mapping[int, MemberInputs],
+             seed: bytes | None, parties: int, modulus: int) -> Any:
+    """The public program a replay re-runs: the script on the members' committed inputs,
+    with the dealer of `seed`, or (on HE, `seed` None) the slices those members committed
+    to, and the engine options their run used."""
+    from enigma.mpc.blame import Program
+
+    spec = _ReplaySpec(script, schema, filename, dict(inputs))
+    if seed is not None:
+        return Program(_replay_member, (spec,), DealerFactory(seed, insecure=True), parties,
+                       modulus)
+    return Program(_replay_member, (spec,), SliceFactory({p: m.prep for p, m in inputs.items()}),
+                   parties, modulus, {"digit_bits": HE_DIGIT_BITS})
 
 
 def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: bytes,
@@ -1600,8 +1798,8 @@ def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None
               help="Network reduction: run groups of chunks on this many quorums in parallel "
                    "and reduce on the job's quorum (scripts of associative aggregates).")
 @click.option("--blame", is_flag=True,
-              help="Blame mode (needs --insecure-dealer): on a failure, name the culprit, "
-                   "slash or suspend it on the ledger and re-run on a new quorum.")
+              help="Blame mode (one quorum): on a failure, name the culprit, slash or "
+                   "suspend it on the ledger and re-run on a new quorum.")
 def run_command(script: Path, dataset: str, author: str | None, signature: str | None,
                 posted_job: int | None, quorum: int, reward: int, home: Path, rpc: str,
                 deployment: Path, account: str, insecure_dealer: bool,
@@ -1615,9 +1813,9 @@ def run_command(script: Path, dataset: str, author: str | None, signature: str |
 
     if posted_job is None and (author is None or signature is None):
         raise click.UsageError("give --author and --signature, or --job ID of a posted job")
-    if blame and not insecure_dealer:
-        raise click.UsageError("--blame needs --insecure-dealer: only the test dealer's "
-                               "preprocessing can be replayed (docs/blame.md)")
+    if blame and chunk_quorums > 0:
+        raise click.UsageError("--blame needs one quorum: chunk and reducing quorums run "
+                               "without it (docs/blame.md); drop --chunk-quorums")
     if insecure_dealer:
         click.echo("WARNING: insecure test dealer: preprocessing sees every secret", err=True)
     with Owner.open(home, rpc, deployment, account) as owner:

@@ -1,0 +1,121 @@
+"""What a job will take from the preprocessing, known before it starts (blame mode on HE).
+
+Why: a blame-mode job on the HE preprocessing takes its whole slice out of the quorum's
+stock before the online phase (`prep.served`, docs/blame.md), so its members must know
+the demand in advance. The engine's requests depend only on public facts: the script,
+the schema, the row count, the quorum size and the engine options. The quorum never sees
+a revealed value (results are sealed to the owner), and only public columns are opened.
+So a dry run of the member's own program (`compute`) on synthetic values, with every
+party simulated in threads of this process on the insecure test dealer (made-up data:
+nothing secret passes through it), counts exactly what the real run will ask for, except
+for a script whose demand depends on the values of public columns: there the real run may
+ask for more, and then fails with `PreprocessingExhausted` rather than running on.
+
+Why threads and not processes: the dry run is a few engine calls per row on the fast
+dealer; starting q processes would cost more than the run itself.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from enigma.field import Field
+from enigma.lang.plain import synthetic_table
+from enigma.lang.schema import Schema
+from enigma.mpc.engine import Engine
+from enigma.prep.dealer import TrustedDealer
+from enigma.prep.served import Demand, DemandCounter
+
+#: Seconds a simulated party waits for another's message before the dry run gives up.
+DRY_RUN_TIMEOUT = 600.0
+_DEALER_SEED = b"enigma blame demand dry run, synthetic data only"
+
+
+class _Wires:
+    """One queue per ordered pair of simulated parties."""
+
+    def __init__(self, parties: int) -> None:
+        self.parties = parties
+        self.queues = {(s, r): queue.Queue() for s in range(parties) for r in range(parties)
+                       if s != r}
+        self.failed = threading.Event()
+        """Set when a party fails, so that the others stop waiting for it."""
+
+
+class ThreadChannel:
+    """An engine channel between threads of one process (the dry run's parties)."""
+
+    def __init__(self, wires: _Wires, party: int) -> None:
+        self.wires = wires
+        self.party = party
+        self.parties = wires.parties
+
+    def send(self, to: int, *buffers: Any) -> None:
+        self.wires.queues[(self.party, to)].put([memoryview(bytes(b)) for b in buffers])
+
+    def recv(self, frm: int) -> list[memoryview]:
+        waited = 0.0
+        while waited < DRY_RUN_TIMEOUT:
+            try:
+                return self.wires.queues[(frm, self.party)].get(timeout=0.2)
+            except queue.Empty:
+                if self.wires.failed.is_set():
+                    raise RuntimeError("dry run: another party failed") from None
+                waited += 0.2
+        raise TimeoutError(f"dry run: party {frm} sent nothing")
+
+    def broadcast(self, *buffers: Any) -> dict[int, list[memoryview]]:
+        for j in range(self.parties):
+            if j != self.party:
+                self.send(j, *buffers)
+        return {j: self.recv(j) for j in range(self.parties) if j != self.party}
+
+
+def job_demand(program: Callable[..., Any], schema: Schema, columns: list[str], rows: int,
+               parties: int, field: Field, **engine_kwargs: Any) -> Demand:
+    """Run `program(engine, shares, point, rows, key_share)` for every party on synthetic
+    values and return what party 0 took from the primitives (every party takes the same).
+
+    Each simulated party holds the encoded table itself as its "Shamir share" at points
+    1..q: a constant polynomial, whose Lagrange recombination is the table.
+    """
+    values = synthetic_table(schema, rows, columns)
+    shares = {c: field.from_int64(np.asarray(schema.column(c).encoding.to_integers(values[c]),
+                                             dtype=np.int64)) for c in columns}
+    wires = _Wires(parties)
+    counters: dict[int, DemandCounter] = {}
+    errors: dict[int, BaseException] = {}
+
+    def party(i: int) -> None:
+        try:
+            dealer = TrustedDealer(field, i, parties, _DEALER_SEED, insecure=True, quiet=True)
+            counter = DemandCounter(dealer)
+            engine = Engine(ThreadChannel(wires, i), counter, **engine_kwargs)
+            counter.bind(engine)
+            counters[i] = counter
+            program(engine, dict(shares), i + 1, rows,
+                    field.zeros(1).reshape(2) if i else field.from_ints([1]).reshape(2))
+        except BaseException as exc:  # reported below; the others stop waiting for it
+            errors[i] = exc
+            wires.failed.set()
+
+    threads = [threading.Thread(target=party, args=(i,), name=f"demand-{i}", daemon=True)
+               for i in range(parties)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        first = min(errors, key=lambda i: isinstance(errors[i], RuntimeError)
+                    and "another party failed" in str(errors[i]))
+        raise RuntimeError(f"the dry run that sizes the preprocessing failed at party {first}: "
+                           f"{type(errors[first]).__name__}: {errors[first]}") from errors[first]
+    demands = {c.demand() for c in counters.values()}
+    if len(demands) != 1:
+        raise RuntimeError("the dry run's parties took different amounts of preprocessing")
+    return demands.pop()
