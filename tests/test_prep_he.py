@@ -272,3 +272,9 @@ def test_masks_of_every_size_reduce_mod_p_and_mod_the_primes(bfv, bits):
     assert he.reduce_chunks(chunks, F).tolist() == F.from_ints(ints).tolist()
     for inst, r in zip(bfv.instances, bfv.residues(chunks), strict=True):
         assert r.tolist() == [v % inst.t for v in ints]
+
+
+def test_freed_buffers_stay_in_the_heap_under_glibc():
+    import platform
+
+    assert he.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")

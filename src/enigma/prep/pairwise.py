@@ -26,6 +26,7 @@ from .he import (
     HEParameterError,
     Keys,
     PeerKeys,
+    keep_freed_memory,
     load_ciphertext,
     load_seeded,
     random_chunks,
@@ -109,6 +110,7 @@ class Pairwise:
         1. Generate one BFV key pair per plaintext prime.
         2. Broadcast the public keys; keep each peer's at the data level, in NTT form.
         """
+        keep_freed_memory()
         self.field = field
         self.channel = channel
         self.party = channel.party
