@@ -5,7 +5,7 @@ What one row shows, and how it is measured (issue 9's acceptance):
 * a chain (the embedded EVM, served over JSON-RPC), two honest node processes and, per
   kind, a third node process started with `--misbehave KIND --insecure-test-faults`; the
   owner shares a tiny table onto the three (t = 1, so any two reconstruct) and runs a job
-  in blame mode on the insecure test dealer (the only replayable preprocessing);
+  in blame mode on the insecure test dealer (`Matrix.run(..., dealer=False)`: on HE);
 * **detected**: the job's first attempt failed (an abort, a drop-out, or the owner's own
   result check); **identified**: the owner named the misbehaving node, and only it;
 * **slashed**: the ledger took its deposit once the owner's signed accusation was

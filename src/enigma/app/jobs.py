@@ -486,6 +486,10 @@ class NodeJobs:
                 empty = np.zeros((0, 2), np.uint64)
                 return self._blame_reply(job_id, f"{type(exc).__name__}: {exc}", package,
                                          shares, point, rows, empty, empty, {}, prep_slice)
+            work = getattr(provider, "preprocessing_work", None)
+            if work:  # served HE slice: digit masks' products are preprocessing, not charged
+                out["stats"]["rounds"] -= work["rounds"]
+                out["stats"]["triples"] -= work["triples"]
             if signed is not None:  # kept here; the owner asks for it only if its check fails
                 self._keep(client_key, job_id, _Kept(
                     time.monotonic() + KEEP_SECONDS, signed.package(None).encode(), shares,
@@ -1315,7 +1319,7 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
             rounds: int = DEFAULT_ROUNDS, multiplications: int = DEFAULT_MULTIPLICATIONS,
             dealer_seed: bytes | None = None, timeout: float = 600.0,
             progress: Callable[[str], None] | None = None,
-            chunk_quorums: int = 0, posted_job: int | None = None, blame: bool = False,
+            chunk_quorums: int = 0, posted_job: int | None = None, blame: bool | None = None,
             attempts: int = 3, mesh_timeout: float = 300.0,
             _incidents: list[Incident] | None = None) -> JobResult:
     """Post a job on the owner's dataset, have the drawn quorum run it, check, accept, pay.
@@ -1342,9 +1346,12 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
        check z = k x (`open_output`), decode with the scales and error bounds;
     6. accept on the ledger: fees to the nodes, the reward to the author, the rest back.
 
-    With `blame` (one quorum; on HE every member takes the job's whole preprocessing slice
-    before the online phase, on the test dealer a replay regenerates it from the seed), the
-    quorum runs in blame mode; members that abort hand the owner their packages at once,
+    `blame` defaults to on for a job on one quorum (`chunk_quorums` = 0) and off for a split
+    one, which cannot run in blame mode; its cost on a job that succeeds is small
+    (docs/blame.md, "Costs"). With `blame` (on HE every member takes the job's whole
+    preprocessing slice before the online phase; on the test dealer a replay regenerates it
+    from the seed), the quorum runs in blame mode; members that abort hand the owner their
+    packages at once,
     and when the result fails step 5 the owner asks every member for its kept package
     (`job-blame`); when a member aborts, drops
     out or delivers a result that fails step 5, `culprits.blame_job` names it, proves it and
@@ -1354,6 +1361,8 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     """
     say = progress or (lambda _: None)
     incidents = [] if _incidents is None else _incidents
+    if blame is None:
+        blame = chunk_quorums == 0
     if blame and chunk_quorums > 0:
         raise JobError("blame mode needs one quorum: chunk and reducing quorums run without "
                        "it (docs/blame.md)")
@@ -1434,6 +1443,8 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
                     if not blame:
                         raise
                     outcomes.append(exc)
+        if all(isinstance(o, ServiceError) and o.kind == "refused" for o in outcomes):
+            raise outcomes[0]  # every member refused the script: public, nobody to blame
         times["compute"] = time.perf_counter() - t1
     finally:
         for c in conns:
@@ -1797,13 +1808,14 @@ def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None
 @click.option("--chunk-quorums", default=0, show_default=True,
               help="Network reduction: run groups of chunks on this many quorums in parallel "
                    "and reduce on the job's quorum (scripts of associative aggregates).")
-@click.option("--blame", is_flag=True,
-              help="Blame mode (one quorum): on a failure, name the culprit, slash or "
-                   "suspend it on the ledger and re-run on a new quorum.")
+@click.option("--blame/--no-blame", default=None,
+              help="Blame mode, on by default for a job on one quorum: on a failure, name "
+                   "the culprit, slash or suspend it on the ledger and re-run on a new quorum "
+                   "[default: on without --chunk-quorums].")
 def run_command(script: Path, dataset: str, author: str | None, signature: str | None,
                 posted_job: int | None, quorum: int, reward: int, home: Path, rpc: str,
                 deployment: Path, account: str, insecure_dealer: bool,
-                chunk_quorums: int, blame: bool) -> None:
+                chunk_quorums: int, blame: bool | None) -> None:
     """Run a signed script as a job on one of your datasets; prints the results (to you).
 
     Either post the job here (--author and --signature), or run a job an analyst posted

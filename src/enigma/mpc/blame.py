@@ -113,7 +113,8 @@ class Material:
     """What a party commits to before the run and reveals after an abort.
 
     `alpha` is its MAC key share (16 bytes), `seed` keys its coins, `prep` names its
-    preprocessing (for the test dealer: a digest of the dealer seed and the party), `inputs`
+    preprocessing (for the test dealer: a digest of the dealer seed and the party; for the
+    HE preprocessing: the digest of the party's whole slice for the job), `inputs`
     is a digest of its private inputs (empty when the program carries them), `nonce` hides
     the commitment. Revealing it after an abort is harmless: the MAC key and the
     preprocessing of an aborted job are never used again (docs/blame.md).

@@ -68,10 +68,15 @@ class _Composed:
 
     field: Field
     engine: Engine | None = None
+    preprocessing_work: dict[str, int] | None = None
+    """Rounds and triples the digit masks' products took on the engine: preprocessing work
+    that the HE provider does on its own engine, so that a job's counted online work (what
+    the ledger charges) is the same in blame mode as outside it."""
 
     def bind(self, engine: Engine) -> None:
         """The engine whose triples and openings make the digit masks' products."""
         self.engine = engine
+        self.preprocessing_work = {"rounds": 0, "triples": 0}
 
     def random_bits(self, n: int) -> AuthShare:
         raise NotImplementedError
@@ -94,7 +99,12 @@ class _Composed:
         width = digits * digit_bits
         padded = AuthShare(np.concatenate([bits.value, F.zeros((n, width - m))], axis=1),
                            np.concatenate([bits.mac, F.zeros((n, width - m))], axis=1))
+        stats = self.engine.stats
+        before = (stats.rounds, stats.triples)
         code = thermometer(self.engine, padded, digits, digit_bits)
+        assert self.preprocessing_work is not None
+        self.preprocessing_work["rounds"] += stats.rounds - before[0]
+        self.preprocessing_work["triples"] += stats.triples - before[1]
         return DigitMasks(code, _compose(F, bits, m),
                           _compose(F, self._bit_matrix(n, k + KAPPA - m), k + KAPPA - m),
                           digit_bits)
