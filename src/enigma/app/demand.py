@@ -36,6 +36,10 @@ DRY_RUN_TIMEOUT = 600.0
 _DEALER_SEED = b"enigma blame demand dry run, synthetic data only"
 
 
+class _Echo(RuntimeError):
+    """A simulated party stopped because another failed (not the cause)."""
+
+
 class _Wires:
     """One queue per ordered pair of simulated parties."""
 
@@ -65,7 +69,7 @@ class ThreadChannel:
                 return self.wires.queues[(frm, self.party)].get(timeout=0.2)
             except queue.Empty:
                 if self.wires.failed.is_set():
-                    raise RuntimeError("dry run: another party failed") from None
+                    raise _Echo("dry run: another party failed") from None
                 waited += 0.2
         raise TimeoutError(f"dry run: party {frm} sent nothing")
 
@@ -84,7 +88,12 @@ def job_demand(program: Callable[..., Any], schema: Schema, columns: list[str], 
     Each simulated party holds the encoded table itself as its "Shamir share" at points
     1..q: a constant polynomial, whose Lagrange recombination is the table.
     """
-    values = synthetic_table(schema, rows, columns)
+    values: dict[str, np.ndarray] = {}
+    for c in columns:
+        try:
+            values.update(synthetic_table(schema, rows, [c], seed=len(values)))
+        except ValueError:  # a public column without a range: its values are opened as they
+            values[c] = np.zeros(rows, dtype=np.int64)  # are; any will do for the sizes
     shares = {c: field.from_int64(np.asarray(schema.column(c).encoding.to_integers(values[c]),
                                              dtype=np.int64)) for c in columns}
     wires = _Wires(parties)
@@ -110,11 +119,9 @@ def job_demand(program: Callable[..., Any], schema: Schema, columns: list[str], 
         t.start()
     for t in threads:
         t.join()
-    if errors:
-        first = min(errors, key=lambda i: isinstance(errors[i], RuntimeError)
-                    and "another party failed" in str(errors[i]))
-        raise RuntimeError(f"the dry run that sizes the preprocessing failed at party {first}: "
-                           f"{type(errors[first]).__name__}: {errors[first]}") from errors[first]
+    if errors:  # the first real failure as it is (a refused script stays a ScriptError)
+        first = min(errors, key=lambda i: isinstance(errors[i], _Echo))
+        raise errors[first]
     demands = {c.demand() for c in counters.values()}
     if len(demands) != 1:
         raise RuntimeError("the dry run's parties took different amounts of preprocessing")
