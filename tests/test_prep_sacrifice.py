@@ -83,6 +83,16 @@ class Garbling:
         return {frm: self.recv(frm) for frm in range(self.parties) if frm != self.party}
 
 
+
+def _refused_by_both_honest_parties(factory, detail: str) -> None:
+    """Party 1 misbehaves: parties 0 and 2 both stop with a PairwiseError naming it."""
+    with pytest.raises(PartyFailed) as info:
+        run_local(take_triples, args=(10,), provider_factory=factory, timeout=240, deadline=400)
+    honest = {p: e for p, e in info.value.errors.items() if p != 1}
+    assert set(honest) == {0, 2}
+    assert all(kind == "PairwiseError" and "party 1" in msg and detail in msg
+               for kind, msg in honest.values())
+
 class GarblingFactory:
     needs_channel = True
 
@@ -96,12 +106,7 @@ class GarblingFactory:
 
 
 def test_a_garbage_ciphertext_aborts_and_names_its_sender():
-    with pytest.raises(PartyFailed) as info:
-        run_local(take_triples, args=(10,), provider_factory=GarblingFactory(), timeout=240,
-                  deadline=400)
-    honest = {p: e for p, e in info.value.errors.items() if p != 1}
-    assert set(honest) == {0, 2}
-    assert all(kind == "PairwiseError" and "party 1" in msg for kind, msg in honest.values())
+    _refused_by_both_honest_parties(GarblingFactory(), "party 1")
 
 
 class FullLevelFactory:
@@ -130,10 +135,4 @@ class FullLevelFactory:
 
 
 def test_a_product_returned_at_the_wrong_level_is_refused():
-    with pytest.raises(PartyFailed) as info:
-        run_local(take_triples, args=(10,), provider_factory=FullLevelFactory(), timeout=240,
-                  deadline=400)
-    honest = {p: e for p, e in info.value.errors.items() if p != 1}
-    assert set(honest) == {0, 2}
-    assert all(kind == "PairwiseError" and "party 1" in msg and "level of 4 primes; expected 2"
-               in msg for kind, msg in honest.values())
+    _refused_by_both_honest_parties(FullLevelFactory(), "level of 4 primes; expected 2")
