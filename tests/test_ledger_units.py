@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
+import struct
+import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -196,6 +199,23 @@ def test_devchain_answers_json_rpc_and_batches() -> None:
         assert isinstance(signed, dict)
         sig = bytes.fromhex(signed["result"][2:])
         assert recover_signer(b"\x11" * 32, sig) == server.accounts[1]
+
+
+def test_devchain_is_quiet_when_a_client_hangs_up_mid_request(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A node killed mid-call resets its connection: no traceback on the server's stderr,
+    and the server goes on answering."""
+    with start_devchain() as server:
+        host, port = server.httpd.server_address[:2]
+        for _ in range(3):
+            with socket.create_connection((host, port)) as s:
+                s.sendall(b"POST / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n{")
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        time.sleep(0.3)  # the handler threads meet the reset
+        one = _post(server.url, {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber",
+                                 "params": []})
+        assert one == {"jsonrpc": "2.0", "id": 1, "result": "0x0"}
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_connect_and_deployment_errors_say_what_to_do(tmp_path: Path) -> None:

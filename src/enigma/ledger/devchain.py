@@ -223,6 +223,16 @@ def _handler_for(chain: Chain) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    """Quiet about clients that hang up mid-request (a node killed or stopped): that is
+    their business, not a server fault, and the default prints a traceback to stderr."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 @dataclass
 class DevChainServer:
     """A running embedded chain; `url` is its JSON-RPC endpoint."""
@@ -255,7 +265,7 @@ class DevChainServer:
 def start_devchain(host: str = "127.0.0.1", port: int = 0, accounts: int = 10) -> DevChainServer:
     """Serve a fresh embedded chain from a background thread; port 0 picks a free port."""
     chain = Chain(accounts=accounts)
-    httpd = ThreadingHTTPServer((host, port), _handler_for(chain))
+    httpd = _Server((host, port), _handler_for(chain))
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, name="enigma-devchain", daemon=True)
     thread.start()
