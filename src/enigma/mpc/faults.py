@@ -79,19 +79,33 @@ def require_insecure(fault: Fault | None, insecure: bool) -> None:
             "insecure=True (tests and fault reports only)")
 
 
-class FaultyChannel:
-    """The culprit's channel: the engine talks to it; it misbehaves once, then forwards."""
+class _Culprit:
+    """What both places a fault is injected share: the test flag, the kinds injected here,
+    the wrapped party, and a count of its calls (a fault fires at call `at`)."""
+
+    kinds: tuple[str, ...] = ()
+    elsewhere = ""
 
     def __init__(self, inner: Any, fault: Fault, *, insecure: bool = False) -> None:
         require_insecure(fault, insecure)
-        if fault.kind not in CHANNEL_KINDS:
-            raise ValueError(f"{fault.kind} is injected in the preprocessing, not the channel")
+        if fault.kind not in self.kinds:
+            raise ValueError(f"{fault.kind} is injected in {self.elsewhere}")
         self.inner = inner
         self.fault = fault
         self.party: int = inner.party
         self.parties: int = inner.parties
-        self.others = [j for j in range(self.parties) if j != self.party]
         self._calls = 0
+
+
+class FaultyChannel(_Culprit):
+    """The culprit's channel: the engine talks to it; it misbehaves once, then forwards."""
+
+    kinds = CHANNEL_KINDS
+    elsewhere = "the preprocessing, not the channel"
+
+    def __init__(self, inner: Any, fault: Fault, *, insecure: bool = False) -> None:
+        super().__init__(inner, fault, insecure=insecure)
+        self.others = [j for j in range(self.parties) if j != self.party]
         self._done = False
         self._last: dict[int, tuple[bytes, ...]] = {}
         self._held: tuple[int, tuple[bytes, ...]] | None = None
@@ -176,19 +190,15 @@ class FaultyChannel:
         return {j: self.inner.recv(j) for j in self.others}
 
 
-class FaultyProvider:
+class FaultyProvider(_Culprit):
     """The culprit's preprocessing: one triple of its `at`-th request is off by one."""
 
+    kinds = PROVIDER_KINDS
+    elsewhere = "the channel, not the preprocessing"
+
     def __init__(self, inner: Any, fault: Fault, *, insecure: bool = False) -> None:
-        require_insecure(fault, insecure)
-        if fault.kind not in PROVIDER_KINDS:
-            raise ValueError(f"{fault.kind} is injected in the channel, not the preprocessing")
-        self.inner = inner
-        self.fault = fault
+        super().__init__(inner, fault, insecure=insecure)
         self.field: Field = inner.field
-        self.party: int = inner.party
-        self.parties: int = inner.parties
-        self._calls = 0
 
     def triples(self, n: int) -> Triples:
         t = self.inner.triples(n)
