@@ -716,28 +716,28 @@ class NodeJobs:
             self._arrived.notify_all()
         return {}, []
 
-    def _wait(self, job_id: int, ready: Callable[[], bool], deadline: float,
-              missing: Callable[[], str]) -> None:
-        """Wait (holding `_arrived`) until `ready()`, the job is cancelled, or the deadline."""
-        while not ready():
-            if job_id in self._cancelled:
-                raise ServiceError("cancelled", f"job {job_id}: the owner cancelled it (a "
-                                                "quorum of the split job failed)")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise ServiceError("timeout", f"job {job_id}: nothing from {missing()}")
-            self._arrived.wait(left)
+    def _collect(self, job_id: int, store: dict[tuple[int, int], Any], key: tuple[int, int],
+                 expected: set[Any], timeout: float) -> Any:
+        """Wait until `store[key]` holds a part from everyone in `expected`, then take them
+        all; raises when the job is cancelled or the timeout passes first."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while not expected <= set(store.get(key, {})):
+                if job_id in self._cancelled:
+                    raise ServiceError("cancelled", f"job {job_id}: the owner cancelled it (a "
+                                                    "quorum of the split job failed)")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    missing = expected - set(store.get(key, {}))
+                    raise ServiceError("timeout", f"job {job_id}: nothing from {missing}")
+                self._arrived.wait(left)
+            return store.pop(key)
 
     def _await_reshare(self, job_id: int, parent: int, batch: int, timeout: float
                        ) -> tuple[np.ndarray, np.ndarray]:
         """A chunk member: every reducing member's parts of re-share `batch`, summed."""
         senders = set(self._job_record(parent).quorum)
-        key = (job_id, batch)
-        with self._arrived:
-            self._wait(job_id, lambda: senders <= set(self._reshares.get(key, {})),
-                       time.monotonic() + timeout,
-                       lambda: str(senders - set(self._reshares.get(key, {}))))
-            got = self._reshares.pop(key)
+        got = self._collect(job_id, self._reshares, (job_id, batch), senders, timeout)
         if len({v[0].shape for v in got.values()}) != 1:
             raise ServiceError("refused", f"job {job_id}: re-shared parts of different sizes")
         F = self.node.field
@@ -830,12 +830,7 @@ class NodeJobs:
             if (info.dataset_id, info.script_hash) != (job.dataset_id, job.script_hash):
                 raise ServiceError("bad-request", f"job {sub} is not a chunk job of {job_id}")
             expected |= {(sub, a) for a in info.quorum}
-        key = (job_id, batch)
-        with self._arrived:
-            self._wait(job_id, lambda: expected <= set(self._partials.get(key, {})),
-                       time.monotonic() + timeout,
-                       lambda: str(expected - set(self._partials.get(key, {}))))
-            got = self._partials.pop(key)
+        got = self._collect(job_id, self._partials, (job_id, batch), expected, timeout)
         layouts = {repr(v.layout) for v in got.values()}
         if len(layouts) != 1:
             raise ServiceError("refused", f"job {job_id}: chunk quorums disagree on the layout "
