@@ -207,20 +207,10 @@ class StockSession:
             targets.append(np.frombuffer(frames[0], dtype="<u8"))
         want = np.min(np.stack(targets), axis=0)
         if want.any():
-            fill(self.provider, int(want[0]), int(want[1]))
+            self.provider.reserve(triples=int(want[0]), bits=int(want[1]))
 
     def save(self) -> None:
         self.stocks.save(self.qid, self.members, self.party, self.provider)
-
-
-def fill(provider: HEProvider, triples: int, bits: int) -> None:
-    """Produce until the stock holds `triples` triples and `bits` bits.
-
-    Bits first: each batch of bits spends a batch of triples (r^2 is a Beaver product), so
-    `reserve(triples=t, bits=b)`, which makes triples first, can end below t triples.
-    """
-    provider.reserve(bits=bits)
-    provider.reserve(triples=triples)
 
 
 def open_session(stocks: QuorumStocks, mesh: Mesh, members: Sequence[str], party: int,
@@ -451,7 +441,7 @@ class NodePrep:
             s = open_session(stocks, mesh, members, me, wait=timeout)
             stocks.busy(qid)
             try:
-                fill(s.provider, triples, bits)
+                s.provider.reserve(triples=triples, bits=bits)
                 s.save()
             finally:
                 stocks.release(qid)

@@ -117,7 +117,64 @@ class Stock:
     bits: tuple[np.ndarray, ...]
 
 
-class HEProvider:
+def _compose(F: Field, bits: AuthShare, width: int) -> AuthShare:
+    """sum_i 2^i bits[:, i] for bits of shape (n, width)."""
+    n = bits.value.shape[0]
+    powers = np.repeat(F.from_ints([1 << i for i in range(width)])[None], n, axis=0)
+    return AuthShare(F.dot(bits.value, powers, axis=1), F.dot(bits.mac, powers, axis=1))
+
+
+class MaskComposer:
+    """Truncation and digit masks built from random bits, and for digits from products on
+    `engine`: one construction for the HE provider (its own engine) and for a blame job's
+    served slice (`prep.served`, the job's engine, whose products it counts)."""
+
+    field: Field
+    engine: Engine | None = None
+    preprocessing_work: dict[str, int] | None = None
+    """When not None, the rounds and triples the digit masks' products took on `engine`."""
+
+    def random_bits(self, n: int) -> AuthShare:
+        raise NotImplementedError
+
+    def _bit_matrix(self, n: int, width: int) -> AuthShare:
+        bits = self.random_bits(n * width)
+        return AuthShare(bits.value.reshape(n, width, 2), bits.mac.reshape(n, width, 2))
+
+    def trunc_masks(self, n: int, m: int, k: int) -> TruncMasks:
+        return TruncMasks(_compose(self.field, self._bit_matrix(n, m), m),
+                          _compose(self.field, self._bit_matrix(n, k + KAPPA - m),
+                                   k + KAPPA - m))
+
+    def digit_masks(self, n: int, m: int, k: int, digit_bits: int) -> DigitMasks:
+        """Thermometer-coded digits of a random r_low, from its bits and their products.
+
+        1. Draw the m bits of r_low (digit d holds bits b d .. b d + b - 1).
+        2. Products of every subset of a digit's bits, smallest subsets first
+           (2^b - b - 1 products per digit, b - 1 rounds).
+        3. t[d, v] = [digit_d >= v] = a public integer combination of those
+           monomials (inclusion-exclusion over the bits that are set).
+        """
+        if self.engine is None:
+            raise PreprocessingError("digit masks need the job's engine: call bind(engine)")
+        F = self.field
+        digits = -(-m // digit_bits)
+        bits = self._bit_matrix(n, m)
+        width = digits * digit_bits
+        padded = AuthShare(np.concatenate([bits.value, F.zeros((n, width - m))], axis=1),
+                           np.concatenate([bits.mac, F.zeros((n, width - m))], axis=1))
+        stats = self.engine.stats
+        before = (stats.rounds, stats.triples)
+        code = thermometer(self.engine, padded, digits, digit_bits)
+        if self.preprocessing_work is not None:
+            self.preprocessing_work["rounds"] += stats.rounds - before[0]
+            self.preprocessing_work["triples"] += stats.triples - before[1]
+        return DigitMasks(code, _compose(F, bits, m),
+                          _compose(F, self._bit_matrix(n, k + KAPPA - m), k + KAPPA - m),
+                          digit_bits)
+
+
+class HEProvider(MaskComposer):
     """MAC'd triples, bits and masks for one party, made with the other parties of its quorum."""
 
     def __init__(self, field: Field, party: int, parties: int, channel: Channel, *,
@@ -260,11 +317,15 @@ class HEProvider:
     # ------------------------------------------------------------------ Provider
 
     def reserve(self, triples: int = 0, bits: int = 0) -> None:
-        """Produce ahead of demand until the stock holds at least this many."""
-        while self._triples.size < triples:
-            self._produce_triples()
+        """Produce ahead of demand until the stock holds at least this many.
+
+        Bits first: each batch of bits spends a batch of triples (r^2 is a Beaver product),
+        so making the triples first could leave fewer than asked for.
+        """
         while self._bits.size < bits:
             self._produce_bits()
+        while self._triples.size < triples:
+            self._produce_triples()
 
     def triples(self, n: int) -> Triples:
         self.reserve(triples=n)
@@ -290,41 +351,6 @@ class HEProvider:
         value, mac, clear = stock.take(n)
         share = AuthShare(value, mac)
         return InputMasks(share, clear if self.party == owner else None)
-
-    def _compose(self, bits: AuthShare, width: int) -> AuthShare:
-        """sum_i 2^i bits[:, i] for bits of shape (n, width)."""
-        F = self.field
-        n = bits.value.shape[0]
-        powers = np.repeat(F.from_ints([1 << i for i in range(width)])[None], n, axis=0)
-        return AuthShare(F.dot(bits.value, powers, axis=1), F.dot(bits.mac, powers, axis=1))
-
-    def _bit_matrix(self, n: int, width: int) -> AuthShare:
-        bits = self.random_bits(n * width)
-        return AuthShare(bits.value.reshape(n, width, 2), bits.mac.reshape(n, width, 2))
-
-    def trunc_masks(self, n: int, m: int, k: int) -> TruncMasks:
-        return TruncMasks(self._compose(self._bit_matrix(n, m), m),
-                          self._compose(self._bit_matrix(n, k + KAPPA - m), k + KAPPA - m))
-
-    def digit_masks(self, n: int, m: int, k: int, digit_bits: int) -> DigitMasks:
-        """Thermometer-coded digits of a random r_low, from its bits and their products.
-
-        1. Draw the m bits of r_low (digit d holds bits b d .. b d + b - 1).
-        2. Products of every subset of a digit's bits, smallest subsets first
-           (2^b - b - 1 products per digit, b - 1 rounds).
-        3. t[d, v] = [digit_d >= v] = a public integer combination of those
-           monomials (inclusion-exclusion over the bits that are set).
-        """
-        digits = -(-m // digit_bits)
-        bits = self._bit_matrix(n, m)
-        width = digits * digit_bits
-        F = self.field
-        padded = AuthShare(np.concatenate([bits.value, F.zeros((n, width - m))], axis=1),
-                           np.concatenate([bits.mac, F.zeros((n, width - m))], axis=1))
-        code = thermometer(self.engine, padded, digits, digit_bits)
-        return DigitMasks(code, self._compose(bits, m),
-                          self._compose(self._bit_matrix(n, k + KAPPA - m), k + KAPPA - m),
-                          digit_bits)
 
 
 def thermometer(engine: Engine, bits: AuthShare, digits: int, digit_bits: int) -> AuthShare:

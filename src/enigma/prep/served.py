@@ -28,10 +28,10 @@ import numpy as np
 
 from enigma.field import Field
 from enigma.mpc.engine import Engine
-from enigma.mpc.preprocessing import KAPPA, DigitMasks, InputMasks, Triples, TruncMasks
+from enigma.mpc.preprocessing import InputMasks, Triples
 from enigma.sharing import AuthShare
 
-from .provider import PreprocessingError, thermometer
+from .provider import MaskComposer, PreprocessingError
 
 _MAGIC = int.from_bytes(b"ENGSLC01", "little")
 _DIGEST = b"enigma.prep.slice v1"
@@ -55,59 +55,17 @@ class Demand:
                         dtype="<u8").tobytes()
 
 
-def _compose(F: Field, bits: AuthShare, width: int) -> AuthShare:
-    """sum_i 2^i bits[:, i] for bits of shape (n, width)."""
-    n = bits.value.shape[0]
-    powers = np.repeat(F.from_ints([1 << i for i in range(width)])[None], n, axis=0)
-    return AuthShare(F.dot(bits.value, powers, axis=1), F.dot(bits.mac, powers, axis=1))
-
-
-class _Composed:
-    """Truncation and digit masks built from bits and triples, as the HE provider builds
-    them, but with the thermometer's products on the engine that runs the job (`bind`)."""
-
-    field: Field
-    engine: Engine | None = None
-    preprocessing_work: dict[str, int] | None = None
-    """Rounds and triples the digit masks' products took on the engine: preprocessing work
-    that the HE provider does on its own engine, so that a job's counted online work (what
-    the ledger charges) is the same in blame mode as outside it."""
+class _Composed(MaskComposer):
+    """Masks built as the HE provider builds them, but with the thermometer's products on
+    the engine that runs the job (`bind`)."""
 
     def bind(self, engine: Engine) -> None:
-        """The engine whose triples and openings make the digit masks' products."""
+        """The engine whose triples and openings make the digit masks' products, counted
+        as preprocessing work: the HE provider does them on its own engine, so that a
+        job's counted online work (what the ledger charges) is the same in blame mode as
+        outside it."""
         self.engine = engine
         self.preprocessing_work = {"rounds": 0, "triples": 0}
-
-    def random_bits(self, n: int) -> AuthShare:
-        raise NotImplementedError
-
-    def _bit_matrix(self, n: int, width: int) -> AuthShare:
-        bits = self.random_bits(n * width)
-        return AuthShare(bits.value.reshape(n, width, 2), bits.mac.reshape(n, width, 2))
-
-    def trunc_masks(self, n: int, m: int, k: int) -> TruncMasks:
-        return TruncMasks(_compose(self.field, self._bit_matrix(n, m), m),
-                          _compose(self.field, self._bit_matrix(n, k + KAPPA - m),
-                                   k + KAPPA - m))
-
-    def digit_masks(self, n: int, m: int, k: int, digit_bits: int) -> DigitMasks:
-        if self.engine is None:
-            raise PreprocessingError("digit masks need the job's engine: call bind(engine)")
-        F = self.field
-        digits = -(-m // digit_bits)
-        bits = self._bit_matrix(n, m)
-        width = digits * digit_bits
-        padded = AuthShare(np.concatenate([bits.value, F.zeros((n, width - m))], axis=1),
-                           np.concatenate([bits.mac, F.zeros((n, width - m))], axis=1))
-        stats = self.engine.stats
-        before = (stats.rounds, stats.triples)
-        code = thermometer(self.engine, padded, digits, digit_bits)
-        assert self.preprocessing_work is not None
-        self.preprocessing_work["rounds"] += stats.rounds - before[0]
-        self.preprocessing_work["triples"] += stats.triples - before[1]
-        return DigitMasks(code, _compose(F, bits, m),
-                          _compose(F, self._bit_matrix(n, k + KAPPA - m), k + KAPPA - m),
-                          digit_bits)
 
 
 class DemandCounter(_Composed):
@@ -228,13 +186,12 @@ def take_slice(provider: Any, demand: Demand) -> Slice:
     """Take `demand` out of an HE provider (producing what its stock lacks): a protocol.
 
     Every party of the quorum must call it at the same point with the same demand. Bits
-    first: each batch of bits spends a batch of triples. A provider without `reserve` (the
-    test dealer) is simply asked.
+    first (`HEProvider.reserve`): each batch of bits spends a batch of triples. A provider
+    without `reserve` (the test dealer) is simply asked.
     """
     reserve = getattr(provider, "reserve", None)
     if reserve is not None:
-        reserve(bits=demand.bits)
-        reserve(triples=demand.triples)
+        reserve(triples=demand.triples, bits=demand.bits)
     triples = provider.triples(demand.triples)
     bits = provider.random_bits(demand.bits)
     inputs = []
