@@ -68,7 +68,7 @@ from enigma.ledger import (
 )
 from enigma.ledger.errors import AccessDenied
 from enigma.mpc import client
-from enigma.mpc.blame import blame_mode
+from enigma.mpc.blame import Package, Program, blame_mode
 from enigma.mpc.engine import Engine
 from enigma.mpc.faults import (
     CHANNEL_KINDS,
@@ -237,10 +237,10 @@ class NodeJobs:
         """Split jobs (chunk or reducing) running here -> the client that may cancel them."""
         self._cancelled: set[int] = set()
         self._kept: dict[tuple[bytes, int], _Kept] = {}
-        self._handed: set[tuple[bytes, int]] = set()
-        """Jobs whose package went to the owner (their stock is never saved)."""
         """Blame packages of jobs that succeeded, by (owner, job): handed over only if the
         owner's result check fails (`blame_package`), dropped after KEEP_SECONDS."""
+        self._handed: set[tuple[bytes, int]] = set()
+        """Jobs whose package went to the owner (their stock is never saved)."""
 
     def _ledger(self, fn: Callable[[Ledger], Any]) -> Any:
         assert self.node.ledger is not None
@@ -447,14 +447,13 @@ class NodeJobs:
                 def wrap(inner: Any, f: Fault = fault) -> FaultyChannel:
                     return FaultyChannel(inner, f, insecure=True)
             signed = None
+            digits = {} if dealer else {"digit_bits": HE_DIGIT_BITS}
             if blamed:
                 engine, signed = blame_mode(
                     mesh, self.node.identity, [q.public_key for q in peers], provider, factory,
-                    inputs=inputs_digest(shares, point, rows, arrays[0]), wrap=wrap,
-                    **({} if dealer else {"digit_bits": HE_DIGIT_BITS}))
+                    inputs=inputs_digest(shares, point, rows, arrays[0]), wrap=wrap, **digits)
             else:
-                engine = Engine(mesh if wrap is None else wrap(mesh), provider,
-                                **({} if dealer else {"digit_bits": HE_DIGIT_BITS}))
+                engine = Engine(mesh if wrap is None else wrap(mesh), provider, **digits)
             phases["connect"] = time.perf_counter() - started
             try:
                 if role == "map":
@@ -483,9 +482,8 @@ class NodeJobs:
                 # blame mode: sign why, hand the package to the owner alone (this channel
                 # is encrypted to it), never to the quorum or the public (docs/blame.md)
                 package = signed.package(signed.abort(exc)).encode()
-                empty = np.zeros((0, 2), np.uint64)
                 return self._blame_reply(job_id, f"{type(exc).__name__}: {exc}", package,
-                                         shares, point, rows, empty, empty, {}, prep_slice)
+                                         shares, point, rows, prep_slice)
             work = getattr(provider, "preprocessing_work", None)
             if work:  # served HE slice: digit masks' products are preprocessing, not charged
                 out["stats"]["rounds"] -= work["rounds"]
@@ -600,28 +598,27 @@ class NodeJobs:
         if kept is None or kept.until < time.monotonic():
             raise ServiceError("state", f"no blame package of job {job_id} is kept here for "
                                         "this client (never run here, expired or handed over)")
-        empty = np.zeros((0, 2), np.uint64)
         return self._blame_reply(job_id, None, kept.package, kept.shares, kept.point, kept.rows,
-                                 empty, empty, {}, kept.prep)
+                                 kept.prep)
 
     @staticmethod
     def _blame_reply(job_id: int, error: str | None, package: bytes,
-                     shares: dict[str, np.ndarray], point: int, rows: int, x: np.ndarray,
-                     z: np.ndarray, reply: dict[str, Any], prep: bytes | None = None
-                     ) -> tuple[dict[str, Any], list[np.ndarray]]:
+                     shares: dict[str, np.ndarray], point: int, rows: int,
+                     prep: bytes | None = None) -> tuple[dict[str, Any], list[np.ndarray]]:
         """A blame-mode package reply: result shares (empty: after an abort there are none,
         and `job-blame` follows a reply that carried them), the sealed package, this member's
         committed inputs, and on HE its preprocessing slice, which the owner needs to replay
         it. It travels on the owner's own encrypted channel; nothing of it is logged or
         published."""
         names = list(shares)
-        reply = {**reply, "blame": {"aborted": error is not None, "error": error,
+        reply: dict[str, Any] = {"blame": {"aborted": error is not None, "error": error,
                                     "point": point, "rows": rows, "columns": names,
                                     "prep": prep is not None}}
         if error is not None:
             reply["job_id"] = job_id
         extra = [] if prep is None else [np.frombuffer(prep, np.uint8)]
-        return reply, [x, z, np.frombuffer(package, np.uint8), *extra,
+        empty = np.zeros((0, 2), np.uint64)
+        return reply, [empty, empty, np.frombuffer(package, np.uint8), *extra,
                        *[shares[c] for c in names]]
 
     def _send_partials(self, job_id: int, parent: int, reducers: list[dict[str, Any]],
@@ -1529,11 +1526,9 @@ def _fetch_packages(owner: Owner, job: JobInfo, members: list[Any], outcomes: li
         if isinstance(o, Exception) or "blame" in o[0]:
             continue
         try:
-            conn = Connection.open(m.host, m.port, owner.identity, bytes.fromhex(m.key), timeout)
-            try:
+            with Connection.open(m.host, m.port, owner.identity, bytes.fromhex(m.key),
+                                 timeout) as conn:
                 info, arrays = conn.request("job-blame", job_id=job.job_id)
-            finally:
-                conn.close()
         except (ServiceError, OSError, NetError) as exc:
             log.warning("job %d: member %d handed no blame package: %s", job.job_id, i, exc)
             continue
@@ -1546,8 +1541,6 @@ def _blame_attempt(owner: Owner, job: JobInfo, outcomes: list[Any],
                    filename: str, seed: bytes | None, result_failed: bool, failure: str
                    ) -> Incident:
     """Gather the members' packages and inputs from their blame replies; `blame_job`."""
-    from enigma.mpc.blame import Package
-
     packages: dict[int, Package] = {}
     inputs: dict[int, MemberInputs] = {}
     for i, out in enumerate(outcomes):
@@ -1591,8 +1584,6 @@ def _program(script: Any, schema: Schema, filename: str, inputs: Mapping[int, Me
     """The public program a replay re-runs: the script on the members' committed inputs,
     with the dealer of `seed`, or (on HE, `seed` None) the slices those members committed
     to, and the engine options their run used."""
-    from enigma.mpc.blame import Program
-
     spec = _ReplaySpec(script, schema, filename, dict(inputs))
     if seed is not None:
         return Program(_replay_member, (spec,), DealerFactory(seed, insecure=True), parties,
