@@ -267,7 +267,7 @@ class Package:
         for j in sorted(self.statements):
             parts += [struct.pack("<H", j), _lv(self.statements[j].encode())]
         parts.append(_lv(self.own.encode() if self.own else b""))
-        parts.append(_lv(_encode_abort(self.abort) if self.abort else b""))
+        parts.append(_lv(encode_abort(self.abort) if self.abort else b""))
         return b"".join(parts)
 
     @classmethod
@@ -884,22 +884,23 @@ def _decode_msgs(r: _Reader) -> list[tuple[bytes, ...]]:
     return msgs
 
 
-def _encode_abort(rec: AbortRecord) -> bytes:
+def encode_abort(rec: AbortRecord) -> bytes:
+    """A signed abort record as bytes (what an absence report publishes)."""
     return (struct.pack("<Hqq", rec.party, rec.peer, rec.index) + _lv(rec.session_id)
             + _lv(rec.reason.encode()) + _lv(rec.detail.encode()) + _lv(rec.signature))
 
 
-def _decode_abort(raw: bytes) -> AbortRecord:
-    r = _Reader(raw)
+def _read_abort(r: _Reader) -> AbortRecord:
     party, peer, index = r.unpack("<Hqq")
     sid, reason, detail, sig = r.lv(), r.lv().decode(), r.lv().decode(), r.lv()
-    r.end()
     return AbortRecord(sid, party, reason, peer, index, detail, sig)
 
 
-def encode_abort(rec: AbortRecord) -> bytes:
-    """A signed abort record as bytes (what an absence report publishes)."""
-    return _encode_abort(rec)
+def _decode_abort(raw: bytes) -> AbortRecord:
+    r = _Reader(raw)
+    rec = _read_abort(r)
+    r.end()
+    return rec
 
 
 def decode_aborts(raw: bytes) -> list[AbortRecord]:
@@ -907,11 +908,7 @@ def decode_aborts(raw: bytes) -> list[AbortRecord]:
     r, out = _Reader(raw), []
     try:
         while r.pos < len(raw):
-            start = r.pos
-            r.unpack("<Hqq")
-            for _ in range(4):
-                r.lv()
-            out.append(_decode_abort(raw[start:r.pos]))
+            out.append(_read_abort(r))
     except struct.error as exc:
         raise ValueError(f"malformed abort record: {exc}") from exc
     return out
