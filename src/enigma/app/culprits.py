@@ -77,8 +77,6 @@ class Incident:
     """`deviation` (messages), `result` (result share), `absent`, `withheld` or `none`."""
     evidence_hash: str
     evidence_path: str
-    slashed: int
-    """Wei slashed at once: 0 since accusations wait out their challenge period."""
     refund: int
     seconds: float
     error: str
@@ -172,7 +170,7 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
     if party < 0 and undelivered:
         party, kind = undelivered[0], "withheld"
     if party < 0:
-        return Incident(job.job_id, "", -1, "none", "", "", 0, 0,
+        return Incident(job.job_id, "", -1, "none", "", "", 0,
                         time.perf_counter() - t0, error)
     culprit = job.quorum[party]
     arrays: list[np.ndarray] = []
@@ -200,7 +198,7 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
     else:
         sig = ledger.sign(ledger.absence_digest(job.job_id, culprit, digest))
         refund = ledger.report_absent(job.job_id, culprit, digest, [sig])
-    return Incident(job.job_id, culprit, party, kind, digest.hex(), str(path), 0, refund,
+    return Incident(job.job_id, culprit, party, kind, digest.hex(), str(path), refund,
                     time.perf_counter() - t0, error, accusation_id)
 
 

@@ -445,18 +445,16 @@ def evidence_finalize_command(accusation_id: int, account: str | None, key_env: 
 
 @evidence_group.command("verify")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
-@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              default=Path("deployment.json"), show_default=True)
+@_rpc
+@_deployment
 def evidence_verify_command(path: Path, rpc: str, deployment: Path) -> None:
     """Check an evidence file against the ledger: its hash is on chain, and it proves the
     deviation it claims (or carries the signed abort records of an absence)."""
-    from enigma.ledger import Deployment
     from enigma.mpc.blame import EvidenceError
 
     from .jobs import verify_evidence_file
 
-    ledger = Ledger.connect(rpc, None, Deployment.load(deployment))
+    ledger = _reader(rpc, deployment)
     try:
         culprit, verdict = verify_evidence_file(ledger, path.read_bytes())
     except (EvidenceError, JobError) as exc:

@@ -630,7 +630,8 @@ class Ledger:
         slashed until `finalize`, after the challenge period (and a dispute's vote)."""
         evidence_hash = _b32("evidence_hash", evidence_hash)
         jobs = self._contract("jobs")
-        value = int(jobs.functions.accusation_bond().call()) if bond is None else bond
+        value = (int(self._call("jobs.accusation_bond", jobs.functions.accusation_bond()))
+                 if bond is None else bond)
         receipt = self._send(
             "jobs.accuse",
             lambda: jobs.functions.accuse(
