@@ -660,11 +660,11 @@ def load_seeded(bfv: BFV, i: int, raw: bytes | memoryview, who: int) -> seal.Cip
     if len(raw) != size:
         raise HEParameterError(f"party {who} sent an encrypted vector for plaintext prime {i} "
                                f"of {len(raw)} bytes; expected {size} (a seed and c0)")
-    raw = bytes(raw)
-    a = expand_uniform(inst, raw[:SEED_BYTES])
+    view = memoryview(raw).cast("B")
+    a = expand_uniform(inst, bytes(view[:SEED_BYTES]))
     ct = seal.Ciphertext()
-    try:
-        ct.load_bytes(inst.context, inst.ntt_header + raw[SEED_BYTES:] + a.tobytes())
+    try:  # one copy of the frame: the header, c0 and the expanded c1 joined
+        ct.load_bytes(inst.context, b"".join([inst.ntt_header, view[SEED_BYTES:], a]))
     except Exception as exc:  # SEAL raises several types for malformed data
         raise HEParameterError(f"party {who} sent an encrypted vector for plaintext prime {i} "
                                f"that does not fit the BFV parameters: {exc}") from exc
