@@ -276,13 +276,21 @@ class Watcher:
         now = self.reader.chain_time()
         for accusation_id in sorted(self.open):
             a = self.reader.accusation(accusation_id)
-            if a.status is not AccusationStatus.PENDING:
+            if a.status is not AccusationStatus.PENDING or self._no_part(a, now):
                 self.open.discard(accusation_id)
                 continue
             try:
                 self._act(a, now)
             except Exception as exc:  # one accusation's trouble must not starve the others
                 log.warning("accusation %d: %s: %s", accusation_id, type(exc).__name__, exc)
+
+    def _no_part(self, a: AccusationInfo, now: int) -> bool:
+        """Nothing this node can still do for `a` (`_act` would pass it by on every poll):
+        not its culprit, not in its job's quorum (nothing to gain from settling it), and on
+        no committee, now or later (an undisputed accusation past its deadline gets none)."""
+        if a.culprit == self.me or self.me in self._quorum(a.job_id):
+            return False
+        return self.me not in a.committee if a.disputed else now >= a.deadline
 
     def _patient(self, data: bytes | None, now: int, deadline: int, period: int) -> bool:
         """Wait for a file not fetched yet? Until half the period is left: the accuser
