@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from enigma.field import Field
+from enigma.field import PRG, Field
 from enigma.mpc import comparison as cmp
 
 F = Field()
@@ -100,3 +100,30 @@ def owner_output(e, key_shares: list, xs: np.ndarray, cheat: str):
     if cheat == "share" and e.party == 1:
         value[0, 0] ^= np.uint64(1)
     return value, tag
+
+
+def tagged_inputs(e, values, tags, key_shares, shifts):
+    """Every party inputs its additive shares of values, tags and the key; `shifts[party]`
+    = (d, e, g) is what that party adds to its value, tag and key contributions. Returns
+    the opened failure value's verdict: "ok", or the error class name."""
+    from enigma.mpc.inputs import InputCheckError, check_tags
+    from enigma.sharing import additive
+
+    F = e.field
+    n = len(values)
+    x = additive.split(F, F.from_int64(np.asarray(values)), e.parties, PRG(b"x" * 32))[e.party]
+    y = additive.split(F, np.asarray(tags, dtype=np.uint64).reshape(-1, 2), e.parties,
+                       PRG(b"y" * 32))[e.party]
+    k = np.asarray(key_shares[e.party], dtype=np.uint64).reshape(1, 2)
+    d, t, g = shifts.get(e.party, (0, 0, 0))
+    x = F.add(x, F.from_int64(np.full(n, d)))
+    y = F.add(y, F.from_int64(np.full(n, t)))
+    k = F.add(k, F.from_int64(np.array([g])))
+    got = [e.input(p, np.concatenate([x, y, k]) if p == e.party else None, 2 * n + 1)
+           for p in range(e.parties)]
+    total = sum(got[1:], got[0])
+    try:
+        check_tags(e, total[:n], total[n:2 * n], total[2 * n:])
+    except InputCheckError:
+        return "InputCheckError"
+    return "ok"

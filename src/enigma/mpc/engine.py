@@ -227,6 +227,20 @@ class Engine:
                 raise ProtocolError(f"party {who} opened a malformed MAC-check value") from exc
         spdz.check_residues(F, parsed)
 
+    def public_coins(self, label: bytes) -> PRG:
+        """A generator every party shares, seeded by a fresh coin toss (commit, then open).
+
+        Why a toss: coefficients drawn this way are fixed only after every value they weigh
+        (inputs before the toss), so no party can choose its deviation to cancel them."""
+        seeds = self._commit_and_open(self._random(32))
+        return PRG(hashlib.sha256(b"enigma.coins" + label + b"".join(seeds)).digest())
+
+    def random(self, n: int) -> Secret:
+        """n uniformly random secrets nobody knows: the first factors of n triples."""
+        t = self.provider.triples(n)
+        self.stats.triples += n
+        return Secret(self, t.a)
+
     def _commit_and_open(self, mine: bytes) -> list[bytes]:
         """Every party's value, each bound by a commitment sent before any value is seen."""
         com, nonce = commit.commit(mine, self._random(32))
