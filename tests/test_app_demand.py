@@ -21,6 +21,7 @@ from enigma.lang.schema import Schema
 from enigma.mpc.engine import Engine
 from enigma.prep.dealer import TrustedDealer
 from enigma.prep.served import ServedProvider, take_slice
+from enigma.sharing import tags
 
 F = Field()
 SCHEMA_ = Schema.from_dict(SCHEMA)
@@ -35,7 +36,8 @@ def _program(source: str) -> Any:
     def run(e: Engine, shares: dict, point: int, rows: int, key: np.ndarray) -> Any:
         return compute(e, script, SCHEMA_, shares, point, rows, key, "<s>")
 
-    return run, referenced_columns(script)
+    read = list(referenced_columns(script))
+    return run, read + [tags.column(c) for c in read]  # what a member reads: values, tags
 
 
 def test_the_served_slice_is_used_up_exactly() -> None:
@@ -47,6 +49,7 @@ def test_the_served_slice_is_used_up_exactly() -> None:
     demand = job_demand(program, SCHEMA_, columns, rows, parties, F, digit_bits=HE_DIGIT_BITS)
     assert demand.triples > 0 and demand.bits > 0 and all(n > 0 for n in demand.inputs)
     wires, used, errors = _Wires(parties), {}, {}
+    # every party holds the table itself (a constant polynomial); tag key 1, so tags = values
     data = {c: F.from_int64(np.arange(rows, dtype=np.int64) % 100) for c in columns}
 
     def party(i: int) -> None:
@@ -55,7 +58,7 @@ def test_the_served_slice_is_used_up_exactly() -> None:
             served = ServedProvider(F, take_slice(dealer, demand))
             e = Engine(ThreadChannel(wires, i), served, digit_bits=HE_DIGIT_BITS)
             served.bind(e)
-            program(e, dict(data), i + 1, rows, F.zeros(1).reshape(2))
+            program(e, dict(data), i + 1, rows, F.from_ints([0, 1]) if i == 0 else F.zeros(2))
             used[i] = (dict(served._used), list(served._inputs_used))
         except BaseException as exc:
             errors[i] = exc

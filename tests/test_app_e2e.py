@@ -18,6 +18,7 @@ from enigma.app.jobs import (
     FAULT_ENV,
     JobError,
     result_commitment,
+    result_meta,
     run_job,
     sign_script,
     submit_job,
@@ -68,7 +69,7 @@ def net(tmp_path_factory):
                                     extra=["--prep-ahead", str(PREP_AHEAD)]))
         owner = Owner.open(root / "owner", chain.url, deployment, chain.accounts[0],
                            [("127.0.0.1", nodes[0].dht_port)])
-        owner.share(root / "people.csv", schema, "people", t=1, n=3)
+        owner.share(root / "people.csv", schema, "people", t=2, n=3)
         analyst = Ledger.connect(chain.url, chain.accounts[6], owner.ledger.deployment)
         table = pacsv.read_csv(root / "people.csv",
                                convert_options=pacsv.ConvertOptions(strings_can_be_null=False))
@@ -227,12 +228,19 @@ def test_a_posted_job_whose_script_is_not_the_owners_text_is_refused_before_any_
 def test_the_commitment_binds_every_share_and_the_job():
     x = np.arange(8, dtype=np.uint64).reshape(4, 2)
     z = x + np.uint64(1)
-    c = result_commitment(7, x, z)
-    assert c != result_commitment(8, x, z)
-    assert c != result_commitment(7, z, x)
+    meta = result_meta({"layout": [["m", [], 16, 1e-5, 0.0, 1.0]], "exact": {},
+                        "printed": []})
+    c = result_commitment(7, x, z, meta)
+    assert c != result_commitment(8, x, z, meta)
+    assert c != result_commitment(7, z, x, meta)
     y = x.copy()
     y[3, 1] ^= np.uint64(1)
-    assert c != result_commitment(7, y, z)
+    assert c != result_commitment(7, y, z, meta)
+    # the public facts too: a scale, a bound or an exact value changed is another commitment
+    for other in ({"layout": [["m", [], 15, 1e-5, 0.0, 1.0]], "exact": {}, "printed": []},
+                  {"layout": [["m", [], 16, 1e-5, 0.0, 1.0]], "exact": {"n": 3.0},
+                   "printed": []}):
+        assert c != result_commitment(7, x, z, result_meta(other))
 
 
 def test_the_notebook_api_runs_a_script_file_and_lists_the_jobs(net, tmp_path):
@@ -272,6 +280,48 @@ def test_the_notebook_api_lets_an_analyst_pay_and_the_owner_read(net, tmp_path):
     assert out.poster == net["analyst"].address != owner.ledger.address
 
 
+def test_a_quorum_larger_than_t_plus_1_is_refused_and_status_marks_weak_data(net, tmp_path):
+    """`people` is shared 3-of-3 for quorums of 3 (t = 2): a quorum of 4 would be meant to
+    resist 3 colluders while any 3 holders read the data, so it is refused before posting.
+    A table shared weak (t = 1 for quorums of 3) is marked WEAK by `enigma status`, from the
+    owner's progress file or else from its DHT record."""
+    from click.testing import CliRunner
+
+    from enigma.app.network import NetworkState, status, status_command
+
+    owner, chain = net["owner"], net["chain"]
+    state = owner.state("people")
+    assert (state.t, len(state.holders), state.quorum, state.weak) == (2, 3, 3, False)
+    source = "reveal(mean(data.age), 'mean_age')\n"
+    author, sig = sign_script(net["analyst"], source)
+    posted = sum(1 for n, _ in owner.ledger.events() if n == "JobPosted")
+    with pytest.raises(JobError, match=r"any 3 of its 3 holders can read 'people' \(t = 2\), "
+                                       "fewer than this quorum of 4"):
+        run_job(owner, "people", source, author=author, signature=sig, quorum_size=4)
+    assert sum(1 for n, _ in owner.ledger.events() if n == "JobPosted") == posted
+    weak = owner.share(net["root"] / "people.csv", _people_schema(), "weakly", t=1, weak=True)
+    assert (weak.threshold.t, weak.threshold.n, weak.threshold.weak) == (1, 3, True)
+    nodes = [{"pid": 0, "home": str(n.home), "address": n.address, "port": n.port,
+              "dht_port": n.dht_port, "metrics_port": n.metrics_port} for n in net["nodes"]]
+    for home, source_of in ((tmp_path / "with-owner", "progress file"),
+                            (tmp_path / "dht-only", "dht")):
+        home.mkdir()
+        NetworkState(str(home), chain.url, str(net["root"] / "deployment.json"), 0,
+                     chain.accounts, nodes).save()
+        if source_of == "progress file":
+            (home / "owner").symlink_to(net["root"] / "owner")
+        report = {d["name"]: d for d in status(home)["datasets"]}
+        assert {k: report["weakly"][k] for k in ("t", "n", "quorum", "weak")} == {
+            "t": 1, "n": 3, "quorum": 3, "weak": True}
+        assert report["people"]["weak"] is False
+        assert report["weakly"]["threshold_from"] == source_of
+    text = CliRunner().invoke(status_command, ["--home", str(tmp_path / "with-owner")]).output
+    [line] = [x for x in text.splitlines() if "weakly:" in x]
+    assert "WEAK: any t+1 = 2 holders can read it, fewer than a quorum of 3" in line
+    [line] = [x for x in text.splitlines() if "people:" in x]
+    assert "t=2 n=3 for quorums of 3" in line and "WEAK" not in line
+
+
 REDUCE_SOURCE = ("reveal(mean(data.age), 'mean_age')\n"
                  "reveal(variance(data.age), 'var_age')\n"
                  "reveal(count(data.age, where=data.ui), 'claimed')\n"
@@ -285,7 +335,7 @@ REDUCE_SOURCE = ("reveal(mean(data.age), 'mean_age')\n"
 def chunked(net):
     """The same rows shared again in chunks of 64 rows (4 chunks), for split jobs."""
     owner = net["owner"]
-    owner.share(net["root"] / "people.csv", _people_schema(), "chunked", t=1, n=3,
+    owner.share(net["root"] / "people.csv", _people_schema(), "chunked", t=2, n=3,
                 chunk_rows=64)
     return "chunked"
 
@@ -539,7 +589,7 @@ def _faulty_network(tmp_path: Path, monkeypatch, fault: str):
         monkeypatch.delenv(FAULT_ENV)
         with Owner.open(tmp_path / "owner", chain.url, deployment, chain.accounts[0],
                         [("127.0.0.1", nodes[0].dht_port)]) as owner:
-            owner.share(tmp_path / "people.csv", _people_schema(), "people", t=1, n=3,
+            owner.share(tmp_path / "people.csv", _people_schema(), "people", t=2, n=3,
                         chunk_rows=64)
             analyst = Ledger.connect(chain.url, chain.accounts[5], owner.ledger.deployment)
             yield owner, analyst, nodes

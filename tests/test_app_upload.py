@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from enigma.app.upload import UploadError, decode_columns, read_chunks, share_chunk
 from enigma.field import Field
 from enigma.lang.schema import Schema
-from enigma.sharing import shamir
+from enigma.sharing import shamir, tags
 
 F = Field()
 SCHEMA = Schema.from_dict({"name": "people", "columns": [
@@ -52,10 +52,16 @@ def _roundtrip(chunks, t=1, n=3) -> dict[str, np.ndarray]:
     """Share every chunk, reconstruct from t + 1 holders, decode: what `collect` does."""
     parts: dict[str, list[np.ndarray]] = {c: [] for c in SCHEMA.names}
     for chunk in chunks:
-        shares = share_chunk(F, chunk, t, n)
+        key = F.random(1)
+        shares = share_chunk(F, chunk, t, n, key)
         for name in SCHEMA.names:
             held = {j + 1: shares[j][name] for j in range(t + 1)}
             parts[name].append(shamir.reconstruct(F, held, t))
+            tag = shamir.reconstruct(F, {j + 1: shares[j][tags.column(name)]
+                                         for j in range(t + 1)}, t)
+            assert np.array_equal(tag, tags.tag(F, parts[name][-1], key))  # tag = kappa x
+            assert not np.array_equal(shares[0][tags.column(name)],   # not kappa times the
+                                      tags.tag(F, shares[0][name], key))  # value's shares
     return decode_columns(F, SCHEMA, {c: np.concatenate(v) for c, v in parts.items()})
 
 

@@ -127,7 +127,8 @@ def _absence_rank(records: Sequence[Any], party: int) -> tuple[bool, int, int]:
 def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[bytes],
               packages: Mapping[int, Package], inputs: Mapping[int, MemberInputs],
               make_program: Callable[[Mapping[int, MemberInputs]], Program],
-              result_failed: bool, commitment_of: Callable[[int, np.ndarray, np.ndarray], bytes],
+              result_failed: bool,
+              commitment_of: Callable[[int, np.ndarray, np.ndarray, bytes], bytes],
               meta: Mapping[str, Any], error: str, undelivered: Sequence[int] = (),
               identity: Identity | None = None) -> Incident:
     """Steps 1-5 of the module docstring for one failed attempt; returns what was done.
@@ -158,7 +159,7 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
             except EvidenceError:
                 continue
             signed = ledger.commit_of(job.job_id, job.quorum[p]).commitment
-            if commitment_of(job.job_id, sealed[0], sealed[1]) != signed:
+            if commitment_of(job.job_id, *sealed) != signed:
                 party, kind, evidence = p, "result", view
                 break
     if party < 0:
@@ -229,7 +230,7 @@ def verify_bundle(ledger: Ledger, bundle: bytes,
                   make_program: Callable[[Mapping[str, Any], Mapping[int, MemberInputs]],
                                          Program],
                   inputs_digest: Callable[[dict[str, np.ndarray], int, int, np.ndarray], bytes],
-                  commitment_of: Callable[[int, np.ndarray, np.ndarray], bytes]
+                  commitment_of: Callable[[int, np.ndarray, np.ndarray, bytes], bytes]
                   ) -> tuple[str, str]:
     """Check an evidence file as anyone can, from the ledger and the file alone.
 
@@ -279,7 +280,7 @@ def verify_bundle(ledger: Ledger, bundle: bytes,
         raise EvidenceError("the file does not hold the culprit's inputs"
                             + (" and preprocessing slice" if he else ""))
     mine = MemberInputs(dict(zip(columns, arrays[:len(columns)], strict=True)),
-                        int(meta["point"]), int(meta["rows"]), arrays[len(columns)].reshape(2),
+                        int(meta["point"]), int(meta["rows"]), arrays[len(columns)],
                         arrays[-1].tobytes() if he else b"")
     if inputs_digest(mine.shares, mine.point, mine.rows, mine.key_share) != \
             evidence_material(evidence).inputs:
@@ -290,7 +291,7 @@ def verify_bundle(ledger: Ledger, bundle: bytes,
             raise EvidenceError("the evidence names another party")
         return culprit, kind
     _, sealed = replay_output(evidence, program, keys)
-    if commitment_of(job.job_id, sealed[0], sealed[1]) == \
+    if commitment_of(job.job_id, *sealed) == \
             ledger.commit_of(job.job_id, culprit).commitment:
         raise EvidenceError("step 2: the culprit's committed run produces the result it "
                             "committed to")

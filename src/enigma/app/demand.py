@@ -30,6 +30,7 @@ from enigma.lang.schema import Schema
 from enigma.mpc.engine import Engine
 from enigma.prep.dealer import TrustedDealer
 from enigma.prep.served import Demand, DemandCounter
+from enigma.sharing import tags
 
 #: Seconds a simulated party waits for another's message before the dry run gives up.
 DRY_RUN_TIMEOUT = 600.0
@@ -89,13 +90,16 @@ def job_demand(program: Callable[..., Any], schema: Schema, columns: list[str], 
     1..q: a constant polynomial, whose Lagrange recombination is the table.
     """
     values: dict[str, np.ndarray] = {}
-    for c in columns:
+    data = [c for c in columns if not tags.is_tag(c)]
+    for c in data:
         try:
             values.update(synthetic_table(schema, rows, [c], seed=len(values)))
         except ValueError:  # a public column without a range: its values are opened as they
             values[c] = np.zeros(rows, dtype=np.int64)  # are; any will do for the sizes
     shares = {c: field.from_int64(np.asarray(schema.column(c).encoding.to_integers(values[c]),
-                                             dtype=np.int64)) for c in columns}
+                                             dtype=np.int64)) for c in data}
+    # the tag key is 1 below (party 0 holds all of it), so each tag is its value
+    shares.update({c: shares[c.removesuffix(tags.SUFFIX)] for c in columns if tags.is_tag(c)})
     wires = _Wires(parties)
     counters: dict[int, DemandCounter] = {}
     errors: dict[int, BaseException] = {}
@@ -107,8 +111,8 @@ def job_demand(program: Callable[..., Any], schema: Schema, columns: list[str], 
             engine = Engine(ThreadChannel(wires, i), counter, **engine_kwargs)
             counter.bind(engine)
             counters[i] = counter
-            program(engine, dict(shares), i + 1, rows,
-                    field.zeros(1).reshape(2) if i else field.from_ints([1]).reshape(2))
+            program(engine, {c: shares[c] for c in columns}, i + 1, rows,
+                    field.zeros(2) if i else field.from_ints([1, 1]))
         except BaseException as exc:  # reported below; the others stop waiting for it
             errors[i] = exc
             wires.failed.set()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -78,6 +79,7 @@ from enigma.mpc.faults import (
     FaultyChannel,
     FaultyProvider,
 )
+from enigma.mpc.inputs import check_tags
 from enigma.mpc.secret import Secret, concat
 from enigma.net.errors import NetError
 from enigma.net.identity import PeerInfo
@@ -86,7 +88,7 @@ from enigma.net.mesh import Mesh
 from enigma.prep.commands import HEProviderFactory
 from enigma.prep.dealer import DealerFactory
 from enigma.prep.served import Demand, ServedProvider, SliceFactory, slice_digest, take_slice
-from enigma.sharing import AuthShare, additive, shamir
+from enigma.sharing import AuthShare, additive, shamir, tags
 from enigma.storage.records import record_key
 
 from .culprits import Incident, MemberInputs, blame_job, bundle_meta, verify_bundle
@@ -128,12 +130,44 @@ class QuorumNotHoldersError(JobError):
     """The ledger drew a quorum member that holds no share of the dataset."""
 
 
-def result_commitment(job_id: int, x: np.ndarray, z: np.ndarray) -> bytes:
-    """What a member commits on the ledger: SHA-256 over the job id and its sealed shares."""
-    h = hashlib.sha256(b"enigma.job.result.v1" + job_id.to_bytes(8, "big"))
+def result_commitment(job_id: int, x: np.ndarray, z: np.ndarray, meta: bytes) -> bytes:
+    """What a member commits on the ledger: SHA-256 over the job id, its sealed shares and
+    the public facts of its reply (`result_meta`), so a member that lies about a result's
+    name, shape, scale, bound or exact value has signed the lie (a replay shows it)."""
+    h = hashlib.sha256(b"enigma.job.result.v2" + job_id.to_bytes(8, "big"))
     h.update(np.ascontiguousarray(x, dtype="<u8").tobytes())
     h.update(np.ascontiguousarray(z, dtype="<u8").tobytes())
+    h.update(len(meta).to_bytes(8, "big") + meta)
     return h.digest()
+
+
+#: The fields of a member's reply that every member must state identically.
+META_FIELDS = ("layout", "exact", "printed")
+
+
+def result_meta(reply: Mapping[str, Any]) -> bytes:
+    """The public facts of a reply in one canonical encoding (sorted JSON): names, shapes,
+    scales, error bounds and ranges of the sealed values, the exact (public) values and what
+    the script printed. Every honest member derives the same bytes from public data."""
+    return json.dumps({k: reply[k] for k in META_FIELDS}, sort_keys=True,
+                      separators=(",", ":")).encode()
+
+
+def agreed_meta(job_id: int, quorum: Sequence[str], replies: Sequence[Any]) -> None:
+    """Refuse a result unless every member stated the same public facts byte for byte.
+
+    Why not take one member's: the owner decodes every value with them (scale, shape),
+    so one member could otherwise rescale or replace a result alone; with at least one
+    honest member, agreement means the honest member's facts."""
+    groups: dict[bytes, list[str]] = {}
+    for address, (reply, _) in zip(quorum, replies, strict=True):
+        groups.setdefault(result_meta(reply), []).append(address)
+    if len(groups) > 1:
+        parts = sorted(groups.values(), key=len)
+        raise JobError(f"job {job_id}: members disagree on the public facts of the result "
+                       "(names, shapes, scales, bounds or exact values): "
+                       + "; ".join(f"{m} state one version" for m in parts)
+                       + "; the result is refused")
 
 
 def inputs_digest(shares: dict[str, np.ndarray], point: int, rows: int,
@@ -386,7 +420,9 @@ class NodeJobs:
                     raise ServiceError("bad-request", f"job {header['parent']} is not on the "
                                                       f"dataset and script of job {job_id}")
             chunks = header.get("chunks")
-            shares, point, rows = self._shares(opened.store_name, referenced_columns(script),
+            read = list(referenced_columns(script))
+            shares, point, rows = self._shares(opened.store_name,
+                                               read + [tags.column(c) for c in read],
                                                schema, None if chunks is None else
                                                [int(c) for c in chunks])
             phases["read_shares"] = time.perf_counter() - t0
@@ -524,7 +560,7 @@ class NodeJobs:
             log.warning("job %d: FAULT INJECTION (wrong-recipient): this node hands the owner "
                         "a result share sealed for another recipient", job_id)
             x, z = z, x
-        commitment = result_commitment(job_id, x, z)
+        commitment = result_commitment(job_id, x, z, result_meta(out))
         if os.environ.get(FAULT_ENV) == "tamper-result":
             log.warning("job %d: FAULT INJECTION (%s): this node hands the owner result shares "
                         "other than the ones it commits to", job_id, FAULT_ENV)
@@ -863,6 +899,11 @@ class NodeJobs:
         if chunks is not None and any(not 0 <= c < manifest.chunk_count for c in chunks):
             raise ServiceError("bad-request", f"chunks {list(chunks)} are not all among the "
                                               f"{manifest.chunk_count} of the dataset")
+        stored = set(store.columns(name, 0)) if manifest.chunk_count else set()
+        if not set(columns) <= stored:
+            raise ServiceError("refused", f"this node holds no tags of columns "
+                               f"{sorted(set(columns) - stored)}: the dataset was shared "
+                               "before inputs were authenticated; the owner must share it again")
         for chunk in (range(manifest.chunk_count) if chunks is None else chunks):
             for c in columns:
                 parts[c].append(store.get(name, chunk, c))
@@ -925,22 +966,42 @@ def authenticate(e: Engine, schema: Schema, shares: dict[str, np.ndarray], point
                  rows: int, key_share: np.ndarray
                  ) -> tuple[dict[str, tuple[Secret, tuple[int, float, float, bool]]],
                             dict[str, np.ndarray], Secret]:
-    """Storage shares to MAC'd columns, public columns opened, and the owner's key [k].
+    """Storage shares to MAC'd columns, checked against the owner's tags; public columns
+    opened; and the owner's output key [k].
+
+    `shares` holds this member's Shamir shares of each column read and of its tags
+    (`sharing.tags`); `key_share` its additive shares of the owner's output key k and of
+    the dataset's tag key kappa, in that order.
 
     1. every member broadcasts its Shamir point (public); the quorum's points fix the
        Lagrange coefficients, and lambda_i s_i is this member's additive share of each
        value (any q >= t + 1 points of a degree-t polynomial give its constant);
-    2. every member inputs its additive shares and its share of the owner's key (one
+    2. every member inputs its additive shares of values and tags and its key shares (one
        input round each, SPDZ input with a preprocessed mask); the sum over members is
        a MAC'd secret of the table: nobody ever holds a value of it;
-    3. columns the schema calls public are opened (they are public by definition).
+    3. the tag check (`mpc.inputs.check_tags`): the values are the ones the owner stored,
+       or every member aborts, before anything of them is opened;
+    4. columns the schema calls public are opened (they are public by definition).
     """
     F = e.field
     points = _quorum_points(e, point)
-    names = list(shares)
-    flat = np.concatenate([shamir.to_additive(F, shares[c], point, points) for c in names]
-                          + [key_share.reshape(1, 2)]) if names else key_share.reshape(1, 2)
+    names = [c for c in shares if not tags.is_tag(c)]
+    untagged = [c for c in names if tags.column(c) not in shares]
+    if untagged or len(shares) != 2 * len(names):
+        raise JobError(f"the stored shares of columns {untagged or list(shares)} come without "
+                       "their tags (shared before inputs were authenticated?): share the "
+                       "dataset again")
+    order = names + [tags.column(c) for c in names]
+    keys = np.asarray(key_share).reshape(-1, 2)
+    if keys.shape[0] != 2:
+        raise JobError(f"the owner sent {keys.shape[0]} key shares, the job needs 2 (output "
+                       "key and tag key)")
+    flat = np.concatenate([shamir.to_additive(F, shares[c], point, points) for c in order]
+                          + [keys])
     total = input_sum(e, flat)
+    m = len(names) * rows
+    if names:
+        check_tags(e, total[:m], total[m:2 * m], total[2 * m + 1:2 * m + 2])
     columns: dict[str, tuple[Secret, tuple[int, float, float, bool]]] = {}
     public: dict[str, np.ndarray] = {}
     for j, name in enumerate(names):
@@ -955,19 +1016,27 @@ def authenticate(e: Engine, schema: Schema, shares: dict[str, np.ndarray], point
         columns[name] = (Secret(e, AuthShare(np.ascontiguousarray(piece.share.value),
                                              np.ascontiguousarray(piece.share.mac))),
                          (f, lo, hi, col.kind != "fixed"))
-    return columns, public, total[len(names) * rows:]
+    return columns, public, total[2 * m:2 * m + 1]
 
 
 def _outcome(e: Engine, backend: MpcBackend, printed: list[str]) -> dict[str, Any]:
     """What a member returns: its sealed shares and the public layout and counters."""
     sealed = backend.sealed or (np.zeros((0, 2), np.uint64), np.zeros((0, 2), np.uint64))
-    layout = [[name, list(shape), f, np.asarray(err, dtype=np.float64).tolist()]
-              for name, shape, f, err in backend.layout]
+    layout = [[name, [int(n) for n in shape], int(f),
+               np.asarray(err, dtype=np.float64).tolist(), _bound(lo), _bound(hi)]
+              for name, shape, f, err, lo, hi in backend.layout]
     stats = dict(rounds=e.stats.rounds, bytes_sent=e.stats.bytes_sent, opened=e.stats.opened,
                  triples=e.stats.triples, mac_checks=e.stats.mac_checks)
-    return dict(sealed=sealed, layout=layout,
-                exact={k: np.asarray(v).tolist() for k, v in backend.exact.items()},
-                printed=list(printed), stats=stats)
+    # through JSON once, so the committed facts are exactly what the owner will decode
+    public = json.loads(json.dumps(dict(
+        layout=layout, exact={k: np.asarray(v).tolist() for k, v in backend.exact.items()},
+        printed=list(printed))))
+    return dict(sealed=sealed, **public, stats=stats)
+
+
+def _bound(v: float) -> float | None:
+    """A range end for JSON: None where the range is unbounded."""
+    return float(v) if np.isfinite(v) else None
 
 
 def compute(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray], point: int,
@@ -994,12 +1063,13 @@ class _ReplaySpec:
     inputs: dict[int, MemberInputs]
 
 
-def _replay_member(e: Engine, spec: _ReplaySpec) -> tuple[np.ndarray, np.ndarray]:
-    """One member's run of a job, as the owner replays it: `compute` on its inputs."""
+def _replay_member(e: Engine, spec: _ReplaySpec) -> tuple[np.ndarray, np.ndarray, bytes]:
+    """One member's run of a job, as the owner replays it: `compute` on its inputs; what
+    its result commitment covers (sealed shares and public facts)."""
     mine = spec.inputs[e.party]
     out = compute(e, spec.script, spec.schema, dict(mine.shares), mine.point, mine.rows,
                   mine.key_share, spec.filename)
-    return out["sealed"]
+    return (*out["sealed"], result_meta(out))
 
 
 def verify_evidence_file(ledger: Ledger, bundle: bytes) -> tuple[str, str]:
@@ -1328,8 +1398,11 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     groups, each run by its own quorum (a sub-job on the ledger), and the job's own
     quorum reduces their partials (`_run_split`); otherwise the steps are:
 
-    1. check the script against the dataset's schema here (a refused script costs nothing)
-       and that `signature` is `author`'s over its hash;
+    1. check that the dataset's threshold covers the quorum (t + 1 members are needed to
+       compute; a quorum larger than t + 1 is refused unless the data was shared weak,
+       and then the job says so: fewer holders than the quorum could read the data), the
+       script against the dataset's schema here (a refused script costs nothing) and that
+       `signature` is `author`'s over its hash;
     2. post the job with its fee in escrow; the ledger draws the quorum;
     3. `job-open` at every member (each checks the ledger and reserves a mesh port);
     4. split a fresh output key k into one share per member; `job-run` at all members at
@@ -1364,6 +1437,25 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     if not state.sealed or state.ledger_id is None:
         raise JobError(f"dataset {dataset!r} is not sealed on the ledger yet; finish "
                        "`enigma share` first")
+
+    def covered(size: int) -> None:
+        """Refuse a quorum the storage threshold does not cover; say so if shared weak."""
+        if size < state.t + 1:
+            raise JobError(f"a quorum of {size} cannot compute on {dataset!r}: it is shared "
+                           f"with t = {state.t}, so a quorum needs t + 1 = {state.t + 1} "
+                           "members")
+        if size <= state.t + 1:
+            return
+        readers = (f"any {state.t + 1} of its {len(state.holders)} holders can read "
+                   f"{dataset!r} (t = {state.t}), fewer than this quorum of {size}")
+        if not state.weak:
+            raise JobError(f"a job on a quorum of {size} is meant to resist {size - 1} "
+                           f"colluding members, but {readers}; run it on a quorum of "
+                           f"{state.t + 1}, or share the data again with --quorum {size}")
+        say(f"WARNING: {dataset!r} was shared with a weak threshold: {readers}")
+
+    if posted_job is None:
+        covered(quorum_size)
     schema = Schema.from_dict(state.schema, f"the progress file of {dataset!r}")
     check(source, schema, filename)
     digest = script_hash(source.encode())
@@ -1374,6 +1466,7 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
                            "--chunk-quorums, or post the job yourself")
         say(f"checking posted job {posted_job} on the ledger")
         job = _posted_job(owner, state, digest, posted_job, author, signature)
+        covered(len(job.quorum))
     elif author is None or signature is None:
         raise JobError("give the author and its signature over the script (`enigma sign`), "
                        "or the id of a job an analyst posted")
@@ -1418,7 +1511,7 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
         opened = [c.request("job-open", **fields)[0] for c in conns]
         peers = [{"host": m.host, "port": int(o["port"])} for m, o in zip(members, opened,
                                                                           strict=True)]
-        key, key_shares = client.owner_key_shares(owner.field, len(members))
+        key, key_shares = _job_keys(owner, dataset, len(members))
         run_fields = {**fields, "source": source, "filename": filename, "schema": state.schema,
                       "peers": peers, "timeout": min(timeout, mesh_timeout),
                       "dealer_seed": seed.hex() if seed else None, "blame": blame}
@@ -1472,7 +1565,7 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
         active = set(owner.ledger.active_nodes())
         left = [h.address for h in state.holders if h.address in active]
         size = min(quorum_size, len(left))
-        if attempts <= 1 or size < 2 or posted_job is not None:
+        if attempts <= 1 or size < state.t + 1 or posted_job is not None:
             return JobResult(job.job_id, {}, [], job.quorum, {}, {}, {}, times, True, [],
                              reduction, job.poster, incidents, refunded=True)
         say(f"re-posting the job on a new quorum of {size} (without {incident.culprit})")
@@ -1490,6 +1583,17 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
                      job.poster, incidents, packages=_packages(outcomes))
 
 
+def _job_keys(owner: Owner, dataset: str, parties: int, key: np.ndarray | None = None
+              ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The output key k (fresh unless given) and each member's shares of (k, kappa): kappa,
+    the dataset's tag key, is split afresh for every job, so no member's share repeats."""
+    F = owner.field
+    k = F.random(1) if key is None else key
+    kappa = owner.tag_key(dataset)
+    return k, [np.concatenate([a, b]) for a, b in zip(
+        additive.split(F, k, parties), additive.split(F, kappa, parties), strict=True)]
+
+
 def _packages(outcomes: list[Any]) -> int:
     """How many members' replies carried a blame package."""
     return sum(1 for o in outcomes if not isinstance(o, Exception) and "blame" in o[0])
@@ -1503,12 +1607,13 @@ def _settle_replies(owner: Owner, job: JobInfo, key: np.ndarray, replies: list[A
         for k, v in reply.get("phases", {}).items():
             times[f"node.{k}"] = max(times.get(f"node.{k}", 0.0), float(v))
     commitments = {}
-    for address, (_, arrays) in zip(job.quorum, replies, strict=True):
+    for address, (reply, arrays) in zip(job.quorum, replies, strict=True):
         posted = owner.ledger.commit_of(job.job_id, address).commitment
-        if result_commitment(job.job_id, arrays[0], arrays[1]) != posted:
-            raise JobError(f"job {job.job_id}: the result shares node {address} sent do not "
+        if result_commitment(job.job_id, arrays[0], arrays[1], result_meta(reply)) != posted:
+            raise JobError(f"job {job.job_id}: the result node {address} sent does not "
                            "match its commitment on the ledger; the result is refused")
         commitments[address] = posted.hex()
+    agreed_meta(job.job_id, job.quorum, replies)
     first = replies[0][0]
     results = decode_results(owner.field, key, [(a[0], a[1]) for _, a in replies], first)
     return results, commitments, first
@@ -1571,7 +1676,7 @@ def _blame_attempt(owner: Owner, job: JobInfo, outcomes: list[Any],
 
     keys = [owner.ledger.node(a).transport_key for a in job.quorum]
     undelivered = [i for i, out in enumerate(outcomes) if result_failed
-                   and result_commitment(job.job_id, out[1][0], out[1][1])
+                   and result_commitment(job.job_id, out[1][0], out[1][1], result_meta(out[0]))
                    != owner.ledger.commit_of(job.job_id, job.quorum[i]).commitment]
     return blame_job(owner.ledger, owner.home, job, keys, packages, inputs, make_program,
                      result_failed, result_commitment,
@@ -1657,8 +1762,9 @@ def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: by
             else:
                 fields.update(role="map", chunks=chunks[i - 1], parent=parent.job_id,
                               reducers=reducers, total_rows=state.rows)
-            for c, ks in zip(conns[j.job_id], additive.split(F, key, len(j.quorum)),
-                             strict=True):
+            shares = additive.split(F, key, len(j.quorum)) if j is parent else \
+                _job_keys(owner, state.name, len(j.quorum), key)[1]
+            for c, ks in zip(conns[j.job_id], shares, strict=True):
                 calls.append((j.job_id, c, ks, fields))
         say(f"job {parent.job_id}: chunk jobs {[s.job_id for s in subs]} and a reducing "
             "quorum computing")
@@ -1692,12 +1798,13 @@ def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: by
                     int.from_bytes(posted.pointer, "big") != parent.job_id:
                 raise JobError(f"chunk job {sub.job_id}: node {address}'s commitment on the "
                                "ledger is not the one it reported for this job")
-    for address, (_, arrays) in zip(parent.quorum, replies[parent.job_id], strict=True):
+    for address, (reply, arrays) in zip(parent.quorum, replies[parent.job_id], strict=True):
         posted = owner.ledger.commit_of(parent.job_id, address).commitment
-        if result_commitment(parent.job_id, arrays[0], arrays[1]) != posted:
-            raise JobError(f"job {parent.job_id}: the result shares node {address} sent do "
-                           "not match its commitment on the ledger; the result is refused")
+        if result_commitment(parent.job_id, arrays[0], arrays[1], result_meta(reply)) != posted:
+            raise JobError(f"job {parent.job_id}: the result node {address} sent does not "
+                           "match its commitment on the ledger; the result is refused")
         commitments[address] = posted.hex()
+    agreed_meta(parent.job_id, parent.quorum, replies[parent.job_id])
     first = replies[parent.job_id][0][0]
     results = decode_results(F, key, [(a[0], a[1]) for _, a in replies[parent.job_id]], first)
     checks = {name: results.pop(name) for name in list(results) if name.startswith(CHECK_NAME)}
@@ -1738,6 +1845,32 @@ def _check_names(layout: list[dict[str, Any]]) -> set[str]:
     return {CHECK_NAME} | {f"{CHECK_NAME}{b}" for b in range(1, batches)}
 
 
+class OutOfRangeError(JobError):
+    """A decoded result lies outside what the schema and the script allow for it."""
+
+
+def check_range(name: str, value: np.ndarray, err: np.ndarray, lo: float | None,
+                hi: float | None) -> None:
+    """The owner's second line of defence: every value within the range the compiler
+    derived for it from the schema (interval arithmetic, public), widened by its error
+    bound. A count above the row count, a mean outside [min, max] or a negative variance
+    cannot come from the stored data, so the result is refused, naming value and bound.
+
+    Why it is sound: the ranges are what the engine already relies on to size every
+    comparison and truncation; a result outside them means the computation went wrong."""
+    slack = np.abs(err) + 1e-9 * (1.0 + np.abs(value))
+    below = np.zeros(value.shape, bool) if lo is None else value < lo - slack
+    above = np.zeros(value.shape, bool) if hi is None else value > hi + slack
+    bad = below | above
+    if np.any(bad):
+        i = np.flatnonzero(bad.reshape(-1))[0]
+        v = float(value.reshape(-1)[i])
+        where = f"[{i}]" if value.ndim else ""
+        raise OutOfRangeError(f"result {name!r}{where} = {v:.6g} is outside the range the "
+                              f"schema and the script allow, [{lo}, {hi}] (error bound "
+                              f"{float(np.max(err)):.3g}); the result is refused")
+
+
 def decode_results(F: Field, key: np.ndarray, sealed: list[tuple[np.ndarray, np.ndarray]],
                    reply: dict[str, Any]) -> dict[str, Revealed]:
     """The owner's values: recombine and check the sealed shares, then undo each scale."""
@@ -1745,12 +1878,14 @@ def decode_results(F: Field, key: np.ndarray, sealed: list[tuple[np.ndarray, np.
     if reply["layout"]:
         opened = client.open_output(F, key, sealed)
         start = 0
-        for name, shape, f, err in reply["layout"]:
+        for name, shape, f, err, lo, hi in reply["layout"]:
             size = int(np.prod(shape, dtype=np.int64))
             part = F.to_float(opened[start:start + size]) / float(1 << f)
             bound = np.asarray(err, dtype=np.float64)
-            results[name] = Revealed(part.reshape(shape), float(bound) if bound.ndim == 0
-                                     else bound)
+            value = part.reshape(shape)
+            if not name.startswith(CHECK_NAME):  # zero by design, checked by the caller
+                check_range(name, value, bound, lo, hi)
+            results[name] = Revealed(value, float(bound) if bound.ndim == 0 else bound)
             start += size
     for name, value in reply["exact"].items():
         results[name] = Revealed(np.asarray(value, dtype=np.float64), 0.0)

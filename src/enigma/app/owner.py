@@ -9,8 +9,10 @@
 
 Upload (`share`), in order:
 
-  1. draw n holders from the ledger's staked nodes (or take the given ones; each must be
-     an active registered node), find their endpoints (DHT, else the ledger);
+  1. fix t and n from the job quorum the data is for (`threshold`: t = quorum - 1 and
+     n = t + 2 by default, a smaller t only if the owner accepts it as weak); draw n
+     holders from the ledger's staked nodes (or take the given ones; each must be an
+     active registered node), find their endpoints (DHT, else the ledger);
   2. ask each holder which chunks it already has (`have`): a chunk that every holder has
      with the commitment recorded in the progress file is not sent again (resume);
   3. stream the table: parse, validate, encode, cut into chunks, share each chunk t-of-n,
@@ -41,7 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +57,7 @@ from enigma.lang.errors import SchemaError
 from enigma.lang.schema import Schema
 from enigma.ledger import Deployment, Ledger, LedgerError, Policy
 from enigma.net.identity import Identity
-from enigma.sharing import shamir
+from enigma.sharing import shamir, tags
 from enigma.storage.commitment import chunk_commitment, dataset_commitment, describe
 from enigma.storage.dht import DhtNode
 from enigma.storage.records import DhtError, record_key
@@ -74,6 +76,56 @@ from .upload import (
 )
 
 DEFAULT_DURATION = 30 * 24 * 3600
+#: The job quorum a dataset is shared for unless the owner says otherwise (as `enigma run`).
+DEFAULT_QUORUM = 3
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """How a dataset is shared: t-of-n, for jobs on quorums of `quorum` members.
+
+    Any t holders learn nothing and any t + 1 read the data, so a quorum of q is safe
+    against q - 1 colluding members only if t >= q - 1; `weak` records that the owner
+    accepted t < quorum - 1."""
+
+    t: int
+    n: int
+    quorum: int
+    weak: bool
+    warnings: tuple[str, ...] = ()
+
+
+def threshold(quorum: int = DEFAULT_QUORUM, t: int | None = None, n: int | None = None,
+              weak: bool = False, holders: int | None = None) -> Threshold:
+    """The sharing parameters for jobs on quorums of `quorum`; UploadError if they do not fit.
+
+    Defaults: t = quorum - 1 (no coalition smaller than a whole quorum reads the data) and
+    n = t + 2 (the data survives the loss of one holder), or n = `holders` when the owner
+    names them. t < quorum - 1 needs `weak`; n = t + 1 is allowed with a warning.
+    """
+    if quorum < 2:
+        raise UploadError(f"a quorum has at least 2 members, not {quorum}")
+    t = quorum - 1 if t is None else t
+    n = (t + 2 if holders is None else holders) if n is None else n
+    if not 0 < t < n:
+        raise UploadError(f"need 0 < t < n, got t={t}, n={n}: t holders learn nothing, "
+                          "t + 1 reconstruct")
+    if t + 1 > quorum:
+        raise UploadError(f"t={t} needs t + 1 = {t + 1} members in every quorum to compute, "
+                          f"more than a quorum of {quorum}; pass a quorum of {t + 1}, or a "
+                          "smaller t")
+    if n < quorum:
+        raise UploadError(f"a quorum of {quorum} is drawn among the holders, and n={n} are "
+                          "too few")
+    if t < quorum - 1 and not weak:
+        raise UploadError(f"t={t} lets any {t + 1} holders read the data, fewer than a "
+                          f"quorum of {quorum}; pass weak=True / --weak-threshold to accept "
+                          "that")
+    warnings = []
+    if n == t + 1:
+        warnings.append(f"n = t + 1 = {n}: every holder is needed to read, compute on or "
+                        "recover the data; no node may be lost")
+    return Threshold(t, n, quorum, t < quorum - 1, tuple(warnings))
 
 
 @dataclass(frozen=True)
@@ -105,6 +157,15 @@ class DatasetState:
     ledger_id: int | None = None
     expires_at: int = 0
     sealed: bool = False
+    quorum: int = 0
+    """The job quorum the dataset was shared for; files from before it was recorded load
+    with t + 1, the largest quorum their t covers."""
+    weak: bool = False
+    """The owner accepted t < quorum - 1: fewer holders than a quorum can read the data."""
+
+    def __post_init__(self) -> None:
+        if not self.quorum:
+            self.quorum = self.t + 1
 
     @classmethod
     def load(cls, path: Path) -> DatasetState | None:
@@ -125,7 +186,8 @@ class DatasetState:
 
 @dataclass(frozen=True)
 class UploadResult:
-    """What `share` did: where the dataset is recorded and how long each phase took."""
+    """What `share` did: where the dataset is recorded, with which threshold, and how long
+    each phase took."""
 
     name: str
     ledger_id: int
@@ -134,6 +196,9 @@ class UploadResult:
     holders: list[Holder]
     sent_chunks: int
     timings: dict[str, float]
+    threshold: Threshold
+    warnings: list[str] = field(default_factory=list)
+    """Weaknesses the owner should know of (n = t + 1: no holder may be lost)."""
 
 
 def _fingerprint(source: Any, schema: Schema, t: int, n: int, chunk_rows: int) -> str:
@@ -255,6 +320,19 @@ class Owner:
             raise UploadError(f"this owner ({self.home}) has no dataset {name!r}; share it first")
         return state
 
+    def tag_key(self, name: str, create: bool = False) -> np.ndarray:
+        """The dataset's tag key kappa (`sharing.tags`), kept in <home>/keys beside no data.
+
+        One per dataset name for all its generations: recovery and refresh re-share the
+        tags with the values, so the key never changes."""
+        path = self.home / "keys" / f"{name}.tagkey"
+        if create and not path.exists():
+            tags.save_key(path, tags.new_key(self.field))
+        try:
+            return tags.load_key(path, self.field)
+        except tags.TagKeyError as exc:
+            raise UploadError(f"dataset {name!r}: {exc}") from exc
+
     def _holder(self, address: str, point: int) -> Holder:
         """A registered, active node's endpoint: from its DHT record, else from the ledger."""
         info = self.ledger.node(address)
@@ -298,27 +376,31 @@ class Owner:
             jobs = [pool.submit(dht.publish_chunk, c, keys) for c in chunk_ids]
             jobs.append(pool.submit(dht.set, "dataset", state.name, {
                 "chunks": chunk_ids, "holders": [k.hex() for k in keys], "gen": state.gen,
-                "ledger_id": state.ledger_id, "t": state.t}))
+                "ledger_id": state.ledger_id, "t": state.t, "quorum": state.quorum,
+                "weak": state.weak}))
             for job in jobs:
                 job.result()
 
     # -- upload ---------------------------------------------------------------------------------
 
-    def share(self, source: Any, schema: Schema, name: str, *, t: int = 1, n: int = 3,
+    def share(self, source: Any, schema: Schema, name: str, *, quorum: int = DEFAULT_QUORUM,
+              t: int | None = None, n: int | None = None, weak: bool = False,
               chunk_rows: int = 1 << 16, holders: Sequence[str] | None = None,
               duration: int = DEFAULT_DURATION,
               progress: Callable[[int], None] | None = None) -> UploadResult:
         """Share a table t-of-n into the network (steps 1-6 of the module docstring).
 
-        `source` is a CSV or Parquet path, a pandas DataFrame, a pyarrow Table or a dict of
-        arrays. `progress(rows)` is called after each chunk. Raises UploadError naming the
-        row and column of the first bad value; nothing is then visible on any node.
+        `quorum` is the size of the job quorums the data is meant for; t and n default to
+        quorum - 1 and t + 2 (or the number of `holders` given), and a t below quorum - 1
+        is refused unless `weak` (`threshold`). `source` is a CSV or Parquet path, a pandas
+        DataFrame, a pyarrow Table or a dict of arrays. `progress(rows)` is called after
+        each chunk. Raises UploadError naming the row and column of the first bad value;
+        nothing is then visible on any node.
         """
         if not DATASET_NAME.fullmatch(name):
             raise UploadError(f"dataset name {name!r} must be 1-48 letters, digits, '_' or '-'")
-        if not 0 < t < n:
-            raise UploadError(f"need 0 < t < n, got t={t}, n={n}: t holders learn nothing, "
-                              "t + 1 reconstruct")
+        setting = threshold(quorum, t, n, weak, None if holders is None else len(holders))
+        t, n = setting.t, setting.n
         timings = Timings()
         path = self._state_path(name)
         fingerprint = _fingerprint(source, schema, t, n, chunk_rows)
@@ -340,8 +422,10 @@ class Owner:
         else:
             for h in state.holders:
                 self._holder(h.address, h.point)  # still registered and active
+        state.quorum, state.weak = setting.quorum, setting.weak
         names = {h.point: store_name(name, self.identity.public_key, state.gen)
                  for h in state.holders}
+        key = self.tag_key(name, create=True)
         conns = {h.point: self._connect(h) for h in state.holders}
         try:
             complete: list[set[int]] = []
@@ -360,7 +444,7 @@ class Owner:
                     state.chunk_count = chunk.index + 1
                     if chunk.index not in done:
                         t0 = time.perf_counter()
-                        shares = share_chunk(self.field, chunk, t, n)
+                        shares = share_chunk(self.field, chunk, t, n, key)
                         timings.share += time.perf_counter() - t0
                         for sender, holder_shares in zip(senders, shares, strict=True):
                             sender.put(chunk, holder_shares)
@@ -385,7 +469,8 @@ class Owner:
         self._post_and_seal(state, bytes.fromhex(schema.digest()), duration, timings)
         state.save(path)
         return UploadResult(name, state.ledger_id or 0, state.rows, state.chunk_count,
-                            state.holders, sent, timings.as_dict())
+                            state.holders, sent, timings.as_dict(), setting,
+                            list(setting.warnings))
 
     def _post_and_seal(self, state: DatasetState, schema_hash: bytes, duration: int,
                        timings: Timings, commitments: Sequence[bytes] | None = None) -> None:
@@ -422,6 +507,7 @@ class Owner:
         """
         state = self.state(name)
         schema = Schema.from_dict(state.schema, f"the progress file of {name!r}")
+        key = self.tag_key(name)
         conns: dict[int, Connection] = {}
         problems: list[str] = []
         for h in state.holders:
@@ -446,8 +532,14 @@ class Owner:
                                       f"answered, t + 1 = {state.t + 1} are needed; "
                                       f"problems: {problems}")
                 for column in schema.names:
-                    parts[column].append(shamir.reconstruct(
-                        self.field, {p: s[column] for p, s in shares.items()}, state.t))
+                    value, tag = (shamir.reconstruct(self.field, {p: s[c] for p, s in
+                                                                 shares.items()}, state.t)
+                                  for c in (column, tags.column(column)))
+                    if not np.array_equal(tags.tag(self.field, value, key), tag):
+                        raise UploadError(f"chunk {chunk} of {name!r}, column {column!r}: the "
+                                          "holders' shares do not match their tags; the data "
+                                          "was changed where it is stored")
+                    parts[column].append(value)
         finally:
             for conn in conns.values():
                 conn.close()
@@ -494,7 +586,8 @@ class Owner:
                                                   ["timestamp"]))
         updated = DatasetState(name, new_gen, state.t, state.chunk_rows, state.schema,
                                state.source, new_holders, {str(h.point): {} for h in new_holders},
-                               state.chunk_count, state.rows)
+                               state.chunk_count, state.rows, quorum=state.quorum,
+                               weak=state.weak)
         self._post_and_seal(updated, bytes.fromhex(Schema.from_dict(state.schema).digest()),
                             remaining,
                             Timings(), commitments)
@@ -571,36 +664,53 @@ def _count_rows(path: Path) -> int:
 @click.option("--schema", "schema_path", type=click.Path(path_type=Path, exists=True),
               required=True, help="The dataset's schema (YAML).")
 @click.option("--name", help="Dataset name; default: the file name without extension.")
-@click.option("-t", "threshold", default=1, show_default=True, type=int,
-              help="Any t holders learn nothing; t + 1 reconstruct.")
-@click.option("-n", "holders", default=3, show_default=True, type=int, help="Holders.")
+@click.option("--quorum", default=DEFAULT_QUORUM, show_default=True, type=int,
+              help="Members of the job quorums the data is for (`enigma run --quorum`).")
+@click.option("-t", "t", type=int, help="Any t holders learn nothing; t + 1 reconstruct "
+              "[default: quorum - 1, so that only a whole quorum could].")
+@click.option("-n", "holders", type=int,
+              help="Holders [default: t + 2, or the number of --holder given].")
+@click.option("--weak-threshold", "weak", is_flag=True,
+              help="Accept t < quorum - 1: fewer holders than a quorum could read the data.")
 @click.option("--chunk-rows", default=1 << 16, show_default=True, type=int)
 @click.option("--holder", "chosen", multiple=True, help="Ledger address of a holder to use "
               "instead of drawing (repeat n times).")
 @click.option("--duration", default=DEFAULT_DURATION, show_default=True, type=int,
               help="Seconds of storage to pay for.")
 @_owner_options
-def share_command(data: Path, schema_path: Path, name: str | None, threshold: int,
-                  holders: int, chunk_rows: int, chosen: tuple[str, ...], duration: int,
-                  **owner_args: Any) -> None:
-    """Share a CSV or Parquet table t-of-n into the network and record it on the ledger."""
+def share_command(data: Path, schema_path: Path, name: str | None, quorum: int,
+                  t: int | None, holders: int | None, weak: bool, chunk_rows: int,
+                  chosen: tuple[str, ...], duration: int, **owner_args: Any) -> None:
+    """Share a CSV or Parquet table t-of-n into the network and record it on the ledger.
+
+    By default no coalition smaller than a whole quorum of --quorum members can read the
+    stored data (t = quorum - 1), and one holder may be lost (n = t + 2)."""
     try:
         schema = Schema.load(schema_path)
-    except SchemaError as exc:
+        setting = threshold(quorum, t, holders, weak, len(chosen) or None)
+    except (SchemaError, UploadError) as exc:
         raise click.ClickException(str(exc)) from exc
+    if setting.weak:
+        click.echo(f"WARNING: weak threshold: any {setting.t + 1} holders can read the data, "
+                   f"fewer than a quorum of {setting.quorum}", err=True)
+    for warning in setting.warnings:
+        click.echo(f"WARNING: {warning}", err=True)
     name = name or data.stem
     with _open_owner(**owner_args) as owner, click.progressbar(
             length=_count_rows(data), label=f"sharing {name}", file=sys.stderr,
             show_pos=True) as bar:
         try:
-            result = owner.share(data, schema, name, t=threshold, n=holders,
-                                 chunk_rows=chunk_rows, holders=list(chosen) or None,
-                                 duration=duration, progress=bar.update)
+            result = owner.share(data, schema, name, quorum=quorum, t=setting.t, n=setting.n,
+                                 weak=weak, chunk_rows=chunk_rows,
+                                 holders=list(chosen) or None, duration=duration,
+                                 progress=bar.update)
         except (UploadError, ServiceError, LedgerError, DhtError) as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps({"dataset": result.name, "ledger_id": result.ledger_id,
                            "rows": result.rows, "chunks": result.chunks,
                            "holders": [h.address for h in result.holders],
+                           "threshold": {"t": setting.t, "n": setting.n,
+                                         "quorum": setting.quorum, "weak": setting.weak},
                            "seconds": result.timings}))
 
 

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from enigma.field import PRG, EncodingError, Field
 from enigma.lang.schema import Column, Schema
-from enigma.sharing import shamir
+from enigma.sharing import shamir, tags
 
 
 class UploadError(ValueError):
@@ -280,11 +280,15 @@ def read_chunks(source: Any, schema: Schema, field: Field, chunk_rows: int = 1 <
             return
 
 
-def share_chunk(field: Field, chunk: EncodedChunk, t: int, n: int,
+def share_chunk(field: Field, chunk: EncodedChunk, t: int, n: int, key: np.ndarray,
                 prg: PRG | None = None) -> list[dict[str, np.ndarray]]:
-    """Shamir shares of every column of a chunk; element j-1 goes to the holder at point j."""
+    """Shamir shares of every column of a chunk and of its tags under the owner's `key`
+    (`sharing.tags`, independent randomness); element j-1 goes to the holder at point j."""
     prg = prg or PRG()
-    per_column = {name: shamir.share(field, x, t, n, prg) for name, x in chunk.columns.items()}
+    per_column = {}
+    for name, x in chunk.columns.items():
+        per_column[name] = shamir.share(field, x, t, n, prg)
+        per_column[tags.column(name)] = shamir.share(field, tags.tag(field, x, key), t, n, prg)
     return [{name: s[j] for name, s in per_column.items()} for j in range(n)]
 
 

@@ -106,7 +106,8 @@ class MpcBackend:
         self.queue: list[Fx] = []
         self.reveals: list[tuple[str, Fx]] = []
         self.sealed: tuple[np.ndarray, np.ndarray] | None = None
-        self.layout: list[tuple[str, tuple[int, ...], int, float]] = []
+        self.layout: list[tuple[str, tuple[int, ...], int, Any, float, float]] = []
+        """Per sealed value: name, shape, scale bits, error bound, range [lo, hi]."""
         self.exact: dict[str, np.ndarray] = {}
         self.hots: dict[int, tuple[Fx, Secret]] = {}
 
@@ -505,8 +506,8 @@ class MpcBackend:
         if self.reveals:
             flat = concat([v.secret.reshape(v.secret.size) for _, v in self.reveals])
             self.sealed = client.seal_output(self.e, flat, self.key)
-            self.layout = [(name, v.shape, v.f, v.err if v.errs is None else v.errs)
-                           for name, v in self.reveals]
+            self.layout = [(name, v.shape, v.f, v.err if v.errs is None else v.errs, v.lo,
+                            v.hi) for name, v in self.reveals]
         else:
             self.e.check()
         return {}

@@ -193,7 +193,7 @@ def run_mpc(source: str, schema: Schema, values: dict[str, np.ndarray], *,
     if first["layout"]:
         opened = client.open_output(field, key, [o["sealed"] for o in outs])
         start = 0
-        for name, shape, f, err in first["layout"]:
+        for name, shape, f, err, *_ in first["layout"]:
             size = int(np.prod(shape, dtype=np.int64))
             part = field.to_float(opened[start:start + size]) / float(1 << f)
             results[name] = Revealed(part.reshape(shape), err)
