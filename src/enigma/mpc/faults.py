@@ -19,6 +19,11 @@ call) or, for the preprocessing kinds, its requests for triples:
 | equivocate | in a broadcast, adds one (mod p) to the first element sent to one peer only |
 | replay | re-sends its previous message to each recipient instead of the current one |
 | wrong-recipient | swaps the recipients of two consecutive point-to-point messages |
+| input-shift | adds 1 to its additive share of the first stored value it inputs |
+| tag-shift | adds 1 to its additive share of the first stored tag it inputs |
+| key-share-shift | adds 1 to its share of the dataset's tag key |
+| metadata-lie | states the first result's scale one bit higher, and commits to that |
+| exact-lie | states the first exact (public) result plus one, and commits to that |
 
 wrong-recipient is only partly meaningful here: a broadcast carries the same frames to
 everyone, so swapping its recipients changes nothing; it bites on the openings through kings
@@ -41,10 +46,17 @@ from enigma.field import Field, FieldError
 
 from .preprocessing import Triples
 
+#: Kinds that a job member commits above the engine (`enigma.app.jobs`): it changes what it
+#: inputs from storage (its additive share of the first value, of the first tag, or its
+#: share of the tag key), or what it states about the result (a scale in the layout, an
+#: exact value) and commits to that on the ledger.
+INPUT_KINDS = ("input-shift", "tag-shift", "key-share-shift")
+REPLY_KINDS = ("metadata-lie", "exact-lie")
 KINDS = ("bitflip", "wrong-mac", "bad-preprocessing", "dropout", "stall", "garbage",
-         "equivocate", "replay", "wrong-recipient")
+         "equivocate", "replay", "wrong-recipient", *INPUT_KINDS, *REPLY_KINDS)
 PROVIDER_KINDS = ("wrong-mac", "bad-preprocessing")
-CHANNEL_KINDS = tuple(k for k in KINDS if k not in PROVIDER_KINDS)
+CHANNEL_KINDS = tuple(k for k in KINDS
+                      if k not in PROVIDER_KINDS + INPUT_KINDS + REPLY_KINDS)
 
 
 class FaultInjectionRefused(RuntimeError):
