@@ -26,12 +26,16 @@ from enigma.app.node import node_command
 from enigma.app.stock import quorum_id
 from enigma.ledger import AccusationStatus, JobStatus
 from enigma.mpc.blame import EvidenceError
-from enigma.mpc.faults import KINDS
+from enigma.mpc.faults import INPUT_KINDS, KINDS, REPLY_KINDS
 
 # the module fixture runs the whole matrix (~75 s here) inside the first test's setup
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 ABSENCE = ("dropout", "stall")
+MEMBER_KINDS = INPUT_KINDS + REPLY_KINDS
+"""A member's lies about its inputs from storage and the result's public facts: run on HE
+(the `he` fixture), where a production quorum meets them."""
+ENGINE_KINDS = tuple(k for k in KINDS if k not in MEMBER_KINDS)
 
 
 def test_misbehave_is_refused_without_the_test_flag(tmp_path: Path) -> None:
@@ -63,10 +67,10 @@ def test_blame_mode_is_refused_with_chunk_quorums(tmp_path: Path) -> None:
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Every kind on one shared network, then what the ledger recorded about them."""
     rows: dict[str, Row] = {}
-    with matrix(tmp_path_factory.mktemp("faults"), [*KINDS, "refund", "tamper"],
+    with matrix(tmp_path_factory.mktemp("faults"), [*ENGINE_KINDS, "refund", "tamper"],
                 timeout=8.0) as m:
         assert m.owner is not None
-        for kind in KINDS:
+        for kind in ENGINE_KINDS:
             rows[kind] = m.run(kind)
         lg = m.owner.ledger
         # the refund path: no second attempt allowed, so the poster gets its escrow back
@@ -112,9 +116,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
                       if fetched.exists() else b""), "verify": (verify.exit_code, verify.output)}
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_every_kind_is_caught_and_the_job_finishes(run, kind: str) -> None:
-    row = run["rows"][kind]
+def _caught(row: Row, kind: str) -> None:
+    """Detected, the culprit named, the honest nodes whole, the re-run's result right."""
     assert list(row.as_json()) == list(KEYS)
     assert row.detected, row.note
     assert row.identified, f"{kind}: the owner named someone else ({row.verdict})"
@@ -125,6 +128,25 @@ def test_every_kind_is_caught_and_the_job_finishes(run, kind: str) -> None:
         assert row.verdict == "absent" and not row.slashed  # attested, never slashed
     else:
         assert row.verdict in ("deviation", "result") and row.slashed
+
+
+@pytest.mark.parametrize("kind", ENGINE_KINDS)
+def test_every_kind_is_caught_and_the_job_finishes(run, kind: str) -> None:
+    _caught(run["rows"][kind], kind)
+
+
+@pytest.mark.parametrize("kind", MEMBER_KINDS)
+def test_every_member_lie_is_caught_on_he_and_the_job_finishes(he, kind: str) -> None:
+    """A member that changes its input share, its tag share or its tag-key share (caught by
+    the tag check, named by the replay of its committed inputs) or that lies about the
+    result's scale or an exact value (the members' facts disagree; its committed facts are
+    not its replay's): proved, judged guilty by the committee, slashed; the re-run without
+    it returns numpy's values, and the owner never accepted a wrong number."""
+    row = he["rows"][kind]
+    _caught(row, kind)
+    assert row.verdict == ("deviation" if kind in INPUT_KINDS else "result"), row.verdict
+    assert row.challenge.startswith("guilty"), row.challenge
+    assert he["checked"][kind] and all(v[1] == row.verdict for v in he["checked"][kind])
 
 
 def test_the_ledger_holds_the_hash_of_each_published_evidence_file(run) -> None:
@@ -213,7 +235,7 @@ def test_anyone_fetches_an_accusations_file_from_the_nodes_and_verifies_it(run) 
 def he(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Blame mode on the HE preprocessing (no dealer anywhere): an honest job, then a job
     with a bitflipping member, on their own small network."""
-    with matrix(tmp_path_factory.mktemp("faults-he"), ["honest", "bitflip"],
+    with matrix(tmp_path_factory.mktemp("faults-he"), ["honest", "bitflip", *MEMBER_KINDS],
                 timeout=8.0) as m:
         assert m.owner is not None
         honest = m.run("honest", misbehave=False, dealer=False)
@@ -223,6 +245,14 @@ def he(tmp_path_factory: pytest.TempPathFactory) -> dict:
         assert m.last is not None
         result = m.last
         evidence = sorted((m.home / "owner" / "evidence").glob("*.bin"))
+        culprit = m.culprits[-1].address
+        rows, checked_by_kind = {}, {}
+        for kind in MEMBER_KINDS:
+            rows[kind] = m.run(kind, dealer=False)
+            assert m.last is not None
+            files = [Path(i.evidence_path) for i in m.last.incidents]
+            checked_by_kind[kind] = [verify_evidence_file(m.owner.ledger, f.read_bytes())
+                                     for f in files]
         checked = {f.name: verify_evidence_file(m.owner.ledger, f.read_bytes())
                    for f in evidence}
         refused = {}
@@ -233,7 +263,6 @@ def he(tmp_path_factory: pytest.TempPathFactory) -> dict:
                 refused[f.name] = verify_evidence_file(m.owner.ledger, bytes(bad))
             except (EvidenceError, JobError) as exc:
                 refused[f.name] = type(exc).__name__
-        culprit = m.culprits[-1].address
         # which quorums' stocks the honest nodes saved: only those of accepted jobs (saved
         # in the background once the owner accepted; an aborted job's stock never comes back)
         p = m.owner.field.p
@@ -247,9 +276,10 @@ def he(tmp_path_factory: pytest.TempPathFactory) -> dict:
             if accepted <= stocks:
                 break
             time.sleep(0.2)
-    print(format_table([honest, bitflip]))
+    print(format_table([honest, bitflip, *rows.values()]))
     return {"honest": honest, "honest_result": honest_result, "bitflip": bitflip,
-            "result": result, "evidence": evidence, "checked": checked, "refused": refused,
+            "rows": rows, "checked": checked_by_kind, "bitflip_checked": checked,
+            "result": result, "evidence": evidence, "refused": refused,
             "culprit": culprit, "stocks": stocks, "accepted": accepted, "aborted": aborted}
 
 
@@ -271,7 +301,8 @@ def test_a_bitflip_on_he_is_proved_and_the_re_run_is_correct(he) -> None:
     assert row.result_correct and not row.refunded
     assert out.incidents[0].culprit.lower() == he["culprit"].lower()
     assert out.packages == 0  # the re-run succeeded: no package sent for it
-    assert [v for v in he["checked"].values()] == [(out.incidents[0].culprit, "deviation")]
+    assert [v for v in he["bitflip_checked"].values()] == [(out.incidents[0].culprit,
+                                                            "deviation")]
     meta, _, arrays = read_bundle(he["evidence"][0].read_bytes())
     assert meta["prep"] == "he" and meta["dealer_seed"] is None
     assert len(arrays) == len(meta["columns"]) + 2  # its inputs, its key share, its slice

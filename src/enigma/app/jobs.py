@@ -73,7 +73,9 @@ from enigma.mpc.blame import Package, Program, blame_mode
 from enigma.mpc.engine import Engine
 from enigma.mpc.faults import (
     CHANNEL_KINDS,
+    INPUT_KINDS,
     PROVIDER_KINDS,
+    REPLY_KINDS,
     DroppedOut,
     Fault,
     FaultyChannel,
@@ -502,7 +504,7 @@ class NodeJobs:
                                          self._reduce_exchange(job_id, job, header, timeout))
                 else:
                     out = compute(engine, script, schema, shares, point, rows, arrays[0],
-                                  filename)
+                                  filename, fault)
             except (ScriptError, NotSplittable) as exc:
                 raise ServiceError("refused", f"job {job_id}: {exc}") from exc
             except ServiceError:
@@ -556,6 +558,8 @@ class NodeJobs:
                     "seconds": seconds, "phases": phases}, []
         phases["mpc"] = time.perf_counter() - started - phases["connect"]
         x, z = out.pop("sealed")
+        if fault is not None and fault.kind in REPLY_KINDS:
+            out = _lie(out, fault.kind)
         if fault is not None and fault.kind == "wrong-recipient":
             log.warning("job %d: FAULT INJECTION (wrong-recipient): this node hands the owner "
                         "a result share sealed for another recipient", job_id)
@@ -963,7 +967,7 @@ def _quorum_points(e: Engine, point: int) -> list[int]:
 
 
 def authenticate(e: Engine, schema: Schema, shares: dict[str, np.ndarray], point: int,
-                 rows: int, key_share: np.ndarray
+                 rows: int, key_share: np.ndarray, fault: Fault | None = None
                  ) -> tuple[dict[str, tuple[Secret, tuple[int, float, float, bool]]],
                             dict[str, np.ndarray], Secret]:
     """Storage shares to MAC'd columns, checked against the owner's tags; public columns
@@ -998,8 +1002,10 @@ def authenticate(e: Engine, schema: Schema, shares: dict[str, np.ndarray], point
                        "key and tag key)")
     flat = np.concatenate([shamir.to_additive(F, shares[c], point, points) for c in order]
                           + [keys])
-    total = input_sum(e, flat)
     m = len(names) * rows
+    if fault is not None and fault.kind in INPUT_KINDS and fault.party == e.party:
+        flat = _shift_input(F, flat, fault.kind, m)
+    total = input_sum(e, flat)
     if names:
         check_tags(e, total[:m], total[m:2 * m], total[2 * m + 1:2 * m + 2])
     columns: dict[str, tuple[Secret, tuple[int, float, float, bool]]] = {}
@@ -1017,6 +1023,32 @@ def authenticate(e: Engine, schema: Schema, shares: dict[str, np.ndarray], point
                                              np.ascontiguousarray(piece.share.mac))),
                          (f, lo, hi, col.kind != "fixed"))
     return columns, public, total[2 * m:2 * m + 1]
+
+
+def _shift_input(F: Field, flat: np.ndarray, kind: str, m: int) -> np.ndarray:
+    """Fault injection (INPUT_KINDS): this member adds 1 to the first value, the first tag
+    or its tag-key share that it inputs, after converting what it stored (signed, so a
+    replay of its committed inputs shows the deviation)."""
+    log.warning("FAULT INJECTION (%s): this node changes what it inputs from storage", kind)
+    at = {"input-shift": 0, "tag-shift": m, "key-share-shift": 2 * m + 1}[kind]
+    out = flat.copy()
+    out[at] = F.add(out[at:at + 1], F.const(1).reshape(1, 2))[0]
+    return out
+
+
+def _lie(out: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Fault injection (REPLY_KINDS): this member states other public facts of the result
+    (the first scale one bit higher, or the first exact value plus one) and commits to
+    them, as a node that wants the owner to decode a wrong number would."""
+    log.warning("FAULT INJECTION (%s): this node lies about the result's public facts", kind)
+    out = json.loads(json.dumps({k: out[k] for k in META_FIELDS})) | {
+        k: v for k, v in out.items() if k not in META_FIELDS}
+    if kind == "metadata-lie" and out["layout"]:
+        out["layout"][0][2] += 1
+    elif kind == "exact-lie" and out["exact"]:
+        name = next(iter(out["exact"]))
+        out["exact"][name] = (np.asarray(out["exact"][name]) + 1).tolist()
+    return out
 
 
 def _outcome(e: Engine, backend: MpcBackend, printed: list[str]) -> dict[str, Any]:
@@ -1040,14 +1072,15 @@ def _bound(v: float) -> float | None:
 
 
 def compute(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray], point: int,
-            rows: int, key_share: np.ndarray, filename: str) -> dict[str, Any]:
+            rows: int, key_share: np.ndarray, filename: str, fault: Fault | None = None
+            ) -> dict[str, Any]:
     """One member's part of a job on one quorum, from storage shares to sealed result shares.
 
     `authenticate` (storage shares -> MAC'd columns and [k]), then the script runs on
     `MpcBackend`; revealed values are sealed under the owner's key after the quorum's
     MAC check (`mpc.client.seal_output`).
     """
-    columns, public, key = authenticate(e, schema, shares, point, rows, key_share)
+    columns, public, key = authenticate(e, schema, shares, point, rows, key_share, fault)
     backend = MpcBackend(e, columns, public, rows, key, filename)
     outcome = run(script, backend)
     return _outcome(e, backend, outcome.printed)
