@@ -504,7 +504,7 @@ class NodeJobs:
                                          self._reduce_exchange(job_id, job, header, timeout))
                 else:
                     out = compute(engine, script, schema, shares, point, rows, arrays[0],
-                                  filename, fault)
+                                  filename, fault, phases)
             except (ScriptError, NotSplittable) as exc:
                 raise ServiceError("refused", f"job {job_id}: {exc}") from exc
             except ServiceError:
@@ -967,7 +967,8 @@ def _quorum_points(e: Engine, point: int) -> list[int]:
 
 
 def authenticate(e: Engine, schema: Schema, shares: dict[str, np.ndarray], point: int,
-                 rows: int, key_share: np.ndarray, fault: Fault | None = None
+                 rows: int, key_share: np.ndarray, fault: Fault | None = None,
+                 phases: dict[str, float] | None = None
                  ) -> tuple[dict[str, tuple[Secret, tuple[int, float, float, bool]]],
                             dict[str, np.ndarray], Secret]:
     """Storage shares to MAC'd columns, checked against the owner's tags; public columns
@@ -1005,9 +1006,14 @@ def authenticate(e: Engine, schema: Schema, shares: dict[str, np.ndarray], point
     m = len(names) * rows
     if fault is not None and fault.kind in INPUT_KINDS and fault.party == e.party:
         flat = _shift_input(F, flat, fault.kind, m)
+    t0 = time.perf_counter()
     total = input_sum(e, flat)
+    t1 = time.perf_counter()
     if names:
         check_tags(e, total[:m], total[m:2 * m], total[2 * m + 1:2 * m + 2])
+    if phases is not None:  # what authentication costs: tags double the input
+        phases["input"] = t1 - t0
+        phases["tag_check"] = time.perf_counter() - t1
     columns: dict[str, tuple[Secret, tuple[int, float, float, bool]]] = {}
     public: dict[str, np.ndarray] = {}
     for j, name in enumerate(names):
@@ -1072,15 +1078,16 @@ def _bound(v: float) -> float | None:
 
 
 def compute(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray], point: int,
-            rows: int, key_share: np.ndarray, filename: str, fault: Fault | None = None
-            ) -> dict[str, Any]:
+            rows: int, key_share: np.ndarray, filename: str, fault: Fault | None = None,
+            phases: dict[str, float] | None = None) -> dict[str, Any]:
     """One member's part of a job on one quorum, from storage shares to sealed result shares.
 
     `authenticate` (storage shares -> MAC'd columns and [k]), then the script runs on
     `MpcBackend`; revealed values are sealed under the owner's key after the quorum's
     MAC check (`mpc.client.seal_output`).
     """
-    columns, public, key = authenticate(e, schema, shares, point, rows, key_share, fault)
+    columns, public, key = authenticate(e, schema, shares, point, rows, key_share, fault,
+                                        phases)
     backend = MpcBackend(e, columns, public, rows, key, filename)
     outcome = run(script, backend)
     return _outcome(e, backend, outcome.printed)
@@ -1238,7 +1245,8 @@ def compute_map(e: Engine, script: Any, schema: Schema, shares: dict[str, np.nda
     """
     phases = {} if phases is None else phases
     t0 = time.perf_counter()
-    columns, public, key = authenticate(e, schema, shares, point, rows, key_share)
+    columns, public, key = authenticate(e, schema, shares, point, rows, key_share,
+                                        phases=phases)
     t1 = time.perf_counter()
     phases["authenticate"] = t1 - t0
     exchange.bind(e, key)

@@ -198,6 +198,10 @@ class UploadResult:
     timings: dict[str, float]
     threshold: Threshold
     warnings: list[str] = field(default_factory=list)
+    stored_bytes: int = 0
+    """Share bytes sent to all holders in this call, tags included."""
+    tag_bytes: int = 0
+    """Of `stored_bytes`: the tags' shares (what authenticating the inputs stores)."""
     """Weaknesses the owner should know of (n = t + 1: no holder may be lost)."""
 
 
@@ -437,17 +441,20 @@ class Owner:
             fields = {"dataset": name, "gen": state.gen, "t": t}
             senders = [_Sender(conns[h.point], h, fields, names) for h in state.holders]
             t_start = time.perf_counter()
-            sent = 0
+            sent = stored = tagged = 0
             try:
                 for chunk in read_chunks(source, schema, self.field, chunk_rows, timings):
                     state.rows = chunk.first_row + chunk.rows
                     state.chunk_count = chunk.index + 1
                     if chunk.index not in done:
                         t0 = time.perf_counter()
-                        shares = share_chunk(self.field, chunk, t, n, key)
+                        shares = share_chunk(self.field, chunk, t, n, key, timings=timings)
                         timings.share += time.perf_counter() - t0
                         for sender, holder_shares in zip(senders, shares, strict=True):
                             sender.put(chunk, holder_shares)
+                            sizes = {c: a.nbytes for c, a in holder_shares.items()}
+                            stored += sum(sizes.values())
+                            tagged += sum(v for c, v in sizes.items() if tags.is_tag(c))
                         sent += 1
                     if progress is not None:
                         progress(chunk.rows)
@@ -470,7 +477,7 @@ class Owner:
         state.save(path)
         return UploadResult(name, state.ledger_id or 0, state.rows, state.chunk_count,
                             state.holders, sent, timings.as_dict(), setting,
-                            list(setting.warnings))
+                            list(setting.warnings), stored, tagged)
 
     def _post_and_seal(self, state: DatasetState, schema_hash: bytes, duration: int,
                        timings: Timings, commitments: Sequence[bytes] | None = None) -> None:

@@ -55,6 +55,8 @@ class Timings:
     parse: float = 0.0
     encode: float = 0.0
     share: float = 0.0
+    tags: float = 0.0
+    """Of `share`: making and sharing the tags (authenticated inputs, `sharing.tags`)."""
     send: float = 0.0
     ledger: float = 0.0
     dht: float = 0.0
@@ -281,14 +283,18 @@ def read_chunks(source: Any, schema: Schema, field: Field, chunk_rows: int = 1 <
 
 
 def share_chunk(field: Field, chunk: EncodedChunk, t: int, n: int, key: np.ndarray,
-                prg: PRG | None = None) -> list[dict[str, np.ndarray]]:
+                prg: PRG | None = None, timings: Timings | None = None
+                ) -> list[dict[str, np.ndarray]]:
     """Shamir shares of every column of a chunk and of its tags under the owner's `key`
     (`sharing.tags`, independent randomness); element j-1 goes to the holder at point j."""
     prg = prg or PRG()
     per_column = {}
     for name, x in chunk.columns.items():
         per_column[name] = shamir.share(field, x, t, n, prg)
+        t0 = time.perf_counter()
         per_column[tags.column(name)] = shamir.share(field, tags.tag(field, x, key), t, n, prg)
+        if timings is not None:
+            timings.tags += time.perf_counter() - t0
     return [{name: s[j] for name, s in per_column.items()} for j in range(n)]
 
 
