@@ -4,8 +4,9 @@
 contracts (deployment.json), then N node daemons (`enigma node`, each staking from its
 own dev account and joining the DHT through the first node; logs/node-i.log). It
 writes what it started to <home>/network.json and returns; the processes keep
-running. `status` reads the ledger (nodes and deposits, datasets, jobs) and each
-node's /health. `down` stops the nodes (SIGTERM: they finish requests in progress)
+running. `status` reads the ledger (nodes and deposits, datasets, jobs), each
+node's /health and each dataset's threshold (its owner's progress file, else its DHT
+record), marking the weak ones. `down` stops the nodes (SIGTERM: they finish requests in progress)
 and then the chain.
 
 Dev account roles: 0 deploys and owns data, 1..N are the nodes, N+1 is an analyst.
@@ -206,8 +207,56 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _progress_files(home: Path) -> list[Any]:
+    """The owners' progress files under the network's home (`<home>/*/datasets/*.json`)."""
+    from .owner import DatasetState
+    from .upload import UploadError
+
+    found = []
+    for path in sorted(Path(home).glob("*/datasets/*.json")):
+        try:
+            state = DatasetState.load(path)
+        except (UploadError, TypeError, KeyError):
+            continue
+        if state is not None and state.ledger_id is not None:
+            found.append(state)
+    return found
+
+
+def _dht_thresholds(state: NetworkState, keys: list[bytes]) -> dict[bytes, dict[str, Any]]:
+    """The owners' DHT dataset records under `keys` (from the ledger): t, holders, quorum."""
+    from enigma.storage.dht import DhtNode
+    from enigma.storage.records import DhtError
+
+    found: dict[bytes, dict[str, Any]] = {}
+    if not keys or not state.nodes:
+        return found
+    try:
+        with DhtNode.start(bootstrap=[("127.0.0.1", int(state.nodes[0]["dht_port"]))],
+                           rpc_timeout=1.0, timeout=10.0) as dht:
+            for key in keys:
+                record = dht.get_key(key)
+                if record is not None and record.kind == "dataset":
+                    found[key] = {"name": record.name, **record.body}
+    except (DhtError, OSError):
+        pass
+    return found
+
+
+def _threshold(t: int, n: int, quorum: int, weak: bool, source: str) -> dict[str, Any]:
+    """A dataset's storage threshold as status reports it (see docs/threat-model.md)."""
+    return {"t": t, "n": n, "quorum": quorum, "weak": weak or t + 1 < quorum,
+            "threshold_from": source}
+
+
 def status(home: Path) -> dict[str, Any]:
-    """Nodes (deposit, open jobs, health), datasets and jobs, read from the ledger."""
+    """Nodes (deposit, open jobs, health), datasets and jobs, read from the ledger.
+
+    Each dataset's threshold (t, n, the quorum it was shared for, weak) comes from its
+    owner's progress file when one lies under `home` (an owner home in the network's
+    folder, `<home>/<owner>/datasets/`), else from the owner's signed DHT record; None when
+    neither is found.
+    """
     state = NetworkState.load(home)
     ledger = Ledger.connect(state.rpc, state.owner_account, Deployment.load(
         Path(state.deployment)))
@@ -223,19 +272,40 @@ def status(home: Path) -> dict[str, Any]:
         nodes.append({"address": info.address, "endpoint": info.endpoint,
                       "deposit_eth": info.deposit / 1e18, "active": info.active,
                       "open_jobs": info.open_jobs, "healthy": healthy})
-    datasets, jobs = [], []
+    datasets, jobs, records = [], [], []
     for name, args in ledger.events():
         if name == "DatasetPosted":
             record = ledger.dataset(int(args["dataset_id"]))
+            records.append(record)
             datasets.append({"id": record.dataset_id, "owner": record.owner,
                              "holders": len(record.holders), "expires_at": record.expires_at,
-                             "policy": record.policy.name.lower().replace("_", "-")})
+                             "policy": record.policy.name.lower().replace("_", "-"),
+                             "name": None, "t": None, "n": None, "quorum": None,
+                             "weak": None, "threshold_from": None})
         elif name == "JobPosted":
             job = ledger.job(int(args["job_id"]))
             jobs.append({"id": job.job_id, "dataset": job.dataset_id, "status": job.status.name,
                          "quorum": job.quorum, "commits": job.commits,
                          "escrow_eth": job.escrow / 1e18, "author": job.author,
                          "poster": job.poster})
+    progress = {(p.ledger_id, tuple(h.address.lower() for h in p.holders)): p
+                for p in _progress_files(home)}
+    missing = []
+    for entry, record in zip(datasets, records, strict=True):
+        p = progress.get((record.dataset_id, tuple(a.lower() for a in record.holders)))
+        if p is None:
+            missing.append(record.dht_key)
+            continue
+        entry.update(name=p.name, **_threshold(p.t, len(p.holders), p.quorum, p.weak,
+                                               "progress file"))
+    found = _dht_thresholds(state, missing)
+    for entry, record in zip(datasets, records, strict=True):
+        body = found.get(record.dht_key)
+        if body is not None and entry["t"] is None and "t" in body:
+            t = int(body["t"])
+            entry.update(name=body["name"], **_threshold(
+                t, len(body.get("holders", [])), int(body.get("quorum") or t + 1),
+                bool(body.get("weak", False)), "dht"))
     return {"rpc": state.rpc, "nodes": nodes, "datasets": datasets, "jobs": jobs}
 
 
@@ -268,7 +338,7 @@ def up_command(home: Path, nodes: int, prep_ahead: int) -> None:
 @HOME_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status_command(home: Path, as_json: bool) -> None:
-    """Nodes, deposits, datasets and jobs of the local network."""
+    """Nodes, deposits, datasets (with their thresholds) and jobs of the local network."""
     try:
         report = status(home)
     except NetworkError as exc:
@@ -282,10 +352,21 @@ def status_command(home: Path, as_json: bool) -> None:
                    f"active={n['active']} open_jobs={n['open_jobs']} healthy={n['healthy']}")
     for d in report["datasets"]:
         click.echo(f"  dataset {d['id']} owner {d['owner']} holders {d['holders']} "
-                   f"policy {d['policy']}")
+                   f"policy {d['policy']} " + _threshold_text(d))
     for j in report["jobs"]:
         click.echo(f"  job {j['id']} on dataset {j['dataset']}: {j['status']}, "
                    f"{j['commits']}/{len(j['quorum'])} commits")
+
+
+def _threshold_text(d: dict[str, Any]) -> str:
+    """A dataset's threshold in words, with a WEAK marker when fewer than a quorum read it."""
+    if d.get("t") is None:
+        return "threshold unknown (no progress file under --home, no DHT record)"
+    text = f"{d['name']}: t={d['t']} n={d['n']} for quorums of {d['quorum']}"
+    if d["weak"]:
+        text += (f" WEAK: any t+1 = {d['t'] + 1} holders can read it, fewer than a quorum "
+                 f"of {d['quorum']}")
+    return text
 
 
 @click.command("down")

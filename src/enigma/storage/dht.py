@@ -344,6 +344,12 @@ class DhtNode:
             )
         return record
 
+    def get_key(self, key: bytes) -> Record | None:
+        """The newest valid record under a DHT key given as is (a ledger record's `dht_key`),
+        or None; the record's kind, name and writer are whatever hash to `key`."""
+        record, _ = self._call(self._server.fetch(key), f"looking up {key.hex()[:16]}...")
+        return record
+
     def publish_endpoint(self, ports: Mapping[str, int], host: str | None = None,
                          transport_key: bytes | None = None) -> int:
         """Announce where this node listens (its node record)."""
