@@ -2,7 +2,8 @@
 
 A chain in this process, node daemons in their own processes, one owner. The table
 (one integer column, `--rows` rows, one chunk per quorum unless `--chunk-rows`) is
-shared onto every node first (timed apart, as `share_seconds`); then one job runs the
+shared onto every node first (t = nodes - 1 for quorums of every node, the default
+threshold for that quorum; timed apart, as `share_seconds`); then one job runs the
 script below on the quorum the ledger draws, and the owner checks and accepts the result: that is
 `seconds` (posting, the quorum's conversion of storage shares, the MPC run with the
 INSECURE test dealer, sealing, commitments, the owner's checks, settlement).
@@ -98,8 +99,9 @@ def main() -> None:
             owner = Owner.open(root / "owner", chain.url, deployment, chain.accounts[0],
                                [("127.0.0.1", nodes[0].dht_port)])
             t0 = time.perf_counter()
-            owner.share(root / "x.csv", schema, "bench", t=1, n=args.nodes,
-                        chunk_rows=args.chunk_rows or -(-args.rows // max(args.quorums, 1)))
+            shared = owner.share(root / "x.csv", schema, "bench", quorum=args.nodes,
+                                 n=args.nodes, chunk_rows=args.chunk_rows
+                                 or -(-args.rows // max(args.quorums, 1)))
             share_seconds = time.perf_counter() - t0
             analyst = Ledger.connect(chain.url, chain.accounts[args.nodes + 1],
                                      owner.ledger.deployment)
@@ -132,7 +134,10 @@ def main() -> None:
                     "rounds": out.stats["rounds"], "triples": out.stats["triples"],
                     "chunk_triples": out.stats.get("chunk_triples", 0),
                     "abs_error": error,
-                    "preprocessing": "insecure-dealer"}), flush=True)
+                    "preprocessing": "insecure-dealer",
+                    "threshold": {"t": shared.threshold.t, "n": shared.threshold.n,
+                                  "quorum": shared.threshold.quorum,
+                                  "weak": shared.threshold.weak}}), flush=True)
             owner.close()
         finally:
             for node in nodes:

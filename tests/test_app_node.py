@@ -128,7 +128,7 @@ def test_upload_collect_and_what_the_network_records(net, tmp_path):
     owner, nodes = net["owner"], net["nodes"]
     table = _write(tmp_path / "people.csv", seed=1)
     result = owner.share(tmp_path / "people.csv", SCHEMA, "people", chunk_rows=CHUNK,
-                         holders=_holders(net))
+                         holders=_holders(net), t=1, weak=True)  # recovered from 2 below
     assert (result.rows, result.chunks, result.sent_chunks) == (ROWS, 3, 3)
     _check(owner.collect("people"), table)
     record = net["ledger"].dataset(result.ledger_id)
@@ -204,7 +204,8 @@ def test_an_interrupted_upload_resumes_without_resending(net, tmp_path):
 def test_a_corrupt_file_is_detected_on_read_and_repaired(net, tmp_path):
     owner = net["owner"]
     table = _write(tmp_path / "rot.csv", seed=4)
-    owner.share(tmp_path / "rot.csv", SCHEMA, "rot", chunk_rows=CHUNK, holders=_holders(net))
+    owner.share(tmp_path / "rot.csv", SCHEMA, "rot", chunk_rows=CHUNK, holders=_holders(net),
+                t=1, weak=True)  # the two healthy holders read and repair it
     target = _files(net, 1, "rot", 0) / "00000001" / "income.share"
     raw = bytearray(target.read_bytes())
     raw[-5] ^= 0x40
@@ -235,6 +236,9 @@ def test_the_command_line_shares_and_collects(net, tmp_path):
     assert done.exit_code == 0, done.output
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert (summary["dataset"], summary["rows"], summary["chunks"]) == ("cli", ROWS, 3)
+    # quorums of 3 by default: t = 2, and n = 3 from the holders named (no node may be lost)
+    assert summary["threshold"] == {"t": 2, "n": 3, "quorum": 3, "weak": False}
+    assert "no node may be lost" in done.stderr
     cli_owner = Identity.load(tmp_path / "owner" / "owner.key").public_key
     pointer = net["owner"].dht.find_dataset("cli", cli_owner)
     assert pointer is not None and pointer.holders == [n.node_id for n in nodes[:3]]

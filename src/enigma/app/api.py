@@ -2,7 +2,7 @@
 
     import enigma.app.api as enigma
     net = enigma.connect_local(".enigma-net")          # a network from `enigma up`
-    net.share(df, "examples/benefits.yaml", "benefits", t=2, n=5)
+    net.share(df, "examples/benefits.yaml", "benefits")  # for quorums of 3: t = 2, n = all nodes
     job = net.run("examples/clusters.py", "benefits", analyst=net.analyst())
     enigma.values(job)["centers"], job.results["centers"].error, job.payout
     net.jobs()                                         # what the ledger says
@@ -35,7 +35,7 @@ from enigma.ledger import Deployment, JobInfo, Ledger, Policy, script_hash
 
 from .jobs import JobResult, run_job, sign_script, submit_job
 from .network import NetworkState
-from .owner import Owner, UploadResult
+from .owner import DEFAULT_QUORUM, Owner, UploadResult
 
 
 @dataclass
@@ -47,16 +47,20 @@ class Network:
     deployment: Path
     state: NetworkState | None = None
 
-    def share(self, table: Any, schema: Schema | str | Path, name: str, *, t: int = 1,
-              n: int | None = None, chunk_rows: int = 1 << 16) -> UploadResult:
+    def share(self, table: Any, schema: Schema | str | Path, name: str, *,
+              quorum: int = DEFAULT_QUORUM, t: int | None = None, n: int | None = None,
+              weak: bool = False, chunk_rows: int = 1 << 16) -> UploadResult:
         """Share a DataFrame, pyarrow Table, dict of arrays, CSV or Parquet path t-of-n.
 
-        `n` defaults to every active node, so that any quorum the ledger draws holds shares.
+        For jobs on quorums of `quorum`: t defaults to quorum - 1 (only a whole quorum
+        could read the data; a smaller t needs `weak`, `Owner.share`). `n` defaults to
+        every active node, so that any quorum the ledger draws holds shares.
         """
         if not isinstance(schema, Schema):
             schema = Schema.load(schema)
         holders = len(self.owner.ledger.active_nodes()) if n is None else n
-        return self.owner.share(table, schema, name, t=t, n=holders, chunk_rows=chunk_rows)
+        return self.owner.share(table, schema, name, quorum=quorum, t=t, n=holders, weak=weak,
+                                chunk_rows=chunk_rows)
 
     def analyst(self, account: str | None = None) -> Ledger:
         """An analyst's ledger account (default: the local network's analyst account)."""

@@ -255,16 +255,20 @@ def system(nodes: int = 5, insecure_dealer: bool = False, clustering: bool = Fal
         owner = Owner.open(home / "owner", state.rpc, deployment, state.owner_account,
                            net.bootstrap)
         analyst = Ledger.connect(state.rpc, state.analyst_account, owner.ledger.deployment)
-        t = min(2, nodes - 2)
-        print(f"2. The owner shares both tables {t + 1}-of-{nodes} (any {t} nodes together "
-              "learn nothing), onto every node")
+        quorum = min(3, nodes)
+        print(f"2. The owner shares both tables {quorum}-of-{nodes} for quorums of {quorum} "
+              f"(any {quorum - 1} nodes together learn nothing: only a whole quorum could "
+              "read them), onto every node")
         schemas = {}
         for name, data, schema_file, _ in JOBS:
             schema = Schema.load(ROOT / "examples" / schema_file)
             schemas[name] = schema
             update, finish = _bar(f"sharing {data}", schema.rows or 0)
-            owner.share(ROOT / "data" / data, schema, name, t=t, n=nodes, progress=update)
+            shared = owner.share(ROOT / "data" / data, schema, name, quorum=quorum, n=nodes,
+                                 progress=update)
             finish()
+            for warning in shared.warnings:
+                print(f"   warning: {warning}")
         print("3. The analyst signs the scripts (the owner sees the code, never runs it "
               "itself)")
         members: set[str] = set()
@@ -273,11 +277,11 @@ def system(nodes: int = 5, insecure_dealer: bool = False, clustering: bool = Fal
             author, sig = sign_script(analyst, source)
             how = ("INSECURE test dealer preprocessing" if insecure_dealer else
                    "HE preprocessing")
-            print(f"{step}. Job: examples/{script_file} on {name}, quorum of 3 drawn on the "
-                  f"ledger, {how}")
+            print(f"{step}. Job: examples/{script_file} on {name}, quorum of {quorum} drawn "
+                  f"on the ledger, {how}")
             tick = Ticker(f"running {script_file}")
             out = run_job(owner, name, source, author=author, signature=sig, reward=10**15,
-                          filename=script_file,
+                          quorum_size=quorum, filename=script_file,
                           dealer_seed=os.urandom(32) if insecure_dealer else None)
             tick.stop(f"job {out.job_id}: {out.stats['rounds']} rounds, "
                       f"{out.stats['triples']} triples used online")
