@@ -9,7 +9,12 @@ nodes are started first and are not timed; neither is writing the CSV file.
 
 Prints one JSON line per run:
 {"bench": "share", "rows", "columns", "nodes", "seconds", "rows_per_second", "threshold",
- phases...}
+ "authentication", phases...}
+
+`authentication` is what the tags that authenticate the inputs cost: `seconds` making and
+sharing them at the owner (`tags`, part of `share`), `seconds_without` the run less that
+(their bytes also double what `send` carries and stores), and the share bytes stored on
+all holders with and without them.
 """
 
 from __future__ import annotations
@@ -87,6 +92,11 @@ def main() -> None:
                     "threshold": {"t": result.threshold.t, "n": result.threshold.n,
                                   "quorum": result.threshold.quorum,
                                   "weak": result.threshold.weak},
+                    "authentication": {
+                        "seconds": result.timings["tags"],
+                        "seconds_without": round(seconds - result.timings["tags"], 3),
+                        "stored_bytes": result.stored_bytes,
+                        "stored_bytes_without": result.stored_bytes - result.tag_bytes},
                     **result.timings}), flush=True)
         finally:
             if owner is not None:

@@ -38,7 +38,7 @@ def is_tag(name: str) -> bool:
 
 def tag(field: Field, x: np.ndarray, key: np.ndarray) -> np.ndarray:
     """kappa x elementwise, for field elements x (n, 2) and a key of one element."""
-    return field.mul(x, np.broadcast_to(key.reshape(1, 2), x.shape).copy())
+    return field.mul(x, key.reshape(1, 2))
 
 
 def new_key(field: Field, prg: PRG | None = None) -> np.ndarray:
