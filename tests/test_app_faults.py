@@ -153,8 +153,8 @@ def test_the_ledger_holds_the_hash_of_each_published_evidence_file(run) -> None:
     """One accusation or absence report per kind, each naming the keccak256 of a file the
     owner wrote; the jobs are aborted; the honest nodes are active, unslashed."""
     blamed = run["blamed"]
-    assert len(blamed) == len(KINDS) + 2  # and the refund and tamper runs'
-    assert sum(1 for a in blamed if "accusation_id" in a) == len(KINDS) + 1 - len(ABSENCE)
+    assert len(blamed) == len(ENGINE_KINDS) + 2  # and the refund and tamper runs'
+    assert sum(1 for a in blamed if "accusation_id" in a) == len(ENGINE_KINDS) + 1 - len(ABSENCE)
     assert {keccak(f.read_bytes()) for f in run["evidence"]} == \
         {bytes(a["evidence_hash"]) for a in blamed}
     assert set(run["status"].values()) == {JobStatus.ABORTED}
@@ -197,7 +197,7 @@ def test_every_accusation_was_disputed_and_judged_guilty_by_the_committee(run) -
     """Each culprit's software disputed; the three jurors (never in a job's quorum: they
     hold no data) each replayed the evidence and voted guilty; only then was it slashed."""
     settled = run["settled"]
-    assert len(settled) == len(KINDS) + 1 - len(ABSENCE)
+    assert len(settled) == len(ENGINE_KINDS) + 1 - len(ABSENCE)
     for a in settled:
         assert a.status is AccusationStatus.GUILTY and a.disputed
         assert sorted(a.committee) == sorted(run["jurors"])
