@@ -26,14 +26,15 @@ from enigma.app.node import node_command
 from enigma.app.stock import quorum_id
 from enigma.ledger import AccusationStatus, JobStatus
 from enigma.mpc.blame import EvidenceError
-from enigma.mpc.faults import INPUT_KINDS, KINDS, REPLY_KINDS
+from enigma.mpc.faults import INPUT_KINDS, KINDS, REPLY_KINDS, STORE_KINDS
 
 # the module fixture runs the whole matrix (~75 s here) inside the first test's setup
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 ABSENCE = ("dropout", "stall")
-MEMBER_KINDS = INPUT_KINDS + REPLY_KINDS
-"""A member's lies about its inputs from storage and the result's public facts: run on HE
+MEMBER_KINDS = INPUT_KINDS + REPLY_KINDS + STORE_KINDS
+"""A member's lies about its inputs from storage, what it stores and the result's public
+facts: run on HE
 (the `he` fixture), where a production quorum meets them."""
 ENGINE_KINDS = tuple(k for k in KINDS if k not in MEMBER_KINDS)
 
@@ -127,7 +128,7 @@ def _caught(row: Row, kind: str) -> None:
     if kind in ABSENCE:
         assert row.verdict == "absent" and not row.slashed  # attested, never slashed
     else:
-        assert row.verdict in ("deviation", "result") and row.slashed
+        assert row.verdict in ("deviation", "result", "inputs") and row.slashed
 
 
 @pytest.mark.parametrize("kind", ENGINE_KINDS)
@@ -141,10 +142,14 @@ def test_every_member_lie_is_caught_on_he_and_the_job_finishes(he, kind: str) ->
     the tag check, named by the replay of its committed inputs) or that lies about the
     result's scale or an exact value (the members' facts disagree; its committed facts are
     not its replay's): proved, judged guilty by the committee, slashed; the re-run without
-    it returns numpy's values, and the owner never accepted a wrong number."""
+    it returns numpy's values, and the owner never accepted a wrong number. A member whose
+    stored share was rewritten after sealing replays consistently, but what it says it
+    stores is not what its ledger commitment covers: named on that (`inputs`)."""
     row = he["rows"][kind]
     _caught(row, kind)
-    assert row.verdict == ("deviation" if kind in INPUT_KINDS else "result"), row.verdict
+    want = {**dict.fromkeys(INPUT_KINDS, "deviation"), **dict.fromkeys(REPLY_KINDS, "result"),
+            **dict.fromkeys(STORE_KINDS, "inputs")}
+    assert row.verdict == want[kind], row.verdict
     assert row.challenge.startswith("guilty"), row.challenge
     assert he["checked"][kind] and all(v[1] == row.verdict for v in he["checked"][kind])
 

@@ -1,10 +1,12 @@
 """The owner's checks on a result before accepting it, without a network: every member must
-state the same public facts (which its ledger commitment covers), and every value must lie
-in the range the schema and the script allow."""
+state the same public facts (which its ledger commitment covers), every value must lie in
+the range the schema and the script allow, and a member's committed inputs must be what its
+ledger commitment says it stores."""
 
 import numpy as np
 import pytest
 
+from enigma.app.culprits import MemberInputs, stored_contradiction
 from enigma.app.jobs import (
     JobError,
     OutOfRangeError,
@@ -15,7 +17,9 @@ from enigma.app.jobs import (
     result_meta,
 )
 from enigma.field import Field
+from enigma.ledger import DatasetInfo, Policy
 from enigma.sharing import additive
+from enigma.storage.commitment import chunk_commitment, dataset_commitment, describe
 
 F = Field()
 QUORUM = ["0xaa", "0xbb", "0xcc"]
@@ -77,3 +81,37 @@ def test_the_owner_refuses_a_decoded_mean_outside_the_column_range():
     sealed = list(zip(additive.split(F, fine, 3), additive.split(F, F.mul(fine, key), 3),
                       strict=True))
     assert decode_results(F, key, sealed, reply)["m"].value == 44.0
+
+
+def _stored(shares: dict, name: str = "d.ab.g0", rows=(3, 2)) -> tuple[dict, list[bytes]]:
+    """What an honest holder states it stores of `shares` cut into chunks of `rows`, and
+    its chunk commitments."""
+    chunks, commitments, start = [], [], 0
+    for i, n in enumerate(rows):
+        d = {c: describe(np.ascontiguousarray(a[start:start + n], dtype="<u8"))
+             for c, a in shares.items()}
+        chunks.append([i, n, [[c, np.lib.format.dtype_to_descr(v.dtype), list(v.shape),
+                               v.sha256.hex()] for c, v in sorted(d.items())]])
+        commitments.append(chunk_commitment(name, i, d))
+        start += n
+    return {"store": name, "chunks": chunks}, commitments
+
+
+def test_a_holder_is_held_to_its_ledger_commitment_for_what_it_inputs():
+    shares = {"a": F.random(5), "a.tag": F.random(5), "b": F.random(5)}
+    stored, chunks = _stored(shares)
+    record = DatasetInfo(0, "0xo", bytes(32), bytes(32), 0, Policy.OWNER_ONLY,
+                         ["0x1", "0x2", "0x3"], [bytes(32), dataset_commitment(chunks),
+                                                 bytes(32)])
+    read = {c: shares[c] for c in ("a", "a.tag")}  # it reads some columns, states them all
+    honest = MemberInputs(read, 2, 5, F.zeros(2), stored=stored)
+    assert stored_contradiction(record, "0x2", honest) is None
+    wrong_point = MemberInputs(read, 3, 5, F.zeros(2), stored=stored)
+    assert "point 3" in stored_contradiction(record, "0x2", wrong_point)
+    changed = dict(read, a=F.add(read["a"], F.from_int64(np.array([0, 0, 0, 1, 0]))))
+    assert "column 'a' in chunk 1" in stored_contradiction(
+        record, "0x2", MemberInputs(changed, 2, 5, F.zeros(2), stored=stored))
+    rewritten, _ = _stored({**shares, "a": changed["a"]})  # its file rewritten to match
+    assert "ledger commitment" in stored_contradiction(
+        record, "0x2", MemberInputs(changed, 2, 5, F.zeros(2), stored=rewritten))
+    assert "not a holder" in stored_contradiction(record, "0x9", honest)

@@ -14,13 +14,17 @@ Steps (`blame_job`):
 2. `identify`: a member whose signed messages differ from its honest replay is a proved
    deviator; its evidence is re-checked with `verify_evidence` on the public program
    (the script, the schema, the dealer seed and that member's inputs only);
-3. if nobody's messages deviate but the owner's result check failed, each member's view
-   is replayed to the end (`replay_output`): a member whose result commitment, signed on
+3. if nobody's messages deviate, a member whose committed inputs are not what the ledger
+   says it stores (its point, its chunk digests against the dataset commitment it
+   sealed, its shares against those digests: `stored_contradiction`) is proved too
+   (`inputs`: its store was rewritten after sealing);
+4. if nobody is named yet but the owner's result check failed, each member's view is
+   replayed to the end (`replay_output`): a member whose result commitment, signed on
    the ledger by its own account, is not the hash of what its committed run produces
-   delivered a wrong result share (the app-layer `wrong-recipient`): a proved deviation;
-4. otherwise the members named `absent` (timed out, dropped out) or `withheld` (no valid
+   delivered a wrong result share or lied about the result's facts: a proved deviation;
+5. otherwise the members named `absent` (timed out, dropped out) or `withheld` (no valid
    package) on the others' signed abort records: an attestation only;
-5. on chain: a proved deviation is an owner-signed accusation (`accuse`, proof type 1,
+6. on chain: a proved deviation is an owner-signed accusation (`accuse`, proof type 1,
    with the accuser's bond): the culprit is held out of every draw at once, and after the
    challenge period (and, if it disputes, a committee's vote) `finalize` gives its deposit
    to the job's other members and excludes it for good; the owner pushes the evidence file
@@ -36,7 +40,7 @@ import json
 import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +48,7 @@ import numpy as np
 from eth_utils import keccak
 
 from enigma.files import write_atomic
-from enigma.ledger import JobInfo, Ledger
+from enigma.ledger import DatasetInfo, JobInfo, Ledger
 from enigma.mpc.blame import (
     EvidenceError,
     Package,
@@ -54,15 +58,26 @@ from enigma.mpc.blame import (
     evidence_material,
     identify,
     replay_output,
+    signed_material,
     verify_evidence,
     view_evidence,
 )
 from enigma.net.errors import AuthenticationError
 from enigma.net.identity import Identity
+from enigma.storage.commitment import (
+    ColumnDigest,
+    chunk_commitment,
+    dataset_commitment,
+    describe,
+)
 
 from .disputes import evidence_holders, publish_evidence
 
 _BUNDLE = b"enigma.job.evidence.v1"
+
+
+PROVED = ("deviation", "result", "inputs")
+"""Verdicts that rest on evidence anyone checks (an accusation); the others are attested."""
 
 
 @dataclass
@@ -74,7 +89,8 @@ class Incident:
     """The ledger address named (empty when nobody could be named)."""
     party: int
     verdict: str
-    """`deviation` (messages), `result` (result share), `absent`, `withheld` or `none`."""
+    """`deviation` (messages), `result` (result share), `inputs` (committed inputs that are
+    not what it stored), `absent`, `withheld` or `none`."""
     evidence_hash: str
     evidence_path: str
     refund: int
@@ -85,7 +101,7 @@ class Incident:
 
     @property
     def proved(self) -> bool:
-        return self.verdict in ("deviation", "result")
+        return self.verdict in PROVED
 
 
 @dataclass(frozen=True)
@@ -99,6 +115,52 @@ class MemberInputs:
     prep: bytes = b""
     """Its preprocessing slice on HE (`prep.served`, whose digest its material commits to);
     empty on the test dealer, whose preprocessing a replay regenerates from the seed."""
+    stored: Mapping[str, Any] = field(default_factory=dict)
+    """What it says it stores of the chunks it read: the store's name and, per chunk, its
+    index, rows and every column's [name, dtype, shape, sha256] from its headers."""
+
+
+def stored_contradiction(record: DatasetInfo, address: str, mine: MemberInputs
+                         ) -> str | None:
+    """Why a member's committed inputs cannot be what it stored, judged from the ledger's
+    dataset record alone (anyone can), or None if they can be.
+
+    1. its point must be its place among the record's holders (points are 1..n in order);
+    2. its chunk digests, under its store's name, must make the dataset commitment the
+       record holds for it (what it confirmed when it sealed the generation);
+    3. its input shares, cut at the chunks' row counts, must have exactly those digests.
+    A member whose stored share changed after sealing (on disk or in memory) fails 2 or 3;
+    an honest member checks 2 before it runs (`NodeJobs._check_generation`)."""
+    if address not in record.holders:
+        return f"{address} is not a holder of ledger dataset {record.dataset_id}"
+    place = record.holders.index(address)
+    if mine.point != place + 1:
+        return (f"it input shares at point {mine.point}; the ledger record places it at point "
+                f"{place + 1}")
+    try:
+        name, chunks = str(mine.stored["store"]), list(mine.stored["chunks"])
+        digests = [(int(index), int(rows), {
+            str(c): ColumnDigest(np.lib.format.descr_to_dtype(descr), tuple(shape),
+                                 bytes.fromhex(sha)) for c, descr, shape, sha in columns})
+            for index, rows, columns in chunks]
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"its statement of what it stores is malformed ({exc})"
+    if [i for i, _, _ in digests] != list(range(len(digests))) or \
+            dataset_commitment([chunk_commitment(name, i, d) for i, _, d in digests]) != \
+            record.commitments[place]:
+        return ("the chunks it says it stores are not the ones its ledger commitment covers "
+                "(its shares changed after it sealed them)")
+    if sum(rows for _, rows, _ in digests) != mine.rows:
+        return f"its row count {mine.rows} is not its chunks' {sum(r for _, r, _ in digests)}"
+    for column, shares in mine.shares.items():
+        start = 0
+        for index, rows, d in digests:
+            if column not in d or describe(np.ascontiguousarray(
+                    shares[start:start + rows], dtype="<u8")) != d[column]:
+                return (f"its input shares of column {column!r} in chunk {index} are not the "
+                        "ones it stores")
+            start += rows
+    return None
 
 
 def _bundle(meta: Mapping[str, Any], evidence: bytes, arrays: Sequence[np.ndarray]) -> bytes:
@@ -131,7 +193,7 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
               commitment_of: Callable[[int, np.ndarray, np.ndarray, bytes], bytes],
               meta: Mapping[str, Any], error: str, undelivered: Sequence[int] = (),
               identity: Identity | None = None) -> Incident:
-    """Steps 1-5 of the module docstring for one failed attempt; returns what was done.
+    """Steps 1-6 of the module docstring for one failed attempt; returns what was done.
 
     `undelivered` are members whose result shares did not hash to their own ledger
     commitment: if nothing else names anyone, the first is `withheld` (it did not deliver
@@ -148,6 +210,14 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
             public = make_program({p: inputs[p]})  # what anyone replays: its inputs alone
             if verify_evidence(verdict.evidence[p], public, public_keys) == p:
                 party, kind, evidence = p, "deviation", verdict.evidence[p]
+                break
+    if party < 0:
+        record = ledger.dataset(job.dataset_id)
+        for p in sorted(packages):
+            view = view_evidence(packages, public_keys, p)
+            if view is not None and stored_contradiction(record, job.quorum[p],
+                                                         inputs[p]) is not None:
+                party, kind, evidence = p, "inputs", view
                 break
     if party < 0 and result_failed:
         for p in sorted(packages):
@@ -176,12 +246,13 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
     culprit = job.quorum[party]
     arrays: list[np.ndarray] = []
     facts = dict(meta, job_id=job.job_id, culprit=culprit, party=party, verdict=kind)
-    if kind in ("deviation", "result"):
+    if kind in PROVED:
         mine = inputs[party]
         arrays = [*mine.shares.values(), mine.key_share]
         if mine.prep:  # the culprit's own slice, the one its material commits to
             arrays.append(np.frombuffer(mine.prep, dtype="<u8").reshape(-1, 2))
         facts.update(point=mine.point, rows=mine.rows, columns=list(mine.shares),
+                     stored=dict(mine.stored),
                      result_commitment=ledger.commit_of(job.job_id, culprit).commitment.hex())
     bundle = _bundle(facts, evidence, arrays)
     digest = keccak(bundle)
@@ -189,7 +260,7 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, [bundle])
     accusation_id = -1
-    if kind in ("deviation", "result"):
+    if kind in PROVED:
         sig = ledger.sign(ledger.accusation_digest(job.job_id, culprit, digest))
         accusation_id = ledger.accuse(job.job_id, culprit, digest, [sig])
         refund = job.escrow
@@ -229,7 +300,7 @@ def read_bundle(bundle: bytes) -> tuple[dict[str, Any], bytes, list[np.ndarray]]
 def verify_bundle(ledger: Ledger, bundle: bytes,
                   make_program: Callable[[Mapping[str, Any], Mapping[int, MemberInputs]],
                                          Program],
-                  inputs_digest: Callable[[dict[str, np.ndarray], int, int, np.ndarray], bytes],
+                  inputs_digest: Callable[[MemberInputs], bytes],
                   commitment_of: Callable[[int, np.ndarray, np.ndarray, bytes], bytes]
                   ) -> tuple[str, str]:
     """Check an evidence file as anyone can, from the ledger and the file alone.
@@ -281,10 +352,17 @@ def verify_bundle(ledger: Ledger, bundle: bytes,
                             + (" and preprocessing slice" if he else ""))
     mine = MemberInputs(dict(zip(columns, arrays[:len(columns)], strict=True)),
                         int(meta["point"]), int(meta["rows"]), arrays[len(columns)],
-                        arrays[-1].tobytes() if he else b"")
-    if inputs_digest(mine.shares, mine.point, mine.rows, mine.key_share) != \
-            evidence_material(evidence).inputs:
+                        arrays[-1].tobytes() if he else b"", dict(meta.get("stored") or {}))
+    if inputs_digest(mine) != evidence_material(evidence).inputs:
         raise EvidenceError("the inputs in the file are not the ones the culprit committed to")
+    if kind == "inputs":
+        if signed_material(evidence, keys)[0] != party:
+            raise EvidenceError("the evidence is another party's view")
+        why = stored_contradiction(ledger.dataset(job.dataset_id), culprit, mine)
+        if why is None:
+            raise EvidenceError("step 2: the culprit's committed inputs are what the ledger "
+                                "says it stores")
+        return culprit, kind
     program = make_program(meta, {party: mine})
     if kind == "deviation":
         if verify_evidence(evidence, program, keys) != party:

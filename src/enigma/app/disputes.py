@@ -179,10 +179,11 @@ def fetch_evidence(ledger: Ledger, identity: Identity, digest: bytes, sources: I
 def proves(ledger: Ledger, data: bytes | None, accusation: AccusationInfo) -> tuple[bool, str]:
     """Does this file prove this accusation? (verdict, why). It must be the file the
     accusation names, about its job and culprit, and verify as a proof (a deviation or a
-    wrong result share; an absence is an attestation and proves nothing worth a slash)."""
+    wrong result share, or committed inputs that are not what the culprit stores; an
+    absence is an attestation and proves nothing worth a slash)."""
     from enigma.mpc.blame import EvidenceError
 
-    from .culprits import read_bundle
+    from .culprits import PROVED, read_bundle
     from .jobs import JobError, verify_evidence_file
 
     if data is None:
@@ -202,7 +203,7 @@ def proves(ledger: Ledger, data: bytes | None, accusation: AccusationInfo) -> tu
         return False, f"the verifier failed: {type(exc).__name__}"
     if culprit.lower() != accusation.culprit.lower():
         return False, "the file names another node"
-    if verdict not in ("deviation", "result"):
+    if verdict not in PROVED:
         return False, f"the file attests {verdict}, which is no proof"
     return True, verdict
 

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +76,7 @@ from enigma.mpc.faults import (
     INPUT_KINDS,
     PROVIDER_KINDS,
     REPLY_KINDS,
+    STORE_KINDS,
     DroppedOut,
     Fault,
     FaultyChannel,
@@ -91,6 +92,7 @@ from enigma.prep.commands import HEProviderFactory
 from enigma.prep.dealer import DealerFactory
 from enigma.prep.served import Demand, ServedProvider, SliceFactory, slice_digest, take_slice
 from enigma.sharing import AuthShare, additive, shamir, tags
+from enigma.storage.commitment import dataset_commitment, describe
 from enigma.storage.records import record_key
 
 from .culprits import Incident, MemberInputs, blame_job, bundle_meta, verify_bundle
@@ -172,17 +174,20 @@ def agreed_meta(job_id: int, quorum: Sequence[str], replies: Sequence[Any]) -> N
                        + "; the result is refused")
 
 
-def inputs_digest(shares: dict[str, np.ndarray], point: int, rows: int,
-                  key_share: np.ndarray) -> bytes:
+def inputs_digest(mine: MemberInputs) -> bytes:
     """What a member commits to as its private inputs in blame mode (`Material.inputs`):
-    its Shamir shares of the columns read, its point, the row count and its share of the
-    owner's key. The owner replays a member only on inputs that hash to this."""
-    h = hashlib.sha256(b"enigma.job.inputs.v1" + point.to_bytes(8, "big")
-                       + rows.to_bytes(8, "big"))
-    for name, a in shares.items():
+    its Shamir shares of the columns read (values and tags), its point, the row count, its
+    key shares, and what it says it stores (`stored`: per chunk, every column's digest,
+    which the ledger's commitment for this holder covers). The owner replays a member only
+    on inputs that hash to this, and holds it to its ledger commitment
+    (`culprits.stored_contradiction`)."""
+    h = hashlib.sha256(b"enigma.job.inputs.v2" + mine.point.to_bytes(8, "big")
+                       + mine.rows.to_bytes(8, "big"))
+    for name, a in mine.shares.items():
         h.update(len(name).to_bytes(2, "big") + name.encode())
         h.update(np.ascontiguousarray(a, dtype="<u8").tobytes())
-    h.update(np.ascontiguousarray(key_share, dtype="<u8").tobytes())
+    h.update(np.ascontiguousarray(mine.key_share, dtype="<u8").tobytes())
+    h.update(json.dumps(mine.stored, sort_keys=True, separators=(",", ":")).encode())
     return h.digest()
 
 
@@ -227,10 +232,7 @@ class _Kept:
 
     until: float
     package: bytes
-    shares: dict[str, np.ndarray]
-    point: int
-    rows: int
-    prep: bytes | None
+    mine: MemberInputs
 
 
 @dataclass
@@ -411,6 +413,7 @@ class NodeJobs:
              phases: dict[str, float], t0: float) -> tuple[dict[str, Any], list[np.ndarray]]:
         """`run` from its step 3 on, with the job registered for cancellation."""
         assert self.node.identity is not None and self.node.ledger is not None
+        fault = self._fault(job_id, me, timeout)
         if role == "reduce":
             parts, layout, total_rows = self._await_partials(job_id, job, header, timeout)
             phases["wait_partials"] = time.perf_counter() - t0
@@ -423,10 +426,14 @@ class NodeJobs:
                                                       f"dataset and script of job {job_id}")
             chunks = header.get("chunks")
             read = list(referenced_columns(script))
-            shares, point, rows = self._shares(opened.store_name,
-                                               read + [tags.column(c) for c in read],
-                                               schema, None if chunks is None else
-                                               [int(c) for c in chunks])
+            self._check_generation(job, opened.store_name)
+            shares, point, rows, stored = self._shares(opened.store_name,
+                                                       read + [tags.column(c) for c in read],
+                                                       schema, None if chunks is None else
+                                                       [int(c) for c in chunks])
+            if fault is not None and fault.kind in STORE_KINDS and shares and rows:
+                shares, stored = _rewritten(self.node.field, shares, stored)
+            mine = MemberInputs(shares, point, rows, arrays[0], stored=stored)
             phases["read_shares"] = time.perf_counter() - t0
         dealer = header.get("dealer_seed")
         if dealer:
@@ -447,7 +454,6 @@ class NodeJobs:
             except (ScriptError, NotSplittable) as exc:
                 raise ServiceError("refused", f"job {job_id}: {exc}") from exc
             phases["plan"] = time.perf_counter() - t1
-        fault = self._fault(job_id, me, timeout)
         started = time.perf_counter()
         # setup waits for members that are still reading their shares: the message timeout
         # (short in blame tests, where it decides who is absent) is no bound for it
@@ -489,7 +495,7 @@ class NodeJobs:
             if blamed:
                 engine, signed = blame_mode(
                     mesh, self.node.identity, [q.public_key for q in peers], provider, factory,
-                    inputs=inputs_digest(shares, point, rows, arrays[0]), wrap=wrap, **digits)
+                    inputs=inputs_digest(mine), wrap=wrap, **digits)
             else:
                 engine = Engine(mesh if wrap is None else wrap(mesh), provider, **digits)
             phases["connect"] = time.perf_counter() - started
@@ -521,15 +527,15 @@ class NodeJobs:
                 # is encrypted to it), never to the quorum or the public (docs/blame.md)
                 package = signed.package(signed.abort(exc)).encode()
                 return self._blame_reply(job_id, f"{type(exc).__name__}: {exc}", package,
-                                         shares, point, rows, prep_slice)
+                                         mine, prep_slice)
             work = getattr(provider, "preprocessing_work", None)
             if work:  # served HE slice: digit masks' products are preprocessing, not charged
                 out["stats"]["rounds"] -= work["rounds"]
                 out["stats"]["triples"] -= work["triples"]
             if signed is not None:  # kept here; the owner asks for it only if its check fails
                 self._keep(client_key, job_id, _Kept(
-                    time.monotonic() + KEEP_SECONDS, signed.package(None).encode(), shares,
-                    point, rows, prep_slice))
+                    time.monotonic() + KEEP_SECONDS, signed.package(None).encode(),
+                    replace(mine, prep=prep_slice or b"")))
             out["stats"]["prep"] = stock.report() if stock is not None else {
                 "provider": "dealer" if dealer else "he",
                 "produced": dict(getattr(provider, "produced", {}))}
@@ -638,22 +644,20 @@ class NodeJobs:
         if kept is None or kept.until < time.monotonic():
             raise ServiceError("state", f"no blame package of job {job_id} is kept here for "
                                         "this client (never run here, expired or handed over)")
-        return self._blame_reply(job_id, None, kept.package, kept.shares, kept.point, kept.rows,
-                                 kept.prep)
+        return self._blame_reply(job_id, None, kept.package, kept.mine, kept.mine.prep or None)
 
     @staticmethod
-    def _blame_reply(job_id: int, error: str | None, package: bytes,
-                     shares: dict[str, np.ndarray], point: int, rows: int,
+    def _blame_reply(job_id: int, error: str | None, package: bytes, mine: MemberInputs,
                      prep: bytes | None = None) -> tuple[dict[str, Any], list[np.ndarray]]:
         """A blame-mode package reply: result shares (empty: after an abort there are none,
         and `job-blame` follows a reply that carried them), the sealed package, this member's
         committed inputs, and on HE its preprocessing slice, which the owner needs to replay
         it. It travels on the owner's own encrypted channel; nothing of it is logged or
         published."""
-        names = list(shares)
+        shares, names = mine.shares, list(mine.shares)
         reply: dict[str, Any] = {"blame": {"aborted": error is not None, "error": error,
-                                    "point": point, "rows": rows, "columns": names,
-                                    "prep": prep is not None}}
+                                    "point": mine.point, "rows": mine.rows, "columns": names,
+                                    "stored": mine.stored, "prep": prep is not None}}
         if error is not None:
             reply["job_id"] = job_id
         extra = [] if prep is None else [np.frombuffer(prep, np.uint8)]
@@ -890,10 +894,31 @@ class NodeJobs:
                                                  if k[0] == sub]) for sub in subs])
         return (p, z), parts[0].layout, total_rows
 
+    def _check_generation(self, job: JobInfo, name: str) -> None:
+        """The generation the owner named must be the one the job's ledger record commits
+        to for this node (its sealed manifest's commitment), at this node's point.
+
+        Why: in blame mode this node commits to what it stores and is held to the ledger's
+        commitment for it; an owner naming another generation must not make an honest
+        node look as if it served other shares."""
+        store = self.node.store
+        assert store is not None
+        manifest = store.manifest(name)
+        record = self._ledger(lambda lg: lg.dataset(job.dataset_id))
+        me = self.node.address
+        if manifest is None or me not in record.holders or \
+                record.commitments[record.holders.index(me)] != \
+                dataset_commitment(list(manifest.commitments)):
+            raise ServiceError("refused", f"the generation named ({name}) is not the one ledger "
+                                          f"dataset {job.dataset_id} records for this node")
+
     def _shares(self, name: str, columns: Sequence[str], schema: Schema,
-                chunks: Sequence[int] | None = None) -> tuple[dict[str, np.ndarray], int, int]:
+                chunks: Sequence[int] | None = None
+                ) -> tuple[dict[str, np.ndarray], int, int, dict[str, Any]]:
         """This node's Shamir shares of the columns a script reads, chunks joined in order
-        (all chunks, or the ones a chunk job names)."""
+        (all chunks, or the ones a chunk job names), its point, the rows, and what it
+        stores of those chunks: every column's digest from its headers (`stored`, the
+        facts its ledger commitment covers)."""
         store = self.node.store
         assert store is not None
         manifest = store.manifest(name)
@@ -908,14 +933,19 @@ class NodeJobs:
             raise ServiceError("refused", f"this node holds no tags of columns "
                                f"{sorted(set(columns) - stored)}: the dataset was shared "
                                "before inputs were authenticated; the owner must share it again")
+        described = []
         for chunk in (range(manifest.chunk_count) if chunks is None else chunks):
             for c in columns:
                 parts[c].append(store.get(name, chunk, c))
-            first = columns[0] if columns else store.columns(name, chunk)[0]
-            meta = store.header(name, chunk, first).meta
+            headers = {c: store.header(name, chunk, c) for c in store.columns(name, chunk)}
+            meta = headers[columns[0] if columns else next(iter(headers))].meta
             point, rows = int(meta["point"]), rows + int(meta["rows"])
+            described.append([int(chunk), int(meta["rows"]), [
+                [c, np.lib.format.dtype_to_descr(h.dtype), list(h.shape), h.sha256.hex()]
+                for c, h in sorted(headers.items())]])
         empty = np.zeros((0, 2), np.uint64)
-        return ({c: np.concatenate(v) if v else empty for c, v in parts.items()}, point, rows)
+        return ({c: np.concatenate(v) if v else empty for c, v in parts.items()}, point, rows,
+                {"store": name, "chunks": described})
 
 
     def cancel(self, client_key: bytes, header: dict[str, Any], arrays: list[np.ndarray]
@@ -1029,6 +1059,22 @@ def authenticate(e: Engine, schema: Schema, shares: dict[str, np.ndarray], point
                                              np.ascontiguousarray(piece.share.mac))),
                          (f, lo, hi, col.kind != "fixed"))
     return columns, public, total[2 * m:2 * m + 1]
+
+
+def _rewritten(F: Field, shares: dict[str, np.ndarray], stored: dict[str, Any]
+               ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Fault injection (STORE_KINDS): this member's share of the first value it reads is one
+    more, as if its file had been rewritten after sealing with a matching header; what it
+    says it stores follows the file, so only the ledger's commitment tells."""
+    log.warning("FAULT INJECTION (stored-shift): this node's stored share was rewritten")
+    column = next(iter(shares))
+    changed = shares[column].copy()
+    changed[0] = F.add(changed[0:1], F.const(1).reshape(1, 2))[0]
+    index, rows, columns = stored["chunks"][0]
+    digest = describe(np.ascontiguousarray(changed[:rows], dtype="<u8"))
+    columns = [[c, d, s, digest.sha256.hex() if c == column else h] for c, d, s, h in columns]
+    return ({**shares, column: changed},
+            {**stored, "chunks": [[index, rows, columns], *stored["chunks"][1:]]})
 
 
 def _shift_input(F: Field, flat: np.ndarray, kind: str, m: int) -> np.ndarray:
@@ -1700,9 +1746,9 @@ def _blame_attempt(owner: Owner, job: JobInfo, outcomes: list[Any],
         except (ValueError, IndexError, KeyError) as exc:
             log.warning("job %d: member %d handed a malformed package: %s", job.job_id, i, exc)
             continue
-        mine = MemberInputs(shares, int(info["point"]), int(info["rows"]), key_shares[i], prep)
-        if pkg.party != i or inputs_digest(shares, mine.point, mine.rows,
-                                           key_shares[i]) != pkg.material.inputs:
+        mine = MemberInputs(shares, int(info["point"]), int(info["rows"]), key_shares[i], prep,
+                            dict(info.get("stored") or {}))
+        if pkg.party != i or inputs_digest(mine) != pkg.material.inputs:
             log.warning("job %d: member %d's inputs do not match its commitment", job.job_id, i)
             continue
         if seed is None and slice_digest(prep) != pkg.material.prep:

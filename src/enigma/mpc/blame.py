@@ -712,9 +712,7 @@ def replay_output(evidence: bytes, program: Program, public_keys: Sequence[bytes
     elsewhere (a node's result commitment, signed on the ledger). EvidenceError otherwise.
     """
     material, st, outs, ins = _checked_view(evidence, public_keys)
-    for msgs in outs.values():
-        if not msgs or msgs[0] != (material.commitment(),):
-            raise EvidenceError("step 3: the material does not open the commitment it sent")
+    signed_material(evidence, public_keys)
     expected = {j: [message_digest(m) for m in msgs] for j, msgs in outs.items()}
     value: list[Any] = []
 
@@ -727,6 +725,18 @@ def replay_output(evidence: bytes, program: Program, public_keys: Sequence[bytes
         raise EvidenceError(f"step 4: the replay of party {st.party} did not finish "
                             f"({out.status})")
     return st.party, value[0]
+
+
+def signed_material(evidence: bytes, public_keys: Sequence[bytes]) -> tuple[int, Material]:
+    """(party, its material) from a signed view, after steps 1-3 of `verify_evidence`: the
+    statement verifies under the party's key, the chains hold, and the material opens the
+    commitment the party sent first to every peer. So the party cannot deny the material,
+    and its `inputs` digest, which is what a claim about its committed inputs rests on."""
+    material, st, outs, _ = _checked_view(evidence, public_keys)
+    for msgs in outs.values():
+        if not msgs or msgs[0] != (material.commitment(),):
+            raise EvidenceError("step 3: the material does not open the commitment it sent")
+    return st.party, material
 
 
 def _checked_view(evidence: bytes, public_keys: Sequence[bytes]

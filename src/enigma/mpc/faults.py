@@ -24,6 +24,7 @@ call) or, for the preprocessing kinds, its requests for triples:
 | key-share-shift | adds 1 to its share of the dataset's tag key |
 | metadata-lie | states the first result's scale one bit higher, and commits to that |
 | exact-lie | states the first exact (public) result plus one, and commits to that |
+| stored-shift | its stored share of the first value read is one more, its file rewritten to match |
 
 wrong-recipient is only partly meaningful here: a broadcast carries the same frames to
 everyone, so swapping its recipients changes nothing; it bites on the openings through kings
@@ -50,13 +51,16 @@ from .preprocessing import Triples
 #: inputs from storage (its additive share of the first value, of the first tag, or its
 #: share of the tag key), or what it states about the result (a scale in the layout, an
 #: exact value) and commits to that on the ledger.
+#: stored-shift: the member's stored share itself was rewritten after sealing (checksums and
+#: all, as an attacker on its disk would), and it inputs and commits to that share.
 INPUT_KINDS = ("input-shift", "tag-shift", "key-share-shift")
 REPLY_KINDS = ("metadata-lie", "exact-lie")
+STORE_KINDS = ("stored-shift",)
 KINDS = ("bitflip", "wrong-mac", "bad-preprocessing", "dropout", "stall", "garbage",
-         "equivocate", "replay", "wrong-recipient", *INPUT_KINDS, *REPLY_KINDS)
+         "equivocate", "replay", "wrong-recipient", *INPUT_KINDS, *REPLY_KINDS, *STORE_KINDS)
 PROVIDER_KINDS = ("wrong-mac", "bad-preprocessing")
 CHANNEL_KINDS = tuple(k for k in KINDS
-                      if k not in PROVIDER_KINDS + INPUT_KINDS + REPLY_KINDS)
+                      if k not in PROVIDER_KINDS + INPUT_KINDS + REPLY_KINDS + STORE_KINDS)
 
 
 class FaultInjectionRefused(RuntimeError):
