@@ -426,11 +426,14 @@ class NodeJobs:
                                                       f"dataset and script of job {job_id}")
             chunks = header.get("chunks")
             read = list(referenced_columns(script))
-            self._check_generation(job, opened.store_name)
+            place = self._check_generation(job, opened.store_name)
             shares, point, rows, stored = self._shares(opened.store_name,
                                                        read + [tags.column(c) for c in read],
                                                        schema, None if chunks is None else
                                                        [int(c) for c in chunks])
+            if point != place:
+                raise ServiceError("refused", f"this node's shares are at point {point}, ledger "
+                                              f"dataset {job.dataset_id} places it at {place}")
             if fault is not None and fault.kind in STORE_KINDS and shares and rows:
                 shares, stored = _rewritten(self.node.field, shares, stored)
             mine = MemberInputs(shares, point, rows, arrays[0], stored=stored)
@@ -894,9 +897,10 @@ class NodeJobs:
                                                  if k[0] == sub]) for sub in subs])
         return (p, z), parts[0].layout, total_rows
 
-    def _check_generation(self, job: JobInfo, name: str) -> None:
+    def _check_generation(self, job: JobInfo, name: str) -> int:
         """The generation the owner named must be the one the job's ledger record commits
-        to for this node (its sealed manifest's commitment), at this node's point.
+        to for this node (its sealed manifest's commitment); returns the point the record
+        gives this node (its place among the holders, from 1).
 
         Why: in blame mode this node commits to what it stores and is held to the ledger's
         commitment for it; an owner naming another generation must not make an honest
@@ -911,6 +915,7 @@ class NodeJobs:
                 dataset_commitment(list(manifest.commitments)):
             raise ServiceError("refused", f"the generation named ({name}) is not the one ledger "
                                           f"dataset {job.dataset_id} records for this node")
+        return record.holders.index(me) + 1
 
     def _shares(self, name: str, columns: Sequence[str], schema: Schema,
                 chunks: Sequence[int] | None = None
@@ -930,9 +935,10 @@ class NodeJobs:
                                               f"{manifest.chunk_count} of the dataset")
         stored = set(store.columns(name, 0)) if manifest.chunk_count else set()
         if not set(columns) <= stored:
-            raise ServiceError("refused", f"this node holds no tags of columns "
-                               f"{sorted(set(columns) - stored)}: the dataset was shared "
-                               "before inputs were authenticated; the owner must share it again")
+            raise ServiceError("refused", f"this node stores no columns "
+                               f"{sorted(set(columns) - stored)} of the dataset (a dataset "
+                               "shared before inputs carried tags lacks the '.tag' columns): "
+                               "the owner must share it again")
         described = []
         for chunk in (range(manifest.chunk_count) if chunks is None else chunks):
             for c in columns:
