@@ -161,7 +161,7 @@ def _split_party(e: Engine, source: str, schema_body: dict, chunks: list[np.ndar
     mpc = MpcBackend(e, {}, {}, rows, k)
     run(script, SplitBackend("reduce", schema, script, rows, mpc=mpc, stats=stats,
                              layout=layout))
-    return mpc.sealed, [(name, shape, f, err) for name, shape, f, err in mpc.layout]
+    return mpc.sealed, [(name, shape, f, err) for name, shape, f, err, *_ in mpc.layout]
 
 
 def test_a_split_run_agrees_with_numpy_within_its_bounds():

@@ -18,6 +18,7 @@ from enigma.mpc.faults import (
     INPUT_KINDS,
     KINDS,
     REPLY_KINDS,
+    STORE_KINDS,
     Fault,
     FaultInjectionRefused,
     FaultyChannel,
@@ -65,10 +66,10 @@ def _no_wrong_answer(run: BlameRun, culprit: int) -> None:
 
 
 def test_every_kind_is_named_in_the_module():
-    """Every engine-level kind; a member's input and reply kinds act above the engine and
-    are tested on a network (test_app_faults)."""
-    assert sorted(k for k, _, _ in CASES) == sorted(k for k in KINDS
-                                                     if k not in INPUT_KINDS + REPLY_KINDS)
+    """Every engine-level kind; a member's input, reply and store kinds act above the
+    engine and are tested on a network (test_app_faults)."""
+    assert sorted(k for k, _, _ in CASES) == sorted(
+        k for k in KINDS if k not in INPUT_KINDS + REPLY_KINDS + STORE_KINDS)
 
 
 def test_faults_are_refused_without_the_insecure_flag():
