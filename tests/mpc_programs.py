@@ -102,10 +102,11 @@ def owner_output(e, key_shares: list, xs: np.ndarray, cheat: str):
     return value, tag
 
 
-def tagged_inputs(e, values, tags, key_shares, shifts):
-    """Every party inputs its additive shares of values, tags and the key; `shifts[party]`
-    = (d, e, g) is what that party adds to its value, tag and key contributions. Returns
-    the opened failure value's verdict: "ok", or the error class name."""
+def tagged_inputs(e, values, tags, key_shares, scenarios):
+    """Every party inputs its additive shares of values, tags and the key, once per
+    scenario; in a scenario {party: (d, e, g)} that party adds d, e and g to its value, tag
+    and key contributions. Returns one verdict per scenario: "ok" or "InputCheckError" (a
+    failed check leaves every engine in step, so the next scenario runs on)."""
     from enigma.mpc.inputs import InputCheckError, check_tags
     from enigma.sharing import additive
 
@@ -115,15 +116,17 @@ def tagged_inputs(e, values, tags, key_shares, shifts):
     y = additive.split(F, np.asarray(tags, dtype=np.uint64).reshape(-1, 2), e.parties,
                        PRG(b"y" * 32))[e.party]
     k = np.asarray(key_shares[e.party], dtype=np.uint64).reshape(1, 2)
-    d, t, g = shifts.get(e.party, (0, 0, 0))
-    x = F.add(x, F.from_int64(np.full(n, d)))
-    y = F.add(y, F.from_int64(np.full(n, t)))
-    k = F.add(k, F.from_int64(np.array([g])))
-    got = [e.input(p, np.concatenate([x, y, k]) if p == e.party else None, 2 * n + 1)
-           for p in range(e.parties)]
-    total = sum(got[1:], got[0])
-    try:
-        check_tags(e, total[:n], total[n:2 * n], total[2 * n:])
-    except InputCheckError:
-        return "InputCheckError"
-    return "ok"
+    verdicts = []
+    for shifts in scenarios:
+        d, t, g = shifts.get(e.party, (0, 0, 0))
+        mine = np.concatenate([F.add(x, F.from_int64(np.full(n, d))),
+                               F.add(y, F.from_int64(np.full(n, t))),
+                               F.add(k, F.from_int64(np.array([g])))])
+        got = [e.input(p, mine if p == e.party else None, 2 * n + 1) for p in range(e.parties)]
+        total = sum(got[1:], got[0])
+        try:
+            check_tags(e, total[:n], total[n:2 * n], total[2 * n:])
+            verdicts.append("ok")
+        except InputCheckError:
+            verdicts.append("InputCheckError")
+    return verdicts
