@@ -122,6 +122,7 @@ def test_a_pandas_dataframe_is_shared_like_its_csv(tmp_path):
     ({999: ["20", "1.0", "maybe", "east"]}, 1000, "smoker", "neither 'yes' nor 'no'"),
     ({3: ["20", "1.0", "no", "west"]}, 4, "region", "not one of the levels"),
     ({2000: ["", "1.0", "no", "east"]}, 2001, "age", "empty cell"),
+    ({1200: ["1e23", "1.0", "no", "east"]}, 1201, "age", r"value 1e\+23 is outside the range"),
 ])
 def test_bad_cells_are_reported_with_row_and_column(tmp_path, override, row, column, text):
     path = _write_csv(tmp_path / "bad.csv", _table(2500, seed=1), override)
@@ -130,6 +131,26 @@ def test_bad_cells_are_reported_with_row_and_column(tmp_path, override, row, col
     assert err.value.row == row
     assert err.value.column == column
     assert f"row {row}" in str(err.value)
+
+
+def test_a_column_named_twice_in_the_header_is_refused(tmp_path):
+    path = tmp_path / "twice.csv"
+    path.write_text("age,income,smoker,region,age\n20,1.0,no,east,21\n")
+    with pytest.raises(UploadError, match="names column 'age' more than once") as err:
+        list(read_chunks(path, SCHEMA, F))
+    assert err.value.column == "age"
+
+
+@pytest.mark.parametrize("where, row", [("header", 0), ("body", 1201)])
+def test_a_file_that_is_not_utf8_is_refused_naming_the_row(tmp_path, where, row):
+    path = _write_csv(tmp_path / "latin1.csv", _table(2500, seed=2))
+    lines = path.read_bytes().split(b"\n")
+    lines[row] = lines[row].replace(b"e", b"\xe9", 1) if where == "header" else \
+        lines[row].replace(b",no,", b",n\xf6,").replace(b",yes,", b",y\xe9s,")
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(UploadError, match=f"row {row} is not UTF-8 text") as err:
+        list(read_chunks(path, SCHEMA, F, 1000))
+    assert err.value.row == row
 
 
 def test_header_mismatch_names_the_columns(tmp_path):

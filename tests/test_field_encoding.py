@@ -1,5 +1,7 @@
 """Encodings: exact round trips where they should be, the documented bound otherwise."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -31,6 +33,15 @@ def test_int_range_error_names_value_and_limit():
         enc.encode(F, [1.5])
     with pytest.raises(EncodingError, match="above"):
         IntEncoding().encode(F, np.array([2**64 - 1], dtype=np.uint64))
+
+
+@pytest.mark.parametrize("value", [1e23, -1e23, 2.0**63])
+def test_an_integral_float_beyond_64_bits_is_named_as_it_is(value):
+    """Compared before the cast to int64, which would wrap it to -2^63."""
+    with pytest.raises(EncodingError, match=re.escape(f"value {value:g} at index 1 is outside")):
+        IntEncoding().encode(F, np.array([1.0, value]))
+    with pytest.raises(EncodingError, match=re.escape(f"value {value:g} at index 0 is outside")):
+        IntEncoding(0, 100).encode(F, np.array([value]))
 
 
 @given(st.integers(0, 30), st.lists(st.floats(-1e6, 1e6, allow_nan=False), max_size=50))

@@ -35,6 +35,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from enigma.field import PRG, EncodingError, Field
+from enigma.lang.errors import SchemaError
 from enigma.lang.schema import Column, Schema
 from enigma.sharing import shamir, tags
 
@@ -92,13 +93,38 @@ def _arrow_type(column: Column) -> pa.DataType:
 
 def _csv_header(path: Path) -> list[str]:
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # as the schema reads it
             return next(csv.reader(f), [])
     except OSError as exc:
         raise UploadError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+
+
+def _not_utf8(path: Path) -> UploadError:
+    """An UploadError naming the first row of `path` that is not UTF-8 text (the header is
+    row 0), read in blocks so a large file costs no more memory than one block."""
+    row, tail = 0, b""
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            lines = (tail + block).split(b"\n")
+            tail = lines.pop()
+            for line in lines:
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    return UploadError(f"{path}: row {row} is not UTF-8 text (byte "
+                                       f"{line[exc.start]:#04x} at position {exc.start + 1} of "
+                                       "the line); save the file as UTF-8", row)
+                row += 1
+    return UploadError(f"{path}: row {row} is not UTF-8 text; save the file as UTF-8", row)
 
 
 def _check_header(where: str, header: Sequence[str], schema: Schema) -> None:
+    twice = sorted({n for n in header if list(header).count(n) > 1})
+    if twice:
+        raise UploadError(f"{where}: the header names column {twice[0]!r} more than once; "
+                          "give every column one name", row=0, column=twice[0])
     missing = [n for n in schema.names if n not in header]
     extra = [n for n in header if n not in schema.names]
     if missing or extra:
@@ -110,7 +136,12 @@ def _check_header(where: str, header: Sequence[str], schema: Schema) -> None:
 
 def _diagnose_csv(path: Path, schema: Schema, exc: Exception) -> UploadError:
     """The first cell that `Schema.validate` refuses, for a file pyarrow could not read."""
-    violations = schema.validate(path)
+    try:
+        violations = schema.validate(path)
+    except SchemaError as err:
+        if isinstance(err.__cause__, UnicodeDecodeError):
+            return _not_utf8(path)
+        raise
     if not violations:
         return UploadError(f"{path}: {exc}")
     first = violations[0]

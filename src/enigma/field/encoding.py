@@ -70,6 +70,12 @@ class IntEncoding:
             if bad.any():
                 i = _first_bad(bad)
                 raise EncodingError(f"value {_value(arr, i)!r} at index {i} is not an integer", i)
+            # compare as floats, before the cast wraps what 64 bits cannot hold
+            out = (arr < self.lo) | (arr > self.hi) | (arr >= 2.0**63)
+            if out.any():
+                i = _first_bad(out)
+                raise EncodingError(f"value {_value(arr, i):g} at index {i} is outside the "
+                                    f"range [{self.lo}, {self.hi}]", i)
         elif arr.dtype.kind not in "iub":
             raise EncodingError(f"integers expected, got values of dtype {arr.dtype}")
         if arr.dtype.kind == "u" and arr.size and arr.max() > _INT_MAX:
