@@ -265,6 +265,22 @@ def test_refresh_changes_every_share_and_keeps_the_data(net, tmp_path):
     _check(owner.collect("people"), table)
 
 
+def test_a_lost_tag_key_still_lets_the_owner_collect_and_a_damaged_one_is_named(net, tmp_path):
+    owner = net["owner"]
+    table = _write(tmp_path / "people.csv", seed=1)
+    path = owner.home / "keys" / "people.tagkey"
+    kept = path.read_bytes()
+    try:
+        path.write_bytes(kept[:-1] + bytes([kept[-1] ^ 1]))
+        with pytest.raises(UploadError, match=r"tag key .* is damaged"):
+            owner.tag_key("people")
+        path.unlink()
+        _check(owner.collect("people"), table)  # its own data, without the tag check
+    finally:
+        path.write_bytes(kept)
+    assert owner.tag_key("people").any()  # restored, checked on read again
+
+
 def test_an_unregistered_node_cannot_hold_or_join(net, tmp_path):
     owner, nodes = net["owner"], net["nodes"]
     stranger = spawn_node(net["root"] / "stranger", net["chain"].url, net["deployment"],

@@ -75,6 +75,8 @@ from .upload import (
     share_chunk,
 )
 
+log = logging.getLogger(__name__)
+
 DEFAULT_DURATION = 30 * 24 * 3600
 #: The job quorum a dataset is shared for unless the owner says otherwise (as `enigma run`).
 DEFAULT_QUORUM = 3
@@ -510,11 +512,17 @@ class Owner:
 
         Every reachable holder's shares are used, so a holder whose shares disagree with
         the others' is detected (ShamirError); unreachable or corrupt holders are skipped
-        while t + 1 remain.
+        while t + 1 remain. The values are checked against their tags, unless the tag key
+        is lost: the owner still gets its data back then, with a warning (jobs cannot run
+        on it until it is shared again under a new key).
         """
         state = self.state(name)
         schema = Schema.from_dict(state.schema, f"the progress file of {name!r}")
-        key = self.tag_key(name)
+        try:
+            key: np.ndarray | None = self.tag_key(name)
+        except UploadError as exc:
+            log.warning("%s; collecting %r without checking its tags", exc, name)
+            key = None
         conns: dict[int, Connection] = {}
         problems: list[str] = []
         for h in state.holders:
@@ -542,7 +550,8 @@ class Owner:
                     value, tag = (shamir.reconstruct(self.field, {p: s[c] for p, s in
                                                                  shares.items()}, state.t)
                                   for c in (column, tags.column(column)))
-                    if not np.array_equal(tags.tag(self.field, value, key), tag):
+                    if key is not None and not np.array_equal(tags.tag(self.field, value,
+                                                                       key), tag):
                         raise UploadError(f"chunk {chunk} of {name!r}, column {column!r}: the "
                                           "holders' shares do not match their tags; the data "
                                           "was changed where it is stored")
