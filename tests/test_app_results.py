@@ -19,7 +19,12 @@ from enigma.app.jobs import (
 from enigma.field import Field
 from enigma.ledger import DatasetInfo, Policy
 from enigma.sharing import additive
-from enigma.storage.commitment import chunk_commitment, dataset_commitment, describe
+from enigma.storage.commitment import (
+    chunk_commitment,
+    column_facts,
+    dataset_commitment,
+    describe,
+)
 
 F = Field()
 QUORUM = ["0xaa", "0xbb", "0xcc"]
@@ -90,8 +95,7 @@ def _stored(shares: dict, name: str = "d.ab.g0", rows=(3, 2)) -> tuple[dict, lis
     for i, n in enumerate(rows):
         d = {c: describe(np.ascontiguousarray(a[start:start + n], dtype="<u8"))
              for c, a in shares.items()}
-        chunks.append([i, n, [[c, np.lib.format.dtype_to_descr(v.dtype), list(v.shape),
-                               v.sha256.hex()] for c, v in sorted(d.items())]])
+        chunks.append([i, n, column_facts(d)])
         commitments.append(chunk_commitment(name, i, d))
         start += n
     return {"store": name, "chunks": chunks}, commitments

@@ -65,10 +65,10 @@ from enigma.mpc.blame import (
 from enigma.net.errors import AuthenticationError
 from enigma.net.identity import Identity
 from enigma.storage.commitment import (
-    ColumnDigest,
     chunk_commitment,
     dataset_commitment,
     describe,
+    read_column_facts,
 )
 
 from .disputes import evidence_holders, publish_evidence
@@ -139,10 +139,8 @@ def stored_contradiction(record: DatasetInfo, address: str, mine: MemberInputs
                 f"{place + 1}")
     try:
         name, chunks = str(mine.stored["store"]), list(mine.stored["chunks"])
-        digests = [(int(index), int(rows), {
-            str(c): ColumnDigest(np.lib.format.descr_to_dtype(descr), tuple(shape),
-                                 bytes.fromhex(sha)) for c, descr, shape, sha in columns})
-            for index, rows, columns in chunks]
+        digests = [(int(index), int(rows), read_column_facts(facts))
+                   for index, rows, facts in chunks]
     except (KeyError, TypeError, ValueError) as exc:
         return f"its statement of what it stores is malformed ({exc})"
     if [i for i, _, _ in digests] != list(range(len(digests))) or \

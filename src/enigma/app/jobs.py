@@ -92,7 +92,12 @@ from enigma.prep.commands import HEProviderFactory
 from enigma.prep.dealer import DealerFactory
 from enigma.prep.served import Demand, ServedProvider, SliceFactory, slice_digest, take_slice
 from enigma.sharing import AuthShare, additive, shamir, tags
-from enigma.storage.commitment import dataset_commitment, describe
+from enigma.storage.commitment import (
+    column_facts,
+    dataset_commitment,
+    describe,
+    read_column_facts,
+)
 from enigma.storage.records import record_key
 
 from .culprits import Incident, MemberInputs, blame_job, bundle_meta, verify_bundle
@@ -910,12 +915,12 @@ class NodeJobs:
         manifest = store.manifest(name)
         record = self._ledger(lambda lg: lg.dataset(job.dataset_id))
         me = self.node.address
-        if manifest is None or me not in record.holders or \
-                record.commitments[record.holders.index(me)] != \
-                dataset_commitment(list(manifest.commitments)):
+        place = record.holders.index(me) if me in record.holders else -1
+        if manifest is None or place < 0 or \
+                record.commitments[place] != dataset_commitment(list(manifest.commitments)):
             raise ServiceError("refused", f"the generation named ({name}) is not the one ledger "
                                           f"dataset {job.dataset_id} records for this node")
-        return record.holders.index(me) + 1
+        return place + 1
 
     def _shares(self, name: str, columns: Sequence[str], schema: Schema,
                 chunks: Sequence[int] | None = None
@@ -933,22 +938,21 @@ class NodeJobs:
         if chunks is not None and any(not 0 <= c < manifest.chunk_count for c in chunks):
             raise ServiceError("bad-request", f"chunks {list(chunks)} are not all among the "
                                               f"{manifest.chunk_count} of the dataset")
-        stored = set(store.columns(name, 0)) if manifest.chunk_count else set()
-        if not set(columns) <= stored:
+        present = set(store.columns(name, 0)) if manifest.chunk_count else set()
+        if not set(columns) <= present:
             raise ServiceError("refused", f"this node stores no columns "
-                               f"{sorted(set(columns) - stored)} of the dataset (a dataset "
+                               f"{sorted(set(columns) - present)} of the dataset (a dataset "
                                "shared before inputs carried tags lacks the '.tag' columns): "
                                "the owner must share it again")
         described = []
         for chunk in (range(manifest.chunk_count) if chunks is None else chunks):
             for c in columns:
                 parts[c].append(store.get(name, chunk, c))
-            headers = {c: store.header(name, chunk, c) for c in store.columns(name, chunk)}
-            meta = headers[columns[0] if columns else next(iter(headers))].meta
+            first = columns[0] if columns else store.columns(name, chunk)[0]
+            meta = store.header(name, chunk, first).meta
             point, rows = int(meta["point"]), rows + int(meta["rows"])
-            described.append([int(chunk), int(meta["rows"]), [
-                [c, np.lib.format.dtype_to_descr(h.dtype), list(h.shape), h.sha256.hex()]
-                for c, h in sorted(headers.items())]])
+            described.append([int(chunk), int(meta["rows"]),
+                              column_facts(store.digests(name, chunk))])
         empty = np.zeros((0, 2), np.uint64)
         return ({c: np.concatenate(v) if v else empty for c, v in parts.items()}, point, rows,
                 {"store": name, "chunks": described})
@@ -1076,11 +1080,12 @@ def _rewritten(F: Field, shares: dict[str, np.ndarray], stored: dict[str, Any]
     column = next(iter(shares))
     changed = shares[column].copy()
     changed[0] = F.add(changed[0:1], F.const(1).reshape(1, 2))[0]
-    index, rows, columns = stored["chunks"][0]
-    digest = describe(np.ascontiguousarray(changed[:rows], dtype="<u8"))
-    columns = [[c, d, s, digest.sha256.hex() if c == column else h] for c, d, s, h in columns]
+    index, rows, facts = stored["chunks"][0]
+    digests = read_column_facts(facts)
+    digests[column] = describe(np.ascontiguousarray(changed[:rows], dtype="<u8"))
     return ({**shares, column: changed},
-            {**stored, "chunks": [[index, rows, columns], *stored["chunks"][1:]]})
+            {**stored, "chunks": [[index, rows, column_facts(digests)],
+                                  *stored["chunks"][1:]]})
 
 
 def _shift_input(F: Field, flat: np.ndarray, kind: str, m: int) -> np.ndarray:
@@ -1699,6 +1704,16 @@ def _settle_replies(owner: Owner, job: JobInfo, key: np.ndarray, replies: list[A
     for reply, _ in replies:
         for k, v in reply.get("phases", {}).items():
             times[f"node.{k}"] = max(times.get(f"node.{k}", 0.0), float(v))
+    commitments = _checked_replies(owner, job, replies)
+    first = replies[0][0]
+    results = decode_results(owner.field, key, [(a[0], a[1]) for _, a in replies], first)
+    return results, commitments, first
+
+
+def _checked_replies(owner: Owner, job: JobInfo, replies: list[Any]) -> dict[str, str]:
+    """Each member's reply (sealed shares and public facts) must hash to its commitment on
+    the ledger, and every member must state the same facts (`agreed_meta`); returns the
+    commitments by member. JobError names the member otherwise."""
     commitments = {}
     for address, (reply, arrays) in zip(job.quorum, replies, strict=True):
         posted = owner.ledger.commit_of(job.job_id, address).commitment
@@ -1707,9 +1722,7 @@ def _settle_replies(owner: Owner, job: JobInfo, key: np.ndarray, replies: list[A
                            "match its commitment on the ledger; the result is refused")
         commitments[address] = posted.hex()
     agreed_meta(job.job_id, job.quorum, replies)
-    first = replies[0][0]
-    results = decode_results(owner.field, key, [(a[0], a[1]) for _, a in replies], first)
-    return results, commitments, first
+    return commitments
 
 
 def _fetch_packages(owner: Owner, job: JobInfo, members: list[Any], outcomes: list[Any],
@@ -1883,7 +1896,6 @@ def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: by
                 c.close()
     say("checking the result and settling")
     t0 = time.perf_counter()
-    commitments = {}
     for sub in subs:
         for address, (reply, _) in zip(sub.quorum, replies[sub.job_id], strict=True):
             posted = owner.ledger.commit_of(sub.job_id, address)
@@ -1891,13 +1903,7 @@ def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: by
                     int.from_bytes(posted.pointer, "big") != parent.job_id:
                 raise JobError(f"chunk job {sub.job_id}: node {address}'s commitment on the "
                                "ledger is not the one it reported for this job")
-    for address, (reply, arrays) in zip(parent.quorum, replies[parent.job_id], strict=True):
-        posted = owner.ledger.commit_of(parent.job_id, address).commitment
-        if result_commitment(parent.job_id, arrays[0], arrays[1], result_meta(reply)) != posted:
-            raise JobError(f"job {parent.job_id}: the result node {address} sent does not "
-                           "match its commitment on the ledger; the result is refused")
-        commitments[address] = posted.hex()
-    agreed_meta(parent.job_id, parent.quorum, replies[parent.job_id])
+    commitments = _checked_replies(owner, parent, replies[parent.job_id])
     first = replies[parent.job_id][0][0]
     results = decode_results(F, key, [(a[0], a[1]) for _, a in replies[parent.job_id]], first)
     checks = {name: results.pop(name) for name in list(results) if name.startswith(CHECK_NAME)}

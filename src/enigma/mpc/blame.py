@@ -658,9 +658,8 @@ def _view(accused: int, st: Statement, packages: Mapping[int, Package]
 def _judge(program: Program, material: Material, st: Statement, outs: Mapping[int, list],
            ins: Mapping[int, list]) -> Outcome | None:
     """Replay against the signed view; the outcome if it proves a deviation, else None."""
-    for msgs in outs.values():
-        if not msgs or msgs[0] != (material.commitment(),):
-            return None  # the material does not open the commitment the accused signed
+    if not _view_opens(material, outs):
+        return None  # the material does not open the commitment the accused signed
     expected = {j: [message_digest(m) for m in msgs] for j, msgs in outs.items()}
     out = replay(program, material, ins, expected)
     if out.status == "deviated":
@@ -712,7 +711,7 @@ def replay_output(evidence: bytes, program: Program, public_keys: Sequence[bytes
     elsewhere (a node's result commitment, signed on the ledger). EvidenceError otherwise.
     """
     material, st, outs, ins = _checked_view(evidence, public_keys)
-    signed_material(evidence, public_keys)
+    _opens_its_commitment(material, outs)
     expected = {j: [message_digest(m) for m in msgs] for j, msgs in outs.items()}
     value: list[Any] = []
 
@@ -733,10 +732,21 @@ def signed_material(evidence: bytes, public_keys: Sequence[bytes]) -> tuple[int,
     commitment the party sent first to every peer. So the party cannot deny the material,
     and its `inputs` digest, which is what a claim about its committed inputs rests on."""
     material, st, outs, _ = _checked_view(evidence, public_keys)
-    for msgs in outs.values():
-        if not msgs or msgs[0] != (material.commitment(),):
-            raise EvidenceError("step 3: the material does not open the commitment it sent")
+    _opens_its_commitment(material, outs)
     return st.party, material
+
+
+def _opens_its_commitment(material: Material, outs: Mapping[int, list]) -> None:
+    """Step 3, or EvidenceError: the material opens the commitment the party sent first to
+    every peer."""
+    if not _view_opens(material, outs):
+        raise EvidenceError("step 3: the material does not open the commitment it sent")
+
+
+def _view_opens(material: Material, outs: Mapping[int, list]) -> bool:
+    """Whether the material opens the commitment the party sent first to every peer (in a
+    signed view; `_opens` asks the same of the packages)."""
+    return all(msgs and msgs[0] == (material.commitment(),) for msgs in outs.values())
 
 
 def _checked_view(evidence: bytes, public_keys: Sequence[bytes]

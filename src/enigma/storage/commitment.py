@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -39,15 +39,23 @@ def describe(array: np.ndarray) -> ColumnDigest:
                         hashlib.sha256(payload_bytes(array)).digest())
 
 
+def column_facts(columns: Mapping[str, ColumnDigest]) -> list[list[Any]]:
+    """The columns' digests as the commitment hashes them, sorted by name and JSON-ready:
+    [[name, dtype descr, shape, sha256 hex], ...]. A holder states them this way when it
+    commits to what it stores in a job (anyone rebuilds the commitment from them)."""
+    return [[name, np.lib.format.dtype_to_descr(d.dtype), list(d.shape), d.sha256.hex()]
+            for name, d in sorted(columns.items())]
+
+
+def read_column_facts(facts: Sequence[Sequence[Any]]) -> dict[str, ColumnDigest]:
+    """`column_facts` back to digests; ValueError, TypeError or KeyError if malformed."""
+    return {str(name): ColumnDigest(np.lib.format.descr_to_dtype(descr), tuple(shape),
+                                    bytes.fromhex(sha)) for name, descr, shape, sha in facts}
+
+
 def chunk_commitment(dataset: str, chunk: int, columns: Mapping[str, ColumnDigest]) -> bytes:
     """SHA-256 over the chunk's address and its columns, sorted by name (32 bytes)."""
-    body = json.dumps(
-        [dataset, chunk, [
-            [name, np.lib.format.dtype_to_descr(d.dtype), list(d.shape), d.sha256.hex()]
-            for name, d in sorted(columns.items())
-        ]],
-        separators=(",", ":"),
-    ).encode()
+    body = json.dumps([dataset, chunk, column_facts(columns)], separators=(",", ":")).encode()
     return hashlib.sha256(_CHUNK_DOMAIN + body).digest()
 
 

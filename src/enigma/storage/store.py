@@ -258,8 +258,8 @@ class ShareStore:
 
     # -- commitments and manifests ----------------------------------------------------------
 
-    def commitment(self, dataset: str, chunk: int) -> bytes:
-        """The chunk commitment (see `commitment.chunk_commitment`) from the stored headers."""
+    def digests(self, dataset: str, chunk: int) -> dict[str, ColumnDigest]:
+        """Every stored column's digest of a chunk, from the headers (no payload read)."""
         columns = self.columns(dataset, chunk)
         if not columns:
             raise MissingShareError(
@@ -270,7 +270,11 @@ class ShareStore:
         for name in columns:
             h = self.header(dataset, chunk, name)
             digests[name] = ColumnDigest(h.dtype, h.shape, h.sha256)
-        return chunk_commitment(dataset, int(chunk), digests)
+        return digests
+
+    def commitment(self, dataset: str, chunk: int) -> bytes:
+        """The chunk commitment (see `commitment.chunk_commitment`) from the stored headers."""
+        return chunk_commitment(dataset, int(chunk), self.digests(dataset, chunk))
 
     def write_manifest(
         self, dataset: str, schema_hash: bytes, expires_at: float, chunk_count: int
