@@ -267,7 +267,7 @@ def system(nodes: int = 5, insecure_dealer: bool = False, clustering: bool = Fal
             shared = owner.share(ROOT / "data" / data, schema, name, quorum=quorum, n=nodes,
                                  progress=update)
             finish()
-            for warning in shared.warnings:
+            for warning in shared.threshold.warnings:
                 print(f"   warning: {warning}")
         print("3. The analyst signs the scripts (the owner sees the code, never runs it "
               "itself)")

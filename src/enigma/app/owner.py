@@ -43,7 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,11 @@ class Threshold:
     quorum: int
     weak: bool
     warnings: tuple[str, ...] = ()
+    """Weaknesses the owner should know of (n = t + 1: no holder may be lost)."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The setting as the CLI and the benchmarks print it."""
+        return {"t": self.t, "n": self.n, "quorum": self.quorum, "weak": self.weak}
 
 
 def threshold(quorum: int = DEFAULT_QUORUM, t: int | None = None, n: int | None = None,
@@ -199,12 +204,10 @@ class UploadResult:
     sent_chunks: int
     timings: dict[str, float]
     threshold: Threshold
-    warnings: list[str] = field(default_factory=list)
     stored_bytes: int = 0
     """Share bytes sent to all holders in this call, tags included."""
     tag_bytes: int = 0
     """Of `stored_bytes`: the tags' shares (what authenticating the inputs stores)."""
-    """Weaknesses the owner should know of (n = t + 1: no holder may be lost)."""
 
 
 def _fingerprint(source: Any, schema: Schema, t: int, n: int, chunk_rows: int) -> str:
@@ -478,8 +481,7 @@ class Owner:
         self._post_and_seal(state, bytes.fromhex(schema.digest()), duration, timings)
         state.save(path)
         return UploadResult(name, state.ledger_id or 0, state.rows, state.chunk_count,
-                            state.holders, sent, timings.as_dict(), setting,
-                            list(setting.warnings), stored, tagged)
+                            state.holders, sent, timings.as_dict(), setting, stored, tagged)
 
     def _post_and_seal(self, state: DatasetState, schema_hash: bytes, duration: int,
                        timings: Timings, commitments: Sequence[bytes] | None = None) -> None:
@@ -725,8 +727,7 @@ def share_command(data: Path, schema_path: Path, name: str | None, quorum: int,
     click.echo(json.dumps({"dataset": result.name, "ledger_id": result.ledger_id,
                            "rows": result.rows, "chunks": result.chunks,
                            "holders": [h.address for h in result.holders],
-                           "threshold": {"t": setting.t, "n": setting.n,
-                                         "quorum": setting.quorum, "weak": setting.weak},
+                           "threshold": setting.as_json(),
                            "seconds": result.timings}))
 
 

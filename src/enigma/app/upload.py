@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,7 +122,7 @@ def _not_utf8(path: Path) -> UploadError:
 
 
 def _check_header(where: str, header: Sequence[str], schema: Schema) -> None:
-    twice = sorted({n for n in header if list(header).count(n) > 1})
+    twice = sorted(n for n, times in Counter(header).items() if times > 1)
     if twice:
         raise UploadError(f"{where}: the header names column {twice[0]!r} more than once; "
                           "give every column one name", row=0, column=twice[0])
