@@ -6,7 +6,9 @@ shared onto every node first (t = nodes - 1 for quorums of every node, the defau
 threshold for that quorum; timed apart, as `share_seconds`); then one job runs the
 script below on the quorum the ledger draws, and the owner checks and accepts the result: that is
 `seconds` (posting, the quorum's conversion of storage shares, the MPC run with the
-INSECURE test dealer, sealing, commitments, the owner's checks, settlement).
+INSECURE test dealer, or with `--he` the HE preprocessing each quorum makes for itself,
+sealing, commitments, the owner's checks, settlement). `peak_rss_mb_per_node` is each node
+process's peak resident memory (VmHWM) when the run's line is printed.
 `plain_seconds` is numpy's mean and variance of the same column in this process.
 
 Prints one JSON line per run:
@@ -73,6 +75,8 @@ def main() -> None:
                         help="rows per stored chunk (default: rows / quorums, one chunk a quorum)")
     parser.add_argument("--workload", choices=["mean+variance", "kmeans"],
                         default="mean+variance")
+    parser.add_argument("--he", action="store_true",
+                        help="preprocess with HE among each quorum, as in production")
     args = parser.parse_args()
     kmeans = args.workload == "kmeans"
     schema = Schema.from_dict(KMEANS_SCHEMA if kmeans else SCHEMA)
@@ -84,7 +88,9 @@ def main() -> None:
         centre = rng.integers(0, 3, args.rows)
         columns = {c: np.clip(rng.normal(200 + 300 * centre, 80), 0, 1000).astype(np.int64)
                    for c in ("x", "y")}
-    print("bench e2e: preprocessing by the INSECURE test dealer (benchmark only)", flush=True)
+    print("bench e2e: preprocessing by " + ("HE among each quorum" if args.he else
+                                           "the INSECURE test dealer (benchmark only)"),
+          flush=True)
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
         root = Path(tmp)
         pacsv.write_csv(pa.table(columns), root / "x.csv")
@@ -110,7 +116,8 @@ def main() -> None:
             for _ in range(args.runs):
                 t0 = time.perf_counter()
                 out = run_job(owner, "bench", script, author=author, signature=sig,
-                              quorum_size=args.nodes, dealer_seed=os.urandom(32),
+                              quorum_size=args.nodes,
+                              dealer_seed=None if args.he else os.urandom(32),
                               chunk_quorums=args.quorums)
                 seconds = time.perf_counter() - t0
                 t0 = time.perf_counter()
@@ -135,10 +142,9 @@ def main() -> None:
                     "rounds": out.stats["rounds"], "triples": out.stats["triples"],
                     "chunk_triples": out.stats.get("chunk_triples", 0),
                     "abs_error": error,
-                    "preprocessing": "insecure-dealer",
-                    "threshold": {"t": shared.threshold.t, "n": shared.threshold.n,
-                                  "quorum": shared.threshold.quorum,
-                                  "weak": shared.threshold.weak},
+                    "preprocessing": "he" if args.he else "insecure-dealer",
+                    "peak_rss_mb_per_node": [n.peak_rss_mb() for n in nodes],
+                    "threshold": shared.threshold.as_json(),
                     "authentication": _authentication(out.timings, seconds, shared)}),
                     flush=True)
             owner.close()

@@ -9,7 +9,7 @@ nodes are started first and are not timed; neither is writing the CSV file.
 
 Prints one JSON line per run:
 {"bench": "share", "rows", "columns", "nodes", "seconds", "rows_per_second", "threshold",
- "authentication", phases...}
+ "peak_rss_mb_per_node", "authentication", phases...}
 
 `authentication` is what the tags that authenticate the inputs cost: `seconds` making and
 sharing them at the owner (`tags`, part of `share`), `seconds_without` the run less that
@@ -89,9 +89,8 @@ def main() -> None:
                     "rows_per_second": round(result.rows / seconds),
                     "csv_mb": round(csv_path.stat().st_size / 1e6, 1),
                     "chunks": result.chunks,
-                    "threshold": {"t": result.threshold.t, "n": result.threshold.n,
-                                  "quorum": result.threshold.quorum,
-                                  "weak": result.threshold.weak},
+                    "threshold": result.threshold.as_json(),
+                    "peak_rss_mb_per_node": [n.peak_rss_mb() for n in nodes],
                     "authentication": {
                         "seconds": result.timings["tags"],
                         "seconds_without": round(seconds - result.timings["tags"], 3),

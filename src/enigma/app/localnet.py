@@ -35,6 +35,14 @@ class NodeProcess:
     metrics_port: int
     registered: bool
 
+    def peak_rss_mb(self) -> float:
+        """The node's peak resident memory so far (Linux VmHWM), in MB: what a party of a
+        quorum needed at most, preprocessing and storage included."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+        raise RuntimeError(f"no VmHWM for node process {self.process.pid}")
+
     def terminate(self, timeout: float = 30.0) -> int:
         """SIGTERM, as a supervisor stops a node; wait for the clean exit, return its code."""
         if self.process.poll() is None:
