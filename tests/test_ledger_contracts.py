@@ -547,6 +547,21 @@ def test_timeout_refunds_the_poster(world: World) -> None:
     books_balance(world, [])
 
 
+def test_cancel_refunds_the_poster_and_suspends_nobody(world: World) -> None:
+    job = world.admin.job(world.post_job())
+    with pytest.raises(errors.NotPoster):
+        world.outsider.cancel(job.job_id)
+    before = world.admin.claimable(job.poster)
+    assert world.owner.cancel(job.job_id) == job.escrow
+    assert world.admin.claimable(job.poster) - before == job.escrow
+    assert world.admin.job(job.job_id).status is JobStatus.CANCELLED
+    assert all(world.admin.node(m).open_jobs == 0 and world.admin.node(m).active
+               for m in job.quorum)
+    with pytest.raises(errors.JobClosed):
+        world.owner.cancel(job.job_id)
+    books_balance(world, [])
+
+
 def test_jobs_contract_refuses_plain_payments(world: World) -> None:
     w3 = world.admin.w3
     with pytest.raises(Exception, match="NoPayments"):

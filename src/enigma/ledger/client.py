@@ -43,6 +43,7 @@ class JobStatus(IntEnum):
     ACCEPTED = 2
     TIMED_OUT = 3
     ABORTED = 4
+    CANCELLED = 5
 
 
 class AccusationStatus(IntEnum):
@@ -611,6 +612,12 @@ class Ledger:
         jobs = self._contract("jobs")
         receipt = self._send("jobs.timeout", lambda: jobs.functions.timeout(job_id))
         return int(self._event("jobs", "JobTimedOut", receipt)["refund"])
+
+    def cancel(self, job_id: int) -> int:
+        """As the poster or the dataset's owner: stop an open job; returns the refund."""
+        jobs = self._contract("jobs")
+        receipt = self._send("jobs.cancel", lambda: jobs.functions.cancel(job_id))
+        return int(self._event("jobs", "JobCancelled", receipt)["refund"])
 
     def accusation_digest(self, job_id: int, culprit: str, evidence_hash: bytes) -> bytes:
         jobs = self._contract("jobs")

@@ -35,6 +35,10 @@ class NotOwner(ContractRevert):
     pass
 
 
+class NotPoster(ContractRevert):
+    """Only the job's poster or the dataset's owner may cancel the job."""
+
+
 class NotRegistered(ContractRevert):
     pass
 

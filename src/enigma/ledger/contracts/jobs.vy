@@ -29,6 +29,7 @@ OPEN: constant(uint8) = 1
 ACCEPTED: constant(uint8) = 2
 TIMED_OUT: constant(uint8) = 3
 ABORTED: constant(uint8) = 4
+CANCELLED: constant(uint8) = 5
 PROOF_SIGNED: constant(uint8) = 1  # accusation signed by the owner or the rest of the quorum
 MAX_POOL: constant(uint256) = 32  # a dataset's holders; the nodes a committee excludes
 PENDING: constant(uint8) = 1
@@ -110,6 +111,11 @@ event JobAccepted:
 
 event JobTimedOut:
     job_id: indexed(uint256)
+    refund: uint256
+
+event JobCancelled:
+    job_id: indexed(uint256)
+    by: indexed(address)
     refund: uint256
 
 event Accused:
@@ -306,7 +312,7 @@ def post_job(
 def _open(job_id: uint256) -> Job:
     job: Job = self.jobs[job_id]
     assert job.status != 0, "UnknownJob: no job has this id"
-    assert job.status == OPEN, "JobClosed: the job was accepted, timed out or aborted"
+    assert job.status == OPEN, "JobClosed: the job was accepted, timed out, aborted or cancelled"
     return job
 
 
@@ -371,6 +377,23 @@ def timeout(job_id: uint256):
     self.jobs[job_id].status = TIMED_OUT
     self._release(job)
     log JobTimedOut(job_id=job_id, refund=job.escrow)
+
+
+@external
+def cancel(job_id: uint256):
+    """
+    @notice The poster or the dataset's owner stops an open job; the poster gets the whole
+        escrow back and nobody is suspended.  For a script that ran over its budget, a job
+        its runner gave up on (Ctrl-C, `enigma job cancel`) and a failure that names no
+        member.  Nodes lose nothing they were owed: an open job pays nobody until `accept`,
+        and `timeout` would refund the same escrow at the deadline.
+    """
+    job: Job = self._open(job_id)
+    assert msg.sender == job.poster or msg.sender == job.owner, "NotPoster: only the job's poster or the dataset's owner cancels it"
+    self._credit(job_id, job.poster, job.escrow)
+    self.jobs[job_id].status = CANCELLED
+    self._release(job)
+    log JobCancelled(job_id=job_id, by=msg.sender, refund=job.escrow)
 
 
 @view
