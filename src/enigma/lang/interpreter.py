@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .budget import Budget, ScriptLimitError
 from .errors import ScriptError
 from .syntax import (
     PUBLIC,
@@ -97,6 +98,8 @@ class Outcome:
     """True for a dry run: the values come from made-up data and mean nothing."""
     stats: dict[str, int] = field(default_factory=dict)
     """Public cost counters of the run (rounds, bytes, triples, masks), when it had any."""
+    steps: int = 0
+    """Statements executed and loop iterations begun (`budget`)."""
 
 
 class Backend(Protocol):
@@ -152,26 +155,48 @@ MAX_WHILE_STEPS = 1_000_000
 """A public while loop that runs longer than this is stopped: it would never finish a job."""
 
 
-def run(script: Script, backend: Backend, echo: Callable[[str], None] | None = None) -> Outcome:
-    """Run a checked script on `backend`; returns the revealed results (and what was printed)."""
-    interp = Interpreter(script, backend, echo)
+def run(script: Script, backend: Backend, echo: Callable[[str], None] | None = None,
+        budget: Budget | None = None) -> Outcome:
+    """Run a checked script on `backend` within `budget` (the defaults when None); returns
+    the revealed results, what was printed and the steps taken. ScriptLimitError past it."""
+    interp = Interpreter(script, backend, echo, budget)
     interp.block(script.body, {})
-    return Outcome(backend.finish(), interp.printed)
+    return Outcome(backend.finish(), interp.printed, steps=interp.budget.steps_taken)
 
 
 class Interpreter:
     """Walks the typed AST; public values are computed here, private ones by the backend."""
 
     def __init__(self, script: Script, backend: Backend,
-                 echo: Callable[[str], None] | None = None) -> None:
+                 echo: Callable[[str], None] | None = None, budget: Budget | None = None
+                 ) -> None:
         self.script = script
         self.b = backend
         self.echo = echo
+        self.budget = Budget() if budget is None else budget
         self.printed: list[str] = []
         self.columns: dict[str, Any] = {}
 
     def err(self, node: Node, message: str, why: str = "") -> ScriptError:
         return ScriptError(message, node.line, node.col, why, self.script.filename)
+
+    def step(self, node: Node) -> None:
+        """Count a step against the budget; ScriptLimitError at the first limit crossed."""
+        limit = self.budget.check_step()
+        if limit is not None:
+            message, why = self.budget.message(limit)
+            raise ScriptLimitError(limit, message, node.line, node.col, why,
+                                   self.script.filename)
+
+    def sized(self, node: Node, n: int) -> int:
+        """`n` elements for a public list or range, refused before allocating past the budget."""
+        if not self.budget.check_elements(n):
+            raise ScriptLimitError("elements", f"this would build a list of {n:,} elements, "
+                                   f"over the budget of {self.budget.elements:,}",
+                                   node.line, node.col, "public lists are for small things "
+                                   "(bins, groups, coefficients); columns are vectors already",
+                                   self.script.filename)
+        return n
 
     # ------------------------------------------------------------ statements
 
@@ -180,6 +205,7 @@ class Interpreter:
             self.stmt(s, env)
 
     def stmt(self, s: Stmt, env: dict[str, Any]) -> None:
+        self.step(s)
         if isinstance(s, Assign):
             self.assign(s.target, self.expr(s.value, env), env)
         elif isinstance(s, If):
@@ -191,6 +217,7 @@ class Interpreter:
         elif isinstance(s, While):
             steps = 0
             while self.truth(self.expr(s.cond, env), s):
+                self.step(s)
                 steps += 1
                 if steps > MAX_WHILE_STEPS:
                     raise self.err(s, f"this while loop ran {MAX_WHILE_STEPS} times",
@@ -248,6 +275,7 @@ class Interpreter:
 
     def for_(self, s: For, env: dict[str, Any]) -> None:
         for item in self.items(self.expr(s.iter, env), s):
+            self.step(s)
             self.assign(s.target, item, env)
             try:
                 self.block(s.body, env)
@@ -347,13 +375,17 @@ class Interpreter:
                 return self.b.take(value, sl, e)
             return value[sl]
         if isinstance(e, Range):
-            return list(range(int(self.expr(e.start, env)), int(self.expr(e.stop, env)),
-                              int(self.expr(e.step, env))))
+            r = range(int(self.expr(e.start, env)), int(self.expr(e.stop, env)),
+                      int(self.expr(e.step, env)))
+            self.sized(e, len(r))
+            return list(r)
         if isinstance(e, ListExpr):
             return [self.expr(i, env) for i in e.items]
         if isinstance(e, Repeat):
             items = [self.expr(i, env) for i in e.items]
-            return items * max(int(self.expr(e.times, env)), 0)
+            times = max(int(self.expr(e.times, env)), 0)
+            self.sized(e, len(items) * times)
+            return items * times
         if isinstance(e, TupleExpr):
             return tuple(self.expr(i, env) for i in e.items)
         if isinstance(e, DictExpr):
@@ -362,6 +394,7 @@ class Interpreter:
             out = []
             inner = dict(env)
             for item in self.items(self.expr(e.iter, env), e):
+                self.step(e)
                 self.assign(e.target, item, inner)
                 out.append(self.expr(e.element, inner))
             return out

@@ -21,6 +21,7 @@ import numpy as np
 
 from .analytics.precision import Range
 from .analytics.regression import DEFAULT_RIDGE
+from .budget import Budget
 from .errors import ScriptError
 from .interpreter import Outcome, Revealed, run
 from .schema import Column, Schema
@@ -121,16 +122,20 @@ def referenced_columns(node: Any) -> list[str]:
 
 
 def dry_run(script: Script, schema: Schema, rows: int | None = None, seed: int = 0,
-            echo: Callable[[str], None] | None = None) -> Outcome:
+            echo: Callable[[str], None] | None = None, budget: Budget | None = None
+            ) -> Outcome:
     """Run a checked script on synthetic data in the clear: does it run, what does it reveal.
 
     The result is labelled `synthetic`: its values come from made-up data.
-    `rows` defaults to the schema's row count (1000 when the schema gives none).
+    `rows` defaults to the schema's row count (1000 when the schema gives none). The run
+    stops at `budget` (the defaults when None): a runaway script is refused here, before
+    anything is posted or paid for.
     """
     n = rows if rows is not None else (schema.rows or 1000)
     names = referenced_columns(script)
     table = table_values(schema, synthetic_table(schema, n, names, seed))
-    outcome = run(script, PlainBackend(schema, table, n, script.filename, synthetic=True), echo)
+    outcome = run(script, PlainBackend(schema, table, n, script.filename, synthetic=True), echo,
+                  budget)
     outcome.synthetic = True
     return outcome
 
