@@ -452,7 +452,7 @@ def test_a_chunk_quorum_that_refuses_stops_the_reducers_at_once(net, chunked):
                 chunk_quorums=2, progress=said.append)
     assert time.monotonic() - started < 60
     parent = int(next(s for s in said if s.startswith("job ")).split()[1].rstrip(":"))
-    assert owner.ledger.job(parent).status is JobStatus.OPEN
+    assert owner.ledger.job(parent).status is JobStatus.CANCELLED
 
 
 # ---------------------------------------------------------------- preprocessing stock per quorum
@@ -610,7 +610,7 @@ def test_a_chunk_member_that_tampers_with_its_partial_is_caught(tmp_path, monkey
             run_job(owner, "people", source, author=author, signature=sig,
                     dealer_seed=os.urandom(32), chunk_quorums=2, progress=said.append)
         parent = int(next(s for s in said if s.startswith("job ")).split()[1].rstrip(":"))
-        assert owner.ledger.job(parent).status is JobStatus.OPEN  # never accepted
+        assert owner.ledger.job(parent).status is JobStatus.CANCELLED  # never accepted
         assert "FAULT INJECTION" in nodes[2].log()
 
 
@@ -633,5 +633,5 @@ def test_a_reducer_that_tampers_with_the_re_shared_centroids_is_caught(tmp_path,
         assert time.monotonic() - started < 60
         parent = int(next(s for s in said if s.startswith("job ")).split()[1].rstrip(":"))
         for job_id in range(parent, parent + 3):  # the job and its two chunk jobs
-            assert owner.ledger.job(job_id).status is JobStatus.OPEN
+            assert owner.ledger.job(job_id).status is JobStatus.CANCELLED
         assert "FAULT INJECTION" in nodes[2].log()

@@ -22,8 +22,12 @@ Steps (`blame_job`):
    replayed to the end (`replay_output`): a member whose result commitment, signed on
    the ledger by its own account, is not the hash of what its committed run produces
    delivered a wrong result share or lied about the result's facts: a proved deviation;
-5. otherwise the members named `absent` (timed out, dropped out) or `withheld` (no valid
-   package) on the others' signed abort records: an attestation only;
+5. otherwise the failure records decide (`failures.judge`): a script over its budget or a
+   cancel names nobody (the job is cancelled and refunded); a member whose own record
+   says its store is damaged is named by it; then the members named `absent` on the
+   others' signed abort records (timed out, dropped out: an attestation only), those
+   that sent the owner nothing (`silent`) or a result other than they committed to
+   (`withheld`), and last a member whose own record says it failed (`self`);
 6. on chain: a proved deviation is an owner-signed accusation (`accuse`, proof type 1,
    with the accuser's bond): the culprit is held out of every draw at once, and after the
    challenge period (and, if it disputes, a committee's vote) `finalize` gives its deposit
@@ -48,7 +52,7 @@ import numpy as np
 from eth_utils import keccak
 
 from enigma.files import write_atomic
-from enigma.ledger import DatasetInfo, JobInfo, Ledger
+from enigma.ledger import DatasetInfo, JobInfo, JobStatus, Ledger
 from enigma.mpc.blame import (
     EvidenceError,
     Package,
@@ -72,6 +76,7 @@ from enigma.storage.commitment import (
 )
 
 from .disputes import evidence_holders, publish_evidence
+from .failures import Judgement, absence_rank
 
 _BUNDLE = b"enigma.job.evidence.v1"
 
@@ -90,7 +95,8 @@ class Incident:
     party: int
     verdict: str
     """`deviation` (messages), `result` (result share), `inputs` (committed inputs that are
-    not what it stored), `absent`, `withheld` or `none`."""
+    not what it stored), `absent`, `withheld`, `silent`, `self` (attested), `script`,
+    `cancelled` (nobody named: the job was cancelled and refunded) or `none`."""
     evidence_hash: str
     evidence_path: str
     refund: int
@@ -170,34 +176,18 @@ def _bundle(meta: Mapping[str, Any], evidence: bytes, arrays: Sequence[np.ndarra
     return b"".join(parts)
 
 
-def _absence_rank(records: Sequence[Any], party: int) -> tuple[bool, int, int]:
-    """Which of several parties named absent to report: first one that someone waited a
-    whole timeout for, then the one named by the most signers, then the lowest index.
-
-    Why: a party that aborts closes its channels, so its peers see a disconnect naming
-    it, and a staller that wakes up finds its sends failing and signs a disconnect naming
-    whoever already left. Disconnects are often the echo of another party's abort; a
-    timeout is a first-hand wait. Taking the lowest index instead named an honest node
-    after a stall whenever it came first in the quorum (seen in the fault matrix).
-    """
-    return (not any(r.reason == "timeout" for r in records), -len({r.party for r in records}),
-            party)
-
-
 def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[bytes],
               packages: Mapping[int, Package], inputs: Mapping[int, MemberInputs],
               make_program: Callable[[Mapping[int, MemberInputs]], Program],
               result_failed: bool,
               commitment_of: Callable[[int, np.ndarray, np.ndarray, bytes], bytes],
-              meta: Mapping[str, Any], error: str, undelivered: Sequence[int] = (),
+              meta: Mapping[str, Any], error: str, judgement: Judgement,
               identity: Identity | None = None) -> Incident:
     """Steps 1-6 of the module docstring for one failed attempt; returns what was done.
 
-    `undelivered` are members whose result shares did not hash to their own ledger
-    commitment: if nothing else names anyone, the first is `withheld` (it did not deliver
-    what it committed to; the owner's channel is not signed, so that is not a proof).
-    With `identity` (the owner's), the evidence file of an accusation is pushed to the
-    job's quorum, who serve it to whoever judges a dispute.
+    `judgement` is the owner's reading of the members' failure records (`failures.judge`),
+    used when no proof names anyone. With `identity` (the owner's), the evidence file of
+    an accusation is pushed to the job's quorum, who serve it to whoever judges a dispute.
     """
     t0 = time.perf_counter()
     program = make_program(inputs)
@@ -230,17 +220,16 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
             if commitment_of(job.job_id, *sealed) != signed:
                 party, kind, evidence = p, "result", view
                 break
+    if party < 0 and judgement.before_absence:
+        return settle_judgement(ledger, home, job, judgement, meta, error, t0)
     if party < 0:
-        named = [p for p, why in verdict.culprits.items() if why in ("absent", "withheld")]
+        named = [p for p, why in verdict.culprits.items() if why == "absent"]
         if named:
-            party = min(named, key=lambda p: _absence_rank(verdict.attested.get(p, []), p))
+            party = min(named, key=lambda p: absence_rank(verdict.attested.get(p, []), p))
             kind = verdict.culprits[party]
             evidence = b"".join(encode_abort(r) for r in verdict.attested.get(party, []))
-    if party < 0 and undelivered:
-        party, kind = undelivered[0], "withheld"
     if party < 0:
-        return Incident(job.job_id, "", -1, "none", "", "", 0,
-                        time.perf_counter() - t0, error)
+        return settle_judgement(ledger, home, job, judgement, meta, error, t0)
     culprit = job.quorum[party]
     arrays: list[np.ndarray] = []
     facts = dict(meta, job_id=job.job_id, culprit=culprit, party=party, verdict=kind)
@@ -253,10 +242,7 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
                      stored=dict(mine.stored),
                      result_commitment=ledger.commit_of(job.job_id, culprit).commitment.hex())
     bundle = _bundle(facts, evidence, arrays)
-    digest = keccak(bundle)
-    path = home / "evidence" / f"job-{job.job_id}-{kind}-{culprit.lower()}.bin"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, [bundle])
+    digest, path = _keep_evidence(home, job, kind, culprit, bundle)
     accusation_id = -1
     if kind in PROVED:
         sig = ledger.sign(ledger.accusation_digest(job.job_id, culprit, digest))
@@ -266,10 +252,45 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
             publish_evidence(ledger, identity, accusation_id, bundle,
                              evidence_holders(ledger, job.quorum))
     else:
-        sig = ledger.sign(ledger.absence_digest(job.job_id, culprit, digest))
-        refund = ledger.report_absent(job.job_id, culprit, digest, [sig])
+        refund = _report_absent(ledger, job, culprit, digest)
     return Incident(job.job_id, culprit, party, kind, digest.hex(), str(path), refund,
                     time.perf_counter() - t0, error, accusation_id)
+
+
+def _keep_evidence(home: Path, job: JobInfo, kind: str, culprit: str, bundle: bytes
+                   ) -> tuple[bytes, Path]:
+    """Write an evidence file where the owner keeps them; its keccak256 and path."""
+    path = home / "evidence" / f"job-{job.job_id}-{kind}-{culprit.lower()}.bin"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, [bundle])
+    return keccak(bundle), path
+
+
+def _report_absent(ledger: Ledger, job: JobInfo, culprit: str, digest: bytes) -> int:
+    sig = ledger.sign(ledger.absence_digest(job.job_id, culprit, digest))
+    return ledger.report_absent(job.job_id, culprit, digest, [sig])
+
+
+def settle_judgement(ledger: Ledger, home: Path, job: JobInfo, judgement: Judgement,
+                     meta: Mapping[str, Any], error: str, t0: float | None = None
+                     ) -> Incident:
+    """Act on a judgement that rests on records, not proofs: cancel and refund when it names
+    nobody; otherwise publish the records that name the member (its own, or the others')
+    as an evidence file and report it absent (suspended, never slashed; escrow refunded)."""
+    t0 = time.perf_counter() if t0 is None else t0
+    if not judgement.blames:  # (already closed if the owner cancelled it meanwhile)
+        open_ = ledger.job(job.job_id).status is JobStatus.OPEN
+        refund = ledger.cancel(job.job_id) if open_ else 0
+        return Incident(job.job_id, "", -1, judgement.kind, "", "", refund,
+                        time.perf_counter() - t0, f"{error} ({judgement.reason})")
+    culprit = job.quorum[judgement.party]
+    facts = dict(meta, job_id=job.job_id, culprit=culprit, party=judgement.party,
+                 verdict=judgement.kind, reason=judgement.reason)
+    digest, path = _keep_evidence(home, job, judgement.kind, culprit,
+                                  _bundle(facts, judgement.evidence(), []))
+    refund = _report_absent(ledger, job, culprit, digest)
+    return Incident(job.job_id, culprit, judgement.party, judgement.kind, digest.hex(),
+                    str(path), refund, time.perf_counter() - t0, error)
 
 
 def read_bundle(bundle: bytes) -> tuple[dict[str, Any], bytes, list[np.ndarray]]:

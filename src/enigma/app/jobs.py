@@ -28,8 +28,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,7 @@ import click
 import numpy as np
 
 from enigma.field import Field
+from enigma.lang.budget import Budget, ScriptLimitError
 from enigma.lang.checker import check
 from enigma.lang.errors import ScriptError
 from enigma.lang.interpreter import Revealed, run
@@ -69,7 +70,7 @@ from enigma.ledger import (
 )
 from enigma.ledger.errors import AccessDenied
 from enigma.mpc import client
-from enigma.mpc.blame import Package, Program, blame_mode
+from enigma.mpc.blame import Package, Program, blame_mode, encode_abort
 from enigma.mpc.engine import Engine
 from enigma.mpc.faults import (
     CHANNEL_KINDS,
@@ -84,7 +85,7 @@ from enigma.mpc.faults import (
 )
 from enigma.mpc.inputs import check_tags
 from enigma.mpc.secret import Secret, concat
-from enigma.net.errors import NetError
+from enigma.net.errors import AuthenticationError, NetError
 from enigma.net.identity import PeerInfo
 from enigma.net.local import free_ports
 from enigma.net.mesh import Mesh
@@ -100,10 +101,21 @@ from enigma.storage.commitment import (
 )
 from enigma.storage.records import record_key
 
-from .culprits import Incident, MemberInputs, blame_job, bundle_meta, verify_bundle
+from . import failures
+from .budget import Guard, JobBudget
+from .budget import plan as budget_plan
+from .culprits import (
+    Incident,
+    MemberInputs,
+    blame_job,
+    bundle_meta,
+    settle_judgement,
+    verify_bundle,
+)
 from .demand import job_demand
 from .service import Connection, ServiceError
 from .stock import StockSession, finish_in_background, open_session
+from .upload import UploadError
 
 if TYPE_CHECKING:
     from .node import Node
@@ -127,12 +139,23 @@ KEEP_SECONDS = 900.0
 KEEP_JOBS = 16
 
 #: Work budget posted with a job when the owner gives none; the unused part is refunded.
+CANCEL_GRACE = 10.0
+"""Seconds the owner still waits for the other members after cancelling them."""
+CANCEL_TIMEOUT = 5.0
+DROPPED = "dropped"
+"""Fault injection: a member that leaves without a word (no signed record either)."""
+PENDING = "pending"
+"""The kind of the error standing for a member the owner stopped waiting for."""
 DEFAULT_ROUNDS = 20_000
 DEFAULT_MULTIPLICATIONS = 200_000_000
 
 
 class JobError(RuntimeError):
     """A job that could not be posted, run or settled; the message says which step and why."""
+
+
+class JobCancelled(JobError):
+    """The owner stopped the job (Ctrl-C, `enigma job cancel`); its escrow went back."""
 
 
 class QuorumNotHoldersError(JobError):
@@ -279,6 +302,8 @@ class NodeJobs:
         self._running: dict[int, bytes] = {}
         """Split jobs (chunk or reducing) running here -> the client that may cancel them."""
         self._cancelled: set[int] = set()
+        self._guards: dict[tuple[bytes, int], Guard] = {}
+        """Jobs running here, by (owner, job): their budgets, which `cancel` stops."""
         self._kept: dict[tuple[bytes, int], _Kept] = {}
         """Blame packages of jobs that succeeded, by (owner, job): handed over only if the
         owner's result check fails (`blame_package`), dropped after KEEP_SECONDS."""
@@ -371,6 +396,60 @@ class NodeJobs:
         if opened is None:
             raise ServiceError("state", f"job {job_id} was not opened by this client; send "
                                         "job-open first")
+        assert self.node.ledger is not None
+        me = opened.job.quorum.index(self.node.address)
+        session = session_for(job_id, self.node.ledger.deployment)
+        try:
+            budget = JobBudget.from_header(header.get("budget"))
+        except ValueError as exc:
+            raise self._signed(session, me, "request", None,
+                               f"job {job_id}: {exc}") from exc
+
+        def over_work(job: JobInfo = opened.job) -> str | None:
+            e = guard.engine
+            if e is None:
+                return None
+            work = getattr(guard.provider, "preprocessing_work", None) or {}
+            rounds = e.stats.rounds - int(work.get("rounds", 0))
+            triples = e.stats.triples - int(work.get("triples", 0))
+            if rounds > job.rounds or triples > job.multiplications:
+                return (f"the job's work ({rounds:,} rounds, {triples:,} multiplications) ran "
+                        f"over what was posted ({job.rounds:,}, {job.multiplications:,})")
+            return None
+
+        guard = Guard(budget, over_work)
+        with self._lock:
+            self._guards[(client_key, job_id)] = guard
+        try:
+            with guard:
+                return self._checked_run(job_id, opened, client_key, header, arrays, guard)
+        except ServiceError as exc:
+            if exc.abort or exc.kind == DROPPED:
+                raise
+            reason, peer = failures.classify(exc.__cause__ or exc, guard.limit)
+            if exc.kind in ("bad-request", "store"):  # the owner's request; this store
+                reason, peer = ("request" if exc.kind == "bad-request" else "store"), None
+            raise self._signed(session, me, reason, peer, str(exc), exc.kind) from exc
+        except Exception as exc:  # every failure ends in a signed record
+            reason, peer = failures.classify(exc, guard.reason(exc))
+            log.error("job %d failed (%s): %s: %s", job_id, reason, type(exc).__name__, exc)
+            raise self._signed(session, me, reason, peer,
+                               f"job {job_id}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            with self._lock:
+                self._guards.pop((client_key, job_id), None)
+
+    def _signed(self, session: bytes, me: int, reason: str, peer: int | None, message: str,
+                kind: str = "failed") -> ServiceError:
+        """The error reply of a failed job member: its message and its signed record."""
+        assert self.node.identity is not None
+        record = failures.sign_record(self.node.identity, session, me, reason, peer, message)
+        return ServiceError(kind, f"{message} [{reason}]", encode_abort(record))
+
+    def _checked_run(self, job_id: int, opened: _Opened, client_key: bytes,
+                     header: dict[str, Any], arrays: list[np.ndarray], guard: Guard
+                     ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """`run` steps 1-5 under the job's budget."""
         job, source = opened.job, str(header["source"])
         if script_hash(source.encode()) != job.script_hash:
             raise ServiceError("bad-request", f"the script sent is not the one job {job_id} "
@@ -402,7 +481,7 @@ class NodeJobs:
                 self._running[job_id] = client_key
         try:
             return self._run(job_id, job, opened, client_key, header, arrays, script, schema,
-                             peers, me, role, filename, timeout, phases, t0)
+                             peers, me, role, filename, timeout, phases, t0, guard)
         finally:
             with self._lock:
                 self._running.pop(job_id, None)
@@ -415,7 +494,8 @@ class NodeJobs:
     def _run(self, job_id: int, job: JobInfo, opened: _Opened, client_key: bytes,
              header: dict[str, Any], arrays: list[np.ndarray], script: Any, schema: Schema,
              peers: list[PeerInfo], me: int, role: str, filename: str, timeout: float,
-             phases: dict[str, float], t0: float) -> tuple[dict[str, Any], list[np.ndarray]]:
+             phases: dict[str, float], t0: float, guard: Guard
+             ) -> tuple[dict[str, Any], list[np.ndarray]]:
         """`run` from its step 3 on, with the job registered for cancellation."""
         assert self.node.identity is not None and self.node.ledger is not None
         fault = self._fault(job_id, me, timeout)
@@ -437,7 +517,7 @@ class NodeJobs:
                                                        schema, None if chunks is None else
                                                        [int(c) for c in chunks])
             if point != place:
-                raise ServiceError("refused", f"this node's shares are at point {point}, ledger "
+                raise ServiceError("store", f"this node's shares are at point {point}, ledger "
                                               f"dataset {job.dataset_id} places it at {place}")
             if fault is not None and fault.kind in STORE_KINDS and shares and rows:
                 shares, stored = _rewritten(self.node.field, shares, stored)
@@ -449,14 +529,15 @@ class NodeJobs:
                         job_id)
         blamed = bool(header.get("blame"))
         if blamed and role != "single":
-            raise ServiceError("refused", f"job {job_id}: blame mode needs a job on one quorum "
+            raise ServiceError("bad-request", f"job {job_id}: blame mode needs a job on one quorum "
                                           "(docs/blame.md)")
         demand: Demand | None = None
         if blamed and not dealer:  # before connecting: the others are still reading shares
             t1 = time.perf_counter()
             try:
                 demand = job_demand(
-                    lambda e, sh, pt, r, k: compute(e, script, schema, sh, pt, r, k, filename),
+                    lambda e, sh, pt, r, k: compute(e, script, schema, sh, pt, r, k, filename,
+                                                    budget=guard.budget.fresh()),
                     schema, list(shares), rows, len(peers), self.node.field,
                     digit_bits=HE_DIGIT_BITS)
             except (ScriptError, NotSplittable) as exc:
@@ -506,26 +587,29 @@ class NodeJobs:
                     inputs=inputs_digest(mine), wrap=wrap, **digits)
             else:
                 engine = Engine(mesh if wrap is None else wrap(mesh), provider, **digits)
+            guard.engine, guard.provider = engine, provider
             phases["connect"] = time.perf_counter() - started
             try:
                 if role == "map":
                     chunk_side = self._chunk_exchange(job_id, header, rows, timeout, phases)
                     out = compute_map(engine, script, schema, shares, point, rows, arrays[0],
-                                      filename, int(header["total_rows"]), chunk_side, phases)
+                                      filename, int(header["total_rows"]), chunk_side, phases,
+                                      guard.budget)
                 elif role == "reduce":
                     out = compute_reduce(engine, script, schema, parts, arrays[0], layout,
                                          total_rows, filename,
-                                         self._reduce_exchange(job_id, job, header, timeout))
+                                         self._reduce_exchange(job_id, job, header, timeout),
+                                         guard.budget)
                 else:
                     out = compute(engine, script, schema, shares, point, rows, arrays[0],
-                                  filename, fault, phases)
-            except (ScriptError, NotSplittable) as exc:
+                                  filename, fault, phases, guard.budget)
+            except (ScriptError, NotSplittable) as exc:  # the script's: every member's
                 raise ServiceError("refused", f"job {job_id}: {exc}") from exc
             except ServiceError:
                 raise
             except DroppedOut as exc:  # fault injection: leave without a word (or a package)
                 log.warning("job %d: FAULT INJECTION: this node drops out", job_id)
-                raise ServiceError("failed", f"job {job_id}: dropped out") from exc
+                raise ServiceError(DROPPED, f"job {job_id}: dropped out") from exc
             except Exception as exc:  # a failed MAC check, a peer gone: tell the owner why
                 log.error("job %d failed: %s: %s", job_id, type(exc).__name__, exc)
                 if signed is None:
@@ -533,7 +617,9 @@ class NodeJobs:
                                                  f"{type(exc).__name__}: {exc}") from exc
                 # blame mode: sign why, hand the package to the owner alone (this channel
                 # is encrypted to it), never to the quorum or the public (docs/blame.md)
-                package = signed.package(signed.abort(exc)).encode()
+                limit = guard.reason(exc)
+                package = signed.package(signed.abort(
+                    exc, None if limit is None else failures.classify(exc, limit)[0])).encode()
                 return self._blame_reply(job_id, f"{type(exc).__name__}: {exc}", package,
                                          mine, prep_slice)
             work = getattr(provider, "preprocessing_work", None)
@@ -940,7 +1026,7 @@ class NodeJobs:
                                               f"{manifest.chunk_count} of the dataset")
         present = set(store.columns(name, 0)) if manifest.chunk_count else set()
         if not set(columns) <= present:
-            raise ServiceError("refused", f"this node stores no columns "
+            raise ServiceError("store", f"this node stores no columns "
                                f"{sorted(set(columns) - present)} of the dataset (a dataset "
                                "shared before inputs carried tags lacks the '.tag' columns): "
                                "the owner must share it again")
@@ -960,19 +1046,27 @@ class NodeJobs:
 
     def cancel(self, client_key: bytes, header: dict[str, Any], arrays: list[np.ndarray]
                ) -> tuple[dict[str, Any], list[np.ndarray]]:
-        """Stop waiting for partials or re-shares of a split job this client started here.
+        """Stop a job this client opened or runs here: its script stops at its next step
+        (the member signs a `cancelled` record), and a split job stops waiting for
+        partials or re-shares.
 
-        Why: when a chunk quorum fails, its partials never come, and the reducers would
-        otherwise wait out the job's timeout before the owner hears anything; when the
-        reducers fail, chunk quorums of an iterative script wait for centroids likewise.
+        Why: when one member fails, the others would otherwise run on, or wait out their
+        timeouts, before the owner hears anything; when a chunk quorum fails, its
+        partials never come, and when the reducers fail, chunk quorums of an iterative
+        script wait for centroids likewise.
         """
         job_id = int(header["job_id"])
+        why = str(header.get("why", "the owner cancelled the job"))[:200]
         with self._arrived:
-            if self._running.get(job_id) != client_key and \
-                    (client_key, job_id) not in self._opened:
+            guard = self._guards.get((client_key, job_id))
+            opened = self._opened.pop((client_key, job_id), None)
+            if guard is None and opened is None and self._running.get(job_id) != client_key:
                 return {"cancelled": False}, []
+            if guard is not None:
+                guard.cancel(why)
             self._cancelled.add(job_id)
             self._arrived.notify_all()
+        log.info("job %d: cancelled by its owner (%s)", job_id, why)
         return {"cancelled": True}, []
 
 
@@ -1136,7 +1230,8 @@ def _bound(v: float) -> float | None:
 
 def compute(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray], point: int,
             rows: int, key_share: np.ndarray, filename: str, fault: Fault | None = None,
-            phases: dict[str, float] | None = None) -> dict[str, Any]:
+            phases: dict[str, float] | None = None, budget: Budget | None = None
+            ) -> dict[str, Any]:
     """One member's part of a job on one quorum, from storage shares to sealed result shares.
 
     `authenticate` (storage shares -> MAC'd columns and [k]), then the script runs on
@@ -1146,7 +1241,7 @@ def compute(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray
     columns, public, key = authenticate(e, schema, shares, point, rows, key_share, fault,
                                         phases)
     backend = MpcBackend(e, columns, public, rows, key, filename)
-    outcome = run(script, backend)
+    outcome = run(script, backend, budget=budget)
     return _outcome(e, backend, outcome.printed)
 
 
@@ -1165,7 +1260,7 @@ def _replay_member(e: Engine, spec: _ReplaySpec) -> tuple[np.ndarray, np.ndarray
     its result commitment covers (sealed shares and public facts)."""
     mine = spec.inputs[e.party]
     out = compute(e, spec.script, spec.schema, dict(mine.shares), mine.point, mine.rows,
-                  mine.key_share, spec.filename)
+                  mine.key_share, spec.filename, budget=Budget.unlimited())
     return (*out["sealed"], result_meta(out))
 
 
@@ -1285,8 +1380,8 @@ def _reduce_batch(e: Engine, mpc: MpcBackend, P: Secret, Z: Secret, key: Secret,
 
 def compute_map(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray],
                 point: int, rows: int, key_share: np.ndarray, filename: str, total_rows: int,
-                exchange: ChunkExchange, phases: dict[str, float] | None = None
-                ) -> dict[str, Any]:
+                exchange: ChunkExchange, phases: dict[str, float] | None = None,
+                budget: Budget | None = None) -> dict[str, Any]:
     """A chunk quorum member's part: exact partial aggregates P of its chunks, and [k P].
 
     1. `authenticate` the chunk's columns and the owner's key [k], as a whole job does;
@@ -1309,7 +1404,7 @@ def compute_map(e: Engine, script: Any, schema: Schema, shares: dict[str, np.nda
     exchange.bind(e, key)
     mpc = MpcBackend(e, columns, public, rows, key, filename)
     split = SplitBackend("map", schema, script, total_rows, mpc=mpc, exchange=exchange)
-    run(script, split)
+    run(script, split, budget=budget)
     if split.partials:
         exchange.handover(split.partials, split.layout)
     phases["aggregate"] = time.perf_counter() - t1 - phases.get("send_partials", 0.0) - \
@@ -1322,7 +1417,8 @@ def compute_map(e: Engine, script: Any, schema: Schema, shares: dict[str, np.nda
 def compute_reduce(e: Engine, script: Any, schema: Schema,
                    parts: tuple[np.ndarray, np.ndarray], key_share: np.ndarray,
                    layout: list[dict[str, Any]], rows: int, filename: str,
-                   exchange: ReduceExchange | None = None) -> dict[str, Any]:
+                   exchange: ReduceExchange | None = None, budget: Budget | None = None
+                   ) -> dict[str, Any]:
     """A reducing member's part: authenticate the summed partials, finish the script, seal.
 
     1. every member inputs, per chunk job, the sum of the parts it received (p_j, z_j)
@@ -1346,7 +1442,7 @@ def compute_reduce(e: Engine, script: Any, schema: Schema,
         exchange.bind(e, key, mpc)
     split = SplitBackend("reduce", schema, script, rows, mpc=mpc, stats=stats, layout=layout,
                          exchange=exchange)
-    outcome = run(script, split)
+    outcome = run(script, split, budget=budget)
     return _outcome(e, mpc, outcome.printed)
 
 
@@ -1555,7 +1651,8 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     if posted_job is None:
         covered(quorum_size)
     schema = Schema.from_dict(state.schema, f"the progress file of {dataset!r}")
-    check(source, schema, filename)
+    budget = _job_budget(check(source, schema, filename), schema, state.rows,
+                         min(timeout, mesh_timeout))
     digest = script_hash(source.encode())
     if posted_job is not None:
         if chunk_quorums > 0:
@@ -1583,7 +1680,8 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
         else:
             return _run_split(owner, state, schema, source, digest, author, signature,
                               quorum_size, reward, filename, rounds, multiplications,
-                              dealer_seed, timeout, say, min(chunk_quorums, state.chunk_count))
+                              dealer_seed, timeout, say, min(chunk_quorums, state.chunk_count),
+                              budget)
     if posted_job is None:
         assert author is not None and signature is not None
         say("posting the job on the ledger")
@@ -1593,49 +1691,36 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     holders = {h.address: h for h in state.holders}
     strangers = [a for a in job.quorum if a not in holders]
     if strangers:
+        refund = owner.ledger.cancel(job.job_id)
         raise QuorumNotHoldersError(
             f"job {job.job_id}: quorum members {strangers} hold no share of {dataset!r}; "
             f"share it to every active node (n = {len(owner.ledger.active_nodes())}) so that "
-            "any drawn quorum can compute; the job stays open until its deadline refunds it")
+            f"any drawn quorum can compute; the job was cancelled ({refund} wei refunded)")
     members = [owner._holder(a, holders[a].point) for a in job.quorum]
     seed = dealer_seed
     if blame and dealer_seed is not None:  # per attempt: aborted preprocessing is never reused
         seed = hashlib.sha256(dealer_seed + job.job_id.to_bytes(8, "big")).digest()
-    t0 = time.perf_counter()
-    conns = [Connection.open(m.host, m.port, owner.identity, bytes.fromhex(m.key), timeout)
-             for m in members]
+    fields = {"job_id": job.job_id, "dataset": dataset, "gen": state.gen}
+    key, key_shares = _job_keys(owner, dataset, len(members))
+    run_fields = {**fields, "source": source, "filename": filename, "schema": state.schema,
+                  "timeout": min(timeout, mesh_timeout), "budget": budget.as_header(),
+                  "dealer_seed": seed.hex() if seed else None, "blame": blame}
+    say(f"quorum of {len(members)} computing" + (" in blame mode" if blame else ""))
+    t1 = time.perf_counter()
     try:
-        fields = {"job_id": job.job_id, "dataset": dataset, "gen": state.gen}
-        opened = [c.request("job-open", **fields)[0] for c in conns]
-        peers = [{"host": m.host, "port": int(o["port"])} for m, o in zip(members, opened,
-                                                                          strict=True)]
-        key, key_shares = _job_keys(owner, dataset, len(members))
-        run_fields = {**fields, "source": source, "filename": filename, "schema": state.schema,
-                      "peers": peers, "timeout": min(timeout, mesh_timeout),
-                      "dealer_seed": seed.hex() if seed else None, "blame": blame}
-        say(f"quorum of {len(members)} computing" + (" in blame mode" if blame else ""))
-        t1 = time.perf_counter()
-        outcomes: list[Any] = []
-        with ThreadPoolExecutor(max_workers=len(conns)) as pool:
-            futures = [pool.submit(c.request, "job-run", [ks], **run_fields)
-                       for c, ks in zip(conns, key_shares, strict=True)]
-            for f in futures:
-                try:
-                    outcomes.append(f.result())
-                except ServiceError as exc:
-                    if not blame:
-                        raise
-                    outcomes.append(exc)
-        if all(isinstance(o, ServiceError) and o.kind == "refused" for o in outcomes):
-            raise outcomes[0]  # every member refused the script: public, nobody to blame
-        times["compute"] = time.perf_counter() - t1
-    finally:
-        for c in conns:
-            c.close()
+        outcomes = _run_members(owner, job.job_id, members, key_shares, fields, run_fields,
+                                timeout)
+    except KeyboardInterrupt:
+        say(f"job {job.job_id}: interrupted; cancelling it at every member and on the ledger")
+        _cancel_members(owner, members, job.job_id, "the owner interrupted the job")
+        refund = owner.ledger.cancel(job.job_id)
+        raise JobCancelled(f"job {job.job_id} cancelled: {refund} wei of escrow went back to "
+                           f"{job.poster}") from None
+    times["compute"] = time.perf_counter() - t1
     say("checking the result and settling")
     t0 = time.perf_counter()
     failure = "; ".join(f"{job.quorum[i]}: {o}" for i, o in enumerate(outcomes)
-                        if isinstance(o, Exception))
+                        if isinstance(o, Exception) and o.kind != PENDING)
     failure = failure or "; ".join(
         f"{job.quorum[i]}: {o[0]['blame']['error']}" for i, o in enumerate(outcomes)
         if o[0].get("blame", {}).get("aborted"))
@@ -1645,17 +1730,23 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
         try:
             results, commitments, first = _settle_replies(owner, job, key, replies, times)
         except (JobError, client.OutputCheckError) as exc:
-            if not blame:
-                raise
             failure, result_failed = str(exc), True
-            outcomes = _fetch_packages(owner, job, members, outcomes, timeout)
+            if blame:
+                outcomes = _fetch_packages(owner, job, members, outcomes, timeout)
     if failure:
-        incident = _blame_attempt(owner, job, outcomes, key_shares, source, schema, state,
-                                  filename, seed, result_failed, failure)
+        if blame:
+            incident = _blame_attempt(owner, job, outcomes, key_shares, source, schema, state,
+                                      filename, seed, result_failed, failure)
+        else:
+            incident = settle_judgement(owner.ledger, owner.home, job,
+                                        _judgement(owner, job, outcomes, result_failed),
+                                        bundle_meta(source, state.schema, filename, seed),
+                                        failure)
         incidents.append(incident)
-        if incident.verdict == "none":
-            raise JobError(f"job {job.job_id} failed ({failure}) and no member could be named; "
-                           "it stays open until its deadline refunds it")
+        if not incident.culprit:
+            raise JobError(f"job {job.job_id} failed: {incident.error}; nobody is blamed: the "
+                           f"job was cancelled and {incident.refund} wei of escrow went back to "
+                           f"{job.poster}")
         say(f"job {job.job_id}: {incident.culprit} named ({incident.verdict}); "
             + (f"accused (accusation {incident.accusation_id}: slashed after its challenge "
                "period unless a committee acquits it)" if incident.proved else "suspended")
@@ -1679,6 +1770,98 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
                      list(first["printed"]), job.quorum, commitments, payout,
                      dict(first["stats"]), times, dealer_seed is not None, [], reduction,
                      job.poster, incidents, packages=_packages(outcomes))
+
+
+def _job_budget(script: Any, schema: Schema, rows: int, seconds: float) -> JobBudget:
+    """The job's budget (`budget.plan`); a script that runs away on synthetic data is
+    refused here, before anything is posted or paid for."""
+    try:
+        return budget_plan(script, schema, rows, len(referenced_columns(script)), seconds)
+    except ScriptLimitError as exc:
+        raise JobError(f"the script ran over its budget on synthetic data, so no job was "
+                       f"posted: {exc.located()}") from exc
+
+
+def _cancel_members(owner: Owner, members: Sequence[Any], job_id: int, why: str) -> None:
+    """Ask members to stop a job (`job-cancel`), all at once; one that cannot be reached
+    is left alone (its own budget stops it)."""
+    def one(m: Any) -> None:
+        with contextlib.suppress(ServiceError, OSError, NetError), \
+                Connection.open(m.host, m.port, owner.identity, bytes.fromhex(m.key),
+                                CANCEL_TIMEOUT) as conn:
+            conn.request("job-cancel", job_id=job_id, why=why)
+
+    if members:
+        with ThreadPoolExecutor(max_workers=len(members)) as pool:
+            list(pool.map(one, members))
+
+
+def _run_members(owner: Owner, job_id: int, members: Sequence[Any],
+                 key_shares: Sequence[np.ndarray], fields: dict[str, Any],
+                 run_fields: dict[str, Any], timeout: float) -> list[Any]:
+    """`job-open`, then `job-run` at every member; each member's reply, or the ServiceError
+    it answered with (carrying its signed record) or that reaching it raised.
+
+    At the first failure the other members are cancelled (they sign a `cancelled` record
+    and stop at their next step); whoever has not answered CANCEL_GRACE s later gets a
+    PENDING error: the owner stopped waiting for it, which names nobody. A member that
+    cannot be reached for `job-open` means no mesh can form: the others are cancelled
+    without running.
+    """
+    n = len(members)
+    outcomes: list[Any] = [None] * n
+    conns: list[Connection | None] = [None] * n
+
+    def open_one(i: int) -> dict[str, Any]:
+        m = members[i]
+        conns[i] = Connection.open(m.host, m.port, owner.identity, bytes.fromhex(m.key),
+                                   timeout)
+        return conns[i].request("job-open", **fields)[0]  # type: ignore[union-attr]
+
+    pool = ThreadPoolExecutor(max_workers=n)
+    try:
+        opened: dict[int, dict[str, Any]] = {}
+        for f, i in [(pool.submit(open_one, i), i) for i in range(n)]:
+            try:
+                opened[i] = f.result()
+            except ServiceError as exc:
+                outcomes[i] = exc
+        if len(opened) < n:
+            _cancel_members(owner, [members[i] for i in opened], job_id,
+                            "another member of the quorum cannot be reached")
+            return [o if o is not None else ServiceError(PENDING, "cancelled before running")
+                    for o in outcomes]
+        peers = [{"host": m.host, "port": int(opened[i]["port"])} for i, m in enumerate(members)]
+        runs = {pool.submit(conns[i].request, "job-run",  # type: ignore[union-attr]
+                            [key_shares[i]], peers=peers, **run_fields): i for i in range(n)}
+        pending, deadline = set(runs), None
+        while pending:
+            wait_for = None if deadline is None else max(0.0, deadline - time.monotonic())
+            done, pending = wait(pending, timeout=wait_for, return_when=FIRST_COMPLETED)
+            if not done:
+                break
+            for f in done:
+                i = runs[f]
+                try:
+                    outcomes[i] = f.result()
+                except ServiceError as exc:
+                    outcomes[i] = exc
+                if deadline is None and _failed(outcomes[i]):
+                    deadline = time.monotonic() + CANCEL_GRACE
+                    _cancel_members(owner, [members[j] for j in range(n) if j != i], job_id,
+                                    f"member {i} of the quorum failed")
+        return [o if o is not None else ServiceError(PENDING, "no answer after the cancel")
+                for o in outcomes]
+    finally:
+        for c in conns:
+            if c is not None:
+                c.close()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _failed(outcome: Any) -> bool:
+    """An error reply, or a blame-mode reply that says the member aborted."""
+    return isinstance(outcome, Exception) or bool(outcome[0].get("blame", {}).get("aborted"))
 
 
 def _job_keys(owner: Owner, dataset: str, parties: int, key: np.ndarray | None = None
@@ -1781,13 +1964,42 @@ def _blame_attempt(owner: Owner, job: JobInfo, outcomes: list[Any],
         return _program(script, schema, filename, given, seed, len(job.quorum), owner.field.p)
 
     keys = [owner.ledger.node(a).transport_key for a in job.quorum]
-    undelivered = [i for i, out in enumerate(outcomes) if result_failed
-                   and result_commitment(job.job_id, out[1][0], out[1][1], result_meta(out[0]))
-                   != owner.ledger.commit_of(job.job_id, job.quorum[i]).commitment]
     return blame_job(owner.ledger, owner.home, job, keys, packages, inputs, make_program,
                      result_failed, result_commitment,
-                     bundle_meta(source, state.schema, filename, seed), failure, undelivered,
+                     bundle_meta(source, state.schema, filename, seed), failure,
+                     _judgement(owner, job, outcomes, result_failed, packages),
                      identity=owner.identity)
+
+
+def _judgement(owner: Owner, job: JobInfo, outcomes: list[Any], result_failed: bool,
+               packages: Mapping[int, Package] | None = None) -> failures.Judgement:
+    """`failures.judge` on what the members sent: the signed records on their error
+    replies and in their blame packages (each checked against the member's key on the
+    ledger), the members that sent neither (`silent`; not those the owner stopped waiting
+    for after it cancelled them) and, after a failed result check, those whose result is
+    not what they committed to on the ledger (`withheld`)."""
+    session = session_for(job.job_id, owner.ledger.deployment)
+    keys = [owner.ledger.node(a).transport_key for a in job.quorum]
+    records: dict[int, Any] = {}
+    silent, withheld = [], []
+    for i, out in enumerate(outcomes):
+        if isinstance(out, ServiceError):
+            rec = failures.verified(out.abort, session, i, keys[i]) if out.abort else None
+            if rec is not None:
+                records[i] = rec
+            elif out.kind != PENDING:
+                silent.append(i)
+            continue
+        pkg = (packages or {}).get(i)
+        if pkg is not None and pkg.abort is not None and pkg.abort.party == i:
+            with contextlib.suppress(AuthenticationError):
+                pkg.abort.verify(keys[i])
+                records[i] = pkg.abort
+        if result_failed and result_commitment(job.job_id, out[1][0], out[1][1],
+                                               result_meta(out[0])) \
+                != owner.ledger.commit_of(job.job_id, job.quorum[i]).commitment:
+            withheld.append(i)
+    return failures.judge(records, len(job.quorum), silent, withheld)
 
 
 def _program(script: Any, schema: Schema, filename: str, inputs: Mapping[int, MemberInputs],
@@ -1806,7 +2018,7 @@ def _program(script: Any, schema: Schema, filename: str, inputs: Mapping[int, Me
 def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: bytes,
                author: str, signature: bytes, quorum_size: int, reward: int, filename: str,
                rounds: int, multiplications: int, dealer_seed: bytes | None, timeout: float,
-               say: Callable[[str], None], groups: int) -> JobResult:
+               say: Callable[[str], None], groups: int, budget: JobBudget) -> JobResult:
     """A job with network reduction: chunk quorums in parallel, one reducing quorum.
 
     1. post the job (its quorum reduces and seals the result) and one sub-job per group
@@ -1831,104 +2043,119 @@ def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: by
     subs = [owner.ledger.post_job(state.ledger_id, digest, author, signature, quorum_size,
                                   rounds, multiplications, 0) for _ in range(groups)]
     times["post"] = time.perf_counter() - t0
-    holders = {h.address: h for h in state.holders}
-    for sub in subs:
-        strangers = [a for a in sub.quorum if a not in holders]
-        if strangers:
-            raise QuorumNotHoldersError(f"chunk job {sub.job_id}: quorum members {strangers} "
-                                        f"hold no share of {state.name!r}")
-    chunks = [c.tolist() for c in np.array_split(np.arange(state.chunk_count), groups)]
-    jobs = [parent, *subs]
-    members = {j.job_id: [owner._holder(a, holders[a].point if a in holders else 0)
-                          for a in j.quorum] for j in jobs}
-    t1 = time.perf_counter()
-    conns = {j.job_id: [Connection.open(m.host, m.port, owner.identity, bytes.fromhex(m.key),
-                                        timeout) for m in members[j.job_id]] for j in jobs}
+    with _refunded_on_failure(owner, [parent, *subs]):
+        holders = {h.address: h for h in state.holders}
+        for sub in subs:
+            strangers = [a for a in sub.quorum if a not in holders]
+            if strangers:
+                raise QuorumNotHoldersError(f"chunk job {sub.job_id}: quorum members {strangers} "
+                                            f"hold no share of {state.name!r}")
+        chunks = [c.tolist() for c in np.array_split(np.arange(state.chunk_count), groups)]
+        jobs = [parent, *subs]
+        members = {j.job_id: [owner._holder(a, holders[a].point if a in holders else 0)
+                              for a in j.quorum] for j in jobs}
+        t1 = time.perf_counter()
+        conns = {j.job_id: [Connection.open(m.host, m.port, owner.identity, bytes.fromhex(m.key),
+                                            timeout) for m in members[j.job_id]] for j in jobs}
+        try:
+            base = {"dataset": state.name, "gen": state.gen}
+            opened = {j.job_id: [c.request("job-open", job_id=j.job_id,
+                                           role="reduce" if j is parent else "map", **base)[0]
+                                 for c in conns[j.job_id]] for j in jobs}
+            key = F.random(1)
+            reducers = [{"host": m.host, "port": m.port} for m in members[parent.job_id]]
+            calls = []
+            for i, j in enumerate(jobs):
+                peers = [{"host": m.host, "port": int(o["port"])}
+                         for m, o in zip(members[j.job_id], opened[j.job_id], strict=True)]
+                seed = None if dealer_seed is None else hashlib.sha256(
+                    dealer_seed + j.job_id.to_bytes(8, "big")).hexdigest()
+                fields = {**base, "job_id": j.job_id, "source": source, "filename": filename,
+                          "schema": state.schema, "peers": peers, "timeout": min(timeout, 300.0),
+                          "dealer_seed": seed, "budget": budget.as_header()}
+                if j is parent:  # chunk members' endpoints: where an iterative script re-shares
+                    fields.update(role="reduce", sub_jobs=[s.job_id for s in subs],
+                                  chunk_members={str(s.job_id): [
+                                      {"host": m.host, "port": m.port} for m in members[s.job_id]]
+                                      for s in subs})
+                else:
+                    fields.update(role="map", chunks=chunks[i - 1], parent=parent.job_id,
+                                  reducers=reducers, total_rows=state.rows)
+                shares = additive.split(F, key, len(j.quorum)) if j is parent else \
+                    _job_keys(owner, state.name, len(j.quorum), key)[1]
+                for c, ks in zip(conns[j.job_id], shares, strict=True):
+                    calls.append((j.job_id, c, ks, fields))
+            say(f"job {parent.job_id}: chunk jobs {[s.job_id for s in subs]} and a reducing "
+                "quorum computing")
+            with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+                futures = [(jid, pool.submit(c.request, "job-run", [ks], **fields))
+                           for jid, c, ks, fields in calls]
+                failed = next((f for f in as_completed([f for _, f in futures])
+                               if f.exception() is not None), None)
+                if failed is not None:  # the others would wait for partials or re-shares
+                    for j in jobs:          # that never come
+                        for m in members[j.job_id]:
+                            with contextlib.suppress(ServiceError, OSError), \
+                                    owner._connect(m) as conn:
+                                conn.request("job-cancel", job_id=j.job_id)
+                    raise failed.exception()  # type: ignore[misc]
+                replies: dict[int, list[tuple[dict[str, Any], list[np.ndarray]]]] = {}
+                for jid, f in futures:
+                    replies.setdefault(jid, []).append(f.result())
+            times["compute"] = time.perf_counter() - t1
+        finally:
+            for cs in conns.values():
+                for c in cs:
+                    c.close()
+        say("checking the result and settling")
+        t0 = time.perf_counter()
+        for sub in subs:
+            for address, (reply, _) in zip(sub.quorum, replies[sub.job_id], strict=True):
+                posted = owner.ledger.commit_of(sub.job_id, address)
+                if posted.commitment.hex() != reply["commitment"] or \
+                        int.from_bytes(posted.pointer, "big") != parent.job_id:
+                    raise JobError(f"chunk job {sub.job_id}: node {address}'s commitment on the "
+                                   "ledger is not the one it reported for this job")
+        commitments = _checked_replies(owner, parent, replies[parent.job_id])
+        first = replies[parent.job_id][0][0]
+        results = decode_results(F, key, [(a[0], a[1]) for _, a in replies[parent.job_id]], first)
+        checks = {name: results.pop(name) for name in list(results) if name.startswith(CHECK_NAME)}
+        if set(checks) != _check_names(plan(check(source, schema, filename), schema, state.rows)) \
+                or any(np.any(c.value != 0) for c in checks.values()):
+            raise JobError(f"job {parent.job_id}: a partial aggregate changed between a chunk "
+                           "quorum and the reducing quorum (k P != Z); the result is refused")
+        payout = {"to_nodes": 0, "reward": 0, "refund": 0}
+        for j in [*subs, parent]:
+            for k, v in owner.ledger.accept(j.job_id).items():
+                payout[k] += v
+        times["settle"] = time.perf_counter() - t0
+        for prefix, ids in (("chunk", [s.job_id for s in subs]), ("reduce", [parent.job_id])):
+            for jid in ids:  # slowest member of any quorum of the kind, per phase
+                for reply, _ in replies[jid]:
+                    for k, v in reply.get("phases", {}).items():
+                        times[f"{prefix}.{k}"] = max(times.get(f"{prefix}.{k}", 0.0), float(v))
+        order = [o.name for o in check(source, schema, filename).outputs]
+        stats = dict(first["stats"])
+        stats["chunk_triples"] = sum(r[0]["stats"]["triples"] for s in subs
+                                     for r in replies[s.job_id])
+        return JobResult(parent.job_id, {n: results[n] for n in order if n in results},
+                         list(first["printed"]), parent.quorum, commitments, payout, stats,
+                         times, dealer_seed is not None, [s.job_id for s in subs],
+                         f"{groups} chunk quorums and a reducing quorum", parent.poster)
+
+
+@contextlib.contextmanager
+def _refunded_on_failure(owner: Owner, posted: Sequence[JobInfo]) -> Iterator[None]:
+    """Cancel the posted jobs that are still open if the block fails in any way (Ctrl-C
+    too): a split job's failure names nobody, and no escrow waits for its deadline."""
     try:
-        base = {"dataset": state.name, "gen": state.gen}
-        opened = {j.job_id: [c.request("job-open", job_id=j.job_id,
-                                       role="reduce" if j is parent else "map", **base)[0]
-                             for c in conns[j.job_id]] for j in jobs}
-        key = F.random(1)
-        reducers = [{"host": m.host, "port": m.port} for m in members[parent.job_id]]
-        calls = []
-        for i, j in enumerate(jobs):
-            peers = [{"host": m.host, "port": int(o["port"])}
-                     for m, o in zip(members[j.job_id], opened[j.job_id], strict=True)]
-            seed = None if dealer_seed is None else hashlib.sha256(
-                dealer_seed + j.job_id.to_bytes(8, "big")).hexdigest()
-            fields = {**base, "job_id": j.job_id, "source": source, "filename": filename,
-                      "schema": state.schema, "peers": peers, "timeout": min(timeout, 300.0),
-                      "dealer_seed": seed}
-            if j is parent:  # chunk members' endpoints: where an iterative script re-shares
-                fields.update(role="reduce", sub_jobs=[s.job_id for s in subs],
-                              chunk_members={str(s.job_id): [
-                                  {"host": m.host, "port": m.port} for m in members[s.job_id]]
-                                  for s in subs})
-            else:
-                fields.update(role="map", chunks=chunks[i - 1], parent=parent.job_id,
-                              reducers=reducers, total_rows=state.rows)
-            shares = additive.split(F, key, len(j.quorum)) if j is parent else \
-                _job_keys(owner, state.name, len(j.quorum), key)[1]
-            for c, ks in zip(conns[j.job_id], shares, strict=True):
-                calls.append((j.job_id, c, ks, fields))
-        say(f"job {parent.job_id}: chunk jobs {[s.job_id for s in subs]} and a reducing "
-            "quorum computing")
-        with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-            futures = [(jid, pool.submit(c.request, "job-run", [ks], **fields))
-                       for jid, c, ks, fields in calls]
-            failed = next((f for f in as_completed([f for _, f in futures])
-                           if f.exception() is not None), None)
-            if failed is not None:  # the others would wait for partials or re-shares
-                for j in jobs:          # that never come
-                    for m in members[j.job_id]:
-                        with contextlib.suppress(ServiceError, OSError), \
-                                owner._connect(m) as conn:
-                            conn.request("job-cancel", job_id=j.job_id)
-                raise failed.exception()  # type: ignore[misc]
-            replies: dict[int, list[tuple[dict[str, Any], list[np.ndarray]]]] = {}
-            for jid, f in futures:
-                replies.setdefault(jid, []).append(f.result())
-        times["compute"] = time.perf_counter() - t1
-    finally:
-        for cs in conns.values():
-            for c in cs:
-                c.close()
-    say("checking the result and settling")
-    t0 = time.perf_counter()
-    for sub in subs:
-        for address, (reply, _) in zip(sub.quorum, replies[sub.job_id], strict=True):
-            posted = owner.ledger.commit_of(sub.job_id, address)
-            if posted.commitment.hex() != reply["commitment"] or \
-                    int.from_bytes(posted.pointer, "big") != parent.job_id:
-                raise JobError(f"chunk job {sub.job_id}: node {address}'s commitment on the "
-                               "ledger is not the one it reported for this job")
-    commitments = _checked_replies(owner, parent, replies[parent.job_id])
-    first = replies[parent.job_id][0][0]
-    results = decode_results(F, key, [(a[0], a[1]) for _, a in replies[parent.job_id]], first)
-    checks = {name: results.pop(name) for name in list(results) if name.startswith(CHECK_NAME)}
-    if set(checks) != _check_names(plan(check(source, schema, filename), schema, state.rows)) \
-            or any(np.any(c.value != 0) for c in checks.values()):
-        raise JobError(f"job {parent.job_id}: a partial aggregate changed between a chunk "
-                       "quorum and the reducing quorum (k P != Z); the result is refused")
-    payout = {"to_nodes": 0, "reward": 0, "refund": 0}
-    for j in [*subs, parent]:
-        for k, v in owner.ledger.accept(j.job_id).items():
-            payout[k] += v
-    times["settle"] = time.perf_counter() - t0
-    for prefix, ids in (("chunk", [s.job_id for s in subs]), ("reduce", [parent.job_id])):
-        for jid in ids:  # slowest member of any quorum of the kind, per phase
-            for reply, _ in replies[jid]:
-                for k, v in reply.get("phases", {}).items():
-                    times[f"{prefix}.{k}"] = max(times.get(f"{prefix}.{k}", 0.0), float(v))
-    order = [o.name for o in check(source, schema, filename).outputs]
-    stats = dict(first["stats"])
-    stats["chunk_triples"] = sum(r[0]["stats"]["triples"] for s in subs
-                                 for r in replies[s.job_id])
-    return JobResult(parent.job_id, {n: results[n] for n in order if n in results},
-                     list(first["printed"]), parent.quorum, commitments, payout, stats,
-                     times, dealer_seed is not None, [s.job_id for s in subs],
-                     f"{groups} chunk quorums and a reducing quorum", parent.poster)
+        yield
+    except BaseException:
+        for j in posted:
+            with contextlib.suppress(LedgerError):
+                if owner.ledger.job(j.job_id).status is JobStatus.OPEN:
+                    owner.ledger.cancel(j.job_id)
+        raise
 
 
 def _check_names(layout: list[dict[str, Any]]) -> set[str]:
@@ -2119,3 +2346,34 @@ def job_post_command(script: Path, dataset_id: int, schema_path: Path | None, qu
     click.echo(f"job {job.job_id}: posted on ledger dataset {dataset_id} by {job.poster}, "
                f"escrow {job.escrow} wei, quorum {job.quorum}, script hash "
                f"{job.script_hash.hex()}")
+
+
+def cancel_job(owner: Owner, job_id: int) -> int:
+    """Stop an open job: every member is told to stop (`job-cancel`), then the ledger
+    refunds its escrow to the poster (`jobs.cancel`); returns the refund."""
+    job = owner.ledger.job(job_id)
+    if job.status is not JobStatus.OPEN:
+        raise JobError(f"job {job_id} is {job.status.name.lower()}, not open: nothing to cancel")
+    members = []
+    for address in job.quorum:
+        with contextlib.suppress(UploadError, LedgerError, ServiceError):  # unreachable: its
+            # own budget stops it
+            members.append(owner._holder(address, 0))
+    _cancel_members(owner, members, job_id, "the owner cancelled the job")
+    return owner.ledger.cancel(job_id)
+
+
+@job_command.command("settle")
+@click.argument("job_id", type=int)
+@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
+@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=Path("deployment.json"), show_default=True)
+@click.option("--account", required=True, help="Any ledger account (it pays the gas).")
+def job_settle_command(job_id: int, rpc: str, deployment: Path, account: str) -> None:
+    """Close a job past its deadline (anyone may): the poster gets its whole escrow back."""
+    ledger = Ledger.connect(rpc, account, Deployment.load(deployment))
+    try:
+        refund = ledger.timeout(job_id)
+    except LedgerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"job {job_id}: closed past its deadline; {refund} wei went back to its poster")

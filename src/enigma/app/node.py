@@ -730,5 +730,24 @@ def node_command(ctx: click.Context, home: Path | None, rpc: str, deployment: Pa
 
 node_command.add_command(prep_command)
 
+
+
+@node_command.command("resume")
+@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
+@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=Path("deployment.json"), show_default=True)
+@click.option("--account", help="The node's ledger account (unlocked on dev chains).")
+@click.option("--key-env", help="Environment variable holding the account's hex private key.")
+def resume_command(rpc: str, deployment: Path, account: str | None,
+                   key_env: str | None) -> None:
+    """Put a suspended node back in the draw (after an absence report, once it is fixed)."""
+    ledger = Ledger.connect(rpc, payer(account, key_env), Deployment.load(deployment))
+    try:
+        ledger.resume()
+    except LedgerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"node {ledger.address}: active again; it is drawn for jobs from now on")
+
+
 if __name__ == "__main__":
     node_command()

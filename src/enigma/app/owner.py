@@ -831,3 +831,19 @@ def dataset_group() -> click.Group:
 
 
 dataset_command = dataset_group()
+
+
+@click.command("cancel")
+@click.argument("job_id", type=int)
+@_owner_options
+def job_cancel_command(job_id: int, **owner_args: Any) -> None:
+    """Stop a job you posted or that runs on your data: its quorum stops, the escrow goes
+    back to whoever posted it, and nobody is blamed."""
+    from .jobs import JobError, cancel_job
+
+    with _open_owner(**owner_args) as owner:
+        try:
+            refund = cancel_job(owner, job_id)
+        except (JobError, LedgerError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"job {job_id}: cancelled; {refund} wei of escrow went back to its poster")

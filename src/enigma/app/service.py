@@ -55,9 +55,11 @@ Handler = Callable[[bytes, dict[str, Any], Arrays], tuple[dict[str, Any], Sequen
 class ServiceError(Exception):
     """A request the node refused or could not serve; `kind` is machine-readable."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, abort: bytes = b"") -> None:
         super().__init__(message)
         self.kind = kind
+        self.abort = abort
+        """A job member's signed record of why it stopped (`app.failures`), or empty."""
 
 
 def encode(header: Mapping[str, Any], arrays: Sequence[np.ndarray] = ()) -> list[Any]:
@@ -199,8 +201,12 @@ class Connection:
                                           f"{self.timeout:g} s")
         header, out = decode(frames, self.where)
         if not header.get("ok"):
+            try:
+                abort = bytes.fromhex(str(header.get("abort", "")))
+            except ValueError:
+                abort = b""  # not a record: the owner judges it as no record at all
             raise ServiceError(str(header.get("error", "refused")),
-                               f"{self.where} refused {op}: {header.get('message', '')}")
+                               f"{self.where} refused {op}: {header.get('message', '')}", abort)
         return header, out
 
     def close(self) -> None:
@@ -257,6 +263,8 @@ def serve(link: Link, client: bytes, handler: Handler, stopping: Callable[[], bo
                 reply = {"ok": True, **reply}
             except ServiceError as exc:
                 reply, out = {"ok": False, "error": exc.kind, "message": str(exc)}, []
+                if exc.abort:
+                    reply["abort"] = exc.abort.hex()
             link.send(encode(reply, out))
     except NetError:
         return

@@ -15,6 +15,7 @@ next statement. One step is a statement executed or a loop iteration begun.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -50,6 +51,15 @@ class Budget:
     why: str = ""
     """Why `stop` was set (a memory watchdog's reading, a cancel), for the error."""
     steps_taken: int = 0
+
+    @classmethod
+    def unlimited(cls) -> Budget:
+        """For a replay of a run that already ended within its budget (blame evidence)."""
+        return cls(steps=sys.maxsize, elements=sys.maxsize)
+
+    def fresh(self) -> Budget:
+        """The same limits and stop flag, no steps taken: a planning pass before the run."""
+        return Budget(self.steps, self.elements, self.deadline, self.stop)
 
     def halt(self, why: str) -> None:
         """Stop the script at its next step (from any thread)."""

@@ -384,10 +384,13 @@ class SignedChannel:
             self.send(j, *buffers)
         return {j: self.recv(j) for j in self.others}
 
-    def abort(self, exc: BaseException) -> AbortRecord:
-        """Sign why this party stopped (for the absence analysis of `identify`)."""
+    def abort(self, exc: BaseException, reason: str | None = None) -> AbortRecord:
+        """Sign why this party stopped (for the absence analysis of `identify`); `reason`,
+        when the caller knows better (a budget limit, a cancel), names no peer."""
         peer = getattr(exc, "party", None)
-        if isinstance(exc, UnsignedMessage):
+        if reason is not None:
+            peer = None
+        elif isinstance(exc, UnsignedMessage):
             reason = "unsigned"
         elif isinstance(exc, PeerTimeout):  # PeerDisconnected is a PeerTimeout
             reason = "disconnect" if type(exc).__name__ == "PeerDisconnected" else "timeout"
