@@ -1066,7 +1066,7 @@ class NodeJobs:
                 guard.cancel(why)
             self._cancelled.add(job_id)
             self._arrived.notify_all()
-        log.info("job %d: cancelled by its owner (%s)", job_id, why)
+        log.warning("job %d: cancelled by its owner (%s)", job_id, why)
         return {"cancelled": True}, []
 
 
@@ -1705,7 +1705,8 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     run_fields = {**fields, "source": source, "filename": filename, "schema": state.schema,
                   "timeout": min(timeout, mesh_timeout), "budget": budget.as_header(),
                   "dealer_seed": seed.hex() if seed else None, "blame": blame}
-    say(f"quorum of {len(members)} computing" + (" in blame mode" if blame else ""))
+    say(f"job {job.job_id}: quorum of {len(members)} computing"
+        + (" in blame mode" if blame else ""))
     t1 = time.perf_counter()
     try:
         outcomes = _run_members(owner, job.job_id, members, key_shares, fields, run_fields,
