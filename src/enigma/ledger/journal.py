@@ -18,6 +18,7 @@ mined it, so an acknowledged block is on disk. On open:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -129,7 +130,8 @@ class BlockJournal:
                 raise OSError(f"short write, {written} of {len(record)} bytes")
             os.fsync(self._fd)
         except OSError as exc:
-            os.ftruncate(self._fd, self._size)
+            with contextlib.suppress(OSError):  # a torn tail is cut off at the next open
+                os.ftruncate(self._fd, self._size)
             raise JournalError(f"cannot write the chain journal ({exc}): is the disk full?"
                                ) from exc
         self._size += len(record)
