@@ -123,10 +123,11 @@ def test_a_holder_restarted_on_a_new_port_is_still_reached(resumed):
     with socket.socket() as s:  # a port that is neither the saved nor the current one
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    assert port not in (saved_port, moved.port)
+    assert port not in (saved_port, moved.port)  # its DHT port stays: no dead DHT contact
     account = net.state.accounts[1]
     net.nodes[0] = spawn_node(moved.home, net.state.rpc, Path(net.state.deployment), account,
-                              ("127.0.0.1", net.nodes[1].dht_port), extra=["--port", str(port)])
+                              ("127.0.0.1", net.nodes[1].dht_port),
+                              extra=["--port", str(port), "--dht-port", str(moved.dht_port)])
     assert net.nodes[0].port == port and net.nodes[0].address == moved.address
     with _owner(net) as owner:
         got = owner.collect("people")
