@@ -1,13 +1,20 @@
 """A whole local network in the background: `enigma up`, `enigma status`, `enigma down`.
 
-`up` starts, in order: the embedded chain (its own process, logs/chain.log), the
-contracts (deployment.json), then N node daemons (`enigma node`, each staking from its
-own dev account and joining the DHT through the first node; logs/node-i.log). It
-writes what it started to <home>/network.json and returns; the processes keep
-running. `status` reads the ledger (nodes and deposits, datasets, jobs), each
-node's /health and each dataset's threshold (its owner's progress file, else its DHT
-record), marking the weak ones. `down` stops the nodes (SIGTERM: they finish requests in progress)
-and then the chain.
+`up` starts, in order: the embedded chain (its own process, logs/chain.log, its state
+kept in <home>/chain), the contracts (deployment.json), then N node daemons (`enigma
+node`, each staking from its own dev account and joining the DHT through the first node;
+logs/node-i.log). It writes what it started to <home>/network.json and returns; the
+processes keep running.
+
+Durable by default: `up` on a home that ran a network before resumes it. The chain
+replays its journal (`ledger/journal.py`), so datasets, jobs, deposits and balances are
+as they were and deployment.json stays valid; each node reopens its home (key, shares)
+and, already registered, records its new ports on the ledger.
+
+`status` reads the ledger (nodes and deposits, datasets, jobs), each node's /health and
+each dataset's threshold (its owner's progress file, else its DHT record), marking the
+weak ones. `down` stops the nodes (SIGTERM: they finish requests in progress) and then
+the chain.
 
 Dev account roles: 0 deploys and owns data, 1..N are the nodes, N+1 is an analyst.
 """
@@ -30,11 +37,13 @@ from typing import Any
 import click
 
 from enigma.files import write_atomic
-from enigma.ledger import Deployment, Ledger
+from enigma.ledger import Deployment, Ledger, LedgerError
+from enigma.ledger.journal import Genesis
 
 from .localnet import NodeProcess, deploy, spawn_node
 
 STATE_FILE = "network.json"
+CHAIN_DIR = "chain"
 
 
 class NetworkError(RuntimeError):
@@ -77,13 +86,16 @@ class NetworkState:
                                "hand and delete it") from exc
 
 
-def _spawn_chain(logs: Path, accounts: int, timeout: float = 60.0
+def _spawn_chain(logs: Path, accounts: int, state: Path, timeout: float = 600.0
                  ) -> tuple[subprocess.Popen[bytes], str, list[str]]:
-    """The embedded chain in a child process whose output goes to logs/chain.log."""
+    """The embedded chain in a child process whose output goes to logs/chain.log.
+
+    The timeout is generous because a resumed chain replays its blocks before it serves;
+    a chain that dies instead is noticed at once."""
     log_path = logs / "chain.log"
     log = open(log_path, "wb")  # noqa: SIM115 - the child keeps writing to it
     cmd = [sys.executable, "-m", "enigma.ledger.commands", "serve", "--port", "0",
-           "--accounts", str(accounts)]
+           "--accounts", str(accounts), "--state", str(state)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                start_new_session=True)
@@ -98,7 +110,19 @@ def _spawn_chain(logs: Path, accounts: int, timeout: float = 60.0
             break
         time.sleep(0.1)
     process.kill()
-    raise NetworkError(f"the embedded chain did not start; see {log_path}")
+    why = log_path.read_text().strip().splitlines()[-1:] or ["no output"]
+    raise NetworkError(f"the embedded chain did not start ({why[0]}); see {log_path}")
+
+
+def _deployed(rpc: str, path: Path) -> bool:
+    """Whether `path` names contracts that exist on the chain at `rpc` (a resumed network)."""
+    try:
+        deployment = Deployment.load(path)
+    except LedgerError:
+        return False
+    w3 = Ledger.connect(rpc, None).w3
+    return all(w3.eth.get_code(a) for a in
+               (deployment.registry, deployment.datasets, deployment.jobs))
 
 
 @dataclass
@@ -122,12 +146,18 @@ class LocalNetwork:
         logs = home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         say = progress or (lambda _: None)
-        say("starting the embedded chain")
-        chain, url, accounts = _spawn_chain(logs, nodes + 3)
+        born = Genesis.load(home / CHAIN_DIR)
+        if born is not None and born.accounts != nodes + 3:
+            raise NetworkError(f"the network in {home} was started with {born.accounts - 3} "
+                               f"nodes; resume it with --nodes {born.accounts - 3}, or choose "
+                               "another --home")
+        say("resuming the embedded chain" if born else "starting the embedded chain")
+        chain, url, accounts = _spawn_chain(logs, nodes + 3, home / CHAIN_DIR)
         net = cls(NetworkState(str(home), url, str(home / "deployment.json"), chain.pid,
                                accounts), chain)
         try:
-            deploy(url, accounts[0], home / "deployment.json")
+            if born is None or not _deployed(url, home / "deployment.json"):
+                deploy(url, accounts[0], home / "deployment.json")
             for i in range(nodes):
                 say(f"starting node {i + 1} of {nodes}")
                 boot = ("127.0.0.1", net.nodes[0].dht_port) if net.nodes else None

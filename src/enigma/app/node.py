@@ -6,7 +6,8 @@ Start-up, in order (`Node.start`):
   2. open the share store <home>/shares (one process per store; crash leftovers swept);
   3. bind the service port, so that the endpoint registered next is the real one;
   4. register on the ledger with a deposit, unless this account is already registered
-     (then its registered transport key must be this identity's key);
+     (then its registered transport key must be this identity's key, and an endpoint
+     that changed since, a restart on other ports, is updated: peers read it there);
   5. join the DHT (bootstrap from the given endpoints, else from the ledger's other
      nodes) and publish this node's endpoint record, signed with the identity key;
   6. serve /metrics and /health, accept service connections, purge expired datasets.
@@ -265,6 +266,8 @@ class Node:
             deposit = self.config.deposit or self.ledger.params().min_deposit
             self.ledger.register_node(endpoint, self.node_id, deposit)
             info = self.ledger.node()
+        elif info.registered and info.endpoint != endpoint:  # restarted on other ports
+            self.ledger.set_endpoint(endpoint)
         self.registered = info.active
 
     def _join_dht(self) -> None:

@@ -34,6 +34,7 @@ interrupted recovery is run again without loss.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -43,7 +44,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -343,25 +344,38 @@ class Owner:
             raise UploadError(f"dataset {name!r}: {exc}") from exc
 
     def _holder(self, address: str, point: int) -> Holder:
-        """A registered, active node's endpoint: from its DHT record, else from the ledger."""
+        """A registered, active node as a new holder at `point`, at its endpoint now."""
         info = self.ledger.node(address)
         if not info.active:
             raise UploadError(
                 f"node {address} is not an active registered node on the ledger (no deposit at "
                 "stake, withdrawn or slashed), so it cannot hold shares; choose registered nodes")
-        host, port, _ = parse_endpoint(info.endpoint)
+        return self._reach(Holder(point, info.address, info.transport_key.hex(), "", 0),
+                           info.endpoint)
+
+    def _reach(self, holder: Holder, registered: str | None = None) -> Holder:
+        """`holder` at its endpoint now: its DHT record, else its ledger record.
+
+        Why never the host and port a progress file saved: a node restarted on other ports
+        (every `enigma up` picks free ones) would be unreachable. The saved address, point
+        and key stay the holder's identity; the key found here is the one it must prove.
+        """
+        found = None
         if self.dht is not None:
-            try:
-                found = self.dht.find_endpoint(info.transport_key)
-            except DhtError:
-                found = None
-            if found is not None and "service" in found.ports:
-                host, port = found.host, found.ports["service"]
-        return Holder(point, info.address, info.transport_key.hex(), host, port)
+            with contextlib.suppress(DhtError):
+                found = self.dht.find_endpoint(bytes.fromhex(holder.key))
+        if found is not None and "service" in found.ports:
+            return replace(holder, host=found.host, port=found.ports["service"])
+        if registered is None:
+            registered = self.ledger.node(holder.address).endpoint
+        host, port, _ = parse_endpoint(registered)
+        return replace(holder, host=host, port=port)
 
     def _connect(self, holder: Holder) -> Connection:
-        return Connection.open(holder.host, holder.port, self.identity,
-                               bytes.fromhex(holder.key), self.timeout)
+        """A channel to `holder` where it is now (`_reach`), proving the key it was given."""
+        now = self._reach(holder)
+        return Connection.open(now.host, now.port, self.identity, bytes.fromhex(holder.key),
+                               self.timeout)
 
     def _on_all(self, holders: Sequence[Holder], op: str,
                 fields: Callable[[Holder], dict[str, Any]]) -> dict[int, dict[str, Any]]:
@@ -586,8 +600,8 @@ class Owner:
         except RecoveryError as exc:
             raise UploadError(f"cannot recover {name!r}: {exc}") from exc
         old = {h.point: h for h in state.holders}
-        new_holders = [old[pt] if old[pt].address == addr else self._holder(addr, pt)
-                       for pt, addr in sorted(p.holders.items())]
+        new_holders = [self._reach(old[pt]) if old[pt].address == addr
+                       else self._holder(addr, pt) for pt, addr in sorted(p.holders.items())]
         new_gen = state.gen + 1
         participants = {str(pt): old[pt].key for pt in p.participants}
         self._on_all(new_holders, "expect", lambda h: {

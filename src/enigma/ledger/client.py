@@ -25,6 +25,8 @@ from web3.exceptions import ContractLogicError, TimeExhausted
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.types import LogReceipt, TxReceipt
 
+from enigma.files import write_atomic
+
 from . import artifacts
 from .errors import LedgerError, revert_from_reason
 from .signing import personal_sign
@@ -87,7 +89,7 @@ class Deployment:
     jobs: str
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+        write_atomic(path, [(json.dumps(asdict(self), indent=1) + "\n").encode()])
 
     @classmethod
     def load(cls, path: Path) -> Deployment:
@@ -400,6 +402,13 @@ class Ledger:
             lambda: reg.functions.register(endpoint, transport_key),
             value=deposit,
         )
+
+    def set_endpoint(self, endpoint: str) -> None:
+        """Record where this registered node is reachable now (after a restart elsewhere)."""
+        if len(endpoint.encode()) > MAX_ENDPOINT:
+            raise ValueError(f"endpoint {endpoint[:40]!r}... is longer than {MAX_ENDPOINT} bytes")
+        reg = self._contract("registry")
+        self._send("registry.set_endpoint", lambda: reg.functions.set_endpoint(endpoint))
 
     def top_up(self, amount: int) -> int:
         """Add to this node's deposit; returns the new deposit."""

@@ -11,6 +11,7 @@ import click
 
 from .client import Deployment, Ledger, LedgerParams
 from .devchain import start_devchain
+from .errors import LedgerError
 
 
 @click.group("ledger")
@@ -22,9 +23,15 @@ def ledger() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8545, show_default=True, type=int, help="0 picks a free port.")
 @click.option("--accounts", default=10, show_default=True, type=int, help="Funded dev accounts.")
-def serve(host: str, port: int, accounts: int) -> None:
+@click.option("--state", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder that keeps the chain across restarts (resumed if it has one); "
+                   "default: in memory only.")
+def serve(host: str, port: int, accounts: int, state: Path | None) -> None:
     """Serve the embedded chain (py-evm) over JSON-RPC until SIGTERM or Ctrl-C."""
-    server = start_devchain(host=host, port=port, accounts=accounts)
+    try:
+        server = start_devchain(host=host, port=port, accounts=accounts, state=state)
+    except LedgerError as exc:
+        raise click.ClickException(str(exc)) from exc
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -32,6 +39,12 @@ def serve(host: str, port: int, accounts: int) -> None:
     click.echo("ledger: funded dev accounts (unlocked on this node):")
     for address in server.accounts:
         click.echo(f"  {address}")
+    chain = server.chain
+    if state is not None:
+        click.echo(f"ledger: state in {state}: resumed {chain.resumed} blocks")
+    if chain.dropped_bytes:
+        click.echo(f"ledger: cut off a torn last record of {chain.dropped_bytes} bytes (a "
+                   "crash mid-write; its block was never acknowledged)")
     while not stop.wait(0.5):
         pass
     server.stop()

@@ -11,6 +11,10 @@ string is hex data, so results are re-encoded generically after web3's eth-teste
 middleware has turned them into Python values.  Reverts are reported like geth and anvil
 do (code 3, the ABI-encoded reason in `data`), so web3 raises the same ContractLogicError
 for both backends.
+
+With a `state` folder the chain is durable (`journal.py`): every block it mines is appended
+to that folder before the request that mined it is answered, and a chain started on the
+same folder replays them, so contracts, balances and records survive a restart.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import rlp
 from eth.abc import SignedTransactionAPI, StateAPI
 from eth.estimators.gas import binary_gas_search_intrinsic_tolerance
 from eth.vm.spoof import SpoofTransaction
@@ -39,9 +46,12 @@ from web3.providers.eth_tester.middleware import (
     transaction_result_remapper,
 )
 
+from .journal import BLOCKS_FILE, BlockJournal, Genesis, JournalError, read_blocks
+
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 BLOCK_GAS_LIMIT = 30_000_000
 FULL_BLOCK_METHODS = ("eth_getBlockByNumber", "eth_getBlockByHash")
+HISTORY_REWRITES = ("evm_snapshot", "evm_revert")
 
 
 def to_wire(value: Any) -> Any:
@@ -118,12 +128,20 @@ def _revert_payload(exc: TransactionFailed) -> tuple[str, bytes]:
 
 
 class Chain:
-    """One eth-tester chain behind a lock, answering JSON-RPC calls one at a time."""
+    """One eth-tester chain behind a lock, answering JSON-RPC calls one at a time.
 
-    def __init__(self, accounts: int = 10) -> None:
-        genesis = PyEVMBackend.generate_genesis_params({"gas_limit": BLOCK_GAS_LIMIT})
-        state = PyEVMBackend.generate_genesis_state(num_accounts=accounts)
-        backend = PyEVMBackend(genesis_parameters=genesis, genesis_state=state)
+    With `state`, the chain resumes from the blocks journaled there (`resumed` of them;
+    `dropped_bytes` of a torn last append cut off) and journals every block it mines.
+    """
+
+    def __init__(self, accounts: int = 10, state: Path | None = None) -> None:
+        born = _genesis_of(state, accounts)
+        genesis = PyEVMBackend.generate_genesis_params(
+            {"gas_limit": BLOCK_GAS_LIMIT,
+             "timestamp": born.timestamp if born else int(time.time())})
+        backend = PyEVMBackend(genesis_parameters=genesis,
+                               genesis_state=PyEVMBackend.generate_genesis_state(
+                                   num_accounts=accounts))
         self.tester = EthereumTester(backend)
         # the chain object copies the estimator at construction; evm_revert builds a new one
         backend.chain.gas_estimator = estimate_gas
@@ -135,6 +153,57 @@ class Chain:
             key.public_key.to_checksum_address().lower(): key.to_bytes()
             for key in backend.account_keys
         }
+        self.state = state
+        self.resumed = self.dropped_bytes = 0
+        self._journal: BlockJournal | None = None
+        self._broken: str | None = None
+        if state is not None:
+            first = backend.chain.get_canonical_head()
+            if born is None:
+                Genesis(first.timestamp, accounts, first.hash.hex()).save(state)
+            elif born.block_hash != first.hash.hex():
+                raise JournalError(f"{state}: the genesis block rebuilt from genesis.json is "
+                                   "not the one recorded there; the folder was edited or "
+                                   "written by another py-evm version")
+            self._replay(state)
+            self._journal = BlockJournal(state)
+        self._journaled = self._head()
+
+    def _head(self) -> int:
+        return int(self.tester.backend.chain.get_canonical_head().block_number)
+
+    def _replay(self, state: Path) -> None:
+        """Import each journaled block: py-evm re-executes it and checks its state root."""
+        found = read_blocks(state)
+        chain = self.tester.backend.chain
+        for number, payload in enumerate(found.blocks, 1):
+            try:
+                block_class = chain.get_vm_class_for_block_number(number).get_block_class()
+                chain.import_block(rlp.decode(payload, sedes=block_class))
+            except Exception as exc:  # any failure of a block means the folder is not this chain
+                raise JournalError(
+                    f"{state / BLOCKS_FILE}: block {number} does not replay onto the blocks "
+                    f"before it ({type(exc).__name__}: {exc}); the chain cannot resume from "
+                    "this folder") from exc
+        self.resumed, self.dropped_bytes = len(found.blocks), found.dropped_bytes
+
+    def _journal_new_blocks(self) -> None:
+        """Append what the last call mined; once an append fails, the chain stops changing."""
+        if self._journal is None:
+            return
+        chain = self.tester.backend.chain
+        try:
+            for number in range(self._journaled + 1, self._head() + 1):
+                self._journal.append(rlp.encode(chain.get_canonical_block_by_number(number)))
+                self._journaled = number
+        except JournalError as exc:
+            self._broken = str(exc)
+            raise
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
     @property
     def accounts(self) -> list[str]:
@@ -143,23 +212,38 @@ class Chain:
     def call(self, method: str, params: list[Any]) -> Any:
         """Run one JSON-RPC method; raise TransactionFailed or LookupError on failure."""
         with self._lock:
-            if method == "evm_increaseTime":
-                seconds = int(params[0], 16) if isinstance(params[0], str) else int(params[0])
-                now = self.tester.get_block_by_number("pending")["timestamp"]
-                self.tester.time_travel(now + seconds)
-                return hex(seconds)
-            if method == "eth_sign":
-                return self._sign(str(params[0]), str(params[1]))
-            if method == "evm_mine":
-                self.tester.mine_blocks(1)
-                return "0x0"
-            response = self._request(method, params)
+            if self._broken is not None:
+                raise JournalError(f"this chain stopped after a failed write: {self._broken}; "
+                                   "restart it to resume from its last journaled block")
+            try:
+                response = self._call_locked(method, params)
+            finally:
+                self._journal_new_blocks()
+        if isinstance(response, str):  # our own methods' results, encoded already
+            return response
         if "error" in response:
             raise LookupError(response["error"].get("message", f"{method} failed"))
         result = response["result"]
         if method in FULL_BLOCK_METHODS and isinstance(result, Mapping):
             result = _with_rpc_transactions(result)
         return to_wire(result)
+
+    def _call_locked(self, method: str, params: list[Any]) -> Any:
+        """A JSON-RPC response object, or an already encoded result for our own methods."""
+        if method == "evm_increaseTime":
+            seconds = int(params[0], 16) if isinstance(params[0], str) else int(params[0])
+            now = self.tester.get_block_by_number("pending")["timestamp"]
+            self.tester.time_travel(now + seconds)
+            return hex(seconds)
+        if method == "eth_sign":
+            return self._sign(str(params[0]), str(params[1]))
+        if method == "evm_mine":
+            self.tester.mine_blocks(1)
+            return "0x0"
+        if method in HISTORY_REWRITES and self._journal is not None:
+            raise LookupError(f"{method}: a chain kept on disk never rewrites its history; "
+                              "use a chain without a state folder")
+        return self._request(method, params)
 
     def _sign(self, address: str, data: str) -> str:
         """eth_sign for the unlocked dev accounts, as anvil and geth do it (EIP-191)."""
@@ -223,6 +307,21 @@ def _handler_for(chain: Chain) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _genesis_of(state: Path | None, accounts: int) -> Genesis | None:
+    """The recorded genesis of a state folder (None for a new chain), checked against the ask."""
+    if state is None:
+        return None
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    born = Genesis.load(state)
+    if born is None and (state / BLOCKS_FILE).exists():
+        raise JournalError(f"{state} has blocks but no genesis.json: the chain cannot be "
+                           "rebuilt; restore the file, or start a fresh chain elsewhere")
+    if born is not None and born.accounts != accounts:
+        raise JournalError(f"the chain in {state} was created with {born.accounts} funded "
+                           f"accounts, not {accounts}; start it with {born.accounts}")
+    return born
+
+
 class _Server(ThreadingHTTPServer):
     """Quiet about clients that hang up mid-request (a node killed or stopped): that is
     their business, not a server fault, and the default prints a traceback to stderr."""
@@ -254,6 +353,8 @@ class DevChainServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=10)
+        with self.chain._lock:  # a request still in a handler thread finishes its append
+            self.chain.close()
 
     def __enter__(self) -> DevChainServer:
         return self
@@ -262,9 +363,13 @@ class DevChainServer:
         self.stop()
 
 
-def start_devchain(host: str = "127.0.0.1", port: int = 0, accounts: int = 10) -> DevChainServer:
-    """Serve a fresh embedded chain from a background thread; port 0 picks a free port."""
-    chain = Chain(accounts=accounts)
+def start_devchain(host: str = "127.0.0.1", port: int = 0, accounts: int = 10,
+                   state: Path | None = None) -> DevChainServer:
+    """Serve an embedded chain from a background thread; port 0 picks a free port.
+
+    Without `state` the chain is fresh and lives in memory; with it, it resumes from and
+    journals to that folder."""
+    chain = Chain(accounts=accounts, state=state)
     httpd = _Server((host, port), _handler_for(chain))
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, name="enigma-devchain", daemon=True)
@@ -302,10 +407,13 @@ class DevChainProcess:
         self.stop()
 
 
-def spawn_devchain(host: str = "127.0.0.1", port: int = 0, accounts: int = 10) -> DevChainProcess:
+def spawn_devchain(host: str = "127.0.0.1", port: int = 0, accounts: int = 10,
+                   state: Path | None = None) -> DevChainProcess:
     """Run `serve` in a child process; read its URL and accounts from its first lines."""
     cmd = [sys.executable, "-m", "enigma.ledger.commands", "serve"]
     cmd += ["--host", host, "--port", str(port), "--accounts", str(accounts)]
+    if state is not None:
+        cmd += ["--state", str(state)]
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     lines = [process.stdout.readline() for _ in range(accounts + 2)]  # url, header, accounts

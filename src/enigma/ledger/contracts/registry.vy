@@ -28,6 +28,10 @@ event NodeRegistered:
     transport_key: bytes32
     deposit: uint256
 
+event EndpointChanged:
+    node: indexed(address)
+    endpoint: String[128]
+
 event DepositToppedUp:
     node: indexed(address)
     amount: uint256
@@ -106,6 +110,15 @@ def register(endpoint: String[128], transport_key: bytes32):
     self.node_list.append(msg.sender)
     self.position[msg.sender] = len(self.node_list)
     log NodeRegistered(node=msg.sender, endpoint=endpoint, transport_key=transport_key, deposit=msg.value)
+
+
+@external
+def set_endpoint(endpoint: String[128]):
+    """A registered node restarted elsewhere (other ports, other host) says where it is now:
+    whoever reaches it reads this, so a stale endpoint would make it unreachable."""
+    assert self.nodes[msg.sender].registered, "NotRegistered: register this identity first"
+    self.nodes[msg.sender].endpoint = endpoint
+    log EndpointChanged(node=msg.sender, endpoint=endpoint)
 
 
 @external
