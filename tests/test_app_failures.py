@@ -27,7 +27,8 @@ from enigma.app.localnet import deploy, spawn_node
 from enigma.app.node import node_command, store_name
 from enigma.app.owner import Owner
 from enigma.lang.schema import Schema
-from enigma.ledger import JobStatus, Ledger, start_devchain
+from enigma.ledger import JobStatus, Ledger, script_hash, start_devchain
+from enigma.ledger.devchain import advance_time
 from enigma.mpc.blame import encode_abort
 from enigma.net.errors import PeerDisconnected, PeerTimeout
 from enigma.net.identity import Identity
@@ -141,7 +142,8 @@ def net(tmp_path_factory):
         for i in range(4):
             nodes.append(spawn_node(root / f"node{i}", chain.url, deployment,
                                     chain.accounts[1 + i],
-                                    ("127.0.0.1", nodes[0].dht_port) if nodes else None))
+                                    ("127.0.0.1", nodes[0].dht_port) if nodes else None,
+                                    housekeeping=2.0))
         owner = Owner.open(root / "owner", chain.url, deployment, chain.accounts[0],
                            [("127.0.0.1", nodes[0].dht_port)])
         owner.share(csv, schema, "people", t=2, n=4)
@@ -208,7 +210,7 @@ def test_a_job_over_its_posted_work_or_time_is_stopped_refunded_and_blames_nobod
         _run(net, LOOP.format(n=2000), rounds=40)
     assert "work" in str(err.value) and time.monotonic() - t0 < 60
     with pytest.raises(JobError, match="nobody is blamed") as err:
-        _run(net, LOOP.format(n=5000), mesh_timeout=4.0)
+        _run(net, LOOP.format(n=20000), timeout=10.0)
     assert "time" in str(err.value)
     assert lg.claimable(lg.address) > before  # both escrows came back
     assert _inactive(net) == set()
@@ -302,6 +304,24 @@ def test_a_flipped_byte_in_a_share_file_names_its_holder_alone_and_the_rerun_is_
     _resume(net, victim)
     assert _inactive(net) == set()
     _no_open_job(net)
+
+
+def test_a_job_left_open_is_closed_at_its_deadline_by_its_own_members(net) -> None:
+    """An owner that posts and vanishes: the members' housekeeping closes the job once the
+    ledger's clock passes its deadline, and the poster gets the escrow back."""
+    owner, source = net["owner"], "reveal(mean(data.age), 'm')\n"
+    lg = owner.ledger
+    author, sig = sign_script(net["analyst"], source)
+    job = lg.post_job(owner.state("people").ledger_id, script_hash(source.encode()), author,
+                      sig, 3, 100, 100_000, 0)
+    before = lg.claimable(lg.address)
+    advance_time(lg.w3, lg.job(job.job_id).deadline - lg.chain_time() + 1)
+    deadline = time.monotonic() + 30
+    while lg.job(job.job_id).status is JobStatus.OPEN and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert lg.job(job.job_id).status is JobStatus.TIMED_OUT
+    assert lg.claimable(lg.address) - before == job.escrow
+    assert _inactive(net) == set()
 
 
 def test_a_member_killed_during_he_preprocessing_is_named_and_nobody_else(net) -> None:

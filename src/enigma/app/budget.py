@@ -13,7 +13,8 @@ What bounds what:
   anything is posted;
 - work: the rounds and multiplications posted on the ledger (what the owner paid for; a
   commitment above them is refused by the contract anyway), checked at every step;
-- time: the run's timeout, less a margin so a member answers before the owner stops waiting;
+- time: the owner's wait for the job (`run_job`'s timeout), less a margin so a member
+  answers before the owner stops waiting;
 - memory: the growth of the member's resident memory during the job, sampled by a
   watchdog thread, against MEMORY_BASE_MB plus MEMORY_PER_CELL bytes per cell the job
   reads. The node's other work (another job, preprocessing) counts too: a false alarm
@@ -41,7 +42,11 @@ MEMORY_BASE_MB = 1024
 MEMORY_PER_CELL = 2048
 """Bytes of member memory per cell read: shares, tags, MACs and the library's temporaries."""
 TIME_MARGIN = 0.9
-"""A member stops at this fraction of the owner's wait, so its signed abort arrives in time."""
+TIME_SLACK = 2.0
+"""A member stops at 90% of the owner's wait for its reply, and at least 2 s before it,
+so its signed record arrives in time. The wait is the whole job's (`run_job`'s
+`timeout`), not the mesh's per-message timeout, which decides who is absent and must
+stay the shorter of the two."""
 WATCH_PERIOD = 0.1
 
 
@@ -92,7 +97,7 @@ def plan(script: Any, schema: Schema, rows: int, columns: int, seconds: float) -
     return JobBudget(
         steps=int(STEP_MARGIN * max(expected, b)) + STEP_SLACK,
         elements=max(DEFAULT_ELEMENTS, 4 * rows),
-        seconds=max(1.0, seconds * TIME_MARGIN),
+        seconds=max(1.0, min(seconds * TIME_MARGIN, seconds - TIME_SLACK)),
         memory_mb=MEMORY_BASE_MB + math.ceil(cells * MEMORY_PER_CELL / 2**20))
 
 

@@ -1651,8 +1651,7 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     if posted_job is None:
         covered(quorum_size)
     schema = Schema.from_dict(state.schema, f"the progress file of {dataset!r}")
-    budget = _job_budget(check(source, schema, filename), schema, state.rows,
-                         min(timeout, mesh_timeout))
+    budget = _job_budget(check(source, schema, filename), schema, state.rows, timeout)
     digest = script_hash(source.encode())
     if posted_job is not None:
         if chunk_quorums > 0:

@@ -40,6 +40,7 @@ datasets, and a stranger's uploads can never overwrite them:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import signal
@@ -57,6 +58,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from enigma.field import Field
 from enigma.ledger import Deployment, Ledger, LedgerError
+from enigma.ledger.errors import JobClosed
 from enigma.mpc.faults import KINDS
 from enigma.net.errors import KeyFileError, NetError
 from enigma.net.identity import Identity
@@ -616,8 +618,10 @@ class Node:
     # -- housekeeping ---------------------------------------------------------------------------
 
     def _housekeeping_loop(self) -> None:
-        """Delete datasets whose paid storage ended and stale unsealed uploads; republish
-        the endpoint record hourly.
+        """Delete datasets whose paid storage ended and stale unsealed uploads; close this
+        node's jobs that are past their deadline (`jobs.timeout`: the poster gets its
+        escrow back; an owner that vanished mid-job leaves nothing locked); republish the
+        endpoint record hourly.
 
         "Ended" is judged by the ledger's clock (the latest block's timestamp), the one the
         contract's `is_live` uses: a dev chain's clock runs ahead of the wall clock (one
@@ -630,6 +634,12 @@ class Node:
             try:
                 with self._ledger_lock:
                     now = float(self.ledger.w3.eth.get_block("latest")["timestamp"])
+                    for job in self.ledger.jobs_for():
+                        if now >= job.deadline:  # another member may have closed it first
+                            with contextlib.suppress(JobClosed):
+                                refund = self.ledger.timeout(job.job_id)
+                                log.warning("job %d is past its deadline: closed, %d wei back "
+                                            "to its poster", job.job_id, refund)
                 with self._lock:
                     gone = self.store.purge_expired(now)
                     gone += drop_unsealed(self.store, self.config.unsealed_ttl)
@@ -640,7 +650,7 @@ class Node:
                 if time.monotonic() - last_publish > 3600:
                     self.dht.publish_endpoint({"service": self.port})
                     last_publish = time.monotonic()
-            except (StoreError, DhtError, OSError, ValueError) as exc:
+            except (StoreError, DhtError, LedgerError, OSError, ValueError) as exc:
                 log.warning("housekeeping: %s", exc)
 
 
