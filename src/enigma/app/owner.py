@@ -306,7 +306,8 @@ class Owner:
         dht = None
         if endpoints:
             dht = DhtNode.start(signing_key=Ed25519PrivateKey.from_private_bytes(
-                identity.private_bytes()), bootstrap=endpoints, rpc_timeout=2.0)
+                identity.private_bytes()), bootstrap=endpoints, rpc_timeout=2.0,
+                client=True)
         return cls(identity, ledger, home, dht)
 
     def close(self) -> None:
