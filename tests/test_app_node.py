@@ -265,6 +265,29 @@ def test_a_corrupt_file_is_detected_on_read_and_repaired(net, tmp_path):
     assert not _files(net, 1, "rot", 0).exists()  # the old generation is gone once sealed
 
 
+def test_a_holder_whose_whole_store_was_deleted_is_named_and_repaired(net, tmp_path):
+    owner, nodes, chain = net["owner"], net["nodes"], net["chain"]
+    table = _write(tmp_path / "lost.csv", seed=11)
+    holders = [n.address for n in nodes[1:4]]  # the only dataset on nodes[3] so far
+    owner.share(tmp_path / "lost.csv", SCHEMA, "lost", chunk_rows=CHUNK, holders=holders,
+                t=1, weak=True)
+    shutil.rmtree(nodes[3].home / "shares")  # the node's whole store, deleted under it
+    repaired = CliRunner().invoke(main, [
+        "dataset", "repair", "lost", "--home", str(owner.home), "--rpc", chain.url,
+        "--deployment", str(net["deployment"]), "--account", chain.accounts[0],
+        "--bootstrap", f"127.0.0.1:{nodes[0].dht_port}"])
+    assert repaired.exit_code == 0, repaired.output
+    assert repaired.stdout.splitlines() == [
+        f"dataset: holder {nodes[3].address} the whole generation: missing (this store "
+        f"({nodes[3].home / 'shares'}) holds no file of "
+        f"{store_name('lost', owner.identity.public_key, 0)})",
+        f"dataset: repaired ['{nodes[3].address}']: generation 1 holds fresh shares of every "
+        "chunk on every holder"]
+    got = owner.collect("lost")
+    _check(got, table)
+    assert got.warnings == [] and owner.repair("lost").healthy
+
+
 def test_the_command_line_shares_and_collects(net, tmp_path):
     nodes, chain = net["nodes"], net["chain"]
     table = _write(tmp_path / "cli.csv", seed=8)
@@ -418,21 +441,6 @@ def test_a_killed_holder_is_replaced_by_resharing(net, tmp_path):
     # the replacement's new share is consistent with the others (collect checks all three)
     manifest = json.loads((_files(net, 3, "people", state.gen) / "manifest.json").read_text())
     assert manifest["body"]["chunk_count"] == 3
-    # a holder's whole store deleted under it: repair names it and re-shares onto it
-    shutil.rmtree(nodes[0].home / "shares")
-    chain = net["chain"]
-    repaired = CliRunner().invoke(main, [
-        "dataset", "repair", "people", "--home", str(owner.home), "--rpc", chain.url,
-        "--deployment", str(net["deployment"]), "--account", chain.accounts[0],
-        "--bootstrap", f"127.0.0.1:{nodes[1].dht_port}"])  # not the dead node's
-    assert repaired.exit_code == 0, repaired.output
-    lines = repaired.stdout.splitlines()
-    assert lines[0].startswith(f"dataset: holder {nodes[0].address} the whole generation: "
-                               "missing (this store")
-    assert lines[-1].startswith(f"dataset: repaired ['{nodes[0].address}']: generation "
-                                f"{state.gen + 1}")
-    _check(owner.collect("people"), table)
-    assert owner.collect("people").warnings == []
     for node in nodes[:2]:
         assert node.terminate() == 0
         assert "node: stopped" in node.process.stdout.read()
