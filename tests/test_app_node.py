@@ -8,6 +8,7 @@ wait on dead DHT contacts, and the test that kills a holder runs last of all.
 import csv
 import json
 import os
+import shutil
 import stat
 import threading
 import time
@@ -41,14 +42,15 @@ SCHEMA = Schema.from_dict({"name": "people", "columns": [
 ROWS, CHUNK = 2500, 1000
 
 
-def _write(path: Path, seed: int, bad_row: int | None = None) -> dict[str, np.ndarray]:
+def _write(path: Path, seed: int, bad_row: int | None = None,
+           rows: int = ROWS) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    table = {"age": rng.integers(0, 131, ROWS), "income": rng.uniform(0, 1e6, ROWS).round(2),
-             "smoker": rng.choice(np.array(["yes", "no"]), ROWS)}
+    table = {"age": rng.integers(0, 131, rows), "income": rng.uniform(0, 1e6, rows).round(2),
+             "smoker": rng.choice(np.array(["yes", "no"]), rows)}
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(list(table))
-        for i in range(ROWS):
+        for i in range(rows):
             w.writerow([table[c][i] for c in table] if i != bad_row else [7, "lots", "no"])
     return table
 
@@ -201,6 +203,32 @@ def test_an_interrupted_upload_resumes_without_resending(net, tmp_path):
     _check(owner.collect("resume"), table)
 
 
+def test_a_share_that_failed_on_a_stopped_holder_resumes_where_every_holder_acked(net, tmp_path):
+    owner, nodes, chain = net["owner"], net["nodes"], net["chain"]
+    table = _write(tmp_path / "long.csv", seed=10, rows=20 * CHUNK)
+    victim = nodes[2]
+    arrived = _files(net, 2, "long", 0)
+
+    def stop_the_holder_midway(rows: int) -> None:
+        if victim.process.poll() is None and len(list(arrived.glob("0*"))) >= 4:
+            assert victim.terminate() == 0
+
+    with pytest.raises(ServiceError) as failed:
+        owner.share(tmp_path / "long.csv", SCHEMA, "long", chunk_rows=CHUNK,
+                    holders=_holders(net), progress=stop_the_holder_midway)
+    assert victim.node_id.hex()[:16] in str(failed.value)
+    progress = json.loads((owner.home / "datasets" / "long.json").read_text())
+    acked = set.intersection(*(set(c) for c in progress["chunks"].values()))
+    assert 4 <= len(acked) < 20 and progress["source"]  # written although the upload failed
+    nodes[2] = spawn_node(victim.home, chain.url, net["deployment"], chain.accounts[3],
+                          ("127.0.0.1", nodes[0].dht_port),
+                          extra=["--port", str(victim.port), "--dht-port", str(victim.dht_port)])
+    result = owner.share(tmp_path / "long.csv", SCHEMA, "long", chunk_rows=CHUNK,
+                         holders=_holders(net))
+    assert (result.chunks, result.sent_chunks) == (20, 20 - len(acked))
+    _check(owner.collect("long"), table)
+
+
 def test_a_corrupt_file_is_detected_on_read_and_repaired(net, tmp_path):
     owner = net["owner"]
     table = _write(tmp_path / "rot.csv", seed=4)
@@ -215,11 +243,49 @@ def test_a_corrupt_file_is_detected_on_read_and_repaired(net, tmp_path):
         with pytest.raises(ServiceError, match="payload checksum mismatch") as err:
             conn.request("get", dataset="rot", gen=0, chunk=1)
         assert err.value.kind == "corrupt"
-    _check(owner.collect("rot"), table)  # the two healthy holders suffice
-    assert owner.repair("rot") == [node.address]
-    assert owner.state("rot").gen == 1 and owner.repair("rot") == []
-    _check(owner.collect("rot"), table)
+    got = owner.collect("rot")  # the two healthy holders suffice, and the third is named
+    _check(got, table)
+    [warning] = got.warnings
+    assert warning.startswith(f"holder {node.address} skipped for chunk 1: ")
+    assert "payload checksum mismatch" in warning
+    chain = net["chain"]
+    shown = CliRunner().invoke(main, [
+        "dataset", "collect", "rot", "--out", str(tmp_path / "rot-back.csv"), "--home",
+        str(owner.home), "--rpc", chain.url, "--deployment", str(net["deployment"]),
+        "--account", chain.accounts[0], "--bootstrap", f"127.0.0.1:{net['nodes'][0].dht_port}"])
+    assert shown.exit_code == 0, shown.output
+    assert f"WARNING: holder {node.address} skipped for chunk 1: " in shown.stderr
+    report = owner.repair("rot")
+    assert report.repaired == [node.address] and report.gen == 1 and report.left is None
+    assert report.lines()[0].startswith(f"holder {node.address} chunk 1 column 'income': "
+                                        "corrupt (payload checksum mismatch")
+    assert owner.state("rot").gen == 1 and owner.repair("rot").lines() == [
+        "every holder is healthy"]
+    assert owner.collect("rot").warnings == []
     assert not _files(net, 1, "rot", 0).exists()  # the old generation is gone once sealed
+
+
+def test_a_holder_whose_whole_store_was_deleted_is_named_and_repaired(net, tmp_path):
+    owner, nodes, chain = net["owner"], net["nodes"], net["chain"]
+    table = _write(tmp_path / "lost.csv", seed=11)
+    holders = [n.address for n in nodes[1:4]]  # the only dataset on nodes[3] so far
+    owner.share(tmp_path / "lost.csv", SCHEMA, "lost", chunk_rows=CHUNK, holders=holders,
+                t=1, weak=True)
+    shutil.rmtree(nodes[3].home / "shares")  # the node's whole store, deleted under it
+    repaired = CliRunner().invoke(main, [
+        "dataset", "repair", "lost", "--home", str(owner.home), "--rpc", chain.url,
+        "--deployment", str(net["deployment"]), "--account", chain.accounts[0],
+        "--bootstrap", f"127.0.0.1:{nodes[0].dht_port}"])
+    assert repaired.exit_code == 0, repaired.output
+    assert repaired.stdout.splitlines() == [
+        f"dataset: holder {nodes[3].address} the whole generation: missing (this store "
+        f"({nodes[3].home / 'shares'}) holds no file of "
+        f"{store_name('lost', owner.identity.public_key, 0)})",
+        f"dataset: repaired ['{nodes[3].address}']: generation 1 holds fresh shares of every "
+        "chunk on every holder"]
+    got = owner.collect("lost")
+    _check(got, table)
+    assert got.warnings == [] and owner.repair("lost").healthy
 
 
 def test_the_command_line_shares_and_collects(net, tmp_path):
@@ -362,6 +428,10 @@ def test_a_killed_holder_is_replaced_by_resharing(net, tmp_path):
     table = _write(tmp_path / "people.csv", seed=1)
     nodes[2].kill()
     _check(owner.collect("people"), table)  # t + 1 = 2 of 3 holders suffice
+    down = owner.repair("people")  # the dead holder is named, not taken for healthy
+    assert down.repaired == [] and down.left is not None and "recover" in down.left
+    assert [h.address for h in down.holders if not h.healthy] == [nodes[2].address]
+    assert down.lines()[0].startswith(f"holder {nodes[2].address} could not be checked: ")
     state = owner.recover("people", [nodes[2].address], [nodes[3].address])
     assert [h.address for h in state.holders] == [nodes[0].address, nodes[1].address,
                                                   nodes[3].address]

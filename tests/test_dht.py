@@ -224,3 +224,37 @@ def test_node_tables_keep_the_newest_valid_version_and_renew_its_age() -> None:
     table.data[routing] = (born, v2.replace('"c"', '"d"'))  # rotted in memory
     assert table.admit(routing, v1)
     assert table.get(routing) == v1
+
+
+def _contacts(node: DhtNode) -> set[tuple[str, int]]:
+    """Every contact in a node's routing table, replacement caches included."""
+    router = node._server.protocol.router
+    return {(n.ip, n.port) for b in router.buckets
+            for n in [*b.nodes.values(), *b.replacement_nodes.values()]}
+
+
+def test_short_lived_clients_leave_no_dead_contacts_and_publishing_stays_fast() -> None:
+    servers = [DhtNode.start(rpc_timeout=0.5, timeout=20)]
+    for i in range(1, 3):
+        servers.append(DhtNode.start(bootstrap=[servers[i - 1].address], rpc_timeout=0.5,
+                                     timeout=20))
+    try:
+        for i in range(25):  # CLI commands: join, look up, publish, exit
+            with DhtNode.start(bootstrap=[servers[i % 3].address], signing_key=OWNER,
+                               rpc_timeout=0.5, client=True) as command:
+                assert command.find_endpoint(servers[0].node_id) is None
+                assert command.publish_chunk(f"ds-9/{i}", [servers[1].node_id]) >= 1
+        alive = {s.address for s in servers}
+        for server in servers:
+            assert _contacts(server) <= alive, "a client was kept as a routing contact"
+        with DhtNode.start(bootstrap=[servers[0].address], signing_key=OWNER,
+                           rpc_timeout=0.5, client=True) as owner:
+            t0 = time.perf_counter()
+            for i in range(25):
+                owner.publish_chunk(f"ds-9/{i}", [servers[2].node_id])
+            assert time.perf_counter() - t0 < 2.0  # one dead contact would cost 0.5 s here
+            assert owner.find_chunk_holders("ds-9/24", OWNER_ID) == [servers[2].node_id]
+            assert _contacts(owner) == alive  # the client itself routes through the servers
+    finally:
+        for server in servers:
+            server.stop()

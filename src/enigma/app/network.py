@@ -263,7 +263,7 @@ def _dht_thresholds(state: NetworkState, keys: list[bytes]) -> dict[bytes, dict[
         return found
     try:
         with DhtNode.start(bootstrap=[("127.0.0.1", int(state.nodes[0]["dht_port"]))],
-                           rpc_timeout=1.0, timeout=10.0) as dht:
+                           rpc_timeout=1.0, timeout=10.0, client=True) as dht:
             for key in keys:
                 record = dht.get_key(key)
                 if record is not None and record.kind == "dataset":

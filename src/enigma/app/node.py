@@ -32,7 +32,7 @@ datasets, and a stranger's uploads can never overwrite them:
   commitment  dataset gen chunk_count           -> this holder's dataset commitment
   seal        dataset gen ledger_id chunk_count -> checks the ledger record, writes manifest
   get         dataset gen chunk                 + arrays (sealed generations only)
-  verify      dataset gen                       -> columns that fail their checksums
+  verify      dataset gen chunk_count columns   -> every missing, truncated or corrupt piece
   expect      dataset gen t point participants chunk_count  (before a reshare, owner only)
   reshare     dataset gen new_gen point participants targets (owner only; see recovery)
   contribution owner dataset gen chunk from_point + arrays (from a participant node)
@@ -41,6 +41,7 @@ datasets, and a stranger's uploads can never overwrite them:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import re
 import signal
@@ -62,6 +63,7 @@ from enigma.ledger.errors import JobClosed
 from enigma.mpc.faults import KINDS
 from enigma.net.errors import KeyFileError, NetError
 from enigma.net.identity import Identity
+from enigma.storage.audit import audit
 from enigma.storage.commitment import dataset_commitment
 from enigma.storage.container import CorruptShareError
 from enigma.storage.dht import DhtNode
@@ -79,6 +81,10 @@ from .stock import QuorumStocks, prep_command, prep_ops, write_service_file
 log = logging.getLogger(__name__)
 
 DATASET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,47}")
+#: Chunks a `verify` may ask about (65,536 rows each by default: 6.5e10 rows).
+MAX_CHUNKS = 1_000_000
+#: Damaged pieces a `verify` reply names one by one; the rest are counted.
+MAX_DAMAGE_REPORTED = 100
 
 
 def store_name(dataset: str, owner: bytes, gen: int) -> str:
@@ -504,10 +510,22 @@ class Node:
             columns.values())
 
     def _verify(self, client: bytes, header: dict[str, Any], arrays: list[np.ndarray]):
+        """Audit this holder's copy of a generation against what the owner says it shared
+        (`storage.audit`): the first MAX_DAMAGE_REPORTED pieces it lacks, and how many more.
+
+        The chunk count is bounded so that a client cannot make the node walk (and count)
+        an arbitrary range of chunks that were never there."""
         assert self.store is not None
-        bad = list(self.store.scrub(self._name(client, header)))
-        self.metrics.corrupt.inc(len(bad))
-        return {"corrupt": [[e.chunk, e.column, e.reason] for e in bad]}, []
+        chunk_count = int(header["chunk_count"])
+        if not 0 < chunk_count <= MAX_CHUNKS:
+            raise ServiceError("bad-request", f"chunk_count {chunk_count} is outside "
+                                              f"1..{MAX_CHUNKS}")
+        columns = [str(c) for c in header["columns"]]
+        damage = audit(self.store, self._name(client, header), chunk_count, columns)
+        shown = [d.as_json() for d in itertools.islice(damage, MAX_DAMAGE_REPORTED)]
+        more = sum(1 for _ in damage)
+        self.metrics.corrupt.inc(sum(1 for d in shown if d["kind"] != "missing"))
+        return {"damage": shown, "more": more}, []
 
     def _active_keys(self) -> dict[bytes, str]:
         """Transport key -> ledger address of every active registered node."""

@@ -5,7 +5,7 @@
     values = owner.collect("people")            # {column: numpy array}, decoded
     owner.recover("people", lost=[address], replacements=[other_address])
     owner.refresh("people")                     # re-randomize every share
-    owner.repair("people")                      # re-share onto holders with rotten files
+    owner.repair("people")                      # audit holders, re-share onto damaged ones
 
 Upload (`share`), in order:
 
@@ -14,7 +14,9 @@ Upload (`share`), in order:
      holders from the ledger's staked nodes (or take the given ones; each must be an
      active registered node), find their endpoints (DHT, else the ledger);
   2. ask each holder which chunks it already has (`have`): a chunk that every holder has
-     with the commitment recorded in the progress file is not sent again (resume);
+     with the commitment recorded in the progress file is not sent again (resume; the
+     file is saved when the holders are chosen and again, with every chunk each holder
+     acknowledged, when the upload stops for any reason);
   3. stream the table: parse, validate, encode, cut into chunks, share each chunk t-of-n,
      send holder j its shares (`put`), in parallel to all holders; each holder answers
      with its chunk commitment, which must equal the one computed here;
@@ -59,12 +61,14 @@ from enigma.lang.schema import Schema
 from enigma.ledger import Deployment, Ledger, LedgerError, Policy
 from enigma.net.identity import Identity
 from enigma.sharing import shamir, tags
+from enigma.storage.audit import Damage
 from enigma.storage.commitment import chunk_commitment, dataset_commitment, describe
 from enigma.storage.dht import DhtNode
 from enigma.storage.records import DhtError, record_key
 from enigma.storage.recovery import RecoveryError, plan
 
 from .accounts import bootstrap_peers, payer
+from .audits import Collected, HolderAudit, RepairReport, Skipped
 from .node import DATASET_NAME, load_or_create_identity, store_name
 from .service import Connection, ServiceError, parse_endpoint
 from .upload import (
@@ -268,6 +272,23 @@ class _Sender:
             raise self.error
 
 
+def _finish(senders: Sequence[_Sender], state: DatasetState) -> list[BaseException]:
+    """Wait for every sender and record each chunk its holder acknowledged; the failures.
+
+    Every sender is finished even after one failed, so that the progress file records
+    what each healthy holder stored and a run that failed resumes from there, not from
+    chunk 0."""
+    failed = []
+    for sender in senders:
+        try:
+            sender.finish()
+        except BaseException as exc:  # raised by `share`, after the progress is saved
+            failed.append(exc)
+        state.chunks[str(sender.holder.point)].update(
+            {str(c): v for c, v in sender.commitments.items()})
+    return failed
+
+
 class Owner:
     """One data owner: an identity, a ledger account, a DHT node and a progress directory."""
 
@@ -306,7 +327,8 @@ class Owner:
         dht = None
         if endpoints:
             dht = DhtNode.start(signing_key=Ed25519PrivateKey.from_private_bytes(
-                identity.private_bytes()), bootstrap=endpoints, rpc_timeout=2.0)
+                identity.private_bytes()), bootstrap=endpoints, rpc_timeout=2.0,
+                client=True)
         return cls(identity, ledger, home, dht)
 
     def close(self) -> None:
@@ -446,11 +468,14 @@ class Owner:
             for h in state.holders:
                 self._holder(h.address, h.point)  # still registered and active
         state.quorum, state.weak = setting.quorum, setting.weak
+        state.save(path)  # a run that fails from here on resumes with these holders
         names = {h.point: store_name(name, self.identity.public_key, state.gen)
                  for h in state.holders}
         key = self.tag_key(name, create=True)
-        conns = {h.point: self._connect(h) for h in state.holders}
+        conns: dict[int, Connection] = {}
         try:
+            for h in state.holders:
+                conns[h.point] = self._connect(h)
             complete: list[set[int]] = []
             for h in state.holders:
                 have = conns[h.point].request("have", dataset=name, gen=state.gen)[0]["chunks"]
@@ -478,13 +503,10 @@ class Owner:
                     if progress is not None:
                         progress(chunk.rows)
             finally:
-                for sender in senders:
-                    try:
-                        sender.finish()
-                    finally:
-                        state.chunks[str(sender.holder.point)].update(
-                            {str(c): v for c, v in sender.commitments.items()})
+                failed = _finish(senders, state)
                 state.save(path)
+            if failed:
+                raise failed[0]
             timings.send = (time.perf_counter() - t_start - timings.parse - timings.encode
                             - timings.share)
         finally:
@@ -523,45 +545,50 @@ class Owner:
 
     # -- reading back ---------------------------------------------------------------------------
 
-    def collect(self, name: str) -> dict[str, np.ndarray]:
+    def collect(self, name: str) -> Collected:
         """The dataset, reconstructed from the holders and decoded (the owner's own view).
 
         Every reachable holder's shares are used, so a holder whose shares disagree with
         the others' is detected (ShamirError); unreachable or corrupt holders are skipped
-        while t + 1 remain. The values are checked against their tags, unless the tag key
-        is lost: the owner still gets its data back then, with a warning (jobs cannot run
-        on it until it is shared again under a new key).
+        while t + 1 remain, and each one skipped is named, with the chunks and the reason,
+        in the result's `warnings`. The values are checked against their tags, unless the
+        tag key is lost: the owner still gets its data back then, with a warning (jobs
+        cannot run on it until it is shared again under a new key).
         """
         state = self.state(name)
         schema = Schema.from_dict(state.schema, f"the progress file of {name!r}")
+        warnings: list[str] = []
         try:
             key: np.ndarray | None = self.tag_key(name)
         except UploadError as exc:
-            log.warning("%s; collecting %r without checking its tags", exc, name)
+            warnings.append(f"{exc}; collecting {name!r} without checking its tags")
             key = None
         conns: dict[int, Connection] = {}
-        problems: list[str] = []
+        skipped = Skipped()
+        address = {h.point: h.address for h in state.holders}
         for h in state.holders:
             try:
                 conns[h.point] = self._connect(h)
             except ServiceError as exc:
-                problems.append(str(exc))
+                skipped.holder(h.address, str(exc))
         try:
             parts: dict[str, list[np.ndarray]] = {c: [] for c in schema.names}
             for chunk in range(state.chunk_count):
                 shares: dict[int, dict[str, np.ndarray]] = {}
-                for conn in conns.values():
+                for point, conn in list(conns.items()):
                     try:
                         reply, arrays = conn.request("get", dataset=name, gen=state.gen,
                                                      chunk=chunk)
                     except ServiceError as exc:
-                        problems.append(str(exc))
+                        skipped.chunk(address[point], chunk, str(exc))
+                        if exc.kind in ("connection", "timeout"):  # gone: ask it no more
+                            conns.pop(point).close()
                         continue
                     shares[int(reply["point"])] = dict(zip(reply["columns"], arrays, strict=True))
                 if len(shares) < state.t + 1:
                     raise UploadError(f"chunk {chunk} of {name!r}: only {len(shares)} holders "
                                       f"answered, t + 1 = {state.t + 1} are needed; "
-                                      f"problems: {problems}")
+                                      + "; ".join(skipped.warnings()))
                 for column in schema.names:
                     value, tag = (shamir.reconstruct(self.field, {p: s[c] for p, s in
                                                                  shares.items()}, state.t)
@@ -575,8 +602,12 @@ class Owner:
         finally:
             for conn in conns.values():
                 conn.close()
-        return decode_columns(self.field, schema,
-                              {c: np.concatenate(v) for c, v in parts.items()})
+        warnings += skipped.warnings()
+        for warning in warnings:
+            log.warning("collect %r: %s", name, warning)
+        return Collected(decode_columns(self.field, schema,
+                                        {c: np.concatenate(v) for c, v in parts.items()}),
+                         warnings)
 
     # -- recovery -------------------------------------------------------------------------------
 
@@ -630,21 +661,51 @@ class Owner:
         """Proactive refresh: the same holders get fresh shares of the same data."""
         return self.recover(name, [], [])
 
-    def repair(self, name: str) -> list[str]:
-        """Find holders whose files fail their checksums and re-share onto them; their addresses.
-
-        A holder that cannot be reached is not repaired here: use `recover` to replace it.
-        """
+    def audit(self, name: str) -> list[HolderAudit]:
+        """Ask every holder, at once, what it lacks of the current generation
+        (`storage.audit`: missing, truncated and corrupt chunks, or the whole generation).
+        A holder that cannot be asked is reported as unreachable, never as healthy."""
         state = self.state(name)
-        bad = []
-        for h in state.holders:
-            with self._connect(h) as conn:
-                corrupt = conn.request("verify", dataset=name, gen=state.gen)[0]["corrupt"]
-            if corrupt:
-                bad.append(h.address)
-        if bad:
-            self.recover(name, [], [], unusable=bad)
-        return bad
+        schema = Schema.from_dict(state.schema, f"the progress file of {name!r}")
+        columns = [c for n in schema.names for c in (n, tags.column(n))]
+
+        def one(h: Holder) -> HolderAudit:
+            try:
+                with self._connect(h) as conn:
+                    reply = conn.request("verify", dataset=name, gen=state.gen,
+                                         chunk_count=state.chunk_count, columns=columns)[0]
+                return HolderAudit(h.address, [Damage.from_json(d) for d in reply["damage"]],
+                                   int(reply["more"]))
+            except ServiceError as exc:
+                return HolderAudit(h.address, unreachable=str(exc))
+            except (KeyError, TypeError, ValueError) as exc:
+                return HolderAudit(h.address, unreachable=f"its audit reply is malformed ({exc})")
+
+        with ThreadPoolExecutor(max_workers=max(1, len(state.holders))) as pool:
+            return list(pool.map(one, state.holders))
+
+    def repair(self, name: str) -> RepairReport:
+        """Audit every holder, then re-share onto the damaged ones (`recover` with them
+        unusable: they receive fresh shares and do not send).
+
+        A holder that cannot be reached cannot receive its new shares either, so nothing is
+        re-shared while one is down: the report names it, and `recover` replaces it.
+        """
+        found = self.audit(name)
+        gen = self.state(name).gen
+        damaged = [h.address for h in found if h.unreachable is None and not h.healthy]
+        down = [h.address for h in found if h.unreachable is not None]
+        if down:
+            return RepairReport(name, gen, found, [], (
+                f"holders {down} could not be checked; if they stay down, replace them with "
+                f"`enigma dataset recover {name} --lost ADDRESS --replacement ADDRESS`"))
+        if not damaged:
+            return RepairReport(name, gen, found, [])
+        try:
+            state = self.recover(name, [], [], unusable=damaged)
+        except (UploadError, ServiceError, LedgerError) as exc:
+            return RepairReport(name, gen, found, [], str(exc))
+        return RepairReport(name, state.gen, found, damaged)
 
 
 def _owner_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -768,6 +829,8 @@ def dataset_group() -> click.Group:
                 schema = Schema.from_dict(owner.state(name).schema)
             except (UploadError, ServiceError, shamir.ShamirError) as exc:
                 raise click.ClickException(str(exc)) from exc
+        for warning in values.warnings:
+            click.echo(f"WARNING: {warning}", err=True)
         for col in schema.columns:  # booleans in the file's own words, so the schema reads it
             if col.kind == "bool":
                 values[col.name] = np.where(values[col.name], col.true_text, col.false_text)
@@ -807,13 +870,17 @@ def dataset_group() -> click.Group:
     @click.argument("name")
     @_owner_options
     def repair(name: str, **owner_args: Any) -> None:
-        """Check every holder's files and re-share onto those that fail."""
+        """Audit every holder (missing, truncated, corrupt chunks) and re-share onto the
+        damaged ones; exit 1 if anything is left for the owner to do."""
         with _open_owner(**owner_args) as owner:
             try:
-                bad = owner.repair(name)
+                report = owner.repair(name)
             except (UploadError, ServiceError, LedgerError) as exc:
                 raise click.ClickException(str(exc)) from exc
-        click.echo(f"dataset: repaired {bad}" if bad else "dataset: every holder is healthy")
+        for line in report.lines():
+            click.echo(f"dataset: {line}")
+        if report.left is not None:
+            raise SystemExit(1)
 
     @dataset.command("policy")
     @click.argument("name")

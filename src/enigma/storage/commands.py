@@ -69,7 +69,8 @@ def get(kind: str, name: str, writer: str | None, bootstrap: tuple[str, ...]) ->
     if writer is None and kind != "node":
         raise click.UsageError("--writer is required for dataset and chunk records")
     try:
-        with DhtNode.start(bootstrap=[_endpoint(b) for b in bootstrap]) as node:
+        with DhtNode.start(bootstrap=[_endpoint(b) for b in bootstrap],
+                           client=True) as node:
             record = node.get(kind, name, bytes.fromhex(writer or name))
     except DhtError as exc:
         raise click.ClickException(str(exc)) from exc

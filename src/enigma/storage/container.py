@@ -40,14 +40,20 @@ PREFIX_SIZE = _PREFIX.size
 
 
 class CorruptShareError(Exception):
-    """A stored share file failed its checks; it must not be used as data."""
+    """A stored share file failed its checks; it must not be used as data.
 
-    def __init__(self, path: object, dataset: str, chunk: int, column: str, reason: str) -> None:
+    `kind` is "truncated" when the file is shorter than its own header says (a cut copy, a
+    full disk), "corrupt" for every other failure (bit rot, tampering, a misplaced file):
+    an operator looks for different causes."""
+
+    def __init__(self, path: object, dataset: str, chunk: int, column: str, reason: str,
+                 kind: str = "corrupt") -> None:
         self.path = str(path)
         self.dataset = dataset
         self.chunk = chunk
         self.column = column
         self.reason = reason
+        self.kind = kind
         super().__init__(
             f"share file {self.path} (dataset {dataset!r}, chunk {chunk}, column {column!r}) "
             f"is corrupt: {reason}. Delete it and fetch this chunk again from the other "
@@ -116,11 +122,12 @@ def decode_header(
     The payload is checked by the caller, which may not have read it.
     """
 
-    def bad(reason: str) -> CorruptShareError:
-        return CorruptShareError(path, dataset, chunk, column, reason)
+    def bad(reason: str, kind: str = "corrupt") -> CorruptShareError:
+        return CorruptShareError(path, dataset, chunk, column, reason, kind)
 
     if len(buf) < _PREFIX.size:
-        raise bad(f"only {file_size} bytes, shorter than the {_PREFIX.size}-byte prefix")
+        raise bad(f"only {file_size} bytes, shorter than the {_PREFIX.size}-byte prefix",
+                  "truncated")
     magic, version, _, hlen, hdigest = _PREFIX.unpack_from(buf, 0)
     if magic != MAGIC:
         raise bad(f"magic is {magic!r}, expected {MAGIC!r}: not a share file")
@@ -128,7 +135,9 @@ def decode_header(
         raise bad(f"format version {version}, this code reads version {VERSION}")
     start = _PREFIX.size
     raw = bytes(buf[start:start + hlen])
-    if len(raw) != hlen or hashlib.sha256(raw).digest() != hdigest:
+    if len(raw) != hlen:
+        raise bad(f"the file ends inside its {hlen}-byte header", "truncated")
+    if hashlib.sha256(raw).digest() != hdigest:
         raise bad("header checksum mismatch (torn write or bit rot)")
     try:
         fields = json.loads(raw)
@@ -151,6 +160,8 @@ def decode_header(
         )
     size = file_size - header.payload_offset
     if size != header.nbytes:
+        short = size < header.nbytes
         raise bad(f"payload is {size} bytes, header shape {header.shape} x {header.dtype} "
-                  f"needs {header.nbytes} (truncated or padded file)")
+                  f"needs {header.nbytes} ({'truncated' if short else 'padded'} file)",
+                  "truncated" if short else "corrupt")
     return header

@@ -9,7 +9,10 @@ and republishing are the package's), with three changes for an open network:
 - a lookup checks every value it is offered and keeps crawling past invalid ones, so one
   lying node cannot hide a record that honest nodes hold;
 - `DhtNode` runs the asyncio loop in a background thread, so node, owner and analyst code
-  call it like an ordinary object.
+  call it like an ordinary object;
+- a short-lived process (a CLI command, an owner's session) joins as a *client*: it looks
+  up and stores like any node, but its requests carry a client id that servers never add
+  to their routing tables, so it leaves no dead contact behind when it exits.
 
 Record kinds (bodies are JSON; node ids are Ed25519 public keys in hex):
 
@@ -98,13 +101,39 @@ def _verify_routed(value: object, routing_id: bytes) -> Record:
     return verify_record(value, key)
 
 
+#: Prefixed to a client's 20-byte id on the wire: 21 bytes is no Kademlia id, so it cannot
+#: collide with a server's, and a server can tell a client from the id alone.
+_CLIENT_TAG = b"c"
+
+
+def is_client_id(node_id: bytes) -> bool:
+    """Whether a sender id is a client's (`_CLIENT_TAG` + 20 bytes), never a routing contact."""
+    return len(node_id) == 21 and node_id[:1] == _CLIENT_TAG
+
+
 class _Protocol(KademliaProtocol):
-    """The package's protocol, answering STORE with whether the record was admitted."""
+    """The package's protocol, answering STORE with whether the record was admitted, and
+    keeping clients out of the routing table.
+
+    Why clients are left out: every request a Kademlia node receives makes its sender a
+    contact (`welcome_if_new`). A CLI command lives for seconds, so each run would leave a
+    dead contact in the tables of every node it asked; lookups then wait out an RPC
+    timeout per dead contact (publishing a dataset went from 0.01 s to 455 s that way).
+    A client therefore sends `_CLIENT_TAG` + its id as the sender id (the package's calls
+    send `source_node.id`), and servers answer it without welcoming it. The client's own
+    routing table is unaffected: it is keyed on the server's node, not on this id.
+    """
 
     def __init__(self, source_node: Node, storage: VerifyingStorage, ksize: int,
-                 wait_timeout: float) -> None:
+                 wait_timeout: float, client: bool) -> None:
         super().__init__(source_node, storage, ksize)
         self._wait_timeout = wait_timeout
+        if client:
+            self.source_node = Node(_CLIENT_TAG + source_node.id)
+
+    def welcome_if_new(self, node: Node) -> None:
+        if not is_client_id(node.id):
+            super().welcome_if_new(node)
 
     def rpc_store(self, sender: tuple[str, int], nodeid: bytes, key: bytes,
                   value: object) -> bool:
@@ -162,13 +191,20 @@ class _VerifiedValueCrawl(ValueSpiderCrawl):
 class _Server(Server):
     protocol_class = _Protocol
 
-    def __init__(self, ksize: int, alpha: int, rpc_timeout: float) -> None:
+    def __init__(self, ksize: int, alpha: int, rpc_timeout: float, client: bool) -> None:
         super().__init__(ksize=ksize, alpha=alpha, node_id=os.urandom(20),
                          storage=VerifyingStorage())
         self.rpc_timeout = rpc_timeout
+        self.client = client
 
     def _create_protocol(self) -> _Protocol:
-        return _Protocol(self.node, self.storage, self.ksize, self.rpc_timeout)
+        return _Protocol(self.node, self.storage, self.ksize, self.rpc_timeout, self.client)
+
+    async def bootstrap_node(self, addr: tuple[str, int]) -> Node | None:
+        """The package's first ping, sent with the protocol's sender id (tagged for a
+        client; the package sends the bare node id here)."""
+        answered, node_id = await self.protocol.ping(addr, self.protocol.source_node.id)
+        return Node(node_id, addr[0], addr[1]) if answered else None
 
     async def join(self, addrs: Sequence[tuple[str, int]]) -> int:
         """Ping the known endpoints, then look ourselves up to fill the routing table."""
@@ -258,18 +294,20 @@ class DhtNode:
         cls, host: str = "127.0.0.1", port: int = 0,
         bootstrap: Iterable[tuple[str, int]] = (), *,
         signing_key: Ed25519PrivateKey | None = None, rpc_timeout: float = 5.0,
-        ksize: int = 20, alpha: int = 3, timeout: float = 30.0,
+        ksize: int = 20, alpha: int = 3, timeout: float = 30.0, client: bool = False,
     ) -> DhtNode:
         """Listen on UDP `host`:`port` (0: a free port) and join through `bootstrap`.
 
         `signing_key` signs this node's records (pass the node's identity key; a fresh key
         is made if omitted). `rpc_timeout` bounds each UDP request, `timeout` each call.
+        `client`: join for lookups and stores only, never becoming a contact of others (for
+        processes that do not stay up; see `_Protocol`).
         """
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, name=f"dht-{host}:{port}",
                                   daemon=True)
         thread.start()
-        server = _Server(ksize, alpha, rpc_timeout)
+        server = _Server(ksize, alpha, rpc_timeout, client)
         node = cls(signing_key or Ed25519PrivateKey.generate(), server, loop, thread, host,
                    port, timeout)
         try:

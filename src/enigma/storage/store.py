@@ -178,7 +178,7 @@ class ShareStore:
         payload = payload_bytes(array)
         digest = hashlib.sha256(payload).digest()
         header = encode_header(dataset, int(chunk), column, array, digest, meta)
-        make_dirs(path.parent, self.root)
+        make_dirs(path.parent, self.root.parent)  # the root too, if it was deleted
         write_atomic(path, [header, payload])
         return digest
 
@@ -201,7 +201,8 @@ class ShareStore:
             with open(path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
                 if size == 0:
-                    raise CorruptShareError(path, dataset, int(chunk), column, "empty file")
+                    raise CorruptShareError(path, dataset, int(chunk), column, "empty file",
+                                            "truncated")
                 mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except FileNotFoundError:
             raise self._missing(dataset, chunk, column) from None
@@ -231,6 +232,8 @@ class ShareStore:
     # -- listings ---------------------------------------------------------------------------
 
     def datasets(self) -> list[str]:
+        if not self.root.is_dir():  # deleted under a running node: it holds nothing
+            return []
         return sorted(p.name for p in self.root.iterdir()
                       if p.is_dir() and _NAME.fullmatch(p.name))
 
