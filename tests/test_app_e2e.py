@@ -23,7 +23,7 @@ from enigma.app.jobs import (
     sign_script,
     submit_job,
 )
-from enigma.app.localnet import deploy, spawn_node
+from enigma.app.localnet import deploy, spawn_node, spawn_nodes
 from enigma.app.owner import Owner
 from enigma.app.service import Connection, ServiceError
 from enigma.lang.schema import Schema
@@ -62,11 +62,8 @@ def net(tmp_path_factory):
     deploy(chain.url, chain.accounts[0], deployment)
     nodes = []
     try:
-        for i in range(3):
-            nodes.append(spawn_node(root / f"node{i}", chain.url, deployment,
-                                    chain.accounts[1 + i],
-                                    ("127.0.0.1", nodes[0].dht_port) if nodes else None,
-                                    extra=["--prep-ahead", str(PREP_AHEAD)]))
+        nodes = spawn_nodes(root, chain.url, deployment, chain.accounts[1:4],
+                            extra=["--prep-ahead", str(PREP_AHEAD)])
         owner = Owner.open(root / "owner", chain.url, deployment, chain.accounts[0],
                            [("127.0.0.1", nodes[0].dht_port)])
         owner.share(root / "people.csv", schema, "people", t=2, n=3)

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from enigma.app.budget import Guard, JobBudget
 from enigma.app.failures import Judgement, classify, judge, sign_record, verified
 from enigma.app.jobs import JobCancelled, JobError, cancel_job, run_job, sign_script
-from enigma.app.localnet import deploy, spawn_node
+from enigma.app.localnet import deploy, spawn_nodes, stop_nodes
 from enigma.app.node import node_command, store_name
 from enigma.app.owner import Owner
 from enigma.lang.schema import Schema
@@ -139,11 +139,7 @@ def net(tmp_path_factory):
     deploy(chain.url, chain.accounts[0], deployment)
     nodes = []
     try:
-        for i in range(4):
-            nodes.append(spawn_node(root / f"node{i}", chain.url, deployment,
-                                    chain.accounts[1 + i],
-                                    ("127.0.0.1", nodes[0].dht_port) if nodes else None,
-                                    housekeeping=2.0))
+        nodes = spawn_nodes(root, chain.url, deployment, chain.accounts[1:5], housekeeping=2.0)
         owner = Owner.open(root / "owner", chain.url, deployment, chain.accounts[0],
                            [("127.0.0.1", nodes[0].dht_port)])
         owner.share(csv, schema, "people", t=2, n=4)
@@ -154,11 +150,7 @@ def net(tmp_path_factory):
                "analyst": analyst, "table": table, "deployment": deployment}
         owner.close()
     finally:
-        for node in nodes:  # all at once: each may take a few seconds to stop cleanly
-            if node.process.poll() is None:
-                node.process.send_signal(signal.SIGTERM)
-        for node in nodes:
-            node.terminate()
+        stop_nodes(nodes)
         chain.stop()
 
 

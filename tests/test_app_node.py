@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from enigma.app.cli import main
-from enigma.app.localnet import deploy, spawn_node
+from enigma.app.localnet import deploy, spawn_node, spawn_nodes
 from enigma.app.node import drop_unsealed, store_name
 from enigma.app.owner import Owner
 from enigma.app.service import Connection, ServiceError, decode, encode
@@ -101,10 +101,7 @@ def net(tmp_path_factory):
     deploy(chain.url, chain.accounts[0], deployment)
     nodes = []
     try:
-        for i in range(4):
-            nodes.append(spawn_node(root / f"node{i}", chain.url, deployment,
-                                    chain.accounts[1 + i],
-                                    ("127.0.0.1", nodes[0].dht_port) if nodes else None))
+        nodes = spawn_nodes(root, chain.url, deployment, chain.accounts[1:5])
         owner = Owner.open(root / "owner", chain.url, deployment, chain.accounts[0],
                            [("127.0.0.1", nodes[0].dht_port)])
         yield {"root": root, "chain": chain, "deployment": deployment, "nodes": nodes,

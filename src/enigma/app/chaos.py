@@ -43,7 +43,7 @@ from enigma.lang.schema import Schema
 from enigma.ledger import JobStatus, Ledger, LedgerError, start_devchain
 
 from .jobs import JobError, run_job, sign_script
-from .localnet import NodeProcess, deploy, spawn_node
+from .localnet import NodeProcess, deploy, spawn_node, spawn_nodes, stop_nodes
 from .node import store_name
 from .owner import Owner
 from .service import PREFACE_MAGIC
@@ -96,9 +96,8 @@ class Soak:
         self.chain = start_devchain(accounts=nodes + 3)
         self.deployment = home / "deployment.json"
         deploy(self.chain.url, self.chain.accounts[0], self.deployment)
-        self.nodes: list[NodeProcess] = []
-        for i in range(nodes):
-            self.nodes.append(self._spawn(i))
+        self.nodes = spawn_nodes(home, self.chain.url, self.deployment,
+                                 self.chain.accounts[1:1 + nodes], housekeeping=2.0)
         self.owner = Owner.open(home / "owner", self.chain.url, self.deployment,
                                 self.chain.accounts[0], [("127.0.0.1", self.nodes[0].dht_port)])
         self.owner.share(csv, Schema.from_dict(body), "people", t=2, n=nodes)
@@ -118,13 +117,7 @@ class Soak:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.owner.close()
-        for n in self.nodes:
-            with contextlib.suppress(OSError):
-                if n.process.poll() is None:
-                    n.process.send_signal(signal.SIGCONT)
-                    n.process.send_signal(signal.SIGTERM)
-        for n in self.nodes:
-            n.terminate()
+        stop_nodes(self.nodes)
         self.chain.stop()
 
     # -- one step ---------------------------------------------------------------------------

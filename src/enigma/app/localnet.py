@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from enigma.ledger import Deployment, Ledger
 
@@ -104,6 +105,32 @@ def spawn_node(home: Path, rpc: str, deployment: Path, account: str,
     return NodeProcess(process, home, bytes.fromhex(fields["id"]), fields["address"],
                        int(fields["service"].rpartition(":")[2]), int(fields["dht"]),
                        int(fields["metrics"]), fields["registered"] == "True")
+
+
+def spawn_nodes(root: Path, rpc: str, deployment: Path, accounts: Sequence[str],
+                **kw: Any) -> list[NodeProcess]:
+    """One node per account, in `root/node<i>`, all joining the DHT through the first;
+    if one fails to start, the ones already running are stopped."""
+    nodes: list[NodeProcess] = []
+    try:
+        for i, account in enumerate(accounts):
+            boot = ("127.0.0.1", nodes[0].dht_port) if nodes else None
+            nodes.append(spawn_node(root / f"node{i}", rpc, deployment, account, boot, **kw))
+    except BaseException:
+        stop_nodes(nodes)
+        raise
+    return nodes
+
+
+def stop_nodes(nodes: Sequence[NodeProcess]) -> None:
+    """SIGTERM every node at once (a paused one is woken first), then wait for each."""
+    for n in nodes:
+        if n.process.poll() is None:
+            with contextlib.suppress(OSError):
+                n.process.send_signal(signal.SIGCONT)
+                n.process.send_signal(signal.SIGTERM)
+    for n in nodes:
+        n.terminate()
 
 
 def deploy(rpc: str, account: str, path: Path) -> Deployment:
