@@ -84,6 +84,14 @@ def test_a_member_that_vanished_is_named_by_the_others_and_cancel_echoes_are_ign
         only_cancels, 3, silent=[1]).reason)
 
 
+def test_a_member_that_signed_why_it_stopped_is_not_named_absent_by_its_echo(ids) -> None:
+    """It failed a MAC check and left; the others saw it go. Nobody deviated provably, and
+    nobody vanished: nobody is named."""
+    records = {0: _rec(ids, 0, "mac"), 1: _rec(ids, 1, "disconnect", 0),
+               2: _rec(ids, 2, "disconnect", 0)}
+    assert judge(records, 3).kind == "none"
+
+
 def test_an_internal_error_comes_after_absences_and_a_mac_failure_names_nobody(ids) -> None:
     records = {0: _rec(ids, 0, "error"), 1: _rec(ids, 1, "timeout", 2)}
     assert judge(records, 3).party == 2

@@ -16,8 +16,9 @@ honest nodes were suspended for a script's appetite or a peer's crash. Now:
    - a record of a request the owner got wrong: the same (a record of the owner's cancel
      is not weighed: the owner cancels the others at the first failure it hears of);
    - a member whose own record says its store is damaged: named by its own signature;
-   - members named by the others' records as silent, gone or garbling (NAMING reasons),
-     ranked as the blame layer ranks absences;
+   - members named by the others' records as silent, gone or garbling (NAMING reasons)
+     that sent no record of their own (one that did stopped and said why; the others
+     saw it leave), ranked as the blame layer ranks absences;
    - members that sent the owner nothing at all, not even a record (their connection
      died, or they kept silent past the owner's wait): named by the owner's observation;
      then members whose result was not what they committed to (`withheld`);
@@ -162,8 +163,9 @@ def judge(records: Mapping[int, AbortRecord], parties: int, silent: Sequence[int
         if r.reason == "store":
             return Judgement("self", p, f"member {p} failed itself: {r.detail}", (r,))
     named: dict[int, list[AbortRecord]] = {}
-    for p, r in own:
-        if r.reason in NAMING and 0 <= r.peer < parties and r.peer != p:
+    for p, r in own:  # a peer that signed why it stopped did not vanish: the echo is not
+        if r.reason in NAMING and 0 <= r.peer < parties and r.peer != p \
+                and r.peer not in records:  # weighed (its own record is, below)
             named.setdefault(r.peer, []).append(r)
     if named:
         party = min(named, key=lambda q: absence_rank(named[q], q))

@@ -1734,6 +1734,10 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
             if blame:
                 outcomes = _fetch_packages(owner, job, members, outcomes, timeout)
     if failure:
+        status = owner.ledger.job(job.job_id).status
+        if status is not JobStatus.OPEN:  # `enigma job cancel` (or the deadline) came first
+            raise JobCancelled(f"job {job.job_id} was {status.name.lower()} while it ran; "
+                               f"the members stopped ({failure})")
         if blame:
             incident = _blame_attempt(owner, job, outcomes, key_shares, source, schema, state,
                                       filename, seed, result_failed, failure)
