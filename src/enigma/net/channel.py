@@ -186,7 +186,8 @@ class Channel:
         self._sid = sid
         self._identity = identity
         self._peer_key = peer_key
-        self._max_message = max_message
+        #: Bytes one incoming message may announce; the owner may lower it per peer.
+        self.max_message = max_message
         self._wait_writable = wait_writable
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
@@ -444,10 +445,10 @@ class Channel:
                 f"party {self.peer} sent a malformed message head: {exc}", self.peer
             ) from exc
         total = sum(lengths)
-        if total > self._max_message:
+        if total > self.max_message:
             raise ProtocolError(
                 f"party {self.peer} announced a message of {total} bytes, more than the"
-                f" {self._max_message} this mesh accepts (raise max_message if that is intended)",
+                f" {self.max_message} this channel accepts from it",
                 self.peer,
             )
         inline = len(payload) - size

@@ -65,7 +65,7 @@ class ChannelKeys:
     recv_key: bytes
 
 
-def _recv_exact(sock: socket.socket, n: int, peer: int | None, deadline: float | None) -> bytes:
+def recv_exact(sock: socket.socket, n: int, peer: int | None, deadline: float | None) -> bytes:
     """n bytes, all before `deadline` (time.monotonic()); None keeps the socket's timeout."""
     who = f"party {peer}" if peer is not None else "the connecting peer"
     buf = bytearray(n)
@@ -149,13 +149,13 @@ def dial(
     eph = X25519PrivateKey.generate()
     hello = _HELLO.pack(MAGIC, sid, me, peer, eph.public_key().public_bytes_raw())
     sock.sendall(hello)
-    reply = _recv_exact(sock, REPLY_SIZE, peer, deadline)
+    reply = recv_exact(sock, REPLY_SIZE, peer, deadline)
     fields = _HELLO.unpack_from(reply)
     _check_hello(fields, sid, peer, me, f"handshake with party {peer}")
     th = blake3.blake3(b"enigma-net handshake" + hello + reply[:HELLO_SIZE]).digest()
     verify_signature(peer_key, reply[HELLO_SIZE:], b"listener" + th, peer)
     sock.sendall(identity.sign(b"dialer" + th))
-    verdict = _recv_exact(sock, VERDICT_SIZE, peer, deadline)
+    verdict = recv_exact(sock, VERDICT_SIZE, peer, deadline)
     if verdict == NOT_ADMITTED:
         raise NotAdmitted(
             f"party {peer} verified our key {identity.public_key.hex()[:16]}... and does not "
@@ -188,7 +188,7 @@ def accept(
     session; NotAdmitted when its signature is good but `admit(key)` is False (the caller's
     policy, e.g. "registered nodes and owners only"), PeerTimeout past `deadline`.
     """
-    hello = _recv_exact(sock, HELLO_SIZE, None, deadline)
+    hello = recv_exact(sock, HELLO_SIZE, None, deadline)
     fields = _HELLO.unpack(hello)
     claimed = fields[2]
     if fields[0] != MAGIC:
@@ -199,7 +199,7 @@ def accept(
     # Reply even to a dialer we will reject, so that it learns why from its own checks.
     sock.sendall(head + identity.sign(b"listener" + th))
     _check_hello(fields, sid, claimed, me, "incoming handshake")
-    finish = _recv_exact(sock, FINISH_SIZE, claimed, deadline)
+    finish = recv_exact(sock, FINISH_SIZE, claimed, deadline)
     public_key = key_of(claimed)
     try:
         if public_key is None:
