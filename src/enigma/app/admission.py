@@ -9,9 +9,10 @@ the client's key and before the connection allocates anything beyond its fixed b
   2. guests — any other well-formed key — are admitted only while (a) fewer than
      `max_guests` guest connections are open and (b) the key's unsealed bytes on this
      node are below `quota`. A guest may make an owner's requests (`GUEST_OPS`), not
-     node-to-node ones, and send messages up to `GUEST_MESSAGE`; each `put` must keep its unsealed bytes within the
-     quota. Why guests at all: an owner's first upload comes from a key no node knows
-     yet; it becomes a member once the ledger pays for a generation and the node seals it.
+     node-to-node ones, and send messages up to `GUEST_MESSAGE`; each `put` must keep
+     its unsealed bytes within the quota. Why guests at all: an owner's first upload
+     comes from a key no node knows yet; it becomes a member once the ledger pays for a
+     generation and the node seals it.
   3. everyone else is refused with the NOT_ADMITTED verdict (`net.handshake`).
 
 Why unsealed bytes and not connections or requests: unsealed data is what a stranger can
