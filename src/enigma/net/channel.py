@@ -371,7 +371,9 @@ class Channel:
                     self.last_progress = time.monotonic()
                     self._on_record(*record)
         except NetError as exc:
-            self.recv_error = exc
+            # Without its traceback: the traceback's frames hold this channel (a cycle that
+            # would keep the record being read, up to CHUNK bytes, until the next GC).
+            self.recv_error = exc.with_traceback(None)
         except OSError as exc:
             self.recv_error = PeerDisconnected(
                 f"the connection to party {self.peer} broke: {exc.strerror or exc}", self.peer
