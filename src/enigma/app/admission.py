@@ -72,21 +72,30 @@ class Admission:
         self.quota = quota
         self.max_guests = max_guests
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._node_keys: frozenset[bytes] = frozenset()
         self._read_at = -float("inf")
         self._guests: Counter[bytes] = Counter()
 
     def _is_node(self, key: bytes) -> bool:
+        """Whether `key` is an active node's, as the ledger says after this call began.
+
+        On a miss the keys are read again, but at most once per REFRESH seconds: a caller
+        waits for the next read rather than trusting one older than its own arrival (a
+        node registered a moment ago is seen), and strangers cost the ledger one read a
+        second however many there are.
+        """
         if key in self._node_keys:
             return True
-        with self._lock:
-            if time.monotonic() - self._read_at < REFRESH:
-                return key in self._node_keys
-            self._read_at = time.monotonic()
-            try:
-                self._node_keys = frozenset(self._read_node_keys())
-            except (LedgerError, OSError) as exc:
-                log.warning("admission: cannot read node keys from the ledger: %s", exc)
+        asked = time.monotonic()
+        with self._refresh_lock:
+            if self._read_at < asked:
+                time.sleep(max(0.0, self._read_at + REFRESH - time.monotonic()))
+                self._read_at = time.monotonic()
+                try:
+                    self._node_keys = frozenset(self._read_node_keys())
+                except (LedgerError, OSError) as exc:
+                    log.warning("admission: cannot read node keys from the ledger: %s", exc)
         return key in self._node_keys
 
     def _sealed(self, name: str) -> bool:
@@ -99,10 +108,12 @@ class Admission:
         mine = key.hex()
         return [n for n in self._store.datasets() if owner_of(n) == mine]
 
-    def is_member(self, key: bytes) -> bool:
-        """This node, an active ledger node, or the owner of a sealed dataset here."""
+    def is_member(self, key: bytes, fresh: bool = False) -> bool:
+        """This node, an active ledger node, or the owner of a sealed dataset here; with
+        `fresh`, an unknown key is looked up on the ledger again (may wait up to REFRESH s)."""
         return (key == self._own or key in self._node_keys
-                or any(self._sealed(n) for n in self._owned(key)) or self._is_node(key))
+                or any(self._sealed(n) for n in self._owned(key))
+                or (fresh and self._is_node(key)))
 
     def unsealed_bytes(self, key: bytes, skip: tuple[str, int] | None = None) -> int:
         """Bytes of `key`'s unsealed generations on disk, without chunk `skip` (name, chunk),
@@ -121,20 +132,22 @@ class Admission:
 
     def admit(self, key: bytes) -> bool:
         """The handshake's `admit` callback; a guest admitted here holds a slot until
-        `release(key)`."""
+        `release(key)`. The ledger is asked only when the key would be refused."""
         if self.is_member(key):
             return True
         with self._lock:
-            if sum(self._guests.values()) >= self.max_guests:
-                log.info("admission: refused guest %s...: %d guest connections open",
-                         key.hex()[:16], self.max_guests)
-                return False
-            if self.unsealed_bytes(key) >= self.quota:
-                log.info("admission: refused guest %s...: its upload quota of %d bytes is "
-                         "used up", key.hex()[:16], self.quota)
-                return False
-            self._guests[key] += 1
+            full = sum(self._guests.values()) >= self.max_guests
+            spent = self.unsealed_bytes(key) >= self.quota
+            if not full and not spent:
+                self._guests[key] += 1
+                return True
+        if self.is_member(key, fresh=True):
             return True
+        log.info("admission: refused %s...: not a ledger node nor an owner of sealed data "
+                 "here, and %s", key.hex()[:16],
+                 f"{self.max_guests} guests are connected" if full
+                 else f"its upload quota of {self.quota} bytes is used up")
+        return False
 
     def release(self, key: bytes) -> None:
         """A connection admitted by `admit` closed."""
@@ -152,7 +165,7 @@ class Admission:
     def check(self, key: bytes, op: str) -> None:
         """Refuse a request a guest may not make (member status is looked up again, so a
         key that became a member since it connected is not held back)."""
-        if op not in GUEST_OPS and not self.is_member(key):
+        if op not in GUEST_OPS and not self.is_member(key, fresh=True):
             raise ServiceError("not-admitted", f"{op!r} is for registered nodes and owners of "
                                                "data on this node; this key is neither")
 

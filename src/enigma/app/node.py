@@ -81,7 +81,15 @@ from .admission import UPLOAD_QUOTA, Admission
 from .disputes import Watcher, evidence_ops
 from .jobs import job_ops
 from .metrics import MetricsServer, NodeMetrics
-from .service import Connection, ServiceError, accept, format_endpoint, parse_endpoint, serve
+from .service import (
+    HANDSHAKE_TIMEOUT,
+    Connection,
+    ServiceError,
+    accept,
+    format_endpoint,
+    parse_endpoint,
+    serve,
+)
 from .stock import QuorumStocks, prep_command, prep_ops, write_service_file
 
 log = logging.getLogger(__name__)
@@ -154,6 +162,8 @@ class NodeConfig:
     unsealed_ttl: float = 24 * 3600.0
     """Seconds an unsealed (unpaid) upload may sit untouched before it is deleted."""
     connection_idle: float = 600.0
+    handshake_timeout: float = HANDSHAKE_TIMEOUT
+    """Seconds a client has for its preface and the whole handshake (slow ones are cut)."""
     upload_quota: int = UPLOAD_QUOTA
     """Unsealed bytes a key without sealed data here may upload (`admission`); 0 admits
     only members (ledger nodes, owners of sealed data)."""
@@ -384,7 +394,8 @@ class Node:
 
         self.metrics.connections.inc()
         try:
-            link, client = accept(sock, self.identity, timeout=30.0, admit=admit)
+            link, client = accept(sock, self.identity, timeout=30.0, admit=admit,
+                                  handshake_timeout=self.config.handshake_timeout)
         except MalformedKey as exc:
             log.warning("refused a service connection with a malformed key: %s", exc)
             sock.close()

@@ -531,5 +531,10 @@ class Channel:
             )
 
     def close(self) -> None:
+        """Close the socket and let go of the buffers at once: the owner's `wait_writable`
+        callback makes a reference cycle, which only the GC would break."""
         self._closing = True
         self._sock.close()
+        self._out = self._scratch = memoryview(b"")
+        self._message = None
+        self._inbox.clear()
