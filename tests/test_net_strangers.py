@@ -14,7 +14,6 @@ import os
 import select
 import socket
 import struct
-import threading
 import time
 import tracemalloc
 
@@ -37,6 +36,8 @@ from enigma.net.errors import MalformedKey, NotAdmitted
 from enigma.net.handshake import ChannelKeys
 from enigma.net.identity import key_defect
 from enigma.net.transcript import encode_head, session_id
+
+from .trickle import trickling
 
 SID = session_id(b"strangers")
 LISTENER = Identity.generate()
@@ -112,29 +113,14 @@ def test_an_all_zero_ephemeral_key_is_an_authentication_error_not_a_crash():
 def test_a_trickled_handshake_is_cut_off_at_its_deadline():
     """Before: a timeout per read, so one byte every 0.2 s kept the listener forever."""
     dialer, listener = _pair()
-    stop = threading.Event()
-
-    def trickle() -> None:
-        hello = struct.pack("<16s32sHH32s", hs.MAGIC, SID, 1, 0, bytes(32))
-        for byte in hello:
-            if stop.wait(0.2):
-                return
-            try:
-                dialer.sendall(bytes([byte]))
-            except OSError:
-                return
-
-    thread = threading.Thread(target=trickle)
-    thread.start()
-    start = time.monotonic()
-    error = _listen(listener, Identity.generate().public_key, deadline=time.monotonic() + 1.0)
-    elapsed = time.monotonic() - start
-    stop.set()
-    thread.join()
-    dialer.close()
-    listener.close()
+    hello = struct.pack("<16s32sHH32s", hs.MAGIC, SID, 1, 0, bytes(32))
+    with dialer, listener, trickling(dialer, hello, 0.2):
+        start = time.monotonic()
+        error = _listen(listener, Identity.generate().public_key,
+                        deadline=time.monotonic() + 1.0)
+        elapsed = time.monotonic() - start
     assert isinstance(error, PeerTimeout) and "too slow" in str(error), error
-    assert 0.9 < elapsed < 1.5
+    assert 0.9 < elapsed < 3.0  # the hello alone would take 14 s
 
 
 def test_a_proven_key_the_policy_refuses_is_told_so_in_one_line():
@@ -229,40 +215,27 @@ def test_a_message_of_more_frames_than_the_cap_is_not_sent():
 
 
 def test_a_trickling_stranger_does_not_keep_the_real_party_out(monkeypatch):
-    """Before: the listener gave each read 5 s, so a stranger sending a byte a second held
-    the (one-at-a-time) accept loop past the whole connect timeout."""
+    """Before: the listener gave each read its own timeout, so a stranger sending a byte
+    every 0.3 s held the (one-at-a-time) accept loop past the whole connect timeout."""
     monkeypatch.setattr("enigma.net.mesh.HANDSHAKE_TIMEOUT", 1.0)
     identities, peers = local_quorum(2)
-    stop = threading.Event()
 
-    def trickle() -> None:
-        for _ in range(100):
+    def party_0() -> tuple[bytes, list[str]]:
+        with Mesh(0, identities[0], peers, b"t", connect_timeout=4.0) as mesh:
+            return bytes(mesh.recv(1)[0]), [str(e) for e in mesh.rejected]
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        future = pool.submit(party_0)
+        for _ in range(100):  # until party 0 listens
             try:
-                sock = socket.create_connection((peers[0].host, peers[0].port))
+                stranger = socket.create_connection((peers[0].host, peers[0].port))
                 break
             except ConnectionRefusedError:
                 time.sleep(0.02)
-        with sock:
-            for byte in hs.MAGIC:
-                if stop.wait(0.3):
-                    return
-                try:
-                    sock.sendall(bytes([byte]))
-                except OSError:
-                    return
-
-    def real_party() -> None:
-        time.sleep(0.3)  # after the stranger
-        with Mesh(1, identities[1], peers, b"t", connect_timeout=6.0) as mesh:
-            mesh.send(0, b"in")
-
-    stranger = threading.Thread(target=trickle)
-    stranger.start()
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        real = pool.submit(real_party)
-        with Mesh(0, identities[0], peers, b"t", connect_timeout=4.0) as mesh:
-            assert bytes(mesh.recv(1)[0]) == b"in"
-            assert any("too slow" in str(e) for e in mesh.rejected), mesh.rejected
-        real.result(10)
-    stop.set()
-    stranger.join()
+        with stranger, trickling(stranger, hs.MAGIC, 0.3):
+            time.sleep(0.3)  # the real party comes after the stranger
+            with Mesh(1, identities[1], peers, b"t", connect_timeout=6.0) as mesh:
+                mesh.send(0, b"in")
+                got, rejected = future.result(10)
+    assert got == b"in"
+    assert any("too slow" in r for r in rejected), rejected
