@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 #: Default unsealed bytes one guest key may keep on a node (an owner's first upload).
 UPLOAD_QUOTA = 1 << 30
 #: Largest message a guest may send: a `put` of a chunk (65,536 rows of 16-byte shares per
-#: column by default) or an evidence file (`disputes.MAX_EVIDENCE_BYTES`).
-GUEST_MESSAGE = 1 << 28
+#: column by default) or an evidence file (`disputes.MAX_EVIDENCE_BYTES`, 256 MiB) with
+#: its header.
+GUEST_MESSAGE = (1 << 28) + (1 << 20)
 #: Guest connections a node keeps open at once; more are refused until one closes.
 MAX_GUESTS = 64
 #: Seconds between two reads of the ledger's node keys caused by unknown keys.
