@@ -372,6 +372,12 @@ def test_network_reduction_chunk_quorums_and_a_reducing_quorum_give_the_plain_re
             pytest.raises(ServiceError, match="is for registered nodes and owners"):
         conn.request("job-partial", [part, part], parent=out.job_id, sub_job=out.sub_jobs[0],
                      sender=member, layout=[], rows=1)
+    other = next(n for n in net["nodes"][1:] if n.address != member)
+    with Connection.open("127.0.0.1", node.port, Identity.load(other.home / "node.key"),
+                         node.node_id) as conn, \
+            pytest.raises(ServiceError, match="the sender is not"):
+        conn.request("job-partial", [part, part], parent=out.job_id, sub_job=out.sub_jobs[0],
+                     sender=member, layout=[], rows=1)
 
 
 KMEANS_SOURCE = ("reveal(count(data.age, where=data.ui), 'claimed')\n"
