@@ -255,7 +255,7 @@ class Node:
             cfg.home.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.identity = load_or_create_identity(cfg.home / "node.key")
             self.store = ShareStore(cfg.home / "shares")
-            self.admission = Admission(self.node_id, self.store, lambda: self._active_keys(),
+            self.admission = Admission(self.node_id, self.store, self._active_keys,
                                        cfg.upload_quota)
             self._listener = socket.create_server((cfg.host, cfg.port), backlog=64)
             self.port = self._listener.getsockname()[1]
