@@ -365,9 +365,16 @@ def test_network_reduction_chunk_quorums_and_a_reducing_quorum_give_the_plain_re
             assert int.from_bytes(owner.ledger.commit_of(sub, address).pointer, "big") == \
                 out.job_id
     # a reducer takes partials only from the sub-job member whose ledger key opened the channel
+    # (a key that is no ledger node is refused before that, by the node's admission)
     node, member = net["nodes"][0], owner.ledger.job(out.sub_jobs[0]).quorum[1]
     part = np.zeros((3, 2), np.uint64)
     with Connection.open("127.0.0.1", node.port, Identity.generate(), node.node_id) as conn, \
+            pytest.raises(ServiceError, match="is for registered nodes and owners"):
+        conn.request("job-partial", [part, part], parent=out.job_id, sub_job=out.sub_jobs[0],
+                     sender=member, layout=[], rows=1)
+    other = next(n for n in net["nodes"][1:] if n.address != member)
+    with Connection.open("127.0.0.1", node.port, Identity.load(other.home / "node.key"),
+                         node.node_id) as conn, \
             pytest.raises(ServiceError, match="the sender is not"):
         conn.request("job-partial", [part, part], parent=out.job_id, sub_job=out.sub_jobs[0],
                      sender=member, layout=[], rows=1)

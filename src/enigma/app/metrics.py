@@ -13,7 +13,10 @@ value, a share or a key.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,14 +55,48 @@ class NodeMetrics:
                               "Datasets deleted because their paid storage expired", registry=r)
 
 
+#: Seconds one client connection may last in all (request, answer): a silent or trickling
+#: client must not hold a thread forever. A scrape takes milliseconds.
+HTTP_TIMEOUT = 10.0
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client cut off at its deadline or gone is its business: no traceback."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
 class MetricsServer:
     """Serves /metrics and /health until `stop`; `port` is the bound port."""
 
     def __init__(self, metrics: NodeMetrics, health: Callable[[], tuple[bool, dict[str, Any]]],
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, timeout: float = HTTP_TIMEOUT) -> None:
         registry = metrics.registry
+        client_timeout = timeout
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = client_timeout  # per read and write on the client's socket
+
+            def setup(self) -> None:
+                """Start the connection's deadline: then its socket is shut down, which ends
+                any read or write in progress (a per-read timeout alone lets a client that
+                trickles one byte at a time stay forever)."""
+                super().setup()
+                self._deadline = threading.Timer(client_timeout, self._cut_off)
+                self._deadline.daemon = True
+                self._deadline.start()
+
+            def _cut_off(self) -> None:
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+
+            def finish(self) -> None:
+                self._deadline.cancel()
+                super().finish()
+
             def do_GET(self) -> None:
                 if self.path == "/metrics":
                     status, body, kind = 200, generate_latest(registry), CONTENT_TYPE_LATEST
@@ -78,8 +115,7 @@ class MetricsServer:
             def log_message(self, format: str, *args: Any) -> None:
                 """Requests are not logged: a scraper every few seconds would flood the log."""
 
-        self._httpd = ThreadingHTTPServer((host, port), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server((host, port), Handler)
         self.host, self.port = self._httpd.server_address[:2]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="node-metrics",
                                         daemon=True)

@@ -12,6 +12,11 @@ Start-up, in order (`Node.start`):
      nodes) and publish this node's endpoint record, signed with the identity key;
   6. serve /metrics and /health, accept service connections, purge expired datasets.
 
+Who may connect (`admission`): this node, active ledger nodes and owners of sealed data
+here use every request; any other key is a guest that may upload within
+`upload_quota` unsealed bytes (at most `MAX_GUESTS` guests at once); others are refused
+right after the handshake. Idle connections close after `connection_idle` seconds.
+
 Storage policy, and why "accept first, visible after the ledger": an upload arrives as
 unsealed chunks (a generation of a dataset) that no request other than the owner's own
 `have` and `commitment` will see. The node seals a generation only when the owner names
@@ -61,7 +66,7 @@ from enigma.field import Field
 from enigma.ledger import Deployment, Ledger, LedgerError
 from enigma.ledger.errors import JobClosed
 from enigma.mpc.faults import KINDS
-from enigma.net.errors import KeyFileError, NetError
+from enigma.net.errors import KeyFileError, MalformedKey, NetError, NotAdmitted
 from enigma.net.identity import Identity
 from enigma.storage.audit import audit
 from enigma.storage.commitment import dataset_commitment
@@ -72,10 +77,19 @@ from enigma.storage.recovery import RecoveryError, combine_chunk, reshare_chunk
 from enigma.storage.store import MissingShareError, ShareStore, StoreError
 
 from .accounts import bootstrap_peers, payer
+from .admission import UPLOAD_QUOTA, Admission
 from .disputes import Watcher, evidence_ops
 from .jobs import job_ops
 from .metrics import MetricsServer, NodeMetrics
-from .service import Connection, ServiceError, accept, format_endpoint, parse_endpoint, serve
+from .service import (
+    HANDSHAKE_TIMEOUT,
+    Connection,
+    ServiceError,
+    accept,
+    format_endpoint,
+    parse_endpoint,
+    serve,
+)
 from .stock import QuorumStocks, prep_command, prep_ops, write_service_file
 
 log = logging.getLogger(__name__)
@@ -148,6 +162,11 @@ class NodeConfig:
     unsealed_ttl: float = 24 * 3600.0
     """Seconds an unsealed (unpaid) upload may sit untouched before it is deleted."""
     connection_idle: float = 600.0
+    handshake_timeout: float = HANDSHAKE_TIMEOUT
+    """Seconds a client has for its preface and the whole handshake (slow ones are cut)."""
+    upload_quota: int = UPLOAD_QUOTA
+    """Unsealed bytes a key without sealed data here may upload (`admission`); 0 admits
+    only members (ledger nodes, owners of sealed data)."""
     misbehave: str | None = None
     """Test-only fault injection (`enigma.mpc.faults.KINDS`): this node cheats in every job
     it runs. Set only with --insecure-test-faults; the node logs a warning per job."""
@@ -189,6 +208,7 @@ class Node:
         self.store: ShareStore | None = None
         self.ledger: Ledger | None = None
         self.dht: DhtNode | None = None
+        self.admission: Admission | None = None
         self.registered = False
         self.port = 0
         self._metrics_server: MetricsServer | None = None
@@ -235,6 +255,8 @@ class Node:
             cfg.home.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.identity = load_or_create_identity(cfg.home / "node.key")
             self.store = ShareStore(cfg.home / "shares")
+            self.admission = Admission(self.node_id, self.store, self._active_keys,
+                                       cfg.upload_quota)
             self._listener = socket.create_server((cfg.host, cfg.port), backlog=64)
             self.port = self._listener.getsockname()[1]
             self.ledger = Ledger.connect(cfg.rpc, cfg.account, Deployment.load(cfg.deployment))
@@ -355,17 +377,41 @@ class Node:
             thread.start()
 
     def _connection(self, sock: socket.socket) -> None:
-        assert self.identity is not None
+        """One client: handshake, admission (`admission`), then requests until it leaves.
+
+        Every refusal is one log line: a malformed key (e.g. all zeros) a warning, a key
+        not admitted or a failed handshake an info line.
+        """
+        assert self.identity is not None and self.admission is not None
+        admission = self.admission
+        admitted: list[bytes] = []
+
+        def admit(key: bytes) -> bool:
+            if admission.admit(key):
+                admitted.append(key)
+                return True
+            return False
+
         self.metrics.connections.inc()
         try:
-            channel, client = accept(sock, self.identity, timeout=30.0)
+            link, client = accept(sock, self.identity, timeout=30.0, admit=admit,
+                                  handshake_timeout=self.config.handshake_timeout)
+        except MalformedKey as exc:
+            log.warning("refused a service connection with a malformed key: %s", exc)
+            sock.close()
+        except NotAdmitted as exc:
+            log.info("refused a service connection (not admitted): %s", exc)
+            sock.close()
         except (NetError, ServiceError, OSError) as exc:
             log.info("refused a service connection: %s", exc)
             sock.close()
         else:
-            serve(channel, client, self._dispatch, self._stopping.is_set,
+            link.channel.max_message = admission.message_cap(client)
+            serve(link, client, self._dispatch, self._stopping.is_set,
                   idle=self.config.connection_idle)
         finally:
+            for key in admitted:
+                admission.release(key)
             self.metrics.connections.dec()
             with self._lock:
                 self._connections.discard(threading.current_thread())
@@ -376,6 +422,8 @@ class Node:
         handler = self._ops.get(op)
         if handler is None:
             raise ServiceError("unknown-op", f"operation {op!r} is not one of {sorted(self._ops)}")
+        assert self.admission is not None
+        self.admission.check(client, op)
         outcome = "error"
         try:
             reply = handler(client, header, arrays)
@@ -439,9 +487,12 @@ class Node:
         self._require_sealed(name, sealed=False)
         names, rows = list(header["columns"]), int(header["rows"])
         self._check_shares(names, arrays, rows)
+        chunk = int(header["chunk"])
+        assert self.admission is not None
+        self.admission.check_put(client, name, chunk, sum(a.nbytes for a in arrays))
         meta = {"scheme": "shamir", "t": int(header["t"]), "point": int(header["point"]),
                 "rows": rows, "owner": client.hex()}
-        commitment = self._write_chunk(name, int(header["chunk"]),
+        commitment = self._write_chunk(name, chunk,
                                        dict(zip(names, arrays, strict=True)), meta)
         return {"commitment": commitment}, []
 
@@ -695,6 +746,9 @@ class Node:
               help="Seconds between purges of datasets whose paid storage expired.")
 @click.option("--unsealed-ttl", default=24 * 3600.0, show_default=True, type=float,
               help="Seconds an unsealed (unpaid) upload may sit untouched before deletion.")
+@click.option("--upload-quota", default=UPLOAD_QUOTA, show_default=True, type=int,
+              help="Unsealed bytes a key without sealed data here may upload (0: only "
+                   "ledger nodes and owners of sealed data may connect).")
 @click.option("--misbehave", type=click.Choice(KINDS), default=None,
               help="TEST ONLY: cheat in every job as this fault kind (docs/node.md); "
                    "refused without --insecure-test-faults.")
@@ -714,8 +768,9 @@ def node_command(ctx: click.Context, home: Path | None, rpc: str, deployment: Pa
                  account: str | None, key_env: str | None, host: str, port: int, dht_port: int,
                  metrics_port: int, bootstrap: tuple[str, ...], deposit: int | None,
                  no_register: bool, housekeeping: float, unsealed_ttl: float,
-                 misbehave: str | None, misbehave_at: int, insecure_test_faults: bool,
-                 prep_ahead: int, prep_ahead_bits: int, watch_interval: float = 1.0) -> None:
+                 upload_quota: int, misbehave: str | None, misbehave_at: int,
+                 insecure_test_faults: bool, prep_ahead: int, prep_ahead_bits: int,
+                 watch_interval: float = 1.0) -> None:
     """Run a node until SIGTERM: stake, join the DHT, store shares, serve metrics.
 
     `enigma node prep` asks a running node to pre-generate with named peers.
@@ -727,8 +782,9 @@ def node_command(ctx: click.Context, home: Path | None, rpc: str, deployment: Pa
     if not deployment.is_file():
         raise click.BadParameter(f"file {str(deployment)!r} does not exist",
                                  param_hint="'--deployment'")
-    if prep_ahead < 0 or prep_ahead_bits < 0:
-        raise click.UsageError("--prep-ahead and --prep-ahead-bits cannot be negative")
+    if prep_ahead < 0 or prep_ahead_bits < 0 or upload_quota < 0:
+        raise click.UsageError("--prep-ahead, --prep-ahead-bits and --upload-quota cannot be "
+                               "negative")
     if misbehave is not None and not insecure_test_faults:
         raise click.UsageError("--misbehave makes this node cheat on purpose (fault "
                                "injection for tests); add --insecure-test-faults to allow it")
@@ -739,7 +795,8 @@ def node_command(ctx: click.Context, home: Path | None, rpc: str, deployment: Pa
                         dht_port=dht_port, metrics_port=metrics_port,
                         bootstrap=bootstrap_peers(bootstrap), deposit=deposit,
                         register=not no_register, housekeeping=housekeeping,
-                        unsealed_ttl=unsealed_ttl, misbehave=misbehave,
+                        unsealed_ttl=unsealed_ttl, upload_quota=upload_quota,
+                        misbehave=misbehave,
                         misbehave_at=misbehave_at, prep_ahead=prep_ahead,
                         prep_ahead_bits=prep_ahead_bits, watch_interval=watch_interval)
     if misbehave is not None:

@@ -21,6 +21,13 @@ raw little-endian bytes (numeric dtypes only; never pickle), checked against the
 declared shape before use. The announced key in step 1 is only a claim: the handshake
 fails unless the dialer signs the transcript with it, so after step 2 the node knows the
 key of who it talks to, and authorizes each request by that key.
+
+Strangers cost nothing: the node's `admit(key)` policy (`app.admission`) runs right after
+step 2 and a refused key gets the NOT_ADMITTED verdict (the client's error says so in one
+line) before the node allocates the channel's buffers; steps 1-2 must finish within
+`HANDSHAKE_TIMEOUT` as a whole, so a client trickling bytes is cut off; the record layer
+caps frames per message (`net.channel.MAX_FRAMES`) and bytes per message (`MAX_MESSAGE`,
+lowered per client by the node) before allocating, and allocates frames as bytes arrive.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ import numpy as np
 
 from enigma.net import handshake
 from enigma.net.channel import Channel
-from enigma.net.errors import NetError, PeerDisconnected, PeerTimeout
+from enigma.net.errors import NetError, NotAdmitted, PeerTimeout
 from enigma.net.identity import Identity
 from enigma.net.transcript import session_id
 
@@ -45,7 +52,10 @@ PREFACE_MAGIC = b"ENIGMA-SVC/1\x00\x00\x00\x00"
 PREFACE_SIZE = len(PREFACE_MAGIC) + 32
 SERVICE_SESSION = session_id(b"enigma.node.service.v1")
 NODE_PARTY, CLIENT_PARTY = 0, 1
+#: Largest request or reply (bytes); a header announcing more is refused unallocated.
 MAX_MESSAGE = 1 << 31
+#: Seconds a client has for the preface and the whole handshake.
+HANDSHAKE_TIMEOUT = 10.0
 _DTYPES = {"<u8", "<i8", "<f8", "|u1", "|b1"}
 
 Arrays = list[np.ndarray]
@@ -182,6 +192,13 @@ class Connection:
             sock.sendall(PREFACE_MAGIC + identity.public_key)
             keys = handshake.dial(sock, CLIENT_PARTY, NODE_PARTY, identity, node_key,
                                   SERVICE_SESSION)
+        except NotAdmitted as exc:
+            sock.close()
+            raise ServiceError("not-admitted", f"{where} does not admit our key "
+                                               f"{identity.public_key.hex()[:16]}...: it serves "
+                                               "registered nodes, owners of data it holds and "
+                                               "uploaders within their quota (used up, or too "
+                                               "many guests now)") from exc
         except (NetError, OSError) as exc:
             sock.close()
             raise ServiceError("handshake", f"handshake with {where} failed: {exc}") from exc
@@ -219,25 +236,22 @@ class Connection:
         self.close()
 
 
-def _read_preface(sock: socket.socket) -> bytes:
-    buf = b""
-    while len(buf) < PREFACE_SIZE:
-        part = sock.recv(PREFACE_SIZE - len(buf))
-        if not part:
-            raise PeerDisconnected("a client closed the connection before its preface")
-        buf += part
-    if buf[:len(PREFACE_MAGIC)] != PREFACE_MAGIC:
+def accept(sock: socket.socket, identity: Identity, timeout: float,
+           admit: Callable[[bytes], bool] | None = None,
+           handshake_timeout: float = HANDSHAKE_TIMEOUT) -> tuple[Link, bytes]:
+    """The node's side of steps 1-2: the link and the client's proven public key.
+
+    NetError (NotAdmitted when `admit` refuses the proven key, MalformedKey for a key
+    that is no Ed25519 key, PeerTimeout past `handshake_timeout`) or ServiceError.
+    """
+    deadline = time.monotonic() + handshake_timeout
+    preface = handshake.recv_exact(sock, PREFACE_SIZE, None, deadline)
+    if preface[:len(PREFACE_MAGIC)] != PREFACE_MAGIC:
         raise ServiceError("handshake", "a client is not speaking the enigma node service v1")
-    return buf[len(PREFACE_MAGIC):]
-
-
-def accept(sock: socket.socket, identity: Identity, timeout: float) -> tuple[Link, bytes]:
-    """The node's side of steps 1-2: the link and the client's proven public key."""
-    sock.settimeout(timeout)
-    client = _read_preface(sock)
+    client = preface[len(PREFACE_MAGIC):]
     keys = handshake.accept(sock, NODE_PARTY, identity,
                             lambda party: client if party == CLIENT_PARTY else None,
-                            SERVICE_SESSION)
+                            SERVICE_SESSION, deadline, admit)
     return Link(sock, keys, NODE_PARTY, identity, client, timeout), client
 
 

@@ -74,6 +74,10 @@ RECORD_OVERHEAD = HEADER.size + TAG_SIZE
 CHUNK = 1 << 20
 #: Messages up to this many bytes (head included) travel inside their HEAD record.
 INLINE = 1 << 16
+#: Frames one message may hold (its head is then at most 128 KiB). A head announcing more
+#: is refused before anything is allocated; real messages hold a few frames (the service's
+#: largest, `put`, one per column).
+MAX_FRAMES = 1 << 14
 KIND_HEAD, KIND_DATA, KIND_CHECKPOINT = 1, 2, 3
 _CHECKPOINT = struct.Struct("<Q32s64s")
 _OUT_BUFFER = CHUNK + (1 << 16)
@@ -102,30 +106,42 @@ def _nonce(seq: int) -> bytes:
 
 
 class _Incoming:
-    """A message being received: its frames and the cursor (frame, offset) still to fill."""
+    """A message being received: its frames and the cursor (frame, offset) still to fill.
+
+    A frame is allocated when its first byte arrives, not when the head announces it, so
+    a message costs memory in proportion to the bytes its sender has really sent: a head
+    that announces gigabytes and then stalls or hangs up costs nothing.
+    """
 
     def __init__(self, index: int, lengths: list[int]) -> None:
         self.index = index
-        self.frames = [memoryview(np.empty(n, np.uint8)) for n in lengths]
+        self.lengths = lengths
+        self.frames: list[memoryview] = []
         self.frame = 0
         self.offset = 0
         self.digest = blake3.blake3()
         self._skip_empty()
 
+    def _current(self) -> memoryview:
+        if len(self.frames) == self.frame:
+            self.frames.append(memoryview(np.empty(self.lengths[self.frame], np.uint8)))
+        return self.frames[self.frame]
+
     def _skip_empty(self) -> None:
-        while self.frame < len(self.frames) and self.offset == len(self.frames[self.frame]):
+        while self.frame < len(self.lengths) and self.offset == self.lengths[self.frame]:
+            self._current()
             self.frame += 1
             self.offset = 0
 
     @property
     def done(self) -> bool:
-        return self.frame == len(self.frames)
+        return self.frame == len(self.lengths)
 
     def target(self, n: int) -> memoryview | None:
         """Where the next n bytes go if they lie within the current frame, else None."""
-        if self.done or self.offset + n > len(self.frames[self.frame]):
+        if self.done or self.offset + n > self.lengths[self.frame]:
             return None
-        return self.frames[self.frame][self.offset : self.offset + n]
+        return self._current()[self.offset : self.offset + n]
 
     def advance(self, n: int) -> None:
         self.offset += n
@@ -135,9 +151,9 @@ class _Incoming:
         """Copy inline bytes across as many frames as they span."""
         pos = 0
         while pos < len(data):
-            room = len(self.frames[self.frame]) - self.offset
+            room = self.lengths[self.frame] - self.offset
             k = min(room, len(data) - pos)
-            self.frames[self.frame][self.offset : self.offset + k] = data[pos : pos + k]
+            self._current()[self.offset : self.offset + k] = data[pos : pos + k]
             pos += k
             self.advance(k)
 
@@ -170,7 +186,8 @@ class Channel:
         self._sid = sid
         self._identity = identity
         self._peer_key = peer_key
-        self._max_message = max_message
+        #: Bytes one incoming message may announce; the owner may lower it per peer.
+        self.max_message = max_message
         self._wait_writable = wait_writable
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
@@ -213,9 +230,9 @@ class Channel:
     def send(self, buffers: Sequence[Buffer]) -> None:
         """Encrypt and send one message of frames; its digest joins the sent chain."""
         views = [as_byte_view(b, i) for i, b in enumerate(buffers)]
+        if len(views) > MAX_FRAMES:
+            raise ValueError(f"a message holds at most {MAX_FRAMES} frames, not {len(views)}")
         head = encode_head([v.nbytes for v in views])
-        if len(head) > CHUNK:
-            raise ValueError(f"a message holds at most {(CHUNK - 4) // 8} frames")
         self._check_send()
         total = sum(v.nbytes for v in views)
         try:
@@ -354,7 +371,9 @@ class Channel:
                     self.last_progress = time.monotonic()
                     self._on_record(*record)
         except NetError as exc:
-            self.recv_error = exc
+            # Without its traceback: the traceback's frames hold this channel (a cycle that
+            # would keep the record being read, up to CHUNK bytes, until the next GC).
+            self.recv_error = exc.with_traceback(None)
         except OSError as exc:
             self.recv_error = PeerDisconnected(
                 f"the connection to party {self.peer} broke: {exc.strerror or exc}", self.peer
@@ -413,17 +432,25 @@ class Channel:
             self._finish_message()
 
     def _start_message(self, payload: memoryview) -> None:
+        """Check a HEAD record against the caps (frame count, total bytes) before taking it."""
         try:
+            (count,) = struct.unpack_from("<I", payload)
+            if count > MAX_FRAMES:
+                raise ProtocolError(
+                    f"party {self.peer} announced a message of {count} frames, more than the"
+                    f" {MAX_FRAMES} a message may hold",
+                    self.peer,
+                )
             lengths, size = split_head(payload)
         except (ValueError, struct.error) as exc:
             raise ProtocolError(
                 f"party {self.peer} sent a malformed message head: {exc}", self.peer
             ) from exc
         total = sum(lengths)
-        if total > self._max_message:
+        if total > self.max_message:
             raise ProtocolError(
                 f"party {self.peer} announced a message of {total} bytes, more than the"
-                f" {self._max_message} this mesh accepts (raise max_message if that is intended)",
+                f" {self.max_message} this channel accepts from it",
                 self.peer,
             )
         inline = len(payload) - size
@@ -504,5 +531,10 @@ class Channel:
             )
 
     def close(self) -> None:
+        """Close the socket and let go of the buffers at once: the owner's `wait_writable`
+        callback makes a reference cycle, which only the GC would break."""
         self._closing = True
         self._sock.close()
+        self._out = self._scratch = memoryview(b"")
+        self._message = None
+        self._inbox.clear()

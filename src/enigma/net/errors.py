@@ -22,6 +22,14 @@ class AuthenticationError(NetError):
     """A handshake failed: unknown party, wrong key, other session or not our protocol."""
 
 
+class MalformedKey(AuthenticationError):
+    """A public key that is no Ed25519 key at all (off the curve, small order, all zeros)."""
+
+
+class NotAdmitted(AuthenticationError):
+    """The peer proved its key, and the listener's policy does not admit that key."""
+
+
 class PeerTimeout(NetError):
     """A peer did not deliver (or accept) the next message within the timeout."""
 

@@ -33,9 +33,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from enigma.files import write_atomic
 
-from .errors import AuthenticationError, KeyFileError
+from .errors import AuthenticationError, KeyFileError, MalformedKey
 
 KEY_FILE_HEADER = "enigma-node-key v1"
+
+# Ed25519 (RFC 8032 §5.1): the prime, the curve constant d, and a square root of -1.
+_P = 2**255 - 19
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,54 @@ class PeerInfo:
             )
         if not 0 < self.port < 65536:
             raise ValueError(f"PeerInfo for party {self.party}: port {self.port} is not 1..65535")
+
+
+def _edwards_add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    """Affine addition on -x^2 + y^2 = 1 + d x^2 y^2 (complete: d is not a square)."""
+    (x1, y1), (x2, y2) = a, b
+    t = _D * x1 * x2 * y1 * y2 % _P
+    x3 = (x1 * y2 + y1 * x2) * pow(1 + t, _P - 2, _P) % _P
+    y3 = (y1 * y2 + x1 * x2) * pow(1 - t, _P - 2, _P) % _P
+    return x3, y3
+
+
+def key_defect(public_key: bytes) -> str | None:
+    """Why `public_key` cannot be anyone's Ed25519 key, or None if it can.
+
+    Why check at all: OpenSSL verifies against any 32 bytes, and a small-order key (the
+    all-zero key among them) has signatures that verify for a quarter of all messages
+    without any private key (`0 = R + h*A` holds when A and R have order 4 and h = 0 mod
+    4). So a key must decode canonically (RFC 8032 §5.1.3) to a point of large order.
+    """
+    if len(public_key) != 32:
+        return f"{len(public_key)} bytes, not 32"
+    y = int.from_bytes(public_key, "little") & ((1 << 255) - 1)
+    sign = public_key[31] >> 7
+    if y >= _P:
+        return "not canonically encoded (y >= p)"
+    u, v = (y * y - 1) % _P, (_D * y * y + 1) % _P
+    x = u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P) % _P
+    if v * x * x % _P == (-u) % _P:
+        x = x * _SQRT_M1 % _P
+    if v * x * x % _P != u:
+        return "not a point of the curve"
+    if x == 0 and sign:
+        return "not canonically encoded (negative zero x)"
+    point = (_P - x if (x & 1) != sign else x, y)
+    for _ in range(3):
+        point = _edwards_add(point, point)
+    if point == (0, 1):
+        return "a point of small order (a key without a private key, e.g. all zeros)"
+    return None
+
+
+def check_key(public_key: bytes, whose: str, party: int | None = None) -> None:
+    """Raise MalformedKey naming `whose` key if it cannot be a real Ed25519 key."""
+    defect = key_defect(public_key)
+    if defect is not None:
+        raise MalformedKey(
+            f"{whose} public key {public_key.hex()[:16]}... is malformed: {defect}", party
+        )
 
 
 def verify_signature(public_key: bytes, signature: bytes, data: bytes, party: int) -> None:

@@ -47,7 +47,8 @@ from .errors import AuthenticationError, NetError, PeerDisconnected, PeerTimeout
 from .identity import Identity, PeerInfo
 from .transcript import ChannelTranscript, Checkpoint, session_id
 
-#: Longest a listener waits for one incoming handshake, so a silent stranger cannot stall setup.
+#: Longest a listener waits for one whole incoming handshake, so a silent or trickling
+#: stranger cannot stall setup (a deadline, not a timeout per read).
 HANDSHAKE_TIMEOUT = 5.0
 _RETRY_DELAY = 0.05
 
@@ -185,8 +186,10 @@ class Mesh:
             except TimeoutError:
                 continue
             try:
-                sock.settimeout(min(remaining, HANDSHAKE_TIMEOUT))
-                keys = handshake.accept(sock, self.party, self._identity, key_of, self.session_id)
+                keys = handshake.accept(
+                    sock, self.party, self._identity, key_of, self.session_id,
+                    deadline=time.monotonic() + min(remaining, HANDSHAKE_TIMEOUT),
+                )
             except NetError as exc:
                 sock.close()
                 self.rejected.append(exc)
