@@ -90,6 +90,12 @@ def test_a_member_that_signed_why_it_stopped_is_not_named_absent_by_its_echo(ids
     records = {0: _rec(ids, 0, "mac"), 1: _rec(ids, 1, "disconnect", 0),
                2: _rec(ids, 2, "disconnect", 0)}
     assert judge(records, 3).kind == "none"
+    stalled = {1: _rec(ids, 1, "timeout", 2), 0: _rec(ids, 0, "disconnect", 1),
+               2: _rec(ids, 2, "cancelled")}  # it woke up after the owner cancelled it
+    assert (judge(stalled, 3).kind, judge(stalled, 3).party) == ("absent", 2)
+    woke = {2: _rec(ids, 2, "timeout", 1), 0: _rec(ids, 0, "disconnect", 2),
+            1: _rec(ids, 1, "disconnect", 2)}  # the staller woke up to find 2 gone
+    assert (judge(woke, 3).kind, judge(woke, 3).party) == ("absent", 1)
 
 
 def test_an_internal_error_comes_after_absences_and_a_mac_failure_names_nobody(ids) -> None:

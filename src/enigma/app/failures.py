@@ -17,8 +17,8 @@ honest nodes were suspended for a script's appetite or a peer's crash. Now:
      is not weighed: the owner cancels the others at the first failure it hears of);
    - a member whose own record says its store is damaged: named by its own signature;
    - members named by the others' records as silent, gone or garbling (NAMING reasons)
-     that sent no record of their own (one that did stopped and said why; the others
-     saw it leave), ranked as the blame layer ranks absences;
+     unless their own record gives a first-hand reason (a failed check: it stopped and
+     said why, the others saw it leave), ranked as the blame layer ranks absences;
    - members that sent the owner nothing at all, not even a record (their connection
      died, or they kept silent past the owner's wait): named by the owner's observation;
      then members whose result was not what they committed to (`withheld`);
@@ -163,9 +163,14 @@ def judge(records: Mapping[int, AbortRecord], parties: int, silent: Sequence[int
         if r.reason == "store":
             return Judgement("self", p, f"member {p} failed itself: {r.detail}", (r,))
     named: dict[int, list[AbortRecord]] = {}
-    for p, r in own:  # a peer that signed why it stopped did not vanish: the echo is not
+    # a peer that signed a first-hand reason of its own (a failed check, an error: not a
+    # peer, not the owner's cancel) did not vanish: the echoes of its leaving are not
+    # weighed, its own record is (below); a peer whose record names yet another peer is
+    # ranked with the rest (a staller that wakes up finds its peers gone, and says so)
+    said = {p for p, r in own if r.reason not in NAMING}
+    for p, r in own:
         if r.reason in NAMING and 0 <= r.peer < parties and r.peer != p \
-                and r.peer not in records:  # weighed (its own record is, below)
+                and r.peer not in said:
             named.setdefault(r.peer, []).append(r)
     if named:
         party = min(named, key=lambda q: absence_rank(named[q], q))
