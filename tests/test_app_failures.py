@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -262,9 +264,13 @@ def test_ctrl_c_in_run_cancels_the_job_and_refunds(net) -> None:
     timer = threading.Thread(target=lambda: (_job_id(said), time.sleep(1.0),
                                              os.kill(os.getpid(), signal.SIGINT)))
     timer.start()
-    with pytest.raises(JobCancelled, match="wei of escrow went back") as err:
-        _run(net, LOOP.format(n=5000), progress=said.append)
-    timer.join()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        with pytest.raises(JobCancelled, match="wei of escrow went back") as err:
+            _run(net, LOOP.format(n=5000), progress=said.append)
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
     job_id = int(str(err.value).split()[1])
     assert net["owner"].ledger.job(job_id).status is JobStatus.CANCELLED
     assert _inactive(net) == set()
@@ -310,6 +316,51 @@ def test_a_flipped_byte_in_a_share_file_names_its_holder_alone_and_the_rerun_is_
     _resume(net, victim)
     assert _inactive(net) == set()
     _no_open_job(net)
+
+
+ORPHAN = """
+import os, sys
+from pathlib import Path
+from enigma.app.jobs import run_job
+from enigma.app.owner import Owner
+home, rpc, deployment, account, boot, author, sig = sys.argv[1:8]
+source = sys.stdin.read()
+with Owner.open(Path(home), rpc, Path(deployment), account, [("127.0.0.1", int(boot))]) as o:
+    run_job(o, "people", source, author=author, signature=bytes.fromhex(sig),
+            dealer_seed=os.urandom(32), timeout=300.0, progress=lambda s: print(s, flush=True))
+"""
+
+
+def test_members_stop_when_the_owners_client_is_killed(net) -> None:
+    """`enigma run` killed with SIGKILL mid-job: the members see its connection close and
+    stop at their next step instead of computing for nobody until the time budget."""
+    owner, source = net["owner"], LOOP.format(n=20000)
+    author, sig = sign_script(net["analyst"], source)
+    boot = net["nodes"][0].dht_port
+    client = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN, str(owner.home), net["chain"].url,
+         str(net["deployment"]), owner.ledger.address, str(boot), author, sig.hex()],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert client.stdin is not None and client.stdout is not None
+    client.stdin.write(source)
+    client.stdin.close()
+    said: list[str] = []
+    while not any("computing" in s for s in said):
+        said.append(client.stdout.readline())
+        assert said[-1], f"the client ended before the job started: {said}"
+    job_id = _job_id(said)
+    time.sleep(1.0)
+    client.kill()
+    client.wait()
+    t0 = time.monotonic()
+    stopped = f"job {job_id} stopped"
+    while time.monotonic() - t0 < 20 and sum(stopped in n.log() for n in net["nodes"]) < 3:
+        time.sleep(0.2)
+    assert sum(stopped in n.log() for n in net["nodes"]) == 3, "a member computes for nobody"
+    assert any("hung up" in n.log() for n in net["nodes"])
+    assert time.monotonic() - t0 < 20  # not the time budget (270 s)
+    assert cancel_job(owner, job_id) > 0  # the owner, back, cancels the orphan for a refund
+    assert _inactive(net) == set()
 
 
 def test_a_job_left_open_is_closed_at_its_deadline_by_its_own_members(net) -> None:

@@ -115,13 +115,15 @@ class Guard:
     """One member's enforcement of a job's budget, around the job's work.
 
     `budget` is the script's `lang.budget.Budget`: its deadline is the job's, and its stop
-    flag is set by the memory watchdog, by `over_work` (polled by the watchdog too) and by
-    `cancel`. `limit` tells afterwards which limit stopped the job, if any.
+    flag is set by the memory watchdog, by `over_work` (polled by the watchdog too), by
+    `cancel`, and when `client_gone` says the owner hung up (its client was killed: no
+    one will read the result). `limit` tells afterwards which limit stopped the job.
     """
 
-    def __init__(self, job: JobBudget, over_work: Callable[[], str | None] | None = None
-                 ) -> None:
+    def __init__(self, job: JobBudget, over_work: Callable[[], str | None] | None = None,
+                 client_gone: Callable[[], bool] = lambda: False) -> None:
         self.job = job
+        self.client_gone = client_gone
         self.budget = Budget(steps=job.steps, elements=job.elements,
                              deadline=time.monotonic() + job.seconds)
         self.over_work = over_work
@@ -162,6 +164,8 @@ class Guard:
                 self._stop("work", why)
             elif time.monotonic() > (self.budget.deadline or math.inf):
                 self._stop("time", f"the job ran over its {self.job.seconds:g} s")
+            elif self.client_gone():
+                self._stop("cancelled", "the owner's client hung up")
 
     def reason(self, exc: BaseException) -> str | None:
         """Which limit `exc` (what stopped the job's work) comes from, or None if none did."""

@@ -113,7 +113,7 @@ from .culprits import (
     verify_bundle,
 )
 from .demand import job_demand
-from .service import Connection, ServiceError
+from .service import CLIENT_GONE, Connection, ServiceError
 from .stock import StockSession, finish_in_background, open_session
 from .upload import UploadError
 
@@ -417,7 +417,7 @@ class NodeJobs:
                         f"over what was posted ({job.rounds:,}, {job.multiplications:,})")
             return None
 
-        guard = Guard(budget, over_work)
+        guard = Guard(budget, over_work, CLIENT_GONE.get())
         with self._lock:
             self._guards[(client_key, job_id)] = guard
         try:
@@ -429,10 +429,11 @@ class NodeJobs:
             reason, peer = failures.classify(exc.__cause__ or exc, guard.limit)
             if exc.kind in ("bad-request", "store"):  # the owner's request; this store
                 reason, peer = ("request" if exc.kind == "bad-request" else "store"), None
+            log.warning("job %d stopped (%s): %s", job_id, reason, exc)
             raise self._signed(session, me, reason, peer, str(exc), exc.kind) from exc
         except Exception as exc:  # every failure ends in a signed record
             reason, peer = failures.classify(exc, guard.reason(exc))
-            log.error("job %d failed (%s): %s: %s", job_id, reason, type(exc).__name__, exc)
+            log.warning("job %d stopped (%s): %s: %s", job_id, reason, type(exc).__name__, exc)
             raise self._signed(session, me, reason, peer,
                                f"job {job_id}: {type(exc).__name__}: {exc}") from exc
         finally:

@@ -32,6 +32,7 @@ lowered per client by the node) before allocating, and allocates frames as bytes
 
 from __future__ import annotations
 
+import contextvars
 import json
 import math
 import select
@@ -118,8 +119,19 @@ class Link:
     def __init__(self, sock: socket.socket, keys: handshake.ChannelKeys, me: int,
                  identity: Identity, peer_key: bytes, timeout: float) -> None:
         self.timeout = timeout
+        self._sock = sock
         self.channel = Channel(sock, keys, me, SERVICE_SESSION, identity, peer_key,
                                MAX_MESSAGE, self._wait_writable)
+
+    def peer_gone(self) -> bool:
+        """Whether the other end hung up; reads nothing (a peek), so another thread may ask
+        while this link's owner is busy with a request (`CLIENT_GONE`)."""
+        try:
+            return self._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
 
     def _poll(self, write: bool, timeout: float) -> bool:
         """Wait up to `timeout` s; pump what arrived; True if the socket can take bytes."""
@@ -255,6 +267,27 @@ def accept(sock: socket.socket, identity: Identity, timeout: float,
     return Link(sock, keys, NODE_PARTY, identity, client, timeout), client
 
 
+class _ClientGone:
+    """`run(gone, fn, ...)` calls fn with `gone` reachable through `get()` in its thread:
+    a long request (a job) learns that its client hung up, without the handler's
+    signature carrying the link."""
+
+    def __init__(self) -> None:
+        self._var: contextvars.ContextVar[Callable[[], bool]] = \
+            contextvars.ContextVar("client_gone")
+
+    def run(self, gone: Callable[[], bool], fn: Callable[..., Any], *args: Any) -> Any:
+        ctx = contextvars.copy_context()
+        ctx.run(self._var.set, gone)
+        return ctx.run(fn, *args)
+
+    def get(self) -> Callable[[], bool]:
+        return self._var.get(lambda: False)
+
+
+CLIENT_GONE = _ClientGone()
+
+
 def serve(link: Link, client: bytes, handler: Handler, stopping: Callable[[], bool],
           idle: float = 600.0, poll: float = 0.5) -> None:
     """Answer requests on one channel until the client leaves, idles or the node stops.
@@ -273,7 +306,7 @@ def serve(link: Link, client: bytes, handler: Handler, stopping: Callable[[], bo
             waited = 0.0
             try:
                 header, arrays = decode(frames, who)
-                reply, out = handler(client, header, arrays)
+                reply, out = CLIENT_GONE.run(link.peer_gone, handler, client, header, arrays)
                 reply = {"ok": True, **reply}
             except ServiceError as exc:
                 reply, out = {"ok": False, "error": exc.kind, "message": str(exc)}, []
