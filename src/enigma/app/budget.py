@@ -42,8 +42,8 @@ MEMORY_BASE_MB = 1024
 MEMORY_PER_CELL = 2048
 """Bytes of member memory per cell read: shares, tags, MACs and the library's temporaries."""
 TIME_MARGIN = 0.9
-TIME_SLACK = 2.0
-"""A member stops at 90% of the owner's wait for its reply, and at least 2 s before it,
+TIME_SLACK = 5.0
+"""A member stops at 90% of the owner's wait for its reply, and at least 5 s before it,
 so its signed record arrives in time. The wait is the whole job's (`run_job`'s
 `timeout`), not the mesh's per-message timeout, which decides who is absent and must
 stay the shorter of the two."""

@@ -165,7 +165,7 @@ class Soak:
             killer.start()
         try:
             out = run_job(self.owner, "people", SCRIPT, author=author, signature=sig,
-                          timeout=10.0 if self.dealer else 60.0,
+                          timeout=20.0 if self.dealer else 60.0,
                           dealer_seed=os.urandom(32) if self.dealer else None,
                           progress=said.append)
         except JobError as exc:

@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -611,16 +612,19 @@ class NodeJobs:
             except DroppedOut as exc:  # fault injection: leave without a word (or a package)
                 log.warning("job %d: FAULT INJECTION: this node drops out", job_id)
                 raise ServiceError(DROPPED, f"job {job_id}: dropped out") from exc
-            except Exception as exc:  # a failed MAC check, a peer gone: tell the owner why
-                log.error("job %d failed: %s: %s", job_id, type(exc).__name__, exc)
+            except Exception:  # a failed MAC check, a peer gone: `run` signs why
                 if signed is None:
-                    raise ServiceError("failed", f"job {job_id} ({role}): "
-                                                 f"{type(exc).__name__}: {exc}") from exc
+                    raise
                 # blame mode: sign why, hand the package to the owner alone (this channel
                 # is encrypted to it), never to the quorum or the public (docs/blame.md)
+                exc = sys.exc_info()[1]
+                assert exc is not None
                 limit = guard.reason(exc)
+                reason = failures.classify(exc, limit)[0]
+                log.warning("job %d stopped (%s): %s: %s", job_id, reason, type(exc).__name__,
+                            exc)
                 package = signed.package(signed.abort(
-                    exc, None if limit is None else failures.classify(exc, limit)[0])).encode()
+                    exc, None if limit is None else reason)).encode()
                 return self._blame_reply(job_id, f"{type(exc).__name__}: {exc}", package,
                                          mine, prep_slice)
             work = getattr(provider, "preprocessing_work", None)
