@@ -131,7 +131,6 @@ class Guard:
         """The job's engine and provider once they exist: `over_work` reads their counters."""
         self.provider: Any = None
         self.limit: str | None = None
-        self.peak_growth_mb = 0.0
         self._start = rss_mb()
         self._done = threading.Event()
         self._watch = threading.Thread(target=self._watchdog, daemon=True,
@@ -156,7 +155,6 @@ class Guard:
     def _watchdog(self) -> None:
         while not self._done.wait(WATCH_PERIOD):
             growth = rss_mb() - self._start
-            self.peak_growth_mb = max(self.peak_growth_mb, growth)
             if growth > self.job.memory_mb:
                 self._stop("memory", f"the job grew this node's memory by {growth:,.0f} MB, "
                                      f"over its budget of {self.job.memory_mb:,} MB")
@@ -166,11 +164,3 @@ class Guard:
                 self._stop("time", f"the job ran over its {self.job.seconds:g} s")
             elif self.client_gone():
                 self._stop("cancelled", "the owner's client hung up")
-
-    def reason(self, exc: BaseException) -> str | None:
-        """Which limit `exc` (what stopped the job's work) comes from, or None if none did."""
-        if isinstance(exc, MemoryError):
-            return "memory"
-        if isinstance(exc, ScriptLimitError):
-            return self.limit or exc.limit
-        return self.limit

@@ -139,17 +139,16 @@ class Soak:
             report.wrong_results += len(wrong)
             note["wrong"] = wrong
         lg = self.owner.ledger
-        blamed = [n.address for n in self.nodes if n.address != note["victim"]
-                  and not lg.node(n.address).active]
-        blamed += [n.address for n in self.nodes if lg.node(n.address).slashed]
-        report.honest_suspended += len(set(blamed))
+        infos = {n.address: lg.node(n.address) for n in self.nodes}
+        blamed = sorted(a for a, info in infos.items()
+                        if info.slashed or (a != note["victim"] and not info.active))
+        report.honest_suspended += len(blamed)
         now = lg.chain_time()
-        report.stuck_escrow += sum(1 for n in self.nodes for j in lg.jobs_for(n.address)
-                                   if now >= j.deadline)
-        for n in self.nodes:  # the victim was resumed by `_recover`: honest again
+        open_jobs = {j.job_id: j for a in infos for j in lg.jobs_for(a)}
+        report.stuck_escrow += sum(1 for j in open_jobs.values() if now >= j.deadline)
+        if not infos[note["victim"]].active:  # fixed by `_recover`: its operator resumes it
             with contextlib.suppress(LedgerError):
-                if not lg.node(n.address).active and n.address == note["victim"]:
-                    Ledger.connect(self.chain.url, n.address, lg.deployment).resume()
+                Ledger.connect(self.chain.url, note["victim"], lg.deployment).resume()
         report.max_rss_mb = max([report.max_rss_mb] + [n.peak_rss_mb() for n in self.nodes
                                                        if n.process.poll() is None])
         note.update(seconds=round(time.monotonic() - t0, 1), blamed=blamed)

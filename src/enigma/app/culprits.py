@@ -23,11 +23,12 @@ Steps (`blame_job`):
    the ledger by its own account, is not the hash of what its committed run produces
    delivered a wrong result share or lied about the result's facts: a proved deviation;
 5. otherwise the failure records decide (`failures.judge`): a script over its budget or a
-   cancel names nobody (the job is cancelled and refunded); a member whose own record
-   says its store is damaged is named by it; then the members named `absent` on the
-   others' signed abort records (timed out, dropped out: an attestation only), those
-   that sent the owner nothing (`silent`) or a result other than they committed to
-   (`withheld`), and last a member whose own record says it failed (`self`);
+   request the owner got wrong names nobody (the job is cancelled and refunded); a
+   member whose own record says its store is damaged is named by it; then the members
+   named `absent` on the others' signed abort records (timed out, dropped out: an
+   attestation only), those that sent the owner nothing (`silent`) or a result other
+   than they committed to (`withheld`), and last a member whose own record says it
+   failed (`self`);
 6. on chain: a proved deviation is an owner-signed accusation (`accuse`, proof type 1,
    with the accuser's bond): the culprit is held out of every draw at once, and after the
    challenge period (and, if it disputes, a committee's vote) `finalize` gives its deposit
@@ -96,7 +97,7 @@ class Incident:
     verdict: str
     """`deviation` (messages), `result` (result share), `inputs` (committed inputs that are
     not what it stored), `absent`, `withheld`, `silent`, `self` (attested), `script`,
-    `cancelled` (nobody named: the job was cancelled and refunded) or `none`."""
+    `request` or `none` (nobody named: the job was cancelled and refunded)."""
     evidence_hash: str
     evidence_path: str
     refund: int

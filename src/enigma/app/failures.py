@@ -49,6 +49,8 @@ from enigma.sharing.commit import CommitmentError
 from enigma.storage.container import CorruptShareError
 from enigma.storage.store import StoreError
 
+from .service import ServiceError
+
 SCRIPT_REASONS = frozenset({"script", "steps", "elements", "time", "memory", "work"})
 OWNER_REASONS = frozenset({"request"})
 """The owner's request was malformed: its own doing, nobody is named."""
@@ -56,6 +58,10 @@ CANCELLED = "cancelled"
 """A member stopped because the owner cancelled it: the owner cancels the others at the
 first failure, so these records are echoes of that failure and are not weighed."""
 SELF_REASONS = frozenset({"store", "error"})
+BUDGET_REASONS = frozenset({*SCRIPT_REASONS - {"script"}, "cancelled"})
+"""Reasons a member's budget gives (`budget.Guard`), whatever the exception said."""
+SERVICE_REASONS = {"bad-request": "request", "store": "store"}
+"""Service refusal kinds that say whose failure it is."""
 NAMING = frozenset({*ABSENCE, "protocol"})
 """Reasons that name a peer: it went silent, left, or sent what the protocol cannot take."""
 
@@ -87,14 +93,20 @@ class Judgement:
 
 def classify(exc: BaseException, limit: str | None = None) -> tuple[str, int | None]:
     """A failure's reason for its record, and the peer it names (if any). `limit` is the
-    job budget's verdict (`budget.Guard.reason`), which wins: a peer that vanished because
-    this member stopped is no peer's fault."""
-    if limit is not None:
-        return ("cancelled" if limit == "cancelled" else limit), None
-    if isinstance(exc, ScriptLimitError):
-        return exc.limit, None
+    limit the job's budget stopped it at (`budget.Guard.limit`), which wins over what the
+    exception says: a peer that vanished because this member stopped is no peer's fault.
+    A service refusal says whose it is by its kind (the owner's request, this store),
+    else by its cause."""
+    if isinstance(exc, ServiceError) and exc.kind in SERVICE_REASONS:
+        return SERVICE_REASONS[exc.kind], None
     if isinstance(exc, MemoryError):
         return "memory", None
+    if limit is not None:
+        return limit, None
+    if isinstance(exc, ServiceError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    if isinstance(exc, ScriptLimitError):
+        return exc.limit, None
     if isinstance(exc, ScriptError):
         return "script", None
     if isinstance(exc, CorruptShareError | StoreError):
@@ -140,9 +152,15 @@ def verified(raw: bytes, session: bytes, party: int, key: bytes) -> AbortRecord 
 
 
 def absence_rank(records: Sequence[AbortRecord], party: int) -> tuple[bool, int, int]:
-    """Of several members named absent: first one someone waited a whole timeout for,
-    then the one named by the most signers, then the lowest index (a disconnect is often
-    the echo of another member's abort; a timeout is a first-hand wait)."""
+    """Which of several members named absent to report: first one that someone waited a
+    whole timeout for, then the one named by the most signers, then the lowest index.
+
+    Why: a member that aborts closes its channels, so its peers see a disconnect naming
+    it, and a staller that wakes up finds its sends failing and signs a disconnect naming
+    whoever already left. Disconnects are often the echo of another member's abort; a
+    timeout is a first-hand wait. Taking the lowest index instead named an honest node
+    after a stall whenever it came first in the quorum (seen in the fault matrix).
+    """
     return (not any(r.reason == "timeout" for r in records), -len({r.party for r in records}),
             party)
 

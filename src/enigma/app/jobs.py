@@ -424,19 +424,15 @@ class NodeJobs:
         try:
             with guard:
                 return self._checked_run(job_id, opened, client_key, header, arrays, guard)
-        except ServiceError as exc:
-            if exc.abort or exc.kind == DROPPED:
-                raise
-            reason, peer = failures.classify(exc.__cause__ or exc, guard.limit)
-            if exc.kind in ("bad-request", "store"):  # the owner's request; this store
-                reason, peer = ("request" if exc.kind == "bad-request" else "store"), None
-            log.warning("job %d stopped (%s): %s", job_id, reason, exc)
-            raise self._signed(session, me, reason, peer, str(exc), exc.kind) from exc
         except Exception as exc:  # every failure ends in a signed record
-            reason, peer = failures.classify(exc, guard.reason(exc))
-            log.warning("job %d stopped (%s): %s: %s", job_id, reason, type(exc).__name__, exc)
-            raise self._signed(session, me, reason, peer,
-                               f"job {job_id}: {type(exc).__name__}: {exc}") from exc
+            refused = isinstance(exc, ServiceError)
+            if refused and (exc.abort or exc.kind == DROPPED):
+                raise
+            reason, peer = failures.classify(exc, guard.limit)
+            message = str(exc) if refused else f"job {job_id}: {type(exc).__name__}: {exc}"
+            log.warning("job %d stopped (%s): %s", job_id, reason, message)
+            raise self._signed(session, me, reason, peer, message,
+                               exc.kind if refused else "failed") from exc
         finally:
             with self._lock:
                 self._guards.pop((client_key, job_id), None)
@@ -619,12 +615,11 @@ class NodeJobs:
                 # is encrypted to it), never to the quorum or the public (docs/blame.md)
                 exc = sys.exc_info()[1]
                 assert exc is not None
-                limit = guard.reason(exc)
-                reason = failures.classify(exc, limit)[0]
+                reason = failures.classify(exc, guard.limit)[0]
                 log.warning("job %d stopped (%s): %s: %s", job_id, reason, type(exc).__name__,
                             exc)
-                package = signed.package(signed.abort(
-                    exc, None if limit is None else reason)).encode()
+                package = signed.package(signed.abort(  # the engine's reasons, unless a limit
+                    exc, reason if reason in failures.BUDGET_REASONS else None)).encode()
                 return self._blame_reply(job_id, f"{type(exc).__name__}: {exc}", package,
                                          mine, prep_slice)
             work = getattr(provider, "preprocessing_work", None)
@@ -1747,8 +1742,9 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
             incident = _blame_attempt(owner, job, outcomes, key_shares, source, schema, state,
                                       filename, seed, result_failed, failure)
         else:
+            keys = [owner.ledger.node(a).transport_key for a in job.quorum]
             incident = settle_judgement(owner.ledger, owner.home, job,
-                                        _judgement(owner, job, outcomes, result_failed),
+                                        _judgement(owner, job, outcomes, result_failed, keys),
                                         bundle_meta(source, state.schema, filename, seed),
                                         failure)
         incidents.append(incident)
@@ -1976,19 +1972,19 @@ def _blame_attempt(owner: Owner, job: JobInfo, outcomes: list[Any],
     return blame_job(owner.ledger, owner.home, job, keys, packages, inputs, make_program,
                      result_failed, result_commitment,
                      bundle_meta(source, state.schema, filename, seed), failure,
-                     _judgement(owner, job, outcomes, result_failed, packages),
+                     _judgement(owner, job, outcomes, result_failed, keys, packages),
                      identity=owner.identity)
 
 
 def _judgement(owner: Owner, job: JobInfo, outcomes: list[Any], result_failed: bool,
-               packages: Mapping[int, Package] | None = None) -> failures.Judgement:
+               keys: Sequence[bytes], packages: Mapping[int, Package] | None = None
+               ) -> failures.Judgement:
     """`failures.judge` on what the members sent: the signed records on their error
-    replies and in their blame packages (each checked against the member's key on the
-    ledger), the members that sent neither (`silent`; not those the owner stopped waiting
-    for after it cancelled them) and, after a failed result check, those whose result is
-    not what they committed to on the ledger (`withheld`)."""
+    replies and in their blame packages (each checked against the member's transport key
+    on the ledger, `keys`), the members that sent neither (`silent`; not those the owner
+    stopped waiting for after it cancelled them) and, after a failed result check, those
+    whose result is not what they committed to on the ledger (`withheld`)."""
     session = session_for(job.job_id, owner.ledger.deployment)
-    keys = [owner.ledger.node(a).transport_key for a in job.quorum]
     records: dict[int, Any] = {}
     silent, withheld = [], []
     for i, out in enumerate(outcomes):
@@ -2103,10 +2099,8 @@ def _run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: by
                                if f.exception() is not None), None)
                 if failed is not None:  # the others would wait for partials or re-shares
                     for j in jobs:          # that never come
-                        for m in members[j.job_id]:
-                            with contextlib.suppress(ServiceError, OSError), \
-                                    owner._connect(m) as conn:
-                                conn.request("job-cancel", job_id=j.job_id)
+                        _cancel_members(owner, members[j.job_id], j.job_id,
+                                        "another quorum of the job failed")
                     raise failed.exception()  # type: ignore[misc]
                 replies: dict[int, list[tuple[dict[str, Any], list[np.ndarray]]]] = {}
                 for jid, f in futures:

@@ -267,25 +267,10 @@ def accept(sock: socket.socket, identity: Identity, timeout: float,
     return Link(sock, keys, NODE_PARTY, identity, client, timeout), client
 
 
-class _ClientGone:
-    """`run(gone, fn, ...)` calls fn with `gone` reachable through `get()` in its thread:
-    a long request (a job) learns that its client hung up, without the handler's
-    signature carrying the link."""
-
-    def __init__(self) -> None:
-        self._var: contextvars.ContextVar[Callable[[], bool]] = \
-            contextvars.ContextVar("client_gone")
-
-    def run(self, gone: Callable[[], bool], fn: Callable[..., Any], *args: Any) -> Any:
-        ctx = contextvars.copy_context()
-        ctx.run(self._var.set, gone)
-        return ctx.run(fn, *args)
-
-    def get(self) -> Callable[[], bool]:
-        return self._var.get(lambda: False)
-
-
-CLIENT_GONE = _ClientGone()
+CLIENT_GONE: contextvars.ContextVar[Callable[[], bool]] = contextvars.ContextVar(
+    "client_gone", default=lambda: False)
+"""While `serve` handles a request: whether its client hung up (`Link.peer_gone`). A long
+request (a job) learns it without the handler's signature carrying the link."""
 
 
 def serve(link: Link, client: bytes, handler: Handler, stopping: Callable[[], bool],
@@ -306,7 +291,11 @@ def serve(link: Link, client: bytes, handler: Handler, stopping: Callable[[], bo
             waited = 0.0
             try:
                 header, arrays = decode(frames, who)
-                reply, out = CLIENT_GONE.run(link.peer_gone, handler, client, header, arrays)
+                token = CLIENT_GONE.set(link.peer_gone)
+                try:
+                    reply, out = handler(client, header, arrays)
+                finally:
+                    CLIENT_GONE.reset(token)
                 reply = {"ok": True, **reply}
             except ServiceError as exc:
                 reply, out = {"ok": False, "error": exc.kind, "message": str(exc)}, []
