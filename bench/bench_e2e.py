@@ -16,7 +16,7 @@ Prints one JSON line per run:
 
 `--quorums Q` (default 4) runs the job with network reduction: the chunks are split into
 Q groups, each on its own chunk quorum (a sub-job on the ledger), and a reducing quorum
-finishes (`app.jobs._run_split`); `quorums` in the output counts the chunk quorums.
+finishes (`app.split_jobs.run_split`); `quorums` in the output counts the chunk quorums.
 `--quorums 0` runs the whole job on one quorum (the single-quorum variance refuses beyond
 about 3 10^4 rows of this column: its scatter needs n^2 (500 2^16)^2 < 2^85).
 With fewer than 3 (Q + 1) nodes the quorums overlap: every node of the default 3 is in
@@ -42,8 +42,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from enigma.app.jobs import run_job, sign_script
 from enigma.app.localnet import deploy, spawn_node
+from enigma.app.orchestration import run_job, sign_script
 from enigma.app.owner import Owner
 from enigma.lang.schema import Schema
 from enigma.ledger import Ledger, start_devchain

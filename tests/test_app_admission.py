@@ -20,9 +20,11 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from enigma.app.home import store_name
+from enigma.app.host import NodeConfig
 from enigma.app.localnet import deploy
 from enigma.app.metrics import MetricsServer, NodeMetrics
-from enigma.app.node import Node, NodeConfig, store_name
+from enigma.app.node import Node
 from enigma.app.service import (
     CLIENT_PARTY,
     NODE_PARTY,

@@ -12,7 +12,8 @@ import pytest
 
 from enigma.app.demand import ThreadChannel, _Wires, job_demand
 from enigma.app.faults import SCHEMA
-from enigma.app.jobs import HE_DIGIT_BITS, compute
+from enigma.app.job_facts import HE_DIGIT_BITS
+from enigma.app.member import compute
 from enigma.field import Field
 from enigma.lang.checker import check
 from enigma.lang.errors import ScriptError

@@ -20,8 +20,9 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from enigma.app.culprits import _bundle
-from enigma.app.disputes import EvidenceStore, Watcher, evidence_ops, proves
+from enigma.app.culprits import encode_bundle
+from enigma.app.disputes import Watcher, proves
+from enigma.app.evidence import EvidenceStore, evidence_ops
 from enigma.app.service import ServiceError
 from enigma.ledger import (
     AccusationStatus,
@@ -71,12 +72,12 @@ def net() -> Iterator[Net]:
 def _node(net: Net, ledger: Ledger, home: Path) -> SimpleNamespace:
     """What evidence_ops and Watcher use of a Node: home, rpc, ledger, identity, lock."""
     return SimpleNamespace(config=SimpleNamespace(home=home, rpc=net.url), ledger=ledger,
-                           identity=Identity.generate(), _ledger_lock=threading.Lock())
+                           identity=Identity.generate(), ledger_lock=threading.Lock())
 
 
 def _bogus(net: Net, culprit: str) -> bytes:
     """An evidence file in the right format, about the right job, proving nothing."""
-    return _bundle({"job_id": net.job_id, "culprit": culprit, "party": 0,
+    return encode_bundle({"job_id": net.job_id, "culprit": culprit, "party": 0,
                     "verdict": "deviation"}, b"no evidence at all", [])
 
 

@@ -1,9 +1,9 @@
 """End to end: a chain, node processes, the DHT, an owner, an analyst; jobs through real nodes.
 
-The flow of `app/jobs.py` on a few hundred rows of data/benefits.csv: the owner shares
-the table t-of-n onto every node, the analyst signs scripts, the owner posts them as
-jobs, the drawn quorum computes, the owner checks each result against numpy and
-accepts, and the ledger pays the nodes and the author.
+The flow of a job (`app/orchestration.py`, `app/node_jobs.py`) on a few hundred rows of
+data/benefits.csv: the owner shares the table t-of-n onto every node, the analyst signs
+scripts, the owner posts them as jobs, the drawn quorum computes, the owner checks each
+result against numpy and accepts, and the ledger pays the nodes and the author.
 """
 
 import contextlib
@@ -14,16 +14,9 @@ import numpy as np
 import pyarrow.csv as pacsv
 import pytest
 
-from enigma.app.jobs import (
-    FAULT_ENV,
-    JobError,
-    result_commitment,
-    result_meta,
-    run_job,
-    sign_script,
-    submit_job,
-)
+from enigma.app.job_facts import FAULT_ENV, JobError, result_commitment, result_meta
 from enigma.app.localnet import deploy, spawn_node, spawn_nodes
+from enigma.app.orchestration import run_job, sign_script, submit_job
 from enigma.app.owner import Owner
 from enigma.app.service import Connection, ServiceError
 from enigma.lang.schema import Schema
@@ -420,14 +413,14 @@ def test_network_reduction_of_kmeans_re_shares_the_centroids_every_iteration(net
 
 
 def test_the_owner_expects_one_sealed_check_per_hand_over_batch():
-    from enigma.app.jobs import _check_names
+    from enigma.app.split_jobs import check_names
     from enigma.lang.reduction import CHECK_NAME
 
     km = [{"func": "kmeans", "iteration": i} for i in range(3)]
-    assert _check_names([{"func": "mean"}, {"func": "sum"}]) == {CHECK_NAME}
-    assert _check_names([{"func": "count"}, *km]) == {CHECK_NAME, CHECK_NAME + "1",
+    assert check_names([{"func": "mean"}, {"func": "sum"}]) == {CHECK_NAME}
+    assert check_names([{"func": "count"}, *km]) == {CHECK_NAME, CHECK_NAME + "1",
                                                       CHECK_NAME + "2"}
-    assert _check_names([*km, {"func": "sum"}]) == {CHECK_NAME} | {
+    assert check_names([*km, {"func": "sum"}]) == {CHECK_NAME} | {
         f"{CHECK_NAME}{b}" for b in (1, 2, 3)}
 
 

@@ -24,9 +24,11 @@ from click.testing import CliRunner
 
 from enigma.app.budget import Guard, JobBudget
 from enigma.app.failures import Judgement, classify, judge, sign_record, verified
-from enigma.app.jobs import JobCancelled, JobError, cancel_job, run_job, sign_script
+from enigma.app.home import store_name
+from enigma.app.job_facts import JobCancelled, JobError
 from enigma.app.localnet import deploy, spawn_nodes, stop_nodes
-from enigma.app.node import node_command, store_name
+from enigma.app.node import node_command
+from enigma.app.orchestration import cancel_job, run_job, sign_script
 from enigma.app.owner import Owner
 from enigma.lang.schema import Schema
 from enigma.ledger import JobStatus, Ledger, script_hash, start_devchain
@@ -321,7 +323,7 @@ def test_a_flipped_byte_in_a_share_file_names_its_holder_alone_and_the_rerun_is_
 ORPHAN = """
 import os, sys
 from pathlib import Path
-from enigma.app.jobs import run_job
+from enigma.app.orchestration import run_job
 from enigma.app.owner import Owner
 home, rpc, deployment, account, boot, author, sig = sys.argv[1:8]
 source = sys.stdin.read()

@@ -21,8 +21,10 @@ from eth_utils import keccak
 
 from enigma.app.culprits import read_bundle
 from enigma.app.faults import KEYS, Row, evidence_group, format_table, matrix
-from enigma.app.jobs import FAULT_ENV, JobError, run_command, verify_evidence_file
+from enigma.app.job_commands import run_command
+from enigma.app.job_facts import FAULT_ENV, JobError
 from enigma.app.node import node_command
+from enigma.app.replay import verify_evidence_file
 from enigma.app.stock import quorum_id
 from enigma.ledger import AccusationStatus, JobStatus
 from enigma.mpc.blame import EvidenceError

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from enigma.app.jobs import run_job, sign_script
 from enigma.app.localnet import spawn_node
 from enigma.app.network import LocalNetwork, down
+from enigma.app.orchestration import run_job, sign_script
 from enigma.app.owner import Owner
 from enigma.app.service import parse_endpoint
 from enigma.lang.schema import Schema

@@ -21,8 +21,9 @@ import pytest
 from click.testing import CliRunner
 
 from enigma.app.cli import main
+from enigma.app.home import store_name
 from enigma.app.localnet import deploy, spawn_node, spawn_nodes
-from enigma.app.node import drop_unsealed, store_name
+from enigma.app.node import drop_unsealed
 from enigma.app.owner import Owner
 from enigma.app.service import Connection, ServiceError, decode, encode
 from enigma.app.upload import UploadError

@@ -7,16 +7,9 @@ import numpy as np
 import pytest
 
 from enigma.app.culprits import MemberInputs, stored_contradiction
-from enigma.app.jobs import (
-    JobError,
-    OutOfRangeError,
-    agreed_meta,
-    check_range,
-    decode_results,
-    result_commitment,
-    result_meta,
-)
+from enigma.app.job_facts import JobError, agreed_meta, result_commitment, result_meta
 from enigma.field import Field
+from enigma.lang.program import OutOfRangeError, check_range, decode_results
 from enigma.ledger import DatasetInfo, Policy
 from enigma.sharing import additive
 from enigma.storage.commitment import (

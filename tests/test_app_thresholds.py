@@ -13,8 +13,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from enigma.app.jobs import JobError, run_job
+from enigma.app.job_facts import JobError
 from enigma.app.network import status_command
+from enigma.app.orchestration import run_job
 from enigma.app.owner import DatasetState, Holder, Owner, share_command, threshold
 from enigma.app.upload import UploadError
 from enigma.lang.schema import Schema

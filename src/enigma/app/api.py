@@ -33,8 +33,9 @@ import numpy as np
 from enigma.lang.schema import Schema
 from enigma.ledger import Deployment, JobInfo, Ledger, Policy, script_hash
 
-from .jobs import JobResult, run_job, sign_script, submit_job
+from .attempt import JobResult
 from .network import NetworkState
+from .orchestration import run_job, sign_script, submit_job
 from .owner import DEFAULT_QUORUM, Owner, UploadResult
 
 

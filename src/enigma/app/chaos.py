@@ -42,9 +42,10 @@ import pyarrow.csv as pacsv
 from enigma.lang.schema import Schema
 from enigma.ledger import JobStatus, Ledger, LedgerError, start_devchain
 
-from .jobs import JobError, run_job, sign_script
+from .home import store_name
+from .job_facts import JobError
 from .localnet import NodeProcess, deploy, spawn_node, spawn_nodes, stop_nodes
-from .node import store_name
+from .orchestration import run_job, sign_script
 from .owner import Owner
 from .service import PREFACE_MAGIC
 

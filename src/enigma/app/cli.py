@@ -4,10 +4,10 @@ import click
 
 from enigma.app.demo import demo
 from enigma.app.faults import evidence_group, faults_command
-from enigma.app.jobs import job_command, run_command, sign_command
+from enigma.app.job_commands import job_command, run_command, sign_command
 from enigma.app.network import down_command, status_command, up_command
 from enigma.app.node import node_command
-from enigma.app.owner import dataset_command, job_cancel_command, share_command
+from enigma.app.owner_commands import dataset_command, share_command
 from enigma.lang.commands import check, schema
 from enigma.lang.script_commands import script
 from enigma.ledger.commands import ledger
@@ -35,7 +35,6 @@ main.add_command(prep)
 main.add_command(script)
 main.add_command(sign_command)
 main.add_command(run_command)
-job_command.add_command(job_cancel_command)
 main.add_command(job_command)
 main.add_command(up_command)
 main.add_command(status_command)

@@ -45,7 +45,7 @@ import json
 import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +76,9 @@ from enigma.storage.commitment import (
     read_column_facts,
 )
 
-from .disputes import evidence_holders, publish_evidence
+from .evidence import evidence_holders, publish_evidence
 from .failures import Judgement, absence_rank
+from .job_facts import MemberInputs
 
 _BUNDLE = b"enigma.job.evidence.v1"
 
@@ -109,22 +110,6 @@ class Incident:
     @property
     def proved(self) -> bool:
         return self.verdict in PROVED
-
-
-@dataclass(frozen=True)
-class MemberInputs:
-    """One member's committed private inputs, as it handed them to the owner."""
-
-    shares: dict[str, np.ndarray]
-    point: int
-    rows: int
-    key_share: np.ndarray
-    prep: bytes = b""
-    """Its preprocessing slice on HE (`prep.served`, whose digest its material commits to);
-    empty on the test dealer, whose preprocessing a replay regenerates from the seed."""
-    stored: Mapping[str, Any] = field(default_factory=dict)
-    """What it says it stores of the chunks it read: the store's name and, per chunk, its
-    index, rows and every column's [name, dtype, shape, sha256] from its headers."""
 
 
 def stored_contradiction(record: DatasetInfo, address: str, mine: MemberInputs
@@ -168,7 +153,7 @@ def stored_contradiction(record: DatasetInfo, address: str, mine: MemberInputs
     return None
 
 
-def _bundle(meta: Mapping[str, Any], evidence: bytes, arrays: Sequence[np.ndarray]) -> bytes:
+def encode_bundle(meta: Mapping[str, Any], evidence: bytes, arrays: Sequence[np.ndarray]) -> bytes:
     """The public evidence file: job facts (JSON), the blame evidence, the culprit's inputs."""
     parts = [_BUNDLE]
     for blob in (json.dumps(meta, sort_keys=True).encode(), evidence,
@@ -242,7 +227,7 @@ def blame_job(ledger: Ledger, home: Path, job: JobInfo, public_keys: Sequence[by
         facts.update(point=mine.point, rows=mine.rows, columns=list(mine.shares),
                      stored=dict(mine.stored),
                      result_commitment=ledger.commit_of(job.job_id, culprit).commitment.hex())
-    bundle = _bundle(facts, evidence, arrays)
+    bundle = encode_bundle(facts, evidence, arrays)
     digest, path = _keep_evidence(home, job, kind, culprit, bundle)
     accusation_id = -1
     if kind in PROVED:
@@ -288,7 +273,7 @@ def settle_judgement(ledger: Ledger, home: Path, job: JobInfo, judgement: Judgem
     facts = dict(meta, job_id=job.job_id, culprit=culprit, party=judgement.party,
                  verdict=judgement.kind, reason=judgement.reason)
     digest, path = _keep_evidence(home, job, judgement.kind, culprit,
-                                  _bundle(facts, judgement.evidence(), []))
+                                  encode_bundle(facts, judgement.evidence(), []))
     refund = _report_absent(ledger, job, culprit, digest)
     return Incident(job.job_id, culprit, judgement.party, judgement.kind, digest.hex(),
                     str(path), refund, time.perf_counter() - t0, error)

@@ -35,8 +35,9 @@ from enigma.lang.schema import Schema
 from enigma.ledger import Ledger
 from enigma.sharing import additive, shamir
 
-from .jobs import JobResult, run_job, sign_script
+from .attempt import JobResult
 from .network import LocalNetwork
+from .orchestration import run_job, sign_script
 from .owner import Owner
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]

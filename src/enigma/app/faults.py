@@ -60,10 +60,12 @@ from enigma.ledger import (
 from enigma.ledger.devchain import advance_time
 from enigma.mpc.faults import KINDS
 
-from .culprits import _bundle
-from .disputes import publish_evidence
-from .jobs import JobError, JobResult, run_job, sign_script
+from .attempt import JobResult
+from .culprits import encode_bundle
+from .evidence import publish_evidence
+from .job_facts import JobError
 from .localnet import NodeProcess, deploy, spawn_node
+from .orchestration import run_job, sign_script
 from .owner import Owner
 
 ROWS = 8
@@ -263,7 +265,7 @@ class Matrix:
         job = lg.post_job(state.ledger_id, script_hash(SCRIPT.encode()), self.author,
                           self.signature, 2, 10, 100)
         victim = job.quorum[0]
-        bogus = _bundle({"job_id": job.job_id, "culprit": victim, "party": 0,
+        bogus = encode_bundle({"job_id": job.job_id, "culprit": victim, "party": 0,
                          "verdict": "deviation"}, b"no evidence at all", [])
         digest = keccak(bogus)
         sig = lg.sign(lg.accusation_digest(job.job_id, victim, digest))
@@ -409,7 +411,7 @@ def evidence_fetch_command(accusation_id: int, out: Path | None, rpc: str,
     `evidence verify` it."""
     from enigma.net.identity import Identity
 
-    from .disputes import fetch_evidence
+    from .evidence import fetch_evidence
 
     ledger = _reader(rpc, deployment)
     try:
@@ -461,7 +463,7 @@ def evidence_verify_command(path: Path, rpc: str, deployment: Path) -> None:
     deviation it claims (or carries the signed abort records of an absence)."""
     from enigma.mpc.blame import EvidenceError
 
-    from .jobs import verify_evidence_file
+    from .replay import verify_evidence_file
 
     ledger = _reader(rpc, deployment)
     try:

@@ -48,12 +48,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import re
 import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,11 +77,13 @@ from enigma.storage.store import MissingShareError, ShareStore, StoreError
 
 from .accounts import bootstrap_peers, payer
 from .admission import UPLOAD_QUOTA, Admission
-from .disputes import Watcher, evidence_ops
-from .jobs import job_ops
+from .disputes import Watcher
+from .evidence import evidence_ops
+from .home import load_or_create_identity, store_name
+from .host import NodeConfig
 from .metrics import MetricsServer, NodeMetrics
+from .node_jobs import job_ops
 from .service import (
-    HANDSHAKE_TIMEOUT,
     Connection,
     ServiceError,
     accept,
@@ -94,21 +95,10 @@ from .stock import QuorumStocks, prep_command, prep_ops, write_service_file
 
 log = logging.getLogger(__name__)
 
-DATASET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,47}")
 #: Chunks a `verify` may ask about (65,536 rows each by default: 6.5e10 rows).
 MAX_CHUNKS = 1_000_000
 #: Damaged pieces a `verify` reply names one by one; the rest are counted.
 MAX_DAMAGE_REPORTED = 100
-
-
-def store_name(dataset: str, owner: bytes, gen: int) -> str:
-    """Where a generation of an owner's dataset lives in a node's share store."""
-    if not isinstance(dataset, str) or not DATASET_NAME.fullmatch(dataset):
-        raise ServiceError("bad-request", f"dataset name {dataset!r} must be 1-48 letters, "
-                                          "digits, '_' or '-', not starting with '-'")
-    if not isinstance(gen, int) or not 0 <= gen < 10**6:
-        raise ServiceError("bad-request", f"generation {gen!r} must be an integer 0..999999")
-    return f"{dataset}.{owner.hex()}.g{gen}"
 
 
 def drop_unsealed(store: ShareStore, older_than: float, now: float | None = None) -> list[str]:
@@ -130,54 +120,6 @@ def drop_unsealed(store: ShareStore, older_than: float, now: float | None = None
             store.delete_dataset(name)
             dropped.append(name)
     return dropped
-
-
-def load_or_create_identity(path: Path) -> Identity:
-    """The node's key: made on first start, then always the same (KeyFileError if damaged)."""
-    if path.exists():
-        return Identity.load(path)
-    identity = Identity.generate()
-    identity.save(path)
-    return identity
-
-
-@dataclass
-class NodeConfig:
-    """Everything a node needs to start; the CLI fills it from options."""
-
-    home: Path
-    rpc: str
-    deployment: Path
-    account: str | bytes
-    """An address the chain has unlocked (dev chains) or a private key (real chains)."""
-    host: str = "127.0.0.1"
-    port: int = 0
-    dht_port: int = 0
-    metrics_port: int = 0
-    bootstrap: Sequence[tuple[str, int]] = ()
-    deposit: int | None = None
-    """Wei to stake at registration; None stakes the ledger's minimum."""
-    register: bool = True
-    housekeeping: float = 60.0
-    unsealed_ttl: float = 24 * 3600.0
-    """Seconds an unsealed (unpaid) upload may sit untouched before it is deleted."""
-    connection_idle: float = 600.0
-    handshake_timeout: float = HANDSHAKE_TIMEOUT
-    """Seconds a client has for its preface and the whole handshake (slow ones are cut)."""
-    upload_quota: int = UPLOAD_QUOTA
-    """Unsealed bytes a key without sealed data here may upload (`admission`); 0 admits
-    only members (ledger nodes, owners of sealed data)."""
-    misbehave: str | None = None
-    """Test-only fault injection (`enigma.mpc.faults.KINDS`): this node cheats in every job
-    it runs. Set only with --insecure-test-faults; the node logs a warning per job."""
-    misbehave_at: int = 2
-    """Where the fault strikes: the node's n-th sending call (or triples request)."""
-    watch_interval: float = 1.0
-    """Seconds between looks at the ledger's accusations (dispute, vote, finalize)."""
-    prep_ahead: int = 0
-    """After each job, top its quorum's HE stock up to this many triples (app/stock.py)."""
-    prep_ahead_bits: int = 0
-    """... and to this many random bits (comparisons consume about 100 each)."""
 
 
 @dataclass
@@ -217,7 +159,7 @@ class Node:
         self._threads: list[threading.Thread] = []
         self._connections: set[threading.Thread] = set()
         self._lock = threading.Lock()
-        self._ledger_lock = threading.Lock()
+        self.ledger_lock = threading.Lock()
         self._reshares: dict[tuple[bytes, str, int], _Reshare] = {}
         self._ops: dict[str, Callable[[bytes, dict[str, Any], list[np.ndarray]],
                                       tuple[dict[str, Any], list[np.ndarray]]]] = {
@@ -517,7 +459,7 @@ class Node:
         assert self.store is not None and self.ledger is not None
         name = self._name(client, header)
         chunk_count = int(header["chunk_count"])
-        with self._ledger_lock:
+        with self.ledger_lock:
             record = self.ledger.dataset(int(header["ledger_id"]))
         if record.dht_key != record_key("dataset", header["dataset"], client):
             raise ServiceError("ledger", f"ledger record {header['ledger_id']} is not about "
@@ -581,7 +523,7 @@ class Node:
     def _active_keys(self) -> dict[bytes, str]:
         """Transport key -> ledger address of every active registered node."""
         assert self.ledger is not None
-        with self._ledger_lock:
+        with self.ledger_lock:
             return {self.ledger.node(a).transport_key: a for a in self.ledger.active_nodes()}
 
     def _expect(self, client: bytes, header: dict[str, Any], arrays: list[np.ndarray]):
@@ -701,7 +643,7 @@ class Node:
         while not self._stopping.wait(self.config.housekeeping):
             assert self.store is not None and self.dht is not None and self.ledger is not None
             try:
-                with self._ledger_lock:
+                with self.ledger_lock:
                     now = float(self.ledger.w3.eth.get_block("latest")["timestamp"])
                     for job in self.ledger.jobs_for():
                         if now >= job.deadline:  # another member may have closed it first

@@ -41,7 +41,6 @@ import hashlib
 import json
 import logging
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -50,13 +49,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from enigma.field import Field
 from enigma.files import write_atomic
-from enigma.lang.errors import SchemaError
 from enigma.lang.schema import Schema
 from enigma.ledger import Deployment, Ledger, LedgerError, Policy
 from enigma.net.identity import Identity
@@ -67,9 +64,8 @@ from enigma.storage.dht import DhtNode
 from enigma.storage.records import DhtError, record_key
 from enigma.storage.recovery import RecoveryError, plan
 
-from .accounts import bootstrap_peers, payer
 from .audits import Collected, HolderAudit, RepairReport, Skipped
-from .node import DATASET_NAME, load_or_create_identity, store_name
+from .home import DATASET_NAME, load_or_create_identity, store_name
 from .service import Connection, ServiceError, parse_endpoint
 from .upload import (
     EncodedChunk,
@@ -365,7 +361,7 @@ class Owner:
         except tags.TagKeyError as exc:
             raise UploadError(f"dataset {name!r}: {exc}") from exc
 
-    def _holder(self, address: str, point: int) -> Holder:
+    def holder(self, address: str, point: int) -> Holder:
         """A registered, active node as a new holder at `point`, at its endpoint now."""
         info = self.ledger.node(address)
         if not info.active:
@@ -393,7 +389,7 @@ class Owner:
         host, port, _ = parse_endpoint(registered)
         return replace(holder, host=host, port=port)
 
-    def _connect(self, holder: Holder) -> Connection:
+    def connect(self, holder: Holder) -> Connection:
         """A channel to `holder` where it is now (`_reach`), proving the key it was given."""
         now = self._reach(holder)
         return Connection.open(now.host, now.port, self.identity, bytes.fromhex(holder.key),
@@ -403,7 +399,7 @@ class Owner:
                 fields: Callable[[Holder], dict[str, Any]]) -> dict[int, dict[str, Any]]:
         """One request to each holder at once; the first failure is raised, naming the holder."""
         def one(h: Holder) -> dict[str, Any]:
-            with self._connect(h) as conn:
+            with self.connect(h) as conn:
                 return conn.request(op, **fields(h))[0]
 
         with ThreadPoolExecutor(max_workers=max(1, len(holders))) as pool:
@@ -466,7 +462,7 @@ class Owner:
                                  found, {str(j): {} for j in range(1, n + 1)})
         else:
             for h in state.holders:
-                self._holder(h.address, h.point)  # still registered and active
+                self.holder(h.address, h.point)  # still registered and active
         state.quorum, state.weak = setting.quorum, setting.weak
         state.save(path)  # a run that fails from here on resumes with these holders
         names = {h.point: store_name(name, self.identity.public_key, state.gen)
@@ -475,7 +471,7 @@ class Owner:
         conns: dict[int, Connection] = {}
         try:
             for h in state.holders:
-                conns[h.point] = self._connect(h)
+                conns[h.point] = self.connect(h)
             complete: list[set[int]] = []
             for h in state.holders:
                 have = conns[h.point].request("have", dataset=name, gen=state.gen)[0]["chunks"]
@@ -568,7 +564,7 @@ class Owner:
         address = {h.point: h.address for h in state.holders}
         for h in state.holders:
             try:
-                conns[h.point] = self._connect(h)
+                conns[h.point] = self.connect(h)
             except ServiceError as exc:
                 skipped.holder(h.address, str(exc))
         try:
@@ -632,7 +628,7 @@ class Owner:
             raise UploadError(f"cannot recover {name!r}: {exc}") from exc
         old = {h.point: h for h in state.holders}
         new_holders = [self._reach(old[pt]) if old[pt].address == addr
-                       else self._holder(addr, pt) for pt, addr in sorted(p.holders.items())]
+                       else self.holder(addr, pt) for pt, addr in sorted(p.holders.items())]
         new_gen = state.gen + 1
         participants = {str(pt): old[pt].key for pt in p.participants}
         self._on_all(new_holders, "expect", lambda h: {
@@ -671,7 +667,7 @@ class Owner:
 
         def one(h: Holder) -> HolderAudit:
             try:
-                with self._connect(h) as conn:
+                with self.connect(h) as conn:
                     reply = conn.request("verify", dataset=name, gen=state.gen,
                                          chunk_count=state.chunk_count, columns=columns)[0]
                 return HolderAudit(h.address, [Damage.from_json(d) for d in reply["damage"]],
@@ -706,225 +702,3 @@ class Owner:
         except (UploadError, ServiceError, LedgerError) as exc:
             return RepairReport(name, gen, found, [], str(exc))
         return RepairReport(name, state.gen, found, damaged)
-
-
-def _owner_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option("--home", type=click.Path(path_type=Path, file_okay=False),
-                     default=Path(".enigma-owner"), show_default=True,
-                     help="The owner's key (owner.key) and progress files."),
-        click.option("--rpc", default="http://127.0.0.1:8545", show_default=True),
-        click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False,
-                                                     exists=True),
-                     default=Path("deployment.json"), show_default=True),
-        click.option("--account", help="Ledger account the chain has unlocked (dev chains)."),
-        click.option("--key-env", help="Environment variable holding a hex private key."),
-        click.option("--bootstrap", multiple=True,
-                     help="HOST:PORT of a DHT node; default: the nodes on the ledger."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def _open_owner(home: Path, rpc: str, deployment: Path, account: str | None,
-                key_env: str | None, bootstrap: tuple[str, ...]) -> Owner:
-    paying = payer(account, key_env)
-    peers = bootstrap_peers(bootstrap)
-    for noisy in ("kademlia", "rpcudp"):  # per-request DHT chatter is not for a terminal
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    try:
-        return Owner.open(home, rpc, deployment, paying, peers)
-    except (LedgerError, DhtError) as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def _count_rows(path: Path) -> int:
-    """Rows in a table file, for the progress bar (a newline count for CSV)."""
-    if path.suffix.lower() in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        return int(pq.ParquetFile(path).metadata.num_rows)
-    lines = 0
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            lines += block.count(b"\n")
-    return max(0, lines - 1)
-
-
-@click.command("share")
-@click.argument("data", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--schema", "schema_path", type=click.Path(path_type=Path, exists=True),
-              required=True, help="The dataset's schema (YAML).")
-@click.option("--name", help="Dataset name; default: the file name without extension.")
-@click.option("--quorum", default=DEFAULT_QUORUM, show_default=True, type=int,
-              help="Members of the job quorums the data is for (`enigma run --quorum`).")
-@click.option("-t", "t", type=int, help="Any t holders learn nothing; t + 1 reconstruct "
-              "[default: quorum - 1, so that only a whole quorum could].")
-@click.option("-n", "holders", type=int,
-              help="Holders [default: t + 2, or the number of --holder given].")
-@click.option("--weak-threshold", "weak", is_flag=True,
-              help="Accept t < quorum - 1: fewer holders than a quorum could read the data.")
-@click.option("--chunk-rows", default=1 << 16, show_default=True, type=int)
-@click.option("--holder", "chosen", multiple=True, help="Ledger address of a holder to use "
-              "instead of drawing (repeat n times).")
-@click.option("--duration", default=DEFAULT_DURATION, show_default=True, type=int,
-              help="Seconds of storage to pay for.")
-@_owner_options
-def share_command(data: Path, schema_path: Path, name: str | None, quorum: int,
-                  t: int | None, holders: int | None, weak: bool, chunk_rows: int,
-                  chosen: tuple[str, ...], duration: int, **owner_args: Any) -> None:
-    """Share a CSV or Parquet table t-of-n into the network and record it on the ledger.
-
-    By default no coalition smaller than a whole quorum of --quorum members can read the
-    stored data (t = quorum - 1), and one holder may be lost (n = t + 2)."""
-    try:
-        schema = Schema.load(schema_path)
-        setting = threshold(quorum, t, holders, weak, len(chosen) or None)
-    except (SchemaError, UploadError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    if setting.weak:
-        click.echo(f"WARNING: weak threshold: any {setting.t + 1} holders can read the data, "
-                   f"fewer than a quorum of {setting.quorum}", err=True)
-    for warning in setting.warnings:
-        click.echo(f"WARNING: {warning}", err=True)
-    name = name or data.stem
-    with _open_owner(**owner_args) as owner, click.progressbar(
-            length=_count_rows(data), label=f"sharing {name}", file=sys.stderr,
-            show_pos=True) as bar:
-        try:
-            result = owner.share(data, schema, name, quorum=quorum, t=setting.t, n=setting.n,
-                                 weak=weak, chunk_rows=chunk_rows,
-                                 holders=list(chosen) or None, duration=duration,
-                                 progress=bar.update)
-        except (UploadError, ServiceError, LedgerError, DhtError) as exc:
-            raise click.ClickException(str(exc)) from exc
-    click.echo(json.dumps({"dataset": result.name, "ledger_id": result.ledger_id,
-                           "rows": result.rows, "chunks": result.chunks,
-                           "holders": [h.address for h in result.holders],
-                           "threshold": setting.as_json(),
-                           "seconds": result.timings}))
-
-
-def dataset_group() -> click.Group:
-    """`enigma dataset collect|recover|refresh|repair`: look after a shared dataset."""
-
-    @click.group("dataset")
-    def dataset() -> None:
-        """Look after a dataset this owner shared: read it back, recover, refresh, repair."""
-
-    @dataset.command("collect")
-    @click.argument("name")
-    @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
-                  help="CSV file to write the reconstructed table to.")
-    @_owner_options
-    def collect(name: str, out: Path, **owner_args: Any) -> None:
-        """Reconstruct the dataset from its holders into a CSV file (owner only)."""
-        import pyarrow as pa
-        import pyarrow.csv as pacsv
-
-        with _open_owner(**owner_args) as owner:
-            try:
-                values = owner.collect(name)
-                schema = Schema.from_dict(owner.state(name).schema)
-            except (UploadError, ServiceError, shamir.ShamirError) as exc:
-                raise click.ClickException(str(exc)) from exc
-        for warning in values.warnings:
-            click.echo(f"WARNING: {warning}", err=True)
-        for col in schema.columns:  # booleans in the file's own words, so the schema reads it
-            if col.kind == "bool":
-                values[col.name] = np.where(values[col.name], col.true_text, col.false_text)
-        pacsv.write_csv(pa.table({k: np.asarray(v) for k, v in values.items()}), out)
-        click.echo(f"dataset: {name} written to {out}")
-
-    @dataset.command("recover")
-    @click.argument("name")
-    @click.option("--lost", multiple=True, required=True, help="Ledger address of a lost holder.")
-    @click.option("--replacement", multiple=True, required=True,
-                  help="Ledger address of its replacement (same order as --lost).")
-    @_owner_options
-    def recover(name: str, lost: tuple[str, ...], replacement: tuple[str, ...],
-                **owner_args: Any) -> None:
-        """Replace lost holders by resharing among the others (no reconstruction)."""
-        with _open_owner(**owner_args) as owner:
-            try:
-                state = owner.recover(name, lost, replacement)
-            except (UploadError, ServiceError, LedgerError) as exc:
-                raise click.ClickException(str(exc)) from exc
-        click.echo(f"dataset: {name} generation {state.gen} on "
-                   f"{[h.address for h in state.holders]}, ledger record {state.ledger_id}")
-
-    @dataset.command("refresh")
-    @click.argument("name")
-    @_owner_options
-    def refresh(name: str, **owner_args: Any) -> None:
-        """Re-randomize every share of the dataset (proactive security)."""
-        with _open_owner(**owner_args) as owner:
-            try:
-                state = owner.refresh(name)
-            except (UploadError, ServiceError, LedgerError) as exc:
-                raise click.ClickException(str(exc)) from exc
-        click.echo(f"dataset: {name} refreshed to generation {state.gen}")
-
-    @dataset.command("repair")
-    @click.argument("name")
-    @_owner_options
-    def repair(name: str, **owner_args: Any) -> None:
-        """Audit every holder (missing, truncated, corrupt chunks) and re-share onto the
-        damaged ones; exit 1 if anything is left for the owner to do."""
-        with _open_owner(**owner_args) as owner:
-            try:
-                report = owner.repair(name)
-            except (UploadError, ServiceError, LedgerError) as exc:
-                raise click.ClickException(str(exc)) from exc
-        for line in report.lines():
-            click.echo(f"dataset: {line}")
-        if report.left is not None:
-            raise SystemExit(1)
-
-    @dataset.command("policy")
-    @click.argument("name")
-    @click.argument("policy", type=click.Choice(["owner-only", "allow-list", "open"]))
-    @click.option("--analyst", "analysts", multiple=True,
-                  help="Ledger address of an analyst to allow-list (repeat).")
-    @_owner_options
-    def policy(name: str, policy: str, analysts: tuple[str, ...], **owner_args: Any) -> None:
-        """Who besides you may post and pay for jobs on the dataset (`enigma job post`).
-
-        Results of every job still go to you alone: you run posted jobs (`enigma run
-        --job ID`), and nodes start a job only for the dataset's owner.
-        """
-        chosen = Policy[policy.upper().replace("-", "_")]
-        with _open_owner(**owner_args) as owner:
-            try:
-                ledger_id = owner.state(name).ledger_id
-                if ledger_id is None:
-                    raise UploadError(f"dataset {name!r} is not on the ledger yet")
-                owner.ledger.set_policy(ledger_id, chosen)
-                for analyst in analysts:
-                    owner.ledger.allow_analyst(ledger_id, analyst)
-            except (UploadError, LedgerError) as exc:
-                raise click.ClickException(str(exc)) from exc
-        click.echo(f"dataset: {name} (ledger dataset {ledger_id}) is {policy}"
-                   + (f", allowing {list(analysts)}" if analysts else ""))
-
-    return dataset
-
-
-dataset_command = dataset_group()
-
-
-@click.command("cancel")
-@click.argument("job_id", type=int)
-@_owner_options
-def job_cancel_command(job_id: int, **owner_args: Any) -> None:
-    """Stop a job you posted or that runs on your data: its quorum stops, the escrow goes
-    back to whoever posted it, and nobody is blamed."""
-    from .jobs import JobError, cancel_job
-
-    with _open_owner(**owner_args) as owner:
-        try:
-            refund = cancel_job(owner, job_id)
-        except (JobError, LedgerError) as exc:
-            raise click.ClickException(str(exc)) from exc
-    click.echo(f"job {job_id}: cancelled; {refund} wei of escrow went back to its poster")

@@ -67,7 +67,7 @@ from enigma.prep.provider import HEProvider, Stock
 from .service import Connection, ServiceError, parse_endpoint
 
 if TYPE_CHECKING:
-    from .node import Node
+    from .host import NodeHost
 
 log = logging.getLogger(__name__)
 
@@ -286,14 +286,14 @@ class _Opened:
 class NodePrep:
     """The `prep`, `prep-open` and `prep-run` requests of one node daemon."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: NodeHost) -> None:
         self.node = node
         self._opened: dict[tuple[bytes, str], _Opened] = {}
         self._lock = threading.Lock()
 
     def _ledger(self, fn: Callable[[Any], Any]) -> Any:
         assert self.node.ledger is not None
-        with self.node._ledger_lock:
+        with self.node.ledger_lock:
             return fn(self.node.ledger)
 
     def _members(self, header: dict[str, Any], client: bytes) -> tuple[list[str], dict]:
@@ -450,7 +450,7 @@ class NodePrep:
         return {**s.report(), "seconds": time.perf_counter() - start}
 
 
-def prep_ops(node: Node) -> dict[str, Callable[[bytes, dict[str, Any], list[np.ndarray]],
+def prep_ops(node: NodeHost) -> dict[str, Callable[[bytes, dict[str, Any], list[np.ndarray]],
                                                tuple[dict[str, Any], list[np.ndarray]]]]:
     """The requests a node daemon adds to its service for pre-generation."""
     prep = NodePrep(node)

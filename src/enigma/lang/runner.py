@@ -10,11 +10,12 @@ The flow is the one of a job, on one machine:
    against the schema itself, inputs its additive shares (one input round
    per node, the key share riding along), and sums them into MAC'd secrets:
    no node ever holds a value of the table.
-3. The nodes run the script on `MpcBackend`, then seal every revealed value
-   for the owner (`client.seal_output`: [k x] next to [x], MAC check).
-4. The owner recombines the sealed shares, checks z = k x (a node that
-   changed its share is caught), decodes each result with its scale and
-   attaches its error bound.
+3. The nodes run the member program of a network job (`program.run_member`):
+   the script on `MpcBackend`, every revealed value sealed for the owner
+   (`client.seal_output`: [k x] next to [x], MAC check).
+4. The owner decodes as after a network job (`program.decode_results`):
+   recombine the sealed shares, check z = k x (a node that changed its share
+   is caught), undo each scale, attach its error bound, check its range.
 
 `run_local` hands every process the same arguments, so in this local run the
 processes could read each other's shares; a node only ever touches its own
@@ -38,9 +39,9 @@ from enigma.sharing import AuthShare, additive
 
 from .checker import check
 from .errors import ScriptError
-from .interpreter import Outcome, Revealed, run
-from .mpc_backend import MpcBackend
+from .interpreter import Outcome
 from .plain import column_range, referenced_columns
+from .program import decode_results, run_member
 from .schema import Schema
 
 
@@ -153,13 +154,9 @@ def _compute(e: Engine, job: Job) -> dict:
         columns[name] = (Secret(e, AuthShare(np.ascontiguousarray(col.share.value),
                                              np.ascontiguousarray(col.share.mac))), meta)
     key = total[n * c:]
-    backend = MpcBackend(e, columns, job.public, n, key, job.filename)
-    outcome = run(script, backend)
-    stats = dict(rounds=e.stats.rounds, bytes_sent=e.stats.bytes_sent, opened=e.stats.opened,
-                 triples=e.stats.triples, mac_checks=e.stats.mac_checks)
-    stats.update(getattr(e.provider, "counts", {}))
-    return dict(sealed=backend.sealed, layout=backend.layout, exact=backend.exact,
-                printed=outcome.printed, stats=stats)
+    out = run_member(e, script, columns, job.public, n, key, job.filename)
+    out["stats"].update(getattr(e.provider, "counts", {}))
+    return out
 
 
 def run_mpc(source: str, schema: Schema, values: dict[str, np.ndarray], *,
@@ -186,20 +183,10 @@ def run_mpc(source: str, schema: Schema, values: dict[str, np.ndarray], *,
     outs = run_local(_node, parties=parties, args=(job,),
                      provider_factory=CountingFactory(provider_factory), timeout=timeout,
                      deadline=deadline, engine_kwargs=engine_kwargs)
-    results: dict[str, Revealed] = {}
     first = outs[0]
     if "refused" in first:
         raise ScriptError(*first["refused"], filename)
-    if first["layout"]:
-        opened = client.open_output(field, key, [o["sealed"] for o in outs])
-        start = 0
-        for name, shape, f, err, *_ in first["layout"]:
-            size = int(np.prod(shape, dtype=np.int64))
-            part = field.to_float(opened[start:start + size]) / float(1 << f)
-            results[name] = Revealed(part.reshape(shape), err)
-            start += size
-    for name, value in first["exact"].items():
-        results[name] = Revealed(value, 0.0)
+    results = decode_results(field, key, [o["sealed"] for o in outs], first)
     order = [o.name for o in script.outputs]
     results = {name: results[name] for name in order if name in results}
     return Outcome(results, first["printed"], synthetic=False, stats=first["stats"])

@@ -47,7 +47,7 @@ from enigma.field import Field, FieldError
 
 from .preprocessing import Triples
 
-#: Kinds that a job member commits above the engine (`enigma.app.jobs`): it changes what it
+#: Kinds that a job member commits above the engine (`enigma.app.member`): it changes what it
 #: inputs from storage (its additive share of the first value, of the first tag, or its
 #: share of the tag key), or what it states about the result (a scale in the layout, an
 #: exact value) and commits to that on the ledger.

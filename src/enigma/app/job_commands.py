@@ -1,0 +1,191 @@
+"""The job commands of the CLI: `enigma sign`, `enigma run`, `enigma job post|settle`."""
+
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from enigma.lang.errors import ScriptError
+from enigma.lang.schema import Schema
+from enigma.ledger import (
+    Deployment,
+    Ledger,
+    LedgerError,
+)
+
+from .job_facts import JobError
+from .orchestration import (
+    DEFAULT_MULTIPLICATIONS,
+    DEFAULT_ROUNDS,
+    cancel_job,
+    run_job,
+    sign_script,
+    submit_job,
+)
+from .owner_commands import open_owner, owner_options
+from .service import ServiceError
+
+log = logging.getLogger(__name__)
+
+
+@click.command("sign")
+@click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
+@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=Path("deployment.json"), show_default=True)
+@click.option("--account", required=True, help="The analyst's ledger account (dev chains).")
+def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None:
+    """Sign a script as its author; prints the signature for `enigma run --signature`."""
+    ledger = Ledger.connect(rpc, account, Deployment.load(deployment))
+    author, sig = sign_script(ledger, script.read_text())
+    click.echo(f"author={author} signature={sig.hex()}")
+
+
+@click.command("run")
+@click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--dataset", required=True, help="Name of a dataset this owner shared.")
+@click.option("--author", help="The analyst's address (from `enigma sign`).")
+@click.option("--signature", help="The analyst's signature (hex).")
+@click.option("--job", "posted_job", type=int,
+              help="Run this job, which an analyst posted and paid for (`enigma job post`), "
+                   "instead of posting one; SCRIPT must be the text it was posted for.")
+@click.option("--quorum", default=3, show_default=True, help="Members of the quorum.")
+@click.option("--reward", default=0, show_default=True, help="Wei for the author on success.")
+@click.option("--home", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(".enigma-owner"), show_default=True, help="The owner's directory.")
+@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
+@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=Path("deployment.json"), show_default=True)
+@click.option("--account", required=True, help="The owner's ledger account (dev chains).")
+@click.option("--insecure-dealer", is_flag=True,
+              help="Preprocess with the test dealer, which sees every secret (tests only).")
+@click.option("--chunk-quorums", default=0, show_default=True,
+              help="Network reduction: run groups of chunks on this many quorums in parallel "
+                   "and reduce on the job's quorum (scripts of associative aggregates).")
+@click.option("--blame/--no-blame", default=None,
+              help="Blame mode, on by default for a job on one quorum: on a failure, name "
+                   "the culprit, slash or suspend it on the ledger and re-run on a new quorum "
+                   "[default: on without --chunk-quorums].")
+def run_command(script: Path, dataset: str, author: str | None, signature: str | None,
+                posted_job: int | None, quorum: int, reward: int, home: Path, rpc: str,
+                deployment: Path, account: str, insecure_dealer: bool,
+                chunk_quorums: int, blame: bool | None) -> None:
+    """Run a signed script as a job on one of your datasets; prints the results (to you).
+
+    Either post the job here (--author and --signature), or run a job an analyst posted
+    and paid for (--job ID, plus --author to insist on who wrote it).
+    """
+    from .owner import Owner
+
+    if posted_job is None and (author is None or signature is None):
+        raise click.UsageError("give --author and --signature, or --job ID of a posted job")
+    if blame and chunk_quorums > 0:
+        raise click.UsageError("--blame needs one quorum: chunk and reducing quorums run "
+                               "without it (docs/blame.md); drop --chunk-quorums")
+    if insecure_dealer:
+        click.echo("WARNING: insecure test dealer: preprocessing sees every secret", err=True)
+    with Owner.open(home, rpc, deployment, account) as owner:
+        try:
+            out = run_job(owner, dataset, script.read_text(), author=author,
+                          signature=None if signature is None else
+                          bytes.fromhex(signature.removeprefix("0x")),
+                          quorum_size=quorum, reward=reward, filename=script.name,
+                          dealer_seed=os.urandom(32) if insecure_dealer else None,
+                          progress=lambda s: click.echo(f"run: {s}", err=True),
+                          chunk_quorums=chunk_quorums, posted_job=posted_job, blame=blame)
+        except (JobError, ServiceError, ScriptError, LedgerError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    for i in out.incidents:
+        click.echo(f"job {i.job_id} failed ({i.error[:120]}): {i.culprit} named ({i.verdict}), "
+                   + (f"accused (accusation {i.accusation_id})" if i.proved else "suspended")
+                   + f"; evidence {i.evidence_path} (keccak256 {i.evidence_hash})", err=True)
+    if out.refunded:
+        raise click.ClickException("no quorum could finish the job; its escrow was refunded")
+    for name, r in out.results.items():
+        click.echo(f"{name} = {np.round(r.value, 6).tolist()}  (error <= "
+                   f"{np.max(r.error):.2e})")
+    click.echo(f"job {out.job_id}: quorum {out.quorum}, paid {out.payout}"
+               + (f", refund to the poster {out.poster}" if posted_job is not None else ""))
+    if chunk_quorums:
+        click.echo(f"ran on {out.reduction}; chunk jobs {out.sub_jobs}")
+
+
+@click.group("job")
+def job_command() -> None:
+    """The analyst's jobs: post and pay for a job where a dataset's policy allows it."""
+
+
+@job_command.command("post")
+@click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--dataset-id", required=True, type=int,
+              help="The dataset's id on the ledger (its owner tells you; `enigma status`).")
+@click.option("--schema", "schema_path", type=click.Path(path_type=Path, exists=True),
+              help="The dataset's schema: check the script against it before paying.")
+@click.option("--quorum", default=3, show_default=True, help="Members of the quorum.")
+@click.option("--reward", default=0, show_default=True,
+              help="Wei to the author when the owner accepts the result.")
+@click.option("--rounds", default=DEFAULT_ROUNDS, show_default=True,
+              help="Work budget: rounds (the unspent part is refunded to you).")
+@click.option("--multiplications", default=DEFAULT_MULTIPLICATIONS, show_default=True,
+              help="Work budget: multiplications.")
+@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
+@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=Path("deployment.json"), show_default=True)
+@click.option("--account", required=True, help="The analyst's ledger account (dev chains).")
+def job_post_command(script: Path, dataset_id: int, schema_path: Path | None, quorum: int,
+                     reward: int, rounds: int, multiplications: int, rpc: str,
+                     deployment: Path, account: str) -> None:
+    """Sign SCRIPT and post it as a job you pay for; the result goes to the dataset's owner.
+
+    Give the owner the script text and the job id it prints: the owner runs it with
+    `enigma run SCRIPT --dataset NAME --job ID` and alone reads the result.
+    """
+    from enigma.lang.errors import SchemaError
+
+    ledger = Ledger.connect(rpc, account, Deployment.load(deployment))
+    try:
+        schema = None if schema_path is None else Schema.load(schema_path)
+        job = submit_job(ledger, dataset_id, script.read_text(), quorum_size=quorum,
+                         reward=reward, rounds=rounds, multiplications=multiplications,
+                         schema=schema, filename=script.name)
+    except (JobError, ScriptError, SchemaError, LedgerError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"job {job.job_id}: posted on ledger dataset {dataset_id} by {job.poster}, "
+               f"escrow {job.escrow} wei, quorum {job.quorum}, script hash "
+               f"{job.script_hash.hex()}")
+
+
+@job_command.command("settle")
+@click.argument("job_id", type=int)
+@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
+@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=Path("deployment.json"), show_default=True)
+@click.option("--account", required=True, help="Any ledger account (it pays the gas).")
+def job_settle_command(job_id: int, rpc: str, deployment: Path, account: str) -> None:
+    """Close a job past its deadline (anyone may): the poster gets its whole escrow back."""
+    ledger = Ledger.connect(rpc, account, Deployment.load(deployment))
+    try:
+        refund = ledger.timeout(job_id)
+    except LedgerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"job {job_id}: closed past its deadline; {refund} wei went back to its poster")
+
+
+@job_command.command("cancel")
+@click.argument("job_id", type=int)
+@owner_options
+def job_cancel_command(job_id: int, **owner_args: Any) -> None:
+    """Stop a job you posted or that runs on your data: its quorum stops, the escrow goes
+    back to whoever posted it, and nobody is blamed."""
+    with open_owner(**owner_args) as owner:
+        try:
+            refund = cancel_job(owner, job_id)
+        except (JobError, LedgerError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"job {job_id}: cancelled; {refund} wei of escrow went back to its poster")

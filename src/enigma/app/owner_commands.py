@@ -1,0 +1,234 @@
+"""The owner's commands of the CLI: `enigma share` and `enigma dataset ...`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from enigma.lang.errors import SchemaError
+from enigma.lang.schema import Schema
+from enigma.ledger import LedgerError, Policy
+from enigma.sharing import shamir
+from enigma.storage.records import DhtError
+
+from .accounts import bootstrap_peers, payer
+from .owner import DEFAULT_DURATION, DEFAULT_QUORUM, Owner, threshold
+from .service import ServiceError
+from .upload import (
+    UploadError,
+)
+
+log = logging.getLogger(__name__)
+
+
+def owner_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--home", type=click.Path(path_type=Path, file_okay=False),
+                     default=Path(".enigma-owner"), show_default=True,
+                     help="The owner's key (owner.key) and progress files."),
+        click.option("--rpc", default="http://127.0.0.1:8545", show_default=True),
+        click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False,
+                                                     exists=True),
+                     default=Path("deployment.json"), show_default=True),
+        click.option("--account", help="Ledger account the chain has unlocked (dev chains)."),
+        click.option("--key-env", help="Environment variable holding a hex private key."),
+        click.option("--bootstrap", multiple=True,
+                     help="HOST:PORT of a DHT node; default: the nodes on the ledger."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def open_owner(home: Path, rpc: str, deployment: Path, account: str | None,
+                key_env: str | None, bootstrap: tuple[str, ...]) -> Owner:
+    paying = payer(account, key_env)
+    peers = bootstrap_peers(bootstrap)
+    for noisy in ("kademlia", "rpcudp"):  # per-request DHT chatter is not for a terminal
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        return Owner.open(home, rpc, deployment, paying, peers)
+    except (LedgerError, DhtError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _count_rows(path: Path) -> int:
+    """Rows in a table file, for the progress bar (a newline count for CSV)."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    lines = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            lines += block.count(b"\n")
+    return max(0, lines - 1)
+
+
+@click.command("share")
+@click.argument("data", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--schema", "schema_path", type=click.Path(path_type=Path, exists=True),
+              required=True, help="The dataset's schema (YAML).")
+@click.option("--name", help="Dataset name; default: the file name without extension.")
+@click.option("--quorum", default=DEFAULT_QUORUM, show_default=True, type=int,
+              help="Members of the job quorums the data is for (`enigma run --quorum`).")
+@click.option("-t", "t", type=int, help="Any t holders learn nothing; t + 1 reconstruct "
+              "[default: quorum - 1, so that only a whole quorum could].")
+@click.option("-n", "holders", type=int,
+              help="Holders [default: t + 2, or the number of --holder given].")
+@click.option("--weak-threshold", "weak", is_flag=True,
+              help="Accept t < quorum - 1: fewer holders than a quorum could read the data.")
+@click.option("--chunk-rows", default=1 << 16, show_default=True, type=int)
+@click.option("--holder", "chosen", multiple=True, help="Ledger address of a holder to use "
+              "instead of drawing (repeat n times).")
+@click.option("--duration", default=DEFAULT_DURATION, show_default=True, type=int,
+              help="Seconds of storage to pay for.")
+@owner_options
+def share_command(data: Path, schema_path: Path, name: str | None, quorum: int,
+                  t: int | None, holders: int | None, weak: bool, chunk_rows: int,
+                  chosen: tuple[str, ...], duration: int, **owner_args: Any) -> None:
+    """Share a CSV or Parquet table t-of-n into the network and record it on the ledger.
+
+    By default no coalition smaller than a whole quorum of --quorum members can read the
+    stored data (t = quorum - 1), and one holder may be lost (n = t + 2)."""
+    try:
+        schema = Schema.load(schema_path)
+        setting = threshold(quorum, t, holders, weak, len(chosen) or None)
+    except (SchemaError, UploadError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if setting.weak:
+        click.echo(f"WARNING: weak threshold: any {setting.t + 1} holders can read the data, "
+                   f"fewer than a quorum of {setting.quorum}", err=True)
+    for warning in setting.warnings:
+        click.echo(f"WARNING: {warning}", err=True)
+    name = name or data.stem
+    with open_owner(**owner_args) as owner, click.progressbar(
+            length=_count_rows(data), label=f"sharing {name}", file=sys.stderr,
+            show_pos=True) as bar:
+        try:
+            result = owner.share(data, schema, name, quorum=quorum, t=setting.t, n=setting.n,
+                                 weak=weak, chunk_rows=chunk_rows,
+                                 holders=list(chosen) or None, duration=duration,
+                                 progress=bar.update)
+        except (UploadError, ServiceError, LedgerError, DhtError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps({"dataset": result.name, "ledger_id": result.ledger_id,
+                           "rows": result.rows, "chunks": result.chunks,
+                           "holders": [h.address for h in result.holders],
+                           "threshold": setting.as_json(),
+                           "seconds": result.timings}))
+
+
+def dataset_group() -> click.Group:
+    """`enigma dataset collect|recover|refresh|repair`: look after a shared dataset."""
+
+    @click.group("dataset")
+    def dataset() -> None:
+        """Look after a dataset this owner shared: read it back, recover, refresh, repair."""
+
+    @dataset.command("collect")
+    @click.argument("name")
+    @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+                  help="CSV file to write the reconstructed table to.")
+    @owner_options
+    def collect(name: str, out: Path, **owner_args: Any) -> None:
+        """Reconstruct the dataset from its holders into a CSV file (owner only)."""
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        with open_owner(**owner_args) as owner:
+            try:
+                values = owner.collect(name)
+                schema = Schema.from_dict(owner.state(name).schema)
+            except (UploadError, ServiceError, shamir.ShamirError) as exc:
+                raise click.ClickException(str(exc)) from exc
+        for warning in values.warnings:
+            click.echo(f"WARNING: {warning}", err=True)
+        for col in schema.columns:  # booleans in the file's own words, so the schema reads it
+            if col.kind == "bool":
+                values[col.name] = np.where(values[col.name], col.true_text, col.false_text)
+        pacsv.write_csv(pa.table({k: np.asarray(v) for k, v in values.items()}), out)
+        click.echo(f"dataset: {name} written to {out}")
+
+    @dataset.command("recover")
+    @click.argument("name")
+    @click.option("--lost", multiple=True, required=True, help="Ledger address of a lost holder.")
+    @click.option("--replacement", multiple=True, required=True,
+                  help="Ledger address of its replacement (same order as --lost).")
+    @owner_options
+    def recover(name: str, lost: tuple[str, ...], replacement: tuple[str, ...],
+                **owner_args: Any) -> None:
+        """Replace lost holders by resharing among the others (no reconstruction)."""
+        with open_owner(**owner_args) as owner:
+            try:
+                state = owner.recover(name, lost, replacement)
+            except (UploadError, ServiceError, LedgerError) as exc:
+                raise click.ClickException(str(exc)) from exc
+        click.echo(f"dataset: {name} generation {state.gen} on "
+                   f"{[h.address for h in state.holders]}, ledger record {state.ledger_id}")
+
+    @dataset.command("refresh")
+    @click.argument("name")
+    @owner_options
+    def refresh(name: str, **owner_args: Any) -> None:
+        """Re-randomize every share of the dataset (proactive security)."""
+        with open_owner(**owner_args) as owner:
+            try:
+                state = owner.refresh(name)
+            except (UploadError, ServiceError, LedgerError) as exc:
+                raise click.ClickException(str(exc)) from exc
+        click.echo(f"dataset: {name} refreshed to generation {state.gen}")
+
+    @dataset.command("repair")
+    @click.argument("name")
+    @owner_options
+    def repair(name: str, **owner_args: Any) -> None:
+        """Audit every holder (missing, truncated, corrupt chunks) and re-share onto the
+        damaged ones; exit 1 if anything is left for the owner to do."""
+        with open_owner(**owner_args) as owner:
+            try:
+                report = owner.repair(name)
+            except (UploadError, ServiceError, LedgerError) as exc:
+                raise click.ClickException(str(exc)) from exc
+        for line in report.lines():
+            click.echo(f"dataset: {line}")
+        if report.left is not None:
+            raise SystemExit(1)
+
+    @dataset.command("policy")
+    @click.argument("name")
+    @click.argument("policy", type=click.Choice(["owner-only", "allow-list", "open"]))
+    @click.option("--analyst", "analysts", multiple=True,
+                  help="Ledger address of an analyst to allow-list (repeat).")
+    @owner_options
+    def policy(name: str, policy: str, analysts: tuple[str, ...], **owner_args: Any) -> None:
+        """Who besides you may post and pay for jobs on the dataset (`enigma job post`).
+
+        Results of every job still go to you alone: you run posted jobs (`enigma run
+        --job ID`), and nodes start a job only for the dataset's owner.
+        """
+        chosen = Policy[policy.upper().replace("-", "_")]
+        with open_owner(**owner_args) as owner:
+            try:
+                ledger_id = owner.state(name).ledger_id
+                if ledger_id is None:
+                    raise UploadError(f"dataset {name!r} is not on the ledger yet")
+                owner.ledger.set_policy(ledger_id, chosen)
+                for analyst in analysts:
+                    owner.ledger.allow_analyst(ledger_id, analyst)
+            except (UploadError, LedgerError) as exc:
+                raise click.ClickException(str(exc)) from exc
+        click.echo(f"dataset: {name} (ledger dataset {ledger_id}) is {policy}"
+                   + (f", allowing {list(analysts)}" if analysts else ""))
+
+    return dataset
+
+
+dataset_command = dataset_group()
