@@ -1,6 +1,6 @@
 """Jobs from the owner's and the analyst's side: sign, post, run, check, accept, pay.
 
-Who does what (docs/jobs.md has the messages):
+Who does what (docs/node.md lists the messages):
 
   analyst  signs keccak256(script) with its ledger key (`sign_script`), and may post and
            pay for a job where the dataset's policy lets it (`submit_job`);
