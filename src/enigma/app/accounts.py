@@ -8,6 +8,9 @@ join the DHT through known peers; one parser keeps their rules and messages the 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -28,3 +31,27 @@ def bootstrap_peers(items: tuple[str, ...]) -> list[tuple[str, int]]:
             raise click.BadParameter(f"--bootstrap {item!r} is not HOST:PORT")
         peers.append((h, int(p)))
     return peers
+
+
+Command = Callable[..., Any]
+
+
+def ledger_options(account_help: str | None = None) -> Callable[[Command], Command]:
+    """`--rpc` and `--deployment` (where the ledger is), and with `account_help` a required
+    `--account` (who acts on it), the same for every command that talks to the ledger."""
+    options = [
+        click.option("--rpc", default="http://127.0.0.1:8545", show_default=True,
+                     help="The chain's JSON-RPC URL."),
+        click.option("--deployment", default=Path("deployment.json"), show_default=True,
+                     type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                     help="The contracts' addresses (`enigma ledger deploy` wrote it)."),
+    ]
+    if account_help is not None:
+        options.append(click.option("--account", required=True, help=account_help))
+
+    def apply(fn: Command) -> Command:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return apply

@@ -60,6 +60,7 @@ from enigma.ledger import (
 from enigma.ledger.devchain import advance_time
 from enigma.mpc.faults import KINDS
 
+from .accounts import ledger_options
 from .attempt import JobResult
 from .culprits import encode_bundle
 from .evidence import publish_evidence
@@ -366,11 +367,6 @@ def evidence_group() -> None:
     """Accusations on the ledger and the evidence files behind them (docs/blame.md)."""
 
 
-_rpc = click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
-_deployment = click.option("--deployment", default=Path("deployment.json"), show_default=True,
-                           type=click.Path(path_type=Path, dir_okay=False, exists=True))
-
-
 def _reader(rpc: str, deployment: Path) -> Ledger:
     from enigma.ledger import Deployment
 
@@ -378,8 +374,7 @@ def _reader(rpc: str, deployment: Path) -> Ledger:
 
 
 @evidence_group.command("list")
-@_rpc
-@_deployment
+@ledger_options()
 def evidence_list_command(rpc: str, deployment: Path) -> None:
     """Every accusation: its job, culprit, state, deadlines and the committee's votes."""
     ledger = _reader(rpc, deployment)
@@ -402,8 +397,7 @@ def evidence_list_command(rpc: str, deployment: Path) -> None:
 @click.argument("accusation_id", type=int)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Where to write the file (default evidence-<hash>.bin).")
-@_rpc
-@_deployment
+@ledger_options()
 def evidence_fetch_command(accusation_id: int, out: Path | None, rpc: str,
                            deployment: Path) -> None:
     """Fetch an accusation's evidence file from the nodes that keep it (the job's quorum,
@@ -434,8 +428,7 @@ def evidence_fetch_command(accusation_id: int, out: Path | None, rpc: str,
 @click.argument("accusation_id", type=int)
 @click.option("--account", help="Ledger account the chain has unlocked (dev chains).")
 @click.option("--key-env", help="Environment variable holding the account's hex private key.")
-@_rpc
-@_deployment
+@ledger_options()
 def evidence_finalize_command(accusation_id: int, account: str | None, key_env: str | None,
                               rpc: str, deployment: Path) -> None:
     """Settle an accusation whose challenge is over (anyone may): slash or acquit."""
@@ -456,8 +449,7 @@ def evidence_finalize_command(accusation_id: int, account: str | None, key_env: 
 
 @evidence_group.command("verify")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@_rpc
-@_deployment
+@ledger_options()
 def evidence_verify_command(path: Path, rpc: str, deployment: Path) -> None:
     """Check an evidence file against the ledger: its hash is on chain, and it proves the
     deviation it claims (or carries the signed abort records of an absence)."""

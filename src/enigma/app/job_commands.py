@@ -19,6 +19,7 @@ from enigma.ledger import (
     LedgerError,
 )
 
+from .accounts import ledger_options
 from .job_facts import JobError
 from .orchestration import (
     DEFAULT_MULTIPLICATIONS,
@@ -36,10 +37,7 @@ log = logging.getLogger(__name__)
 
 @click.command("sign")
 @click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
-@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              default=Path("deployment.json"), show_default=True)
-@click.option("--account", required=True, help="The analyst's ledger account (dev chains).")
+@ledger_options("The analyst's ledger account (dev chains).")
 def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None:
     """Sign a script as its author; prints the signature for `enigma run --signature`."""
     ledger = Ledger.connect(rpc, account, Deployment.load(deployment))
@@ -59,10 +57,7 @@ def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None
 @click.option("--reward", default=0, show_default=True, help="Wei for the author on success.")
 @click.option("--home", type=click.Path(path_type=Path, file_okay=False),
               default=Path(".enigma-owner"), show_default=True, help="The owner's directory.")
-@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
-@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              default=Path("deployment.json"), show_default=True)
-@click.option("--account", required=True, help="The owner's ledger account (dev chains).")
+@ledger_options("The owner's ledger account (dev chains).")
 @click.option("--insecure-dealer", is_flag=True,
               help="Preprocess with the test dealer, which sees every secret (tests only).")
 @click.option("--chunk-quorums", default=0, show_default=True,
@@ -134,10 +129,7 @@ def job_command() -> None:
               help="Work budget: rounds (the unspent part is refunded to you).")
 @click.option("--multiplications", default=DEFAULT_MULTIPLICATIONS, show_default=True,
               help="Work budget: multiplications.")
-@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
-@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              default=Path("deployment.json"), show_default=True)
-@click.option("--account", required=True, help="The analyst's ledger account (dev chains).")
+@ledger_options("The analyst's ledger account (dev chains).")
 def job_post_command(script: Path, dataset_id: int, schema_path: Path | None, quorum: int,
                      reward: int, rounds: int, multiplications: int, rpc: str,
                      deployment: Path, account: str) -> None:
@@ -163,10 +155,7 @@ def job_post_command(script: Path, dataset_id: int, schema_path: Path | None, qu
 
 @job_command.command("settle")
 @click.argument("job_id", type=int)
-@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
-@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              default=Path("deployment.json"), show_default=True)
-@click.option("--account", required=True, help="Any ledger account (it pays the gas).")
+@ledger_options("Any ledger account (it pays the gas).")
 def job_settle_command(job_id: int, rpc: str, deployment: Path, account: str) -> None:
     """Close a job past its deadline (anyone may): the poster gets its whole escrow back."""
     ledger = Ledger.connect(rpc, account, Deployment.load(deployment))

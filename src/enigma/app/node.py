@@ -75,7 +75,7 @@ from enigma.storage.records import DhtError, record_key
 from enigma.storage.recovery import RecoveryError, combine_chunk, reshare_chunk
 from enigma.storage.store import MissingShareError, ShareStore, StoreError
 
-from .accounts import bootstrap_peers, payer
+from .accounts import bootstrap_peers, ledger_options, payer
 from .admission import UPLOAD_QUOTA, Admission
 from .disputes import Watcher
 from .evidence import evidence_ops
@@ -763,9 +763,7 @@ node_command.add_command(prep_command)
 
 
 @node_command.command("resume")
-@click.option("--rpc", default="http://127.0.0.1:8545", show_default=True)
-@click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              default=Path("deployment.json"), show_default=True)
+@ledger_options()
 @click.option("--account", help="The node's ledger account (unlocked on dev chains).")
 @click.option("--key-env", help="Environment variable holding the account's hex private key.")
 def resume_command(rpc: str, deployment: Path, account: str | None,

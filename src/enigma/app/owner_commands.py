@@ -18,7 +18,7 @@ from enigma.ledger import LedgerError, Policy
 from enigma.sharing import shamir
 from enigma.storage.records import DhtError
 
-from .accounts import bootstrap_peers, payer
+from .accounts import bootstrap_peers, ledger_options, payer
 from .owner import DEFAULT_DURATION, DEFAULT_QUORUM, Owner, threshold
 from .service import ServiceError
 from .upload import (
@@ -29,22 +29,15 @@ log = logging.getLogger(__name__)
 
 
 def owner_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option("--home", type=click.Path(path_type=Path, file_okay=False),
-                     default=Path(".enigma-owner"), show_default=True,
-                     help="The owner's key (owner.key) and progress files."),
-        click.option("--rpc", default="http://127.0.0.1:8545", show_default=True),
-        click.option("--deployment", type=click.Path(path_type=Path, dir_okay=False,
-                                                     exists=True),
-                     default=Path("deployment.json"), show_default=True),
-        click.option("--account", help="Ledger account the chain has unlocked (dev chains)."),
-        click.option("--key-env", help="Environment variable holding a hex private key."),
-        click.option("--bootstrap", multiple=True,
-                     help="HOST:PORT of a DHT node; default: the nodes on the ledger."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    """The options of every owner command: its home, the ledger, who pays, the DHT."""
+    fn = click.option("--bootstrap", multiple=True,
+                      help="HOST:PORT of a DHT node; default: the nodes on the ledger.")(fn)
+    fn = click.option("--key-env", help="Environment variable holding a hex private key.")(fn)
+    fn = click.option("--account", help="Ledger account the chain has unlocked (dev chains).")(fn)
+    fn = ledger_options()(fn)
+    return click.option("--home", type=click.Path(path_type=Path, file_okay=False),
+                        default=Path(".enigma-owner"), show_default=True,
+                        help="The owner's key (owner.key) and progress files.")(fn)
 
 
 def open_owner(home: Path, rpc: str, deployment: Path, account: str | None,
