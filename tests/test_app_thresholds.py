@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from enigma.app.job_facts import JobError
 from enigma.app.network import status_command
 from enigma.app.orchestration import run_job
-from enigma.app.owner import DatasetState, Holder, Owner, share_command, threshold
+from enigma.app.owner import DatasetState, Holder, Owner, threshold
+from enigma.app.owner_commands import share_command
 from enigma.app.upload import UploadError
 from enigma.lang.schema import Schema
 from enigma.net.identity import Identity
