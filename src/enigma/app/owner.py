@@ -457,7 +457,7 @@ class Owner:
             if len(addresses) != n or len(set(addresses)) != n:
                 raise UploadError(f"need {n} distinct holders, got {addresses}")
             with ThreadPoolExecutor(max_workers=n) as pool:  # DHT lookups may meet dead nodes
-                found = list(pool.map(self._holder, addresses, range(1, n + 1)))
+                found = list(pool.map(self.holder, addresses, range(1, n + 1)))
             state = DatasetState(name, gen, t, chunk_rows, schema.to_dict(), fingerprint,
                                  found, {str(j): {} for j in range(1, n + 1)})
         else:
