@@ -97,6 +97,7 @@ DROPPED = "dropped"
 """Fault injection: a member that leaves without a word (no signed record either)."""
 
 
+@dataclass
 class _Opened:
     job: JobInfo
     store_name: str
