@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -46,11 +46,9 @@ from .job_facts import (
     result_meta,
     session_for,
 )
+from .owner import Owner
 from .replay import replay_program
 from .service import Connection, ServiceError
-
-if TYPE_CHECKING:
-    from .owner import Owner
 
 log = logging.getLogger(__name__)
 

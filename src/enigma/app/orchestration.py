@@ -25,7 +25,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from enigma.lang.budget import ScriptLimitError
 from enigma.lang.checker import check
@@ -72,9 +72,6 @@ from .owner import Owner
 from .service import ServiceError
 from .split_jobs import run_split
 from .upload import UploadError
-
-if TYPE_CHECKING:
-    from .owner import Owner
 
 log = logging.getLogger(__name__)
 

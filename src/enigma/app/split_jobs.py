@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -37,10 +37,8 @@ from enigma.sharing import additive
 from .attempt import JobResult, cancel_members, checked_replies, job_keys
 from .budget import JobBudget
 from .job_facts import JobError, QuorumNotHoldersError
+from .owner import Owner
 from .service import Connection
-
-if TYPE_CHECKING:
-    from .owner import Owner
 
 log = logging.getLogger(__name__)
 

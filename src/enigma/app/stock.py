@@ -50,7 +50,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 import numpy as np
@@ -64,10 +64,8 @@ from enigma.net.mesh import Mesh
 from enigma.prep.commands import StockFileError, load_stock, save_stock
 from enigma.prep.provider import HEProvider, Stock
 
+from .host import NodeHost
 from .service import Connection, ServiceError, parse_endpoint
-
-if TYPE_CHECKING:
-    from .host import NodeHost
 
 log = logging.getLogger(__name__)
 
