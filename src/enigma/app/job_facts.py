@@ -124,9 +124,6 @@ def session_for(job_id: int, deployment: Deployment) -> bytes:
                           f"{job_id}".encode()).digest()
 
 
-# ---------------------------------------------------------------------------- node side
-
-
 def partial_commitment(job_id: int, parent: int, parts: Sequence[np.ndarray]) -> bytes:
     """What a chunk-quorum member commits on its sub-job: SHA-256 over every part it sent."""
     h = hashlib.sha256(b"enigma.job.partial.v1" + job_id.to_bytes(8, "big")

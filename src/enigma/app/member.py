@@ -363,8 +363,3 @@ def compute_reduce(e: Engine, script: Any, schema: Schema,
                          exchange=exchange)
     outcome = run(script, split, budget=budget)
     return member_reply(e, mpc, outcome.printed)
-
-
-# ---------------------------------------------------------------------------- owner side
-
-
