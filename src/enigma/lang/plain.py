@@ -24,6 +24,7 @@ from .analytics.regression import DEFAULT_RIDGE
 from .budget import Budget
 from .errors import ScriptError
 from .interpreter import Outcome, Revealed, run
+from .library import bind
 from .schema import Column, Schema
 from .syntax import (
     Call,
@@ -364,7 +365,7 @@ def lloyd(x: np.ndarray, start: np.ndarray, iters: int) -> np.ndarray:
 
 def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> Any:
     """The analytics library on plain values (numpy semantics, population variance)."""
-    a = dict(zip(PARAMS[name], args, strict=False)) | kwargs
+    a = bind(name, args, kwargs)
     where = a.get("where")
     if name == "count":
         v, w = _selection(a["x"], where)
@@ -448,8 +449,9 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
         x = np.column_stack([_v(c) for c in xs])
         k, iters = int(a["k"]), int(a.get("iters", 10))
         return lloyd(x, kmeans_start(node, k, x.shape[1]), iters)
-    if name == "ttest":
-        x, y = _v(a["x"]), _v(a["y"])
+    if name == "ttest":  # Welch's t of the two samples' selected rows
+        (x, wx), (y, wy) = _selection(a["x"], None), _selection(a["y"], None)
+        x, y = x[wx], y[wy]
         return float((x.mean() - y.mean()) / np.sqrt(x.var(ddof=1) / x.size
                                                      + y.var(ddof=1) / y.size))
     if name == "chi2":
@@ -465,13 +467,3 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
                 _v(a["x"]))
     raise ValueError(f"{name} is not in the library")
 
-
-PARAMS = {
-    "count": ["x", "where"], "sum": ["x", "where"], "mean": ["x", "where"],
-    "variance": ["x", "where"], "std": ["x", "where"], "median": ["x", "where"],
-    "percentile": ["x", "q", "where"], "min": ["x", "where"], "max": ["x", "where"],
-    "histogram": ["x", "bins", "range", "where"], "group_by": ["key", "values", "agg"],
-    "where": ["x", "mask"], "cov": ["x", "y"], "corr": ["x", "y"], "ttest": ["x", "y"],
-    "chi2": ["x", "y"], "linreg": ["y", "x"], "kmeans": ["x", "k", "iters"],
-    "sqrt": ["x"], "exp": ["x"], "log": ["x"], "abs": ["x"],
-}
