@@ -523,7 +523,7 @@ class SplitBackend:
         ranges = [[c.lo, c.hi] for c in cols]
         try:
             rows = models.KMeansRows(m.e, table(secrets), [Range(lo, hi) for lo, hi in ranges],
-                                     k, FRAC)
+                                     k, FRAC, start)
         except PrecisionError as exc:
             raise ScriptError(f"kmeans(): {exc}", node.line, node.col) from exc
         c: Secret | np.ndarray = models.centre(start, rows.mids, FRAC)

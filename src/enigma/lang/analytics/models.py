@@ -62,8 +62,8 @@ def kmeans(e: Engine, x: Secret, ranges: Sequence[Range], init: np.ndarray | Sec
            iterations: int, f: int = FRAC) -> Clusters:
     """Lloyd's algorithm with public k, a public number of iterations and given centroids.
 
-    `init` is (k, d): public reals within the ranges, or a Secret of fixed-point
-    encodings (clipped into the ranges, one comparison). Per iteration, with
+    `init` is (k, d): public reals, or a Secret of fixed-point encodings (clipped into the
+    ranges, one comparison). Per iteration, with
     x' = x - m (m the integer midpoints of the ranges' codes, w their largest half-width):
     1. D_ij = sum_t (x'_it - c'_jt)^2 for every row i and centroid j: one fused dot over
        (n, k, d) (one round), exact integers at 2f bits.
@@ -72,7 +72,9 @@ def kmeans(e: Engine, x: Secret, ranges: Sequence[Range], init: np.ndarray | Sec
     3. size_j = sum_i H_ij (local); S'_j = sum_i H_ij x'_i (one fused dot).
     4. c'_j = S'_j / size_j (`divide_by_count`); an empty cluster keeps its centroid (one
        equality test, one selection).
-    Error: the centroids of the last iteration are the means of the clusters that
+    |x' - c'| <= w + r per column, r the largest |c'| of a public start (at least w: later
+    centroids are means of rows, or kept); the comparisons of step 2 take their bits from
+    d (w + r)^2. Error: the centroids of the last iteration are the means of the clusters that
     iteration assigned, off by at most 1 + 2 n w 2^-F + w 2^-(g-3) ulp. Assignments
     compare exact distances to the computed centroids; a point almost equidistant to two
     of them may go to either (as rounding does in numpy).
@@ -90,7 +92,7 @@ def kmeans(e: Engine, x: Secret, ranges: Sequence[Range], init: np.ndarray | Sec
     if len(init.shape) != 2 or init.shape[1] != d:
         raise ValueError(f"kmeans: initial centroids must be (k, {d}), got {init.shape}")
     k = init.shape[0]
-    rows = KMeansRows(e, x, rs, k, f)
+    rows = KMeansRows(e, x, rs, k, f, None if isinstance(init, Secret) else init)
     c: Secret | np.ndarray
     if isinstance(init, Secret):
         mu = init - np.ascontiguousarray(np.broadcast_to(e.field.from_ints(rows.mids),
@@ -101,12 +103,6 @@ def kmeans(e: Engine, x: Secret, ranges: Sequence[Range], init: np.ndarray | Sec
         c = join([clip(e, mu[:, t], -widths[t], widths[t], VALUE_BITS + 3).reshape(k, 1)
                   for t in range(d)], axis=1)
     else:
-        outside = [(j, t) for j in range(k) for t in range(d)
-                   if not rs[t].lo <= init[j, t] <= rs[t].hi]
-        if outside:
-            j, t = outside[0]
-            raise ValueError(f"kmeans: initial centroid {j} has {init[j, t]} in column {t}, "
-                             f"outside its range [{rs[t].lo}, {rs[t].hi}]")
         c = centre(init, rows.mids, f)
     err = 0.0
     for _ in range(iterations):  # public iteration count
@@ -121,10 +117,19 @@ class KMeansRows:
     """The rows of a k-means: centred codes x' (n, d), and the per-cluster statistics of
     one assignment step against given centroids (steps 1-3 of `kmeans`)."""
 
-    def __init__(self, e: Engine, x: Secret, ranges: Sequence[Range], k: int, f: int) -> None:
+    def __init__(self, e: Engine, x: Secret, ranges: Sequence[Range], k: int, f: int,
+                 start: np.ndarray | None = None) -> None:
+        """`start`: public first centroids, which may lie outside the ranges (the distance
+        bound then reaches them); None: centroids within the ranges."""
         self.e, self.f, self.k = e, f, k
         self.n, self.d = x.shape
         self.mids, self.width = kmeans_frame(ranges, f)
+        reach = self.width
+        if start is not None:
+            reach = max(reach, int(np.max(np.abs(centre(start, self.mids, f)))))
+        bound = self.d * (self.width + reach) ** 2
+        require("kmeans", "a squared distance of the encodings", bound, MASK_BITS - 1)
+        self.bits = bits_of(bound) + 1
         n, d = self.n, self.d
         xc = x - np.ascontiguousarray(np.broadcast_to(e.field.from_ints(self.mids), (n, d, 2)))
         self.wide_x = xc.reshape(n, 1, d).broadcast_to(n, k, d)
@@ -139,8 +144,7 @@ class KMeansRows:
         else:
             diff = self.wide_x - c.reshape(1, k, d).broadcast_to(n, k, d)
         dist = e.dot(diff, diff, axis=2)  # (n, k), exact
-        hot = argmin(e, dist, axis=1, one_hot=True,
-                     bits=bits_of(d * 4 * self.width * self.width) + 1)
+        hot = argmin(e, dist, axis=1, one_hot=True, bits=self.bits)
         sizes = hot.sum(axis=0)  # (k,)
         sums = e.dot(hot.reshape(n, k, 1).broadcast_to(n, k, d), self.wide_x, axis=0)  # (k, d)
         return sizes, sums
@@ -228,8 +232,9 @@ def ttest_samples(e: Engine, x: Secret, wx: Secret | None, y: Secret, wy: Secret
 
     scipy's `ttest_ind(x[wx == 1], y[wy == 1], equal_var=False)`; wx, wy are secret 0/1
     weights of the vectors x and y (None: every value counts), `col` a range of both.
-    1. x'^2 and y'^2 (one round); per weighted sample, S = sum w x' and Q = sum w x'^2 in
-       one fused dot, n_g = sum w (local); an unweighted one sums locally, n_g public.
+    1. x'^2 and y'^2 (one round); w x' and w x'^2 of each weighted sample (one round);
+       S = sum w x', Q = sum w x'^2, n_g = sum w (local); an unweighted sample sums its
+       values and squares, n_g its public length.
     2.-5. `_welch`, from these secure moments; n is the longer vector's length.
     """
     lengths = (x.shape[0], y.shape[0])
@@ -239,23 +244,21 @@ def ttest_samples(e: Engine, x: Secret, wx: Secret | None, y: Secret, wy: Secret
     n = max(lengths)
     mid, w = col.center(f)
     require("ttest", "the sum of squares of the centred codes", n * w * w, MASK_BITS - 1)
-    xc, yc = x - mid, y - mid
-    sx, sy = e.mul_many([(xc, xc), (yc, yc)])
-    moments = [_moments(e, c, sq, weight) for c, sq, weight in ((xc, sx, wx), (yc, sy, wy))]
-    sums, squares, counts = (join([m[i] for m in moments], axis=0) for i in range(3))
-    return _welch(e, sums, squares, counts, n, w, _spread(col, min_std), f)
-
-
-def _moments(e: Engine, xc: Secret, sq: Secret, weight: Secret | None
-             ) -> tuple[Secret, Secret, Secret]:
-    """(S, Q, count), each (1,), of the centred values xc (squares sq) that weight selects."""
-    n = xc.shape[0]
-    if weight is None:
-        count = e.constant(e.field.from_int64(np.array([n], dtype=np.int64)))
-        return xc.sum().reshape(1), sq.sum().reshape(1), count
-    both = e.dot(join([weight.reshape(n, 1)] * 2, axis=1),
-                 join([xc.reshape(n, 1), sq.reshape(n, 1)], axis=1), axis=0)
-    return both[0:1], both[1:2], weight.sum().reshape(1)
+    samples = [(x - mid, wx), (y - mid, wy)]
+    squares = e.mul_many([(c, c) for c, _ in samples])
+    pairs = [(weight, v) for (c, weight), sq in zip(samples, squares, strict=True)
+             if weight is not None for v in (c, sq)]
+    weighted = iter(e.mul_many(pairs) if pairs else [])
+    moments = []
+    for (c, weight), sq in zip(samples, squares, strict=True):
+        if weight is None:
+            count = e.constant(e.field.from_int64(np.array([c.shape[0]], dtype=np.int64)))
+            moments.append((c.sum(), sq.sum(), count))
+        else:
+            moments.append((next(weighted).sum(), next(weighted).sum(), weight.sum()))
+    sums, sq_sums, counts = (join([m[i].reshape(1) for m in moments], axis=0)
+                             for i in range(3))
+    return _welch(e, sums, sq_sums, counts, n, w, _spread(col, min_std), f)
 
 
 def _spread(col: Range, min_std: float | None) -> float:
