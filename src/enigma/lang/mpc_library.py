@@ -147,7 +147,7 @@ class CompiledLibrary:
         x = self.m.plain_column(a["x"], node, node.func)
         if self.m.selection(x, a.get("where"), node) is not None:
             raise self.m.err(node, f"{node.func}() of a filtered column is not compiled yet",
-                           "apply it to a whole column")
+                             "apply it to a whole column")
         return self.bounded(fn(self.e, self.m.up(x, FRAC).secret, Range(x.lo, x.hi), *extra,
                                FRAC), (), x.err)
 
@@ -197,7 +197,7 @@ class CompiledLibrary:
             return Fx(self.m, [counts], 0, 0.0, float(x.shape[0]), 0.0, True, (levels,))
         if w is not None:
             raise self.m.err(node, "histogram() of a filtered numeric column is not compiled yet",
-                           "count the rows of each bin with count(x, where=...)")
+                             "count the rows of each bin with count(x, where=...)")
         bins = a.get("bins", 10)
         rng = a.get("range", (x.lo, x.hi))
         edges = list(bins) if isinstance(bins, list | tuple) else \
@@ -228,7 +228,7 @@ class CompiledLibrary:
         f = FRAC if agg == "mean" else x.f
         mid, width = Range(x.lo, x.hi).center(f)
         self.m.require(n * max(abs(x.lo), abs(x.hi)) * 2.0**f, VALUE_LIMIT, node,
-                     "a group's sum")
+                       "a group's sum")
         xc = self.m.up(x, f).secret - mid
         wide = Secret(self.e, type(xc.share)(
             np.ascontiguousarray(np.broadcast_to(xc.share.value[:, None], (n, levels, 2))),
@@ -263,11 +263,10 @@ class CompiledLibrary:
         return replace(x, mask=self.m.fx(mask))
 
     def _pair(self, a: dict, node: Call, fn, **kw) -> Fx:
-        x, y = self.m.plain_column(a["x"], node, node.func), self.m.plain_column(a["y"], node,
-                                                                            node.func)
+        x, y = (self.m.plain_column(a[p], node, node.func) for p in ("x", "y"))
         if x.err or y.err:
             raise self.m.err(node, f"{node.func}() of computed columns is not compiled yet",
-                           "apply it to columns of the data")
+                             "apply it to columns of the data")
         both = table([self.m.up(x, FRAC).secret, self.m.up(y, FRAC).secret])
         b = fn(self.e, both, [Range(x.lo, x.hi), Range(y.lo, y.hi)], f=FRAC, **kw)
         err = b.error[0, 1] if np.ndim(b.error) else b.error
@@ -316,7 +315,7 @@ class CompiledLibrary:
         """Welch's t of two samples (`analytics.models.ttest_samples`): vectors or columns,
         filtered or not, each sample's selection its weights; both on one range (the hull
         of theirs). Only t is revealed; scipy's `ttest_ind(x, y, equal_var=False)`."""
-        x, y = (self.m.plain_column(a[p], node, "ttest") for p in ("x", "y"))
+        x, y = (self.m.plain_column(a[p], node, node.func) for p in ("x", "y"))
         if x.err or y.err:
             raise self.m.err(node, "ttest() of computed columns with rounding is not compiled "
                                    "yet", "test columns of the data, or exact (integer) "
@@ -345,7 +344,7 @@ class CompiledLibrary:
         (y,), (ys,) = self.m.model_columns(a["y"], node, FRAC)
         if y.err or any(c.err for c in cols):
             raise self.m.err(node, "linreg() of computed columns with rounding is not compiled yet",
-                           "regress columns of the data, or exact (integer) functions of them")
+                             "regress columns of the data, or exact (integer) functions of them")
         fit = regression.linear_regression(self.e, table(secrets), ys,
                                            [Range(c.lo, c.hi) for c in cols],
                                            Range(y.lo, y.hi), f=FRAC)
