@@ -241,3 +241,14 @@ def test_plain_chi2_is_scipys_without_correction() -> None:
     table = np.zeros((3, 2))
     np.add.at(table, (color.astype(int), flag.astype(int)), 1)
     assert got["c"] == pytest.approx(chi2_contingency(table, correction=False)[0])
+
+
+def test_plain_ttest_is_welchs_on_the_selected_rows() -> None:
+    from scipy.stats import ttest_ind
+
+    rng = np.random.default_rng(4)
+    x, flag = rng.uniform(-4, 4, 60), rng.integers(0, 2, 60).astype(float)
+    got = _plain("reveal(ttest(where(data.x, data.flag), where(data.x, not data.flag)), 't')",
+                 {"x": x, "flag": flag})
+    on = flag == 1
+    assert got["t"] == pytest.approx(ttest_ind(x[on], x[~on], equal_var=False).statistic)

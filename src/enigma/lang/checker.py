@@ -28,8 +28,8 @@ from pathlib import Path
 
 from .expressions import STATEMENTS, Binding, Context, Expressions
 from .lattice import Mismatch, broadcast_shapes, const_value, join, possible_keys, structure_differs
+from .library import LIBRARY
 from .schema import Schema
-from .signatures import LIBRARY
 from .syntax import (
     PRIVATE,
     PUBLIC,

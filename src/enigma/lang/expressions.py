@@ -24,8 +24,9 @@ from .lattice import (
     join_kind,
     possible_keys,
 )
+from .library import LIBRARY
 from .schema import Schema
-from .signatures import LIBRARY, Library
+from .signatures import Library
 from .syntax import (
     BOOL,
     INT,
@@ -592,7 +593,7 @@ class Expressions:
         if name in self.defs:
             return self.call_function(node, ctx, pos)
         if name not in LIBRARY:
-            close = difflib.get_close_matches(name, LIBRARY + tuple(self.defs), n=2)
+            close = difflib.get_close_matches(name, [*LIBRARY, *self.defs], n=2)
             hint = f"; did you mean {' or '.join(close)}?" if close else ""
             raise self.err(node, f"unknown function {name!r}{hint}",
                            "scripts can call their own functions and the analytics library "

@@ -24,6 +24,7 @@ from .analytics.regression import DEFAULT_RIDGE
 from .budget import Budget
 from .errors import ScriptError
 from .interpreter import Outcome, Revealed, run
+from .library import bind
 from .schema import Column, Schema
 from .syntax import (
     Call,
@@ -293,23 +294,10 @@ def kmeans_start(node: Call, k: int, d: int) -> np.ndarray:
     same Lloyd iterations. c_j = lo + (j + 1/2) / k (hi - lo) per column.
     """
     arg = node.args[0] if node.args else dict(node.kwargs)["x"]
-    t = arg.type
-    if isinstance(arg, ListExpr | TupleExpr):
-        types = [i.type for i in arg.items]
-    elif isinstance(t, TupleType):
-        types = list(t.items)
-    elif isinstance(t, ListType):
-        types = [t.element] * d
-    else:
-        types = [t] * d
-    bounds = []
-    for t in types:
-        if not isinstance(t, ValueType) or t.lo is None or t.hi is None:
-            raise ValueError("kmeans needs public ranges of its columns to place the first "
-                             "centroids; use columns straight from the schema")
-        bounds.append((float(t.lo), float(t.hi)))
-    lo = np.array([b[0] for b in bounds])
-    hi = np.array([b[1] for b in bounds])
+    bounds = column_ranges(arg, d, "kmeans needs public ranges of its columns to place the "
+                                   "first centroids")
+    lo = np.array([r.lo for r in bounds])
+    hi = np.array([r.hi for r in bounds])
     steps = (np.arange(k) + 0.5) / k
     grid = 2.0**16  # on the engine's fixed-point grid, so both backends start alike
     return np.rint((lo + steps[:, None] * (hi - lo)) * grid) / grid
@@ -317,6 +305,14 @@ def kmeans_start(node: Call, k: int, d: int) -> np.ndarray:
 
 def half_widths(arg: Expr, d: int) -> np.ndarray:
     """The public half-widths of the columns' ranges, as the engine's library scales them."""
+    bounds = column_ranges(arg, d, "linreg needs public ranges of its columns to standardise "
+                                   "them")
+    return np.array([r.center(16)[1] / 2.0**16 for r in bounds])
+
+
+def column_ranges(arg: Expr, d: int, need: str) -> list[Range]:
+    """The public range of each of the d columns a model's argument names (a list of columns,
+    a tuple, or one column); `need` says why, when one is unknown."""
     t = arg.type
     if isinstance(arg, ListExpr | TupleExpr):
         types = [i.type for i in arg.items]
@@ -329,10 +325,9 @@ def half_widths(arg: Expr, d: int) -> np.ndarray:
     out = []
     for t in types:
         if not isinstance(t, ValueType) or t.lo is None or t.hi is None:
-            raise ValueError("linreg needs public ranges of its columns to standardise them; "
-                             "use columns straight from the schema")
-        out.append(Range(float(t.lo), float(t.hi)).center(16)[1] / 2.0**16)
-    return np.array(out)
+            raise ValueError(f"{need}; use columns straight from the schema")
+        out.append(Range(float(t.lo), float(t.hi)))
+    return out
 
 
 def ridge(x: np.ndarray, y: np.ndarray, h: np.ndarray, penalty: float = DEFAULT_RIDGE
@@ -364,7 +359,7 @@ def lloyd(x: np.ndarray, start: np.ndarray, iters: int) -> np.ndarray:
 
 def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> Any:
     """The analytics library on plain values (numpy semantics, population variance)."""
-    a = dict(zip(PARAMS[name], args, strict=False)) | kwargs
+    a = bind(name, args, kwargs)
     where = a.get("where")
     if name == "count":
         v, w = _selection(a["x"], where)
@@ -448,8 +443,9 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
         x = np.column_stack([_v(c) for c in xs])
         k, iters = int(a["k"]), int(a.get("iters", 10))
         return lloyd(x, kmeans_start(node, k, x.shape[1]), iters)
-    if name == "ttest":
-        x, y = _v(a["x"]), _v(a["y"])
+    if name == "ttest":  # Welch's t of the two samples' selected rows
+        (x, wx), (y, wy) = _selection(a["x"], None), _selection(a["y"], None)
+        x, y = x[wx], y[wy]
         return float((x.mean() - y.mean()) / np.sqrt(x.var(ddof=1) / x.size
                                                      + y.var(ddof=1) / y.size))
     if name == "chi2":
@@ -465,13 +461,3 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
                 _v(a["x"]))
     raise ValueError(f"{name} is not in the library")
 
-
-PARAMS = {
-    "count": ["x", "where"], "sum": ["x", "where"], "mean": ["x", "where"],
-    "variance": ["x", "where"], "std": ["x", "where"], "median": ["x", "where"],
-    "percentile": ["x", "q", "where"], "min": ["x", "where"], "max": ["x", "where"],
-    "histogram": ["x", "bins", "range", "where"], "group_by": ["key", "values", "agg"],
-    "where": ["x", "mask"], "cov": ["x", "y"], "corr": ["x", "y"], "ttest": ["x", "y"],
-    "chi2": ["x", "y"], "linreg": ["y", "x"], "kmeans": ["x", "k", "iters"],
-    "sqrt": ["x"], "exp": ["x"], "log": ["x"], "abs": ["x"],
-}

@@ -58,12 +58,14 @@ from enigma.mpc import functions
 from enigma.mpc.fixed import trunc_many
 from enigma.mpc.secret import Secret, concat
 
-from . import models
-from .analytics import categorical, moments, order, regression
-from .analytics.precision import PrecisionError, Range, divide_by_count, scale_public
+from .analytics import categorical, models, moments, order, regression
+from .analytics.precision import PrecisionError, Range, divide_by_count, scale_public, table
+from .batching import FRAC, VALUE_LIMIT, Fx
 from .errors import ScriptError
 from .interpreter import Revealed, run
-from .mpc_backend import FRAC, VALUE_LIMIT, Fx, MpcBackend, regression_fx
+from .library import bind
+from .mpc_backend import MpcBackend
+from .mpc_library import regression_fx
 from .plain import (
     Plain,
     PlainBackend,
@@ -326,7 +328,7 @@ class SplitBackend:
     # ------------------------------------------------------------ aggregates
 
     def _aggregate(self, name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> Any:
-        a = _params(name, args, kwargs)
+        a = bind(name, args, kwargs)
         spec = self._spec(name, a, node)
         if spec is None:  # count of a whole column: the public row count
             return self.total
@@ -415,8 +417,8 @@ class SplitBackend:
                 raise ScriptError(f"{func}() of computed columns is not compiled yet",
                                   node.line, node.col, "apply it to columns of the data")
             meta.update(ranges=[[x.lo, x.hi], [y.lo, y.hi]])
-            table = models.table([m.up(x, FRAC).secret, m.up(y, FRAC).secret])
-            return moments.scatter_sums(e, table, [Range(x.lo, x.hi), Range(y.lo, y.hi)],
+            both = table([m.up(x, FRAC).secret, m.up(y, FRAC).secret])
+            return moments.scatter_sums(e, both, [Range(x.lo, x.hi), Range(y.lo, y.hi)],
                                         FRAC), meta
         if func == "linreg":
             xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
@@ -426,7 +428,7 @@ class SplitBackend:
                 raise ScriptError("linreg() of computed columns with rounding is not compiled "
                                   "yet", node.line, node.col, "regress columns of the data")
             meta.update(ranges=[[c.lo, c.hi] for c in cols], y=[y.lo, y.hi])
-            stats = regression.regression_sums(e, models.table(secrets), ys,
+            stats = regression.regression_sums(e, table(secrets), ys,
                                                [Range(c.lo, c.hi) for c in cols],
                                                Range(y.lo, y.hi), FRAC)
             return stats, meta
@@ -502,7 +504,7 @@ class SplitBackend:
         quorum with k-MACs. The first centroids are public (`kmeans_start`). The result
         lives in the aggregate world: the reducing quorum's centroids.
         """
-        a = _params("kmeans", args, kwargs)
+        a = bind("kmeans", args, kwargs)
         xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
         if not all(_is_row(x) for x in xs):
             raise NotSplittable(f"kmeans() of values that are not rows{_where(node)}")
@@ -520,11 +522,11 @@ class SplitBackend:
         cols, secrets = m.model_columns([x.real for x in xs], node, FRAC)
         ranges = [[c.lo, c.hi] for c in cols]
         try:
-            rows = models.KMeansRows(m.e, secrets, [Range(lo, hi) for lo, hi in ranges],
-                                     start, FRAC)
+            rows = models.KMeansRows(m.e, table(secrets), [Range(lo, hi) for lo, hi in ranges],
+                                     k, FRAC, start)
         except PrecisionError as exc:
             raise ScriptError(f"kmeans(): {exc}", node.line, node.col) from exc
-        c: Secret | None = None
+        c: Secret | np.ndarray = models.centre(start, rows.mids, FRAC)
         for i in range(iters):
             counts, sums = rows.sums(c)
             self.partials.append(concat([counts, sums.reshape(k * d)]))
@@ -548,7 +550,7 @@ class SplitBackend:
         m = self.mpc
         assert m is not None
         k, d, e, n = spec["k"], spec["d"], m.e, self.total
-        c: Secret | None = None
+        c: Secret | np.ndarray | None = None
         err, meta = 0.0, spec
         for i in range(iters):
             meta, s = self._next(dict(spec, iteration=i), node)
@@ -557,9 +559,10 @@ class SplitBackend:
                                   node.line, node.col)
             ranges = [Range(lo, hi) for lo, hi in meta["ranges"]]
             try:
-                mids, width, centred = models.kmeans_frame(ranges, start, FRAC)
-                c, err = models.kmeans_update(e, s[:k], s[k:].reshape(k, d), c, centred,
-                                              width, n, FRAC)
+                mids, width = models.kmeans_frame(ranges, FRAC)
+                if c is None:
+                    c = models.centre(start, mids, FRAC)
+                c, err = models.kmeans_update(e, s[:k], s[k:].reshape(k, d), c, width, n, FRAC)
             except (PrecisionError, ValueError) as exc:
                 raise ScriptError(f"kmeans(): {exc}", node.line, node.col) from exc
             if i < iters - 1:
@@ -567,7 +570,7 @@ class SplitBackend:
                     raise ScriptError("kmeans() needs an exchange with the chunk quorums",
                                       node.line, node.col)
                 self.exchange.reshare(c)
-        assert c is not None
+        assert isinstance(c, Secret)
         out = c + np.ascontiguousarray(np.broadcast_to(e.field.from_ints(mids), (k, d, 2)))
         lo = min(lo for lo, _ in meta["ranges"])
         hi = max(hi for _, hi in meta["ranges"])
@@ -683,12 +686,6 @@ class SplitBackend:
 def _meta(x: Fx, mid: int, width: int) -> dict[str, Any]:
     return {"f": int(x.f), "lo": float(x.lo), "hi": float(x.hi), "err": float(x.err),
             "integer": bool(x.integer), "mid": int(mid), "width": int(width)}
-
-
-def _params(name: str, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
-    from .plain import PARAMS
-
-    return dict(zip(PARAMS[name], args, strict=False)) | kwargs
 
 
 def _part(value: Any, which: str) -> Any:

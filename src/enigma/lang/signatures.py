@@ -2,8 +2,9 @@
 
 Each rule checks its arguments (kinds, shapes, which must be public
 constants because they size the result) and returns a `Call` node whose type
-carries the result's label, kind, shape and value range. The compiler (part B)
-implements the same names; docs/language.md lists the signatures.
+carries the result's label, kind, shape and value range. Which names exist, their
+parameters and which rule types each come from `library.LIBRARY`, the table the
+interpreters and the docs share.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ScriptError
 from .lattice import const_value, join_kind
+from .library import LIBRARY
 from .syntax import (
     INT,
     PRIVATE,
@@ -36,12 +38,6 @@ from .syntax import (
 if TYPE_CHECKING:
     from .expressions import Expressions
 
-LIBRARY = ("count", "sum", "mean", "variance", "std", "min", "max", "median", "percentile",
-           "histogram", "group_by", "where", "select", "cov", "corr", "linreg", "kmeans", "ttest",
-           "chi2", "sqrt", "exp", "log", "abs", "len")
-"""Functions a script may call, besides its own: the analytics library (docs/language.md)."""
-
-
 class Library:
     """Typing rules of the analytics library: argument checks, result kind, shape and range."""
 
@@ -52,8 +48,9 @@ class Library:
     def err(self, message: str, why: str = "", node: ast.AST | None = None) -> ScriptError:
         return self.c.err(node or self.node, message, why)
 
-    def bind(self, args: tuple[Expr, ...], kwargs: dict[str, Expr], names: list[str],
-             required: int) -> dict[str, Expr]:
+    def bind(self, args: tuple[Expr, ...], kwargs: dict[str, Expr]) -> dict[str, Expr]:
+        spec = LIBRARY[self.name]
+        names, required = list(spec.params), spec.required
         if len(args) > len(names):
             raise self.err(f"{self.name}() takes at most {len(names)} argument(s)")
         bound = dict(zip(names, args, strict=False))
@@ -109,16 +106,7 @@ class Library:
         return Call(**self.pos, func=self.name, args=args, kwargs=tuple(kwargs.items()), type=t)
 
     def type(self, args: tuple[Expr, ...], kwargs: dict[str, Expr]) -> Expr:
-        handler = {
-            "count": self.count, "sum": self.reduce, "mean": self.reduce,
-            "variance": self.reduce, "std": self.reduce, "median": self.reduce,
-            "min": self.minmax, "max": self.minmax, "percentile": self.reduce,
-            "histogram": self.histogram, "group_by": self.group_by, "where": self.where,
-            "select": self.where, "cov": self.pair, "corr": self.pair, "ttest": self.pair,
-            "chi2": self.chi2, "linreg": self.linreg, "kmeans": self.kmeans,
-            "sqrt": self.elementwise, "exp": self.elementwise, "log": self.elementwise,
-            "abs": self.elementwise, "len": self.len_,
-        }[self.name]
+        handler = getattr(self, LIBRARY[self.name].rule)
         return handler(args, kwargs)
 
     def mask(self, b: dict[str, Expr], x: ValueType) -> Label:
@@ -131,7 +119,7 @@ class Library:
         return label_of(t)
 
     def count(self, args, kwargs) -> Call:
-        b = self.bind(args, kwargs, ["x", "where"], 1)
+        b = self.bind(args, kwargs)
         x = self.values(b["x"])
         label = label_of(b["x"].type).join(self.mask(b, x))
         n = self.n(x)
@@ -140,8 +128,7 @@ class Library:
         return self.result(args, kwargs, ValueType(label, INT, (), 0, n))
 
     def reduce(self, args, kwargs) -> Call:
-        names = ["x", "q", "where"] if self.name == "percentile" else ["x", "where"]
-        b = self.bind(args, kwargs, names, len(names) - 1)
+        b = self.bind(args, kwargs)
         x = self.values(b["x"], "numbers")
         label = label_of(b["x"].type).join(self.mask(b, x))
         n = self.n(x)
@@ -179,7 +166,7 @@ class Library:
             label = PRIVATE if any(label_of(t) is PRIVATE for t in types) else PUBLIC
             return self.result(args, kwargs, ValueType(label, kind, self.c.shape(
                 self.node, *types), lo, hi, any(t.filtered for t in types)))
-        b = self.bind(args, kwargs, ["x", "where"], 1)
+        b = self.bind(args, kwargs)
         x = self.values(b["x"], "numbers")
         label = label_of(b["x"].type).join(self.mask(b, x))
         return self.result(args, kwargs, ValueType(label, x.kind, (), x.lo, x.hi))
@@ -215,14 +202,14 @@ class Library:
         return k
 
     def histogram(self, args, kwargs) -> Call:
-        b = self.bind(args, kwargs, ["x", "bins", "range", "where"], 1)
+        b = self.bind(args, kwargs)
         x = self.values(b["x"])
         k = self.bins_of(x, b)
         label = label_of(b["x"].type).join(self.mask(b, x))
         return self.result(args, kwargs, ValueType(label, INT, (k,), 0, self.n(x)))
 
     def group_by(self, args, kwargs) -> Call:
-        b = self.bind(args, kwargs, ["key", "values", "agg"], 1)
+        b = self.bind(args, kwargs)
         key = self.values(b["key"])
         if key.kind.name not in ("category", "bool") or not key.column:
             raise self.err(f"group_by() groups by a category or boolean column, not {key}")
@@ -266,7 +253,7 @@ class Library:
                        (" or (column, mask)" if self.name == "where" else ""))
 
     def pair(self, args, kwargs) -> Call:
-        b = self.bind(args, kwargs, ["x", "y"], 2)
+        b = self.bind(args, kwargs)
         x, y = self.values(b["x"], "numbers"), self.values(b["y"], "numbers")
         if self.name != "ttest" and x.shape != y.shape:
             raise self.err(f"{self.name}() needs two columns of the same length")
@@ -275,7 +262,7 @@ class Library:
         return self.result(args, kwargs, ValueType(label, fixed(), (), lo, hi))
 
     def chi2(self, args, kwargs) -> Call:
-        b = self.bind(args, kwargs, ["x", "y"], 2)
+        b = self.bind(args, kwargs)
         x, y = self.values(b["x"]), self.values(b["y"])
         for t in (x, y):
             if t.kind.name not in ("category", "bool") or not t.column:
@@ -294,7 +281,7 @@ class Library:
         return items
 
     def linreg(self, args, kwargs) -> Call:
-        b = self.bind(args, kwargs, ["y", "x"], 2)
+        b = self.bind(args, kwargs)
         y = self.values(b["y"], "numbers")
         xs = self.columns(b["x"])
         d = len(xs) if not isinstance(b["x"].type, ListType) else b["x"].type.length
@@ -304,7 +291,7 @@ class Library:
         return self.result(args, kwargs, ValueType(label, fixed(), (d + 1,)))
 
     def kmeans(self, args, kwargs) -> Call:
-        b = self.bind(args, kwargs, ["x", "k", "iters"], 2)
+        b = self.bind(args, kwargs)
         xs = self.columns(b["x"])
         d = len(xs) if not isinstance(b["x"].type, ListType) else b["x"].type.length
         k = self.public_const(b["k"], "the number of clusters")
@@ -321,7 +308,7 @@ class Library:
         return self.result(args, kwargs, ValueType(label, fixed(), (k, d), lo, hi))
 
     def elementwise(self, args, kwargs) -> Call:
-        b = self.bind(args, kwargs, ["x"], 1)
+        b = self.bind(args, kwargs)
         t = self.c.numeric(self.node, b["x"], f"{self.name}()")
         lo, hi = t.lo, t.hi
         kind = t.kind if self.name == "abs" and t.kind.name != "bool" else fixed(
@@ -342,7 +329,7 @@ class Library:
         return self.result(args, kwargs, replace(t, kind=kind, lo=lo, hi=hi))
 
     def len_(self, args, kwargs) -> Call:
-        b = self.bind(args, kwargs, ["x"], 1)
+        b = self.bind(args, kwargs)
         t = b["x"].type
         n: int | None
         if isinstance(t, ListType):

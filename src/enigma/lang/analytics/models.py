@@ -18,8 +18,9 @@ from fractions import Fraction
 import numpy as np
 
 from enigma.mpc import functions
+from enigma.mpc.comparison import eqz
 from enigma.mpc.engine import Engine
-from enigma.mpc.fixed import FRAC, trunc_many
+from enigma.mpc.fixed import FRAC, encode, trunc_many
 from enigma.mpc.secret import Secret
 from enigma.mpc.select import argmin, clip, join, lt
 
@@ -61,73 +62,127 @@ def kmeans(e: Engine, x: Secret, ranges: Sequence[Range], init: np.ndarray | Sec
            iterations: int, f: int = FRAC) -> Clusters:
     """Lloyd's algorithm with public k, a public number of iterations and given centroids.
 
-    `init` is (k, d): public reals within the ranges, or a Secret of fixed-point
-    encodings (clipped into the ranges, one comparison). One iteration:
-    1. D_jr = sum_c (x_rc - mu_jc)^2 for every centroid j and row r: one fused
-       dot over (k, n, d) (one round), exact integers at 2f bits.
-    2. H = one-hot of argmin_j D_jr (tournament over k: ceil(log2 k) levels and
-       as many rounds to expand the one-hot); ties go to the first centroid.
-    3. size_j = sum_r H_rj (local); S_j = sum_r H_rj x'_r (one fused dot).
-    4. mu_j = S_j / size_j + m (`divide_by_count`); an empty cluster keeps its
-       centroid (one equality test and one select).
-    Error: the centroids of the last iteration are the means of the clusters
-    that iteration assigned, off by at most 1 + 2 n w 2^-F + w 2^-(g-3) ulp.
-    Assignments compare exact distances to the computed centroids; a point almost
-    equidistant to two of them may go to either (as rounding does in numpy).
+    `init` is (k, d): public reals, or a Secret of fixed-point encodings (clipped into the
+    ranges, one comparison). Per iteration, with
+    x' = x - m (m the integer midpoints of the ranges' codes, w their largest half-width):
+    1. D_ij = sum_t (x'_it - c'_jt)^2 for every row i and centroid j: one fused dot over
+       (n, k, d) (one round), exact integers at 2f bits.
+    2. H = one-hot of argmin_j D_ij (a tournament over k: ceil(log2 k) levels and as many
+       rounds to expand the one-hot); ties go to the first centroid, as numpy's.
+    3. size_j = sum_i H_ij (local); S'_j = sum_i H_ij x'_i (one fused dot).
+    4. c'_j = S'_j / size_j (`divide_by_count`); an empty cluster keeps its centroid (one
+       equality test, one selection).
+    |x' - c'| <= w + r per column, r the largest |c'| of a public start (at least w: later
+    centroids are means of rows, or kept); the comparisons of step 2 take their bits from
+    d (w + r)^2. Error: the centroids of the last iteration are the means of the clusters that
+    iteration assigned, off by at most 1 + 2 n w 2^-F + w 2^-(g-3) ulp. Assignments
+    compare exact distances to the computed centroids; a point almost equidistant to two
+    of them may go to either (as rounding does in numpy).
+
+    Steps 1-3 (`KMeansRows.sums`) and step 4 (`kmeans_update`) are apart so that network
+    reduction runs 1-3 on every chunk quorum and 4 on the reducing quorum (sizes and sums
+    are exact integers and add over chunks): the same arithmetic either way.
     """
     x, rs, _ = columns(x, ranges)
     n, d = x.shape
     if iterations < 1:
         raise ValueError(f"kmeans: needs at least one iteration, got {iterations}")
-    xc, mids, widths = centered(e, x, rs, f)
-    mid_pub = e.field.from_ints(mids)
-    if isinstance(init, Secret):
-        if len(init.shape) != 2 or init.shape[1] != d:
-            raise ValueError(f"kmeans: initial centroids must be (k, {d}), got {init.shape}")
-        k = init.shape[0]
-        mu = init - np.ascontiguousarray(np.broadcast_to(mid_pub, (k, d, 2)))
-        # clip into the ranges (one comparison per column): the distance bound below
-        # relies on it; any 64-bit encoding compares correctly on 66 bits
-        mu = join([clip(e, mu[:, c], -widths[c], widths[c], VALUE_BITS + 3).reshape(k, 1)
-                   for c in range(d)], axis=1)
-    else:
+    if not isinstance(init, Secret):
         init = np.asarray(init, dtype=np.float64)
-        if init.ndim != 2 or init.shape[1] != d:
-            raise ValueError(f"kmeans: initial centroids must be (k, {d}), got {init.shape}")
-        outside = [(j, c) for j in range(init.shape[0]) for c in range(d)
-                   if not rs[c].lo <= init[j, c] <= rs[c].hi]
-        if outside:
-            j, c = outside[0]
-            raise ValueError(f"kmeans: initial centroid {j} has {init[j, c]} in column {c}, "
-                             f"outside its range [{rs[c].lo}, {rs[c].hi}]")
-        k = init.shape[0]
-        codes = np.rint(init * 2**f).astype(np.int64) - np.array(mids)
-        mu = e.constant(e.field.from_int64(codes))
-    w = max(widths)
-    # distances: centroids stay within the ranges, so |x' - mu| <= 2w
-    dist_bound = d * (2 * w) ** 2
-    require("kmeans", "a squared distance", dist_bound, MASK_BITS - 1)
-    dist_bits = bits_of(dist_bound)
+    if len(init.shape) != 2 or init.shape[1] != d:
+        raise ValueError(f"kmeans: initial centroids must be (k, {d}), got {init.shape}")
+    k = init.shape[0]
+    rows = KMeansRows(e, x, rs, k, f, None if isinstance(init, Secret) else init)
+    c: Secret | np.ndarray
+    if isinstance(init, Secret):
+        mu = init - np.ascontiguousarray(np.broadcast_to(e.field.from_ints(rows.mids),
+                                                         (k, d, 2)))
+        # clip into the ranges (one comparison per column): the distance bound relies on
+        # it; any 64-bit encoding compares correctly on 66 bits
+        widths = [r.center(f)[1] for r in rs]
+        c = join([clip(e, mu[:, t], -widths[t], widths[t], VALUE_BITS + 3).reshape(k, 1)
+                  for t in range(d)], axis=1)
+    else:
+        c = centre(init, rows.mids, f)
     err = 0.0
-    sizes = None
     for _ in range(iterations):  # public iteration count
-        diff = (xc.reshape(1, n, d).broadcast_to(k, n, d)
-                - mu.reshape(k, 1, d).broadcast_to(k, n, d))
-        dist = e.dot(diff, diff, axis=2)  # (k, n)
-        hot = argmin(e, dist, axis=0, one_hot=True, bits=dist_bits)  # (n, k)
-        sizes = hot.sum(axis=0)
-        sums = e.dot(hot.reshape(n, k, 1).broadcast_to(n, k, d),
-                     xc.reshape(n, 1, d).broadcast_to(n, k, d), axis=0)  # (k, d)
-        size_cols = join([sizes.reshape(k, 1)] * d, axis=1)
-        new, units = divide_by_count(e, sums, size_cols, w, n, "kmeans")
-        empty = 1 - lt(e, 0, sizes, bits_of(n))  # [size <= 0]
-        keep = join([empty.reshape(k, 1)] * d, axis=1)
-        mu = new + e.mul(keep, mu - new)
-        err = units * 2.0**-f
-    centroids = mu + np.ascontiguousarray(np.broadcast_to(mid_pub, (k, d, 2)))
+        sizes, sums = rows.sums(c)
+        c, err = kmeans_update(e, sizes, sums, c, rows.width, n, f)
     lo, hi = min(r.lo for r in rs), max(r.hi for r in rs)
-    return Clusters(Bounded(centroids, err, Range(min(lo, 0), max(hi, 0)), f),
+    return Clusters(Bounded(rows.uncentre(c), err, Range(lo, hi), f),
                     Bounded(sizes * (1 << f), 0.0, Range(0, n), f))
+
+
+class KMeansRows:
+    """The rows of a k-means: centred codes x' (n, d), and the per-cluster statistics of
+    one assignment step against given centroids (steps 1-3 of `kmeans`)."""
+
+    def __init__(self, e: Engine, x: Secret, ranges: Sequence[Range], k: int, f: int,
+                 start: np.ndarray | None = None) -> None:
+        """`start`: public first centroids, which may lie outside the ranges (the distance
+        bound then reaches them); None: centroids within the ranges."""
+        self.e, self.f, self.k = e, f, k
+        self.n, self.d = x.shape
+        self.mids, self.width = kmeans_frame(ranges, f)
+        reach = self.width
+        if start is not None:
+            reach = max(reach, int(np.max(np.abs(centre(start, self.mids, f)))))
+        bound = self.d * (self.width + reach) ** 2
+        require("kmeans", "a squared distance of the encodings", bound, MASK_BITS - 1)
+        self.bits = bits_of(bound) + 1
+        n, d = self.n, self.d
+        xc = x - np.ascontiguousarray(np.broadcast_to(e.field.from_ints(self.mids), (n, d, 2)))
+        self.wide_x = xc.reshape(n, 1, d).broadcast_to(n, k, d)
+
+    def sums(self, c: Secret | np.ndarray) -> tuple[Secret, Secret]:
+        """sizes (k,) and S' (k, d) of the rows nearest each centred centroid c' (public
+        centred codes or a Secret)."""
+        e, n, k, d, f = self.e, self.n, self.k, self.d, self.f
+        if isinstance(c, np.ndarray):
+            cen = encode(e.field, c / 2.0**f, f)
+            diff = self.wide_x - np.ascontiguousarray(np.broadcast_to(cen, (n, k, d, 2)))
+        else:
+            diff = self.wide_x - c.reshape(1, k, d).broadcast_to(n, k, d)
+        dist = e.dot(diff, diff, axis=2)  # (n, k), exact
+        hot = argmin(e, dist, axis=1, one_hot=True, bits=self.bits)
+        sizes = hot.sum(axis=0)  # (k,)
+        sums = e.dot(hot.reshape(n, k, 1).broadcast_to(n, k, d), self.wide_x, axis=0)  # (k, d)
+        return sizes, sums
+
+    def uncentre(self, c: Secret) -> Secret:
+        """Centroids from centred ones: c' + m."""
+        return c + np.ascontiguousarray(np.broadcast_to(self.e.field.from_ints(self.mids),
+                                                        (self.k, self.d, 2)))
+
+
+def kmeans_frame(ranges: Sequence[Range], f: int) -> tuple[list[int], int]:
+    """The public frame of a k-means: the codes' midpoints m and the largest half-width w;
+    refuses ranges whose squared distances would not stay exact below the masking bits.
+    Public, so every quorum of a split run derives it."""
+    mids = [r.center(f)[0] for r in ranges]
+    w = max(r.center(f)[1] for r in ranges)
+    require("kmeans", "a squared distance of the encodings", len(ranges) * (2 * w) ** 2,
+            MASK_BITS - 1)
+    return mids, int(w)
+
+
+def centre(start: np.ndarray, mids: list[int], f: int) -> np.ndarray:
+    """Public centroids (k, d) as centred codes, round(c 2^f) - m."""
+    return np.rint(start * 2.0**f) - np.array(mids, dtype=np.float64)
+
+
+def kmeans_update(e: Engine, sizes: Secret, sums: Secret, old: Secret | np.ndarray,
+                  width: int, n: int, f: int) -> tuple[Secret, float]:
+    """Step 4 of `kmeans`: new centred centroids S'_j / size_j, an empty cluster keeping
+    `old` (public centred codes or a Secret); sizes and sums may be totals over chunks of
+    n rows. Returns the centroids and their error bound in real units."""
+    k, d = sums.shape
+    q, unit_err = divide_by_count(e, sums, sizes.reshape(k, 1).broadcast_to(k, d), width, n,
+                                  "kmeans")
+    empty = eqz(e, sizes, bits_of(n) + 1).reshape(k, 1).broadcast_to(k, d)
+    before = e.constant(encode(e.field, old / 2.0**f, f).reshape(k, d, 2)) \
+        if isinstance(old, np.ndarray) else old
+    return q + e.mul(empty, before - q), unit_err * 2.0**-f
 
 
 # ---------------------------------------------------------------------- t-test
@@ -148,32 +203,19 @@ def ttest(e: Engine, x: Secret, group: Secret, col: Range, min_std: float | None
     scipy's `ttest_ind(x[g == 1], x[g == 0], equal_var=False)`: t = (m_1 - m_0) / se,
     se^2 = u_1 + u_0 with u_g = v_g / n_g (v the sample variances), and
     dof = se^4 / (u_1^2 / (n_1 - 1) + u_0^2 / (n_0 - 1)).
-    Values are standardised, x~ = (x - m) / h (h the half-width of the range), so that
-    every intermediate is at most n; t and dof do not depend on the scale.
     1. x'^2 (one round); S_1 = sum g x', Q_1 = sum g x'^2 in one fused dot;
        S_0 = S - S_1, Q_0 = Q - Q_1, n_1 = sum g, n_0 = n - n_1 (local).
-    2. Counts floored at 2 (one comparison); 1/n_g and 1/(n_g - 1) with 44 bits
-       (one `reciprocal` of four values).
-    3. m_g = S~_g / n_g; v_g = (Q~_g - S~_g m_g) / (n_g - 1), floored at
-       (min_std / h)^2 (default min_std: range width / 256).
-    4. U_g = B v_g / n_g with B = 2^b >= n, b even (B u_g: larger, so its truncation
-       costs fewer relative bits); se' = sqrt(U_1 + U_0) = 2^(b/2) se (`functions.sqrt`);
-       1/se' (`_inverse`); t = 2^(b/2) (m_1 - m_0) / se'.
-    5. a_g = U_g / se'^2 (two products by 1/se'), dof = 1 / sum_g a_g^2 / (n_g - 1).
-    Error bounds: worst case over every group size 2 <= n_g <= n, the range and the floor
-    (`_ttest_bounds`).
+    2.-5. `_welch`, from these secure moments.
     """
     n = x.shape[0]
     if group.shape != (n,):
         raise ValueError(f"ttest: the group column must be (n,) = ({n},), got {group.shape}")
     if n < 4:
         raise ValueError(f"ttest: needs at least 4 rows, got {n}")
-    spread = col.width * DEFAULT_SPREAD if min_std is None else min_std
     xs, _, widths = centered(e, x.reshape(n, 1), [col], f)
     xc = xs.reshape(n)
     w = widths[0]
     require("ttest", "the sum of squares of the centred codes", n * w * w, MASK_BITS - 1)
-    # 1. group sums
     sq = e.mul(xc, xc)
     both = e.dot(join([group.reshape(n, 1)] * 2, axis=1),
                  join([xc.reshape(n, 1), sq.reshape(n, 1)], axis=1), axis=0)
@@ -181,6 +223,67 @@ def ttest(e: Engine, x: Secret, group: Secret, col: Range, min_std: float | None
     squares = join([both[1:2], sq.sum().reshape(1) - both[1:2]], axis=0)
     n1 = group.sum().reshape(1)
     counts = join([n1, (-n1) + n], axis=0)
+    return _welch(e, sums, squares, counts, n, w, _spread(col, min_std), f)
+
+
+def ttest_samples(e: Engine, x: Secret, wx: Secret | None, y: Secret, wy: Secret | None,
+                  col: Range, min_std: float | None = None, f: int = FRAC) -> TTest:
+    """Welch's t-test of the values of x selected by wx against those of y selected by wy.
+
+    scipy's `ttest_ind(x[wx == 1], y[wy == 1], equal_var=False)`; wx, wy are secret 0/1
+    weights of the vectors x and y (None: every value counts), `col` a range of both.
+    1. x'^2 and y'^2 (one round); w x' and w x'^2 of each weighted sample (one round);
+       S = sum w x', Q = sum w x'^2, n_g = sum w (local); an unweighted sample sums its
+       values and squares, n_g its public length.
+    2.-5. `_welch`, from these secure moments; n is the longer vector's length.
+    """
+    lengths = (x.shape[0], y.shape[0])
+    if len(x.shape) != 1 or len(y.shape) != 1 or min(lengths) < 2:
+        raise ValueError(f"ttest: needs two vectors of at least 2 values, got {x.shape} and "
+                         f"{y.shape}")
+    n = max(lengths)
+    mid, w = col.center(f)
+    require("ttest", "the sum of squares of the centred codes", n * w * w, MASK_BITS - 1)
+    samples = [(x - mid, wx), (y - mid, wy)]
+    squares = e.mul_many([(c, c) for c, _ in samples])
+    pairs = [(weight, v) for (c, weight), sq in zip(samples, squares, strict=True)
+             if weight is not None for v in (c, sq)]
+    weighted = iter(e.mul_many(pairs) if pairs else [])
+    moments = []
+    for (c, weight), sq in zip(samples, squares, strict=True):
+        if weight is None:
+            count = e.constant(e.field.from_int64(np.array([c.shape[0]], dtype=np.int64)))
+            moments.append((c.sum(), sq.sum(), count))
+        else:
+            moments.append((next(weighted).sum(), next(weighted).sum(), weight.sum()))
+    sums, sq_sums, counts = (join([m[i].reshape(1) for m in moments], axis=0)
+                             for i in range(3))
+    return _welch(e, sums, sq_sums, counts, n, w, _spread(col, min_std), f)
+
+
+def _spread(col: Range, min_std: float | None) -> float:
+    """The floor of a group's standard deviation (default: the range's width / 256)."""
+    return col.width * DEFAULT_SPREAD if min_std is None else min_std
+
+
+def _welch(e: Engine, sums: Secret, squares: Secret, counts: Secret, n: int, w: int,
+           spread: float, f: int) -> TTest:
+    """Welch's t and dof from the exact moments of two groups of at most n values each.
+
+    `sums` (2,) = S_g = sum x', `squares` (2,) = Q_g = sum x'^2 of the centred codes
+    x' = code - m (|x'| <= w), `counts` (2,) = n_g. Values are standardised, x~ = x' / w,
+    so that every intermediate is at most n; t and dof do not depend on the scale.
+    2. Counts floored at 2 (one comparison); 1/n_g and 1/(n_g - 1) with 44 bits
+       (one `reciprocal` of four values).
+    3. m_g = S~_g / n_g; v_g = (Q~_g - S~_g m_g) / (n_g - 1), floored at
+       (spread / h)^2 (h = w 2^-f, the half-width of the range).
+    4. U_g = B v_g / n_g with B = 2^b >= n, b even (B u_g: larger, so its truncation
+       costs fewer relative bits); se' = sqrt(U_1 + U_0) = 2^(b/2) se (`sqrt_g`);
+       1/se' (`inverse`); t = 2^(b/2) (m_1 - m_0) / se'.
+    5. a_g = U_g / se'^2 (two products by 1/se'), dof = 1 / sum_g a_g^2 / (n_g - 1).
+    Error bounds: worst case over every group size 2 <= n_g <= n, the range and the floor
+    (`_ttest_bounds`).
+    """
     # 2. counts floored at 2, reciprocals
     small = lt(e, counts, 2, bits_of(n + 2))
     counts = counts + e.mul(small, (-counts) + 2)

@@ -26,6 +26,7 @@ from enigma.mpc import functions
 from enigma.mpc.engine import Engine
 from enigma.mpc.fixed import FRAC, trunc_many
 from enigma.mpc.secret import Secret
+from enigma.mpc.select import join
 
 VALUE_BITS = 63
 """Results and compared values must stay below 2^63 in magnitude (signed 64-bit)."""
@@ -173,6 +174,12 @@ def columns(x: Secret, ranges: Range | Sequence[Range]) -> tuple[Secret, list[Ra
     if len(rs) != x.shape[1]:
         raise ValueError(f"{x.shape[1]} columns but {len(rs)} ranges: give one Range per column")
     return x, rs, single
+
+
+def table(cols: Sequence[Secret]) -> Secret:
+    """Columns (n,) side by side as one (n, d) table (local)."""
+    n = cols[0].shape[0]
+    return join([c.reshape(n, 1) for c in cols], axis=1)
 
 
 def centered(e: Engine, x: Secret, ranges: list[Range], f: int) -> tuple[Secret, list[int],

@@ -1,0 +1,361 @@
+"""The analytics library on private values: each call of a script compiled onto the engine.
+
+`MpcBackend.call` hands every library call with a private argument here
+(calls on public values alone run in numpy, `plain.library`). Each `lib_<name>`
+takes the call's arguments bound by `library.LIBRARY` and returns an `Fx`
+whose error bound is the analytics function's own (docs/analytics.md) plus
+what its inputs carried; a call the engine cannot run is refused naming the
+script's line.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from enigma.mpc import functions
+from enigma.mpc.fixed import trunc_many
+from enigma.mpc.secret import Secret, concat
+
+from .analytics import categorical, models, moments, order, regression
+from .analytics.precision import Bounded, PrecisionError, Range, divide_by_count, table
+from .batching import FRAC, MASK_LIMIT, VALUE_LIMIT, Fx, size_of
+from .library import bind
+from .plain import kmeans_start
+from .syntax import Call, ValueType
+
+if TYPE_CHECKING:
+    from .mpc_backend import MpcBackend
+
+
+class CompiledLibrary:
+    """The library calls of one `MpcBackend` (one party's run of a script)."""
+
+    def __init__(self, backend: MpcBackend) -> None:
+        self.m, self.e, self.n = backend, backend.e, backend.n
+
+    def call(self, name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> Fx:
+        if name in ("min", "max") and len(args) >= 2:
+            return self.elementwise_extreme(args, node, name == "max")
+        fn = getattr(self, "lib_" + name, None)
+        if fn is None:
+            raise self.m.err(node, f"{name}() on private values is not compiled yet",
+                             "run it in a dry run (plaintext), or see docs/compiler.md for the "
+                             "functions the engine runs")
+        try:
+            return fn(bind(name, args, kwargs), node)
+        except PrecisionError as exc:
+            raise self.m.err(node, f"{name}(): {exc}") from exc
+
+    def bounded(self, b: Bounded, shape: tuple[int, ...], extra_err: float = 0.0) -> Fx:
+        return Fx(self.m, [b.value], b.f, b.range.lo, b.range.hi,
+                  float(np.max(b.error)) + extra_err, False, shape)
+
+
+    def lib_count(self, a: dict, node: Call) -> Any:
+        x = a["x"]
+        t = node.args[0].type
+        w = self.m.selection(x, a.get("where"), node) if isinstance(x, Fx) else a.get("where")
+        if isinstance(t, ValueType) and t.kind.name == "bool":
+            w = x if w is None else self.m.mul(w, x, node)
+        if w is None:
+            return self.n
+        total = w.secret.sum()
+        return Fx(self.m, [total], 0, 0.0, float(w.shape[0]), 0.0, True, ())
+
+    def lib_sum(self, a: dict, node: Call) -> Fx:
+        x = self.m.plain_column(a["x"], node, "sum")
+        w = self.m.selection(x, a.get("where"), node)
+        if w is not None:
+            x = self.m.mul(w, replace(x, mask=None), node)
+        n = x.shape[0]
+        lo, hi = n * min(x.lo, 0.0), n * max(x.hi, 0.0)
+        self.m.require(max(-lo, hi) * 2.0**x.f, VALUE_LIMIT, node, "this sum")
+        return Fx(self.m, [x.secret.sum()], x.f, lo, hi, n * x.err, x.integer, ())
+
+    def lib_mean(self, a: dict, node: Call) -> Fx:
+        x = self.m.plain_column(a["x"], node, "mean")
+        w = self.m.selection(x, a.get("where"), node)
+        r = Range(x.lo, x.hi)
+        if w is None:
+            b = moments.mean(self.e, self.m.up(x, FRAC).secret, r, FRAC)
+            return self.bounded(b, (), x.err)
+        n = x.shape[0]
+        mid, width = r.center(FRAC)
+        xc = self.m.up(x, FRAC).secret - mid
+        sums = self.e.dot(w.secret, xc)
+        count = w.secret.sum()
+        q, err = divide_by_count(self.e, sums.reshape(1), count.reshape(1), width, n, "mean")
+        out = q.reshape() + mid
+        return Fx(self.m, [out], FRAC, min(x.lo, 0.0), max(x.hi, 0.0),
+                  err * 2.0**-FRAC + x.err, False, ())
+
+    def _moment(self, a: dict, node: Call, fn) -> Fx:
+        x = self.m.plain_column(a["x"], node, node.func)
+        if x.err:
+            raise self.m.err(node, f"{node.func}() of a computed column with rounding is not "
+                                 "compiled yet", "apply it to a column of the data")
+        w = self.m.selection(x, a.get("where"), node)
+        if w is None:
+            return self.bounded(fn(self.e, self.m.up(x, FRAC).secret, Range(x.lo, x.hi), 0,
+                                   FRAC), ())
+        try:
+            var, err, top = self.filtered_variance(x, w)
+        except PrecisionError as exc:
+            raise self.m.err(node, f"{node.func}(): {exc}") from exc
+        if fn is moments.variance:
+            return Fx(self.m, [var], FRAC, 0.0, top, err, False, ())
+        bits = max(int(top * 2**FRAC).bit_length() + 1, 2)
+        root = functions.sqrt(self.e, var, FRAC, bits=bits)
+        hi = math.sqrt(top)
+        return Fx(self.m, [root], FRAC, 0.0, hi, 2 * 2.0**-FRAC + hi * 2.0**-36 + math.sqrt(err),
+                  False, ())
+
+    def lib_variance(self, a: dict, node: Call) -> Fx:
+        return self._moment(a, node, moments.variance)
+
+    def lib_std(self, a: dict, node: Call) -> Fx:
+        return self._moment(a, node, moments.std)
+
+    def filtered_variance(self, x: Fx, w: Fx) -> tuple[Secret, float, float]:
+        """Population variance of the selected rows: (value with FRAC bits, error, range top).
+
+        With x' = x - m (codes, m the range's midpoint), W the 0/1 selection:
+        1. Wx' (one round); S1 = sum Wx', S2 = sum Wx' x' (one fused dot), c = sum W.
+        2. q1 = S1 / c, q2 = S2 / c (`divide_by_count`, twice).
+        3. var = (q2 - q1^2) / 2^f (one product, one truncation).
+        Error: e2 2^-2f + (2 w e1 + e1^2) 2^-2f + 2^-f (e1, e2 the divisions' errors in
+        units, w the half-width of the codes). Empty selection: 0.
+        """
+        e, n, f = self.e, self.n, FRAC
+        mid, width = Range(x.lo, x.hi).center(f)
+        xc = self.m.up(x, f).secret - mid
+        wx = e.mul(w.secret, xc)
+        s1, s2, c = wx.sum().reshape(1), e.dot(wx, xc).reshape(1), w.secret.sum().reshape(1)
+        q1, e1 = divide_by_count(e, s1, c, width, n, "variance")
+        q2, e2 = divide_by_count(e, s2, c, width * width, n, "variance")
+        self.m.require(float(width) ** 2 * 2, MASK_LIMIT, None, "a squared mean")
+        (var,) = trunc_many(e, [q2 - e.mul(q1, q1)], [f])
+        err = (e2 + 2 * width * e1 + e1 * e1) * 2.0 ** (-2 * f) + 2.0**-f
+        top = (width * 2.0**-f) ** 2
+        return var.reshape(), err, top
+
+    def _order(self, a: dict, node: Call, fn, *extra) -> Fx:
+        x = self.m.plain_column(a["x"], node, node.func)
+        if self.m.selection(x, a.get("where"), node) is not None:
+            raise self.m.err(node, f"{node.func}() of a filtered column is not compiled yet",
+                             "apply it to a whole column")
+        return self.bounded(fn(self.e, self.m.up(x, FRAC).secret, Range(x.lo, x.hi), *extra,
+                               FRAC), (), x.err)
+
+    def lib_median(self, a: dict, node: Call) -> Fx:
+        return self._order(a, node, order.median)
+
+    def lib_percentile(self, a: dict, node: Call) -> Fx:
+        return self._order(a, node, order.percentile, float(a["q"]))
+
+    def lib_min(self, a: dict, node: Call) -> Fx:
+        return self._extreme(a, node, False)
+
+    def lib_max(self, a: dict, node: Call) -> Fx:
+        return self._extreme(a, node, True)
+
+    def _extreme(self, a: dict, node: Call, largest: bool) -> Fx:
+        """min/max of a column; of a filtered one, unselected rows first become the range's
+        other end (one selection), so an empty selection gives that end."""
+        x = self.m.plain_column(a["x"], node, node.func)
+        w = self.m.selection(x, a.get("where"), node)
+        if w is not None:
+            x = self.m.where(w, replace(x, mask=None), x.lo if largest else x.hi, node)
+            a = {"x": x}
+        return self._order(a, node, order.max if largest else order.min)
+
+    def elementwise_extreme(self, items: list[Any], node: Call, largest: bool) -> Any:
+        """min(a, b, ...) / max(a, b, ...): a comparison and a selection per extra operand."""
+        out = items[0]
+        for other in items[1:]:
+            better = self.m.compare(">" if largest else "<", other, out, node)
+            out = self.m.where(better, other, out, node)
+        return out
+
+    def lib_histogram(self, a: dict, node: Call) -> Fx:
+        x = self.m.plain_column(a["x"], node, "histogram")
+        w = self.m.selection(x, a.get("where"), node)
+        t = node.args[0].type
+        if isinstance(t, ValueType) and t.kind.name in ("category", "bool"):
+            levels = len(t.kind.levels) if t.kind.name == "category" else 2
+            hot = self.m.one_hot(x, levels)
+            if w is None:
+                counts = hot.sum(axis=0)
+            else:  # rows weighted by the selection: one fused dot
+                n = size_of(x.shape)
+                weights = w.secret.reshape(n, 1).broadcast_to(n, levels)
+                counts = self.e.dot(weights, hot, axis=0)
+            return Fx(self.m, [counts], 0, 0.0, float(x.shape[0]), 0.0, True, (levels,))
+        if w is not None:
+            raise self.m.err(node, "histogram() of a filtered numeric column is not compiled yet",
+                             "count the rows of each bin with count(x, where=...)")
+        bins = a.get("bins", 10)
+        rng = a.get("range", (x.lo, x.hi))
+        edges = list(bins) if isinstance(bins, list | tuple) else \
+            list(np.linspace(float(rng[0]), float(rng[1]), int(bins) + 1))
+        b = categorical.histogram_bins(self.e, self.m.up(x, FRAC).secret, Range(x.lo, x.hi),
+                                       edges, FRAC)
+        return self.bounded(b, (len(edges) - 1,))
+
+    def lib_group_by(self, a: dict, node: Call) -> Fx:
+        """Count, sum or mean per level, from one shared one-hot of the key (as
+        `analytics.categorical.group_by`, which makes its own one-hot per call):
+        1. H = one-hot of the key (one opening, once per key column).
+        2. count = column sums of H (local); S = sum_r H_rl x_r for centred x (one fused dot).
+        3. sum = S + count m (exact); mean = S / count + m by `divide_by_count`.
+        """
+        key = a["key"]
+        t = node.args[0].type
+        levels = len(t.kind.levels) if t.kind.name == "category" else 2  # type: ignore
+        if not isinstance(key, Fx) or key.shape != (self.n,):
+            raise self.m.err(node, "group_by() of a private key needs a column of the table")
+        hot = self.m.one_hot(key, levels)
+        n = self.n
+        counts = hot.sum(axis=0)
+        agg = a.get("agg", "count")
+        if agg == "count":
+            return Fx(self.m, [counts], 0, 0.0, float(n), 0.0, True, (levels,))
+        x = self.m.plain_column(a["values"], node, "group_by")
+        f = FRAC if agg == "mean" else x.f
+        mid, width = Range(x.lo, x.hi).center(f)
+        self.m.require(n * max(abs(x.lo), abs(x.hi)) * 2.0**f, VALUE_LIMIT, node,
+                       "a group's sum")
+        xc = self.m.up(x, f).secret - mid
+        wide = Secret(self.e, type(xc.share)(
+            np.ascontiguousarray(np.broadcast_to(xc.share.value[:, None], (n, levels, 2))),
+            np.ascontiguousarray(np.broadcast_to(xc.share.mac[:, None], (n, levels, 2)))))
+        sums_c = self.e.dot(hot, wide, axis=0)
+        if agg == "sum":
+            lo, hi = n * min(x.lo, 0.0), n * max(x.hi, 0.0)
+            return Fx(self.m, [sums_c + counts * mid], f, lo, hi, n * x.err, x.integer,
+                      (levels,))
+        try:
+            q, err = divide_by_count(self.e, sums_c, counts, width, n, "group_by")
+        except PrecisionError as exc:
+            raise self.m.err(node, str(exc)) from exc
+        return Fx(self.m, [q + mid], FRAC, min(x.lo, 0.0), max(x.hi, 0.0),
+                  err * 2.0**-FRAC + x.err, False, (levels,))
+
+    def lib_chi2(self, a: dict, node: Call) -> Fx:
+        """Pearson's chi-squared statistic of two category (or boolean) columns
+        (`analytics.categorical.chi2`: scipy's chi2_contingency without correction)."""
+        x, y = self.m.fx(a["x"]), self.m.fx(a["y"])
+        levels = [len(t.kind.levels) if t.kind.name == "category" else 2  # type: ignore
+                  for t in (node.args[0].type, node.args[1].type)]
+        if x.mask is not None or y.mask is not None:
+            raise self.m.err(node, "chi2() of filtered columns is not compiled yet")
+        out = categorical.chi2(self.e, x.secret, levels[0], y.secret, levels[1], FRAC)
+        return self.bounded(out.statistic, ())
+
+    def lib_where(self, a: dict, node: Call) -> Fx:
+        x, m = a["x"], a["mask"]
+        x = self.m.fx(x)
+        mask = m if x.mask is None else self.m.mul(x.mask, m, node)
+        return replace(x, mask=self.m.fx(mask))
+
+    def _pair(self, a: dict, node: Call, fn, **kw) -> Fx:
+        x, y = (self.m.plain_column(a[p], node, node.func) for p in ("x", "y"))
+        if x.err or y.err:
+            raise self.m.err(node, f"{node.func}() of computed columns is not compiled yet",
+                             "apply it to columns of the data")
+        both = table([self.m.up(x, FRAC).secret, self.m.up(y, FRAC).secret])
+        b = fn(self.e, both, [Range(x.lo, x.hi), Range(y.lo, y.hi)], f=FRAC, **kw)
+        err = b.error[0, 1] if np.ndim(b.error) else b.error
+        return Fx(self.m, [b.value[0, 1]], b.f, b.range.lo, b.range.hi, float(err), False, ())
+
+    def lib_cov(self, a: dict, node: Call) -> Fx:
+        return self._pair(a, node, moments.cov, ddof=1)
+
+    def lib_corr(self, a: dict, node: Call) -> Fx:
+        return self._pair(a, node, moments.corr)
+
+    def lib_sqrt(self, a: dict, node: Call) -> Fx:
+        x = self.m.up(self.m.fx(a["x"]), FRAC)
+        bits = int(x.mag * 2.0**FRAC).bit_length() + 1
+        out = functions.sqrt(self.e, x.secret, FRAC, bits=max(bits, 2))
+        hi = math.sqrt(max(x.hi, 0.0))
+        err = 2 * 2.0**-FRAC + hi * 2.0**-36 + math.sqrt(x.err)
+        return Fx(self.m, [out], FRAC, 0.0, hi, err, False, x.shape)
+
+    def lib_exp(self, a: dict, node: Call) -> Fx:
+        x = self.m.up(self.m.fx(a["x"]), FRAC)
+        hi = math.exp(x.hi)
+        self.m.require(hi * 2.0**FRAC, VALUE_LIMIT, node, "exp() of this value")
+        out = functions.exp(self.e, x.secret, FRAC)
+        err = 2.0**-FRAC + hi * 2.0**-34 + hi * (math.exp(x.err) - 1)
+        return Fx(self.m, [out], FRAC, math.exp(x.lo), hi, err, False, x.shape)
+
+    def lib_log(self, a: dict, node: Call) -> Fx:
+        x = self.m.up(self.m.fx(a["x"]), FRAC)
+        bits = int(x.mag * 2.0**FRAC).bit_length() + 1
+        out = functions.log(self.e, x.secret, FRAC, bits=max(bits, 2))
+        floor = max(x.lo, 2.0**-FRAC)
+        lo, hi = math.log(floor), math.log(max(x.hi, floor))
+        err = 2.0**-FRAC + 2.0**-34 + x.err / floor
+        return Fx(self.m, [out], FRAC, lo, hi, err, False, x.shape)
+
+    def lib_abs(self, a: dict, node: Call) -> Fx:
+        x = self.m.fx(a["x"])
+        neg = self.m.compare("<", x, 0, node)
+        out = self.m.where(neg, self.m.negate(x, node), x, node)
+        top = x.mag
+        low = 0.0 if x.lo <= 0 <= x.hi else min(abs(x.lo), abs(x.hi))
+        return replace(out, lo=low, hi=top)
+
+    def lib_ttest(self, a: dict, node: Call) -> Fx:
+        """Welch's t of two samples (`analytics.models.ttest_samples`): vectors or columns,
+        filtered or not, each sample's selection its weights; both on one range (the hull
+        of theirs). Only t is revealed; scipy's `ttest_ind(x, y, equal_var=False)`."""
+        x, y = (self.m.plain_column(a[p], node, node.func) for p in ("x", "y"))
+        if x.err or y.err:
+            raise self.m.err(node, "ttest() of computed columns with rounding is not compiled "
+                                   "yet", "test columns of the data, or exact (integer) "
+                                          "functions of them")
+        wx, wy = (None if v.mask is None else v.mask.secret for v in (x, y))
+        col = Range(min(x.lo, y.lo), max(x.hi, y.hi))
+        try:
+            out = models.ttest_samples(self.e, self.m.up(x, FRAC).secret, wx,
+                                       self.m.up(y, FRAC).secret, wy, col, f=FRAC)
+        except ValueError as exc:
+            raise self.m.err(node, f"ttest(): {exc}") from exc
+        return self.bounded(out.t, ())
+
+    def lib_kmeans(self, a: dict, node: Call) -> Fx:
+        cols, secrets = self.m.model_columns(a["x"], node, FRAC)
+        k, iters = int(a["k"]), int(a.get("iters", 10))
+        start = kmeans_start(node, k, len(cols))
+        out = models.kmeans(self.e, table(secrets), [Range(c.lo, c.hi) for c in cols], start,
+                            iters, FRAC)
+        return self.bounded(out.centroids, (k, len(cols)), max(c.err for c in cols))
+
+    def lib_linreg(self, a: dict, node: Call) -> Fx:
+        """[intercept, slopes...] by the library's ridge regression on standardised features
+        (`analytics.regression`, penalty DEFAULT_RIDGE), with its worst-case bounds."""
+        cols, secrets = self.m.model_columns(a["x"], node, FRAC)
+        (y,), (ys,) = self.m.model_columns(a["y"], node, FRAC)
+        if y.err or any(c.err for c in cols):
+            raise self.m.err(node, "linreg() of computed columns with rounding is not compiled yet",
+                             "regress columns of the data, or exact (integer) functions of them")
+        fit = regression.linear_regression(self.e, table(secrets), ys,
+                                           [Range(c.lo, c.hi) for c in cols],
+                                           Range(y.lo, y.hi), f=FRAC)
+        return regression_fx(self.m, fit, len(cols))
+
+
+def regression_fx(owner: MpcBackend, fit: regression.Regression, d: int) -> Fx:
+    """A fitted regression as one value: the intercept then the d coefficients, each with
+    its own error bound (one quorum and the reducing quorum of a split job alike)."""
+    value = concat([fit.intercept.value.reshape(1), fit.coef.value.reshape(d)])
+    errs = np.concatenate([[float(fit.intercept.error)], np.broadcast_to(fit.coef.error, (d,))])
+    top = max(fit.coef.range.magnitude, fit.intercept.range.magnitude)
+    return Fx(owner, [value], FRAC, -top, top, float(errs.max()), False, (d + 1,), errs=errs)
+

@@ -1,0 +1,43 @@
+"""Library calls compiled onto the engine (`lang/mpc_library.py`), against scipy in the clear.
+
+The secure runs use the first ROWS rows of data/benefits.csv through 3 processes; the
+references are scipy on the same rows as the owner encodes them (fixed point rounded
+to 2^-16), computed here independently of the interpreter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scipy import stats
+
+from enigma.lang.runner import run_mpc
+from enigma.lang.schema import Schema
+from enigma.prep.dealer import DealerFactory
+
+ROOT = Path(__file__).resolve().parents[1]
+ROWS = 240
+DEALER = DealerFactory(b"test_lang_mpc_library dealer seed", insecure=True)
+
+TTEST = """
+reveal(ttest(where(data.rr, data.ui), where(data.rr, not data.ui)), "rr_by_ui")
+reveal(ttest(data.age, data.tenure), "age_vs_tenure")
+"""
+
+
+def test_ttest_is_welchs_t_from_secure_moments_within_its_bound() -> None:
+    """Two filtered samples of one column (secret group sizes) and two whole columns of
+    different ranges (public sizes, one range over both): each t within its own bound
+    of scipy's Welch test, and the bound tight enough to read the statistic."""
+    schema = Schema.load(ROOT / "examples" / "benefits.yaml")
+    values = {k: v[:ROWS] for k, v in schema.read_csv(ROOT / "data" / "benefits.csv").items()}
+    got = run_mpc(TTEST, schema, values, provider_factory=DEALER, filename="ttest.py").results
+    rr = schema.column("rr").encoding.to_integers(values["rr"]) / 2.0**16
+    ui = values["ui"].astype(bool)
+    age, tenure = values["age"].astype(float), values["tenure"].astype(float)
+    want = {"rr_by_ui": stats.ttest_ind(rr[ui], rr[~ui], equal_var=False).statistic,
+            "age_vs_tenure": stats.ttest_ind(age, tenure, equal_var=False).statistic}
+    for name, t in want.items():
+        r = got[name]
+        assert abs(r.value - t) <= r.error, (name, r.value, t, r.error)
+        assert r.error < 1e-2 * max(1.0, abs(t)), (name, r.error)
