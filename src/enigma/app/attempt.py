@@ -46,7 +46,7 @@ from .job_facts import (
     result_meta,
     session_for,
 )
-from .owner import Owner
+from .owner import DatasetState, Owner
 from .replay import replay_program
 from .service import Connection, ServiceError
 
@@ -237,7 +237,7 @@ def fetch_packages(owner: Owner, job: JobInfo, members: list[Any], outcomes: lis
 
 
 def blame_attempt(owner: Owner, job: JobInfo, outcomes: list[Any],
-                   key_shares: list[np.ndarray], source: str, schema: Schema, state: Any,
+                   key_shares: list[np.ndarray], source: str, schema: Schema, state: DatasetState,
                    filename: str, seed: bytes | None, result_failed: bool, failure: str
                    ) -> Incident:
     """Gather the members' packages and inputs from their blame replies; `blame_job`."""

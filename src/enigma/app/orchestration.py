@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from enigma.lang.budget import ScriptLimitError
 from enigma.lang.checker import check
 from enigma.lang.plain import referenced_columns
@@ -68,7 +70,7 @@ from .culprits import (
     settle_judgement,
 )
 from .job_facts import JobCancelled, JobError, QuorumNotHoldersError
-from .owner import Owner
+from .owner import DatasetState, Owner
 from .service import ServiceError
 from .split_jobs import run_split
 from .upload import UploadError
@@ -134,7 +136,7 @@ def submit_job(analyst: Ledger, dataset_id: int, source: str, *, quorum_size: in
                        f"account or script, or to open the dataset. {exc}") from exc
 
 
-def _posted_job(owner: Owner, state: Any, digest: bytes, job_id: int, author: str | None,
+def _posted_job(owner: Owner, state: DatasetState, digest: bytes, job_id: int, author: str | None,
                 signature: bytes | None) -> JobInfo:
     """A job someone else posted on this owner's dataset, checked before any node is asked.
 
@@ -234,24 +236,8 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
         raise JobError(f"dataset {dataset!r} is not sealed on the ledger yet; finish "
                        "`enigma share` first")
 
-    def covered(size: int) -> None:
-        """Refuse a quorum the storage threshold does not cover; say so if shared weak."""
-        if size < state.t + 1:
-            raise JobError(f"a quorum of {size} cannot compute on {dataset!r}: it is shared "
-                           f"with t = {state.t}, so a quorum needs t + 1 = {state.t + 1} "
-                           "members")
-        if size <= state.t + 1:
-            return
-        readers = (f"any {state.t + 1} of its {len(state.holders)} holders can read "
-                   f"{dataset!r} (t = {state.t}), fewer than this quorum of {size}")
-        if not state.weak:
-            raise JobError(f"a job on a quorum of {size} is meant to resist {size - 1} "
-                           f"colluding members, but {readers}; run it on a quorum of "
-                           f"{state.t + 1}, or share the data again with --quorum {size}")
-        say(f"WARNING: {dataset!r} was shared with a weak threshold: {readers}")
-
     if posted_job is None:
-        covered(quorum_size)
+        _covered(state, quorum_size, say)
     schema = Schema.from_dict(state.schema, f"the progress file of {dataset!r}")
     budget = _job_budget(check(source, schema, filename), schema, state.rows, timeout)
     digest = script_hash(source.encode())
@@ -262,7 +248,7 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
                            "--chunk-quorums, or post the job yourself")
         say(f"checking posted job {posted_job} on the ledger")
         job = _posted_job(owner, state, digest, posted_job, author, signature)
-        covered(len(job.quorum))
+        _covered(state, len(job.quorum), say)
     elif author is None or signature is None:
         raise JobError("give the author and its signature over the script (`enigma sign`), "
                        "or the id of a job an analyst posted")
@@ -321,11 +307,7 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     times["compute"] = time.perf_counter() - t1
     say("checking the result and settling")
     t0 = time.perf_counter()
-    failure = "; ".join(f"{job.quorum[i]}: {o}" for i, o in enumerate(outcomes)
-                        if isinstance(o, Exception) and o.kind != PENDING)
-    failure = failure or "; ".join(
-        f"{job.quorum[i]}: {o[0]['blame']['error']}" for i, o in enumerate(outcomes)
-        if o[0].get("blame", {}).get("aborted"))
+    failure = _failure(job, outcomes)
     result_failed = False
     if not failure:
         replies = outcomes
@@ -336,19 +318,8 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
             if blame:
                 outcomes = fetch_packages(owner, job, members, outcomes, timeout)
     if failure:
-        status = owner.ledger.job(job.job_id).status
-        if status is not JobStatus.OPEN:  # `enigma job cancel` (or the deadline) came first
-            raise JobCancelled(f"job {job.job_id} was {status.name.lower()} while it ran; "
-                               f"the members stopped ({failure})")
-        if blame:
-            incident = blame_attempt(owner, job, outcomes, key_shares, source, schema, state,
-                                      filename, seed, result_failed, failure)
-        else:
-            keys = [owner.ledger.node(a).transport_key for a in job.quorum]
-            incident = settle_judgement(owner.ledger, owner.home, job,
-                                        judgement(owner, job, outcomes, result_failed, keys),
-                                        bundle_meta(source, state.schema, filename, seed),
-                                        failure)
+        incident = _name_culprit(owner, job, outcomes, key_shares, source, schema, state,
+                                 filename, seed, blame, result_failed, failure)
         incidents.append(incident)
         if not incident.culprit:
             raise JobError(f"job {job.job_id} failed: {incident.error}; nobody is blamed: the "
@@ -362,8 +333,9 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
         left = [h.address for h in state.holders if h.address in active]
         size = min(quorum_size, len(left))
         if attempts <= 1 or size < state.t + 1 or posted_job is not None:
-            return JobResult(job.job_id, {}, [], job.quorum, {}, {}, {}, times, True, [],
-                             reduction, job.poster, incidents, refunded=True)
+            return JobResult(job.job_id, {}, [], job.quorum, {}, {}, {}, times,
+                             dealer_seed is not None, [], reduction, job.poster, incidents,
+                             refunded=True)
         say(f"re-posting the job on a new quorum of {size} (without {incident.culprit})")
         return run_job(owner, dataset, source, author=author, signature=signature,
                        quorum_size=size, reward=reward, filename=filename, rounds=rounds,
@@ -377,6 +349,54 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
                      list(first["printed"]), job.quorum, commitments, payout,
                      dict(first["stats"]), times, dealer_seed is not None, [], reduction,
                      job.poster, incidents, packages=packages_received(outcomes))
+
+
+def _covered(state: DatasetState, size: int, say: Callable[[str], None]) -> None:
+    """Refuse a quorum the storage threshold does not cover; say so if shared weak."""
+    dataset = state.name
+    if size < state.t + 1:
+        raise JobError(f"a quorum of {size} cannot compute on {dataset!r}: it is shared "
+                       f"with t = {state.t}, so a quorum needs t + 1 = {state.t + 1} members")
+    if size <= state.t + 1:
+        return
+    readers = (f"any {state.t + 1} of its {len(state.holders)} holders can read "
+               f"{dataset!r} (t = {state.t}), fewer than this quorum of {size}")
+    if not state.weak:
+        raise JobError(f"a job on a quorum of {size} is meant to resist {size - 1} "
+                       f"colluding members, but {readers}; run it on a quorum of "
+                       f"{state.t + 1}, or share the data again with --quorum {size}")
+    say(f"WARNING: {dataset!r} was shared with a weak threshold: {readers}")
+
+
+def _failure(job: JobInfo, outcomes: list[Any]) -> str:
+    """What went wrong in an attempt, member by member ("" if every member replied): the
+    members' errors, else the aborts their blame-mode replies report. A member the
+    owner stopped waiting for (PENDING) is no failure of its own."""
+    failure = "; ".join(f"{job.quorum[i]}: {o}" for i, o in enumerate(outcomes)
+                        if isinstance(o, Exception) and o.kind != PENDING)
+    return failure or "; ".join(
+        f"{job.quorum[i]}: {o[0]['blame']['error']}" for i, o in enumerate(outcomes)
+        if o[0].get("blame", {}).get("aborted"))
+
+
+def _name_culprit(owner: Owner, job: JobInfo, outcomes: list[Any],
+                  key_shares: list[np.ndarray], source: str, schema: Schema,
+                  state: DatasetState, filename: str, seed: bytes | None, blame: bool,
+                  result_failed: bool, failure: str) -> Incident:
+    """After a failed attempt: the incident that names a member (proof in blame mode,
+    signed records otherwise) or nobody, settled on the ledger. A job cancelled while it
+    ran (`enigma job cancel`, or its deadline) is the owner's own stop, not a failure."""
+    status = owner.ledger.job(job.job_id).status
+    if status is not JobStatus.OPEN:
+        raise JobCancelled(f"job {job.job_id} was {status.name.lower()} while it ran; "
+                           f"the members stopped ({failure})")
+    if blame:
+        return blame_attempt(owner, job, outcomes, key_shares, source, schema, state,
+                             filename, seed, result_failed, failure)
+    keys = [owner.ledger.node(a).transport_key for a in job.quorum]
+    return settle_judgement(owner.ledger, owner.home, job,
+                            judgement(owner, job, outcomes, result_failed, keys),
+                            bundle_meta(source, state.schema, filename, seed), failure)
 
 
 def _job_budget(script: Any, schema: Schema, rows: int, seconds: float) -> JobBudget:

@@ -37,13 +37,13 @@ from enigma.sharing import additive
 from .attempt import JobResult, cancel_members, checked_replies, job_keys
 from .budget import JobBudget
 from .job_facts import JobError, QuorumNotHoldersError
-from .owner import Owner
+from .owner import DatasetState, Owner
 from .service import Connection
 
 log = logging.getLogger(__name__)
 
 
-def run_split(owner: Owner, state: Any, schema: Schema, source: str, digest: bytes,
+def run_split(owner: Owner, state: DatasetState, schema: Schema, source: str, digest: bytes,
                author: str, signature: bytes, quorum_size: int, reward: int, filename: str,
                rounds: int, multiplications: int, dealer_seed: bytes | None, timeout: float,
                say: Callable[[str], None], groups: int, budget: JobBudget) -> JobResult:
