@@ -22,21 +22,8 @@ from web3.exceptions import ContractLogicError, TimeExhausted
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.types import LogReceipt, TxReceipt
 
-from . import artifacts
+from . import artifacts, records
 from .errors import LedgerError, revert_from_reason
-from .records import (
-    PROOF_SIGNED,
-    AccusationInfo,
-    AccusationStatus,
-    CommitInfo,
-    DatasetInfo,
-    Deployment,
-    JobInfo,
-    JobStatus,
-    LedgerParams,
-    NodeInfo,
-    Policy,
-)
 from .signing import personal_sign
 
 READ_ONLY = "0x0000000000000000000000000000000000000000"
@@ -60,7 +47,7 @@ class Ledger:
         self,
         w3: Web3,
         address: str,
-        deployment: Deployment | None,
+        deployment: records.Deployment | None,
         timeout: float,
         local: LocalAccount | None = None,
     ) -> None:
@@ -68,7 +55,7 @@ class Ledger:
         self._local = local
         self.address = to_checksum_address(address)
         self.wait_timeout = timeout
-        self._deployment: Deployment | None = None
+        self._deployment: records.Deployment | None = None
         self._contracts: dict[str, Contract] = {}
         if deployment is not None:
             self.use(deployment)
@@ -78,7 +65,7 @@ class Ledger:
         cls,
         url: str,
         account: str | bytes | LocalAccount | None,
-        deployment: Deployment | None = None,
+        deployment: records.Deployment | None = None,
         timeout: float = 120.0,
     ) -> Ledger:
         """Act as `account` (an unlocked address, or a private key / LocalAccount) at `url`.
@@ -118,12 +105,12 @@ class Ledger:
     # ------------------------------------------------------------------ plumbing
 
     @property
-    def deployment(self) -> Deployment:
+    def deployment(self) -> records.Deployment:
         if self._deployment is None:
             raise LedgerError("no contracts chosen: call deploy() or pass a Deployment")
         return self._deployment
 
-    def use(self, deployment: Deployment) -> None:
+    def use(self, deployment: records.Deployment) -> None:
         chain_id = self.w3.eth.chain_id
         if deployment.chain_id != chain_id:
             raise LedgerError(
@@ -194,7 +181,7 @@ class Ledger:
 
     # ------------------------------------------------------------------ deployment
 
-    def deploy(self, params: LedgerParams | None = None) -> Deployment:
+    def deploy(self, params: records.LedgerParams | None = None) -> records.Deployment:
         """
         Deploy and wire the three contracts (4 transactions):
             1. registry(min_deposit, unbonding_period)
@@ -203,7 +190,7 @@ class Ledger:
                     challenge_period, voting_period, accusation_bond, committee_size)
             4. registry.set_jobs(jobs)
         """
-        p = params or LedgerParams()
+        p = params or records.LedgerParams()
         args = {
             "registry": lambda: (p.min_deposit, p.unbonding_period),
             "datasets": lambda: (addresses["registry"], p.storage_price),
@@ -226,15 +213,15 @@ class Ledger:
             ctor_args = args[name]()
             receipt = self._send(f"deploy {name}", lambda f=factory, a=ctor_args: f.constructor(*a))
             addresses[name] = receipt["contractAddress"]
-        deployment = Deployment(chain_id=self.w3.eth.chain_id, **addresses)
+        deployment = records.Deployment(chain_id=self.w3.eth.chain_id, **addresses)
         self.use(deployment)
         reg = self._contract("registry")
         self._send("registry.set_jobs", lambda: reg.functions.set_jobs(deployment.jobs))
         return deployment
 
-    def params(self) -> LedgerParams:
+    def params(self) -> records.LedgerParams:
         reg, ds, jobs = (self._contract(n) for n in artifacts.CONTRACT_NAMES)
-        return LedgerParams(
+        return records.LedgerParams(
             min_deposit=reg.functions.min_deposit().call(),
             unbonding_period=reg.functions.unbonding_period().call(),
             storage_price=ds.functions.storage_price().call(),
@@ -293,10 +280,10 @@ class Ledger:
         receipt = self._send("registry.withdraw", lambda: reg.functions.withdraw())
         return int(self._event("registry", "NodeWithdrawn", receipt)["amount"])
 
-    def node(self, address: str | None = None) -> NodeInfo:
+    def node(self, address: str | None = None) -> records.NodeInfo:
         addr = to_checksum_address(address or self.address)
         raw = self._call("registry.nodes", self._contract("registry").functions.nodes(addr))
-        return NodeInfo(addr, raw[0], bytes(raw[1]), *raw[2:])
+        return records.NodeInfo(addr, raw[0], bytes(raw[1]), *raw[2:])
 
     def active_nodes(self) -> list[str]:
         return list(
@@ -346,7 +333,7 @@ class Ledger:
         schema_hash: bytes,
         holders: Sequence[str],
         commitments: Sequence[bytes],
-        policy: Policy,
+        policy: records.Policy,
         duration: int,
         fee: int | None = None,
     ) -> int:
@@ -374,7 +361,7 @@ class Ledger:
         )
         return int(self._event("datasets", "DatasetRenewed", receipt)["expires_at"])
 
-    def set_policy(self, dataset_id: int, policy: Policy) -> None:
+    def set_policy(self, dataset_id: int, policy: records.Policy) -> None:
         ds = self._contract("datasets")
         self._send("datasets.set_policy", lambda: ds.functions.set_policy(dataset_id, int(policy)))
 
@@ -392,17 +379,17 @@ class Ledger:
             lambda: ds.functions.allow_script(dataset_id, script_hash, allowed),
         )
 
-    def dataset(self, dataset_id: int) -> DatasetInfo:
+    def dataset(self, dataset_id: int) -> records.DatasetInfo:
         raw = self._call(
             "datasets.dataset", self._contract("datasets").functions.dataset(dataset_id)
         )
-        return DatasetInfo(
+        return records.DatasetInfo(
             dataset_id=dataset_id,
             owner=raw[0],
             schema_hash=bytes(raw[1]),
             dht_key=bytes(raw[2]),
             expires_at=raw[3],
-            policy=Policy(raw[4]),
+            policy=records.Policy(raw[4]),
             holders=list(raw[5]),
             commitments=[bytes(c) for c in raw[6]],
         )
@@ -433,7 +420,7 @@ class Ledger:
         multiplications: int,
         reward: int = 0,
         fee: int | None = None,
-    ) -> JobInfo:
+    ) -> records.JobInfo:
         """Open a job with its fee in escrow (default: the least accepted); returns the record."""
         script_hash = _b32("script_hash", script_hash)
         jobs = self._contract("jobs")
@@ -509,19 +496,20 @@ class Ledger:
         receipt = self._send(
             "jobs.accuse",
             lambda: jobs.functions.accuse(
-                job_id, culprit, PROOF_SIGNED, evidence_hash, list(signatures)
+                job_id, culprit, records.PROOF_SIGNED, evidence_hash, list(signatures)
             ),
             value=value,
         )
         return int(self._event("jobs", "Accused", receipt)["accusation_id"])
 
-    def accusation(self, accusation_id: int) -> AccusationInfo:
+    def accusation(self, accusation_id: int) -> records.AccusationInfo:
         raw = self._call(
             "jobs.accusation", self._contract("jobs").functions.accusation(accusation_id)
         )
-        return AccusationInfo(
+        return records.AccusationInfo(
             accusation_id, raw[0], raw[1], raw[2], bytes(raw[3]), raw[4], bytes(raw[5]),
-            raw[6], raw[7], list(raw[8]), raw[9], raw[10], raw[11], AccusationStatus(raw[12]),
+            raw[6], raw[7], list(raw[8]), raw[9], raw[10], raw[11],
+            records.AccusationStatus(raw[12]),
         )
 
     def accusation_count(self) -> int:
@@ -579,9 +567,9 @@ class Ledger:
         )
         return int(self._event("jobs", "AbsenceReported", receipt)["refund"])
 
-    def job(self, job_id: int) -> JobInfo:
+    def job(self, job_id: int) -> records.JobInfo:
         raw = self._call("jobs.job", self._contract("jobs").functions.job(job_id))
-        return JobInfo(
+        return records.JobInfo(
             job_id=job_id,
             dataset_id=raw[0],
             owner=raw[1],
@@ -595,11 +583,11 @@ class Ledger:
             quorum=list(raw[9]),
             seed=bytes(raw[10]),
             deadline=raw[11],
-            status=JobStatus(raw[12]),
+            status=records.JobStatus(raw[12]),
             commits=raw[13],
         )
 
-    def jobs_for(self, node: str | None = None, from_block: int = 0) -> list[JobInfo]:
+    def jobs_for(self, node: str | None = None, from_block: int = 0) -> list[records.JobInfo]:
         """Open jobs whose quorum includes `node`: what a node daemon polls for its work.
 
         One eth_getLogs over JobPosted (the quorum is in the event, not indexed), then one
@@ -616,13 +604,13 @@ class Ledger:
         out = []
         for job_id in mine:
             job = self.job(int(job_id))
-            if job.status is JobStatus.OPEN and addr in job.quorum:
+            if job.status is records.JobStatus.OPEN and addr in job.quorum:
                 out.append(job)
         return out
 
-    def commit_of(self, job_id: int, node: str) -> CommitInfo:
+    def commit_of(self, job_id: int, node: str) -> records.CommitInfo:
         raw = self._call("jobs.commit_of", self._contract("jobs").functions.commit_of(job_id, node))
-        return CommitInfo(bytes(raw[0]), bytes(raw[1]), raw[2], raw[3])
+        return records.CommitInfo(bytes(raw[0]), bytes(raw[1]), raw[2], raw[3])
 
     # ------------------------------------------------------------------ payments
 

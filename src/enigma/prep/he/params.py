@@ -24,6 +24,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
+class HEParameterError(ValueError):
+    """The BFV parameters cannot hold the computation asked of them."""
+
+
 POLY_DEGREE = 16384
 DATA_PRIME_BITS = (55, 55, 55, 55)
 SPECIAL_PRIME_BITS = 30
@@ -36,10 +41,6 @@ MAC_KEY_BITS = 64
 
 NOISE_BOUND = 21
 """|e| of SEAL's errors: centred binomial on 42 bits (|e| <= 21), or normal clipped at 19.2."""
-
-
-class HEParameterError(ValueError):
-    """The BFV parameters cannot hold the computation asked of them."""
 
 
 @dataclass(frozen=True)
