@@ -159,7 +159,7 @@ def test_evidence_does_not_survive_tampering_or_other_keys(bitflip_run):
 def test_the_evidence_holds_only_the_culprits_material_and_view(bitflip_run):
     """What goes public: the culprit's own material and the messages on its channels."""
     run = bitflip_run
-    material, statement, outs, ins = blame._decode_evidence(run.verdict().evidence[1])
+    material, statement, outs, ins = blame.decode_evidence(run.verdict().evidence[1])
     assert material == run.packages[1].material
     assert statement.party == 1
     for j in (0, 2):

@@ -4,7 +4,11 @@ The chain holds identities, deposits, pointers, commitments, fees, rewards and b
 never data, shares or results.  See docs/ledger.md.
 """
 
-from .client import (
+from .client import Ledger
+from .devchain import DevChainProcess, DevChainServer, spawn_devchain, start_devchain
+from .errors import ContractRevert, LedgerError
+from .quorum import draw_quorum
+from .records import (
     PROOF_SIGNED,
     AccusationInfo,
     AccusationStatus,
@@ -13,14 +17,10 @@ from .client import (
     Deployment,
     JobInfo,
     JobStatus,
-    Ledger,
     LedgerParams,
     NodeInfo,
     Policy,
 )
-from .devchain import DevChainProcess, DevChainServer, spawn_devchain, start_devchain
-from .errors import ContractRevert, LedgerError
-from .quorum import draw_quorum
 from .signing import personal_sign, recover_signer, script_hash
 
 __all__ = [

@@ -5,15 +5,12 @@ transaction, waits for its receipt and returns what the contract returned (read 
 the event it logged); a revert becomes the exception named by the contract's reason
 (see errors.py).  The account is either an address the node unlocks (the embedded
 chain's and anvil's dev accounts) or a private key that signs locally (a real chain).
+What it reads comes back as the typed records of records.py.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from enum import IntEnum
-from pathlib import Path
 from typing import Any
 
 from eth_account import Account
@@ -25,164 +22,12 @@ from web3.exceptions import ContractLogicError, TimeExhausted
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.types import LogReceipt, TxReceipt
 
-from enigma.files import write_atomic
-
-from . import artifacts
+from . import artifacts, records
 from .errors import LedgerError, revert_from_reason
 from .signing import personal_sign
 
-
-class Policy(IntEnum):
-    """Who may post a job on a dataset (the owner always may)."""
-
-    OWNER_ONLY = 0
-    ALLOW_LIST = 1
-    OPEN = 2
-
-
-class JobStatus(IntEnum):
-    OPEN = 1
-    ACCEPTED = 2
-    TIMED_OUT = 3
-    ABORTED = 4
-    CANCELLED = 5
-
-
-class AccusationStatus(IntEnum):
-    PENDING = 1
-    GUILTY = 2
-    ACQUITTED = 3
-
-
 READ_ONLY = "0x0000000000000000000000000000000000000000"
-PROOF_SIGNED = 1  # the first proof type: an accusation signed by the owner or the quorum
 MAX_ENDPOINT = 128  # bytes; registry.vy stores String[128]
-
-
-@dataclass(frozen=True)
-class LedgerParams:
-    """Economic parameters fixed at deployment; the defaults suit a local network."""
-
-    min_deposit: int = 10**18
-    unbonding_period: int = 7 * 24 * 3600
-    storage_price: int = 1_000  # wei per holder per second
-    price_per_round: int = 10**12
-    price_per_multiplication: int = 10**6
-    job_timeout: int = 3600
-    challenge_period: int = 3600
-    """Seconds (block time) the accused has to dispute an accusation; then it slashes."""
-    voting_period: int = 3600
-    """Seconds (block time) a disputed accusation's committee has to vote."""
-    accusation_bond: int = 10**17
-    """Wei an accuser locks; an acquitted node gets it (less the jurors' tenth)."""
-    committee_size: int = 5
-    """Nodes drawn to judge a dispute (fewer if fewer uninvolved nodes are active)."""
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """Where the three contracts live; saved as JSON so other processes can find them."""
-
-    chain_id: int
-    registry: str
-    datasets: str
-    jobs: str
-
-    def save(self, path: Path) -> None:
-        write_atomic(path, [(json.dumps(asdict(self), indent=1) + "\n").encode()])
-
-    @classmethod
-    def load(cls, path: Path) -> Deployment:
-        try:
-            raw = json.loads(path.read_text())
-            return cls(**raw)
-        except (OSError, ValueError, TypeError) as exc:
-            raise LedgerError(
-                f"cannot read the deployment file {path}: {exc}; "
-                "run `enigma ledger deploy` to write one"
-            ) from exc
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    address: str
-    endpoint: str
-    transport_key: bytes
-    deposit: int
-    registered: bool
-    active: bool
-    slashed: bool
-    open_jobs: int
-    unbond_at: int
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    dataset_id: int
-    owner: str
-    schema_hash: bytes
-    dht_key: bytes
-    expires_at: int
-    policy: Policy
-    holders: list[str]
-    commitments: list[bytes]
-
-
-@dataclass(frozen=True)
-class JobInfo:
-    job_id: int
-    dataset_id: int
-    owner: str
-    poster: str
-    script_hash: bytes
-    author: str
-    escrow: int
-    reward: int
-    rounds: int
-    multiplications: int
-    quorum: list[str]
-    seed: bytes
-    deadline: int
-    status: JobStatus
-    commits: int
-
-
-@dataclass(frozen=True)
-class AccusationInfo:
-    """A signed accusation and where its challenge stands (jobs.vy `Accusation`)."""
-
-    accusation_id: int
-    job_id: int
-    culprit: str
-    accuser: str
-    evidence_hash: bytes
-    bond: int
-    seed: bytes
-    deadline: int
-    """Until then (block time) the culprit may dispute; then, undisputed, it is guilty."""
-    disputed: bool
-    committee: list[str]
-    voting_deadline: int
-    guilty_votes: int
-    innocent_votes: int
-    status: AccusationStatus
-
-    def finalizable(self, now: int) -> bool:
-        """Would `finalize` pass at block time `now` (the contract's rule, read off chain)?"""
-        if self.status is not AccusationStatus.PENDING:
-            return False
-        if not self.disputed:
-            return now >= self.deadline
-        votes = self.guilty_votes + self.innocent_votes
-        return now >= self.voting_deadline or votes == len(self.committee)
-
-
-@dataclass(frozen=True)
-class CommitInfo:
-    commitment: bytes
-    pointer: bytes
-    rounds: int
-    multiplications: int
 
 
 def _b32(name: str, value: bytes) -> bytes:
@@ -202,7 +47,7 @@ class Ledger:
         self,
         w3: Web3,
         address: str,
-        deployment: Deployment | None,
+        deployment: records.Deployment | None,
         timeout: float,
         local: LocalAccount | None = None,
     ) -> None:
@@ -210,7 +55,7 @@ class Ledger:
         self._local = local
         self.address = to_checksum_address(address)
         self.wait_timeout = timeout
-        self._deployment: Deployment | None = None
+        self._deployment: records.Deployment | None = None
         self._contracts: dict[str, Contract] = {}
         if deployment is not None:
             self.use(deployment)
@@ -220,7 +65,7 @@ class Ledger:
         cls,
         url: str,
         account: str | bytes | LocalAccount | None,
-        deployment: Deployment | None = None,
+        deployment: records.Deployment | None = None,
         timeout: float = 120.0,
     ) -> Ledger:
         """Act as `account` (an unlocked address, or a private key / LocalAccount) at `url`.
@@ -260,12 +105,12 @@ class Ledger:
     # ------------------------------------------------------------------ plumbing
 
     @property
-    def deployment(self) -> Deployment:
+    def deployment(self) -> records.Deployment:
         if self._deployment is None:
             raise LedgerError("no contracts chosen: call deploy() or pass a Deployment")
         return self._deployment
 
-    def use(self, deployment: Deployment) -> None:
+    def use(self, deployment: records.Deployment) -> None:
         chain_id = self.w3.eth.chain_id
         if deployment.chain_id != chain_id:
             raise LedgerError(
@@ -336,7 +181,7 @@ class Ledger:
 
     # ------------------------------------------------------------------ deployment
 
-    def deploy(self, params: LedgerParams | None = None) -> Deployment:
+    def deploy(self, params: records.LedgerParams | None = None) -> records.Deployment:
         """
         Deploy and wire the three contracts (4 transactions):
             1. registry(min_deposit, unbonding_period)
@@ -345,7 +190,7 @@ class Ledger:
                     challenge_period, voting_period, accusation_bond, committee_size)
             4. registry.set_jobs(jobs)
         """
-        p = params or LedgerParams()
+        p = params or records.LedgerParams()
         args = {
             "registry": lambda: (p.min_deposit, p.unbonding_period),
             "datasets": lambda: (addresses["registry"], p.storage_price),
@@ -368,15 +213,15 @@ class Ledger:
             ctor_args = args[name]()
             receipt = self._send(f"deploy {name}", lambda f=factory, a=ctor_args: f.constructor(*a))
             addresses[name] = receipt["contractAddress"]
-        deployment = Deployment(chain_id=self.w3.eth.chain_id, **addresses)
+        deployment = records.Deployment(chain_id=self.w3.eth.chain_id, **addresses)
         self.use(deployment)
         reg = self._contract("registry")
         self._send("registry.set_jobs", lambda: reg.functions.set_jobs(deployment.jobs))
         return deployment
 
-    def params(self) -> LedgerParams:
+    def params(self) -> records.LedgerParams:
         reg, ds, jobs = (self._contract(n) for n in artifacts.CONTRACT_NAMES)
-        return LedgerParams(
+        return records.LedgerParams(
             min_deposit=reg.functions.min_deposit().call(),
             unbonding_period=reg.functions.unbonding_period().call(),
             storage_price=ds.functions.storage_price().call(),
@@ -435,10 +280,10 @@ class Ledger:
         receipt = self._send("registry.withdraw", lambda: reg.functions.withdraw())
         return int(self._event("registry", "NodeWithdrawn", receipt)["amount"])
 
-    def node(self, address: str | None = None) -> NodeInfo:
+    def node(self, address: str | None = None) -> records.NodeInfo:
         addr = to_checksum_address(address or self.address)
         raw = self._call("registry.nodes", self._contract("registry").functions.nodes(addr))
-        return NodeInfo(addr, raw[0], bytes(raw[1]), *raw[2:])
+        return records.NodeInfo(addr, raw[0], bytes(raw[1]), *raw[2:])
 
     def active_nodes(self) -> list[str]:
         return list(
@@ -488,7 +333,7 @@ class Ledger:
         schema_hash: bytes,
         holders: Sequence[str],
         commitments: Sequence[bytes],
-        policy: Policy,
+        policy: records.Policy,
         duration: int,
         fee: int | None = None,
     ) -> int:
@@ -516,7 +361,7 @@ class Ledger:
         )
         return int(self._event("datasets", "DatasetRenewed", receipt)["expires_at"])
 
-    def set_policy(self, dataset_id: int, policy: Policy) -> None:
+    def set_policy(self, dataset_id: int, policy: records.Policy) -> None:
         ds = self._contract("datasets")
         self._send("datasets.set_policy", lambda: ds.functions.set_policy(dataset_id, int(policy)))
 
@@ -534,17 +379,17 @@ class Ledger:
             lambda: ds.functions.allow_script(dataset_id, script_hash, allowed),
         )
 
-    def dataset(self, dataset_id: int) -> DatasetInfo:
+    def dataset(self, dataset_id: int) -> records.DatasetInfo:
         raw = self._call(
             "datasets.dataset", self._contract("datasets").functions.dataset(dataset_id)
         )
-        return DatasetInfo(
+        return records.DatasetInfo(
             dataset_id=dataset_id,
             owner=raw[0],
             schema_hash=bytes(raw[1]),
             dht_key=bytes(raw[2]),
             expires_at=raw[3],
-            policy=Policy(raw[4]),
+            policy=records.Policy(raw[4]),
             holders=list(raw[5]),
             commitments=[bytes(c) for c in raw[6]],
         )
@@ -575,7 +420,7 @@ class Ledger:
         multiplications: int,
         reward: int = 0,
         fee: int | None = None,
-    ) -> JobInfo:
+    ) -> records.JobInfo:
         """Open a job with its fee in escrow (default: the least accepted); returns the record."""
         script_hash = _b32("script_hash", script_hash)
         jobs = self._contract("jobs")
@@ -651,19 +496,20 @@ class Ledger:
         receipt = self._send(
             "jobs.accuse",
             lambda: jobs.functions.accuse(
-                job_id, culprit, PROOF_SIGNED, evidence_hash, list(signatures)
+                job_id, culprit, records.PROOF_SIGNED, evidence_hash, list(signatures)
             ),
             value=value,
         )
         return int(self._event("jobs", "Accused", receipt)["accusation_id"])
 
-    def accusation(self, accusation_id: int) -> AccusationInfo:
+    def accusation(self, accusation_id: int) -> records.AccusationInfo:
         raw = self._call(
             "jobs.accusation", self._contract("jobs").functions.accusation(accusation_id)
         )
-        return AccusationInfo(
+        return records.AccusationInfo(
             accusation_id, raw[0], raw[1], raw[2], bytes(raw[3]), raw[4], bytes(raw[5]),
-            raw[6], raw[7], list(raw[8]), raw[9], raw[10], raw[11], AccusationStatus(raw[12]),
+            raw[6], raw[7], list(raw[8]), raw[9], raw[10], raw[11],
+            records.AccusationStatus(raw[12]),
         )
 
     def accusation_count(self) -> int:
@@ -721,9 +567,9 @@ class Ledger:
         )
         return int(self._event("jobs", "AbsenceReported", receipt)["refund"])
 
-    def job(self, job_id: int) -> JobInfo:
+    def job(self, job_id: int) -> records.JobInfo:
         raw = self._call("jobs.job", self._contract("jobs").functions.job(job_id))
-        return JobInfo(
+        return records.JobInfo(
             job_id=job_id,
             dataset_id=raw[0],
             owner=raw[1],
@@ -737,11 +583,11 @@ class Ledger:
             quorum=list(raw[9]),
             seed=bytes(raw[10]),
             deadline=raw[11],
-            status=JobStatus(raw[12]),
+            status=records.JobStatus(raw[12]),
             commits=raw[13],
         )
 
-    def jobs_for(self, node: str | None = None, from_block: int = 0) -> list[JobInfo]:
+    def jobs_for(self, node: str | None = None, from_block: int = 0) -> list[records.JobInfo]:
         """Open jobs whose quorum includes `node`: what a node daemon polls for its work.
 
         One eth_getLogs over JobPosted (the quorum is in the event, not indexed), then one
@@ -758,13 +604,13 @@ class Ledger:
         out = []
         for job_id in mine:
             job = self.job(int(job_id))
-            if job.status is JobStatus.OPEN and addr in job.quorum:
+            if job.status is records.JobStatus.OPEN and addr in job.quorum:
                 out.append(job)
         return out
 
-    def commit_of(self, job_id: int, node: str) -> CommitInfo:
+    def commit_of(self, job_id: int, node: str) -> records.CommitInfo:
         raw = self._call("jobs.commit_of", self._contract("jobs").functions.commit_of(job_id, node))
-        return CommitInfo(bytes(raw[0]), bytes(raw[1]), raw[2], raw[3])
+        return records.CommitInfo(bytes(raw[0]), bytes(raw[1]), raw[2], raw[3])
 
     # ------------------------------------------------------------------ payments
 

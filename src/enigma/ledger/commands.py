@@ -9,9 +9,10 @@ from pathlib import Path
 
 import click
 
-from .client import Deployment, Ledger, LedgerParams
+from .client import Ledger
 from .devchain import start_devchain
 from .errors import LedgerError
+from .records import Deployment, LedgerParams
 
 
 @click.group("ledger")
