@@ -42,11 +42,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from enigma.app.localnet import deploy, spawn_node
+from enigma.app.localnet import cluster
 from enigma.app.orchestration import run_job, sign_script
-from enigma.app.owner import Owner
 from enigma.lang.schema import Schema
-from enigma.ledger import Ledger, start_devchain
 
 SCRIPT = "x = data.x\nreveal(mean(x), 'mean')\nreveal(variance(x), 'variance')\n"
 SCHEMA = {"name": "bench", "columns": [{"name": "x", "type": "int", "min": 0, "max": 1000}]}
@@ -94,25 +92,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
         root = Path(tmp)
         pacsv.write_csv(pa.table(columns), root / "x.csv")
-        chain = start_devchain(accounts=args.nodes + 3)
-        deployment = root / "deployment.json"
-        deploy(chain.url, chain.accounts[0], deployment)
-        nodes = []
-        try:
-            for i in range(args.nodes):
-                boot = ("127.0.0.1", nodes[0].dht_port) if nodes else None
-                nodes.append(spawn_node(root / f"n{i}", chain.url, deployment,
-                                        chain.accounts[1 + i], boot))
-            owner = Owner.open(root / "owner", chain.url, deployment, chain.accounts[0],
-                               [("127.0.0.1", nodes[0].dht_port)])
+        with cluster(root, args.nodes) as net:
+            owner, nodes = net.owner, net.nodes
             t0 = time.perf_counter()
             shared = owner.share(root / "x.csv", schema, "bench", quorum=args.nodes,
                                  n=args.nodes, chunk_rows=args.chunk_rows
                                  or -(-args.rows // max(args.quorums, 1)))
             share_seconds = time.perf_counter() - t0
-            analyst = Ledger.connect(chain.url, chain.accounts[args.nodes + 1],
-                                     owner.ledger.deployment)
-            author, sig = sign_script(analyst, script)
+            author, sig = sign_script(net.analyst, script)
             for _ in range(args.runs):
                 t0 = time.perf_counter()
                 out = run_job(owner, "bench", script, author=author, signature=sig,
@@ -147,11 +134,6 @@ def main() -> None:
                     "threshold": shared.threshold.as_json(),
                     "authentication": _authentication(out.timings, seconds, shared)}),
                     flush=True)
-            owner.close()
-        finally:
-            for node in nodes:
-                node.terminate()
-            chain.stop()
 
 
 def _authentication(timings: dict[str, float], seconds: float, shared: Any) -> dict[str, Any]:

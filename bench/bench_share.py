@@ -29,10 +29,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from enigma.app.localnet import deploy, spawn_node
-from enigma.app.owner import Owner
+from enigma.app.localnet import cluster
 from enigma.lang.schema import Schema
-from enigma.ledger import spawn_devchain
 
 COLUMNS = [
     {"name": "age", "type": "int", "min": 0, "max": 120},
@@ -67,17 +65,8 @@ def main() -> None:
         root = Path(tmp)
         csv_path = root / "bench.csv"
         write_csv(csv_path, args.rows)
-        chain = spawn_devchain(accounts=args.nodes + 2)
-        nodes = []
-        owner = None
-        try:
-            deploy(chain.url, chain.accounts[0], root / "deployment.json")
-            for i in range(args.nodes):
-                nodes.append(spawn_node(root / f"node{i}", chain.url, root / "deployment.json",
-                                        chain.accounts[1 + i],
-                                        ("127.0.0.1", nodes[0].dht_port) if nodes else None))
-            owner = Owner.open(root / "owner", chain.url, root / "deployment.json",
-                               chain.accounts[0], [("127.0.0.1", nodes[0].dht_port)])
+        with cluster(root, args.nodes, spare=0, chain_process=True) as net:
+            owner, nodes = net.owner, net.nodes
             for run in range(args.runs):
                 t0 = time.perf_counter()
                 result = owner.share(csv_path, schema, f"bench{run}", quorum=args.nodes, t=1,
@@ -97,12 +86,6 @@ def main() -> None:
                         "stored_bytes": result.stored_bytes,
                         "stored_bytes_without": result.stored_bytes - result.tag_bytes},
                     **result.timings}), flush=True)
-        finally:
-            if owner is not None:
-                owner.close()
-            for node in nodes:
-                node.terminate()
-            chain.stop()
 
 
 if __name__ == "__main__":

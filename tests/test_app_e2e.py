@@ -15,12 +15,11 @@ import pyarrow.csv as pacsv
 import pytest
 
 from enigma.app.job_facts import FAULT_ENV, JobError, result_commitment, result_meta
-from enigma.app.localnet import deploy, spawn_node, spawn_nodes
+from enigma.app.localnet import cluster
 from enigma.app.orchestration import run_job, sign_script, submit_job
-from enigma.app.owner import Owner
 from enigma.app.service import Connection, ServiceError
 from enigma.lang.schema import Schema
-from enigma.ledger import JobStatus, Ledger, Policy, script_hash, start_devchain
+from enigma.ledger import JobStatus, Policy, script_hash
 from enigma.ledger.errors import AccessDenied
 from enigma.net.identity import Identity
 
@@ -47,33 +46,23 @@ def _people_schema() -> Schema:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
+    """Three nodes; `people` shared 2-of-3 onto them."""
     root = tmp_path_factory.mktemp("e2e")
     _people_csv(root / "people.csv", ROWS)
-    schema = _people_schema()
-    chain = start_devchain(accounts=8)
-    deployment = root / "deployment.json"
-    deploy(chain.url, chain.accounts[0], deployment)
-    nodes = []
-    try:
-        nodes = spawn_nodes(root, chain.url, deployment, chain.accounts[1:4],
-                            extra=["--prep-ahead", str(PREP_AHEAD)])
-        owner = Owner.open(root / "owner", chain.url, deployment, chain.accounts[0],
-                           [("127.0.0.1", nodes[0].dht_port)])
-        owner.share(root / "people.csv", schema, "people", t=2, n=3)
-        analyst = Ledger.connect(chain.url, chain.accounts[6], owner.ledger.deployment)
-        table = pacsv.read_csv(root / "people.csv",
-                               convert_options=pacsv.ConvertOptions(strings_can_be_null=False))
-        yield {"root": root, "chain": chain, "nodes": nodes, "owner": owner,
-               "analyst": analyst, "table": table}
-        owner.close()
-    finally:
-        for node in nodes:
-            node.terminate()
-        chain.stop()
+    with cluster(root, 3, extra=["--prep-ahead", str(PREP_AHEAD)]) as net:
+        net.owner.share(root / "people.csv", _people_schema(), "people", t=2, n=3)
+        yield net
 
 
-def test_a_job_runs_on_the_quorum_and_the_owner_gets_the_checked_result(net):
-    owner, analyst, table = net["owner"], net["analyst"], net["table"]
+@pytest.fixture(scope="module")
+def table(net):
+    """The rows `people` holds, as the owner read them."""
+    return pacsv.read_csv(net.root / "people.csv",
+                          convert_options=pacsv.ConvertOptions(strings_can_be_null=False))
+
+
+def test_a_job_runs_on_the_quorum_and_the_owner_gets_the_checked_result(net, table):
+    owner, analyst = net.owner, net.analyst
     source = ("reveal(mean(data.age), 'mean_age')\n"
               "reveal(count(data.age, where=data.ui), 'claimed')\n"
               "reveal(mean(data.rr, where=data.ui), 'rr_of_claimants')\n")
@@ -99,7 +88,7 @@ def test_a_job_runs_on_the_quorum_and_the_owner_gets_the_checked_result(net):
 
 
 def test_a_script_changed_after_signing_is_refused_before_posting(net):
-    owner, analyst = net["owner"], net["analyst"]
+    owner, analyst = net.owner, net.analyst
     author, sig = sign_script(analyst, "reveal(mean(data.age), 'mean_age')\n")
     jobs_before = len(owner.ledger.events())
     with pytest.raises(JobError, match="signature"):
@@ -109,7 +98,7 @@ def test_a_script_changed_after_signing_is_refused_before_posting(net):
 
 
 def test_only_the_datasets_owner_may_start_a_job_on_it(net):
-    owner, analyst, node = net["owner"], net["analyst"], net["nodes"][0]
+    owner, analyst, node = net.owner, net.analyst, net.nodes[0]
     source = "reveal(mean(data.age), 'mean_age')\n"
     author, sig = sign_script(analyst, source)
     state = owner.state("people")
@@ -121,11 +110,11 @@ def test_only_the_datasets_owner_may_start_a_job_on_it(net):
         conn.request("job-open", job_id=job.job_id, dataset="people", gen=state.gen)
 
 
-def test_an_analyst_pays_for_a_job_on_an_open_dataset_and_only_the_owner_reads_it(net):
+def test_an_analyst_pays_for_a_job_on_an_open_dataset_and_only_the_owner_reads_it(net, table):
     """Open policy: the analyst's account posts and pays; the owner runs the posted job
     (nodes take job-open from the owner alone) and reads the result; the escrow is paid
     out to the nodes, the reward to the author and the rest back to the analyst."""
-    owner, analyst, table, node = net["owner"], net["analyst"], net["table"], net["nodes"][0]
+    owner, analyst, node = net.owner, net.analyst, net.nodes[0]
     state = owner.state("people")
     source = "reveal(mean(data.age), 'mean_age')\nreveal(sum(data.tenure), 'total_tenure')\n"
     owner.ledger.set_policy(state.ledger_id, Policy.OPEN)
@@ -168,7 +157,7 @@ def test_an_analyst_pays_for_a_job_on_an_open_dataset_and_only_the_owner_reads_i
 
 
 def test_an_analyst_may_not_post_a_job_on_an_owner_only_dataset(net):
-    owner, analyst = net["owner"], net["analyst"]
+    owner, analyst = net.owner, net.analyst
     state = owner.state("people")
     assert owner.ledger.dataset(state.ledger_id).policy is Policy.OWNER_ONLY
     posted = sum(1 for n, _ in owner.ledger.events() if n == "JobPosted")
@@ -180,18 +169,18 @@ def test_an_analyst_may_not_post_a_job_on_an_owner_only_dataset(net):
 
     from enigma.app.cli import main
 
-    script = net["root"] / "analyst_mean.py"
+    script = net.root / "analyst_mean.py"
     script.write_text("reveal(mean(data.age), 'mean_age')\n")
     got = CliRunner().invoke(main, ["job", "post", str(script), "--dataset-id",
-                                    str(state.ledger_id), "--rpc", net["chain"].url,
-                                    "--deployment", str(net["root"] / "deployment.json"),
+                                    str(state.ledger_id), "--rpc", net.rpc,
+                                    "--deployment", str(net.deployment),
                                     "--account", analyst.address])
     assert got.exit_code == 1 and "its policy does not let" in got.output
     assert sum(1 for n, _ in owner.ledger.events() if n == "JobPosted") == posted
 
 
-def test_a_posted_job_whose_script_is_not_the_owners_text_is_refused_before_any_node(net):
-    owner, analyst, nodes = net["owner"], net["analyst"], net["nodes"]
+def test_a_posted_job_whose_script_is_not_the_owners_text_is_refused_before_any_node(net, table):
+    owner, analyst, nodes = net.owner, net.analyst, net.nodes
     state = owner.state("people")
     posted_source = "reveal(sum(data.tenure), 'total_tenure')\n"
     owner.ledger.set_policy(state.ledger_id, Policy.OPEN)
@@ -212,7 +201,7 @@ def test_a_posted_job_whose_script_is_not_the_owners_text_is_refused_before_any_
                 author=owner.ledger.address)
     # the text it was posted for runs (and the policy may have closed since: it was paid)
     out = run_job(owner, "people", posted_source, posted_job=job.job_id)
-    assert out.results["total_tenure"].value == net["table"].column("tenure").to_numpy().sum()
+    assert out.results["total_tenure"].value == table.column("tenure").to_numpy().sum()
 
 
 def test_the_commitment_binds_every_share_and_the_job():
@@ -233,41 +222,41 @@ def test_the_commitment_binds_every_share_and_the_job():
         assert c != result_commitment(7, x, z, result_meta(other))
 
 
-def test_the_notebook_api_runs_a_script_file_and_lists_the_jobs(net, tmp_path):
+def test_the_notebook_api_runs_a_script_file_and_lists_the_jobs(net, tmp_path, table):
     from enigma.app.api import Network, values
 
-    owner, table = net["owner"], net["table"]
-    api = Network(owner, net["chain"].url, net["root"] / "deployment.json")
+    owner = net.owner
+    api = Network(owner, net.rpc, net.deployment)
     script = tmp_path / "tenure.py"
     script.write_text("reveal(sum(data.tenure), 'total_tenure')\n")
-    out = api.run(script, "people", analyst=net["analyst"])
+    out = api.run(script, "people", analyst=net.analyst)
     assert values(out)["total_tenure"] == table.column("tenure").to_numpy().sum()
     listed = api.jobs()
     assert out.job_id in [j.job_id for j in listed]
     assert next(j for j in listed if j.job_id == out.job_id).status is JobStatus.ACCEPTED
 
 
-def test_the_notebook_api_lets_an_analyst_pay_and_the_owner_read(net, tmp_path):
+def test_the_notebook_api_lets_an_analyst_pay_and_the_owner_read(net, tmp_path, table):
     from enigma.app.api import Network, submit, values
 
-    owner, table = net["owner"], net["table"]
-    api = Network(owner, net["chain"].url, net["root"] / "deployment.json")
+    owner = net.owner
+    api = Network(owner, net.rpc, net.deployment)
     script = tmp_path / "tenure.py"
     script.write_text("reveal(max(data.tenure), 'longest')\n")
     with pytest.raises(JobError, match="owner-only"):
-        submit(net["analyst"], script, api.dataset_id("people"))
-    api.set_policy("people", Policy.ALLOW_LIST, analysts=[net["analyst"].address])
+        submit(net.analyst, script, api.dataset_id("people"))
+    api.set_policy("people", Policy.ALLOW_LIST, analysts=[net.analyst.address])
     try:
         with pytest.raises(JobError, match="digest differs"):  # the shared one has no `rows`
-            submit(net["analyst"], script, api.dataset_id("people"),
+            submit(net.analyst, script, api.dataset_id("people"),
                    schema=ROOT / "examples" / "benefits.yaml")
-        job = submit(net["analyst"], script, api.dataset_id("people"),
+        job = submit(net.analyst, script, api.dataset_id("people"),
                      schema=Schema.from_dict(owner.state("people").schema))
     finally:
         api.set_policy("people", Policy.OWNER_ONLY)
     out = api.run(script, "people", posted_job=job.job_id)
     assert values(out)["longest"] == table.column("tenure").to_numpy().max()
-    assert out.poster == net["analyst"].address != owner.ledger.address
+    assert out.poster == net.analyst.address != owner.ledger.address
 
 
 def test_a_quorum_larger_than_t_plus_1_is_refused_and_status_marks_weak_data(net, tmp_path):
@@ -279,27 +268,27 @@ def test_a_quorum_larger_than_t_plus_1_is_refused_and_status_marks_weak_data(net
 
     from enigma.app.network import NetworkState, status, status_command
 
-    owner, chain = net["owner"], net["chain"]
+    owner, chain = net.owner, net.chain
     state = owner.state("people")
     assert (state.t, len(state.holders), state.quorum, state.weak) == (2, 3, 3, False)
     source = "reveal(mean(data.age), 'mean_age')\n"
-    author, sig = sign_script(net["analyst"], source)
+    author, sig = sign_script(net.analyst, source)
     posted = sum(1 for n, _ in owner.ledger.events() if n == "JobPosted")
     with pytest.raises(JobError, match=r"any 3 of its 3 holders can read 'people' \(t = 2\), "
                                        "fewer than this quorum of 4"):
         run_job(owner, "people", source, author=author, signature=sig, quorum_size=4)
     assert sum(1 for n, _ in owner.ledger.events() if n == "JobPosted") == posted
-    weak = owner.share(net["root"] / "people.csv", _people_schema(), "weakly", t=1, weak=True)
+    weak = owner.share(net.root / "people.csv", _people_schema(), "weakly", t=1, weak=True)
     assert (weak.threshold.t, weak.threshold.n, weak.threshold.weak) == (1, 3, True)
     nodes = [{"pid": 0, "home": str(n.home), "address": n.address, "port": n.port,
-              "dht_port": n.dht_port, "metrics_port": n.metrics_port} for n in net["nodes"]]
+              "dht_port": n.dht_port, "metrics_port": n.metrics_port} for n in net.nodes]
     for home, source_of in ((tmp_path / "with-owner", "progress file"),
                             (tmp_path / "dht-only", "dht")):
         home.mkdir()
-        NetworkState(str(home), chain.url, str(net["root"] / "deployment.json"), 0,
+        NetworkState(str(home), chain.url, str(net.deployment), 0,
                      chain.accounts, nodes).save()
         if source_of == "progress file":
-            (home / "owner").symlink_to(net["root"] / "owner")
+            (home / "owner").symlink_to(net.root / "owner")
         report = {d["name"]: d for d in status(home)["datasets"]}
         assert {k: report["weakly"][k] for k in ("t", "n", "quorum", "weak")} == {
             "t": 1, "n": 3, "quorum": 3, "weak": True}
@@ -324,15 +313,15 @@ REDUCE_SOURCE = ("reveal(mean(data.age), 'mean_age')\n"
 @pytest.fixture(scope="module")
 def chunked(net):
     """The same rows shared again in chunks of 64 rows (4 chunks), for split jobs."""
-    owner = net["owner"]
-    owner.share(net["root"] / "people.csv", _people_schema(), "chunked", t=2, n=3,
+    owner = net.owner
+    owner.share(net.root / "people.csv", _people_schema(), "chunked", t=2, n=3,
                 chunk_rows=64)
     return "chunked"
 
 
 def test_network_reduction_chunk_quorums_and_a_reducing_quorum_give_the_plain_result(
-        net, chunked):
-    owner, analyst, table = net["owner"], net["analyst"], net["table"]
+        net, chunked, table):
+    owner, analyst = net.owner, net.analyst
     author, sig = sign_script(analyst, REDUCE_SOURCE)
     out = run_job(owner, chunked, REDUCE_SOURCE, author=author, signature=sig, chunk_quorums=2)
     assert len(out.sub_jobs) == 2 and out.reduction.startswith("2 chunk quorums")
@@ -359,13 +348,13 @@ def test_network_reduction_chunk_quorums_and_a_reducing_quorum_give_the_plain_re
                 out.job_id
     # a reducer takes partials only from the sub-job member whose ledger key opened the channel
     # (a key that is no ledger node is refused before that, by the node's admission)
-    node, member = net["nodes"][0], owner.ledger.job(out.sub_jobs[0]).quorum[1]
+    node, member = net.nodes[0], owner.ledger.job(out.sub_jobs[0]).quorum[1]
     part = np.zeros((3, 2), np.uint64)
     with Connection.open("127.0.0.1", node.port, Identity.generate(), node.node_id) as conn, \
             pytest.raises(ServiceError, match="is for registered nodes and owners"):
         conn.request("job-partial", [part, part], parent=out.job_id, sub_job=out.sub_jobs[0],
                      sender=member, layout=[], rows=1)
-    other = next(n for n in net["nodes"][1:] if n.address != member)
+    other = next(n for n in net.nodes[1:] if n.address != member)
     with Connection.open("127.0.0.1", node.port, Identity.load(other.home / "node.key"),
                          node.node_id) as conn, \
             pytest.raises(ServiceError, match="the sender is not"):
@@ -395,11 +384,11 @@ def test_network_reduction_of_kmeans_re_shares_the_centroids_every_iteration(net
     """A k-means (k = 2, 2 iterations) over 2 chunk quorums, HE preprocessing: each
     iteration's counts and sums come from the chunks, the reducers' centroids go back to
     them with k-MACs; the centroids match plaintext Lloyd within their stated bound."""
-    owner, analyst = net["owner"], net["analyst"]
+    owner, analyst = net.owner, net.analyst
     author, sig = sign_script(analyst, KMEANS_SOURCE)
     out = run_job(owner, chunked, KMEANS_SOURCE, author=author, signature=sig, chunk_quorums=2)
     assert len(out.sub_jobs) == 2 and out.reduction.startswith("2 chunk quorums")
-    want = _plain(KMEANS_SOURCE, net["root"] / "people.csv")
+    want = _plain(KMEANS_SOURCE, net.root / "people.csv")
     got = out.results["centers"]
     assert got.value.shape == (2, 2)
     assert np.all(np.abs(got.value - want["centers"].value) <= got.error), (
@@ -425,7 +414,7 @@ def test_the_owner_expects_one_sealed_check_per_hand_over_batch():
 
 
 def test_a_script_that_does_not_split_runs_on_one_quorum(net, chunked):
-    owner, analyst = net["owner"], net["analyst"]
+    owner, analyst = net.owner, net.analyst
     source = "reveal(mean(data.age - mean(data.age)), 'centred')\n"
     author, sig = sign_script(analyst, source)
     out = run_job(owner, chunked, source, author=author, signature=sig, chunk_quorums=2)
@@ -439,7 +428,7 @@ def test_a_chunk_quorum_that_refuses_stops_the_reducers_at_once(net, chunked):
     timeout, and accepts nothing."""
     import time
 
-    owner, analyst = net["owner"], net["analyst"]
+    owner, analyst = net.owner, net.analyst
     source = "reveal(variance(data.rr * 1.5), 'v')\n"
     author, sig = sign_script(analyst, source)
     said: list[str] = []
@@ -466,7 +455,7 @@ def _stock_counts(net, quorum: list[str], timeout: float = 120.0) -> list[dict[s
     from enigma.field import Field
 
     qid = quorum_id(quorum, Field().p)
-    stocks = [QuorumStocks(n.home, Field()) for n in net["nodes"]]
+    stocks = [QuorumStocks(n.home, Field()) for n in net.nodes]
     deadline = time.monotonic() + timeout
     while not all(s.path(qid).exists() for s in stocks):
         assert time.monotonic() < deadline, "a node did not save its stock"
@@ -486,18 +475,18 @@ def _prep(net, *args: str):
 
     from enigma.app.node import node_command
 
-    return CliRunner().invoke(node_command, ["prep", "--home", str(net["nodes"][0].home),
+    return CliRunner().invoke(node_command, ["prep", "--home", str(net.nodes[0].home),
                                              *args])
 
 
-def test_node_prep_fills_the_quorums_stock_and_jobs_consume_it_without_producing(net):
+def test_node_prep_fills_the_quorums_stock_and_jobs_consume_it_without_producing(net, table):
     """`enigma node prep` makes the quorum's stock; a job on that quorum takes its triples
     and bits from it (nothing produced), and the members top it up (--prep-ahead) and save
     it after the job; a second job runs on that stock, again producing no triple or bit;
     `enigma node prep` without peers finds the quorum again."""
     import json
 
-    owner, analyst, nodes, table = net["owner"], net["analyst"], net["nodes"], net["table"]
+    owner, analyst, nodes = net.owner, net.analyst, net.nodes
     members = sorted(n.address for n in nodes)
     people = owner.state("people").ledger_id
     if any(owner.ledger.job(a["job_id"]).dataset_id == people
@@ -542,8 +531,8 @@ def test_node_prep_fills_the_quorums_stock_and_jobs_consume_it_without_producing
     assert again["resumed"] == left and again["produced"]["triples"] == 0
 
 
-def test_stock_out_of_step_among_the_members_is_discarded_and_the_job_runs(net):
-    owner, analyst, nodes, table = net["owner"], net["analyst"], net["nodes"], net["table"]
+def test_stock_out_of_step_among_the_members_is_discarded_and_the_job_runs(net, table):
+    owner, analyst, nodes = net.owner, net.analyst, net.nodes
     author, sig = sign_script(analyst, STOCK_SOURCE)
     first = run_job(owner, "people", STOCK_SOURCE, author=author, signature=sig)
     _stock_counts(net, first.quorum)  # every member saved the quorum's stock
@@ -568,38 +557,20 @@ def test_node_prep_refuses_a_peer_that_is_not_a_registered_node(net):
 
 
 @contextlib.contextmanager
-def _faulty_network(tmp_path: Path, monkeypatch, fault: str):
+def _faulty_network(tmp_path: Path, fault: str):
     """A chain, 3 nodes (the third runs with fault injection `fault`), an owner who shared
     128 rows in chunks of 64, and an analyst: (owner, analyst ledger, nodes)."""
     _people_csv(tmp_path / "people.csv", 128)
-    chain = start_devchain(accounts=6)
-    deployment = tmp_path / "deployment.json"
-    deploy(chain.url, chain.accounts[0], deployment)
-    nodes = []
-    try:
-        for i in range(3):
-            if i == 2:
-                monkeypatch.setenv(FAULT_ENV, fault)
-            nodes.append(spawn_node(tmp_path / f"node{i}", chain.url, deployment,
-                                    chain.accounts[1 + i],
-                                    ("127.0.0.1", nodes[0].dht_port) if nodes else None))
-        monkeypatch.delenv(FAULT_ENV)
-        with Owner.open(tmp_path / "owner", chain.url, deployment, chain.accounts[0],
-                        [("127.0.0.1", nodes[0].dht_port)]) as owner:
-            owner.share(tmp_path / "people.csv", _people_schema(), "people", t=2, n=3,
+    with cluster(tmp_path, 3, env={2: {FAULT_ENV: fault}}) as net:
+        net.owner.share(tmp_path / "people.csv", _people_schema(), "people", t=2, n=3,
                         chunk_rows=64)
-            analyst = Ledger.connect(chain.url, chain.accounts[5], owner.ledger.deployment)
-            yield owner, analyst, nodes
-    finally:
-        for node in nodes:
-            node.terminate()
-        chain.stop()
+        yield net.owner, net.analyst, net.nodes
 
 
-def test_a_chunk_member_that_tampers_with_its_partial_is_caught(tmp_path, monkeypatch):
+def test_a_chunk_member_that_tampers_with_its_partial_is_caught(tmp_path):
     """A node that changes what it re-shares (fault injection: +1 on its part of P) makes
     the sealed check k P - Z non-zero: the owner refuses the result and accepts no job."""
-    with _faulty_network(tmp_path, monkeypatch, "tamper-partial") as (owner, analyst, nodes):
+    with _faulty_network(tmp_path, "tamper-partial") as (owner, analyst, nodes):
         source = "reveal(mean(data.age), 'mean_age')\n"
         author, sig = sign_script(analyst, source)
         said: list[str] = []
@@ -611,14 +582,14 @@ def test_a_chunk_member_that_tampers_with_its_partial_is_caught(tmp_path, monkey
         assert "FAULT INJECTION" in nodes[2].log()
 
 
-def test_a_reducer_that_tampers_with_the_re_shared_centroids_is_caught(tmp_path, monkeypatch):
+def test_a_reducer_that_tampers_with_the_re_shared_centroids_is_caught(tmp_path):
     """A reducing member that changes its part of the k-means centroids it re-shares to a
     chunk quorum (fault injection: +1 on c) makes that quorum's opened k c - z non-zero:
     the chunk quorum stops before computing on them, the owner hears why at once, every
     quorum is cancelled and no job is accepted."""
     import time
 
-    with _faulty_network(tmp_path, monkeypatch, "tamper-reshare") as (owner, analyst, nodes):
+    with _faulty_network(tmp_path, "tamper-reshare") as (owner, analyst, nodes):
         source = "reveal(kmeans([data.age, data.tenure], k=2, iters=2), 'centers')\n"
         author, sig = sign_script(analyst, source)
         said: list[str] = []

@@ -26,12 +26,11 @@ from enigma.app.budget import Guard, JobBudget
 from enigma.app.failures import Judgement, classify, judge, sign_record, verified
 from enigma.app.home import store_name
 from enigma.app.job_facts import JobCancelled, JobError
-from enigma.app.localnet import deploy, spawn_nodes, stop_nodes
+from enigma.app.localnet import cluster
 from enigma.app.node import node_command
 from enigma.app.orchestration import cancel_job, run_job, sign_script
-from enigma.app.owner import Owner
 from enigma.lang.schema import Schema
-from enigma.ledger import JobStatus, Ledger, script_hash, start_devchain
+from enigma.ledger import JobStatus, script_hash
 from enigma.ledger.devchain import advance_time
 from enigma.mpc.blame import encode_abort
 from enigma.net.errors import PeerDisconnected, PeerTimeout
@@ -152,41 +151,33 @@ def net(tmp_path_factory):
     one suspended node leaves enough for a re-run)."""
     root = tmp_path_factory.mktemp("failures")
     csv, schema = _people(root)
-    chain = start_devchain(accounts=8)
-    deployment = root / "deployment.json"
-    deploy(chain.url, chain.accounts[0], deployment)
-    nodes = []
-    try:
-        nodes = spawn_nodes(root, chain.url, deployment, chain.accounts[1:5], housekeeping=2.0)
-        owner = Owner.open(root / "owner", chain.url, deployment, chain.accounts[0],
-                           [("127.0.0.1", nodes[0].dht_port)])
-        owner.share(csv, schema, "people", t=2, n=4)
-        analyst = Ledger.connect(chain.url, chain.accounts[6], owner.ledger.deployment)
-        table = pacsv.read_csv(csv, convert_options=pacsv.ConvertOptions(
-            strings_can_be_null=False))
-        yield {"root": root, "chain": chain, "nodes": nodes, "owner": owner,
-               "analyst": analyst, "table": table, "deployment": deployment}
-        owner.close()
-    finally:
-        stop_nodes(nodes)
-        chain.stop()
+    with cluster(root, 4, housekeeping=2.0) as net:
+        net.owner.share(csv, schema, "people", t=2, n=4)
+        yield net
+
+
+@pytest.fixture(scope="module")
+def table(net):
+    """The rows `people` holds, as the owner read them."""
+    return pacsv.read_csv(net.root / "people.csv", convert_options=pacsv.ConvertOptions(
+        strings_can_be_null=False))
 
 
 def _run(net, source: str, **kw):
-    author, sig = sign_script(net["analyst"], source)
+    author, sig = sign_script(net.analyst, source)
     kw.setdefault("dealer_seed", os.urandom(32))
     kw.setdefault("timeout", 120.0)
-    return run_job(net["owner"], "people", source, author=author, signature=sig, **kw)
+    return run_job(net.owner, "people", source, author=author, signature=sig, **kw)
 
 
 def _inactive(net) -> set[str]:
-    lg = net["owner"].ledger
-    return {n.address for n in net["nodes"] if not lg.node(n.address).active}
+    lg = net.owner.ledger
+    return {n.address for n in net.nodes if not lg.node(n.address).active}
 
 
 def _no_open_job(net) -> None:
-    lg = net["owner"].ledger
-    for n in net["nodes"]:
+    lg = net.owner.ledger
+    for n in net.nodes:
         assert lg.jobs_for(n.address) == [], "a job was left open with its escrow"
 
 
@@ -196,7 +187,7 @@ LOOP = "s = 0.0\nfor i in range({n}):\n    s = s + mean(data.age * (i % 3))\nrev
 def test_a_runaway_script_is_refused_before_anything_is_posted(net) -> None:
     """Two nested range(100000) loops and a list of 10^10 elements: the owner's dry run
     stops them in seconds; no job is posted, nobody is suspended."""
-    lg = net["owner"].ledger
+    lg = net.owner.ledger
     posted = len([e for e in lg.events() if e[0] == "JobPosted"])
     t0 = time.monotonic()
     nested = ("t = 0\nfor i in range(100000):\n    for j in range(100000):\n"
@@ -213,7 +204,7 @@ def test_a_runaway_script_is_refused_before_anything_is_posted(net) -> None:
 def test_a_job_over_its_posted_work_or_time_is_stopped_refunded_and_blames_nobody(net):
     """The members stop at the posted rounds (what the owner paid for), or at the time
     budget, each signs why; the owner cancels and is refunded; nobody is suspended."""
-    lg = net["owner"].ledger
+    lg = net.owner.ledger
     before = lg.claimable(lg.address)
     t0 = time.monotonic()
     with pytest.raises(JobError, match="nobody is blamed") as err:
@@ -252,13 +243,13 @@ def test_enigma_job_cancel_stops_the_quorum_at_once_and_refunds(net) -> None:
     job_id = _job_id(said)
     time.sleep(1.0)
     t0 = time.monotonic()
-    refund = cancel_job(net["owner"], job_id)
+    refund = cancel_job(net.owner, job_id)
     worker.join(60)
     assert not worker.is_alive() and time.monotonic() - t0 < 30
-    assert refund > 0 and net["owner"].ledger.job(job_id).status is JobStatus.CANCELLED
+    assert refund > 0 and net.owner.ledger.job(job_id).status is JobStatus.CANCELLED
     assert errors and isinstance(errors[0], JobError)
     assert _inactive(net) == set()
-    assert any("cancelled by its owner" in n.log() for n in net["nodes"])
+    assert any("cancelled by its owner" in n.log() for n in net.nodes)
 
 
 def test_ctrl_c_in_run_cancels_the_job_and_refunds(net) -> None:
@@ -274,24 +265,24 @@ def test_ctrl_c_in_run_cancels_the_job_and_refunds(net) -> None:
         timer.join()
         signal.signal(signal.SIGINT, previous)
     job_id = int(str(err.value).split()[1])
-    assert net["owner"].ledger.job(job_id).status is JobStatus.CANCELLED
+    assert net.owner.ledger.job(job_id).status is JobStatus.CANCELLED
     assert _inactive(net) == set()
     _no_open_job(net)
 
 
 def _resume(net, node) -> None:
     out = CliRunner().invoke(node_command, [
-        "resume", "--rpc", net["chain"].url, "--deployment", str(net["deployment"]),
+        "resume", "--rpc", net.rpc, "--deployment", str(net.deployment),
         "--account", node.address])
     assert out.exit_code == 0, out.output
     assert "active again" in out.output
 
 
-def test_a_flipped_byte_in_a_share_file_names_its_holder_alone_and_the_rerun_is_right(net):
+def test_a_flipped_byte_in_a_share_file_names_its_holder_alone_and_the_rerun_is_right(net, table):
     """The holder reads a damaged chunk, signs `store`, the owner cancels the others at
     once, reports it (suspended, not slashed) and re-runs without it; `enigma node
     resume` puts it back once fixed."""
-    owner, victim = net["owner"], net["nodes"][2]
+    owner, victim = net.owner, net.nodes[2]
     gen = owner.state("people").gen
     target = (victim.home / "shares" / store_name("people", owner.identity.public_key, gen)
               / "00000000" / "age.share")
@@ -310,7 +301,7 @@ def test_a_flipped_byte_in_a_share_file_names_its_holder_alone_and_the_rerun_is_
         incident = out.incidents[0]
         assert (incident.verdict, incident.culprit) == ("self", victim.address)
         assert not incident.proved
-        want = np.mean(net["table"].column("age").to_numpy())
+        want = np.mean(table.column("age").to_numpy())
         assert abs(float(out.results["m"].value) - want) <= float(out.results["m"].error)
         assert _inactive(net) == {victim.address}
     finally:
@@ -336,12 +327,12 @@ with Owner.open(Path(home), rpc, Path(deployment), account, [("127.0.0.1", int(b
 def test_members_stop_when_the_owners_client_is_killed(net) -> None:
     """`enigma run` killed with SIGKILL mid-job: the members see its connection close and
     stop at their next step instead of computing for nobody until the time budget."""
-    owner, source = net["owner"], LOOP.format(n=20000)
-    author, sig = sign_script(net["analyst"], source)
-    boot = net["nodes"][0].dht_port
+    owner, source = net.owner, LOOP.format(n=20000)
+    author, sig = sign_script(net.analyst, source)
+    boot = net.nodes[0].dht_port
     client = subprocess.Popen(
-        [sys.executable, "-c", ORPHAN, str(owner.home), net["chain"].url,
-         str(net["deployment"]), owner.ledger.address, str(boot), author, sig.hex()],
+        [sys.executable, "-c", ORPHAN, str(owner.home), net.rpc,
+         str(net.deployment), owner.ledger.address, str(boot), author, sig.hex()],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert client.stdin is not None and client.stdout is not None
     client.stdin.write(source)
@@ -356,10 +347,10 @@ def test_members_stop_when_the_owners_client_is_killed(net) -> None:
     client.wait()
     t0 = time.monotonic()
     stopped = f"job {job_id} stopped"
-    while time.monotonic() - t0 < 20 and sum(stopped in n.log() for n in net["nodes"]) < 3:
+    while time.monotonic() - t0 < 20 and sum(stopped in n.log() for n in net.nodes) < 3:
         time.sleep(0.2)
-    assert sum(stopped in n.log() for n in net["nodes"]) == 3, "a member computes for nobody"
-    assert any("hung up" in n.log() for n in net["nodes"])
+    assert sum(stopped in n.log() for n in net.nodes) == 3, "a member computes for nobody"
+    assert any("hung up" in n.log() for n in net.nodes)
     assert time.monotonic() - t0 < 20  # not the time budget (270 s)
     assert cancel_job(owner, job_id) > 0  # the owner, back, cancels the orphan for a refund
     assert _inactive(net) == set()
@@ -368,9 +359,9 @@ def test_members_stop_when_the_owners_client_is_killed(net) -> None:
 def test_a_job_left_open_is_closed_at_its_deadline_by_its_own_members(net) -> None:
     """An owner that posts and vanishes: the members' housekeeping closes the job once the
     ledger's clock passes its deadline, and the poster gets the escrow back."""
-    owner, source = net["owner"], "reveal(mean(data.age), 'm')\n"
+    owner, source = net.owner, "reveal(mean(data.age), 'm')\n"
     lg = owner.ledger
-    author, sig = sign_script(net["analyst"], source)
+    author, sig = sign_script(net.analyst, source)
     job = lg.post_job(owner.state("people").ledger_id, script_hash(source.encode()), author,
                       sig, 3, 100, 100_000, 0)
     before = lg.claimable(lg.address)
@@ -383,16 +374,16 @@ def test_a_job_left_open_is_closed_at_its_deadline_by_its_own_members(net) -> No
     assert _inactive(net) == set()
 
 
-def test_a_member_killed_during_he_preprocessing_is_named_and_nobody_else(net) -> None:
+def test_a_member_killed_during_he_preprocessing_is_named_and_nobody_else(net, table) -> None:
     """kill -9 of a member while the quorum makes its HE preprocessing: the owner hears
     nothing from it, the others sign that it vanished; it alone is suspended, and the
     job re-runs on the three nodes left (last test: the killed node stays down)."""
     said: list[str] = []
-    by_address = {n.address: n for n in net["nodes"]}
+    by_address = {n.address: n for n in net.nodes}
     killed: list[str] = []
 
     def kill() -> None:
-        job = net["owner"].ledger.job(_job_id(said))
+        job = net.owner.ledger.job(_job_id(said))
         time.sleep(1.0)
         by_address[job.quorum[1]].kill()
         killed.append(job.quorum[1])
@@ -403,7 +394,7 @@ def test_a_member_killed_during_he_preprocessing_is_named_and_nobody_else(net) -
     killer.join()
     assert [i.culprit for i in out.incidents] == killed
     assert out.incidents[0].verdict in ("silent", "absent")
-    want = np.mean(net["table"].column("age").to_numpy())
+    want = np.mean(table.column("age").to_numpy())
     assert abs(float(out.results["m"].value) - want) <= float(out.results["m"].error)
     assert _inactive(net) == set(killed)
     _no_open_job(net)

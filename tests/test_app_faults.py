@@ -72,7 +72,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     rows: dict[str, Row] = {}
     with matrix(tmp_path_factory.mktemp("faults"), [*ENGINE_KINDS, "refund", "tamper"],
                 timeout=8.0) as m:
-        assert m.owner is not None
         for kind in ENGINE_KINDS:
             rows[kind] = m.run(kind)
         lg = m.owner.ledger
@@ -105,7 +104,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         settled = list(m.settled)
         jurors = [j.address for j in m.jurors]
         # anyone fetches an accusation's file from the nodes that keep it, and checks it
-        where = ["--rpc", m.chain.url, "--deployment", str(m.deployment)]
+        where = ["--rpc", m.net.rpc, "--deployment", str(m.net.deployment)]
         fetched = m.home / "fetched.bin"
         fetch = CliRunner().invoke(evidence_group, ["fetch", str(settled[0].accusation_id),
                                                     "--out", str(fetched), *where])
@@ -244,7 +243,6 @@ def he(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with a bitflipping member, on their own small network."""
     with matrix(tmp_path_factory.mktemp("faults-he"), ["honest", "bitflip", *MEMBER_KINDS],
                 timeout=8.0) as m:
-        assert m.owner is not None
         honest = m.run("honest", misbehave=False, dealer=False)
         assert m.last is not None
         honest_result = m.last

@@ -22,13 +22,11 @@ from click.testing import CliRunner
 
 from enigma.app.cli import main
 from enigma.app.home import store_name
-from enigma.app.localnet import deploy, spawn_node, spawn_nodes
+from enigma.app.localnet import cluster
 from enigma.app.node import drop_unsealed
-from enigma.app.owner import Owner
 from enigma.app.service import Connection, ServiceError, decode, encode
 from enigma.app.upload import UploadError
 from enigma.lang.schema import Schema
-from enigma.ledger import Ledger, start_devchain
 from enigma.ledger.devchain import advance_time
 from enigma.net.identity import Identity
 from enigma.storage.store import ShareStore
@@ -96,42 +94,34 @@ def test_messages_carry_only_plain_arrays_that_match_their_headers():
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    root = tmp_path_factory.mktemp("net")
-    chain = start_devchain(accounts=8)
-    deployment = root / "deployment.json"
-    deploy(chain.url, chain.accounts[0], deployment)
-    nodes = []
-    try:
-        nodes = spawn_nodes(root, chain.url, deployment, chain.accounts[1:5])
-        owner = Owner.open(root / "owner", chain.url, deployment, chain.accounts[0],
-                           [("127.0.0.1", nodes[0].dht_port)])
-        yield {"root": root, "chain": chain, "deployment": deployment, "nodes": nodes,
-               "owner": owner, "ledger": Ledger.connect(chain.url, chain.accounts[0],
-                                                        owner.ledger.deployment)}
-        owner.close()
-    finally:
-        for node in nodes:
-            node.terminate()
-        chain.stop()
+    """Four nodes; two spare accounts for the nodes a test starts itself."""
+    with cluster(tmp_path_factory.mktemp("net"), 4, spare=2) as net:
+        yield net
+
+
+@pytest.fixture(scope="module")
+def ledger(net):
+    """The owner's account on a ledger client of its own."""
+    return net.ledger(net.owner_account)
 
 
 def _holders(net, first=0):
-    return [n.address for n in net["nodes"][first:first + 3]]
+    return [n.address for n in net.nodes[first:first + 3]]
 
 
 def _files(net, node_index: int, name: str, gen: int) -> Path:
-    owner_key = net["owner"].identity.public_key
-    return net["nodes"][node_index].home / "shares" / store_name(name, owner_key, gen)
+    owner_key = net.owner.identity.public_key
+    return net.nodes[node_index].home / "shares" / store_name(name, owner_key, gen)
 
 
-def test_upload_collect_and_what_the_network_records(net, tmp_path):
-    owner, nodes = net["owner"], net["nodes"]
+def test_upload_collect_and_what_the_network_records(net, tmp_path, ledger):
+    owner, nodes = net.owner, net.nodes
     table = _write(tmp_path / "people.csv", seed=1)
     result = owner.share(tmp_path / "people.csv", SCHEMA, "people", chunk_rows=CHUNK,
                          holders=_holders(net), t=1, weak=True)  # recovered from 2 below
     assert (result.rows, result.chunks, result.sent_chunks) == (ROWS, 3, 3)
     _check(owner.collect("people"), table)
-    record = net["ledger"].dataset(result.ledger_id)
+    record = ledger.dataset(result.ledger_id)
     assert record.holders == _holders(net) and bytes.fromhex(SCHEMA.digest()) == record.schema_hash
     pointer = owner.dht.find_dataset("people", owner.identity.public_key)
     assert pointer.holders == [n.node_id for n in nodes[:3]] and len(pointer.chunk_ids) == 3
@@ -161,9 +151,9 @@ def test_upload_collect_and_what_the_network_records(net, tmp_path):
     assert float(received.split()[1]) == ROWS * 3 * 2 * 16  # 3 columns and their tags, 16 B each
 
 
-def test_a_bad_row_leaves_nothing_visible(net, tmp_path):
-    owner, node = net["owner"], net["nodes"][0]
-    before = net["ledger"].call("datasets", "dataset_count")
+def test_a_bad_row_leaves_nothing_visible(net, tmp_path, ledger):
+    owner, node = net.owner, net.nodes[0]
+    before = ledger.call("datasets", "dataset_count")
     _write(tmp_path / "bad.csv", seed=2, bad_row=2200)
     with pytest.raises(UploadError, match=r"row 2201, column 'income'") as err:
         owner.share(tmp_path / "bad.csv", SCHEMA, "broken", chunk_rows=CHUNK,
@@ -175,7 +165,7 @@ def test_a_bad_row_leaves_nothing_visible(net, tmp_path):
     table["age"][2200] = 131
     with pytest.raises(UploadError, match=r"row 2201, column 'age': value 131 is outside"):
         owner.share(table, SCHEMA, "half", chunk_rows=CHUNK, holders=_holders(net))
-    assert net["ledger"].call("datasets", "dataset_count") == before
+    assert ledger.call("datasets", "dataset_count") == before
     with Connection.open("127.0.0.1", node.port, owner.identity, node.node_id) as conn:
         have = conn.request("have", dataset="half", gen=0)[0]
         assert have["sealed"] is False and sorted(have["chunks"]) == ["0", "1"]
@@ -186,7 +176,7 @@ def test_a_bad_row_leaves_nothing_visible(net, tmp_path):
 
 
 def test_an_interrupted_upload_resumes_without_resending(net, tmp_path):
-    owner = net["owner"]
+    owner = net.owner
     table = _write(tmp_path / "resume.csv", seed=3)
 
     def crash_after_first_chunk(rows: int) -> None:
@@ -202,7 +192,7 @@ def test_an_interrupted_upload_resumes_without_resending(net, tmp_path):
 
 
 def test_a_share_that_failed_on_a_stopped_holder_resumes_where_every_holder_acked(net, tmp_path):
-    owner, nodes, chain = net["owner"], net["nodes"], net["chain"]
+    owner, nodes = net.owner, net.nodes
     table = _write(tmp_path / "long.csv", seed=10, rows=20 * CHUNK)
     victim = nodes[2]
     arrived = _files(net, 2, "long", 0)
@@ -218,9 +208,7 @@ def test_a_share_that_failed_on_a_stopped_holder_resumes_where_every_holder_acke
     progress = json.loads((owner.home / "datasets" / "long.json").read_text())
     acked = set.intersection(*(set(c) for c in progress["chunks"].values()))
     assert 4 <= len(acked) < 20 and progress["source"]  # written although the upload failed
-    nodes[2] = spawn_node(victim.home, chain.url, net["deployment"], chain.accounts[3],
-                          ("127.0.0.1", nodes[0].dht_port),
-                          extra=["--port", str(victim.port), "--dht-port", str(victim.dht_port)])
+    net.respawn(2, extra=["--port", str(victim.port), "--dht-port", str(victim.dht_port)])
     result = owner.share(tmp_path / "long.csv", SCHEMA, "long", chunk_rows=CHUNK,
                          holders=_holders(net))
     assert (result.chunks, result.sent_chunks) == (20, 20 - len(acked))
@@ -228,7 +216,7 @@ def test_a_share_that_failed_on_a_stopped_holder_resumes_where_every_holder_acke
 
 
 def test_a_corrupt_file_is_detected_on_read_and_repaired(net, tmp_path):
-    owner = net["owner"]
+    owner = net.owner
     table = _write(tmp_path / "rot.csv", seed=4)
     owner.share(tmp_path / "rot.csv", SCHEMA, "rot", chunk_rows=CHUNK, holders=_holders(net),
                 t=1, weak=True)  # the two healthy holders read and repair it
@@ -236,7 +224,7 @@ def test_a_corrupt_file_is_detected_on_read_and_repaired(net, tmp_path):
     raw = bytearray(target.read_bytes())
     raw[-5] ^= 0x40
     target.write_bytes(bytes(raw))
-    node = net["nodes"][1]
+    node = net.nodes[1]
     with Connection.open("127.0.0.1", node.port, owner.identity, node.node_id) as conn:
         with pytest.raises(ServiceError, match="payload checksum mismatch") as err:
             conn.request("get", dataset="rot", gen=0, chunk=1)
@@ -246,11 +234,11 @@ def test_a_corrupt_file_is_detected_on_read_and_repaired(net, tmp_path):
     [warning] = got.warnings
     assert warning.startswith(f"holder {node.address} skipped for chunk 1: ")
     assert "payload checksum mismatch" in warning
-    chain = net["chain"]
+    chain = net.chain
     shown = CliRunner().invoke(main, [
         "dataset", "collect", "rot", "--out", str(tmp_path / "rot-back.csv"), "--home",
-        str(owner.home), "--rpc", chain.url, "--deployment", str(net["deployment"]),
-        "--account", chain.accounts[0], "--bootstrap", f"127.0.0.1:{net['nodes'][0].dht_port}"])
+        str(owner.home), "--rpc", chain.url, "--deployment", str(net.deployment),
+        "--account", chain.accounts[0], "--bootstrap", f"127.0.0.1:{net.nodes[0].dht_port}"])
     assert shown.exit_code == 0, shown.output
     assert f"WARNING: holder {node.address} skipped for chunk 1: " in shown.stderr
     report = owner.repair("rot")
@@ -264,7 +252,7 @@ def test_a_corrupt_file_is_detected_on_read_and_repaired(net, tmp_path):
 
 
 def test_a_holder_whose_whole_store_was_deleted_is_named_and_repaired(net, tmp_path):
-    owner, nodes, chain = net["owner"], net["nodes"], net["chain"]
+    owner, nodes, chain = net.owner, net.nodes, net.chain
     table = _write(tmp_path / "lost.csv", seed=11)
     holders = [n.address for n in nodes[1:4]]  # the only dataset on nodes[3] so far
     owner.share(tmp_path / "lost.csv", SCHEMA, "lost", chunk_rows=CHUNK, holders=holders,
@@ -272,7 +260,7 @@ def test_a_holder_whose_whole_store_was_deleted_is_named_and_repaired(net, tmp_p
     shutil.rmtree(nodes[3].home / "shares")  # the node's whole store, deleted under it
     repaired = CliRunner().invoke(main, [
         "dataset", "repair", "lost", "--home", str(owner.home), "--rpc", chain.url,
-        "--deployment", str(net["deployment"]), "--account", chain.accounts[0],
+        "--deployment", str(net.deployment), "--account", chain.accounts[0],
         "--bootstrap", f"127.0.0.1:{nodes[0].dht_port}"])
     assert repaired.exit_code == 0, repaired.output
     assert repaired.stdout.splitlines() == [
@@ -287,11 +275,11 @@ def test_a_holder_whose_whole_store_was_deleted_is_named_and_repaired(net, tmp_p
 
 
 def test_the_command_line_shares_and_collects(net, tmp_path):
-    nodes, chain = net["nodes"], net["chain"]
+    nodes, chain = net.nodes, net.chain
     table = _write(tmp_path / "cli.csv", seed=8)
     (tmp_path / "cli.yaml").write_text(SCHEMA.dumps())
     common = ["--home", str(tmp_path / "owner"), "--rpc", chain.url, "--deployment",
-              str(net["deployment"]), "--account", chain.accounts[5]]  # DHT via the ledger
+              str(net.deployment), "--account", chain.accounts[5]]  # DHT via the ledger
     holders = [arg for n in nodes[:3] for arg in ("--holder", n.address)]
     runner = CliRunner()
     done = runner.invoke(main, ["share", str(tmp_path / "cli.csv"), "--schema",
@@ -304,7 +292,7 @@ def test_the_command_line_shares_and_collects(net, tmp_path):
     assert summary["threshold"] == {"t": 2, "n": 3, "quorum": 3, "weak": False}
     assert "no node may be lost" in done.stderr
     cli_owner = Identity.load(tmp_path / "owner" / "owner.key").public_key
-    pointer = net["owner"].dht.find_dataset("cli", cli_owner)
+    pointer = net.owner.dht.find_dataset("cli", cli_owner)
     assert pointer is not None and pointer.holders == [n.node_id for n in nodes[:3]]
     back = runner.invoke(main, ["dataset", "collect", "cli", "--out", str(tmp_path / "b.csv"),
                                 *common])
@@ -319,7 +307,7 @@ def test_the_command_line_shares_and_collects(net, tmp_path):
 
 
 def test_refresh_changes_every_share_and_keeps_the_data(net, tmp_path):
-    owner = net["owner"]
+    owner = net.owner
     table = _write(tmp_path / "people.csv", seed=1)
     before = (_files(net, 0, "people", 0) / "00000000" / "age.share").read_bytes()
     state = owner.refresh("people")
@@ -330,7 +318,7 @@ def test_refresh_changes_every_share_and_keeps_the_data(net, tmp_path):
 
 
 def test_a_lost_tag_key_still_lets_the_owner_collect_and_a_damaged_one_is_named(net, tmp_path):
-    owner = net["owner"]
+    owner = net.owner
     table = _write(tmp_path / "people.csv", seed=1)
     path = owner.home / "keys" / "people.tagkey"
     kept = path.read_bytes()
@@ -346,10 +334,8 @@ def test_a_lost_tag_key_still_lets_the_owner_collect_and_a_damaged_one_is_named(
 
 
 def test_an_unregistered_node_cannot_hold_or_join(net, tmp_path):
-    owner, nodes = net["owner"], net["nodes"]
-    stranger = spawn_node(net["root"] / "stranger", net["chain"].url, net["deployment"],
-                          net["chain"].accounts[6], ("127.0.0.1", nodes[0].dht_port),
-                          register=False)
+    owner, nodes = net.owner, net.nodes
+    stranger = net.spawn(net.root / "stranger", net.spare_accounts[0], register=False)
     try:
         assert stranger.registered is False
         _write(tmp_path / "s.csv", seed=5)
@@ -371,11 +357,9 @@ def test_an_unregistered_node_cannot_hold_or_join(net, tmp_path):
         assert store.datasets() == []
 
 
-def test_paid_storage_expires_and_sigterm_leaves_no_half_written_file(net, tmp_path):
-    owner, nodes = net["owner"], net["nodes"]
-    extra = spawn_node(net["root"] / "extra", net["chain"].url, net["deployment"],
-                       net["chain"].accounts[7], ("127.0.0.1", nodes[0].dht_port),
-                       housekeeping=0.2)
+def test_paid_storage_expires_and_sigterm_leaves_no_half_written_file(net, tmp_path, ledger):
+    owner, nodes = net.owner, net.nodes
+    extra = net.spawn(net.root / "extra", net.spare_accounts[1], housekeeping=0.2)
     holders = [nodes[0].address, nodes[1].address, extra.address]
     try:
         _write(tmp_path / "brief.csv", seed=6)
@@ -384,7 +368,7 @@ def test_paid_storage_expires_and_sigterm_leaves_no_half_written_file(net, tmp_p
         stored = extra.home / "shares" / store_name("brief", owner.identity.public_key, 0)
         time.sleep(0.5)
         assert stored.exists(), "purged before the ledger's clock passed the paid time"
-        advance_time(net["ledger"].w3, 5)
+        advance_time(ledger.w3, 5)
         deadline = time.monotonic() + 30
         while stored.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -421,8 +405,8 @@ def test_paid_storage_expires_and_sigterm_leaves_no_half_written_file(net, tmp_p
         assert 3 <= len(store.chunks(name)) < 30 and store.manifest(name) is None
 
 
-def test_a_killed_holder_is_replaced_by_resharing(net, tmp_path):
-    owner, nodes = net["owner"], net["nodes"]
+def test_a_killed_holder_is_replaced_by_resharing(net, tmp_path, ledger):
+    owner, nodes = net.owner, net.nodes
     table = _write(tmp_path / "people.csv", seed=1)
     nodes[2].kill()
     _check(owner.collect("people"), table)  # t + 1 = 2 of 3 holders suffice
@@ -433,7 +417,7 @@ def test_a_killed_holder_is_replaced_by_resharing(net, tmp_path):
     state = owner.recover("people", [nodes[2].address], [nodes[3].address])
     assert [h.address for h in state.holders] == [nodes[0].address, nodes[1].address,
                                                   nodes[3].address]
-    record = net["ledger"].dataset(state.ledger_id)
+    record = ledger.dataset(state.ledger_id)
     assert record.holders == [h.address for h in state.holders]
     _check(owner.collect("people"), table)
     # the replacement's new share is consistent with the others (collect checks all three)

@@ -40,13 +40,12 @@ import numpy as np
 import pyarrow.csv as pacsv
 
 from enigma.lang.schema import Schema
-from enigma.ledger import JobStatus, Ledger, LedgerError, start_devchain
+from enigma.ledger import JobStatus, LedgerError
 
 from .home import store_name
 from .job_facts import JobError
-from .localnet import NodeProcess, deploy, spawn_node, spawn_nodes, stop_nodes
+from .localnet import Cluster, cluster
 from .orchestration import run_job, sign_script
-from .owner import Owner
 from .service import PREFACE_MAGIC
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -85,41 +84,21 @@ class Report:
 class Soak:
     """One network under faults (`run` drives the steps)."""
 
-    def __init__(self, home: Path, nodes: int, rows: int, dealer: bool,
+    def __init__(self, net: Cluster, rows: int, dealer: bool,
                  say: Callable[[str], None]) -> None:
-        self.home, self.dealer, self.say = home, dealer, say
+        self.net, self.dealer, self.say = net, dealer, say
+        self.nodes, self.owner, self.analyst = net.nodes, net.owner, net.analyst
         self.rng = random.Random(0)
         lines = (ROOT / "data" / "benefits.csv").read_text().splitlines()[:rows + 1]
-        csv = home / "people.csv"
+        csv = net.root / "people.csv"
         csv.write_text("\n".join(lines) + "\n")
         body = Schema.load(ROOT / "examples" / "benefits.yaml").to_dict()
         body.pop("rows", None)
-        self.chain = start_devchain(accounts=nodes + 3)
-        self.deployment = home / "deployment.json"
-        deploy(self.chain.url, self.chain.accounts[0], self.deployment)
-        self.nodes = spawn_nodes(home, self.chain.url, self.deployment,
-                                 self.chain.accounts[1:1 + nodes], housekeeping=2.0)
-        self.owner = Owner.open(home / "owner", self.chain.url, self.deployment,
-                                self.chain.accounts[0], [("127.0.0.1", self.nodes[0].dht_port)])
-        self.owner.share(csv, Schema.from_dict(body), "people", t=2, n=nodes)
-        self.analyst = Ledger.connect(self.chain.url, self.chain.accounts[nodes + 1],
-                                      self.owner.ledger.deployment)
+        self.owner.share(csv, Schema.from_dict(body), "people", t=2, n=len(self.nodes))
         table = pacsv.read_csv(csv, convert_options=pacsv.ConvertOptions(
             strings_can_be_null=False))
         self.want = {"mean_age": float(np.mean(table.column("age").to_numpy())),
                      "total_tenure": float(np.sum(table.column("tenure").to_numpy()))}
-
-    def _spawn(self, i: int) -> NodeProcess:
-        alive = [n for j, n in enumerate(self.nodes) if j != i and n.process.poll() is None]
-        boot = ("127.0.0.1", alive[0].dht_port) if alive else None
-        return spawn_node(self.home / f"node{i}", self.chain.url, self.deployment,
-                          self.chain.accounts[1 + i], boot, housekeeping=2.0)
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.owner.close()
-        stop_nodes(self.nodes)
-        self.chain.stop()
 
     # -- one step ---------------------------------------------------------------------------
 
@@ -149,7 +128,7 @@ class Soak:
         report.stuck_escrow += sum(1 for j in open_jobs.values() if now >= j.deadline)
         if not infos[note["victim"]].active:  # fixed by `_recover`: its operator resumes it
             with contextlib.suppress(LedgerError):
-                Ledger.connect(self.chain.url, note["victim"], lg.deployment).resume()
+                self.net.ledger(note["victim"]).resume()
         report.max_rss_mb = max([report.max_rss_mb] + [n.peak_rss_mb() for n in self.nodes
                                                        if n.process.poll() is None])
         note.update(seconds=round(time.monotonic() - t0, 1), blamed=blamed)
@@ -193,7 +172,7 @@ class Soak:
         node = self.nodes[victim]
         if kind == "restart":
             node.terminate()
-            self.nodes[victim] = self._spawn(victim)
+            self.net.respawn(victim)
             yield
         elif kind == "pause":
             node.process.send_signal(signal.SIGSTOP)
@@ -229,7 +208,7 @@ class Soak:
     def _recover(self, victim: int) -> None:
         """Undo the fault: a dead node is started again on its home."""
         if self.nodes[victim].process.poll() is not None:
-            self.nodes[victim] = self._spawn(victim)
+            self.net.respawn(victim)
 
 
 def _strangers(port: int, stop: threading.Event) -> None:
@@ -256,13 +235,13 @@ def run(home: Path, steps: int, *, nodes: int = 5, rows: int = 240, dealer: bool
     is called after every step (the test asserts there)."""
     t0 = time.monotonic()
     report = Report()
-    soak = Soak(home, nodes, rows, dealer, say or (lambda _: None))
-    try:
-        for i in range(steps):
-            soak.step(FAULTS[i % len(FAULTS)], soak.rng.randrange(nodes), report)
-            if check is not None:
-                check(report)
-    finally:
-        report.seconds = round(time.monotonic() - t0, 1)
-        soak.close()
+    with cluster(home, nodes, housekeeping=2.0) as net:
+        try:
+            soak = Soak(net, rows, dealer, say or (lambda _: None))
+            for i in range(steps):
+                soak.step(FAULTS[i % len(FAULTS)], soak.rng.randrange(nodes), report)
+                if check is not None:
+                    check(report)
+        finally:
+            report.seconds = round(time.monotonic() - t0, 1)
     return report

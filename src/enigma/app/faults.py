@@ -55,7 +55,6 @@ from enigma.ledger import (
     Ledger,
     LedgerError,
     script_hash,
-    start_devchain,
 )
 from enigma.ledger.devchain import advance_time
 from enigma.mpc.faults import KINDS
@@ -65,9 +64,8 @@ from .attempt import JobResult
 from .culprits import encode_bundle
 from .evidence import publish_evidence
 from .job_facts import JobError
-from .localnet import NodeProcess, deploy, spawn_node
+from .localnet import Cluster, NodeProcess, cluster, stop_nodes
 from .orchestration import run_job, sign_script
-from .owner import Owner
 
 ROWS = 8
 SCRIPT = ("reveal(sum(data.a), 'total')\nreveal(variance(data.b), 'spread')\n"
@@ -119,53 +117,41 @@ def _expected(table: dict[str, np.ndarray]) -> dict[str, float]:
 
 
 class Matrix:
-    """A local network for the fault matrix; `run(kind)` per kind, `close` at the end."""
+    """The fault matrix on a running local network (`matrix` makes both); `run(kind)`
+    per kind, `close` at the end (the network's own stop follows)."""
 
-    def __init__(self, home: Path, kinds: Sequence[str], timeout: float = 5.0,
+    def __init__(self, net: Cluster, timeout: float = 5.0,
                  progress: Callable[[str], None] | None = None) -> None:
-        self.home = Path(home)
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.net = net
+        self.home = net.root
         self.timeout = timeout
         self.say = progress or (lambda _: None)
-        self.chain = start_devchain(accounts=4 + JURORS + len(kinds))
-        self.accounts = list(self.chain.accounts)
-        self.deployment = self.home / "deployment.json"
-        self.nodes: list[NodeProcess] = []
+        self.nodes = net.nodes
+        """The two honest holders."""
         self.jurors: list[NodeProcess] = []
         self.culprits: list[NodeProcess] = []
-        self.owner: Owner | None = None
+        self.owner = net.owner
         self.last: JobResult | None = None
         """The last job's result (its incidents: who was named, the ledger's answer)."""
         self.settled: list[AccusationInfo] = []
         """Every accusation the matrix settled, as finalized."""
-        self._spare = iter(self.accounts[4 + JURORS:])
+        self._spare = iter(net.spare_accounts[JURORS:])
         self._runs = 0
         try:
-            deploy(self.chain.url, self.accounts[0], self.deployment)
-            for i in range(2):
-                self.say(f"starting honest node {i + 1} of 2")
-                self.nodes.append(self._spawn(f"honest-{i}", self.accounts[1 + i]))
             self.say(f"starting {JURORS} juror nodes")
             with ThreadPoolExecutor(JURORS) as pool:
                 self.jurors.extend(pool.map(
-                    lambda i: self._spawn(f"juror-{i}", self.accounts[4 + i], FAST_WATCH),
+                    lambda i: self._spawn(f"juror-{i}", net.spare_accounts[i], FAST_WATCH),
                     range(JURORS)))
-            self.owner = Owner.open(self.home / "owner", self.chain.url, self.deployment,
-                                    self.accounts[0], [("127.0.0.1", self.nodes[0].dht_port)])
-            analyst = Ledger.connect(self.chain.url, self.accounts[3],
-                                     self.owner.ledger.deployment)
-            self.author, self.signature = sign_script(analyst, SCRIPT)
+            self.author, self.signature = sign_script(net.analyst, SCRIPT)
         except BaseException:
             self.close()
             raise
 
     def _spawn(self, name: str, account: str, extra: Sequence[str] = ()) -> NodeProcess:
-        boot = ("127.0.0.1", self.nodes[0].dht_port) if self.nodes else None
-        return spawn_node(self.home / name, self.chain.url, self.deployment, account, boot,
-                          extra=extra)
+        return self.net.spawn(self.home / name, account, extra=extra)
 
     def _wealth(self, address: str) -> int:
-        assert self.owner is not None
         lg = self.owner.ledger
         return lg.node(address).deposit + lg.claimable(address)
 
@@ -175,7 +161,6 @@ class Matrix:
         (`attempts` = 1: no re-run, so the row shows the refund path; `misbehave` False:
         the node gets no --misbehave, the caller injects its fault another way, or none;
         `dealer` False: the job runs on the HE preprocessing, in blame mode all the same)."""
-        assert self.owner is not None
         owner = self.owner
         self.say(f"{kind}: starting the misbehaving node")
         self._runs += 1
@@ -232,7 +217,6 @@ class Matrix:
         """Finalize an accusation as soon as it can be: once every committee member voted,
         or, on this dev chain, by moving the clock past its deadline after `grace` s
         without a dispute (or `wait` s without every vote). Returns it as finalized."""
-        assert self.owner is not None
         lg = self.owner.ledger
         t0 = time.monotonic()
         while True:
@@ -256,7 +240,6 @@ class Matrix:
         """The owner accuses an honest node of a job it never ran, with a bogus evidence
         file: the node's software disputes, the committee votes not guilty, the node keeps
         its deposit, is back in the draw and gets the bond (less the jurors' tenth)."""
-        assert self.owner is not None
         owner, lg = self.owner, self.owner.ledger
         honest = [n.address for n in self.nodes]
         name = "faults-false-accusation"
@@ -282,21 +265,21 @@ class Matrix:
                 "votes": {j: lg.ballot(accusation_id, j) for j in a.committee}}
 
     def close(self) -> None:
-        if self.owner is not None:
-            self.owner.close()
+        """Kill the culprits and stop the jurors (the network stops the rest)."""
         for culprit in self.culprits:
             culprit.kill()
-        for node in [*self.nodes, *self.jurors]:
-            node.terminate()
-        self.chain.stop()
+        stop_nodes(self.jurors)
 
 
 @contextmanager
 def matrix(home: Path | None = None, kinds: Sequence[str] = KINDS, timeout: float = 5.0,
            progress: Callable[[str], None] | None = None) -> Iterator[Matrix]:
-    """A `Matrix` in `home` (a temporary directory if None), closed on exit."""
-    with tempfile.TemporaryDirectory(prefix="enigma-faults-") as tmp:
-        m = Matrix(Path(home) if home else Path(tmp), kinds, timeout, progress)
+    """A `Matrix` in `home` (a temporary directory if None), closed on exit: two honest
+    holders, the analyst, then the jurors and one culprit per kind on spare accounts."""
+    with tempfile.TemporaryDirectory(prefix="enigma-faults-") as tmp, \
+            cluster(Path(home) if home else Path(tmp), 2, spare=JURORS + len(kinds),
+                    progress=progress) as net:
+        m = Matrix(net, timeout, progress)
         try:
             yield m
         finally:

@@ -1,4 +1,8 @@
-"""Node daemons as child processes on this machine, for tests, benchmarks and demos.
+"""Local networks on this machine, for tests, benchmarks and the fault reports.
+
+`cluster` is the one way to stand a throwaway network up: a dev chain, the contracts, node
+daemons in child processes, an owner and an analyst, all stopped on exit (`enigma up`'s
+network in app/network.py is the long-lived one, kept across commands).
 
 Each node runs `python -m enigma.app.node` exactly as an operator would run `enigma node`,
 in its own process (its own GIL, its own store lock), and is found through the one line
@@ -15,12 +19,22 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from enigma.ledger import Deployment, Ledger
+from enigma.ledger import (
+    Deployment,
+    DevChainProcess,
+    DevChainServer,
+    Ledger,
+    spawn_devchain,
+    start_devchain,
+)
+
+from .owner import Owner
 
 
 @dataclass
@@ -69,10 +83,13 @@ class NodeProcess:
 def spawn_node(home: Path, rpc: str, deployment: Path, account: str,
                bootstrap: tuple[str, int] | None = None, register: bool = True,
                housekeeping: float | None = None, timeout: float = 60.0,
-               extra: Sequence[str] = ()) -> NodeProcess:
+               extra: Sequence[str] = (), env: Mapping[str, str] | None = None
+               ) -> NodeProcess:
     """Start `enigma node` in a child process and wait for its ready line.
 
-    `extra` are more `enigma node` options (the fault report passes --misbehave there).
+    `extra` are more `enigma node` options (the fault report passes --misbehave there);
+    `env` is added to the child's environment only (a test's fault injection variable
+    reaches that one node, never the owner in this process).
     """
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     cmd = [sys.executable, "-m", "enigma.app.node", "--home", str(home), "--rpc", rpc,
@@ -85,8 +102,8 @@ def spawn_node(home: Path, rpc: str, deployment: Path, account: str,
         cmd += ["--housekeeping", str(housekeeping)]
     cmd += list(extra)
     log = open(home / "node.log", "w")  # noqa: SIM115 - the child keeps writing to it
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
+                               env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"})
     log.close()
     assert process.stdout is not None
     selector = selectors.DefaultSelector()
@@ -107,21 +124,6 @@ def spawn_node(home: Path, rpc: str, deployment: Path, account: str,
                        int(fields["metrics"]), fields["registered"] == "True")
 
 
-def spawn_nodes(root: Path, rpc: str, deployment: Path, accounts: Sequence[str],
-                **kw: Any) -> list[NodeProcess]:
-    """One node per account, in `root/node<i>`, all joining the DHT through the first;
-    if one fails to start, the ones already running are stopped."""
-    nodes: list[NodeProcess] = []
-    try:
-        for i, account in enumerate(accounts):
-            boot = ("127.0.0.1", nodes[0].dht_port) if nodes else None
-            nodes.append(spawn_node(root / f"node{i}", rpc, deployment, account, boot, **kw))
-    except BaseException:
-        stop_nodes(nodes)
-        raise
-    return nodes
-
-
 def stop_nodes(nodes: Sequence[NodeProcess]) -> None:
     """SIGTERM every node at once (a paused one is woken first), then wait for each."""
     for n in nodes:
@@ -138,3 +140,139 @@ def deploy(rpc: str, account: str, path: Path) -> Deployment:
     deployment = Ledger.connect(rpc, account).deploy()
     deployment.save(path)
     return deployment
+
+
+@dataclass
+class Cluster:
+    """A running local network (see `cluster`).
+
+    Accounts are laid out as in `enigma up`: 0 deployed the contracts and owns the data,
+    1..N are the first N nodes, N+1 is the analyst, the rest are spare (for nodes a test
+    starts later: a stranger, a juror, a culprit).
+    """
+
+    root: Path
+    chain: DevChainServer | DevChainProcess
+    deployment: Path
+    nodes: list[NodeProcess]
+    """`nodes[i]` runs on account 1 + i in `root/node<i>`."""
+    owner: Owner
+    analyst: Ledger
+    """The analyst's ledger client (it signs scripts and is rewarded)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The `spawn_node` options the nodes started with; `respawn` reuses them."""
+    _stopped: bool = False
+
+    @property
+    def rpc(self) -> str:
+        return self.chain.url
+
+    @property
+    def accounts(self) -> list[str]:
+        return list(self.chain.accounts)
+
+    @property
+    def owner_account(self) -> str:
+        return self.chain.accounts[0]
+
+    @property
+    def analyst_account(self) -> str:
+        return self.chain.accounts[len(self.nodes) + 1]
+
+    @property
+    def spare_accounts(self) -> list[str]:
+        return list(self.chain.accounts[len(self.nodes) + 2:])
+
+    def ledger(self, account: str | None) -> Ledger:
+        """A ledger client of its own for `account` (None: read only)."""
+        return Ledger.connect(self.rpc, account, self.owner.ledger.deployment)
+
+    def bootstrap(self, but: int | None = None) -> tuple[str, int]:
+        """The DHT address of the first node still running (other than `nodes[but]`)."""
+        return _first_alive(self.nodes, but)
+
+    def spawn(self, home: Path, account: str, **kw: Any) -> NodeProcess:
+        """Another node daemon, joining the DHT through a running node; not in `nodes`,
+        so the caller stops it."""
+        return spawn_node(home, self.rpc, self.deployment, account, self.bootstrap(), **kw)
+
+    def respawn(self, i: int, **kw: Any) -> NodeProcess:
+        """Start node i again on its home (same key and store; new ports unless `kw` says
+        otherwise) with the options it first had, `kw` replacing some; it replaces
+        `nodes[i]`."""
+        node = spawn_node(self.nodes[i].home, self.rpc, self.deployment,
+                          self.chain.accounts[1 + i], self.bootstrap(but=i),
+                          **{**self.options, **kw})
+        self.nodes[i] = node
+        return node
+
+    def stop(self) -> None:
+        """Close the owner, stop every node at once, stop the chain (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            self.owner.close()
+        finally:
+            _stop_all(self.chain, self.nodes)
+
+
+def _first_alive(nodes: Sequence[NodeProcess], but: int | None = None) -> tuple[str, int]:
+    alive = [n for i, n in enumerate(nodes) if i != but and n.process.poll() is None]
+    if not alive:
+        raise RuntimeError("no node of the local network is running")
+    return ("127.0.0.1", alive[0].dht_port)
+
+
+def _stop_all(chain: DevChainServer | DevChainProcess, nodes: Sequence[NodeProcess]) -> None:
+    try:
+        stop_nodes(nodes)
+    finally:
+        chain.stop()
+
+
+@contextmanager
+def cluster(root: Path, nodes: int = 3, *, spare: int = 1, chain_process: bool = False,
+            env: Mapping[int, Mapping[str, str]] | None = None,
+            progress: Callable[[str], None] | None = None,
+            **options: Any) -> Iterator[Cluster]:
+    """A dev chain with the contracts deployed, `nodes` registered node daemons in
+    `root/node<i>` (each joining the DHT through the first), the owner's client in
+    `root/owner` and the analyst's; all stopped on exit, also when the start fails
+    half-way.
+
+    `spare`: funded accounts beyond owner, nodes and analyst; `chain_process`: the chain
+    runs in a child process (its own GIL: a benchmark's owner does not share one with it);
+    `env[i]`: environment added to node i only; `options`: `spawn_node` options of every
+    node (housekeeping, extra, register, timeout).
+    """
+    say = progress or (lambda _: None)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    chain = (spawn_devchain if chain_process else start_devchain)(accounts=nodes + 2 + spare)
+    accounts, deployment = chain.accounts, root / "deployment.json"
+    started: list[NodeProcess] = []
+    owner: Owner | None = None
+    try:
+        deploy(chain.url, accounts[0], deployment)
+        for i in range(nodes):
+            say(f"starting node {i + 1} of {nodes}")
+            started.append(spawn_node(root / f"node{i}", chain.url, deployment, accounts[1 + i],
+                                      _first_alive(started) if started else None,
+                                      env=(env or {}).get(i), **options))
+        owner = Owner.open(root / "owner", chain.url, deployment, accounts[0],
+                           [_first_alive(started)])
+        net = Cluster(root, chain, deployment, started, owner,
+                      Ledger.connect(chain.url, accounts[nodes + 1], owner.ledger.deployment),
+                      options)
+    except BaseException:
+        try:
+            if owner is not None:
+                owner.close()
+        finally:
+            _stop_all(chain, started)
+        raise
+    try:
+        yield net
+    finally:
+        net.stop()
