@@ -1,4 +1,4 @@
-"""Strangers cost nothing at a node (issue 14, point 4): who the service admits, what a
+"""Strangers cost nothing at a node (docs/node.md, app/admission.py): who the service admits, what a
 guest may upload, hostile heads, malformed keys, slow and idle clients, and the HTTP
 servers (node metrics, embedded chain).
 

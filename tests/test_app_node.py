@@ -1,4 +1,5 @@
-"""Node daemons in their own processes, a ledger, a DHT and an owner: issue 6's scenarios.
+"""Node daemons in their own processes, a ledger, a DHT and an owner: sharing,
+collecting, resuming, repairing and expiring data.
 
 One network for the module (a chain in this process, node processes beside it), in the
 order the scenarios need: tests that stop a node come last, so that earlier ones do not

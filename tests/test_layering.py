@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-LAYERS = ["field", "sharing", "net", "mpc", "prep", "lang", "ledger", "storage", "app"]
+LAYERS = ["field", "sharing", "net", "ledger", "storage", "mpc", "prep", "lang", "app"]
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "enigma"
 
 

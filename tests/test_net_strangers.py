@@ -1,5 +1,5 @@
 """Strangers cost nothing at the transport: malformed keys, degenerate ephemerals, trickled
-handshakes, refused keys and hostile message heads (issue 14, point 4).
+handshakes, refused keys and hostile message heads (docs/transport.md, section 7).
 
 An attacker here is a raw socket that writes the handshake and the records itself, so it
 can send what no honest `dial` or `Channel.send` would: an all-zero key with an all-zero
@@ -170,7 +170,7 @@ def _drive(receiver: Channel, seconds: float = 5.0) -> None:
 
 
 @pytest.mark.parametrize(("count", "size", "refused"), [
-    (131_000, 16 << 10, "131000 frames, more than the 16384"),  # the issue's 2 GiB head
+    (131_000, 16 << 10, "131000 frames, more than the 16384"),  # a 2 GiB head
     (MAX_FRAMES, 16 << 10, None),  # 256 MiB announced within the caps, then nothing sent
 ])
 def test_a_hostile_head_allocates_nothing_and_nothing_stays(count, size, refused):

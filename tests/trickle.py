@@ -1,4 +1,4 @@
-"""A client that sends its bytes one at a time, slowly: the slowloris of issue 14."""
+"""A client that sends its bytes one at a time, slowly: a slowloris attack."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A soak under faults: jobs run while nodes are killed, restarted, paused, their share
 files corrupted and strangers connect; the invariants are checked after every step.
 
-Why a driver of its own: each failure has its test, but the promises of issue 14 are
+Why a driver of its own: each failure has its test, but the network's promises are
 about what holds *whatever* happens, in any order, on one network that lives on: no
 wrong result accepted, no honest node suspended or slashed, no escrow left open past its
 deadline, no node beyond its memory budget. One step is one fault on one node (the

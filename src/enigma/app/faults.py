@@ -1,6 +1,6 @@
 """`enigma faults`: every fault kind against a real local network, one row per kind.
 
-What one row shows, and how it is measured (issue 9's acceptance):
+What one row shows, and how it is measured:
 
 * a chain (the embedded EVM, served over JSON-RPC), two honest node processes and, per
   kind, a third node process started with `--misbehave KIND --insecure-test-faults`; the
@@ -87,7 +87,7 @@ two; the honest members keep the default (they only finalize)."""
 
 @dataclass
 class Row:
-    """One kind's outcome (`as_json` has exactly the keys of the issue's report)."""
+    """One kind's outcome (`as_json` has the keys of `enigma faults --json`)."""
 
     kind: str
     detected: bool
