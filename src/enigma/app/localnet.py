@@ -161,7 +161,7 @@ class Cluster:
     """The analyst's ledger client (it signs scripts and is rewarded)."""
     options: dict[str, Any] = field(default_factory=dict)
     """The `spawn_node` options the nodes started with; `respawn` reuses them."""
-    _stopped: bool = False
+    _stopped: bool = field(default=False, init=False, repr=False)
 
     @property
     def rpc(self) -> str:
