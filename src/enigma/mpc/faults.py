@@ -58,9 +58,10 @@ REPLY_KINDS = ("metadata-lie", "exact-lie")
 STORE_KINDS = ("stored-shift",)
 KINDS = ("bitflip", "wrong-mac", "bad-preprocessing", "dropout", "stall", "garbage",
          "equivocate", "replay", "wrong-recipient", *INPUT_KINDS, *REPLY_KINDS, *STORE_KINDS)
+#: Kinds the engine itself meets: a member's channel or its preprocessing lies.
+ENGINE_KINDS = tuple(k for k in KINDS if k not in INPUT_KINDS + REPLY_KINDS + STORE_KINDS)
 PROVIDER_KINDS = ("wrong-mac", "bad-preprocessing")
-CHANNEL_KINDS = tuple(k for k in KINDS
-                      if k not in PROVIDER_KINDS + INPUT_KINDS + REPLY_KINDS + STORE_KINDS)
+CHANNEL_KINDS = tuple(k for k in ENGINE_KINDS if k not in PROVIDER_KINDS)
 
 
 class FaultInjectionRefused(RuntimeError):
