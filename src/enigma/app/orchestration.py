@@ -47,7 +47,7 @@ from enigma.ledger import (
     recover_signer,
     script_hash,
 )
-from enigma.ledger.errors import AccessDenied
+from enigma.ledger.errors import AccessDenied, JobClosed
 from enigma.mpc import client
 
 from .attempt import (
@@ -390,13 +390,17 @@ def _name_culprit(owner: Owner, job: JobInfo, outcomes: list[Any],
     if status is not JobStatus.OPEN:
         raise JobCancelled(f"job {job.job_id} was {status.name.lower()} while it ran; "
                            f"the members stopped ({failure})")
-    if blame:
-        return blame_attempt(owner, job, outcomes, key_shares, source, schema, state,
-                             filename, seed, result_failed, failure)
-    keys = [owner.ledger.node(a).transport_key for a in job.quorum]
-    return settle_judgement(owner.ledger, owner.home, job,
-                            judgement(owner, job, outcomes, result_failed, keys),
-                            bundle_meta(source, state.schema, filename, seed), failure)
+    try:
+        if blame:
+            return blame_attempt(owner, job, outcomes, key_shares, source, schema, state,
+                                 filename, seed, result_failed, failure)
+        keys = [owner.ledger.node(a).transport_key for a in job.quorum]
+        return settle_judgement(owner.ledger, owner.home, job,
+                                judgement(owner, job, outcomes, result_failed, keys),
+                                bundle_meta(source, state.schema, filename, seed), failure)
+    except JobClosed as exc:  # cancelled or timed out between the check above and now
+        raise JobCancelled(f"job {job.job_id} was closed while it ran; the members stopped "
+                           f"({failure})") from exc
 
 
 def _job_budget(script: Any, schema: Schema, rows: int, seconds: float) -> JobBudget:
@@ -410,8 +414,10 @@ def _job_budget(script: Any, schema: Schema, rows: int, seconds: float) -> JobBu
 
 
 def cancel_job(owner: Owner, job_id: int) -> int:
-    """Stop an open job: every member is told to stop (`job-cancel`), then the ledger
-    refunds its escrow to the poster (`jobs.cancel`); returns the refund."""
+    """Stop an open job: the ledger refunds its escrow to the poster (`jobs.cancel`), then
+    every member is told to stop (`job-cancel`); returns the refund. The ledger goes
+    first so that the orchestrator, seeing its members stop, finds the job cancelled and
+    blames nobody for the owner's own stop."""
     job = owner.ledger.job(job_id)
     if job.status is not JobStatus.OPEN:
         raise JobError(f"job {job_id} is {job.status.name.lower()}, not open: nothing to cancel")
@@ -420,5 +426,6 @@ def cancel_job(owner: Owner, job_id: int) -> int:
         with contextlib.suppress(UploadError, LedgerError, ServiceError):  # unreachable: its
             # own budget stops it
             members.append(owner.holder(address, 0))
+    refund = owner.ledger.cancel(job_id)
     cancel_members(owner, members, job_id, "the owner cancelled the job")
-    return owner.ledger.cancel(job_id)
+    return refund
