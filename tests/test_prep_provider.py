@@ -5,6 +5,8 @@ online computation on top, because each batch is 16384 slots of real BFV
 work; the tests then check the opened values against numpy and Python ints.
 """
 
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -31,6 +33,7 @@ def _open(e, share):
 def everything(e, xs: np.ndarray, ys: np.ndarray) -> dict:
     """Open what the provider makes, then compute with it; MAC-check every opening."""
     p = e.provider
+    setup, started = p.seconds, time.perf_counter()
     t = p.triples(1000)
     out = {"a": _open(e, t.a), "b": _open(e, t.b), "c": _open(e, t.c)}
     out["bits"] = _open(e, p.random_bits(500))
@@ -50,6 +53,7 @@ def everything(e, xs: np.ndarray, ys: np.ndarray) -> dict:
     out["ltz"] = e.output(cmp.ltz(e, x, bits=21), 0)
     out["eqz"] = e.output(cmp.eqz(e, x, bits=21), 0)
     out["produced"] = dict(p.produced)
+    out["seconds"] = (setup, p.seconds, time.perf_counter() - started)
     out["empty"] = [p.triples(0).c.mac.shape, p.random_bits(0).value.shape,
                     p.input_masks(2, 0).r.value.shape]
     return out
@@ -112,6 +116,12 @@ def test_the_engine_computes_correctly_with_this_provider(runs):
     assert F.to_int64(r["ltz"]).tolist() == (XS < 0).astype(int).tolist()
     assert F.to_int64(r["eqz"]).tolist() == (XS == 0).astype(int).tolist()
     assert r["produced"]["triples"] % 16384 == 0 and r["produced"]["bits"] >= 16384
+
+
+def test_offline_seconds_count_the_set_up_and_each_production_once(runs):
+    for r in runs:
+        setup, offline, wall = r["seconds"]
+        assert 0 < setup < offline <= setup + wall
 
 
 def test_empty_requests_are_served_without_production(runs):

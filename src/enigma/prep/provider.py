@@ -14,7 +14,10 @@ as for any provider; the buffers then stay aligned across parties.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -190,6 +193,7 @@ class HEProvider(MaskComposer):
         if channel.party != party or channel.parties != parties:
             raise ValueError(f"the channel belongs to party {channel.party} of "
                              f"{channel.parties}, not party {party} of {parties}")
+        started = time.perf_counter()
         self.field = field
         self.party = party
         self.parties = parties
@@ -199,6 +203,10 @@ class HEProvider(MaskComposer):
         self._bits = _Buffer(2)
         self._inputs: dict[int, _Buffer] = {}
         self.produced = {"triples": 0, "bits": 0, "input_masks": 0}
+        self._timing = False
+        self.seconds = 0.0
+        """Wall seconds this party spent making preprocessing (set-up, triples, bits, input
+        masks): the offline part of what a user waits for, reported by jobs and benches."""
         fresh_id = toss_coins(channel, b"enigma.stock").words(4).tobytes()
         if stock is None:
             self._alpha = mac_key_share(field)
@@ -218,6 +226,7 @@ class HEProvider(MaskComposer):
         self._enc_alpha = to_ntt(self.pairwise.bfv,
                                  self.pairwise.receive_encrypted(1, mac_primes))
         self.engine = Engine(channel, self)
+        self.seconds = time.perf_counter() - started
 
     def _agree_on_stock(self, channel: Channel) -> None:
         mine = self.stock_id + np.array([self._triples.size, self._bits.size],
@@ -240,6 +249,20 @@ class HEProvider(MaskComposer):
 
     def mac_key_share(self) -> np.ndarray:
         return self._alpha.reshape(2)
+
+    @contextlib.contextmanager
+    def _timed(self) -> Iterator[None]:
+        """Add the block's wall time to `seconds`, once: production nests (a batch of
+        bits spends triples)."""
+        if self._timing:
+            yield
+            return
+        self._timing, started = True, time.perf_counter()
+        try:
+            yield
+        finally:
+            self._timing = False
+            self.seconds += time.perf_counter() - started
 
     # ------------------------------------------------------------------ building blocks
 
@@ -322,10 +345,11 @@ class HEProvider(MaskComposer):
         Bits first: each batch of bits spends a batch of triples (r^2 is a Beaver product),
         so making the triples first could leave fewer than asked for.
         """
-        while self._bits.size < bits:
-            self._produce_bits()
-        while self._triples.size < triples:
-            self._produce_triples()
+        with self._timed():
+            while self._bits.size < bits:
+                self._produce_bits()
+            while self._triples.size < triples:
+                self._produce_triples()
 
     def triples(self, n: int) -> Triples:
         self.reserve(triples=n)
@@ -336,6 +360,14 @@ class HEProvider(MaskComposer):
         self.reserve(bits=n)
         return AuthShare(*self._bits.take(n))
 
+    def trunc_masks(self, n: int, m: int, k: int) -> TruncMasks:
+        with self._timed():
+            return super().trunc_masks(n, m, k)
+
+    def digit_masks(self, n: int, m: int, k: int, digit_bits: int) -> DigitMasks:
+        with self._timed():  # the thermometer's products are preprocessing too
+            return super().digit_masks(n, m, k, digit_bits)
+
     def input_masks(self, owner: int, n: int) -> InputMasks:
         """[r] known to `owner`: its share is r, the others' 0, MAC'd by pairwise products."""
         F = self.field
@@ -343,11 +375,12 @@ class HEProvider(MaskComposer):
             raise ValueError(f"input owner {owner} is not a party of this quorum "
                              f"(0..{self.parties - 1})")
         stock = self._inputs.setdefault(owner, _Buffer(3))
-        while stock.size < n:
-            r = F.random(self.batch) if self.party == owner else F.zeros(self.batch)
-            share = self.authenticate(r)
-            stock.add(share.value, share.mac, r)
-            self.produced["input_masks"] += self.batch
+        with self._timed():
+            while stock.size < n:
+                r = F.random(self.batch) if self.party == owner else F.zeros(self.batch)
+                share = self.authenticate(r)
+                stock.add(share.value, share.mac, r)
+                self.produced["input_masks"] += self.batch
         value, mac, clear = stock.take(n)
         share = AuthShare(value, mac)
         return InputMasks(share, clear if self.party == owner else None)
