@@ -51,6 +51,7 @@ from enigma.net.local import free_ports
 from enigma.net.mesh import Mesh
 from enigma.prep.commands import HEProviderFactory
 from enigma.prep.dealer import DealerFactory
+from enigma.prep.provider import HEProvider
 from enigma.prep.served import Demand, ServedProvider, SliceFactory, take_slice
 from enigma.sharing import tags
 from enigma.storage.commitment import (
@@ -428,6 +429,9 @@ class NodeJobs:
                     exc, reason if reason in failures.BUDGET_REASONS else None)).encode()
                 return self._blame_reply(job_id, f"{type(exc).__name__}: {exc}", package,
                                          mine, prep_slice)
+            made = stock.provider if stock is not None else provider
+            if isinstance(made, HEProvider):  # this job's set-up and production, so far
+                phases["offline"] = made.seconds
             work = getattr(provider, "preprocessing_work", None)
             if work:  # served HE slice: digit masks' products are preprocessing, not charged
                 out["stats"]["rounds"] -= work["rounds"]

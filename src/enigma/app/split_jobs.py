@@ -164,6 +164,10 @@ def run_split(owner: Owner, state: DatasetState, schema: Schema, source: str, di
         stats = dict(first["stats"])
         stats["chunk_triples"] = sum(r[0]["stats"]["triples"] for s in subs
                                      for r in replies[s.job_id])
+        stats["chunk_produced"] = {  # what each chunk quorum's preprocessing made (public)
+            kind: sum(int(replies[s.job_id][0][0]["stats"].get("prep", {})
+                          .get("produced", {}).get(kind, 0)) for s in subs)
+            for kind in ("triples", "bits", "input_masks")}
         return JobResult(parent.job_id, {n: results[n] for n in order if n in results},
                          list(first["printed"]), parent.quorum, commitments, payout, stats,
                          times, dealer_seed is not None, [s.job_id for s in subs],
