@@ -11,6 +11,7 @@ the work are `mpc_backend.MpcBackend`'s.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from enigma.mpc.comparison import eqz, ltz
 from enigma.mpc.engine import Engine
-from enigma.mpc.fixed import trunc_many
+from enigma.mpc.fixed import trunc_many, wide_bits
 from enigma.mpc.secret import Secret, concat
 
 FRAC = 16
@@ -132,7 +133,8 @@ class Batcher:
 
         1. Take the queued products whose operands need nothing still queued.
         2. All their Beaver products in one `Engine.mul_many` (one round).
-        3. All their truncations in one `trunc_many` (one round), each with its shift.
+        3. All their truncations in one `trunc_many` (one round), each with its shift
+           and the bit bound its operands' ranges prove (`_product_bits`).
         """
         pairs, products = [], []
         for x in ready:
@@ -145,12 +147,32 @@ class Batcher:
             products.append(next(made) if b is not None else self.value(a) * code)
         cut = [(x, z) for x, z in zip(ready, products, strict=True) if x.pending[4]]
         if cut:
-            outs = trunc_many(self.e, [z for _, z in cut], [x.pending[4] for x, _ in cut])
+            outs = trunc_many(self.e, [z for _, z in cut], [x.pending[4] for x, _ in cut],
+                              [self._product_bits(x) for x, _ in cut])
             for (x, _), z in zip(cut, outs, strict=True):
                 x.cell[0] = z
         for x, z in zip(ready, products, strict=True):
             if not x.pending[4]:
                 x.cell[0] = z
+
+    def _product_bits(self, x: Fx) -> int:
+        """Bits (sign included) of a queued product before its truncation, from its operands.
+
+        Why: a truncation's mask costs bits in proportion to this bound, and the ranges
+        prove a far smaller one than the masking limit for most products. An operand's
+        code is at most (mag + err) 2^f in magnitude; a public factor's code is read off.
+        Two bits of margin cover the float arithmetic; never below shift + 1 (`trunc_many`).
+        """
+        _, a, b, code, shift = x.pending
+        top = (a.mag + a.err) * 2.0**a.f
+        if b is not None:
+            top *= (b.mag + b.err) * 2.0**b.f
+        else:
+            top *= float(np.max(np.abs(self.e.field.to_float(np.asarray(code)))))
+        wide = wide_bits(self.e)
+        if not math.isfinite(top) or top >= 2.0**wide:
+            return wide
+        return min(wide, max(math.ceil(math.log2(top + 2)) + 2, shift + 1))
 
     def linear(self, fn, operands: list[Fx], **fields) -> Fx:
         """A local function of other values: computed now if they are, else when needed.

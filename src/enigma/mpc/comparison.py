@@ -12,9 +12,13 @@ digits in thermometer code t[d, v] = [r_d >= v], so for a public digit c
 [r_d > c] = t[d, c + 1] and [r_d == c] = t[d, c] - t[d, c + 1] are linear.
 Digits are then combined pairwise in a tree, most significant first:
 (lt, eq) = (lt_H + eq_H lt_L, eq_H eq_L), two products per node, all products
-of a tree level in one round. With b = 4 and m = 63 that is 30
-multiplications in 4 rounds, plus the opening: 5 rounds per comparison,
-whatever the batch size.
+of a tree level in one round.
+
+The digit size b is chosen per operation by cost (`digit_bits`): the thermometer
+of a digit takes 2^b - b - 1 products (preprocessing), the tree about two per
+digit (online). For m = 63, b = 2 takes 32 + 61 products (6 rounds with the
+opening), b = 4 takes 176 + 29 (5 rounds); for a one-hot over L levels the tree
+runs once per level, so wider digits win there.
 """
 
 from __future__ import annotations
@@ -124,11 +128,43 @@ def _bound(e: Engine, bits: int | None) -> int:
     return k
 
 
-def _masked_open(e: Engine, x: Secret, m: int, k: int, offset: int):
+MAX_DIGIT_BITS = 4
+"""Widest digit: a thermometer holds 2^b - 1 entries per digit, memory grows with them."""
+
+
+def _less_tree_products(D: int) -> int:
+    """Products `_tree_less` takes for D digits."""
+    total = 0
+    while D > 1:
+        pairs = D // 2
+        total += 2 * pairs if pairs > 1 or D % 2 else 1
+        D = pairs + D % 2
+    return total
+
+
+def digit_bits(e: Engine, m: int, kind: str, levels: int = 1) -> int:
+    """The digit size b with the fewest products for an m-bit r_low: thermometer plus tree.
+
+    `kind` is "less" (`_tree_less`), or "equal" (`_tree_equal`, run `levels` times per
+    value, as one-hot does). Ties go to the wider digit (fewer online rounds). An engine
+    made with an explicit `digit_bits` keeps it.
+    """
+    if e.digit_bits is not None:
+        return e.digit_bits
+
+    def cost(b: int) -> int:
+        D = -(-m // b)
+        tree = _less_tree_products(D) if kind == "less" else levels * (D - 1)
+        return D * ((1 << b) - b - 1) + tree
+
+    return min(range(MAX_DIGIT_BITS, 0, -1), key=cost)
+
+
+def _masked_open(e: Engine, x: Secret, m: int, k: int, offset: int, b: int):
     """Open c = x + offset + r_low + 2^m r_high; return (c mod 2^m, digits of c, masks)."""
     F = e.field
     n = x.size
-    masks = e.provider.digit_masks(n, m, k, e.digit_bits)
+    masks = e.provider.digit_masks(n, m, k, b)
     therm = Secret(e, masks.thermometer)
     r_low = Secret(e, masks.low)
     r = r_low + Secret(e, masks.high) * (1 << m)
@@ -140,7 +176,7 @@ def _masked_open(e: Engine, x: Secret, m: int, k: int, offset: int):
 def mod2m(e: Engine, x: Secret, m: int, offset: int = 0, bits: int | None = None) -> Secret:
     """[(x + offset) mod 2^m] for 0 <= x + offset < 2^bits (default: the engine's k)."""
     k = _bound(e, bits)
-    c_low, digits, therm, r_low = _masked_open(e, x, m, k, offset)
+    c_low, digits, therm, r_low = _masked_open(e, x, m, k, offset, digit_bits(e, m, "less"))
     gt, eq = _thermometer_lookup(e, therm.share, digits)
     wrap = _tree_less(e, gt, eq)  # [c_low < r_low]
     return wrap * (1 << m) - r_low + c_low
@@ -162,7 +198,9 @@ def eqz(e: Engine, x: Secret, bits: int | None = None) -> Secret:
     """[x == 0] for -2^(k-1) <= x < 2^(k-1), k = bits (default: the engine's), as 0/1."""
     k = _bound(e, bits)
     shape = x.shape
-    _, digits, therm, _ = _masked_open(e, x, k, k, offset=1 << k)
+    # x + 2^k lies in [2^(k-1), 2^k + 2^(k-1)): k + 1 bits to mask, zero mod 2^k iff x is
+    _, digits, therm, _ = _masked_open(e, x, k, _bound(e, k + 1), 1 << k,
+                                       digit_bits(e, k, "equal"))
     _, eq = _thermometer_lookup(e, therm.share, digits)
     return _tree_equal(e, eq).reshape(*shape)
 
@@ -176,10 +214,11 @@ def one_hot(e: Engine, x: Secret, levels: int) -> Secret:
     """
     k = max(1, (levels - 1).bit_length())
     n = x.size
-    c_low, _, therm, _ = _masked_open(e, x, k, _bound(e, k + 1), offset=0)
+    b = digit_bits(e, k, "equal", levels)
+    c_low, _, therm, _ = _masked_open(e, x, k, _bound(e, k + 1), 0, b)
     lo = c_low[:, 0].astype(np.int64)
     shifted = (lo[:, None] - np.arange(levels)[None, :]) % (1 << k)  # (n, levels)
-    D, b = therm.shape[1], e.digit_bits
+    D = therm.shape[1]
     digits = np.stack([(shifted >> (b * d)) & ((1 << b) - 1) for d in range(D)], axis=-1)
     rows = np.repeat(np.arange(n), levels)
     _, eq = _thermometer_lookup(e, therm.share, digits.reshape(n * levels, D), rows)

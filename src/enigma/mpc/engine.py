@@ -62,7 +62,7 @@ class Engine:
     """One party's view of a SPDZ computation over `field`."""
 
     def __init__(self, channel: Channel, provider: Provider, *, value_bits: int = VALUE_BITS,
-                 digit_bits: int = 4, check_threshold: int = 1 << 23,
+                 digit_bits: int | None = None, check_threshold: int = 1 << 23,
                  king_threshold: int = 1 << 16,
                  randomness: Callable[[int], bytes] | None = None) -> None:
         self.channel = channel
@@ -74,6 +74,7 @@ class Engine:
             raise ValueError("the preprocessing provider belongs to another party or quorum")
         self.k = value_bits
         self.digit_bits = digit_bits
+        """Digit size of comparisons; None: chosen by cost per operation (`comparison`)."""
         self.alpha = provider.mac_key_share()
         self.stats = Stats()
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []

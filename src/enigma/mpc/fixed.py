@@ -82,20 +82,28 @@ def mul_fixed_many(e: Engine, pairs: list[tuple[Secret, Secret]], f: int = FRAC)
     return trunc_many(e, prods, [f] * len(prods))
 
 
-def trunc_many(e: Engine, xs: list[Secret], shifts: list[int]) -> list[Secret]:
+def trunc_many(e: Engine, xs: list[Secret], shifts: list[int],
+               bits: list[int] | int | None = None) -> list[Secret]:
     """x / 2^m (TruncPr) for several secrets, each with its own shift m, in one opening.
 
     `comparison.trunc` takes one shift per call; exp and the Newton iterations
     need several at once, and an extra opening per shift would cost a round.
-    For each x (|x| < 2^(w - 1), w = wide_bits):
+    For each x (|x| < 2^(w - 1), w its entry of `bits`, default wide_bits):
     1. Take masks r = r_low + 2^m r_high (r_low on m bits, r_high on w + kappa - m).
     2. Open c = x + 2^(w - 1) + r, all secrets in one message.
     3. [x / 2^m] = ([x] - (c mod 2^m) + [r_low]) / 2^m: floor or floor + 1.
+    Why the bound: r_high costs w + kappa - m bits (or a contribution, for small w), so a
+    caller that knows |x| < 2^(w - 1) for a small w (the compiler's ranges) pays less.
     """
     F = e.field
-    w = wide_bits(e)
+    wide = wide_bits(e)
+    if bits is None or isinstance(bits, int):
+        bits = [wide if bits is None else bits] * len(xs)
     masked, lows = [], []
-    for x, m in zip(xs, shifts, strict=True):
+    for x, m, w in zip(xs, shifts, bits, strict=True):
+        if not m < w <= wide:
+            raise ValueError(f"a truncation by {m} bits of a {w}-bit value cannot be masked "
+                             f"(at most {wide} bits)")
         masks = e.provider.trunc_masks(x.size, m, w)
         low, high = Secret(e, masks.low), Secret(e, masks.high)
         masked.append(x.reshape(x.size) + (1 << (w - 1)) + low + high * (1 << m))

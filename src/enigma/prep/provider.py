@@ -27,6 +27,7 @@ from enigma.mpc.engine import Channel, Engine
 from enigma.mpc.preprocessing import KAPPA, DigitMasks, InputMasks, Triples, TruncMasks
 from enigma.sharing import AuthShare, spdz
 
+from . import bounded
 from .he import MAC_KEY_BITS
 from .pairwise import Pairwise, to_ntt
 from .sacrifice import sacrifice, toss_coins
@@ -128,26 +129,59 @@ def _compose(F: Field, bits: AuthShare, width: int) -> AuthShare:
 
 
 class MaskComposer:
-    """Truncation and digit masks built from random bits, and for digits from products on
-    `engine`: one construction for the HE provider (its own engine) and for a blame job's
-    served slice (`prep.served`, the job's engine, whose products it counts)."""
+    """Truncation and digit masks built from random bits, contributed bounded values
+    (`bounded`) and, for digits, products on `engine`: one construction for the HE provider
+    (its own engine) and for a blame job's served slice (`prep.served`, the job's engine,
+    whose products and rounds it counts as preprocessing work)."""
 
     field: Field
+    parties: int
     engine: Engine | None = None
     preprocessing_work: dict[str, int] | None = None
-    """When not None, the rounds and triples the digit masks' products took on `engine`."""
+    """When not None, the rounds and triples the masks' protocols took on `engine`."""
+    own_engine: bool = False
+    """Whether `engine` is the composer's own (not a job's, which MAC-checks before any
+    output): it then checks its openings before handing masks out."""
 
     def random_bits(self, n: int) -> AuthShare:
+        raise NotImplementedError
+
+    def input_masks(self, owner: int, n: int) -> InputMasks:
         raise NotImplementedError
 
     def _bit_matrix(self, n: int, width: int) -> AuthShare:
         bits = self.random_bits(n * width)
         return AuthShare(bits.value.reshape(n, width, 2), bits.mac.reshape(n, width, 2))
 
+    def _bound_engine(self, what: str) -> Engine:
+        if self.engine is None:
+            raise PreprocessingError(f"{what} need the job's engine: call bind(engine)")
+        return self.engine
+
+    def _counted(self, make):
+        """make(), with the rounds and triples it takes on the engine counted as
+        preprocessing work, and checked when the engine is the composer's own."""
+        stats = self.engine.stats
+        before = (stats.rounds, stats.triples)
+        out = make()
+        if self.own_engine:
+            self.engine.check()
+        if self.preprocessing_work is not None:
+            self.preprocessing_work["rounds"] += stats.rounds - before[0]
+            self.preprocessing_work["triples"] += stats.triples - before[1]
+        return out
+
+    def _high(self, n: int, m: int, k: int) -> AuthShare:
+        """r_high on L = k + KAPPA - m bits: contributed by the parties when the field has
+        room for the proof's slack (`bounded.fits`), else L random bits."""
+        L = k + KAPPA - m
+        if bounded.fits(self.field, m, k, self.parties):
+            engine = self._bound_engine("contributed masks")
+            return self._counted(lambda: bounded.contributed(engine, self, n, L))
+        return _compose(self.field, self._bit_matrix(n, L), L)
+
     def trunc_masks(self, n: int, m: int, k: int) -> TruncMasks:
-        return TruncMasks(_compose(self.field, self._bit_matrix(n, m), m),
-                          _compose(self.field, self._bit_matrix(n, k + KAPPA - m),
-                                   k + KAPPA - m))
+        return TruncMasks(_compose(self.field, self._bit_matrix(n, m), m), self._high(n, m, k))
 
     def digit_masks(self, n: int, m: int, k: int, digit_bits: int) -> DigitMasks:
         """Thermometer-coded digits of a random r_low, from its bits and their products.
@@ -157,24 +191,17 @@ class MaskComposer:
            (2^b - b - 1 products per digit, b - 1 rounds).
         3. t[d, v] = [digit_d >= v] = a public integer combination of those
            monomials (inclusion-exclusion over the bits that are set).
+        4. r_high as for truncation (`_high`).
         """
-        if self.engine is None:
-            raise PreprocessingError("digit masks need the job's engine: call bind(engine)")
+        engine = self._bound_engine("digit masks")
         F = self.field
         digits = -(-m // digit_bits)
         bits = self._bit_matrix(n, m)
         width = digits * digit_bits
         padded = AuthShare(np.concatenate([bits.value, F.zeros((n, width - m))], axis=1),
                            np.concatenate([bits.mac, F.zeros((n, width - m))], axis=1))
-        stats = self.engine.stats
-        before = (stats.rounds, stats.triples)
-        code = thermometer(self.engine, padded, digits, digit_bits)
-        if self.preprocessing_work is not None:
-            self.preprocessing_work["rounds"] += stats.rounds - before[0]
-            self.preprocessing_work["triples"] += stats.triples - before[1]
-        return DigitMasks(code, _compose(F, bits, m),
-                          _compose(F, self._bit_matrix(n, k + KAPPA - m), k + KAPPA - m),
-                          digit_bits)
+        code = self._counted(lambda: thermometer(engine, padded, digits, digit_bits))
+        return DigitMasks(code, _compose(F, bits, m), self._high(n, m, k), digit_bits)
 
 
 class HEProvider(MaskComposer):
@@ -227,6 +254,7 @@ class HEProvider(MaskComposer):
                                  self.pairwise.receive_encrypted(1, mac_primes))
         self.engine = Engine(channel, self)
         self.seconds = time.perf_counter() - started
+        self.own_engine = True
 
     def _agree_on_stock(self, channel: Channel) -> None:
         mine = self.stock_id + np.array([self._triples.size, self._bits.size],
