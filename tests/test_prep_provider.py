@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from enigma.field import Field
 from enigma.mpc import comparison as cmp
 from enigma.mpc.runner import PartyFailed, run_local
+from enigma.prep import bounded
 from enigma.prep.commands import HEProviderFactory
 from enigma.prep.provider import is_probable_prime, mac_key_share
 
@@ -87,13 +88,16 @@ def test_input_mask_is_known_to_its_owner_only(runs):
 def test_digit_masks_are_thermometer_codes_of_the_low_bits(runs):
     r = runs[0]
     therm = F.to_int64(r["therm"])  # (6, 4 digits, 3 levels)
-    low, high = F.to_int64(r["dlow"]), F.to_int64(r["dhigh"])
+    low = F.to_int64(r["dlow"])
     assert therm.shape == (6, 4, 3)
     assert np.all(np.diff(therm, axis=-1) <= 0) and set(np.unique(therm)) <= {0, 1}
     digits = therm.sum(axis=-1)
     assert np.array_equal((digits * (4 ** np.arange(4))).sum(axis=1), low)
     assert np.all(low < 2**7) and np.all(digits[:, 3] <= 1)  # 7 bits: the top digit has one
-    assert np.all((high >= 0) & (high < 2**(20 + 40 - 7)))
+    # r_high is contributed (prep.bounded): bounded, and spread over more than 2^L values
+    high = F.to_ints(r["dhigh"])
+    assert all(0 < int(h) < bounded.contribution_bound(20 + 40 - 7, 3) for h in high)
+    assert len(set(high.tolist())) == 6
 
 
 def test_four_bit_digits_are_thermometer_codes_too(runs):
@@ -106,8 +110,9 @@ def test_four_bit_digits_are_thermometer_codes_too(runs):
 
 
 def test_trunc_masks_lie_in_their_ranges(runs):
-    low, high = F.to_int64(runs[0]["tlow"]), F.to_int64(runs[0]["thigh"])
-    assert np.all((low >= 0) & (low < 32)) and np.all((high >= 0) & (high < 2**55))
+    low, high = F.to_int64(runs[0]["tlow"]), F.to_ints(runs[0]["thigh"])
+    assert np.all((low >= 0) & (low < 32))
+    assert all(0 < int(h) < bounded.contribution_bound(20 + 40 - 5, 3) for h in high)
 
 
 def test_the_engine_computes_correctly_with_this_provider(runs):

@@ -11,6 +11,7 @@ from enigma.field import Field
 from enigma.mpc import comparison as cmp
 from enigma.mpc.engine import Engine
 from enigma.mpc.runner import run_local
+from enigma.prep import bounded
 from enigma.prep.commands import HEProviderFactory
 from enigma.prep.dealer import TrustedDealer
 from enigma.prep.served import (
@@ -69,8 +70,10 @@ def test_the_served_provider_serves_in_order_and_refuses_more() -> None:
 def served_run(e: Engine, xs: np.ndarray, ys: np.ndarray) -> dict:
     """Take a slice from the HE provider on the plain mesh, then compute from it alone."""
     n = xs.size
-    # masks: x at party 0 and three outputs to party 0; y at party 2
-    piece = take_slice(e.provider, Demand(4000, 6000, (4 * n, 0, n)))
+    # masks: x at party 0 and three outputs to party 0; y at party 2; and each party's
+    # contributions to the two comparisons' r_high (prep.bounded: n values, ROWS proofs)
+    mine = 2 * (n + bounded.ROWS)
+    piece = take_slice(e.provider, Demand(4000, 6000, (4 * n + mine, mine, n + mine)))
     served = ServedProvider(F, Slice.decode(piece.encode(), F))
     online = Engine(e.channel, served, digit_bits=2)
     served.bind(online)
