@@ -82,7 +82,8 @@ def test_the_demand_follows_the_public_sizes() -> None:
     large = job_demand(program, SCHEMA_, columns, 16, 3, F, digit_bits=HE_DIGIT_BITS)
     pair = job_demand(program, SCHEMA_, columns, 8, 2, F, digit_bits=HE_DIGIT_BITS)
     assert large.triples > small.triples and large.bits > small.bits
-    assert large.inputs[0] - small.inputs[0] == 8 * len(columns)  # one mask per input share
+    # one mask per input share, and one contribution per compared row (prep.bounded)
+    assert large.inputs[0] - small.inputs[0] == 8 * len(columns) + 8
     assert len(pair.inputs) == 2 and len(small.inputs) == 3
 
 
