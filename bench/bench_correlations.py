@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
 
 import numpy as np
 
-from enigma.app.demand import ThreadChannel, _Wires
+from enigma.app.demand import ThreadChannel, _Wires, run_threads
 from enigma.field import Field
 from enigma.mpc import comparison as cmp
 from enigma.mpc.engine import Engine
@@ -39,7 +38,7 @@ def count(op: str, bits: int, n: int, parties: int = 3) -> dict:
     """What party 0 took for `n` operations of kind `op` on `bits`-bit inputs, per operation."""
     wires = _Wires(parties)
     taken: dict[int, dict] = {}
-    errors: list[BaseException] = []
+    errors: dict[int, BaseException] = {}
 
     def party(i: int) -> None:
         try:
@@ -57,16 +56,10 @@ def count(op: str, bits: int, n: int, parties: int = 3) -> dict:
                         "random_bits": after.bits - before.bits,
                         "input_masks": sum(after.inputs) - sum(before.inputs)}
         except BaseException as exc:
-            errors.append(exc)
+            errors[i] = exc
             wires.failed.set()
 
-    threads = [threading.Thread(target=party, args=(i,)) for i in range(parties)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    run_threads(party, parties, errors)
     return {key: round(v / n, 2) for key, v in taken[0].items()}
 
 

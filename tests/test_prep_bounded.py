@@ -6,14 +6,12 @@ masks built from bits, input masks and products as the HE provider builds them).
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from enigma.app.demand import ThreadChannel, _Wires
+from enigma.app.demand import ThreadChannel, _Wires, run_threads
 from enigma.field import Field
 from enigma.mpc import comparison as cmp
 from enigma.mpc.engine import Engine
@@ -80,14 +78,7 @@ def run(program, xs: np.ndarray, *args, parties: int = 3, tamper: tuple[int, str
             errors[i] = exc
             wires.failed.set()
 
-    threads = [threading.Thread(target=party, args=(i,)) for i in range(parties)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        first = min(errors, key=lambda i: type(errors[i]).__name__ == "_Echo")
-        raise errors[first]
+    run_threads(party, parties, errors)
     return results[0]
 
 

@@ -81,6 +81,22 @@ class ThreadChannel:
         return {j: self.recv(j) for j in range(self.parties) if j != self.party}
 
 
+def run_threads(party: Callable[[int], None], parties: int,
+                errors: dict[int, BaseException]) -> None:
+    """party(i) for every party in its own thread; then raise the first real failure as it
+    is (a refused script stays a ScriptError), not another party's echo of it. `party`
+    records its exception in `errors` and sets its wires' `failed`."""
+    threads = [threading.Thread(target=party, args=(i,), name=f"demand-{i}", daemon=True)
+               for i in range(parties)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        first = min(errors, key=lambda i: isinstance(errors[i], _Echo))
+        raise errors[first]
+
+
 def job_demand(program: Callable[..., Any], schema: Schema, columns: list[str], rows: int,
                parties: int, field: Field, **engine_kwargs: Any) -> Demand:
     """Run `program(engine, shares, point, rows, key_share)` for every party on synthetic
@@ -117,15 +133,7 @@ def job_demand(program: Callable[..., Any], schema: Schema, columns: list[str], 
             errors[i] = exc
             wires.failed.set()
 
-    threads = [threading.Thread(target=party, args=(i,), name=f"demand-{i}", daemon=True)
-               for i in range(parties)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:  # the first real failure as it is (a refused script stays a ScriptError)
-        first = min(errors, key=lambda i: isinstance(errors[i], _Echo))
-        raise errors[first]
+    run_threads(party, parties, errors)
     demands = {c.demand() for c in counters.values()}
     if len(demands) != 1:
         raise RuntimeError("the dry run's parties took different amounts of preprocessing")

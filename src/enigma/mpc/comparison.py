@@ -33,7 +33,7 @@ from .preprocessing import KAPPA
 from .secret import Secret
 
 
-def _low_bits(F, c: np.ndarray, m: int) -> np.ndarray:
+def low_bits(F, c: np.ndarray, m: int) -> np.ndarray:
     """Public field elements mod 2^m, as uint64 pairs of (lo, hi) words."""
     out = c.reshape(-1, 2).copy()
     if m < 64:
@@ -169,7 +169,7 @@ def _masked_open(e: Engine, x: Secret, m: int, k: int, offset: int, b: int):
     r_low = Secret(e, masks.low)
     r = r_low + Secret(e, masks.high) * (1 << m)
     (c,) = e.open(x.reshape(n) + r + offset)
-    c_low = _low_bits(F, c, m)
+    c_low = low_bits(F, c, m)
     return c_low, _digits(c_low, m, masks.digit_bits), therm, r_low
 
 
@@ -238,6 +238,6 @@ def trunc(e: Engine, x: Secret, m: int, bits: int | None = None) -> Secret:
     masks = e.provider.trunc_masks(n, m, k)
     low, high = Secret(e, masks.low), Secret(e, masks.high)
     (c,) = e.open(x.reshape(n) + (1 << (k - 1)) + low + high * (1 << m))
-    c_low = _low_bits(F, c, m)
+    c_low = low_bits(F, c, m)
     inv = F.inverse(F.const(1 << m).reshape(1, 2))[0]
     return ((x.reshape(n) - c_low + low) * inv).reshape(*shape)

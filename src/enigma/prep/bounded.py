@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from enigma.field import Field
+from enigma.mpc.comparison import low_bits
 from enigma.mpc.engine import Engine, ProtocolError
 from enigma.mpc.preprocessing import KAPPA
 from enigma.sharing import AuthShare, spdz
@@ -59,17 +60,6 @@ def fits(field: Field, m: int, k: int, parties: int) -> bool:
     return (1 << k) + (1 << m) + (contribution_bound(L, parties) << m) < field.p
 
 
-def _low(words: np.ndarray, w: int) -> np.ndarray:
-    """Field elements (n, 2) reduced mod 2^w as field elements, w < 127."""
-    out = words.copy()
-    if w < 64:
-        out[:, 0] &= np.uint64((1 << w) - 1)
-        out[:, 1] = 0
-    else:
-        out[:, 1] &= np.uint64((1 << (w - 64)) - 1)
-    return out
-
-
 def contributed(engine: Engine, provider, n: int, L: int) -> AuthShare:
     """[R] for n values: steps 1-5 of the module docstring, on `engine` (a protocol).
 
@@ -83,7 +73,7 @@ def contributed(engine: Engine, provider, n: int, L: int) -> AuthShare:
     extra = ROWS * chunks
     masks = [provider.input_masks(owner, n + extra) for owner in range(q)]
     mine = masks[me].clear
-    lows = np.concatenate([_low(mine[:n], L), _low(mine[n:], L + SLACK)])
+    lows = np.concatenate([low_bits(F, mine[:n], L), low_bits(F, mine[n:], L + SLACK)])
     sent = F.sub(mine, lows)
     received = engine.channel.broadcast(F.to_bytes(sent))
     engine.stats.rounds += 1
