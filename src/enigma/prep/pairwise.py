@@ -133,8 +133,26 @@ class Pairwise:
                              f"got {x.shape[0]}")
         return x.shape[0] // self.slots
 
-    def send_encrypted(self, u: np.ndarray, primes: int | None = None) -> None:
-        """Encrypt u (field elements, a multiple of N) under my keys and send it to all peers.
+    def square_partners(self) -> tuple[list[int], list[int]]:
+        """(peers I send my vector to, peers that send me theirs) for a square's cross terms.
+
+        Sum_{i != j} u_i u_j counts each unordered pair twice, so one product per pair
+        suffices: party i sends Enc_i(u_i) to the next floor((q-1)/2) parties round the
+        ring (and, for even q, to the one opposite if i is the lower of the two). Every
+        pair is covered once and each party does about half the products of `cross`.
+        """
+        q, me = self.parties, self.party
+
+        def sends(i: int, j: int) -> bool:
+            d = (j - i) % q
+            return 0 < d < q / 2 or (2 * d == q and i < j)
+
+        return ([p for p in self.peers if sends(me, p)], [p for p in self.peers if sends(p, me)])
+
+    def send_encrypted(self, u: np.ndarray, primes: int | None = None,
+                       to: list[int] | None = None) -> None:
+        """Encrypt u (field elements, a multiple of N) under my keys and send it to `to`
+        (default: all peers).
 
         With `primes`, only under the first ones: for u below 2^MAC_KEY_BITS (a MAC key
         share), whose products fit in `bfv.mac_primes` primes.
@@ -145,14 +163,16 @@ class Pairwise:
             for i, inst in enumerate(self.bfv.instances[:primes]):
                 items.append((i, inst.coefficients(residues[i])))
         frames = self.keys.encrypt_seeded(items, self.prg)
-        for p in self.peers:
+        for p in self.peers if to is None else to:
             self.channel.send(p, *frames)
 
-    def receive_encrypted(self, chunks: int, primes: int | None = None) -> dict[int, Encrypted]:
-        """Every peer's encrypted vector of `chunks` chunks, checked against the parameters."""
+    def receive_encrypted(self, chunks: int, primes: int | None = None,
+                          frm: list[int] | None = None) -> dict[int, Encrypted]:
+        """The encrypted vector of `chunks` chunks of every peer in `frm` (default: all),
+        checked against the parameters."""
         primes = primes or len(self.bfv.instances)
         out: dict[int, Encrypted] = {}
-        for p in self.peers:
+        for p in self.peers if frm is None else frm:
             frames = self.channel.recv(p)
             if len(frames) != chunks * primes:
                 raise PairwiseError(f"party {p} sent {len(frames)} ciphertexts, expected "
@@ -164,8 +184,12 @@ class Pairwise:
                 raise PairwiseError(str(exc)) from exc
         return out
 
-    def cross(self, encrypted: dict[int, Encrypted], v: np.ndarray) -> np.ndarray:
+    def cross(self, encrypted: dict[int, Encrypted], v: np.ndarray,
+              returns: list[int] | None = None) -> np.ndarray:
         """My additive share of sum_{i != j} u_i v_j, where `encrypted[i]` holds Enc_i(u_i).
+
+        With `encrypted` from some peers only and `returns` the peers that got my own
+        vector (`square_partners`), the sum runs over those pairs only.
 
         A peer's encrypted vector of one chunk is used for every chunk of v
         (how Enc(alpha_i) serves all MACs). Steps, for party j:
@@ -179,7 +203,9 @@ class Pairwise:
         """
         F, bfv, n = self.field, self.bfv, self.slots
         chunks = self._chunks(v)
-        primes = {len(cts) for enc in encrypted.values() for cts in enc}
+        # a party that computes for nobody (a square's pairs, 2 parties) expects full products
+        primes = {len(cts) for enc in encrypted.values() for cts in enc} \
+            or {len(bfv.instances)}
         if len(primes) != 1 or next(iter(primes)) not in bfv.mask_bits_by_primes:
             raise PairwiseError(f"encrypted vectors under {sorted(primes)} plaintext primes; "
                                 f"expected one of {sorted(bfv.mask_bits_by_primes)}")
@@ -193,8 +219,8 @@ class Pairwise:
         # one ternary u per chunk, for its primes and peers: the c1's (a_k u + e_k)_k are
         # RLWE samples of u with independent a_k (one per key), as module-LWE encryption
         # uses one r for all components (Kyber); see docs/preprocessing.md
-        u_by_chunk = [ternary_ntt(bfv, primes, self.prg) for _ in range(chunks)]
-        for p in self.peers:
+        u_by_chunk = [ternary_ntt(bfv, primes, self.prg) for _ in range(chunks if encrypted else 0)]
+        for p in sorted(encrypted):
             frames = []
             enc = encrypted[p]
             for c in range(chunks):
@@ -216,7 +242,7 @@ class Pairwise:
                 F.sub(block, reduce_chunks(mask, F), out=block)
             self.channel.send(p, *frames)
         sums: list[list[seal.Ciphertext | None]] = [[None] * primes for _ in range(chunks)]
-        for p in self.peers:
+        for p in self.peers if returns is None else returns:
             frames = self.channel.recv(p)
             if len(frames) != chunks * primes:
                 raise PairwiseError(f"party {p} returned {len(frames)} ciphertexts, expected "
@@ -233,6 +259,8 @@ class Pairwise:
                     else:
                         inst.evaluator.add_inplace(acc, ct)
         for c in range(chunks):
+            if sums[c][0] is None:  # nobody had my vector: no cross terms of mine
+                continue
             residues = [self.keys.decrypt(i, sums[c][i]) for i in range(primes)]
             block = share[c * n:(c + 1) * n]
             F.add(block, bfv.reconstruct(residues), out=block)

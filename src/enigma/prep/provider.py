@@ -30,7 +30,7 @@ from enigma.sharing import AuthShare, spdz
 from . import bounded
 from .he import MAC_KEY_BITS
 from .pairwise import Pairwise, to_ntt
-from .sacrifice import sacrifice, toss_coins
+from .sacrifice import SacrificeError, check_squares, open_unchecked, sacrifice, toss_coins
 
 
 class PreprocessingError(RuntimeError):
@@ -333,32 +333,49 @@ class HEProvider(MaskComposer):
         self.produced["triples"] += n
 
     def _produce_bits(self) -> None:
-        """One batch of N random bits by the square-root trick (Damgard et al., TCC 2006).
+        """One batch of N random bits from checked square pairs (square-root trick, Damgard,
+        Fitzi, Kiltz, Nielsen, Toft, TCC 2006), spending no triple.
 
-        1. Draw a MAC'd random [r] (each party a random share).
-        2. [r^2] by one Beaver product; open r^2 (abort if 0, probability 1/p).
-        3. s = (r^2)^((p+1)/4), a square root of r^2 since p = 3 mod 4.
-        4. [b] = ([r] / s + 1) / 2, which is 0 or 1 because r / s = +-1 in a field.
+        1. Draw a_i, a'_i; the squares' cross terms by one product per pair of parties
+           (`Pairwise.square_partners`): A = a^2, A' = a'^2, shared.
+        2. MAC a, a', A' in one pairwise round (A is never MAC'd: it is only opened).
+        3. Open y = A without a MAC; abort if some y is 0 (probability 1/p) or not a square.
+        4. `check_squares`: y = a^2 everywhere, against the spare (a', A').
+        5. s = y^((p+1)/4), a square root since p = 3 mod 4; [b] = ([a] / s + 1) / 2,
+           which is 0 or 1 because a / s = +-1 in a field.
         """
-        F, n = self.field, self.batch
+        F, n, pw = self.field, self.batch, self.pairwise
+        self._require_square_roots()
+        to, frm = pw.square_partners()
+        both = F.random(2 * n)
+        pw.send_encrypted(both, to=to)
+        cross = pw.cross(pw.receive_encrypted(2, frm=frm), both, returns=to)
+        squares = F.add(F.mul(both, both), F.add(cross, cross))
+        macs = self.authenticate(np.concatenate([both, squares[n:]]))
+        a, spare, spare_square = (macs[i * n:(i + 1) * n] for i in range(3))
+        y = open_unchecked(self.engine, squares[:n])
+        if np.any(np.all(y == 0, axis=-1)):
+            raise PreprocessingError("a random value for a bit was zero (probability 1/p per "
+                                     "bit): this batch of bits is aborted; produce it again")
+        root = F.pow(y, (F.p + 1) // 4)
+        if not np.array_equal(F.mul(root, root), y):
+            raise SacrificeError("an opened square is not a square in the field: a node "
+                                 "corrupted its share of a square; no bit of this batch is used")
+        check_squares(self.engine, a, y, spare, spare_square)
+        unit = spdz.scale(F, a, F.inverse(root))
+        shifted = spdz.add_public(F, unit, np.repeat(F.const(1)[None], n, axis=0),
+                                  self._alpha, self.party)
+        bits = spdz.scale(F, shifted, F.const(pow(2, -1, F.p)))
+        self._bits.add(bits.value, bits.mac)
+        self.produced["bits"] += n
+
+    def _require_square_roots(self) -> None:
+        F = self.field
         if F.p % 4 != 3 or not is_probable_prime(F.p):
             raise PreprocessingError(
                 f"random bits by square roots need a prime p = 3 mod 4; p = {F.p} is "
                 f"{F.p % 4} mod 4{'' if is_probable_prime(F.p) else ' and composite'}: in a "
                 "ring with zero divisors r / sqrt(r^2) need not be +-1. Use a prime modulus")
-        r = self.engine.secret(self.authenticate(F.random(n)))
-        (square,) = self.engine.open(r * r)
-        if np.any(np.all(square == 0, axis=-1)):
-            raise PreprocessingError("a random value for a bit was zero (probability 1/p per "
-                                     "bit): this batch of bits is aborted; produce it again")
-        root = F.pow(square, (F.p + 1) // 4)
-        unit = spdz.scale(F, r.share, F.inverse(root))
-        shifted = spdz.add_public(F, unit, np.repeat(F.const(1)[None], n, axis=0),
-                                  self._alpha, self.party)
-        bits = spdz.scale(F, shifted, F.const(pow(2, -1, F.p)))
-        self.engine.check()
-        self._bits.add(bits.value, bits.mac)
-        self.produced["bits"] += n
 
     @property
     def in_stock(self) -> dict[str, int]:
@@ -368,11 +385,8 @@ class HEProvider(MaskComposer):
     # ------------------------------------------------------------------ Provider
 
     def reserve(self, triples: int = 0, bits: int = 0) -> None:
-        """Produce ahead of demand until the stock holds at least this many.
-
-        Bits first: each batch of bits spends a batch of triples (r^2 is a Beaver product),
-        so making the triples first could leave fewer than asked for.
-        """
+        """Produce ahead of demand until the stock holds at least this many (bits spend no
+        triples, so the order does not matter)."""
         with self._timed():
             while self._bits.size < bits:
                 self._produce_bits()

@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from enigma.field import PRG, Field
+from enigma.field import PRG, Field, FieldError
 from enigma.mpc.engine import Channel, Engine
 from enigma.mpc.preprocessing import Triples
 from enigma.sharing import AuthShare, commit, spdz
@@ -79,3 +79,52 @@ def sacrifice(engine: Engine, triples: Triples, spare_a: AuthShare, spare_c: Aut
             f"{bad.size} of {n} triples failed the sacrifice check (first at index "
             f"{int(bad[0])}): a node corrupted its share of a product; the preprocessing is "
             "aborted and no triple of this batch is used")
+
+
+def open_unchecked(engine: Engine, share: np.ndarray) -> np.ndarray:
+    """Sum of every party's share of a value without a MAC, in one broadcast.
+
+    Only for a value whose correctness a later check proves (`check_squares`): a
+    party may lie here, and then that check fails.
+    """
+    F: Field = engine.field
+    total = share.copy()
+    for peer, frames in engine.channel.broadcast(F.to_bytes(share)).items():
+        try:
+            if len(frames) != 1:
+                raise FieldError(f"{len(frames)} frames, not 1")
+            F.add(total, F.from_bytes(frames[0], shape=share.shape[0]), out=total)
+        except FieldError as exc:
+            raise SacrificeError(f"party {peer} opened a malformed share: {exc}") from exc
+    return total
+
+
+def check_squares(engine: Engine, a: AuthShare, square: np.ndarray, spare_a: AuthShare,
+                  spare_square: AuthShare) -> None:
+    """Check a public `square` against [a] with a spare ([a'], [A']); raise unless square = a^2.
+
+    The square pair's version of `sacrifice` (docs/preprocessing.md, "Random bits"):
+    1. Toss coins for a public random challenge s per element.
+    2. Open rho = s a - a' (MAC-checked).
+    3. sigma = s^2 y - A' - rho (s a + a') locally (y = `square`, public); open sigma.
+    4. MAC-check every opening; abort unless every sigma is zero.
+    sigma = s^2 (y - a^2) - (A' - a'^2): with y and the MAC'd a, a', A' fixed before
+    s, it is zero for y != a^2 only if s^2 hits one value, probability <= 2/p.
+    """
+    F: Field = engine.field
+    n = a.value.shape[0]
+    s = F.random(n, toss_coins(engine.channel, b"enigma.squares"))
+    rho_share = spdz.sub(F, spdz.scale(F, a, s), spare_a)
+    (rho,) = engine.open(engine.secret(rho_share))
+    linear = spdz.add(F, spare_square,
+                      spdz.scale(F, spdz.add(F, spdz.scale(F, a, s), spare_a), rho))
+    sigma_share = spdz.add_public(F, spdz.scale(F, linear, F.const(-1)),
+                                  F.mul(F.mul(s, s), square), engine.alpha, engine.party)
+    (sigma,) = engine.open(engine.secret(sigma_share))
+    engine.check()
+    bad = np.flatnonzero(np.any(sigma != 0, axis=-1))
+    if bad.size:
+        raise SacrificeError(
+            f"{bad.size} of {n} random values failed the square check (first at index "
+            f"{int(bad[0])}): a node corrupted its share of a square; the preprocessing is "
+            "aborted and no bit of this batch is used")

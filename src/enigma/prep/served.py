@@ -185,9 +185,9 @@ def slice_digest(raw: bytes) -> bytes:
 def take_slice(provider: Any, demand: Demand) -> Slice:
     """Take `demand` out of an HE provider (producing what its stock lacks): a protocol.
 
-    Every party of the quorum must call it at the same point with the same demand. Bits
-    first (`HEProvider.reserve`): each batch of bits spends a batch of triples. A provider
-    without `reserve` (the test dealer) is simply asked.
+    Every party of the quorum must call it at the same point with the same demand, reserved
+    in one call (`HEProvider.reserve`). A provider without `reserve` (the test dealer) is
+    simply asked.
     """
     reserve = getattr(provider, "reserve", None)
     if reserve is not None:
