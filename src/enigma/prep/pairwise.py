@@ -97,6 +97,22 @@ def to_ntt(bfv: BFV, encrypted: dict[int, Encrypted]) -> dict[int, Encrypted]:
     return out
 
 
+def square_partners(party: int, parties: int) -> tuple[list[int], list[int]]:
+    """(peers `party` sends its vector to, peers that send it theirs) for a square's cross terms.
+
+    Sum_{i != j} u_i u_j counts each unordered pair twice, so one product per pair
+    suffices: party i sends Enc_i(u_i) to the next floor((q-1)/2) parties round the
+    ring (and, for even q, to the one opposite if i is the lower of the two). Every
+    pair is covered once and each party does about half the products of `cross`.
+    """
+    def sends(i: int, j: int) -> bool:
+        d = (j - i) % parties
+        return 0 < 2 * d < parties or (2 * d == parties and i < j)
+
+    peers = [p for p in range(parties) if p != party]
+    return [p for p in peers if sends(party, p)], [p for p in peers if sends(p, party)]
+
+
 class PairwiseError(RuntimeError):
     """A peer sent something the pairwise-product protocol cannot use."""
 
@@ -134,20 +150,7 @@ class Pairwise:
         return x.shape[0] // self.slots
 
     def square_partners(self) -> tuple[list[int], list[int]]:
-        """(peers I send my vector to, peers that send me theirs) for a square's cross terms.
-
-        Sum_{i != j} u_i u_j counts each unordered pair twice, so one product per pair
-        suffices: party i sends Enc_i(u_i) to the next floor((q-1)/2) parties round the
-        ring (and, for even q, to the one opposite if i is the lower of the two). Every
-        pair is covered once and each party does about half the products of `cross`.
-        """
-        q, me = self.parties, self.party
-
-        def sends(i: int, j: int) -> bool:
-            d = (j - i) % q
-            return 0 < d < q / 2 or (2 * d == q and i < j)
-
-        return ([p for p in self.peers if sends(me, p)], [p for p in self.peers if sends(p, me)])
+        return square_partners(self.party, self.parties)
 
     def send_encrypted(self, u: np.ndarray, primes: int | None = None,
                        to: list[int] | None = None) -> None:
