@@ -160,13 +160,16 @@ class Pairwise:
         With `primes`, only under the first ones: for u below 2^MAC_KEY_BITS (a MAC key
         share), whose products fit in `bfv.mac_primes` primes.
         """
+        peers = self.peers if to is None else to
+        if not peers:
+            return
         items = []
         for c in range(self._chunks(u)):
             residues = self.bfv.field_residues(u[c * self.slots:(c + 1) * self.slots])
             for i, inst in enumerate(self.bfv.instances[:primes]):
                 items.append((i, inst.coefficients(residues[i])))
         frames = self.keys.encrypt_seeded(items, self.prg)
-        for p in self.peers if to is None else to:
+        for p in peers:
             self.channel.send(p, *frames)
 
     def receive_encrypted(self, chunks: int, primes: int | None = None,
