@@ -280,8 +280,8 @@ class HEProvider(MaskComposer):
 
     @contextlib.contextmanager
     def _timed(self) -> Iterator[None]:
-        """Add the block's wall time to `seconds`, once: production nests (a batch of
-        bits spends triples)."""
+        """Add the block's wall time to `seconds`, once: production nests (masks take bits,
+        digit masks triples)."""
         if self._timing:
             yield
             return

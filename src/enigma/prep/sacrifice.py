@@ -71,14 +71,19 @@ def sacrifice(engine: Engine, triples: Triples, spare_a: AuthShare, spare_c: Aut
     (rho,) = engine.open(engine.secret(rho_share))
     sigma_share = spdz.sub(F, spdz.sub(F, spdz.scale(F, triples.c, s), spare_c),
                            spdz.scale(F, triples.b, rho))
+    _require_zero(engine, sigma_share, "triples failed the sacrifice check",
+                  "a product; the preprocessing is aborted and no triple of this batch is used")
+
+
+def _require_zero(engine: Engine, sigma_share: AuthShare, what: str, corrupted: str) -> None:
+    """Open sigma, MAC-check every opening, raise SacrificeError naming the first nonzero."""
     (sigma,) = engine.open(engine.secret(sigma_share))
     engine.check()
     bad = np.flatnonzero(np.any(sigma != 0, axis=-1))
     if bad.size:
         raise SacrificeError(
-            f"{bad.size} of {n} triples failed the sacrifice check (first at index "
-            f"{int(bad[0])}): a node corrupted its share of a product; the preprocessing is "
-            "aborted and no triple of this batch is used")
+            f"{bad.size} of {sigma.shape[0]} {what} (first at index {int(bad[0])}): a node "
+            f"corrupted its share of {corrupted}")
 
 
 def open_unchecked(engine: Engine, share: np.ndarray) -> np.ndarray:
@@ -120,11 +125,5 @@ def check_squares(engine: Engine, a: AuthShare, square: np.ndarray, spare_a: Aut
                       spdz.scale(F, spdz.add(F, spdz.scale(F, a, s), spare_a), rho))
     sigma_share = spdz.add_public(F, spdz.scale(F, linear, F.const(-1)),
                                   F.mul(F.mul(s, s), square), engine.alpha, engine.party)
-    (sigma,) = engine.open(engine.secret(sigma_share))
-    engine.check()
-    bad = np.flatnonzero(np.any(sigma != 0, axis=-1))
-    if bad.size:
-        raise SacrificeError(
-            f"{bad.size} of {n} random values failed the square check (first at index "
-            f"{int(bad[0])}): a node corrupted its share of a square; the preprocessing is "
-            "aborted and no bit of this batch is used")
+    _require_zero(engine, sigma_share, "random values failed the square check",
+                  "a square; the preprocessing is aborted and no bit of this batch is used")
