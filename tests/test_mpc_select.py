@@ -126,8 +126,10 @@ def test_tree_reductions_match_numpy_including_ties_and_odd_lengths(results):
     assert got["single"].tolist() == [[1]] * 6
 
 
-def test_a_reduction_takes_log_n_levels_of_six_rounds(results):
-    assert results["rounds"] == [6 * int(np.ceil(np.log2(n))) for n in SIZES]
+def test_a_reduction_takes_log_n_levels_of_seven_rounds(results):
+    """Per level: the masked opening, the digit tree of a 64-bit comparison in 2-bit digits
+    (32 digits, 5 levels: the digit size with the fewest products) and the selection."""
+    assert results["rounds"] == [7 * int(np.ceil(np.log2(n))) for n in SIZES]
 
 
 def test_comparing_two_public_values_is_refused(results):

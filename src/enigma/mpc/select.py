@@ -12,7 +12,7 @@ intermediate values.
 
 Reductions (min, max, argmin, argmax) pair neighbours in a tree: a level
 compares all its pairs in one batched comparison and selects values and
-indices in one round, so n elements take ceil(log2 n) levels of 6 rounds. The
+indices in one round, so n elements take ceil(log2 n) levels of 7 rounds (2-bit digits). The
 pairing keeps the lower index on the left and moves right only on a strict
 win, so ties go to the first index, as in numpy.
 """
@@ -224,7 +224,7 @@ def _reduce(e: Engine, x: Secret, axis: int, largest: bool, bits: int | None) ->
 
 
 def max(e: Engine, x: Secret, axis: int = -1, bits: int | None = None) -> Secret:
-    """Largest element along `axis`, in ceil(log2 n) levels of 6 rounds."""
+    """Largest element along `axis`, in ceil(log2 n) levels of 7 rounds (2-bit digits)."""
     return _reduce(e, x, axis, True, bits)
 
 
