@@ -1,47 +1,115 @@
-"""The one command line, `enigma ...`; each layer contributes its own command group."""
+"""The one command line, `enigma ...`; each layer contributes its own command group.
+
+Why the commands load lazily: importing every command module pulls in the ledger client
+(web3, eth_account, py-evm), the HE library and the compiled field kernels, 2.5-3 s on
+this machine before `enigma --help` could print a line. The group below knows each
+command's module and one-line summary; it imports a command's module only when that
+command runs (or its own --help is asked for), so `enigma --help` costs click alone.
+`tests/test_app_cli.py` checks that the summaries here match the commands' own help.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 import click
 
-from enigma.app.demo import demo
-from enigma.app.faults import evidence_group, faults_command
-from enigma.app.job_commands import job_command, run_command, sign_command
-from enigma.app.network import down_command, status_command, up_command
-from enigma.app.node import node_command
-from enigma.app.owner_commands import dataset_command, share_command
-from enigma.lang.commands import check, schema
-from enigma.lang.script_commands import script
-from enigma.ledger.commands import ledger
-from enigma.net.commands import net
-from enigma.prep.commands import prep
-from enigma.storage.commands import dht, store
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("enigma.lang.commands:check",
+              "Check analysis SCRIPTS against a schema: refuse any private value that could "
+              "leak."),
+    "dataset": ("enigma.app.owner_commands:dataset_command",
+                "Look after a dataset this owner shared: read it back, recover, refresh, "
+                "repair."),
+    "demo": ("enigma.app.demo:demo",
+             "The whole system on a local network (default, as `system`), or `foundations`."),
+    "dht": ("enigma.storage.commands:dht",
+            "Discovery: the Kademlia DHT that maps datasets and chunks to their holders."),
+    "down": ("enigma.app.network:down_command",
+             "Stop every node and the ledger started by `enigma up`."),
+    "evidence": ("enigma.app.faults:evidence_group",
+                 "Accusations on the ledger and the evidence files behind them "
+                 "(docs/blame.md)."),
+    "faults": ("enigma.app.faults:faults_command",
+               "Run every fault kind on a local network: detected, identified, slashed, "
+               "honest loss, seconds to recovery, result correct (test nodes cheat on "
+               "purpose; the INSECURE test dealer unless --he)."),
+    "job": ("enigma.app.job_commands:job_command",
+            "The analyst's jobs: post and pay for a job where a dataset's policy allows it."),
+    "ledger": ("enigma.ledger.commands:ledger",
+               "The public ledger: an Ethereum chain with Enigma's contracts."),
+    "net": ("enigma.net.commands:net",
+            "Transport: node keys for the authenticated, encrypted mesh between quorum "
+            "members."),
+    "node": ("enigma.app.node:node_command",
+             "Run a node until SIGTERM: stake, join the DHT, store shares, serve metrics."),
+    "prep": ("enigma.prep.commands:prep",
+             "Preprocessing by homomorphic encryption (no trusted dealer)."),
+    "run": ("enigma.app.job_commands:run_command",
+            "Run a signed script as a job on one of your datasets; prints the results (to "
+            "you)."),
+    "schema": ("enigma.lang.commands:schema",
+               "Schemas: the public description of a private table (kinds, ranges, levels, "
+               "labels)."),
+    "script": ("enigma.lang.script_commands:script",
+               "Analysis scripts: dry run on synthetic data, cost estimate, run on a local "
+               "quorum."),
+    "share": ("enigma.app.owner_commands:share_command",
+              "Share a CSV or Parquet table t-of-n into the network and record it on the "
+              "ledger."),
+    "sign": ("enigma.app.job_commands:sign_command",
+             "Sign a script as its author; prints the signature for `enigma run "
+             "--signature`."),
+    "status": ("enigma.app.network:status_command",
+               "Nodes, deposits, datasets (with their thresholds) and jobs of the local "
+               "network."),
+    "store": ("enigma.storage.commands:store", "The local share store of a node."),
+    "up": ("enigma.app.network:up_command",
+           "Start the embedded ledger, N nodes and the DHT in the background."),
+}
+"""Command name -> (module:attribute of the click command, the summary `--help` lists)."""
 
 
-@click.group()
+def load_command(target: str) -> click.Command:
+    """The click command at "module:attribute" (imports the module)."""
+    module, attribute = target.split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported when they are invoked, not listed."""
+
+    def __init__(self, *args, lazy: dict[str, tuple[str, str]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            self.add_command(load_command(self.lazy[cmd_name][0]), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's listing, with the summaries of the table instead of loaded commands."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            loaded = self.commands.get(name) or click.Command(name, help=self.lazy[name][1])
+            rows.append((name, loaded.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS)
 @click.version_option(package_name="enigma")
 def main() -> None:
     """Enigma: analytics on private data that no one but its owner can read."""
 
-
-main.add_command(ledger)
-main.add_command(net)
-main.add_command(dht)
-main.add_command(store)
-main.add_command(schema)
-main.add_command(check)
-main.add_command(node_command)
-main.add_command(share_command)
-main.add_command(dataset_command)
-main.add_command(prep)
-main.add_command(script)
-main.add_command(sign_command)
-main.add_command(run_command)
-main.add_command(job_command)
-main.add_command(up_command)
-main.add_command(status_command)
-main.add_command(down_command)
-main.add_command(demo)
-main.add_command(faults_command)
-main.add_command(evidence_group)
 
 if __name__ == "__main__":
     main()
