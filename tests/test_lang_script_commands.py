@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -41,3 +44,32 @@ def test_a_refused_script_fails_with_its_place(tmp_path) -> None:
                                     "--rows", "20", "--insecure-dealer"])
     assert out.exit_code != 0
     assert f"{bad}:2:5: this product could reach" in out.output
+
+
+ESTIMATE_PROBE = """
+import resource, sys
+from enigma.app.cli import main
+try:
+    main(["script", "estimate", sys.argv[1], "--schema", sys.argv[2]])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+used = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("children cpu", used.ru_utime + used.ru_stime)
+"""
+
+
+def test_estimate_of_ten_thousand_rows_runs_in_this_process(tmp_path) -> None:
+    """The issue's example (a comparison over 10^4 rows): the estimate's quorum is threads,
+    so no interpreter is spawned (children's CPU time stays 0)."""
+    schema = tmp_path / "x.yaml"
+    schema.write_text("name: t\nrows: 10000\ncolumns:\n"
+                      "- {name: x, type: int, label: private, min: 0, max: 1000}\n")
+    script = tmp_path / "above.py"
+    script.write_text("reveal(count(data.x, where=data.x > 500), 'above')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    out = subprocess.run([sys.executable, "-c", ESTIMATE_PROBE, str(script), str(schema)],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "estimated at 10,000 rows" in out.stdout and "triples" in out.stdout
+    assert out.stdout.splitlines()[-1] == "children cpu 0.0"

@@ -1,8 +1,9 @@
 """What a script will cost on the engine, before any real data is touched.
 
-Measured, not modelled: the script runs through `run_mpc` (3 real processes,
-the real online phase) on synthetic data drawn from the schema at two small
-row counts, and the counters are extrapolated to the dataset's row count:
+Measured, not modelled: the script runs through `run_mpc` (3 engines, the
+real online phase, in threads of this process: `lang.simulation`) on
+synthetic data drawn from the schema at two small row counts, and the
+counters are extrapolated to the dataset's row count:
 
 - volume (triples, masks, opened elements, bytes) linearly in the rows,
   which is exact for everything the library does per row (products,
@@ -26,6 +27,7 @@ docs/compiler.md gives the measured accuracy of the extrapolation.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from enigma.mpc.runner import ProviderFactory
@@ -35,6 +37,7 @@ from .checker import check
 from .plain import referenced_columns, synthetic_table
 from .runner import run_mpc
 from .schema import Schema
+from .simulation import run_threads
 
 KING_THRESHOLD = 1 << 16
 """The engine's default size from which an opening goes through a king."""
@@ -74,15 +77,18 @@ class Estimate:
         a, b = self.measured
         how = "with the INSECURE test dealer " if self.dealer else ""
         return (f"estimated at {self.cost.rows:,} rows: {self.cost}\n"
-                f"  (measured on synthetic data {how}in 3 processes at {a.rows} rows: {a};\n"
+                f"  (measured on synthetic data {how}in a quorum of 3 at {a.rows} rows: {a};\n"
                 f"   at {b.rows} rows: {b}; volume extrapolated linearly, rounds as "
                 f"a + b log2 rows)")
 
 
 def measure(source: str, schema: Schema, rows: int, *, filename: str = "<script>",
             provider_factory: ProviderFactory | None = None, seed: int = 0,
-            target: int | None = None) -> Cost:
-    """Run the script on `rows` synthetic rows in 3 processes and read the counters.
+            target: int | None = None, quorum: Callable[..., list] = run_threads) -> Cost:
+    """Run the script on `rows` synthetic rows in a quorum of 3 and read the counters.
+
+    The quorum is 3 threads of this process (`simulation.run_threads`) unless `quorum`
+    says otherwise (`mpc.runner.run_local`: 3 processes over the mesh, the same figures).
 
     With `target`, openings go through the king from KING_THRESHOLD * rows / target
     elements on, as they would from KING_THRESHOLD at `target` rows.
@@ -93,7 +99,7 @@ def measure(source: str, schema: Schema, rows: int, *, filename: str = "<script>
                                                 insecure=True)
     king = KING_THRESHOLD if target is None else max(1, KING_THRESHOLD * rows // target)
     stats = run_mpc(source, schema, values, provider_factory=factory, filename=filename,
-                    engine_kwargs={"king_threshold": king}).stats
+                    engine_kwargs={"king_threshold": king}, quorum=quorum).stats
     masks = (stats["input_masks"] + stats["trunc_masks"] + stats["digit_masks"]
              + stats["random_bits"])
     return Cost(rows, stats["rounds"], stats["triples"], masks, stats["opened"],

@@ -25,6 +25,7 @@ to it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,12 +163,14 @@ def _compute(e: Engine, job: Job) -> dict:
 def run_mpc(source: str, schema: Schema, values: dict[str, np.ndarray], *,
             provider_factory: ProviderFactory, parties: int = 3, filename: str = "<script>",
             timeout: float = 60.0, deadline: float = 600.0,
-            engine_kwargs: dict | None = None) -> Outcome:
+            engine_kwargs: dict | None = None, quorum: Callable[..., list] = run_local
+            ) -> Outcome:
     """Run `source` on the owner's table `values` (as `Schema.read_csv` gives) in q processes.
 
     The script is checked here first (a refused script never reaches a node).
     Returns the owner's view: each revealed value with its error bound, and
-    the public cost counters of node 0 in `Outcome.stats`.
+    the public cost counters of node 0 in `Outcome.stats`. `quorum` runs the nodes:
+    q processes (`run_local`), or q threads for a cost estimate (`simulation.run_threads`).
     """
     script = check(source, schema, filename)
     names = referenced_columns(script)
@@ -180,7 +183,7 @@ def run_mpc(source: str, schema: Schema, values: dict[str, np.ndarray], *,
     job = Job(source, filename, schema.to_dict(), n, meta, public,
               [np.concatenate([s, k.reshape(1, 2)]) for s, k in zip(shares, key_shares,
                                                                       strict=True)])
-    outs = run_local(_node, parties=parties, args=(job,),
+    outs = quorum(_node, parties=parties, args=(job,),
                      provider_factory=CountingFactory(provider_factory), timeout=timeout,
                      deadline=deadline, engine_kwargs=engine_kwargs)
     first = outs[0]

@@ -19,9 +19,6 @@ from pathlib import Path
 import click
 import numpy as np
 
-from enigma.prep.commands import HEProviderFactory
-from enigma.prep.dealer import DealerFactory
-
 from .checker import check
 from .cost import estimate as estimate_cost
 from .cost import size_text
@@ -112,6 +109,10 @@ def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, par
         raise click.ClickException(str(exc)) from exc
     if rows is not None:
         values = {k: v[:rows] for k, v in values.items()}
+    # imported here: the HE library and the engine's kernels are not needed to estimate
+    from enigma.prep.commands import HEProviderFactory
+    from enigma.prep.dealer import DealerFactory
+
     if insecure_dealer:
         click.echo("preprocessing: INSECURE test dealer (never use it with private data)")
         factory = DealerFactory(os.urandom(32), insecure=True)
