@@ -357,12 +357,15 @@ class NodeJobs:
             mesh = closing.enter_context(Mesh(
                 me, self.node.identity, peers, session_for(job_id, self.node.ledger.deployment),
                 timeout=timeout, connect_timeout=max(timeout, 30.0)))
+            phases["mesh"] = time.perf_counter() - started
             if dealer:
                 factory = DealerFactory(bytes.fromhex(dealer), insecure=True)
                 provider = factory(self.node.field, me, len(peers))
             elif role == "single":  # split jobs run side by side on one quorum: no stock
+                t1 = time.perf_counter()
                 stock = open_session(self.node.stocks, mesh, job.quorum, me, wait=timeout)
                 provider = stock.provider
+                phases["he_session"] = time.perf_counter() - t1
             else:
                 provider = HEProviderFactory()(self.node.field, me, len(peers), channel=mesh)
             prep_slice: bytes | None = None
@@ -386,6 +389,7 @@ class NodeJobs:
                 def wrap(inner: Any, f: Fault = fault) -> FaultyChannel:
                     return FaultyChannel(inner, f, insecure=True)
             signed = None
+            t1 = time.perf_counter()
             digits = {} if dealer else {"digit_bits": HE_DIGIT_BITS}
             if blamed:
                 engine, signed = blame_mode(
@@ -394,6 +398,7 @@ class NodeJobs:
             else:
                 engine = Engine(mesh if wrap is None else wrap(mesh), provider, **digits)
             guard.engine, guard.provider = engine, provider
+            phases["engine"] = time.perf_counter() - t1
             phases["connect"] = time.perf_counter() - started
             try:
                 if role == "map":

@@ -239,7 +239,9 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     if posted_job is None:
         _covered(state, quorum_size, say)
     schema = Schema.from_dict(state.schema, f"the progress file of {dataset!r}")
+    t1 = time.perf_counter()
     budget = _job_budget(check(source, schema, filename), schema, state.rows, timeout)
+    times["budget"] = time.perf_counter() - t1
     digest = script_hash(source.encode())
     if posted_job is not None:
         if chunk_quorums > 0:
@@ -272,8 +274,10 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     if posted_job is None:
         assert author is not None and signature is not None
         say("posting the job on the ledger")
+        t1 = time.perf_counter()
         job = owner.ledger.post_job(state.ledger_id, digest, author, signature, quorum_size,
                                     rounds, multiplications, reward)
+        times["post_tx"] = time.perf_counter() - t1
     times["post"] = time.perf_counter() - t0
     holders = {h.address: h for h in state.holders}
     strangers = [a for a in job.quorum if a not in holders]
@@ -283,7 +287,9 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
             f"job {job.job_id}: quorum members {strangers} hold no share of {dataset!r}; "
             f"share it to every active node (n = {len(owner.ledger.active_nodes())}) so that "
             f"any drawn quorum can compute; the job was cancelled ({refund} wei refunded)")
+    t1 = time.perf_counter()
     members = [owner.holder(a, holders[a].point) for a in job.quorum]
+    times["members"] = time.perf_counter() - t1
     seed = dealer_seed
     if blame and dealer_seed is not None:  # per attempt: aborted preprocessing is never reused
         seed = hashlib.sha256(dealer_seed + job.job_id.to_bytes(8, "big")).digest()
@@ -342,7 +348,9 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
                        multiplications=multiplications, dealer_seed=dealer_seed,
                        timeout=timeout, progress=progress, blame=True, attempts=attempts - 1,
                        mesh_timeout=mesh_timeout, _incidents=incidents)
+    t1 = time.perf_counter()
     payout = owner.ledger.accept(job.job_id)
+    times["accept_tx"] = time.perf_counter() - t1
     times["settle"] = time.perf_counter() - t0
     order = [o.name for o in check(source, schema, filename).outputs]
     return JobResult(job.job_id, {n: results[n] for n in order if n in results},

@@ -32,6 +32,7 @@ from .he import (
     random_chunks,
     reduce_chunks,
     rerandomise,
+    shared_bfv,
     ternary_ntt,
 )
 
@@ -131,7 +132,7 @@ class Pairwise:
         self.channel = channel
         self.party = channel.party
         self.parties = channel.parties
-        self.bfv = BFV(field, channel.parties)
+        self.bfv = shared_bfv(field, channel.parties)
         self.keys: Keys = self.bfv.keygen()
         self.peers = [p for p in range(self.parties) if p != self.party]
         received = channel.broadcast(*self.keys.public_bytes())

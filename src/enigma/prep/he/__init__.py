@@ -16,7 +16,7 @@ and `frames` (what parties send each other); `memory` tunes the allocator for th
 The triple protocol built on them is prep/pairwise.py.
 """
 
-from .bfv import BFV, Keys, ternary_ntt
+from .bfv import BFV, Keys, shared_bfv, ternary_ntt
 from .chunks import random_chunks, reduce_chunks, reduce_mod
 from .encryption import SEED_BYTES, encrypt_zero_ntt
 from .frames import PeerKeys, flood, load_ciphertext, load_seeded, rerandomise
@@ -42,5 +42,6 @@ __all__ = [
     "reduce_chunks",
     "reduce_mod",
     "rerandomise",
+    "shared_bfv",
     "ternary_ntt",
 ]

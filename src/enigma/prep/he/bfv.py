@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 
 import numpy as np
 import seal
@@ -312,6 +313,26 @@ class Keys:
     def noise_budget(self, i: int, ct: seal.Ciphertext) -> int:
         """Bits of noise budget left: for tests and measurements, never sent anywhere."""
         return self._decryptors[i].invariant_noise_budget(ct)
+
+
+_SHARED: dict[tuple[int, int], BFV] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_bfv(field: Field, parties: int) -> BFV:
+    """The quorum's BFV instances for (p, parties), built once per process.
+
+    Why: building them (SEAL contexts for r primes, the noise and return checks on the
+    installed library) takes 0.7-1.5 s here, and a node paid it in every job. They hold
+    public parameters only and do not change once built (the flooding split they cache is
+    a function of the parameters), so one node's jobs can share them; every session
+    still draws its own keys (`BFV.keygen`).
+    """
+    with _SHARED_LOCK:
+        key = (field.p, parties)
+        if key not in _SHARED:
+            _SHARED[key] = BFV(field, parties)
+        return _SHARED[key]
 
 
 def _secret_ntt(inst: PlainSlot, sk: seal.SecretKey) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,107 @@
+"""Latency of one small job on a running network: `enigma run` of a mean over 10^4 rows.
+
+A local network as `enigma up` makes one (the chain in its own process, node daemons in
+theirs, HE preprocessing, no dealer), the table shared onto every node, and the quorum's
+preprocessing stock filled beforehand (`enigma node prep`): what a user waits for when
+the network is up and idle. Then, `--runs` times:
+
+- `cli`: `enigma run SCRIPT --dataset ...` as a user types it (a fresh process: start-up,
+  the owner's client, the job, the result printed); `seconds` is its wall time;
+- `api`: the same job through `orchestration.run_job` in this process; `seconds` is its
+  wall time and `phases` the JobResult's per-phase seconds (`times`).
+
+Prints one JSON line per measurement:
+{"bench": "latency", "how": "cli"|"api", "rows", "seconds", "phases": {...}, "prep": {...}}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from enigma.app.localnet import cluster
+from enigma.app.orchestration import run_job, sign_script
+from enigma.lang.schema import Schema
+
+SCRIPT = "reveal(mean(data.x), 'mean')\n"
+SCHEMA = {"name": "bench", "columns": [{"name": "x", "type": "int", "min": 0, "max": 1000}]}
+
+
+def _cli_run(net, script: Path, author: str, signature: bytes) -> tuple[float, str]:
+    """`enigma run` in a fresh process, as a user runs it; (wall seconds, its output)."""
+    cmd = [sys.executable, "-m", "enigma.app.cli", "run", str(script), "--dataset", "bench",
+           "--author", author, "--signature", signature.hex(), "--home",
+           str(net.root / "owner"), "--rpc", net.rpc, "--deployment", str(net.deployment),
+           "--account", net.owner_account]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"enigma run failed: {done.stderr[-2000:]}")
+    return seconds, done.stdout
+
+
+def _fill_stock(net, triples: int, bits: int) -> dict:
+    """`enigma node prep` at node 0 with the two others: the quorum's stock."""
+    from click.testing import CliRunner
+
+    from enigma.app.node import node_command
+
+    peers = [f"--with={n.address}" for n in net.nodes[1:]]
+    got = CliRunner().invoke(node_command, ["prep", "--home", str(net.nodes[0].home),
+                                            "--triples", str(triples), "--bits", str(bits),
+                                            *peers])
+    if got.exit_code != 0:
+        raise RuntimeError(f"enigma node prep failed: {got.output}")
+    return json.loads(got.output.splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--stock-triples", type=int, default=65536)
+    parser.add_argument("--stock-bits", type=int, default=16384)
+    args = parser.parse_args()
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 1001, args.rows)
+    with tempfile.TemporaryDirectory(prefix="enigma-latency-") as tmp:
+        root = Path(tmp)
+        csv = root / "bench.csv"
+        csv.write_text("x\n" + "\n".join(map(str, x)) + "\n")
+        script = root / "mean.py"
+        script.write_text(SCRIPT)
+        extra = ["--prep-ahead", str(args.stock_triples), "--prep-ahead-bits",
+                 str(args.stock_bits)]
+        with cluster(root, 3, chain_process=True, extra=extra) as net:
+            net.owner.share(csv, Schema.from_dict(SCHEMA), "bench", t=2, n=3)
+            stock = _fill_stock(net, args.stock_triples, args.stock_bits)
+            author, signature = sign_script(net.analyst, SCRIPT)
+            for _ in range(args.runs):
+                t0 = time.perf_counter()
+                out = run_job(net.owner, "bench", SCRIPT, author=author, signature=signature)
+                seconds = time.perf_counter() - t0
+                assert abs(out.results["mean"].value - x.mean()) <= out.results["mean"].error
+                print(json.dumps({"bench": "latency", "how": "api", "rows": args.rows,
+                                  "seconds": round(seconds, 3),
+                                  "phases": {k: round(v, 3) for k, v in out.timings.items()},
+                                  "stats": out.stats, "stock": stock["in_stock"]}),
+                      flush=True)
+            net.owner.close()
+            for _ in range(args.runs):
+                seconds, printed = _cli_run(net, script, author, signature)
+                assert f"mean = {round(float(x.mean()), 6)}"[:12] in printed, printed
+                print(json.dumps({"bench": "latency", "how": "cli", "rows": args.rows,
+                                  "seconds": round(seconds, 3)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
