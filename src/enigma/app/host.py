@@ -62,6 +62,8 @@ class NodeConfig:
     """After each job, top its quorum's HE stock up to this many triples (app/stock.py)."""
     prep_ahead_bits: int = 0
     """... and to this many random bits (comparisons consume about 100 each)."""
+    prep_ahead_inputs: int = 0
+    """... and to this many input masks per member (a job spends one per value it reads)."""
 
 
 class NodeHost(Protocol):

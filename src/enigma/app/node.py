@@ -705,6 +705,9 @@ class Node:
                    "triples (the smallest value among the members counts).")
 @click.option("--prep-ahead-bits", type=int, default=0, show_default=True,
               help="... and up to this many random bits.")
+@click.option("--prep-ahead-inputs", type=int, default=0, show_default=True,
+              help="... and up to this many input masks per member (one per value a job "
+                   "reads), so a job's inputs cost no HE work.")
 @click.pass_context
 def node_command(ctx: click.Context, home: Path | None, rpc: str, deployment: Path,
                  account: str | None, key_env: str | None, host: str, port: int, dht_port: int,
@@ -712,7 +715,7 @@ def node_command(ctx: click.Context, home: Path | None, rpc: str, deployment: Pa
                  no_register: bool, housekeeping: float, unsealed_ttl: float,
                  upload_quota: int, misbehave: str | None, misbehave_at: int,
                  insecure_test_faults: bool, prep_ahead: int, prep_ahead_bits: int,
-                 watch_interval: float = 1.0) -> None:
+                 prep_ahead_inputs: int = 0, watch_interval: float = 1.0) -> None:
     """Run a node until SIGTERM: stake, join the DHT, store shares, serve metrics.
 
     `enigma node prep` asks a running node to pre-generate with named peers.
@@ -724,9 +727,9 @@ def node_command(ctx: click.Context, home: Path | None, rpc: str, deployment: Pa
     if not deployment.is_file():
         raise click.BadParameter(f"file {str(deployment)!r} does not exist",
                                  param_hint="'--deployment'")
-    if prep_ahead < 0 or prep_ahead_bits < 0 or upload_quota < 0:
-        raise click.UsageError("--prep-ahead, --prep-ahead-bits and --upload-quota cannot be "
-                               "negative")
+    if min(prep_ahead, prep_ahead_bits, prep_ahead_inputs, upload_quota) < 0:
+        raise click.UsageError("--prep-ahead, --prep-ahead-bits, --prep-ahead-inputs and "
+                               "--upload-quota cannot be negative")
     if misbehave is not None and not insecure_test_faults:
         raise click.UsageError("--misbehave makes this node cheat on purpose (fault "
                                "injection for tests); add --insecure-test-faults to allow it")
@@ -740,7 +743,8 @@ def node_command(ctx: click.Context, home: Path | None, rpc: str, deployment: Pa
                         unsealed_ttl=unsealed_ttl, upload_quota=upload_quota,
                         misbehave=misbehave,
                         misbehave_at=misbehave_at, prep_ahead=prep_ahead,
-                        prep_ahead_bits=prep_ahead_bits, watch_interval=watch_interval)
+                        prep_ahead_bits=prep_ahead_bits, prep_ahead_inputs=prep_ahead_inputs,
+                        watch_interval=watch_interval)
     if misbehave is not None:
         log.warning("FAULT INJECTION ENABLED: this node will misbehave as %r in every job "
                     "(--insecure-test-faults); it will be blamed and slashed. Tests only.",

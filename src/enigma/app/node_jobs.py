@@ -457,7 +457,8 @@ class NodeJobs:
                                             gate=lambda: self._settled(client_key, job_id,
                                                                        timeout))
                 finish_in_background(session, mesh, closing.pop_all().close, cfg.prep_ahead,
-                                     cfg.prep_ahead_bits, f"job {job_id}")
+                                     cfg.prep_ahead_bits, cfg.prep_ahead_inputs,
+                                     f"job {job_id}")
         seconds = time.perf_counter() - started
         rounds, mults = out["stats"]["rounds"], out["stats"]["triples"]
         if role == "map":

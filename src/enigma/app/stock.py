@@ -48,7 +48,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,8 @@ def _digest(stock: Stock | None) -> bytes:
     """What members compare before resuming: stock id and counts (public), or zeros."""
     if stock is None:
         return bytes(32)
-    counts = np.array([stock.triples[0].shape[0], stock.bits[0].shape[0]], dtype="<u8")
+    counts = np.array([stock.triples[0].shape[0], stock.bits[0].shape[0],
+                       *(m[0].shape[0] for m in stock.inputs)], dtype="<u8")
     return hashlib.sha256(stock.stock_id + counts.tobytes()).digest()
 
 
@@ -107,11 +108,12 @@ class QuorumStocks:
         try:
             raw = self.path(qid).read_bytes()
         except FileNotFoundError:
-            return {"triples": 0, "bits": 0}
+            return {"triples": 0, "bits": 0, "inputs": 0}
         start = raw.index(b"\n") + 1
         size = int.from_bytes(raw[start:start + 4], "little")
         header = json.loads(raw[start + 4:start + 4 + size])
-        return {"triples": int(header["triples"]), "bits": int(header["bits"])}
+        return {"triples": int(header["triples"]), "bits": int(header["bits"]),
+                "inputs": min(header.get("inputs") or [0])}
 
     def take(self, qid: str, party: int, parties: int, wait: float) -> Stock | None:
         """Check a quorum's stock out (read, then delete the file); None when there is none.
@@ -150,16 +152,20 @@ class QuorumStocks:
             self._busy.discard(qid)
             self._free.notify_all()
 
-    def save(self, qid: str, members: Sequence[str], party: int, provider: HEProvider
-             ) -> None:
+    def save(self, qid: str, members: Sequence[str], party: int, provider: HEProvider,
+             order: Sequence[int]) -> None:
         """Save a quorum's stock, and its members (public) so `enigma node prep` can refill
-        every quorum this node knows without being told its peers again."""
+        every quorum this node knows without being told its peers again. Input masks are
+        saved by sorted member (`order[i]` is mesh party i's place), as the file is."""
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         listed = self.dir / f"{qid}.members"
         if not listed.exists():
             write_atomic(listed, [json.dumps(sorted(a.lower() for a in members)).encode()])
-        save_stock(provider.export_stock(), self.path(qid), self.field, party, len(members),
-                   qid)
+        stock = provider.export_stock()
+        if stock.inputs:
+            by_place = dict(zip(order, stock.inputs, strict=True))
+            stock = replace(stock, inputs=tuple(by_place[c] for c in range(len(order))))
+        save_stock(stock, self.path(qid), self.field, party, len(members), qid)
 
     def known(self) -> list[list[str]]:
         """The members of every quorum this node has saved a stock for."""
@@ -182,6 +188,9 @@ class StockSession:
     """The quorum's ledger addresses, sorted, lower case."""
     party: int
     """This member's position among the sorted members (the stock file's party)."""
+    order: list[int]
+    """For each party of the session's mesh, its position among the sorted members: input
+    masks belong to one member, and a job numbers its members in the ledger's draw order."""
     provider: HEProvider
     resumed: dict[str, int]
     """Triples and bits the session started with (0 when fresh)."""
@@ -195,9 +204,9 @@ class StockSession:
                 "produced": dict(p.produced), "in_stock": dict(p.in_stock),
                 "discarded": self.discarded}
 
-    def top_up(self, mesh: Mesh, triples: int, bits: int) -> None:
+    def top_up(self, mesh: Mesh, triples: int, bits: int, inputs: int = 0) -> None:
         """Agree on the smallest target any member asks for, produce up to it (a protocol)."""
-        mine = np.array([triples, bits], dtype="<u8")
+        mine = np.array([triples, bits, inputs], dtype="<u8")
         targets = [mine]
         for peer, frames in mesh.broadcast(mine.tobytes()).items():
             if len(frames) != 1 or len(frames[0]) != mine.nbytes:
@@ -205,10 +214,11 @@ class StockSession:
             targets.append(np.frombuffer(frames[0], dtype="<u8"))
         want = np.min(np.stack(targets), axis=0)
         if want.any():
-            self.provider.reserve(triples=int(want[0]), bits=int(want[1]))
+            self.provider.reserve(triples=int(want[0]), bits=int(want[1]),
+                                  inputs=int(want[2]))
 
     def save(self) -> None:
-        self.stocks.save(self.qid, self.members, self.party, self.provider)
+        self.stocks.save(self.qid, self.members, self.party, self.provider, self.order)
 
 
 def open_session(stocks: QuorumStocks, mesh: Mesh, members: Sequence[str], party: int,
@@ -220,8 +230,11 @@ def open_session(stocks: QuorumStocks, mesh: Mesh, members: Sequence[str], party
     field = stocks.field
     qid = quorum_id(members, field.p)
     ordered = sorted(a.lower() for a in members)
-    canon = ordered.index(members[party].lower())
+    order = [ordered.index(a.lower()) for a in members]
+    canon = order[party]
     stock = stocks.take(qid, canon, len(members), wait)
+    if stock is not None and stock.inputs:  # the file's order -> this mesh's
+        stock = replace(stock, inputs=tuple(stock.inputs[c] for c in order))
     mine = _digest(stock)
     theirs = [bytes(frames[0]) for frames in mesh.broadcast(mine).values()]
     discarded = False
@@ -234,14 +247,14 @@ def open_session(stocks: QuorumStocks, mesh: Mesh, members: Sequence[str], party
             log.warning("quorum %s: peers resume a preprocessing stock this node does not "
                         "have; the quorum starts fresh", qid)
         stock, discarded = None, True
-    resumed = {"triples": 0 if stock is None else int(stock.triples[0].shape[0]),
-               "bits": 0 if stock is None else int(stock.bits[0].shape[0])}
     provider = HEProvider(field, party, len(members), mesh, stock=stock)
-    return StockSession(stocks, qid, ordered, canon, provider, resumed, discarded)
+    resumed = provider.in_stock
+    return StockSession(stocks, qid, ordered, canon, order, provider, resumed, discarded)
 
 
 def finish_in_background(session: StockSession, mesh: Mesh, close: Callable[[], None],
-                         triples: int, bits: int, label: str) -> threading.Thread:
+                         triples: int, bits: int, inputs: int, label: str
+                         ) -> threading.Thread:
     """Step 4 after a job: top up and save in a thread, then close the mesh (`close`).
 
     The owner gets its result meanwhile; the next session of this quorum on this node
@@ -253,7 +266,7 @@ def finish_in_background(session: StockSession, mesh: Mesh, close: Callable[[], 
         try:
             start = time.perf_counter()
             before = session.provider.produced["triples"]
-            session.top_up(mesh, triples, bits)
+            session.top_up(mesh, triples, bits, inputs)
             session.save()
             made = session.provider.produced["triples"] - before
             if made:
@@ -311,12 +324,14 @@ class NodePrep:
         return members, infos
 
     @staticmethod
-    def _amounts(header: dict[str, Any]) -> tuple[int, int]:
+    def _amounts(header: dict[str, Any]) -> tuple[int, int, int]:
         triples, bits = int(header.get("triples", 0)), int(header.get("bits", 0))
-        if not (0 <= triples <= MAX_PREP and 0 <= bits <= MAX_PREP):
-            raise ServiceError("bad-request", f"pre-generate 0..{MAX_PREP} triples and bits "
-                                              f"per request, not {triples} and {bits}")
-        return triples, bits
+        inputs = int(header.get("inputs", 0))
+        if not all(0 <= n <= MAX_PREP for n in (triples, bits, inputs)):
+            raise ServiceError("bad-request", f"pre-generate 0..{MAX_PREP} triples, bits and "
+                                              f"input masks per request, not {triples}, "
+                                              f"{bits} and {inputs}")
+        return triples, bits, inputs
 
     def prep(self, client: bytes, header: dict[str, Any], arrays: list[np.ndarray]
              ) -> tuple[dict[str, Any], list[np.ndarray]]:
@@ -352,7 +367,7 @@ class NodePrep:
     def _prep_with(self, peers: list[str], header: dict[str, Any]) -> dict[str, Any]:
         """One pre-generation session of this node with `peers` (steps 2-3 of `prep`)."""
         assert self.node.identity is not None
-        triples, bits = self._amounts(header)
+        triples, bits, inputs = self._amounts(header)
         me = self.node.address.lower()
         unknown = []
         for address in peers:
@@ -368,7 +383,7 @@ class NodePrep:
                                                  "with registered nodes")
         members = sorted([me, *peers])
         timeout = float(header.get("timeout", 300.0))
-        fields = {"members": members, "triples": triples, "bits": bits}
+        fields = {"members": members, "triples": triples, "bits": bits, "inputs": inputs}
         conns: dict[str, Connection] = {}
         ends = {me: {"host": self.node.config.host,
                      "port": free_ports(1, self.node.config.host)[0]}}
@@ -416,7 +431,7 @@ class NodePrep:
                  ) -> dict[str, Any]:
         """Connect the members, resume or start their stock, produce, save (every member)."""
         assert self.node.identity is not None and self.node.ledger is not None
-        triples, bits = self._amounts(header)
+        triples, bits, inputs = self._amounts(header)
         timeout = float(header.get("timeout", 300.0))
         me = members.index(self.node.address.lower())
         if len(header["peers"]) != len(members):
@@ -439,7 +454,7 @@ class NodePrep:
             s = open_session(stocks, mesh, members, me, wait=timeout)
             stocks.busy(qid)
             try:
-                s.provider.reserve(triples=triples, bits=bits)
+                s.provider.reserve(triples=triples, bits=bits, inputs=inputs)
                 s.save()
             finally:
                 stocks.release(qid)
@@ -462,7 +477,7 @@ def write_service_file(home: Path, host: str, port: int, node_id: bytes) -> None
 
 
 def request_prep(home: Path, triples: int, bits: int, peers: Sequence[str],
-                 timeout: float = 600.0) -> dict[str, Any]:
+                 timeout: float = 600.0, inputs: int = 0) -> dict[str, Any]:
     """`enigma node prep`: ask the running node in `home`, as its operator, to pre-generate."""
     try:
         identity = Identity.load(home / "node.key")
@@ -475,8 +490,8 @@ def request_prep(home: Path, triples: int, bits: int, peers: Sequence[str],
     try:
         with Connection.open(where["host"], int(where["port"]), identity,
                              bytes.fromhex(where["node"]), timeout) as conn:
-            reply, _ = conn.request("prep", triples=triples, bits=bits, timeout=timeout,
-                                    **{"with": list(peers)})
+            reply, _ = conn.request("prep", triples=triples, bits=bits, inputs=inputs,
+                                    timeout=timeout, **{"with": list(peers)})
     except ServiceError as exc:
         raise click.ClickException(f"the node refused: {exc}") from exc
     except (NetError, OSError) as exc:
@@ -492,17 +507,20 @@ def request_prep(home: Path, triples: int, bits: int, peers: Sequence[str],
               help="Triples the quorum's stock should hold (whole batches of 16384).")
 @click.option("--bits", type=int, default=0, show_default=True,
               help="Random bits the quorum's stock should hold.")
+@click.option("--inputs", type=int, default=0, show_default=True,
+              help="Input masks for each member's own inputs (a job spends one per value "
+                   "it reads: rows x (columns + tags)).")
 @click.option("--with", "peers", multiple=True,
               help="Ledger address of a peer node of the quorum (repeatable); default: "
                    "every quorum this node has saved a stock for.")
 @click.option("--timeout", type=float, default=600.0, show_default=True,
               help="Seconds to wait for the session.")
-def prep_command(home: Path, triples: int, bits: int, peers: tuple[str, ...],
+def prep_command(home: Path, triples: int, bits: int, inputs: int, peers: tuple[str, ...],
                  timeout: float) -> None:
     """Pre-generate HE preprocessing with the given peers (one JSON line per quorum)."""
-    if triples < 0 or bits < 0:
-        raise click.UsageError("--triples and --bits cannot be negative")
-    reply = request_prep(home, triples, bits, peers, timeout)
+    if triples < 0 or bits < 0 or inputs < 0:
+        raise click.UsageError("--triples, --bits and --inputs cannot be negative")
+    reply = request_prep(home, triples, bits, peers, timeout, inputs)
     for quorum in reply["quorums"]:
         click.echo(json.dumps(quorum))
     failed = [q["members"] for q in reply["quorums"] if "error" in q]

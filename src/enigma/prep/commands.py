@@ -67,7 +67,8 @@ def save_stock(stock: Stock, path: str | Path, field: Field, party: int, parties
     """Write a party's stock atomically: temporary file, fsync, rename, fsync the folder.
 
     Layout: magic, 4-byte header length, JSON header (field, party, parties,
-    quorum, stock id, counts), the arrays as little-endian uint64, and a
+    quorum, stock id, counts; `inputs`: input masks per owner party, absent in files
+    from before they were kept), the arrays as little-endian uint64, and a
     SHA-256 of everything before it. The file holds alpha_i and shares: it is
     created readable and writable by its owner only.
     """
@@ -75,11 +76,13 @@ def save_stock(stock: Stock, path: str | Path, field: Field, party: int, parties
     header = json.dumps({"p": str(field.p), "party": party, "parties": parties,
                          "quorum": quorum, "stock_id": stock.stock_id.hex(),
                          "triples": int(stock.triples[0].shape[0]),
-                         "bits": int(stock.bits[0].shape[0])}).encode()
+                         "bits": int(stock.bits[0].shape[0]),
+                         "inputs": [int(m[0].shape[0]) for m in stock.inputs]}).encode()
+    masks = [a for owner in stock.inputs for a in owner]
     body = b"".join([_MAGIC, len(header).to_bytes(4, "little"), header,
                      np.ascontiguousarray(stock.alpha, dtype="<u8").tobytes(),
                      *(np.ascontiguousarray(a, dtype="<u8").tobytes()
-                       for a in (*stock.triples, *stock.bits))])
+                       for a in (*stock.triples, *stock.bits, *masks))])
     write_atomic(path, [body, hashlib.sha256(body).digest()])
 
 
@@ -104,19 +107,23 @@ def load_stock(path: str | Path, field: Field, party: int, parties: int, quorum:
             raise StockFileError(f"{where} belongs to {key}={header.get(key)}, not {value}: "
                                  "it was saved by another party, quorum or field")
     words = np.frombuffer(body, dtype="<u8", offset=start + size)
-    t, b = header["triples"], header["bits"]
-    if words.size != 2 + 12 * t + 4 * b:
+    t, b, m = header["triples"], header["bits"], [int(n) for n in header.get("inputs", [])]
+    if m and len(m) != parties:
+        raise StockFileError(f"{where} holds input masks for {len(m)} parties, not {parties}")
+    if words.size != 2 + 12 * t + 4 * b + 6 * sum(m):
         raise StockFileError(f"{where} holds {words.size} words, its header announces "
-                             f"{2 + 12 * t + 4 * b}")
-    arrays = np.split(words.copy(), np.cumsum([2] + [2 * t] * 6 + [2 * b] * 2))
+                             f"{2 + 12 * t + 4 * b + 6 * sum(m)}")
+    sizes = [2] + [2 * t] * 6 + [2 * b] * 2 + [2 * n for n in m for _ in range(3)]
+    arrays = np.split(words.copy(), np.cumsum(sizes))
     elements = [a.reshape(-1, 2) for a in arrays[1:-1]]
     for a in (arrays[0].reshape(1, 2), *elements):
         try:
             field.check(a)
         except ValueError as exc:
             raise StockFileError(f"{where}: {exc}") from exc
+    inputs = tuple(tuple(elements[8 + 3 * o:11 + 3 * o]) for o in range(len(m)))
     return Stock(bytes.fromhex(header["stock_id"]), arrays[0].reshape(2),
-                 tuple(elements[:6]), tuple(elements[6:]))
+                 tuple(elements[:6]), tuple(elements[6:8]), inputs)
 
 
 def pregenerate(provider: HEProvider, triples: int, bits: int = 0,

@@ -119,6 +119,9 @@ class Stock:
     alpha: np.ndarray
     triples: tuple[np.ndarray, ...]
     bits: tuple[np.ndarray, ...]
+    inputs: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...] = ()
+    """Input masks per owner party, in the provider's party order: (share, MAC share, the
+    mask in the clear on its owner, zeros elsewhere). Empty: none in stock."""
 
 
 def _compose(F: Field, bits: AuthShare, width: int) -> AuthShare:
@@ -243,6 +246,9 @@ class HEProvider(MaskComposer):
             self.stock_id = stock.stock_id
             self._triples.add(*stock.triples)
             self._bits.add(*stock.bits)
+            for owner, masks in enumerate(stock.inputs):
+                if masks[0].shape[0]:
+                    self._inputs.setdefault(owner, _Buffer(3)).add(*masks)
         self._agree_on_stock(channel)
         if field.bits > MAC_KEY_BITS and self._alpha[0, 1]:
             raise PreprocessingError(
@@ -257,8 +263,8 @@ class HEProvider(MaskComposer):
         self.own_engine = True
 
     def _agree_on_stock(self, channel: Channel) -> None:
-        mine = self.stock_id + np.array([self._triples.size, self._bits.size],
-                                        dtype="<u8").tobytes()
+        mine = self.stock_id + np.array([self._triples.size, self._bits.size,
+                                         *self._input_counts()], dtype="<u8").tobytes()
         for peer, frames in channel.broadcast(mine).items():
             theirs = bytes(frames[0]) if len(frames) == 1 else b""
             if theirs != mine:
@@ -273,7 +279,21 @@ class HEProvider(MaskComposer):
         bits = self._bits.take(self._bits.size)
         self._triples.add(*triples)
         self._bits.add(*bits)
-        return Stock(self.stock_id, self._alpha.reshape(2).copy(), triples, bits)
+        inputs = []
+        for owner in range(self.parties if any(self._input_counts()) else 0):
+            buffer = self._inputs.setdefault(owner, _Buffer(3))
+            if not buffer.size:
+                inputs.append(tuple(self.field.zeros(0) for _ in range(3)))
+                continue
+            masks = buffer.take(buffer.size)
+            buffer.add(*masks)
+            inputs.append(masks)
+        return Stock(self.stock_id, self._alpha.reshape(2).copy(), triples, bits,
+                     tuple(inputs))
+
+    def _input_counts(self) -> list[int]:
+        """Input masks in stock per owner party (public; identical on every party)."""
+        return [self._inputs[o].size if o in self._inputs else 0 for o in range(self.parties)]
 
     def mac_key_share(self) -> np.ndarray:
         return self._alpha.reshape(2)
@@ -379,19 +399,25 @@ class HEProvider(MaskComposer):
 
     @property
     def in_stock(self) -> dict[str, int]:
-        """How many triples and bits are ready (public counts, identical on every party)."""
-        return {"triples": self._triples.size, "bits": self._bits.size}
+        """How many triples and bits are ready (public counts, identical on every party),
+        and input masks (the fewest any party has for its own inputs)."""
+        return {"triples": self._triples.size, "bits": self._bits.size,
+                "inputs": min(self._input_counts())}
 
     # ------------------------------------------------------------------ Provider
 
-    def reserve(self, triples: int = 0, bits: int = 0) -> None:
+    def reserve(self, triples: int = 0, bits: int = 0, inputs: int = 0) -> None:
         """Produce ahead of demand until the stock holds at least this many (bits spend no
-        triples, so the order does not matter)."""
+        triples, so the order does not matter; `inputs`: input masks for each party's own
+        inputs, which a job spends on its shares)."""
         with self._timed():
             while self._bits.size < bits:
                 self._produce_bits()
             while self._triples.size < triples:
                 self._produce_triples()
+            for owner in range(self.parties):
+                while self._input_counts()[owner] < inputs:
+                    self._produce_inputs(owner)
 
     def triples(self, n: int) -> Triples:
         self.reserve(triples=n)
@@ -410,19 +436,23 @@ class HEProvider(MaskComposer):
         with self._timed():  # the thermometer's products are preprocessing too
             return super().digit_masks(n, m, k, digit_bits)
 
+    def _produce_inputs(self, owner: int) -> None:
+        """One batch of input masks of `owner`: it draws r, everyone MACs it (pairwise)."""
+        F = self.field
+        r = F.random(self.batch) if self.party == owner else F.zeros(self.batch)
+        share = self.authenticate(r)
+        self._inputs.setdefault(owner, _Buffer(3)).add(share.value, share.mac, r)
+        self.produced["input_masks"] += self.batch
+
     def input_masks(self, owner: int, n: int) -> InputMasks:
         """[r] known to `owner`: its share is r, the others' 0, MAC'd by pairwise products."""
-        F = self.field
         if not 0 <= owner < self.parties:
             raise ValueError(f"input owner {owner} is not a party of this quorum "
                              f"(0..{self.parties - 1})")
         stock = self._inputs.setdefault(owner, _Buffer(3))
         with self._timed():
             while stock.size < n:
-                r = F.random(self.batch) if self.party == owner else F.zeros(self.batch)
-                share = self.authenticate(r)
-                stock.add(share.value, share.mac, r)
-                self.produced["input_masks"] += self.batch
+                self._produce_inputs(owner)
         value, mac, clear = stock.take(n)
         share = AuthShare(value, mac)
         return InputMasks(share, clear if self.party == owner else None)
