@@ -498,8 +498,8 @@ def test_node_prep_fills_the_quorums_stock_and_jobs_consume_it_without_producing
     got = _prep(net, "--triples", "16384", "--bits", "4096", *peers)
     assert got.exit_code == 0, got.output
     made = json.loads(got.output)
-    assert made["resumed"] == {"triples": 0, "bits": 0}
-    assert made["in_stock"] == {"triples": 16384, "bits": 16384}  # whole batches
+    assert made["resumed"] == {"triples": 0, "bits": 0, "inputs": 0}
+    assert made["in_stock"] == {"triples": 16384, "bits": 16384, "inputs": 0}  # whole batches
     assert _stock_counts(net, members) == [made["in_stock"]] * 3
     author, sig = sign_script(analyst, STOCK_SOURCE)
     age, tenure = table.column("age").to_numpy(), table.column("tenure").to_numpy()
@@ -539,7 +539,7 @@ def test_stock_out_of_step_among_the_members_is_discarded_and_the_job_runs(net, 
     (nodes[0].home / "prep" / f"{_qid(first.quorum)}.stock").unlink()
     out = run_job(owner, "people", STOCK_SOURCE, author=author, signature=sig)
     prep = out.stats["prep"]
-    assert prep["discarded"] and prep["resumed"] == {"triples": 0, "bits": 0}
+    assert prep["discarded"] and prep["resumed"] == {"triples": 0, "bits": 0, "inputs": 0}
     assert prep["produced"]["triples"] > 0
     age = table.column("age").to_numpy()
     assert abs(out.results["mean_age"].value - age.mean()) <= out.results["mean_age"].error
