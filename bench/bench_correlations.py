@@ -16,8 +16,8 @@ import json
 
 import numpy as np
 
-from enigma.app.demand import ThreadChannel, _Wires, run_threads
 from enigma.field import Field
+from enigma.lang.simulation import ThreadChannel, Wires, run_threads
 from enigma.mpc import comparison as cmp
 from enigma.mpc.engine import Engine
 from enigma.mpc.fixed import trunc_many
@@ -36,7 +36,7 @@ BOUNDS = {"ltz": (10, 64), "eqz": (10, 64), "trunc16": (24, 86)}
 
 def count(op: str, bits: int, n: int, parties: int = 3) -> dict:
     """What party 0 took for `n` operations of kind `op` on `bits`-bit inputs, per operation."""
-    wires = _Wires(parties)
+    wires = Wires(parties)
     taken: dict[int, dict] = {}
     errors: dict[int, BaseException] = {}
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from enigma.app.demand import ThreadChannel, _Wires, job_demand
+from enigma.app.demand import job_demand
 from enigma.app.faults import SCHEMA
 from enigma.app.job_facts import HE_DIGIT_BITS
 from enigma.app.member import compute
@@ -19,6 +19,7 @@ from enigma.lang.checker import check
 from enigma.lang.errors import ScriptError
 from enigma.lang.plain import referenced_columns
 from enigma.lang.schema import Schema
+from enigma.lang.simulation import ThreadChannel, Wires
 from enigma.mpc.engine import Engine
 from enigma.prep.dealer import TrustedDealer
 from enigma.prep.served import ServedProvider, take_slice
@@ -49,7 +50,7 @@ def test_the_served_slice_is_used_up_exactly() -> None:
     rows, parties = 12, 3
     demand = job_demand(program, SCHEMA_, columns, rows, parties, F, digit_bits=HE_DIGIT_BITS)
     assert demand.triples > 0 and demand.bits > 0 and all(n > 0 for n in demand.inputs)
-    wires, used, errors = _Wires(parties), {}, {}
+    wires, used, errors = Wires(parties), {}, {}
     # every party holds the table itself (a constant polynomial); tag key 1, so tags = values
     data = {c: F.from_int64(np.arange(rows, dtype=np.int64) % 100) for c in columns}
 

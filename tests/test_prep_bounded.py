@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from enigma.app.demand import ThreadChannel, _Wires, run_threads
 from enigma.field import Field
+from enigma.lang.simulation import ThreadChannel, Wires, run_threads
 from enigma.mpc import comparison as cmp
 from enigma.mpc.engine import Engine
 from enigma.mpc.fixed import trunc_many
@@ -55,7 +55,7 @@ class _Tampered(DemandCounter):
 
 def run(program, xs: np.ndarray, *args, parties: int = 3, tamper: tuple[int, str] | None = None):
     """program(engine, x, *args) on every party; party 0's opened outputs (a dict)."""
-    wires = _Wires(parties)
+    wires = Wires(parties)
     results: dict[int, dict] = {}
     errors: dict[int, BaseException] = {}
 

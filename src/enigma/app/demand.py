@@ -12,13 +12,12 @@ for a script whose demand depends on the values of public columns: there the rea
 ask for more, and then fails with `PreprocessingExhausted` rather than running on.
 
 Why threads and not processes: the dry run is a few engine calls per row on the fast
-dealer; starting q processes would cost more than the run itself.
+dealer; starting q processes would cost more than the run itself (`lang.simulation`, the
+same in-process quorum as the cost estimate's).
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -27,74 +26,13 @@ import numpy as np
 from enigma.field import Field
 from enigma.lang.plain import synthetic_table
 from enigma.lang.schema import Schema
+from enigma.lang.simulation import ThreadChannel, Wires, run_threads
 from enigma.mpc.engine import Engine
 from enigma.prep.dealer import TrustedDealer
 from enigma.prep.served import Demand, DemandCounter
 from enigma.sharing import tags
 
-#: Seconds a simulated party waits for another's message before the dry run gives up.
-DRY_RUN_TIMEOUT = 600.0
 _DEALER_SEED = b"enigma blame demand dry run, synthetic data only"
-
-
-class _Echo(RuntimeError):
-    """A simulated party stopped because another failed (not the cause)."""
-
-
-class _Wires:
-    """One queue per ordered pair of simulated parties."""
-
-    def __init__(self, parties: int) -> None:
-        self.parties = parties
-        self.queues = {(s, r): queue.Queue() for s in range(parties) for r in range(parties)
-                       if s != r}
-        self.failed = threading.Event()
-        """Set when a party fails, so that the others stop waiting for it."""
-
-
-class ThreadChannel:
-    """An engine channel between threads of one process (the dry run's parties)."""
-
-    def __init__(self, wires: _Wires, party: int) -> None:
-        self.wires = wires
-        self.party = party
-        self.parties = wires.parties
-
-    def send(self, to: int, *buffers: Any) -> None:
-        self.wires.queues[(self.party, to)].put([memoryview(bytes(b)) for b in buffers])
-
-    def recv(self, frm: int) -> list[memoryview]:
-        waited = 0.0
-        while waited < DRY_RUN_TIMEOUT:
-            try:
-                return self.wires.queues[(frm, self.party)].get(timeout=0.2)
-            except queue.Empty:
-                if self.wires.failed.is_set():
-                    raise _Echo("dry run: another party failed") from None
-                waited += 0.2
-        raise TimeoutError(f"dry run: party {frm} sent nothing")
-
-    def broadcast(self, *buffers: Any) -> dict[int, list[memoryview]]:
-        for j in range(self.parties):
-            if j != self.party:
-                self.send(j, *buffers)
-        return {j: self.recv(j) for j in range(self.parties) if j != self.party}
-
-
-def run_threads(party: Callable[[int], None], parties: int,
-                errors: dict[int, BaseException]) -> None:
-    """party(i) for every party in its own thread; then raise the first real failure as it
-    is (a refused script stays a ScriptError), not another party's echo of it. `party`
-    records its exception in `errors` and sets its wires' `failed`."""
-    threads = [threading.Thread(target=party, args=(i,), name=f"demand-{i}", daemon=True)
-               for i in range(parties)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        first = min(errors, key=lambda i: isinstance(errors[i], _Echo))
-        raise errors[first]
 
 
 def job_demand(program: Callable[..., Any], schema: Schema, columns: list[str], rows: int,
@@ -116,7 +54,7 @@ def job_demand(program: Callable[..., Any], schema: Schema, columns: list[str], 
                                              dtype=np.int64)) for c in data}
     # the tag key is 1 below (party 0 holds all of it), so each tag is its value
     shares.update({c: shares[c.removesuffix(tags.SUFFIX)] for c in columns if tags.is_tag(c)})
-    wires = _Wires(parties)
+    wires = Wires(parties)
     counters: dict[int, DemandCounter] = {}
     errors: dict[int, BaseException] = {}
 

@@ -37,7 +37,7 @@ from .checker import check
 from .plain import referenced_columns, synthetic_table
 from .runner import run_mpc
 from .schema import Schema
-from .simulation import run_threads
+from .simulation import thread_quorum
 
 KING_THRESHOLD = 1 << 16
 """The engine's default size from which an opening goes through a king."""
@@ -84,10 +84,10 @@ class Estimate:
 
 def measure(source: str, schema: Schema, rows: int, *, filename: str = "<script>",
             provider_factory: ProviderFactory | None = None, seed: int = 0,
-            target: int | None = None, quorum: Callable[..., list] = run_threads) -> Cost:
+            target: int | None = None, quorum: Callable[..., list] = thread_quorum) -> Cost:
     """Run the script on `rows` synthetic rows in a quorum of 3 and read the counters.
 
-    The quorum is 3 threads of this process (`simulation.run_threads`) unless `quorum`
+    The quorum is 3 threads of this process (`simulation.thread_quorum`) unless `quorum`
     says otherwise (`mpc.runner.run_local`: 3 processes over the mesh, the same figures).
 
     With `target`, openings go through the king from KING_THRESHOLD * rows / target

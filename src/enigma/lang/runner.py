@@ -170,7 +170,7 @@ def run_mpc(source: str, schema: Schema, values: dict[str, np.ndarray], *,
     The script is checked here first (a refused script never reaches a node).
     Returns the owner's view: each revealed value with its error bound, and
     the public cost counters of node 0 in `Outcome.stats`. `quorum` runs the nodes:
-    q processes (`run_local`), or q threads for a cost estimate (`simulation.run_threads`).
+    q processes (`run_local`), or q threads for a cost estimate (`simulation.thread_quorum`).
     """
     script = check(source, schema, filename)
     names = referenced_columns(script)

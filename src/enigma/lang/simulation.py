@@ -1,14 +1,15 @@
 """A quorum in one process: q engines in q threads, talking through in-memory queues.
 
-For the cost estimate only (`lang.cost`). Why not `mpc.runner.run_local`: an estimate
-measures two tiny runs (64 and 256 synthetic rows), and with real processes nearly all of
-its time went to spawning 3 interpreters per run, importing the engine in each (~1.7 s)
-and the mesh handshakes: 19 s on a quiet machine and 50-85 s under load, for runs whose
-own work takes milliseconds. Threads share one interpreter and one import.
+For runs on synthetic data whose only product is their counters: the cost estimate
+(`lang.cost`, through `thread_quorum`) and a blame job's demand (`app.demand`). Why not
+q processes (`mpc.runner.run_local`): such a run is a few engine calls per row on the
+dealer, and with processes nearly all of its time went to spawning interpreters,
+importing the engine in each (~1.7 s) and the mesh handshakes: an estimate took 19 s on
+a quiet machine and 50-85 s under load, for runs whose own work takes milliseconds.
 
 What the counters see is unchanged: every party runs the same engine and the same
 program, and the engine counts rounds, triples, masks, openings and bytes itself (from
-the arrays it hands to the channel), so a channel made of queues yields the same figures
+the arrays it hands to its channel), so a channel made of queues yields the same figures
 as the authenticated mesh; `tests/test_lang_cost.py` checks them against a 3-process
 run. Nothing here is private: the data is synthetic and the dealer insecure by design.
 """
@@ -23,88 +24,104 @@ from typing import Any
 
 from enigma.field import Field
 from enigma.mpc.engine import Engine
-from enigma.mpc.runner import PartyFailed, ProviderFactory
+from enigma.mpc.runner import ProviderFactory
 
-POLL = 0.05
-"""Seconds between looks at the abort flag while waiting for a message."""
-
-
-class Aborted(RuntimeError):
-    """Another party of the simulated quorum failed; this one stops waiting for it."""
+#: Seconds a simulated party waits for another's message before the run gives up.
+DRY_RUN_TIMEOUT = 600.0
+POLL = 0.2
+"""Seconds between looks at the failure flag while waiting for a message."""
 
 
-class MemoryChannel:
-    """One party's end of the in-memory mesh (the `mpc.engine.Channel` protocol)."""
+class Echo(RuntimeError):
+    """A simulated party stopped because another failed (not the cause)."""
 
-    def __init__(self, party: int, parties: int, boxes: dict[tuple[int, int], queue.Queue],
-                 abort: threading.Event, timeout: float) -> None:
-        self.party, self.parties = party, parties
-        self._boxes, self._abort, self._timeout = boxes, abort, timeout
+
+class Wires:
+    """One queue per ordered pair of simulated parties."""
+
+    def __init__(self, parties: int) -> None:
+        self.parties = parties
+        self.queues = {(s, r): queue.Queue() for s in range(parties) for r in range(parties)
+                       if s != r}
+        self.failed = threading.Event()
+        """Set when a party fails, so that the others stop waiting for it."""
+
+
+class ThreadChannel:
+    """An engine channel between threads of one process (the `mpc.engine.Channel` protocol)."""
+
+    def __init__(self, wires: Wires, party: int, timeout: float = DRY_RUN_TIMEOUT) -> None:
+        self.wires = wires
+        self.party = party
+        self.parties = wires.parties
+        self.timeout = timeout
 
     def send(self, to: int, *buffers: Any) -> None:
         # a copy: the sender may reuse its arrays once send returns, as over a socket
-        self._boxes[(self.party, to)].put([memoryview(bytes(memoryview(b))) for b in buffers])
+        self.wires.queues[(self.party, to)].put([memoryview(bytes(b)) for b in buffers])
 
     def recv(self, frm: int) -> list[memoryview]:
-        box = self._boxes[(frm, self.party)]
         waited = 0.0
-        while True:
+        while waited < self.timeout:
             try:
-                return box.get(timeout=POLL)
+                return self.wires.queues[(frm, self.party)].get(timeout=POLL)
             except queue.Empty:
+                if self.wires.failed.is_set():
+                    raise Echo("dry run: another party failed") from None
                 waited += POLL
-                if self._abort.is_set():
-                    raise Aborted(f"party {frm} failed") from None
-                if waited >= self._timeout:
-                    raise TimeoutError(f"no message from party {frm} within "
-                                       f"{self._timeout:.0f} s") from None
+        raise TimeoutError(f"dry run: party {frm} sent nothing")
 
     def broadcast(self, *buffers: Any) -> dict[int, list[memoryview]]:
-        others = [j for j in range(self.parties) if j != self.party]
-        for j in others:
-            self.send(j, *buffers)
-        return {j: self.recv(j) for j in others}
+        for j in range(self.parties):
+            if j != self.party:
+                self.send(j, *buffers)
+        return {j: self.recv(j) for j in range(self.parties) if j != self.party}
 
 
-def run_threads(fn: Callable[..., Any], *, parties: int = 3, args: Sequence[Any] = (),
-                provider_factory: ProviderFactory, timeout: float = 30.0,
-                deadline: float = 600.0, engine_kwargs: dict | None = None) -> list[Any]:
+def run_threads(party: Callable[[int], None], parties: int,
+                errors: dict[int, BaseException], deadline: float | None = None) -> None:
+    """party(i) for every party in its own thread; then raise the first real failure as it
+    is (a refused script stays a ScriptError), not another party's echo of it. `party`
+    records its exception in `errors` and sets its wires' `failed`. A party still running
+    after `deadline` seconds is a TimeoutError."""
+    threads = [threading.Thread(target=party, args=(i,), name=f"enigma-sim-{i}", daemon=True)
+               for i in range(parties)]
+    end = None if deadline is None else time.monotonic() + deadline
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(None if end is None else max(0.0, end - time.monotonic()))
+    if errors:
+        first = min(errors, key=lambda i: isinstance(errors[i], Echo))
+        raise errors[first]
+    if any(t.is_alive() for t in threads):
+        raise TimeoutError(f"the simulated quorum did not finish within {deadline:.0f} s")
+
+
+def thread_quorum(fn: Callable[..., Any], *, parties: int = 3, args: Sequence[Any] = (),
+                  provider_factory: ProviderFactory, timeout: float = 30.0,
+                  deadline: float = 600.0, engine_kwargs: dict | None = None) -> list[Any]:
     """fn(engine, *args) for every party, each in a thread; results in party order.
 
-    The same contract as `mpc.runner.run_local` (which `lang.runner.run_mpc` accepts in
-    its place): a failing party's error comes back as `PartyFailed`, and the others stop.
+    The contract of `mpc.runner.run_local` (which `lang.runner.run_mpc` accepts in its
+    place), except that a failing party's exception is raised as it is.
     """
     if getattr(provider_factory, "needs_channel", False):
         raise ValueError("the in-process quorum runs only providers without a protocol "
                          "of their own (the dealer)")
-    boxes = {(i, j): queue.Queue() for i in range(parties) for j in range(parties) if i != j}
-    abort = threading.Event()
+    wires = Wires(parties)
     outputs: dict[int, Any] = {}
-    errors: dict[int, tuple[str, str]] = {}
+    errors: dict[int, BaseException] = {}
 
-    def party_main(party: int) -> None:
+    def party(i: int) -> None:
         try:
             field = Field()
-            channel = MemoryChannel(party, parties, boxes, abort, timeout)
-            engine = Engine(channel, provider_factory(field, party, parties),
+            engine = Engine(ThreadChannel(wires, i, timeout), provider_factory(field, i, parties),
                             **(engine_kwargs or {}))
-            outputs[party] = fn(engine, *args)
-        except Aborted:
-            pass
-        except Exception as exc:  # reported to the caller as PartyFailed
-            errors[party] = (type(exc).__name__, str(exc))
-            abort.set()
+            outputs[i] = fn(engine, *args)
+        except BaseException as exc:  # reported by run_threads; the others stop waiting
+            errors[i] = exc
+            wires.failed.set()
 
-    threads = [threading.Thread(target=party_main, args=(i,), name=f"enigma-sim-{i}",
-                                daemon=True) for i in range(parties)]
-    end = time.monotonic() + deadline
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(max(0.0, end - time.monotonic()))
-    if any(t.is_alive() for t in threads):
-        abort.set()
-        errors.setdefault(-1, ("Timeout", f"no result within {deadline:.0f} s"))
-    if errors:
-        raise PartyFailed(errors)
+    run_threads(party, parties, errors, deadline)
     return [outputs[i] for i in range(parties)]
