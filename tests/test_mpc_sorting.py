@@ -102,7 +102,7 @@ def test_secret_sort_with_payload_matches_numpy(results):
         ids = got["moved"][:, 0] // 10
         assert (keys[ids] == got["up"]).all()
         assert (keys[got["single"] // 10] == got["down"]).all()
-        assert got["rounds"] == 6 * len(sorting.network(n))
+        assert got["rounds"] == 7 * len(sorting.network(n))  # 6 for the 2-bit-digit comparison
         order = np.argsort(keys, kind="stable")  # numpy's stable order, ties by index
         assert got["stable_up"].tolist() == keys[order].tolist()
         assert got["stable_moved"].tolist() == payload[order].tolist()

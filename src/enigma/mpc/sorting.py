@@ -3,7 +3,7 @@
 A sorting network fixes, before seeing any data, which pairs of positions it
 compares: the parties learn nothing from the schedule, and every layer's
 compare-exchanges are independent, so a layer costs one batched comparison
-(6 rounds at 64 bits) and one round of products, whatever its width. Batcher's network
+(6 rounds at 64 bits, 2-bit digits) and one round of products, whatever its width. Batcher's network
 (Batcher, "Sorting networks and their applications", AFIPS 1968; layout as
 in Knuth, TAOCP vol. 3, §5.3.4) has log2(n) (log2(n) + 1) / 2 layers and
 about n log2(n)^2 / 4 comparators.
