@@ -4,8 +4,9 @@ The chain holds identities, deposits, pointers, commitments, fees, rewards and b
 never data, shares or results.  See docs/ledger.md.
 """
 
+from typing import Any
+
 from .client import Ledger
-from .devchain import DevChainProcess, DevChainServer, spawn_devchain, start_devchain
 from .errors import ContractRevert, LedgerError
 from .quorum import draw_quorum
 from .records import (
@@ -47,3 +48,15 @@ __all__ = [
     "spawn_devchain",
     "start_devchain",
 ]
+
+_DEVCHAIN = ("DevChainProcess", "DevChainServer", "spawn_devchain", "start_devchain")
+
+
+def __getattr__(name: str) -> Any:
+    """The embedded dev chain loads when asked for: it brings the whole EVM (py-evm) with
+    it, which a client of a running chain (every `enigma` command but `up` and `chain`)
+    never needs."""
+    if name in _DEVCHAIN:
+        from . import devchain
+        return getattr(devchain, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
