@@ -41,7 +41,7 @@ LIBRARY: dict[str, Function] = {
     "cov": Function(("x", "y"), 2, "pair"),
     "corr": Function(("x", "y"), 2, "pair"),
     "linreg": Function(("y", "x"), 2, "linreg"),
-    "kmeans": Function(("x", "k", "iters"), 2, "kmeans"),
+    "kmeans": Function(("x", "k", "iters", "init", "ties"), 2, "kmeans"),
     "ttest": Function(("x", "y"), 2, "pair"),
     "chi2": Function(("x", "y"), 2, "chi2"),
     "sqrt": Function(("x",), 1, "elementwise"),

@@ -332,9 +332,9 @@ class CompiledLibrary:
     def lib_kmeans(self, a: dict, node: Call) -> Fx:
         cols, secrets = self.m.model_columns(a["x"], node, FRAC)
         k, iters = int(a["k"]), int(a.get("iters", 10))
-        start = kmeans_start(node, k, len(cols))
+        start = kmeans_start(node, k, len(cols), a.get("init"))
         out = models.kmeans(self.e, table(secrets), [Range(c.lo, c.hi) for c in cols], start,
-                            iters, FRAC)
+                            iters, FRAC, str(a.get("ties", "first")))
         return self.bounded(out.centroids, (k, len(cols)), max(c.err for c in cols))
 
     def lib_linreg(self, a: dict, node: Call) -> Fx:

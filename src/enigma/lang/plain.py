@@ -287,19 +287,23 @@ def _empty(t: Any) -> float:
     return mid / 2.0**16
 
 
-def kmeans_start(node: Call, k: int, d: int) -> np.ndarray:
-    """Initial centroids spread on the diagonal of the columns' public ranges (data-independent).
+def kmeans_start(node: Call, k: int, d: int, init: Any = None) -> np.ndarray:
+    """The first centroids: the script's `init` (k public points, which the checker has
+    placed within the ranges), else spread on the diagonal of the columns' public ranges
+    (data-independent), c_j = lo + (j + 1/2) / k (hi - lo) per column.
 
-    Both backends start here, so the engine and the plaintext reference run the
-    same Lloyd iterations. c_j = lo + (j + 1/2) / k (hi - lo) per column.
+    Both backends start here, on the engine's fixed-point grid, so the engine and the
+    plaintext reference run the same Lloyd iterations.
     """
+    grid = 2.0**16
+    if init is not None:
+        return np.rint(np.asarray(init, dtype=np.float64).reshape(k, d) * grid) / grid
     arg = node.args[0] if node.args else dict(node.kwargs)["x"]
     bounds = column_ranges(arg, d, "kmeans needs public ranges of its columns to place the "
                                    "first centroids")
     lo = np.array([r.lo for r in bounds])
     hi = np.array([r.hi for r in bounds])
     steps = (np.arange(k) + 0.5) / k
-    grid = 2.0**16  # on the engine's fixed-point grid, so both backends start alike
     return np.rint((lo + steps[:, None] * (hi - lo)) * grid) / grid
 
 
@@ -344,17 +348,27 @@ def ridge(x: np.ndarray, y: np.ndarray, h: np.ndarray, penalty: float = DEFAULT_
     return np.concatenate([[y.mean() - coef @ x.mean(axis=0)], coef])
 
 
-def lloyd(x: np.ndarray, start: np.ndarray, iters: int) -> np.ndarray:
-    """Lloyd's k-means from given centroids; an empty cluster keeps its centroid."""
-    c = start.copy()
+def lloyd(x: np.ndarray, start: np.ndarray, iters: int, ties: str = "first",
+          f: int = 16) -> np.ndarray:
+    """Lloyd's k-means from given centroids, on the fixed-point codes as the engine runs it
+    (`analytics.models.kmeans`): exact integer squared distances, ties to the first (or
+    last) centroid, each centroid the mean of its codes rounded half up to a code, an empty
+    cluster keeping its centroid. Python integers where int64 could overflow."""
+    codes = np.rint(np.asarray(x, dtype=np.float64) * 2.0**f)
+    c = np.rint(np.asarray(start, dtype=np.float64) * 2.0**f)
+    top = float(np.max(np.abs(codes), initial=0.0)) + float(np.max(np.abs(c), initial=0.0))
+    wide = codes.shape[1] * top * top >= 2.0**62
+    codes, c = (a.astype(object if wide else np.int64) for a in (codes, c))
+    k = c.shape[0]
     for _ in range(iters):
-        dist = ((x[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)
-        hot = np.zeros_like(dist)
-        hot[np.arange(x.shape[0]), dist.argmin(axis=1)] = 1.0
-        counts = hot.sum(axis=0)
-        sums = hot.T @ x
-        c = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], c)
-    return c
+        dist = ((codes[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)
+        near = np.argmin(dist, axis=1) if ties == "first" else \
+            k - 1 - np.argmin(dist[:, ::-1], axis=1)
+        for j in range(k):  # public k
+            members = codes[near == j]
+            if len(members):
+                c[j] = (2 * members.sum(axis=0) + len(members)) // (2 * len(members))
+    return c.astype(np.float64) / 2.0**f
 
 
 def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> Any:
@@ -442,7 +456,8 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
         xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
         x = np.column_stack([_v(c) for c in xs])
         k, iters = int(a["k"]), int(a.get("iters", 10))
-        return lloyd(x, kmeans_start(node, k, x.shape[1]), iters)
+        return lloyd(x, kmeans_start(node, k, x.shape[1], a.get("init")), iters,
+                     str(a.get("ties", "first")))
     if name == "ttest":  # Welch's t of the two samples' selected rows
         (x, wx), (y, wy) = _selection(a["x"], None), _selection(a["y"], None)
         x, y = x[wx], y[wy]

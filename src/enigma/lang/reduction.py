@@ -501,7 +501,8 @@ class SplitBackend:
         nearest the current centroids (`KMeansRows.sums`) and hands them over (closing a
         batch); the reducing quorum sums them over chunks, updates the centroids
         (`kmeans_update`) and, but for the last iteration, re-shares them to every chunk
-        quorum with k-MACs. The first centroids are public (`kmeans_start`). The result
+        quorum with k-MACs. The first centroids are public (`kmeans_start`); ties are broken in
+        the map (`KMeansRows`), the exact rounding in the reduce (`kmeans_update`). The result
         lives in the aggregate world: the reducing quorum's centroids.
         """
         a = bind("kmeans", args, kwargs)
@@ -509,7 +510,7 @@ class SplitBackend:
         if not all(_is_row(x) for x in xs):
             raise NotSplittable(f"kmeans() of values that are not rows{_where(node)}")
         k, iters, d = int(a["k"]), int(a.get("iters", 10)), len(xs)
-        start = kmeans_start(node, k, d)
+        start = kmeans_start(node, k, d, a.get("init"))
         spec = {"func": "kmeans", "counted": False, "k": k, "d": d}
         if self.mode == "reduce":
             return self._kmeans_reduce(spec, start, iters, node)
@@ -523,8 +524,8 @@ class SplitBackend:
         ranges = [[c.lo, c.hi] for c in cols]
         try:
             rows = models.KMeansRows(m.e, table(secrets), [Range(lo, hi) for lo, hi in ranges],
-                                     k, FRAC, start)
-        except PrecisionError as exc:
+                                     k, FRAC, start, str(a.get("ties", "first")))
+        except (PrecisionError, ValueError) as exc:
             raise ScriptError(f"kmeans(): {exc}", node.line, node.col) from exc
         c: Secret | np.ndarray = models.centre(start, rows.mids, FRAC)
         for i in range(iters):

@@ -303,9 +303,40 @@ class Library:
                            "the first centres are placed within the public ranges; use schema "
                            "columns or range-preserving operations ((data.age - 20) / 50, not "
                            "division by a private std)")
+        if "init" in b:
+            self.kmeans_init(b["init"], k, xs if len(xs) == d else xs * d)
+        ties = self.public_const(b["ties"], "the tie rule") if "ties" in b else "first"
+        if ties not in ("first", "last"):
+            raise self.err(f"kmeans() ties must be 'first' or 'last', not {ties!r}",
+                           "a row equidistant from two centres joins the lower-index one "
+                           "('first') or the higher-index one ('last')")
         lo, hi = min(t.lo for t in xs), max(t.hi for t in xs)
         label = label_of(b["x"].type)
         return self.result(args, kwargs, ValueType(label, fixed(), (k, d), lo, hi))
+
+    def kmeans_init(self, init: Expr, k: int, xs: list[ValueType]) -> None:
+        """init= is k public points written in the script, each within the columns' ranges:
+        the distance bounds of the engine's comparisons assume centres in the ranges."""
+        d = len(xs)
+        shape = f"a list of k = {k} centres, each a list of d = {d} constants"
+        points = init.items if isinstance(init, ListExpr | TupleExpr) else None
+        if points is None or len(points) != k:
+            raise self.err_at(init, f"kmeans() init must be {shape}",
+                              "the first centres are public and fix the shape of the result")
+        for j, p in enumerate(points):
+            coords = p.items if isinstance(p, ListExpr | TupleExpr) else None
+            if coords is None or len(coords) != d:
+                raise self.err_at(p, f"kmeans() init centre {j} must be a list of d = {d} "
+                                     "constants, one per column")
+            for c, (v, t) in enumerate(zip(coords, xs, strict=True)):
+                value = self.public_const(v, "an initial centre")
+                if not isinstance(value, int | float):
+                    raise self.err_at(v, f"kmeans() init centre {j} needs numbers, not "
+                                         f"{value!r}")
+                if not t.lo <= value <= t.hi:
+                    raise self.err_at(v, f"kmeans() init centre {j} has {value} in column {c}, "
+                                         f"outside its range [{t.lo}, {t.hi}]",
+                                      "place the first centres within the columns' ranges")
 
     def elementwise(self, args, kwargs) -> Call:
         b = self.bind(args, kwargs)

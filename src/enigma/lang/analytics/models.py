@@ -58,8 +58,13 @@ class Clusters:
     sizes: Bounded
 
 
+TIES = ("first", "last")
+"""Tie rules of k-means: a row equidistant from several centroids joins the one of the lowest
+(first) or highest (last) index."""
+
+
 def kmeans(e: Engine, x: Secret, ranges: Sequence[Range], init: np.ndarray | Secret,
-           iterations: int, f: int = FRAC) -> Clusters:
+           iterations: int, f: int = FRAC, ties: str = "first") -> Clusters:
     """Lloyd's algorithm with public k, a public number of iterations and given centroids.
 
     `init` is (k, d): public reals, or a Secret of fixed-point encodings (clipped into the
@@ -68,16 +73,17 @@ def kmeans(e: Engine, x: Secret, ranges: Sequence[Range], init: np.ndarray | Sec
     1. D_ij = sum_t (x'_it - c'_jt)^2 for every row i and centroid j: one fused dot over
        (n, k, d) (one round), exact integers at 2f bits.
     2. H = one-hot of argmin_j D_ij (a tournament over k: ceil(log2 k) levels and as many
-       rounds to expand the one-hot); ties go to the first centroid, as numpy's.
+       rounds to expand the one-hot); `ties` "first": a tie goes to the lower index, as
+       numpy's argmin; "last": to the higher (the tournament on the reversed centroids).
     3. size_j = sum_i H_ij (local); S'_j = sum_i H_ij x'_i (one fused dot).
-    4. c'_j = S'_j / size_j (`divide_by_count`); an empty cluster keeps its centroid (one
-       equality test, one selection).
+    4. c'_j = round(S'_j / size_j), half up, exactly (`nearest_quotient`); an empty cluster
+       keeps its centroid (one equality test, one selection).
     |x' - c'| <= w + r per column, r the largest |c'| of a public start (at least w: later
     centroids are means of rows, or kept); the comparisons of step 2 take their bits from
-    d (w + r)^2. Error: the centroids of the last iteration are the means of the clusters that
-    iteration assigned, off by at most 1 + 2 n w 2^-F + w 2^-(g-3) ulp. Assignments
-    compare exact distances to the computed centroids; a point almost equidistant to two
-    of them may go to either (as rounding does in numpy).
+    d (w + r)^2. Every step is exact on the codes, so the result is a function of the input
+    codes alone: runs agree bit for bit, and `plain.lloyd` computes the same centroids.
+    Error: the centroids of the last iteration are the means of the clusters that iteration
+    assigned, rounded to the nearest code (at most 1/2 ulp off).
 
     Steps 1-3 (`KMeansRows.sums`) and step 4 (`kmeans_update`) are apart so that network
     reduction runs 1-3 on every chunk quorum and 4 on the reducing quorum (sizes and sums
@@ -92,7 +98,7 @@ def kmeans(e: Engine, x: Secret, ranges: Sequence[Range], init: np.ndarray | Sec
     if len(init.shape) != 2 or init.shape[1] != d:
         raise ValueError(f"kmeans: initial centroids must be (k, {d}), got {init.shape}")
     k = init.shape[0]
-    rows = KMeansRows(e, x, rs, k, f, None if isinstance(init, Secret) else init)
+    rows = KMeansRows(e, x, rs, k, f, None if isinstance(init, Secret) else init, ties)
     c: Secret | np.ndarray
     if isinstance(init, Secret):
         mu = init - np.ascontiguousarray(np.broadcast_to(e.field.from_ints(rows.mids),
@@ -118,10 +124,12 @@ class KMeansRows:
     one assignment step against given centroids (steps 1-3 of `kmeans`)."""
 
     def __init__(self, e: Engine, x: Secret, ranges: Sequence[Range], k: int, f: int,
-                 start: np.ndarray | None = None) -> None:
+                 start: np.ndarray | None = None, ties: str = "first") -> None:
         """`start`: public first centroids, which may lie outside the ranges (the distance
-        bound then reaches them); None: centroids within the ranges."""
-        self.e, self.f, self.k = e, f, k
+        bound then reaches them); None: centroids within the ranges. `ties`: one of TIES."""
+        if ties not in TIES:
+            raise ValueError(f"kmeans: ties must be one of {TIES}, got {ties!r}")
+        self.e, self.f, self.k, self.ties = e, f, k, ties
         self.n, self.d = x.shape
         self.mids, self.width = kmeans_frame(ranges, f)
         reach = self.width
@@ -144,7 +152,10 @@ class KMeansRows:
         else:
             diff = self.wide_x - c.reshape(1, k, d).broadcast_to(n, k, d)
         dist = e.dot(diff, diff, axis=2)  # (n, k), exact
-        hot = argmin(e, dist, axis=1, one_hot=True, bits=self.bits)
+        if self.ties == "last":  # the first of the reversed centroids is the last one
+            hot = argmin(e, dist[:, ::-1], axis=1, one_hot=True, bits=self.bits)[:, ::-1]
+        else:
+            hot = argmin(e, dist, axis=1, one_hot=True, bits=self.bits)
         sizes = hot.sum(axis=0)  # (k,)
         sums = e.dot(hot.reshape(n, k, 1).broadcast_to(n, k, d), self.wide_x, axis=0)  # (k, d)
         return sizes, sums
@@ -173,16 +184,42 @@ def centre(start: np.ndarray, mids: list[int], f: int) -> np.ndarray:
 
 def kmeans_update(e: Engine, sizes: Secret, sums: Secret, old: Secret | np.ndarray,
                   width: int, n: int, f: int) -> tuple[Secret, float]:
-    """Step 4 of `kmeans`: new centred centroids S'_j / size_j, an empty cluster keeping
-    `old` (public centred codes or a Secret); sizes and sums may be totals over chunks of
-    n rows. Returns the centroids and their error bound in real units."""
+    """Step 4 of `kmeans`: new centred centroids round(S'_j / size_j), an empty cluster
+    keeping `old` (public centred codes or a Secret); sizes and sums may be totals over
+    chunks of n rows. Returns the centroids and their error bound in real units (1/2 ulp:
+    the rounding to the nearest code, which is exact)."""
     k, d = sums.shape
-    q, unit_err = divide_by_count(e, sums, sizes.reshape(k, 1).broadcast_to(k, d), width, n,
-                                  "kmeans")
+    counts = sizes.reshape(k, 1).broadcast_to(k, d)
+    q, unit_err = divide_by_count(e, sums, counts, width, n, "kmeans")
+    q = nearest_quotient(e, sums, counts, q, unit_err, n)
     empty = eqz(e, sizes, bits_of(n) + 1).reshape(k, 1).broadcast_to(k, d)
     before = e.constant(encode(e.field, old / 2.0**f, f).reshape(k, d, 2)) \
         if isinstance(old, np.ndarray) else old
-    return q + e.mul(empty, before - q), unit_err * 2.0**-f
+    return q + e.mul(empty, before - q), 0.5 * 2.0**-f
+
+
+def nearest_quotient(e: Engine, sums: Secret, counts: Secret, q: Secret, err: float,
+                     n: int) -> Secret:
+    """round(sums / counts), half up, exactly, from a q with |sums / counts - q| <= err.
+
+    The approximate quotient carries the random rounding of its truncations; Lloyd's
+    comparisons of the next iteration would inherit it, and a row equidistant from two
+    centroids would join either from run to run. With t = 2 sums + counts - 2 q counts and
+    tau = t / (2 counts) in [-B, B] (B = err + 1/2), round(sums / counts) = q + floor(tau):
+    1. t (one product q counts, local otherwise).
+    2. c_j = [t - 2 j counts < 0] for j = -(ceil(B) - 1) .. floor(B), one batched
+       comparison of |t| + 2 |j| counts <= 2 (2 B + 1) n.
+    3. floor(tau) = floor(B) - sum_j c_j (the j above tau are counted; local).
+    A count of 0 gives t = 0 and a meaningless quotient, which the caller replaces.
+    """
+    t = sums * 2 + counts - e.mul(q, counts) * 2
+    up, down = int(np.floor(err + 0.5)), int(np.ceil(err + 0.5))
+    steps = range(-(down - 1), up + 1)
+    bits = bits_of(int(2 * (2 * (err + 0.5) + 1) * n) + 1) + 1
+    shape = t.shape
+    below = lt(e, join([(t - counts * (2 * j)).reshape(1, *shape) for j in steps], axis=0),
+               0, bits)
+    return q + up - below.sum(axis=0)
 
 
 # ---------------------------------------------------------------------- t-test
