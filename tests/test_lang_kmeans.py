@@ -101,7 +101,8 @@ def test_mpc_kmeans_equals_the_plain_rule_run_after_run() -> None:
     ("c", "init must be a list of k = 3 centres"),
 ])
 def test_bad_init_is_refused_by_the_checker(init: str, message: str) -> None:
-    source = f"c = [[0, 0], [1, 1], [2, 2]]\nreveal(kmeans([data.x, data.y], 3, init={init}), 'c')\n"
+    source = (f"c = [[0, 0], [1, 1], [2, 2]]\n"
+              f"reveal(kmeans([data.x, data.y], 3, init={init}), 'c')\n")
     with pytest.raises(ScriptError, match=message):
         check(source, SCHEMA)
 

@@ -49,7 +49,8 @@ def test_every_call_that_reaches_the_engine_is_compiled() -> None:
 
 @pytest.mark.parametrize("source, message", [
     ("reveal(ttest(data.x), 't')", "ttest() needs the argument(s) ['y']"),
-    ("reveal(kmeans([data.x], 2, 3, 4), 'k')", "kmeans() takes at most 3 argument(s)"),
+    ("reveal(kmeans([data.x], 2, 3, [[0], [1]], 'first', 6), 'k')",
+     "kmeans() takes at most 5 argument(s)"),
     ("reveal(mean(data.x, weights=data.y), 'm')", "mean() has no parameter 'weights'"),
 ])
 def test_the_checker_binds_arguments_by_the_table(source: str, message: str) -> None:
