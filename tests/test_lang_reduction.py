@@ -71,6 +71,14 @@ def test_kmeans_statistics_are_the_counts_and_sums_of_every_iteration():
     assert statistics_size(got) == [3 + 3 * 3] * 4
 
 
+def test_kmeans_with_given_centres_and_tie_rule_splits_alike():
+    schema = _schema()
+    source = ("reveal(kmeans([data.age, data.tenure], k=2, iters=2, init=[[30, 5], [60, 20]], "
+              "ties='last'), 'c')\n")
+    got = plan(check(source, schema), schema, 1000)
+    assert [(a["func"], a["iteration"]) for a in got] == [("kmeans", 0), ("kmeans", 1)]
+
+
 def _handover_party(e: Engine, value: np.ndarray, key: np.ndarray, tamper: int) -> np.ndarray:
     """One quorum plays both sides: (c, k c) handed over by `handover_shares`, re-input and
     checked by `accept_handover`; party 0 adds `tamper` to its part of c on the way."""
