@@ -33,13 +33,24 @@ class Account(click.ParamType):
 
 
 ACCOUNT = Account()
+PRIVATE_KEY_BYTES = 32
 
 
 def payer(account: str | None, key_env: str | None) -> str | bytes:
     """The ledger account (an address) or the private key read from `key_env`."""
     if (account is None) == (key_env is None):
         raise click.UsageError("give exactly one of --account ADDRESS or --key-env VARIABLE")
-    return account or bytes.fromhex(os.environ.get(key_env or "", "").removeprefix("0x"))
+    if account is not None:
+        return account
+    try:
+        key = bytes.fromhex(os.environ.get(key_env or "", "").removeprefix("0x"))
+    except ValueError:
+        key = b""
+    if len(key) != PRIVATE_KEY_BYTES:
+        raise click.UsageError(f"--key-env {key_env}: the variable must hold a private key "
+                               f"({2 * PRIVATE_KEY_BYTES} hex digits); it is "
+                               + ("unset" if key_env not in os.environ else "not one"))
+    return key
 
 
 def bootstrap_peers(items: tuple[str, ...]) -> list[tuple[str, int]]:
