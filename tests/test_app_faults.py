@@ -59,8 +59,9 @@ def test_blame_mode_is_refused_with_chunk_quorums(tmp_path: Path) -> None:
     script.write_text("reveal(sum(data.a), 'total')\n")
     deployment = tmp_path / "deployment.json"
     deployment.write_text("{}")
-    out = CliRunner().invoke(run_command, [str(script), "--dataset", "d", "--author", "0x1",
-                                           "--signature", "00", "--account", "0x1",
+    someone = "0x" + "1" * 40
+    out = CliRunner().invoke(run_command, [str(script), "--dataset", "d", "--author", someone,
+                                           "--signature", "00" * 65, "--account", someone,
                                            "--deployment", str(deployment), "--blame",
                                            "--chunk-quorums", "2"])
     assert out.exit_code != 0 and "one quorum" in out.output

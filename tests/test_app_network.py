@@ -111,6 +111,25 @@ def test_down_then_up_keeps_datasets_jobs_deposits_and_balances(resumed):
         assert owner.ledger.job(out.job_id).status is JobStatus.ACCEPTED
 
 
+def test_up_writes_the_context_of_the_resumed_network(resumed):
+    """`up` names the network it started (new chain port, new DHT port) in its context,
+    and the API reaches it from there as the owner who shared `people` (issue 18)."""
+    from enigma.app.api import connect_local
+    from enigma.app.context import Context
+
+    net, home = resumed["net"], resumed["home"]
+    context = Context.load(Path(home) / "context.json")
+    assert (context.rpc, context.deployment) == (net.state.rpc, net.state.deployment)
+    assert context.owner_account == net.state.owner_account
+    assert context.analyst_account == net.state.analyst_account
+    assert context.node_accounts == resumed["nodes"]
+    assert context.bootstrap == [f"127.0.0.1:{net.nodes[0].dht_port}"]
+    assert context.owner_home == str(Path(home) / "owner")
+    with connect_local(home) as api:
+        assert api.owner.home == Path(home) / "owner"
+        assert api.dataset_id("people") == api.owner.ledger.job(resumed["first"].job_id).dataset_id
+
+
 def test_a_holder_restarted_on_a_new_port_is_still_reached(resumed):
     """The progress file keeps the port a holder had at `share`; collect, repair and
     refresh (a recover) find it where it listens now, from the DHT and the ledger."""

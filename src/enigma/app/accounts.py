@@ -14,12 +14,43 @@ from typing import Any
 
 import click
 
+from . import context
+from .context import ADDRESS
+
+
+class Account(click.ParamType):
+    """A ledger address (0x and 40 hex digits), checked where the flag is read so that a
+    typo is a usage error naming the flag, not a traceback from the ledger client."""
+
+    name = "ADDRESS"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        if isinstance(value, str) and ADDRESS.fullmatch(value):
+            return value
+        self.fail(f"{value!r} is not a ledger address (0x and 40 hex digits); "
+                  "`enigma context` lists this network's accounts", param, ctx)
+
+
+ACCOUNT = Account()
+PRIVATE_KEY_BYTES = 32
+
 
 def payer(account: str | None, key_env: str | None) -> str | bytes:
     """The ledger account (an address) or the private key read from `key_env`."""
     if (account is None) == (key_env is None):
         raise click.UsageError("give exactly one of --account ADDRESS or --key-env VARIABLE")
-    return account or bytes.fromhex(os.environ.get(key_env or "", "").removeprefix("0x"))
+    if account is not None:
+        return account
+    try:
+        key = bytes.fromhex(os.environ.get(key_env or "", "").removeprefix("0x"))
+    except ValueError:
+        key = b""
+    if len(key) != PRIVATE_KEY_BYTES:
+        raise click.UsageError(f"--key-env {key_env}: the variable must hold a private key "
+                               f"({2 * PRIVATE_KEY_BYTES} hex digits); it is "
+                               + ("unset" if key_env not in os.environ else "not one"))
+    return key
 
 
 def bootstrap_peers(items: tuple[str, ...]) -> list[tuple[str, int]]:
@@ -36,18 +67,29 @@ def bootstrap_peers(items: tuple[str, ...]) -> list[tuple[str, int]]:
 Command = Callable[..., Any]
 
 
-def ledger_options(account_help: str | None = None) -> Callable[[Command], Command]:
+def ledger_options(account_help: str | None = None, role: str | None = None
+                   ) -> Callable[[Command], Command]:
     """`--rpc` and `--deployment` (where the ledger is), and with `account_help` a required
-    `--account` (who acts on it), the same for every command that talks to the ledger."""
+    `--account` (who acts on it), the same for every command that talks to the ledger.
+
+    Each defaults from the context (app/context.py) when one is found; `role` names the
+    context's account that `--account` defaults to ("owner_account", "analyst_account")."""
     options = [
-        click.option("--rpc", default="http://127.0.0.1:8545", show_default=True,
+        click.option("--rpc", default=lambda: context.default("rpc", "http://127.0.0.1:8545"),
+                     show_default="the context's, else http://127.0.0.1:8545",
                      help="The chain's JSON-RPC URL."),
-        click.option("--deployment", default=Path("deployment.json"), show_default=True,
+        click.option("--deployment",
+                     default=lambda: context.default("deployment", "deployment.json"),
+                     show_default="the context's, else deployment.json",
                      type=click.Path(path_type=Path, dir_okay=False, exists=True),
-                     help="The contracts' addresses (`enigma ledger deploy` wrote it)."),
+                     help="The contracts' addresses (`enigma up` or `enigma ledger deploy` "
+                          "wrote it)."),
     ]
     if account_help is not None:
-        options.append(click.option("--account", required=True, help=account_help))
+        options.append(click.option(
+            "--account", required=True, type=ACCOUNT, help=account_help,
+            default=None if role is None else lambda: context.default(role),
+            show_default=None if role is None else f"the context's {role.replace('_', ' ')}"))
 
     def apply(fn: Command) -> Command:
         for option in reversed(options):

@@ -1,7 +1,7 @@
 """The Python API for notebooks: connect, share a table, run a signed script, list jobs.
 
     import enigma.app.api as enigma
-    net = enigma.connect_local(".enigma-net")          # a network from `enigma up`
+    net = enigma.connect()                             # the context: e.g. from `enigma up`
     net.share(df, "examples/benefits.yaml", "benefits")  # for quorums of 3: t = 2, n = all nodes
     job = net.run("examples/clusters.py", "benefits", analyst=net.analyst())
     enigma.values(job)["centers"], job.results["centers"].error, job.payout
@@ -13,6 +13,11 @@ to the owner alone:
     net.set_policy("benefits", Policy.OPEN)            # owner: anyone may post jobs
     job = enigma.submit(net.analyst(), "examples/clusters.py", net.dataset_id("benefits"))
     out = net.run("examples/clusters.py", "benefits", posted_job=job.job_id)   # owner
+
+`connect()` with no argument reads the same context as every `enigma` command (the
+network `enigma up` started, or one written with `enigma context set`; app/context.py),
+and acts as the same owner (the context's owner home): what `enigma share` shared, the
+notebook can run jobs on. Arguments override the context, as flags do on the CLI.
 
 One object holds the owner's identity, ledger account and DHT node, because a notebook
 user is the data owner: only the owner may start jobs on its datasets and read their
@@ -33,8 +38,9 @@ import numpy as np
 from enigma.lang.schema import Schema
 from enigma.ledger import Deployment, JobInfo, Ledger, Policy, script_hash
 
+from .accounts import bootstrap_peers
 from .attempt import JobResult
-from .network import NetworkState
+from .context import DEFAULT_OWNER_HOME, Context, ContextError
 from .orchestration import run_job, sign_script, submit_job
 from .owner import DEFAULT_QUORUM, Owner, UploadResult
 
@@ -46,7 +52,7 @@ class Network:
     owner: Owner
     rpc: str
     deployment: Path
-    state: NetworkState | None = None
+    context: Context | None = None
 
     def share(self, table: Any, schema: Schema | str | Path, name: str, *,
               quorum: int = DEFAULT_QUORUM, t: int | None = None, n: int | None = None,
@@ -66,10 +72,10 @@ class Network:
     def analyst(self, account: str | None = None) -> Ledger:
         """An analyst's ledger account (default: the local network's analyst account)."""
         if account is None:
-            if self.state is None:
-                raise ValueError("give the analyst's account: this network was not started "
-                                 "by `enigma up`, so it has no default analyst")
-            account = self.state.analyst_account
+            if self.context is None or self.context.analyst_account is None:
+                raise ValueError("give the analyst's account: the context names no analyst "
+                                 "(`enigma context set --analyst-account` would)")
+            account = self.context.analyst_account
         return Ledger.connect(self.rpc, account, Deployment.load(self.deployment))
 
     def dataset_id(self, name: str) -> int:
@@ -156,24 +162,39 @@ def submit(analyst: Ledger, script: str | Path, dataset_id: int, *, quorum: int 
                       schema=schema, filename=path.name if path else "<script>")
 
 
-def connect(rpc: str, deployment: str | Path, account: str | bytes,
-            home: str | Path = "~/.enigma-owner",
-            bootstrap: Sequence[tuple[str, int]] = ()) -> Network:
-    """Connect as the owner whose key lives in `home` (made on first use)."""
-    home = Path(home).expanduser()
-    owner = Owner.open(home, rpc, Path(deployment), account, bootstrap)
-    return Network(owner, rpc, Path(deployment))
+def connect(rpc: str | None = None, deployment: str | Path | None = None,
+            account: str | bytes | None = None, home: str | Path | None = None,
+            bootstrap: Sequence[tuple[str, int]] | None = None,
+            context: str | Path | Context | None = None) -> Network:
+    """Connect as the owner whose key lives in `home` (made on first use).
+
+    Whatever is not given comes from `context` (a context file or a loaded Context), else
+    from the context in force (ENIGMA_CONTEXT, else `.enigma-net/context.json` here or
+    above), as on the command line; `home` then defaults to the context's owner home, else
+    `.enigma-owner` like the CLI's `--home`.
+    """
+    found = context if isinstance(context, Context) else (
+        Context.load(Path(context)) if context is not None else Context.find())
+    rpc = rpc or (found and found.rpc)
+    deployment = deployment or (found and found.deployment)
+    account = account or (found and found.owner_account)
+    if not (rpc and deployment and account):
+        missing = [n for n, v in (("rpc", rpc), ("deployment", deployment),
+                                  ("account", account)) if not v]
+        raise ContextError(f"give {', '.join(missing)}: no context names them (start a "
+                           "network with `enigma up`, or `enigma context set`)")
+    owner_home = Path(home or (found.owner_home if found else DEFAULT_OWNER_HOME)).expanduser()
+    if bootstrap is None:
+        bootstrap = [] if found is None else bootstrap_peers(tuple(found.bootstrap))
+    owner = Owner.open(owner_home, rpc, Path(deployment), account, bootstrap)
+    return Network(owner, rpc, Path(deployment), found or None)
 
 
 def connect_local(net_home: str | Path = ".enigma-net", home: str | Path | None = None
                   ) -> Network:
-    """Connect to the network `enigma up` started from `net_home`, as its owner account."""
-    state = NetworkState.load(Path(net_home))
-    boot = [("127.0.0.1", int(state.nodes[0]["dht_port"]))] if state.nodes else []
-    owner_home = Path(home) if home is not None else Path(state.home) / "owner"
-    owner = Owner.open(owner_home, state.rpc, Path(state.deployment), state.owner_account,
-                       boot)
-    return Network(owner, state.rpc, Path(state.deployment), state)
+    """Connect to the network `enigma up` started from `net_home`, as its owner account
+    (the context `up` wrote there)."""
+    return connect(home=home, context=Path(net_home) / "context.json")
 
 
 def values(result: JobResult) -> dict[str, np.ndarray]:

@@ -6,6 +6,12 @@ this machine before `enigma --help` could print a line. The group below knows ea
 command's module and one-line summary; it imports a command's module only when that
 command runs (or its own --help is asked for), so `enigma --help` costs click alone.
 `tests/test_app_cli.py` checks that the summaries here match the commands' own help.
+
+Why errors are caught here, once: an ordinary mistake (a dataset that does not exist, a
+chain that is down, an unfunded account) used to end in a traceback of up to a hundred
+lines from whichever layer noticed it. The group turns every exception a command lets
+through into one line naming the problem (app/errors.py says how; exit 1), as click does
+for usage errors (exit 2); `enigma --debug ...` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("enigma.lang.commands:check",
               "Check analysis SCRIPTS against a schema: refuse any private value that could "
               "leak."),
+    "context": ("enigma.app.context:context_command",
+                "Show the network every command uses by default: chain, deployment, accounts, "
+                "owner home."),
     "dataset": ("enigma.app.owner_commands:dataset_command",
                 "Look after a dataset this owner shared: read it back, recover, refresh, "
                 "repair."),
@@ -91,6 +100,18 @@ class LazyGroup(click.Group):
             self.add_command(load_command(self.lazy[cmd_name][0]), cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            from enigma.app.errors import explain
+
+            raise click.ClickException(explain(exc)) from exc
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """click's listing, with the summaries of the table instead of loaded commands."""
         names = self.list_commands(ctx)
@@ -107,7 +128,9 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, lazy=COMMANDS)
 @click.version_option(package_name="enigma")
-def main() -> None:
+@click.option("--debug", is_flag=True, envvar="ENIGMA_DEBUG",
+              help="Show the traceback of an error instead of its one-line message.")
+def main(debug: bool) -> None:
     """Enigma: analytics on private data that no one but its owner can read."""
 
 

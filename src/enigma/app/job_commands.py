@@ -19,7 +19,7 @@ from enigma.ledger import (
     LedgerError,
 )
 
-from .accounts import ledger_options
+from .accounts import ACCOUNT, ledger_options
 from .job_facts import JobError
 from .orchestration import (
     DEFAULT_MULTIPLICATIONS,
@@ -29,15 +29,32 @@ from .orchestration import (
     sign_script,
     submit_job,
 )
-from .owner_commands import open_owner, owner_options
+from .owner_commands import OWNER_HOME, open_owner, owner_options
 from .service import ServiceError
 
 log = logging.getLogger(__name__)
 
 
+SIGNATURE_BYTES = 65
+
+
+def _signature(ctx: click.Context, param: click.Parameter, value: str | None) -> bytes | None:
+    """`--signature` as bytes: 65 of them in hex, as `enigma sign` prints."""
+    if value is None:
+        return None
+    try:
+        raw = bytes.fromhex(value.removeprefix("0x"))
+    except ValueError:
+        raw = b""
+    if len(raw) != SIGNATURE_BYTES:
+        raise click.BadParameter(f"{value[:20]!r} is not a signature ({2 * SIGNATURE_BYTES} "
+                                 "hex digits); copy it from `enigma sign SCRIPT`", ctx, param)
+    return raw
+
+
 @click.command("sign")
 @click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@ledger_options("The analyst's ledger account (dev chains).")
+@ledger_options("The analyst's ledger account (dev chains).", role="analyst_account")
 def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None:
     """Sign a script as its author; prints the signature for `enigma run --signature`."""
     ledger = Ledger.connect(rpc, account, Deployment.load(deployment))
@@ -48,16 +65,16 @@ def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None
 @click.command("run")
 @click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--dataset", required=True, help="Name of a dataset this owner shared.")
-@click.option("--author", help="The analyst's address (from `enigma sign`).")
-@click.option("--signature", help="The analyst's signature (hex).")
+@click.option("--author", type=ACCOUNT, help="The analyst's address (from `enigma sign`).")
+@click.option("--signature", callback=_signature,
+              help="The analyst's signature (130 hex digits, from `enigma sign`).")
 @click.option("--job", "posted_job", type=int,
               help="Run this job, which an analyst posted and paid for (`enigma job post`), "
                    "instead of posting one; SCRIPT must be the text it was posted for.")
 @click.option("--quorum", default=3, show_default=True, help="Members of the quorum.")
 @click.option("--reward", default=0, show_default=True, help="Wei for the author on success.")
-@click.option("--home", type=click.Path(path_type=Path, file_okay=False),
-              default=Path(".enigma-owner"), show_default=True, help="The owner's directory.")
-@ledger_options("The owner's ledger account (dev chains).")
+@OWNER_HOME
+@ledger_options("The owner's ledger account (dev chains).", role="owner_account")
 @click.option("--insecure-dealer", is_flag=True,
               help="Preprocess with the test dealer, which sees every secret (tests only).")
 @click.option("--chunk-quorums", default=0, show_default=True,
@@ -67,7 +84,7 @@ def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None
               help="Blame mode, on by default for a job on one quorum: on a failure, name "
                    "the culprit, slash or suspend it on the ledger and re-run on a new quorum "
                    "[default: on without --chunk-quorums].")
-def run_command(script: Path, dataset: str, author: str | None, signature: str | None,
+def run_command(script: Path, dataset: str, author: str | None, signature: bytes | None,
                 posted_job: int | None, quorum: int, reward: int, home: Path, rpc: str,
                 deployment: Path, account: str, insecure_dealer: bool,
                 chunk_quorums: int, blame: bool | None) -> None:
@@ -88,8 +105,7 @@ def run_command(script: Path, dataset: str, author: str | None, signature: str |
     with Owner.open(home, rpc, deployment, account) as owner:
         try:
             out = run_job(owner, dataset, script.read_text(), author=author,
-                          signature=None if signature is None else
-                          bytes.fromhex(signature.removeprefix("0x")),
+                          signature=signature,
                           quorum_size=quorum, reward=reward, filename=script.name,
                           dealer_seed=os.urandom(32) if insecure_dealer else None,
                           progress=lambda s: click.echo(f"run: {s}", err=True),
@@ -129,7 +145,7 @@ def job_command() -> None:
               help="Work budget: rounds (the unspent part is refunded to you).")
 @click.option("--multiplications", default=DEFAULT_MULTIPLICATIONS, show_default=True,
               help="Work budget: multiplications.")
-@ledger_options("The analyst's ledger account (dev chains).")
+@ledger_options("The analyst's ledger account (dev chains).", role="analyst_account")
 def job_post_command(script: Path, dataset_id: int, schema_path: Path | None, quorum: int,
                      reward: int, rounds: int, multiplications: int, rpc: str,
                      deployment: Path, account: str) -> None:
@@ -155,7 +171,7 @@ def job_post_command(script: Path, dataset_id: int, schema_path: Path | None, qu
 
 @job_command.command("settle")
 @click.argument("job_id", type=int)
-@ledger_options("Any ledger account (it pays the gas).")
+@ledger_options("Any ledger account (it pays the gas).", role="owner_account")
 def job_settle_command(job_id: int, rpc: str, deployment: Path, account: str) -> None:
     """Close a job past its deadline (anyone may): the poster gets its whole escrow back."""
     ledger = Ledger.connect(rpc, account, Deployment.load(deployment))

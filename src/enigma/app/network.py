@@ -4,7 +4,9 @@
 kept in <home>/chain), the contracts (deployment.json), then N node daemons (`enigma
 node`, each staking from its own dev account and joining the DHT through the first node;
 logs/node-i.log). It writes what it started to <home>/network.json and returns; the
-processes keep running.
+processes keep running. It also writes the context (<home>/context.json, app/context.py):
+the chain URL, deployment, accounts, DHT bootstrap and the owner's home (<home>/owner),
+from which every other command and the API take their defaults.
 
 Durable by default: `up` on a home that ran a network before resumes it. The chain
 replays its journal (`ledger/journal.py`), so datasets, jobs, deposits and balances are
@@ -40,6 +42,8 @@ from enigma.files import write_atomic
 from enigma.ledger import Deployment, Ledger, LedgerError
 from enigma.ledger.journal import Genesis
 
+from . import context
+from .context import local_context
 from .localnet import NodeProcess, deploy, spawn_node
 
 STATE_FILE = "network.json"
@@ -173,6 +177,8 @@ class LocalNetwork:
                                         "dht_port": proc.dht_port,
                                         "metrics_port": proc.metrics_port})
             net.state.save()
+            local_context(home, url, home / "deployment.json", accounts, nodes,
+                          net.bootstrap).save(home / context.FILE)
         except BaseException:
             net.stop()
             raise
@@ -339,13 +345,17 @@ def status(home: Path) -> dict[str, Any]:
     return {"rpc": state.rpc, "nodes": nodes, "datasets": datasets, "jobs": jobs}
 
 
-HOME_OPTION = click.option("--home", type=click.Path(path_type=Path, file_okay=False),
-                           default=Path(".enigma-net"), show_default=True,
-                           help="Folder of the network: state, node homes, logs/.")
+HOME_OPTION = click.option(
+    "--home", type=click.Path(path_type=Path, file_okay=False),
+    default=lambda: context.default("network_home", context.DIR),
+    show_default=f"the context's network, else {context.DIR}",
+    help="Folder of the network: state, node homes, logs/.")
 
 
 @click.command("up")
-@HOME_OPTION
+@click.option("--home", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(context.DIR), show_default=True,
+              help="Folder of the network: state, context, node homes, logs/.")
 @click.option("--nodes", default=5, show_default=True, help="Node daemons to start.")
 @click.option("--prep-ahead", default=0, show_default=True, type=click.IntRange(0),
               help="Each node's `enigma node --prep-ahead`: HE triples its quorums keep "
@@ -362,6 +372,13 @@ def up_command(home: Path, nodes: int, prep_ahead: int) -> None:
     click.echo(f"up: ledger {s.rpc}, {len(s.nodes)} nodes, logs in {Path(s.home) / 'logs'}")
     click.echo(f"up: deployment {s.deployment}; owner account {s.owner_account}, analyst "
                f"account {s.analyst_account}")
+    written = Path(s.home) / context.FILE
+    found = context.locate()
+    if found is not None and found.resolve() == written:
+        click.echo(f"up: context {written}: other commands use this network by default")
+    else:
+        click.echo(f"up: context {written}; commands run here use "
+                   f"{found or 'no context'}: export {context.ENV}={written}")
 
 
 @click.command("status")

@@ -18,7 +18,8 @@ from enigma.ledger import LedgerError, Policy
 from enigma.sharing import shamir
 from enigma.storage.records import DhtError
 
-from .accounts import bootstrap_peers, ledger_options, payer
+from . import context
+from .accounts import ACCOUNT, bootstrap_peers, ledger_options, payer
 from .owner import DEFAULT_DURATION, DEFAULT_QUORUM, Owner, threshold
 from .service import ServiceError
 from .upload import (
@@ -28,22 +29,35 @@ from .upload import (
 log = logging.getLogger(__name__)
 
 
+OWNER_HOME = click.option(
+    "--home", type=click.Path(path_type=Path, file_okay=False),
+    default=lambda: context.default("owner_home", str(context.DEFAULT_OWNER_HOME)),
+    show_default=f"the context's owner home, else {context.DEFAULT_OWNER_HOME}",
+    help="The owner's key (owner.key) and progress files.")
+"""One owner identity: the CLI and the API (api.connect) default to the same home."""
+
+
 def owner_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The options of every owner command: its home, the ledger, who pays, the DHT."""
     fn = click.option("--bootstrap", multiple=True,
-                      help="HOST:PORT of a DHT node; default: the nodes on the ledger.")(fn)
+                      help="HOST:PORT of a DHT node [default: the context's, else the "
+                           "nodes on the ledger].")(fn)
     fn = click.option("--key-env", help="Environment variable holding a hex private key.")(fn)
-    fn = click.option("--account", help="Ledger account the chain has unlocked (dev chains).")(fn)
+    fn = click.option("--account", type=ACCOUNT,
+                      help="Ledger account the chain has unlocked (dev chains) [default: "
+                           "the context's owner account, unless --key-env].")(fn)
     fn = ledger_options()(fn)
-    return click.option("--home", type=click.Path(path_type=Path, file_okay=False),
-                        default=Path(".enigma-owner"), show_default=True,
-                        help="The owner's key (owner.key) and progress files.")(fn)
+    return OWNER_HOME(fn)
 
 
 def open_owner(home: Path, rpc: str, deployment: Path, account: str | None,
                 key_env: str | None, bootstrap: tuple[str, ...]) -> Owner:
+    """The owner as the flags say, filling the account and the DHT peers from the context
+    when neither is given."""
+    if account is None and key_env is None:
+        account = context.default("owner_account")
     paying = payer(account, key_env)
-    peers = bootstrap_peers(bootstrap)
+    peers = bootstrap_peers(bootstrap or tuple(context.default("bootstrap", [])))
     for noisy in ("kademlia", "rpcudp"):  # per-request DHT chatter is not for a terminal
         logging.getLogger(noisy).setLevel(logging.ERROR)
     try:

@@ -58,7 +58,8 @@ _SCRIPT = click.argument("script_path", type=click.Path(exists=True, dir_okay=Fa
 _SCHEMA = click.option("--schema", "schema_path", required=True,
                        type=click.Path(exists=True, dir_okay=False),
                        help="The dataset's YAML schema.")
-_ROWS = click.option("--rows", type=int, help="Row count (default: the schema's).")
+_ROWS = click.option("--rows", type=click.IntRange(min=1),
+                     help="Row count (default: the schema's).")
 
 
 @script.command("dry-run")
