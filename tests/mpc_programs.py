@@ -130,3 +130,28 @@ def tagged_inputs(e, values, tags, key_shares, scenarios):
         except InputCheckError:
             verdicts.append("InputCheckError")
     return verdicts
+
+
+def chunked_products(e, xs: np.ndarray, ys: np.ndarray):
+    """Products and dot products over (3, n, 2) arrays, the shapes of a k-means step:
+    summed along the long axis (chunks add up) and along a short one (chunks are joined)."""
+    n = xs.size // 6
+    x = e.input(0, F.from_int64(xs) if e.party == 0 else None, (3, n, 2))
+    y = e.input(1, F.from_int64(ys) if e.party == 1 else None, (3, n, 2))
+    rounds = e.stats.rounds
+    prod, square = e.mul_many([(x, y), (x[0], x[0])])
+    out = dict(prod=prod, square=square, along=e.dot(x, y, axis=1), across=e.dot(x, y, axis=2))
+    rounds = e.stats.rounds - rounds
+    return rounds, {name: e.output(v, 0) for name, v in out.items()}
+
+
+def peak_growth(e, xs: np.ndarray, bits: int):
+    """Peak RSS growth (MB) of this party while it compares, checks and outputs xs < 0."""
+    import resource
+
+    with open("/proc/self/status") as status:
+        rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+    x = e.input(0, F.from_int64(xs) if e.party == 0 else None, xs.size)
+    out = e.output(cmp.ltz(e, x, bits=bits), 0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return (peak - rss) / 1024, out
