@@ -155,3 +155,12 @@ def peak_growth(e, xs: np.ndarray, bits: int):
     out = e.output(cmp.ltz(e, x, bits=bits), 0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return (peak - rss) / 1024, out
+
+
+def truncations(e, xs: np.ndarray, shifts: list[int]):
+    """Several truncations of (a, b)-shaped slices of xs in one `trunc_many`."""
+    from enigma.mpc.fixed import trunc_many
+
+    x = e.input(0, F.from_int64(xs) if e.party == 0 else None, xs.shape)
+    outs = trunc_many(e, [x[i] for i in range(len(shifts))], shifts)
+    return [e.output(o, 0) for o in outs]

@@ -60,3 +60,13 @@ def test_a_long_comparison_stays_within_its_memory_budget():
     assert F.to_int64(results[0][1]).tolist() == (xs < 0).astype(int).tolist()
     growth = max(r[0] for r in results)
     assert growth < 8 * budget_mb + 40, f"peak RSS grew by {growth:.0f} MB"
+
+
+def test_truncations_of_long_secrets_in_chunks_match_plaintext():
+    rng = np.random.default_rng(9)
+    xs = rng.integers(-(2**60), 2**60, (3, 40, 5))
+    shifts = [8, 16, 30]
+    outs = run_local(prog.truncations, args=(xs, shifts), provider_factory=DEALER,
+                     engine_kwargs={"memory_budget": 64 * 512})[0]  # 64 elements a chunk
+    for x, m, got in zip(xs, shifts, outs, strict=True):
+        assert set(np.unique(F.to_int64(got) - (x >> m)).tolist()) <= {0, 1}
