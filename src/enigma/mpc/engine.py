@@ -28,7 +28,7 @@ from enigma.sharing import AuthShare, MacCheckError, commit, spdz
 from .preprocessing import Provider
 from .secret import Secret
 
-MEMORY_BUDGET = 256 << 20
+MEMORY_BUDGET = 128 << 20
 """Bytes of working arrays one operation may hold per party; longer vectors run in chunks.
 
 A constant, never the machine's free memory: chunk sizes fix the order of messages and of
