@@ -49,23 +49,13 @@ def test_products_and_dot_products_in_chunks_match_plaintext():
 
 
 def test_a_long_comparison_stays_within_its_memory_budget():
-    """15,000 64-bit comparisons at once grow a party by about 500 MB (measured: 1,062 MB
-    for 30,000); in chunks of a 16 MB budget the peak grows by a small multiple of the
-    budget (measured: 30 MB), whatever the rows."""
-    budget_mb = 16
-    xs = np.random.default_rng(2).integers(-(2**40), 2**40, 15_000)
+    """25,000 64-bit comparisons at once grow a party by about 400 MB (measured: 241 MB for
+    15,000); in chunks of an 8 MB budget the peak grows by a small multiple of the budget
+    (measured: about 2x), whatever the rows."""
+    budget_mb = 8
+    xs = np.random.default_rng(2).integers(-(2**40), 2**40, 25_000)
     results = run_local(prog.peak_growth, args=(xs, 64), provider_factory=DEALER,
                         engine_kwargs={"memory_budget": budget_mb << 20}, timeout=60)
     assert F.to_int64(results[0][1]).tolist() == (xs < 0).astype(int).tolist()
     growth = max(r[0] for r in results)
     assert growth < 8 * budget_mb + 40, f"peak RSS grew by {growth:.0f} MB"
-
-
-def test_truncations_of_long_secrets_in_chunks_match_plaintext():
-    rng = np.random.default_rng(9)
-    xs = rng.integers(-(2**60), 2**60, (3, 40, 5))
-    shifts = [8, 16, 30]
-    outs = run_local(prog.truncations, args=(xs, shifts), provider_factory=DEALER,
-                     engine_kwargs={"memory_budget": 64 * 512})[0]  # 64 elements a chunk
-    for x, m, got in zip(xs, shifts, outs, strict=True):
-        assert set(np.unique(F.to_int64(got) - (x >> m)).tolist()) <= {0, 1}
