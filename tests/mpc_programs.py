@@ -130,3 +130,42 @@ def tagged_inputs(e, values, tags, key_shares, scenarios):
         except InputCheckError:
             verdicts.append("InputCheckError")
     return verdicts
+
+
+def chunked_products(e, xs: np.ndarray, ys: np.ndarray, budget: int):
+    """Products and dot products over (3, n, 2) arrays, the shapes of a k-means step:
+    summed along the long axis (chunks add up) and along a short one (chunks are joined);
+    once with the default memory budget, once with `budget`. Returns the rounds of each."""
+    n = xs.size // 6
+    x = e.input(0, F.from_int64(xs) if e.party == 0 else None, (3, n, 2))
+    y = e.input(1, F.from_int64(ys) if e.party == 1 else None, (3, n, 2))
+    runs = []
+    for memory in (e.memory_budget, budget):
+        e.memory_budget = memory
+        rounds = e.stats.rounds
+        prod, square = e.mul_many([(x, y), (x[0], x[0])])
+        out = dict(prod=prod, square=square, along=e.dot(x, y, axis=1),
+                   across=e.dot(x, y, axis=2))
+        runs.append((e.stats.rounds - rounds, {k: e.output(v, 0) for k, v in out.items()}))
+    return runs
+
+
+def peak_growth(e, xs: np.ndarray, bits: int):
+    """Peak RSS growth (MB) of this party while it compares, checks and outputs xs < 0."""
+    import resource
+
+    with open("/proc/self/status") as status:
+        rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+    x = e.input(0, F.from_int64(xs) if e.party == 0 else None, xs.size)
+    out = e.output(cmp.ltz(e, x, bits=bits), 0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return (peak - rss) / 1024, out
+
+
+def truncations(e, xs: np.ndarray, shifts: list[int]):
+    """Several truncations of (a, b)-shaped slices of xs in one `trunc_many`."""
+    from enigma.mpc.fixed import trunc_many
+
+    x = e.input(0, F.from_int64(xs) if e.party == 0 else None, xs.shape)
+    outs = trunc_many(e, [x[i] for i in range(len(shifts))], shifts)
+    return [e.output(o, 0) for o in outs]

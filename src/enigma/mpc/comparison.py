@@ -28,7 +28,8 @@ import numpy as np
 from enigma.sharing import AuthShare
 
 from . import kernels as mk
-from .engine import Engine
+from .chunking import digit_row_bytes, rowwise
+from .engine import MUL_ROW_BYTES, Engine
 from .preprocessing import KAPPA
 from .secret import Secret
 
@@ -173,6 +174,7 @@ def _masked_open(e: Engine, x: Secret, m: int, k: int, offset: int, b: int):
     return c_low, _digits(c_low, m, masks.digit_bits), therm, r_low
 
 
+@rowwise(lambda e, m, **_: digit_row_bytes(m, digit_bits(e, m, "less")), keep_shape=False)
 def mod2m(e: Engine, x: Secret, m: int, offset: int = 0, bits: int | None = None) -> Secret:
     """[(x + offset) mod 2^m] for 0 <= x + offset < 2^bits (default: the engine's k)."""
     k = _bound(e, bits)
@@ -182,6 +184,8 @@ def mod2m(e: Engine, x: Secret, m: int, offset: int = 0, bits: int | None = None
     return wrap * (1 << m) - r_low + c_low
 
 
+@rowwise(lambda e, bits, **_: digit_row_bytes(_bound(e, bits) - 1,
+                                               digit_bits(e, _bound(e, bits) - 1, "less")))
 def ltz(e: Engine, x: Secret, bits: int | None = None) -> Secret:
     """[x < 0] for -2^(k-1) <= x < 2^(k-1), k = bits (default: the engine's), as 0/1."""
     F = e.field
@@ -194,6 +198,8 @@ def ltz(e: Engine, x: Secret, bits: int | None = None) -> Secret:
     return (1 - top).reshape(*shape)
 
 
+@rowwise(lambda e, bits, **_: digit_row_bytes(_bound(e, bits),
+                                               digit_bits(e, _bound(e, bits), "equal")))
 def eqz(e: Engine, x: Secret, bits: int | None = None) -> Secret:
     """[x == 0] for -2^(k-1) <= x < 2^(k-1), k = bits (default: the engine's), as 0/1."""
     k = _bound(e, bits)
@@ -205,6 +211,9 @@ def eqz(e: Engine, x: Secret, bits: int | None = None) -> Secret:
     return _tree_equal(e, eq).reshape(*shape)
 
 
+@rowwise(lambda e, levels, **_: digit_row_bytes(
+    max(1, (levels - 1).bit_length()),
+    digit_bits(e, max(1, (levels - 1).bit_length()), "equal", levels), levels), keep_shape=False)
 def one_hot(e: Engine, x: Secret, levels: int) -> Secret:
     """[x == j] for j = 0 .. levels - 1 (shape (n, levels)), for 0 <= x < levels.
 
@@ -225,6 +234,7 @@ def one_hot(e: Engine, x: Secret, levels: int) -> Secret:
     return _tree_equal(e, eq).reshape(n, levels)
 
 
+@rowwise(lambda **_: MUL_ROW_BYTES)
 def trunc(e: Engine, x: Secret, m: int, bits: int | None = None) -> Secret:
     """Probabilistic x / 2^m rounded to a neighbouring integer (TruncPr), one round.
 

@@ -28,6 +28,17 @@ from enigma.sharing import AuthShare, MacCheckError, commit, spdz
 from .preprocessing import Provider
 from .secret import Secret
 
+MEMORY_BUDGET = 128 << 20
+"""Bytes of working arrays one operation may hold per party; longer vectors run in chunks.
+
+A constant, never the machine's free memory: chunk sizes fix the order of messages and of
+preprocessing requests, so every party of a quorum (and a blame replay) must use the same."""
+MUL_ROW_BYTES = 32 * 16
+"""Working bytes per element of a Beaver product: the triple's six arrays, the operands,
+the opened differences, the peers' shares and the result, at 16 bytes per field word."""
+PENDING_ROW_BYTES = 2 * 16
+"""Bytes per opened element kept for the deferred MAC check (the value and its MAC share)."""
+
 
 class ProtocolError(RuntimeError):
     """A peer sent something that does not fit the protocol (size, encoding, commitment)."""
@@ -63,7 +74,7 @@ class Engine:
 
     def __init__(self, channel: Channel, provider: Provider, *, value_bits: int = VALUE_BITS,
                  digit_bits: int | None = None, check_threshold: int = 1 << 23,
-                 king_threshold: int = 1 << 16,
+                 king_threshold: int = 1 << 16, memory_budget: int = MEMORY_BUDGET,
                  randomness: Callable[[int], bytes] | None = None) -> None:
         self.channel = channel
         self.provider = provider
@@ -79,7 +90,10 @@ class Engine:
         self.stats = Stats()
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._pending_count = 0
-        self._check_threshold = check_threshold
+        self.memory_budget = memory_budget
+        # the openings awaiting a MAC check are held until it: a quarter of the budget at most
+        self._check_threshold = max(1, min(check_threshold,
+                                           memory_budget // 4 // PENDING_ROW_BYTES))
         self.king_threshold = king_threshold
         # The party's own coins (MAC-check seeds, commitment nonces). Blame mode passes a
         # generator keyed by a committed seed, so that anyone holding the seed can replay
@@ -228,6 +242,15 @@ class Engine:
                 raise ProtocolError(f"party {who} opened a malformed MAC-check value") from exc
         spdz.check_residues(F, parsed)
 
+    def chunk_rows(self, row_bytes: int) -> int:
+        """How many rows of `row_bytes` working bytes each one step may take (at least one).
+
+        Why chunks: the largest intermediates (a comparison's thermometer table, a Beaver
+        product's triples) grow with the rows times a large constant; run on all rows at once
+        they outgrow memory long before the inputs do. Each chunk costs its own rounds, so the
+        budget trades rounds for memory (docs/mpc.md, "Bounded memory")."""
+        return max(1, self.memory_budget // max(1, row_bytes))
+
     def public_coins(self, label: bytes) -> PRG:
         """A generator every party shares, seeded by a fresh coin toss (commit, then open).
 
@@ -293,13 +316,12 @@ class Engine:
         return self.mul_many([(x, y)])[0]
 
     def mul_many(self, pairs: list[tuple[Secret, Secret]]) -> list[Secret]:
-        """All products in one round (Beaver 1991).
+        """All products in one round (Beaver 1991), or one round per chunk of the budget.
 
         1. Take triples ([a], [b], [c]) with c = a b.
         2. Open eps = x - a and delta = y - b together.
         3. [z] = [c] + eps [b] + delta [a] + eps delta.
         """
-        F = self.field
         for x, y in pairs:
             if x.shape != y.shape:
                 raise ValueError(f"cannot multiply shapes {x.shape} and {y.shape}")
@@ -307,24 +329,15 @@ class Engine:
         n = sum(sizes)
         if n == 0:
             return [x for x, _ in pairs]
-        t = self.provider.triples(n)
-        self.stats.triples += n
-        xv = _cat([x.share.value.reshape(-1, 2) for x, _ in pairs])
-        xm = _cat([x.share.mac.reshape(-1, 2) for x, _ in pairs])
-        yv = _cat([y.share.value.reshape(-1, 2) for _, y in pairs])
-        ym = _cat([y.share.mac.reshape(-1, 2) for _, y in pairs])
-        value = np.empty((2 * n, 2), dtype=np.uint64)
-        mac = np.empty((2 * n, 2), dtype=np.uint64)
-        F.sub(xv, t.a.value, out=value[:n])
-        F.sub(yv, t.b.value, out=value[n:])
-        F.sub(xm, t.a.mac, out=mac[:n])
-        F.sub(ym, t.b.mac, out=mac[n:])
-        opened = self._open_raw(value, mac)
+        xs = _Flat([x.share for x, _ in pairs])
+        ys = _Flat([y.share for _, y in pairs])
         zv = np.empty((n, 2), dtype=np.uint64)
         zm = np.empty((n, 2), dtype=np.uint64)
-        kernels.beaver_kernel(opened[:n], opened[n:], t.a.value, t.b.value, t.c.value,
-                              t.a.mac, t.b.mac, t.c.mac, self.alpha, self.party == 0, zv, zm,
-                              F.params)
+        step = self.chunk_rows(MUL_ROW_BYTES)
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            self._beaver(xs.take(start, stop), ys.take(start, stop), zv[start:stop],
+                         zm[start:stop])
         out, start = [], 0
         for (x, _), size in zip(pairs, sizes, strict=True):
             share = AuthShare(zv[start:start + size].reshape(*x.shape, 2),
@@ -333,11 +346,54 @@ class Engine:
             start += size
         return out
 
-    def dot(self, x: Secret, y: Secret, axis: int = -1) -> Secret:
-        """Sum of x * y over one axis, in one round; the sums are fused into the recombination."""
+    def _beaver(self, x: AuthShare, y: AuthShare, zv: np.ndarray, zm: np.ndarray) -> None:
+        """Products of flat (n, 2) shares into zv, zm: one opening (steps of `mul_many`)."""
         F = self.field
+        n = x.value.shape[0]
+        t = self.provider.triples(n)
+        self.stats.triples += n
+        value = np.empty((2 * n, 2), dtype=np.uint64)
+        mac = np.empty((2 * n, 2), dtype=np.uint64)
+        F.sub(x.value, t.a.value, out=value[:n])
+        F.sub(y.value, t.b.value, out=value[n:])
+        F.sub(x.mac, t.a.mac, out=mac[:n])
+        F.sub(y.mac, t.b.mac, out=mac[n:])
+        opened = self._open_raw(value, mac)
+        kernels.beaver_kernel(opened[:n], opened[n:], t.a.value, t.b.value, t.c.value,
+                              t.a.mac, t.b.mac, t.c.mac, self.alpha, self.party == 0, zv, zm,
+                              F.params)
+
+    def dot(self, x: Secret, y: Secret, axis: int = -1) -> Secret:
+        """Sum of x * y over one axis, in one round; the sums are fused into the recombination.
+
+        Beyond the memory budget it runs in chunks along the longest axis, one round each:
+        chunks of the summed axis add up, chunks of another axis are joined."""
         if x.shape != y.shape:
             raise ValueError(f"cannot take the dot product of shapes {x.shape} and {y.shape}")
+        if not x.shape:
+            return self._dot(x, y, axis)
+        axis %= len(x.shape)
+        cut = int(np.argmax(x.shape))
+        length = x.shape[cut]
+        step = self.chunk_rows(MUL_ROW_BYTES * (x.size // max(1, length)))
+        if length <= step:
+            return self._dot(x, y, axis)
+        parts = []
+        for start in range(0, length, step):
+            index = (slice(None),) * cut + (slice(start, min(length, start + step)),)
+            parts.append(self._dot(_contiguous(x[index]), _contiguous(y[index]), axis))
+        if cut == axis:
+            total = parts[0]
+            for part in parts[1:]:
+                total = total + part
+            return total
+        out_axis = cut if cut < axis else cut - 1
+        return Secret(self, AuthShare(
+            np.concatenate([p.share.value for p in parts], axis=out_axis),
+            np.concatenate([p.share.mac for p in parts], axis=out_axis)))
+
+    def _dot(self, x: Secret, y: Secret, axis: int) -> Secret:
+        F = self.field
         n = x.size
         t = self.provider.triples(n)
         self.stats.triples += n
@@ -376,3 +432,30 @@ class Engine:
 
 def _cat(arrays: list[np.ndarray]) -> np.ndarray:
     return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+
+def _contiguous(x: Secret) -> Secret:
+    return Secret(x.engine, AuthShare(np.ascontiguousarray(x.share.value),
+                                      np.ascontiguousarray(x.share.mac)))
+
+
+class _Flat:
+    """Several shares read as one flat (n, 2) vector, a range at a time, without joining
+    them all first (the join would double the operands' memory)."""
+
+    def __init__(self, shares: list[AuthShare]) -> None:
+        self.values = [s.value.reshape(-1, 2) for s in shares]
+        self.macs = [s.mac.reshape(-1, 2) for s in shares]
+        self.starts = np.cumsum([0] + [v.shape[0] for v in self.values])
+
+    def take(self, start: int, stop: int) -> AuthShare:
+        first = int(np.searchsorted(self.starts, start, side="right")) - 1
+        values, macs = [], []
+        i = first
+        while i < len(self.values) and self.starts[i] < stop:
+            lo = max(start, int(self.starts[i])) - int(self.starts[i])
+            hi = min(stop, int(self.starts[i + 1])) - int(self.starts[i])
+            values.append(self.values[i][lo:hi])
+            macs.append(self.macs[i][lo:hi])
+            i += 1
+        return AuthShare(_cat(values), _cat(macs))

@@ -22,9 +22,9 @@ import numpy as np
 from enigma.field import Field
 
 from .comparison import trunc
-from .engine import Engine
+from .engine import MUL_ROW_BYTES, Engine
 from .preprocessing import KAPPA
-from .secret import Secret
+from .secret import Secret, concat
 
 FRAC = 16
 """Default number of fractional bits, as in `field.FixedEncoding`."""
@@ -84,7 +84,9 @@ def mul_fixed_many(e: Engine, pairs: list[tuple[Secret, Secret]], f: int = FRAC)
 
 def trunc_many(e: Engine, xs: list[Secret], shifts: list[int],
                bits: list[int] | int | None = None) -> list[Secret]:
-    """x / 2^m (TruncPr) for several secrets, each with its own shift m, in one opening.
+    """x / 2^m (TruncPr) for several secrets, each with its own shift m, in one opening
+    (one per chunk of the engine's memory budget: long secrets are cut into slices, which
+    are packed into openings of at most a chunk each).
 
     `comparison.trunc` takes one shift per call; exp and the Newton iterations
     need several at once, and an extra opening per shift would cost a round.
@@ -95,10 +97,34 @@ def trunc_many(e: Engine, xs: list[Secret], shifts: list[int],
     Why the bound: r_high costs w + kappa - m bits (or a contribution, for small w), so a
     caller that knows |x| < 2^(w - 1) for a small w (the compiler's ranges) pays less.
     """
-    F = e.field
     wide = wide_bits(e)
     if bits is None or isinstance(bits, int):
         bits = [wide if bits is None else bits] * len(xs)
+    step = e.chunk_rows(MUL_ROW_BYTES)
+    if sum(x.size for x in xs) <= step:
+        return _trunc_many(e, xs, shifts, bits)
+    pieces = [(which, x.reshape(x.size)[start:start + step], m, w)
+              for which, (x, m, w) in enumerate(zip(xs, shifts, bits, strict=True))
+              for start in range(0, x.size, step)]
+    done: list[list[Secret]] = [[] for _ in xs]
+    batch: list[tuple[int, Secret, int, int]] = []
+    for piece in [*pieces, None]:
+        held = sum(p[1].size for p in batch)
+        if batch and (piece is None or held + piece[1].size > step):
+            outs = _trunc_many(e, [p[1] for p in batch], [p[2] for p in batch],
+                               [p[3] for p in batch])
+            for (which, *_), out in zip(batch, outs, strict=True):
+                done[which].append(out)
+            batch = []
+        if piece is not None:
+            batch.append(piece)
+    return [concat(parts).reshape(*x.shape) if parts else x
+            for parts, x in zip(done, xs, strict=True)]
+
+
+def _trunc_many(e: Engine, xs: list[Secret], shifts: list[int], bits: list[int]) -> list[Secret]:
+    F = e.field
+    wide = wide_bits(e)
     masked, lows = [], []
     for x, m, w in zip(xs, shifts, bits, strict=True):
         if not m < w <= wide:

@@ -28,6 +28,7 @@ from enigma.mpc.preprocessing import KAPPA, DigitMasks, InputMasks, Triples, Tru
 from enigma.sharing import AuthShare, spdz
 
 from . import bounded
+from .buffer import Buffer
 from .he import MAC_KEY_BITS
 from .pairwise import Pairwise, to_ntt
 from .sacrifice import SacrificeError, check_squares, open_unchecked, sacrifice, toss_coins
@@ -71,40 +72,6 @@ def mac_key_share(field: Field) -> np.ndarray:
     out = field.zeros(1)
     out[0, 0] = np.frombuffer(os.urandom(8), dtype="<u8")[0]
     return out
-
-
-class _Buffer:
-    """Arrays produced ahead (value and MAC shares, clear masks), handed out first-in first-out."""
-
-    def __init__(self, width: int) -> None:
-        self.width = width
-        self.parts: list[tuple[np.ndarray, ...]] = []
-        self.size = 0
-
-    def add(self, *arrays: np.ndarray) -> None:
-        if len(arrays) != self.width:
-            raise ValueError(f"this stock holds {self.width} arrays per item, got {len(arrays)}")
-        self.parts.append(arrays)
-        self.size += arrays[0].shape[0]
-
-    def take(self, n: int) -> tuple[np.ndarray, ...]:
-        if n > self.size:
-            raise ValueError(f"asked for {n} items, {self.size} in stock")
-        out: list[list[np.ndarray]] = [[np.zeros((0, 2), dtype=np.uint64)]
-                                       for _ in range(self.width)]
-        need = n
-        while need:
-            head = self.parts[0]
-            k = min(need, head[0].shape[0])
-            for i, a in enumerate(head):
-                out[i].append(a[:k])
-            if k == head[0].shape[0]:
-                self.parts.pop(0)
-            else:
-                self.parts[0] = tuple(a[k:] for a in head)
-            need -= k
-        self.size -= n
-        return tuple(np.concatenate(parts) for parts in out)
 
 
 @dataclass
@@ -229,9 +196,9 @@ class HEProvider(MaskComposer):
         self.parties = parties
         self.pairwise = Pairwise(field, channel)
         self.batch = self.pairwise.slots
-        self._triples = _Buffer(6)
-        self._bits = _Buffer(2)
-        self._inputs: dict[int, _Buffer] = {}
+        self._triples = Buffer(6)
+        self._bits = Buffer(2)
+        self._inputs: dict[int, Buffer] = {}
         self.produced = {"triples": 0, "bits": 0, "input_masks": 0}
         self._timing = False
         self.seconds = 0.0
@@ -248,7 +215,7 @@ class HEProvider(MaskComposer):
             self._bits.add(*stock.bits)
             for owner, masks in enumerate(stock.inputs):
                 if masks[0].shape[0]:
-                    self._inputs.setdefault(owner, _Buffer(3)).add(*masks)
+                    self._inputs.setdefault(owner, Buffer(3)).add(*masks)
         self._agree_on_stock(channel)
         if field.bits > MAC_KEY_BITS and self._alpha[0, 1]:
             raise PreprocessingError(
@@ -281,7 +248,7 @@ class HEProvider(MaskComposer):
         self._bits.add(*bits)
         inputs = []
         for owner in range(self.parties if any(self._input_counts()) else 0):
-            buffer = self._inputs.setdefault(owner, _Buffer(3))
+            buffer = self._inputs.setdefault(owner, Buffer(3))
             if not buffer.size:
                 inputs.append(tuple(self.field.zeros(0) for _ in range(3)))
                 continue
@@ -441,7 +408,7 @@ class HEProvider(MaskComposer):
         F = self.field
         r = F.random(self.batch) if self.party == owner else F.zeros(self.batch)
         share = self.authenticate(r)
-        self._inputs.setdefault(owner, _Buffer(3)).add(share.value, share.mac, r)
+        self._inputs.setdefault(owner, Buffer(3)).add(share.value, share.mac, r)
         self.produced["input_masks"] += self.batch
 
     def input_masks(self, owner: int, n: int) -> InputMasks:
@@ -449,7 +416,7 @@ class HEProvider(MaskComposer):
         if not 0 <= owner < self.parties:
             raise ValueError(f"input owner {owner} is not a party of this quorum "
                              f"(0..{self.parties - 1})")
-        stock = self._inputs.setdefault(owner, _Buffer(3))
+        stock = self._inputs.setdefault(owner, Buffer(3))
         with self._timed():
             while stock.size < n:
                 self._produce_inputs(owner)
