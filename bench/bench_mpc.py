@@ -10,9 +10,10 @@ user waits for. `triples` and `bits` are what the HE provider produced for the r
 (the bits' own triples included in `triples`), `online_triples` the workload's
 Beaver products, `peak_rss_mb` the largest party's peak resident memory.
 
-`--dealer` runs the old online-only measurement instead: the INSECURE test dealer
-makes everything before the clock, after a warm-up run, and `seconds` is the
-median of `--repeat` timed online runs. Its rows say so; no user ever runs that
+`--dealer` runs the old online measurement instead: the INSECURE test dealer makes
+the plan before the clock (as much as the stockpile's memory budget holds, the rest
+as it is served), after a warm-up run, and `seconds` is the median of `--repeat`
+timed runs. Its rows say so; no user ever runs that
 dealer. `plain_seconds` is the same computation in numpy in the parent process.
 For comparisons, `spu_ratio` divides `seconds` by SPU's semi-honest time for as
 many comparisons on this machine (10^6 in 2.6 s, measured when issue 16 was filed).
@@ -231,8 +232,9 @@ def main() -> None:
                             timeout=120)
             seconds = float(np.median([max(r["times"][i] for r in res)
                                        for i in range(args.repeat)]))
-            line.update(preprocessing="INSECURE test dealer, made before the clock (online "
-                        "phase only: not what a user waits for)", seconds=round(seconds, 4))
+            line.update(preprocessing="INSECURE test dealer, made before the clock up to the "
+                        "stockpile's memory budget, the rest during the run (not what a user "
+                        "waits for)", seconds=round(seconds, 4))
         else:
             res = run_local(party_he, args=(name, n), provider_factory=HEProviderFactory(),
                             timeout=600, deadline=6 * 3600)
