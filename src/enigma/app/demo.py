@@ -220,7 +220,7 @@ def _preprocessing(out: JobResult) -> str:
     made, resumed = prep.get("produced", {}), prep.get("resumed", {})
     text = (f"HE among the quorum: {made.get('triples', 0):,} triples, "
             f"{made.get('bits', 0):,} random bits, {made.get('input_masks', 0):,} input masks "
-            "produced (bits and comparison masks spend triples too)")
+            "produced (comparison masks spend triples too)")
     if resumed.get("triples") or resumed.get("bits"):
         text += (f", {resumed.get('triples', 0):,} triples and {resumed.get('bits', 0):,} bits "
                  "taken from the quorum's stock")
