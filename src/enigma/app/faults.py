@@ -80,6 +80,9 @@ KEYS = ("kind", "detected", "identified", "slashed", "honest_loss_wei", "recover
         "result_correct", "refunded")
 JURORS = 3
 """Honest nodes that hold no data: the committee drawn when a culprit disputes."""
+DISPUTE_GRACE = 30.0
+"""Seconds the matrix waits for an honest node to dispute a false accusation (it settles
+as soon as the committee has voted; an undisputed accusation then counts as guilty)."""
 FAST_WATCH = ["--watch-interval", "0.4"]
 """Culprits and jurors look at accusations often, so a dispute is judged in a second or
 two; the honest members keep the default (they only finalize)."""
@@ -257,7 +260,9 @@ class Matrix:
         accusation_id = lg.accuse(job.job_id, victim, digest, [sig])
         publish_evidence(lg, owner.identity, accusation_id, bogus, job.quorum)
         suspended = not lg.node(victim).active
-        a = self.settle(accusation_id)
+        # the victim's software disputes on its own: give it the time a busy node may need
+        # (its watcher, the evidence fetch, a transaction) before the clock moves on
+        a = self.settle(accusation_id, grace=DISPUTE_GRACE)
         info = lg.node(victim)
         return {"accusation": a, "suspended_meanwhile": suspended, "victim": victim,
                 "kept_deposit": info.deposit == stake, "active": info.active,
