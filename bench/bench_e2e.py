@@ -132,8 +132,8 @@ def main() -> None:
                     "share_seconds": round(share_seconds, 3),
                     "phases": {k: round(v, 3) for k, v in out.timings.items()},
                     "rounds": out.stats["rounds"],
-                    "online_triples": out.stats["triples"]
-                    + out.stats.get("chunk_triples", 0),
+                    "online_triples": out.stats["triples"]  # one member per quorum
+                    + out.stats.get("chunk_triples", 0) // args.nodes,
                     "abs_error": error,
                     "preprocessing": "INSECURE test dealer (benchmark only)" if args.dealer
                     else "he (no trusted party), counted",
