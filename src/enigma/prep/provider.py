@@ -383,8 +383,7 @@ class HEProvider(MaskComposer):
             while self._triples.size < triples:
                 self._produce_triples()
             for owner in range(self.parties):
-                while self._input_counts()[owner] < inputs:
-                    self._produce_inputs(owner)
+                self._fill_inputs(owner, inputs)
 
     def triples(self, n: int) -> Triples:
         self.reserve(triples=n)
@@ -403,23 +402,25 @@ class HEProvider(MaskComposer):
         with self._timed():  # the thermometer's products are preprocessing too
             return super().digit_masks(n, m, k, digit_bits)
 
-    def _produce_inputs(self, owner: int) -> None:
-        """One batch of input masks of `owner`: it draws r, everyone MACs it (pairwise)."""
+    def _fill_inputs(self, owner: int, n: int) -> Buffer:
+        """`owner`'s input masks in stock, at least n: batches where short, each drawn by
+        `owner` (r) and MAC'd by everyone (pairwise)."""
         F = self.field
-        r = F.random(self.batch) if self.party == owner else F.zeros(self.batch)
-        share = self.authenticate(r)
-        self._inputs.setdefault(owner, Buffer(3)).add(share.value, share.mac, r)
-        self.produced["input_masks"] += self.batch
+        stock = self._inputs.setdefault(owner, Buffer(3))
+        while stock.size < n:
+            r = F.random(self.batch) if self.party == owner else F.zeros(self.batch)
+            share = self.authenticate(r)
+            stock.add(share.value, share.mac, r)
+            self.produced["input_masks"] += self.batch
+        return stock
 
     def input_masks(self, owner: int, n: int) -> InputMasks:
         """[r] known to `owner`: its share is r, the others' 0, MAC'd by pairwise products."""
         if not 0 <= owner < self.parties:
             raise ValueError(f"input owner {owner} is not a party of this quorum "
                              f"(0..{self.parties - 1})")
-        stock = self._inputs.setdefault(owner, Buffer(3))
         with self._timed():
-            while stock.size < n:
-                self._produce_inputs(owner)
+            stock = self._fill_inputs(owner, n)
         value, mac, clear = stock.take(n)
         share = AuthShare(value, mac)
         return InputMasks(share, clear if self.party == owner else None)
