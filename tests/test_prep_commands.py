@@ -56,20 +56,29 @@ def test_pregenerated_stock_serves_the_plan_without_new_production(first_session
 
 
 def use_restored(e):
+    """Serve from the restored stock (no HE keys needed), then past it: the keys made at
+    that first production work with the restored MAC key shares."""
     p = e.provider
     t = p.triples(100)
     a, b, c = e.open(e.secret(t.a), e.secret(t.b), e.secret(t.c))
     e.check()
-    return p.produced["triples"], p.in_stock["triples"], bool(np.array_equal(F.mul(a, b), c))
+    served = (p.produced["triples"], p.in_stock["triples"], p.keyed,
+              bool(np.array_equal(F.mul(a, b), c)))
+    t = p.triples(16384 - 110 + 5)
+    a, b, c = e.open(*(e.secret(s[-5:]) for s in (t.a, t.b, t.c)))
+    e.check()
+    return (*served, p.keyed, p.produced["triples"], bool(np.array_equal(F.mul(a, b), c)))
 
 
-def test_stock_survives_a_restart_with_new_keys(first_session):
+def test_stock_survives_a_restart_and_serves_without_new_keys(first_session):
     folder = first_session[0]
     assert all(oct(stock_path(folder, i).stat().st_mode & 0o777) == "0o600" for i in (0, 1))
     factory = HEProviderFactory(stock_dir=str(folder), quorum="q1")
-    for produced, in_stock, ok in run_local(use_restored, parties=2, provider_factory=factory,
-                                            timeout=240, deadline=400):
-        assert produced == 0 and in_stock == 16384 - 110 and ok
+    for r in run_local(use_restored, parties=2, provider_factory=factory, timeout=240,
+                       deadline=400):
+        produced, in_stock, keyed, ok, keyed_after, produced_after, ok_after = r
+        assert produced == 0 and in_stock == 16384 - 110 and not keyed and ok
+        assert keyed_after and produced_after == 16384 and ok_after
 
 
 def test_prep_local_command_reports_json_without_secrets():

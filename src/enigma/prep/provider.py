@@ -29,7 +29,7 @@ from enigma.sharing import AuthShare, spdz
 
 from . import bounded
 from .buffer import Buffer
-from .he import MAC_KEY_BITS
+from .he import MAC_KEY_BITS, POLY_DEGREE
 from .pairwise import Pairwise, to_ntt
 from .sacrifice import SacrificeError, check_squares, open_unchecked, sacrifice, toss_coins
 
@@ -179,13 +179,12 @@ class HEProvider(MaskComposer):
 
     def __init__(self, field: Field, party: int, parties: int, channel: Channel, *,
                  stock: Stock | None = None) -> None:
-        """Set up keys and the MAC key; with `stock`, resume from what a past session left.
+        """Set up the MAC key; with `stock`, resume from what a past session left.
 
-        1. Exchange BFV public keys (`Pairwise`).
-        2. Take alpha_i from the stock, or draw it and toss coins for a stock id.
-        3. Broadcast the stock id and counts; refuse unless every party has the same.
-        4. Broadcast Enc_i(alpha_i) in every slot, once: every MAC of the session
-           is a pairwise product with it.
+        1. Take alpha_i from the stock, or draw it and toss coins for a stock id.
+        2. Broadcast the stock id and counts; refuse unless every party has the same.
+        The BFV keys come later, at the first production (`pairwise`): a job that the
+        stock covers never pays for them.
         """
         if channel.party != party or channel.parties != parties:
             raise ValueError(f"the channel belongs to party {channel.party} of "
@@ -194,8 +193,10 @@ class HEProvider(MaskComposer):
         self.field = field
         self.party = party
         self.parties = parties
-        self.pairwise = Pairwise(field, channel)
-        self.batch = self.pairwise.slots
+        self._channel = channel
+        self._pairwise: Pairwise | None = None
+        self._enc_alpha: object = None  # the peers' Enc_j(alpha_j), made with `pairwise`
+        self.batch = POLY_DEGREE
         self._triples = Buffer(6)
         self._bits = Buffer(2)
         self._inputs: dict[int, Buffer] = {}
@@ -221,13 +222,36 @@ class HEProvider(MaskComposer):
             raise PreprocessingError(
                 f"the stock's MAC key share is not below 2^{MAC_KEY_BITS}: it was saved by an "
                 "older version of this preprocessing (its MACs need 5 primes); start fresh")
-        mac_primes = self.pairwise.bfv.mac_primes
-        self.pairwise.send_encrypted(np.repeat(self._alpha, self.batch, axis=0), mac_primes)
-        self._enc_alpha = to_ntt(self.pairwise.bfv,
-                                 self.pairwise.receive_encrypted(1, mac_primes))
         self.engine = Engine(channel, self)
         self.seconds = time.perf_counter() - started
         self.own_engine = True
+
+    @property
+    def pairwise(self) -> Pairwise:
+        """The session's BFV keys and every peer's Enc_j(alpha_j), made at the first
+        production.
+
+        Why lazily: key generation and the exchange of Enc(alpha) cost about half a second
+        per session, which a small job served from stock would otherwise wait for. Every
+        party reaches its first production at the same request (requests and stock counts
+        are the same on every party), so they still run this protocol in step.
+        1. Exchange BFV public keys (`Pairwise`).
+        2. Broadcast Enc_i(alpha_i) in every slot, once: every MAC of the session is a
+           pairwise product with it.
+        """
+        if self._pairwise is None:
+            with self._timed():
+                pw = Pairwise(self.field, self._channel)
+                mac_primes = pw.bfv.mac_primes
+                pw.send_encrypted(np.repeat(self._alpha, self.batch, axis=0), mac_primes)
+                self._enc_alpha = to_ntt(pw.bfv, pw.receive_encrypted(1, mac_primes))
+                self._pairwise = pw
+        return self._pairwise
+
+    @property
+    def keyed(self) -> bool:
+        """Whether this session has made its BFV keys (it has produced something)."""
+        return self._pairwise is not None
 
     def _agree_on_stock(self, channel: Channel) -> None:
         mine = self.stock_id + np.array([self._triples.size, self._bits.size,
@@ -293,7 +317,8 @@ class HEProvider(MaskComposer):
         """
         F = self.field
         n = x.shape[0]
-        cross = self.pairwise.cross(self._enc_alpha, self._padded(x))[:n]
+        pw = self.pairwise  # first: it makes the peers' Enc(alpha_j) when it is the first use
+        cross = pw.cross(self._enc_alpha, self._padded(x))[:n]
         mac = F.add(F.mul(x, self._alpha.reshape(2)), cross)
         return AuthShare(x, mac)
 
