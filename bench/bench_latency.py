@@ -7,17 +7,22 @@ the network is up and idle. Then, `--runs` times:
 
 - `cli`: `enigma run SCRIPT --dataset ...` as a user types it (a fresh process: start-up,
   the owner's client, the job, the result printed); `seconds` is its wall time;
+- `cli_agent`: the same command with the owner's warm agent that `enigma up` starts
+  (app/agent.py) serving it: what a user of `enigma up` waits for;
 - `api`: the same job through `orchestration.run_job` in this process; `seconds` is its
   wall time and `phases` the JobResult's per-phase seconds (`times`).
 
 Prints one JSON line per measurement:
-{"bench": "latency", "how": "cli"|"api", "rows", "seconds", "phases": {...}, "prep": {...}}
+{"bench": "latency", "how": "cli"|"cli_agent"|"api", "rows", "seconds", "phases": {...},
+ "prep": {...}}
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from enigma.app.agent import spawn as spawn_agent
+from enigma.app.context import Context
 from enigma.app.localnet import cluster
 from enigma.app.orchestration import run_job, sign_script
 from enigma.lang.schema import Schema
@@ -34,14 +41,17 @@ SCRIPT = "reveal(mean(data.x), 'mean')\n"
 SCHEMA = {"name": "bench", "columns": [{"name": "x", "type": "int", "min": 0, "max": 1000}]}
 
 
-def _cli_run(net, script: Path, author: str, signature: bytes) -> tuple[float, str]:
+def _cli_run(net, script: Path, author: str, signature: bytes, env: dict | None = None
+             ) -> tuple[float, str]:
     """`enigma run` in a fresh process, as a user runs it; (wall seconds, its output)."""
     cmd = [sys.executable, "-m", "enigma.app.cli", "run", str(script), "--dataset", "bench",
            "--author", author, "--signature", signature.hex(), "--home",
            str(net.root / "owner"), "--rpc", net.rpc, "--deployment", str(net.deployment),
            "--account", net.owner_account]
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "ENIGMA_NO_AGENT": "1"} if env is None else
+                          {**os.environ, **env})
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
         raise RuntimeError(f"enigma run failed: {done.stderr[-2000:]}")
@@ -124,6 +134,21 @@ def main() -> None:
                 print(json.dumps({"bench": "latency", "how": "cli", "rows": args.rows,
                                   "seconds": round(seconds, 3),
                                   "stock_wait_seconds": round(waited, 3)}), flush=True)
+            Context(rpc=net.rpc, deployment=str(net.deployment),
+                    network_home=str(root)).save(root / "context.json")
+            pid = spawn_agent(root, root / "agent.log")
+            try:
+                for _ in range(args.runs):
+                    waited = _wait_for_stock(net, members)
+                    seconds, printed = _cli_run(net, script, author, signature,
+                                                {"ENIGMA_CONTEXT": str(root / "context.json")})
+                    assert f"mean = {round(float(x.mean()), 6)}"[:12] in printed, printed
+                    assert "enigma agent: ran run (exit 0)" in (root / "agent.log").read_text()
+                    print(json.dumps({"bench": "latency", "how": "cli_agent",
+                                      "rows": args.rows, "seconds": round(seconds, 3),
+                                      "stock_wait_seconds": round(waited, 3)}), flush=True)
+            finally:
+                os.kill(pid, signal.SIGTERM)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ for usage errors (exit 2); `enigma --debug ...` shows the traceback instead.
 from __future__ import annotations
 
 import importlib
+import sys
+from typing import Any
 
 import click
 
@@ -99,6 +101,18 @@ class LazyGroup(click.Group):
         if cmd_name in self.lazy and cmd_name not in self.commands:
             self.add_command(load_command(self.lazy[cmd_name][0]), cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def main(self, args: Any = None, **kwargs: Any) -> Any:
+        """From a terminal (no `args`), the owner's chain commands go to the network's warm
+        agent when `enigma up` started one (app/agent.py says why); tests and the agent
+        itself pass `args` and always run here."""
+        if args is None:
+            from enigma.app.agent import forward
+
+            code = forward(sys.argv[1:])
+            if code is not None:
+                sys.exit(code)
+        return super().main(args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> object:
         try:

@@ -3,10 +3,12 @@
 `up` starts, in order: the embedded chain (its own process, logs/chain.log, its state
 kept in <home>/chain), the contracts (deployment.json), then N node daemons (`enigma
 node`, each staking from its own dev account and joining the DHT through the first node;
-logs/node-i.log). It writes what it started to <home>/network.json and returns; the
-processes keep running. It also writes the context (<home>/context.json, app/context.py):
-the chain URL, deployment, accounts, DHT bootstrap and the owner's home (<home>/owner),
-from which every other command and the API take their defaults.
+logs/node-i.log), and the owner's warm agent (app/agent.py: `run`, `sign` and `status`
+typed in a terminal are run by it, without a fresh process's 2.5 s of imports). It
+writes what it started to <home>/network.json and returns; the processes keep running.
+It also writes the context (<home>/context.json, app/context.py): the chain URL,
+deployment, accounts, DHT bootstrap and the owner's home (<home>/owner), from which every
+other command and the API take their defaults.
 
 Durable by default: `up` on a home that ran a network before resumes it. The chain
 replays its journal (`ledger/journal.py`), so datasets, jobs, deposits and balances are
@@ -15,7 +17,7 @@ and, already registered, records its new ports on the ledger.
 
 `status` reads the ledger (nodes and deposits, datasets, jobs), each node's /health and
 each dataset's threshold (its owner's progress file, else its DHT record), marking the
-weak ones. `down` stops the nodes (SIGTERM: they finish requests in progress) and then
+weak ones. `down` stops the agent and the nodes (SIGTERM: they finish requests in progress) and then
 the chain.
 
 Dev account roles: 0 deploys and owns data, 1..N are the nodes, N+1 is an analyst.
@@ -43,6 +45,8 @@ from enigma.ledger import Deployment, Ledger, LedgerError
 from enigma.ledger.journal import Genesis
 
 from . import context
+from .agent import AgentError
+from .agent import spawn as spawn_agent
 from .context import local_context
 from .localnet import NodeProcess, deploy, spawn_node
 
@@ -64,6 +68,8 @@ class NetworkState:
     chain_pid: int
     accounts: list[str]
     nodes: list[dict[str, Any]] = field(default_factory=list)
+    agent_pid: int | None = None
+    """The owner's warm agent (app/agent.py), when `up` started one."""
 
     @property
     def owner_account(self) -> str:
@@ -138,9 +144,11 @@ class LocalNetwork:
     nodes: list[NodeProcess] = field(default_factory=list)
 
     @classmethod
-    def start(cls, home: Path, nodes: int = 5,
-              progress: Any = None, node_options: Sequence[str] = ()) -> LocalNetwork:
-        """Steps of the module docstring; on any failure everything started is stopped."""
+    def start(cls, home: Path, nodes: int = 5, progress: Any = None,
+              node_options: Sequence[str] = (), agent: bool = False) -> LocalNetwork:
+        """Steps of the module docstring; on any failure everything started is stopped.
+        With `agent`, also the owner's warm agent that runs `run`, `sign` and `status` for
+        the CLI (app/agent.py); a network whose agent cannot start still works without."""
         home = Path(home).resolve()
         if (home / STATE_FILE).exists():
             raise NetworkError(f"a network already runs from {home} ({STATE_FILE} exists); "
@@ -176,6 +184,12 @@ class LocalNetwork:
                                         "address": proc.address, "port": proc.port,
                                         "dht_port": proc.dht_port,
                                         "metrics_port": proc.metrics_port})
+            if agent:
+                say("starting the owner's agent")
+                try:
+                    net.state.agent_pid = spawn_agent(home, logs / "agent.log")
+                except AgentError as exc:
+                    say(str(exc))
             net.state.save()
             local_context(home, url, home / "deployment.json", accounts, nodes,
                           net.bootstrap).save(home / context.FILE)
@@ -189,7 +203,11 @@ class LocalNetwork:
         return [("127.0.0.1", int(self.state.nodes[0]["dht_port"]))]
 
     def stop(self) -> None:
-        """Nodes first (SIGTERM, clean exit), then the chain; forget the state file."""
+        """The agent and the nodes first (SIGTERM, clean exit), then the chain; forget the
+        state file."""
+        if self.state.agent_pid is not None and _ours(self.state.agent_pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.state.agent_pid, signal.SIGTERM)
         for node in self.nodes:
             node.terminate()
         if self.chain is not None:
@@ -215,7 +233,8 @@ def down(home: Path, timeout: float = 30.0) -> list[int]:
     """Stop the network started from `home` by another process; returns the pids stopped."""
     state = NetworkState.load(home)
     stopped = []
-    for pids in ([int(n["pid"]) for n in state.nodes], [state.chain_pid]):
+    agent = [] if state.agent_pid is None else [state.agent_pid]
+    for pids in (agent + [int(n["pid"]) for n in state.nodes], [state.chain_pid]):
         live = [p for p in pids if _ours(p)]
         for pid in live:
             with contextlib.suppress(ProcessLookupError):
@@ -365,7 +384,7 @@ def up_command(home: Path, nodes: int, prep_ahead: int) -> None:
     try:
         net = LocalNetwork.start(home, nodes, progress=lambda s: click.echo(f"up: {s}",
                                                                            err=True),
-                                 node_options=["--prep-ahead", str(prep_ahead)])
+                                 node_options=["--prep-ahead", str(prep_ahead)], agent=True)
     except (NetworkError, RuntimeError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     s = net.state
