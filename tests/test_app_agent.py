@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from enigma.app import agent
+from enigma.app import agent, forwarding
 from enigma.app.context import Context
 
 
@@ -70,7 +70,7 @@ def test_a_stale_socket_means_running_without_the_agent(tmp_path):
     Context(rpc="http://127.0.0.1:9", deployment=str(tmp_path / "d.json"),
             network_home=str(tmp_path)).save(tmp_path / "context.json")
     stale = socket.socket(socket.AF_UNIX)
-    stale.bind(str(agent.socket_path(tmp_path)))
+    stale.bind(str(forwarding.socket_path(tmp_path)))
     stale.close()  # the file stays, nobody listens
     out = enigma(["status", "--home", str(tmp_path / "none")], tmp_path, tmp_path)
     assert out.returncode == 1 and "no network is running" in out.stderr
@@ -79,7 +79,7 @@ def test_a_stale_socket_means_running_without_the_agent(tmp_path):
 def test_a_bad_request_is_refused_with_a_reason(network):
     home, _ = network
     with socket.socket(socket.AF_UNIX) as s:
-        s.connect(str(agent.socket_path(home)))
+        s.connect(str(forwarding.socket_path(home)))
         s.sendall(json.dumps({"argv": ["up"], "cwd": "/", "env": {}}).encode() + b"\n")
         replies = [json.loads(line) for line in s.makefile("rb")]
     assert replies[-1] == {"x": 2} and "not run by the agent" in replies[0]["e"]
@@ -91,7 +91,7 @@ def test_another_users_process_is_refused():
     pid = agent.spawn(home, home / "agent.log")
     try:
         os.chmod(home, 0o755)
-        os.chmod(agent.socket_path(home), 0o777)  # even where the file lets it in
+        os.chmod(forwarding.socket_path(home), 0o777)  # even where the file lets it in
         read, write = os.pipe()
         child = os.fork()
         if child == 0:  # pragma: no cover - the child reports through the pipe
@@ -99,7 +99,7 @@ def test_another_users_process_is_refused():
                 os.close(read)
                 os.setuid(65534)
                 with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(str(agent.socket_path(home)))
+                    s.connect(str(forwarding.socket_path(home)))
                     s.sendall(json.dumps({"argv": ["status"], "cwd": "/", "env": {}}).encode()
                               + b"\n")
                     os.write(write, s.makefile("rb").read())
@@ -121,6 +121,6 @@ def test_the_socket_is_the_owners_alone(network):
     fresh.mkdir()
     pid = agent.spawn(fresh, fresh / "agent.log")
     try:
-        assert oct(agent.socket_path(fresh).stat().st_mode & 0o777) == "0o600"
+        assert oct(forwarding.socket_path(fresh).stat().st_mode & 0o777) == "0o600"
     finally:
         os.kill(pid, 15)

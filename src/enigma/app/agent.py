@@ -15,9 +15,9 @@ owner's key file anyway, so the agent grants nothing new. It runs one command at
 in its main thread (commands change the working directory and the environment for their
 duration, and some install signal handlers).
 
-Protocol: the client sends one JSON line {"argv", "cwd", "env"} (env: the caller's
-ENIGMA_* variables); the agent answers with JSON lines {"o": text} and {"e": text}
-(stdout, stderr) and ends with {"x": exit code}.
+The terminal's side is `app/forwarding.py`. Protocol: the client sends one JSON line
+{"argv", "cwd", "env"} (env: the caller's ENIGMA_* variables); the agent answers with
+JSON lines {"o": text} and {"e": text} (stdout, stderr) and ends with {"x": exit code}.
 """
 
 from __future__ import annotations
@@ -34,13 +34,9 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-SOCKET_NAME = "agent.sock"
-FORWARDED = frozenset({"run", "sign", "status"})
-"""Commands the agent runs: the owner's and analyst's chain commands, whose start-up is
-mostly imports. Long-lived or interactive ones (`up`, `node`, `console`) never go there."""
-OPT_OUT = "ENIGMA_NO_AGENT"
+from .forwarding import FORWARDED, OPT_OUT, command_of, socket_path
+
 WARM = ("enigma.app.job_commands", "enigma.app.network", "enigma.app.orchestration",
         "enigma.lang.checker")
 MAX_REQUEST = 1 << 20
@@ -48,65 +44,6 @@ MAX_REQUEST = 1 << 20
 
 class AgentError(RuntimeError):
     """The agent could not start or refused a request."""
-
-
-def socket_path(network_home: str | Path) -> Path:
-    return Path(network_home) / SOCKET_NAME
-
-
-def command_of(argv: list[str]) -> str | None:
-    """The subcommand named in `argv` (the first word that is not a global option)."""
-    return next((a for a in argv if not a.startswith("-")), None)
-
-
-# ------------------------------------------------------------------ client
-
-
-def forward(argv: list[str]) -> int | None:
-    """Run `argv` on the agent of the current context's network; None when there is none
-    to use (the caller then runs the command itself)."""
-    if os.environ.get(OPT_OUT) or command_of(argv) not in FORWARDED:
-        return None
-    from .context import Context  # light: the context module imports nothing heavy
-
-    try:
-        ctx = Context.find()
-    except Exception:  # a damaged context: the command itself will say what is wrong
-        return None
-    if ctx is None or not ctx.network_home:
-        return None
-    path = socket_path(ctx.network_home)
-    if not path.exists():
-        return None
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(2.0)
-        sock.connect(str(path))
-    except OSError:  # a stale socket (the agent is gone): run here
-        sock.close()
-        return None
-    request = {"argv": argv, "cwd": os.getcwd(),
-               "env": {k: v for k, v in os.environ.items() if k.startswith("ENIGMA_")}}
-    with sock:
-        sock.settimeout(None)
-        sock.sendall(json.dumps(request).encode() + b"\n")
-        return _relay(sock.makefile("rb"))
-
-
-def _relay(replies: Any) -> int:
-    for line in replies:
-        message = json.loads(line)
-        if "o" in message:
-            sys.stdout.write(message["o"])
-            sys.stdout.flush()
-        elif "e" in message:
-            sys.stderr.write(message["e"])
-            sys.stderr.flush()
-        elif "x" in message:
-            return int(message["x"])
-    print("enigma: the agent stopped in the middle of the command; run it again with "
-          f"{OPT_OUT}=1 to run it without the agent", file=sys.stderr)
-    return 1
 
 
 # ------------------------------------------------------------------ server

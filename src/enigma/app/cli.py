@@ -107,7 +107,7 @@ class LazyGroup(click.Group):
         agent when `enigma up` started one (app/agent.py says why); tests and the agent
         itself pass `args` and always run here."""
         if args is None:
-            from enigma.app.agent import forward
+            from enigma.app.forwarding import forward
 
             code = forward(sys.argv[1:])
             if code is not None:
