@@ -26,6 +26,7 @@ import pytest
 
 from enigma.app.console import safety
 from enigma.app.console.command import login_token, start
+from enigma.app.console.datasets import check_table
 from enigma.app.console.server import Console, create_app
 from enigma.app.context import Context
 from enigma.app.network import LocalNetwork
@@ -129,6 +130,13 @@ def _shot(driver, name: str) -> None:
     (SHOTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
+def _record(driver) -> dict[str, str]:
+    """The dataset page's ledger record, field -> text."""
+    rows = _find(driver, "#ledger-record").find_elements("css selector", "tr")
+    return {r.find_element("css selector", "th").text: r.find_element("css selector", "td").text
+            for r in rows}
+
+
 def _upload(driver, url: str, table: Path, schema: Path) -> None:
     driver.get(url + "upload")
     _find(driver, "#table").send_keys(str(table))
@@ -177,9 +185,20 @@ def test_upload_checks_every_cell_then_shares_with_progress(console, browser, fi
     assert names == list(COLUMNS)
     assert "dataset id" in _find(browser, "#ledger-record").text
     _shot(browser, "dataset")
+    expiry = _record(browser)["storage paid until"]
+    days = _find(browser, "input[name=days]")
+    days.clear()
+    days.send_keys("400")
+    _find(browser, "#renew").click()
+    assert _record(browser)["storage paid until"] > expiry  # "YYYY-MM-DD HH:MM UTC" sorts
+    from selenium.webdriver.support.ui import Select
+
+    Select(_find(browser, "select[name=policy]")).select_by_visible_text("open")
+    _find(browser, "#change-policy").click()
+    assert _record(browser)["policy"] == "open"
     browser.get(url + "datasets")
     row = _find(browser, "#datasets tbody tr").text
-    assert row.startswith(f"people {ROWS} {len(COLUMNS)} 2-of-3") and "owner-only" in row
+    assert row.startswith(f"people {ROWS} {len(COLUMNS)} 2-of-3") and row.endswith("open")
     _shot(browser, "datasets")
 
 
@@ -287,6 +306,23 @@ def test_a_chain_that_is_down_is_one_line_and_the_console_keeps_serving(console,
         server.shutdown()
         server.server_close()
         other.close()
+
+
+def test_a_parquet_table_is_checked_by_the_sharing_reader(files, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pacsv.read_csv(files["data"])
+    ages = table.column("age").to_pylist()
+    ages[11] = 400  # beyond the schema's range
+    pq.write_table(table.set_column(0, "age", pa.array(ages)), tmp_path / "people.parquet")
+    report = check_table(tmp_path / "people.parquet", Schema.load(files["schema"]))
+    assert report["violations"] == 1 and report["rows"] == ROWS
+    (row, cells), = report["grid"]
+    assert row == 12 and list(cells) == ["age"] and "400" in cells["age"]
+    pq.write_table(table, tmp_path / "good.parquet")
+    assert check_table(tmp_path / "good.parquet", Schema.load(files["schema"]))[
+        "violations"] == 0
 
 
 # -- safety, without a browser -------------------------------------------------------------------

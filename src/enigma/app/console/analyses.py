@@ -26,13 +26,14 @@ from enigma.app.orchestration import (
     run_job,
     sign_script,
 )
+from enigma.app.owner import DEFAULT_QUORUM
 from enigma.lang.checker import check
 from enigma.lang.cost import estimate
 from enigma.lang.errors import ScriptError
 from enigma.lang.plain import dry_run
 from enigma.lang.schema import Schema
 
-from .datasets import owner_datasets
+from .datasets import MAX_QUORUM, form_int, owner_datasets
 from .results import Finished
 from .tasks import Task
 
@@ -51,7 +52,7 @@ def _form() -> dict[str, Any]:
     if len(script) > MAX_SCRIPT:
         abort(400, f"the script has more than {MAX_SCRIPT} characters")
     return {"script": script.replace("\r\n", "\n"), "dataset": request.form.get("dataset", ""),
-            "quorum": int(request.form.get("quorum") or 3),
+            "quorum": form_int("quorum", DEFAULT_QUORUM, 2, MAX_QUORUM),
             "author": request.form.get("author", "").strip(),
             "signature": request.form.get("signature", "").strip(),
             "dev_sign": request.form.get("dev_sign") == "on"}
@@ -76,7 +77,7 @@ def register(app: Flask, console: Console) -> None:
         names = [s.name for s in owner_datasets(console) if s.sealed]
         can_dev_sign = console.context.analyst_account is not None
         if request.method == "GET":
-            return render_template("analyses.html", names=names, form={"quorum": 3},
+            return render_template("analyses.html", names=names, form={"quorum": DEFAULT_QUORUM},
                                    can_dev_sign=can_dev_sign, view=None)
         form, action = _form(), request.form.get("action", "check")
         if form["dataset"] not in names:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,19 @@ UPLOAD_ID = re.compile(r"[0-9a-f]{16}")
 SHOWN_ROWS = 20
 """Rows with refused cells drawn in the grid; the count says how many more there are."""
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+MAX_QUORUM = 20
+
+
+def form_int(name: str, default: int, lo: int, hi: int) -> int:
+    """An integer field of the posted form, or a 400 naming the field and its range."""
+    text = request.form.get(name) or str(default)
+    try:
+        value = int(text)
+    except ValueError:
+        value = lo - 1
+    if not lo <= value <= hi:
+        abort(400, f"{name} must be a whole number from {lo} to {hi}, not {text!r}")
+    return value
 
 
 def owner_datasets(console: Console) -> list[DatasetState]:
@@ -104,9 +118,7 @@ def register(app: Flask, console: Console) -> None:
 
     @app.route("/datasets/<name>/renew", methods=["POST"])
     def renew(name: str) -> Any:
-        days = int(request.form.get("days", "30"))
-        if not 1 <= days <= 3650:
-            abort(400, f"renew for 1 to 3650 days, not {days}")
+        days = form_int("days", 30, 1, 3650)
         with console.lock:
             owner = console.network().owner
             state = owner.state(name)
@@ -150,9 +162,11 @@ def register(app: Flask, console: Console) -> None:
             schema = Schema.load(schema_path)
         except SchemaError as exc:
             abort(400, f"{schema_file.filename}: {exc}")
-        quorum = int(request.form.get("quorum") or DEFAULT_QUORUM)
+        quorum = form_int("quorum", DEFAULT_QUORUM, 2, MAX_QUORUM)
         (folder / "name").write_text(f"{name}\n{quorum}\n")
         report = check_table(data_path, schema)
+        if report["violations"]:  # nothing to share: the owner's file is not kept
+            shutil.rmtree(folder)
         return render_template("check.html", report=report, schema=schema, name=name,
                                upload_id=upload_id, filename=table.filename, quorum=quorum)
 

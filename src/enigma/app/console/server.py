@@ -12,6 +12,7 @@ are the owner's private values and are never written by the console.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -55,9 +56,11 @@ class Console:
             return self._network
 
     def close(self) -> None:
+        """Disconnect, and delete the uploads still kept (the owner's files, unshared)."""
         if self._network is not None:
             self._network.close()
             self._network = None
+        shutil.rmtree(self.uploads, ignore_errors=True)
 
 
 def create_app(console: Console, login_token: str | None = None) -> Flask:
@@ -98,7 +101,8 @@ def create_app(console: Console, login_token: str | None = None) -> Flask:
         """Any failure as the CLI's one line (app/errors.py); nothing stored is touched."""
         if isinstance(exc, HTTPException):
             return render_template("error.html", message=exc.description), exc.code
-        return render_template("error.html", message=explain(exc)), 503
+        status = 400 if isinstance(exc, ValueError) else 503  # bad input; else a part is down
+        return render_template("error.html", message=explain(exc)), status
 
     return app
 
