@@ -9,7 +9,11 @@ whose phases are the ones `enigma run` prints. Nothing is posted or paid before 
 
 Who signs: a job names its author and the author's signature over the script (`enigma
 sign`); the owner pastes both. On a local network whose context names an analyst account
-the chain has unlocked, the console can sign with that account instead, and says so.
+the chain has unlocked, the console can sign with that account instead, and says so. Or
+the owner picks a job an analyst posted and paid for (`enigma job post`, where the
+dataset's policy admits it): the page lists the open ones on the owner's datasets, and the
+script pasted must be the one whose hash the job names (`run_job(posted_job=)` checks it,
+author and all, before any node is asked).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from enigma.lang.cost import estimate
 from enigma.lang.errors import ScriptError
 from enigma.lang.plain import dry_run
 from enigma.lang.schema import Schema
+from enigma.ledger import JobStatus
 
 from .datasets import MAX_QUORUM, form_int, owner_datasets
 from .results import Finished
@@ -55,7 +60,19 @@ def _form() -> dict[str, Any]:
             "quorum": form_int("quorum", DEFAULT_QUORUM, 2, MAX_QUORUM),
             "author": request.form.get("author", "").strip(),
             "signature": request.form.get("signature", "").strip(),
-            "dev_sign": request.form.get("dev_sign") == "on"}
+            "dev_sign": request.form.get("dev_sign") == "on",
+            "posted_job": form_int("posted_job", 0, 0, 2**63) if request.form.get(
+                "posted_job") else None}
+
+
+def posted_jobs(console: Console) -> list[dict[str, Any]]:
+    """Open jobs analysts posted and paid for on this owner's datasets, awaiting the owner."""
+    network = console.network()
+    mine = {s.ledger_id: s.name for s in owner_datasets(console) if s.ledger_id is not None}
+    me = network.owner.ledger.address.lower()
+    return [{"job": j, "dataset": mine[j.dataset_id], "escrow_eth": j.escrow / 1e18}
+            for j in network.jobs() if j.dataset_id in mine and j.status is JobStatus.OPEN
+            and j.poster.lower() != me and not j.commits]
 
 
 def _signed(console: Console, form: dict[str, Any]) -> tuple[str, bytes]:
@@ -76,9 +93,10 @@ def register(app: Flask, console: Console) -> None:
     def analyses() -> Any:
         names = [s.name for s in owner_datasets(console) if s.sealed]
         can_dev_sign = console.context.analyst_account is not None
+        posted = posted_jobs(console)
         if request.method == "GET":
             return render_template("analyses.html", names=names, form={"quorum": DEFAULT_QUORUM},
-                                   can_dev_sign=can_dev_sign, view=None)
+                                   can_dev_sign=can_dev_sign, view=None, posted=posted)
         form, action = _form(), request.form.get("action", "check")
         if form["dataset"] not in names:
             abort(400, f"choose one of your shared datasets, not {form['dataset']!r}")
@@ -104,12 +122,13 @@ def register(app: Flask, console: Console) -> None:
                 view["escrow_eth"] = ledger.job_price(
                     form["quorum"], DEFAULT_ROUNDS, DEFAULT_MULTIPLICATIONS) / 1e18
         return render_template("analyses.html", names=names, form=form, view=view,
-                               can_dev_sign=can_dev_sign)
+                               can_dev_sign=can_dev_sign, posted=posted)
 
 
 def _run(console: Console, form: dict[str, Any]) -> Any:
     """Start the job in a task; its page follows the phases and then shows the result."""
-    author, signature = _signed(console, form)
+    author, signature = (None, None) if form["posted_job"] is not None else _signed(console,
+                                                                                     form)
     state = console.network().owner.state(form["dataset"])
     schema = Schema.from_dict(state.schema, f"the progress file of {state.name!r}")
     outputs = {o.name: o.type for o in check(form["script"], schema, "script").outputs}
@@ -121,6 +140,7 @@ def _run(console: Console, form: dict[str, Any]) -> Any:
         with console.lock:
             result = run_job(console.network().owner, form["dataset"], form["script"],
                              author=author, signature=signature, quorum_size=form["quorum"],
+                             posted_job=form["posted_job"],
                              filename="script", progress=task.say,
                              dealer_seed=os.urandom(32) if console.insecure_dealer else None)
         if result.refunded:
