@@ -47,10 +47,15 @@ LEAK = ("total = sum(data.age)\n"
 WAIT = 240.0
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-browser_missing = pytest.mark.skipif(
+NO_BROWSER = pytest.mark.skipif(
     CHROMIUM is None or DRIVER is None,
     reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them: "
            "apt-get install chromium chromium-driver)")
+
+
+def browser_missing(test):
+    """A browser test: skipped, saying why, without chromium; slow (a network of 3 nodes)."""
+    return pytest.mark.slow(NO_BROWSER(test))
 
 
 def _table(folder: Path) -> tuple[Path, Path]:
@@ -234,7 +239,11 @@ def test_a_job_runs_with_progress_and_its_labelled_result_chart_and_record(conso
                                                                            files):
     url, con = console
     _analysis(browser, url, SCRIPT, "run")
-    _find(browser, "#phases li")
+    task = _find(browser, "#task").get_attribute("data-url")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, WAIT).until(  # the phases as they come (or already the result)
+        lambda d: "computing" in d.page_source or d.find_elements("css selector", "#values"))
     _shot(browser, "job-progress")
     _find(browser, "#values", WAIT)
     job_id = max(con.finished)
@@ -259,6 +268,11 @@ def test_a_job_runs_with_progress_and_its_labelled_result_chart_and_record(conso
     assert _find(browser, "#chain-status").text == "accepted"
     assert len(browser.find_elements("css selector", "#quorum tr")) == 3
     _shot(browser, "result")
+    with urllib.request.urlopen(url.rstrip("/") + task) as reply:
+        phases = json.loads(reply.read())["phases"]
+    assert [p.split(":")[0] for p in phases] == [
+        "INSECURE test dealer", "posting the job on the ledger", f"job {job_id}",
+        "checking the result and settling", f"job {job_id}"]
     with urllib.request.urlopen(f"{url}results/{job_id}.json") as reply:
         body = json.loads(reply.read())
     assert [r["value"] for r in body["results"] if r["result"] == "workers"] == list(

@@ -104,7 +104,8 @@ def register(app: Flask, console: Console) -> None:
             return _run(console, form)
         state = console.network().owner.state(form["dataset"])
         schema = Schema.from_dict(state.schema, f"the progress file of {state.name!r}")
-        view: dict[str, Any] = {"lines": form["script"].split("\n"), "rows": state.rows}
+        view: dict[str, Any] = {"lines": form["script"].rstrip("\n").split("\n"),
+                                "rows": state.rows}
         try:
             checked = check(form["script"], schema, "script")
         except ScriptError as exc:
