@@ -397,6 +397,29 @@ def test_a_form_without_this_sessions_csrf_token_changes_nothing(guarded):
     assert "CSRF" not in text and "give account: no context names them" in text
 
 
+def test_on_loopback_a_page_under_another_name_is_refused(tmp_path):
+    """DNS rebinding: another site's name pointed at 127.0.0.1 reads nothing."""
+    context = Context(rpc="http://127.0.0.1:9", deployment=str(tmp_path / "none.json"))
+    client = create_app(Console(context)).test_client()
+    assert client.get("/upload", headers={"Host": "127.0.0.1:8765"}).status_code == 200
+    assert client.get("/upload", headers={"Host": "localhost:8765"}).status_code == 200
+    rebound = client.get("/results", headers={"Host": "evil.example:8765"})
+    assert rebound.status_code == 400 and "127.0.0.1 and localhost only" in rebound.get_data(
+        as_text=True)
+
+
+def test_charts_bars_for_vectors_points_for_centers_none_for_a_number():
+    from enigma.app.console.charts import chart
+
+    bars = chart(np.array([3.0, -1.0, 2.0]), np.array([0.5, 0.0, 0.0]), ["a", "b", "c"], "t")
+    assert str(bars).count('class="bar"') == 3 and str(bars).count('class="whisker"') == 1
+    assert ">a<" in str(bars) and "a: 3 (± 0.5)" in str(bars)
+    centers = chart(np.arange(12.0).reshape(3, 4), np.zeros((3, 4)), [], "centers")
+    assert str(centers).count('class="point"') == 3
+    assert chart(np.array(4.0), np.array(0.0), [], "n") is None
+    assert "&lt;script&gt;" in str(chart(np.ones(2), np.zeros(2), ["<script>", "b"], "x"))
+
+
 def test_the_console_listens_on_loopback_unless_told_and_then_logs_in():
     assert safety.is_loopback("127.0.0.1") and safety.is_loopback("::1")
     assert not safety.is_loopback("0.0.0.0") and not safety.is_loopback("192.168.1.4")

@@ -14,6 +14,10 @@ Why these three rules (issue 20, point 5):
   signed cookie; a POST whose form field does not match it (compared in constant time) is
   refused with 400 before any handler runs. SameSite=Strict alone would not protect a
   browser that ignores it, and a page on another site cannot read the token to copy it.
+- On loopback, only loopback names in the Host header. A page on another site could
+  otherwise rebind its own name to 127.0.0.1 (DNS rebinding) and read the console's pages
+  as same-origin, results included; its requests carry its own name as Host, so they are
+  refused.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import secrets
 from flask import Flask, abort, redirect, request, session, url_for
 
 LOOPBACK = "127.0.0.1"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 CSRF_FIELD = "csrf_token"
 OPEN_ENDPOINTS = ("login", "static")
 """Endpoints a browser reaches before it has logged in."""
@@ -60,6 +65,9 @@ def install(app: Flask, login_token: str | None) -> None:
 
     @app.before_request
     def guard() -> object:
+        if login_token is None and request.host.rsplit(":", 1)[0] not in LOOPBACK_NAMES:
+            abort(400, f"this console answers to 127.0.0.1 and localhost only, not to "
+                       f"{request.host!r}: open it by the URL it printed")
         if login_token is not None and not session.get("logged_in"):
             given = request.args.get("token")
             if token_matches(given, login_token):
