@@ -55,6 +55,10 @@ def console_command(host: str, port: int, allow_remote: bool, context_path: Path
     if found is None:
         raise ContextError("no context: start a network with `enigma up`, or write one with "
                            "`enigma context set`, or give --context FILE")
+    if not safety.is_loopback(host):
+        click.echo("WARNING: plain HTTP beyond this machine: whoever sees the traffic reads the "
+                   "token and your results; prefer an SSH tunnel to 127.0.0.1, or put TLS in "
+                   "front", err=True)
     if insecure_dealer:
         click.echo("WARNING: insecure test dealer: preprocessing sees every secret", err=True)
     server, url, console = start(found, host, port, insecure_dealer)
