@@ -309,6 +309,7 @@ def test_the_network_page_shows_nodes_stake_and_health(console, browser):
     rows = browser.find_elements("css selector", "#nodes tbody tr")
     assert len(rows) == 3
     assert all("1.000 ETH" in r.text and "healthy" in r.text for r in rows)
+    assert all("0 triples" in r.text for r in rows)  # the dealer's jobs spend no stock
     _find(browser, "#no-accusations")
     _shot(browser, "network")
 
