@@ -26,6 +26,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from enigma.app import api
 from enigma.app.context import Context
 from enigma.app.errors import explain
+from enigma.lang.errors import ScriptError
 
 from . import analyses, datasets, network, results, safety
 from .results import Finished
@@ -101,7 +102,8 @@ def create_app(console: Console, login_token: str | None = None) -> Flask:
         """Any failure as the CLI's one line (app/errors.py); nothing stored is touched."""
         if isinstance(exc, HTTPException):
             return render_template("error.html", message=exc.description), exc.code
-        status = 400 if isinstance(exc, ValueError) else 503  # bad input; else a part is down
+        # bad input (a table, a script, a form); else a part that is down or a bug
+        status = 400 if isinstance(exc, ValueError | ScriptError) else 503
         return render_template("error.html", message=explain(exc)), status
 
     return app
