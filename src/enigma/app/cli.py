@@ -26,6 +26,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("enigma.lang.commands:check",
               "Check analysis SCRIPTS against a schema: refuse any private value that could "
               "leak."),
+    "console": ("enigma.app.console.command:console_command",
+                "The owner's web console (datasets, analyses, results, network) on "
+                "127.0.0.1."),
     "context": ("enigma.app.context:context_command",
                 "Show the network every command uses by default: chain, deployment, accounts, "
                 "owner home."),

@@ -323,9 +323,17 @@ _CLUSTERING = click.option("--clustering", is_flag=True,
 @_NODES
 @_INSECURE
 @_CLUSTERING
+@click.option("--console", "console", is_flag=True,
+              help="Instead: start the network, share data/benefits.csv and serve the "
+                   "owner's web console until Ctrl-C (prints its URL).")
 @click.pass_context
-def demo(ctx: click.Context, nodes: int, insecure_dealer: bool, clustering: bool) -> None:
+def demo(ctx: click.Context, nodes: int, insecure_dealer: bool, clustering: bool,
+         console: bool) -> None:
     """The whole system on a local network (default, as `system`), or `foundations`."""
+    if ctx.invoked_subcommand is None and console:
+        from enigma.app.console.demo import console_demo
+
+        sys.exit(console_demo(nodes, insecure_dealer))
     if ctx.invoked_subcommand is None:
         sys.exit(system(nodes, insecure_dealer, clustering))
 
