@@ -41,6 +41,7 @@ from .moments import _pairs
 from .precision import (
     DEFAULT_SPREAD,
     MASK_BITS,
+    MIN_LIMB,
     Approx,
     Bounded,
     PrecisionError,
@@ -152,9 +153,11 @@ def linear_regression_from_sums(e: Engine, sums: Secret, n: int, x_ranges: Seque
                 min_std, f)
 
 
-def check_fit(d: int, n: int | None, intercept: bool, ridge: float, min_eig: float) -> None:
+def check_fit(d: int, n: int | None, intercept: bool, ridge: float, min_eig: float,
+              ranges: Sequence[Range] | None = None, f: int = FRAC) -> None:
     """Refuse, from public facts alone, a fit whose bound cannot hold or whose numbers could
-    overflow: what the checker tells the analyst before any run (and the engine again)."""
+    overflow: what the checker tells the analyst before any run (and the engine again).
+    With the ranges of the d features and y, also the scatter's bit bound."""
     if d < 1:
         raise ValueError("linear_regression: at least one feature")
     if not 0 <= ridge <= 1 or not 0 <= min_eig <= 1 or ridge + min_eig <= 0:
@@ -166,13 +169,19 @@ def check_fit(d: int, n: int | None, intercept: bool, ridge: float, min_eig: flo
     unit = 2.0**-G
     lam, mu = round(ridge * 2**G) * unit, round(min_eig * 2**G) * unit
     _bounds(d, lam, lam + mu, 3 * unit, 3 * unit, 1e-4)
+    if ranges is not None and n is not None:
+        mids, w = zip(*(r.center(f) for r in ranges), strict=True)
+        scales = w if intercept else [abs(m) + wi for m, wi in zip(mids, w, strict=True)]
+        den = n * n if intercept else n
+        require("linear_regression", "the scatter", den * max(scales) ** 2,
+                MASK_BITS - 1 - MIN_LIMB)
 
 
 def max_features(intercept: bool = True, ridge: float = 0.0,
                  min_eig: float = DEFAULT_MIN_EIG) -> int:
     """The most features a fit with these parameters accepts (its precision's limit)."""
     d = 0
-    while d < 64:
+    while d < 1024:
         try:
             check_fit(d + 1, None, intercept, ridge, min_eig)
         except PrecisionError:
