@@ -364,15 +364,15 @@ def regression_fx(owner: MpcBackend, fit: regression.Regression, func: str) -> F
     [coef, se, R^2, adjusted R^2] (the intercept first among coef and se when fitted)."""
     d = fit.coef.value.shape[0]
     k = fit.se.value.shape[0]
-    parts = ([fit.intercept.value.reshape(1)] if k > d else []) + [fit.coef.value.reshape(d)]
-    errs = ([float(fit.intercept.error)] if k > d else []) + \
-        list(np.broadcast_to(fit.coef.error, (d,)))
+    parts = [*([fit.intercept.value.reshape(1)] if k > d else []), fit.coef.value.reshape(d)]
+    errs = [*([float(fit.intercept.error)] if k > d else []),
+            *np.broadcast_to(fit.coef.error, (d,))]
     hi = max(fit.coef.range.magnitude, fit.intercept.range.magnitude)
     lo = -hi
     if func == "ols":
         parts += [fit.se.value.reshape(k), fit.r2.value.reshape(1), fit.adj_r2.value.reshape(1)]
-        errs += list(np.broadcast_to(fit.se.error, (k,))) + [float(fit.r2.error),
-                                                             float(fit.adj_r2.error)]
+        errs += [*np.broadcast_to(fit.se.error, (k,)), float(fit.r2.error),
+                 float(fit.adj_r2.error)]
         lo = min(lo, fit.adj_r2.range.lo)
         hi = max(hi, fit.se.range.hi)
     errs_a = np.array(errs, dtype=np.float64)
