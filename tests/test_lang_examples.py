@@ -96,7 +96,8 @@ def test_clusters_match_lloyd_in_scikit_learn() -> None:
 def _statsmodels(values: dict[str, np.ndarray], features: list[str]):
     """statsmodels' OLS with an intercept on the encoded rows (what the owner shares)."""
     schema = Schema.load(ROOT / "examples" / "benefits.yaml")
-    x = np.column_stack([_encoded(schema, c, values[c]) for c in features])
+    x = np.column_stack([_encoded(schema, c, values[c]) if schema.column(c).kind == "fixed"
+                         else values[c].astype(float) for c in features])
     return sm.OLS(_encoded(schema, "rr", values["rr"]), sm.add_constant(x)).fit()
 
 
