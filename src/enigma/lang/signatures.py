@@ -291,8 +291,9 @@ class Library:
             raise self.err(f"{self.name}() regresses a column on columns")
         intercept = self.public_const(b["intercept"], "intercept") if "intercept" in b else True
         ridge = self.public_const(b["ridge"], "the ridge penalty") if "ridge" in b else 0.0
-        if not isinstance(intercept, bool) or isinstance(ridge, str):
+        if intercept not in (True, False) or not isinstance(ridge, int | float):
             raise self.err(f"{self.name}() takes intercept=True or False and a number ridge")
+        intercept = bool(intercept)
         try:
             ranges = None if any(t.lo is None or t.hi is None for t in [*xs, y]) else \
                 [Range(float(t.lo), float(t.hi)) for t in (xs if len(xs) == d else xs * d)] + \

@@ -340,7 +340,7 @@ def _standard_errors(e: Engine, X: Secret, resid: Secret, resid_err: float,
     (`coefficient_table`): a division there is exact, and its bound follows the data.
     """
     unit = 2.0**-G
-    err = b["err"]
+    err = b["err_x"]
     diag = X[np.arange(d), 1 + np.arange(d)]
     c_parts, c_errs, c_lows = [diag], [err] * d, [mu / (d * b["amax"])] * d
     facts = [scales[d] / scales[j] / math.sqrt(mu * dof) for j in range(d)]
@@ -397,7 +397,7 @@ def _bounds(d: int, ridge: float, kappa: float, eps_A: float, eps_b: float,
     (1 + (d - 1) lmax) (u + amax u / (1 - rho)). Since A + ridge I >= kappa I and
     kappa |b~|^2 <= var(y~) <= 1 (and every other right-hand side's solution has norm
     <= 1), |x' - x|_2 <= (sqrt(d) |da| + d eta |x|) / (kappa - d eta), eta the bound on
-    |dA_ij|, for every column x of the solution.
+    |dA_ij|, for every column x of the solution ("err" for b~, "err_x" for the others).
     R^2 = (2 b.a - b'Ab) / v (v = var(y~) >= floor_y): with a - A b = ridge b and
     |b| <= sqrt(v / kappa), the numerator moves by at most 2 sqrt(ridge v) err +
     2 sqrt(d v / kappa) eps_b + d err^2 + d (v / kappa) eps_A + truncations ("num",
@@ -429,6 +429,7 @@ def _bounds(d: int, ridge: float, kappa: float, eps_A: float, eps_b: float,
             raise PrecisionError(f"{exc} ({d} features, ridge + min_eig {kappa:.3g})") from None
     da = eps_b + (d - 1) * unit + (1 + (d - 1) * lmax) * (unit + amax * unit / (1 - rho))
     err = (math.sqrt(d) * da + d * eta * beta) / (kappa - d * eta)
+    err_x = (math.sqrt(d) * da + d * eta) / (kappa - d * eta)  # columns of norm <= 1
     if err > beta:
         raise PrecisionError(f"linear_regression: {d} features with ridge + min_eig "
                              f"{kappa:.3g} leave an error bound ({err:.3g}) above the "
@@ -447,7 +448,7 @@ def _bounds(d: int, ridge: float, kappa: float, eps_A: float, eps_b: float,
                   + (b_over_v + err / floor_y) * math.sqrt(d) * d * unit + unit / floor_y)
     y_rho = inverse_error(1.0)
     r2 = num_over_v * (1 + y_rho) + y_rho + eps_A / (floor_y - eps_A) + unit
-    return {"beta": beta + err, "err": err, "pivot": p_low, "amax": amax, "r2": r2,
+    return {"beta": beta + err, "err": err, "err_x": err_x, "pivot": p_low, "amax": amax, "r2": r2,
             "num": num, "floor_y": floor_y}
 
 
