@@ -6,9 +6,9 @@ dot). With an intercept the matrix is the scatter of the centred columns,
 standardised by the public half-widths of the ranges: A_ij = cov(x_i, x_j) /
 (h_i h_j), a_i = cov(x_i, y) / (h_i h_y); without one it is the matrix of
 second moments standardised by the ranges' magnitudes. Every entry lies in
-[-1, 1]. The system (A + ridge I) [b~, X, W] = [a, mu I, mu z~ / (L d)] is
+[-1, 1]. The system (A + ridge I) [b~, X, W] = [a, nu I, nu z~ / (L d)] is
 solved by Gaussian elimination without pivoting, all right-hand sides at once:
-b~ the standardised coefficients, X = mu A^-1 (its diagonal gives the standard
+b~ the standardised coefficients, X = nu A^-1 (its diagonal gives the standard
 errors), W what the intercept's standard error needs.
 
 Why an eigenvalue floor: a worst-case error bound of a linear solve needs a
@@ -129,7 +129,7 @@ def linear_regression_from_sums(e: Engine, sums: Secret, n: int, x_ranges: Seque
     4. Slopes b_i = b~_i s_y / s_i; intercept m_y + w_y (z~_y - sum_i b~_i z~_i).
     5. R^2 = (2 b~.a - b~' A b~) / A_yy (unpenalised A, A_yy floored); residual
        R~ = A_yy - that numerator, floored alike.
-    6. `_table`: standard errors and t from R~ and the diagonal of mu A^-1.
+    6. `_standard_errors` from R~ and the diagonal of nu A^-1 (nu = ridge + min_eig).
     """
     rs = list(x_ranges)
     d = len(rs)
@@ -213,11 +213,13 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
     a = join([entry(i, d) for i in range(d)], axis=0)
     lam, mu_code = round(ridge * 2**G), round(min_eig * 2**G)
     lam_real, mu = lam * unit, mu_code * unit  # the parameters actually used (G bits)
+    nu_code = lam + mu_code  # the floor of the eigenvalues: X = nu (A + ridge I)^-1 <= I
+    nu = nu_code * unit
     A = cov_x + e.field.from_ints([[lam if i == j else 0 for j in range(d)] for i in range(d)])
     floor_y = (spread / (scales[d] * 2.0**-f)) ** 2
-    # right-hand sides: a, mu I and, with an intercept, mu z~ / (L d) (all of norm <= 1)
+    # right-hand sides: a, nu I and, with an intercept, nu z~ / (L d) (all of norm <= 1)
     eye = a.reshape(d, 1).broadcast_to(d, d) * 0 + e.field.from_ints(
-        [[mu_code if i == j else 0 for j in range(d)] for i in range(d)])
+        [[nu_code if i == j else 0 for j in range(d)] for i in range(d)])
     rhs, eps_b = [a.reshape(d, 1), eye], eps_A + unit
     shifts = [Fraction(mids[i], w[i]) for i in range(d)]
     L = max(math.ceil(1 + abs(s)) for s in shifts)
@@ -227,10 +229,10 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
                                          "linear_regression", "a column sum")
         eps_z = float(np.max(mean_units)) * unit
         zbar = means[:d] + e.field.from_ints([round(s * 2**G) for s in shifts])
-        zcol, zcol_units = scale_public(e, zbar, [L << G] * d, [Fraction(mu_code, L * d)] * d,
+        zcol, zcol_units = scale_public(e, zbar, [L << G] * d, [Fraction(nu_code, L * d)] * d,
                                         1, G, "linear_regression", "the mean vector")
         rhs.append(zcol.reshape(d, 1))
-        eps_b += float(np.max(zcol_units)) * unit + mu * (eps_z + unit) / (L * d)
+        eps_b += float(np.max(zcol_units)) * unit + nu * (eps_z + unit) / (L * d)
     b = _bounds(d, lam_real, lam_real + mu, eps_A + unit, eps_b, floor_y)
     X = _solve(e, A, join(rhs, axis=1), d, b, mu_code > 0)
     beta = X[:, 0]
@@ -275,7 +277,7 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
     else:
         icpt_b = Bounded(coef[0:1].reshape() * 0, 0.0, Range(0, 0), f)
         lead = None
-    se = _standard_errors(e, X, resid, resid_err, b, d, dof, mu, scales, h_y, lead, f)
+    se = _standard_errors(e, X, resid, resid_err, b, d, dof, nu, scales, h_y, lead, f)
     return Regression(
         Bounded(coef, coef_err, as_range(top_coef), f), icpt_b,
         Bounded(r2.reshape(), r2_err, Range(0, 1), f),
@@ -326,46 +328,50 @@ def _intercept_inner(e: Engine, beta: Secret, means: Secret, shifts: list[Fracti
 
 
 def _standard_errors(e: Engine, X: Secret, resid: Secret, resid_err: float,
-           b: dict[str, float], d: int, dof: int, mu: float, scales: list[int], h_y: float,
+           b: dict[str, float], d: int, dof: int, nu: float, scales: list[int], h_y: float,
            lead: tuple | None, f: int) -> Bounded:
     """Standard errors (the intercept's first when `lead` holds its parts).
 
-    Slope j: se_j = (s_y / s_j) sqrt(R~ X_jj / (mu dof)), X_jj = mu (A^-1)_jj in (0, 1]
+    Slope j: se_j = (s_y / s_j) sqrt(R~ X_jj / (nu dof)), X_jj = nu (A^-1)_jj in (0, 1]
     (statsmodels' sqrt(sigma^2 (X'X)^-1_jj) with sigma^2 = RSS / dof, RSS = n h_y^2 R~).
-    Intercept: se_0 = h_y sqrt(R~ (1 + z~' A^-1 z~) / dof) = h_y sqrt(K / (mu dof)) sqrt(R~ c_0)
-    with c_0 = (mu + L d q) / K in (0, 1], q = z~ . W, K = mu + L^2 d.
-    1. P = R~ c (one product); floored at the public P_low (one comparison).
-    2. s = sqrt(P) (`sqrt_g`); se = s times a public factor.
+    Intercept: se_0 = h_y sqrt(R~ (1 + z~' A^-1 z~) / dof) = h_y sqrt(K / (nu dof)) sqrt(R~ c_0)
+    with c_0 = (nu + L d q) / K in (0, 1], q = z~ . W, K = nu + L^2 d; nu = ridge + min_eig
+    and A the penalised matrix when there is a ridge.
+    1. c floored at its public lower bound (one comparison): X_jj >= nu / (d amax)
+       (the largest eigenvalue of A is at most d amax), c_0 >= nu / K.
+    2. sqrt(R~) and sqrt(c) (one `sqrt_g` of the vector), s = their product (one round):
+       two roots, each at its own floor, keep the bound far tighter than one root of
+       R~ c at the product of the floors.
+    3. se = s times a public factor.
     Bounds by `Approx` (worst case). t = coef / se and its p-value are the owner's
     (`coefficient_table`): a division there is exact, and its bound follows the data.
     """
     unit = 2.0**-G
     err = b["err_x"]
     diag = X[np.arange(d), 1 + np.arange(d)]
-    c_parts, c_errs, c_lows = [diag], [err] * d, [mu / (d * b["amax"])] * d
-    facts = [scales[d] / scales[j] / math.sqrt(mu * dof) for j in range(d)]
+    c_parts, c_errs, c_lows = [diag], [err] * d, [nu / (d * b["amax"])] * d
+    facts = [scales[d] / scales[j] / math.sqrt(nu * dof) for j in range(d)]
     if lead is not None:
         W, zbar, L, eps_z = lead
         (q,) = trunc_many(e, [e.dot(zbar, W)], [G])
-        K = Fraction(round(mu * 2**G), 1 << G) + L * L * d
-        c0, c0_units = scale_public(e, q * (L * d) + round(mu * 2**G),
+        K = Fraction(round(nu * 2**G), 1 << G) + L * L * d
+        c0, c0_units = scale_public(e, q * (L * d) + round(nu * 2**G),
                                     int(K * 2**G) + 1, 1 / K, 1, 0, "linear_regression",
                                     "the intercept's variance factor")
         q_err = L * math.sqrt(d) * err + eps_z + 2 * unit
         c_parts.insert(0, c0.reshape(1))
         c_errs.insert(0, L * d * q_err / float(K) + float(c0_units) * unit)
-        c_lows.insert(0, mu / float(K))
-        facts.insert(0, h_y * math.sqrt(float(K) / (mu * dof)))
+        c_lows.insert(0, nu / float(K))
+        facts.insert(0, h_y * math.sqrt(float(K) / (nu * dof)))
     k = d + (lead is not None)
-    c = join(c_parts, axis=0)
-    (P,) = trunc_many(e, [e.mul(resid.broadcast_to(k), c)], [G])
-    floor_r = float(b["floor_y"])
-    lows = [floor_r * lo for lo in c_lows]
-    P = _floor_each(e, P, lows)  # positive: a root and a reciprocal follow
-    s = sqrt_g(e, P, 2.0)
-    p_err = [Approx(1.0 + resid_err, resid_err) * Approx(1.0, ce) for ce in c_errs]
-    s_err = [Approx(1.0, pe.err + unit).sqrt(lo).err + sqrt_g_error(2.0)
-             for pe, lo in zip(p_err, lows, strict=True)]
+    c = _floor_each(e, join(c_parts, axis=0), c_lows)  # positive: a root follows
+    roots = sqrt_g(e, join([resid.reshape(1), c], axis=0), 2.0)
+    (s,) = trunc_many(e, [e.mul(roots[0:1].broadcast_to(k), roots[1:])], [G])
+    # each root at its own floor: R~ >= floor_y (floored before), c_j >= c_lows[j]
+    root_r = Approx(1.0 + resid_err, resid_err).sqrt(float(b["floor_y"])).plus(
+        sqrt_g_error(2.0))
+    s_err = [(root_r * Approx(1.0, ce + unit).sqrt(lo).plus(sqrt_g_error(2.0))).err + unit
+             for ce, lo in zip(c_errs, c_lows, strict=True)]
     se, se_units = scale_public(e, s, [int(2 * 2**G)] * k,
                                 [Fraction(fa * 2**f) for fa in facts], 1, G,
                                 "linear_regression", "a standard error")
