@@ -17,7 +17,7 @@ import pytest
 import statsmodels.api as sm
 from sklearn.cluster import KMeans
 
-from enigma.lang.analytics.regression import coefficient_table
+from enigma.lang.analytics.regression import DEFAULT_MIN_EIG, coefficient_table, condition_limit
 from enigma.lang.checker import check
 from enigma.lang.plain import dry_run, kmeans_start, run_plain
 from enigma.lang.runner import run_mpc
@@ -109,16 +109,19 @@ def test_regression_matches_statsmodels() -> None:
 
 
 def test_ols_table_matches_statsmodels_in_plain_and_mpc() -> None:
-    """coef, se, R^2 and adjusted R^2 within their bounds of statsmodels; t and p (the
-    owner's, from the revealed values) within theirs."""
+    """coef, se, R^2 and adjusted R^2 within their bounds of statsmodels; the condition
+    below its limit (so those bounds hold); t and p (the owner's) within theirs."""
     source, schema, values = _load("ols")
     ref = _statsmodels(values, ["age", "tenure", "stateur"])
-    want = np.concatenate([ref.params, ref.bse, [ref.rsquared, ref.rsquared_adj]])
+    z = ref.model.exog[:, 1:] / np.array([25.0, 25.0, 10.0])  # the ranges' half-widths
+    condition = DEFAULT_MIN_EIG * np.trace(np.linalg.inv(np.cov(z.T, bias=True)))
+    want = np.concatenate([ref.params, ref.bse, [ref.rsquared, ref.rsquared_adj, condition]])
     plain = run_plain(check(source, schema, "examples/ols.py"), schema, values).results["ols"]
     np.testing.assert_allclose(plain.value, want, rtol=1e-9, atol=1e-12)
     results, _ = _secure("ols")
     got = results["ols"]
     _within(got, want)
+    assert got.value[-1] + got.error[-1] <= condition_limit(3, 0.0, DEFAULT_MIN_EIG)
     k = ref.params.size
     table = coefficient_table(got.value[:k], got.error[:k], got.value[k:2 * k],
                               got.error[k:2 * k], int(ref.df_resid))

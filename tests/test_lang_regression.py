@@ -14,11 +14,19 @@ import statsmodels.api as sm
 from sklearn.linear_model import Ridge
 
 from enigma.lang.analytics.precision import PrecisionError, Range
-from enigma.lang.analytics.regression import check_fit, coefficient_table, max_features
+from enigma.lang.analytics.regression import (
+    DEFAULT_MIN_EIG,
+    check_fit,
+    coefficient_table,
+    condition_limit,
+    max_features,
+)
 from enigma.lang.checker import check
 from enigma.lang.errors import ScriptError
 from enigma.lang.plain import least_squares, run_plain
+from enigma.lang.runner import run_mpc
 from enigma.lang.schema import Schema
+from enigma.prep.dealer import DealerFactory
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = Schema.load(ROOT / "examples" / "benefits.yaml")
@@ -43,9 +51,13 @@ def test_six_features_pass_the_checker_and_run_as_statsmodels() -> None:
     source = f"reveal(ols(data.rr, [{', '.join('data.' + c for c in SIX)}]), 'fit')\n"
     got = run_plain(check(source, SCHEMA), SCHEMA, VALUES).results["fit"].value
     ref = sm.OLS(_column("rr"), sm.add_constant(_x(SIX))).fit()
+    z = _x(SIX) / np.array([25.0, 25.0, 10.0, 150.0, 4.5, 0.5])  # the ranges' half-widths
+    condition = DEFAULT_MIN_EIG * np.trace(np.linalg.inv(np.cov(z.T, bias=True)))
     np.testing.assert_allclose(got, np.concatenate([ref.params, ref.bse,
-                                                    [ref.rsquared, ref.rsquared_adj]]),
+                                                    [ref.rsquared, ref.rsquared_adj,
+                                                     condition]]),
                                rtol=1e-9, atol=1e-12)
+    assert condition < condition_limit(6, 0.0, DEFAULT_MIN_EIG)  # real data meet the floor
 
 
 @pytest.mark.parametrize("intercept", [True, False])
@@ -106,3 +118,14 @@ def test_owner_table_matches_statsmodels_t_and_p() -> None:
                               int(ref.df_resid))
     assert np.all(np.abs(noisy.t - ref.tvalues) <= noisy.t_error)
     assert np.all(np.abs(noisy.p - ref.pvalues) <= noisy.p_error + 1e-15)
+
+
+def test_collinear_features_run_and_are_caught_by_the_condition() -> None:
+    """Data that break the eigenvalue floor (a column twice): the engine floors the pivots
+    and finishes (no traceback, no overflow), and the revealed condition exceeds its limit,
+    so the owner knows the bounds do not hold."""
+    values = {k: v[:40] for k, v in VALUES.items()}
+    source = "reveal(ols(data.rr, [data.tenure, data.tenure]), 'fit')\n"
+    got = run_mpc(source, SCHEMA, values, provider_factory=DealerFactory(
+        b"test_lang_regression dealer seed", insecure=True)).results["fit"]
+    assert got.value[-1] - got.error[-1] > condition_limit(2, 0.0, DEFAULT_MIN_EIG)

@@ -343,7 +343,8 @@ class CompiledLibrary:
         return regression_fx(self.m, self._fit(a, node), "linreg")
 
     def lib_ols(self, a: dict, node: Call) -> Fx:
-        """[coef (k), se (k), R^2, adjusted R^2] of the same fit (t and p: the owner's)."""
+        """[coef (k), se (k), R^2, adjusted R^2, condition] of the same fit (t and p: the
+        owner's; the condition against `condition_limit` tells whether the bounds hold)."""
         return regression_fx(self.m, self._fit(a, node), "ols")
 
     def _fit(self, a: dict, node: Call) -> regression.Regression:
@@ -361,7 +362,7 @@ class CompiledLibrary:
 def regression_fx(owner: MpcBackend, fit: regression.Regression, func: str) -> Fx:
     """A fitted regression as one value, each element with its own error bound (one quorum
     and the reducing quorum of a split job alike): linreg's [intercept,] slopes; ols's
-    [coef, se, R^2, adjusted R^2] (the intercept first among coef and se when fitted)."""
+    [coef, se, R^2, adjusted R^2, condition] (the intercept first among coef and se)."""
     d = fit.coef.value.shape[0]
     k = fit.se.value.shape[0]
     parts = [*([fit.intercept.value.reshape(1)] if k > d else []), fit.coef.value.reshape(d)]
@@ -371,10 +372,11 @@ def regression_fx(owner: MpcBackend, fit: regression.Regression, func: str) -> F
     lo = -hi
     if func == "ols":
         parts += [fit.se.value.reshape(k), fit.r2.value.reshape(1), fit.adj_r2.value.reshape(1)]
+        parts.append(fit.condition.value.reshape(1))
         errs += [*np.broadcast_to(fit.se.error, (k,)), float(fit.r2.error),
-                 float(fit.adj_r2.error)]
+                 float(fit.adj_r2.error), float(fit.condition.error)]
         lo = min(lo, fit.adj_r2.range.lo)
-        hi = max(hi, fit.se.range.hi)
+        hi = max(hi, fit.se.range.hi, fit.condition.range.hi)
     errs_a = np.array(errs, dtype=np.float64)
     return Fx(owner, [concat(parts)], FRAC, lo, hi, float(errs_a.max()), False, (len(errs),),
               errs=errs_a)

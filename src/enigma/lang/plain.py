@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .analytics.precision import Range
+from .analytics.regression import DEFAULT_MIN_EIG
 from .budget import Budget
 from .errors import ScriptError
 from .interpreter import Outcome, Revealed, run
@@ -336,8 +337,11 @@ def column_ranges(arg: Expr, d: int, need: str) -> list[Range]:
 
 
 def least_squares(x: np.ndarray, y: np.ndarray, scales: np.ndarray, intercept: bool = True,
-                  penalty: float = 0.0) -> dict[str, np.ndarray]:
-    """The library's linear model in float64: coef ([intercept,] slopes), se, r2, adj_r2.
+                  penalty: float = 0.0, min_eig: float = DEFAULT_MIN_EIG
+                  ) -> dict[str, np.ndarray]:
+    """The library's linear model in float64: coef ([intercept,] slopes), se, r2, adj_r2,
+    and condition = (penalty + min_eig) trace of the inverse matrix (the engine's test of
+    its eigenvalue floor, `regression._condition`).
 
     On standardised features z = x / scales: (Z'Z / n + penalty I) b~ = Z'y / n with Z, y
     centred when there is an intercept; b = b~ / scales. Standard errors as statsmodels'
@@ -360,7 +364,8 @@ def least_squares(x: np.ndarray, y: np.ndarray, scales: np.ndarray, intercept: b
         coef = np.concatenate([[y.mean() - coef @ x.mean(axis=0)], coef])
         se = np.concatenate([[np.sqrt(s2 / n * (1 + zbar @ inv @ zbar))], se])
     return {"coef": coef, "se": se, "r2": np.float64(r2),
-            "adj_r2": np.float64(1 - (1 - r2) * (n - intercept) / dof)}
+            "adj_r2": np.float64(1 - (1 - r2) * (n - intercept) / dof),
+            "condition": np.float64((penalty + min_eig) * np.trace(inv))}
 
 
 def lloyd(x: np.ndarray, start: np.ndarray, iters: int, ties: str = "first",
@@ -471,7 +476,8 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
                             intercept, float(a.get("ridge", 0.0)))
         if name == "linreg":
             return fit["coef"]
-        return np.concatenate([fit["coef"], fit["se"], [fit["r2"], fit["adj_r2"]]])
+        return np.concatenate([fit["coef"], fit["se"],
+                               [fit["r2"], fit["adj_r2"], fit["condition"]]])
     if name == "kmeans":
         xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
         x = np.column_stack([_v(c) for c in xs])

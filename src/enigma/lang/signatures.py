@@ -308,7 +308,7 @@ class Library:
             raise self.err(f"{self.name}(): {exc}") from None
         label = label_of(b["y"].type).join(label_of(b["x"].type))
         k = d + intercept
-        shape = (k,) if self.name == "linreg" else (2 * k + 2,)
+        shape = (k,) if self.name == "linreg" else (2 * k + 3,)
         return self.result(args, kwargs, ValueType(label, fixed(), shape))
 
     def kmeans(self, args, kwargs) -> Call:

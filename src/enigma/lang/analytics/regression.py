@@ -66,7 +66,8 @@ class Regression:
     `coef` (d,) the slopes; `intercept` (scalar; 0 with no error when not fitted);
     `se` (k,): the intercept's first when fitted, then the slopes'; `r2`
     (centred with an intercept, uncentred without, as statsmodels) and `adj_r2`;
-    `dof` the residual degrees of freedom n - k (public).
+    `dof` the residual degrees of freedom n - k (public); `condition`, what the owner
+    compares with `condition_limit` to know that the data met the eigenvalue floor.
     """
 
     coef: Bounded
@@ -75,6 +76,10 @@ class Regression:
     adj_r2: Bounded
     se: Bounded
     dof: int
+    condition: Bounded
+    """trace(nu (A + ridge I)^-1), plus 2 d if a pivot was floored (`_condition`)."""
+    condition_limit: float
+    """The bounds above hold when condition + its error bound <= this (public)."""
 
 
 def linear_regression(e: Engine, x: Secret, y: Secret, x_ranges: Range | Sequence[Range],
@@ -234,7 +239,7 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
         rhs.append(zcol.reshape(d, 1))
         eps_b += float(np.max(zcol_units)) * unit + nu * (eps_z + unit) / (L * d)
     b = _bounds(d, lam_real, lam_real + mu, eps_A + unit, eps_b, floor_y)
-    X = _solve(e, A, join(rhs, axis=1), d, b, mu_code > 0)
+    X, floored = _solve(e, A, join(rhs, axis=1), d, b, mu_code > 0)
     beta = X[:, 0]
     # slopes in the columns' units
     coef, coef_units = scale_public(e, beta, [int(b["beta"] * 2**G) + 1] * d,
@@ -278,10 +283,15 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
         icpt_b = Bounded(coef[0:1].reshape() * 0, 0.0, Range(0, 0), f)
         lead = None
     se = _standard_errors(e, X, resid, resid_err, b, d, dof, nu, scales, h_y, lead, f)
+    condition = _condition(e, X, floored, d, f)
+    limit = condition_limit(d, ridge, min_eig)
+    require("linear_regression", "the inputs' error against condition_limit's allowance",
+            int(max(eps_A, eps_b) / unit), CONDITION_SLACK.bit_length() - 1)
     return Regression(
         Bounded(coef, coef_err, as_range(top_coef), f), icpt_b,
         Bounded(r2.reshape(), r2_err, Range(0, 1), f),
-        Bounded(adj.reshape(), adj_err, Range(-(n - intercept) / dof, 1), f), se, dof)
+        Bounded(adj.reshape(), adj_err, Range(-(n - intercept) / dof, 1), f), se, dof,
+        condition, limit)
 
 
 @dataclass
@@ -381,6 +391,46 @@ def _standard_errors(e: Engine, X: Secret, resid: Secret, resid_err: float,
     return Bounded(se, se_err, Range(0, top_se), f)
 
 
+CONDITION_SLACK = 64
+"""Units of 2^-G that `condition_limit` allows the standardised inputs' errors (the engine
+refuses a fit whose own are larger, so the public limit is never too generous)."""
+
+
+def condition_limit(d: int, ridge: float, min_eig: float) -> float:
+    """The largest revealed `condition` (plus its error bound) for which the stated bounds
+    hold (public; inf when no eigenvalue floor is assumed, a ridge alone being the floor).
+
+    t' = trace(X') + 2 d (pivots floored), X' = nu M'^-1 as computed. A floored pivot
+    proves lambda_min(A + ridge I) < nu (a pivot of a positive definite matrix is at least
+    its smallest eigenvalue), and makes t' > 1. Otherwise the elimination is that of
+    M = A + ridge I + dA (|dA_ij| <= eta, which needs only the pivots' floor), and each
+    column of X' is off by at most sqrt(d) da |M^-1| <= sqrt(d) da T / nu, T = trace(nu
+    M^-1) >= nu / lambda_min(M): so T <= t' / (1 - d sqrt(d) da / nu). If T <= nu / (nu +
+    d eta), lambda_min(A + ridge I) >= lambda_min(M) - d eta >= nu: the assumption holds.
+    Hence the limit: t' <= (1 - d sqrt(d) da / nu) nu / (nu + d eta).
+    """
+    if min_eig <= 0:
+        return math.inf
+    unit = 2.0**-G
+    lam, mu = round(ridge * 2**G) * unit, round(min_eig * 2**G) * unit
+    b = _bounds(d, lam, lam + mu, CONDITION_SLACK * unit, CONDITION_SLACK * unit, 1e-4)
+    nu = lam + mu
+    return (1 - d * math.sqrt(d) * b["da"] / nu) * nu / (nu + d * b["eta"])
+
+
+def _condition(e: Engine, X: Secret, floored: Secret | None, d: int, f: int) -> Bounded:
+    """trace(X') + 2 d (pivots floored) with f bits: the owner's test of the eigenvalue
+    floor the bounds assume (`condition_limit`). Its error is the output's rounding only:
+    the test is on the computed value itself."""
+    diag = X[np.arange(d), 1 + np.arange(d)]
+    total = diag.sum()
+    if floored is not None:
+        total = total + floored * ((2 * d) << G)
+    cond, units = scale_public(e, total.reshape(1), int((3 * d + 1) * 2**G), 1 << f, 1, G,
+                               "linear_regression", "the condition")
+    return Bounded(cond.reshape(), float(units) * 2.0**-f, Range(0, 3 * d + 1), f)
+
+
 def _floor_each(e: Engine, x: Secret, floors: list[float]) -> Secret:
     """max(x_i, floor_i) for public floors (one comparison for the vector, one round)."""
     codes = e.field.from_ints([round(fl * 2**G) for fl in floors])
@@ -454,12 +504,13 @@ def _bounds(d: int, ridge: float, kappa: float, eps_A: float, eps_b: float,
                   + (b_over_v + err / floor_y) * math.sqrt(d) * d * unit + unit / floor_y)
     y_rho = inverse_error(1.0)
     r2 = num_over_v * (1 + y_rho) + y_rho + eps_A / (floor_y - eps_A) + unit
-    return {"beta": beta + err, "err": err, "err_x": err_x, "pivot": p_low, "amax": amax, "r2": r2,
+    return {"beta": beta + err, "err": err, "err_x": err_x, "da": da, "eta": eta,
+            "pivot": p_low, "amax": amax, "r2": r2,
             "num": num, "floor_y": floor_y}
 
 
 def _solve(e: Engine, A: Secret, B: Secret, d: int, bounds: dict[str, float],
-           floor: bool) -> Secret:
+           floor: bool) -> tuple[Secret, Secret | None]:
     """Solve A X = B (A d x d symmetric, eigenvalues >= kappa; B d x r; G bits) by elimination.
 
     Step k, vectorised over the trailing block and all right-hand sides:
@@ -469,15 +520,20 @@ def _solve(e: Engine, A: Secret, B: Secret, d: int, bounds: dict[str, float],
     2. l_i = A_ik r for i > k (one round, one truncation).
     3. A_ij -= l_i A_kj and B_i -= l_i B_k for i, j > k (one round, one truncation).
     Back substitution, k = d-1 .. 0: X_k = (B_k - sum_(j>k) A_kj X_j) r_k (four rounds).
+    Returns X and, with `floor`, how many pivots were floored (secret): any proves the
+    assumed eigenvalue floor broken.
     """
     r_cols = B.shape[1]
-    recips, rows, ys = [], [], []
+    recips, rows, ys, floored = [], [], [], []
     A_cur, b_cur = A, B
     for k in range(d):
         m = d - k - 1
         pivot = A_cur[0:1, 0].reshape(1)
         if floor:
-            pivot = floor_at(e, pivot, round(bounds["pivot"] * 2**G), bits_of(1 << (G + 2)))
+            code = round(bounds["pivot"] * 2**G)
+            low = lt(e, pivot, e.field.const(code), bits_of(1 << (G + 2)))
+            pivot = pivot + e.mul(low, (-pivot) + code)
+            floored.append(low)
         r, _ = inverse(e, pivot, bounds["pivot"], bounds["amax"])
         recips.append(r)
         rows.append(A_cur[0, 1:])
@@ -503,4 +559,5 @@ def _solve(e: Engine, A: Secret, B: Secret, d: int, bounds: dict[str, float],
             y = y - s
         (xk,) = trunc_many(e, [e.mul(y, recips[k].broadcast_to(r_cols))], [G])
         xs.append(xk)
-    return join([x.reshape(1, r_cols) for x in reversed(xs)], axis=0)
+    count = join(floored, axis=0).sum() if floored else None
+    return join([x.reshape(1, r_cols) for x in reversed(xs)], axis=0), count
