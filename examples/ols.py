@@ -1,7 +1,10 @@
 """A regression table: rr ~ 1 + age + tenure + stateur on data/benefits.csv, as statsmodels.
 
-`ols` returns [coefficients (k), standard errors (k), R^2, adjusted R^2], k = 4 here
-(intercept first), each with its own error bound. The t statistics and two-sided
+`ols` returns [coefficients (k), standard errors (k), R^2, adjusted R^2, condition],
+k = 4 here (intercept first), each with its own error bound. The bounds assume that the
+features are not nearly collinear; the condition tells: they hold when it is at most
+`regression.condition_limit(3, 0.0, 1e-3)` (0.99998), as on this data (0.06). The t
+statistics and two-sided
 p-values are public functions of what is revealed, so the owner computes them
 (`enigma.lang.analytics.regression.coefficient_table(coef, coef_err, se, se_err, n - k)`,
 with bounds that follow from the revealed values).
