@@ -3,7 +3,7 @@
 `ols` returns [coefficients (k), standard errors (k), R^2, adjusted R^2, condition],
 k = 4 here (intercept first), each with its own error bound. The bounds assume that the
 features are not nearly collinear; the condition tells: they hold when it is at most
-`regression.condition_limit(3, 0.0, 1e-3)` (0.99998), as on this data (0.06). The t
+`regression.condition_limit(3, 0.0, 1e-3)` (0.99998), as on this data (0.05). The t
 statistics and two-sided
 p-values are public functions of what is revealed, so the owner computes them
 (`enigma.lang.analytics.regression.coefficient_table(coef, coef_err, se, se_err, n - k)`,
