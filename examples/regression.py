@@ -1,17 +1,16 @@
-"""Linear regression of the replacement rate on age and job tenure (data/benefits.csv).
+"""Least squares of the replacement rate on age and job tenure (data/benefits.csv).
 
 Reveals [intercept, slope for age, slope for tenure] of the fit rr ~ 1 + age + tenure,
-solved inside the engine. The library's regression adds a small ridge penalty
-(1e-3 on features standardised by their public ranges): it is what makes a
-worst-case error bound possible whatever the data (two collinear columns would
-otherwise make the system singular); for features that are not nearly collinear
-the coefficients are those of least squares.
+solved inside the engine: ordinary least squares, as statsmodels' OLS, with no penalty
+(pass ridge= to ask for one). The error bound of each coefficient holds when no linear
+combination of the features, standardised by their public ranges, has a variance below
+10^-3 (docs/analytics.md, "Linear regression").
 
     enigma check examples/regression.py
     enigma script run examples/regression.py --schema examples/benefits.yaml --data data/benefits.csv
 
-Tolerance: each coefficient within its stated error bound of the same model in
-float64 (scikit-learn's Ridge(alpha=1e-3 n) on x / half-width).
+Tolerance: each coefficient within its stated error bound of statsmodels' OLS on the
+same (encoded) rows (tests/test_lang_examples.py).
 """
 # schema: benefits.yaml
 

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import statsmodels.api as sm
 from sklearn.cluster import KMeans
-from sklearn.linear_model import Ridge
 
-from enigma.lang.analytics.precision import Range
-from enigma.lang.analytics.regression import DEFAULT_RIDGE
+from enigma.lang.analytics.regression import DEFAULT_MIN_EIG, coefficient_table, condition_limit
 from enigma.lang.checker import check
-from enigma.lang.plain import dry_run, kmeans_start
+from enigma.lang.plain import dry_run, kmeans_start, run_plain
 from enigma.lang.runner import run_mpc
 from enigma.lang.schema import Schema
 from enigma.lang.syntax import Call, Stmt
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ROWS = 300
 DEALER = DealerFactory(b"test_lang_examples dealer seed!!", insecure=True)
 EXAMPLES = {"average_age": "acs12", "clusters": "benefits", "regression": "benefits",
-            "by_state": "benefits"}
+            "by_state": "benefits", "ols": "benefits"}
 
 
 def _load(example: str) -> tuple[str, Schema, dict[str, np.ndarray]]:
@@ -94,19 +93,43 @@ def test_clusters_match_lloyd_in_scikit_learn() -> None:
     _within(results["centers"], ref.cluster_centers_)
 
 
-def test_regression_matches_ridge_in_scikit_learn() -> None:
-    results, values = _secure("regression")
+def _statsmodels(values: dict[str, np.ndarray], features: list[str]):
+    """statsmodels' OLS with an intercept on the encoded rows (what the owner shares)."""
     schema = Schema.load(ROOT / "examples" / "benefits.yaml")
-    x = np.column_stack([values["age"], values["tenure"]]).astype(float)
-    h = np.array([Range(float(schema.column(c).lo), float(schema.column(c).hi)).center(16)[1]
-                  / 2.0**16 for c in ("age", "tenure")])
-    ref = Ridge(alpha=DEFAULT_RIDGE * ROWS).fit(x / h, _encoded(schema, "rr", values["rr"]))
-    want = np.concatenate([[ref.intercept_], ref.coef_ / h])
+    x = np.column_stack([_encoded(schema, c, values[c]) if schema.column(c).kind == "fixed"
+                         else values[c].astype(float) for c in features])
+    return sm.OLS(_encoded(schema, "rr", values["rr"]), sm.add_constant(x)).fit()
+
+
+def test_regression_matches_statsmodels() -> None:
+    results, values = _secure("regression")
     got = results["coefficients"]
-    assert np.all(got.error < 1e-3)
+    assert np.all(got.error < 1e-4)
+    _within(got, _statsmodels(values, ["age", "tenure"]).params)
+
+
+def test_ols_table_matches_statsmodels_in_plain_and_mpc() -> None:
+    """coef, se, R^2 and adjusted R^2 within their bounds of statsmodels; the condition
+    below its limit (so those bounds hold); t and p (the owner's) within theirs."""
+    source, schema, values = _load("ols")
+    ref = _statsmodels(values, ["age", "tenure", "stateur"])
+    z = ref.model.exog[:, 1:] / np.array([25.0, 25.0, 10.0])  # the ranges' half-widths
+    condition = DEFAULT_MIN_EIG * np.trace(np.linalg.inv(np.cov(z.T, bias=True)))
+    want = np.concatenate([ref.params, ref.bse, [ref.rsquared, ref.rsquared_adj, condition]])
+    plain = run_plain(check(source, schema, "examples/ols.py"), schema, values).results["ols"]
+    np.testing.assert_allclose(plain.value, want, rtol=1e-9, atol=1e-12)
+    results, _ = _secure("ols")
+    got = results["ols"]
     _within(got, want)
-    lstsq = np.linalg.lstsq(np.column_stack([np.ones(ROWS), x]), values["rr"], rcond=None)[0]
-    np.testing.assert_allclose(got.value, lstsq, atol=1e-3)  # the ridge barely moves them
+    assert got.value[-1] + got.error[-1] <= condition_limit(3, 0.0, DEFAULT_MIN_EIG)
+    k = ref.params.size
+    table = coefficient_table(got.value[:k], got.error[:k], got.value[k:2 * k],
+                              got.error[k:2 * k], int(ref.df_resid))
+    assert np.all(np.abs(table.t - ref.tvalues) <= table.t_error + 1e-9)
+    assert np.all(np.abs(table.p - ref.pvalues) <= table.p_error + 1e-12)
+    print(f"\nols: |mpc - statsmodels| {np.abs(got.value - want).max():.2e}, "
+          f"bounds coef {got.error[:k].max():.2e} se {got.error[k:2 * k].max():.2e} "
+          f"R2 {got.error[-2]:.2e}; t error bound {table.t_error.max():.2e}")
 
 
 def test_group_by_state_matches_bincount() -> None:

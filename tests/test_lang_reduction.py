@@ -53,6 +53,8 @@ def _schema() -> Schema:
      [("group_by", False), ("histogram", False)]),
     ("b = linreg(data.rr, [data.age, data.tenure])\nreveal(b[1] * 10, 'slope')\n",
      [("linreg", False)]),
+    ("reveal(ols(data.rr, [data.age], intercept=False, ridge=0.01), 'fit')\n",
+     [("ols", False)]),
     ("reveal(count(data.ui), 'c')\nreveal(kmeans([data.age, data.tenure], 2, 3), 'x')\n"
      "reveal(sum(data.age), 's')\n",
      [("count", True)] + [("kmeans", False)] * 3 + [("sum", False)]),
@@ -135,6 +137,7 @@ reveal(histogram(data.sex, where=old), 'sex_old')
 reveal(group_by(data.sex, data.tenure, 'sum'), 'tenure_by_sex')
 reveal(group_by(data.sex, data.age, 'mean'), 'age_by_sex')
 reveal(linreg(data.rr, [data.age, data.tenure]), 'fit')
+reveal(ols(data.rr, [data.tenure], intercept=False), 'ols_through_origin')
 reveal(cov(data.age, data.tenure), 'cov_age_tenure')
 reveal(corr(data.age, data.rr), 'corr_age_rr')
 reveal(histogram(data.tenure, bins=5), 'tenure_bins')

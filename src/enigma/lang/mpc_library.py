@@ -338,24 +338,45 @@ class CompiledLibrary:
         return self.bounded(out.centroids, (k, len(cols)), max(c.err for c in cols))
 
     def lib_linreg(self, a: dict, node: Call) -> Fx:
-        """[intercept, slopes...] by the library's ridge regression on standardised features
-        (`analytics.regression`, penalty DEFAULT_RIDGE), with its worst-case bounds."""
+        """[intercept,] slopes by the library's least squares (`analytics.regression`;
+        ridge only when the script passes one), with its worst-case bounds."""
+        return regression_fx(self.m, self._fit(a, node), "linreg")
+
+    def lib_ols(self, a: dict, node: Call) -> Fx:
+        """[coef (k), se (k), R^2, adjusted R^2, condition] of the same fit (t and p: the
+        owner's; the condition against `condition_limit` tells whether the bounds hold)."""
+        return regression_fx(self.m, self._fit(a, node), "ols")
+
+    def _fit(self, a: dict, node: Call) -> regression.Regression:
         cols, secrets = self.m.model_columns(a["x"], node, FRAC)
         (y,), (ys,) = self.m.model_columns(a["y"], node, FRAC)
         if y.err or any(c.err for c in cols):
-            raise self.m.err(node, "linreg() of computed columns with rounding is not compiled yet",
+            raise self.m.err(node, f"{node.func}() of computed columns with rounding is not "
+                                   "compiled yet",
                              "regress columns of the data, or exact (integer) functions of them")
-        fit = regression.linear_regression(self.e, table(secrets), ys,
-                                           [Range(c.lo, c.hi) for c in cols],
-                                           Range(y.lo, y.hi), f=FRAC)
-        return regression_fx(self.m, fit, len(cols))
+        return regression.linear_regression(
+            self.e, table(secrets), ys, [Range(c.lo, c.hi) for c in cols], Range(y.lo, y.hi),
+            intercept=bool(a.get("intercept", True)), ridge=float(a.get("ridge", 0.0)), f=FRAC)
 
 
-def regression_fx(owner: MpcBackend, fit: regression.Regression, d: int) -> Fx:
-    """A fitted regression as one value: the intercept then the d coefficients, each with
-    its own error bound (one quorum and the reducing quorum of a split job alike)."""
-    value = concat([fit.intercept.value.reshape(1), fit.coef.value.reshape(d)])
-    errs = np.concatenate([[float(fit.intercept.error)], np.broadcast_to(fit.coef.error, (d,))])
-    top = max(fit.coef.range.magnitude, fit.intercept.range.magnitude)
-    return Fx(owner, [value], FRAC, -top, top, float(errs.max()), False, (d + 1,), errs=errs)
-
+def regression_fx(owner: MpcBackend, fit: regression.Regression, func: str) -> Fx:
+    """A fitted regression as one value, each element with its own error bound (one quorum
+    and the reducing quorum of a split job alike): linreg's [intercept,] slopes; ols's
+    [coef, se, R^2, adjusted R^2, condition] (the intercept first among coef and se)."""
+    d = fit.coef.value.shape[0]
+    k = fit.se.value.shape[0]
+    parts = [*([fit.intercept.value.reshape(1)] if k > d else []), fit.coef.value.reshape(d)]
+    errs = [*([float(fit.intercept.error)] if k > d else []),
+            *np.broadcast_to(fit.coef.error, (d,))]
+    hi = max(fit.coef.range.magnitude, fit.intercept.range.magnitude)
+    lo = -hi
+    if func == "ols":
+        parts += [fit.se.value.reshape(k), fit.r2.value.reshape(1), fit.adj_r2.value.reshape(1)]
+        parts.append(fit.condition.value.reshape(1))
+        errs += [*np.broadcast_to(fit.se.error, (k,)), float(fit.r2.error),
+                 float(fit.adj_r2.error), float(fit.condition.error)]
+        lo = min(lo, fit.adj_r2.range.lo)
+        hi = max(hi, fit.se.range.hi, fit.condition.range.hi)
+    errs_a = np.array(errs, dtype=np.float64)
+    return Fx(owner, [concat(parts)], FRAC, lo, hi, float(errs_a.max()), False, (len(errs),),
+              errs=errs_a)

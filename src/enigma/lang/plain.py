@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .analytics.precision import Range
-from .analytics.regression import DEFAULT_RIDGE
+from .analytics.regression import DEFAULT_MIN_EIG
 from .budget import Budget
 from .errors import ScriptError
 from .interpreter import Outcome, Revealed, run
@@ -307,11 +307,13 @@ def kmeans_start(node: Call, k: int, d: int, init: Any = None) -> np.ndarray:
     return np.rint((lo + steps[:, None] * (hi - lo)) * grid) / grid
 
 
-def half_widths(arg: Expr, d: int) -> np.ndarray:
-    """The public half-widths of the columns' ranges, as the engine's library scales them."""
+def regression_scales(arg: Expr, d: int, intercept: bool) -> np.ndarray:
+    """The public scale of each feature, as the engine's library standardises it: the
+    half-width of the range's codes with an intercept, their largest magnitude without."""
     bounds = column_ranges(arg, d, "linreg needs public ranges of its columns to standardise "
                                    "them")
-    return np.array([r.center(16)[1] / 2.0**16 for r in bounds])
+    return np.array([(r.center(16)[1] + (0 if intercept else abs(r.center(16)[0]))) / 2.0**16
+                     for r in bounds])
 
 
 def column_ranges(arg: Expr, d: int, need: str) -> list[Range]:
@@ -334,18 +336,36 @@ def column_ranges(arg: Expr, d: int, need: str) -> list[Range]:
     return out
 
 
-def ridge(x: np.ndarray, y: np.ndarray, h: np.ndarray, penalty: float = DEFAULT_RIDGE
-          ) -> np.ndarray:
-    """[intercept, slopes]: least squares with penalty * n * |b h|^2, the library's model.
+def least_squares(x: np.ndarray, y: np.ndarray, scales: np.ndarray, intercept: bool = True,
+                  penalty: float = 0.0, min_eig: float = DEFAULT_MIN_EIG
+                  ) -> dict[str, np.ndarray]:
+    """The library's linear model in float64: coef ([intercept,] slopes), se, r2, adj_r2,
+    and condition = (penalty + min_eig) trace of the inverse matrix (the engine's test of
+    its eigenvalue floor, `regression._condition`).
 
-    On standardised features z = x / h: (cov(z) + penalty I) b~ = cov(z, y), b = b~ / h,
-    intercept = mean(y) - b . mean(x) (population covariances).
+    On standardised features z = x / scales: (Z'Z / n + penalty I) b~ = Z'y / n with Z, y
+    centred when there is an intercept; b = b~ / scales. Standard errors as statsmodels'
+    OLS (sigma^2 = RSS / (n - k) times the diagonal of (X'X)^-1, the penalised matrix when
+    there is a penalty); R^2 centred with an intercept, uncentred without.
     """
-    z = x / h
-    zc, yc = z - z.mean(axis=0), y - y.mean()
-    n = x.shape[0]
-    coef = np.linalg.solve(zc.T @ zc / n + penalty * np.eye(x.shape[1]), zc.T @ yc / n) / h
-    return np.concatenate([[y.mean() - coef @ x.mean(axis=0)], coef])
+    n, d = x.shape
+    z = x / scales
+    zc, yc = (z - z.mean(axis=0), y - y.mean()) if intercept else (z, y)
+    inv = np.linalg.inv(zc.T @ zc / n + penalty * np.eye(d))
+    bt = inv @ (zc.T @ yc / n)
+    coef = bt / scales
+    rss = float(np.sum((yc - zc @ bt) ** 2))
+    dof = n - d - intercept
+    r2 = 1 - rss / float(yc @ yc)
+    s2 = rss / dof
+    se = np.sqrt(s2 / n * np.diag(inv)) / scales
+    if intercept:
+        zbar = z.mean(axis=0)
+        coef = np.concatenate([[y.mean() - coef @ x.mean(axis=0)], coef])
+        se = np.concatenate([[np.sqrt(s2 / n * (1 + zbar @ inv @ zbar))], se])
+    return {"coef": coef, "se": se, "r2": np.float64(r2),
+            "adj_r2": np.float64(1 - (1 - r2) * (n - intercept) / dof),
+            "condition": np.float64((penalty + min_eig) * np.trace(inv))}
 
 
 def lloyd(x: np.ndarray, start: np.ndarray, iters: int, ties: str = "first",
@@ -447,11 +467,17 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
         if name == "cov":
             return float(np.cov(x, y)[0, 1])
         return float(np.corrcoef(x, y)[0, 1])
-    if name == "linreg":
+    if name in ("linreg", "ols"):
         xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
-        return ridge(np.column_stack([_v(c) for c in xs]), _v(a["y"]),
-                     half_widths(node.args[1] if len(node.args) > 1 else dict(node.kwargs)["x"],
-                                 len(xs)))
+        intercept = bool(a.get("intercept", True))
+        fit = least_squares(np.column_stack([_v(c) for c in xs]), _v(a["y"]),
+                            regression_scales(node.args[1] if len(node.args) > 1
+                                              else dict(node.kwargs)["x"], len(xs), intercept),
+                            intercept, float(a.get("ridge", 0.0)))
+        if name == "linreg":
+            return fit["coef"]
+        return np.concatenate([fit["coef"], fit["se"],
+                               [fit["r2"], fit["adj_r2"], fit["condition"]]])
     if name == "kmeans":
         xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
         x = np.column_stack([_v(c) for c in xs])

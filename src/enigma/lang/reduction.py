@@ -79,7 +79,7 @@ from .schema import Schema
 from .syntax import Call, Node, Reveal, Script, ValueType
 
 REDUCIBLE = frozenset({"count", "sum", "mean", "variance", "std", "histogram", "group_by",
-                       "linreg", "cov", "corr", "min", "max"})
+                       "linreg", "ols", "cov", "corr", "min", "max"})
 """Aggregates whose statistics combine over chunks (by sums; min/max by their extreme)."""
 PER_CHUNK = frozenset({"min", "max"})
 """Aggregates the reducer receives one value per chunk job of (not summed)."""
@@ -364,9 +364,11 @@ class SplitBackend:
                 bins = a.get("bins", 10)
                 spec["levels"] = len(bins) - 1 if isinstance(bins, list | tuple) else int(bins)
                 spec["numeric"] = True
-        elif name == "linreg":
+        elif name in ("linreg", "ols"):
             xs = a.get("x")
             spec["d"] = len(xs) if isinstance(xs, list | tuple) else 1
+            spec["intercept"] = bool(a.get("intercept", True))
+            spec["ridge"] = float(a.get("ridge", 0.0))
         elif name == "group_by":
             if kind not in ("category", "bool"):
                 raise NotSplittable(f"group_by() on a non-category key{_where(node)}")
@@ -420,12 +422,12 @@ class SplitBackend:
             both = table([m.up(x, FRAC).secret, m.up(y, FRAC).secret])
             return moments.scatter_sums(e, both, [Range(x.lo, x.hi), Range(y.lo, y.hi)],
                                         FRAC), meta
-        if func == "linreg":
+        if func in ("linreg", "ols"):
             xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
             cols, secrets = m.model_columns([real(c) for c in xs], node, FRAC)
             (y,), (ys,) = m.model_columns(real(a["y"]), node, FRAC)
             if y.err or any(c.err for c in cols):
-                raise ScriptError("linreg() of computed columns with rounding is not compiled "
+                raise ScriptError(f"{func}() of computed columns with rounding is not compiled "
                                   "yet", node.line, node.col, "regress columns of the data")
             meta.update(ranges=[[c.lo, c.hi] for c in cols], y=[y.lo, y.hi])
             stats = regression.regression_sums(e, table(secrets), ys,
@@ -623,11 +625,12 @@ class SplitBackend:
                  else moments.corr_from_sums(e, s, n, ranges, f=FRAC))
             err = b.error[0, 1] if np.ndim(b.error) else b.error
             return Fx(m, [b.value[0, 1]], b.f, b.range.lo, b.range.hi, float(err), False, ())
-        if func == "linreg":
+        if func in ("linreg", "ols"):
             fit = regression.linear_regression_from_sums(
                 e, s, n, [Range(lo, hi) for lo, hi in meta["ranges"]], Range(*meta["y"]),
+                intercept=bool(meta.get("intercept", True)), ridge=float(meta.get("ridge", 0.0)),
                 f=FRAC)
-            return regression_fx(m, fit, int(meta["d"]))
+            return regression_fx(m, fit, func)
         if func == "histogram" and meta.get("numeric"):
             return Fx(m, [s], FRAC, 0.0, float(n), 0.0, False, (int(meta["levels"]),))
         if func in ("histogram", "group_by"):
@@ -726,7 +729,7 @@ def statistics_size(layout: list[dict[str, Any]]) -> list[int]:
             sizes.append(5)
         elif func in PER_CHUNK:
             sizes.append(1)
-        elif func == "linreg":
+        elif func in ("linreg", "ols"):
             d = int(meta["d"]) + 1
             sizes.append(d + d * (d + 1) // 2)
         elif func in ("histogram", "group_by"):

@@ -14,6 +14,8 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from .analytics.precision import PrecisionError, Range
+from .analytics.regression import DEFAULT_MIN_EIG, check_fit, max_features
 from .errors import ScriptError
 from .lattice import const_value, join_kind
 from .library import LIBRARY
@@ -286,9 +288,28 @@ class Library:
         xs = self.columns(b["x"])
         d = len(xs) if not isinstance(b["x"].type, ListType) else b["x"].type.length
         if not y.column:
-            raise self.err("linreg() regresses a column on columns")
+            raise self.err(f"{self.name}() regresses a column on columns")
+        intercept = self.public_const(b["intercept"], "intercept") if "intercept" in b else True
+        ridge = self.public_const(b["ridge"], "the ridge penalty") if "ridge" in b else 0.0
+        if intercept not in (True, False) or not isinstance(ridge, int | float):
+            raise self.err(f"{self.name}() takes intercept=True or False and a number ridge")
+        intercept = bool(intercept)
+        try:
+            ranges = None if any(t.lo is None or t.hi is None for t in [*xs, y]) else \
+                [Range(float(t.lo), float(t.hi)) for t in (xs if len(xs) == d else xs * d)] + \
+                [Range(float(y.lo), float(y.hi))]
+            check_fit(d, self.rows, intercept, float(ridge), DEFAULT_MIN_EIG, ranges)
+        except PrecisionError as exc:
+            most = max_features(intercept, float(ridge), DEFAULT_MIN_EIG)
+            raise self.err(f"{self.name}() of {d} features does not fit the fixed-point "
+                           f"precision: at most {most} with ridge={float(ridge):g}",
+                           f"{exc}; regress on fewer features or pass a larger ridge") from None
+        except ValueError as exc:
+            raise self.err(f"{self.name}(): {exc}") from None
         label = label_of(b["y"].type).join(label_of(b["x"].type))
-        return self.result(args, kwargs, ValueType(label, fixed(), (d + 1,)))
+        k = d + intercept
+        shape = (k,) if self.name == "linreg" else (2 * k + 3,)
+        return self.result(args, kwargs, ValueType(label, fixed(), shape))
 
     def kmeans(self, args, kwargs) -> Call:
         b = self.bind(args, kwargs)

@@ -1,19 +1,26 @@
-"""Linear least squares with a ridge penalty on range-standardised features.
+"""Ordinary least squares (and ridge, when asked) with the statistics of a regression table.
 
-The normal equations come from the exact scatter matrix of the centred
-columns (one fused dot product), standardised by the public half-widths of
-the ranges: A_ij = cov(x_i, x_j) / (h_i h_j), a_i = cov(x_i, y) / (h_i h_y),
-all entries in [-1, 1]. The system (A + lambda I) b~ = a is solved by
-Gaussian elimination without pivoting; b = b~ h_y / h.
+The normal equations come from the exact sums of the rows, S_i = sum z_i and
+Q_ij = sum z_i z_j of z = (x, y) centred at the ranges' midpoints (one fused
+dot). With an intercept the matrix is the scatter of the centred columns,
+standardised by the public half-widths of the ranges: A_ij = cov(x_i, x_j) /
+(h_i h_j), a_i = cov(x_i, y) / (h_i h_y); without one it is the matrix of
+second moments standardised by the ranges' magnitudes. Every entry lies in
+[-1, 1]. The system (A + ridge I) [b~, X, W] = [a, nu I, nu z~ / (L d)] is
+solved by Gaussian elimination without pivoting, all right-hand sides at once:
+b~ the standardised coefficients, X = nu A^-1 (its diagonal gives the standard
+errors), W what the intercept's standard error needs.
 
-Why a ridge term, and on the standardised scale: a worst-case error bound for
-a linear solve needs a lower bound on the smallest eigenvalue of the matrix,
-and nothing public gives one for A alone (two collinear columns make it
-singular). lambda > 0 is that bound, so the solve is stable and its bound
-holds for every data set in the ranges; on standardised features one lambda
-means the same for every column, whatever its unit. With lambda = 10^-3 the
-coefficients differ from least squares only for nearly collinear features.
-The model is scikit-learn's `Ridge(alpha = lambda n)` fitted on x / h.
+Why an eigenvalue floor: a worst-case error bound of a linear solve needs a
+lower bound on the smallest eigenvalue of the matrix, and nothing public gives
+one for A (two collinear columns make it singular). Least squares therefore
+states its bound under a public assumption, `min_eig` (default 10^-3 on the
+standardised scale: no linear combination of the standardised features has a
+variance below it), with every pivot floored there so that the run stays
+within its bit bounds whatever the data; a ridge penalty (only when asked)
+adds itself to that floor. With `min_eig = 0` and a ridge the bound holds for
+every data set in the ranges (the model is scikit-learn's `Ridge(alpha =
+ridge n)` fitted on x / h).
 """
 
 from __future__ import annotations
@@ -28,12 +35,14 @@ import numpy as np
 from enigma.mpc.engine import Engine
 from enigma.mpc.fixed import FRAC, trunc_many
 from enigma.mpc.secret import Secret
-from enigma.mpc.select import join
+from enigma.mpc.select import join, lt
 
-from .moments import _pairs, _scatter
+from .moments import _pairs
 from .precision import (
     DEFAULT_SPREAD,
     MASK_BITS,
+    MIN_LIMB,
+    Approx,
     Bounded,
     PrecisionError,
     Range,
@@ -44,52 +53,51 @@ from .precision import (
     require,
     scale_public,
 )
-from .reciprocals import G, floor_at, inverse, inverse_error
+from .reciprocals import G, floor_at, inverse, inverse_error, sqrt_g, sqrt_g_error
 
-DEFAULT_RIDGE = 1e-3
-"""Penalty lambda on the range-standardised coefficients."""
-
-MAX_FEATURES = 5
+DEFAULT_MIN_EIG = 1e-3
+"""Assumed floor of the smallest eigenvalue of the standardised feature matrix (least squares)."""
 
 
 @dataclass
 class Regression:
-    """Coefficients (d,), intercept and R^2 (on the rows it was fitted to)."""
+    """A fitted linear model, every statistic with its worst-case error bound.
+
+    `coef` (d,) the slopes; `intercept` (scalar; 0 with no error when not fitted);
+    `se` (k,): the intercept's first when fitted, then the slopes'; `r2`
+    (centred with an intercept, uncentred without, as statsmodels) and `adj_r2`;
+    `dof` the residual degrees of freedom n - k (public); `condition`, what the owner
+    compares with `condition_limit` to know that the data met the eigenvalue floor.
+    """
 
     coef: Bounded
     intercept: Bounded
     r2: Bounded
+    adj_r2: Bounded
+    se: Bounded
+    dof: int
+    condition: Bounded
+    """trace(nu (A + ridge I)^-1), plus 2 d if a pivot was floored (`_condition`)."""
+    condition_limit: float
+    """The bounds above hold when condition + its error bound <= this (public)."""
 
 
 def linear_regression(e: Engine, x: Secret, y: Secret, x_ranges: Range | Sequence[Range],
-                      y_range: Range, ridge: float = DEFAULT_RIDGE,
-                      min_std: float | None = None, f: int = FRAC) -> Regression:
-    """Fit y ~ x b + c with the penalty ridge * |b h / h_y|^2 (see the module docstring).
+                      y_range: Range, intercept: bool = True, ridge: float = 0.0,
+                      min_eig: float = DEFAULT_MIN_EIG, min_std: float | None = None,
+                      f: int = FRAC) -> Regression:
+    """Fit y ~ x b (+ c): least squares, or with the penalty ridge |b h / h_y|^2 when asked.
 
-    1. Scatter N_ij = n sum z_i z_j - S_i S_j of the centred z = (x, y), exact,
-       all pairs in one fused dot (one round).
-    2. A_ij = N_ij / (n^2 w_i w_j) with G = 36 bits, z~_i = S_i / (n w_i) (one round;
-       w the half-widths of the codes); A_ii += ridge.
-    3. `_solve` (Gaussian elimination, about 45 rounds per feature).
-    4. b_i = b~_i w_y / w_i; c = m_y + w_y (z~_y - sum_i b~_i (z~_i + m_i / w_i)).
-    5. R^2 = (2 b~.a - b~' A b~) / A_yy with the unpenalised A and A_yy floored at
-       (min_std / h_y)^2 (default min_std: range width / 256): scikit-learn's `score`.
-    Error bounds: `_bounds` (backward error of the elimination, then the perturbation
-    bound |db~| <= (|da| + |dA| |b~|) / ridge); see docs/analytics.md.
+    1. `regression_sums`: S and Q of the centred z = (x, y), exact (one fused dot).
+    2. The rest as `linear_regression_from_sums` (see there).
     """
     x, rs, _ = columns(x, x_ranges)
-    n, d = x.shape
-    if not 1 <= d <= MAX_FEATURES:
-        raise ValueError(f"linear_regression: 1 to {MAX_FEATURES} features, got {d}")
+    n = x.shape[0]
     if y.shape != (n,):
         raise ValueError(f"linear_regression: y must be a column of {n} rows, got {y.shape}")
-    if not 0 < ridge <= 1:
-        raise ValueError(f"linear_regression: ridge must lie in (0, 1], got {ridge}")
-    z = join([x, y.reshape(n, 1)], axis=1)
-    zc, mids, w = centered(e, z, [*rs, y_range], f)
-    left, right = _pairs(d + 1)
-    N = _scatter(e, zc, left, right)
-    return _fit(e, N, zc.sum(axis=0), n, d, mids, w, y_range, ridge, min_std, f)
+    sums = regression_sums(e, x, y, rs, y_range, f)
+    return linear_regression_from_sums(e, sums, n, rs, y_range, intercept, ridge, min_eig,
+                                       min_std, f)
 
 
 def regression_sums(e: Engine, x: Secret, y: Secret, x_ranges: Sequence[Range],
@@ -113,42 +121,92 @@ def regression_sums(e: Engine, x: Secret, y: Secret, x_ranges: Sequence[Range],
 
 
 def linear_regression_from_sums(e: Engine, sums: Secret, n: int, x_ranges: Sequence[Range],
-                                y_range: Range, ridge: float = DEFAULT_RIDGE,
+                                y_range: Range, intercept: bool = True, ridge: float = 0.0,
+                                min_eig: float = DEFAULT_MIN_EIG,
                                 min_std: float | None = None, f: int = FRAC) -> Regression:
     """`linear_regression` of n rows from their `regression_sums` (added over chunks).
 
-    N_p = n Q_p - S_i S_j (one product, exact), then the same fit as on one quorum.
+    1. With an intercept N_p = n Q_p - S_i S_j (one product), the exact centred scatter,
+       scaled by 1 / (n^2 w_i w_j); without, N_p = Q_p + m_j S_i + m_i S_j + n m_i m_j
+       (local), the exact second moments, scaled by 1 / (n s_i s_j), s = |m| + w.
+    2. A (+ ridge I) and the right-hand sides, with G = 36 bits (one round).
+    3. `_solve` (Gaussian elimination, about 45 rounds per feature).
+    4. Slopes b_i = b~_i s_y / s_i; intercept m_y + w_y (z~_y - sum_i b~_i z~_i).
+    5. R^2 = (2 b~.a - b~' A b~) / A_yy (unpenalised A, A_yy floored); residual
+       R~ = A_yy - that numerator, floored alike.
+    6. `_standard_errors` from R~ and the diagonal of nu A^-1 (nu = ridge + min_eig).
     """
     rs = list(x_ranges)
     d = len(rs)
-    if not 1 <= d <= MAX_FEATURES:
-        raise ValueError(f"linear_regression: 1 to {MAX_FEATURES} features, got {d}")
+    check_fit(d, n, intercept, ridge, min_eig)
     left, right = _pairs(d + 1)
     S, Q = sums[:d + 1], sums[d + 1:]
     if Q.shape != (len(left),):
         raise ValueError(f"linear_regression: {Q.shape} pair sums for {d} features")
-    N = Q * n - e.mul(S[left], S[right])
-    mids, w = zip(*(r.center(f) for r in [*rs, y_range]), strict=True)
-    return _fit(e, N, S, n, d, list(mids), list(w), y_range, ridge, min_std, f)
+    mids, w = (list(v) for v in zip(*(r.center(f) for r in [*rs, y_range]), strict=True))
+    if intercept:
+        N = Q * n - e.mul(S[left], S[right])
+        scales, den = w, n * n
+    else:
+        ml = e.field.from_ints([mids[j] for j in right])
+        mr = e.field.from_ints([mids[i] for i in left])
+        const = e.field.from_ints([n * mids[i] * mids[j] for i, j in zip(left, right,
+                                                                              strict=True)])
+        N = Q + S[left] * ml + S[right] * mr + const
+        scales, den = [abs(m) + wi for m, wi in zip(mids, w, strict=True)], n
+    return _fit(e, N, S, n, d, mids, w, scales, den, y_range, intercept, ridge, min_eig,
+                min_std, f)
+
+
+def check_fit(d: int, n: int | None, intercept: bool, ridge: float, min_eig: float,
+              ranges: Sequence[Range] | None = None, f: int = FRAC) -> None:
+    """Refuse, from public facts alone, a fit whose bound cannot hold or whose numbers could
+    overflow: what the checker tells the analyst before any run (and the engine again).
+    With the ranges of the d features and y, also the scatter's bit bound."""
+    if d < 1:
+        raise ValueError("linear_regression: at least one feature")
+    if not 0 <= ridge <= 1 or not 0 <= min_eig <= 1 or ridge + min_eig <= 0:
+        raise ValueError(f"linear_regression: ridge ({ridge}) and min_eig ({min_eig}) must lie "
+                         "in [0, 1] and not both be 0")
+    if n is not None and n <= d + intercept:
+        raise ValueError(f"linear_regression: {n} rows for {d + intercept} coefficients; "
+                         "a fit needs more rows than coefficients")
+    unit = 2.0**-G
+    lam, mu = round(ridge * 2**G) * unit, round(min_eig * 2**G) * unit
+    _bounds(d, lam, lam + mu, 3 * unit, 3 * unit, 1e-4)
+    if ranges is not None and n is not None:
+        mids, w = zip(*(r.center(f) for r in ranges), strict=True)
+        scales = w if intercept else [abs(m) + wi for m, wi in zip(mids, w, strict=True)]
+        den = n * n if intercept else n
+        require("linear_regression", "the scatter", den * max(scales) ** 2,
+                MASK_BITS - 1 - MIN_LIMB)
+
+
+def max_features(intercept: bool = True, ridge: float = 0.0,
+                 min_eig: float = DEFAULT_MIN_EIG) -> int:
+    """The most features a fit with these parameters accepts (its precision's limit)."""
+    d = 0
+    while d < 1024:
+        try:
+            check_fit(d + 1, None, intercept, ridge, min_eig)
+        except PrecisionError:
+            break
+        d += 1
+    return d
 
 
 def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w: list[int],
-         y_range: Range, ridge: float, min_std: float | None, f: int) -> Regression:
-    """Steps 2-5 of `linear_regression` from the exact scatter N and the column sums."""
-    if not 0 < ridge <= 1:
-        raise ValueError(f"linear_regression: ridge must lie in (0, 1], got {ridge}")
+         scales: list[int], den: int, y_range: Range, intercept: bool, ridge: float,
+         min_eig: float, min_std: float | None, f: int) -> Regression:
+    """Steps 2-6 of `linear_regression_from_sums` from the exact matrix N and column sums."""
     spread = y_range.width * DEFAULT_SPREAD if min_std is None else min_std
     left, right = _pairs(d + 1)
-    bounds = [n * n * w[i] * w[j] for i, j in zip(left, right, strict=True)]
-    nums = [Fraction(1 << G, w[i] * w[j]) for i, j in zip(left, right, strict=True)]
-    std, std_units = scale_public(e, N, bounds, nums, n * n, 0, "linear_regression",
-                                  "the scatter")
-    means, mean_units = scale_public(e, zsum, [n * wi for wi in w],
-                                     [Fraction(1 << G, wi) for wi in w], n, 0,
-                                     "linear_regression", "a column sum")
     unit = 2.0**-G
+    bounds = [den * scales[i] * scales[j] for i, j in zip(left, right, strict=True)]
+    nums = [Fraction(1 << G, scales[i] * scales[j]) for i, j in zip(left, right, strict=True)]
+    std, std_units = scale_public(e, N, bounds, nums, den, 0, "linear_regression",
+                                  "the scatter")
     eps_A = float(np.max(std_units)) * unit
-    eps_z = float(np.max(mean_units)) * unit
     index = {(int(i), int(j)): p for p, (i, j) in enumerate(zip(left, right, strict=True))}
 
     def entry(i: int, j: int) -> Secret:
@@ -158,51 +216,233 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
     cov_x = join([join([entry(i, j) for j in range(d)], axis=0).reshape(1, d)
                   for i in range(d)], axis=0)
     a = join([entry(i, d) for i in range(d)], axis=0)
-    lam = round(ridge * 2**G)
+    lam, mu_code = round(ridge * 2**G), round(min_eig * 2**G)
+    lam_real, mu = lam * unit, mu_code * unit  # the parameters actually used (G bits)
+    nu_code = lam + mu_code  # the floor of the eigenvalues: X = nu (A + ridge I)^-1 <= I
+    nu = nu_code * unit
     A = cov_x + e.field.from_ints([[lam if i == j else 0 for j in range(d)] for i in range(d)])
-    lam_real = lam * unit  # the penalty actually used (ridge rounded to G bits)
-    floor_y = (spread / (w[d] * 2.0**-f)) ** 2
-    b = _bounds(d, lam_real, eps_A + unit, eps_A, floor_y)
-    beta = _solve(e, A, a, d, b)
-    # coefficients in the columns' units
-    coef, coef_units = scale_public(e, beta, [int(b["beta"] * 2**G) + 1] * d,
-                                    [Fraction(w[d], w[i]) for i in range(d)], 1, G - f,
-                                    "linear_regression", "a coefficient")
-    coef_err = np.array([b["err"] * w[d] / w[i] * 2.0**-f + coef_units[i] * 2.0**-f
-                         for i in range(d)])
-    # intercept
+    floor_y = (spread / (scales[d] * 2.0**-f)) ** 2
+    # right-hand sides: a, nu I and, with an intercept, nu z~ / (L d) (all of norm <= 1)
+    eye = a.reshape(d, 1).broadcast_to(d, d) * 0 + e.field.from_ints(
+        [[nu_code if i == j else 0 for j in range(d)] for i in range(d)])
+    rhs, eps_b = [a.reshape(d, 1), eye], eps_A + unit
     shifts = [Fraction(mids[i], w[i]) for i in range(d)]
-    shift_codes = e.field.from_ints([round(s * 2**G) for s in shifts])
-    (inner,) = trunc_many(e, [e.dot(beta, means[:d] + shift_codes)], [G])
-    inner = means[d] - inner
-    lever = math.sqrt(sum((1 + abs(float(s))) ** 2 for s in shifts))
-    inner_top = 1 + b["beta"] * lever
-    inner_err = (eps_z + b["err"] * lever + b["beta"] * math.sqrt(d) * (eps_z + unit / 2)
-                 + unit)
-    icpt, icpt_units = scale_public(e, inner, int(inner_top * 2**G) + 1, w[d], 1, G,
-                                    "linear_regression", "the intercept")
-    icpt = icpt + e.field.const(mids[d])
+    L = max(math.ceil(1 + abs(s)) for s in shifts)
+    if intercept:
+        means, mean_units = scale_public(e, zsum, [n * wi for wi in w],
+                                         [Fraction(1 << G, wi) for wi in w], n, 0,
+                                         "linear_regression", "a column sum")
+        eps_z = float(np.max(mean_units)) * unit
+        zbar = means[:d] + e.field.from_ints([round(s * 2**G) for s in shifts])
+        zcol, zcol_units = scale_public(e, zbar, [L << G] * d, [Fraction(nu_code, L * d)] * d,
+                                        1, G, "linear_regression", "the mean vector")
+        rhs.append(zcol.reshape(d, 1))
+        eps_b += float(np.max(zcol_units)) * unit + nu * (eps_z + unit) / (L * d)
+    b = _bounds(d, lam_real, lam_real + mu, eps_A + unit, eps_b, floor_y)
+    X, floored = _solve(e, A, join(rhs, axis=1), d, b, mu_code > 0)
+    beta = X[:, 0]
+    # slopes in the columns' units
+    coef, coef_units = scale_public(e, beta, [int(b["beta"] * 2**G) + 1] * d,
+                                    [Fraction(scales[d], scales[i]) for i in range(d)], 1, G - f,
+                                    "linear_regression", "a coefficient")
+    coef_err = np.array([b["err"] * scales[d] / scales[i] * 2.0**-f + coef_units[i] * 2.0**-f
+                         for i in range(d)])
+    top_coef = b["beta"] * max(scales[d] / si for si in scales[:d]) * 2.0**-f
     h_y = w[d] * 2.0**-f
-    icpt_err = inner_err * h_y + icpt_units * 2.0**-f
-    # R^2 with the unpenalised matrix
+    # R^2 with the unpenalised matrix; the residual R~ = A_yy - its numerator
     (Ab,) = trunc_many(e, [e.dot(cov_x, beta.reshape(1, d).broadcast_to(d, d), axis=1)], [G])
     (quad,) = trunc_many(e, [e.dot(beta, Ab + a * (-2))], [G])
-    yy = floor_at(e, entry(d, d), round(floor_y * 2**G), bits_of(1 << (G + 2)))
+    floor_code = round(floor_y * 2**G)
+    yy = floor_at(e, entry(d, d), floor_code, bits_of(1 << (G + 2)))
     r_yy, _ = inverse(e, yy, floor_y, 1.0)
     (r2,) = trunc_many(e, [e.mul((-quad).reshape(1), r_yy)], [G])
     r2, r2_units = scale_public(e, r2, int(2 ** (G + 1)) + 1, 1 << f, 1, G,
                                 "linear_regression", "R^2")
     r2_err = b["r2"] + r2_units * 2.0**-f
-    top_coef = b["beta"] * max(w[d] / wi for wi in w[:d]) * 2.0**-f
+    k = d + intercept
+    dof = n - k
+    adj, adj_units = scale_public(e, (-r2) + (1 << f), 1 << (f + 2), n - intercept, dof, 0,
+                                  "linear_regression", "the adjusted R^2")
+    adj = (-adj) + (1 << f)
+    adj_err = r2_err * (n - intercept) / dof + adj_units * 2.0**-f
+    resid = floor_at(e, entry(d, d) + quad.reshape(1), floor_code, bits_of(1 << (G + 3)))
+    resid_err = b["num"] + eps_A
+    if intercept:
+        inner = means[d] - _intercept_inner(e, beta, means[:d], shifts)
+        lever = math.sqrt(sum((1 + abs(float(s))) ** 2 for s in shifts))
+        inner_top = 1 + b["beta"] * lever
+        inner_err = (eps_z + b["err"] * lever + b["beta"] * math.sqrt(d) * (eps_z + unit / 2)
+                     + unit)
+        icpt, icpt_units = scale_public(e, inner, int(inner_top * 2**G) + 1, w[d], 1, G,
+                                        "linear_regression", "the intercept")
+        icpt = (icpt + e.field.const(mids[d])).reshape()
+        icpt_b = Bounded(icpt, inner_err * h_y + icpt_units * 2.0**-f,
+                         as_range(y_range.magnitude + h_y * inner_top), f)
+        lead = (X[:, 1 + d], zbar, L, eps_z)
+    else:
+        icpt_b = Bounded(coef[0:1].reshape() * 0, 0.0, Range(0, 0), f)
+        lead = None
+    se = _standard_errors(e, X, resid, resid_err, b, d, dof, nu, scales, h_y, lead, f)
+    condition = _condition(e, X, floored, d, f)
+    limit = condition_limit(d, ridge, min_eig)
+    require("linear_regression", "the inputs' error against condition_limit's allowance",
+            int(max(eps_A, eps_b) / unit), CONDITION_SLACK.bit_length() - 1)
     return Regression(
-        Bounded(coef, coef_err, as_range(top_coef), f),
-        Bounded(icpt.reshape(), icpt_err, as_range(y_range.magnitude + h_y * inner_top), f),
-        Bounded(r2.reshape(), r2_err, Range(0, 1), f))
+        Bounded(coef, coef_err, as_range(top_coef), f), icpt_b,
+        Bounded(r2.reshape(), r2_err, Range(0, 1), f),
+        Bounded(adj.reshape(), adj_err, Range(-(n - intercept) / dof, 1), f), se, dof,
+        condition, limit)
 
 
-def _bounds(d: int, lam: float, eps_A: float, eps_b: float, floor_y: float) -> dict[str, float]:
+@dataclass
+class CoefficientTable:
+    """statsmodels' summary columns, computed by the owner from revealed coef and se."""
+
+    coef: np.ndarray
+    se: np.ndarray
+    t: np.ndarray
+    p: np.ndarray
+    t_error: np.ndarray
+    """Bound on |t - exact t| from the revealed values and their bounds (inf if se may be 0)."""
+    p_error: np.ndarray
+
+
+def coefficient_table(coef: np.ndarray, coef_err: np.ndarray, se: np.ndarray,
+                      se_err: np.ndarray, dof: int) -> CoefficientTable:
+    """t = coef / se and two-sided p = 2 sf(|t|, dof), on the owner's side, with bounds.
+
+    |t' - t| <= (|db| + |t'| dse) / (se' - dse) for se' > dse (the exact se >= se' - dse).
+    p is monotone in |t|, so its bound is the spread of p over [|t'| - dt, |t'| + dt].
+    scipy is imported here only: the engine's parties never need it.
+    """
+    from scipy import stats
+
+    coef, se = np.asarray(coef, float), np.asarray(se, float)
+    coef_err = np.broadcast_to(np.asarray(coef_err, float), coef.shape)
+    se_err = np.broadcast_to(np.asarray(se_err, float), se.shape)
+    safe = se > se_err
+    t = np.where(se > 0, coef / np.where(se > 0, se, 1.0), np.inf)
+    dt = np.where(safe, (coef_err + np.abs(t) * se_err)
+                  / np.where(safe, se - se_err, 1.0), np.inf)
+    p = 2 * stats.t.sf(np.abs(t), dof)
+    lo = 2 * stats.t.sf(np.abs(t) + dt, dof)
+    hi = 2 * stats.t.sf(np.maximum(np.abs(t) - dt, 0.0), dof)
+    return CoefficientTable(coef, se, t, p, dt, np.maximum(hi - p, p - lo))
+
+
+def _intercept_inner(e: Engine, beta: Secret, means: Secret, shifts: list[Fraction]) -> Secret:
+    """sum_i b~_i (z~_i + m_i / w_i) with G bits (one product, one truncation)."""
+    shift_codes = e.field.from_ints([round(s * 2**G) for s in shifts])
+    (inner,) = trunc_many(e, [e.dot(beta, means + shift_codes)], [G])
+    return inner
+
+
+def _standard_errors(e: Engine, X: Secret, resid: Secret, resid_err: float,
+           b: dict[str, float], d: int, dof: int, nu: float, scales: list[int], h_y: float,
+           lead: tuple | None, f: int) -> Bounded:
+    """Standard errors (the intercept's first when `lead` holds its parts).
+
+    Slope j: se_j = (s_y / s_j) sqrt(R~ X_jj / (nu dof)), X_jj = nu (A^-1)_jj in (0, 1]
+    (statsmodels' sqrt(sigma^2 (X'X)^-1_jj) with sigma^2 = RSS / dof, RSS = n h_y^2 R~).
+    Intercept: se_0 = h_y sqrt(R~ (1 + z~' A^-1 z~) / dof) = h_y sqrt(K / (nu dof)) sqrt(R~ c_0)
+    with c_0 = (nu + L d q) / K in (0, 1], q = z~ . W, K = nu + L^2 d; nu = ridge + min_eig
+    and A the penalised matrix when there is a ridge.
+    1. c floored at its public lower bound (one comparison): X_jj >= nu / (d amax)
+       (the largest eigenvalue of A is at most d amax), c_0 >= nu / K.
+    2. sqrt(R~) and sqrt(c) (one `sqrt_g` of the vector), s = their product (one round):
+       two roots, each at its own floor, keep the bound far tighter than one root of
+       R~ c at the product of the floors.
+    3. se = s times a public factor.
+    Bounds by `Approx` (worst case). t = coef / se and its p-value are the owner's
+    (`coefficient_table`): a division there is exact, and its bound follows the data.
+    """
+    unit = 2.0**-G
+    err = b["err_x"]
+    diag = X[np.arange(d), 1 + np.arange(d)]
+    c_parts, c_errs, c_lows = [diag], [err] * d, [nu / (d * b["amax"])] * d
+    facts = [scales[d] / scales[j] / math.sqrt(nu * dof) for j in range(d)]
+    if lead is not None:
+        W, zbar, L, eps_z = lead
+        (q,) = trunc_many(e, [e.dot(zbar, W)], [G])
+        K = Fraction(round(nu * 2**G), 1 << G) + L * L * d
+        c0, c0_units = scale_public(e, q * (L * d) + round(nu * 2**G),
+                                    int(K * 2**G) + 1, 1 / K, 1, 0, "linear_regression",
+                                    "the intercept's variance factor")
+        q_err = L * math.sqrt(d) * err + eps_z + 2 * unit
+        c_parts.insert(0, c0.reshape(1))
+        c_errs.insert(0, L * d * q_err / float(K) + float(c0_units) * unit)
+        c_lows.insert(0, nu / float(K))
+        facts.insert(0, h_y * math.sqrt(float(K) / (nu * dof)))
+    k = d + (lead is not None)
+    c = _floor_each(e, join(c_parts, axis=0), c_lows)  # positive: a root follows
+    roots = sqrt_g(e, join([resid.reshape(1), c], axis=0), 2.0)
+    (s,) = trunc_many(e, [e.mul(roots[0:1].broadcast_to(k), roots[1:])], [G])
+    # each root at its own floor: R~ >= floor_y (floored before), c_j >= c_lows[j]
+    root_r = Approx(1.0 + resid_err, resid_err).sqrt(float(b["floor_y"])).plus(
+        sqrt_g_error(2.0))
+    s_err = [(root_r * Approx(1.0, ce + unit).sqrt(lo).plus(sqrt_g_error(2.0))).err + unit
+             for ce, lo in zip(c_errs, c_lows, strict=True)]
+    se, se_units = scale_public(e, s, [int(2 * 2**G)] * k,
+                                [Fraction(fa * 2**f) for fa in facts], 1, G,
+                                "linear_regression", "a standard error")
+    se_err = np.array([fa * (se_ + 1e-12) + su * 2.0**-f
+                       for fa, se_, su in zip(facts, s_err, se_units, strict=True)])
+    top_se = max(fa * 2 for fa in facts)
+    return Bounded(se, se_err, Range(0, top_se), f)
+
+
+CONDITION_SLACK = 64
+"""Units of 2^-G that `condition_limit` allows the standardised inputs' errors (the engine
+refuses a fit whose own are larger, so the public limit is never too generous)."""
+
+
+def condition_limit(d: int, ridge: float, min_eig: float) -> float:
+    """The largest revealed `condition` (plus its error bound) for which the stated bounds
+    hold (public; inf when no eigenvalue floor is assumed, a ridge alone being the floor).
+
+    t' = trace(X') + 2 d (pivots floored), X' = nu M'^-1 as computed. A floored pivot
+    proves lambda_min(A + ridge I) < nu (a pivot of a positive definite matrix is at least
+    its smallest eigenvalue), and makes t' > 1. Otherwise the elimination is that of
+    M = A + ridge I + dA (|dA_ij| <= eta, which needs only the pivots' floor), and each
+    column of X' is off by at most sqrt(d) da |M^-1| <= sqrt(d) da T / nu, T = trace(nu
+    M^-1) >= nu / lambda_min(M): so T <= t' / (1 - d sqrt(d) da / nu). If T <= nu / (nu +
+    d eta), lambda_min(A + ridge I) >= lambda_min(M) - d eta >= nu: the assumption holds.
+    Hence the limit: t' <= (1 - d sqrt(d) da / nu) nu / (nu + d eta).
+    """
+    if min_eig <= 0:
+        return math.inf
+    unit = 2.0**-G
+    lam, mu = round(ridge * 2**G) * unit, round(min_eig * 2**G) * unit
+    b = _bounds(d, lam, lam + mu, CONDITION_SLACK * unit, CONDITION_SLACK * unit, 1e-4)
+    nu = lam + mu
+    return (1 - d * math.sqrt(d) * b["da"] / nu) * nu / (nu + d * b["eta"])
+
+
+def _condition(e: Engine, X: Secret, floored: Secret | None, d: int, f: int) -> Bounded:
+    """trace(X') + 2 d (pivots floored) with f bits: the owner's test of the eigenvalue
+    floor the bounds assume (`condition_limit`). Its error is the output's rounding only:
+    the test is on the computed value itself."""
+    diag = X[np.arange(d), 1 + np.arange(d)]
+    total = diag.sum()
+    if floored is not None:
+        total = total + floored * ((2 * d) << G)
+    cond, units = scale_public(e, total.reshape(1), int((3 * d + 1) * 2**G), 1 << f, 1, G,
+                               "linear_regression", "the condition")
+    return Bounded(cond.reshape(), float(units) * 2.0**-f, Range(0, 3 * d + 1), f)
+
+
+def _floor_each(e: Engine, x: Secret, floors: list[float]) -> Secret:
+    """max(x_i, floor_i) for public floors (one comparison for the vector, one round)."""
+    codes = e.field.from_ints([round(fl * 2**G) for fl in floors])
+    low = lt(e, x, codes, bits_of(1 << (G + 2)))
+    return x + e.mul(low, (-x) + codes)
+
+
+def _bounds(d: int, ridge: float, kappa: float, eps_A: float, eps_b: float,
+            floor_y: float) -> dict[str, float]:
     """Worst-case errors of `_solve` and of R^2, in standardised units (u = 2^-G).
 
+    kappa = ridge + mu is the floor of the eigenvalues of A + ridge I (mu assumed of A).
     Backward error: the computed multipliers l and rows U satisfy L U = A + dA with
     |dA_ij| <= eps_A + (d - 1) u (truncated updates) + amax (rho + u) (l = c r, r off
     by a relative rho). Back substitution x_k = trunc((y_k - trunc(U_k. x)) r_k) is
@@ -210,74 +450,101 @@ def _bounds(d: int, lam: float, eps_A: float, eps_b: float, floor_y: float) -> d
     another amax rho (1 + rho) / (1 - rho) per entry, and leaves residuals of
     u + amax u / (1 - rho); those and the forward substitution's (d - 1) u pass
     through L (entries up to lmax = sqrt(amax / p_low)): |da_i| <= eps_b + (d - 1) u +
-    (1 + (d - 1) lmax) (u + amax u / (1 - rho)). Since A + lambda I >= lambda I and
-    lambda |b~|^2 <= var(y~) <= 1, |b' - b~|_2 <= (sqrt(d) |da| + d eta |b~|) /
-    (lambda - d eta), eta the bound on |dA_ij|.
-    R^2 = (2 b.a - b'Ab) / v (v = var(y~) >= floor_y): with a - A b = lambda b and
-    |b| <= sqrt(v / lambda), the numerator moves by at most 2 sqrt(lambda v) err +
-    2 sqrt(d v / lambda) eps_b + d err^2 + d (v / lambda) eps_A + truncations; divided
-    by v >= floor_y, plus the reciprocal's relative error and A_yy's error.
+    (1 + (d - 1) lmax) (u + amax u / (1 - rho)). Since A + ridge I >= kappa I and
+    kappa |b~|^2 <= var(y~) <= 1 (and every other right-hand side's solution has norm
+    <= 1), |x' - x|_2 <= (sqrt(d) |da| + d eta |x|) / (kappa - d eta), eta the bound on
+    |dA_ij|, for every column x of the solution ("err" for b~, "err_x" for the others).
+    R^2 = (2 b.a - b'Ab) / v (v = var(y~) >= floor_y): with a - A b = ridge b and
+    |b| <= sqrt(v / kappa), the numerator moves by at most 2 sqrt(ridge v) err +
+    2 sqrt(d v / kappa) eps_b + d err^2 + d (v / kappa) eps_A + truncations ("num",
+    absolute, v <= 1); divided by v >= floor_y, plus the reciprocal's relative error and
+    A_yy's error.
     """
     unit = 2.0**-G
-    amax = 1.0 + lam + eps_A
+    amax = 1.0 + ridge + eps_A
     rho = inverse_error(amax)
     eta = (eps_A + (d - 1) * unit + amax * (rho + unit)
            + amax * rho * (1 + rho) / (1 - rho))
-    p_low = lam - d * eta
-    if p_low <= lam / 2:
-        raise PrecisionError(f"linear_regression: ridge {lam:.3g} is too small for a bound "
-                             f"with {G} fractional bits; use a ridge of at least {4 * d * eta:.3g}")
+    p_low = kappa - d * eta
+    if p_low <= kappa / 2:
+        raise PrecisionError(f"linear_regression: {d} features need ridge + min_eig of at "
+                             f"least {4 * d * eta:.3g} for a bound with {G} fractional bits "
+                             f"(have {kappa:.3g})")
     lmax = math.sqrt(amax / p_low)
-    beta = 1 / math.sqrt(lam)
+    beta = 1 / math.sqrt(kappa)
     # the products of `_solve`, at 2G bits, by their structural bounds: multipliers
     # l = c r (<= lmax), updates l u (<= amax) and l y (<= sqrt(amax): y_k / sqrt(p_k) is
-    # a component of D^-1/2 L^-1 a, whose norm is sqrt(a . b~) <= 1), the back
-    # substitution's U x (<= d amax B) and (y - U x) r = x (<= B), B = 2 / sqrt(lambda)
+    # a component of D^-1/2 L^-1 r, whose norm is sqrt(r . x) <= 1), the back
+    # substitution's U x (<= d amax B) and (y - U x) r = x (<= B), B = 2 / sqrt(kappa)
     for quantity, bound in (("a multiplier", lmax), ("an update", amax),
                             ("a row times the solution", d * amax * 2 * beta),
                             ("a solution", 2 * beta * (1 + rho))):
-        require("linear_regression", quantity, int(bound * 2 ** (2 * G)) + 1, MASK_BITS)
+        try:
+            require("linear_regression", quantity, int(bound * 2 ** (2 * G)) + 1, MASK_BITS)
+        except PrecisionError as exc:
+            raise PrecisionError(f"{exc} ({d} features, ridge + min_eig {kappa:.3g})") from None
     da = eps_b + (d - 1) * unit + (1 + (d - 1) * lmax) * (unit + amax * unit / (1 - rho))
-    err = (math.sqrt(d) * da + d * eta * beta) / (lam - d * eta)
+    err = (math.sqrt(d) * da + d * eta * beta) / (kappa - d * eta)
+    err_x = (math.sqrt(d) * da + d * eta) / (kappa - d * eta)  # columns of norm <= 1
     if err > beta:
-        raise PrecisionError(f"linear_regression: ridge {lam:.3g} leaves an error bound "
-                             f"({err:.3g}) above the coefficients' own bound; raise the ridge")
+        raise PrecisionError(f"linear_regression: {d} features with ridge + min_eig "
+                             f"{kappa:.3g} leave an error bound ({err:.3g}) above the "
+                             "coefficients' own bound; raise the ridge or min_eig")
+    b_root = 1 / math.sqrt(kappa)  # |b~| <= sqrt(v / kappa) <= 1 / sqrt(kappa)
+    num = (2 * math.sqrt(ridge) * err + 2 * (b_root + err) * math.sqrt(d) * eps_b
+           + d * err**2 + d * eps_A * (1 / kappa + 2 * err * b_root + err**2)
+           + (b_root + err) * math.sqrt(d) * d * unit + unit)
     # R^2: every term of the numerator's error divided by v >= floor_y
     root_v = math.sqrt(floor_y)
-    b_over_v = 1 / (math.sqrt(lam) * root_v)  # |b~| / v <= 1 / sqrt(lambda v)
-    num_over_v = (2 * math.sqrt(lam) * err / root_v
+    b_over_v = 1 / (math.sqrt(kappa) * root_v)  # |b~| / v <= 1 / sqrt(kappa v)
+    num_over_v = (2 * math.sqrt(ridge) * err / root_v
                   + 2 * (b_over_v + err / floor_y) * math.sqrt(d) * eps_b
                   + d * err**2 / floor_y
-                  + d * eps_A * (1 / lam + 2 * err * b_over_v + err**2 / floor_y)
+                  + d * eps_A * (1 / kappa + 2 * err * b_over_v + err**2 / floor_y)
                   + (b_over_v + err / floor_y) * math.sqrt(d) * d * unit + unit / floor_y)
     y_rho = inverse_error(1.0)
     r2 = num_over_v * (1 + y_rho) + y_rho + eps_A / (floor_y - eps_A) + unit
-    return {"beta": beta + err, "err": err, "pivot": p_low, "amax": amax, "r2": r2}
+    return {"beta": beta + err, "err": err, "err_x": err_x, "da": da, "eta": eta,
+            "pivot": p_low, "amax": amax, "r2": r2,
+            "num": num, "floor_y": floor_y}
 
 
-def _solve(e: Engine, A: Secret, b: Secret, d: int, bounds: dict[str, float]) -> Secret:
-    """Solve A x = b (d x d symmetric, eigenvalues >= the ridge; G bits) by elimination.
+def _solve(e: Engine, A: Secret, B: Secret, d: int, bounds: dict[str, float],
+           floor: bool) -> tuple[Secret, Secret | None]:
+    """Solve A X = B (A d x d symmetric, eigenvalues >= kappa; B d x r; G bits) by elimination.
 
-    Step k, vectorised over the trailing block:
-    1. r = 1 / A_kk (`inverse`: the pivot is at least bounds["pivot"] > ridge / 2).
+    Step k, vectorised over the trailing block and all right-hand sides:
+    1. r = 1 / A_kk (`inverse`; with `floor`, the pivot is first floored at
+       bounds["pivot"] by one comparison, so that an assumption on the eigenvalues that
+       the data break cannot push the run beyond its bit bounds).
     2. l_i = A_ik r for i > k (one round, one truncation).
-    3. A_ij -= l_i A_kj and b_i -= l_i b_k for i, j > k (one round, one truncation).
-    Back substitution, k = d-1 .. 0: x_k = (b_k - sum_(j>k) A_kj x_j) r_k (four rounds).
+    3. A_ij -= l_i A_kj and B_i -= l_i B_k for i, j > k (one round, one truncation).
+    Back substitution, k = d-1 .. 0: X_k = (B_k - sum_(j>k) A_kj X_j) r_k (four rounds).
+    Returns X and, with `floor`, how many pivots were floored (secret): any proves the
+    assumed eigenvalue floor broken.
     """
-    recips, rows, ys = [], [], []
-    A_cur, b_cur = A, b
+    r_cols = B.shape[1]
+    recips, rows, ys, floored = [], [], [], []
+    A_cur, b_cur = A, B
     for k in range(d):
         m = d - k - 1
-        r, _ = inverse(e, A_cur[0:1, 0].reshape(1), bounds["pivot"], bounds["amax"])
+        pivot = A_cur[0:1, 0].reshape(1)
+        if floor:
+            code = round(bounds["pivot"] * 2**G)
+            low = lt(e, pivot, e.field.const(code), bits_of(1 << (G + 2)))
+            pivot = pivot + e.mul(low, (-pivot) + code)
+            floored.append(low)
+        r, _ = inverse(e, pivot, bounds["pivot"], bounds["amax"])
         recips.append(r)
         rows.append(A_cur[0, 1:])
-        ys.append(b_cur[0:1])
+        ys.append(b_cur[0])
         if m == 0:
             break
         (lk,) = trunc_many(e, [e.mul(A_cur[1:, 0], r.broadcast_to(m))], [G])
         outer, lb = e.mul_many([(lk.reshape(m, 1).broadcast_to(m, m),
                                  A_cur[0, 1:].reshape(1, m).broadcast_to(m, m)),
-                                (lk, b_cur[0:1].broadcast_to(m))])
+                                (lk.reshape(m, 1).broadcast_to(m, r_cols),
+                                 b_cur[0].reshape(1, r_cols).broadcast_to(m, r_cols))])
         outer, lb = trunc_many(e, [outer, lb], [G, G])
         A_cur = A_cur[1:, 1:] - outer
         b_cur = b_cur[1:] - lb
@@ -285,8 +552,12 @@ def _solve(e: Engine, A: Secret, b: Secret, d: int, bounds: dict[str, float]) ->
     for k in reversed(range(d)):
         y = ys[k]
         if xs:
-            (s,) = trunc_many(e, [e.dot(rows[k], join(list(reversed(xs)), axis=0))], [G])
-            y = y - s.reshape(1)
-        (xk,) = trunc_many(e, [e.mul(y, recips[k])], [G])
+            m = len(xs)
+            later = join([x.reshape(1, r_cols) for x in reversed(xs)], axis=0)
+            (s,) = trunc_many(e, [e.dot(rows[k].reshape(m, 1).broadcast_to(m, r_cols), later,
+                                        axis=0)], [G])
+            y = y - s
+        (xk,) = trunc_many(e, [e.mul(y, recips[k].broadcast_to(r_cols))], [G])
         xs.append(xk)
-    return join(list(reversed(xs)), axis=0)
+    count = join(floored, axis=0).sum() if floored else None
+    return join([x.reshape(1, r_cols) for x in reversed(xs)], axis=0), count
