@@ -171,7 +171,7 @@ def test_an_analyst_may_not_post_a_job_on_an_owner_only_dataset(net):
 
     script = net.root / "analyst_mean.py"
     script.write_text("reveal(mean(data.age), 'mean_age')\n")
-    got = CliRunner().invoke(main, ["job", "post", str(script), "--dataset-id",
+    got = CliRunner().invoke(main, ["job", "post", str(script), "--dataset",
                                     str(state.ledger_id), "--rpc", net.rpc,
                                     "--deployment", str(net.deployment),
                                     "--account", analyst.address])

@@ -383,7 +383,7 @@ def evidence_list_command(rpc: str, deployment: Path) -> None:
 
 @evidence_group.command("fetch")
 @click.argument("accusation_id", type=int)
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+@click.option("-o", "--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Where to write the file (default evidence-<hash>.bin).")
 @ledger_options()
 def evidence_fetch_command(accusation_id: int, out: Path | None, rpc: str,

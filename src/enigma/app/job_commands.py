@@ -18,6 +18,7 @@ from enigma.ledger import (
     Ledger,
     LedgerError,
 )
+from enigma.options import Renamed
 
 from .accounts import ACCOUNT, ledger_options
 from .job_facts import JobError
@@ -134,7 +135,8 @@ def job_command() -> None:
 
 @job_command.command("post")
 @click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--dataset-id", required=True, type=int,
+@click.option("--dataset", "dataset_id", cls=Renamed, old=("--dataset-id",), required=True,
+              type=int, metavar="ID",
               help="The dataset's id on the ledger (its owner tells you; `enigma status`).")
 @click.option("--schema", "schema_path", type=click.Path(path_type=Path, exists=True),
               help="The dataset's schema: check the script against it before paying.")

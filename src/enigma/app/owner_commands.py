@@ -86,13 +86,15 @@ def _count_rows(path: Path) -> int:
 @click.option("--name", help="Dataset name; default: the file name without extension.")
 @click.option("--quorum", default=DEFAULT_QUORUM, show_default=True, type=int,
               help="Members of the job quorums the data is for (`enigma run --quorum`).")
-@click.option("-t", "t", type=int, help="Any t holders learn nothing; t + 1 reconstruct "
-              "[default: quorum - 1, so that only a whole quorum could].")
-@click.option("-n", "holders", type=int,
+@click.option("-t", "--threshold", "t", type=int,
+              help="Any t holders learn nothing; t + 1 reconstruct [default: quorum - 1, so "
+                   "that only a whole quorum could].")
+@click.option("-n", "--holders", "holders", type=int,
               help="Holders [default: t + 2, or the number of --holder given].")
 @click.option("--weak-threshold", "weak", is_flag=True,
               help="Accept t < quorum - 1: fewer holders than a quorum could read the data.")
-@click.option("--chunk-rows", default=1 << 16, show_default=True, type=int)
+@click.option("--chunk-rows", default=1 << 16, show_default=True, type=click.IntRange(min=1),
+              help="Rows per chunk: each chunk is stored, committed and computed on apart.")
 @click.option("--holder", "chosen", multiple=True, help="Ledger address of a holder to use "
               "instead of drawing (repeat n times).")
 @click.option("--duration", default=DEFAULT_DURATION, show_default=True, type=int,
@@ -142,7 +144,7 @@ def dataset_group() -> click.Group:
 
     @dataset.command("collect")
     @click.argument("name")
-    @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+    @click.option("-o", "--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
                   help="CSV file to write the reconstructed table to.")
     @owner_options
     def collect(name: str, out: Path, **owner_args: Any) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from enigma.options import Renamed
+
 from .checker import check as check_script
 from .cost import estimate as estimate_cost
 from .errors import SchemaError, ScriptError
@@ -30,11 +32,12 @@ def schema() -> None:
 
 
 @schema.command()
-@click.argument("csv_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("csv_path", metavar="DATA", type=click.Path(exists=True, dir_okay=False))
 @click.option("--name", help="Dataset name (default: the file's stem).")
 @click.option("--max-levels", default=60, show_default=True,
               help="Texts with at most this many distinct values become categories.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
+@click.option("-o", "--out", "output", cls=Renamed, old=("--output",),
+              type=click.Path(dir_okay=False),
               help="Write the draft here instead of standard output.")
 def infer(csv_path: str, name: str | None, max_levels: int, output: str | None) -> None:
     """Draft a YAML schema from CSV_PATH: every column private, ranges rounded outward."""

@@ -19,6 +19,8 @@ from pathlib import Path
 import click
 import numpy as np
 
+from enigma.options import Renamed
+
 from .checker import check
 from .cost import estimate as estimate_cost
 from .cost import size_text
@@ -54,7 +56,8 @@ def script() -> None:
     """Analysis scripts: dry run on synthetic data, cost estimate, run on a local quorum."""
 
 
-_SCRIPT = click.argument("script_path", type=click.Path(exists=True, dir_okay=False))
+_SCRIPT = click.argument("script_path", metavar="SCRIPT",
+                         type=click.Path(exists=True, dir_okay=False))
 _SCHEMA = click.option("--schema", "schema_path", required=True,
                        type=click.Path(exists=True, dir_okay=False),
                        help="The dataset's YAML schema.")
@@ -97,7 +100,8 @@ def estimate(script_path: str, schema_path: str, rows: int | None) -> None:
 @click.option("--data", "csv_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The owner's CSV file.")
 @_ROWS
-@click.option("--parties", default=3, show_default=True, help="Nodes in the quorum.")
+@click.option("--quorum", "parties", cls=Renamed, old=("--parties",), default=3,
+              show_default=True, help="Members of the local quorum.")
 @click.option("--insecure-dealer", is_flag=True,
               help="Use the INSECURE test dealer for preprocessing (never with private data).")
 def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, parties: int,
