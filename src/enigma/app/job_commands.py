@@ -19,6 +19,7 @@ from enigma.ledger import (
     LedgerError,
 )
 from enigma.options import Renamed
+from enigma.progress import Progress
 
 from .accounts import ACCOUNT, ledger_options
 from .job_facts import JobError
@@ -103,13 +104,14 @@ def run_command(script: Path, dataset: str, author: str | None, signature: bytes
                                "without it (docs/blame.md); drop --chunk-quorums")
     if insecure_dealer:
         click.echo("WARNING: insecure test dealer: preprocessing sees every secret", err=True)
-    with Owner.open(home, rpc, deployment, account) as owner:
+    with Owner.open(home, rpc, deployment, account) as owner, Progress("run") as progress:
         try:
             out = run_job(owner, dataset, script.read_text(), author=author,
                           signature=signature,
                           quorum_size=quorum, reward=reward, filename=script.name,
                           dealer_seed=os.urandom(32) if insecure_dealer else None,
-                          progress=lambda s: click.echo(f"run: {s}", err=True),
+                          progress=lambda s: (progress.note(f"run: {s}") if
+                                              s.startswith("WARNING") else progress.phase(s)),
                           chunk_quorums=chunk_quorums, posted_job=posted_job, blame=blame)
         except (JobError, ServiceError, ScriptError, LedgerError) as exc:
             raise click.ClickException(str(exc)) from exc

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import numpy as np
 from enigma.lang.errors import SchemaError
 from enigma.lang.schema import Schema
 from enigma.ledger import LedgerError, Policy
+from enigma.progress import Progress
 from enigma.sharing import shamir
 from enigma.storage.records import DhtError
 
@@ -118,14 +118,13 @@ def share_command(data: Path, schema_path: Path, name: str | None, quorum: int,
     for warning in setting.warnings:
         click.echo(f"WARNING: {warning}", err=True)
     name = name or data.stem
-    with open_owner(**owner_args) as owner, click.progressbar(
-            length=_count_rows(data), label=f"sharing {name}", file=sys.stderr,
-            show_pos=True) as bar:
+    with open_owner(**owner_args) as owner, Progress("share") as progress:
+        progress.phase(f"sharing {name} (rows)", total=_count_rows(data))
         try:
             result = owner.share(data, schema, name, quorum=quorum, t=setting.t, n=setting.n,
                                  weak=weak, chunk_rows=chunk_rows,
                                  holders=list(chosen) or None, duration=duration,
-                                 progress=bar.update)
+                                 progress=progress.advance)
         except (UploadError, ServiceError, LedgerError, DhtError) as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps({"dataset": result.name, "ledger_id": result.ledger_id,
@@ -152,7 +151,8 @@ def dataset_group() -> click.Group:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        with open_owner(**owner_args) as owner:
+        with open_owner(**owner_args) as owner, Progress("collect") as progress:
+            progress.phase(f"reconstructing {name} from its holders")
             try:
                 values = owner.collect(name)
                 schema = Schema.from_dict(owner.state(name).schema)
@@ -175,7 +175,8 @@ def dataset_group() -> click.Group:
     def recover(name: str, lost: tuple[str, ...], replacement: tuple[str, ...],
                 **owner_args: Any) -> None:
         """Replace lost holders by resharing among the others (no reconstruction)."""
-        with open_owner(**owner_args) as owner:
+        with open_owner(**owner_args) as owner, Progress("recover") as progress:
+            progress.phase(f"resharing {name} onto {len(replacement)} new holder(s)")
             try:
                 state = owner.recover(name, lost, replacement)
             except (UploadError, ServiceError, LedgerError) as exc:
@@ -188,7 +189,8 @@ def dataset_group() -> click.Group:
     @owner_options
     def refresh(name: str, **owner_args: Any) -> None:
         """Re-randomize every share of the dataset (proactive security)."""
-        with open_owner(**owner_args) as owner:
+        with open_owner(**owner_args) as owner, Progress("refresh") as progress:
+            progress.phase(f"re-randomizing every share of {name}")
             try:
                 state = owner.refresh(name)
             except (UploadError, ServiceError, LedgerError) as exc:
@@ -201,7 +203,8 @@ def dataset_group() -> click.Group:
     def repair(name: str, **owner_args: Any) -> None:
         """Audit every holder (missing, truncated, corrupt chunks) and re-share onto the
         damaged ones; exit 1 if anything is left for the owner to do."""
-        with open_owner(**owner_args) as owner:
+        with open_owner(**owner_args) as owner, Progress("repair") as progress:
+            progress.phase(f"auditing every holder of {name}")
             try:
                 report = owner.repair(name)
             except (UploadError, ServiceError, LedgerError) as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from enigma.options import Renamed
+from enigma.progress import Progress
 
 from .checker import check as check_script
 from .cost import estimate as estimate_cost
@@ -146,7 +147,10 @@ def check(scripts: tuple[str, ...], schema_path: str | None, show_ast: bool,
             outcome = plain_dry_run(checked, described)
             click.echo(f"{path}: dry run on SYNTHETIC data (the values mean nothing):")
             show_outcome(outcome)
-            cost = estimate_cost(source, described, filename=path)
+            with Progress(f"{path}: cost") as progress:
+                cost = estimate_cost(source, described, filename=path,
+                                     on_phase=lambda text, took, p=progress: p.phase(
+                                         text, expected=took))
         except (ScriptError, ValueError) as exc:
             click.echo(f"{path}: {exc}", err=True)
             failed += 1

@@ -20,6 +20,7 @@ import click
 import numpy as np
 
 from enigma.options import Renamed
+from enigma.progress import Progress
 
 from .checker import check
 from .cost import estimate as estimate_cost
@@ -88,7 +89,10 @@ def estimate(script_path: str, schema_path: str, rows: int | None) -> None:
     """Estimate rounds, triples, masks and bytes of SCRIPT on the engine (measured at 2 sizes)."""
     source, schema = _load(script_path, schema_path)
     try:
-        result = estimate_cost(source, schema, rows, filename=script_path)
+        with Progress("estimate") as progress:
+            result = estimate_cost(source, schema, rows, filename=script_path,
+                                   on_phase=lambda text, took: progress.phase(
+                                       text, expected=took))
     except (ScriptError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{script_path}: {result}")
@@ -125,8 +129,10 @@ def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, par
         click.echo("preprocessing: homomorphic encryption among the nodes")
         factory = HEProviderFactory()
     try:
-        outcome = run_mpc(source, schema, values, provider_factory=factory, parties=parties,
-                          filename=script_path)
+        with Progress("script run") as progress:
+            progress.phase(f"running on a local quorum of {parties}")
+            outcome = run_mpc(source, schema, values, provider_factory=factory,
+                              parties=parties, filename=script_path)
     except ScriptError as exc:
         raise click.ClickException(str(exc)) from exc
     s = outcome.stats
