@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import tempfile
 import time
@@ -332,8 +331,6 @@ def faults_command(as_json: bool, kinds: tuple[str, ...], home: Path | None,
     dealer unless --he).
     """
     chosen = list(kinds) or list(KINDS)
-    for noisy in ("kademlia", "rpcudp"):  # killed culprits leave dead DHT contacts behind
-        logging.getLogger(noisy).setLevel(logging.ERROR)
     def say(message: str) -> None:
         click.echo(f"faults: {message}", err=True)
 

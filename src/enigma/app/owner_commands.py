@@ -58,8 +58,6 @@ def open_owner(home: Path, rpc: str, deployment: Path, account: str | None,
         account = context.default("owner_account")
     paying = payer(account, key_env)
     peers = bootstrap_peers(bootstrap or tuple(context.default("bootstrap", [])))
-    for noisy in ("kademlia", "rpcudp"):  # per-request DHT chatter is not for a terminal
-        logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         return Owner.open(home, rpc, deployment, paying, peers)
     except (LedgerError, DhtError) as exc:

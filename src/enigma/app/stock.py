@@ -115,6 +115,19 @@ class QuorumStocks:
         return {"triples": int(header["triples"]), "bits": int(header["bits"]),
                 "inputs": min(header.get("inputs") or [0])}
 
+    def totals(self) -> dict[str, int]:
+        """Triples, bits and input masks over every quorum's stock file (for /metrics);
+        a file being replaced or damaged counts as none."""
+        out = {"triples": 0, "bits": 0, "inputs": 0}
+        for path in self.dir.glob("*.stock"):
+            try:
+                counts = self.counts(path.stem)
+            except (OSError, ValueError, KeyError):
+                continue
+            for kind in out:
+                out[kind] += counts[kind]
+        return out
+
     def take(self, qid: str, party: int, parties: int, wait: float) -> Stock | None:
         """Check a quorum's stock out (read, then delete the file); None when there is none.
 
