@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -12,7 +14,7 @@ from click.testing import CliRunner
 from enigma.app.cli import main
 from enigma.progress import Progress, duration, wanted
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 class Clock:
@@ -62,7 +64,7 @@ def test_the_line_ticks_while_a_phase_runs_silently() -> None:
         for _ in range(200):
             if out.getvalue().count("run: computing") >= 3:
                 break
-            __import__("time").sleep(0.01)
+            time.sleep(0.01)
     assert out.getvalue().count("run: computing") >= 3
 
 
