@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -93,3 +94,22 @@ def test_a_command_in_a_pipe_prints_its_result_and_no_progress(tmp_path) -> None
     assert got.exit_code == 0, got.output
     assert "estimated at" in got.stdout
     assert "\r" not in got.output and "measuring" not in got.output
+
+
+def test_a_commands_json_flag_silences_its_progress_even_on_a_terminal(monkeypatch) -> None:
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    seen = {}
+
+    @click.group()
+    def group() -> None:
+        pass
+
+    @group.command()
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    def probe(as_json: bool) -> None:
+        seen[as_json] = (wanted(), Progress("probe").enabled)
+
+    for args in (["probe"], ["probe", "--json"]):
+        group(args, standalone_mode=False)
+    assert seen == {False: (True, True), True: (False, False)}

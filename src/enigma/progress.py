@@ -23,12 +23,24 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+import click
+
 TICK = 0.5
 """Seconds between redraws of the line."""
 
 
+JSON_FLAGS = ("as_json", "json")
+"""Parameter names of a command's `--json` flag."""
+
+
 def wanted(json_output: bool = False) -> bool:
-    """Whether a command's progress should be drawn (see the module docstring)."""
+    """Whether a command's progress should be drawn (see the module docstring): not when
+    `json_output`, nor when the running click command (or a group above it) was given
+    `--json`, nor off a terminal."""
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None and not json_output:
+        json_output = any(ctx.params.get(flag) for flag in JSON_FLAGS)
+        ctx = ctx.parent
     return not json_output and sys.stdout.isatty() and sys.stderr.isatty()
 
 
