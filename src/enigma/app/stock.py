@@ -63,6 +63,7 @@ from enigma.net.local import free_ports
 from enigma.net.mesh import Mesh
 from enigma.prep.commands import StockFileError, load_stock, save_stock
 from enigma.prep.provider import HEProvider, Stock
+from enigma.progress import Progress
 
 from .host import NodeHost
 from .service import Connection, ServiceError, parse_endpoint
@@ -533,7 +534,10 @@ def prep_command(home: Path, triples: int, bits: int, inputs: int, peers: tuple[
     """Pre-generate HE preprocessing with the given peers (one JSON line per quorum)."""
     if triples < 0 or bits < 0 or inputs < 0:
         raise click.UsageError("--triples, --bits and --inputs cannot be negative")
-    reply = request_prep(home, triples, bits, peers, timeout, inputs)
+    with Progress("node prep") as progress:
+        progress.phase(f"the node pre-generates {triples:,} triples, {bits:,} bits and "
+                       f"{inputs:,} input masks with its quorums")
+        reply = request_prep(home, triples, bits, peers, timeout, inputs)
     for quorum in reply["quorums"]:
         click.echo(json.dumps(quorum))
     failed = [q["members"] for q in reply["quorums"] if "error" in q]
