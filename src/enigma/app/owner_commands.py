@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,15 @@ def open_owner(home: Path, rpc: str, deployment: Path, account: str | None,
         return Owner.open(home, rpc, deployment, paying, peers)
     except (LedgerError, DhtError) as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@contextlib.contextmanager
+def owner_step(owner_args: dict[str, Any], label: str, phase: str) -> Iterator[Owner]:
+    """The owner as the flags say, with a progress line for a step of unknown length that
+    talks to every holder (collect, recover, refresh, repair)."""
+    with open_owner(**owner_args) as owner, Progress(label) as progress:
+        progress.phase(phase)
+        yield owner
 
 
 def _count_rows(path: Path) -> int:
@@ -149,8 +159,8 @@ def dataset_group() -> click.Group:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        with open_owner(**owner_args) as owner, Progress("collect") as progress:
-            progress.phase(f"reconstructing {name} from its holders")
+        with owner_step(owner_args, "collect",
+                        f"reconstructing {name} from its holders") as owner:
             try:
                 values = owner.collect(name)
                 schema = Schema.from_dict(owner.state(name).schema)
@@ -173,8 +183,8 @@ def dataset_group() -> click.Group:
     def recover(name: str, lost: tuple[str, ...], replacement: tuple[str, ...],
                 **owner_args: Any) -> None:
         """Replace lost holders by resharing among the others (no reconstruction)."""
-        with open_owner(**owner_args) as owner, Progress("recover") as progress:
-            progress.phase(f"resharing {name} onto {len(replacement)} new holder(s)")
+        with owner_step(owner_args, "recover",
+                        f"resharing {name} onto {len(replacement)} new holder(s)") as owner:
             try:
                 state = owner.recover(name, lost, replacement)
             except (UploadError, ServiceError, LedgerError) as exc:
@@ -187,8 +197,7 @@ def dataset_group() -> click.Group:
     @owner_options
     def refresh(name: str, **owner_args: Any) -> None:
         """Re-randomize every share of the dataset (proactive security)."""
-        with open_owner(**owner_args) as owner, Progress("refresh") as progress:
-            progress.phase(f"re-randomizing every share of {name}")
+        with owner_step(owner_args, "refresh", f"re-randomizing every share of {name}") as owner:
             try:
                 state = owner.refresh(name)
             except (UploadError, ServiceError, LedgerError) as exc:
@@ -201,8 +210,7 @@ def dataset_group() -> click.Group:
     def repair(name: str, **owner_args: Any) -> None:
         """Audit every holder (missing, truncated, corrupt chunks) and re-share onto the
         damaged ones; exit 1 if anything is left for the owner to do."""
-        with open_owner(**owner_args) as owner, Progress("repair") as progress:
-            progress.phase(f"auditing every holder of {name}")
+        with owner_step(owner_args, "repair", f"auditing every holder of {name}") as owner:
             try:
                 report = owner.repair(name)
             except (UploadError, ServiceError, LedgerError) as exc:
