@@ -8,6 +8,7 @@ result against numpy and accepts, and the ledger pays the nodes and the author.
 
 import contextlib
 import os
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,39 @@ def test_a_job_runs_on_the_quorum_and_the_owner_gets_the_checked_result(net, tab
         assert owner.ledger.commit_of(out.job_id, address).commitment.hex() == \
             out.commitments[address]
         assert owner.ledger.claimable(address) > 0
+
+
+def test_members_log_a_jobs_phases_and_count_it_on_their_metrics(net):
+    """What an operator sees of a job: its phases at INFO in node.log, the job, its phase
+    latencies, the bytes sent and the preprocessing stock on /metrics (app/logs.py,
+    app/metrics.py); never a value."""
+    owner, analyst = net.owner, net.analyst
+    source = "reveal(sum(data.age), 'total_age')\n"
+    author, sig = sign_script(analyst, source)
+    out = run_job(owner, "people", source, author=author, signature=sig,
+                  dealer_seed=os.urandom(32))
+    total = int(out.results["total_age"].value)
+    members = [n for n in net.nodes if n.address in out.quorum]
+    assert len(members) == 3
+    for node in members:
+        log = (node.home / "node.log").read_text()
+        for phase in ("read_shares", "mesh", "connect", "commit"):
+            assert f"job {out.job_id}: {phase} took" in log
+        assert f"job {out.job_id} done in" in log and " INFO enigma.app.node_jobs: " in log
+        assert str(total) not in log
+        metrics = urllib.request.urlopen(
+            f"http://127.0.0.1:{node.metrics_port}/metrics", timeout=10).read().decode()
+        ok = _metric(metrics, 'enigma_node_jobs_total{outcome="ok",role="single"}')
+        assert ok >= 1
+        assert _metric(metrics, 'enigma_node_job_phase_seconds_count{phase="read_shares"}') >= ok
+        assert _metric(metrics, "enigma_node_mpc_sent_bytes_total") > 0
+        assert _metric(metrics, 'enigma_node_prep_stock{kind="triples"}') >= 0
+
+
+def _metric(text: str, name: str) -> float:
+    """The value of one sample in Prometheus' text format."""
+    return float(next(line for line in text.splitlines()
+                      if line.startswith(name + " ")).split()[-1])
 
 
 def test_a_script_changed_after_signing_is_refused_before_posting(net):
@@ -171,7 +205,7 @@ def test_an_analyst_may_not_post_a_job_on_an_owner_only_dataset(net):
 
     script = net.root / "analyst_mean.py"
     script.write_text("reveal(mean(data.age), 'mean_age')\n")
-    got = CliRunner().invoke(main, ["job", "post", str(script), "--dataset-id",
+    got = CliRunner().invoke(main, ["job", "post", str(script), "--dataset",
                                     str(state.ledger_id), "--rpc", net.rpc,
                                     "--deployment", str(net.deployment),
                                     "--account", analyst.address])

@@ -148,7 +148,7 @@ def test_upload_collect_and_what_the_network_records(net, tmp_path, ledger):
     with pytest.raises(ServiceError, match="handshake"):
         Connection.open("127.0.0.1", nodes[0].port, owner.identity, nodes[1].node_id)
     received = next(line for line in metrics.splitlines()
-                    if line.startswith("enigma_node_share_bytes_received_total"))
+                    if line.startswith("enigma_node_share_received_bytes_total"))
     assert float(received.split()[1]) == ROWS * 3 * 2 * 16  # 3 columns and their tags, 16 B each
 
 

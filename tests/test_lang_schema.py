@@ -19,7 +19,8 @@ from enigma.field.encoding import (
     IntEncoding,
 )
 from enigma.lang.errors import DataError, SchemaError
-from enigma.lang.schema import Schema, _round_out, infer_schema
+from enigma.lang.inference import infer_schema, round_out
+from enigma.lang.schema import Schema
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -114,7 +115,7 @@ def test_infer_notes_empty_cells_and_refuses_them_until_the_owner_decides() -> N
 @given(st.floats(-1e9, 1e9), st.floats(0, 1e9))
 def test_round_out_contains_the_range_and_is_coarse(lo: float, width: float) -> None:
     hi = lo + width
-    a, b = _round_out(lo, hi)
+    a, b = round_out(lo, hi)
     assert a <= lo and b >= hi
     m = max(abs(lo), abs(hi))
     if m >= 1:

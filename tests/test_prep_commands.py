@@ -82,7 +82,7 @@ def test_stock_survives_a_restart_and_serves_without_new_keys(first_session):
 
 
 def test_prep_local_command_reports_json_without_secrets():
-    result = CliRunner().invoke(main, ["prep", "local", "--parties", "2", "--triples", "0"])
+    result = CliRunner().invoke(main, ["prep", "local", "--quorum", "2", "--triples", "0"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["parties"] == 2 and report["triples"] == 0 and report["seconds"] >= 0
@@ -90,7 +90,7 @@ def test_prep_local_command_reports_json_without_secrets():
 
 
 def test_prep_local_refuses_a_quorum_of_one():
-    result = CliRunner().invoke(main, ["prep", "local", "--parties", "1"])
+    result = CliRunner().invoke(main, ["prep", "local", "--quorum", "1"])
     assert result.exit_code != 0 and "at least 2 parties" in result.output
 
 

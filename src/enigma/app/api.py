@@ -41,6 +41,7 @@ from enigma.ledger import Deployment, JobInfo, Ledger, Policy, script_hash
 from .accounts import bootstrap_peers
 from .attempt import JobResult
 from .context import DEFAULT_OWNER_HOME, Context, ContextError
+from .logs import quiet_libraries
 from .orchestration import run_job, sign_script, submit_job
 from .owner import DEFAULT_QUORUM, Owner, UploadResult
 
@@ -186,6 +187,7 @@ def connect(rpc: str | None = None, deployment: str | Path | None = None,
     owner_home = Path(home or (found.owner_home if found else DEFAULT_OWNER_HOME)).expanduser()
     if bootstrap is None:
         bootstrap = [] if found is None else bootstrap_peers(tuple(found.bootstrap))
+    quiet_libraries()  # the DHT's unanswered datagrams are not for a notebook (app/logs.py)
     owner = Owner.open(owner_home, rpc, Path(deployment), account, bootstrap)
     return Network(owner, rpc, Path(deployment), found or None)
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import click
 
+from enigma.app.logs import configure, log_options
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("enigma.lang.commands:check",
               "Check analysis SCRIPTS against a schema: refuse any private value that could "
@@ -147,8 +149,10 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="enigma")
 @click.option("--debug", is_flag=True, envvar="ENIGMA_DEBUG",
               help="Show the traceback of an error instead of its one-line message.")
-def main(debug: bool) -> None:
+@log_options("warning")
+def main(debug: bool, log_level: str, log_format: str) -> None:
     """Enigma: analytics on private data that no one but its owner can read."""
+    configure(log_level, log_format)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from enigma.ledger import Ledger
 from enigma.sharing import additive, shamir
 
 from .attempt import JobResult
+from .logs import configure
 from .network import LocalNetwork
 from .orchestration import run_job, sign_script
 from .owner import Owner
@@ -353,5 +354,6 @@ def system_command(nodes: int, insecure_dealer: bool, clustering: bool) -> None:
     sys.exit(system(nodes, insecure_dealer, clustering))
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # `./run demo`: logs as `enigma demo` has them (app/logs.py)
+    configure()
     demo()

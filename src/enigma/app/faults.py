@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import tempfile
 import time
@@ -58,6 +57,7 @@ from enigma.ledger import (
 )
 from enigma.ledger.devchain import advance_time
 from enigma.mpc.faults import KINDS
+from enigma.progress import Progress
 
 from .accounts import ledger_options
 from .attempt import JobResult
@@ -332,20 +332,17 @@ def faults_command(as_json: bool, kinds: tuple[str, ...], home: Path | None,
     dealer unless --he).
     """
     chosen = list(kinds) or list(KINDS)
-    for noisy in ("kademlia", "rpcudp"):  # killed culprits leave dead DHT contacts behind
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    def say(message: str) -> None:
-        click.echo(f"faults: {message}", err=True)
-
-    say(("using HE preprocessing" if he else "using the INSECURE test dealer")
-        + " and nodes that cheat on purpose (a test report)")
     rows = []
-    with matrix(home, chosen, timeout, say) as m:
-        for kind in chosen:
-            row = m.run(kind, dealer=not he)
-            rows.append(row)
-            if as_json:
-                click.echo(json.dumps(row.as_json()))
+    with Progress("faults") as progress:
+        progress.note("faults: " + ("using HE preprocessing" if he else
+                                    "using the INSECURE test dealer")
+                      + " and nodes that cheat on purpose (a test report)")
+        with matrix(home, chosen, timeout, progress.phase) as m:
+            for kind in chosen:
+                row = m.run(kind, dealer=not he)
+                rows.append(row)
+                if as_json:
+                    click.echo(json.dumps(row.as_json()))
     if not as_json:
         click.echo(format_table(rows))
 
@@ -383,7 +380,7 @@ def evidence_list_command(rpc: str, deployment: Path) -> None:
 
 @evidence_group.command("fetch")
 @click.argument("accusation_id", type=int)
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+@click.option("-o", "--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Where to write the file (default evidence-<hash>.bin).")
 @ledger_options()
 def evidence_fetch_command(accusation_id: int, out: Path | None, rpc: str,

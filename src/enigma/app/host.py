@@ -22,6 +22,7 @@ from .admission import UPLOAD_QUOTA
 from .service import HANDSHAKE_TIMEOUT
 
 if TYPE_CHECKING:
+    from .metrics import NodeMetrics
     from .stock import QuorumStocks
 
 
@@ -77,6 +78,7 @@ class NodeHost(Protocol):
     """Held around every call on `ledger` (one connection, many service threads)."""
     store: ShareStore | None
     stocks: QuorumStocks
+    metrics: NodeMetrics
 
     @property
     def address(self) -> str: ...

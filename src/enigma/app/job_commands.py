@@ -18,6 +18,8 @@ from enigma.ledger import (
     Ledger,
     LedgerError,
 )
+from enigma.options import Renamed
+from enigma.progress import Progress
 
 from .accounts import ACCOUNT, ledger_options
 from .job_facts import JobError
@@ -102,13 +104,14 @@ def run_command(script: Path, dataset: str, author: str | None, signature: bytes
                                "without it (docs/blame.md); drop --chunk-quorums")
     if insecure_dealer:
         click.echo("WARNING: insecure test dealer: preprocessing sees every secret", err=True)
-    with Owner.open(home, rpc, deployment, account) as owner:
+    with Owner.open(home, rpc, deployment, account) as owner, Progress("run") as progress:
         try:
             out = run_job(owner, dataset, script.read_text(), author=author,
                           signature=signature,
                           quorum_size=quorum, reward=reward, filename=script.name,
                           dealer_seed=os.urandom(32) if insecure_dealer else None,
-                          progress=lambda s: click.echo(f"run: {s}", err=True),
+                          progress=lambda s: (progress.note(f"run: {s}") if
+                                              s.startswith("WARNING") else progress.phase(s)),
                           chunk_quorums=chunk_quorums, posted_job=posted_job, blame=blame)
         except (JobError, ServiceError, ScriptError, LedgerError) as exc:
             raise click.ClickException(str(exc)) from exc
@@ -134,7 +137,8 @@ def job_command() -> None:
 
 @job_command.command("post")
 @click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--dataset-id", required=True, type=int,
+@click.option("--dataset", "dataset_id", cls=Renamed, old=("--dataset-id",), required=True,
+              type=int, metavar="ID",
               help="The dataset's id on the ledger (its owner tells you; `enigma status`).")
 @click.option("--schema", "schema_path", type=click.Path(path_type=Path, exists=True),
               help="The dataset's schema: check the script against it before paying.")

@@ -9,6 +9,13 @@ answers every path with metrics and has no health endpoint and no clean stop.
 Each node has its own registry, not the process-global one, so that several nodes in
 one test process do not mix their counts. Metrics are counts and sizes only: never a
 value, a share or a key.
+
+Names follow Prometheus' conventions: `enigma_node_` then what is measured, its unit
+(`_seconds`, `_bytes`) and, for counters, `_total` (prometheus-client appends it); so
+`enigma_node_jobs_total{role,outcome}`, `enigma_node_job_phase_seconds{phase}` (a
+histogram: a dashboard plots its quantiles), `enigma_node_prep_stock{kind}` (triples,
+bits and input masks in this node's stock files, read when scraped) and
+`enigma_node_mpc_sent_bytes_total`.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import json
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -27,8 +34,14 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+PHASE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+"""Seconds: from a ledger read to an HE session of many minutes."""
 
 
 class NodeMetrics:
@@ -39,9 +52,9 @@ class NodeMetrics:
         r = self.registry
         self.requests = Counter("enigma_node_requests", "Service requests answered, by operation "
                                 "and outcome", ["op", "outcome"], registry=r)
-        self.bytes_received = Counter("enigma_node_share_bytes_received",
+        self.bytes_received = Counter("enigma_node_share_received_bytes",
                                       "Share bytes received and stored", registry=r)
-        self.bytes_served = Counter("enigma_node_share_bytes_served",
+        self.bytes_served = Counter("enigma_node_share_served_bytes",
                                     "Share bytes sent to owners or to new holders", registry=r)
         self.columns_stored = Counter("enigma_node_share_columns_stored",
                                       "Share columns written durably", registry=r)
@@ -53,6 +66,41 @@ class NodeMetrics:
                                  registry=r)
         self.purged = Counter("enigma_node_datasets_purged",
                               "Datasets deleted because their paid storage expired", registry=r)
+        self.jobs = Counter("enigma_node_jobs", "Jobs run as a quorum member, by role (single, "
+                            "map, reduce) and outcome (ok, refused, failed)",
+                            ["role", "outcome"], registry=r)
+        self.job_phase = Histogram("enigma_node_job_phase_seconds", "Seconds a job spent in "
+                                   "each phase on this node (read_shares, mesh, he_session, "
+                                   "online, commit, ...)", ["phase"], buckets=PHASE_BUCKETS,
+                                   registry=r)
+        self.mpc_sent = Counter("enigma_node_mpc_sent_bytes",
+                                "Bytes sent to quorum peers in jobs' online phases", registry=r)
+
+    def job_done(self, role: str, outcome: str, phases: dict[str, float] | None = None,
+                 sent_bytes: int = 0) -> None:
+        """Count one job and observe how long each of its phases took."""
+        self.jobs.labels(role, outcome).inc()
+        for phase, seconds in (phases or {}).items():
+            self.job_phase.labels(phase).observe(seconds)
+        self.mpc_sent.inc(sent_bytes)
+
+    def watch_stock(self, totals: Callable[[], dict[str, int]]) -> None:
+        """Publish `totals()` (kind -> units in stock) as `enigma_node_prep_stock`, read
+        at each scrape: stock files change under the node's feet (top-ups, `node prep`)."""
+        self.registry.register(_StockCollector(totals))
+
+
+class _StockCollector(Collector):
+    def __init__(self, totals: Callable[[], dict[str, int]]) -> None:
+        self.totals = totals
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("enigma_node_prep_stock", "Preprocessing material in this "
+                                   "node's stock files, by kind (triples, bits, inputs)",
+                                   labels=["kind"])
+        for kind, units in sorted(self.totals().items()):
+            family.add_metric([kind], units)
+        yield family
 
 
 #: Seconds one client connection may last in all (request, answer): a silent or trickling

@@ -43,6 +43,7 @@ import click
 from enigma.files import write_atomic
 from enigma.ledger import Deployment, Ledger, LedgerError
 from enigma.ledger.journal import Genesis
+from enigma.progress import Progress
 
 from . import context
 from .agent import AgentError
@@ -382,9 +383,10 @@ HOME_OPTION = click.option(
 def up_command(home: Path, nodes: int, prep_ahead: int) -> None:
     """Start the embedded ledger, N nodes and the DHT in the background."""
     try:
-        net = LocalNetwork.start(home, nodes, progress=lambda s: click.echo(f"up: {s}",
-                                                                           err=True),
-                                 node_options=["--prep-ahead", str(prep_ahead)], agent=True)
+        with Progress("up") as progress:
+            net = LocalNetwork.start(home, nodes, progress=progress.phase,
+                                     node_options=["--prep-ahead", str(prep_ahead)],
+                                     agent=True)
     except (NetworkError, RuntimeError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     s = net.state

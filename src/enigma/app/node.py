@@ -81,6 +81,7 @@ from .disputes import Watcher
 from .evidence import evidence_ops
 from .home import load_or_create_identity, store_name
 from .host import NodeConfig
+from .logs import configure, log_options
 from .metrics import MetricsServer, NodeMetrics
 from .node_jobs import job_ops
 from .service import (
@@ -171,6 +172,7 @@ class Node:
         self._ops.update(job_ops(self))
         self._ops.update(prep_ops(self))
         self.stocks = QuorumStocks(config.home, self.field)
+        self.metrics.watch_stock(self.stocks.totals)
         self._ops.update(evidence_ops(self))
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -708,6 +710,7 @@ class Node:
 @click.option("--prep-ahead-inputs", type=int, default=0, show_default=True,
               help="... and up to this many input masks per member (one per value a job "
                    "reads), so a job's inputs cost no HE work.")
+@log_options("info")
 @click.pass_context
 def node_command(ctx: click.Context, home: Path | None, rpc: str, deployment: Path,
                  account: str | None, key_env: str | None, host: str, port: int, dht_port: int,
@@ -715,13 +718,16 @@ def node_command(ctx: click.Context, home: Path | None, rpc: str, deployment: Pa
                  no_register: bool, housekeeping: float, unsealed_ttl: float,
                  upload_quota: int, misbehave: str | None, misbehave_at: int,
                  insecure_test_faults: bool, prep_ahead: int, prep_ahead_bits: int,
-                 prep_ahead_inputs: int = 0, watch_interval: float = 1.0) -> None:
+                 prep_ahead_inputs: int = 0, watch_interval: float = 1.0,
+                 log_level: str = "info", log_format: str = "text") -> None:
     """Run a node until SIGTERM: stake, join the DHT, store shares, serve metrics.
 
-    `enigma node prep` asks a running node to pre-generate with named peers.
+    `enigma node prep` asks a running node to pre-generate with named peers. The node logs
+    each job's phases at INFO (`--log-level`, `--log-format json` for a collector).
     """
     if ctx.invoked_subcommand is not None:
         return
+    configure(log_level, log_format)
     if home is None:
         raise click.UsageError("Missing option '--home'.")
     if not deployment.is_file():

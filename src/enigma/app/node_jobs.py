@@ -98,6 +98,18 @@ DROPPED = "dropped"
 """Fault injection: a member that leaves without a word (no signed record either)."""
 
 
+REFUSALS = ("refused", "bad-request", "state")
+"""ServiceError kinds of a job this node would not run (for `enigma_node_jobs_total`)."""
+
+
+def _phase(job_id: int, phases: dict[str, float], name: str, since: float) -> None:
+    """Record the seconds of a phase that began at `since` and log them at INFO: the node's
+    log then tells how far each job got and where its time went (app/logs.py)."""
+    phases[name] = time.perf_counter() - since
+    log.info("job %d: %s took %.3f s", job_id, name, phases[name],
+             extra={"job": job_id, "phase": name, "seconds": round(phases[name], 4)})
+
+
 @dataclass
 class _Opened:
     job: JobInfo
@@ -233,11 +245,18 @@ class NodeJobs:
         guard = Guard(budget, over_work, CLIENT_GONE.get())
         with self._lock:
             self._guards[(client_key, job_id)] = guard
+        role = str(header.get("role", "single"))
         try:
             with guard:
-                return self._checked_run(job_id, opened, client_key, header, arrays, guard)
+                reply = self._checked_run(job_id, opened, client_key, header, arrays, guard)
+            done = reply[0]
+            self.node.metrics.job_done(role, "ok", done.get("phases"),
+                                       int(done.get("stats", {}).get("bytes_sent", 0)))
+            return reply
         except Exception as exc:  # every failure ends in a signed record
             refused = isinstance(exc, ServiceError)
+            self.node.metrics.job_done(role, "refused" if refused and exc.kind in REFUSALS
+                                       else "failed")
             if refused and (exc.abort or exc.kind == DROPPED):
                 raise
             reason, peer = failures.classify(exc, guard.limit)
@@ -286,6 +305,8 @@ class NodeJobs:
         timeout = float(header.get("timeout", 120.0))
         phases: dict[str, float] = {}
         t0 = time.perf_counter()
+        log.info("job %d: started as member %d of %d (%s) on ledger dataset %d", job_id, me,
+                 len(peers), role, job.dataset_id, extra={"job": job_id, "role": role})
         if role in ("map", "reduce"):
             with self._lock:
                 self._running[job_id] = client_key
@@ -307,7 +328,7 @@ class NodeJobs:
         fault = self._fault(job_id, me, timeout)
         if role == "reduce":
             parts, layout, total_rows = self.handover.await_partials(job_id, job, header, timeout)
-            phases["wait_partials"] = time.perf_counter() - t0
+            _phase(job_id, phases, "wait_partials", t0)
         else:
             if role == "map":
                 parent_job = self.records.job(int(header["parent"]))
@@ -328,7 +349,7 @@ class NodeJobs:
             if fault is not None and fault.kind in STORE_KINDS and shares and rows:
                 shares, stored = rewritten_store(self.node.field, shares, stored)
             mine = MemberInputs(shares, point, rows, arrays[0], stored=stored)
-            phases["read_shares"] = time.perf_counter() - t0
+            _phase(job_id, phases, "read_shares", t0)
         dealer = header.get("dealer_seed")
         if dealer:
             log.warning("job %d runs on the INSECURE test dealer (tests and benchmarks only)",
@@ -348,7 +369,7 @@ class NodeJobs:
                     digit_bits=HE_DIGIT_BITS)
             except (ScriptError, NotSplittable) as exc:
                 raise ServiceError("refused", f"job {job_id}: {exc}") from exc
-            phases["plan"] = time.perf_counter() - t1
+            _phase(job_id, phases, "plan", t1)
         started = time.perf_counter()
         # setup waits for members that are still reading their shares: the message timeout
         # (short in blame tests, where it decides who is absent) is no bound for it
@@ -357,7 +378,7 @@ class NodeJobs:
             mesh = closing.enter_context(Mesh(
                 me, self.node.identity, peers, session_for(job_id, self.node.ledger.deployment),
                 timeout=timeout, connect_timeout=max(timeout, 30.0)))
-            phases["mesh"] = time.perf_counter() - started
+            _phase(job_id, phases, "mesh", started)
             if dealer:
                 factory = DealerFactory(bytes.fromhex(dealer), insecure=True)
                 provider = factory(self.node.field, me, len(peers))
@@ -365,7 +386,7 @@ class NodeJobs:
                 t1 = time.perf_counter()
                 stock = open_session(self.node.stocks, mesh, job.quorum, me, wait=timeout)
                 provider = stock.provider
-                phases["he_session"] = time.perf_counter() - t1
+                _phase(job_id, phases, "he_session", t1)
             else:
                 provider = HEProviderFactory()(self.node.field, me, len(peers), channel=mesh)
             prep_slice: bytes | None = None
@@ -380,7 +401,7 @@ class NodeJobs:
                 prep_slice = piece.encode()
                 factory = SliceFactory({me: prep_slice})
                 provider = ServedProvider(self.node.field, piece)
-                phases["prep"] = time.perf_counter() - t1
+                _phase(job_id, phases, "prep", t1)
             if fault is not None and fault.kind in PROVIDER_KINDS:
                 provider = FaultyProvider(provider, fault, insecure=True)
             wrap = None
@@ -398,8 +419,8 @@ class NodeJobs:
             else:
                 engine = Engine(mesh if wrap is None else wrap(mesh), provider, **digits)
             guard.engine, guard.provider = engine, provider
-            phases["engine"] = time.perf_counter() - t1
-            phases["connect"] = time.perf_counter() - started
+            _phase(job_id, phases, "engine", t1)
+            _phase(job_id, phases, "connect", started)
             try:
                 if role == "map":
                     chunk_side = self.handover.chunk_exchange(job_id, header, rows, timeout, phases)
@@ -467,9 +488,10 @@ class NodeJobs:
             t0 = time.perf_counter()
             self.records.call(lambda lg: lg.commit_result(job_id, commitment,
                                                      parent.to_bytes(32, "big"), rounds, mults))
-            phases["commit"] = time.perf_counter() - t0
+            _phase(job_id, phases, "commit", t0)
             log.info("chunk job %d (of %d) done in %.2f s: %d rounds, %d triples", job_id,
-                     parent, seconds, rounds, mults)
+                     parent, seconds, rounds, mults,
+                     extra={"job": job_id, "role": role, "seconds": round(seconds, 4)})
             return {"stats": out["stats"], "commitment": commitment.hex(),
                     "seconds": seconds, "phases": phases}, []
         phases["mpc"] = time.perf_counter() - started - phases["connect"]
@@ -489,9 +511,10 @@ class NodeJobs:
         t0 = time.perf_counter()
         self.records.call(lambda lg: lg.commit_result(job_id, commitment, self.node.node_id,
                                                  rounds, mults))
-        phases["commit"] = time.perf_counter() - t0
+        _phase(job_id, phases, "commit", t0)
         out["phases"] = phases
-        log.info("job %d done in %.2f s: %d rounds, %d triples", job_id, seconds, rounds, mults)
+        log.info("job %d done in %.2f s: %d rounds, %d triples", job_id, seconds, rounds, mults,
+                 extra={"job": job_id, "role": role, "seconds": round(seconds, 4)})
         reply = {**out, "commitment": commitment.hex(), "seconds": seconds}
         return reply, [x, z]
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import numpy as np
 from enigma.lang.errors import SchemaError
 from enigma.lang.schema import Schema
 from enigma.ledger import LedgerError, Policy
+from enigma.progress import Progress
 from enigma.sharing import shamir
 from enigma.storage.records import DhtError
 
@@ -58,12 +59,19 @@ def open_owner(home: Path, rpc: str, deployment: Path, account: str | None,
         account = context.default("owner_account")
     paying = payer(account, key_env)
     peers = bootstrap_peers(bootstrap or tuple(context.default("bootstrap", [])))
-    for noisy in ("kademlia", "rpcudp"):  # per-request DHT chatter is not for a terminal
-        logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         return Owner.open(home, rpc, deployment, paying, peers)
     except (LedgerError, DhtError) as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@contextlib.contextmanager
+def owner_step(owner_args: dict[str, Any], label: str, phase: str) -> Iterator[Owner]:
+    """The owner as the flags say, with a progress line for a step of unknown length that
+    talks to every holder (collect, recover, refresh, repair)."""
+    with open_owner(**owner_args) as owner, Progress(label) as progress:
+        progress.phase(phase)
+        yield owner
 
 
 def _count_rows(path: Path) -> int:
@@ -86,13 +94,15 @@ def _count_rows(path: Path) -> int:
 @click.option("--name", help="Dataset name; default: the file name without extension.")
 @click.option("--quorum", default=DEFAULT_QUORUM, show_default=True, type=int,
               help="Members of the job quorums the data is for (`enigma run --quorum`).")
-@click.option("-t", "t", type=int, help="Any t holders learn nothing; t + 1 reconstruct "
-              "[default: quorum - 1, so that only a whole quorum could].")
-@click.option("-n", "holders", type=int,
+@click.option("-t", "--threshold", "t", type=int,
+              help="Any t holders learn nothing; t + 1 reconstruct [default: quorum - 1, so "
+                   "that only a whole quorum could].")
+@click.option("-n", "--holders", "holders", type=int,
               help="Holders [default: t + 2, or the number of --holder given].")
 @click.option("--weak-threshold", "weak", is_flag=True,
               help="Accept t < quorum - 1: fewer holders than a quorum could read the data.")
-@click.option("--chunk-rows", default=1 << 16, show_default=True, type=int)
+@click.option("--chunk-rows", default=1 << 16, show_default=True, type=click.IntRange(min=1),
+              help="Rows per chunk: each chunk is stored, committed and computed on apart.")
 @click.option("--holder", "chosen", multiple=True, help="Ledger address of a holder to use "
               "instead of drawing (repeat n times).")
 @click.option("--duration", default=DEFAULT_DURATION, show_default=True, type=int,
@@ -116,14 +126,13 @@ def share_command(data: Path, schema_path: Path, name: str | None, quorum: int,
     for warning in setting.warnings:
         click.echo(f"WARNING: {warning}", err=True)
     name = name or data.stem
-    with open_owner(**owner_args) as owner, click.progressbar(
-            length=_count_rows(data), label=f"sharing {name}", file=sys.stderr,
-            show_pos=True) as bar:
+    with open_owner(**owner_args) as owner, Progress("share") as progress:
+        progress.phase(f"sharing {name} (rows)", total=_count_rows(data))
         try:
             result = owner.share(data, schema, name, quorum=quorum, t=setting.t, n=setting.n,
                                  weak=weak, chunk_rows=chunk_rows,
                                  holders=list(chosen) or None, duration=duration,
-                                 progress=bar.update)
+                                 progress=progress.advance)
         except (UploadError, ServiceError, LedgerError, DhtError) as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps({"dataset": result.name, "ledger_id": result.ledger_id,
@@ -142,7 +151,7 @@ def dataset_group() -> click.Group:
 
     @dataset.command("collect")
     @click.argument("name")
-    @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+    @click.option("-o", "--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
                   help="CSV file to write the reconstructed table to.")
     @owner_options
     def collect(name: str, out: Path, **owner_args: Any) -> None:
@@ -150,7 +159,8 @@ def dataset_group() -> click.Group:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        with open_owner(**owner_args) as owner:
+        with owner_step(owner_args, "collect",
+                        f"reconstructing {name} from its holders") as owner:
             try:
                 values = owner.collect(name)
                 schema = Schema.from_dict(owner.state(name).schema)
@@ -173,7 +183,8 @@ def dataset_group() -> click.Group:
     def recover(name: str, lost: tuple[str, ...], replacement: tuple[str, ...],
                 **owner_args: Any) -> None:
         """Replace lost holders by resharing among the others (no reconstruction)."""
-        with open_owner(**owner_args) as owner:
+        with owner_step(owner_args, "recover",
+                        f"resharing {name} onto {len(replacement)} new holder(s)") as owner:
             try:
                 state = owner.recover(name, lost, replacement)
             except (UploadError, ServiceError, LedgerError) as exc:
@@ -186,7 +197,7 @@ def dataset_group() -> click.Group:
     @owner_options
     def refresh(name: str, **owner_args: Any) -> None:
         """Re-randomize every share of the dataset (proactive security)."""
-        with open_owner(**owner_args) as owner:
+        with owner_step(owner_args, "refresh", f"re-randomizing every share of {name}") as owner:
             try:
                 state = owner.refresh(name)
             except (UploadError, ServiceError, LedgerError) as exc:
@@ -199,7 +210,7 @@ def dataset_group() -> click.Group:
     def repair(name: str, **owner_args: Any) -> None:
         """Audit every holder (missing, truncated, corrupt chunks) and re-share onto the
         damaged ones; exit 1 if anything is left for the owner to do."""
-        with open_owner(**owner_args) as owner:
+        with owner_step(owner_args, "repair", f"auditing every holder of {name}") as owner:
             try:
                 report = owner.repair(name)
             except (UploadError, ServiceError, LedgerError) as exc:

@@ -63,6 +63,7 @@ from enigma.net.local import free_ports
 from enigma.net.mesh import Mesh
 from enigma.prep.commands import StockFileError, load_stock, save_stock
 from enigma.prep.provider import HEProvider, Stock
+from enigma.progress import Progress
 
 from .host import NodeHost
 from .service import Connection, ServiceError, parse_endpoint
@@ -114,6 +115,19 @@ class QuorumStocks:
         header = json.loads(raw[start + 4:start + 4 + size])
         return {"triples": int(header["triples"]), "bits": int(header["bits"]),
                 "inputs": min(header.get("inputs") or [0])}
+
+    def totals(self) -> dict[str, int]:
+        """Triples, bits and input masks over every quorum's stock file (for /metrics);
+        a file being replaced or damaged counts as none."""
+        out = {"triples": 0, "bits": 0, "inputs": 0}
+        for path in self.dir.glob("*.stock"):
+            try:
+                counts = self.counts(path.stem)
+            except (OSError, ValueError, KeyError):
+                continue
+            for kind in out:
+                out[kind] += counts[kind]
+        return out
 
     def take(self, qid: str, party: int, parties: int, wait: float) -> Stock | None:
         """Check a quorum's stock out (read, then delete the file); None when there is none.
@@ -520,7 +534,10 @@ def prep_command(home: Path, triples: int, bits: int, inputs: int, peers: tuple[
     """Pre-generate HE preprocessing with the given peers (one JSON line per quorum)."""
     if triples < 0 or bits < 0 or inputs < 0:
         raise click.UsageError("--triples, --bits and --inputs cannot be negative")
-    reply = request_prep(home, triples, bits, peers, timeout, inputs)
+    with Progress("node prep") as progress:
+        progress.phase(f"the node pre-generates {triples:,} triples, {bits:,} bits and "
+                       f"{inputs:,} input masks with its quorums")
+        reply = request_prep(home, triples, bits, peers, timeout, inputs)
     for quorum in reply["quorums"]:
         click.echo(json.dumps(quorum))
     failed = [q["members"] for q in reply["quorums"] if "error" in q]

@@ -92,10 +92,10 @@ def _arrow_type(column: Column) -> pa.DataType:
     return pa.dictionary(pa.int32(), pa.string())
 
 
-def _csv_header(path: Path) -> list[str]:
+def _csv_header(path: Path, delimiter: str) -> list[str]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:  # as the schema reads it
-            return next(csv.reader(f), [])
+            return next(csv.reader(f, delimiter=delimiter), [])
     except OSError as exc:
         raise UploadError(f"cannot read {path}: {exc.strerror}") from exc
     except UnicodeDecodeError:
@@ -127,11 +127,12 @@ def _check_header(where: str, header: Sequence[str], schema: Schema) -> None:
         raise UploadError(f"{where}: the header names column {twice[0]!r} more than once; "
                           "give every column one name", row=0, column=twice[0])
     missing = [n for n in schema.names if n not in header]
-    extra = [n for n in header if n not in schema.names]
+    extra = [n for n in header if n not in schema.names and n not in schema.ignored]
     if missing or extra:
         raise UploadError(
             f"{where}: the columns do not match the schema: missing {missing}, not in the "
-            f"schema {extra}; rename the columns or describe them in the schema",
+            f"schema {extra}; rename the columns, describe them in the schema, or list "
+            "those to leave out under its `ignore:`",
             row=0, column=(missing or extra)[0])
 
 
@@ -164,13 +165,14 @@ def _batches(source: Any, schema: Schema, chunk_rows: int
             _check_header(str(path), pf.schema_arrow.names, schema)
             return str(path), pf.iter_batches(batch_size=chunk_rows,
                                               columns=list(schema.names)), None
-        _check_header(str(path), _csv_header(path), schema)
+        _check_header(str(path), _csv_header(path, schema.delimiter), schema)
         convert = pacsv.ConvertOptions(
             column_types={c.name: _arrow_type(c) for c in schema.columns},
             include_columns=list(schema.names), null_values=[""], strings_can_be_null=True,
             quoted_strings_can_be_null=False)
         try:
             reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=8 << 20),
+                                    parse_options=pacsv.ParseOptions(delimiter=schema.delimiter),
                                     convert_options=convert)
         except pa.ArrowInvalid as exc:
             raise _diagnose_csv(path, schema, exc) from exc

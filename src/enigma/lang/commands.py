@@ -13,11 +13,15 @@ from pathlib import Path
 
 import click
 
+from enigma.options import Renamed
+from enigma.progress import Progress
+
 from .checker import check as check_script
 from .cost import estimate as estimate_cost
 from .errors import SchemaError, ScriptError
+from .inference import infer_schema
 from .plain import dry_run as plain_dry_run
-from .schema import Schema, infer_schema
+from .schema import Schema
 from .script_commands import show_outcome
 from .syntax import format_tree
 
@@ -29,17 +33,34 @@ def schema() -> None:
     """Schemas: the public description of a private table (kinds, ranges, levels, labels)."""
 
 
+def _delimiter(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """`--delimiter` as one character; 'tab' and '\\t' spell a tab, which a shell mangles."""
+    value = "\t" if value in ("tab", "\\t") else value
+    if len(value) != 1 or value in "\"\r\n":
+        raise click.BadParameter(f"{value!r} is not one character; give the separator itself "
+                                 "(',', ';', '|') or 'tab'", ctx, param)
+    return value
+
+
 @schema.command()
-@click.argument("csv_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("data", type=click.Path(exists=True, dir_okay=False))
 @click.option("--name", help="Dataset name (default: the file's stem).")
 @click.option("--max-levels", default=60, show_default=True,
               help="Texts with at most this many distinct values become categories.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
+@click.option("--delimiter", default=",", show_default=True, callback=_delimiter,
+              help="Field separator of a CSV file (';', '|', or 'tab'); the draft records it.")
+@click.option("--drop", multiple=True, metavar="COLUMN",
+              help="Leave this column of the file out of the dataset (repeatable); the draft "
+                   "lists it under `ignore:`.")
+@click.option("-o", "--out", "output", cls=Renamed, old=("--output",),
+              type=click.Path(dir_okay=False),
               help="Write the draft here instead of standard output.")
-def infer(csv_path: str, name: str | None, max_levels: int, output: str | None) -> None:
-    """Draft a YAML schema from CSV_PATH: every column private, ranges rounded outward."""
+def infer(data: str, name: str | None, max_levels: int, delimiter: str, drop: tuple[str, ...],
+          output: str | None) -> None:
+    """Draft a YAML schema from a CSV or Parquet file DATA: every column private, ranges
+    rounded outward, columns no kind describes (ids, dates) left out with a note."""
     try:
-        drafted, notes = infer_schema(csv_path, name, max_levels)
+        drafted, notes = infer_schema(data, name, max_levels, delimiter, drop)
     except SchemaError as exc:
         raise click.ClickException(str(exc)) from exc
     text = drafted.dumps()
@@ -52,10 +73,10 @@ def infer(csv_path: str, name: str | None, max_levels: int, output: str | None) 
 
 
 @schema.command()
-@click.argument("schema_path", type=click.Path(exists=True, dir_okay=False))
-@click.argument("csv_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("schema_path", metavar="SCHEMA", type=click.Path(exists=True, dir_okay=False))
+@click.argument("csv_path", metavar="DATA", type=click.Path(exists=True, dir_okay=False))
 def validate(schema_path: str, csv_path: str) -> None:
-    """Report every cell of CSV_PATH that SCHEMA_PATH refuses; exit 1 if there is any."""
+    """Report every cell of the CSV file DATA that SCHEMA refuses; exit 1 if there is any."""
     try:
         violations = Schema.load(schema_path).validate(csv_path)
     except SchemaError as exc:
@@ -126,7 +147,10 @@ def check(scripts: tuple[str, ...], schema_path: str | None, show_ast: bool,
             outcome = plain_dry_run(checked, described)
             click.echo(f"{path}: dry run on SYNTHETIC data (the values mean nothing):")
             show_outcome(outcome)
-            cost = estimate_cost(source, described, filename=path)
+            with Progress(f"{path}: cost") as progress:
+                cost = estimate_cost(source, described, filename=path,
+                                     on_phase=lambda text, took, p=progress: p.phase(
+                                         text, expected=took))
         except (ScriptError, ValueError) as exc:
             click.echo(f"{path}: {exc}", err=True)
             failed += 1

@@ -27,6 +27,7 @@ docs/compiler.md gives the measured accuracy of the extrapolation.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -125,13 +126,25 @@ def extrapolate(a: Cost, b: Cost, rows: int) -> Cost:
 
 def estimate(source: str, schema: Schema, rows: int | None = None, *,
              filename: str = "<script>", provider_factory: ProviderFactory | None = None,
-             sizes: tuple[int, int] = SMALL_ROWS) -> Estimate:
-    """The cost of running the script on `rows` rows (default: the schema's row count)."""
+             sizes: tuple[int, int] = SMALL_ROWS,
+             on_phase: Callable[[str, float | None], None] | None = None) -> Estimate:
+    """The cost of running the script on `rows` rows (default: the schema's row count).
+
+    `on_phase(text, expected_seconds)` is told as each measurement starts (a progress line:
+    measuring takes tens of seconds); the second is expected to last about as long as the
+    first, which pays the compiled kernels' warm-up that the larger size then does not."""
     target = rows if rows is not None else schema.rows
     if target is None:
         raise ValueError(f"schema {schema.name!r} gives no row count; pass rows=")
-    a, b = (measure(source, schema, n, filename=filename, provider_factory=provider_factory,
-                    target=target) for n in sizes)
+    tell = on_phase or (lambda _text, _expected: None)
+    measured, took = [], None
+    for i, n in enumerate(sizes):
+        tell(f"measuring on {n} synthetic rows ({i + 1} of {len(sizes)})", took)
+        t0 = time.monotonic()
+        measured.append(measure(source, schema, n, filename=filename,
+                                provider_factory=provider_factory, target=target))
+        took = time.monotonic() - t0
+    a, b = measured
     return Estimate(extrapolate(a, b, target), (a, b), dealer=provider_factory is None)
 
 

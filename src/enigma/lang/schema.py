@@ -3,7 +3,7 @@
 A schema names each column, its kind (int, fixed, bool, category), its label
 (private by default: the values never leave the shares; public: the nodes may
 see them), its range or levels, and what an empty cell means. The ranges are
-public, so `infer_schema` rounds them outward: a draft must not publish the
+public, so `inference.infer_schema` rounds them outward: a draft must not publish the
 exact minimum and maximum of the owner's data.
 
 The checker types scripts from a schema; the owner's client validates and
@@ -16,7 +16,6 @@ import csv
 import difflib
 import hashlib
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,10 +41,9 @@ DEFAULT_FRAC_BITS = 16
 _BLOCK = 4096
 """Cells checked per encoder call when collecting violations: bounds the rework per bad cell."""
 
-_BOOL_PAIRS = (("yes", "no"), ("true", "false"), ("y", "n"), ("t", "f"))
 _COLUMN_KEYS = {"name", "type", "label", "min", "max", "frac_bits", "levels", "true_text",
                 "false_text", "missing", "fill"}
-_SCHEMA_KEYS = {"name", "rows", "missing", "columns"}
+_SCHEMA_KEYS = {"name", "rows", "missing", "delimiter", "ignore", "columns"}
 
 
 @dataclass(frozen=True)
@@ -132,7 +130,7 @@ class Column:
                 return arr.astype(dtype), bad
             except (ValueError, OverflowError):
                 continue
-        bad = np.fromiter((not _is_number(t) for t in arr), dtype=bool, count=arr.size)
+        bad = np.fromiter((not is_number(t) for t in arr), dtype=bool, count=arr.size)
         return np.where(bad, self._placeholder(), arr).astype(np.float64), bad
 
     def _encoding_violations(self, values: np.ndarray, skip: np.ndarray) -> list[Violation]:
@@ -184,18 +182,34 @@ class Column:
 
 @dataclass(frozen=True)
 class Schema:
-    """A dataset's name, its public row count if known, and its columns in file order."""
+    """A dataset's name, its public row count if known, and its columns in file order.
+
+    `delimiter` is the CSV file's field separator, and `ignored` names columns of the file
+    that are not part of the dataset (an identifier, a date): like a bool column's
+    `true_text`, both say how the owner's file is spelled, so that `schema infer` writes
+    them once and every reader of the file (validate, share) follows without a flag. An
+    ignored column is never read, encoded or shared; only its name is in the schema.
+    """
 
     name: str
     columns: tuple[Column, ...]
     rows: int | None = None
     source: str = field(default="<schema>", compare=False)
+    delimiter: str = ","
+    ignored: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise SchemaError(f"{self.source}: column(s) {dup} are described twice")
+        both = sorted(set(names) & set(self.ignored))
+        if both:
+            raise SchemaError(f"{self.source}: column(s) {both} are both described and under "
+                              "`ignore`; keep each in one place")
+        if len(self.delimiter) != 1 or self.delimiter in "\"\r\n":
+            raise SchemaError(f"{self.source}: `delimiter` must be one character other than a "
+                              f"quote or a line break, got {self.delimiter!r}")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -217,6 +231,10 @@ class Schema:
         out: dict[str, Any] = {"name": self.name}
         if self.rows is not None:
             out["rows"] = self.rows
+        if self.delimiter != ",":
+            out["delimiter"] = self.delimiter
+        if self.ignored:
+            out["ignore"] = list(self.ignored)
         out["columns"] = [c.to_dict() for c in self.columns]
         return out
 
@@ -252,7 +270,16 @@ class Schema:
         rows = doc.get("rows")
         if rows is not None and (not isinstance(rows, int) or isinstance(rows, bool) or rows < 0):
             raise SchemaError(f"{source}: `rows` must be a non-negative integer, got {rows!r}")
-        return cls(str(doc.get("name", Path(source).stem)), columns, rows, source)
+        ignored = doc.get("ignore", [])
+        if not isinstance(ignored, list) or not all(isinstance(c, str) for c in ignored):
+            raise SchemaError(f"{source}: `ignore` must be a list of column names, got "
+                              f"{ignored!r}")
+        delimiter = doc.get("delimiter", ",")
+        if not isinstance(delimiter, str):
+            raise SchemaError(f"{source}: `delimiter` must be a quoted character, got "
+                              f"{delimiter!r}")
+        return cls(str(doc.get("name", Path(source).stem)), columns, rows, source, delimiter,
+                   tuple(ignored))
 
     def validate(self, path: str | Path) -> list[Violation]:
         """Every cell of the CSV file that this schema refuses (empty list: the file is valid)."""
@@ -266,9 +293,9 @@ class Schema:
         return values
 
     def _read(self, path: str | Path) -> tuple[dict[str, np.ndarray], list[Violation]]:
-        header, cells, violations = _read_cells(path)
+        header, cells, violations = read_cells(path, self.delimiter)
         for name in header:
-            if name not in self.names:
+            if name not in self.names and name not in self.ignored:
                 violations.append(Violation(0, name, "column is not in the schema; describe it "
                                                      "in the schema or remove it from the file"))
         values: dict[str, np.ndarray] = {}
@@ -358,7 +385,7 @@ def _text(v: Any, where: str, key: str) -> str:
     return v
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:
@@ -366,11 +393,13 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _read_cells(path: str | Path) -> tuple[list[str], dict[str, Sequence[str]], list[Violation]]:
-    """The header and each column's cells; short or long rows become violations."""
+def read_cells(path: str | Path, delimiter: str = ","
+               ) -> tuple[list[str], dict[str, Sequence[str]], list[Violation]]:
+    """The header and each column's cells of a CSV file; short or long rows become
+    violations."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: spreadsheets' BOM
-            reader = csv.reader(fh)
+            reader = csv.reader(fh, delimiter=delimiter)
             header = next(reader, [])
             rows = list(reader)
     except OSError as exc:
@@ -396,64 +425,3 @@ def _read_cells(path: str | Path) -> tuple[list[str], dict[str, Sequence[str]], 
     for name, column in zip(header, columns, strict=True):
         cells.setdefault(name, column)  # a repeated name is reported above; keep the first
     return header, cells, violations
-
-
-def _round_out(lo: float, hi: float) -> tuple[float, float]:
-    """Widen [lo, hi] to multiples of the leading decimal digit's place: hides exact extremes."""
-    m = max(abs(lo), abs(hi))
-    if m == 0:
-        return 0.0, 1.0
-    place = max(math.floor(math.log10(m)), -6)  # finer than 2^-16 means nothing to fixed16
-    step, digits = 10.0 ** place, max(0, -place)
-    a = round(math.floor(lo / step) * step, digits)
-    b = round(math.ceil(hi / step) * step, digits)
-    return (a - step if a > lo else a), (b + step if b < hi else b)  # float rounding's last word
-
-
-def infer_schema(path: str | Path, name: str | None = None,
-                 max_levels: int = 60) -> tuple[Schema, list[str]]:
-    """Draft a schema from a CSV file, everything private; also return notes for the owner.
-
-    Numbers become int (all values whole) or fixed with ranges rounded
-    outward; texts that are all one of a yes/no-style pair become bool; other
-    texts with at most `max_levels` distinct values become categories. Columns
-    with empty cells get `missing: refuse` and a note: the owner must decide.
-    """
-    header, cells, violations = _read_cells(path)
-    if violations:
-        raise SchemaError(f"{path}: {violations[0]}; fix the file before inferring a schema")
-    notes: list[str] = []
-    columns = []
-    for col_name in header:
-        texts = [t.strip() for t in cells[col_name]]
-        present = [t for t in texts if t]
-        if not present:
-            raise SchemaError(f"{path}: column {col_name!r} is empty; remove it from the file")
-        empty = len(texts) - len(present)
-        if empty:
-            notes.append(f"column {col_name!r} has {empty} empty cell(s); the draft says "
-                         "`missing: refuse` -- choose `zero` or `fill` if that is what they mean")
-        columns.append(_infer_column(col_name, present, max_levels, str(path)))
-    return Schema(name or Path(path).stem, tuple(columns), len(next(iter(cells.values()), [])),
-                  str(path)), notes
-
-
-def _infer_column(name: str, texts: list[str], max_levels: int, source: str) -> Column:
-    if all(_is_number(t) for t in texts):
-        nums = np.asarray(texts, dtype=np.float64)
-        lo, hi = _round_out(float(nums.min()), float(nums.max()))
-        if np.all(nums == np.round(nums)):
-            return Column(name, "int", lo=int(lo), hi=int(hi))
-        return Column(name, "fixed", lo=lo, hi=hi)
-    distinct = sorted(set(texts))
-    lowered = {t.lower() for t in distinct}
-    for yes, no in _BOOL_PAIRS:
-        if lowered <= {yes, no}:
-            spelled = {t.lower(): t for t in distinct}
-            return Column(name, "bool", true_text=spelled.get(yes, yes),
-                          false_text=spelled.get(no, no))
-    if len(distinct) > max_levels:
-        raise SchemaError(f"{source}: column {name!r} has {len(distinct)} distinct texts, more "
-                          f"than {max_levels}; Enigma columns are numbers, booleans or "
-                          "categories -- raise --max-levels or drop the column")
-    return Column(name, "category", levels=tuple(distinct))

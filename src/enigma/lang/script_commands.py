@@ -19,6 +19,9 @@ from pathlib import Path
 import click
 import numpy as np
 
+from enigma.options import Renamed
+from enigma.progress import Progress
+
 from .checker import check
 from .cost import estimate as estimate_cost
 from .cost import size_text
@@ -54,7 +57,8 @@ def script() -> None:
     """Analysis scripts: dry run on synthetic data, cost estimate, run on a local quorum."""
 
 
-_SCRIPT = click.argument("script_path", type=click.Path(exists=True, dir_okay=False))
+_SCRIPT = click.argument("script_path", metavar="SCRIPT",
+                         type=click.Path(exists=True, dir_okay=False))
 _SCHEMA = click.option("--schema", "schema_path", required=True,
                        type=click.Path(exists=True, dir_okay=False),
                        help="The dataset's YAML schema.")
@@ -85,7 +89,10 @@ def estimate(script_path: str, schema_path: str, rows: int | None) -> None:
     """Estimate rounds, triples, masks and bytes of SCRIPT on the engine (measured at 2 sizes)."""
     source, schema = _load(script_path, schema_path)
     try:
-        result = estimate_cost(source, schema, rows, filename=script_path)
+        with Progress("estimate") as progress:
+            result = estimate_cost(source, schema, rows, filename=script_path,
+                                   on_phase=lambda text, took: progress.phase(
+                                       text, expected=took))
     except (ScriptError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{script_path}: {result}")
@@ -97,7 +104,8 @@ def estimate(script_path: str, schema_path: str, rows: int | None) -> None:
 @click.option("--data", "csv_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The owner's CSV file.")
 @_ROWS
-@click.option("--parties", default=3, show_default=True, help="Nodes in the quorum.")
+@click.option("--quorum", "parties", cls=Renamed, old=("--parties",), default=3,
+              show_default=True, help="Members of the local quorum.")
 @click.option("--insecure-dealer", is_flag=True,
               help="Use the INSECURE test dealer for preprocessing (never with private data).")
 def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, parties: int,
@@ -121,8 +129,10 @@ def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, par
         click.echo("preprocessing: homomorphic encryption among the nodes")
         factory = HEProviderFactory()
     try:
-        outcome = run_mpc(source, schema, values, provider_factory=factory, parties=parties,
-                          filename=script_path)
+        with Progress("script run") as progress:
+            progress.phase(f"running on a local quorum of {parties}")
+            outcome = run_mpc(source, schema, values, provider_factory=factory,
+                              parties=parties, filename=script_path)
     except ScriptError as exc:
         raise click.ClickException(str(exc)) from exc
     s = outcome.stats

@@ -63,19 +63,25 @@ _DEFAULTS = LedgerParams()
     help="Name of an environment variable holding the payer's hex private key (real chains).",
 )
 @click.option(
-    "--out", type=click.Path(path_type=Path), default=Path("deployment.json"), show_default=True
-)
-@click.option("--min-deposit", type=int, default=_DEFAULTS.min_deposit, show_default=True)
-@click.option("--unbonding-period", type=int, default=_DEFAULTS.unbonding_period, show_default=True)
-@click.option("--storage-price", type=int, default=_DEFAULTS.storage_price, show_default=True)
-@click.option("--price-per-round", type=int, default=_DEFAULTS.price_per_round, show_default=True)
+    "-o", "--out", type=click.Path(path_type=Path), default=Path("deployment.json"),
+    show_default=True, help="Where to write the contracts' addresses (the deployment file).")
+@click.option("--min-deposit", type=int, default=_DEFAULTS.min_deposit, show_default=True,
+              help="Wei a node must stake to join.")
+@click.option("--unbonding-period", type=int, default=_DEFAULTS.unbonding_period, show_default=True,
+              help="Seconds a leaving node's deposit stays slashable before it is paid back.")
+@click.option("--storage-price", type=int, default=_DEFAULTS.storage_price, show_default=True,
+              help="Wei per holder per second of storage that an owner pays.")
+@click.option("--price-per-round", type=int, default=_DEFAULTS.price_per_round, show_default=True,
+              help="Wei a job pays per communication round of its work budget.")
 @click.option(
     "--price-per-multiplication",
     type=int,
     default=_DEFAULTS.price_per_multiplication,
     show_default=True,
+    help="Wei a job pays per multiplication of its work budget.",
 )
-@click.option("--job-timeout", type=int, default=_DEFAULTS.job_timeout, show_default=True)
+@click.option("--job-timeout", type=int, default=_DEFAULTS.job_timeout, show_default=True,
+              help="Seconds after which anyone may close an unfinished job and refund it.")
 @click.option("--challenge-period", type=int, default=_DEFAULTS.challenge_period,
               show_default=True, help="Seconds an accused node has to dispute.")
 @click.option("--voting-period", type=int, default=_DEFAULTS.voting_period,
@@ -114,6 +120,7 @@ def deploy(rpc: str, account: str | None, key_env: str | None, out: Path, **para
     type=click.Path(path_type=Path),
     default=Path("deployment.json"),
     show_default=True,
+    help="The contracts' addresses (`enigma ledger deploy` wrote it).",
 )
 def nodes(rpc: str, deployment_file: Path) -> None:
     """List the active nodes with their deposits and endpoints."""

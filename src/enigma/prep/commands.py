@@ -20,6 +20,8 @@ from enigma.field import Field
 from enigma.files import write_atomic
 from enigma.mpc.engine import Channel, Engine
 from enigma.mpc.runner import run_local
+from enigma.options import Renamed
+from enigma.progress import Progress
 
 from .provider import HEProvider, Stock
 from .stockpile import Request, Stockpile
@@ -155,17 +157,21 @@ def prep() -> None:
 
 
 @prep.command("local")
-@click.option("--parties", default=3, show_default=True, help="nodes in the local quorum")
+@click.option("--quorum", "parties", cls=Renamed, old=("--parties",), default=3,
+              show_default=True, help="Members of the local quorum.")
 @click.option("--triples", default=16384, show_default=True,
-              help="MAC'd, sacrificed triples to pre-generate (rounded up to 16384)")
-@click.option("--bits", default=0, show_default=True, help="random bits to pre-generate")
+              help="MAC'd, sacrificed triples to pre-generate (rounded up to 16384).")
+@click.option("--bits", default=0, show_default=True, help="Random bits to pre-generate.")
 def local(parties: int, triples: int, bits: int) -> None:
     """Pre-generate on a local quorum of real processes and report the rate (JSON)."""
     if parties < 2:
-        raise click.BadParameter("a quorum needs at least 2 parties", param_hint="--parties")
-    results = run_local(_local_run, parties=parties, args=(triples, bits),
-                        provider_factory=HEProviderFactory(), modulus=Field().p,
-                        timeout=600, deadline=24 * 3600)
+        raise click.BadParameter("a quorum needs at least 2 parties", param_hint="--quorum")
+    with Progress("prep local") as progress:
+        progress.phase(f"pre-generating {triples:,} triples and {bits:,} bits on a local "
+                       f"quorum of {parties}")
+        results = run_local(_local_run, parties=parties, args=(triples, bits),
+                            provider_factory=HEProviderFactory(), modulus=Field().p,
+                            timeout=600, deadline=24 * 3600)
     seconds = max(r["seconds"] for r in results)
     made = results[0]["produced"]
     click.echo(json.dumps({"parties": parties, "triples": made["triples"], "bits": made["bits"],

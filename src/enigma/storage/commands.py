@@ -122,8 +122,10 @@ def purge(root: Path) -> None:
 
 
 @store.command()
-@click.option("--rows", default=1_000_000, show_default=True, type=int)
-@click.option("--columns", default=5, show_default=True, type=int)
+@click.option("--rows", default=1_000_000, show_default=True, type=int,
+              help="Rows of each share column written.")
+@click.option("--columns", default=5, show_default=True, type=int,
+              help="Share columns written and read back.")
 @click.option("--dir", "where", type=click.Path(path_type=Path, file_okay=False),
               help="Where to write (a temporary directory inside it); default: system temp.")
 def bench(rows: int, columns: int, where: Path | None) -> None:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 PROBE_SECONDS = 2.0
 SHOWN_METRICS = ("enigma_node_datasets ", "enigma_node_connections ",
-                 "enigma_node_share_bytes_received_total ", "enigma_node_corrupt_reads_total ")
+                 "enigma_node_share_received_bytes_total ", "enigma_node_corrupt_reads_total ")
 
 
 def _probe(port: int) -> dict[str, Any]:
@@ -56,13 +56,9 @@ def local_nodes(console: Console) -> dict[str, dict[str, Any]]:
 
 
 def stock(home: Path) -> dict[str, int]:
-    """Triples and random bits a node holds in stock, over all its quorums (public counts)."""
-    stocks = QuorumStocks(home, Field())
-    total = {"triples": 0, "bits": 0}
-    for path in sorted(stocks.dir.glob("*.stock")):
-        counts = stocks.counts(path.stem)
-        total = {k: total[k] + counts[k] for k in total}
-    return total
+    """Triples, random bits and input masks a node holds in stock, over all its quorums
+    (public counts, as its /metrics gives them)."""
+    return QuorumStocks(home, Field()).totals()
 
 
 def overview(console: Console) -> dict[str, Any]:
