@@ -62,6 +62,8 @@ class Mesh:
     message of one job cannot be passed off in another. `timeout` bounds every wait for a
     peer; `connect_timeout` (default: `timeout`) bounds the whole setup. `max_message`
     bounds the bytes of one incoming message, because frames are allocated as announced.
+    `bind` is the address to listen on when it is not the one the peers dial (a node
+    behind NAT, or one bound to every interface: 0.0.0.0); default `peers[me].host`.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class Mesh:
         timeout: float = 30.0,
         connect_timeout: float | None = None,
         max_message: int = 1 << 33,
+        bind: str | None = None,
     ) -> None:
         if len(peers) < 2:
             raise ValueError(f"a mesh needs at least 2 parties, got {len(peers)}")
@@ -102,14 +105,15 @@ class Mesh:
         self._by_fd: dict[int, Channel] = {}
         self._closed = False
         wait = timeout if connect_timeout is None else connect_timeout
+        host = peers[me].host if bind is None else bind
         try:
-            family = socket.AF_INET6 if ":" in peers[me].host else socket.AF_INET
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
             listener = socket.create_server(
-                (peers[me].host, peers[me].port), family=family, backlog=self.parties
+                (host, peers[me].port), family=family, backlog=self.parties
             )
         except OSError as exc:
             raise NetError(
-                f"party {me} cannot listen on {peers[me].host}:{peers[me].port}: {exc.strerror};"
+                f"party {me} cannot listen on {host}:{peers[me].port}: {exc.strerror};"
                 " is another process using that port?",
                 me,
             ) from exc
