@@ -10,7 +10,6 @@ header announcing 131,000 frames of 16 KiB.
 from __future__ import annotations
 
 import concurrent.futures
-import datetime
 import select
 import socket
 import struct
@@ -18,14 +17,8 @@ import time
 import tracemalloc
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
-from cryptography.x509.oid import NameOID
 
 from enigma.net import (
     AuthenticationError,
@@ -42,7 +35,7 @@ from enigma.net.errors import MalformedKey, NotAdmitted
 from enigma.net.identity import key_defect
 from enigma.net.transcript import session_id
 
-from .links import tcp_pair, tls_pair
+from .links import certificate_for, preface, tcp_pair, tls_pair, zero_key_certificate
 from .trickle import trickling
 
 SID = session_id(b"strangers")
@@ -66,20 +59,6 @@ def _listen(sock: socket.socket, key: bytes | None, **kw: object) -> hs.Link | E
         return exc
 
 
-def _certificate(subject_key, signing_key, sign_hash=None) -> bytes:
-    """A self-signed-looking certificate for `subject_key`, signed by `signing_key`."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stranger")])
-    now = datetime.datetime.now(datetime.UTC)
-    return (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(subject_key).serial_number(7).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .sign(signing_key, sign_hash).public_bytes(serialization.Encoding.DER))
-
-
-def _preface(cert: bytes, claimed: int = 1) -> bytes:
-    return struct.pack("<16sHHH", hs.MAGIC, claimed, 0, len(cert)) + cert
-
-
 def _closed(sock: socket.socket) -> bool:
     """Whether the peer hung up on us (without a word)."""
     sock.settimeout(5)
@@ -101,12 +80,11 @@ def test_small_order_and_off_curve_keys_are_malformed_real_keys_are_not():
 def test_a_certificate_for_the_all_zero_key_is_refused_in_one_line(expected):
     """Why it matters: OpenSSL accepts an all-zero signature under the all-zero key for
     about a quarter of all messages, so a key nobody holds could get in by retrying."""
-    cert = _certificate(Ed25519PublicKey.from_public_bytes(bytes(32)),
-                        Ed25519PrivateKey.generate())
+    cert = zero_key_certificate()
     dialer, listener = tcp_pair()
     with dialer, listener, concurrent.futures.ThreadPoolExecutor(1) as pool:
         result = pool.submit(_listen, listener, expected)
-        dialer.sendall(_preface(cert))
+        dialer.sendall(preface(cert))
         error = result.result(5)
         listener.close()
         assert _closed(dialer)
@@ -117,7 +95,7 @@ def test_a_certificate_for_the_all_zero_key_is_refused_in_one_line(expected):
 
 def test_a_certificate_that_is_not_ed25519_or_too_long_is_refused():
     p256 = ec.generate_private_key(ec.SECP256R1())
-    for payload, why in [(_preface(_certificate(p256.public_key(), p256, hashes.SHA256())),
+    for payload, why in [(preface(certificate_for(p256.public_key(), p256, hashes.SHA256())),
                           "no Ed25519 certificate"),
                          (struct.pack("<16sHHH", hs.MAGIC, 1, 0, 0xFFFF), "at most 1024"),
                          (b"GET / HTTP/1.1\r\n\r\n" + bytes(8), "not an enigma-net TLS peer")]:
@@ -136,7 +114,7 @@ def test_someone_else_s_certificate_does_not_get_a_stranger_in():
     dialer, listener = tcp_pair()
     with dialer, listener, concurrent.futures.ThreadPoolExecutor(1) as pool:
         result = pool.submit(_listen, listener, victim.public_key)
-        dialer.sendall(_preface(tls.certificate(victim)))
+        dialer.sendall(preface(tls.certificate(victim)))
         conn = tls.credentials(stranger).client.wrap_socket(
             dialer, server_hostname=tls.session_name(SID, 1, 0))
         try:  # TLS 1.3: the client is done first, then the server's alert comes
@@ -153,7 +131,7 @@ def test_someone_else_s_certificate_does_not_get_a_stranger_in():
 def test_a_trickled_handshake_is_cut_off_at_its_deadline():
     """Before: a timeout per read, so one byte every 0.2 s kept the listener forever."""
     dialer, listener = tcp_pair()
-    hello = _preface(tls.certificate(Identity.generate()))
+    hello = preface(tls.certificate(Identity.generate()))
     with dialer, listener, trickling(dialer, hello, 0.2):
         start = time.monotonic()
         error = _listen(listener, Identity.generate().public_key,
