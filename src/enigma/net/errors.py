@@ -2,8 +2,9 @@
 
 Why a type per kind: the blame layer treats them differently. A timeout may be a slow
 network; a TLS record that fails authentication means someone on the path (or the peer)
-tampered with the stream; a failed handshake means a stranger or a misconfigured key. Every instance carries `party`, the index of the peer concerned
-(None when no single peer is), so callers need not parse messages.
+tampered with the stream; a failed handshake means a stranger or a misconfigured key.
+Every instance carries `party`, the index of the peer concerned (None when no single
+peer is), so callers need not parse messages.
 """
 
 from __future__ import annotations
