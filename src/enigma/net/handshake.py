@@ -131,6 +131,15 @@ def dial(sock: socket.socket, me: int, peer: int, identity: Identity, peer_key: 
     tls_sock = creds.client.wrap_socket(sock, server_hostname=session_name(sid, me, peer),
                                         do_handshake_on_connect=False,
                                         suppress_ragged_eofs=False)
+    try:
+        return _dial_tls(tls_sock, me, peer, identity, peer_key, deadline)
+    except BaseException:
+        tls_sock.close()  # the caller's socket is detached now: close what wraps it
+        raise
+
+
+def _dial_tls(tls_sock: ssl.SSLSocket, me: int, peer: int, identity: Identity,
+              peer_key: bytes, deadline: float) -> Link:
     ours = identity.public_key.hex()[:16]
     try:
         _drive(tls_sock.do_handshake, tls_sock, deadline, peer)
@@ -140,7 +149,6 @@ def dial(sock: socket.socket, me: int, peer: int, identity: Identity, peer_key: 
             f"hold our key for party {me}, or we are not in its quorum ({exc})", peer) from None
     theirs = certificate_key(tls_sock.getpeercert(binary_form=True) or b"")
     if theirs != peer_key:
-        tls_sock.close()
         shown = theirs.hex()[:16] if theirs else "none"
         raise AuthenticationError(
             f"party {peer} proved key {shown}..., not its registered key "
@@ -149,7 +157,6 @@ def dial(sock: socket.socket, me: int, peer: int, identity: Identity, peer_key: 
     verdict = _one_byte(tls_sock, deadline, peer)
     if verdict == ACCEPTED:
         return Link(peer, peer_key, tls_sock)
-    tls_sock.close()
     if verdict == NOT_ADMITTED:
         raise NotAdmitted(f"party {peer} verified our key {ours}... and does not admit it",
                           peer)
@@ -208,6 +215,16 @@ def accept(sock: socket.socket, me: int, identity: Identity,
     ctx = credentials(identity).server_for(cert)
     tls_sock = ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False,
                                suppress_ragged_eofs=False)
+    try:
+        return _accept_tls(tls_sock, me, identity, sid, claimed, announced, deadline, admit)
+    except BaseException:
+        tls_sock.close()  # the caller's socket is detached now: close what wraps it
+        raise
+
+
+def _accept_tls(tls_sock: ssl.SSLSocket, me: int, identity: Identity, sid: bytes,
+                claimed: int, announced: bytes, deadline: float,
+                admit: Callable[[bytes], bool] | None) -> Link:
     try:
         _drive(tls_sock.do_handshake, tls_sock, deadline, claimed)
     except (ssl.SSLError, ConnectionError) as exc:
