@@ -123,7 +123,7 @@ def test_someone_else_s_certificate_does_not_get_a_stranger_in():
         except OSError as exc:
             reply = exc
         error = result.result(5)
-    assert isinstance(reply, OSError) and "alert" in str(reply), reply
+    assert isinstance(reply, OSError), reply  # the listener's alert, or its hang-up
     assert isinstance(error, AuthenticationError), error
     assert "TLS handshake with party 1 failed" in str(error)
 
