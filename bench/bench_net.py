@@ -11,6 +11,8 @@ Ops:
   exchange3_mesh     3 parties, each sends `size` bytes to each other party per round
   exchange3_tcp_plain  the same round over raw TCP sockets with no crypto (the ceiling)
   rounds3_mesh       3 parties, many rounds of a 16-byte broadcast: the latency of one round
+  setup3_mesh, setup5_mesh  connect a whole mesh of 3 (5) parties whose processes already
+                     run, `reps` times: handshakes included (seconds of the slowest party)
 `bytes` counts payload bytes moved during the timed part (for exchange3, all 6 directions);
 times follow one warm-up message or round. The 3-party mesh ops also report the CPU time
 of all parties per round, which varies less than wall time on a shared machine.
@@ -225,6 +227,34 @@ def _mesh_party(me: int, secret: bytes, peers, size: int, reps: int, mode: str,
             mesh.checkpoint()  # no party closes while another still waits for its last round
 
 
+def _setup_party(me: int, secret: bytes, peers, reps: int, results: mp.Queue) -> None:
+    identity = Identity.from_private_bytes(secret)
+    total = 0.0
+    for rep in range(reps + 1):
+        t = time.perf_counter()
+        mesh = Mesh(me, identity, peers, b"setup-%d" % rep, timeout=60)
+        if rep:
+            total += time.perf_counter() - t
+        mesh.checkpoint()  # every party is connected before anyone closes
+        mesh.close()
+    results.put(total)
+
+
+def mesh_setup(parties: int, reps: int) -> float:
+    """Seconds per mesh setup of the slowest party (after one warm-up setup)."""
+    identities, peers = local_quorum(parties)
+    results = CTX.Queue()
+    procs = [CTX.Process(target=_setup_party, args=(i, identities[i].private_bytes(), peers,
+                                                    reps, results))
+             for i in range(parties)]
+    for p in procs:
+        p.start()
+    seconds = max(results.get(timeout=600) for _ in procs)
+    for p in procs:
+        p.join()
+    return seconds / reps
+
+
 def mesh_exchange(size: int, reps: int, parties: int) -> tuple[float, float]:
     """Wall seconds (slowest party) and CPU seconds (all parties) of `reps` rounds."""
     identities, peers = local_quorum(parties)
@@ -319,7 +349,8 @@ def main() -> None:
                          "party in a round of 10^6 Beaver multiplications)")
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--ops", default="link_tcp_plain,link_zmq_plain,link_zmq_curve,link_tls,"
-                                     "link_mesh,exchange3_tcp_plain,exchange3_mesh,rounds3_mesh")
+                                     "link_mesh,exchange3_tcp_plain,exchange3_mesh,rounds3_mesh,"
+                                     "setup3_mesh,setup5_mesh")
     args = ap.parse_args()
     size, reps = args.size, args.reps
     for op in args.ops.split(","):
@@ -346,6 +377,10 @@ def main() -> None:
             _report(op, 6 * 16 * rounds, seconds, message_bytes=16, parties=3,
                     seconds_per_round=round(seconds / rounds, 7),
                     cpu_seconds_per_round=round(cpu / rounds, 7))
+        elif op in ("setup3_mesh", "setup5_mesh"):
+            parties = int(op[5])
+            seconds = mesh_setup(parties, reps)
+            _report(op, 0, seconds, parties=parties, seconds_per_setup=round(seconds, 6))
         else:
             raise SystemExit(f"unknown op {op!r}; choose from --ops' default list")
 

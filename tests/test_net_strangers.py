@@ -1,26 +1,24 @@
-"""Strangers cost nothing at the transport: malformed keys, degenerate ephemerals, trickled
-handshakes, refused keys and hostile message heads (docs/transport.md, section 7).
+"""Strangers cost nothing at the transport: malformed keys, foreign certificates, trickled
+handshakes, refused keys and hostile message headers (docs/transport.md).
 
-An attacker here is a raw socket that writes the handshake and the records itself, so it
-can send what no honest `dial` or `Channel.send` would: an all-zero key with an all-zero
-signature, an all-zero ephemeral key, one byte at a time, a head announcing 131,000
-frames of 16 KiB.
+An attacker here is a raw socket that writes the preface itself, or a TLS peer that
+writes our framing itself, so it can send what no honest `dial` or `Channel.send` would:
+a certificate for the all-zero key, someone else's certificate, one byte at a time, a
+header announcing 131,000 frames of 16 KiB.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import select
 import socket
 import struct
 import time
 import tracemalloc
 
-import blake3
 import pytest
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from enigma.net import (
     AuthenticationError,
@@ -29,14 +27,15 @@ from enigma.net import (
     PeerTimeout,
     ProtocolError,
     local_quorum,
+    tls,
 )
 from enigma.net import handshake as hs
-from enigma.net.channel import HEADER, KIND_HEAD, MAX_FRAMES, Channel
+from enigma.net.channel import HEADER, KIND_MESSAGE, MAX_FRAMES, Channel
 from enigma.net.errors import MalformedKey, NotAdmitted
-from enigma.net.handshake import ChannelKeys
 from enigma.net.identity import key_defect
-from enigma.net.transcript import encode_head, session_id
+from enigma.net.transcript import session_id
 
+from .links import certificate_for, preface, tcp_pair, tls_pair, zero_key_certificate
 from .trickle import trickling
 
 SID = session_id(b"strangers")
@@ -50,26 +49,23 @@ SMALL_ORDER = [bytes(32), b"\x01" + bytes(31), bytes(31) + b"\x80",
                bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa")]
 
 
-def _pair() -> tuple[socket.socket, socket.socket]:
-    with socket.create_server(("127.0.0.1", 0)) as server:
-        a = socket.create_connection(server.getsockname())
-        b, _ = server.accept()
-    return a, b
-
-
-def _listen(sock: socket.socket, key: bytes, **kw: object) -> ChannelKeys | Exception:
+def _listen(sock: socket.socket, key: bytes | None, **kw: object) -> hs.Link | Exception:
+    """Party 0's side, expecting `key` for party 1 (None: any key, as the node service)."""
+    key_of = None if key is None else (lambda p: key if p == 1 else None)
+    kw.setdefault("deadline", time.monotonic() + 5)
     try:
-        return hs.accept(sock, 0, LISTENER, lambda p: key if p == 1 else None, SID, **kw)
+        return hs.accept(sock, 0, LISTENER, key_of, SID, **kw)
     except Exception as exc:  # the test inspects what the listener raised
         return exc
 
 
-def _raw_dial(sock: socket.socket, eph: bytes) -> bytes:
-    """Dial as party 1 by hand, "signing" with an all-zero signature; the verdict."""
-    sock.sendall(struct.pack("<16s32sHH32s", hs.MAGIC, SID, 1, 0, eph))
-    hs.recv_exact(sock, hs.REPLY_SIZE, 0, time.monotonic() + 5)
-    sock.sendall(bytes(64))
-    return hs.recv_exact(sock, hs.VERDICT_SIZE, 0, time.monotonic() + 5)
+def _closed(sock: socket.socket) -> bool:
+    """Whether the peer hung up on us (without a word)."""
+    sock.settimeout(5)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
 
 
 def test_small_order_and_off_curve_keys_are_malformed_real_keys_are_not():
@@ -80,47 +76,69 @@ def test_small_order_and_off_curve_keys_are_malformed_real_keys_are_not():
     assert all(key_defect(Identity.generate().public_key) is None for _ in range(50))
 
 
-def test_an_all_zero_key_never_completes_the_handshake_and_is_one_line():
-    """Before: OpenSSL accepts an all-zero signature under the all-zero key for about a
-    quarter of all transcripts, so a key nobody holds got in by retrying."""
-    eph = X25519PrivateKey.generate().public_key().public_bytes_raw()
-    for _ in range(16):  # P(all 16 rejected by a verifier that accepts 1/4) = 1%
-        dialer, listener = _pair()
-        with dialer, listener, concurrent.futures.ThreadPoolExecutor(1) as pool:
-            result = pool.submit(_listen, listener, bytes(32))
-            assert _raw_dial(dialer, eph) == hs.REJECTED
-            error = result.result(5)
-        assert isinstance(error, MalformedKey), error
-        assert "malformed" in str(error) and "small order" in str(error)
-        assert "\n" not in str(error)
-
-
-def test_an_all_zero_ephemeral_key_is_an_authentication_error_not_a_crash():
-    dialer_identity = Identity.generate()
-    dialer, listener = _pair()
+@pytest.mark.parametrize("expected", [bytes(32), None], ids=["mesh", "service"])
+def test_a_certificate_for_the_all_zero_key_is_refused_in_one_line(expected):
+    """Why it matters: OpenSSL accepts an all-zero signature under the all-zero key for
+    about a quarter of all messages, so a key nobody holds could get in by retrying."""
+    cert = zero_key_certificate()
+    dialer, listener = tcp_pair()
     with dialer, listener, concurrent.futures.ThreadPoolExecutor(1) as pool:
-        result = pool.submit(_listen, listener, dialer_identity.public_key)
-        hello = struct.pack("<16s32sHH32s", hs.MAGIC, SID, 1, 0, bytes(32))
-        dialer.sendall(hello)
-        reply = hs.recv_exact(dialer, hs.REPLY_SIZE, 0, time.monotonic() + 5)
-        th = blake3.blake3(b"enigma-net handshake" + hello + reply[:hs.HELLO_SIZE]).digest()
-        dialer.sendall(dialer_identity.sign(b"dialer" + th))
-        assert hs.recv_exact(dialer, 1, 0, time.monotonic() + 5) == hs.REJECTED
+        result = pool.submit(_listen, listener, expected)
+        dialer.sendall(preface(cert))
         error = result.result(5)
-    assert type(error) is AuthenticationError and "degenerate ephemeral key" in str(error)
+        listener.close()
+        assert _closed(dialer)
+    assert isinstance(error, MalformedKey), error
+    assert "malformed" in str(error) and "small order" in str(error)
+    assert "\n" not in str(error)
+
+
+def test_a_certificate_that_is_not_ed25519_or_too_long_is_refused():
+    p256 = ec.generate_private_key(ec.SECP256R1())
+    for payload, why in [(preface(certificate_for(p256.public_key(), p256, hashes.SHA256())),
+                          "no Ed25519 certificate"),
+                         (struct.pack("<16sHHH", hs.MAGIC, 1, 0, 0xFFFF), "at most 1024"),
+                         (b"GET / HTTP/1.1\r\n\r\n" + bytes(8), "not an enigma-net TLS peer")]:
+        dialer, listener = tcp_pair()
+        with dialer, listener, concurrent.futures.ThreadPoolExecutor(1) as pool:
+            result = pool.submit(_listen, listener, None)
+            dialer.sendall(payload)
+            error = result.result(5)
+        assert isinstance(error, AuthenticationError) and why in str(error), error
+
+
+def test_someone_else_s_certificate_does_not_get_a_stranger_in():
+    """Certificates travel in clear: a stranger may announce party 1's. TLS then makes it
+    prove that key, and it holds only its own (the listener refuses the handshake)."""
+    victim, stranger = Identity.generate(), Identity.generate()
+    dialer, listener = tcp_pair()
+    with dialer, listener, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        result = pool.submit(_listen, listener, victim.public_key)
+        dialer.sendall(preface(tls.certificate(victim)))
+        conn = tls.credentials(stranger).client.wrap_socket(
+            dialer, server_hostname=tls.session_name(SID, 1, 0))
+        try:  # TLS 1.3: the client is done first, then the server's alert comes
+            conn.sendall(hs.CONFIRMED)
+            reply: bytes | OSError = conn.recv(1)
+        except OSError as exc:
+            reply = exc
+        error = result.result(5)
+    assert isinstance(reply, OSError), reply  # the listener's alert, or its hang-up
+    assert isinstance(error, AuthenticationError), error
+    assert "TLS handshake with party 1 failed" in str(error)
 
 
 def test_a_trickled_handshake_is_cut_off_at_its_deadline():
     """Before: a timeout per read, so one byte every 0.2 s kept the listener forever."""
-    dialer, listener = _pair()
-    hello = struct.pack("<16s32sHH32s", hs.MAGIC, SID, 1, 0, bytes(32))
+    dialer, listener = tcp_pair()
+    hello = preface(tls.certificate(Identity.generate()))
     with dialer, listener, trickling(dialer, hello, 0.2):
         start = time.monotonic()
         error = _listen(listener, Identity.generate().public_key,
                         deadline=time.monotonic() + 1.0)
         elapsed = time.monotonic() - start
     assert isinstance(error, PeerTimeout) and "too slow" in str(error), error
-    assert 0.9 < elapsed < 3.0  # the hello alone would take 14 s
+    assert 0.9 < elapsed < 3.0  # the preface alone would take a minute
 
 
 def test_a_proven_key_the_policy_refuses_is_told_so_in_one_line():
@@ -131,35 +149,35 @@ def test_a_proven_key_the_policy_refuses_is_told_so_in_one_line():
         seen.append(key)
         return False
 
-    dialer, listener = _pair()
+    dialer, listener = tcp_pair()
     with dialer, listener, concurrent.futures.ThreadPoolExecutor(1) as pool:
         result = pool.submit(_listen, listener, dialer_identity.public_key, admit=admit)
         with pytest.raises(NotAdmitted, match="does not admit it") as err:
-            hs.dial(dialer, 1, 0, dialer_identity, LISTENER.public_key, SID)
+            hs.dial(dialer, 1, 0, dialer_identity, LISTENER.public_key, SID,
+                    time.monotonic() + 5)
         assert isinstance(result.result(5), NotAdmitted)
     assert seen == [dialer_identity.public_key] and "\n" not in str(err.value)
 
 
 def test_a_dialer_refuses_a_malformed_key_for_its_peer():
-    dialer, listener = _pair()
+    dialer, listener = tcp_pair()
     with dialer, listener, pytest.raises(MalformedKey, match="party 0's public key 0000"):
-        hs.dial(dialer, 1, 0, Identity.generate(), bytes(32), SID)
+        hs.dial(dialer, 1, 0, Identity.generate(), bytes(32), SID, time.monotonic() + 5)
 
 
 # ---- hostile message heads -----------------------------------------------------------------
 
 
-def _hostile_head(lengths_count: int, frame_size: int) -> tuple[Channel, socket.socket, bytes]:
-    """A receiving channel, the attacker's socket, and a genuine HEAD record (seq 0) that
-    announces `lengths_count` frames of `frame_size` bytes (the attacker holds the key)."""
-    key = os.urandom(32)
-    attacker, sock = _pair()
-    receiver = Channel(sock, ChannelKeys(1, os.urandom(32), key), 0, SID, LISTENER,
-                       Identity.generate().public_key, 1 << 31, lambda ch: None)
-    head = encode_head([frame_size] * lengths_count)
-    header = HEADER.pack(0, len(head), KIND_HEAD)
-    record = header + AESGCM(key).encrypt(struct.pack("<Q4x", 0), head, header)
-    return receiver, attacker, record
+def _hostile_head(lengths_count: int, frame_size: int) -> tuple[Channel, object, bytes]:
+    """A receiving channel, the attacker's TLS socket (an authenticated peer), and a message
+    header announcing `lengths_count` frames of `frame_size` bytes."""
+    attacker = Identity.generate()
+    dialed, accepted = tls_pair(attacker, LISTENER, SID)
+    receiver = Channel(accepted.sock, 1, 0, SID, LISTENER, attacker.public_key, 1 << 31,
+                       lambda ch: None)
+    header = HEADER.pack(KIND_MESSAGE, lengths_count) + struct.pack(
+        f"<{lengths_count}Q", *([frame_size] * lengths_count))
+    return receiver, dialed.sock, header
 
 
 def _drive(receiver: Channel, seconds: float = 5.0) -> None:
@@ -175,15 +193,15 @@ def _drive(receiver: Channel, seconds: float = 5.0) -> None:
 ])
 def test_a_hostile_head_allocates_nothing_and_nothing_stays(count, size, refused):
     """Before: every announced frame was allocated at once (587 MiB RSS for the first
-    head, kept after the connection closed)."""
+    header, kept after the connection closed). Frames are allocated as their bytes come."""
     tracemalloc.start()
     try:
-        receiver, attacker, record = _hostile_head(count, size)
+        receiver, attacker, header = _hostile_head(count, size)
         before = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
-        attacker.sendall(record)
+        attacker.sendall(header)
         if refused is None:
-            attacker.sendall(b"\x00" * 1000)  # a few bytes of the next record, then hang up
+            attacker.sendall(b"\x00" * 1000)  # a few bytes of the first frame, then hang up
             attacker.close()
         _drive(receiver)
         peak = tracemalloc.get_traced_memory()[1]
@@ -206,8 +224,8 @@ def test_a_hostile_head_allocates_nothing_and_nothing_stays(count, size, refused
 def test_a_message_of_more_frames_than_the_cap_is_not_sent():
     receiver, attacker, _ = _hostile_head(1, 1)
     with pytest.raises(ValueError, match=f"at most {MAX_FRAMES} frames"):
-        Channel(attacker, ChannelKeys(0, os.urandom(32), os.urandom(32)), 1, SID, LISTENER,
-                LISTENER.public_key, 1 << 20, lambda ch: None).send([b""] * (MAX_FRAMES + 1))
+        Channel(attacker, 0, 1, SID, LISTENER, LISTENER.public_key, 1 << 20,
+                lambda ch: None).send([b""] * (MAX_FRAMES + 1))
     receiver.close()
 
 

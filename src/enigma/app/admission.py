@@ -13,7 +13,8 @@ the client's key and before the connection allocates anything beyond its fixed b
      its unsealed bytes within the quota. Why guests at all: an owner's first upload
      comes from a key no node knows yet; it becomes a member once the ledger pays for a
      generation and the node seals it.
-  3. everyone else is refused with the NOT_ADMITTED verdict (`net.handshake`).
+  3. everyone else is refused with the NOT_ADMITTED verdict after the TLS handshake
+     (`net.handshake`).
 
 Why unsealed bytes and not connections or requests: unsealed data is what a stranger can
 make a node keep without paying (until `unsealed_ttl`); sealed data was paid for on the

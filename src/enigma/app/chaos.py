@@ -28,6 +28,7 @@ import os
 import random
 import signal
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -41,12 +42,12 @@ import pyarrow.csv as pacsv
 
 from enigma.lang.schema import Schema
 from enigma.ledger import JobStatus, LedgerError
+from enigma.net.handshake import MAGIC
 
 from .home import store_name
 from .job_facts import JobError
 from .localnet import Cluster, cluster
 from .orchestration import run_job, sign_script
-from .service import PREFACE_MAGIC
 
 ROOT = Path(__file__).resolve().parents[3]
 FAULTS = ("kill", "pause", "corrupt", "stranger", "restart")
@@ -212,12 +213,12 @@ class Soak:
 
 
 def _strangers(port: int, stop: threading.Event) -> None:
-    """Unknown clients at a node's service port: junk, a preface with a random key then a
-    hostile length, and an idle connection, over and over until `stop`."""
+    """Unknown clients at a node's service port: junk, a preface announcing a certificate
+    of hostile length, and an idle connection, over and over until `stop`."""
     idle: list[socket.socket] = []
     while not stop.is_set():
         for payload in (os.urandom(64),
-                        PREFACE_MAGIC + os.urandom(32) + b"\xff" * 64):
+                        MAGIC + struct.pack("<HHH", 1, 0, 0xFFFF) + b"\xff" * 64):
             with contextlib.suppress(OSError), \
                     socket.create_connection(("127.0.0.1", port), timeout=2) as s:
                 s.sendall(payload)

@@ -36,9 +36,16 @@ class NodeConfig:
     account: str | bytes
     """An address the chain has unlocked (dev chains) or a private key (real chains)."""
     host: str = "127.0.0.1"
+    """The address to bind (listen on); 0.0.0.0 or :: for every interface."""
+    advertise: str = ""
+    """The address peers reach this node at (ledger endpoint); empty: the bound one."""
     port: int = 0
     dht_port: int = 0
     metrics_port: int = 0
+    job_ports: tuple[int, int] = (0, 0)
+    """TCP ports the job and pre-generation meshes may listen on; (0, 0): any free one."""
+    shutdown_grace: float = 30.0
+    """Seconds a SIGTERMed node lets its running jobs finish before it hands them back."""
     bootstrap: Sequence[tuple[str, int]] = ()
     deposit: int | None = None
     """Wei to stake at registration; None stakes the ledger's minimum."""
@@ -79,6 +86,15 @@ class NodeHost(Protocol):
     store: ShareStore | None
     stocks: QuorumStocks
     metrics: NodeMetrics
+
+    @property
+    def advertised(self) -> str:
+        """The address peers reach this node at: `config.advertise`, else `config.host`."""
+        ...
+
+    def job_port(self) -> int:
+        """A free port of `config.job_ports` for one job's (or pre-generation's) mesh."""
+        ...
 
     @property
     def address(self) -> str: ...

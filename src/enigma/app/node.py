@@ -67,6 +67,7 @@ from enigma.ledger.errors import JobClosed
 from enigma.mpc.faults import KINDS
 from enigma.net.errors import KeyFileError, MalformedKey, NetError, NotAdmitted
 from enigma.net.identity import Identity
+from enigma.net.local import free_port_in
 from enigma.storage.audit import audit
 from enigma.storage.commitment import dataset_commitment
 from enigma.storage.container import CorruptShareError
@@ -83,7 +84,17 @@ from .home import load_or_create_identity, store_name
 from .host import NodeConfig
 from .logs import configure, log_options
 from .metrics import MetricsServer, NodeMetrics
-from .node_jobs import job_ops
+from .node_config import (
+    CONFIG_FILE,
+    SETTINGS,
+    ConfigError,
+    config_path,
+    env_settings,
+    parse_port_range,
+    read_config,
+    write_config,
+)
+from .node_jobs import NodeJobs, job_ops
 from .service import (
     Connection,
     ServiceError,
@@ -169,7 +180,8 @@ class Node:
             "verify": self._verify, "expect": self._expect, "reshare": self._reshare,
             "contribution": self._contribution,
         }
-        self._ops.update(job_ops(self))
+        self.jobs = NodeJobs(self)
+        self._ops.update(job_ops(self.jobs))
         self._ops.update(prep_ops(self))
         self.stocks = QuorumStocks(config.home, self.field)
         self.metrics.watch_stock(self.stocks.totals)
@@ -192,9 +204,19 @@ class Node:
         assert self.ledger is not None
         return self.ledger.address
 
+    @property
+    def advertised(self) -> str:
+        return self.config.advertise or self.config.host
+
+    def job_port(self) -> int:
+        return free_port_in(self.config.host, *self.config.job_ports)
+
     def start(self) -> None:
         """Steps 1-6 of the module docstring; on failure everything started is stopped."""
         cfg = self.config
+        if cfg.host in ("0.0.0.0", "::", "") and not cfg.advertise:
+            raise NodeError(f"bind address {cfg.host!r} is every interface, which peers cannot "
+                            "dial; set advertise (--advertise HOST) to the address they reach")
         try:
             cfg.home.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.identity = load_or_create_identity(cfg.home / "node.key")
@@ -212,7 +234,7 @@ class Node:
                                                  cfg.metrics_port)
             self.dht.publish_endpoint({"service": self.port,
                                        "metrics": self._metrics_server.port})
-            write_service_file(cfg.home, cfg.host, self.port, self.node_id)
+            write_service_file(cfg.home, self.advertised, self.port, self.node_id)
         except BaseException:
             self.stop()
             raise
@@ -230,7 +252,7 @@ class Node:
     def _register(self) -> None:
         assert self.ledger is not None and self.dht is not None
         info = self.ledger.node()
-        endpoint = format_endpoint(self.config.host, self.port, self.dht.port)
+        endpoint = format_endpoint(self.advertised, self.port, self.dht.port)
         if info.registered and info.transport_key != self.node_id:
             raise NodeError(
                 f"ledger account {self.ledger.address} is registered with another node key "
@@ -271,8 +293,14 @@ class Node:
                     "registered": self.registered, "service_port": self.port,
                     "dht_port": self.dht.port if self.dht else None}
 
-    def stop(self, grace: float = 10.0) -> None:
-        """Stop accepting, let requests in progress finish (up to `grace` s), then close.
+    def stop(self, grace: float = 10.0, jobs_grace: float = 0.0) -> None:
+        """Stop accepting, finish or hand back running jobs, let requests finish, then close.
+
+        1. no new connections, and no new jobs on open ones (`job-open` is refused);
+        2. running jobs have `jobs_grace` s to finish; those still running then are handed
+           back (`NodeJobs.hand_back`): each member replies with a signed `cancelled`
+           record, which blames nobody, and its owner re-runs the job without this node;
+        3. requests in progress (and those replies) have `grace` s more; then close.
 
         A request cut off by the grace period cannot leave a half-written file: every
         share file is written to a temporary name and renamed (`storage.durable`), and
@@ -281,6 +309,13 @@ class Node:
         self._stopping.set()
         if self._listener is not None:
             self._listener.close()
+        until = time.monotonic() + jobs_grace
+        while self.jobs.running() and time.monotonic() < until:
+            time.sleep(0.1)
+        handed = self.jobs.hand_back("the node is shutting down (SIGTERM); run the job "
+                                     "again without it")
+        if handed:
+            log.warning("shutdown: handed %d running job(s) back to their owners", handed)
         deadline = time.monotonic() + grace
         for thread in [*self._threads, *list(self._connections)]:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -299,7 +334,8 @@ class Node:
             signal.signal(sig, lambda *_: wake.set())
         while not wake.wait(0.5):
             pass
-        self.stop()
+        log.info("shutdown: stopping (jobs have %g s to finish)", self.config.shutdown_grace)
+        self.stop(jobs_grace=self.config.shutdown_grace)
 
     # -- connections ----------------------------------------------------------------------------
 
@@ -364,6 +400,9 @@ class Node:
                   ) -> tuple[dict[str, Any], list[np.ndarray]]:
         op = str(header.get("op"))
         handler = self._ops.get(op)
+        if op == "job-open" and self._stopping.is_set():
+            raise ServiceError("shutting-down", "this node is shutting down and takes no new "
+                                                "jobs; draw a quorum without it")
         if handler is None:
             raise ServiceError("unknown-op", f"operation {op!r} is not one of {sorted(self._ops)}")
         assert self.admission is not None
@@ -668,6 +707,9 @@ class Node:
 
 
 @click.group("node", invoke_without_command=True)
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Settings file (TOML); default $ENIGMA_NODE_CONFIG, else <home>/node.toml "
+                   "if it exists. Options and ENIGMA_NODE_* variables override it.")
 @click.option("--home", type=click.Path(path_type=Path, file_okay=False),
               help="Directory for this node's key (node.key) and shares (required).")
 @click.option("--rpc", default="http://127.0.0.1:8545", show_default=True,
@@ -677,11 +719,17 @@ class Node:
               help="Contract addresses (from `enigma ledger deploy`).")
 @click.option("--account", help="Ledger account the chain has unlocked (dev chains).")
 @click.option("--key-env", help="Environment variable holding the account's hex private key.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to serve on.")
+@click.option("--bind", "--host", "bind", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface; then set --advertise).")
+@click.option("--advertise", default="",
+              help="Address peers reach this node at, registered on the ledger "
+                   "(default: the --bind address).")
 @click.option("--port", default=0, show_default=True, type=int, help="Service TCP port.")
 @click.option("--dht-port", default=0, show_default=True, type=int, help="DHT UDP port.")
 @click.option("--metrics-port", default=0, show_default=True, type=int,
               help="HTTP port for /metrics and /health.")
+@click.option("--job-ports", default="", help="LOW-HIGH: TCP ports job meshes listen on, one "
+              "per running job (default: any free port).")
 @click.option("--bootstrap", multiple=True, help="HOST:PORT of a DHT node (repeatable); "
               "default: the other nodes listed on the ledger.")
 @click.option("--deposit", type=int, help="Wei to stake; default the ledger's minimum.")
@@ -693,6 +741,9 @@ class Node:
 @click.option("--upload-quota", default=UPLOAD_QUOTA, show_default=True, type=int,
               help="Unsealed bytes a key without sealed data here may upload (0: only "
                    "ledger nodes and owners of sealed data may connect).")
+@click.option("--shutdown-grace", default=30.0, show_default=True, type=float,
+              help="Seconds running jobs may finish after SIGTERM before they are handed "
+                   "back to their owners.")
 @click.option("--misbehave", type=click.Choice(KINDS), default=None,
               help="TEST ONLY: cheat in every job as this fault kind (docs/node.md); "
                    "refused without --insecure-test-faults.")
@@ -712,49 +763,29 @@ class Node:
                    "reads), so a job's inputs cost no HE work.")
 @log_options("info")
 @click.pass_context
-def node_command(ctx: click.Context, home: Path | None, rpc: str, deployment: Path,
-                 account: str | None, key_env: str | None, host: str, port: int, dht_port: int,
-                 metrics_port: int, bootstrap: tuple[str, ...], deposit: int | None,
-                 no_register: bool, housekeeping: float, unsealed_ttl: float,
-                 upload_quota: int, misbehave: str | None, misbehave_at: int,
-                 insecure_test_faults: bool, prep_ahead: int, prep_ahead_bits: int,
-                 prep_ahead_inputs: int = 0, watch_interval: float = 1.0,
-                 log_level: str = "info", log_format: str = "text") -> None:
+def node_command(ctx: click.Context, config_file: Path | None, **opts: Any) -> None:
     """Run a node until SIGTERM: stake, join the DHT, store shares, serve metrics.
 
-    `enigma node prep` asks a running node to pre-generate with named peers. The node logs
-    each job's phases at INFO (`--log-level`, `--log-format json` for a collector).
+    Settings come from the options, else ENIGMA_NODE_<NAME> variables, else the config
+    file, else the defaults (docs/node.md). `enigma node --home DIR [options] init` writes
+    the file; `enigma node prep` asks a running node to pre-generate with named peers. The
+    node logs each job's phases at INFO (`--log-level`, `--log-format json` for a collector).
     """
-    if ctx.invoked_subcommand is not None:
+    if ctx.invoked_subcommand not in (None, "init"):
         return
-    configure(log_level, log_format)
-    if home is None:
-        raise click.UsageError("Missing option '--home'.")
-    if not deployment.is_file():
-        raise click.BadParameter(f"file {str(deployment)!r} does not exist",
-                                 param_hint="'--deployment'")
-    if min(prep_ahead, prep_ahead_bits, prep_ahead_inputs, upload_quota) < 0:
-        raise click.UsageError("--prep-ahead, --prep-ahead-bits, --prep-ahead-inputs and "
-                               "--upload-quota cannot be negative")
-    if misbehave is not None and not insecure_test_faults:
-        raise click.UsageError("--misbehave makes this node cheat on purpose (fault "
-                               "injection for tests); add --insecure-test-faults to allow it")
-    if misbehave_at < 0:
-        raise click.UsageError("--misbehave-at cannot be negative")
-    config = NodeConfig(home=home, rpc=rpc, deployment=deployment,
-                        account=payer(account, key_env), host=host, port=port,
-                        dht_port=dht_port, metrics_port=metrics_port,
-                        bootstrap=bootstrap_peers(bootstrap), deposit=deposit,
-                        register=not no_register, housekeeping=housekeeping,
-                        unsealed_ttl=unsealed_ttl, upload_quota=upload_quota,
-                        misbehave=misbehave,
-                        misbehave_at=misbehave_at, prep_ahead=prep_ahead,
-                        prep_ahead_bits=prep_ahead_bits, prep_ahead_inputs=prep_ahead_inputs,
-                        watch_interval=watch_interval)
-    if misbehave is not None:
+    configure(opts["log_level"], opts["log_format"])
+    try:
+        settings = _settings(ctx, config_file, opts)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if ctx.invoked_subcommand == "init":
+        ctx.obj = settings
+        return
+    config = _node_config(settings, opts)
+    if config.misbehave is not None:
         log.warning("FAULT INJECTION ENABLED: this node will misbehave as %r in every job "
                     "(--insecure-test-faults); it will be blamed and slashed. Tests only.",
-                    misbehave)
+                    config.misbehave)
     node = Node(config)
     try:
         node.start()
@@ -762,10 +793,92 @@ def node_command(ctx: click.Context, home: Path | None, rpc: str, deployment: Pa
         raise click.ClickException(str(exc)) from exc
     assert node.dht is not None
     click.echo(f"node: ready id={node.node_id.hex()} address={node.address} "
-               f"service={host}:{node.port} dht={node.dht.port} "
+               f"service={node.advertised}:{node.port} dht={node.dht.port} "
                f"metrics={node.metrics_port} registered={node.registered}")
     node.run()
     click.echo("node: stopped")
+
+
+def _settings(ctx: click.Context, config_file: Path | None, opts: dict[str, Any]
+              ) -> dict[str, Any]:
+    """Every setting of SETTINGS by precedence: option, variable, config file, default."""
+    env = env_settings()
+    given = {name for name in SETTINGS
+             if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE}
+    home = opts["home"] if "home" in given else env.get("home", opts["home"])
+    path = config_path(config_file, home)
+    from_file = read_config(path) if path is not None else {}
+    settings = {}
+    for name in SETTINGS:
+        value = opts[name]
+        if name not in given:
+            value = env.get(name, from_file.get(name, value))
+        settings[name] = list(value) if name == "bootstrap" else value
+    return settings
+
+
+def _node_config(settings: dict[str, Any], opts: dict[str, Any]) -> NodeConfig:
+    """The daemon's configuration from the merged settings; usage errors in one line."""
+    s = settings
+    if s["home"] is None:
+        raise click.UsageError("Missing option '--home' (or home in the config file, or "
+                               "ENIGMA_NODE_HOME).")
+    if not Path(s["deployment"]).is_file():
+        raise click.BadParameter(f"file {str(s['deployment'])!r} does not exist",
+                                 param_hint="'--deployment'")
+    if min(s["prep_ahead"], s["prep_ahead_bits"], s["prep_ahead_inputs"],
+           s["upload_quota"]) < 0:
+        raise click.UsageError("--prep-ahead, --prep-ahead-bits, --prep-ahead-inputs and "
+                               "--upload-quota cannot be negative")
+    if opts["misbehave"] is not None and not opts["insecure_test_faults"]:
+        raise click.UsageError("--misbehave makes this node cheat on purpose (fault "
+                               "injection for tests); add --insecure-test-faults to allow it")
+    if opts["misbehave_at"] < 0:
+        raise click.UsageError("--misbehave-at cannot be negative")
+    try:
+        job_ports = parse_port_range(s["job_ports"])
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    return NodeConfig(home=Path(s["home"]), rpc=s["rpc"], deployment=Path(s["deployment"]),
+                      account=payer(s["account"], s["key_env"]), host=s["bind"],
+                      advertise=s["advertise"], port=s["port"], dht_port=s["dht_port"],
+                      metrics_port=s["metrics_port"], job_ports=job_ports,
+                      bootstrap=bootstrap_peers(tuple(s["bootstrap"])), deposit=s["deposit"],
+                      register=not s["no_register"], housekeeping=s["housekeeping"],
+                      unsealed_ttl=s["unsealed_ttl"], upload_quota=s["upload_quota"],
+                      shutdown_grace=s["shutdown_grace"], misbehave=opts["misbehave"],
+                      misbehave_at=opts["misbehave_at"], prep_ahead=s["prep_ahead"],
+                      prep_ahead_bits=s["prep_ahead_bits"],
+                      prep_ahead_inputs=s["prep_ahead_inputs"],
+                      watch_interval=s["watch_interval"])
+
+
+@node_command.command("init")
+@click.option("--force", is_flag=True, help="Replace an existing config file.")
+@click.pass_obj
+def init_command(settings: dict[str, Any], force: bool) -> None:
+    """Write <home>/node.toml from the options given to `enigma node` before `init`, and
+    make the node key; `enigma node --home DIR` then starts from them."""
+    if settings.get("home") is None:
+        raise click.UsageError("give --home DIR before init: `enigma node --home DIR init`")
+    home = Path(settings["home"]).absolute()
+    path = home / CONFIG_FILE
+    if path.exists() and not force:
+        raise click.UsageError(f"{path} exists; edit it, or pass `init --force` to replace it")
+    for name in ("port", "dht_port", "metrics_port"):
+        if not settings[name]:
+            raise click.UsageError(f"--{name.replace('_', '-')} is 0 (any free port); a node "
+                                   "on its own host needs fixed ports that the firewall opens")
+    try:
+        parse_port_range(settings["job_ports"])
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    identity = load_or_create_identity(home / "node.key")
+    values = {**settings, "home": str(home),
+              "deployment": str(Path(settings["deployment"]).absolute())}
+    write_config(path, {k: v for k, v in values.items() if v not in (None, "")})
+    click.echo(f"node: wrote {path}; node key {identity.public_key.hex()}")
 
 
 node_command.add_command(prep_command)

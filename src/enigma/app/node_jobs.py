@@ -47,7 +47,6 @@ from enigma.mpc.faults import (
     FaultyProvider,
 )
 from enigma.net.identity import PeerInfo
-from enigma.net.local import free_ports
 from enigma.net.mesh import Mesh
 from enigma.prep.commands import HEProviderFactory
 from enigma.prep.dealer import DealerFactory
@@ -196,7 +195,7 @@ class NodeJobs:
         if header.get("role") != "reduce" and self.node.store.manifest(name) is None:
             raise ServiceError("missing", f"this node holds no sealed generation "
                                           f"{header['gen']} of {header['dataset']!r}")
-        port = free_ports(1, self.node.config.host)[0]
+        port = self.node.job_port()
         with self._lock:
             self._opened[(client_key, job_id)] = _Opened(job, name, port)
         return {"port": port, "party": job.quorum.index(me)}, []
@@ -377,7 +376,8 @@ class NodeJobs:
         with contextlib.ExitStack() as closing:
             mesh = closing.enter_context(Mesh(
                 me, self.node.identity, peers, session_for(job_id, self.node.ledger.deployment),
-                timeout=timeout, connect_timeout=max(timeout, 30.0)))
+                timeout=timeout, connect_timeout=max(timeout, 30.0),
+                bind=self.node.config.host))
             _phase(job_id, phases, "mesh", started)
             if dealer:
                 factory = DealerFactory(bytes.fromhex(dealer), insecure=True)
@@ -654,6 +654,27 @@ class NodeJobs:
                 {"store": name, "chunks": described})
 
 
+    def running(self) -> int:
+        """Jobs running here now (their members hold a budget guard)."""
+        with self._lock:
+            return len(self._guards)
+
+    def hand_back(self, why: str) -> int:
+        """Stop every running job at its next step, as `cancel` does; how many were stopped.
+
+        Why (a node told to shut down): each member then replies to its owner with a signed
+        `cancelled` record, which names no peer and so blames nobody; the owner re-runs the
+        job without this node instead of waiting out a timeout.
+        """
+        with self._lock:
+            guards = list(self._guards.values())
+            split = list(self._running)
+        for guard in guards:
+            guard.cancel(why)
+        for job_id in split:
+            self.handover.cancel(job_id)
+        return len(guards)
+
     def cancel(self, client_key: bytes, header: dict[str, Any], arrays: list[np.ndarray]
                ) -> tuple[dict[str, Any], list[np.ndarray]]:
         """Stop a job this client opened or runs here: its script stops at its next step
@@ -679,10 +700,9 @@ class NodeJobs:
         return {"cancelled": True}, []
 
 
-def job_ops(node: NodeHost) -> dict[str, Callable[[bytes, dict[str, Any], list[np.ndarray]],
+def job_ops(jobs: NodeJobs) -> dict[str, Callable[[bytes, dict[str, Any], list[np.ndarray]],
                                                tuple[dict[str, Any], list[np.ndarray]]]]:
     """The requests a node daemon adds to its service for jobs."""
-    jobs = NodeJobs(node)
     return {"job-open": jobs.open, "job-run": jobs.run, "job-partial": jobs.handover.partial,
             "job-reshare": jobs.handover.reshare, "job-cancel": jobs.cancel,
             "job-blame": jobs.blame_package}

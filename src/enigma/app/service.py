@@ -8,26 +8,27 @@ and learns who the client is from the connection itself.
 
 A connection, in order:
 
-  1. dialer -> node   PREFACE = b"ENIGMA-SVC/1" + 4 zero bytes | dialer's Ed25519 key (32)
-  2. the SIGMA handshake of `enigma.net.handshake` (node = party 0, dialer = party 1) in the
-     session `SERVICE_SESSION`: the dialer proves it holds the key it announced, the node
-     proves it holds the key the ledger registered for it; channel keys are fresh (X25519)
-  3. dialer -> node   request  = frames [JSON header, array payloads...]
-  4. node -> dialer   reply    = frames [JSON header, array payloads...]; 3-4 repeat
+  1. the TLS 1.3 handshake of `enigma.net.handshake` (node = party 0, dialer = party 1) in
+     the session `SERVICE_SESSION`: the dialer announces its certificate in the preface
+     and proves it holds that key, the node proves it holds the key the ledger
+     registered for it (pinned, no CA); the node's `admit` policy then says yes or no
+  2. dialer -> node   request  = frames [JSON header, array payloads...]
+  3. node -> dialer   reply    = frames [JSON header, array payloads...]; 2-3 repeat
 
 A header is `{"op": ..., fields..., "arrays": [{"dtype", "shape"}, ...]}`; a reply is
 `{"ok": true, ...}` or `{"ok": false, "error": kind, "message": text}`. Arrays travel as
 raw little-endian bytes (numeric dtypes only; never pickle), checked against their
-declared shape before use. The announced key in step 1 is only a claim: the handshake
-fails unless the dialer signs the transcript with it, so after step 2 the node knows the
-key of who it talks to, and authorizes each request by that key.
+declared shape before use. The announced certificate is only a claim: the handshake
+fails unless the dialer signs it with that key, so after step 1 the node knows the key of
+who it talks to, and authorizes each request by that key.
 
-Strangers cost nothing: the node's `admit(key)` policy (`app.admission`) runs right after
-step 2 and a refused key gets the NOT_ADMITTED verdict (the client's error says so in one
-line) before the node allocates the channel's buffers; steps 1-2 must finish within
-`HANDSHAKE_TIMEOUT` as a whole, so a client trickling bytes is cut off; the record layer
-caps frames per message (`net.channel.MAX_FRAMES`) and bytes per message (`MAX_MESSAGE`,
-lowered per client by the node) before allocating, and allocates frames as bytes arrive.
+Strangers cost little: the node's `admit(key)` policy (`app.admission`) runs right after
+the handshake and a refused key gets the NOT_ADMITTED verdict (the client's error says
+so in one line) before the node allocates the channel's buffers; step 1 must finish
+within `HANDSHAKE_TIMEOUT` as a whole, so a client trickling bytes is cut off; the
+channel caps frames per message (`net.channel.MAX_FRAMES`) and bytes per message
+(`MAX_MESSAGE`, lowered per client by the node) before allocating, and allocates frames
+as bytes arrive.
 """
 
 from __future__ import annotations
@@ -45,17 +46,15 @@ import numpy as np
 
 from enigma.net import handshake
 from enigma.net.channel import Channel
-from enigma.net.errors import NetError, NotAdmitted, PeerTimeout
+from enigma.net.errors import AuthenticationError, NetError, NotAdmitted, PeerTimeout
 from enigma.net.identity import Identity
 from enigma.net.transcript import session_id
 
-PREFACE_MAGIC = b"ENIGMA-SVC/1\x00\x00\x00\x00"
-PREFACE_SIZE = len(PREFACE_MAGIC) + 32
 SERVICE_SESSION = session_id(b"enigma.node.service.v1")
 NODE_PARTY, CLIENT_PARTY = 0, 1
 #: Largest request or reply (bytes); a header announcing more is refused unallocated.
 MAX_MESSAGE = 1 << 31
-#: Seconds a client has for the preface and the whole handshake.
+#: Seconds a client has for the whole handshake.
 HANDSHAKE_TIMEOUT = 10.0
 _DTYPES = {"<u8", "<i8", "<f8", "|u1", "|b1"}
 
@@ -116,18 +115,20 @@ class Link:
     that for a quorum; a Link does it for the one peer of a service connection.
     """
 
-    def __init__(self, sock: socket.socket, keys: handshake.ChannelKeys, me: int,
-                 identity: Identity, peer_key: bytes, timeout: float) -> None:
+    def __init__(self, link: handshake.Link, me: int, identity: Identity,
+                 timeout: float) -> None:
         self.timeout = timeout
-        self._sock = sock
-        self.channel = Channel(sock, keys, me, SERVICE_SESSION, identity, peer_key,
-                               MAX_MESSAGE, self._wait_writable)
+        self._sock = link.sock
+        self.channel = Channel(link.sock, link.party, me, SERVICE_SESSION, identity,
+                               link.public_key, MAX_MESSAGE, self._wait_writable)
 
     def peer_gone(self) -> bool:
         """Whether the other end hung up; reads nothing (a peek), so another thread may ask
         while this link's owner is busy with a request (`CLIENT_GONE`)."""
         try:
-            return self._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            # the TCP socket under TLS: a FIN shows there whatever OpenSSL holds
+            return socket.socket.recv(self._sock, 1,
+                                      socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
         except (BlockingIOError, InterruptedError):
             return False
         except OSError:
@@ -136,6 +137,9 @@ class Link:
     def _poll(self, write: bool, timeout: float) -> bool:
         """Wait up to `timeout` s; pump what arrived; True if the socket can take bytes."""
         ch = self.channel
+        if ch.buffered:  # decrypted bytes that the socket no longer shows
+            ch.pump()
+            timeout = 0.0
         mask = (select.POLLIN if ch.readable else 0) | (select.POLLOUT if write else 0)
         poller = select.poll()
         poller.register(ch.fd, mask)
@@ -201,9 +205,8 @@ class Connection:
             raise ServiceError("unreachable", f"cannot connect to {where}: {why}; "
                                               "is the node running?") from exc
         try:
-            sock.sendall(PREFACE_MAGIC + identity.public_key)
-            keys = handshake.dial(sock, CLIENT_PARTY, NODE_PARTY, identity, node_key,
-                                  SERVICE_SESSION)
+            link = handshake.dial(sock, CLIENT_PARTY, NODE_PARTY, identity, node_key,
+                                  SERVICE_SESSION, time.monotonic() + timeout)
         except NotAdmitted as exc:
             sock.close()
             raise ServiceError("not-admitted", f"{where} does not admit our key "
@@ -214,8 +217,7 @@ class Connection:
         except (NetError, OSError) as exc:
             sock.close()
             raise ServiceError("handshake", f"handshake with {where} failed: {exc}") from exc
-        return cls(Link(sock, keys, CLIENT_PARTY, identity, node_key, timeout), node_key, where,
-                   timeout)
+        return cls(Link(link, CLIENT_PARTY, identity, timeout), node_key, where, timeout)
 
     def request(self, op: str, arrays: Sequence[np.ndarray] = (),
                 **fields: Any) -> tuple[dict[str, Any], Arrays]:
@@ -251,20 +253,19 @@ class Connection:
 def accept(sock: socket.socket, identity: Identity, timeout: float,
            admit: Callable[[bytes], bool] | None = None,
            handshake_timeout: float = HANDSHAKE_TIMEOUT) -> tuple[Link, bytes]:
-    """The node's side of steps 1-2: the link and the client's proven public key.
+    """The node's side of step 1: the link and the client's proven public key.
 
-    NetError (NotAdmitted when `admit` refuses the proven key, MalformedKey for a key
-    that is no Ed25519 key, PeerTimeout past `handshake_timeout`) or ServiceError.
+    NetError: NotAdmitted when `admit` refuses the proven key, MalformedKey for a key
+    that is no Ed25519 key, PeerTimeout past `handshake_timeout`, AuthenticationError
+    for anything else (not our protocol, a client claiming to be the node).
     """
     deadline = time.monotonic() + handshake_timeout
-    preface = handshake.recv_exact(sock, PREFACE_SIZE, None, deadline)
-    if preface[:len(PREFACE_MAGIC)] != PREFACE_MAGIC:
-        raise ServiceError("handshake", "a client is not speaking the enigma node service v1")
-    client = preface[len(PREFACE_MAGIC):]
-    keys = handshake.accept(sock, NODE_PARTY, identity,
-                            lambda party: client if party == CLIENT_PARTY else None,
-                            SERVICE_SESSION, deadline, admit)
-    return Link(sock, keys, NODE_PARTY, identity, client, timeout), client
+    link = handshake.accept(sock, NODE_PARTY, identity, None, SERVICE_SESSION, deadline, admit)
+    if link.party != CLIENT_PARTY:
+        link.sock.close()
+        raise AuthenticationError(f"a client dialed as party {link.party}, not as a client "
+                                  f"(party {CLIENT_PARTY})", link.party)
+    return Link(link, NODE_PARTY, identity, timeout), link.public_key
 
 
 CLIENT_GONE: contextvars.ContextVar[Callable[[], bool]] = contextvars.ContextVar(

@@ -59,7 +59,6 @@ from enigma.field import Field
 from enigma.files import fsync_dir, write_atomic
 from enigma.net.errors import KeyFileError, NetError
 from enigma.net.identity import Identity, PeerInfo
-from enigma.net.local import free_ports
 from enigma.net.mesh import Mesh
 from enigma.prep.commands import StockFileError, load_stock, save_stock
 from enigma.prep.provider import HEProvider, Stock
@@ -399,8 +398,7 @@ class NodePrep:
         timeout = float(header.get("timeout", 300.0))
         fields = {"members": members, "triples": triples, "bits": bits, "inputs": inputs}
         conns: dict[str, Connection] = {}
-        ends = {me: {"host": self.node.config.host,
-                     "port": free_ports(1, self.node.config.host)[0]}}
+        ends = {me: {"host": self.node.advertised, "port": self.node.job_port()}}
         try:
             for address in peers:
                 info = self._ledger(lambda lg, a=address: lg.node(a))
@@ -426,7 +424,7 @@ class NodePrep:
         """A peer asks this node to join a pre-generation session: check, reserve a port."""
         self._amounts(header)
         members, _ = self._members(header, client)
-        port = free_ports(1, self.node.config.host)[0]
+        port = self.node.job_port()
         with self._lock:
             self._opened[(client, ",".join(members))] = _Opened(members, port)
         return {"port": port}, []
@@ -464,7 +462,8 @@ class NodePrep:
         qid = quorum_id(members, self.node.field.p)
         start = time.perf_counter()
         with Mesh(me, self.node.identity, peers, session, timeout=timeout,
-                  connect_timeout=max(timeout, 30.0)) as mesh:
+                  connect_timeout=max(timeout, 30.0),
+                bind=self.node.config.host) as mesh:
             s = open_session(stocks, mesh, members, me, wait=timeout)
             stocks.busy(qid)
             try:

@@ -29,9 +29,9 @@ call) or, for the preprocessing kinds, its requests for triples:
 wrong-recipient is only partly meaningful here: a broadcast carries the same frames to
 everyone, so swapping its recipients changes nothing; it bites on the openings through kings
 (different slices per king). Sending a result share to the wrong party is an app-layer fault
-(the result is sealed to the owner there). Faults below the record layer (a record replayed
-or garbled on the wire) are refused by the channel (`ReplayedFrame`, `TamperedFrame`) and
-cannot be attributed by signatures: the channel keys are shared by both ends.
+(the result is sealed to the owner there). Faults below the record layer (a TLS record
+replayed or garbled on the wire) are refused by the channel (`TamperedFrame`) and cannot
+be attributed by signatures: TLS's record keys are shared by both ends.
 """
 
 from __future__ import annotations

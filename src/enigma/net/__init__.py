@@ -1,7 +1,8 @@
 """Layer 3: the authenticated, encrypted full mesh between the nodes of a quorum.
 
-Public API (details in `mesh`, wire format in `channel` and `handshake`, evidence in
-`transcript`, numbers and decisions in docs/transport.md):
+Public API (details in `mesh`, wire format in `channel`, TLS 1.3 with pinned keys in
+`handshake` and `tls`, evidence in `transcript`, numbers and decisions in
+docs/transport.md):
 
     Identity.generate() / .load(path) / .save(path)      this node's Ed25519 key
     PeerInfo(party, host, port, public_key)              a quorum member
@@ -19,8 +20,6 @@ from .errors import (
     PeerDisconnected,
     PeerTimeout,
     ProtocolError,
-    ReorderedFrame,
-    ReplayedFrame,
     TamperedFrame,
     TranscriptMismatch,
     TruncatedFrame,
@@ -43,8 +42,6 @@ __all__ = [
     "PeerInfo",
     "PeerTimeout",
     "ProtocolError",
-    "ReorderedFrame",
-    "ReplayedFrame",
     "TamperedFrame",
     "TranscriptMismatch",
     "TruncatedFrame",

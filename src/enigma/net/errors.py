@@ -1,10 +1,10 @@
 """Exceptions of the transport, one type per thing that can go wrong, each naming the peer.
 
 Why a type per kind: the blame layer treats them differently. A timeout may be a slow
-network; a replayed or reordered frame on an authenticated channel means someone on the
-path (or the peer) tampered with the stream; a failed handshake means a stranger or a
-misconfigured key. Every instance carries `party`, the index of the peer concerned
-(None when no single peer is), so callers need not parse messages.
+network; a TLS record that fails authentication means someone on the path (or the peer)
+tampered with the stream; a failed handshake means a stranger or a misconfigured key.
+Every instance carries `party`, the index of the peer concerned (None when no single
+peer is), so callers need not parse messages.
 """
 
 from __future__ import annotations
@@ -46,16 +46,9 @@ class TruncatedFrame(FrameError):
     """The stream ended inside a record or inside a message."""
 
 
-class ReorderedFrame(FrameError):
-    """A genuine record arrived ahead of its turn: records were dropped or swapped on the way."""
-
-
-class ReplayedFrame(FrameError):
-    """A genuine record arrived a second time."""
-
-
 class TamperedFrame(FrameError):
-    """A record does not authenticate under the channel key: it was altered or forged."""
+    """The TLS stream broke: a record was altered, replayed, reordered, dropped or forged
+    (TLS cannot tell which: each fails its record authentication alike)."""
 
 
 class ProtocolError(NetError):

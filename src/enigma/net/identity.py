@@ -1,9 +1,9 @@
 """Who a node is: its Ed25519 signing key, and the public facts others hold about it.
 
-Why one Ed25519 key per node and no static encryption key: the handshake
-(`enigma.net.handshake`) derives fresh channel keys from ephemeral X25519 keys and
-authenticates them with this signing key, so the one key that the ledger registers is
-also the key that signs transcript checkpoints, which the blame layer needs anyway.
+Why one Ed25519 key per node and no static encryption key: the node's TLS certificate is
+self-signed with this key (`enigma.net.tls`) and TLS 1.3 derives fresh channel keys from
+ephemeral ones, so the one key that the ledger registers is also the key that signs
+transcript checkpoints, which the blame layer needs anyway.
 
 A key file is text, so an operator can see what it is:
 

@@ -38,3 +38,22 @@ def local_quorum(
         for i, (ident, port) in enumerate(zip(identities, ports, strict=True))
     ]
     return identities, peers
+
+
+def free_port_in(host: str, low: int, high: int) -> int:
+    """A TCP port of `low..high` free on `host` a moment ago; (0, 0) means any free port.
+
+    Why a range: a node behind a firewall opens only the ports its administrator listed
+    (docs/node.md), so every job's mesh must listen on one of them.
+    """
+    if (low, high) == (0, 0):
+        return free_ports(1, host)[0]
+    for port in range(low, high + 1):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free TCP port in {low}-{high} on {host}: every one is in use "
+                  "(jobs running at once take one each); widen job_ports")

@@ -43,7 +43,7 @@ from collections.abc import Mapping, Sequence
 
 from . import handshake
 from .channel import Buffer, Channel
-from .errors import AuthenticationError, NetError, PeerDisconnected, PeerTimeout, ProtocolError
+from .errors import AuthenticationError, NetError, PeerTimeout, ProtocolError
 from .identity import Identity, PeerInfo
 from .transcript import ChannelTranscript, Checkpoint, session_id
 
@@ -62,6 +62,8 @@ class Mesh:
     message of one job cannot be passed off in another. `timeout` bounds every wait for a
     peer; `connect_timeout` (default: `timeout`) bounds the whole setup. `max_message`
     bounds the bytes of one incoming message, because frames are allocated as announced.
+    `bind` is the address to listen on when it is not the one the peers dial (a node
+    behind NAT, or one bound to every interface: 0.0.0.0); default `peers[me].host`.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class Mesh:
         timeout: float = 30.0,
         connect_timeout: float | None = None,
         max_message: int = 1 << 33,
+        bind: str | None = None,
     ) -> None:
         if len(peers) < 2:
             raise ValueError(f"a mesh needs at least 2 parties, got {len(peers)}")
@@ -102,14 +105,15 @@ class Mesh:
         self._by_fd: dict[int, Channel] = {}
         self._closed = False
         wait = timeout if connect_timeout is None else connect_timeout
+        host = peers[me].host if bind is None else bind
         try:
-            family = socket.AF_INET6 if ":" in peers[me].host else socket.AF_INET
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
             listener = socket.create_server(
-                (peers[me].host, peers[me].port), family=family, backlog=self.parties
+                (host, peers[me].port), family=family, backlog=self.parties
             )
         except OSError as exc:
             raise NetError(
-                f"party {me} cannot listen on {peers[me].host}:{peers[me].port}: {exc.strerror};"
+                f"party {me} cannot listen on {host}:{peers[me].port}: {exc.strerror};"
                 " is another process using that port?",
                 me,
             ) from exc
@@ -126,12 +130,12 @@ class Mesh:
 
     # ---- setup ---------------------------------------------------------------------------
 
-    def _open_channel(self, sock: socket.socket, keys: handshake.ChannelKeys) -> None:
+    def _open_channel(self, link: handshake.Link) -> None:
         ch = Channel(
-            sock, keys, self.party, self.session_id, self._identity,
-            self._peers[keys.peer].public_key, self.max_message, self._wait_writable,
+            link.sock, link.party, self.party, self.session_id, self._identity,
+            link.public_key, self.max_message, self._wait_writable,
         )
-        self._channels[keys.peer] = ch
+        self._channels[link.party] = ch
         self._by_fd[ch.fd] = ch
         self._want(ch, write=False)
 
@@ -146,23 +150,16 @@ class Mesh:
                 time.sleep(_RETRY_DELAY)
                 continue
             try:
-                sock.settimeout(remaining)
-                keys = handshake.dial(
-                    sock, self.party, j, self._identity, peer.public_key, self.session_id
-                )
-            except PeerDisconnected as exc:
-                sock.close()
-                last = str(exc)
-                time.sleep(_RETRY_DELAY)
-                continue
-            except TimeoutError:
+                link = handshake.dial(sock, self.party, j, self._identity, peer.public_key,
+                                      self.session_id, deadline)
+            except PeerTimeout:
                 sock.close()
                 last = "the handshake got no answer"
                 continue
             except BaseException:
                 sock.close()
                 raise
-            self._open_channel(sock, keys)
+            self._open_channel(link)
             return
         raise PeerTimeout(
             f"party {self.party} could not reach party {j} at {peer.host}:{peer.port} within "
@@ -186,7 +183,7 @@ class Mesh:
             except TimeoutError:
                 continue
             try:
-                keys = handshake.accept(
+                link = handshake.accept(
                     sock, self.party, self._identity, key_of, self.session_id,
                     deadline=time.monotonic() + min(remaining, HANDSHAKE_TIMEOUT),
                 )
@@ -198,8 +195,8 @@ class Mesh:
                 sock.close()
                 self.rejected.append(NetError(f"an incoming handshake failed: {exc}"))
                 continue
-            missing.discard(keys.peer)
-            self._open_channel(sock, keys)
+            missing.discard(link.party)
+            self._open_channel(link)
 
     def _raise_missing(self, missing: set[int], wait: float) -> None:
         j = min(missing)
@@ -242,6 +239,13 @@ class Mesh:
         the next send reports).
         """
         writable = set()
+        buffered = [ch for ch in self._channels.values() if ch.buffered]
+        for ch in buffered:  # decrypted bytes that the socket no longer shows
+            ch.pump()
+            if not ch.readable:
+                self._want(ch, write=bool(self._masks.get(ch.fd, 0) & select.POLLOUT))
+        if buffered:
+            timeout = 0.0
         for fd, event in self._poll.poll(math.ceil(max(timeout, 0.0) * 1000)):
             ch = self._by_fd[fd]
             if event & (select.POLLIN | select.POLLHUP | select.POLLERR) and ch.readable:
