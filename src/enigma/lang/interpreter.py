@@ -237,7 +237,10 @@ class Interpreter:
         elif isinstance(s, Reveal):
             self.b.reveal(s.name, self.expr(s.value, env), s)
         elif isinstance(s, Print):
-            text = " ".join(_show(self.expr(a, env)) for a in s.args)
+            shown = [self.expr(a, env) for a in s.args]
+            if any(self.b.is_private(x) for x in _leaves(shown)):
+                raise self.err(s, "internal: print() of a private value reached the run")
+            text = " ".join(_show(x) for x in shown)
             self.printed.append(text)
             if self.echo is not None:
                 self.echo(text)
@@ -301,13 +304,16 @@ class Interpreter:
             parts = self.items(value, t)  # type: ignore[arg-type]
             for sub, part in zip(t.items, parts, strict=True):
                 self.assign(sub, part, env)
-        else:
+        else:  # lists and dicts are values: a write makes a new one (another name for the
+            # old one keeps it, as the checker types it; found by the non-interference test)
             container = env[t.container]  # type: ignore[index]
             key = self.expr(t.index, env)  # type: ignore[arg-type]
             if isinstance(container, list):
+                container = list(container)
                 container[int(key)] = value
+                env[t.container] = container  # type: ignore[index]
             elif isinstance(container, dict):
-                container[key] = value
+                env[t.container] = {**container, key: value}  # type: ignore[index]
             elif self.b.is_private(container) or self.b.is_private(value):
                 env[t.container] = self.b.set_item(container, int(key), value, t)  # type: ignore
             else:
@@ -469,6 +475,15 @@ def _shape(interp: Interpreter, value: Any) -> tuple[int, ...]:
     if shape is None:
         return np.shape(value)
     return tuple(shape)
+
+
+def _leaves(values: Any) -> list[Any]:
+    """The values inside lists, tuples and dicts (what a print shows)."""
+    if isinstance(values, list | tuple):
+        return [leaf for v in values for leaf in _leaves(v)]
+    if isinstance(values, dict):
+        return _leaves(list(values.values()))
+    return [values]
 
 
 def _public(x: Any) -> Any:
