@@ -6,6 +6,7 @@ level so that spawned processes can import them.
 
 from __future__ import annotations
 
+import dataclasses
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -16,7 +17,7 @@ from enigma.lang.checker import check
 from enigma.lang.errors import ScriptError
 from enigma.lang.interpreter import Interpreter, run
 from enigma.lang.mpc_backend import MpcBackend
-from enigma.lang.plain import PlainBackend, dry_run, run_plain
+from enigma.lang.plain import Plain, PlainBackend, dry_run, run_plain
 from enigma.lang.runner import run_mpc
 from enigma.lang.schema import Schema
 from enigma.mpc.fixed import FRAC
@@ -91,6 +92,30 @@ def test_a_public_loop_bound_runs_at_run_time() -> None:
     got = _plain("n = 0\nwhile n * n < len(data):\n    n = n + 1\nreveal(sum(data.a) * n, 'r')",
                  {"a": np.arange(10.0), "b": np.zeros(10)})
     assert got["r"] == pytest.approx(45 * 4)
+
+
+def test_lists_and_dicts_are_values_so_another_name_keeps_the_old_one() -> None:
+    """A write through one name used to change every name of the list, and the checker,
+    which types names, let `print(l[0])` show a private value (found by
+    tests/test_lang_noninterference.py): a write now makes a new list or dict."""
+    source = ("def put(xs, v):\n    xs[0] = v\n    return xs\n"
+              "l = [1, 2]\nm = l\nm[0] = mean(data.a)\nd = {'u': 1}\ne = d\n"
+              "e['u'] = sum(data.a)\nk = put(l, sum(data.b))\nprint(l[0], d['u'])\n"
+              "reveal([m[0], k[0], e['u']], 'r')\n")
+    script = check(source, SCHEMA)
+    table = {"a": np.arange(4.0), "b": np.ones(4)}
+    out = run(script, PlainBackend(SCHEMA, table, 4))
+    assert out.printed == ["1 1"]
+    assert list(out.results["r"].value) == [1.5, 4.0, 6.0]
+
+
+def test_a_private_value_that_reaches_print_stops_the_run() -> None:
+    """Defence in depth behind the checker: print shows every node what it gets."""
+    script = check("n = len(data)\nprint(n)\n", SCHEMA)
+    leaked = dataclasses.replace(script.body[1], args=(script.body[1].args[0],))
+    interp = Interpreter(script, PlainBackend(SCHEMA, {"a": np.ones(3)}, 3))
+    with pytest.raises(ScriptError, match="internal: print\\(\\) of a private value"):
+        interp.block((leaked,), {"n": Plain(np.ones(()))})
 
 
 # ---------------------------------------------------------------- MPC: rounds and refusals
