@@ -7,6 +7,7 @@ level so that spawned processes can import them.
 from __future__ import annotations
 
 import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -255,6 +256,70 @@ def test_mpc_matches_plain_within_error_bounds() -> None:
         assert np.all(np.isfinite(r.error)), name
         assert np.all(np.abs(r.value - want) <= r.error + 1e-9), (name, r.value, want, r.error)
     assert secure.stats["rounds"] > 0 and secure.stats["triples"] > 0
+
+
+CLAMPED = """
+m1 = mean(data.x)
+m2 = mean(data.y)
+a = [[1.0, m1, m2],
+     [m1, mean(data.x * data.x), mean(data.x * data.y)],
+     [m2, mean(data.x * data.y), mean(data.y * data.y)]]
+b = [mean(data.a), mean(data.x * data.a), mean(data.y * data.a)]
+for k in range(3):
+    pivot = max(a[k][k], 0.01)
+    for i in range(k + 1, 3):
+        f = clip(a[i][k] / pivot, -8, 8)
+        row = a[i]
+        for j in range(3):
+            row[j] = row[j] - f * a[k][j]
+        a[i] = row
+        b[i] = b[i] - f * b[k]
+coef = [0.0, 0.0, 0.0]
+for k in range(2, -1, -1):
+    acc = b[k]
+    for j in range(k + 1, 3):
+        acc = acc - a[k][j] * coef[j]
+    coef[k] = min(max(acc / max(a[k][k], 0.01), -100), 100)
+reveal(coef, "elimination")
+m = mean(data.x * data.x) + 0.25
+r = 1.0
+for step in range(5):
+    r = clip(r - (r * r - m) / (2 * max(r, 0.25)), 0.25, 5)
+reveal(r, "newton")
+"""
+
+
+def test_clamped_elimination_and_newton_steps_run_on_the_engine() -> None:
+    """Least squares by Gaussian elimination and a square root by Newton steps, written in a
+    script: the quotients' ranges are wide, and the clamps (max of the pivot, clip and
+    min/max of the quotient) narrow them, so the products after them fit (issue 17: such
+    scripts were refused: "this sum could reach 2^63.0", "product could reach 2^91.9")."""
+    rng = np.random.default_rng(3)
+    n = 40
+    x, y = np.round(rng.uniform(-4, 4, n), 4), np.round(rng.uniform(0.5, 8, n), 4)
+    a = np.clip(np.rint(3 + 2 * x - 4 * y + rng.normal(0, 3, n)), -50, 50).astype(np.int64)
+    values = {"a": a, "x": x, "y": y}
+    secure = run_mpc(CLAMPED, SCHEMA, values, provider_factory=DEALER, filename="clamped.py")
+    plain = run_plain(check(CLAMPED, SCHEMA), SCHEMA, values)
+    design = np.column_stack([np.ones(n), x, y])
+    want = {"elimination": np.linalg.lstsq(design, a, rcond=None)[0],
+            "newton": np.sqrt(np.mean(x * x) + 0.25)}
+    for name, r in secure.results.items():
+        assert np.allclose(plain.results[name].value, want[name], atol=1e-9), name
+        assert np.all(np.abs(r.value - want[name]) <= r.error), (name, r.value, r.error)
+        assert np.allclose(r.value, want[name], atol=1e-3), (name, r.value, want[name])
+
+
+def test_clip_and_min_max_narrow_the_checked_range() -> None:
+    script = check("q = data.a / data.y\nc = clip(q, -8, 8)\nm = min(q, 3)\n"
+                   "n = max(data.b, 10)\nk = clip(data.b, 20, 30)\n", SCHEMA)
+    ranges = [(s.value.type.lo, s.value.type.hi) for s in script.body]
+    assert ranges[0] == (None, None)  # a private divisor: no range
+    assert ranges[1:] == [(-8, 8), (None, 3), (10, 100), (20, 30)]
+    with pytest.raises(ScriptError, match="private value used as a clip bound"):
+        check("c = clip(data.a, 0, mean(data.b))\n", SCHEMA)
+    with pytest.raises(ScriptError, match="clip bounds are reversed"):
+        check("c = clip(data.a, 3, 2)\n", SCHEMA)
 
 
 def test_plain_chi2_is_scipys_without_correction() -> None:

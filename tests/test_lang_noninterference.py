@@ -548,7 +548,7 @@ def _observed(script, table: dict[str, np.ndarray]) -> tuple:
     return interp.printed, error, interp.budget.steps_taken, revealed
 
 
-@settings(max_examples=250, deadline=None, derandomize=True, database=None,
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.filter_too_much])
 @given(_scripts())
@@ -567,7 +567,7 @@ def test_the_writer_reaches_every_construct() -> None:
     """The grammar above covers what the brief lists (a guard against a writer that decays)."""
     seen: set[str] = set()
 
-    @settings(max_examples=60, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=30, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(_scripts())
     def collect(chunks: list[list[str]]) -> None:
