@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import random
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +63,11 @@ _SCALAR_LEAVES = [
     "mean(data.x, where=data.flag)", "sum(data.a, where=data.p > 3)", "count(data.c == 'g')",
     "len(data)", "count(data)", "max(data.p)", "sum(data.p)", "mean(data.q)",
     "count(data.p > 4)", "median(data.q)", "variance(data.a)", "std(data.p)",
+    "histogram(data.a, bins=3)[1]", "group_by(data.c, data.x, 'mean')[0]", "corr(data.x, data.q)",
+    "percentile(data.x, 25)", "sqrt(mean(data.x))", "log(mean(data.x) + 1)",
+    "histogram(data.p, bins=2, where=data.flag)[0]", "group_by(data.flag)[1]",
+    "cov(data.p, data.q)",
+    "count(where(data.p, data.flag))", "exp(min(data.q))", "sum(histogram(data.c))",
 ]
 _BIG = ["2 ** 62", "2 ** 63", "-(2 ** 63)", "2 ** -1", "4611686018427387904 * 2",
         "(2 ** 62) * 4 - 1", "9223372036854775807 + 1"]
@@ -313,11 +319,12 @@ class _Writer:
     def stmt(self, s: _Scope, depth: int) -> list[str]:
         self.fallback = None
         kinds = ["num", "num", "num", "list", "dict", "tuple", "col", "aug", "print", "print",
-                 "print", "assert", "unpack", "public"]
+                 "print", "assert", "unpack", "public", "reset_in_if"]
         kinds += ["item"] * 2 * bool(s.lists or s.dicts) + ["alias"] * bool(s.lists)
         kinds += ["select_cols"] * bool(s.cols)
         if depth > 0:
-            kinds += ["if", "if", "select", "select", "for", "for_over", "while", "for_text"]
+            kinds += ["if", "if", "select", "select", "for", "for_over", "while", "for_text",
+                      "for_pairs"]
         if s.loops:
             kinds += ["break", "continue", "exit_after_taint", "exit_after_taint"]
         if s.lists:
@@ -365,6 +372,10 @@ class _Writer:
             name = self.pick(s.nums)
             return [f"{name} = {self.private_leaf(s)}", f"if {self.cond(s, 0)}:",
                     f"    {self.pick(['break', 'continue'])}", f"{name} = 1"]
+        if kind == "reset_in_if" and s.nums:  # public again on one branch only
+            name = self.pick(s.nums)
+            return [f"{name} = {self.private_leaf(s)}", f"if {self.cond(s, 0)}:",
+                    f"    {name} = 1", f"print({name})"]
         if kind == "alias_write":  # a second name for a list, written through
             alias = self.fresh("l")
             s.lists.append(alias)
@@ -407,6 +418,13 @@ class _Writer:
             body += ["    " + line for line in self.block(inner, depth - 1,
                                                           self.count_(1, 3))]
             return [f"for {v} in {over}:", *body]
+        if kind == "for_pairs":  # a tuple target
+            a, b = self.fresh("e"), self.fresh("e")
+            inner = s.inner(loop=True)
+            inner.nums += [a, b]
+            pairs = ", ".join(f"({self.num(s, 0)}, {self.num(s, 0)})" for _ in range(2))
+            body = self.block(inner, depth - 1, self.count_(1, 2))
+            return [f"for {a}, {b} in [{pairs}]:", *("    " + line for line in body)]
         if kind == "for_text":
             v = self.fresh("t")
             inner = s.inner(loop=True)
@@ -538,7 +556,9 @@ def _observed(script, table: dict[str, np.ndarray]) -> tuple:
     backend = PlainBackend(SCHEMA, table, ROWS)
     interp = Interpreter(script, backend, budget=Budget(steps=20_000, elements=10_000))
     try:
-        interp.block(script.body, {})
+        with warnings.catch_warnings():  # numpy's about nan (corr of a constant column)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            interp.block(script.body, {})
         error = None
     except ScriptError as exc:
         error = exc.located()
