@@ -110,6 +110,17 @@ def test_lists_and_dicts_are_values_so_another_name_keeps_the_old_one() -> None:
     assert list(out.results["r"].value) == [1.5, 4.0, 6.0]
 
 
+def test_an_index_outside_a_list_or_a_missing_key_is_one_clear_line() -> None:
+    script = check("l = [1, 2]\nd = {'u': 1}\nif len(data) > 9:\n    d['v'] = 2\n"
+                   "print(d['v'])\n", SCHEMA)
+    with pytest.raises(ScriptError, match=r"no key 'v' in this dict \(it has \['u'\]\)"):
+        run(script, PlainBackend(SCHEMA, {"a": np.ones(3)}, 3))
+    for source in ("l = [1, 2]\nprint(l[2])\n", "l = [1, 2]\nl[-3] = 1\n",
+                   "v = histogram(data.a, bins=2)\nx = v[5]\n"):
+        with pytest.raises(ScriptError, match="outside this value of length 2"):
+            run(check(source, SCHEMA), PlainBackend(SCHEMA, {"a": np.ones(3)}, 3))
+
+
 def test_a_private_value_that_reaches_print_stops_the_run() -> None:
     """Defence in depth behind the checker: print shows every node what it gets."""
     script = check("n = len(data)\nprint(n)\n", SCHEMA)

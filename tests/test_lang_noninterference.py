@@ -163,7 +163,7 @@ class _Writer:
         if kind == "list":
             name = self.pick(s.lists)
             return self.pick([f"{name}[0]", f"{name}[-1]", f"len({name})",
-                              f"{name}[len({name}) - 1]", f"sum({name})"])
+                              f"{name}[len({name}) - 1]", f"sum({name})", f"{name}[2]"])
         if kind == "dict":
             return f'{self.pick(s.dicts)}["{self.pick(["u", "v"])}"]'
         if kind == "tuple":
