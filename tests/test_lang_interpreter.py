@@ -319,6 +319,7 @@ def test_clamped_elimination_and_newton_steps_run_on_the_engine() -> None:
         assert np.allclose(plain.results[name].value, want[name], atol=1e-9), name
         assert np.all(np.abs(r.value - want[name]) <= r.error), (name, r.value, r.error)
         assert np.allclose(r.value, want[name], atol=1e-3), (name, r.value, want[name])
+    assert secure.results["newton"].error <= 5  # at most the clip's width (not 3e13)
 
 
 def test_clip_and_min_max_narrow_the_checked_range() -> None:

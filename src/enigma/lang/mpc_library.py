@@ -192,7 +192,9 @@ class CompiledLibrary:
         """clip(x, lo, hi) for public bounds lo <= hi (as `mpc.select.clip`):
         1. [x < lo] and [x > hi], two comparisons in one batch;
         2. x + [x < lo] (lo - x) + [x > hi] (hi - x), two exact products in one round.
-        The result lies in [lo, hi] and is as far from the exact clip as x from exact x.
+        The result lies in [lo, hi] (exactly: the products are of 0/1 bits), as does the
+        exact clip, so its error is x's error or the width hi - lo, whichever is smaller:
+        a clip also bounds the error a wide quotient brought.
         """
         x = self.m.fx(a["x"])
         lo, hi = self.m.fx(a["lo"]), self.m.fx(a["hi"])
@@ -204,8 +206,10 @@ class CompiledLibrary:
         down = self.m.mul(above, self.m.add(self.m.negate(x, node), a["hi"], node), node)
         out = self.m.add(self.m.add(x, up, node), down, node)
         rounding = max(lo.err, hi.err)  # the bounds as encoded
+        width = hi.hi - lo.lo
         return replace(out, lo=min(max(x.lo, lo.lo), hi.lo) - rounding,
-                       hi=min(max(x.hi, lo.hi), hi.hi) + rounding, err=x.err + rounding,
+                       hi=min(max(x.hi, lo.hi), hi.hi) + rounding,
+                       err=min(x.err, width + rounding) + rounding,
                        integer=x.integer and lo.integer and hi.integer)
 
     def lib_histogram(self, a: dict, node: Call) -> Fx:
