@@ -192,6 +192,23 @@ def test_variable_used_before_any_value_on_some_path() -> None:
         check("for i in range(3):\n    if i > 1:\n        y = 1\n    z = y\n", BENEFITS)
 
 
+def test_powers_fold_as_the_run_computes_them() -> None:
+    """Python's unbounded integers are not the run's 64-bit ones (found by
+    tests/test_lang_noninterference.py; the leaks corpus has the scripts that leaked)."""
+    assert _last_value_type("x = 2 ** -1\n").kind.name == "fixed"
+    assert _last_value_type("x = 0 ** -1\n").lo is None  # no ZeroDivisionError in the checker
+    assert _last_value_type("x = 2 ** 62 + (2 ** 62 - 1)\n").hi == 2**63 - 1
+    assert _last_value_type("x = data.tenure ** 40\n").hi is None  # past 64 bits: no range
+    for big in ("3 ** 9000000000000", "-(-(2 ** 62) * 2)", "2 ** 62 * 2"):
+        with pytest.raises(ScriptError, match="does not fit in 64 bits"):
+            check(f"x = {big}\n", BENEFITS)
+
+
+def test_a_loop_with_break_may_leave_names_unassigned() -> None:
+    with pytest.raises(ScriptError, match="'y' may have no value here"):
+        check("for i in range(3):\n    if i == 1:\n        break\n    y = 1\nz = y\n", BENEFITS)
+
+
 def test_constant_public_conditions_fold_but_dead_branches_are_checked() -> None:
     src = ("n = 4000 // 400\nif n > 3:\n    k = n\nelse:\n    k = 5\n"
            "h = histogram(data.age, bins=k)\n")

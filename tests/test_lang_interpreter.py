@@ -6,6 +6,8 @@ level so that spawned processes can import them.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -16,7 +18,7 @@ from enigma.lang.checker import check
 from enigma.lang.errors import ScriptError
 from enigma.lang.interpreter import Interpreter, run
 from enigma.lang.mpc_backend import MpcBackend
-from enigma.lang.plain import PlainBackend, dry_run, run_plain
+from enigma.lang.plain import Plain, PlainBackend, dry_run, run_plain
 from enigma.lang.runner import run_mpc
 from enigma.lang.schema import Schema
 from enigma.mpc.fixed import FRAC
@@ -91,6 +93,41 @@ def test_a_public_loop_bound_runs_at_run_time() -> None:
     got = _plain("n = 0\nwhile n * n < len(data):\n    n = n + 1\nreveal(sum(data.a) * n, 'r')",
                  {"a": np.arange(10.0), "b": np.zeros(10)})
     assert got["r"] == pytest.approx(45 * 4)
+
+
+def test_lists_and_dicts_are_values_so_another_name_keeps_the_old_one() -> None:
+    """A write through one name used to change every name of the list, and the checker,
+    which types names, let `print(l[0])` show a private value (found by
+    tests/test_lang_noninterference.py): a write now makes a new list or dict."""
+    source = ("def put(xs, v):\n    xs[0] = v\n    return xs\n"
+              "l = [1, 2]\nm = l\nm[0] = mean(data.a)\nd = {'u': 1}\ne = d\n"
+              "e['u'] = sum(data.a)\nk = put(l, sum(data.b))\nprint(l[0], d['u'])\n"
+              "reveal([m[0], k[0], e['u']], 'r')\n")
+    script = check(source, SCHEMA)
+    table = {"a": np.arange(4.0), "b": np.ones(4)}
+    out = run(script, PlainBackend(SCHEMA, table, 4))
+    assert out.printed == ["1 1"]
+    assert list(out.results["r"].value) == [1.5, 4.0, 6.0]
+
+
+def test_an_index_outside_a_list_or_a_missing_key_is_one_clear_line() -> None:
+    script = check("l = [1, 2]\nd = {'u': 1}\nif len(data) > 9:\n    d['v'] = 2\n"
+                   "print(d['v'])\n", SCHEMA)
+    with pytest.raises(ScriptError, match=r"no key 'v' in this dict \(it has \['u'\]\)"):
+        run(script, PlainBackend(SCHEMA, {"a": np.ones(3)}, 3))
+    for source in ("l = [1, 2]\nprint(l[2])\n", "l = [1, 2]\nl[-3] = 1\n",
+                   "v = histogram(data.a, bins=2)\nx = v[5]\n"):
+        with pytest.raises(ScriptError, match="outside this value of length 2"):
+            run(check(source, SCHEMA), PlainBackend(SCHEMA, {"a": np.ones(3)}, 3))
+
+
+def test_a_private_value_that_reaches_print_stops_the_run() -> None:
+    """Defence in depth behind the checker: print shows every node what it gets."""
+    script = check("n = len(data)\nprint(n)\n", SCHEMA)
+    leaked = dataclasses.replace(script.body[1], args=(script.body[1].args[0],))
+    interp = Interpreter(script, PlainBackend(SCHEMA, {"a": np.ones(3)}, 3))
+    with pytest.raises(ScriptError, match="internal: print\\(\\) of a private value"):
+        interp.block((leaked,), {"n": Plain(np.ones(()))})
 
 
 # ---------------------------------------------------------------- MPC: rounds and refusals
@@ -230,6 +267,71 @@ def test_mpc_matches_plain_within_error_bounds() -> None:
         assert np.all(np.isfinite(r.error)), name
         assert np.all(np.abs(r.value - want) <= r.error + 1e-9), (name, r.value, want, r.error)
     assert secure.stats["rounds"] > 0 and secure.stats["triples"] > 0
+
+
+CLAMPED = """
+m1 = mean(data.x)
+m2 = mean(data.y)
+a = [[1.0, m1, m2],
+     [m1, mean(data.x * data.x), mean(data.x * data.y)],
+     [m2, mean(data.x * data.y), mean(data.y * data.y)]]
+b = [mean(data.a), mean(data.x * data.a), mean(data.y * data.a)]
+for k in range(3):
+    pivot = max(a[k][k], 0.01)
+    for i in range(k + 1, 3):
+        f = clip(a[i][k] / pivot, -8, 8)
+        row = a[i]
+        for j in range(3):
+            row[j] = row[j] - f * a[k][j]
+        a[i] = row
+        b[i] = b[i] - f * b[k]
+coef = [0.0, 0.0, 0.0]
+for k in range(2, -1, -1):
+    acc = b[k]
+    for j in range(k + 1, 3):
+        acc = acc - a[k][j] * coef[j]
+    coef[k] = min(max(acc / max(a[k][k], 0.01), -100), 100)
+reveal(coef, "elimination")
+m = mean(data.x * data.x) + 0.25
+r = 1.0
+for step in range(5):
+    r = clip(r - (r * r - m) / (2 * max(r, 0.25)), 0.25, 5)
+reveal(r, "newton")
+"""
+
+
+def test_clamped_elimination_and_newton_steps_run_on_the_engine() -> None:
+    """Least squares by Gaussian elimination and a square root by Newton steps, written in a
+    script: the quotients' ranges are wide, and the clamps (max of the pivot, clip and
+    min/max of the quotient) narrow them, so the products after them fit (issue 17: such
+    scripts were refused: "this sum could reach 2^63.0", "product could reach 2^91.9")."""
+    rng = np.random.default_rng(3)
+    n = 40
+    x, y = np.round(rng.uniform(-4, 4, n), 4), np.round(rng.uniform(0.5, 8, n), 4)
+    a = np.clip(np.rint(3 + 2 * x - 4 * y + rng.normal(0, 3, n)), -50, 50).astype(np.int64)
+    values = {"a": a, "x": x, "y": y}
+    secure = run_mpc(CLAMPED, SCHEMA, values, provider_factory=DEALER, filename="clamped.py")
+    plain = run_plain(check(CLAMPED, SCHEMA), SCHEMA, values)
+    design = np.column_stack([np.ones(n), x, y])
+    want = {"elimination": np.linalg.lstsq(design, a, rcond=None)[0],
+            "newton": np.sqrt(np.mean(x * x) + 0.25)}
+    for name, r in secure.results.items():
+        assert np.allclose(plain.results[name].value, want[name], atol=1e-9), name
+        assert np.all(np.abs(r.value - want[name]) <= r.error), (name, r.value, r.error)
+        assert np.allclose(r.value, want[name], atol=1e-3), (name, r.value, want[name])
+    assert secure.results["newton"].error <= 5  # at most the clip's width (not 3e13)
+
+
+def test_clip_and_min_max_narrow_the_checked_range() -> None:
+    script = check("q = data.a / data.y\nc = clip(q, -8, 8)\nm = min(q, 3)\n"
+                   "n = max(data.b, 10)\nk = clip(data.b, 20, 30)\n", SCHEMA)
+    ranges = [(s.value.type.lo, s.value.type.hi) for s in script.body]
+    assert ranges[0] == (None, None)  # a private divisor: no range
+    assert ranges[1:] == [(-8, 8), (None, 3), (10, 100), (20, 30)]
+    with pytest.raises(ScriptError, match="private value used as a clip bound"):
+        check("c = clip(data.a, 0, mean(data.b))\n", SCHEMA)
+    with pytest.raises(ScriptError, match="clip bounds are reversed"):
+        check("c = clip(data.a, 3, 2)\n", SCHEMA)
 
 
 def test_plain_chi2_is_scipys_without_correction() -> None:

@@ -146,6 +146,7 @@ class _Checker(Expressions):
         if isinstance(s, ast.Break | ast.Continue):
             if not ctx.loops:
                 raise self.err(s, f"{type(s).__name__.lower()} outside a loop")
+            ctx.exits.append(dict(ctx.env))  # type: ignore[union-attr]
             return [Break(**pos) if isinstance(s, ast.Break) else Continue(**pos)]
         if isinstance(s, ast.Return):
             return [self.return_(s, ctx)]
@@ -332,10 +333,12 @@ class _Checker(Expressions):
         entry = dict(ctx.env)
         env = dict(entry)
         for _ in range(_MAX_LOOP_PASSES):
-            inner = ctx.child(loops=ctx.loops + 1)
+            inner = ctx.child(loops=ctx.loops + 1, exits=[])
             inner.env = dict(env)
             result = head(inner)
             new = self.merge(node, env, inner.env, widen=True)
+            for exit_env in inner.exits:  # what break and continue carry out of the body
+                new = self.merge(node, new, exit_env, widen=True)
             new = {k: (replace(v, maybe=True) if k not in entry else v) for k, v in new.items()}
             if new == env:
                 break
@@ -355,7 +358,7 @@ class _Checker(Expressions):
             return target, self.block(s.body, inner)
 
         target, body = self.loop(s, ctx, head)
-        if surely:
+        if surely and not _breaks(s.body):
             ctx.env = {k: replace(v, maybe=False) if _assigned_in(k, s) else v
                        for k, v in ctx.env.items()}
         return For(line=s.lineno, col=s.col_offset + 1, target=target, iter=it, body=body)
@@ -538,6 +541,16 @@ def _describe(s: ast.stmt) -> str:
 def _assigned_in(name: str, loop: ast.For) -> bool:
     return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
                for n in ast.walk(loop))
+
+
+def _breaks(stmts: list[ast.stmt]) -> bool:
+    """Whether a loop body has a break of its own (not of a loop nested in it)."""
+    for s in stmts:
+        if isinstance(s, ast.Break):
+            return True
+        if isinstance(s, ast.If) and _breaks(s.body + s.orelse):
+            return True
+    return False
 
 
 def _always_returns(stmts: list[ast.stmt]) -> bool:

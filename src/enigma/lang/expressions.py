@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import math
 import operator
 from dataclasses import dataclass, replace
 
@@ -90,6 +91,9 @@ class Context:
     function: str | None = None
     declared_return: Label | None = None
     returns: list[Type] | None = None
+    exits: list[dict[str, Binding]] | None = None
+    """The environments at the break and continue statements of the innermost loop: each is
+    a way to the loop's next pass or past its end, which the loop's types must cover."""
 
     def child(self, **changes) -> Context:
         return replace(self, env=dict(self.env), **changes)
@@ -461,6 +465,8 @@ class Expressions:
                                            "constant integer between 0 and 64",
                                "use exp(y * log(x)) for other powers")
             kind = join_kind(ta.kind, INT) if ta.kind.name == "bool" else ta.kind
+            if kind.name == "int" and not (isinstance(k, int) and k >= 0):
+                kind = fixed()  # 2 ** -1 is 0.5, as numpy computes it (not an integer)
         else:
             kind = join_kind(join_kind(ta.kind, INT) if ta.kind.name == "bool" else ta.kind,
                               join_kind(tb.kind, INT) if tb.kind.name == "bool" else tb.kind)
@@ -468,11 +474,42 @@ class Expressions:
         lo, hi = interval(op, ta, tb)
         if op == "**":
             k = const_value(b)
-            if isinstance(k, int) and None not in (ta.lo, ta.hi):
-                ends = [ta.lo ** k, ta.hi ** k] + ([0] if ta.lo <= 0 <= ta.hi else [])
-                lo, hi = min(ends), max(ends)
-        t = ValueType(label, kind, shape, lo, hi, ta.filtered or tb.filtered)
+            lo = hi = None
+            top = max(abs(ta.lo), abs(ta.hi)) if None not in (ta.lo, ta.hi) else 0
+            if isinstance(k, int) and top > 1 and k * math.log2(top) > 1100:
+                # past 64-bit integers and past floats alike: no range (and no hour-long
+                # power of a Python integer in the checker)
+                if ta.kind.name != "fixed" and label is PUBLIC and const_value(a) is not None:
+                    raise self.err(node, "this power does not fit in 64 bits",
+                                   "integers are 64-bit values; use smaller numbers")
+            elif isinstance(k, int) and None not in (ta.lo, ta.hi) and \
+                    (k >= 0 or not ta.lo <= 0 <= ta.hi):
+                try:
+                    ends = [ta.lo ** k, ta.hi ** k] + ([0] if ta.lo <= 0 <= ta.hi else [])
+                    lo, hi = min(ends), max(ends)
+                except OverflowError:  # a float past 2^1024: numpy gives inf, no range here
+                    pass
+        t = self.in_int64(node, ValueType(label, kind, shape, lo, hi, ta.filtered or tb.filtered))
         return BinOp(**pos, op=op, left=a, right=b, type=t)
+
+    def in_int64(self, node: ast.AST, t: ValueType) -> ValueType:
+        """t, whose integer range must fit the 64 bits the values are computed in.
+
+        The checker computes ranges with Python's unbounded integers while a run wraps
+        around at 2^63; a constant folded past that edge would let the checker type the
+        branch of an `if` that the run does not take (found by the non-interference test:
+        `if 2 ** 63 > 0` is true here and false in numpy). A public constant past the edge
+        is refused; any other range past it is dropped.
+        """
+        if t.kind.name not in ("int", "bool") or None in (t.lo, t.hi):
+            return t
+        if t.lo >= -(1 << 63) and t.hi < (1 << 63):
+            return t
+        if t.label is PUBLIC and t.lo == t.hi:
+            shown = t.lo if abs(t.lo) < 1 << 80 else f"about 2^{t.lo.bit_length()}"
+            raise self.err(node, f"this integer is {shown}, which does not fit in 64 bits",
+                           "integers are 64-bit values; use smaller numbers, or floats (2.0 ** 70)")
+        return replace(t, lo=None, hi=None)
 
     def shape(self, node: ast.AST, *types: ValueType) -> tuple:
         shape: tuple = ()
@@ -499,7 +536,8 @@ class Expressions:
         if isinstance(node.op, ast.USub):
             lo = -t.hi if t.hi is not None else None
             hi = -t.lo if t.lo is not None else None
-            return UnaryOp(**pos, op="-", operand=v, type=replace(t, kind=kind, lo=lo, hi=hi))
+            return UnaryOp(**pos, op="-", operand=v, type=self.in_int64(
+                node, replace(t, kind=kind, lo=lo, hi=hi)))
         return UnaryOp(**pos, op="+", operand=v, type=replace(t, kind=kind))
 
     def boolop(self, node: ast.BoolOp, ctx: Context, pos: dict) -> Expr:

@@ -237,13 +237,20 @@ class Interpreter:
         elif isinstance(s, Reveal):
             self.b.reveal(s.name, self.expr(s.value, env), s)
         elif isinstance(s, Print):
-            text = " ".join(_show(self.expr(a, env)) for a in s.args)
+            shown = [self.expr(a, env) for a in s.args]
+            if any(self.b.is_private(x) for x in _leaves(shown)):
+                raise self.err(s, "internal: print() of a private value reached the run")
+            text = " ".join(_show(x) for x in shown)
             self.printed.append(text)
             if self.echo is not None:
                 self.echo(text)
         elif isinstance(s, Assert):
             if not self.truth(self.expr(s.cond, env), s):
-                msg = "" if s.message is None else f": {_show(self.expr(s.message, env))}"
+                shown = None if s.message is None else self.expr(s.message, env)
+                if any(self.b.is_private(x) for x in _leaves([shown])):
+                    raise self.err(s, "internal: an assert message with a private value "
+                                      "reached the run")
+                msg = "" if shown is None else f": {_show(shown)}"
                 raise self.err(s, f"assertion failed{msg}")
         else:
             raise self.err(s, f"{type(s).__name__} statements cannot be run")
@@ -301,13 +308,18 @@ class Interpreter:
             parts = self.items(value, t)  # type: ignore[arg-type]
             for sub, part in zip(t.items, parts, strict=True):
                 self.assign(sub, part, env)
-        else:
+        else:  # lists and dicts are values: a write makes a new one (another name for the
+            # old one keeps it, as the checker types it; found by the non-interference test)
             container = env[t.container]  # type: ignore[index]
             key = self.expr(t.index, env)  # type: ignore[arg-type]
             if isinstance(container, list):
+                container = list(container)
+                if not -len(container) <= int(key) < len(container):
+                    raise self.missing(t, container, key)
                 container[int(key)] = value
+                env[t.container] = container  # type: ignore[index]
             elif isinstance(container, dict):
-                container[key] = value
+                env[t.container] = {**container, key: value}  # type: ignore[index]
             elif self.b.is_private(container) or self.b.is_private(value):
                 env[t.container] = self.b.set_item(container, int(key), value, t)  # type: ignore
             else:
@@ -445,13 +457,27 @@ class Interpreter:
         return _public(out)
 
     def index(self, e: Index, value: Any, key: Any) -> Any:
+        try:
+            if isinstance(value, dict):
+                return value[key]
+            if isinstance(value, list | tuple):
+                return value[int(key)]
+            if self.b.is_private(value):
+                return self.b.take(value, int(key), e)
+            return _public(np.asarray(value)[int(key)])
+        except (IndexError, KeyError):
+            raise self.missing(e, value, key) from None
+
+    def missing(self, node: Node, value: Any, key: Any) -> ScriptError:
+        """An index past the end or a dict key set on another path only: one line, no
+        traceback (lengths and keys are public, so the message shows nothing private)."""
         if isinstance(value, dict):
-            return value[key]
-        if isinstance(value, list | tuple):
-            return value[int(key)]
-        if self.b.is_private(value):
-            return self.b.take(value, int(key), e)
-        return _public(np.asarray(value)[int(key)])
+            return self.err(node, f"no key {key!r} in this dict (it has {list(value)})",
+                            "the key was set on another path of an if or a loop; give the "
+                            "dict every key before")
+        size = len(value) if isinstance(value, list | tuple) else _shape(self, value)[0]
+        return self.err(node, f"index {key} is outside this value of length {size}",
+                        "indices run from 0 to the length - 1 (or -length to -1)")
 
     def call(self, e: Call, env: dict[str, Any]) -> Any:
         args = [self.expr(a, env) for a in e.args]
@@ -469,6 +495,15 @@ def _shape(interp: Interpreter, value: Any) -> tuple[int, ...]:
     if shape is None:
         return np.shape(value)
     return tuple(shape)
+
+
+def _leaves(values: Any) -> list[Any]:
+    """The values inside lists, tuples and dicts (what a print shows)."""
+    if isinstance(values, list | tuple):
+        return [leaf for v in values for leaf in _leaves(v)]
+    if isinstance(values, dict):
+        return _leaves(list(values.values()))
+    return [values]
 
 
 def _public(x: Any) -> Any:

@@ -49,6 +49,7 @@ LIBRARY: dict[str, Function] = {
     "exp": Function(("x",), 1, "elementwise"),
     "log": Function(("x",), 1, "elementwise"),
     "abs": Function(("x",), 1, "elementwise"),
+    "clip": Function(("x", "lo", "hi"), 3, "clip"),
     "len": Function(("x",), 1, "len_"),
 }
 """Functions a script may call besides its own, in the order the docs list them."""

@@ -174,12 +174,43 @@ class CompiledLibrary:
         return self._order(a, node, order.max if largest else order.min)
 
     def elementwise_extreme(self, items: list[Any], node: Call, largest: bool) -> Any:
-        """min(a, b, ...) / max(a, b, ...): a comparison and a selection per extra operand."""
+        """min(a, b, ...) / max(a, b, ...): a comparison and a selection per extra operand.
+
+        The range narrows: a min is at most the least top of its operands and at least the
+        least bottom (a max conversely), so min(q, 8) of a wide quotient q is at most 8 and
+        the products after it are sized by that (the selection alone would keep q's range).
+        """
         out = items[0]
         for other in items[1:]:
             better = self.m.compare(">" if largest else "<", other, out, node)
             out = self.m.where(better, other, out, node)
-        return out
+        ranges = [self.m.fx(v) for v in items]
+        pick = max if largest else min
+        return replace(out, lo=pick(r.lo for r in ranges), hi=pick(r.hi for r in ranges))
+
+    def lib_clip(self, a: dict, node: Call) -> Fx:
+        """clip(x, lo, hi) for public bounds lo <= hi (as `mpc.select.clip`):
+        1. [x < lo] and [x > hi], two comparisons in one batch;
+        2. x + [x < lo] (lo - x) + [x > hi] (hi - x), two exact products in one round.
+        The result lies in [lo, hi] (exactly: the products are of 0/1 bits), as does the
+        exact clip, so its error is x's error or the width hi - lo, whichever is smaller:
+        a clip also bounds the error a wide quotient brought.
+        """
+        x = self.m.fx(a["x"])
+        lo, hi = self.m.fx(a["lo"]), self.m.fx(a["hi"])
+        if lo.hi > hi.lo:
+            raise self.m.err(node, f"clip bounds are reversed: {lo.hi} > {hi.lo}")
+        below = self.m.compare("<", x, a["lo"], node)
+        above = self.m.compare(">", x, a["hi"], node)
+        up = self.m.mul(below, self.m.add(self.m.negate(x, node), a["lo"], node), node)
+        down = self.m.mul(above, self.m.add(self.m.negate(x, node), a["hi"], node), node)
+        out = self.m.add(self.m.add(x, up, node), down, node)
+        rounding = max(lo.err, hi.err)  # the bounds as encoded
+        width = hi.hi - lo.lo
+        return replace(out, lo=min(max(x.lo, lo.lo), hi.lo) - rounding,
+                       hi=min(max(x.hi, lo.hi), hi.hi) + rounding,
+                       err=min(x.err, width + rounding) + rounding,
+                       integer=x.integer and lo.integer and hi.integer)
 
     def lib_histogram(self, a: dict, node: Call) -> Fx:
         x = self.m.plain_column(a["x"], node, "histogram")

@@ -496,6 +496,8 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
         table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]  # empty levels drop out
         expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
         return float(np.sum((table - expected) ** 2 / expected))
+    if name == "clip":
+        return np.clip(_v(a["x"]), float(a["lo"]), float(a["hi"]))
     if name in ("sqrt", "exp", "log", "abs"):
         with np.errstate(divide="ignore", invalid="ignore"):
             return {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "abs": np.abs}[name](

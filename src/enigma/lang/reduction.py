@@ -83,7 +83,7 @@ REDUCIBLE = frozenset({"count", "sum", "mean", "variance", "std", "histogram", "
 """Aggregates whose statistics combine over chunks (by sums; min/max by their extreme)."""
 PER_CHUNK = frozenset({"min", "max"})
 """Aggregates the reducer receives one value per chunk job of (not summed)."""
-ROWWISE = frozenset({"where", "abs", "sqrt", "exp", "log"})
+ROWWISE = frozenset({"where", "abs", "sqrt", "exp", "log", "clip"})
 """Library functions that act row by row (a row value in, a row value out)."""
 SHADOW_ROWS = 8
 """Rows of the synthetic shadow table: shapes and filters only, never results."""

@@ -158,10 +158,15 @@ class Library:
     def minmax(self, args, kwargs) -> Call:
         if len(args) >= 2 and not kwargs:
             types = [self.c.numeric(self.node, a, f"{self.name}()") for a in args]
-            lo = None if any(t.lo is None for t in types) else \
-                (min if self.name == "min" else max)(t.lo for t in types)
-            hi = None if any(t.hi is None for t in types) else \
-                (min if self.name == "min" else max)(t.hi for t in types)
+            lows, highs = [t.lo for t in types], [t.hi for t in types]
+            # any operand's top bounds a min (its bottom needs all), and conversely for max:
+            # min(q, 8) is at most 8 whatever q is, which is what clamps in scripts rely on
+            if self.name == "min":
+                lo = None if None in lows else min(lows)
+                hi = min((h for h in highs if h is not None), default=None)
+            else:
+                lo = max((v for v in lows if v is not None), default=None)
+                hi = None if None in highs else max(highs)
             kind = types[0].kind
             for t in types[1:]:
                 kind = join_kind(kind, t.kind)
@@ -172,6 +177,36 @@ class Library:
         x = self.values(b["x"], "numbers")
         label = label_of(b["x"].type).join(self.mask(b, x))
         return self.result(args, kwargs, ValueType(label, x.kind, (), x.lo, x.hi))
+
+    def clip(self, args, kwargs) -> Call:
+        """clip(x, lo, hi) = min(max(x, lo), hi), element-wise, with public bounds: the
+        result's range is x's narrowed to [lo, hi] (a division's quotient, whose range is
+        wide, becomes usable in products again)."""
+        b = self.bind(args, kwargs)
+        x = self.c.numeric(self.node, b["x"], "clip()")
+        bounds = []
+        for key in ("lo", "hi"):
+            e = b[key]
+            t = self.c.numeric(self.node, e, "clip()")
+            if t.label is PRIVATE:
+                raise self.err_at(e, "private value used as a clip bound",
+                                  "clip's bounds are public; for a private bound write "
+                                  "min(max(x, lo), hi)")
+            if not t.scalar or None in (t.lo, t.hi):
+                raise self.err_at(e, "a clip bound must be a public number with a known "
+                                     "range, such as a constant")
+            bounds.append(t)
+        lo, hi = bounds
+        if lo.lo > hi.hi:
+            raise self.err(f"clip bounds are reversed: {lo.lo} > {hi.hi}")
+        kind = x.kind
+        for t in bounds:
+            kind = join_kind(kind, t.kind)
+        kind = INT if kind.name == "bool" else kind
+        low = min(lo.lo if x.lo is None else max(x.lo, lo.lo), hi.lo)
+        high = hi.hi if x.hi is None else min(max(x.hi, lo.hi), hi.hi)
+        return self.result(args, kwargs, ValueType(x.label, kind, x.shape, low, high,
+                                                   x.filtered))
 
     def bins_of(self, x: ValueType, b: dict[str, Expr]) -> int:
         if x.kind.name in ("category", "bool"):
