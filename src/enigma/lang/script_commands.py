@@ -42,6 +42,10 @@ def _load(script_path: str, schema_path: str) -> tuple[str, Schema]:
 def show_outcome(outcome: Outcome) -> None:
     """Each revealed value with its error bound, then what the script printed."""
     for name, r in outcome.results.items():
+        if r.detail:
+            click.echo(f"  {name} ({r.test}): " + ", ".join(
+                f"{k} = {v:.6g}" for k, v in r.detail.items()))
+            continue
         if r.value.shape == ():
             click.echo(f"  {name} = {r.value.item():.6g}  (error <= {r.error.item():.2g})")
             continue
