@@ -50,6 +50,7 @@ LIBRARY: dict[str, Function] = {
     "chisquare": Function(("x", "p"), 1, "stat_test"),
     "pearsonr": Function(("x", "y"), 2, "stat_test"),
     "proportion": Function(("x", "where"), 1, "stat_test"),
+    "anova": Function(("x", "group"), 2, "stat_test"),
     "sqrt": Function(("x",), 1, "elementwise"),
     "exp": Function(("x",), 1, "elementwise"),
     "log": Function(("x",), 1, "elementwise"),

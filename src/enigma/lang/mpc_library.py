@@ -22,7 +22,7 @@ from enigma.mpc.fixed import trunc_many
 from enigma.mpc.secret import Secret, concat
 from enigma.mpc.select import lt
 
-from .analytics import categorical, models, moments, order, regression
+from .analytics import anova, categorical, models, moments, order, regression
 from .analytics.precision import (
     Bounded,
     PrecisionError,
@@ -386,6 +386,24 @@ class CompiledLibrary:
         df = self.e.constant(self.e.field.from_ints([x.shape[0] - 2]))
         r = Bounded(c.value[0, 1], float(c.error[0, 1]), c.range, FRAC)
         return self.vector([r, self.exact(df, x.shape[0] - 2)])
+
+    def lib_anova(self, a: dict, node: Call) -> Fx:
+        """[eta^2, k' - 1, n - k', floored] (`analytics.anova`); the owner makes F of it."""
+        x = self.exact_column(a["x"], node)
+        g = self.m.fx(a["group"])
+        t = node.args[1].type if len(node.args) > 1 else dict(node.kwargs)["group"].type
+        k = len(t.kind.levels) if t.kind.name == "category" else 2  # type: ignore
+        if x.mask is not None or g.mask is not None or x.shape != (self.n,):
+            raise self.m.err(node, "anova() compares unfiltered columns of the table")
+        try:
+            out = anova.anova(self.e, self.m.up(x, FRAC).secret, self.m.one_hot(g, k),
+                              Range(x.lo, x.hi), FRAC)
+        except ValueError as exc:
+            raise self.m.err(node, f"anova(): {exc}") from exc
+        f = out.eta2.f
+        between = self.exact(out.groups - 1, k - 1, f)
+        within = self.exact((-out.groups) + self.n, self.n, f)
+        return self.vector([out.eta2, between, within, self.exact(out.floored, 1, f)], f)
 
     def lib_proportion(self, a: dict, node: Call) -> Fx:
         """[count, n]: the true values of a boolean column among the rows counted (all, or

@@ -487,6 +487,19 @@ def _proportion(a: dict, node: Call) -> list[float]:
     return [float((w & (v != 0)).sum()), float(w.sum())]
 
 
+def _anova(a: dict, node: Call) -> list[float]:
+    """[eta^2, k' - 1, n - k', floored] for the k' groups that occur: scipy's f_oneway is
+    F = eta^2 / (1 - eta^2) (n - k') / (k' - 1). SST is floored as the engine floors it."""
+    x, g = _v(a["x"]), _v(a["group"]).astype(np.int64)
+    n = x.size
+    counts = np.bincount(g, minlength=_levels(node.args[1].type)).astype(np.float64)
+    sums = np.bincount(g, weights=x - x.mean(), minlength=counts.size)
+    ssb = float(np.sum(sums[counts > 0] ** 2 / counts[counts > 0]))
+    var, floor = x.var(), _floor(_arg_range(node, "x").width)
+    k = int(np.count_nonzero(counts))
+    return [ssb / (n * max(var, floor)), k - 1.0, float(n - k), float(var < floor)]
+
+
 TEST_STATISTICS: dict[str, Callable[[dict, Call], list[float]]] = {
     "ttest": _ttest,
     "ttest_1samp": _ttest_1samp,
@@ -495,6 +508,7 @@ TEST_STATISTICS: dict[str, Callable[[dict, Call], list[float]]] = {
     "chisquare": _chisquare,
     "pearsonr": _pearsonr,
     "proportion": _proportion,
+    "anova": _anova,
 }
 """The revealed vector of each test (`lang.pvalues.TESTS`) in float64: the reference."""
 

@@ -10,7 +10,7 @@ result has a test): nodes never see it, and no p-value costs a round.
 Which revealed names are tests the owner reads from its own checked script (a
 `reveal` of a test call, directly or through a name assigned from one), never
 from what a node states. Each such result gets `Revealed.detail`: the labelled
-statistic, degrees of freedom, p-value (two-sided; the upper tail for chi-square)
+statistic, degrees of freedom, p-value (two-sided; the upper tail for chi-square and F)
 and, where it has one, a 95% confidence interval; or, for a t-test whose sample had
 (next to) no spread, an `error` saying so instead of a p-value. The stated error bound of
 the statistic is carried into `statistic_error`, and the p-value's worst case over
@@ -40,6 +40,7 @@ TESTS: dict[str, tuple[str, ...]] = {
     "chisquare": ("statistic", "df"),
     "pearsonr": ("statistic", "df"),
     "proportion": ("count", "n"),
+    "anova": ("eta_squared", "df", "df_within", "floored"),
 }
 """Test functions of the library and the labels of the vector each reveals, in order."""
 
@@ -101,6 +102,8 @@ def detail(test: str, value: np.ndarray, error: np.ndarray) -> dict[str, float]:
         ci = stats.binomtest(k, n).proportion_ci(confidence_level=LEVEL, method="wilson")
         return {"count": k, "n": n, "proportion": k / n, "ci_low": float(ci.low),
                 "ci_high": float(ci.high)}
+    if test == "anova":
+        return _anova(v, e)
     stat, df = v[:2]
     out = {"statistic": stat, "statistic_error": e[0], "df": df, "df_error": e[1]}
     if len(v) > 2 and round(v[2]):
@@ -121,6 +124,37 @@ def detail(test: str, value: np.ndarray, error: np.ndarray) -> dict[str, float]:
         out["pvalue_error"] = max(_worst(lambda s, d=d: _t_p(s, d), stat, e[0])
                                   + abs(_t_p(stat, d) - out["pvalue"])
                                   for d in (max(df - e[1], 1.0), df + e[1]))
+    return out
+
+
+def _f_of(eta2: float, between: float, within: float) -> float:
+    eta2 = min(max(eta2, 0.0), 1.0)
+    return math.inf if eta2 >= 1 else eta2 / (1 - eta2) * within / between
+
+
+def _anova(v: list[float], e: list[float]) -> dict[str, float]:
+    """F and its upper-tail p-value from eta^2 and the group counts (see analytics/anova.py);
+    F's error is its largest move while eta^2 moves within its bound."""
+    from scipy import stats
+
+    eta2, between, within, floored = v
+    out = {"eta_squared": eta2, "eta_squared_error": e[0], "df": between, "df_within": within}
+    if round(floored):
+        out["error"] = ("the column's variance is below the floor (min_std = 1/256 of its "
+                        "range): F of values without spread is undefined; no p-value")
+        return out
+    if between < 1 or within < 1:
+        rows = round(between + within + 1)
+        out["error"] = (f"{round(between) + 1} group(s) with values among {rows} rows: F "
+                        "needs at least 2 groups and more rows than groups")
+        return out
+    F = _f_of(eta2, between, within)
+    ends = [_f_of(eta2 + s * e[0], between, within) for s in (-1, 1)]
+    out["statistic"] = F
+    out["statistic_error"] = max(abs(x - F) for x in ends)
+    out["pvalue"] = float(stats.f.sf(F, between, within))
+    out["pvalue_error"] = max(abs(float(stats.f.sf(x, between, within)) - out["pvalue"])
+                              for x in ends)
     return out
 
 

@@ -319,8 +319,8 @@ class Library:
         return self.result(args, kwargs, ValueType(label, fixed(), (2,), 0, None))
 
     def stat_test(self, args, kwargs) -> Call:
-        """A test's revealed vector (`lang.pvalues.TESTS`): [statistic, df] or, for
-        `proportion`, [count, n]; its p-value is the owner's (lang/pvalues.py)."""
+        """A test's revealed vector (`lang.pvalues.TESTS`): the statistic and what its
+        distribution needs; its p-value is the owner's (lang/pvalues.py)."""
         b = self.bind(args, kwargs)
         name = self.name
         label = PUBLIC
@@ -345,6 +345,14 @@ class Library:
         if x.lo is None or x.hi is None:
             raise self.err(f"{name}() needs the value range of its columns",
                            "use columns straight from the schema (it gives min and max)")
+        if name == "anova":
+            g = self.values(b["group"])
+            label = label.join(label_of(b["group"].type))
+            if g.kind.name not in ("category", "bool") or not g.column or not x.column \
+                    or x.filtered or g.filtered:
+                raise self.err("anova(x, group) compares a numeric column between the levels "
+                               "of a category or boolean column (both unfiltered)")
+            return self.result(args, kwargs, ValueType(label, fixed(), (4,)))
         if name == "ttest_1samp":
             mu = self.public_const(b["popmean"], "the population mean")
             if not isinstance(mu, int | float) or not x.lo <= mu <= x.hi:
@@ -363,7 +371,8 @@ class Library:
                 ev = self.public_const(b["equal_var"], "equal_var")
                 if ev not in (0, 1, True, False):
                     raise self.err("ttest() equal_var must be True or False")
-        return self.result(args, kwargs, ValueType(label, fixed(), (2,)))
+        size = 2 if name == "pearsonr" else 3  # [r, df] or [t, df, floored]
+        return self.result(args, kwargs, ValueType(label, fixed(), (size,)))
 
     def proportions(self, e: Expr, k: int) -> None:
         """chisquare()'s p: k public positive constants, the expected share of each level."""
