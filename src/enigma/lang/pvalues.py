@@ -158,7 +158,7 @@ def _anova(v: list[float], e: list[float]) -> dict[str, float]:
     return out
 
 
-def test_names(script: Script) -> dict[str, str]:
+def reveals_of_tests(script: Script) -> dict[str, str]:
     """Reveal name -> test function, for every `reveal` of a test call in the script: the
     call itself, or a name whose every assignment in the script is a call of that test."""
     assigned: dict[str, set[str]] = {}
@@ -189,7 +189,7 @@ def test_names(script: Script) -> dict[str, str]:
 
 def finish(script: Script, results: dict[str, Revealed]) -> dict[str, Revealed]:
     """Attach each test's labelled detail to its revealed result (in place; returned)."""
-    for name, func in test_names(script).items():
+    for name, func in reveals_of_tests(script).items():
         if name in results:
             r = results[name]
             r.test = func
