@@ -24,6 +24,7 @@ from enigma.mpc.select import lt
 
 from .analytics import anova, categorical, models, moments, order, regression
 from .analytics.precision import (
+    DEFAULT_SPREAD,
     Bounded,
     PrecisionError,
     Range,
@@ -377,15 +378,24 @@ class CompiledLibrary:
         return self.vector([Bounded(stat, err, Range(0, top), FRAC), self.exact(df, k - 1)])
 
     def lib_pearsonr(self, a: dict, node: Call) -> Fx:
-        """[r, n - 2]: `corr` (its floors and bound) and the public dof of its t-test."""
+        """[r, n - 2, floored]: `corr` (its floors and bound), the public dof of its t-test,
+        and how many of the two spreads lie below corr's floor (r is then not the sample's:
+        the owner is told so instead of a p-value)."""
         x, y = (self.exact_column(a[p], node) for p in ("x", "y"))
         if x.mask is not None or y.mask is not None or x.shape[0] < 3:
             raise self.m.err(node, "pearsonr() needs two unfiltered columns of at least 3 rows")
         both = table([self.m.up(x, FRAC).secret, self.m.up(y, FRAC).secret])
-        c = moments.corr(self.e, both, [Range(x.lo, x.hi), Range(y.lo, y.hi)], f=FRAC)
+        ranges = [Range(x.lo, x.hi), Range(y.lo, y.hi)]
+        c = moments.corr(self.e, both, ranges, f=FRAC)
         df = self.e.constant(self.e.field.from_ints([x.shape[0] - 2]))
         r = Bounded(c.value[0, 1], float(c.error[0, 1]), c.range, FRAC)
-        return self.vector([r, self.exact(df, x.shape[0] - 2)])
+        # whether a spread is below corr's floor (its default min_std): one variance of
+        # each column (two rounds) and one comparison
+        var = moments.variance(self.e, both, ranges, 0, FRAC)
+        floors = [round((rg.width * DEFAULT_SPREAD) ** 2 * 2**FRAC) for rg in ranges]
+        top = max(rg.width for rg in ranges) ** 2 * 2**FRAC
+        low = lt(self.e, var.value, self.e.field.from_ints(floors), bits=int(top).bit_length() + 2)
+        return self.vector([r, self.exact(df, x.shape[0] - 2), self.exact(low.sum(), 2)])
 
     def lib_anova(self, a: dict, node: Call) -> Fx:
         """[eta^2, k' - 1, n - k', floored] (`analytics.anova`); the owner makes F of it."""

@@ -474,12 +474,16 @@ def _chisquare(a: dict, node: Call) -> list[float]:
 
 
 def _pearsonr(a: dict, node: Call) -> list[float]:
+    """[r, n - 2, floored]: each spread floored at corr's min_std (1/256 of the range), as
+    the engine's `corr` floors it; `floored` counts the spreads below the floor."""
     x, y = _v(a["x"]), _v(a["y"])
     if x.size < 3:
         raise ValueError(f"needs at least 3 pairs, got {x.size}")
-    if not (x.std() > 0 and y.std() > 0):
-        raise ValueError("a column has zero variance: the correlation is undefined")
-    return [float(np.corrcoef(x, y)[0, 1]), x.size - 2.0]
+    floors = [_arg_range(node, p).width * DEFAULT_SPREAD for p in ("x", "y")]
+    sds = [x.std(), y.std()]
+    cov = float(np.mean((x - x.mean()) * (y - y.mean())))
+    r = cov / (max(sds[0], floors[0]) * max(sds[1], floors[1]))
+    return [r, x.size - 2.0, float(sum(s < fl for s, fl in zip(sds, floors, strict=True)))]
 
 
 def _proportion(a: dict, node: Call) -> list[float]:

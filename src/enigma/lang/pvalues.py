@@ -38,7 +38,7 @@ TESTS: dict[str, tuple[str, ...]] = {
     "ttest_rel": ("statistic", "df", "floored"),
     "chi2": ("statistic", "df"),
     "chisquare": ("statistic", "df"),
-    "pearsonr": ("statistic", "df"),
+    "pearsonr": ("statistic", "df", "floored"),
     "proportion": ("count", "n"),
     "anova": ("eta_squared", "df", "df_within", "floored"),
 }
@@ -107,9 +107,10 @@ def detail(test: str, value: np.ndarray, error: np.ndarray) -> dict[str, float]:
     stat, df = v[:2]
     out = {"statistic": stat, "statistic_error": e[0], "df": df, "df_error": e[1]}
     if len(v) > 2 and round(v[2]):
-        out["error"] = (f"{round(v[2])} variance(s) below the floor (min_std = 1/256 of the "
-                        "range): t of a sample without spread is undefined, and the value "
-                        "shown is that of the floored variance; no p-value")
+        what = "r of a column" if test == "pearsonr" else "t of a sample"
+        out["error"] = (f"{round(v[2])} spread(s) below the floor (min_std = 1/256 of the "
+                        f"range): {what} without spread is undefined, and the value shown "
+                        "is that of the floored spread; no p-value")
         return out
     if test in ("chi2", "chisquare"):
         out["pvalue"] = _chi2_p(stat, df)

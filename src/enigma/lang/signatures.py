@@ -371,8 +371,7 @@ class Library:
                 ev = self.public_const(b["equal_var"], "equal_var")
                 if ev not in (0, 1, True, False):
                     raise self.err("ttest() equal_var must be True or False")
-        size = 2 if name == "pearsonr" else 3  # [r, df] or [t, df, floored]
-        return self.result(args, kwargs, ValueType(label, fixed(), (size,)))
+        return self.result(args, kwargs, ValueType(label, fixed(), (3,)))  # [stat, df, floored]
 
     def proportions(self, e: Expr, k: int) -> None:
         """chisquare()'s p: k public positive constants, the expected share of each level."""
