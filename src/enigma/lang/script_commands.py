@@ -126,15 +126,6 @@ def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, par
         raise click.ClickException(str(exc)) from exc
     if rows is not None:
         values = {k: v[:rows] for k, v in values.items()}
-    n = len(next(iter(values.values()))) if values else (schema.rows or 1)
-    if time_limit is None:
-        try:
-            cost = estimate_cost(source, schema, max(n, 1), filename=script_path).cost
-        except (ScriptError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from exc
-        time_limit = limit_of(cost, secure=not insecure_dealer)
-        click.echo(f"time limit: {time_limit:,.0f} s (the cost estimate at {n:,} rows, "
-                   f"{cost}, times {MARGIN:g}; --time-limit sets it)")
     # imported here: the HE library and the engine's kernels are not needed to estimate
     from enigma.mpc.runner import PartyFailed
     from enigma.prep.commands import HEProviderFactory
@@ -146,6 +137,15 @@ def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, par
     else:
         click.echo("preprocessing: homomorphic encryption among the nodes")
         factory = HEProviderFactory()
+    n = len(next(iter(values.values()))) if values else (schema.rows or 1)
+    if time_limit is None:
+        try:
+            cost = estimate_cost(source, schema, max(n, 1), filename=script_path).cost
+        except (ScriptError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        time_limit = limit_of(cost, secure=not insecure_dealer)
+        click.echo(f"time limit: {time_limit:,.0f} s (the cost estimate at {n:,} rows, "
+                   f"{cost}, times {MARGIN:g}; --time-limit sets it)")
     try:
         with Progress("script run") as progress:
             progress.phase(f"running on a local quorum of {parties}")
