@@ -245,6 +245,9 @@ reveal(ttest(data.z, data.z), "no_spread_two")
 reveal(pearsonr(data.z, data.x), "no_spread_r")
 reveal(anova(data.z, data.g), "no_spread_f")
 reveal(anova(data.x, data.g), "groups")
+reveal(anova(x=data.x, group=data.g), "groups_by_name")
+reveal(chi2(y=data.flag, x=data.g), "chi2_by_name")
+reveal(chisquare(p=[0.5, 0.25, 0.25], x=data.g), "gof_by_name")
 """
 
 
@@ -289,6 +292,25 @@ def test_both_backends_agree_on_the_groups_present(edges) -> None:
         d = got["groups"].detail
         assert (d["df"], d["df_within"]) == (2, 37)
         assert abs(d["statistic"] - want.statistic) <= d["statistic_error"] + 1e-9
+
+
+@pytest.mark.parametrize("backend", [0, 1])
+def test_arguments_by_name_are_arguments_by_position(edges, backend: int) -> None:
+    got, values = edges[backend], edges[2]
+    a, b = got["groups_by_name"].detail, got["groups"].detail  # TruncPr rounds at random
+    assert (a["df"], a["df_within"]) == (b["df"], b["df_within"])
+    assert abs(a["eta_squared"] - b["eta_squared"]) <= 2 * a["eta_squared_error"] + 1e-12
+    g = SMALL.column("g").encoding.to_integers(values["g"])
+    table = np.zeros((3, 2))
+    np.add.at(table, (g, values["flag"].astype(int)), 1)
+    want = stats.chi2_contingency(table, correction=False)
+    d = got["chi2_by_name"].detail
+    assert abs(d["statistic"] - want.statistic) <= d["statistic_error"] + 1e-9
+    assert d["df"] == want.dof
+    counts = np.bincount(g, minlength=3)
+    gof = stats.chisquare(counts, counts.sum() * np.array([0.5, 0.25, 0.25]))
+    d = got["gof_by_name"].detail
+    assert abs(d["statistic"] - gof.statistic) <= d["statistic_error"] + 1e-9
 
 
 def test_refusals_name_the_problem() -> None:

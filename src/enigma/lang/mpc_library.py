@@ -34,7 +34,7 @@ from .analytics.precision import (
 )
 from .batching import FRAC, MASK_LIMIT, VALUE_LIMIT, Fx, size_of
 from .library import bind
-from .plain import kmeans_start
+from .plain import kmeans_start, levels_of
 from .syntax import Call, ValueType
 
 if TYPE_CHECKING:
@@ -342,8 +342,7 @@ class CompiledLibrary:
         (`analytics.categorical.chi2`: scipy's chi2_contingency without correction; df
         counts the levels that occur)."""
         x, y = self.m.fx(a["x"]), self.m.fx(a["y"])
-        levels = [len(t.kind.levels) if t.kind.name == "category" else 2  # type: ignore
-                  for t in (node.args[0].type, node.args[1].type)]
+        levels = [levels_of(node, "x"), levels_of(node, "y")]
         if x.mask is not None or y.mask is not None:
             raise self.m.err(node, "chi2() of filtered columns is not compiled yet")
         out = categorical.chi2(self.e, x.secret, levels[0], y.secret, levels[1], FRAC)
@@ -358,8 +357,7 @@ class CompiledLibrary:
            (one round). Error: one unit per limb per level, in 2^-f.
         """
         x = self.m.fx(a["x"])
-        t = node.args[0].type
-        k = len(t.kind.levels) if t.kind.name == "category" else 2  # type: ignore
+        k = levels_of(node, "x")
         if x.mask is not None or x.shape != (self.n,):
             raise self.m.err(node, "chisquare() tests an unfiltered column of the table")
         p = [Fraction(float(v)) for v in a.get("p", [1.0 / k] * k)]
@@ -401,8 +399,7 @@ class CompiledLibrary:
         """[eta^2, k' - 1, n - k', floored] (`analytics.anova`); the owner makes F of it."""
         x = self.exact_column(a["x"], node)
         g = self.m.fx(a["group"])
-        t = node.args[1].type if len(node.args) > 1 else dict(node.kwargs)["group"].type
-        k = len(t.kind.levels) if t.kind.name == "category" else 2  # type: ignore
+        k = levels_of(node, "group")
         if x.mask is not None or g.mask is not None or x.shape != (self.n,):
             raise self.m.err(node, "anova() compares unfiltered columns of the table")
         try:

@@ -25,7 +25,7 @@ from .budget import Budget
 from .errors import ScriptError
 from .pvalues import finish_outcome
 from .interpreter import Outcome, Revealed, run
-from .library import LIBRARY, bind
+from .library import bind
 from .schema import Column, Schema
 from .syntax import (
     Call,
@@ -392,20 +392,26 @@ def lloyd(x: np.ndarray, start: np.ndarray, iters: int, ties: str = "first",
     return c.astype(np.float64) / 2.0**f
 
 
-def _levels(t: Any) -> int:
-    return len(t.kind.levels) if t.kind.name == "category" else 2
-
-
 def _sample(x: Any) -> np.ndarray:
     v, w = _selection(x, None)
     return v[w]
 
 
+def arg_type(node: Call, name: str) -> Any:
+    """The checker's type of a library call's argument, given by position or by name."""
+    return bind(node.func, list(node.args), dict(node.kwargs))[name].type
+
+
+def levels_of(node: Call, name: str) -> int:
+    """How many levels a category (or boolean) argument of a call has."""
+    t = arg_type(node, name)
+    return len(t.kind.levels) if t.kind.name == "category" else 2
+
+
 def _arg_range(node: Call, name: str) -> Range:
     """The public range of a call's argument, as the checker typed it."""
-    spec = dict(zip(LIBRARY[node.func].params, node.args, strict=False)) | dict(node.kwargs)
-    t = spec[name].type
-    return Range(float(t.lo), float(t.hi))  # type: ignore[union-attr]
+    t = arg_type(node, name)
+    return Range(float(t.lo), float(t.hi))
 
 
 def _floor(width: float) -> float:
@@ -456,7 +462,7 @@ def _chi2(a: dict, node: Call) -> list[float]:
     """[statistic, df] of scipy's chi2_contingency(table, correction=False); a level no row
     has drops out of the table and of df, as it must for the statistic to be defined."""
     x, y = _v(a["x"]).astype(np.int64), _v(a["y"]).astype(np.int64)
-    table = np.zeros((_levels(node.args[0].type), _levels(node.args[1].type)))
+    table = np.zeros((levels_of(node, "x"), levels_of(node, "y")))
     np.add.at(table, (x, y), 1.0)
     table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
     expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
@@ -466,7 +472,7 @@ def _chi2(a: dict, node: Call) -> list[float]:
 
 def _chisquare(a: dict, node: Call) -> list[float]:
     """[statistic, df] of scipy's chisquare(counts, n p): goodness of fit to public p."""
-    k = _levels(node.args[0].type)
+    k = levels_of(node, "x")
     counts = np.bincount(_v(a["x"]).astype(np.int64), minlength=k).astype(np.float64)
     p = np.asarray(a.get("p", [1.0 / k] * k), dtype=np.float64)
     expected = counts.sum() * p
@@ -496,7 +502,7 @@ def _anova(a: dict, node: Call) -> list[float]:
     F = eta^2 / (1 - eta^2) (n - k') / (k' - 1). SST is floored as the engine floors it."""
     x, g = _v(a["x"]), _v(a["group"]).astype(np.int64)
     n = x.size
-    counts = np.bincount(g, minlength=_levels(node.args[1].type)).astype(np.float64)
+    counts = np.bincount(g, minlength=levels_of(node, "group")).astype(np.float64)
     sums = np.bincount(g, weights=x - x.mean(), minlength=counts.size)
     ssb = float(np.sum(sums[counts > 0] ** 2 / counts[counts > 0]))
     var, floor = x.var(), _floor(_arg_range(node, "x").width)
