@@ -313,6 +313,29 @@ def test_arguments_by_name_are_arguments_by_position(edges, backend: int) -> Non
     assert abs(d["statistic"] - gof.statistic) <= d["statistic_error"] + 1e-9
 
 
+@pytest.mark.parametrize("element", [-1, -2])
+def test_a_member_that_hides_no_spread_or_shifts_df_is_caught(element: int) -> None:
+    """The attack on what a test adds: a member adds to its sealed share of the floored
+    count (to hide "no spread") or of df (to move the p-value). The owner's check
+    z = k x refuses the whole result; it never reaches `pvalues.detail`."""
+    from enigma.field import Field
+    from enigma.mpc.client import OutputCheckError
+
+    F = Field()
+
+    def lying(fn, **kw):
+        outs = thread_quorum(fn, **kw)
+        value, tag = outs[1]["sealed"]
+        value = value.copy()
+        value[element] = F.add(value[element], F.const(1))
+        outs[1]["sealed"] = (value, tag)
+        return outs
+
+    with pytest.raises(OutputCheckError, match="fail the owner's check"):
+        run_mpc("reveal(ttest_1samp(data.z, 2), 't')", SMALL, _small(), provider_factory=DEALER,
+                filename="t.py", quorum=lying)
+
+
 def test_refusals_name_the_problem() -> None:
     for source, message in [
         ("reveal(ttest_1samp(data.x, 11), 't')", "within the column's range"),
