@@ -16,8 +16,8 @@ import pytest
 from scipy import stats
 
 from enigma.lang.checker import check
-from enigma.lang.pvalues import TESTS, detail, reveals_of_tests
 from enigma.lang.plain import run_plain
+from enigma.lang.pvalues import TESTS, detail, reveals_of_tests
 from enigma.lang.runner import run_mpc
 from enigma.lang.schema import Schema
 from enigma.lang.simulation import thread_quorum

@@ -16,8 +16,8 @@ import pytest
 from scipy import stats
 
 from enigma.lang.checker import check
-from enigma.lang.pvalues import reveals_of_tests
 from enigma.lang.plain import dry_run
+from enigma.lang.pvalues import reveals_of_tests
 from enigma.lang.runner import run_mpc
 from enigma.lang.schema import Schema
 from enigma.prep.dealer import DealerFactory

@@ -31,8 +31,8 @@ import numpy as np
 
 from enigma.lang.budget import ScriptLimitError
 from enigma.lang.checker import check
-from enigma.lang.pvalues import finish
 from enigma.lang.plain import referenced_columns
+from enigma.lang.pvalues import finish
 from enigma.lang.reduction import (
     NotSplittable,
     plan,

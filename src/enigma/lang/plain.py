@@ -23,9 +23,9 @@ from .analytics.precision import DEFAULT_SPREAD, Range
 from .analytics.regression import DEFAULT_MIN_EIG
 from .budget import Budget
 from .errors import ScriptError
-from .pvalues import finish_outcome
 from .interpreter import Outcome, Revealed, run
 from .library import bind
+from .pvalues import finish_outcome
 from .schema import Column, Schema
 from .syntax import (
     Call,

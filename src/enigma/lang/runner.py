@@ -40,10 +40,10 @@ from enigma.sharing import AuthShare, additive
 
 from .checker import check
 from .errors import ScriptError
-from .pvalues import finish
 from .interpreter import Outcome
 from .plain import column_range, referenced_columns
 from .program import decode_results, run_member
+from .pvalues import finish
 from .schema import Schema
 
 
