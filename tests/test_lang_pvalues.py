@@ -245,6 +245,7 @@ reveal(ttest(data.z, data.z), "no_spread_two")
 reveal(pearsonr(data.z, data.x), "no_spread_r")
 reveal(anova(data.z, data.g), "no_spread_f")
 reveal(anova(data.x, data.g), "groups")
+reveal(ttest(where(data.x, data.flag and data.pair), where(data.y, data.flag)), "one_row")
 reveal(anova(x=data.x, group=data.g), "groups_by_name")
 reveal(chi2(y=data.flag, x=data.g), "chi2_by_name")
 reveal(chisquare(p=[0.5, 0.25, 0.25], x=data.g), "gof_by_name")
@@ -276,7 +277,8 @@ def test_a_sample_of_two_rows_is_scipys(edges, backend: int) -> None:
 
 
 @pytest.mark.parametrize("backend", [0, 1])
-@pytest.mark.parametrize("name", ["no_spread", "no_spread_two", "no_spread_r", "no_spread_f"])
+@pytest.mark.parametrize("name", ["no_spread", "no_spread_two", "no_spread_r", "no_spread_f",
+                                  "one_row"])
 def test_no_spread_is_a_clear_error_not_nan(edges, backend: int, name: str) -> None:
     d = edges[backend][name].detail
     assert "below the floor" in d["error"] and "pvalue" not in d

@@ -424,8 +424,8 @@ def _ttest(a: dict, node: Call) -> list[float]:
     asked; each variance floored as the engine floors it (`floored` counts them)."""
     x, y = _sample(a["x"]), _sample(a["y"])
     nx, ny = x.size, y.size
-    if min(nx, ny) < 2:
-        raise ValueError(f"needs two samples of at least 2 values, got {nx} and {ny}")
+    if min(nx, ny) < 2:  # a filtered sample's size is private: flagged, as the engine does
+        return [0.0, 1.0, float((nx < 2) + (ny < 2))]
     rx, ry = _arg_range(node, "x"), _arg_range(node, "y")
     floor = _floor(max(rx.hi, ry.hi) - min(rx.lo, ry.lo))
     vx, vy = x.var(ddof=1), y.var(ddof=1)

@@ -107,10 +107,11 @@ def detail(test: str, value: np.ndarray, error: np.ndarray) -> dict[str, float]:
     stat, df = v[:2]
     out = {"statistic": stat, "statistic_error": e[0], "df": df, "df_error": e[1]}
     if len(v) > 2 and round(v[2]):
-        what = "r of a column" if test == "pearsonr" else "t of a sample"
+        what = "r of a column" if test == "pearsonr" else "t of a sample of fewer than 2 " \
+            "values or"
         out["error"] = (f"{round(v[2])} spread(s) below the floor (min_std = 1/256 of the "
-                        f"range): {what} without spread is undefined, and the value shown "
-                        "is that of the floored spread; no p-value")
+                        f"range) or sample(s) too small: {what} without spread is undefined, "
+                        "and the value shown is that of the floored spread; no p-value")
         return out
     if test in ("chi2", "chisquare"):
         out["pvalue"] = _chi2_p(stat, df)

@@ -232,8 +232,9 @@ class TTest:
     t: Bounded
     dof: Bounded
     floored: Secret | None = None
-    """How many variances were below the floor (exact): t is then the floored statistic,
-    not the sample's, and the owner is told so (`lang.pvalues`)."""
+    """How many variances were below the floor, plus how many samples had fewer than 2
+    values (exact): t is then the floored statistic, not the sample's, and the owner is
+    told so (`lang.pvalues`)."""
 
 
 def ttest(e: Engine, x: Secret, group: Secret, col: Range, min_std: float | None = None,
@@ -386,7 +387,7 @@ def _welch(e: Engine, sums: Secret, squares: Secret, counts: Secret, n: int, w: 
     floor_code = round(floor_v * 2**G)
     low = lt(e, var, e.field.const(floor_code), bits_of(n << (G + 1)))
     var = var + e.mul(low, (-var) + floor_code)
-    floored = low.sum()
+    floored = low.sum() + small.sum()  # a sample of fewer than 2 values counts too
     # 4. t, with U_g = B u_g for B = 2^b >= n (b even): truncated with b more bits
     b = _boost(n)
     (U,) = trunc_many(e, [e.mul(var, inv_n)], [COUNT_RECIPROCAL - b])
