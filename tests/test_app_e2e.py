@@ -66,7 +66,8 @@ def test_a_job_runs_on_the_quorum_and_the_owner_gets_the_checked_result(net, tab
     owner, analyst = net.owner, net.analyst
     source = ("reveal(mean(data.age), 'mean_age')\n"
               "reveal(count(data.age, where=data.ui), 'claimed')\n"
-              "reveal(mean(data.rr, where=data.ui), 'rr_of_claimants')\n")
+              "reveal(mean(data.rr, where=data.ui), 'rr_of_claimants')\n"
+              "reveal(proportion(data.ui), 'share_claimed')\n")
     author, sig = sign_script(analyst, source)
     before = owner.ledger.claimable(author)
     out = run_job(owner, "people", source, author=author, signature=sig, reward=10**15)
@@ -78,6 +79,10 @@ def test_a_job_runs_on_the_quorum_and_the_owner_gets_the_checked_result(net, tab
     assert out.results["claimed"].value == ui.sum()
     assert abs(out.results["rr_of_claimants"].value - rr[ui].mean()) <= (
         out.results["rr_of_claimants"].error + 2.0**-16)
+    share = out.results["share_claimed"]  # a test: the owner adds its interval
+    assert share.test == "proportion" and (share.detail["count"], share.detail["n"]) == \
+        (ui.sum(), len(ui))
+    assert share.detail["ci_low"] < ui.mean() < share.detail["ci_high"]
     job = owner.ledger.job(out.job_id)
     assert job.status is JobStatus.ACCEPTED
     assert out.payout["to_nodes"] > 0 and out.payout["reward"] == 10**15

@@ -7,7 +7,17 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from enigma.lang.cost import Cost, estimate, extrapolate, measure
+from enigma.lang.cost import (
+    DEALER,
+    MARGIN,
+    MIN_LIMIT,
+    SECURE,
+    Cost,
+    estimate,
+    extrapolate,
+    measure,
+    time_limit,
+)
 from enigma.lang.schema import Schema
 from enigma.mpc.runner import run_local
 
@@ -37,6 +47,20 @@ def test_extrapolation_reproduces_linear_volume_and_logarithmic_rounds(
     assert (got.triples, got.masks, got.opened, got.bytes_per_party) == \
         (want.triples, want.masks, want.opened, want.bytes_per_party)
     assert abs(got.rounds - want.rounds) <= 1  # both sides round a + b log2 n
+
+
+@given(st.integers(0, 10**8), st.integers(0, 10**8), st.integers(0, 10**4),
+       st.integers(0, 10**10))
+def test_time_limit_is_the_expected_time_times_the_margin(triples, masks, rounds, size) -> None:
+    """The limit grows with every counter, never falls below MIN_LIMIT, and the secure path
+    (HE preprocessing) is given more than the dealer for the same work."""
+    cost = Cost(1000, rounds, triples, masks, 0, size)
+    secure, dealer = time_limit(cost), time_limit(cost, secure=False)
+    assert secure == max(MIN_LIMIT, MARGIN * SECURE.seconds(cost))
+    assert dealer == max(MIN_LIMIT, MARGIN * DEALER.seconds(cost))
+    assert secure >= dealer >= MIN_LIMIT
+    more = Cost(1000, rounds + 1, triples + 12_000, masks, 0, size)
+    assert time_limit(more) >= secure + (MARGIN if secure > MIN_LIMIT else 0.0)
 
 
 def test_estimate_in_threads_predicts_a_run_in_processes_eight_times_larger() -> None:

@@ -73,3 +73,22 @@ def test_estimate_of_ten_thousand_rows_runs_in_this_process(tmp_path) -> None:
     assert out.returncode == 0, out.stderr
     assert "estimated at 10,000 rows" in out.stdout and "triples" in out.stdout
     assert out.stdout.splitlines()[-1] == "children cpu 0.0"
+
+
+def test_run_takes_its_time_limit_from_the_estimate_or_the_option(tmp_path) -> None:
+    """Without --time-limit the limit is the estimate's (said before the run); a limit the
+    run cannot meet ends it with one line naming the option, no traceback."""
+    out = CliRunner().invoke(main, ["script", "run", SCRIPT, "--schema", SCHEMA, "--data", DATA,
+                                    "--rows", "60", "--insecure-dealer"])
+    assert out.exit_code == 0, out.output
+    line = next(x for x in out.output.splitlines() if x.startswith("time limit:"))
+    assert "cost estimate at 60 rows" in line and float(
+        line.split()[2].replace(",", "")) >= 120
+    sort = tmp_path / "median.py"
+    sort.write_text("reveal(median(data.income), 'm')\n")
+    out = CliRunner().invoke(main, ["script", "run", str(sort), "--schema", SCHEMA, "--data",
+                                    DATA, "--insecure-dealer", "--time-limit", "1"])
+    assert out.exit_code != 0
+    assert "did not finish within its time limit of 1 s; give it more with --time-limit" \
+        in out.output
+    assert "Traceback" not in out.output

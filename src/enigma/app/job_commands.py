@@ -64,6 +64,20 @@ def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None
     click.echo(f"author={author} signature={sig.hex()}")
 
 
+def _estimated_limit(owner: Any, dataset: str, script: Path, secure: bool) -> float:
+    """The job's time limit from the script's cost estimate on the dataset's rows
+    (`lang.cost.time_limit`), said on stderr."""
+    from enigma.lang.cost import MARGIN, estimate, time_limit
+
+    state = owner.state(dataset)
+    cost = estimate(script.read_text(), Schema.from_dict(state.schema), state.rows,
+                    filename=script.name).cost
+    limit = time_limit(cost, secure)
+    click.echo(f"run: time limit {limit:,.0f} s (cost estimate at {state.rows:,} rows: "
+               f"{cost}, times {MARGIN:g}; --time-limit sets it)", err=True)
+    return limit
+
+
 @click.command("run")
 @click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--dataset", required=True, help="Name of a dataset this owner shared.")
@@ -86,10 +100,13 @@ def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None
               help="Blame mode, on by default for a job on one quorum: on a failure, name "
                    "the culprit, slash or suspend it on the ledger and re-run on a new quorum "
                    "[default: on without --chunk-quorums].")
+@click.option("--time-limit", type=click.FloatRange(min=1.0),
+              help="Seconds the owner waits for the quorum [default: the script's cost "
+                   "estimate on the dataset's rows, expected time times 4, at least 120].")
 def run_command(script: Path, dataset: str, author: str | None, signature: bytes | None,
                 posted_job: int | None, quorum: int, reward: int, home: Path, rpc: str,
                 deployment: Path, account: str, insecure_dealer: bool,
-                chunk_quorums: int, blame: bool | None) -> None:
+                chunk_quorums: int, blame: bool | None, time_limit: float | None) -> None:
     """Run a signed script as a job on one of your datasets; prints the results (to you).
 
     Either post the job here (--author and --signature), or run a job an analyst posted
@@ -106,14 +123,17 @@ def run_command(script: Path, dataset: str, author: str | None, signature: bytes
         click.echo("WARNING: insecure test dealer: preprocessing sees every secret", err=True)
     with Owner.open(home, rpc, deployment, account) as owner, Progress("run") as progress:
         try:
+            if time_limit is None:
+                time_limit = _estimated_limit(owner, dataset, script, not insecure_dealer)
             out = run_job(owner, dataset, script.read_text(), author=author,
                           signature=signature,
                           quorum_size=quorum, reward=reward, filename=script.name,
                           dealer_seed=os.urandom(32) if insecure_dealer else None,
                           progress=lambda s: (progress.note(f"run: {s}") if
                                               s.startswith("WARNING") else progress.phase(s)),
-                          chunk_quorums=chunk_quorums, posted_job=posted_job, blame=blame)
-        except (JobError, ServiceError, ScriptError, LedgerError) as exc:
+                          chunk_quorums=chunk_quorums, posted_job=posted_job, blame=blame,
+                          timeout=time_limit)
+        except (JobError, ServiceError, ScriptError, LedgerError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
     for i in out.incidents:
         click.echo(f"job {i.job_id} failed ({i.error[:120]}): {i.culprit} named ({i.verdict}), "
@@ -122,6 +142,10 @@ def run_command(script: Path, dataset: str, author: str | None, signature: bytes
     if out.refunded:
         raise click.ClickException("no quorum could finish the job; its escrow was refunded")
     for name, r in out.results.items():
+        if r.detail:
+            click.echo(f"{name} ({r.test}): " + ", ".join(f"{k} = {v:.6g}" if isinstance(
+                v, float) else f"{k} = {v}" for k, v in r.detail.items()))
+            continue
         click.echo(f"{name} = {np.round(r.value, 6).tolist()}  (error <= "
                    f"{np.max(r.error):.2e})")
     click.echo(f"job {out.job_id}: quorum {out.quorum}, paid {out.payout}"

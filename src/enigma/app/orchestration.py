@@ -32,6 +32,7 @@ import numpy as np
 from enigma.lang.budget import ScriptLimitError
 from enigma.lang.checker import check
 from enigma.lang.plain import referenced_columns
+from enigma.lang.pvalues import finish
 from enigma.lang.reduction import (
     NotSplittable,
     plan,
@@ -319,6 +320,7 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
         replies = outcomes
         try:
             results, commitments, first = settle_replies(owner, job, key, replies, times)
+            finish(check(source, schema, filename), results)
         except (JobError, client.OutputCheckError) as exc:
             failure, result_failed = str(exc), True
             if blame:

@@ -66,6 +66,46 @@ class Cost:
 
 
 @dataclass(frozen=True)
+class Rates:
+    """How fast a local quorum of 3 goes, per unit of a `Cost` (this 2-core machine, quiet;
+    docs/compiler.md, "Time limits")."""
+
+    setup: float
+    """Seconds before the first round: processes, imports, mesh, preprocessing set-up."""
+    triples: float
+    """Beaver triples made per second."""
+    masks: float
+    """Other preprocessed values (masks, random bits) made per second."""
+    round_trip: float
+    """Seconds per round of communication."""
+    bandwidth: float
+    """Bytes sent per second by a party."""
+
+    def seconds(self, cost: Cost) -> float:
+        return (self.setup + cost.triples / self.triples + cost.masks / self.masks
+                + cost.rounds * self.round_trip + cost.bytes_per_party / self.bandwidth)
+
+
+SECURE = Rates(setup=60.0, triples=12_000.0, masks=21_000.0, round_trip=0.005, bandwidth=50e6)
+"""Homomorphic-encryption preprocessing among the nodes: the triples and bits are nearly all
+of the time (docs/mpc.md, secure path: 12,000 triples/s and 21,000 bits/s quiet)."""
+DEALER = Rates(setup=20.0, triples=150_000.0, masks=150_000.0, round_trip=0.005,
+               bandwidth=50e6)
+"""The insecure test dealer (docs/compiler.md: 1.7 M triples of k-means in 10.9 s, 0.75 M of
+by_state in 9.4 s, start-up included)."""
+MARGIN = 4.0
+"""Limit / expected time: a shared 2-core machine under load made triples 1.6-4x slower
+(3,000-7,700/s at load 7-12, docs/preprocessing.md)."""
+MIN_LIMIT = 120.0
+"""No limit below this: start-up alone varies by tens of seconds under load."""
+
+
+def time_limit(cost: Cost, secure: bool = True, margin: float = MARGIN) -> float:
+    """The wall-clock limit of a run of this cost: the expected time times the margin."""
+    return max(MIN_LIMIT, margin * (SECURE if secure else DEALER).seconds(cost))
+
+
+@dataclass(frozen=True)
 class Estimate:
     """The extrapolated cost at `cost.rows`, and the two measurements it came from."""
 
@@ -78,6 +118,9 @@ class Estimate:
         a, b = self.measured
         how = "with the INSECURE test dealer " if self.dealer else ""
         return (f"estimated at {self.cost.rows:,} rows: {self.cost}\n"
+                f"  time: about {SECURE.seconds(self.cost):,.0f} s on the secure path "
+                f"({DEALER.seconds(self.cost):,.0f} s with the test dealer); time limit "
+                f"{time_limit(self.cost):,.0f} s ({time_limit(self.cost, False):,.0f} s)\n"
                 f"  (measured on synthetic data {how}in a quorum of 3 at {a.rows} rows: {a};\n"
                 f"   at {b.rows} rows: {b}; volume extrapolated linearly, rounds as "
                 f"a + b log2 rows)")

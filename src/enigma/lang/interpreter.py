@@ -81,6 +81,10 @@ class Revealed:
 
     value: np.ndarray
     error: np.ndarray
+    test: str | None = None
+    """The library test that gave this value (`lang.pvalues`), read from the owner's script."""
+    detail: dict[str, float] = field(default_factory=dict)
+    """A test's labelled statistic, degrees of freedom, p-value and interval (the owner's)."""
 
     def __post_init__(self) -> None:
         self.value = np.asarray(self.value, dtype=np.float64)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,12 +20,21 @@ import numpy as np
 from enigma.mpc import functions
 from enigma.mpc.fixed import trunc_many
 from enigma.mpc.secret import Secret, concat
+from enigma.mpc.select import lt
 
-from .analytics import categorical, models, moments, order, regression
-from .analytics.precision import Bounded, PrecisionError, Range, divide_by_count, table
+from .analytics import anova, categorical, models, moments, order, regression
+from .analytics.precision import (
+    DEFAULT_SPREAD,
+    Bounded,
+    PrecisionError,
+    Range,
+    divide_by_count,
+    scale_public,
+    table,
+)
 from .batching import FRAC, MASK_LIMIT, VALUE_LIMIT, Fx, size_of
 from .library import bind
-from .plain import kmeans_start
+from .plain import kmeans_start, levels_of
 from .syntax import Call, ValueType
 
 if TYPE_CHECKING:
@@ -99,11 +109,21 @@ class CompiledLibrary:
             raise self.m.err(node, f"{node.func}() of a computed column with rounding is not "
                                  "compiled yet", "apply it to a column of the data")
         w = self.m.selection(x, a.get("where"), node)
+        ddof = int(a.get("ddof", 0))
         if w is None:
-            return self.bounded(fn(self.e, self.m.up(x, FRAC).secret, Range(x.lo, x.hi), 0,
-                                   FRAC), ())
+            try:
+                b = fn(self.e, self.m.up(x, FRAC).secret, Range(x.lo, x.hi), ddof, FRAC)
+            except ValueError as exc:
+                raise self.m.err(node, f"{node.func}(): {exc}") from exc
+            return self.bounded(b, ())
+        if ddof > 1:
+            raise self.m.err(node, f"{node.func}() of a filtered column takes ddof 0 or 1",
+                             "a selection may hold fewer rows than ddof; use ddof=1 (pandas) "
+                             "or 0 (numpy)")
         try:
             var, err, top = self.filtered_variance(x, w)
+            if ddof:
+                var, err, top = self.sample_variance(var, err, top, w)
         except PrecisionError as exc:
             raise self.m.err(node, f"{node.func}(): {exc}") from exc
         if fn is moments.variance:
@@ -142,6 +162,33 @@ class CompiledLibrary:
         err = (e2 + 2 * width * e1 + e1 * e1) * 2.0 ** (-2 * f) + 2.0**-f
         top = (width * 2.0**-f) ** 2
         return var.reshape(), err, top
+
+    def sample_variance(self, var: Secret, err: float, top: float, w: Fx
+                        ) -> tuple[Secret, float, float]:
+        """The population variance of c selected rows times c / (c - 1) (ddof = 1).
+
+        1. c = sum W, floored at 2 (one comparison): below 2 rows the variance is 0 and
+           stays 0, as pandas' NaN has no encoding.
+        2. r = c / (c - 1) in [1, 2]: `reciprocal` of c - 1 with F bits, times c (exact).
+        3. var r, truncated by F (one round).
+        Error: 2 e_var + (top + e_var) e_r + 2^-f, e_r = n 2^(1-F) + 2 2^-(g-3) the
+        error of r (as `models._ttest_bounds`' d(c) times c).
+        """
+        e, n, f = self.e, self.n, FRAC
+        top_code = int(top * 2**f) + 1
+        F = min(44, 83 - top_code.bit_length())
+        if F < 20:
+            raise PrecisionError(f"the variance of this column (up to {top:.3g}) leaves "
+                                 f"{F} bits for the ddof correction; narrow its range")
+        c = w.secret.sum().reshape(1)
+        small = lt(e, c, 2, bits=(n + 2).bit_length() + 1)
+        c = c + e.mul(small, (-c) + 2)
+        rec = functions.reciprocal(e, c - 1, 0, bits=(n + 2).bit_length() + 1, out_frac=F)
+        r = e.mul(rec, c)
+        (out,) = trunc_many(e, [e.mul(var.reshape(1), r)], [F])
+        g = min(functions.G, 84 - (F - 1))
+        e_r = n * 2.0 ** (1 - F) + 2 * 2.0 ** -(g - 3)
+        return out.reshape(), 2 * err + (top + err) * e_r + 2.0**-f, 2 * top
 
     def _order(self, a: dict, node: Call, fn, *extra) -> Fx:
         x = self.m.plain_column(a["x"], node, node.func)
@@ -276,16 +323,107 @@ class CompiledLibrary:
         return Fx(self.m, [q + mid], FRAC, min(x.lo, 0.0), max(x.hi, 0.0),
                   err * 2.0**-FRAC + x.err, False, (levels,))
 
+    def vector(self, parts: list[Bounded], f: int = FRAC, integer: bool = False) -> Fx:
+        """A test's revealed vector (`lang.pvalues.TESTS`) from scalar results with f
+        fractional bits, each with its own error bound."""
+        value = concat([p.value.reshape(1) for p in parts])
+        errs = np.array([float(np.max(p.error)) for p in parts])
+        lo = min(p.range.lo for p in parts)
+        hi = max(p.range.hi for p in parts)
+        return Fx(self.m, [value], f, lo, hi, float(errs.max()), integer, (len(parts),),
+                  errs=errs)
+
+    def exact(self, x: Secret, top: float, f: int = FRAC) -> Bounded:
+        """An exact integer (a count, a dof) as a Bounded with f fractional bits."""
+        return Bounded(x.reshape() * (1 << f), 0.0, Range(0, top), f)
+
     def lib_chi2(self, a: dict, node: Call) -> Fx:
-        """Pearson's chi-squared statistic of two category (or boolean) columns
-        (`analytics.categorical.chi2`: scipy's chi2_contingency without correction)."""
+        """[statistic, df] of two category (or boolean) columns
+        (`analytics.categorical.chi2`: scipy's chi2_contingency without correction; df
+        counts the levels that occur)."""
         x, y = self.m.fx(a["x"]), self.m.fx(a["y"])
-        levels = [len(t.kind.levels) if t.kind.name == "category" else 2  # type: ignore
-                  for t in (node.args[0].type, node.args[1].type)]
+        levels = [levels_of(node, "x"), levels_of(node, "y")]
         if x.mask is not None or y.mask is not None:
             raise self.m.err(node, "chi2() of filtered columns is not compiled yet")
         out = categorical.chi2(self.e, x.secret, levels[0], y.secret, levels[1], FRAC)
-        return self.bounded(out.statistic, ())
+        return self.vector([out.statistic, self.exact(out.df, out.dof)])
+
+    def lib_chisquare(self, a: dict, node: Call) -> Fx:
+        """[statistic, df] of the goodness of fit of a category column to public proportions
+        p (scipy's `chisquare(counts, n p)`), df = k - 1:
+        1. O = column sums of the one-hot of x (one opening, local sums): exact counts.
+        2. O^2 (one round), exact.
+        3. sum_i O_i^2 / (n p_i) - n by `scale_public` with a public multiplier per level
+           (one round). Error: one unit per limb per level, in 2^-f.
+        """
+        x = self.m.fx(a["x"])
+        k = levels_of(node, "x")
+        if x.mask is not None or x.shape != (self.n,):
+            raise self.m.err(node, "chisquare() tests an unfiltered column of the table")
+        p = [Fraction(float(v)) for v in a.get("p", [1.0 / k] * k)]
+        counts = self.m.one_hot(x, k).sum(axis=0)
+        n = self.n
+        try:
+            scaled, units = scale_public(
+                self.e, self.e.mul(counts, counts), n * n,
+                [Fraction(1 << FRAC) / (n * q) for q in p], 1, 0, "chisquare", "a squared count")
+        except PrecisionError as exc:
+            raise self.m.err(node, f"chisquare(): {exc}") from exc
+        stat = scaled.sum() - n * (1 << FRAC)
+        top = n / float(min(p)) - n
+        err = float(np.sum(units)) * 2.0**-FRAC
+        df = self.e.constant(self.e.field.from_ints([k - 1]))
+        return self.vector([Bounded(stat, err, Range(0, top), FRAC), self.exact(df, k - 1)])
+
+    def lib_pearsonr(self, a: dict, node: Call) -> Fx:
+        """[r, n - 2, floored]: `corr` (its floors and bound), the public dof of its t-test,
+        and how many of the two spreads lie below corr's floor (r is then not the sample's:
+        the owner is told so instead of a p-value)."""
+        x, y = (self.exact_column(a[p], node) for p in ("x", "y"))
+        if x.mask is not None or y.mask is not None or x.shape[0] < 3:
+            raise self.m.err(node, "pearsonr() needs two unfiltered columns of at least 3 rows")
+        both = table([self.m.up(x, FRAC).secret, self.m.up(y, FRAC).secret])
+        ranges = [Range(x.lo, x.hi), Range(y.lo, y.hi)]
+        c = moments.corr(self.e, both, ranges, f=FRAC)
+        df = self.e.constant(self.e.field.from_ints([x.shape[0] - 2]))
+        r = Bounded(c.value[0, 1], float(c.error[0, 1]), c.range, FRAC)
+        # whether a spread is below corr's floor (its default min_std): one variance of
+        # each column (two rounds) and one comparison
+        var = moments.variance(self.e, both, ranges, 0, FRAC)
+        floors = [round((rg.width * DEFAULT_SPREAD) ** 2 * 2**FRAC) for rg in ranges]
+        top = max(rg.width for rg in ranges) ** 2 * 2**FRAC
+        low = lt(self.e, var.value, self.e.field.from_ints(floors), bits=int(top).bit_length() + 2)
+        return self.vector([r, self.exact(df, x.shape[0] - 2), self.exact(low.sum(), 2)])
+
+    def lib_anova(self, a: dict, node: Call) -> Fx:
+        """[eta^2, k' - 1, n - k', floored] (`analytics.anova`); the owner makes F of it."""
+        x = self.exact_column(a["x"], node)
+        g = self.m.fx(a["group"])
+        k = levels_of(node, "group")
+        if x.mask is not None or g.mask is not None or x.shape != (self.n,):
+            raise self.m.err(node, "anova() compares unfiltered columns of the table")
+        try:
+            out = anova.anova(self.e, self.m.up(x, FRAC).secret, self.m.one_hot(g, k),
+                              Range(x.lo, x.hi), FRAC)
+        except ValueError as exc:
+            raise self.m.err(node, f"anova(): {exc}") from exc
+        f = out.eta2.f
+        between = self.exact(out.groups - 1, k - 1, f)
+        within = self.exact((-out.groups) + self.n, self.n, f)
+        return self.vector([out.eta2, between, within, self.exact(out.floored, 1, f)], f)
+
+    def lib_proportion(self, a: dict, node: Call) -> Fx:
+        """[count, n]: the true values of a boolean column among the rows counted (all, or
+        those of the filter and where=), both exact (one fused dot when filtered)."""
+        x = self.m.plain_column(a["x"], node, "proportion")
+        w = self.m.selection(x, a.get("where"), node)
+        bare = replace(x, mask=None)
+        if w is None:
+            parts = [bare.secret.sum().reshape(1),
+                     self.e.constant(self.e.field.from_ints([x.shape[0]]))]
+        else:
+            parts = [self.e.dot(w.secret, bare.secret).reshape(1), w.secret.sum().reshape(1)]
+        return Fx(self.m, [concat(parts)], 0, 0.0, float(x.shape[0]), 0.0, True, (2,))
 
     def lib_where(self, a: dict, node: Call) -> Fx:
         x, m = a["x"], a["mask"]
@@ -343,22 +481,47 @@ class CompiledLibrary:
         return replace(out, lo=low, hi=top)
 
     def lib_ttest(self, a: dict, node: Call) -> Fx:
-        """Welch's t of two samples (`analytics.models.ttest_samples`): vectors or columns,
+        """[t, dof] of two samples (`analytics.models.ttest_samples`): vectors or columns,
         filtered or not, each sample's selection its weights; both on one range (the hull
-        of theirs). Only t is revealed; scipy's `ttest_ind(x, y, equal_var=False)`."""
-        x, y = (self.m.plain_column(a[p], node, node.func) for p in ("x", "y"))
-        if x.err or y.err:
-            raise self.m.err(node, "ttest() of computed columns with rounding is not compiled "
-                                   "yet", "test columns of the data, or exact (integer) "
-                                          "functions of them")
+        of theirs). scipy's `ttest_ind(x, y, equal_var=...)`: Welch by default."""
+        x, y = (self.exact_column(a[p], node) for p in ("x", "y"))
         wx, wy = (None if v.mask is None else v.mask.secret for v in (x, y))
         col = Range(min(x.lo, y.lo), max(x.hi, y.hi))
         try:
             out = models.ttest_samples(self.e, self.m.up(x, FRAC).secret, wx,
-                                       self.m.up(y, FRAC).secret, wy, col, f=FRAC)
+                                       self.m.up(y, FRAC).secret, wy, col, f=FRAC,
+                                       pooled=bool(a.get("equal_var", False)))
         except ValueError as exc:
             raise self.m.err(node, f"ttest(): {exc}") from exc
-        return self.bounded(out.t, ())
+        return self.vector([out.t, out.dof, self.exact(out.floored, 2)])
+
+    def lib_ttest_1samp(self, a: dict, node: Call) -> Fx:
+        """[t, n - 1] of a column against a public mean (`analytics.models.ttest_one`)."""
+        return self._one_sample(self.exact_column(a["x"], node), float(a["popmean"]), node)
+
+    def lib_ttest_rel(self, a: dict, node: Call) -> Fx:
+        """[t, n - 1] of paired columns: the one-sample test of x - y (exact) against 0."""
+        x, y = (self.exact_column(a[p], node) for p in ("x", "y"))
+        diff = self.m.binop("-", x, y, node)
+        return self._one_sample(diff, 0.0, node)
+
+    def _one_sample(self, x: Fx, popmean: float, node: Call) -> Fx:
+        if x.mask is not None or x.err:
+            raise self.m.err(node, f"{node.func}() tests unfiltered columns of the data")
+        try:
+            out = models.ttest_one(self.e, self.m.up(x, FRAC).secret, Range(x.lo, x.hi),
+                                   popmean, f=FRAC)
+        except ValueError as exc:
+            raise self.m.err(node, f"{node.func}(): {exc}") from exc
+        return self.vector([out.t, out.dof, self.exact(out.floored, 1)])
+
+    def exact_column(self, v: Any, node: Call) -> Fx:
+        x = self.m.plain_column(v, node, node.func)
+        if x.err:
+            raise self.m.err(node, f"{node.func}() of computed columns with rounding is not "
+                                   "compiled yet", "test columns of the data, or exact "
+                                                   "(integer) functions of them")
+        return x
 
     def lib_kmeans(self, a: dict, node: Call) -> Fx:
         cols, secrets = self.m.model_columns(a["x"], node, FRAC)

@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from .analytics.precision import Range
+from .analytics.precision import DEFAULT_SPREAD, Range
 from .analytics.regression import DEFAULT_MIN_EIG
 from .budget import Budget
 from .errors import ScriptError
 from .interpreter import Outcome, Revealed, run
 from .library import bind
+from .pvalues import finish_outcome
 from .schema import Column, Schema
 from .syntax import (
     Call,
@@ -138,7 +139,7 @@ def dry_run(script: Script, schema: Schema, rows: int | None = None, seed: int =
     outcome = run(script, PlainBackend(schema, table, n, script.filename, synthetic=True), echo,
                   budget)
     outcome.synthetic = True
-    return outcome
+    return finish_outcome(script, outcome)
 
 
 def run_plain(script: Script, schema: Schema, values: dict[str, np.ndarray]) -> Outcome:
@@ -146,7 +147,7 @@ def run_plain(script: Script, schema: Schema, values: dict[str, np.ndarray]) -> 
     names = referenced_columns(script)
     n = len(values[names[0]]) if names else (schema.rows or 0)
     table = table_values(schema, {k: values[k] for k in names})
-    return run(script, PlainBackend(schema, table, n, script.filename))
+    return finish_outcome(script, run(script, PlainBackend(schema, table, n, script.filename)))
 
 
 class PlainBackend:
@@ -391,6 +392,137 @@ def lloyd(x: np.ndarray, start: np.ndarray, iters: int, ties: str = "first",
     return c.astype(np.float64) / 2.0**f
 
 
+def _sample(x: Any) -> np.ndarray:
+    v, w = _selection(x, None)
+    return v[w]
+
+
+def arg_type(node: Call, name: str) -> Any:
+    """The checker's type of a library call's argument, given by position or by name."""
+    return bind(node.func, list(node.args), dict(node.kwargs))[name].type
+
+
+def levels_of(node: Call, name: str) -> int:
+    """How many levels a category (or boolean) argument of a call has."""
+    t = arg_type(node, name)
+    return len(t.kind.levels) if t.kind.name == "category" else 2
+
+
+def _arg_range(node: Call, name: str) -> Range:
+    """The public range of a call's argument, as the checker typed it."""
+    t = arg_type(node, name)
+    return Range(float(t.lo), float(t.hi))
+
+
+def _floor(width: float) -> float:
+    """The variance floor of the engine's t-tests: (min_std)^2, min_std = width / 256."""
+    return (width * DEFAULT_SPREAD) ** 2
+
+
+def _ttest(a: dict, node: Call) -> list[float]:
+    """[t, df, floored] of scipy's ttest_ind(x, y, equal_var): Welch by default, Student if
+    asked; each variance floored as the engine floors it (`floored` counts them)."""
+    x, y = _sample(a["x"]), _sample(a["y"])
+    nx, ny = x.size, y.size
+    if min(nx, ny) < 2:  # a filtered sample's size is private: flagged, as the engine does
+        return [0.0, 1.0, float((nx < 2) + (ny < 2))]
+    rx, ry = _arg_range(node, "x"), _arg_range(node, "y")
+    floor = _floor(max(rx.hi, ry.hi) - min(rx.lo, ry.lo))
+    vx, vy = x.var(ddof=1), y.var(ddof=1)
+    diff = x.mean() - y.mean()
+    if bool(a.get("equal_var", False)):
+        df = nx + ny - 2.0
+        pooled = ((nx - 1) * vx + (ny - 1) * vy) / df
+        low = 2.0 * (pooled < floor)
+        return [float(diff / np.sqrt(max(pooled, floor) * (1 / nx + 1 / ny))), df, low]
+    low = float(vx < floor) + float(vy < floor)
+    ux, uy = max(vx, floor) / nx, max(vy, floor) / ny
+    dof = (ux + uy) ** 2 / (ux**2 / (nx - 1) + uy**2 / (ny - 1))
+    return [float(diff / np.sqrt(ux + uy)), float(dof), low]
+
+
+def _one_sample(d: np.ndarray, mu: float, width: float) -> list[float]:
+    if d.size < 2:
+        raise ValueError(f"needs at least 2 values, got {d.size}")
+    v, floor = d.var(ddof=1), _floor(width)
+    return [float((d.mean() - mu) / np.sqrt(max(v, floor) / d.size)), d.size - 1.0,
+            float(v < floor)]
+
+
+def _ttest_1samp(a: dict, node: Call) -> list[float]:
+    return _one_sample(_v(a["x"]), float(a["popmean"]), _arg_range(node, "x").width)
+
+
+def _ttest_rel(a: dict, node: Call) -> list[float]:
+    width = _arg_range(node, "x").width + _arg_range(node, "y").width
+    return _one_sample(_v(a["x"]) - _v(a["y"]), 0.0, width)
+
+
+def _chi2(a: dict, node: Call) -> list[float]:
+    """[statistic, df] of scipy's chi2_contingency(table, correction=False); a level no row
+    has drops out of the table and of df, as it must for the statistic to be defined."""
+    x, y = _v(a["x"]).astype(np.int64), _v(a["y"]).astype(np.int64)
+    table = np.zeros((levels_of(node, "x"), levels_of(node, "y")))
+    np.add.at(table, (x, y), 1.0)
+    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
+    df = (table.shape[0] - 1) * (table.shape[1] - 1)
+    return [float(np.sum((table - expected) ** 2 / expected)) if df else 0.0, float(df)]
+
+
+def _chisquare(a: dict, node: Call) -> list[float]:
+    """[statistic, df] of scipy's chisquare(counts, n p): goodness of fit to public p."""
+    k = levels_of(node, "x")
+    counts = np.bincount(_v(a["x"]).astype(np.int64), minlength=k).astype(np.float64)
+    p = np.asarray(a.get("p", [1.0 / k] * k), dtype=np.float64)
+    expected = counts.sum() * p
+    return [float(np.sum((counts - expected) ** 2 / expected)), k - 1.0]
+
+
+def _pearsonr(a: dict, node: Call) -> list[float]:
+    """[r, n - 2, floored]: each spread floored at corr's min_std (1/256 of the range), as
+    the engine's `corr` floors it; `floored` counts the spreads below the floor."""
+    x, y = _v(a["x"]), _v(a["y"])
+    if x.size < 3:
+        raise ValueError(f"needs at least 3 pairs, got {x.size}")
+    floors = [_arg_range(node, p).width * DEFAULT_SPREAD for p in ("x", "y")]
+    sds = [x.std(), y.std()]
+    cov = float(np.mean((x - x.mean()) * (y - y.mean())))
+    r = cov / (max(sds[0], floors[0]) * max(sds[1], floors[1]))
+    return [r, x.size - 2.0, float(sum(s < fl for s, fl in zip(sds, floors, strict=True)))]
+
+
+def _proportion(a: dict, node: Call) -> list[float]:
+    v, w = _selection(a["x"], a.get("where"))
+    return [float((w & (v != 0)).sum()), float(w.sum())]
+
+
+def _anova(a: dict, node: Call) -> list[float]:
+    """[eta^2, k' - 1, n - k', floored] for the k' groups that occur: scipy's f_oneway is
+    F = eta^2 / (1 - eta^2) (n - k') / (k' - 1). SST is floored as the engine floors it."""
+    x, g = _v(a["x"]), _v(a["group"]).astype(np.int64)
+    n = x.size
+    counts = np.bincount(g, minlength=levels_of(node, "group")).astype(np.float64)
+    sums = np.bincount(g, weights=x - x.mean(), minlength=counts.size)
+    ssb = float(np.sum(sums[counts > 0] ** 2 / counts[counts > 0]))
+    var, floor = x.var(), _floor(_arg_range(node, "x").width)
+    k = int(np.count_nonzero(counts))
+    return [ssb / (n * max(var, floor)), k - 1.0, float(n - k), float(var < floor)]
+
+
+TEST_STATISTICS: dict[str, Callable[[dict, Call], list[float]]] = {
+    "ttest": _ttest,
+    "ttest_1samp": _ttest_1samp,
+    "ttest_rel": _ttest_rel,
+    "chi2": _chi2,
+    "chisquare": _chisquare,
+    "pearsonr": _pearsonr,
+    "proportion": _proportion,
+    "anova": _anova,
+}
+"""The revealed vector of each test (`lang.pvalues.TESTS`) in float64: the reference."""
+
+
 def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> Any:
     """The analytics library on plain values (numpy semantics, population variance)."""
     a = bind(name, args, kwargs)
@@ -410,10 +542,11 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
             return _empty(node.args[0].type) if name == "mean" else 0.0
         if name == "mean":
             return float(v.mean())
-        if name == "variance":
-            return float(v.var())
-        if name == "std":
-            return float(v.std())
+        if name in ("variance", "std"):
+            ddof = int(a.get("ddof", 0))
+            if v.size <= ddof:  # the engine floors the count the same way
+                return 0.0
+            return float(v.var(ddof=ddof) if name == "variance" else v.std(ddof=ddof))
         if name == "median":
             return float(np.median(v))
         return float(np.percentile(v, float(a["q"])))
@@ -484,18 +617,8 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
         k, iters = int(a["k"]), int(a.get("iters", 10))
         return lloyd(x, kmeans_start(node, k, x.shape[1], a.get("init")), iters,
                      str(a.get("ties", "first")))
-    if name == "ttest":  # Welch's t of the two samples' selected rows
-        (x, wx), (y, wy) = _selection(a["x"], None), _selection(a["y"], None)
-        x, y = x[wx], y[wy]
-        return float((x.mean() - y.mean()) / np.sqrt(x.var(ddof=1) / x.size
-                                                     + y.var(ddof=1) / y.size))
-    if name == "chi2":
-        x, y = _v(a["x"]).astype(np.int64), _v(a["y"]).astype(np.int64)
-        table = np.zeros((x.max() + 1, y.max() + 1))
-        np.add.at(table, (x, y), 1.0)
-        table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]  # empty levels drop out
-        expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
-        return float(np.sum((table - expected) ** 2 / expected))
+    if name in TEST_STATISTICS:
+        return TEST_STATISTICS[name](a, node)
     if name == "clip":
         return np.clip(_v(a["x"]), float(a["lo"]), float(a["hi"]))
     if name in ("sqrt", "exp", "log", "abs"):

@@ -309,6 +309,8 @@ class SplitBackend:
             return self._kmeans(args, kwargs, node)
         if name not in REDUCIBLE:
             raise NotSplittable(f"{name}() of row values{_where(node)} does not add over chunks")
+        if name in ("variance", "std") and bind(name, args, kwargs).get("ddof", 0):
+            raise NotSplittable(f"{name}(ddof=...){_where(node)} runs on one quorum")
         if any(not _is_row(v) and self.world.is_private(v) for v in flat):
             raise NotSplittable(f"{name}(){_where(node)} mixes rows and aggregates")
         return self._aggregate(name, args, kwargs, node)

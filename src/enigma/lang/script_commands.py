@@ -23,8 +23,9 @@ from enigma.options import Renamed
 from enigma.progress import Progress
 
 from .checker import check
+from .cost import MARGIN, size_text
 from .cost import estimate as estimate_cost
-from .cost import size_text
+from .cost import time_limit as limit_of
 from .errors import DataError, SchemaError, ScriptError
 from .interpreter import Outcome
 from .plain import dry_run as plain_dry_run
@@ -42,6 +43,10 @@ def _load(script_path: str, schema_path: str) -> tuple[str, Schema]:
 def show_outcome(outcome: Outcome) -> None:
     """Each revealed value with its error bound, then what the script printed."""
     for name, r in outcome.results.items():
+        if r.detail:
+            click.echo(f"  {name} ({r.test}): " + ", ".join(
+                f"{k} = {v:.6g}" for k, v in r.detail.items()))
+            continue
         if r.value.shape == ():
             click.echo(f"  {name} = {r.value.item():.6g}  (error <= {r.error.item():.2g})")
             continue
@@ -108,8 +113,11 @@ def estimate(script_path: str, schema_path: str, rows: int | None) -> None:
               show_default=True, help="Members of the local quorum.")
 @click.option("--insecure-dealer", is_flag=True,
               help="Use the INSECURE test dealer for preprocessing (never with private data).")
+@click.option("--time-limit", type=click.FloatRange(min=1.0),
+              help="Seconds the run may take [default: the cost estimate's expected time "
+                   "times 4, at least 120].")
 def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, parties: int,
-        insecure_dealer: bool) -> None:
+        insecure_dealer: bool, time_limit: float | None) -> None:
     """Run SCRIPT on CSV through a local quorum; the owner receives the revealed values."""
     source, schema = _load(script_path, schema_path)
     try:
@@ -119,6 +127,7 @@ def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, par
     if rows is not None:
         values = {k: v[:rows] for k, v in values.items()}
     # imported here: the HE library and the engine's kernels are not needed to estimate
+    from enigma.mpc.runner import PartyFailed
     from enigma.prep.commands import HEProviderFactory
     from enigma.prep.dealer import DealerFactory
 
@@ -128,13 +137,28 @@ def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, par
     else:
         click.echo("preprocessing: homomorphic encryption among the nodes")
         factory = HEProviderFactory()
+    n = len(next(iter(values.values()))) if values else (schema.rows or 1)
+    if time_limit is None:
+        try:
+            cost = estimate_cost(source, schema, max(n, 1), filename=script_path).cost
+        except (ScriptError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        time_limit = limit_of(cost, secure=not insecure_dealer)
+        click.echo(f"time limit: {time_limit:,.0f} s (the cost estimate at {n:,} rows, "
+                   f"{cost}, times {MARGIN:g}; --time-limit sets it)")
     try:
         with Progress("script run") as progress:
             progress.phase(f"running on a local quorum of {parties}")
             outcome = run_mpc(source, schema, values, provider_factory=factory,
-                              parties=parties, filename=script_path)
+                              parties=parties, filename=script_path, deadline=time_limit)
     except ScriptError as exc:
         raise click.ClickException(str(exc)) from exc
+    except PartyFailed as exc:
+        if all(kind == "Timeout" for kind, _ in exc.errors.values()):
+            raise click.ClickException(f"the run did not finish within its time limit of "
+                                       f"{time_limit:,.0f} s; give it more with --time-limit"
+                                       ) from exc
+        raise
     s = outcome.stats
     click.echo(f"{script_path}: {len(outcome.results)} result(s) for the owner "
                f"({s['rounds']} rounds, {s['triples']:,} triples, "

@@ -148,9 +148,20 @@ class Library:
                 lo, hi = min(0, n * lo), max(0, n * hi)
         elif self.name in ("variance", "std"):
             kind = fixed(frac)
+            ddof = self.public_const(b["ddof"], "ddof") if "ddof" in b else 0
+            if not isinstance(ddof, int) or ddof < 0:
+                raise self.err_at(b["ddof"], f"{self.name}() ddof must be a whole number >= 0, "
+                                  f"not {ddof!r}", "ddof=0 is numpy's default, ddof=1 pandas'")
+            if n is not None and not x.filtered and "where" not in b and n <= ddof:
+                raise self.err(f"{self.name}() of {n} values with ddof={ddof} has no degrees "
+                               "of freedom", "use a smaller ddof")
             if None not in (lo, hi):
+                # the largest variance of values in [lo, hi]: half at each end; with ddof,
+                # c / (c - ddof) times it for c values, worst at the smallest c > ddof
+                known = n is not None and not x.filtered and "where" not in b
                 spread = (hi - lo) / 2
-                lo, hi = 0, spread * spread if self.name == "variance" else spread
+                top = spread * spread * (n / (n - ddof) if known else ddof + 1)
+                lo, hi = 0, top if self.name == "variance" else math.sqrt(top)
         else:
             kind = fixed(frac)
         return self.result(args, kwargs, ValueType(label, kind, (), lo, hi))
@@ -292,7 +303,7 @@ class Library:
     def pair(self, args, kwargs) -> Call:
         b = self.bind(args, kwargs)
         x, y = self.values(b["x"], "numbers"), self.values(b["y"], "numbers")
-        if self.name != "ttest" and x.shape != y.shape:
+        if x.shape != y.shape:
             raise self.err(f"{self.name}() needs two columns of the same length")
         label = label_of(b["x"].type).join(label_of(b["y"].type))
         lo, hi = (-1, 1) if self.name == "corr" else (None, None)
@@ -305,7 +316,74 @@ class Library:
             if t.kind.name not in ("category", "bool") or not t.column:
                 raise self.err(f"chi2() tests two category or boolean columns, not {t}")
         label = label_of(b["x"].type).join(label_of(b["y"].type))
-        return self.result(args, kwargs, ValueType(label, fixed(), (), 0, None))
+        return self.result(args, kwargs, ValueType(label, fixed(), (2,), 0, None))
+
+    def stat_test(self, args, kwargs) -> Call:
+        """A test's revealed vector (`lang.pvalues.TESTS`): the statistic and what its
+        distribution needs; its p-value is the owner's (lang/pvalues.py)."""
+        b = self.bind(args, kwargs)
+        name = self.name
+        label = PUBLIC
+        for p in ("x", "y", "where"):
+            if p in b:
+                label = label.join(label_of(b[p].type))
+        if name == "proportion":
+            x = self.values(b["x"])
+            if x.kind.name != "bool":
+                raise self.err("proportion() counts the true values of a boolean column",
+                               "compare a column to make one, e.g. proportion(data.age > 40)")
+            label = label.join(self.mask(b, x))
+            return self.result(args, kwargs, ValueType(label, INT, (2,), 0, self.n(x)))
+        if name == "chisquare":
+            x = self.values(b["x"])
+            if x.kind.name not in ("category", "bool") or not x.column:
+                raise self.err(f"chisquare() tests a category or boolean column, not {x}")
+            if "p" in b:
+                self.proportions(b["p"], len(x.kind.levels) if x.kind.name == "category" else 2)
+            return self.result(args, kwargs, ValueType(label, fixed(), (2,), 0, None))
+        x = self.values(b["x"], "numbers")
+        if x.lo is None or x.hi is None:
+            raise self.err(f"{name}() needs the value range of its columns",
+                           "use columns straight from the schema (it gives min and max)")
+        if name == "anova":
+            g = self.values(b["group"])
+            label = label.join(label_of(b["group"].type))
+            if g.kind.name not in ("category", "bool") or not g.column or not x.column \
+                    or x.filtered or g.filtered:
+                raise self.err("anova(x, group) compares a numeric column between the levels "
+                               "of a category or boolean column (both unfiltered)")
+            return self.result(args, kwargs, ValueType(label, fixed(), (4,)))
+        if name == "ttest_1samp":
+            mu = self.public_const(b["popmean"], "the population mean")
+            if not isinstance(mu, int | float) or not x.lo <= mu <= x.hi:
+                raise self.err_at(b["popmean"], f"ttest_1samp() popmean must be a number within "
+                                  f"the column's range [{x.lo}, {x.hi}], not {mu!r}",
+                                  "a mean outside the range is rejected by every sample")
+        elif name in ("ttest", "ttest_rel", "pearsonr"):
+            y = self.values(b["y"], "numbers")
+            if y.lo is None or y.hi is None:
+                raise self.err(f"{name}() needs the value range of its columns",
+                               "use columns straight from the schema (it gives min and max)")
+            if name != "ttest" and (x.shape != y.shape or x.filtered or y.filtered):
+                raise self.err(f"{name}() needs two unfiltered columns of the same length",
+                               "it pairs row i of one with row i of the other")
+            if "equal_var" in b:
+                ev = self.public_const(b["equal_var"], "equal_var")
+                if ev not in (0, 1, True, False):
+                    raise self.err("ttest() equal_var must be True or False")
+        return self.result(args, kwargs, ValueType(label, fixed(), (3,)))  # [stat, df, floored]
+
+    def proportions(self, e: Expr, k: int) -> None:
+        """chisquare()'s p: k public positive constants, the expected share of each level."""
+        items = e.items if isinstance(e, ListExpr | TupleExpr) else None
+        if items is None or len(items) != k:
+            raise self.err_at(e, f"chisquare() p must be a list of {k} constants, one "
+                                 "expected proportion per level")
+        values = [self.public_const(i, "an expected proportion") for i in items]
+        if any(not isinstance(v, int | float) or v <= 0 for v in values):
+            raise self.err_at(e, "chisquare() p needs positive numbers")
+        if abs(sum(values) - 1) > 1e-6:
+            raise self.err_at(e, f"chisquare() p must add up to 1, not {sum(values):g}")
 
     def columns(self, e: Expr) -> list[ValueType]:
         t = e.type

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from enigma.mpc import functions
-from enigma.mpc.comparison import ltz, one_hot
+from enigma.mpc.comparison import eqz, ltz, one_hot
 from enigma.mpc.engine import Engine
 from enigma.mpc.fixed import FRAC
 from enigma.mpc.secret import Secret
@@ -156,10 +156,14 @@ over the table) stay below 2^85 for tables of up to 2^20 cells."""
 
 @dataclass
 class Chi2:
-    """The chi-squared statistic (secret) and its public degrees of freedom."""
+    """The chi-squared statistic (secret) and its degrees of freedom."""
 
     statistic: Bounded
     dof: int
+    """(La - 1)(Lb - 1): the degrees of freedom when every level occurs."""
+    df: Secret
+    """(La' - 1)(Lb' - 1) for the La', Lb' levels that occur (exact, secret): scipy's, since
+    empty levels drop out of the statistic."""
 
 
 def chi2(e: Engine, a: Secret, a_levels: int, b: Secret, b_levels: int,
@@ -194,9 +198,11 @@ def chi2(e: Engine, a: Secret, a_levels: int, b: Secret, b_levels: int,
                   join([hb.reshape(n, 1, Lb)] * La, axis=1), axis=0)  # (La, Lb)
     margins = join([ha.sum(axis=0), hb.sum(axis=0)], axis=0)
     recip = functions.reciprocal(e, margins, 0, bits=bits_of(n), out_frac=F)
+    empty = eqz(e, margins, bits_of(n))
+    present = [(-empty[:La].sum()) + (La - 1), (-empty[La:].sum()) + (Lb - 1)]
     rr = join([recip[:La].reshape(La, 1)] * Lb, axis=1)
     rc = join([recip[La:].reshape(1, Lb)] * La, axis=0)
-    t, u = e.mul_many([(table, rr), (table, rc)])
+    t, u, df = e.mul_many([(table, rr), (table, rc), (present[0], present[1])])
     cells = La * Lb
     total = e.dot(t.reshape(cells), u.reshape(cells))  # 2F fractional bits
     bound = min(La, Lb) << (2 * F)
@@ -207,4 +213,5 @@ def chi2(e: Engine, a: Secret, a_levels: int, b: Secret, b_levels: int,
     eps = n * 2.0 ** (1 - F) + 2.0 ** -(g - 3)
     err = n * (2 * n * 2.0 ** (1 - F) + 2 * max(La, Lb) * 2.0 ** -(g - 3) + cells * eps**2)
     err += units * 2.0**-f
-    return Chi2(Bounded(stat, err, Range(0, n * (min(La, Lb) - 1)), f), (La - 1) * (Lb - 1))
+    return Chi2(Bounded(stat, err, Range(0, n * (min(La, Lb) - 1)), f), (La - 1) * (Lb - 1),
+                df)

@@ -231,6 +231,10 @@ class TTest:
 
     t: Bounded
     dof: Bounded
+    floored: Secret | None = None
+    """How many variances were below the floor, plus how many samples had fewer than 2
+    values (exact): t is then the floored statistic, not the sample's, and the owner is
+    told so (`lang.pvalues`)."""
 
 
 def ttest(e: Engine, x: Secret, group: Secret, col: Range, min_std: float | None = None,
@@ -264,10 +268,12 @@ def ttest(e: Engine, x: Secret, group: Secret, col: Range, min_std: float | None
 
 
 def ttest_samples(e: Engine, x: Secret, wx: Secret | None, y: Secret, wy: Secret | None,
-                  col: Range, min_std: float | None = None, f: int = FRAC) -> TTest:
-    """Welch's t-test of the values of x selected by wx against those of y selected by wy.
+                  col: Range, min_std: float | None = None, f: int = FRAC,
+                  pooled: bool = False) -> TTest:
+    """Welch's t-test of the values of x selected by wx against those of y selected by wy
+    (Student's, with the pooled variance and dof n_1 + n_0 - 2, when `pooled`).
 
-    scipy's `ttest_ind(x[wx == 1], y[wy == 1], equal_var=False)`; wx, wy are secret 0/1
+    scipy's `ttest_ind(x[wx == 1], y[wy == 1], equal_var=pooled)`; wx, wy are secret 0/1
     weights of the vectors x and y (None: every value counts), `col` a range of both.
     1. x'^2 and y'^2 (one round); w x' and w x'^2 of each weighted sample (one round);
        S = sum w x', Q = sum w x'^2, n_g = sum w (local); an unweighted sample sums its
@@ -295,7 +301,35 @@ def ttest_samples(e: Engine, x: Secret, wx: Secret | None, y: Secret, wy: Secret
             moments.append((next(weighted).sum(), next(weighted).sum(), weight.sum()))
     sums, sq_sums, counts = (join([m[i].reshape(1) for m in moments], axis=0)
                              for i in range(3))
-    return _welch(e, sums, sq_sums, counts, n, w, _spread(col, min_std), f)
+    return _welch(e, sums, sq_sums, counts, n, w, _spread(col, min_std), f, pooled)
+
+
+def ttest_one(e: Engine, x: Secret, col: Range, popmean: float, min_std: float | None = None,
+              f: int = FRAC) -> TTest:
+    """One-sample t-test of the column x against the public mean `popmean` (in `col`).
+
+    scipy's `ttest_1samp(x, popmean)`: t = (m - popmean) / sqrt(v / n), dof = n - 1; the
+    paired test (`ttest_rel`) is this on the differences of two columns with popmean 0.
+    1. x'^2 (one round); S = sum x', Q = sum x'^2 (local).
+    2.-4. As `_welch` for one group: standardised moments, the variance floored at
+       (min_std / h)^2, U = B v / n, se' = sqrt(U), t = 2^(b/2) (m - mu~) / se'.
+    Error bound: `_ttest_bounds` with one group (the difference of one mean and an exact
+    public one; se'^2 >= B floor / (n + 2)). dof is exact.
+    """
+    if len(x.shape) != 1 or x.shape[0] < 2:
+        raise ValueError(f"ttest: needs a column of at least 2 values, got shape {x.shape}")
+    if not col.lo <= popmean <= col.hi:
+        raise ValueError(f"ttest: popmean {popmean} lies outside the range [{col.lo}, "
+                         f"{col.hi}]")
+    n = x.shape[0]
+    mid, w = col.center(f)
+    require("ttest", "the sum of squares of the centred codes", n * w * w, MASK_BITS - 1)
+    c = x - mid
+    sq = e.mul(c, c)
+    counts = e.constant(e.field.from_int64(np.array([n], dtype=np.int64)))
+    mu = round((popmean * 2**f - mid) * 2**G / w)
+    return _welch(e, c.sum().reshape(1), sq.sum().reshape(1), counts, n, w,
+                  _spread(col, min_std), f, popmean_std=mu)
 
 
 def _spread(col: Range, min_std: float | None) -> float:
@@ -304,8 +338,14 @@ def _spread(col: Range, min_std: float | None) -> float:
 
 
 def _welch(e: Engine, sums: Secret, squares: Secret, counts: Secret, n: int, w: int,
-           spread: float, f: int) -> TTest:
+           spread: float, f: int, pooled: bool = False, popmean_std: int | None = None
+           ) -> TTest:
     """Welch's t and dof from the exact moments of two groups of at most n values each.
+
+    With `pooled`, Student's: both groups take the pooled variance
+    (SS_1 + SS_0) / (n_1 + n_0 - 2) in step 3 (one more reciprocal), and dof is that
+    count, exact. With `popmean_std` (standardised, G bits) there is one group, tested
+    against that public mean: step 4 with U_1 alone, dof = n_1 - 1, exact.
 
     `sums` (2,) = S_g = sum x', `squares` (2,) = Q_g = sum x'^2 of the centred codes
     x' = code - m (|x'| <= w), `counts` (2,) = n_g. Values are standardised, x~ = x' / w,
@@ -322,32 +362,47 @@ def _welch(e: Engine, sums: Secret, squares: Secret, counts: Secret, n: int, w: 
     (`_ttest_bounds`).
     """
     # 2. counts floored at 2, reciprocals
+    groups = counts.shape[0]
     small = lt(e, counts, 2, bits_of(n + 2))
     counts = counts + e.mul(small, (-counts) + 2)
-    rec = functions.reciprocal(e, join([counts, counts - 1], axis=0), 0, bits=bits_of(n + 2),
+    dens = [counts, counts - 1] + ([(counts.sum() - 2).reshape(1)] if pooled else [])
+    rec = functions.reciprocal(e, join(dens, axis=0), 0, bits=bits_of(2 * n + 4),
                                out_frac=COUNT_RECIPROCAL)
-    inv_n, inv_n1 = rec[0:2], rec[2:4]
+    inv_n, inv_n1 = rec[0:groups], rec[groups:2 * groups]
     # 3. standardised sums, means, variances
     s_std, s_units = scale_public(e, sums, n * w, Fraction(1 << G, w), 1, 0, "ttest",
                                   "a group sum")
     q_std, q_units = scale_public(e, squares, n * w * w, Fraction(1 << G, w * w), 1, 0,
                                   "ttest", "a group sum of squares")
     floor_v = (spread / (w * 2.0**-f)) ** 2
-    bounds = _ttest_bounds(n, s_units * 2.0**-G, q_units * 2.0**-G, floor_v)
+    bounds = _ttest_bounds(n, s_units * 2.0**-G, q_units * 2.0**-G, floor_v, groups, pooled)
     (mean,) = trunc_many(e, [e.mul(s_std, inv_n)], [COUNT_RECIPROCAL])
     (sm,) = trunc_many(e, [e.mul(s_std, mean)], [G])
-    (var,) = trunc_many(e, [e.mul(q_std - sm, inv_n1)], [COUNT_RECIPROCAL])
-    var = floor_at(e, var, round(floor_v * 2**G), bits_of(n << (G + 1)))
+    if pooled:
+        ss = q_std - sm
+        (var,) = trunc_many(e, [e.mul((ss[0:1] + ss[1:2]), rec[4:5])], [COUNT_RECIPROCAL])
+        var = var.broadcast_to(2)
+    else:
+        (var,) = trunc_many(e, [e.mul(q_std - sm, inv_n1)], [COUNT_RECIPROCAL])
+    floor_code = round(floor_v * 2**G)
+    low = lt(e, var, e.field.const(floor_code), bits_of(n << (G + 1)))
+    var = var + e.mul(low, (-var) + floor_code)
+    floored = low.sum() + small.sum()  # a sample of fewer than 2 values counts too
     # 4. t, with U_g = B u_g for B = 2^b >= n (b even): truncated with b more bits
     b = _boost(n)
     (U,) = trunc_many(e, [e.mul(var, inv_n)], [COUNT_RECIPROCAL - b])
-    se2 = U[0:1] + U[1:2]
+    se2 = U.sum().reshape(1)
     se = sqrt_g(e, se2, 2.0 * (1 << b))
     inv_se, _ = inverse(e, se, bounds["se_low"], float(np.sqrt(2.0 * (1 << b))))
-    diff = mean[0:1] - mean[1:2]
+    diff = mean[0:1] - mean[1:2] if popmean_std is None else mean - popmean_std
     (t,) = trunc_many(e, [e.mul(diff, inv_se)], [G - b // 2])
     t_out, t_units = scale_public(e, t, int(bounds["t_top"] * 2**G) + 1, 1 << f, 1, G,
                                   "ttest", "t")
+    t_bounded = Bounded(t_out.reshape(), bounds["t_err"] + t_units * 2.0**-f,
+                        as_range(bounds["t_top"]), f)
+    if pooled or popmean_std is not None:  # dof counts values: exact
+        dof = (counts.sum() - groups) * (1 << f)
+        return TTest(t_bounded, Bounded(dof.reshape(), 0.0, Range(1, 2 * n), f), floored)
     # 5. dof
     (ub,) = trunc_many(e, [e.mul(U, inv_se.broadcast_to(2))], [G])
     (a,) = trunc_many(e, [e.mul(ub, inv_se.broadcast_to(2))], [G])
@@ -359,9 +414,8 @@ def _welch(e: Engine, sums: Secret, squares: Secret, counts: Secret, n: int, w: 
     dof_out, dof_units = scale_public(e, inv_den, int(2**G / bounds["den_low"]) + 1, 1 << f, 1,
                                       G, "ttest", "dof")
     dof_err = bounds["dof_err"] + den_rho / bounds["den_low"] + dof_units * 2.0**-f
-    return TTest(Bounded(t_out.reshape(), bounds["t_err"] + t_units * 2.0**-f,
-                         as_range(bounds["t_top"]), f),
-                 Bounded(dof_out.reshape(), dof_err, Range(1, 2 * (n + 1)), f))
+    return TTest(t_bounded, Bounded(dof_out.reshape(), dof_err, Range(1, 2 * (n + 1)), f),
+                 floored)
 
 
 COUNT_RECIPROCAL = 44
@@ -374,8 +428,16 @@ def _boost(n: int) -> int:
     return b + b % 2
 
 
-def _ttest_bounds(n: int, s_err: float, q_err: float, floor_v: float) -> dict[str, float]:
+def _ttest_bounds(n: int, s_err: float, q_err: float, floor_v: float, groups: int = 2,
+                  pooled: bool = False) -> dict[str, float]:
     """Worst-case errors of `ttest`, maximised over the group sizes 2 <= c <= n + 2.
+
+    One group (`ttest_one`): se'^2 = U >= B floor_v / (n + 2), the difference's error is one
+    mean's (the public mean is rounded by half a unit), and there is no dof to bound.
+    Pooled (Student): every group's variance is (SS_1 + SS_0) / C with C = c_1 + c_0 - 2 in
+    [2, 2n + 2], |SS_1 + SS_0| <= C + 2 and c_g <= C, so its error is
+    (C + 2) d(C) + 2 (q_err + M(C))(1/C + d(C)) + u with M(C) the largest e_sm(c), c <= C,
+    maximised over C.
 
     Standardised, |S~| <= c, |Q~| <= c, |mean| <= 1, v in [floor_v, c / (c - 1)], and
     d(c) = 2^(1-F) + 2^-37 / c bounds the error of a reciprocal of c with F = 44 bits.
@@ -397,20 +459,27 @@ def _ttest_bounds(n: int, s_err: float, q_err: float, floor_v: float) -> dict[st
     e_mean = c * d(c) + s_err * (1 / c + d(c)) + unit
     e_sm = c * e_mean + s_err * (1 + e_mean) + unit
     e_var = c * d(c - 1) + (q_err + e_sm) * (1 / (c - 1) + d(c - 1)) + unit
+    if pooled:  # c_0 >= 2, so each c_g <= C: the sums of squares err by at most M(C) each
+        C = np.arange(2, 2 * n + 3, dtype=np.float64)
+        M = np.maximum.accumulate(e_sm)[np.minimum(C, n + 2).astype(np.int64) - 2]
+        e_pool = (C + 2) * d(C) + 2 * (q_err + M) * (1 / C + d(C)) + unit
+        e_var = np.full_like(c, float(np.max(e_pool)))
     B = 2.0 ** _boost(n)
     e_U = B * (2 * d(c) + e_var * (1 / c + d(c))) + unit
     rel_U = float(np.max(e_U / (B * floor_v / c)))
-    se2_low = 4 * B * floor_v / (n + 2)
+    se2_low = (4 if groups == 2 else 1) * B * floor_v / (n + 2)
     rel_se2 = rel_U
     se_low = float(np.sqrt(se2_low * (1 - rel_se2))) - sqrt_g_error(2 * B)
     # |sqrt(1 + x) - 1| <= |x| / (1 + sqrt(1 - |x|)), plus the root's own error
     rel_se = rel_se2 / (1 + np.sqrt(1 - rel_se2)) + sqrt_g_error(2 * B) / se_low
     rho = inverse_error(float(np.sqrt(2 * B)))
     rel_inv = (1 + rel_se / (1 - rel_se)) * (1 + rho) - 1  # 1 / (se (1 + x)), then r
-    diff_err = 2 * float(np.max(e_mean))
+    diff_err = 2 * float(np.max(e_mean)) if groups == 2 else float(np.max(e_mean)) + unit
     root_b = float(np.sqrt(B))
     t_top = root_b * 2 / se_low
     t_err = root_b * (diff_err * (1 + rho) / se_low + 2 / se_low * rel_inv) + unit
+    if groups == 1 or pooled:
+        return {"t_err": t_err, "t_top": t_top, "se_low": se_low}
     # dof
     inv_top = 1 / se_low
     rel_a = (1 + rel_U) * (1 + rel_inv) ** 2 - 1

@@ -1,0 +1,204 @@
+"""The owner's half of a statistical test: p-values and intervals from what was revealed.
+
+A test call of a script (`ttest`, `ttest_1samp`, `ttest_rel`, `chi2`, `chisquare`,
+`pearsonr`, `anova`, `proportion`) reveals a short vector computed in MPC: the
+statistic and what its distribution needs (degrees of freedom, counts). Everything
+after that is a public function of the revealed vector, so it runs where the
+result is read, on the owner's side, with scipy (imported only here, only when a
+result has a test): nodes never see it, and no p-value costs a round.
+
+Which revealed names are tests the owner reads from its own checked script (a
+`reveal` of a test call, directly or through a name assigned from one), never
+from what a node states. Each such result gets `Revealed.detail`: the labelled
+statistic, degrees of freedom, p-value (two-sided; the upper tail for chi-square and F)
+and, where it has one, a 95% confidence interval; or, for a t-test whose sample had
+(next to) no spread, an `error` saying so instead of a p-value. The stated error bound of
+the statistic is carried into `statistic_error`, and the p-value's worst case over
+the statistic's error interval into `pvalue_error`, so a result near a threshold
+shows that it is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from .interpreter import Outcome, Revealed
+from .syntax import Assign, Call, Reveal, Script, Var
+
+LEVEL = 0.95
+"""Confidence level of every interval."""
+
+TESTS: dict[str, tuple[str, ...]] = {
+    "ttest": ("statistic", "df", "floored"),
+    "ttest_1samp": ("statistic", "df", "floored"),
+    "ttest_rel": ("statistic", "df", "floored"),
+    "chi2": ("statistic", "df"),
+    "chisquare": ("statistic", "df"),
+    "pearsonr": ("statistic", "df", "floored"),
+    "proportion": ("count", "n"),
+    "anova": ("eta_squared", "df", "df_within", "floored"),
+}
+"""Test functions of the library and the labels of the vector each reveals, in order."""
+
+
+def _t_p(t: float, df: float) -> float:
+    from scipy import stats
+
+    return float(2 * stats.t.sf(abs(t), df))
+
+
+def _chi2_p(x: float, df: float) -> float:
+    from scipy import stats
+
+    return float(stats.chi2.sf(x, df))
+
+
+def _pearson_p(r: float, df: float) -> float:
+    from scipy import stats
+
+    r = min(max(r, -1.0), 1.0)
+    if abs(r) == 1.0:
+        return 0.0
+    return float(2 * stats.t.sf(abs(r) * math.sqrt(df / (1 - r * r)), df))
+
+
+def _worst(p: Callable[[float], float], x: float, err: float) -> float:
+    """How far p can move while the statistic moves within [x - err, x + err] (p is
+    monotone in |x| for every test here, so the ends and 0 cover the extremes)."""
+    if not err:
+        return 0.0
+    points = [x - err, x + err] + ([0.0] if x - err < 0 < x + err else [])
+    here = p(x)
+    return max(abs(p(v) - here) for v in points)
+
+
+def _pearson_ci(r: float, n: float) -> tuple[float, float]:
+    """Fisher's z interval, as scipy's `PearsonRResult.confidence_interval()`."""
+    from scipy import stats
+
+    if n <= 3 or abs(r) >= 1:
+        return (r, r) if abs(r) >= 1 else (-1.0, 1.0)
+    z = math.atanh(r)
+    h = stats.norm.ppf((1 + LEVEL) / 2) / math.sqrt(n - 3)
+    return math.tanh(z - h), math.tanh(z + h)
+
+
+def detail(test: str, value: np.ndarray, error: np.ndarray) -> dict[str, float]:
+    """The labelled result of one test from its revealed vector and error bounds."""
+    v = [float(a) for a in np.asarray(value).reshape(-1)]
+    e = [float(a) for a in np.asarray(error).reshape(-1)]
+    if len(v) != len(TESTS[test]):
+        raise ValueError(f"{test}: expected {len(TESTS[test])} revealed values, got {len(v)}")
+    if test == "proportion":
+        from scipy import stats
+
+        k, n = round(v[0]), round(v[1])
+        if n <= 0:
+            return {"count": k, "n": n, "proportion": float("nan")}
+        ci = stats.binomtest(k, n).proportion_ci(confidence_level=LEVEL, method="wilson")
+        return {"count": k, "n": n, "proportion": k / n, "ci_low": float(ci.low),
+                "ci_high": float(ci.high)}
+    if test == "anova":
+        return _anova(v, e)
+    stat, df = v[:2]
+    out = {"statistic": stat, "statistic_error": e[0], "df": df, "df_error": e[1]}
+    if len(v) > 2 and round(v[2]):
+        what = "r of a column" if test == "pearsonr" else "t of a sample of fewer than 2 " \
+            "values or"
+        out["error"] = (f"{round(v[2])} spread(s) below the floor (min_std = 1/256 of the "
+                        f"range) or sample(s) too small: {what} without spread is undefined, "
+                        "and the value shown is that of the floored spread; no p-value")
+        return out
+    if test in ("chi2", "chisquare"):
+        out["pvalue"] = _chi2_p(stat, df)
+        out["pvalue_error"] = _worst(lambda s: _chi2_p(max(s, 0.0), df), stat, e[0])
+    elif test == "pearsonr":
+        out["pvalue"] = _pearson_p(stat, df)
+        out["pvalue_error"] = _worst(lambda s: _pearson_p(s, df), stat, e[0])
+        out["ci_low"], out["ci_high"] = _pearson_ci(stat, df + 2)
+    else:
+        out["pvalue"] = _t_p(stat, df)
+        # the df's own error moves p far less than the statistic's; both ends count
+        out["pvalue_error"] = max(_worst(lambda s, d=d: _t_p(s, d), stat, e[0])
+                                  + abs(_t_p(stat, d) - out["pvalue"])
+                                  for d in (max(df - e[1], 1.0), df + e[1]))
+    return out
+
+
+def _f_of(eta2: float, between: float, within: float) -> float:
+    eta2 = min(max(eta2, 0.0), 1.0)
+    return math.inf if eta2 >= 1 else eta2 / (1 - eta2) * within / between
+
+
+def _anova(v: list[float], e: list[float]) -> dict[str, float]:
+    """F and its upper-tail p-value from eta^2 and the group counts (see analytics/anova.py);
+    F's error is its largest move while eta^2 moves within its bound."""
+    from scipy import stats
+
+    eta2, between, within, floored = v
+    out = {"eta_squared": eta2, "eta_squared_error": e[0], "df": between, "df_within": within}
+    if round(floored):
+        out["error"] = ("the column's variance is below the floor (min_std = 1/256 of its "
+                        "range): F of values without spread is undefined; no p-value")
+        return out
+    if between < 1 or within < 1:
+        rows = round(between + within + 1)
+        out["error"] = (f"{round(between) + 1} group(s) with values among {rows} rows: F "
+                        "needs at least 2 groups and more rows than groups")
+        return out
+    F = _f_of(eta2, between, within)
+    ends = [_f_of(eta2 + s * e[0], between, within) for s in (-1, 1)]
+    out["statistic"] = F
+    out["statistic_error"] = max(abs(x - F) for x in ends)
+    out["pvalue"] = float(stats.f.sf(F, between, within))
+    out["pvalue_error"] = max(abs(float(stats.f.sf(x, between, within)) - out["pvalue"])
+                              for x in ends)
+    return out
+
+
+def reveals_of_tests(script: Script) -> dict[str, str]:
+    """Reveal name -> test function, for every `reveal` of a test call in the script: the
+    call itself, or a name whose every assignment in the script is a call of that test."""
+    assigned: dict[str, set[str]] = {}
+    reveals: list[Reveal] = []
+
+    def walk(items: Iterable[Any]) -> None:
+        for s in items:
+            if isinstance(s, Reveal):
+                reveals.append(s)
+            elif isinstance(s, Assign) and s.target.name and s.target.index is None:
+                func = s.value.func if isinstance(s.value, Call) else ""
+                assigned.setdefault(s.target.name, set()).add(func)
+            for name in ("body", "orelse"):
+                walk(getattr(s, name, ()) or ())
+
+    walk(script.body)
+    for fn in script.functions:
+        walk(getattr(fn, "body", ()) or ())
+    out = {}
+    for r in reveals:
+        v = r.value
+        funcs = {v.func} if isinstance(v, Call) else \
+            assigned.get(v.name, set()) if isinstance(v, Var) else set()
+        if len(funcs) == 1 and (func := next(iter(funcs))) in TESTS:
+            out[r.name] = func
+    return out
+
+
+def finish(script: Script, results: dict[str, Revealed]) -> dict[str, Revealed]:
+    """Attach each test's labelled detail to its revealed result (in place; returned)."""
+    for name, func in reveals_of_tests(script).items():
+        if name in results:
+            r = results[name]
+            r.test = func
+            r.detail = detail(func, r.value, r.error)
+    return results
+
+
+def finish_outcome(script: Script, outcome: Outcome) -> Outcome:
+    finish(script, outcome.results)
+    return outcome
