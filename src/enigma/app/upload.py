@@ -243,9 +243,18 @@ def _integer_column(col: Column, texts: pa.Array, where: str, first_row: int) ->
                           col.name) from None
 
 
+def _one_text_type(array: pa.Array) -> pa.Array:
+    """Texts as `string`: pandas 3's `str` columns reach Arrow as `large_string` (others as
+    `string_view`), and the rules below (fill a missing cell with a word, parse integers)
+    must not take them for numbers."""
+    if pa.types.is_large_string(array.type) or pa.types.is_string_view(array.type):
+        return array.cast(pa.string())
+    return array
+
+
 def _to_integers(col: Column, array: pa.Array, where: str, first_row: int) -> np.ndarray:
     """The column as the int64 integers of its encoding; UploadError names the row if not."""
-    array = _fill_missing(col, array, where, first_row)
+    array = _fill_missing(col, _one_text_type(array), where, first_row)
     if col.kind == "category":
         return _words_to_codes(col, array, {v: k for k, v in enumerate(col.levels)},
                                f"not one of the levels {list(col.levels)}", where, first_row)
