@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
+from enigma.lang import results
 from enigma.lang.errors import ScriptError
 from enigma.lang.schema import Schema
+from enigma.lang.script_commands import JSON
 from enigma.ledger import (
     Deployment,
     Ledger,
@@ -103,10 +105,12 @@ def _estimated_limit(owner: Any, dataset: str, script: Path, secure: bool) -> fl
 @click.option("--time-limit", type=click.FloatRange(min=1.0),
               help="Seconds the owner waits for the quorum [default: the script's cost "
                    "estimate on the dataset's rows, expected time times 4, at least 120].")
+@JSON
 def run_command(script: Path, dataset: str, author: str | None, signature: bytes | None,
                 posted_job: int | None, quorum: int, reward: int, home: Path, rpc: str,
                 deployment: Path, account: str, insecure_dealer: bool,
-                chunk_quorums: int, blame: bool | None, time_limit: float | None) -> None:
+                chunk_quorums: int, blame: bool | None, time_limit: float | None,
+                as_json: bool) -> None:
     """Run a signed script as a job on one of your datasets; prints the results (to you).
 
     Either post the job here (--author and --signature), or run a job an analyst posted
@@ -141,13 +145,16 @@ def run_command(script: Path, dataset: str, author: str | None, signature: bytes
                    + f"; evidence {i.evidence_path} (keccak256 {i.evidence_hash})", err=True)
     if out.refunded:
         raise click.ClickException("no quorum could finish the job; its escrow was refunded")
+    if as_json:
+        click.echo(json.dumps({
+            "job": out.job_id, "quorum": out.quorum, "paid": out.payout,
+            "results": {n: results.as_json(r) for n, r in out.results.items()},
+            "printed": out.printed, "insecure_dealer": out.insecure_dealer,
+            **({"reduction": out.reduction, "chunk_jobs": out.sub_jobs} if chunk_quorums
+               else {})}))
+        return
     for name, r in out.results.items():
-        if r.detail:
-            click.echo(f"{name} ({r.test}): " + ", ".join(f"{k} = {v:.6g}" if isinstance(
-                v, float) else f"{k} = {v}" for k, v in r.detail.items()))
-            continue
-        click.echo(f"{name} = {np.round(r.value, 6).tolist()}  (error <= "
-                   f"{np.max(r.error):.2e})")
+        click.echo(results.text(name, r))
     click.echo(f"job {out.job_id}: quorum {out.quorum}, paid {out.payout}"
                + (f", refund to the poster {out.poster}" if posted_job is not None else ""))
     if chunk_quorums:
