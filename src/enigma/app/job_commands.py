@@ -23,6 +23,7 @@ from enigma.ledger import (
 from enigma.options import Renamed
 from enigma.progress import Progress
 
+from . import context
 from .accounts import ACCOUNT, ledger_options
 from .job_facts import JobError
 from .orchestration import (
@@ -83,7 +84,8 @@ def _estimated_limit(owner: Any, dataset: str, script: Path, secure: bool) -> fl
 @click.command("run")
 @click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--dataset", required=True, help="Name of a dataset this owner shared.")
-@click.option("--author", type=ACCOUNT, help="The analyst's address (from `enigma sign`).")
+@click.option("--author", type=ACCOUNT, help="The analyst's address (from `enigma sign`) "
+              "[default: the context's analyst signs, when neither this nor --signature].")
 @click.option("--signature", callback=_signature,
               help="The analyst's signature (130 hex digits, from `enigma sign`).")
 @click.option("--job", "posted_job", type=int,
@@ -113,13 +115,20 @@ def run_command(script: Path, dataset: str, author: str | None, signature: bytes
                 as_json: bool) -> None:
     """Run a signed script as a job on one of your datasets; prints the results (to you).
 
-    Either post the job here (--author and --signature), or run a job an analyst posted
-    and paid for (--job ID, plus --author to insist on who wrote it).
+    Either post the job here (--author and --signature; without both, the context's
+    analyst account signs, as on a network `enigma up` started), or run a job an analyst
+    posted and paid for (--job ID, plus --author to insist on who wrote it).
     """
     from .owner import Owner
 
+    analyst = context.default("analyst_account")
+    if posted_job is None and author is None and signature is None and analyst is not None:
+        author, signature = sign_script(Ledger.connect(rpc, analyst, Deployment.load(
+            deployment)), script.read_text())
+        click.echo(f"run: signed by the context's analyst account {author}", err=True)
     if posted_job is None and (author is None or signature is None):
-        raise click.UsageError("give --author and --signature, or --job ID of a posted job")
+        raise click.UsageError("give --author and --signature (from `enigma sign`), or --job "
+                               "ID of a posted job")
     if blame and chunk_quorums > 0:
         raise click.UsageError("--blame needs one quorum: chunk and reducing quorums run "
                                "without it (docs/blame.md); drop --chunk-quorums")
