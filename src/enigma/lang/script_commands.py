@@ -151,8 +151,8 @@ def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, par
         except (ScriptError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
         time_limit = limit_of(cost, secure=not insecure_dealer)
-        click.echo(f"time limit: {time_limit:,.0f} s (the cost estimate at {n:,} rows, "
-                   f"{cost}, times {MARGIN:g}; --time-limit sets it)")
+        say(f"time limit: {time_limit:,.0f} s (the cost estimate at {n:,} rows, "
+            f"{cost}, times {MARGIN:g}; --time-limit sets it)")
     try:
         with Progress("script run") as progress:
             progress.phase(f"running on a local quorum of {parties}")
