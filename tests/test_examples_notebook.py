@@ -5,6 +5,8 @@ must agree with pandas' own group-by of the same file."""
 
 import os
 import runpy
+import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -16,19 +18,29 @@ from enigma.lang.schema import Schema
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture
+def folder():
+    """A folder of its own: pytest's may be pruned by another pytest session on this
+    machine while the network still runs in it."""
+    path = Path(tempfile.mkdtemp(prefix="enigma-notebook-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.slow
-def test_the_notebook_gets_a_labelled_group_by_that_pandas_agrees_with(tmp_path, monkeypatch
+@pytest.mark.timeout(1800)
+def test_the_notebook_gets_a_labelled_group_by_that_pandas_agrees_with(folder, monkeypatch
                                                                        ) -> None:
-    for folder in ("examples", "data"):
-        (tmp_path / folder).symlink_to(ROOT / folder)
-    monkeypatch.chdir(tmp_path)
+    for shipped in ("examples", "data"):
+        (folder / shipped).symlink_to(ROOT / shipped)
+    monkeypatch.chdir(folder)
     monkeypatch.delenv("ENIGMA_CONTEXT", raising=False)
     try:
         cells = runpy.run_path(str(ROOT / "examples" / "notebook.py"))
     finally:
-        if (tmp_path / ".enigma-net" / "network.json").exists():  # the notebook failed
-            api.stop_local(tmp_path / ".enigma-net")
-    assert not (tmp_path / ".enigma-net" / "network.json").exists()  # its last cell ran
+        if (folder / ".enigma-net" / "network.json").exists():  # the notebook failed
+            api.stop_local(folder / ".enigma-net")
+    assert not (folder / ".enigma-net" / "network.json").exists()  # its last cell ran
     table = cells["table"]
     levels = Schema.load(ROOT / "examples" / "acs12.yaml").column("edu").levels
     assert table.index.name == "edu" and list(table.index) == list(levels)
@@ -42,4 +54,4 @@ def test_the_notebook_gets_a_labelled_group_by_that_pandas_agrees_with(tmp_path,
         assert table.loc[level, "people"] == want.size().get(level, 0)
         assert abs(table.loc[level, "mean_income"] - want.mean().get(level, 0.0)) <= \
             table.loc[level, "mean_income_error"] + 1e-6
-    assert os.path.isdir(tmp_path / ".enigma-net" / "owner")  # the CLI's owner home
+    assert os.path.isdir(folder / ".enigma-net" / "owner")  # the CLI's owner home
