@@ -31,6 +31,10 @@ job = net.run(script, "acs12", analyst=net.analyst())
 table = job.table()
 print(table)
 
+# %% The shared table back from its holders (the owner alone can), typed by the schema.
+back = net.collect("acs12")
+print(back.dtypes)
+
 # %% Done: the network keeps running for the next session unless stopped.
 net.close()
 enigma.stop_local()

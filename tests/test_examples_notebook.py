@@ -55,3 +55,8 @@ def test_the_notebook_gets_a_labelled_group_by_that_pandas_agrees_with(folder, m
         assert abs(table.loc[level, "mean_income"] - want.mean().get(level, 0.0)) <= \
             table.loc[level, "mean_income_error"] + 1e-6
     assert os.path.isdir(folder / ".enigma-net" / "owner")  # the CLI's owner home
+    back = cells["back"]  # collected: the values as the schema read them, typed
+    assert back["income"].dtype == "int64" and back["income"].tolist() == \
+        people["income"].astype("int64").tolist()
+    assert list(back["edu"].cat.categories) == list(levels)
+    assert back["edu"].astype(str).tolist() == people["edu"].tolist()

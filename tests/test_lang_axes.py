@@ -56,10 +56,12 @@ def test_histogram_bins_are_numpy_intervals(table) -> None:
 def test_a_sum_of_two_group_bys_by_one_key_keeps_the_levels_an_index_drops_them(table) -> None:
     got = _run("a = group_by(data.ui)\nb = group_by(data.ui, data.age, \"sum\")\n"
                "reveal(b / a, \"mean_age\")\nreveal(a[1], \"claimed\")\n"
-               "reveal(a[1:], \"tail\")\nreveal(a + group_by(data.sex), \"mixed\")\n", table)
-    assert got["mean_age"][0][0].labels == ("false", "true")
+               "reveal(a[1:], \"tail\")\nreveal(a + group_by(data.sex), \"mixed\")\n"
+               "reveal(group_by(data.age > 60), \"older\")\n", table)
+    assert got["mean_age"][0][0].labels == ("no", "yes")  # the schema's words for ui
+    assert got["older"][0][0].labels == ("false", "true")  # a computed boolean has none
     assert got["claimed"][0] == ()
-    assert got["tail"][0][0].labels == ("true",)
+    assert got["tail"][0][0].labels == ("yes",)
     assert got["mixed"][0] == ()  # two keys: the names of neither fit the sum
 
 

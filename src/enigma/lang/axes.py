@@ -29,9 +29,11 @@ def source_name(node: ast.expr | None, fallback: str) -> str:
     return fallback if node is None else DATA_PREFIX.sub("", ast.unparse(node))
 
 
-def level_axis(key: ValueType, node: ast.expr | None) -> Axis:
-    """The groups of a category or boolean column: its levels in code order."""
-    labels = key.kind.levels if key.kind.name == "category" else BOOL_LEVELS
+def level_axis(key: ValueType, node: ast.expr | None,
+               words: tuple[str, str] = BOOL_LEVELS) -> Axis:
+    """The groups of a category or boolean column: its levels in code order; a boolean
+    column's own words (`words`: false, true as the schema writes them) where it has them."""
+    labels = key.kind.levels if key.kind.name == "category" else words
     return Axis(source_name(node, "group"), tuple(labels))
 
 

@@ -27,6 +27,7 @@ from .syntax import (
     ROWS,
     Axis,
     Call,
+    ColumnRef,
     DictType,
     Expr,
     Label,
@@ -72,6 +73,14 @@ class Library:
         """The script's text of an argument (for the names of a result's axes)."""
         return bind(self.name, list(self.node.args),
                     {k.arg: k.value for k in self.node.keywords}).get(param)
+
+    def bool_words(self, e: Expr) -> tuple[str, str]:
+        """A boolean schema column's words for false and true; else `false`, `true`."""
+        if isinstance(e, ColumnRef) and len(e.names) == 1:
+            col = self.c.schema.column(e.names[0])
+            if col.kind == "bool":
+                return col.false_text, col.true_text
+        return axes.BOOL_LEVELS
 
     def err_at(self, e: Expr, message: str, why: str = "") -> ScriptError:
         return ScriptError(message, e.line, e.col, why, self.c.filename)
@@ -231,7 +240,7 @@ class Library:
         if x.kind.name in ("category", "bool"):
             if "bins" in b or "range" in b:
                 raise self.err("a histogram of a category counts each level; drop bins/range")
-            return axes.level_axis(x, self.arg_node("x"))
+            return axes.level_axis(x, self.arg_node("x"), self.bool_words(b["x"]))
         if not x.kind.numeric:
             raise self.err(f"histogram() needs numbers or a category, not {x}")
         bins = b.get("bins")
@@ -291,7 +300,7 @@ class Library:
                 lo = hi = None
                 if None not in (v.lo, v.hi, self.rows):
                     lo, hi = min(0, self.rows * v.lo), max(0, self.rows * v.hi)
-        groups = axes.level_axis(key, self.arg_node("key"))
+        groups = axes.level_axis(key, self.arg_node("key"), self.bool_words(b["key"]))
         return self.result(args, kwargs, ValueType(label, kind, (len(groups.labels),), lo, hi,
                                                    axes=(groups,)))
 
