@@ -37,6 +37,7 @@ an analyst's `Ledger` in the same notebook).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,8 +98,11 @@ class Network:
     def collect(self, name: str) -> pd.DataFrame:
         """A dataset this owner shared, reconstructed from its holders: integers as int64,
         fixed-point values at the schema's precision, booleans, categoricals with every level
-        (`Owner.collect` checks the shares and their tags)."""
+        (`Owner.collect` checks the shares and their tags; a holder it had to skip is a
+        Python warning, as `enigma dataset collect` prints it)."""
         values = self.owner.collect(name)
+        for text in values.warnings:
+            warnings.warn(text, stacklevel=2)
         schema = Schema.from_dict(self.owner.state(name).schema)
         return collected_table(schema, values).to_pandas()
 
