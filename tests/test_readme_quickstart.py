@@ -10,6 +10,7 @@ enigma.app.cli`, what the `enigma` script of pyproject.toml runs) with this chec
 source first on the path.
 """
 
+import json
 import os
 import re
 import shlex
@@ -97,6 +98,7 @@ def test_the_readme_commands_run_as_written_and_print_a_labelled_result(folder) 
     env["PYTHONPATH"] = str(ROOT / "src")
     try:
         outputs = [_enigma(c, folder, env) for c in commands[2:]]
+        as_json = json.loads(_enigma(commands[-1] + " --json", folder, env))  # the same job
     finally:
         if (folder / ".enigma-net" / "network.json").exists():
             _enigma("enigma down", folder, env)
@@ -108,3 +110,8 @@ def test_the_readme_commands_run_as_written_and_print_a_labelled_result(folder) 
         value, error = means[region]
         assert abs(value - mean) <= error + 0.01  # printed to 6 significant digits
         assert people[region] == (want.size()[region], 0.0)
+    got = as_json["results"]["mean_income"]
+    assert got["axes"] == [{"name": "region", "labels": sorted(want.groups)}]
+    for region, value, error in zip(sorted(want.groups), got["value"], got["error"],
+                                    strict=True):
+        assert abs(value - want.mean()[region]) <= error + 1e-9
