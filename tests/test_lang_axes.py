@@ -71,5 +71,11 @@ def test_regression_terms_and_cluster_features_say_what_each_number_is(table) ->
                    "reveal(kmeans([data.age, data.rr * 100], k=2, iters=1), \"k2\")\n", SCHEMA)
     axes = {o.name: o.type.axes for o in script.outputs}
     assert axes["c"][0].labels == ("intercept", "age", "tenure")
+    fits = check("reveal(linreg(data.rr, [data.age], intercept=False), \"b\")\n"
+                 "reveal(ols(data.rr, [data.age, data.tenure]), \"o\")\n", SCHEMA).outputs
+    assert fits[0].type.axes[0].labels == ("age",)
+    assert fits[1].type.axes[0].labels == ("intercept", "age", "tenure", "se(intercept)",
+                                           "se(age)", "se(tenure)", "r2", "adjusted_r2",
+                                           "condition")
     assert [a.labels for a in axes["k"]] == [("0", "1"), ("f[0]", "f[1]")]
     assert axes["k2"][1].labels == ("age", "rr * 100")
