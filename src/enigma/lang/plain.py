@@ -227,7 +227,7 @@ class PlainBackend:
         v = _v(self.stack(value, node) if isinstance(value, list | tuple) else value)
         t = node.value.type
         self.revealed[name] = Revealed(np.asarray(v, dtype=np.float64), 0.0,
-                                       t.axes if isinstance(t, ValueType) else ())
+                                       axes=t.axes if isinstance(t, ValueType) else ())
 
     def finish(self) -> dict[str, Revealed]:
         return self.revealed
