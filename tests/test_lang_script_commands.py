@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -92,3 +93,36 @@ def test_run_takes_its_time_limit_from_the_estimate_or_the_option(tmp_path) -> N
     assert "did not finish within its time limit of 1 s; give it more with --time-limit" \
         in out.output
     assert "Traceback" not in out.output
+
+
+def test_json_results_carry_each_groups_name_and_bound(tmp_path) -> None:
+    by_sex = tmp_path / "by_sex.py"
+    by_sex.write_text("reveal(group_by(data.gender, data.age, 'mean'), 'age')\n"
+                      "reveal(mean(data.age), 'mean_age')\n")
+    out = CliRunner().invoke(main, ["script", "run", str(by_sex), "--schema", SCHEMA,
+                                    "--data", DATA, "--rows", "150", "--insecure-dealer",
+                                    "--json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert report["insecure_dealer"] is True and report["stats"]["rounds"] > 0
+    age = report["results"]["age"]
+    levels = Schema.load(SCHEMA).column("gender").levels
+    assert age["axes"] == [{"name": "gender", "labels": list(levels)}]
+    table = Schema.load(SCHEMA).read_csv(DATA)
+    for level, value, bound in zip(levels, age["value"], age["error"], strict=True):
+        chosen = table["gender"][:150] == level
+        assert abs(value - table["age"][:150][chosen].mean()) <= bound
+    text = CliRunner().invoke(main, ["script", "dry-run", str(by_sex), "--schema", SCHEMA])
+    assert "age by gender" in text.output and all(lv in text.output for lv in levels)
+
+
+def test_check_json_gives_one_object_per_script_and_fails_on_a_refused_one(tmp_path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("print(mean(data.age))\n")
+    out = CliRunner().invoke(main, ["check", str(ROOT / "examples" / "by_state.py"), str(bad),
+                                    "--schema", str(ROOT / "examples" / "benefits.yaml"),
+                                    "--no-run", "--json"])
+    assert out.exit_code == 1
+    good, refused = (json.loads(line) for line in out.stdout.splitlines())
+    assert good["outputs"][0]["axes"][0]["name"] == "state" and "error" not in good
+    assert refused["script"] == str(bad) and "bad.py:1" in refused["error"]

@@ -2,10 +2,19 @@
 
     import enigma.app.api as enigma
     net = enigma.connect()                             # the context: e.g. from `enigma up`
+    net = enigma.local(nodes=4)                        # or: that network, started if need be
     net.share(df, "examples/benefits.yaml", "benefits")  # for quorums of 3: t = 2, n = all nodes
-    job = net.run("examples/clusters.py", "benefits", analyst=net.analyst())
-    enigma.values(job)["centers"], job.results["centers"].error, job.payout
+    job = net.run("examples/by_state.py", "benefits", analyst=net.analyst())
+    job.table()           # a DataFrame: a row per state, each result beside its error bound
+    job.frame("workers"), enigma.values(job)["workers"], job.payout
+    net.collect("benefits")                            # the table back, typed by the schema
     net.jobs()                                         # what the ledger says
+    enigma.stop_local()                                # what `enigma down` does
+
+Tables go in as a pandas DataFrame (pandas 3 dtypes too), a pyarrow Table, a dict of
+arrays, or a CSV or Parquet path; results come out as pandas objects labelled with the
+group names, bins or terms the script gives them (`lang/results.py`), never bare arrays
+that leave the reader to remember which level came first.
 
 An analyst may pay for a job where the dataset's policy allows it; the result still goes
 to the owner alone:
@@ -28,22 +37,29 @@ an analyst's `Ledger` in the same notebook).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from enigma.lang.schema import Schema
 from enigma.ledger import Deployment, JobInfo, Ledger, Policy, script_hash
 
+from . import context
 from .accounts import bootstrap_peers
 from .attempt import JobResult
 from .context import DEFAULT_OWNER_HOME, Context, ContextError
 from .logs import quiet_libraries
+from .network import LocalNetwork, NetworkError, NetworkState, down
 from .orchestration import run_job, sign_script, submit_job
 from .owner import DEFAULT_QUORUM, Owner, UploadResult
+from .upload import collected_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -78,6 +94,17 @@ class Network:
                                  "(`enigma context set --analyst-account` would)")
             account = self.context.analyst_account
         return Ledger.connect(self.rpc, account, Deployment.load(self.deployment))
+
+    def collect(self, name: str) -> pd.DataFrame:
+        """A dataset this owner shared, reconstructed from its holders: integers as int64,
+        fixed-point values at the schema's precision, booleans, categoricals with every level
+        (`Owner.collect` checks the shares and their tags; a holder it had to skip is a
+        Python warning, as `enigma dataset collect` prints it)."""
+        values = self.owner.collect(name)
+        for text in values.warnings:
+            warnings.warn(text, stacklevel=2)
+        schema = Schema.from_dict(self.owner.state(name).schema)
+        return collected_table(schema, values).to_pandas()
 
     def dataset_id(self, name: str) -> int:
         """The ledger id of a dataset this owner shared (what an analyst posts jobs on)."""
@@ -197,6 +224,24 @@ def connect_local(net_home: str | Path = ".enigma-net", home: str | Path | None 
     """Connect to the network `enigma up` started from `net_home`, as its owner account
     (the context `up` wrote there)."""
     return connect(home=home, context=Path(net_home) / "context.json")
+
+
+def local(net_home: str | Path = context.DIR, nodes: int = 4,
+          home: str | Path | None = None) -> Network:
+    """The local network of `net_home`, as its owner: the one `enigma up` (or an earlier
+    call) started there, else a new one of `nodes` nodes, started in the background as
+    `enigma up --nodes N` would (4 by default: quorums of 3 store on t + 2 = 4 holders).
+    It keeps running after the notebook ends; `stop_local` or `enigma down` stops it."""
+    try:
+        NetworkState.load(Path(net_home))
+    except NetworkError:
+        LocalNetwork.start(Path(net_home), nodes)
+    return connect_local(net_home, home)
+
+
+def stop_local(net_home: str | Path = context.DIR) -> None:
+    """Stop the local network of `net_home` (nodes, then the chain), as `enigma down`."""
+    down(Path(net_home))
 
 
 def values(result: JobResult) -> dict[str, np.ndarray]:

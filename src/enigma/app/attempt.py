@@ -15,13 +15,15 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from enigma.lang.checker import check
 from enigma.lang.interpreter import Revealed
 from enigma.lang.program import decode_results
+from enigma.lang.results import frame as result_frame
+from enigma.lang.results import table as result_table
 from enigma.lang.schema import Schema
 from enigma.ledger import (
     JobInfo,
@@ -49,6 +51,9 @@ from .job_facts import (
 from .owner import DatasetState, Owner
 from .replay import replay_program
 from .service import Connection, ServiceError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +91,17 @@ class JobResult:
     packages: int = 0
     """Blame packages the owner received in the attempt that gave this result: 0 when it
     succeeded (members hand theirs over only after an abort or a failed result check)."""
+
+    def table(self, names: Sequence[str] | None = None) -> pd.DataFrame:
+        """The results as one labelled DataFrame, each bound beside its value
+        (`lang.results.table`: one row per group for a group-by, per result for scalars)."""
+        return result_table(self.results, names)
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """One result as a DataFrame indexed by its labels, with `name` and `error` columns."""
+        if name not in self.results:
+            raise KeyError(f"no result named {name!r}; the results are {list(self.results)}")
+        return result_frame(self.results[name], name)
 
 
 def cancel_members(owner: Owner, members: Sequence[Any], job_id: int, why: str) -> None:

@@ -31,6 +31,7 @@ import numpy as np
 from enigma.field import Field, FixedEncoding, IntEncoding
 from enigma.lang.checker import check
 from enigma.lang.plain import run_plain
+from enigma.lang.results import frame as result_frame
 from enigma.lang.schema import Schema
 from enigma.ledger import Ledger
 from enigma.sharing import additive, shamir
@@ -182,10 +183,11 @@ def _compare(out: JobResult, plain: dict) -> bool:
         bound = float(np.max(r.error)) + 2.0**-16
         good = diff <= bound
         ok &= good
-        shown_got = np.round(got, 4).tolist()
-        shown_ref = np.round(ref, 4).tolist()
-        print(f"   {name}:\n      MPC   {shown_got}\n      plain {shown_ref}\n"
-              f"      |difference| {diff:.1e} <= bound {bound:.1e}: {good}")
+        beside = result_frame(r, name).rename(columns={name: "MPC"}).assign(
+            plain=ref.reshape(-1))  # labelled by group, or by the name of a single value
+        shown = beside[["MPC", "plain", "error"]].to_string(float_format=lambda v: f"{v:.6g}")
+        print(f"   {name}:\n" + "\n".join("      " + line for line in shown.splitlines())
+              + f"\n      |difference| {diff:.1e} <= bound {bound:.1e}: {good}")
     return ok
 
 

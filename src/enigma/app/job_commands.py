@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
+from enigma.lang import results
 from enigma.lang.errors import ScriptError
 from enigma.lang.schema import Schema
+from enigma.lang.script_commands import JSON
 from enigma.ledger import (
     Deployment,
     Ledger,
@@ -21,6 +23,7 @@ from enigma.ledger import (
 from enigma.options import Renamed
 from enigma.progress import Progress
 
+from . import context
 from .accounts import ACCOUNT, ledger_options
 from .job_facts import JobError
 from .orchestration import (
@@ -81,7 +84,8 @@ def _estimated_limit(owner: Any, dataset: str, script: Path, secure: bool) -> fl
 @click.command("run")
 @click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--dataset", required=True, help="Name of a dataset this owner shared.")
-@click.option("--author", type=ACCOUNT, help="The analyst's address (from `enigma sign`).")
+@click.option("--author", type=ACCOUNT, help="The analyst's address (from `enigma sign`) "
+              "[default: the context's analyst signs, when neither this nor --signature].")
 @click.option("--signature", callback=_signature,
               help="The analyst's signature (130 hex digits, from `enigma sign`).")
 @click.option("--job", "posted_job", type=int,
@@ -103,19 +107,28 @@ def _estimated_limit(owner: Any, dataset: str, script: Path, secure: bool) -> fl
 @click.option("--time-limit", type=click.FloatRange(min=1.0),
               help="Seconds the owner waits for the quorum [default: the script's cost "
                    "estimate on the dataset's rows, expected time times 4, at least 120].")
+@JSON
 def run_command(script: Path, dataset: str, author: str | None, signature: bytes | None,
                 posted_job: int | None, quorum: int, reward: int, home: Path, rpc: str,
                 deployment: Path, account: str, insecure_dealer: bool,
-                chunk_quorums: int, blame: bool | None, time_limit: float | None) -> None:
+                chunk_quorums: int, blame: bool | None, time_limit: float | None,
+                as_json: bool) -> None:
     """Run a signed script as a job on one of your datasets; prints the results (to you).
 
-    Either post the job here (--author and --signature), or run a job an analyst posted
-    and paid for (--job ID, plus --author to insist on who wrote it).
+    Either post the job here (--author and --signature; without both, the context's
+    analyst account signs, as on a network `enigma up` started), or run a job an analyst
+    posted and paid for (--job ID, plus --author to insist on who wrote it).
     """
     from .owner import Owner
 
+    analyst = context.default("analyst_account")
+    if posted_job is None and author is None and signature is None and analyst is not None:
+        author, signature = sign_script(Ledger.connect(rpc, analyst, Deployment.load(
+            deployment)), script.read_text())
+        click.echo(f"run: signed by the context's analyst account {author}", err=True)
     if posted_job is None and (author is None or signature is None):
-        raise click.UsageError("give --author and --signature, or --job ID of a posted job")
+        raise click.UsageError("give --author and --signature (from `enigma sign`), or --job "
+                               "ID of a posted job")
     if blame and chunk_quorums > 0:
         raise click.UsageError("--blame needs one quorum: chunk and reducing quorums run "
                                "without it (docs/blame.md); drop --chunk-quorums")
@@ -141,13 +154,16 @@ def run_command(script: Path, dataset: str, author: str | None, signature: bytes
                    + f"; evidence {i.evidence_path} (keccak256 {i.evidence_hash})", err=True)
     if out.refunded:
         raise click.ClickException("no quorum could finish the job; its escrow was refunded")
+    if as_json:
+        click.echo(json.dumps({
+            "job": out.job_id, "quorum": out.quorum, "paid": out.payout,
+            "results": {n: results.as_json(r) for n, r in out.results.items()},
+            "printed": out.printed, "insecure_dealer": out.insecure_dealer,
+            **({"reduction": out.reduction, "chunk_jobs": out.sub_jobs} if chunk_quorums
+               else {})}))
+        return
     for name, r in out.results.items():
-        if r.detail:
-            click.echo(f"{name} ({r.test}): " + ", ".join(f"{k} = {v:.6g}" if isinstance(
-                v, float) else f"{k} = {v}" for k, v in r.detail.items()))
-            continue
-        click.echo(f"{name} = {np.round(r.value, 6).tolist()}  (error <= "
-                   f"{np.max(r.error):.2e})")
+        click.echo(results.text(name, r))
     click.echo(f"job {out.job_id}: quorum {out.quorum}, paid {out.payout}"
                + (f", refund to the poster {out.poster}" if posted_job is not None else ""))
     if chunk_quorums:

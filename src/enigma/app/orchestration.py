@@ -37,6 +37,7 @@ from enigma.lang.reduction import (
     NotSplittable,
     plan,
 )
+from enigma.lang.results import labelled
 from enigma.lang.schema import Schema
 from enigma.ledger import (
     ContractRevert,
@@ -350,12 +351,12 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
                        multiplications=multiplications, dealer_seed=dealer_seed,
                        timeout=timeout, progress=progress, blame=True, attempts=attempts - 1,
                        mesh_timeout=mesh_timeout, _incidents=incidents)
+    results = labelled(check(source, schema, filename), results)  # before accepting
     t1 = time.perf_counter()
     payout = owner.ledger.accept(job.job_id)
     times["accept_tx"] = time.perf_counter() - t1
     times["settle"] = time.perf_counter() - t0
-    order = [o.name for o in check(source, schema, filename).outputs]
-    return JobResult(job.job_id, {n: results[n] for n in order if n in results},
+    return JobResult(job.job_id, results,
                      list(first["printed"]), job.quorum, commitments, payout,
                      dict(first["stats"]), times, dealer_seed is not None, [], reduction,
                      job.poster, incidents, packages=packages_received(outcomes))

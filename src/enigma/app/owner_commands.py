@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from enigma.lang.errors import SchemaError
 from enigma.lang.schema import Schema
@@ -23,9 +22,7 @@ from . import context
 from .accounts import ACCOUNT, bootstrap_peers, ledger_options, payer
 from .owner import DEFAULT_DURATION, DEFAULT_QUORUM, Owner, threshold
 from .service import ServiceError
-from .upload import (
-    UploadError,
-)
+from .upload import UploadError, write_collected
 
 log = logging.getLogger(__name__)
 
@@ -156,9 +153,6 @@ def dataset_group() -> click.Group:
     @owner_options
     def collect(name: str, out: Path, **owner_args: Any) -> None:
         """Reconstruct the dataset from its holders into a CSV file (owner only)."""
-        import pyarrow as pa
-        import pyarrow.csv as pacsv
-
         with owner_step(owner_args, "collect",
                         f"reconstructing {name} from its holders") as owner:
             try:
@@ -168,10 +162,7 @@ def dataset_group() -> click.Group:
                 raise click.ClickException(str(exc)) from exc
         for warning in values.warnings:
             click.echo(f"WARNING: {warning}", err=True)
-        for col in schema.columns:  # booleans in the file's own words, so the schema reads it
-            if col.kind == "bool":
-                values[col.name] = np.where(values[col.name], col.true_text, col.false_text)
-        pacsv.write_csv(pa.table({k: np.asarray(v) for k, v in values.items()}), out)
+        write_collected(schema, values, out)
         click.echo(f"dataset: {name} written to {out}")
 
     @dataset.command("recover")

@@ -26,6 +26,7 @@ from enigma.lang.reduction import (
     ITERATIVE,
     plan,
 )
+from enigma.lang.results import labelled
 from enigma.lang.schema import Schema
 from enigma.ledger import (
     JobInfo,
@@ -146,10 +147,12 @@ def run_split(owner: Owner, state: DatasetState, schema: Schema, source: str, di
         first = replies[parent.job_id][0][0]
         results = decode_results(F, key, [(a[0], a[1]) for _, a in replies[parent.job_id]], first)
         checks = {name: results.pop(name) for name in list(results) if name.startswith(CHECK_NAME)}
-        if set(checks) != check_names(plan(check(source, schema, filename), schema, state.rows)) \
+        script = check(source, schema, filename)
+        if set(checks) != check_names(plan(script, schema, state.rows)) \
                 or any(np.any(c.value != 0) for c in checks.values()):
             raise JobError(f"job {parent.job_id}: a partial aggregate changed between a chunk "
                            "quorum and the reducing quorum (k P != Z); the result is refused")
+        results = labelled(script, results)
         payout = {"to_nodes": 0, "reward": 0, "refund": 0}
         for j in [*subs, parent]:
             for k, v in owner.ledger.accept(j.job_id).items():
@@ -160,7 +163,6 @@ def run_split(owner: Owner, state: DatasetState, schema: Schema, source: str, di
                 for reply, _ in replies[jid]:
                     for k, v in reply.get("phases", {}).items():
                         times[f"{prefix}.{k}"] = max(times.get(f"{prefix}.{k}", 0.0), float(v))
-        order = [o.name for o in check(source, schema, filename).outputs]
         stats = dict(first["stats"])
         stats["chunk_triples"] = sum(r[0]["stats"]["triples"] for s in subs
                                      for r in replies[s.job_id])
@@ -168,7 +170,7 @@ def run_split(owner: Owner, state: DatasetState, schema: Schema, source: str, di
             kind: sum(int(replies[s.job_id][0][0]["stats"].get("prep", {})
                           .get("produced", {}).get(kind, 0)) for s in subs)
             for kind in ("triples", "bits", "input_masks")}
-        return JobResult(parent.job_id, {n: results[n] for n in order if n in results},
+        return JobResult(parent.job_id, results,
                          list(first["printed"]), parent.quorum, commitments, payout, stats,
                          times, dealer_seed is not None, [s.job_id for s in subs],
                          f"{groups} chunk quorums and a reducing quorum", parent.poster)

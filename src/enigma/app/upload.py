@@ -22,6 +22,7 @@ with the `csv` module, too slow for 10^6 rows); on a malformed file it defers to
 from __future__ import annotations
 
 import csv
+import math
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -243,9 +244,18 @@ def _integer_column(col: Column, texts: pa.Array, where: str, first_row: int) ->
                           col.name) from None
 
 
+def _one_text_type(array: pa.Array) -> pa.Array:
+    """Texts as `string`: pandas 3's `str` columns reach Arrow as `large_string` (others as
+    `string_view`), and the rules below (fill a missing cell with a word, parse integers)
+    must not take them for numbers."""
+    if pa.types.is_large_string(array.type) or pa.types.is_string_view(array.type):
+        return array.cast(pa.string())
+    return array
+
+
 def _to_integers(col: Column, array: pa.Array, where: str, first_row: int) -> np.ndarray:
     """The column as the int64 integers of its encoding; UploadError names the row if not."""
-    array = _fill_missing(col, array, where, first_row)
+    array = _fill_missing(col, _one_text_type(array), where, first_row)
     if col.kind == "category":
         return _words_to_codes(col, array, {v: k for k, v in enumerate(col.levels)},
                                f"not one of the levels {list(col.levels)}", where, first_row)
@@ -336,3 +346,66 @@ def decode_columns(field: Field, schema: Schema,
                    columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Reconstructed field columns back to values, as the schema's encodings say."""
     return {c.name: c.encoding.decode(field, columns[c.name]) for c in schema.columns}
+
+
+def shortest_decimals(values: np.ndarray, frac_bits: int) -> np.ndarray:
+    """Each fixed-point value k / 2^f as the decimal with the fewest places that encodes
+    back to k: -0.1 for -6554 / 2^16 (-0.100006...), which is what the owner wrote.
+
+    ceil(f log10 2) places always suffice (a step of 10^-d <= 2^-f), so one numpy pass per
+    place count from 0 up to that settles every value.
+    """
+    scale = float(1 << frac_bits)
+    k = np.rint(values * scale)
+    out = np.round(values, math.ceil(frac_bits * math.log10(2)))
+    open_ = np.ones(values.shape, dtype=bool)
+    for places in range(math.ceil(frac_bits * math.log10(2))):
+        candidate = np.round(values, places)
+        fits = open_ & (np.rint(candidate * scale) == k)
+        out[fits] = candidate[fits]
+        open_ &= ~fits
+    return out
+
+
+def collected_table(schema: Schema, values: Mapping[str, np.ndarray], *,
+                    words: bool = False) -> pa.Table:
+    """Decoded columns as a typed table at the schema's precision.
+
+    Why rounded: a fixed-point value is k / 2^f, whose exact binary expansion prints as
+    `30.300003051757812` for the owner's `30.3`; as the shortest decimal with the same
+    encoding (`shortest_decimals`) it prints as written and is shared back to the same k.
+    Integers stay integers, categories are dictionaries over the schema's levels (pandas
+    categoricals with every level, in the schema's order), booleans are booleans, or the
+    file's own words with `words` (so that the schema reads a written CSV back).
+    """
+    arrays = {}
+    for col in schema.columns:
+        v = np.asarray(values[col.name])
+        if col.kind == "fixed":
+            arrays[col.name] = pa.array(shortest_decimals(v.astype(np.float64), col.frac_bits))
+        elif col.kind == "int":
+            arrays[col.name] = pa.array(v.astype(np.int64))
+        elif col.kind == "bool" and words:
+            arrays[col.name] = pa.array(np.where(v, col.true_text, col.false_text))
+        elif col.kind == "bool":
+            arrays[col.name] = pa.array(v.astype(bool))
+        else:
+            levels = np.asarray(col.levels)
+            order = np.argsort(levels)
+            codes = order[np.searchsorted(levels[order], v.astype(levels.dtype))]
+            arrays[col.name] = pa.DictionaryArray.from_arrays(
+                pa.array(codes.astype(np.int32)), pa.array(col.levels))
+    return pa.table(arrays)
+
+
+def write_collected(schema: Schema, values: Mapping[str, np.ndarray], path: Path) -> None:
+    """Write decoded columns as a CSV the schema reads back: each column at its precision
+    (`collected_table`), texts quoted only where one of the schema's words needs quotes
+    (every text written is a column name, a level or a boolean's word: the schema decides)."""
+    words = [*schema.names] + [w for c in schema.columns
+                               for w in (c.levels if c.kind == "category" else
+                                         (c.true_text, c.false_text) if c.kind == "bool"
+                                         else ())]
+    quoting = "needed" if any(ch in w for w in words for ch in ',"\r\n') else "none"
+    pacsv.write_csv(collected_table(schema, values, words=True), path,
+                    pacsv.WriteOptions(quoting_style=quoting, quoting_header=quoting))

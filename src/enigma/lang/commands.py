@@ -7,23 +7,27 @@ overrides it.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from enigma.options import Renamed
 from enigma.progress import Progress
 
+from . import results
 from .checker import check as check_script
 from .cost import estimate as estimate_cost
 from .errors import SchemaError, ScriptError
 from .inference import infer_schema
 from .plain import dry_run as plain_dry_run
 from .schema import Schema
-from .script_commands import show_outcome
-from .syntax import format_tree
+from .script_commands import JSON, show_outcome
+from .syntax import Output, ValueType, format_tree
 
 SCHEMA_LINE = re.compile(r"^#\s*schema:\s*(\S+)\s*$", re.MULTILINE)
 
@@ -118,43 +122,59 @@ def _schema_of(script_path: str, source: str, schema_path: str | None,
 @click.option("--ast", "show_ast", is_flag=True, help="Print each script's typed AST.")
 @click.option("--no-run", is_flag=True,
               help="Only check: skip the dry run and the cost estimate (measured in 3 processes).")
+@JSON
 def check(scripts: tuple[str, ...], schema_path: str | None, show_ast: bool,
-          no_run: bool) -> None:
+          no_run: bool, as_json: bool) -> None:
     """Check analysis SCRIPTS against a schema: refuse any private value that could leak.
 
     A script that passes is then dry-run in the clear on synthetic data drawn from the
-    schema, and its cost on the engine is estimated, unless --no-run is given.
+    schema, and its cost on the engine is estimated, unless --no-run is given. With --json,
+    one JSON object per script: its results' types and names, the dry run, the cost, or
+    the error.
     """
     schemas: dict[Path, Schema] = {}
     failed = 0
+    say = (lambda _: None) if as_json else click.echo
     for path in scripts:
         source = Path(path).read_text()
         described = _schema_of(path, source, schema_path, schemas)
+        report: dict[str, Any] = {"script": path}
+        prefix = ""  # errors of the checker name the script; those of the run do not
         try:
             checked = check_script(source, described, path)
-        except ScriptError as exc:
-            click.echo(str(exc), err=True)
-            failed += 1
-            continue
-        click.echo(f"{path}: ok, {len(checked.outputs)} result(s) for the owner")
-        for out in checked.outputs:
-            click.echo(f"  reveal {out.name!r}: {out.type}")
-        if show_ast:
-            click.echo(format_tree(checked))
-        if no_run:
-            continue
-        try:
-            outcome = plain_dry_run(checked, described)
-            click.echo(f"{path}: dry run on SYNTHETIC data (the values mean nothing):")
-            show_outcome(outcome)
-            with Progress(f"{path}: cost") as progress:
-                cost = estimate_cost(source, described, filename=path,
-                                     on_phase=lambda text, took, p=progress: p.phase(
-                                         text, expected=took))
+            say(f"{path}: ok, {len(checked.outputs)} result(s) for the owner")
+            for out in checked.outputs:
+                say(f"  reveal {out.name!r}: {out.type}")
+            report["outputs"] = [_output_json(out) for out in checked.outputs]
+            if show_ast:
+                say(format_tree(checked))
+            if not no_run:
+                prefix = f"{path}: "
+                outcome = plain_dry_run(checked, described)
+                say(f"{path}: dry run on SYNTHETIC data (the values mean nothing):")
+                if not as_json:
+                    show_outcome(outcome)
+                report["dry_run"] = {n: results.as_json(r) for n, r in outcome.results.items()}
+                with Progress(f"{path}: cost") as progress:
+                    cost = estimate_cost(source, described, filename=path,
+                                         on_phase=lambda text, took, p=progress: p.phase(
+                                             text, expected=took))
+                say(f"{path}: cost {cost}")
+                report["cost"] = dataclasses.asdict(cost)
         except (ScriptError, ValueError) as exc:
-            click.echo(f"{path}: {exc}", err=True)
+            text = f"{prefix}{exc}"
+            if not as_json:
+                click.echo(text, err=True)
+            report["error"] = text
             failed += 1
-            continue
-        click.echo(f"{path}: cost {cost}")
+        if as_json:
+            click.echo(json.dumps(report))
     if failed:
         sys.exit(1)
+
+
+def _output_json(out: Output) -> dict[str, Any]:
+    """A result as `check --json` describes it: name, type, line, and its dimensions' names."""
+    axes = out.type.axes if isinstance(out.type, ValueType) else ()
+    return {"name": out.name, "type": str(out.type), "line": out.line,
+            "axes": [{"name": a.name, "labels": list(a.labels)} for a in axes]}

@@ -19,6 +19,7 @@ from .lattice import (
     Mismatch,
     broadcast_shapes,
     column_type,
+    common_axes,
     const_value,
     interval,
     join,
@@ -362,7 +363,7 @@ class Expressions:
                            "reduce it (mean, sum, count) instead")
         if isinstance(t, ValueType) and t.shape:
             return Index(**pos, value=value, index=index,
-                         type=replace(t, shape=t.shape[1:], filtered=False))
+                         type=replace(t, shape=t.shape[1:], filtered=False, axes=t.axes[1:]))
         raise self.err(node, f"cannot index {t}")
 
     def slice_(self, node: ast.Subscript, value: Expr, ctx: Context, pos: dict) -> Slice:
@@ -384,8 +385,10 @@ class Expressions:
             if not known:
                 raise self.err(s, "slice bounds of a vector must be constants")
             n = len(range(t.shape[0])[slice(*consts)])
+            axes = t.axes and (replace(t.axes[0], labels=t.axes[0].labels[slice(*consts)]),
+                               *t.axes[1:])
             return Slice(**pos, value=value, lower=parts[0], upper=parts[1], step=parts[2],
-                         type=replace(t, shape=(n, *t.shape[1:])))
+                         type=replace(t, shape=(n, *t.shape[1:]), axes=axes))
         if isinstance(t, ValueType) and t.column:
             raise self.err(node, "columns cannot be sliced",
                            "select rows with where(x, mask), e.g. where(data.age, data.ui)")
@@ -489,7 +492,8 @@ class Expressions:
                     lo, hi = min(ends), max(ends)
                 except OverflowError:  # a float past 2^1024: numpy gives inf, no range here
                     pass
-        t = self.in_int64(node, ValueType(label, kind, shape, lo, hi, ta.filtered or tb.filtered))
+        t = self.in_int64(node, ValueType(label, kind, shape, lo, hi, ta.filtered or tb.filtered,
+                                          common_axes(shape, ta, tb)))
         return BinOp(**pos, op=op, left=a, right=b, type=t)
 
     def in_int64(self, node: ast.AST, t: ValueType) -> ValueType:

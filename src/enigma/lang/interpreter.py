@@ -32,6 +32,7 @@ from .syntax import (
     PUBLIC,
     Assert,
     Assign,
+    Axis,
     BinOp,
     BoolOp,
     Break,
@@ -85,6 +86,8 @@ class Revealed:
     """The library test that gave this value (`lang.pvalues`), read from the owner's script."""
     detail: dict[str, float] = field(default_factory=dict)
     """A test's labelled statistic, degrees of freedom, p-value and interval (the owner's)."""
+    axes: tuple[Axis, ...] = ()
+    """The names along each dimension, from the owner's own check of the script (lang/axes.py)."""
 
     def __post_init__(self) -> None:
         self.value = np.asarray(self.value, dtype=np.float64)

@@ -15,6 +15,7 @@ from .syntax import (
     PRIVATE,
     PUBLIC,
     ROWS,
+    Axis,
     DictType,
     Expr,
     Kind,
@@ -68,6 +69,13 @@ def broadcast_shapes(a: tuple, b: tuple) -> tuple:
     raise Mismatch(f"{shape_name(a)} and {shape_name(b)}, which do not match")
 
 
+def common_axes(shape: tuple, *types: ValueType) -> tuple[Axis, ...]:
+    """The names along `shape` that every operand of that shape agrees on, else none: a
+    sum of two group-bys by the same key keeps its levels; one by two keys keeps nothing."""
+    named = {t.axes for t in types if t.shape == shape}
+    return named.pop() if len(named) == 1 else ()
+
+
 def join(a: Type, b: Type, broadcast: bool = False, widen: bool = False) -> Type:
     """The least type holding both: labels join, kinds widen, shapes must agree."""
     if isinstance(a, ValueType) and isinstance(b, ValueType):
@@ -79,7 +87,7 @@ def join(a: Type, b: Type, broadcast: bool = False, widen: bool = False) -> Type
         lo = min(a.lo, b.lo) if known else None
         hi = max(a.hi, b.hi) if known else None
         return ValueType(a.label.join(b.label), join_kind(a.kind, b.kind), shape, lo, hi,
-                         a.filtered or b.filtered)
+                         a.filtered or b.filtered, common_axes(shape, a, b))
     if isinstance(a, ListType) and isinstance(b, ListType):
         return ListType(join(a.element, b.element, broadcast, widen),
                         a.length if a.length == b.length else None)

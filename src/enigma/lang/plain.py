@@ -225,7 +225,9 @@ class PlainBackend:
 
     def reveal(self, name: str, value: Any, node: Reveal) -> None:
         v = _v(self.stack(value, node) if isinstance(value, list | tuple) else value)
-        self.revealed[name] = Revealed(np.asarray(v, dtype=np.float64), 0.0)
+        t = node.value.type
+        self.revealed[name] = Revealed(np.asarray(v, dtype=np.float64), 0.0,
+                                       axes=t.axes if isinstance(t, ValueType) else ())
 
     def finish(self) -> dict[str, Revealed]:
         return self.revealed

@@ -44,6 +44,7 @@ from .interpreter import Outcome
 from .plain import column_range, referenced_columns
 from .program import decode_results, run_member
 from .pvalues import finish
+from .results import labelled
 from .schema import Schema
 
 
@@ -191,6 +192,5 @@ def run_mpc(source: str, schema: Schema, values: dict[str, np.ndarray], *,
     if "refused" in first:
         raise ScriptError(*first["refused"], filename)
     results = decode_results(field, key, [o["sealed"] for o in outs], first)
-    order = [o.name for o in script.outputs]
-    results = finish(script, {name: results[name] for name in order if name in results})
-    return Outcome(results, first["printed"], synthetic=False, stats=first["stats"])
+    return Outcome(finish(script, labelled(script, results)), first["printed"],
+                   synthetic=False, stats=first["stats"])

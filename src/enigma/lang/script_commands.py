@@ -13,15 +13,17 @@ private; every such run says so).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
-import numpy as np
 
 from enigma.options import Renamed
 from enigma.progress import Progress
 
+from . import results
 from .checker import check
 from .cost import MARGIN, size_text
 from .cost import estimate as estimate_cost
@@ -40,21 +42,22 @@ def _load(script_path: str, schema_path: str) -> tuple[str, Schema]:
         raise click.ClickException(str(exc)) from exc
 
 
-def show_outcome(outcome: Outcome) -> None:
-    """Each revealed value with its error bound, then what the script printed."""
+def show_outcome(outcome: Outcome, as_json: bool = False, **facts: Any) -> None:
+    """Each revealed value with its labels and error bound, then what the script printed;
+    with `as_json`, one JSON object holding those and the `facts` of the run."""
+    if as_json:
+        click.echo(json.dumps({**facts, "results": {n: results.as_json(r) for n, r in
+                                                    outcome.results.items()},
+                               "printed": outcome.printed}))
+        return
     for name, r in outcome.results.items():
-        if r.detail:
-            click.echo(f"  {name} ({r.test}): " + ", ".join(
-                f"{k} = {v:.6g}" for k, v in r.detail.items()))
-            continue
-        if r.value.shape == ():
-            click.echo(f"  {name} = {r.value.item():.6g}  (error <= {r.error.item():.2g})")
-            continue
-        click.echo(f"  {name} {r.value.shape}: largest error bound {float(r.error.max()):.2g}")
-        with np.printoptions(precision=6, suppress=True, linewidth=100):
-            click.echo("    " + str(r.value).replace("\n", "\n    "))
+        click.echo("  " + results.text(name, r).replace("\n", "\n  "))
     for line in outcome.printed:
         click.echo(f"  print: {line}")
+
+
+JSON = click.option("--json", "as_json", is_flag=True,
+                    help="Print one JSON object: each result's value, error bound and labels.")
 
 
 @click.group("script")
@@ -75,15 +78,17 @@ _ROWS = click.option("--rows", type=click.IntRange(min=1),
 @_SCRIPT
 @_SCHEMA
 @_ROWS
-def dry_run(script_path: str, schema_path: str, rows: int | None) -> None:
+@JSON
+def dry_run(script_path: str, schema_path: str, rows: int | None, as_json: bool) -> None:
     """Run SCRIPT in the clear on SYNTHETIC data from the schema: does it run, what comes out."""
     source, schema = _load(script_path, schema_path)
     try:
         outcome = plain_dry_run(check(source, schema, script_path), schema, rows)
     except ScriptError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{script_path}: dry run on SYNTHETIC data (the values mean nothing):")
-    show_outcome(outcome)
+    if not as_json:
+        click.echo(f"{script_path}: dry run on SYNTHETIC data (the values mean nothing):")
+    show_outcome(outcome, as_json, script=script_path, synthetic=True)
 
 
 @script.command()
@@ -116,8 +121,9 @@ def estimate(script_path: str, schema_path: str, rows: int | None) -> None:
 @click.option("--time-limit", type=click.FloatRange(min=1.0),
               help="Seconds the run may take [default: the cost estimate's expected time "
                    "times 4, at least 120].")
+@JSON
 def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, parties: int,
-        insecure_dealer: bool, time_limit: float | None) -> None:
+        insecure_dealer: bool, time_limit: float | None, as_json: bool) -> None:
     """Run SCRIPT on CSV through a local quorum; the owner receives the revealed values."""
     source, schema = _load(script_path, schema_path)
     try:
@@ -131,11 +137,12 @@ def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, par
     from enigma.prep.commands import HEProviderFactory
     from enigma.prep.dealer import DealerFactory
 
+    say = (lambda line: click.echo(line, err=True)) if as_json else click.echo
     if insecure_dealer:
-        click.echo("preprocessing: INSECURE test dealer (never use it with private data)")
+        say("preprocessing: INSECURE test dealer (never use it with private data)")
         factory = DealerFactory(os.urandom(32), insecure=True)
     else:
-        click.echo("preprocessing: homomorphic encryption among the nodes")
+        say("preprocessing: homomorphic encryption among the nodes")
         factory = HEProviderFactory()
     n = len(next(iter(values.values()))) if values else (schema.rows or 1)
     if time_limit is None:
@@ -144,8 +151,8 @@ def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, par
         except (ScriptError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
         time_limit = limit_of(cost, secure=not insecure_dealer)
-        click.echo(f"time limit: {time_limit:,.0f} s (the cost estimate at {n:,} rows, "
-                   f"{cost}, times {MARGIN:g}; --time-limit sets it)")
+        say(f"time limit: {time_limit:,.0f} s (the cost estimate at {n:,} rows, "
+            f"{cost}, times {MARGIN:g}; --time-limit sets it)")
     try:
         with Progress("script run") as progress:
             progress.phase(f"running on a local quorum of {parties}")
@@ -160,7 +167,9 @@ def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, par
                                        ) from exc
         raise
     s = outcome.stats
-    click.echo(f"{script_path}: {len(outcome.results)} result(s) for the owner "
-               f"({s['rounds']} rounds, {s['triples']:,} triples, "
-               f"{size_text(s['bytes_sent'])} sent by node 0):")
-    show_outcome(outcome)
+    if not as_json:
+        click.echo(f"{script_path}: {len(outcome.results)} result(s) for the owner "
+                   f"({s['rounds']} rounds, {s['triples']:,} triples, "
+                   f"{size_text(s['bytes_sent'])} sent by node 0):")
+    show_outcome(outcome, as_json, script=script_path, insecure_dealer=insecure_dealer,
+                 stats={k: s[k] for k in ("rounds", "triples", "bytes_sent")})

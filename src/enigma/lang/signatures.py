@@ -14,17 +14,20 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from . import axes
 from .analytics.precision import PrecisionError, Range
 from .analytics.regression import DEFAULT_MIN_EIG, check_fit, max_features
 from .errors import ScriptError
 from .lattice import const_value, join_kind
-from .library import LIBRARY
+from .library import LIBRARY, bind
 from .syntax import (
     INT,
     PRIVATE,
     PUBLIC,
     ROWS,
+    Axis,
     Call,
+    ColumnRef,
     DictType,
     Expr,
     Label,
@@ -65,6 +68,19 @@ class Library:
         if missing:
             raise self.err(f"{self.name}() needs the argument(s) {missing}")
         return bound
+
+    def arg_node(self, param: str) -> ast.expr | None:
+        """The script's text of an argument (for the names of a result's axes)."""
+        return bind(self.name, list(self.node.args),
+                    {k.arg: k.value for k in self.node.keywords}).get(param)
+
+    def bool_words(self, e: Expr) -> tuple[str, str]:
+        """A boolean schema column's words for false and true; else `false`, `true`."""
+        if isinstance(e, ColumnRef) and len(e.names) == 1:
+            col = self.c.schema.column(e.names[0])
+            if col.kind == "bool":
+                return col.false_text, col.true_text
+        return axes.BOOL_LEVELS
 
     def err_at(self, e: Expr, message: str, why: str = "") -> ScriptError:
         return ScriptError(message, e.line, e.col, why, self.c.filename)
@@ -217,13 +233,14 @@ class Library:
         low = min(lo.lo if x.lo is None else max(x.lo, lo.lo), hi.lo)
         high = hi.hi if x.hi is None else min(max(x.hi, lo.hi), hi.hi)
         return self.result(args, kwargs, ValueType(x.label, kind, x.shape, low, high,
-                                                   x.filtered))
+                                                   x.filtered, x.axes))
 
-    def bins_of(self, x: ValueType, b: dict[str, Expr]) -> int:
+    def bins_of(self, x: ValueType, b: dict[str, Expr]) -> Axis:
+        """The bins of a histogram, named: a category's levels or the intervals."""
         if x.kind.name in ("category", "bool"):
             if "bins" in b or "range" in b:
                 raise self.err("a histogram of a category counts each level; drop bins/range")
-            return len(x.kind.levels) if x.kind.name == "category" else 2
+            return axes.level_axis(x, self.arg_node("x"), self.bool_words(b["x"]))
         if not x.kind.numeric:
             raise self.err(f"histogram() needs numbers or a category, not {x}")
         bins = b.get("bins")
@@ -231,9 +248,10 @@ class Library:
             edges = bins.items if isinstance(bins, ListExpr | TupleExpr) else ()
             if not edges:
                 raise self.err("histogram edges must be written as a list of constants")
-            for e in edges:
-                self.public_const(e, "a histogram edge")
-            return len(edges) - 1
+            values = [self.public_const(e, "a histogram edge") for e in edges]
+            if not all(isinstance(v, int | float) for v in values):
+                raise self.err("histogram edges must be numbers")
+            return axes.bin_axis(self.arg_node("x"), values)
         k = self.public_const(bins, "the number of bins") if bins is not None else 10
         if not isinstance(k, int) or k < 1:
             raise self.err("the number of bins must be a positive integer")
@@ -242,19 +260,21 @@ class Library:
             items = rng.items if isinstance(rng, TupleExpr | ListExpr) else ()
             if len(items) != 2:
                 raise self.err("range= must be a pair of constants (lo, hi)")
-            for e in items:
-                self.public_const(e, "a histogram range")
+            lo, hi = (self.public_const(e, "a histogram range") for e in items)
         elif x.lo is None or x.hi is None:
             raise self.err("histogram() needs a range: the schema gives none for these values",
                            "pass range=(lo, hi) with public constants")
-        return k
+        else:
+            lo, hi = x.lo, x.hi
+        return axes.bin_axis(self.arg_node("x"), axes.even_edges(lo, hi, k))
 
     def histogram(self, args, kwargs) -> Call:
         b = self.bind(args, kwargs)
         x = self.values(b["x"])
-        k = self.bins_of(x, b)
+        bins = self.bins_of(x, b)
         label = label_of(b["x"].type).join(self.mask(b, x))
-        return self.result(args, kwargs, ValueType(label, INT, (k,), 0, self.n(x)))
+        return self.result(args, kwargs, ValueType(label, INT, (len(bins.labels),), 0,
+                                                   self.n(x), axes=(bins,)))
 
     def group_by(self, args, kwargs) -> Call:
         b = self.bind(args, kwargs)
@@ -280,8 +300,9 @@ class Library:
                 lo = hi = None
                 if None not in (v.lo, v.hi, self.rows):
                     lo, hi = min(0, self.rows * v.lo), max(0, self.rows * v.hi)
-        n = len(key.kind.levels) if key.kind.name == "category" else 2
-        return self.result(args, kwargs, ValueType(label, kind, (n,), lo, hi))
+        groups = axes.level_axis(key, self.arg_node("key"), self.bool_words(b["key"]))
+        return self.result(args, kwargs, ValueType(label, kind, (len(groups.labels),), lo, hi,
+                                                   axes=(groups,)))
 
     def where(self, args, kwargs) -> Expr:
         if kwargs:
@@ -421,8 +442,11 @@ class Library:
             raise self.err(f"{self.name}(): {exc}") from None
         label = label_of(b["y"].type).join(label_of(b["x"].type))
         k = d + intercept
-        shape = (k,) if self.name == "linreg" else (2 * k + 3,)
-        return self.result(args, kwargs, ValueType(label, fixed(), shape))
+        terms = axes.term_axis(self.arg_node("x"), d, intercept)
+        if self.name == "linreg":
+            return self.result(args, kwargs, ValueType(label, fixed(), (k,), axes=(terms,)))
+        return self.result(args, kwargs, ValueType(label, fixed(), (2 * k + 3,), axes=(
+            axes.fit_axis(terms),)))
 
     def kmeans(self, args, kwargs) -> Call:
         b = self.bind(args, kwargs)
@@ -446,7 +470,9 @@ class Library:
                            "('first') or the higher-index one ('last')")
         lo, hi = min(t.lo for t in xs), max(t.hi for t in xs)
         label = label_of(b["x"].type)
-        return self.result(args, kwargs, ValueType(label, fixed(), (k, d), lo, hi))
+        return self.result(args, kwargs, ValueType(label, fixed(), (k, d), lo, hi,
+                                                   axes=axes.cluster_axes(self.arg_node("x"), k,
+                                                                          d)))
 
     def kmeans_init(self, init: Expr, k: int, xs: list[ValueType]) -> None:
         """init= is k public points written in the script, each within the columns' ranges:

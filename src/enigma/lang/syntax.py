@@ -70,6 +70,15 @@ def fixed(frac_bits: int = 16) -> Kind:
 
 
 @dataclass(frozen=True)
+class Axis:
+    """The public names along one dimension of a result: a group-by's levels, a histogram's
+    bins, a regression's terms. `name` says what they are (the key column, "term")."""
+
+    name: str
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ValueType:
     """A scalar, column, vector or matrix of one kind, with its label and known value range."""
 
@@ -80,6 +89,18 @@ class ValueType:
     hi: float | None = None
     filtered: bool = False
     """A column restricted by a private row mask (from `where(x, mask)`): its length is private."""
+    axes: tuple[Axis, ...] = ()
+    """Names along every dimension, or () where the program does not say them. They come
+    from the schema and the script alone (public), so the owner labels a result without
+    trusting anything a node sends."""
+
+    def __post_init__(self) -> None:
+        # Why drop rather than fail: an operation that reshapes a value (indexing, a loop
+        # over it, broadcasting) keeps the other fields by `replace`; names that no longer
+        # fit its dimensions would sit on the wrong numbers, so they go.
+        if self.axes and (len(self.axes) != len(self.shape) or any(
+                len(a.labels) != d for a, d in zip(self.axes, self.shape, strict=True))):
+            object.__setattr__(self, "axes", ())
 
     def __str__(self) -> str:
         shape = {(): "scalar", (ROWS,): "column"}.get(self.shape, f"shape {self.shape}")
