@@ -20,6 +20,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -99,8 +100,10 @@ def _crash(mesh: Mesh) -> None:
 
 def _party(
     role: Callable, me: int, secret: bytes, peers: list[PeerInfo], session: bytes,
-    args: tuple, results: mp.Queue, timeout: float = 20.0,
+    args: tuple, results: mp.Queue, timeout: float = 20.0, ready: Any = None,
 ) -> None:
+    if ready is not None:
+        ready.set()
     try:
         with Mesh(me, Identity.from_private_bytes(secret), peers, session, timeout=timeout) as m:
             results.put((me, "ok", role(m, *args)))
@@ -110,11 +113,18 @@ def _party(
 
 def _start(role: Callable, me: int, identities, peers, session: bytes, *args,
            results: mp.Queue, timeout: float = 20.0) -> mp.Process:
+    """Party `me` in its own process, returned once that process has imported everything and
+    is about to join: the short connect timeouts of the tests below then measure the
+    protocol, not how long a spawned interpreter takes to start on a loaded machine."""
+    ready = CTX.Event()
     p = CTX.Process(
         target=_party, daemon=True,
-        args=(role, me, identities[me].private_bytes(), peers, session, args, results, timeout),
+        args=(role, me, identities[me].private_bytes(), peers, session, args, results, timeout,
+              ready),
     )
     p.start()
+    if not ready.wait(120):
+        raise RuntimeError(f"party {me}'s process did not start within 120 s")
     return p
 
 
