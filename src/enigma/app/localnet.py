@@ -83,16 +83,17 @@ class NodeProcess:
 def spawn_node(home: Path, rpc: str, deployment: Path, account: str,
                bootstrap: tuple[str, int] | None = None, register: bool = True,
                housekeeping: float | None = None, timeout: float = 60.0,
-               extra: Sequence[str] = (), env: Mapping[str, str] | None = None
-               ) -> NodeProcess:
+               extra: Sequence[str] = (), env: Mapping[str, str] | None = None,
+               launcher: Sequence[str] = ()) -> NodeProcess:
     """Start `enigma node` in a child process and wait for its ready line.
 
     `extra` are more `enigma node` options (the fault report passes --misbehave there);
     `env` is added to the child's environment only (a test's fault injection variable
-    reaches that one node, never the owner in this process).
+    reaches that one node, never the owner in this process); `launcher` is a command the
+    node runs under (`ip netns exec NS`: its own host, app/lan.py).
     """
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    cmd = [sys.executable, "-m", "enigma.app.node", "--home", str(home), "--rpc", rpc,
+    cmd = [*launcher, sys.executable, "-m", "enigma.app.node", "--home", str(home), "--rpc", rpc,
            "--deployment", str(deployment), "--account", account]
     if bootstrap is not None:
         cmd += ["--bootstrap", f"{bootstrap[0]}:{bootstrap[1]}"]
