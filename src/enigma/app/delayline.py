@@ -20,6 +20,7 @@ idle core, so a "10 Gbit" link is the switch's own ceiling (docs/design.md, "Ove
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import selectors
@@ -76,10 +77,8 @@ class DelaySwitch:
         while self.flight and self.flight[0][0] <= now:
             _, outs, frame = self.flight.popleft()
             for p in outs:
-                try:
+                with contextlib.suppress(OSError):  # BlockingIOError included
                     os.write(self.ports[p], frame)
-                except (BlockingIOError, OSError):
-                    pass
 
     def command(self, line: str) -> str:
         word, _, arg = line.strip().partition(" ")
