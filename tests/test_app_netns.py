@@ -30,7 +30,8 @@ from enigma.ledger import JobStatus, Ledger
 from enigma.ledger.records import Deployment
 
 WHY_NOT = namespaces.unavailable()
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(WHY_NOT is not None, reason=str(WHY_NOT))]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900),
+              pytest.mark.skipif(WHY_NOT is not None, reason=str(WHY_NOT))]
 
 ROWS = 200
 SCHEMA = {"name": "people", "columns": [{"name": "age", "type": "int", "min": 0, "max": 120}]}
@@ -52,7 +53,7 @@ def net(tmp_path_factory):
     (root / "people.yaml").write_text(json.dumps(SCHEMA))
     (root / "total.py").write_text(CLI_SCRIPT)
     started = []
-    with lan_network(root, 4) as net:
+    with lan_network(root, 4, timeout=240) as net:
         net.ages = ages
         started = [n.process for n in net.nodes] + [net.chain.process]
         yield net

@@ -98,15 +98,16 @@ class LanNet:
 
 
 @contextmanager
-def lan_network(root: Path, nodes: int = 3, *, spare: int = 1,
+def lan_network(root: Path, nodes: int = 3, *, spare: int = 1, delay_line: bool = False,
                 **options: Any) -> Iterator[LanNet]:
     """A `Lan` with hosts `chain`, `owner` and `node0`..; the chain serving on its host,
     the contracts deployed from the owner's host, `nodes` node daemons each on its host
     (joining the DHT through the first); every process and namespace gone on exit, also
-    when the start fails half-way. `options`: `spawn_node` options of every node."""
+    when the start fails half-way. `delay_line`: a switch that `lan.shape` can make a WAN
+    (namespaces.Lan); `options`: `spawn_node` options of every node."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    with Lan() as lan:
+    with Lan(delay_line) as lan:
         chain_host, owner_host = lan.add("chain"), lan.add("owner")
         hosts = [lan.add(f"node{i}") for i in range(nodes)]
         lan.wait_reachable()
