@@ -22,15 +22,16 @@ from typing import Any
 
 from enigma.ledger import DevChainProcess, spawn_devchain
 
-from .localnet import NodeProcess, deploy, spawn_node, stop_nodes
+from .localnet import AccountLayout, NodeProcess, deploy, spawn_node, stop_nodes
 from .namespaces import Host, Lan
 
 CHAIN_PORT = 8545
 
 
 @dataclass
-class LanNet:
-    """A running network on a `Lan` (see `lan_network`)."""
+class LanNet(AccountLayout):
+    """A running network on a `Lan` (see `lan_network`), accounts as `AccountLayout`
+    says."""
 
     lan: Lan
     root: Path
@@ -42,18 +43,6 @@ class LanNet:
     deployment: Path
     nodes: list[NodeProcess] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def rpc(self) -> str:
-        return self.chain.url
-
-    @property
-    def accounts(self) -> list[str]:
-        return list(self.chain.accounts)
-
-    @property
-    def analyst_account(self) -> str:
-        return self.chain.accounts[len(self.hosts) + 1]
 
     def bootstrap(self, but: int | None = None) -> tuple[str, int] | None:
         """The DHT address of the first running node other than node `but`."""
