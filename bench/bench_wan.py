@@ -10,8 +10,10 @@ is `tc tbf` on each uplink; the switch carries a few hundred Mbit/s on this load
 Workloads: `e2e` is bench e2e's job (mean and variance of one column of `--rows` rows,
 shared once, before the clock, onto the three nodes; one quorum), posted, run, checked
 and accepted by the owner; the others are bench mpc's, run as three parties on the three
-node hosts. Preprocessing is HE among the quorum unless `--dealer` (the INSECURE test
-dealer, online phase only; the lines say so). One JSON line per (workload, link):
+node hosts. The first e2e line includes the quorum's one-time HE set-up (keys, the
+session its nodes keep); later lines reuse it. Preprocessing is HE among the quorum
+unless `--dealer` (the INSECURE test dealer, online phase only; the lines say so).
+One JSON line per (workload, link):
 `rtt_ms`, `bandwidth_mbit`, `seconds`, `rounds` (online rounds), `bytes_per_party` (the
 most any party's host sent on its uplink during the run: preprocessing, protocol,
 ledger and DHT traffic, headers included), `engine_bytes_per_party` (what the MPC engine
