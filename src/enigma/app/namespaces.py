@@ -25,7 +25,7 @@ no `tc netem`, app/delayline.py says more) and `tc tbf` limits each uplink's rat
 
 Processes run in a host with `Host.command(argv)` (`ip netns exec`: it execs, so the pid
 is the program's own); Python code of this process runs in a host with `Host.call`, on a
-worker thread that entered the namespace (sockets belong to the namespace of the thread
+thread that entered the namespace (sockets belong to the namespace of the thread
 that made them; threads it starts inherit it).
 """
 
@@ -40,10 +40,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -151,7 +151,6 @@ class Host:
     ns: str
     index: int
     ip: str
-    _worker: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     @property
     def port(self) -> str:
@@ -163,10 +162,23 @@ class Host:
         return ["ip", "netns", "exec", self.ns, *argv]
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """fn(*args, **kwargs) on this host's network, on its one worker thread."""
-        if self._worker is None:
-            self._worker = ThreadPoolExecutor(1, f"netns-{self.name}", enter, (self.ns,))
-        return self._worker.submit(fn, *args, **kwargs).result()
+        """fn(*args, **kwargs) on this host's network: on a daemon thread that entered the
+        namespace (a daemon, so that a call stuck on a dead link never holds up exit)."""
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                enter(self.ns)
+                box["value"] = fn(*args, **kwargs)
+            except BaseException as exc:  # handed to the caller below
+                box["error"] = exc
+
+        thread = threading.Thread(target=run, name=f"netns-{self.name}", daemon=True)
+        thread.start()
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
 
     def cut(self) -> None:
         """Pull the cable at the switch: nothing reaches this host or leaves it."""
@@ -192,11 +204,6 @@ class Host:
         """Bytes this host has sent on its uplink so far."""
         return int(ip("netns", "exec", self.ns, "cat",
                       "/sys/class/net/eth0/statistics/tx_bytes").strip())
-
-    def close(self) -> None:
-        if self._worker is not None:
-            self._worker.shutdown(wait=False, cancel_futures=True)
-            self._worker = None
 
 
 class Lan:
@@ -288,8 +295,6 @@ class Lan:
             ip("-n", host.ns, "route", "del", "unreachable", f"{target}/32", check=False)
 
     def close(self) -> None:
-        for host in self.hosts.values():
-            host.close()
         if self._switch is not None:
             with contextlib.suppress(OSError):
                 self._switch.stdin.close()  # type: ignore[union-attr]
