@@ -83,16 +83,17 @@ class NodeProcess:
 def spawn_node(home: Path, rpc: str, deployment: Path, account: str,
                bootstrap: tuple[str, int] | None = None, register: bool = True,
                housekeeping: float | None = None, timeout: float = 60.0,
-               extra: Sequence[str] = (), env: Mapping[str, str] | None = None
-               ) -> NodeProcess:
+               extra: Sequence[str] = (), env: Mapping[str, str] | None = None,
+               launcher: Sequence[str] = ()) -> NodeProcess:
     """Start `enigma node` in a child process and wait for its ready line.
 
     `extra` are more `enigma node` options (the fault report passes --misbehave there);
     `env` is added to the child's environment only (a test's fault injection variable
-    reaches that one node, never the owner in this process).
+    reaches that one node, never the owner in this process); `launcher` is a command the
+    node runs under (`ip netns exec NS`: its own host, app/lan.py).
     """
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    cmd = [sys.executable, "-m", "enigma.app.node", "--home", str(home), "--rpc", rpc,
+    cmd = [*launcher, sys.executable, "-m", "enigma.app.node", "--home", str(home), "--rpc", rpc,
            "--deployment", str(deployment), "--account", account]
     if bootstrap is not None:
         cmd += ["--bootstrap", f"{bootstrap[0]}:{bootstrap[1]}"]
@@ -142,26 +143,13 @@ def deploy(rpc: str, account: str, path: Path) -> Deployment:
     return deployment
 
 
-@dataclass
-class Cluster:
-    """A running local network (see `cluster`).
+class AccountLayout:
+    """The accounts of a network's dev chain, laid out as in `enigma up`: 0 deployed the
+    contracts and owns the data, 1..N are the first N nodes, N+1 is the analyst, the rest
+    are spare (for nodes a test starts later: a stranger, a juror, a culprit)."""
 
-    Accounts are laid out as in `enigma up`: 0 deployed the contracts and owns the data,
-    1..N are the first N nodes, N+1 is the analyst, the rest are spare (for nodes a test
-    starts later: a stranger, a juror, a culprit).
-    """
-
-    root: Path
     chain: DevChainServer | DevChainProcess
-    deployment: Path
     nodes: list[NodeProcess]
-    """`nodes[i]` runs on account 1 + i in `root/node<i>`."""
-    owner: Owner
-    analyst: Ledger
-    """The analyst's ledger client (it signs scripts and is rewarded)."""
-    options: dict[str, Any] = field(default_factory=dict)
-    """The `spawn_node` options the nodes started with; `respawn` reuses them."""
-    _stopped: bool = field(default=False, init=False, repr=False)
 
     @property
     def rpc(self) -> str:
@@ -182,6 +170,23 @@ class Cluster:
     @property
     def spare_accounts(self) -> list[str]:
         return list(self.chain.accounts[len(self.nodes) + 2:])
+
+
+@dataclass
+class Cluster(AccountLayout):
+    """A running local network (see `cluster`), accounts as `AccountLayout` says."""
+
+    root: Path
+    chain: DevChainServer | DevChainProcess
+    deployment: Path
+    nodes: list[NodeProcess]
+    """`nodes[i]` runs on account 1 + i in `root/node<i>`."""
+    owner: Owner
+    analyst: Ledger
+    """The analyst's ledger client (it signs scripts and is rewarded)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The `spawn_node` options the nodes started with; `respawn` reuses them."""
+    _stopped: bool = field(default=False, init=False, repr=False)
 
     def ledger(self, account: str | None) -> Ledger:
         """A ledger client of its own for `account` (None: read only)."""

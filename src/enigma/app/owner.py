@@ -41,6 +41,7 @@ import hashlib
 import json
 import logging
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -285,6 +286,19 @@ def _finish(senders: Sequence[_Sender], state: DatasetState) -> list[BaseExcepti
     return failed
 
 
+def source_address(host: str) -> str:
+    """This machine's address on the route to `host`, for the owner's DHT client socket.
+
+    Why not the loopback default: replies from a node on another machine would never reach
+    a socket bound to 127.0.0.1 (found when the nodes moved to hosts of their own,
+    tests/test_app_netns.py). Why not every interface: a client needs one, the one its
+    peers answer to. Connecting a UDP socket sends nothing; it only picks the route."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                       socket.SOCK_DGRAM) as probe:
+        probe.connect((host, 9))
+        return str(probe.getsockname()[0])
+
+
 class Owner:
     """One data owner: an identity, a ledger account, a DHT node and a progress directory."""
 
@@ -322,7 +336,8 @@ class Owner:
                     endpoints.append((host, dht_port))
         dht = None
         if endpoints:
-            dht = DhtNode.start(signing_key=Ed25519PrivateKey.from_private_bytes(
+            dht = DhtNode.start(source_address(endpoints[0][0]),
+                                signing_key=Ed25519PrivateKey.from_private_bytes(
                 identity.private_bytes()), bootstrap=endpoints, rpc_timeout=2.0,
                 client=True)
         return cls(identity, ledger, home, dht)

@@ -418,9 +418,10 @@ class DevChainProcess:
 
 
 def spawn_devchain(host: str = "127.0.0.1", port: int = 0, accounts: int = 10,
-                   state: Path | None = None) -> DevChainProcess:
-    """Run `serve` in a child process; read its URL and accounts from its first lines."""
-    cmd = [sys.executable, "-m", "enigma.ledger.commands", "serve"]
+                   state: Path | None = None, launcher: Sequence[str] = ()) -> DevChainProcess:
+    """Run `serve` in a child process (under `launcher`, e.g. `ip netns exec NS`); read its
+    URL and accounts from its first lines."""
+    cmd = [*launcher, sys.executable, "-m", "enigma.ledger.commands", "serve"]
     cmd += ["--host", host, "--port", str(port), "--accounts", str(accounts)]
     if state is not None:
         cmd += ["--state", str(state)]

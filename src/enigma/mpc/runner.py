@@ -62,8 +62,11 @@ class PartyFailed(RuntimeError):
 
 def _party_main(party: int, key: bytes, peers: list[PeerInfo], session: bytes, fn: Callable,
                 args: tuple, factory: ProviderFactory, modulus: int, engine_kwargs: dict,
-                timeout: float, results: mp.Queue) -> None:
+                timeout: float, results: mp.Queue,
+                prelude: Callable[[int], None] | None = None) -> None:
     try:
+        if prelude is not None:
+            prelude(party)
         field = Field(modulus)
         with Mesh(party, Identity.from_private_bytes(key), peers, session,
                   timeout=timeout) as mesh:
@@ -82,17 +85,25 @@ def _party_main(party: int, key: bytes, peers: list[PeerInfo], session: bytes, f
 def run_local(fn: Callable[..., Any], *, parties: int = 3, args: Sequence[Any] = (),
               provider_factory: ProviderFactory, modulus: int | None = None,
               timeout: float = 30.0, deadline: float = 600.0,
-              engine_kwargs: dict | None = None) -> list[Any]:
-    """fn(engine, *args) in `parties` processes; returns their results in party order."""
+              engine_kwargs: dict | None = None,
+              places: Sequence[tuple[str, int]] | None = None,
+              prelude: Callable[[int], None] | None = None) -> list[Any]:
+    """fn(engine, *args) in `parties` processes; returns their results in party order.
+
+    `places[i]`: where party i listens (default: free ports on 127.0.0.1); `prelude(i)`
+    runs first in party i's process (bench_wan moves it onto its own host there)."""
     field = Field() if modulus is None else Field(modulus)
     identities, peers = local.local_quorum(parties)
+    if places is not None:
+        peers = [PeerInfo(i, host, port, peers[i].public_key)
+                 for i, (host, port) in enumerate(places)]
     session = os.urandom(16)
     ctx = mp.get_context("spawn")
     results: mp.Queue = ctx.Queue()
     procs = [ctx.Process(target=_party_main, name=f"enigma-party-{i}", daemon=True,
                          args=(i, identities[i].private_bytes(), peers, session, fn,
                                tuple(args), provider_factory, field.p, engine_kwargs or {},
-                               timeout, results))
+                               timeout, results, prelude))
              for i in range(parties)]
     for p in procs:
         p.start()
