@@ -5,6 +5,7 @@ The commands run through the top-level group (app/cli.py), where the one-line me
 are made (app/errors.py); a ledger is an embedded chain in this process, on a free port.
 """
 
+import os
 import socket
 from pathlib import Path
 
@@ -140,3 +141,23 @@ def test_an_unexpected_error_is_one_line_that_asks_for_a_report() -> None:
     line = explain(KeyError("holders"))
     assert "internal error (KeyError: 'holders')" in line and "enigma --debug" in line
     assert "\n" not in line
+
+
+def test_a_reader_that_goes_away_is_not_a_chain_failure(tmp_path: Path) -> None:
+    """`enigma ... | head`: the pipe closes under the command; it stops quietly (exit 1), and
+    no message blames the chain or shows a traceback."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "wide.csv"  # its schema is far more than a pipe's buffer
+    columns = [f"measure_{i}" for i in range(600)]
+    rows = [",".join(str((i + j) % 9) for j in range(600)) for i in range(30)]
+    data.write_text("\n".join([",".join(columns), *rows]) + "\n")
+    env = {**os.environ, "ENIGMA_NO_AGENT": "1"}
+    child = subprocess.Popen([sys.executable, "-m", "enigma.app.cli", "schema", "infer",
+                              str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env)
+    child.stdout.close()  # before the child writes a byte
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=120) in (0, 1)
+    assert "chain" not in err and "Traceback" not in err, err

@@ -17,6 +17,7 @@ for usage errors (exit 2); `enigma --debug ...` shows the traceback instead.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -124,6 +125,11 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            # whoever read our output went away (`enigma ... | head`): nothing is wrong and
+            # nobody is left to tell; Python's own advice for SIGPIPE, then exit 1
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
