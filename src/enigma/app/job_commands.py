@@ -146,7 +146,7 @@ def run_command(script: Path, dataset: str, author: str | None, signature: bytes
                                               s.startswith("WARNING") else progress.phase(s)),
                           chunk_quorums=chunk_quorums, posted_job=posted_job, blame=blame,
                           timeout=time_limit)
-        except (JobError, ServiceError, ScriptError, LedgerError, ValueError) as exc:
+        except (JobError, ServiceError, ScriptError, LedgerError) as exc:
             raise click.ClickException(str(exc)) from exc
     for i in out.incidents:
         click.echo(f"job {i.job_id} failed ({i.error[:120]}): {i.culprit} named ({i.verdict}), "
