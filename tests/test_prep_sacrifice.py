@@ -101,6 +101,8 @@ class GarblingFactory:
             return HEProvider(field, party, parties, channel)
         garbling = Garbling(channel)
         provider = HEProvider(field, party, parties, garbling)
+        provider.pairwise  # noqa: B018 - the session's keys and Enc(alpha), which the others
+        # make at their first production (the first triples request, as here)
         garbling.armed = True
         return provider
 

@@ -387,7 +387,7 @@ def _failure(job: JobInfo, outcomes: list[Any]) -> str:
                         if isinstance(o, Exception) and o.kind != PENDING)
     return failure or "; ".join(
         f"{job.quorum[i]}: {o[0]['blame']['error']}" for i, o in enumerate(outcomes)
-        if o[0].get("blame", {}).get("aborted"))
+        if not isinstance(o, Exception) and o[0].get("blame", {}).get("aborted"))
 
 
 def _name_culprit(owner: Owner, job: JobInfo, outcomes: list[Any],
