@@ -49,6 +49,16 @@ class AgentError(RuntimeError):
 # ------------------------------------------------------------------ server
 
 
+def _send(conn: socket.socket, message: dict) -> None:
+    conn.sendall(json.dumps(message).encode() + b"\n")
+
+
+def _fail(conn: socket.socket, why: str, code: int) -> None:
+    """A request the agent does not run: its reason on the caller's stderr, then its code."""
+    _send(conn, {"e": f"enigma agent: {why}\n"})
+    _send(conn, {"x": code})
+
+
 class _Stream(io.TextIOBase):
     """A text stream whose writes go to the client as {key: text} lines."""
 
@@ -58,7 +68,7 @@ class _Stream(io.TextIOBase):
     def write(self, text: str | bytes) -> int:  # click writes bytes where it sees no buffer
         if text:
             words = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-            self._sock.sendall(json.dumps({self._key: words}).encode() + b"\n")
+            _send(self._sock, {self._key: words})
         return len(text)
 
     def isatty(self) -> bool:
@@ -117,8 +127,7 @@ def _run(argv: list[str]) -> int:
 def _serve_one(conn: socket.socket) -> None:
     line = conn.makefile("rb").readline(MAX_REQUEST)  # read first: an unread request resets
     if peer_uid(conn) != os.getuid():
-        conn.sendall(json.dumps({"e": "enigma agent: refused: another user's process\n",
-                                 }).encode() + b"\n" + b'{"x": 1}\n')
+        _fail(conn, "refused: another user's process", 1)
         return
     try:
         request = json.loads(line)
@@ -126,8 +135,7 @@ def _serve_one(conn: socket.socket) -> None:
         if command_of(argv) not in FORWARDED:
             raise ValueError(f"command {command_of(argv)!r} is not run by the agent")
     except (ValueError, KeyError, TypeError) as exc:
-        conn.sendall(json.dumps({"e": f"enigma agent: bad request ({exc})\n"}).encode()
-                     + b"\n" + b'{"x": 2}\n')
+        _fail(conn, f"bad request ({exc})", 2)
         return
     out, err = _Stream(conn, "o"), _Stream(conn, "e")
     started = time.perf_counter()
@@ -135,7 +143,7 @@ def _serve_one(conn: socket.socket) -> None:
         code = _run(argv)
     print(f"enigma agent: ran {command_of(argv)} (exit {code}) in "
           f"{time.perf_counter() - started:.2f} s", flush=True)  # the command, never its words
-    conn.sendall(json.dumps({"x": code}).encode() + b"\n")
+    _send(conn, {"x": code})
 
 
 def _warm_estimate() -> None:
@@ -179,9 +187,7 @@ def serve(path: Path) -> None:
                 except Exception as exc:  # one command fails, not the agent
                     print(f"enigma agent: a command failed outside its own error handling "
                           f"({type(exc).__name__})", flush=True)
-                    conn.sendall(json.dumps({"e": f"enigma agent: {type(exc).__name__}; "
-                                             f"run it again with {OPT_OUT}=1\n"}).encode()
-                                 + b'\n{"x": 1}\n')
+                    _fail(conn, f"{type(exc).__name__}; run it again with {OPT_OUT}=1", 1)
     finally:
         server.close()
         with contextlib.suppress(FileNotFoundError):
