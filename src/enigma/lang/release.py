@@ -1,0 +1,75 @@
+"""A dataset's release policy: what a job on it may let out, set by the owner.
+
+Why here, in the language layer: the rules are about revealed values (cells of a count,
+a sum, a mean, a group-by) and the compiler is what knows which output is which and how
+far one person can move it (its sensitivity, from the schema's ranges). The ledger stores
+the policy as a record of the dataset and the app hands it to the run; both only carry
+this object, neither interprets it.
+
+The three rules, each optional but the first:
+- `n_min`: a cell computed over fewer than `n_min` rows is suppressed (never opened).
+- dominance `(k, p)`: a cell of a sum where the `k` largest contributors hold more than
+  `p` percent of it is suppressed.
+- differential privacy: a total budget `(epsilon, delta)` for the dataset, spent job by
+  job; each released value gets noise drawn inside the computation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+DEFAULT_N_MIN = 10
+"""Statistical offices' usual floor for a published cell (5 to 10 contributors)."""
+
+
+class PolicyError(ValueError):
+    """A release policy or a job's privacy request that cannot be honoured, and why."""
+
+
+@dataclass(frozen=True)
+class ReleasePolicy:
+    n_min: int = DEFAULT_N_MIN
+    dominance_k: int | None = None
+    dominance_p: float | None = None
+    """Percent (0 < p < 100) of a cell's sum the top `dominance_k` contributors may hold."""
+    epsilon_budget: float | None = None
+    """The dataset's total ε over all jobs; None turns differential privacy off."""
+    delta_budget: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.n_min, int) or isinstance(self.n_min, bool) or self.n_min < 1:
+            raise PolicyError(f"n_min must be a whole number ≥ 1, not {self.n_min!r}")
+        if (self.dominance_k is None) != (self.dominance_p is None):
+            raise PolicyError("the dominance rule needs both k and p (or neither)")
+        if self.dominance_k is not None:
+            if not isinstance(self.dominance_k, int) or self.dominance_k < 1:
+                raise PolicyError(f"dominance k must be a whole number ≥ 1, not "
+                                  f"{self.dominance_k!r}")
+            if not 0 < float(self.dominance_p) < 100:  # type: ignore[arg-type]
+                raise PolicyError(f"dominance p is a percentage strictly between 0 and 100, "
+                                  f"not {self.dominance_p!r}")
+        if self.epsilon_budget is not None and not (
+                math.isfinite(self.epsilon_budget) and self.epsilon_budget > 0):
+            raise PolicyError(f"the ε budget must be a positive number, not "
+                              f"{self.epsilon_budget!r}")
+        if not (0.0 <= self.delta_budget < 1.0):
+            raise PolicyError(f"the δ budget must be in [0, 1), not {self.delta_budget!r}")
+        if self.epsilon_budget is None and self.delta_budget:
+            raise PolicyError("a δ budget without an ε budget means nothing: set both")
+
+    @property
+    def private(self) -> bool:
+        """True when released values get differentially private noise."""
+        return self.epsilon_budget is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReleasePolicy:
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise PolicyError(f"unknown release policy field(s): {', '.join(sorted(unknown))}")
+        return cls(**data)
