@@ -98,7 +98,7 @@ def _mean_is_right(net, value, error) -> None:
 def test_a_job_runs_across_the_hosts_share_run_accept_settle(net):
     """Every step through `enigma` on the owner's host, as on three machines."""
     boot = "{}:{}".format(*net.bootstrap())
-    done = net.enigma("share", "people.csv", "--schema", "people.yaml", "--name", "cli",
+    done = net.enigma("share", "people.csv", "--json", "--schema", "people.yaml", "--name", "cli",
                       "--quorum", "3", "-t", "2", "-n", "4", "--home", "owner-cli",
                       "--bootstrap", boot, *net.ledger_args(net.accounts[0]))
     assert done.returncode == 0, done.stderr

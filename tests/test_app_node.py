@@ -283,7 +283,7 @@ def test_the_command_line_shares_and_collects(net, tmp_path):
               str(net.deployment), "--account", chain.accounts[5]]  # DHT via the ledger
     holders = [arg for n in nodes[:3] for arg in ("--holder", n.address)]
     runner = CliRunner()
-    done = runner.invoke(main, ["share", str(tmp_path / "cli.csv"), "--schema",
+    done = runner.invoke(main, ["share", str(tmp_path / "cli.csv"), "--json", "--schema",
                                 str(tmp_path / "cli.yaml"), "--chunk-rows", "1000",
                                 *holders, *common])
     assert done.exit_code == 0, done.output

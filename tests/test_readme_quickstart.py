@@ -1,13 +1,14 @@
 """The README's quickstart ("Your own CSV in six commands"), run as the README writes it.
 
 The commands and the analysis script are read from README.md, not copied here, so the
-README cannot drift from what works. They run in a temporary folder holding a CSV of
-"one's own" (made here), and the network they start is stopped at the end whatever
-happens. The first two commands make and activate the environment this test already runs
-in (`./run demo` creates `.venv` and runs the demo; the activation puts `enigma` on PATH):
-they are checked to be those two, and `enigma` is this interpreter's (`python -m
-enigma.app.cli`, what the `enigma` script of pyproject.toml runs) with this checkout's
-source first on the path.
+README cannot drift from what works. All six lines run verbatim, in order, in one bash
+shell, as a reader pastes them: `./run demo` in the checkout (it finds the venv `./run
+test` made, so it goes straight to the demo, which must end in its OK line), the
+activation puts the venv's `enigma` script on PATH, and the `enigma` lines run in a
+temporary folder holding a CSV of "one's own" (made here). The only words the test adds
+are a `cd` into that folder and each line's redirection of its output to files (`up`
+leaves processes running that would hold a pipe open). The network they start is stopped
+at the end whatever happens.
 """
 
 import json
@@ -16,7 +17,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -51,17 +51,29 @@ def _own_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _enigma(command: str, cwd: Path, env: dict[str, str]) -> str:
-    """Run one `enigma ...` line; its output goes to files, since `up` leaves processes
-    running that would hold a pipe open."""
-    args = shlex.split(command)
-    assert args[0] == "enigma", command
-    out, err = cwd / "stdout.txt", cwd / "stderr.txt"
-    with out.open("w") as o, err.open("w") as e:
-        rc = subprocess.run([sys.executable, "-m", "enigma.app.cli", *args[1:]], cwd=cwd,
-                            env=env, stdout=o, stderr=e, timeout=COMMAND_SECONDS).returncode
-    assert rc == 0, f"`{command}` exited {rc}:\n{out.read_text()}\n{err.read_text()}"
-    return out.read_text()
+def _run_verbatim(commands: list[str], folder: Path, env: dict[str, str]) -> list[str]:
+    """Run the lines in one shell: the setup lines in the checkout, the rest in `folder`;
+    returns each line's standard output. A failing line fails the test with its output."""
+    lines = ["set -euo pipefail", f"cd {shlex.quote(str(ROOT))}"]
+    for i, command in enumerate(commands):
+        if i == len(SETUP):
+            lines.append(f"cd {shlex.quote(str(folder))}")
+        out, err = folder / f"out{i}", folder / f"err{i}"
+        if command.startswith(". "):  # sourcing must stay in this shell, output and all
+            lines.append(command)
+        else:
+            lines.append(f"{command} > {shlex.quote(str(out))} 2> {shlex.quote(str(err))}"
+                         f" || {{ echo {i}; exit 1; }}")
+    done = subprocess.run(["bash", "-c", "\n".join(lines)], env=env, capture_output=True,
+                          text=True, timeout=WHOLE_SECONDS - 120)
+    if done.returncode != 0:
+        failed = int(done.stdout.split()[-1]) if done.stdout.strip() else -1
+        detail = "".join((folder / f"{kind}{failed}").read_text()
+                         for kind in ("out", "err") if (folder / f"{kind}{failed}").exists())
+        pytest.fail(f"`{commands[failed] if failed >= 0 else 'the shell'}` failed:\n"
+                    f"{detail[-4000:]}\n{done.stderr[-2000:]}")
+    return [(folder / f"out{i}").read_text() if (folder / f"out{i}").exists() else ""
+            for i in range(len(commands))]
 
 
 def _printed(output: str, name: str, by: str) -> dict[str, tuple[float, float]]:
@@ -97,13 +109,16 @@ def test_the_readme_commands_run_as_written_and_print_a_labelled_result(folder) 
     env = {k: v for k, v in os.environ.items() if k != "ENIGMA_CONTEXT"}
     env["PYTHONPATH"] = str(ROOT / "src")
     try:
-        outputs = [_enigma(c, folder, env) for c in commands[2:]]
-        as_json = json.loads(_enigma(commands[-1] + " --json", folder, env))  # the same job
+        # the last line again with --json: the same job, printed as one JSON object
+        outputs = _run_verbatim([*commands, commands[-1] + " --json"], folder, env)
     finally:
         if (folder / ".enigma-net" / "network.json").exists():
-            _enigma("enigma down", folder, env)
-    means = _printed(outputs[-1], "mean_income", "region")
-    people = _printed(outputs[-1], "people", "region")
+            subprocess.run([str(ROOT / ".venv" / "bin" / "enigma"), "down"], cwd=folder,
+                           env=env, capture_output=True, timeout=COMMAND_SECONDS)
+    assert "OK: every result matches plaintext" in outputs[0], outputs[0][-2000:]
+    as_json = json.loads(outputs[-1])
+    means = _printed(outputs[-2], "mean_income", "region")
+    people = _printed(outputs[-2], "people", "region")
     want = frame.groupby("region")["income"]
     assert sorted(means) == sorted(people) == sorted(want.groups)
     for region, mean in want.mean().items():

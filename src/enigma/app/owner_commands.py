@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -104,10 +105,14 @@ def _count_rows(path: Path) -> int:
               "instead of drawing (repeat n times).")
 @click.option("--duration", default=DEFAULT_DURATION, show_default=True, type=int,
               help="Seconds of storage to pay for.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object: the dataset, its ledger id, rows, chunks, holders, "
+                   "threshold and timings.")
 @owner_options
 def share_command(data: Path, schema_path: Path, name: str | None, quorum: int,
                   t: int | None, holders: int | None, weak: bool, chunk_rows: int,
-                  chosen: tuple[str, ...], duration: int, **owner_args: Any) -> None:
+                  chosen: tuple[str, ...], duration: int, as_json: bool,
+                  **owner_args: Any) -> None:
     """Share a CSV or Parquet table t-of-n into the network and record it on the ledger.
 
     By default no coalition smaller than a whole quorum of --quorum members can read the
@@ -123,6 +128,7 @@ def share_command(data: Path, schema_path: Path, name: str | None, quorum: int,
     for warning in setting.warnings:
         click.echo(f"WARNING: {warning}", err=True)
     name = name or data.stem
+    started = time.perf_counter()
     with open_owner(**owner_args) as owner, Progress("share") as progress:
         progress.phase(f"sharing {name} (rows)", total=_count_rows(data))
         try:
@@ -132,11 +138,20 @@ def share_command(data: Path, schema_path: Path, name: str | None, quorum: int,
                                  progress=progress.advance)
         except (UploadError, ServiceError, LedgerError, DhtError) as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(json.dumps({"dataset": result.name, "ledger_id": result.ledger_id,
-                           "rows": result.rows, "chunks": result.chunks,
-                           "holders": [h.address for h in result.holders],
-                           "threshold": setting.as_json(),
-                           "seconds": result.timings}))
+    if as_json:
+        click.echo(json.dumps({"dataset": result.name, "ledger_id": result.ledger_id,
+                               "rows": result.rows, "chunks": result.chunks,
+                               "holders": [h.address for h in result.holders],
+                               "threshold": setting.as_json(),
+                               "seconds": result.timings}))
+        return
+    click.echo(f"share: {result.name} is ledger dataset {result.ledger_id}: {result.rows:,} "
+               f"rows in {result.chunks} chunk{'s' if result.chunks != 1 else ''}, "
+               f"{setting.t + 1}-of-{setting.n} on {len(result.holders)} holders "
+               f"(quorums of {setting.quorum}), "
+               f"{time.perf_counter() - started:,.1f} s")
+    for h in result.holders:
+        click.echo(f"  holder {h.address}")
 
 
 def dataset_group() -> click.Group:
