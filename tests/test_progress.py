@@ -58,6 +58,27 @@ def test_an_expected_phase_counts_down_and_an_open_one_shows_time_only() -> None
     assert p.line() == "estimate: checking the result and settling  3 s"
 
 
+def test_a_command_expected_as_a_whole_counts_down_across_its_phases() -> None:
+    """`enigma run`: the cost estimate covers the whole job; each phase of unknown length
+    shows what is left of it, and a phase with its own count keeps its own ETA."""
+    clock = Clock()
+    p = Progress("run", enabled=True, stream=io.StringIO(), clock=clock)
+    p.phase("posting the job on the ledger")
+    p.expect(60)
+    clock.now += 5
+    assert p.line() == "run: posting the job on the ledger  5 s  ETA 55 s"
+    p.phase("job 3: quorum of 3 computing")
+    clock.now += 40
+    assert p.line() == "run: job 3: quorum of 3 computing  40 s  ETA 15 s"
+    p.phase("starting nodes", total=4)
+    clock.now += 2
+    p.count(1)
+    assert p.line().endswith("1/4  ETA 6 s")
+    p.phase("checking the result and settling")
+    clock.now += 20
+    assert p.line() == "run: checking the result and settling  20 s  ETA soon"
+
+
 def test_the_line_ticks_while_a_phase_runs_silently() -> None:
     out = io.StringIO()
     with Progress("run", enabled=True, stream=out, tick=0.01) as p:

@@ -9,7 +9,8 @@ Why a line that ticks: a step of unknown length (a quorum computing, a measureme
 shows that time passes and which phase it is in, so 85 silent seconds become a visible
 wait. The ETA comes from what is known: a count of units (rows shared) gives the rate so
 far; a phase whose length the caller can predict (the second of two measurements) passes
-`expected` seconds.
+`expected` seconds; a command whose whole length is estimated (a job from its cost)
+calls `expect`, and phases of their own unknown length count down to that.
 
 Beside the layers (like `files.py`): the commands of `lang` and of `app` both use it.
 """
@@ -74,7 +75,8 @@ class Progress:
         self.done = 0
         self.total: int | None = None
         self.expected: float | None = None
-        self.started = clock()
+        self.overall: float | None = None
+        self.started = self.created = clock()
         self._width = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -99,6 +101,13 @@ class Progress:
         with self._lock:
             self.text, self.done, self.total, self.expected = text, 0, total, expected
             self.started = self.clock()
+            self._draw()
+
+    def expect(self, seconds: float) -> None:
+        """The whole command is expected to take `seconds` from its start (a cost estimate):
+        the ETA of every phase without a count or an expectation of its own."""
+        with self._lock:
+            self.overall = seconds
             self._draw()
 
     def advance(self, units: int) -> None:
@@ -128,6 +137,8 @@ class Progress:
                 eta = spent * (self.total - self.done) / self.done
         elif self.expected is not None:
             eta = self.expected - spent
+        elif self.overall is not None:
+            eta = self.overall - (self.clock() - self.created)
         if eta is not None:
             parts.append(f"ETA {duration(eta)}" if eta > 0 else "ETA soon")
         return "  ".join(parts)

@@ -67,10 +67,11 @@ def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None
     click.echo(f"author={author} signature={sig.hex()}")
 
 
-def _estimated_limit(owner: Any, dataset: str, script: Path, secure: bool) -> float:
+def _estimated_limit(owner: Any, dataset: str, script: Path, secure: bool
+                     ) -> tuple[float, float]:
     """The job's time limit from the script's cost estimate on the dataset's rows
-    (`lang.cost.time_limit`), said on stderr."""
-    from enigma.lang.cost import MARGIN, estimate, time_limit
+    (`lang.cost.time_limit`), said on stderr, and the seconds the estimate expects."""
+    from enigma.lang.cost import DEALER, MARGIN, SECURE, estimate, time_limit
 
     state = owner.state(dataset)
     cost = estimate(script.read_text(), Schema.from_dict(state.schema), state.rows,
@@ -78,7 +79,7 @@ def _estimated_limit(owner: Any, dataset: str, script: Path, secure: bool) -> fl
     limit = time_limit(cost, secure)
     click.echo(f"run: time limit {limit:,.0f} s (cost estimate at {state.rows:,} rows: "
                f"{cost}, times {MARGIN:g}; --time-limit sets it)", err=True)
-    return limit
+    return limit, (SECURE if secure else DEALER).seconds(cost)
 
 
 @click.command("run")
@@ -137,7 +138,9 @@ def run_command(script: Path, dataset: str, author: str | None, signature: bytes
     with Owner.open(home, rpc, deployment, account) as owner, Progress("run") as progress:
         try:
             if time_limit is None:
-                time_limit = _estimated_limit(owner, dataset, script, not insecure_dealer)
+                time_limit, expected = _estimated_limit(owner, dataset, script,
+                                                        not insecure_dealer)
+                progress.expect(expected)
             out = run_job(owner, dataset, script.read_text(), author=author,
                           signature=signature,
                           quorum_size=quorum, reward=reward, filename=script.name,

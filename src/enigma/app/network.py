@@ -145,7 +145,7 @@ class LocalNetwork:
     nodes: list[NodeProcess] = field(default_factory=list)
 
     @classmethod
-    def start(cls, home: Path, nodes: int = 5, progress: Any = None,
+    def start(cls, home: Path, nodes: int = 5, progress: Progress | None = None,
               node_options: Sequence[str] = (), agent: bool = False) -> LocalNetwork:
         """Steps of the module docstring; on any failure everything started is stopped.
         With `agent`, also the owner's warm agent that runs `run`, `sign` and `status` for
@@ -158,7 +158,7 @@ class LocalNetwork:
             raise NetworkError(f"a network needs at least 2 nodes for a quorum, not {nodes}")
         logs = home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        say = progress or (lambda _: None)
+        say = progress.phase if progress else (lambda _: None)
         born = Genesis.load(home / CHAIN_DIR)
         if born is not None and born.accounts != nodes + 3:
             raise NetworkError(f"the network in {home} was started with {born.accounts - 3} "
@@ -171,8 +171,9 @@ class LocalNetwork:
         try:
             if born is None or not _deployed(url, home / "deployment.json"):
                 deploy(url, accounts[0], home / "deployment.json")
+            if progress:  # the rate of the first nodes gives the ETA of the rest
+                progress.phase("starting nodes", total=nodes)
             for i in range(nodes):
-                say(f"starting node {i + 1} of {nodes}")
                 boot = ("127.0.0.1", net.nodes[0].dht_port) if net.nodes else None
                 proc = spawn_node(home / f"node-{i}", url, home / "deployment.json",
                                   accounts[1 + i], boot, extra=node_options)
@@ -181,6 +182,8 @@ class LocalNetwork:
                 with contextlib.suppress(FileNotFoundError):
                     link.unlink()
                 link.symlink_to(home / f"node-{i}" / "node.log")
+                if progress:
+                    progress.count(i + 1)
                 net.state.nodes.append({"pid": proc.process.pid, "home": str(proc.home),
                                         "address": proc.address, "port": proc.port,
                                         "dht_port": proc.dht_port,
@@ -384,7 +387,7 @@ def up_command(home: Path, nodes: int, prep_ahead: int) -> None:
     """Start the embedded ledger, N nodes and the DHT in the background."""
     try:
         with Progress("up") as progress:
-            net = LocalNetwork.start(home, nodes, progress=progress.phase,
+            net = LocalNetwork.start(home, nodes, progress=progress,
                                      node_options=["--prep-ahead", str(prep_ahead)],
                                      agent=True)
     except (NetworkError, RuntimeError, OSError) as exc:
