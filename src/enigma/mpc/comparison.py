@@ -105,6 +105,26 @@ def _tree_less(e: Engine, lt: Secret, eq: Secret) -> Secret:
     return lt[:, 0]
 
 
+def less_than_public(e: Engine, bits: Secret, c: np.ndarray) -> Secret:
+    """[r < c] for secret r = sum_i 2^i bits[:, i] (shared 0/1, least significant first) and
+    public non-negative c (int64, one per row): no opening, ceil(log2 k) rounds for k bits.
+
+    Why no mask: when r comes as shared bits (random bits from the preprocessing), the
+    per-bit relations with a public bit t are linear, [r_i < t_i] = t_i (1 - r_i) and
+    [r_i == t_i] = 1 - t_i + (2 t_i - 1) r_i, and only the digit tree (`_tree_less`,
+    about 2 k products) remains. The bits must be 0/1; this function does not check it.
+    """
+    F = e.field
+    n, k = bits.shape
+    c = np.asarray(c, dtype=np.int64).reshape(n)
+    if (c < 0).any() or (k < 63 and (c >= (1 << k)).any()):
+        raise ValueError(f"public bounds must lie in [0, 2^{k}) to compare with {k}-bit values")
+    t = (c[:, None] >> np.arange(k, dtype=np.int64)[None, :]) & 1  # (n, k), public
+    lt = bits * F.from_int64(-t) + F.from_int64(t)
+    eq = bits * F.from_int64(2 * t - 1) + F.from_int64(1 - t)
+    return _tree_less(e, lt, eq)
+
+
 def _tree_equal(e: Engine, eq: Secret) -> Secret:
     """Product of the per-digit equalities along axis 1."""
     while eq.shape[1] > 1:
