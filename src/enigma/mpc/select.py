@@ -244,6 +244,19 @@ def _arg(e: Engine, x: Secret, axis: int, largest: bool, one_hot: bool,
     return hot.reshape(*shape, n)
 
 
+def max_one_hot(e: Engine, x: Secret, axis: int = -1,
+                bits: int | None = None) -> tuple[Secret, Secret]:
+    """(largest element, one-hot of the first largest) along `axis` from one tournament.
+
+    The one-hot marks exactly one element even among ties (the tournament's first index),
+    which is what removing "the" maximum needs; the value costs nothing beyond `argmax`.
+    """
+    winner, _, levels, shape = _tree(e, x, axis, True, bits, with_index=False)
+    n = x.shape[axis % len(x.shape)]
+    rows = int(np.prod(shape, dtype=np.int64))
+    return winner, _one_hot_down(e, levels, rows, n).reshape(*shape, n)
+
+
 def argmax(e: Engine, x: Secret, axis: int = -1, one_hot: bool = False,
            bits: int | None = None) -> Secret:
     """Index of the first largest element along `axis` (secret integer).
