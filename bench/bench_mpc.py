@@ -31,6 +31,7 @@ import numpy as np
 from enigma.field import Field
 from enigma.mpc import comparison as cmp
 from enigma.mpc import functions
+from enigma.mpc.noise import discrete_laplace
 from enigma.mpc.runner import run_local
 from enigma.mpc.secret import concat
 from enigma.prep.commands import HEProviderFactory
@@ -129,11 +130,37 @@ def w_kmeans(e, n):
     return run
 
 
+DP_CELLS = 10
+DP_EPSILON = 1.0
+"""The DP group-by's privacy budget: each row moves one cell's sum by at most |x| <= 1000."""
+_TIMED: dict[str, float] = {}
+"""Seconds of a workload's named parts in this party's process (each party is a process)."""
+
+
+def w_dp_groupby(e, n):
+    """Sum of x per category (L = 10 cells, a secret one-hot) plus discrete Laplace noise of
+    scale sensitivity / epsilon per cell, drawn jointly; the owner receives the noised sums.
+    `noise_seconds` is the noise's share of the time (its random bits made as it asks)."""
+    x, _ = _inputs(e, n, 9)
+    cats = np.random.default_rng(10).integers(0, DP_CELLS, n)
+    c = e.input(0, F.from_int64(cats) if e.party == 0 else None, n)
+    scale = 1000.0 * 2**FRAC / DP_EPSILON  # fixed-point units: the sum's sensitivity / epsilon
+
+    def run():
+        hot = cmp.one_hot(e, c, DP_CELLS)                                  # (n, L)
+        sums = e.dot(hot, x.broadcast_to(n, DP_CELLS), axis=0)             # (L,)
+        t = time.perf_counter()
+        noise = discrete_laplace(e, DP_CELLS, scale)
+        _TIMED["noise"] = _TIMED.get("noise", 0.0) + time.perf_counter() - t
+        return e.output(sums + noise.value, 0)
+    return run
+
+
 WORKLOADS = {
     "multiplication": w_multiplication, "comparison": w_comparison,
     "comparison_10bit": w_comparison_10bit, "sum_mean": w_sum_mean,
     "dot_product": w_dot_product, "variance": w_variance, "histogram": w_histogram,
-    "kmeans_iteration": w_kmeans,
+    "kmeans_iteration": w_kmeans, "dp_groupby": w_dp_groupby,
 }
 
 
@@ -156,7 +183,8 @@ def party_dealer(e, name: str, n: int, repeat: int):
         t = time.perf_counter()
         run()
         times.append(time.perf_counter() - t)
-    return {"times": times, "bytes": e.stats.bytes_sent - before[0],
+    return {"times": times, "noise": _TIMED.get("noise", 0.0) / (repeat + 1),
+            "bytes": e.stats.bytes_sent - before[0],
             "rounds": e.stats.rounds - before[1], "online_triples": e.stats.triples - before[2],
             "peak_rss_mb": _peak_rss_mb()}
 
@@ -169,7 +197,8 @@ def party_he(e, name: str, n: int):
     run = WORKLOADS[name](e, n)
     run()
     total = setup + time.perf_counter() - t
-    return {"seconds": total, "offline": p.seconds, "bytes": e.stats.bytes_sent,
+    return {"seconds": total, "offline": p.seconds, "noise": _TIMED.get("noise", 0.0),
+            "bytes": e.stats.bytes_sent,
             "rounds": e.stats.rounds, "online_triples": e.stats.triples,
             "triples": p.produced["triples"], "bits": p.produced["bits"],
             "peak_rss_mb": _peak_rss_mb()}
@@ -193,6 +222,12 @@ def plain(name: str, n: int) -> float:
         x.var()
     elif name == "histogram":
         np.bincount(rng.integers(0, 10, n), minlength=10)
+    elif name == "dp_groupby":
+        cats = rng.integers(0, DP_CELLS, n)
+        q = np.exp(-DP_EPSILON / 1000.0)
+        t = time.perf_counter()
+        noise = rng.geometric(1 - q, DP_CELLS) - rng.geometric(1 - q, DP_CELLS)
+        np.bincount(cats, weights=x, minlength=DP_CELLS) + noise
     else:
         pts, cen = rng.uniform(-100, 100, (n, 2)), np.array([[-50, -50], [0, 50], [50, 0.0]])
         t = time.perf_counter()
@@ -203,11 +238,11 @@ def plain(name: str, n: int) -> float:
 
 DEFAULT_N = {"multiplication": 10**5, "comparison": 10**3, "comparison_10bit": 10**4,
              "sum_mean": 10**5, "dot_product": 10**5, "variance": 10**5, "histogram": 10**4,
-             "kmeans_iteration": 10**3}
+             "kmeans_iteration": 10**3, "dp_groupby": 10**4}
 """Sizes for the secure path on a 2-core machine (minutes, not hours); `--n` overrides."""
 DEALER_N = {"multiplication": 10**6, "comparison": 10**5, "comparison_10bit": 10**5,
             "sum_mean": 10**6, "dot_product": 10**6, "variance": 10**6, "histogram": 10**6,
-            "kmeans_iteration": 10**5}
+            "kmeans_iteration": 10**5, "dp_groupby": 10**6}
 
 
 def main() -> None:
@@ -251,6 +286,9 @@ def main() -> None:
                     bytes_per_party=max(r["bytes"] for r in res),
                     rounds=max(r["rounds"] for r in res), ops_per_second=round(n / seconds),
                     peak_rss_mb=round(max(r["peak_rss_mb"] for r in res), 1))
+        if name == "dp_groupby":
+            line.update(noise_seconds=round(max(r["noise"] for r in res), 3),
+                        cells=DP_CELLS, epsilon=DP_EPSILON)
         if name.startswith("comparison"):
             line["spu_ratio"] = round(seconds / (n * SPU_COMPARISON_SECONDS), 1)
         print(json.dumps(line), flush=True)
