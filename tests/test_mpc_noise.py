@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from enigma.field import Field
+from enigma.mpc.comparison import less_than_public
 from enigma.mpc.noise import PRECISION, Noise, discrete_laplace, plan
 from enigma.mpc.runner import PartyFailed, run_local
 from enigma.prep.dealer import DealerFactory
@@ -40,15 +41,32 @@ def draw(e, n: int, scale: float, precision: int):
 
 
 def supports(e, scales: tuple[float, ...]):
-    """Samples of several scales in one batch of calls, and the refusals' messages."""
+    """Samples of several scales, the refusals' messages, the rounds of a draw for two sizes,
+    and the bitwise comparison with public bounds that the draw is made of."""
     out = {s: F.to_int64(e.reveal(discrete_laplace(e, 200, s).value)) for s in scales}
+    rounds = []
+    for n in (10, 40):  # both below the king threshold: one round per opening
+        e.check()
+        before = e.stats.rounds
+        discrete_laplace(e, n, 3.0)
+        rounds.append(e.stats.rounds - before)
+    bits, bounds = compare_case()
+    shared = e.input(0, F.from_int64(bits) if e.party == 0 else None, bits.shape)
+    less = F.to_int64(e.reveal(less_than_public(e, shared, bounds)))
     errors = []
     for bad in (0.0, -1.0, math.nan, math.inf, 1e30):
         try:
             discrete_laplace(e, 4, bad)
         except ValueError as exc:
             errors.append(str(exc))
-    return out, errors
+    return out, errors, rounds, less
+
+
+def compare_case():
+    """Bits (least significant first) of 0 .. 2^6 - 1 against every bound around them."""
+    r = np.repeat(np.arange(64), 5)
+    c = np.clip(r + np.tile([-2, -1, 0, 1, 2], 64), 0, 63)
+    return ((r[:, None] >> np.arange(6)) & 1), c
 
 
 def tamper(e, where: str):
@@ -174,7 +192,11 @@ def test_a_party_share_says_nothing_about_the_noise(drawn):
 
 def test_every_sample_lies_in_the_stated_support_and_bad_scales_are_refused():
     scales = (0.01, 0.7, 3.0, 1000.0)
-    out, errors = run_local(supports, args=(scales,), provider_factory=DEALER)[0]
+    out, errors, rounds, less = run_local(supports, args=(scales,), provider_factory=DEALER)[0]
+    bits, bounds = compare_case()
+    assert less.tolist() == ((bits << np.arange(6)).sum(axis=1) < bounds).astype(int).tolist()
+    # the stated cost: ceil(log2 k) rounds for the whole batch, whatever its size
+    assert rounds[0] == rounds[1] == math.ceil(math.log2(PRECISION))
     for s in scales:
         assert np.all(np.abs(out[s]) < plan(s).bound)
     assert np.all(out[0.01] == 0)  # q = e^-100: every digit's threshold rounds to 0

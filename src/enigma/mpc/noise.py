@@ -26,7 +26,8 @@ bound rounded up, so `tv_distance` is a true upper bound; the caller adds it to 
 
 Cost per sample: 2 m' biased bits (m' <= m digits whose T_j is not 0; a digit with T_j = 0 is
 the constant 0), each taking k random bits and about 2 k Beaver products; ceil(log2 k)
-rounds for the whole batch (6 for the default k = 48), whatever n is.
+openings for the whole batch (6 for the default k = 48), whatever n is: a round each, two
+for an opening large enough to go through kings (`Engine._open_raw`).
 """
 
 from __future__ import annotations
