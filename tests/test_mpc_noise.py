@@ -63,10 +63,11 @@ def supports(e, scales: tuple[float, ...]):
 
 
 def compare_case():
-    """Bits (least significant first) of 0 .. 2^6 - 1 against every bound around them."""
-    r = np.repeat(np.arange(64), 5)
-    c = np.clip(r + np.tile([-2, -1, 0, 1, 2], 64), 0, 63)
-    return ((r[:, None] >> np.arange(6)) & 1), c
+    """Bits (least significant first) of 0 .. 2^7 - 1 against every bound around them (an
+    odd width: the top base-4 digit has one bit)."""
+    r = np.repeat(np.arange(128), 5)
+    c = np.clip(r + np.tile([-2, -1, 0, 1, 2], 128), 0, 127)
+    return ((r[:, None] >> np.arange(7)) & 1), c
 
 
 def tamper(e, where: str):
@@ -194,9 +195,9 @@ def test_every_sample_lies_in_the_stated_support_and_bad_scales_are_refused():
     scales = (0.01, 0.7, 3.0, 1000.0)
     out, errors, rounds, less = run_local(supports, args=(scales,), provider_factory=DEALER)[0]
     bits, bounds = compare_case()
-    assert less.tolist() == ((bits << np.arange(6)).sum(axis=1) < bounds).astype(int).tolist()
-    # the stated cost: ceil(log2 k) rounds for the whole batch, whatever its size
-    assert rounds[0] == rounds[1] == math.ceil(math.log2(PRECISION))
+    assert less.tolist() == ((bits << np.arange(7)).sum(axis=1) < bounds).astype(int).tolist()
+    # the stated cost: 1 + ceil(log2(k / 2)) rounds for the whole batch, whatever its size
+    assert rounds[0] == rounds[1] == 1 + math.ceil(math.log2(PRECISION / 2))
     for s in scales:
         assert np.all(np.abs(out[s]) < plan(s).bound)
     assert np.all(out[0.01] == 0)  # q = e^-100: every digit's threshold rounds to 0

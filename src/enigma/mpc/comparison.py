@@ -107,22 +107,33 @@ def _tree_less(e: Engine, lt: Secret, eq: Secret) -> Secret:
 
 def less_than_public(e: Engine, bits: Secret, c: np.ndarray) -> Secret:
     """[r < c] for secret r = sum_i 2^i bits[:, i] (shared 0/1, least significant first) and
-    public non-negative c (int64, one per row): no opening, ceil(log2 k) rounds for k bits.
+    public c in [0, 2^k) (int64, one per row): no opening, 1 + ceil(log2 ceil(k / 2)) rounds.
 
-    Why no mask: when r comes as shared bits (random bits from the preprocessing), the
-    per-bit relations with a public bit t are linear, [r_i < t_i] = t_i (1 - r_i) and
-    [r_i == t_i] = 1 - t_i + (2 t_i - 1) r_i, and only the digit tree (`_tree_less`,
-    about 2 k products) remains. The bits must be 0/1; this function does not check it.
+    Why no mask: r already comes in shared bits (random bits from the preprocessing), so
+    the masked opening of `ltz` has nothing to hide. Pairs of bits make base-4 digits in
+    thermometer code, t1 = b0 + b1 - b0 b1, t2 = b1, t3 = b0 b1 (one product per digit,
+    one round), and the digit tree of `ltz` compares them with c - 1: [r < c] = 1 - [c - 1 < r].
+    Against bits compared one by one (t_i linear, a tree over k digits: 93 products at
+    k = 48) this takes 24 + 45 = 69 at the same number of rounds. The bits must be 0/1; this
+    function does not check it.
     """
     F = e.field
     n, k = bits.shape
     c = np.asarray(c, dtype=np.int64).reshape(n)
     if (c < 0).any() or (k < 63 and (c >= (1 << k)).any()):
         raise ValueError(f"public bounds must lie in [0, 2^{k}) to compare with {k}-bit values")
-    t = (c[:, None] >> np.arange(k, dtype=np.int64)[None, :]) & 1  # (n, k), public
-    lt = bits * F.from_int64(-t) + F.from_int64(t)
-    eq = bits * F.from_int64(2 * t - 1) + F.from_int64(1 - t)
-    return _tree_less(e, lt, eq)
+    if k % 2:  # a public 0 on top: digits of two bits each
+        bits = _append(bits, e.constant(F.zeros(n).reshape(n, 1, 2)))
+    low, high = bits[:, 0::2], bits[:, 1::2]
+    both = e.mul(low, high)
+    D = high.shape[1]
+    value = np.stack([(low + high - both).share.value, high.share.value, both.share.value], 2)
+    mac = np.stack([(low + high - both).share.mac, high.share.mac, both.share.mac], 2)
+    below = np.maximum(c - 1, 0)  # c = 0: [r < 0] is 0, set below by the public factor
+    digits = (below[:, None] >> (2 * np.arange(D, dtype=np.int64))[None, :]) & 3
+    gt, eq = _thermometer_lookup(e, AuthShare(value, mac), digits)
+    at_least = _tree_less(e, gt, eq)  # [c - 1 < r]
+    return (1 - at_least) * F.from_int64((c > 0).astype(np.int64))
 
 
 def _tree_equal(e: Engine, eq: Secret) -> Secret:

@@ -14,8 +14,9 @@ Method (exact up to a stated total-variation distance `tv_distance`):
   digit j is Bernoulli(p_j), p_j = q^(2^j) / (1 + q^(2^j)). Keeping m digits draws the
   geometric conditioned on G < 2^m; m is the least with q^(2^m) < 2^-60.
 - Digit j is the biased bit [r < T_j] for r uniform on k bits (k shared random bits) and the
-  public T_j = round(p_j 2^k): a bitwise comparison with a public bound
-  (`comparison.less_than_public`), all digits of all samples in one batch.
+  public T_j = round(p_j 2^k): a comparison of shared bits with a public bound
+  (`comparison.less_than_public`: base-4 digits, no opening), all digits of all samples in
+  one batch.
 - G = Σ_j 2^j g_j and Z = G1 - G2 are linear (free).
 
 Distance: with p'_j = T_j / 2^k the drawn G' has TV(G', G) <= Σ_j |p'_j - p_j| + q^(2^m)
@@ -25,9 +26,9 @@ TV(Z', Z) <= 2 (Σ_j |p'_j - p_j| + q^(2^m)). The sum is computed in 60-digit de
 bound rounded up, so `tv_distance` is a true upper bound; the caller adds it to δ.
 
 Cost per sample: 2 m' biased bits (m' <= m digits whose T_j is not 0; a digit with T_j = 0 is
-the constant 0), each taking k random bits and about 2 k Beaver products; ceil(log2 k)
-openings for the whole batch (6 for the default k = 48), whatever n is: a round each, two
-for an opening large enough to go through kings (`Engine._open_raw`).
+the constant 0), each taking k random bits and about 1.5 k Beaver products (69 at k = 48);
+1 + ceil(log2(k / 2)) openings for the whole batch (6 for the default k = 48), whatever n
+is: a round each, two for an opening large enough to go through kings (`Engine._open_raw`).
 """
 
 from __future__ import annotations
