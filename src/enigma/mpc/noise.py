@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import decimal
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,8 +95,10 @@ def plan(scale: float, precision: int = PRECISION) -> Plan:
     """The digits, thresholds and distance of a discrete Laplace draw of scale `scale`.
 
     Pure and public: every party computes the same plan; tests check its distance exactly."""
-    if not isinstance(scale, int | float) or not math.isfinite(scale) or scale <= 0:
+    if (not isinstance(scale, numbers.Real) or isinstance(scale, bool)
+            or not math.isfinite(scale) or scale <= 0):
         raise ValueError(f"the noise scale must be a finite number > 0, not {scale!r}")
+    scale = float(scale)
     if not 1 <= precision <= 62:
         raise ValueError(f"the threshold precision must be 1..62 bits, not {precision}")
     ctx = _CONTEXT
@@ -116,7 +119,7 @@ def plan(scale: float, precision: int = PRECISION) -> Plan:
         power = ctx.multiply(power, power)
     bound = ctx.multiply(2, ctx.add(error, power))
     tv = math.nextafter(float(bound), math.inf)  # the float conversion may round down
-    return Plan(float(scale), len(thresholds), precision, tuple(thresholds), tv)
+    return Plan(scale, len(thresholds), precision, tuple(thresholds), tv)
 
 
 def discrete_laplace(e: Engine, n: int, scale: float, *, precision: int = PRECISION) -> Noise:
