@@ -26,6 +26,7 @@ from .errors import ScriptError
 from .interpreter import Outcome, Revealed, run
 from .library import bind
 from .pvalues import finish_outcome
+from .release import Release
 from .schema import Column, Schema
 from .syntax import (
     Call,
@@ -124,8 +125,8 @@ def referenced_columns(node: Any) -> list[str]:
 
 
 def dry_run(script: Script, schema: Schema, rows: int | None = None, seed: int = 0,
-            echo: Callable[[str], None] | None = None, budget: Budget | None = None
-            ) -> Outcome:
+            echo: Callable[[str], None] | None = None, budget: Budget | None = None,
+            release: Release | None = None) -> Outcome:
     """Run a checked script on synthetic data in the clear: does it run, what does it reveal.
 
     The result is labelled `synthetic`: its values come from made-up data.
@@ -136,26 +137,30 @@ def dry_run(script: Script, schema: Schema, rows: int | None = None, seed: int =
     n = rows if rows is not None else (schema.rows or 1000)
     names = referenced_columns(script)
     table = table_values(schema, synthetic_table(schema, n, names, seed))
-    outcome = run(script, PlainBackend(schema, table, n, script.filename, synthetic=True), echo,
-                  budget)
+    outcome = run(script, PlainBackend(schema, table, n, script.filename, synthetic=True,
+                                       release=release), echo, budget)
     outcome.synthetic = True
     return finish_outcome(script, outcome)
 
 
-def run_plain(script: Script, schema: Schema, values: dict[str, np.ndarray]) -> Outcome:
+def run_plain(script: Script, schema: Schema, values: dict[str, np.ndarray],
+              release: Release | None = None) -> Outcome:
     """Run a checked script on real values in the clear: the reference a secure run must match."""
     names = referenced_columns(script)
     n = len(values[names[0]]) if names else (schema.rows or 0)
     table = table_values(schema, {k: values[k] for k in names})
-    return finish_outcome(script, run(script, PlainBackend(schema, table, n, script.filename)))
+    return finish_outcome(script, run(script, PlainBackend(schema, table, n, script.filename,
+                                                           release=release)))
 
 
 class PlainBackend:
     """Private values in the clear (float64); see the module docstring."""
 
     def __init__(self, schema: Schema, table: dict[str, np.ndarray], rows: int,
-                 filename: str = "<script>", synthetic: bool = False) -> None:
+                 filename: str = "<script>", synthetic: bool = False,
+                 release: Release | None = None) -> None:
         self.schema = schema
+        self.release = release
         self.table = table
         self.n = rows
         self.filename = filename

@@ -23,18 +23,20 @@ from .budget import Budget
 from .interpreter import Revealed, run
 from .mpc_backend import MpcBackend
 from .reduction import CHECK_NAME
+from .release import Release
 
 Columns = dict[str, tuple[Secret, tuple[int, float, float, bool]]]
 """Private columns as MAC'd secrets with (fractional bits, lo, hi, integer-valued)."""
 
 
 def run_member(e: Engine, script: Any, columns: Columns, public: dict[str, np.ndarray],
-               rows: int, key: Secret, filename: str, budget: Budget | None = None
-               ) -> dict[str, Any]:
+               rows: int, key: Secret, filename: str, budget: Budget | None = None,
+               release: Release | None = None) -> dict[str, Any]:
     """One member's run of a checked script on MAC'd columns: the script runs on
     `MpcBackend`; revealed values are sealed under the owner's key [k] after the
-    quorum's MAC check (`mpc.client.seal_output`)."""
-    backend = MpcBackend(e, columns, public, rows, key, filename)
+    quorum's MAC check (`mpc.client.seal_output`). Under a `release` policy, a cell that
+    fails it is never sealed (docs/disclosure.md)."""
+    backend = MpcBackend(e, columns, public, rows, key, filename, release)
     outcome = run(script, backend, budget=budget)
     return member_reply(e, backend, outcome.printed)
 
