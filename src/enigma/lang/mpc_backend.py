@@ -42,9 +42,6 @@ from .plain import Plain, _flat, library
 from .release import Release
 from .syntax import Call, Expr, Node, Reveal
 
-NOISE_TAIL = 64
-"""The range given to DP noise, in scales: |noise| > 64 scales has probability < e^-64."""
-
 
 class MpcBackend(Batcher):
     """Private values as `Fx` on one party's engine; the same program runs on every party."""
@@ -68,6 +65,8 @@ class MpcBackend(Batcher):
         self.exact: dict[str, np.ndarray] = {}
         self.released: dict[str, dict[str, Any]] = {}
         """Per revealed name under a policy: kept cells, reasons, noise scale and bound."""
+        self.tv_distance = 0.0
+        """The largest total-variation distance of a noise draw from its ideal law (add to δ)."""
         self.hots: dict[int, tuple[Fx, Secret]] = {}
         self.library = CompiledLibrary(self)
 
@@ -370,13 +369,14 @@ class MpcBackend(Batcher):
     def noise(self, value: Any, scale: float, integer: bool) -> tuple[Fx, float]:
         """Discrete Laplace noise of `scale` (value units) on the grid of the value's code,
         drawn jointly by the quorum (`mpc.noise.discrete_laplace`): no party knows it."""
-        from enigma.mpc.noise import discrete_laplace
+        from enigma.mpc.noise import discrete_laplace, plan
 
         x = self.fx(value)
         shape = tuple(x.shape)
         unit = 2.0**-x.f
         drawn = discrete_laplace(self.e, size_of(shape), scale / unit)
-        tail = NOISE_TAIL * scale + unit
+        self.tv_distance = max(self.tv_distance, drawn.tv_distance)
+        tail = plan(scale / unit).bound * unit  # every sample lies strictly within
         return Fx(self, [drawn.value.reshape(*shape)], x.f, -tail, tail, 0.0, x.integer,
                   shape), unit
 
