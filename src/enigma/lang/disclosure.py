@@ -95,6 +95,8 @@ class Output:
     scale: np.ndarray | None = None
     bound: np.ndarray | None = None
     bits: list[Any] = field(default_factory=list)
+    refused: str | None = None
+    """Why the policy does not let it out (a review collects these instead of stopping)."""
 
 
 def sensitivity(t: Any) -> float | None:
@@ -123,11 +125,14 @@ def laplace_bound(scale: float, unit: float, confidence: float = CONFIDENCE) -> 
 class Tracked:
     """A backend under a release policy (see the module docstring)."""
 
-    def __init__(self, inner: Any, release: Release) -> None:
+    def __init__(self, inner: Any, release: Release, strict: bool = True) -> None:
         self.b = inner
         self.release = release
+        self.strict = strict
+        """False for a review (`enigma check`): a refused output is noted, the run goes on."""
         self.known: dict[int, tuple[Any, Disclosure]] = {}
         self.outputs: list[Output] = []
+        self.withheld: list[Output] = []
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -251,8 +256,11 @@ class Tracked:
 
         a = bind(name, args, kwargs)
         shape = tuple(out.shape)
-        if name == "count":
-            return Disclosure((out,), mechanism=Mechanism("count", 1.0))
+        if name == "count":  # over the whole table: the public row count (the MPC's view)
+            whole = not self.b.is_private(self.b.selected(a["x"], a.get("where"), node)) and \
+                not _is_bool(node.args[0].type)
+            return Disclosure((np.full(shape, float(self.b.rows())) if whole else out,),
+                              mechanism=Mechanism("count", 1.0))
         if name == "histogram":
             return Disclosure((out,), mechanism=Mechanism("count", 1.0, cells=True))
         if name in ("sum", "mean", "variance", "std"):
@@ -303,30 +311,37 @@ class Tracked:
             value = self.stack(list(value), node) if any(
                 self.b.is_private(v) for v in _leaves(list(value))) else value
         d = self.of(value)
-        if d is not None:
-            if d.why:
-                raise self.err(node, f"{name!r} cannot be released under the dataset's "
-                                     f"policy: {d.why}", "the policy judges counts, sums, "
-                                     "means, histograms, group-bys and statistics of whole "
-                                     "columns (docs/disclosure.md)")
-            if self.release.epsilon is not None:
-                m = d.mechanism
-                if m is None:
-                    raise self.err(node, f"{name!r} cannot be released under differential "
-                                         "privacy: it is computed from aggregates, not one",
-                                   "release the count, sum, mean or group_by itself and "
-                                   "compute from the noisy values")
-                if m.sensitivity is None:
-                    raise self.err(node, f"{name!r} has unbounded sensitivity: its "
-                                         "argument has no public range",
-                                   "clip it first, e.g. clip(x, lo, hi)")
-        self.outputs.append(Output(name, value, node, d))
+        refusal = None if d is None else self.refusal(name, d)
+        if refusal is not None and self.strict:
+            raise self.err(node, *refusal)
+        self.outputs.append(Output(name, value, node, d,
+                                   refused=None if refusal is None else refusal[0]))
+
+    def refusal(self, name: str, d: Disclosure) -> tuple[str, str] | None:
+        """Why the policy cannot let a private value out, and what to do; None if it can."""
+        if d.why:
+            return (f"{name!r} cannot be released under the dataset's policy: {d.why}",
+                    "the policy judges counts, sums, means, histograms, group-bys and "
+                    "statistics of whole columns (docs/disclosure.md)")
+        if self.release.epsilon is None:
+            return None
+        m = d.mechanism
+        if m is None:
+            return (f"{name!r} cannot be released under differential privacy: it is "
+                    "computed from aggregates, not one", "release the count, sum, mean or "
+                    "group_by itself and compute from the noisy values")
+        if m.sensitivity is None:
+            return (f"{name!r} has unbounded sensitivity under differential privacy: its "
+                    "argument has no public range", "clip it first, e.g. clip(x, lo, hi)")
+        return None
 
     def err(self, node: Node, message: str, why: str = "") -> ScriptError:
         return ScriptError(message, node.line, node.col, why, self.b.filename)
 
     def finish(self) -> dict[str, Revealed]:
         """Noise, pass bits (opened, nothing else), then each value with its kept cells."""
+        self.withheld = [o for o in self.outputs if o.refused is not None]
+        self.outputs = [o for o in self.outputs if o.refused is None]
         private = [o for o in self.outputs if o.disclosure is not None]
         if self.release.epsilon is not None and private:
             share = self.release.epsilon / len(private)
@@ -382,6 +397,10 @@ class Tracked:
         bs, bc = laplace_bound(s_scale, s_unit, half), laplace_bound(c_scale, 1.0, half)
         floor = max(self.release.policy.n_min - bc, 1.0)
         o.bound = np.full(shape, (bs + m.bound * bc) / floor)
+
+
+def _is_bool(t: Any) -> bool:
+    return isinstance(t, ValueType) and t.kind.name == "bool"
 
 
 def _integer(t: Any) -> bool:

@@ -135,14 +135,19 @@ def dry_run(script: Script, schema: Schema, rows: int | None = None, seed: int =
     stops at `budget` (the defaults when None): a runaway script is refused here, before
     anything is posted or paid for.
     """
-    n = rows if rows is not None else (schema.rows or 1000)
-    names = referenced_columns(script)
-    table = table_values(schema, synthetic_table(schema, n, names, seed))
-    backend = PlainBackend(schema, table, n, script.filename, synthetic=True, release=release,
-                           noise_seed=seed)
-    outcome = run(script, track(backend, release), echo, budget)
+    outcome = run(script, track(synthetic_backend(script, schema, rows, seed, release),
+                                release), echo, budget)
     outcome.synthetic = True
     return finish_outcome(script, outcome)
+
+
+def synthetic_backend(script: Script, schema: Schema, rows: int | None = None, seed: int = 0,
+                      release: Release | None = None) -> PlainBackend:
+    """A plain backend on synthetic data for `script` (what a dry run runs on)."""
+    n = rows if rows is not None else (schema.rows or 1000)
+    table = table_values(schema, synthetic_table(schema, n, referenced_columns(script), seed))
+    return PlainBackend(schema, table, n, script.filename, synthetic=True, release=release,
+                        noise_seed=seed)
 
 
 def run_plain(script: Script, schema: Schema, values: dict[str, np.ndarray],
