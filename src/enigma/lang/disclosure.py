@@ -323,9 +323,13 @@ class Tracked:
             return (f"{name!r} cannot be released under the dataset's policy: {d.why}",
                     "the policy judges counts, sums, means, histograms, group-bys and "
                     "statistics of whole columns (docs/disclosure.md)")
+        m = d.mechanism
+        if self.release.policy.dominance_k is not None and (m is None or m.kind != "count"):
+            return (f"{name!r} cannot be released under the dataset's dominance rule: the "
+                    "rule is not enforced by the run yet", "release counts only, or ask the "
+                    "owner for a policy without dominance (docs/disclosure.md, Limits)")
         if self.release.epsilon is None:
             return None
-        m = d.mechanism
         if m is None:
             return (f"{name!r} cannot be released under differential privacy: it is "
                     "computed from aggregates, not one", "release the count, sum, mean or "
