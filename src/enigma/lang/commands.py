@@ -25,8 +25,9 @@ from .cost import estimate as estimate_cost
 from .errors import SchemaError, ScriptError
 from .inference import infer_schema
 from .plain import dry_run as plain_dry_run
+from .review import review
 from .schema import Schema
-from .script_commands import JSON, show_outcome
+from .script_commands import JSON, POLICY, release_option, show_outcome
 from .syntax import Output, ValueType, format_tree
 
 SCHEMA_LINE = re.compile(r"^#\s*schema:\s*(\S+)\s*$", re.MULTILINE)
@@ -122,16 +123,20 @@ def _schema_of(script_path: str, source: str, schema_path: str | None,
 @click.option("--ast", "show_ast", is_flag=True, help="Print each script's typed AST.")
 @click.option("--no-run", is_flag=True,
               help="Only check: skip the dry run and the cost estimate (measured in 3 processes).")
+@POLICY
 @JSON
 def check(scripts: tuple[str, ...], schema_path: str | None, show_ast: bool,
-          no_run: bool, as_json: bool) -> None:
+          no_run: bool, policy_path: str | None, n_min: int | None,
+          dominance: tuple[int, float] | None, epsilon: float | None, as_json: bool) -> None:
     """Check analysis SCRIPTS against a schema: refuse any private value that could leak.
 
     A script that passes is then dry-run in the clear on synthetic data drawn from the
     schema, and its cost on the engine is estimated, unless --no-run is given. With --json,
     one JSON object per script: its results' types and names, the dry run, the cost, or
-    the error.
+    the error. With a release policy (--policy, or --n-min / --dominance / --epsilon), the
+    dry run runs under it and each output's sensitivity and verdict are reported.
     """
+    release = release_option(policy_path, n_min, dominance, epsilon)
     schemas: dict[Path, Schema] = {}
     failed = 0
     say = (lambda _: None) if as_json else click.echo
@@ -148,9 +153,17 @@ def check(scripts: tuple[str, ...], schema_path: str | None, show_ast: bool,
             report["outputs"] = [_output_json(out) for out in checked.outputs]
             if show_ast:
                 say(format_tree(checked))
+            prefix = f"{path}: "
+            if release is not None:  # the review is a dry run: cheap, even with --no-run
+                outcome, verdicts = review(checked, described, release)
+                for v in verdicts:
+                    say(v.line())
+                report["policy"] = [v.as_json() for v in verdicts]
+                if any(v.refused for v in verdicts):
+                    failed += 1
             if not no_run:
-                prefix = f"{path}: "
-                outcome = plain_dry_run(checked, described)
+                if release is None:
+                    outcome = plain_dry_run(checked, described)
                 say(f"{path}: dry run on SYNTHETIC data (the values mean nothing):")
                 if not as_json:
                     show_outcome(outcome)

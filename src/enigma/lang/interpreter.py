@@ -88,6 +88,13 @@ class Revealed:
     """A test's labelled statistic, degrees of freedom, p-value and interval (the owner's)."""
     axes: tuple[Axis, ...] = ()
     """The names along each dimension, from the owner's own check of the script (lang/axes.py)."""
+    suppressed: np.ndarray | None = None
+    """Under a release policy: per cell, why it was withheld ("" where it was released); a
+    withheld cell's value is NaN (it was never opened)."""
+    noise: np.ndarray | None = None
+    """Under differential privacy: the scale of the noise in each cell (in value units)."""
+    noise_bound: np.ndarray | None = None
+    """Under differential privacy: |noise| stays below this with probability 95%."""
 
     def __post_init__(self) -> None:
         self.value = np.asarray(self.value, dtype=np.float64)

@@ -39,6 +39,7 @@ from .batching import DIVIDE_BITS, FRAC, MASK_LIMIT, VALUE_LIMIT, Batcher, Fx, s
 from .errors import ScriptError
 from .mpc_library import CompiledLibrary
 from .plain import Plain, _flat, library
+from .release import Release
 from .syntax import Call, Expr, Node, Reveal
 
 
@@ -47,8 +48,10 @@ class MpcBackend(Batcher):
 
     def __init__(self, engine: Engine, columns: dict[str, tuple[Secret, tuple]],
                  public: dict[str, np.ndarray], rows: int, owner_key: Secret,
-                 filename: str = "<script>") -> None:
+                 filename: str = "<script>", release: Release | None = None) -> None:
         super().__init__(engine)
+        self.release = release
+        """The job's release policy and ε (None: every revealed value is sealed as is)."""
         self.F = engine.field
         self.inputs = columns
         self.public = public
@@ -60,6 +63,10 @@ class MpcBackend(Batcher):
         self.layout: list[tuple[str, tuple[int, ...], int, Any, float, float]] = []
         """Per sealed value: name, shape, scale bits, error bound, range [lo, hi]."""
         self.exact: dict[str, np.ndarray] = {}
+        self.released: dict[str, dict[str, Any]] = {}
+        """Per revealed name under a policy: kept cells, reasons, noise scale and bound."""
+        self.tv_distance = 0.0
+        """The largest total-variation distance of a noise draw from its ideal law (add to δ)."""
         self.hots: dict[int, tuple[Fx, Secret]] = {}
         self.library = CompiledLibrary(self)
 
@@ -329,14 +336,62 @@ class MpcBackend(Batcher):
     # ------------------------------------------------------------ output
 
     def reveal(self, name: str, value: Any, node: Reveal) -> None:
+        self.release_value(name, value, node, None)
+
+    def release_value(self, name: str, value: Any, node: Reveal,
+                      info: dict[str, Any] | None) -> None:
+        """Keep a revealed value for sealing; under a release policy `info` (from
+        `disclosure.Tracked`) says which cells may go out: only those are sealed."""
         if isinstance(value, list | tuple):
             value = self.stack(list(value), node) if any(isinstance(v, Fx) for v in
                                                          _flat(list(value))) else \
                 np.asarray(value, dtype=np.float64)
         if isinstance(value, Fx):
             self.reveals.append((name, value))
+            if info is not None:
+                self.released[name] = info
         else:
             self.exact[name] = np.asarray(value, dtype=np.float64)
+
+    # ------------------------------------------------ primitives of disclosure control
+
+    def selected(self, x: Any, where: Any, node: Call) -> Any:
+        """How many rows an aggregate of x counts: the table's (public) unless a filter or
+        where= chose, then the sum of the selection (local, not opened)."""
+        w = self.selection(x, where, node) if isinstance(x, Fx) else where
+        if w is None:
+            return float(self.n)
+        if not isinstance(w, Fx):
+            return float(np.sum(np.asarray(w) != 0))
+        return self.linear(lambda s: s.sum(), [w], f=0, lo=0.0, hi=float(w.shape[0]), err=0.0,
+                           integer=True, shape=())
+
+    def noise(self, value: Any, scale: float, integer: bool) -> tuple[Fx, float]:
+        """Discrete Laplace noise of `scale` (value units) on the grid of the value's code,
+        drawn jointly by the quorum (`mpc.noise.discrete_laplace`): no party knows it."""
+        from enigma.mpc.noise import discrete_laplace, plan
+
+        x = self.fx(value)
+        shape = tuple(x.shape)
+        unit = 2.0**-x.f
+        drawn = discrete_laplace(self.e, size_of(shape), scale / unit)
+        self.tv_distance = max(self.tv_distance, drawn.tv_distance)
+        tail = plan(scale / unit).bound * unit  # every sample lies strictly within
+        return Fx(self, [drawn.value.reshape(*shape)], x.f, -tail, tail, 0.0, x.integer,
+                  shape), unit
+
+    def open_bits(self, bits: list[Fx]) -> list[np.ndarray]:
+        """Open 0/1 values (a policy's pass bits) in one round, MAC-checked: nothing else."""
+        if not bits:
+            return []
+        flat = concat([b.secret.reshape(size_of(b.shape)) for b in bits])
+        opened = self.F.to_int64(self.e.reveal(flat)) != 0
+        out, start = [], 0
+        for b in bits:
+            size = size_of(b.shape)
+            out.append(opened[start:start + size].reshape(b.shape))
+            start += size
+        return out
 
     def finish(self) -> dict:
         """Seal every revealed value for the owner in one batch: one product, one MAC check.
@@ -345,14 +400,35 @@ class MpcBackend(Batcher):
         The sealed shares and the layout stay on the backend for the runner to send.
         """
         self.flush()
-        if self.reveals:
-            flat = concat([v.secret.reshape(v.secret.size) for _, v in self.reveals])
-            self.sealed = client.seal_output(self.e, flat, self.key)
-            self.layout = [(name, v.shape, v.f, v.err if v.errs is None else v.errs, v.lo,
-                            v.hi) for name, v in self.reveals]
+        parts = [self.kept(name, v) for name, v in self.reveals]
+        parts = [p for p in parts if p.size]
+        if parts:
+            self.sealed = client.seal_output(self.e, concat(parts), self.key)
         else:
             self.e.check()
+        self.layout = [(name, v.shape, v.f, v.err if v.errs is None else v.errs, v.lo, v.hi,
+                        *self.release_facts(name)) for name, v in self.reveals]
         return {}
+
+    def kept(self, name: str, v: Fx) -> Secret:
+        """The cells of a revealed value that are sealed: all, or those its policy keeps."""
+        flat = v.secret.reshape(v.secret.size)
+        info = self.released.get(name)
+        if info is None:
+            return flat
+        return flat[np.flatnonzero(np.asarray(info["kept"]).reshape(-1))]
+
+    def release_facts(self, name: str) -> list[dict[str, Any]]:
+        """The public facts of a released value for the owner (none without a policy):
+        which cells were kept, why the others were not, the noise's scale and 95% bound."""
+        info = self.released.get(name)
+        if info is None:
+            return []
+        def flat(a: Any) -> Any:
+            return None if a is None else np.asarray(a).reshape(-1).tolist()
+        return [dict(kept=flat(info["kept"]), reasons=flat(info["reasons"]),
+                     scale=flat(info["scale"]), bound=flat(info["bound"]),
+                     epsilon=float(info["epsilon"]))]
 
     # ------------------------------------------------------------ the library
 

@@ -22,10 +22,12 @@ import numpy as np
 from .analytics.precision import DEFAULT_SPREAD, Range
 from .analytics.regression import DEFAULT_MIN_EIG
 from .budget import Budget
+from .disclosure import track
 from .errors import ScriptError
 from .interpreter import Outcome, Revealed, run
 from .library import bind
 from .pvalues import finish_outcome
+from .release import Release
 from .schema import Column, Schema
 from .syntax import (
     Call,
@@ -124,8 +126,8 @@ def referenced_columns(node: Any) -> list[str]:
 
 
 def dry_run(script: Script, schema: Schema, rows: int | None = None, seed: int = 0,
-            echo: Callable[[str], None] | None = None, budget: Budget | None = None
-            ) -> Outcome:
+            echo: Callable[[str], None] | None = None, budget: Budget | None = None,
+            release: Release | None = None) -> Outcome:
     """Run a checked script on synthetic data in the clear: does it run, what does it reveal.
 
     The result is labelled `synthetic`: its values come from made-up data.
@@ -133,29 +135,44 @@ def dry_run(script: Script, schema: Schema, rows: int | None = None, seed: int =
     stops at `budget` (the defaults when None): a runaway script is refused here, before
     anything is posted or paid for.
     """
-    n = rows if rows is not None else (schema.rows or 1000)
-    names = referenced_columns(script)
-    table = table_values(schema, synthetic_table(schema, n, names, seed))
-    outcome = run(script, PlainBackend(schema, table, n, script.filename, synthetic=True), echo,
-                  budget)
+    outcome = run(script, track(synthetic_backend(script, schema, rows, seed, release),
+                                release), echo, budget)
     outcome.synthetic = True
     return finish_outcome(script, outcome)
 
 
-def run_plain(script: Script, schema: Schema, values: dict[str, np.ndarray]) -> Outcome:
-    """Run a checked script on real values in the clear: the reference a secure run must match."""
+def synthetic_backend(script: Script, schema: Schema, rows: int | None = None, seed: int = 0,
+                      release: Release | None = None) -> PlainBackend:
+    """A plain backend on synthetic data for `script` (what a dry run runs on)."""
+    n = rows if rows is not None else (schema.rows or 1000)
+    table = table_values(schema, synthetic_table(schema, n, referenced_columns(script), seed))
+    return PlainBackend(schema, table, n, script.filename, synthetic=True, release=release,
+                        noise_seed=seed)
+
+
+def run_plain(script: Script, schema: Schema, values: dict[str, np.ndarray],
+              release: Release | None = None, noise_seed: int | None = None) -> Outcome:
+    """Run a checked script on real values in the clear: the reference a secure run must match.
+    Under `release`, the same rules as the MPC run (docs/disclosure.md); the noise is drawn
+    here, from `noise_seed` (fresh entropy when None)."""
     names = referenced_columns(script)
     n = len(values[names[0]]) if names else (schema.rows or 0)
     table = table_values(schema, {k: values[k] for k in names})
-    return finish_outcome(script, run(script, PlainBackend(schema, table, n, script.filename)))
+    backend = PlainBackend(schema, table, n, script.filename, release=release,
+                           noise_seed=noise_seed)
+    return finish_outcome(script, run(script, track(backend, release)))
 
 
 class PlainBackend:
     """Private values in the clear (float64); see the module docstring."""
 
     def __init__(self, schema: Schema, table: dict[str, np.ndarray], rows: int,
-                 filename: str = "<script>", synthetic: bool = False) -> None:
+                 filename: str = "<script>", synthetic: bool = False,
+                 release: Release | None = None, noise_seed: int | None = None) -> None:
         self.schema = schema
+        self.release = release
+        self.rng = np.random.default_rng(noise_seed)
+        """The noise of differential privacy: fresh entropy unless a test fixes the seed."""
         self.table = table
         self.n = rows
         self.filename = filename
@@ -224,10 +241,41 @@ class PlainBackend:
         return Plain(np.asarray(out, dtype=np.float64))
 
     def reveal(self, name: str, value: Any, node: Reveal) -> None:
-        v = _v(self.stack(value, node) if isinstance(value, list | tuple) else value)
+        self.release_value(name, value, node, None)
+
+    def release_value(self, name: str, value: Any, node: Reveal,
+                      info: dict[str, Any] | None) -> None:
+        """A revealed value, with the cells a release policy withholds as NaN (`info`, from
+        `disclosure.Tracked`: kept cells, reasons, noise scale and bound)."""
+        v = np.array(_v(self.stack(value, node) if isinstance(value, list | tuple) else value),
+                     dtype=np.float64)
         t = node.value.type
-        self.revealed[name] = Revealed(np.asarray(v, dtype=np.float64), 0.0,
-                                       axes=t.axes if isinstance(t, ValueType) else ())
+        r = Revealed(v, 0.0, axes=t.axes if isinstance(t, ValueType) else ())
+        if info is not None:
+            r.value = np.where(info["kept"], v, np.nan)
+            r.suppressed, r.noise, r.noise_bound = info["reasons"], info["scale"], info["bound"]
+        self.revealed[name] = r
+
+    # ------------------------------------------------ primitives of disclosure control
+
+    def selected(self, x: Any, where: Any, node: Call) -> Any:
+        """How many rows an aggregate of x counts: private when a filter or where= chose."""
+        _, w = _selection(x, where)
+        if (isinstance(x, Plain) and x.mask is not None) or isinstance(where, Plain):
+            return Plain(np.asarray(float(w.sum())))
+        return float(w.sum())
+
+    def noise(self, value: Any, scale: float, integer: bool) -> tuple[Plain, float]:
+        """Discrete Laplace noise of `scale` on the grid of 1 (integers) or 2^-16, the
+        difference of two geometric draws (the plain reference of `mpc.noise`)."""
+        unit = 1.0 if integer else 2.0**-16
+        p = -np.expm1(-unit / scale)
+        shape = np.shape(_v(value))
+        k = self.rng.geometric(p, shape) - self.rng.geometric(p, shape)
+        return Plain(np.asarray(k * unit, dtype=np.float64)), unit
+
+    def open_bits(self, bits: list[Any]) -> list[np.ndarray]:
+        return [_v(b) != 0 for b in bits]
 
     def finish(self) -> dict[str, Revealed]:
         return self.revealed

@@ -20,22 +20,25 @@ from enigma.mpc.engine import Engine
 from enigma.mpc.secret import Secret
 
 from .budget import Budget
+from .disclosure import track
 from .interpreter import Revealed, run
 from .mpc_backend import MpcBackend
 from .reduction import CHECK_NAME
+from .release import Release
 
 Columns = dict[str, tuple[Secret, tuple[int, float, float, bool]]]
 """Private columns as MAC'd secrets with (fractional bits, lo, hi, integer-valued)."""
 
 
 def run_member(e: Engine, script: Any, columns: Columns, public: dict[str, np.ndarray],
-               rows: int, key: Secret, filename: str, budget: Budget | None = None
-               ) -> dict[str, Any]:
+               rows: int, key: Secret, filename: str, budget: Budget | None = None,
+               release: Release | None = None) -> dict[str, Any]:
     """One member's run of a checked script on MAC'd columns: the script runs on
     `MpcBackend`; revealed values are sealed under the owner's key [k] after the
-    quorum's MAC check (`mpc.client.seal_output`)."""
-    backend = MpcBackend(e, columns, public, rows, key, filename)
-    outcome = run(script, backend, budget=budget)
+    quorum's MAC check (`mpc.client.seal_output`). Under a `release` policy, a cell that
+    fails it is never sealed (docs/disclosure.md)."""
+    backend = MpcBackend(e, columns, public, rows, key, filename, release)
+    outcome = run(script, track(backend, release), budget=budget)
     return member_reply(e, backend, outcome.printed)
 
 
@@ -46,14 +49,19 @@ def member_reply(e: Engine, backend: MpcBackend, printed: list[str]) -> dict[str
     the owner will decode."""
     sealed = backend.sealed or (np.zeros((0, 2), np.uint64), np.zeros((0, 2), np.uint64))
     layout = [[name, [int(n) for n in shape], int(f),
-               np.asarray(err, dtype=np.float64).tolist(), _bound(lo), _bound(hi)]
-              for name, shape, f, err, lo, hi in backend.layout]
+               np.asarray(err, dtype=np.float64).tolist(), _bound(lo), _bound(hi), *facts]
+              for name, shape, f, err, lo, hi, *facts in backend.layout]
     stats = dict(rounds=e.stats.rounds, bytes_sent=e.stats.bytes_sent, opened=e.stats.opened,
                  triples=e.stats.triples, mac_checks=e.stats.mac_checks)
     public = json.loads(json.dumps(dict(
         layout=layout, exact={k: np.asarray(v).tolist() for k, v in backend.exact.items()},
         printed=list(printed))))
     return dict(sealed=sealed, **public, stats=stats)
+
+
+def _cells(values: list | None, shape: list[int], dtype: Any) -> np.ndarray | None:
+    """A per-cell fact of the layout in the value's shape (None when the layout has none)."""
+    return None if values is None else np.asarray(values, dtype=dtype).reshape(shape)
 
 
 def _bound(v: float) -> float | None:
@@ -94,15 +102,23 @@ def decode_results(F: Field, key: np.ndarray, sealed: list[tuple[np.ndarray, np.
     if reply["layout"]:
         opened = client.open_output(F, key, sealed)
         start = 0
-        for name, shape, f, err, lo, hi in reply["layout"]:
+        for name, shape, f, err, lo, hi, *facts in reply["layout"]:
             size = int(np.prod(shape, dtype=np.int64))
-            part = F.to_float(opened[start:start + size]) / float(1 << f)
+            kept = np.ones(size, dtype=bool) if not facts else \
+                np.asarray(facts[0]["kept"], dtype=bool).reshape(size)
+            part = np.full(size, np.nan)
+            part[kept] = F.to_float(opened[start:start + int(kept.sum())]) / float(1 << f)
             bound = np.asarray(err, dtype=np.float64)
             value = part.reshape(shape)
             if not name.startswith(CHECK_NAME):  # zero by design, checked by the caller
-                check_range(name, value, bound, lo, hi)
+                check_range(name, np.where(kept.reshape(shape), value, 0.0),
+                            np.where(kept.reshape(shape), bound, 0.0), lo, hi)
             results[name] = Revealed(value, float(bound) if bound.ndim == 0 else bound)
-            start += size
+            if facts:
+                results[name].suppressed = _cells(facts[0]["reasons"], shape, object)
+                results[name].noise = _cells(facts[0]["scale"], shape, np.float64)
+                results[name].noise_bound = _cells(facts[0]["bound"], shape, np.float64)
+            start += int(kept.sum())
     for name, value in reply["exact"].items():
         results[name] = Revealed(np.asarray(value, dtype=np.float64), 0.0)
     return results

@@ -73,3 +73,30 @@ class ReleasePolicy:
         if unknown:
             raise PolicyError(f"unknown release policy field(s): {', '.join(sorted(unknown))}")
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class Release:
+    """What one job may let out: the dataset's policy and this job's privacy spend.
+
+    The app builds it (the policy from the ledger, `epsilon` from the job's request, checked
+    against what is left of the budget) and hands it to the run; the backends enforce it
+    (`MpcBackend`, `PlainBackend`). `epsilon` is None when the policy has no ε budget, and
+    must be set when it has one: a private job without a spend has nothing to noise with.
+    """
+
+    policy: ReleasePolicy
+    epsilon: float | None = None
+    """This job's ε, split over its released outputs (sequential composition)."""
+    delta: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.epsilon is not None and not (math.isfinite(self.epsilon) and self.epsilon > 0):
+            raise PolicyError(f"a job's ε must be a positive number, not {self.epsilon!r}")
+        if self.policy.private and self.epsilon is None:
+            raise PolicyError("the dataset's policy has an ε budget: the job must say how much "
+                              "of it it spends (epsilon)")
+        if not self.policy.private and self.epsilon is not None:
+            raise PolicyError("the dataset's policy has no ε budget: a job cannot spend ε on it")
+        if not (0.0 <= self.delta < 1.0):
+            raise PolicyError(f"a job's δ must be in [0, 1), not {self.delta!r}")

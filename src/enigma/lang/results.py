@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .interpreter import Revealed
 from .syntax import Script, ValueType
 
@@ -21,6 +23,22 @@ if TYPE_CHECKING:
 
 ERROR = "error"
 """The column of a result's frame holding its bound; `NAME_error` beside NAME in a table."""
+REASON = "reason"
+"""Under a release policy: why a cell was withheld ("" where it was released)."""
+NOISE = "noise_scale"
+BOUND95 = "noise_95"
+"""Under differential privacy: the noise's scale, and the bound |noise| stays within at 95%."""
+
+
+def _release_columns(r: Revealed) -> dict[str, Any]:
+    """The release facts of a result as frame columns, flat in the value's order."""
+    out: dict[str, Any] = {}
+    if r.suppressed is not None:
+        out[REASON] = list(r.suppressed.reshape(-1))
+    if r.noise is not None:
+        out[NOISE] = list(r.noise.reshape(-1))
+        out[BOUND95] = list(r.noise_bound.reshape(-1)) if r.noise_bound is not None else None
+    return out
 
 
 class ResultShapeError(ValueError):
@@ -61,10 +79,11 @@ def frame(r: Revealed, name: str = "value") -> pd.DataFrame:
     for a matrix), columns `name` and `error`. A scalar is one row indexed by `name`."""
     import pandas as pd
 
+    extra = _release_columns(r)
     if r.value.ndim == 0:
-        return pd.DataFrame({name: [r.value.item()], ERROR: [r.error.item()]},
+        return pd.DataFrame({name: [r.value.item()], ERROR: [r.error.item()], **extra},
                             index=pd.Index([name], name="result"))
-    return pd.DataFrame({name: r.value.reshape(-1), ERROR: r.error.reshape(-1)},
+    return pd.DataFrame({name: r.value.reshape(-1), ERROR: r.error.reshape(-1), **extra},
                         index=_index(r))
 
 
@@ -99,7 +118,14 @@ def table(results: Mapping[str, Revealed], names: Iterable[str] | None = None
 def as_json(r: Revealed) -> dict[str, Any]:
     """One result for `--json`: value and error (nested lists for arrays), and for each
     dimension its name and labels."""
-    out: dict[str, Any] = {"value": r.value.tolist(), ERROR: r.error.tolist()}
+    value = np.where(np.isnan(r.value), None, r.value.astype(object)) \
+        if r.suppressed is not None else r.value
+    out: dict[str, Any] = {"value": value.tolist(), ERROR: r.error.tolist()}
+    if r.suppressed is not None:
+        out["suppressed"] = r.suppressed.tolist()
+    if r.noise is not None:
+        out[NOISE] = r.noise.tolist()
+        out[BOUND95] = None if r.noise_bound is None else r.noise_bound.tolist()
     if r.detail:
         out["test"], out["detail"] = r.test, r.detail
     if r.value.ndim:
@@ -116,7 +142,11 @@ def text(name: str, r: Revealed) -> str:
             f"{k} = {v:.6g}" if isinstance(v, float) else f"{k} = {v}"
             for k, v in r.detail.items())
     if r.value.ndim == 0:
-        return f"{name} = {r.value.item():.6g}  (error <= {r.error.item():.2g})"
+        if r.suppressed is not None and r.suppressed.item():
+            return f"{name}: {r.suppressed.item()}"
+        noise = "" if r.noise is None else \
+            f"; noise scale {r.noise.item():.3g}, within ±{r.noise_bound.item():.3g} at 95%"
+        return f"{name} = {r.value.item():.6g}  (error <= {r.error.item():.2g}{noise})"
     by = f" by {' x '.join(a.name for a in r.axes)}" if r.axes else ""
     body = frame(r, name).to_string(float_format=lambda v: f"{v:.6g}")
     return f"{name}{by} (largest error {float(r.error.max()):.2g}):\n" + \

@@ -44,6 +44,7 @@ from .interpreter import Outcome
 from .plain import column_range, referenced_columns
 from .program import decode_results, run_member
 from .pvalues import finish
+from .release import Release
 from .results import labelled
 from .schema import Schema
 
@@ -105,6 +106,8 @@ class Job:
     public: dict[str, np.ndarray]
     shares: list[np.ndarray] = field(repr=False)
     """Node i's additive shares of the table (n x columns) followed by its share of the key."""
+    release: Release | None = None
+    """The job's release policy and ε (docs/disclosure.md); None releases every value."""
 
 
 def encode_table(schema: Schema, values: dict[str, np.ndarray], names: list[str]
@@ -157,7 +160,8 @@ def _compute(e: Engine, job: Job) -> dict:
         columns[name] = (Secret(e, AuthShare(np.ascontiguousarray(col.share.value),
                                              np.ascontiguousarray(col.share.mac))), meta)
     key = total[n * c:]
-    out = run_member(e, script, columns, job.public, n, key, job.filename)
+    out = run_member(e, script, columns, job.public, n, key, job.filename,
+                     release=job.release)
     out["stats"].update(getattr(e.provider, "counts", {}))
     return out
 
@@ -165,8 +169,8 @@ def _compute(e: Engine, job: Job) -> dict:
 def run_mpc(source: str, schema: Schema, values: dict[str, np.ndarray], *,
             provider_factory: ProviderFactory, parties: int = 3, filename: str = "<script>",
             timeout: float = 60.0, deadline: float = 600.0,
-            engine_kwargs: dict | None = None, quorum: Callable[..., list] = run_local
-            ) -> Outcome:
+            engine_kwargs: dict | None = None, quorum: Callable[..., list] = run_local,
+            release: Release | None = None) -> Outcome:
     """Run `source` on the owner's table `values` (as `Schema.read_csv` gives) in q processes.
 
     The script is checked here first (a refused script never reaches a node).
@@ -184,7 +188,8 @@ def run_mpc(source: str, schema: Schema, values: dict[str, np.ndarray], *,
     shares = additive.split(field, flat, parties)
     job = Job(source, filename, schema.to_dict(), n, meta, public,
               [np.concatenate([s, k.reshape(1, 2)]) for s, k in zip(shares, key_shares,
-                                                                      strict=True)])
+                                                                      strict=True)],
+              release)
     outs = quorum(_node, parties=parties, args=(job,),
                      provider_factory=CountingFactory(provider_factory), timeout=timeout,
                      deadline=deadline, engine_kwargs=engine_kwargs)

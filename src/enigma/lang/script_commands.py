@@ -31,6 +31,8 @@ from .cost import time_limit as limit_of
 from .errors import DataError, SchemaError, ScriptError
 from .interpreter import Outcome
 from .plain import dry_run as plain_dry_run
+from .release import PolicyError, Release
+from .review import release_of
 from .runner import run_mpc
 from .schema import Schema
 
@@ -60,6 +62,35 @@ JSON = click.option("--json", "as_json", is_flag=True,
                     help="Print one JSON object: each result's value, error bound and labels.")
 
 
+def POLICY(fn: Any) -> Any:
+    """The release-policy options (docs/disclosure.md), passed to the command as `release`."""
+    options = [
+        click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False),
+                     help="A release policy file (TOML, YAML or JSON: n_min, dominance_k, "
+                          "dominance_p, epsilon_budget, delta_budget)."),
+        click.option("--n-min", type=click.IntRange(min=1),
+                     help="Withhold any cell computed over fewer rows (overrides the file)."),
+        click.option("--dominance", nargs=2, type=(click.IntRange(min=1), float),
+                     metavar="K P", help="Withhold a sum's cell where the K largest "
+                                         "contributors hold more than P percent."),
+        click.option("--epsilon", type=click.FloatRange(min=0.0, min_open=True),
+                     help="This job's ε under differential privacy (the budget too, "
+                          "without a policy file)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def release_option(policy_path: str | None, n_min: int | None,
+                   dominance: tuple[int, float] | None, epsilon: float | None) -> Release | None:
+    """The `Release` the policy options describe (None without any), or a usage error."""
+    try:
+        return release_of(policy_path, n_min, dominance, epsilon)
+    except (PolicyError, OSError, ValueError) as exc:
+        raise click.ClickException(f"release policy: {exc}") from exc
+
+
 @click.group("script")
 def script() -> None:
     """Analysis scripts: dry run on synthetic data, cost estimate, run on a local quorum."""
@@ -78,12 +109,18 @@ _ROWS = click.option("--rows", type=click.IntRange(min=1),
 @_SCRIPT
 @_SCHEMA
 @_ROWS
+@POLICY
 @JSON
-def dry_run(script_path: str, schema_path: str, rows: int | None, as_json: bool) -> None:
-    """Run SCRIPT in the clear on SYNTHETIC data from the schema: does it run, what comes out."""
+def dry_run(script_path: str, schema_path: str, rows: int | None, policy_path: str | None,
+            n_min: int | None, dominance: tuple[int, float] | None, epsilon: float | None,
+            as_json: bool) -> None:
+    """Run SCRIPT in the clear on SYNTHETIC data from the schema: does it run, what comes out
+    (under a release policy: which synthetic cells it withholds)."""
     source, schema = _load(script_path, schema_path)
+    release = release_option(policy_path, n_min, dominance, epsilon)
     try:
-        outcome = plain_dry_run(check(source, schema, script_path), schema, rows)
+        outcome = plain_dry_run(check(source, schema, script_path), schema, rows,
+                                release=release)
     except ScriptError as exc:
         raise click.ClickException(str(exc)) from exc
     if not as_json:
@@ -121,11 +158,16 @@ def estimate(script_path: str, schema_path: str, rows: int | None) -> None:
 @click.option("--time-limit", type=click.FloatRange(min=1.0),
               help="Seconds the run may take [default: the cost estimate's expected time "
                    "times 4, at least 120].")
+@POLICY
 @JSON
 def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, parties: int,
-        insecure_dealer: bool, time_limit: float | None, as_json: bool) -> None:
-    """Run SCRIPT on CSV through a local quorum; the owner receives the revealed values."""
+        insecure_dealer: bool, time_limit: float | None, policy_path: str | None,
+        n_min: int | None, dominance: tuple[int, float] | None, epsilon: float | None,
+        as_json: bool) -> None:
+    """Run SCRIPT on CSV through a local quorum; the owner receives the revealed values
+    (under a release policy: only the cells it lets out, noised under DP)."""
     source, schema = _load(script_path, schema_path)
+    release = release_option(policy_path, n_min, dominance, epsilon)
     try:
         values = schema.read_csv(csv_path)
     except (SchemaError, DataError) as exc:
@@ -157,7 +199,8 @@ def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, par
         with Progress("script run") as progress:
             progress.phase(f"running on a local quorum of {parties}")
             outcome = run_mpc(source, schema, values, provider_factory=factory,
-                              parties=parties, filename=script_path, deadline=time_limit)
+                              parties=parties, filename=script_path, deadline=time_limit,
+                              release=release)
     except ScriptError as exc:
         raise click.ClickException(str(exc)) from exc
     except PartyFailed as exc:
