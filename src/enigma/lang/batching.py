@@ -58,6 +58,11 @@ class Fx:
     """Per-element error bounds of a library result, finer than `err` (its maximum)."""
     chain: int = 0
     """Pending local steps between this value and computed ones (bounds recursion)."""
+    stored: float = 0.0
+    """How far the exact value on the stored data may lie from the exact value on the data as
+    the owner wrote it (storage rounding, `analytics.storage`), apart from `err`, the
+    computation's error against the former: the library reads err == 0 as "a column of the
+    data", which storage rounding does not change. A revealed value's bound is the sum."""
 
     @property
     def secret(self) -> Secret:
@@ -201,7 +206,7 @@ class Batcher:
     @staticmethod
     def fields(x: Fx, **changes) -> dict:
         out = dict(f=x.f, lo=x.lo, hi=x.hi, err=x.err, integer=x.integer, shape=x.shape,
-                   mask=x.mask)
+                   mask=x.mask, stored=x.stored)
         out.update(changes)
         return out
 

@@ -35,6 +35,7 @@ from enigma.mpc.fixed import encode
 from enigma.mpc.secret import Secret, concat
 
 from .analytics.precision import PrecisionError
+from .analytics.storage import storage_rounding
 from .batching import DIVIDE_BITS, FRAC, MASK_LIMIT, VALUE_LIMIT, Batcher, Fx, size_of
 from .errors import ScriptError
 from .mpc_library import CompiledLibrary
@@ -82,7 +83,8 @@ class MpcBackend(Batcher):
         if name in self.public:
             return self.public[name]
         secret, (f, lo, hi, integer) = self.inputs[name]
-        return Fx(self, [secret], f, lo, hi, 0.0, integer, secret.shape)
+        return Fx(self, [secret], f, lo, hi, 0.0, integer, secret.shape,
+                  stored=storage_rounding(f, integer))
 
     def is_private(self, value: Any) -> bool:
         return isinstance(value, Fx)
@@ -184,7 +186,8 @@ class MpcBackend(Batcher):
         lo, hi = a.lo + b.lo, a.hi + b.hi
         self.require(max(abs(lo), abs(hi)) * 2.0**f, VALUE_LIMIT, node, "this sum")
         return self.linear(lambda s, t: s + t, [x, y], f=f, lo=lo, hi=hi, err=a.err + b.err,
-                           integer=a.integer and b.integer, shape=shape, mask=_mask(a, b))
+                           integer=a.integer and b.integer, shape=shape, mask=_mask(a, b),
+                           stored=a.stored + b.stored)
 
     def mul(self, a: Any, b: Any, node: Node) -> Fx:
         """a b; two secrets: a queued Beaver product, truncated when both are fixed-point."""
@@ -200,9 +203,11 @@ class MpcBackend(Batcher):
         self.require(a.mag * b.mag * 2.0 ** (a.f + b.f), MASK_LIMIT, node, "this product")
         self.require(max(abs(lo), abs(hi)) * 2.0**f, VALUE_LIMIT, node, "this product")
         err = a.mag * b.err + (b.mag + b.err) * a.err + (2.0**-f if shift else 0.0)
+        # the same rule between the written and the stored operands (`analytics.storage`)
+        stored = a.mag * b.stored + (b.mag + b.stored) * a.stored
         return self.product(self.widen(a, shape), self.widen(b, shape), None, shift, f=f,
                             lo=lo, hi=hi, err=err, integer=a.integer and b.integer,
-                            shape=shape, mask=_mask(a, b))
+                            shape=shape, mask=_mask(a, b), stored=stored)
 
     def mul_public(self, a: Fx, c: np.ndarray, node: Node) -> Fx:
         """a c for public c: exact and local for integers, one truncation otherwise."""
@@ -217,7 +222,7 @@ class MpcBackend(Batcher):
             code = self.F.from_int64(np.broadcast_to(c, shape).astype(np.int64)) if c.shape \
                 else int(c)
             return self.linear(lambda s: s * code, [x], **self.fields(
-                a, lo=lo, hi=hi, err=a.err * cmax, shape=shape))
+                a, lo=lo, hi=hi, err=a.err * cmax, shape=shape, stored=a.stored * cmax))
         f = max(a.f, FRAC)
         top = a.mag * 2.0**a.f * max(cmax, 2.0**-FRAC)
         p = min(40, 84 - math.ceil(math.log2(top + 1)))
@@ -228,10 +233,10 @@ class MpcBackend(Batcher):
         if code.shape != (2,):
             code = np.ascontiguousarray(np.broadcast_to(code, (*shape, 2)))
         rounding = float(np.max(np.abs(c - np.rint(c * 2.0**p) / 2.0**p)))
-        err = 2.0**-f + a.mag * rounding + a.err * cmax
+        err = 2.0**-f + (a.mag + a.stored) * rounding + a.err * cmax
         self.require(max(abs(lo), abs(hi)) * 2.0**f, VALUE_LIMIT, node, "this product")
         return self.product(x, None, code, a.f + p - f, **self.fields(
-            a, f=f, lo=lo, hi=hi, err=err, integer=False, shape=shape))
+            a, f=f, lo=lo, hi=hi, err=err, integer=False, shape=shape, stored=a.stored * cmax))
 
     def div(self, a: Any, b: Any, node: Node) -> Fx:
         """a / b: by a public b, a product with 1/b; by a secret b, `functions.divide`."""
@@ -253,8 +258,11 @@ class MpcBackend(Batcher):
             bmin = 1.0 if b.integer else 2.0**-FRAC
         q = min(a.mag / bmin, 2.0 ** (62 - FRAC))
         err = 2.0**-FRAC + q * 2.0**-36 + (a.err + q * b.err) / bmin
+        # |a'/b' - a/b| <= (|a' - a| + |a/b| |b' - b|) / |b'|, |b'| >= bmin - b.stored
+        stored = (a.stored + q * b.stored) / max(bmin - b.stored, 2.0**-FRAC) \
+            if a.stored or b.stored else 0.0
         out = functions.divide(self.e, x.secret, y.secret, FRAC, bits=bits)
-        return Fx(self, [out], FRAC, -q, q, err, False, shape, _mask(a, b))
+        return Fx(self, [out], FRAC, -q, q, err, False, shape, _mask(a, b), stored=stored)
 
     def power(self, a: Fx, k: int, node: Node) -> Any:
         """a^k by repeated squaring: ceil(log2 k) + popcount rounds at most."""
@@ -307,7 +315,8 @@ class MpcBackend(Batcher):
         out = self.add(self.mul(cond, diff, node), b, node)
         parts = [self.fx(v) for v in (a, b)]
         return replace(out, lo=min(p.lo for p in parts), hi=max(p.hi for p in parts),
-                       err=max(p.err for p in parts), integer=all(p.integer for p in parts))
+                       err=max(p.err for p in parts), integer=all(p.integer for p in parts),
+                       stored=max(p.stored for p in parts))
 
     # ------------------------------------------------------------ containers
 
@@ -324,7 +333,7 @@ class MpcBackend(Batcher):
         return self.linear(lambda *ss: concat([s.reshape(1, *shape) for s in ss]), parts,
                            f=f, lo=min(p.lo for p in parts), hi=max(p.hi for p in parts),
                            err=max(p.err for p in parts), integer=all(p.integer for p in parts),
-                           shape=(len(parts), *shape))
+                           shape=(len(parts), *shape), stored=max(p.stored for p in parts))
 
     def set_item(self, value: Any, index: int, item: Any, node: Node) -> Fx:
         v = self.fx(value)
@@ -406,7 +415,7 @@ class MpcBackend(Batcher):
             self.sealed = client.seal_output(self.e, concat(parts), self.key)
         else:
             self.e.check()
-        self.layout = [(name, v.shape, v.f, v.err if v.errs is None else v.errs, v.lo, v.hi,
+        self.layout = [(name, v.shape, v.f, bound_of(v), v.lo, v.hi,
                         *self.release_facts(name)) for name, v in self.reveals]
         return {}
 
@@ -472,6 +481,12 @@ class MpcBackend(Batcher):
             raise self.err(node, f"{node.func}() takes columns of the table")
         return cols, [self.up(c, f).secret for c in cols]
 
+
+
+def bound_of(v: Fx) -> Any:
+    """A revealed value's error bound against the owner's data as written: the computation's
+    (per element when the library gives one) plus the storage rounding it carries."""
+    return v.err + v.stored if v.errs is None else v.errs + v.stored
 
 
 def _as_bool(x: Any) -> Any:

@@ -22,7 +22,7 @@ from enigma.mpc.fixed import trunc_many
 from enigma.mpc.secret import Secret, concat
 from enigma.mpc.select import lt
 
-from .analytics import anova, categorical, models, moments, order, regression
+from .analytics import anova, categorical, models, moments, order, regression, storage
 from .analytics.precision import (
     DEFAULT_SPREAD,
     Bounded,
@@ -84,7 +84,8 @@ class CompiledLibrary:
         n = x.shape[0]
         lo, hi = n * min(x.lo, 0.0), n * max(x.hi, 0.0)
         self.m.require(max(-lo, hi) * 2.0**x.f, VALUE_LIMIT, node, "this sum")
-        return Fx(self.m, [x.secret.sum()], x.f, lo, hi, n * x.err, x.integer, ())
+        return Fx(self.m, [x.secret.sum()], x.f, lo, hi,
+                  n * x.err + storage.sum_shift(n, x.stored), x.integer, ())
 
     def lib_mean(self, a: dict, node: Call) -> Fx:
         x = self.m.plain_column(a["x"], node, "mean")
@@ -92,7 +93,7 @@ class CompiledLibrary:
         r = Range(x.lo, x.hi)
         if w is None:
             b = moments.mean(self.e, self.m.up(x, FRAC).secret, r, FRAC)
-            return self.bounded(b, (), x.err)
+            return self.bounded(b, (), x.err + x.stored)
         n = x.shape[0]
         mid, width = r.center(FRAC)
         xc = self.m.up(x, FRAC).secret - mid
@@ -101,7 +102,7 @@ class CompiledLibrary:
         q, err = divide_by_count(self.e, sums.reshape(1), count.reshape(1), width, n, "mean")
         out = q.reshape() + mid
         return Fx(self.m, [out], FRAC, min(x.lo, 0.0), max(x.hi, 0.0),
-                  err * 2.0**-FRAC + x.err, False, ())
+                  err * 2.0**-FRAC + x.err + x.stored, False, ())
 
     def _moment(self, a: dict, node: Call, fn) -> Fx:
         x = self.m.plain_column(a["x"], node, node.func)
@@ -110,12 +111,16 @@ class CompiledLibrary:
                                  "compiled yet", "apply it to a column of the data")
         w = self.m.selection(x, a.get("where"), node)
         ddof = int(a.get("ddof", 0))
+        # storage rounding: a filtered ddof=1 selection may hold 2 rows (the factor 2)
+        factor = storage.ddof_factor(x.shape[0], ddof) if w is None else 1.0 + ddof
+        shift = (storage.variance_shift(x.hi - x.lo, x.stored, factor)
+                 if fn is moments.variance else storage.std_shift(x.stored, factor))
         if w is None:
             try:
                 b = fn(self.e, self.m.up(x, FRAC).secret, Range(x.lo, x.hi), ddof, FRAC)
             except ValueError as exc:
                 raise self.m.err(node, f"{node.func}(): {exc}") from exc
-            return self.bounded(b, ())
+            return self.bounded(b, (), shift)
         if ddof > 1:
             raise self.m.err(node, f"{node.func}() of a filtered column takes ddof 0 or 1",
                              "a selection may hold fewer rows than ddof; use ddof=1 (pandas) "
@@ -127,12 +132,12 @@ class CompiledLibrary:
         except PrecisionError as exc:
             raise self.m.err(node, f"{node.func}(): {exc}") from exc
         if fn is moments.variance:
-            return Fx(self.m, [var], FRAC, 0.0, top, err, False, ())
+            return Fx(self.m, [var], FRAC, 0.0, top, err + shift, False, ())
         bits = max(int(top * 2**FRAC).bit_length() + 1, 2)
         root = functions.sqrt(self.e, var, FRAC, bits=bits)
         hi = math.sqrt(top)
-        return Fx(self.m, [root], FRAC, 0.0, hi, 2 * 2.0**-FRAC + hi * 2.0**-36 + math.sqrt(err),
-                  False, ())
+        return Fx(self.m, [root], FRAC, 0.0, hi,
+                  2 * 2.0**-FRAC + hi * 2.0**-36 + math.sqrt(err) + shift, False, ())
 
     def lib_variance(self, a: dict, node: Call) -> Fx:
         return self._moment(a, node, moments.variance)
@@ -196,7 +201,7 @@ class CompiledLibrary:
             raise self.m.err(node, f"{node.func}() of a filtered column is not compiled yet",
                              "apply it to a whole column")
         return self.bounded(fn(self.e, self.m.up(x, FRAC).secret, Range(x.lo, x.hi), *extra,
-                               FRAC), (), x.err)
+                               FRAC), (), x.err + x.stored)
 
     def lib_median(self, a: dict, node: Call) -> Fx:
         return self._order(a, node, order.median)
@@ -257,7 +262,8 @@ class CompiledLibrary:
         return replace(out, lo=min(max(x.lo, lo.lo), hi.lo) - rounding,
                        hi=min(max(x.hi, lo.hi), hi.hi) + rounding,
                        err=min(x.err, width + rounding) + rounding,
-                       integer=x.integer and lo.integer and hi.integer)
+                       integer=x.integer and lo.integer and hi.integer,
+                       stored=min(x.stored, width))
 
     def lib_histogram(self, a: dict, node: Call) -> Fx:
         x = self.m.plain_column(a["x"], node, "histogram")
@@ -314,14 +320,14 @@ class CompiledLibrary:
         sums_c = self.e.dot(hot, wide, axis=0)
         if agg == "sum":
             lo, hi = n * min(x.lo, 0.0), n * max(x.hi, 0.0)
-            return Fx(self.m, [sums_c + counts * mid], f, lo, hi, n * x.err, x.integer,
-                      (levels,))
+            return Fx(self.m, [sums_c + counts * mid], f, lo, hi,
+                      n * x.err + storage.sum_shift(n, x.stored), x.integer, (levels,))
         try:
             q, err = divide_by_count(self.e, sums_c, counts, width, n, "group_by")
         except PrecisionError as exc:
             raise self.m.err(node, str(exc)) from exc
         return Fx(self.m, [q + mid], FRAC, min(x.lo, 0.0), max(x.hi, 0.0),
-                  err * 2.0**-FRAC + x.err, False, (levels,))
+                  err * 2.0**-FRAC + x.err + x.stored, False, (levels,))
 
     def vector(self, parts: list[Bounded], f: int = FRAC, integer: bool = False) -> Fx:
         """A test's revealed vector (`lang.pvalues.TESTS`) from scalar results with f
@@ -386,7 +392,9 @@ class CompiledLibrary:
         ranges = [Range(x.lo, x.hi), Range(y.lo, y.hi)]
         c = moments.corr(self.e, both, ranges, f=FRAC)
         df = self.e.constant(self.e.field.from_ints([x.shape[0] - 2]))
-        r = Bounded(c.value[0, 1], float(c.error[0, 1]), c.range, FRAC)
+        shift = storage.corr_shift(x.stored, ranges[0].width * DEFAULT_SPREAD,
+                                   y.stored, ranges[1].width * DEFAULT_SPREAD)
+        r = Bounded(c.value[0, 1], float(c.error[0, 1]) + shift, c.range, FRAC)
         # whether a spread is below corr's floor (its default min_std): one variance of
         # each column (two rounds) and one comparison
         var = moments.variance(self.e, both, ranges, 0, FRAC)
@@ -408,6 +416,8 @@ class CompiledLibrary:
         except ValueError as exc:
             raise self.m.err(node, f"anova(): {exc}") from exc
         f = out.eta2.f
+        out.eta2.error = float(np.max(out.eta2.error)) + storage.eta2_shift(
+            x.stored, (x.hi - x.lo) * DEFAULT_SPREAD)
         between = self.exact(out.groups - 1, k - 1, f)
         within = self.exact((-out.groups) + self.n, self.n, f)
         return self.vector([out.eta2, between, within, self.exact(out.floored, 1, f)], f)
@@ -439,7 +449,9 @@ class CompiledLibrary:
         both = table([self.m.up(x, FRAC).secret, self.m.up(y, FRAC).secret])
         b = fn(self.e, both, [Range(x.lo, x.hi), Range(y.lo, y.hi)], f=FRAC, **kw)
         err = b.error[0, 1] if np.ndim(b.error) else b.error
-        return Fx(self.m, [b.value[0, 1]], b.f, b.range.lo, b.range.hi, float(err), False, ())
+        return Fx(self.m, [b.value[0, 1]], b.f, b.range.lo, b.range.hi,
+                  float(err) + pair_shift(fn is moments.cov, [(x.lo, x.hi), (y.lo, y.hi)],
+                                          [x.stored, y.stored], x.shape[0]), False, ())
 
     def lib_cov(self, a: dict, node: Call) -> Fx:
         return self._pair(a, node, moments.cov, ddof=1)
@@ -453,7 +465,8 @@ class CompiledLibrary:
         out = functions.sqrt(self.e, x.secret, FRAC, bits=max(bits, 2))
         hi = math.sqrt(max(x.hi, 0.0))
         err = 2 * 2.0**-FRAC + hi * 2.0**-36 + math.sqrt(x.err)
-        return Fx(self.m, [out], FRAC, 0.0, hi, err, False, x.shape)
+        return Fx(self.m, [out], FRAC, 0.0, hi, err, False, x.shape,
+                  stored=math.sqrt(x.stored))
 
     def lib_exp(self, a: dict, node: Call) -> Fx:
         x = self.m.up(self.m.fx(a["x"]), FRAC)
@@ -461,7 +474,8 @@ class CompiledLibrary:
         self.m.require(hi * 2.0**FRAC, VALUE_LIMIT, node, "exp() of this value")
         out = functions.exp(self.e, x.secret, FRAC)
         err = 2.0**-FRAC + hi * 2.0**-34 + hi * (math.exp(x.err) - 1)
-        return Fx(self.m, [out], FRAC, math.exp(x.lo), hi, err, False, x.shape)
+        return Fx(self.m, [out], FRAC, math.exp(x.lo), hi, err, False, x.shape,
+                  stored=hi * math.expm1(x.stored))
 
     def lib_log(self, a: dict, node: Call) -> Fx:
         x = self.m.up(self.m.fx(a["x"]), FRAC)
@@ -470,7 +484,8 @@ class CompiledLibrary:
         floor = max(x.lo, 2.0**-FRAC)
         lo, hi = math.log(floor), math.log(max(x.hi, floor))
         err = 2.0**-FRAC + 2.0**-34 + x.err / floor
-        return Fx(self.m, [out], FRAC, lo, hi, err, False, x.shape)
+        return Fx(self.m, [out], FRAC, lo, hi, err, False, x.shape,
+                  stored=x.stored / max(floor - x.stored, 2.0**-FRAC) if x.stored else 0.0)
 
     def lib_abs(self, a: dict, node: Call) -> Fx:
         x = self.m.fx(a["x"])
@@ -493,6 +508,14 @@ class CompiledLibrary:
                                        pooled=bool(a.get("equal_var", False)))
         except ValueError as exc:
             raise self.m.err(node, f"ttest(): {exc}") from exc
+        delta = max(x.stored, y.stored)
+        n = max(x.shape[0], y.shape[0])
+        spread = col.width * DEFAULT_SPREAD
+        out.t.error = float(np.max(out.t.error)) + storage.t_shift(
+            delta, spread, n, out.t.range.magnitude)
+        if not a.get("equal_var", False):  # Student's dof counts values: exact
+            out.dof.error = float(np.max(out.dof.error)) + storage.dof_shift(
+                delta, spread, out.dof.range.hi)
         return self.vector([out.t, out.dof, self.exact(out.floored, 2)])
 
     def lib_ttest_1samp(self, a: dict, node: Call) -> Fx:
@@ -513,6 +536,8 @@ class CompiledLibrary:
                                    popmean, f=FRAC)
         except ValueError as exc:
             raise self.m.err(node, f"{node.func}(): {exc}") from exc
+        out.t.error = float(np.max(out.t.error)) + storage.t_shift(
+            x.stored, (x.hi - x.lo) * DEFAULT_SPREAD, x.shape[0], out.t.range.magnitude, 1)
         return self.vector([out.t, out.dof, self.exact(out.floored, 1)])
 
     def exact_column(self, v: Any, node: Call) -> Fx:
@@ -529,7 +554,7 @@ class CompiledLibrary:
         start = kmeans_start(node, k, len(cols), a.get("init"))
         out = models.kmeans(self.e, table(secrets), [Range(c.lo, c.hi) for c in cols], start,
                             iters, FRAC, str(a.get("ties", "first")))
-        return self.bounded(out.centroids, (k, len(cols)), max(c.err for c in cols))
+        return self.bounded(out.centroids, (k, len(cols)), max(c.err + c.stored for c in cols))
 
     def lib_linreg(self, a: dict, node: Call) -> Fx:
         """[intercept,] slopes by the library's least squares (`analytics.regression`;
@@ -550,7 +575,19 @@ class CompiledLibrary:
                              "regress columns of the data, or exact (integer) functions of them")
         return regression.linear_regression(
             self.e, table(secrets), ys, [Range(c.lo, c.hi) for c in cols], Range(y.lo, y.hi),
-            intercept=bool(a.get("intercept", True)), ridge=float(a.get("ridge", 0.0)), f=FRAC)
+            intercept=bool(a.get("intercept", True)), ridge=float(a.get("ridge", 0.0)), f=FRAC,
+            storage=[c.stored for c in [*cols, y]])
+
+
+def pair_shift(covariance: bool, ranges: list, stored: list[float], n: int) -> float:
+    """What storage rounding adds to cov (ddof 1) or corr (default floors) of two columns
+    with these ranges [lo, hi] and storage roundings, of n rows."""
+    (xlo, xhi), (ylo, yhi) = ranges
+    if covariance:
+        return storage.cov_shift((xhi - xlo) / 2, stored[0], (yhi - ylo) / 2, stored[1],
+                                 storage.ddof_factor(n, 1))
+    return storage.corr_shift(stored[0], (xhi - xlo) * DEFAULT_SPREAD,
+                              stored[1], (yhi - ylo) * DEFAULT_SPREAD)
 
 
 def regression_fx(owner: MpcBackend, fit: regression.Regression, func: str) -> Fx:

@@ -58,14 +58,14 @@ from enigma.mpc import functions
 from enigma.mpc.fixed import trunc_many
 from enigma.mpc.secret import Secret, concat
 
-from .analytics import categorical, models, moments, order, regression
+from .analytics import categorical, models, moments, order, regression, storage
 from .analytics.precision import PrecisionError, Range, divide_by_count, scale_public, table
 from .batching import FRAC, VALUE_LIMIT, Fx
 from .errors import ScriptError
 from .interpreter import Revealed, run
 from .library import bind
 from .mpc_backend import MpcBackend
-from .mpc_library import regression_fx
+from .mpc_library import pair_shift, regression_fx
 from .plain import (
     Plain,
     PlainBackend,
@@ -420,7 +420,7 @@ class SplitBackend:
             if x.err or y.err:
                 raise ScriptError(f"{func}() of computed columns is not compiled yet",
                                   node.line, node.col, "apply it to columns of the data")
-            meta.update(ranges=[[x.lo, x.hi], [y.lo, y.hi]])
+            meta.update(ranges=[[x.lo, x.hi], [y.lo, y.hi]], stored=[x.stored, y.stored])
             both = table([m.up(x, FRAC).secret, m.up(y, FRAC).secret])
             return moments.scatter_sums(e, both, [Range(x.lo, x.hi), Range(y.lo, y.hi)],
                                         FRAC), meta
@@ -431,7 +431,8 @@ class SplitBackend:
             if y.err or any(c.err for c in cols):
                 raise ScriptError(f"{func}() of computed columns with rounding is not compiled "
                                   "yet", node.line, node.col, "regress columns of the data")
-            meta.update(ranges=[[c.lo, c.hi] for c in cols], y=[y.lo, y.hi])
+            meta.update(ranges=[[c.lo, c.hi] for c in cols], y=[y.lo, y.hi],
+                        stored=[c.stored for c in [*cols, y]])
             stats = regression.regression_sums(e, table(secrets), ys,
                                                [Range(c.lo, c.hi) for c in cols],
                                                Range(y.lo, y.hi), FRAC)
@@ -536,7 +537,7 @@ class SplitBackend:
             counts, sums = rows.sums(c)
             self.partials.append(concat([counts, sums.reshape(k * d)]))
             self.layout.append(dict(spec, iteration=i, ranges=ranges,
-                                    err=max(col.err for col in cols)))
+                                    err=max(col.err + col.stored for col in cols)))
             self._handover()
             if i < iters - 1:
                 c = self.exchange.receive((k, d))
@@ -620,18 +621,21 @@ class SplitBackend:
             lo, hi = float(meta["lo"]), float(meta["hi"])
             pick = order.max if func == "max" else order.min
             b = pick(e, chunks, Range(lo, hi), FRAC)
-            return Fx(m, [b.value], FRAC, lo, hi, float(meta["err"]), False, ())
+            return Fx(m, [b.value], FRAC, lo, hi, float(meta["err"]) + float(meta["stored"]),
+                      False, ())
         if func in ("cov", "corr"):
             ranges = [Range(lo, hi) for lo, hi in meta["ranges"]]
             b = (moments.cov_from_sums(e, s, n, ranges, ddof=1, f=FRAC) if func == "cov"
                  else moments.corr_from_sums(e, s, n, ranges, f=FRAC))
             err = b.error[0, 1] if np.ndim(b.error) else b.error
-            return Fx(m, [b.value[0, 1]], b.f, b.range.lo, b.range.hi, float(err), False, ())
+            shift = pair_shift(func == "cov", meta["ranges"], meta["stored"], n)
+            return Fx(m, [b.value[0, 1]], b.f, b.range.lo, b.range.hi, float(err) + shift,
+                      False, ())
         if func in ("linreg", "ols"):
             fit = regression.linear_regression_from_sums(
                 e, s, n, [Range(lo, hi) for lo, hi in meta["ranges"]], Range(*meta["y"]),
                 intercept=bool(meta.get("intercept", True)), ridge=float(meta.get("ridge", 0.0)),
-                f=FRAC)
+                f=FRAC, storage=[float(d) for d in meta["stored"]])
             return regression_fx(m, fit, func)
         if func == "histogram" and meta.get("numeric"):
             return Fx(m, [s], FRAC, 0.0, float(n), 0.0, False, (int(meta["levels"]),))
@@ -645,23 +649,25 @@ class SplitBackend:
             if meta["agg"] == "sum":
                 m.require(n * max(abs(lo), abs(hi)) * 2.0**f, VALUE_LIMIT, node, "a group's sum")
                 return Fx(m, [sums_c + counts * mid], f, n * min(lo, 0.0), n * max(hi, 0.0),
-                          n * meta["err"], meta["integer"], (levels,))
+                          n * meta["err"] + storage.sum_shift(n, meta["stored"]),
+                          meta["integer"], (levels,))
             up = 1 << (FRAC - f)
             q, err = divide_by_count(e, sums_c * up, counts, width * up, n, "group_by")
             return Fx(m, [q + mid * up], FRAC, min(lo, 0.0), max(hi, 0.0),
-                      err * 2.0**-FRAC + meta["err"], False, (levels,))
+                      err * 2.0**-FRAC + meta["err"] + meta["stored"], False, (levels,))
         f, lo, hi = meta["f"], meta["lo"], meta["hi"]
         if func == "sum":
             lo2, hi2 = n * min(lo, 0.0), n * max(hi, 0.0)
             m.require(max(-lo2, hi2) * 2.0**f, VALUE_LIMIT, node, "this sum")
-            return Fx(m, [s.reshape()], f, lo2, hi2, n * meta["err"], meta["integer"], ())
+            return Fx(m, [s.reshape()], f, lo2, hi2,
+                      n * meta["err"] + storage.sum_shift(n, meta["stored"]), meta["integer"], ())
         mid, width, up = meta["mid"], meta["width"], 1 << (FRAC - f)
         if meta["counted"]:
             c, s1 = s[0:1], s[1:2] * up
             q1, e1 = divide_by_count(e, s1, c, width * up, n, func)
             if func == "mean":
                 return Fx(m, [q1.reshape() + mid * up], FRAC, min(lo, 0.0), max(hi, 0.0),
-                          e1 * 2.0**-FRAC + meta["err"], False, ())
+                          e1 * 2.0**-FRAC + meta["err"] + meta["stored"], False, ())
             s2 = s[2:3] * (up * up)
             wf = width * up
             q2, e2 = divide_by_count(e, s2, c, wf * wf, n, func)
@@ -673,24 +679,28 @@ class SplitBackend:
             if func == "mean":
                 q, err = scale_public(e, s1, n * width, up, n, 0, "mean", "the column sum")
                 return Fx(m, [q.reshape() + mid * up], FRAC, lo, hi,
-                          float(np.max(err)) * 2.0**-FRAC + meta["err"], False, ())
+                          float(np.max(err)) * 2.0**-FRAC + meta["err"] + meta["stored"], False,
+                          ())
             scatter = s[1:2] * n - e.mul(s1, s1)  # n S2 - S1^2, exact
             var, err_u = scale_public(e, scatter, n * n * width * width, 1 << FRAC, n * n,
                                       2 * f, func, "the scatter n sum x^2 - (sum x)^2")
             err = float(np.max(err_u)) * 2.0**-FRAC
         top = (width * 2.0**-f) ** 2
         var = var.reshape()
-        if func == "variance":
-            return Fx(m, [var], FRAC, 0.0, top, err, False, ())
+        if func == "variance":  # ddof 0 (a ddof runs on one quorum)
+            return Fx(m, [var], FRAC, 0.0, top,
+                      err + storage.variance_shift(hi - lo, meta["stored"]), False, ())
         bits = max(int(top * 2**FRAC).bit_length() + 1, 2)
         root = functions.sqrt(e, var, FRAC, bits=bits)
         hi_root = float(np.sqrt(top))
         return Fx(m, [root], FRAC, 0.0, hi_root,
-                  2 * 2.0**-FRAC + hi_root * 2.0**-36 + float(np.sqrt(err)), False, ())
+                  2 * 2.0**-FRAC + hi_root * 2.0**-36 + float(np.sqrt(err))
+                  + storage.std_shift(meta["stored"]), False, ())
 
 
 def _meta(x: Fx, mid: int, width: int) -> dict[str, Any]:
     return {"f": int(x.f), "lo": float(x.lo), "hi": float(x.hi), "err": float(x.err),
+            "stored": float(x.stored),
             "integer": bool(x.integer), "mid": int(mid), "width": int(width)}
 
 

@@ -54,6 +54,7 @@ from .precision import (
     scale_public,
 )
 from .reciprocals import G, floor_at, inverse, inverse_error, sqrt_g, sqrt_g_error
+from .storage import normal_equations_shift
 
 DEFAULT_MIN_EIG = 1e-3
 """Assumed floor of the smallest eigenvalue of the standardised feature matrix (least squares)."""
@@ -85,11 +86,13 @@ class Regression:
 def linear_regression(e: Engine, x: Secret, y: Secret, x_ranges: Range | Sequence[Range],
                       y_range: Range, intercept: bool = True, ridge: float = 0.0,
                       min_eig: float = DEFAULT_MIN_EIG, min_std: float | None = None,
-                      f: int = FRAC) -> Regression:
+                      f: int = FRAC, storage: Sequence[float] | None = None) -> Regression:
     """Fit y ~ x b (+ c): least squares, or with the penalty ridge |b h / h_y|^2 when asked.
 
     1. `regression_sums`: S and Q of the centred z = (x, y), exact (one fused dot).
     2. The rest as `linear_regression_from_sums` (see there).
+    `storage`: the storage rounding of each column of x, then y (`analytics.storage`);
+    the bounds then hold against the data as written, not only as stored.
     """
     x, rs, _ = columns(x, x_ranges)
     n = x.shape[0]
@@ -97,7 +100,7 @@ def linear_regression(e: Engine, x: Secret, y: Secret, x_ranges: Range | Sequenc
         raise ValueError(f"linear_regression: y must be a column of {n} rows, got {y.shape}")
     sums = regression_sums(e, x, y, rs, y_range, f)
     return linear_regression_from_sums(e, sums, n, rs, y_range, intercept, ridge, min_eig,
-                                       min_std, f)
+                                       min_std, f, storage)
 
 
 def regression_sums(e: Engine, x: Secret, y: Secret, x_ranges: Sequence[Range],
@@ -123,7 +126,8 @@ def regression_sums(e: Engine, x: Secret, y: Secret, x_ranges: Sequence[Range],
 def linear_regression_from_sums(e: Engine, sums: Secret, n: int, x_ranges: Sequence[Range],
                                 y_range: Range, intercept: bool = True, ridge: float = 0.0,
                                 min_eig: float = DEFAULT_MIN_EIG,
-                                min_std: float | None = None, f: int = FRAC) -> Regression:
+                                min_std: float | None = None, f: int = FRAC,
+                                storage: Sequence[float] | None = None) -> Regression:
     """`linear_regression` of n rows from their `regression_sums` (added over chunks).
 
     1. With an intercept N_p = n Q_p - S_i S_j (one product), the exact centred scatter,
@@ -154,8 +158,13 @@ def linear_regression_from_sums(e: Engine, sums: Secret, n: int, x_ranges: Seque
                                                                               strict=True)])
         N = Q + S[left] * ml + S[right] * mr + const
         scales, den = [abs(m) + wi for m, wi in zip(mids, w, strict=True)], n
+    deltas = list(storage) if storage is not None else [0.0] * (d + 1)
+    if len(deltas) != d + 1:
+        raise ValueError(f"linear_regression: {len(deltas)} storage roundings for {d + 1} "
+                         "columns (x, then y)")
+    data = normal_equations_shift(deltas, [s * 2.0**-f for s in scales])
     return _fit(e, N, S, n, d, mids, w, scales, den, y_range, intercept, ridge, min_eig,
-                min_std, f)
+                min_std, f, data)
 
 
 def check_fit(d: int, n: int | None, intercept: bool, ridge: float, min_eig: float,
@@ -197,8 +206,17 @@ def max_features(intercept: bool = True, ridge: float = 0.0,
 
 def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w: list[int],
          scales: list[int], den: int, y_range: Range, intercept: bool, ridge: float,
-         min_eig: float, min_std: float | None, f: int) -> Regression:
-    """Steps 2-6 of `linear_regression_from_sums` from the exact matrix N and column sums."""
+         min_eig: float, min_std: float | None, f: int,
+         data: tuple[float, float] = (0.0, 0.0)) -> Regression:
+    """Steps 2-6 of `linear_regression_from_sums` from the exact matrix N and column sums.
+
+    `data` = (entries, means): how far storage rounding moves the standardised matrix's
+    entries and the standardised means (`storage.normal_equations_shift`). The solver's
+    backward-error analysis takes them as more error in its inputs, and the eigenvalue
+    floor the condition proves (of the stored data's matrix) as lower by d entries for the
+    written data's, so every bound holds against the data as written.
+    """
+    moved, moved_z = data
     spread = y_range.width * DEFAULT_SPREAD if min_std is None else min_std
     left, right = _pairs(d + 1)
     unit = 2.0**-G
@@ -238,7 +256,10 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
                                         1, G, "linear_regression", "the mean vector")
         rhs.append(zcol.reshape(d, 1))
         eps_b += float(np.max(zcol_units)) * unit + nu * (eps_z + unit) / (L * d)
-    b = _bounds(d, lam_real, lam_real + mu, eps_A + unit, eps_b, floor_y)
+    # the data as written: its entries and means moved by storage rounding (above)
+    b_data = eps_b + moved + (nu * moved_z / (L * d) if intercept else 0.0)
+    kappa = lam_real + (max(mu - d * moved, 0.0) if mu > 0 else 0.0)
+    b = _bounds(d, lam_real, kappa, eps_A + moved + unit, b_data, floor_y)
     X, floored = _solve(e, A, join(rhs, axis=1), d, b, mu_code > 0)
     beta = X[:, 0]
     # slopes in the columns' units
@@ -266,11 +287,12 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
     adj = (-adj) + (1 << f)
     adj_err = r2_err * (n - intercept) / dof + adj_units * 2.0**-f
     resid = floor_at(e, entry(d, d) + quad.reshape(1), floor_code, bits_of(1 << (G + 3)))
-    resid_err = b["num"] + eps_A
+    resid_err = b["num"] + eps_A + moved
     if intercept:
         inner = means[d] - _intercept_inner(e, beta, means[:d], shifts)
         lever = math.sqrt(sum((1 + abs(float(s))) ** 2 for s in shifts))
         inner_top = 1 + b["beta"] * lever
+        eps_z += moved_z
         inner_err = (eps_z + b["err"] * lever + b["beta"] * math.sqrt(d) * (eps_z + unit / 2)
                      + unit)
         icpt, icpt_units = scale_public(e, inner, int(inner_top * 2**G) + 1, w[d], 1, G,
