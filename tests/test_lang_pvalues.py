@@ -230,7 +230,12 @@ def test_engine_matches_scipy_within_its_bounds() -> None:
     got = _secure(BENEFITS, schema, values)
     _compare(got, _scipy_benefits(schema, values), None)
     assert got["anova"].detail["eta_squared_error"] < 1e-4
-    assert max(got[n].detail["statistic_error"] for n in ("welch", "student", "one")) < 1e-2
+    # the computation's part of each t's bound; the storage rounding of rr (a fixed column
+    # in [0, 0.7]) adds its public worst case (docs/analytics.md, "Storage rounding")
+    from tests.test_lang_mpc_library import stored_t
+
+    for name, samples in (("welch", 2), ("student", 2), ("one", 1)):
+        assert got[name].detail["statistic_error"] < 1e-2 + stored_t((0.0, 0.7), 240, samples)
 
 
 # ------------------------------------------------------------------ edge cases

@@ -199,3 +199,54 @@ def test_a_split_run_agrees_with_numpy_within_its_bounds():
         exact = np.asarray(want[name].value, dtype=np.float64).reshape(-1)
         assert np.all(np.abs(got - exact) <= np.asarray(err) + 1e-9), (name, got, exact, err)
     assert start == opened.shape[0]
+
+
+SPLIT_BOUNDS = """
+reveal(sum(data.x), 'sum')
+reveal(mean(data.x), 'mean')
+reveal(mean(data.y, where=data.flag), 'mean_where')
+reveal(variance(data.x), 'var')
+reveal(std(data.y), 'std')
+reveal(group_by(data.g, data.x, 'mean'), 'group_mean')
+reveal(group_by(data.g, data.y, 'sum'), 'group_sum')
+reveal(cov(data.x, data.y), 'cov')
+reveal(corr(data.x, data.y), 'corr')
+reveal(ols(data.y, [data.x, data.k]), 'ols')
+reveal(min(data.x), 'min')
+reveal(max(data.y), 'max')
+"""
+
+
+@pytest.mark.parametrize("shift, tilt", [(0.49, 0.0), (0.0, -0.49)])
+def test_a_split_run_bounds_hold_against_the_data_as_written(shift: float, tilt: float):
+    """Issue 17 on the split path: values off the grid by up to 0.49 ulp, biased or
+    correlated with the value (as tests/test_lang_bounds_hold.py), three chunks; every
+    finished aggregate within its bound of float64 on the written values."""
+    from enigma.lang.simulation import thread_quorum
+    from tests.test_lang_bounds_hold import SCHEMA, exact_results, written_table
+
+    values = written_table(5, shift, tilt)
+    names = ["x", "y", "k", "g", "flag"]
+    codes, meta, _ = encode_table(SCHEMA, values, names)
+    F = Field()
+    key = F.random(1)
+    n = codes.shape[0]
+    chunks = [codes[:12], codes[12:25], codes[25:]]
+    results = thread_quorum(_split_party, parties=3,
+                            args=(SPLIT_BOUNDS, SCHEMA.to_dict(), chunks, meta, key, n),
+                            provider_factory=DealerFactory(b"s" * 32, insecure=True))
+    opened = client.open_output(F, key, [r[0] for r in results])
+    want = exact_results(values)
+    x, y = values["x"], values["y"]
+    want.update(mean_where=y[values["flag"]].mean(), std=y.std(), min=x.min(), max=y.max())
+    start, misses = 0, []
+    for name, shape, f, err in results[0][1]:
+        size = int(np.prod(shape, dtype=np.int64))
+        got = F.to_float(opened[start:start + size]) / float(1 << f)
+        start += size
+        exact = np.atleast_1d(np.asarray(want[name], dtype=np.float64))
+        used = min(exact.size, size)  # ols: [coef, se, R^2, adj R^2], then the condition
+        bound = np.broadcast_to(np.asarray(err, dtype=np.float64), got.shape)[:used]
+        if not np.all(np.abs(got[:used] - exact[:used]) <= bound):
+            misses.append((name, np.abs(got[:used] - exact[:used]).tolist(), bound.tolist()))
+    assert not misses, misses

@@ -75,9 +75,10 @@ from .syntax import (
 class Revealed:
     """One result for the owner: the value and a worst-case bound on its absolute error.
 
-    `error` is measured against the exact computation on the encoded inputs
-    (the owner's own rounding of the data is not the script's doing). For the
-    plain backend it is 0: float64 is the reference.
+    `error` is measured against the exact computation on the data as the owner
+    wrote it: the engine's own errors plus what storing each value on the
+    fixed-point grid can move the result (`analytics.storage`). For the plain
+    backend it is 0: float64 is the reference.
     """
 
     value: np.ndarray

@@ -13,7 +13,9 @@ every node derives the same ones. They decide
   85-bit masking range of truncation: the script is then refused, naming the
   expression (file:line:col), before anything is opened;
 - the error bound of each revealed value (truncation: < 1 ulp each; library
-  functions: their documented bounds).
+  functions: their documented bounds), against the data as the owner wrote it:
+  `Fx.stored` carries what storing the values on the grid moved (a column of
+  f fractional bits: 2^-(f+1) per value, `analytics.storage`) apart from `err`.
 
 The operators here queue their products and comparisons (`batching.Batcher`:
 rounds equal multiplicative depth); library calls on private values run in

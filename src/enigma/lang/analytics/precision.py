@@ -9,8 +9,8 @@ truncation (`PrecisionError` then names the function and the quantity), and
 (c) a worst-case absolute error of each result, propagated with `Approx`.
 
 Errors are measured against the exact function of the *encoded* inputs
-round(x 2^f): the encoding of the data is the owner's, the analytics add only
-the errors stated here.
+round(x 2^f); what that encoding moves each result, against the data as the owner
+wrote it, is `storage`'s, which the compiled library adds to every revealed bound.
 """
 
 from __future__ import annotations
