@@ -104,7 +104,12 @@ def _statsmodels(values: dict[str, np.ndarray], features: list[str]):
 def test_regression_matches_statsmodels() -> None:
     results, values = _secure("regression")
     got = results["coefficients"]
-    assert np.all(got.error < 1e-4)
+    assert np.all(got.error[1:] < 1e-4)
+    # the intercept's bound carries rr's storage rounding (2^-17 per value, a fixed column)
+    # through its worst-case leverage at the eigenvalue floor: h_y (rho + |z| rho / sqrt(kappa))
+    # (docs/analytics.md, "Storage rounding"), about 8.4e-4 here; the engine's own part is
+    # below 1e-4 as the slopes'
+    assert got.error[0] < 1e-3
     _within(got, _statsmodels(values, ["age", "tenure"]).params)
 
 

@@ -162,9 +162,9 @@ def linear_regression_from_sums(e: Engine, sums: Secret, n: int, x_ranges: Seque
     if len(deltas) != d + 1:
         raise ValueError(f"linear_regression: {len(deltas)} storage roundings for {d + 1} "
                          "columns (x, then y)")
-    data = normal_equations_shift(deltas, [s * 2.0**-f for s in scales])
+    rho = [dl / (s * 2.0**-f) for dl, s in zip(deltas, scales, strict=True)]
     return _fit(e, N, S, n, d, mids, w, scales, den, y_range, intercept, ridge, min_eig,
-                min_std, f, data)
+                min_std, f, (max(rho[:d]), rho[d]))
 
 
 def check_fit(d: int, n: int | None, intercept: bool, ridge: float, min_eig: float,
@@ -210,13 +210,23 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
          data: tuple[float, float] = (0.0, 0.0)) -> Regression:
     """Steps 2-6 of `linear_regression_from_sums` from the exact matrix N and column sums.
 
-    `data` = (entries, means): how far storage rounding moves the standardised matrix's
-    entries and the standardised means (`storage.normal_equations_shift`). The solver's
-    backward-error analysis takes them as more error in its inputs, and the eigenvalue
-    floor the condition proves (of the stored data's matrix) as lower by d entries for the
-    written data's, so every bound holds against the data as written.
+    `data` = (rho_x, rho_y): storage rounding over the scale, delta / s, of the features
+    (the largest) and of y (`analytics.storage`); the bounds then hold against the data as
+    written. With exact features (integers, booleans: rho_x = 0) the fit is linear in y
+    and A is the written data's, whose eigenvalues the condition bounds by kappa: with d
+    the rounding of y, |d~| / sqrt(n) <= rho_y, the standardised solution moves by
+    |(A + ridge)^-1 X~' d~ / n| <= rho_y / sqrt(kappa); the residual map y -> y - X b is
+    non-expansive, so sqrt(R~) (floored) moves by <= rho_y, R^2 = 1 - R~ / A_yy by
+    <= 4 rho_y / sqrt(floor_y) (as `storage.eta2_shift`), each se by its factor times
+    rho_y; the intercept by rho_y + |lever| rho_y / sqrt(kappa). With rounded features
+    (errors in the variables) the solver's backward-error analysis takes the moves of
+    the entries (2 rho + rho^2, `storage.normal_equations_shift`) and of the means as
+    more error in its inputs, with the eigenvalue floor lower by d entries: sound, and
+    far looser.
     """
-    moved, moved_z = data
+    rho_x, rho_y = data
+    moved, moved_z = normal_equations_shift([rho_x, rho_y], [1.0, 1.0]) if rho_x else (0.0, 0.0)
+    direct = 0.0 if rho_x else rho_y  # exact features: y's rounding, added directly
     spread = y_range.width * DEFAULT_SPREAD if min_std is None else min_std
     left, right = _pairs(d + 1)
     unit = 2.0**-G
@@ -266,9 +276,11 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
     coef, coef_units = scale_public(e, beta, [int(b["beta"] * 2**G) + 1] * d,
                                     [Fraction(scales[d], scales[i]) for i in range(d)], 1, G - f,
                                     "linear_regression", "a coefficient")
-    coef_err = np.array([b["err"] * scales[d] / scales[i] * 2.0**-f + coef_units[i] * 2.0**-f
+    # b~ is standardised (unitless) and coef = b~ s_y / s_i: no 2^-f on the solver's part
+    moved_b = direct / math.sqrt(lam_real + mu)
+    coef_err = np.array([(b["err"] + moved_b) * scales[d] / scales[i] + coef_units[i] * 2.0**-f
                          for i in range(d)])
-    top_coef = b["beta"] * max(scales[d] / si for si in scales[:d]) * 2.0**-f
+    top_coef = b["beta"] * max(scales[d] / si for si in scales[:d])
     h_y = w[d] * 2.0**-f
     # R^2 with the unpenalised matrix; the residual R~ = A_yy - its numerator
     (Ab,) = trunc_many(e, [e.dot(cov_x, beta.reshape(1, d).broadcast_to(d, d), axis=1)], [G])
@@ -279,7 +291,7 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
     (r2,) = trunc_many(e, [e.mul((-quad).reshape(1), r_yy)], [G])
     r2, r2_units = scale_public(e, r2, int(2 ** (G + 1)) + 1, 1 << f, 1, G,
                                 "linear_regression", "R^2")
-    r2_err = b["r2"] + r2_units * 2.0**-f
+    r2_err = b["r2"] + r2_units * 2.0**-f + 4 * direct / math.sqrt(floor_y)
     k = d + intercept
     dof = n - k
     adj, adj_units = scale_public(e, (-r2) + (1 << f), 1 << (f + 2), n - intercept, dof, 0,
@@ -294,7 +306,7 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
         inner_top = 1 + b["beta"] * lever
         eps_z += moved_z
         inner_err = (eps_z + b["err"] * lever + b["beta"] * math.sqrt(d) * (eps_z + unit / 2)
-                     + unit)
+                     + unit + direct + moved_b * lever)
         icpt, icpt_units = scale_public(e, inner, int(inner_top * 2**G) + 1, w[d], 1, G,
                                         "linear_regression", "the intercept")
         icpt = (icpt + e.field.const(mids[d])).reshape()
@@ -304,7 +316,7 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
     else:
         icpt_b = Bounded(coef[0:1].reshape() * 0, 0.0, Range(0, 0), f)
         lead = None
-    se = _standard_errors(e, X, resid, resid_err, b, d, dof, nu, scales, h_y, lead, f)
+    se = _standard_errors(e, X, resid, resid_err, b, d, dof, nu, scales, h_y, lead, f, direct)
     condition = _condition(e, X, floored, d, f)
     limit = condition_limit(d, ridge, min_eig)
     require("linear_regression", "the inputs' error against condition_limit's allowance",
@@ -361,7 +373,7 @@ def _intercept_inner(e: Engine, beta: Secret, means: Secret, shifts: list[Fracti
 
 def _standard_errors(e: Engine, X: Secret, resid: Secret, resid_err: float,
            b: dict[str, float], d: int, dof: int, nu: float, scales: list[int], h_y: float,
-           lead: tuple | None, f: int) -> Bounded:
+           lead: tuple | None, f: int, moved: float = 0.0) -> Bounded:
     """Standard errors (the intercept's first when `lead` holds its parts).
 
     Slope j: se_j = (s_y / s_j) sqrt(R~ X_jj / (nu dof)), X_jj = nu (A^-1)_jj in (0, 1]
@@ -375,7 +387,8 @@ def _standard_errors(e: Engine, X: Secret, resid: Secret, resid_err: float,
        two roots, each at its own floor, keep the bound far tighter than one root of
        R~ c at the product of the floors.
     3. se = s times a public factor.
-    Bounds by `Approx` (worst case). t = coef / se and its p-value are the owner's
+    Bounds by `Approx` (worst case), plus `moved` per s (storage rounding of y: sqrt(R~)
+    moves by at most that, and c <= 1). t = coef / se and its p-value are the owner's
     (`coefficient_table`): a division there is exact, and its bound follows the data.
     """
     unit = 2.0**-G
@@ -403,7 +416,7 @@ def _standard_errors(e: Engine, X: Secret, resid: Secret, resid_err: float,
     root_r = Approx(1.0 + resid_err, resid_err).sqrt(float(b["floor_y"])).plus(
         sqrt_g_error(2.0))
     s_err = [(root_r * Approx(1.0, ce + unit).sqrt(lo).plus(sqrt_g_error(2.0))).err + unit
-             for ce, lo in zip(c_errs, c_lows, strict=True)]
+             + moved for ce, lo in zip(c_errs, c_lows, strict=True)]
     se, se_units = scale_public(e, s, [int(2 * 2**G)] * k,
                                 [Fraction(fa * 2**f) for fa in facts], 1, G,
                                 "linear_regression", "a standard error")
