@@ -21,6 +21,7 @@ from enigma.lang.pvalues import reveals_of_tests
 from enigma.lang.runner import run_mpc
 from enigma.lang.schema import Schema
 from enigma.prep.dealer import DealerFactory
+from tests.test_lang_mpc_library import stored_t
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = 300
@@ -71,7 +72,10 @@ def test_ttests_match_scipy(secure) -> None:
     for name, want in [("rr_by_ui_welch", welch), ("rr_by_ui_student", student),
                        ("age_is_35", one), ("age_vs_tenure", paired)]:
         _matches(got[name], want.statistic, want.df, want.pvalue)
-        assert got[name].detail["statistic_error"] < 1e-2, name
+        # rr is a fixed column in [0, 0.7]: its storage rounding adds the public worst case
+        # at the spread floors (docs/analytics.md, "Storage rounding"); age, tenure: integers
+        col = (0.0, 0.7) if name.startswith("rr") else None
+        assert got[name].detail["statistic_error"] < 1e-2 + stored_t(col, ROWS, 2), name
     assert got["rr_by_ui_student"].detail["df_error"] == 0.0
 
 
