@@ -36,6 +36,7 @@ from enigma.app.node_config import (
 from enigma.app.service import parse_endpoint
 from enigma.ledger import Deployment, Ledger, start_devchain
 from enigma.net.local import free_port_in, free_ports
+from enigma.storage.dht import DhtNode
 
 ACCOUNT = "0x" + "ab" * 20
 
@@ -156,11 +157,28 @@ def test_a_node_started_from_its_file_registers_the_advertised_address_and_stops
                                     Deployment.load(tmp_path / "deployment.json"))
             assert parse_endpoint(ledger.node(chain.accounts[1]).endpoint) == (
                 "127.0.0.1", port, dht)
+            node_id = bytes.fromhex(line.split("id=")[1].split()[0])
+            looker = DhtNode.start("127.0.0.1", 0, [("127.0.0.1", dht)], client=True)
+            try:  # the DHT record too names the advertised address, never 0.0.0.0
+                found = looker.find_endpoint(node_id)
+            finally:
+                looker.stop()
+            assert found is not None and found.host == "127.0.0.1"
+            assert found.ports == {"service": port, "metrics": metrics}
+            # the image's HEALTHCHECK: the same settings (file, variables), the node's /health
+            health = subprocess.run([sys.executable, "-m", "enigma.app.node", "health"],
+                                    env=env, capture_output=True, text=True, timeout=60)
+            assert health.returncode == 0, health.stderr
+            assert health.stdout.startswith(f"node: healthy id={node_id.hex()}")
             started = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             out, _ = proc.communicate(timeout=30)
             assert proc.returncode == 0 and "node: stopped" in out
             assert time.monotonic() - started < 20
+            health = subprocess.run([sys.executable, "-m", "enigma.app.node", "health"],
+                                    env=env, capture_output=True, text=True, timeout=60)
+            assert health.returncode == 1 and "no node answers at http://127.0.0.1:" \
+                f"{metrics}/health" in health.stderr
         finally:
             if proc.poll() is None:
                 proc.kill()
