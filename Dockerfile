@@ -49,9 +49,10 @@ WORKDIR /data
 VOLUME ["/data"]
 # service TCP, DHT UDP, metrics TCP (monitoring only), the job meshes (`job_ports`)
 EXPOSE 7001/tcp 4001/udp 9101/tcp 7100-7131/tcp
-# The node's own /health (200 while serving, 503 while stopping), on the port its settings say.
-HEALTHCHECK --interval=30s --timeout=30s --start-period=120s --retries=3 \
-    CMD ["enigma", "node", "health"]
+# The node's own /health (200 while serving, 503 while stopping), on the port its settings
+# say (`enigma node health` without importing the node: 0.1 s of CPU, not 2 s).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
+    CMD ["python", "-m", "enigma.app.health"]
 # SIGTERM: the node hands back running jobs after shutdown_grace (30 s); give the runtime
 # more than that before it kills (docker stop -t 45, compose stop_grace_period: 45s).
 STOPSIGNAL SIGTERM

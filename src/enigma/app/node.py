@@ -47,14 +47,11 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import logging
 import signal
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +80,7 @@ from .accounts import bootstrap_peers, ledger_options, payer
 from .admission import UPLOAD_QUOTA, Admission
 from .disputes import Watcher
 from .evidence import evidence_ops
+from .health import Unhealthy, probe, summary
 from .home import load_or_create_identity, store_name
 from .host import NodeConfig
 from .logs import configure, log_options
@@ -896,26 +894,15 @@ def init_command(settings: dict[str, Any], force: bool) -> None:
 @click.pass_obj
 def health_command(settings: dict[str, Any], timeout: float) -> None:
     """Ask the node these settings describe for its /health: exit 0 while it serves, 1
-    otherwise. Why a command: a container's HEALTHCHECK and a service manager's probe
-    then read the same settings (file, variables) as the node, not a copied port."""
-    port = settings["metrics_port"]
-    if not port:
-        raise click.UsageError("metrics_port is 0 (any free port): the node's /health has no "
-                               "fixed port to ask; set metrics_port (--metrics-port)")
-    host = settings["bind"]
-    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
-    url = f"http://[{host}]:{port}/health" if ":" in host else f"http://{host}:{port}/health"
+    otherwise (app/health.py; the image's HEALTHCHECK is its lighter `python -m
+    enigma.app.health`, which reads the same file and variables)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as reply:
-            body = json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        raise click.ClickException(f"node at {url} is not serving (HTTP {exc.code}: "
-                                   "stopping or not started)") from exc
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"no node answers at {url} ({exc}); is it running with "
-                                   "these settings?") from exc
-    click.echo(f"node: healthy id={body.get('node')} registered={body.get('registered')} "
-               f"service={body.get('service_port')} dht={body.get('dht_port')}")
+        body = probe(settings["bind"], settings["metrics_port"], timeout)
+    except Unhealthy as exc:
+        if not settings["metrics_port"]:
+            raise click.UsageError(str(exc)) from exc
+        raise click.ClickException(str(exc)) from exc
+    click.echo(summary(body))
 
 
 node_command.add_command(prep_command)
