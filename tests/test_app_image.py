@@ -120,6 +120,7 @@ def net(image, tmp_path_factory):
     root = tmp_path_factory.mktemp("image")
     containers = [f"{NAME}-chain", *(f"{NAME}-node{i}" for i in range(1, NODES + 1))]
     volumes = [f"{NAME}-node{i}" for i in range(1, NODES + 1)]
+    volumes_before = podman("volume", "ls", "-q").stdout.split()
     try:
         podman("network", "create", "--subnet", f"{SUBNET}.0/24", NAME)
         podman("run", "-d", "--name", containers[0], "--network", NAME, "--ip", CHAIN_IP,
@@ -156,9 +157,11 @@ def net(image, tmp_path_factory):
             _wait_for_log(container, r"^node: ready .*$", 300)
         yield root, rpc, accounts, nodes
     finally:
-        podman("rm", "-f", "-t", "0", *containers, check=False)
+        podman("rm", "-f", "-v", "-t", "0", *containers, check=False)  # -v: the chain's /data
         podman("volume", "rm", "-f", *volumes, check=False)
         podman("network", "rm", "-f", NAME, check=False)
+    made = set(podman("volume", "ls", "-q").stdout.split()) - set(volumes_before)
+    assert not made, f"volumes left behind: {made}"
     left = podman("ps", "-a", "--format", "{{.Names}}").stdout.split()
     assert not [c for c in left if c.startswith(NAME)], left
     assert not [v for v in podman("volume", "ls", "--format", "{{.Name}}").stdout.split()
