@@ -194,8 +194,8 @@ def test_a_job_runs_on_the_containers_and_a_stopped_node_exits_cleanly(net):
     (root / "total.py").write_text("reveal(sum(data.age), 'total_age')\n")
     ledger = ["--rpc", rpc, "--deployment", "deployment.json"]
     owner, analyst = accounts[0], accounts[NODES + 1]
-    done = _enigma(root, "share", "people.csv", "--schema", "people.yaml", "--quorum", "2",
-                   "-t", "1", "-n", "3", "--home", "owner", "--bootstrap",
+    done = _enigma(root, "share", "people.csv", "--json", "--schema", "people.yaml",
+                   "--quorum", "2", "-t", "1", "-n", "3", "--home", "owner", "--bootstrap",
                    f"{nodes[0][1]}:4001", *ledger, "--account", owner)
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout.splitlines()[-1])["holders"]) == 3
