@@ -1,12 +1,13 @@
 # An Enigma node as a container (docs/node.md, "The image").
 #
-#   podman build -t enigma .                     # or: docker build -t enigma .
-#   podman run --rm -v enigma-n1:/data enigma --rpc http://chain:8545 \
-#       --deployment /data/deployment.json --key-env NODE_ACCOUNT_KEY --bind 0.0.0.0 \
+#   podman build --format docker -t enigma .     # or: docker build -t enigma .
+#   D=$PWD/deployment.json:/network/deployment.json:ro     # from `enigma ledger deploy`
+#   podman run --rm -v enigma-n1:/data -v $D enigma --rpc http://chain:8545 \
+#       --deployment /network/deployment.json --key-env NODE_ACCOUNT_KEY --bind 0.0.0.0 \
 #       --advertise 203.0.113.7 --port 7001 --dht-port 4001 --metrics-port 9101 \
 #       --job-ports 7100-7131 init                # writes /data/node.toml and /data/node.key
-#   podman run -d -v enigma-n1:/data -e NODE_ACCOUNT_KEY -p 7001:7001 -p 4001:4001/udp \
-#       -p 7100-7131:7100-7131 enigma            # the node, from /data/node.toml
+#   podman run -d -v enigma-n1:/data -v $D -e NODE_ACCOUNT_KEY -p 7001:7001 \
+#       -p 4001:4001/udp -p 7100-7131:7100-7131 --stop-timeout 45 enigma   # from node.toml
 #
 # BASE: any Debian-like image with Python >= 3.11 and its venv module. The default is the
 # official slim image; where no container registry is reachable, deploy/base-image.sh makes
@@ -34,8 +35,7 @@ RUN /opt/enigma/bin/pip install -q --no-deps --no-build-isolation -c /src/constr
 
 FROM ${BASE}
 # The node never runs as root: uid 10001 owns /data and nothing else.
-# /network: where a network's public files go (deployment.json); a named volume mounted
-# there takes this owner, so the unprivileged user can write it (compose.yaml's deploy).
+# /network: where a network's public files are mounted (deployment.json, read-only).
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin enigma \
  && mkdir -p /data /network && chown 10001:10001 /data /network && chmod 0700 /data
 COPY --from=build /opt/enigma /opt/enigma
