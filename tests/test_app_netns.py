@@ -23,6 +23,7 @@ import pytest
 
 from enigma.app import namespaces
 from enigma.app.lan import lan_network, quorum_hosts
+from enigma.app.node_config import read_config
 from enigma.app.orchestration import run_job, sign_script
 from enigma.app.owner import Owner
 from enigma.lang.schema import Schema
@@ -215,6 +216,21 @@ def test_a_node_restarted_on_a_new_address_is_found_through_the_dht_and_the_ledg
     assert net.owner_host.call(found) == host.ip
     audit = net.owner_host.call(owner.audit, "people")
     assert all(a.unreachable is None and a.healthy for a in audit), audit
+
+
+def test_each_node_runs_as_the_image_runs_it(net):
+    """`enigma node` with no options (the image's entrypoint), its settings from the
+    node.toml that `enigma node init` wrote (the image's ports, every interface), its
+    address from ENIGMA_NODE_ADVERTISE: what registered is the host's address."""
+    endpoints = net.owner_host.call(lambda: [_ledger(net).node(n.address).endpoint
+                                             for n in net.nodes])
+    for i, node in enumerate(net.nodes):
+        assert list(node.process.args[-3:]) == ["-m", "enigma.app.cli", "node"]
+        saved = read_config(node.home / "node.toml")
+        assert (saved["bind"], saved["port"], saved["dht_port"], saved["metrics_port"],
+                saved["job_ports"]) == ("0.0.0.0", 7001, 4001, 9101, "7100-7131")
+        assert "advertise" not in saved
+        assert endpoints[i].startswith(f"{net.hosts[i].ip}:7001")
 
 
 def test_every_namespace_of_the_module_carries_this_runs_pid(net):

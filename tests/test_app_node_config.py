@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from enigma.app import health
 from enigma.app.budget import Guard, JobBudget
 from enigma.app.host import NodeConfig
 from enigma.app.localnet import deploy
@@ -36,6 +37,7 @@ from enigma.app.node_config import (
 from enigma.app.service import parse_endpoint
 from enigma.ledger import Deployment, Ledger, start_devchain
 from enigma.net.local import free_port_in, free_ports
+from enigma.storage.dht import DhtNode
 
 ACCOUNT = "0x" + "ab" * 20
 
@@ -156,17 +158,47 @@ def test_a_node_started_from_its_file_registers_the_advertised_address_and_stops
                                     Deployment.load(tmp_path / "deployment.json"))
             assert parse_endpoint(ledger.node(chain.accounts[1]).endpoint) == (
                 "127.0.0.1", port, dht)
+            node_id = bytes.fromhex(line.split("id=")[1].split()[0])
+            looker = DhtNode.start("127.0.0.1", 0, [("127.0.0.1", dht)], client=True)
+            try:  # the DHT record too names the advertised address, never 0.0.0.0
+                found = looker.find_endpoint(node_id)
+            finally:
+                looker.stop()
+            assert found is not None and found.host == "127.0.0.1"
+            assert found.ports == {"service": port, "metrics": metrics}
+            # `enigma node health` and the image's HEALTHCHECK: the same settings (file,
+            # variables), the node's /health
+            for module in (["enigma.app.node", "health"], ["enigma.app.health"]):
+                health = subprocess.run([sys.executable, "-m", *module], env=env,
+                                        capture_output=True, text=True, timeout=60)
+                assert health.returncode == 0, health.stderr
+                assert health.stdout.startswith(f"node: healthy id={node_id.hex()}")
             started = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             out, _ = proc.communicate(timeout=30)
             assert proc.returncode == 0 and "node: stopped" in out
             assert time.monotonic() - started < 20
+            health = subprocess.run([sys.executable, "-m", "enigma.app.health"],
+                                    env=env, capture_output=True, text=True, timeout=60)
+            assert health.returncode == 1 and "no node answers at http://127.0.0.1:" \
+                f"{metrics}/health" in health.stderr
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
     finally:
         chain.stop()
+
+
+def test_the_health_check_without_a_fixed_port_or_with_a_bad_variable_says_so(tmp_path):
+    (tmp_path / "node.toml").write_text('bind = "0.0.0.0"\n')
+    got = CliRunner().invoke(node_command, ["--home", str(tmp_path), "health"])
+    assert got.exit_code == 2 and "metrics_port is 0" in got.output
+    env = {"ENIGMA_NODE_HOME": str(tmp_path)}
+    assert health.main(env) == 1  # no port: nothing to ask
+    assert health.main({**env, "ENIGMA_NODE_METRICS_PORT": "x"}) == 2
+    port = free_ports(1)[0]  # nobody listens there
+    assert health.main({**env, "ENIGMA_NODE_METRICS_PORT": str(port)}) == 1
 
 
 def test_a_wildcard_bind_without_an_advertised_address_is_refused(tmp_path):

@@ -1,8 +1,9 @@
 """A whole network on hosts that are really apart: the chain, each node and the owner on a
 host of their own (a network namespace with its own address, app/namespaces.py).
 
-The same entrypoints as on many machines: the chain is `enigma ledger serve --host IP`,
-each node `enigma node --host IP` (it binds and registers that address; peers find it
+The same entrypoints as on many machines and in the image: the chain is `enigma ledger
+serve --host IP`, each node `enigma node` started as the image's entrypoint starts it (its
+`node.toml` from `enigma node init`, its address in ENIGMA_NODE_ADVERTISE; peers find it
 through its DHT record and its ledger endpoint), both under `ip netns exec`; the owner's
 commands run on the owner's host (`LanNet.enigma`), and code of this process that acts
 as the owner runs there through `Host.call`. `localnet.cluster` is the same network on
@@ -22,10 +23,24 @@ from typing import Any
 
 from enigma.ledger import DevChainProcess, spawn_devchain
 
-from .localnet import AccountLayout, NodeProcess, deploy, spawn_node, stop_nodes
+from .localnet import AccountLayout, NodeProcess, deploy, spawn_configured_node, stop_nodes
 from .namespaces import Host, Lan
+from .node_config import CONFIG_FILE
 
 CHAIN_PORT = 8545
+#: The settings each node's `init` gets beyond its chain and account: those of the image
+#: (Dockerfile, compose.yaml, the port table of docs/node.md); every node has a host of its
+#: own, so each can have the same fixed ports.
+IMAGE_SETTINGS = ("--bind", "0.0.0.0", "--port", "7001", "--dht-port", "4001",
+                  "--metrics-port", "9101", "--job-ports", "7100-7131")
+
+
+def _absolute_pythonpath() -> dict[str, str]:
+    """This environment with a PYTHONPATH relative to this process's folder made absolute,
+    so a child started elsewhere (the network's folder) runs the same code."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        str(Path(p).resolve()) for p in path.split(os.pathsep) if p)}
 
 
 @dataclass
@@ -53,13 +68,26 @@ class LanNet(AccountLayout):
 
     def start_node(self, i: int, **kw: Any) -> NodeProcess:
         """Node i on its host (its home, key and store; again after a stop: it replaces
-        `nodes[i]`), bound to the host's address now."""
+        `nodes[i]`), as the image runs it: `enigma node --home DIR ... init` once (the
+        ports of docs/node.md, bound to every interface), then `enigma node` with no
+        options, its address and DHT bootstrap as ENIGMA_NODE_* variables (compose.yaml's
+        way), so a node restarted on a new address advertises that one."""
         host = self.hosts[i]
         opts = {**self.options, **kw}
-        extra = ["--host", host.ip, *opts.pop("extra", ())]
-        node = spawn_node(self.root / f"node{i}", self.rpc, self.deployment,
-                          self.chain.accounts[1 + i], self.bootstrap(but=i),
-                          launcher=["ip", "netns", "exec", host.ns], extra=extra, **opts)
+        home = self.root / f"node{i}"
+        if not (home / CONFIG_FILE).exists():
+            done = subprocess.run(
+                [sys.executable, "-m", "enigma.app.cli", "node", "--home", str(home),
+                 "--rpc", self.rpc, "--deployment", str(self.deployment),
+                 "--account", self.chain.accounts[1 + i], *IMAGE_SETTINGS, "init"],
+                env=_absolute_pythonpath(), capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                raise RuntimeError(f"enigma node init for node {i} failed: {done.stderr}")
+        boot = self.bootstrap(but=i)
+        env = {**opts.pop("env", {}), "ENIGMA_NODE_ADVERTISE": host.ip,
+               "ENIGMA_NODE_BOOTSTRAP": "" if boot is None else "{}:{}".format(*boot)}
+        node = spawn_configured_node(home, launcher=["ip", "netns", "exec", host.ns],
+                                     env=env, **opts)
         if i < len(self.nodes):
             self.nodes[i] = node
         else:
@@ -67,13 +95,9 @@ class LanNet(AccountLayout):
         return node
 
     def enigma(self, *args: str, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
-        """`enigma ARGS` on the owner's host, from the network's folder (a PYTHONPATH
-        relative to this process's folder is made absolute, so the same code runs)."""
-        path = os.environ.get("PYTHONPATH", "")
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            str(Path(p).resolve()) for p in path.split(os.pathsep) if p)}
+        """`enigma ARGS` on the owner's host, from the network's folder."""
         return subprocess.run(self.owner_host.command([sys.executable, "-m", "enigma.app.cli",
-                                                       *args]), env=env,
+                                                       *args]), env=_absolute_pythonpath(),
                               capture_output=True, text=True, timeout=timeout, cwd=self.root)
 
     def ledger_args(self, account: str) -> list[str]:
@@ -93,7 +117,8 @@ def lan_network(root: Path, nodes: int = 3, *, spare: int = 1, delay_line: bool 
     the contracts deployed from the owner's host, `nodes` node daemons each on its host
     (joining the DHT through the first); every process and namespace gone on exit, also
     when the start fails half-way. `delay_line`: a switch that `lan.shape` can make a WAN
-    (namespaces.Lan); `options`: `spawn_node` options of every node."""
+    (namespaces.Lan); `options`: `spawn_configured_node` options of every node (timeout,
+    env, extra)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     with Lan(delay_line) as lan:

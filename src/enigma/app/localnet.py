@@ -101,7 +101,23 @@ def spawn_node(home: Path, rpc: str, deployment: Path, account: str,
         cmd.append("--no-register")
     if housekeeping is not None:
         cmd += ["--housekeeping", str(housekeeping)]
-    cmd += list(extra)
+    return _launch([*cmd, *extra], home, env, timeout)
+
+
+def spawn_configured_node(home: Path, *, launcher: Sequence[str] = (),
+                          env: Mapping[str, str] | None = None, extra: Sequence[str] = (),
+                          timeout: float = 60.0) -> NodeProcess:
+    """Start `enigma node` as the image's entrypoint does: no options, ENIGMA_NODE_HOME=home,
+    so the settings come from `home/node.toml` (written by `enigma node --home home ...
+    init`) under the ENIGMA_NODE_<NAME> variables of `env` (compose.yaml's addresses).
+    `extra` options still win over both, as on a command line."""
+    cmd = [*launcher, sys.executable, "-m", "enigma.app.cli", "node", *extra]
+    return _launch(cmd, home, {**(env or {}), "ENIGMA_NODE_HOME": str(home)}, timeout)
+
+
+def _launch(cmd: Sequence[str], home: Path, env: Mapping[str, str] | None,
+            timeout: float) -> NodeProcess:
+    """Run the node command `cmd`, logging to `home/node.log`, until its ready line."""
     log = open(home / "node.log", "w")  # noqa: SIM115 - the child keeps writing to it
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
                                env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"})

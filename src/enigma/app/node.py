@@ -80,6 +80,7 @@ from .accounts import bootstrap_peers, ledger_options, payer
 from .admission import UPLOAD_QUOTA, Admission
 from .disputes import Watcher
 from .evidence import evidence_ops
+from .health import Unhealthy, probe, summary
 from .home import load_or_create_identity, store_name
 from .host import NodeConfig
 from .logs import configure, log_options
@@ -232,8 +233,7 @@ class Node:
             self._join_dht()
             self._metrics_server = MetricsServer(self.metrics, self._health, cfg.host,
                                                  cfg.metrics_port)
-            self.dht.publish_endpoint({"service": self.port,
-                                       "metrics": self._metrics_server.port})
+            self._publish_endpoint()
             write_service_file(cfg.home, self.advertised, self.port, self.node_id)
         except BaseException:
             self.stop()
@@ -243,6 +243,13 @@ class Node:
         # accusations against this node, and committees it is drawn to (app/disputes.py)
         watcher = Watcher(self, cfg.watch_interval, always_dispute=cfg.misbehave is not None)
         self._spawn(lambda: watcher.run(self._stopping), "node-accusations")
+
+    def _publish_endpoint(self) -> None:
+        """This node's DHT record: the advertised address, not the bound one (a node bound
+        to 0.0.0.0 in a container would send every owner that finds it to 0.0.0.0)."""
+        assert self.dht is not None and self._metrics_server is not None
+        self.dht.publish_endpoint({"service": self.port, "metrics": self._metrics_server.port},
+                                  host=self.advertised)
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -700,7 +707,7 @@ class Node:
                 self.metrics.purged.inc(len(gone))
                 self.metrics.datasets.set(sealed)
                 if time.monotonic() - last_publish > 3600:
-                    self.dht.publish_endpoint({"service": self.port})
+                    self._publish_endpoint()
                     last_publish = time.monotonic()
             except (StoreError, DhtError, LedgerError, OSError, ValueError) as exc:
                 log.warning("housekeeping: %s", exc)
@@ -771,14 +778,14 @@ def node_command(ctx: click.Context, config_file: Path | None, **opts: Any) -> N
     the file; `enigma node prep` asks a running node to pre-generate with named peers. The
     node logs each job's phases at INFO (`--log-level`, `--log-format json` for a collector).
     """
-    if ctx.invoked_subcommand not in (None, "init"):
+    if ctx.invoked_subcommand not in (None, "init", "health"):
         return
     configure(opts["log_level"], opts["log_format"])
     try:
         settings = _settings(ctx, config_file, opts)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
-    if ctx.invoked_subcommand == "init":
+    if ctx.invoked_subcommand in ("init", "health"):
         ctx.obj = settings
         return
     config = _node_config(settings, opts)
@@ -879,6 +886,23 @@ def init_command(settings: dict[str, Any], force: bool) -> None:
               "deployment": str(Path(settings["deployment"]).absolute())}
     write_config(path, {k: v for k, v in values.items() if v not in (None, "")})
     click.echo(f"node: wrote {path}; node key {identity.public_key.hex()}")
+
+
+@node_command.command("health")
+@click.option("--timeout", default=5.0, show_default=True, type=float,
+              help="Seconds to wait for the node's answer.")
+@click.pass_obj
+def health_command(settings: dict[str, Any], timeout: float) -> None:
+    """Ask the node these settings describe for its /health: exit 0 while it serves, 1
+    otherwise (app/health.py; the image's HEALTHCHECK is its lighter `python -m
+    enigma.app.health`, which reads the same file and variables)."""
+    try:
+        body = probe(settings["bind"], settings["metrics_port"], timeout)
+    except Unhealthy as exc:
+        if not settings["metrics_port"]:
+            raise click.UsageError(str(exc)) from exc
+        raise click.ClickException(str(exc)) from exc
+    click.echo(summary(body))
 
 
 node_command.add_command(prep_command)
