@@ -73,3 +73,10 @@ def test_estimate_in_threads_predicts_a_run_in_processes_eight_times_larger() ->
     for name in ("triples", "masks", "opened", "bytes_per_party"):
         want, got = getattr(actual, name), getattr(predicted, name)
         assert abs(got - want) <= 0.1 * want, (name, got, want)
+
+
+def test_the_estimate_on_synthetic_rows_prints_no_dealer_banner(capfd) -> None:
+    """The estimate measures on made-up rows through the test dealer; a user running a
+    secure job must not be told that its data went through the dealer."""
+    estimate(SCRIPT, SCHEMA, 160, sizes=(20, 40))
+    assert "INSECURE" not in capfd.readouterr().err

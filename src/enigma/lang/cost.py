@@ -140,7 +140,7 @@ def measure(source: str, schema: Schema, rows: int, *, filename: str = "<script>
     script = check(source, schema, filename)
     values = synthetic_table(schema, rows, referenced_columns(script), seed)
     factory = provider_factory or DealerFactory(b"enigma cost estimate, synthetic!",
-                                                insecure=True)
+                                                insecure=True, synthetic=True)
     king = KING_THRESHOLD if target is None else max(1, KING_THRESHOLD * rows // target)
     stats = run_mpc(source, schema, values, provider_factory=factory, filename=filename,
                     engine_kwargs={"king_threshold": king}, quorum=quorum).stats

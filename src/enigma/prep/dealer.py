@@ -185,13 +185,18 @@ class TrustedDealer:
 class DealerFactory:
     """Makes each party's dealer in its own process (picklable, for `run_local`)."""
 
-    def __init__(self, seed: bytes, *, insecure: bool = False, stockpile: bool = False) -> None:
+    def __init__(self, seed: bytes, *, insecure: bool = False, stockpile: bool = False,
+                 synthetic: bool = False) -> None:
+        """`synthetic`: only made-up data will pass through (the cost estimate's measurement
+        on synthetic rows), so no banner: a secure job's user must not read that its data
+        went through the dealer."""
         if insecure is not True:
             raise InsecureDealerError(
                 "the test dealer sees every secret; pass insecure=True (tests and benchmarks "
                 "only) or use the homomorphic-encryption preprocessing")
         self.seed = seed
         self.stockpile = stockpile
+        self.synthetic = synthetic
 
     def prep_digest(self, party: int) -> bytes:
         """What a party commits to as its preprocessing for blame (enigma.mpc.blame).
@@ -208,7 +213,7 @@ class DealerFactory:
 
     def __call__(self, field: Field, party: int, parties: int):
         dealer = TrustedDealer(field, party, parties, self.seed, insecure=True,
-                               quiet=party != 0)
+                               quiet=self.synthetic or party != 0)
         if self.stockpile:
             from .stockpile import Stockpile
             return Stockpile(dealer)
