@@ -21,6 +21,7 @@ from .records import (
     LedgerParams,
     NodeInfo,
     Policy,
+    ReleaseRecord,
 )
 from .signing import personal_sign, recover_signer, script_hash
 
@@ -41,6 +42,7 @@ __all__ = [
     "LedgerParams",
     "NodeInfo",
     "Policy",
+    "ReleaseRecord",
     "draw_quorum",
     "personal_sign",
     "recover_signer",

@@ -22,6 +22,8 @@ from web3.exceptions import ContractLogicError, TimeExhausted
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.types import LogReceipt, TxReceipt
 
+from enigma.lang.release import ReleasePolicy
+
 from . import artifacts, records
 from .errors import LedgerError, revert_from_reason
 from .signing import personal_sign
@@ -183,12 +185,13 @@ class Ledger:
 
     def deploy(self, params: records.LedgerParams | None = None) -> records.Deployment:
         """
-        Deploy and wire the three contracts (4 transactions):
+        Deploy and wire the three contracts (5 transactions):
             1. registry(min_deposit, unbonding_period)
             2. datasets(registry, storage_price)
             3. jobs(registry, datasets, price_per_round, price_per_multiplication, job_timeout,
                     challenge_period, voting_period, accusation_bond, committee_size)
             4. registry.set_jobs(jobs)
+            5. datasets.set_jobs(jobs) (the one contract that spends privacy budgets)
         """
         p = params or records.LedgerParams()
         args = {
@@ -217,6 +220,8 @@ class Ledger:
         self.use(deployment)
         reg = self._contract("registry")
         self._send("registry.set_jobs", lambda: reg.functions.set_jobs(deployment.jobs))
+        ds = self._contract("datasets")
+        self._send("datasets.set_jobs", lambda: ds.functions.set_jobs(deployment.jobs))
         return deployment
 
     def params(self) -> records.LedgerParams:
@@ -394,6 +399,21 @@ class Ledger:
             commitments=[bytes(c) for c in raw[6]],
         )
 
+    def set_release(self, dataset_id: int, policy: ReleasePolicy) -> records.ReleaseRecord:
+        """As the owner: set or tighten the dataset's release policy (once set, it only
+        tightens: datasets.vy `set_release`); returns the record now on chain."""
+        ds = self._contract("datasets")
+        args = records.release_args(policy)
+        self._send("datasets.set_release", lambda: ds.functions.set_release(dataset_id, *args))
+        return self.release(dataset_id)
+
+    def release(self, dataset_id: int) -> records.ReleaseRecord:
+        """The dataset's release policy and budget account (`.policy()` None: none set)."""
+        self.dataset(dataset_id)  # UnknownDataset, rather than an empty record
+        raw = self._call("datasets.release_of",
+                         self._contract("datasets").functions.release_of(dataset_id))
+        return records.ReleaseRecord(dataset_id, *(int(v) for v in raw))
+
     def may_run(self, dataset_id: int, poster: str, script_hash: bytes) -> bool:
         ds = self._contract("datasets")
         return bool(
@@ -420,8 +440,14 @@ class Ledger:
         multiplications: int,
         reward: int = 0,
         fee: int | None = None,
+        epsilon: float = 0.0,
+        delta: float = 0.0,
     ) -> records.JobInfo:
-        """Open a job with its fee in escrow (default: the least accepted); returns the record."""
+        """Open a job with its fee in escrow (default: the least accepted); returns the record.
+
+        On a dataset with an ε budget the job must spend `epsilon` > 0 (and may spend
+        `delta`); the contract books both against the budget and reverts with
+        `BudgetExceeded` when they would overrun it."""
         script_hash = _b32("script_hash", script_hash)
         jobs = self._contract("jobs")
         value = self.job_price(quorum_size, rounds, multiplications, reward) if fee is None else fee
@@ -436,10 +462,18 @@ class Ledger:
                 rounds,
                 multiplications,
                 reward,
+                records.to_fixed(epsilon, "the job's ε"),
+                records.to_fixed(delta, "the job's δ"),
             ),
             value=value,
         )
         return self.job(int(self._event("jobs", "JobPosted", receipt)["job_id"]))
+
+    def start(self, job_id: int) -> None:
+        """As a quorum member, before computing a job that spends ε: make its spend final
+        (a job closed before any member started gives it back). Idempotent."""
+        jobs = self._contract("jobs")
+        self._send("jobs.start", lambda: jobs.functions.start(job_id))
 
     def commit_result(
         self, job_id: int, commitment: bytes, pointer: bytes, rounds: int, multiplications: int
@@ -585,6 +619,9 @@ class Ledger:
             deadline=raw[11],
             status=records.JobStatus(raw[12]),
             commits=raw[13],
+            epsilon=int(raw[14]),
+            delta=int(raw[15]),
+            started=bool(raw[16]),
         )
 
     def jobs_for(self, node: str | None = None, from_block: int = 0) -> list[records.JobInfo]:

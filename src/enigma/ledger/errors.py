@@ -79,6 +79,22 @@ class AccessDenied(ContractRevert):
     pass
 
 
+class BudgetExceeded(ContractRevert):
+    """A job would spend more ε or δ than its dataset's release policy has left."""
+
+
+class EpsilonMissing(ContractRevert):
+    """A job on a differentially private dataset must say the ε it spends."""
+
+
+class NotPrivate(ContractRevert):
+    """A job spends ε on a dataset that has no ε budget."""
+
+
+class Loosening(ContractRevert):
+    """A release policy, once set, only tightens (datasets.vy `set_release`)."""
+
+
 class NotActiveNode(ContractRevert):
     pass
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from pathlib import Path
+from typing import Any
 
 from enigma.files import write_atomic
+from enigma.lang.release import PolicyError, ReleasePolicy
 
 from .errors import LedgerError
 
@@ -43,6 +46,29 @@ class AccusationStatus(IntEnum):
 
 
 PROOF_SIGNED = 1  # the first proof type: an accusation signed by the owner or the quorum
+
+FIXED = 10**18
+"""ε, δ and the dominance percentage are integers × 10^18 on chain (datasets.vy `FIXED`):
+the EVM has no floats, and 18 decimals hold any δ a person would choose."""
+
+
+def to_fixed(value: float, what: str) -> int:
+    """`value` as the chain's fixed-point integer, exactly (through its decimal text, so
+    0.1 + 0.2 on chain is 0.3); a value finer than 10^-18 is refused, not rounded."""
+    try:
+        scaled = Decimal(repr(float(value))) * FIXED
+    except (InvalidOperation, ValueError, TypeError) as exc:
+        raise PolicyError(f"{what} must be a number, not {value!r}") from exc
+    if not scaled.is_finite() or scaled < 0:
+        raise PolicyError(f"{what} must be a finite number ≥ 0, not {value!r}")
+    if scaled != scaled.to_integral_value():
+        raise PolicyError(f"{what} {value!r} is finer than the ledger's resolution of 1e-18")
+    return int(scaled)
+
+
+def from_fixed(raw: int) -> float:
+    """The chain's fixed-point integer as a float (for display and for the run)."""
+    return float(Decimal(raw) / FIXED)
 
 
 @dataclass(frozen=True)
@@ -131,6 +157,69 @@ class JobInfo:
     deadline: int
     status: JobStatus
     commits: int
+    epsilon: int = 0
+    """The ε this job spends of its dataset's budget, × 10^18 (0: none)."""
+    delta: int = 0
+    started: bool = False
+    """A member began computing (`jobs.start`): the spend is final."""
+
+
+@dataclass(frozen=True)
+class ReleaseRecord:
+    """A dataset's release policy on the ledger and its privacy budget's account.
+
+    Fixed-point fields (× 10^18, `FIXED`) as the contract keeps them; `policy()` is the
+    language layer's `ReleasePolicy` the run enforces, None when the owner set none."""
+
+    dataset_id: int
+    n_min: int
+    dominance_k: int
+    dominance_p: int
+    epsilon_budget: int
+    delta_budget: int
+    epsilon_spent: int
+    delta_spent: int
+
+    @property
+    def private(self) -> bool:
+        """True when jobs on the dataset spend ε (differential privacy is on)."""
+        return self.epsilon_budget > 0
+
+    @property
+    def epsilon_left(self) -> int:
+        return self.epsilon_budget - self.epsilon_spent
+
+    @property
+    def delta_left(self) -> int:
+        return self.delta_budget - self.delta_spent
+
+    def policy(self) -> ReleasePolicy | None:
+        if self.n_min == 0:
+            return None
+        return ReleasePolicy(
+            n_min=self.n_min,
+            dominance_k=self.dominance_k or None,
+            dominance_p=from_fixed(self.dominance_p) if self.dominance_k else None,
+            epsilon_budget=from_fixed(self.epsilon_budget) if self.private else None,
+            delta_budget=from_fixed(self.delta_budget))
+
+    def budget(self) -> dict[str, Any]:
+        """Total, spent and left, in ε and δ (what `enigma dataset budget` prints)."""
+        return {"private": self.private,
+                "epsilon": {"total": from_fixed(self.epsilon_budget),
+                            "spent": from_fixed(self.epsilon_spent),
+                            "left": from_fixed(self.epsilon_left)},
+                "delta": {"total": from_fixed(self.delta_budget),
+                          "spent": from_fixed(self.delta_spent),
+                          "left": from_fixed(self.delta_left)}}
+
+
+def release_args(policy: ReleasePolicy) -> tuple[int, int, int, int, int]:
+    """`datasets.set_release`'s arguments for a policy: (n_min, k, p, ε, δ), fixed-point."""
+    return (policy.n_min, policy.dominance_k or 0,
+            to_fixed(policy.dominance_p, "dominance p") if policy.dominance_p else 0,
+            to_fixed(policy.epsilon_budget, "the ε budget") if policy.private else 0,
+            to_fixed(policy.delta_budget, "the δ budget"))
 
 
 @dataclass(frozen=True)

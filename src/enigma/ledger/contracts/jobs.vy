@@ -22,6 +22,8 @@ interface Datasets:
     def owner_of(dataset_id: uint256) -> address: view
     def is_live(dataset_id: uint256) -> bool: view
     def may_run(dataset_id: uint256, poster: address, script_hash: bytes32) -> bool: view
+    def spend_budget(dataset_id: uint256, job_id: uint256, spend_epsilon: uint256, spend_delta: uint256): nonpayable
+    def refund_budget(dataset_id: uint256, job_id: uint256, spend_epsilon: uint256, spend_delta: uint256): nonpayable
 
 MAX_QUORUM: constant(uint256) = 16
 MIN_QUORUM: constant(uint256) = 2
@@ -55,6 +57,9 @@ struct Job:
     deadline: uint256
     status: uint8
     commits: uint256
+    epsilon: uint256  # x 10^18: the privacy this job spends of the dataset's budget
+    delta: uint256
+    started: bool  # a member began computing: the spend is final
 
 
 struct Accusation:
@@ -94,6 +99,12 @@ event JobPosted:
     seed: bytes32
     quorum: DynArray[address, MAX_QUORUM]
     deadline: uint256
+    epsilon: uint256
+    delta: uint256
+
+event JobStarted:
+    job_id: indexed(uint256)
+    node: indexed(address)
 
 event ResultCommitted:
     job_id: indexed(uint256)
@@ -249,6 +260,8 @@ def post_job(
     rounds: uint256,
     multiplications: uint256,
     reward: uint256,
+    spend_epsilon: uint256,
+    spend_delta: uint256,
 ) -> uint256:
     """
     @notice Open a job and draw its quorum.
@@ -258,6 +271,9 @@ def post_job(
         4. seed = keccak256(blockhash(block.number - 1) ++ uint256(job_id))
         5. the registry draws and locks the quorum from the seed, weighted by deposit,
            among the dataset's active holders (only they hold shares to compute on)
+        6. epsilon and delta (x 10^18) are booked against the dataset's privacy budget,
+           which reverts if they would overrun it; given back only if the job closes
+           before any member `start`s it
     """
     owner: address = staticcall Datasets(DATASETS).owner_of(dataset_id)
     assert owner != empty(address), "UnknownDataset: no dataset has this id"
@@ -269,6 +285,7 @@ def post_job(
     assert msg.value >= quorum_size * self._work_price(rounds, multiplications) + reward, "InsufficientFee: send at least job_price(quorum_size, rounds, multiplications, reward)"
     job_id: uint256 = self.job_count
     self.job_count = job_id + 1
+    extcall Datasets(DATASETS).spend_budget(dataset_id, job_id, spend_epsilon, spend_delta)
     seed: bytes32 = keccak256(concat(blockhash(block.number - 1), convert(job_id, bytes32)))
     holders: DynArray[address, MAX_POOL] = staticcall Datasets(DATASETS).holders_of(dataset_id)
     quorum: DynArray[address, MAX_QUORUM] = extcall Registry(REGISTRY).draw(seed, quorum_size, holders)
@@ -288,6 +305,9 @@ def post_job(
         deadline=deadline,
         status=OPEN,
         commits=0,
+        epsilon=spend_epsilon,
+        delta=spend_delta,
+        started=False,
     )
     log JobPosted(
         job_id=job_id,
@@ -303,6 +323,8 @@ def post_job(
         seed=seed,
         quorum=quorum,
         deadline=deadline,
+        epsilon=spend_epsilon,
+        delta=spend_delta,
     )
     return job_id
 
@@ -317,6 +339,27 @@ def _open(job_id: uint256) -> Job:
 
 
 @external
+def start(job_id: uint256):
+    """
+    @notice A quorum member says it begins computing; from then on the job's privacy spend
+        is final (nothing is given back after a member may have computed).  Members of a
+        job that spends epsilon call it before their first step; idempotent.
+    """
+    job: Job = self._open(job_id)
+    assert msg.sender in job.quorum, "NotInQuorum: only the job's quorum starts it"
+    if not job.started:
+        self.jobs[job_id].started = True
+        log JobStarted(job_id=job_id, node=msg.sender)
+
+
+@internal
+def _refund_unstarted(job_id: uint256, job: Job):
+    """A job closed before any member started gives its privacy spend back."""
+    if not job.started and (job.epsilon > 0 or job.delta > 0):
+        extcall Datasets(DATASETS).refund_budget(job.dataset_id, job_id, job.epsilon, job.delta)
+
+
+@external
 def commit_result(job_id: uint256, commitment: bytes32, pointer: bytes32, rounds: uint256, multiplications: uint256):
     """A quorum member binds itself to the hash of its result shares and reports its work."""
     job: Job = self._open(job_id)
@@ -327,6 +370,7 @@ def commit_result(job_id: uint256, commitment: bytes32, pointer: bytes32, rounds
     assert rounds <= job.rounds and multiplications <= job.multiplications, "WorkOverBudget: reported work exceeds the job's budget"
     self.commits[job_id][msg.sender] = Commit(commitment=commitment, pointer=pointer, rounds=rounds, multiplications=multiplications)
     self.jobs[job_id].commits = job.commits + 1
+    self.jobs[job_id].started = True
     log ResultCommitted(job_id=job_id, node=msg.sender, commitment=commitment, pointer=pointer, rounds=rounds, multiplications=multiplications)
 
 
@@ -376,6 +420,7 @@ def timeout(job_id: uint256):
     self._credit(job_id, job.poster, job.escrow)
     self.jobs[job_id].status = TIMED_OUT
     self._release(job)
+    self._refund_unstarted(job_id, job)
     log JobTimedOut(job_id=job_id, refund=job.escrow)
 
 
@@ -393,6 +438,7 @@ def cancel(job_id: uint256):
     self._credit(job_id, job.poster, job.escrow)
     self.jobs[job_id].status = CANCELLED
     self._release(job)
+    self._refund_unstarted(job_id, job)
     log JobCancelled(job_id=job_id, by=msg.sender, refund=job.escrow)
 
 
@@ -472,6 +518,7 @@ def accuse(job_id: uint256, culprit: address, proof_type: uint8, evidence_hash: 
     extcall Registry(REGISTRY).hold(culprit)
     self._credit(job_id, job.poster, job.escrow)
     self._release(job)
+    self._refund_unstarted(job_id, job)
     log Accused(job_id=job_id, culprit=culprit, proof_type=proof_type, evidence_hash=evidence_hash, accusation_id=accusation_id, accuser=msg.sender, bond=msg.value, deadline=deadline)
     return accusation_id
 
@@ -624,6 +671,7 @@ def report_absent(job_id: uint256, absent: address, evidence_hash: bytes32, sign
     extcall Registry(REGISTRY).suspend(absent)
     self._credit(job_id, job.poster, job.escrow)
     self._release(job)
+    self._refund_unstarted(job_id, job)
     log AbsenceReported(job_id=job_id, absent=absent, evidence_hash=evidence_hash, refund=job.escrow)
 
 
