@@ -23,6 +23,13 @@ to the owner alone:
     job = enigma.submit(net.analyst(), "examples/clusters.py", net.dataset_id("benefits"))
     out = net.run("examples/clusters.py", "benefits", posted_job=job.job_id)   # owner
 
+A release policy on the ledger says what jobs may let out; with an ε budget, each job
+spends part of it (docs/disclosure.md):
+
+    net.set_release("benefits", ReleasePolicy(n_min=10, epsilon_budget=1.0))   # owner
+    job = net.run("examples/by_state.py", "benefits", analyst=a, epsilon=0.25)
+    net.budget("benefits")["epsilon"]    # {"total": 1.0, "spent": 0.25, "left": 0.75}
+
 `connect()` with no argument reads the same context as every `enigma` command (the
 network `enigma up` started, or one written with `enigma context set`; app/context.py),
 and acts as the same owner (the context's owner home): what `enigma share` shared, the
@@ -45,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from enigma.lang.release import ReleasePolicy
 from enigma.lang.schema import Schema
 from enigma.ledger import Deployment, JobInfo, Ledger, Policy, script_hash
 
@@ -128,10 +136,25 @@ class Network:
         for script in scripts:
             ledger.allow_script(dataset_id, script_hash(_source(script)[1].encode()))
 
+    def set_release(self, name: str, policy: ReleasePolicy) -> None:
+        """Set or tighten the dataset's release policy on the ledger (owner only; once
+        set, it only tightens: the ε budget can be lowered, never raised)."""
+        self.owner.ledger.set_release(self.dataset_id(name), policy)
+
+    def release(self, name: str) -> ReleasePolicy | None:
+        """The dataset's release policy as the ledger holds it (None: none set)."""
+        return self.owner.ledger.release(self.dataset_id(name)).policy()
+
+    def budget(self, name: str) -> dict[str, Any]:
+        """The dataset's privacy budget on the ledger: {"private": bool, "epsilon":
+        {"total", "spent", "left"}, "delta": {...}}, as `enigma dataset budget --json`."""
+        return self.owner.ledger.release(self.dataset_id(name)).budget()
+
     def run(self, script: str | Path, dataset: str, *, analyst: Ledger | None = None,
             author: str | None = None, signature: bytes | None = None, quorum: int = 3,
             reward: int = 0, insecure_dealer: bool = False,
-            chunk_quorums: int = 0, posted_job: int | None = None) -> JobResult:
+            chunk_quorums: int = 0, posted_job: int | None = None,
+            epsilon: float | None = None, delta: float = 0.0) -> JobResult:
         """Run a script (a path or its source) as a job and wait for the checked result.
 
         Sign with `analyst` (a Ledger of the author), or pass `author` and `signature`;
@@ -140,6 +163,8 @@ class Network:
         `insecure_dealer` preprocesses with the test dealer (tests and benchmarks only).
         `chunk_quorums` > 0 splits the rows over that many quorums (network reduction,
         docs/reduction.md) when the script allows it; `result.reduction` says how it ran.
+        `epsilon` (and `delta`): what the job spends of a differentially private dataset's
+        budget; required there, and a job that would overrun it is refused before posting.
         """
         path, source = _source(script)
         if analyst is not None:
@@ -151,7 +176,8 @@ class Network:
                        quorum_size=quorum, reward=reward,
                        filename=path.name if path else "<script>",
                        dealer_seed=os.urandom(32) if insecure_dealer else None,
-                       chunk_quorums=chunk_quorums, posted_job=posted_job)
+                       chunk_quorums=chunk_quorums, posted_job=posted_job, epsilon=epsilon,
+                       delta=delta)
 
     def jobs(self) -> list[JobInfo]:
         """Every job on the ledger, oldest first, with its status and quorum."""
@@ -176,7 +202,8 @@ def _source(script: str | Path) -> tuple[Path | None, str]:
 
 
 def submit(analyst: Ledger, script: str | Path, dataset_id: int, *, quorum: int = 3,
-           reward: int = 0, schema: Schema | str | Path | None = None) -> JobInfo:
+           reward: int = 0, schema: Schema | str | Path | None = None,
+           epsilon: float | None = None, delta: float = 0.0) -> JobInfo:
     """As an analyst: sign a script and post it as a job paid from `analyst`'s account.
 
     Only where the dataset's policy admits this account or script (else a JobError with
@@ -187,7 +214,8 @@ def submit(analyst: Ledger, script: str | Path, dataset_id: int, *, quorum: int 
     if schema is not None and not isinstance(schema, Schema):
         schema = Schema.load(schema)
     return submit_job(analyst, dataset_id, source, quorum_size=quorum, reward=reward,
-                      schema=schema, filename=path.name if path else "<script>")
+                      schema=schema, filename=path.name if path else "<script>",
+                      epsilon=epsilon, delta=delta)
 
 
 def connect(rpc: str | None = None, deployment: str | Path | None = None,

@@ -82,6 +82,14 @@ def _estimated_limit(owner: Any, dataset: str, script: Path, secure: bool
     return limit, (SECURE if secure else DEALER).seconds(cost)
 
 
+EPSILON = click.option(
+    "--epsilon", type=float,
+    help="The ε this job spends of the dataset's privacy budget (required on a "
+         "differentially private dataset; `enigma dataset budget` shows what is left).")
+DELTA = click.option("--delta", type=float, default=0.0, show_default=True,
+                     help="The δ this job spends of the dataset's privacy budget.")
+
+
 @click.command("run")
 @click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--dataset", required=True, help="Name of a dataset this owner shared.")
@@ -94,6 +102,8 @@ def _estimated_limit(owner: Any, dataset: str, script: Path, secure: bool
                    "instead of posting one; SCRIPT must be the text it was posted for.")
 @click.option("--quorum", default=3, show_default=True, help="Members of the quorum.")
 @click.option("--reward", default=0, show_default=True, help="Wei for the author on success.")
+@EPSILON
+@DELTA
 @OWNER_HOME
 @ledger_options("The owner's ledger account (dev chains).", role="owner_account")
 @click.option("--insecure-dealer", is_flag=True,
@@ -113,12 +123,14 @@ def run_command(script: Path, dataset: str, author: str | None, signature: bytes
                 posted_job: int | None, quorum: int, reward: int, home: Path, rpc: str,
                 deployment: Path, account: str, insecure_dealer: bool,
                 chunk_quorums: int, blame: bool | None, time_limit: float | None,
-                as_json: bool) -> None:
+                as_json: bool, epsilon: float | None, delta: float) -> None:
     """Run a signed script as a job on one of your datasets; prints the results (to you).
 
     Either post the job here (--author and --signature; without both, the context's
     analyst account signs, as on a network `enigma up` started), or run a job an analyst
     posted and paid for (--job ID, plus --author to insist on who wrote it).
+    On a differentially private dataset, --epsilon says what the job spends of its
+    budget; a job that would overrun it is refused before anything is posted.
     """
     from .owner import Owner
 
@@ -148,7 +160,7 @@ def run_command(script: Path, dataset: str, author: str | None, signature: bytes
                           progress=lambda s: (progress.note(f"run: {s}") if
                                               s.startswith("WARNING") else progress.phase(s)),
                           chunk_quorums=chunk_quorums, posted_job=posted_job, blame=blame,
-                          timeout=time_limit)
+                          timeout=time_limit, epsilon=epsilon, delta=delta)
         except (JobError, ServiceError, ScriptError, LedgerError) as exc:
             raise click.ClickException(str(exc)) from exc
     for i in out.incidents:
@@ -192,10 +204,12 @@ def job_command() -> None:
               help="Work budget: rounds (the unspent part is refunded to you).")
 @click.option("--multiplications", default=DEFAULT_MULTIPLICATIONS, show_default=True,
               help="Work budget: multiplications.")
+@EPSILON
+@DELTA
 @ledger_options("The analyst's ledger account (dev chains).", role="analyst_account")
 def job_post_command(script: Path, dataset_id: int, schema_path: Path | None, quorum: int,
-                     reward: int, rounds: int, multiplications: int, rpc: str,
-                     deployment: Path, account: str) -> None:
+                     reward: int, rounds: int, multiplications: int, epsilon: float | None,
+                     delta: float, rpc: str, deployment: Path, account: str) -> None:
     """Sign SCRIPT and post it as a job you pay for; the result goes to the dataset's owner.
 
     Give the owner the script text and the job id it prints: the owner runs it with
@@ -208,7 +222,7 @@ def job_post_command(script: Path, dataset_id: int, schema_path: Path | None, qu
         schema = None if schema_path is None else Schema.load(schema_path)
         job = submit_job(ledger, dataset_id, script.read_text(), quorum_size=quorum,
                          reward=reward, rounds=rounds, multiplications=multiplications,
-                         schema=schema, filename=script.name)
+                         schema=schema, filename=script.name, epsilon=epsilon, delta=delta)
     except (JobError, ScriptError, SchemaError, LedgerError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"job {job.job_id}: posted on ledger dataset {dataset_id} by {job.poster}, "

@@ -34,6 +34,7 @@ from enigma.ledger import (
     LedgerError,
     script_hash,
 )
+from enigma.ledger.records import from_fixed
 from enigma.mpc.blame import blame_mode, encode_abort
 from enigma.mpc.engine import Engine
 from enigma.mpc.faults import (
@@ -109,6 +110,11 @@ def _phase(job_id: int, phases: dict[str, float], name: str, since: float) -> No
              extra={"job": job_id, "phase": name, "seconds": round(phases[name], 4)})
 
 
+def _spend(epsilon: int, delta: int) -> str:
+    """A job's (ε, δ) from the ledger's fixed point, for a refusal's message."""
+    return f"({from_fixed(epsilon):g}, {from_fixed(delta):g})"
+
+
 @dataclass
 class _Opened:
     job: JobInfo
@@ -173,8 +179,10 @@ class NodeJobs:
         1. read the job from the ledger: it must be open and list this node in its quorum;
         2. its dataset record's DHT key must be this client's record key for the dataset
            named in the request (so only the owner can start jobs on its data);
-        3. this node must hold a sealed generation of that dataset;
-        4. reserve a free TCP port for the job's mesh and reply with it and this node's
+        3. the privacy the request says the job spends (ε, δ) must be the job's record:
+           a member enforces the ledger's, and an owner who says otherwise is refused;
+        4. this node must hold a sealed generation of that dataset;
+        5. reserve a free TCP port for the job's mesh and reply with it and this node's
            party number (its position in the quorum).
         """
         assert self.node.store is not None
@@ -191,6 +199,11 @@ class NodeJobs:
             raise ServiceError("ledger", f"job {job_id} is on ledger dataset {job.dataset_id}, "
                                          f"which is not dataset {header['dataset']!r} of this "
                                          "client; only a dataset's owner may start its jobs")
+        stated = (int(header.get("epsilon", 0)), int(header.get("delta", 0)))
+        if stated != (job.epsilon, job.delta):
+            raise ServiceError("bad-request", f"job {job_id}: the request says it spends "
+                                              f"(ε, δ) = {_spend(*stated)}, the ledger records "
+                                              f"{_spend(job.epsilon, job.delta)}; refused")
         name = store_name(header["dataset"], client_key, int(header["gen"]))
         if header.get("role") != "reduce" and self.node.store.manifest(name) is None:
             raise ServiceError("missing", f"this node holds no sealed generation "
@@ -291,6 +304,8 @@ class NodeJobs:
             script = check(source, schema, str(header.get("filename", "<script>")))
         except ScriptError as exc:
             raise ServiceError("refused", f"job {job_id}: {exc}") from exc
+        role = str(header.get("role", "single"))
+        self._release(job_id, job, role)
         keys = [self.records.transport_key(a) for a in job.quorum]
         peers = [PeerInfo(i, str(p["host"]), int(p["port"]), keys[i])
                  for i, p in enumerate(header["peers"])]
@@ -299,7 +314,6 @@ class NodeJobs:
             raise ServiceError("bad-request", f"the peers list gives this node port "
                                               f"{peers[me].port}, job-open reserved {opened.port}")
         assert self.node.identity is not None and self.node.ledger is not None
-        role = str(header.get("role", "single"))
         filename = str(header.get("filename", "<script>"))
         timeout = float(header.get("timeout", 120.0))
         phases: dict[str, float] = {}
@@ -316,6 +330,20 @@ class NodeJobs:
             with self._lock:
                 self._running.pop(job_id, None)
             self.handover.forget(job_id)
+
+    def _release(self, job_id: int, job: JobInfo, role: str) -> None:
+        """`run` step 1b: the dataset's release policy and the job's spend, as the ledger
+        has them (nobody's word for them is taken); a job that spends ε is marked started
+        on the ledger before this member computes anything, so its spend is final from
+        then on (`jobs.start`; a job closed before that gives it back)."""
+        record = self.records.call(lambda lg: lg.release(job.dataset_id))
+        if record.policy() is not None:
+            raise ServiceError("refused", f"job {job_id}: ledger dataset {job.dataset_id} has "
+                                          "a release policy, which this node cannot enforce "
+                                          "yet; it runs no job on it")
+        if (job.epsilon or job.delta) and not self.records.call(
+                lambda lg: lg.job(job_id)).started:
+            self.records.call(lambda lg: lg.start(job_id))
 
     def _run(self, job_id: int, job: JobInfo, opened: _Opened, client_key: bytes,
              header: dict[str, Any], arrays: list[np.ndarray], script: Any, schema: Schema,

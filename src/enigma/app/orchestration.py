@@ -71,6 +71,7 @@ from .culprits import (
     bundle_meta,
     settle_judgement,
 )
+from .disclosure import job_spend, posted_spend
 from .job_facts import JobCancelled, JobError, QuorumNotHoldersError
 from .owner import DatasetState, Owner
 from .service import ServiceError
@@ -97,7 +98,8 @@ def submit_job(analyst: Ledger, dataset_id: int, source: str, *, quorum_size: in
                reward: int = 0, rounds: int = DEFAULT_ROUNDS,
                multiplications: int = DEFAULT_MULTIPLICATIONS, schema: Schema | None = None,
                filename: str = "<script>", author: str | None = None,
-               signature: bytes | None = None) -> JobInfo:
+               signature: bytes | None = None, epsilon: float | None = None,
+               delta: float = 0.0) -> JobInfo:
     """The analyst's side of a job it pays for: sign the script and post it on the ledger.
 
     Where the dataset's policy lets this account run the script (`datasets.vy` `may_run`:
@@ -112,6 +114,8 @@ def submit_job(analyst: Ledger, dataset_id: int, source: str, *, quorum_size: in
     (the analyst writes against it), the script is checked first and the schema must be
     the dataset's on the ledger, so a script the owner's nodes would refuse costs nothing.
     A policy refusal is the contract's `AccessDenied`, re-raised as a JobError saying why.
+    On a differentially private dataset the job spends `epsilon` (and `delta`) of its
+    budget, checked against what is left before posting (`disclosure.job_spend`).
     """
     digest = script_hash(source.encode())
     try:
@@ -123,6 +127,7 @@ def submit_job(analyst: Ledger, dataset_id: int, source: str, *, quorum_size: in
             raise JobError(f"the schema given is not the one of ledger dataset {dataset_id} "
                            "(digest differs): ask its owner for the schema it shared")
         check(source, schema, filename)
+    spend = job_spend(analyst.release(dataset_id), f"ledger dataset {dataset_id}", epsilon, delta)
     if author is None or signature is None:
         author, signature = sign_script(analyst, source)
     elif recover_signer(digest, signature) != author:
@@ -130,7 +135,8 @@ def submit_job(analyst: Ledger, dataset_id: int, source: str, *, quorum_size: in
                        "changed after it was signed, or it was signed by another key")
     try:
         return analyst.post_job(dataset_id, digest, author, signature, quorum_size, rounds,
-                                multiplications, reward)
+                                multiplications, reward, epsilon=spend.epsilon,
+                                delta=spend.delta)
     except AccessDenied as exc:
         raise JobError(f"ledger dataset {dataset_id} is {_policy(record.policy)}: its "
                        f"policy does not let {analyst.address} post this script (the ledger "
@@ -183,6 +189,7 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
             progress: Callable[[str], None] | None = None,
             chunk_quorums: int = 0, posted_job: int | None = None, blame: bool | None = None,
             attempts: int = 3, mesh_timeout: float = 300.0,
+            epsilon: float | None = None, delta: float = 0.0,
             _incidents: list[Incident] | None = None) -> JobResult:
     """Post a job on the owner's dataset, have the drawn quorum run it, check, accept, pay.
 
@@ -197,6 +204,12 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     aggregates (`lang.reduction.plan`), the chunks of the dataset are split into that many
     groups, each run by its own quorum (a sub-job on the ledger), and the job's own
     quorum reduces their partials (`run_split`); otherwise the steps are:
+
+    0. on a dataset with a release policy on the ledger, the job's `epsilon` (and `delta`)
+       must fit in what is left of its privacy budget (`disclosure.job_spend`; required
+       on a differentially private dataset); a posted job's spend is its record's. This
+       comes before anything is posted or paid; each attempt spends again (the contract
+       books it at post_job and gives it back only if no member started);
 
     1. check that the dataset's threshold covers the quorum (t + 1 members are needed to
        compute; a quorum larger than t + 1 is refused unless the data was shared weak,
@@ -237,6 +250,12 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     if not state.sealed or state.ledger_id is None:
         raise JobError(f"dataset {dataset!r} is not sealed on the ledger yet; finish "
                        "`enigma share` first")
+    release = owner.ledger.release(state.ledger_id)
+    if posted_job is None:
+        spend = job_spend(release, dataset, epsilon, delta)
+    if release.policy() is not None and chunk_quorums > 0:
+        raise JobError(f"dataset {dataset!r} has a release policy, which a split run "
+                       "(--chunk-quorums) does not enforce yet: run it on one quorum")
 
     if posted_job is None:
         _covered(state, quorum_size, say)
@@ -252,6 +271,7 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
                            "--chunk-quorums, or post the job yourself")
         say(f"checking posted job {posted_job} on the ledger")
         job = _posted_job(owner, state, digest, posted_job, author, signature)
+        spend = posted_spend(job, epsilon, delta)
         _covered(state, len(job.quorum), say)
     elif author is None or signature is None:
         raise JobError("give the author and its signature over the script (`enigma sign`), "
@@ -278,7 +298,8 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
         say("posting the job on the ledger")
         t1 = time.perf_counter()
         job = owner.ledger.post_job(state.ledger_id, digest, author, signature, quorum_size,
-                                    rounds, multiplications, reward)
+                                    rounds, multiplications, reward, epsilon=spend.epsilon,
+                                    delta=spend.delta)
         times["post_tx"] = time.perf_counter() - t1
     times["post"] = time.perf_counter() - t0
     holders = {h.address: h for h in state.holders}
@@ -295,7 +316,8 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     seed = dealer_seed
     if blame and dealer_seed is not None:  # per attempt: aborted preprocessing is never reused
         seed = hashlib.sha256(dealer_seed + job.job_id.to_bytes(8, "big")).digest()
-    fields = {"job_id": job.job_id, "dataset": dataset, "gen": state.gen}
+    fields = {"job_id": job.job_id, "dataset": dataset, "gen": state.gen,
+              "epsilon": job.epsilon, "delta": job.delta}  # members check it on the ledger
     key, key_shares = job_keys(owner, dataset, len(members))
     run_fields = {**fields, "source": source, "filename": filename, "schema": state.schema,
                   "timeout": min(timeout, mesh_timeout), "budget": budget.as_header(),
@@ -350,7 +372,8 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
                        quorum_size=size, reward=reward, filename=filename, rounds=rounds,
                        multiplications=multiplications, dealer_seed=dealer_seed,
                        timeout=timeout, progress=progress, blame=True, attempts=attempts - 1,
-                       mesh_timeout=mesh_timeout, _incidents=incidents)
+                       mesh_timeout=mesh_timeout, epsilon=spend.epsilon or None,
+                       delta=spend.delta, _incidents=incidents)
     results = labelled(check(source, schema, filename), results)  # before accepting
     t1 = time.perf_counter()
     payout = owner.ledger.accept(job.job_id)

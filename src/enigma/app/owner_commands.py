@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from enigma.lang.errors import SchemaError
+from enigma.lang.release import PolicyError, ReleasePolicy
 from enigma.lang.schema import Schema
 from enigma.ledger import LedgerError, Policy
 from enigma.progress import Progress
@@ -21,6 +22,7 @@ from enigma.storage.records import DhtError
 
 from . import context
 from .accounts import ACCOUNT, bootstrap_peers, ledger_options, payer
+from .disclosure import budget_text, policy_json, policy_text
 from .owner import DEFAULT_DURATION, DEFAULT_QUORUM, Owner, threshold
 from .service import ServiceError
 from .upload import UploadError, write_collected
@@ -241,9 +243,7 @@ def dataset_group() -> click.Group:
         chosen = Policy[policy.upper().replace("-", "_")]
         with open_owner(**owner_args) as owner:
             try:
-                ledger_id = owner.state(name).ledger_id
-                if ledger_id is None:
-                    raise UploadError(f"dataset {name!r} is not on the ledger yet")
+                ledger_id = _ledger_id(owner, name)
                 owner.ledger.set_policy(ledger_id, chosen)
                 for analyst in analysts:
                     owner.ledger.allow_analyst(ledger_id, analyst)
@@ -252,7 +252,97 @@ def dataset_group() -> click.Group:
         click.echo(f"dataset: {name} (ledger dataset {ledger_id}) is {policy}"
                    + (f", allowing {list(analysts)}" if analysts else ""))
 
+    @dataset.command("release")
+    @click.argument("name")
+    @click.option("--n-min", type=click.IntRange(min=1),
+                  help="Suppress every cell computed over fewer rows than this.")
+    @click.option("--dominance", callback=_dominance, metavar="K,P",
+                  help="Suppress a sum's cell where its K largest contributors hold more "
+                       "than P percent of it.")
+    @click.option("--epsilon", type=float,
+                  help="The dataset's total ε budget (differential privacy), spent job by "
+                       "job; it can be lowered later, never raised.")
+    @click.option("--delta", type=float, help="The dataset's total δ budget (with --epsilon).")
+    @click.option("--json", "as_json", is_flag=True, help="Print the policy as JSON.")
+    @owner_options
+    def release(name: str, n_min: int | None, dominance: tuple[int, float] | None,
+                epsilon: float | None, delta: float | None, as_json: bool,
+                **owner_args: Any) -> None:
+        """Show (no flags) or set the dataset's release policy on the ledger.
+
+        What a job may let out, enforced by every member from the ledger's record: cells
+        smaller than --n-min or dominated by a few contributors are suppressed, and with
+        --epsilon released values get noise and each job spends part of the budget
+        (`enigma run --epsilon`). Fields not given keep their value; once set, a policy
+        only tightens (docs/disclosure.md).
+        """
+        with open_owner(**owner_args) as owner:
+            try:
+                ledger_id = _ledger_id(owner, name)
+                record = owner.ledger.release(ledger_id)
+                if (n_min, dominance, epsilon, delta) != (None, None, None, None):
+                    current = record.policy() or ReleasePolicy()
+                    fields = current.as_dict()
+                    fields.update({k: v for k, v in (
+                        ("n_min", n_min), ("epsilon_budget", epsilon),
+                        ("delta_budget", delta)) if v is not None})
+                    if dominance is not None:
+                        fields["dominance_k"], fields["dominance_p"] = dominance
+                    record = owner.ledger.set_release(ledger_id,
+                                                      ReleasePolicy.from_dict(fields))
+            except (UploadError, LedgerError, PolicyError) as exc:
+                raise click.ClickException(str(exc)) from exc
+        if as_json:
+            click.echo(json.dumps(policy_json(name, record)))
+            return
+        for line in policy_text(name, record):
+            click.echo(line)
+
+    @dataset.command("budget")
+    @click.argument("name")
+    @click.option("--json", "as_json", is_flag=True,
+                  help="Print total, spent and left as JSON.")
+    @owner_options
+    def budget(name: str, as_json: bool, **owner_args: Any) -> None:
+        """The dataset's privacy budget on the ledger: ε and δ in total, spent, left."""
+        with open_owner(**owner_args) as owner:
+            try:
+                record = owner.ledger.release(_ledger_id(owner, name))
+            except (UploadError, LedgerError) as exc:
+                raise click.ClickException(str(exc)) from exc
+        if as_json:
+            click.echo(json.dumps({"dataset": name, "ledger_id": record.dataset_id,
+                                   **record.budget()}))
+        elif not record.private:
+            click.echo(f"dataset {name}: no ε budget (no differential privacy); set one "
+                       "with `enigma dataset release NAME --epsilon E`")
+        else:
+            click.echo(f"dataset {name} (ledger dataset {record.dataset_id}): privacy budget")
+            for line in budget_text(record):
+                click.echo(line)
+
     return dataset
+
+
+def _ledger_id(owner: Owner, name: str) -> int:
+    """The ledger id of a dataset this owner shared (UploadError if it is not there yet)."""
+    ledger_id = owner.state(name).ledger_id
+    if ledger_id is None:
+        raise UploadError(f"dataset {name!r} is not on the ledger yet")
+    return ledger_id
+
+
+def _dominance(ctx: click.Context, param: click.Parameter, value: str | None
+               ) -> tuple[int, float] | None:
+    """`--dominance K,P`: a whole number of contributors and a percentage."""
+    if value is None:
+        return None
+    try:
+        k, p = value.split(",")
+        return int(k), float(p)
+    except ValueError:
+        raise click.BadParameter(f"give K,P (e.g. 2,85: the 2 largest contributors may "
+                                 f"hold at most 85 % of a cell), not {value!r}") from None
 
 
 dataset_command = dataset_group()
