@@ -1,0 +1,119 @@
+"""A release policy on a local network: the ledger's budget decides, the members enforce it.
+
+A chain, three node processes and the owner (`localnet.cluster`) on a few dozen rows of
+data/benefits.csv, preprocessed by the test dealer to stay fast. The owner sets a policy
+with an ε budget; a job that would overrun it is refused before anything is posted;
+`enigma dataset budget` shows what is left; a member refuses a request whose ε is not
+the job's record on the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from enigma.app.cli import main
+from enigma.app.job_facts import JobError
+from enigma.app.localnet import cluster
+from enigma.app.orchestration import run_job, sign_script
+from enigma.app.service import Connection, ServiceError
+from enigma.lang.release import ReleasePolicy
+from enigma.lang.schema import Schema
+from enigma.ledger import script_hash
+from enigma.ledger.records import to_fixed
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+ROWS = 60
+SOURCE = "reveal(count(data.age, where=data.ui), 'claimed')\n"
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Three nodes; `people` shared 2-of-3 onto them, with an ε budget of 1 on the ledger."""
+    root = tmp_path_factory.mktemp("release")
+    lines = (ROOT / "data" / "benefits.csv").read_text().splitlines()[:ROWS + 1]
+    (root / "people.csv").write_text("\n".join(lines) + "\n")
+    body = Schema.load(ROOT / "examples" / "benefits.yaml").to_dict()
+    body.pop("rows", None)
+    with cluster(root, 3) as net:
+        net.owner.share(root / "people.csv", Schema.from_dict(body), "people", t=2, n=3)
+        dataset = net.owner.state("people").ledger_id
+        net.owner.ledger.set_release(dataset, ReleasePolicy(n_min=5, epsilon_budget=1.0))
+        yield net
+
+
+def _cli(net: Any, *args: str, dht: bool = True) -> Any:
+    """An owner's command as the owner of `net` (`enigma run` takes no DHT peers)."""
+    chain = net.chain
+    peers = ["--bootstrap", f"127.0.0.1:{net.nodes[0].dht_port}"] if dht else []
+    return CliRunner().invoke(main, [
+        *args, "--home", str(net.owner.home), "--rpc", chain.url, "--deployment",
+        str(net.deployment), "--account", chain.accounts[0], *peers])
+
+
+def _jobs(net: Any) -> int:
+    return int(net.owner.ledger.call("jobs", "job_count"))
+
+
+def test_the_budget_refuses_a_job_before_anything_is_posted(net: Any) -> None:
+    author, sig = sign_script(net.analyst, SOURCE)
+    before = _jobs(net)
+    with pytest.raises(JobError, match=r"dataset people has ε 1 left; this job asks 1\.5"):
+        run_job(net.owner, "people", SOURCE, author=author, signature=sig, epsilon=1.5,
+                dealer_seed=os.urandom(32))
+    with pytest.raises(JobError, match="is differentially private: say the ε this job spends"):
+        run_job(net.owner, "people", SOURCE, author=author, signature=sig,
+                dealer_seed=os.urandom(32))
+    assert _jobs(net) == before  # nothing posted, nothing paid
+    said = _cli(net, "run", str(_script(net)), "--dataset", "people", "--epsilon", "2",
+                "--author", author, "--signature", sig.hex(), "--insecure-dealer",
+                "--time-limit", "60", dht=False)
+    assert said.exit_code == 1 and "dataset people has ε 1 left; this job asks 2" in said.output
+    assert _jobs(net) == before
+
+
+def _script(net: Any) -> Path:
+    path = net.root / "claimed.py"
+    path.write_text(SOURCE)
+    return path
+
+
+def test_enigma_dataset_budget_and_release_show_the_ledger(net: Any) -> None:
+    shown = _cli(net, "dataset", "budget", "people", "--json")
+    assert shown.exit_code == 0, shown.output
+    got = json.loads(shown.stdout)
+    assert got["private"] and got["epsilon"]["total"] == 1.0
+    assert got["epsilon"]["left"] == got["epsilon"]["total"] - got["epsilon"]["spent"]
+    text = _cli(net, "dataset", "budget", "people")
+    assert text.exit_code == 0 and "ε" in text.stdout and "left" in text.stdout
+    policy = _cli(net, "dataset", "release", "people", "--json")
+    assert json.loads(policy.stdout)["policy"]["n_min"] == 5
+    looser = _cli(net, "dataset", "release", "people", "--epsilon", "3")
+    assert looser.exit_code == 1 and "Loosening" in looser.output
+    assert "never be raised" in looser.output
+
+
+def test_a_member_refuses_an_epsilon_other_than_the_ledgers(net: Any) -> None:
+    owner = net.owner
+    author, sig = sign_script(net.analyst, SOURCE)
+    state = owner.state("people")
+    spent = owner.ledger.release(state.ledger_id).epsilon_spent
+    job = owner.ledger.post_job(state.ledger_id, script_hash(SOURCE.encode()), author, sig,
+                                3, 100, 10_000, epsilon=0.125)
+    member = next(n for n in net.nodes if n.address == job.quorum[0])
+    try:
+        with Connection.open("127.0.0.1", member.port, owner.identity, member.node_id) as conn, \
+                pytest.raises(ServiceError, match=r"the ledger records \(0\.125, 0\)"):
+            conn.request("job-open", job_id=job.job_id, dataset="people", gen=state.gen,
+                         epsilon=to_fixed(0.1, "ε"), delta=0)
+    finally:
+        owner.ledger.cancel(job.job_id)  # never started: the 0.125 comes back
+    assert not owner.ledger.job(job.job_id).started
+    assert owner.ledger.release(state.ledger_id).epsilon_spent == spent
