@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from enigma.app.cli import main
+from enigma.app.disclosure import set_release
 from enigma.app.job_facts import JobError
 from enigma.app.localnet import cluster
 from enigma.app.orchestration import run_job, sign_script
@@ -45,7 +46,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Any:
     with cluster(root, 3) as net:
         net.owner.share(root / "people.csv", Schema.from_dict(body), "people", t=2, n=3)
         dataset = net.owner.state("people").ledger_id
-        net.owner.ledger.set_release(dataset, ReleasePolicy(n_min=5, epsilon_budget=1.0))
+        set_release(net.owner.ledger, dataset, ReleasePolicy(n_min=5, epsilon_budget=1.0))
         yield net
 
 

@@ -60,6 +60,7 @@ from . import context
 from .accounts import bootstrap_peers
 from .attempt import JobResult
 from .context import DEFAULT_OWNER_HOME, Context, ContextError
+from .disclosure import policy_of, set_release
 from .logs import quiet_libraries
 from .network import LocalNetwork, NetworkError, NetworkState, down
 from .orchestration import run_job, sign_script, submit_job
@@ -139,11 +140,11 @@ class Network:
     def set_release(self, name: str, policy: ReleasePolicy) -> None:
         """Set or tighten the dataset's release policy on the ledger (owner only; once
         set, it only tightens: the ε budget can be lowered, never raised)."""
-        self.owner.ledger.set_release(self.dataset_id(name), policy)
+        set_release(self.owner.ledger, self.dataset_id(name), policy)
 
     def release(self, name: str) -> ReleasePolicy | None:
         """The dataset's release policy as the ledger holds it (None: none set)."""
-        return self.owner.ledger.release(self.dataset_id(name)).policy()
+        return policy_of(self.owner.ledger.release(self.dataset_id(name)))
 
     def budget(self, name: str) -> dict[str, Any]:
         """The dataset's privacy budget on the ledger: {"private": bool, "epsilon":

@@ -12,11 +12,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from enigma.lang.release import PolicyError
-from enigma.ledger import JobInfo, ReleaseRecord
+from enigma.lang.release import PolicyError, ReleasePolicy
+from enigma.ledger import JobInfo, Ledger, ReleaseRecord
 from enigma.ledger.records import from_fixed, to_fixed
 
 from .job_facts import JobError
+
+
+def policy_of(record: ReleaseRecord) -> ReleasePolicy | None:
+    """The ledger's record as the policy the run enforces (None: the owner set none)."""
+    if not record.is_set:
+        return None
+    return ReleasePolicy(
+        n_min=record.n_min,
+        dominance_k=record.dominance_k or None,
+        dominance_p=from_fixed(record.dominance_p) if record.dominance_k else None,
+        epsilon_budget=from_fixed(record.epsilon_budget) if record.private else None,
+        delta_budget=from_fixed(record.delta_budget))
+
+
+def set_release(ledger: Ledger, dataset_id: int, policy: ReleasePolicy) -> ReleaseRecord:
+    """Put `policy` on the ledger as the dataset's (owner only; once set, only tighter)."""
+    try:
+        return ledger.set_release(dataset_id, policy.n_min, policy.dominance_k or 0,
+                                  policy.dominance_p or 0.0, policy.epsilon_budget or 0.0,
+                                  policy.delta_budget)
+    except ValueError as exc:  # a value finer than the ledger's fixed point
+        raise PolicyError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -48,7 +70,7 @@ def job_spend(record: ReleaseRecord, name: str, epsilon: float | None,
                        f"{from_fixed(record.epsilon_budget):g} is left")
     try:
         ask, ask_delta = to_fixed(epsilon, "the job's ε"), to_fixed(delta, "the job's δ")
-    except PolicyError as exc:
+    except ValueError as exc:
         raise JobError(str(exc)) from exc
     if ask <= 0:
         raise JobError(f"a job's ε must be a positive number, not {epsilon!r}")
@@ -76,7 +98,7 @@ def posted_spend(job: JobInfo, epsilon: float | None, delta: float = 0.0) -> Spe
 
 def policy_json(name: str, record: ReleaseRecord) -> dict[str, Any]:
     """`enigma dataset release NAME --json`: the policy as the ledger holds it."""
-    policy = record.policy()
+    policy = policy_of(record)
     return {"dataset": name, "ledger_id": record.dataset_id,
             "policy": None if policy is None else policy.as_dict(),
             "budget": record.budget() if record.private else None}
@@ -84,7 +106,7 @@ def policy_json(name: str, record: ReleaseRecord) -> dict[str, Any]:
 
 def policy_text(name: str, record: ReleaseRecord) -> list[str]:
     """The same in lines a person reads."""
-    policy = record.policy()
+    policy = policy_of(record)
     if policy is None:
         return [f"dataset {name} (ledger dataset {record.dataset_id}): no release policy; "
                 "results go to the owner alone, as computed"]

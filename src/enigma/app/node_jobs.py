@@ -337,7 +337,7 @@ class NodeJobs:
         on the ledger before this member computes anything, so its spend is final from
         then on (`jobs.start`; a job closed before that gives it back)."""
         record = self.records.call(lambda lg: lg.release(job.dataset_id))
-        if record.policy() is not None:
+        if record.is_set:
             raise ServiceError("refused", f"job {job_id}: ledger dataset {job.dataset_id} has "
                                           "a release policy, which this node cannot enforce "
                                           "yet; it runs no job on it")

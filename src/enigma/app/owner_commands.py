@@ -22,7 +22,7 @@ from enigma.storage.records import DhtError
 
 from . import context
 from .accounts import ACCOUNT, bootstrap_peers, ledger_options, payer
-from .disclosure import budget_text, policy_json, policy_text
+from .disclosure import budget_text, policy_json, policy_of, policy_text, set_release
 from .owner import DEFAULT_DURATION, DEFAULT_QUORUM, Owner, threshold
 from .service import ServiceError
 from .upload import UploadError, write_collected
@@ -281,15 +281,15 @@ def dataset_group() -> click.Group:
                 ledger_id = _ledger_id(owner, name)
                 record = owner.ledger.release(ledger_id)
                 if (n_min, dominance, epsilon, delta) != (None, None, None, None):
-                    current = record.policy() or ReleasePolicy()
+                    current = policy_of(record) or ReleasePolicy()
                     fields = current.as_dict()
                     fields.update({k: v for k, v in (
                         ("n_min", n_min), ("epsilon_budget", epsilon),
                         ("delta_budget", delta)) if v is not None})
                     if dominance is not None:
                         fields["dominance_k"], fields["dominance_p"] = dominance
-                    record = owner.ledger.set_release(ledger_id,
-                                                      ReleasePolicy.from_dict(fields))
+                    record = set_release(owner.ledger, ledger_id,
+                                         ReleasePolicy.from_dict(fields))
             except (UploadError, LedgerError, PolicyError) as exc:
                 raise click.ClickException(str(exc)) from exc
         if as_json:

@@ -22,8 +22,6 @@ from web3.exceptions import ContractLogicError, TimeExhausted
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.types import LogReceipt, TxReceipt
 
-from enigma.lang.release import ReleasePolicy
-
 from . import artifacts, records
 from .errors import LedgerError, revert_from_reason
 from .signing import personal_sign
@@ -399,17 +397,23 @@ class Ledger:
             commitments=[bytes(c) for c in raw[6]],
         )
 
-    def set_release(self, dataset_id: int, policy: ReleasePolicy) -> records.ReleaseRecord:
+    def set_release(self, dataset_id: int, n_min: int, dominance_k: int = 0,
+                    dominance_p: float = 0.0, epsilon_budget: float = 0.0,
+                    delta_budget: float = 0.0) -> records.ReleaseRecord:
         """As the owner: set or tighten the dataset's release policy (once set, it only
-        tightens: datasets.vy `set_release`); returns the record now on chain."""
+        tightens: datasets.vy `set_release`); returns the record now on chain. 0 turns a
+        rule off: `dominance_k` the dominance rule, `epsilon_budget` differential privacy;
+        the percentage, ε and δ go on chain × 10^18 (`records.to_fixed`)."""
         ds = self._contract("datasets")
-        args = records.release_args(policy)
+        args = (n_min, dominance_k, records.to_fixed(dominance_p, "dominance p"),
+                records.to_fixed(epsilon_budget, "the ε budget"),
+                records.to_fixed(delta_budget, "the δ budget"))
         self._send("datasets.set_release", lambda: ds.functions.set_release(dataset_id, *args))
         return self.release(dataset_id)
 
     def release(self, dataset_id: int) -> records.ReleaseRecord:
-        """The dataset's release policy and budget account (`.policy()` None: none set)."""
-        self.dataset(dataset_id)  # UnknownDataset, rather than an empty record
+        """The dataset's release policy and budget account (`.is_set` False: none set,
+        also for an id no dataset has: one read, as a member makes it for every job)."""
         raw = self._call("datasets.release_of",
                          self._contract("datasets").functions.release_of(dataset_id))
         return records.ReleaseRecord(dataset_id, *(int(v) for v in raw))

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from enigma.files import write_atomic
-from enigma.lang.release import PolicyError, ReleasePolicy
 
 from .errors import LedgerError
 
@@ -58,11 +57,11 @@ def to_fixed(value: float, what: str) -> int:
     try:
         scaled = Decimal(repr(float(value))) * FIXED
     except (InvalidOperation, ValueError, TypeError) as exc:
-        raise PolicyError(f"{what} must be a number, not {value!r}") from exc
+        raise ValueError(f"{what} must be a number, not {value!r}") from exc
     if not scaled.is_finite() or scaled < 0:
-        raise PolicyError(f"{what} must be a finite number ≥ 0, not {value!r}")
+        raise ValueError(f"{what} must be a finite number ≥ 0, not {value!r}")
     if scaled != scaled.to_integral_value():
-        raise PolicyError(f"{what} {value!r} is finer than the ledger's resolution of 1e-18")
+        raise ValueError(f"{what} {value!r} is finer than the ledger's resolution of 1e-18")
     return int(scaled)
 
 
@@ -168,8 +167,9 @@ class JobInfo:
 class ReleaseRecord:
     """A dataset's release policy on the ledger and its privacy budget's account.
 
-    Fixed-point fields (× 10^18, `FIXED`) as the contract keeps them; `policy()` is the
-    language layer's `ReleasePolicy` the run enforces, None when the owner set none."""
+    Fixed-point fields (× 10^18, `FIXED`) as the contract keeps them (`n_min` 0: no
+    policy is set). The app turns it into the language layer's `ReleasePolicy`, which the
+    run enforces (`app.disclosure.policy_of`); the ledger only carries it."""
 
     dataset_id: int
     n_min: int
@@ -193,15 +193,9 @@ class ReleaseRecord:
     def delta_left(self) -> int:
         return self.delta_budget - self.delta_spent
 
-    def policy(self) -> ReleasePolicy | None:
-        if self.n_min == 0:
-            return None
-        return ReleasePolicy(
-            n_min=self.n_min,
-            dominance_k=self.dominance_k or None,
-            dominance_p=from_fixed(self.dominance_p) if self.dominance_k else None,
-            epsilon_budget=from_fixed(self.epsilon_budget) if self.private else None,
-            delta_budget=from_fixed(self.delta_budget))
+    @property
+    def is_set(self) -> bool:
+        return self.n_min > 0
 
     def budget(self) -> dict[str, Any]:
         """Total, spent and left, in ε and δ (what `enigma dataset budget` prints)."""
@@ -212,14 +206,6 @@ class ReleaseRecord:
                 "delta": {"total": from_fixed(self.delta_budget),
                           "spent": from_fixed(self.delta_spent),
                           "left": from_fixed(self.delta_left)}}
-
-
-def release_args(policy: ReleasePolicy) -> tuple[int, int, int, int, int]:
-    """`datasets.set_release`'s arguments for a policy: (n_min, k, p, ε, δ), fixed-point."""
-    return (policy.n_min, policy.dominance_k or 0,
-            to_fixed(policy.dominance_p, "dominance p") if policy.dominance_p else 0,
-            to_fixed(policy.epsilon_budget, "the ε budget") if policy.private else 0,
-            to_fixed(policy.delta_budget, "the δ budget"))
 
 
 @dataclass(frozen=True)
