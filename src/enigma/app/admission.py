@@ -50,11 +50,12 @@ MAX_GUESTS = 64
 REFRESH = 1.0
 #: What a guest may ask: what an owner's client asks, each request checking the client's
 #: own rights itself (its store names, or a ledger record naming it: a job on its dataset
-#: runs on a reducing quorum that holds none of its data), and evidence (public). Not
+#: runs on a reducing quorum that holds none of its data), evidence (public) and a job's
+#: result sealed to its recipient (useless to anyone else). Not
 #: node-to-node requests (job-partial, job-reshare, contribution, prep*).
 GUEST_OPS = frozenset({"hello", "have", "put", "commitment", "seal", "get", "verify",
                        "expect", "reshare", "job-open", "job-run", "job-cancel", "job-blame",
-                       "evidence-put", "evidence-get"})
+                       "evidence-put", "evidence-get", "job-result"})
 
 
 def owner_of(store_name: str) -> str:

@@ -16,12 +16,14 @@ arrays, or a CSV or Parquet path; results come out as pandas objects labelled wi
 group names, bins or terms the script gives them (`lang/results.py`), never bare arrays
 that leave the reader to remember which level came first.
 
-An analyst may pay for a job where the dataset's policy allows it; the result still goes
-to the owner alone:
+An analyst may pay for a job where the dataset's policy allows it; the result goes to
+the owner, and to the analyst too (sealed to its key) when the dataset has a release
+policy:
 
     net.set_policy("benefits", Policy.OPEN)            # owner: anyone may post jobs
     job = enigma.submit(net.analyst(), "examples/clusters.py", net.dataset_id("benefits"))
     out = net.run("examples/clusters.py", "benefits", posted_job=job.job_id)   # owner
+    cells = enigma.result(net.analyst(), job.job_id)    # the analyst, under a release policy
 
 A release policy on the ledger says what jobs may let out; with an ε budget, each job
 spends part of it (docs/disclosure.md):
@@ -52,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from enigma.lang.interpreter import Revealed
 from enigma.lang.release import ReleasePolicy
 from enigma.lang.schema import Schema
 from enigma.ledger import Deployment, JobInfo, Ledger, Policy, script_hash
@@ -65,6 +68,7 @@ from .logs import quiet_libraries
 from .network import LocalNetwork, NetworkError, NetworkState, down
 from .orchestration import run_job, sign_script, submit_job
 from .owner import DEFAULT_QUORUM, Owner, UploadResult
+from .recipient import read_result
 from .upload import collected_table
 
 if TYPE_CHECKING:
@@ -217,6 +221,13 @@ def submit(analyst: Ledger, script: str | Path, dataset_id: int, *, quorum: int 
     return submit_job(analyst, dataset_id, source, quorum_size=quorum, reward=reward,
                       schema=schema, filename=path.name if path else "<script>",
                       epsilon=epsilon, delta=delta)
+
+
+def result(analyst: Ledger, job_id: int) -> dict[str, Revealed]:
+    """As the analyst who posted a job on a dataset with a release policy: its released
+    cells, sealed to `analyst`'s key by every member, once the owner accepted the job
+    (suppressed cells are NaN with their reason; `recipient.read_result`)."""
+    return read_result(analyst, job_id)
 
 
 def connect(rpc: str | None = None, deployment: str | Path | None = None,

@@ -213,7 +213,9 @@ def job_post_command(script: Path, dataset_id: int, schema_path: Path | None, qu
     """Sign SCRIPT and post it as a job you pay for; the result goes to the dataset's owner.
 
     Give the owner the script text and the job id it prints: the owner runs it with
-    `enigma run SCRIPT --dataset NAME --job ID` and alone reads the result.
+    `enigma run SCRIPT --dataset NAME --job ID`. Without a release policy on the dataset
+    the owner alone reads the result; with one, you read the released cells too (`enigma
+    job result ID`), and on a differentially private dataset --epsilon is required.
     """
     from enigma.lang.errors import SchemaError
 
@@ -228,6 +230,30 @@ def job_post_command(script: Path, dataset_id: int, schema_path: Path | None, qu
     click.echo(f"job {job.job_id}: posted on ledger dataset {dataset_id} by {job.poster}, "
                f"escrow {job.escrow} wei, quorum {job.quorum}, script hash "
                f"{job.script_hash.hex()}")
+
+
+@job_command.command("result")
+@click.argument("job_id", type=int)
+@ledger_options("The analyst's ledger account (dev chains): the job's poster.",
+                role="analyst_account")
+@JSON
+def job_result_command(job_id: int, rpc: str, deployment: Path, account: str,
+                       as_json: bool) -> None:
+    """The released cells of a job you posted on a dataset with a release policy, sealed
+    to your account's key by every member; readable once the owner accepted the job."""
+    from .recipient import read_result
+
+    ledger = Ledger.connect(rpc, account, Deployment.load(deployment))
+    try:
+        out = read_result(ledger, job_id)
+    except (JobError, LedgerError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps({"job": job_id,
+                               "results": {n: results.as_json(r) for n, r in out.items()}}))
+        return
+    for name, r in out.items():
+        click.echo(results.text(name, r))
 
 
 @job_command.command("settle")

@@ -17,10 +17,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from enigma.files import write_atomic
 from enigma.lang.checker import check
 from enigma.lang.errors import ScriptError
 from enigma.lang.plain import referenced_columns
@@ -85,6 +87,7 @@ from .member import (
     lying_reply,
     rewritten_store,
 )
+from .recipient import NO_RECIPIENT, seal
 from .service import CLIENT_GONE, ServiceError
 from .stock import StockSession, finish_in_background, open_session
 
@@ -120,6 +123,9 @@ class _Opened:
     job: JobInfo
     store_name: str
     port: int
+    recipient: bytes | None = None
+    """The key this member also seals the result to (the job's poster, under a release
+    policy: app/recipient.py), once `run` has read the policy from the ledger."""
 
 
 @dataclass
@@ -305,7 +311,8 @@ class NodeJobs:
         except ScriptError as exc:
             raise ServiceError("refused", f"job {job_id}: {exc}") from exc
         role = str(header.get("role", "single"))
-        self._release(job_id, job, role)
+        if self._release(job_id, job, role) and job.recipient != NO_RECIPIENT:
+            opened.recipient = job.recipient
         keys = [self.records.transport_key(a) for a in job.quorum]
         peers = [PeerInfo(i, str(p["host"]), int(p["port"]), keys[i])
                  for i, p in enumerate(header["peers"])]
@@ -331,11 +338,12 @@ class NodeJobs:
                 self._running.pop(job_id, None)
             self.handover.forget(job_id)
 
-    def _release(self, job_id: int, job: JobInfo, role: str) -> None:
+    def _release(self, job_id: int, job: JobInfo, role: str) -> bool:
         """`run` step 1b: the dataset's release policy and the job's spend, as the ledger
         has them (nobody's word for them is taken); a job that spends ε is marked started
         on the ledger before this member computes anything, so its spend is final from
-        then on (`jobs.start`; a job closed before that gives it back)."""
+        then on (`jobs.start`; a job closed before that gives it back). True when the
+        dataset has a release policy (results may then go to the job's recipient too)."""
         record = self.records.call(lambda lg: lg.release(job.dataset_id))
         if record.is_set:
             raise ServiceError("refused", f"job {job_id}: ledger dataset {job.dataset_id} has "
@@ -344,6 +352,7 @@ class NodeJobs:
         if (job.epsilon or job.delta) and not self.records.call(
                 lambda lg: lg.job(job_id)).started:
             self.records.call(lambda lg: lg.start(job_id))
+        return record.is_set
 
     def _run(self, job_id: int, job: JobInfo, opened: _Opened, client_key: bytes,
              header: dict[str, Any], arrays: list[np.ndarray], script: Any, schema: Schema,
@@ -531,6 +540,9 @@ class NodeJobs:
                         "a result share sealed for another recipient", job_id)
             x, z = z, x
         commitment = result_commitment(job_id, x, z, result_meta(out))
+        if opened.recipient is not None:  # kept for the poster, handed out once accepted
+            write_atomic(self._sealed_path(job_id),
+                         [seal(opened.recipient, job_id, me, x, z, out)])
         if os.environ.get(FAULT_ENV) == "tamper-result":
             log.warning("job %d: FAULT INJECTION (%s): this node hands the owner result shares "
                         "other than the ones it commits to", job_id, FAULT_ENV)
@@ -728,11 +740,34 @@ class NodeJobs:
         return {"cancelled": True}, []
 
 
+    def _sealed_path(self, job_id: int) -> Path:
+        folder = self.node.home / "results"
+        folder.mkdir(exist_ok=True)
+        return folder / f"job{job_id}.sealed"
+
+    def result(self, client_key: bytes, header: dict[str, Any], arrays: list[np.ndarray]
+               ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """`job-result`: this member's copy of a job's result sealed to the job's recipient,
+        to anyone who asks (only the recipient can open it), once the job is accepted on
+        the ledger: the owner has checked the result, and the job's commitments are final."""
+        job_id = int(header["job_id"])
+        status = self.records.call(lambda lg: lg.job(job_id)).status
+        if status is not JobStatus.ACCEPTED:
+            raise ServiceError("state", f"job {job_id} is {status.name.lower()}: released "
+                                        "results are handed out once its owner accepted it")
+        path = self._sealed_path(job_id)
+        if not path.exists():
+            raise ServiceError("missing", f"this node keeps no sealed result of job {job_id} "
+                                          "(only of a job on a dataset with a release policy "
+                                          "that names a recipient)")
+        return {"job_id": job_id}, [np.frombuffer(path.read_bytes(), np.uint8)]
+
+
 def job_ops(jobs: NodeJobs) -> dict[str, Callable[[bytes, dict[str, Any], list[np.ndarray]],
                                                tuple[dict[str, Any], list[np.ndarray]]]]:
     """The requests a node daemon adds to its service for jobs."""
     return {"job-open": jobs.open, "job-run": jobs.run, "job-partial": jobs.handover.partial,
             "job-reshare": jobs.handover.reshare, "job-cancel": jobs.cancel,
-            "job-blame": jobs.blame_package}
+            "job-blame": jobs.blame_package, "job-result": jobs.result}
 
 

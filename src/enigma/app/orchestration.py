@@ -74,6 +74,7 @@ from .culprits import (
 from .disclosure import job_spend, posted_spend
 from .job_facts import JobCancelled, JobError, QuorumNotHoldersError
 from .owner import DatasetState, Owner
+from .recipient import NO_RECIPIENT, public_bytes, result_key
 from .service import ServiceError
 from .split_jobs import run_split
 from .upload import UploadError
@@ -115,7 +116,10 @@ def submit_job(analyst: Ledger, dataset_id: int, source: str, *, quorum_size: in
     the dataset's on the ledger, so a script the owner's nodes would refuse costs nothing.
     A policy refusal is the contract's `AccessDenied`, re-raised as a JobError saying why.
     On a differentially private dataset the job spends `epsilon` (and `delta`) of its
-    budget, checked against what is left before posting (`disclosure.job_spend`).
+    budget, checked against what is left before posting (`disclosure.job_spend`). Under
+    a release policy the job names this account's result key as its recipient: members
+    seal the released cells to it as well, and `recipient.read_result` reads them once
+    the owner has accepted the job (`enigma job result ID`).
     """
     digest = script_hash(source.encode())
     try:
@@ -127,7 +131,10 @@ def submit_job(analyst: Ledger, dataset_id: int, source: str, *, quorum_size: in
             raise JobError(f"the schema given is not the one of ledger dataset {dataset_id} "
                            "(digest differs): ask its owner for the schema it shared")
         check(source, schema, filename)
-    spend = job_spend(analyst.release(dataset_id), f"ledger dataset {dataset_id}", epsilon, delta)
+    release = analyst.release(dataset_id)
+    spend = job_spend(release, f"ledger dataset {dataset_id}", epsilon, delta)
+    # under a release policy the released cells are sealed to the poster too (app/recipient)
+    recipient = public_bytes(result_key(analyst)) if release.is_set else NO_RECIPIENT
     if author is None or signature is None:
         author, signature = sign_script(analyst, source)
     elif recover_signer(digest, signature) != author:
@@ -136,7 +143,7 @@ def submit_job(analyst: Ledger, dataset_id: int, source: str, *, quorum_size: in
     try:
         return analyst.post_job(dataset_id, digest, author, signature, quorum_size, rounds,
                                 multiplications, reward, epsilon=spend.epsilon,
-                                delta=spend.delta)
+                                delta=spend.delta, recipient=recipient)
     except AccessDenied as exc:
         raise JobError(f"ledger dataset {dataset_id} is {_policy(record.policy)}: its "
                        f"policy does not let {analyst.address} post this script (the ledger "

@@ -446,12 +446,15 @@ class Ledger:
         fee: int | None = None,
         epsilon: float = 0.0,
         delta: float = 0.0,
+        recipient: bytes = bytes(32),
     ) -> records.JobInfo:
         """Open a job with its fee in escrow (default: the least accepted); returns the record.
 
         On a dataset with an ε budget the job must spend `epsilon` > 0 (and may spend
         `delta`); the contract books both against the budget and reverts with
-        `BudgetExceeded` when they would overrun it."""
+        `BudgetExceeded` when they would overrun it. `recipient` (an X25519 public key)
+        is whom members seal released results to besides the owner, under a release
+        policy (app/recipient.py)."""
         script_hash = _b32("script_hash", script_hash)
         jobs = self._contract("jobs")
         value = self.job_price(quorum_size, rounds, multiplications, reward) if fee is None else fee
@@ -468,6 +471,7 @@ class Ledger:
                 reward,
                 records.to_fixed(epsilon, "the job's ε"),
                 records.to_fixed(delta, "the job's δ"),
+                _b32("recipient", recipient),
             ),
             value=value,
         )
@@ -626,6 +630,7 @@ class Ledger:
             epsilon=int(raw[14]),
             delta=int(raw[15]),
             started=bool(raw[16]),
+            recipient=bytes(raw[17]),
         )
 
     def jobs_for(self, node: str | None = None, from_block: int = 0) -> list[records.JobInfo]:

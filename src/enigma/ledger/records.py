@@ -161,6 +161,8 @@ class JobInfo:
     delta: int = 0
     started: bool = False
     """A member began computing (`jobs.start`): the spend is final."""
+    recipient: bytes = bytes(32)
+    """The poster's X25519 key for released results (all zero: the owner's alone)."""
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ struct Job:
     epsilon: uint256  # x 10^18: the privacy this job spends of the dataset's budget
     delta: uint256
     started: bool  # a member began computing: the spend is final
+    recipient: bytes32  # X25519 key members seal released results to, besides the owner (0: none)
 
 
 struct Accusation:
@@ -262,6 +263,7 @@ def post_job(
     reward: uint256,
     spend_epsilon: uint256,
     spend_delta: uint256,
+    recipient: bytes32,
 ) -> uint256:
     """
     @notice Open a job and draw its quorum.
@@ -274,6 +276,8 @@ def post_job(
         6. epsilon and delta (x 10^18) are booked against the dataset's privacy budget,
            which reverts if they would overrun it; given back only if the job closes
            before any member `start`s it
+        7. recipient: the poster's key for released results under the dataset's release
+           policy (members seal to it as well as to the owner; ignored without a policy)
     """
     owner: address = staticcall Datasets(DATASETS).owner_of(dataset_id)
     assert owner != empty(address), "UnknownDataset: no dataset has this id"
@@ -308,6 +312,7 @@ def post_job(
         epsilon=spend_epsilon,
         delta=spend_delta,
         started=False,
+        recipient=recipient,
     )
     log JobPosted(
         job_id=job_id,
