@@ -741,7 +741,7 @@ class NodeJobs:
 
 
     def _sealed_path(self, job_id: int) -> Path:
-        folder = self.node.home / "results"
+        folder = self.node.config.home / "results"
         folder.mkdir(exist_ok=True)
         return folder / f"job{job_id}.sealed"
 
