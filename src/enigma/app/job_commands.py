@@ -229,7 +229,8 @@ def job_post_command(script: Path, dataset_id: int, schema_path: Path | None, qu
         raise click.ClickException(str(exc)) from exc
     click.echo(f"job {job.job_id}: posted on ledger dataset {dataset_id} by {job.poster}, "
                f"escrow {job.escrow} wei, quorum {job.quorum}, script hash "
-               f"{job.script_hash.hex()}")
+               f"{job.script_hash.hex()}"
+               + (f", spending ε {epsilon:g} of the dataset's budget" if job.epsilon else ""))
 
 
 @job_command.command("result")
