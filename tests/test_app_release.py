@@ -21,7 +21,7 @@ from enigma.app.cli import main
 from enigma.app.disclosure import set_release
 from enigma.app.job_facts import JobError
 from enigma.app.localnet import cluster
-from enigma.app.orchestration import run_job, sign_script
+from enigma.app.orchestration import run_job, sign_script, submit_job
 from enigma.app.service import Connection, ServiceError
 from enigma.lang.release import ReleasePolicy
 from enigma.lang.schema import Schema
@@ -72,6 +72,8 @@ def test_the_budget_refuses_a_job_before_anything_is_posted(net: Any) -> None:
     with pytest.raises(JobError, match="is differentially private: say the ε this job spends"):
         run_job(net.owner, "people", SOURCE, author=author, signature=sig,
                 dealer_seed=os.urandom(32))
+    with pytest.raises(JobError, match=r"dataset 0 has ε 1 left; this job asks 3"):
+        submit_job(net.analyst, net.owner.state("people").ledger_id, SOURCE, epsilon=3.0)
     assert _jobs(net) == before  # nothing posted, nothing paid
     said = _cli(net, "run", str(_script(net)), "--dataset", "people", "--epsilon", "2",
                 "--author", author, "--signature", sig.hex(), "--insecure-dealer",
