@@ -4,7 +4,8 @@ A chain, three node processes and the owner (`localnet.cluster`) on a few dozen 
 data/benefits.csv, preprocessed by the test dealer to stay fast. The owner sets a policy
 with an ε budget; a job that would overrun it is refused before anything is posted;
 `enigma dataset budget` shows what is left; a member refuses a request whose ε is not
-the job's record on the ledger.
+the job's record on the ledger; an analyst who paid for a job reads exactly the cells the
+owner got (suppressed ones absent), and a stranger's key reads nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -22,10 +24,18 @@ from enigma.app.disclosure import set_release
 from enigma.app.job_facts import JobError
 from enigma.app.localnet import cluster
 from enigma.app.orchestration import run_job, sign_script, submit_job
+from enigma.app.recipient import (
+    ResultError,
+    fetch_sealed,
+    public_bytes,
+    read_result,
+    result_key,
+    unseal,
+)
 from enigma.app.service import Connection, ServiceError
 from enigma.lang.release import ReleasePolicy
 from enigma.lang.schema import Schema
-from enigma.ledger import script_hash
+from enigma.ledger import JobStatus, Policy, script_hash
 from enigma.ledger.records import to_fixed
 
 pytestmark = pytest.mark.slow
@@ -33,6 +43,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = 60
 SOURCE = "reveal(count(data.age, where=data.ui), 'claimed')\n"
+GROUPS = ("reveal(group_by(data.state), 'workers')\n"  # 50 states, 60 rows: most too small
+          "reveal(group_by(data.sex), 'by_sex')\n")
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +132,38 @@ def test_a_member_refuses_an_epsilon_other_than_the_ledgers(net: Any) -> None:
         owner.ledger.cancel(job.job_id)  # never started: the 0.125 comes back
     assert not owner.ledger.job(job.job_id).started
     assert owner.ledger.release(state.ledger_id).epsilon_spent == spent
+
+
+def test_an_analyst_receives_exactly_the_released_cells(net: Any) -> None:
+    owner, analyst = net.owner, net.analyst
+    state = owner.state("people")
+    owner.ledger.set_policy(state.ledger_id, Policy.OPEN)
+    spent = owner.ledger.release(state.ledger_id).epsilon_spent
+    posted = submit_job(analyst, state.ledger_id, GROUPS, epsilon=0.25)
+    assert posted.recipient == public_bytes(result_key(analyst))
+    with pytest.raises(ResultError, match="members hand out released results once"):
+        read_result(analyst, posted.job_id)  # not run, not accepted: nothing to read yet
+    out = run_job(owner, "people", GROUPS, posted_job=posted.job_id,
+                  dealer_seed=os.urandom(32))
+    job = owner.ledger.job(posted.job_id)
+    assert not out.incidents, [i.error for i in out.incidents]
+    assert job.started and job.status is JobStatus.ACCEPTED
+    assert owner.ledger.release(state.ledger_id).epsilon_spent == spent + to_fixed(0.25, "ε")
+    cells = read_result(analyst, posted.job_id)
+    assert set(cells) == set(out.results) == {"workers", "by_sex"}
+    for name, r in out.results.items():  # the owner's cells, NaN where suppressed
+        np.testing.assert_array_equal(cells[name].value, r.value)
+    workers = cells["workers"].value
+    assert np.isnan(workers).any() and not np.isnan(cells["by_sex"].value).any()
+    shown = CliRunner().invoke(main, [
+        "job", "result", str(posted.job_id), "--json", "--rpc", net.chain.url,
+        "--deployment", str(net.deployment), "--account", analyst.address])
+    assert shown.exit_code == 0, shown.output
+    assert set(json.loads(shown.stdout)["results"]) == {"workers", "by_sex"}
+    stranger = net.ledger(net.chain.accounts[-1])
+    with pytest.raises(ResultError, match="seals its results to another key"):
+        read_result(stranger, posted.job_id)
+    blobs = fetch_sealed(stranger, posted.job_id)  # anyone may fetch the sealed copies ...
+    for party, blob in enumerate(blobs):  # ... and open none of them
+        with pytest.raises(ResultError, match="not sealed to this key"):
+            unseal(result_key(stranger), posted.job_id, party, blob)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from enigma.lang.release import PolicyError, ReleasePolicy
+from enigma.lang.release import PolicyError, Release, ReleasePolicy
 from enigma.ledger import JobInfo, Ledger, ReleaseRecord
 from enigma.ledger.records import from_fixed, to_fixed
 
@@ -94,6 +94,20 @@ def posted_spend(job: JobInfo, epsilon: float | None, delta: float = 0.0) -> Spe
         raise JobError(f"posted job {job.job_id} spends δ {spend.delta:g} on the ledger, "
                        f"not {delta:g}")
     return spend
+
+
+def member_release(record: ReleaseRecord, job: JobInfo) -> Release | None:
+    """What a member enforces in a job: the dataset's policy and the job's ε, both as the
+    ledger has them (None: the dataset has no release policy, results go out as they
+    are). A record that does not fit the policy (no ε on a private dataset) is refused."""
+    policy = policy_of(record)
+    if policy is None:
+        return None
+    try:
+        return Release(policy, from_fixed(job.epsilon) if policy.private else None,
+                       from_fixed(job.delta))
+    except PolicyError as exc:
+        raise JobError(f"job {job.job_id}: {exc}") from exc
 
 
 def policy_json(name: str, record: ReleaseRecord) -> dict[str, Any]:

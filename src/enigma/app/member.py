@@ -33,6 +33,7 @@ from enigma.lang.reduction import (
     input_sum,
     statistics_size,
 )
+from enigma.lang.release import Release
 from enigma.lang.schema import Schema
 from enigma.mpc.engine import Engine
 from enigma.mpc.faults import (
@@ -187,17 +188,19 @@ def lying_reply(out: dict[str, Any], kind: str) -> dict[str, Any]:
 
 def compute(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray], point: int,
             rows: int, key_share: np.ndarray, filename: str, fault: Fault | None = None,
-            phases: dict[str, float] | None = None, budget: Budget | None = None
-            ) -> dict[str, Any]:
+            phases: dict[str, float] | None = None, budget: Budget | None = None,
+            release: Release | None = None) -> dict[str, Any]:
     """One member's part of a job on one quorum, from storage shares to sealed result shares.
 
     `authenticate` (storage shares -> MAC'd columns and [k]), then the script runs on
     `MpcBackend`; revealed values are sealed under the owner's key after the quorum's
-    MAC check (`mpc.client.seal_output`).
+    MAC check (`mpc.client.seal_output`). Under a `release` (the dataset's policy and the
+    job's ε, as the ledger has them: `disclosure.member_release`) a cell that fails the
+    policy is never sealed, and released values are noised (docs/disclosure.md).
     """
     columns, public, key = authenticate(e, schema, shares, point, rows, key_share, fault,
                                         phases)
-    return run_member(e, script, columns, public, rows, key, filename, budget)
+    return run_member(e, script, columns, public, rows, key, filename, budget, release)
 
 
 class ChunkExchange:

@@ -29,6 +29,7 @@ from enigma.lang.plain import referenced_columns
 from enigma.lang.reduction import (
     NotSplittable,
 )
+from enigma.lang.release import Release
 from enigma.lang.schema import Schema
 from enigma.ledger import (
     JobInfo,
@@ -65,12 +66,14 @@ from enigma.storage.records import record_key
 from . import failures
 from .budget import Guard, JobBudget
 from .demand import job_demand
+from .disclosure import member_release
 from .handover import HandOver
 from .home import store_name
 from .host import NodeHost
 from .job_facts import (
     FAULT_ENV,
     HE_DIGIT_BITS,
+    JobError,
     MemberInputs,
     inputs_digest,
     partial_commitment,
@@ -126,6 +129,8 @@ class _Opened:
     recipient: bytes | None = None
     """The key this member also seals the result to (the job's poster, under a release
     policy: app/recipient.py), once `run` has read the policy from the ledger."""
+    release: Release | None = None
+    """The dataset's release policy and the job's ε as the ledger has them (`run`)."""
 
 
 @dataclass
@@ -311,8 +316,10 @@ class NodeJobs:
         except ScriptError as exc:
             raise ServiceError("refused", f"job {job_id}: {exc}") from exc
         role = str(header.get("role", "single"))
-        if self._release(job_id, job, role) and job.recipient != NO_RECIPIENT:
+        release = self._release(job_id, job, role, bool(header.get("blame")))
+        if release is not None and job.recipient != NO_RECIPIENT:
             opened.recipient = job.recipient
+        opened.release = release
         keys = [self.records.transport_key(a) for a in job.quorum]
         peers = [PeerInfo(i, str(p["host"]), int(p["port"]), keys[i])
                  for i, p in enumerate(header["peers"])]
@@ -338,21 +345,26 @@ class NodeJobs:
                 self._running.pop(job_id, None)
             self.handover.forget(job_id)
 
-    def _release(self, job_id: int, job: JobInfo, role: str) -> bool:
+    def _release(self, job_id: int, job: JobInfo, role: str, blamed: bool) -> Release | None:
         """`run` step 1b: the dataset's release policy and the job's spend, as the ledger
         has them (nobody's word for them is taken); a job that spends ε is marked started
         on the ledger before this member computes anything, so its spend is final from
-        then on (`jobs.start`; a job closed before that gives it back). True when the
-        dataset has a release policy (results may then go to the job's recipient too)."""
+        then on (`jobs.start`; a job closed before that gives it back). Returns what the
+        run enforces (None: the dataset has no release policy)."""
         record = self.records.call(lambda lg: lg.release(job.dataset_id))
-        if record.is_set:
-            raise ServiceError("refused", f"job {job_id}: ledger dataset {job.dataset_id} has "
-                                          "a release policy, which this node cannot enforce "
-                                          "yet; it runs no job on it")
+        try:
+            release = member_release(record, job)
+        except JobError as exc:
+            raise ServiceError("refused", str(exc)) from exc
+        if release is not None and (role != "single" or blamed):
+            raise ServiceError("bad-request", f"job {job_id}: ledger dataset {job.dataset_id} "
+                                              "has a release policy, which split runs and "
+                                              "blame-mode replays do not carry yet: run it "
+                                              "on one quorum without blame mode")
         if (job.epsilon or job.delta) and not self.records.call(
                 lambda lg: lg.job(job_id)).started:
             self.records.call(lambda lg: lg.start(job_id))
-        return record.is_set
+        return release
 
     def _run(self, job_id: int, job: JobInfo, opened: _Opened, client_key: bytes,
              header: dict[str, Any], arrays: list[np.ndarray], script: Any, schema: Schema,
@@ -470,7 +482,7 @@ class NodeJobs:
                                          total_rows, filename, reducer_side, guard.budget)
                 else:
                     out = compute(engine, script, schema, shares, point, rows, arrays[0],
-                                  filename, fault, phases, guard.budget)
+                                  filename, fault, phases, guard.budget, opened.release)
             except (ScriptError, NotSplittable) as exc:  # the script's: every member's
                 raise ServiceError("refused", f"job {job_id}: {exc}") from exc
             except ServiceError:

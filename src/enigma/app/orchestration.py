@@ -246,6 +246,7 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     """
     say = progress or (lambda _: None)
     incidents = [] if _incidents is None else _incidents
+    asked_blame = blame
     if blame is None:
         blame = chunk_quorums == 0
     if blame and chunk_quorums > 0:
@@ -260,9 +261,12 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     release = owner.ledger.release(state.ledger_id)
     if posted_job is None:
         spend = job_spend(release, dataset, epsilon, delta)
-    if release.is_set and chunk_quorums > 0:
-        raise JobError(f"dataset {dataset!r} has a release policy, which a split run "
-                       "(--chunk-quorums) does not enforce yet: run it on one quorum")
+    if release.is_set and (chunk_quorums > 0 or asked_blame):
+        raise JobError(f"dataset {dataset!r} has a release policy, which split runs "
+                       "(--chunk-quorums) and blame mode (its replays) do not carry yet: "
+                       "run it on one quorum with --no-blame")
+    if release.is_set:
+        blame = False  # the members refuse it; a failure then names nobody (docs/disclosure.md)
 
     if posted_job is None:
         _covered(state, quorum_size, say)
@@ -378,7 +382,8 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
         return run_job(owner, dataset, source, author=author, signature=signature,
                        quorum_size=size, reward=reward, filename=filename, rounds=rounds,
                        multiplications=multiplications, dealer_seed=dealer_seed,
-                       timeout=timeout, progress=progress, blame=True, attempts=attempts - 1,
+                       timeout=timeout, progress=progress, blame=blame or None,
+                       attempts=attempts - 1,
                        mesh_timeout=mesh_timeout, epsilon=spend.epsilon or None,
                        delta=spend.delta, _incidents=incidents)
     results = labelled(check(source, schema, filename), results)  # before accepting
