@@ -110,6 +110,10 @@ def test_enigma_dataset_budget_and_release_show_the_ledger(net: Any) -> None:
     assert text.exit_code == 0 and "ε" in text.stdout and "left" in text.stdout
     policy = _cli(net, "dataset", "release", "people", "--json")
     assert json.loads(policy.stdout)["policy"]["n_min"] == 5
+    tighter = _cli(net, "dataset", "release", "people", "--n-min", "6", "--json")
+    assert tighter.exit_code == 0, tighter.output
+    got = json.loads(tighter.stdout)["policy"]
+    assert (got["n_min"], got["epsilon_budget"], got["dominance_k"]) == (6, 1.0, None)
     looser = _cli(net, "dataset", "release", "people", "--epsilon", "3")
     assert looser.exit_code == 1 and "Loosening" in looser.output
     assert "never be raised" in looser.output

@@ -256,9 +256,10 @@ def dataset_group() -> click.Group:
     @click.argument("name")
     @click.option("--n-min", type=click.IntRange(min=1),
                   help="Suppress every cell computed over fewer rows than this.")
-    @click.option("--dominance", callback=_dominance, metavar="K,P",
+    @click.option("--dominance", nargs=2, type=(click.IntRange(min=1), float),
+                  metavar="K P", default=None,
                   help="Suppress a sum's cell where its K largest contributors hold more "
-                       "than P percent of it.")
+                       "than P percent of it (as `enigma check --dominance`).")
     @click.option("--epsilon", type=float,
                   help="The dataset's total ε budget (differential privacy), spent job by "
                        "job; it can be lowered later, never raised.")
@@ -330,19 +331,6 @@ def _ledger_id(owner: Owner, name: str) -> int:
     if ledger_id is None:
         raise UploadError(f"dataset {name!r} is not on the ledger yet")
     return ledger_id
-
-
-def _dominance(ctx: click.Context, param: click.Parameter, value: str | None
-               ) -> tuple[int, float] | None:
-    """`--dominance K,P`: a whole number of contributors and a percentage."""
-    if value is None:
-        return None
-    try:
-        k, p = value.split(",")
-        return int(k), float(p)
-    except ValueError:
-        raise click.BadParameter(f"give K,P (e.g. 2,85: the 2 largest contributors may "
-                                 f"hold at most 85 % of a cell), not {value!r}") from None
 
 
 dataset_command = dataset_group()
