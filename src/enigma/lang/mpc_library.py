@@ -296,19 +296,21 @@ class CompiledLibrary:
         1. H = one-hot of the key (one opening, once per key column).
         2. count = column sums of H (local); S = sum_r H_rl x_r for centred x (one fused dot).
         3. sum = S + count m (exact); mean = S / count + m by `divide_by_count`.
+        A filtered key or values (`where(x, mask)`) weight the rows: H becomes w H (one
+        product round), so a filtered-out row is in no cell, as in the plain path.
         """
         key = a["key"]
         t = node.args[0].type
         levels = len(t.kind.levels) if t.kind.name == "category" else 2  # type: ignore
         if not isinstance(key, Fx) or key.shape != (self.n,):
             raise self.m.err(node, "group_by() of a private key needs a column of the table")
-        hot = self.m.one_hot(key, levels)
+        hot = self.group_rows(key, a.get("values"), levels, node)
         n = self.n
         counts = hot.sum(axis=0)
         agg = a.get("agg", "count")
         if agg == "count":
             return Fx(self.m, [counts], 0, 0.0, float(n), 0.0, True, (levels,))
-        x = self.m.plain_column(a["values"], node, "group_by")
+        x = replace(self.m.plain_column(a["values"], node, "group_by"), mask=None)
         f = FRAC if agg == "mean" else x.f
         mid, width = Range(x.lo, x.hi).center(f)
         self.m.require(n * max(abs(x.lo), abs(x.hi)) * 2.0**f, VALUE_LIMIT, node,
@@ -328,6 +330,16 @@ class CompiledLibrary:
             raise self.m.err(node, str(exc)) from exc
         return Fx(self.m, [q + mid], FRAC, min(x.lo, 0.0), max(x.hi, 0.0),
                   err * 2.0**-FRAC + x.err + x.stored, False, (levels,))
+
+    def group_rows(self, key: Fx, values: Any, levels: int, node: Call) -> Secret:
+        """The (n, levels) membership of a group_by: the key's one-hot, times the rows a
+        filtered key or filtered values keep (0/1 weights; one product round)."""
+        hot = self.m.one_hot(key, levels)
+        w = self.m.selection(key, values.mask if isinstance(values, Fx) else None, node)
+        if w is None:
+            return hot
+        n = key.shape[0]
+        return self.e.mul(w.secret.reshape(n, 1).broadcast_to(n, levels), hot)
 
     def vector(self, parts: list[Bounded], f: int = FRAC, integer: bool = False) -> Fx:
         """A test's revealed vector (`lang.pvalues.TESTS`) from scalar results with f

@@ -627,14 +627,17 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
             np.linspace(float(rng[0]), float(rng[1]), int(bins) + 1)
         return np.histogram(v[w], bins=edges)[0].astype(np.float64)
     if name == "group_by":
-        key = _v(a["key"]).astype(np.int64)
         t = node.args[0].type
         levels = len(t.kind.levels) if t.kind.name == "category" else 2  # type: ignore
-        counts = np.bincount(key, minlength=levels).astype(np.float64)
         agg = a.get("agg", "count")
+        values = a.get("values")
+        # the rows both a filtered key and filtered values keep (where(x, mask) filters)
+        _, w = _selection(a["key"], _mask(values) if values is not None else None)
+        key = _v(a["key"]).astype(np.int64)[w]
+        counts = np.bincount(key, minlength=levels).astype(np.float64)
         if agg == "count":
             return counts
-        sums = np.bincount(key, weights=_v(a["values"]), minlength=levels)
+        sums = np.bincount(key, weights=_v(values)[w], minlength=levels)
         if agg == "sum":
             return sums
         return np.where(counts > 0, _div(sums, counts), _empty(node.args[1].type))

@@ -449,16 +449,19 @@ class SplitBackend:
         if func in ("histogram", "group_by"):
             key = m.fx(real(a["x"] if func == "histogram" else a["key"]))
             levels = spec["levels"]
-            hot = m.one_hot(key, levels)
-            n = hot.shape[0]
-            w = weights(key) if func == "histogram" else None
-            if w is None:
+            if func == "group_by":  # the rows a filtered key and filtered values keep
+                hot = m.library.group_rows(key, real(a.get("values")), levels, node)
                 counts = hot.sum(axis=0)
             else:
-                counts = e.dot(w.secret.reshape(n, 1).broadcast_to(n, levels), hot, axis=0)
+                hot = m.one_hot(key, levels)
+                n = hot.shape[0]
+                w = weights(key)
+                counts = hot.sum(axis=0) if w is None else \
+                    e.dot(w.secret.reshape(n, 1).broadcast_to(n, levels), hot, axis=0)
             if func == "histogram" or spec["agg"] == "count":
                 return counts, meta
-            x = m.fx(real(a["values"]))
+            n = hot.shape[0]
+            x = replace(m.fx(real(a["values"])), mask=None)
             self._check_scale(x, node, func)
             mid, width = Range(x.lo, x.hi).center(x.f)
             xc = x.secret - mid
