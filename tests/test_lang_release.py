@@ -230,12 +230,13 @@ def test_check_command_reports_the_policy(tmp_path: Path) -> None:
     assert "policy 'm': REFUSED" in out.output
 
 
-def test_a_dominance_rule_refuses_sums_until_it_is_enforced() -> None:
-    """The run does not compute dominance yet: a sum or mean under it is refused, not
-    released unchecked; counts (no contributor dominates a count) still go out."""
+def test_a_dominance_rule_lets_sums_out_and_refuses_what_it_cannot_judge() -> None:
+    """Counts, sums and means go out under a dominance rule (the run decides it per cell,
+    tests/test_lang_dominance.py); a variance, whose dominance is not computed, is refused."""
     policy = ReleasePolicy(n_min=5, dominance_k=1, dominance_p=80.0)
-    source = "reveal(count(data.age), \"c\")\nreveal(sum(data.hrs_work), \"s\")\n"
+    source = ("reveal(count(data.age), \"c\")\nreveal(sum(data.hrs_work), \"s\")\n"
+              "reveal(std(data.hrs_work), \"sd\")\n")
     _, verdicts = review(check(source, SCHEMA), SCHEMA, Release(policy))
     by = {v.name: v for v in verdicts}
-    assert by["c"].refused is None
-    assert "dominance" in by["s"].refused
+    assert by["c"].refused is None and by["s"].refused is None
+    assert "dominance" in by["sd"].refused

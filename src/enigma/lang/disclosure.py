@@ -38,7 +38,10 @@ from .release import Release
 from .syntax import Call, Expr, Node, Reveal, ValueType
 
 FEW_ROWS = "suppressed: fewer than n_min rows"
-DOMINANCE = "suppressed: dominance"
+DOMINANCE = "suppressed: dominance (its top k contributors hold more than p % of it)"
+SMALL_OR_DOMINANT = "suppressed: fewer than n_min rows or dominance (top k over p %)"
+"""One bit per cell is opened for both rules together, so a withheld cell whose row count
+is private does not say which rule withheld it."""
 ROW_VALUES = "it is a value of single rows, not an aggregate"
 ROWWISE = frozenset({"where", "select", "clip", "sqrt", "exp", "log", "abs"})
 """Library functions that keep rows as rows (their result is another column)."""
@@ -78,6 +81,13 @@ class Disclosure:
     why: str | None = None
     mechanism: Mechanism | None = None
     row: bool = False
+    passes: tuple[Callable[[], Any], ...] = ()
+    """The dominance rule's pass bits (0/1 per cell, private or public), computed only when
+    the value is released: a sum's or mean's cell passes where its top k contributions
+    are at most p % of the cell's total (`backend.dominance`)."""
+    magnitude: str | None = None
+    """Set when the value depends on a magnitude statistic whose dominance is not computed
+    (variance, std, cov, a test, ...): a dominance policy refuses it, naming this."""
 
 
 ROW = Disclosure(why=ROW_VALUES, row=True)
@@ -168,12 +178,17 @@ class Tracked:
         if whys:
             return self.mark(out, Disclosure(why=whys[0]))
         parts: list[Any] = []
+        passes: list[Callable[[], Any]] = []
         for d in ds:
             for p in d.supports:
                 if not any(p is q for q in parts):
                     parts.append(p)
+            passes += [f for f in d.passes if f not in passes]
         shape = tuple(out.shape)
-        return self.mark(out, Disclosure(tuple(self.widen(p, shape, node) for p in parts)))
+        return self.mark(out, Disclosure(
+            tuple(self.widen(p, shape, node) for p in parts),
+            passes=tuple(once(lambda f=f: self.widen(f(), shape, node)) for f in passes),
+            magnitude=next((d.magnitude for d in ds if d.magnitude), None)))
 
     # ------------------------------------------------------------ the Backend protocol
 
@@ -220,7 +235,10 @@ class Tracked:
                         count=m.count if np.ndim(m.count) == 0 and not
                         self.b.is_private(m.count) else pick(m.count),
                         total=None if total is None else (lambda: pick(total())))
-        return self.mark(out, Disclosure(tuple(pick(p) for p in d.supports), mechanism=m))
+        return self.mark(out, Disclosure(tuple(pick(p) for p in d.supports), mechanism=m,
+                                         passes=tuple(once(lambda f=f: pick(f()))
+                                                      for f in d.passes),
+                                         magnitude=d.magnitude))
 
     def stack(self, items: list[Any], node: Node) -> Any:
         out = self.b.stack(items, node)
@@ -236,7 +254,19 @@ class Tracked:
                       if d is not None and d.supports else np.full(shape, floor) for d in ds]
             parts.append(self.b.stack(column, node) if any(self.b.is_private(c) for c in column)
                          else np.stack(column))
-        return self.mark(out, Disclosure(tuple(parts)))
+        passes = []
+        for j in range(max((len(d.passes) for d in ds if d is not None), default=0)):
+            fs = [d.passes[min(j, len(d.passes) - 1)] if d is not None and d.passes else None
+                  for d in ds]
+
+            def stacked(fs: list[Any] = fs) -> Any:
+                column = [self.widen(f(), shape, node) if f is not None else np.ones(shape)
+                          for f in fs]
+                return self.b.stack(column, node) if any(self.b.is_private(c) for c in column) \
+                    else np.stack(column)
+            passes.append(once(stacked))
+        return self.mark(out, Disclosure(tuple(parts), passes=tuple(passes), magnitude=next(
+            (d.magnitude for d in ds if d is not None and d.magnitude), None)))
 
     def call(self, name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> Any:
         out = self.b.call(name, args, kwargs, node)
@@ -265,16 +295,17 @@ class Tracked:
             return Disclosure((out,), mechanism=Mechanism("count", 1.0, cells=True))
         if name in ("sum", "mean", "variance", "std"):
             rows = self.b.selected(a["x"], a.get("where"), node)
+            passes = self.dominance(a["x"], a.get("where"), None, 0, node)
             if name == "sum":
                 return Disclosure((self.widen(rows, shape, node),), mechanism=Mechanism(
                     "sum", sensitivity(node.args[0].type),
-                    integer=_integer(node.args[0].type)))
+                    integer=_integer(node.args[0].type)), passes=passes)
             if name == "mean":
                 s = sensitivity(node.args[0].type)
                 return Disclosure((self.widen(rows, shape, node),), mechanism=Mechanism(
                     "mean", s, count=rows, bound=s or 0.0, integer=_integer(node.args[0].type),
-                    total=lambda: self.b.call("sum", args, kwargs, node)))
-            return Disclosure((self.widen(rows, shape, node),))
+                    total=lambda: self.b.call("sum", args, kwargs, node)), passes=passes)
+            return Disclosure((self.widen(rows, shape, node),), magnitude=MAGNITUDE % name)
         if name == "group_by":
             agg = a.get("agg", "count")
             counts = out if agg == "count" else self.b.call("group_by", [a["key"]],
@@ -283,13 +314,16 @@ class Tracked:
                 return Disclosure((counts,), mechanism=Mechanism("count", 1.0, cells=True))
             t = bind(name, list(node.args), dict(node.kwargs))["values"].type
             s = sensitivity(t)
+            levels = shape[0]
+            passes = self.dominance(a["values"], None, a["key"], levels, node)
             if agg == "sum":
                 return Disclosure((counts,), mechanism=Mechanism("sum", s, cells=True,
-                                                                 integer=_integer(t)))
+                                                                 integer=_integer(t)),
+                                  passes=passes)
             return Disclosure((counts,), mechanism=Mechanism(
                 "mean", s, cells=True, count=counts, bound=s or 0.0, integer=_integer(t),
                 total=lambda: self.b.call("group_by", [a["key"], a["values"]],
-                                          {"agg": "sum"}, node)))
+                                          {"agg": "sum"}, node)), passes=passes)
         if name in ORDER:
             return Disclosure(why=f"{name}() reveals one row's value (an order statistic)")
         if name == "kmeans":
@@ -301,8 +335,19 @@ class Tracked:
             if filtered:
                 return Disclosure(why=f"{name}() of a filtered selection: its row count is "
                                       "not tracked")
-            return Disclosure((np.full(shape, float(self.b.rows())),))
+            return Disclosure((np.full(shape, float(self.b.rows())),),
+                              magnitude=MAGNITUDE % name)
         return Disclosure(why=f"{name}() has no known row count")
+
+    def dominance(self, x: Any, where: Any, key: Any, levels: int, node: Call
+                  ) -> tuple[Callable[[], Any], ...]:
+        """The dominance pass bits of a sum or mean (per cell of a group_by), computed by the
+        backend on first use only, and only under a policy with the rule."""
+        policy = self.release.policy
+        if policy.dominance_k is None:
+            return ()
+        k, ratio = policy.dominance_k, policy.dominance_ratio
+        return (once(lambda: self.b.dominance(x, where, key, levels, k, ratio, node)),)
 
     # ------------------------------------------------------------ output
 
@@ -324,10 +369,10 @@ class Tracked:
                     "the policy judges counts, sums, means, histograms, group-bys and "
                     "statistics of whole columns (docs/disclosure.md)")
         m = d.mechanism
-        if self.release.policy.dominance_k is not None and (m is None or m.kind != "count"):
-            return (f"{name!r} cannot be released under the dataset's dominance rule: the "
-                    "rule is not enforced by the run yet", "release counts only, or ask the "
-                    "owner for a policy without dominance (docs/disclosure.md, Limits)")
+        if self.release.policy.dominance_k is not None and d.magnitude:
+            return (f"{name!r} cannot be released under the dataset's dominance rule: "
+                    f"{d.magnitude}", "the run decides dominance for counts, sums, means "
+                    "and group_by cells (docs/disclosure.md)")
         if self.release.epsilon is None:
             return None
         if m is None:
@@ -352,9 +397,17 @@ class Tracked:
             for o in private:
                 self.noise(o, share)
         policy = self.release.policy
+        dominance: dict[int, list[Any]] = {}
         for o in private:
+            d = o.disclosure
+            assert d is not None
             o.bits = [self.b.compare(">=", p, float(policy.n_min), o.node)
-                      for p in o.disclosure.supports if self.b.is_private(p)]  # type: ignore
+                      for p in d.supports if self.b.is_private(p)]
+            dominance[id(o)] = [f() for f in d.passes]
+            hidden = [b for b in dominance[id(o)] if self.b.is_private(b)]
+            if hidden:  # one bit per cell for both rules: which one failed stays hidden
+                o.bits = [self.b.logic("and", o.bits + hidden, o.node)
+                          if o.bits or len(hidden) > 1 else hidden[0]]
         opened = iter(self.b.open_bits([b for o in private for b in o.bits]))
         for o in self.outputs:
             if o.disclosure is None:
@@ -362,11 +415,23 @@ class Tracked:
                 continue
             shape = tuple(np.shape(o.value)) if not self.b.is_private(o.value) else \
                 tuple(o.value.shape)
-            kept = np.ones(shape, dtype=bool)
+            kept, small = np.ones(shape, dtype=bool), np.zeros(shape, dtype=bool)
             for p in o.disclosure.supports:
-                kept &= (np.asarray(next(opened)) if self.b.is_private(p) else
-                         np.asarray(p) >= policy.n_min).reshape(shape)
-            reasons = np.where(kept, "", FEW_ROWS).astype(object)
+                if not self.b.is_private(p):
+                    small |= (np.asarray(p) < policy.n_min).reshape(shape)
+            public_pass = np.ones(shape, dtype=bool)
+            for b in dominance[id(o)]:
+                if not self.b.is_private(b):
+                    public_pass &= np.asarray(b, dtype=bool).reshape(shape)
+            for _ in o.bits:
+                kept &= np.asarray(next(opened)).reshape(shape)
+            hidden = any(self.b.is_private(b) for b in dominance[id(o)])
+            secret_rows = any(self.b.is_private(p) for p in o.disclosure.supports)
+            failed = SMALL_OR_DOMINANT if hidden and secret_rows else \
+                DOMINANCE if hidden else FEW_ROWS
+            reasons = np.where(small, FEW_ROWS, np.where(~public_pass, DOMINANCE, failed))
+            kept &= ~small & public_pass
+            reasons = np.where(kept, "", reasons).astype(object)
             self.b.release_value(o.name, o.value, o.node, dict(
                 kept=kept, reasons=reasons, scale=o.scale, bound=o.bound, epsilon=o.epsilon))
         return self.b.finish()
@@ -401,6 +466,20 @@ class Tracked:
         bs, bc = laplace_bound(s_scale, s_unit, half), laplace_bound(c_scale, 1.0, half)
         floor = max(self.release.policy.n_min - bc, 1.0)
         o.bound = np.full(shape, (bs + m.bound * bc) / floor)
+
+
+MAGNITUDE = "the dominance of %s() is not computed (only of counts, sums and means)"
+
+
+def once(f: Callable[[], Any]) -> Callable[[], Any]:
+    """f, computed on the first call only (a pass bit costs a secure top-k: once per value)."""
+    held: list[Any] = []
+
+    def value() -> Any:
+        if not held:
+            held.append(f())
+        return held[0]
+    return value
 
 
 def _is_bool(t: Any) -> bool:

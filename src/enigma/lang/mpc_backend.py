@@ -377,6 +377,52 @@ class MpcBackend(Batcher):
         return self.linear(lambda s: s.sum(), [w], f=0, lo=0.0, hi=float(w.shape[0]), err=0.0,
                            integer=True, shape=())
 
+    def dominance(self, x: Any, where: Any, key: Fx | None, levels: int, k: int,
+                  ratio: tuple[int, int], node: Call) -> Fx:
+        """Per cell, the secret bit [100 b top_k <= a total] of the dominance rule (p = a / b
+        %), on shares; `PlainBackend.dominance` is the reference.
+
+        1. contributions c_r = |x_r| as codes (x itself when its range is non-negative, else
+           one comparison and one product per row): the rule bounds what the k largest
+           contributors hold of the cell's gross magnitude, so a negative value counts by
+           its size, never against the others;
+        2. membership M (n, cells): the selection (a sum or mean) or the group_by's weighted
+           one-hot (`group_rows`);
+        3. top_k per cell by `mpc.dominance.top_sums`, the total Σ_r M_rl c_r (one dot);
+        4. a total - 100 b top_k >= 0: one comparison per cell (integers, exact).
+        Nothing is opened here: the caller opens this bit, combined with the n_min bit.
+        """
+        from enigma.mpc.dominance import top_sums
+
+        x = self.fx(x)
+        n = x.shape[0]
+        if len(x.shape) != 1:
+            raise self.err(node, "the dominance rule needs the values of a column")
+        if key is not None:
+            member = self.library.group_rows(key, x, levels, node)
+            shape: tuple[int, ...] = (levels,)
+        else:
+            w = self.selection(x, where, node)
+            member = w.secret.reshape(n, 1) if w is not None else \
+                self.e.constant(encode(self.F, np.ones((n, 1)), 0))
+            shape = ()
+        bare = replace(x, mask=None)
+        if bare.hi <= 0:
+            bare = self.negate(bare, node)
+        elif bare.lo < 0:
+            bare = self.where(self.compare("<", bare, 0.0, node), self.negate(bare, node),
+                              bare, node)
+        bits = max(math.ceil(bare.mag * 2.0**bare.f).bit_length(), 1)
+        code = bare.secret
+        cells = member.shape[1]
+        top = top_sums(self.e, code, member, k, bits)
+        total = self.e.dot(member, code.reshape(n, 1).broadcast_to(n, cells), axis=0)
+        a, b = ratio
+        top_hi = n * bare.mag
+        d = Fx(self, [(total * a - top * (100 * b)).reshape(*shape)], bare.f,
+               -100.0 * b * top_hi, float(a) * top_hi, 0.0, bare.f == 0, shape)
+        return self.compare(">=", d, 0.0, node)
+
     def noise(self, value: Any, scale: float, integer: bool) -> tuple[Fx, float]:
         """Discrete Laplace noise of `scale` (value units) on the grid of the value's code,
         drawn jointly by the quorum (`mpc.noise.discrete_laplace`): no party knows it."""

@@ -265,6 +265,25 @@ class PlainBackend:
             return Plain(np.asarray(float(w.sum())))
         return float(w.sum())
 
+    def dominance(self, x: Any, where: Any, key: Any, levels: int, k: int,
+                  ratio: tuple[int, int], node: Call) -> Plain:
+        """Per cell, 1 where the k largest contributions |x_r| hold at most p = a / b % of
+        the cell's total Σ|x_r| (100 b top_k <= a total), else 0; the plain reference of
+        `MpcBackend.dominance`. Cells: one (a sum or mean, rows chosen by its filter and
+        where=), or the levels of `key` (a group_by, rows chosen by key's and x's filters)."""
+        if key is None:
+            v, w = _selection(x, where)
+            member = w[:, None]
+        else:
+            v, w = _v(x), _selection(key, _mask(x))[1]
+            codes = _v(key).astype(np.int64)
+            member = (codes[:, None] == np.arange(levels)[None, :]) & w[:, None]
+        table = member.T * np.abs(v)[None, :]  # (cells, n): a row's |value| in its cell
+        top = -np.sort(-table, axis=1)[:, :k].sum(axis=1)
+        a, b = ratio
+        passed = (100 * b * top <= a * table.sum(axis=1)).astype(np.float64)
+        return Plain(passed.reshape(()) if key is None else passed)
+
     def noise(self, value: Any, scale: float, integer: bool) -> tuple[Plain, float]:
         """Discrete Laplace noise of `scale` on the grid of 1 (integers) or 2^-16, the
         difference of two geometric draws (the plain reference of `mpc.noise`)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from typing import Any
 
 DEFAULT_N_MIN = 10
@@ -58,6 +59,15 @@ class ReleasePolicy:
             raise PolicyError(f"the δ budget must be in [0, 1), not {self.delta_budget!r}")
         if self.epsilon_budget is None and self.delta_budget:
             raise PolicyError("a δ budget without an ε budget means nothing: set both")
+
+    @property
+    def dominance_ratio(self) -> tuple[int, int]:
+        """p as a fraction a / b of whole numbers (p to 6 decimals), so both backends test
+        100 b top_k > a total exactly, on integers (the MPC's fixed-point codes)."""
+        if self.dominance_p is None:
+            raise PolicyError("this release policy has no dominance rule")
+        f = Fraction(float(self.dominance_p)).limit_denominator(10**6)
+        return f.numerator, f.denominator
 
     @property
     def private(self) -> bool:
