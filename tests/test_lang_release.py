@@ -44,6 +44,8 @@ n = group_by(data.race)
 reveal(n[1] / count(data.age), "black_share")
 """
 N_MIN = 15
+DELTA = 1e-9
+"""The jobs' δ under DP: it covers what the jointly drawn noise adds (about 1e-12 each)."""
 
 
 def _plain(source: str, release: Release | None, seed: int | None = None) -> dict[str, Any]:
@@ -109,7 +111,8 @@ def test_mpc_withholds_the_same_cells_and_never_seals_them() -> None:
 
 
 def test_results_show_the_reason_and_the_noise() -> None:
-    release = Release(ReleasePolicy(n_min=N_MIN, epsilon_budget=4.0), epsilon=2.0)
+    release = Release(ReleasePolicy(n_min=N_MIN, epsilon_budget=4.0, delta_budget=DELTA),
+                      epsilon=2.0, delta=DELTA)
     script = check(SMALL.replace('reveal(n[1] / count(data.age), "black_share")', ""), SCHEMA)
     got = labelled(script, run_plain(script, SCHEMA, VALUES, release, noise_seed=3).results)
     assert text("old", got["old"]) == f"old: {FEW_ROWS}"
@@ -148,13 +151,13 @@ def test_a_differencing_attack_is_noised_under_dp() -> None:
     b = (f"reveal(sum(clip(data.income, 0, 100000), where=(data.age >= 18) and "
          f"(data.age < {int(ages.max())})), \"s\")")
     assert int(np.sum((ages >= 18) & (ages == ages.max()))) == 1
-    policy = ReleasePolicy(n_min=N_MIN, epsilon_budget=100.0)
+    policy = ReleasePolicy(n_min=N_MIN, epsilon_budget=100.0, delta_budget=DELTA)
     exact = _plain(a, Release(ReleasePolicy(n_min=N_MIN)))["s"].value - \
         _plain(b, Release(ReleasePolicy(n_min=N_MIN)))["s"].value
     assert exact == min(incomes[person], 100000)  # the attack works without noise
     spreads = []
     for epsilon in (0.5, 2.0):
-        release = Release(policy, epsilon=epsilon)
+        release = Release(policy, epsilon=epsilon, delta=DELTA)
         diffs = np.array([_plain(a, release, seed)["s"].value - _plain(b, release, seed + 999)
                           ["s"].value for seed in range(150)])
         scale = 100000 / epsilon
@@ -172,7 +175,8 @@ def test_mpc_noise_is_drawn_inside_and_stated() -> None:
                                                    "on main yet")
     source = ("reveal(group_by(data.race), \"n\")\n"
               "reveal(sum(data.hrs_work), \"hours\")\n")
-    release = Release(ReleasePolicy(n_min=N_MIN, epsilon_budget=10.0), epsilon=4.0)
+    release = Release(ReleasePolicy(n_min=N_MIN, epsilon_budget=10.0, delta_budget=DELTA),
+                      epsilon=4.0, delta=DELTA)
     got = run_mpc(source, SCHEMA, VALUES, provider_factory=DEALER, quorum=thread_quorum,
                   release=release).results
     counts = _counts().astype(float)
@@ -200,8 +204,8 @@ reveal(median(data.age), "median")
     assert by["ages"].sensitivity == 100 and by["ages"].cells
     assert by["ratio"].refused is None  # no DP: a derived value of aggregates is judged
     assert "order statistic" in by["median"].refused
-    _, private = review(script, SCHEMA, Release(ReleasePolicy(n_min=5, epsilon_budget=1.0),
-                                                epsilon=1.0))
+    _, private = review(script, SCHEMA, Release(ReleasePolicy(
+        n_min=5, epsilon_budget=1.0, delta_budget=DELTA), epsilon=1.0, delta=DELTA))
     by = {v.name: v for v in private}
     assert "computed from aggregates" in by["ratio"].refused
     assert by["unbounded"].refused is not None and "unbounded" in by["unbounded"].refused
@@ -221,9 +225,9 @@ def test_check_command_reports_the_policy(tmp_path: Path) -> None:
     script.write_text(f"# schema: {ROOT / 'examples' / 'acs12.yaml'}\n"
                       "reveal(group_by(data.race), \"n\")\nreveal(median(data.age), \"m\")\n")
     policy = tmp_path / "policy.toml"
-    policy.write_text("n_min = 10\nepsilon_budget = 3.0\n")
+    policy.write_text(f"n_min = 10\nepsilon_budget = 3.0\ndelta_budget = {DELTA}\n")
     out = CliRunner().invoke(check_command, [str(script), "--no-run", "--policy", str(policy),
-                                             "--epsilon", "1"])
+                                             "--epsilon", "1", "--delta", str(DELTA)])
     assert out.exit_code == 1, out.output
     assert "policy 'n': count, sensitivity 1 per cell" in out.output
     assert "noise scale 1" in out.output
@@ -240,3 +244,60 @@ def test_a_dominance_rule_lets_sums_out_and_refuses_what_it_cannot_judge() -> No
     by = {v.name: v for v in verdicts}
     assert by["c"].refused is None and by["s"].refused is None
     assert "dominance" in by["sd"].refused
+
+
+def test_the_noise_distance_is_in_the_jobs_delta_and_a_short_delta_is_refused() -> None:
+    """Each noised value states what its draw adds to δ ((1 + e^ε_i) · cells · the plan's
+    distance), equal on both paths; the review shows it; a job stating less is refused
+    before any noise is drawn or bit opened."""
+    import math
+
+    from enigma.lang.errors import ScriptError
+    from enigma.mpc.noise import plan
+
+    source = "reveal(group_by(data.race), \"n\")\nreveal(sum(data.hrs_work), \"hours\")\n"
+    policy = ReleasePolicy(n_min=N_MIN, epsilon_budget=10.0, delta_budget=DELTA)
+    release = Release(policy, epsilon=4.0, delta=DELTA)
+    want = {"n": (1 + math.exp(2.0)) * 4 * plan(1 / 2.0).tv_distance,
+            "hours": (1 + math.exp(2.0)) * plan(100 / 2.0).tv_distance}
+    plain = _plain(source, release, seed=1)
+    got = run_mpc(source, SCHEMA, VALUES, provider_factory=DEALER, quorum=thread_quorum,
+                  release=release).results
+    for name, delta in want.items():
+        assert 0 < delta < 1e-10
+        assert plain[name].delta == pytest.approx(delta, rel=1e-12)
+        assert got[name].delta == pytest.approx(delta, rel=1e-12)
+    assert "δ" in text("hours", plain["hours"]) and as_json(plain["n"])["delta"] > 0
+    _, verdicts = review(check(source, SCHEMA), SCHEMA, release)
+    assert [v.delta for v in verdicts] == pytest.approx([want["n"], want["hours"]])
+    short = Release(policy, epsilon=4.0, delta=sum(want.values()) / 2)
+    with pytest.raises(ScriptError, match="noise needs δ"):
+        _plain(source, short, seed=1)
+    with pytest.raises(ScriptError, match="noise needs δ"):
+        run_mpc(source, SCHEMA, VALUES, provider_factory=DEALER, quorum=thread_quorum,
+                release=short)
+    _, verdicts = review(check(source, SCHEMA), SCHEMA, short)
+    assert all("noise needs δ" in (v.refused or "") for v in verdicts)
+    with pytest.raises(PolicyError, match="δ budget"):
+        Release(policy, epsilon=1.0, delta=2 * DELTA)
+
+
+def test_a_noised_mean_is_clamped_to_its_range_with_a_bound_to_match() -> None:
+    """At ε small enough that the noise dwarfs the range, every noised mean still lies in
+    the schema's [0, 100] (a mean of hours), on both paths, and its stated 95% bound is at
+    most the range's width; unclamped, most draws would leave the range."""
+    source = ("reveal(mean(data.hrs_work, where=data.age > 60), \"m\")\n"
+              "reveal(group_by(data.race, data.hrs_work, \"mean\"), \"g\")\n")
+    policy = ReleasePolicy(n_min=5, epsilon_budget=1.0, delta_budget=DELTA)
+    release = Release(policy, epsilon=0.01, delta=DELTA)
+    values = np.concatenate([np.concatenate([np.atleast_1d(r["m"].value), r["g"].value])
+                             for r in (_plain(source, release, seed) for seed in range(40))])
+    kept = values[~np.isnan(values)]
+    assert kept.size > 40 and np.all((kept >= 0) & (kept <= 100))
+    assert np.mean((kept == 0) | (kept == 100)) > 0.5  # the clamp is what kept them in range
+    got = run_mpc(source, SCHEMA, VALUES, provider_factory=DEALER, quorum=thread_quorum,
+                  release=release).results
+    for r in got.values():
+        v = np.atleast_1d(r.value)[~np.isnan(np.atleast_1d(r.value))]
+        assert np.all((v >= -1e-3) & (v <= 100 + 1e-3))
+        assert np.all(np.atleast_1d(r.noise_bound) <= 100)

@@ -127,7 +127,8 @@ def _schema_of(script_path: str, source: str, schema_path: str | None,
 @JSON
 def check(scripts: tuple[str, ...], schema_path: str | None, show_ast: bool,
           no_run: bool, policy_path: str | None, n_min: int | None,
-          dominance: tuple[int, float] | None, epsilon: float | None, as_json: bool) -> None:
+          dominance: tuple[int, float] | None, epsilon: float | None, delta: float,
+          as_json: bool) -> None:
     """Check analysis SCRIPTS against a schema: refuse any private value that could leak.
 
     A script that passes is then dry-run in the clear on synthetic data drawn from the
@@ -136,7 +137,7 @@ def check(scripts: tuple[str, ...], schema_path: str | None, show_ast: bool,
     the error. With a release policy (--policy, or --n-min / --dominance / --epsilon), the
     dry run runs under it and each output's sensitivity and verdict are reported.
     """
-    release = release_option(policy_path, n_min, dominance, epsilon)
+    release = release_option(policy_path, n_min, dominance, epsilon, delta)
     schemas: dict[Path, Schema] = {}
     failed = 0
     say = (lambda _: None) if as_json else click.echo

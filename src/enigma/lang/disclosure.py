@@ -69,6 +69,9 @@ class Mechanism:
     """A mean's sum over the same rows, computed only when it is noised."""
     bound: float = 0.0
     """A mean's largest |value| (the schema's range), for its error bound."""
+    span: tuple[float, float] | None = None
+    """A mean's range [lo, hi] (the schema's, after narrowing): a noised mean is clamped to
+    it."""
     integer: bool = True
     """Whether the aggregate is a whole number (its noise is on the grid of 1, else 2^-16)."""
 
@@ -105,6 +108,8 @@ class Output:
     scale: np.ndarray | None = None
     bound: np.ndarray | None = None
     bits: list[Any] = field(default_factory=list)
+    delta: float = 0.0
+    """What this output's noise adds to the job's δ (`Tracked.delta`)."""
     refused: str | None = None
     """Why the policy does not let it out (a review collects these instead of stopping)."""
 
@@ -143,6 +148,10 @@ class Tracked:
         self.known: dict[int, tuple[Any, Disclosure]] = {}
         self.outputs: list[Output] = []
         self.withheld: list[Output] = []
+        self.delta_spent = 0.0
+        """The job's δ from its noise (the sum over outputs), known before any draw."""
+        self.delta_refused: str | None = None
+        """A review's note that the job states less δ than its noise needs."""
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -234,7 +243,7 @@ class Tracked:
             m = replace(m, cells=m.cells and len(out.shape) > 0,
                         count=m.count if np.ndim(m.count) == 0 and not
                         self.b.is_private(m.count) else pick(m.count),
-                        total=None if total is None else (lambda: pick(total())))
+                        total=None if total is None else once(lambda: pick(total())))
         return self.mark(out, Disclosure(tuple(pick(p) for p in d.supports), mechanism=m,
                                          passes=tuple(once(lambda f=f: pick(f()))
                                                       for f in d.passes),
@@ -304,7 +313,8 @@ class Tracked:
                 s = sensitivity(node.args[0].type)
                 return Disclosure((self.widen(rows, shape, node),), mechanism=Mechanism(
                     "mean", s, count=rows, bound=s or 0.0, integer=_integer(node.args[0].type),
-                    total=lambda: self.b.call("sum", args, kwargs, node)), passes=passes)
+                    total=once(lambda: self.b.call("sum", args, kwargs, node)),
+                    span=_span(node.args[0].type)), passes=passes)
             return Disclosure((self.widen(rows, shape, node),), magnitude=MAGNITUDE % name)
         if name == "group_by":
             agg = a.get("agg", "count")
@@ -322,8 +332,9 @@ class Tracked:
                                   passes=passes)
             return Disclosure((counts,), mechanism=Mechanism(
                 "mean", s, cells=True, count=counts, bound=s or 0.0, integer=_integer(t),
-                total=lambda: self.b.call("group_by", [a["key"], a["values"]],
-                                          {"agg": "sum"}, node)), passes=passes)
+                total=once(lambda: self.b.call("group_by", [a["key"], a["values"]],
+                                               {"agg": "sum"}, node)), span=_span(t)),
+                passes=passes)
         if name in ORDER:
             return Disclosure(why=f"{name}() reveals one row's value (an order statistic)")
         if name == "kmeans":
@@ -395,6 +406,9 @@ class Tracked:
         if self.release.epsilon is not None and private:
             share = self.release.epsilon / len(private)
             for o in private:
+                o.delta = self.delta(o, share)
+            self.check_delta(private)
+            for o in private:
                 self.noise(o, share)
         policy = self.release.policy
         dominance: dict[int, list[Any]] = {}
@@ -433,39 +447,83 @@ class Tracked:
             kept &= ~small & public_pass
             reasons = np.where(kept, "", reasons).astype(object)
             self.b.release_value(o.name, o.value, o.node, dict(
-                kept=kept, reasons=reasons, scale=o.scale, bound=o.bound, epsilon=o.epsilon))
+                kept=kept, reasons=reasons, scale=o.scale, bound=o.bound, epsilon=o.epsilon,
+                delta=o.delta))
         return self.b.finish()
+
+    def check_delta(self, private: list[Output]) -> None:
+        """Refuse, before any noise is drawn, a job whose noise needs more δ than it states."""
+        needed = sum(o.delta for o in private)
+        self.delta_spent = needed
+        if needed <= self.release.delta:
+            return
+        message = (f"this job's noise needs δ ≥ {needed:.3g} (the joint draw's distance from "
+                   f"the exact law), more than the δ = {self.release.delta:g} it states")
+        why = "state a larger δ (--delta, within the dataset's δ budget; docs/disclosure.md)"
+        if self.strict:
+            raise self.err(private[0].node, message, why)
+        self.delta_refused = message
 
     def noise(self, o: Output, epsilon: float) -> None:
         """Discrete Laplace noise of scale sensitivity / ε on `o`'s value, drawn by the
         backend; a mean with a private count is (sum + noise) / max(count + noise, 1), each
-        with half of ε."""
+        with half of ε. A noised mean is then clamped to its schema range on shares
+        (post-processing: free of budget), and its bound is at most that range's width."""
         m = o.disclosure.mechanism  # type: ignore[union-attr]
         assert m is not None and m.sensitivity is not None
         o.epsilon = epsilon
         shape = tuple(o.value.shape)
-        if m.kind in ("count", "sum") or not self.b.is_private(m.count):
-            count = 1.0 if m.kind != "mean" else float(np.min(m.count))
-            scale = m.sensitivity / count / epsilon
-            noise, unit = self.b.noise(o.value, scale, m.integer and m.kind != "mean")
+        draws = self.draws(o, epsilon)
+        noises = [self.b.noise(value, scale, integer)[0] for value, scale, integer, _ in draws]
+        if len(draws) == 1:
+            (_, scale, _, _), (noise,) = draws[0], noises
             o.value = self.b.binop("+", o.value, noise, o.node)
             o.scale = np.full(shape, scale)
-            o.bound = np.full(shape, laplace_bound(scale, unit))
-            return
+            o.bound = np.full(shape, laplace_bound(scale, self.b.noise_unit(
+                draws[0][0], draws[0][2])))
+        else:
+            (total, s_scale, s_int, _), (count, c_scale, _, _) = draws
+            top = self.b.binop("+", total, noises[0], o.node)
+            bottom = self.b.call("max", [self.b.binop("+", count, noises[1], o.node), 1.0], {},
+                                 o.node)
+            o.value = self.b.binop("/", top, bottom, o.node)
+            o.scale = np.full(shape, s_scale)
+            # each part within its 97.5% bound; the count is at least n_min where released
+            half = 1 - (1 - CONFIDENCE) / 2
+            bs = laplace_bound(s_scale, self.b.noise_unit(total, s_int), half)
+            bc = laplace_bound(c_scale, 1.0, half)
+            floor = max(self.release.policy.n_min - bc, 1.0)
+            o.bound = np.full(shape, (bs + m.bound * bc) / floor)
+        if m.kind == "mean" and m.span is not None:
+            lo, hi = m.span
+            o.value = self.b.call("clip", [o.value, lo, hi], {}, o.node)
+            o.bound = np.minimum(o.bound, hi - lo)  # both the mean and the clamped value lie in it
+
+    def draws(self, o: Output, epsilon: float) -> list[tuple[Any, float, bool, float]]:
+        """The noise draws `o` needs: (the value noised, scale, integer grid, its ε)."""
+        m = o.disclosure.mechanism  # type: ignore[union-attr]
+        assert m is not None and m.sensitivity is not None
+        if m.kind in ("count", "sum") or not self.b.is_private(m.count):
+            count = 1.0 if m.kind != "mean" else float(np.min(m.count))
+            return [(o.value, m.sensitivity / count / epsilon, m.integer and m.kind != "mean",
+                     epsilon)]
         total = m.total()  # type: ignore[misc]
-        s_scale, c_scale = 2 * m.sensitivity / epsilon, 2 / epsilon
-        s_noise, s_unit = self.b.noise(total, s_scale, m.integer)
-        c_noise, _ = self.b.noise(m.count, c_scale, True)
-        top = self.b.binop("+", total, s_noise, o.node)
-        bottom = self.b.call("max", [self.b.binop("+", m.count, c_noise, o.node), 1.0], {},
-                             o.node)
-        o.value = self.b.binop("/", top, bottom, o.node)
-        o.scale = np.full(shape, s_scale)
-        # each part within its 97.5% bound; the count is at least n_min where released
-        half = 1 - (1 - CONFIDENCE) / 2
-        bs, bc = laplace_bound(s_scale, s_unit, half), laplace_bound(c_scale, 1.0, half)
-        floor = max(self.release.policy.n_min - bc, 1.0)
-        o.bound = np.full(shape, (bs + m.bound * bc) / floor)
+        return [(total, 2 * m.sensitivity / epsilon, m.integer, epsilon / 2),
+                (m.count, 2 / epsilon, True, epsilon / 2)]
+
+    def delta(self, o: Output, epsilon: float) -> float:
+        """What `o`'s noise adds to the job's δ: a draw whose law is within total variation
+        t of the exact ε'-DP one is (ε', (1 + e^ε') t)-DP, and a vector of c draws is within
+        c t; the draws' t come from their public plans (`mpc.noise.plan`)."""
+        from enigma.mpc.noise import plan
+
+        total = 0.0
+        for value, scale, integer, eps in self.draws(o, epsilon):
+            unit = self.b.noise_unit(value, integer)
+            cells = int(np.prod(np.shape(value) if not self.b.is_private(value)
+                                else value.shape, dtype=np.int64))
+            total += (1 + math.exp(eps)) * cells * plan(scale / unit).tv_distance
+        return total
 
 
 MAGNITUDE = "the dominance of %s() is not computed (only of counts, sums and means)"
@@ -480,6 +538,17 @@ def once(f: Callable[[], Any]) -> Callable[[], Any]:
             held.append(f())
         return held[0]
     return value
+
+
+def _span(t: Any) -> tuple[float, float] | None:
+    """The public range [lo, hi] of a value type, None when either end is open."""
+    if not isinstance(t, ValueType):
+        return None
+    if t.kind.name == "bool":
+        return (0.0, 1.0)
+    if t.lo is None or t.hi is None or not (math.isfinite(t.lo) and math.isfinite(t.hi)):
+        return None
+    return (float(t.lo), float(t.hi))
 
 
 def _is_bool(t: Any) -> bool:

@@ -96,6 +96,9 @@ class Revealed:
     """Under differential privacy: the scale of the noise in each cell (in value units)."""
     noise_bound: np.ndarray | None = None
     """Under differential privacy: |noise| stays below this with probability 95%."""
+    delta: float | None = None
+    """Under differential privacy: what this value's noise adds to the job's δ (the joint
+    draw's distance from the exact law; the job's δ is the sum over its values)."""
 
     def __post_init__(self) -> None:
         self.value = np.asarray(self.value, dtype=np.float64)

@@ -437,6 +437,10 @@ class MpcBackend(Batcher):
         return Fx(self, [drawn.value.reshape(*shape)], x.f, -tail, tail, 0.0, x.integer,
                   shape), unit
 
+    def noise_unit(self, value: Any, integer: bool) -> float:
+        """The grid of the noise `noise` draws for a value: one unit of its code, 2^-f."""
+        return 2.0 ** -self.fx(value).f
+
     def open_bits(self, bits: list[Fx]) -> list[np.ndarray]:
         """Open 0/1 values (a policy's pass bits) in one round, MAC-checked: nothing else."""
         if not bits:
@@ -485,7 +489,7 @@ class MpcBackend(Batcher):
             return None if a is None else np.asarray(a).reshape(-1).tolist()
         return [dict(kept=flat(info["kept"]), reasons=flat(info["reasons"]),
                      scale=flat(info["scale"]), bound=flat(info["bound"]),
-                     epsilon=float(info["epsilon"]))]
+                     epsilon=float(info["epsilon"]), delta=float(info["delta"]))]
 
     # ------------------------------------------------------------ the library
 

@@ -254,6 +254,7 @@ class PlainBackend:
         if info is not None:
             r.value = np.where(info["kept"], v, np.nan)
             r.suppressed, r.noise, r.noise_bound = info["reasons"], info["scale"], info["bound"]
+            r.delta = info["delta"] if info["scale"] is not None else None
         self.revealed[name] = r
 
     # ------------------------------------------------ primitives of disclosure control
@@ -287,11 +288,15 @@ class PlainBackend:
     def noise(self, value: Any, scale: float, integer: bool) -> tuple[Plain, float]:
         """Discrete Laplace noise of `scale` on the grid of 1 (integers) or 2^-16, the
         difference of two geometric draws (the plain reference of `mpc.noise`)."""
-        unit = 1.0 if integer else 2.0**-16
+        unit = self.noise_unit(value, integer)
         p = -np.expm1(-unit / scale)
         shape = np.shape(_v(value))
         k = self.rng.geometric(p, shape) - self.rng.geometric(p, shape)
         return Plain(np.asarray(k * unit, dtype=np.float64)), unit
+
+    def noise_unit(self, value: Any, integer: bool) -> float:
+        """The grid of the noise `noise` draws for a value: 1 or 2^-16."""
+        return 1.0 if integer else 2.0**-16
 
     def open_bits(self, bits: list[Any]) -> list[np.ndarray]:
         return [_v(b) != 0 for b in bits]

@@ -118,6 +118,8 @@ def decode_results(F: Field, key: np.ndarray, sealed: list[tuple[np.ndarray, np.
                 results[name].suppressed = _cells(facts[0]["reasons"], shape, object)
                 results[name].noise = _cells(facts[0]["scale"], shape, np.float64)
                 results[name].noise_bound = _cells(facts[0]["bound"], shape, np.float64)
+                if facts[0]["scale"] is not None:
+                    results[name].delta = float(facts[0].get("delta", 0.0))
             start += int(kept.sum())
     for name, value in reply["exact"].items():
         results[name] = Revealed(np.asarray(value, dtype=np.float64), 0.0)

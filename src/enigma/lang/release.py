@@ -110,3 +110,6 @@ class Release:
             raise PolicyError("the dataset's policy has no ε budget: a job cannot spend ε on it")
         if not (0.0 <= self.delta < 1.0):
             raise PolicyError(f"a job's δ must be in [0, 1), not {self.delta!r}")
+        if self.delta > self.policy.delta_budget:
+            raise PolicyError(f"a job's δ ({self.delta:g}) cannot exceed the dataset's δ "
+                              f"budget ({self.policy.delta_budget:g})")

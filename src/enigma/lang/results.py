@@ -126,6 +126,7 @@ def as_json(r: Revealed) -> dict[str, Any]:
     if r.noise is not None:
         out[NOISE] = r.noise.tolist()
         out[BOUND95] = None if r.noise_bound is None else r.noise_bound.tolist()
+        out["delta"] = r.delta
     if r.detail:
         out["test"], out["detail"] = r.test, r.detail
     if r.value.ndim:
@@ -145,7 +146,8 @@ def text(name: str, r: Revealed) -> str:
         if r.suppressed is not None and r.suppressed.item():
             return f"{name}: {r.suppressed.item()}"
         noise = "" if r.noise is None else \
-            f"; noise scale {r.noise.item():.3g}, within ±{r.noise_bound.item():.3g} at 95%"
+            f"; noise scale {r.noise.item():.3g}, within ±{r.noise_bound.item():.3g} at 95%" + \
+            ("" if r.delta is None else f", δ {r.delta:.2g}")
         return f"{name} = {r.value.item():.6g}  (error <= {r.error.item():.2g}{noise})"
     by = f" by {' x '.join(a.name for a in r.axes)}" if r.axes else ""
     body = frame(r, name).to_string(float_format=lambda v: f"{v:.6g}")

@@ -40,6 +40,8 @@ class Review:
     support: str = "public"
     """public (every row, or public values only), private (a count decided on shares)."""
     noise_scale: float | None = None
+    delta: float | None = None
+    """What the output's noise adds to the job's δ (the joint draw's distance)."""
     withheld: int = 0
     """Synthetic cells the n_min rule withheld in the dry run."""
     size: int = 1
@@ -59,6 +61,8 @@ class Review:
         parts.append(f"rows: {self.support}")
         if self.noise_scale is not None:
             parts.append(f"noise scale {self.noise_scale:.3g}")
+        if self.delta is not None:
+            parts.append(f"δ {self.delta:.2g}")
         if self.withheld:
             parts.append(f"{self.withheld} of {self.size} synthetic cell(s) withheld")
         return f"  policy {self.name!r}: " + "; ".join(parts)
@@ -76,8 +80,12 @@ def review(script: Script, schema: Schema, release: Release, rows: int | None = 
     outcome.synthetic = True
     outcome = finish_outcome(script, outcome)
     found = {o.name: o for o in tracked.outputs + tracked.withheld}
-    return outcome, [_review(found[o.name], outcome) for o in script.outputs
-                     if o.name in found]
+    verdicts = [_review(found[o.name], outcome) for o in script.outputs if o.name in found]
+    if tracked.delta_refused:  # the job states less δ than its noise needs: all of it waits
+        for v in verdicts:
+            if v.noise_scale is not None:
+                v.refused = tracked.delta_refused
+    return outcome, verdicts
 
 
 def _review(o: Output, outcome: Outcome) -> Review:
@@ -91,7 +99,7 @@ def _review(o: Output, outcome: Outcome) -> Review:
     if m is not None:
         r.kind, r.sensitivity, r.cells = m.kind, m.sensitivity, m.cells
     if o.scale is not None:
-        r.noise_scale = float(np.max(o.scale))
+        r.noise_scale, r.delta = float(np.max(o.scale)), o.delta
     got = outcome.results.get(o.name)
     if got is not None and got.suppressed is not None:
         r.withheld = int(np.count_nonzero(got.suppressed != ""))

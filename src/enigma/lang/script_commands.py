@@ -76,6 +76,10 @@ def POLICY(fn: Any) -> Any:
         click.option("--epsilon", type=click.FloatRange(min=0.0, min_open=True),
                      help="This job's ε under differential privacy (the budget too, "
                           "without a policy file)."),
+        click.option("--delta", type=click.FloatRange(min=0.0, max=1.0, max_open=True),
+                     default=0.0, show_default=True,
+                     help="This job's δ: it must cover what the jointly drawn noise adds "
+                          "(the check reports it, about 1e-12 an output)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -83,10 +87,11 @@ def POLICY(fn: Any) -> Any:
 
 
 def release_option(policy_path: str | None, n_min: int | None,
-                   dominance: tuple[int, float] | None, epsilon: float | None) -> Release | None:
+                   dominance: tuple[int, float] | None, epsilon: float | None,
+                   delta: float = 0.0) -> Release | None:
     """The `Release` the policy options describe (None without any), or a usage error."""
     try:
-        return release_of(policy_path, n_min, dominance, epsilon)
+        return release_of(policy_path, n_min, dominance, epsilon, delta)
     except (PolicyError, OSError, ValueError) as exc:
         raise click.ClickException(f"release policy: {exc}") from exc
 
@@ -113,11 +118,11 @@ _ROWS = click.option("--rows", type=click.IntRange(min=1),
 @JSON
 def dry_run(script_path: str, schema_path: str, rows: int | None, policy_path: str | None,
             n_min: int | None, dominance: tuple[int, float] | None, epsilon: float | None,
-            as_json: bool) -> None:
+            delta: float, as_json: bool) -> None:
     """Run SCRIPT in the clear on SYNTHETIC data from the schema: does it run, what comes out
     (under a release policy: which synthetic cells it withholds)."""
     source, schema = _load(script_path, schema_path)
-    release = release_option(policy_path, n_min, dominance, epsilon)
+    release = release_option(policy_path, n_min, dominance, epsilon, delta)
     try:
         outcome = plain_dry_run(check(source, schema, script_path), schema, rows,
                                 release=release)
@@ -163,11 +168,11 @@ def estimate(script_path: str, schema_path: str, rows: int | None) -> None:
 def run(script_path: str, schema_path: str, csv_path: str, rows: int | None, parties: int,
         insecure_dealer: bool, time_limit: float | None, policy_path: str | None,
         n_min: int | None, dominance: tuple[int, float] | None, epsilon: float | None,
-        as_json: bool) -> None:
+        delta: float, as_json: bool) -> None:
     """Run SCRIPT on CSV through a local quorum; the owner receives the revealed values
     (under a release policy: only the cells it lets out, noised under DP)."""
     source, schema = _load(script_path, schema_path)
-    release = release_option(policy_path, n_min, dominance, epsilon)
+    release = release_option(policy_path, n_min, dominance, epsilon, delta)
     try:
         values = schema.read_csv(csv_path)
     except (SchemaError, DataError) as exc:
