@@ -139,22 +139,29 @@ def test_support_of_a_random_filter_is_its_exact_row_count(threshold: int, n_min
         assert got["c"].value == rows
 
 
+def _differencing_pair() -> tuple[str, str, float]:
+    """Two scripts whose filters differ by one person (the richest adult: the only income
+    of at least 350 000), and that person's income clipped as the scripts clip it."""
+    incomes, ages = VALUES["income"].astype(float), VALUES["age"]
+    adults = ages >= 18
+    assert int(np.sum(adults & (incomes >= 350000))) == 1 and np.sum(adults) > 3 * N_MIN
+    a = "reveal(sum(clip(data.income, 0, 100000), where=data.age >= 18), \"s\")"
+    b = ("reveal(sum(clip(data.income, 0, 100000), where=(data.age >= 18) and "
+         "(data.income < 350000)), \"s\")")
+    return a, b, min(float(incomes.max()), 100000.0)
+
+
 def test_a_differencing_attack_is_noised_under_dp() -> None:
     """Two jobs whose filters differ by one person: both groups are large, so n_min cannot
     stop it and the difference of the exact sums is that person's income. Under DP the
     difference is the person's income plus the difference of two noises: over seeds it
     spreads with the noise scale (sd 2 b for discrete Laplace of scale b), and it is the
     income itself only by chance."""
-    incomes, ages = VALUES["income"].astype(float), VALUES["age"]
-    person = int(np.flatnonzero(ages == ages.max())[0])
-    a = "reveal(sum(clip(data.income, 0, 100000), where=data.age >= 18), \"s\")"
-    b = (f"reveal(sum(clip(data.income, 0, 100000), where=(data.age >= 18) and "
-         f"(data.age < {int(ages.max())})), \"s\")")
-    assert int(np.sum((ages >= 18) & (ages == ages.max()))) == 1
+    a, b, income = _differencing_pair()
     policy = ReleasePolicy(n_min=N_MIN, epsilon_budget=100.0, delta_budget=DELTA)
     exact = _plain(a, Release(ReleasePolicy(n_min=N_MIN)))["s"].value - \
         _plain(b, Release(ReleasePolicy(n_min=N_MIN)))["s"].value
-    assert exact == min(incomes[person], 100000)  # the attack works without noise
+    assert exact == income  # the attack works without noise
     spreads = []
     for epsilon in (0.5, 2.0):
         release = Release(policy, epsilon=epsilon, delta=DELTA)
@@ -196,6 +203,7 @@ reveal(group_by(data.race, data.age, "sum"), "ages")
 reveal(sum(data.income) / count(data.age), "ratio")
 reveal(sum(data.income / (data.age + 1)), "unbounded")
 reveal(median(data.age), "median")
+reveal(std(clip(data.income, 0, 1000)), "sd")
 """
     script = check(source, SCHEMA)
     _, plain = review(script, SCHEMA, Release(ReleasePolicy(n_min=5)))
@@ -209,6 +217,7 @@ reveal(median(data.age), "median")
     by = {v.name: v for v in private}
     assert "computed from aggregates" in by["ratio"].refused
     assert by["unbounded"].refused is not None and "unbounded" in by["unbounded"].refused
+    assert "std() has no noise mechanism" in by["sd"].refused
     assert by["clipped"].noise_scale == 1000 / (1.0 / 2)  # two outputs get out
 
 
@@ -301,3 +310,28 @@ def test_a_noised_mean_is_clamped_to_its_range_with_a_bound_to_match() -> None:
         v = np.atleast_1d(r.value)[~np.isnan(np.atleast_1d(r.value))]
         assert np.all((v >= -1e-3) & (v <= 100 + 1e-3))
         assert np.all(np.atleast_1d(r.noise_bound) <= 100)
+
+
+def test_a_differencing_attack_on_the_quorum_is_noised_under_dp() -> None:
+    """The differencing attack of the plain test above, on the MPC: under n_min alone the
+    two jobs' sums differ by exactly the person's (clipped) income; under DP each job's
+    noise is drawn jointly from its own preprocessing, and the difference is that income
+    plus two independent noises of scale 10^5 / ε: equal to it only with probability about
+    1 / (4 scale), and within the noises' stated bounds."""
+    a, b, income = _differencing_pair()
+    assert income == 100000.0
+
+    def job(source: str, release: Release, seed: bytes) -> Any:
+        dealer = DealerFactory(seed.ljust(32, b"."), insecure=True)
+        return run_mpc(source, SCHEMA, VALUES, provider_factory=dealer, quorum=thread_quorum,
+                       release=release).results["s"]
+
+    exact = Release(ReleasePolicy(n_min=N_MIN))
+    assert job(a, exact, b"a").value - job(b, exact, b"b").value == income  # it works
+    private = Release(ReleasePolicy(n_min=N_MIN, epsilon_budget=10.0, delta_budget=DELTA),
+                      epsilon=1.0, delta=DELTA)
+    first, second = job(a, private, b"job one"), job(b, private, b"job two")
+    diff = float(first.value - second.value)
+    assert diff != income
+    assert abs(diff - income) <= float(first.noise_bound + second.noise_bound) * 3
+    assert float(first.noise) == 100000.0  # scale: sensitivity 10^5 over ε 1

@@ -88,9 +88,9 @@ class Disclosure:
     """The dominance rule's pass bits (0/1 per cell, private or public), computed only when
     the value is released: a sum's or mean's cell passes where its top k contributions
     are at most p % of the cell's total (`backend.dominance`)."""
-    magnitude: str | None = None
-    """Set when the value depends on a magnitude statistic whose dominance is not computed
-    (variance, std, cov, a test, ...): a dominance policy refuses it, naming this."""
+    statistic: str | None = None
+    """The magnitude statistic (variance, std, cov, a test, ...) the value depends on, whose
+    dominance is not computed: a dominance policy refuses the value, naming it."""
 
 
 ROW = Disclosure(why=ROW_VALUES, row=True)
@@ -197,7 +197,7 @@ class Tracked:
         return self.mark(out, Disclosure(
             tuple(self.widen(p, shape, node) for p in parts),
             passes=tuple(once(lambda f=f: self.widen(f(), shape, node)) for f in passes),
-            magnitude=next((d.magnitude for d in ds if d.magnitude), None)))
+            statistic=next((d.statistic for d in ds if d.statistic), None)))
 
     # ------------------------------------------------------------ the Backend protocol
 
@@ -247,7 +247,7 @@ class Tracked:
         return self.mark(out, Disclosure(tuple(pick(p) for p in d.supports), mechanism=m,
                                          passes=tuple(once(lambda f=f: pick(f()))
                                                       for f in d.passes),
-                                         magnitude=d.magnitude))
+                                         statistic=d.statistic))
 
     def stack(self, items: list[Any], node: Node) -> Any:
         out = self.b.stack(items, node)
@@ -274,8 +274,8 @@ class Tracked:
                 return self.b.stack(column, node) if any(self.b.is_private(c) for c in column) \
                     else np.stack(column)
             passes.append(once(stacked))
-        return self.mark(out, Disclosure(tuple(parts), passes=tuple(passes), magnitude=next(
-            (d.magnitude for d in ds if d is not None and d.magnitude), None)))
+        return self.mark(out, Disclosure(tuple(parts), passes=tuple(passes), statistic=next(
+            (d.statistic for d in ds if d is not None and d.statistic), None)))
 
     def call(self, name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> Any:
         out = self.b.call(name, args, kwargs, node)
@@ -315,7 +315,7 @@ class Tracked:
                     "mean", s, count=rows, bound=s or 0.0, integer=_integer(node.args[0].type),
                     total=once(lambda: self.b.call("sum", args, kwargs, node)),
                     span=_span(node.args[0].type)), passes=passes)
-            return Disclosure((self.widen(rows, shape, node),), magnitude=MAGNITUDE % name)
+            return Disclosure((self.widen(rows, shape, node),), statistic=name)
         if name == "group_by":
             agg = a.get("agg", "count")
             counts = out if agg == "count" else self.b.call("group_by", [a["key"]],
@@ -347,7 +347,7 @@ class Tracked:
                 return Disclosure(why=f"{name}() of a filtered selection: its row count is "
                                       "not tracked")
             return Disclosure((np.full(shape, float(self.b.rows())),),
-                              magnitude=MAGNITUDE % name)
+                              statistic=name)
         return Disclosure(why=f"{name}() has no known row count")
 
     def dominance(self, x: Any, where: Any, key: Any, levels: int, node: Call
@@ -380,12 +380,17 @@ class Tracked:
                     "the policy judges counts, sums, means, histograms, group-bys and "
                     "statistics of whole columns (docs/disclosure.md)")
         m = d.mechanism
-        if self.release.policy.dominance_k is not None and d.magnitude:
-            return (f"{name!r} cannot be released under the dataset's dominance rule: "
-                    f"{d.magnitude}", "the run decides dominance for counts, sums, means "
-                    "and group_by cells (docs/disclosure.md)")
+        if self.release.policy.dominance_k is not None and d.statistic:
+            return (f"{name!r} cannot be released under the dataset's dominance rule: the "
+                    f"dominance of {d.statistic}() is not computed", "the run decides "
+                    "dominance for counts, sums, means and group_by cells (docs/disclosure.md)")
         if self.release.epsilon is None:
             return None
+        if m is None and d.statistic in ("variance", "std"):
+            return (f"{name!r} cannot be released under differential privacy: "
+                    f"{d.statistic}() has no noise mechanism here", "release count(x), "
+                    "sum(x) and sum(x * x) of a clipped x and compute it from the noisy values "
+                    "(docs/disclosure.md)")
         if m is None:
             return (f"{name!r} cannot be released under differential privacy: it is "
                     "computed from aggregates, not one", "release the count, sum, mean or "
@@ -524,9 +529,6 @@ class Tracked:
                                 else value.shape, dtype=np.int64))
             total += (1 + math.exp(eps)) * cells * plan(scale / unit).tv_distance
         return total
-
-
-MAGNITUDE = "the dominance of %s() is not computed (only of counts, sums and means)"
 
 
 def once(f: Callable[[], Any]) -> Callable[[], Any]:
