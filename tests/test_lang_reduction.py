@@ -252,3 +252,15 @@ def test_a_split_run_bounds_hold_against_the_data_as_written(shift: float, tilt:
         if not np.all(np.abs(got[:used] - exact[:used]) <= bound):
             misses.append((name, np.abs(got[:used] - exact[:used]).tolist(), bound.tolist()))
     assert not misses, misses
+
+
+def test_a_job_under_a_release_policy_is_not_split():
+    """The split run does not enforce a release policy: planning one refuses it outright
+    (a clear one-line reason), the same script without a policy splits."""
+    from enigma.lang.release import PolicyError, Release, ReleasePolicy
+
+    script = check("reveal(group_by(data.sex, data.age, 'sum'), 'g')\n", _schema())
+    assert plan(script, _schema(), 300)
+    with pytest.raises(PolicyError, match="runs on one quorum") as info:
+        plan(script, _schema(), 300, Release(ReleasePolicy(n_min=5)))
+    assert "\n" not in str(info.value)

@@ -75,6 +75,7 @@ from .plain import (
     synthetic_table,
     table_values,
 )
+from .release import PolicyError, Release
 from .schema import Schema
 from .syntax import Call, Node, Reveal, Script, ValueType
 
@@ -92,6 +93,10 @@ CHECK_NAME = "__reduction_check"
 later batches of an iterative script seal theirs as CHECK_NAME + batch number."""
 ITERATIVE = frozenset({"kmeans"})
 """Aggregates whose chunk statistics depend on a secret the reducing quorum computes."""
+
+
+REFUSED = ("a job under a release policy runs on one quorum: the split run (--chunk-quorums) "
+           "does not enforce the policy")
 
 
 class NotSplittable(Exception):
@@ -720,12 +725,20 @@ def _part(value: Any, which: str) -> Any:
     return value
 
 
-def plan(script: Script, schema: Schema, rows: int) -> list[dict[str, Any]]:
+def plan(script: Script, schema: Schema, rows: int, release: Release | None = None
+         ) -> list[dict[str, Any]]:
     """The aggregates a split run computes, in order; raises NotSplittable (with the reason).
 
     Runs the script once on the shadow (8 synthetic rows, no engine): cheap, and it
     takes exactly the path the chunk and reducing quorums will take.
+
+    A job under a release policy is refused (`PolicyError`, before anything is posted):
+    the chunk quorums would open nothing, but the policy's rules are not computed on the
+    reduced statistics yet (the dominance rule needs the rows themselves, which no
+    reducing quorum holds), so such a job runs on one quorum, where they are.
     """
+    if release is not None:
+        raise PolicyError(REFUSED)
     backend = SplitBackend("trace", schema, script, rows)
     run(script, backend)
     if not backend.layout:
