@@ -137,3 +137,26 @@ def test_statistics_whose_dominance_is_not_computed_are_refused() -> None:
     by = {v.name: v for v in verdicts}
     assert "dominance of variance() is not computed" in by["var"].refused
     assert by["half_sum"].refused is None and by["c"].refused is None
+
+
+def test_a_member_that_flips_its_share_of_a_pass_bit_is_caught(monkeypatch) -> None:
+    """Member 1 adds 1 to its share of the first cell's pass bit before the opening (to let a
+    dominated cell out): the opening's MAC check fails and nothing is sealed."""
+    from enigma.lang.mpc_backend import MpcBackend
+
+    honest = MpcBackend.open_bits
+
+    def lying(self: MpcBackend, bits: list) -> list:
+        if bits and self.e.party == 1:
+            share = bits[0].secret.share
+            one = self.F.from_int64(np.array([1], dtype=np.int64))
+            share.value[0:1] = self.F.add(share.value.reshape(-1, 2)[0:1], one).reshape(
+                share.value[0:1].shape)
+        return honest(self, bits)
+
+    monkeypatch.setattr(MpcBackend, "open_bits", lying)
+    policy = ReleasePolicy(n_min=3, dominance_k=1, dominance_p=80.0)
+    with pytest.raises(Exception) as info:
+        run_mpc('reveal(group_by(data.g, data.v, "sum"), "sums")\n', SCHEMA, VALUES,
+                provider_factory=DEALER, quorum=thread_quorum, release=Release(policy))
+    assert "MacCheckError" in repr(info.value), repr(info.value)
