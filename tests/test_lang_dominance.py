@@ -137,6 +137,8 @@ def test_statistics_whose_dominance_is_not_computed_are_refused() -> None:
     by = {v.name: v for v in verdicts}
     assert "dominance of variance() is not computed" in by["var"].refused
     assert by["half_sum"].refused is None and by["c"].refused is None
+    assert by["half_sum"].dominance and not by["c"].dominance
+    assert "dominance: decided on shares" in by["half_sum"].line()
 
 
 def test_a_member_that_flips_its_share_of_a_pass_bit_is_caught(monkeypatch) -> None:

@@ -42,6 +42,8 @@ class Review:
     noise_scale: float | None = None
     delta: float | None = None
     """What the output's noise adds to the job's δ (the joint draw's distance)."""
+    dominance: bool = False
+    """Whether the dominance rule is decided for it on shares (a sum's or mean's cells)."""
     withheld: int = 0
     """Synthetic cells the n_min rule withheld in the dry run."""
     size: int = 1
@@ -59,6 +61,8 @@ class Review:
             parts.append("derived from aggregates" if self.support != "public"
                          else "public")
         parts.append(f"rows: {self.support}")
+        if self.dominance:
+            parts.append("dominance: decided on shares")
         if self.noise_scale is not None:
             parts.append(f"noise scale {self.noise_scale:.3g}")
         if self.delta is not None:
@@ -98,6 +102,7 @@ def _review(o: Output, outcome: Outcome) -> Review:
         not isinstance(p, np.ndarray | float | int) for p in d.supports) else "public"
     if m is not None:
         r.kind, r.sensitivity, r.cells = m.kind, m.sensitivity, m.cells
+    r.dominance = bool(d.passes)
     if o.scale is not None:
         r.noise_scale, r.delta = float(np.max(o.scale)), o.delta
     got = outcome.results.get(o.name)
