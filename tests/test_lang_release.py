@@ -335,3 +335,17 @@ def test_a_differencing_attack_on_the_quorum_is_noised_under_dp() -> None:
     assert diff != income
     assert abs(diff - income) <= float(first.noise_bound + second.noise_bound) * 3
     assert float(first.noise) == 100000.0  # scale: sensitivity 10^5 over ε 1
+
+
+def test_a_withheld_cell_of_a_range_away_from_zero_decodes() -> None:
+    """A noised, clamped mean's range is its column's ([20, 90] here, not [0, 90]); a withheld
+    cell has no value, and the owner's range check must not judge it (it once read it as
+    0, outside the range, and refused the whole result)."""
+    source = 'reveal(group_by(data.race, clip(data.age, 20, 90), "mean"), "ages")\n'
+    release = Release(ReleasePolicy(n_min=N_MIN, epsilon_budget=2.0, delta_budget=DELTA),
+                      epsilon=2.0, delta=DELTA)
+    got = run_mpc(source, SCHEMA, VALUES, provider_factory=DEALER, quorum=thread_quorum,
+                  release=release).results["ages"]
+    small = _counts() < N_MIN
+    assert np.array_equal(np.isnan(got.value), small)
+    assert np.all((got.value[~small] >= 20 - 1e-3) & (got.value[~small] <= 90 + 1e-3))

@@ -20,6 +20,7 @@ import numpy as np
 
 from enigma.field import Field
 from enigma.lang.budget import Budget
+from enigma.lang.disclosure import track
 from enigma.lang.interpreter import run
 from enigma.lang.mpc_backend import Fx, MpcBackend
 from enigma.lang.plain import column_range
@@ -303,7 +304,8 @@ def _reduce_batch(e: Engine, mpc: MpcBackend, P: Secret, Z: Secret, key: Secret,
 def compute_map(e: Engine, script: Any, schema: Schema, shares: dict[str, np.ndarray],
                 point: int, rows: int, key_share: np.ndarray, filename: str, total_rows: int,
                 exchange: ChunkExchange, phases: dict[str, float] | None = None,
-                budget: Budget | None = None) -> dict[str, Any]:
+                budget: Budget | None = None, release: Release | None = None
+                ) -> dict[str, Any]:
     """A chunk quorum member's part: exact partial aggregates P of its chunks, and [k P].
 
     1. `authenticate` the chunk's columns and the owner's key [k], as a whole job does;
@@ -316,6 +318,8 @@ def compute_map(e: Engine, script: Any, schema: Schema, shares: dict[str, np.nda
        reducers' centroids in between; what is left at the end goes as the last batch.
     Z is what makes the hand-over checkable: a member that adds d to its share of P must
     add k d to its share of Z without knowing k (see docs/reduction.md).
+    Under a release policy (`release`) the run is tracked as on one quorum: the row counts
+    its rules need are more statistics (docs/disclosure.md, "Split runs").
     """
     phases = {} if phases is None else phases
     t0 = time.perf_counter()
@@ -326,7 +330,7 @@ def compute_map(e: Engine, script: Any, schema: Schema, shares: dict[str, np.nda
     exchange.bind(e, key)
     mpc = MpcBackend(e, columns, public, rows, key, filename)
     split = SplitBackend("map", schema, script, total_rows, mpc=mpc, exchange=exchange)
-    run(script, split, budget=budget)
+    run(script, track(split, release), budget=budget)
     if split.partials:
         exchange.handover(split.partials, split.layout)
     phases["aggregate"] = time.perf_counter() - t1 - phases.get("send_partials", 0.0) - \
@@ -339,8 +343,8 @@ def compute_map(e: Engine, script: Any, schema: Schema, shares: dict[str, np.nda
 def compute_reduce(e: Engine, script: Any, schema: Schema,
                    parts: tuple[np.ndarray, np.ndarray], key_share: np.ndarray,
                    layout: list[dict[str, Any]], rows: int, filename: str,
-                   exchange: ReduceExchange | None = None, budget: Budget | None = None
-                   ) -> dict[str, Any]:
+                   exchange: ReduceExchange | None = None, budget: Budget | None = None,
+                   release: Release | None = None) -> dict[str, Any]:
     """A reducing member's part: authenticate the summed partials, finish the script, seal.
 
     1. every member inputs, per chunk job, the sum of the parts it received (p_j, z_j)
@@ -350,7 +354,8 @@ def compute_reduce(e: Engine, script: Any, schema: Schema,
     2. [C] = [k][P_c] - [Z_c] for every chunk, zero unless some partial changed on its
        way here; it is sealed for the owner with the results (`CHECK_NAME`), never
        opened to the nodes;
-    3. the script runs on `SplitBackend("reduce")`, whose aggregates finish from [P].
+    3. the script runs on `SplitBackend("reduce")`, whose aggregates finish from [P];
+       under `release`, tracked: the pass bits are opened and the noise drawn here.
        An iterative script takes later batches through `exchange` (each re-authenticated
        and sealed with its own check vector) and re-shares its centroids through it.
     """
@@ -364,5 +369,5 @@ def compute_reduce(e: Engine, script: Any, schema: Schema,
         exchange.bind(e, key, mpc)
     split = SplitBackend("reduce", schema, script, rows, mpc=mpc, stats=stats, layout=layout,
                          exchange=exchange)
-    outcome = run(script, split, budget=budget)
+    outcome = run(script, track(split, release), budget=budget)
     return member_reply(e, mpc, outcome.printed)

@@ -111,8 +111,9 @@ def decode_results(F: Field, key: np.ndarray, sealed: list[tuple[np.ndarray, np.
             bound = np.asarray(err, dtype=np.float64)
             value = part.reshape(shape)
             if not name.startswith(CHECK_NAME):  # zero by design, checked by the caller
-                check_range(name, np.where(kept.reshape(shape), value, 0.0),
-                            np.where(kept.reshape(shape), bound, 0.0), lo, hi)
+                inside = lo if lo is not None else (hi if hi is not None else 0.0)
+                check_range(name, np.where(kept.reshape(shape), value, inside),  # withheld:
+                            np.where(kept.reshape(shape), bound, 0.0), lo, hi)  # no value
             results[name] = Revealed(value, float(bound) if bound.ndim == 0 else bound)
             if facts:
                 results[name].suppressed = _cells(facts[0]["reasons"], shape, object)

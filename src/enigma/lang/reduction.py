@@ -61,6 +61,7 @@ from enigma.mpc.secret import Secret, concat
 from .analytics import categorical, models, moments, order, regression, storage
 from .analytics.precision import PrecisionError, Range, divide_by_count, scale_public, table
 from .batching import FRAC, VALUE_LIMIT, Fx
+from .disclosure import track
 from .errors import ScriptError
 from .interpreter import Revealed, run
 from .library import bind
@@ -75,7 +76,7 @@ from .plain import (
     synthetic_table,
     table_values,
 )
-from .release import PolicyError, Release
+from .release import Release
 from .schema import Schema
 from .syntax import Call, Node, Reveal, Script, ValueType
 
@@ -93,10 +94,6 @@ CHECK_NAME = "__reduction_check"
 later batches of an iterative script seal theirs as CHECK_NAME + batch number."""
 ITERATIVE = frozenset({"kmeans"})
 """Aggregates whose chunk statistics depend on a secret the reducing quorum computes."""
-
-
-REFUSED = ("a job under a release policy runs on one quorum: the split run (--chunk-quorums) "
-           "does not enforce the policy")
 
 
 class NotSplittable(Exception):
@@ -221,6 +218,7 @@ class SplitBackend:
         if mode not in ("trace", "map", "reduce"):
             raise ValueError(f"unknown mode {mode!r}")
         self.mode, self.schema, self.total = mode, schema, rows
+        self.filename = script.filename
         names = referenced_columns(script)
         table = table_values(schema, synthetic_table(schema, SHADOW_ROWS, names, 0))
         self.shadow = PlainBackend(schema, table, SHADOW_ROWS, script.filename, synthetic=True)
@@ -295,12 +293,7 @@ class SplitBackend:
         return self.world.set_item(value, index, item, node)
 
     def reveal(self, name: str, value: Any, node: Reveal) -> None:
-        if any(_is_row(v) for v in _flat([value])):
-            raise NotSplittable(f"reveal of row values{_where(node)}")
-        if name.startswith(CHECK_NAME):
-            raise ScriptError(f"names starting {CHECK_NAME!r} are reserved", node.line,
-                              node.col)
-        self.world.reveal(name, value, node)
+        self.release_value(name, value, node, None)
 
     def call(self, name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> Any:
         flat = _flat(args + list(kwargs.values()))
@@ -319,6 +312,54 @@ class SplitBackend:
         if any(not _is_row(v) and self.world.is_private(v) for v in flat):
             raise NotSplittable(f"{name}(){_where(node)} mixes rows and aggregates")
         return self._aggregate(name, args, kwargs, node)
+
+    # ------------------------------------------------ primitives of disclosure control
+
+    def selected(self, x: Any, where: Any, node: Call) -> Any:
+        """How many rows an aggregate of x counts: the public total, or (a filter or where=)
+        one more aggregate, the count of the selection: exact sums on the chunks, added by
+        the reducing quorum like any count (`disclosure.Tracked` asks for it)."""
+        w = _part(where, "shadow")
+        filtered = (_is_row(x) and x.shadow.mask is not None) or where is not None
+        if not filtered:
+            return float(self.total)
+        spec: dict[str, Any] = {"func": "count", "counted": True}
+        if self.mode == "reduce":
+            return self._finish(spec, node)
+        shadow = self.shadow.selected(_part(x, "shadow"), w, node)
+        if self.mode == "map":
+            m = self.mpc
+            assert m is not None
+            real = m.selection(m.fx(x.real if _is_row(x) else x), _part(where, "real"), node)
+            assert real is not None
+            self.partials.append(real.secret.sum().reshape(1))
+            self.layout.append(dict(spec))
+        else:
+            self.layout.append(spec)
+        return shadow
+
+    def dominance(self, x: Any, where: Any, key: Any, levels: int, k: int,
+                  ratio: tuple[int, int], node: Call) -> Any:
+        raise NotSplittable(f"the dominance rule{_where(node)} needs the rows themselves; the "
+                            "job runs on one quorum")
+
+    def noise(self, value: Any, scale: float, integer: bool) -> tuple[Any, float]:
+        return self.world.noise(value, scale, integer)
+
+    def noise_unit(self, value: Any, integer: bool) -> float:
+        return self.world.noise_unit(value, integer)
+
+    def open_bits(self, bits: list[Any]) -> list[np.ndarray]:
+        return self.world.open_bits(bits)
+
+    def release_value(self, name: str, value: Any, node: Reveal,
+                      info: dict[str, Any] | None) -> None:
+        if any(_is_row(v) for v in _flat([value])):
+            raise NotSplittable(f"reveal of row values{_where(node)}")
+        if name.startswith(CHECK_NAME):
+            raise ScriptError(f"names starting {CHECK_NAME!r} are reserved", node.line,
+                              node.col)
+        self.world.release_value(name, value, node, info)
 
     def finish(self) -> dict[str, Revealed]:
         if self.mode == "reduce":
@@ -732,15 +773,13 @@ def plan(script: Script, schema: Schema, rows: int, release: Release | None = No
     Runs the script once on the shadow (8 synthetic rows, no engine): cheap, and it
     takes exactly the path the chunk and reducing quorums will take.
 
-    A job under a release policy is refused (`PolicyError`, before anything is posted):
-    the chunk quorums would open nothing, but the policy's rules are not computed on the
-    reduced statistics yet (the dominance rule needs the rows themselves, which no
-    reducing quorum holds), so such a job runs on one quorum, where they are.
+    Under a release policy the trace runs under `disclosure.Tracked` as the quorums will:
+    the row counts the n_min rule needs (a filter's, a group's) are more aggregates of the
+    layout, and the mean's sums under DP too. A dominance rule does not split (it needs the
+    rows themselves, which no reducing quorum holds): NotSplittable, one quorum.
     """
-    if release is not None:
-        raise PolicyError(REFUSED)
     backend = SplitBackend("trace", schema, script, rows)
-    run(script, backend)
+    run(script, track(backend, release))
     if not backend.layout:
         raise NotSplittable("the script aggregates no rows")
     return backend.layout
