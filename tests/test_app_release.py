@@ -58,7 +58,8 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Any:
     with cluster(root, 3) as net:
         net.owner.share(root / "people.csv", Schema.from_dict(body), "people", t=2, n=3)
         dataset = net.owner.state("people").ledger_id
-        set_release(net.owner.ledger, dataset, ReleasePolicy(n_min=5, epsilon_budget=1.0))
+        set_release(net.owner.ledger, dataset, ReleasePolicy(n_min=5, epsilon_budget=1.0,
+                                                             delta_budget=1e-6))
         yield net
 
 
@@ -143,7 +144,8 @@ def test_an_analyst_receives_exactly_the_released_cells(net: Any) -> None:
     state = owner.state("people")
     owner.ledger.set_policy(state.ledger_id, Policy.OPEN)
     spent = owner.ledger.release(state.ledger_id).epsilon_spent
-    posted = submit_job(analyst, state.ledger_id, GROUPS, epsilon=0.25)
+    # δ: the jointly drawn noise's distance from its exact law (docs/disclosure.md)
+    posted = submit_job(analyst, state.ledger_id, GROUPS, epsilon=0.25, delta=1e-9)
     assert posted.recipient == public_bytes(result_key(analyst))
     with pytest.raises(ResultError, match="members hand out released results once"):
         read_result(analyst, posted.job_id)  # not run, not accepted: nothing to read yet
