@@ -78,6 +78,7 @@ def test_group_by_honours_a_filter_on_its_key_or_values_in_both_backends() -> No
     kept rows, the plain path equal to them, the MPC run within its bounds."""
     from enigma.lang.checker import check
     from enigma.lang.plain import run_plain
+    from enigma.lang.simulation import thread_quorum
 
     schema = Schema.load(ROOT / "examples" / "benefits.yaml")
     values = {k: v[:ROWS] for k, v in schema.read_csv(ROOT / "data" / "benefits.csv").items()}
@@ -92,7 +93,8 @@ def test_group_by_honours_a_filter_on_its_key_or_values_in_both_backends() -> No
             "n_old": per(old), "n_old_by_values": per(old)}
     assert not np.array_equal(want["n_old"], per(np.ones_like(old)))  # the filter matters
     plain = run_plain(check(GROUPS, schema), schema, values).results
-    got = run_mpc(GROUPS, schema, values, provider_factory=DEALER, filename="groups.py").results
+    got = run_mpc(GROUPS, schema, values, provider_factory=DEALER, filename="groups.py",
+                  quorum=thread_quorum).results
     for name, exact in want.items():
         assert np.allclose(plain[name].value, exact), (name, plain[name].value, exact)
         r = got[name]
