@@ -23,7 +23,8 @@ Distance: with p'_j = T_j / 2^k the drawn G' has TV(G', G) <= Σ_j |p'_j - p_j| 
 (independent coordinates: the TVs add; the conditioning costs P(G >= 2^m) = q^(2^m)), and
 Z' = G1' - G2' is a function of two independent such draws, so
 TV(Z', Z) <= 2 (Σ_j |p'_j - p_j| + q^(2^m)). The sum is computed in 60-digit decimals and the
-bound rounded up, so `tv_distance` is a true upper bound; the caller adds it to δ.
+bound rounded up, so it is a true upper bound (`Plan.tv_distance`, one sample); a draw of n
+samples states n times that (`Noise.tv_distance`), which the caller adds to δ.
 
 Cost per sample: 2 m' biased bits (m' <= m digits whose T_j is not 0; a digit with T_j = 0 is
 the constant 0), each taking k random bits and about 1.5 k Beaver products (69 at k = 48);
@@ -46,7 +47,7 @@ from .secret import Secret, concat
 
 PRECISION = 48
 """Bits k of each digit's threshold: rounding costs at most 2^-(k+1) per digit, so the
-default keeps `tv_distance` below 2^-42 for every scale that fits 64-bit values."""
+default keeps a sample's distance below 2^-42 for every scale that fits 64-bit values."""
 TAIL = 2.0 ** -60
 """The geometric is kept below 2^m for the least m with q^(2^m) < TAIL."""
 MAX_DIGITS = 120
@@ -60,7 +61,9 @@ class Noise:
     """Noise drawn by the quorum: `value` (n,) signed integers in the field, nobody knows them.
 
     `scale` is the discrete Laplace scale t (integer units); `tv_distance` bounds the total
-    variation distance of each sample's law from the ideal one (add it to δ)."""
+    variation distance of the n samples' joint law from n ideal independent ones: n times a
+    sample's (`Plan.tv_distance`; TVs of independent coordinates add), at most 1. That is
+    what a release of these n values adds to δ; several draws add their distances."""
 
     value: Secret
     scale: float
@@ -72,7 +75,7 @@ class Plan:
     """The public parameters of a draw: digits m, precision k, thresholds T_j, the distance.
 
     `thresholds[j]` is T_j for digit j < m (0 for digits that are always 0); samples lie in
-    (-2^m, 2^m)."""
+    (-2^m, 2^m); `tv_distance` is one sample's."""
 
     scale: float
     digits: int
@@ -136,7 +139,7 @@ def discrete_laplace(e: Engine, n: int, scale: float, *, precision: int = PRECIS
     F = e.field
     live = pl.live
     if n == 0 or live.size == 0:  # every digit is 0: the sample is 0 (within tv_distance)
-        return Noise(e.constant(F.zeros(n)), pl.scale, pl.tv_distance)
+        return Noise(e.constant(F.zeros(n)), pl.scale, _joint(pl, n))
     # rows: (sample, which geometric, live digit), digits fastest
     thresholds = np.array(pl.thresholds, dtype=np.int64)[live]
     rows = 2 * n * live.size
@@ -151,4 +154,9 @@ def discrete_laplace(e: Engine, n: int, scale: float, *, precision: int = PRECIS
     digits = concat(parts).reshape(n, 2, live.size)
     weights = np.broadcast_to(F.from_int64(1 << live), (n, 2, live.size, 2))
     g = digits.dot_public(np.ascontiguousarray(weights), axis=2)  # (n, 2): G1, G2
-    return Noise(g[:, 0] - g[:, 1], pl.scale, pl.tv_distance)
+    return Noise(g[:, 0] - g[:, 1], pl.scale, _joint(pl, n))
+
+
+def _joint(pl: Plan, n: int) -> float:
+    """The distance of n independent samples together: n times one's (rounded up), at most 1."""
+    return min(1.0, math.nextafter(n * pl.tv_distance, math.inf)) if n else 0.0
