@@ -68,8 +68,6 @@ class MpcBackend(Batcher):
         self.exact: dict[str, np.ndarray] = {}
         self.released: dict[str, dict[str, Any]] = {}
         """Per revealed name under a policy: kept cells, reasons, noise scale and bound."""
-        self.tv_distance = 0.0
-        """The largest total-variation distance of a noise draw from its ideal law (add to δ)."""
         self.hots: dict[int, tuple[Fx, Secret]] = {}
         self.library = CompiledLibrary(self)
 
@@ -432,7 +430,6 @@ class MpcBackend(Batcher):
         shape = tuple(x.shape)
         unit = 2.0**-x.f
         drawn = discrete_laplace(self.e, size_of(shape), scale / unit)
-        self.tv_distance = max(self.tv_distance, drawn.tv_distance)
         tail = plan(scale / unit).bound * unit  # every sample lies strictly within
         return Fx(self, [drawn.value.reshape(*shape)], x.f, -tail, tail, 0.0, x.integer,
                   shape), unit
