@@ -8,36 +8,34 @@ and acquitted by the committee.
 One network (chain, two honest node processes, the owner) serves every kind; each kind adds
 one misbehaving node process (`enigma node --misbehave KIND --insecure-test-faults`), a
 tiny dataset on the three, and a job in blame mode on the test dealer (app/faults.py).
+A member's lies about its inputs, its store and the result's facts run on HE, on a network
+of their own: test_app_faults_he.py (a unit the parallel run schedules apart).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from eth_utils import keccak
 
-from enigma.app.culprits import read_bundle
-from enigma.app.faults import KEYS, Row, evidence_group, format_table, matrix
+from enigma.app.faults import Row, evidence_group, format_table, matrix
 from enigma.app.job_commands import run_command
 from enigma.app.job_facts import FAULT_ENV, JobError
 from enigma.app.node import node_command
 from enigma.app.replay import verify_evidence_file
-from enigma.app.stock import quorum_id
 from enigma.ledger import AccusationStatus, JobStatus
 from enigma.mpc.blame import EvidenceError
 from enigma.mpc.faults import INPUT_KINDS, KINDS, REPLY_KINDS, STORE_KINDS
 
+from .fault_rows import ABSENCE, caught
+
 # the module fixture runs the whole matrix (~75 s here) inside the first test's setup
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-ABSENCE = ("dropout", "stall")
 MEMBER_KINDS = INPUT_KINDS + REPLY_KINDS + STORE_KINDS
-"""A member's lies about its inputs from storage, what it stores and the result's public
-facts: run on HE
-(the `he` fixture), where a production quorum meets them."""
+"""A member's lies about its inputs, its store and the result's facts: test_app_faults_he."""
 ENGINE_KINDS = tuple(k for k in KINDS if k not in MEMBER_KINDS)
 
 
@@ -119,41 +117,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
                       if fetched.exists() else b""), "verify": (verify.exit_code, verify.output)}
 
 
-def _caught(row: Row, kind: str) -> None:
-    """Detected, the culprit named, the honest nodes whole, the re-run's result right."""
-    assert list(row.as_json()) == list(KEYS)
-    assert row.detected, row.note
-    assert row.identified, f"{kind}: the owner named someone else ({row.verdict})"
-    assert row.honest_loss_wei == 0
-    assert row.result_correct or row.refunded
-    assert not row.refunded  # two honest holders remain: the re-run must finish
-    if kind in ABSENCE:
-        assert row.verdict == "absent" and not row.slashed  # attested, never slashed
-    else:
-        assert row.verdict in ("deviation", "result", "inputs") and row.slashed
-
-
 @pytest.mark.parametrize("kind", ENGINE_KINDS)
 def test_every_kind_is_caught_and_the_job_finishes(run, kind: str) -> None:
-    _caught(run["rows"][kind], kind)
-
-
-@pytest.mark.parametrize("kind", MEMBER_KINDS)
-def test_every_member_lie_is_caught_on_he_and_the_job_finishes(he, kind: str) -> None:
-    """A member that changes its input share, its tag share or its tag-key share (caught by
-    the tag check, named by the replay of its committed inputs) or that lies about the
-    result's scale or an exact value (the members' facts disagree; its committed facts are
-    not its replay's): proved, judged guilty by the committee, slashed; the re-run without
-    it returns numpy's values, and the owner never accepted a wrong number. A member whose
-    stored share was rewritten after sealing replays consistently, but what it says it
-    stores is not what its ledger commitment covers: named on that (`inputs`)."""
-    row = he["rows"][kind]
-    _caught(row, kind)
-    want = {**dict.fromkeys(INPUT_KINDS, "deviation"), **dict.fromkeys(REPLY_KINDS, "result"),
-            **dict.fromkeys(STORE_KINDS, "inputs")}
-    assert row.verdict == want[kind], row.verdict
-    assert row.challenge.startswith("guilty"), row.challenge
-    assert he["checked"][kind] and all(v[1] == row.verdict for v in he["checked"][kind])
+    caught(run["rows"][kind], kind)
 
 
 def test_the_ledger_holds_the_hash_of_each_published_evidence_file(run) -> None:
@@ -236,88 +202,3 @@ def test_anyone_fetches_an_accusations_file_from_the_nodes_and_verifies_it(run) 
     assert keccak(data) == run["settled"][0].evidence_hash
     code, output = run["verify"]
     assert code == 0 and "verifies" in output and "deviation" in output, output
-
-
-@pytest.fixture(scope="module")
-def he(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Blame mode on the HE preprocessing (no dealer anywhere): an honest job, then a job
-    with a bitflipping member, on their own small network."""
-    with matrix(tmp_path_factory.mktemp("faults-he"), ["honest", "bitflip", *MEMBER_KINDS],
-                timeout=8.0) as m:
-        honest = m.run("honest", misbehave=False, dealer=False)
-        assert m.last is not None
-        honest_result = m.last
-        bitflip = m.run("bitflip", dealer=False)
-        assert m.last is not None
-        result = m.last
-        evidence = sorted((m.home / "owner" / "evidence").glob("*.bin"))
-        culprit = m.culprits[-1].address
-        rows, checked_by_kind = {}, {}
-        for kind in MEMBER_KINDS:
-            rows[kind] = m.run(kind, dealer=False)
-            assert m.last is not None
-            files = [Path(i.evidence_path) for i in m.last.incidents]
-            checked_by_kind[kind] = [verify_evidence_file(m.owner.ledger, f.read_bytes())
-                                     for f in files]
-        checked = {f.name: verify_evidence_file(m.owner.ledger, f.read_bytes())
-                   for f in evidence}
-        refused = {}
-        for f in evidence:  # the culprit's slice changed by one bit: it no longer opens
-            bad = bytearray(f.read_bytes())
-            bad[-9] ^= 1
-            try:
-                refused[f.name] = verify_evidence_file(m.owner.ledger, bytes(bad))
-            except (EvidenceError, JobError) as exc:
-                refused[f.name] = type(exc).__name__
-        # which quorums' stocks the honest nodes saved: only those of accepted jobs (saved
-        # in the background once the owner accepted; an aborted job's stock never comes back)
-        p = m.owner.field.p
-        accepted = {quorum_id(q, p) for q in (honest_result.quorum, result.quorum)}
-        aborted = {quorum_id(lg_job.quorum, p) for lg_job in
-                   (m.owner.ledger.job(i.job_id) for i in result.incidents)}
-        stocks: set[str] = set()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            stocks = {f.stem for n in m.nodes for f in (n.home / "prep").glob("*.stock")}
-            if accepted <= stocks:
-                break
-            time.sleep(0.2)
-    print(format_table([honest, bitflip, *rows.values()]))
-    return {"honest": honest, "honest_result": honest_result, "bitflip": bitflip,
-            "rows": rows, "checked": checked_by_kind, "bitflip_checked": checked,
-            "result": result, "evidence": evidence, "refused": refused,
-            "culprit": culprit, "stocks": stocks, "accepted": accepted, "aborted": aborted}
-
-
-def test_an_honest_he_blame_job_succeeds_and_sends_no_packages(he) -> None:
-    out = he["honest_result"]
-    assert not he["honest"].detected and not out.incidents and not out.refunded
-    assert he["honest"].result_correct
-    assert out.packages == 0  # members keep their packages: nothing left a node
-    assert out.stats["prep"]["provider"] == "he"
-
-
-def test_a_bitflip_on_he_is_proved_and_the_re_run_is_correct(he) -> None:
-    """The culprit's committed slice replays its honest run: the flipped share is a proved
-    deviation, the evidence file (with the culprit's own slice) verifies against the
-    ledger, a file whose slice was changed does not, and the re-run returns numpy's values."""
-    row, out = he["bitflip"], he["result"]
-    assert row.detected and row.identified and row.verdict == "deviation", row.note
-    assert row.slashed and row.honest_loss_wei == 0
-    assert row.result_correct and not row.refunded
-    assert out.incidents[0].culprit.lower() == he["culprit"].lower()
-    assert out.packages == 0  # the re-run succeeded: no package sent for it
-    assert [v for v in he["bitflip_checked"].values()] == [(out.incidents[0].culprit,
-                                                            "deviation")]
-    meta, _, arrays = read_bundle(he["evidence"][0].read_bytes())
-    assert meta["prep"] == "he" and meta["dealer_seed"] is None
-    assert len(arrays) == len(meta["columns"]) + 2  # its inputs, its key share, its slice
-    assert set(he["refused"].values()) == {"EvidenceError"}
-
-
-def test_only_accepted_he_blame_jobs_return_their_stock(he) -> None:
-    """An aborted job's slice and stock are discarded; after an accepted one the rest of
-    the stock is saved (its packages can no longer reach the owner)."""
-    assert he["accepted"] and he["aborted"] and not he["accepted"] & he["aborted"]
-    assert he["accepted"] <= he["stocks"]
-    assert not he["aborted"] & he["stocks"]
