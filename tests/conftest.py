@@ -3,6 +3,8 @@ order and grouping that `./run test` (pytest-xdist, two workers) schedules by, a
 chain with the contracts deployed for the command-line tests."""
 
 import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -28,17 +30,26 @@ ALONE = ("test_app_netns.py", "test_app_console.py")
 the browser takes both cores for seconds at a time. One worker runs them in turn."""
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Heavy modules first; with `--dist loadgroup`, one group per module (a module's
-    fixtures, often a whole network, are made once, on one worker) and one for ALONE."""
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Heavy modules first (a stable sort: each module's own order is kept)."""
     rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept
-    if config.getoption("dist", "no") != "loadgroup":
-        return
-    for item in items:
-        name = item.path.name
-        item.add_marker(pytest.mark.xdist_group("alone" if name in ALONE else name))
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With `--dist loadscope`: one unit per module (its fixtures, often a whole network,
+    are made once, on one worker) and one unit for the ALONE modules together. Not
+    xdist's `loadgroup` marks: with pytest 9 they no longer reach the node ids it groups by."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "alone" if Path(module).name in ALONE else module
+
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +63,5 @@ def deployed_chain(tmp_path_factory):
         path = tmp_path_factory.mktemp("chain") / "deployment.json"
         deploy(server.url, server.accounts[0], path)
         yield server.url, list(server.accounts), path
+
+
