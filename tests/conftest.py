@@ -18,13 +18,15 @@ settings.register_profile("dev", max_examples=60, deadline=None,
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 HEAVY_FIRST = (
-    "test_app_faults.py", "test_app_faults_he.py", "test_app_failures.py",
-    "test_app_console.py", "test_app_netns.py", "test_app_chaos.py", "test_app_e2e.py",
+    "test_app_faults.py", "test_app_faults_he.py", "test_app_console.py", "test_app_netns.py",
+    "test_app_e2e.py", "test_mpc_blame.py", "test_mpc_engine.py", "test_ledger_contracts.py",
+    "test_app_failures.py", "test_app_node.py", "test_readme_quickstart.py", "test_net.py",
+    "test_app_network.py", "test_prep_sacrifice.py", "test_app_chaos.py",
 )
-"""Modules that take minutes (each stands up networks of node processes), collected first:
-the parallel run hands out whole modules in collection order, so these start at once on
-both workers and the many short modules fill in around them, instead of one long module
-starting last and running alone at the end."""
+"""The modules that take a minute or more (a serial run, 2026-12: most stand up networks of
+node processes), longest first: the parallel run hands out whole modules in collection
+order, so these start early and the many short modules fill in around them, instead of
+one long module starting last and running alone at the end."""
 ALONE = ("test_app_netns.py", "test_app_console.py")
 """Modules that must not overlap each other: the namespaces rewire the host's network and
 the browser takes both cores for seconds at a time. One worker runs them in turn."""
