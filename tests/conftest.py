@@ -27,9 +27,13 @@ HEAVY_FIRST = (
 node processes), longest first: the parallel run hands out whole modules in collection
 order, so these start early and the many short modules fill in around them, instead of
 one long module starting last and running alone at the end."""
-ALONE = ("test_app_netns.py", "test_app_console.py")
-"""Modules that must not overlap each other: the namespaces rewire the host's network and
-the browser takes both cores for seconds at a time. One worker runs them in turn."""
+TOGETHER = {"test_app_netns.py": "alone", "test_app_console.py": "alone",
+            "test_app_faults.py": "faults", "test_app_faults_he.py": "faults"}
+"""Modules that must not overlap each other, by unit: the namespaces rewire the host's
+network and the browser takes both cores for seconds at a time; the two fault matrices
+each keep a network of node processes busy with HE preprocessing for minutes, and side by
+side on two cores both ran past their time limits. One worker runs a unit's modules in
+turn."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -40,7 +44,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """With `--dist loadscope`: one unit per module (its fixtures, often a whole network,
-    are made once, on one worker) and one unit for the ALONE modules together. Not
+    are made once, on one worker) and one unit per TOGETHER group. Not
     xdist's `loadgroup` marks: with pytest 9 they no longer reach the node ids it groups by."""
     if config.getoption("dist") != "loadscope":
         return None
@@ -49,7 +53,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class ModuleScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
-            return "alone" if Path(module).name in ALONE else module
+            return TOGETHER.get(Path(module).name, module)
 
     return ModuleScheduling(config, log)
 
