@@ -22,6 +22,7 @@ import numpy as np
 from enigma.lang.checker import check
 from enigma.lang.interpreter import Revealed
 from enigma.lang.program import decode_results
+from enigma.lang.release import Release
 from enigma.lang.results import frame as result_frame
 from enigma.lang.results import table as result_table
 from enigma.lang.schema import Schema
@@ -254,9 +255,10 @@ def fetch_packages(owner: Owner, job: JobInfo, members: list[Any], outcomes: lis
 
 def blame_attempt(owner: Owner, job: JobInfo, outcomes: list[Any],
                    key_shares: list[np.ndarray], source: str, schema: Schema, state: DatasetState,
-                   filename: str, seed: bytes | None, result_failed: bool, failure: str
-                   ) -> Incident:
-    """Gather the members' packages and inputs from their blame replies; `blame_job`."""
+                   filename: str, seed: bytes | None, result_failed: bool, failure: str,
+                   release: Release | None = None) -> Incident:
+    """Gather the members' packages and inputs from their blame replies; `blame_job`,
+    replaying under `release`, the one the members ran under (the run header's)."""
     packages: dict[int, Package] = {}
     inputs: dict[int, MemberInputs] = {}
     for i, out in enumerate(outcomes):
@@ -283,12 +285,13 @@ def blame_attempt(owner: Owner, job: JobInfo, outcomes: list[Any],
     script = check(source, schema, filename)
 
     def make_program(given: Any) -> Any:
-        return replay_program(script, schema, filename, given, seed, len(job.quorum), owner.field.p)
+        return replay_program(script, schema, filename, given, seed, len(job.quorum),
+                              owner.field.p, release)
 
     keys = [owner.ledger.node(a).transport_key for a in job.quorum]
     return blame_job(owner.ledger, owner.home, job, keys, packages, inputs, make_program,
                      result_failed, result_commitment,
-                     bundle_meta(source, state.schema, filename, seed), failure,
+                     bundle_meta(source, state.schema, filename, seed, release), failure,
                      judgement(owner, job, outcomes, result_failed, keys, packages),
                      identity=owner.identity)
 

@@ -53,12 +53,15 @@ import numpy as np
 from eth_utils import keccak
 
 from enigma.files import write_atomic
+from enigma.lang.release import PolicyError, Release
 from enigma.ledger import DatasetInfo, JobInfo, JobStatus, Ledger
+from enigma.ledger.records import from_fixed, to_fixed
 from enigma.mpc.blame import (
     EvidenceError,
     Package,
     Program,
     decode_aborts,
+    decode_evidence,
     encode_abort,
     evidence_material,
     identify,
@@ -69,6 +72,7 @@ from enigma.mpc.blame import (
 )
 from enigma.net.errors import AuthenticationError
 from enigma.net.identity import Identity
+from enigma.net.transcript import session_id
 from enigma.storage.commitment import (
     chunk_commitment,
     dataset_commitment,
@@ -78,7 +82,7 @@ from enigma.storage.commitment import (
 
 from .evidence import evidence_holders, publish_evidence
 from .failures import Judgement, absence_rank
-from .job_facts import MemberInputs
+from .job_facts import MemberInputs, session_for
 
 _BUNDLE = b"enigma.job.evidence.v1"
 
@@ -317,8 +321,12 @@ def verify_bundle(ledger: Ledger, bundle: bytes,
        or, on HE, the culprit's own preprocessing slice, and the culprit's inputs, whose
        digests its committed material holds); a wrong result:
        the culprit's replay to the end does not hash to the result commitment the
-       culprit itself signed on the ledger; an absence: every abort record verifies under
-       its signer's key and names the node (an attestation, which is all it claims).
+       culprit itself signed on the ledger; both run under the release the file states,
+       which must spend the job's ε and δ on the ledger and name the session of the
+       culprit's signed statements (`job_facts.session_for`): the culprit signed that it
+       ran under it, whatever the dataset's policy says today; an absence: every abort
+       record verifies under its signer's key and names the node (an attestation, which
+       is all it claims).
     Returns (culprit address, verdict); EvidenceError says which check failed.
     """
     meta, evidence, arrays = read_bundle(bundle)
@@ -360,6 +368,7 @@ def verify_bundle(ledger: Ledger, bundle: bytes,
                         arrays[-1].tobytes() if he else b"", dict(meta.get("stored") or {}))
     if inputs_digest(mine) != evidence_material(evidence).inputs:
         raise EvidenceError("the inputs in the file are not the ones the culprit committed to")
+    ran_under(ledger, job, meta, evidence)
     if kind == "inputs":
         if signed_material(evidence, keys)[0] != party:
             raise EvidenceError("the evidence is another party's view")
@@ -382,10 +391,49 @@ def verify_bundle(ledger: Ledger, bundle: bytes,
 
 
 def bundle_meta(source: str, schema: Mapping[str, Any], filename: str,
-                dealer_seed: bytes | None) -> dict[str, Any]:
-    """The public facts a verifier needs besides the evidence: the script, schema and the
-    preprocessing (the dealer's seed, or `he`: the file then holds the culprit's slice)."""
+                dealer_seed: bytes | None, release: Release | None = None) -> dict[str, Any]:
+    """The public facts a verifier needs besides the evidence: the script, schema, the
+    preprocessing (the dealer's seed, or `he`: the file then holds the culprit's slice)
+    and the release the members ran under (None: the dataset had no release policy)."""
     return {"script": source, "schema": dict(schema), "filename": filename,
             "dealer_seed": dealer_seed.hex() if dealer_seed is not None else None,
             "prep": "dealer" if dealer_seed is not None else "he",
-            "script_sha256": hashlib.sha256(source.encode()).hexdigest()}
+            "script_sha256": hashlib.sha256(source.encode()).hexdigest(),
+            "release": None if release is None else release.as_dict()}
+
+
+def ran_under(ledger: Ledger, job: JobInfo, meta: Mapping[str, Any], evidence: bytes
+              ) -> Release | None:
+    """The release an evidence file's culprit ran under: the file's (`bundle_release`),
+    which must name the session of the culprit's statements (`job_facts.session_for`).
+    An honest member signs only under the release it read on the ledger at run time, so
+    a file whose release differs (to make its honest run look deviant on replay, or
+    after the owner tightened the policy) is refused here, whatever the ledger says now."""
+    release = bundle_release(meta, job)
+    if decode_evidence(evidence)[1].session_id != \
+            session_id(session_for(job.job_id, ledger.deployment, release)):
+        raise EvidenceError("the culprit's signed view is not of this job's session under the "
+                            "release the file states (another job, or another release policy)")
+    return release
+
+
+def bundle_release(meta: Mapping[str, Any], job: JobInfo) -> Release | None:
+    """The release an evidence file says the job ran under, checked against what the
+    ledger fixed for the job (its ε and δ; the policy itself the culprit's signed session
+    binds, `verify_bundle`). EvidenceError if it is malformed or spends another ε, δ."""
+    raw = meta.get("release")
+    if raw is None:
+        if job.epsilon or job.delta:
+            raise EvidenceError(f"job {job.job_id} spends ε on the ledger; the file states no "
+                                "release")
+        return None
+    try:
+        release = Release.from_dict(raw)
+        spend = (to_fixed(release.epsilon or 0.0, "ε"), to_fixed(release.delta, "δ"))
+    except (PolicyError, ValueError, TypeError) as exc:
+        raise EvidenceError(f"the file's release is malformed: {exc}") from exc
+    if spend != (job.epsilon, job.delta):
+        raise EvidenceError(f"the file's release spends (ε, δ) = ({release.epsilon}, "
+                            f"{release.delta}); job {job.job_id} on the ledger spends "
+                            f"({from_fixed(job.epsilon):g}, {from_fixed(job.delta):g})")
+    return release

@@ -47,6 +47,10 @@ import click
 import numpy as np
 from eth_utils import keccak
 
+from enigma.lang.checker import check
+from enigma.lang.interpreter import Revealed
+from enigma.lang.plain import run_plain
+from enigma.lang.release import Release
 from enigma.lang.schema import Schema
 from enigma.ledger import (
     AccusationInfo,
@@ -62,6 +66,7 @@ from enigma.progress import Progress
 from .accounts import ledger_options
 from .attempt import JobResult
 from .culprits import encode_bundle
+from .disclosure import set_release
 from .evidence import publish_evidence
 from .job_facts import JobError
 from .localnet import Cluster, NodeProcess, cluster, stop_nodes
@@ -119,6 +124,39 @@ def _expected(table: dict[str, np.ndarray]) -> dict[str, float]:
             "rows": float(ROWS)}
 
 
+def _correct(results: dict[str, Revealed], table: dict[str, np.ndarray], script: str,
+             release: Release | None) -> bool:
+    """A job's results against the plain run of `script` on `table`: equal within each
+    value's error bound; under `release`, the same cells suppressed (the pass bits are
+    exact) and each released cell within 3 noise bounds (a 95 % bound: missed with
+    probability about 1e-4 for Laplace noise) of the exact value."""
+    if script == SCRIPT and release is None:
+        want = {k: np.asarray(v) for k, v in _expected(table).items()}
+    else:
+        schema = Schema.from_dict(SCHEMA)
+        checked = check(script, schema)
+        exact = run_plain(checked, schema, table).results
+        want = {k: np.asarray(r.value) for k, r in exact.items()}
+        if release is not None:
+            ref = run_plain(checked, schema, table, release, noise_seed=0).results
+            if set(ref) != set(results) or any(
+                    not np.array_equal(np.isnan(np.asarray(results[k].value, dtype=float)),
+                                       np.isnan(np.asarray(r.value, dtype=float)))
+                    for k, r in ref.items()):
+                return False
+    if set(results) != set(want):
+        return False
+    for k, v in want.items():
+        got = np.asarray(results[k].value, dtype=float)
+        slack = np.asarray(results[k].error, dtype=float) + 1e-6
+        if release is not None and results[k].noise_bound is not None:
+            slack = slack + 3 * np.asarray(results[k].noise_bound, dtype=float)
+        kept = ~np.isnan(got)
+        if not np.all(np.abs(got - v)[kept] <= np.broadcast_to(slack, got.shape)[kept]):
+            return False
+    return True
+
+
 class Matrix:
     """The fault matrix on a running local network (`matrix` makes both); `run(kind)`
     per kind, `close` at the end (the network's own stop follows)."""
@@ -159,11 +197,17 @@ class Matrix:
         return lg.node(address).deposit + lg.claimable(address)
 
     def run(self, kind: str, attempts: int = 2, misbehave: bool = True,
-            dealer: bool = True) -> Row:
+            dealer: bool = True, release: Release | None = None, script: str = SCRIPT,
+            dealer_seed: bytes | None = None) -> Row:
         """One kind: a fresh culprit node, a dataset on it and the honest two, one job
         (`attempts` = 1: no re-run, so the row shows the refund path; `misbehave` False:
         the node gets no --misbehave, the caller injects its fault another way, or none;
-        `dealer` False: the job runs on the HE preprocessing, in blame mode all the same)."""
+        `dealer` False: the job runs on the HE preprocessing, in blame mode all the same).
+        With `release`, the dataset gets its policy on the ledger and the job spends its
+        ε and δ (`script` must be one the policy admits); the result is correct when it
+        suppresses exactly the cells a plain run under the policy does and every released
+        cell is within three times its noise bound of the exact value. `dealer_seed`
+        fixes the test dealer's seed (and so the noise), for a deterministic test."""
         owner = self.owner
         self.say(f"{kind}: starting the misbehaving node")
         self._runs += 1
@@ -178,15 +222,20 @@ class Matrix:
             name = f"faults-{self._runs}-{kind}"
             owner.share(table, Schema.from_dict(SCHEMA), name, quorum=3, t=1, weak=True,
                         holders=[*honest, culprit.address])
+            if release is not None:
+                set_release(owner.ledger, owner.state(name).ledger_id, release.policy)
+            author, signature = (self.author, self.signature) if script == SCRIPT else \
+                sign_script(self.net.analyst, script)
             before.update({a: self._wealth(a) for a in honest})
             self.say(f"{kind}: running the job")
             t0 = time.perf_counter()
             try:
-                out = run_job(owner, name, SCRIPT, author=self.author,
-                              signature=self.signature, quorum_size=3,
-                              dealer_seed=os.urandom(32) if dealer else None, blame=True,
-                              attempts=attempts,
-                              mesh_timeout=self.timeout, timeout=120.0)
+                out = run_job(owner, name, script, author=author, signature=signature,
+                              quorum_size=3, dealer_seed=(dealer_seed or os.urandom(32))
+                              if dealer else None, blame=True, attempts=attempts,
+                              mesh_timeout=self.timeout, timeout=120.0,
+                              epsilon=None if release is None else release.epsilon,
+                              delta=0.0 if release is None else release.delta)
             except JobError as exc:
                 return Row(kind, False, False, False, 0, 0.0, False, False, note=str(exc)[:200])
             seconds = time.perf_counter() - t0
@@ -195,10 +244,7 @@ class Matrix:
                        if i.accusation_id >= 0]
             loss = sum(max(0, before[a] - self._wealth(a)) for a in [*honest, *self._jurors()])
             first = out.incidents[0] if out.incidents else None
-            want = _expected(table)
-            correct = not out.refunded and set(out.results) == set(want) and all(
-                abs(out.results[k].value - v) <= out.results[k].error + 1e-6
-                for k, v in want.items())
+            correct = not out.refunded and _correct(out.results, table, script, release)
             named = {i.culprit.lower() for i in out.incidents}
             slashed = any(a.status is AccusationStatus.GUILTY
                           and owner.ledger.node(a.culprit).slashed for a in settled)

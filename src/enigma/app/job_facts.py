@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from enigma.lang.release import Release
 from enigma.ledger import (
     Deployment,
 )
@@ -118,10 +119,24 @@ def inputs_digest(mine: MemberInputs) -> bytes:
     return h.digest()
 
 
-def session_for(job_id: int, deployment: Deployment) -> bytes:
-    """The mesh session of a job: bound to the chain and contract, so it is never reused."""
-    return hashlib.sha256(f"enigma.job.v1/{deployment.chain_id}/{deployment.jobs}/"
-                          f"{job_id}".encode()).digest()
+def session_for(job_id: int, deployment: Deployment, release: Release | None = None) -> bytes:
+    """The session of a job: bound to the chain and contract, so it is never reused.
+
+    With `release` (the dataset's policy and the job's ε, δ the members read on the
+    ledger) the session names that release too: the mesh admits only members that run
+    under the same one, and every statement a member signs in blame mode carries it, so
+    its evidence binds the release it ran under (the ledger's policy may be tightened
+    later; a verifier checks the file's release against the culprit's signature, not the
+    ledger's word of the day). Without one, the bytes are the job's session as before."""
+    base = f"enigma.job.v1/{deployment.chain_id}/{deployment.jobs}/{job_id}".encode()
+    if release is not None:
+        base += b"/release/" + release_bytes(release)
+    return hashlib.sha256(base).digest()
+
+
+def release_bytes(release: Release) -> bytes:
+    """A release in one canonical encoding (sorted JSON), as the session binds it."""
+    return json.dumps(release.as_dict(), sort_keys=True, separators=(",", ":")).encode()
 
 
 def partial_commitment(job_id: int, parent: int, parts: Sequence[np.ndarray]) -> bytes:

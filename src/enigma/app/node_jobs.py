@@ -316,7 +316,7 @@ class NodeJobs:
         except ScriptError as exc:
             raise ServiceError("refused", f"job {job_id}: {exc}") from exc
         role = str(header.get("role", "single"))
-        release = self._release(job_id, job, role, bool(header.get("blame")))
+        release = self._release(job_id, job, role, header.get("release"))
         if release is not None and job.recipient != NO_RECIPIENT:
             opened.recipient = job.recipient
         opened.release = release
@@ -345,22 +345,32 @@ class NodeJobs:
                 self._running.pop(job_id, None)
             self.handover.forget(job_id)
 
-    def _release(self, job_id: int, job: JobInfo, role: str, blamed: bool) -> Release | None:
+    def _release(self, job_id: int, job: JobInfo, role: str, stated: Any) -> Release | None:
         """`run` step 1b: the dataset's release policy and the job's spend, as the ledger
         has them (nobody's word for them is taken); a job that spends ε is marked started
         on the ledger before this member computes anything, so its spend is final from
         then on (`jobs.start`; a job closed before that gives it back). Returns what the
-        run enforces (None: the dataset has no release policy)."""
+        run enforces (None: the dataset has no release policy).
+
+        The owner states the release it will replay under (`stated`, the run header's
+        `release`); a statement other than the ledger's is refused before anything is
+        computed (the owner's request, which names nobody): a policy tightened while the
+        members read it then stops the job, where members running under two releases
+        would fail to meet and name each other absent. The release also names the job's
+        mesh session (`session_for`), which binds it into every signed statement."""
         record = self.records.call(lambda lg: lg.release(job.dataset_id))
         try:
             release = member_release(record, job)
         except JobError as exc:
             raise ServiceError("refused", str(exc)) from exc
-        if release is not None and (role != "single" or blamed):
+        if release is not None and role != "single":
             raise ServiceError("bad-request", f"job {job_id}: ledger dataset {job.dataset_id} "
-                                              "has a release policy, which split runs and "
-                                              "blame-mode replays do not carry yet: run it "
-                                              "on one quorum without blame mode")
+                                              "has a release policy, which split runs do not "
+                                              "carry yet: run it on one quorum")
+        ours = None if release is None else release.as_dict()
+        if stated != ours:
+            raise ServiceError("bad-request", f"job {job_id}: the owner states the release "
+                                              f"{stated}, the ledger says {ours}")
         if (job.epsilon or job.delta) and not self.records.call(
                 lambda lg: lg.job(job_id)).started:
             self.records.call(lambda lg: lg.start(job_id))
@@ -409,10 +419,14 @@ class NodeJobs:
         demand: Demand | None = None
         if blamed and not dealer:  # before connecting: the others are still reading shares
             t1 = time.perf_counter()
+            # under a policy, the slice covers sealing every cell (the real data may keep more
+            # than the synthetic one: lang.release.Release.sizing)
+            sizing = None if opened.release is None else replace(opened.release, sizing=True)
             try:
                 demand = job_demand(
                     lambda e, sh, pt, r, k: compute(e, script, schema, sh, pt, r, k, filename,
-                                                    budget=guard.budget.fresh()),
+                                                    budget=guard.budget.fresh(),
+                                                    release=sizing),
                     schema, list(shares), rows, len(peers), self.node.field,
                     digit_bits=HE_DIGIT_BITS)
             except (ScriptError, NotSplittable) as exc:
@@ -424,7 +438,8 @@ class NodeJobs:
         stock: StockSession | None = None
         with contextlib.ExitStack() as closing:
             mesh = closing.enter_context(Mesh(
-                me, self.node.identity, peers, session_for(job_id, self.node.ledger.deployment),
+                me, self.node.identity, peers,
+                session_for(job_id, self.node.ledger.deployment, opened.release),
                 timeout=timeout, connect_timeout=max(timeout, 30.0),
                 bind=self.node.config.host))
             _phase(job_id, phases, "mesh", started)

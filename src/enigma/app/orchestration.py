@@ -37,6 +37,7 @@ from enigma.lang.reduction import (
     NotSplittable,
     plan,
 )
+from enigma.lang.release import Release
 from enigma.lang.results import labelled
 from enigma.lang.schema import Schema
 from enigma.ledger import (
@@ -71,7 +72,7 @@ from .culprits import (
     bundle_meta,
     settle_judgement,
 )
-from .disclosure import job_spend, posted_spend
+from .disclosure import job_spend, member_release, posted_spend
 from .job_facts import JobCancelled, JobError, QuorumNotHoldersError
 from .owner import DatasetState, Owner
 from .recipient import NO_RECIPIENT, public_bytes, result_key
@@ -243,10 +244,12 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     settles on the ledger (slash on proof, suspension on absence, escrow refunded), and the
     job is posted again on a fresh quorum drawn without it, up to `attempts` times; if no
     quorum can be drawn the result says `refunded`. Every attempt is in `incidents`.
+    Under a release policy the run header states the ledger's release (the members check
+    it and name their mesh session by it) and the replays run under it; each attempt
+    spends its ε (docs/disclosure.md).
     """
     say = progress or (lambda _: None)
     incidents = [] if _incidents is None else _incidents
-    asked_blame = blame
     if blame is None:
         blame = chunk_quorums == 0
     if blame and chunk_quorums > 0:
@@ -261,12 +264,9 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     release = owner.ledger.release(state.ledger_id)
     if posted_job is None:
         spend = job_spend(release, dataset, epsilon, delta)
-    if release.is_set and (chunk_quorums > 0 or asked_blame):
+    if release.is_set and chunk_quorums > 0:
         raise JobError(f"dataset {dataset!r} has a release policy, which split runs "
-                       "(--chunk-quorums) and blame mode (its replays) do not carry yet: "
-                       "run it on one quorum with --no-blame")
-    if release.is_set:
-        blame = False  # the members refuse it; a failure then names nobody (docs/disclosure.md)
+                       "(--chunk-quorums) do not carry yet: run it on one quorum")
 
     if posted_job is None:
         _covered(state, quorum_size, say)
@@ -330,9 +330,12 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
     fields = {"job_id": job.job_id, "dataset": dataset, "gen": state.gen,
               "epsilon": job.epsilon, "delta": job.delta}  # members check it on the ledger
     key, key_shares = job_keys(owner, dataset, len(members))
+    # the release a replay runs under: the ledger's, as each member reads and checks it
+    ran_under = member_release(owner.ledger.release(state.ledger_id), job)
     run_fields = {**fields, "source": source, "filename": filename, "schema": state.schema,
                   "timeout": min(timeout, mesh_timeout), "budget": budget.as_header(),
-                  "dealer_seed": seed.hex() if seed else None, "blame": blame}
+                  "dealer_seed": seed.hex() if seed else None, "blame": blame,
+                  "release": None if ran_under is None else ran_under.as_dict()}
     say(f"job {job.job_id}: quorum of {len(members)} computing"
         + (" in blame mode" if blame else ""))
     t1 = time.perf_counter()
@@ -361,7 +364,7 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
                 outcomes = fetch_packages(owner, job, members, outcomes, timeout)
     if failure:
         incident = _name_culprit(owner, job, outcomes, key_shares, source, schema, state,
-                                 filename, seed, blame, result_failed, failure)
+                                 filename, seed, blame, result_failed, failure, ran_under)
         incidents.append(incident)
         if not incident.culprit:
             raise JobError(f"job {job.job_id} failed: {incident.error}; nobody is blamed: the "
@@ -428,10 +431,12 @@ def _failure(job: JobInfo, outcomes: list[Any]) -> str:
 def _name_culprit(owner: Owner, job: JobInfo, outcomes: list[Any],
                   key_shares: list[np.ndarray], source: str, schema: Schema,
                   state: DatasetState, filename: str, seed: bytes | None, blame: bool,
-                  result_failed: bool, failure: str) -> Incident:
+                  result_failed: bool, failure: str, release: Release | None) -> Incident:
     """After a failed attempt: the incident that names a member (proof in blame mode,
     signed records otherwise) or nobody, settled on the ledger. A job cancelled while it
-    ran (`enigma job cancel`, or its deadline) is the owner's own stop, not a failure."""
+    ran (`enigma job cancel`, or its deadline) is the owner's own stop, not a failure.
+    `release` is what the members ran under: replays run under it, and the evidence file
+    states it."""
     status = owner.ledger.job(job.job_id).status
     if status is not JobStatus.OPEN:
         raise JobCancelled(f"job {job.job_id} was {status.name.lower()} while it ran; "
@@ -439,11 +444,12 @@ def _name_culprit(owner: Owner, job: JobInfo, outcomes: list[Any],
     try:
         if blame:
             return blame_attempt(owner, job, outcomes, key_shares, source, schema, state,
-                                 filename, seed, result_failed, failure)
+                                 filename, seed, result_failed, failure, release)
         keys = [owner.ledger.node(a).transport_key for a in job.quorum]
         return settle_judgement(owner.ledger, owner.home, job,
                                 judgement(owner, job, outcomes, result_failed, keys),
-                                bundle_meta(source, state.schema, filename, seed), failure)
+                                bundle_meta(source, state.schema, filename, seed, release),
+                                failure)
     except JobClosed as exc:  # cancelled or timed out between the check above and now
         raise JobCancelled(f"job {job.job_id} was closed while it ran; the members stopped "
                            f"({failure})") from exc

@@ -18,6 +18,7 @@ import numpy as np
 from enigma.field import Field
 from enigma.lang.budget import Budget
 from enigma.lang.checker import check
+from enigma.lang.release import Release
 from enigma.lang.schema import Schema
 from enigma.ledger import (
     Ledger,
@@ -28,7 +29,7 @@ from enigma.mpc.engine import Engine
 from enigma.prep.dealer import DealerFactory
 from enigma.prep.served import SliceFactory
 
-from .culprits import verify_bundle
+from .culprits import bundle_release, verify_bundle
 from .job_facts import (
     HE_DIGIT_BITS,
     JobError,
@@ -44,12 +45,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class _ReplaySpec:
-    """The public job (script, schema) and the members' committed inputs, for a replay."""
+    """The public job (script, schema, the release it ran under) and the members'
+    committed inputs, for a replay."""
 
     script: Any
     schema: Schema
     filename: str
     inputs: dict[int, MemberInputs]
+    release: Release | None = None
 
 
 def _replay_member(e: Engine, spec: _ReplaySpec) -> tuple[np.ndarray, np.ndarray, bytes]:
@@ -57,7 +60,8 @@ def _replay_member(e: Engine, spec: _ReplaySpec) -> tuple[np.ndarray, np.ndarray
     its result commitment covers (sealed shares and public facts)."""
     mine = spec.inputs[e.party]
     out = compute(e, spec.script, spec.schema, dict(mine.shares), mine.point, mine.rows,
-                  mine.key_share, spec.filename, budget=Budget.unlimited())
+                  mine.key_share, spec.filename, budget=Budget.unlimited(),
+                  release=spec.release)
     return (*out["sealed"], result_meta(out))
 
 
@@ -73,17 +77,21 @@ def verify_evidence_file(ledger: Ledger, bundle: bytes) -> tuple[str, str]:
             raise JobError("the evidence file's script is not the job's (script hash differs)")
         seed = meta.get("dealer_seed")
         return replay_program(script, schema, str(meta["filename"]), inputs,
-                        bytes.fromhex(seed) if seed else None, len(job.quorum), Field().p)
+                              bytes.fromhex(seed) if seed else None, len(job.quorum),
+                              Field().p, bundle_release(meta, job))
 
     return verify_bundle(ledger, bundle, make_program, inputs_digest, result_commitment)
 
 
 def replay_program(script: Any, schema: Schema, filename: str, inputs: Mapping[int, MemberInputs],
-             seed: bytes | None, parties: int, modulus: int) -> Any:
+                   seed: bytes | None, parties: int, modulus: int,
+                   release: Release | None = None) -> Any:
     """The public program a replay re-runs: the script on the members' committed inputs,
-    with the dealer of `seed`, or (on HE, `seed` None) the slices those members committed
-    to, and the engine options their run used."""
-    spec = _ReplaySpec(script, schema, filename, dict(inputs))
+    under the `release` they ran under (its pass bits and noise come from the
+    preprocessing's random bits, so they replay exactly), with the dealer of `seed`, or
+    (on HE, `seed` None) the slices those members committed to, and the engine options
+    their run used."""
+    spec = _ReplaySpec(script, schema, filename, dict(inputs), release)
     if seed is not None:
         return Program(_replay_member, (spec,), DealerFactory(seed, insecure=True), parties,
                        modulus)

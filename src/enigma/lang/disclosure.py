@@ -450,6 +450,8 @@ class Tracked:
                 DOMINANCE if hidden else FEW_ROWS
             reasons = np.where(small, FEW_ROWS, np.where(~public_pass, DOMINANCE, failed))
             kept &= ~small & public_pass
+            if self.release.sizing:  # a dry run sizing the preprocessing: seal every cell,
+                kept[...] = True  # the most a run on the real data can (Release.sizing)
             reasons = np.where(kept, "", reasons).astype(object)
             self.b.release_value(o.name, o.value, o.node, dict(
                 kept=kept, reasons=reasons, scale=o.scale, bound=o.bound, epsilon=o.epsilon,

@@ -17,7 +17,7 @@ The three rules, each optional but the first:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -99,6 +99,11 @@ class Release:
     epsilon: float | None = None
     """This job's ε, split over its released outputs (sequential composition)."""
     delta: float = 0.0
+    sizing: bool = field(default=False, compare=False, repr=False)
+    """True only in a dry run on synthetic data that sizes a job's preprocessing (blame
+    mode on HE): every cell counts as kept, since how many cells the real data keeps is
+    not known before the run and sealing costs a product per kept cell. Never carried
+    (`as_dict`), never set on a real run."""
 
     def __post_init__(self) -> None:
         if self.epsilon is not None and not (math.isfinite(self.epsilon) and self.epsilon > 0):
@@ -113,3 +118,17 @@ class Release:
         if self.delta > self.policy.delta_budget:
             raise PolicyError(f"a job's δ ({self.delta:g}) cannot exceed the dataset's δ "
                               f"budget ({self.policy.delta_budget:g})")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The release as plain data (JSON): what a job's run header and a blame evidence
+        file carry, so that a replay runs under exactly the release the members ran."""
+        return {"policy": self.policy.as_dict(), "epsilon": self.epsilon, "delta": self.delta}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Release:
+        if not isinstance(data, dict) or set(data) - {"policy", "epsilon", "delta"} \
+                or not isinstance(data.get("policy"), dict):
+            raise PolicyError(f"a release is {{policy, epsilon, delta}}, not {data!r}")
+        eps = data.get("epsilon")
+        return cls(ReleasePolicy.from_dict(data["policy"]),
+                   None if eps is None else float(eps), float(data.get("delta", 0.0)))

@@ -1,0 +1,128 @@
+"""Blame mode under a release policy, on a real local network (docs/disclosure.md, "Blame
+under a release policy"; docs/blame.md).
+
+The fault matrix's network (`app.faults.matrix`: a chain, two honest holders, three
+jurors) with one misbehaving node: the dataset gets a differentially private policy
+(n_min, ε and δ budgets) on the ledger and the job spends ε. The liar is named by a replay
+under the release the members ran under (its noise and pass bits replay exactly), accused
+with an evidence file the committee checks the same way, slashed, and the job re-run on
+the honest two gives the released result; every attempt's ε stays spent. Then an honest
+job in blame mode under the policy, on the test dealer and on HE (whose blame-mode slice
+is sized for every cell sealed), succeeds with no package handed over.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from enigma.app.culprits import bundle_meta, ran_under, read_bundle
+from enigma.app.faults import _correct, _table, matrix
+from enigma.app.job_facts import session_for
+from enigma.app.orchestration import run_job, sign_script
+from enigma.app.replay import verify_evidence_file
+from enigma.lang.release import Release, ReleasePolicy
+from enigma.ledger import JobStatus
+from enigma.ledger.records import to_fixed
+from enigma.mpc.blame import EvidenceError
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+SCRIPT = ("reveal(sum(data.a), 'total')\n"
+          "reveal(count(data.a, where=data.b > 50), 'high')\n"  # 8 rows: released
+          "reveal(count(data.a, where=data.b > 90), 'top')\n")  # 4 rows < n_min: suppressed
+POLICY = ReleasePolicy(n_min=5, epsilon_budget=10.0, delta_budget=1e-6)
+RELEASE = Release(POLICY, 1.5, 1e-9)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A bit-flipping member in a DP job, then honest blame-mode jobs on the same dataset."""
+    with matrix(tmp_path_factory.mktemp("blamerel"), ["bitflip"], timeout=8.0) as m:
+        lg = m.owner.ledger
+        t0 = time.perf_counter()
+        row = m.run("bitflip", release=RELEASE, script=SCRIPT, dealer_seed=bytes(32))
+        seconds = time.perf_counter() - t0
+        assert m.last is not None
+        out = m.last
+        name = "faults-1-bitflip"
+        dataset = m.owner.state(name).ledger_id
+        culprit = out.incidents[0].culprit if out.incidents else ""
+        bundle = Path(out.incidents[0].evidence_path).read_bytes() if out.incidents else b""
+        facts = {"row": row, "out": out, "seconds": seconds, "culprit": culprit,
+                 "bundle": bundle, "node": lg.node(culprit) if culprit else None,
+                 "attempts": [lg.job(i.job_id) for i in out.incidents] + [lg.job(out.job_id)],
+                 "spent": lg.release(dataset).epsilon_spent,
+                 "delta_spent": lg.release(dataset).delta_spent,
+                 "checked": verify_evidence_file(lg, bundle) if bundle else None}
+        job = lg.job(out.incidents[0].job_id) if out.incidents else None
+        facts["ran_under"] = lambda meta, evidence: ran_under(lg, job, meta, evidence)
+        facts["session"] = lambda r: session_for(job.job_id, lg.deployment, r)
+        author, sig = sign_script(m.net.analyst, SCRIPT)
+        honest = {}
+        for prep, seed in (("dealer", bytes(range(32))), ("he", None)):
+            t0 = time.perf_counter()
+            honest[prep] = (run_job(m.owner, name, SCRIPT, author=author, signature=sig,
+                                    quorum_size=2, dealer_seed=seed, epsilon=RELEASE.epsilon,
+                                    delta=RELEASE.delta, timeout=120.0),
+                            time.perf_counter() - t0)
+        facts["honest"] = honest
+        facts["spent_after"] = lg.release(dataset).epsilon_spent
+    print(f"DP job with a bit-flipping member: {seconds:.1f} s to the re-run's result; "
+          + ", ".join(f"honest blame-mode run on {p}: {s:.1f} s" for p, (_, s) in honest.items()))
+    return facts
+
+
+def test_the_liar_is_named_slashed_and_the_rerun_releases_the_result(run: dict) -> None:
+    row, out = run["row"], run["out"]
+    assert row.detected and row.identified, row
+    assert row.verdict == "deviation", row  # proved by the replay under the job's release
+    assert row.slashed and run["node"].slashed, row  # the committee replayed it too
+    assert row.honest_loss_wei == 0
+    assert [i.verdict for i in out.incidents] == ["deviation"]
+    assert run["checked"] == (run["culprit"], "deviation")
+    assert not out.refunded and row.result_correct, out.results
+    assert out.results["top"].suppressed.item()  # the pass bits, exact: 4 rows < n_min
+    assert not out.results["high"].suppressed.item()
+    assert _correct(out.results, _table(), SCRIPT, RELEASE)
+
+
+def test_every_attempt_spends_its_epsilon(run: dict) -> None:
+    """The failed attempt had started (its members computed), so its ε is never given
+    back; the re-run spends ε again (docs/disclosure.md, "When a spend becomes final")."""
+    failed, rerun = run["attempts"]
+    assert failed.started and failed.status is not JobStatus.ACCEPTED
+    assert rerun.status is JobStatus.ACCEPTED
+    eps, delta = to_fixed(RELEASE.epsilon, "ε"), to_fixed(RELEASE.delta, "δ")
+    assert failed.epsilon == rerun.epsilon == eps
+    assert run["spent"] == 2 * eps and run["delta_spent"] == 2 * delta
+    assert run["spent_after"] == 4 * eps  # and each honest job its own
+
+
+def test_an_evidence_file_binds_the_release_the_culprit_ran_under(run: dict) -> None:
+    """The file's release must name the session the culprit signed under: one stating a
+    looser or tighter policy (or none) is refused, whatever the ledger says now."""
+    meta, evidence, _ = read_bundle(run["bundle"])
+    assert Release.from_dict(meta["release"]) == RELEASE
+    assert run["ran_under"](meta, evidence) == RELEASE
+    other = Release(ReleasePolicy(n_min=6, epsilon_budget=10.0, delta_budget=1e-6), 1.5, 1e-9)
+    assert run["session"](other) != run["session"](RELEASE) != run["session"](None)
+    forged = bundle_meta(meta["script"], meta["schema"], meta["filename"],
+                         bytes.fromhex(meta["dealer_seed"]), other)
+    with pytest.raises(EvidenceError, match="session under the release the file states"):
+        run["ran_under"](forged, evidence)
+    with pytest.raises(EvidenceError, match="spends ε on the ledger; the file states no release"):
+        run["ran_under"](dict(meta, release=None), evidence)
+    spends_more = dict(meta, release=Release(POLICY, 2.0, 1e-9).as_dict())
+    with pytest.raises(EvidenceError, match=r"spends \(ε, δ\) = \(2\.0"):
+        run["ran_under"](spends_more, evidence)
+
+
+@pytest.mark.parametrize("prep", ["dealer", "he"])
+def test_an_honest_job_in_blame_mode_under_the_policy_succeeds(run: dict, prep: str) -> None:
+    out, _ = run["honest"][prep]
+    assert not out.incidents and out.packages == 0
+    assert _correct(out.results, _table(), SCRIPT, RELEASE), out.results
