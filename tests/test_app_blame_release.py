@@ -2,9 +2,11 @@
 under a release policy"; docs/blame.md).
 
 The fault matrix's network (`app.faults.matrix`: a chain, two honest holders, three
-jurors) with one misbehaving node: the dataset gets a differentially private policy
-(n_min, ε and δ budgets) on the ledger and the job spends ε. The liar is named by a replay
-under the release the members ran under (its noise and pass bits replay exactly), accused
+jurors) with one misbehaving node (`--misbehave release-lie`: it runs the job under a
+looser release than the ledger's, releasing every cell): the dataset gets a
+differentially private policy (n_min, ε and δ budgets) on the ledger and the job spends
+ε. The liar is named by a replay under the release the members ran under (the honest
+members' noise and pass bits replay exactly, or they would be named instead), accused
 with an evidence file the committee checks the same way, slashed, and the job re-run on
 the honest two gives the released result; every attempt's ε stays spent. Then an honest
 job in blame mode under the policy, on the test dealer and on HE (whose blame-mode slice
@@ -20,7 +22,7 @@ from typing import Any
 import pytest
 
 from enigma.app.culprits import bundle_meta, ran_under, read_bundle
-from enigma.app.faults import _correct, _table, matrix
+from enigma.app.faults import DP_RELEASE, DP_SCRIPT, _correct, _table, matrix
 from enigma.app.job_facts import session_for
 from enigma.app.orchestration import run_job, sign_script
 from enigma.app.replay import verify_evidence_file
@@ -31,24 +33,22 @@ from enigma.mpc.blame import EvidenceError
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-SCRIPT = ("reveal(sum(data.a), 'total')\n"
-          "reveal(count(data.a, where=data.b > 50), 'high')\n"  # 8 rows: released
-          "reveal(count(data.a, where=data.b > 90), 'top')\n")  # 4 rows < n_min: suppressed
-POLICY = ReleasePolicy(n_min=5, epsilon_budget=10.0, delta_budget=1e-6)
-RELEASE = Release(POLICY, 1.5, 1e-9)
+SCRIPT, RELEASE = DP_SCRIPT, DP_RELEASE
+POLICY = RELEASE.policy
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A bit-flipping member in a DP job, then honest blame-mode jobs on the same dataset."""
-    with matrix(tmp_path_factory.mktemp("blamerel"), ["bitflip"], timeout=8.0) as m:
+    """A member that runs a DP job under a looser release than the ledger's (every cell
+    released), then honest blame-mode jobs on the same dataset."""
+    with matrix(tmp_path_factory.mktemp("blamerel"), ["release-lie"], timeout=8.0) as m:
         lg = m.owner.ledger
         t0 = time.perf_counter()
-        row = m.run("bitflip", release=RELEASE, script=SCRIPT, dealer_seed=bytes(32))
+        row = m.run("release-lie", release=RELEASE, script=SCRIPT, dealer_seed=bytes(32))
         seconds = time.perf_counter() - t0
         assert m.last is not None
         out = m.last
-        name = "faults-1-bitflip"
+        name = "faults-1-release-lie"
         dataset = m.owner.state(name).ledger_id
         culprit = out.incidents[0].culprit if out.incidents else ""
         bundle = Path(out.incidents[0].evidence_path).read_bytes() if out.incidents else b""
@@ -71,7 +71,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                             time.perf_counter() - t0)
         facts["honest"] = honest
         facts["spent_after"] = lg.release(dataset).epsilon_spent
-    print(f"DP job with a bit-flipping member: {seconds:.1f} s to the re-run's result; "
+    print(f"DP job with a member lying about the release: {seconds:.1f} s to the re-run's result; "
           + ", ".join(f"honest blame-mode run on {p}: {s:.1f} s" for p, (_, s) in honest.items()))
     return facts
 
@@ -79,7 +79,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_the_liar_is_named_slashed_and_the_rerun_releases_the_result(run: dict) -> None:
     row, out = run["row"], run["out"]
     assert row.detected and row.identified, row
-    assert row.verdict == "deviation", row  # proved by the replay under the job's release
+    # its messages deviate from its replay under the release the others ran under (the
+    # one its session names) where the pass bits are computed: proved, not attested
+    assert row.verdict == "deviation", row
     assert row.slashed and run["node"].slashed, row  # the committee replayed it too
     assert row.honest_loss_wei == 0
     assert [i.verdict for i in out.incidents] == ["deviation"]

@@ -17,6 +17,7 @@ from enigma.mpc.blame import EvidenceError, prove, verify_evidence
 from enigma.mpc.faults import (
     INPUT_KINDS,
     KINDS,
+    RELEASE_KINDS,
     REPLY_KINDS,
     STORE_KINDS,
     Fault,
@@ -66,10 +67,10 @@ def _no_wrong_answer(run: BlameRun, culprit: int) -> None:
 
 
 def test_every_kind_is_named_in_the_module():
-    """Every engine-level kind; a member's input, reply and store kinds act above the
-    engine and are tested on a network (test_app_faults)."""
+    """Every engine-level kind; a member's input, reply, store and release kinds act above
+    the engine and are tested on a network (test_app_faults, test_app_blame_release)."""
     assert sorted(k for k, _, _ in CASES) == sorted(
-        k for k in KINDS if k not in INPUT_KINDS + REPLY_KINDS + STORE_KINDS)
+        k for k in KINDS if k not in INPUT_KINDS + REPLY_KINDS + STORE_KINDS + RELEASE_KINDS)
 
 
 def test_faults_are_refused_without_the_insecure_flag():

@@ -50,7 +50,7 @@ from eth_utils import keccak
 from enigma.lang.checker import check
 from enigma.lang.interpreter import Revealed
 from enigma.lang.plain import run_plain
-from enigma.lang.release import Release
+from enigma.lang.release import Release, ReleasePolicy
 from enigma.lang.schema import Schema
 from enigma.ledger import (
     AccusationInfo,
@@ -60,7 +60,7 @@ from enigma.ledger import (
     script_hash,
 )
 from enigma.ledger.devchain import advance_time
-from enigma.mpc.faults import KINDS
+from enigma.mpc.faults import KINDS, RELEASE_KINDS
 from enigma.progress import Progress
 
 from .accounts import ledger_options
@@ -78,6 +78,12 @@ SCRIPT = ("reveal(sum(data.a), 'total')\nreveal(variance(data.b), 'spread')\n"
 SCHEMA = {"name": "faults", "columns": [
     {"name": "a", "type": "int", "label": "private", "min": 0, "max": 100},
     {"name": "b", "type": "int", "label": "private", "min": 0, "max": 100}]}
+DP_SCRIPT = ("reveal(sum(data.a), 'total')\n"
+             "reveal(count(data.a, where=data.b > 50), 'high')\n"  # 8 rows: released
+             "reveal(count(data.a, where=data.b > 90), 'top')\n")  # 4 rows < n_min: suppressed
+DP_RELEASE = Release(ReleasePolicy(n_min=5, epsilon_budget=10.0, delta_budget=1e-6), 1.5, 1e-9)
+"""The release of a kind that lies about it (RELEASE_KINDS): a differentially private
+dataset with a cell to suppress, and the job's spend."""
 #: Where each kind strikes: the culprit's n-th sending call, or for the preprocessing
 #: kinds its n-th triples request (the first one feeds the variance's products).
 AT = {"wrong-mac": 0, "bad-preprocessing": 0}
@@ -209,6 +215,8 @@ class Matrix:
         cell is within three times its noise bound of the exact value. `dealer_seed`
         fixes the test dealer's seed (and so the noise), for a deterministic test."""
         owner = self.owner
+        if kind in RELEASE_KINDS and release is None:  # a lie about a policy needs one
+            release, script = DP_RELEASE, DP_SCRIPT
         self.say(f"{kind}: starting the misbehaving node")
         self._runs += 1
         flags = ["--misbehave", kind, "--insecure-test-faults",

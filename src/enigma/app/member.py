@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,7 @@ from enigma.lang.reduction import (
     input_sum,
     statistics_size,
 )
-from enigma.lang.release import Release
+from enigma.lang.release import Release, ReleasePolicy
 from enigma.lang.schema import Schema
 from enigma.mpc.engine import Engine
 from enigma.mpc.faults import (
@@ -170,6 +171,18 @@ def _shift_input(F: Field, flat: np.ndarray, kind: str, m: int) -> np.ndarray:
     out = flat.copy()
     out[at] = F.add(out[at:at + 1], F.const(1).reshape(1, 2))[0]
     return out
+
+
+def lying_release(release: Release | None) -> Release:
+    """Fault injection (RELEASE_KINDS): the release this member runs under instead of the
+    ledger's, as a node that wants more out of a job would: no cell suppressed (n_min 1,
+    no dominance rule), the job's ε and δ kept."""
+    log.warning("FAULT INJECTION (release-lie): this node runs under a looser release than "
+                "the ledger's")
+    if release is None:
+        return Release(ReleasePolicy(n_min=1))
+    loose = replace(release.policy, n_min=1, dominance_k=None, dominance_p=None)
+    return Release(loose, release.epsilon, release.delta)
 
 
 def lying_reply(out: dict[str, Any], kind: str) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from enigma.mpc.engine import Engine
 from enigma.mpc.faults import (
     CHANNEL_KINDS,
     PROVIDER_KINDS,
+    RELEASE_KINDS,
     REPLY_KINDS,
     STORE_KINDS,
     DroppedOut,
@@ -87,6 +88,7 @@ from .member import (
     compute,
     compute_map,
     compute_reduce,
+    lying_release,
     lying_reply,
     rewritten_store,
 )
@@ -496,8 +498,11 @@ class NodeJobs:
                     out = compute_reduce(engine, script, schema, parts, arrays[0], layout,
                                          total_rows, filename, reducer_side, guard.budget)
                 else:
+                    release = opened.release
+                    if fault is not None and fault.kind in RELEASE_KINDS:
+                        release = lying_release(release)
                     out = compute(engine, script, schema, shares, point, rows, arrays[0],
-                                  filename, fault, phases, guard.budget, opened.release)
+                                  filename, fault, phases, guard.budget, release)
             except (ScriptError, NotSplittable) as exc:  # the script's: every member's
                 raise ServiceError("refused", f"job {job_id}: {exc}") from exc
             except ServiceError:

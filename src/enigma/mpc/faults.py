@@ -56,10 +56,15 @@ from .preprocessing import Triples
 INPUT_KINDS = ("input-shift", "tag-shift", "key-share-shift")
 REPLY_KINDS = ("metadata-lie", "exact-lie")
 STORE_KINDS = ("stored-shift",)
+#: release-lie: the member runs a job under a looser release than the ledger's (every cell
+#: released, less noise) while it connects under the job's (its session names that one).
+RELEASE_KINDS = ("release-lie",)
 KINDS = ("bitflip", "wrong-mac", "bad-preprocessing", "dropout", "stall", "garbage",
-         "equivocate", "replay", "wrong-recipient", *INPUT_KINDS, *REPLY_KINDS, *STORE_KINDS)
+         "equivocate", "replay", "wrong-recipient", *INPUT_KINDS, *REPLY_KINDS, *STORE_KINDS,
+         *RELEASE_KINDS)
 #: Kinds the engine itself meets: a member's channel or its preprocessing lies.
-ENGINE_KINDS = tuple(k for k in KINDS if k not in INPUT_KINDS + REPLY_KINDS + STORE_KINDS)
+ENGINE_KINDS = tuple(k for k in KINDS
+                     if k not in INPUT_KINDS + REPLY_KINDS + STORE_KINDS + RELEASE_KINDS)
 PROVIDER_KINDS = ("wrong-mac", "bad-preprocessing")
 CHANNEL_KINDS = tuple(k for k in ENGINE_KINDS if k not in PROVIDER_KINDS)
 
