@@ -16,25 +16,33 @@ is sized for every cell sealed), succeeds with no package handed over.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from enigma.app.culprits import bundle_meta, ran_under, read_bundle
-from enigma.app.faults import DP_RELEASE, DP_SCRIPT, _correct, _table, matrix
-from enigma.app.job_facts import session_for
+from enigma.app.faults import DP_RELEASE, DP_SCRIPT, SCHEMA, _correct, _table, matrix
+from enigma.app.job_facts import MemberInputs, session_for
 from enigma.app.orchestration import run_job, sign_script
-from enigma.app.replay import verify_evidence_file
+from enigma.app.replay import replay_program, verify_evidence_file
+from enigma.field import Field
+from enigma.lang.checker import check
 from enigma.lang.release import Release, ReleasePolicy
+from enigma.lang.schema import Schema
 from enigma.ledger import JobStatus
 from enigma.ledger.records import to_fixed
-from enigma.mpc.blame import EvidenceError
+from enigma.mpc.blame import EvidenceError, identify, prove, replay_output, view_evidence
+from enigma.mpc.runner import run_blamed
+from enigma.sharing import tags
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 SCRIPT, RELEASE = DP_SCRIPT, DP_RELEASE
 POLICY = RELEASE.policy
+F = Field()
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +136,45 @@ def test_an_honest_job_in_blame_mode_under_the_policy_succeeds(run: dict, prep: 
     out, _ = run["honest"][prep]
     assert not out.incidents and out.packages == 0
     assert _correct(out.results, _table(), SCRIPT, RELEASE), out.results
+
+
+def _quorum_inputs(parties: int) -> dict[int, MemberInputs]:
+    """Every member's inputs for `faults`' table, as `app.demand` simulates them: each holds
+    the encoded table as its Shamir share (a constant polynomial), member 0 the tag key 1
+    and an output key 1; shares of a tag are then the value itself."""
+    schema = Schema.from_dict(SCHEMA)
+    table = _table()
+    shares = {c: F.from_int64(np.asarray(schema.column(c).encoding.to_integers(table[c]),
+                                         dtype=np.int64)) for c in table}
+    shares.update({tags.column(c): v for c, v in list(shares.items())})
+    return {i: MemberInputs(dict(shares), i + 1, len(table["a"]),
+                            F.from_ints([1, 1]) if i == 0 else F.zeros(2))
+            for i in range(parties)}
+
+
+def test_an_honest_members_noise_and_pass_bits_replay_exactly_under_its_release() -> None:
+    """Three members run the DP job in blame mode (processes, the test dealer). Replayed
+    under the release they ran under, no member deviates, and each one's view replays to
+    the sealed shares it returned (the noise and the pass bits come from its committed
+    preprocessing); replayed under another release (or none), an honest member would
+    look deviant: why the release is bound to the run."""
+    schema = Schema.from_dict(SCHEMA)
+    script = check(SCRIPT, schema)
+    inputs = _quorum_inputs(3)
+    seed = bytes(range(32))
+    program = replay_program(script, schema, "<script>", inputs, seed, 3, F.p, RELEASE)
+    run = run_blamed(program.fn, args=program.args, provider_factory=program.factory,
+                     timeout=30.0)
+    assert not run.errors, run.errors
+    assert identify(program, run.packages, run.public_keys).culprits == {}
+    for p in range(3):
+        assert prove(program, run.packages, run.public_keys, p) is None
+        party, sealed = replay_output(view_evidence(run.packages, run.public_keys, p),
+                                      program, run.public_keys)
+        x, z, meta = run.outputs[p]
+        assert party == p and np.array_equal(sealed[0], x) and np.array_equal(sealed[1], z)
+        assert sealed[2] == meta and b"suppressed" in meta  # the same cells kept
+    tighter = Release(replace(POLICY, n_min=6), RELEASE.epsilon, RELEASE.delta)
+    for other in (tighter, None):
+        wrong = replay_program(script, schema, "<script>", inputs, seed, 3, F.p, other)
+        assert prove(wrong, run.packages, run.public_keys, 0) is not None
