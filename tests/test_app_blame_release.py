@@ -90,7 +90,8 @@ def test_the_liar_is_named_slashed_and_the_rerun_releases_the_result(run: dict) 
     # its messages deviate from its replay under the release the others ran under (the
     # one its session names) where the pass bits are computed: proved, not attested
     assert row.verdict == "deviation", row
-    assert row.slashed and run["node"].slashed, row  # the committee replayed it too
+    assert row.slashed and run["node"].slashed, row
+    assert row.challenge == "guilty 3-0", row  # the committee replayed it under the release
     assert row.honest_loss_wei == 0
     assert [i.verdict for i in out.incidents] == ["deviation"]
     assert run["checked"] == (run["culprit"], "deviation")
