@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from enigma.app.cli import main
-from enigma.app.disclosure import set_release
+from enigma.app.disclosure import member_release, set_release
 from enigma.app.job_facts import JobError
 from enigma.app.localnet import cluster
 from enigma.app.orchestration import run_job, sign_script, submit_job
@@ -33,7 +34,7 @@ from enigma.app.recipient import (
     unseal,
 )
 from enigma.app.service import Connection, ServiceError
-from enigma.lang.release import ReleasePolicy
+from enigma.lang.release import Release, ReleasePolicy
 from enigma.lang.schema import Schema
 from enigma.ledger import JobStatus, Policy, script_hash
 from enigma.ledger.records import to_fixed
@@ -137,6 +138,36 @@ def test_a_member_refuses_an_epsilon_other_than_the_ledgers(net: Any) -> None:
         owner.ledger.cancel(job.job_id)  # never started: the 0.125 comes back
     assert not owner.ledger.job(job.job_id).started
     assert owner.ledger.release(state.ledger_id).epsilon_spent == spent
+
+
+def test_a_member_refuses_a_release_other_than_the_ledgers(net: Any) -> None:
+    """The owner states in `job-run` the release its replays would run under; a member
+    refuses one that is not the ledger's (here: the policy loosened to n_min 1) before it
+    computes or marks the job started, with a record that names nobody but the owner."""
+    owner = net.owner
+    author, sig = sign_script(net.analyst, SOURCE)
+    state = owner.state("people")
+    job = owner.ledger.post_job(state.ledger_id, script_hash(SOURCE.encode()), author, sig,
+                                3, 100, 10_000, epsilon=0.125)
+    ours = member_release(owner.ledger.release(state.ledger_id), job)
+    assert ours is not None
+    loose = Release(replace(ours.policy, n_min=1), ours.epsilon, ours.delta)
+    member = next(n for n in net.nodes if n.address == job.quorum[0])
+    try:
+        with Connection.open("127.0.0.1", member.port, owner.identity, member.node_id) as conn:
+            conn.request("job-open", job_id=job.job_id, dataset="people", gen=state.gen,
+                         epsilon=job.epsilon, delta=job.delta)
+            with pytest.raises(ServiceError, match="the owner states the release") as refused:
+                conn.request("job-run", [np.zeros(4, np.uint64)], job_id=job.job_id,
+                             source=SOURCE, filename="<script>", schema=state.schema,
+                             timeout=5.0, budget={"steps": 10**6, "elements": 10**6,
+                                                  "seconds": 5.0, "memory_mb": 100},
+                             dealer_seed=None, blame=True, release=loose.as_dict(),
+                             peers=[])
+        assert refused.value.kind == "bad-request" and refused.value.abort
+    finally:
+        owner.ledger.cancel(job.job_id)
+    assert not owner.ledger.job(job.job_id).started  # refused before any computation
 
 
 def test_an_analyst_receives_exactly_the_released_cells(net: Any) -> None:
