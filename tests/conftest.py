@@ -29,11 +29,13 @@ node processes), longest first: the parallel run hands out whole modules in coll
 order, so these start early and the many short modules fill in around them, instead of
 one long module starting last and running alone at the end."""
 TOGETHER = {"test_app_netns.py": "alone", "test_app_console.py": "alone",
-            "test_app_faults.py": "faults", "test_app_faults_he.py": "faults"}
+            "test_app_faults.py": "faults", "test_app_faults_he.py": "faults",
+            "test_app_blame_release.py": "faults"}
 """Modules that must not overlap each other, by unit: the namespaces rewire the host's
 network and the browser takes both cores for seconds at a time; the two fault matrices
 each keep a network of node processes busy with HE preprocessing for minutes, and side by
-side on two cores both ran past their time limits. One worker runs a unit's modules in
+side on two cores both ran past their time limits (the blame-under-a-policy module, with
+its 8 s mesh timeout, goes with them). One worker runs a unit's modules in
 turn."""
 
 
