@@ -18,7 +18,7 @@ settings.register_profile("dev", max_examples=60, deadline=None,
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 HEAVY_FIRST = (
-    "test_app_faults.py", "test_app_faults_he.py", "test_app_console.py", "test_app_netns.py",
+    "test_app_faults.py", "test_app_faults_he.py", "test_app_netns.py", "test_app_console.py",
     "test_app_e2e.py", "test_mpc_blame.py", "test_mpc_engine.py", "test_ledger_contracts.py",
     "test_app_failures.py", "test_app_blame_release.py", "test_app_node.py",
     "test_readme_quickstart.py", "test_net.py", "test_app_network.py", "test_prep_sacrifice.py",

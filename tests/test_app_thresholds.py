@@ -20,6 +20,7 @@ from enigma.app.owner import DatasetState, Holder, Owner, threshold
 from enigma.app.owner_commands import share_command
 from enigma.app.upload import UploadError
 from enigma.lang.schema import Schema
+from enigma.ledger.records import ReleaseRecord
 from enigma.net.identity import Identity
 
 SCHEMA = {"name": "d", "columns": [{"name": "a", "type": "int", "min": 0, "max": 10}]}
@@ -87,11 +88,20 @@ def test_progress_files_from_before_quorums_were_recorded_still_load(tmp_path):
     assert old is not None and (old.t, old.quorum, old.weak) == (1, 2, False)
 
 
+class _Ledger:
+    """The one ledger read run_job makes before its checks: the dataset has no release
+    policy (the record the contract returns for none)."""
+
+    def release(self, dataset_id: int) -> ReleaseRecord:
+        return ReleaseRecord(dataset_id, 0, 0, 0, 0, 0, 0, 0)
+
+
 class _Owner:
     """Just enough of an Owner for run_job's checks before anything is posted."""
 
     def __init__(self, state: DatasetState) -> None:
         self._state = state
+        self.ledger = _Ledger()
 
     def state(self, name: str) -> DatasetState:
         return self._state

@@ -65,7 +65,10 @@ def ip(*args: str, check: bool = True) -> str:
 
 
 def _tool(tool: str, args: Sequence[str], check: bool = True) -> str:
-    done = subprocess.run([tool, *args], capture_output=True, text=True, timeout=30)
+    # 120 s: on a busy host the kernel's rtnl lock, which every route and address change
+    # takes, has been held for over 30 s (another namespace's teardown); a slow `ip` is
+    # not a failed one
+    done = subprocess.run([tool, *args], capture_output=True, text=True, timeout=120)
     if check and done.returncode != 0:
         raise NamespaceError(f"`{tool} {' '.join(args)}` failed: {done.stderr.strip()}")
     return done.stdout
