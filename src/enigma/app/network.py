@@ -158,7 +158,8 @@ class LocalNetwork:
             raise NetworkError(f"a network needs at least 2 nodes for a quorum, not {nodes}")
         logs = home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        say = progress.phase if progress else (lambda _: None)
+        progress = progress or Progress("up", enabled=False)
+        say = progress.phase
         born = Genesis.load(home / CHAIN_DIR)
         if born is not None and born.accounts != nodes + 3:
             raise NetworkError(f"the network in {home} was started with {born.accounts - 3} "
@@ -171,8 +172,7 @@ class LocalNetwork:
         try:
             if born is None or not _deployed(url, home / "deployment.json"):
                 deploy(url, accounts[0], home / "deployment.json")
-            if progress:  # the rate of the first nodes gives the ETA of the rest
-                progress.phase("starting nodes", total=nodes)
+            progress.phase("starting nodes", total=nodes)  # their rate gives the ETA
             for i in range(nodes):
                 boot = ("127.0.0.1", net.nodes[0].dht_port) if net.nodes else None
                 proc = spawn_node(home / f"node-{i}", url, home / "deployment.json",
@@ -182,8 +182,7 @@ class LocalNetwork:
                 with contextlib.suppress(FileNotFoundError):
                     link.unlink()
                 link.symlink_to(home / f"node-{i}" / "node.log")
-                if progress:
-                    progress.count(i + 1)
+                progress.count(i + 1)
                 net.state.nodes.append({"pid": proc.process.pid, "home": str(proc.home),
                                         "address": proc.address, "port": proc.port,
                                         "dht_port": proc.dht_port,
