@@ -349,3 +349,34 @@ def test_a_withheld_cell_of_a_range_away_from_zero_decodes() -> None:
     small = _counts() < N_MIN
     assert np.array_equal(np.isnan(got.value), small)
     assert np.all((got.value[~small] >= 20 - 1e-3) & (got.value[~small] <= 90 + 1e-3))
+
+
+def test_an_aggregate_carried_into_rows_and_aggregated_again_is_refused() -> None:
+    """sum(x * 0 + m) is rows × m: the inner mean (withheld here: over fewer than n_min
+    rows) or median (refused alone) must not get out through an outer sum over all rows."""
+    source = """
+reveal(mean(data.hrs_work, where=data.age > 85), "inner")
+reveal(sum(data.hrs_work * 0 + mean(data.hrs_work, where=data.age > 85)), "carried")
+reveal(sum(abs(data.age * 0 + median(data.age))), "median_carried")
+reveal(sum(data.hrs_work - data.age), "rows_only")
+"""
+    _, verdicts = review(check(source, SCHEMA), SCHEMA, Release(ReleasePolicy(n_min=N_MIN)))
+    by = {v.name: v for v in verdicts}
+    assert "computed per row from an aggregate" in by["carried"].refused
+    assert "computed per row from an aggregate" in by["median_carried"].refused
+    assert by["rows_only"].refused is None and by["inner"].refused is None
+    with pytest.raises(Exception, match="computed per row from an aggregate"):
+        _plain(source, Release(ReleasePolicy(n_min=N_MIN)))
+
+
+def test_a_group_by_sum_of_filtered_values_is_judged_on_the_rows_it_keeps() -> None:
+    """group_by(key, where(x, mask), "sum"): its cells' row counts are the kept rows', as the
+    count of the same filter says, not the key's alone."""
+    source = """
+reveal(group_by(data.race, where(data.hrs_work, data.age > 60), "count"), "n")
+reveal(group_by(data.race, where(data.hrs_work, data.age > 60), "sum"), "s")
+"""
+    out = _plain(source, Release(ReleasePolicy(n_min=N_MIN)))
+    withheld_n = np.isnan(np.asarray(out["n"].value, dtype=float))
+    withheld_s = np.isnan(np.asarray(out["s"].value, dtype=float))
+    assert withheld_n.any() and (withheld_n == withheld_s).all()

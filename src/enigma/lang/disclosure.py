@@ -43,6 +43,9 @@ SMALL_OR_DOMINANT = "suppressed: fewer than n_min rows or dominance (top k over 
 """One bit per cell is opened for both rules together, so a withheld cell whose row count
 is private does not say which rule withheld it."""
 ROW_VALUES = "it is a value of single rows, not an aggregate"
+ROWS_OF_AGGREGATES = ("it is computed per row from an aggregate: an aggregate of it would let "
+                      "the inner aggregate out over every row, unjudged; reveal the aggregates "
+                      "themselves")
 ROWWISE = frozenset({"where", "select", "clip", "sqrt", "exp", "log", "abs"})
 """Library functions that keep rows as rows (their result is another column)."""
 ORDER = frozenset({"min", "max", "median", "percentile"})
@@ -181,8 +184,12 @@ class Tracked:
         if not self.b.is_private(out):
             return out
         ds = [d for d in (self.of(v) for v in _leaves(list(operands))) if d is not None]
-        if any(d.row for d in ds):
-            return self.mark(out, ROW)
+        rows = [d for d in ds if d.row]
+        if rows:  # rows stay rows; rows that carry an aggregate say so, whatever follows
+            carried = next((d for d in rows if d is not ROW), None)
+            if carried is None and len(rows) < len(ds):
+                carried = Disclosure(why=ROWS_OF_AGGREGATES, row=True)
+            return self.mark(out, carried or ROW)
         whys = [d.why for d in ds if d.why]
         if whys:
             return self.mark(out, Disclosure(why=whys[0]))
@@ -286,6 +293,9 @@ class Tracked:
         if not any(d is not None and d.row for d in ds) or name in ROWWISE or \
                 (name in ("min", "max") and len(args) >= 2):
             return self.combine(out, operands, node)
+        carried = next((d for d in ds if d is not None and d.row and d is not ROW), None)
+        if carried is not None:
+            return self.mark(out, Disclosure(why=carried.why))
         return self.mark(out, self.aggregate(name, args, kwargs, node, out))
 
     def aggregate(self, name: str, args: list[Any], kwargs: dict[str, Any], node: Call,
@@ -318,8 +328,8 @@ class Tracked:
             return Disclosure((self.widen(rows, shape, node),), statistic=name)
         if name == "group_by":
             agg = a.get("agg", "count")
-            counts = out if agg == "count" else self.b.call("group_by", [a["key"]],
-                                                             {"agg": "count"}, node)
+            counts = out if agg == "count" else self.b.call(  # the rows the values keep
+                "group_by", [a["key"], a["values"]], {"agg": "count"}, node)
             if agg == "count":
                 return Disclosure((counts,), mechanism=Mechanism("count", 1.0, cells=True))
             t = bind(name, list(node.args), dict(node.kwargs))["values"].type
