@@ -331,7 +331,7 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
               "epsilon": job.epsilon, "delta": job.delta}  # members check it on the ledger
     key, key_shares = job_keys(owner, dataset, len(members))
     # the release a replay runs under: the ledger's, as each member reads and checks it
-    ran_under = member_release(owner.ledger.release(state.ledger_id), job)
+    ran_under = member_release(release, job)
     run_fields = {**fields, "source": source, "filename": filename, "schema": state.schema,
                   "timeout": min(timeout, mesh_timeout), "budget": budget.as_header(),
                   "dealer_seed": seed.hex() if seed else None, "blame": blame,
@@ -385,7 +385,7 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
         return run_job(owner, dataset, source, author=author, signature=signature,
                        quorum_size=size, reward=reward, filename=filename, rounds=rounds,
                        multiplications=multiplications, dealer_seed=dealer_seed,
-                       timeout=timeout, progress=progress, blame=blame or None,
+                       timeout=timeout, progress=progress, blame=True,
                        attempts=attempts - 1,
                        mesh_timeout=mesh_timeout, epsilon=spend.epsilon or None,
                        delta=spend.delta, _incidents=incidents)

@@ -404,8 +404,8 @@ class CompiledLibrary:
         ranges = [Range(x.lo, x.hi), Range(y.lo, y.hi)]
         c = moments.corr(self.e, both, ranges, f=FRAC)
         df = self.e.constant(self.e.field.from_ints([x.shape[0] - 2]))
-        shift = storage.corr_shift(x.stored, ranges[0].width * DEFAULT_SPREAD,
-                                   y.stored, ranges[1].width * DEFAULT_SPREAD)
+        shift = pair_shift(False, [(x.lo, x.hi), (y.lo, y.hi)], [x.stored, y.stored],
+                           x.shape[0])
         r = Bounded(c.value[0, 1], float(c.error[0, 1]) + shift, c.range, FRAC)
         # whether a spread is below corr's floor (its default min_std): one variance of
         # each column (two rounds) and one comparison
