@@ -42,7 +42,6 @@ from .batching import DIVIDE_BITS, FRAC, MASK_LIMIT, VALUE_LIMIT, Batcher, Fx, s
 from .errors import ScriptError
 from .mpc_library import CompiledLibrary
 from .plain import Plain, _flat, library
-from .release import Release
 from .syntax import Call, Expr, Node, Reveal
 
 
@@ -51,10 +50,8 @@ class MpcBackend(Batcher):
 
     def __init__(self, engine: Engine, columns: dict[str, tuple[Secret, tuple]],
                  public: dict[str, np.ndarray], rows: int, owner_key: Secret,
-                 filename: str = "<script>", release: Release | None = None) -> None:
+                 filename: str = "<script>") -> None:
         super().__init__(engine)
-        self.release = release
-        """The job's release policy and ε (None: every revealed value is sealed as is)."""
         self.F = engine.field
         self.inputs = columns
         self.public = public

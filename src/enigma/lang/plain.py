@@ -135,19 +135,18 @@ def dry_run(script: Script, schema: Schema, rows: int | None = None, seed: int =
     stops at `budget` (the defaults when None): a runaway script is refused here, before
     anything is posted or paid for.
     """
-    outcome = run(script, track(synthetic_backend(script, schema, rows, seed, release),
+    outcome = run(script, track(synthetic_backend(script, schema, rows, seed),
                                 release), echo, budget)
     outcome.synthetic = True
     return finish_outcome(script, outcome)
 
 
-def synthetic_backend(script: Script, schema: Schema, rows: int | None = None, seed: int = 0,
-                      release: Release | None = None) -> PlainBackend:
+def synthetic_backend(script: Script, schema: Schema, rows: int | None = None,
+                      seed: int = 0) -> PlainBackend:
     """A plain backend on synthetic data for `script` (what a dry run runs on)."""
     n = rows if rows is not None else (schema.rows or 1000)
     table = table_values(schema, synthetic_table(schema, n, referenced_columns(script), seed))
-    return PlainBackend(schema, table, n, script.filename, synthetic=True, release=release,
-                        noise_seed=seed)
+    return PlainBackend(schema, table, n, script.filename, synthetic=True, noise_seed=seed)
 
 
 def run_plain(script: Script, schema: Schema, values: dict[str, np.ndarray],
@@ -158,8 +157,7 @@ def run_plain(script: Script, schema: Schema, values: dict[str, np.ndarray],
     names = referenced_columns(script)
     n = len(values[names[0]]) if names else (schema.rows or 0)
     table = table_values(schema, {k: values[k] for k in names})
-    backend = PlainBackend(schema, table, n, script.filename, release=release,
-                           noise_seed=noise_seed)
+    backend = PlainBackend(schema, table, n, script.filename, noise_seed=noise_seed)
     return finish_outcome(script, run(script, track(backend, release)))
 
 
@@ -168,9 +166,8 @@ class PlainBackend:
 
     def __init__(self, schema: Schema, table: dict[str, np.ndarray], rows: int,
                  filename: str = "<script>", synthetic: bool = False,
-                 release: Release | None = None, noise_seed: int | None = None) -> None:
+                 noise_seed: int | None = None) -> None:
         self.schema = schema
-        self.release = release
         self.rng = np.random.default_rng(noise_seed)
         """The noise of differential privacy: fresh entropy unless a test fixes the seed."""
         self.table = table

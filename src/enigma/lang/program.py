@@ -37,7 +37,7 @@ def run_member(e: Engine, script: Any, columns: Columns, public: dict[str, np.nd
     `MpcBackend`; revealed values are sealed under the owner's key [k] after the
     quorum's MAC check (`mpc.client.seal_output`). Under a `release` policy, a cell that
     fails it is never sealed (docs/disclosure.md)."""
-    backend = MpcBackend(e, columns, public, rows, key, filename, release)
+    backend = MpcBackend(e, columns, public, rows, key, filename)
     outcome = run(script, track(backend, release), budget=budget)
     return member_reply(e, backend, outcome.printed)
 

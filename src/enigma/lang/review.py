@@ -78,7 +78,7 @@ class Review:
 def review(script: Script, schema: Schema, release: Release, rows: int | None = None,
            seed: int = 0, budget: Budget | None = None) -> tuple[Outcome, list[Review]]:
     """The dry run under `release`, and each output's review, in the script's order."""
-    tracked = Tracked(synthetic_backend(script, schema, rows, seed, release), release,
+    tracked = Tracked(synthetic_backend(script, schema, rows, seed), release,
                       strict=False)
     outcome = run(script, tracked, budget=budget)
     outcome.synthetic = True
