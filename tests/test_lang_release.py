@@ -380,3 +380,24 @@ reveal(group_by(data.race, where(data.hrs_work, data.age > 60), "sum"), "s")
     withheld_n = np.isnan(np.asarray(out["n"].value, dtype=float))
     withheld_s = np.isnan(np.asarray(out["s"].value, dtype=float))
     assert withheld_n.any() and (withheld_n == withheld_s).all()
+
+
+@pytest.mark.parametrize("name, text, says", [
+    ("policy.yaml", "n_min: [10\nepsilon_budget: 1\n", "not valid YAML or JSON"),
+    ("policy.toml", "n_min = = 10\n", "not valid TOML"),
+    ("policy.json", "[1, 2]", "a release policy is a table of fields"),
+])
+def test_a_malformed_policy_file_is_one_line_naming_the_file(tmp_path: Path, name: str,
+                                                              text: str, says: str) -> None:
+    from enigma.lang.commands import check as check_command
+
+    script = tmp_path / "s.py"
+    script.write_text(f"# schema: {ROOT / 'examples' / 'acs12.yaml'}\n"
+                      "reveal(count(data.age), \"n\")\n")
+    policy = tmp_path / name
+    policy.write_text(text)
+    out = CliRunner().invoke(check_command, [str(script), "--no-run", "--policy", str(policy)])
+    assert out.exit_code == 1, out.output
+    assert isinstance(out.exception, SystemExit), out.exception
+    line = [t for t in out.output.splitlines() if "release policy" in t]
+    assert len(line) == 1 and str(policy) in line[0] and says in line[0], out.output

@@ -118,11 +118,18 @@ def load_policy(path: str | Path) -> ReleasePolicy:
     if str(path).endswith(".toml"):
         import tomllib
 
-        data = tomllib.loads(text)
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise PolicyError(f"{path}: not valid TOML: {exc}") from exc
     else:
         import yaml
 
-        data = yaml.safe_load(text)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise PolicyError(f"{path}: not valid YAML or JSON: "
+                              f"{' '.join(str(exc).split())}") from exc
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: a release policy is a table of fields "
                           f"({', '.join(ReleasePolicy.__dataclass_fields__)})")
