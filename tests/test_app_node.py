@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import stat
+import sys
 import threading
 import time
 import urllib.request
@@ -23,7 +24,7 @@ from click.testing import CliRunner
 
 from enigma.app.cli import main
 from enigma.app.home import store_name
-from enigma.app.localnet import cluster
+from enigma.app.localnet import _launch, cluster
 from enigma.app.node import drop_unsealed
 from enigma.app.service import Connection, ServiceError, decode, encode
 from enigma.app.upload import UploadError
@@ -73,6 +74,20 @@ def test_abandoned_unsealed_uploads_are_dropped_and_sealed_data_kept(tmp_path):
                 os.utime(path, (old, old))
         assert drop_unsealed(store, older_than=3600) == ["abandoned"]
         assert store.datasets() == ["in-progress", "sealed"]
+
+
+@pytest.mark.parametrize("child, says", [
+    ("print('loading', flush=True); time.sleep(30)",
+     "was not ready after 1 s: its last output: loading"),
+    ("time.sleep(30)", "was not ready after 1 s: it printed nothing and its log is empty"),
+    ("sys.stderr.write('no chain at 127.0.0.1:1'); sys.exit(3)",
+     "exited with code 3: no chain at 127.0.0.1:1"),
+])
+def test_a_node_that_does_not_start_is_reported_with_a_reason(tmp_path, child, says):
+    cmd = [sys.executable, "-c", f"import sys, time; {child}"]
+    with pytest.raises(RuntimeError) as err:
+        _launch(cmd, tmp_path, None, timeout=1.0)
+    assert says in str(err.value)
 
 
 def test_messages_carry_only_plain_arrays_that_match_their_headers():

@@ -127,14 +127,23 @@ def _launch(cmd: Sequence[str], home: Path, env: Mapping[str, str] | None,
     selector.register(process.stdout, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
     line = ""
+    printed: list[str] = []
     while not line.startswith("node: ready"):
-        if process.poll() is not None or time.monotonic() > deadline:
+        code = process.poll()
+        if code is not None or time.monotonic() > deadline:
             process.kill()
             process.wait()
-            why = (home / "node.log").read_text()[-800:]
-            raise RuntimeError(f"node in {home} did not start: {why}")
+            state = (f"exited with code {code}" if code is not None
+                     else f"was not ready after {timeout:.0f} s")
+            log = (home / "node.log").read_text().strip()[-800:]
+            said = "; ".join(printed[-3:])
+            why = log or (f"its last output: {said}" if said else
+                          "it printed nothing and its log is empty (still starting)")
+            raise RuntimeError(f"node in {home} {state}: {why}")
         if selector.select(timeout=0.2):
             line = process.stdout.readline()
+            if line.strip():
+                printed.append(line.strip())
     fields = dict(item.split("=", 1) for item in line.split()[2:])
     return NodeProcess(process, home, bytes.fromhex(fields["id"]), fields["address"],
                        int(fields["service"].rpartition(":")[2]), int(fields["dht"]),
