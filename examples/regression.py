@@ -7,7 +7,8 @@ combination of the features, standardised by their public ranges, has a variance
 10^-3 (docs/analytics.md, "Linear regression").
 
     enigma check examples/regression.py
-    enigma script run examples/regression.py --schema examples/benefits.yaml --data data/benefits.csv
+    enigma script run examples/regression.py \\
+        --schema examples/benefits.yaml --data data/benefits.csv
 
 Tolerance: each coefficient within its stated error bound of statsmodels' OLS on the
 same (encoded) rows (tests/test_lang_examples.py).
