@@ -64,6 +64,10 @@ def test_commands_the_agent_does_not_run_stay_in_their_own_process(network, tmp_
     out = enigma(["context", "--json"], tmp_path, home)
     assert out.returncode == 0 and json.loads(out.stdout)["network_home"] == str(home)
     assert len(served(home)) == before
+    (tmp_path / "s.py").write_text("reveal(count(data.age), 'n')\n")
+    keyed = enigma(["sign", "s.py", "--key-env", "MY_KEY"], tmp_path, home, MY_KEY="00" * 32)
+    assert len(served(home)) == before  # the key is in this environment, not the agent's
+    assert keyed.returncode == 2 and "deployment.json' does not exist" in keyed.stderr
 
 
 def test_a_stale_socket_means_running_without_the_agent(tmp_path):

@@ -88,6 +88,29 @@ def test_commands_default_to_the_context_and_flags_override_it(here: Path,
     assert down.exit_code == 1 and "http://127.0.0.1:9" in down.output
 
 
+def test_a_key_in_a_variable_acts_instead_of_the_contexts_account(
+        here: Path, deployed_chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a chain that holds no keys: the account of `--key-env`'s key signs, over the
+    context's default; with an explicit --account too, or a variable that holds no key, the
+    command refuses in one line."""
+    from eth_account import Account
+
+    _set(deployed_chain)
+    (here / "s.py").write_text(SCRIPT)
+    key = bytes(range(1, 33))
+    monkeypatch.setenv("ANALYST_KEY", key.hex())
+    monkeypatch.setenv("NOT_A_KEY", "0x1234")
+    signed = CliRunner().invoke(main, ["sign", "s.py", "--key-env", "ANALYST_KEY"])
+    assert signed.exit_code == 0, signed.output
+    assert signed.output.startswith(f"author={Account.from_key(key).address} ")
+    both = CliRunner().invoke(main, ["sign", "s.py", "--key-env", "ANALYST_KEY",
+                                     "--account", deployed_chain[1][2]])
+    assert both.exit_code == 2 and "exactly one of --account" in both.output
+    for name, says in (("NOT_A_KEY", "it is not one"), ("UNSET_KEY", "it is unset")):
+        bad = CliRunner().invoke(main, ["sign", "s.py", "--key-env", name])
+        assert bad.exit_code == 2 and f"--key-env {name}" in bad.output and says in bad.output
+
+
 def test_the_api_and_the_cli_act_as_one_owner(here: Path, deployed_chain) -> None:
     _set(deployed_chain, "--owner-home", "owner-home")
     with api.connect() as net:

@@ -7,12 +7,14 @@ join the DHT through known peers; one parser keeps their rules and messages the 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from . import context
 from .context import ADDRESS
@@ -69,11 +71,14 @@ Command = Callable[..., Any]
 
 def ledger_options(account_help: str | None = None, role: str | None = None
                    ) -> Callable[[Command], Command]:
-    """`--rpc` and `--deployment` (where the ledger is), and with `account_help` a required
-    `--account` (who acts on it), the same for every command that talks to the ledger.
+    """`--rpc` and `--deployment` (where the ledger is), and with `account_help` who acts on
+    it, the same for every command that talks to the ledger.
 
     Each defaults from the context (app/context.py) when one is found; `role` names the
-    context's account that `--account` defaults to ("owner_account", "analyst_account")."""
+    context's account that `--account` defaults to ("owner_account", "analyst_account").
+    Who acts is `--account` (unlocked on the chain) or `--key-env` (a private key in an
+    environment variable, for a chain that holds no keys); the command receives one
+    `account` argument, an address or the key's bytes (`payer`)."""
     options = [
         click.option("--rpc", default=lambda: context.default("rpc", "http://127.0.0.1:8545"),
                      show_default="the context's, else http://127.0.0.1:8545",
@@ -86,14 +91,37 @@ def ledger_options(account_help: str | None = None, role: str | None = None
                           "wrote it)."),
     ]
     if account_help is not None:
-        options.append(click.option(
-            "--account", required=True, type=ACCOUNT, help=account_help,
-            default=None if role is None else lambda: context.default(role),
-            show_default=None if role is None else f"the context's {role.replace('_', ' ')}"))
+        options += [
+            click.option("--account", type=ACCOUNT, help=account_help,
+                         default=None if role is None else lambda: context.default(role),
+                         show_default=None if role is None
+                         else f"the context's {role.replace('_', ' ')}, unless --key-env"),
+            click.option("--key-env", metavar="VARIABLE",
+                         help="Environment variable holding the account's hex private key "
+                              "(instead of --account)."),
+        ]
 
     def apply(fn: Command) -> Command:
+        if account_help is not None:
+            fn = _paying(fn)
         for option in reversed(options):
             fn = option(fn)
         return fn
 
     return apply
+
+
+def _paying(fn: Command) -> Command:
+    """`fn` with `--account`/`--key-env` turned into one `account` (`payer`): a key named by
+    --key-env wins over the context's default account, never over one given on the line."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, account: str | None, key_env: str | None, **kwargs: Any) -> Any:
+        given = click.get_current_context().get_parameter_source("account")
+        if key_env is not None and given is not ParameterSource.COMMANDLINE:
+            account = None
+        if account is None and key_env is None:
+            raise click.UsageError("give --account ADDRESS or --key-env VARIABLE (no context "
+                                   "names an account for this command)")
+        return fn(*args, account=payer(account, key_env), **kwargs)
+
+    return wrapper

@@ -35,6 +35,8 @@ def forward(argv: list[str]) -> int | None:
     to use (the caller then runs the command itself)."""
     if os.environ.get(OPT_OUT) or command_of(argv) not in FORWARDED:
         return None
+    if any(a == "--key-env" or a.startswith("--key-env=") for a in argv):
+        return None  # the key is in this terminal's environment, which the agent lacks
     from .context import Context  # light: the context module imports nothing heavy
 
     try:

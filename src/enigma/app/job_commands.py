@@ -60,7 +60,7 @@ def _signature(ctx: click.Context, param: click.Parameter, value: str | None) ->
 @click.command("sign")
 @click.argument("script", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @ledger_options("The analyst's ledger account (dev chains).", role="analyst_account")
-def sign_command(script: Path, rpc: str, deployment: Path, account: str) -> None:
+def sign_command(script: Path, rpc: str, deployment: Path, account: str | bytes) -> None:
     """Sign a script as its author; prints the signature for `enigma run --signature`."""
     ledger = Ledger.connect(rpc, account, Deployment.load(deployment))
     author, sig = sign_script(ledger, script.read_text())
@@ -121,7 +121,7 @@ DELTA = click.option("--delta", type=float, default=0.0, show_default=True,
 @JSON
 def run_command(script: Path, dataset: str, author: str | None, signature: bytes | None,
                 posted_job: int | None, quorum: int, reward: int, home: Path, rpc: str,
-                deployment: Path, account: str, insecure_dealer: bool,
+                deployment: Path, account: str | bytes, insecure_dealer: bool,
                 chunk_quorums: int, blame: bool | None, time_limit: float | None,
                 as_json: bool, epsilon: float | None, delta: float) -> None:
     """Run a signed script as a job on one of your datasets; prints the results (to you).
@@ -209,7 +209,7 @@ def job_command() -> None:
 @ledger_options("The analyst's ledger account (dev chains).", role="analyst_account")
 def job_post_command(script: Path, dataset_id: int, schema_path: Path | None, quorum: int,
                      reward: int, rounds: int, multiplications: int, epsilon: float | None,
-                     delta: float, rpc: str, deployment: Path, account: str) -> None:
+                     delta: float, rpc: str, deployment: Path, account: str | bytes) -> None:
     """Sign SCRIPT and post it as a job you pay for; the result goes to the dataset's owner.
 
     Give the owner the script text and the job id it prints: the owner runs it with
@@ -238,7 +238,7 @@ def job_post_command(script: Path, dataset_id: int, schema_path: Path | None, qu
 @ledger_options("The analyst's ledger account (dev chains): the job's poster.",
                 role="analyst_account")
 @JSON
-def job_result_command(job_id: int, rpc: str, deployment: Path, account: str,
+def job_result_command(job_id: int, rpc: str, deployment: Path, account: str | bytes,
                        as_json: bool) -> None:
     """The released cells of a job you posted on a dataset with a release policy, sealed
     to your account's key by every member; readable once the owner accepted the job."""
@@ -260,7 +260,7 @@ def job_result_command(job_id: int, rpc: str, deployment: Path, account: str,
 @job_command.command("settle")
 @click.argument("job_id", type=int)
 @ledger_options("Any ledger account (it pays the gas).", role="owner_account")
-def job_settle_command(job_id: int, rpc: str, deployment: Path, account: str) -> None:
+def job_settle_command(job_id: int, rpc: str, deployment: Path, account: str | bytes) -> None:
     """Close a job past its deadline (anyone may): the poster gets its whole escrow back."""
     ledger = Ledger.connect(rpc, account, Deployment.load(deployment))
     try:
