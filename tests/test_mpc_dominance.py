@@ -26,7 +26,12 @@ def program(e, cases):
         member = np.eye(cells, dtype=np.int64)[cells_of(values, cells)]
         member[rows_outside(values)] = 0
         x, m = _input(e, 0, values), _input(e, 1, member)
-        out.append(F.to_int64(e.reveal(top_sums(e, x, m, k, BITS))))
+        top, total = top_sums(e, x, m, k, BITS)
+        out.append((F.to_int64(e.reveal(top)), F.to_int64(e.reveal(total))))
+    whole = []
+    for values, _, k in cases:  # every row in one cell: no membership, no masking product
+        top, total = top_sums(e, _input(e, 0, values), None, k, BITS)
+        whole.append((F.to_int64(e.reveal(top)), F.to_int64(e.reveal(total))))
     errors = []
     x, m = _input(e, 0, np.arange(4)), _input(e, 1, np.eye(2, dtype=np.int64)[[0, 1, 0, 1]])
     for args in ((x[:3], m, 2, BITS), (x, m, 0, BITS), (x, m[:, 0], 1, BITS)):
@@ -34,7 +39,7 @@ def program(e, cases):
             top_sums(e, *args)
         except ValueError as exc:
             errors.append(str(exc))
-    return out, errors
+    return out, whole, errors
 
 
 def cells_of(values, cells):
@@ -48,10 +53,13 @@ def rows_outside(values):
 
 
 def expected(values, cells, k):
+    """(top k sums, totals) per cell."""
     values = np.asarray(values)
     owner = cells_of(values, cells)
     keep = ~rows_outside(values)
-    return np.array([np.sort(values[keep & (owner == c)])[::-1][:k].sum() for c in range(cells)])
+    members = [values[keep & (owner == c)] for c in range(cells)]
+    return ([int(np.sort(v)[::-1][:k].sum()) for v in members],
+            [int(v.sum()) for v in members])
 
 
 def _cases():
@@ -73,12 +81,20 @@ def results():
 
 
 def test_top_sums_match_numpy_with_ties_and_empty_cells(results):
-    out, _ = results
-    for (values, cells, k), got in zip(_cases(), out, strict=True):
-        assert got.tolist() == expected(values, cells, k).tolist(), (values, cells, k)
+    out, _, _ = results
+    for (values, cells, k), (top, total) in zip(_cases(), out, strict=True):
+        assert (top.tolist(), total.tolist()) == expected(values, cells, k), (values, cells, k)
+
+
+def test_one_cell_of_every_row_needs_no_membership(results):
+    _, whole, _ = results
+    for (values, _, k), (top, total) in zip(_cases(), whole, strict=True):
+        v = np.asarray(values)
+        assert top.tolist() == [int(np.sort(v)[::-1][:k].sum())], (values, k)
+        assert total.tolist() == [int(v.sum())]
 
 
 def test_malformed_calls_are_refused_with_a_reason(results):
-    _, errors = results
+    _, _, errors = results
     assert len(errors) == 3
     assert "same (n,) rows" in errors[0] and "k >= 1" in errors[1] and "same" in errors[2]

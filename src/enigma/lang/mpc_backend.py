@@ -383,7 +383,7 @@ class MpcBackend(Batcher):
            its size, never against the others;
         2. membership M (n, cells): the selection (a sum or mean) or the group_by's weighted
            one-hot (`group_rows`);
-        3. top_k per cell by `mpc.dominance.top_sums`, the total Σ_r M_rl c_r (one dot);
+        3. top_k per cell and the total Σ_r M_rl c_r by `mpc.dominance.top_sums`;
         4. a total - 100 b top_k >= 0: one comparison per cell (integers, exact).
         Nothing is opened here: the caller opens this bit, combined with the n_min bit.
         """
@@ -398,8 +398,7 @@ class MpcBackend(Batcher):
             shape: tuple[int, ...] = (levels,)
         else:
             w = self.selection(x, where, node)
-            member = w.secret.reshape(n, 1) if w is not None else \
-                self.e.constant(encode(self.F, np.ones((n, 1)), 0))
+            member = w.secret.reshape(n, 1) if w is not None else None
             shape = ()
         bare = replace(x, mask=None)
         if bare.hi <= 0:
@@ -409,9 +408,7 @@ class MpcBackend(Batcher):
                               bare, node)
         bits = max(math.ceil(bare.mag * 2.0**bare.f).bit_length(), 1)
         code = bare.secret
-        cells = member.shape[1]
-        top = top_sums(self.e, code, member, k, bits)
-        total = self.e.dot(member, code.reshape(n, 1).broadcast_to(n, cells), axis=0)
+        top, total = top_sums(self.e, code, member, k, bits)
         a, b = ratio
         top_hi = n * bare.mag
         d = Fx(self, [(total * a - top * (100 * b)).reshape(*shape)], bare.f,

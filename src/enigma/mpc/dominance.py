@@ -18,11 +18,14 @@ from .engine import Engine
 from .secret import Secret
 
 
-def top_sums(e: Engine, values: Secret, member: Secret, k: int, bits: int) -> Secret:
-    """Σ of the k largest member values per cell, shape (cells,).
+def top_sums(e: Engine, values: Secret, member: Secret | None, k: int, bits: int
+             ) -> tuple[Secret, Secret]:
+    """(Σ of the k largest member values per cell, Σ of all of them), each of shape (cells,):
+    the rule compares the two, and the masked table that the first needs gives the second.
 
     values: (n,) integers in [0, 2^bits); member: (n, cells), 0/1, one cell per row (a row
-    in no cell contributes nowhere). A cell with fewer than k members sums all of them.
+    in no cell contributes nowhere), or None for one cell of every row (no masking product).
+    A cell with fewer than k members sums all of them.
 
     Cost for n rows, L cells (c = ceil(log2 n)): one product round for the masking, then for
     each of the k passes L (n - 1) comparisons of (bits + 1)-bit values in c levels (a
@@ -31,18 +34,24 @@ def top_sums(e: Engine, values: Secret, member: Secret, k: int, bits: int) -> Se
     (one round, L n products). In all k L (n - 1) comparisons and about k c (comparison
     rounds + 2) + 1 rounds; with k >= n no comparison at all (the sum of the cell).
     """
-    if values.shape != (member.shape[0],) or len(member.shape) != 2:
+    if len(values.shape) != 1 or (member is not None and (
+            len(member.shape) != 2 or member.shape[0] != values.shape[0])):
         raise ValueError(f"values of shape {values.shape} and membership of shape "
-                         f"{member.shape} do not describe the same (n,) rows and (n, cells)")
+                         f"{None if member is None else member.shape} do not describe the "
+                         "same (n,) rows and (n, cells)")
     if k < 1:
         raise ValueError(f"the dominance rule needs k >= 1 contributors, not {k}")
     if bits < 1:
         raise ValueError(f"values need at least 1 bit, not {bits}")
-    n, cells = member.shape
-    table = select.moveaxis_last(member, 0)  # (cells, n)
-    table = e.mul(table, values.broadcast_to(cells, n))
+    n = values.shape[0]
+    if member is None:
+        table = values.reshape(1, n)
+    else:
+        cells = member.shape[1]
+        table = e.mul(select.moveaxis_last(member, 0), values.broadcast_to(cells, n))
+    cell_totals = table.sum(axis=1)
     if k >= n:
-        return table.sum(axis=1)
+        return cell_totals, cell_totals
     wide = bits + 1  # differences of two values in [0, 2^bits) need a sign bit more
     total = None
     for step in range(k):  # k passes, each over every cell and row at once
@@ -52,4 +61,5 @@ def top_sums(e: Engine, values: Secret, member: Secret, k: int, bits: int) -> Se
             top, hot = select.max_one_hot(e, table, axis=1, bits=wide)
             table = table - e.mul(hot, table)
         total = top if total is None else total + top
-    return total
+    assert total is not None
+    return total, cell_totals
