@@ -233,15 +233,20 @@ def min(e: Engine, x: Secret, axis: int = -1, bits: int | None = None) -> Secret
     return _reduce(e, x, axis, False, bits)
 
 
-def _arg(e: Engine, x: Secret, axis: int, largest: bool, one_hot: bool,
-         bits: int | None) -> Secret:
-    _, index, levels, shape = _tree(e, x, axis, largest, bits, with_index=not one_hot)
-    if not one_hot:
-        return index
+def _winner_one_hot(e: Engine, x: Secret, axis: int, largest: bool,
+                    bits: int | None) -> tuple[Secret, Secret]:
+    """(winner, one-hot of the first winner, moved last) from one tournament."""
+    winner, _, levels, shape = _tree(e, x, axis, largest, bits, with_index=False)
     n = x.shape[axis % len(x.shape)]
     rows = int(np.prod(shape, dtype=np.int64))
-    hot = _one_hot_down(e, levels, rows, n)
-    return hot.reshape(*shape, n)
+    return winner, _one_hot_down(e, levels, rows, n).reshape(*shape, n)
+
+
+def _arg(e: Engine, x: Secret, axis: int, largest: bool, one_hot: bool,
+         bits: int | None) -> Secret:
+    if one_hot:
+        return _winner_one_hot(e, x, axis, largest, bits)[1]
+    return _tree(e, x, axis, largest, bits, with_index=True)[1]
 
 
 def max_one_hot(e: Engine, x: Secret, axis: int = -1,
@@ -251,10 +256,7 @@ def max_one_hot(e: Engine, x: Secret, axis: int = -1,
     The one-hot marks exactly one element even among ties (the tournament's first index),
     which is what removing "the" maximum needs; the value costs nothing beyond `argmax`.
     """
-    winner, _, levels, shape = _tree(e, x, axis, True, bits, with_index=False)
-    n = x.shape[axis % len(x.shape)]
-    rows = int(np.prod(shape, dtype=np.int64))
-    return winner, _one_hot_down(e, levels, rows, n).reshape(*shape, n)
+    return _winner_one_hot(e, x, axis, True, bits)
 
 
 def argmax(e: Engine, x: Secret, axis: int = -1, one_hot: bool = False,
