@@ -418,13 +418,13 @@ class MpcBackend(Batcher):
     def noise(self, value: Any, scale: float, integer: bool) -> tuple[Fx, float]:
         """Discrete Laplace noise of `scale` (value units) on the grid of the value's code,
         drawn jointly by the quorum (`mpc.noise.discrete_laplace`): no party knows it."""
-        from enigma.mpc.noise import discrete_laplace, plan
+        from enigma.mpc.noise import discrete_laplace
 
         x = self.fx(value)
         shape = tuple(x.shape)
         unit = 2.0**-x.f
         drawn = discrete_laplace(self.e, size_of(shape), scale / unit)
-        tail = plan(scale / unit).bound * unit  # every sample lies strictly within
+        tail = drawn.plan.bound * unit  # every sample lies strictly within
         return Fx(self, [drawn.value.reshape(*shape)], x.f, -tail, tail, 0.0, x.integer,
                   shape), unit
 

@@ -60,13 +60,14 @@ _CONTEXT = decimal.Context(prec=60)
 class Noise:
     """Noise drawn by the quorum: `value` (n,) signed integers in the field, nobody knows them.
 
-    `scale` is the discrete Laplace scale t (integer units); `tv_distance` bounds the total
+    `plan` is the draw's public plan (its scale, and `plan.bound`: every sample z has
+    |z| < bound, the range a caller's analysis needs); `tv_distance` bounds the total
     variation distance of the n samples' joint law from n ideal independent ones: n times a
     sample's (`Plan.tv_distance`; TVs of independent coordinates add), at most 1. That is
     what a release of these n values adds to δ; several draws add their distances."""
 
     value: Secret
-    scale: float
+    plan: Plan
     tv_distance: float
 
 
@@ -139,7 +140,7 @@ def discrete_laplace(e: Engine, n: int, scale: float, *, precision: int = PRECIS
     F = e.field
     live = pl.live
     if n == 0 or live.size == 0:  # every digit is 0: the sample is 0 (within tv_distance)
-        return Noise(e.constant(F.zeros(n)), pl.scale, _joint(pl, n))
+        return Noise(e.constant(F.zeros(n)), pl, _joint(pl, n))
     # rows: (sample, which geometric, live digit), digits fastest
     thresholds = np.array(pl.thresholds, dtype=np.int64)[live]
     rows = 2 * n * live.size
@@ -154,7 +155,7 @@ def discrete_laplace(e: Engine, n: int, scale: float, *, precision: int = PRECIS
     digits = concat(parts).reshape(n, 2, live.size)
     weights = np.broadcast_to(F.from_int64(1 << live), (n, 2, live.size, 2))
     g = digits.dot_public(np.ascontiguousarray(weights), axis=2)  # (n, 2): G1, G2
-    return Noise(g[:, 0] - g[:, 1], pl.scale, _joint(pl, n))
+    return Noise(g[:, 0] - g[:, 1], pl, _joint(pl, n))
 
 
 def _joint(pl: Plan, n: int) -> float:
