@@ -161,12 +161,12 @@ def run_command(script: Path, dataset: str, author: str | None, signature: bytes
                                               s.startswith("WARNING") else progress.phase(s)),
                           chunk_quorums=chunk_quorums, posted_job=posted_job, blame=blame,
                           timeout=time_limit, epsilon=epsilon, delta=delta)
-        except (JobError, ServiceError, ScriptError, LedgerError) as exc:
+        except JobError as exc:
+            _say_incidents(exc.incidents)
             raise click.ClickException(str(exc)) from exc
-    for i in out.incidents:
-        click.echo(f"job {i.job_id} failed ({i.error[:120]}): {i.culprit} named ({i.verdict}), "
-                   + (f"accused (accusation {i.accusation_id})" if i.proved else "suspended")
-                   + f"; evidence {i.evidence_path} (keccak256 {i.evidence_hash})", err=True)
+        except (ServiceError, ScriptError, LedgerError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    _say_incidents(out.incidents)
     if out.refunded:
         raise click.ClickException("no quorum could finish the job; its escrow was refunded")
     if as_json:
@@ -183,6 +183,16 @@ def run_command(script: Path, dataset: str, author: str | None, signature: bytes
                + (f", refund to the poster {out.poster}" if posted_job is not None else ""))
     if chunk_quorums:
         click.echo(f"ran on {out.reduction}; chunk jobs {out.sub_jobs}")
+
+
+def _say_incidents(incidents: Any) -> None:
+    """The failed attempts of a job, on stderr: who was named, how, and the evidence."""
+    for i in incidents:
+        if not i.culprit:
+            continue  # the job's own error says it: nobody was blamed
+        click.echo(f"job {i.job_id} failed ({i.error[:120]}): {i.culprit} named ({i.verdict}), "
+                   + (f"accused (accusation {i.accusation_id})" if i.proved else "suspended")
+                   + f"; evidence {i.evidence_path} (keccak256 {i.evidence_hash})", err=True)
 
 
 @click.group("job")

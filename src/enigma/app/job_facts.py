@@ -51,7 +51,12 @@ class MemberInputs:
 
 
 class JobError(RuntimeError):
-    """A job that could not be posted, run or settled; the message says which step and why."""
+    """A job that could not be posted, run or settled; the message says which step and why.
+
+    `incidents` are the failed attempts before it (each names its culprit and evidence): a
+    re-run refused, for instance for lack of privacy budget, must not hide who was blamed."""
+
+    incidents: tuple[Any, ...] = ()
 
 
 class JobCancelled(JobError):

@@ -382,13 +382,17 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
                              dealer_seed is not None, [], reduction, job.poster, incidents,
                              refunded=True)
         say(f"re-posting the job on a new quorum of {size} (without {incident.culprit})")
-        return run_job(owner, dataset, source, author=author, signature=signature,
-                       quorum_size=size, reward=reward, filename=filename, rounds=rounds,
-                       multiplications=multiplications, dealer_seed=dealer_seed,
-                       timeout=timeout, progress=progress, blame=True,
-                       attempts=attempts - 1,
-                       mesh_timeout=mesh_timeout, epsilon=spend.epsilon or None,
-                       delta=spend.delta, _incidents=incidents)
+        try:
+            return run_job(owner, dataset, source, author=author, signature=signature,
+                           quorum_size=size, reward=reward, filename=filename, rounds=rounds,
+                           multiplications=multiplications, dealer_seed=dealer_seed,
+                           timeout=timeout, progress=progress, blame=True,
+                           attempts=attempts - 1,
+                           mesh_timeout=mesh_timeout, epsilon=spend.epsilon or None,
+                           delta=spend.delta, _incidents=incidents)
+        except JobError as exc:
+            exc.incidents = tuple(incidents)
+            raise
     results = labelled(check(source, schema, filename), results)  # before accepting
     t1 = time.perf_counter()
     payout = owner.ledger.accept(job.job_id)
