@@ -204,3 +204,20 @@ def test_an_analyst_receives_exactly_the_released_cells(net: Any) -> None:
     for party, blob in enumerate(blobs):  # ... and open none of them
         with pytest.raises(ResultError, match="not sealed to this key"):
             unseal(result_key(stranger), posted.job_id, party, blob)
+
+
+@pytest.mark.parametrize("epsilon, delta, says", [
+    (-1.0, 0.0, "the job's ε must be a finite number ≥ 0"),
+    (float("nan"), 0.0, "the job's ε must be a finite number ≥ 0"),
+    (None, 1e-30, "the job's δ 1e-30 is finer than the ledger's resolution"),
+    (0.5, 0.0, "spends ε 1 on the ledger, not 0.5"),
+])
+def test_a_posted_jobs_spend_stated_wrongly_is_a_job_error(epsilon: float | None, delta: float,
+                                                           says: str) -> None:
+    from enigma.app.disclosure import posted_spend
+    from enigma.ledger.records import JobInfo
+
+    job = JobInfo(7, 1, "0x" + "1" * 40, "0x" + "2" * 40, bytes(32), "0x" + "2" * 40, 0, 0,
+                  1, 1, [], bytes(32), 0, JobStatus.OPEN, 0, epsilon=to_fixed(1.0, "ε"))
+    with pytest.raises(JobError, match=says):
+        posted_spend(job, epsilon, delta)

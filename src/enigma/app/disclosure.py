@@ -49,6 +49,14 @@ class Spend:
     delta: float = 0.0
 
 
+def _fixed(value: float, what: str) -> int:
+    """`value` in the ledger's fixed point, or a JobError naming `what` is wrong with it."""
+    try:
+        return to_fixed(value, what)
+    except ValueError as exc:
+        raise JobError(str(exc)) from exc
+
+
 def job_spend(record: ReleaseRecord, name: str, epsilon: float | None,
               delta: float = 0.0) -> Spend:
     """Check a job's ε and δ against the dataset's budget on the ledger (`record`, read
@@ -68,10 +76,7 @@ def job_spend(record: ReleaseRecord, name: str, epsilon: float | None,
         raise JobError(f"dataset {name} is differentially private: say the ε this job "
                        f"spends (--epsilon); ε {from_fixed(record.epsilon_left):g} of "
                        f"{from_fixed(record.epsilon_budget):g} is left")
-    try:
-        ask, ask_delta = to_fixed(epsilon, "the job's ε"), to_fixed(delta, "the job's δ")
-    except ValueError as exc:
-        raise JobError(str(exc)) from exc
+    ask, ask_delta = _fixed(epsilon, "the job's ε"), _fixed(delta, "the job's δ")
     if ask <= 0:
         raise JobError(f"a job's ε must be a positive number, not {epsilon!r}")
     if ask > record.epsilon_left:
@@ -87,10 +92,10 @@ def posted_spend(job: JobInfo, epsilon: float | None, delta: float = 0.0) -> Spe
     """A posted job's spend is the one on its record: a different ε stated here is refused
     (the analyst paid for that job, and members enforce the record anyway)."""
     spend = Spend(from_fixed(job.epsilon), from_fixed(job.delta))
-    if epsilon is not None and to_fixed(epsilon, "the job's ε") != job.epsilon:
+    if epsilon is not None and _fixed(epsilon, "the job's ε") != job.epsilon:
         raise JobError(f"posted job {job.job_id} spends ε {spend.epsilon:g} on the ledger, "
                        f"not {epsilon:g}")
-    if delta and to_fixed(delta, "the job's δ") != job.delta:
+    if delta and _fixed(delta, "the job's δ") != job.delta:
         raise JobError(f"posted job {job.job_id} spends δ {spend.delta:g} on the ledger, "
                        f"not {delta:g}")
     return spend
