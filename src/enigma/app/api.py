@@ -121,10 +121,7 @@ class Network:
 
     def dataset_id(self, name: str) -> int:
         """The ledger id of a dataset this owner shared (what an analyst posts jobs on)."""
-        ledger_id = self.owner.state(name).ledger_id
-        if ledger_id is None:
-            raise ValueError(f"dataset {name!r} is not on the ledger yet")
-        return ledger_id
+        return self.owner.ledger_id(name)
 
     def set_policy(self, name: str, policy: Policy, analysts: Sequence[str] = (),
                    scripts: Sequence[str | Path] = ()) -> None:

@@ -363,6 +363,15 @@ class Owner:
             raise UploadError(f"this owner ({self.home}) has no dataset {name!r}; share it first")
         return state
 
+    def ledger_id(self, name: str) -> int:
+        """The ledger id of a dataset this owner shared (what an analyst posts jobs on);
+        UploadError while it is not there yet."""
+        ledger_id = self.state(name).ledger_id
+        if ledger_id is None:
+            raise UploadError(f"dataset {name!r} is not on the ledger yet; finish "
+                              "`enigma share` first")
+        return ledger_id
+
     def tag_key(self, name: str, create: bool = False) -> np.ndarray:
         """The dataset's tag key kappa (`sharing.tags`), kept in <home>/keys beside no data.
 

@@ -243,7 +243,7 @@ def dataset_group() -> click.Group:
         chosen = Policy[policy.upper().replace("-", "_")]
         with open_owner(**owner_args) as owner:
             try:
-                ledger_id = _ledger_id(owner, name)
+                ledger_id = owner.ledger_id(name)
                 owner.ledger.set_policy(ledger_id, chosen)
                 for analyst in analysts:
                     owner.ledger.allow_analyst(ledger_id, analyst)
@@ -279,7 +279,7 @@ def dataset_group() -> click.Group:
         """
         with open_owner(**owner_args) as owner:
             try:
-                ledger_id = _ledger_id(owner, name)
+                ledger_id = owner.ledger_id(name)
                 record = owner.ledger.release(ledger_id)
                 if (n_min, dominance, epsilon, delta) != (None, None, None, None):
                     current = policy_of(record) or ReleasePolicy()
@@ -308,7 +308,7 @@ def dataset_group() -> click.Group:
         """The dataset's privacy budget on the ledger: ε and δ in total, spent, left."""
         with open_owner(**owner_args) as owner:
             try:
-                record = owner.ledger.release(_ledger_id(owner, name))
+                record = owner.ledger.release(owner.ledger_id(name))
             except (UploadError, LedgerError) as exc:
                 raise click.ClickException(str(exc)) from exc
         if as_json:
@@ -323,14 +323,6 @@ def dataset_group() -> click.Group:
                 click.echo(line)
 
     return dataset
-
-
-def _ledger_id(owner: Owner, name: str) -> int:
-    """The ledger id of a dataset this owner shared (UploadError if it is not there yet)."""
-    ledger_id = owner.state(name).ledger_id
-    if ledger_id is None:
-        raise UploadError(f"dataset {name!r} is not on the ledger yet")
-    return ledger_id
 
 
 dataset_command = dataset_group()

@@ -121,10 +121,7 @@ def register(app: Flask, console: Console) -> None:
         days = form_int("days", 30, 1, 3650)
         with console.lock:
             owner = console.network().owner
-            state = owner.state(name)
-            if state.ledger_id is None:
-                abort(400, f"dataset {name!r} is not on the ledger yet; share it first")
-            owner.ledger.renew(state.ledger_id, days * 24 * 3600)
+            owner.ledger.renew(owner.ledger_id(name), days * 24 * 3600)
         return redirect(url_for("dataset", name=name))
 
     @app.route("/datasets/<name>/policy", methods=["POST"])
