@@ -401,3 +401,22 @@ def test_a_malformed_policy_file_is_one_line_naming_the_file(tmp_path: Path, nam
     assert isinstance(out.exception, SystemExit), out.exception
     line = [t for t in out.output.splitlines() if "release policy" in t]
     assert len(line) == 1 and str(policy) in line[0] and says in line[0], out.output
+
+
+def test_the_tracker_does_not_keep_marked_values_alive() -> None:
+    """A marked row-level intermediate (one that carries an aggregate) is freed with its last
+    reference, and its id, reused by a new value, reads as plain rows again."""
+    import gc
+
+    from enigma.lang.disclosure import ROW, Disclosure, Tracked
+    from enigma.lang.plain import Plain, PlainBackend
+
+    schema = Schema.load(ROOT / "examples" / "acs12.yaml")
+    tracked = Tracked(PlainBackend(schema, {}, 4), Release(ReleasePolicy(n_min=2)))
+    carries = Disclosure(why="test", row=True)
+    value = tracked.mark(Plain(np.arange(4.0)), carries)
+    assert tracked.of(value) is carries and len(tracked.known) == 1
+    del value
+    gc.collect()
+    assert tracked.known == {}
+    assert tracked.of(Plain(np.arange(4.0))) is ROW

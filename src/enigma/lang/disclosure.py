@@ -26,6 +26,7 @@ MPC run, so they live once, here, and the backends only supply the primitives.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -148,7 +149,9 @@ class Tracked:
         self.release = release
         self.strict = strict
         """False for a review (`enigma check`): a refused output is noted, the run goes on."""
-        self.known: dict[int, tuple[Any, Disclosure]] = {}
+        self.known: dict[int, tuple[weakref.ref[Any], Disclosure]] = {}
+        """Disclosures by value id. Weak: a row-level intermediate that carries an aggregate
+        is marked too, and holding it here would keep every such column alive to the end."""
         self.outputs: list[Output] = []
         self.withheld: list[Output] = []
         self.delta_spent = 0.0
@@ -164,11 +167,17 @@ class Tracked:
         if not self.b.is_private(value):
             return None
         held = self.known.get(id(value))
-        return held[1] if held is not None and held[0] is value else ROW
+        return held[1] if held is not None and held[0]() is value else ROW
 
     def mark(self, value: Any, d: Disclosure) -> Any:
         if self.b.is_private(value):
-            self.known[id(value)] = (value, d)  # holding the value keeps its id unique
+            key, known = id(value), self.known
+
+            def forget(ref: weakref.ref[Any]) -> None:  # before the id can be reused
+                if known.get(key, (None,))[0] is ref:
+                    del known[key]
+
+            known[key] = (weakref.ref(value, forget), d)
         return value
 
     def widen(self, part: Any, shape: tuple[int, ...], node: Node) -> Any:
