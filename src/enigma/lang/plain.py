@@ -127,16 +127,18 @@ def referenced_columns(node: Any) -> list[str]:
 
 def dry_run(script: Script, schema: Schema, rows: int | None = None, seed: int = 0,
             echo: Callable[[str], None] | None = None, budget: Budget | None = None,
-            release: Release | None = None) -> Outcome:
+            release: Release | None = None, backend: Any = None) -> Outcome:
     """Run a checked script on synthetic data in the clear: does it run, what does it reveal.
 
     The result is labelled `synthetic`: its values come from made-up data.
     `rows` defaults to the schema's row count (1000 when the schema gives none). The run
     stops at `budget` (the defaults when None): a runaway script is refused here, before
-    anything is posted or paid for.
+    anything is posted or paid for. `backend` replaces the synthetic one under `release`
+    (a review passes its own tracker over `synthetic_backend`, to read its verdicts).
     """
-    outcome = run(script, track(synthetic_backend(script, schema, rows, seed),
-                                release), echo, budget)
+    if backend is None:
+        backend = track(synthetic_backend(script, schema, rows, seed), release)
+    outcome = run(script, backend, echo, budget)
     outcome.synthetic = True
     return finish_outcome(script, outcome)
 

@@ -19,9 +19,8 @@ import numpy as np
 
 from .budget import Budget
 from .disclosure import Output, Tracked
-from .interpreter import Outcome, run
-from .plain import synthetic_backend
-from .pvalues import finish_outcome
+from .interpreter import Outcome
+from .plain import dry_run, synthetic_backend
 from .release import PolicyError, Release, ReleasePolicy
 from .schema import Schema
 from .syntax import Script
@@ -80,9 +79,7 @@ def review(script: Script, schema: Schema, release: Release, rows: int | None = 
     """The dry run under `release`, and each output's review, in the script's order."""
     tracked = Tracked(synthetic_backend(script, schema, rows, seed), release,
                       strict=False)
-    outcome = run(script, tracked, budget=budget)
-    outcome.synthetic = True
-    outcome = finish_outcome(script, outcome)
+    outcome = dry_run(script, schema, budget=budget, backend=tracked)
     found = {o.name: o for o in tracked.outputs + tracked.withheld}
     verdicts = [_review(found[o.name], outcome) for o in script.outputs if o.name in found]
     if tracked.delta_refused:  # the job states less δ than its noise needs: all of it waits
