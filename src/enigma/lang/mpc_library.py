@@ -286,9 +286,10 @@ class CompiledLibrary:
         rng = a.get("range", (x.lo, x.hi))
         edges = list(bins) if isinstance(bins, list | tuple) else \
             list(np.linspace(float(rng[0]), float(rng[1]), int(bins) + 1))
-        b = categorical.histogram_bins(self.e, self.m.up(x, FRAC).secret, Range(x.lo, x.hi),
-                                       edges, FRAC)
-        return self.bounded(b, (len(edges) - 1,))
+        # compared at the column's own scale: an int column's codes are the integers, so
+        # its comparisons take the range's bits, not 16 more (edges round to the same bins)
+        b = categorical.histogram_bins(self.e, x.secret, Range(x.lo, x.hi), edges, x.f)
+        return Fx(self.m, [b.value], 0, 0.0, float(x.shape[0]), 0.0, True, (len(edges) - 1,))
 
     def lib_group_by(self, a: dict, node: Call) -> Fx:
         """Count, sum or mean per level, from one shared one-hot of the key (as

@@ -489,9 +489,8 @@ class SplitBackend:
             rng = a.get("range", (x.lo, x.hi))
             edges = list(bins) if isinstance(bins, list | tuple) else \
                 list(np.linspace(float(rng[0]), float(rng[1]), int(bins) + 1))
-            b = categorical.histogram_bins(e, m.up(x, FRAC).secret, Range(x.lo, x.hi), edges,
-                                           FRAC)
-            return b.value, meta  # counts 2^FRAC, exact: they add over chunks
+            b = categorical.histogram_bins(e, x.secret, Range(x.lo, x.hi), edges, x.f)
+            return b.value, meta  # integer counts: they add over chunks
         if func in ("histogram", "group_by"):
             key = m.fx(real(a["x"] if func == "histogram" else a["key"]))
             levels = spec["levels"]
@@ -687,7 +686,7 @@ class SplitBackend:
                 f=FRAC, storage=[float(d) for d in meta["stored"]])
             return regression_fx(m, fit, func)
         if func == "histogram" and meta.get("numeric"):
-            return Fx(m, [s], FRAC, 0.0, float(n), 0.0, False, (int(meta["levels"]),))
+            return Fx(m, [s], 0, 0.0, float(n), 0.0, True, (int(meta["levels"]),))
         if func in ("histogram", "group_by"):
             levels = int(meta["levels"])
             counts = s[:levels]

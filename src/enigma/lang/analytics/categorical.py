@@ -56,7 +56,9 @@ def histogram(e: Engine, codes: Secret, levels: int, f: int = FRAC) -> Bounded:
 
 def histogram_bins(e: Engine, x: Secret, col: Range, edges: Sequence[float],
                    f: int = FRAC) -> Bounded:
-    """numpy's `histogram(x, bins=edges)` of a numeric column: counts per bin, exact.
+    """numpy's `histogram(x, bins=edges)` of a numeric column: counts per bin, exact
+    (integers, f = 0). `f` is the scale of x's codes: compare at the column's own scale
+    (an int column's f = 0), and the comparisons take the range's bits, not f more.
 
     Bins are [e_0, e_1), ..., [e_(k-1), e_k] (the last one closed); values
     outside [e_0, e_k] are not counted.
@@ -79,7 +81,7 @@ def histogram_bins(e: Engine, x: Secret, col: Range, edges: Sequence[float],
     above = 1 - ltz(e, join([flat] * k, axis=1) - pub, bits)  # (n, k): [x >= threshold]
     totals = above.sum(axis=0)
     counts = totals[:k - 1] - totals[1:]
-    return Bounded(counts * (1 << f), 0.0, Range(0, n), f)
+    return Bounded(counts, 0.0, Range(0, n), 0)
 
 
 @dataclass
