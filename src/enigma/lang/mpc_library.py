@@ -200,8 +200,9 @@ class CompiledLibrary:
         if self.m.selection(x, a.get("where"), node) is not None:
             raise self.m.err(node, f"{node.func}() of a filtered column is not compiled yet",
                              "apply it to a whole column")
-        return self.bounded(fn(self.e, self.m.up(x, FRAC).secret, Range(x.lo, x.hi), *extra,
-                               FRAC), (), x.err + x.stored)
+        # compared at the column's own scale x.f, the result at FRAC (order.py)
+        return self.bounded(fn(self.e, x.secret, Range(x.lo, x.hi), *extra, FRAC, x.f), (),
+                            x.err + x.stored)
 
     def lib_median(self, a: dict, node: Call) -> Fx:
         return self._order(a, node, order.median)

@@ -456,8 +456,8 @@ class SplitBackend:
             largest = func == "max"
             if w is not None:  # unselected rows become the other end: they never win
                 x = m.where(w, replace(x, mask=None), x.lo if largest else x.hi, node)
-            b = (order.max if largest else order.min)(e, m.up(x, FRAC).secret,
-                                                      Range(x.lo, x.hi), FRAC)
+            b = (order.max if largest else order.min)(e, x.secret, Range(x.lo, x.hi), FRAC,
+                                                      x.f)
             meta.update(_meta(x, 0, 0))
             return b.value.reshape(1), meta
         if func in ("cov", "corr"):

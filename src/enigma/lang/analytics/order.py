@@ -6,7 +6,10 @@ with Batcher's network (`enigma.mpc.sorting`) and take public positions of
 the sorted column; numpy's default linear interpolation between the two
 neighbours of a fractional position is a product with public weights.
 Comparisons look at differences of encodings, which lie within the column's
-range: their bit bound comes from the range, not from the engine's 64 bits.
+range: their bit bound comes from the range, not from the engine's 64 bits. They
+compare the codes at the column's own scale `f_in` (0 for an int column: an age
+in [20, 61] compares on 7 bits, not 23) and lift the result to `f` afterwards,
+exactly (a public power of two).
 """
 
 from __future__ import annotations
@@ -33,32 +36,45 @@ def _compare_bits(rs: list[Range], f: int) -> int:
     return bits_of(builtins.max(hi - lo for lo, hi in (r.codes(f) for r in rs)) + 1)
 
 
+def _lift(x: Secret, f_in: int | None, f: int) -> Secret:
+    """Codes at scale f_in as codes at scale f >= f_in (local and exact)."""
+    if f_in is None or f_in == f:
+        return x
+    if f_in > f:
+        raise ValueError(f"cannot lift codes of {f_in} fractional bits to {f}")
+    return x * (1 << (f - f_in))
+
+
 def _extreme(e: Engine, x: Secret, ranges: Range | Sequence[Range], largest: bool,
-             f: int) -> Bounded:
+             f: int, f_in: int | None) -> Bounded:
     x, rs, single = columns(x, ranges)
-    bits = _compare_bits(rs, f)
+    bits = _compare_bits(rs, f if f_in is None else f_in)
     reduce = select.max if largest else select.min
-    out = reduce(e, x, axis=0, bits=bits)
+    out = _lift(reduce(e, x, axis=0, bits=bits), f_in, f)
     lo, hi = builtins.min(r.lo for r in rs), builtins.max(r.hi for r in rs)
     return Bounded(out.reshape() if single else out, 0.0, Range(lo, hi), f)
 
 
-def min(e: Engine, x: Secret, ranges: Range | Sequence[Range], f: int = FRAC) -> Bounded:
-    """Column minima (exact: error 0); ceil(log2 n) levels of 6 rounds."""
-    return _extreme(e, x, ranges, False, f)
+def min(e: Engine, x: Secret, ranges: Range | Sequence[Range], f: int = FRAC,
+        f_in: int | None = None) -> Bounded:
+    """Column minima (exact: error 0); ceil(log2 n) levels of 6 rounds. x's codes have
+    `f_in` fractional bits (default f), the result f."""
+    return _extreme(e, x, ranges, False, f, f_in)
 
 
-def max(e: Engine, x: Secret, ranges: Range | Sequence[Range], f: int = FRAC) -> Bounded:
-    """Column maxima (exact: error 0)."""
-    return _extreme(e, x, ranges, True, f)
+def max(e: Engine, x: Secret, ranges: Range | Sequence[Range], f: int = FRAC,
+        f_in: int | None = None) -> Bounded:
+    """Column maxima (exact: error 0); as `min`."""
+    return _extreme(e, x, ranges, True, f, f_in)
 
 
 def percentile(e: Engine, x: Secret, col: Range, q: float | Sequence[float],
-               f: int = FRAC) -> Bounded:
+               f: int = FRAC, f_in: int | None = None) -> Bounded:
     """numpy's `percentile(x, q)` (linear method) of one column, for one or several q.
 
     1. Sort x with Batcher's odd-even merge network (log2 n (log2 n + 1) / 2
-       layers of 6 rounds; comparisons on bits(range width) bits).
+       layers of 6 rounds; comparisons on bits(range width) bits at x's own scale
+       `f_in`, default f), then lift the keys to f.
     2. For each q: position p = q/100 (n - 1), i = floor(p), t = p - i (public).
     3. Result = x_(i) + t (x_(i+1) - x_(i)): one TruncPr of the difference times
        round(t 2^40), all q in one round.
@@ -70,7 +86,8 @@ def percentile(e: Engine, x: Secret, col: Range, q: float | Sequence[float],
     if np.any((qs < 0) | (qs > 100)) or not np.all(np.isfinite(qs)):
         raise ValueError(f"percentile: q must lie in [0, 100], got {q}")
     n = x.shape[0]
-    keys, _ = sort(e, x, bits=_compare_bits([col], f))
+    keys, _ = sort(e, x, bits=_compare_bits([col], f if f_in is None else f_in))
+    keys = _lift(keys, f_in, f)
     pos = qs / 100 * (n - 1)
     low = np.floor(pos).astype(np.int64)
     frac = pos - low
@@ -89,6 +106,7 @@ def percentile(e: Engine, x: Secret, col: Range, q: float | Sequence[float],
     return Bounded(out, error, col, f)
 
 
-def median(e: Engine, x: Secret, col: Range, f: int = FRAC) -> Bounded:
+def median(e: Engine, x: Secret, col: Range, f: int = FRAC, f_in: int | None = None
+           ) -> Bounded:
     """numpy's `median`: the 50th percentile (the mean of the two middle values for even n)."""
-    return percentile(e, x, col, 50.0, f)
+    return percentile(e, x, col, 50.0, f, f_in)
