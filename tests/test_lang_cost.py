@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from enigma.lang.cost import (
     DEALER,
+    HE_BATCH,
     MARGIN,
     MIN_LIMIT,
     SECURE,
@@ -59,8 +60,17 @@ def test_time_limit_is_the_expected_time_times_the_margin(triples, masks, rounds
     assert secure == max(MIN_LIMIT, MARGIN * SECURE.seconds(cost))
     assert dealer == max(MIN_LIMIT, MARGIN * DEALER.seconds(cost))
     assert secure >= dealer >= MIN_LIMIT
-    more = Cost(1000, rounds + 1, triples + 12_000, masks, 0, size)
+    more = Cost(1000, rounds + 1, triples + HE_BATCH, masks, 0, size)  # a batch more
     assert time_limit(more) >= secure + (MARGIN if secure > MIN_LIMIT else 0.0)
+    # the HE preprocessing makes whole batches: one triple or mask costs as much as a batch
+    one, full = (Cost(1000, rounds, t, masks, 0, size) for t in (1, HE_BATCH))
+    assert SECURE.seconds(one) == SECURE.seconds(full) > DEALER.seconds(one)
+
+
+def test_the_he_batch_is_the_preprocessings() -> None:
+    from enigma.prep.he.params import POLY_DEGREE
+
+    assert HE_BATCH == POLY_DEGREE
 
 
 def test_estimate_in_threads_predicts_a_run_in_processes_eight_times_larger() -> None:

@@ -65,6 +65,11 @@ class Cost:
                 f"{size_text(self.bytes_per_party)} sent per party")
 
 
+HE_BATCH = 16384
+"""Slots of one BFV ciphertext, the HE preprocessing's batch (`prep.he.params.POLY_DEGREE`,
+not imported: that package loads SEAL, which an estimate does not need)."""
+
+
 @dataclass(frozen=True)
 class Rates:
     """How fast a local quorum of 3 goes, per unit of a `Cost` (this 2-core machine, quiet;
@@ -80,19 +85,28 @@ class Rates:
     """Seconds per round of communication."""
     bandwidth: float
     """Bytes sent per second by a party."""
+    batch: int = 1
+    """Triples and masks are made this many at a time: one triple costs a whole batch."""
 
     def seconds(self, cost: Cost) -> float:
-        return (self.setup + cost.triples / self.triples + cost.masks / self.masks
+        def made(n: int) -> int:
+            return -(-n // self.batch) * self.batch
+
+        return (self.setup + made(cost.triples) / self.triples + made(cost.masks) / self.masks
                 + cost.rounds * self.round_trip + cost.bytes_per_party / self.bandwidth)
 
 
-SECURE = Rates(setup=60.0, triples=12_000.0, masks=21_000.0, round_trip=0.005, bandwidth=50e6)
+SECURE = Rates(setup=4.0, triples=12_000.0, masks=21_000.0, round_trip=0.005, bandwidth=50e6,
+               batch=HE_BATCH)
 """Homomorphic-encryption preprocessing among the nodes: the triples and bits are nearly all
-of the time (docs/mpc.md, secure path: 12,000 triples/s and 21,000 bits/s quiet)."""
-DEALER = Rates(setup=20.0, triples=150_000.0, masks=150_000.0, round_trip=0.005,
+of the time (docs/mpc.md, secure path: 12,000 triples/s and 21,000 bits/s quiet), made in
+batches of one ciphertext's slots. Set-up measured 2026-12-07 (`enigma script run` of a
+mean and of a variance at 1,000 rows: 6.7 s and 7.0 s at load 1.6, of which one batch of
+triples and one of masks about 2.1 s)."""
+DEALER = Rates(setup=4.0, triples=150_000.0, masks=150_000.0, round_trip=0.005,
                bandwidth=50e6)
 """The insecure test dealer (docs/compiler.md: 1.7 M triples of k-means in 10.9 s, 0.75 M of
-by_state in 9.4 s, start-up included)."""
+by_state in 9.4 s, start-up included; a mean at 1,000 rows 4.6 s at load 5)."""
 MARGIN = 4.0
 """Limit / expected time: a shared 2-core machine under load made triples 1.6-4x slower
 (3,000-7,700/s at load 7-12, docs/preprocessing.md)."""
