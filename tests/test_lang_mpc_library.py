@@ -108,14 +108,17 @@ reveal(max(data.age), "max_age")
 reveal(min(data.tenure, where=data.ui), "min_tenure_ui")
 reveal(histogram(data.age, bins=7), "ages")
 reveal(median(data.rr), "median_rr")
+reveal(histogram(data.age, bins=5, where=data.ui), "ages_ui")
+reveal(histogram(where(data.rr, data.age > 40), bins=[0, 0.2, 0.5, 0.7]), "rr_older")
 """
 
 
 def test_order_statistics_and_bins_of_int_columns_compare_on_the_ranges_bits() -> None:
     """Int columns are compared at their own scale (integers, not codes of 16 more bits)
     and lifted afterwards: a median of an even count still has its .5, a percentile its
-    interpolation, bins their numpy intervals; a fixed column is unchanged. The estimate
-    shows the cost that buys: a median of ages takes a fifth of the triples it did."""
+    interpolation, bins their numpy intervals; a fixed column is unchanged; a filtered
+    column's bins count the rows the filter keeps. The estimate shows the cost that buys:
+    a median of ages takes a fifth of the triples it did."""
     from enigma.lang.cost import estimate
 
     schema = Schema.load(ROOT / "examples" / "benefits.yaml")
@@ -129,7 +132,9 @@ def test_order_statistics_and_bins_of_int_columns_compare_on_the_ranges_bits() -
     want = {"median_age": np.median(age), "p35_tenure": np.percentile(tenure, 35),
             "max_age": age.max(), "min_tenure_ui": tenure[ui].min(),
             "ages": np.histogram(age, bins=7, range=(col.lo, col.hi))[0],
-            "median_rr": np.median(rr)}
+            "median_rr": np.median(rr),
+            "ages_ui": np.histogram(age[ui], bins=5, range=(col.lo, col.hi))[0],
+            "rr_older": np.histogram(rr[age > 40], bins=[0, 0.2, 0.5, 0.7])[0]}
     assert np.median(age) % 1 == 0.5
     for name, w in want.items():
         r = got[name]

@@ -280,16 +280,15 @@ class CompiledLibrary:
                 weights = w.secret.reshape(n, 1).broadcast_to(n, levels)
                 counts = self.e.dot(weights, hot, axis=0)
             return Fx(self.m, [counts], 0, 0.0, float(x.shape[0]), 0.0, True, (levels,))
-        if w is not None:
-            raise self.m.err(node, "histogram() of a filtered numeric column is not compiled yet",
-                             "count the rows of each bin with count(x, where=...)")
         bins = a.get("bins", 10)
         rng = a.get("range", (x.lo, x.hi))
         edges = list(bins) if isinstance(bins, list | tuple) else \
             list(np.linspace(float(rng[0]), float(rng[1]), int(bins) + 1))
         # compared at the column's own scale: an int column's codes are the integers, so
         # its comparisons take the range's bits, not 16 more (edges round to the same bins)
-        b = categorical.histogram_bins(self.e, x.secret, Range(x.lo, x.hi), edges, x.f)
+        b = categorical.histogram_bins(self.e, replace(x, mask=None).secret,
+                                       Range(x.lo, x.hi), edges, x.f,
+                                       None if w is None else w.secret)
         return Fx(self.m, [b.value], 0, 0.0, float(x.shape[0]), 0.0, True, (len(edges) - 1,))
 
     def lib_group_by(self, a: dict, node: Call) -> Fx:

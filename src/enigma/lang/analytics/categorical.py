@@ -55,7 +55,7 @@ def histogram(e: Engine, codes: Secret, levels: int, f: int = FRAC) -> Bounded:
 
 
 def histogram_bins(e: Engine, x: Secret, col: Range, edges: Sequence[float],
-                   f: int = FRAC) -> Bounded:
+                   f: int = FRAC, weights: Secret | None = None) -> Bounded:
     """numpy's `histogram(x, bins=edges)` of a numeric column: counts per bin, exact
     (integers, f = 0). `f` is the scale of x's codes: compare at the column's own scale
     (an int column's f = 0), and the comparisons take the range's bits, not f more.
@@ -64,7 +64,8 @@ def histogram_bins(e: Engine, x: Secret, col: Range, edges: Sequence[float],
     outside [e_0, e_k] are not counted.
     1. t_j = [x >= e_j] for the k left edges and u = [x > e_k]: one batched
        comparison of n (k + 1) differences (bits from the range and the edges).
-    2. count_j = sum over rows of t_j - t_(j+1) (t_k = u) (local).
+    2. count_j = sum over rows of t_j - t_(j+1) (t_k = u) (local); with 0/1 `weights`
+       (n,) (a filter's selection) the sums are one fused dot of the weights with t.
     """
     edges = [float(v) for v in edges]
     if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
@@ -79,7 +80,8 @@ def histogram_bins(e: Engine, x: Secret, col: Range, edges: Sequence[float],
     flat = x.reshape(n, 1)
     pub = np.ascontiguousarray(np.broadcast_to(e.field.from_ints(thresholds), (n, k, 2)))
     above = 1 - ltz(e, join([flat] * k, axis=1) - pub, bits)  # (n, k): [x >= threshold]
-    totals = above.sum(axis=0)
+    totals = above.sum(axis=0) if weights is None else \
+        e.dot(weights.reshape(n, 1).broadcast_to(n, k), above, axis=0)
     counts = totals[:k - 1] - totals[1:]
     return Bounded(counts, 0.0, Range(0, n), 0)
 
