@@ -11,7 +11,10 @@ with what makes it large and what would shrink it, not with the result.
 a correlation) is flagged when its stated bound is at least `STATISTIC_LIMIT` (0.01: two
 decimals of t or r are what gets reported). Any other value is flagged when its bound is at
 least `RELATIVE_LIMIT` (10^-3) of the largest magnitude its range analysis allows (the
-checker's [lo, hi] of the result); a value without a range is reported, not judged.
+checker's [lo, hi] of the result; for a value the checker gives no range, such as a quotient
+of two private values, its magnitude on the synthetic data, as an indication);
+least squares by element: R^2 as a statistic, coefficients and standard errors against
+the slope that moves y over its half-range along x's half-range.
 
 **Causes**, tried in this order for a flagged reveal:
 1. Storage rounding of a fixed column: each value is stored within 2^-(f+1) of what the
@@ -75,6 +78,8 @@ class Element:
     label: str
     bound: float
     scale: float | None
+    synthetic: bool = False
+    """The scale is the synthetic run's value (the range analysis gives the value none)."""
 
     @property
     def limit(self) -> float:
@@ -84,6 +89,29 @@ class Element:
     def ratio(self) -> float:
         """The bound over its limit: at least 1 is large."""
         return self.bound / self.limit if self.limit > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Rescaling:
+    """A measured suggestion: store `columns` times `factor` (as integers if `integer`);
+    the flagged element's stated bound is then `measured`."""
+
+    columns: tuple[str, ...]
+    factor: int
+    integer: bool
+    measured: float
+
+    def schema(self, schema: Schema) -> Schema:
+        """`schema` with the suggestion applied (the owner also scales its data)."""
+        doc = schema.to_dict()
+        for c in doc["columns"]:
+            if c["name"] in self.columns:
+                c["min"], c["max"] = c["min"] * self.factor, c["max"] * self.factor
+                if self.integer:
+                    c["type"] = "int"
+                    c["min"], c["max"] = math.floor(c["min"]), math.ceil(c["max"])
+                    c.pop("frac_bits", None)
+        return Schema.from_dict(doc)
 
 
 @dataclass(frozen=True)
@@ -100,15 +128,18 @@ class Bound:
     data's spread (data-dependent, so an indication only)."""
     warning: str | None = None
     """Why the bound is large and what would shrink it (None: not large)."""
+    rescaling: Rescaling | None = None
+    """The storage the warning suggests, where it is a rescaling (measured)."""
 
     def line(self) -> str:
         w = self.worst
         if w is None:
-            return f"bound {self.name!r}: {self.bound:.2g} (not judged: no range)"
+            return f"bound {self.name!r}: {self.bound:.2g} (not judged: no range, value 0)"
         text = f"bound {self.name!r}: {w.bound:.2g}"
         if w.label != "value":
             text += f" on {w.label}"
-        text += f" (the limit {w.limit:.2g}" + (f": {RELATIVE_LIMIT:g} of a magnitude of "
+        of = "the synthetic run's value" if w.synthetic else "a magnitude"
+        text += f" (the limit {w.limit:.2g}" + (f": {RELATIVE_LIMIT:g} of {of} "
                                                  f"{w.scale:.3g})" if w.scale else ")")
         if w.bound < self.bound:
             text += f"; largest element {self.bound:.2g}"
@@ -120,7 +151,10 @@ class Bound:
         return {"name": self.name, "bound": self.bound,
                 "element": None if self.worst is None else self.worst.label,
                 "scale": None if self.worst is None else self.worst.scale,
-                "owner": self.owner, "warning": self.warning}
+                "owner": self.owner, "warning": self.warning,
+                "rescaling": None if self.rescaling is None else {
+                    "columns": list(self.rescaling.columns), "factor": self.rescaling.factor,
+                    "integer": self.rescaling.integer, "measured": self.rescaling.measured}}
 
 
 def synthetic_results(source: str, schema: Schema, rows: int, filename: str = "<script>",
@@ -214,7 +248,8 @@ class _Script:
             return []
         if isinstance(t, ValueType) and t.lo is not None and t.hi is not None:
             return [Element("value", float(err.max()), max(abs(t.lo), abs(t.hi)))]
-        return []
+        size = float(np.max(np.abs(np.nan_to_num(np.asarray(r.value, dtype=np.float64)))))
+        return [Element("value", float(err.max()), size, synthetic=True)] if size > 0 else []
 
 
 def _fit_elements(call: Call, t: Any, err: np.ndarray) -> list[Element]:
@@ -273,6 +308,8 @@ class _Advisor:
         self.source, self.schema, self.rows, self.filename = source, schema, rows, filename
         self.script = _Script(script)
         self.scaled: dict[tuple[tuple[str, ...], int, bool], tuple[_Script, dict] | str] = {}
+        self.suggested: Rescaling | None = None
+        """The measured rescaling of the warning `cause` made last, if it made one."""
 
     def judge(self, name: str, results: dict[str, Revealed]) -> Bound:
         r = results[name]
@@ -283,15 +320,18 @@ class _Advisor:
         func = call.func if call is not None else None
         owner = float(r.detail["statistic_error"]) if func in T_TESTS and \
             "statistic_error" in r.detail and "error" not in r.detail else None
+        self.suggested = None
         warning = self.cause(name, func, worst, owner) if worst and worst.ratio >= 1 else None
-        return Bound(name, float(err.max()) if err.size else 0.0, worst, owner, warning)
+        return Bound(name, float(err.max()) if err.size else 0.0, worst, owner, warning,
+                     self.suggested)
 
     # ------------------------------------------------------------ causes
 
     def cause(self, name: str, func: str | None, worst: Element, owner: float | None) -> str:
         where = "" if worst.label == "value" else f" on {worst.label}"
         against = f"{STATISTIC_LIMIT:g}" if worst.scale is None else \
-            f"{RELATIVE_LIMIT:g} of its magnitude {worst.scale:.3g}"
+            f"{RELATIVE_LIMIT:g} of its {'synthetic value' if worst.synthetic else 'magnitude'}" \
+            f" {worst.scale:.3g}"
         head = f"{name!r}: bound {worst.bound:.2g}{where} is large (at least {against})"
         expr = self.script.reveals.get(name)
         fixed = [c for c in self.script.columns(expr) if self.schema.column(c).kind == "fixed"]
@@ -351,6 +391,7 @@ class _Advisor:
                 again = self._measure(name, worst.label, tuple(fixed), smaller)
                 if again is not None and again.bound <= 2 * after.bound:
                     k, after = smaller, again
+        self.suggested = Rescaling(tuple(fixed), k, False, after.bound)
         cols = ", ".join(fixed)
         ranges = "; ".join(
             f"{c} in [{self.schema.column(c).lo * k:g}, {self.schema.column(c).hi * k:g}]"
@@ -372,6 +413,7 @@ class _Advisor:
         after = self._measure(name, worst.label, tuple(features), FEATURE_SCALE, integer=True)
         if after is None or after.ratio > worst.ratio / 2:
             return None
+        self.suggested = Rescaling(tuple(features), FEATURE_SCALE, True, after.bound)
         cols = ", ".join(features)
         ranges = "; ".join(
             f"{c} int in [{round(self.schema.column(c).lo * FEATURE_SCALE)}, "
@@ -402,15 +444,7 @@ class _Advisor:
         column's range)."""
         key = (cols, k, integer)
         if key not in self.scaled:
-            doc = self.schema.to_dict()
-            for c in doc["columns"]:
-                if c["name"] in cols:
-                    c["min"], c["max"] = c["min"] * k, c["max"] * k
-                    if integer:
-                        c["type"] = "int"
-                        c["min"], c["max"] = math.floor(c["min"]), math.ceil(c["max"])
-                        c.pop("frac_bits", None)
-            scaled = Schema.from_dict(doc)
+            scaled = Rescaling(cols, k, integer, math.nan).schema(self.schema)
             try:
                 self.scaled[key] = (
                     _Script(check(self.source, scaled, self.filename)),
