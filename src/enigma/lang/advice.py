@@ -50,7 +50,7 @@ from .pvalues import TESTS, reveals_of_tests
 from .runner import run_mpc
 from .schema import Schema
 from .simulation import thread_quorum
-from .syntax import Assign, BinOp, Call, Label, Reveal, Script, ValueType, Var
+from .syntax import Assign, BinOp, Call, Label, Reveal, Script, ValueType, Var, nodes_of
 
 STATISTIC_LIMIT = 1e-2
 """A statistic's bound (absolute) from which it is flagged."""
@@ -220,7 +220,7 @@ class _Script:
         """The expression and, through every variable it reads, the expressions assigned."""
         seen = set() if seen is None else seen
         out = [expr]
-        for v in _nodes(expr, Var):
+        for v in nodes_of(expr, Var):
             if v.name not in seen:
                 seen.add(v.name)
                 for value in self.assigned.get(v.name, []):
@@ -282,24 +282,6 @@ def _fit_elements(call: Call, t: Any, err: np.ndarray) -> list[Element]:
             if k < len(slopes) and slopes[k]:
                 out.append(Element(label, float(e), slopes[k]))
     return out
-
-
-def _nodes(x: Any, kind: type) -> list[Any]:
-    """Every AST node of `kind` under x (x included)."""
-    found: list[Any] = []
-
-    def walk(v: Any) -> None:
-        if isinstance(v, kind):
-            found.append(v)
-        if hasattr(v, "__dataclass_fields__"):
-            for f in v.__dataclass_fields__:
-                walk(getattr(v, f))
-        elif isinstance(v, tuple | list):
-            for item in v:
-                walk(item)
-
-    walk(x)
-    return found
 
 
 class _Advisor:
@@ -462,7 +444,7 @@ class _Advisor:
         """A secret division whose divisor's range reaches 0 or comes within 10^-3 of its
         magnitude: (line, lo, hi, columns of the divisor)."""
         for e in self.script.resolve(expr):
-            for d in _nodes(e, BinOp):
+            for d in nodes_of(e, BinOp):
                 t = d.right.type
                 if d.op != "/" or not isinstance(t, ValueType) or t.label is not \
                         Label.PRIVATE or t.lo is None or t.hi is None:

@@ -41,6 +41,7 @@ from .syntax import (
     TupleExpr,
     TupleType,
     ValueType,
+    nodes_of,
 )
 
 
@@ -110,18 +111,8 @@ def table_values(schema: Schema, raw: dict[str, np.ndarray]) -> dict[str, np.nda
 def referenced_columns(node: Any) -> list[str]:
     """Every column a script (or any AST node) may read, in first-use order."""
     found: list[str] = []
-
-    def walk(x: Any) -> None:
-        if isinstance(x, ColumnRef):
-            found.extend(n for n in x.names if n not in found)
-        if isinstance(x, Node) or hasattr(x, "__dataclass_fields__"):
-            for name in x.__dataclass_fields__:
-                walk(getattr(x, name))
-        elif isinstance(x, tuple | list):
-            for item in x:
-                walk(item)
-
-    walk(node)
+    for ref in nodes_of(node, ColumnRef):
+        found.extend(n for n in ref.names if n not in found)
     return found
 
 
