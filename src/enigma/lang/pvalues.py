@@ -16,6 +16,11 @@ and, where it has one, a 95% confidence interval; or, for a t-test whose sample 
 the statistic is carried into `statistic_error`, and the p-value's worst case over
 the statistic's error interval into `pvalue_error`, so a result near a threshold
 shows that it is.
+
+A t-test also reveals its numerator (the mean difference) and standard error: the owner's
+t is their quotient, bounded by their bounds (`t_quotient`), far tighter than the engine's
+worst case at the spread floor wherever the sample has spread; they also give the 95%
+interval of the mean difference.
 """
 
 from __future__ import annotations
