@@ -133,15 +133,25 @@ def exact_results(v: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "group_sum": np.array([y[m].sum() for m in groups]),
         "cov": np.cov(x, y)[0, 1], "corr": np.corrcoef(x, y)[0, 1],
         "pearsonr": stats.pearsonr(x, y).statistic,
-        "welch": np.array([stats.ttest_ind(x, y, equal_var=False).statistic,
-                           welch_dof(x, y)]),
-        "student": stats.ttest_ind(x, y).statistic,
-        "one": stats.ttest_1samp(x, 50.0).statistic,
-        "paired": stats.ttest_rel(x, y).statistic,
+        "welch": t_vector(stats.ttest_ind(x, y, equal_var=False), welch_dof(x, y),
+                          x.mean() - y.mean(), np.sqrt(x.var(ddof=1) / N + y.var(ddof=1) / N)),
+        "student": t_vector(stats.ttest_ind(x, y), 2 * N - 2, x.mean() - y.mean(),
+                            np.sqrt((x.var(ddof=1) + y.var(ddof=1)) / 2 * (2 / N))),
+        "one": t_vector(stats.ttest_1samp(x, 50.0), N - 1, x.mean() - 50.0,
+                        x.std(ddof=1) / np.sqrt(N)),
+        "paired": t_vector(stats.ttest_rel(x, y), N - 1, (x - y).mean(),
+                           (x - y).std(ddof=1) / np.sqrt(N)),
         "anova": _eta2(x, groups),
     }
     out["ols"] = ols_reference(y, np.column_stack([x, k]))
     return out
+
+
+def t_vector(result, df: float, diff: float, se: float) -> np.ndarray:
+    """A t-test's revealed vector [t, df, floored, mean difference, se] on the written data
+    (no spread here is near the floor: floored is 0)."""
+    assert abs(result.statistic - diff / se) <= 1e-9 * max(1.0, abs(result.statistic))
+    return np.array([result.statistic, df, 0.0, diff, se])
 
 
 def _eta2(x: np.ndarray, groups: list[np.ndarray]) -> float:
@@ -150,7 +160,8 @@ def _eta2(x: np.ndarray, groups: list[np.ndarray]) -> float:
 
 
 # the elements of each revealed vector the reference gives (tests reveal [stat, dof, ...])
-LEADING = {"pearsonr": 1, "welch": 2, "student": 1, "one": 1, "paired": 1, "anova": 1}
+LEADING = {"pearsonr": 1, "anova": 1}
+T_TESTS = ("welch", "student", "one", "paired")
 OLS_ELEMENTS = 3 + 3 + 2  # intercept, 2 slopes, 3 se, R^2, adjusted R^2 (then condition)
 
 
@@ -168,7 +179,8 @@ def test_every_bound_holds_against_the_data_as_written(seed: int, shift: float,
     got = run_mpc(SCRIPT, SCHEMA, values, provider_factory=DEALER, filename="bounds.py",
                   quorum=thread_quorum).results
     want = exact_results(values)
-    misses = []
+    misses: list = []
+    owner_ratio: list[float] = []
     for name, exact in want.items():
         r = got[name]
         value = np.atleast_1d(r.value).astype(np.float64)
@@ -178,6 +190,11 @@ def test_every_bound_holds_against_the_data_as_written(seed: int, shift: float,
         off = np.abs(value[:used] - exact[:used])
         if not np.all(off <= error[:used]):
             misses.append((name, off.tolist(), error[:used].tolist()))
+        if name in T_TESTS:  # the owner's t = diff / se and its data-dependent bound
+            d = r.detail
+            if not abs(d["statistic"] - exact[0]) <= d["statistic_error"]:
+                misses.append((name + " (owner)", d["statistic"], exact[0], d))
+            owner_ratio.append(abs(d["statistic"] - exact[0]) / d["statistic_error"])
     # decisions: the histogram and k-means against the written data where nothing is
     # within the storage rounding of a decision, else against the stored data
     x, y = values["x"], values["y"]
@@ -193,4 +210,7 @@ def test_every_bound_holds_against_the_data_as_written(seed: int, shift: float,
     off = np.abs(got["kmeans"].value - centres)
     if not np.all(off <= got["kmeans"].error):
         misses.append(("kmeans", off.tolist(), np.asarray(got["kmeans"].error).tolist()))
+    print(f"owner's t: largest |error| / bound {max(owner_ratio):.3g}; bounds "
+          f"{[round(got[n].detail['statistic_error'], 6) for n in T_TESTS]} against the "
+          f"worst cases {[float(np.atleast_1d(got[n].error)[0]) for n in T_TESTS]}")
     assert not misses, misses

@@ -355,4 +355,6 @@ def test_plain_ttest_is_welchs_on_the_selected_rows() -> None:
                  {"x": x, "flag": flag})
     on = flag == 1
     want = ttest_ind(x[on], x[~on], equal_var=False)
-    assert got["t"] == pytest.approx([want.statistic, want.df, 0.0])
+    a, b = x[on], x[~on]
+    se = np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
+    assert got["t"] == pytest.approx([want.statistic, want.df, 0.0, a.mean() - b.mean(), se])

@@ -38,28 +38,38 @@ def test_ttest_is_welchs_t_from_secure_moments_within_its_bound() -> None:
     age, tenure = values["age"].astype(float), values["tenure"].astype(float)
     want = {"rr_by_ui": stats.ttest_ind(rr[ui], rr[~ui], equal_var=False),
             "age_vs_tenure": stats.ttest_ind(age, tenure, equal_var=False)}
+    samples = {"rr_by_ui": (rr[ui], rr[~ui]), "age_vs_tenure": (age, tenure)}
     for name, w in want.items():
         r = got[name]
-        exact = np.array([w.statistic, w.df, 0.0])
+        a, b = samples[name]
+        se = np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
+        exact = np.array([w.statistic, w.df, 0.0, a.mean() - b.mean(), se])
         assert np.all(np.abs(r.value - exact) <= r.error), (name, r.value, exact, r.error)
         col = (0.0, 0.7) if name == "rr_by_ui" else None  # rr's range; age, tenure: integers
         assert r.error[0] < 1e-2 * max(1.0, abs(w.statistic)) + stored_t(col, ROWS, 2), \
             (name, r.error)
+        # the owner's t = diff / se: its bound reads the statistic even on rr, where the
+        # worst case at the floor (storage rounding over a spread of 0.7/256) is about 10
+        d = r.detail
+        assert abs(d["statistic"] - w.statistic) <= d["statistic_error"], (name, d)
+        assert d["statistic_error"] < 5e-3 * abs(w.statistic), (name, d)
 
 
 def stored_t(col: tuple[float, float] | None, n: int, samples: int) -> float:
     """The worst case storage rounding adds to a t of a fixed column with this range
     (`analytics.storage.t_shift`, docs/analytics.md "Storage rounding"): the computation's
     own bound is what must stay tight; this part is public and at its worst at the spread
-    floors. |t| <= sqrt(n + 2) h / spread for two samples, twice that for one (h the
-    half-width, `models._ttest_bounds`), with 5% of margin for the engine's rounding."""
+    floors. |t| <= sqrt(2 n) h / spread for two samples of up to n values each (their
+    counts add up to 2 n at most), 2 sqrt(n + 2) h / spread for one (h the half-width,
+    `models._ttest_bounds`), with 5% of margin for the engine's rounding."""
     if col is None:
         return 0.0
     from enigma.lang.analytics.precision import DEFAULT_SPREAD
     from enigma.lang.analytics.storage import t_shift
 
     spread = (col[1] - col[0]) * DEFAULT_SPREAD
-    t_top = 1.05 * (3 - samples) * np.sqrt(n + 2) * (col[1] - col[0]) / 2 / spread
+    reach = np.sqrt(2 * n) if samples == 2 else 2 * np.sqrt(n + 2)
+    t_top = 1.05 * reach * (col[1] - col[0]) / 2 / spread
     return t_shift(2.0**-17, spread, n, t_top, samples)
 
 

@@ -9,15 +9,18 @@ backends alike. The 3-process runs are tests/test_lang_stats_examples.py.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from enigma.lang.checker import check
 from enigma.lang.plain import run_plain
-from enigma.lang.pvalues import TESTS, detail, reveals_of_tests
+from enigma.lang.pvalues import TESTS, detail, reveals_of_tests, t_quotient
 from enigma.lang.runner import run_mpc
 from enigma.lang.schema import Schema
 from enigma.lang.simulation import thread_quorum
@@ -68,9 +71,38 @@ def _encoded(schema: Schema, values: dict, name: str) -> np.ndarray:
 
 @pytest.mark.parametrize("stat, df", [(2.5, 10.0), (-0.3, 3.5), (40.0, 200.0)])
 def test_t_pvalue_is_scipys(stat: float, df: float) -> None:
-    d = detail("ttest", np.array([stat, df, 0.0]), np.zeros(3))
+    se = 0.25
+    d = detail("ttest", np.array([stat, df, 0.0, stat * se, se]), np.zeros(5))
     assert d["pvalue"] == pytest.approx(2 * stats.t.sf(abs(stat), df), rel=1e-12)
     assert d["pvalue_error"] == 0.0
+    q = stats.t.ppf(0.975, df)
+    assert (d["ci_low"], d["ci_high"]) == pytest.approx((stat * se - q * se, stat * se + q * se))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(diff=st.floats(-5, 5), se=st.floats(1e-3, 10), rel_d=st.floats(0, 1e-2),
+       rel_s=st.floats(0, 0.5), pull=st.tuples(st.floats(-1, 1), st.floats(-1, 1)))
+def test_owners_t_bound_holds_for_every_numerator_and_se_within_theirs(
+        diff: float, se: float, rel_d: float, rel_s: float, pull: tuple[float, float]) -> None:
+    """t = diff / se from revealed values off by at most their bounds: the exact quotient
+    lies within the stated bound of the owner's, wherever the exact values are."""
+    e_d, e_s = rel_d * (abs(diff) + 1e-3), rel_s * se
+    exact_d, exact_s = diff + pull[0] * e_d, se + pull[1] * e_s
+    if exact_s <= 0:
+        return
+    t, bound = t_quotient(diff, e_d, se, e_s)
+    assert abs(t - exact_d / exact_s) <= bound * (1 + 1e-12) + 1e-15
+    assert t_quotient(diff, e_d, 1e-3, 2e-3)[1] == math.inf  # se may be 0: no bound
+
+
+def test_owners_t_bound_replaces_the_worst_case_only_where_tighter() -> None:
+    worst = np.array([12.0, 0.0, 0.0, 1e-5, 1e-5])
+    d = detail("ttest", np.array([2.0, 50.0, 0.0, 0.02, 0.01]), worst)
+    assert d["statistic"] == pytest.approx(2.0)
+    assert d["statistic_error"] == pytest.approx((1e-5 + 2 * 1e-5) / (0.01 - 1e-5))
+    loose = detail("ttest", np.array([2.0, 50.0, 0.0, 0.02, 0.01]),
+                   np.array([1e-4, 0.0, 0.0, 1e-3, 9e-3]))
+    assert loose["statistic_error"] == pytest.approx(1e-4)  # the engine's, tighter here
 
 
 def test_pvalue_error_covers_the_statistics_error() -> None:
@@ -186,6 +218,15 @@ def _compare(got: dict, want: dict, tolerance: float | None) -> None:
         if not np.isnan(df):
             assert abs(d["df"] - df) <= slack(d.get("df_error", 0.0)) * df, (name, d, df)
         assert abs(d["pvalue"] - w.pvalue) <= slack(d["pvalue_error"]) + 1e-12, (name, d, w)
+        if name in POPMEAN:  # t-tests: the interval of the mean difference, as scipy's
+            ci = w.confidence_interval()
+            for mine, theirs in ((d["ci_low"], ci.low), (d["ci_high"], ci.high)):
+                assert abs(mine - (theirs - POPMEAN[name])) <= slack(d["ci_error"]), (name, d)
+
+
+POPMEAN = {"welch": 0.0, "student": 0.0, "welch_columns": 0.0, "one": 0.45, "paired": 0.0}
+"""The t-tests of BENEFITS and what scipy's interval is of (one sample: of the mean, so the
+difference's interval is scipy's minus popmean)."""
 
 
 def test_plain_matches_scipy_on_benefits() -> None:
@@ -320,11 +361,12 @@ def test_arguments_by_name_are_arguments_by_position(edges, backend: int) -> Non
     assert abs(d["statistic"] - gof.statistic) <= d["statistic_error"] + 1e-9
 
 
-@pytest.mark.parametrize("element", [-1, -2])
+@pytest.mark.parametrize("element", [-1, -2, -3, -4])
 def test_a_member_that_hides_no_spread_or_shifts_df_is_caught(element: int) -> None:
-    """The attack on what a test adds: a member adds to its sealed share of the floored
-    count (to hide "no spread") or of df (to move the p-value). The owner's check
-    z = k x refuses the whole result; it never reaches `pvalues.detail`."""
+    """The attack on what a test adds: a member adds to its sealed share of the se or the
+    mean difference (to shrink the owner's bound of t or move it), of the floored count (to
+    hide "no spread") or of df (to move the p-value). The owner's check z = k x refuses the
+    whole result; it never reaches `pvalues.detail`."""
     from enigma.field import Field
     from enigma.mpc.client import OutputCheckError
 

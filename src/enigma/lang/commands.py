@@ -27,7 +27,7 @@ from .inference import infer_schema
 from .plain import dry_run as plain_dry_run
 from .review import review
 from .schema import Schema
-from .script_commands import JSON, POLICY, release_option, show_outcome
+from .script_commands import JSON, POLICY, release_option, show_bounds, show_outcome
 from .syntax import Output, ValueType, format_tree
 
 SCHEMA_LINE = re.compile(r"^#\s*schema:\s*(\S+)\s*$", re.MULTILINE)
@@ -175,6 +175,8 @@ def check(scripts: tuple[str, ...], schema_path: str | None, show_ast: bool,
                                              text, expected=took))
                 say(f"{path}: cost {cost}")
                 report["cost"] = dataclasses.asdict(cost)
+                bounds = show_bounds(source, described, cost.cost.rows, path, say)
+                report["bounds"] = [b.as_json() for b in bounds]
         except (ScriptError, ValueError) as exc:
             text = f"{prefix}{exc}"
             if not as_json:

@@ -524,12 +524,14 @@ class CompiledLibrary:
         delta = max(x.stored, y.stored)
         n = max(x.shape[0], y.shape[0])
         spread = col.width * DEFAULT_SPREAD
+        pooled = bool(a.get("equal_var", False))
         out.t.error = float(np.max(out.t.error)) + storage.t_shift(
             delta, spread, n, out.t.range.magnitude)
-        if not a.get("equal_var", False):  # Student's dof counts values: exact
+        if not pooled:  # Student's dof counts values: exact
             out.dof.error = float(np.max(out.dof.error)) + storage.dof_shift(
                 delta, spread, out.dof.range.hi)
-        return self.vector([out.t, out.dof, self.exact(out.floored, 2)])
+        sizes = tuple(None if v.mask is not None else v.shape[0] for v in (x, y))
+        return self.t_vector(out, 2, delta, storage.se_shift(delta, sizes, pooled))
 
     def lib_ttest_1samp(self, a: dict, node: Call) -> Fx:
         """[t, n - 1] of a column against a public mean (`analytics.models.ttest_one`)."""
@@ -551,7 +553,18 @@ class CompiledLibrary:
             raise self.m.err(node, f"{node.func}(): {exc}") from exc
         out.t.error = float(np.max(out.t.error)) + storage.t_shift(
             x.stored, (x.hi - x.lo) * DEFAULT_SPREAD, x.shape[0], out.t.range.magnitude, 1)
-        return self.vector([out.t, out.dof, self.exact(out.floored, 1)])
+        return self.t_vector(out, 1, x.stored, storage.se_shift(x.stored, (x.shape[0],)))
+
+    def t_vector(self, out: models.TTest, samples: int, delta: float, se_shift: float) -> Fx:
+        """[t, df, floored, diff, se] (`lang.pvalues.TESTS`): diff and se carry what storage
+        rounding moves them by, so that the owner's quotient diff / se is bounded against
+        the data as written."""
+        out.diff.error = float(np.max(out.diff.error)) + storage.difference_shift(delta,
+                                                                                  samples)
+        out.se.error = float(np.max(out.se.error)) + se_shift
+        f = out.t.f
+        return self.vector([out.t, out.dof, self.exact(out.floored, samples, f), out.diff,
+                            out.se], f)
 
     def exact_column(self, v: Any, node: Call) -> Fx:
         x = self.m.plain_column(v, node, node.func)

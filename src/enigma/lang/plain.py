@@ -41,6 +41,7 @@ from .syntax import (
     TupleExpr,
     TupleType,
     ValueType,
+    nodes_of,
 )
 
 
@@ -110,18 +111,8 @@ def table_values(schema: Schema, raw: dict[str, np.ndarray]) -> dict[str, np.nda
 def referenced_columns(node: Any) -> list[str]:
     """Every column a script (or any AST node) may read, in first-use order."""
     found: list[str] = []
-
-    def walk(x: Any) -> None:
-        if isinstance(x, ColumnRef):
-            found.extend(n for n in x.names if n not in found)
-        if isinstance(x, Node) or hasattr(x, "__dataclass_fields__"):
-            for name in x.__dataclass_fields__:
-                walk(getattr(x, name))
-        elif isinstance(x, tuple | list):
-            for item in x:
-                walk(item)
-
-    walk(node)
+    for ref in nodes_of(node, ColumnRef):
+        found.extend(n for n in ref.names if n not in found)
     return found
 
 
@@ -493,33 +484,36 @@ def _floor(width: float) -> float:
 
 
 def _ttest(a: dict, node: Call) -> list[float]:
-    """[t, df, floored] of scipy's ttest_ind(x, y, equal_var): Welch by default, Student if
-    asked; each variance floored as the engine floors it (`floored` counts them)."""
+    """[t, df, floored, diff, se] of scipy's ttest_ind(x, y, equal_var): Welch by default,
+    Student if asked; each variance floored as the engine floors it (`floored` counts them);
+    diff the difference of the means, se its standard error (t = diff / se)."""
     x, y = _sample(a["x"]), _sample(a["y"])
     nx, ny = x.size, y.size
     if min(nx, ny) < 2:  # a filtered sample's size is private: flagged, as the engine does
-        return [0.0, 1.0, float((nx < 2) + (ny < 2))]
+        return [0.0, 1.0, float((nx < 2) + (ny < 2)), 0.0, 0.0]
     rx, ry = _arg_range(node, "x"), _arg_range(node, "y")
     floor = _floor(max(rx.hi, ry.hi) - min(rx.lo, ry.lo))
     vx, vy = x.var(ddof=1), y.var(ddof=1)
-    diff = x.mean() - y.mean()
+    diff = float(x.mean() - y.mean())
     if bool(a.get("equal_var", False)):
         df = nx + ny - 2.0
         pooled = ((nx - 1) * vx + (ny - 1) * vy) / df
         low = 2.0 * (pooled < floor)
-        return [float(diff / np.sqrt(max(pooled, floor) * (1 / nx + 1 / ny))), df, low]
+        se = float(np.sqrt(max(pooled, floor) * (1 / nx + 1 / ny)))
+        return [diff / se, df, low, diff, se]
     low = float(vx < floor) + float(vy < floor)
     ux, uy = max(vx, floor) / nx, max(vy, floor) / ny
     dof = (ux + uy) ** 2 / (ux**2 / (nx - 1) + uy**2 / (ny - 1))
-    return [float(diff / np.sqrt(ux + uy)), float(dof), low]
+    se = float(np.sqrt(ux + uy))
+    return [diff / se, float(dof), low, diff, se]
 
 
 def _one_sample(d: np.ndarray, mu: float, width: float) -> list[float]:
     if d.size < 2:
         raise ValueError(f"needs at least 2 values, got {d.size}")
     v, floor = d.var(ddof=1), _floor(width)
-    return [float((d.mean() - mu) / np.sqrt(max(v, floor) / d.size)), d.size - 1.0,
-            float(v < floor)]
+    diff, se = float(d.mean() - mu), float(np.sqrt(max(v, floor) / d.size))
+    return [diff / se, d.size - 1.0, float(v < floor), diff, se]
 
 
 def _ttest_1samp(a: dict, node: Call) -> list[float]:

@@ -24,6 +24,7 @@ from enigma.options import Renamed
 from enigma.progress import Progress
 
 from . import results
+from .advice import Bound, report, review
 from .checker import check
 from .cost import MARGIN, size_text
 from .cost import estimate as estimate_cost
@@ -137,8 +138,12 @@ def dry_run(script_path: str, schema_path: str, rows: int | None, policy_path: s
 @_SCRIPT
 @_SCHEMA
 @_ROWS
-def estimate(script_path: str, schema_path: str, rows: int | None) -> None:
-    """Estimate rounds, triples, masks and bytes of SCRIPT on the engine (measured at 2 sizes)."""
+@click.option("--no-bounds", is_flag=True,
+              help="Skip the error bounds (one more run on synthetic data at the full rows).")
+def estimate(script_path: str, schema_path: str, rows: int | None, no_bounds: bool) -> None:
+    """Estimate rounds, triples, masks and bytes of SCRIPT on the engine (measured at 2 sizes),
+    and each result's error bound at the full rows, with a warning and a suggestion where
+    a bound is large."""
     source, schema = _load(script_path, schema_path)
     try:
         with Progress("estimate") as progress:
@@ -148,6 +153,23 @@ def estimate(script_path: str, schema_path: str, rows: int | None) -> None:
     except (ScriptError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{script_path}: {result}")
+    if not no_bounds:
+        try:
+            show_bounds(source, schema, result.cost.rows, script_path)
+        except (ScriptError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+def show_bounds(source: str, schema: Schema, rows: int, script_path: str,
+                say: Any = click.echo) -> list[Bound]:
+    """Each reveal's stated error bound at `rows` rows, and a warning line per large one
+    (`lang.advice`); returned for a JSON report."""
+    with Progress(f"{script_path}: error bounds") as progress:
+        progress.phase(f"running on {rows:,} synthetic rows")
+        bounds = review(source, schema, rows, filename=script_path)
+    for line in report(bounds, rows):
+        say(f"{script_path}: {line}" if not line.startswith(" ") else line)
+    return bounds
 
 
 @script.command()

@@ -392,7 +392,9 @@ class Library:
                 ev = self.public_const(b["equal_var"], "equal_var")
                 if ev not in (0, 1, True, False):
                     raise self.err("ttest() equal_var must be True or False")
-        return self.result(args, kwargs, ValueType(label, fixed(), (3,)))  # [stat, df, floored]
+        # [stat, df, floored], and a t-test's mean difference and its standard error
+        return self.result(args, kwargs,
+                           ValueType(label, fixed(), (3 if name == "pearsonr" else 5,)))
 
     def proportions(self, e: Expr, k: int) -> None:
         """chisquare()'s p: k public positive constants, the expected share of each level."""

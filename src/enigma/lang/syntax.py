@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import enum
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from .errors import ScriptError
 
@@ -620,6 +621,25 @@ def _check_recursion(tree: ast.Module, filename: str) -> None:
 
     for name in defs:
         visit(name, [name])
+
+
+def nodes_of(x: Any, kind: type | tuple[type, ...]) -> list[Any]:
+    """Every AST node of `kind` under x (x included), in pre-order: through every field of
+    a node or a dataclass (a Script, a type), and every item of a tuple or list."""
+    found: list[Any] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, kind):
+            found.append(v)
+        if hasattr(v, "__dataclass_fields__"):
+            for name in v.__dataclass_fields__:
+                walk(getattr(v, name))
+        elif isinstance(v, tuple | list):
+            for item in v:
+                walk(item)
+
+    walk(x)
+    return found
 
 
 def format_tree(script: Script) -> str:

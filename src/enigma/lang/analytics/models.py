@@ -235,6 +235,13 @@ class TTest:
     """How many variances were below the floor, plus how many samples had fewer than 2
     values (exact): t is then the floored statistic, not the sample's, and the owner is
     told so (`lang.pvalues`)."""
+    diff: Bounded | None = None
+    """The difference of the means (one sample: mean - popmean), in the data's units."""
+    se: Bounded | None = None
+    """Its (floored) standard error, in the data's units: t = diff / se. t's own bound is the
+    worst case at the spread floor; the owner divides the revealed diff by the revealed se
+    and bounds that quotient by their bounds, which is tight where se is far above the
+    floor, as in real data (`lang.pvalues`)."""
 
 
 def ttest(e: Engine, x: Secret, group: Secret, col: Range, min_std: float | None = None,
@@ -264,7 +271,7 @@ def ttest(e: Engine, x: Secret, group: Secret, col: Range, min_std: float | None
     squares = join([both[1:2], sq.sum().reshape(1) - both[1:2]], axis=0)
     n1 = group.sum().reshape(1)
     counts = join([n1, (-n1) + n], axis=0)
-    return _welch(e, sums, squares, counts, n, w, _spread(col, min_std), f)
+    return _welch(e, sums, squares, counts, n, w, _spread(col, min_std), f, total=n + 2)
 
 
 def ttest_samples(e: Engine, x: Secret, wx: Secret | None, y: Secret, wy: Secret | None,
@@ -301,7 +308,8 @@ def ttest_samples(e: Engine, x: Secret, wx: Secret | None, y: Secret, wy: Secret
             moments.append((next(weighted).sum(), next(weighted).sum(), weight.sum()))
     sums, sq_sums, counts = (join([m[i].reshape(1) for m in moments], axis=0)
                              for i in range(3))
-    return _welch(e, sums, sq_sums, counts, n, w, _spread(col, min_std), f, pooled)
+    return _welch(e, sums, sq_sums, counts, n, w, _spread(col, min_std), f, pooled,
+                  total=sum(lengths))
 
 
 def ttest_one(e: Engine, x: Secret, col: Range, popmean: float, min_std: float | None = None,
@@ -338,8 +346,8 @@ def _spread(col: Range, min_std: float | None) -> float:
 
 
 def _welch(e: Engine, sums: Secret, squares: Secret, counts: Secret, n: int, w: int,
-           spread: float, f: int, pooled: bool = False, popmean_std: int | None = None
-           ) -> TTest:
+           spread: float, f: int, pooled: bool = False, popmean_std: int | None = None,
+           total: int | None = None) -> TTest:
     """Welch's t and dof from the exact moments of two groups of at most n values each.
 
     With `pooled`, Student's: both groups take the pooled variance
@@ -358,8 +366,10 @@ def _welch(e: Engine, sums: Secret, squares: Secret, counts: Secret, n: int, w: 
        costs fewer relative bits); se' = sqrt(U_1 + U_0) = 2^(b/2) se (`sqrt_g`);
        1/se' (`inverse`); t = 2^(b/2) (m_1 - m_0) / se'.
     5. a_g = U_g / se'^2 (two products by 1/se'), dof = 1 / sum_g a_g^2 / (n_g - 1).
-    Error bounds: worst case over every group size 2 <= n_g <= n, the range and the floor
-    (`_ttest_bounds`).
+    Also diff = m_1 - m_0 (or m - mu~) and se = se' 2^-(b/2), both times the half-width h
+    (one `scale_public`, one round): the owner's tight bound of t (`TTest.se`).
+    Error bounds: worst case over every group size 2 <= n_g <= n (the two counts adding up
+    to at most `total`, default 2 n), the range and the floor (`_ttest_bounds`).
     """
     # 2. counts floored at 2, reciprocals
     groups = counts.shape[0]
@@ -375,7 +385,8 @@ def _welch(e: Engine, sums: Secret, squares: Secret, counts: Secret, n: int, w: 
     q_std, q_units = scale_public(e, squares, n * w * w, Fraction(1 << G, w * w), 1, 0,
                                   "ttest", "a group sum of squares")
     floor_v = (spread / (w * 2.0**-f)) ** 2
-    bounds = _ttest_bounds(n, s_units * 2.0**-G, q_units * 2.0**-G, floor_v, groups, pooled)
+    bounds = _ttest_bounds(n, s_units * 2.0**-G, q_units * 2.0**-G, floor_v, groups, pooled,
+                           total)
     (mean,) = trunc_many(e, [e.mul(s_std, inv_n)], [COUNT_RECIPROCAL])
     (sm,) = trunc_many(e, [e.mul(s_std, mean)], [G])
     if pooled:
@@ -396,13 +407,16 @@ def _welch(e: Engine, sums: Secret, squares: Secret, counts: Secret, n: int, w: 
     inv_se, _ = inverse(e, se, bounds["se_low"], float(np.sqrt(2.0 * (1 << b))))
     diff = mean[0:1] - mean[1:2] if popmean_std is None else mean - popmean_std
     (t,) = trunc_many(e, [e.mul(diff, inv_se)], [G - b // 2])
-    t_out, t_units = scale_public(e, t, int(bounds["t_top"] * 2**G) + 1, 1 << f, 1, G,
+    out = _out_frac(f, max(bounds["t_top"], 2.0 * (n + 1), 2 * w * 2.0**-f))
+    t_out, t_units = scale_public(e, t, int(bounds["t_top"] * 2**G) + 1, 1 << out, 1, G,
                                   "ttest", "t")
-    t_bounded = Bounded(t_out.reshape(), bounds["t_err"] + t_units * 2.0**-f,
-                        as_range(bounds["t_top"]), f)
+    t_bounded = Bounded(t_out.reshape(), bounds["t_err"] + t_units * 2.0**-out,
+                        as_range(bounds["t_top"]), out)
+    diff_out, se_out = _in_units(e, diff, se, w, b, f, out, bounds)
     if pooled or popmean_std is not None:  # dof counts values: exact
-        dof = (counts.sum() - groups) * (1 << f)
-        return TTest(t_bounded, Bounded(dof.reshape(), 0.0, Range(1, 2 * n), f), floored)
+        dof = (counts.sum() - groups) * (1 << out)
+        return TTest(t_bounded, Bounded(dof.reshape(), 0.0, Range(1, 2 * n), out), floored,
+                     diff_out, se_out)
     # 5. dof
     (ub,) = trunc_many(e, [e.mul(U, inv_se.broadcast_to(2))], [G])
     (a,) = trunc_many(e, [e.mul(ub, inv_se.broadcast_to(2))], [G])
@@ -411,11 +425,43 @@ def _welch(e: Engine, sums: Secret, squares: Secret, counts: Secret, n: int, w: 
     den = terms[0:1] + terms[1:2]
     den = floor_at(e, den, round(bounds["den_low"] * 2**G), bits_of(2 << G))
     inv_den, den_rho = inverse(e, den, bounds["den_low"], 1.0)
-    dof_out, dof_units = scale_public(e, inv_den, int(2**G / bounds["den_low"]) + 1, 1 << f, 1,
-                                      G, "ttest", "dof")
-    dof_err = bounds["dof_err"] + den_rho / bounds["den_low"] + dof_units * 2.0**-f
-    return TTest(t_bounded, Bounded(dof_out.reshape(), dof_err, Range(1, 2 * (n + 1)), f),
-                 floored)
+    dof_out, dof_units = scale_public(e, inv_den, int(2**G / bounds["den_low"]) + 1,
+                                      1 << out, 1, G, "ttest", "dof")
+    dof_err = bounds["dof_err"] + den_rho / bounds["den_low"] + dof_units * 2.0**-out
+    return TTest(t_bounded, Bounded(dof_out.reshape(), dof_err, Range(1, 2 * (n + 1)), out),
+                 floored, diff_out, se_out)
+
+
+OUT_EXTRA = 16
+"""More fractional bits of a t-test's outputs than the data's (where they fit): the owner's
+t = diff / se is off by the outputs' rounding over se, and at f bits that was the larger part
+of its bound on a narrow column (rr of benefits: 2^-16 on an se of 0.012)."""
+
+
+def _out_frac(f: int, top: float) -> int:
+    """Fractional bits of a t-test's outputs, whose magnitudes are at most `top`: f + 16,
+    or f where that would not leave 2^60 of room (3 bits for errors and sums)."""
+    return f + OUT_EXTRA if top * 2.0 ** (f + OUT_EXTRA) < 2.0**60 else f
+
+
+def _in_units(e: Engine, diff: Secret, se: Secret, w: int, b: int, f: int, out: int,
+              bounds: dict[str, float]) -> tuple[Bounded, Bounded]:
+    """The standardised difference of means (G bits) and se' = 2^(b/2) se (G bits) in the
+    data's units with `out` fractional bits: diff h and se' h 2^-(b/2), h = w 2^-f (w the
+    half-width of the f-bit codes), by one `scale_public` of both (one round). Errors: the
+    standardised ones times their scale, plus the scaling's units."""
+    half = w * 2.0**-f
+    top_diff = int((2 + bounds["diff_err"]) * 2**G) + 1  # |m_g| <= 1 standardised
+    top_se = int((np.sqrt(2.0 * (1 << b)) + bounds["se_err"]) * 2**G) + 1
+    up = out - f
+    both, units = scale_public(e, join([diff.reshape(1), se.reshape(1)], axis=0),
+                               [top_diff, top_se], [w << (b // 2 + up), w << up], 1,
+                               G + b // 2, "ttest", "the mean difference and its standard error")
+    unit = 2.0**-out
+    diff_err = bounds["diff_err"] * half + float(units[0]) * unit
+    se_err = bounds["se_err"] * half * 2.0 ** -(b // 2) + float(units[1]) * unit
+    return (Bounded(both[0:1].reshape(), diff_err, Range(-2 * half, 2 * half), out),
+            Bounded(both[1:2].reshape(), se_err, Range(0.0, np.sqrt(2.0) * half), out))
 
 
 COUNT_RECIPROCAL = 44
@@ -429,8 +475,14 @@ def _boost(n: int) -> int:
 
 
 def _ttest_bounds(n: int, s_err: float, q_err: float, floor_v: float, groups: int = 2,
-                  pooled: bool = False) -> dict[str, float]:
+                  pooled: bool = False, total: int | None = None) -> dict[str, float]:
     """Worst-case errors of `ttest`, maximised over the group sizes 2 <= c <= n + 2.
+
+    Two groups whose counts add up to at most `total` (default 2 n: two samples of up to n
+    values each) have 1/c_1 + 1/c_0 >= 4 / total, so se'^2 >= 4 B floor_v / total.
+    Also `diff_err` (the difference of means, standardised) and `se_err` (se', absolute:
+    se'^2 is off by at most the sum of the groups' e_U, and |sqrt a' - sqrt a| <=
+    |a' - a| / (sqrt a' + sqrt a) at the floor), for `_in_units`.
 
     One group (`ttest_one`): se'^2 = U >= B floor_v / (n + 2), the difference's error is one
     mean's (the public mean is rounded by half a unit), and there is no dof to bound.
@@ -467,7 +519,7 @@ def _ttest_bounds(n: int, s_err: float, q_err: float, floor_v: float, groups: in
     B = 2.0 ** _boost(n)
     e_U = B * (2 * d(c) + e_var * (1 / c + d(c))) + unit
     rel_U = float(np.max(e_U / (B * floor_v / c)))
-    se2_low = (4 if groups == 2 else 1) * B * floor_v / (n + 2)
+    se2_low = (4 * B * floor_v / (total or 2 * n) if groups == 2 else B * floor_v / (n + 2))
     rel_se2 = rel_U
     se_low = float(np.sqrt(se2_low * (1 - rel_se2))) - sqrt_g_error(2 * B)
     # |sqrt(1 + x) - 1| <= |x| / (1 + sqrt(1 - |x|)), plus the root's own error
@@ -478,8 +530,13 @@ def _ttest_bounds(n: int, s_err: float, q_err: float, floor_v: float, groups: in
     root_b = float(np.sqrt(B))
     t_top = root_b * 2 / se_low
     t_err = root_b * (diff_err * (1 + rho) / se_low + 2 / se_low * rel_inv) + unit
+    e_se2 = groups * float(np.max(e_U))
+    se_err = e_se2 / (np.sqrt(se2_low) + np.sqrt(max(se2_low - e_se2, 0.0))) \
+        + sqrt_g_error(2 * B)
+    out = {"t_err": t_err, "t_top": t_top, "se_low": se_low, "diff_err": diff_err,
+           "se_err": float(se_err)}
     if groups == 1 or pooled:
-        return {"t_err": t_err, "t_top": t_top, "se_low": se_low}
+        return out
     # dof
     inv_top = 1 / se_low
     rel_a = (1 + rel_U) * (1 + rel_inv) ** 2 - 1
@@ -492,5 +549,4 @@ def _ttest_bounds(n: int, s_err: float, q_err: float, floor_v: float, groups: in
                          f"for {n} rows to bound the error; raise min_std")
     den_low_computed = den_low * (1 - rel_den) - abs_den
     dof_err = (2 * (n + 1)) * (rel_den / (1 - rel_den)) + abs_den / (den_low * den_low_computed)
-    return {"t_err": t_err, "t_top": t_top, "se_low": se_low, "den_low": den_low_computed,
-            "dof_err": dof_err}
+    return {**out, "den_low": den_low_computed, "dof_err": dof_err}

@@ -28,6 +28,8 @@ amounts below. Every rule is worst case over all data in the ranges:
   sqrt(2) delta / spread, the standard error likewise, the difference of means by
   2 delta (one sample: delta), so t moves by at most diff / se_min + t_top rho; Welch's
   dof, a ratio of two forms of degree 4 in the spreads, relatively by ((1+rho)/(1-rho))^4 - 1;
+  the revealed difference of means by 2 delta and its standard error by at most
+  delta sqrt(sum_g 1/(n_g - 1)) (`se_shift`), which the owner's bound of t uses;
 - eta^2 = SSB / SST with SST floored at n spread^2: sqrt(SSB) and sqrt(SST) move by at
   most sqrt(n) delta, so eta^2 moves by at most 4 delta / spread;
 - least squares: the standardised normal equations' entries move by at most
@@ -95,6 +97,29 @@ def t_shift(delta: float, spread: float, n: int, t_top: float, samples: int = 2)
     rho = SQRT2 * delta / spread
     se_min = spread * math.sqrt((2.0 if samples == 2 else 1.0) / n)
     return samples * delta / se_min + t_top * rho
+
+
+def difference_shift(delta: float, samples: int = 2) -> float:
+    """A difference of two means (one sample: a mean minus a public constant)."""
+    return samples * delta
+
+
+def se_shift(delta: float, sizes: tuple[int | None, ...], pooled: bool = False) -> float:
+    """The standard error of a t-test's numerator (the `se` a t-test reveals), for samples
+    of these sizes (None: private, at least 2). Welch: r_g = s_g / sqrt(n_g) moves by at
+    most delta / sqrt(n_g - 1) (s_g, a norm of centred values over sqrt(n_g - 1), by at most
+    delta sqrt(n_g / (n_g - 1))), so se = |(r_1, r_0)| by at most delta sqrt(sum 1/(n_g - 1));
+    Student: the pooled spread by delta sqrt(N / (N - 2)), times sqrt(1/n_1 + 1/n_0); one
+    sample: delta / sqrt(n - 1). Flooring a spread is 1-Lipschitz and changes none of it."""
+    if not delta:
+        return 0.0
+    n = [2 if s is None else max(int(s), 2) for s in sizes]
+    if len(n) == 1:
+        return delta / math.sqrt(n[0] - 1)
+    if not pooled:
+        return delta * math.sqrt(sum(1 / (k - 1) for k in n))
+    total = sum(n) if None not in sizes else 4  # N / (N - 2) is largest at N = 4
+    return delta * math.sqrt(total / (total - 2)) * math.sqrt(sum(1 / k for k in n))
 
 
 def dof_shift(delta: float, spread: float, dof_top: float) -> float:
