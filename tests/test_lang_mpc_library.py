@@ -120,6 +120,10 @@ reveal(histogram(data.age, bins=7), "ages")
 reveal(median(data.rr), "median_rr")
 reveal(histogram(data.age, bins=5, where=data.ui), "ages_ui")
 reveal(histogram(where(data.rr, data.age > 40), bins=[0, 0.2, 0.5, 0.7]), "rr_older")
+reveal(median(data.age, where=data.ui), "median_age_ui")
+reveal(percentile(where(data.rr, data.age > 40), 90), "p90_rr_older")
+reveal(percentile(data.tenure, 33.3, where=data.ui), "p33_tenure_ui")
+reveal(median(data.age, where=data.age > 65), "median_none")
 """
 
 
@@ -127,8 +131,10 @@ def test_order_statistics_and_bins_of_int_columns_compare_on_the_ranges_bits() -
     """Int columns are compared at their own scale (integers, not codes of 16 more bits)
     and lifted afterwards: a median of an even count still has its .5, a percentile its
     interpolation, bins their numpy intervals; a fixed column is unchanged; a filtered
-    column's bins count the rows the filter keeps. The estimate shows the cost that buys:
-    a median of ages takes a fifth of the triples it did."""
+    column's bins count the rows the filter keeps, its median and percentiles are numpy's
+    of those rows (their count secret), the middle of the range when none is kept. The
+    estimate shows the cost that buys: a median of ages takes a fifth of the triples it
+    did."""
     from enigma.lang.cost import estimate
 
     schema = Schema.load(ROOT / "examples" / "benefits.yaml")
@@ -144,7 +150,12 @@ def test_order_statistics_and_bins_of_int_columns_compare_on_the_ranges_bits() -
             "ages": np.histogram(age, bins=7, range=(col.lo, col.hi))[0],
             "median_rr": np.median(rr),
             "ages_ui": np.histogram(age[ui], bins=5, range=(col.lo, col.hi))[0],
-            "rr_older": np.histogram(rr[age > 40], bins=[0, 0.2, 0.5, 0.7])[0]}
+            "rr_older": np.histogram(rr[age > 40], bins=[0, 0.2, 0.5, 0.7])[0],
+            "median_age_ui": np.median(age[ui]),
+            "p90_rr_older": np.percentile(rr[age > 40], 90),
+            "p33_tenure_ui": np.percentile(tenure[ui], 33.3),
+            "median_none": (col.lo + col.hi) / 2}  # no row: the middle of the range
+    assert not (age > 65).any()
     assert np.median(age) % 1 == 0.5
     for name, w in want.items():
         r = got[name]

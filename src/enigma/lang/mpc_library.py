@@ -196,13 +196,19 @@ class CompiledLibrary:
         return out.reshape(), 2 * err + (top + err) * e_r + 2.0**-f, 2 * top
 
     def _order(self, a: dict, node: Call, fn, *extra) -> Fx:
+        """An order statistic of a column, compared at the column's own scale x.f, the
+        result at FRAC (order.py); a percentile of a filtered column by
+        `order.percentile_selected` (min and max substitute the other end first)."""
         x = self.m.plain_column(a["x"], node, node.func)
-        if self.m.selection(x, a.get("where"), node) is not None:
-            raise self.m.err(node, f"{node.func}() of a filtered column is not compiled yet",
-                             "apply it to a whole column")
-        # compared at the column's own scale x.f, the result at FRAC (order.py)
-        return self.bounded(fn(self.e, x.secret, Range(x.lo, x.hi), *extra, FRAC, x.f), (),
-                            x.err + x.stored)
+        w = self.m.selection(x, a.get("where"), node)
+        col = Range(x.lo, x.hi)
+        if w is not None:
+            q = float(a["q"]) if node.func == "percentile" else 50.0
+            b = order.percentile_selected(self.e, replace(x, mask=None).secret, w.secret, col,
+                                          q, FRAC, x.f)
+        else:
+            b = fn(self.e, x.secret, col, *extra, FRAC, x.f)
+        return self.bounded(b, (), x.err + x.stored)
 
     def lib_median(self, a: dict, node: Call) -> Fx:
         return self._order(a, node, order.median)

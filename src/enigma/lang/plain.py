@@ -345,7 +345,8 @@ def _selection(x: Any, where: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _empty(t: Any) -> float:
-    """The mean of no values: the middle of the range, as the engine's library gives it."""
+    """The mean or percentile of no values: the middle of the range, as the engine's
+    library gives it."""
     if not isinstance(t, ValueType) or t.lo is None or t.hi is None:
         return 0.0
     mid, _ = Range(float(t.lo), float(t.hi)).center(16)
@@ -605,8 +606,9 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
         v = v[w] if v.ndim else v
         if name == "sum":
             return float(v.sum())
-        if v.size == 0:
-            return _empty(node.args[0].type) if name == "mean" else 0.0
+        if v.size == 0:  # a mean or percentile of no values: the middle of the range
+            return _empty(node.args[0].type) if name in ("mean", "median", "percentile") \
+                else 0.0
         if name == "mean":
             return float(v.mean())
         if name in ("variance", "std"):

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
+from fractions import Fraction
 
 import numpy as np
 
 from enigma.mpc import select
+from enigma.mpc.comparison import eqz, ltz
 from enigma.mpc.engine import Engine
 from enigma.mpc.fixed import FRAC
 from enigma.mpc.secret import Secret
+from enigma.mpc.select import join
 from enigma.mpc.sorting import sort
 
 from .precision import Bounded, Range, bits_of, columns, scale_public
@@ -104,6 +107,71 @@ def percentile(e: Engine, x: Secret, col: Range, q: float | Sequence[float],
         error = float(np.max(err) + weight_err) * 2.0**-f
     out = base.reshape() if np.ndim(q) == 0 else base
     return Bounded(out, error, col, f)
+
+
+def percentile_selected(e: Engine, x: Secret, w: Secret, col: Range, q: float,
+                        f: int = FRAC, f_in: int | None = None) -> Bounded:
+    """numpy's `percentile(x[w], q)` (linear) for a secret 0/1 selection w: the sample's
+    size m = Σ w stays secret, and so does where its percentile sits.
+
+    1. Unselected rows become the range's top (one product per row): every one of them
+       sorts after, or ties with, every selected value, so the first m sorted keys are the
+       sorted sample. Sort as `percentile`.
+    2. q/100 = a/D exactly (q read as the decimal it is written as); the position
+       (m - 1) a / D has integer part i = Σ_j T_j with T_j = [m >= 1 + ceil(j D / a)]
+       (one batched comparison of the count against the public thresholds that m can
+       reach), so the one-hot of i is T_j - T_(j+1) (local) and the two neighbours
+       s_i, s_(i+1) are one fused dot with the sorted keys.
+    3. The result s_i + r (s_(i+1) - s_i) / D with r = (m - 1) a - D i in [0, D): one
+       product and one public scaling.
+    4. An empty selection gives the middle of the range, as the mean of no values
+       (`plain._empty`): one equality test of m, then a public shift (local).
+    Error: the scaling's (about 1 ulp); 0 where the position is whole.
+    """
+    if len(x.shape) != 1 or w.shape != x.shape:
+        raise ValueError(f"percentile: takes one column (n,) and its selection, got shapes "
+                         f"{x.shape} and {w.shape}")
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile: q must lie in [0, 100], got {q}")
+    F = e.field
+    n = x.shape[0]
+    scale_in = f if f_in is None else f_in
+    top_in = col.codes(scale_in)[1]
+    keys, _ = sort(e, e.mul(w, x - top_in) + top_in, bits=_compare_bits([col], scale_in))
+    keys = _lift(keys, f_in, f)
+    m = w.sum()
+    ratio = Fraction(str(q)) / 100
+    a, D = ratio.numerator, ratio.denominator
+    lo, hi = col.codes(f)
+    top = top_in << (f - scale_in)
+    if a == 0:  # the 0th percentile: the first key
+        base, error = keys[np.zeros(1, dtype=np.int64)].reshape(), 0.0
+    else:
+        c = np.array([1 + -(-j * D // a) for j in range(1, n)], dtype=object)
+        c = c[c <= n].astype(np.int64)  # thresholds the count can reach
+        J = len(c)
+        if J:
+            reach = m.reshape(1).broadcast_to(J) - F.from_int64(c)
+            at_least = 1 - ltz(e, reach, bits_of(n + 1) + 1)
+            i = at_least.sum()
+            ends = e.constant(F.from_int64(np.array([1, 0], dtype=np.int64)))
+            t = join([ends[0:1], at_least, ends[1:2]], axis=0)  # T_0 = 1, T_(J+1) = 0
+            hot = t[:-1] - t[1:]  # (J + 1,): position i
+            idx = np.arange(J + 1)
+            pair = join([keys[idx].reshape(J + 1, 1),
+                         keys[np.minimum(idx + 1, n - 1)].reshape(J + 1, 1)], axis=1)
+            both = e.dot(hot.reshape(J + 1, 1).broadcast_to(J + 1, 2), pair, axis=0)
+            here, after = both[0], both[1]
+        else:  # only m = n could move it, and it cannot: position 0 throughout
+            i = e.constant(F.zeros(1)).reshape()
+            here, after = keys[0], keys[min(1, n - 1)]
+        r = (m - 1) * a - i * D
+        step, err = scale_public(e, e.mul(r, after - here), D * (hi - lo), 1, D, 0,
+                                 "percentile", "the gap between neighbours")
+        base, error = here + step, float(np.max(err)) * 2.0**-f
+    mid = col.center(f)[0]
+    base = base + eqz(e, m.reshape(1), bits_of(n) + 1).reshape() * (mid - top)
+    return Bounded(base, error, col, f)
 
 
 def median(e: Engine, x: Secret, col: Range, f: int = FRAC, f_in: int | None = None
