@@ -74,6 +74,15 @@ def fit_axis(terms: Axis) -> Axis:
                               *FIT_STATISTICS))
 
 
+def logit_axis(terms: Axis) -> Axis:
+    """`logit`: the point, the gradient and the Hessian (upper triangle) that certify it,
+    the log-likelihood and the count of y = 1 (`analytics.logistic`)."""
+    t = terms.labels
+    return Axis("statistic", (*t, *(f"grad({a})" for a in t),
+                              *(f"H({a},{b})" for i, a in enumerate(t) for b in t[i:]),
+                              "llf", "count(y)"))
+
+
 def cluster_axes(node: ast.expr | None, k: int, d: int) -> tuple[Axis, Axis]:
     """k-means centres: one row per cluster, one column per feature."""
     return (Axis("cluster", tuple(str(j) for j in range(k))),

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .analytics.logistic import DEFAULT_ITERATIONS, newton_plain
 from .analytics.precision import DEFAULT_SPREAD, Range
 from .analytics.regression import DEFAULT_MIN_EIG
 from .budget import Budget
@@ -681,6 +682,14 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
             return fit["coef"]
         return np.concatenate([fit["coef"], fit["se"],
                                [fit["r2"], fit["adj_r2"], fit["condition"]]])
+    if name == "logit":
+        xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
+        arg = node.args[1] if len(node.args) > 1 else dict(node.kwargs)["x"]
+        return newton_plain(np.column_stack([_v(c) for c in xs]), _v(a["y"]),
+                            column_ranges(arg, len(xs), "logit needs public ranges of its "
+                                                        "columns to standardise them"),
+                            bool(a.get("intercept", True)),
+                            int(a.get("iterations", DEFAULT_ITERATIONS)))
     if name == "kmeans":
         xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
         x = np.column_stack([_v(c) for c in xs])
