@@ -482,7 +482,7 @@ def logit_table(value: np.ndarray, error: np.ndarray, ranges: Sequence[Range],
     lo = 1 / math.sqrt(math.exp(R * t) * (1 + a_rel))
     se_err = se * (max(hi - 1, 1 - lo) + 1e-9)  # + float64's inverse, generously
     table = coefficient_table(b, params_err, se, se_err, math.inf)
-    llf_bound = llf_err + rows * move + rows * gnorm * t
+    llf_bound = llf_err + rows * move + rows * gnorm * t + 1e-12 * abs(llf)
     pr = 1 - llf / llnull if llnull < 0 else math.nan
     return LogitTable(b, se, table.t, table.p, llf, llnull, pr, params_err, se_err,
                       table.t_error, table.p_error, llf_bound,
