@@ -222,9 +222,10 @@ class _Fit:
 
     # ------------------------------------------------------------------ evaluation
 
-    def evaluate(self, b: Secret, final: bool) -> tuple[Secret, Secret, Secret | None,
-                                                          dict[str, float]]:
-        """g~ and H~ (upper triangle) at b, with G bits, and with `final` 2 llf (G bits).
+    def evaluate(self, b: Secret | None, final: bool = False
+                 ) -> tuple[Secret, Secret, dict[str, float], Secret | None]:
+        """g~ and H~ (upper triangle) at b (None: at the start 0, where all is public but
+        y), with G bits, and with `final` 2 llf (G bits).
 
         1. eta (1 product, 1 truncation); s = [eta < 0] (one comparison); a = |eta|.
         2. q = 1 + exp(-a) in (1, 2]; r = 1 / q (`inverse`: error rho); p = r or 1 - r.
@@ -233,7 +234,11 @@ class _Fit:
         Errors against the exact sigmoid at b: p and w by eps_p (exp's and the reciprocal's
         errors, eta's truncation through sigma' <= 1/4, exp's clipping below e^-25.6).
         """
-        e, lay, n, d = self.e, self.lay, self.n, self.d
+        e, lay, n = self.e, self.lay, self.n
+        if b is None:  # the start, b = 0: p = 1/2 and w = 1/4 for every row, exactly
+            half = self.y * 0 + (1 << (G - 1))
+            quarter = self.y * 0 + (1 << (lay.weight_bits - 2))
+            return (*self.derivatives(self.y * (1 << G) - half, quarter, 0.0), None)
         eta = self.eta(b)
         top = (BETA_TOP * lay.k + 2) * 2**G
         sign = ltz(e, eta, bits_of(int(top)))
@@ -246,6 +251,21 @@ class _Fit:
         (w,) = trunc_many(e, [prod], [2 * G - lay.weight_bits])
         resid = self.y * (1 << G) - p
         eps_p = 2 * rho + EXP_ERROR + 2.0**-G / 4 + 2.0 ** -(G + 1)
+        g, h, errs = self.derivatives(resid, w, eps_p)
+        llf2 = None
+        if final:
+            # 2 llf = sum 2 y eta - eta - |eta| - 2 log q  (log sigma(eta) = min(eta, 0) - log q)
+            lq = functions.log(e, q, G, bits=bits_of(2 << G))
+            ye = e.mul(self.y, eta)
+            llf2 = (ye * 2 - eta - a - lq * 2).sum()
+            errs["llf2"] = n * (2 * 2.0**-G + 2 * (LOG_ERROR + EXP_ERROR + 2.0**-G))
+        return g, h, errs, llf2
+
+    def derivatives(self, resid: Secret, w: Secret, eps_p: float
+                    ) -> tuple[Secret, Secret, dict[str, float]]:
+        """g~ and H~ from y - p (G bits) and w (W bits), each off by eps_p at most: one fused
+        dot of exact sums, then one public scaling."""
+        e, lay, n, d = self.e, self.lay, self.n, self.d
         eps_w = eps_p + eps_p**2 + 2.0**-lay.weight_bits
         feats = d + len(self.feature_pairs)
         left = join([resid.reshape(n, 1).broadcast_to(n, d),
@@ -274,16 +294,8 @@ class _Fit:
                                   [Fraction(1 << G, units[ai] * units[bi])
                                    for ai, bi in lay.pairs()], n, lay.weight_bits, "logit",
                                   "the Hessian")
-        errs = {"g": eps_p + float(np.max(g_units)) * 2.0**-G,
-                "h": eps_w + float(np.max(h_units)) * 2.0**-G}
-        llf2 = None
-        if final:
-            # 2 llf = sum 2 y eta - eta - |eta| - 2 log q  (log sigma(eta) = min(eta, 0) - log q)
-            lq = functions.log(e, q, G, bits=bits_of(2 << G))
-            ye = e.mul(self.y, eta)
-            llf2 = (ye * 2 - eta - a - lq * 2).sum()
-            errs["llf2"] = n * (2 * 2.0**-G + 2 * (LOG_ERROR + EXP_ERROR + 2.0**-G))
-        return g, h, llf2, errs
+        return g, h, {"g": eps_p + float(np.max(g_units)) * 2.0**-G,
+                      "h": eps_w + float(np.max(h_units)) * 2.0**-G}
 
     # ------------------------------------------------------------------ one step
 
@@ -329,12 +341,11 @@ def logistic_regression(e: Engine, x: Secret, y: Secret, x_ranges: Sequence[Rang
     fit = _Fit(e, x, y, lay)
     k = lay.k
     beta = y[:k] * 0  # the start, 0 (layout refused n <= k)
-    for _ in range(iterations):
-        b = fit.point(beta)
-        g, h, _, errs = fit.evaluate(b, False)
+    for step in range(iterations):
+        g, h, errs, _ = fit.evaluate(fit.point(beta) if step else None)
         beta = fit.step(beta, g, h, errs["h"])
     b = fit.point(beta)
-    g, h, llf2, errs = fit.evaluate(b, True)
+    g, h, errs, llf2 = fit.evaluate(b, True)
     (llf,) = trunc_many(e, [llf2.reshape(1)], [1])
     count = y.sum().reshape(1) * (1 << G)
     value = join([b, g, h, llf, count], axis=0)
