@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from enigma.lang.analytics.logistic import (
     LogitTable,
+    certificate_at,
     logit_table,
     max_features,
     newton_plain,
@@ -111,6 +112,9 @@ def test_mpc_example_within_its_bounds_of_statsmodels() -> None:
                   filename="examples/logit.py").results["logit"]
     seconds = time.perf_counter() - start
     y = values["ui"].astype(np.float64)
+    # the engine's own bounds: gradient, Hessian and llf at its revealed point, exactly
+    exact = certificate_at(_x(values, encoded=True), y, got.value[:4], RANGES)
+    assert np.all(np.abs(got.value - exact) <= got.error + 1e-12 * np.abs(exact))
     table = logit_table(got.value, got.error, RANGES, True, ROWS, STORAGE)
     assert table.certified, table.reason
     measured = _within(table, _mle(_x(values, encoded=False), y))
@@ -162,6 +166,7 @@ def test_bound_holds_on_random_problems(seed: int, n: int, d: int, iterations: i
     _within(table, ref, 1e-10)
 
 
+@pytest.mark.slow
 def test_separable_data_are_flagged_not_reported() -> None:
     """y = [age > 40]: the likelihood has no maximum; after any number of steps the owner
     is told so (one line), in the plain interpreter and through the engine."""

@@ -353,7 +353,8 @@ def logistic_regression(e: Engine, x: Secret, y: Secret, x_ranges: Sequence[Rang
                             np.full(len(lay.pairs()), errs["h"]),
                             [errs["llf2"] / 2 + 2.0**-G], [0.0]])
     lever = 1 + sum(abs(o) / u for o, u in zip(lay.offsets, lay.scales, strict=True))
-    top = max(float(n), BETA_TOP * max(2.0**f / min(lay.scales), lever) + 1)
+    # b's elements, count(y) <= n and |llf| <= n (|eta| + log 2)
+    top = max(n * (BETA_TOP * k + 3), BETA_TOP * max(2.0**f / min(lay.scales), lever) + 1)
     return Logit(value, error, top)
 
 
@@ -376,26 +377,40 @@ def _state(z: np.ndarray, y: np.ndarray, beta: np.ndarray
     return g, h, llf
 
 
+def _design(x: np.ndarray, lay: Layout) -> np.ndarray:
+    """Z: the standardised features (|z| <= 1), the intercept's column of ones first."""
+    codes = np.asarray(x, dtype=np.float64) * 2.0**lay.f
+    z = (codes - np.array(lay.offsets, dtype=np.float64)) / np.array(lay.scales, dtype=float)
+    return np.column_stack([np.ones(len(z)), z]) if lay.intercept else z
+
+
+def _vector(lay: Layout, z: np.ndarray, y: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    g, h, llf = _state(z, y, beta)
+    upper = np.array([h[a, b] for a, b in lay.pairs()])
+    return np.concatenate([lay.transform() @ beta, g, upper, [llf, y.sum()]])
+
+
 def newton_plain(x: np.ndarray, y: np.ndarray, ranges: Sequence[Range], intercept: bool = True,
                  iterations: int = DEFAULT_ITERATIONS, f: int = FRAC) -> np.ndarray:
     """The same fit in float64 (the plain interpreter's, and the reference of the engine's):
     the same standardisation, damping, clipping and number of steps; the same vector."""
-    n = x.shape[0]
-    lay = layout(ranges, intercept, n, f)
-    T = lay.transform()
-    codes = np.asarray(x, dtype=np.float64) * 2.0**f
-    z = (codes - np.array(lay.offsets, dtype=np.float64)) / np.array(lay.scales, dtype=float)
-    if intercept:
-        z = np.column_stack([np.ones(n), z])
-    y = np.asarray(y, dtype=np.float64)
+    lay = layout(ranges, intercept, x.shape[0], f)
+    z, y = _design(x, lay), np.asarray(y, dtype=np.float64)
     beta = np.zeros(lay.k)
     for _ in range(iterations):
         g, h, _ = _state(z, y, beta)
         step = np.linalg.solve(h + _kappa() / 4 * np.eye(lay.k), g)
         beta = np.clip(beta + step, -BETA_TOP, BETA_TOP)
-    g, h, llf = _state(z, y, beta)
-    upper = np.array([h[a, b] for a, b in lay.pairs()])
-    return np.concatenate([T @ beta, g, upper, [llf, y.sum()]])
+    return _vector(lay, z, y, beta)
+
+
+def certificate_at(x: np.ndarray, y: np.ndarray, b: np.ndarray, ranges: Sequence[Range],
+                   intercept: bool = True, f: int = FRAC) -> np.ndarray:
+    """The exact vector at a given point b (original units) in float64: what the engine's
+    revealed gradient, Hessian and llf at its b must lie within their bounds of."""
+    lay = layout(ranges, intercept, x.shape[0], f)
+    beta = np.linalg.solve(lay.transform(), np.asarray(b, dtype=np.float64))
+    return _vector(lay, _design(x, lay), np.asarray(y, dtype=np.float64), beta)
 
 
 # ---------------------------------------------------------------------- the owner's side
@@ -454,6 +469,8 @@ def logit_table(value: np.ndarray, error: np.ndarray, ranges: Sequence[Range],
         raise ValueError("logit_table: the row count n is needed")
     lay = layout(ranges, intercept, rows, f)
     deltas = np.zeros(d) if storage is None else np.asarray(storage, dtype=np.float64)
+    if deltas.shape != (d,):
+        raise ValueError(f"logit_table: {deltas.size} storage roundings for {d} features")
     h_real = np.array(lay.scales, dtype=np.float64) * 2.0**-f
     rho = np.concatenate([np.zeros(int(intercept)), deltas / h_real])
     move = float(np.sum(np.abs(b[int(intercept):]) * deltas))  # |d eta| on any row
