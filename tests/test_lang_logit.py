@@ -80,7 +80,7 @@ def test_example_checks_and_dry_runs() -> None:
     script = check(SOURCE, SCHEMA, "examples/logit.py")
     outcome = dry_run(script, SCHEMA, rows=200)
     assert outcome.synthetic
-    assert outcome.results["logit"].value.shape == (2 * 4 + 10 + 2,)
+    assert outcome.results["logit"].value.shape == (2 * 4 + 10 + 3,)
 
 
 def test_plain_interpreter_is_statsmodels_on_all_rows() -> None:
@@ -89,7 +89,7 @@ def test_plain_interpreter_is_statsmodels_on_all_rows() -> None:
     got = run_plain(check(SOURCE, SCHEMA), SCHEMA, VALUES).results["logit"]
     y = VALUES["ui"].astype(np.float64)
     ref = _mle(_x(VALUES, encoded=True), y)
-    table = logit_table(got.value, got.error, RANGES, True, y.size)
+    table = logit_table(got.value, got.error, RANGES)
     assert table.certified, table.reason
     for name in ("params", "bse", "tvalues"):
         np.testing.assert_allclose(getattr(table, name), getattr(ref, name), rtol=1e-6)
@@ -98,7 +98,7 @@ def test_plain_interpreter_is_statsmodels_on_all_rows() -> None:
     np.testing.assert_allclose(table.prsquared, ref.prsquared, rtol=1e-6)
     _within(table, ref, 1e-12)
     # the data as written: the storage term widens the bounds, which still hold
-    written = logit_table(got.value, got.error, RANGES, True, y.size, STORAGE)
+    written = logit_table(got.value, got.error, RANGES, True, STORAGE)
     _within(written, _mle(_x(VALUES, encoded=False), y), 1e-12)
 
 
@@ -115,7 +115,7 @@ def test_mpc_example_within_its_bounds_of_statsmodels() -> None:
     # the engine's own bounds: gradient, Hessian and llf at its revealed point, exactly
     exact = certificate_at(_x(values, encoded=True), y, got.value[:4], RANGES)
     assert np.all(np.abs(got.value - exact) <= got.error + 1e-12 * np.abs(exact))
-    table = logit_table(got.value, got.error, RANGES, True, ROWS, STORAGE)
+    table = logit_table(got.value, got.error, RANGES, True, STORAGE)
     assert table.certified, table.reason
     measured = _within(table, _mle(_x(values, encoded=False), y))
     plain = run_plain(check(SOURCE, SCHEMA), SCHEMA, values).results["logit"].value
@@ -157,7 +157,7 @@ def test_bound_holds_on_random_problems(seed: int, n: int, d: int, iterations: i
     error = np.zeros_like(exact)
     error[k:-2] = noise
     signs = np.random.default_rng(seed + 1).choice([-1.0, 1.0], size=exact.size)
-    table = logit_table(exact + signs * error, error, ranges, True, n, storage)
+    table = logit_table(exact + signs * error, error, ranges, True, storage)
     if not table.certified:
         assert "no certified" in table.reason
         return
@@ -175,12 +175,12 @@ def test_separable_data_are_flagged_not_reported() -> None:
     source = "reveal(logit(data.ui, [data.age, data.tenure]), 'fit')\n"
     plain = run_plain(check(source, SCHEMA), SCHEMA, values).results["fit"]
     ranges = RANGES[:2]
-    table = logit_table(plain.value, plain.error, ranges, True, 40)
+    table = logit_table(plain.value, plain.error, ranges)
     assert not table.certified
     assert "separable" in table.reason and "\n" not in table.reason
     assert np.all(np.isnan(table.bse)) and np.all(np.isinf(table.params_error))
     got = run_mpc(source, SCHEMA, values, provider_factory=DEALER).results["fit"]
-    table = logit_table(got.value, got.error, ranges, True, 40)
+    table = logit_table(got.value, got.error, ranges)
     assert not table.certified and "separable" in table.reason
 
 
@@ -203,7 +203,24 @@ def test_without_an_intercept_as_statsmodels() -> None:
     got = run_plain(check(source, SCHEMA), SCHEMA, values).results["fit"]
     y = values["ui"].astype(np.float64)
     ref = _mle(_x(values, True)[:, :2], y, intercept=False)
-    table = logit_table(got.value, got.error, RANGES[:2], False, 500)
+    table = logit_table(got.value, got.error, RANGES[:2], False)
     assert table.certified, table.reason
     np.testing.assert_allclose(table.params, ref.params, rtol=1e-6)
     np.testing.assert_allclose(table.bse, ref.bse, rtol=1e-6)
+
+
+def test_the_owner_reads_the_table_in_the_result_detail() -> None:
+    """`enigma script run` prints `Revealed.detail`: the owner's table (with the storage
+    rounding of the schema's fixed columns), read from the owner's own checked script."""
+    values = {k: v[:ROWS] for k, v in VALUES.items()}
+    source = "fit = logit(data.ui, [data.age, data.tenure, data.stateur])\nreveal(fit, 'f')\n"
+    got = run_plain(check(source, SCHEMA), SCHEMA, values).results["f"]
+    table = logit_table(got.value, got.error, RANGES, True, STORAGE)
+    assert got.test == "logit"
+    assert got.detail["coef[age]"] == table.params[1]
+    assert got.detail["se_error[stateur]"] == table.bse_error[3]
+    assert got.detail["p[intercept]"] == table.pvalues[0]
+    assert got.detail["prsquared"] == table.prsquared
+    values["ui"] = values["age"] > 40
+    flagged = run_plain(check(source, SCHEMA), SCHEMA, values).results["f"]
+    assert set(flagged.detail) == {"error"} and "separable" in flagged.detail["error"]

@@ -76,11 +76,11 @@ def fit_axis(terms: Axis) -> Axis:
 
 def logit_axis(terms: Axis) -> Axis:
     """`logit`: the point, the gradient and the Hessian (upper triangle) that certify it,
-    the log-likelihood and the count of y = 1 (`analytics.logistic`)."""
+    the log-likelihood, the count of y = 1 and the rows (`analytics.logistic`)."""
     t = terms.labels
     return Axis("statistic", (*t, *(f"grad({a})" for a in t),
                               *(f"H({a},{b})" for i, a in enumerate(t) for b in t[i:]),
-                              "llf", "count(y)"))
+                              "llf", "count(y)", "n"))
 
 
 def cluster_axes(node: ast.expr | None, k: int, d: int) -> tuple[Axis, Axis]:

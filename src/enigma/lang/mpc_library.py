@@ -597,6 +597,9 @@ class CompiledLibrary:
         (G bits); the owner's `logistic.logit_table` turns it into a certified table."""
         cols, secrets = self.m.model_columns(a["x"], node, FRAC)
         (y,), (ys,) = self.m.model_columns(a["y"], node, 0)
+        if any(c.f > FRAC for c in cols):
+            raise self.m.err(node, f"logit() of columns with more than {FRAC} fractional bits "
+                                   "is not compiled yet", "round the column in the schema")
         if y.err or any(c.err for c in cols):
             raise self.m.err(node, "logit() of computed columns with rounding is not compiled "
                                    "yet", "fit columns of the data, or exact (integer) "

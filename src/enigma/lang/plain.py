@@ -382,20 +382,24 @@ def regression_scales(arg: Expr, d: int, intercept: bool) -> np.ndarray:
                      for r in bounds])
 
 
+def column_types(arg: Expr, d: int) -> list[Any]:
+    """The type of each of the d columns a model's argument names (a list of columns, a
+    tuple, or one column)."""
+    t = arg.type
+    if isinstance(arg, ListExpr | TupleExpr):
+        return [i.type for i in arg.items]
+    if isinstance(t, TupleType):
+        return list(t.items)
+    if isinstance(t, ListType):
+        return [t.element] * d
+    return [t] * d
+
+
 def column_ranges(arg: Expr, d: int, need: str) -> list[Range]:
     """The public range of each of the d columns a model's argument names (a list of columns,
     a tuple, or one column); `need` says why, when one is unknown."""
-    t = arg.type
-    if isinstance(arg, ListExpr | TupleExpr):
-        types = [i.type for i in arg.items]
-    elif isinstance(t, TupleType):
-        types = list(t.items)
-    elif isinstance(t, ListType):
-        types = [t.element] * d
-    else:
-        types = [t] * d
     out = []
-    for t in types:
+    for t in column_types(arg, d):
         if not isinstance(t, ValueType) or t.lo is None or t.hi is None:
             raise ValueError(f"{need}; use columns straight from the schema")
         out.append(Range(float(t.lo), float(t.hi)))

@@ -162,8 +162,8 @@ def _kappa() -> float:
 
 def output_size(k: int) -> int:
     """Length of the revealed vector: b (k), gradient (k), Hessian (k (k + 1) / 2), llf,
-    sum of y."""
-    return 2 * k + k * (k + 1) // 2 + 2
+    count(y), n."""
+    return 2 * k + k * (k + 1) // 2 + 3
 
 
 @dataclass
@@ -328,8 +328,8 @@ def logistic_regression(e: Engine, x: Secret, y: Secret, x_ranges: Sequence[Rang
 
     x: (n, d) codes with f fractional bits in their ranges; y: (n,) 0/1 integers.
     Returns the revealed vector [b (k, original units, the intercept first), g~ (k),
-    H~ (upper triangle), llf, sum y], all with G fractional bits, and per element the
-    error bound against the exact value at b (0 for b itself and sum y; storage rounding
+    H~ (upper triangle), llf, count(y), n], all with G fractional bits, and per element the
+    error bound against the exact value at b (0 for b itself, count(y) and n; storage rounding
     is the owner's, `logit_table`).
     """
     n = x.shape[0]
@@ -348,10 +348,11 @@ def logistic_regression(e: Engine, x: Secret, y: Secret, x_ranges: Sequence[Rang
     g, h, errs, llf2 = fit.evaluate(b, True)
     (llf,) = trunc_many(e, [llf2.reshape(1)], [1])
     count = y.sum().reshape(1) * (1 << G)
-    value = join([b, g, h, llf, count], axis=0)
+    rows = y[:1] * 0 + (n << G)  # public: the owner's table needs it
+    value = join([b, g, h, llf, count, rows], axis=0)
     error = np.concatenate([np.zeros(k), np.full(k, errs["g"]),
                             np.full(len(lay.pairs()), errs["h"]),
-                            [errs["llf2"] / 2 + 2.0**-G], [0.0]])
+                            [errs["llf2"] / 2 + 2.0**-G], [0.0, 0.0]])
     lever = 1 + sum(abs(o) / u for o, u in zip(lay.offsets, lay.scales, strict=True))
     # b's elements, count(y) <= n and |llf| <= n (|eta| + log 2)
     top = max(n * (BETA_TOP * k + 3), BETA_TOP * max(2.0**f / min(lay.scales), lever) + 1)
@@ -387,7 +388,7 @@ def _design(x: np.ndarray, lay: Layout) -> np.ndarray:
 def _vector(lay: Layout, z: np.ndarray, y: np.ndarray, beta: np.ndarray) -> np.ndarray:
     g, h, llf = _state(z, y, beta)
     upper = np.array([h[a, b] for a, b in lay.pairs()])
-    return np.concatenate([lay.transform() @ beta, g, upper, [llf, y.sum()]])
+    return np.concatenate([lay.transform() @ beta, g, upper, [llf, y.sum(), len(y)]])
 
 
 def newton_plain(x: np.ndarray, y: np.ndarray, ranges: Sequence[Range], intercept: bool = True,
@@ -442,11 +443,11 @@ class LogitTable:
 
 
 def logit_table(value: np.ndarray, error: np.ndarray, ranges: Sequence[Range],
-                intercept: bool = True, n: int | None = None,
-                storage: Sequence[float] | None = None, f: int = FRAC) -> LogitTable:
+                intercept: bool = True, storage: Sequence[float] | None = None,
+                f: int = FRAC) -> LogitTable:
     """The regression table of a revealed `logit` vector, with a posteriori bounds.
 
-    `ranges` the features' ranges (the schema's), `n` the rows, `storage` the storage
+    `ranges` the features' ranges (the schema's), `storage` the storage
     rounding of each feature (2^-(f+1) for a fixed column, 0 for integers and booleans:
     `analytics.storage`); y is a 0/1 column, stored exactly. See the module docstring for
     the argument; the storage rounding moves each z by rho_j = delta_j / h_j and eta by
@@ -462,11 +463,8 @@ def logit_table(value: np.ndarray, error: np.ndarray, ranges: Sequence[Range],
                          f"{output_size(k)}")
     npairs = k * (k + 1) // 2
     b, g = v[:k], v[k:2 * k]
-    hu, llf, pos = v[2 * k:2 * k + npairs], float(v[-2]), float(v[-1])
-    g_err, hu_err, llf_err = err[k:2 * k], err[2 * k:2 * k + npairs], float(err[-2])
-    rows = n if n is not None else None
-    if rows is None:
-        raise ValueError("logit_table: the row count n is needed")
+    hu, llf, pos, rows = v[2 * k:2 * k + npairs], float(v[-3]), float(v[-2]), round(v[-1])
+    g_err, hu_err, llf_err = err[k:2 * k], err[2 * k:2 * k + npairs], float(err[-3])
     lay = layout(ranges, intercept, rows, f)
     deltas = np.zeros(d) if storage is None else np.asarray(storage, dtype=np.float64)
     if deltas.shape != (d,):
