@@ -22,6 +22,7 @@ import numpy as np
 from .analytics.logistic import DEFAULT_ITERATIONS, newton_plain
 from .analytics.precision import DEFAULT_SPREAD, Range
 from .analytics.regression import DEFAULT_MIN_EIG
+from .axes import column_types
 from .budget import Budget
 from .disclosure import track
 from .errors import ScriptError
@@ -34,13 +35,9 @@ from .syntax import (
     Call,
     ColumnRef,
     Expr,
-    ListExpr,
-    ListType,
     Node,
     Reveal,
     Script,
-    TupleExpr,
-    TupleType,
     ValueType,
     nodes_of,
 )
@@ -380,19 +377,6 @@ def regression_scales(arg: Expr, d: int, intercept: bool) -> np.ndarray:
                                    "them")
     return np.array([(r.center(16)[1] + (0 if intercept else abs(r.center(16)[0]))) / 2.0**16
                      for r in bounds])
-
-
-def column_types(arg: Expr, d: int) -> list[Any]:
-    """The type of each of the d columns a model's argument names (a list of columns, a
-    tuple, or one column)."""
-    t = arg.type
-    if isinstance(arg, ListExpr | TupleExpr):
-        return [i.type for i in arg.items]
-    if isinstance(t, TupleType):
-        return list(t.items)
-    if isinstance(t, ListType):
-        return [t.element] * d
-    return [t] * d
 
 
 def column_ranges(arg: Expr, d: int, need: str) -> list[Range]:

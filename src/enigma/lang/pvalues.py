@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from .analytics.precision import Range
+from .axes import column_types
 from .interpreter import Outcome, Revealed
 from .lattice import const_value
 from .syntax import Assign, Call, Reveal, Script, Var
@@ -264,17 +266,15 @@ def logit_detail(call: Call, r: Revealed) -> dict[str, Any]:
     from .analytics.logistic import logit_table
     from .analytics.storage import storage_rounding
     from .library import bind
-    from .plain import column_ranges, column_types  # plain imports this module: read at call time
 
     a = bind("logit", list(call.args), dict(call.kwargs))
     intercept = bool(const_value(a["intercept"])) if "intercept" in a else True
     size = np.asarray(r.value).size
     k = next(k for k in range(1, size) if 2 * k + k * (k + 1) // 2 + 3 == size)
     d = k - intercept
-    storage = [storage_rounding(t.kind.frac_bits, t.kind.name != "fixed")
-               for t in column_types(a["x"], d)]
-    table = logit_table(r.value, r.error, column_ranges(a["x"], d, "logit's table needs the "
-                                                                    "features' ranges"),
+    types = column_types(a["x"], d)  # the checker refused features without ranges
+    storage = [storage_rounding(t.kind.frac_bits, t.kind.name != "fixed") for t in types]
+    table = logit_table(r.value, r.error, [Range(float(t.lo), float(t.hi)) for t in types],
                         intercept, storage)
     terms = list(r.axes[0].labels[:k]) if r.axes else [f"b{i}" for i in range(k)]
     if not table.certified:
