@@ -14,10 +14,11 @@ import ast
 import itertools
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from .syntax import Axis, ValueType
+from .syntax import Axis, ListExpr, ListType, TupleExpr, TupleType, ValueType
 
 DATA_PREFIX = re.compile(r"\bdata\.")
 BOOL_LEVELS = ("false", "true")
@@ -74,7 +75,29 @@ def fit_axis(terms: Axis) -> Axis:
                               *FIT_STATISTICS))
 
 
+def logit_axis(terms: Axis) -> Axis:
+    """`logit`: the point, the gradient and the Hessian (upper triangle) that certify it,
+    the log-likelihood, the count of y = 1 and the rows (`analytics.logistic`)."""
+    t = terms.labels
+    return Axis("statistic", (*t, *(f"grad({a})" for a in t),
+                              *(f"H({a},{b})" for i, a in enumerate(t) for b in t[i:]),
+                              "llf", "count(y)", "n"))
+
+
 def cluster_axes(node: ast.expr | None, k: int, d: int) -> tuple[Axis, Axis]:
     """k-means centres: one row per cluster, one column per feature."""
     return (Axis("cluster", tuple(str(j) for j in range(k))),
             Axis("feature", feature_names(node, d)))
+
+
+def column_types(arg: Any, d: int) -> list[Any]:
+    """The type of each of the d columns a model's argument names (a list of columns, a
+    tuple, or one column): where its ranges and kinds are read."""
+    t = arg.type
+    if isinstance(arg, ListExpr | TupleExpr):
+        return [i.type for i in arg.items]
+    if isinstance(t, TupleType):
+        return list(t.items)
+    if isinstance(t, ListType):
+        return [t.element] * d
+    return [t] * d

@@ -50,7 +50,7 @@ ROWS_OF_AGGREGATES = ("it is computed per row from an aggregate: an aggregate of
 ROWWISE = frozenset({"where", "select", "clip", "sqrt", "exp", "log", "abs"})
 """Library functions that keep rows as rows (their result is another column)."""
 ORDER = frozenset({"min", "max", "median", "percentile"})
-WHOLE = frozenset({"cov", "corr", "linreg", "ols", "ttest", "ttest_1samp", "ttest_rel",
+WHOLE = frozenset({"cov", "corr", "linreg", "ols", "logit", "ttest", "ttest_1samp", "ttest_rel",
                    "chi2", "chisquare", "pearsonr", "anova"})
 """Statistics of whole columns: their support is the table's (public) row count."""
 CONFIDENCE = 0.95

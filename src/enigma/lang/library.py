@@ -42,6 +42,7 @@ LIBRARY: dict[str, Function] = {
     "corr": Function(("x", "y"), 2, "pair"),
     "linreg": Function(("y", "x", "intercept", "ridge"), 2, "linreg"),
     "ols": Function(("y", "x", "intercept", "ridge"), 2, "linreg"),
+    "logit": Function(("y", "x", "intercept", "iterations"), 2, "logit"),
     "kmeans": Function(("x", "k", "iters", "init", "ties"), 2, "kmeans"),
     "ttest": Function(("x", "y", "equal_var"), 2, "stat_test"),
     "ttest_1samp": Function(("x", "popmean"), 2, "stat_test"),

@@ -22,7 +22,7 @@ from enigma.mpc.fixed import trunc_many
 from enigma.mpc.secret import Secret, concat
 from enigma.mpc.select import lt
 
-from .analytics import anova, categorical, models, moments, order, regression, storage
+from .analytics import anova, categorical, logistic, models, moments, order, regression, storage
 from .analytics.precision import (
     DEFAULT_SPREAD,
     Bounded,
@@ -597,6 +597,26 @@ class CompiledLibrary:
         """[coef (k), se (k), R^2, adjusted R^2, condition] of the same fit (t and p: the
         owner's; the condition against `condition_limit` tells whether the bounds hold)."""
         return regression_fx(self.m, self._fit(a, node), "ols")
+
+    def lib_logit(self, a: dict, node: Call) -> Fx:
+        """[b (k), gradient (k), Hessian (upper), llf, count(y)] of `analytics.logistic`
+        (G bits); the owner's `logistic.logit_table` turns it into a certified table."""
+        cols, secrets = self.m.model_columns(a["x"], node, FRAC)
+        (y,), (ys,) = self.m.model_columns(a["y"], node, 0)
+        if any(c.f > FRAC for c in cols):
+            raise self.m.err(node, f"logit() of columns with more than {FRAC} fractional bits "
+                                   "is not compiled yet", "round the column in the schema")
+        if y.err or any(c.err for c in cols):
+            raise self.m.err(node, "logit() of computed columns with rounding is not compiled "
+                                   "yet", "fit columns of the data, or exact (integer) "
+                                   "functions of them")
+        out = logistic.logistic_regression(
+            self.e, table(secrets), ys, [Range(c.lo, c.hi) for c in cols],
+            intercept=bool(a.get("intercept", True)),
+            iterations=int(a.get("iterations", logistic.DEFAULT_ITERATIONS)), f=FRAC)
+        size = out.value.shape[0]
+        return Fx(self.m, [out.value], logistic.G, -out.top, out.top, float(out.error.max()), False,
+                  (size,), errs=out.error)
 
     def _fit(self, a: dict, node: Call) -> regression.Regression:
         cols, secrets = self.m.model_columns(a["x"], node, FRAC)

@@ -19,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from .analytics.logistic import DEFAULT_ITERATIONS, newton_plain
 from .analytics.precision import DEFAULT_SPREAD, Range
 from .analytics.regression import DEFAULT_MIN_EIG
+from .axes import column_types
 from .budget import Budget
 from .disclosure import track
 from .errors import ScriptError
@@ -33,13 +35,9 @@ from .syntax import (
     Call,
     ColumnRef,
     Expr,
-    ListExpr,
-    ListType,
     Node,
     Reveal,
     Script,
-    TupleExpr,
-    TupleType,
     ValueType,
     nodes_of,
 )
@@ -385,17 +383,8 @@ def regression_scales(arg: Expr, d: int, intercept: bool) -> np.ndarray:
 def column_ranges(arg: Expr, d: int, need: str) -> list[Range]:
     """The public range of each of the d columns a model's argument names (a list of columns,
     a tuple, or one column); `need` says why, when one is unknown."""
-    t = arg.type
-    if isinstance(arg, ListExpr | TupleExpr):
-        types = [i.type for i in arg.items]
-    elif isinstance(t, TupleType):
-        types = list(t.items)
-    elif isinstance(t, ListType):
-        types = [t.element] * d
-    else:
-        types = [t] * d
     out = []
-    for t in types:
+    for t in column_types(arg, d):
         if not isinstance(t, ValueType) or t.lo is None or t.hi is None:
             raise ValueError(f"{need}; use columns straight from the schema")
         out.append(Range(float(t.lo), float(t.hi)))
@@ -683,6 +672,14 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
             return fit["coef"]
         return np.concatenate([fit["coef"], fit["se"],
                                [fit["r2"], fit["adj_r2"], fit["condition"]]])
+    if name == "logit":
+        xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
+        arg = node.args[1] if len(node.args) > 1 else dict(node.kwargs)["x"]
+        return newton_plain(np.column_stack([_v(c) for c in xs]), _v(a["y"]),
+                            column_ranges(arg, len(xs), "logit needs public ranges of its "
+                                                        "columns to standardise them"),
+                            bool(a.get("intercept", True)),
+                            int(a.get("iterations", DEFAULT_ITERATIONS)))
     if name == "kmeans":
         xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
         x = np.column_stack([_v(c) for c in xs])

@@ -31,7 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from .analytics.precision import Range
+from .axes import column_types
 from .interpreter import Outcome, Revealed
+from .lattice import const_value
 from .syntax import Assign, Call, Reveal, Script, Var
 
 LEVEL = 0.95
@@ -206,10 +209,10 @@ def _anova(v: list[float], e: list[float]) -> dict[str, float]:
     return out
 
 
-def reveals_of_tests(script: Script) -> dict[str, str]:
-    """Reveal name -> test function, for every `reveal` of a test call in the script: the
-    call itself, or a name whose every assignment in the script is a call of that test."""
-    assigned: dict[str, set[str]] = {}
+def _reveal_calls(script: Script) -> dict[str, list[Call | None]]:
+    """Reveal name -> the calls its value comes from, read from the owner's script: the
+    revealed call itself, or every assignment of the revealed name (None: not a call)."""
+    assigned: dict[str, list[Call | None]] = {}
     reveals: list[Reveal] = []
 
     def walk(items: Iterable[Any]) -> None:
@@ -217,32 +220,75 @@ def reveals_of_tests(script: Script) -> dict[str, str]:
             if isinstance(s, Reveal):
                 reveals.append(s)
             elif isinstance(s, Assign) and s.target.name and s.target.index is None:
-                func = s.value.func if isinstance(s.value, Call) else ""
-                assigned.setdefault(s.target.name, set()).add(func)
+                assigned.setdefault(s.target.name, []).append(
+                    s.value if isinstance(s.value, Call) else None)
             for name in ("body", "orelse"):
                 walk(getattr(s, name, ()) or ())
 
     walk(script.body)
     for fn in script.functions:
         walk(getattr(fn, "body", ()) or ())
+    return {r.name: [r.value] if isinstance(r.value, Call) else
+            assigned.get(r.value.name, []) if isinstance(r.value, Var) else []
+            for r in reveals}
+
+
+def reveals_of_tests(script: Script) -> dict[str, str]:
+    """Reveal name -> test function, for every `reveal` of a test call in the script: the
+    call itself, or a name whose every assignment in the script is a call of that test."""
     out = {}
-    for r in reveals:
-        v = r.value
-        funcs = {v.func} if isinstance(v, Call) else \
-            assigned.get(v.name, set()) if isinstance(v, Var) else set()
+    for name, calls in _reveal_calls(script).items():
+        funcs = {c.func if c is not None else "" for c in calls}
         if len(funcs) == 1 and (func := next(iter(funcs))) in TESTS:
-            out[r.name] = func
+            out[name] = func
     return out
 
 
 def finish(script: Script, results: dict[str, Revealed]) -> dict[str, Revealed]:
-    """Attach each test's labelled detail to its revealed result (in place; returned)."""
+    """Attach each test's labelled detail to its revealed result (in place; returned), and
+    a logistic regression's table (`analytics.logistic.logit_table`)."""
     for name, func in reveals_of_tests(script).items():
         if name in results:
             r = results[name]
             r.test = func
             r.detail = detail(func, r.value, r.error)
+    for name, calls in _reveal_calls(script).items():
+        if name in results and len(calls) == 1 and calls[0] is not None \
+                and calls[0].func == "logit":
+            r = results[name]
+            r.test, r.detail = "logit", logit_detail(calls[0], r)
     return results
+
+
+def logit_detail(call: Call, r: Revealed) -> dict[str, Any]:
+    """statsmodels' Logit table from a revealed `logit` vector: the ranges, the intercept and
+    the storage rounding of the features from the owner's checked call (`logit_table`)."""
+    from .analytics.logistic import logit_table
+    from .analytics.storage import storage_rounding
+    from .library import bind
+
+    a = bind("logit", list(call.args), dict(call.kwargs))
+    intercept = bool(const_value(a["intercept"])) if "intercept" in a else True
+    size = np.asarray(r.value).size
+    k = next(k for k in range(1, size) if 2 * k + k * (k + 1) // 2 + 3 == size)
+    d = k - intercept
+    types = column_types(a["x"], d)  # the checker refused features without ranges
+    storage = [storage_rounding(t.kind.frac_bits, t.kind.name != "fixed") for t in types]
+    table = logit_table(r.value, r.error, [Range(float(t.lo), float(t.hi)) for t in types],
+                        intercept, storage)
+    terms = list(r.axes[0].labels[:k]) if r.axes else [f"b{i}" for i in range(k)]
+    if not table.certified:
+        return {"error": table.reason}
+    out: dict[str, Any] = {}
+    for i, t in enumerate(terms):
+        out |= {f"coef[{t}]": float(table.params[i]), f"se[{t}]": float(table.bse[i]),
+                f"z[{t}]": float(table.tvalues[i]), f"p[{t}]": float(table.pvalues[i]),
+                f"coef_error[{t}]": float(table.params_error[i]),
+                f"se_error[{t}]": float(table.bse_error[i]),
+                f"z_error[{t}]": float(table.tvalues_error[i]),
+                f"p_error[{t}]": float(table.pvalues_error[i])}
+    return out | {"llf": table.llf, "llf_error": table.llf_error, "llnull": table.llnull,
+                  "prsquared": table.prsquared, "prsquared_error": table.prsquared_error}
 
 
 def finish_outcome(script: Script, outcome: Outcome) -> Outcome:

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from . import axes
+from .analytics import logistic
 from .analytics.precision import PrecisionError, Range
 from .analytics.regression import DEFAULT_MIN_EIG, check_fit, max_features
 from .errors import ScriptError
@@ -449,6 +450,43 @@ class Library:
             return self.result(args, kwargs, ValueType(label, fixed(), (k,), axes=(terms,)))
         return self.result(args, kwargs, ValueType(label, fixed(), (2 * k + 3,), axes=(
             axes.fit_axis(terms),)))
+
+    def logit(self, args, kwargs) -> Call:
+        """`logit(y, x, intercept=True, iterations=7)`: y a boolean (or 0/1) column, x columns
+        with ranges; refused here, before any run, when the fit cannot fit the precision."""
+        b = self.bind(args, kwargs)
+        y = self.values(b["y"], "0/1 values")
+        xs = self.columns(b["x"])
+        d = len(xs) if not isinstance(b["x"].type, ListType) else b["x"].type.length
+        if not y.column or not (y.kind.name == "bool" or (
+                y.kind.name == "int" and y.lo is not None and y.hi is not None
+                and y.lo >= 0 and y.hi <= 1)):
+            raise self.err("logit() needs y a boolean column (or an integer column in [0, 1])")
+        intercept = self.public_const(b["intercept"], "intercept") if "intercept" in b else True
+        iters = self.public_const(b["iterations"], "the number of iterations") \
+            if "iterations" in b else logistic.DEFAULT_ITERATIONS
+        if intercept not in (True, False) or not isinstance(iters, int) or \
+                not 1 <= iters <= logistic.MAX_ITERATIONS:
+            raise self.err("logit() takes intercept=True or False and an integer iterations in "
+                           f"1..{logistic.MAX_ITERATIONS}")
+        if any(t.lo is None or t.hi is None for t in xs):
+            raise self.err("logit() needs the value range of every feature",
+                           "features are standardised by their public ranges; use schema "
+                           "columns")
+        ranges = [Range(float(t.lo), float(t.hi)) for t in (xs if len(xs) == d else xs * d)]
+        try:
+            logistic.layout(ranges, bool(intercept), self.rows or d + 2)
+        except PrecisionError as exc:
+            most = logistic.max_features(bool(intercept))
+            raise self.err(f"logit() of {d} features does not fit the fixed-point precision "
+                           f"(at most {most})", f"{exc}") from None
+        except ValueError as exc:
+            raise self.err(f"logit(): {exc}") from None
+        label = label_of(b["y"].type).join(label_of(b["x"].type))
+        terms = axes.term_axis(self.arg_node("x"), d, bool(intercept))
+        k = d + bool(intercept)
+        return self.result(args, kwargs, ValueType(label, fixed(), (logistic.output_size(k),),
+                                                   axes=(axes.logit_axis(terms),)))
 
     def kmeans(self, args, kwargs) -> Call:
         b = self.bind(args, kwargs)

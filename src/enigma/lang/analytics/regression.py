@@ -596,3 +596,9 @@ def _solve(e: Engine, A: Secret, B: Secret, d: int, bounds: dict[str, float],
         xs.append(xk)
     count = join(floored, axis=0).sum() if floored else None
     return join([x.reshape(1, r_cols) for x in reversed(xs)], axis=0), count
+
+
+solve = _solve
+"""The elimination, for other models' k x k systems (logistic regression's Newton steps)."""
+solve_bounds = _bounds
+"""Its worst-case bounds and bit checks (`_bounds`), for the same."""
