@@ -32,6 +32,17 @@ def test_the_docs_list_exactly_the_library() -> None:
     assert _documented() == set(LIBRARY)
 
 
+def test_the_analytics_page_costs_and_bounds_every_function() -> None:
+    """docs/analytics.md has one row per function: its parameters, cost and bound."""
+    text = (ROOT / "docs" / "analytics.md").read_text()
+    section = text.split("## Every script function", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|") for line in section.splitlines() if line.startswith("| `")]
+    named = [re.findall(r"`(\w+)\(", cells[1]) for cells in rows]
+    assert {n for names in named for n in names} == set(LIBRARY)
+    for cells in rows:
+        assert len(cells) == 8 and all(c.strip() for c in cells[1:7]), cells
+
+
 def test_every_function_has_a_typing_rule_and_binds_its_parameters() -> None:
     for name, spec in LIBRARY.items():
         assert callable(getattr(Library, spec.rule, None)), name
