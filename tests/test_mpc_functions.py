@@ -40,6 +40,8 @@ def program(e, pos, signed, num, den, small, powers):
                log2_f20=fn.log2(e, x, f=20), exp2_f20=fn.exp2(e, p, f=20),
                sqrt_f36=fn.sqrt(e, x, f=36), rsqrt_f36=fn.rsqrt(e, x, f=36),
                exp2=fn.exp2(e, p), exp=fn.exp(e, p))
+    for name, (lo, hi) in BOUNDED_EXP.items():  # public bounds: clip and blocks narrowed
+        out[name] = fn.exp(e, _input(e, _bounded(lo, hi)), bounds=(lo, hi))
     t = _input(e, np.arange(1, 8))  # inputs of 3 bits: one block, nothing to shift
     out.update(counts_reciprocal=fn.reciprocal(e, t, 0, bits=3, out_frac=32),
                counts_reciprocal_2=fn.reciprocal(e, t, 0, bits=3, out_frac=2),
@@ -47,6 +49,23 @@ def program(e, pos, signed, num, den, small, powers):
                tiny_divide=fn.divide(e, t, t[::-1], bits=3))
     values = {name: F.to_float(e.reveal(v)) for name, v in out.items()}
     return values, too_wide(e)
+
+
+BOUNDED_EXP = {"exp_rr": (0.0, 0.7), "exp_low": (-30.0, -5.0), "exp_mid": (-3.2, 9.7),
+               "exp_wide": (-40.0, 40.0), "exp_point": (2.5, 2.5)}
+"""exp with public bounds on x: inside the clip range (no clip), across its low end, across
+both, one value; block edges of x log2 e inside each (`_bounded`)."""
+
+
+def _bounded(lo, hi):
+    """Codes in [lo, hi]: both ends, the block edges of t = x log2 e between them (t =
+    -17 + 8i and its neighbours), and random values."""
+    rng = np.random.default_rng(int(abs(lo * 7 + hi * 13)))
+    ends = [math.ceil(lo * 2**f), math.floor(hi * 2**f)]
+    edges = [round((-17 + 8 * i) * math.log(2) * 2**f) + d for i in range(9) for d in (-1, 0, 1)]
+    inside = [c for c in edges if ends[0] <= c <= ends[1]]
+    return np.array(ends + inside + list(rng.integers(ends[0], ends[1] + 1, 40)),
+                    dtype=np.int64)
 
 
 def too_wide(e):
@@ -110,6 +129,8 @@ def test_every_function_is_within_its_documented_error(results):
         "log2_signed": (np.log2(np.maximum(s, ULP)), 1 + 2.0**-34 / ULP, 0),
         "exp2": (np.exp2(np.clip(p, -17, 47 - ULP)), 1, 2.0**-35),
         "exp": (np.exp(np.clip(p, e_lo, e_hi)), 1, 2.0**-34),
+        **{name: (np.exp(np.clip(_bounded(lo, hi) * ULP, e_lo, e_hi)), 1, 2.0**-34)
+           for name, (lo, hi) in BOUNDED_EXP.items()},
     }
     # the same encodings read with f = 20 fractional bits
     u20 = 2.0**-20

@@ -491,7 +491,8 @@ class CompiledLibrary:
         x = self.m.up(self.m.fx(a["x"]), FRAC)
         hi = math.exp(x.hi)
         self.m.require(hi * 2.0**FRAC, VALUE_LIMIT, node, "exp() of this value")
-        out = functions.exp(self.e, x.secret, FRAC)
+        slack = x.err + 2.0**-FRAC  # the computed value's distance from its range, at most
+        out = functions.exp(self.e, x.secret, FRAC, bounds=(x.lo - slack, x.hi + slack))
         err = 2.0**-FRAC + hi * 2.0**-34 + hi * (math.exp(x.err) - 1)
         return Fx(self.m, [out], FRAC, math.exp(x.lo), hi, err, False, x.shape,
                   stored=hi * math.expm1(x.stored))

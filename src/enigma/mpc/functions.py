@@ -226,34 +226,36 @@ _TARGETS = {
 }
 
 
-def _split_integer(e: Engine, t: Secret, lo: int, count: int) -> tuple[Secret, Secret]:
-    """t = lo + 8 i + q as one-hots of i and q, for secret integers lo <= t < lo + count.
+def _split_integer(e: Engine, t: Secret, lo: int, count: int,
+                   first: int = 0) -> tuple[Secret, Secret]:
+    """t = lo + 8 i + q as one-hots of i - first and q, for secret integers
+    lo + 8 first <= t < lo + count (blocks before `first` are known empty).
 
-    1. b_i = [t >= lo + 8i] for every block i (one batch of narrow comparisons).
-    2. rem = t - lo - 8 sum_(i>0) b_i in [0, 8) (local).
+    1. b_i = [t >= lo + 8i] for every block i >= first (one batch of narrow comparisons).
+    2. rem = t - lo - 8 first - 8 sum_(i>first) b_i in [0, 8) (local).
     3. u_q = [rem >= q], q = 1..7 (one batch of 5-bit comparisons).
     """
-    blocks = -(-count // EXP_BLOCK)
-    therm = _at_least(e, t, [lo + EXP_BLOCK * i for i in range(blocks)],
+    blocks = -(-count // EXP_BLOCK) - first
+    therm = _at_least(e, t, [lo + EXP_BLOCK * (first + i) for i in range(blocks)],
                       (count + abs(lo)).bit_length() + 2)
-    rem = t - _weigh(e, therm, [0] + [1] * (blocks - 1)) * EXP_BLOCK - lo
+    rem = t - _weigh(e, therm, [0] + [1] * (blocks - 1)) * EXP_BLOCK - lo - EXP_BLOCK * first
     fine = _at_least(e, rem, list(range(1, EXP_BLOCK)), 5)
     return _one_hot(therm), _one_hot(join([therm[:, :1], fine], axis=1))
 
 
 def _times_power_of_two(e: Engine, p: Secret, block: Secret, position: Secret,
-                        g: int) -> Secret:
-    """p 2^(8i + q - 1) / 2^g for the one-hots of `_split_integer` (8i + q < 64) and a
-    secret p with g fractional bits, |p| < 2^(g + 13).
+                        g: int, first: int = 0) -> Secret:
+    """p 2^(8i + q - 1) / 2^g for the one-hots of `_split_integer` (8i + q < 64; block
+    column j is i = first + j) and a secret p with g fractional bits, |p| < 2^(g + 13).
 
     1. W = 2^((8i mod 32) + q) <= 2^31 from the one-hots (1 round).
     2. z = p W (1 round).
     3. z / 2^(g + 1) and z / 2^(g + 1 - 32) in one opening; keep the second
        where 8i >= 32 (1 round each): no product ever exceeds 2^85.
     """
-    blocks = block.shape[1]
-    w_block = _weigh(e, block, [1 << ((EXP_BLOCK * i) % 32) for i in range(blocks)])
-    high = _weigh(e, block, [int(EXP_BLOCK * i >= 32) for i in range(blocks)])
+    index = range(first, first + block.shape[1])
+    w_block = _weigh(e, block, [1 << ((EXP_BLOCK * i) % 32) for i in index])
+    high = _weigh(e, block, [int(EXP_BLOCK * i >= 32) for i in index])
     W = e.mul(w_block, _weigh(e, position, [1 << q for q in range(EXP_BLOCK)]))
     z = e.mul(p, W)
     small, large = trunc_many(e, [z, z], [g + 1, g + 1 - 32])
@@ -469,19 +471,26 @@ POLY_BITS = 36
 """Accuracy target (2^-36) of the Chebyshev expansions of 2^u and log2(a)."""
 
 
-def _exp2_clipped(e: Engine, t: Secret, f: int, g: int) -> Secret:
+def _exp2_clipped(e: Engine, t: Secret, f: int, g: int,
+                  span: tuple[float, float] | None = None) -> Secret:
     """2^t with f fractional bits out, for t (g fractional bits) in [-(f+1), 63 - f).
 
     1. u = t mod 1 exactly (`mod2m`, offset 2^6 to make t positive) and
-       floor(t) = t - u = -(f + 1) + 8 i + q as one-hots (`_split_integer`).
+       floor(t) = t - u = -(f + 1) + 8 i + q as one-hots (`_split_integer`), over the
+       blocks of 8 integers that `span` (public bounds on t, if known) reaches.
     2. p = 2^u by a Chebyshev expansion of degree 8 (7 rounds).
     3. 2^(floor(t) + f) p = p 2^(8i + q - 1) (`_times_power_of_two`, 4 rounds).
     """
+    base, count = -(f + 1), 63 + 1
+    first, last = 0, -(-count // EXP_BLOCK) - 1
+    if span is not None:  # only the blocks floor(t) can reach (one integer of slack)
+        first = max(first, (math.floor(span[0]) - 1 - base) // EXP_BLOCK)
+        last = min(last, (math.floor(span[1]) + 1 - base) // EXP_BLOCK)
     frac = mod2m(e, t, g, offset=1 << (g + 6), bits=g + 7)
     whole = (t - frac) * e.field.inverse(e.field.const(1 << g).reshape(1, 2))[0]
-    block, position = _split_integer(e, whole, -(f + 1), 63 + 1)
+    block, position = _split_integer(e, whole, base, EXP_BLOCK * (last + 1), first)
     p = _chebyshev_sum(e, frac * 2 - (1 << g), _fit("exp2", POLY_BITS), g)
-    return _times_power_of_two(e, p, block, position, g)
+    return _times_power_of_two(e, p, block, position, g, first)
 
 
 def exp2(e: Engine, x: Secret, f: int = FRAC) -> Secret:
@@ -501,23 +510,35 @@ EXP_PRECISION = 60
 """Fractional bits of the public constant log2(e) in exp (fewer for large f, see `exp`)."""
 
 
-def exp(e: Engine, x: Secret, f: int = FRAC) -> Secret:
+def exp(e: Engine, x: Secret, f: int = FRAC,
+        bounds: tuple[float, float] | None = None) -> Secret:
     """e^x = 2^(x log2 e) for fixed-point x; 0 below about -11.8, saturates above 31.4 (f = 16).
 
-    1. Clip x so that x log2 e lies in [-(f + 1), 63 - f) (6 rounds).
+    1. Clip x so that x log2 e lies in [-(f + 1), 63 - f) (6 rounds; two comparisons at the
+       engine's width), unless public `bounds` (lo, hi) on x already keep it there.
     2. t = x log2 e with 40 fractional bits (1 round; log2 e carries 60 bits,
        or as many as keep the product below 2^84 for large f: 42 at f = 36).
-    3. 2^t as in `exp2` (19 rounds): 26 rounds in all.
-    Error: below 1 ulp + a relative 2^-34.
+    3. 2^t as in `exp2` (19 rounds): 26 rounds in all; with `bounds`, the integer part of t
+       is split over the blocks of 8 that they reach, not all 8 blocks.
+    Error: below 1 ulp + a relative 2^-34, the same with or without `bounds` (which must
+    hold: a value outside them gives garbage, as an input beyond any stated bound does).
     """
     g = _frac_within(f)
     log2e = 1 / math.log(2)
     lo = math.ceil(-(f + 1) / log2e * 2**f)
     hi = math.floor((63 - f) / log2e * 2**f) - 1
     precision = min(EXP_PRECISION, 84 - 1 - max(-lo, hi).bit_length())
-    xc = clip(e, _flat(x), lo, hi)
+    xc = _flat(x)
+    span = None
+    if bounds is None:
+        xc = clip(e, xc, lo, hi)
+    else:
+        x_lo, x_hi = math.floor(bounds[0] * 2**f), math.ceil(bounds[1] * 2**f)
+        if x_lo < lo or x_hi > hi:  # compared on the bits the bounds need, not the engine's
+            xc = clip(e, xc, lo, hi, (2 * max(-x_lo, x_hi, -lo, hi)).bit_length() + 1)
+        span = (max(bounds[0], lo / 2**f) * log2e, min(bounds[1], hi / 2**f) * log2e)
     (t,) = trunc_many(e, [xc * encode(e.field, log2e, precision)], [f + precision - g])
-    return _exp2_clipped(e, t, f, g).reshape(*x.shape)
+    return _exp2_clipped(e, t, f, g, span).reshape(*x.shape)
 
 
 def _log2_parts(e: Engine, x: Secret, f: int, bits: int | None, g: int) -> Secret:

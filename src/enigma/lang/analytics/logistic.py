@@ -243,7 +243,7 @@ class _Fit:
         top = (BETA_TOP * lay.k + 2) * 2**G
         sign = ltz(e, eta, bits_of(int(top)))
         a = eta - e.mul(sign, eta) * 2  # |eta|
-        ex = functions.exp(e, -a, G)
+        ex = functions.exp(e, -a, G, bounds=(-top / 2**G, 0.0))
         q = ex + (1 << G)
         r, rho = inverse(e, q, 1.0, 2.0)
         flip, prod = e.mul_many([(sign, (-r) * 2 + (1 << G)), (r, (-r) + (1 << G))])
