@@ -267,7 +267,8 @@ def test_cli_deploys_and_lists_nodes(tmp_path: Path) -> None:
             ["deploy", "--rpc", server.url, "--key-env", "ENIGMA_TEST_KEY"],
             env={"ENIGMA_TEST_KEY": "0x1234"},
         )
-        assert bad_key.exit_code == 2 and "32-byte hex private key" in bad_key.output
+        assert bad_key.exit_code == 2
+        assert "must hold a private key (64 hex digits)" in bad_key.output
         key = keccak(b"deployer on a real chain")
         w3 = Ledger.connect(server.url, server.accounts[0]).w3
         fund = {"from": server.accounts[0], "to": Account.from_key(key).address, "value": 10**18}

@@ -8,13 +8,14 @@ join the DHT through known peers; one parser keeps their rules and messages the 
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
+
+from enigma.ledger.commands import payer
 
 from . import context
 from .context import ADDRESS
@@ -35,24 +36,6 @@ class Account(click.ParamType):
 
 
 ACCOUNT = Account()
-PRIVATE_KEY_BYTES = 32
-
-
-def payer(account: str | None, key_env: str | None) -> str | bytes:
-    """The ledger account (an address) or the private key read from `key_env`."""
-    if (account is None) == (key_env is None):
-        raise click.UsageError("give exactly one of --account ADDRESS or --key-env VARIABLE")
-    if account is not None:
-        return account
-    try:
-        key = bytes.fromhex(os.environ.get(key_env or "", "").removeprefix("0x"))
-    except ValueError:
-        key = b""
-    if len(key) != PRIVATE_KEY_BYTES:
-        raise click.UsageError(f"--key-env {key_env}: the variable must hold a private key "
-                               f"({2 * PRIVATE_KEY_BYTES} hex digits); it is "
-                               + ("unset" if key_env not in os.environ else "not one"))
-    return key
 
 
 def bootstrap_peers(items: tuple[str, ...]) -> list[tuple[str, int]]:

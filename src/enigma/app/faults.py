@@ -465,17 +465,13 @@ def evidence_fetch_command(accusation_id: int, out: Path | None, rpc: str,
 
 @evidence_group.command("finalize")
 @click.argument("accusation_id", type=int)
-@click.option("--account", help="Ledger account the chain has unlocked (dev chains).")
-@click.option("--key-env", help="Environment variable holding the account's hex private key.")
-@ledger_options()
-def evidence_finalize_command(accusation_id: int, account: str | None, key_env: str | None,
-                              rpc: str, deployment: Path) -> None:
+@ledger_options("Ledger account the chain has unlocked (dev chains).")
+def evidence_finalize_command(accusation_id: int, account: str | bytes, rpc: str,
+                              deployment: Path) -> None:
     """Settle an accusation whose challenge is over (anyone may): slash or acquit."""
     from enigma.ledger import Deployment
 
-    from .accounts import payer
-
-    ledger = Ledger.connect(rpc, payer(account, key_env), Deployment.load(deployment))
+    ledger = Ledger.connect(rpc, account, Deployment.load(deployment))
     try:
         out = ledger.finalize(accusation_id)
     except LedgerError as exc:

@@ -910,13 +910,10 @@ node_command.add_command(prep_command)
 
 
 @node_command.command("resume")
-@ledger_options()
-@click.option("--account", help="The node's ledger account (unlocked on dev chains).")
-@click.option("--key-env", help="Environment variable holding the account's hex private key.")
-def resume_command(rpc: str, deployment: Path, account: str | None,
-                   key_env: str | None) -> None:
+@ledger_options("The node's ledger account (unlocked on dev chains).")
+def resume_command(rpc: str, deployment: Path, account: str | bytes) -> None:
     """Put a suspended node back in the draw (after an absence report, once it is fixed)."""
-    ledger = Ledger.connect(rpc, payer(account, key_env), Deployment.load(deployment))
+    ledger = Ledger.connect(rpc, account, Deployment.load(deployment))
     try:
         ledger.resume()
     except LedgerError as exc:

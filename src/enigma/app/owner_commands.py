@@ -21,7 +21,7 @@ from enigma.sharing import shamir
 from enigma.storage.records import DhtError
 
 from . import context
-from .accounts import ACCOUNT, bootstrap_peers, ledger_options, payer
+from .accounts import bootstrap_peers, ledger_options
 from .disclosure import budget_text, policy_json, policy_of, policy_text, set_release
 from .owner import DEFAULT_DURATION, DEFAULT_QUORUM, Owner, threshold
 from .service import ServiceError
@@ -43,24 +43,18 @@ def owner_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--bootstrap", multiple=True,
                       help="HOST:PORT of a DHT node [default: the context's, else the "
                            "nodes on the ledger].")(fn)
-    fn = click.option("--key-env", help="Environment variable holding a hex private key.")(fn)
-    fn = click.option("--account", type=ACCOUNT,
-                      help="Ledger account the chain has unlocked (dev chains) [default: "
-                           "the context's owner account, unless --key-env].")(fn)
-    fn = ledger_options()(fn)
+    fn = ledger_options("Ledger account the chain has unlocked (dev chains).",
+                        role="owner_account")(fn)
     return OWNER_HOME(fn)
 
 
-def open_owner(home: Path, rpc: str, deployment: Path, account: str | None,
-                key_env: str | None, bootstrap: tuple[str, ...]) -> Owner:
-    """The owner as the flags say, filling the account and the DHT peers from the context
-    when neither is given."""
-    if account is None and key_env is None:
-        account = context.default("owner_account")
-    paying = payer(account, key_env)
+def open_owner(home: Path, rpc: str, deployment: Path, account: str | bytes,
+                bootstrap: tuple[str, ...]) -> Owner:
+    """The owner as the flags say (`account`: an address or a key, `accounts.payer`),
+    the DHT peers from the context when none is given."""
     peers = bootstrap_peers(bootstrap or tuple(context.default("bootstrap", [])))
     try:
-        return Owner.open(home, rpc, deployment, paying, peers)
+        return Owner.open(home, rpc, deployment, account, peers)
     except (LedgerError, DhtError) as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -52,6 +52,28 @@ def serve(host: str, port: int, accounts: int, state: Path | None) -> None:
     click.echo("ledger: stopped")
 
 
+PRIVATE_KEY_BYTES = 32
+
+
+def payer(account: str | None, key_env: str | None) -> str | bytes:
+    """Who pays on the ledger, as a command line names it: an address the chain has
+    unlocked (--account), or the private key held in the environment variable --key-env
+    names (so that it never shows in `ps` or a shell history)."""
+    if (account is None) == (key_env is None):
+        raise click.UsageError("give exactly one of --account ADDRESS or --key-env VARIABLE")
+    if account is not None:
+        return account
+    try:
+        key = bytes.fromhex(os.environ.get(key_env or "", "").removeprefix("0x"))
+    except ValueError:
+        key = b""
+    if len(key) != PRIVATE_KEY_BYTES:
+        raise click.UsageError(f"--key-env {key_env}: the variable must hold a private key "
+                               f"({2 * PRIVATE_KEY_BYTES} hex digits); it is "
+                               + ("unset" if key_env not in os.environ else "not one"))
+    return key
+
+
 _DEFAULTS = LedgerParams()
 
 
@@ -92,22 +114,7 @@ _DEFAULTS = LedgerParams()
               show_default=True, help="Nodes drawn to judge a disputed accusation.")
 def deploy(rpc: str, account: str | None, key_env: str | None, out: Path, **params: int) -> None:
     """Deploy the registry, datasets and jobs contracts; write their addresses to --out."""
-    if (account is None) == (key_env is None):
-        raise click.UsageError("give exactly one of --account ADDRESS or --key-env VARIABLE")
-    payer: str | bytes
-    if key_env is not None:
-        hex_key = os.environ.get(key_env, "").removeprefix("0x")
-        try:
-            payer = bytes.fromhex(hex_key)
-        except ValueError:
-            payer = b""
-        if len(payer) != 32:
-            raise click.UsageError(
-                f"environment variable {key_env} must hold a 32-byte hex private key"
-            )
-    else:
-        payer = str(account)
-    deployment = Ledger.connect(rpc, payer).deploy(LedgerParams(**params))
+    deployment = Ledger.connect(rpc, payer(account, key_env)).deploy(LedgerParams(**params))
     deployment.save(out)
     click.echo(f"ledger: deployed on chain {deployment.chain_id}; addresses in {out}")
 
