@@ -163,3 +163,25 @@ def test_order_statistics_and_bins_of_int_columns_compare_on_the_ranges_bits() -
             (name, r.value, w, r.error)
     cost = estimate("reveal(median(data.age), 'm')\n", schema, 4877).cost
     assert cost.triples < 400_000, cost  # 1,663,324 when ages were compared as 23-bit codes
+
+
+def test_order_statistics_of_a_column_finer_than_16_bits_keep_its_scale() -> None:
+    """A fixed column of 20 fractional bits: compared and returned at its own scale (the
+    result at 16 bits would have to round it); it crashed the engine before."""
+    schema = Schema.from_dict({"name": "fine", "rows": 40, "columns": [
+        {"name": "x", "type": "fixed", "frac_bits": 20, "min": -2.0, "max": 2.0},
+        {"name": "k", "type": "bool"}]})
+    rng = np.random.default_rng(5)
+    x = np.round(rng.uniform(-2, 2, 40) * 2**20) / 2**20
+    values = {"x": x, "k": rng.integers(0, 2, 40).astype(bool)}
+    script = ('reveal(min(data.x), "lo")\nreveal(max(data.x, where=data.k), "hi")\n'
+              'reveal(median(data.x), "mid")\nreveal(percentile(data.x, 70, where=data.k), '
+              '"p70")\n')
+    got = run_mpc(script, schema, values, provider_factory=DEALER, filename="fine.py").results
+    k = values["k"]
+    want = {"lo": x.min(), "hi": x[k].max(), "mid": np.median(x),
+            "p70": np.percentile(x[k], 70)}
+    for name, w in want.items():
+        r = got[name]
+        assert abs(float(r.value) - w) <= float(r.error) + 1e-12, (name, r.value, w, r.error)
+    assert got["lo"].value == x.min()  # exact at 2^-20, not rounded to 2^-16

@@ -201,13 +201,13 @@ class CompiledLibrary:
         `order.percentile_selected` (min and max substitute the other end first)."""
         x = self.m.plain_column(a["x"], node, node.func)
         w = self.m.selection(x, a.get("where"), node)
-        col = Range(x.lo, x.hi)
+        col, f_out = Range(x.lo, x.hi), max(FRAC, x.f)
         if w is not None:
             q = float(a["q"]) if node.func == "percentile" else 50.0
             b = order.percentile_selected(self.e, replace(x, mask=None).secret, w.secret, col,
-                                          q, FRAC, x.f)
+                                          q, f_out, x.f)
         else:
-            b = fn(self.e, x.secret, col, *extra, FRAC, x.f)
+            b = fn(self.e, x.secret, col, *extra, f_out, x.f)
         return self.bounded(b, (), x.err + x.stored)
 
     def lib_median(self, a: dict, node: Call) -> Fx:

@@ -456,9 +456,10 @@ class SplitBackend:
             largest = func == "max"
             if w is not None:  # unselected rows become the other end: they never win
                 x = m.where(w, replace(x, mask=None), x.lo if largest else x.hi, node)
-            b = (order.max if largest else order.min)(e, x.secret, Range(x.lo, x.hi), FRAC,
+            f_out = max(FRAC, x.f)  # compared at x.f; the partials and the finish at f_out
+            b = (order.max if largest else order.min)(e, x.secret, Range(x.lo, x.hi), f_out,
                                                       x.f)
-            meta.update(_meta(x, 0, 0))
+            meta.update(_meta(x, 0, 0), f=f_out)
             return b.value.reshape(1), meta
         if func in ("cov", "corr"):
             x, y = m.plain_column(real(a["x"]), node, func), m.plain_column(real(a["y"]), node,
@@ -665,11 +666,11 @@ class SplitBackend:
         if func == "count":
             return Fx(m, [s.reshape()], 0, 0.0, float(n), 0.0, True, ())
         if func in PER_CHUNK:
-            chunks = s.reshape(s.shape[0])  # (chunk jobs,) extremes, FRAC bits
-            lo, hi = float(meta["lo"]), float(meta["hi"])
+            chunks = s.reshape(s.shape[0])  # (chunk jobs,) extremes, meta["f"] bits
+            lo, hi, f = float(meta["lo"]), float(meta["hi"]), int(meta["f"])
             pick = order.max if func == "max" else order.min
-            b = pick(e, chunks, Range(lo, hi), FRAC)
-            return Fx(m, [b.value], FRAC, lo, hi, float(meta["err"]) + float(meta["stored"]),
+            b = pick(e, chunks, Range(lo, hi), f)
+            return Fx(m, [b.value], f, lo, hi, float(meta["err"]) + float(meta["stored"]),
                       False, ())
         if func in ("cov", "corr"):
             ranges = [Range(lo, hi) for lo, hi in meta["ranges"]]
