@@ -224,3 +224,14 @@ def test_the_owner_reads_the_table_in_the_result_detail() -> None:
     values["ui"] = values["age"] > 40
     flagged = run_plain(check(source, SCHEMA), SCHEMA, values).results["f"]
     assert set(flagged.detail) == {"error"} and "separable" in flagged.detail["error"]
+
+
+@pytest.mark.parametrize("features", ["[data.rr * 2]", "[data.age, data.rr + data.stateur]"])
+def test_a_feature_carrying_more_rounding_than_its_type_says_is_refused(features: str) -> None:
+    """The owner's certificate takes each feature's storage rounding from its type; a
+    computed feature with more (rr * 2 carries 2 x 2^-17) would understate it: refused."""
+    values = {k: v[:40] for k, v in SCHEMA.read_csv(ROOT / "data" / "benefits.csv").items()}
+    source = f"reveal(logit(data.ui, {features}), 'fit')\n"
+    with pytest.raises(Exception) as info:
+        run_mpc(source, SCHEMA, values, provider_factory=DEALER)
+    assert "computed columns with rounding" in str(info.value)

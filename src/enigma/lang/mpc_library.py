@@ -607,7 +607,11 @@ class CompiledLibrary:
         if any(c.f > FRAC for c in cols):
             raise self.m.err(node, f"logit() of columns with more than {FRAC} fractional bits "
                                    "is not compiled yet", "round the column in the schema")
-        if y.err or any(c.err for c in cols):
+        # the owner's certificate takes each feature's storage rounding from its type (one
+        # column's 2^-(f+1)): a computed feature that carries more (rr * 2, rr + stateur)
+        # would make it too small, so it is refused like one with rounding
+        if y.err or any(c.err or c.stored > storage.storage_rounding(c.f, c.integer)
+                        for c in cols):
             raise self.m.err(node, "logit() of computed columns with rounding is not compiled "
                                    "yet", "fit columns of the data, or exact (integer) "
                                    "functions of them")
