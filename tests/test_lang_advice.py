@@ -131,3 +131,6 @@ def test_estimate_and_check_print_the_bounds_and_the_warning(tmp_path) -> None:
     (bound,) = json.loads(checked.stdout.splitlines()[-1])["bounds"]
     assert bound["name"] == "rr_by_reason" and bound["rescaling"]["factor"] == 10
     assert np.isclose(bound["bound"], 0.011, rtol=0.05)
+    unbound = CliRunner().invoke(main, ["check", str(script), "--schema", schema, "--json",
+                                        "--no-bounds"])
+    assert unbound.exit_code == 0 and "bounds" not in json.loads(unbound.stdout.splitlines()[-1])

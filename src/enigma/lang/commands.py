@@ -27,7 +27,14 @@ from .inference import infer_schema
 from .plain import dry_run as plain_dry_run
 from .review import review
 from .schema import Schema
-from .script_commands import JSON, POLICY, release_option, show_bounds, show_outcome
+from .script_commands import (
+    JSON,
+    NO_BOUNDS,
+    POLICY,
+    release_option,
+    show_bounds,
+    show_outcome,
+)
 from .syntax import Output, ValueType, format_tree
 
 SCHEMA_LINE = re.compile(r"^#\s*schema:\s*(\S+)\s*$", re.MULTILINE)
@@ -123,10 +130,11 @@ def _schema_of(script_path: str, source: str, schema_path: str | None,
 @click.option("--ast", "show_ast", is_flag=True, help="Print each script's typed AST.")
 @click.option("--no-run", is_flag=True,
               help="Only check: skip the dry run and the cost estimate (measured in 3 processes).")
+@NO_BOUNDS
 @POLICY
 @JSON
 def check(scripts: tuple[str, ...], schema_path: str | None, show_ast: bool,
-          no_run: bool, policy_path: str | None, n_min: int | None,
+          no_run: bool, no_bounds: bool, policy_path: str | None, n_min: int | None,
           dominance: tuple[int, float] | None, epsilon: float | None, delta: float,
           as_json: bool) -> None:
     """Check analysis SCRIPTS against a schema: refuse any private value that could leak.
@@ -175,8 +183,9 @@ def check(scripts: tuple[str, ...], schema_path: str | None, show_ast: bool,
                                              text, expected=took))
                 say(f"{path}: cost {cost}")
                 report["cost"] = dataclasses.asdict(cost)
-                bounds = show_bounds(source, described, cost.cost.rows, path, say)
-                report["bounds"] = [b.as_json() for b in bounds]
+                if not no_bounds:
+                    bounds = show_bounds(source, described, cost.cost.rows, path, say)
+                    report["bounds"] = [b.as_json() for b in bounds]
         except (ScriptError, ValueError) as exc:
             text = f"{prefix}{exc}"
             if not as_json:

@@ -134,12 +134,16 @@ def dry_run(script_path: str, schema_path: str, rows: int | None, policy_path: s
     show_outcome(outcome, as_json, script=script_path, synthetic=True)
 
 
+NO_BOUNDS = click.option(
+    "--no-bounds", is_flag=True,
+    help="Skip the error bounds (one more run on synthetic data at the full rows).")
+
+
 @script.command()
 @_SCRIPT
 @_SCHEMA
 @_ROWS
-@click.option("--no-bounds", is_flag=True,
-              help="Skip the error bounds (one more run on synthetic data at the full rows).")
+@NO_BOUNDS
 def estimate(script_path: str, schema_path: str, rows: int | None, no_bounds: bool) -> None:
     """Estimate rounds, triples, masks and bytes of SCRIPT on the engine (measured at 2 sizes),
     and each result's error bound at the full rows, with a warning and a suggestion where
@@ -166,7 +170,12 @@ def show_bounds(source: str, schema: Schema, rows: int, script_path: str,
     (`lang.advice`); returned for a JSON report."""
     with Progress(f"{script_path}: error bounds") as progress:
         progress.phase(f"running on {rows:,} synthetic rows")
-        bounds = review(source, schema, rows, filename=script_path)
+        try:
+            bounds = review(source, schema, rows, filename=script_path)
+        except RuntimeError as exc:  # a party of the synthetic quorum failed: say it in a line
+            why = " ".join(str(exc).split("\n", 2)[1:2]).strip() or str(exc)
+            raise ValueError(f"the error bounds could not be computed ({why}); "
+                             "--no-bounds skips them") from exc
     for line in report(bounds, rows):
         say(f"{script_path}: {line}" if not line.startswith(" ") else line)
     return bounds
