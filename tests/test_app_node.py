@@ -82,6 +82,7 @@ def test_abandoned_unsealed_uploads_are_dropped_and_sealed_data_kept(tmp_path):
     ("time.sleep(30)", "was not ready after 1 s: it printed nothing and its log is empty"),
     ("sys.stderr.write('no chain at 127.0.0.1:1'); sys.exit(3)",
      "exited with code 3: no chain at 127.0.0.1:1"),
+    ("print('bad --bind', flush=True); sys.exit(2)", "exited with code 2: its last output: bad"),
 ])
 def test_a_node_that_does_not_start_is_reported_with_a_reason(tmp_path, child, says):
     cmd = [sys.executable, "-c", f"import sys, time; {child}"]

@@ -115,6 +115,12 @@ class Incident:
     def proved(self) -> bool:
         return self.verdict in PROVED
 
+    def describe(self) -> str:
+        """Who was named, how, and what happens to it (one line, no private value)."""
+        return (f"{self.culprit} named ({self.verdict}); "
+                + (f"accused (accusation {self.accusation_id}: slashed after its challenge "
+                   "period unless a committee acquits it)" if self.proved else "suspended"))
+
 
 def stored_contradiction(record: DatasetInfo, address: str, mine: MemberInputs
                          ) -> str | None:

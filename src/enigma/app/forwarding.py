@@ -36,7 +36,7 @@ def forward(argv: list[str]) -> int | None:
     if os.environ.get(OPT_OUT) or command_of(argv) not in FORWARDED:
         return None
     if any(a == "--key-env" or a.startswith("--key-env=") for a in argv):
-        return None  # the key is in this terminal's environment, which the agent lacks
+        return None  # the key stays in this process: never handed to the agent
     from .context import Context  # light: the context module imports nothing heavy
 
     try:

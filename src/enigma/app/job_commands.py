@@ -161,10 +161,8 @@ def run_command(script: Path, dataset: str, author: str | None, signature: bytes
                                               s.startswith("WARNING") else progress.phase(s)),
                           chunk_quorums=chunk_quorums, posted_job=posted_job, blame=blame,
                           timeout=time_limit, epsilon=epsilon, delta=delta)
-        except JobError as exc:
-            _say_incidents(exc.incidents)
-            raise click.ClickException(str(exc)) from exc
-        except (ServiceError, ScriptError, LedgerError) as exc:
+        except (JobError, ServiceError, ScriptError, LedgerError) as exc:
+            _say_incidents(getattr(exc, "incidents", ()))
             raise click.ClickException(str(exc)) from exc
     _say_incidents(out.incidents)
     if out.refunded:
@@ -190,9 +188,8 @@ def _say_incidents(incidents: Any) -> None:
     for i in incidents:
         if not i.culprit:
             continue  # the job's own error says it: nobody was blamed
-        click.echo(f"job {i.job_id} failed ({i.error[:120]}): {i.culprit} named ({i.verdict}), "
-                   + (f"accused (accusation {i.accusation_id})" if i.proved else "suspended")
-                   + f"; evidence {i.evidence_path} (keccak256 {i.evidence_hash})", err=True)
+        click.echo(f"job {i.job_id} failed ({i.error[:120]}): {i.describe()}; evidence "
+                   f"{i.evidence_path} (keccak256 {i.evidence_hash})", err=True)
 
 
 @click.group("job")

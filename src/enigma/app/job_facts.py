@@ -53,10 +53,9 @@ class MemberInputs:
 class JobError(RuntimeError):
     """A job that could not be posted, run or settled; the message says which step and why.
 
-    `incidents` are the failed attempts before it (each names its culprit and evidence): a
-    re-run refused, for instance for lack of privacy budget, must not hide who was blamed."""
-
-    incidents: tuple[Any, ...] = ()
+    An error that stops a re-run after blame (this one, or the ledger's or a service's)
+    carries `incidents`, the failed attempts before it, set by `run_job`: a re-run refused,
+    for instance for lack of privacy budget, must not hide who was blamed."""
 
 
 class JobCancelled(JobError):

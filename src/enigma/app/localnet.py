@@ -12,6 +12,7 @@ on a full pipe and a failed start can be explained.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import selectors
@@ -115,6 +116,18 @@ def spawn_configured_node(home: Path, *, launcher: Sequence[str] = (),
     return _launch(cmd, home, {**(env or {}), "ENIGMA_NODE_HOME": str(home)}, timeout)
 
 
+def _unread(selector: selectors.BaseSelector, out: Any) -> str:
+    """What the child wrote and nobody read, without waiting: a grandchild (a launcher's)
+    may still hold the pipe open, so a plain read() could block forever."""
+    data = b""
+    while selector.select(timeout=0):
+        chunk = os.read(out.fileno(), 65536)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace")
+
+
 def _launch(cmd: Sequence[str], home: Path, env: Mapping[str, str] | None,
             timeout: float) -> NodeProcess:
     """Run the node command `cmd`, logging to `home/node.log`, until its ready line."""
@@ -127,18 +140,20 @@ def _launch(cmd: Sequence[str], home: Path, env: Mapping[str, str] | None,
     selector.register(process.stdout, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
     line = ""
-    printed: list[str] = []
+    printed: collections.deque[str] = collections.deque(maxlen=3)
     while not line.startswith("node: ready"):
         code = process.poll()
         if code is not None or time.monotonic() > deadline:
             process.kill()
             process.wait()
+            printed.extend(t.strip() for t in _unread(selector, process.stdout).splitlines()
+                           if t.strip())
             state = (f"exited with code {code}" if code is not None
                      else f"was not ready after {timeout:.0f} s")
-            log = (home / "node.log").read_text().strip()[-800:]
-            said = "; ".join(printed[-3:])
-            why = log or (f"its last output: {said}" if said else
-                          "it printed nothing and its log is empty (still starting)")
+            tail = (home / "node.log").read_text().strip()[-800:]
+            said = "; ".join(printed)
+            why = tail or (f"its last output: {said}" if said else
+                           "it printed nothing and its log is empty (still starting)")
             raise RuntimeError(f"node in {home} {state}: {why}")
         if selector.select(timeout=0.2):
             line = process.stdout.readline()

@@ -370,10 +370,7 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
             raise JobError(f"job {job.job_id} failed: {incident.error}; nobody is blamed: the "
                            f"job was cancelled and {incident.refund} wei of escrow went back to "
                            f"{job.poster}")
-        say(f"job {job.job_id}: {incident.culprit} named ({incident.verdict}); "
-            + (f"accused (accusation {incident.accusation_id}: slashed after its challenge "
-               "period unless a committee acquits it)" if incident.proved else "suspended")
-            + ", escrow refunded")
+        say(f"job {job.job_id}: {incident.describe()}, escrow refunded")
         active = set(owner.ledger.active_nodes())
         left = [h.address for h in state.holders if h.address in active]
         size = min(quorum_size, len(left))
@@ -390,8 +387,8 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
                            attempts=attempts - 1,
                            mesh_timeout=mesh_timeout, epsilon=spend.epsilon or None,
                            delta=spend.delta, _incidents=incidents)
-        except JobError as exc:
-            exc.incidents = tuple(incidents)
+        except Exception as exc:  # whatever stops the re-run, who was blamed stays told
+            exc.incidents = tuple(incidents)  # type: ignore[attr-defined]
             raise
     results = labelled(check(source, schema, filename), results)  # before accepting
     t1 = time.perf_counter()
