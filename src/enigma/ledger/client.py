@@ -10,6 +10,7 @@ What it reads comes back as the typed records of records.py.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,22 @@ from .signing import personal_sign
 
 READ_ONLY = "0x0000000000000000000000000000000000000000"
 MAX_ENDPOINT = 128  # bytes; registry.vy stores String[128]
+log = logging.getLogger(__name__)
+
+#: Gas limits of the transactions on every job's path, sent without `eth_estimateGas`
+#: (a second EVM run of each: 40 % of the embedded chain's work per transaction).
+#: Each is about twice what the call uses at the contracts' bounds (a quorum of 16; for
+#: `post_job` the draw's walk over a registry of 128 nodes and 32 holders), measured in
+#: tests/test_ledger_units.py `test_gas_table_covers_the_contract_bounds`.  Unused gas is
+#: not paid for, and a revert pays only what ran before it.  Every other call is rare
+#: and estimated as before.  A limit found too small (the transaction fails, yet the same
+#: call replayed passes) is resent once with an estimate: see `Ledger._failed`.
+GAS_LIMITS = {
+    "jobs.post_job": 5_000_000,
+    "jobs.start": 300_000,
+    "jobs.commit_result": 450_000,
+    "jobs.accept": 1_300_000,
+}
 
 
 def _b32(name: str, value: bytes) -> bytes:
@@ -128,16 +145,39 @@ class Ledger:
         return self._contracts[name]
 
     def _send(self, where: str, build: Callable[[], Any], value: int = 0) -> TxReceipt:
-        """Send one transaction and wait for it; reverts become ContractRevert subclasses."""
+        """Send one transaction and wait for it; reverts become ContractRevert subclasses.
+
+        A call in GAS_LIMITS goes out at its known limit; any other is estimated first
+        (which also surfaces a revert before anything is sent)."""
         if self.address == READ_ONLY:
             raise LedgerError(f"{where}: this ledger is read-only; connect with an account")
         tx = {"from": self.address, "value": value}
+        if where in GAS_LIMITS:
+            tx["gas"] = GAS_LIMITS[where]
+        receipt = self._mined(where, build, tx)
+        if receipt["status"] != 1 and "gas" in tx:
+            self._failed(where, build, tx, receipt)  # raises the revert, if it is one
+            log.warning("%s: transaction %s failed at the known gas limit %d, yet the call "
+                        "passes when replayed; resending it with a gas estimate", where,
+                        receipt["transactionHash"].hex(), tx["gas"])
+            del tx["gas"]
+            receipt = self._mined(where, build, tx)
+        if receipt["status"] != 1:
+            self._failed(where, build, tx, receipt)
+            raise LedgerError(
+                f"{where}: transaction {receipt['transactionHash'].hex()} failed on chain "
+                "(status 0), most likely out of gas; the call passed gas estimation"
+            )
+        return receipt
+
+    def _mined(self, where: str, build: Callable[[], Any], tx: dict[str, Any]) -> TxReceipt:
+        """Send `tx` and wait for its receipt, failed or not."""
         try:
-            tx_hash = build().transact(tx)
+            tx_hash = build().transact(dict(tx))
         except ContractLogicError as exc:
             raise revert_from_reason(str(exc.message or exc.args[0]), where) from None
         try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(
+            return self.w3.eth.wait_for_transaction_receipt(
                 tx_hash, timeout=self.wait_timeout, poll_latency=0.02
             )
         except TimeExhausted as exc:
@@ -145,12 +185,17 @@ class Ledger:
                 f"{where}: transaction {tx_hash.hex()} not mined within {self.wait_timeout} s; "
                 "is the node mining?"
             ) from exc
-        if receipt["status"] != 1:
-            raise LedgerError(
-                f"{where}: transaction {tx_hash.hex()} failed on chain (status 0), "
-                "most likely out of gas; the call passed gas estimation"
-            )
-        return receipt
+
+    def _failed(self, where: str, build: Callable[[], Any], tx: dict[str, Any],
+                receipt: TxReceipt) -> None:
+        """A failed (status 0) transaction's reason: the same call replayed by eth_call on
+        the state of the block it failed in, without its gas limit; its revert is raised
+        as the ContractRevert it names. Returns when the replay passes (out of gas)."""
+        replay = {k: v for k, v in tx.items() if k != "gas"}
+        try:
+            build().call(replay, block_identifier=receipt["blockNumber"])
+        except ContractLogicError as exc:
+            raise revert_from_reason(str(exc.message or exc.args[0]), where) from None
 
     def _call(self, where: str, fn: Any) -> Any:
         try:
