@@ -141,6 +141,29 @@ def test_personal_sign_recovers_to_the_signer(secret: int, digest: bytes) -> Non
     assert recover_signer(keccak(digest), signature) != Account.from_key(key).address
 
 
+@settings(max_examples=20, deadline=None)
+@given(
+    secret=st.integers(min_value=1, max_value=SECP256K1_ORDER - 1),
+    digest=st.binary(min_size=32, max_size=32),
+)
+def test_signatures_run_on_libsecp256k1_and_match_the_reference(secret: int,
+                                                                 digest: bytes) -> None:
+    """eth-keys signs and recovers with coincurve (libsecp256k1), which the chain does three
+    or more times a transaction; its signatures and recoveries are the pure-Python
+    reference's, bit for bit (RFC 6979 nonces), and a tampered digest recovers another key."""
+    from eth_keys import KeyAPI
+    from eth_keys.backends import CoinCurveECCBackend, NativeECCBackend
+
+    assert isinstance(KeyAPI().backend, CoinCurveECCBackend)
+    fast, reference = KeyAPI(CoinCurveECCBackend()), KeyAPI(NativeECCBackend())
+    key = fast.PrivateKey(secret.to_bytes(32, "big"))
+    signature = fast.ecdsa_sign(digest, key)
+    assert signature == reference.ecdsa_sign(digest, reference.PrivateKey(key.to_bytes()))
+    assert fast.ecdsa_recover(digest, signature) == key.public_key
+    assert reference.ecdsa_recover(digest, signature) == key.public_key
+    assert fast.ecdsa_recover(keccak(digest), signature) != key.public_key
+
+
 def test_personal_sign_wants_a_digest() -> None:
     with pytest.raises(ValueError, match="32-byte digest"):
         personal_sign(keccak(b"k"), b"not a digest")
