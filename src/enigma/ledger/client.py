@@ -89,7 +89,11 @@ class Ledger:
 
         With `account=None` the ledger is read-only: calls work, transactions raise.
         """
-        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        # web3 asks the chain id four times per transaction; a node's chain id never
+        # changes, so it is asked once per connection (the check below) and then cached
+        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout},
+                                    cache_allowed_requests=True,
+                                    cacheable_requests={"eth_chainId"}))
         if isinstance(account, bytes):
             account = Account.from_key(account)
         if isinstance(account, LocalAccount):
