@@ -438,6 +438,7 @@ class NodeJobs:
         # setup waits for members that are still reading their shares: the message timeout
         # (short in blame tests, where it decides who is absent) is no bound for it
         stock: StockSession | None = None
+        committed = threading.Event()  # the top-up starts once this node's commit is mined
         with contextlib.ExitStack() as closing:
             mesh = closing.enter_context(Mesh(
                 me, self.node.identity, peers,
@@ -548,16 +549,14 @@ class NodeJobs:
                                                                        timeout))
                 finish_in_background(session, mesh, closing.pop_all().close, cfg.prep_ahead,
                                      cfg.prep_ahead_bits, cfg.prep_ahead_inputs,
-                                     f"job {job_id}")
+                                     f"job {job_id}", after=committed, after_wait=timeout)
         seconds = time.perf_counter() - started
         rounds, mults = out["stats"]["rounds"], out["stats"]["triples"]
         if role == "map":
             parent = int(header["parent"])
             commitment = partial_commitment(job_id, parent, chunk_side.sent)
-            t0 = time.perf_counter()
-            self.records.call(lambda lg: lg.commit_result(job_id, commitment,
-                                                     parent.to_bytes(32, "big"), rounds, mults))
-            _phase(job_id, phases, "commit", t0)
+            self._commit(job_id, phases, committed, commitment, parent.to_bytes(32, "big"),
+                         rounds, mults)
             log.info("chunk job %d (of %d) done in %.2f s: %d rounds, %d triples", job_id,
                      parent, seconds, rounds, mults,
                      extra={"job": job_id, "role": role, "seconds": round(seconds, 4)})
@@ -580,15 +579,27 @@ class NodeJobs:
                         "other than the ones it commits to", job_id, FAULT_ENV)
             x = x.copy()
             x[:1] ^= np.uint64(1)
-        t0 = time.perf_counter()
-        self.records.call(lambda lg: lg.commit_result(job_id, commitment, self.node.node_id,
-                                                 rounds, mults))
-        _phase(job_id, phases, "commit", t0)
+        self._commit(job_id, phases, committed, commitment, self.node.node_id, rounds, mults)
         out["phases"] = phases
         log.info("job %d done in %.2f s: %d rounds, %d triples", job_id, seconds, rounds, mults,
                  extra={"job": job_id, "role": role, "seconds": round(seconds, 4)})
         reply = {**out, "commitment": commitment.hex(), "seconds": seconds}
         return reply, [x, z]
+
+    def _commit(self, job_id: int, phases: dict[str, float], committed: threading.Event,
+                commitment: bytes, pointer: bytes, rounds: int, mults: int) -> None:
+        """`commit_result` on the ledger (phase `commit`), then let the stock's top-up start.
+
+        Why after: the top-up is CPU-bound work of every member at once; begun before the
+        commitment, it slowed the transaction's client side and (on one machine, as under
+        `enigma up`) the chain's mining of the three commitments the owner waits for."""
+        t0 = time.perf_counter()
+        try:
+            self.records.call(lambda lg: lg.commit_result(job_id, commitment, pointer,
+                                                          rounds, mults))
+        finally:
+            committed.set()
+        _phase(job_id, phases, "commit", t0)
 
     def _fault(self, job_id: int, me: int, timeout: float) -> Fault | None:
         """The fault this node was started with (`--misbehave`), for this job, or None."""
