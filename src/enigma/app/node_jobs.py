@@ -144,6 +144,12 @@ class _Kept:
     mine: MemberInputs
 
 
+#: Seconds a member's stock top-up waits, after its commitment, for the owner to settle the
+#: job (`_until_settled`): the owner's checks and accept take 0.05-0.3 s; past this, a
+#: slow or failing owner, the top-up starts anyway.
+SETTLE_WAIT = 3.0
+
+
 @dataclass
 class _GatedSession(StockSession):
     """A blame-mode job's stock session on HE, saved only once the package cannot leave.
@@ -438,7 +444,7 @@ class NodeJobs:
         # setup waits for members that are still reading their shares: the message timeout
         # (short in blame tests, where it decides who is absent) is no bound for it
         stock: StockSession | None = None
-        committed = threading.Event()  # the top-up starts once this node's commit is mined
+        committed = threading.Event()  # set once this node's commit is mined (or failed)
         with contextlib.ExitStack() as closing:
             mesh = closing.enter_context(Mesh(
                 me, self.node.identity, peers,
@@ -549,7 +555,8 @@ class NodeJobs:
                                                                        timeout))
                 finish_in_background(session, mesh, closing.pop_all().close, cfg.prep_ahead,
                                      cfg.prep_ahead_bits, cfg.prep_ahead_inputs,
-                                     f"job {job_id}", after=committed, after_wait=timeout)
+                                     f"job {job_id}",
+                                     lambda: self._until_settled(job_id, committed, timeout))
         seconds = time.perf_counter() - started
         rounds, mults = out["stats"]["rounds"], out["stats"]["triples"]
         if role == "map":
@@ -588,11 +595,7 @@ class NodeJobs:
 
     def _commit(self, job_id: int, phases: dict[str, float], committed: threading.Event,
                 commitment: bytes, pointer: bytes, rounds: int, mults: int) -> None:
-        """`commit_result` on the ledger (phase `commit`), then let the stock's top-up start.
-
-        Why after: the top-up is CPU-bound work of every member at once; begun before the
-        commitment, it slowed the transaction's client side and (on one machine, as under
-        `enigma up`) the chain's mining of the three commitments the owner waits for."""
+        """`commit_result` on the ledger (phase `commit`), then set `committed`."""
         t0 = time.perf_counter()
         try:
             self.records.call(lambda lg: lg.commit_result(job_id, commitment, pointer,
@@ -600,6 +603,30 @@ class NodeJobs:
         finally:
             committed.set()
         _phase(job_id, phases, "commit", t0)
+
+    def _until_settled(self, job_id: int, committed: threading.Event, wait: float) -> None:
+        """In the stock's top-up thread: return once this member's commitment is mined
+        (`committed`, up to `wait` s) and then the owner has settled the job (it left OPEN),
+        up to SETTLE_WAIT s more; the chain's head is polled every 20 ms and the job read
+        only when a block was added.
+
+        Why: the top-up is CPU-bound work of every member at once; begun before the
+        commitment it slowed the member's own transaction, and on one machine (as under
+        `enigma up`) the chain's mining of the commitments and the owner's accept, the
+        steps a user waits for. The top-up is for the next job, which can wait for it."""
+        committed.wait(wait)
+        deadline, seen = time.monotonic() + SETTLE_WAIT, -1
+        while time.monotonic() < deadline:
+            try:
+                head = self.records.call(lambda lg: lg.w3.eth.block_number)
+                if head != seen:
+                    seen = head
+                    if self.records.call(lambda lg: lg.job(job_id)).status != JobStatus.OPEN:
+                        return
+            except Exception as exc:  # no ledger answer: top up now, as before
+                log.info("job %d: not waiting for its settlement to top up: %s", job_id, exc)
+                return
+            time.sleep(0.02)
 
     def _fault(self, job_id: int, me: int, timeout: float) -> Fault | None:
         """The fault this node was started with (`--misbehave`), for this job, or None."""

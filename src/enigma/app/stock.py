@@ -267,20 +267,20 @@ def open_session(stocks: QuorumStocks, mesh: Mesh, members: Sequence[str], party
 
 def finish_in_background(session: StockSession, mesh: Mesh, close: Callable[[], None],
                          triples: int, bits: int, inputs: int, label: str,
-                         after: threading.Event | None = None, after_wait: float = 0.0
-                         ) -> threading.Thread:
+                         wait: Callable[[], None] | None = None) -> threading.Thread:
     """Step 4 after a job: top up and save in a thread, then close the mesh (`close`).
 
     The owner gets its result meanwhile; the next session of this quorum on this node
-    waits in `take` until the stock is saved. With `after`, production starts once it is
-    set (the member's result commitment is on the ledger) or `after_wait` s have passed.
+    waits in `take` until the stock is saved. `wait` runs first in the thread (a member
+    waits there until its job is settled on the ledger, so that production does not
+    compete with the transactions the owner waits for).
     """
     session.stocks.busy(session.qid)
 
     def run() -> None:
         try:
-            if after is not None:
-                after.wait(after_wait)
+            if wait is not None:
+                wait()
             start = time.perf_counter()
             before = session.provider.produced["triples"]
             session.top_up(mesh, triples, bits, inputs)
