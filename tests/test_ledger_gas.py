@@ -5,6 +5,8 @@ Why these tests: the calls of every job (post_job, start, commit_result, accept)
 without `eth_estimateGas`, so a revert is no longer caught before sending. It is mined
 as a failed transaction, and the client must still raise the contract's named reason; a
 limit that turns out too small must cost one failed transaction, never a lost call.
+Last, the other half of the chain's share of a job: a member's stock top-up waits until
+the job is settled, so that it does not compete with the transactions the owner waits for.
 """
 
 from __future__ import annotations
@@ -147,3 +149,46 @@ def test_a_limit_too_small_costs_one_failed_transaction_then_the_call_goes_throu
     assert [(r["status"], r["gasUsed"] == 30_000) for r in receipts] == [(0, True), (1, False)]
     assert net.owner.commit_of(job.job_id, member.address).commitment == keccak(b"mine")
     assert "resending it with a gas estimate" in caplog.text
+
+
+# ------------------------------------- a member's stock top-up waits for the job's settlement
+
+
+def test_a_members_top_up_waits_for_its_commit_and_the_owners_accept(net: Net) -> None:
+    """`NodeJobs._until_settled` (run in the top-up's thread) returns only once the member's
+    commit is mined and the owner has settled the job; with no ledger answer, at once.
+
+    Why: the top-up's CPU-bound production must not compete with the transactions the
+    owner waits for (docs/ledger.md, "The chain's share of a job")."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from enigma.app.node_jobs import NodeJobs
+
+    ds = _dataset(net, net.nodes[:3], b"top-up")
+    digest, author, sig = _signed()
+    job = net.owner.post_job(ds, digest, author, sig, 3, 8, 1000, epsilon=1.0)
+    members = [net.by(a) for a in job.quorum]
+    host = SimpleNamespace(ledger=members[0], ledger_lock=threading.Lock())
+    jobs = NodeJobs(host)  # type: ignore[arg-type]  # the two parts it reads here
+    committed, returned = threading.Event(), threading.Event()
+    waiter = threading.Thread(target=lambda: (jobs._until_settled(job.job_id, committed, 30.0),
+                                              returned.set()))
+    waiter.start()
+    assert not returned.wait(0.3)  # the member has not committed
+    for m in members:
+        m.commit_result(job.job_id, keccak(m.address.encode()), bytes(32), 8, 1000)
+    committed.set()
+    assert not returned.wait(0.3)  # committed, but the owner has not settled
+    net.owner.accept(job.job_id)
+    t0 = time.monotonic()
+    assert returned.wait(5.0)
+    assert time.monotonic() - t0 < 1.0
+    waiter.join()
+
+    host.ledger = Ledger.connect(net.url, None, net.owner.deployment)
+    host.ledger.w3.provider.endpoint_uri = "http://127.0.0.1:9"  # nobody answers there
+    t0 = time.monotonic()
+    NodeJobs(host)._until_settled(job.job_id, threading.Event(), 0.0)  # type: ignore[arg-type]
+    assert time.monotonic() - t0 < 2.0
