@@ -686,7 +686,8 @@ class Ledger:
         """Open jobs whose quorum includes `node`: what a node daemon polls for its work.
 
         One eth_getLogs over JobPosted (the quorum is in the event, not indexed), then one
-        read per matching job for its current status.
+        read per job whose posted quorum includes `node` for its current status: a node's
+        poll costs its own jobs' reads, not one per job the chain ever saw.
         """
         addr = to_checksum_address(node or self.address)
         jobs = self._contract("jobs")
@@ -695,7 +696,8 @@ class Ledger:
         logs = self.w3.eth.get_logs(
             {"address": jobs.address, "topics": [topic], "fromBlock": from_block}
         )
-        mine = [decoder.process_log(log)["args"]["job_id"] for log in logs]
+        mine = [args["job_id"] for args in (decoder.process_log(log)["args"] for log in logs)
+                if addr in {to_checksum_address(a) for a in args["quorum"]}]
         out = []
         for job_id in mine:
             job = self.job(int(job_id))
