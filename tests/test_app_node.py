@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from enigma.app.cli import main
 from enigma.app.home import store_name
 from enigma.app.localnet import _launch, cluster
-from enigma.app.node import drop_unsealed
+from enigma.app.node import drop_old_results, drop_unsealed
 from enigma.app.service import Connection, ServiceError, decode, encode
 from enigma.app.upload import UploadError
 from enigma.lang.schema import Schema
@@ -74,6 +74,19 @@ def test_abandoned_unsealed_uploads_are_dropped_and_sealed_data_kept(tmp_path):
                 os.utime(path, (old, old))
         assert drop_unsealed(store, older_than=3600) == ["abandoned"]
         assert store.datasets() == ["in-progress", "sealed"]
+
+
+def test_sealed_results_are_kept_for_their_window_then_dropped(tmp_path):
+    folder = tmp_path / "results"
+    assert drop_old_results(folder, older_than=3600) == []  # no folder yet: nothing to do
+    folder.mkdir()
+    for name in ("job1.sealed", "job2.sealed", "notes.txt"):
+        (folder / name).write_bytes(b"x")
+    old = time.time() - 7200
+    for name in ("job1.sealed", "notes.txt"):
+        os.utime(folder / name, (old, old))
+    assert drop_old_results(folder, older_than=3600) == [folder / "job1.sealed"]
+    assert sorted(p.name for p in folder.iterdir()) == ["job2.sealed", "notes.txt"]
 
 
 @pytest.mark.parametrize("child, says", [

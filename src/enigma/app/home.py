@@ -14,6 +14,9 @@ from enigma.net.identity import Identity
 from .service import ServiceError
 
 DATASET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,47}")
+RESULTS = "results"
+"""A node home's folder of results sealed to analysts (`job<id>.sealed`)."""
+SEALED_SUFFIX = ".sealed"
 
 
 def store_name(dataset: str, owner: bytes, gen: int) -> str:

@@ -53,6 +53,8 @@ class NodeConfig:
     housekeeping: float = 60.0
     unsealed_ttl: float = 24 * 3600.0
     """Seconds an unsealed (unpaid) upload may sit untouched before it is deleted."""
+    results_ttl: float = 30 * 24 * 3600.0
+    """Seconds an analyst's sealed result is kept for `enigma job result` before deletion."""
     connection_idle: float = 600.0
     handshake_timeout: float = HANDSHAKE_TIMEOUT
     """Seconds a client has for its preface and the whole handshake (slow ones are cut)."""

@@ -81,7 +81,7 @@ from .admission import UPLOAD_QUOTA, Admission
 from .disputes import Watcher
 from .evidence import evidence_ops
 from .health import Unhealthy, probe, summary
-from .home import load_or_create_identity, store_name
+from .home import RESULTS, SEALED_SUFFIX, load_or_create_identity, store_name
 from .host import NodeConfig
 from .logs import configure, log_options
 from .metrics import MetricsServer, NodeMetrics
@@ -112,6 +112,19 @@ log = logging.getLogger(__name__)
 MAX_CHUNKS = 1_000_000
 #: Damaged pieces a `verify` reply names one by one; the rest are counted.
 MAX_DAMAGE_REPORTED = 100
+
+
+def drop_old_results(folder: Path, older_than: float, now: float | None = None) -> list[Path]:
+    """Delete sealed results (for analysts, `NodeJobs.result`) older than `older_than`.
+
+    Why: every job on a dataset with a release policy leaves one on each member, and only
+    its recipient can open it; after the analyst's window it is dead weight. Age is the
+    file's modification time (written once, when the member sealed it)."""
+    now = time.time() if now is None else now
+    gone = [p for p in folder.glob(f"*{SEALED_SUFFIX}") if now - p.stat().st_mtime > older_than]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    return gone
 
 
 def drop_unsealed(store: ShareStore, older_than: float, now: float | None = None) -> list[str]:
@@ -704,6 +717,7 @@ class Node:
                     gone += drop_unsealed(self.store, self.config.unsealed_ttl)
                     sealed = sum(1 for d in self.store.datasets()
                                  if self.store.manifest(d) is not None)
+                drop_old_results(self.config.home / RESULTS, self.config.results_ttl)
                 self.metrics.purged.inc(len(gone))
                 self.metrics.datasets.set(sealed)
                 if time.monotonic() - last_publish > 3600:
@@ -745,6 +759,8 @@ class Node:
               help="Seconds between purges of datasets whose paid storage expired.")
 @click.option("--unsealed-ttl", default=24 * 3600.0, show_default=True, type=float,
               help="Seconds an unsealed (unpaid) upload may sit untouched before deletion.")
+@click.option("--results-ttl", default=30 * 24 * 3600.0, show_default=True, type=float,
+              help="Seconds an analyst's sealed result is kept for `enigma job result`.")
 @click.option("--upload-quota", default=UPLOAD_QUOTA, show_default=True, type=int,
               help="Unsealed bytes a key without sealed data here may upload (0: only "
                    "ledger nodes and owners of sealed data may connect).")
@@ -852,7 +868,8 @@ def _node_config(settings: dict[str, Any], opts: dict[str, Any]) -> NodeConfig:
                       metrics_port=s["metrics_port"], job_ports=job_ports,
                       bootstrap=bootstrap_peers(tuple(s["bootstrap"])), deposit=s["deposit"],
                       register=not s["no_register"], housekeeping=s["housekeeping"],
-                      unsealed_ttl=s["unsealed_ttl"], upload_quota=s["upload_quota"],
+                      unsealed_ttl=s["unsealed_ttl"], results_ttl=s["results_ttl"],
+                      upload_quota=s["upload_quota"],
                       shutdown_grace=s["shutdown_grace"], misbehave=opts["misbehave"],
                       misbehave_at=opts["misbehave_at"], prep_ahead=s["prep_ahead"],
                       prep_ahead_bits=s["prep_ahead_bits"],

@@ -38,7 +38,7 @@ SETTINGS: dict[str, type] = {
     "home": Path, "rpc": str, "deployment": Path, "account": str, "key_env": str,
     "bind": str, "advertise": str, "port": int, "dht_port": int, "metrics_port": int,
     "job_ports": str, "bootstrap": list, "deposit": int, "no_register": bool,
-    "housekeeping": float, "unsealed_ttl": float, "upload_quota": int,
+    "housekeeping": float, "unsealed_ttl": float, "results_ttl": float, "upload_quota": int,
     "watch_interval": float, "shutdown_grace": float, "prep_ahead": int,
     "prep_ahead_bits": int, "prep_ahead_inputs": int,
 }

@@ -69,7 +69,7 @@ from .budget import Guard, JobBudget
 from .demand import job_demand
 from .disclosure import member_release
 from .handover import HandOver
-from .home import store_name
+from .home import RESULTS, SEALED_SUFFIX, store_name
 from .host import NodeHost
 from .job_facts import (
     FAULT_ENV,
@@ -811,9 +811,9 @@ class NodeJobs:
 
 
     def _sealed_path(self, job_id: int) -> Path:
-        folder = self.node.config.home / "results"
+        folder = self.node.config.home / RESULTS
         folder.mkdir(exist_ok=True)
-        return folder / f"job{job_id}.sealed"
+        return folder / f"job{job_id}{SEALED_SUFFIX}"
 
     def result(self, client_key: bytes, header: dict[str, Any], arrays: list[np.ndarray]
                ) -> tuple[dict[str, Any], list[np.ndarray]]:
@@ -829,7 +829,8 @@ class NodeJobs:
         if not path.exists():
             raise ServiceError("missing", f"this node keeps no sealed result of job {job_id} "
                                           "(only of a job on a dataset with a release policy "
-                                          "that names a recipient)")
+                                          "that names a recipient, for --results-ttl after "
+                                          "it ran)")
         return {"job_id": job_id}, [np.frombuffer(path.read_bytes(), np.uint8)]
 
 
