@@ -357,7 +357,7 @@ def run_job(owner: Owner, dataset: str, source: str, *, author: str | None = Non
         replies = outcomes
         try:
             results, commitments, first = settle_replies(owner, job, key, replies, times)
-            finish(check(source, schema, filename), results)
+            finish(check(source, schema, filename), results, state.rows)
         except (JobError, client.OutputCheckError) as exc:
             failure, result_failed = str(exc), True
             if blame:

@@ -129,7 +129,8 @@ def dry_run(script: Script, schema: Schema, rows: int | None = None, seed: int =
         backend = track(synthetic_backend(script, schema, rows, seed), release)
     outcome = run(script, backend, echo, budget)
     outcome.synthetic = True
-    return finish_outcome(script, outcome)
+    n = getattr(getattr(backend, "b", backend), "n", None)  # a `Tracked` wraps it as b
+    return finish_outcome(script, outcome, n)
 
 
 def synthetic_backend(script: Script, schema: Schema, rows: int | None = None,
@@ -149,7 +150,7 @@ def run_plain(script: Script, schema: Schema, values: dict[str, np.ndarray],
     n = len(values[names[0]]) if names else (schema.rows or 0)
     table = table_values(schema, {k: values[k] for k in names})
     backend = PlainBackend(schema, table, n, script.filename, noise_seed=noise_seed)
-    return finish_outcome(script, run(script, track(backend, release)))
+    return finish_outcome(script, run(script, track(backend, release)), n)
 
 
 class PlainBackend:

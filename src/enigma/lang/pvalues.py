@@ -244,9 +244,11 @@ def reveals_of_tests(script: Script) -> dict[str, str]:
     return out
 
 
-def finish(script: Script, results: dict[str, Revealed]) -> dict[str, Revealed]:
-    """Attach each test's labelled detail to its revealed result (in place; returned), and
-    a logistic regression's table (`analytics.logistic.logit_table`)."""
+def finish(script: Script, results: dict[str, Revealed],
+           rows: int | None = None) -> dict[str, Revealed]:
+    """Attach each test's labelled detail to its revealed result (in place; returned), a
+    logistic regression's table (`analytics.logistic.logit_table`) and, given the job's
+    public row count, a least-squares table (`analytics.regression.ols_table`)."""
     for name, func in reveals_of_tests(script).items():
         if name in results:
             r = results[name]
@@ -257,7 +259,63 @@ def finish(script: Script, results: dict[str, Revealed]) -> dict[str, Revealed]:
                 and calls[0].func == "logit":
             r = results[name]
             r.test, r.detail = "logit", logit_detail(calls[0], r)
+        elif name in results and rows and len(calls) == 1 and calls[0] is not None \
+                and calls[0].func == "ols":
+            r = results[name]
+            r.test, r.detail = "ols", ols_detail(calls[0], r, rows)
     return results
+
+
+def ols_detail(call: Call, r: Revealed, rows: int) -> dict[str, Any]:
+    """statsmodels' OLS table from a revealed `ols` vector of `rows` rows: coef, se, t, p per
+    term, R^2 and adjusted R^2, each with the owner's bound against the fit on the data as
+    written (`regression.ols_table`: the engine's worst-case storage terms replaced by what
+    the revealed values prove). The ranges, intercept, ridge and storage rounding come from
+    the owner's own checked call."""
+    from .analytics.regression import ols_table
+
+    a = _fit_call(call)
+    types = column_types(a["x"], a["d"])
+    ranges = [Range(float(t.lo), float(t.hi)) for t in types]
+    y = a["y"].type
+    table = ols_table(r.value, r.error, ranges, Range(float(y.lo), float(y.hi)), rows,
+                      a["intercept"], a["ridge"], storage=[*a["storage"]])
+    k = table.coef.size
+    terms = list(r.axes[0].labels[:k]) if r.axes else [f"b{i}" for i in range(k)]
+    out: dict[str, Any] = {}
+    if not table.certified:
+        return {"error": table.reason}
+    for i, t in enumerate(terms):
+        out |= {f"coef[{t}]": float(table.coef[i]), f"se[{t}]": float(table.se[i]),
+                f"t[{t}]": float(table.t[i]), f"p[{t}]": float(table.p[i]),
+                f"coef_error[{t}]": float(table.coef_error[i]),
+                f"se_error[{t}]": float(table.se_error[i]),
+                f"t_error[{t}]": float(table.t_error[i]),
+                f"p_error[{t}]": float(table.p_error[i])}
+    out |= {"r2": table.r2, "r2_error": table.r2_error, "adjusted_r2": table.adj_r2,
+            "adjusted_r2_error": table.adj_r2_error, "df_resid": table.dof}
+    if table.reason:
+        out["note"] = table.reason
+    return out
+
+
+def _fit_call(call: Call) -> dict[str, Any]:
+    """The public parameters of a checked `ols` call: y, x, d, intercept, ridge and the
+    storage rounding of each column of x, then y."""
+    from .analytics.storage import storage_rounding
+    from .library import bind
+
+    a = bind(call.func, list(call.args), dict(call.kwargs))
+    x = a["x"]
+    d = len(x.items) if hasattr(x, "items") else len(getattr(x.type, "items", ())) or 1
+    types = column_types(x, d)
+    y = a["y"].type
+    kinds = [*types, y]
+    return {"y": a["y"], "x": x, "d": d,
+            "intercept": bool(const_value(a["intercept"])) if "intercept" in a else True,
+            "ridge": float(const_value(a["ridge"])) if "ridge" in a else 0.0,
+            "storage": [storage_rounding(t.kind.frac_bits, t.kind.name != "fixed")
+                        for t in kinds]}
 
 
 def logit_detail(call: Call, r: Revealed) -> dict[str, Any]:
@@ -291,6 +349,6 @@ def logit_detail(call: Call, r: Revealed) -> dict[str, Any]:
                   "prsquared": table.prsquared, "prsquared_error": table.prsquared_error}
 
 
-def finish_outcome(script: Script, outcome: Outcome) -> Outcome:
-    finish(script, outcome.results)
+def finish_outcome(script: Script, outcome: Outcome, rows: int | None = None) -> Outcome:
+    finish(script, outcome.results, rows)
     return outcome

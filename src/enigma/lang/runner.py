@@ -197,5 +197,5 @@ def run_mpc(source: str, schema: Schema, values: dict[str, np.ndarray], *,
     if "refused" in first:
         raise ScriptError(*first["refused"], filename)
     results = decode_results(field, key, [o["sealed"] for o in outs], first)
-    return Outcome(finish(script, labelled(script, results)), first["printed"],
+    return Outcome(finish(script, labelled(script, results), n), first["printed"],
                    synthetic=False, stats=first["stats"])

@@ -54,7 +54,7 @@ from .precision import (
     scale_public,
 )
 from .reciprocals import G, floor_at, inverse, inverse_error, sqrt_g, sqrt_g_error
-from .storage import normal_equations_shift
+from .storage import FitShift, least_squares_shift
 
 DEFAULT_MIN_EIG = 1e-3
 """Assumed floor of the smallest eigenvalue of the standardised feature matrix (least squares)."""
@@ -164,7 +164,57 @@ def linear_regression_from_sums(e: Engine, sums: Secret, n: int, x_ranges: Seque
                          "columns (x, then y)")
     rho = [dl / (s * 2.0**-f) for dl, s in zip(deltas, scales, strict=True)]
     return _fit(e, N, S, n, d, mids, w, scales, den, y_range, intercept, ridge, min_eig,
-                min_std, f, (max(rho[:d]), rho[d]))
+                min_std, f, (math.sqrt(sum(r * r for r in rho[:d])), rho[d]))
+
+
+def stored_terms(d: int, n: int, intercept: bool, ridge: float, mu: float,
+                 scales: Sequence[int], h_y: float, floor_y: float, shifts: Sequence[Fraction],
+                 data: tuple[float, float]) -> np.ndarray:
+    """What storage rounding adds to each revealed bound of a fit, worst case over the data
+    that pass the condition test (public: the engine's, and what the advice reports).
+
+    The layout of `ols`: [coef (k, the intercept first), se (k), R^2, adjusted R^2,
+    condition (0: a test on the computed value)]. `data` = (eps, rho_y) as `_fit`; kappa =
+    ridge + mu (the floor the condition proves), |res| <= 1, |b~| <= 1 / sqrt(kappa),
+    |y| >= sqrt(floor_y), |z-bar| <= sqrt(sum_i (1 + |m_i / w_i|)^2). Raises
+    PrecisionError when the features' rounding is too large against their ranges for any
+    bound (eps >= sqrt(mu)).
+    """
+    eps, rho_y = data
+    kappa = ridge + mu
+    lever = math.sqrt(sum((1 + abs(float(s))) ** 2 for s in shifts)) if intercept else None
+    shift = least_squares_shift(eps, rho_y, kappa, ridge, norm_y=math.sqrt(floor_y),
+                                lever=lever, d=d)
+    if not math.isfinite(shift.coef):
+        raise PrecisionError(f"linear_regression: the features' storage rounding ({eps:.3g} "
+                             f"of their half-widths) leaves no eigenvalue floor (ridge + "
+                             f"min_eig = {kappa:.3g}); store them as integers or widen "
+                             "min_eig")
+    g = np.full(d, 1 / math.sqrt(kappa))  # sqrt(((A + r)^-1)_jj) <= 1 / sqrt(kappa)
+    return storage_vector(shift, n, intercept, scales, h_y, g, 1.0)
+
+
+def storage_vector(shift: FitShift, n: int, intercept: bool, scales: Sequence[int],
+                   h_y: float, g: np.ndarray, resid: float,
+                   se: np.ndarray | None = None) -> np.ndarray:
+    """`shift` (standardised, `storage.least_squares_shift`) in the units of each revealed
+    element of `ols` ([coef (k), se (k), R^2, adjusted R^2, condition]): slope i times
+    s_y / s_i, the intercept times h_y, se_j by fact_j (g_j se_abs + se_rel se_j / fact_j)
+    with fact_j = (s_y / s_j) / sqrt(dof), g_j >= sqrt(((A + r)^-1)_jj) and `se` the
+    stored data's exact slopes' se at most (default fact_j g_j resid, resid >= u)."""
+    d = len(scales) - 1
+    k = d + intercept
+    dof = n - k
+    ratio = np.array([scales[d] / scales[i] for i in range(d)], dtype=np.float64)
+    fact = ratio / math.sqrt(dof)
+    se_top = fact * g * resid if se is None else se
+    coef = shift.coef * ratio
+    se_move = fact * g * shift.se_abs + shift.se_rel * se_top
+    lead = [h_y * shift.intercept] if intercept else []
+    lead_se = [h_y * shift.se0 / math.sqrt(dof)] if intercept else []
+    r2 = min(shift.r2, 1.0)
+    adj = min(r2 * (n - intercept) / dof, 1 + (n - intercept) / dof)
+    return np.array([*lead, *coef, *lead_se, *se_move, r2, adj, 0.0], dtype=np.float64)
 
 
 def check_fit(d: int, n: int | None, intercept: bool, ridge: float, min_eig: float,
@@ -210,23 +260,14 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
          data: tuple[float, float] = (0.0, 0.0)) -> Regression:
     """Steps 2-6 of `linear_regression_from_sums` from the exact matrix N and column sums.
 
-    `data` = (rho_x, rho_y): storage rounding over the scale, delta / s, of the features
-    (the largest) and of y (`analytics.storage`); the bounds then hold against the data as
-    written. With exact features (integers, booleans: rho_x = 0) the fit is linear in y
-    and A is the written data's, whose eigenvalues the condition bounds by kappa: with d
-    the rounding of y, |d~| / sqrt(n) <= rho_y, the standardised solution moves by
-    |(A + ridge)^-1 X~' d~ / n| <= rho_y / sqrt(kappa); the residual map y -> y - X b is
-    non-expansive, so sqrt(R~) (floored) moves by <= rho_y, R^2 = 1 - R~ / A_yy by
-    <= 4 rho_y / sqrt(floor_y) (as `storage.eta2_shift`), each se by its factor times
-    rho_y; the intercept by rho_y + |lever| rho_y / sqrt(kappa). With rounded features
-    (errors in the variables) the solver's backward-error analysis takes the moves of
-    the entries (2 rho + rho^2, `storage.normal_equations_shift`) and of the means as
-    more error in its inputs, with the eigenvalue floor lower by d entries: sound, and
-    far looser.
+    `data` = (eps, rho_y): the storage rounding of the features over their scales, eps =
+    sqrt(sum_j (delta_j / s_j)^2), and of y, rho_y = delta_y / s_y (`analytics.storage`).
+    The bounds of steps 2-6 are against the exact fit on the stored data; `stored_terms`
+    adds how far that fit may lie from the fit on the data as written, worst case over the
+    data that pass the condition (`storage.least_squares_shift`: an exact identity of
+    errors in the variables, nothing growing with n). The owner's `ols_table` replaces
+    those worst cases by what the revealed values prove.
     """
-    rho_x, rho_y = data
-    moved, moved_z = normal_equations_shift([rho_x, rho_y], [1.0, 1.0]) if rho_x else (0.0, 0.0)
-    direct = 0.0 if rho_x else rho_y  # exact features: y's rounding, added directly
     spread = y_range.width * DEFAULT_SPREAD if min_std is None else min_std
     left, right = _pairs(d + 1)
     unit = 2.0**-G
@@ -266,10 +307,10 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
                                         1, G, "linear_regression", "the mean vector")
         rhs.append(zcol.reshape(d, 1))
         eps_b += float(np.max(zcol_units)) * unit + nu * (eps_z + unit) / (L * d)
-    # the data as written: its entries and means moved by storage rounding (above)
-    b_data = eps_b + moved + (nu * moved_z / (L * d) if intercept else 0.0)
-    kappa = lam_real + (max(mu - d * moved, 0.0) if mu > 0 else 0.0)
-    b = _bounds(d, lam_real, kappa, eps_A + moved + unit, b_data, floor_y)
+    b = _bounds(d, lam_real, lam_real + mu, eps_A + unit, eps_b, floor_y)
+    k = d + intercept
+    stored = stored_terms(d, n, intercept, lam_real, mu, scales, w[d] * 2.0**-f, floor_y,
+                          shifts, data)
     X, floored = _solve(e, A, join(rhs, axis=1), d, b, mu_code > 0)
     beta = X[:, 0]
     # slopes in the columns' units
@@ -277,9 +318,8 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
                                     [Fraction(scales[d], scales[i]) for i in range(d)], 1, G - f,
                                     "linear_regression", "a coefficient")
     # b~ is standardised (unitless) and coef = b~ s_y / s_i: no 2^-f on the solver's part
-    moved_b = direct / math.sqrt(lam_real + mu)
-    coef_err = np.array([(b["err"] + moved_b) * scales[d] / scales[i] + coef_units[i] * 2.0**-f
-                         for i in range(d)])
+    coef_err = np.array([b["err"] * scales[d] / scales[i] + coef_units[i] * 2.0**-f
+                         for i in range(d)]) + stored[intercept:intercept + d]
     top_coef = b["beta"] * max(scales[d] / si for si in scales[:d])
     h_y = w[d] * 2.0**-f
     # R^2 with the unpenalised matrix; the residual R~ = A_yy - its numerator
@@ -291,32 +331,32 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
     (r2,) = trunc_many(e, [e.mul((-quad).reshape(1), r_yy)], [G])
     r2, r2_units = scale_public(e, r2, int(2 ** (G + 1)) + 1, 1 << f, 1, G,
                                 "linear_regression", "R^2")
-    r2_err = b["r2"] + r2_units * 2.0**-f + 4 * direct / math.sqrt(floor_y)
-    k = d + intercept
+    r2_err = min(b["r2"] + r2_units * 2.0**-f + stored[2 * k], 1.0)  # R^2 lies in [0, 1]
     dof = n - k
     adj, adj_units = scale_public(e, (-r2) + (1 << f), 1 << (f + 2), n - intercept, dof, 0,
                                   "linear_regression", "the adjusted R^2")
     adj = (-adj) + (1 << f)
-    adj_err = r2_err * (n - intercept) / dof + adj_units * 2.0**-f
+    adj_err = min(r2_err * (n - intercept) / dof + adj_units * 2.0**-f,
+                  1 + (n - intercept) / dof)  # the width of its range
     resid = floor_at(e, entry(d, d) + quad.reshape(1), floor_code, bits_of(1 << (G + 3)))
-    resid_err = b["num"] + eps_A + moved
+    resid_err = b["num"] + eps_A
     if intercept:
         inner = means[d] - _intercept_inner(e, beta, means[:d], shifts)
         lever = math.sqrt(sum((1 + abs(float(s))) ** 2 for s in shifts))
         inner_top = 1 + b["beta"] * lever
-        eps_z += moved_z
         inner_err = (eps_z + b["err"] * lever + b["beta"] * math.sqrt(d) * (eps_z + unit / 2)
-                     + unit + direct + moved_b * lever)
+                     + unit)
         icpt, icpt_units = scale_public(e, inner, int(inner_top * 2**G) + 1, w[d], 1, G,
                                         "linear_regression", "the intercept")
         icpt = (icpt + e.field.const(mids[d])).reshape()
-        icpt_b = Bounded(icpt, inner_err * h_y + icpt_units * 2.0**-f,
+        icpt_b = Bounded(icpt, inner_err * h_y + icpt_units * 2.0**-f + stored[0],
                          as_range(y_range.magnitude + h_y * inner_top), f)
         lead = (X[:, 1 + d], zbar, L, eps_z)
     else:
         icpt_b = Bounded(coef[0:1].reshape() * 0, 0.0, Range(0, 0), f)
         lead = None
-    se = _standard_errors(e, X, resid, resid_err, b, d, dof, nu, scales, h_y, lead, f, direct)
+    se = _standard_errors(e, X, resid, resid_err, b, d, dof, nu, scales, h_y, lead, f)
+    se.error = se.error + stored[k:2 * k]
     condition = _condition(e, X, floored, d, f)
     limit = condition_limit(d, ridge, min_eig)
     require("linear_regression", "the inputs' error against condition_limit's allowance",
@@ -364,6 +404,145 @@ def coefficient_table(coef: np.ndarray, coef_err: np.ndarray, se: np.ndarray,
     return CoefficientTable(coef, se, t, p, dt, np.maximum(hi - p, p - lo))
 
 
+@dataclass
+class OlsTable:
+    """statsmodels' OLS table from a revealed `ols` vector, each value with an a posteriori
+    bound against the fit on the data as the owner wrote it (`ols_table`)."""
+
+    coef: np.ndarray
+    coef_error: np.ndarray
+    se: np.ndarray
+    se_error: np.ndarray
+    t: np.ndarray
+    t_error: np.ndarray
+    p: np.ndarray
+    p_error: np.ndarray
+    r2: float
+    r2_error: float
+    adj_r2: float
+    adj_r2_error: float
+    dof: int
+    certified: bool
+    reason: str = ""
+    """Why nothing is certified (the condition above its limit), or which bound is capped."""
+
+
+def ols_table(value: np.ndarray, error: np.ndarray, x_ranges: Sequence[Range],
+              y_range: Range, n: int, intercept: bool = True, ridge: float = 0.0,
+              min_eig: float = DEFAULT_MIN_EIG, storage: Sequence[float] | None = None,
+              f: int = FRAC) -> OlsTable:
+    """The owner's regression table: the engine's worst-case storage terms replaced by what
+    the revealed values prove (the same identity, `storage.least_squares_shift`).
+
+    `value`, `error`: the revealed [coef (k), se (k), R^2, adjusted R^2, condition] and its
+    stated bounds; `storage` the storage rounding of each column of x, then y. The engine's
+    bound of each element is its computation's (against the exact fit on the stored data)
+    plus `stored_terms` (public); the owner subtracts the latter and adds, from values it
+    holds anyway (nothing here is new to it; every input is revealed or public):
+
+    - kappa <= lambda_min(A + ridge I) from the condition t' (the computed trace of
+      nu (A + r)^-1): trace(nu M^-1) <= t' / (1 - gamma) as in `condition_limit`, and
+      A + r = M - dA moves every eigenvalue by at most d eta.
+    - the residual u = sqrt(R~) from the slopes' se: sum_j se_j^2 (s_j / s_y)^2 nu dof =
+      R~ trace(nu (A + r)^-1) (se_j^2 = (s_y / s_j)^2 R~ X_jj / (nu dof)), within the
+      trace's and the se's bounds; |y| = u / sqrt(1 - R^2); |b~| from coef; 1 + q =
+      se_0^2 dof / (h_y u)^2 from the intercept's se.
+    Where the condition exceeds its limit nothing is certified (the engine's bounds do not
+    hold either): NaN-free values with infinite bounds and the reason. R^2 and adjusted R^2
+    bounds are capped at their ranges, and `reason` says so.
+    """
+    rs = list(x_ranges)
+    d = len(rs)
+    k = d + intercept
+    v = np.asarray(value, dtype=np.float64).reshape(-1)
+    err = np.broadcast_to(np.asarray(error, dtype=np.float64), v.shape).copy()
+    if v.size != 2 * k + 3:
+        raise ValueError(f"ols_table: {v.size} values for {k} coefficients, expected "
+                         f"{2 * k + 3}")
+    dof = n - k
+    deltas = [0.0] * (d + 1) if storage is None else list(storage)
+    if len(deltas) != d + 1:
+        raise ValueError(f"ols_table: {len(deltas)} storage roundings for {d + 1} columns")
+    mids, w = (list(t) for t in zip(*(r.center(f) for r in [*rs, y_range]), strict=True))
+    scales = w if intercept else [abs(m) + wi for m, wi in zip(mids, w, strict=True)]
+    rho = [dl / (sc * 2.0**-f) for dl, sc in zip(deltas, scales, strict=True)]
+    eps, rho_y = math.sqrt(sum(r * r for r in rho[:d])), rho[d]
+    unit = 2.0**-G
+    lam, mu = round(ridge * 2**G) * unit, round(min_eig * 2**G) * unit
+    nu = lam + mu
+    spread = y_range.width * DEFAULT_SPREAD
+    floor_y = (spread / (scales[d] * 2.0**-f)) ** 2
+    shifts = [Fraction(mids[i], w[i]) for i in range(d)]
+    h_y = w[d] * 2.0**-f
+    worst = stored_terms(d, n, intercept, lam, mu, scales, h_y, floor_y, shifts, (eps, rho_y))
+    # the computation's part of each bound (a capped bound keeps its whole value)
+    comp = np.where(err > worst, (err - worst) * (1 + 1e-9) + 1e-300, err)
+    coef, se = v[:k], v[k:2 * k]
+    r2, adj, cond = float(v[2 * k]), float(v[2 * k + 1]), float(v[-1])
+    table = coefficient_table(coef, err[:k], se, err[k:2 * k], dof)
+    limit = condition_limit(d, ridge, min_eig)
+    if not cond + err[-1] <= limit:
+        inf = np.full(k, np.inf)
+        return OlsTable(coef, inf, se, inf, table.t, inf, table.p, inf, r2, 1.0, adj,
+                        1 + (n - intercept) / dof, dof, False,
+                        f"ols: the condition {cond:.4g} (+ {err[-1]:.2g}) exceeds its limit "
+                        f"{limit:.6g}: the features are (nearly) collinear at min_eig = "
+                        f"{min_eig:g}, and no bound holds")
+    # kappa from the condition (`condition_limit`'s argument, two-sided)
+    cb = _bounds(d, lam, nu, CONDITION_SLACK * unit, CONDITION_SLACK * unit, 1e-4)
+    gamma, beta = d * math.sqrt(d) * cb["da"] / nu, d * cb["eta"] / nu
+    tm_hi, tm_lo = (cond + err[-1]) / (1 - gamma), max(cond - err[-1], 0.0) / (1 + gamma)
+    ta_hi = tm_hi / (1 - beta * tm_hi) if beta * tm_hi < 1 else math.inf
+    ta_lo = tm_lo / (1 + beta * tm_lo)
+    kappa = max(nu / ta_hi, nu if mu > 0 else lam)  # the condition passed: at least nu
+    # the residual from the slopes' se and the trace
+    slope = slice(k - d + k, 2 * k)
+    ratio = np.array([scales[i] / scales[d] for i in range(d)], dtype=np.float64)
+    se_c = comp[slope]
+    se_lo, se_hi = np.maximum(v[slope] - se_c, 0.0), v[slope] + se_c
+    u_lo = math.sqrt(nu * dof * float(np.sum((se_lo * ratio) ** 2)) / ta_hi)
+    u_hi = min(1.0, math.sqrt(nu * dof * float(np.sum((se_hi * ratio) ** 2)) / ta_lo)
+               if ta_lo > 0 else 1.0)
+    r2_lo = max(r2 - comp[2 * k], 0.0)
+    norm_y = max(u_lo / math.sqrt(1 - r2_lo) if r2_lo < 1 else u_lo, 0.0)
+    norm_b = float(np.linalg.norm((np.abs(coef[intercept:]) + comp[intercept:k]) * ratio))
+    r2_spread = _r2_spread(r2, float(comp[2 * k]))
+    lever = math.sqrt(sum((1 + abs(float(sh))) ** 2 for sh in shifts)) if intercept else None
+    q_top = None
+    if intercept and u_lo > 0:
+        q_top = (se[0] + comp[k]) ** 2 * dof / (h_y * u_lo) ** 2
+    shift = least_squares_shift(eps, rho_y, kappa, lam, resid=u_hi, norm_b=norm_b,
+                                norm_y=norm_y, lever=lever, q_top=q_top, r2_spread=r2_spread,
+                                d=d)
+    fact = 1 / ratio / math.sqrt(dof)
+    g = np.full(d, 1 / math.sqrt(kappa))
+    if u_lo > 0:
+        g = np.minimum(g, se_hi / (fact * u_lo))
+    owner = comp + storage_vector(shift, n, intercept, scales, h_y, g, u_hi, se=se_hi)
+    capped = []
+    if owner[2 * k] >= 1:
+        owner[2 * k] = 1.0
+        capped.append("R^2")
+    if owner[2 * k + 1] >= 1 + (n - intercept) / dof:
+        owner[2 * k + 1] = 1 + (n - intercept) / dof
+        capped.append("adjusted R^2")
+    table = coefficient_table(coef, owner[:k], se, owner[k:2 * k], dof)
+    reason = (f"ols: the bound of {' and '.join(capped)} is capped at its range: the storage "
+              "rounding against the spread of y leaves it uninformative" if capped else "")
+    return OlsTable(coef, owner[:k], se, owner[k:2 * k], table.t, table.t_error, table.p,
+                    table.p_error, r2, float(owner[2 * k]), adj, float(owner[2 * k + 1]),
+                    dof, True, reason)
+
+
+def _r2_spread(r2: float, err: float) -> float:
+    """The largest sqrt(x (1 - x)) over x in [r2 - err, r2 + err] within [0, 1]."""
+    lo, hi = max(r2 - err, 0.0), min(r2 + err, 1.0)
+    if lo <= 0.5 <= hi:
+        return 0.5
+    x = hi if hi < 0.5 else lo
+    return math.sqrt(max(x * (1 - x), 0.0))
+
+
 def _intercept_inner(e: Engine, beta: Secret, means: Secret, shifts: list[Fraction]) -> Secret:
     """sum_i b~_i (z~_i + m_i / w_i) with G bits (one product, one truncation)."""
     shift_codes = e.field.from_ints([round(s * 2**G) for s in shifts])
@@ -373,7 +552,7 @@ def _intercept_inner(e: Engine, beta: Secret, means: Secret, shifts: list[Fracti
 
 def _standard_errors(e: Engine, X: Secret, resid: Secret, resid_err: float,
            b: dict[str, float], d: int, dof: int, nu: float, scales: list[int], h_y: float,
-           lead: tuple | None, f: int, moved: float = 0.0) -> Bounded:
+           lead: tuple | None, f: int) -> Bounded:
     """Standard errors (the intercept's first when `lead` holds its parts).
 
     Slope j: se_j = (s_y / s_j) sqrt(R~ X_jj / (nu dof)), X_jj = nu (A^-1)_jj in (0, 1]
@@ -387,8 +566,8 @@ def _standard_errors(e: Engine, X: Secret, resid: Secret, resid_err: float,
        two roots, each at its own floor, keep the bound far tighter than one root of
        R~ c at the product of the floors.
     3. se = s times a public factor.
-    Bounds by `Approx` (worst case), plus `moved` per s (storage rounding of y: sqrt(R~)
-    moves by at most that, and c <= 1). t = coef / se and its p-value are the owner's
+    Bounds by `Approx` (worst case), against the stored data (`stored_terms` adds the
+    storage rounding). t = coef / se and its p-value are the owner's
     (`coefficient_table`): a division there is exact, and its bound follows the data.
     """
     unit = 2.0**-G
@@ -416,7 +595,7 @@ def _standard_errors(e: Engine, X: Secret, resid: Secret, resid_err: float,
     root_r = Approx(1.0 + resid_err, resid_err).sqrt(float(b["floor_y"])).plus(
         sqrt_g_error(2.0))
     s_err = [(root_r * Approx(1.0, ce + unit).sqrt(lo).plus(sqrt_g_error(2.0))).err + unit
-             + moved for ce, lo in zip(c_errs, c_lows, strict=True)]
+             for ce, lo in zip(c_errs, c_lows, strict=True)]
     se, se_units = scale_public(e, s, [int(2 * 2**G)] * k,
                                 [Fraction(fa * 2**f) for fa in facts], 1, G,
                                 "linear_regression", "a standard error")

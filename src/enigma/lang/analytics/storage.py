@@ -32,9 +32,12 @@ amounts below. Every rule is worst case over all data in the ranges:
   delta sqrt(sum_g 1/(n_g - 1)) (`se_shift`), which the owner's bound of t uses;
 - eta^2 = SSB / SST with SST floored at n spread^2: sqrt(SSB) and sqrt(SST) move by at
   most sqrt(n) delta, so eta^2 moves by at most 4 delta / spread;
-- least squares: the standardised normal equations' entries move by at most
-  rho_i + rho_j + rho_i rho_j (rho = delta / scale), which the solver's backward-error
-  analysis takes as more error in its inputs (`regression`).
+- least squares (`least_squares_shift`): an exact identity of errors in the variables,
+  b_w - b = (A_w + r)^-1 E' res + Z_w^+ (f - E b), bounds the move of the standardised
+  coefficients by eps |res| / kappa_w + (rho_y + eps |b|) / sqrt(kappa_w) (eps the
+  features' rounding over their scales, kappa_w the written data's eigenvalue floor):
+  nothing grows with n, and the stored fit's own |res|, |b| and kappa (worst case, or
+  what the owner reads from the revealed values) make it tight.
 
 Decisions (comparisons, filters, histogram bins, k-means assignments) are taken on the
 stored values: a written value within delta of a threshold or bin edge may fall on the
@@ -47,6 +50,7 @@ delta of the written data (docs/analytics.md, "Storage rounding").
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 SQRT2 = math.sqrt(2.0)
 
@@ -135,6 +139,104 @@ def dof_shift(delta: float, spread: float, dof_top: float) -> float:
 def eta2_shift(delta: float, spread: float) -> float:
     """eta^2 = SSB / SST with SST floored at n spread^2 (at most 1)."""
     return min(1.0, 4 * delta / spread) if delta else 0.0
+
+
+@dataclass(frozen=True)
+class FitShift:
+    """How far a least-squares fit on the stored data may lie from the fit on the written
+    data, in standardised units (`least_squares_shift`); inf where nothing is bounded."""
+
+    coef: float
+    """|b~_w - b~|_2 of the standardised slopes b~_i = coef_i s_i / s_y."""
+    intercept: float
+    """|c_w - c| / s_y of the intercept (0 without one)."""
+    resid: float
+    """|u_w - u|, u = sqrt(R~) the residual norm over sqrt(n) s_y."""
+    r2: float
+    """|R^2_w - R^2| (at most 1)."""
+    se_abs: float
+    """Slope j's standard error moves by at most fact_j G_j se_abs + se_rel se_j, with
+    fact_j = (s_y / s_j) / sqrt(dof), G_j >= sqrt(((A + r)^-1)_jj) and se_j the stored
+    data's exact standard error."""
+    se_rel: float
+    se0: float
+    """The intercept's standard error moves by at most h_y se0 / sqrt(dof)."""
+
+
+def least_squares_shift(eps: float, rho_y: float, kappa: float, ridge: float = 0.0, *,
+                        resid: float = 1.0, norm_b: float | None = None,
+                        norm_y: float = 1.0, lever: float | None = None,
+                        q_top: float | None = None, r2_spread: float = 0.5,
+                        d: int = 1) -> FitShift:
+    """Least squares (or ridge) on standardised columns, written data against stored data.
+
+    Z (n x d) the features over their scales s_j and y over s_y (centred with an intercept),
+    both over sqrt(n), so that A = Z'Z. The owner wrote Z + E and y + f, every value within
+    its storage rounding delta: |E|_2 <= |E|_F <= eps = sqrt(sum_j (delta_j / s_j)^2) and
+    |f| <= rho_y = delta_y / s_y (centring is a projection: it shrinks both).
+
+    What the caller proves (worst case from public facts, or a posteriori from revealed
+    values): kappa <= lambda_min(A + ridge I); `resid` >= u = |y - Z b~| (<= 1 always);
+    `norm_b` >= |b~| (default 1 / sqrt(kappa): kappa |b~|^2 <= b~'(A + r) b~ <= |y|^2 <= 1);
+    `norm_y` <= |y| = sqrt(A_yy) (a lower bound, for R^2); with an intercept `lever` >=
+    |z-bar| (the standardised means of the stored features) and optionally `q_top` >= 1 + q,
+    q = z-bar' (A + r)^-1 z-bar (else 1 + (lever + eps)^2 / kappa_w). Without an intercept
+    pass lever=None.
+
+    1. kappa_w = ridge + (sqrt(kappa - ridge) - eps)^2 <= lambda_min(A_w + r): Weyl on the
+       singular values of Z.
+    2. (A_w + r)(b_w - b) = Z_w'(y_w - Z_w b) - r b = E' res + Z_w'(f - E b), an exact
+       identity since Z' res = r b. |(A_w + r)^-1 Z_w'| <= 1 / sqrt(kappa_w), so
+       |b_w - b| <= eps u / kappa_w + (rho_y + eps |b|) / sqrt(kappa_w).
+    3. The intercept is the first coefficient of the same identity on [1, Z_raw], whose
+       first column is exact: row 0 of its inverse is (1 + q, -(A + r)^-1 z-bar), so
+       |c~_w - c~| <= eps u sqrt(q_w / kappa_w) + sqrt(1 + q_w) (rho_y + eps |b|).
+    4. u (the least residual; with a ridge also |Z| |b_w - b| <= sqrt(d) |b_w - b|) moves by
+       at most rho_y + eps |b_w|. R^2 of least squares is cos^2 theta, theta the angle
+       between y and the span of Z: y + f is within asin(rho_y / norm_y) of y, and every
+       unit vector Z v / |Z v| of the span within asin(eps / sqrt(kappa)) of the written
+       span (|E v| / |Z v| <= eps / sqrt(lambda_min)); angles to a set are 1-Lipschitz, so
+       theta moves by at most phi, their sum, and cos^2 by phi (|sin 2 theta| + phi),
+       |sin 2 theta| = 2 sqrt(R^2 (1 - R^2)) <= 2 `r2_spread`. With a ridge (b not the
+       least squares fit) R^2 = 1 - (u / |y|)^2, u <= |y|: 2 (du + rho_y) / (norm_y -
+       rho_y). Both capped at 1.
+    5. se_j = fact_j u / g_j with g_j^2 = min_(v_j = 1) v'(A + r) v, whose minimiser has
+       |v*| <= g_j / sqrt(kappa): g_j moves relatively by at most tau = eps / sqrt(kappa_w),
+       so se_j by fact_j (du (1 + tau) + u tau) / g_j. The intercept's: g_0 = 1 /
+       sqrt(1 + q) is the same minimum on [1, Z_raw] with v_0 = 1, the rest of v* of norm
+       sqrt(q / kappa) / (1 + q) <= 1 / (2 sqrt(kappa)): g_0 moves by a = eps / (2
+       sqrt(kappa_w)), and se_0 / (h_y / sqrt(dof)) = u / g_0 by du sqrt(1 + q_w) +
+       u a sqrt((1 + q)(1 + q_w)).
+    """
+    inf = math.inf
+    if not (eps or rho_y):
+        return FitShift(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    kappa_w = ridge + max(math.sqrt(max(kappa - ridge, 0.0)) - eps, 0.0) ** 2
+    if kappa_w <= 0 or kappa <= 0:
+        return FitShift(inf, inf, inf, 1.0, inf, inf, inf)
+    nb = 1 / math.sqrt(kappa) if norm_b is None else norm_b
+    root = math.sqrt(kappa_w)
+    db = eps * resid / kappa_w + (rho_y + eps * nb) / root
+    du = rho_y + eps * (nb + db) + (math.sqrt(d) * db if ridge else 0.0)
+    if ridge:
+        r2 = min(1.0, 2 * (du + rho_y) / (norm_y - rho_y)) if norm_y > rho_y else 1.0
+    else:
+        phi = (math.asin(min(1.0, rho_y / norm_y)) if norm_y > 0 else math.pi / 2) \
+            + math.asin(min(1.0, eps / math.sqrt(kappa)))
+        r2 = min(1.0, phi * (2 * r2_spread + phi))
+    tau = eps / root
+    if lever is None:
+        return FitShift(db, 0.0, du, r2, du * (1 + tau), tau, 0.0)
+    a = eps / (2 * root)
+    q_s = 1 + (lever + eps) ** 2 / kappa_w  # 1 + q, public (written and stored alike)
+    q_w = q_s
+    if q_top is not None and q_top < q_s:
+        q_s = q_top
+        g_w = 1 / math.sqrt(q_s) - a  # g_0 of the written data, at least
+        q_w = min(q_w, 1 / g_w**2) if g_w > 0 else q_w
+    icpt = eps * resid * math.sqrt((q_w - 1) / kappa_w) + math.sqrt(q_w) * (rho_y + eps * nb)
+    se0 = du * math.sqrt(q_w) + resid * a * math.sqrt(q_s * q_w)
+    return FitShift(db, icpt, du, r2, du * (1 + tau), tau, se0)
 
 
 def normal_equations_shift(deltas: list[float], scales: list[float]) -> tuple[float, float]:
