@@ -62,6 +62,7 @@ reveal(ttest_1samp(data.x, 50.0), "one")
 reveal(ttest_rel(data.x, data.y), "paired")
 reveal(anova(data.x, data.g), "anova")
 reveal(ols(data.y, [data.x, data.k]), "ols")
+reveal(ols(data.y, [data.x, data.k], intercept=False), "ols0")
 reveal(kmeans([data.x, data.y], 2, iters=4, init=[[25.0, -25.0], [75.0, 25.0]]), "kmeans")
 reveal(histogram(data.x, bins=10), "hist")
 """
@@ -106,16 +107,18 @@ def lloyd(points: np.ndarray, centres: np.ndarray, iterations: int) -> tuple[np.
     return centres, labels
 
 
-def ols_reference(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """[intercept, slopes, se (intercept first), R^2, adjusted R^2] as statsmodels' OLS."""
+def ols_reference(y: np.ndarray, x: np.ndarray, intercept: bool = True) -> np.ndarray:
+    """[intercept, slopes, se (intercept first), R^2, adjusted R^2] as statsmodels' OLS
+    (without an intercept: the slopes, their se and the uncentred R^2, as statsmodels)."""
     n, d = x.shape
-    X = np.column_stack([np.ones(n), x])
+    X = np.column_stack([np.ones(n), x]) if intercept else x
     coef, *_ = np.linalg.lstsq(X, y, rcond=None)
     resid = y - X @ coef
-    dof = n - d - 1
+    dof = n - d - intercept
     se = np.sqrt(np.diag(np.linalg.inv(X.T @ X)) * (resid @ resid) / dof)
-    r2 = 1 - (resid @ resid) / ((y - y.mean()) @ (y - y.mean()))
-    adj = 1 - (1 - r2) * (n - 1) / dof
+    centre = y - y.mean() if intercept else y
+    r2 = 1 - (resid @ resid) / (centre @ centre)
+    adj = 1 - (1 - r2) * (n - intercept) / dof
     return np.concatenate([coef, se, [r2, adj]])
 
 
@@ -144,6 +147,7 @@ def exact_results(v: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "anova": _eta2(x, groups),
     }
     out["ols"] = ols_reference(y, np.column_stack([x, k]))
+    out["ols0"] = ols_reference(y, np.column_stack([x, k]), intercept=False)
     return out
 
 
@@ -162,7 +166,16 @@ def _eta2(x: np.ndarray, groups: list[np.ndarray]) -> float:
 # the elements of each revealed vector the reference gives (tests reveal [stat, dof, ...])
 LEADING = {"pearsonr": 1, "anova": 1}
 T_TESTS = ("welch", "student", "one", "paired")
-OLS_ELEMENTS = 3 + 3 + 2  # intercept, 2 slopes, 3 se, R^2, adjusted R^2 (then condition)
+OLS_ELEMENTS = {"ols": 3 + 3 + 2, "ols0": 2 + 2 + 2}
+"""[intercept,] 2 slopes, their se, R^2, adjusted R^2 (then the condition)"""
+
+
+def owner_bounds(r) -> np.ndarray:
+    """The owner's table's bounds (`pvalues.ols_detail`) in the revealed vector's order."""
+    d = r.detail
+    terms = [key[len("coef["):-1] for key in d if key.startswith("coef[")]
+    return np.array([d[f"coef_error[{t}]"] for t in terms] + [d[f"se_error[{t}]"] for t in terms]
+                    + [d["r2_error"], d["adjusted_r2_error"]])
 
 
 @settings(max_examples=2, deadline=None, derandomize=True,
@@ -181,15 +194,21 @@ def test_every_bound_holds_against_the_data_as_written(seed: int, shift: float,
     want = exact_results(values)
     misses: list = []
     owner_ratio: list[float] = []
+    ols_ratio: list[float] = []
     for name, exact in want.items():
         r = got[name]
         value = np.atleast_1d(r.value).astype(np.float64)
         error = np.broadcast_to(np.atleast_1d(r.error), value.shape)
         exact = np.atleast_1d(exact)
-        used = OLS_ELEMENTS if name == "ols" else LEADING.get(name, value.size)
+        used = OLS_ELEMENTS.get(name, LEADING.get(name, value.size))
         off = np.abs(value[:used] - exact[:used])
         if not np.all(off <= error[:used]):
             misses.append((name, off.tolist(), error[:used].tolist()))
+        if name in OLS_ELEMENTS:  # the owner's a posteriori table, against the written data
+            owner = owner_bounds(r)
+            if not np.all(off <= owner):
+                misses.append((name + " (owner)", off.tolist(), owner.tolist()))
+            ols_ratio.append(float(np.max(off / owner)))
         if name in T_TESTS:  # the owner's t = diff / se and its data-dependent bound
             d = r.detail
             if not abs(d["statistic"] - exact[0]) <= d["statistic_error"]:
@@ -212,5 +231,6 @@ def test_every_bound_holds_against_the_data_as_written(seed: int, shift: float,
         misses.append(("kmeans", off.tolist(), np.asarray(got["kmeans"].error).tolist()))
     print(f"owner's t: largest |error| / bound {max(owner_ratio):.3g}; bounds "
           f"{[round(got[n].detail['statistic_error'], 6) for n in T_TESTS]} against the "
-          f"worst cases {[float(np.atleast_1d(got[n].error)[0]) for n in T_TESTS]}")
+          f"worst cases {[float(np.atleast_1d(got[n].error)[0]) for n in T_TESTS]}; ols's "
+          f"owner table: largest |error| / bound {max(ols_ratio):.3g}")
     assert not misses, misses

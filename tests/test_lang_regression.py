@@ -6,11 +6,14 @@ checker, the plain interpreter and the owner compute, against statsmodels and
 scikit-learn on the shipped data.
 """
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from sklearn.linear_model import Ridge
 
 from enigma.lang.analytics.precision import PrecisionError, Range
@@ -21,6 +24,7 @@ from enigma.lang.analytics.regression import (
     condition_limit,
     max_features,
 )
+from enigma.lang.analytics.storage import least_squares_shift
 from enigma.lang.checker import check
 from enigma.lang.errors import ScriptError
 from enigma.lang.plain import least_squares, run_plain
@@ -129,3 +133,123 @@ def test_collinear_features_run_and_are_caught_by_the_condition() -> None:
     got = run_mpc(source, SCHEMA, values, provider_factory=DealerFactory(
         b"test_lang_regression dealer seed", insecure=True)).results["fit"]
     assert got.value[-1] - got.error[-1] > condition_limit(2, 0.0, DEFAULT_MIN_EIG)
+
+
+# ---------------------------------------------------------------- storage rounding of a fit
+# `storage.least_squares_shift` bounds how far the exact fit on the stored data lies from the
+# exact fit on the data as written. The identity behind it is scale-free, so a coarse grid
+# (2^-4) makes the rounding large against float64's own error: every move is visible.
+
+GRID = 2.0**-4
+
+
+def _standardised_fit(x: np.ndarray, y: np.ndarray, s: np.ndarray, s_y: float,
+                      intercept: bool, ridge: float) -> dict:
+    """The engine's quantities in exact float64: standardised slopes b~, intercept / s_y,
+    residual norm u, |y|, R^2, se (intercept first), kappa = lambda_min(A + r), 1 + q, the
+    standardised means and sqrt(((A + r)^-1)_jj)."""
+    n, d = x.shape
+    if intercept:
+        Z = (x - x.mean(axis=0)) / s / math.sqrt(n)
+        yv = (y - y.mean()) / s_y / math.sqrt(n)
+    else:
+        Z, yv = x / s / math.sqrt(n), y / s_y / math.sqrt(n)
+    M = Z.T @ Z + ridge * np.eye(d)
+    inv = np.linalg.inv(M)
+    b = inv @ (Z.T @ yv)
+    u = float(np.linalg.norm(yv - Z @ b))
+    norm_y = float(np.linalg.norm(yv))
+    zbar = x.mean(axis=0) / s
+    q1 = 1 + float(zbar @ inv @ zbar)
+    dof = n - d - intercept
+    se = s_y / s * u * np.sqrt(np.diag(inv) / dof)
+    if intercept:
+        se = np.concatenate([[s_y * u * math.sqrt(q1 / dof)], se])
+    return {"b": b, "c": y.mean() / s_y - zbar @ b if intercept else 0.0, "u": u,
+            "norm_y": norm_y, "r2": 1 - (u / norm_y) ** 2, "se": se, "dof": dof,
+            "kappa": float(np.linalg.eigvalsh(M)[0]), "q1": q1, "zbar": zbar,
+            "g": np.sqrt(np.diag(inv))}
+
+
+def _written_and_stored(seed: int, n: int, d: int, shift: float, tilt: float
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Features in [0, 10] and y in [-5, 5] on the grid, and the values as written: off the
+    grid by a common shift plus a tilt times the centred value (|offset| < 1/2 a step), the
+    most a rounding can bias a fit; y follows the features so that the fit means something."""
+    rng = np.random.default_rng(seed)
+    xs = np.round(rng.uniform(0, 10, (n, d)) / GRID) * GRID
+    ys = np.clip(np.round((xs @ rng.uniform(-0.5, 0.5, d) - 1 + rng.normal(0, 1, n)) / GRID)
+                 * GRID, -5, 5)
+
+    def off(v: np.ndarray, mid: float, half: float) -> np.ndarray:
+        o = shift + tilt * (v - mid) / half + rng.uniform(-0.02, 0.02, v.shape)
+        return v + np.clip(o, -0.49, 0.49) * GRID
+
+    return off(xs, 5.0, 5.0), off(ys, 0.0, 5.0), xs, ys
+
+
+def _storage_misses(seed: int, n: int, d: int, intercept: bool, ridge: float, shift: float,
+                    tilt: float, y_exact: bool = False, ignore_features: bool = False) -> list:
+    """Every element whose written-data value lies beyond `least_squares_shift`'s bound from
+    the stored-data value, the bound taken with the stored fit's exact facts (the tightest
+    inputs the function admits). `ignore_features`: a deliberately wrong bound that treats
+    the features as exact (the rule for integer features), which must fail. `y_exact`: y
+    written on the grid (an integer column), so that the features' rounding is all there is."""
+    xw, yw, xs, ys = _written_and_stored(seed, n, d, shift, tilt)
+    yw = ys if y_exact else yw
+    half = np.full(d, 5.0)
+    s = half if intercept else half + 5.0  # half-widths, or magnitudes without an intercept
+    s_y = 5.0
+    sf = _standardised_fit(xs, ys, s, s_y, intercept, ridge)
+    wr = _standardised_fit(xw, yw, s, s_y, intercept, ridge)
+    delta = GRID / 2
+    eps = 0.0 if ignore_features else math.sqrt(d) * delta / s[0]
+    sh = least_squares_shift(
+        eps, 0.0 if y_exact else delta / s_y, sf["kappa"], ridge, resid=sf["u"],
+        norm_b=float(np.linalg.norm(sf["b"])),
+        norm_y=sf["norm_y"], lever=float(np.linalg.norm(sf["zbar"])) if intercept else None,
+        q_top=sf["q1"] if intercept else None,
+        r2_spread=math.sqrt(max(sf["r2"] * (1 - sf["r2"]), 0.0)), d=d)
+    slack = 1e-9
+    misses = []
+    if np.linalg.norm(wr["b"] - sf["b"]) > sh.coef * (1 + slack) + 1e-12:
+        misses.append(("coef", np.linalg.norm(wr["b"] - sf["b"]), sh.coef))
+    if abs(wr["c"] - sf["c"]) > sh.intercept * (1 + slack) + 1e-12:
+        misses.append(("intercept", abs(wr["c"] - sf["c"]), sh.intercept))
+    if abs(wr["r2"] - sf["r2"]) > sh.r2 * (1 + slack) + 1e-12:
+        misses.append(("r2", abs(wr["r2"] - sf["r2"]), sh.r2))
+    dof = sf["dof"]
+    fact = s_y / s / math.sqrt(dof)
+    se_s, se_w = sf["se"][intercept:], wr["se"][intercept:]
+    bound = fact * sf["g"] * sh.se_abs + sh.se_rel * se_s
+    if np.any(np.abs(se_w - se_s) > bound * (1 + slack) + 1e-12):
+        misses.append(("se", np.abs(se_w - se_s).tolist(), bound.tolist()))
+    if intercept and abs(wr["se"][0] - sf["se"][0]) > \
+            s_y * sh.se0 / math.sqrt(dof) * (1 + slack) + 1e-12:
+        misses.append(("se0", abs(wr["se"][0] - sf["se"][0]), s_y * sh.se0 / math.sqrt(dof)))
+    return misses
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**20), n=st.integers(6, 60), d=st.integers(1, 3),
+       intercept=st.booleans(), ridge=st.sampled_from([0.0, 0.0, 1e-3, 0.05]),
+       shift=st.sampled_from([-0.49, 0.0, 0.3, 0.49]), tilt=st.floats(-0.49, 0.49),
+       y_exact=st.booleans())
+def test_the_fits_storage_bound_holds_on_fixed_point_features(
+        seed: int, n: int, d: int, intercept: bool, ridge: float, shift: float,
+        tilt: float, y_exact: bool) -> None:
+    """|fit on the written data - fit on the stored data| <= least_squares_shift, for the
+    coefficients, intercept, R^2 and every standard error, with features and y off the grid."""
+    assume(n > d + intercept + 1)
+    assert not _storage_misses(seed, n, d, intercept, ridge, shift, tilt, y_exact)
+
+
+def test_a_bound_that_ignores_the_features_rounding_is_caught() -> None:
+    """The same check with the features treated as exact (eps = 0, the integer-feature rule)
+    fails on every draw: the property test tells a bound that is too tight."""
+    for seed in range(5):
+        for intercept in (True, False):
+            caught = _storage_misses(seed, 30, 2, intercept, 0.0, 0.3, 0.3, y_exact=True,
+                                     ignore_features=True)
+            assert {"coef", "r2", "se"} <= {name for name, *_ in caught}, caught
+            assert not _storage_misses(seed, 30, 2, intercept, 0.0, 0.3, 0.3, y_exact=True)
