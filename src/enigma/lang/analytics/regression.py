@@ -50,6 +50,7 @@ from .precision import (
     bits_of,
     centered,
     columns,
+    plan_scale,
     require,
     scale_public,
 )
@@ -269,13 +270,14 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
     those worst cases by what the revealed values prove.
     """
     spread = y_range.width * DEFAULT_SPREAD if min_std is None else min_std
+    floor_y = (spread / (scales[d] * 2.0**-f)) ** 2
+    plan = fit_plan(d, n, intercept, ridge, min_eig, scales, w, mids, floor_y, f)
     left, right = _pairs(d + 1)
     unit = 2.0**-G
-    bounds = [den * scales[i] * scales[j] for i, j in zip(left, right, strict=True)]
-    nums = [Fraction(1 << G, scales[i] * scales[j]) for i, j in zip(left, right, strict=True)]
-    std, std_units = scale_public(e, N, bounds, nums, den, 0, "linear_regression",
+    std, std_units = scale_public(e, N, *plan.scalings["std"], "linear_regression",
                                   "the scatter")
-    eps_A = float(np.max(std_units)) * unit
+    _agree(std_units, plan.units["std"])
+    eps_A = plan.eps_A
     index = {(int(i), int(j)): p for p, (i, j) in enumerate(zip(left, right, strict=True))}
 
     def entry(i: int, j: int) -> Secret:
@@ -286,40 +288,35 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
                   for i in range(d)], axis=0)
     a = join([entry(i, d) for i in range(d)], axis=0)
     lam, mu_code = round(ridge * 2**G), round(min_eig * 2**G)
-    lam_real, mu = lam * unit, mu_code * unit  # the parameters actually used (G bits)
-    nu_code = lam + mu_code  # the floor of the eigenvalues: X = nu (A + ridge I)^-1 <= I
-    nu = nu_code * unit
+    lam_real, mu = plan.lam, plan.mu  # the parameters actually used (G bits)
+    nu_code = plan.nu_code  # the eigenvalue floor: X = nu (A + ridge I)^-1 <= I
     A = cov_x + e.field.from_ints([[lam if i == j else 0 for j in range(d)] for i in range(d)])
-    floor_y = (spread / (scales[d] * 2.0**-f)) ** 2
     # right-hand sides: a, nu I and, with an intercept, nu z~ / (L d) (all of norm <= 1)
     eye = a.reshape(d, 1).broadcast_to(d, d) * 0 + e.field.from_ints(
         [[nu_code if i == j else 0 for j in range(d)] for i in range(d)])
-    rhs, eps_b = [a.reshape(d, 1), eye], eps_A + unit
-    shifts = [Fraction(mids[i], w[i]) for i in range(d)]
-    L = max(math.ceil(1 + abs(s)) for s in shifts)
+    rhs = [a.reshape(d, 1), eye]
+    shifts = plan.shifts
     if intercept:
-        means, mean_units = scale_public(e, zsum, [n * wi for wi in w],
-                                         [Fraction(1 << G, wi) for wi in w], n, 0,
-                                         "linear_regression", "a column sum")
-        eps_z = float(np.max(mean_units)) * unit
+        means, mean_units = scale_public(e, zsum, *plan.scalings["mean"], "linear_regression",
+                                         "a column sum")
+        _agree(mean_units, plan.units["mean"])
         zbar = means[:d] + e.field.from_ints([round(s * 2**G) for s in shifts])
-        zcol, zcol_units = scale_public(e, zbar, [L << G] * d, [Fraction(nu_code, L * d)] * d,
-                                        1, G, "linear_regression", "the mean vector")
+        zcol, zcol_units = scale_public(e, zbar, *plan.scalings["zcol"], "linear_regression",
+                                        "the mean vector")
+        _agree(zcol_units, plan.units["zcol"])
         rhs.append(zcol.reshape(d, 1))
-        eps_b += float(np.max(zcol_units)) * unit + nu * (eps_z + unit) / (L * d)
-    b = _bounds(d, lam_real, lam_real + mu, eps_A + unit, eps_b, floor_y)
+    b = plan.b
+    comp = comp_errors(plan, b)
     k = d + intercept
     stored = stored_terms(d, n, intercept, lam_real, mu, scales, w[d] * 2.0**-f, floor_y,
                           shifts, data)
     X, floored = _solve(e, A, join(rhs, axis=1), d, b, mu_code > 0)
     beta = X[:, 0]
     # slopes in the columns' units
-    coef, coef_units = scale_public(e, beta, [int(b["beta"] * 2**G) + 1] * d,
-                                    [Fraction(scales[d], scales[i]) for i in range(d)], 1, G - f,
-                                    "linear_regression", "a coefficient")
-    # b~ is standardised (unitless) and coef = b~ s_y / s_i: no 2^-f on the solver's part
-    coef_err = np.array([b["err"] * scales[d] / scales[i] + coef_units[i] * 2.0**-f
-                         for i in range(d)]) + stored[intercept:intercept + d]
+    coef, coef_units = scale_public(e, beta, *plan.scalings["coef"], "linear_regression",
+                                    "a coefficient")
+    _agree(coef_units, plan.units["coef"])
+    coef_err = comp[intercept:k] + stored[intercept:k]
     top_coef = b["beta"] * max(scales[d] / si for si in scales[:d])
     h_y = w[d] * 2.0**-f
     # R^2 with the unpenalised matrix; the residual R~ = A_yy - its numerator
@@ -329,38 +326,36 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
     yy = floor_at(e, entry(d, d), floor_code, bits_of(1 << (G + 2)))
     r_yy, _ = inverse(e, yy, floor_y, 1.0)
     (r2,) = trunc_many(e, [e.mul((-quad).reshape(1), r_yy)], [G])
-    r2, r2_units = scale_public(e, r2, int(2 ** (G + 1)) + 1, 1 << f, 1, G,
-                                "linear_regression", "R^2")
-    r2_err = min(b["r2"] + r2_units * 2.0**-f + stored[2 * k], 1.0)  # R^2 lies in [0, 1]
+    r2, r2_units = scale_public(e, r2, *plan.scalings["r2"], "linear_regression", "R^2")
+    _agree(r2_units, plan.units["r2"])
+    r2_err = min(comp[2 * k] + stored[2 * k], 1.0)  # R^2 lies in [0, 1]
     dof = n - k
-    adj, adj_units = scale_public(e, (-r2) + (1 << f), 1 << (f + 2), n - intercept, dof, 0,
+    adj, adj_units = scale_public(e, (-r2) + (1 << f), *plan.scalings["adj"],
                                   "linear_regression", "the adjusted R^2")
+    _agree(adj_units, plan.units["adj"])
     adj = (-adj) + (1 << f)
-    adj_err = min(r2_err * (n - intercept) / dof + adj_units * 2.0**-f,
+    adj_err = min(comp[2 * k + 1] + stored[2 * k + 1],
                   1 + (n - intercept) / dof)  # the width of its range
     resid = floor_at(e, entry(d, d) + quad.reshape(1), floor_code, bits_of(1 << (G + 3)))
-    resid_err = b["num"] + eps_A
     if intercept:
         inner = means[d] - _intercept_inner(e, beta, means[:d], shifts)
-        lever = math.sqrt(sum((1 + abs(float(s))) ** 2 for s in shifts))
-        inner_top = 1 + b["beta"] * lever
-        inner_err = (eps_z + b["err"] * lever + b["beta"] * math.sqrt(d) * (eps_z + unit / 2)
-                     + unit)
-        icpt, icpt_units = scale_public(e, inner, int(inner_top * 2**G) + 1, w[d], 1, G,
-                                        "linear_regression", "the intercept")
+        icpt, icpt_units = scale_public(e, inner, *plan.scalings["icpt"], "linear_regression",
+                                        "the intercept")
+        _agree(icpt_units, plan.units["icpt"])
         icpt = (icpt + e.field.const(mids[d])).reshape()
-        icpt_b = Bounded(icpt, inner_err * h_y + icpt_units * 2.0**-f + stored[0],
+        inner_top = 1 + b["beta"] * plan.lever
+        icpt_b = Bounded(icpt, comp[0] + stored[0],
                          as_range(y_range.magnitude + h_y * inner_top), f)
-        lead = (X[:, 1 + d], zbar, L, eps_z)
+        lead = (X[:, 1 + d], zbar)
     else:
         icpt_b = Bounded(coef[0:1].reshape() * 0, 0.0, Range(0, 0), f)
         lead = None
-    se = _standard_errors(e, X, resid, resid_err, b, d, dof, nu, scales, h_y, lead, f)
-    se.error = se.error + stored[k:2 * k]
+    se = _standard_errors(e, X, resid, plan, lead, f)
+    se.error = comp[k:2 * k] + stored[k:2 * k]
     condition = _condition(e, X, floored, d, f)
     limit = condition_limit(d, ridge, min_eig)
     require("linear_regression", "the inputs' error against condition_limit's allowance",
-            int(max(eps_A, eps_b) / unit), CONDITION_SLACK.bit_length() - 1)
+            int(max(eps_A, plan.eps_b) / unit), CONDITION_SLACK.bit_length() - 1)
     return Regression(
         Bounded(coef, coef_err, as_range(top_coef), f), icpt_b,
         Bounded(r2.reshape(), r2_err, Range(0, 1), f),
@@ -474,9 +469,8 @@ def ols_table(value: np.ndarray, error: np.ndarray, x_ranges: Sequence[Range],
     floor_y = (spread / (scales[d] * 2.0**-f)) ** 2
     shifts = [Fraction(mids[i], w[i]) for i in range(d)]
     h_y = w[d] * 2.0**-f
-    worst = stored_terms(d, n, intercept, lam, mu, scales, h_y, floor_y, shifts, (eps, rho_y))
-    # the computation's part of each bound (a capped bound keeps its whole value)
-    comp = np.where(err > worst, (err - worst) * (1 + 1e-9) + 1e-300, err)
+    plan = fit_plan(d, n, intercept, ridge, min_eig, scales, w, mids, floor_y, f)
+    comp = comp_errors(plan, plan.b)  # the engine's, before its storage terms
     coef, se = v[:k], v[k:2 * k]
     r2, adj, cond = float(v[2 * k]), float(v[2 * k + 1]), float(v[-1])
     table = coefficient_table(coef, err[:k], se, err[k:2 * k], dof)
@@ -496,29 +490,40 @@ def ols_table(value: np.ndarray, error: np.ndarray, x_ranges: Sequence[Range],
     ta_lo = tm_lo / (1 + beta * tm_lo)
     kappa = max(nu / ta_hi, nu if mu > 0 else lam)  # the condition passed: at least nu
     # the residual from the slopes' se and the trace
-    slope = slice(k - d + k, 2 * k)
+    slope = slice(intercept + k, 2 * k)
     ratio = np.array([scales[i] / scales[d] for i in range(d)], dtype=np.float64)
-    se_c = comp[slope]
-    se_lo, se_hi = np.maximum(v[slope] - se_c, 0.0), v[slope] + se_c
+    fact = 1 / ratio / math.sqrt(dof)
+    se_lo, se_hi = np.maximum(v[slope] - comp[slope], 0.0), v[slope] + comp[slope]
     u_lo = math.sqrt(nu * dof * float(np.sum((se_lo * ratio) ** 2)) / ta_hi)
     u_hi = min(1.0, math.sqrt(nu * dof * float(np.sum((se_hi * ratio) ** 2)) / ta_lo)
                if ta_lo > 0 else 1.0)
     r2_lo = max(r2 - comp[2 * k], 0.0)
     norm_y = max(u_lo / math.sqrt(1 - r2_lo) if r2_lo < 1 else u_lo, 0.0)
+    # the computation's bounds again, at the proven eigenvalue floor and the roots' own sizes
+    post = _bounds(d, lam, kappa, plan.eps_A + unit, plan.eps_b, max(floor_y, norm_y**2))
+    c_lo = list(nu * (se_lo / (fact * u_hi)) ** 2) if u_hi > 0 else list(plan.c_lows[intercept:])
+    c_top = [min(1.0, nu * (h / (fa * u_lo)) ** 2) if u_lo > 0 else 1.0
+             for h, fa in zip(se_hi, fact, strict=True)]
+    q_top = None
+    if intercept:
+        s0_lo, s0_hi = max(se[0] - comp[k], 0.0), se[0] + comp[k]
+        q_lo = s0_lo**2 * dof / (h_y * u_hi) ** 2 if u_hi > 0 else 1.0
+        q_top = s0_hi**2 * dof / (h_y * u_lo) ** 2 if u_lo > 0 else None
+        c_lo.insert(0, nu * max(q_lo, 1.0) / float(plan.K))
+        c_top.insert(0, min(1.0, nu * q_top / float(plan.K)) if q_top else 1.0)
+    comp = np.minimum(comp, comp_errors(plan, post, u_lo**2, u_hi**2, c_lo, c_top))
+    se_lo, se_hi = np.maximum(v[slope] - comp[slope], 0.0), v[slope] + comp[slope]
     norm_b = float(np.linalg.norm((np.abs(coef[intercept:]) + comp[intercept:k]) * ratio))
     r2_spread = _r2_spread(r2, float(comp[2 * k]))
     lever = math.sqrt(sum((1 + abs(float(sh))) ** 2 for sh in shifts)) if intercept else None
-    q_top = None
-    if intercept and u_lo > 0:
-        q_top = (se[0] + comp[k]) ** 2 * dof / (h_y * u_lo) ** 2
     shift = least_squares_shift(eps, rho_y, kappa, lam, resid=u_hi, norm_b=norm_b,
                                 norm_y=norm_y, lever=lever, q_top=q_top, r2_spread=r2_spread,
                                 d=d)
-    fact = 1 / ratio / math.sqrt(dof)
     g = np.full(d, 1 / math.sqrt(kappa))
     if u_lo > 0:
         g = np.minimum(g, se_hi / (fact * u_lo))
-    owner = comp + storage_vector(shift, n, intercept, scales, h_y, g, u_hi, se=se_hi)
+    owner = np.concatenate([comp, [0.0]]) + storage_vector(shift, n, intercept, scales, h_y,
+                                                            g, u_hi, se=se_hi)
     capped = []
     if owner[2 * k] >= 1:
         owner[2 * k] = 1.0
@@ -550,10 +555,10 @@ def _intercept_inner(e: Engine, beta: Secret, means: Secret, shifts: list[Fracti
     return inner
 
 
-def _standard_errors(e: Engine, X: Secret, resid: Secret, resid_err: float,
-           b: dict[str, float], d: int, dof: int, nu: float, scales: list[int], h_y: float,
-           lead: tuple | None, f: int) -> Bounded:
-    """Standard errors (the intercept's first when `lead` holds its parts).
+def _standard_errors(e: Engine, X: Secret, resid: Secret, plan: FitPlan,
+                     lead: tuple | None, f: int) -> Bounded:
+    """Standard errors (the intercept's first when `lead` holds its parts); their error
+    bounds are `comp_errors`' (set by the caller).
 
     Slope j: se_j = (s_y / s_j) sqrt(R~ X_jj / (nu dof)), X_jj = nu (A^-1)_jj in (0, 1]
     (statsmodels' sqrt(sigma^2 (X'X)^-1_jj) with sigma^2 = RSS / dof, RSS = n h_y^2 R~).
@@ -566,43 +571,187 @@ def _standard_errors(e: Engine, X: Secret, resid: Secret, resid_err: float,
        two roots, each at its own floor, keep the bound far tighter than one root of
        R~ c at the product of the floors.
     3. se = s times a public factor.
-    Bounds by `Approx` (worst case), against the stored data (`stored_terms` adds the
-    storage rounding). t = coef / se and its p-value are the owner's
-    (`coefficient_table`): a division there is exact, and its bound follows the data.
+    t = coef / se and its p-value are the owner's (`coefficient_table`): a division there
+    is exact, and its bound follows the data.
     """
-    unit = 2.0**-G
-    err = b["err_x"]
+    d = plan.d
     diag = X[np.arange(d), 1 + np.arange(d)]
-    c_parts, c_errs, c_lows = [diag], [err] * d, [nu / (d * b["amax"])] * d
-    facts = [scales[d] / scales[j] / math.sqrt(nu * dof) for j in range(d)]
+    c_parts = [diag]
     if lead is not None:
-        W, zbar, L, eps_z = lead
+        W, zbar = lead
         (q,) = trunc_many(e, [e.dot(zbar, W)], [G])
-        K = Fraction(round(nu * 2**G), 1 << G) + L * L * d
-        c0, c0_units = scale_public(e, q * (L * d) + round(nu * 2**G),
-                                    int(K * 2**G) + 1, 1 / K, 1, 0, "linear_regression",
-                                    "the intercept's variance factor")
-        q_err = L * math.sqrt(d) * err + eps_z + 2 * unit
+        c0, c0_units = scale_public(e, q * (plan.L * d) + plan.nu_code, *plan.scalings["c0"],
+                                    "linear_regression", "the intercept's variance factor")
+        _agree(c0_units, plan.units["c0"])
         c_parts.insert(0, c0.reshape(1))
-        c_errs.insert(0, L * d * q_err / float(K) + float(c0_units) * unit)
-        c_lows.insert(0, nu / float(K))
-        facts.insert(0, h_y * math.sqrt(float(K) / (nu * dof)))
     k = d + (lead is not None)
-    c = _floor_each(e, join(c_parts, axis=0), c_lows)  # positive: a root follows
+    c = _floor_each(e, join(c_parts, axis=0), plan.c_lows)  # positive: a root follows
     roots = sqrt_g(e, join([resid.reshape(1), c], axis=0), 2.0)
     (s,) = trunc_many(e, [e.mul(roots[0:1].broadcast_to(k), roots[1:])], [G])
-    # each root at its own floor: R~ >= floor_y (floored before), c_j >= c_lows[j]
-    root_r = Approx(1.0 + resid_err, resid_err).sqrt(float(b["floor_y"])).plus(
-        sqrt_g_error(2.0))
-    s_err = [(root_r * Approx(1.0, ce + unit).sqrt(lo).plus(sqrt_g_error(2.0))).err + unit
-             for ce, lo in zip(c_errs, c_lows, strict=True)]
-    se, se_units = scale_public(e, s, [int(2 * 2**G)] * k,
-                                [Fraction(fa * 2**f) for fa in facts], 1, G,
-                                "linear_regression", "a standard error")
-    se_err = np.array([fa * (se_ + 1e-12) + su * 2.0**-f
-                       for fa, se_, su in zip(facts, s_err, se_units, strict=True)])
-    top_se = max(fa * 2 for fa in facts)
-    return Bounded(se, se_err, Range(0, top_se), f)
+    se, se_units = scale_public(e, s, *plan.scalings["se"], "linear_regression",
+                                "a standard error")
+    _agree(se_units, plan.units["se"])
+    top_se = max(fa * 2 for fa in plan.facts)
+    return Bounded(se, np.zeros(k), Range(0, top_se), f)
+
+
+def _agree(units: float | np.ndarray, planned: np.ndarray) -> None:
+    """The engine's scaling made the error its plan states (`fit_plan`): one source of the
+    bounds for the engine and the owner's recomputation."""
+    if not np.array_equal(np.atleast_1d(np.asarray(units, dtype=np.float64)),
+                          np.atleast_1d(planned)):
+        raise RuntimeError("linear_regression: a scaling's error differs from its plan")
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """The public constants of one fit (`fit_plan`): every public scaling (its arguments to
+    `scale_public` and its error in units), the inputs' errors, the solver's worst-case
+    bounds `b` and what the standard errors' roots need."""
+
+    d: int
+    n: int
+    intercept: bool
+    lam: float
+    mu: float
+    nu: float
+    nu_code: int
+    scales: list[int]
+    w: list[int]
+    f: int
+    floor_y: float
+    shifts: list[Fraction]
+    L: int
+    lever: float
+    eps_A: float
+    eps_b: float
+    eps_z: float
+    b: dict[str, float]
+    scalings: dict[str, tuple]
+    """name -> (bound, num, den, shift) as `scale_public` takes them."""
+    units: dict[str, np.ndarray]
+    facts: list[float]
+    """The standard errors' public factors (the intercept's first)."""
+    c_lows: list[float]
+    """The public floors of the variance factors c (the intercept's first)."""
+    K: Fraction
+
+
+def fit_plan(d: int, n: int, intercept: bool, ridge: float, min_eig: float,
+             scales: Sequence[int], w: Sequence[int], mids: Sequence[int], floor_y: float,
+             f: int) -> FitPlan:
+    """Everything public about a fit's error bounds, from the ranges and parameters alone
+    (what the engine states, and what the owner recomputes at the data's own eigenvalue
+    floor, `comp_errors`). Raises PrecisionError where the engine would refuse."""
+    unit = 2.0**-G
+    left, right = _pairs(d + 1)
+    lam_code, mu_code = round(ridge * 2**G), round(min_eig * 2**G)
+    lam, mu = lam_code * unit, mu_code * unit
+    nu_code = lam_code + mu_code
+    nu = nu_code * unit
+    den = n * n if intercept else n
+    sc: dict[str, tuple] = {}
+    sc["std"] = ([den * scales[i] * scales[j] for i, j in zip(left, right, strict=True)],
+                 [Fraction(1 << G, scales[i] * scales[j]) for i, j in zip(left, right,
+                                                                         strict=True)],
+                 den, 0)
+    shifts = [Fraction(mids[i], w[i]) for i in range(d)]
+    L = max(math.ceil(1 + abs(s)) for s in shifts)
+    if intercept:
+        sc["mean"] = ([n * wi for wi in w], [Fraction(1 << G, wi) for wi in w], n, 0)
+        sc["zcol"] = ([L << G] * d, [Fraction(nu_code, L * d)] * d, 1, G)
+    units = {name: _plan_units(*args, name) for name, args in sc.items()}
+    eps_A = float(np.max(units["std"])) * unit
+    eps_b, eps_z = eps_A + unit, 0.0
+    if intercept:
+        eps_z = float(np.max(units["mean"])) * unit
+        eps_b += float(np.max(units["zcol"])) * unit + nu * (eps_z + unit) / (L * d)
+    b = _bounds(d, lam, lam + mu, eps_A + unit, eps_b, floor_y)
+    k = d + intercept
+    dof = n - k
+    lever = math.sqrt(sum((1 + abs(float(s))) ** 2 for s in shifts))
+    K = Fraction(nu_code, 1 << G) + L * L * d
+    facts = [scales[d] / scales[j] / math.sqrt(nu * dof) for j in range(d)]
+    c_lows = [nu / (d * b["amax"])] * d
+    if intercept:
+        facts.insert(0, w[d] * 2.0**-f * math.sqrt(float(K) / (nu * dof)))
+        c_lows.insert(0, nu / float(K))
+    sc2: dict[str, tuple] = {
+        "coef": ([int(b["beta"] * 2**G) + 1] * d,
+                 [Fraction(scales[d], scales[i]) for i in range(d)], 1, G - f),
+        "r2": (int(2 ** (G + 1)) + 1, 1 << f, 1, G),
+        "adj": (1 << (f + 2), n - intercept, dof, 0),
+        "se": ([int(2 * 2**G)] * k, [Fraction(fa * 2**f) for fa in facts], 1, G)}
+    if intercept:
+        sc2["icpt"] = (int((1 + b["beta"] * lever) * 2**G) + 1, w[d], 1, G)
+        sc2["c0"] = (int(K * 2**G) + 1, 1 / K, 1, 0)
+    units |= {name: _plan_units(*args, name) for name, args in sc2.items()}
+    return FitPlan(d, n, intercept, lam, mu, nu, nu_code, list(scales), list(w), f, floor_y,
+                   shifts, L, lever, eps_A, eps_b, eps_z, b, sc | sc2, units, facts, c_lows, K)
+
+
+_QUANTITIES = {"std": "the scatter", "mean": "a column sum", "zcol": "the mean vector",
+               "coef": "a coefficient", "r2": "R^2", "adj": "the adjusted R^2",
+               "se": "a standard error", "icpt": "the intercept",
+               "c0": "the intercept's variance factor"}
+
+
+def _plan_units(bound: int | Sequence[int], num: int | float | Fraction | Sequence, den: int,
+                shift: int, name: str) -> np.ndarray:
+    """The error in units of one `scale_public(x, bound, num, den, shift)` (its plan)."""
+    many = (list, tuple, np.ndarray)
+    bounds = [int(v) for v in bound] if isinstance(bound, many) else None
+    nums = list(num) if isinstance(num, many) else None
+    size = len(bounds or nums or [0])
+    bounds = bounds or [int(bound)] * size  # type: ignore[arg-type]
+    ratios = [Fraction(v) / den / 2**shift for v in (nums or [num] * size)]
+    return plan_scale(bounds, ratios, "linear_regression", _QUANTITIES[name]).errors
+
+
+def comp_errors(plan: FitPlan, b: dict[str, float], r_low: float = 0.0,
+                top_r: float | None = None, c_lows: Sequence[float] | None = None,
+                c_tops: Sequence[float] | None = None) -> np.ndarray:
+    """The computation's error of each revealed element against the exact fit on the stored
+    data, in the layout of `ols` without the condition: [coef (k), se (k), R^2, adjusted R^2].
+
+    `b` the solver's bounds (`_bounds`): the engine's `plan.b` at the assumed eigenvalue
+    floor, or the owner's at the floor the condition proves. The standard errors' roots
+    are bounded at their floors, where the engine floors them (floor_y for R~, `plan.c_lows`
+    for c), or higher where the owner proves more: `r_low` <= R~ and `c_lows` <= c (exact
+    values; the computed ones are then at least these minus their errors), `top_r` >= R~
+    and `c_tops` >= c (defaults 1 plus R~'s error, and 1).
+    Coef: b~'s error times s_y / s_i (b~ is unitless) plus the scaling's; intercept h_y (the
+    means' error, b~'s through the lever, |b~| times the means'); R^2 `b["r2"]`; adjusted
+    R^2 that times (n - i) / dof; se by `Approx` through the two roots and their product.
+    """
+    unit, f, d, k = 2.0**-G, plan.f, plan.d, plan.d + plan.intercept
+    dof = plan.n - k
+    u = plan.units
+    ulp = 2.0**-f
+    sy = plan.scales[d]
+    coef = [b["err"] * sy / plan.scales[i] + u["coef"][i] * ulp for i in range(d)]
+    if plan.intercept:
+        inner = (plan.eps_z + b["err"] * plan.lever
+                 + b["beta"] * math.sqrt(d) * (plan.eps_z + unit / 2) + unit)
+        coef.insert(0, inner * plan.w[d] * ulp + float(u["icpt"][0]) * ulp)
+    r2 = b["r2"] + float(u["r2"][0]) * ulp
+    adj = r2 * (plan.n - plan.intercept) / dof + float(u["adj"][0]) * ulp
+    resid_err = b["num"] + plan.eps_A
+    c_errs = [b["err_x"]] * d
+    if plan.intercept:
+        q_err = plan.L * math.sqrt(d) * b["err_x"] + plan.eps_z + 2 * unit
+        c_errs.insert(0, plan.L * d * q_err / float(plan.K) + float(u["c0"][0]) * unit)
+    lows = [max(fl, lo - ce - unit) for fl, lo, ce in zip(
+        plan.c_lows, plan.c_lows if c_lows is None else c_lows, c_errs, strict=True)]
+    tops = [1.0] * k if c_tops is None else list(c_tops)
+    floor_r = max(float(plan.floor_y), r_low - resid_err)
+    root_r = Approx(1.0 + resid_err if top_r is None else top_r, resid_err).sqrt(
+        floor_r).plus(sqrt_g_error(2.0))
+    s_err = [(root_r * Approx(top, ce + unit).sqrt(lo).plus(sqrt_g_error(2.0))).err + unit
+             for ce, lo, top in zip(c_errs, lows, tops, strict=True)]
+    se = [fa * (se_ + 1e-12) + su * ulp
+          for fa, se_, su in zip(plan.facts, s_err, u["se"], strict=True)]
+    return np.array([*coef, *se, r2, adj], dtype=np.float64)
 
 
 CONDITION_SLACK = 64
