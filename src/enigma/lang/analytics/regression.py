@@ -470,7 +470,9 @@ def ols_table(value: np.ndarray, error: np.ndarray, x_ranges: Sequence[Range],
     shifts = [Fraction(mids[i], w[i]) for i in range(d)]
     h_y = w[d] * 2.0**-f
     plan = fit_plan(d, n, intercept, ridge, min_eig, scales, w, mids, floor_y, f)
-    comp = comp_errors(plan, plan.b)  # the engine's, before its storage terms
+    # the engine's computation bounds, before its storage terms (none at all for the plain
+    # interpreter, whose stated bound is 0: float64 on the stored values)
+    comp = np.minimum(comp_errors(plan, plan.b), err[:-1])
     coef, se = v[:k], v[k:2 * k]
     r2, adj, cond = float(v[2 * k]), float(v[2 * k + 1]), float(v[-1])
     table = coefficient_table(coef, err[:k], se, err[k:2 * k], dof)
