@@ -133,6 +133,27 @@ def test_collinear_features_run_and_are_caught_by_the_condition() -> None:
     got = run_mpc(source, SCHEMA, values, provider_factory=DealerFactory(
         b"test_lang_regression dealer seed", insecure=True)).results["fit"]
     assert got.value[-1] - got.error[-1] > condition_limit(2, 0.0, DEFAULT_MIN_EIG)
+    # the owner's table certifies nothing then, and says why in one line
+    assert list(got.detail) == ["error"] and "exceeds its limit" in got.detail["error"]
+
+
+def test_the_owners_table_in_plain_holds_for_the_csv_values() -> None:
+    """The plain interpreter fits the stored values exactly (float64), so the owner's table
+    states the storage terms alone, at what the fit proves: they hold against statsmodels on
+    the CSV's own values and are far below the output grid of a secure run."""
+    source = "reveal(ols(data.rr, [data.age, data.tenure, data.stateur]), 'fit')\n"
+    got = run_plain(check(source, SCHEMA), SCHEMA, VALUES).results["fit"]
+    raw = np.column_stack([VALUES[c].astype(float) for c in ("age", "tenure", "stateur")])
+    ref = sm.OLS(VALUES["rr"].astype(float), sm.add_constant(raw)).fit()
+    d = got.detail
+    terms = ["intercept", "age", "tenure", "stateur"]
+    for i, t in enumerate(terms):
+        assert abs(d[f"coef[{t}]"] - ref.params[i]) <= d[f"coef_error[{t}]"]
+        assert abs(d[f"se[{t}]"] - ref.bse[i]) <= d[f"se_error[{t}]"]
+        assert abs(d[f"t[{t}]"] - ref.tvalues[i]) <= d[f"t_error[{t}]"]
+    assert abs(d["r2"] - ref.rsquared) <= d["r2_error"] < 1e-4
+    assert abs(d["adjusted_r2"] - ref.rsquared_adj) <= d["adjusted_r2_error"] < 1e-4
+    assert max(d[f"coef_error[{t}]"] for t in terms) < 1e-4
 
 
 # ---------------------------------------------------------------- storage rounding of a fit

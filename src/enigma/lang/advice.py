@@ -125,11 +125,15 @@ class Bound:
     """The element whose bound is largest against its limit (None: nothing is judged)."""
     owner: float | None = None
     """t-tests: the owner's bound from the revealed mean difference and se, on the synthetic
-    data's spread (data-dependent, so an indication only)."""
+    data's spread; `ols`: the owner's table's bound of the judged element (`pvalues.
+    ols_detail`), from the synthetic fit's own eigenvalues and residual (data-dependent, so
+    an indication only)."""
     warning: str | None = None
     """Why the bound is large and what would shrink it (None: not large)."""
     rescaling: Rescaling | None = None
     """The storage the warning suggests, where it is a rescaling (measured)."""
+    owner_from: str = "its mean difference and se"
+    """What the owner's bound is computed from (a t-test's, or an `ols` fit's)."""
 
     def line(self) -> str:
         w = self.worst
@@ -144,7 +148,7 @@ class Bound:
         if w.bound < self.bound:
             text += f"; largest element {self.bound:.2g}"
         if self.owner is not None:
-            text += f"; the owner's from its mean difference and se: {self.owner:.2g}"
+            text += f"; the owner's from {self.owner_from}: {self.owner:.2g}"
         return text
 
     def as_json(self) -> dict[str, Any]:
@@ -284,6 +288,17 @@ def _fit_elements(call: Call, t: Any, err: np.ndarray) -> list[Element]:
     return out
 
 
+def _fit_owner(detail: dict, label: str) -> float | None:
+    """The owner's table's bound (`pvalues.ols_detail`) of one element of an `ols` vector,
+    by its label (None where the table certifies nothing, or for the condition)."""
+    if not detail or "error" in detail:
+        return None
+    if label in ("r2", "adjusted_r2"):
+        return float(detail[f"{label}_error"])
+    key = f"se_error[{label[3:-1]}]" if label.startswith("se(") else f"coef_error[{label}]"
+    return float(detail[key]) if key in detail else None
+
+
 class _Advisor:
     def __init__(self, source: str, schema: Schema, rows: int, filename: str,
                  script: Script) -> None:
@@ -302,10 +317,18 @@ class _Advisor:
         func = call.func if call is not None else None
         owner = float(r.detail["statistic_error"]) if func in T_TESTS and \
             "statistic_error" in r.detail and "error" not in r.detail else None
+        if func == "ols" and worst is not None:
+            owner = _fit_owner(r.detail, worst.label)
         self.suggested = None
         warning = self.cause(name, func, worst, owner) if worst and worst.ratio >= 1 else None
+        if warning and func == "ols" and owner is not None:
+            verdict = "below" if owner < worst.limit else "still at or above"
+            warning += (f"; the owner's table bounds it from the revealed fit (coef, se, R^2 "
+                        f"and condition: the data's own eigenvalues and residual, not the "
+                        f"floors) by {owner:.2g} on the synthetic data, {verdict} the limit, "
+                        f"and that bound holds for the data as they are")
         return Bound(name, float(err.max()) if err.size else 0.0, worst, owner, warning,
-                     self.suggested)
+                     self.suggested, *(["the revealed fit"] if func == "ols" else []))
 
     # ------------------------------------------------------------ causes
 
@@ -401,9 +424,9 @@ class _Advisor:
             f"{c} int in [{round(self.schema.column(c).lo * FEATURE_SCALE)}, "
             f"{round(self.schema.column(c).hi * FEATURE_SCALE)}]" for c in features)
         return (f"the fit's features {cols} are fixed-point, so their storage rounding "
-                f"enters the solver's backward-error bound (errors in the variables); store "
-                f"them as integers, scaled by 10^d for d decimals (e.g. {ranges}): measured "
-                f"{after.bound:.2g}")
+                f"(errors in the variables) enters the worst case at the eigenvalue floor "
+                f"min_eig; store them as integers, scaled by 10^d for d decimals (e.g. "
+                f"{ranges}): measured {after.bound:.2g}")
 
     def _width(self, c: str) -> float:
         col = self.schema.column(c)

@@ -395,7 +395,8 @@ def coefficient_table(coef: np.ndarray, coef_err: np.ndarray, se: np.ndarray,
                   / np.where(safe, se - se_err, 1.0), np.inf)
     p = 2 * stats.t.sf(np.abs(t), dof)
     lo = 2 * stats.t.sf(np.abs(t) + dt, dof)
-    hi = 2 * stats.t.sf(np.maximum(np.abs(t) - dt, 0.0), dof)
+    near = np.where(np.isfinite(dt), np.abs(t) - np.where(np.isfinite(dt), dt, 0.0), 0.0)
+    hi = 2 * stats.t.sf(np.maximum(near, 0.0), dof)  # an unbounded t: p may be 1
     return CoefficientTable(coef, se, t, p, dt, np.maximum(hi - p, p - lo))
 
 
