@@ -266,6 +266,18 @@ def finish(script: Script, results: dict[str, Revealed],
     return results
 
 
+def _term_rows(terms: list[str], stat: str, values: tuple, errors: tuple) -> dict[str, Any]:
+    """A regression table's rows by term: coef[t], se[t], <stat>[t], p[t] and their
+    *_error, from (coef, se, statistic, p) and their bounds."""
+    out: dict[str, Any] = {}
+    names = ("coef", "se", stat, "p")
+    for i, t in enumerate(terms):
+        for name, v, e in zip(names, values, errors, strict=True):
+            out[f"{name}[{t}]"] = float(v[i])
+            out[f"{name}_error[{t}]"] = float(e[i])
+    return out
+
+
 def ols_detail(call: Call, r: Revealed, rows: int) -> dict[str, Any]:
     """statsmodels' OLS table from a revealed `ols` vector of `rows` rows: coef, se, t, p per
     term, R^2 and adjusted R^2, each with the owner's bound against the fit on the data as
@@ -282,16 +294,10 @@ def ols_detail(call: Call, r: Revealed, rows: int) -> dict[str, Any]:
                       a["intercept"], a["ridge"], storage=[*a["storage"]])
     k = table.coef.size
     terms = list(r.axes[0].labels[:k]) if r.axes else [f"b{i}" for i in range(k)]
-    out: dict[str, Any] = {}
     if not table.certified:
         return {"error": table.reason}
-    for i, t in enumerate(terms):
-        out |= {f"coef[{t}]": float(table.coef[i]), f"se[{t}]": float(table.se[i]),
-                f"t[{t}]": float(table.t[i]), f"p[{t}]": float(table.p[i]),
-                f"coef_error[{t}]": float(table.coef_error[i]),
-                f"se_error[{t}]": float(table.se_error[i]),
-                f"t_error[{t}]": float(table.t_error[i]),
-                f"p_error[{t}]": float(table.p_error[i])}
+    out = _term_rows(terms, "t", (table.coef, table.se, table.t, table.p),
+                     (table.coef_error, table.se_error, table.t_error, table.p_error))
     out |= {"r2": table.r2, "r2_error": table.r2_error, "adjusted_r2": table.adj_r2,
             "adjusted_r2_error": table.adj_r2_error, "df_resid": table.dof}
     if table.reason:
@@ -337,14 +343,9 @@ def logit_detail(call: Call, r: Revealed) -> dict[str, Any]:
     terms = list(r.axes[0].labels[:k]) if r.axes else [f"b{i}" for i in range(k)]
     if not table.certified:
         return {"error": table.reason}
-    out: dict[str, Any] = {}
-    for i, t in enumerate(terms):
-        out |= {f"coef[{t}]": float(table.params[i]), f"se[{t}]": float(table.bse[i]),
-                f"z[{t}]": float(table.tvalues[i]), f"p[{t}]": float(table.pvalues[i]),
-                f"coef_error[{t}]": float(table.params_error[i]),
-                f"se_error[{t}]": float(table.bse_error[i]),
-                f"z_error[{t}]": float(table.tvalues_error[i]),
-                f"p_error[{t}]": float(table.pvalues_error[i])}
+    out = _term_rows(terms, "z", (table.params, table.bse, table.tvalues, table.pvalues),
+                     (table.params_error, table.bse_error, table.tvalues_error,
+                      table.pvalues_error))
     return out | {"llf": table.llf, "llf_error": table.llf_error, "llnull": table.llnull,
                   "prsquared": table.prsquared, "prsquared_error": table.prsquared_error}
 

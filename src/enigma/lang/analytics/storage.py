@@ -237,13 +237,3 @@ def least_squares_shift(eps: float, rho_y: float, kappa: float, ridge: float = 0
     icpt = eps * resid * math.sqrt((q_w - 1) / kappa_w) + math.sqrt(q_w) * (rho_y + eps * nb)
     se0 = du * math.sqrt(q_w) + resid * a * math.sqrt(q_s * q_w)
     return FitShift(db, icpt, du, r2, du * (1 + tau), tau, se0)
-
-
-def normal_equations_shift(deltas: list[float], scales: list[float]) -> tuple[float, float]:
-    """(entries, means): how far the standardised normal equations A_ij = cov_ij / (s_i s_j)
-    (or second moments over s_i s_j without an intercept) and the standardised means
-    mean_i / s_i move, for columns with storage roundings `deltas` and scales `scales`
-    (half-widths with an intercept, magnitudes without; in the columns' units)."""
-    rho = [d / s for d, s in zip(deltas, scales, strict=True)]
-    top = max(rho) if rho else 0.0
-    return 2 * top + top * top, top
