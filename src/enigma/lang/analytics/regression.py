@@ -21,6 +21,16 @@ within its bit bounds whatever the data; a ridge penalty (only when asked)
 adds itself to that floor. With `min_eig = 0` and a ridge the bound holds for
 every data set in the ranges (the model is scikit-learn's `Ridge(alpha =
 ridge n)` fitted on x / h).
+
+Why an identity for storage rounding: a fixed-point feature is stored within 2^-(f+1) of
+what the owner wrote, so the fit on the written data is a fit with errors in the
+variables. Taking those moves as more error in the normal equations squares the
+condition and multiplies by |b~| <= 1 / sqrt(kappa) (it stated R^2 bounds of 10^6 on
+benefits); the exact identity of `storage.least_squares_shift` does not, and its inputs
+(the eigenvalue floor, the residual, |b~|) are either the worst case the engine states
+(`stored_terms`) or what the owner reads from the revealed fit (`ols_table`), with the
+computation's own bounds recomputed there from the same public plan (`fit_plan`,
+`comp_errors`).
 """
 
 from __future__ import annotations
