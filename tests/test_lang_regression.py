@@ -274,3 +274,33 @@ def test_a_bound_that_ignores_the_features_rounding_is_caught() -> None:
                                      ignore_features=True)
             assert {"coef", "r2", "se"} <= {name for name, *_ in caught}, caught
             assert not _storage_misses(seed, 30, 2, intercept, 0.0, 0.3, 0.3, y_exact=True)
+
+
+def test_features_rounded_beyond_the_eigenvalue_floor_are_refused_before_the_run() -> None:
+    """A fixed feature whose range is narrow against its storage rounding (2^-17 of a range
+    of 10^-4: 0.125 of its half-width, beyond sqrt(min_eig)) leaves no bound for the data
+    as written: the checker says so in one line, naming the remedies; a ridge is a floor
+    that no rounding removes, and an integer feature has no rounding."""
+    schema = Schema.from_dict({"name": "narrow", "rows": 50, "columns": [
+        {"name": "x", "type": "fixed", "min": 0.0, "max": 0.0001},
+        {"name": "z", "type": "int", "min": 0, "max": 10},
+        {"name": "y", "type": "fixed", "min": -1.0, "max": 1.0}]})
+    with pytest.raises(ScriptError) as info:
+        check("reveal(ols(data.y, [data.z, data.x]), 'f')\n", schema)
+    assert "storage rounding (0.125 of their scales) is not below sqrt(ridge + min_eig)" \
+        in str(info.value)
+    assert "store them as integers" in str(info.value) and "Traceback" not in str(info.value)
+    check("reveal(ols(data.y, [data.z, data.x], ridge=0.01), 'f')\n", schema)
+    check("reveal(ols(data.x, [data.z]), 'f')\n", schema)
+
+
+def test_no_owners_table_where_the_call_does_not_show_the_rounding() -> None:
+    """stateur * 3 carries three times stateur's storage rounding, which only the engine's
+    range analysis tracks: the owner's table is not computed from the schema's (it would be
+    too tight), and the detail says why; an exact expression (age * 2) keeps its table."""
+    computed = "reveal(ols(data.rr, [data.age, data.stateur * 3]), 'fit')\n"
+    got = run_plain(check(computed, SCHEMA), SCHEMA, VALUES).results["fit"].detail
+    assert list(got) == ["note"] and "no owner's table" in got["note"]
+    exact = "reveal(ols(data.rr, [data.age * 2, data.tenure]), 'fit')\n"
+    got = run_plain(check(exact, SCHEMA), SCHEMA, VALUES).results["fit"].detail
+    assert sum(k.startswith("coef_error[") for k in got) == 3 and "note" not in got

@@ -294,7 +294,8 @@ def _fit_owner(detail: dict, label: str) -> float | None:
     if not detail or "error" in detail:
         return None
     if label in ("r2", "adjusted_r2"):
-        return float(detail[f"{label}_error"])
+        key = f"{label}_error"
+        return float(detail[key]) if key in detail else None
     key = f"se_error[{label[3:-1]}]" if label.startswith("se(") else f"coef_error[{label}]"
     return float(detail[key]) if key in detail else None
 

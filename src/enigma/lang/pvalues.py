@@ -35,7 +35,7 @@ from .analytics.precision import Range
 from .axes import column_types
 from .interpreter import Outcome, Revealed
 from .lattice import const_value
-from .syntax import Assign, Call, Reveal, Script, Var
+from .syntax import Assign, Call, ColumnRef, Reveal, Script, Var, nodes_of
 
 LEVEL = 0.95
 """Confidence level of every interval."""
@@ -286,7 +286,11 @@ def ols_detail(call: Call, r: Revealed, rows: int) -> dict[str, Any]:
     the owner's own checked call."""
     from .analytics.regression import ols_table
 
-    a = _fit_call(call)
+    a = _fit_call(call, (np.asarray(r.value).size - 3) // 2)  # 2 k + 3 values
+    if a["storage"] is None:
+        return {"note": "no owner's table: a feature or y is computed from a fixed-point "
+                        "column, whose storage rounding the owner's call does not show; the "
+                        "engine's bounds stand (regress on the columns themselves)"}
     types = column_types(a["x"], a["d"])
     ranges = [Range(float(t.lo), float(t.hi)) for t in types]
     y = a["y"].type
@@ -305,23 +309,34 @@ def ols_detail(call: Call, r: Revealed, rows: int) -> dict[str, Any]:
     return out
 
 
-def _fit_call(call: Call) -> dict[str, Any]:
-    """The public parameters of a checked `ols` call: y, x, d, intercept, ridge and the
-    storage rounding of each column of x, then y."""
+def _fit_call(call: Call, k: int) -> dict[str, Any]:
+    """The public parameters of a checked `ols` call of k coefficients: y, x, d, intercept,
+    ridge and the storage rounding of each column of x, then y: the schema's, where each is a
+    column of the data or an expression of exact (not fixed-point) columns (None otherwise:
+    an expression of a fixed column, x * 3, carries a multiple of its rounding, which only
+    the engine's range analysis tracks)."""
     from .analytics.storage import storage_rounding
     from .library import bind
 
     a = bind(call.func, list(call.args), dict(call.kwargs))
     x = a["x"]
-    d = len(x.items) if hasattr(x, "items") else len(getattr(x.type, "items", ())) or 1
+    intercept = bool(const_value(a["intercept"])) if "intercept" in a else True
+    d = k - intercept
     types = column_types(x, d)
     y = a["y"].type
-    kinds = [*types, y]
-    return {"y": a["y"], "x": x, "d": d,
-            "intercept": bool(const_value(a["intercept"])) if "intercept" in a else True,
+    nodes = [*(x.items if hasattr(x, "items") else [x]), a["y"]]
+    known = all(isinstance(v, ColumnRef) or (not _fixed(v.type) and not any(
+        _fixed(c.type) for c in nodes_of(v, ColumnRef))) for v in nodes)
+    return {"y": a["y"], "x": x, "d": d, "intercept": intercept,
             "ridge": float(const_value(a["ridge"])) if "ridge" in a else 0.0,
             "storage": [storage_rounding(t.kind.frac_bits, t.kind.name != "fixed")
-                        for t in kinds]}
+                        for t in [*types, y]] if known else None}
+
+
+def _fixed(t: Any) -> bool:
+    """A fixed-point value (or a list or tuple holding one): stored rounded."""
+    items = getattr(t, "items", None) or [getattr(t, "element", t)]
+    return any(getattr(getattr(i, "kind", None), "name", "fixed") == "fixed" for i in items)
 
 
 def logit_detail(call: Call, r: Revealed) -> dict[str, Any]:

@@ -188,19 +188,16 @@ def stored_terms(d: int, n: int, intercept: bool, ridge: float, mu: float,
     condition (0: a test on the computed value)]. `data` = (eps, rho_y) as `_fit`; kappa =
     ridge + mu (the floor the condition proves), |res| <= 1, |b~| <= 1 / sqrt(kappa),
     |y| >= sqrt(floor_y), |z-bar| <= sqrt(sum_i (1 + |m_i / w_i|)^2). Raises
-    PrecisionError when the features' rounding is too large against their ranges for any
-    bound (eps >= sqrt(mu)).
+    PrecisionError (a refusal) when the features' rounding is too large against their
+    ranges for any bound (eps >= sqrt(mu) without a ridge; `check_fit` says so first).
     """
     eps, rho_y = data
     kappa = ridge + mu
     lever = math.sqrt(sum((1 + abs(float(s))) ** 2 for s in shifts)) if intercept else None
     shift = least_squares_shift(eps, rho_y, kappa, ridge, norm_y=math.sqrt(floor_y),
                                 lever=lever, d=d)
-    if not math.isfinite(shift.coef):
-        raise PrecisionError(f"linear_regression: the features' storage rounding ({eps:.3g} "
-                             f"of their half-widths) leaves no eigenvalue floor (ridge + "
-                             f"min_eig = {kappa:.3g}); store them as integers or widen "
-                             "min_eig")
+    if not math.isfinite(shift.coef):  # the checker refuses this before a run
+        raise PrecisionError(_no_floor(eps, kappa))
     g = np.full(d, 1 / math.sqrt(kappa))  # sqrt(((A + r)^-1)_jj) <= 1 / sqrt(kappa)
     return storage_vector(shift, n, intercept, scales, h_y, g, 1.0)
 
@@ -228,11 +225,21 @@ def storage_vector(shift: FitShift, n: int, intercept: bool, scales: Sequence[in
     return np.array([*lead, *coef, *lead_se, *se_move, r2, adj, 0.0], dtype=np.float64)
 
 
+def _no_floor(eps: float, kappa: float) -> str:
+    return (f"linear_regression: the features' storage rounding ({eps:.3g} of their scales) "
+            f"is not below sqrt(ridge + min_eig) = {math.sqrt(kappa):.3g}, so no bound holds "
+            "against the data as written; store them as integers (times 10^d for d "
+            "decimals), widen their ranges or pass a ridge")
+
+
 def check_fit(d: int, n: int | None, intercept: bool, ridge: float, min_eig: float,
-              ranges: Sequence[Range] | None = None, f: int = FRAC) -> None:
+              ranges: Sequence[Range] | None = None, f: int = FRAC,
+              storage: Sequence[float] | None = None) -> None:
     """Refuse, from public facts alone, a fit whose bound cannot hold or whose numbers could
     overflow: what the checker tells the analyst before any run (and the engine again).
-    With the ranges of the d features and y, also the scatter's bit bound."""
+    With the ranges of the d features and y, also the scatter's bit bound; with their
+    storage roundings (x, then y), that the features' rounding leaves an eigenvalue floor
+    for the data as written (`storage.least_squares_shift`)."""
     if d < 1:
         raise ValueError("linear_regression: at least one feature")
     if not 0 <= ridge <= 1 or not 0 <= min_eig <= 1 or ridge + min_eig <= 0:
@@ -250,6 +257,11 @@ def check_fit(d: int, n: int | None, intercept: bool, ridge: float, min_eig: flo
         den = n * n if intercept else n
         require("linear_regression", "the scatter", den * max(scales) ** 2,
                 MASK_BITS - 1 - MIN_LIMB)
+        if storage is not None:
+            eps = math.sqrt(sum((dl / (sc * 2.0**-f)) ** 2
+                                for dl, sc in zip(storage[:d], scales[:d], strict=True)))
+            if not ridge and eps >= math.sqrt(mu):
+                raise ValueError(_no_floor(eps, lam + mu))
 
 
 def max_features(intercept: bool = True, ridge: float = 0.0,
