@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import enum
+import threading
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -542,6 +543,13 @@ def refuse(node: ast.AST, message: str, explanation: str = "",
                        explanation, filename)
 
 
+_PARSING = threading.Lock()
+"""One `ast.parse` at a time in a process: CPython 3.11's parser keeps its recursion depth
+in per-interpreter state, and parses in two threads at once (the engines of
+`lang.simulation.thread_quorum` each check the script) can fail with "SystemError: AST
+constructor recursion depth mismatch" (seen once in test_lang_bounds_hold)."""
+
+
 def parse_script(source: str, filename: str = "<script>") -> ast.Module:
     """Parse a script and refuse anything outside the language, before any typing.
 
@@ -550,7 +558,8 @@ def parse_script(source: str, filename: str = "<script>") -> ast.Module:
     between top-level functions, since the compiler unrolls every call.
     """
     try:
-        tree = ast.parse(source, filename=filename)
+        with _PARSING:
+            tree = ast.parse(source, filename=filename)
     except SyntaxError as exc:
         raise ScriptError(f"syntax error: {exc.msg}", exc.lineno or 1, exc.offset or 1,
                           "the script must be valid Python syntax", filename) from exc
