@@ -76,6 +76,6 @@ def test_regression_terms_and_cluster_features_say_what_each_number_is(table) ->
     assert fits[0].type.axes[0].labels == ("age",)
     assert fits[1].type.axes[0].labels == ("intercept", "age", "tenure", "se(intercept)",
                                            "se(age)", "se(tenure)", "r2", "adjusted_r2",
-                                           "condition")
+                                           "condition", "floored")
     assert [a.labels for a in axes["k"]] == [("0", "1"), ("f[0]", "f[1]")]
     assert axes["k2"][1].labels == ("age", "rr * 100")

@@ -115,18 +115,20 @@ def test_regression_matches_statsmodels() -> None:
 
 def test_ols_table_matches_statsmodels_in_plain_and_mpc() -> None:
     """coef, se, R^2 and adjusted R^2 within their bounds of statsmodels; the condition
-    below its limit (so those bounds hold); t and p (the owner's) within theirs."""
+    below its limit (so those bounds hold), the residual not floored; t and p (the owner's)
+    within theirs."""
     source, schema, values = _load("ols")
     ref = _statsmodels(values, ["age", "tenure", "stateur"])
     z = ref.model.exog[:, 1:] / np.array([25.0, 25.0, 10.0])  # the ranges' half-widths
     condition = DEFAULT_MIN_EIG * np.trace(np.linalg.inv(np.cov(z.T, bias=True)))
-    want = np.concatenate([ref.params, ref.bse, [ref.rsquared, ref.rsquared_adj, condition]])
+    want = np.concatenate([ref.params, ref.bse,
+                           [ref.rsquared, ref.rsquared_adj, condition, 0.0]])
     plain = run_plain(check(source, schema, "examples/ols.py"), schema, values).results["ols"]
     np.testing.assert_allclose(plain.value, want, rtol=1e-9, atol=1e-12)
     results, _ = _secure("ols")
     got = results["ols"]
     _within(got, want)
-    assert got.value[-1] + got.error[-1] <= condition_limit(3, 0.0, DEFAULT_MIN_EIG)
+    assert got.value[-2] + got.error[-2] <= condition_limit(3, 0.0, DEFAULT_MIN_EIG)
     k = ref.params.size
     table = coefficient_table(got.value[:k], got.error[:k], got.value[k:2 * k],
                               got.error[k:2 * k], int(ref.df_resid))
@@ -134,7 +136,7 @@ def test_ols_table_matches_statsmodels_in_plain_and_mpc() -> None:
     assert np.all(np.abs(table.p - ref.pvalues) <= table.p_error + 1e-12)
     print(f"\nols: |mpc - statsmodels| {np.abs(got.value - want).max():.2e}, "
           f"bounds coef {got.error[:k].max():.2e} se {got.error[k:2 * k].max():.2e} "
-          f"R2 {got.error[-2]:.2e}; t error bound {table.t_error.max():.2e}")
+          f"R2 {got.error[2 * k]:.2e}; t error bound {table.t_error.max():.2e}")
     _ols_against_the_csv_values(got, values)
 
 
@@ -147,9 +149,9 @@ def _ols_against_the_csv_values(got, values: dict[str, np.ndarray]) -> None:
     x = np.column_stack([values[c].astype(float) for c in ("age", "tenure", "stateur")])
     ref = sm.OLS(values["rr"].astype(float), sm.add_constant(x)).fit()
     want = np.concatenate([ref.params, ref.bse, [ref.rsquared, ref.rsquared_adj]])
-    off = np.abs(got.value[:-1] - want)
-    assert np.all(off <= got.error[:-1]), (off, got.error)
-    assert np.all(got.error[:-1] < 1e-2)
+    off = np.abs(got.value[:want.size] - want)  # the condition and the floor flag follow
+    assert np.all(off <= got.error[:want.size]), (off, got.error)
+    assert np.all(got.error[:want.size] < 1e-2)
     d = got.detail
     terms = ["intercept", "age", "tenure", "stateur"]
     owner = np.array([d[f"coef_error[{t}]"] for t in terms] + [d[f"se_error[{t}]"] for t in terms]
@@ -161,7 +163,7 @@ def _ols_against_the_csv_values(got, values: dict[str, np.ndarray]) -> None:
         assert abs(d[f"t[{t}]"] - ref.tvalues[i]) <= d[f"t_error[{t}]"]
         assert abs(d[f"p[{t}]"] - ref.pvalues[i]) <= d[f"p_error[{t}]"] + 1e-15
     print(f"\nols on the CSV values: |mpc - statsmodels| {off.max():.2e}; engine bounds "
-          f"{got.error[:-1].max():.2e}, owner's {owner.max():.2e} (largest ratio "
+          f"{got.error[:want.size].max():.2e}, owner's {owner.max():.2e} (largest ratio "
           f"{(owner / np.maximum(off, 1e-300)).max():.3g})")
 
 

@@ -59,7 +59,7 @@ def test_six_features_pass_the_checker_and_run_as_statsmodels() -> None:
     condition = DEFAULT_MIN_EIG * np.trace(np.linalg.inv(np.cov(z.T, bias=True)))
     np.testing.assert_allclose(got, np.concatenate([ref.params, ref.bse,
                                                     [ref.rsquared, ref.rsquared_adj,
-                                                     condition]]),
+                                                     condition, 0.0]]),  # not floored
                                rtol=1e-9, atol=1e-12)
     assert condition < condition_limit(6, 0.0, DEFAULT_MIN_EIG)  # real data meet the floor
 
@@ -132,7 +132,7 @@ def test_collinear_features_run_and_are_caught_by_the_condition() -> None:
     source = "reveal(ols(data.rr, [data.tenure, data.tenure]), 'fit')\n"
     got = run_mpc(source, SCHEMA, values, provider_factory=DealerFactory(
         b"test_lang_regression dealer seed", insecure=True)).results["fit"]
-    assert got.value[-1] - got.error[-1] > condition_limit(2, 0.0, DEFAULT_MIN_EIG)
+    assert got.value[-2] - got.error[-2] > condition_limit(2, 0.0, DEFAULT_MIN_EIG)
     # the owner's table certifies nothing then, and says why in one line
     assert list(got.detail) == ["error"] and "exceeds its limit" in got.detail["error"]
 
@@ -304,3 +304,33 @@ def test_no_owners_table_where_the_call_does_not_show_the_rounding() -> None:
     exact = "reveal(ols(data.rr, [data.age * 2, data.tenure]), 'fit')\n"
     got = run_plain(check(exact, SCHEMA), SCHEMA, VALUES).results["fit"].detail
     assert sum(k.startswith("coef_error[") for k in got) == 3 and "note" not in got
+
+
+def test_a_nearly_exact_fit_says_its_standard_errors_are_the_floors() -> None:
+    """y = 2x + 1 up to noise far below 1/256 of y's range: the engine raises the residual
+    to its floor (its se are then the floor's, 0.027 off statsmodels' for the intercept),
+    reveals that it did, and the owner's table gives the se no bound and says why, while
+    the coefficients and R^2 keep theirs. The plain interpreter flags the same fit."""
+    schema = Schema.from_dict({"name": "line", "rows": 60, "columns": [
+        {"name": "x", "type": "fixed", "min": 0.0, "max": 10.0},
+        {"name": "y", "type": "fixed", "min": 0.0, "max": 25.0}]})
+    rng = np.random.default_rng(3)
+    x = np.round(rng.uniform(0, 10, 60), 3)
+    y = np.round(2 * x + 1 + rng.normal(0, 1e-3, 60), 3)
+    source = "reveal(ols(data.y, [data.x]), 'fit')\n"
+    ref = sm.OLS(y, sm.add_constant(x)).fit()
+    plain = run_plain(check(source, schema), schema, {"x": x, "y": y}).results["fit"]
+    got = run_mpc(source, schema, {"x": x, "y": y},
+                  provider_factory=DealerFactory(b"nearly exact fit seed!!!!!!!!!!!", insecure=True)
+                  ).results["fit"]
+    for r in (plain, got):
+        assert r.value[-1] == 1.0  # floored
+        d = r.detail
+        assert "below the floor" in d["note"] and "\n" not in d["note"]
+        for i, t in enumerate(["intercept", "x"]):
+            assert abs(d[f"coef[{t}]"] - ref.params[i]) <= d[f"coef_error[{t}]"]
+            assert d[f"se_error[{t}]"] == np.inf
+        assert abs(d["r2"] - ref.rsquared) <= d["r2_error"]
+    ordinary = run_plain(check("reveal(ols(data.rr, [data.age]), 'f')\n", SCHEMA), SCHEMA,
+                         VALUES).results["f"]
+    assert ordinary.value[-1] == 0.0 and "note" not in ordinary.detail

@@ -259,8 +259,8 @@ class _Script:
 def _fit_elements(call: Call, t: Any, err: np.ndarray) -> list[Element]:
     """ols/linreg, by the labels of their vector: R^2 and adjusted R^2 as statistics; the
     intercept and its se against y's magnitude; slope i and its se against h_y / h_i (the
-    slope that moves y over its half-range along x_i's half-range); the condition not
-    judged (it is a check, not an estimate)."""
+    slope that moves y over its half-range along x_i's half-range); the condition and the
+    residual's floor flag not judged (they are checks, not estimates)."""
     labels = t.axes[0].labels if isinstance(t, ValueType) and t.axes else ()
     y = call.args[0].type
     xs = call.args[1].items if len(call.args) > 1 and hasattr(call.args[1], "items") else ()
@@ -274,14 +274,14 @@ def _fit_elements(call: Call, t: Any, err: np.ndarray) -> list[Element]:
         slopes.append(h_y / ((tx.hi - tx.lo) / 2) if ok else None)
     out = []
     terms = [lb for lb in labels if not lb.startswith("se(") and lb not in (
-        "intercept", "r2", "adjusted_r2", "condition")]
+        "intercept", "r2", "adjusted_r2", "condition", "floored")]
     for label, e in zip(labels, err, strict=True):
         bare = label[3:-1] if label.startswith("se(") else label
         if label in ("r2", "adjusted_r2"):
             out.append(Element(label, float(e), None))
         elif bare == "intercept":
             out.append(Element(label, float(e), max(abs(y.lo), abs(y.hi))))
-        elif label != "condition":
+        elif label not in ("condition", "floored"):
             k = terms.index(bare)
             if k < len(slopes) and slopes[k]:
                 out.append(Element(label, float(e), slopes[k]))

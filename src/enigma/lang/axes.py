@@ -66,7 +66,7 @@ def term_axis(node: ast.expr | None, d: int, intercept: bool = True) -> Axis:
     return Axis("term", ("intercept",) * intercept + feature_names(node, d))
 
 
-FIT_STATISTICS = ("r2", "adjusted_r2", "condition")
+FIT_STATISTICS = ("r2", "adjusted_r2", "condition", "floored")
 
 
 def fit_axis(terms: Axis) -> Axis:

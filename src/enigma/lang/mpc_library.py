@@ -650,7 +650,8 @@ def pair_shift(covariance: bool, ranges: list, stored: list[float], n: int) -> f
 def regression_fx(owner: MpcBackend, fit: regression.Regression, func: str) -> Fx:
     """A fitted regression as one value, each element with its own error bound (one quorum
     and the reducing quorum of a split job alike): linreg's [intercept,] slopes; ols's
-    [coef, se, R^2, adjusted R^2, condition] (the intercept first among coef and se)."""
+    [coef, se, R^2, adjusted R^2, condition, floored] (the intercept first among coef and
+    se)."""
     d = fit.coef.value.shape[0]
     k = fit.se.value.shape[0]
     parts = [*([fit.intercept.value.reshape(1)] if k > d else []), fit.coef.value.reshape(d)]
@@ -660,9 +661,10 @@ def regression_fx(owner: MpcBackend, fit: regression.Regression, func: str) -> F
     lo = -hi
     if func == "ols":
         parts += [fit.se.value.reshape(k), fit.r2.value.reshape(1), fit.adj_r2.value.reshape(1)]
-        parts.append(fit.condition.value.reshape(1))
+        assert fit.floored is not None
+        parts += [fit.condition.value.reshape(1), fit.floored.value.reshape(1)]
         errs += [*np.broadcast_to(fit.se.error, (k,)), float(fit.r2.error),
-                 float(fit.adj_r2.error), float(fit.condition.error)]
+                 float(fit.adj_r2.error), float(fit.condition.error), 0.0]
         lo = min(lo, fit.adj_r2.range.lo)
         hi = max(hi, fit.se.range.hi, fit.condition.range.hi)
     errs_a = np.array(errs, dtype=np.float64)

@@ -421,7 +421,8 @@ def least_squares(x: np.ndarray, y: np.ndarray, scales: np.ndarray, intercept: b
         se = np.concatenate([[np.sqrt(s2 / n * (1 + zbar @ inv @ zbar))], se])
     return {"coef": coef, "se": se, "r2": np.float64(r2),
             "adj_r2": np.float64(1 - (1 - r2) * (n - intercept) / dof),
-            "condition": np.float64((penalty + min_eig) * np.trace(inv))}
+            "condition": np.float64((penalty + min_eig) * np.trace(inv)),
+            "rss": np.float64(rss)}
 
 
 def lloyd(x: np.ndarray, start: np.ndarray, iters: int, ties: str = "first",
@@ -671,8 +672,10 @@ def library(name: str, args: list[Any], kwargs: dict[str, Any], node: Call) -> A
                             intercept, float(a.get("ridge", 0.0)))
         if name == "linreg":
             return fit["coef"]
+        spread = _arg_range(node, "y").width * DEFAULT_SPREAD
+        floored = float(fit["rss"] / len(_v(a["y"])) < spread**2)  # as the engine floors R~
         return np.concatenate([fit["coef"], fit["se"],
-                               [fit["r2"], fit["adj_r2"], fit["condition"]]])
+                               [fit["r2"], fit["adj_r2"], fit["condition"], floored]])
     if name == "logit":
         xs = a["x"] if isinstance(a["x"], list | tuple) else [a["x"]]
         arg = node.args[1] if len(node.args) > 1 else dict(node.kwargs)["x"]

@@ -451,7 +451,7 @@ class Library:
         terms = axes.term_axis(self.arg_node("x"), d, intercept)
         if self.name == "linreg":
             return self.result(args, kwargs, ValueType(label, fixed(), (k,), axes=(terms,)))
-        return self.result(args, kwargs, ValueType(label, fixed(), (2 * k + 3,), axes=(
+        return self.result(args, kwargs, ValueType(label, fixed(), (2 * k + 4,), axes=(
             axes.fit_axis(terms),)))
 
     def logit(self, args, kwargs) -> Call:

@@ -92,6 +92,10 @@ class Regression:
     """trace(nu (A + ridge I)^-1), plus 2 d if a pivot was floored (`_condition`)."""
     condition_limit: float
     """The bounds above hold when condition + its error bound <= this (public)."""
+    floored: Bounded | None = None
+    """1 when the residual R~ was below its floor and was raised to it (0 otherwise, exact):
+    se (and t, p) then describe the floor, not the sample, so the owner says so rather
+    than state their bounds; the coefficients and R^2 do not use the residual."""
 
 
 def linear_regression(e: Engine, x: Secret, y: Secret, x_ranges: Range | Sequence[Range],
@@ -358,7 +362,9 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
     adj = (-adj) + (1 << f)
     adj_err = min(comp[2 * k + 1] + stored[2 * k + 1],
                   1 + (n - intercept) / dof)  # the width of its range
-    resid = floor_at(e, entry(d, d) + quad.reshape(1), floor_code, bits_of(1 << (G + 3)))
+    raw = entry(d, d) + quad.reshape(1)
+    low = lt(e, raw, e.field.const(floor_code), bits_of(1 << (G + 3)))
+    resid = raw + e.mul(low, (-raw) + floor_code)  # max(R~, floor): the floor keeps se sized
     if intercept:
         inner = means[d] - _intercept_inner(e, beta, means[:d], shifts)
         icpt, icpt_units = scale_public(e, inner, *plan.scalings["icpt"], "linear_regression",
@@ -382,7 +388,7 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
         Bounded(coef, coef_err, as_range(top_coef), f), icpt_b,
         Bounded(r2.reshape(), r2_err, Range(0, 1), f),
         Bounded(adj.reshape(), adj_err, Range(-(n - intercept) / dof, 1), f), se, dof,
-        condition, limit)
+        condition, limit, Bounded(low.reshape() * (1 << f), 0.0, Range(0, 1), f))
 
 
 @dataclass
@@ -452,8 +458,8 @@ def ols_table(value: np.ndarray, error: np.ndarray, x_ranges: Sequence[Range],
     """The owner's regression table: the engine's worst-case storage terms replaced by what
     the revealed values prove (the same identity, `storage.least_squares_shift`).
 
-    `value`, `error`: the revealed [coef (k), se (k), R^2, adjusted R^2, condition] and its
-    stated bounds; `storage` the storage rounding of each column of x, then y. The engine's
+    `value`, `error`: the revealed [coef (k), se (k), R^2, adjusted R^2, condition, floored]
+    and its stated bounds; `storage` the storage rounding of each column of x, then y. The engine's
     bound of each element is its computation's (against the exact fit on the stored data)
     plus `stored_terms` (public); the owner subtracts the latter and adds, from values it
     holds anyway (nothing here is new to it; every input is revealed or public):
@@ -474,9 +480,9 @@ def ols_table(value: np.ndarray, error: np.ndarray, x_ranges: Sequence[Range],
     k = d + intercept
     v = np.asarray(value, dtype=np.float64).reshape(-1)
     err = np.broadcast_to(np.asarray(error, dtype=np.float64), v.shape).copy()
-    if v.size != 2 * k + 3:
+    if v.size != 2 * k + 4:
         raise ValueError(f"ols_table: {v.size} values for {k} coefficients, expected "
-                         f"{2 * k + 3}")
+                         f"{2 * k + 4}")
     dof = n - k
     deltas = [0.0] * (d + 1) if storage is None else list(storage)
     if len(deltas) != d + 1:
@@ -495,22 +501,23 @@ def ols_table(value: np.ndarray, error: np.ndarray, x_ranges: Sequence[Range],
     plan = fit_plan(d, n, intercept, ridge, min_eig, scales, w, mids, floor_y, f)
     # the engine's computation bounds, before its storage terms (none at all for the plain
     # interpreter, whose stated bound is 0: float64 on the stored values)
-    comp = np.minimum(comp_errors(plan, plan.b), err[:-1])
+    comp = np.minimum(comp_errors(plan, plan.b), err[:2 * k + 2])
     coef, se = v[:k], v[k:2 * k]
-    r2, adj, cond = float(v[2 * k]), float(v[2 * k + 1]), float(v[-1])
+    r2, adj, cond = float(v[2 * k]), float(v[2 * k + 1]), float(v[2 * k + 2])
+    cond_err, floored = float(err[2 * k + 2]), bool(v[2 * k + 3] >= 0.5)
     table = coefficient_table(coef, err[:k], se, err[k:2 * k], dof)
     limit = condition_limit(d, ridge, min_eig)
-    if not cond + err[-1] <= limit:
+    if not cond + cond_err <= limit:
         inf = np.full(k, np.inf)
         return OlsTable(coef, inf, se, inf, table.t, inf, table.p, inf, r2, 1.0, adj,
                         1 + (n - intercept) / dof, dof, False,
-                        f"ols: the condition {cond:.4g} (+ {err[-1]:.2g}) exceeds its limit "
+                        f"ols: the condition {cond:.4g} (+ {cond_err:.2g}) exceeds its limit "
                         f"{limit:.6g}: the features are (nearly) collinear at min_eig = "
                         f"{min_eig:g}, and no bound holds")
     # kappa from the condition (`condition_limit`'s argument, two-sided)
     cb = _bounds(d, lam, nu, CONDITION_SLACK * unit, CONDITION_SLACK * unit, 1e-4)
     gamma, beta = d * math.sqrt(d) * cb["da"] / nu, d * cb["eta"] / nu
-    tm_hi, tm_lo = (cond + err[-1]) / (1 - gamma), max(cond - err[-1], 0.0) / (1 + gamma)
+    tm_hi, tm_lo = (cond + cond_err) / (1 - gamma), max(cond - cond_err, 0.0) / (1 + gamma)
     ta_hi = tm_hi / (1 - beta * tm_hi) if beta * tm_hi < 1 else math.inf
     ta_lo = tm_lo / (1 + beta * tm_lo)
     kappa = max(nu / ta_hi, nu if mu > 0 else lam)  # the condition passed: at least nu
@@ -522,8 +529,15 @@ def ols_table(value: np.ndarray, error: np.ndarray, x_ranges: Sequence[Range],
     u_lo = math.sqrt(nu * dof * float(np.sum((se_lo * ratio) ** 2)) / ta_hi)
     u_hi = min(1.0, math.sqrt(nu * dof * float(np.sum((se_hi * ratio) ** 2)) / ta_lo)
                if ta_lo > 0 else 1.0)
+    if floored:  # the se were computed from the floor, not the residual: u <= u_hi only
+        u_lo = 0.0
     r2_lo = max(r2 - comp[2 * k], 0.0)
-    norm_y = max(u_lo / math.sqrt(1 - r2_lo) if r2_lo < 1 else u_lo, 0.0)
+    # |y| >= u / sqrt(1 - R^2) only where the engine's floor on the residual (floor_y) did
+    # not bind: a floored residual overstates u, and so |y|, whose lower bound the R^2 and
+    # storage bounds divide by. Where it may have bound: the fit's assumption A_yy >= floor_y.
+    norm_y = math.sqrt(floor_y)
+    if u_lo**2 > floor_y:
+        norm_y = max(norm_y, min(1.0, u_lo / math.sqrt(1 - r2_lo) if r2_lo < 1 else u_lo))
     # the computation's bounds again, at the proven eigenvalue floor and the roots' own sizes
     post = _bounds(d, lam, kappa, plan.eps_A + unit, plan.eps_b, max(floor_y, norm_y**2))
     c_lo = list(nu * (se_lo / (fact * u_hi)) ** 2) if u_hi > 0 else list(plan.c_lows[intercept:])
@@ -556,9 +570,15 @@ def ols_table(value: np.ndarray, error: np.ndarray, x_ranges: Sequence[Range],
     if owner[2 * k + 1] >= 1 + (n - intercept) / dof:
         owner[2 * k + 1] = 1 + (n - intercept) / dof
         capped.append("adjusted R^2")
+    notes = [f"the bound of {' and '.join(capped)} is capped at its range: the storage "
+             "rounding against the spread of y leaves it uninformative"] if capped else []
+    if floored:  # the engine raised the residual to its floor: se are the floor's
+        owner[k:2 * k] = np.inf
+        notes.append("the residuals' spread is below the floor (1/256 of y's range): the "
+                     "fit is (nearly) exact, and the standard errors, t and p describe the "
+                     "floor, not the sample; the coefficients and R^2 hold")
     table = coefficient_table(coef, owner[:k], se, owner[k:2 * k], dof)
-    reason = (f"ols: the bound of {' and '.join(capped)} is capped at its range: the storage "
-              "rounding against the spread of y leaves it uninformative" if capped else "")
+    reason = "ols: " + "; ".join(notes) if notes else ""
     return OlsTable(coef, owner[:k], se, owner[k:2 * k], table.t, table.t_error, table.p,
                     table.p_error, r2, float(owner[2 * k]), adj, float(owner[2 * k + 1]),
                     dof, True, reason)
