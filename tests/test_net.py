@@ -385,7 +385,8 @@ def _relay(listener: socket.socket, target: tuple[str, int], attack: str) -> Non
 
     The preface and the handshake pass untouched. From the first record that carries a
     message (application data of MESSAGE_RECORD bytes) on, the relay holds what party 1
-    sends until it goes quiet, then delivers it changed by `attack`.
+    sends until it goes quiet (2 s: a loaded machine can pause a sender between two
+    messages for longer than the trickle's 0.5 s), then delivers it changed by `attack`.
     """
     a, _ = listener.accept()
     b = socket.create_connection(target)
@@ -396,7 +397,7 @@ def _relay(listener: socket.socket, target: tuple[str, int], attack: str) -> Non
         records: list[bytes] = []
         while True:
             if records:
-                a.settimeout(0.5)
+                a.settimeout(0.5 if attack == "trickle" else 2.0)
             try:
                 header = _read(a, 5)
             except (TimeoutError, ConnectionError):
@@ -454,8 +455,8 @@ def test_a_relay_cannot_replay_reorder_truncate_alter_or_trickle(
     role = _send_long if attack == "truncate" else _send_three
     procs = [_start(role, 1, identities, via_relay, b"r", results=results)]
     # connect_timeout bounds only the child's start (a spawned interpreter importing numpy),
-    # which took over 20 s beside a fault matrix on the other worker
-    with Mesh(0, identities[0], peers, b"r", timeout=timeout, connect_timeout=60) as mesh:
+    # which took over 20 s beside a fault matrix on the other worker, and once over 60 s
+    with Mesh(0, identities[0], peers, b"r", timeout=timeout, connect_timeout=180) as mesh:
         assert bytes(mesh.recv(1)[0]) == bytes([0]) * 100
         start = time.monotonic()
         with pytest.raises(error) as err:
