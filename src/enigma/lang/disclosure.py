@@ -223,6 +223,11 @@ class Tracked:
     def column(self, name: str, node: Any) -> Any:
         return self.b.column(name, node)
 
+    @property
+    def n(self) -> int:
+        """The rows of the backend it tracks."""
+        return int(self.b.n)
+
     def is_private(self, value: Any) -> bool:
         return self.b.is_private(value)
 

@@ -129,8 +129,7 @@ def dry_run(script: Script, schema: Schema, rows: int | None = None, seed: int =
         backend = track(synthetic_backend(script, schema, rows, seed), release)
     outcome = run(script, backend, echo, budget)
     outcome.synthetic = True
-    n = getattr(getattr(backend, "b", backend), "n", None)  # a `Tracked` wraps it as b
-    return finish_outcome(script, outcome, n)
+    return finish_outcome(script, outcome, backend.n)
 
 
 def synthetic_backend(script: Script, schema: Schema, rows: int | None = None,

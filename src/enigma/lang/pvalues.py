@@ -315,7 +315,7 @@ def _fit_call(call: Call, k: int) -> dict[str, Any]:
     column of the data or an expression of exact (not fixed-point) columns (None otherwise:
     an expression of a fixed column, x * 3, carries a multiple of its rounding, which only
     the engine's range analysis tracks)."""
-    from .analytics.storage import storage_rounding
+    from .analytics.storage import type_rounding
     from .library import bind
 
     a = bind(call.func, list(call.args), dict(call.kwargs))
@@ -329,8 +329,7 @@ def _fit_call(call: Call, k: int) -> dict[str, Any]:
         _fixed(c.type) for c in nodes_of(v, ColumnRef))) for v in nodes)
     return {"y": a["y"], "x": x, "d": d, "intercept": intercept,
             "ridge": float(const_value(a["ridge"])) if "ridge" in a else 0.0,
-            "storage": [storage_rounding(t.kind.frac_bits, t.kind.name != "fixed")
-                        for t in [*types, y]] if known else None}
+            "storage": type_rounding([*types, y]) if known else None}
 
 
 def _fixed(t: Any) -> bool:
@@ -343,7 +342,7 @@ def logit_detail(call: Call, r: Revealed) -> dict[str, Any]:
     """statsmodels' Logit table from a revealed `logit` vector: the ranges, the intercept and
     the storage rounding of the features from the owner's checked call (`logit_table`)."""
     from .analytics.logistic import logit_table
-    from .analytics.storage import storage_rounding
+    from .analytics.storage import type_rounding
     from .library import bind
 
     a = bind("logit", list(call.args), dict(call.kwargs))
@@ -352,7 +351,7 @@ def logit_detail(call: Call, r: Revealed) -> dict[str, Any]:
     k = next(k for k in range(1, size) if 2 * k + k * (k + 1) // 2 + 3 == size)
     d = k - intercept
     types = column_types(a["x"], d)  # the checker refused features without ranges
-    storage = [storage_rounding(t.kind.frac_bits, t.kind.name != "fixed") for t in types]
+    storage = type_rounding(types)
     table = logit_table(r.value, r.error, [Range(float(t.lo), float(t.hi)) for t in types],
                         intercept, storage)
     terms = list(r.axes[0].labels[:k]) if r.axes else [f"b{i}" for i in range(k)]

@@ -18,7 +18,7 @@ from . import axes
 from .analytics import logistic
 from .analytics.precision import PrecisionError, Range
 from .analytics.regression import DEFAULT_MIN_EIG, check_fit, max_features
-from .analytics.storage import storage_rounding
+from .analytics.storage import type_rounding
 from .errors import ScriptError
 from .lattice import const_value, join_kind
 from .library import LIBRARY, bind
@@ -437,8 +437,7 @@ class Library:
             ranges = None if any(t.lo is None or t.hi is None for t in each) else \
                 [Range(float(t.lo), float(t.hi)) for t in each]
             check_fit(d, self.rows, intercept, float(ridge), DEFAULT_MIN_EIG, ranges,
-                      storage=[storage_rounding(t.kind.frac_bits, t.kind.name != "fixed")
-                               for t in each])
+                      storage=type_rounding(each))
         except PrecisionError as exc:
             most = max_features(intercept, float(ridge), DEFAULT_MIN_EIG)
             raise self.err(f"{self.name}() of {d} features does not fit the fixed-point "

@@ -492,22 +492,20 @@ def ols_table(value: np.ndarray, error: np.ndarray, x_ranges: Sequence[Range],
     rho = [dl / (sc * 2.0**-f) for dl, sc in zip(deltas, scales, strict=True)]
     eps, rho_y = math.sqrt(sum(r * r for r in rho[:d])), rho[d]
     unit = 2.0**-G
-    lam, mu = round(ridge * 2**G) * unit, round(min_eig * 2**G) * unit
-    nu = lam + mu
     spread = y_range.width * DEFAULT_SPREAD
     floor_y = (spread / (scales[d] * 2.0**-f)) ** 2
-    shifts = [Fraction(mids[i], w[i]) for i in range(d)]
     h_y = w[d] * 2.0**-f
     plan = fit_plan(d, n, intercept, ridge, min_eig, scales, w, mids, floor_y, f)
+    lam, mu, nu = plan.lam, plan.mu, plan.nu
     # the engine's computation bounds, before its storage terms (none at all for the plain
     # interpreter, whose stated bound is 0: float64 on the stored values)
     comp = np.minimum(comp_errors(plan, plan.b), err[:2 * k + 2])
     coef, se = v[:k], v[k:2 * k]
     r2, adj, cond = float(v[2 * k]), float(v[2 * k + 1]), float(v[2 * k + 2])
     cond_err, floored = float(err[2 * k + 2]), bool(v[2 * k + 3] >= 0.5)
-    table = coefficient_table(coef, err[:k], se, err[k:2 * k], dof)
     limit = condition_limit(d, ridge, min_eig)
     if not cond + cond_err <= limit:
+        table = coefficient_table(coef, err[:k], se, err[k:2 * k], dof)
         inf = np.full(k, np.inf)
         return OlsTable(coef, inf, se, inf, table.t, inf, table.p, inf, r2, 1.0, adj,
                         1 + (n - intercept) / dof, dof, False,
@@ -554,7 +552,7 @@ def ols_table(value: np.ndarray, error: np.ndarray, x_ranges: Sequence[Range],
     se_lo, se_hi = np.maximum(v[slope] - comp[slope], 0.0), v[slope] + comp[slope]
     norm_b = float(np.linalg.norm((np.abs(coef[intercept:]) + comp[intercept:k]) * ratio))
     r2_spread = _r2_spread(r2, float(comp[2 * k]))
-    lever = math.sqrt(sum((1 + abs(float(sh))) ** 2 for sh in shifts)) if intercept else None
+    lever = plan.lever if intercept else None
     shift = least_squares_shift(eps, rho_y, kappa, lam, resid=u_hi, norm_b=norm_b,
                                 norm_y=norm_y, lever=lever, q_top=q_top, r2_spread=r2_spread,
                                 d=d)

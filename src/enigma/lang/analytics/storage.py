@@ -50,7 +50,9 @@ delta of the written data (docs/analytics.md, "Storage rounding").
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 SQRT2 = math.sqrt(2.0)
 
@@ -58,6 +60,12 @@ SQRT2 = math.sqrt(2.0)
 def storage_rounding(f: int, integer: bool) -> float:
     """The largest |stored - written| of one value of a column with f fractional bits."""
     return 0.0 if integer or f <= 0 else 2.0 ** -(f + 1)
+
+
+def type_rounding(types: Sequence[Any]) -> list[float]:
+    """`storage_rounding` of each column as its checked type says (its kind's frac_bits;
+    only a fixed kind is rounded): what the owner and the checker know of a fit's columns."""
+    return [storage_rounding(t.kind.frac_bits, t.kind.name != "fixed") for t in types]
 
 
 def ddof_factor(n: int, ddof: int) -> float:
