@@ -177,9 +177,18 @@ def linear_regression_from_sums(e: Engine, sums: Secret, n: int, x_ranges: Seque
     if len(deltas) != d + 1:
         raise ValueError(f"linear_regression: {len(deltas)} storage roundings for {d + 1} "
                          "columns (x, then y)")
-    rho = [dl / (s * 2.0**-f) for dl, s in zip(deltas, scales, strict=True)]
     return _fit(e, N, S, n, d, mids, w, scales, den, y_range, intercept, ridge, min_eig,
-                min_std, f, (math.sqrt(sum(r * r for r in rho[:d])), rho[d]))
+                min_std, f, storage_ratios(deltas, scales, f))
+
+
+def storage_ratios(storage: Sequence[float], scales: Sequence[int], f: int
+                   ) -> tuple[float, float]:
+    """(eps, rho_y) of a fit: the features' storage rounding over their scales, eps =
+    sqrt(sum_j (delta_j / s_j)^2), and y's, rho_y = delta_y / s_y (`storage` and `scales`:
+    the d features, then y; a scale in units of 2^-f). One formula for the engine's worst
+    case (`stored_terms`), the checker's refusal (`check_fit`) and the owner's table."""
+    rho = [dl / (s * 2.0**-f) for dl, s in zip(storage, scales, strict=True)]
+    return math.sqrt(sum(r * r for r in rho[:-1])), rho[-1]
 
 
 def stored_terms(d: int, n: int, intercept: bool, ridge: float, mu: float,
@@ -262,8 +271,7 @@ def check_fit(d: int, n: int | None, intercept: bool, ridge: float, min_eig: flo
         require("linear_regression", "the scatter", den * max(scales) ** 2,
                 MASK_BITS - 1 - MIN_LIMB)
         if storage is not None:
-            eps = math.sqrt(sum((dl / (sc * 2.0**-f)) ** 2
-                                for dl, sc in zip(storage[:d], scales[:d], strict=True)))
+            eps, _ = storage_ratios(storage, scales, f)
             if not ridge and eps >= math.sqrt(mu):
                 raise ValueError(_no_floor(eps, lam + mu))
 
@@ -489,8 +497,7 @@ def ols_table(value: np.ndarray, error: np.ndarray, x_ranges: Sequence[Range],
         raise ValueError(f"ols_table: {len(deltas)} storage roundings for {d + 1} columns")
     mids, w = (list(t) for t in zip(*(r.center(f) for r in [*rs, y_range]), strict=True))
     scales = w if intercept else [abs(m) + wi for m, wi in zip(mids, w, strict=True)]
-    rho = [dl / (sc * 2.0**-f) for dl, sc in zip(deltas, scales, strict=True)]
-    eps, rho_y = math.sqrt(sum(r * r for r in rho[:d])), rho[d]
+    eps, rho_y = storage_ratios(deltas, scales, f)
     unit = 2.0**-G
     spread = y_range.width * DEFAULT_SPREAD
     floor_y = (spread / (scales[d] * 2.0**-f)) ** 2
