@@ -520,8 +520,8 @@ def ols_table(value: np.ndarray, error: np.ndarray, x_ranges: Sequence[Range],
                         f"{limit:.6g}: the features are (nearly) collinear at min_eig = "
                         f"{min_eig:g}, and no bound holds")
     # kappa from the condition (`condition_limit`'s argument, two-sided)
-    cb = _bounds(d, lam, nu, CONDITION_SLACK * unit, CONDITION_SLACK * unit, 1e-4)
-    gamma, beta = d * math.sqrt(d) * cb["da"] / nu, d * cb["eta"] / nu
+    gamma, move = _condition_slack(d, lam, nu)
+    beta = move / nu
     tm_hi, tm_lo = (cond + cond_err) / (1 - gamma), max(cond - cond_err, 0.0) / (1 + gamma)
     ta_hi = tm_hi / (1 - beta * tm_hi) if beta * tm_hi < 1 else math.inf
     ta_lo = tm_lo / (1 + beta * tm_lo)
@@ -826,9 +826,20 @@ def condition_limit(d: int, ridge: float, min_eig: float) -> float:
         return math.inf
     unit = 2.0**-G
     lam, mu = round(ridge * 2**G) * unit, round(min_eig * 2**G) * unit
-    b = _bounds(d, lam, lam + mu, CONDITION_SLACK * unit, CONDITION_SLACK * unit, 1e-4)
     nu = lam + mu
-    return (1 - d * math.sqrt(d) * b["da"] / nu) * nu / (nu + d * b["eta"])
+    gamma, move = _condition_slack(d, lam, nu)
+    return (1 - gamma) * nu / (nu + move)
+
+
+def _condition_slack(d: int, lam: float, nu: float) -> tuple[float, float]:
+    """The two slacks of `condition_limit`'s argument at the computed ridge lam and floor
+    nu = lam + mu, at the inputs' allowance (CONDITION_SLACK): gamma = d sqrt(d) da / nu,
+    the relative move of the computed trace (T <= t' / (1 - gamma)), and d eta, the most
+    the elimination's dA moves an eigenvalue. The limit and the owner's kappa from a
+    revealed condition (`ols_table`) must use the same two."""
+    unit = 2.0**-G
+    b = _bounds(d, lam, nu, CONDITION_SLACK * unit, CONDITION_SLACK * unit, 1e-4)
+    return d * math.sqrt(d) * b["da"] / nu, d * b["eta"]
 
 
 def _condition(e: Engine, X: Secret, floored: Secret | None, d: int, f: int) -> Bounded:
