@@ -192,7 +192,7 @@ def storage_ratios(storage: Sequence[float], scales: Sequence[int], f: int
 
 
 def stored_terms(d: int, n: int, intercept: bool, ridge: float, mu: float,
-                 scales: Sequence[int], h_y: float, floor_y: float, shifts: Sequence[Fraction],
+                 scales: Sequence[int], h_y: float, floor_y: float, lever: float,
                  data: tuple[float, float]) -> np.ndarray:
     """What storage rounding adds to each revealed bound of a fit, worst case over the data
     that pass the condition test (public: the engine's, and what the advice reports).
@@ -200,15 +200,15 @@ def stored_terms(d: int, n: int, intercept: bool, ridge: float, mu: float,
     The layout of `ols`: [coef (k, the intercept first), se (k), R^2, adjusted R^2,
     condition (0: a test on the computed value)]. `data` = (eps, rho_y) as `_fit`; kappa =
     ridge + mu (the floor the condition proves), |res| <= 1, |b~| <= 1 / sqrt(kappa),
-    |y| >= sqrt(floor_y), |z-bar| <= sqrt(sum_i (1 + |m_i / w_i|)^2). Raises
-    PrecisionError (a refusal) when the features' rounding is too large against their
-    ranges for any bound (eps >= sqrt(mu) without a ridge; `check_fit` says so first).
+    |y| >= sqrt(floor_y), |z-bar| <= `lever` = sqrt(sum_i (1 + |m_i / w_i|)^2) (`fit_plan`'s;
+    unused without an intercept). Raises PrecisionError (a refusal) when the features'
+    rounding is too large against their ranges for any bound (eps >= sqrt(mu) without a
+    ridge; `check_fit` says so first).
     """
     eps, rho_y = data
     kappa = ridge + mu
-    lever = math.sqrt(sum((1 + abs(float(s))) ** 2 for s in shifts)) if intercept else None
     shift = least_squares_shift(eps, rho_y, kappa, ridge, norm_y=math.sqrt(floor_y),
-                                lever=lever, d=d)
+                                lever=lever if intercept else None, d=d)
     if not math.isfinite(shift.coef):  # the checker refuses this before a run
         raise PrecisionError(_no_floor(eps, kappa))
     g = np.full(d, 1 / math.sqrt(kappa))  # sqrt(((A + r)^-1)_jj) <= 1 / sqrt(kappa)
@@ -262,7 +262,7 @@ def check_fit(d: int, n: int | None, intercept: bool, ridge: float, min_eig: flo
         raise ValueError(f"linear_regression: {n} rows for {d + intercept} coefficients; "
                          "a fit needs more rows than coefficients")
     unit = 2.0**-G
-    lam, mu = round(ridge * 2**G) * unit, round(min_eig * 2**G) * unit
+    lam, mu = (c * unit for c in parameter_codes(ridge, min_eig))
     _bounds(d, lam, lam + mu, 3 * unit, 3 * unit, 1e-4)
     if ranges is not None and n is not None:
         mids, w = zip(*(r.center(f) for r in ranges), strict=True)
@@ -321,10 +321,10 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
     cov_x = join([join([entry(i, j) for j in range(d)], axis=0).reshape(1, d)
                   for i in range(d)], axis=0)
     a = join([entry(i, d) for i in range(d)], axis=0)
-    lam, mu_code = round(ridge * 2**G), round(min_eig * 2**G)
-    lam_real, mu = plan.lam, plan.mu  # the parameters actually used (G bits)
+    lam, mu = plan.lam, plan.mu  # the parameters actually used (G bits)
     nu_code = plan.nu_code  # the eigenvalue floor: X = nu (A + ridge I)^-1 <= I
-    A = cov_x + e.field.from_ints([[lam if i == j else 0 for j in range(d)] for i in range(d)])
+    A = cov_x + e.field.from_ints([[plan.lam_code if i == j else 0 for j in range(d)]
+                                   for i in range(d)])
     # right-hand sides: a, nu I and, with an intercept, nu z~ / (L d) (all of norm <= 1)
     eye = a.reshape(d, 1).broadcast_to(d, d) * 0 + e.field.from_ints(
         [[nu_code if i == j else 0 for j in range(d)] for i in range(d)])
@@ -342,9 +342,9 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
     b = plan.b
     comp = comp_errors(plan, b)
     k = d + intercept
-    stored = stored_terms(d, n, intercept, lam_real, mu, scales, w[d] * 2.0**-f, floor_y,
-                          shifts, data)
-    X, floored = _solve(e, A, join(rhs, axis=1), d, b, mu_code > 0)
+    stored = stored_terms(d, n, intercept, lam, mu, scales, w[d] * 2.0**-f, floor_y,
+                          plan.lever, data)
+    X, floored = _solve(e, A, join(rhs, axis=1), d, b, mu > 0)
     beta = X[:, 0]
     # slopes in the columns' units
     coef, coef_units = scale_public(e, beta, *plan.scalings["coef"], "linear_regression",
@@ -665,6 +665,8 @@ class FitPlan:
     lam: float
     mu: float
     nu: float
+    lam_code: int
+    """The ridge as the engine adds it to the diagonal (lam = lam_code 2^-G)."""
     nu_code: int
     scales: list[int]
     w: list[int]
@@ -687,6 +689,12 @@ class FitPlan:
     K: Fraction
 
 
+def parameter_codes(ridge: float, min_eig: float) -> tuple[int, int]:
+    """The ridge and min_eig on the G-bit grid the engine computes with (their values are
+    these codes times 2^-G): one rounding for the checker, the engine's plan and the limit."""
+    return round(ridge * 2**G), round(min_eig * 2**G)
+
+
 def fit_plan(d: int, n: int, intercept: bool, ridge: float, min_eig: float,
              scales: Sequence[int], w: Sequence[int], mids: Sequence[int], floor_y: float,
              f: int) -> FitPlan:
@@ -695,7 +703,7 @@ def fit_plan(d: int, n: int, intercept: bool, ridge: float, min_eig: float,
     floor, `comp_errors`). Raises PrecisionError where the engine would refuse."""
     unit = 2.0**-G
     left, right = _pairs(d + 1)
-    lam_code, mu_code = round(ridge * 2**G), round(min_eig * 2**G)
+    lam_code, mu_code = parameter_codes(ridge, min_eig)
     lam, mu = lam_code * unit, mu_code * unit
     nu_code = lam_code + mu_code
     nu = nu_code * unit
@@ -736,8 +744,9 @@ def fit_plan(d: int, n: int, intercept: bool, ridge: float, min_eig: float,
         sc2["icpt"] = (int((1 + b["beta"] * lever) * 2**G) + 1, w[d], 1, G)
         sc2["c0"] = (int(K * 2**G) + 1, 1 / K, 1, 0)
     units |= {name: _plan_units(*args, name) for name, args in sc2.items()}
-    return FitPlan(d, n, intercept, lam, mu, nu, nu_code, list(scales), list(w), f, floor_y,
-                   shifts, L, lever, eps_A, eps_b, eps_z, b, sc | sc2, units, facts, c_lows, K)
+    return FitPlan(d, n, intercept, lam, mu, nu, lam_code, nu_code, list(scales), list(w), f,
+                   floor_y, shifts, L, lever, eps_A, eps_b, eps_z, b, sc | sc2, units, facts,
+                   c_lows, K)
 
 
 _QUANTITIES = {"std": "the scatter", "mean": "a column sum", "zcol": "the mean vector",
@@ -825,7 +834,7 @@ def condition_limit(d: int, ridge: float, min_eig: float) -> float:
     if min_eig <= 0:
         return math.inf
     unit = 2.0**-G
-    lam, mu = round(ridge * 2**G) * unit, round(min_eig * 2**G) * unit
+    lam, mu = (c * unit for c in parameter_codes(ridge, min_eig))
     nu = lam + mu
     gamma, move = _condition_slack(d, lam, nu)
     return (1 - gamma) * nu / (nu + move)
