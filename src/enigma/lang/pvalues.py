@@ -213,8 +213,7 @@ def _reveal_calls(script: Script) -> dict[str, list[Call | None]]:
     """Reveal name -> the calls its value comes from, read from the owner's script: the
     revealed call itself, or every assignment of the revealed name (None: not a call)."""
     reveals, assigns = reveals_and_assignments(script)
-    assigned = {name: [a.value if isinstance(a.value, Call) else None
-                       for a in items if a.target.index is None]
+    assigned = {name: [a.value if isinstance(a.value, Call) else None for a in items]
                 for name, items in assigns.items()}
     return {r.name: [r.value] if isinstance(r.value, Call) else
             assigned.get(r.value.name, []) if isinstance(r.value, Var) else []

@@ -652,10 +652,11 @@ def nodes_of(x: Any, kind: type | tuple[type, ...]) -> list[Any]:
 
 
 def reveals_and_assignments(script: Script) -> tuple[list[Reveal], dict[str, list[Assign]]]:
-    """The script's reveals in order, and by name every assignment to that name (whole or
-    indexed: `target.name` set), from its body and its functions' (nested blocks included,
-    in pre-order): what the owner reads of its own checked script to know what each
-    revealed value came from (`pvalues`, `advice`), never what a node says."""
+    """The script's reveals in order, and by name every assignment of that name as a whole
+    (`target.name`: an item's `v[i] = ...` names a container, and a tuple target is not
+    followed), from its body and its functions' (nested blocks included, in pre-order): what
+    the owner reads of its own checked script to know what each revealed value came from
+    (`pvalues`, `advice`), never what a node says."""
     reveals: list[Reveal] = []
     assigned: dict[str, list[Assign]] = {}
 
