@@ -24,6 +24,7 @@ from enigma.lang.pvalues import TESTS, detail, reveals_of_tests, t_quotient
 from enigma.lang.runner import run_mpc
 from enigma.lang.schema import Schema
 from enigma.lang.simulation import thread_quorum
+from enigma.lang.syntax import reveals_and_assignments
 from enigma.prep.dealer import DealerFactory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,6 +131,32 @@ def test_reveals_of_tests_follow_the_script_not_the_nodes() -> None:
                    "reveal(chi2(data.g, data.flag), 'call')\n"
                    "reveal(mean(data.x), 'not_a_test')\n", SMALL)
     assert reveals_of_tests(script) == {"direct_name": "ttest", "call": "chi2"}
+
+
+def test_the_script_walk_reaches_loops_branches_and_functions() -> None:
+    """`reveals_and_assignments` (pvalues' tests and the advice read it): the assignments in
+    both branches of an if inside a loop and in a function's body; a name assigned a call of
+    a script function is not a test, and an item assignment names its container only."""
+    script = check("def f(a):\n"
+                   "    s = ttest(a, data.y)\n"
+                   "    return s\n"
+                   "\n"
+                   "v = [mean(data.x), mean(data.y)]\n"
+                   "for i in range(2):\n"
+                   "    if i == 0:\n"
+                   "        w = ttest(data.x, data.y)\n"
+                   "    else:\n"
+                   "        w = ttest(data.z, data.y)\n"
+                   "v[0] = 1.0\n"
+                   "t = f(data.x)\n"
+                   "reveal(w, 'loop')\n"
+                   "reveal(t, 'from_function')\n"
+                   "reveal(v, 'list')\n", SMALL)
+    reveals, assigned = reveals_and_assignments(script)
+    assert [r.name for r in reveals] == ["loop", "from_function", "list"]
+    assert {name: len(items) for name, items in assigned.items()} == {"v": 1, "w": 2, "t": 1,
+                                                                     "s": 1}
+    assert reveals_of_tests(script) == {"loop": "ttest"}
 
 
 def test_every_test_has_a_label_per_revealed_value() -> None:

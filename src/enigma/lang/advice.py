@@ -36,7 +36,6 @@ the slope that moves y over its half-range along x's half-range.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,11 +45,20 @@ from .checker import check
 from .errors import ScriptError
 from .interpreter import Revealed
 from .plain import referenced_columns, synthetic_table
-from .pvalues import TESTS, reveals_of_tests
+from .pvalues import TESTS
 from .runner import run_mpc
 from .schema import Schema
 from .simulation import thread_quorum
-from .syntax import Assign, BinOp, Call, Label, Reveal, Script, ValueType, Var, nodes_of
+from .syntax import (
+    BinOp,
+    Call,
+    Label,
+    Script,
+    ValueType,
+    Var,
+    nodes_of,
+    reveals_and_assignments,
+)
 
 STATISTIC_LIMIT = 1e-2
 """A statistic's bound (absolute) from which it is flagged."""
@@ -162,16 +170,17 @@ class Bound:
 
 
 def synthetic_results(source: str, schema: Schema, rows: int, filename: str = "<script>",
-                      seed: int = 0) -> dict[str, Revealed]:
+                      seed: int = 0, script: Script | None = None) -> dict[str, Revealed]:
     """The script's revealed values and stated bounds on `rows` synthetic rows (3 engines in
-    threads, the synthetic test dealer): the bounds are those of any run at `rows` rows."""
+    threads, the synthetic test dealer): the bounds are those of any run at `rows` rows.
+    `script`: the caller's `check(source, schema, filename)`, if it has one (not repeated)."""
     from enigma.prep.dealer import DealerFactory
 
-    script = check(source, schema, filename)
+    script = script if script is not None else check(source, schema, filename)
     values = synthetic_table(schema, rows, referenced_columns(script), seed)
     factory = DealerFactory(SEED, insecure=True, synthetic=True)
     return run_mpc(source, schema, values, provider_factory=factory, filename=filename,
-                   quorum=thread_quorum).results
+                   quorum=thread_quorum, script=script).results
 
 
 def review(source: str, schema: Schema, rows: int | None = None, *,
@@ -182,32 +191,22 @@ def review(source: str, schema: Schema, rows: int | None = None, *,
     if n is None:
         raise ValueError(f"schema {schema.name!r} gives no row count; pass rows=")
     script = check(source, schema, filename)
-    results = synthetic_results(source, schema, n, filename)
+    results = synthetic_results(source, schema, n, filename, script=script)
     advisor = _Advisor(source, schema, n, filename, script)
     return [advisor.judge(o.name, results) for o in script.outputs if o.name in results]
 
 
 class _Script:
-    """What the advice reads of a checked script: each reveal's expression, the expressions
-    assigned to every name, and the test each reveal is."""
+    """What the advice reads of a checked script: each reveal's expression and the
+    expressions assigned to every name (`syntax.reveals_and_assignments`, the walk `pvalues`
+    reads its tests with), and from them the library call each reveal shows."""
 
     def __init__(self, script: Script) -> None:
         self.outputs = {o.name: o.type for o in script.outputs}
-        self.tests = reveals_of_tests(script)
-        self.assigned: dict[str, list[Any]] = {}
-        self.reveals: dict[str, Any] = {}
-        self._collect(script.body)
-        for fn in script.functions:
-            self._collect(getattr(fn, "body", ()) or ())
-
-    def _collect(self, items: Iterable[Any]) -> None:
-        for s in items:
-            if isinstance(s, Reveal):
-                self.reveals[s.name] = s.value
-            elif isinstance(s, Assign) and s.target.name:
-                self.assigned.setdefault(s.target.name, []).append(s.value)
-            for name in ("body", "orelse"):
-                self._collect(getattr(s, name, ()) or ())
+        reveals, assigns = reveals_and_assignments(script)
+        self.reveals: dict[str, Any] = {r.name: r.value for r in reveals}
+        self.assigned: dict[str, list[Any]] = {
+            name: [a.value for a in items] for name, items in assigns.items()}
 
     def call(self, name: str) -> Call | None:
         """The library call a reveal shows: itself, or the one call every assignment of the
@@ -452,9 +451,11 @@ class _Advisor:
         if key not in self.scaled:
             scaled = Rescaling(cols, k, integer, math.nan).schema(self.schema)
             try:
+                checked = check(self.source, scaled, self.filename)
                 self.scaled[key] = (
-                    _Script(check(self.source, scaled, self.filename)),
-                    synthetic_results(self.source, scaled, self.rows, self.filename))
+                    _Script(checked),
+                    synthetic_results(self.source, scaled, self.rows, self.filename,
+                                      script=checked))
             except (ScriptError, ValueError) as exc:
                 self.scaled[key] = str(exc)
         got = self.scaled[key]

@@ -26,7 +26,7 @@ interval of the mean difference.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from .analytics.precision import Range
 from .axes import column_types
 from .interpreter import Outcome, Revealed
 from .lattice import const_value
-from .syntax import Assign, Call, ColumnRef, Reveal, Script, Var, nodes_of
+from .syntax import Call, ColumnRef, Script, Var, nodes_of, reveals_and_assignments
 
 LEVEL = 0.95
 """Confidence level of every interval."""
@@ -212,22 +212,9 @@ def _anova(v: list[float], e: list[float]) -> dict[str, float]:
 def _reveal_calls(script: Script) -> dict[str, list[Call | None]]:
     """Reveal name -> the calls its value comes from, read from the owner's script: the
     revealed call itself, or every assignment of the revealed name (None: not a call)."""
-    assigned: dict[str, list[Call | None]] = {}
-    reveals: list[Reveal] = []
-
-    def walk(items: Iterable[Any]) -> None:
-        for s in items:
-            if isinstance(s, Reveal):
-                reveals.append(s)
-            elif isinstance(s, Assign) and s.target.name and s.target.index is None:
-                assigned.setdefault(s.target.name, []).append(
-                    s.value if isinstance(s.value, Call) else None)
-            for name in ("body", "orelse"):
-                walk(getattr(s, name, ()) or ())
-
-    walk(script.body)
-    for fn in script.functions:
-        walk(getattr(fn, "body", ()) or ())
+    reveals, assigns = reveals_and_assignments(script)
+    assigned = {name: [a.value if isinstance(a.value, Call) else None for a in items]
+                for name, items in assigns.items()}
     return {r.name: [r.value] if isinstance(r.value, Call) else
             assigned.get(r.value.name, []) if isinstance(r.value, Var) else []
             for r in reveals}

@@ -47,6 +47,7 @@ from .pvalues import finish
 from .release import Release
 from .results import labelled
 from .schema import Schema
+from .syntax import Script
 
 
 class CountingProvider:
@@ -170,15 +171,17 @@ def run_mpc(source: str, schema: Schema, values: dict[str, np.ndarray], *,
             provider_factory: ProviderFactory, parties: int = 3, filename: str = "<script>",
             timeout: float = 60.0, deadline: float = 600.0,
             engine_kwargs: dict | None = None, quorum: Callable[..., list] = run_local,
-            release: Release | None = None) -> Outcome:
+            release: Release | None = None, script: Script | None = None) -> Outcome:
     """Run `source` on the owner's table `values` (as `Schema.read_csv` gives) in q processes.
 
-    The script is checked here first (a refused script never reaches a node).
+    The script is checked here first (a refused script never reaches a node), unless the
+    caller passes `script`, its own `check(source, schema, filename)` (the advice checks
+    once and runs the result; every node still checks the source itself).
     Returns the owner's view: each revealed value with its error bound, and
     the public cost counters of node 0 in `Outcome.stats`. `quorum` runs the nodes:
     q processes (`run_local`), or q threads for a cost estimate (`simulation.thread_quorum`).
     """
-    script = check(source, schema, filename)
+    script = script if script is not None else check(source, schema, filename)
     names = referenced_columns(script)
     field = Field()
     table, meta, public = encode_table(schema, values, names)

@@ -651,6 +651,30 @@ def nodes_of(x: Any, kind: type | tuple[type, ...]) -> list[Any]:
     return found
 
 
+def reveals_and_assignments(script: Script) -> tuple[list[Reveal], dict[str, list[Assign]]]:
+    """The script's reveals in order, and by name every assignment of that name as a whole
+    (`target.name`: an item's `v[i] = ...` names a container, and a tuple target is not
+    followed), from its body and its functions' (nested blocks included, in pre-order): what
+    the owner reads of its own checked script to know what each revealed value came from
+    (`pvalues`, `advice`), never what a node says."""
+    reveals: list[Reveal] = []
+    assigned: dict[str, list[Assign]] = {}
+
+    def walk(items: tuple[Stmt, ...]) -> None:
+        for s in items:
+            if isinstance(s, Reveal):
+                reveals.append(s)
+            elif isinstance(s, Assign) and s.target.name:
+                assigned.setdefault(s.target.name, []).append(s)
+            for name in ("body", "orelse"):
+                walk(getattr(s, name, ()) or ())
+
+    walk(script.body)
+    for fn in script.functions:
+        walk(fn.body)
+    return reveals, assigned
+
+
 def format_tree(script: Script) -> str:
     """The typed AST as indented text, one node a line with its position and type (for reading)."""
     lines: list[str] = []

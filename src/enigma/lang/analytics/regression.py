@@ -177,13 +177,22 @@ def linear_regression_from_sums(e: Engine, sums: Secret, n: int, x_ranges: Seque
     if len(deltas) != d + 1:
         raise ValueError(f"linear_regression: {len(deltas)} storage roundings for {d + 1} "
                          "columns (x, then y)")
-    rho = [dl / (s * 2.0**-f) for dl, s in zip(deltas, scales, strict=True)]
     return _fit(e, N, S, n, d, mids, w, scales, den, y_range, intercept, ridge, min_eig,
-                min_std, f, (math.sqrt(sum(r * r for r in rho[:d])), rho[d]))
+                min_std, f, storage_ratios(deltas, scales, f))
+
+
+def storage_ratios(storage: Sequence[float], scales: Sequence[int], f: int
+                   ) -> tuple[float, float]:
+    """(eps, rho_y) of a fit: the features' storage rounding over their scales, eps =
+    sqrt(sum_j (delta_j / s_j)^2), and y's, rho_y = delta_y / s_y (`storage` and `scales`:
+    the d features, then y; a scale in units of 2^-f). One formula for the engine's worst
+    case (`stored_terms`), the checker's refusal (`check_fit`) and the owner's table."""
+    rho = [dl / (s * 2.0**-f) for dl, s in zip(storage, scales, strict=True)]
+    return math.sqrt(sum(r * r for r in rho[:-1])), rho[-1]
 
 
 def stored_terms(d: int, n: int, intercept: bool, ridge: float, mu: float,
-                 scales: Sequence[int], h_y: float, floor_y: float, shifts: Sequence[Fraction],
+                 scales: Sequence[int], h_y: float, floor_y: float, lever: float,
                  data: tuple[float, float]) -> np.ndarray:
     """What storage rounding adds to each revealed bound of a fit, worst case over the data
     that pass the condition test (public: the engine's, and what the advice reports).
@@ -191,15 +200,15 @@ def stored_terms(d: int, n: int, intercept: bool, ridge: float, mu: float,
     The layout of `ols`: [coef (k, the intercept first), se (k), R^2, adjusted R^2,
     condition (0: a test on the computed value)]. `data` = (eps, rho_y) as `_fit`; kappa =
     ridge + mu (the floor the condition proves), |res| <= 1, |b~| <= 1 / sqrt(kappa),
-    |y| >= sqrt(floor_y), |z-bar| <= sqrt(sum_i (1 + |m_i / w_i|)^2). Raises
-    PrecisionError (a refusal) when the features' rounding is too large against their
-    ranges for any bound (eps >= sqrt(mu) without a ridge; `check_fit` says so first).
+    |y| >= sqrt(floor_y), |z-bar| <= `lever` = sqrt(sum_i (1 + |m_i / w_i|)^2) (`fit_plan`'s;
+    unused without an intercept). Raises PrecisionError (a refusal) when the features'
+    rounding is too large against their ranges for any bound (eps >= sqrt(mu) without a
+    ridge; `check_fit` says so first).
     """
     eps, rho_y = data
     kappa = ridge + mu
-    lever = math.sqrt(sum((1 + abs(float(s))) ** 2 for s in shifts)) if intercept else None
     shift = least_squares_shift(eps, rho_y, kappa, ridge, norm_y=math.sqrt(floor_y),
-                                lever=lever, d=d)
+                                lever=lever if intercept else None, d=d)
     if not math.isfinite(shift.coef):  # the checker refuses this before a run
         raise PrecisionError(_no_floor(eps, kappa))
     g = np.full(d, 1 / math.sqrt(kappa))  # sqrt(((A + r)^-1)_jj) <= 1 / sqrt(kappa)
@@ -253,7 +262,7 @@ def check_fit(d: int, n: int | None, intercept: bool, ridge: float, min_eig: flo
         raise ValueError(f"linear_regression: {n} rows for {d + intercept} coefficients; "
                          "a fit needs more rows than coefficients")
     unit = 2.0**-G
-    lam, mu = round(ridge * 2**G) * unit, round(min_eig * 2**G) * unit
+    lam, mu = (c * unit for c in parameter_codes(ridge, min_eig))
     _bounds(d, lam, lam + mu, 3 * unit, 3 * unit, 1e-4)
     if ranges is not None and n is not None:
         mids, w = zip(*(r.center(f) for r in ranges), strict=True)
@@ -262,8 +271,7 @@ def check_fit(d: int, n: int | None, intercept: bool, ridge: float, min_eig: flo
         require("linear_regression", "the scatter", den * max(scales) ** 2,
                 MASK_BITS - 1 - MIN_LIMB)
         if storage is not None:
-            eps = math.sqrt(sum((dl / (sc * 2.0**-f)) ** 2
-                                for dl, sc in zip(storage[:d], scales[:d], strict=True)))
+            eps, _ = storage_ratios(storage, scales, f)
             if not ridge and eps >= math.sqrt(mu):
                 raise ValueError(_no_floor(eps, lam + mu))
 
@@ -313,10 +321,10 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
     cov_x = join([join([entry(i, j) for j in range(d)], axis=0).reshape(1, d)
                   for i in range(d)], axis=0)
     a = join([entry(i, d) for i in range(d)], axis=0)
-    lam, mu_code = round(ridge * 2**G), round(min_eig * 2**G)
-    lam_real, mu = plan.lam, plan.mu  # the parameters actually used (G bits)
+    lam, mu = plan.lam, plan.mu  # the parameters actually used (G bits)
     nu_code = plan.nu_code  # the eigenvalue floor: X = nu (A + ridge I)^-1 <= I
-    A = cov_x + e.field.from_ints([[lam if i == j else 0 for j in range(d)] for i in range(d)])
+    A = cov_x + e.field.from_ints([[plan.lam_code if i == j else 0 for j in range(d)]
+                                   for i in range(d)])
     # right-hand sides: a, nu I and, with an intercept, nu z~ / (L d) (all of norm <= 1)
     eye = a.reshape(d, 1).broadcast_to(d, d) * 0 + e.field.from_ints(
         [[nu_code if i == j else 0 for j in range(d)] for i in range(d)])
@@ -334,9 +342,9 @@ def _fit(e: Engine, N: Secret, zsum: Secret, n: int, d: int, mids: list[int], w:
     b = plan.b
     comp = comp_errors(plan, b)
     k = d + intercept
-    stored = stored_terms(d, n, intercept, lam_real, mu, scales, w[d] * 2.0**-f, floor_y,
-                          shifts, data)
-    X, floored = _solve(e, A, join(rhs, axis=1), d, b, mu_code > 0)
+    stored = stored_terms(d, n, intercept, lam, mu, scales, w[d] * 2.0**-f, floor_y,
+                          plan.lever, data)
+    X, floored = _solve(e, A, join(rhs, axis=1), d, b, mu > 0)
     beta = X[:, 0]
     # slopes in the columns' units
     coef, coef_units = scale_public(e, beta, *plan.scalings["coef"], "linear_regression",
@@ -489,8 +497,7 @@ def ols_table(value: np.ndarray, error: np.ndarray, x_ranges: Sequence[Range],
         raise ValueError(f"ols_table: {len(deltas)} storage roundings for {d + 1} columns")
     mids, w = (list(t) for t in zip(*(r.center(f) for r in [*rs, y_range]), strict=True))
     scales = w if intercept else [abs(m) + wi for m, wi in zip(mids, w, strict=True)]
-    rho = [dl / (sc * 2.0**-f) for dl, sc in zip(deltas, scales, strict=True)]
-    eps, rho_y = math.sqrt(sum(r * r for r in rho[:d])), rho[d]
+    eps, rho_y = storage_ratios(deltas, scales, f)
     unit = 2.0**-G
     spread = y_range.width * DEFAULT_SPREAD
     floor_y = (spread / (scales[d] * 2.0**-f)) ** 2
@@ -513,8 +520,8 @@ def ols_table(value: np.ndarray, error: np.ndarray, x_ranges: Sequence[Range],
                         f"{limit:.6g}: the features are (nearly) collinear at min_eig = "
                         f"{min_eig:g}, and no bound holds")
     # kappa from the condition (`condition_limit`'s argument, two-sided)
-    cb = _bounds(d, lam, nu, CONDITION_SLACK * unit, CONDITION_SLACK * unit, 1e-4)
-    gamma, beta = d * math.sqrt(d) * cb["da"] / nu, d * cb["eta"] / nu
+    gamma, move = _condition_slack(d, lam, nu)
+    beta = move / nu
     tm_hi, tm_lo = (cond + cond_err) / (1 - gamma), max(cond - cond_err, 0.0) / (1 + gamma)
     ta_hi = tm_hi / (1 - beta * tm_hi) if beta * tm_hi < 1 else math.inf
     ta_lo = tm_lo / (1 + beta * tm_lo)
@@ -658,6 +665,8 @@ class FitPlan:
     lam: float
     mu: float
     nu: float
+    lam_code: int
+    """The ridge as the engine adds it to the diagonal (lam = lam_code 2^-G)."""
     nu_code: int
     scales: list[int]
     w: list[int]
@@ -680,6 +689,12 @@ class FitPlan:
     K: Fraction
 
 
+def parameter_codes(ridge: float, min_eig: float) -> tuple[int, int]:
+    """The ridge and min_eig on the G-bit grid the engine computes with (their values are
+    these codes times 2^-G): one rounding for the checker, the engine's plan and the limit."""
+    return round(ridge * 2**G), round(min_eig * 2**G)
+
+
 def fit_plan(d: int, n: int, intercept: bool, ridge: float, min_eig: float,
              scales: Sequence[int], w: Sequence[int], mids: Sequence[int], floor_y: float,
              f: int) -> FitPlan:
@@ -688,7 +703,7 @@ def fit_plan(d: int, n: int, intercept: bool, ridge: float, min_eig: float,
     floor, `comp_errors`). Raises PrecisionError where the engine would refuse."""
     unit = 2.0**-G
     left, right = _pairs(d + 1)
-    lam_code, mu_code = round(ridge * 2**G), round(min_eig * 2**G)
+    lam_code, mu_code = parameter_codes(ridge, min_eig)
     lam, mu = lam_code * unit, mu_code * unit
     nu_code = lam_code + mu_code
     nu = nu_code * unit
@@ -729,8 +744,9 @@ def fit_plan(d: int, n: int, intercept: bool, ridge: float, min_eig: float,
         sc2["icpt"] = (int((1 + b["beta"] * lever) * 2**G) + 1, w[d], 1, G)
         sc2["c0"] = (int(K * 2**G) + 1, 1 / K, 1, 0)
     units |= {name: _plan_units(*args, name) for name, args in sc2.items()}
-    return FitPlan(d, n, intercept, lam, mu, nu, nu_code, list(scales), list(w), f, floor_y,
-                   shifts, L, lever, eps_A, eps_b, eps_z, b, sc | sc2, units, facts, c_lows, K)
+    return FitPlan(d, n, intercept, lam, mu, nu, lam_code, nu_code, list(scales), list(w), f,
+                   floor_y, shifts, L, lever, eps_A, eps_b, eps_z, b, sc | sc2, units, facts,
+                   c_lows, K)
 
 
 _QUANTITIES = {"std": "the scatter", "mean": "a column sum", "zcol": "the mean vector",
@@ -818,10 +834,21 @@ def condition_limit(d: int, ridge: float, min_eig: float) -> float:
     if min_eig <= 0:
         return math.inf
     unit = 2.0**-G
-    lam, mu = round(ridge * 2**G) * unit, round(min_eig * 2**G) * unit
-    b = _bounds(d, lam, lam + mu, CONDITION_SLACK * unit, CONDITION_SLACK * unit, 1e-4)
+    lam, mu = (c * unit for c in parameter_codes(ridge, min_eig))
     nu = lam + mu
-    return (1 - d * math.sqrt(d) * b["da"] / nu) * nu / (nu + d * b["eta"])
+    gamma, move = _condition_slack(d, lam, nu)
+    return (1 - gamma) * nu / (nu + move)
+
+
+def _condition_slack(d: int, lam: float, nu: float) -> tuple[float, float]:
+    """The two slacks of `condition_limit`'s argument at the computed ridge lam and floor
+    nu = lam + mu, at the inputs' allowance (CONDITION_SLACK): gamma = d sqrt(d) da / nu,
+    the relative move of the computed trace (T <= t' / (1 - gamma)), and d eta, the most
+    the elimination's dA moves an eigenvalue. The limit and the owner's kappa from a
+    revealed condition (`ols_table`) must use the same two."""
+    unit = 2.0**-G
+    b = _bounds(d, lam, nu, CONDITION_SLACK * unit, CONDITION_SLACK * unit, 1e-4)
+    return d * math.sqrt(d) * b["da"] / nu, d * b["eta"]
 
 
 def _condition(e: Engine, X: Secret, floored: Secret | None, d: int, f: int) -> Bounded:
