@@ -18,7 +18,8 @@ The digit size b is chosen per operation by cost (`digit_bits`): the thermometer
 of a digit takes 2^b - b - 1 products (preprocessing), the tree about two per
 digit (online). For m = 63, b = 2 takes 32 + 61 products (6 rounds with the
 opening), b = 4 takes 176 + 29 (5 rounds); for a one-hot over L levels the tree
-runs once per level, so wider digits win there.
+runs once per level, so wider digits win there. `at_least_many` compares one secret with
+many public thresholds the same way: one opening, one thermometer, a tree per threshold.
 """
 
 from __future__ import annotations

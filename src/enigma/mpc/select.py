@@ -1,9 +1,10 @@
 """Comparisons, oblivious selection and tree reductions of secret integers.
 
 Everything here is built on `comparison.ltz` and `comparison.eqz` (one masked
-opening plus a digit tree each, 5 rounds whatever the batch size) and on
-Beaver products. Operands are `Secret`s or public values (Python ints or field
-arrays from `Field.from_int64`); a comparison needs at least one secret side.
+opening plus a digit tree each, 5 rounds whatever the batch size; `clip` on
+`comparison.at_least_many`, one opening for both bounds) and on Beaver products.
+Operands are `Secret`s or public values (Python ints or field arrays from
+`Field.from_int64`); a comparison needs at least one secret side.
 
 Range rule: a comparison of a and b looks at the sign of a - b, so it is
 exact while |a - b| < 2^(bits - 1); `bits` defaults to the engine's k = 64
