@@ -29,9 +29,16 @@ OPS = {
     "ltz": lambda e, x, k: cmp.ltz(e, x, bits=k),
     "eqz": lambda e, x, k: cmp.eqz(e, x, bits=k),
     "trunc16": lambda e, x, k: trunc_many(e, [x], [16], bits=k)[0],
+    # a 10-bin histogram's 11 edges per row: 11 comparisons, or one opening for all 11
+    "ltz11": lambda e, x, k: cmp.ltz(e, x.reshape(x.size, 1).broadcast_to(x.size, len(EDGES))
+                                     - F.from_ints([EDGES] * x.size), bits=k),
+    "at_least11": lambda e, x, k: cmp.at_least_many(e, x, EDGES, bits=k),
 }
-BOUNDS = {"ltz": (10, 64), "eqz": (10, 64), "trunc16": (24, 86)}
+BOUNDS = {"ltz": (10, 64), "eqz": (10, 64), "trunc16": (24, 86), "ltz11": (10, 64),
+          "at_least11": (10, 64)}
 """Bit bounds measured: 86 is the widest truncation (the old default for every product)."""
+EDGES = list(range(-5, 6))
+"""Public thresholds of the 11-edge rows (per row: the counts depend on their number only)."""
 
 
 def count(op: str, bits: int, n: int, parties: int = 3) -> dict:
@@ -46,7 +53,7 @@ def count(op: str, bits: int, n: int, parties: int = 3) -> dict:
             counter = DemandCounter(dealer)
             e = Engine(ThreadChannel(wires, i), counter)
             counter.bind(e)
-            half = 1 << (min(bits, 64) - 1)  # int64 samples; the count depends on bits only
+            half = 1 << (min(bits, 64) - 2)  # int64 samples; the count depends on bits only
             xs = np.random.default_rng(1).integers(-half, half, n)
             x = e.input(0, F.from_int64(xs) if i == 0 else None, n)
             before = counter.demand()

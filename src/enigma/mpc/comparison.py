@@ -18,7 +18,8 @@ The digit size b is chosen per operation by cost (`digit_bits`): the thermometer
 of a digit takes 2^b - b - 1 products (preprocessing), the tree about two per
 digit (online). For m = 63, b = 2 takes 32 + 61 products (6 rounds with the
 opening), b = 4 takes 176 + 29 (5 rounds); for a one-hot over L levels the tree
-runs once per level, so wider digits win there.
+runs once per level, so wider digits win there. `at_least_many` compares one secret with
+many public thresholds the same way: one opening, one thermometer, a tree per threshold.
 """
 
 from __future__ import annotations
@@ -177,16 +178,17 @@ def _less_tree_products(D: int) -> int:
 def digit_bits(e: Engine, m: int, kind: str, levels: int = 1) -> int:
     """The digit size b with the fewest products for an m-bit r_low: thermometer plus tree.
 
-    `kind` is "less" (`_tree_less`), or "equal" (`_tree_equal`, run `levels` times per
-    value, as one-hot does). Ties go to the wider digit (fewer online rounds). An engine
-    made with an explicit `digit_bits` keeps it.
+    `kind` is "less" (`_tree_less`) or "equal" (`_tree_equal`), the tree run `levels`
+    times per value (one-hot's levels, `at_least_many`'s thresholds). Ties go to the
+    wider digit (fewer online rounds). An engine made with an explicit `digit_bits`
+    keeps it.
     """
     if e.digit_bits is not None:
         return e.digit_bits
 
     def cost(b: int) -> int:
         D = -(-m // b)
-        tree = _less_tree_products(D) if kind == "less" else levels * (D - 1)
+        tree = levels * (_less_tree_products(D) if kind == "less" else D - 1)
         return D * ((1 << b) - b - 1) + tree
 
     return min(range(MAX_DIGIT_BITS, 0, -1), key=cost)
@@ -263,6 +265,60 @@ def one_hot(e: Engine, x: Secret, levels: int) -> Secret:
     rows = np.repeat(np.arange(n), levels)
     _, eq = _thermometer_lookup(e, therm.share, digits.reshape(n * levels, D), rows)
     return _tree_equal(e, eq).reshape(n, levels)
+
+
+def _shift_low(c_low: np.ndarray, shifts: list[int], m: int) -> np.ndarray:
+    """(c + s_j) mod 2^m for public m-bit values c ((n, 2) words) and integer shifts s (L,):
+    shape (n * L, 2), row i * L + j for (c_i, s_j). Two-word addition modulo 2^128 (the
+    shifts in two's complement), then the low m <= 127 bits."""
+    s = np.array([v % (1 << 128) for v in shifts], dtype=object)
+    s_lo = (s & ((1 << 64) - 1)).astype(np.uint64)[None, :]
+    s_hi = (s >> 64).astype(np.uint64)[None, :]
+    lo = c_low[:, 0:1] + s_lo  # wraps modulo 2^64
+    hi = c_low[:, 1:2] + s_hi + (lo < s_lo).astype(np.uint64)
+    return low_bits(None, np.stack([lo, hi], axis=-1).reshape(-1, 2), m)
+
+
+def _many_bits(e: Engine, thresholds, bits: int | None) -> tuple[int, int, int]:
+    """(k, m, b) of `at_least_many`: the bound, r_low's bits, the digit size."""
+    k = max(2, _bound(e, bits))
+    return k, k - 1, digit_bits(e, k - 1, "less", max(1, len(thresholds)))
+
+
+@rowwise(lambda e, thresholds, bits, **_: digit_row_bytes(
+    *_many_bits(e, thresholds, bits)[1:], max(1, len(thresholds))), keep_shape=False)
+def at_least_many(e: Engine, x: Secret, thresholds, bits: int | None = None) -> Secret:
+    """[x >= t_j] for secret x (n,) and public integers t (L,), shape (n, L), as 0/1, for
+    -2^(k-1) <= x - t_j < 2^(k-1) for every j, k = bits (default: the engine's).
+
+    `ltz` of each x - t_j opens L masked values per element; here one opening serves every
+    threshold. Open c = y_0 + r with y_j = x - t_j + 2^m (m = k - 1, y_j in [0, 2^k)) and
+    r = r_low + 2^m r_high hiding y_0 as in `ltz`. Since the t_j are public, so is
+    c_j = c + t_0 - t_j = y_j + r (an integer below p, no wrap), and as in `mod2m`
+    y_j mod 2^m = c_j mod 2^m - r_low + 2^m [c_j mod 2^m < r_low], the bracket compared
+    digit by digit against r_low's one thermometer (the rows repeated, as `one_hot` does).
+    [x >= t_j] is y_j's top bit: (y_j - y_j mod 2^m) / 2^m. One mask (its bits, r_high and
+    thermometer) per element; each threshold adds only its digit tree (online products,
+    the rounds of one `ltz`).
+    """
+    F = e.field
+    t = [int(v) for v in thresholds]
+    if not t:
+        raise ValueError("at_least_many: no thresholds to compare with")
+    k, m, b = _many_bits(e, t, bits)
+    n, L = x.size, len(t)
+    c_low, _, therm, r_low = _masked_open(e, x, m, k, (1 << m) - t[0], b)
+    shifted = _shift_low(c_low, [t[0] - v for v in t], m)  # c_j mod 2^m, (n L, 2)
+    rows = np.repeat(np.arange(n), L)
+    gt, eq = _thermometer_lookup(e, therm.share, _digits(shifted, m, b), rows)
+    wrap = _tree_less(e, gt, eq).reshape(n, L)  # [c_j mod 2^m < r_low]
+    # y_j - y_j mod 2^m = (x + r_low) + (2^m - t_j - c_j mod 2^m) - 2^m wrap_j
+    public = F.sub(np.ascontiguousarray(np.broadcast_to(F.from_ints([(1 << m) - v for v in t]),
+                                                        (n, L, 2))),
+                   shifted.reshape(n, L, 2))
+    base = (x.reshape(n) + r_low).reshape(n, 1).broadcast_to(n, L)
+    inv = F.inverse(F.const(1 << m).reshape(1, 2))[0]
+    return (base + public) * inv - wrap
 
 
 @rowwise(lambda **_: MUL_ROW_BYTES)

@@ -39,7 +39,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .comparison import ltz, mod2m
+from .comparison import at_least_many, ltz, mod2m
 from .engine import Engine
 from .fixed import FRAC, encode, trunc_many, wide_bits
 from .secret import Secret
@@ -79,17 +79,10 @@ def _bits(e: Engine, bits: int | None) -> int:
     return k
 
 
-def _repeat(x: Secret, count: int) -> Secret:
-    """(n,) -> (n, count), each element repeated along the new axis."""
-    return join([x.reshape(x.size, 1)] * count, axis=1)
-
-
 def _at_least(e: Engine, x: Secret, thresholds: list[int], bits: int) -> Secret:
-    """[x >= v] for every public v, shape (n, len(thresholds)), in one batched comparison."""
-    F = e.field
-    n, L = x.size, len(thresholds)
-    pub = np.ascontiguousarray(np.broadcast_to(F.from_ints(thresholds), (n, L, 2)))
-    return 1 - ltz(e, _repeat(x, L) - pub, bits)
+    """[x >= v] for every public v, shape (n, len(thresholds)): one masked opening of
+    each element serves every threshold (`comparison.at_least_many`)."""
+    return at_least_many(e, x.reshape(x.size), thresholds, bits)
 
 
 def _one_hot(therm: Secret) -> Secret:

@@ -1,9 +1,10 @@
 """Comparisons, oblivious selection and tree reductions of secret integers.
 
 Everything here is built on `comparison.ltz` and `comparison.eqz` (one masked
-opening plus a digit tree each, 5 rounds whatever the batch size) and on
-Beaver products. Operands are `Secret`s or public values (Python ints or field
-arrays from `Field.from_int64`); a comparison needs at least one secret side.
+opening plus a digit tree each, 5 rounds whatever the batch size; `clip` on
+`comparison.at_least_many`, one opening for both bounds) and on Beaver products.
+Operands are `Secret`s or public values (Python ints or field arrays from
+`Field.from_int64`); a comparison needs at least one secret side.
 
 Range rule: a comparison of a and b looks at the sign of a - b, so it is
 exact while |a - b| < 2^(bits - 1); `bits` defaults to the engine's k = 64
@@ -23,7 +24,7 @@ import numpy as np
 
 from enigma.sharing import AuthShare
 
-from .comparison import eqz, ltz
+from .comparison import at_least_many, eqz, ltz
 from .engine import Engine
 from .secret import Secret
 
@@ -112,15 +113,16 @@ def maximum(e: Engine, a: Secret, b: Secret, bits: int | None = None) -> Secret:
 def clip(e: Engine, x: Secret, lo: int, hi: int, bits: int | None = None) -> Secret:
     """numpy.clip with public bounds lo <= hi.
 
-    1. [x < lo] and [hi < x] in one batched comparison.
+    1. [x >= lo] and [x >= hi + 1] = [hi < x] from one masked opening of x
+       (`comparison.at_least_many`; the same bit bound as comparing x - lo and hi - x).
     2. In one round: x + [x < lo] (lo - x) + [hi < x] (hi - x).
     """
     if lo > hi:
         raise ValueError(f"clip bounds are reversed: lo={lo} > hi={hi}")
     n = x.size
     flat = x.reshape(n)
-    below_above = ltz(e, join([flat - lo, (-flat) + hi], axis=0), bits)
-    below, above = below_above[:n], below_above[n:]
+    at_least = at_least_many(e, flat, [lo, hi + 1], bits)
+    below, above = 1 - at_least[:, 0], at_least[:, 1]
     up, down = e.mul_many([(below, (-flat) + lo), (above, (-flat) + hi)])
     return (flat + up + down).reshape(*x.shape)
 

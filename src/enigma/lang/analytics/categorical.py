@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from enigma.mpc import functions
-from enigma.mpc.comparison import eqz, ltz, one_hot
+from enigma.mpc.comparison import at_least_many, eqz, one_hot
 from enigma.mpc.engine import Engine
 from enigma.mpc.fixed import FRAC
 from enigma.mpc.secret import Secret
@@ -62,8 +62,9 @@ def histogram_bins(e: Engine, x: Secret, col: Range, edges: Sequence[float],
 
     Bins are [e_0, e_1), ..., [e_(k-1), e_k] (the last one closed); values
     outside [e_0, e_k] are not counted.
-    1. t_j = [x >= e_j] for the k left edges and u = [x > e_k]: one batched
-       comparison of n (k + 1) differences (bits from the range and the edges).
+    1. t_j = [x >= e_j] for the k left edges and u = [x > e_k]: one masked opening
+       of each x serves all k + 1 public thresholds (`at_least_many`; bits from the
+       range and the edges).
     2. count_j = sum over rows of t_j - t_(j+1) (t_k = u) (local); with 0/1 `weights`
        (n,) (a filter's selection) the sums are one fused dot of the weights with t.
     """
@@ -77,9 +78,7 @@ def histogram_bins(e: Engine, x: Secret, col: Range, edges: Sequence[float],
     lo, hi = col.codes(f)
     bits = bits_of(max(abs(hi - min(thresholds)), abs(max(thresholds) - lo)) + 1)
     k = len(thresholds)
-    flat = x.reshape(n, 1)
-    pub = np.ascontiguousarray(np.broadcast_to(e.field.from_ints(thresholds), (n, k, 2)))
-    above = 1 - ltz(e, join([flat] * k, axis=1) - pub, bits)  # (n, k): [x >= threshold]
+    above = at_least_many(e, x.reshape(n), thresholds, bits)  # (n, k): [x >= threshold]
     totals = above.sum(axis=0) if weights is None else \
         e.dot(weights.reshape(n, 1).broadcast_to(n, k), above, axis=0)
     counts = totals[:k - 1] - totals[1:]

@@ -21,7 +21,7 @@ from fractions import Fraction
 import numpy as np
 
 from enigma.mpc import select
-from enigma.mpc.comparison import eqz, ltz
+from enigma.mpc.comparison import at_least_many, eqz
 from enigma.mpc.engine import Engine
 from enigma.mpc.fixed import FRAC
 from enigma.mpc.secret import Secret
@@ -151,8 +151,8 @@ def percentile_selected(e: Engine, x: Secret, w: Secret, col: Range, q: float,
         c = c[c <= n].astype(np.int64)  # thresholds the count can reach
         J = len(c)
         if J:
-            reach = m.reshape(1).broadcast_to(J) - F.from_int64(c)
-            at_least = 1 - ltz(e, reach, bits_of(n + 1) + 1)
+            # [m >= c_j]: one masked opening of m serves every threshold; |m - c_j| <= n
+            at_least = at_least_many(e, m.reshape(1), c.tolist(), bits_of(n + 1) + 1).reshape(J)
             i = at_least.sum()
             ends = e.constant(F.from_int64(np.array([1, 0], dtype=np.int64)))
             t = join([ends[0:1], at_least, ends[1:2]], axis=0)  # T_0 = 1, T_(J+1) = 0
