@@ -46,7 +46,13 @@ import numpy as np
 
 from enigma.net import handshake
 from enigma.net.channel import Channel
-from enigma.net.errors import AuthenticationError, NetError, NotAdmitted, PeerTimeout
+from enigma.net.errors import (
+    AuthenticationError,
+    NetError,
+    NotAdmitted,
+    PeerDisconnected,
+    PeerTimeout,
+)
 from enigma.net.identity import Identity
 from enigma.net.transcript import session_id
 
@@ -56,6 +62,9 @@ NODE_PARTY, CLIENT_PARTY = 0, 1
 MAX_MESSAGE = 1 << 31
 #: Seconds a client has for the whole handshake.
 HANDSHAKE_TIMEOUT = 10.0
+#: Longest single wait of a link: a thread waiting on a link that another thread closed
+#: (the owner closes every member's connection once it stops waiting) notices within it.
+POLL_SLICE = 1.0
 _DTYPES = {"<u8", "<i8", "<f8", "|u1", "|b1"}
 
 Arrays = list[np.ndarray]
@@ -135,16 +144,23 @@ class Link:
             return True
 
     def _poll(self, write: bool, timeout: float) -> bool:
-        """Wait up to `timeout` s; pump what arrived; True if the socket can take bytes."""
+        """Wait up to `timeout` s (at most POLL_SLICE: another thread may close the link,
+        and its descriptor number then means nothing); pump what arrived; True if the
+        socket can take bytes."""
         ch = self.channel
         if ch.buffered:  # decrypted bytes that the socket no longer shows
             ch.pump()
             timeout = 0.0
+        if not ch.readable and not write:
+            return False
         mask = (select.POLLIN if ch.readable else 0) | (select.POLLOUT if write else 0)
         poller = select.poll()
         poller.register(ch.fd, mask)
         writable = False
-        for _fd, event in poller.poll(math.ceil(max(timeout, 0.0) * 1000)):
+        for _fd, event in poller.poll(math.ceil(min(max(timeout, 0.0), POLL_SLICE) * 1000)):
+            if event & select.POLLNVAL:  # closed under us: nothing more will come
+                raise PeerDisconnected("the connection was closed while waiting on it",
+                                       ch.peer)
             if event & (select.POLLIN | select.POLLHUP | select.POLLERR) and ch.readable:
                 ch.pump()
             if event & (select.POLLOUT | select.POLLHUP | select.POLLERR):

@@ -461,8 +461,11 @@ class Channel:
 
     def close(self) -> None:
         """Close the socket and let go of the buffers at once: the owner's `wait_writable`
-        callback makes a reference cycle, which only the GC would break."""
+        callback makes a reference cycle, which only the GC would break. A reader still
+        waiting on it (another thread) finds it unreadable and stops."""
         self._closing = True
+        self.recv_error = self.recv_error or PeerDisconnected(
+            f"party {self.peer} is gone: we closed the channel", self.peer)
         self._sock.close()
         self._scratch = memoryview(b"")
         self._message = None
