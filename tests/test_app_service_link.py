@@ -67,6 +67,6 @@ def test_a_closed_link_refuses_to_wait_and_says_why():
     conn = Connection.open("127.0.0.1", listener.getsockname()[1], Identity.generate(),
                            node.public_key, timeout=60.0)
     conn.close()
-    with pytest.raises(ServiceError, match="job-run to node .*(closed|gone)"):
+    with pytest.raises(ServiceError, match=r"job-run to node .*(closed|gone)"):
         conn.request("job-run")
     listener.close()
