@@ -33,7 +33,7 @@ from enigma.lang.schema import Schema
 from enigma.ledger import JobStatus, script_hash
 from enigma.ledger.devchain import advance_time
 from enigma.mpc.blame import encode_abort
-from enigma.net.errors import PeerDisconnected, PeerTimeout
+from enigma.net.errors import PeerDisconnected, PeerTimeout, SetupStopped
 from enigma.net.identity import Identity
 from enigma.storage.container import CorruptShareError
 
@@ -99,6 +99,31 @@ def test_a_member_that_signed_why_it_stopped_is_not_named_absent_by_its_echo(ids
     woke = {2: _rec(ids, 2, "timeout", 1), 0: _rec(ids, 0, "disconnect", 2),
             1: _rec(ids, 1, "disconnect", 2)}  # the staller woke up to find 2 gone
     assert (judge(woke, 3).kind, judge(woke, 3).party) == ("absent", 1)
+
+
+def test_a_member_cut_off_while_the_mesh_forms_is_named_not_the_peer_that_waited_for_it(ids):
+    """2 connected to 0, then its cable was cut before it reached 1: 0 waited a whole
+    timeout for 1's first message (1 was still waiting for 2 to connect), and 1, stopped by
+    the owner's cancel, says it had waited as long for 2. 2 answers nobody."""
+    records = {0: _rec(ids, 0, "timeout", 1), 1: _rec(ids, 1, "timeout", 2)}
+    assert (judge(records, 3).kind, judge(records, 3).party) == ("absent", 2)
+    # had 1 not said whom it waited for (a cancel that came before a whole timeout), the
+    # only first-hand wait names 1: nothing tells the two apart then
+    records[1] = _rec(ids, 1, "cancelled")
+    assert judge(records, 3).party == 1
+
+
+def test_a_stopped_setup_is_a_first_hand_wait_only_after_a_whole_timeout() -> None:
+    def stopped(first_hand: bool) -> BaseException:
+        try:
+            raise SetupStopped("party 2 had not connected", 2, 16.0, first_hand)
+        except SetupStopped as inner:
+            try:
+                raise RuntimeError("job 1: setup") from inner
+            except RuntimeError as exc:
+                return exc
+    assert classify(stopped(True), "cancelled") == ("timeout", 2)
+    assert classify(stopped(False), "cancelled") == ("cancelled", None)
 
 
 def test_an_internal_error_comes_after_absences_and_a_mac_failure_names_nobody(ids) -> None:

@@ -40,6 +40,7 @@ from enigma.net import (
     local_quorum,
 )
 from enigma.net.channel import CHUNK, INLINE
+from enigma.net.errors import SetupStopped
 from enigma.net.handshake import PREFACE_SIZE
 
 CTX = mp.get_context("spawn")
@@ -352,6 +353,21 @@ def test_a_missing_party_is_named_after_the_connect_timeout():
     with pytest.raises(PeerTimeout, match="could not reach party 0") as err:
         Mesh(2, identities[2], peers, b"m", connect_timeout=1.0)
     assert err.value.party == 0
+
+
+def test_a_stopped_setup_names_whom_it_waited_for_and_whether_that_was_a_whole_timeout():
+    identities, peers = local_quorum(3)
+    for waited, first_hand in ((0.0, False), (0.6, True)):
+        start = time.monotonic()
+        with pytest.raises(SetupStopped, match="party 1 had not connected") as err:
+            Mesh(0, identities[0], peers, b"m", timeout=0.5, connect_timeout=30.0,
+                 stop=lambda w=waited, s=start: time.monotonic() - s >= w)
+        assert err.value.party == 1 and err.value.first_hand is first_hand
+        assert time.monotonic() - start < waited + 1.0  # not the 30 s of connect_timeout
+    with pytest.raises(SetupStopped, match="party 0 had not connected") as err:  # dialing
+        Mesh(2, identities[2], peers, b"m", timeout=0.5, connect_timeout=30.0,
+             stop=lambda: True)
+    assert err.value.party == 0 and not err.value.first_hand
 
 
 # ---- a relay that attacks the stream -------------------------------------------------------

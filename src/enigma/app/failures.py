@@ -37,12 +37,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from enigma.lang.budget import ScriptLimitError
 from enigma.lang.errors import ScriptError
 from enigma.mpc.blame import ABSENCE, AbortRecord, decode_aborts, encode_abort
 from enigma.mpc.engine import ProtocolError as EngineProtocolError
-from enigma.net.errors import AuthenticationError, NetError, PeerTimeout
+from enigma.net.errors import AuthenticationError, NetError, PeerTimeout, SetupStopped
 from enigma.net.identity import Identity
 from enigma.sharing import MacCheckError
 from enigma.sharing.commit import CommitmentError
@@ -50,6 +51,8 @@ from enigma.storage.container import CorruptShareError
 from enigma.storage.store import StoreError
 
 from .service import ServiceError
+
+E = TypeVar("E", bound=BaseException)
 
 SCRIPT_REASONS = frozenset({"script", "steps", "elements", "time", "memory", "work"})
 OWNER_REASONS = frozenset({"request"})
@@ -101,6 +104,9 @@ def classify(exc: BaseException, limit: str | None = None) -> tuple[str, int | N
         return SERVICE_REASONS[exc.kind], None
     if isinstance(exc, MemoryError):
         return "memory", None
+    stopped = _cause(exc, SetupStopped)
+    if stopped is not None and stopped.first_hand:  # a wait the stop did not cause
+        return "timeout", stopped.party
     if limit is not None:
         return limit, None
     if isinstance(exc, ServiceError) and exc.__cause__ is not None:
@@ -113,10 +119,7 @@ def classify(exc: BaseException, limit: str | None = None) -> tuple[str, int | N
         return "store", None
     if isinstance(exc, MacCheckError | CommitmentError | EngineProtocolError):
         return "mac", None  # somebody deviated; without blame mode nobody can say who
-    cause: BaseException | None = exc
-    while cause is not None and not isinstance(cause, NetError):  # a protocol error over
-        cause = cause.__cause__ or cause.__context__                # a vanished peer
-    exc = cause or exc
+    exc = _cause(exc, NetError) or exc  # a protocol error over a vanished peer
     peer = getattr(exc, "party", None)
     if isinstance(exc, PeerTimeout):  # PeerDisconnected is a PeerTimeout
         return ("disconnect" if type(exc).__name__ == "PeerDisconnected" else "timeout"), peer
@@ -125,6 +128,14 @@ def classify(exc: BaseException, limit: str | None = None) -> tuple[str, int | N
     if isinstance(exc, NetError) and peer is not None:
         return "protocol", peer
     return "error", None
+
+
+def _cause(exc: BaseException, kind: type[E]) -> E | None:
+    """`exc` or the first exception of `kind` in its chain of causes and contexts."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, kind):
+        cause = cause.__cause__ or cause.__context__
+    return cause
 
 
 def sign_record(identity: Identity, session: bytes, party: int, reason: str,
@@ -151,18 +162,23 @@ def verified(raw: bytes, session: bytes, party: int, key: bytes) -> AbortRecord 
     return recs[0]
 
 
-def absence_rank(records: Sequence[AbortRecord], party: int) -> tuple[bool, int, int]:
+def absence_rank(records: Sequence[AbortRecord], party: int, answered: bool = True
+                 ) -> tuple[bool, int, bool, int]:
     """Which of several members named absent to report: first one that someone waited a
-    whole timeout for, then the one named by the most signers, then the lowest index.
+    whole timeout for, then the one named by the most signers, then one that sent the owner
+    no record of its own (`answered` False), then the lowest index.
 
     Why: a member that aborts closes its channels, so its peers see a disconnect naming
     it, and a staller that wakes up finds its sends failing and signs a disconnect naming
     whoever already left. Disconnects are often the echo of another member's abort; a
     timeout is a first-hand wait. Taking the lowest index instead named an honest node
-    after a stall whenever it came first in the quorum (seen in the fault matrix).
+    after a stall whenever it came first in the quorum (seen in the fault matrix). A
+    member cut off while the mesh forms leaves a chain of first-hand waits: the member it
+    never connected to names it, and a peer that was waiting for that member names the
+    member in turn. The one at the end of the chain answers nobody: it is the one gone.
     """
     return (not any(r.reason == "timeout" for r in records), -len({r.party for r in records}),
-            party)
+            answered, party)
 
 
 def judge(records: Mapping[int, AbortRecord], parties: int, silent: Sequence[int] = (),
@@ -191,7 +207,7 @@ def judge(records: Mapping[int, AbortRecord], parties: int, silent: Sequence[int
                 and r.peer not in said:
             named.setdefault(r.peer, []).append(r)
     if named:
-        party = min(named, key=lambda q: absence_rank(named[q], q))
+        party = min(named, key=lambda q: absence_rank(named[q], q, q in records))
         return Judgement("absent", party, f"member {party} named absent by members "
                                           f"{sorted(r.party for r in named[party])}",
                          tuple(named[party]))

@@ -450,7 +450,7 @@ class NodeJobs:
                 me, self.node.identity, peers,
                 session_for(job_id, self.node.ledger.deployment, opened.release),
                 timeout=timeout, connect_timeout=max(timeout, 30.0),
-                bind=self.node.config.host))
+                bind=self.node.config.host, stop=lambda: guard.limit is not None))
             _phase(job_id, phases, "mesh", started)
             if dealer:
                 factory = DealerFactory(bytes.fromhex(dealer), insecure=True)

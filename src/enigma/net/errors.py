@@ -38,6 +38,18 @@ class PeerDisconnected(PeerTimeout):
     """The peer closed the connection: a timeout that came early, as nothing more will come."""
 
 
+class SetupStopped(PeerTimeout):
+    """A mesh's setup was stopped from outside (its job was cancelled) while `party` had not
+    connected. `first_hand` when it had been missing for at least the mesh's message timeout
+    (`waited` s): by then it is absent by the standard a silent peer is held to, and the
+    stop (which came later, because some member's wait ran out) cannot have caused it."""
+
+    def __init__(self, message: str, party: int, waited: float, first_hand: bool) -> None:
+        super().__init__(message, party)
+        self.waited = waited
+        self.first_hand = first_hand
+
+
 class FrameError(NetError):
     """The authenticated record stream from a peer is broken; the channel is unusable after it."""
 

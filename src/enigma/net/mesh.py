@@ -39,11 +39,11 @@ import math
 import select
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from . import handshake
 from .channel import Buffer, Channel
-from .errors import AuthenticationError, NetError, PeerTimeout, ProtocolError
+from .errors import AuthenticationError, NetError, PeerTimeout, ProtocolError, SetupStopped
 from .identity import Identity, PeerInfo
 from .transcript import ChannelTranscript, Checkpoint, session_id
 
@@ -51,6 +51,8 @@ from .transcript import ChannelTranscript, Checkpoint, session_id
 #: stranger cannot stall setup (a deadline, not a timeout per read).
 HANDSHAKE_TIMEOUT = 5.0
 _RETRY_DELAY = 0.05
+#: Longest wait between looks at a setup's `stop` (a cancelled job's member answers in it).
+_STOP_POLL = 0.25
 
 
 class Mesh:
@@ -64,6 +66,8 @@ class Mesh:
     bounds the bytes of one incoming message, because frames are allocated as announced.
     `bind` is the address to listen on when it is not the one the peers dial (a node
     behind NAT, or one bound to every interface: 0.0.0.0); default `peers[me].host`.
+    `stop`, polled during setup, ends it early with SetupStopped (a cancelled job's member
+    then says at once whom it was still waiting for, instead of after `connect_timeout`).
     """
 
     def __init__(
@@ -76,6 +80,7 @@ class Mesh:
         connect_timeout: float | None = None,
         max_message: int = 1 << 33,
         bind: str | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         if len(peers) < 2:
             raise ValueError(f"a mesh needs at least 2 parties, got {len(peers)}")
@@ -117,8 +122,10 @@ class Mesh:
                 " is another process using that port?",
                 me,
             ) from exc
+        self._stop = stop
+        self._setup_start = time.monotonic()
         try:
-            deadline = time.monotonic() + wait
+            deadline = self._setup_start + wait
             for j in range(me):
                 self._dial(j, deadline, wait)
             self._accept_all(listener, deadline, wait)
@@ -143,6 +150,7 @@ class Mesh:
         peer = self._peers[j]
         last = "no attempt"
         while (remaining := deadline - time.monotonic()) > 0:
+            self._check_stop({j, *range(self.party + 1, self.parties)})
             try:
                 sock = socket.create_connection((peer.host, peer.port), timeout=min(remaining, 1))
             except OSError as exc:
@@ -177,7 +185,8 @@ class Mesh:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._raise_missing(missing, wait)
-            listener.settimeout(remaining)
+            self._check_stop(missing)
+            listener.settimeout(remaining if self._stop is None else min(remaining, _STOP_POLL))
             try:
                 sock, _addr = listener.accept()
             except TimeoutError:
@@ -197,6 +206,17 @@ class Mesh:
                 continue
             missing.discard(link.party)
             self._open_channel(link)
+
+    def _check_stop(self, missing: set[int]) -> None:
+        """SetupStopped naming the first missing party once `stop` says so."""
+        if self._stop is None or not self._stop():
+            return
+        j, waited = min(missing), time.monotonic() - self._setup_start
+        raise SetupStopped(
+            f"party {j} had not connected with party {self.party} after {waited:.1f} s, when "
+            f"the setup was stopped (still missing: {sorted(missing)})",
+            j, waited, waited >= self.timeout,
+        )
 
     def _raise_missing(self, missing: set[int], wait: float) -> None:
         j = min(missing)
