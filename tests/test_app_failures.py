@@ -105,8 +105,14 @@ def test_a_member_cut_off_while_the_mesh_forms_is_named_not_the_peer_that_waited
     """2 connected to 0, then its cable was cut before it reached 1: 0 waited a whole
     timeout for 1's first message (1 was still waiting for 2 to connect), and 1, stopped by
     the owner's cancel, says it had waited as long for 2. 2 answers nobody."""
-    records = {0: _rec(ids, 0, "timeout", 1), 1: _rec(ids, 1, "timeout", 2)}
+    records = {0: _rec(ids, 0, "timeout", 1), 1: _rec(ids, 1, "setup", 2)}
     assert (judge(records, 3).kind, judge(records, 3).party) == ("absent", 2)
+    # a member that answered was not cut off: a setup record naming it weighs nothing (a
+    # liar could sign one against anybody, and a slow peer is no absent one)
+    answered = {**records, 2: _rec(ids, 2, "cancelled")}
+    assert judge(answered, 3).party == 1
+    assert judge({0: _rec(ids, 0, "error"), 1: _rec(ids, 1, "setup", 2),
+                  2: _rec(ids, 2, "cancelled")}, 3).kind == "self"
     # had 1 not said whom it waited for (a cancel that came before a whole timeout), the
     # only first-hand wait names 1: nothing tells the two apart then
     records[1] = _rec(ids, 1, "cancelled")
@@ -122,8 +128,9 @@ def test_a_stopped_setup_is_a_first_hand_wait_only_after_a_whole_timeout() -> No
                 raise RuntimeError("job 1: setup") from inner
             except RuntimeError as exc:
                 return exc
-    assert classify(stopped(True), "cancelled") == ("timeout", 2)
+    assert classify(stopped(True), "cancelled") == ("setup", 2)
     assert classify(stopped(False), "cancelled") == ("cancelled", None)
+    assert classify(stopped(True), "time") == ("time", None)  # its own budget, not a cancel
 
 
 def test_an_internal_error_comes_after_absences_and_a_mac_failure_names_nobody(ids) -> None:

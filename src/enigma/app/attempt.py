@@ -178,7 +178,7 @@ def run_members(owner: Owner, job_id: int, members: Sequence[Any],
     finally:
         for c in conns:
             if c is not None:
-                c.close()
+                c.close(grace=0.0)  # a pool thread may still wait on it: it must not pump
         pool.shutdown(wait=False, cancel_futures=True)
 
 

@@ -60,12 +60,17 @@ OWNER_REASONS = frozenset({"request"})
 CANCELLED = "cancelled"
 """A member stopped because the owner cancelled it: the owner cancels the others at the
 first failure, so these records are echoes of that failure and are not weighed."""
+SETUP = "setup"
+"""A member cancelled while its mesh formed, after it had waited a whole message timeout for
+the peer it names to connect. Weighed only against a peer that sent the owner no record
+at all: one that answered was not cut off, whatever the record says (a member can sign
+anything), and a slow but live peer must not be named on a cancel someone else caused."""
 SELF_REASONS = frozenset({"store", "error"})
 BUDGET_REASONS = frozenset({*SCRIPT_REASONS - {"script"}, "cancelled"})
 """Reasons a member's budget gives (`budget.Guard`), whatever the exception said."""
 SERVICE_REASONS = {"bad-request": "request", "store": "store"}
 """Service refusal kinds that say whose failure it is."""
-NAMING = frozenset({*ABSENCE, "protocol"})
+NAMING = frozenset({*ABSENCE, "protocol", SETUP})
 """Reasons that name a peer: it went silent, left, or sent what the protocol cannot take."""
 
 
@@ -105,8 +110,8 @@ def classify(exc: BaseException, limit: str | None = None) -> tuple[str, int | N
     if isinstance(exc, MemoryError):
         return "memory", None
     stopped = _cause(exc, SetupStopped)
-    if stopped is not None and stopped.first_hand:  # a wait the stop did not cause
-        return "timeout", stopped.party
+    if limit == CANCELLED and stopped is not None and stopped.first_hand:
+        return SETUP, stopped.party  # weighed only against a member that sent nothing
     if limit is not None:
         return limit, None
     if isinstance(exc, ServiceError) and exc.__cause__ is not None:
@@ -162,6 +167,10 @@ def verified(raw: bytes, session: bytes, party: int, key: bytes) -> AbortRecord 
     return recs[0]
 
 
+FIRST_HAND = frozenset({"timeout", SETUP})
+"""Records of a whole wait: the signer waited a message timeout for the peer it names."""
+
+
 def absence_rank(records: Sequence[AbortRecord], party: int, answered: bool = True
                  ) -> tuple[bool, int, bool, int]:
     """Which of several members named absent to report: first one that someone waited a
@@ -173,11 +182,11 @@ def absence_rank(records: Sequence[AbortRecord], party: int, answered: bool = Tr
     whoever already left. Disconnects are often the echo of another member's abort; a
     timeout is a first-hand wait. Taking the lowest index instead named an honest node
     after a stall whenever it came first in the quorum (seen in the fault matrix). A
-    member cut off while the mesh forms leaves a chain of first-hand waits: the member it
-    never connected to names it, and a peer that was waiting for that member names the
-    member in turn. The one at the end of the chain answers nobody: it is the one gone.
+    member cut off while the mesh forms (docs/blame.md) is named by a SETUP record of the
+    peer that waited for it, and a peer whose mesh was complete names that waiting peer:
+    two parties named alike, of which only the cut one answers the owner nothing.
     """
-    return (not any(r.reason == "timeout" for r in records), -len({r.party for r in records}),
+    return (not any(r.reason in FIRST_HAND for r in records), -len({r.party for r in records}),
             answered, party)
 
 
@@ -204,7 +213,7 @@ def judge(records: Mapping[int, AbortRecord], parties: int, silent: Sequence[int
     said = {p for p, r in own if r.reason not in NAMING}
     for p, r in own:
         if r.reason in NAMING and 0 <= r.peer < parties and r.peer != p \
-                and r.peer not in said:
+                and r.peer not in said and (r.reason != SETUP or r.peer not in records):
             named.setdefault(r.peer, []).append(r)
     if named:
         party = min(named, key=lambda q: absence_rank(named[q], q, q in records))

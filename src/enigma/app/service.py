@@ -148,6 +148,8 @@ class Link:
         and its descriptor number then means nothing); pump what arrived; True if the
         socket can take bytes."""
         ch = self.channel
+        if ch.closed:  # by another thread: its descriptor number may be another socket's
+            raise ch.recv_error or PeerDisconnected("the connection was closed", ch.peer)
         if ch.buffered:  # decrypted bytes that the socket no longer shows
             ch.pump()
             timeout = 0.0
@@ -256,8 +258,10 @@ class Connection:
                                f"{self.where} refused {op}: {header.get('message', '')}", abort)
         return header, out
 
-    def close(self) -> None:
-        self._link.close()
+    def close(self, grace: float = 0.5) -> None:
+        """Say goodbye and disconnect (`Link.close`); grace 0 from a thread other than the
+        one waiting in `request`, which must be left the only reader of the channel."""
+        self._link.close(grace)
 
     def __enter__(self) -> Connection:
         return self

@@ -288,6 +288,11 @@ class Channel:
         return self.recv_error is None
 
     @property
+    def closed(self) -> bool:
+        """Whether `close` ran (maybe on another thread): `fd` may name another file now."""
+        return self._sock.fileno() < 0
+
+    @property
     def buffered(self) -> bool:
         """Whether OpenSSL holds decrypted bytes that a poll of the socket would not show."""
         return self.recv_error is None and self._sock.pending() > 0

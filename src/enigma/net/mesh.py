@@ -157,9 +157,13 @@ class Mesh:
                 last = exc.strerror or str(exc)
                 time.sleep(_RETRY_DELAY)
                 continue
+            # with a stop to poll, one attempt gets HANDSHAKE_TIMEOUT: a peer that takes the
+            # connection and never answers must not keep a cancelled member from saying so
+            attempt = deadline if self._stop is None else \
+                min(deadline, time.monotonic() + HANDSHAKE_TIMEOUT)
             try:
                 link = handshake.dial(sock, self.party, j, self._identity, peer.public_key,
-                                      self.session_id, deadline)
+                                      self.session_id, attempt)
             except PeerTimeout:
                 sock.close()
                 last = "the handshake got no answer"
