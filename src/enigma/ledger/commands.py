@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 
 from .client import Ledger
-from .devchain import start_devchain
 from .errors import LedgerError
 from .records import Deployment, LedgerParams
 
@@ -29,6 +28,10 @@ def ledger() -> None:
                    "default: in memory only.")
 def serve(host: str, port: int, accounts: int, state: Path | None) -> None:
     """Serve the embedded chain (py-evm) over JSON-RPC until SIGTERM or Ctrl-C."""
+    # here, not at the top: every node and command imports this module (for `payer`), and
+    # py-evm costs them 0.2 s that only this command needs
+    from .devchain import start_devchain
+
     try:
         server = start_devchain(host=host, port=port, accounts=accounts, state=state)
     except LedgerError as exc:
