@@ -67,6 +67,15 @@ def test_differences_at_the_limits_of_the_bit_bound(k: int) -> None:
     assert out["ge"].tolist() == plain([0], ts)
 
 
+def test_a_one_bit_sign_is_compared_as_a_two_bit_one() -> None:
+    """ltz and at_least_many of inputs that fit 1 bit (-1 and 0): r_low then needs a digit."""
+    xs = [-1, 0, 0, -1]
+    out = run(lambda e, x: {"neg": cmp.ltz(e, x, 1), "ge": cmp.at_least_many(e, x, [0], 1)},
+              np.array(xs, dtype=np.int64))
+    assert out["neg"].tolist() == [1, 0, 0, 1]
+    assert out["ge"].tolist() == plain(xs, [0])
+
+
 @settings(max_examples=12, deadline=None, derandomize=True)
 @given(xs=st.lists(st.integers(-(2**30), 2**30), min_size=1, max_size=12),
        ts=st.lists(st.integers(-(2**31), 2**31), min_size=1, max_size=8),

@@ -217,12 +217,18 @@ def mod2m(e: Engine, x: Secret, m: int, offset: int = 0, bits: int | None = None
     return wrap * (1 << m) - r_low + c_low
 
 
-@rowwise(lambda e, bits, **_: digit_row_bytes(_bound(e, bits) - 1,
-                                               digit_bits(e, _bound(e, bits) - 1, "less")))
+def _sign_bound(e: Engine, bits: int | None) -> int:
+    """`ltz`'s k: at least 2, since its r_low has k - 1 bits and needs one digit (a 1-bit
+    input, -1 or 0, is also a 2-bit one)."""
+    return max(2, _bound(e, bits))
+
+
+@rowwise(lambda e, bits, **_: digit_row_bytes(_sign_bound(e, bits) - 1,
+                                               digit_bits(e, _sign_bound(e, bits) - 1, "less")))
 def ltz(e: Engine, x: Secret, bits: int | None = None) -> Secret:
     """[x < 0] for -2^(k-1) <= x < 2^(k-1), k = bits (default: the engine's), as 0/1."""
     F = e.field
-    k = _bound(e, bits)
+    k = _sign_bound(e, bits)
     m = k - 1
     shape = x.shape
     y_mod = mod2m(e, x, m, offset=1 << m, bits=k)  # (x + 2^(k-1)) mod 2^(k-1)
@@ -281,7 +287,7 @@ def _shift_low(c_low: np.ndarray, shifts: list[int], m: int) -> np.ndarray:
 
 def _many_bits(e: Engine, thresholds, bits: int | None) -> tuple[int, int, int]:
     """(k, m, b) of `at_least_many`: the bound, r_low's bits, the digit size."""
-    k = max(2, _bound(e, bits))
+    k = _sign_bound(e, bits)
     return k, k - 1, digit_bits(e, k - 1, "less", max(1, len(thresholds)))
 
 
