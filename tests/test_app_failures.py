@@ -122,7 +122,7 @@ def test_a_member_cut_off_while_the_mesh_forms_is_named_not_the_peer_that_waited
 def test_a_stopped_setup_is_a_first_hand_wait_only_after_a_whole_timeout() -> None:
     def stopped(first_hand: bool) -> BaseException:
         try:
-            raise SetupStopped("party 2 had not connected", 2, 16.0, first_hand)
+            raise SetupStopped("party 2 had not connected", 2, first_hand)
         except SetupStopped as inner:
             try:
                 raise RuntimeError("job 1: setup") from inner

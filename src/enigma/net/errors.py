@@ -40,13 +40,13 @@ class PeerDisconnected(PeerTimeout):
 
 class SetupStopped(PeerTimeout):
     """A mesh's setup was stopped from outside (its job was cancelled) while `party` had not
-    connected. `first_hand` when it had been missing for at least the mesh's message timeout
-    (`waited` s): by then it is absent by the standard a silent peer is held to, and the
-    stop (which came later, because some member's wait ran out) cannot have caused it."""
+    connected. `first_hand` when it had been missing for at least the mesh's message timeout,
+    the standard a silent peer is held to. Not proof on its own: the stop follows whatever
+    failure came first, which another member may have chosen, so the owner weighs it only
+    against a peer that answers nobody (`app.failures.SETUP`)."""
 
-    def __init__(self, message: str, party: int, waited: float, first_hand: bool) -> None:
+    def __init__(self, message: str, party: int, first_hand: bool) -> None:
         super().__init__(message, party)
-        self.waited = waited
         self.first_hand = first_hand
 
 

@@ -219,7 +219,7 @@ class Mesh:
         raise SetupStopped(
             f"party {j} had not connected with party {self.party} after {waited:.1f} s, when "
             f"the setup was stopped (still missing: {sorted(missing)})",
-            j, waited, waited >= self.timeout,
+            j, waited >= self.timeout,
         )
 
     def _raise_missing(self, missing: set[int], wait: float) -> None:
